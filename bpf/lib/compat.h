@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * compat.h - what lets bpf/lib compile both as BPF and as userspace C.
+ *
+ * Only ctx-free logic (parsing over data/data_end pointers, descriptor
+ * decoding, selection) may rely on this; anything touching an xdp_md or a
+ * __sk_buff lives in steer.h, which is BPF-only.
+ */
+#ifndef __IDN_LIB_COMPAT_H
+#define __IDN_LIB_COMPAT_H
+
+#ifdef __bpf__
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#define idn_htons(x)	bpf_htons(x)
+#define idn_ntohs(x)	bpf_ntohs(x)
+#define idn_htonl(x)	bpf_htonl(x)
+#define idn_ntohl(x)	bpf_ntohl(x)
+#define IDN_USERSPACE	0
+#else
+#include <stddef.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <linux/types.h>
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#define idn_htons(x)	htons(x)
+#define idn_ntohs(x)	ntohs(x)
+#define idn_htonl(x)	htonl(x)
+#define idn_ntohl(x)	ntohl(x)
+#define IDN_USERSPACE	1
+#endif
+
+#define IDN_INLINE static __always_inline
+
+#ifndef likely
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#endif
+
+#include <linux/idn.h>
+
+/* Coarse seconds: CLOCK_MONOTONIC_COARSE nanoseconds >> 30 (~1.07 s). */
+#define IDN_COARSE_SHIFT 30
+
+/* 64-bit mixer (splitmix64 finaliser): tie-breaks and address hashes. */
+IDN_INLINE __u64 idn_mix64(__u64 x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+#endif /* __IDN_LIB_COMPAT_H */

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * select.h - choose the node for a new flow: filter, score, pick, with
+ * the degradation ladder. This is DESIGN eq. 7 in integer microseconds:
+ *
+ *   J = (a*T_net + b*T_queue + c*T_exec + d*T_state(a) + e*C_load
+ *        + z*P_policy) >> 8                 (weights Q8.8, struct idn_plan)
+ *
+ *   T_net    node.net_us
+ *   T_queue  node.pending_tokens * node.tok_ns / 1000   (outstanding work,
+ *            not queue length: see docs/architecture.md)
+ *   T_exec   cand.exec_us (+ node.tok_ns * (256 << size_class) / 1000
+ *            when the request gave a size class)
+ *   T_state  0 on the token's affinity node, else cand.state_us
+ *   C_load   node.load (permille, read as us)
+ *   P_policy cand.policy_us
+ *
+ * Hard filters fail closed (enum idn_reject). Ties go to the candidate
+ * with the highest hash of (token, node): rendezvous hashing, so a choice
+ * stays put when other candidates come or go.
+ *
+ * Ladder when no feasible candidate is below its limits: the same
+ * variant on another node is what the normal pick already does; then the
+ * plan's fallback (cheaper variant) plan; then requests with a tier below
+ * plan.shed_tier are shed (IDN_V_SHED), the others may overflow to a
+ * node under twice its soft queue limit (IDN_V_OVERFLOW) or get
+ * IDN_V_NOCAP. No feasible candidate at all (not deployed where allowed,
+ * no plan) is a demand miss.
+ *
+ * Context-free; map access goes through IDN_NODE_GET / IDN_PLAN_GET, which
+ * the BPF program maps to map lookups and userspace to its own tables.
+ */
+#ifndef __IDN_LIB_SELECT_H
+#define __IDN_LIB_SELECT_H
+
+#include "lib/compat.h"
+
+#if IDN_USERSPACE
+struct idn_env {
+	const struct idn_node *(*node)(void *priv, __u32 id);
+	const struct idn_plan *(*plan)(void *priv, const struct idn_plan_key *k);
+	void *priv;
+};
+#define IDN_ENV_T struct idn_env
+#define IDN_NODE_GET(env, id) ((env)->node((env)->priv, (id)))
+#define IDN_PLAN_GET(env, k) ((env)->plan((env)->priv, (k)))
+#endif
+
+#ifndef IDN_ENV_T
+#error "define IDN_ENV_T, IDN_NODE_GET and IDN_PLAN_GET before select.h"
+#endif
+
+/* Result of a selection. */
+struct idn_sel {
+	__u32 node;		/* IDN_NODE_NONE unless forwarded */
+	__u32 cost;		/* J of the chosen node */
+	__u32 cap;		/* capability actually served (fallback differs) */
+	__u32 generation;
+	__u8 verdict;		/* enum idn_verdict */
+	__u8 n_rc;		/* receipt candidates written */
+	__u16 pad;
+};
+
+/* Inputs that stay fixed over one selection. */
+struct idn_sel_in {
+	const struct idn_desc *desc;
+	__u32 aff_node;		/* IDN_NODE_NONE: no affinity */
+	__u32 slot;
+	__u16 home_domain;
+	__u8 family;		/* request's address family */
+	__u8 pad;
+};
+
+/* Best candidates of one pass over one plan. */
+struct idn_pass {
+	__u32 ok_node, ok_cost;		/* below limits */
+	__u64 ok_hash;
+	__u32 over_node, over_cost;	/* feasible, under the hard limit */
+	__u64 over_hash;
+	__u32 n_feasible;
+};
+
+IDN_INLINE __u8 idn_cand_reject(const struct idn_node *n, const struct idn_cand *c,
+				const struct idn_plan *pl, const struct idn_sel_in *in,
+				__u32 want_variant)
+{
+	__u8 pol = in->desc->policy;
+
+	if (!n || !(n->flags & IDN_NODE_F_VALID))
+		return IDN_REJ_NO_NODE;
+	if (n->health != IDN_HEALTH_UP)
+		return IDN_REJ_HEALTH;
+	if (n->trust < IDN_POL_TRUST(pol))
+		return IDN_REJ_TRUST;
+	if (IDN_POL_PRIVACY(pol) >= IDN_PRIV_CONFIDENTIAL &&
+	    !(n->flags & IDN_NODE_F_CONFIDENTIAL))
+		return IDN_REJ_PRIVACY;
+	if (IDN_POL_SCOPE(pol) == IDN_SCOPE_HOME && n->domain != in->home_domain)
+		return IDN_REJ_SCOPE;
+	if (IDN_POL_SCOPE(pol) == IDN_SCOPE_PLAN &&
+	    (n->domain >= 32 || !(pl->domain_mask & (1U << (n->domain & 31)))))
+		return IDN_REJ_SCOPE;
+	if (want_variant && c->variant != want_variant)
+		return IDN_REJ_VARIANT;
+	if (n->family != in->family)
+		return IDN_REJ_FAMILY;
+	return IDN_REJ_NONE;
+}
+
+/* idn_cost - J of one feasible candidate, saturated to 32 bits. */
+IDN_INLINE __u32 idn_cost(const struct idn_node *n, const struct idn_cand *c,
+			  const struct idn_plan *pl, const struct idn_sel_in *in)
+{
+	const struct idn_desc *d = in->desc;
+	__u64 t_queue = (__u64)n->pending_tokens * n->tok_ns / 1000;
+	__u64 t_exec = c->exec_us;
+	__u64 t_state = c->node == in->aff_node ? 0 : c->state_us;
+	__u64 j;
+
+	if (d->flags & IDN_DF_SIZE)
+		t_exec += ((__u64)n->tok_ns << ((d->size_class & 15) + 8)) / 1000;
+	j = (__u64)pl->weight[IDN_W_NET] * n->net_us +
+	    (__u64)pl->weight[IDN_W_QUEUE] * t_queue +
+	    (__u64)pl->weight[IDN_W_EXEC] * t_exec +
+	    (__u64)pl->weight[IDN_W_STATE] * t_state +
+	    (__u64)pl->weight[IDN_W_LOAD] * n->load +
+	    (__u64)pl->weight[IDN_W_POLICY] * c->policy_us;
+	j >>= 8;
+	return j > 0xffffffffULL ? 0xffffffffU : (__u32)j;
+}
+
+IDN_INLINE __u64 idn_tie_hash(__u64 token, __u32 node)
+{
+	return idn_mix64(token ^ ((__u64)node * 0x9e3779b97f4a7c15ULL));
+}
+
+/* Keep (node, cost) if it beats the best so far; ties by rendezvous hash. */
+IDN_INLINE void idn_better(__u32 *best, __u32 *best_cost, __u64 *best_hash,
+			   __u32 node, __u32 cost, __u64 token)
+{
+	__u64 h;
+
+	if (cost > *best_cost)
+		return;
+	h = idn_tie_hash(token, node);
+	if (cost == *best_cost && *best != IDN_NODE_NONE && h <= *best_hash)
+		return;
+	*best = node;
+	*best_cost = cost;
+	*best_hash = h;
+}
+
+/*
+ * idn_plan_pass - one pass over a plan's candidates.
+ * @rc: receipt to fill from index *n_rc on, or NULL.
+ */
+IDN_INLINE void idn_plan_pass(IDN_ENV_T *env, const struct idn_plan *pl,
+			      const struct idn_sel_in *in, __u32 want_variant,
+			      struct idn_pass *ps, struct idn_receipt *rc,
+			      __u8 *n_rc, __u8 from_fallback)
+{
+	const struct idn_desc *d = in->desc;
+	__u32 n_cand = pl->n_cand;
+
+	for (__u32 i = 0; i < IDN_MAX_CAND; i++) {
+		const struct idn_cand *c;
+		const struct idn_node *n;
+		__u32 cost = 0, hard_ok;
+		__u8 rej;
+
+		if (i >= n_cand)
+			break;
+		c = &pl->cand[i];
+		n = c->node < IDN_MAX_NODES ? IDN_NODE_GET(env, c->node) : NULL;
+		rej = idn_cand_reject(n, c, pl, in, want_variant);
+		if (rej == IDN_REJ_NONE && n) {
+			ps->n_feasible++;
+			cost = idn_cost(n, c, pl, in);
+			hard_ok = !n->max_queue || n->queue_depth < 2 * n->max_queue;
+			if (n->max_queue && n->queue_depth >= n->max_queue)
+				rej = IDN_REJ_OVERLOAD;
+			else if (pl->slo_us && cost > pl->slo_us)
+				rej = IDN_REJ_OVERLOAD;
+			else if (d->budget && cost > (__u32)d->budget * 100)
+				rej = IDN_REJ_BUDGET;
+			if (rej == IDN_REJ_NONE)
+				idn_better(&ps->ok_node, &ps->ok_cost, &ps->ok_hash,
+					   c->node, cost, d->token);
+			else if (hard_ok)
+				idn_better(&ps->over_node, &ps->over_cost, &ps->over_hash,
+					   c->node, cost, d->token);
+		}
+		if (rc) {
+			__u32 k = *n_rc;
+
+			if (k < IDN_MAX_CAND) {
+				rc->cand[k].node = c->node;
+				rc->cand[k].cost = cost;
+				rc->cand[k].reject = rej;
+				rc->cand[k].variant = c->variant;
+				rc->cand[k].from_fallback = from_fallback;
+				rc->cand[k].pad = 0;
+				*n_rc = k + 1;
+			}
+		}
+	}
+}
+
+IDN_INLINE void idn_pass_init(struct idn_pass *ps)
+{
+	ps->ok_node = ps->over_node = IDN_NODE_NONE;
+	ps->ok_cost = ps->over_cost = 0xffffffffU;
+	ps->ok_hash = ps->over_hash = 0;
+	ps->n_feasible = 0;
+}
+
+IDN_INLINE const struct idn_plan *idn_plan_find(IDN_ENV_T *env, __u32 cap,
+						 const struct idn_desc *d, __u32 slot)
+{
+	struct idn_plan_key k = {
+		.cap = cap, .tier = d->tier, .policy = d->policy, .slot = slot,
+	};
+	const struct idn_plan *pl = IDN_PLAN_GET(env, &k);
+
+	if (pl)
+		return pl;
+	k.tier = IDN_ANY;
+	k.policy = IDN_ANY;
+	return IDN_PLAN_GET(env, &k);
+}
+
+/*
+ * idn_select - decide where a new flow goes.
+ * @rc: receipt to fill (candidates), or NULL on the unsampled fast path.
+ * Return: the verdict, also in out->verdict.
+ */
+IDN_INLINE int idn_select(IDN_ENV_T *env, const struct idn_sel_in *in,
+			  struct idn_sel *out, struct idn_receipt *rc)
+{
+	const struct idn_desc *d = in->desc;
+	const struct idn_plan *pl, *fpl = NULL;
+	struct idn_pass ps, fps;
+	__u8 n_rc = 0;
+
+	out->node = IDN_NODE_NONE;
+	out->cost = 0;
+	out->cap = d->cap;
+	out->generation = 0;
+	out->n_rc = 0;
+	out->pad = 0;
+
+	pl = idn_plan_find(env, d->cap, d, in->slot);
+	if (!pl) {
+		out->verdict = IDN_V_MISS_REJECT;
+		return out->verdict;
+	}
+	out->generation = pl->generation;
+	idn_pass_init(&ps);
+	idn_plan_pass(env, pl, in, IDN_CAP_VARIANT(d->cap), &ps, rc, &n_rc, 0);
+	if (ps.ok_node != IDN_NODE_NONE) {
+		out->node = ps.ok_node;
+		out->cost = ps.ok_cost;
+		out->verdict = ps.ok_node == in->aff_node ? IDN_V_AFFINITY : IDN_V_NEW;
+		goto done;
+	}
+
+	/* Ladder step 2: the plan's cheaper variant. */
+	idn_pass_init(&fps);
+	if (pl->fallback_cap && pl->fallback_cap != d->cap)
+		fpl = idn_plan_find(env, pl->fallback_cap, d, in->slot);
+	if (fpl) {
+		idn_plan_pass(env, fpl, in, IDN_CAP_VARIANT(pl->fallback_cap),
+			      &fps, rc, &n_rc, 1);
+		if (fps.ok_node != IDN_NODE_NONE) {
+			out->node = fps.ok_node;
+			out->cost = fps.ok_cost;
+			out->cap = pl->fallback_cap;
+			out->verdict = IDN_V_FALLBACK;
+			goto done;
+		}
+	}
+
+	/* Step 3: nothing below its limits. */
+	if (ps.n_feasible + fps.n_feasible == 0) {
+		out->verdict = IDN_V_MISS_REJECT;
+		goto done;
+	}
+	if (d->tier < pl->shed_tier) {
+		out->verdict = IDN_V_SHED;
+		goto done;
+	}
+	if (ps.over_node != IDN_NODE_NONE) {
+		out->node = ps.over_node;
+		out->cost = ps.over_cost;
+		out->verdict = IDN_V_OVERFLOW;
+	} else {
+		out->verdict = IDN_V_NOCAP;
+	}
+done:
+	out->n_rc = n_rc;
+	return out->verdict;
+}
+
+#endif /* __IDN_LIB_SELECT_H */

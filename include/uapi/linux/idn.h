@@ -1,0 +1,485 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR BSD-2-Clause */
+/*
+ * idn.h - the one contract of the Intelligence Delivery Network.
+ *
+ * Shared unchanged by the kernel module (kernel/), the BPF dataplane (bpf/)
+ * and userspace (ctl/, agent/, selftests/). It holds:
+ *   - the request descriptor Q and its three wire encodings,
+ *   - the keys and values of every dataplane map,
+ *   - verdicts, drop reasons (append-only) and limits,
+ *   - the agent telemetry datagram.
+ *
+ * Rules: fixed-width fields only, no pointers, no bool, no bitfields,
+ * explicit padding (always zero), sizes asserted below with IDN_ASSERT_SIZE
+ * by every consumer. Multi-byte numeric fields of map values are in host
+ * byte order; addresses and ports are in network byte order (as on the
+ * wire) and typed __be*. Wire formats are big-endian.
+ *
+ * Enum values are ABI: append only, never renumber; a retired value stays
+ * reserved as *_UNUSEDn.
+ */
+#ifndef _UAPI_LINUX_IDN_H
+#define _UAPI_LINUX_IDN_H
+
+#include <linux/types.h>
+
+/* ------------------------------------------------------------------ */
+/* Limits                                                              */
+/* ------------------------------------------------------------------ */
+
+#define IDN_MAX_CAND		16	/* candidates per plan */
+#define IDN_MAX_NODES		4096	/* node ids are 0 .. IDN_MAX_NODES-1 */
+#define IDN_MAX_VIPS		1024
+#define IDN_MAX_PLANS		8192	/* per slot; the map holds two slots */
+#define IDN_MAX_CONNS		262144	/* connection table (LRU) */
+#define IDN_MAX_AFFINITY	131072	/* affinity table (LRU) */
+#define IDN_MAX_CAPSTATS	4096
+#define IDN_RECEIPT_RING	(256 * 1024)	/* ring buffer bytes */
+#define IDN_TIER_MAX		15	/* tier is 4 bits */
+#define IDN_NODE_NONE		0xffffffffU
+#define IDN_ANY			0xff	/* wildcard tier/policy in a plan key */
+
+/* ------------------------------------------------------------------ */
+/* Capability label and request descriptor Q                           */
+/* ------------------------------------------------------------------ */
+
+/* 32-bit capability label: 24-bit class, 8-bit variant (0 = any). */
+#define IDN_CAP(cls, var)	((((__u32)(cls) & 0xffffffU) << 8) | ((__u32)(var) & 0xffU))
+#define IDN_CAP_CLASS(cap)	((__u32)(cap) >> 8)
+#define IDN_CAP_VARIANT(cap)	((__u32)(cap) & 0xffU)
+
+/*
+ * Policy class p (8 bits):
+ *   bits 0-2  minimum trust level a node must have (0..7)
+ *   bits 3-4  privacy level (0 public, 1 tenant, 2 confidential, 3 hw-bound);
+ *             levels >= 2 need a node with IDN_NODE_F_CONFIDENTIAL
+ *   bits 5-6  locality scope (0 any, 1 home domain only, 2 allowed domains
+ *             of the plan only, 3 reserved - malformed)
+ *   bit  7    reserved, must be zero
+ */
+#define IDN_POL_TRUST(p)	((p) & 0x7)
+#define IDN_POL_PRIVACY(p)	(((p) >> 3) & 0x3)
+#define IDN_POL_SCOPE(p)	(((p) >> 5) & 0x3)
+#define IDN_POL_RESERVED	0x80
+#define IDN_POLICY(trust, priv, scope) \
+	((__u8)(((trust) & 0x7) | (((priv) & 0x3) << 3) | (((scope) & 0x3) << 5)))
+
+enum idn_scope {
+	IDN_SCOPE_ANY = 0,
+	IDN_SCOPE_HOME = 1,	/* node.domain == config.home_domain */
+	IDN_SCOPE_PLAN = 2,	/* node.domain in plan.domain_mask */
+	IDN_SCOPE_RESERVED = 3,
+};
+
+enum idn_privacy {
+	IDN_PRIV_PUBLIC = 0,
+	IDN_PRIV_TENANT = 1,
+	IDN_PRIV_CONFIDENTIAL = 2,
+	IDN_PRIV_HW_BOUND = 3,
+};
+
+/* idn_desc.flags: which fields the request carried itself */
+#define IDN_DF_TOKEN		0x01	/* token from the client (not a hash) */
+#define IDN_DF_SIZE		0x02	/* size_class given */
+#define IDN_DF_OPT		0x04	/* came with a TCP option */
+#define IDN_DF_ADDR6		0x08	/* came in an IPv6 descriptor address */
+
+/*
+ * Request descriptor Q = <c, q, p, a, b> plus tenant and a prompt-size
+ * class, in host byte order. Built by the parser from one of the three
+ * encodings and the VIP's defaults.
+ */
+struct idn_desc {
+	__u64 token;		/* affinity token a */
+	__u32 cap;		/* capability label c */
+	__u16 budget;		/* cost budget b: max J in units of 100 us, 0 = none */
+	__u16 tenant;
+	__u8 tier;		/* quality tier q, 0..15 */
+	__u8 policy;		/* policy class p */
+	__u8 size_class;	/* prompt ~ 256 << size_class tokens, 0..15 */
+	__u8 flags;		/* IDN_DF_* */
+	__u32 pad;
+};
+
+/*
+ * Encoding 2: IPv6 descriptor address.
+ *   bytes 0-5   operator prefix (/48)
+ *   byte  6     version (high nibble, must be IDN_ADDR6_VERSION) | tier (low)
+ *   bytes 7-10  capability label, big-endian
+ *   byte  11    policy class
+ *   bytes 12-15 affinity token (32 bits), big-endian
+ * 80 bits do not hold the 84 the brief lists (class 24 + variant 8 + tier 4
+ * + policy 8 + token 40): see docs/wire-format.md for why the token keeps
+ * 32 bits and a 4-bit version is kept for validation.
+ */
+#define IDN_ADDR6_PREFIX_LEN	6
+#define IDN_ADDR6_VERSION	1
+#define IDN_ADDR6_OFF_VT	6
+#define IDN_ADDR6_OFF_CAP	7
+#define IDN_ADDR6_OFF_POLICY	11
+#define IDN_ADDR6_OFF_TOKEN	12
+
+/*
+ * Encoding 3: TCP option on SYN (RFC 6994 experimental option).
+ *   kind 253, length 20, ExID 0x1D4E, then 16 bytes:
+ *   struct idn_tcpopt_body.  All fields big-endian.
+ * A default Linux SYN leaves exactly 20 option bytes, so this is the
+ * largest option that fits; budget and tenant come from the VIP.
+ */
+#define IDN_TCPOPT_KIND		253
+#define IDN_TCPOPT_EXID		0x1D4E
+#define IDN_TCPOPT_LEN		20
+#define IDN_TCPOPT_VERSION	1
+
+struct idn_tcpopt {
+	__u8 kind;		/* IDN_TCPOPT_KIND */
+	__u8 len;		/* IDN_TCPOPT_LEN */
+	__be16 exid;		/* IDN_TCPOPT_EXID */
+	__u8 ver_tier;		/* version << 4 | tier */
+	__u8 policy;
+	__u8 size_class;	/* 0..15; 0xff = not given */
+	__u8 rsvd;		/* must be zero */
+	__be32 cap;		/* 0 = the VIP's capability */
+	__be32 token_hi;	/* token, high 32 bits; token 0 = not given */
+	__be32 token_lo;	/* (affinity from a hash of the client address) */
+};
+
+#define IDN_SIZE_NONE		0xff
+
+/* ------------------------------------------------------------------ */
+/* Maps                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Address families as stored in keys and node entries. */
+#define IDN_AF_INET		4
+#define IDN_AF_INET6		6
+
+/* idn_config (ARRAY, 1 entry): router-wide settings. */
+#define IDN_CFG_F_DROP_MALFORMED 0x01	/* drop (else pass) malformed IDN traffic */
+#define IDN_CFG_F_HOLD		0x02	/* idn.ko loaded: mark demand misses */
+#define IDN_CFG_F_NO_RST	0x04	/* reject by drop instead of TCP RST */
+#define IDN_CFG_F_TELEMETRY	0x08	/* accept agent telemetry datagrams */
+
+struct idn_config {
+	__u32 flags;		/* IDN_CFG_F_* */
+	__u32 active_slot;	/* plan slot readers use: 0 or 1 */
+	__u32 generation;	/* generation of the active slot */
+	__u16 home_domain;
+	__be16 tele_port;	/* UDP port of telemetry datagrams */
+	__be32 src4;		/* outer source for IPIP */
+	__u32 src6[4];		/* outer source for IP6IP6 (network order) */
+	__u8 prefix6[8];	/* descriptor prefix; first 6 bytes used */
+	__u32 prefix6_on;	/* 1 = prefix6 configured */
+	__u32 receipt_sample;	/* 0 off, 1 every new flow, N: 1 in N */
+	__u32 aff_ttl_s;	/* affinity entries older than this are ignored */
+	__u32 pad[2];
+};
+
+/* idn_vips (HASH): VIP:port -> capability and default Q */
+struct idn_vip_key {
+	__u32 addr[4];		/* network order; IPv4 in addr[0], rest zero */
+	__be16 port;
+	__u8 proto;		/* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 family;		/* IDN_AF_* */
+};
+
+#define IDN_VIP_F_RECEIPT	0x01	/* receipt for every new flow */
+
+struct idn_vip {
+	struct idn_desc defaults;	/* cap, tier, policy, budget, tenant */
+	__u32 flags;		/* IDN_VIP_F_* */
+	__u32 pad;
+};
+
+/* idn_conns (LRU_HASH): 5-tuple -> node, so flows survive plan changes */
+struct idn_flow_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+struct idn_conn {
+	__u32 node;
+	__u32 generation;	/* plan generation that chose it */
+	__u32 cap;
+	__u32 pad;
+};
+
+/* idn_affinity (LRU_HASH): (token, capability class) -> node */
+struct idn_aff_key {
+	__u64 token;
+	__u32 cls;		/* IDN_CAP_CLASS(cap) */
+	__u32 pad;
+};
+
+struct idn_aff {
+	__u32 node;
+	__u32 last_s;		/* coarse seconds (jiffies / HZ) of last use */
+};
+
+/*
+ * idn_plans (HASH, no prealloc): (cap, tier, policy, slot) -> plan.
+ * Two slots double-buffer a generation: the controller writes the next
+ * generation into the inactive slot, then flips config.active_slot with a
+ * single word write; readers read the slot once per packet.
+ * Lookup order: (cap, tier, policy), then (cap, IDN_ANY, IDN_ANY).
+ */
+struct idn_plan_key {
+	__u32 cap;
+	__u8 tier;
+	__u8 policy;
+	__u8 slot;
+	__u8 pad;
+};
+
+/* Per-candidate estimates, microseconds. */
+struct idn_cand {
+	__u32 node;
+	__u32 exec_us;		/* T_exec estimate for a base-size request */
+	__u32 state_us;		/* T_state when this node lacks the token's state */
+	__u16 policy_us;	/* P_policy: soft policy penalty */
+	__u8 variant;		/* variant this node runs */
+	__u8 pad;
+};
+
+/* Weights alpha..zeta of J, Q8.8 fixed point (256 = 1.0). */
+enum idn_weight {
+	IDN_W_NET = 0,		/* alpha: T_net */
+	IDN_W_QUEUE,		/* beta: T_queue */
+	IDN_W_EXEC,		/* gamma: T_exec */
+	IDN_W_STATE,		/* delta: T_state(a) */
+	IDN_W_LOAD,		/* epsilon: C_load (permille as us) */
+	IDN_W_POLICY,		/* zeta: P_policy */
+	IDN_W_MAX,
+};
+
+struct idn_plan {
+	__u32 generation;
+	__u32 fallback_cap;	/* cheaper variant's plan (ladder step 2), 0 = none */
+	__u32 slo_us;		/* J above this makes a candidate overloaded, 0 = none */
+	__u32 domain_mask;	/* allowed domains 0..31 for IDN_SCOPE_PLAN */
+	__u16 weight[IDN_W_MAX];
+	__u8 shed_tier;		/* under overload, tiers below this are shed */
+	__u8 n_cand;
+	__u16 pad;
+	struct idn_cand cand[IDN_MAX_CAND];
+};
+
+/* idn_nodes (ARRAY, IDN_MAX_NODES): node id -> node */
+enum idn_health {
+	IDN_HEALTH_UNKNOWN = 0,	/* never set: treated as down */
+	IDN_HEALTH_UP = 1,
+	IDN_HEALTH_DRAIN = 2,	/* keeps its flows, gets no new ones */
+	IDN_HEALTH_DOWN = 3,
+};
+
+#define IDN_NODE_F_VALID	0x0001
+#define IDN_NODE_F_CONFIDENTIAL	0x0002	/* may serve privacy >= confidential */
+
+struct idn_node {
+	__u32 addr[4];		/* locator, network order */
+	__u8 family;		/* IDN_AF_* */
+	__u8 trust;		/* 0..7 */
+	__u8 health;		/* enum idn_health */
+	__u8 pad0;
+	__u16 domain;		/* 0..31 for plan domain masks */
+	__u16 flags;		/* IDN_NODE_F_* */
+	__u32 net_us;		/* T_net from this router */
+	__u32 tok_ns;		/* prefill cost per token, for T_queue/T_exec */
+	__u32 max_queue;	/* soft limit of queue_depth; 0 = none */
+	/* load: written by the controller and by telemetry in XDP */
+	__u32 queue_depth;	/* requests waiting or running */
+	__u32 pending_tokens;	/* prefill tokens still to process */
+	__u16 load;		/* permille */
+	__u16 kv_use;		/* permille */
+	__u32 tele_seq;		/* last accepted telemetry sequence */
+	__u32 tele_s;		/* coarse seconds of last telemetry */
+};
+
+/*
+ * idn_nexthops (ARRAY, IDN_MAX_NODES): the dataplane's own cache of the
+ * FIB result toward each node's locator (egress device, MACs, MTU), filled
+ * on new flows and used by established ones. Writing zeroes invalidates.
+ */
+struct idn_nexthop {
+	__u32 ifindex;		/* 0 = not resolved */
+	__u16 mtu;
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u16 pad;
+	__u32 stamp_s;		/* coarse seconds of resolution */
+};
+
+/* ------------------------------------------------------------------ */
+/* Verdicts, drop reasons, stats                                       */
+/* ------------------------------------------------------------------ */
+
+enum idn_verdict {
+	IDN_V_PASS = 0,		/* not IDN traffic */
+	IDN_V_CONN,		/* established flow, forwarded by conn table */
+	IDN_V_NEW,		/* new flow, forwarded to min-J node */
+	IDN_V_AFFINITY,		/* new flow, forwarded to its affinity node */
+	IDN_V_FALLBACK,		/* new flow, forwarded to the cheaper variant */
+	IDN_V_OVERFLOW,		/* new flow, admitted past soft limits (high tier) */
+	IDN_V_SHED,		/* rejected: overload, shed by tier */
+	IDN_V_NOCAP,		/* rejected: no capacity left */
+	IDN_V_MISS_HOLD,	/* demand miss, marked for idn.ko */
+	IDN_V_MISS_REJECT,	/* demand miss, rejected (no module) */
+	IDN_V_MALFORMED,	/* malformed IDN traffic (passed or dropped) */
+	IDN_V_TELEMETRY,	/* agent telemetry consumed */
+	IDN_V_ERROR,		/* encapsulation or forwarding failed */
+	IDN_V_MAX,
+};
+
+enum idn_drop_reason {
+	IDN_DROP_NONE = 0,
+	IDN_DROP_TRUNC_L2,	/* short Ethernet/VLAN header */
+	IDN_DROP_TRUNC_L3,	/* short IPv4/IPv6 header */
+	IDN_DROP_BAD_IP4,	/* bad version/IHL/total length */
+	IDN_DROP_IP4_FRAG,	/* fragment to a VIP */
+	IDN_DROP_BAD_IP6,	/* bad version/payload length */
+	IDN_DROP_TRUNC_L4,	/* short TCP/UDP header */
+	IDN_DROP_BAD_TCP,	/* bad data offset */
+	IDN_DROP_BAD_OPT,	/* malformed TCP option list or IDN option */
+	IDN_DROP_BAD_OPT_VER,	/* IDN option of unknown version */
+	IDN_DROP_BAD_ADDR6,	/* descriptor address: bad version/reserved */
+	IDN_DROP_BAD_DESC,	/* descriptor field out of range (tier, policy) */
+	IDN_DROP_BAD_TELEMETRY,	/* malformed telemetry datagram */
+	IDN_DROP_TELE_SPOOF,	/* telemetry from a source not the node's locator */
+	IDN_DROP_TELE_REPLAY,	/* telemetry sequence not newer */
+	IDN_DROP_NO_NODE,	/* conn/affinity points at an invalid node */
+	IDN_DROP_ENCAP,		/* head room adjust failed */
+	IDN_DROP_FIB,		/* no route/neighbour to the node */
+	IDN_DROP_MTU,		/* encapsulated packet exceeds the egress MTU */
+	IDN_DROP_MAX,
+};
+
+/* Why a candidate was rejected (receipts). */
+enum idn_reject {
+	IDN_REJ_NONE = 0,	/* feasible */
+	IDN_REJ_NO_NODE,	/* node id not configured */
+	IDN_REJ_HEALTH,		/* down, drain or unknown */
+	IDN_REJ_TRUST,		/* trust < policy minimum */
+	IDN_REJ_PRIVACY,	/* privacy level needs a confidential node */
+	IDN_REJ_SCOPE,		/* domain outside the policy scope */
+	IDN_REJ_VARIANT,	/* variant differs from the requested one */
+	IDN_REJ_FAMILY,		/* locator family differs from the request's */
+	IDN_REJ_OVERLOAD,	/* queue over its soft limit or J over the SLO */
+	IDN_REJ_BUDGET,		/* J over the request's cost budget */
+	IDN_REJ_MAX,
+};
+
+/* idn_stats (PERCPU_ARRAY, IDN_V_MAX) */
+struct idn_vstat {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* idn_drops (PERCPU_ARRAY, IDN_DROP_MAX): one u64 count per reason */
+
+/* idn_node_stats (PERCPU_ARRAY, IDN_MAX_NODES) */
+struct idn_nstat {
+	__u64 packets;
+	__u64 bytes;
+	__u64 flows;		/* new flows steered here */
+};
+
+/* idn_cap_stats (PERCPU_HASH): cap -> new-flow decisions per verdict */
+struct idn_cstat {
+	__u64 flows[IDN_V_MAX];
+};
+
+/* ------------------------------------------------------------------ */
+/* Routing receipt (ring buffer idn_receipts)                          */
+/* ------------------------------------------------------------------ */
+
+#define IDN_RECEIPT_VERSION	1
+
+struct idn_rcand {
+	__u32 node;
+	__u32 cost;		/* J in us (saturated), 0 when rejected early */
+	__u8 reject;		/* enum idn_reject */
+	__u8 variant;
+	__u8 from_fallback;	/* 1 = candidate of the fallback plan */
+	__u8 pad;
+};
+
+struct idn_receipt {
+	__u8 version;		/* IDN_RECEIPT_VERSION */
+	__u8 verdict;		/* enum idn_verdict */
+	__u8 n_cand;		/* entries used in cand[] */
+	__u8 source;		/* IDN_DF_* of the descriptor */
+	__u32 generation;
+	__u32 node;		/* chosen node or IDN_NODE_NONE */
+	__u32 aff_node;		/* affinity node or IDN_NODE_NONE */
+	__u64 ktime_ns;
+	struct idn_desc desc;
+	struct idn_flow_key flow;
+	struct idn_rcand cand[IDN_MAX_CAND];
+};
+
+/* ------------------------------------------------------------------ */
+/* Agent telemetry datagram (UDP to config.tele_port), big-endian      */
+/* ------------------------------------------------------------------ */
+
+#define IDN_TELE_MAGIC		0x49444e54	/* "IDNT" */
+#define IDN_TELE_VERSION	1
+
+struct idn_telemetry {
+	__be32 magic;
+	__u8 version;
+	__u8 health;		/* enum idn_health; 0 = leave unchanged */
+	__be16 pad;
+	__be32 node;
+	__be32 seq;		/* strictly increasing per node (wraps) */
+	__be32 queue_depth;
+	__be32 pending_tokens;
+	__be16 load;		/* permille, <= 1000 */
+	__be16 kv_use;		/* permille, <= 1000 */
+};
+
+/* XDP metadata left for TC / idn.ko on a demand miss (IDN_V_MISS_HOLD). */
+#define IDN_META_MAGIC		0x1d4e
+struct idn_meta {
+	__u16 magic;
+	__u8 verdict;
+	__u8 pad;
+	__u32 cap;
+};
+
+/* skb->mark value set on demand misses in TC: IDN_MARK_MISS | (cap class bits untouched) */
+#define IDN_MARK_MISS		0x1d4e0000U
+#define IDN_MARK_MASK		0xffff0000U
+
+/* Pinned object names under the bpffs pin directory (default /sys/fs/bpf/idn). */
+#define IDN_PIN_DEFAULT		"/sys/fs/bpf/idn"
+
+/* Size assertions: every consumer includes these via IDN_ASSERT_ABI(). */
+#define IDN_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " size is ABI")
+#define IDN_ASSERT_ABI()						\
+	IDN_ASSERT_SIZE(struct idn_desc, 24);				\
+	IDN_ASSERT_SIZE(struct idn_tcpopt, IDN_TCPOPT_LEN);		\
+	IDN_ASSERT_SIZE(struct idn_config, 64);				\
+	IDN_ASSERT_SIZE(struct idn_vip_key, 20);			\
+	IDN_ASSERT_SIZE(struct idn_vip, 32);				\
+	IDN_ASSERT_SIZE(struct idn_flow_key, 40);			\
+	IDN_ASSERT_SIZE(struct idn_conn, 16);				\
+	IDN_ASSERT_SIZE(struct idn_aff_key, 16);			\
+	IDN_ASSERT_SIZE(struct idn_aff, 8);				\
+	IDN_ASSERT_SIZE(struct idn_plan_key, 8);			\
+	IDN_ASSERT_SIZE(struct idn_cand, 16);				\
+	IDN_ASSERT_SIZE(struct idn_plan, 32 + 16 * IDN_MAX_CAND);	\
+	IDN_ASSERT_SIZE(struct idn_node, 56);				\
+	IDN_ASSERT_SIZE(struct idn_nexthop, 24);			\
+	IDN_ASSERT_SIZE(struct idn_vstat, 16);				\
+	IDN_ASSERT_SIZE(struct idn_nstat, 24);				\
+	IDN_ASSERT_SIZE(struct idn_rcand, 12);				\
+	IDN_ASSERT_SIZE(struct idn_receipt, 24 + 24 + 40 + 12 * IDN_MAX_CAND); \
+	IDN_ASSERT_SIZE(struct idn_telemetry, 28);			\
+	IDN_ASSERT_SIZE(struct idn_meta, 8)
+
+#endif /* _UAPI_LINUX_IDN_H */

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# run.sh - run every test tier and print one TAP stream with a closing
+# "N passed, N failed, N skipped" line. Exit 0 only if nothing failed.
+#
+# A test is any executable that prints TAP lines ("ok N - name",
+# "not ok N - name", "ok N - name # SKIP why") and exits 0 (pass/skip) or
+# non-zero. Tiers, in order:
+#   1 unit     $O/tests/unit_*          (userspace C, incl. bpf/lib)
+#   2 bpf      $O/tests/bpf_*           (BPF_PROG_TEST_RUN fixtures)
+#   3 net      selftests/net/test_*.sh  (namespaces + veth + real clients)
+#   4 kernel   selftests/kernel/run.sh  (QEMU guest), when present
+# IDN_TESTS="pattern" runs only tests whose path matches the pattern.
+set -u
+O=${O:-build}
+cd "$(dirname "$0")/.."
+
+tests=()
+for t in "$O"/tests/unit_* "$O"/tests/bpf_* selftests/net/test_*.sh selftests/kernel/run.sh; do
+	[ -x "$t" ] || continue
+	[ -n "${IDN_TESTS:-}" ] && [[ $t != *${IDN_TESTS}* ]] && continue
+	tests+=("$t")
+done
+
+pass=0 fail=0 skip=0 n=0
+echo "TAP version 13"
+echo "1..${#tests[@]}"
+for t in "${tests[@]}"; do
+	n=$((n + 1))
+	echo "# === $t"
+	log=$(mktemp)
+	timeout --foreground -k 10 "${IDN_TEST_TIMEOUT:-1200}" "$t" >"$log" 2>&1
+	rc=$?
+	sed 's/^/    /' "$log"
+	p=$(grep -cE '^ok [0-9]+' "$log" | tr -d ' ')
+	s=$(grep -cE '^ok [0-9]+.*# *SKIP' "$log" | tr -d ' ')
+	f=$(grep -cE '^not ok [0-9]+' "$log" | tr -d ' ')
+	p=$((p - s))
+	rm -f "$log"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && [ "$rc" -ne 4 ]; then
+		f=1	# crashed or exited non-zero without reporting a failure
+		echo "    # $t exited with status $rc without a failing test: counted as one failure"
+	fi
+	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+	if [ "$f" -gt 0 ]; then
+		echo "not ok $n - $t ($p passed, $f failed, $s skipped)"
+	elif [ "$p" -eq 0 ] && [ "$s" -gt 0 ]; then
+		echo "ok $n - $t # SKIP all $s skipped"
+	else
+		echo "ok $n - $t ($p passed, $s skipped)"
+	fi
+done
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-2.0
+
+# ---- stamp: client-side TCP option stamping (tools/stamp/) -------------
+# build/idn-stamp        loader/CLI for bpf/idn_stamp.bpf.c
+# build/libidnstamp.a    per-socket descriptors for applications (stamp.h)
+STAMP_LIB_OBJS := $(O)/obj/stamp/stamp.o
+STAMP_OBJS := $(O)/obj/stamp/idn-stamp.o $(STAMP_LIB_OBJS)
+STAMP_HDRS := tools/stamp/stamp.h bpf/idn_stamp.h include/uapi/linux/idn.h
+
+ALL_TARGETS += $(O)/idn-stamp $(O)/libidnstamp.a
+
+$(O)/obj/stamp:
+	$(Q)mkdir -p $@
+
+$(O)/obj/stamp/%.o: tools/stamp/%.c $(STAMP_HDRS) $(O)/bpf/idn_stamp.skel.h | $(O)/obj/stamp
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itools/stamp -c $< -o $@
+
+$(O)/libidnstamp.a: $(STAMP_LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
+
+$(O)/idn-stamp: $(STAMP_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BPF)
+# ---- end stamp ----------------------------------------------------------
