@@ -1,1 +1,37 @@
 # SPDX-License-Identifier: GPL-2.0
+
+# ---- selftests: bpf/lib unit tests and BPF_PROG_TEST_RUN tests ----------
+# build/tests/unit_lib_*        bpf/lib compiled for userspace (+ _asan)
+# build/tests/bpf_steer         fixture tables through idn_xdp and idn_tc
+# build/tests/bpf_diff          loaded program vs userspace bpf/lib
+TEST_CFLAGS := -Iselftests -Wno-unknown-pragmas
+TEST_HDRS := selftests/lib/tap.h selftests/lib/pktgen.h selftests/build.mk $(BPF_HDRS)
+UNIT_LIB_SRCS := $(wildcard selftests/unit/unit_lib_*.c)
+UNIT_LIB_BINS := $(patsubst selftests/unit/%.c,$(O)/tests/%,$(UNIT_LIB_SRCS))
+UNIT_LIB_ASAN := $(addsuffix _asan,$(UNIT_LIB_BINS))
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize=alignment \
+	-fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+
+ALL_TARGETS += $(UNIT_LIB_BINS) $(UNIT_LIB_ASAN)
+
+$(O)/tests/unit_lib_%: selftests/unit/unit_lib_%.c $(TEST_HDRS) | $(O)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(O)/tests/unit_lib_%_asan: selftests/unit/unit_lib_%.c $(TEST_HDRS) | $(O)/tests
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) $(TEST_CFLAGS) -o $@ $< $(LDFLAGS)
+
+# BPF tests need the steering program; skipped from the build until it exists.
+ifneq ($(wildcard bpf/idn_steer.bpf.c),)
+BPF_TEST_BINS := $(patsubst selftests/bpf/%.c,$(O)/tests/%,\
+	$(wildcard selftests/bpf/bpf_*.c))
+BPF_TEST_HDRS := $(TEST_HDRS) selftests/bpf/steer_env.h $(O)/bpf/idn_steer.skel.h
+ALL_TARGETS += $(BPF_TEST_BINS)
+
+$(O)/tests/bpf_%: selftests/bpf/bpf_%.c $(BPF_TEST_HDRS) | $(O)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+endif
+# ---- end selftests bpf/lib + BPF tests ----------------------------------
