@@ -24,3 +24,18 @@ $(O)/idn-stamp: $(STAMP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BPF)
 # ---- end stamp ----------------------------------------------------------
+
+# ---- bench: make bench (tools/bench/) -----------------------------------
+# build/tools/idn_bench   XDP per-packet cost vs floor (BPF_PROG_TEST_RUN)
+# run by tools/bench/run.sh, which also measures router requests/s
+BENCH_HDRS := tools/bench/idn_bench.h selftests/lib/pktgen.h include/uapi/linux/idn.h
+
+ALL_TARGETS += $(O)/tools/idn_bench
+
+# bpf/build.mk builds bpf/idn_bench.bpf.c; it also includes our header
+$(O)/bpf/idn_bench.tmp.o: tools/bench/idn_bench.h
+
+$(O)/tools/idn_bench: tools/bench/idn_bench.c $(BENCH_HDRS) $(O)/bpf/idn_bench.skel.h | $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+# ---- end bench ----------------------------------------------------------
