@@ -1,0 +1,788 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit_lib_select.c - bpf/lib/select.h compiled for userspace over an
+ * in-memory struct idn_env: cost J worked by hand, every hard filter
+ * (and its receipt reason), plan lookup order and slots, the rendezvous
+ * tie-break (stable when other candidates come and go), affinity, and
+ * every rung of the degradation ladder.
+ */
+#include "lib/select.h"
+#include "../lib/tap.h"
+
+IDN_ASSERT_ABI();
+
+#define MEM_NODES 64
+#define MEM_PLANS 16
+
+struct memenv {
+	struct idn_node nodes[MEM_NODES];
+	struct idn_plan_key keys[MEM_PLANS];
+	struct idn_plan plans[MEM_PLANS];
+	int n_plans;
+	int plan_lookups;
+};
+
+static const struct idn_node *mem_node(void *priv, __u32 id)
+{
+	struct memenv *m = priv;
+
+	return id < MEM_NODES ? &m->nodes[id] : NULL;
+}
+
+static const struct idn_plan *mem_plan(void *priv, const struct idn_plan_key *k)
+{
+	struct memenv *m = priv;
+
+	m->plan_lookups++;
+	for (int i = 0; i < m->n_plans; i++)
+		if (!memcmp(&m->keys[i], k, sizeof(*k)))
+			return &m->plans[i];
+	return NULL;
+}
+
+static struct memenv M;
+static struct idn_env ENV = { mem_node, mem_plan, &M };
+
+static void env_reset(void)
+{
+	memset(&M, 0, sizeof(M));
+}
+
+/* A healthy, valid IPv4 node with trust 7 in domain 0. */
+static struct idn_node *node_up(__u32 id)
+{
+	struct idn_node *n = &M.nodes[id];
+
+	memset(n, 0, sizeof(*n));
+	n->addr[0] = htonl(0x0a630000 | id);
+	n->family = IDN_AF_INET;
+	n->trust = 7;
+	n->health = IDN_HEALTH_UP;
+	n->flags = IDN_NODE_F_VALID;
+	n->net_us = 100;
+	n->tok_ns = 1000;
+	return n;
+}
+
+static struct idn_plan *plan_add(__u32 cap, __u8 tier, __u8 policy, __u8 slot)
+{
+	struct idn_plan *pl;
+	int i = M.n_plans++;
+
+	if (i >= MEM_PLANS)
+		abort();
+	memset(&M.keys[i], 0, sizeof(M.keys[i]));
+	M.keys[i].cap = cap;
+	M.keys[i].tier = tier;
+	M.keys[i].policy = policy;
+	M.keys[i].slot = slot;
+	pl = &M.plans[i];
+	memset(pl, 0, sizeof(*pl));
+	pl->generation = 1;
+	for (int w = 0; w < IDN_W_MAX; w++)
+		pl->weight[w] = 256;
+	return pl;
+}
+
+static struct idn_cand *cand_add(struct idn_plan *pl, __u32 node, __u32 exec_us)
+{
+	struct idn_cand *c = &pl->cand[pl->n_cand++];
+
+	memset(c, 0, sizeof(*c));
+	c->node = node;
+	c->exec_us = exec_us;
+	return c;
+}
+
+#define CAP_A IDN_CAP(0x100, 0)
+#define CAP_A1 IDN_CAP(0x100, 1)
+#define CAP_A2 IDN_CAP(0x100, 2)
+#define CAP_B IDN_CAP(0x200, 0)
+
+struct req {
+	struct idn_desc d;
+	__u32 aff;
+	__u32 slot;
+	__u16 home;
+	__u8 family;
+};
+
+static struct req req_default(__u32 cap)
+{
+	struct req r;
+
+	memset(&r, 0, sizeof(r));
+	r.d.cap = cap;
+	r.d.token = 0x1234567890abcdefULL;
+	r.d.tier = 5;
+	r.aff = IDN_NODE_NONE;
+	r.family = IDN_AF_INET;
+	return r;
+}
+
+static int sel(const struct req *r, struct idn_sel *out, struct idn_receipt *rc)
+{
+	struct idn_sel_in in;
+
+	idn_sel_in_init(&in, &r->d, r->aff, r->slot, r->home, r->family);
+	if (rc)
+		memset(rc, 0, sizeof(*rc));
+	return idn_select(&ENV, &in, out, rc);
+}
+
+/* ---- cost J ------------------------------------------------------- */
+
+static void test_cost_by_hand(void)
+{
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct idn_node *n;
+	struct idn_cand *c;
+	struct req r;
+
+	env_reset();
+	n = node_up(3);
+	n->net_us = 100;
+	n->tok_ns = 2000;
+	n->pending_tokens = 500;	/* T_queue = 500 * 2000 / 1000 = 1000 */
+	n->load = 250;
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	pl->weight[IDN_W_NET] = 256;	/* 1.0 */
+	pl->weight[IDN_W_QUEUE] = 128;	/* 0.5 */
+	pl->weight[IDN_W_EXEC] = 512;	/* 2.0 */
+	pl->weight[IDN_W_STATE] = 64;	/* 0.25 */
+	pl->weight[IDN_W_LOAD] = 256;	/* 1.0 */
+	pl->weight[IDN_W_POLICY] = 384;	/* 1.5 */
+	c = cand_add(pl, 3, 300);
+	c->state_us = 700;
+	c->policy_us = 40;
+
+	/* 100 + 500 + 600 + 175 + 250 + 60 */
+	r = req_default(CAP_A);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "verdict");
+	ASSERT_EQ(out.node, 3, "node");
+	ASSERT_EQ(out.cost, 1685, "J");
+	ASSERT_EQ(out.cap, CAP_A, "cap");
+	ASSERT_EQ(out.generation, 1, "generation");
+
+	/* on the affinity node T_state is 0: J = 1685 - 175 */
+	r.aff = 3;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_AFFINITY, "affinity verdict");
+	ASSERT_EQ(out.cost, 1510, "J on affinity node");
+
+	/* size class 2: T_exec += 2000 ns * (256 << 2) / 1000 = 2048 us, x2 */
+	r.aff = IDN_NODE_NONE;
+	r.d.size_class = 2;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "sized");
+	ASSERT_EQ(out.cost, 1685, "size class ignored without IDN_DF_SIZE");
+	r.d.flags |= IDN_DF_SIZE;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "sized");
+	ASSERT_EQ(out.cost, 1685 + 4096, "J with size class 2");
+
+	/* Q8.8 rounding: truncation of the sum, not of each term */
+	env_reset();
+	n = node_up(1);
+	n->net_us = 3;
+	n->tok_ns = 0;
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	memset(pl->weight, 0, sizeof(pl->weight));
+	pl->weight[IDN_W_NET] = 85;	/* 3 * 85 = 255 -> 0 */
+	pl->weight[IDN_W_EXEC] = 1;	/* 1 * 1 = 1 -> 256 total -> 1 */
+	cand_add(pl, 1, 1);
+	r = req_default(CAP_A);
+	sel(&r, &out, NULL);
+	ASSERT_EQ(out.cost, 1, "(255 + 1) >> 8");
+	pl->weight[IDN_W_EXEC] = 0;
+	sel(&r, &out, NULL);
+	ASSERT_EQ(out.cost, 0, "255 >> 8");
+}
+
+static void test_cost_saturates(void)
+{
+	struct idn_sel_in in;
+	struct idn_plan pl;
+	struct idn_node n;
+	struct idn_cand c;
+	struct idn_desc d = { .cap = CAP_A, .token = 1 };
+	__u32 cost;
+
+	idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET);
+	memset(&pl, 0, sizeof(pl));
+	memset(&n, 0, sizeof(n));
+	memset(&c, 0, sizeof(c));
+	for (int w = 0; w < IDN_W_MAX; w++)
+		pl.weight[w] = 256;
+	n.net_us = 0xffffffffU;
+	n.load = 1;
+	ASSERT_EQ(idn_cost(&n, &c, &pl, &in), 0xffffffffU, "net alone at max");
+	n.net_us = 0x7fffffffU;
+	c.exec_us = 0x7fffffffU;
+	ASSERT_EQ(idn_cost(&n, &c, &pl, &in), 0xffffffffU, "sum over 32 bits");
+
+	/*
+	 * The worst queue the node table can hold, weighted at the largest
+	 * Q8.8 weight: J must saturate, never wrap to a small cost that
+	 * would make the most loaded node the cheapest.
+	 */
+	memset(&n, 0, sizeof(n));
+	memset(&c, 0, sizeof(c));
+	memset(pl.weight, 0, sizeof(pl.weight));
+	pl.weight[IDN_W_QUEUE] = 0xffff;
+	n.pending_tokens = 0xffffffffU;
+	n.tok_ns = 0xffffffffU;
+	cost = idn_cost(&n, &c, &pl, &in);
+	ASSERT_EQ(cost, 0xffffffffU, "huge queue saturates");
+	/*
+	 * T_queue = 2097259603 * 4294812470 / 1000 = 9007336695791649 us:
+	 * times 65535 that is 2^69 + 65503, which wraps a 64-bit sum to
+	 * 65503 (J 255) unless the terms are clamped first.
+	 */
+	n.pending_tokens = 2097259603U;
+	n.tok_ns = 4294812470U;
+	cost = idn_cost(&n, &c, &pl, &in);
+	ASSERT_EQ(cost, 0xffffffffU, "queue term must not wrap");
+	/* and all terms at their maximum together */
+	for (int w = 0; w < IDN_W_MAX; w++)
+		pl.weight[w] = 0xffff;
+	n.net_us = 0xffffffffU;
+	n.load = 0xffff;
+	c.exec_us = c.state_us = 0xffffffffU;
+	c.policy_us = 0xffff;
+	in.size_class = 15;
+	ASSERT_EQ(idn_cost(&n, &c, &pl, &in), 0xffffffffU, "all terms max");
+}
+
+/* ---- hard filters ------------------------------------------------- */
+
+struct filt_case {
+	const char *name;
+	void (*setup)(struct idn_node *n, struct idn_plan *pl, struct req *r);
+	__u8 reject;
+};
+
+static void f_none(struct idn_node *n, struct idn_plan *pl, struct req *r) {}
+static void f_invalid(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->flags &= ~IDN_NODE_F_VALID; }
+static void f_missing(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ pl->cand[0].node = MEM_NODES + 5; /* env returns NULL */ }
+static void f_beyond(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ pl->cand[0].node = IDN_MAX_NODES; }
+static void f_none_id(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ pl->cand[0].node = IDN_NODE_NONE; }
+static void f_unknown(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->health = IDN_HEALTH_UNKNOWN; }
+static void f_drain(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->health = IDN_HEALTH_DRAIN; }
+static void f_down(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->health = IDN_HEALTH_DOWN; }
+static void f_bad_health(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->health = 77; }
+static void f_trust_low(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->trust = 3; r->d.policy = IDN_POLICY(4, 0, 0); }
+static void f_trust_eq(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->trust = 4; r->d.policy = IDN_POLICY(4, 0, 0); }
+static void f_trust0(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->trust = 0; r->d.policy = IDN_POLICY(0, 0, 0); }
+static void f_priv_tenant(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ r->d.policy = IDN_POLICY(0, IDN_PRIV_TENANT, 0); }
+static void f_priv_conf(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ r->d.policy = IDN_POLICY(0, IDN_PRIV_CONFIDENTIAL, 0); }
+static void f_priv_hw(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ r->d.policy = IDN_POLICY(0, IDN_PRIV_HW_BOUND, 0); }
+static void f_priv_conf_ok(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->flags |= IDN_NODE_F_CONFIDENTIAL; r->d.policy = IDN_POLICY(0, IDN_PRIV_HW_BOUND, 0); }
+static void f_home_other(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->domain = 2; r->home = 3; r->d.policy = IDN_POLICY(0, 0, IDN_SCOPE_HOME); }
+static void f_home_same(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->domain = 3; r->home = 3; r->d.policy = IDN_POLICY(0, 0, IDN_SCOPE_HOME); }
+static void f_any_other(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->domain = 2; r->home = 3; r->d.policy = IDN_POLICY(0, 0, IDN_SCOPE_ANY); }
+static void f_plan_in(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->domain = 31; pl->domain_mask = 1U << 31; r->d.policy = IDN_POLICY(0, 0, IDN_SCOPE_PLAN); }
+static void f_plan_out(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->domain = 5; pl->domain_mask = ~(1U << 5); r->d.policy = IDN_POLICY(0, 0, IDN_SCOPE_PLAN); }
+static void f_plan_big(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->domain = 37; pl->domain_mask = ~0U; r->d.policy = IDN_POLICY(0, 0, IDN_SCOPE_PLAN); }
+static void f_plan_home_ignored(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->domain = 1; r->home = 0; pl->domain_mask = 2; r->d.policy = IDN_POLICY(0, 0, IDN_SCOPE_PLAN); }
+static void f_variant_diff(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ r->d.cap = CAP_A2; pl->cand[0].variant = 1; }
+static void f_variant_same(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ r->d.cap = CAP_A2; pl->cand[0].variant = 2; }
+static void f_variant_any(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ r->d.cap = CAP_A; pl->cand[0].variant = 9; }
+static void f_family6(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->family = IDN_AF_INET6; }
+static void f_family66(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->family = IDN_AF_INET6; r->family = IDN_AF_INET6; }
+static void f_health_first(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->health = IDN_HEALTH_DOWN; n->trust = 0; r->d.policy = IDN_POLICY(7, 0, 0); }
+
+static const struct filt_case filt_cases[] = {
+	{ "feasible", f_none, IDN_REJ_NONE },
+	{ "node not valid", f_invalid, IDN_REJ_NO_NODE },
+	{ "node missing in env", f_missing, IDN_REJ_NO_NODE },
+	{ "node id = IDN_MAX_NODES", f_beyond, IDN_REJ_NO_NODE },
+	{ "node id NONE", f_none_id, IDN_REJ_NO_NODE },
+	{ "health unknown", f_unknown, IDN_REJ_HEALTH },
+	{ "health drain", f_drain, IDN_REJ_HEALTH },
+	{ "health down", f_down, IDN_REJ_HEALTH },
+	{ "health garbage", f_bad_health, IDN_REJ_HEALTH },
+	{ "trust below", f_trust_low, IDN_REJ_TRUST },
+	{ "trust equal", f_trust_eq, IDN_REJ_NONE },
+	{ "trust 0 needs 0", f_trust0, IDN_REJ_NONE },
+	{ "privacy tenant any node", f_priv_tenant, IDN_REJ_NONE },
+	{ "privacy confidential", f_priv_conf, IDN_REJ_PRIVACY },
+	{ "privacy hw-bound", f_priv_hw, IDN_REJ_PRIVACY },
+	{ "privacy on confidential node", f_priv_conf_ok, IDN_REJ_NONE },
+	{ "scope home, other domain", f_home_other, IDN_REJ_SCOPE },
+	{ "scope home, home domain", f_home_same, IDN_REJ_NONE },
+	{ "scope any, other domain", f_any_other, IDN_REJ_NONE },
+	{ "scope plan, in mask (31)", f_plan_in, IDN_REJ_NONE },
+	{ "scope plan, out of mask", f_plan_out, IDN_REJ_SCOPE },
+	{ "scope plan, domain >= 32", f_plan_big, IDN_REJ_SCOPE },
+	{ "scope plan ignores home", f_plan_home_ignored, IDN_REJ_NONE },
+	{ "variant differs", f_variant_diff, IDN_REJ_VARIANT },
+	{ "variant same", f_variant_same, IDN_REJ_NONE },
+	{ "variant 0 takes any", f_variant_any, IDN_REJ_NONE },
+	{ "family differs", f_family6, IDN_REJ_FAMILY },
+	{ "family v6 both", f_family66, IDN_REJ_NONE },
+	{ "health checked before trust", f_health_first, IDN_REJ_HEALTH },
+};
+
+/*
+ * One candidate; a filtered one makes the request a demand miss (no
+ * feasible node), fails closed, and its receipt entry names the reason.
+ */
+static void test_hard_filters(void)
+{
+	for (size_t i = 0; i < sizeof(filt_cases) / sizeof(filt_cases[0]); i++) {
+		const struct filt_case *fc = &filt_cases[i];
+		struct idn_receipt rc;
+		struct idn_sel out;
+		struct idn_plan *pl;
+		struct req r;
+		int ok = 1;
+
+		env_reset();
+		r = req_default(CAP_A);
+		pl = plan_add(IDN_CAP(0x100, 0), IDN_ANY, IDN_ANY, 0);
+		cand_add(pl, 7, 10);
+		fc->setup(node_up(7), pl, &r);
+		/* the plan key follows the request's cap */
+		M.keys[0].cap = r.d.cap;
+		sel(&r, &out, &rc);
+		ok &= ASSERT_EQ(out.n_rc, 1, fc->name);
+		ok &= ASSERT_EQ(rc.cand[0].reject, fc->reject, fc->name);
+		if (fc->reject == IDN_REJ_NONE) {
+			ok &= ASSERT_EQ(out.verdict, IDN_V_NEW, fc->name);
+			ok &= ASSERT_EQ(out.node, 7, fc->name);
+			ok &= ASSERT_EQ(rc.cand[0].cost, out.cost, fc->name);
+		} else {
+			ok &= ASSERT_EQ(out.verdict, IDN_V_MISS_REJECT, fc->name);
+			ok &= ASSERT_EQ(out.node, IDN_NODE_NONE, fc->name);
+			ok &= ASSERT_EQ(rc.cand[0].cost, 0, fc->name);
+		}
+		if (!ok)
+			printf("# case: %s\n", fc->name);
+	}
+}
+
+/* A filtered cheaper candidate never wins over a feasible dearer one. */
+static void test_filters_fail_closed(void)
+{
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	cand_add(pl, 1, 1);
+	cand_add(pl, 2, 1);
+	cand_add(pl, 3, 1);
+	cand_add(pl, 4, 1);
+	cand_add(pl, 5, 5000);
+	node_up(1)->health = IDN_HEALTH_DOWN;
+	node_up(2)->trust = 1;
+	node_up(3)->domain = 9;
+	node_up(4);
+	M.nodes[4].flags = 0;
+	node_up(5)->flags |= IDN_NODE_F_CONFIDENTIAL;
+	r = req_default(CAP_A);
+	r.d.policy = IDN_POLICY(2, IDN_PRIV_CONFIDENTIAL, IDN_SCOPE_HOME);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "verdict");
+	ASSERT_EQ(out.node, 5, "only the feasible node");
+}
+
+/* ---- plan lookup ------------------------------------------------- */
+
+static void test_plan_lookup(void)
+{
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	node_up(1);
+	node_up(2);
+	node_up(3);
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	pl->generation = 10;
+	cand_add(pl, 1, 10);
+	pl = plan_add(CAP_A, 5, IDN_POLICY(1, 0, 0), 0);
+	pl->generation = 11;
+	cand_add(pl, 2, 10);
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 1);
+	pl->generation = 12;
+	cand_add(pl, 3, 10);
+
+	r = req_default(CAP_A);
+	r.d.policy = IDN_POLICY(1, 0, 0);
+	sel(&r, &out, NULL);
+	ASSERT_EQ(out.node, 2, "exact (tier, policy) first");
+	ASSERT_EQ(out.generation, 11, "its generation");
+	r.d.tier = 6;
+	sel(&r, &out, NULL);
+	ASSERT_EQ(out.node, 1, "wildcard when tier differs");
+	ASSERT_EQ(out.generation, 10, "wildcard generation");
+	r.d.tier = 5;
+	r.d.policy = 0;
+	sel(&r, &out, NULL);
+	ASSERT_EQ(out.node, 1, "wildcard when policy differs");
+	r.slot = 1;
+	sel(&r, &out, NULL);
+	ASSERT_EQ(out.node, 3, "slot 1 reads slot 1 only");
+	ASSERT_EQ(out.generation, 12, "slot 1 generation");
+	r.slot = 3;	/* only the low bit is a slot */
+	sel(&r, &out, NULL);
+	ASSERT_EQ(out.node, 3, "slot & 1");
+
+	r = req_default(CAP_B);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_MISS_REJECT, "no plan: miss");
+	ASSERT_EQ(out.node, IDN_NODE_NONE, "no node");
+	ASSERT_EQ(out.generation, 0, "no generation");
+	/* variant is part of the plan key */
+	r = req_default(CAP_A1);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_MISS_REJECT, "variant has its own plans");
+}
+
+/* ---- tie-break ------------------------------------------------------ */
+
+static __u32 pick(__u64 token, const __u32 *nodes, int n)
+{
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	M.n_plans = 0;
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	for (int i = 0; i < n; i++)
+		cand_add(pl, nodes[i], 500);
+	r = req_default(CAP_A);
+	r.d.token = token;
+	sel(&r, &out, NULL);
+	return out.node;
+}
+
+static void test_tie_break(void)
+{
+	__u32 all[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, hits[9] = { 0 };
+	int moved = 0, bad = 0, order_bad = 0;
+
+	env_reset();
+	for (int i = 1; i <= 8; i++)
+		node_up(i);
+	for (__u64 t = 1; t <= 2000; t++) {
+		__u64 token = idn_mix64(t * 7919);
+		__u32 c = pick(token, all, 8), sub[8], rev[8];
+		int k = 0;
+
+		if (c < 1 || c > 8) {
+			bad++;
+			continue;
+		}
+		hits[c]++;
+		/* same choice from the same token, any candidate order */
+		for (int i = 0; i < 8; i++)
+			rev[i] = all[7 - i];
+		if (pick(token, rev, 8) != c)
+			order_bad++;
+		/* drop one other candidate: choice stays */
+		for (int drop = 1; drop <= 8; drop++) {
+			if (drop == (int)c)
+				continue;
+			k = 0;
+			for (int i = 0; i < 8; i++)
+				if (all[i] != (__u32)drop)
+					sub[k++] = all[i];
+			if (pick(token, sub, k) != c)
+				moved++;
+		}
+		/* drop the chosen one: it moves, to a node still present */
+		k = 0;
+		for (int i = 0; i < 8; i++)
+			if (all[i] != c)
+				sub[k++] = all[i];
+		if (pick(token, sub, k) == c)
+			bad++;
+	}
+	ASSERT_EQ(bad, 0, "choice among candidates");
+	ASSERT_EQ(order_bad, 0, "order independent");
+	ASSERT_EQ(moved, 0, "removing another candidate never moves the choice");
+	/* the token decides: every node gets a fair share of 2000 tokens */
+	for (int i = 1; i <= 8; i++)
+		if (!ASSERT_TRUE(hits[i] > 150 && hits[i] < 350, "spread over nodes"))
+			printf("# node %d: %u of 2000\n", i, hits[i]);
+}
+
+/* A cheaper node beats the tie-break, and affinity beats state cost. */
+static void test_min_cost_and_affinity(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	node_up(1);
+	node_up(2);
+	node_up(3);
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	cand_add(pl, 1, 300)->state_us = 1000;
+	cand_add(pl, 2, 200)->state_us = 1000;
+	cand_add(pl, 3, 250)->state_us = 1000;
+	r = req_default(CAP_A);
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "new");
+	ASSERT_EQ(out.node, 2, "min J");
+	ASSERT_EQ(out.cost, 100 + 200 + 1000, "J of node 2");
+	ASSERT_EQ(out.n_rc, 3, "three receipt entries");
+	ASSERT_EQ(rc.cand[0].cost, 100 + 300 + 1000, "receipt J 1");
+	ASSERT_EQ(rc.cand[2].cost, 100 + 250 + 1000, "receipt J 3");
+	ASSERT_EQ(rc.cand[1].from_fallback, 0, "not fallback");
+	/* the token lives on node 1: no T_state there, 400 < 1200 */
+	r.aff = 1;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_AFFINITY, "affinity");
+	ASSERT_EQ(out.node, 1, "affinity node");
+	ASSERT_EQ(out.cost, 400, "J without T_state");
+	/* until its queue makes it dearer: divert (verdict NEW) */
+	M.nodes[1].pending_tokens = 1000;	/* +1000 us: J 1400 */
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "diverted");
+	ASSERT_EQ(out.node, 2, "cheapest after divert");
+	/* affinity node not a candidate of the plan: plain NEW */
+	r.aff = 33;
+	node_up(33);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "affinity elsewhere");
+}
+
+/* ---- ladder -------------------------------------------------------- */
+
+static void ladder_env(void)
+{
+	struct idn_plan *pl;
+
+	env_reset();
+	for (int i = 1; i <= 6; i++) {
+		node_up(i)->max_queue = 10;
+		M.nodes[i].queue_depth = 0;
+	}
+	pl = plan_add(CAP_A1, IDN_ANY, IDN_ANY, 0);
+	pl->fallback_cap = CAP_A2;
+	pl->shed_tier = 4;
+	cand_add(pl, 1, 100)->variant = 1;
+	cand_add(pl, 2, 200)->variant = 1;
+	pl = plan_add(CAP_A2, IDN_ANY, IDN_ANY, 0);
+	pl->shed_tier = 9;	/* only the primary plan's shed tier counts */
+	cand_add(pl, 3, 50)->variant = 2;
+	cand_add(pl, 4, 60)->variant = 2;
+}
+
+static void test_ladder(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct req r;
+
+	ladder_env();
+	r = req_default(CAP_A1);
+	r.d.tier = 5;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "step 0");
+	ASSERT_EQ(out.node, 1, "cheapest primary");
+
+	/* step 1: the same variant elsewhere */
+	M.nodes[1].queue_depth = 10;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "step 1");
+	ASSERT_EQ(out.node, 2, "same variant on another node");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_OVERLOAD, "queue at soft limit");
+
+	/* step 2: cheaper variant from the fallback plan */
+	M.nodes[2].queue_depth = 12;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_FALLBACK, "step 2");
+	ASSERT_EQ(out.node, 3, "fallback node");
+	ASSERT_EQ(out.cap, CAP_A2, "served cap is the fallback's");
+	ASSERT_EQ(out.n_rc, 4, "receipt has both plans");
+	ASSERT_EQ(rc.cand[2].from_fallback, 1, "fallback entries marked");
+	ASSERT_EQ(rc.cand[2].node, 3, "fallback entry node");
+
+	/* step 3: all over their soft limits; tier < shed_tier is shed */
+	M.nodes[3].queue_depth = 10;
+	M.nodes[4].queue_depth = 10;
+	r.d.tier = 3;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_SHED, "shed");
+	ASSERT_EQ(out.node, IDN_NODE_NONE, "shed: no node");
+	r.d.tier = 4;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "tier at shed_tier overflows");
+	ASSERT_EQ(out.node, 1, "overflow: cheapest under 2x soft limit");
+	ASSERT_EQ(out.cap, CAP_A1, "overflow serves the primary cap");
+	M.nodes[1].queue_depth = 20;	/* at 2x: hard limit */
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "overflow");
+	ASSERT_EQ(out.node, 2, "node 1 past its hard limit");
+	M.nodes[2].queue_depth = 20;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NOCAP, "no capacity");
+	ASSERT_EQ(out.node, IDN_NODE_NONE, "nocap: no node");
+	/* the fallback plan's nodes under 2x do not overflow the primary */
+	ASSERT_EQ(M.nodes[3].queue_depth, 10, "fallback node under 2x");
+	/* shed wins over nocap for low tiers */
+	r.d.tier = 0;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_SHED, "low tier shed");
+
+	/* all down: a demand miss, not nocap */
+	for (int i = 1; i <= 4; i++)
+		M.nodes[i].health = IDN_HEALTH_DOWN;
+	r.d.tier = 9;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_MISS_REJECT, "nothing feasible: miss");
+	ASSERT_EQ(out.generation, 1, "miss from a plan keeps its generation");
+	/* only the fallback's nodes feasible and overloaded: not a miss */
+	M.nodes[3].health = IDN_HEALTH_UP;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NOCAP, "fallback feasible but full");
+	r.d.tier = 0;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_SHED, "fallback full, low tier");
+}
+
+static void test_ladder_slo_budget(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	node_up(1);	/* no max_queue: never past a hard limit */
+	node_up(2);
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	pl->slo_us = 500;
+	cand_add(pl, 1, 450);	/* J = 550 */
+	cand_add(pl, 2, 350);	/* J = 450 */
+	r = req_default(CAP_A);
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "under slo");
+	ASSERT_EQ(out.node, 2, "node under the SLO");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_OVERLOAD, "J over SLO");
+	ASSERT_EQ(rc.cand[0].cost, 550, "its J in the receipt");
+	pl->slo_us = 449;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "both over SLO");
+	ASSERT_EQ(out.node, 2, "cheapest overflow");
+	pl->slo_us = 450;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "J == SLO is fine");
+
+	/* budget in units of 100 us */
+	pl->slo_us = 0;
+	r.d.budget = 5;		/* 500 us */
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "within budget");
+	ASSERT_EQ(out.node, 2, "budget node");
+	r.d.budget = 4;		/* 400 us */
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_OVERFLOW, "over budget");
+	ASSERT_EQ(rc.cand[1].reject, IDN_REJ_BUDGET, "budget reason");
+	r.d.budget = 0;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "budget 0 = none");
+}
+
+static void test_fallback_edges(void)
+{
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	/* fallback to itself is not looked up twice */
+	env_reset();
+	node_up(1)->max_queue = 1;
+	M.nodes[1].queue_depth = 1;
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	pl->fallback_cap = CAP_A;
+	cand_add(pl, 1, 10);
+	r = req_default(CAP_A);
+	M.plan_lookups = 0;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "self fallback");
+	ASSERT_EQ(M.plan_lookups, 2, "exact + wildcard, no fallback lookup");
+
+	/* fallback cap without a plan: straight to step 3 */
+	pl->fallback_cap = CAP_B;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "missing fallback plan");
+
+	/* fallback plan uses the request's tier/policy, then wildcard */
+	pl = plan_add(CAP_B, 5, 0, 0);
+	cand_add(pl, 2, 10);
+	node_up(2);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_FALLBACK, "fallback exact key");
+	ASSERT_EQ(out.node, 2, "fallback node");
+	ASSERT_EQ(out.cap, CAP_B, "fallback cap");
+
+	/* the fallback plan filters by its own variant */
+	env_reset();
+	node_up(1)->max_queue = 1;
+	M.nodes[1].queue_depth = 1;
+	node_up(2);
+	pl = plan_add(CAP_A1, IDN_ANY, IDN_ANY, 0);
+	pl->fallback_cap = CAP_A2;
+	cand_add(pl, 1, 10)->variant = 1;
+	pl = plan_add(CAP_A2, IDN_ANY, IDN_ANY, 0);
+	cand_add(pl, 2, 10)->variant = 1;	/* wrong variant for A2 */
+	r = req_default(CAP_A1);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "fallback variant filtered");
+	M.plans[1].cand[0].variant = 2;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_FALLBACK, "fallback variant ok");
+}
+
+/* 16 candidates, the last one cheapest; n_cand bounds the walk. */
+static void test_sixteen(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	for (int i = 0; i < IDN_MAX_CAND; i++) {
+		node_up(i + 1);
+		cand_add(pl, i + 1, 1000 - i * 10);
+	}
+	r = req_default(CAP_A);
+	sel(&r, &out, &rc);
+	ASSERT_EQ(out.node, 16, "last of 16");
+	ASSERT_EQ(out.n_rc, 16, "16 receipt entries");
+	pl->n_cand = 15;
+	sel(&r, &out, NULL);
+	ASSERT_EQ(out.node, 15, "n_cand 15 ignores the 16th");
+	pl->n_cand = 200;	/* corrupt: clamped to IDN_MAX_CAND */
+	sel(&r, &out, &rc);
+	ASSERT_EQ(out.node, 16, "n_cand clamped");
+	ASSERT_EQ(out.n_rc, 16, "receipt clamped");
+	pl->n_cand = 0;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_MISS_REJECT, "empty plan: miss");
+}
+
+int main(void)
+{
+	tap_plan(0);
+	TAP_RUN(test_cost_by_hand);
+	TAP_RUN(test_cost_saturates);
+	TAP_RUN(test_hard_filters);
+	TAP_RUN(test_filters_fail_closed);
+	TAP_RUN(test_plan_lookup);
+	TAP_RUN(test_tie_break);
+	TAP_RUN(test_min_cost_and_affinity);
+	TAP_RUN(test_ladder);
+	TAP_RUN(test_ladder_slo_budget);
+	TAP_RUN(test_fallback_edges);
+	TAP_RUN(test_sixteen);
+	return tap_done();
+}
