@@ -35,6 +35,23 @@
 
 #define IDN_INLINE static __always_inline
 
+/*
+ * A global BPF function in BPF (its own stack frame, verified once, apart
+ * from its callers), plain static inline elsewhere.
+ */
+#ifdef __bpf__
+#define IDN_SUBPROG __attribute__((noinline))
+#else
+#define IDN_SUBPROG static inline
+#endif
+
+/* Keep a loop rolled (BPF stack and verifier cost); no-op elsewhere. */
+#ifdef __clang__
+#define IDN_NO_UNROLL _Pragma("clang loop unroll(disable)")
+#else
+#define IDN_NO_UNROLL
+#endif
+
 #ifndef likely
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)

@@ -149,55 +149,113 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 	return IDN_DROP_NONE;
 }
 
-#define IDN_TCPOPT_WALK_MAX 40	/* max option bytes, so max steps */
+#define IDN_TCPOPT_SPACE 40	/* max TCP option bytes */
 
 /*
- * idn_tcpopt_find - walk the option list of a parsed TCP header and find
- * the IDN experimental option (kind 253, ExID IDN_TCPOPT_EXID).
- * @off_out: offset of the option from data when found.
- * Return: 1 found, 0 absent, or -reason for a malformed option list
- * (length byte missing, zero or running past the header) or an IDN option
- * of the wrong length.
+ * A copied option list; a struct so a BPF global function knows its size,
+ * 64 bytes so indices masked with 63 are provably inside.
  */
-IDN_INLINE int idn_tcpopt_find(void *data, void *data_end,
-			       const struct idn_pkt *p, __u32 *off_out)
+#define IDN_OPTBUF_MASK 63
+struct idn_optbuf {
+	__u8 b[IDN_OPTBUF_MASK + 1];
+};
+
+/* State of one option walk: the copied list and where the walk is. */
+struct idn_optwalk {
+	struct idn_optbuf buf;
+	__u32 len;		/* option bytes in buf */
+	__u32 off;		/* next option */
+	__s32 ret;		/* 1 found, 0 absent, -reason malformed */
+	__u32 found;		/* offset of the IDN option when ret == 1 */
+};
+
+/* One option per call; return 1 to stop (bpf_loop callback contract). */
+static long idn_optwalk_step(__u32 i, void *ctx)
 {
-	__u32 start = p->l4_off + sizeof(struct tcphdr);
-	__u32 end = p->l4_off + p->tcp_hlen;
-	__u32 off = start;
+	struct idn_optwalk *w = ctx;
+	__u32 off = w->off;
+	__u8 kind, olen;
 
-	for (int i = 0; i < IDN_TCPOPT_WALK_MAX; i++) {
-		__u8 *o;
-		__u8 kind, len;
-
-		if (off >= end)
-			return 0;
-		o = data + (off & 0xffff);
-		if ((void *)(o + 1) > data_end)
-			return -IDN_DROP_BAD_OPT;
-		kind = o[0];
-		if (kind == 0)		/* end of option list */
-			return 0;
-		if (kind == 1) {	/* NOP */
-			off++;
-			continue;
-		}
-		if ((void *)(o + 2) > data_end || off + 2 > end)
-			return -IDN_DROP_BAD_OPT;
-		len = o[1];
-		if (len < 2 || off + len > end)
-			return -IDN_DROP_BAD_OPT;
-		if (kind == IDN_TCPOPT_KIND && len >= 4 &&
-		    (void *)(o + 4) <= data_end &&
-		    *(__u16 *)(o + 2) == idn_htons(IDN_TCPOPT_EXID)) {
-			if (len != IDN_TCPOPT_LEN)
-				return -IDN_DROP_BAD_OPT;
-			*off_out = off;
-			return 1;
-		}
-		off += len;
+	if (off >= w->len)
+		return 1;
+	kind = w->buf.b[off & IDN_OPTBUF_MASK];
+	if (kind == 0)			/* end of option list */
+		return 1;
+	if (kind == 1) {		/* NOP */
+		w->off = off + 1;
+		return 0;
 	}
+	if (off + 2 > w->len)
+		goto bad;
+	olen = w->buf.b[(off + 1) & IDN_OPTBUF_MASK];
+	if (olen < 2 || off + olen > w->len)
+		goto bad;
+	if (kind == IDN_TCPOPT_KIND && olen >= 4 &&
+	    w->buf.b[(off + 2) & IDN_OPTBUF_MASK] == (IDN_TCPOPT_EXID >> 8) &&
+	    w->buf.b[(off + 3) & IDN_OPTBUF_MASK] == (IDN_TCPOPT_EXID & 0xff)) {
+		if (olen != IDN_TCPOPT_LEN)
+			goto bad;
+		w->found = off;
+		w->ret = 1;
+		return 1;
+	}
+	w->off = off + olen;
 	return 0;
+bad:
+	w->ret = -IDN_DROP_BAD_OPT;
+	return 1;
 }
+
+/*
+ * idn_tcpopt_scan - walk a TCP option list copied into w->buf (w->len
+ * bytes, at most IDN_TCPOPT_SPACE) and find the IDN experimental option
+ * (kind 253, ExID IDN_TCPOPT_EXID).
+ * @opt: receives the option when found.
+ * Return: 1 found, 0 absent, or -reason for a malformed option list
+ * (length byte missing, below 2 or running past the list) or an IDN
+ * option of the wrong length.
+ * In BPF the walk runs under bpf_loop(): an inline loop over options
+ * multiplies the verifier's states past its limit (PITFALLS).
+ */
+IDN_INLINE int idn_tcpopt_scan(struct idn_optwalk *w, struct idn_tcpopt *opt)
+{
+	w->off = 0;
+	w->ret = 0;
+	w->found = 0;
+	if (w->len > IDN_TCPOPT_SPACE)
+		return -IDN_DROP_BAD_OPT;
+#ifdef __bpf__
+	bpf_loop(IDN_TCPOPT_SPACE, idn_optwalk_step, w, 0);
+#else
+	for (__u32 i = 0; i < IDN_TCPOPT_SPACE; i++)
+		if (idn_optwalk_step(i, w))
+			break;
+#endif
+	if (w->ret == 1)
+		__builtin_memcpy(opt, w->buf.b + (w->found & 31), IDN_TCPOPT_LEN);
+	return w->ret;
+}
+
+#if IDN_USERSPACE
+/*
+ * idn_tcpopt_find - userspace twin of what steer.h does: copy the option
+ * list of a parsed TCP header and scan it.
+ */
+static inline int idn_tcpopt_find(void *data, void *data_end, const struct idn_pkt *p,
+				  struct idn_tcpopt *opt)
+{
+	struct idn_optwalk w = { { { 0 } } };
+	__u32 len = p->tcp_hlen - sizeof(struct tcphdr);
+	__u8 *o = (__u8 *)data + p->l4_off + sizeof(struct tcphdr);
+
+	if (p->tcp_hlen <= sizeof(struct tcphdr))
+		return 0;
+	if (len > IDN_TCPOPT_SPACE || (void *)(o + len) > data_end)
+		return -IDN_DROP_BAD_OPT;
+	memcpy(w.buf.b, o, len);
+	w.len = len;
+	return idn_tcpopt_scan(&w, opt);
+}
+#endif
 
 #endif /* __IDN_LIB_PARSE_H */

@@ -44,6 +44,14 @@ struct idn_env {
 #define IDN_ENV_T struct idn_env
 #define IDN_NODE_GET(env, id) ((env)->node((env)->priv, (id)))
 #define IDN_PLAN_GET(env, k) ((env)->plan((env)->priv, (k)))
+#define IDN_ENV_PARAM IDN_ENV_T *env,
+#define IDN_ENV_ARG env,
+#endif
+
+/* The BPF side passes no environment to its global pass function. */
+#ifndef IDN_ENV_PARAM
+#define IDN_ENV_PARAM
+#define IDN_ENV_ARG
 #endif
 
 #ifndef IDN_ENV_T
@@ -61,15 +69,39 @@ struct idn_sel {
 	__u16 pad;
 };
 
-/* Inputs that stay fixed over one selection. */
+/*
+ * Inputs that stay fixed over one selection: the descriptor's fields by
+ * value (no pointers, so the BPF pass function can be verified once as a
+ * global function). Fill with idn_sel_in_init().
+ */
 struct idn_sel_in {
-	const struct idn_desc *desc;
+	__u64 token;
+	__u32 cap;
 	__u32 aff_node;		/* IDN_NODE_NONE: no affinity */
 	__u32 slot;
 	__u16 home_domain;
-	__u8 family;		/* request's address family */
-	__u8 pad;
+	__u16 budget;
+	__u8 tier;
+	__u8 policy;
+	__u8 size_class;	/* IDN_SIZE_NONE: not given */
+	__u8 family;		/* request's address family, IDN_AF_* */
 };
+
+IDN_INLINE void idn_sel_in_init(struct idn_sel_in *in, const struct idn_desc *d,
+				__u32 aff_node, __u32 slot, __u16 home_domain,
+				__u8 family)
+{
+	in->token = d->token;
+	in->cap = d->cap;
+	in->aff_node = aff_node;
+	in->slot = slot & 1;
+	in->home_domain = home_domain;
+	in->budget = d->budget;
+	in->tier = d->tier;
+	in->policy = d->policy;
+	in->size_class = (d->flags & IDN_DF_SIZE) ? (d->size_class & 15) : IDN_SIZE_NONE;
+	in->family = family;
+}
 
 /* Best candidates of one pass over one plan. */
 struct idn_pass {
@@ -78,13 +110,17 @@ struct idn_pass {
 	__u32 over_node, over_cost;	/* feasible, under the hard limit */
 	__u64 over_hash;
 	__u32 n_feasible;
+	__u32 want_variant;		/* in: 0 = any */
+	__u8 from_fallback;		/* in: pass over the fallback plan */
+	__u8 n_rc;			/* in/out: receipt entries used */
+	__u16 pad;
 };
 
 IDN_INLINE __u8 idn_cand_reject(const struct idn_node *n, const struct idn_cand *c,
 				const struct idn_plan *pl, const struct idn_sel_in *in,
 				__u32 want_variant)
 {
-	__u8 pol = in->desc->policy;
+	__u8 pol = in->policy;
 
 	if (!n || !(n->flags & IDN_NODE_F_VALID))
 		return IDN_REJ_NO_NODE;
@@ -111,14 +147,18 @@ IDN_INLINE __u8 idn_cand_reject(const struct idn_node *n, const struct idn_cand 
 IDN_INLINE __u32 idn_cost(const struct idn_node *n, const struct idn_cand *c,
 			  const struct idn_plan *pl, const struct idn_sel_in *in)
 {
-	const struct idn_desc *d = in->desc;
 	__u64 t_queue = (__u64)n->pending_tokens * n->tok_ns / 1000;
 	__u64 t_exec = c->exec_us;
 	__u64 t_state = c->node == in->aff_node ? 0 : c->state_us;
 	__u64 j;
 
-	if (d->flags & IDN_DF_SIZE)
-		t_exec += ((__u64)n->tok_ns << ((d->size_class & 15) + 8)) / 1000;
+	if (in->size_class != IDN_SIZE_NONE)
+		t_exec += ((__u64)n->tok_ns << ((in->size_class & 15) + 8)) / 1000;
+	/* each term <= 2^32 * 2^16, so the sum of six cannot wrap */
+	if (t_queue > 0xffffffffULL)
+		t_queue = 0xffffffffULL;
+	if (t_exec > 0xffffffffULL)
+		t_exec = 0xffffffffULL;
 	j = (__u64)pl->weight[IDN_W_NET] * n->net_us +
 	    (__u64)pl->weight[IDN_W_QUEUE] * t_queue +
 	    (__u64)pl->weight[IDN_W_EXEC] * t_exec +
@@ -152,16 +192,22 @@ IDN_INLINE void idn_better(__u32 *best, __u32 *best_cost, __u64 *best_hash,
 
 /*
  * idn_plan_pass - one pass over a plan's candidates.
- * @rc: receipt to fill from index *n_rc on, or NULL.
+ * @rc: receipt to fill from index ps->n_rc on, or NULL.
+ * In BPF this is a global function, verified once on its own: its
+ * arguments are plain memory, which keeps the verifier's state count low.
  */
-IDN_INLINE void idn_plan_pass(IDN_ENV_T *env, const struct idn_plan *pl,
-			      const struct idn_sel_in *in, __u32 want_variant,
-			      struct idn_pass *ps, struct idn_receipt *rc,
-			      __u8 *n_rc, __u8 from_fallback)
+IDN_SUBPROG int idn_plan_pass(IDN_ENV_PARAM const struct idn_plan *pl,
+			      const struct idn_sel_in *in, struct idn_pass *ps,
+			      struct idn_receipt *rc)
 {
-	const struct idn_desc *d = in->desc;
-	__u32 n_cand = pl->n_cand;
+	__u32 want_variant, n_cand;
 
+	if (!pl || !in || !ps)
+		return 0;
+	want_variant = ps->want_variant;
+	n_cand = pl->n_cand;
+
+	IDN_NO_UNROLL
 	for (__u32 i = 0; i < IDN_MAX_CAND; i++) {
 		const struct idn_cand *c;
 		const struct idn_node *n;
@@ -181,44 +227,50 @@ IDN_INLINE void idn_plan_pass(IDN_ENV_T *env, const struct idn_plan *pl,
 				rej = IDN_REJ_OVERLOAD;
 			else if (pl->slo_us && cost > pl->slo_us)
 				rej = IDN_REJ_OVERLOAD;
-			else if (d->budget && cost > (__u32)d->budget * 100)
+			else if (in->budget && cost > (__u32)in->budget * 100)
 				rej = IDN_REJ_BUDGET;
 			if (rej == IDN_REJ_NONE)
 				idn_better(&ps->ok_node, &ps->ok_cost, &ps->ok_hash,
-					   c->node, cost, d->token);
+					   c->node, cost, in->token);
 			else if (hard_ok)
 				idn_better(&ps->over_node, &ps->over_cost, &ps->over_hash,
-					   c->node, cost, d->token);
+					   c->node, cost, in->token);
 		}
 		if (rc) {
-			__u32 k = *n_rc;
+			__u32 k = ps->n_rc;
 
 			if (k < IDN_MAX_CAND) {
 				rc->cand[k].node = c->node;
 				rc->cand[k].cost = cost;
 				rc->cand[k].reject = rej;
 				rc->cand[k].variant = c->variant;
-				rc->cand[k].from_fallback = from_fallback;
+				rc->cand[k].from_fallback = ps->from_fallback;
 				rc->cand[k].pad = 0;
-				*n_rc = k + 1;
+				ps->n_rc = k + 1;
 			}
 		}
 	}
+	return 0;
 }
 
-IDN_INLINE void idn_pass_init(struct idn_pass *ps)
+IDN_INLINE void idn_pass_init(struct idn_pass *ps, __u32 want_variant,
+				__u8 from_fallback, __u8 n_rc)
 {
+	ps->want_variant = want_variant;
+	ps->from_fallback = from_fallback;
+	ps->n_rc = n_rc;
+	ps->pad = 0;
 	ps->ok_node = ps->over_node = IDN_NODE_NONE;
 	ps->ok_cost = ps->over_cost = 0xffffffffU;
 	ps->ok_hash = ps->over_hash = 0;
 	ps->n_feasible = 0;
 }
 
-IDN_INLINE const struct idn_plan *idn_plan_find(IDN_ENV_T *env, __u32 cap,
-						 const struct idn_desc *d, __u32 slot)
+IDN_INLINE const struct idn_plan *idn_plan_find(IDN_ENV_PARAM __u32 cap,
+						 const struct idn_sel_in *in)
 {
 	struct idn_plan_key k = {
-		.cap = cap, .tier = d->tier, .policy = d->policy, .slot = slot,
+		.cap = cap, .tier = in->tier, .policy = in->policy, .slot = in->slot,
 	};
 	const struct idn_plan *pl = IDN_PLAN_GET(env, &k);
 
@@ -233,30 +285,34 @@ IDN_INLINE const struct idn_plan *idn_plan_find(IDN_ENV_T *env, __u32 cap,
  * idn_select - decide where a new flow goes.
  * @rc: receipt to fill (candidates), or NULL on the unsampled fast path.
  * Return: the verdict, also in out->verdict.
+ * A global function in BPF, like idn_plan_pass(): verified once, and its
+ * working set stays off the main program's stack.
  */
-IDN_INLINE int idn_select(IDN_ENV_T *env, const struct idn_sel_in *in,
-			  struct idn_sel *out, struct idn_receipt *rc)
+IDN_SUBPROG int idn_select(IDN_ENV_PARAM const struct idn_sel_in *in,
+			   struct idn_sel *out, struct idn_receipt *rc)
 {
-	const struct idn_desc *d = in->desc;
 	const struct idn_plan *pl, *fpl = NULL;
 	struct idn_pass ps, fps;
-	__u8 n_rc = 0;
+
+	if (!in || !out)
+		return IDN_V_ERROR;
 
 	out->node = IDN_NODE_NONE;
 	out->cost = 0;
-	out->cap = d->cap;
+	out->cap = in->cap;
 	out->generation = 0;
 	out->n_rc = 0;
 	out->pad = 0;
 
-	pl = idn_plan_find(env, d->cap, d, in->slot);
+	pl = idn_plan_find(IDN_ENV_ARG in->cap, in);
 	if (!pl) {
 		out->verdict = IDN_V_MISS_REJECT;
 		return out->verdict;
 	}
 	out->generation = pl->generation;
-	idn_pass_init(&ps);
-	idn_plan_pass(env, pl, in, IDN_CAP_VARIANT(d->cap), &ps, rc, &n_rc, 0);
+	idn_pass_init(&ps, IDN_CAP_VARIANT(in->cap), 0, 0);
+	idn_plan_pass(IDN_ENV_ARG pl, in, &ps, rc);
+	fps.n_rc = ps.n_rc;
 	if (ps.ok_node != IDN_NODE_NONE) {
 		out->node = ps.ok_node;
 		out->cost = ps.ok_cost;
@@ -265,12 +321,11 @@ IDN_INLINE int idn_select(IDN_ENV_T *env, const struct idn_sel_in *in,
 	}
 
 	/* Ladder step 2: the plan's cheaper variant. */
-	idn_pass_init(&fps);
-	if (pl->fallback_cap && pl->fallback_cap != d->cap)
-		fpl = idn_plan_find(env, pl->fallback_cap, d, in->slot);
+	idn_pass_init(&fps, IDN_CAP_VARIANT(pl->fallback_cap), 1, ps.n_rc);
+	if (pl->fallback_cap && pl->fallback_cap != in->cap)
+		fpl = idn_plan_find(IDN_ENV_ARG pl->fallback_cap, in);
 	if (fpl) {
-		idn_plan_pass(env, fpl, in, IDN_CAP_VARIANT(pl->fallback_cap),
-			      &fps, rc, &n_rc, 1);
+		idn_plan_pass(IDN_ENV_ARG fpl, in, &fps, rc);
 		if (fps.ok_node != IDN_NODE_NONE) {
 			out->node = fps.ok_node;
 			out->cost = fps.ok_cost;
@@ -285,7 +340,7 @@ IDN_INLINE int idn_select(IDN_ENV_T *env, const struct idn_sel_in *in,
 		out->verdict = IDN_V_MISS_REJECT;
 		goto done;
 	}
-	if (d->tier < pl->shed_tier) {
+	if (in->tier < pl->shed_tier) {
 		out->verdict = IDN_V_SHED;
 		goto done;
 	}
@@ -297,7 +352,7 @@ IDN_INLINE int idn_select(IDN_ENV_T *env, const struct idn_sel_in *in,
 		out->verdict = IDN_V_NOCAP;
 	}
 done:
-	out->n_rc = n_rc;
+	out->n_rc = fps.n_rc;
 	return out->verdict;
 }
 

@@ -191,15 +191,19 @@ struct idn_vip {
 	__u32 pad;
 };
 
-/* idn_conns (LRU_HASH): 5-tuple -> node, so flows survive plan changes */
+/*
+ * idn_conns (LRU_HASH): 5-tuple -> node, so flows survive plan changes.
+ * The destination half (daddr, dport, proto, family) is laid out exactly
+ * as struct idn_vip_key, so the dataplane looks a VIP up in place.
+ */
 struct idn_flow_key {
 	__u32 saddr[4];
-	__u32 daddr[4];
 	__be16 sport;
+	__u16 pad;
+	__u32 daddr[4];
 	__be16 dport;
 	__u8 proto;
 	__u8 family;
-	__u16 pad;
 };
 
 struct idn_conn {

@@ -1,0 +1,742 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * steer.h - the steering program body (BPF only): parse -> classify ->
+ * connection table -> select -> encapsulate -> transmit, per packet,
+ * without locks.
+ *
+ * One body serves both hooks: idn_steer(ctx, IDN_HOOK_XDP) and
+ * idn_steer(ctx, IDN_HOOK_TC). The hook is a compile-time constant after
+ * inlining, so each program keeps only its own branch; ctx accessors and
+ * actions below are the only places that differ between XDP and TC.
+ *
+ * What is decided here and not in bpf/lib: which packets are IDN traffic,
+ * when a flow is new, what a verdict does to the packet (encapsulation,
+ * RST, metadata for idn.ko), counters and receipts.
+ */
+#ifndef __IDN_LIB_STEER_H
+#define __IDN_LIB_STEER_H
+
+#include "lib/compat.h"
+#include <linux/pkt_cls.h>
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/desc.h"
+#include "lib/csum.h"
+
+/* The BPF side needs no environment: maps are globals. */
+struct idn_env_bpf {
+	int unused;
+};
+#define IDN_ENV_T struct idn_env_bpf
+#define IDN_NODE_GET(env, id) \
+	((const struct idn_node *)bpf_map_lookup_elem(&idn_nodes, &(__u32){ (id) }))
+#define IDN_PLAN_GET(env, k) \
+	((const struct idn_plan *)bpf_map_lookup_elem(&idn_plans, (k)))
+#include "lib/select.h"
+
+/*
+ * Per-CPU work area of a new-flow decision (not ABI): keeps the
+ * descriptor and selection state off the 512-byte BPF stack, which the
+ * program and its global functions share.
+ */
+struct idn_work {
+	struct idn_desc d;
+	struct idn_sel_in in;
+	struct idn_sel sel;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct idn_work);
+} idn_work SEC(".maps");
+
+
+#define IDN_HOOK_XDP 1
+#define IDN_HOOK_TC 0
+
+#ifndef AF_INET
+#define AF_INET 2
+#define AF_INET6 10
+#endif
+
+IDN_ASSERT_ABI();
+
+/* ------------------------------------------------------------------ */
+/* hook-specific accessors and actions                                  */
+/* ------------------------------------------------------------------ */
+
+IDN_INLINE void *ctx_data(void *ctx, const int xdp)
+{
+	return xdp ? (void *)(long)((struct xdp_md *)ctx)->data :
+		     (void *)(long)((struct __sk_buff *)ctx)->data;
+}
+
+IDN_INLINE void *ctx_data_end(void *ctx, const int xdp)
+{
+	return xdp ? (void *)(long)((struct xdp_md *)ctx)->data_end :
+		     (void *)(long)((struct __sk_buff *)ctx)->data_end;
+}
+
+IDN_INLINE __u32 ctx_ifindex(void *ctx, const int xdp)
+{
+	return xdp ? ((struct xdp_md *)ctx)->ingress_ifindex :
+		     ((struct __sk_buff *)ctx)->ifindex;
+}
+
+IDN_INLINE int act_pass(const int xdp)
+{
+	return xdp ? XDP_PASS : TC_ACT_OK;
+}
+
+IDN_INLINE int act_drop(const int xdp)
+{
+	return xdp ? XDP_DROP : TC_ACT_SHOT;
+}
+
+/* Send back out of the device it came in on. */
+IDN_INLINE int act_tx(void *ctx, const int xdp)
+{
+	return xdp ? XDP_TX : (int)bpf_redirect(ctx_ifindex(ctx, xdp), 0);
+}
+
+IDN_INLINE int act_fwd(void *ctx, __u32 ifindex, const int xdp)
+{
+	if (xdp && ifindex == ctx_ifindex(ctx, xdp))
+		return XDP_TX;
+	return (int)bpf_redirect(ifindex, 0);
+}
+
+/* Grow the head by @room bytes for the outer header, keeping L2 in front. */
+IDN_INLINE int ctx_push_outer(void *ctx, __u32 l2_len, __u32 room, int v6, const int xdp)
+{
+	if (!xdp)
+		return bpf_skb_adjust_room(ctx, room, BPF_ADJ_ROOM_MAC,
+					   v6 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 :
+						BPF_F_ADJ_ROOM_ENCAP_L3_IPV4);
+	if (bpf_xdp_adjust_head(ctx, -(int)room))
+		return -1;
+	{
+		void *data = ctx_data(ctx, xdp), *end = ctx_data_end(ctx, xdp);
+		__u8 l2[22];
+
+		/* old L2 header now sits at data + room: copy it to the front */
+		if (data + room + 22 > end)
+			return -1;
+		__builtin_memcpy(l2, data + room, 22);
+		if (l2_len == 14)
+			__builtin_memcpy(data, l2, 14);
+		else if (l2_len == 18)
+			__builtin_memcpy(data, l2, 18);
+		else
+			__builtin_memcpy(data, l2, 22);
+	}
+	return 0;
+}
+
+/* Copy @len (1..IDN_TCPOPT_SPACE) packet bytes from @off into @buf. */
+IDN_INLINE int ctx_load(void *ctx, __u32 off, void *buf, __u32 len, const int xdp)
+{
+	/* hide len from the compiler so the mask below survives for the verifier */
+	barrier_var(len);
+	len &= IDN_OPTBUF_MASK;
+	if (len < 1 || len > IDN_TCPOPT_SPACE)
+		return -1;
+	if (xdp)
+		return bpf_xdp_load_bytes(ctx, off, buf, len);
+	return bpf_skb_load_bytes(ctx, off, buf, len);
+}
+
+IDN_INLINE int ctx_set_len(void *ctx, __u32 cur, __u32 want, const int xdp)
+{
+	if (xdp)
+		return bpf_xdp_adjust_tail(ctx, (int)want - (int)cur);
+	return bpf_skb_change_tail(ctx, want, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* counters                                                            */
+/* ------------------------------------------------------------------ */
+
+IDN_INLINE void stat_verdict(__u32 v, __u32 bytes)
+{
+	struct idn_vstat *s = bpf_map_lookup_elem(&idn_stats, &v);
+
+	if (s) {
+		s->packets++;
+		s->bytes += bytes;
+	}
+}
+
+IDN_INLINE void stat_drop(__u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&idn_drops, &reason);
+
+	if (c)
+		(*c)++;
+}
+
+IDN_INLINE void stat_node(__u32 node, __u32 bytes, int new_flow)
+{
+	struct idn_nstat *s = bpf_map_lookup_elem(&idn_node_stats, &node);
+
+	if (s) {
+		s->packets++;
+		s->bytes += bytes;
+		s->flows += new_flow;
+	}
+}
+
+static const struct idn_cstat idn_cstat_zero;
+
+IDN_INLINE void stat_cap(__u32 cap, __u32 verdict)
+{
+	struct idn_cstat *s = bpf_map_lookup_elem(&idn_cap_stats, &cap);
+
+	if (!s) {
+		bpf_map_update_elem(&idn_cap_stats, &cap, &idn_cstat_zero, BPF_NOEXIST);
+		s = bpf_map_lookup_elem(&idn_cap_stats, &cap);
+		if (!s)
+			return;
+	}
+	if (verdict < IDN_V_MAX)
+		s->flows[verdict]++;
+}
+
+IDN_INLINE __u32 coarse_now(void)
+{
+	__u32 s = bpf_ktime_get_coarse_ns() >> IDN_COARSE_SHIFT;
+
+	return s ? s : 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* forwarding                                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Resolve (and cache) the route to a node's locator. Return: the cached
+ * entry, or NULL when the FIB cannot give a next hop (then the caller lets
+ * the kernel forward the encapsulated packet, which also resolves the
+ * neighbour). Not inlined: the FIB request stays off the main stack, and
+ * established flows only read the cache.
+ */
+static __attribute__((noinline))
+struct idn_nexthop *nh_resolve(void *ctx, __u32 node_id, const struct idn_node *n,
+			       int refresh, __u32 in_ifindex)
+{
+	struct idn_nexthop *nh = bpf_map_lookup_elem(&idn_nexthops, &node_id);
+	struct bpf_fib_lookup fib = {};
+	__u32 mtu = 0;
+	long r;
+
+	if (!nh)
+		return NULL;
+	if (nh->ifindex && !refresh)
+		return nh;
+	if (nh->ifindex && coarse_now() == nh->stamp_s)
+		return nh;
+	fib.ifindex = in_ifindex;
+	if (n->family == IDN_AF_INET) {
+		fib.family = AF_INET;
+		fib.ipv4_dst = n->addr[0];
+	} else {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_dst, n->addr, 16);
+	}
+	r = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (r != BPF_FIB_LKUP_RET_SUCCESS)
+		return NULL;
+	/* device MTU into mtu (its return says whether this packet fits) */
+	bpf_check_mtu(ctx, fib.ifindex, &mtu, 0, 0);
+	nh->mtu = mtu > 0xffff ? 0xffff : (__u16)mtu;
+	__builtin_memcpy(nh->smac, fib.smac, 6);
+	__builtin_memcpy(nh->dmac, fib.dmac, 6);
+	nh->stamp_s = coarse_now();
+	nh->ifindex = fib.ifindex;
+	return nh;
+}
+
+/*
+ * encap_forward - wrap the packet in IPIP / IP6IP6 toward the node and
+ * transmit it. The node decapsulates and answers the client directly.
+ */
+IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
+			     const struct idn_pkt *p, __u32 node_id,
+			     const struct idn_node *n, int new_flow, const int xdp)
+{
+	struct idn_nexthop *nh;
+	int v6 = n->family == IDN_AF_INET6;
+	__u32 room = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	__u32 l2 = p->l3_off;
+	void *data, *end;
+
+	nh = nh_resolve(ctx, node_id, n, new_flow, ctx_ifindex(ctx, xdp));
+	if (nh && nh->mtu && p->l3_len + room > nh->mtu) {
+		stat_drop(IDN_DROP_MTU);
+		return -1;
+	}
+	if (l2 != 14 && l2 != 18 && l2 != 22)
+		return -1;
+	if (ctx_push_outer(ctx, l2, room, v6, xdp)) {
+		stat_drop(IDN_DROP_ENCAP);
+		return -1;
+	}
+	data = ctx_data(ctx, xdp);
+	end = ctx_data_end(ctx, xdp);
+	if (data + sizeof(struct ethhdr) > end ||
+	    data + l2 + sizeof(struct ipv6hdr) > end) {
+		stat_drop(IDN_DROP_ENCAP);
+		return -1;
+	}
+	if (!v6) {
+		struct iphdr *ip = data + l2;
+		__u16 tot = idn_htons(p->l3_len + sizeof(*ip));
+
+		/* checksum from the values written, not read back */
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tos = 0;
+		ip->tot_len = tot;
+		ip->id = 0;
+		ip->frag_off = 0;
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_IPIP;
+		ip->saddr = cfg->src4;
+		ip->daddr = n->addr[0];
+		ip->check = idn_csum_fold(idn_ip4_csum_sum(idn_htons(0x4500), tot, 0,
+							   IPPROTO_IPIP, cfg->src4,
+							   n->addr[0]));
+	} else {
+		struct ipv6hdr *ip6 = data + l2;
+
+		*(__u32 *)ip6 = idn_htonl(0x60000000);
+		ip6->payload_len = idn_htons(p->l3_len);
+		ip6->nexthdr = IPPROTO_IPV6;
+		ip6->hop_limit = 64;
+		__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
+		__builtin_memcpy(&ip6->daddr, n->addr, 16);
+	}
+	if (!nh) {
+		/* No neighbour yet: the kernel forwards and resolves it. */
+		stat_drop(IDN_DROP_FIB);
+		return act_pass(xdp);
+	}
+	{
+		struct ethhdr *eth = data;
+
+		__builtin_memcpy(eth->h_source, nh->smac, 6);
+		__builtin_memcpy(eth->h_dest, nh->dmac, 6);
+	}
+	return act_fwd(ctx, nh->ifindex, xdp);
+}
+
+/* ------------------------------------------------------------------ */
+/* rejection                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Fill the TCP header of a reset answering @p; @sum: pseudo-header sum.
+ * The checksum is summed from the values written, never read back from
+ * the packet.
+ */
+IDN_INLINE void rst_tcp(struct tcphdr *th, const struct idn_pkt *p, __u64 sum)
+{
+	__u32 seg_len = p->l4_len - p->tcp_hlen, seq, ack;
+	__u16 flags;
+
+	if (p->tcp_flags & IDN_TCP_ACK) {
+		seq = idn_htonl(p->ack_seq);
+		ack = 0;
+		flags = IDN_TCP_RST;
+	} else {
+		seg_len += !!(p->tcp_flags & IDN_TCP_SYN) + !!(p->tcp_flags & IDN_TCP_FIN);
+		seq = 0;
+		ack = idn_htonl(p->seq + seg_len);
+		flags = IDN_TCP_RST | IDN_TCP_ACK;
+	}
+	flags = idn_htons((5 << 12) | flags);	/* doff 5, no options */
+	sum += (__u64)p->flow.dport + p->flow.sport + (seq & 0xffff) + (seq >> 16) +
+	       (ack & 0xffff) + (ack >> 16) + flags;
+	th->source = p->flow.dport;
+	th->dest = p->flow.sport;
+	th->seq = seq;
+	th->ack_seq = ack;
+	*(__u16 *)((__u8 *)th + 12) = flags;
+	th->window = 0;
+	th->urg_ptr = 0;
+	th->check = idn_csum_fold(sum);
+}
+
+/*
+ * reject_tcp_rst - turn the packet into the TCP RST that answers it
+ * (RFC 9293 3.10.7.1) and send it back. Return: action, or -1 when the
+ * packet cannot be turned (IP options), in which case it is dropped.
+ */
+IDN_INLINE int reject_tcp_rst(void *ctx, const struct idn_pkt *p, const int xdp)
+{
+	__u32 l2 = p->l3_off, iph = p->l4_off - p->l3_off;
+	__u32 cur = (__u32)(ctx_data_end(ctx, xdp) - ctx_data(ctx, xdp));
+	__u32 want = l2 + iph + sizeof(struct tcphdr);
+	void *data, *end, *l3;
+	struct ethhdr *eth;
+	__u8 mac[6];
+
+	if (p->flow.family == IDN_AF_INET && iph != sizeof(struct iphdr))
+		return -1;
+	if (l2 > 22)
+		return -1;
+	if (want < cur && ctx_set_len(ctx, cur, want, xdp))
+		return -1;
+	data = ctx_data(ctx, xdp);
+	end = ctx_data_end(ctx, xdp);
+	eth = data;
+	if ((void *)(eth + 1) > end)
+		return -1;
+	__builtin_memcpy(mac, eth->h_source, 6);
+	__builtin_memcpy(eth->h_source, eth->h_dest, 6);
+	__builtin_memcpy(eth->h_dest, mac, 6);
+	l3 = data + (l2 & 0x1f);
+
+	if (p->flow.family == IDN_AF_INET) {
+		struct iphdr *ip = l3;
+		struct tcphdr *th = l3 + sizeof(*ip);
+
+		if ((void *)(th + 1) > end)
+			return -1;
+		__u16 vt = idn_htons(0x4500 | ip->tos);
+		__u16 tot = idn_htons(sizeof(*ip) + sizeof(*th));
+
+		ip->saddr = p->flow.daddr[0];
+		ip->daddr = p->flow.saddr[0];
+		ip->tot_len = tot;
+		ip->ttl = 64;
+		ip->id = 0;
+		ip->frag_off = idn_htons(0x4000);
+		ip->protocol = IPPROTO_TCP;
+		ip->check = idn_csum_fold(idn_ip4_csum_sum(vt, tot, idn_htons(0x4000),
+							   IPPROTO_TCP, p->flow.daddr[0],
+							   p->flow.saddr[0]));
+		rst_tcp(th, p, idn_addr_sum(p->flow.saddr, 1) + idn_addr_sum(p->flow.daddr, 1) +
+			       idn_htons(IPPROTO_TCP) + idn_htons(sizeof(*th)));
+	} else {
+		struct ipv6hdr *ip6 = l3;
+		struct tcphdr *th = l3 + sizeof(*ip6);
+
+		if ((void *)(th + 1) > end)
+			return -1;
+		__builtin_memcpy(&ip6->saddr, p->flow.daddr, 16);
+		__builtin_memcpy(&ip6->daddr, p->flow.saddr, 16);
+		ip6->payload_len = idn_htons(sizeof(*th));
+		ip6->nexthdr = IPPROTO_TCP;
+		ip6->hop_limit = 64;
+		rst_tcp(th, p, idn_addr_sum(p->flow.saddr, 4) + idn_addr_sum(p->flow.daddr, 4) +
+			       idn_htons(IPPROTO_TCP) + idn_htons(sizeof(*th)));
+	}
+	return act_tx(ctx, xdp);
+}
+
+/* ------------------------------------------------------------------ */
+/* telemetry                                                           */
+/* ------------------------------------------------------------------ */
+
+IDN_INLINE int telemetry(void *data, void *end, const struct idn_pkt *p)
+{
+	struct idn_telemetry *t = data + p->l4_off + sizeof(struct udphdr);
+	struct idn_node *n;
+	__u32 id, seq, load, kv;
+
+	if ((void *)(t + 1) > end || p->l4_len < sizeof(struct udphdr) + sizeof(*t))
+		return IDN_DROP_BAD_TELEMETRY;
+	id = idn_ntohl(t->node);
+	load = idn_ntohs(t->load);
+	kv = idn_ntohs(t->kv_use);
+	if (t->magic != idn_htonl(IDN_TELE_MAGIC) || t->version != IDN_TELE_VERSION ||
+	    id >= IDN_MAX_NODES || load > 1000 || kv > 1000 ||
+	    t->health > IDN_HEALTH_DOWN)
+		return IDN_DROP_BAD_TELEMETRY;
+	n = bpf_map_lookup_elem(&idn_nodes, &id);
+	if (!n || !(n->flags & IDN_NODE_F_VALID))
+		return IDN_DROP_BAD_TELEMETRY;
+	if (n->family != p->flow.family ||
+	    n->addr[0] != p->flow.saddr[0] || n->addr[1] != p->flow.saddr[1] ||
+	    n->addr[2] != p->flow.saddr[2] || n->addr[3] != p->flow.saddr[3])
+		return IDN_DROP_TELE_SPOOF;
+	seq = idn_ntohl(t->seq);
+	if (n->tele_s && (__s32)(seq - n->tele_seq) <= 0)
+		return IDN_DROP_TELE_REPLAY;
+	n->queue_depth = idn_ntohl(t->queue_depth);
+	n->pending_tokens = idn_ntohl(t->pending_tokens);
+	n->load = load;
+	n->kv_use = kv;
+	if (t->health)
+		n->health = t->health;
+	n->tele_seq = seq;
+	n->tele_s = coarse_now();
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the program body                                                    */
+/* ------------------------------------------------------------------ */
+
+/* Malformed IDN traffic: count the reason, pass or drop per config. */
+IDN_INLINE int malformed(const struct idn_config *cfg, __u32 reason, __u32 len,
+			 const int xdp)
+{
+	stat_drop(reason);
+	stat_verdict(IDN_V_MALFORMED, len);
+	return cfg->flags & IDN_CFG_F_DROP_MALFORMED ? act_drop(xdp) : act_pass(xdp);
+}
+
+IDN_INLINE int demand_miss_hold(void *ctx, const struct idn_desc *d, const int xdp)
+{
+	if (xdp) {
+		struct idn_meta *m;
+		void *data;
+
+		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
+			return XDP_PASS;
+		m = (void *)(long)((struct xdp_md *)ctx)->data_meta;
+		data = ctx_data(ctx, xdp);
+		if ((void *)(m + 1) > data)
+			return XDP_PASS;
+		m->magic = IDN_META_MAGIC;
+		m->verdict = IDN_V_MISS_HOLD;
+		m->pad = 0;
+		m->cap = d->cap;
+		return XDP_PASS;
+	}
+	((struct __sk_buff *)ctx)->mark = IDN_MARK_MISS;
+	return TC_ACT_OK;
+}
+
+/*
+ * opt_apply - copy a SYN's option list, find the IDN option and overlay
+ * it on @d. A function of its own (not inlined) so its buffers do not add
+ * to the main program's stack. Return: 0 or a drop reason.
+ */
+IDN_INLINE int opt_apply(void *ctx, __u32 off, __u32 len, struct idn_desc *d,
+			 const int xdp)
+{
+	struct idn_optwalk w;
+	struct idn_tcpopt o;
+	int r;
+
+	if (len > IDN_TCPOPT_SPACE)
+		return IDN_DROP_BAD_OPT;
+	/* the mask restates len <= sizeof(w.buf) where the verifier sees it */
+	w.len = len & IDN_OPTBUF_MASK;
+	if (ctx_load(ctx, off, w.buf.b, w.len, xdp))
+		return IDN_DROP_BAD_OPT;
+	r = idn_tcpopt_scan(&w, &o);
+	if (r < 0)
+		return -r;
+	if (r > 0)
+		return idn_desc_apply_opt(&o, d);
+	return 0;
+}
+
+/* Out-of-line per hook: a BPF call keeps the hook constant inside. */
+static __attribute__((noinline)) int opt_apply_xdp(void *ctx, __u32 off, __u32 len,
+						   struct idn_desc *d)
+{
+	return opt_apply(ctx, off, len, d, IDN_HOOK_XDP);
+}
+
+static __attribute__((noinline)) int opt_apply_tc(void *ctx, __u32 off, __u32 len,
+						  struct idn_desc *d)
+{
+	return opt_apply(ctx, off, len, d, IDN_HOOK_TC);
+}
+
+IDN_INLINE int receipt_sampled(const struct idn_config *cfg, const struct idn_vip *vip)
+{
+	if (vip && (vip->flags & IDN_VIP_F_RECEIPT))
+		return 1;
+	if (cfg->receipt_sample == 1)
+		return 1;
+	return cfg->receipt_sample > 1 && bpf_get_prandom_u32() % cfg->receipt_sample == 0;
+}
+
+IDN_INLINE int idn_steer(void *ctx, const int xdp)
+{
+	void *data = ctx_data(ctx, xdp), *end = ctx_data_end(ctx, xdp);
+	__u32 len = (__u32)(end - data), zero = 0, now, aff_last = 0;
+	__u32 aff_node, id, verdict;
+	const struct idn_config *cfg;
+	const struct idn_vip *vip = NULL;
+	struct idn_receipt *rc = NULL;
+	const struct idn_node *n;
+	struct idn_work *w;
+	struct idn_desc *d;
+	struct idn_pkt p;
+	struct idn_conn *ct;
+	int r, act;
+
+	cfg = bpf_map_lookup_elem(&idn_config, &zero);
+	if (!cfg)
+		return act_pass(xdp);
+
+	r = idn_parse(data, end, &p);
+	if (r)
+		return malformed(cfg, r, len, xdp);
+	if (!p.flow.family || !p.has_ports)
+		goto pass;
+
+	if (p.flow.proto == IPPROTO_UDP && (cfg->flags & IDN_CFG_F_TELEMETRY) &&
+	    p.flow.dport == cfg->tele_port) {
+		r = telemetry(data, end, &p);
+		if (r) {
+			stat_drop(r);
+			stat_verdict(IDN_V_MALFORMED, len);
+			return act_drop(xdp);
+		}
+		stat_verdict(IDN_V_TELEMETRY, len);
+		return act_drop(xdp);
+	}
+
+	/* Established flows first: one lookup, no selection. */
+	ct = bpf_map_lookup_elem(&idn_conns, &p.flow);
+	if (ct) {
+		__u32 id = ct->node;
+
+		n = bpf_map_lookup_elem(&idn_nodes, &id);
+		if (n && (n->flags & IDN_NODE_F_VALID) && n->health != IDN_HEALTH_DOWN) {
+			act = encap_forward(ctx, cfg, &p, id, n, 0, xdp);
+			if (act < 0)
+				goto error;
+			stat_verdict(IDN_V_CONN, len);
+			stat_node(id, len, 0);
+			return act;
+		}
+		/* its node is gone: choose again below */
+	}
+
+	w = bpf_map_lookup_elem(&idn_work, &zero);
+	if (!w)
+		goto error;
+	d = &w->d;
+
+	/*
+	 * Is it IDN traffic? A VIP (the flow key's destination half is a VIP
+	 * key), or the IPv6 descriptor prefix.
+	 */
+	vip = bpf_map_lookup_elem(&idn_vips, (struct idn_vip_key *)p.flow.daddr);
+	if (vip) {
+		*d = vip->defaults;
+		d->flags &= ~(IDN_DF_TOKEN | IDN_DF_SIZE | IDN_DF_OPT | IDN_DF_ADDR6);
+	} else if (idn_addr6_in_prefix(cfg, &p.flow)) {
+		r = idn_desc_from_addr6(&p.flow, d);
+		if (r)
+			return malformed(cfg, r, len, xdp);
+	} else {
+		goto pass;
+	}
+
+	if (p.flow.proto == IPPROTO_TCP && (p.tcp_flags & IDN_TCP_SYN) &&
+	    !(p.tcp_flags & IDN_TCP_ACK) && p.tcp_hlen > sizeof(struct tcphdr)) {
+		__u32 ooff = p.l4_off + sizeof(struct tcphdr);
+		__u32 olen = p.tcp_hlen - sizeof(struct tcphdr);
+
+		r = xdp ? opt_apply_xdp(ctx, ooff, olen, d) : opt_apply_tc(ctx, ooff, olen, d);
+		if (r)
+			return malformed(cfg, r, len, xdp);
+	}
+	if (!(d->flags & IDN_DF_TOKEN))
+		d->token = idn_addr_token(&p.flow);
+	r = idn_desc_validate(d);
+	if (r)
+		return malformed(cfg, r, len, xdp);
+
+	/* Affinity: the node that holds this token's state, if fresh. */
+	now = coarse_now();
+	{
+		struct idn_aff_key ak = { .token = d->token, .cls = IDN_CAP_CLASS(d->cap) };
+		struct idn_aff *aff = bpf_map_lookup_elem(&idn_affinity, &ak);
+
+		aff_node = IDN_NODE_NONE;
+		if (aff && (!cfg->aff_ttl_s || now - aff->last_s <= cfg->aff_ttl_s)) {
+			aff_node = aff->node;
+			aff_last = aff->last_s;
+		}
+	}
+	idn_sel_in_init(&w->in, d, aff_node, cfg->active_slot, cfg->home_domain,
+			p.flow.family);
+	if (receipt_sampled(cfg, vip))
+		rc = bpf_map_lookup_elem(&idn_rscratch, &zero);
+
+	idn_select(&w->in, &w->sel, rc);
+	verdict = w->sel.verdict;
+	id = w->sel.node;
+	if (verdict == IDN_V_MISS_REJECT && (cfg->flags & IDN_CFG_F_HOLD))
+		verdict = IDN_V_MISS_HOLD;
+	stat_cap(d->cap, verdict);
+
+	if (rc) {
+		rc->version = IDN_RECEIPT_VERSION;
+		rc->verdict = verdict;
+		rc->n_cand = w->sel.n_rc;
+		rc->source = d->flags;
+		rc->generation = w->sel.generation;
+		rc->node = id;
+		rc->aff_node = aff_node;
+		rc->ktime_ns = bpf_ktime_get_ns();
+		rc->desc = *d;
+		rc->flow = p.flow;
+		bpf_ringbuf_output(&idn_receipts, rc, sizeof(*rc), 0);
+	}
+
+	switch (verdict) {
+	case IDN_V_NEW:
+	case IDN_V_AFFINITY:
+	case IDN_V_FALLBACK:
+	case IDN_V_OVERFLOW: {
+		struct idn_conn c = {
+			.node = id, .generation = w->sel.generation, .cap = w->sel.cap,
+		};
+
+		n = bpf_map_lookup_elem(&idn_nodes, &id);
+		if (!n) {
+			stat_drop(IDN_DROP_NO_NODE);
+			goto error;
+		}
+		bpf_map_update_elem(&idn_conns, &p.flow, &c, BPF_ANY);
+		/* refresh the token's node at most once per coarse second */
+		if (aff_node != id || aff_last != now) {
+			struct idn_aff_key ak = { .token = d->token, .cls = IDN_CAP_CLASS(d->cap) };
+			struct idn_aff av = { .node = id, .last_s = now };
+
+			bpf_map_update_elem(&idn_affinity, &ak, &av, BPF_ANY);
+		}
+		act = encap_forward(ctx, cfg, &p, id, n, 1, xdp);
+		if (act < 0)
+			goto error;
+		stat_verdict(verdict, len);
+		stat_node(id, len, 1);
+		return act;
+	}
+	case IDN_V_MISS_HOLD:
+		stat_verdict(IDN_V_MISS_HOLD, len);
+		return demand_miss_hold(ctx, d, xdp);
+	default:	/* SHED, NOCAP, MISS_REJECT */
+		stat_verdict(verdict, len);
+		if (p.flow.proto == IPPROTO_TCP && !(p.tcp_flags & IDN_TCP_RST) &&
+		    !(cfg->flags & IDN_CFG_F_NO_RST)) {
+			act = reject_tcp_rst(ctx, &p, xdp);
+			if (act >= 0)
+				return act;
+		}
+		return act_drop(xdp);
+	}
+
+pass:
+	stat_verdict(IDN_V_PASS, len);
+	return act_pass(xdp);
+error:
+	stat_verdict(IDN_V_ERROR, len);
+	return act_drop(xdp);
+}
+
+#endif /* __IDN_LIB_STEER_H */
