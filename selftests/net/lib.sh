@@ -43,7 +43,7 @@ _tap_pass=0
 
 # ---------------------------------------------------------------- output
 
-log()  { printf '# %s\n' "$*"; }
+log()  { printf '%s\n' "$*" | sed 's/^/# /'; }
 # log a multi-line command output as TAP comments
 log_cmd() { "$@" 2>&1 | sed 's/^/#   /'; }
 

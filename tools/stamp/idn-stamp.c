@@ -7,7 +7,7 @@
  *   idn-stamp detach cgroup PATH [pin DIR]
  *   idn-stamp show [pin DIR]
  *   idn-stamp run [DESC] [port N] [pin DIR] -- CMD [ARGS...]
- *   idn-stamp connect ADDR PORT [DESC] [http [PATH]] [pin DIR]
+ *   idn-stamp connect ADDR PORT [DESC] [http [PATH]] [inplace] [pin DIR]
  *   DESC := [cap CLASS[/VARIANT]] [tier N] [policy N] [token N] [size-class N]
  *
  * Pins: the shared maps idn_stamp_sk and idn_stamp_stats live in DIR
@@ -55,10 +55,13 @@ static void usage(FILE *f)
 		"  detach cgroup PATH [pin DIR]\n"
 		"  show [pin DIR]\n"
 		"  run [DESC] [port N] [pin DIR] -- CMD [ARGS...]\n"
-		"  connect ADDR PORT [DESC] [http [PATH]] [pin DIR]\n"
+		"  connect ADDR PORT [DESC] [http [PATH]] [inplace] [pin DIR]\n"
 		"DESC := [cap CLASS[/VARIANT]] [tier N] [policy N] [token N] [size-class N]\n"
 		"PATH of a cgroup: absolute, or relative to the cgroup2 mount\n"
-		"(created when missing). port N: only connections to port N.\n");
+		"(created when missing). port N: only connections to port N.\n"
+		"connect: one connection whose socket carries DESC itself (per-socket\n"
+		"storage); in a private cgroup, or with inplace in the caller's cgroup\n"
+		"through the pinned map, as an application would.\n");
 }
 
 static void err(const char *fmt, ...)
@@ -658,8 +661,8 @@ static int cmd_connect(int argc, char **argv, struct opts *o)
 	const char *addr, *port, *http = NULL;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST };
 	struct addrinfo *ai;
-	struct session s;
-	int i, r, fd, map_fd, ret = 1;
+	struct session s = { .link_fd = -1 };
+	int i, r, fd, map_fd, inplace = 0, ret = 1;
 
 	if (argc < 2) {
 		usage(stderr);
@@ -674,6 +677,10 @@ static int cmd_connect(int argc, char **argv, struct opts *o)
 				http = argv[++i];
 			continue;
 		}
+		if (!strcmp(argv[i], "inplace")) {
+			inplace = 1;
+			continue;
+		}
 		r = parse_common(argc, argv, &i, o);
 		if (r <= 0) {
 			if (!r)
@@ -686,23 +693,33 @@ static int cmd_connect(int argc, char **argv, struct opts *o)
 		err("%s port %s: %s", addr, port, gai_strerror(r));
 		return 2;
 	}
-	/* The cgroup default stays off: only the socket's own descriptor stamps. */
-	o->conf.flags = 0;
-	if (session_begin(&s, o)) {
-		freeaddrinfo(ai);
-		return 1;
-	}
-	r = cgroup_join(s.cg, getpid());
-	if (r) {
-		err("join %s: %s", s.cg, strerror(-r));
-		goto out;
+	if (inplace) {
+		/* As an application: the pinned map, the cgroup we are in. */
+		map_fd = idn_stamp_sk_open(o->pin);
+		if (map_fd < 0) {
+			err("%s/%s: %s", o->pin, IDN_STAMP_SK_MAP, strerror(-map_fd));
+			freeaddrinfo(ai);
+			return 1;
+		}
+	} else {
+		/* The cgroup default stays off: only the socket's own descriptor stamps. */
+		o->conf.flags = 0;
+		if (session_begin(&s, o)) {
+			freeaddrinfo(ai);
+			return 1;
+		}
+		r = cgroup_join(s.cg, getpid());
+		if (r) {
+			err("join %s: %s", s.cg, strerror(-r));
+			goto out;
+		}
+		map_fd = bpf_map__fd(s.skel->maps.idn_stamp_sk);
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM, 0);
 	if (fd < 0) {
 		err("socket: %s", strerror(errno));
 		goto out;
 	}
-	map_fd = bpf_map__fd(s.skel->maps.idn_stamp_sk);
 	r = idn_stamp_sk_set(map_fd, fd, &o->conf.desc);
 	if (r) {
 		err("per-socket descriptor: %s", strerror(-r));
@@ -720,9 +737,13 @@ static int cmd_connect(int argc, char **argv, struct opts *o)
 	}
 	close(fd);
 out:
-	if (s.home[0])
-		cgroup_join(s.home, getpid());
-	session_end(&s);
+	if (inplace) {
+		close(map_fd);
+	} else {
+		if (s.home[0])
+			cgroup_join(s.home, getpid());
+		session_end(&s);
+	}
 	freeaddrinfo(ai);
 	return ret;
 }
