@@ -413,15 +413,18 @@ static void test_bad_doff(void)
 
 /* ---- option walk ---- */
 
-static int find(struct pg *p, uint32_t *off)
+/* Walk the options of a parsed SYN; *got receives the option found. */
+static struct idn_tcpopt got;
+
+static int find(struct pg *p, uint32_t *unused)
 {
 	struct idn_pkt pk;
 	int r = parse(p, &pk);
 
 	if (r != IDN_DROP_NONE)
 		return 1000 + r;
-	*off = 0xdead;
-	return idn_tcpopt_find(p->buf, p->buf + p->len, &pk, off);
+	memset(&got, 0xee, sizeof(got));
+	return idn_tcpopt_find(p->buf, p->buf + p->len, &pk, &got);
 }
 
 static void syn_with(struct pg *p, const void *opts, size_t n)
@@ -441,7 +444,7 @@ static void test_opt_walk(void)
 	uint32_t off;
 	struct pg p;
 
-	pg_idnopt_fill(&o, 1, 0, 0, IDN_SIZE_NONE, 0, 0);
+	pg_idnopt_fill(&o, 1, 9, 0x21, 4, IDN_CAP(0xa1b2c3, 7), 0x1122334455667788ULL);
 
 	syn_with(&p, NULL, 0);
 	ASSERT_EQ(find(&p, &off), 0, "no options");
@@ -456,7 +459,7 @@ static void test_opt_walk(void)
 
 	syn_with(&p, &o, sizeof(o));
 	ASSERT_EQ(find(&p, &off), 1, "idn option alone");
-	ASSERT_EQ(off, 14 + 20 + 20, "offset");
+	ASSERT_MEM(&got, &o, sizeof(o), "offset");
 
 	/* behind MSS, SACK-ok, NOP, WS */
 	pg_init(&p);
@@ -470,7 +473,7 @@ static void test_opt_walk(void)
 	pg_opt_idn(&p, &o);
 	pg_finish(&p);
 	ASSERT_EQ(find(&p, &off), 1, "after other options");
-	ASSERT_EQ(off, 14 + 20 + 20 + 10, "offset after 10 bytes");
+	ASSERT_MEM(&got, &o, sizeof(o), "offset after 10 bytes");
 
 	/* behind timestamps: 40 bytes total, ends at the header end */
 	pg_init(&p);
@@ -486,8 +489,18 @@ static void test_opt_walk(void)
 	pg_finish(&p);
 	ASSERT_EQ(pg_tcph(&p)->doff, 15, "full 60-byte header");
 	ASSERT_EQ(find(&p, &off), 1, "last option of a full header");
-	ASSERT_EQ(off, 14 + 20 + 20 + 18, "offset after 18 bytes");
+	ASSERT_MEM(&got, &o, sizeof(o), "offset after 18 bytes");
 
+	/* the latest the option can start: byte 20 of 40 */
+	{
+		uint8_t b[40];
+
+		memset(b, 1, 20);
+		memcpy(b + 20, &o, sizeof(o));
+		syn_with(&p, b, sizeof(b));
+		ASSERT_EQ(find(&p, &off), 1, "option at byte 20");
+		ASSERT_MEM(&got, &o, sizeof(o), "option at byte 20 content");
+	}
 	/* EOL ends the list before the option */
 	{
 		uint8_t b[24] = { 0 };
@@ -512,7 +525,7 @@ static void test_opt_walk(void)
 		memcpy(b + 4, &o, sizeof(o));
 		syn_with(&p, b, sizeof(b));
 		ASSERT_EQ(find(&p, &off), 1, "NOPs then option");
-		ASSERT_EQ(off, 14 + 20 + 20 + 4, "offset after NOPs");
+		ASSERT_MEM(&got, &o, sizeof(o), "offset after NOPs");
 	}
 	/* another experiment's kind 253 option is skipped */
 	{
@@ -521,7 +534,7 @@ static void test_opt_walk(void)
 		memcpy(b + 8, &o, sizeof(o));
 		syn_with(&p, b, sizeof(b));
 		ASSERT_EQ(find(&p, &off), 1, "foreign ExID skipped");
-		ASSERT_EQ(off, 14 + 20 + 20 + 8, "found after the foreign one");
+		ASSERT_MEM(&got, &o, sizeof(o), "found after the foreign one");
 		syn_with(&p, b, 8);
 		ASSERT_EQ(find(&p, &off), 0, "foreign ExID alone");
 	}
