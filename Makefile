@@ -2,6 +2,7 @@
 # IDN top-level build: one `make` builds everything that exists.
 #
 #   make            build BPF objects, skeletons, libidn, idnctl, tests
+#   make demo       the main job: a working IDN on this machine (tools/demo.sh)
 #   make check      run every test tier (TAP, closing "N passed, ..." line)
 #   make bench      run benchmarks (one "name value unit" line per figure)
 #   make clean
@@ -35,7 +36,7 @@ LDFLAGS += $(EXTRA_LDFLAGS)
 
 ALL_TARGETS :=
 
-.PHONY: all check bench clean help
+.PHONY: all check bench demo clean help
 all: real-all
 
 include bpf/build.mk
@@ -51,12 +52,15 @@ check: all
 bench: all
 	$(Q)O=$(O) tools/bench/run.sh
 
+demo: all
+	$(Q)O=$(O) tools/demo.sh
+
 clean:
 	$(call msg,CLEAN,$(O))
 	$(Q)rm -rf $(O)
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 $(O) $(O)/bpf $(O)/obj $(O)/tests $(O)/tools:
 	$(Q)mkdir -p $@
