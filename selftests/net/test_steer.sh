@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# test_steer.sh - the steering dataplane end to end, with real clients:
+#
+#   client --> router (idn_xdp on r0) --IPIP/IP6IP6--> node1..node3
+#                                                      (idn_decap, httpd)
+#
+# Reaches a capability by VIP (IPv4, IPv6), by IPv6 descriptor address and
+# with the sock_ops TCP option; shows that one token stays on one node,
+# that a node's queue moves new flows away, that a node marked down gets
+# none, and that no established connection breaks across 100+ plan swaps
+# under load (wrk + rate-limited curl downloads). Receipts and counters
+# are checked too. TAP output; exit 4 when the machine cannot run it.
+# DEBUG_TESTENV=1 opens a shell once the test bed is up.
+
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/topo.sh"
+
+require_root
+require_cmd ip nsenter curl wrk python3 ethtool findmnt ss
+require_file "$IDNCTL" "$IDNSTAMP" "$BUILD/bpf/idn_pass.bpf.o" \
+	"$BUILD/bpf/idn_steer.bpf.o" "$BUILD/bpf/idn_node.bpf.o"
+probe_netns || skip_all "cannot create network namespaces"
+probe_bpffs || skip_all "cannot mount bpffs"
+
+CAP=1001/0
+SWAPS=${IDN_SWAPS:-120}
+BIG=2000000		# bytes per long download
+RATE=250k		# per download: ~8 s each
+
+topo_setup 3 || { tap_fail "test bed setup"; tap_done; }
+
+# ---- 0. the bed itself, before any BPF: plain forwarding to node1
+topo_plain_routes
+[ "$(who http://$TOPO_VIP4/)" = node1 ] && [ "$(who "http://[$TOPO_VIP6]/")" = node1 ]
+tap_result "test bed: plain forwarding reaches node1 (v4 and v6)" $?
+topo_plain_routes_del
+# and the VIP is unreachable without the dataplane
+! cli curl -s -m 1 -o /dev/null http://$TOPO_VIP4/
+tap_result "test bed: VIP unreachable without the dataplane" $?
+
+# ---- dataplane and configuration
+if ! topo_dataplane; then
+	tap_fail "attach dataplane (idnctl dp attach, dp decap attach)"
+	tap_done
+fi
+on_cleanup topo_dataplane_detach
+tap_ok "attach dataplane: idn_xdp on r0, idn_decap on 3 nodes"
+
+cfg_ok=0
+topo_nodes || cfg_ok=1
+for ((i = 1; i <= TOPO_N; i++)); do
+	ctl node set id $i tok-ns 1000 >/dev/null || cfg_ok=1
+	ctl node set id $((100 + i)) tok-ns 1000 >/dev/null || cfg_ok=1
+done
+ctl vip add $TOPO_VIP4 port 80 proto tcp cap $CAP tier 1 receipt on || cfg_ok=1
+ctl vip add $TOPO_VIP6 port 80 proto tcp cap $CAP tier 1 receipt on || cfg_ok=1
+# plan_all EXEC1 EXEC2 EXEC3: one plan, v4 and v6 locators of the 3 nodes
+plan_all() {
+	ctl plan add cap $CAP tier any policy any \
+		cand node 1 exec-us "$1" state-us 2000 cand node 2 exec-us "$2" state-us 2000 \
+		cand node 3 exec-us "$3" state-us 2000 \
+		cand node 101 exec-us "$1" state-us 2000 cand node 102 exec-us "$2" state-us 2000 \
+		cand node 103 exec-us "$3" state-us 2000 >/dev/null
+}
+plan_all 100 100 100 || cfg_ok=1
+tap_result "configure: 6 node ids, 2 VIPs, 1 plan (idnctl)" $cfg_ok
+log_cmd ctl node show
+log_cmd ctl plan show
+debug_shell
+
+# stamped_curl TOKEN ARGS...: curl whose SYN carries TOKEN (sock_ops option)
+cgroup_make "idn-test-steer-$$" || exit 1
+CG=$CGROUP
+"$IDNSTAMP" attach cgroup "$CG" cap $CAP tier 1 token 1 port 80 pin "$PIN" >/dev/null || tap_fail "idn-stamp attach"
+stamped_curl() {
+	local tok=$1
+	shift
+	"$IDNSTAMP" attach cgroup "$CG" cap $CAP tier 1 token "$tok" port 80 pin "$PIN" >/dev/null &&
+		cli sh -c 'echo $$ > "$0/cgroup.procs" && exec curl "$@"' "$CG" "$@"
+}
+stamped_who() { stamped_curl "$1" -s -m 5 "${@:2}" | awk '/^node /{print $2}'; }
+# desc_who TOKEN: node answering the descriptor address with TOKEN
+desc_who() { who -g "http://[$(desc_addr6 1001 0 1 0 "$1")]/"; }
+
+# ---- 1. the three encodings
+n4=$(who http://$TOPO_VIP4/)
+[[ $n4 == node[123] ]]
+tap_result "VIP IPv4 $TOPO_VIP4: served by $n4" $?
+n6=$(who "http://[$TOPO_VIP6]/")
+[[ $n6 == node[123] ]]
+tap_result "VIP IPv6 $TOPO_VIP6: served by $n6" $?
+da=$(desc_addr6 1001 0 1 0 42)
+out=$(cli curl -s -m 5 -g "http://[$da]/who")
+log "$da -> $out"
+[[ $out == "node node"[123]" client $TOPO_CLI6 server $da" ]]
+tap_result "IPv6 descriptor address $da: reached, server sees it" $?
+out=$(stamped_curl 4242 -s -m 5 http://$TOPO_VIP4/who)
+w=$("$IDNSTAMP" show pin "$PIN" | awk '$1 == "written" {print $2}')
+[[ $out == "node node"[123]" client $TOPO_CLI4 "* ]] && [ "${w:-0}" -ge 1 ]
+tap_result "sock_ops option (idn-stamp, token 4242): $out" $?
+out=$(cli "$IDNSTAMP" run cap $CAP tier 1 token 4242 pin "$PIN" -- curl -s -m 5 "http://[$TOPO_VIP6]/")
+[[ $out == "node node"[123] ]]
+tap_result "idn-stamp run token 4242 -- curl (IPv6 VIP): $out" $?
+
+# ---- 2. same token -> same node; different tokens spread
+same_node() {	# same_node CMD...: 15 runs of CMD answer with one node
+	local k first= n
+	for ((k = 0; k < 15; k++)); do
+		n=$("$@")
+		[ -n "$n" ] || return 1
+		[ -z "$first" ] && first=$n
+		[ "$n" = "$first" ] || return 1
+	done
+	SAME=$first
+}
+same_node stamped_who 777 http://$TOPO_VIP4/
+tap_result "same token (777, TCP option, IPv4): 15 new flows on $SAME" $?
+same_node desc_who 778
+tap_result "same token (778, descriptor address): 15 new flows on $SAME" $?
+declare -A seen=()
+for t in $(seq 1000 1023); do n=$(desc_who "$t"); seen[$n]=1; done
+log "24 tokens landed on: ${!seen[*]}"
+[ ${#seen[@]} -ge 2 ]
+tap_result "24 different tokens spread over ${#seen[@]} nodes" $?
+
+# ---- 3. raising a node's queue moves new flows away
+A=$(stamped_who 4343 http://$TOPO_VIP4/)
+ida=${A#node}
+ctl node set id "$ida" queue 40 pending-tokens 1000000 >/dev/null &&
+	ctl node set id $((100 + ida)) queue 40 pending-tokens 1000000 >/dev/null
+moved=1
+for ((k = 0; k < 10; k++)); do
+	n=$(stamped_who 4343 http://$TOPO_VIP4/)
+	[ -n "$n" ] && [ "$n" != "$A" ] || moved=0
+done
+log_cmd ctl route get vip $TOPO_VIP4 port 80 proto tcp token 4343
+[ $moved = 1 ]
+tap_result "queue on $A (1M pending tokens): token 4343's new flows moved to $n" $?
+ctl node set id "$ida" queue 0 pending-tokens 0 >/dev/null
+ctl node set id $((100 + ida)) queue 0 pending-tokens 0 >/dev/null
+
+# ---- 4. a node marked down gets no new flows
+B=node2
+ctl node set id 2 health down >/dev/null && ctl node set id 102 health down >/dev/null
+hit=0 cnt=0
+for t in $(seq 2000 2019); do
+	n=$(desc_who "$t"); [ -n "$n" ] && cnt=$((cnt + 1)); [ "$n" = "$B" ] && hit=$((hit + 1))
+	n=$(stamped_who "$t" http://$TOPO_VIP4/); [ -n "$n" ] && cnt=$((cnt + 1)); [ "$n" = "$B" ] && hit=$((hit + 1))
+done
+[ $hit -eq 0 ] && [ $cnt -eq 40 ]
+tap_result "node2 down: 0 of $cnt new flows on it" $? "$hit hit node2"
+ctl node set id 2 health up >/dev/null && ctl node set id 102 health up >/dev/null
+
+# ---- 5. 100+ plan swaps under load: no established connection breaks
+gen0=$(ctl -j plan show | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])' 2>/dev/null)
+bg_ns "$NS_CLI" "$TMPD/wrk4.log" wrk -t1 -c16 -d14s "http://$TOPO_VIP4/"
+WRK4=$BG_PID
+bg_ns "$NS_CLI" "$TMPD/wrk6.log" wrk -t1 -c8 -d14s "http://[$TOPO_VIP6]/"
+WRK6=$BG_PID
+dl=()
+for ((k = 0; k < 8; k++)); do
+	if ((k % 2)); then url="http://[$TOPO_VIP6]/bytes/$BIG"; else url="http://$TOPO_VIP4/bytes/$BIG"; fi
+	bg_ns "$NS_CLI" "$TMPD/dl$k.log" curl -s -o /dev/null --limit-rate $RATE \
+		-w '%{http_code} %{size_download}\n' "$url"
+	dl+=("$BG_PID")
+done
+sleep 1
+swap_fail=0 churn_fail=0 churn=0
+t_start=$(date +%s.%N)
+for ((s = 0; s < SWAPS; s++)); do
+	# rotate which node is cheapest: new flows change node every swap
+	case $((s % 3)) in
+	0) plan_all 100 300 500 ;;
+	1) plan_all 500 100 300 ;;
+	2) plan_all 300 500 100 ;;
+	esac || swap_fail=$((swap_fail + 1))
+	if ((s % 10 == 0)); then
+		churn=$((churn + 1))
+		cli curl -s -m 5 -o /dev/null "http://$TOPO_VIP4/" || churn_fail=$((churn_fail + 1))
+	fi
+	sleep 0.05
+done
+t_swaps=$(echo "$(date +%s.%N) - $t_start" | bc)
+gen1=$(ctl -j plan show | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])' 2>/dev/null)
+log "$SWAPS swaps in ${t_swaps}s, generation $gen0 -> $gen1, new-flow probes $churn (failed $churn_fail)"
+dl_bad=0
+for ((k = 0; k < 8; k++)); do
+	wait "${dl[$k]}"
+	r=$(cat "$TMPD/dl$k.log")
+	[ "$r" = "200 $BIG" ] || { dl_bad=$((dl_bad + 1)); log "download $k: '$r'"; }
+done
+wait $WRK4 $WRK6
+for f in wrk4 wrk6; do log "$f: $(grep -E 'requests in|Socket errors|Non-2xx' "$TMPD/$f.log" | tr -s ' ' | tr '\n' ';')"; done
+[ $swap_fail -eq 0 ] && [ -n "$gen1" ] && [ $((gen1 - gen0)) -ge $SWAPS ]
+tap_result "$SWAPS plan swaps committed (generation $gen0 -> $gen1)" $?
+[ $dl_bad -eq 0 ]
+tap_result "8 long downloads (IPv4+IPv6, $BIG B each) complete across the swaps" $? "$dl_bad broken"
+wrk_ok=0
+for f in wrk4 wrk6; do
+	grep -q 'requests in' "$TMPD/$f.log" || wrk_ok=1
+	grep -qE 'Socket errors|Non-2xx' "$TMPD/$f.log" && wrk_ok=1
+done
+tap_result "wrk (24 keep-alive connections): 0 socket errors, 0 non-2xx across the swaps" $wrk_ok
+[ $churn_fail -eq 0 ]
+tap_result "new flows during the swaps: $churn of $churn all answered" $?
+
+# ---- 6. receipts and counters
+out=$(ctl receipt show 2>&1)
+log "$(head -n 6 <<<"$out")"
+[ -n "$out" ] && grep -qE 'node' <<<"$out"
+tap_result "receipts recorded (idnctl receipt show)" $?
+out=$(ctl -j stats show 2>/dev/null)
+python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])
+txt = json.dumps(s)
+ok = any(k in txt for k in ("\"new\"", "\"conn\""))
+sys.exit(0 if ok else 1)' "$out"
+tap_result "stats counters moved (idnctl stats)" $?
+log_cmd ctl stats show
+
+tap_done
