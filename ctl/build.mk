@@ -1,1 +1,56 @@
 # SPDX-License-Identifier: GPL-2.0
+# ctl/: libidn (ctl/lib -> $(O)/libidn.a), idnctl ($(O)/idnctl) and their
+# unit tests (selftests/unit/unit_ctl_*.c -> $(O)/tests/unit_idnctl_*,
+# built with ASan/UBSan straight from the library sources).
+#
+# idnctl embeds the skeletons of bpf/idn_steer.bpf.c and bpf/idn_node.bpf.c
+# when those sources exist (dp attach / dp decap); without them it builds
+# and the map commands work against maps pinned by another loader.
+
+LIBIDN_SRCS := $(wildcard ctl/lib/*.c)
+LIBIDN_HDRS := $(wildcard ctl/lib/*.h) $(BPF_HDRS)
+LIBIDN_OBJS := $(patsubst ctl/lib/%.c,$(O)/obj/ctl/lib/%.o,$(LIBIDN_SRCS))
+LIBIDN := $(O)/libidn.a
+
+IDNCTL_SRCS := ctl/idnctl.c ctl/dp.c ctl/vip.c ctl/node.c ctl/plan.c ctl/cap.c \
+	ctl/route.c ctl/stats.c ctl/receipt.c ctl/print_idn.c ctl/dp_decap.c
+IDNCTL_OBJS := $(patsubst ctl/%.c,$(O)/obj/ctl/%.o,$(IDNCTL_SRCS))
+IDNCTL := $(O)/idnctl
+
+CTL_SKELS := $(if $(wildcard bpf/idn_steer.bpf.c),$(O)/bpf/idn_steer.skel.h) \
+	$(if $(wildcard bpf/idn_node.bpf.c),$(O)/bpf/idn_node.skel.h)
+CTL_CFLAGS := -Ictl/lib -Ictl -Wno-unknown-pragmas
+
+UNIT_CTL_SRCS := $(wildcard selftests/unit/unit_ctl_*.c)
+UNIT_CTL_BINS := $(patsubst selftests/unit/unit_ctl_%.c,$(O)/tests/unit_idnctl_%,$(UNIT_CTL_SRCS))
+SAN_FLAGS ?= -fsanitize=address,undefined -fno-omit-frame-pointer
+
+ALL_TARGETS += $(LIBIDN) $(IDNCTL) $(UNIT_CTL_BINS)
+
+.PHONY: ctl
+ctl: $(LIBIDN) $(IDNCTL)
+
+$(O)/obj/ctl/lib:
+	$(Q)mkdir -p $@
+
+$(O)/obj/ctl/lib/%.o: ctl/lib/%.c $(LIBIDN_HDRS) | $(O)/obj/ctl/lib
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -c $< -o $@
+
+$(LIBIDN): $(LIBIDN_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(O)/obj/ctl/%.o: ctl/%.c ctl/idnctl.h ctl/dp_load.h $(LIBIDN_HDRS) $(CTL_SKELS) | $(O)/obj/ctl/lib
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -c $< -o $@
+
+$(IDNCTL): $(IDNCTL_OBJS) $(LIBIDN)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(LIBIDN) $(LDLIBS_BPF)
+
+$(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HDRS) \
+		selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
+		$(LIBIDN_SRCS) $(LDFLAGS) $(LDLIBS_BPF)

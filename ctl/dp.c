@@ -1,0 +1,737 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dp.c - idnctl dp: load, attach, detach and configure the dataplane.
+ *
+ * The steering skeleton (bpf/idn_steer.bpf.c) is loaded once per pin dir:
+ * its maps are pinned by name there, its two programs as prog_xdp and
+ * prog_tc; later attaches reuse the pinned programs. Attachments are
+ * recorded in a small array map of our own, DIR/idn_ctl_devs, so that
+ * `dp status` and `dp detach` work from any later process, and bpftool
+ * sees the record too. TC attaches use clsact + cls_bpf (libbpf bpf_tc_*),
+ * which every supported kernel has.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "idnctl.h"
+#include "dp_load.h"
+
+#if __has_include("bpf/idn_steer.skel.h")
+#include "bpf/idn_steer.skel.h"
+#define HAVE_STEER_SKEL 1
+#else
+#define HAVE_STEER_SKEL 0
+#endif
+
+#define DEVS_MAP	"idn_ctl_devs"
+#define DEVS_MAX	64
+#define PIN_XDP		"prog_xdp"
+#define PIN_TC		"prog_tc"
+#define PIN_DECAP	"prog_decap"
+/* Our cls_bpf filter: fixed handle/priority so detach finds it again. */
+#define TC_HANDLE	1
+#define TC_PRIO		0x1d4e
+
+enum dp_kind { DP_NONE = 0, DP_XDP = 1, DP_TC = 2, DP_DECAP = 3 };
+static const char *const kind_names[] = { "none", "xdp", "tc", "decap" };
+
+/* One attachment made by idnctl (value of DIR/idn_ctl_devs). */
+struct dp_dev {
+	__u32 ifindex;
+	__u32 kind;		/* enum dp_kind */
+	__u32 xdp_flags;
+	__u32 prog_id;
+	__u32 created_hook;	/* we created the clsact qdisc */
+	__u32 pad;
+	char ifname[IF_NAMESIZE];
+};
+
+static int usage(void)
+{
+	fprintf(stdout,
+"Usage: idnctl dp attach dev IFNAME [ mode { xdp | tc } ] [ xdpmode { native | generic } ]\n"
+"       idnctl dp detach dev IFNAME\n"
+"       idnctl dp decap attach dev IFNAME\n"
+"       idnctl dp decap detach dev IFNAME\n"
+"       idnctl dp status\n"
+"       idnctl dp set [ drop-malformed { on | off } ] [ hold { on | off } ]\n"
+"                     [ rst { on | off } ] [ telemetry { on | off } ] [ port PORT ]\n"
+"                     [ src4 ADDR ] [ src6 ADDR6 ] [ prefix6 { PREFIX/48 | off } ]\n"
+"                     [ home-domain N ] [ receipt-sample N ] [ affinity-ttl SECONDS ]\n"
+"       idnctl dp help\n");
+	return EXIT_OK;
+}
+
+static void pin_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", G.maps.dir, name);
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The attachment record map; created (and pinned) when create is set. */
+static int devs_fd(bool create)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	pin_path(path, sizeof(path), DEVS_MAP);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 || !create)
+		return fd >= 0 ? fd : -errno;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, DEVS_MAP, sizeof(__u32),
+			    sizeof(struct dp_dev), DEVS_MAX, NULL);
+	if (fd < 0)
+		return -errno;
+	if (bpf_obj_pin(fd, path)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int devs_read(int fd, struct dp_dev *devs)
+{
+	for (__u32 i = 0; i < DEVS_MAX; i++)
+		if (bpf_map_lookup_elem(fd, &i, &devs[i]))
+			return -errno;
+	return 0;
+}
+
+static int prog_id_of(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+/* Pinned steering program of kind, loading the skeleton when absent. */
+static int steer_prog(enum dp_kind kind)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	pin_path(path, sizeof(path), kind == DP_XDP ? PIN_XDP : PIN_TC);
+	fd = bpf_obj_get(path);
+	if (fd >= 0)
+		return fd;
+#if HAVE_STEER_SKEL
+	{
+		LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = G.maps.dir);
+		char px[PATH_MAX + 32], pt[PATH_MAX + 32];
+		struct idn_steer *skel;
+		int err;
+
+		skel = idn_steer__open_opts(&opts);
+		if (!skel)
+			return idn_err(-errno, "open idn_steer: %s", strerror(errno));
+		err = idn_steer__load(skel);
+		if (err) {
+			idn_steer__destroy(skel);
+			return idn_err(err, "load idn_steer: %s (try -v)", strerror(-err));
+		}
+		pin_path(px, sizeof(px), PIN_XDP);
+		pin_path(pt, sizeof(pt), PIN_TC);
+		err = bpf_program__pin(skel->progs.idn_xdp, px);
+		if (!err)
+			err = bpf_program__pin(skel->progs.idn_tc, pt);
+		idn_steer__destroy(skel);	/* pins keep programs and maps */
+		if (err) {
+			unlink(px);
+			unlink(pt);
+			return idn_err(err, "pin programs in %s: %s", G.maps.dir, strerror(-err));
+		}
+		pr_info("loaded idn_steer, pinned in %s\n", G.maps.dir);
+	}
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return idn_err(-errno, "%s: %s", path, strerror(errno));
+	return fd;
+#else
+	return idn_err(-EOPNOTSUPP, "idnctl was built without bpf/idn_steer.bpf.c");
+#endif
+}
+
+static int decap_prog(void)
+{
+	char path[PATH_MAX + 32];
+	int fd, err;
+
+	pin_path(path, sizeof(path), PIN_DECAP);
+	fd = bpf_obj_get(path);
+	if (fd >= 0)
+		return fd;
+	err = idnctl_decap_load_pin(G.maps.dir, path);
+	if (err == -EOPNOTSUPP)
+		return idn_err(err, "idnctl was built without bpf/idn_node.bpf.c");
+	if (err)
+		return idn_err(err, "load idn_node: %s (try -v)", strerror(-err));
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return idn_err(-errno, "%s: %s", path, strerror(errno));
+	return fd;
+}
+
+static int tc_attach(int ifindex, int prog_fd, struct dp_dev *d)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = TC_HANDLE,
+		    .priority = TC_PRIO);
+	int err;
+
+	/*
+	 * The clsact qdisc may pre-exist (another tool, or our other hook on
+	 * this device): then it is not ours and detach leaves it in place.
+	 */
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return idn_err(err, "create clsact on %s: %s", d->ifname, strerror(-err));
+	d->created_hook = !err;
+	err = bpf_tc_attach(&hook, &opts);
+	if (err) {
+		if (d->created_hook) {
+			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+			bpf_tc_hook_destroy(&hook);
+		}
+		return idn_err(err, "tc attach on %s: %s", d->ifname, strerror(-err));
+	}
+	d->prog_id = opts.prog_id;
+	return 0;
+}
+
+static int tc_detach(const struct dp_dev *d)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	int err = bpf_tc_detach(&hook, &opts);
+
+	if (err && err != -ENOENT)
+		return idn_err(err, "tc detach from %s: %s", d->ifname, strerror(-err));
+	if (d->created_hook) {
+		/* we made the clsact qdisc: take it away again (with its filters) */
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+	}
+	return 0;
+}
+
+static __u32 tc_query(const struct dp_dev *d)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	bool q = idn_log_libbpf_quiet(true);
+	int err = bpf_tc_query(&hook, &opts);
+
+	idn_log_libbpf_quiet(q);
+	return err ? 0 : opts.prog_id;
+}
+
+static __u32 xdp_query(const struct dp_dev *d)
+{
+	__u32 id = 0;
+
+	if (bpf_xdp_query_id(d->ifindex, d->xdp_flags & XDP_FLAGS_MODES, &id))
+		return 0;
+	return id;
+}
+
+static int parse_dev(int argc, char **argv, const char **dev, enum dp_kind *kind,
+		     __u32 *xdp_flags, bool attach)
+{
+	while (argc > 0) {
+		if (matches(*argv, "dev")) {
+			NEXT_ARG();
+			if (*dev)
+				return duparg("dev");
+			if (strlen(*argv) >= IF_NAMESIZE)
+				return usage_error("device name \"%s\" too long", *argv);
+			*dev = *argv;
+		} else if (attach && kind && matches(*argv, "mode")) {
+			NEXT_ARG();
+			if (matches(*argv, "xdp"))
+				*kind = DP_XDP;
+			else if (matches(*argv, "tc"))
+				*kind = DP_TC;
+			else
+				return usage_error("invalid mode \"%s\" (expected xdp|tc)", *argv);
+		} else if (attach && xdp_flags && matches(*argv, "xdpmode")) {
+			NEXT_ARG();
+			if (matches(*argv, "native"))
+				*xdp_flags = XDP_FLAGS_DRV_MODE;
+			else if (matches(*argv, "generic"))
+				*xdp_flags = XDP_FLAGS_SKB_MODE;
+			else
+				return usage_error("invalid xdpmode \"%s\" (expected native|generic)",
+						   *argv);
+		} else {
+			return usage_error("unknown argument \"%s\", try \"idnctl dp help\".", *argv);
+		}
+		argc--;
+		argv++;
+	}
+	if (!*dev)
+		return usage_error("\"dev\" missing");
+	return -1;
+}
+
+static int dp_attach_kind(const char *dev, enum dp_kind kind, __u32 xdp_flags)
+{
+	struct dp_dev devs[DEVS_MAX], d = {};
+	int ifindex, prog_fd = -1, fd = -1, err, slot = -1;
+	int rc = EXIT_FAIL;
+
+	ifindex = if_nametoindex(dev);
+	if (!ifindex)
+		return runtime_error("dp attach: device \"%s\": %s", dev, strerror(errno));
+	err = mkdir_p(G.maps.dir);
+	if (err)
+		return runtime_error("dp attach: mkdir %s: %s", G.maps.dir, strerror(-err));
+	if (idn_maps_lock(&G.maps))
+		return runtime_error("dp attach: %s", idn_errmsg());
+	fd = devs_fd(true);
+	if (fd < 0) {
+		runtime_error("dp attach: %s/%s: %s", G.maps.dir, DEVS_MAP, strerror(-fd));
+		goto out;
+	}
+	if (devs_read(fd, devs)) {
+		runtime_error("dp attach: read %s: %s", DEVS_MAP, strerror(errno));
+		goto out;
+	}
+	for (int i = 0; i < DEVS_MAX; i++) {
+		if (devs[i].kind == DP_NONE) {
+			if (slot < 0)
+				slot = i;
+			continue;
+		}
+		if (devs[i].ifindex == (__u32)ifindex &&
+		    (devs[i].kind == kind || (kind != DP_DECAP && devs[i].kind != DP_DECAP))) {
+			runtime_error("dp attach: %s already has the %s program (dp detach first)",
+				      dev, kind_names[devs[i].kind]);
+			goto out;
+		}
+	}
+	if (slot < 0) {
+		runtime_error("dp attach: too many attachments (max %d)", DEVS_MAX);
+		goto out;
+	}
+
+	prog_fd = kind == DP_DECAP ? decap_prog() : steer_prog(kind);
+	if (prog_fd < 0) {
+		runtime_error("dp attach: %s", idn_errmsg());
+		goto out;
+	}
+	d.ifindex = ifindex;
+	d.kind = kind;
+	snprintf(d.ifname, sizeof(d.ifname), "%s", dev);
+	if (kind == DP_XDP) {
+		d.xdp_flags = xdp_flags;
+		err = bpf_xdp_attach(ifindex, prog_fd, xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+		if (err) {
+			runtime_error("dp attach: XDP on %s: %s%s", dev, strerror(-err),
+				      err == -EBUSY || err == -EEXIST ?
+				      " (another XDP program is attached)" :
+				      xdp_flags == XDP_FLAGS_DRV_MODE ? " (try xdpmode generic)" : "");
+			goto out;
+		}
+		d.prog_id = prog_id_of(prog_fd);
+	} else {
+		err = tc_attach(ifindex, prog_fd, &d);
+		if (err) {
+			runtime_error("dp attach: %s", idn_errmsg());
+			goto out;
+		}
+	}
+	if (bpf_map_update_elem(fd, &slot, &d, BPF_ANY)) {
+		runtime_error("dp attach: record in %s: %s", DEVS_MAP, strerror(errno));
+		goto out;
+	}
+	pr_info("attached %s (prog id %u) to %s\n", kind_names[kind], d.prog_id, dev);
+	rc = EXIT_OK;
+out:
+	if (prog_fd >= 0)
+		close(prog_fd);
+	if (fd >= 0)
+		close(fd);
+	idn_maps_unlock(&G.maps);
+	return rc;
+}
+
+/* Unpin a program when no recorded attachment uses it any more. */
+static void unpin_unused(const struct dp_dev *devs)
+{
+	bool steer = false, decap = false;
+	char path[PATH_MAX + 32];
+
+	for (int i = 0; i < DEVS_MAX; i++) {
+		steer |= devs[i].kind == DP_XDP || devs[i].kind == DP_TC;
+		decap |= devs[i].kind == DP_DECAP;
+	}
+	if (!steer) {
+		pin_path(path, sizeof(path), PIN_XDP);
+		unlink(path);
+		pin_path(path, sizeof(path), PIN_TC);
+		unlink(path);
+	}
+	if (!decap) {
+		pin_path(path, sizeof(path), PIN_DECAP);
+		unlink(path);
+	}
+}
+
+static int dp_detach_kind(const char *dev, bool decap)
+{
+	struct dp_dev devs[DEVS_MAX], zero = {};
+	int ifindex, fd, found = 0, rc = EXIT_OK;
+
+	ifindex = if_nametoindex(dev);
+	if (!ifindex)
+		return runtime_error("dp detach: device \"%s\": %s", dev, strerror(errno));
+	if (idn_maps_lock(&G.maps))
+		return runtime_error("dp detach: %s", idn_errmsg());
+	fd = devs_fd(false);
+	if (fd < 0 || devs_read(fd, devs)) {
+		rc = runtime_error("dp detach: nothing attached by idnctl in %s", G.maps.dir);
+		goto out;
+	}
+	for (__u32 i = 0; i < DEVS_MAX; i++) {
+		struct dp_dev *d = &devs[i];
+
+		if (d->kind == DP_NONE || d->ifindex != (__u32)ifindex ||
+		    (d->kind == DP_DECAP) != decap)
+			continue;
+		found++;
+		if (d->kind == DP_XDP) {
+			__u32 id = xdp_query(d);
+
+			if (id && id != d->prog_id) {
+				pr_warn("idnctl: %s: XDP program %u is not ours (%u), left attached\n",
+					dev, id, d->prog_id);
+			} else if (id) {
+				int err = bpf_xdp_detach(ifindex, d->xdp_flags, NULL);
+
+				if (err) {
+					rc = runtime_error("dp detach: XDP from %s: %s", dev,
+							   strerror(-err));
+					continue;
+				}
+			}
+		} else if (tc_detach(d)) {
+			rc = runtime_error("dp detach: %s", idn_errmsg());
+			continue;
+		}
+		bpf_map_update_elem(fd, &i, &zero, BPF_ANY);
+		*d = zero;
+	}
+	if (!found)
+		rc = runtime_error("dp detach: %s: no %s program attached by idnctl", dev,
+				   decap ? "decap" : "steering");
+	unpin_unused(devs);
+out:
+	if (fd >= 0)
+		close(fd);
+	idn_maps_unlock(&G.maps);
+	return rc;
+}
+
+static int dp_attach(int argc, char **argv)
+{
+	const char *dev = NULL;
+	enum dp_kind kind = DP_XDP;
+	__u32 flags = 0;
+	int rc = parse_dev(argc, argv, &dev, &kind, &flags, true);
+
+	if (rc >= 0)
+		return rc;
+	if (kind == DP_TC && flags)
+		return usage_error("xdpmode goes with mode xdp");
+	return dp_attach_kind(dev, kind, flags);
+}
+
+static int dp_detach(int argc, char **argv)
+{
+	const char *dev = NULL;
+	int rc = parse_dev(argc, argv, &dev, NULL, NULL, false);
+
+	return rc >= 0 ? rc : dp_detach_kind(dev, false);
+}
+
+static int dp_decap(int argc, char **argv)
+{
+	const char *dev = NULL;
+	int rc;
+
+	if (argc < 1)
+		return usage_error("dp decap needs attach or detach, try \"idnctl dp help\".");
+	if (matches(*argv, "attach")) {
+		rc = parse_dev(argc - 1, argv + 1, &dev, NULL, NULL, false);
+		return rc >= 0 ? rc : dp_attach_kind(dev, DP_DECAP, 0);
+	}
+	if (matches(*argv, "detach")) {
+		rc = parse_dev(argc - 1, argv + 1, &dev, NULL, NULL, false);
+		return rc >= 0 ? rc : dp_detach_kind(dev, true);
+	}
+	return unknown_cmd("dp", *argv);
+}
+
+static void print_flag(const char *key, const char *fmt, bool on)
+{
+	if (is_json_context())
+		print_bool(PRINT_JSON, key, NULL, on);
+	else
+		print_string(PRINT_FP, NULL, fmt, on ? "on" : "off");
+}
+
+static void print_pinned_prog(const char *key, const char *name)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	pin_path(path, sizeof(path), name);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		print_null(PRINT_ANY, key, " %s none", key);
+		return;
+	}
+	print_uint(PRINT_ANY, key, NULL, prog_id_of(fd));
+	print_text(" %s %u", key, prog_id_of(fd));
+	close(fd);
+}
+
+static int dp_status(int argc, char **argv)
+{
+	struct dp_dev devs[DEVS_MAX];
+	struct idn_config cfg;
+	char b[64];
+	int fd;
+
+	if (argc > 0)
+		return usage_error("unknown argument \"%s\", try \"idnctl dp help\".", *argv);
+	idn_json_begin(false);
+	print_string(PRINT_ANY, "pin_dir", "pin-dir %s", G.maps.dir);
+	if (idn_config_get(&G.maps, &cfg)) {
+		print_bool(PRINT_ANY, "loaded", " loaded %s", false);
+		print_nl();
+		idn_json_end();
+		return EXIT_OK;
+	}
+	print_bool(PRINT_ANY, "loaded", " loaded %s", true);
+	print_pinned_prog("prog_xdp", PIN_XDP);
+	print_pinned_prog("prog_tc", PIN_TC);
+	print_pinned_prog("prog_decap", PIN_DECAP);
+	print_nl();
+
+	print_uint(PRINT_ANY, "generation", "generation %u ", cfg.generation);
+	print_uint(PRINT_ANY, "active_slot", "active-slot %u", cfg.active_slot);
+	print_nl();
+	open_json_object("config");
+	print_flag("drop_malformed", "drop-malformed %s ", cfg.flags & IDN_CFG_F_DROP_MALFORMED);
+	print_flag("hold", "hold %s ", cfg.flags & IDN_CFG_F_HOLD);
+	print_flag("rst", "rst %s ", !(cfg.flags & IDN_CFG_F_NO_RST));
+	print_flag("telemetry", "telemetry %s ", cfg.flags & IDN_CFG_F_TELEMETRY);
+	print_uint(PRINT_ANY, "port", "port %u", ntohs(cfg.tele_port));
+	print_nl();
+	{
+		__u32 a4[4] = { cfg.src4 };
+
+		print_addr("src4", "src4 %s ", IDN_AF_INET, a4);
+	}
+	print_addr("src6", "src6 %s ", IDN_AF_INET6, cfg.src6);
+	if (cfg.prefix6_on) {
+		__u32 a[4] = {};
+
+		memcpy(a, cfg.prefix6, IDN_ADDR6_PREFIX_LEN);
+		idn_fmt_addr(IDN_AF_INET6, a, b, sizeof(b) - 3);
+		strcat(b, "/48");
+		print_string(PRINT_ANY, "prefix6", "prefix6 %s", b);
+	} else {
+		print_null(PRINT_ANY, "prefix6", "prefix6 %s", "off");
+	}
+	print_nl();
+	print_uint(PRINT_ANY, "home_domain", "home-domain %u ", cfg.home_domain);
+	print_uint(PRINT_ANY, "receipt_sample", "receipt-sample %u ", cfg.receipt_sample);
+	print_uint(PRINT_ANY, "affinity_ttl", "affinity-ttl %u", cfg.aff_ttl_s);
+	print_nl();
+	close_json_object();
+
+	open_json_object("maps");
+	print_int(PRINT_ANY, "vips", "vips %d ", idn_map_count(&G.maps, IDN_MAP_VIPS));
+	print_int(PRINT_ANY, "nodes", "nodes %d ", idn_map_count(&G.maps, IDN_MAP_NODES));
+	print_int(PRINT_ANY, "plans", "plans %d ", idn_map_count(&G.maps, IDN_MAP_PLANS));
+	print_int(PRINT_ANY, "conns", "conns %d ", idn_map_count(&G.maps, IDN_MAP_CONNS));
+	print_int(PRINT_ANY, "affinity", "affinity %d", idn_map_count(&G.maps, IDN_MAP_AFFINITY));
+	close_json_object();
+	print_nl();
+
+	open_json_array(PRINT_JSON, "devices");
+	fd = devs_fd(false);
+	if (fd >= 0 && !devs_read(fd, devs)) {
+		for (int i = 0; i < DEVS_MAX; i++) {
+			const struct dp_dev *d = &devs[i];
+			__u32 now_id;
+
+			if (d->kind == DP_NONE)
+				continue;
+			now_id = d->kind == DP_XDP ? xdp_query(d) : tc_query(d);
+			open_json_object(NULL);
+			print_string(PRINT_ANY, "dev", "dev %s ", d->ifname);
+			print_uint(PRINT_ANY, "ifindex", "ifindex %u ", d->ifindex);
+			print_string(PRINT_ANY, "mode", "mode %s ", kind_names[d->kind]);
+			if (d->kind == DP_XDP)
+				print_string(PRINT_ANY, "xdpmode", "xdpmode %s ",
+					     d->xdp_flags == XDP_FLAGS_DRV_MODE ? "native" :
+					     d->xdp_flags == XDP_FLAGS_SKB_MODE ? "generic" : "auto");
+			print_uint(PRINT_ANY, "prog_id", "prog-id %u ", d->prog_id);
+			print_bool(PRINT_ANY, "attached", "attached %s",
+				   now_id && now_id == d->prog_id);
+			close_json_object();
+			print_nl();
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	close_json_array(PRINT_JSON, NULL);
+	idn_json_end();
+	return EXIT_OK;
+}
+
+static int dp_set(int argc, char **argv)
+{
+	struct idn_config cfg;
+	struct idn_addr a;
+	__u32 v;
+	bool on;
+
+	if (argc < 1)
+		return usage_error("dp set needs at least one setting, try \"idnctl dp help\".");
+	if (idn_config_get(&G.maps, &cfg))
+		return runtime_error("dp set: %s", idn_errmsg());
+	while (argc > 0) {
+		static const struct { const char *kw; __u32 flag; bool invert; } flags[] = {
+			{ "drop-malformed", IDN_CFG_F_DROP_MALFORMED, false },
+			{ "hold", IDN_CFG_F_HOLD, false },
+			{ "rst", IDN_CFG_F_NO_RST, true },
+			{ "telemetry", IDN_CFG_F_TELEMETRY, false },
+		};
+		bool done = false;
+
+		for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+			if (!matches(*argv, flags[i].kw))
+				continue;
+			NEXT_ARG();
+			PARSE(idn_parse_onoff(*argv, &on, flags[i].kw));
+			if (on != flags[i].invert)
+				cfg.flags |= flags[i].flag;
+			else
+				cfg.flags &= ~flags[i].flag;
+			done = true;
+			break;
+		}
+		if (done) {
+		} else if (matches(*argv, "port")) {
+			NEXT_ARG();
+			PARSE(idn_parse_u32(*argv, 1, 65535, &v, "port"));
+			cfg.tele_port = htons(v);
+		} else if (matches(*argv, "src4")) {
+			NEXT_ARG();
+			PARSE(idn_parse_addr(*argv, &a));
+			if (a.family != IDN_AF_INET)
+				return usage_error("src4 needs an IPv4 address");
+			cfg.src4 = a.addr[0];
+		} else if (matches(*argv, "src6")) {
+			NEXT_ARG();
+			PARSE(idn_parse_addr(*argv, &a));
+			if (a.family != IDN_AF_INET6)
+				return usage_error("src6 needs an IPv6 address");
+			memcpy(cfg.src6, a.addr, sizeof(cfg.src6));
+		} else if (matches(*argv, "prefix6")) {
+			NEXT_ARG();
+			memset(cfg.prefix6, 0, sizeof(cfg.prefix6));
+			if (matches(*argv, "off")) {
+				cfg.prefix6_on = 0;
+			} else {
+				PARSE(idn_parse_prefix6(*argv, cfg.prefix6));
+				cfg.prefix6_on = 1;
+			}
+		} else if (matches(*argv, "home-domain")) {
+			NEXT_ARG();
+			PARSE(idn_parse_u32(*argv, 0, 65535, &v, "home-domain"));
+			cfg.home_domain = v;
+		} else if (matches(*argv, "receipt-sample")) {
+			NEXT_ARG();
+			PARSE(idn_parse_u32(*argv, 0, UINT32_MAX, &cfg.receipt_sample,
+					    "receipt-sample"));
+		} else if (matches(*argv, "affinity-ttl")) {
+			NEXT_ARG();
+			PARSE(idn_parse_u32(*argv, 0, UINT32_MAX, &cfg.aff_ttl_s, "affinity-ttl"));
+		} else {
+			return usage_error("unknown argument \"%s\", try \"idnctl dp help\".", *argv);
+		}
+		argc--;
+		argv++;
+	}
+	/*
+	 * Read-modify-write of the one config entry: a plan commit between
+	 * our read and write would be undone, so hold the writers' lock.
+	 */
+	if (idn_maps_lock(&G.maps))
+		return runtime_error("dp set: %s", idn_errmsg());
+	{
+		struct idn_config now;
+
+		if (idn_config_get(&G.maps, &now))
+			return runtime_error("dp set: %s", idn_errmsg());
+		cfg.active_slot = now.active_slot;
+		cfg.generation = now.generation;
+	}
+	if (idn_config_set(&G.maps, &cfg))
+		return runtime_error("dp set: %s", idn_errmsg());
+	idn_maps_unlock(&G.maps);
+	return EXIT_OK;
+}
+
+int do_dp(int argc, char **argv)
+{
+	if (argc < 1)
+		return dp_status(0, NULL);
+	if (matches(*argv, "attach"))
+		return dp_attach(argc - 1, argv + 1);
+	if (matches(*argv, "detach"))
+		return dp_detach(argc - 1, argv + 1);
+	if (matches(*argv, "decap"))
+		return dp_decap(argc - 1, argv + 1);
+	if (matches(*argv, "status") || matches(*argv, "show"))
+		return dp_status(argc - 1, argv + 1);
+	if (matches(*argv, "set"))
+		return dp_set(argc - 1, argv + 1);
+	if (matches(*argv, "help"))
+		return usage();
+	return unknown_cmd("dp", *argv);
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * idnctl.h - what the idnctl object files share: global options, the
+ * argument helpers of the iproute2 grammar, and the IDN printers.
+ *
+ * Handlers are `int do_<object>(int argc, char **argv)` with argv at the
+ * command; they return the exit status: 0 ok, 1 runtime failure, 2 usage
+ * error, having printed the error once (idn_print_error).
+ */
+#ifndef __IDN_CTL_IDNCTL_H
+#define __IDN_CTL_IDNCTL_H
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libidn.h"
+#include "json_print.h"
+
+#define EXIT_OK		0
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+
+struct idnctl_opts {
+	bool json, pretty;
+	int verbose;
+	const char *pin;	/* pin dir (-P, $IDN_PIN, default) */
+	const char *netns;
+	struct idn_maps maps;
+};
+
+extern struct idnctl_opts G;
+
+/* Full-word keyword match (no prefixes: iproute2 commit bd522643). */
+static inline bool matches(const char *arg, const char *kw)
+{
+	return !strcmp(arg, kw);
+}
+
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Command "x" is unknown, try "idnctl OBJ help". */
+int unknown_cmd(const char *obj, const char *cmd);
+/* A library parser failed: its message, exit 2. */
+int invarg(void);
+int missarg(const char *kw);
+int duparg(const char *kw);
+
+/* Advance to the value of keyword argv[0]; return 2 from the caller if none. */
+#define NEXT_ARG() do {							\
+	if (argc < 2)							\
+		return missarg(*argv);					\
+	argv++, argc--;							\
+} while (0)
+#define PREV_ARG() do { argv--; argc++; } while (0)
+
+/* Parse into a variable or return 2 with the parser's message. */
+#define PARSE(expr) do { if ((expr) < 0) return invarg(); } while (0)
+
+int do_dp(int argc, char **argv);
+int do_vip(int argc, char **argv);
+int do_node(int argc, char **argv);
+int do_plan(int argc, char **argv);
+int do_cap(int argc, char **argv);
+int do_route(int argc, char **argv);
+int do_stats(int argc, char **argv);
+int do_receipt(int argc, char **argv);
+int do_monitor(int argc, char **argv);
+
+/* print_idn.c: IDN values through the print layer. */
+void print_cap(const char *key, const char *fmt, __u32 cap);
+void print_policy(const char *key, __u8 policy);
+void print_addr(const char *key, const char *fmt, __u8 family, const __u32 addr[4]);
+void print_desc(const struct idn_desc *d);
+void print_flow(const struct idn_flow_key *f);
+void print_receipt(const struct idn_receipt *rc);
+void print_rcands(const struct idn_receipt *rc);
+void print_node_entry(__u32 id, const struct idn_node *n);
+void print_plan_entry(const struct idn_plan_entry *e);
+void print_vip_entry(const struct idn_vip_entry *e);
+
+#endif /* __IDN_CTL_IDNCTL_H */

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * log.h - logging for idn tools and the library's error messages.
+ *
+ * pr_warn always prints (stderr), pr_info with -v, pr_debug with -vv.
+ * libbpf's own output goes through the same sink one level lower
+ * (libbpf warnings need -v) and can be silenced while the caller prints
+ * a better message (idn_log_libbpf_quiet()).
+ *
+ * Library functions never print: on failure they return -errno and leave
+ * a message for the caller in idn_errmsg() (like a netlink extack).
+ */
+#ifndef __IDN_CTL_LOG_H
+#define __IDN_CTL_LOG_H
+
+#include <stdbool.h>
+
+enum idn_log_level {
+	IDN_LOG_WARN = 0,
+	IDN_LOG_INFO = 1,
+	IDN_LOG_DEBUG = 2,
+	IDN_LOG_LIBBPF_DEBUG = 3,
+};
+
+void idn_log_init(int verbosity);
+int idn_log_verbosity(void);
+/* Suppress libbpf output (e.g. around an expected failure); returns old state. */
+bool idn_log_libbpf_quiet(bool quiet);
+void idn_log(enum idn_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define pr_warn(fmt, ...)  idn_log(IDN_LOG_WARN, fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...)  idn_log(IDN_LOG_INFO, fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) idn_log(IDN_LOG_DEBUG, fmt, ##__VA_ARGS__)
+
+/* Last library error message, or "" (thread-local). */
+const char *idn_errmsg(void);
+/* Set the message and return err (a negative errno), for `return idn_err(...)`. */
+int idn_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void idn_errclear(void);
+
+#endif /* __IDN_CTL_LOG_H */

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * node.c - idnctl node: the node table idn_nodes (locator, domain, trust,
+ * health, load) the selection reads.
+ *
+ * A node whose locator changes gets its idn_nexthops entry zeroed, so the
+ * dataplane resolves the new locator instead of using a stale FIB result.
+ */
+#include <stdio.h>
+#include <errno.h>
+
+#include "idnctl.h"
+
+static int usage(void)
+{
+	fprintf(stdout,
+"Usage: idnctl node add id ID addr ADDR [ NODE_ATTRS ]\n"
+"       idnctl node set id ID [ addr ADDR ] [ NODE_ATTRS ]\n"
+"       idnctl node del id ID\n"
+"       idnctl node show [ id ID ]\n"
+"       idnctl node help\n"
+"where  NODE_ATTRS := [ domain 0-31 ] [ trust 0-7 ] [ health { up | down | drain } ]\n"
+"                     [ confidential { on | off } ] [ net-us US ] [ tok-ns NS ]\n"
+"                     [ max-queue N ] [ queue N ] [ pending-tokens N ] [ load PERMILLE ]\n");
+	return EXIT_OK;
+}
+
+/* Fields a command gave, applied over an existing or empty entry. */
+struct node_args {
+	__u32 id;
+	bool have_id, have_addr;
+	struct idn_addr addr;
+	struct idn_node set;	/* values */
+	unsigned int mask;	/* NA_* given */
+};
+
+enum {
+	NA_DOMAIN = 1 << 0, NA_TRUST = 1 << 1, NA_HEALTH = 1 << 2, NA_CONF = 1 << 3,
+	NA_NET = 1 << 4, NA_TOK = 1 << 5, NA_MAXQ = 1 << 6, NA_QUEUE = 1 << 7,
+	NA_PEND = 1 << 8, NA_LOAD = 1 << 9,
+};
+
+static int parse_node(int argc, char **argv, struct node_args *a, bool attrs)
+{
+	static const struct {
+		const char *kw;
+		unsigned int bit;
+		__u32 max;
+	} u32kw[] = {
+		{ "domain", NA_DOMAIN, 31 },	/* plan domain masks hold 0..31 */
+		{ "trust", NA_TRUST, 7 },
+		{ "net-us", NA_NET, UINT32_MAX },
+		{ "tok-ns", NA_TOK, UINT32_MAX },
+		{ "max-queue", NA_MAXQ, UINT32_MAX },
+		{ "queue", NA_QUEUE, UINT32_MAX },
+		{ "pending-tokens", NA_PEND, UINT32_MAX },
+		{ "load", NA_LOAD, 1000 },
+	};
+	unsigned int h;
+	bool on;
+
+	memset(a, 0, sizeof(*a));
+	while (argc > 0) {
+		bool done = false;
+
+		if (matches(*argv, "id")) {
+			NEXT_ARG();
+			if (a->have_id)
+				return duparg("id");
+			PARSE(idn_parse_u32(*argv, 0, IDN_MAX_NODES - 1, &a->id, "node id"));
+			a->have_id = true;
+			done = true;
+		} else if (attrs && matches(*argv, "addr")) {
+			NEXT_ARG();
+			if (a->have_addr)
+				return duparg("addr");
+			PARSE(idn_parse_addr(*argv, &a->addr));
+			a->have_addr = true;
+			done = true;
+		} else if (attrs && matches(*argv, "health")) {
+			NEXT_ARG();
+			PARSE(idn_name_parse(&idn_health_names, *argv, &h));
+			if (h == IDN_HEALTH_UNKNOWN)
+				return usage_error("invalid health \"unknown\" (expected up|down|drain)");
+			a->set.health = h;
+			a->mask |= NA_HEALTH;
+			done = true;
+		} else if (attrs && matches(*argv, "confidential")) {
+			NEXT_ARG();
+			PARSE(idn_parse_onoff(*argv, &on, "confidential"));
+			a->set.flags = on ? IDN_NODE_F_CONFIDENTIAL : 0;
+			a->mask |= NA_CONF;
+			done = true;
+		}
+		for (size_t i = 0; attrs && !done && i < ARRAY_SIZE(u32kw); i++) {
+			__u32 v;
+
+			if (!matches(*argv, u32kw[i].kw))
+				continue;
+			NEXT_ARG();
+			if (a->mask & u32kw[i].bit)
+				return duparg(u32kw[i].kw);
+			PARSE(idn_parse_u32(*argv, 0, u32kw[i].max, &v, u32kw[i].kw));
+			a->mask |= u32kw[i].bit;
+			switch (u32kw[i].bit) {
+			case NA_DOMAIN: a->set.domain = v; break;
+			case NA_TRUST: a->set.trust = v; break;
+			case NA_NET: a->set.net_us = v; break;
+			case NA_TOK: a->set.tok_ns = v; break;
+			case NA_MAXQ: a->set.max_queue = v; break;
+			case NA_QUEUE: a->set.queue_depth = v; break;
+			case NA_PEND: a->set.pending_tokens = v; break;
+			case NA_LOAD: a->set.load = v; break;
+			}
+			done = true;
+			break;
+		}
+		if (!done)
+			return usage_error("unknown argument \"%s\", try \"idnctl node help\".", *argv);
+		argc--;
+		argv++;
+	}
+	return -1;
+}
+
+static void apply(struct idn_node *n, const struct node_args *a)
+{
+	const struct idn_node *s = &a->set;
+
+	if (a->have_addr) {
+		memcpy(n->addr, a->addr.addr, sizeof(n->addr));
+		n->family = a->addr.family;
+	}
+	if (a->mask & NA_DOMAIN) n->domain = s->domain;
+	if (a->mask & NA_TRUST) n->trust = s->trust;
+	if (a->mask & NA_HEALTH) n->health = s->health;
+	if (a->mask & NA_CONF)
+		n->flags = (n->flags & ~IDN_NODE_F_CONFIDENTIAL) | s->flags;
+	if (a->mask & NA_NET) n->net_us = s->net_us;
+	if (a->mask & NA_TOK) n->tok_ns = s->tok_ns;
+	if (a->mask & NA_MAXQ) n->max_queue = s->max_queue;
+	if (a->mask & NA_QUEUE) n->queue_depth = s->queue_depth;
+	if (a->mask & NA_PEND) n->pending_tokens = s->pending_tokens;
+	if (a->mask & NA_LOAD) n->load = s->load;
+}
+
+static int node_add_set(int argc, char **argv, bool add)
+{
+	const char *cmd = add ? "add" : "set";
+	struct node_args a;
+	struct idn_node n, old;
+	int rc = parse_node(argc, argv, &a, true), err;
+
+	if (rc >= 0)
+		return rc;
+	if (!a.have_id)
+		return usage_error("\"id\" missing");
+	if (add && !a.have_addr)
+		return usage_error("\"addr\" missing");
+	err = idn_node_get(&G.maps, a.id, &old);
+	if (err)
+		return runtime_error("node %s: %s", cmd, idn_errmsg());
+	if (add && (old.flags & IDN_NODE_F_VALID))
+		return runtime_error("node add: node %u exists (use node set)", a.id);
+	if (!add && !(old.flags & IDN_NODE_F_VALID))
+		return runtime_error("node set: node %u does not exist", a.id);
+	if (add) {
+		memset(&n, 0, sizeof(n));
+		n.health = IDN_HEALTH_UP;	/* a new node takes flows unless told */
+	} else {
+		n = old;
+	}
+	apply(&n, &a);
+	n.flags |= IDN_NODE_F_VALID;
+	err = idn_node_put(&G.maps, a.id, &n);
+	if (err)
+		return runtime_error("node %s: %s", cmd, idn_errmsg());
+	/* ORDER: after the new locator is visible, forget the old next hop. */
+	if (add || n.family != old.family || memcmp(n.addr, old.addr, sizeof(n.addr))) {
+		err = idn_nexthop_clear(&G.maps, a.id);
+		if (err)
+			return runtime_error("node %s: %s", cmd, idn_errmsg());
+	}
+	return EXIT_OK;
+}
+
+static int node_del(int argc, char **argv)
+{
+	struct node_args a;
+	struct idn_node n, z = {};
+	int rc = parse_node(argc, argv, &a, false), err;
+
+	if (rc >= 0)
+		return rc;
+	if (!a.have_id)
+		return usage_error("\"id\" missing");
+	err = idn_node_get(&G.maps, a.id, &n);
+	if (err)
+		return runtime_error("node del: %s", idn_errmsg());
+	if (!(n.flags & IDN_NODE_F_VALID))
+		return runtime_error("node del: node %u does not exist", a.id);
+	err = idn_node_put(&G.maps, a.id, &z);
+	if (!err)
+		err = idn_nexthop_clear(&G.maps, a.id);
+	if (err)
+		return runtime_error("node del: %s", idn_errmsg());
+	return EXIT_OK;
+}
+
+static int node_show(int argc, char **argv)
+{
+	struct node_args a;
+	struct idn_node *all;
+	int rc = parse_node(argc, argv, &a, false), err;
+
+	if (rc >= 0)
+		return rc;
+	all = calloc(IDN_MAX_NODES, sizeof(*all));
+	if (!all)
+		return runtime_error("out of memory");
+	err = idn_node_read_all(&G.maps, all);
+	if (err) {
+		free(all);
+		return runtime_error("node show: %s", idn_errmsg());
+	}
+	if (a.have_id && !(all[a.id].flags & IDN_NODE_F_VALID)) {
+		free(all);
+		return runtime_error("node show: node %u does not exist", a.id);
+	}
+	idn_json_begin(true);
+	for (__u32 id = 0; id < IDN_MAX_NODES; id++) {
+		if (!(all[id].flags & IDN_NODE_F_VALID) || (a.have_id && id != a.id))
+			continue;
+		open_json_object(NULL);
+		print_node_entry(id, &all[id]);
+		close_json_object();
+		print_nl();
+	}
+	idn_json_end();
+	free(all);
+	return EXIT_OK;
+}
+
+int do_node(int argc, char **argv)
+{
+	if (argc < 1)
+		return node_show(0, NULL);
+	if (matches(*argv, "add"))
+		return node_add_set(argc - 1, argv + 1, true);
+	if (matches(*argv, "set"))
+		return node_add_set(argc - 1, argv + 1, false);
+	if (matches(*argv, "del"))
+		return node_del(argc - 1, argv + 1);
+	if (matches(*argv, "show"))
+		return node_show(argc - 1, argv + 1);
+	if (matches(*argv, "help"))
+		return usage();
+	return unknown_cmd("node", *argv);
+}
