@@ -30,7 +30,9 @@ $(O)/idn-stamp: $(STAMP_OBJS)
 # run by tools/bench/run.sh, which also measures router requests/s
 BENCH_HDRS := tools/bench/idn_bench.h selftests/lib/pktgen.h include/uapi/linux/idn.h
 
-ALL_TARGETS += $(O)/tools/idn_bench
+# build/tools/idn_rps     attaches idn_xdp with a minimal config (router_rps.sh)
+# build/tools/idn_httpd   tiny epoll HTTP server for the requests/s benchmark
+ALL_TARGETS += $(O)/tools/idn_bench $(O)/tools/idn_rps $(O)/tools/idn_httpd
 
 # bpf/build.mk builds bpf/idn_bench.bpf.c; it also includes our header
 $(O)/bpf/idn_bench.tmp.o: tools/bench/idn_bench.h
@@ -38,4 +40,11 @@ $(O)/bpf/idn_bench.tmp.o: tools/bench/idn_bench.h
 $(O)/tools/idn_bench: tools/bench/idn_bench.c $(BENCH_HDRS) $(O)/bpf/idn_bench.skel.h | $(O)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+$(O)/tools/idn_rps: tools/bench/idn_rps.c include/uapi/linux/idn.h | $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+
+$(O)/tools/idn_httpd: tools/bench/idn_httpd.c | $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 # ---- end bench ----------------------------------------------------------
