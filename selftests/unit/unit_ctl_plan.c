@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit_ctl_plan.c - idn_plan_commit() and idn_route_get() against real
+ * (unpinned) maps shaped like bpf/lib/maps.h: generations flip the slot,
+ * the inactive slot holds exactly the next generation, deletes of absent
+ * plans change nothing, and route get runs select.h over the maps.
+ * Needs CAP_BPF (skips otherwise).
+ */
+#include <errno.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+
+#include "tap.h"
+#include "libidn.h"
+
+IDN_ASSERT_ABI();
+
+static struct idn_maps M;
+static bool have_maps;
+
+static int mk(enum bpf_map_type t, const char *name, size_t k, size_t v, int n, __u32 flags)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = flags);
+
+	return bpf_map_create(t, name, k, v, n, &o);
+}
+
+static void setup(void)
+{
+	int fds[IDN_MAP__MAX];
+
+	idn_maps_init(&M, "/nonexistent/idn-unit");
+	fds[IDN_MAP_CONFIG] = mk(BPF_MAP_TYPE_ARRAY, "idn_config", 4, sizeof(struct idn_config), 1, 0);
+	fds[IDN_MAP_VIPS] = mk(BPF_MAP_TYPE_HASH, "idn_vips", sizeof(struct idn_vip_key),
+			       sizeof(struct idn_vip), 64, 0);
+	fds[IDN_MAP_AFFINITY] = mk(BPF_MAP_TYPE_LRU_HASH, "idn_affinity", sizeof(struct idn_aff_key),
+				   sizeof(struct idn_aff), 64, 0);
+	fds[IDN_MAP_PLANS] = mk(BPF_MAP_TYPE_HASH, "idn_plans", sizeof(struct idn_plan_key),
+				sizeof(struct idn_plan), 64, BPF_F_NO_PREALLOC);
+	fds[IDN_MAP_NODES] = mk(BPF_MAP_TYPE_ARRAY, "idn_nodes", 4, sizeof(struct idn_node),
+				IDN_MAX_NODES, 0);
+	for (int i = 0; i < IDN_MAP__MAX; i++) {
+		if (i != IDN_MAP_CONFIG && i != IDN_MAP_VIPS && i != IDN_MAP_AFFINITY &&
+		    i != IDN_MAP_PLANS && i != IDN_MAP_NODES)
+			continue;
+		if (fds[i] < 0)
+			return;
+		idn_maps_set_fd(&M, i, fds[i]);
+	}
+	have_maps = true;
+}
+
+static struct idn_plan_op plan_op(__u32 cap, int n_nodes, const __u32 *nodes)
+{
+	struct idn_plan_op op = {};
+
+	op.key.cap = cap;
+	op.key.tier = IDN_ANY;
+	op.key.policy = IDN_ANY;
+	for (int w = 0; w < IDN_W_MAX; w++)
+		op.plan.weight[w] = 256;
+	op.plan.n_cand = n_nodes;
+	for (int i = 0; i < n_nodes; i++) {
+		op.plan.cand[i].node = nodes[i];
+		op.plan.cand[i].exec_us = 100;
+	}
+	return op;
+}
+
+static int count_slot(int slot, __u32 gen)
+{
+	struct idn_plan_entry *e = NULL;
+	int n = idn_plan_list(&M, slot, &e), ok = n;
+
+	for (int i = 0; i < n; i++)
+		if (e[i].plan.generation != gen)
+			ok = -1;
+	free(e);
+	return ok;
+}
+
+static void test_commit(void)
+{
+	static const __u32 a[] = { 1, 2 }, b[] = { 3 };
+	struct idn_plan_op ops[2];
+	struct idn_config cfg;
+	__u32 gen = 0;
+
+	if (!have_maps)
+		return tap_skip("cannot create BPF maps (needs CAP_BPF)");
+
+	ops[0] = plan_op(IDN_CAP(7, 0), 2, a);
+	ASSERT_OK(idn_plan_commit(&M, ops, 1, &gen), "first commit");
+	ASSERT_EQ(gen, 1, "generation 1");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	ASSERT_EQ(cfg.active_slot, 1, "slot flipped to 1");
+	ASSERT_EQ(cfg.generation, 1, "config generation");
+	ASSERT_EQ(count_slot(1, 1), 1, "slot 1 holds gen 1");
+	ASSERT_EQ(count_slot(0, 0), 0, "slot 0 empty");
+
+	ops[0] = plan_op(IDN_CAP(8, 0), 1, b);
+	ASSERT_OK(idn_plan_commit(&M, ops, 1, &gen), "second commit");
+	ASSERT_EQ(gen, 2, "generation 2");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	ASSERT_EQ(cfg.active_slot, 0, "slot flipped back to 0");
+	ASSERT_EQ(count_slot(0, 2), 2, "slot 0: both plans, gen 2");
+	ASSERT_EQ(count_slot(1, 1), 1, "old slot untouched");
+
+	/* delete + replace in one generation; stale entry leaves slot 1 */
+	ops[0] = plan_op(IDN_CAP(7, 0), 0, NULL);
+	ops[0].del = true;
+	ops[1] = plan_op(IDN_CAP(8, 0), 2, a);
+	ASSERT_OK(idn_plan_commit(&M, ops, 2, &gen), "third commit");
+	ASSERT_EQ(gen, 3, "generation 3");
+	ASSERT_EQ(count_slot(1, 3), 1, "slot 1: only cap 8, gen 3");
+	ASSERT_EQ(count_slot(0, 2), 2, "slot 0 still gen 2 (inactive)");
+
+	/* deleting an absent plan fails and publishes nothing */
+	ops[0] = plan_op(IDN_CAP(99, 0), 0, NULL);
+	ops[0].del = true;
+	ASSERT_EQ(idn_plan_commit(&M, ops, 1, &gen), -ENOENT, "delete absent");
+	ASSERT_TRUE(strstr(idn_errmsg(), "no plan for cap 99/0"), "message");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	ASSERT_EQ(cfg.generation, 3, "generation unchanged");
+	ASSERT_EQ(cfg.active_slot, 1, "slot unchanged");
+
+	/* a bad plan is refused before anything is written */
+	ops[0] = plan_op(IDN_CAP(9, 0), 1, b);
+	ops[0].plan.cand[0].node = IDN_MAX_NODES;
+	ASSERT_EQ(idn_plan_commit(&M, ops, 1, &gen), -EINVAL, "bad node id");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	ASSERT_EQ(cfg.generation, 3, "generation unchanged after bad plan");
+}
+
+static void node_put(__u32 id, const char *addr, __u8 health, __u32 net_us)
+{
+	struct idn_node n = { .family = IDN_AF_INET, .trust = 3, .health = health,
+			      .flags = IDN_NODE_F_VALID, .net_us = net_us };
+
+	n.addr[0] = inet_addr(addr);
+	idn_node_put(&M, id, &n);
+}
+
+static void test_route(void)
+{
+	static const __u32 nodes[] = { 1, 2, 3 };
+	struct idn_route_req rq = {};
+	struct idn_route_res res;
+	struct idn_plan_op op = plan_op(IDN_CAP(8, 0), 3, nodes);
+	struct idn_vip vip = {};
+	struct idn_addr va;
+	__u32 gen;
+
+	if (!have_maps)
+		return tap_skip("cannot create BPF maps (needs CAP_BPF)");
+
+	node_put(1, "10.1.0.1", IDN_HEALTH_UP, 50);
+	node_put(2, "10.1.0.2", IDN_HEALTH_UP, 10);	/* cheapest */
+	node_put(3, "10.1.0.3", IDN_HEALTH_DOWN, 1);
+	ASSERT_OK(idn_plan_commit(&M, &op, 1, &gen), "commit");
+
+	idn_parse_addr("10.0.0.1", &va);
+	idn_vip_key_make(&rq.vip, &va, 80, IPPROTO_TCP);
+	vip.defaults.cap = IDN_CAP(8, 0);
+	vip.defaults.tier = 1;
+	ASSERT_OK(idn_vip_update(&M, &rq.vip, &vip, true), "vip");
+	ASSERT_EQ(idn_vip_update(&M, &rq.vip, &vip, true), -EEXIST, "vip add twice");
+	rq.flags = IDN_RQ_VIP;
+
+	ASSERT_OK(idn_route_get(&M, &rq, &res), "route get");
+	ASSERT_EQ(res.rc.verdict, IDN_V_NEW, "verdict new");
+	ASSERT_EQ(res.rc.node, 2, "cheapest node");
+	ASSERT_EQ(res.rc.generation, gen, "generation");
+	ASSERT_EQ(res.rc.n_cand, 3, "3 candidates in the receipt");
+	ASSERT_EQ(res.rc.cand[2].reject, IDN_REJ_HEALTH, "node 3 rejected: health");
+	ASSERT_EQ(res.sel.cost, 110, "J = net 10 + exec 100");
+	ASSERT_TRUE(res.rc.desc.token != 0, "address token");
+
+	/* the request's own token and policy, as a TCP option carries them */
+	rq.flags |= IDN_RQ_TOKEN | IDN_RQ_POLICY;
+	rq.token = 42;
+	rq.policy = IDN_POLICY(5, 0, 0);
+	ASSERT_OK(idn_route_get(&M, &rq, &res), "route get trust 5");
+	ASSERT_EQ(res.rc.desc.token, 42, "token from the request");
+	ASSERT_TRUE(res.rc.source & IDN_DF_OPT, "source opt");
+	ASSERT_EQ(res.rc.verdict, IDN_V_MISS_REJECT, "no node trusted enough: miss");
+	ASSERT_EQ(res.rc.cand[0].reject, IDN_REJ_TRUST, "trust reject");
+
+	/* affinity: token 42 -> node 1 lowers its T_state to 0 */
+	rq.flags &= ~IDN_RQ_POLICY;
+	{
+		struct idn_aff_key k = { .token = 42, .cls = 8 };
+		struct idn_aff a = { .node = 1, .last_s = idn_coarse_now() };
+
+		bpf_map_update_elem(M.fd[IDN_MAP_AFFINITY], &k, &a, BPF_ANY);
+	}
+	ASSERT_OK(idn_route_get(&M, &rq, &res), "route get affinity");
+	ASSERT_EQ(res.rc.aff_node, 1, "affinity node found");
+
+	/* unknown VIP: not IDN traffic */
+	idn_parse_addr("10.0.0.9", &va);
+	idn_vip_key_make(&rq.vip, &va, 80, IPPROTO_TCP);
+	ASSERT_OK(idn_route_get(&M, &rq, &res), "route get unknown vip");
+	ASSERT_EQ(res.rc.verdict, IDN_V_PASS, "pass");
+
+	/* bad descriptor from the request: malformed with its reason */
+	idn_parse_addr("10.0.0.1", &va);
+	idn_vip_key_make(&rq.vip, &va, 80, IPPROTO_TCP);
+	rq.flags = IDN_RQ_VIP | IDN_RQ_POLICY;
+	rq.policy = 0x60;	/* reserved scope */
+	ASSERT_OK(idn_route_get(&M, &rq, &res), "route get bad policy");
+	ASSERT_EQ(res.rc.verdict, IDN_V_MALFORMED, "malformed");
+	ASSERT_EQ(res.drop, IDN_DROP_BAD_DESC, "bad desc");
+}
+
+int main(void)
+{
+	tap_plan(0);
+	setup();
+	TAP_RUN(test_commit);
+	TAP_RUN(test_route);
+	idn_maps_close(&M);
+	return tap_done();
+}
