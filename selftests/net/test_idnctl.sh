@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# test_idnctl.sh - idnctl against a private bpffs and a namespace of its
+# own: dp attach/status/detach (XDP, TC, decap), vip/node/plan round trips
+# in text and JSON, plan generations flipping the slot, route get, stats,
+# receipts, and usage errors (exit 2 with a message). Re-executes itself
+# under `unshare -m` so the bpffs mount is invisible to everything else.
+
+if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
+	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
+fi
+
+source "$(dirname "$0")/lib.sh"
+
+require_root
+require_cmd ip jq nsenter bpftool
+require_file "$IDNCTL" "$BUILD/bpf/idn_steer.bpf.o"
+probe_netns || skip_all "cannot create network namespaces"
+probe_bpffs || skip_all "cannot mount bpffs"
+
+make_tmpdir || exit 1
+make_bpffs "$TMPD/bpf" || skip_all "cannot mount bpffs"
+P=$TMPD/bpf/idn
+setup_ns NS || { tap_fail "netns"; tap_done; }
+veth_pair "$NS" a0 "$NS" a1 || { tap_fail "veth"; tap_done; }
+veth_pair "$NS" b0 "$NS" b1 || { tap_fail "veth"; tap_done; }
+
+# c ARGS...: idnctl in the test's namespace (-n) with the private pins
+c() { "$IDNCTL" -n "$NS" -P "$P" "$@"; }
+# usage_err NAME PATTERN ARGS...: exit 2, message matching PATTERN on stderr
+usage_err() {
+	local name=$1 pat=$2 out rc
+	shift 2
+	out=$(c "$@" 2>&1 >/dev/null)
+	rc=$?
+	[ $rc -eq 2 ] && grep -qE -- "$pat" <<<"$out"
+	tap_result "usage error: $name" $? "exit $rc, stderr: $out"
+}
+jgen() { c -j plan show | jq -r .generation; }
+jslot() { c -j plan show | jq -r .active_slot; }
+
+# ---- before anything is loaded
+out=$(c -j dp status) && [ "$(jq -r .loaded <<<"$out")" = false ]
+tap_result "dp status before attach: loaded false (valid JSON)" $?
+out=$(c vip show 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "not found" <<<"$out"
+tap_result "map command without dataplane: exit 1 with a hint" $? "$rc $out"
+
+# ---- usage errors
+usage_err "unknown command" 'Command "frob" is unknown, try "idnctl vip help"\.' vip frob
+usage_err "unknown object" 'Object "frob" is unknown' frob
+usage_err "no prefix abbreviation" 'Command "sh" is unknown' vip sh
+usage_err "bad port" 'invalid port "x"' vip add 10.0.0.1 port x proto tcp cap 1
+usage_err "missing argument" '"cap" needs an argument' vip add 10.0.0.1 port 80 proto tcp cap
+usage_err "bad capability" 'invalid capability' plan add cap 0
+usage_err "node id range" 'invalid node id' node add id 5000 addr 10.0.0.1
+usage_err "cand without exec-us" 'cand needs node ID and exec-us' plan add cap 1 cand node 1
+usage_err "bad policy value" 'invalid privacy "secret"' vip add 10.0.0.1 port 80 proto tcp cap 1 policy privacy secret
+out=$(c -j vip add 10.0.0.1 port 99999 proto tcp cap 1 2>/dev/null); rc=$?
+[ $rc -eq 2 ] && jq -e '.error | test("invalid port")' >/dev/null <<<"$out"
+tap_result "usage error in JSON mode: {\"error\": ...} on stdout" $? "$rc $out"
+c vip help | grep -q "Usage: idnctl vip add"
+tap_result "vip help exits 0 with the grammar" $?
+
+# ---- dp attach (XDP), status, pins visible to bpftool
+check "dp attach dev a0 (xdp)" c dp attach dev a0
+out=$(c -j dp status)
+jq -e '.loaded and (.devices | length == 1) and .devices[0].dev == "a0" and
+	.devices[0].mode == "xdp" and .devices[0].attached and .prog_xdp > 0' >/dev/null <<<"$out"
+tap_result "dp status: a0 attached, prog pinned" $? "$out"
+ip -n "$NS" link show dev a0 | grep -q xdp
+tap_result "ip link shows XDP on a0" $?
+bpftool map show pinned "$P/idn_vips" >/dev/null 2>&1
+tap_result "maps pinned by name, visible to bpftool" $?
+out=$(c dp attach dev a0 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "already has" <<<"$out"
+tap_result "attach twice: exit 1 with a message" $? "$rc $out"
+check "dp attach dev b0 mode tc" c dp attach dev b0 mode tc
+c -j dp status | jq -e '[.devices[] | select(.dev == "b0" and .mode == "tc" and .attached)] | length == 1' >/dev/null
+tap_result "dp status: b0 tc attached" $?
+tc -n "$NS" filter show dev b0 ingress | grep -q bpf
+tap_result "tc filter on b0 ingress" $?
+
+# ---- dp set
+check "dp set" c dp set hold on rst off telemetry on port 7777 src4 10.9.9.9 \
+	src6 fd00::9 prefix6 2001:db8:1::/48 home-domain 3 receipt-sample 1 affinity-ttl 30
+c -j dp status | jq -e '.config | .hold and (.rst | not) and .telemetry and .port == 7777 and
+	.src4 == "10.9.9.9" and .src6 == "fd00::9" and .prefix6 == "2001:db8:1::/48" and
+	.home_domain == 3 and .receipt_sample == 1 and .affinity_ttl == 30' >/dev/null
+tap_result "dp set: every field reads back" $?
+usage_err "dp set src4 with v6" 'src4 needs an IPv4' dp set src4 fd00::1
+
+# ---- vip round trip
+check "vip add v4" c vip add 10.0.0.1 port 80 proto tcp cap 1001/2 tier 3 \
+	policy trust 2 privacy tenant scope home budget 50 tenant 7 receipt on
+check "vip add v6" c vip add fd00::1 port 443 proto udp cap 0x20
+out=$(c -j vip show)
+jq -e 'length == 2 and (.[] | select(.vip == "10.0.0.1") | .port == 80 and .proto == "tcp" and
+	.cap == "1001/2" and .tier == 3 and .policy.trust == 2 and .policy.privacy == "tenant" and
+	.policy.scope == "home" and .budget == 50 and .tenant == 7 and .receipt) and
+	(.[] | select(.vip == "fd00::1") | .cap == "32/0" and .proto == "udp")' >/dev/null <<<"$out"
+tap_result "vip show -j: both VIPs with every field" $? "$out"
+c vip show 10.0.0.1 port 80 proto tcp | grep -q "vip 10.0.0.1 port 80 proto tcp cap 1001/2 tier 3 policy trust 2 privacy tenant scope home"
+tap_result "vip show text, filtered" $?
+out=$(c vip add 10.0.0.1 port 80 proto tcp cap 1 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q exists <<<"$out"
+tap_result "vip add of an existing VIP: exit 1" $?
+check "vip del v6" c vip del fd00::1 port 443 proto udp
+[ "$(c -j vip show | jq length)" = 1 ]
+tap_result "vip del removed it" $?
+
+# ---- node round trip, next hop invalidation
+check "node add 1" c node add id 1 addr 10.1.0.1 domain 0 trust 3 net-us 50
+check "node add 2" c node add id 2 addr 10.1.0.2 domain 3 trust 3 net-us 10 confidential on
+check "node add 3" c node add id 3 addr 10.1.0.3 domain 3 trust 1 net-us 1 health drain
+c -j node show | jq -e 'length == 3 and .[1].id == 2 and .[1].confidential and .[1].domain == 3 and
+	.[2].health == "drain" and .[0].health == "up"' >/dev/null
+tap_result "node show -j" $?
+check "node set (fields)" c node set id 1 queue 5 pending-tokens 1000 load 200 max-queue 64 tok-ns 7
+c -j node show id 1 | jq -e '.[0] | .queue == 5 and .pending_tokens == 1000 and .load == 200 and
+	.max_queue == 64 and .tok_ns == 7 and .addr == "10.1.0.1" and .net_us == 50' >/dev/null
+tap_result "node set changes only the given fields" $?
+bpftool map update pinned "$P/idn_nexthops" key 1 0 0 0 value 5 0 0 0 220 5 1 2 3 4 5 6 1 2 3 4 5 6 0 0 0 0 0 0 2>/dev/null
+c node set id 1 addr 10.1.0.11
+bpftool -j map lookup pinned "$P/idn_nexthops" key 1 0 0 0 2>/dev/null | jq -e '[.value[]] | map(tonumber? // (ltrimstr("0x") | tonumber)) | add == 0' >/dev/null 2>&1 ||
+	bpftool map lookup pinned "$P/idn_nexthops" key 1 0 0 0 2>/dev/null | grep -qv '0[1-9a-f]'
+tap_result "node set addr zeroes the node's next hop" $?
+out=$(c node set id 9 load 1 2>&1); [ $? -eq 1 ]
+tap_result "node set of an absent node: exit 1" $?
+
+# ---- plan generations
+g0=$(jgen); s0=$(jslot)
+check "plan add" c plan add cap 1001/2 tier any policy any fallback 1001/1 slo-us 5000 shed-tier 2 \
+	domains 0,3 weights 1,1,1,0.5,1,1 cand node 1 exec-us 100 state-us 10 \
+	cand node 2 exec-us 100 variant 2 cand node 3 exec-us 10
+g1=$(jgen); s1=$(jslot)
+[ "$g1" = $((g0 + 1)) ] && [ "$s1" != "$s0" ]
+tap_result "plan add: generation $g0 -> $g1, slot $s0 -> $s1" $?
+c -j plan show | jq -e '.plans | length == 1 and .[0].cap == "1001/2" and .[0].tier == "any" and
+	.[0].fallback == "1001/1" and .[0].slo_us == 5000 and .[0].shed_tier == 2 and
+	.[0].domains == "0,3" and .[0].weights.state == 0.5 and (.[0].candidates | length == 3) and
+	.[0].candidates[1].variant == 2 and .[0].generation == '"$g1"'' >/dev/null
+tap_result "plan show -j: every field" $?
+check "plan add (tier 3, policy)" c plan add cap 1001/2 tier 3 policy trust 2 cand node 2 exec-us 50 variant 2
+g2=$(jgen); s2=$(jslot)
+[ "$g2" = $((g1 + 1)) ] && [ "$s2" = "$s0" ] && [ "$(c -j plan show | jq '.plans | length')" = 2 ]
+tap_result "second plan add: generation $g2, slot back to $s2, 2 plans" $?
+bpftool map dump pinned "$P/idn_plans" >/dev/null 2>&1
+tap_result "plans dumpable by bpftool" $?
+
+# ---- route get (the dataplane's own selection code)
+out=$(c -j route get vip 10.0.0.1 port 80 proto tcp from 192.168.1.1 policy trust 2)
+jq -e '.verdict == "new" and (.candidates | length == 1) and .node == 2 and .flow.saddr == "192.168.1.1"' >/dev/null <<<"$out"
+tap_result "route get: (cap, tier 3, policy) plan, node 2" $? "$out"
+out=$(c -j route get vip 10.0.0.1 port 80 proto tcp policy trust 0)
+jq -e '.verdict == "new" and .node == 2 and ([.candidates[].reject] == ["variant", "ok", "health"])' >/dev/null <<<"$out"
+tap_result "route get: wildcard plan, variant and health rejects" $? "$out"
+out=$(c -j route get vip 10.0.0.1 port 80 proto tcp tier 0 token 42)
+jq -e '.verdict == "new" and .desc.token == "0x2a" and ([.candidates[] | select(.node == 3) | .reject] == ["health"])' >/dev/null <<<"$out"
+tap_result "route get: any-tier plan, drain node rejected (health)" $? "$out"
+c route get vip 10.0.0.1 port 80 proto tcp tier 0 token 42 | grep -qE "^verdict new node [0-9]+ generation $g2"
+tap_result "route get text" $?
+# prefix 2001:db8:1, version 1 tier 3, cap 1001/2, policy trust 2, token 42
+out=$(c -j route get addr6 2001:db8:1:1300:3e9:202:0:2a)
+# (the only candidate has an IPv4 locator: rejected for family, hold on: miss-hold)
+jq -e '.verdict == "miss-hold" and .candidates[0].reject == "family" and .desc.cap == "1001/2" and
+	.desc.tier == 3 and .desc.policy.trust == 2 and .desc.token == "0x2a" and
+	.source == ["token", "addr6"]' >/dev/null <<<"$out"
+tap_result "route get addr6: descriptor decoded from the address" $? "$out"
+[ "$(c -j route get vip 10.0.0.99 port 80 proto tcp | jq -r .verdict)" = pass ]
+tap_result "route get: unknown VIP is pass" $?
+[ "$(c -j route get vip 10.0.0.1 port 80 proto tcp cap 4242 | jq -r .verdict)" = miss-hold ]
+tap_result "route get: no plan with hold on is miss-hold" $?
+
+# ---- plan del
+check "plan del" c plan del cap 1001/2 tier 3 policy trust 2
+g3=$(jgen)
+[ "$g3" = $((g2 + 1)) ] && [ "$(c -j plan show | jq '.plans | length')" = 1 ]
+tap_result "plan del: generation $g3, 1 plan left" $?
+out=$(c plan del cap 4242 2>&1); rc=$?
+[ $rc -eq 1 ] && [ "$(jgen)" = "$g3" ]
+tap_result "plan del of an absent plan: exit 1, generation unchanged" $? "$out"
+
+# ---- stats, cap, receipts
+c -j stats show | jq -e '(.verdicts | length == 13) and .verdicts[0].verdict == "pass" and
+	(.drops | type == "array") and (.nodes | type == "array")' >/dev/null
+tap_result "stats show -j" $?
+check "stats reset" c stats reset
+c -j cap show | jq -e '[.[].cap] | index("1001/2") != null and index("1001/1") != null' >/dev/null
+tap_result "cap show: capabilities from VIPs and plans" $?
+check "receipt show (empty ring) exits 0" c receipt show
+check "monitor with timeout" c monitor receipts timeout 1
+
+# ---- node del, decap, detach
+check "node del" c node del id 3
+[ "$(c -j node show | jq length)" = 2 ]
+tap_result "node del removed it" $?
+if [ -e "$BUILD/bpf/idn_node.bpf.o" ]; then
+	check "dp decap attach dev a1" c dp decap attach dev a1
+	c -j dp status | jq -e '[.devices[] | select(.dev == "a1" and .mode == "decap" and .attached)] | length == 1' >/dev/null
+	tap_result "dp status: decap on a1" $?
+	check "dp decap detach dev a1" c dp decap detach dev a1
+else
+	tap_skip "dp decap" "no build/bpf/idn_node.bpf.o"
+fi
+check "dp detach dev a0" c dp detach dev a0
+check "dp detach dev b0" c dp detach dev b0
+! ip -n "$NS" link show dev a0 | grep -q xdp && ! tc -n "$NS" filter show dev b0 ingress | grep -q bpf
+tap_result "no XDP on a0, no filter on b0 after detach" $?
+c -j dp status | jq -e '(.devices | length == 0) and .prog_xdp == null' >/dev/null
+tap_result "dp status: no devices, programs unpinned" $?
+out=$(c dp detach dev a0 2>&1); [ $? -eq 1 ]
+tap_result "detach of a device with nothing attached: exit 1" $?
+
+tap_done
