@@ -125,36 +125,56 @@ request "curl http://$TOPO_VIP4/            (VIP; token = hash of the client add
 request "curl http://[$TOPO_VIP6]/         (IPv6 VIP)" cli curl -s -m 5 "http://[$TOPO_VIP6]/"
 request "curl -g http://[$DA42]/   (IPv6 descriptor address: cap 1001/0 tier 1 token 42)" \
 	cli curl -s -m 5 -g "http://[$DA42]/"
-request "idn-stamp run token 42 -- curl http://$TOPO_VIP4/   (TCP option on the SYN, same token)" \
+request "idn-stamp run token 42 -- curl http://$TOPO_VIP4/   (TCP option on the SYN)" \
 	cli "$IDNSTAMP" run cap 1001/0 tier 1 token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
-say "  -> token 42 keeps its node whichever encoding carries it (affinity)."
-
 N42=$(cli "$IDNSTAMP" run token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/" | awk '{print $2}')
 ID42=${N42#node}
+
+step "5. A new plan generation makes node1 the cheapest; token 42 keeps its node"
+PLAN2=(cap 1001/0 tier any policy any
+	cand node 1 exec-us 500 state-us 3000 cand node 2 exec-us 1500 state-us 3000
+	cand node 3 exec-us 800 state-us 3000
+	cand node 101 exec-us 500 state-us 3000 cand node 102 exec-us 1500 state-us 3000
+	cand node 103 exec-us 800 state-us 3000)
+show "idnctl plan add ${PLAN2[*]}" ctl plan add "${PLAN2[@]}" || die "plan add"
+request "idn-stamp run token 7 -- curl http://$TOPO_VIP4/    (a new session)" \
+	cli "$IDNSTAMP" run cap 1001/0 tier 1 token 7 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
+request "idn-stamp run token 42 -- curl http://$TOPO_VIP4/   (the session of step 4)" \
+	cli "$IDNSTAMP" run cap 1001/0 tier 1 token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
+say "  -> new sessions follow the new plan; token 42 stays with the node that holds"
+say "     its state (affinity: the others would pay state-us 3000 more)."
+
 if [ -n "$ID42" ]; then
-	step "5. $N42 gets busy: 2,000,000 prefill tokens queued"
+	step "6. $N42 gets busy: 2,000,000 prefill tokens queued"
 	show "idnctl node set id $ID42 queue 64 pending-tokens 2000000" \
 		ctl node set id "$ID42" queue 64 pending-tokens 2000000
 	ctl node set id $((100 + ID42)) queue 64 pending-tokens 2000000 >/dev/null
+	say "idnctl route get runs the dataplane's own selection code on the live maps:"
 	show "idnctl route get vip $TOPO_VIP4 port 80 proto tcp token 42" \
 		ctl route get vip "$TOPO_VIP4" port 80 proto tcp token 42
 	request "idn-stamp run token 42 -- curl http://$TOPO_VIP4/   (new flow, same token)" \
 		cli "$IDNSTAMP" run cap 1001/0 tier 1 token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
-	say "  -> the queue made $N42 dearer than losing the session state: the flow moved."
+	say "  -> waiting behind the queue now costs more than rebuilding the state: it moved."
 	ctl node set id "$ID42" queue 0 pending-tokens 0 >/dev/null
 	ctl node set id $((100 + ID42)) queue 0 pending-tokens 0 >/dev/null
 fi
 
-step "6. node2 goes down: new flows avoid it"
-show "idnctl node set id 2 health down" ctl node set id 2 health down
-ctl node set id 102 health down >/dev/null
-for t in 7 8 9 10 11 12 13 14; do
-	printf '    token %-3s -> %s\n' "$t" "$(cli curl -s -m 5 -g "http://[$(desc_addr6 1001 0 1 0 $t)]/")"
+step "7. node1 goes down: new flows avoid it"
+declare -A before=()
+for t in 101 102 103 104 105 106; do
+	before[$t]=$(cli curl -s -m 5 -g "http://[$(desc_addr6 1001 0 1 0 $t)]/" | awk '{print $2}')
 done
-ctl node set id 2 health up >/dev/null
-ctl node set id 102 health up >/dev/null
+show "idnctl node set id 1 health down" ctl node set id 1 health down
+ctl node set id 101 health down >/dev/null
+for t in 201 202 203 204 205 206; do
+	printf '    new session token %-4s -> %s\n' "$t" \
+		"$(cli curl -s -m 5 -g "http://[$(desc_addr6 1001 0 1 0 $t)]/" | awk '{print $2}')"
+done
+say "  (before, sessions 101-106 went to: ${before[*]})"
+ctl node set id 1 health up >/dev/null
+ctl node set id 101 health up >/dev/null
 
-step "7. Counters"
+step "8. Counters"
 show "idnctl stats show" ctl stats show
 
 debug_shell

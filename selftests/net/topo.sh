@@ -43,10 +43,11 @@ cli() { in_ns "$NS_CLI" "$@"; }
 # desc_addr6 CLASS VARIANT TIER POLICY TOKEN -> descriptor address in TOPO_PREFIX6
 desc_addr6() {
 	local cls=$1 var=$2 tier=$3 pol=$4 tok=$5
-	printf 'fd1d:4e00:0:%x%02x:%x:%x%02x:%x:%x\n' \
-		$((0x10 | tier)) $(((cls >> 16) & 0xff)) \
-		$((cls & 0xffff)) $var $pol \
-		$(((tok >> 16) & 0xffff)) $((tok & 0xffff))
+	# 16-bit groups 3..7 after the /48: ver|tier cls_hi, cls_mid cls_lo,
+	# var pol, tok_hi, tok_lo (canonical form: no leading zeros)
+	printf 'fd1d:4e00:0:%x:%x:%x:%x:%x\n' \
+		$((((0x10 | tier) << 8) | ((cls >> 16) & 0xff))) $((cls & 0xffff)) \
+		$(((var << 8) | pol)) $(((tok >> 16) & 0xffff)) $((tok & 0xffff))
 }
 
 _sysctl() { in_ns "$1" sysctl -qw "${@:2}" >/dev/null; }
