@@ -1,0 +1,1454 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bpf_steer.c - fixture tables for the steering program: every fixture
+ * runs through BPF_PROG_TEST_RUN for both idn_xdp and idn_tc, with the
+ * maps set up by the fixture, and checks the return value, the output
+ * bytes (outer IPIP / IP6IP6 header to the node's locator with the inner
+ * packet intact, or a RST with valid checksums), and the map effects
+ * (verdict and drop counters, conn and affinity entries, node load after
+ * telemetry).
+ *
+ * Runs in private network and mount namespaces (steer_env.h); skips when
+ * not root.
+ */
+#include "steer_env.h"
+#include "lib/parse.h"
+#include "lib/desc.h"
+
+IDN_ASSERT_ABI();
+
+/* ---- the world every fixture starts from --------------------------- */
+
+#define CAP_A	IDN_CAP(0x100, 0)	/* nodes 1,2,3 (v4), 11,12 (v6) */
+#define CAP_B	IDN_CAP(0x200, 0)	/* no plan: demand miss */
+#define CAP_C1	IDN_CAP(0x300, 1)	/* ladder: variant 1 on nodes 1,2 */
+#define CAP_C2	IDN_CAP(0x300, 2)	/* ladder fallback: variant 2 on node 3 */
+#define CAP_D	IDN_CAP(0x400, 0)	/* node 21/22 behind the other device */
+#define CAP_E	IDN_CAP(0x500, 0)	/* node 30: no route */
+#define TELE_PORT 7946
+
+static const uint8_t prefix6[6] = { 0x20, 0x01, 0x0d, 0xb8, 0x1d, 0x4e };
+
+static void addr4(__u32 *a, const char *s)
+{
+	memset(a, 0, 16);
+	inet_pton(AF_INET, s, a);
+}
+
+static void addr6(__u32 *a, const char *s)
+{
+	inet_pton(AF_INET6, s, a);
+}
+
+static struct idn_node mk_node(const char *loc, int trust, int domain, int flags)
+{
+	struct idn_node n = { 0 };
+
+	if (strchr(loc, ':')) {
+		addr6(n.addr, loc);
+		n.family = IDN_AF_INET6;
+	} else {
+		addr4(n.addr, loc);
+		n.family = IDN_AF_INET;
+	}
+	n.trust = (__u8)trust;
+	n.domain = (__u16)domain;
+	n.health = IDN_HEALTH_UP;
+	n.flags = (__u16)(IDN_NODE_F_VALID | flags);
+	n.net_us = 10;
+	n.tok_ns = 0;
+	return n;
+}
+
+static struct idn_plan mk_plan(__u32 gen)
+{
+	struct idn_plan pl;
+
+	memset(&pl, 0, sizeof(pl));
+	pl.generation = gen;
+	for (int i = 0; i < IDN_W_MAX; i++)
+		pl.weight[i] = 256;
+	return pl;
+}
+
+static void plan_cand(struct idn_plan *pl, __u32 node, __u32 exec, __u8 variant)
+{
+	struct idn_cand *c = &pl->cand[pl->n_cand++];
+
+	c->node = node;
+	c->exec_us = exec;
+	c->variant = variant;
+}
+
+static void put_vip(const char *addr, int port, int proto, __u32 cap, __u8 tier, __u8 policy)
+{
+	struct idn_vip_key k = { 0 };
+	struct idn_vip v = { 0 };
+
+	if (strchr(addr, ':')) {
+		addr6(k.addr, addr);
+		k.family = IDN_AF_INET6;
+	} else {
+		addr4(k.addr, addr);
+		k.family = IDN_AF_INET;
+	}
+	k.port = htons((uint16_t)port);
+	k.proto = (__u8)proto;
+	v.defaults.cap = cap;
+	v.defaults.tier = tier;
+	v.defaults.policy = policy;
+	v.defaults.token = 0x5555;	/* ignored: the VIP's token is no token */
+	bpf_map_update_elem(E.vips, &k, &v, BPF_ANY);
+}
+
+static struct idn_config world_cfg(void)
+{
+	struct idn_config c = { 0 };
+
+	c.flags = IDN_CFG_F_TELEMETRY;
+	c.active_slot = 0;
+	c.generation = 1;
+	c.home_domain = 0;
+	c.tele_port = htons(TELE_PORT);
+	inet_pton(AF_INET, "10.99.0.1", &c.src4);
+	inet_pton(AF_INET6, "fd00:99::1", c.src6);
+	memcpy(c.prefix6, prefix6, 6);
+	c.prefix6_on = 1;
+	return c;
+}
+
+static void world(void)
+{
+	struct idn_config c = world_cfg();
+	struct idn_plan pl;
+	struct idn_node n;
+
+	tenv_reset();
+	put_config(&c);
+	n = mk_node("10.99.0.11", 3, 0, 0);
+	put_node(1, &n);
+	n = mk_node("10.99.0.12", 7, 0, IDN_NODE_F_CONFIDENTIAL);
+	put_node(2, &n);
+	n = mk_node("10.99.0.13", 7, 1, 0);
+	put_node(3, &n);
+	n = mk_node("fd00:99::11", 7, 0, 0);
+	put_node(11, &n);
+	n = mk_node("fd00:99::12", 7, 0, 0);
+	put_node(12, &n);
+	n = mk_node("10.98.0.21", 7, 0, 0);
+	put_node(21, &n);
+	n = mk_node("fd00:98::21", 7, 0, 0);
+	put_node(22, &n);
+	n = mk_node("192.0.2.99", 7, 0, 0);
+	put_node(30, &n);
+
+	pl = mk_plan(1);
+	pl.domain_mask = 1U << 1;
+	plan_cand(&pl, 1, 100, 0);
+	plan_cand(&pl, 2, 300, 0);
+	plan_cand(&pl, 3, 200, 0);
+	plan_cand(&pl, 11, 100, 0);
+	plan_cand(&pl, 12, 200, 0);
+	put_plan(CAP_A, IDN_ANY, IDN_ANY, 0, &pl);
+
+	pl = mk_plan(1);
+	pl.fallback_cap = CAP_C2;
+	pl.shed_tier = 4;
+	plan_cand(&pl, 1, 100, 1);
+	plan_cand(&pl, 2, 200, 1);
+	put_plan(CAP_C1, IDN_ANY, IDN_ANY, 0, &pl);
+	pl = mk_plan(1);
+	plan_cand(&pl, 3, 50, 2);
+	put_plan(CAP_C2, IDN_ANY, IDN_ANY, 0, &pl);
+
+	pl = mk_plan(1);
+	plan_cand(&pl, 21, 100, 0);
+	plan_cand(&pl, 22, 100, 0);
+	put_plan(CAP_D, IDN_ANY, IDN_ANY, 0, &pl);
+	pl = mk_plan(1);
+	plan_cand(&pl, 30, 100, 0);
+	put_plan(CAP_E, IDN_ANY, IDN_ANY, 0, &pl);
+
+	put_vip("203.0.113.10", 80, IPPROTO_TCP, CAP_A, 5, 0);
+	put_vip("203.0.113.10", 53, IPPROTO_UDP, CAP_A, 5, 0);
+	put_vip("2001:db8:feed::10", 80, IPPROTO_TCP, CAP_A, 5, 0);
+	put_vip("203.0.113.20", 80, IPPROTO_TCP, CAP_B, 5, 0);
+	put_vip("203.0.113.20", 53, IPPROTO_UDP, CAP_B, 5, 0);
+	put_vip("2001:db8:feed::20", 80, IPPROTO_TCP, CAP_B, 5, 0);
+	put_vip("203.0.113.30", 80, IPPROTO_TCP, CAP_C1, 5, 0);
+	put_vip("203.0.113.30", 53, IPPROTO_UDP, CAP_C1, 5, 0);
+	put_vip("203.0.113.40", 80, IPPROTO_TCP, CAP_D, 5, 0);
+	put_vip("2001:db8:feed::40", 80, IPPROTO_TCP, CAP_D, 5, 0);
+	put_vip("203.0.113.50", 80, IPPROTO_TCP, CAP_E, 5, 0);
+}
+
+static void set_cfg_flags(__u32 set, __u32 clear)
+{
+	struct idn_config c = get_config();
+
+	c.flags = (c.flags | set) & ~clear;
+	put_config(&c);
+}
+
+/* ---- packets --------------------------------------------------------- */
+
+static int sport_seq = 40000;
+
+/* SYN (or other flags) from a v4 client to ip:port; opt may be NULL. */
+static void tcp4(struct pg *p, const char *dst, int dport, uint8_t flags,
+		 const struct idn_tcpopt *opt)
+{
+	struct pg_flow f;
+
+	pg_flow4(&f, "192.0.2.10", dst, (uint16_t)sport_seq++, (uint16_t)dport, IPPROTO_TCP);
+	pg_tcp_pkt(p, &f, flags, opt, flags & PG_ACK ? 100 : 0);
+}
+
+static void tcp6(struct pg *p, const char *dst, int dport, uint8_t flags,
+		 const struct idn_tcpopt *opt)
+{
+	struct pg_flow f;
+
+	pg_flow6(&f, "2001:db8:c1::10", dst, (uint16_t)sport_seq++, (uint16_t)dport,
+		 IPPROTO_TCP);
+	pg_tcp_pkt(p, &f, flags, opt, flags & PG_ACK ? 100 : 0);
+}
+
+static void udp4(struct pg *p, const char *src, const char *dst, int sport, int dport,
+		 const void *data, size_t n)
+{
+	struct pg_flow f;
+
+	pg_flow4(&f, src, dst, (uint16_t)sport, (uint16_t)dport, IPPROTO_UDP);
+	pg_udp_pkt(p, &f, data, n);
+}
+
+static struct idn_flow_key flow_of(const struct pg *p)
+{
+	struct idn_pkt pk;
+
+	idn_parse((void *)p->buf, (void *)(p->buf + p->len), &pk);
+	return pk.flow;
+}
+
+/* ---- checks ------------------------------------------------------- */
+
+static int expect(const struct run *r, int hook, enum act a, int verdict, int drop)
+{
+	int ok = 1;
+
+	ok &= ASSERT_EQ(r->err, 0, "test run");
+	ok &= ASSERT_EQ(r->ret, act_code(hook, a), "action");
+	ok &= ASSERT_EQ(r->verdict, verdict, "verdict counted once");
+	ok &= ASSERT_EQ(r->drop, drop, "drop reason");
+	return ok;
+}
+
+/*
+ * The output must be: the input's L2 header with the next hop's MACs,
+ * then the outer header to @node's locator, then the input's L3 packet
+ * byte for byte.
+ */
+static int check_encap(const struct run *r, const struct pg *in, __u32 node_id,
+		       const uint8_t smac[6], int mac_net, int mac_host)
+{
+	struct idn_node n = get_node(node_id);
+	struct idn_config c = get_config();
+	size_t l2 = (size_t)in->l3_off, inner = in->len - l2;
+	uint8_t exp[PG_MAX + 64], dmac[6];
+	size_t olen;
+	int ok = 1;
+
+	bed_node_mac(dmac, mac_net, mac_host);
+	memcpy(exp, in->buf, l2);
+	memcpy(exp, dmac, 6);
+	memcpy(exp + 6, smac, 6);
+	if (n.family == IDN_AF_INET) {
+		struct iphdr ip = { 0 };
+
+		ip.version = 4;
+		ip.ihl = 5;
+		ip.tot_len = htons((uint16_t)(20 + inner));
+		ip.ttl = 64;
+		ip.protocol = IPPROTO_IPIP;
+		ip.saddr = c.src4;
+		ip.daddr = n.addr[0];
+		ip.check = pg_csum(&ip, 20);
+		memcpy(exp + l2, &ip, 20);
+		olen = 20;
+	} else {
+		struct ipv6hdr ip6 = { 0 };
+
+		ip6.version = 6;
+		ip6.payload_len = htons((uint16_t)inner);
+		ip6.nexthdr = IPPROTO_IPV6;
+		ip6.hop_limit = 64;
+		memcpy(&ip6.saddr, c.src6, 16);
+		memcpy(&ip6.daddr, n.addr, 16);
+		memcpy(exp + l2, &ip6, 40);
+		olen = 40;
+	}
+	memcpy(exp + l2 + olen, in->buf + l2, inner);
+	ok &= ASSERT_EQ(r->out_len, l2 + olen + inner, "encapsulated length");
+	if (ok && memcmp(r->out, exp, r->out_len)) {
+		TAP_FAIL("encapsulated bytes differ");
+		pg_hexdump("got", r->out, r->out_len);
+		pg_hexdump("want", exp, l2 + olen + inner);
+		ok = 0;
+	}
+	if (n.family == IDN_AF_INET)
+		ok &= ASSERT_TRUE(pg_ip4_csum_ok(r->out, r->out_len, l2), "outer csum");
+	return ok;
+}
+
+static int check_encap0(const struct run *r, const struct pg *in, __u32 node)
+{
+	return check_encap(r, in, node, bed_mac0, 0x99, 10 + (int)(node % 10));
+}
+
+/* A RST answering @in: addresses and ports swapped, checksums valid. */
+static int check_rst(const struct run *r, const struct pg *in)
+{
+	const uint8_t *o = r->out;
+	struct idn_pkt ip;
+	int v6 = in->family == 6, ok = 1;
+	size_t l3 = 14, l4 = l3 + (v6 ? 40 : 20);
+	const struct tcphdr *th = (const void *)(o + l4);
+
+	idn_parse((void *)in->buf, (void *)(in->buf + in->len), &ip);
+	if (!ASSERT_EQ(r->out_len, l4 + 20, "RST length"))
+		return 0;
+	ok &= ASSERT_MEM(o, in->buf + 6, 6, "dst mac = client's");
+	ok &= ASSERT_MEM(o + 6, in->buf, 6, "src mac = ours");
+	if (!v6) {
+		const struct iphdr *h = (const void *)(o + l3);
+
+		ok &= ASSERT_EQ(h->version, 4, "v4");
+		ok &= ASSERT_EQ(h->ihl, 5, "ihl");
+		ok &= ASSERT_EQ(ntohs(h->tot_len), 40, "tot_len");
+		ok &= ASSERT_EQ(h->protocol, IPPROTO_TCP, "proto");
+		ok &= ASSERT_EQ(h->saddr, ip.flow.daddr[0], "src = VIP");
+		ok &= ASSERT_EQ(h->daddr, ip.flow.saddr[0], "dst = client");
+		ok &= ASSERT_TRUE(h->ttl > 0, "ttl");
+		ok &= ASSERT_TRUE(pg_ip4_csum_ok(o, r->out_len, l3), "ip csum");
+	} else {
+		const struct ipv6hdr *h = (const void *)(o + l3);
+
+		ok &= ASSERT_EQ(h->version, 6, "v6");
+		ok &= ASSERT_EQ(ntohs(h->payload_len), 20, "payload_len");
+		ok &= ASSERT_EQ(h->nexthdr, IPPROTO_TCP, "nexthdr");
+		ok &= ASSERT_MEM(&h->saddr, ip.flow.daddr, 16, "src = VIP");
+		ok &= ASSERT_MEM(&h->daddr, ip.flow.saddr, 16, "dst = client");
+		ok &= ASSERT_TRUE(h->hop_limit > 0, "hop limit");
+	}
+	ok &= ASSERT_TRUE(pg_l4_csum_ok(o, r->out_len, l3), "tcp csum");
+	ok &= ASSERT_EQ(th->source, ip.flow.dport, "sport = VIP port");
+	ok &= ASSERT_EQ(th->dest, ip.flow.sport, "dport = client port");
+	ok &= ASSERT_EQ(th->doff, 5, "doff");
+	if (ip.tcp_flags & PG_ACK) {
+		ok &= ASSERT_EQ(o[l4 + 13], PG_RST, "flags RST");
+		ok &= ASSERT_EQ(ntohl(th->seq), ip.ack_seq, "seq = their ack");
+	} else {
+		__u32 seglen = ip.l4_len - ip.tcp_hlen + !!(ip.tcp_flags & PG_SYN) +
+			       !!(ip.tcp_flags & PG_FIN);
+
+		ok &= ASSERT_EQ(o[l4 + 13], PG_RST | PG_ACK, "flags RST|ACK");
+		ok &= ASSERT_EQ(ntohl(th->seq), 0, "seq 0");
+		ok &= ASSERT_EQ(ntohl(th->ack_seq), ip.seq + seglen, "ack = seq + len");
+	}
+	if (!ok)
+		pg_hexdump("rst", o, r->out_len);
+	return ok;
+}
+
+static int unchanged(const struct run *r, const struct pg *in)
+{
+	int ok = ASSERT_EQ(r->out_len, in->len, "length unchanged");
+
+	if (ok)
+		ok = ASSERT_MEM(r->out, in->buf, in->len, "bytes unchanged");
+	return ok;
+}
+
+static int get_conn(const struct pg *p, struct idn_conn *c)
+{
+	struct idn_flow_key k = flow_of(p);
+
+	memset(c, 0, sizeof(*c));
+	return bpf_map_lookup_elem(E.conns, &k, c);
+}
+
+static int get_aff(__u64 token, __u32 cap, struct idn_aff *a)
+{
+	struct idn_aff_key k = { .token = token, .cls = IDN_CAP_CLASS(cap) };
+
+	memset(a, 0, sizeof(*a));
+	return bpf_map_lookup_elem(E.aff, &k, a);
+}
+
+static __u64 cap_flows(__u32 cap, int verdict)
+{
+	return percpu_sum(E.cstats, cap, sizeof(struct idn_cstat),
+			  offsetof(struct idn_cstat, flows) + 8 * verdict);
+}
+
+static __u64 node_flows(__u32 node)
+{
+	return percpu_sum(E.nstats, node, sizeof(struct idn_nstat),
+			  offsetof(struct idn_nstat, flows));
+}
+
+static struct run R;
+
+static void run_in(int hook, const struct pg *p)
+{
+	run_pkt(hook, p->buf, p->len, E.if0, &R);
+}
+
+/* ---- fixtures -------------------------------------------------------- */
+
+static void fx_not_idn(int hook)
+{
+	struct pg p;
+
+	tcp4(&p, "198.51.100.7", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_PASS, 0);
+	unchanged(&R, &p);
+	/* a VIP address on another port is not IDN traffic either */
+	tcp4(&p, "203.0.113.10", 81, PG_SYN, NULL);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_PASS, 0);
+	/* not IP at all */
+	pg_init(&p);
+	pg_eth(&p, NULL, NULL);
+	pg_set_ethertype(&p, ETH_P_ARP);
+	pg_payload_pattern(&p, 46);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_PASS, 0);
+	unchanged(&R, &p);
+}
+
+static void fx_vip4_new(int hook)
+{
+	struct idn_conn c;
+	struct idn_aff a;
+	struct pg p;
+	__u64 tok, f0 = node_flows(1);
+
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (!expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		return;
+	check_encap0(&R, &p, 1);
+	if (ASSERT_OK(get_conn(&p, &c), "conn entry")) {
+		ASSERT_EQ(c.node, 1, "conn node");
+		ASSERT_EQ(c.generation, 1, "conn generation");
+		ASSERT_EQ(c.cap, CAP_A, "conn cap");
+	}
+	{
+		struct idn_flow_key fk = flow_of(&p);
+
+		tok = idn_addr_token(&fk);
+	}
+	if (ASSERT_OK(get_aff(tok, CAP_A, &a), "affinity by address token"))
+		ASSERT_EQ(a.node, 1, "affinity node");
+	ASSERT_EQ(node_flows(1) - f0, 1, "node 1 new flows");
+	ASSERT_EQ(cap_flows(CAP_A, IDN_V_NEW), 1, "cap stats NEW");
+}
+
+/* Same, arriving on the loopback (no ctx): out of another device. */
+static void fx_vip4_redirect(int hook)
+{
+	struct pg p;
+
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_pkt(hook, p.buf, p.len, hook == HOOK_XDP ? 0 : 1, &R);
+	if (!expect(&R, hook, A_REDIRECT, IDN_V_NEW, 0))
+		return;
+	check_encap0(&R, &p, 1);
+	/* a node behind the second device */
+	tcp4(&p, "203.0.113.40", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_REDIRECT, IDN_V_NEW, 0))
+		check_encap(&R, &p, 21, bed_mac1, 0x98, 0x21);
+	tcp6(&p, "2001:db8:feed::40", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_REDIRECT, IDN_V_NEW, 0))
+		check_encap(&R, &p, 22, bed_mac1, 0x98, 0x21);
+}
+
+static void fx_vip6_new(int hook)
+{
+	struct idn_conn c;
+	struct pg p;
+
+	tcp6(&p, "2001:db8:feed::10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (!expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		return;
+	check_encap0(&R, &p, 11);
+	if (ASSERT_OK(get_conn(&p, &c), "conn entry"))
+		ASSERT_EQ(c.node, 11, "conn node v6");
+}
+
+static void fx_vlan(int hook)
+{
+	struct pg p;
+
+	pg_init(&p);
+	pg_eth(&p, NULL, NULL);
+	pg_vlan(&p, ETH_P_8021Q, 42);
+	{
+		uint8_t s[4], d[4];
+
+		inet_pton(AF_INET, "192.0.2.10", s);
+		inet_pton(AF_INET, "203.0.113.10", d);
+		pg_ip4(&p, s, d, IPPROTO_TCP);
+	}
+	pg_tcp(&p, 41000, 80, PG_SYN, 77, 0);
+	pg_opt_mss(&p, 1460);
+	pg_finish(&p);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+}
+
+static void fx_addr6(int hook)
+{
+	struct idn_conn c;
+	struct idn_aff a;
+	struct pg_flow f;
+	uint8_t dst[16];
+	char ds[64];
+	struct pg p;
+
+	pg_addr6_desc(dst, prefix6, 1, 5, CAP_A, 0, 0xabc);
+	inet_ntop(AF_INET6, dst, ds, sizeof(ds));
+	pg_flow6(&f, "2001:db8:c1::10", ds, 40001, 443, IPPROTO_TCP);
+	pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);
+	run_in(hook, &p);
+	if (!expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		return;
+	check_encap0(&R, &p, 11);
+	if (ASSERT_OK(get_conn(&p, &c), "conn"))
+		ASSERT_EQ(c.node, 11, "conn node");
+	if (ASSERT_OK(get_aff(0xabc, CAP_A, &a), "affinity by address token"))
+		ASSERT_EQ(a.node, 11, "affinity node");
+
+	/* bad version: malformed, passed; dropped when configured */
+	pg_addr6_desc(dst, prefix6, 2, 5, CAP_A, 0, 0xabc);
+	inet_ntop(AF_INET6, dst, ds, sizeof(ds));
+	pg_flow6(&f, "2001:db8:c1::10", ds, 40002, 443, IPPROTO_TCP);
+	pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_ADDR6);
+	unchanged(&R, &p);
+	set_cfg_flags(IDN_CFG_F_DROP_MALFORMED, 0);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_BAD_ADDR6);
+	set_cfg_flags(0, IDN_CFG_F_DROP_MALFORMED);
+
+	/* scope 3 in the address: decodes, fails validation */
+	pg_addr6_desc(dst, prefix6, 1, 5, CAP_A, IDN_POLICY(0, 0, 3), 1);
+	inet_ntop(AF_INET6, dst, ds, sizeof(ds));
+	pg_flow6(&f, "2001:db8:c1::10", ds, 40003, 443, IPPROTO_TCP);
+	pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_DESC);
+
+	/* prefix off: the same address is not IDN traffic */
+	{
+		struct idn_config cfg = get_config();
+
+		cfg.prefix6_on = 0;
+		put_config(&cfg);
+		run_in(hook, &p);
+		expect(&R, hook, A_PASS, IDN_V_PASS, 0);
+	}
+}
+
+/* The option overrides the VIP's policy and gives the token. */
+static void fx_opt_valid(int hook)
+{
+	struct idn_tcpopt o;
+	struct idn_conn c;
+	struct idn_aff a;
+	struct pg p;
+
+	/* trust >= 5: node 1 (trust 3) is out, node 3 (J 210) wins */
+	pg_idnopt_fill(&o, 1, 5, IDN_POLICY(5, 0, 0), IDN_SIZE_NONE, 0, 0x0102030405060708ULL);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (!expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		return;
+	check_encap0(&R, &p, 3);
+	if (ASSERT_OK(get_aff(0x0102030405060708ULL, CAP_A, &a), "affinity by option token"))
+		ASSERT_EQ(a.node, 3, "affinity node");
+	if (ASSERT_OK(get_conn(&p, &c), "conn"))
+		ASSERT_EQ(c.node, 3, "conn node");
+
+	/* the option's capability replaces the VIP's: CAP_D lives on node 21 */
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, CAP_D, 9);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_REDIRECT, IDN_V_NEW, 0))
+		check_encap(&R, &p, 21, bed_mac1, 0x98, 0x21);
+
+	/* behind the Linux default options */
+	pg_init(&p);
+	pg_eth(&p, NULL, NULL);
+	{
+		uint8_t s[4], d[4];
+
+		inet_pton(AF_INET, "192.0.2.10", s);
+		inet_pton(AF_INET, "203.0.113.10", d);
+		pg_ip4(&p, s, d, IPPROTO_TCP);
+	}
+	pg_tcp(&p, 41234, 80, PG_SYN, 5, 0);
+	pg_opt_mss(&p, 1460);
+	pg_opt_sackok(&p);
+	pg_opt_nop(&p);
+	pg_opt_ws(&p, 7);
+	pg_idnopt_fill(&o, 1, 5, IDN_POLICY(0, IDN_PRIV_CONFIDENTIAL, 0), IDN_SIZE_NONE, 0, 77);
+	pg_opt_idn(&p, &o);
+	pg_finish(&p);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 2);	/* the confidential node */
+}
+
+static void fx_opt_bad(int hook)
+{
+	struct idn_tcpopt o;
+	struct pg p;
+	uint8_t b[24];
+
+	pg_idnopt_fill(&o, 2, 5, 0, IDN_SIZE_NONE, 0, 1);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_OPT_VER);
+	unchanged(&R, &p);
+
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 1);
+	o.rsvd = 1;
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_OPT);
+
+	pg_idnopt_fill(&o, 1, 5, 0, 16, 0, 1);	/* size class out of range */
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_DESC);
+
+	pg_idnopt_fill(&o, 1, 5, 0x80, IDN_SIZE_NONE, 0, 1);	/* policy bit 7 */
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_DESC);
+
+	/* IDN ExID with length 16 */
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 1);
+	memcpy(b, &o, 20);
+	b[1] = 16;
+	b[16] = b[17] = b[18] = b[19] = 1;
+	pg_init(&p);
+	pg_eth(&p, NULL, NULL);
+	{
+		uint8_t s[4], d[4];
+
+		inet_pton(AF_INET, "192.0.2.10", s);
+		inet_pton(AF_INET, "203.0.113.10", d);
+		pg_ip4(&p, s, d, IPPROTO_TCP);
+	}
+	pg_tcp(&p, 42000, 80, PG_SYN, 5, 0);
+	pg_opt_raw(&p, b, 20);
+	pg_finish(&p);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_OPT);
+
+	/* an option running past the header */
+	{
+		struct pg q;
+		uint8_t t[4] = { 2, 8, 5, 0xb4 };
+		uint8_t s4[4], d4[4];
+
+		inet_pton(AF_INET, "192.0.2.10", s4);
+		inet_pton(AF_INET, "203.0.113.10", d4);
+		pg_init(&q);
+		pg_eth(&q, NULL, NULL);
+		pg_ip4(&q, s4, d4, IPPROTO_TCP);
+		pg_tcp(&q, 42001, 80, PG_SYN, 5, 0);
+		pg_opt_raw(&q, t, 4);
+		pg_finish(&q);
+		run_in(hook, &q);
+		expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_OPT);
+		set_cfg_flags(IDN_CFG_F_DROP_MALFORMED, 0);
+		run_in(hook, &q);
+		expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_BAD_OPT);
+		set_cfg_flags(0, IDN_CFG_F_DROP_MALFORMED);
+	}
+
+	/* options are read on SYNs only: a bad one on an ACK is ignored */
+	pg_idnopt_fill(&o, 2, 5, 0, IDN_SIZE_NONE, 0, 1);
+	tcp4(&p, "203.0.113.10", 80, PG_ACK, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+}
+
+/* Cut a VIP SYN at every byte: each cut is counted, never steered. */
+static void fx_truncated(int hook)
+{
+	struct idn_tcpopt o;
+	struct pg base[3];
+	int fails = 0, tc_refused = 0;
+
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 3);
+	tcp4(&base[0], "203.0.113.10", 80, PG_SYN, &o);
+	tcp6(&base[1], "2001:db8:feed::10", 80, PG_SYN, &o);
+	/* VLAN-tagged: cuts inside the tag */
+	pg_init(&base[2]);
+	pg_eth(&base[2], NULL, NULL);
+	pg_vlan(&base[2], ETH_P_8021Q, 7);
+	{
+		uint8_t s[4], d[4];
+
+		inet_pton(AF_INET, "192.0.2.10", s);
+		inet_pton(AF_INET, "203.0.113.10", d);
+		pg_ip4(&base[2], s, d, IPPROTO_TCP);
+	}
+	pg_tcp(&base[2], 43000, 80, PG_SYN, 1, 0);
+	pg_finish(&base[2]);
+
+	for (int b = 0; b < 3 && fails < 3; b++) {
+		for (size_t n = 14; n < base[b].len && fails < 3; n++) {
+			struct pg q = base[b];
+			int want = n < (size_t)q.l3_off ? IDN_DROP_TRUNC_L2 : IDN_DROP_TRUNC_L3;
+
+			pg_truncate(&q, n);
+			run_in(hook, &q);
+			/*
+			 * The kernel's skb test run refuses a frame whose fixed
+			 * L3 header is cut (EINVAL): such a frame never reaches
+			 * TC as an skb of that protocol either.
+			 */
+			if (hook == HOOK_TC && R.err == -EINVAL &&
+			    n < (size_t)q.l3_off + (q.family == 6 ? 40 : 20)) {
+				tc_refused++;
+				continue;
+			}
+			if (!expect(&R, hook, A_PASS, IDN_V_MALFORMED, want) ||
+			    !unchanged(&R, &q)) {
+				printf("# packet %d cut at %zu\n", b, n);
+				fails++;
+			}
+		}
+	}
+	if (tc_refused)
+		printf("# tc: %d cuts inside the fixed L3 header refused by the kernel\n",
+		       tc_refused);
+	/* IP consistent, TCP header short: truncated L4 */
+	for (size_t cut = 0; cut < 20 && fails < 3; cut += 3) {
+		struct pg q = base[0];
+
+		q.len = (size_t)q.l4_off + cut;
+		q.opt_len = 0;
+		pg_finish(&q);
+		run_in(hook, &q);
+		if (!expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_TRUNC_L4)) {
+			printf("# l4 cut %zu\n", cut);
+			fails++;
+		}
+	}
+	{
+		struct pg q;
+
+		udp4(&q, "192.0.2.10", "203.0.113.10", 5000, 53, "x", 1);
+		q.len = (size_t)q.l4_off + 5;
+		pg_finish(&q);
+		run_in(hook, &q);
+		expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_TRUNC_L4);
+	}
+}
+
+static void fx_malformed(int hook)
+{
+	struct pg p, q;
+
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	q = p;
+	pg_ip4h(&q)->ihl = 4;
+	pg_fix_csums(&q);
+	run_in(hook, &q);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_IP4);
+	unchanged(&R, &q);
+	set_cfg_flags(IDN_CFG_F_DROP_MALFORMED, 0);
+	run_in(hook, &q);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_BAD_IP4);
+	set_cfg_flags(0, IDN_CFG_F_DROP_MALFORMED);
+
+	q = p;
+	pg_tcph(&q)->doff = 4;
+	pg_fix_csums(&q);
+	run_in(hook, &q);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_TCP);
+	q = p;
+	pg_tcph(&q)->doff = 15;
+	pg_fix_csums(&q);
+	run_in(hook, &q);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_TCP);
+
+	tcp6(&p, "2001:db8:feed::10", 80, PG_SYN, NULL);
+	q = p;
+	pg_ip6h(&q)->version = 4;
+	run_in(hook, &q);
+	expect(&R, hook, A_PASS, IDN_V_MALFORMED, IDN_DROP_BAD_IP6);
+	set_cfg_flags(IDN_CFG_F_DROP_MALFORMED, 0);
+	run_in(hook, &q);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_BAD_IP6);
+}
+
+/* Each hard filter, through the policy a SYN's option asks for. */
+static void fx_policy_filters(int hook)
+{
+	static const struct {
+		const char *name;
+		__u8 policy;
+		__u32 node;
+	} cases[] = {
+		{ "no constraint: cheapest", IDN_POLICY(0, 0, 0), 1 },
+		{ "trust >= 5", IDN_POLICY(5, 0, 0), 3 },
+		{ "confidential", IDN_POLICY(0, IDN_PRIV_CONFIDENTIAL, 0), 2 },
+		{ "hw-bound", IDN_POLICY(0, IDN_PRIV_HW_BOUND, 0), 2 },
+		{ "trust 5 + home scope", IDN_POLICY(5, 0, IDN_SCOPE_HOME), 2 },
+		{ "plan scope (domain 1)", IDN_POLICY(0, 0, IDN_SCOPE_PLAN), 3 },
+		{ "trust 4 + tenant + plan scope", IDN_POLICY(4, IDN_PRIV_TENANT, IDN_SCOPE_PLAN), 3 },
+		{ "confidential + plan scope: miss", IDN_POLICY(0, 2, IDN_SCOPE_PLAN), 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct idn_tcpopt o;
+		struct pg p;
+
+		pg_idnopt_fill(&o, 1, 5, cases[i].policy, IDN_SIZE_NONE, 0, 100 + i);
+		tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+		run_in(hook, &p);
+		if (cases[i].node) {
+			if (!expect(&R, hook, A_TX, IDN_V_NEW, 0) ||
+			    !check_encap0(&R, &p, cases[i].node))
+				printf("# case %s\n", cases[i].name);
+		} else {
+			if (!expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0) || !check_rst(&R, &p))
+				printf("# case %s\n", cases[i].name);
+		}
+	}
+
+	/* health: node 1 down, then draining: new flows go to node 3 */
+	for (int h = 0; h < 3; h++) {
+		static const __u8 hs[3] = { IDN_HEALTH_DOWN, IDN_HEALTH_DRAIN, IDN_HEALTH_UNKNOWN };
+		struct idn_node n = get_node(1);
+		struct pg p;
+
+		struct idn_tcpopt o;
+
+		n.health = hs[h];
+		put_node(1, &n);
+		/* a fresh token each time: no affinity from the last run */
+		pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 200 + h);
+		tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+		run_in(hook, &p);
+		if (!expect(&R, hook, A_TX, IDN_V_NEW, 0) || !check_encap0(&R, &p, 3))
+			printf("# health %u\n", hs[h]);
+	}
+	/* invalid node entry */
+	{
+		struct idn_node n = get_node(1);
+		struct pg p;
+
+		struct idn_tcpopt o;
+
+		n.health = IDN_HEALTH_UP;
+		n.flags = 0;
+		put_node(1, &n);
+		pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 300);
+		tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+		run_in(hook, &p);
+		if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+			check_encap0(&R, &p, 3);
+	}
+}
+
+static void fx_variant(int hook)
+{
+	struct idn_plan pl = mk_plan(1);
+	struct idn_tcpopt o;
+	struct pg p;
+
+	/* CAP A variant 2: only node 2 runs it, though node 1 is cheaper */
+	plan_cand(&pl, 1, 100, 1);
+	plan_cand(&pl, 2, 300, 2);
+	put_plan(IDN_CAP(0x100, 2), IDN_ANY, IDN_ANY, 0, &pl);
+	put_plan(IDN_CAP(0x100, 1), IDN_ANY, IDN_ANY, 0, &pl);
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, IDN_CAP(0x100, 2), 1);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 2);
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, IDN_CAP(0x100, 1), 1);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+}
+
+static void fx_affinity(int hook)
+{
+	struct idn_aff_key k = { .token = 0xfeed, .cls = IDN_CAP_CLASS(CAP_A) };
+	struct idn_aff a = { .node = 3, .last_s = 0 };
+	struct idn_plan pl = mk_plan(1);
+	struct idn_tcpopt o;
+	struct pg p;
+
+	/* state lives on the affinity node: others pay 1000 us */
+	plan_cand(&pl, 1, 100, 0);
+	plan_cand(&pl, 2, 300, 0);
+	plan_cand(&pl, 3, 200, 0);
+	for (int i = 0; i < 3; i++)
+		pl.cand[i].state_us = 1000;
+	put_plan(CAP_A, IDN_ANY, IDN_ANY, 0, &pl);
+	{
+		struct idn_config c = get_config();
+
+		c.aff_ttl_s = 0;	/* never expires */
+		put_config(&c);
+	}
+	bpf_map_update_elem(E.aff, &k, &a, BPF_ANY);
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 0xfeed);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_AFFINITY, 0))
+		check_encap0(&R, &p, 3);
+	ASSERT_EQ(cap_flows(CAP_A, IDN_V_AFFINITY), 1, "cap stats AFFINITY");
+	if (ASSERT_OK(get_aff(0xfeed, CAP_A, &a), "affinity kept"))
+		ASSERT_EQ(a.node, 3, "same node");
+
+	/* affinity node down: the cheapest other node, affinity moves */
+	{
+		struct idn_node n = get_node(3);
+
+		n.health = IDN_HEALTH_DOWN;
+		put_node(3, &n);
+	}
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+	if (ASSERT_OK(get_aff(0xfeed, CAP_A, &a), "affinity updated"))
+		ASSERT_EQ(a.node, 1, "moved to node 1");
+
+	/* another capability class has its own affinity */
+	ASSERT_NEQ(get_aff(0xfeed, CAP_D, &a), 0, "no entry for another class");
+}
+
+static void fx_conn_sticky(int hook)
+{
+	struct idn_config c;
+	struct idn_plan pl;
+	struct idn_conn ce;
+	struct pg syn, ack, syn2;
+	uint16_t sp;
+
+	tcp4(&syn, "203.0.113.10", 80, PG_SYN, NULL);
+	sp = ntohs(pg_tcph(&syn)->source);
+	run_in(hook, &syn);
+	if (!expect(&R, hook, A_TX, IDN_V_NEW, 0) || !check_encap0(&R, &syn, 1))
+		return;
+
+	/* next generation in slot 1: only node 2; then flip */
+	pl = mk_plan(2);
+	plan_cand(&pl, 2, 100, 0);
+	put_plan(CAP_A, IDN_ANY, IDN_ANY, 1, &pl);
+	c = get_config();
+	c.active_slot = 1;
+	c.generation = 2;
+	put_config(&c);
+
+	/* the established flow stays on node 1 */
+	{
+		struct pg_flow f;
+
+		pg_flow4(&f, "192.0.2.10", "203.0.113.10", sp, 80, IPPROTO_TCP);
+		pg_tcp_pkt(&ack, &f, PG_ACK, NULL, 200);
+	}
+	run_in(hook, &ack);
+	if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
+		check_encap0(&R, &ack, 1);
+	/* a new flow follows the new plan */
+	tcp4(&syn2, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &syn2);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &syn2, 2);
+	if (ASSERT_OK(get_conn(&syn2, &ce), "conn of the new flow"))
+		ASSERT_EQ(ce.generation, 2, "chosen by generation 2");
+	/* old slot rewritten under the flow: still node 1 */
+	pl = mk_plan(3);
+	plan_cand(&pl, 3, 100, 0);
+	put_plan(CAP_A, IDN_ANY, IDN_ANY, 0, &pl);
+	c.active_slot = 0;
+	c.generation = 3;
+	put_config(&c);
+	run_in(hook, &ack);
+	if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
+		check_encap0(&R, &ack, 1);
+
+	/* its node goes down: the flow is chosen again (slot 0: node 3) */
+	{
+		struct idn_node n = get_node(1);
+
+		n.health = IDN_HEALTH_DOWN;
+		put_node(1, &n);
+	}
+	run_in(hook, &ack);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &ack, 3);
+	/* draining keeps its flows */
+	{
+		struct idn_node n = get_node(2);
+
+		n.health = IDN_HEALTH_DRAIN;
+		put_node(2, &n);
+	}
+	c.active_slot = 1;
+	put_config(&c);
+	{
+		struct pg a2;
+		struct pg_flow f;
+
+		pg_flow4(&f, "192.0.2.10", "203.0.113.10", ntohs(pg_tcph(&syn2)->source), 80,
+			 IPPROTO_TCP);
+		pg_tcp_pkt(&a2, &f, PG_ACK, NULL, 10);
+		run_in(hook, &a2);
+		if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
+			check_encap0(&R, &a2, 2);
+	}
+}
+
+static void fx_ladder(int hook)
+{
+	struct idn_node n1 = get_node(1), n2 = get_node(2), n3 = get_node(3);
+	struct idn_tcpopt o;
+	struct idn_conn c;
+	struct pg p;
+
+	n1.max_queue = n2.max_queue = n3.max_queue = 10;
+	put_node(1, &n1);
+	put_node(2, &n2);
+	put_node(3, &n3);
+	tcp4(&p, "203.0.113.30", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+
+	/* node 1 full: same variant elsewhere */
+	n1.queue_depth = 10;
+	put_node(1, &n1);
+	tcp4(&p, "203.0.113.30", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 2);
+
+	/* both full: the cheaper variant */
+	n2.queue_depth = 15;
+	put_node(2, &n2);
+	tcp4(&p, "203.0.113.30", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_FALLBACK, 0))
+		check_encap0(&R, &p, 3);
+	if (ASSERT_OK(get_conn(&p, &c), "conn"))
+		ASSERT_EQ(c.cap, CAP_C2, "conn records the fallback cap");
+
+	/* all full: tier 5 >= shed tier 4 overflows to the cheapest < 2x */
+	n3.queue_depth = 10;
+	put_node(3, &n3);
+	tcp4(&p, "203.0.113.30", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_OVERFLOW, 0))
+		check_encap0(&R, &p, 1);
+	n1.queue_depth = 20;	/* node 1 at its hard limit */
+	put_node(1, &n1);
+	tcp4(&p, "203.0.113.30", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_OVERFLOW, 0))
+		check_encap0(&R, &p, 2);
+
+	/* tier 3 is shed: RST */
+	pg_idnopt_fill(&o, 1, 3, 0, IDN_SIZE_NONE, 0, 1);
+	tcp4(&p, "203.0.113.30", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_SHED, 0))
+		check_rst(&R, &p);
+	ASSERT_EQ(cap_flows(CAP_C1, IDN_V_SHED), 1, "cap stats SHED");
+
+	/* past 2x everywhere: no capacity */
+	n1.queue_depth = 20;
+	n2.queue_depth = 20;
+	put_node(1, &n1);
+	put_node(2, &n2);
+	tcp4(&p, "203.0.113.30", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NOCAP, 0))
+		check_rst(&R, &p);
+	ASSERT_EQ(get_conn(&p, &c) != 0, 1, "no conn entry for a rejected flow");
+	/* UDP: dropped, still counted */
+	udp4(&p, "192.0.2.10", "203.0.113.30", 5353, 53, "q", 1);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_NOCAP, 0);
+	/* RST off: dropped */
+	set_cfg_flags(IDN_CFG_F_NO_RST, 0);
+	tcp4(&p, "203.0.113.30", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_NOCAP, 0);
+}
+
+static void fx_reject_rst(int hook)
+{
+	struct pg p;
+
+	/* SYN with payload, v4 */
+	{
+		struct pg_flow f;
+
+		pg_flow4(&f, "192.0.2.10", "203.0.113.20", 44444, 80, IPPROTO_TCP);
+		pg_tcp_pkt(&p, &f, PG_SYN, NULL, 30);
+	}
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
+		check_rst(&R, &p);
+	/* ACK without a flow: RST with seq = their ack */
+	tcp4(&p, "203.0.113.20", 80, PG_ACK, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
+		check_rst(&R, &p);
+	/* FIN */
+	tcp4(&p, "203.0.113.20", 80, PG_FIN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
+		check_rst(&R, &p);
+	/* v6 */
+	tcp6(&p, "2001:db8:feed::20", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
+		check_rst(&R, &p);
+	/* a RST is never answered with a RST */
+	tcp4(&p, "203.0.113.20", 80, PG_RST, NULL);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MISS_REJECT, 0);
+	/* UDP miss: dropped */
+	udp4(&p, "192.0.2.10", "203.0.113.20", 5353, 53, "q", 1);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MISS_REJECT, 0);
+	ASSERT_EQ(cap_flows(CAP_B, IDN_V_MISS_REJECT), 6, "cap stats MISS_REJECT");
+}
+
+static void fx_miss_hold(int hook)
+{
+	struct idn_meta m;
+	struct pg p;
+
+	set_cfg_flags(IDN_CFG_F_HOLD, 0);
+	tcp4(&p, "203.0.113.20", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (!expect(&R, hook, A_PASS, IDN_V_MISS_HOLD, 0))
+		return;
+	unchanged(&R, &p);
+	if (hook == HOOK_XDP) {
+		if (ASSERT_EQ(R.meta_len, sizeof(m), "metadata size")) {
+			memcpy(&m, R.meta, sizeof(m));
+			ASSERT_EQ(m.magic, IDN_META_MAGIC, "meta magic");
+			ASSERT_EQ(m.verdict, IDN_V_MISS_HOLD, "meta verdict");
+			ASSERT_EQ(m.cap, CAP_B, "meta cap");
+		}
+	} else {
+		ASSERT_EQ(R.mark & IDN_MARK_MASK, IDN_MARK_MISS, "skb mark");
+	}
+	/* UDP is held as well */
+	udp4(&p, "192.0.2.10", "203.0.113.20", 5353, 53, "q", 1);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_MISS_HOLD, 0);
+	ASSERT_EQ(cap_flows(CAP_B, IDN_V_MISS_HOLD), 2, "cap stats MISS_HOLD");
+	/* shed/nocap are not misses: never held */
+	{
+		struct idn_node n;
+
+		for (__u32 id = 1; id <= 3; id++) {
+			n = get_node(id);
+			n.max_queue = 1;
+			n.queue_depth = 5;
+			put_node(id, &n);
+		}
+		tcp4(&p, "203.0.113.30", 80, PG_SYN, NULL);
+		run_in(hook, &p);
+		if (expect(&R, hook, A_TX, IDN_V_NOCAP, 0))
+			check_rst(&R, &p);
+	}
+}
+
+static void tele_pkt(struct pg *p, const char *src, __u32 node, __u32 seq, __u32 magic)
+{
+	struct idn_telemetry t;
+
+	pg_tele_fill(&t, node, seq, 0, 42, 5000, 700, 300);
+	t.magic = htonl(magic);
+	udp4(p, src, "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+}
+
+static void fx_telemetry(int hook)
+{
+	struct idn_node n;
+	struct pg p;
+
+	tele_pkt(&p, "10.99.0.11", 1, 10, IDN_TELE_MAGIC);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+	n = get_node(1);
+	ASSERT_EQ(n.queue_depth, 42, "queue depth");
+	ASSERT_EQ(n.pending_tokens, 5000, "pending tokens");
+	ASSERT_EQ(n.load, 700, "load");
+	ASSERT_EQ(n.kv_use, 300, "kv");
+	ASSERT_EQ(n.tele_seq, 10, "seq");
+	ASSERT_NEQ(n.tele_s, 0, "stamped");
+	ASSERT_EQ(n.health, IDN_HEALTH_UP, "health 0 leaves it");
+
+	/* replayed and older sequence numbers */
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_REPLAY);
+	tele_pkt(&p, "10.99.0.11", 1, 9, IDN_TELE_MAGIC);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_REPLAY);
+	/* spoofed: node 1's report from node 2's address */
+	tele_pkt(&p, "10.99.0.12", 1, 11, IDN_TELE_MAGIC);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_SPOOF);
+	/* bad magic */
+	tele_pkt(&p, "10.99.0.11", 1, 12, 0x12345678);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_BAD_TELEMETRY);
+	/* short datagram */
+	udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, "IDNT", 4);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_BAD_TELEMETRY);
+	/* node id out of range / unknown */
+	tele_pkt(&p, "10.99.0.11", IDN_MAX_NODES, 13, IDN_TELE_MAGIC);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_BAD_TELEMETRY);
+	n = get_node(1);
+	ASSERT_EQ(n.tele_seq, 10, "bad reports changed nothing");
+	ASSERT_EQ(n.queue_depth, 42, "bad reports changed nothing");
+
+	/* serial arithmetic: 0xfffffff0 is older than 10, 11 is newer */
+	{
+		struct idn_telemetry t;
+
+		pg_tele_fill(&t, 1, 0xfffffff0U, 0, 1, 1, 1, 1);
+		udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+		run_in(hook, &p);
+		expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_REPLAY);
+		pg_tele_fill(&t, 1, 11, IDN_HEALTH_DOWN, 1, 1, 1, 1);
+		udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+		run_in(hook, &p);
+		expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+		ASSERT_EQ(get_node(1).health, IDN_HEALTH_DOWN, "health from telemetry");
+	}
+
+	/* v6 node */
+	{
+		struct idn_telemetry t;
+		struct pg_flow f;
+
+		pg_tele_fill(&t, 11, 1, 0, 7, 0, 10, 10);
+		pg_flow6(&f, "fd00:99::11", "fd00:99::1", 7000, TELE_PORT, IPPROTO_UDP);
+		pg_udp_pkt(&p, &f, &t, sizeof(t));
+		run_in(hook, &p);
+		expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+		ASSERT_EQ(get_node(11).queue_depth, 7, "v6 node updated");
+	}
+
+	/* telemetry off: an ordinary datagram */
+	set_cfg_flags(0, IDN_CFG_F_TELEMETRY);
+	tele_pkt(&p, "10.99.0.12", 2, 1, IDN_TELE_MAGIC);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_PASS, 0);
+	ASSERT_EQ(get_node(2).tele_seq, 0, "not consumed");
+}
+
+/* Telemetry moves new flows: node 1's queue over its limit. */
+static void fx_telemetry_steers(int hook)
+{
+	struct idn_node n = get_node(1);
+	struct idn_telemetry t;
+	struct pg p;
+
+	n.max_queue = 8;
+	put_node(1, &n);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+	pg_tele_fill(&t, 1, 1, 0, 9, 0, 0, 0);
+	udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 3);
+}
+
+static void fx_fib_and_mtu(int hook)
+{
+	struct pg p;
+
+	/* no route to node 30: encapsulated and handed to the kernel */
+	tcp4(&p, "203.0.113.50", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_PASS, IDN_V_NEW, IDN_DROP_FIB)) {
+		struct idn_node n = get_node(30);
+
+		ASSERT_EQ(R.out_len, p.len + 20, "encapsulated");
+		ASSERT_MEM(R.out + 14 + 16, &n.addr[0], 4, "outer dst = locator");
+		ASSERT_MEM(R.out + 14 + 20, p.buf + 14, p.len - 14, "inner intact");
+	}
+	/* 1490-byte IP packet + 20 > 1500 MTU */
+	{
+		struct pg_flow f;
+
+		pg_flow4(&f, "192.0.2.10", "203.0.113.10", 45000, 80, IPPROTO_TCP);
+		pg_tcp_pkt(&p, &f, PG_ACK, NULL, 1490 - 40);
+		run_in(hook, &p);
+		expect(&R, hook, A_DROP, IDN_V_ERROR, IDN_DROP_MTU);
+		pg_tcp_pkt(&p, &f, PG_ACK, NULL, 1480 - 40);
+		run_in(hook, &p);
+		if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
+			check_encap0(&R, &p, 1);
+	}
+}
+
+static struct idn_receipt got;
+static int n_got;
+
+static int receipt_cb(void *ctx, void *data, size_t sz)
+{
+	if (sz >= sizeof(got))
+		memcpy(&got, data, sizeof(got));
+	n_got++;
+	return 0;
+}
+
+static void fx_receipt(int hook)
+{
+	struct idn_config c = get_config();
+	struct ring_buffer *rb;
+	struct idn_tcpopt o;
+	struct pg p;
+
+	rb = ring_buffer__new(E.receipts, receipt_cb, NULL, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "ring buffer"))
+		return;
+	ring_buffer__consume(rb);	/* drain earlier fixtures' receipts */
+	n_got = 0;
+	c.receipt_sample = 1;
+	put_config(&c);
+	pg_idnopt_fill(&o, 1, 5, IDN_POLICY(5, 0, 0), IDN_SIZE_NONE, 0, 0x77);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0)) {
+		ring_buffer__consume(rb);
+		if (ASSERT_EQ(n_got, 1, "one receipt")) {
+			ASSERT_EQ(got.version, IDN_RECEIPT_VERSION, "version");
+			ASSERT_EQ(got.verdict, IDN_V_NEW, "verdict");
+			ASSERT_EQ(got.node, 3, "node");
+			ASSERT_EQ(got.generation, 1, "generation");
+			ASSERT_EQ(got.n_cand, 5, "5 candidates");
+			ASSERT_EQ(got.cand[0].node, 1, "cand 0");
+			ASSERT_EQ(got.cand[0].reject, IDN_REJ_TRUST, "node 1 by trust");
+			ASSERT_EQ(got.cand[2].reject, IDN_REJ_NONE, "node 3 feasible");
+			ASSERT_EQ(got.cand[2].cost, 210, "node 3 J");
+			ASSERT_EQ(got.cand[3].reject, IDN_REJ_FAMILY, "v6 node by family");
+			ASSERT_EQ(got.desc.token, 0x77, "token");
+			ASSERT_TRUE(got.desc.flags & IDN_DF_OPT, "source: option");
+		}
+	}
+	/* sampling off: no receipt */
+	c.receipt_sample = 0;
+	put_config(&c);
+	n_got = 0;
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	ring_buffer__consume(rb);
+	ASSERT_EQ(n_got, 0, "no receipt when off");
+	ring_buffer__free(rb);
+}
+
+struct fixture {
+	const char *name;
+	void (*fn)(int hook);
+};
+
+static const struct fixture fixtures[] = {
+	{ "not IDN traffic passes untouched", fx_not_idn },
+	{ "VIP v4 SYN: new flow, IPIP to min-J node, conn+affinity", fx_vip4_new },
+	{ "egress on another device: redirect", fx_vip4_redirect },
+	{ "VIP v6 SYN: IP6IP6", fx_vip6_new },
+	{ "VLAN-tagged SYN keeps its tag", fx_vlan },
+	{ "IPv6 descriptor address", fx_addr6 },
+	{ "TCP option: policy, cap, token", fx_opt_valid },
+	{ "TCP option malformed", fx_opt_bad },
+	{ "truncated at every layer", fx_truncated },
+	{ "malformed headers, drop-malformed on/off", fx_malformed },
+	{ "policy filters: trust privacy scope health", fx_policy_filters },
+	{ "variant filter", fx_variant },
+	{ "affinity hit and move", fx_affinity },
+	{ "conn table sticky across plan swap", fx_conn_sticky },
+	{ "ladder: fallback overflow shed nocap", fx_ladder },
+	{ "reject: TCP RST, UDP drop", fx_reject_rst },
+	{ "demand miss with IDN_CFG_F_HOLD", fx_miss_hold },
+	{ "telemetry: update, replay, spoof, bad", fx_telemetry },
+	{ "telemetry moves new flows", fx_telemetry_steers },
+	{ "fib miss and MTU", fx_fib_and_mtu },
+	{ "receipts", fx_receipt },
+};
+
+int main(int argc, char **argv)
+{
+	char why[256] = "", name[160];
+	int r;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	tap_plan(0);
+	r = tenv_setup(why, sizeof(why));
+	if (r) {
+		if (r > 0) {
+			tap_skip(why);
+			tap_result("bpf_steer setup");
+			tenv_teardown();
+			tap_done();
+			return 4;
+		}
+		TAP_FAIL("%s", why);
+		tap_result("bpf_steer setup");
+		tenv_teardown();
+		return tap_done();
+	}
+	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+		for (int hook = HOOK_XDP; hook >= HOOK_TC; hook--) {
+			if (argc > 1 && !strstr(fixtures[i].name, argv[1]))
+				continue;
+			world();
+			fixtures[i].fn(hook);
+			snprintf(name, sizeof(name), "%s: %s", hook_name(hook), fixtures[i].name);
+			tap_result(name);
+		}
+	}
+	tenv_teardown();
+	return tap_done();
+}
