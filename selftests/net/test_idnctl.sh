@@ -40,6 +40,20 @@ usage_err() {
 jgen() { c -j plan show | jq -r .generation; }
 jslot() { c -j plan show | jq -r .active_slot; }
 
+# ---- the man page's SYNOPSIS is the usage() text of every object
+MAN=$IDN_ROOT/docs/idnctl.8
+syn=$(sed -n '/^\.SH SYNOPSIS/,/^\.fi/p' "$MAN" | sed 's/\\-/-/g; s/^ *//')
+man_ok=0
+for obj in "" dp vip node plan cap route stats receipt monitor; do
+	while IFS= read -r line; do
+		line=${line#Usage: }
+		line=$(sed 's/^ *//' <<<"$line")
+		[ -z "$line" ] && continue
+		grep -qxF -- "$line" <<<"$syn" || { man_ok=1; log "not in idnctl.8: $line"; }
+	done < <("$IDNCTL" $obj help | grep -E '^(Usage|where|       )')
+done
+tap_result "docs/idnctl.8 SYNOPSIS matches usage() of every object" $man_ok
+
 # ---- before anything is loaded
 out=$(c -j dp status) && [ "$(jq -r .loaded <<<"$out")" = false ]
 tap_result "dp status before attach: loaded false (valid JSON)" $?
