@@ -196,6 +196,32 @@ out=$(c plan del cap 4242 2>&1); rc=$?
 [ $rc -eq 1 ] && [ "$(jgen)" = "$g3" ]
 tap_result "plan del of an absent plan: exit 1, generation unchanged" $? "$out"
 
+# ---- one real packet through the pinned program: receipt, stats, conns
+# Ethernet + IPv4 + TCP SYN 192.168.1.1:1234 -> 10.0.0.1:80
+python3 - "$TMPD/syn.bin" <<'PY'
+import struct, sys
+eth = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"
+tcp = struct.pack("!HHIIBBHHH", 1234, 80, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0,
+                 bytes([192, 168, 1, 1]), bytes([10, 0, 0, 1]))
+open(sys.argv[1], "wb").write(eth + ip + tcp)
+PY
+c stats reset
+if bpftool prog run pinned "$P/prog_xdp" data_in "$TMPD/syn.bin" repeat 1 >/dev/null 2>&1; then
+	out=$(c -j receipt show count 1 timeout 3)
+	jq -e '.verdict == "new" and .node == 2 and .flow.saddr == "192.168.1.1" and
+		.flow.dport == 80 and .desc.cap == "1001/2"' >/dev/null <<<"$out"
+	tap_result "receipt show: the SYN's receipt (new, node 2)" $? "$out"
+	c -j cap show cap 1001/2 | jq -e '.[0].verdicts.new == 1' >/dev/null
+	tap_result "cap show: one new-flow decision counted" $?
+	c -j dp status | jq -e '.maps.conns == 1 and .maps.affinity == 1' >/dev/null
+	tap_result "dp status: conn and affinity entries counted" $?
+	c -j stats show | jq -e '[.verdicts[].packets] | add == 1' >/dev/null
+	tap_result "stats show: the packet counted once" $?
+else
+	tap_skip "packet through prog_xdp" "bpftool prog run failed"
+fi
+
 # ---- stats, cap, receipts
 c -j stats show | jq -e '(.verdicts | length == 13) and .verdicts[0].verdict == "pass" and
 	(.drops | type == "array") and (.nodes | type == "array")' >/dev/null
