@@ -48,8 +48,10 @@
 /* Keep a loop rolled (BPF stack and verifier cost); no-op elsewhere. */
 #ifdef __clang__
 #define IDN_NO_UNROLL _Pragma("clang loop unroll(disable)")
+#define IDN_UNROLL _Pragma("unroll")
 #else
 #define IDN_NO_UNROLL
+#define IDN_UNROLL
 #endif
 
 #ifndef likely
@@ -59,8 +61,6 @@
 
 #include <linux/idn.h>
 
-/* Coarse seconds: CLOCK_MONOTONIC_COARSE nanoseconds >> 30 (~1.07 s). */
-#define IDN_COARSE_SHIFT 30
 
 /* 64-bit mixer (splitmix64 finaliser): tie-breaks and address hashes. */
 IDN_INLINE __u64 idn_mix64(__u64 x)

@@ -23,7 +23,7 @@ IDN_INLINE __u64 idn_csum_words(const void *p, int n)
 	const __u16 *w = p;
 	__u64 sum = 0;
 
-#pragma unroll
+	IDN_UNROLL
 	for (int i = 0; i < n; i++)
 		sum += w[i];
 	return sum;
@@ -34,7 +34,7 @@ IDN_INLINE __u64 idn_addr_sum(const __u32 *a, int n)
 {
 	__u64 sum = 0;
 
-#pragma unroll
+	IDN_UNROLL
 	for (int i = 0; i < n; i++)
 		sum += (a[i] & 0xffff) + (a[i] >> 16);
 	return sum;

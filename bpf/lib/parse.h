@@ -63,7 +63,7 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 	proto = eth->h_proto;
 	off = sizeof(*eth);
 
-#pragma unroll
+	IDN_UNROLL
 	for (int i = 0; i < 2; i++) {
 		if (proto != idn_htons(ETH_P_8021Q) && proto != idn_htons(ETH_P_8021AD))
 			break;
@@ -244,10 +244,11 @@ IDN_INLINE int idn_tcpopt_scan(struct idn_optwalk *w, struct idn_tcpopt *opt)
 static inline int idn_tcpopt_find(void *data, void *data_end, const struct idn_pkt *p,
 				  struct idn_tcpopt *opt)
 {
-	struct idn_optwalk w = { { { 0 } } };
+	struct idn_optwalk w;
 	__u32 len = p->tcp_hlen - sizeof(struct tcphdr);
 	__u8 *o = (__u8 *)data + p->l4_off + sizeof(struct tcphdr);
 
+	memset(&w, 0, sizeof(w));
 	if (p->tcp_hlen <= sizeof(struct tcphdr))
 		return 0;
 	if (len > IDN_TCPOPT_SPACE || (void *)(o + len) > data_end)

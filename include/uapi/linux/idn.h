@@ -222,7 +222,7 @@ struct idn_aff_key {
 
 struct idn_aff {
 	__u32 node;
-	__u32 last_s;		/* coarse seconds (jiffies / HZ) of last use */
+	__u32 last_s;		/* coarse seconds of last use, see IDN_COARSE_SHIFT */
 };
 
 /*
@@ -301,7 +301,7 @@ struct idn_node {
 	__u16 load;		/* permille */
 	__u16 kv_use;		/* permille */
 	__u32 tele_seq;		/* last accepted telemetry sequence */
-	__u32 tele_s;		/* coarse seconds of last telemetry */
+	__u32 tele_s;		/* coarse seconds of last telemetry, 0 = never */
 };
 
 /*
@@ -458,6 +458,12 @@ struct idn_meta {
 /* skb->mark value set on demand misses in TC: IDN_MARK_MISS | (cap class bits untouched) */
 #define IDN_MARK_MISS		0x1d4e0000U
 #define IDN_MARK_MASK		0xffff0000U
+
+/*
+ * Coarse seconds: CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns())
+ * nanoseconds >> IDN_COARSE_SHIFT, about 1.07 s; never 0 in the dataplane.
+ */
+#define IDN_COARSE_SHIFT	30
 
 /* Pinned object names under the bpffs pin directory (default /sys/fs/bpf/idn). */
 #define IDN_PIN_DEFAULT		"/sys/fs/bpf/idn"
