@@ -57,14 +57,14 @@ struct tenv {
 
 static struct tenv E;
 
-static int bed_sh(const char *cmd)
+static inline int bed_sh(const char *cmd)
 {
 	int r = system(cmd);
 
 	return r == 0 ? 0 : -1;
 }
 
-static int bed_write(const char *path, const char *v)
+static inline int bed_write(const char *path, const char *v)
 {
 	FILE *f = fopen(path, "w");
 	int r;
@@ -78,7 +78,7 @@ static int bed_write(const char *path, const char *v)
 }
 
 /* MAC of a node locator: 02:00:00:00:<net>:<host>. */
-static void bed_node_mac(uint8_t mac[6], int net, int host)
+static inline void bed_node_mac(uint8_t mac[6], int net, int host)
 {
 	mac[0] = 2;
 	mac[1] = mac[2] = mac[3] = 0;
@@ -86,7 +86,7 @@ static void bed_node_mac(uint8_t mac[6], int net, int host)
 	mac[5] = (uint8_t)host;
 }
 
-static int bed_net(char *why, size_t n)
+static inline int bed_net(char *why, size_t n)
 {
 	char cmd[512];
 
@@ -132,7 +132,7 @@ static int bed_net(char *why, size_t n)
  * tenv_setup - namespaces, bpffs, load. Return: 0, 1 to skip (why says
  * why), -1 on a failure the test must report.
  */
-static int tenv_setup(char *why, size_t n)
+static inline int tenv_setup(char *why, size_t n)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	int err;
@@ -195,7 +195,7 @@ static int tenv_setup(char *why, size_t n)
 	return 0;
 }
 
-static void tenv_teardown(void)
+static inline void tenv_teardown(void)
 {
 	if (E.skel)
 		idn_steer__destroy(E.skel);
@@ -209,7 +209,7 @@ static void tenv_teardown(void)
 
 /* ---- maps ---------------------------------------------------------- */
 
-static void map_clear_hash(int fd, size_t key_size)
+static inline void map_clear_hash(int fd, size_t key_size)
 {
 	uint8_t key[64], next[64];
 
@@ -223,7 +223,7 @@ static void map_clear_hash(int fd, size_t key_size)
 #define BED_MAX_NODE 64
 
 /* Empty every table the program reads; counters are compared by delta. */
-static void tenv_reset(void)
+static inline void tenv_reset(void)
 {
 	struct idn_config cfg = { 0 };
 	struct idn_node zn = { 0 };
@@ -242,14 +242,14 @@ static void tenv_reset(void)
 	}
 }
 
-static int put_config(const struct idn_config *c)
+static inline int put_config(const struct idn_config *c)
 {
 	__u32 k = 0;
 
 	return bpf_map_update_elem(E.config, &k, c, BPF_ANY);
 }
 
-static struct idn_config get_config(void)
+static inline struct idn_config get_config(void)
 {
 	struct idn_config c = { 0 };
 	__u32 k = 0;
@@ -258,12 +258,12 @@ static struct idn_config get_config(void)
 	return c;
 }
 
-static int put_node(__u32 id, const struct idn_node *n)
+static inline int put_node(__u32 id, const struct idn_node *n)
 {
 	return bpf_map_update_elem(E.nodes, &id, n, BPF_ANY);
 }
 
-static struct idn_node get_node(__u32 id)
+static inline struct idn_node get_node(__u32 id)
 {
 	struct idn_node n = { 0 };
 
@@ -271,7 +271,7 @@ static struct idn_node get_node(__u32 id)
 	return n;
 }
 
-static int put_plan(__u32 cap, __u8 tier, __u8 policy, __u8 slot, const struct idn_plan *pl)
+static inline int put_plan(__u32 cap, __u8 tier, __u8 policy, __u8 slot, const struct idn_plan *pl)
 {
 	struct idn_plan_key k = { .cap = cap, .tier = tier, .policy = policy, .slot = slot };
 
@@ -279,7 +279,7 @@ static int put_plan(__u32 cap, __u8 tier, __u8 policy, __u8 slot, const struct i
 }
 
 /* Sum of a per-CPU u64 at offset @off of values of @vsize bytes. */
-static __u64 percpu_sum(int fd, __u32 key, size_t vsize, size_t off)
+static inline __u64 percpu_sum(int fd, __u32 key, size_t vsize, size_t off)
 {
 	size_t stride = (vsize + 7) & ~(size_t)7;
 	uint8_t *buf = calloc(E.ncpu, stride);
@@ -301,12 +301,44 @@ struct snap {
 	__u64 d[IDN_DROP_MAX];
 };
 
-static void snap_take(struct snap *s)
+/*
+ * Sum the first u64 of every entry of a per-CPU array into out[0..n):
+ * one batch lookup, falling back to one lookup per key.
+ */
+static inline void percpu_sums(int fd, __u32 n, size_t vsize, __u64 *out)
 {
-	for (__u32 i = 0; i < IDN_V_MAX; i++)
-		s->v[i] = percpu_sum(E.stats, i, sizeof(struct idn_vstat), 0);
-	for (__u32 i = 0; i < IDN_DROP_MAX; i++)
-		s->d[i] = percpu_sum(E.drops, i, sizeof(__u64), 0);
+	static uint8_t buf[64 * 1024];
+	size_t stride = (vsize + 7) & ~(size_t)7;
+	__u32 keys[64], count = n, out_batch;
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+	int err;
+
+	if (n > 64 || (size_t)n * E.ncpu * stride > sizeof(buf)) {
+		for (__u32 i = 0; i < n; i++)
+			out[i] = percpu_sum(fd, i, vsize, 0);
+		return;
+	}
+	err = bpf_map_lookup_batch(fd, NULL, &out_batch, keys, buf, &count, &bo);
+	if ((err && errno != ENOENT) || count != n) {
+		for (__u32 i = 0; i < n; i++)
+			out[i] = percpu_sum(fd, i, vsize, 0);
+		return;
+	}
+	for (__u32 i = 0; i < n; i++) {
+		__u64 sum = 0, v;
+
+		for (int c = 0; c < E.ncpu; c++) {
+			memcpy(&v, buf + ((size_t)i * E.ncpu + c) * stride, 8);
+			sum += v;
+		}
+		out[keys[i]] = sum;
+	}
+}
+
+static inline void snap_take(struct snap *s)
+{
+	percpu_sums(E.stats, IDN_V_MAX, sizeof(struct idn_vstat), s->v);
+	percpu_sums(E.drops, IDN_DROP_MAX, sizeof(__u64), s->d);
 }
 
 /* ---- one run --------------------------------------------------------- */
@@ -333,7 +365,7 @@ static const char *hook_name(int hook)
  * run_pkt - run @len bytes through the hook's program once, arriving on
  * @ifindex (0: no ctx, the loopback for XDP).
  */
-static void run_pkt(int hook, const void *pkt, size_t len, int ifindex, struct run *r)
+static inline void run_pkt(int hook, const void *pkt, size_t len, int ifindex, struct run *r)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o);
 	struct xdp_md xin = { 0 }, xout = { 0 };
@@ -396,7 +428,7 @@ enum act {
 	A_REDIRECT,	/* out of another device */
 };
 
-static int act_code(int hook, enum act a)
+static inline int act_code(int hook, enum act a)
 {
 	switch (a) {
 	case A_PASS:

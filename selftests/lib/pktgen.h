@@ -288,6 +288,13 @@ static inline void pg_opt_idn(struct pg *p, const struct idn_tcpopt *o)
 	pg_opt_raw(p, o, sizeof(*o));
 }
 
+/* Pad the TCP options to a multiple of 4 with NOPs (before any payload). */
+static inline void pg_opt_pad(struct pg *p)
+{
+	while (p->opt_len & 3)
+		pg_opt_nop(p);
+}
+
 static inline void pg_payload(struct pg *p, const void *data, size_t n)
 {
 	if (p->pay_off < 0)
