@@ -948,6 +948,34 @@ static void fx_affinity(int hook)
 
 	/* another capability class has its own affinity */
 	ASSERT_NEQ(get_aff(0xfeed, CAP_D, &a), 0, "no entry for another class");
+
+	/* a stale entry (older than aff_ttl_s) is ignored, then refreshed */
+	{
+		struct idn_config c = get_config();
+		struct idn_aff_key k2 = { .token = 0xbeef, .cls = IDN_CAP_CLASS(CAP_A) };
+		struct idn_aff old = { .node = 2, .last_s = 1 };
+		struct idn_node n = get_node(3);
+
+		n.health = IDN_HEALTH_UP;
+		put_node(3, &n);
+		c.aff_ttl_s = 5;
+		put_config(&c);
+		bpf_map_update_elem(E.aff, &k2, &old, BPF_ANY);
+		pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 0xbeef);
+		tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+		run_in(hook, &p);
+		if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+			check_encap0(&R, &p, 1);
+		if (ASSERT_OK(get_aff(0xbeef, CAP_A, &a), "refreshed")) {
+			ASSERT_EQ(a.node, 1, "points at the new node");
+			ASSERT_TRUE(a.last_s > 1, "fresh stamp");
+		}
+		/* fresh: used */
+		tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+		run_in(hook, &p);
+		if (expect(&R, hook, A_TX, IDN_V_AFFINITY, 0))
+			check_encap0(&R, &p, 1);
+	}
 }
 
 static void fx_conn_sticky(int hook)
@@ -1399,7 +1427,7 @@ static const struct fixture fixtures[] = {
 	{ "VIP v4 SYN: new flow, IPIP to min-J node, conn+affinity", fx_vip4_new },
 	{ "egress on another device: redirect", fx_vip4_redirect },
 	{ "VIP v6 SYN: IP6IP6", fx_vip6_new },
-	{ "VLAN-tagged SYN keeps its tag", fx_vlan },
+	{ "VLAN tag in the frame (TC: QinQ inner tag) kept on encap", fx_vlan },
 	{ "IPv6 descriptor address", fx_addr6 },
 	{ "TCP option: policy, cap, token", fx_opt_valid },
 	{ "TCP option malformed", fx_opt_bad },
