@@ -10,9 +10,9 @@
  * verdict and drop counter.
  *
  * Shared by bpf_steer.c (fixture tables) and bpf_diff.c (differential).
- * Everything the bed creates lives in namespaces of this process: it all
- * goes away with the process; the bpffs mount point in /tmp is removed
- * by tenv_teardown().
+ * Everything the bed creates lives in namespaces of this process (the
+ * bpffs is a fresh instance mounted over /sys/fs/bpf in the private mount
+ * namespace): it all goes away with the process.
  */
 #ifndef __IDN_SELFTESTS_STEER_ENV_H
 #define __IDN_SELFTESTS_STEER_ENV_H
@@ -151,17 +151,27 @@ static inline int tenv_setup(char *why, size_t n)
 	}
 	if (bed_net(why, n))
 		return 1;
-	snprintf(E.pin_dir, sizeof(E.pin_dir), "/tmp/idn-bpftest.XXXXXX");
-	if (!mkdtemp(E.pin_dir)) {
-		snprintf(why, n, "mkdtemp: %s", strerror(errno));
-		return 1;
+	/*
+	 * A fresh bpffs instance over /sys/fs/bpf, seen only in this mount
+	 * namespace: nothing to clean up outside even if the test dies.
+	 * Where that directory is missing, a temporary one.
+	 */
+	snprintf(E.pin_dir, sizeof(E.pin_dir), "/sys/fs/bpf");
+	if (mount("bpf", E.pin_dir, "bpf", 0, NULL) == 0) {
+		E.mounted = 1;
+	} else {
+		snprintf(E.pin_dir, sizeof(E.pin_dir), "/tmp/idn-bpftest.XXXXXX");
+		if (!mkdtemp(E.pin_dir)) {
+			snprintf(why, n, "mkdtemp: %s", strerror(errno));
+			return 1;
+		}
+		if (mount("bpf", E.pin_dir, "bpf", 0, NULL)) {
+			snprintf(why, n, "mount bpffs: %s", strerror(errno));
+			rmdir(E.pin_dir);
+			return 1;
+		}
+		E.mounted = 2;
 	}
-	if (mount("bpf", E.pin_dir, "bpf", 0, NULL)) {
-		snprintf(why, n, "mount bpffs: %s", strerror(errno));
-		rmdir(E.pin_dir);
-		return 1;
-	}
-	E.mounted = 1;
 	oo.pin_root_path = E.pin_dir;
 	E.skel = idn_steer__open_opts(&oo);
 	if (!E.skel) {
@@ -202,7 +212,8 @@ static inline void tenv_teardown(void)
 	E.skel = NULL;
 	if (E.mounted) {
 		umount2(E.pin_dir, MNT_DETACH);
-		rmdir(E.pin_dir);
+		if (E.mounted == 2)
+			rmdir(E.pin_dir);
 		E.mounted = 0;
 	}
 }
