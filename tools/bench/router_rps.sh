@@ -18,11 +18,11 @@
 # only counts when the dataplane's CONN counter shows it carried the
 # requests. Exit 0, 1 on failure, 4 when something it needs is missing.
 #
-# Each round measures plain then idn back to back; the figures are medians
+# Each round measures plain and idn back to back (order alternating); the figures are medians
 # over rounds, the ratio the median of the rounds' idn/plain ratios (a
 # pair shares the machine's load of the moment: other jobs on a shared
 # machine move req/s a lot, see docs/benchmarks.md).
-# Knobs: RPS_SECONDS (3) per measurement, RPS_ROUNDS (3) plain/idn pairs,
+# Knobs: RPS_SECONDS (2) per measurement, RPS_ROUNDS (5) plain/idn pairs,
 # RPS_CONNS (16) wrk connections.
 set -uo pipefail
 
@@ -30,8 +30,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../../selftests/net/lib.sh
 source "$HERE/../../selftests/net/lib.sh"
 
-SECS=${RPS_SECONDS:-3}
-ROUNDS=${RPS_ROUNDS:-3}
+SECS=${RPS_SECONDS:-2}
+ROUNDS=${RPS_ROUNDS:-5}
 CONNS=${RPS_CONNS:-16}
 VIP=10.200.0.1
 
@@ -88,8 +88,8 @@ wait_listen "$NODE" 80 5 || die "server did not start"
 # wrk_rps URL: requests/s of one wrk run (0 when it failed or saw errors)
 wrk_rps() {
 	local out rps
-	out=$(in_ns "$CLI" taskset -c "$CPU_CLI" wrk -t1 -c"$CONNS" -d"${SECS}s" "$1" 2>&1)
-	if printf '%s\n' "$out" | grep -q 'Non-2xx\|Socket errors'; then
+	out=$(in_ns "$CLI" taskset -c "$CPU_CLI" wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$1" 2>&1)
+	if [ "${RPS_DEBUG:-0}" = 1 ] || printf '%s\n' "$out" | grep -q 'Non-2xx\|Socket errors'; then
 		printf '%s\n' "$out" | sed 's/^/# rps:   /' >&2
 	fi
 	rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {print $2}')
@@ -120,11 +120,14 @@ attach_idn() {
 detach_idn() { in_ns "$RTR" ip link set dev r0 xdp off; }
 
 plain=() idn=() ratio=()
-for ((r = 1; r <= ROUNDS; r++)); do
+measure_plain() {
 	detach_idn 2>/dev/null
 	in_ns "$CLI" curl -s -m 3 http://10.10.2.2/ | grep -q 'node node1' ||
 		die "plain path: no answer from the node"
 	p=$(wrk_rps http://10.10.2.2/)
+}
+measure_idn() {
+	local c0 c1
 	attach_idn || die "cannot attach the dataplane"
 	in_ns "$CLI" curl -s -m 3 http://$VIP/ | grep -q 'node node1' ||
 		die "idn path: no answer through the VIP"
@@ -132,9 +135,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	i=$(wrk_rps http://$VIP/)
 	c1=$(conn_count)
 	[ "$c1" -gt "$c0" ] || die "the dataplane counted no established packets during the idn run"
-	say "round $r: plain $p req/s, idn $i req/s ($((c1 - c0)) packets steered by the conn table)"
+	steered=$((c1 - c0))
+}
+for ((r = 1; r <= ROUNDS; r++)); do
+	# alternate the order so that a drift in load favours neither mode
+	if ((r % 2)); then
+		measure_plain; measure_idn
+	else
+		measure_idn; measure_plain
+	fi
+	say "round $r: plain $p req/s, idn $i req/s ($steered packets steered by the conn table)"
 	plain+=("$p") idn+=("$i")
-	ratio+=("$(awk -v p="$p" -v i="$i" 'BEGIN { printf "%.4f", p > 0 ? i / p : 0 }')")
+	ratio+=("$(awk -v p="$p" -v i="$i" 'BEGIN { printf "%.4f", (p > 0) ? i / p : 0 }')")
 done
 detach_idn 2>/dev/null
 
