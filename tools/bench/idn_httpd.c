@@ -87,6 +87,7 @@ int main(int argc, char **argv)
 				ssize_t r = read(fd, in, sizeof(in));
 				size_t o = 0;
 				unsigned m = match[fd];
+				int bad = 0;
 
 				if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 					close(fd);	/* also leaves the epoll set */
@@ -94,26 +95,25 @@ int main(int argc, char **argv)
 				}
 				if (r < 0)
 					break;
-				for (ssize_t k = 0; k < r; k++) {
+				for (ssize_t k = 0; k < r && !bad; k++) {
 					char b = in[k];
 
 					if (b == "\r\n\r\n"[m])
 						m++;
 					else
 						m = b == '\r';
-					if (m == 4) {
-						m = 0;
-						if (o + (size_t)rlen > sizeof(out)) {
-							if (write(fd, out, o) < 0)
-								break;
-							o = 0;
-						}
-						memcpy(out + o, resp, (size_t)rlen);
-						o += (size_t)rlen;
+					if (m < 4)
+						continue;
+					m = 0;
+					if (o + (size_t)rlen > sizeof(out)) {
+						bad = write(fd, out, o) < 0;
+						o = 0;
 					}
+					memcpy(out + o, resp, (size_t)rlen);
+					o += (size_t)rlen;
 				}
 				match[fd] = (unsigned char)m;
-				if (o && write(fd, out, o) < 0) {
+				if (bad || (o && write(fd, out, o) < 0)) {
 					close(fd);
 					break;
 				}
