@@ -108,29 +108,48 @@ IDN_INLINE int act_fwd(void *ctx, __u32 ifindex, const int xdp)
 	return (int)bpf_redirect(ifindex, 0);
 }
 
-/* Grow the head by @room bytes for the outer header, keeping L2 in front. */
+/*
+ * Make room for the outer header and leave a plain 14-byte Ethernet header
+ * in front: [eth][outer][inner L3]. VLAN tags of the ingress frame are
+ * dropped: they belong to the client's link, not to the routed link toward
+ * the node. The MACs of the old header stay until the caller writes the
+ * next hop's, so a frame passed up to the kernel is still addressed to us.
+ */
 IDN_INLINE int ctx_push_outer(void *ctx, __u32 l2_len, __u32 room, int v6, const int xdp)
 {
-	if (!xdp)
+	__u16 proto = v6 ? idn_htons(ETH_P_IPV6) : idn_htons(ETH_P_IP);
+
+	if (!xdp) {
+		struct __sk_buff *skb = ctx;
+
+		/* in-frame tags move to the accelerated slot as they are popped */
+		for (int i = 0; i < 3; i++) {
+			if (!skb->vlan_present && skb->protocol != idn_htons(ETH_P_8021Q) &&
+			    skb->protocol != idn_htons(ETH_P_8021AD))
+				break;
+			if (bpf_skb_vlan_pop(skb))
+				return -1;
+		}
+		if (skb->vlan_present || skb->protocol != proto)
+			return -1;
 		return bpf_skb_adjust_room(ctx, room, BPF_ADJ_ROOM_MAC,
 					   v6 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 :
 						BPF_F_ADJ_ROOM_ENCAP_L3_IPV4);
-	if (bpf_xdp_adjust_head(ctx, -(int)room))
+	}
+	if (bpf_xdp_adjust_head(ctx, (int)l2_len - ETH_HLEN - (int)room))
 		return -1;
 	{
 		void *data = ctx_data(ctx, xdp), *end = ctx_data_end(ctx, xdp);
-		__u8 l2[22];
+		struct ethhdr *eth = data;
+		/* the old frame now starts room + 14 - l2_len bytes in (>= 12) */
+		__u8 *old = data + ((room + ETH_HLEN - l2_len) & 0x3f);
+		__u8 macs[12];
 
-		/* old L2 header now sits at data + room: copy it to the front */
-		if (data + room + 22 > end)
+		if ((void *)(old + 12) > end || (void *)(eth + 1) > end)
 			return -1;
-		__builtin_memcpy(l2, data + room, 22);
-		if (l2_len == 14)
-			__builtin_memcpy(data, l2, 14);
-		else if (l2_len == 18)
-			__builtin_memcpy(data, l2, 18);
-		else
-			__builtin_memcpy(data, l2, 22);
+		__builtin_memcpy(macs, old, 12);
+		__builtin_memcpy(eth, macs, 12);
+		eth->h_proto = proto;
 	}
 	return 0;
 }
@@ -285,13 +304,12 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 	}
 	data = ctx_data(ctx, xdp);
 	end = ctx_data_end(ctx, xdp);
-	if (data + sizeof(struct ethhdr) > end ||
-	    data + l2 + sizeof(struct ipv6hdr) > end) {
+	if (data + ETH_HLEN + sizeof(struct ipv6hdr) > end) {
 		stat_drop(IDN_DROP_ENCAP);
 		return -1;
 	}
 	if (!v6) {
-		struct iphdr *ip = data + l2;
+		struct iphdr *ip = data + ETH_HLEN;
 		__u16 tot = idn_htons(p->l3_len + sizeof(*ip));
 
 		/* checksum from the values written, not read back */
@@ -309,7 +327,7 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 							   IPPROTO_IPIP, cfg->src4,
 							   n->addr[0]));
 	} else {
-		struct ipv6hdr *ip6 = data + l2;
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
 
 		*(__u32 *)ip6 = idn_htonl(0x60000000);
 		ip6->payload_len = idn_htons(p->l3_len);
@@ -603,7 +621,8 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		__u32 id = ct->node;
 
 		n = bpf_map_lookup_elem(&idn_nodes, &id);
-		if (n && (n->flags & IDN_NODE_F_VALID) && n->health != IDN_HEALTH_DOWN) {
+		if (n && (n->flags & IDN_NODE_F_VALID) &&
+		    (n->health == IDN_HEALTH_UP || n->health == IDN_HEALTH_DRAIN)) {
 			act = encap_forward(ctx, cfg, &p, id, n, 0, xdp);
 			if (act < 0)
 				goto error;
@@ -611,7 +630,7 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 			stat_node(id, len, 0);
 			return act;
 		}
-		/* its node is gone: choose again below */
+		/* its node is down, unknown or removed: choose again below */
 	}
 
 	w = bpf_map_lookup_elem(&idn_work, &zero);

@@ -522,7 +522,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	}
 	if (bpf_map_lookup_elem(E.conns, &p.flow, &ct) == 0 &&
 	    bpf_map_lookup_elem(E.nodes, &ct.node, &n) == 0 &&
-	    (n.flags & IDN_NODE_F_VALID) && n.health != IDN_HEALTH_DOWN) {
+	    (n.flags & IDN_NODE_F_VALID) && (n.health == IDN_HEALTH_UP || n.health == IDN_HEALTH_DRAIN)) {
 		pr->verdict = IDN_V_CONN;
 		fwd_pred(pr, ct.node);
 		return;
@@ -641,7 +641,7 @@ static int diff_one(int hook, const struct pg *p)
 		return 1;
 	}
 	compared[hook]++;
-	got_node = is_fwd(R_.verdict) ? out_node(&R_, (size_t)(p->l3_off > 0 ? p->l3_off : 14))
+	got_node = is_fwd(R_.verdict) ? out_node(&R_, 14)
 				      : IDN_NODE_NONE;
 	if (R_.err || R_.verdict != pr.verdict || R_.drop != pr.drop ||
 	    R_.ret != act_code(hook, pr.act) || got_node != pr.node)
@@ -694,7 +694,7 @@ int main(int argc, char **argv)
 			plan_swap();
 		if (i % 211 == 0)
 			rand_node(node_ids[rn(N_NODES)]);
-		gen_packet(&p, i % 4 != 0);
+		gen_packet(&p, 1);	/* VLAN tags on both hooks */
 		diff_one(HOOK_XDP, &p);
 		if (i % 4 == 0)
 			diff_one(HOOK_TC, &p);

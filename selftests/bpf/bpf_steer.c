@@ -245,24 +245,25 @@ static int expect(const struct run *r, int hook, enum act a, int verdict, int dr
 }
 
 /*
- * The output must be: the input's L2 header with the next hop's MACs,
- * then the outer header to @node's locator, then the input's L3 packet
- * byte for byte.
+ * The output must be: a plain Ethernet header (the next hop's MACs, the
+ * outer family's type; ingress VLAN tags dropped), then the outer header
+ * to @node's locator, then the input's L3 packet byte for byte.
  */
 static int check_encap(const struct run *r, const struct pg *in, __u32 node_id,
 		       const uint8_t smac[6], int mac_net, int mac_host)
 {
 	struct idn_node n = get_node(node_id);
 	struct idn_config c = get_config();
-	size_t l2 = (size_t)in->l3_off, inner = in->len - l2;
+	size_t l2 = 14, inner = in->len - (size_t)in->l3_off;
 	uint8_t exp[PG_MAX + 64], dmac[6];
 	size_t olen;
 	int ok = 1;
 
 	bed_node_mac(dmac, mac_net, mac_host);
-	memcpy(exp, in->buf, l2);
 	memcpy(exp, dmac, 6);
 	memcpy(exp + 6, smac, 6);
+	exp[12] = n.family == IDN_AF_INET ? 0x08 : 0x86;
+	exp[13] = n.family == IDN_AF_INET ? 0x00 : 0xdd;
 	if (n.family == IDN_AF_INET) {
 		struct iphdr ip = { 0 };
 
@@ -288,7 +289,7 @@ static int check_encap(const struct run *r, const struct pg *in, __u32 node_id,
 		memcpy(exp + l2, &ip6, 40);
 		olen = 40;
 	}
-	memcpy(exp + l2 + olen, in->buf + l2, inner);
+	memcpy(exp + l2 + olen, in->buf + in->l3_off, inner);
 	ok &= ASSERT_EQ(r->out_len, l2 + olen + inner, "encapsulated length");
 	if (ok && memcmp(r->out, exp, r->out_len)) {
 		TAP_FAIL("encapsulated bytes differ");
@@ -1427,7 +1428,7 @@ static const struct fixture fixtures[] = {
 	{ "VIP v4 SYN: new flow, IPIP to min-J node, conn+affinity", fx_vip4_new },
 	{ "egress on another device: redirect", fx_vip4_redirect },
 	{ "VIP v6 SYN: IP6IP6", fx_vip6_new },
-	{ "VLAN tag in the frame (TC: QinQ inner tag) kept on encap", fx_vlan },
+	{ "VLAN tag in the frame (TC: QinQ inner tag) dropped on encap", fx_vlan },
 	{ "IPv6 descriptor address", fx_addr6 },
 	{ "TCP option: policy, cap, token", fx_opt_valid },
 	{ "TCP option malformed", fx_opt_bad },
