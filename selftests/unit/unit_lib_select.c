@@ -197,6 +197,34 @@ static void test_cost_by_hand(void)
 	ASSERT_EQ(out.cost, 0, "255 >> 8");
 }
 
+/* The divide-free x / 1000 must be exact: edges, and a wide sample. */
+static void test_div1000_exact(void)
+{
+	static const __u64 edge[] = {
+		0, 1, 999, 1000, 1001, 1999, 2000, 999999, 1000000,
+		0xffffffffULL - 1, 0xffffffffULL, 0x100000000ULL, 0x100000000ULL + 999,
+		4294967295000ULL, 0xffffffffffffffffULL,
+	};
+	__u64 x = 0x9e3779b97f4a7c15ULL;
+	int bad = 0;
+
+	for (unsigned int i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+		bad += idn_div1000(edge[i]) != edge[i] / 1000;
+	for (__u64 v = 0; v < 5000000; v++)	/* every value near 0 */
+		bad += idn_div1000(v) != v / 1000;
+	for (int i = 0; i < 5000000; i++) {	/* and spread over 32 bits */
+		__u64 v;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		v = x & 0xffffffffULL;
+		bad += idn_div1000(v) != v / 1000;
+		bad += idn_div1000(x >> (i & 31)) != (x >> (i & 31)) / 1000;
+	}
+	ASSERT_EQ(bad, 0, "idn_div1000 == x / 1000");
+}
+
 static void test_cost_saturates(void)
 {
 	struct idn_sel_in in;
@@ -774,6 +802,7 @@ int main(void)
 {
 	tap_plan(0);
 	TAP_RUN(test_cost_by_hand);
+	TAP_RUN(test_div1000_exact);
 	TAP_RUN(test_cost_saturates);
 	TAP_RUN(test_hard_filters);
 	TAP_RUN(test_filters_fail_closed);
