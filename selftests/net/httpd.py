@@ -5,12 +5,14 @@
 Listens on [::]:PORT (IPv4 and IPv6, any local address, so VIPs on lo and
 a whole IPv6 descriptor prefix routed to lo all reach it) and answers:
   GET /            "node NAME\\n"  (which node served the request)
-  GET /bytes/N     N bytes of filler, for long downloads (curl --limit-rate)
+  GET /bytes/N     N bytes of filler; ?rate=BPS paces it (long-lived flows;
+                   curl 7.88's --limit-rate does not hold back a fast peer)
   GET /who         "node NAME client ADDR server ADDR\\n"
 Every response carries the header "X-IDN-Node: NAME". Keep-alive, threaded.
 """
 import socket
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NAME = sys.argv[1] if len(sys.argv) > 1 else "node"
@@ -34,19 +36,26 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_GET(self):
-        path = self.path.split("?")[0]
+        path, _, query = self.path.partition("?")
         if path.startswith("/bytes/"):
             try:
                 n = int(path[7:])
+                rate = int(query[5:]) if query.startswith("rate=") else 0
             except ValueError:
                 self.send_error(400)
                 return
             self.head(n, "application/octet-stream")
+            step = min(len(CHUNK), max(1024, rate // 20)) if rate else len(CHUNK)
+            start, sent = time.monotonic(), 0
             try:
-                while n > 0:
-                    k = min(n, len(CHUNK))
+                while sent < n:
+                    k = min(n - sent, step)
                     self.wfile.write(CHUNK[:k])
-                    n -= k
+                    sent += k
+                    if rate:
+                        ahead = sent / rate - (time.monotonic() - start)
+                        if ahead > 0:
+                            time.sleep(ahead)
             except OSError:
                 pass
             return

@@ -26,8 +26,8 @@ probe_bpffs || skip_all "cannot mount bpffs"
 
 CAP=1001/0
 SWAPS=${IDN_SWAPS:-120}
-BIG=2000000		# bytes per long download
-RATE=250k		# per download: ~8 s each
+BIG=4000000		# bytes per long download
+RATE=200000		# bytes/s, paced by the server: ~20 s each
 
 topo_setup 3 || { tap_fail "test bed setup"; tap_done; }
 
@@ -157,19 +157,24 @@ ctl node set id 2 health up >/dev/null && ctl node set id 102 health up >/dev/nu
 
 # ---- 5. 100+ plan swaps under load: no established connection breaks
 gen0=$(ctl -j plan show | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])' 2>/dev/null)
-bg_ns "$NS_CLI" "$TMPD/wrk4.log" wrk -t1 -c16 -d14s "http://$TOPO_VIP4/"
+bg_ns "$NS_CLI" "$TMPD/wrk4.log" wrk -t1 -c16 -d22s "http://$TOPO_VIP4/"
 WRK4=$BG_PID
-bg_ns "$NS_CLI" "$TMPD/wrk6.log" wrk -t1 -c8 -d14s "http://[$TOPO_VIP6]/"
+bg_ns "$NS_CLI" "$TMPD/wrk6.log" wrk -t1 -c8 -d22s "http://[$TOPO_VIP6]/"
 WRK6=$BG_PID
+# and a stream of new flows: one curl (one connection) after the other
+bg_ns "$NS_CLI" "$TMPD/churn.log" sh -c 'while [ ! -e "$0" ]; do
+	curl -s -m 5 -o /dev/null -w "%{http_code}\n" "$1" || echo "fail $?"; done' \
+	"$TMPD/churn.stop" "http://$TOPO_VIP4/"
+CHURN=$BG_PID
 dl=()
 for ((k = 0; k < 8; k++)); do
-	if ((k % 2)); then url="http://[$TOPO_VIP6]/bytes/$BIG"; else url="http://$TOPO_VIP4/bytes/$BIG"; fi
-	bg_ns "$NS_CLI" "$TMPD/dl$k.log" curl -s -o /dev/null --limit-rate $RATE \
+	if ((k % 2)); then url="http://[$TOPO_VIP6]/bytes/$BIG?rate=$RATE"; else url="http://$TOPO_VIP4/bytes/$BIG?rate=$RATE"; fi
+	bg_ns "$NS_CLI" "$TMPD/dl$k.log" curl -s -o /dev/null \
 		-w '%{http_code} %{size_download}\n' "$url"
 	dl+=("$BG_PID")
 done
 sleep 1
-swap_fail=0 churn_fail=0 churn=0 probe_bad=0
+swap_fail=0 churn_fail=0 churn=0 probe_bad=0 loaded=0
 t_start=$(date +%s.%N)
 for ((s = 0; s < SWAPS; s++)); do
 	# rotate which node is cheapest: new flows change node every swap
@@ -178,6 +183,7 @@ for ((s = 0; s < SWAPS; s++)); do
 	1) plan_all 500 100 300 ;;
 	2) plan_all 300 500 100 ;;
 	esac || swap_fail=$((swap_fail + 1))
+	kill -0 "$WRK4" 2>/dev/null && kill -0 "${dl[0]}" 2>/dev/null && loaded=$((loaded + 1))
 	if ((s % 10 == 0)); then
 		# a fresh token has no affinity: it must go to this generation's
 		# cheapest node (node1, node2, node3 in turn)
@@ -186,11 +192,11 @@ for ((s = 0; s < SWAPS; s++)); do
 		[ -n "$n" ] || churn_fail=$((churn_fail + 1))
 		[ "$n" = "node$((s % 3 + 1))" ] || probe_bad=$((probe_bad + 1))
 	fi
-	sleep 0.05
+	sleep 0.02
 done
 t_swaps=$(echo "$(date +%s.%N) - $t_start" | bc)
 gen1=$(ctl -j plan show | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])' 2>/dev/null)
-log "$SWAPS swaps in ${t_swaps}s, generation $gen0 -> $gen1, new-flow probes $churn (failed $churn_fail)"
+log "$SWAPS swaps in ${t_swaps}s ($loaded while wrk and the downloads ran), generation $gen0 -> $gen1"
 dl_bad=0
 for ((k = 0; k < 8; k++)); do
 	wait "${dl[$k]}"
@@ -198,9 +204,11 @@ for ((k = 0; k < 8; k++)); do
 	[ "$r" = "200 $BIG" ] || { dl_bad=$((dl_bad + 1)); log "download $k: '$r'"; }
 done
 wait $WRK4 $WRK6
+touch "$TMPD/churn.stop"
+wait $CHURN
 for f in wrk4 wrk6; do log "$f: $(grep -E 'requests in|Socket errors|Non-2xx' "$TMPD/$f.log" | tr -s ' ' | tr '\n' ';')"; done
-[ $swap_fail -eq 0 ] && [ -n "$gen1" ] && [ $((gen1 - gen0)) -ge $SWAPS ]
-tap_result "$SWAPS plan swaps committed (generation $gen0 -> $gen1)" $?
+[ $swap_fail -eq 0 ] && [ -n "$gen1" ] && [ $((gen1 - gen0)) -ge $SWAPS ] && [ $loaded -ge 100 ]
+tap_result "$SWAPS plan swaps committed (generation $gen0 -> $gen1), $loaded under load" $?
 [ $dl_bad -eq 0 ]
 tap_result "8 long downloads (IPv4+IPv6, $BIG B each) complete across the swaps" $? "$dl_bad broken"
 wrk_ok=0
@@ -209,12 +217,48 @@ for f in wrk4 wrk6; do
 	grep -qE 'Socket errors|Non-2xx' "$TMPD/$f.log" && wrk_ok=1
 done
 tap_result "wrk (24 keep-alive connections): 0 socket errors, 0 non-2xx across the swaps" $wrk_ok
+c_all=$(grep -c . "$TMPD/churn.log")
+c_ok=$(grep -c '^200$' "$TMPD/churn.log")
+[ "$c_all" -gt 0 ] && [ "$c_ok" = "$c_all" ]
+tap_result "new connections during the swaps (curl loop): $c_ok of $c_all answered 200" $?
 [ $churn_fail -eq 0 ]
 tap_result "new flows during the swaps: all $churn answered" $?
 [ $probe_bad -eq 0 ]
 tap_result "each swap steers new flows at once: $((churn - probe_bad)) of $churn on the new cheapest node" $?
 
-# ---- 6. receipts and counters
+# verdict_pkts NAME: packets counted with that verdict (idnctl -j stats)
+verdict_pkts() {
+	ctl -j stats show | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(sum(v["packets"] for v in s["verdicts"] if v["verdict"] == sys.argv[1]))' "$1"
+}
+
+# ---- 6. no plan for the capability: fast TCP reset built in XDP
+ctl vip add 10.99.0.2 port 80 proto tcp cap 2002/0 tier 1 >/dev/null &&
+	ctl vip add fd00:99::2 port 80 proto tcp cap 2002/0 tier 1 >/dev/null
+rej0=$(verdict_pkts miss-reject)
+t0=$(date +%s%N)
+cli curl -s -m 5 -o /dev/null http://10.99.0.2/; rc4=$?
+cli curl -s -m 5 -o /dev/null "http://[fd00:99::2]/"; rc6=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+rej1=$(verdict_pkts miss-reject)
+log "curl exit $rc4 (v4) $rc6 (v6) in ${ms} ms; miss-reject packets $rej0 -> $rej1"
+[ $rc4 -eq 7 ] && [ $rc6 -eq 7 ] && [ $ms -lt 2000 ] && [ $((rej1 - rej0)) -ge 2 ]
+tap_result "capability without a plan: connection refused at once (RST from XDP, v4+v6)" $?
+
+# ---- 7. receipts (monitor, receipt show) and counters
+ctl receipt show >/dev/null 2>&1
+bg_ns "$NS_RTR" "$TMPD/monitor.log" "$IDNCTL" -P "$PIN/rtr" monitor count 1 timeout 10
+MON=$BG_PID
+sleep 0.5
+stamped_curl 31337 -s -m 5 -o /dev/null http://$TOPO_VIP4/
+wait $MON
+log "$(head -n 3 "$TMPD/monitor.log")"
+grep -q 'token 0x7a69' "$TMPD/monitor.log"
+tap_result "idnctl monitor shows the receipt of a request (token 31337)" $?
+cli curl -s -m 5 -o /dev/null http://$TOPO_VIP4/
+
 out=$(ctl receipt show 2>&1)
 log "$(head -n 6 <<<"$out")"
 [ -n "$out" ] && grep -qE 'node' <<<"$out"
@@ -223,10 +267,13 @@ out=$(ctl -j stats show 2>/dev/null)
 python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])
-txt = json.dumps(s)
-ok = any(k in txt for k in ("\"new\"", "\"conn\""))
-sys.exit(0 if ok else 1)' "$out"
-tap_result "stats counters moved (idnctl stats)" $?
+v = {e["verdict"]: e["packets"] for e in s["verdicts"]}
+flows = [n["node"] for n in s["nodes"] if n["flows"] > 0]
+print("# new %d affinity %d conn %d error %d; nodes with flows %s" %
+      (v["new"], v["affinity"], v["conn"], v["error"], flows))
+sys.exit(0 if v["new"] > 0 and v["affinity"] > 0 and v["conn"] > 1000 and
+         v["error"] == 0 and len(flows) >= 6 else 1)' "$out"
+tap_result "stats: new/affinity/conn verdicts counted, no errors, flows on all 6 node ids" $?
 log_cmd ctl stats show
 
 tap_done
