@@ -37,15 +37,18 @@ show() {
 }
 die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
 
-step "Building (make)"
-make -s >/dev/null 2>"/tmp/idn-demo-make.$$" || {
+O=${O:-build}
+export O
+NEED=("$O/idnctl" "$O/idn-stamp" "$O/bpf/idn_steer.bpf.o" "$O/bpf/idn_node.bpf.o"
+      "$O/bpf/idn_pass.bpf.o")
+step "Building (make ${NEED[*]})"
+make -s O="$O" "${NEED[@]}" >/dev/null 2>"/tmp/idn-demo-make.$$" || {
 	tail -n 20 "/tmp/idn-demo-make.$$" >&2; rm -f "/tmp/idn-demo-make.$$"; die "make failed"; }
 rm -f "/tmp/idn-demo-make.$$"
-for f in build/idnctl build/idn-stamp build/bpf/idn_steer.bpf.o build/bpf/idn_node.bpf.o \
-	 build/bpf/idn_pass.bpf.o; do
+for f in "${NEED[@]}"; do
 	[ -e "$f" ] || die "missing $f after make"
 done
-say "built: build/idnctl build/idn-stamp build/bpf/*.bpf.o"
+say "up to date: ${NEED[*]}"
 
 # shellcheck source=../selftests/net/lib.sh
 source "$ROOT/selftests/net/lib.sh"
