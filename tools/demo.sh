@@ -24,7 +24,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 B=$'\e[1m' D=$'\e[2m' G=$'\e[32m' Y=$'\e[33m' N=$'\e[0m'
-[ -t 1 ] || B= D= G= Y= N=
+[ -t 1 ] || B='' D='' G='' Y='' N=''
 step() { printf '\n%s== %s%s\n' "$B" "$*" "$N"; }
 say()  { printf '%s\n' "$*"; }
 # show LABEL CMD...: print the command line as typed, then its output indented

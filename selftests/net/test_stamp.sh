@@ -24,6 +24,7 @@ stamp() { "$IDNSTAMP" "$@" pin "$PIN"; }
 make_tmpdir || exit 1
 PIN=$TMPD/bpf
 make_bpffs "$PIN" || skip_all "cannot mount bpffs"
+cli='' srv=''
 setup_ns cli srv || exit 1
 veth_pair "$cli" c0 "$srv" s0 || exit 1
 ip -n "$cli" addr add 10.1.0.1/24 dev c0

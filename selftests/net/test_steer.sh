@@ -108,7 +108,7 @@ tap_result "idn-stamp run token 4242 -- curl (IPv6 VIP): $out" $?
 
 # ---- 2. same token -> same node; different tokens spread
 same_node() {	# same_node CMD...: 15 runs of CMD answer with one node
-	local k first= n
+	local k first='' n
 	for ((k = 0; k < 15; k++)); do
 		n=$("$@")
 		[ -n "$n" ] || return 1

@@ -53,13 +53,14 @@ desc_addr6() {
 _sysctl() { in_ns "$1" sysctl -qw "${@:2}" >/dev/null; }
 
 topo_setup() {
-	local n=$1 i ns mac6 mac
+	local n=$1 i ns mac
 	TOPO_N=$n
 	make_tmpdir || return 1
 	PIN=$TMPD/bpf
 	make_bpffs "$PIN" || return 1
 	mkdir -p "$PIN/rtr"
 
+	local cli="" rtr=""
 	setup_ns cli rtr || return 1
 	NS_CLI=$cli NS_RTR=$rtr
 
