@@ -71,10 +71,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idn_nodes SEC(".maps");
 
-/* Node id -> cached FIB result toward its locator. */
+/* IDN_NH_KEY(node, v6) -> cached FIB result toward that locator. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, IDN_MAX_NODES);
+	__uint(max_entries, 2 * IDN_MAX_NODES);
 	__type(key, __u32);
 	__type(value, struct idn_nexthop);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -138,7 +138,7 @@ IDN_INLINE __u8 idn_cand_reject(const struct idn_node *n, const struct idn_cand 
 		return IDN_REJ_SCOPE;
 	if (want_variant && c->variant != want_variant)
 		return IDN_REJ_VARIANT;
-	if (n->family != in->family)
+	if (!(n->flags & (in->family == IDN_AF_INET6 ? IDN_NODE_F_LOC6 : IDN_NODE_F_LOC4)))
 		return IDN_REJ_FAMILY;
 	return IDN_REJ_NONE;
 }

@@ -243,9 +243,11 @@ IDN_INLINE __u32 coarse_now(void)
  */
 static __attribute__((noinline))
 struct idn_nexthop *nh_resolve(void *ctx, __u32 node_id, const struct idn_node *n,
-			       int refresh, __u32 in_ifindex)
+			       int refresh_v6, __u32 in_ifindex)
 {
-	struct idn_nexthop *nh = bpf_map_lookup_elem(&idn_nexthops, &node_id);
+	int v6 = refresh_v6 & 1, refresh = refresh_v6 >> 1;
+	__u32 key = IDN_NH_KEY(node_id, v6);
+	struct idn_nexthop *nh = bpf_map_lookup_elem(&idn_nexthops, &key);
 	struct bpf_fib_lookup fib = {};
 	__u32 mtu = 0;
 	long r;
@@ -257,12 +259,12 @@ struct idn_nexthop *nh_resolve(void *ctx, __u32 node_id, const struct idn_node *
 	if (nh->ifindex && coarse_now() == nh->stamp_s)
 		return nh;
 	fib.ifindex = in_ifindex;
-	if (n->family == IDN_AF_INET) {
+	if (!v6) {
 		fib.family = AF_INET;
-		fib.ipv4_dst = n->addr[0];
+		fib.ipv4_dst = n->addr4;
 	} else {
 		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_dst, n->addr, 16);
+		__builtin_memcpy(fib.ipv6_dst, n->addr6, 16);
 	}
 	r = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 	if (r != BPF_FIB_LKUP_RET_SUCCESS)
@@ -286,12 +288,17 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 			     const struct idn_node *n, int new_flow, const int xdp)
 {
 	struct idn_nexthop *nh;
-	int v6 = n->family == IDN_AF_INET6;
+	int v6 = p->flow.family == IDN_AF_INET6;
 	__u32 room = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
 	__u32 l2 = p->l3_off;
 	void *data, *end;
 
-	nh = nh_resolve(ctx, node_id, n, new_flow, ctx_ifindex(ctx, xdp));
+	/* the locator of the request's own family (select made sure it exists) */
+	if (!(n->flags & (v6 ? IDN_NODE_F_LOC6 : IDN_NODE_F_LOC4))) {
+		stat_drop(IDN_DROP_NO_NODE);
+		return -1;
+	}
+	nh = nh_resolve(ctx, node_id, n, (new_flow ? 2 : 0) | v6, ctx_ifindex(ctx, xdp));
 	if (nh && nh->mtu && p->l3_len + room > nh->mtu) {
 		stat_drop(IDN_DROP_MTU);
 		return -1;
@@ -322,10 +329,10 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 		ip->ttl = 64;
 		ip->protocol = IPPROTO_IPIP;
 		ip->saddr = cfg->src4;
-		ip->daddr = n->addr[0];
+		ip->daddr = n->addr4;
 		ip->check = idn_csum_fold(idn_ip4_csum_sum(idn_htons(0x4500), tot, 0,
 							   IPPROTO_IPIP, cfg->src4,
-							   n->addr[0]));
+							   n->addr4));
 	} else {
 		struct ipv6hdr *ip6 = data + ETH_HLEN;
 
@@ -334,7 +341,7 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 		ip6->nexthdr = IPPROTO_IPV6;
 		ip6->hop_limit = 64;
 		__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
-		__builtin_memcpy(&ip6->daddr, n->addr, 16);
+		__builtin_memcpy(&ip6->daddr, n->addr6, 16);
 	}
 	if (!nh) {
 		/* No neighbour yet: the kernel forwards and resolves it. */
@@ -477,9 +484,12 @@ IDN_INLINE int telemetry(void *data, void *end, const struct idn_pkt *p)
 	n = bpf_map_lookup_elem(&idn_nodes, &id);
 	if (!n || !(n->flags & IDN_NODE_F_VALID))
 		return IDN_DROP_BAD_TELEMETRY;
-	if (n->family != p->flow.family ||
-	    n->addr[0] != p->flow.saddr[0] || n->addr[1] != p->flow.saddr[1] ||
-	    n->addr[2] != p->flow.saddr[2] || n->addr[3] != p->flow.saddr[3])
+	/* only from the node's own locator of the datagram's family */
+	if (p->flow.family == IDN_AF_INET ?
+	    (!(n->flags & IDN_NODE_F_LOC4) || n->addr4 != p->flow.saddr[0]) :
+	    (!(n->flags & IDN_NODE_F_LOC6) ||
+	     n->addr6[0] != p->flow.saddr[0] || n->addr6[1] != p->flow.saddr[1] ||
+	     n->addr6[2] != p->flow.saddr[2] || n->addr6[3] != p->flow.saddr[3]))
 		return IDN_DROP_TELE_SPOOF;
 	seq = idn_ntohl(t->seq);
 	if (n->tele_s && (__s32)(seq - n->tele_seq) <= 0)

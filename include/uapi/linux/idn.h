@@ -283,15 +283,23 @@ enum idn_health {
 
 #define IDN_NODE_F_VALID	0x0001
 #define IDN_NODE_F_CONFIDENTIAL	0x0002	/* may serve privacy >= confidential */
+#define IDN_NODE_F_LOC4		0x0004	/* addr4 is a locator */
+#define IDN_NODE_F_LOC6		0x0008	/* addr6 is a locator */
 
+/*
+ * One entry per physical node, dual-stack: a request is sent to the
+ * node's locator of its own address family (so inner and outer family
+ * agree), and a session's affinity survives a client that moves between
+ * IPv4 and IPv6.
+ */
 struct idn_node {
-	__u32 addr[4];		/* locator, network order */
-	__u8 family;		/* IDN_AF_* */
+	__u32 addr6[4];		/* IPv6 locator, network order */
+	__be32 addr4;		/* IPv4 locator */
 	__u8 trust;		/* 0..7 */
 	__u8 health;		/* enum idn_health */
-	__u8 pad0;
 	__u16 domain;		/* 0..31 for plan domain masks */
 	__u16 flags;		/* IDN_NODE_F_* */
+	__u16 pad0;
 	__u32 net_us;		/* T_net from this router */
 	__u32 tok_ns;		/* prefill cost per token, for T_queue/T_exec */
 	__u32 max_queue;	/* soft limit of queue_depth; 0 = none */
@@ -302,13 +310,16 @@ struct idn_node {
 	__u16 kv_use;		/* permille */
 	__u32 tele_seq;		/* last accepted telemetry sequence */
 	__u32 tele_s;		/* coarse seconds of last telemetry, 0 = never */
+	__u32 pad1;
 };
 
 /*
- * idn_nexthops (ARRAY, IDN_MAX_NODES): the dataplane's own cache of the
- * FIB result toward each node's locator (egress device, MACs, MTU), filled
- * on new flows and used by established ones. Writing zeroes invalidates.
+ * idn_nexthops (ARRAY, 2 * IDN_MAX_NODES, key IDN_NH_KEY): the dataplane's
+ * own cache of the FIB result toward each locator of each node (egress
+ * device, MACs, MTU), filled on new flows and used by established ones.
+ * Writing zeroes invalidates.
  */
+#define IDN_NH_KEY(node, v6)	((__u32)(node) * 2 + ((v6) ? 1 : 0))
 struct idn_nexthop {
 	__u32 ifindex;		/* 0 = not resolved */
 	__u16 mtu;
@@ -371,7 +382,7 @@ enum idn_reject {
 	IDN_REJ_PRIVACY,	/* privacy level needs a confidential node */
 	IDN_REJ_SCOPE,		/* domain outside the policy scope */
 	IDN_REJ_VARIANT,	/* variant differs from the requested one */
-	IDN_REJ_FAMILY,		/* locator family differs from the request's */
+	IDN_REJ_FAMILY,		/* node has no locator of the request's family */
 	IDN_REJ_OVERLOAD,	/* queue over its soft limit or J over the SLO */
 	IDN_REJ_BUDGET,		/* J over the request's cost budget */
 	IDN_REJ_MAX,
@@ -483,7 +494,7 @@ struct idn_meta {
 	IDN_ASSERT_SIZE(struct idn_plan_key, 8);			\
 	IDN_ASSERT_SIZE(struct idn_cand, 16);				\
 	IDN_ASSERT_SIZE(struct idn_plan, 32 + 16 * IDN_MAX_CAND);	\
-	IDN_ASSERT_SIZE(struct idn_node, 56);				\
+	IDN_ASSERT_SIZE(struct idn_node, 64);				\
 	IDN_ASSERT_SIZE(struct idn_nexthop, 24);			\
 	IDN_ASSERT_SIZE(struct idn_vstat, 16);				\
 	IDN_ASSERT_SIZE(struct idn_nstat, 24);				\
