@@ -6,7 +6,8 @@
 # A test is any executable that prints TAP lines ("ok N - name",
 # "not ok N - name", "ok N - name # SKIP why") and exits 0 (pass/skip) or
 # non-zero. Tiers, in order:
-#   1 unit     $O/tests/unit_*          (userspace C, incl. bpf/lib)
+#   1 unit     $O/tests/unit_*          (userspace C, incl. bpf/lib), and
+#              selftests/unit/test_*.sh (the same under valgrind)
 #   2 bpf      $O/tests/bpf_*           (BPF_PROG_TEST_RUN fixtures)
 #   3 net      selftests/net/test_*.sh  (namespaces + veth + real clients)
 #   4 kernel   selftests/kernel/run.sh  (QEMU guest), when present
@@ -16,7 +17,8 @@ O=${O:-build}
 cd "$(dirname "$0")/.."
 
 tests=()
-for t in "$O"/tests/unit_* "$O"/tests/bpf_* selftests/net/test_*.sh selftests/kernel/run.sh; do
+for t in "$O"/tests/unit_* selftests/unit/test_*.sh "$O"/tests/bpf_* \
+	selftests/net/test_*.sh selftests/kernel/run.sh; do
 	[ -x "$t" ] || continue
 	[ -n "${IDN_TESTS:-}" ] && [[ $t != *${IDN_TESTS}* ]] && continue
 	tests+=("$t")
