@@ -357,6 +357,21 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 	return act_fwd(ctx, nh->ifindex, xdp);
 }
 
+/* Forward to node @id and count it: per verdict, and per node (new flows). */
+IDN_INLINE int forward(void *ctx, const struct idn_config *cfg, const struct idn_pkt *p,
+		       __u32 id, const struct idn_node *n, __u32 verdict, __u32 len,
+		       const int xdp)
+{
+	int new_flow = verdict != IDN_V_CONN;
+	int act = encap_forward(ctx, cfg, p, id, n, new_flow, xdp);
+
+	if (act < 0)
+		return act;
+	stat_verdict(verdict, len);
+	stat_node(id, len, new_flow);
+	return act;
+}
+
 /* ------------------------------------------------------------------ */
 /* rejection                                                           */
 /* ------------------------------------------------------------------ */
@@ -633,11 +648,9 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		n = bpf_map_lookup_elem(&idn_nodes, &id);
 		if (n && (n->flags & IDN_NODE_F_VALID) &&
 		    (n->health == IDN_HEALTH_UP || n->health == IDN_HEALTH_DRAIN)) {
-			act = encap_forward(ctx, cfg, &p, id, n, 0, xdp);
+			act = forward(ctx, cfg, &p, id, n, IDN_V_CONN, len, xdp);
 			if (act < 0)
 				goto error;
-			stat_verdict(IDN_V_CONN, len);
-			stat_node(id, len, 0);
 			return act;
 		}
 		/* its node is down, unknown or removed: choose again below */
@@ -739,11 +752,9 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 
 			bpf_map_update_elem(&idn_affinity, &ak, &av, BPF_ANY);
 		}
-		act = encap_forward(ctx, cfg, &p, id, n, 1, xdp);
+		act = forward(ctx, cfg, &p, id, n, verdict, len, xdp);
 		if (act < 0)
 			goto error;
-		stat_verdict(verdict, len);
-		stat_node(id, len, 1);
 		return act;
 	}
 	case IDN_V_MISS_HOLD:
