@@ -3,8 +3,11 @@
  * node.c - idnctl node: the node table idn_nodes (locator, domain, trust,
  * health, load) the selection reads.
  *
- * A node whose locator changes gets its idn_nexthops entry zeroed, so the
- * dataplane resolves the new locator instead of using a stale FIB result.
+ * A node is dual-stack: one entry with up to two locators, one IPv4 and
+ * one IPv6 (`addr` given once per family); a request leaves toward the
+ * locator of its own family. A locator that changes gets its idn_nexthops
+ * entry (IDN_NH_KEY(id, family)) zeroed, so the dataplane resolves the new
+ * locator instead of using a stale FIB result.
  */
 #include <stdio.h>
 #include <errno.h>
@@ -14,12 +17,13 @@
 static int usage(void)
 {
 	fprintf(stdout,
-"Usage: idnctl node add id ID addr ADDR [ NODE_ATTRS ]\n"
-"       idnctl node set id ID [ addr ADDR ] [ NODE_ATTRS ]\n"
+"Usage: idnctl node add id ID addr ADDR [ addr ADDR ] [ NODE_ATTRS ]\n"
+"       idnctl node set id ID [ addr ADDR ] [ addr ADDR ] [ NODE_ATTRS ]\n"
 "       idnctl node del id ID\n"
 "       idnctl node show [ id ID ]\n"
 "       idnctl node help\n"
-"where  NODE_ATTRS := [ domain 0-31 ] [ trust 0-7 ] [ health { up | down | drain } ]\n"
+"where  ADDR := { IPV4ADDR | IPV6ADDR }, at most one locator of each family\n"
+"       NODE_ATTRS := [ domain 0-31 ] [ trust 0-7 ] [ health { up | down | drain } ]\n"
 "                     [ confidential { on | off } ] [ net-us US ] [ tok-ns NS ]\n"
 "                     [ max-queue N ] [ queue N ] [ pending-tokens N ] [ load PERMILLE ]\n");
 	return EXIT_OK;
@@ -28,8 +32,9 @@ static int usage(void)
 /* Fields a command gave, applied over an existing or empty entry. */
 struct node_args {
 	__u32 id;
-	bool have_id, have_addr;
-	struct idn_addr addr;
+	bool have_id;
+	int n_addr;
+	struct idn_addr addr[2];	/* distinct families */
 	struct idn_node set;	/* values */
 	unsigned int mask;	/* NA_* given */
 };
@@ -71,11 +76,15 @@ static int parse_node(int argc, char **argv, struct node_args *a, bool attrs)
 			a->have_id = true;
 			done = true;
 		} else if (attrs && matches(*argv, "addr")) {
+			struct idn_addr ad;
+
 			NEXT_ARG();
-			if (a->have_addr)
-				return duparg("addr");
-			PARSE(idn_parse_addr(*argv, &a->addr));
-			a->have_addr = true;
+			PARSE(idn_parse_addr(*argv, &ad));
+			for (int i = 0; i < a->n_addr; i++)
+				if (a->addr[i].family == ad.family)
+					return usage_error("two %s addresses: a node has one locator per family",
+							   ad.family == IDN_AF_INET ? "IPv4" : "IPv6");
+			a->addr[a->n_addr++] = ad;
 			done = true;
 		} else if (attrs && matches(*argv, "health")) {
 			NEXT_ARG();
@@ -127,10 +136,8 @@ static void apply(struct idn_node *n, const struct node_args *a)
 {
 	const struct idn_node *s = &a->set;
 
-	if (a->have_addr) {
-		memcpy(n->addr, a->addr.addr, sizeof(n->addr));
-		n->family = a->addr.family;
-	}
+	for (int i = 0; i < a->n_addr; i++)
+		idn_node_set_locator(n, &a->addr[i]);
 	if (a->mask & NA_DOMAIN) n->domain = s->domain;
 	if (a->mask & NA_TRUST) n->trust = s->trust;
 	if (a->mask & NA_HEALTH) n->health = s->health;
@@ -155,8 +162,8 @@ static int node_add_set(int argc, char **argv, bool add)
 		return rc;
 	if (!a.have_id)
 		return usage_error("\"id\" missing");
-	if (add && !a.have_addr)
-		return usage_error("\"addr\" missing");
+	if (add && !a.n_addr)
+		return usage_error("\"addr\" missing (an IPv4 and/or an IPv6 locator)");
 	err = idn_node_get(&G.maps, a.id, &old);
 	if (err)
 		return runtime_error("node %s: %s", cmd, idn_errmsg());
@@ -175,12 +182,22 @@ static int node_add_set(int argc, char **argv, bool add)
 	err = idn_node_put(&G.maps, a.id, &n);
 	if (err)
 		return runtime_error("node %s: %s", cmd, idn_errmsg());
-	/* ORDER: after the new locator is visible, forget the old next hop. */
-	if (add || n.family != old.family || memcmp(n.addr, old.addr, sizeof(n.addr))) {
-		err = idn_nexthop_clear(&G.maps, a.id);
-		if (err)
-			return runtime_error("node %s: %s", cmd, idn_errmsg());
+	/*
+	 * ORDER: after the new locator is visible, forget the old next hop of
+	 * that family (a new node: both, whatever a previous one left).
+	 */
+	if (add)
+		err = idn_nexthop_clear(&G.maps, a.id, 0);
+	for (int i = 0; !add && !err && i < a.n_addr; i++) {
+		struct idn_addr was;
+		__u8 fam = a.addr[i].family;
+
+		if (idn_node_locator(&old, fam, &was) ||
+		    memcmp(was.addr, a.addr[i].addr, sizeof(was.addr)))
+			err = idn_nexthop_clear(&G.maps, a.id, fam);
 	}
+	if (err)
+		return runtime_error("node %s: %s", cmd, idn_errmsg());
 	return EXIT_OK;
 }
 
@@ -201,7 +218,7 @@ static int node_del(int argc, char **argv)
 		return runtime_error("node del: node %u does not exist", a.id);
 	err = idn_node_put(&G.maps, a.id, &z);
 	if (!err)
-		err = idn_nexthop_clear(&G.maps, a.id);
+		err = idn_nexthop_clear(&G.maps, a.id, 0);
 	if (err)
 		return runtime_error("node del: %s", idn_errmsg());
 	return EXIT_OK;

@@ -164,8 +164,14 @@ void print_vip_entry(const struct idn_vip_entry *e)
 
 void print_node_entry(__u32 id, const struct idn_node *n)
 {
+	struct idn_addr loc;
+
 	print_uint(PRINT_ANY, "id", "node %u ", id);
-	print_addr("addr", "addr %s ", n->family, n->addr);
+	/* one "addr" per locator (as node add takes them); JSON: addr4, addr6 */
+	if (!idn_node_locator(n, IDN_AF_INET, &loc))
+		print_addr("addr4", "addr %s ", loc.family, loc.addr);
+	if (!idn_node_locator(n, IDN_AF_INET6, &loc))
+		print_addr("addr6", "addr %s ", loc.family, loc.addr);
 	print_uint(PRINT_ANY, "domain", "domain %u ", n->domain);
 	print_uint(PRINT_ANY, "trust", "trust %u ", n->trust);
 	print_string(PRINT_ANY, "health", "health %s ", idn_name(&idn_health_names, n->health));

@@ -113,6 +113,8 @@ static int route_get(int argc, char **argv)
 	print_uint(PRINT_ANY, "cost", "cost %u ", res.sel.cost);
 	print_cap("served_cap", "served-cap %s ", res.sel.cap);
 	print_uint(PRINT_ANY, "slot", "slot %u", res.slot);
+	if (res.has_locator)
+		print_addr("locator", " locator %s", res.locator.family, res.locator.addr);
 	if (res.rc.verdict == IDN_V_MALFORMED)
 		print_string(PRINT_ANY, "drop", " drop %s", idn_name(&idn_drop_names, res.drop));
 	if (res.rc.verdict == IDN_V_PASS)

@@ -144,9 +144,21 @@ int idn_vip_list(struct idn_maps *m, struct idn_vip_entry **out);
 
 int idn_node_get(struct idn_maps *m, __u32 id, struct idn_node *n);
 int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n);
-/* Zero the node's cached next hop (locator changed or node gone). */
-int idn_nexthop_clear(struct idn_maps *m, __u32 id);
-int idn_nexthop_get(struct idn_maps *m, __u32 id, struct idn_nexthop *nh);
+/*
+ * A node has up to two locators, one per family (IDN_NODE_F_LOC4 addr4,
+ * IDN_NODE_F_LOC6 addr6). idn_node_locator: the one of @family into @a,
+ * -ENOENT (no message) when the node has none. idn_node_set_locator: set
+ * or replace the locator of a's family.
+ */
+int idn_node_locator(const struct idn_node *n, __u8 family, struct idn_addr *a);
+void idn_node_set_locator(struct idn_node *n, const struct idn_addr *a);
+/*
+ * Zero the node's cached next hop toward its locator of @family
+ * (IDN_AF_INET / IDN_AF_INET6; 0: both), e.g. when that locator changed
+ * or the node is gone. Key IDN_NH_KEY(id, v6).
+ */
+int idn_nexthop_clear(struct idn_maps *m, __u32 id, __u8 family);
+int idn_nexthop_get(struct idn_maps *m, __u32 id, __u8 family, struct idn_nexthop *nh);
 /* All IDN_MAX_NODES entries into out[] (caller array). */
 int idn_node_read_all(struct idn_maps *m, struct idn_node *out);
 
@@ -232,6 +244,8 @@ struct idn_route_res {
 	__u32 drop;		/* enum idn_drop_reason when verdict is malformed */
 	bool aff_stale;		/* an affinity entry existed but was older than the TTL */
 	bool in_prefix;		/* addr6 inside config.prefix6 */
+	bool has_locator;	/* a node was chosen: locator below is set */
+	struct idn_addr locator;	/* its locator of the flow's family (outer dst) */
 };
 
 /*

@@ -300,25 +300,78 @@ int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n)
 	return 0;
 }
 
-int idn_nexthop_clear(struct idn_maps *m, __u32 id)
+int idn_node_locator(const struct idn_node *n, __u8 family, struct idn_addr *a)
 {
+	memset(a, 0, sizeof(*a));
+	if (family == IDN_AF_INET && (n->flags & IDN_NODE_F_LOC4)) {
+		a->family = IDN_AF_INET;
+		a->addr[0] = n->addr4;
+		return 0;
+	}
+	if (family == IDN_AF_INET6 && (n->flags & IDN_NODE_F_LOC6)) {
+		a->family = IDN_AF_INET6;
+		memcpy(a->addr, n->addr6, sizeof(a->addr));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void idn_node_set_locator(struct idn_node *n, const struct idn_addr *a)
+{
+	if (a->family == IDN_AF_INET) {
+		n->addr4 = a->addr[0];
+		n->flags |= IDN_NODE_F_LOC4;
+	} else if (a->family == IDN_AF_INET6) {
+		memcpy(n->addr6, a->addr, sizeof(n->addr6));
+		n->flags |= IDN_NODE_F_LOC6;
+	}
+}
+
+static int nh_key(__u32 id, __u8 family, __u32 *key)
+{
+	if (id >= IDN_MAX_NODES)
+		return idn_err(-EINVAL, "node id %u out of range (0..%u)", id, IDN_MAX_NODES - 1);
+	if (family != IDN_AF_INET && family != IDN_AF_INET6)
+		return idn_err(-EINVAL, "invalid address family %u", family);
+	*key = IDN_NH_KEY(id, family == IDN_AF_INET6);
+	return 0;
+}
+
+int idn_nexthop_clear(struct idn_maps *m, __u32 id, __u8 family)
+{
+	static const __u8 both[] = { IDN_AF_INET, IDN_AF_INET6 };
 	int fd = idn_map_fd(m, IDN_MAP_NEXTHOPS);
 	struct idn_nexthop z = {};
 
 	if (fd < 0)
 		return fd;
-	if (bpf_map_update_elem(fd, &id, &z, BPF_ANY))
-		return map_err(m, IDN_MAP_NEXTHOPS, "write");
+	for (size_t i = 0; i < ARRAY_SIZE(both); i++) {
+		__u32 key;
+		int err;
+
+		if (family && family != both[i])
+			continue;
+		err = nh_key(id, both[i], &key);
+		if (err)
+			return err;
+		if (bpf_map_update_elem(fd, &key, &z, BPF_ANY))
+			return map_err(m, IDN_MAP_NEXTHOPS, "write");
+	}
 	return 0;
 }
 
-int idn_nexthop_get(struct idn_maps *m, __u32 id, struct idn_nexthop *nh)
+int idn_nexthop_get(struct idn_maps *m, __u32 id, __u8 family, struct idn_nexthop *nh)
 {
 	int fd = idn_map_fd(m, IDN_MAP_NEXTHOPS);
+	__u32 key;
+	int err;
 
 	if (fd < 0)
 		return fd;
-	if (bpf_map_lookup_elem(fd, &id, nh))
+	err = nh_key(id, family, &key);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(fd, &key, nh))
 		return map_err(m, IDN_MAP_NEXTHOPS, "read");
 	return 0;
 }

@@ -132,6 +132,10 @@ int idn_route_get(struct idn_maps *m, const struct idn_route_req *rq,
 		return err;
 	idn_sel_in_init(&in, d, rc->aff_node, cfg.active_slot, cfg.home_domain, f->family);
 	idn_select(&u.env, &in, &res->sel, rc);
+	/* the outer destination: the chosen node's locator of the flow's family */
+	if (res->sel.node < IDN_MAX_NODES &&
+	    !idn_node_locator(&u.nodes[res->sel.node], f->family, &res->locator))
+		res->has_locator = true;
 	idn_uenv_free(&u);
 
 	rc->verdict = res->sel.verdict;

@@ -124,22 +124,48 @@ check "vip del v6" c vip del fd00::1 port 443 proto udp
 [ "$(c -j vip show | jq length)" = 1 ]
 tap_result "vip del removed it" $?
 
-# ---- node round trip, next hop invalidation
-check "node add 1" c node add id 1 addr 10.1.0.1 domain 0 trust 3 net-us 50
+# ---- node round trip (dual-stack locators), next hop invalidation
+usage_err "node add without addr" '"addr" missing' node add id 1 trust 3
+usage_err "two IPv4 locators" 'two IPv4 addresses' node add id 1 addr 10.1.0.1 addr 10.1.0.9
+usage_err "two IPv6 locators" 'two IPv6 addresses' node add id 1 addr fd00::1 addr fd00::2
+check "node add 1 (dual-stack)" c node add id 1 addr 10.1.0.1 addr fd00:1::1 domain 0 trust 3 net-us 50
 check "node add 2" c node add id 2 addr 10.1.0.2 domain 3 trust 3 net-us 10 confidential on
 check "node add 3" c node add id 3 addr 10.1.0.3 domain 3 trust 1 net-us 1 health drain
 c -j node show | jq -e 'length == 3 and .[1].id == 2 and .[1].confidential and .[1].domain == 3 and
 	.[2].health == "drain" and .[0].health == "up"' >/dev/null
 tap_result "node show -j" $?
+c -j node show | jq -e '.[0].addr4 == "10.1.0.1" and .[0].addr6 == "fd00:1::1" and
+	.[1].addr4 == "10.1.0.2" and (.[1] | has("addr6") | not) and (.[1] | has("addr") | not)' >/dev/null
+tap_result "node show -j: addr4 and addr6, absent when unset" $?
+c node show id 1 | grep -q "^node 1 addr 10.1.0.1 addr fd00:1::1 domain 0 "
+tap_result "node show text: one addr per locator" $? "$(c node show id 1)"
 check "node set (fields)" c node set id 1 queue 5 pending-tokens 1000 load 200 max-queue 64 tok-ns 7
 c -j node show id 1 | jq -e '.[0] | .queue == 5 and .pending_tokens == 1000 and .load == 200 and
-	.max_queue == 64 and .tok_ns == 7 and .addr == "10.1.0.1" and .net_us == 50' >/dev/null
+	.max_queue == 64 and .tok_ns == 7 and .addr4 == "10.1.0.1" and .addr6 == "fd00:1::1" and
+	.net_us == 50' >/dev/null
 tap_result "node set changes only the given fields" $?
-bpftool map update pinned "$P/idn_nexthops" key 1 0 0 0 value 5 0 0 0 220 5 1 2 3 4 5 6 1 2 3 4 5 6 0 0 0 0 0 0 2>/dev/null
+# next hops: key IDN_NH_KEY(node, v6) = node * 2 + v6; node 1: 2 (IPv4), 3 (IPv6)
+nh_put() { bpftool map update pinned "$P/idn_nexthops" key "$1" 0 0 0 \
+	value 5 0 0 0 220 5 1 2 3 4 5 6 1 2 3 4 5 6 0 0 0 0 0 0 2>/dev/null; }
+nh_zero() {
+	bpftool -j map lookup pinned "$P/idn_nexthops" key "$1" 0 0 0 2>/dev/null |
+		jq -e '[.value[]] | map(tonumber? // (ltrimstr("0x") | tonumber)) | add == 0' >/dev/null 2>&1
+}
+nh_put 2 && nh_put 3
 c node set id 1 addr 10.1.0.11
-bpftool -j map lookup pinned "$P/idn_nexthops" key 1 0 0 0 2>/dev/null | jq -e '[.value[]] | map(tonumber? // (ltrimstr("0x") | tonumber)) | add == 0' >/dev/null 2>&1 ||
-	bpftool map lookup pinned "$P/idn_nexthops" key 1 0 0 0 2>/dev/null | grep -qv '0[1-9a-f]'
-tap_result "node set addr zeroes the node's next hop" $?
+nh_zero 2 && ! nh_zero 3 && [ "$(c -j node show id 1 | jq -r '.[0].addr4 + " " + .[0].addr6')" = "10.1.0.11 fd00:1::1" ]
+tap_result "node set IPv4 addr: replaces it, zeroes only the IPv4 next hop" $?
+nh_put 2
+c node set id 1 addr fd00:1::11
+nh_zero 3 && ! nh_zero 2 && [ "$(c -j node show id 1 | jq -r '.[0].addr4 + " " + .[0].addr6')" = "10.1.0.11 fd00:1::11" ]
+tap_result "node set IPv6 addr: replaces it, zeroes only the IPv6 next hop" $?
+nh_put 2 && nh_put 3
+c node set id 1 addr 10.1.0.11 load 200
+! nh_zero 2 && ! nh_zero 3
+tap_result "node set with an unchanged addr keeps the next hops" $?
+c node set id 3 addr fd00:1::3 && c -j node show id 3 | jq -e '.[0].addr4 == "10.1.0.3" and .[0].addr6 == "fd00:1::3"' >/dev/null
+tap_result "node set addr of a new family adds a locator" $?
+usage_err "node set: two IPv6 locators" 'two IPv6 addresses' node set id 1 addr fd00::1 addr fd00::2
 out=$(c node set id 9 load 1 2>&1); [ $? -eq 1 ]
 tap_result "node set of an absent node: exit 1" $?
 
@@ -165,8 +191,9 @@ tap_result "plans dumpable by bpftool" $?
 
 # ---- route get (the dataplane's own selection code)
 out=$(c -j route get vip 10.0.0.1 port 80 proto tcp from 192.168.1.1 policy trust 2)
-jq -e '.verdict == "new" and (.candidates | length == 1) and .node == 2 and .flow.saddr == "192.168.1.1"' >/dev/null <<<"$out"
-tap_result "route get: (cap, tier 3, policy) plan, node 2" $? "$out"
+jq -e '.verdict == "new" and (.candidates | length == 1) and .node == 2 and .flow.saddr == "192.168.1.1" and
+	.locator == "10.1.0.2"' >/dev/null <<<"$out"
+tap_result "route get: (cap, tier 3, policy) plan, node 2 at its IPv4 locator" $? "$out"
 out=$(c -j route get vip 10.0.0.1 port 80 proto tcp policy trust 0)
 jq -e '.verdict == "new" and .node == 2 and ([.candidates[].reject] == ["variant", "ok", "health"])' >/dev/null <<<"$out"
 tap_result "route get: wildcard plan, variant and health rejects" $? "$out"
@@ -177,7 +204,7 @@ c route get vip 10.0.0.1 port 80 proto tcp tier 0 token 42 | grep -qE "^verdict 
 tap_result "route get text" $?
 # prefix 2001:db8:1, version 1 tier 3, cap 1001/2, policy trust 2, token 42
 out=$(c -j route get addr6 2001:db8:1:1300:3e9:202:0:2a)
-# (the only candidate has an IPv4 locator: rejected for family, hold on: miss-hold)
+# (the only candidate, node 2, has no IPv6 locator: rejected for family, hold on: miss-hold)
 jq -e '.verdict == "miss-hold" and .candidates[0].reject == "family" and .desc.cap == "1001/2" and
 	.desc.tier == 3 and .desc.policy.trust == 2 and .desc.token == "0x2a" and
 	.source == ["token", "addr6"]' >/dev/null <<<"$out"
@@ -233,9 +260,10 @@ check "receipt show (empty ring) exits 0" c receipt show
 check "monitor with timeout" c monitor receipts timeout 1
 
 # ---- node del, decap, detach
+nh_put 6 && nh_put 7
 check "node del" c node del id 3
-[ "$(c -j node show | jq length)" = 2 ]
-tap_result "node del removed it" $?
+[ "$(c -j node show | jq length)" = 2 ] && nh_zero 6 && nh_zero 7
+tap_result "node del removed it and zeroed both of its next hops" $?
 if [ -e "$BUILD/bpf/idn_node.bpf.o" ]; then
 	check "dp decap attach dev a1" c dp decap attach dev a1
 	c -j dp status | jq -e '[.devices[] | select(.dev == "a1" and .mode == "decap" and .attached)] | length == 1' >/dev/null

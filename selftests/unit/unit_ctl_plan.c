@@ -40,9 +40,11 @@ static void setup(void)
 				sizeof(struct idn_plan), 64, BPF_F_NO_PREALLOC);
 	fds[IDN_MAP_NODES] = mk(BPF_MAP_TYPE_ARRAY, "idn_nodes", 4, sizeof(struct idn_node),
 				IDN_MAX_NODES, 0);
+	fds[IDN_MAP_NEXTHOPS] = mk(BPF_MAP_TYPE_ARRAY, "idn_nexthops", 4,
+				   sizeof(struct idn_nexthop), 2 * IDN_MAX_NODES, 0);
 	for (int i = 0; i < IDN_MAP__MAX; i++) {
 		if (i != IDN_MAP_CONFIG && i != IDN_MAP_VIPS && i != IDN_MAP_AFFINITY &&
-		    i != IDN_MAP_PLANS && i != IDN_MAP_NODES)
+		    i != IDN_MAP_PLANS && i != IDN_MAP_NODES && i != IDN_MAP_NEXTHOPS)
 			continue;
 		if (fds[i] < 0)
 			return;
@@ -133,13 +135,65 @@ static void test_commit(void)
 	ASSERT_EQ(cfg.generation, 3, "generation unchanged after bad plan");
 }
 
-static void node_put(__u32 id, const char *addr, __u8 health, __u32 net_us)
+/* addr4 / addr6: the node's locators, NULL for none */
+static void node_put(__u32 id, const char *addr4, const char *addr6, __u8 health,
+		     __u32 net_us)
 {
-	struct idn_node n = { .family = IDN_AF_INET, .trust = 3, .health = health,
+	struct idn_node n = { .trust = 3, .health = health,
 			      .flags = IDN_NODE_F_VALID, .net_us = net_us };
+	struct idn_addr a;
 
-	n.addr[0] = inet_addr(addr);
+	if (addr4 && !idn_parse_addr(addr4, &a))
+		idn_node_set_locator(&n, &a);
+	if (addr6 && !idn_parse_addr(addr6, &a))
+		idn_node_set_locator(&n, &a);
 	idn_node_put(&M, id, &n);
+}
+
+/* one entry, two locators; next hops cached per (node, family) */
+static void test_locators(void)
+{
+	struct idn_node n = {};
+	struct idn_nexthop nh = { .ifindex = 7, .mtu = 1500 }, got;
+	struct idn_addr a, b;
+
+	ASSERT_EQ(idn_node_locator(&n, IDN_AF_INET, &b), -ENOENT, "no v4 locator yet");
+	idn_parse_addr("10.1.0.1", &a);
+	idn_node_set_locator(&n, &a);
+	ASSERT_EQ(n.flags, IDN_NODE_F_LOC4, "LOC4 only");
+	ASSERT_EQ(n.addr4, inet_addr("10.1.0.1"), "addr4");
+	ASSERT_EQ(idn_node_locator(&n, IDN_AF_INET6, &b), -ENOENT, "no v6 locator yet");
+	idn_parse_addr("fd00:1::1", &a);
+	idn_node_set_locator(&n, &a);
+	ASSERT_EQ(n.flags, IDN_NODE_F_LOC4 | IDN_NODE_F_LOC6, "dual-stack");
+	ASSERT_OK(idn_node_locator(&n, IDN_AF_INET6, &b), "v6 locator");
+	ASSERT_TRUE(b.family == IDN_AF_INET6 && !memcmp(b.addr, a.addr, 16), "addr6");
+	ASSERT_EQ(n.addr4, inet_addr("10.1.0.1"), "addr4 kept");
+	idn_parse_addr("10.1.0.11", &a);
+	idn_node_set_locator(&n, &a);
+	ASSERT_OK(idn_node_locator(&n, IDN_AF_INET, &b), "v4 locator");
+	ASSERT_EQ(b.addr[0], inet_addr("10.1.0.11"), "v4 replaced");
+	ASSERT_OK(idn_node_locator(&n, IDN_AF_INET6, &b), "v6 locator kept");
+
+	if (!have_maps)
+		return tap_skip("cannot create BPF maps (needs CAP_BPF)");
+	for (int v6 = 0; v6 < 2; v6++) {
+		__u32 k = IDN_NH_KEY(5, v6);
+
+		ASSERT_OK(bpf_map_update_elem(M.fd[IDN_MAP_NEXTHOPS], &k, &nh, BPF_ANY), "nh put");
+	}
+	ASSERT_OK(idn_nexthop_clear(&M, 5, IDN_AF_INET6), "clear v6");
+	ASSERT_OK(idn_nexthop_get(&M, 5, IDN_AF_INET6, &got), "get v6");
+	ASSERT_EQ(got.ifindex, 0, "v6 next hop zeroed");
+	ASSERT_OK(idn_nexthop_get(&M, 5, IDN_AF_INET, &got), "get v4");
+	ASSERT_EQ(got.ifindex, 7, "v4 next hop kept");
+	ASSERT_OK(idn_nexthop_get(&M, 4, IDN_AF_INET6, &got), "get neighbour key");
+	ASSERT_EQ(got.ifindex, 0, "node 4 untouched");
+	ASSERT_OK(idn_nexthop_clear(&M, 5, 0), "clear both");
+	ASSERT_OK(idn_nexthop_get(&M, 5, IDN_AF_INET, &got), "get v4");
+	ASSERT_EQ(got.ifindex, 0, "v4 next hop zeroed");
+	ASSERT_EQ(idn_nexthop_clear(&M, IDN_MAX_NODES, 0), -EINVAL, "node id range");
+	ASSERT_OK(idn_nexthop_clear(&M, IDN_MAX_NODES - 1, 0), "last node: key in range");
 }
 
 static void test_route(void)
@@ -155,9 +209,9 @@ static void test_route(void)
 	if (!have_maps)
 		return tap_skip("cannot create BPF maps (needs CAP_BPF)");
 
-	node_put(1, "10.1.0.1", IDN_HEALTH_UP, 50);
-	node_put(2, "10.1.0.2", IDN_HEALTH_UP, 10);	/* cheapest */
-	node_put(3, "10.1.0.3", IDN_HEALTH_DOWN, 1);
+	node_put(1, "10.1.0.1", NULL, IDN_HEALTH_UP, 50);	/* IPv4 only */
+	node_put(2, "10.1.0.2", "fd00:1::2", IDN_HEALTH_UP, 10);	/* cheapest */
+	node_put(3, "10.1.0.3", "fd00:1::3", IDN_HEALTH_DOWN, 1);
 	ASSERT_OK(idn_plan_commit(&M, &op, 1, &gen), "commit");
 
 	idn_parse_addr("10.0.0.1", &va);
@@ -176,6 +230,8 @@ static void test_route(void)
 	ASSERT_EQ(res.rc.cand[2].reject, IDN_REJ_HEALTH, "node 3 rejected: health");
 	ASSERT_EQ(res.sel.cost, 110, "J = net 10 + exec 100");
 	ASSERT_TRUE(res.rc.desc.token != 0, "address token");
+	ASSERT_TRUE(res.has_locator && res.locator.family == IDN_AF_INET &&
+		    res.locator.addr[0] == inet_addr("10.1.0.2"), "outer dst: node 2's IPv4 locator");
 
 	/* the request's own token and policy, as a TCP option carries them */
 	rq.flags |= IDN_RQ_TOKEN | IDN_RQ_POLICY;
@@ -212,6 +268,28 @@ static void test_route(void)
 	ASSERT_OK(idn_route_get(&M, &rq, &res), "route get bad policy");
 	ASSERT_EQ(res.rc.verdict, IDN_V_MALFORMED, "malformed");
 	ASSERT_EQ(res.drop, IDN_DROP_BAD_DESC, "bad desc");
+
+	/*
+	 * IPv6 VIP: the IPv4-only node 1 is rejected for family, the
+	 * dual-stack node 2 serves it through its IPv6 locator.
+	 */
+	{
+		struct idn_addr want;
+
+		node_put(2, "10.1.0.2", "fd00:1::2", IDN_HEALTH_UP, 100);	/* no longer cheapest */
+		idn_parse_addr("fd00::1", &va);
+		idn_vip_key_make(&rq.vip, &va, 80, IPPROTO_TCP);
+		ASSERT_OK(idn_vip_update(&M, &rq.vip, &vip, true), "vip6");
+		rq.flags = IDN_RQ_VIP;
+		ASSERT_OK(idn_route_get(&M, &rq, &res), "route get vip6");
+		ASSERT_EQ(res.rc.verdict, IDN_V_NEW, "v6 verdict new");
+		ASSERT_EQ(res.rc.cand[0].reject, IDN_REJ_FAMILY, "IPv4-only node 1: family");
+		ASSERT_EQ(res.rc.cand[1].reject, IDN_REJ_NONE, "dual-stack node 2 ok");
+		ASSERT_EQ(res.rc.node, 2, "v6 request to node 2");
+		idn_parse_addr("fd00:1::2", &want);
+		ASSERT_TRUE(res.has_locator && res.locator.family == IDN_AF_INET6 &&
+			    !memcmp(res.locator.addr, want.addr, 16), "outer dst: node 2's IPv6 locator");
+	}
 }
 
 int main(void)
@@ -219,6 +297,7 @@ int main(void)
 	tap_plan(0);
 	setup();
 	TAP_RUN(test_commit);
+	TAP_RUN(test_locators);
 	TAP_RUN(test_route);
 	idn_maps_close(&M);
 	return tap_done();
