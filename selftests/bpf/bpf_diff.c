@@ -8,8 +8,12 @@
  * chosen node (the outer destination of the output) must agree.
  *
  * The model restates the glue of bpf/lib/steer.h (classification,
- * established flows, telemetry, what each verdict does); the decisions
- * themselves come from the very headers the program is built from.
+ * established flows, telemetry, what each verdict does, and the locator a
+ * request leaves toward: the chosen node's locator of the request's own
+ * family); the decisions themselves come from the very headers the
+ * program is built from. Nodes are dual-stack, single-family or without
+ * a locator at random, and an output's outer destination (either family)
+ * maps back to its node.
  *
  *   bpf_diff [N]     N packets (default 100000); IDN_DIFF_SEED=s picks the seed
  */
@@ -55,47 +59,52 @@ static int chance(int pct)
 
 /* ---- the world ------------------------------------------------------ */
 
-/* Node ids with a locator the bed can route: 1..9 v4, 11..19 v6,
- * 21/22 behind the second device, 30 unroutable. */
+/*
+ * Node ids; each has a fixed IPv4 and IPv6 address (hosts 11..29 behind
+ * the first device for 1..9 and 11..19, 21/22 behind the second device,
+ * 30 unroutable in both families), and rand_node() makes each of them a
+ * locator or not (dual-stack, IPv4-only, IPv6-only, neither).
+ */
 static const __u32 node_ids[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16,
 				  17, 18, 19, 21, 22, 30 };
 #define N_NODES (sizeof(node_ids) / sizeof(node_ids[0]))
 
-static void node_locator(__u32 id, struct idn_node *n)
+/* The node's two addresses (whether they are locators is in n->flags). */
+static void node_addrs(__u32 id, struct idn_node *n)
 {
-	char s[64];
+	char s4[32], s6[64];
 
-	memset(n->addr, 0, 16);
-	if (id < 10) {
-		snprintf(s, sizeof(s), "10.99.0.%u", 10 + id);
-		inet_pton(AF_INET, s, n->addr);
-		n->family = IDN_AF_INET;
-	} else if (id < 20) {
-		snprintf(s, sizeof(s), "fd00:99::%u", id);
-		inet_pton(AF_INET6, s, n->addr);
-		n->family = IDN_AF_INET6;
-	} else if (id == 21) {
-		inet_pton(AF_INET, "10.98.0.21", n->addr);
-		n->family = IDN_AF_INET;
-	} else if (id == 22) {
-		inet_pton(AF_INET6, "fd00:98::21", n->addr);
-		n->family = IDN_AF_INET6;
+	if (id < 20) {
+		snprintf(s4, sizeof(s4), "10.99.0.%u", 10 + id);
+		snprintf(s6, sizeof(s6), "fd00:99::%u", 10 + id);
+	} else if (id < 30) {
+		snprintf(s4, sizeof(s4), "10.98.0.%u", id);
+		snprintf(s6, sizeof(s6), "fd00:98::%u", id);
 	} else {
-		inet_pton(AF_INET, "192.0.2.99", n->addr);
-		n->family = IDN_AF_INET;
+		snprintf(s4, sizeof(s4), "192.0.2.99");
+		snprintf(s6, sizeof(s6), "2001:db8:dead::99");
 	}
+	inet_pton(AF_INET, s4, &n->addr4);
+	inet_pton(AF_INET6, s6, n->addr6);
 }
 
+/* An outer destination back to its node, whichever family. */
 static __u32 node_by_locator(int family, const void *addr)
 {
 	struct idn_node n;
 
 	for (size_t i = 0; i < N_NODES; i++) {
-		node_locator(node_ids[i], &n);
-		if (n.family == family && !memcmp(n.addr, addr, family == IDN_AF_INET ? 4 : 16))
+		node_addrs(node_ids[i], &n);
+		if (family == IDN_AF_INET ? !memcmp(&n.addr4, addr, 4) : !memcmp(n.addr6, addr, 16))
 			return node_ids[i];
 	}
 	return IDN_NODE_NONE;
+}
+
+/* The model's copy of steer.h's locator test: @n has one of @family. */
+static int has_loc(const struct idn_node *n, int family)
+{
+	return !!(n->flags & (family == IDN_AF_INET6 ? IDN_NODE_F_LOC6 : IDN_NODE_F_LOC4));
 }
 
 static void rand_node(__u32 id)
@@ -104,11 +113,16 @@ static void rand_node(__u32 id)
 	static const __u8 hs[] = { IDN_HEALTH_UP, IDN_HEALTH_UP, IDN_HEALTH_UP, IDN_HEALTH_UP,
 				   IDN_HEALTH_DOWN, IDN_HEALTH_DRAIN, IDN_HEALTH_UNKNOWN };
 
-	node_locator(id, &n);
+	node_addrs(id, &n);
 	n.trust = (__u8)rn(8);
 	n.health = hs[rn(sizeof(hs))];
 	n.domain = (__u16)rn(4);
 	n.flags = chance(95) ? IDN_NODE_F_VALID : 0;
+	/* mostly dual-stack; single-family and (rarely) no locator too */
+	if (chance(80))
+		n.flags |= IDN_NODE_F_LOC4;
+	if (chance(80))
+		n.flags |= IDN_NODE_F_LOC6;
 	if (chance(40))
 		n.flags |= IDN_NODE_F_CONFIDENTIAL;
 	n.net_us = rn(500);
@@ -340,9 +354,11 @@ static void gen_packet(struct pg *p, int allow_vlan)
 		/* telemetry from a node locator (or not) */
 		struct idn_telemetry t;
 		__u32 id = node_ids[rn(N_NODES)];
+		int t6 = chance(50);
 		struct idn_node n;
 
-		node_locator(chance(85) ? id : node_ids[rn(N_NODES)], &n);
+		/* from an address of the node (a locator or not) or of another */
+		node_addrs(chance(85) ? id : node_ids[rn(N_NODES)], &n);
 		pg_tele_fill(&t, chance(95) ? id : rn(5000), rn(200),
 			     (uint8_t)(chance(80) ? 0 : rn(5)), rn(40), rn(100000),
 			     (uint16_t)rn(chance(90) ? 1001 : 65536), (uint16_t)rn(1001));
@@ -350,12 +366,12 @@ static void gen_packet(struct pg *p, int allow_vlan)
 			t.magic = (__be32)rnd();
 		if (chance(5))
 			t.version = (uint8_t)rn(4);
-		if (n.family == IDN_AF_INET) {
+		if (!t6) {
 			inet_pton(AF_INET, "10.99.0.1", dst);
-			pg_ip4(p, n.addr, dst, IPPROTO_UDP);
+			pg_ip4(p, &n.addr4, dst, IPPROTO_UDP);
 		} else {
 			inet_pton(AF_INET6, "fd00:99::1", dst);
-			pg_ip6(p, n.addr, dst, IPPROTO_UDP);
+			pg_ip6(p, n.addr6, dst, IPPROTO_UDP);
 		}
 		pg_udp(p, 7000, TELE_PORT);
 		pg_payload(p, &t, chance(90) ? sizeof(t) : rn(sizeof(t)));
@@ -482,7 +498,10 @@ static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt
 		return IDN_DROP_BAD_TELEMETRY;
 	if (bpf_map_lookup_elem(E.nodes, &id, &n) || !(n.flags & IDN_NODE_F_VALID))
 		return IDN_DROP_BAD_TELEMETRY;
-	if (n.family != p->flow.family || memcmp(n.addr, p->flow.saddr, 16))
+	/* only from the node's own locator of the datagram's family */
+	if (!has_loc(&n, p->flow.family) ||
+	    (p->flow.family == IDN_AF_INET ? n.addr4 != p->flow.saddr[0]
+					   : memcmp(n.addr6, p->flow.saddr, 16)))
 		return IDN_DROP_TELE_SPOOF;
 	seq = ntohl(t->seq);
 	if (n.tele_s && (__s32)(seq - n.tele_seq) <= 0)
@@ -523,6 +542,13 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	if (bpf_map_lookup_elem(E.conns, &p.flow, &ct) == 0 &&
 	    bpf_map_lookup_elem(E.nodes, &ct.node, &n) == 0 &&
 	    (n.flags & IDN_NODE_F_VALID) && (n.health == IDN_HEALTH_UP || n.health == IDN_HEALTH_DRAIN)) {
+		if (!has_loc(&n, p.flow.family)) {
+			/* its locator of this family is gone: an error, not a reselection */
+			pr->verdict = IDN_V_ERROR;
+			pr->drop = IDN_DROP_NO_NODE;
+			pr->act = A_DROP;
+			return;
+		}
 		pr->verdict = IDN_V_CONN;
 		fwd_pred(pr, ct.node);
 		return;

@@ -23,8 +23,8 @@ IDN_ASSERT_ABI();
 #define CAP_B	IDN_CAP(0x200, 0)	/* no plan: demand miss */
 #define CAP_C1	IDN_CAP(0x300, 1)	/* ladder: variant 1 on nodes 1,2 */
 #define CAP_C2	IDN_CAP(0x300, 2)	/* ladder fallback: variant 2 on node 3 */
-#define CAP_D	IDN_CAP(0x400, 0)	/* node 21/22 behind the other device */
-#define CAP_E	IDN_CAP(0x500, 0)	/* node 30: no route */
+#define CAP_D	IDN_CAP(0x400, 0)	/* node 21 behind the other device */
+#define CAP_E	IDN_CAP(0x500, 0)	/* node 30: no route (either family) */
 #define TELE_PORT 7946
 
 static const uint8_t prefix6[6] = { 0x20, 0x01, 0x0d, 0xb8, 0x1d, 0x4e };
@@ -35,21 +35,41 @@ static void addr4(__u32 *a, const char *s)
 	inet_pton(AF_INET, s, a);
 }
 
+/*
+ * The world's nodes: 1 and 2 dual-stack, 3 IPv4-only, 11 and 12
+ * IPv6-only (behind BED_IF0, host numbers below), 21 dual-stack behind
+ * BED_IF1, 30 dual-stack without a route in either family.
+ */
+static int node_host(__u32 id)
+{
+	switch (id) {
+	case 1: return 11;
+	case 2: return 12;
+	case 3: return 13;
+	case 11: return 14;
+	case 12: return 15;
+	default: return 0;
+	}
+}
+
 static void addr6(__u32 *a, const char *s)
 {
 	inet_pton(AF_INET6, s, a);
 }
 
-static struct idn_node mk_node(const char *loc, int trust, int domain, int flags)
+/* A node with an IPv4 and/or an IPv6 locator (NULL: none of that family). */
+static struct idn_node mk_node(const char *loc4, const char *loc6, int trust, int domain,
+			       int flags)
 {
 	struct idn_node n = { 0 };
 
-	if (strchr(loc, ':')) {
-		addr6(n.addr, loc);
-		n.family = IDN_AF_INET6;
-	} else {
-		addr4(n.addr, loc);
-		n.family = IDN_AF_INET;
+	if (loc4) {
+		inet_pton(AF_INET, loc4, &n.addr4);
+		flags |= IDN_NODE_F_LOC4;
+	}
+	if (loc6) {
+		addr6(n.addr6, loc6);
+		flags |= IDN_NODE_F_LOC6;
 	}
 	n.trust = (__u8)trust;
 	n.domain = (__u16)domain;
@@ -125,21 +145,19 @@ static void world(void)
 
 	tenv_reset();
 	put_config(&c);
-	n = mk_node("10.99.0.11", 3, 0, 0);
+	n = mk_node("10.99.0.11", "fd00:99::11", 3, 0, 0);
 	put_node(1, &n);
-	n = mk_node("10.99.0.12", 7, 0, IDN_NODE_F_CONFIDENTIAL);
+	n = mk_node("10.99.0.12", "fd00:99::12", 7, 0, IDN_NODE_F_CONFIDENTIAL);
 	put_node(2, &n);
-	n = mk_node("10.99.0.13", 7, 1, 0);
+	n = mk_node("10.99.0.13", NULL, 7, 1, 0);
 	put_node(3, &n);
-	n = mk_node("fd00:99::11", 7, 0, 0);
+	n = mk_node(NULL, "fd00:99::14", 7, 0, 0);
 	put_node(11, &n);
-	n = mk_node("fd00:99::12", 7, 0, 0);
+	n = mk_node(NULL, "fd00:99::15", 7, 0, 0);
 	put_node(12, &n);
-	n = mk_node("10.98.0.21", 7, 0, 0);
+	n = mk_node("10.98.0.21", "fd00:98::21", 7, 0, 0);
 	put_node(21, &n);
-	n = mk_node("fd00:98::21", 7, 0, 0);
-	put_node(22, &n);
-	n = mk_node("192.0.2.99", 7, 0, 0);
+	n = mk_node("192.0.2.99", "2001:db8:dead::99", 7, 0, 0);
 	put_node(30, &n);
 
 	pl = mk_plan(1);
@@ -147,7 +165,7 @@ static void world(void)
 	plan_cand(&pl, 1, 100, 0);
 	plan_cand(&pl, 2, 300, 0);
 	plan_cand(&pl, 3, 200, 0);
-	plan_cand(&pl, 11, 100, 0);
+	plan_cand(&pl, 11, 150, 0);
 	plan_cand(&pl, 12, 200, 0);
 	put_plan(CAP_A, IDN_ANY, IDN_ANY, 0, &pl);
 
@@ -163,7 +181,6 @@ static void world(void)
 
 	pl = mk_plan(1);
 	plan_cand(&pl, 21, 100, 0);
-	plan_cand(&pl, 22, 100, 0);
 	put_plan(CAP_D, IDN_ANY, IDN_ANY, 0, &pl);
 	pl = mk_plan(1);
 	plan_cand(&pl, 30, 100, 0);
@@ -180,6 +197,7 @@ static void world(void)
 	put_vip("203.0.113.40", 80, IPPROTO_TCP, CAP_D, 5, 0);
 	put_vip("2001:db8:feed::40", 80, IPPROTO_TCP, CAP_D, 5, 0);
 	put_vip("203.0.113.50", 80, IPPROTO_TCP, CAP_E, 5, 0);
+	put_vip("2001:db8:feed::50", 80, IPPROTO_TCP, CAP_E, 5, 0);
 }
 
 static void set_cfg_flags(__u32 set, __u32 clear)
@@ -247,7 +265,8 @@ static int expect(const struct run *r, int hook, enum act a, int verdict, int dr
 /*
  * The output must be: a plain Ethernet header (the next hop's MACs, the
  * outer family's type; ingress VLAN tags dropped), then the outer header
- * to @node's locator, then the input's L3 packet byte for byte.
+ * to @node's locator of the input's own family, then the input's L3
+ * packet byte for byte.
  */
 static int check_encap(const struct run *r, const struct pg *in, __u32 node_id,
 		       const uint8_t smac[6], int mac_net, int mac_host)
@@ -256,15 +275,18 @@ static int check_encap(const struct run *r, const struct pg *in, __u32 node_id,
 	struct idn_config c = get_config();
 	size_t l2 = 14, inner = in->len - (size_t)in->l3_off;
 	uint8_t exp[PG_MAX + 64], dmac[6];
+	int v4 = in->family == 4, ok = 1;
 	size_t olen;
-	int ok = 1;
 
+	if (!ASSERT_TRUE(n.flags & (v4 ? IDN_NODE_F_LOC4 : IDN_NODE_F_LOC6),
+			 "node has a locator of the request's family"))
+		return 0;
 	bed_node_mac(dmac, mac_net, mac_host);
 	memcpy(exp, dmac, 6);
 	memcpy(exp + 6, smac, 6);
-	exp[12] = n.family == IDN_AF_INET ? 0x08 : 0x86;
-	exp[13] = n.family == IDN_AF_INET ? 0x00 : 0xdd;
-	if (n.family == IDN_AF_INET) {
+	exp[12] = v4 ? 0x08 : 0x86;
+	exp[13] = v4 ? 0x00 : 0xdd;
+	if (v4) {
 		struct iphdr ip = { 0 };
 
 		ip.version = 4;
@@ -273,7 +295,7 @@ static int check_encap(const struct run *r, const struct pg *in, __u32 node_id,
 		ip.ttl = 64;
 		ip.protocol = IPPROTO_IPIP;
 		ip.saddr = c.src4;
-		ip.daddr = n.addr[0];
+		ip.daddr = n.addr4;
 		ip.check = pg_csum(&ip, 20);
 		memcpy(exp + l2, &ip, 20);
 		olen = 20;
@@ -285,7 +307,7 @@ static int check_encap(const struct run *r, const struct pg *in, __u32 node_id,
 		ip6.nexthdr = IPPROTO_IPV6;
 		ip6.hop_limit = 64;
 		memcpy(&ip6.saddr, c.src6, 16);
-		memcpy(&ip6.daddr, n.addr, 16);
+		memcpy(&ip6.daddr, n.addr6, 16);
 		memcpy(exp + l2, &ip6, 40);
 		olen = 40;
 	}
@@ -297,14 +319,14 @@ static int check_encap(const struct run *r, const struct pg *in, __u32 node_id,
 		pg_hexdump("want", exp, l2 + olen + inner);
 		ok = 0;
 	}
-	if (n.family == IDN_AF_INET)
+	if (v4)
 		ok &= ASSERT_TRUE(pg_ip4_csum_ok(r->out, r->out_len, l2), "outer csum");
 	return ok;
 }
 
 static int check_encap0(const struct run *r, const struct pg *in, __u32 node)
 {
-	return check_encap(r, in, node, bed_mac0, 0x99, 10 + (int)(node % 10));
+	return check_encap(r, in, node, bed_mac0, 0x99, node_host(node));
 }
 
 /* A RST answering @in: addresses and ports swapped, checksums valid. */
@@ -473,10 +495,11 @@ static void fx_vip4_redirect(int hook)
 	run_in(hook, &p);
 	if (expect(&R, hook, A_REDIRECT, IDN_V_NEW, 0))
 		check_encap(&R, &p, 21, bed_mac1, 0x98, 0x21);
+	/* the same dual-stack node over IPv6: its IPv6 locator */
 	tcp6(&p, "2001:db8:feed::40", 80, PG_SYN, NULL);
 	run_in(hook, &p);
 	if (expect(&R, hook, A_REDIRECT, IDN_V_NEW, 0))
-		check_encap(&R, &p, 22, bed_mac1, 0x98, 0x21);
+		check_encap(&R, &p, 21, bed_mac1, 0x98, 0x21);
 }
 
 static void fx_vip6_new(int hook)
@@ -488,9 +511,10 @@ static void fx_vip6_new(int hook)
 	run_in(hook, &p);
 	if (!expect(&R, hook, A_TX, IDN_V_NEW, 0))
 		return;
-	check_encap0(&R, &p, 11);
+	/* node 1 is dual-stack: cheapest for IPv6 too (IPv4-only node 3 filtered) */
+	check_encap0(&R, &p, 1);
 	if (ASSERT_OK(get_conn(&p, &c), "conn entry"))
-		ASSERT_EQ(c.node, 11, "conn node v6");
+		ASSERT_EQ(c.node, 1, "conn node v6");
 }
 
 static void fx_vlan(int hook)
@@ -531,11 +555,11 @@ static void fx_addr6(int hook)
 	run_in(hook, &p);
 	if (!expect(&R, hook, A_TX, IDN_V_NEW, 0))
 		return;
-	check_encap0(&R, &p, 11);
+	check_encap0(&R, &p, 1);
 	if (ASSERT_OK(get_conn(&p, &c), "conn"))
-		ASSERT_EQ(c.node, 11, "conn node");
+		ASSERT_EQ(c.node, 1, "conn node");
 	if (ASSERT_OK(get_aff(0xabc, CAP_A, &a), "affinity by address token"))
-		ASSERT_EQ(a.node, 11, "affinity node");
+		ASSERT_EQ(a.node, 1, "affinity node");
 
 	/* bad version: malformed, passed; dropped when configured */
 	pg_addr6_desc(dst, prefix6, 2, 5, CAP_A, 0, 0xabc);
@@ -1231,6 +1255,17 @@ static void tele_pkt(struct pg *p, const char *src, __u32 node, __u32 seq, __u32
 	udp4(p, src, "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
 }
 
+/* A report over IPv6 (queue 7) from @src to the router's fd00:99::1. */
+static void tele6_pkt(struct pg *p, const char *src, __u32 node, __u32 seq)
+{
+	struct idn_telemetry t;
+	struct pg_flow f;
+
+	pg_tele_fill(&t, node, seq, 0, 7, 0, 10, 10);
+	pg_flow6(&f, src, "fd00:99::1", 7000, TELE_PORT, IPPROTO_UDP);
+	pg_udp_pkt(p, &f, &t, sizeof(t));
+}
+
 static void fx_telemetry(int hook)
 {
 	struct idn_node n;
@@ -1258,6 +1293,20 @@ static void fx_telemetry(int hook)
 	tele_pkt(&p, "10.99.0.12", 1, 11, IDN_TELE_MAGIC);
 	run_in(hook, &p);
 	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_SPOOF);
+	/* per family: node 1's report from node 2's IPv6 locator */
+	tele6_pkt(&p, "fd00:99::12", 1, 11);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_SPOOF);
+	/* IPv4-only node 3: any IPv6 source is a spoof, even its host's */
+	tele6_pkt(&p, "fd00:99::13", 3, 1);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_SPOOF);
+	/* IPv6-only node 11: no IPv4 source is its own */
+	tele_pkt(&p, "10.99.0.14", 11, 1, IDN_TELE_MAGIC);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_SPOOF);
+	ASSERT_EQ(get_node(3).tele_seq, 0, "node 3 untouched");
+	ASSERT_EQ(get_node(11).tele_seq, 0, "node 11 untouched");
 	/* bad magic */
 	tele_pkt(&p, "10.99.0.11", 1, 12, 0x12345678);
 	run_in(hook, &p);
@@ -1289,18 +1338,21 @@ static void fx_telemetry(int hook)
 		ASSERT_EQ(get_node(1).health, IDN_HEALTH_DOWN, "health from telemetry");
 	}
 
-	/* v6 node */
-	{
-		struct idn_telemetry t;
-		struct pg_flow f;
-
-		pg_tele_fill(&t, 11, 1, 0, 7, 0, 10, 10);
-		pg_flow6(&f, "fd00:99::11", "fd00:99::1", 7000, TELE_PORT, IPPROTO_UDP);
-		pg_udp_pkt(&p, &f, &t, sizeof(t));
-		run_in(hook, &p);
-		expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
-		ASSERT_EQ(get_node(11).queue_depth, 7, "v6 node updated");
-	}
+	/* IPv6-only node */
+	tele6_pkt(&p, "fd00:99::14", 11, 1);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+	ASSERT_EQ(get_node(11).queue_depth, 7, "v6 node updated");
+	/* dual-stack node 1 from its IPv6 locator: the same entry, next seq */
+	tele6_pkt(&p, "fd00:99::11", 1, 12);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+	ASSERT_EQ(get_node(1).tele_seq, 12, "node 1 updated over IPv6");
+	ASSERT_EQ(get_node(1).queue_depth, 7, "node 1 queue from the IPv6 report");
+	/* ... and the sequence is shared between its two locators */
+	tele_pkt(&p, "10.99.0.11", 1, 12, IDN_TELE_MAGIC);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_REPLAY);
 
 	/* telemetry off: an ordinary datagram */
 	set_cfg_flags(0, IDN_CFG_F_TELEMETRY);
@@ -1344,8 +1396,18 @@ static void fx_fib_and_mtu(int hook)
 		struct idn_node n = get_node(30);
 
 		ASSERT_EQ(R.out_len, p.len + 20, "encapsulated");
-		ASSERT_MEM(R.out + 14 + 16, &n.addr[0], 4, "outer dst = locator");
+		ASSERT_MEM(R.out + 14 + 16, &n.addr4, 4, "outer dst = locator");
 		ASSERT_MEM(R.out + 14 + 20, p.buf + 14, p.len - 14, "inner intact");
+	}
+	/* the same over IPv6: its IPv6 locator, no route either */
+	tcp6(&p, "2001:db8:feed::50", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_PASS, IDN_V_NEW, IDN_DROP_FIB)) {
+		struct idn_node n = get_node(30);
+
+		ASSERT_EQ(R.out_len, p.len + 40, "encapsulated v6");
+		ASSERT_MEM(R.out + 14 + 24, n.addr6, 16, "outer dst = IPv6 locator");
+		ASSERT_MEM(R.out + 14 + 40, p.buf + 14, p.len - 14, "inner intact v6");
 	}
 	/* 1490-byte IP packet + 20 > 1500 MTU */
 	{
@@ -1360,6 +1422,121 @@ static void fx_fib_and_mtu(int hook)
 		if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
 			check_encap0(&R, &p, 1);
 	}
+}
+
+static void set_health(__u32 id, __u8 health)
+{
+	struct idn_node n = get_node(id);
+
+	n.health = health;
+	put_node(id, &n);
+}
+
+static struct idn_nexthop get_nh(__u32 id, int v6)
+{
+	struct idn_nexthop nh = { 0 };
+	__u32 k = IDN_NH_KEY(id, v6);
+
+	bpf_map_lookup_elem(E.nh, &k, &nh);
+	return nh;
+}
+
+/*
+ * Dual-stack nodes: a token's affinity (per node id) survives a client
+ * switching family, each request leaves toward the locator of its own
+ * family, next hops are cached per (node, family), and a node lacking the
+ * request family's locator is filtered even when it holds the affinity.
+ */
+static void fx_dual_stack(int hook)
+{
+	struct idn_aff_key k3 = { .token = 0xd6, .cls = IDN_CAP_CLASS(CAP_A) };
+	struct idn_aff a;
+	struct idn_plan pl = mk_plan(1);
+	struct idn_nexthop nh4, nh6;
+	struct idn_tcpopt o;
+	struct pg p6, p4, ack;
+
+	/* state lives on the affinity node: others pay 1000 us */
+	plan_cand(&pl, 1, 100, 0);
+	plan_cand(&pl, 2, 300, 0);
+	plan_cand(&pl, 3, 200, 0);
+	plan_cand(&pl, 11, 150, 0);
+	for (int i = 0; i < pl.n_cand; i++)
+		pl.cand[i].state_us = 1000;
+	put_plan(CAP_A, IDN_ANY, IDN_ANY, 0, &pl);
+
+	/* over IPv6 first, with nodes 1 and 11 draining: node 2 */
+	set_health(1, IDN_HEALTH_DRAIN);
+	set_health(11, IDN_HEALTH_DRAIN);
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 0xd5);
+	tcp6(&p6, "2001:db8:feed::10", 80, PG_SYN, &o);
+	run_in(hook, &p6);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p6, 2);
+	if (ASSERT_OK(get_aff(0xd5, CAP_A, &a), "affinity learnt over IPv6"))
+		ASSERT_EQ(a.node, 2, "token on node 2");
+	set_health(1, IDN_HEALTH_UP);
+	set_health(11, IDN_HEALTH_UP);
+
+	/* the same token over IPv4: still node 2, by affinity (1 is cheaper) */
+	tcp4(&p4, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p4);
+	if (expect(&R, hook, A_TX, IDN_V_AFFINITY, 0))
+		check_encap0(&R, &p4, 2);
+	/* and back over IPv6 (11 is cheaper there) */
+	tcp6(&p6, "2001:db8:feed::10", 80, PG_SYN, &o);
+	run_in(hook, &p6);
+	if (expect(&R, hook, A_TX, IDN_V_AFFINITY, 0))
+		check_encap0(&R, &p6, 2);
+	ASSERT_EQ(cap_flows(CAP_A, IDN_V_AFFINITY), 2, "two affinity hits");
+
+	/* one next hop per (node, family) */
+	nh4 = get_nh(2, 0);
+	nh6 = get_nh(2, 1);
+	ASSERT_EQ(nh4.ifindex, E.if0, "IPv4 next hop of node 2 cached");
+	ASSERT_EQ(nh6.ifindex, E.if0, "IPv6 next hop of node 2 cached");
+	ASSERT_EQ(get_nh(1, 0).ifindex | get_nh(1, 1).ifindex, 0, "node 1 never resolved");
+
+	/*
+	 * Poison the IPv6 entry only: the established IPv6 flow uses it
+	 * (no FIB lookup for established flows), the IPv4 one does not.
+	 */
+	{
+		__u32 key = IDN_NH_KEY(2, 1);
+
+		nh6.dmac[5] = 0xee;
+		bpf_map_update_elem(E.nh, &key, &nh6, BPF_ANY);
+	}
+	ack = p6;
+	pg_tcph(&ack)->syn = 0;
+	pg_tcph(&ack)->ack = 1;
+	pg_fix_csums(&ack);
+	run_in(hook, &ack);
+	if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
+		ASSERT_EQ(R.out[5], 0xee, "IPv6 flow: IPv6 next hop entry");
+	ack = p4;
+	pg_tcph(&ack)->syn = 0;
+	pg_tcph(&ack)->ack = 1;
+	pg_fix_csums(&ack);
+	run_in(hook, &ack);
+	if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
+		check_encap0(&R, &ack, 2);
+
+	/* affinity on the IPv4-only node 3: an IPv6 request is filtered there */
+	a.node = 3;
+	a.last_s = 0;
+	bpf_map_update_elem(E.aff, &k3, &a, BPF_ANY);
+	pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 0xd6);
+	tcp4(&p4, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p4);
+	if (expect(&R, hook, A_TX, IDN_V_AFFINITY, 0))
+		check_encap0(&R, &p4, 3);
+	tcp6(&p6, "2001:db8:feed::10", 80, PG_SYN, &o);
+	run_in(hook, &p6);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p6, 1);
+	if (ASSERT_OK(get_aff(0xd6, CAP_A, &a), "affinity moved"))
+		ASSERT_EQ(a.node, 1, "to the dual-stack node 1");
 }
 
 static struct idn_receipt got;
@@ -1445,6 +1622,7 @@ static const struct fixture fixtures[] = {
 	{ "telemetry moves new flows", fx_telemetry_steers },
 	{ "fib miss and MTU", fx_fib_and_mtu },
 	{ "receipts", fx_receipt },
+	{ "dual-stack: affinity across families, next hop per family", fx_dual_stack },
 };
 
 int main(int argc, char **argv)

@@ -39,8 +39,13 @@
 #define HOOK_TC 0
 
 /* Addresses of the bed. */
-#define BED_IF0 "idnt0"			/* ingress device, nodes 1..12 behind it */
-#define BED_IF1 "idnt1"			/* second device, node 21/22 behind it */
+/*
+ * Hosts 10.99.0.H and fd00:99::H, H = 11..29 (one MAC per host number,
+ * both families) behind BED_IF0; 10.98.0.21-22 and fd00:98::21-22 behind
+ * BED_IF1. Dual-stack nodes use both addresses of one host.
+ */
+#define BED_IF0 "idnt0"			/* ingress device */
+#define BED_IF1 "idnt1"			/* second device */
 static const uint8_t bed_mac0[6] = { 0x02, 0, 0, 0, 0x99, 0x01 };
 static const uint8_t bed_mac1[6] = { 0x02, 0, 0, 0, 0x98, 0x01 };
 
@@ -105,7 +110,7 @@ static inline int bed_net(char *why, size_t n)
 	bed_write("/proc/sys/net/ipv4/conf/all/forwarding", "1");
 	bed_write("/proc/sys/net/ipv4/conf/lo/forwarding", "1");
 	bed_write("/proc/sys/net/ipv6/conf/all/forwarding", "1");
-	for (int h = 11; h <= 19; h++) {
+	for (int h = 11; h <= 29; h++) {
 		snprintf(cmd, sizeof(cmd),
 			 "ip neigh add 10.99.0.%d lladdr 02:00:00:00:99:%02x dev %s nud permanent && "
 			 "ip -6 neigh add fd00:99::%d lladdr 02:00:00:00:99:%02x dev %s nud permanent",
@@ -115,13 +120,15 @@ static inline int bed_net(char *why, size_t n)
 			return -1;
 		}
 	}
-	snprintf(cmd, sizeof(cmd),
-		 "ip neigh add 10.98.0.21 lladdr 02:00:00:00:98:21 dev %s nud permanent && "
-		 "ip -6 neigh add fd00:98::21 lladdr 02:00:00:00:98:21 dev %s nud permanent",
-		 BED_IF1, BED_IF1);
-	if (bed_sh(cmd)) {
-		snprintf(why, n, "cannot add neighbours");
-		return -1;
+	for (int h = 21; h <= 22; h++) {
+		snprintf(cmd, sizeof(cmd),
+			 "ip neigh add 10.98.0.%d lladdr 02:00:00:00:98:%d dev %s nud permanent && "
+			 "ip -6 neigh add fd00:98::%d lladdr 02:00:00:00:98:%d dev %s nud permanent",
+			 h, h, BED_IF1, h, h, BED_IF1);
+		if (bed_sh(cmd)) {
+			snprintf(why, n, "cannot add neighbours");
+			return -1;
+		}
 	}
 	E.if0 = (int)if_nametoindex(BED_IF0);
 	E.if1 = (int)if_nametoindex(BED_IF1);
@@ -247,10 +254,11 @@ static inline void tenv_reset(void)
 	map_clear_hash(E.aff, sizeof(struct idn_aff_key));
 	map_clear_hash(E.plans, sizeof(struct idn_plan_key));
 	map_clear_hash(E.cstats, sizeof(__u32));
-	for (k = 0; k < BED_MAX_NODE; k++) {
+	for (k = 0; k < BED_MAX_NODE; k++)
 		bpf_map_update_elem(E.nodes, &k, &zn, BPF_ANY);
+	/* next hops: one per (node, family), IDN_NH_KEY */
+	for (k = 0; k < 2 * BED_MAX_NODE; k++)
 		bpf_map_update_elem(E.nh, &k, &znh, BPF_ANY);
-	}
 }
 
 static inline int put_config(const struct idn_config *c)

@@ -48,17 +48,18 @@ static void env_reset(void)
 	memset(&M, 0, sizeof(M));
 }
 
-/* A healthy, valid IPv4 node with trust 7 in domain 0. */
+/* A healthy, valid dual-stack node (both locators) with trust 7 in domain 0. */
 static struct idn_node *node_up(__u32 id)
 {
 	struct idn_node *n = &M.nodes[id];
 
 	memset(n, 0, sizeof(*n));
-	n->addr[0] = htonl(0x0a630000 | id);
-	n->family = IDN_AF_INET;
+	n->addr4 = htonl(0x0a630000 | id);
+	n->addr6[0] = htonl(0xfd000063);
+	n->addr6[3] = htonl(id);
 	n->trust = 7;
 	n->health = IDN_HEALTH_UP;
-	n->flags = IDN_NODE_F_VALID;
+	n->flags = IDN_NODE_F_VALID | IDN_NODE_F_LOC4 | IDN_NODE_F_LOC6;
 	n->net_us = 100;
 	n->tok_ns = 1000;
 	return n;
@@ -339,10 +340,23 @@ static void f_variant_same(struct idn_node *n, struct idn_plan *pl, struct req *
 { r->d.cap = CAP_A2; pl->cand[0].variant = 2; }
 static void f_variant_any(struct idn_node *n, struct idn_plan *pl, struct req *r)
 { r->d.cap = CAP_A; pl->cand[0].variant = 9; }
-static void f_family6(struct idn_node *n, struct idn_plan *pl, struct req *r)
-{ n->family = IDN_AF_INET6; }
-static void f_family66(struct idn_node *n, struct idn_plan *pl, struct req *r)
-{ n->family = IDN_AF_INET6; r->family = IDN_AF_INET6; }
+static void f_v4_on_v6only(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->flags &= ~IDN_NODE_F_LOC4; }
+static void f_v6_on_v4only(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->flags &= ~IDN_NODE_F_LOC6; r->family = IDN_AF_INET6; }
+static void f_v6_on_v6only(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->flags &= ~IDN_NODE_F_LOC4; r->family = IDN_AF_INET6; }
+static void f_v4_on_v4only(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->flags &= ~IDN_NODE_F_LOC6; }
+static void f_v4_on_dual(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ }
+static void f_v6_on_dual(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ r->family = IDN_AF_INET6; }
+static void f_no_locator(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->flags &= ~(IDN_NODE_F_LOC4 | IDN_NODE_F_LOC6); }
+/* an address without its flag is not a locator */
+static void f_v6_addr_no_flag(struct idn_node *n, struct idn_plan *pl, struct req *r)
+{ n->flags &= ~IDN_NODE_F_LOC6; r->family = IDN_AF_INET6; n->addr6[0] = 0xffffffff; }
 static void f_health_first(struct idn_node *n, struct idn_plan *pl, struct req *r)
 { n->health = IDN_HEALTH_DOWN; n->trust = 0; r->d.policy = IDN_POLICY(7, 0, 0); }
 
@@ -373,8 +387,14 @@ static const struct filt_case filt_cases[] = {
 	{ "variant differs", f_variant_diff, IDN_REJ_VARIANT },
 	{ "variant same", f_variant_same, IDN_REJ_NONE },
 	{ "variant 0 takes any", f_variant_any, IDN_REJ_NONE },
-	{ "family differs", f_family6, IDN_REJ_FAMILY },
-	{ "family v6 both", f_family66, IDN_REJ_NONE },
+	{ "IPv4 request, IPv6-only node", f_v4_on_v6only, IDN_REJ_FAMILY },
+	{ "IPv6 request, IPv4-only node", f_v6_on_v4only, IDN_REJ_FAMILY },
+	{ "IPv6 request, IPv6-only node", f_v6_on_v6only, IDN_REJ_NONE },
+	{ "IPv4 request, IPv4-only node", f_v4_on_v4only, IDN_REJ_NONE },
+	{ "IPv4 request, dual-stack node", f_v4_on_dual, IDN_REJ_NONE },
+	{ "IPv6 request, dual-stack node", f_v6_on_dual, IDN_REJ_NONE },
+	{ "node without any locator", f_no_locator, IDN_REJ_FAMILY },
+	{ "IPv6 address without LOC6", f_v6_addr_no_flag, IDN_REJ_FAMILY },
 	{ "health checked before trust", f_health_first, IDN_REJ_HEALTH },
 };
 
@@ -602,6 +622,44 @@ static void test_min_cost_and_affinity(void)
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "affinity elsewhere");
 }
 
+/*
+ * Dual-stack: affinity is per node id, so a token keeps its node when the
+ * client switches family; a node lacking the new family's locator is
+ * filtered (family) and the request goes elsewhere as a plain new flow.
+ */
+static void test_affinity_family_switch(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	node_up(1);
+	node_up(2);
+	node_up(3);
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	cand_add(pl, 1, 300)->state_us = 1000;
+	cand_add(pl, 2, 200)->state_us = 1000;
+	cand_add(pl, 3, 250)->state_us = 1000;
+	r = req_default(CAP_A);
+	r.aff = 1;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_AFFINITY, "IPv4: affinity");
+	ASSERT_EQ(out.node, 1, "IPv4: affinity node");
+	r.family = IDN_AF_INET6;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_AFFINITY, "IPv6: still affinity");
+	ASSERT_EQ(out.node, 1, "IPv6: same node");
+	ASSERT_EQ(out.cost, 400, "IPv6: J without T_state");
+	/* node 1 loses its IPv6 locator: IPv6 requests leave it, IPv4 stay */
+	M.nodes[1].flags &= ~IDN_NODE_F_LOC6;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "IPv6 to IPv4-only affinity node: new");
+	ASSERT_EQ(out.node, 2, "IPv6: cheapest dual-stack node");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_FAMILY, "node 1 filtered for family");
+	r.family = IDN_AF_INET;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_AFFINITY, "IPv4 again: affinity");
+	ASSERT_EQ(out.node, 1, "IPv4 again: node 1");
+}
+
 /* ---- ladder -------------------------------------------------------- */
 
 static void ladder_env(void)
@@ -809,6 +867,7 @@ int main(void)
 	TAP_RUN(test_plan_lookup);
 	TAP_RUN(test_tie_break);
 	TAP_RUN(test_min_cost_and_affinity);
+	TAP_RUN(test_affinity_family_switch);
 	TAP_RUN(test_ladder);
 	TAP_RUN(test_ladder_slo_budget);
 	TAP_RUN(test_fallback_edges);
