@@ -88,11 +88,11 @@ say "Capability 1001/0 (say, a chat model). Node2 executes it fastest, node1 is"
 say "nearest; a node that lacks a session's state pays state-us 3000."
 net=(0 40 120 200)
 for i in 1 2 3; do
-	ctl node add id $i addr "10.20.$i.2" domain 0 trust 3 health up net-us "${net[$i]}" tok-ns 1000 >/dev/null &&
-	ctl node add id $((100 + i)) addr "fd00:20:$i::2" domain 0 trust 3 health up net-us "${net[$i]}" tok-ns 1000 >/dev/null ||
-		die "node add failed"
+	ctl node add id $i addr "10.20.$i.2" addr "fd00:20:$i::2" domain 0 trust 3 health up \
+		net-us "${net[$i]}" tok-ns 1000 >/dev/null || die "node add failed"
 done
-say "${D}\$ idnctl node add id 1 addr 10.20.1.2 domain 0 trust 3 health up net-us 40 tok-ns 1000   (and 2, 3; ids 101-103: IPv6 locators)${N}"
+say "${D}\$ idnctl node add id 1 addr 10.20.1.2 addr fd00:20:1::2 domain 0 trust 3 health up net-us 40 tok-ns 1000   (and 2, 3)${N}"
+say "  (one id per node, dual-stack: IPv4 requests go to its IPv4 locator, IPv6 ones to its IPv6 locator)"
 show "idnctl vip add $TOPO_VIP4 port 80 proto tcp cap 1001/0 tier 1 receipt on" \
 	ctl vip add $TOPO_VIP4 port 80 proto tcp cap 1001/0 tier 1 receipt on || die "vip add"
 show "idnctl vip add $TOPO_VIP6 port 80 proto tcp cap 1001/0 tier 1 receipt on" \
@@ -100,9 +100,7 @@ show "idnctl vip add $TOPO_VIP6 port 80 proto tcp cap 1001/0 tier 1 receipt on" 
 ctl dp set receipt-sample 1 >/dev/null 2>&1	# receipts for descriptor-address flows too
 PLAN=(cap 1001/0 tier any policy any
 	cand node 1 exec-us 900 state-us 3000 cand node 2 exec-us 600 state-us 3000
-	cand node 3 exec-us 800 state-us 3000
-	cand node 101 exec-us 900 state-us 3000 cand node 102 exec-us 600 state-us 3000
-	cand node 103 exec-us 800 state-us 3000)
+	cand node 3 exec-us 800 state-us 3000)
 show "idnctl plan add ${PLAN[*]}" ctl plan add "${PLAN[@]}" || die "plan add"
 show "idnctl node show" ctl node show
 show "idnctl plan show" ctl plan show
@@ -130,15 +128,15 @@ request "curl -g http://[$DA42]/   (IPv6 descriptor address: cap 1001/0 tier 1 t
 	cli curl -s -m 5 -g "http://[$DA42]/"
 request "idn-stamp run token 42 -- curl http://$TOPO_VIP4/   (TCP option on the SYN)" \
 	cli "$IDNSTAMP" run cap 1001/0 tier 1 token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
+say "  -> token 42 came over IPv6 first, then over IPv4: the same node, by affinity"
+say "     (affinity is per node id, and a node is one id with both locators)."
 N42=$(cli "$IDNSTAMP" run token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/" | awk '{print $2}')
 ID42=${N42#node}
 
 step "5. A new plan generation makes node1 the cheapest; token 42 keeps its node"
 PLAN2=(cap 1001/0 tier any policy any
 	cand node 1 exec-us 500 state-us 3000 cand node 2 exec-us 1500 state-us 3000
-	cand node 3 exec-us 800 state-us 3000
-	cand node 101 exec-us 500 state-us 3000 cand node 102 exec-us 1500 state-us 3000
-	cand node 103 exec-us 800 state-us 3000)
+	cand node 3 exec-us 800 state-us 3000)
 show "idnctl plan add ${PLAN2[*]}" ctl plan add "${PLAN2[@]}" || die "plan add"
 request "idn-stamp run token 7 -- curl http://$TOPO_VIP4/    (a new session)" \
 	cli "$IDNSTAMP" run cap 1001/0 tier 1 token 7 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
@@ -151,7 +149,6 @@ if [ -n "$ID42" ]; then
 	step "6. $N42 gets busy: 2,000,000 prefill tokens queued"
 	show "idnctl node set id $ID42 queue 64 pending-tokens 2000000" \
 		ctl node set id "$ID42" queue 64 pending-tokens 2000000
-	ctl node set id $((100 + ID42)) queue 64 pending-tokens 2000000 >/dev/null
 	say "idnctl route get runs the dataplane's own selection code on the live maps:"
 	show "idnctl route get vip $TOPO_VIP4 port 80 proto tcp token 42" \
 		ctl route get vip "$TOPO_VIP4" port 80 proto tcp token 42
@@ -159,7 +156,6 @@ if [ -n "$ID42" ]; then
 		cli "$IDNSTAMP" run cap 1001/0 tier 1 token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
 	say "  -> waiting behind the queue now costs more than rebuilding the state: it moved."
 	ctl node set id "$ID42" queue 0 pending-tokens 0 >/dev/null
-	ctl node set id $((100 + ID42)) queue 0 pending-tokens 0 >/dev/null
 fi
 
 step "7. node1 goes down: new flows avoid it"
@@ -168,14 +164,12 @@ for t in 101 102 103 104 105 106; do
 	before[$t]=$(cli curl -s -m 5 -g "http://[$(desc_addr6 1001 0 1 0 $t)]/" | awk '{print $2}')
 done
 show "idnctl node set id 1 health down" ctl node set id 1 health down
-ctl node set id 101 health down >/dev/null
 for t in 201 202 203 204 205 206; do
 	printf '    new session token %-4s -> %s\n' "$t" \
 		"$(cli curl -s -m 5 -g "http://[$(desc_addr6 1001 0 1 0 $t)]/" | awk '{print $2}')"
 done
 say "  (before, sessions 101-106 went to: ${before[*]})"
 ctl node set id 1 health up >/dev/null
-ctl node set id 101 health up >/dev/null
 
 step "8. Counters"
 show "idnctl stats show" ctl stats show

@@ -16,8 +16,8 @@
 #   topo_setup N          namespaces, links, addresses, routes, servers
 #   topo_dataplane        idn_xdp on r0, XDP_PASS on the peers, idn_decap on
 #                         the nodes, idnctl dp set (src4/src6/prefix6)
-#   topo_nodes            idnctl node add: ids 1..N (IPv4 locators) and
-#                         101..100+N (IPv6 locators of the same nodes)
+#   topo_nodes            idnctl node add: ids 1..N, dual-stack (locators
+#                         10.20.I.2 and fd00:20:I::2)
 #   ctl ARGS...           idnctl in the router namespace with the private pins
 #   cli CMD...            CMD in the client namespace
 #   desc_addr6 CLASS VAR TIER POLICY TOKEN   IPv6 descriptor address
@@ -149,12 +149,12 @@ topo_dataplane_detach() {
 	done
 }
 
-# topo_nodes: ids 1..N with IPv4 locators, 101.. with IPv6 locators
+# topo_nodes: ids 1..N, one per node, each with its IPv4 and IPv6 locator
 topo_nodes() {
 	local i
 	for ((i = 1; i <= TOPO_N; i++)); do
-		ctl node add id "$i" addr "10.20.$i.2" domain 0 trust 3 health up || return 1
-		ctl node add id $((100 + i)) addr "fd00:20:$i::2" domain 0 trust 3 health up || return 1
+		ctl node add id "$i" addr "10.20.$i.2" addr "fd00:20:$i::2" domain 0 trust 3 \
+			health up || return 1
 	done
 }
 
