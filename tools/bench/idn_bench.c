@@ -208,11 +208,10 @@ static int fill_maps(struct bench *b)
 	for (__u32 i = 0; i < N_NODES; i++) {
 		struct idn_node n = {};
 
-		n.addr[0] = htonl(LOC4_NET + i);
-		n.family = IDN_AF_INET;
+		n.addr4 = htonl(LOC4_NET + i);	/* IPv4 traffic only: no IPv6 locator */
 		n.trust = 7;
 		n.health = IDN_HEALTH_UP;
-		n.flags = IDN_NODE_F_VALID;
+		n.flags = IDN_NODE_F_VALID | IDN_NODE_F_LOC4;
 		n.net_us = 100 + 13 * (i % 16);
 		n.tok_ns = 50;
 		n.pending_tokens = 1000 * (i % 16);

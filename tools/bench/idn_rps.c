@@ -128,11 +128,10 @@ int main(int argc, char **argv)
 	for (__u32 i = 0; i < (__u32)n_loc; i++) {
 		struct idn_node n = {};
 
-		n.addr[0] = loc[i].s_addr;
-		n.family = IDN_AF_INET;
+		n.addr4 = loc[i].s_addr;	/* IPv4 VIP: the IPv4 locator */
 		n.trust = 7;
 		n.health = IDN_HEALTH_UP;
-		n.flags = IDN_NODE_F_VALID;
+		n.flags = IDN_NODE_F_VALID | IDN_NODE_F_LOC4;
 		n.net_us = 100;
 		if (map_put(obj, "idn_nodes", &i, &n))
 			goto fail;
