@@ -16,7 +16,20 @@ PKGS=(
 	iproute2 ethtool curl wrk procps util-linux iputils-ping netcat-openbsd
 	# sanitizers / memcheck
 	valgrind libclang-rt-14-dev
+	# kernel tier (selftests/kernel): QEMU guest, busybox initramfs, module
+	# BTF (pahole; resolve_btfids is built from linux-source-6.1's tools/)
+	qemu-system-x86 busybox-static cpio xz-utils zstd kmod dwarves bison flex
+	linux-source-6.1
 )
+
+# Debian 12's 6.1 kernel ABI (e.g. 6.1.0-57-amd64): the headers are installed,
+# the image package is only downloaded (selftests/kernel unpacks it; installing
+# a kernel would run bootloader and initramfs hooks on the host for nothing).
+KCACHE=${IDN_KCACHE:-/var/cache/idn}
+kabi() {
+	apt-cache depends linux-headers-amd64 2>/dev/null |
+		sed -n 's/.*Depends: linux-headers-\(6\.1\.[0-9.-]*-amd64\)$/\1/p' | head -1
+}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps.sh: must run as root" >&2
@@ -28,11 +41,28 @@ for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing+=("$p")
 done
+export DEBIAN_FRONTEND=noninteractive
+kver=$(kabi)
+if [ -z "$kver" ]; then
+	apt-get -o DPkg::Lock::Timeout=600 update -q
+	kver=$(kabi)
+fi
+if [ -n "$kver" ]; then
+	dpkg-query -W -f='${Status}' "linux-headers-$kver" 2>/dev/null |
+		grep -q "install ok installed" || missing+=("linux-headers-$kver")
+else
+	echo "deps.sh: no Debian 6.1 linux-headers-amd64 known to apt: kernel tier will skip" >&2
+fi
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps.sh: all ${#PKGS[@]} packages present"
-	exit 0
+else
+	echo "deps.sh: installing ${missing[*]}"
+	apt-get -o DPkg::Lock::Timeout=600 update -q
+	apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "deps.sh: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get -o DPkg::Lock::Timeout=600 update -q
-apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+if [ -n "$kver" ] && ! ls "$KCACHE"/linux-image-"$kver"_*.deb >/dev/null 2>&1 &&
+	[ ! -f "/boot/vmlinuz-$kver" ]; then
+	echo "deps.sh: downloading linux-image-$kver to $KCACHE"
+	mkdir -p "$KCACHE"
+	(cd "$KCACHE" && apt-get -o DPkg::Lock::Timeout=600 download "linux-image-$kver")
+fi

@@ -479,6 +479,90 @@ struct idn_meta {
 /* Pinned object names under the bpffs pin directory (default /sys/fs/bpf/idn). */
 #define IDN_PIN_DEFAULT		"/sys/fs/bpf/idn"
 
+/* ------------------------------------------------------------------ */
+/* Generic netlink family "idn" (kernel/idn.ko): activation hold       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Demand misses marked by the dataplane (IDN_MARK_MISS) are held by idn.ko
+ * in one bounded queue per capability (cap 0: capability unknown, e.g. a
+ * TC-mode miss; see docs/kernel.md). Every held packet ends released
+ * (RELEASE), rejected (timeout, overflow, FLUSH, unload: TCP RST or ICMP
+ * unreachable) or, when no rejection can be sent, counted as dropped.
+ * Numbers in attributes are host order unless the name says otherwise.
+ */
+#define IDN_FAMILY_NAME		"idn"
+#define IDN_FAMILY_VERSION	1
+#define IDN_MCGRP_MISS		"miss"		/* IDN_CMD_DEMAND_MISS_NTF */
+#define IDN_MCGRP_HOLD		"hold"		/* IDN_CMD_RELEASE_NTF, IDN_CMD_REJECT_NTF */
+
+enum idn_genl_cmd {
+	IDN_CMD_UNSPEC,
+	IDN_CMD_CONFIG_GET = 1,	/* do: hold limits of this netns */
+	IDN_CMD_CONFIG_SET,	/* do: set limits (admin) */
+	IDN_CMD_RELEASE,	/* do: CAP or ALL; re-inject held packets (admin) */
+	IDN_CMD_FLUSH,		/* do: CAP or ALL; reject held packets (admin) */
+	IDN_CMD_STATS_GET,	/* do: netns totals (IDN_A_STATS) */
+	IDN_CMD_QUEUE_GET,	/* do: one queue (CAP); dump: every queue */
+	/* notifications: their own ids, never requests */
+	IDN_CMD_DEMAND_MISS_NTF,	/* group "miss", rate-limited per queue */
+	IDN_CMD_RELEASE_NTF,	/* group "hold": CAP, COUNT */
+	IDN_CMD_REJECT_NTF,	/* group "hold": CAP, REASON, COUNT */
+	__IDN_CMD_MAX,
+};
+#define IDN_CMD_MAX		(__IDN_CMD_MAX - 1)
+
+enum idn_genl_attr {
+	IDN_A_UNSPEC,
+	IDN_A_PAD = 1,
+	IDN_A_CAP,		/* u32: capability label (0 = unknown) */
+	IDN_A_ALL,		/* flag: every queue (RELEASE, FLUSH) */
+	IDN_A_MAX_PKTS,		/* u32: packets per queue */
+	IDN_A_MAX_BYTES,	/* u32: bytes per queue */
+	IDN_A_TIMEOUT_MS,	/* u32: hold time before rejection */
+	IDN_A_EVENT_MS,		/* u32: min. interval between a queue's miss events */
+	IDN_A_MAX_QUEUES,	/* u32: queues per netns (read only: module parameter) */
+	IDN_A_PKTS,		/* u32: packets held now */
+	IDN_A_BYTES,		/* u32: bytes held now */
+	IDN_A_AGE_MS,		/* u32: age of the oldest held packet */
+	IDN_A_COUNT,		/* u32: packets released or rejected by this message */
+	IDN_A_REASON,		/* u8: enum idn_hold_reason */
+	IDN_A_FAMILY,		/* u8: IDN_AF_INET / IDN_AF_INET6 of the first miss */
+	IDN_A_DADDR,		/* binary 4 or 16 bytes, network order */
+	IDN_A_DPORT,		/* u16, host order */
+	IDN_A_PROTO,		/* u8: IPPROTO_TCP / IPPROTO_UDP / ... */
+	IDN_A_IFINDEX,		/* u32: ingress device of the first miss */
+	IDN_A_STATS,		/* nest of enum idn_hold_stat (u64 each) */
+	__IDN_A_MAX,
+};
+#define IDN_A_MAX		(__IDN_A_MAX - 1)
+
+enum idn_hold_reason {
+	IDN_HOLD_R_NONE,
+	IDN_HOLD_R_TIMEOUT = 1,	/* held longer than timeout_ms */
+	IDN_HOLD_R_OVERFLOW,	/* queue full (packets or bytes) or no queue left */
+	IDN_HOLD_R_FLUSH,	/* IDN_CMD_FLUSH */
+	IDN_HOLD_R_UNLOAD,	/* module unloaded / netns gone */
+	IDN_HOLD_R_DEVICE,	/* ingress device went away */
+	__IDN_HOLD_R_MAX,
+};
+
+/* IDN_A_STATS nest (per netns and per queue); all u64 */
+enum idn_hold_stat {
+	IDN_HS_UNSPEC,
+	IDN_HS_PAD = 1,
+	IDN_HS_HELD,		/* packets taken into a queue */
+	IDN_HS_RELEASED,	/* re-injected into the steering path */
+	IDN_HS_REJ_TIMEOUT,	/* rejected after timeout_ms */
+	IDN_HS_REJ_OVERFLOW,	/* rejected: queue or queue table full */
+	IDN_HS_REJ_FLUSH,	/* rejected by FLUSH or unload */
+	IDN_HS_DROPPED,		/* no rejection possible (e.g. device gone): counted drop */
+	IDN_HS_EVENTS,		/* demand-miss events sent */
+	IDN_HS_EVENTS_LIMITED,	/* demand-miss events suppressed by rate limit */
+	__IDN_HS_MAX,
+};
+#define IDN_HS_MAX		(__IDN_HS_MAX - 1)
+
 /* Size assertions: every consumer includes these via IDN_ASSERT_ABI(). */
 #define IDN_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " size is ABI")
 #define IDN_ASSERT_ABI()						\

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# run.sh - the kernel test tier: build idn.ko against Debian 12's 6.1
+# headers with module BTF, boot Debian's 6.1 kernel under QEMU with a
+# busybox initramfs holding the module, the test binaries and their
+# libraries, run selftests/kernel/guest.sh inside and print its TAP here.
+#
+# Exit: 0 all passed, 1 a failure (incl. WARN/BUG/Oops/leak in the guest's
+# dmesg, no exit marker, timeout), 4 skipped (the host cannot: no qemu,
+# no 6.1 headers/image/source; reason printed).
+# Cache (reused while inputs are unchanged): $O/kernel/<kver>/.
+# Env: O (build dir), IDN_KVER, IDN_KCACHE (downloaded linux-image .deb,
+#      default /var/cache/idn), IDN_QEMU_ACCEL=kvm|tcg, IDN_QEMU_TIMEOUT (s),
+#      IDN_KTESTS="pattern" (guest tests to run), V=1 (show the console).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+O=${O:-build}
+case $O in /*) ;; *) O=$ROOT/$O ;; esac
+KCACHE=${IDN_KCACHE:-/var/cache/idn}
+T0=$(date +%s.%N)
+
+skip() { echo "1..0 # SKIP $*"; exit 4; }
+fail() { echo "not ok 1 - kernel tier setup: $*"; echo "1..1"; exit 1; }
+log() { [ "${V:-0}" != 1 ] || echo "# $*"; }
+
+# ---- what the host has --------------------------------------------------
+command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (tools/deps.sh)"
+BB=$(command -v busybox || true)
+[ -n "$BB" ] && file -L "$BB" 2>/dev/null | grep -q 'statically linked' ||
+	skip "no static busybox (busybox-static)"
+for t in objcopy cpio xz readelf ldd gcc make pkg-config; do
+	command -v $t >/dev/null || skip "no $t"
+done
+KVER=${IDN_KVER:-$(ls -d /usr/src/linux-headers-6.1.*-amd64 2>/dev/null | sort -V | tail -1 |
+	sed 's|.*/linux-headers-||')}
+[ -n "$KVER" ] && [ -f "/usr/src/linux-headers-$KVER/Makefile" ] ||
+	skip "no Debian 6.1 linux-headers-*-amd64 (tools/deps.sh)"
+SERIES=$(echo "$KVER" | cut -d. -f1,2)
+SRCTAR=$(ls /usr/src/linux-source-"$SERIES".tar.* 2>/dev/null | head -1 || true)
+[ -n "$SRCTAR" ] || skip "no linux-source-$SERIES (tools/deps.sh)"
+DEB=$(ls "$KCACHE"/linux-image-"$KVER"_*.deb 2>/dev/null | sort -V | tail -1 || true)
+if [ ! -f "/boot/vmlinuz-$KVER" ] || [ ! -d "/lib/modules/$KVER/kernel" ]; then
+	[ -n "$DEB" ] || skip "no linux-image-$KVER (tools/deps.sh downloads it to $KCACHE)"
+fi
+pkg-config --exists libnl-genl-3.0 || skip "no libnl-genl-3 (tools/deps.sh)"
+
+C=$O/kernel/$KVER
+mkdir -p "$C"
+
+# ---- kernel image and the modules the guest needs -----------------------
+KMODS="kernel/drivers/net/veth.ko kernel/net/ipv4/netfilter/nf_reject_ipv4.ko
+	kernel/net/ipv6/netfilter/nf_reject_ipv6.ko kernel/net/sched/sch_ingress.ko
+	kernel/net/sched/cls_bpf.ko"
+if [ ! -f "$C/root/.done" ]; then
+	log "unpacking kernel $KVER"
+	rm -rf "$C/root" && mkdir -p "$C/root/boot" "$C/root/modules"
+	if [ -f "/boot/vmlinuz-$KVER" ] && [ -d "/lib/modules/$KVER/kernel" ]; then
+		cp "/boot/vmlinuz-$KVER" "$C/root/boot/"
+		for m in $KMODS; do cp "/lib/modules/$KVER/$m" "$C/root/modules/"; done
+	else
+		pat=()
+		for m in $KMODS; do pat+=("./lib/modules/$KVER/$m"); done
+		dpkg-deb --fsys-tarfile "$DEB" | tar -C "$C/root" -x "./boot/vmlinuz-$KVER" "${pat[@]}" ||
+			fail "cannot unpack $DEB"
+		mv "$C/root/boot/vmlinuz-$KVER" "$C/root/vmlinuz" && mv "$C/root/vmlinuz" "$C/root/boot/vmlinuz-$KVER"
+		for m in $KMODS; do mv "$C/root/lib/modules/$KVER/$m" "$C/root/modules/"; done
+		rm -rf "$C/root/lib"
+	fi
+	touch "$C/root/.done"
+fi
+
+# decompressed ELF vmlinux: boots faster (PVH entry) and holds .BTF
+if [ ! -s "$C/vmlinux" ]; then
+	log "extracting vmlinux"
+	bz=$C/root/boot/vmlinuz-$KVER
+	for off in $(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$bz" | cut -d: -f1); do
+		tail -c +$((off + 1)) "$bz" | xz -dc >"$C/vmlinux.tmp" 2>/dev/null || true
+		if readelf -h "$C/vmlinux.tmp" >/dev/null 2>&1; then
+			mv "$C/vmlinux.tmp" "$C/vmlinux"
+			break
+		fi
+	done
+	rm -f "$C/vmlinux.tmp"
+	[ -s "$C/vmlinux" ] || fail "no XZ-compressed ELF in vmlinuz-$KVER"
+fi
+
+# shadow kbuild dir: Debian's headers + vmlinux (= the image's .BTF section)
+KDIR=$C/kbuild
+if [ ! -s "$KDIR/vmlinux" ]; then
+	log "preparing kbuild dir with vmlinux BTF"
+	rm -rf "$KDIR" && mkdir -p "$KDIR"
+	hdr=/usr/src/linux-headers-$KVER
+	for f in "$hdr"/* "$hdr"/.config "$hdr"/.kernelvariables; do
+		[ -e "$f" ] && ln -s "$(readlink -f "$f")" "$KDIR/$(basename "$f")"
+	done
+	objcopy -O binary -j .BTF "$C/vmlinux" "$KDIR/vmlinux.tmp"
+	[ -s "$KDIR/vmlinux.tmp" ] || fail "no .BTF section in vmlinux"
+	mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
+fi
+
+# resolve_btfids, built from linux-source's tools/ (linux-kbuild-6.1 lacks it)
+RB=$O/kernel/resolve_btfids-$SERIES
+if [ ! -x "$RB" ]; then
+	log "building resolve_btfids from $(basename "$SRCTAR") (once, ~1 min)"
+	src=$O/kernel/src-$SERIES
+	rm -rf "$src" && mkdir -p "$src"
+	tar -C "$src" -xf "$SRCTAR" "linux-source-$SERIES/tools" \
+		"linux-source-$SERIES/scripts/bpf_doc.py" || fail "cannot unpack $SRCTAR"
+	make -s -C "$src/linux-source-$SERIES/tools/bpf/resolve_btfids" >"$src/build.log" 2>&1 ||
+		{ tail -20 "$src/build.log"; fail "resolve_btfids build failed"; }
+	cp "$src/linux-source-$SERIES/tools/bpf/resolve_btfids/resolve_btfids" "$RB.tmp"
+	mv "$RB.tmp" "$RB"
+	# keep the kselftest harness headers, drop the rest of the tree
+	mkdir -p "$O/kernel/kselftest-$SERIES"
+	cp "$src/linux-source-$SERIES/tools/testing/selftests/kselftest_harness.h" \
+		"$src/linux-source-$SERIES/tools/testing/selftests/kselftest.h" \
+		"$O/kernel/kselftest-$SERIES/" 2>/dev/null || true
+	rm -rf "$src"
+fi
+
+# ---- idn.ko (from a copy: the source tree stays clean) ------------------
+MOD=$C/mod
+mkdir -p "$MOD"
+for f in kernel/Kbuild kernel/*.c kernel/*.h; do
+	cmp -s "$f" "$MOD/$(basename "$f")" || cp "$f" "$MOD/"
+done
+log "building idn.ko"
+if ! make -C "$KDIR" M="$MOD" IDN_UAPI="$ROOT/include/uapi" RESOLVE_BTFIDS="$RB" \
+	modules >"$C/mod.log" 2>&1; then
+	sed 's/^/# /' "$C/mod.log" | tail -30
+	fail "idn.ko does not build against $KVER"
+fi
+if grep -E 'warning:|Skipping BTF' "$C/mod.log" >/dev/null; then
+	grep -E 'warning:|Skipping BTF' "$C/mod.log" | sed 's/^/# /'
+	fail "idn.ko: build warnings or no module BTF"
+fi
+readelf -S "$MOD/idn.ko" | grep -q '\.BTF' || fail "idn.ko has no .BTF section"
+
+# ---- guest test binaries ---------------------------------------------------
+TB=$C/tests
+mkdir -p "$TB"
+NLCF=$(pkg-config --cflags libnl-genl-3.0)
+NLLD=$(pkg-config --libs libnl-genl-3.0)
+for src in selftests/kernel/*.c; do
+	[ -e "$src" ] || continue
+	bin=$TB/$(basename "$src" .c)
+	if [ ! "$bin" -nt "$src" ] || [ include/uapi/linux/idn.h -nt "$bin" ] ||
+		[ selftests/kernel/kt.h -nt "$bin" ]; then
+		# shellcheck disable=SC2086 # pkg-config flags are word lists
+		gcc -O2 -g -Wall -Wextra -Wno-unused-parameter -std=gnu11 -Iinclude/uapi \
+			-Iselftests/lib -Iselftests/kernel $NLCF -o "$bin" "$src" $NLLD ||
+			fail "cannot build $src"
+	fi
+done
+
+# ---- initramfs ---------------------------------------------------------------
+W=$(mktemp -d "${TMPDIR:-/tmp}/idn-ktest.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+R=$W/root
+mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,idn/mods,idn/bin}
+cp "$BB" "$R/bin/busybox"
+for a in $("$BB" --list); do [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"; done
+
+add_elf() {	# FILE DEST: copy with its shared libraries
+	mkdir -p "$R$(dirname "$2")"
+	cp -L "$1" "$R$2"
+	ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' | while read -r lib; do
+		[ -e "$R$lib" ] || { mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"; }
+	done
+}
+for m in $KMODS; do cp "$C/root/modules/$(basename "$m")" "$R/idn/mods/"; done
+cp "$MOD/idn.ko" "$R/idn/mods/"
+for b in "$TB"/*; do [ -x "$b" ] && add_elf "$b" "/idn/bin/$(basename "$b")"; done
+for b in ip tc; do
+	p=$(command -v "$b" || true)
+	[ -n "$p" ] && add_elf "$p" "/usr/sbin/$b"
+done
+if [ -x "$O/idnctl" ]; then
+	add_elf "$O/idnctl" /idn/bin/idnctl
+fi
+cp selftests/kernel/guest.sh "$R/idn/guest.sh"
+cp selftests/kernel/test_*.sh "$R/idn/" 2>/dev/null || true
+echo "${IDN_KTESTS:-}" >"$R/idn/filter"
+cat >"$R/init" <<'EOS'
+#!/bin/sh
+export PATH=/idn/bin:/bin:/sbin:/usr/bin:/usr/sbin HOME=/ TERM=dumb
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run; mount -t bpf bpf /sys/fs/bpf
+/usr/sbin/ip link set lo up
+cd /idn && sh /idn/guest.sh </dev/null
+echo "IDN_GUEST_EXIT=$?"
+poweroff -f
+EOS
+chmod +x "$R/init"
+(cd "$R" && find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet) >"$W/initrd"
+
+# ---- boot ----------------------------------------------------------------------
+accel=${IDN_QEMU_ACCEL:-}
+if [ -z "$accel" ]; then
+	accel=tcg
+	[ -w /dev/kvm ] && accel=kvm
+fi
+aargs=(-accel "$accel")
+[ "$accel" = kvm ] && aargs+=(-accel tcg)	# qemu falls back when KVM fails
+T1=$(date +%s.%N)
+CON=$C/console.log
+rc=0
+timeout -k 5 "${IDN_QEMU_TIMEOUT:-300}" qemu-system-x86_64 "${aargs[@]}" -cpu max \
+	-smp 2 -m 512M -nodefaults -no-user-config -nographic -serial stdio -no-reboot \
+	-kernel "$C/vmlinux" -initrd "$W/initrd" \
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 oops=panic rdinit=/init" \
+	</dev/null >"$CON" 2>&1 || rc=$?
+T2=$(date +%s.%N)
+tr -d '\r' <"$CON" >"$CON.txt"
+[ "${V:-0}" = 1 ] && sed 's/^/# console: /' "$CON.txt"
+
+# renumber the guest's TAP into one stream
+awk '/^(not )?ok [0-9]+/ { n++; ok = ($1 == "ok"); sub(/^(not )?ok [0-9]+/, "");
+		print (ok ? "ok " : "not ok ") n $0; next }
+	/^# / { print } END { print "1.." n + 0 > "/dev/stderr" }' "$CON.txt" 2>"$W/plan"
+n=$(sed 's/^1\.\.//' "$W/plan")
+st=$(grep -ao 'IDN_GUEST_EXIT=[0-9]*' "$CON.txt" | tail -1 | cut -d= -f2 || true)
+awk -v k="$KVER" -v a="$accel" -v t0="$T0" -v t1="$T1" -v t2="$T2" 'BEGIN {
+	printf "# kernel tier: %s, %s, build %.1f s, boot+test %.1f s\n", k, a, t1 - t0, t2 - t1 }'
+if [ -z "$st" ]; then
+	n=$((n + 1))
+	echo "not ok $n - guest finished (qemu rc $rc: timeout, panic or early failure)"
+	grep -vE '^(not )?ok [0-9]+|^# ' "$CON.txt" | tail -40 | sed 's/^/# console: /'
+	echo "1..$n"
+	exit 1
+fi
+echo "1..$n"
+[ "$st" = 0 ] || { grep -vE '^(not )?ok [0-9]+|^# ' "$CON.txt" | tail -20 | sed 's/^/# console: /'; exit 1; }
+exit 0
