@@ -54,3 +54,38 @@ $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HD
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
 		$(LIBIDN_SRCS) $(LDFLAGS) $(LDLIBS_BPF)
+
+# ---- idnd: the controller daemon (ctl/idnd/) ------------------------------
+# build/idnd                  daemon (SQLite, libmicrohttpd, json-c, libidn)
+# build/tests/unit_idnd_*     selftests/unit/unit_idnd_*.c with the solver,
+#                             ASan/UBSan; CBC/GLPK references when present
+# build/tools/idn_placement   placement benchmark (tools/bench/run.sh placement)
+IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c
+PLACE_SRCS := ctl/idnd/placement.c ctl/idnd/placement_exact.c ctl/idnd/placement_gen.c
+IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h
+IDND := $(O)/idnd
+HAVE_CBC := $(shell $(PKG_CONFIG) --exists cbc 2>/dev/null && echo 1)
+HAVE_GLPK := $(if $(wildcard /usr/include/glpk.h),1)
+PLACE_CFLAGS := -Ictl/idnd $(if $(HAVE_CBC),-DIDN_HAVE_CBC) $(if $(HAVE_GLPK),-DIDN_HAVE_GLPK)
+PLACE_LIBS := $(if $(HAVE_CBC),$(shell $(PKG_CONFIG) --libs cbc)) $(if $(HAVE_GLPK),-lglpk) -lm
+IDND_LIBS := -lsqlite3 -lmicrohttpd -ljson-c -lpthread
+UNIT_IDND_SRCS := $(wildcard selftests/unit/unit_idnd_*.c)
+UNIT_IDND_BINS := $(patsubst selftests/unit/%.c,$(O)/tests/%,$(UNIT_IDND_SRCS))
+
+ALL_TARGETS += $(IDND) $(UNIT_IDND_BINS) $(O)/tools/idn_placement
+
+$(IDND): $(IDND_SRCS) $(PLACE_SRCS) $(IDND_HDRS) $(LIBIDN)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -o $@ $(IDND_SRCS) $(PLACE_SRCS) \
+		$(LDFLAGS) $(LIBIDN) $(LDLIBS_BPF) $(IDND_LIBS) $(PLACE_LIBS)
+
+$(O)/tests/unit_idnd_%: selftests/unit/unit_idnd_%.c $(PLACE_SRCS) $(IDND_HDRS) \
+		selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< $(PLACE_SRCS) \
+		$(LDFLAGS) $(PLACE_LIBS)
+
+$(O)/tools/idn_placement: tools/bench/idn_placement.c $(PLACE_SRCS) $(IDND_HDRS) | $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -o $@ $< $(PLACE_SRCS) $(LDFLAGS) $(PLACE_LIBS)
+# ---- end idnd ---------------------------------------------------------------

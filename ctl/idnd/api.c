@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * api.c - the HTTP/JSON API of idnd (libmicrohttpd) and /metrics.
+ *
+ * Every request body is limited to IDND_BODY_MAX bytes (413 beyond),
+ * parsed with a nesting limit, and validated strictly (model.c) before
+ * anything changes: a rejected request leaves registry, store and maps
+ * as they were. Errors are {"error": "..."} with a 4xx status (5xx only
+ * for the daemon's own failures). Endpoints: see docs/controller.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+
+#include "idnd.h"
+
+struct req {
+	char *buf;
+	size_t len;
+	bool too_big;
+};
+
+static struct MHD_Daemon *mhd;
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), (void *)s,
+								 MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	json_object_put(o);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	if (code >= 500)
+		D.http_5xx++;
+	else if (code >= 400)
+		D.http_4xx++;
+	return ret;
+}
+
+static enum MHD_Result send_err(struct MHD_Connection *c, unsigned int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static enum MHD_Result send_err(struct MHD_Connection *c, unsigned int code, const char *fmt, ...)
+{
+	char msg[512];
+	json_object *o = json_object_new_object();
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return send_json(c, code, o);
+}
+
+static json_object *parse_body(struct req *rq, bool allow_empty, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	json_object *o;
+
+	if (!rq->len) {
+		if (allow_empty)
+			return json_object_new_object();
+		snprintf(err, errlen, "request body required (a JSON object)");
+		return NULL;
+	}
+	if (memchr(rq->buf, 0, rq->len)) {
+		snprintf(err, errlen, "NUL byte in request body");
+		return NULL;
+	}
+	tok = json_tokener_new_ex(16);
+	if (!tok) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	o = json_tokener_parse_ex(tok, rq->buf, (int)rq->len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success) {
+		snprintf(err, errlen, "invalid JSON: %s",
+			 json_tokener_error_desc(json_tokener_get_error(tok)));
+		json_object_put(o);
+		o = NULL;
+	} else {
+		size_t off = json_tokener_get_parse_end(tok);
+
+		while (off < rq->len && strchr(" \t\r\n", rq->buf[off]))
+			off++;
+		if (off != rq->len) {
+			snprintf(err, errlen, "invalid JSON: trailing data after the object");
+			json_object_put(o);
+			o = NULL;
+		} else if (!json_object_is_type(o, json_type_object)) {
+			snprintf(err, errlen, "expected a JSON object");
+			json_object_put(o);
+			o = NULL;
+		}
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* "/v1/nodes/12/heartbeat" with prefix "/v1/nodes/" -> 12, rest "/heartbeat" */
+static bool path_id(const char *url, const char *prefix, uint32_t max, uint32_t *id,
+		    const char **rest)
+{
+	size_t n = strlen(prefix);
+	char *end;
+	unsigned long v;
+
+	if (strncmp(url, prefix, n) || url[n] < '0' || url[n] > '9')
+		return false;
+	errno = 0;
+	v = strtoul(url + n, &end, 10);
+	if (errno || v > max)
+		return false;
+	*id = v;
+	*rest = end;
+	return true;
+}
+
+static json_object *status_json(void)
+{
+	json_object *o = json_object_new_object();
+	int up = 0, n = 0;
+
+	for (int j = 0; j < IDN_MAX_NODES; j++)
+		if (D.nodes[j].used) {
+			n++;
+			up += D.nodes[j].up;
+		}
+	json_object_object_add(o, "mode", json_object_new_string("embedded"));
+	json_object_object_add(o, "store", json_object_new_string(D.db_path));
+	json_object_object_add(o, "dataplane", D.have_maps ?
+			       json_object_new_string(D.pin) : NULL);
+	json_object_object_add(o, "generation", json_object_new_int64(D.generation));
+	json_object_object_add(o, "caps", json_object_new_int(D.n_caps));
+	json_object_object_add(o, "nodes", json_object_new_int(n));
+	json_object_object_add(o, "nodes_up", json_object_new_int(up));
+	json_object_object_add(o, "placements", json_object_new_int(D.n_place));
+	json_object_object_add(o, "hb_timeout_ms", json_object_new_int64(D.hb_timeout * 1000));
+	json_object_object_add(o, "uptime_s", json_object_new_double(idnd_now() - D.started));
+	json_object_object_add(o, "last_commit_ms", json_object_new_double(D.last_commit_ms));
+	json_object_object_add(o, "last_drain_ms", json_object_new_double(D.last_drain_ms));
+	return o;
+}
+
+static enum MHD_Result metrics(struct MHD_Connection *c)
+{
+	char buf[2048];
+	int up = 0, n = 0, len;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	for (int j = 0; j < IDN_MAX_NODES; j++)
+		if (D.nodes[j].used) {
+			n++;
+			up += D.nodes[j].up;
+		}
+	len = snprintf(buf, sizeof(buf),
+		"# TYPE idnd_http_requests_total counter\nidnd_http_requests_total %llu\n"
+		"# TYPE idnd_http_client_errors_total counter\nidnd_http_client_errors_total %llu\n"
+		"# TYPE idnd_http_server_errors_total counter\nidnd_http_server_errors_total %llu\n"
+		"# TYPE idnd_caps gauge\nidnd_caps %d\n"
+		"# TYPE idnd_nodes gauge\nidnd_nodes %d\n"
+		"# TYPE idnd_nodes_up gauge\nidnd_nodes_up %d\n"
+		"# TYPE idnd_placements gauge\nidnd_placements %d\n"
+		"# TYPE idnd_plan_generation gauge\nidnd_plan_generation %u\n"
+		"# TYPE idnd_plan_commits_total counter\nidnd_plan_commits_total %llu\n"
+		"# TYPE idnd_solves_total counter\nidnd_solves_total %llu\n"
+		"# TYPE idnd_nodes_down_total counter\nidnd_nodes_down_total %llu\n"
+		"# TYPE idnd_last_solve_seconds gauge\nidnd_last_solve_seconds %.6f\n"
+		"# TYPE idnd_last_commit_seconds gauge\nidnd_last_commit_seconds %.6f\n",
+		(unsigned long long)D.http_req, (unsigned long long)D.http_4xx,
+		(unsigned long long)D.http_5xx, D.n_caps, n, up, D.n_place, D.generation,
+		(unsigned long long)D.commits, (unsigned long long)D.solves,
+		(unsigned long long)D.nodes_down, D.last_solve_s, D.last_commit_ms / 1000);
+	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
+{
+	char err[256];
+	struct d_cap cap, *old;
+	int e;
+
+	if (idnd_cap_from_json(o, &cap, err, sizeof(err)))
+		return send_err(c, 400, "%s", err);
+	if (cap.parent && !idnd_cap_find(cap.parent))
+		return send_err(c, 422, "lineage: parent capability %u is not registered",
+				cap.parent);
+	old = idnd_cap_find(cap.label);
+	if (old && cap.version < old->version)
+		return send_err(c, 409, "version %u is older than the registered %u",
+				cap.version, old->version);
+	if (!old && D.n_caps >= IDND_MAX_CAPS)
+		return send_err(c, 507, "registry full (%d capabilities)", IDND_MAX_CAPS);
+	e = idnd_store_cap(&cap);
+	if (e)
+		return send_err(c, 500, "store: %s", idnd_store_err());
+	e = idnd_cap_put(&cap);
+	if (e)
+		return send_err(c, 500, "registry: %s", strerror(-e));
+	return send_json(c, old ? 200 : 201, idnd_cap_to_json(idnd_cap_find(cap.label), true));
+}
+
+static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
+{
+	char err[256];
+	struct d_node n;
+	bool existed;
+
+	if (idnd_node_from_json(o, &n, err, sizeof(err)))
+		return send_err(c, 400, "%s", err);
+	if (idnd_store_node(&n))
+		return send_err(c, 500, "store: %s", idnd_store_err());
+	existed = D.nodes[n.id].used;
+	if (existed) {	/* keep live state */
+		struct d_node *old = &D.nodes[n.id];
+
+		n.heartbeats = old->heartbeats;
+		n.queue = old->queue;
+		n.pending = old->pending;
+		n.load = old->load;
+		n.kv_use = old->kv_use;
+	}
+	n.up = true;
+	n.last_hb = idnd_now();
+	D.nodes[n.id] = n;
+	if (D.have_maps) {
+		idn_nexthop_clear(&D.maps, n.id, 0);
+		if (idnd_node_push(&n))
+			return send_err(c, 500, "dataplane: %s", idn_errmsg());
+		idnd_compile();
+	}
+	return send_json(c, existed ? 200 : 201, idnd_node_to_json(&n, true));
+}
+
+static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_object *o)
+{
+	static const char *const ok[] = { "load", "queue", "pending_tokens", "kv_use", "resident",
+					   NULL };
+	struct d_node *n = &D.nodes[id];
+	uint32_t load = n->load, q = n->queue, pend = n->pending, kv = n->kv_use;
+	json_object *v, *res;
+	bool was_up = n->up;
+
+	if (!n->used)
+		return send_err(c, 404, "node %u is not registered", id);
+	json_object_object_foreach(o, key, val) {
+		bool found = false;
+
+		(void)val;
+		for (int i = 0; ok[i]; i++)
+			found |= !strcmp(key, ok[i]);
+		if (!found)
+			return send_err(c, 400, "heartbeat: unknown field \"%.64s\"", key);
+	}
+#define HBU(k, var, max) do {							\
+	if (json_object_object_get_ex(o, k, &v)) {				\
+		int64_t x = json_object_get_int64(v);				\
+		if (!json_object_is_type(v, json_type_int) || x < 0 || x > (max))\
+			return send_err(c, 400, "field \"%s\": integer 0..%lld expected", k, \
+					(long long)(max));			\
+		var = x;							\
+	}									\
+} while (0)
+	HBU("load", load, 1000);
+	HBU("queue", q, 100000000);
+	HBU("pending_tokens", pend, 4000000000LL);
+	HBU("kv_use", kv, 1000);
+	if (json_object_object_get_ex(o, "resident", &res)) {
+		if (!json_object_is_type(res, json_type_array))
+			return send_err(c, 400, "field \"resident\": array of capability labels expected");
+		for (size_t i = 0; i < json_object_array_length(res); i++) {
+			json_object *e = json_object_array_get_idx(res, i);
+
+			if (!json_object_is_type(e, json_type_int) ||
+			    json_object_get_int64(e) < 0 || json_object_get_int64(e) > UINT32_MAX)
+				return send_err(c, 400, "field \"resident\": array of capability labels expected");
+		}
+	}
+	n->load = load;
+	n->queue = q;
+	n->pending = pend;
+	n->kv_use = kv;
+	n->last_hb = idnd_now();
+	n->heartbeats++;
+	n->up = true;
+	if (D.have_maps) {
+		idnd_node_push(n);
+		if (!was_up)
+			idnd_compile();	/* back in the plans */
+	}
+	return send_json(c, 200, json_object_new_object());
+}
+
+static enum MHD_Result post_demand(struct MHD_Connection *c, json_object *o)
+{
+	static const char *const ok[] = { "cap", "region", "rps", NULL };
+	json_object *v;
+	struct d_cap *cap;
+	int64_t label, region;
+	double rps;
+
+	json_object_object_foreach(o, key, val) {
+		bool found = false;
+
+		(void)val;
+		for (int i = 0; ok[i]; i++)
+			found |= !strcmp(key, ok[i]);
+		if (!found)
+			return send_err(c, 400, "demand: unknown field \"%.64s\"", key);
+	}
+	if (!json_object_object_get_ex(o, "cap", &v) || !json_object_is_type(v, json_type_int))
+		return send_err(c, 400, "field \"cap\": capability label (integer) required");
+	label = json_object_get_int64(v);
+	if (!json_object_object_get_ex(o, "region", &v) || !json_object_is_type(v, json_type_int))
+		return send_err(c, 400, "field \"region\": integer 0..%d required", IDND_REGIONS - 1);
+	region = json_object_get_int64(v);
+	if (region < 0 || region >= IDND_REGIONS)
+		return send_err(c, 400, "field \"region\": out of range 0..%d", IDND_REGIONS - 1);
+	if (!json_object_object_get_ex(o, "rps", &v) ||
+	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+		return send_err(c, 400, "field \"rps\": number required");
+	rps = json_object_get_double(v);
+	if (!(rps >= 0 && rps <= 1e9))
+		return send_err(c, 400, "field \"rps\": out of range 0..1e9");
+	cap = label > 0 && label <= UINT32_MAX ? idnd_cap_find(label) : NULL;
+	if (!cap)
+		return send_err(c, 404, "no capability %lld", (long long)label);
+	if (idnd_store_demand(cap->label, region, rps))
+		return send_err(c, 500, "store: %s", idnd_store_err());
+	cap->demand[region] = rps;
+	return send_json(c, 200, idnd_cap_to_json(cap, true));
+}
+
+static json_object *placement_json(void)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; i < D.n_place; i++) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "cap", json_object_new_int64(D.place[i].cap));
+		json_object_object_add(e, "node", json_object_new_int64(D.place[i].node));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
+static enum MHD_Result solve(struct MHD_Connection *c, json_object *o)
+{
+	json_object *v, *res, *a;
+	bool dry = false;
+	struct pl_inst in;
+	struct pl_sol sol;
+	char err[256];
+	int e, changed;
+
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "dry_run"))
+			return send_err(c, 400, "solve: unknown field \"%.64s\"", key);
+	}
+	if (json_object_object_get_ex(o, "dry_run", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return send_err(c, 400, "field \"dry_run\": expected true or false");
+		dry = json_object_get_boolean(v);
+	}
+	e = idnd_solve(&sol, &in, err, sizeof(err));
+	if (e)
+		return send_err(c, 500, "%s", err);
+	D.solves++;
+	D.last_solve_s = sol.seconds;
+	res = json_object_new_object();
+	a = json_object_new_array();
+	for (int t = 0; t < sol.n; t++) {
+		json_object *x = json_object_new_object();
+
+		json_object_object_add(x, "cap", json_object_new_int64(in.caps[sol.x[t].cap].id));
+		json_object_object_add(x, "node", json_object_new_int64(in.nodes[sol.x[t].node].id));
+		json_object_array_add(a, x);
+	}
+	{
+		struct pl_sol prev = { .x = (struct pl_pair *)in.prev, .n = in.n_prev };
+
+		changed = pl_sol_diff(&prev, &sol);
+	}
+	json_object_object_add(res, "dry_run", json_object_new_boolean(dry));
+	json_object_object_add(res, "placement", a);
+	json_object_object_add(res, "cost", json_object_new_double(sol.cost));
+	json_object_object_add(res, "latency", json_object_new_double(sol.lat));
+	json_object_object_add(res, "network", json_object_new_double(sol.net));
+	json_object_object_add(res, "deploy", json_object_new_double(sol.deploy));
+	json_object_object_add(res, "risk", json_object_new_double(sol.risk));
+	json_object_object_add(res, "unserved_rps", json_object_new_double(sol.unserved_demand));
+	json_object_object_add(res, "changed", json_object_new_int(changed));
+	json_object_object_add(res, "seconds", json_object_new_double(sol.seconds));
+	e = 0;
+	if (!dry) {
+		e = idnd_place_set(&in, &sol);
+		if (!e)
+			e = idnd_store_place() ? -EIO : 0;
+		if (!e)
+			e = idnd_compile();
+		json_object_object_add(res, "generation", json_object_new_int64(D.generation));
+	}
+	free((void *)in.prev);
+	pl_inst_free(&in);
+	pl_sol_free(&sol);
+	if (e) {
+		json_object_put(res);
+		return send_err(c, 500, "apply failed: %s", idn_errmsg()[0] ? idn_errmsg() :
+				idnd_store_err());
+	}
+	return send_json(c, 200, res);
+}
+
+static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *m,
+			     struct req *rq)
+{
+	bool get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
+	char err[256];
+	const char *rest;
+	json_object *o = NULL;
+	uint32_t id;
+	enum MHD_Result ret;
+
+	if (rq->too_big)
+		return send_err(c, 413, "request body larger than %d bytes", IDND_BODY_MAX);
+	if (!strcmp(url, "/metrics") && get)
+		return metrics(c);
+	if (!strcmp(url, "/v1/status") && get)
+		return send_json(c, 200, status_json());
+	if (!strcmp(url, "/v1/caps") && get) {
+		json_object *a = json_object_new_array();
+
+		for (int i = 0; i < D.n_caps; i++)
+			json_object_array_add(a, idnd_cap_to_json(&D.caps[i], true));
+		return send_json(c, 200, a);
+	}
+	if (!strcmp(url, "/v1/nodes") && get) {
+		json_object *a = json_object_new_array();
+
+		for (int j = 0; j < IDN_MAX_NODES; j++)
+			if (D.nodes[j].used)
+				json_object_array_add(a, idnd_node_to_json(&D.nodes[j], true));
+		return send_json(c, 200, a);
+	}
+	if (!strcmp(url, "/v1/placement") && get)
+		return send_json(c, 200, placement_json());
+	if (!strcmp(url, "/v1/placement/explain") && get) {
+		const char *cap = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cap");
+		char *end;
+		unsigned long v;
+
+		if (!cap || !*cap)
+			return send_err(c, 400, "query parameter \"cap\" (label) required");
+		errno = 0;
+		v = strtoul(cap, &end, 0);
+		if (errno || *end || v > UINT32_MAX)
+			return send_err(c, 400, "query parameter \"cap\": not a capability label");
+		o = idnd_explain(v, err, sizeof(err));
+		return o ? send_json(c, 200, o) : send_err(c, 404, "%s", err);
+	}
+	if (del && path_id(url, "/v1/caps/", UINT32_MAX, &id, &rest) && !*rest) {
+		if (!idnd_cap_find(id))
+			return send_err(c, 404, "no capability %u", id);
+		if (idnd_store_cap_del(id))
+			return send_err(c, 500, "store: %s", idnd_store_err());
+		idnd_cap_del(id);
+		idnd_compile();
+		return send_json(c, 200, json_object_new_object());
+	}
+	if (del && path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) && !*rest) {
+		struct d_node gone = { .id = id };
+		int k = 0;
+
+		if (!D.nodes[id].used)
+			return send_err(c, 404, "node %u is not registered", id);
+		if (idnd_store_node_del(id))
+			return send_err(c, 500, "store: %s", idnd_store_err());
+		D.nodes[id] = gone;
+		for (int i = 0; i < D.n_place; i++)
+			if (D.place[i].node != id)
+				D.place[k++] = D.place[i];
+		D.n_place = k;
+		if (D.have_maps) {
+			idnd_compile();
+			idnd_node_push(&gone);
+		}
+		return send_json(c, 200, json_object_new_object());
+	}
+	if (!post) {
+		bool known = !strcmp(url, "/v1/caps") || !strcmp(url, "/v1/nodes") ||
+			     !strcmp(url, "/v1/demand") || !strcmp(url, "/v1/placement/solve") ||
+			     !strncmp(url, "/v1/nodes/", 10) || !strncmp(url, "/v1/caps/", 9) ||
+			     !strcmp(url, "/v1/status") || !strcmp(url, "/metrics") ||
+			     !strncmp(url, "/v1/placement", 13);
+
+		return known ? send_err(c, 405, "method %s not allowed on %s", m, url) :
+			       send_err(c, 404, "no such endpoint: %s", url);
+	}
+	if (strcmp(url, "/v1/caps") && strcmp(url, "/v1/nodes") && strcmp(url, "/v1/demand") &&
+	    strcmp(url, "/v1/placement/solve") &&
+	    !(path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) &&
+	      !strcmp(rest, "/heartbeat")))
+		return send_err(c, 404, "no such endpoint: %s", url);
+	o = parse_body(rq, !strcmp(url, "/v1/placement/solve"), err, sizeof(err));
+	if (!o)
+		return send_err(c, 400, "%s", err);
+	if (!strcmp(url, "/v1/caps"))
+		ret = post_cap(c, o);
+	else if (!strcmp(url, "/v1/nodes"))
+		ret = post_node(c, o);
+	else if (!strcmp(url, "/v1/demand"))
+		ret = post_demand(c, o);
+	else if (!strcmp(url, "/v1/placement/solve"))
+		ret = solve(c, o);
+	else
+		ret = heartbeat(c, id, o);
+	json_object_put(o);
+	return ret;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *data,
+			       size_t *data_size, void **con_cls)
+{
+	struct req *rq = *con_cls;
+	enum MHD_Result ret;
+
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return MHD_NO;
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*data_size) {
+		if (!rq->too_big && rq->len + *data_size <= IDND_BODY_MAX) {
+			char *b = realloc(rq->buf, rq->len + *data_size + 1);
+
+			if (!b)
+				return MHD_NO;
+			rq->buf = b;
+			memcpy(rq->buf + rq->len, data, *data_size);
+			rq->len += *data_size;
+			rq->buf[rq->len] = 0;
+		} else {
+			rq->too_big = true;	/* keep reading, answer 413 at the end */
+		}
+		*data_size = 0;
+		return MHD_YES;
+	}
+	pthread_mutex_lock(&D.lock);
+	D.http_req++;
+	ret = route(c, url, method, rq);
+	pthread_mutex_unlock(&D.lock);
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct req *rq = *con_cls;
+
+	if (rq) {
+		free(rq->buf);
+		free(rq);
+	}
+	*con_cls = NULL;
+}
+
+int idnd_api_start(const char *listen, int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	if (inet_pton(AF_INET, listen, &sa.sin_addr) != 1)
+		return -EINVAL;
+	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL,
+			       NULL, handler, NULL,
+			       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			       MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
+			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+			       MHD_OPTION_END);
+	return mhd ? 0 : -EADDRINUSE;
+}
+
+void idnd_api_stop(void)
+{
+	if (mhd)
+		MHD_stop_daemon(mhd);
+	mhd = NULL;
+}

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * idnd.c - the IDN controller daemon: options, start-up order, and the
+ * resource broker's loop that marks nodes down when their heartbeats
+ * stop (within the configured timeout + one 10 ms tick + a plan commit).
+ *
+ * ORDER at start: store (reload everything) -> dataplane maps (node
+ * table rewritten from R, plans recompiled from the stored placement)
+ * -> HTTP API. A restart therefore loses nothing and agents need not
+ * register again: they have one heartbeat timeout to report.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "idnd.h"
+
+IDN_ASSERT_ABI();
+
+struct idnd D = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static volatile sig_atomic_t stop;
+
+double idnd_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static const char usage_text[] =
+"Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ] [ -v ]\n"
+"  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
+"  -l ADDR   listen address (default 127.0.0.1)\n"
+"  -p PORT   HTTP port (default 8787)\n"
+"  -P PIN    dataplane pin dir to program (default $IDN_PIN or " IDN_PIN_DEFAULT "),\n"
+"            none: controller only\n"
+"  -t MS     heartbeat timeout (default 3000)\n"
+"  -v        verbose\n";
+
+/* A node whose last heartbeat is older than the timeout goes down. */
+static void broker_tick(void)
+{
+	double now = idnd_now();
+	bool changed = false;
+
+	for (int j = 0; j < IDN_MAX_NODES; j++) {
+		struct d_node *n = &D.nodes[j];
+
+		if (!n->used || !n->up || now - n->last_hb <= D.hb_timeout)
+			continue;
+		n->up = false;
+		n->down_at = now;
+		D.nodes_down++;
+		changed = true;
+		/* ORDER: health first (new flows stop at once), then plans */
+		idnd_node_push(n);
+		pr_info("BROKER: node %u missed heartbeats for %.0f ms: down\n", n->id,
+			(now - n->last_hb) * 1000);
+	}
+	if (changed) {
+		int e = idnd_compile();
+
+		if (e)
+			pr_warn("BROKER: plan commit failed: %s\n", idn_errmsg());
+		D.last_drain_ms = (idnd_now() - now) * 1000;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *listen = "127.0.0.1", *pin = NULL;
+	int port = 8787, c, verbose = 0, err;
+	long tmo = 3000;
+
+	D.db_path = "/var/lib/idn/idnd.db";
+	while ((c = getopt(argc, argv, "d:l:p:P:t:vh")) != -1) {
+		switch (c) {
+		case 'd': D.db_path = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 'P': pin = optarg; break;
+		case 't': tmo = atol(optarg); break;
+		case 'v': verbose++; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind != argc || port <= 0 || port > 65535 || tmo < 10 || tmo > 3600000) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	idn_log_init(verbose);
+	D.hb_timeout = tmo / 1000.0;
+	D.lambda = 2.0;
+	D.mu = 5.0;
+	D.nu = 1.0;
+	for (int a = 0; a < IDND_REGIONS; a++)
+		for (int b = 0; b < IDND_REGIONS; b++) {
+			int h = abs(a - b);
+
+			if (IDND_REGIONS - h < h)
+				h = IDND_REGIONS - h;
+			D.region_lat[a * IDND_REGIONS + b] = 2 + 8.0 * h;
+		}
+	D.started = idnd_now();
+
+	err = idnd_store_open(D.db_path);
+	if (!err)
+		err = idnd_store_load();
+	if (err) {
+		fprintf(stderr, "idnd: store %s: %s\n", D.db_path, idnd_store_err());
+		return 1;
+	}
+	if (!pin || strcmp(pin, "none")) {
+		struct idn_config cfg;
+
+		idn_maps_init(&D.maps, pin);
+		D.pin = D.maps.dir;
+		if (idn_config_get(&D.maps, &cfg) == 0) {
+			D.have_maps = true;
+			D.generation = cfg.generation;
+			for (int j = 0; j < IDN_MAX_NODES; j++)
+				if (D.nodes[j].used && idnd_node_push(&D.nodes[j]))
+					pr_warn("idnd: node %d: %s\n", j, idn_errmsg());
+			if (idnd_compile())
+				pr_warn("idnd: plan commit: %s\n", idn_errmsg());
+		} else if (pin) {
+			fprintf(stderr, "idnd: dataplane maps in %s: %s\n", D.maps.dir,
+				idn_errmsg());
+			return 1;
+		} else {
+			pr_info("idnd: no dataplane at %s: controller only\n", D.maps.dir);
+		}
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	err = idnd_api_start(listen, port);
+	if (err) {
+		fprintf(stderr, "idnd: cannot listen on %s:%d\n", listen, port);
+		return 1;
+	}
+	pr_info("idnd: listening on %s:%d, store %s\n", listen, port, D.db_path);
+	while (!stop) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&D.lock);
+		broker_tick();
+		pthread_mutex_unlock(&D.lock);
+	}
+	idnd_api_stop();
+	idnd_store_close();
+	if (D.have_maps)
+		idn_maps_close(&D.maps);
+	free(D.caps);
+	free(D.place);
+	return 0;
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * idnd.h - what the parts of the controller daemon share: the in-memory
+ * registry (capabilities, nodes, demand, placement), one lock around it,
+ * and the entry points of each part:
+ *   idnd.c     main, options, the broker loop (heartbeat deadlines)
+ *   model.c    JSON <-> objects with strict validation, plan compiler,
+ *              placement from the registry
+ *   store.c    SQLite persistence (the embedded default)
+ *   api.c      HTTP/JSON API (libmicrohttpd), /metrics
+ * The placement solver itself is placement.[ch] (no daemon state).
+ */
+#ifndef __IDN_IDND_H
+#define __IDN_IDND_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#include "libidn.h"
+#include "placement.h"
+
+#define IDND_REGIONS	16
+#define IDND_MAX_CAPS	4096
+#define IDND_BODY_MAX	(64 * 1024)	/* request body limit, bytes */
+
+struct d_cap {
+	uint32_t label;		/* IDN_CAP(class, variant) */
+	char name[64];
+	uint8_t tier;
+	uint32_t latency_us;	/* exec estimate for the plan */
+	uint32_t context;	/* context limit, tokens */
+	uint8_t min_trust, privacy, scope;
+	uint32_t domain_mask;	/* 0 = any */
+	double mem_gb;
+	uint32_t runtime_mask;	/* 0 = any */
+	uint32_t parent;	/* lineage: derived from (0 = base) */
+	char method[16];	/* base|distillation|quantization|adapter */
+	uint32_t version;
+	char artifact[128], runtime[32], accelerator[32];
+	double demand[IDND_REGIONS];	/* requests/s per region */
+};
+
+struct d_node {
+	bool used;
+	uint32_t id;
+	char addr4[16], addr6[48];
+	double mem_gb;
+	uint16_t region, domain;
+	uint8_t trust, runtime;
+	bool confidential;
+	char accelerator[32];
+	uint32_t net_us, tok_ns, max_queue;
+	/* live, from heartbeats (not persisted) */
+	bool up;
+	double last_hb;		/* monotonic seconds */
+	double down_at;
+	uint32_t queue, pending, load, kv_use;
+	uint64_t heartbeats;
+};
+
+struct d_place {
+	uint32_t cap;		/* label */
+	uint32_t node;
+};
+
+struct idnd {
+	pthread_mutex_t lock;
+	struct d_cap *caps;	/* sorted by label */
+	int n_caps;
+	struct d_node nodes[IDN_MAX_NODES];
+	struct d_place *place;
+	int n_place;
+	/* config */
+	double hb_timeout;	/* seconds */
+	const char *db_path;
+	const char *pin;	/* NULL: no dataplane */
+	double lambda, mu, nu;
+	double region_lat[IDND_REGIONS * IDND_REGIONS];
+	/* dataplane */
+	struct idn_maps maps;
+	bool have_maps;
+	uint32_t generation;
+	/* counters for /metrics */
+	uint64_t http_req, http_4xx, http_5xx, solves, commits, nodes_down;
+	double last_solve_s, last_commit_ms, last_drain_ms, started;
+	void *db;		/* sqlite3 * */
+};
+
+extern struct idnd D;
+
+double idnd_now(void);
+
+/* model.c: strict JSON; on error return -EINVAL with *err set (static text or buffer). */
+int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen);
+json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand);
+int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errlen);
+json_object *idnd_node_to_json(const struct d_node *n, bool live);
+struct d_cap *idnd_cap_find(uint32_t label);
+int idnd_cap_put(const struct d_cap *c);	/* insert or replace, keeps demand */
+int idnd_cap_del(uint32_t label);
+/* Solve from the registry; prev = current placement. */
+int idnd_solve(struct pl_sol *sol, struct pl_inst *in, char *err, size_t errlen);
+/* Replace the placement with sol (indexes of in). */
+int idnd_place_set(const struct pl_inst *in, const struct pl_sol *sol);
+/* Compile placement + node state into the maps (no-op without maps). */
+int idnd_compile(void);
+/* Write one node to the dataplane node table. */
+int idnd_node_push(const struct d_node *n);
+json_object *idnd_explain(uint32_t label, char *err, size_t errlen);
+
+/* store.c */
+int idnd_store_open(const char *path);
+void idnd_store_close(void);
+int idnd_store_load(void);
+int idnd_store_cap(const struct d_cap *c);
+int idnd_store_cap_del(uint32_t label);
+int idnd_store_node(const struct d_node *n);
+int idnd_store_node_del(uint32_t id);
+int idnd_store_demand(uint32_t cap, int region, double rps);
+int idnd_store_place(void);
+int idnd_store_gen(uint32_t gen);
+const char *idnd_store_err(void);
+
+/* api.c */
+int idnd_api_start(const char *listen, int port);
+void idnd_api_stop(void);
+
+#endif /* __IDN_IDND_H */

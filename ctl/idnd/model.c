@@ -1,0 +1,687 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * model.c - the controller's objects: strict JSON validation of
+ * capability descriptors (C) and node resource profiles (R), the
+ * registry in memory, placement from the registry (placement.h), and the
+ * plan compiler that turns placement + live node state into the
+ * dataplane's node table and plan generations (idn_plan_commit()).
+ *
+ * Callers hold D.lock. Validation rejects unknown fields, wrong types
+ * and out-of-range values with a message naming the field; nothing is
+ * changed on a rejected request.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "idnd.h"
+
+#define ERR(...) ({ snprintf(err, errlen, __VA_ARGS__); -EINVAL; })
+
+static int only_fields(json_object *o, const char *what, const char *const *ok,
+		       char *err, size_t errlen)
+{
+	if (!json_object_is_type(o, json_type_object))
+		return ERR("%s: expected a JSON object", what);
+	json_object_object_foreach(o, key, val) {
+		bool found = false;
+
+		(void)val;
+		for (int i = 0; ok[i]; i++)
+			if (!strcmp(key, ok[i]))
+				found = true;
+		if (!found)
+			return ERR("%s: unknown field \"%.64s\"", what, key);
+	}
+	return 0;
+}
+
+static int get_uint(json_object *o, const char *key, uint64_t max, bool req, uint32_t *out,
+		    char *err, size_t errlen)
+{
+	json_object *v;
+	int64_t x;
+
+	if (!json_object_object_get_ex(o, key, &v)) {
+		if (req)
+			return ERR("missing field \"%s\"", key);
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return ERR("field \"%s\": expected an integer", key);
+	errno = 0;
+	x = json_object_get_int64(v);
+	if (errno || x < 0 || (uint64_t)x > max)
+		return ERR("field \"%s\": out of range 0..%llu", key, (unsigned long long)max);
+	*out = (uint32_t)x;
+	return 0;
+}
+
+static int get_num(json_object *o, const char *key, double min, double max, bool req,
+		   double *out, char *err, size_t errlen)
+{
+	json_object *v;
+	double x;
+
+	if (!json_object_object_get_ex(o, key, &v)) {
+		if (req)
+			return ERR("missing field \"%s\"", key);
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return ERR("field \"%s\": expected a number", key);
+	x = json_object_get_double(v);
+	if (!isfinite(x) || x < min || x > max)
+		return ERR("field \"%s\": out of range %g..%g", key, min, max);
+	*out = x;
+	return 0;
+}
+
+static int get_str(json_object *o, const char *key, char *buf, size_t len, bool req,
+		   char *err, size_t errlen)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, key, &v)) {
+		if (req)
+			return ERR("missing field \"%s\"", key);
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return ERR("field \"%s\": expected a string", key);
+	s = json_object_get_string(v);
+	if (strlen(s) >= len)
+		return ERR("field \"%s\": longer than %zu bytes", key, len - 1);
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return ERR("field \"%s\": control characters", key);
+	strcpy(buf, s);
+	return 0;
+}
+
+static int get_bool(json_object *o, const char *key, bool *out, char *err, size_t errlen)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return ERR("field \"%s\": expected true or false", key);
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* [0, 3, 5] -> bit mask, values 0..max */
+static int get_mask(json_object *o, const char *key, unsigned int max, uint32_t *out,
+		    char *err, size_t errlen)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_array))
+		return ERR("field \"%s\": expected an array of integers", key);
+	*out = 0;
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+		int64_t x;
+
+		if (!json_object_is_type(e, json_type_int))
+			return ERR("field \"%s\": expected an array of integers", key);
+		x = json_object_get_int64(e);
+		if (x < 0 || x > max)
+			return ERR("field \"%s\": %lld out of range 0..%u", key, (long long)x, max);
+		*out |= 1u << x;
+	}
+	return 0;
+}
+
+static int get_enum(json_object *o, const char *key, const char *const *names, uint8_t *out,
+		    char *err, size_t errlen)
+{
+	char buf[32] = "";
+	int e = get_str(o, key, buf, sizeof(buf), false, err, errlen);
+
+	if (e || !buf[0])
+		return e;
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(buf, names[i])) {
+			*out = i;
+			return 0;
+		}
+	return ERR("field \"%s\": unknown value \"%s\"", key, buf);
+}
+
+static const char *const privacy_names[] = { "public", "tenant", "confidential", "hw-bound", NULL };
+static const char *const scope_names[] = { "any", "home", "plan", NULL };
+static const char *const method_names[] = { "base", "distillation", "quantization", "adapter", NULL };
+
+#define TRY(x) do { int __e = (x); if (__e) return __e; } while (0)
+
+int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen)
+{
+	static const char *const top[] = { "class", "variant", "name", "tier", "latency_us",
+		"context", "version", "security", "resources", "lineage", "realization", NULL };
+	static const char *const sec[] = { "min_trust", "privacy", "scope", "domains", NULL };
+	static const char *const res[] = { "mem_gb", "runtimes", NULL };
+	static const char *const lin[] = { "parent", "method", NULL };
+	static const char *const rea[] = { "artifact", "runtime", "accelerator", NULL };
+	uint32_t cls = 0, var = 0, v = 0;
+	json_object *sub;
+	uint8_t m = 0;
+
+	memset(c, 0, sizeof(*c));
+	TRY(only_fields(o, "capability", top, err, errlen));
+	TRY(get_uint(o, "class", 0xffffff, true, &cls, err, errlen));
+	if (!cls)
+		return ERR("field \"class\": must be 1..16777215");
+	TRY(get_uint(o, "variant", 255, false, &var, err, errlen));
+	c->label = IDN_CAP(cls, var);
+	TRY(get_str(o, "name", c->name, sizeof(c->name), true, err, errlen));
+	TRY(get_uint(o, "tier", IDN_TIER_MAX, false, &v, err, errlen));
+	c->tier = v;
+	c->latency_us = 10000;
+	TRY(get_uint(o, "latency_us", 60000000, false, &c->latency_us, err, errlen));
+	TRY(get_uint(o, "context", 1u << 24, false, &c->context, err, errlen));
+	c->version = 1;
+	TRY(get_uint(o, "version", UINT32_MAX, false, &c->version, err, errlen));
+	if (json_object_object_get_ex(o, "security", &sub)) {
+		TRY(only_fields(sub, "security", sec, err, errlen));
+		v = 0;
+		TRY(get_uint(sub, "min_trust", 7, false, &v, err, errlen));
+		c->min_trust = v;
+		TRY(get_enum(sub, "privacy", privacy_names, &c->privacy, err, errlen));
+		TRY(get_enum(sub, "scope", scope_names, &c->scope, err, errlen));
+		TRY(get_mask(sub, "domains", 31, &c->domain_mask, err, errlen));
+	}
+	if (!json_object_object_get_ex(o, "resources", &sub))
+		return ERR("missing field \"resources\"");
+	TRY(only_fields(sub, "resources", res, err, errlen));
+	TRY(get_num(sub, "mem_gb", 0.001, 1e6, true, &c->mem_gb, err, errlen));
+	TRY(get_mask(sub, "runtimes", 31, &c->runtime_mask, err, errlen));
+	strcpy(c->method, "base");
+	if (json_object_object_get_ex(o, "lineage", &sub)) {
+		TRY(only_fields(sub, "lineage", lin, err, errlen));
+		TRY(get_uint(sub, "parent", UINT32_MAX, false, &c->parent, err, errlen));
+		TRY(get_enum(sub, "method", method_names, &m, err, errlen));
+		strcpy(c->method, method_names[m]);
+		if (c->parent == c->label)
+			return ERR("lineage: a capability cannot derive from itself");
+		if (m && !c->parent)
+			return ERR("lineage: method \"%s\" needs a parent", c->method);
+	}
+	if (json_object_object_get_ex(o, "realization", &sub)) {
+		TRY(only_fields(sub, "realization", rea, err, errlen));
+		TRY(get_str(sub, "artifact", c->artifact, sizeof(c->artifact), false, err, errlen));
+		TRY(get_str(sub, "runtime", c->runtime, sizeof(c->runtime), false, err, errlen));
+		TRY(get_str(sub, "accelerator", c->accelerator, sizeof(c->accelerator), false,
+			    err, errlen));
+	}
+	return 0;
+}
+
+static json_object *mask_json(uint32_t m)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; i < 32; i++)
+		if (m & (1u << i))
+			json_object_array_add(a, json_object_new_int(i));
+	return a;
+}
+
+json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
+{
+	json_object *o = json_object_new_object(), *s;
+
+	json_object_object_add(o, "class", json_object_new_int64(IDN_CAP_CLASS(c->label)));
+	json_object_object_add(o, "variant", json_object_new_int(IDN_CAP_VARIANT(c->label)));
+	json_object_object_add(o, "name", json_object_new_string(c->name));
+	json_object_object_add(o, "tier", json_object_new_int(c->tier));
+	json_object_object_add(o, "latency_us", json_object_new_int64(c->latency_us));
+	json_object_object_add(o, "context", json_object_new_int64(c->context));
+	json_object_object_add(o, "version", json_object_new_int64(c->version));
+	s = json_object_new_object();
+	json_object_object_add(s, "min_trust", json_object_new_int(c->min_trust));
+	json_object_object_add(s, "privacy", json_object_new_string(privacy_names[c->privacy & 3]));
+	json_object_object_add(s, "scope", json_object_new_string(scope_names[c->scope % 3]));
+	json_object_object_add(s, "domains", mask_json(c->domain_mask));
+	json_object_object_add(o, "security", s);
+	s = json_object_new_object();
+	json_object_object_add(s, "mem_gb", json_object_new_double(c->mem_gb));
+	json_object_object_add(s, "runtimes", mask_json(c->runtime_mask));
+	json_object_object_add(o, "resources", s);
+	s = json_object_new_object();
+	json_object_object_add(s, "parent", json_object_new_int64(c->parent));
+	json_object_object_add(s, "method", json_object_new_string(c->method));
+	json_object_object_add(o, "lineage", s);
+	s = json_object_new_object();
+	json_object_object_add(s, "artifact", json_object_new_string(c->artifact));
+	json_object_object_add(s, "runtime", json_object_new_string(c->runtime));
+	json_object_object_add(s, "accelerator", json_object_new_string(c->accelerator));
+	json_object_object_add(o, "realization", s);
+	if (with_demand) {
+		json_object *d = json_object_new_array();
+
+		json_object_object_add(o, "label", json_object_new_int64(c->label));
+		for (int r = 0; r < IDND_REGIONS; r++)
+			json_object_array_add(d, json_object_new_double(c->demand[r]));
+		json_object_object_add(o, "demand", d);
+	}
+	return o;
+}
+
+int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errlen)
+{
+	static const char *const top[] = { "id", "addr4", "addr6", "mem_gb", "region", "domain",
+		"net_us", "trust", "confidential", "runtime", "accelerator", "tok_ns",
+		"max_queue", NULL };
+	struct in_addr a4;
+	struct in6_addr a6;
+	uint32_t v = 0;
+
+	memset(n, 0, sizeof(*n));
+	TRY(only_fields(o, "node", top, err, errlen));
+	TRY(get_uint(o, "id", IDN_MAX_NODES - 1, true, &n->id, err, errlen));
+	TRY(get_str(o, "addr4", n->addr4, sizeof(n->addr4), false, err, errlen));
+	TRY(get_str(o, "addr6", n->addr6, sizeof(n->addr6), false, err, errlen));
+	if (!n->addr4[0] && !n->addr6[0])
+		return ERR("node needs \"addr4\" or \"addr6\" (a locator)");
+	if (n->addr4[0] && inet_pton(AF_INET, n->addr4, &a4) != 1)
+		return ERR("field \"addr4\": not an IPv4 address");
+	if (n->addr6[0] && inet_pton(AF_INET6, n->addr6, &a6) != 1)
+		return ERR("field \"addr6\": not an IPv6 address");
+	TRY(get_num(o, "mem_gb", 0, 1e6, true, &n->mem_gb, err, errlen));
+	TRY(get_uint(o, "region", IDND_REGIONS - 1, false, &v, err, errlen));
+	n->region = v;
+	v = 0;
+	TRY(get_uint(o, "domain", 31, false, &v, err, errlen));
+	n->domain = v;
+	v = 0;
+	TRY(get_uint(o, "trust", 7, false, &v, err, errlen));
+	n->trust = v;
+	v = 0;
+	TRY(get_uint(o, "runtime", 31, false, &v, err, errlen));
+	n->runtime = v;
+	TRY(get_bool(o, "confidential", &n->confidential, err, errlen));
+	TRY(get_str(o, "accelerator", n->accelerator, sizeof(n->accelerator), false, err, errlen));
+	TRY(get_uint(o, "net_us", 10000000, false, &n->net_us, err, errlen));
+	TRY(get_uint(o, "tok_ns", 10000000, false, &n->tok_ns, err, errlen));
+	TRY(get_uint(o, "max_queue", 1000000, false, &n->max_queue, err, errlen));
+	n->used = true;
+	return 0;
+}
+
+json_object *idnd_node_to_json(const struct d_node *n, bool live)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_int64(n->id));
+	if (n->addr4[0])
+		json_object_object_add(o, "addr4", json_object_new_string(n->addr4));
+	if (n->addr6[0])
+		json_object_object_add(o, "addr6", json_object_new_string(n->addr6));
+	json_object_object_add(o, "mem_gb", json_object_new_double(n->mem_gb));
+	json_object_object_add(o, "region", json_object_new_int(n->region));
+	json_object_object_add(o, "domain", json_object_new_int(n->domain));
+	json_object_object_add(o, "net_us", json_object_new_int64(n->net_us));
+	json_object_object_add(o, "trust", json_object_new_int(n->trust));
+	json_object_object_add(o, "confidential", json_object_new_boolean(n->confidential));
+	json_object_object_add(o, "runtime", json_object_new_int(n->runtime));
+	json_object_object_add(o, "accelerator", json_object_new_string(n->accelerator));
+	json_object_object_add(o, "tok_ns", json_object_new_int64(n->tok_ns));
+	json_object_object_add(o, "max_queue", json_object_new_int64(n->max_queue));
+	if (live) {
+		json_object_object_add(o, "state", json_object_new_string(n->up ? "up" : "down"));
+		json_object_object_add(o, "heartbeats", json_object_new_int64(n->heartbeats));
+		json_object_object_add(o, "hb_age_ms", json_object_new_int64(
+			(int64_t)((idnd_now() - n->last_hb) * 1000)));
+		json_object_object_add(o, "load", json_object_new_int64(n->load));
+		json_object_object_add(o, "queue", json_object_new_int64(n->queue));
+		json_object_object_add(o, "pending_tokens", json_object_new_int64(n->pending));
+		json_object_object_add(o, "kv_use", json_object_new_int64(n->kv_use));
+	}
+	return o;
+}
+
+/* ---- registry ---- */
+
+static int cap_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct d_cap *)a)->label, y = ((const struct d_cap *)b)->label;
+
+	return (x > y) - (x < y);
+}
+
+struct d_cap *idnd_cap_find(uint32_t label)
+{
+	struct d_cap k = { .label = label };
+
+	return D.n_caps ? bsearch(&k, D.caps, D.n_caps, sizeof(k), cap_cmp) : NULL;
+}
+
+int idnd_cap_put(const struct d_cap *c)
+{
+	struct d_cap *old = idnd_cap_find(c->label), *p;
+
+	if (old) {
+		double dem[IDND_REGIONS];
+
+		memcpy(dem, old->demand, sizeof(dem));
+		*old = *c;
+		memcpy(old->demand, dem, sizeof(dem));
+		return 0;
+	}
+	if (D.n_caps >= IDND_MAX_CAPS)
+		return -ENOSPC;
+	p = realloc(D.caps, (D.n_caps + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	D.caps = p;
+	D.caps[D.n_caps++] = *c;
+	qsort(D.caps, D.n_caps, sizeof(*D.caps), cap_cmp);
+	return 0;
+}
+
+int idnd_cap_del(uint32_t label)
+{
+	struct d_cap *c = idnd_cap_find(label);
+	int k = 0;
+
+	if (!c)
+		return -ENOENT;
+	memmove(c, c + 1, (D.n_caps - (c - D.caps) - 1) * sizeof(*c));
+	D.n_caps--;
+	for (int i = 0; i < D.n_place; i++)
+		if (D.place[i].cap != label)
+			D.place[k++] = D.place[i];
+	D.n_place = k;
+	return 0;
+}
+
+/* ---- placement from the registry ---- */
+
+int idnd_solve(struct pl_sol *sol, struct pl_inst *in, char *err, size_t errlen)
+{
+	struct pl_pair *prev = NULL;
+	int *nidx = NULL, n = 0, e = -ENOMEM;
+
+	memset(in, 0, sizeof(*in));
+	in->n_regions = IDND_REGIONS;
+	in->n_caps = D.n_caps;
+	in->caps = calloc(D.n_caps + 1, sizeof(*in->caps));
+	in->nodes = calloc(IDN_MAX_NODES, sizeof(*in->nodes));
+	in->region_lat = malloc(sizeof(D.region_lat));
+	nidx = malloc(IDN_MAX_NODES * sizeof(int));
+	prev = calloc(D.n_place + 1, sizeof(*prev));
+	if (!in->caps || !in->nodes || !in->region_lat || !nidx || !prev)
+		goto fail;
+	memcpy(in->region_lat, D.region_lat, sizeof(D.region_lat));
+	in->lambda = D.lambda;
+	in->mu = D.mu;
+	in->nu = D.nu;
+	in->unserved = 1000;
+	for (int j = 0; j < IDN_MAX_NODES; j++) {
+		const struct d_node *dn = &D.nodes[j];
+
+		nidx[j] = -1;
+		if (!dn->used)
+			continue;
+		nidx[j] = n;
+		in->nodes[n] = (struct pl_node){
+			.id = dn->id, .mem = dn->mem_gb, .extra_ms = dn->net_us / 1000.0,
+			.region = dn->region, .domain = dn->domain, .trust = dn->trust,
+			.runtime = dn->runtime, .confidential = dn->confidential, .up = dn->up,
+		};
+		n++;
+	}
+	in->n_nodes = n;
+	for (int i = 0; i < D.n_caps; i++) {
+		const struct d_cap *c = &D.caps[i];
+		struct pl_cap *pc = &in->caps[i];
+
+		pc->id = c->label;
+		pc->mem = c->mem_gb;
+		pc->min_trust = c->min_trust;
+		pc->privacy = c->privacy;
+		pc->domain_mask = c->domain_mask;
+		pc->runtime_mask = c->runtime_mask;
+		pc->demand = calloc(IDND_REGIONS, sizeof(double));
+		if (!pc->demand)
+			goto fail;
+		memcpy(pc->demand, c->demand, sizeof(c->demand));
+	}
+	for (int p = 0; p < D.n_place; p++) {
+		struct d_cap *c = idnd_cap_find(D.place[p].cap);
+
+		if (!c || D.place[p].node >= IDN_MAX_NODES || nidx[D.place[p].node] < 0)
+			continue;
+		prev[in->n_prev++] = (struct pl_pair){ (int)(c - D.caps), nidx[D.place[p].node] };
+	}
+	in->prev = prev;
+	e = pl_solve(in, NULL, sol);
+	if (e)
+		snprintf(err, errlen, "solver failed: %s", strerror(-e));
+	free(nidx);
+	return e;
+fail:
+	free(nidx);
+	free(prev);
+	in->prev = NULL;
+	pl_inst_free(in);
+	snprintf(err, errlen, "out of memory");
+	return e;
+}
+
+int idnd_place_set(const struct pl_inst *in, const struct pl_sol *sol)
+{
+	struct d_place *p = malloc((sol->n + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	for (int t = 0; t < sol->n; t++)
+		p[t] = (struct d_place){ in->caps[sol->x[t].cap].id, in->nodes[sol->x[t].node].id };
+	free(D.place);
+	D.place = p;
+	D.n_place = sol->n;
+	return 0;
+}
+
+/* ---- plan compiler ---- */
+
+int idnd_node_push(const struct d_node *dn)
+{
+	struct idn_node n = {};
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (!D.have_maps)
+		return 0;
+	if (dn->used) {
+		n.flags = IDN_NODE_F_VALID;
+		if (dn->addr4[0] && inet_pton(AF_INET, dn->addr4, &a4) == 1) {
+			n.addr4 = a4.s_addr;
+			n.flags |= IDN_NODE_F_LOC4;
+		}
+		if (dn->addr6[0] && inet_pton(AF_INET6, dn->addr6, &a6) == 1) {
+			memcpy(n.addr6, &a6, 16);
+			n.flags |= IDN_NODE_F_LOC6;
+		}
+		if (dn->confidential)
+			n.flags |= IDN_NODE_F_CONFIDENTIAL;
+		n.trust = dn->trust;
+		n.domain = dn->domain;
+		n.health = dn->up ? IDN_HEALTH_UP : IDN_HEALTH_DOWN;
+		n.net_us = dn->net_us;
+		n.tok_ns = dn->tok_ns;
+		n.max_queue = dn->max_queue;
+		n.queue_depth = dn->queue;
+		n.pending_tokens = dn->pending;
+		n.load = dn->load > 1000 ? 1000 : dn->load;
+		n.kv_use = dn->kv_use > 1000 ? 1000 : dn->kv_use;
+	}
+	return idn_node_put(&D.maps, dn->id, &n);
+}
+
+int idnd_compile(void)
+{
+	struct idn_plan_entry *cur = NULL;
+	struct idn_plan_op *ops;
+	struct idn_config cfg;
+	int n_cur, n_ops = 0, err;
+	double t0 = idnd_now();
+	__u32 gen = 0;
+
+	if (!D.have_maps)
+		return 0;
+	err = idn_config_get(&D.maps, &cfg);
+	if (err)
+		return err;
+	n_cur = idn_plan_list(&D.maps, cfg.active_slot & 1, &cur);
+	if (n_cur < 0)
+		return n_cur;
+	ops = calloc(D.n_caps + n_cur + 1, sizeof(*ops));
+	if (!ops) {
+		free(cur);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < D.n_caps; i++) {
+		const struct d_cap *c = &D.caps[i];
+		struct idn_plan_op *op = &ops[n_ops];
+
+		op->key.cap = c->label;
+		op->key.tier = IDN_ANY;
+		op->key.policy = IDN_ANY;
+		for (int w = 0; w < IDN_W_MAX; w++)
+			op->plan.weight[w] = 256;
+		op->plan.domain_mask = c->domain_mask ? c->domain_mask : 0xffffffff;
+		for (int p = 0; p < D.n_place && op->plan.n_cand < IDN_MAX_CAND; p++) {
+			const struct d_node *dn;
+			struct idn_cand *cd;
+
+			if (D.place[p].cap != c->label)
+				continue;
+			dn = &D.nodes[D.place[p].node];
+			if (!dn->used || !dn->up)
+				continue;	/* a down node leaves every plan */
+			cd = &op->plan.cand[op->plan.n_cand++];
+			cd->node = dn->id;
+			cd->exec_us = c->latency_us;
+			cd->variant = IDN_CAP_VARIANT(c->label);
+		}
+		if (op->plan.n_cand)
+			n_ops++;
+		else
+			memset(op, 0, sizeof(*op));
+	}
+	/* plans of the active generation that are no longer wanted */
+	for (int k = 0; k < n_cur; k++) {
+		bool keep = false;
+
+		for (int i = 0; i < n_ops && !keep; i++)
+			keep = !ops[i].del && ops[i].key.cap == cur[k].key.cap &&
+			       ops[i].key.tier == cur[k].key.tier &&
+			       ops[i].key.policy == cur[k].key.policy;
+		if (!keep) {
+			ops[n_ops].del = true;
+			ops[n_ops].key = cur[k].key;
+			n_ops++;
+		}
+	}
+	err = idn_plan_commit(&D.maps, ops, n_ops, &gen);
+	if (!err) {
+		D.generation = gen;
+		D.commits++;
+		D.last_commit_ms = (idnd_now() - t0) * 1000;
+		idnd_store_gen(gen);
+	}
+	free(ops);
+	free(cur);
+	return err;
+}
+
+/* ---- explain ---- */
+
+json_object *idnd_explain(uint32_t label, char *err, size_t errlen)
+{
+	const struct d_cap *c = idnd_cap_find(label);
+	json_object *o, *nodes, *regions, *excl;
+
+	if (!c) {
+		snprintf(err, errlen, "no capability %u", label);
+		return NULL;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "cap", idnd_cap_to_json(c, true));
+	nodes = json_object_new_array();
+	for (int p = 0; p < D.n_place; p++)
+		if (D.place[p].cap == label)
+			json_object_array_add(nodes, json_object_new_int64(D.place[p].node));
+	json_object_object_add(o, "placed_on", nodes);
+	regions = json_object_new_array();
+	for (int r = 0; r < IDND_REGIONS; r++) {
+		json_object *e;
+		double best = -1;
+		int bn = -1;
+
+		if (c->demand[r] <= 0)
+			continue;
+		for (int p = 0; p < D.n_place; p++) {
+			const struct d_node *dn = &D.nodes[D.place[p].node];
+			double u;
+
+			if (D.place[p].cap != label || !dn->up)
+				continue;
+			u = D.region_lat[r * IDND_REGIONS + dn->region] + dn->net_us / 1000.0 +
+			    (dn->region != r ? D.mu : 0);
+			if (bn < 0 || u < best) {
+				best = u;
+				bn = dn->id;
+			}
+		}
+		e = json_object_new_object();
+		json_object_object_add(e, "region", json_object_new_int(r));
+		json_object_object_add(e, "rps", json_object_new_double(c->demand[r]));
+		if (bn >= 0) {
+			json_object_object_add(e, "served_by", json_object_new_int(bn));
+			json_object_object_add(e, "unit_cost", json_object_new_double(best));
+		} else {
+			json_object_object_add(e, "served_by", NULL);
+		}
+		json_object_array_add(regions, e);
+	}
+	json_object_object_add(o, "regions", regions);
+	excl = json_object_new_array();
+	for (int j = 0; j < IDN_MAX_NODES; j++) {
+		const struct d_node *dn = &D.nodes[j];
+		const char *why = NULL;
+		json_object *e;
+
+		if (!dn->used)
+			continue;
+		if (!dn->up)
+			why = "node down";
+		else if (dn->trust < c->min_trust)
+			why = "trust below the capability's minimum";
+		else if (c->privacy >= IDN_PRIV_CONFIDENTIAL && !dn->confidential)
+			why = "privacy needs a confidential node";
+		else if (c->domain_mask && !(c->domain_mask & (1u << dn->domain)))
+			why = "domain not allowed";
+		else if (c->runtime_mask && !(c->runtime_mask & (1u << dn->runtime)))
+			why = "runtime not compatible";
+		else if (dn->mem_gb < c->mem_gb)
+			why = "memory budget smaller than the model";
+		if (!why)
+			continue;
+		e = json_object_new_object();
+		json_object_object_add(e, "node", json_object_new_int64(dn->id));
+		json_object_object_add(e, "reason", json_object_new_string(why));
+		json_object_array_add(excl, e);
+	}
+	json_object_object_add(o, "excluded", excl);
+	return o;
+}
