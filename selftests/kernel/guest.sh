@@ -12,7 +12,7 @@ filter=$(cat /idn/filter 2>/dev/null)
 want() { [ -z "$filter" ] || case $1 in *$filter*) return 0 ;; *) return 1 ;; esac; }
 
 echo "# guest: $(uname -r), $(nproc) CPUs"
-for m in veth nf_reject_ipv4 nf_reject_ipv6 sch_ingress cls_bpf; do
+for m in veth nf_reject_ipv4 nf_reject_ipv6 sch_ingress cls_bpf cls_u32 act_skbedit; do
 	insmod /idn/mods/$m.ko || { echo "# insmod $m failed"; fail=1; }
 done
 insmod /idn/mods/idn.ko; t $? "load: insmod idn.ko"

@@ -51,7 +51,7 @@ mkdir -p "$C"
 # ---- kernel image and the modules the guest needs -----------------------
 KMODS="kernel/drivers/net/veth.ko kernel/net/ipv4/netfilter/nf_reject_ipv4.ko
 	kernel/net/ipv6/netfilter/nf_reject_ipv6.ko kernel/net/sched/sch_ingress.ko
-	kernel/net/sched/cls_bpf.ko"
+	kernel/net/sched/cls_bpf.ko kernel/net/sched/cls_u32.ko kernel/net/sched/act_skbedit.ko"
 if [ ! -f "$C/root/.done" ]; then
 	log "unpacking kernel $KVER"
 	rm -rf "$C/root" && mkdir -p "$C/root/boot" "$C/root/modules"
