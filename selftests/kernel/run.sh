@@ -27,7 +27,7 @@ log() { [ "${V:-0}" != 1 ] || echo "# $*"; }
 # ---- what the host has --------------------------------------------------
 command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64 (tools/deps.sh)"
 BB=$(command -v busybox || true)
-[ -n "$BB" ] && file -L "$BB" 2>/dev/null | grep -q 'statically linked' ||
+[ -n "$BB" ] && ! readelf -lW "$BB" 2>/dev/null | grep -q 'program interpreter' ||
 	skip "no static busybox (busybox-static)"
 for t in objcopy cpio xz readelf ldd gcc make pkg-config; do
 	command -v $t >/dev/null || skip "no $t"
