@@ -647,13 +647,18 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 
 		n = bpf_map_lookup_elem(&idn_nodes, &id);
 		if (n && (n->flags & IDN_NODE_F_VALID) &&
+		    (n->flags & (p.flow.family == IDN_AF_INET6 ? IDN_NODE_F_LOC6 :
+								  IDN_NODE_F_LOC4)) &&
 		    (n->health == IDN_HEALTH_UP || n->health == IDN_HEALTH_DRAIN)) {
 			act = forward(ctx, cfg, &p, id, n, IDN_V_CONN, len, xdp);
 			if (act < 0)
 				goto error;
 			return act;
 		}
-		/* its node is down, unknown or removed: choose again below */
+		/*
+		 * its node is down, unknown or removed, or lost the locator of
+		 * this family: choose again below
+		 */
 	}
 
 	w = bpf_map_lookup_elem(&idn_work, &zero);

@@ -541,14 +541,8 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	}
 	if (bpf_map_lookup_elem(E.conns, &p.flow, &ct) == 0 &&
 	    bpf_map_lookup_elem(E.nodes, &ct.node, &n) == 0 &&
-	    (n.flags & IDN_NODE_F_VALID) && (n.health == IDN_HEALTH_UP || n.health == IDN_HEALTH_DRAIN)) {
-		if (!has_loc(&n, p.flow.family)) {
-			/* its locator of this family is gone: an error, not a reselection */
-			pr->verdict = IDN_V_ERROR;
-			pr->drop = IDN_DROP_NO_NODE;
-			pr->act = A_DROP;
-			return;
-		}
+	    (n.flags & IDN_NODE_F_VALID) && has_loc(&n, p.flow.family) &&
+	    (n.health == IDN_HEALTH_UP || n.health == IDN_HEALTH_DRAIN)) {
 		pr->verdict = IDN_V_CONN;
 		fwd_pred(pr, ct.node);
 		return;
