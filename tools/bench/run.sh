@@ -4,7 +4,7 @@
 # run.sh - `make bench`: every IDN benchmark, one "name value unit" line
 # per figure on stdout (progress on stderr).
 #
-#   O=build tools/bench/run.sh [xdp] [rps]      (default: both)
+#   O=build tools/bench/run.sh [xdp] [rps] [placement]   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
 #         an XDP_TX floor (build/tools/idn_bench, see docs/benchmarks.md),
@@ -12,6 +12,10 @@
 #         permanent neighbours toward the node locators
 #   rps   requests/s through the namespace router, plain forwarding vs
 #         the IDN XDP dataplane, same run (tools/bench/router_rps.sh)
+#   placement  the controller's placement solver (build/tools/idn_placement):
+#         gap to CBC's proven optimum (20x8, 50x20), gap to GLPK's LP bound
+#         (200x100), 2000x5000 seconds, churn after a 10 % demand shift;
+#         CBC/GLPK bounded from outside (PLACEMENT_TIMEOUT, 900 s)
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5).
@@ -23,13 +27,14 @@ ROOT=$(cd "$HERE/../.." && pwd)
 O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
-want_xdp=0 want_rps=0
-[ $# -eq 0 ] && set -- xdp rps
+want_xdp=0 want_rps=0 want_placement=0
+[ $# -eq 0 ] && set -- xdp rps placement
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
 	rps) want_rps=1 ;;
-	*) echo "usage: run.sh [xdp] [rps]" >&2; exit 2 ;;
+	placement) want_placement=1 ;;
+	*) echo "usage: run.sh [xdp] [rps] [placement]" >&2; exit 2 ;;
 	esac
 done
 
@@ -82,6 +87,19 @@ if [ $want_rps = 1 ]; then
 	elif [ $st -ne 0 ]; then
 		echo "run.sh: router requests/s benchmark FAILED" >&2
 		rc=1
+	fi
+fi
+if [ $want_placement = 1 ]; then
+	echo "# placement: heuristic vs CBC optimum / GLPK bound, scale, churn" >&2
+	if [ ! -x "$O/tools/idn_placement" ]; then
+		echo "run.sh: $O/tools/idn_placement missing (run make first)" >&2
+		rc=1
+	else
+		timeout -k 10 "${PLACEMENT_TIMEOUT:-900}" "$O/tools/idn_placement" \
+			-n "${PLACEMENT_INSTANCES:-3}" -t "${PLACEMENT_LIMIT:-60}" || {
+			echo "run.sh: placement benchmark FAILED" >&2
+			rc=1
+		}
 	fi
 fi
 exit $rc
