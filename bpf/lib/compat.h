@@ -35,6 +35,26 @@
 
 #define IDN_INLINE static __always_inline
 
+/* Hide a value from the compiler so a mask after it is kept for the verifier. */
+#ifdef __bpf__
+#define IDN_BARRIER_VAR(v) asm volatile("" : "+r"(v))
+#else
+#define IDN_BARRIER_VAR(v) do { } while (0)
+#endif
+
+/*
+ * A 16-bit big-endian field in host order, with its range visible to the
+ * verifier: the 6.1 verifier forgets the range of a byte swap, and a
+ * length used in packet pointer arithmetic must be bounded.
+ */
+static __always_inline __u32 idn_ntohs_bounded(__u16 v)
+{
+	__u32 x = idn_ntohs(v);
+
+	IDN_BARRIER_VAR(x);
+	return x & 0xffff;
+}
+
 /*
  * A global BPF function in BPF (its own stack frame, verified once, apart
  * from its callers), plain static inline elsewhere.

@@ -81,7 +81,7 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 		if ((void *)(ip + 1) > data_end)
 			return IDN_DROP_TRUNC_L3;
 		ihl = ip->ihl * 4;
-		tot = idn_ntohs(ip->tot_len);
+		tot = idn_ntohs_bounded(ip->tot_len);
 		if (ip->version != 4 || ihl < sizeof(*ip) || tot < ihl)
 			return IDN_DROP_BAD_IP4;
 		if (data + off + tot > data_end)
@@ -100,7 +100,7 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 
 		if ((void *)(ip6 + 1) > data_end)
 			return IDN_DROP_TRUNC_L3;
-		plen = idn_ntohs(ip6->payload_len);
+		plen = idn_ntohs_bounded(ip6->payload_len);
 		if (ip6->version != 6)
 			return IDN_DROP_BAD_IP6;
 		if (data + off + sizeof(*ip6) + plen > data_end)

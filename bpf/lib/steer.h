@@ -157,11 +157,16 @@ IDN_INLINE int ctx_push_outer(void *ctx, __u32 l2_len, __u32 room, int v6, const
 /* Copy @len (1..IDN_TCPOPT_SPACE) packet bytes from @off into @buf. */
 IDN_INLINE int ctx_load(void *ctx, __u32 off, void *buf, __u32 len, const int xdp)
 {
-	/* hide len from the compiler so the mask below survives for the verifier */
-	barrier_var(len);
-	len &= IDN_OPTBUF_MASK;
 	if (len < 1 || len > IDN_TCPOPT_SPACE)
 		return -1;
+	/*
+	 * Restate 1 <= len <= sizeof(struct idn_optbuf) in a form every
+	 * verifier sees (6.1 does not learn len != 0 from a branch); the
+	 * barrier keeps the compiler from folding it away.
+	 */
+	len -= 1;
+	IDN_BARRIER_VAR(len);
+	len = (len & IDN_OPTBUF_MASK) + 1;
 	if (xdp)
 		return bpf_xdp_load_bytes(ctx, off, buf, len);
 	return bpf_skb_load_bytes(ctx, off, buf, len);
@@ -219,6 +224,8 @@ IDN_INLINE void stat_cap(__u32 cap, __u32 verdict)
 		if (!s)
 			return;
 	}
+	/* check and index with one register (the barrier stops a reload) */
+	IDN_BARRIER_VAR(verdict);
 	if (verdict < IDN_V_MAX)
 		s->flows[verdict]++;
 }

@@ -34,7 +34,7 @@ t $? "client reaches the node network through the router"
 # the module is still tested; "plan installed" is then the filter removed
 # and a route to the node.
 MODE=steer
-if idnctl -P $P dp attach dev r0 mode tc >/tmp/att 2>&1; then
+if idnctl -v -P $P dp attach dev r0 mode tc >/tmp/att 2>&1; then
 	idnctl -P $P dp set hold on src4 10.2.0.1 >/dev/null &&
 		idnctl -P $P vip add $VIP port 80 proto tcp cap 5 >/dev/null &&
 		idnctl -P $P vip add $VIP port 81 proto tcp cap 6 >/dev/null
@@ -43,6 +43,7 @@ if idnctl -P $P dp attach dev r0 mode tc >/tmp/att 2>&1; then
 	t $? "node decap attached"
 else
 	MODE=mark
+	grep -E -B3 'BEGIN PROG LOAD|^[0-9]+: |invalid|unbounded|R[0-9]' /tmp/att | tail -25 | sed 's/^/# verifier: /'
 	echo "ok 0 - hold: steering program idn_tc on 6.1 # SKIP the 6.1 verifier rejects it (idnctl -v dp attach); u32+skbedit marker used"
 	/usr/sbin/tc qdisc add dev r0 clsact
 	for p in 80 81; do
