@@ -30,7 +30,7 @@
 #define IDN_MAX_CAND		16	/* candidates per plan */
 #define IDN_MAX_NODES		4096	/* node ids are 0 .. IDN_MAX_NODES-1 */
 #define IDN_MAX_VIPS		1024
-#define IDN_MAX_PLANS		8192	/* per slot; the map holds two slots */
+#define IDN_MAX_PLANS		16384	/* per slot; the map holds two slots */
 #define IDN_MAX_CONNS		262144	/* connection table (LRU) */
 #define IDN_MAX_AFFINITY	131072	/* affinity table (LRU) */
 #define IDN_MAX_CAPSTATS	4096
