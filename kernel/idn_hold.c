@@ -393,18 +393,25 @@ int idn_hold_flush(struct idn_net *in, bool all, u32 cap, u32 *count)
 	return err;
 }
 
-/* the ingress device of held packets goes away: drop them, counted */
+/*
+ * The ingress device of held packets goes away (unregistered, or moved to
+ * another netns): drop them, counted. The notifier is per netns and lives
+ * exactly as long as the netns state: unregistering a notifier replays
+ * NETDEV_UNREGISTER for every existing device, so it must go only after
+ * idn_hold_net_exit() has rejected what is held, or every held packet would
+ * be dropped silently instead of answered (a module-wide notifier, taken
+ * off before the pernet exit, did exactly that on rmmod).
+ */
 static int idn_netdev_event(struct notifier_block *nb, unsigned long event, void *ptr)
 {
 	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
-	struct idn_net *in;
+	struct idn_net *in = container_of(nb, struct idn_net, netdev_nb);
 	struct sk_buff_head list;
 	struct idn_queue *q, *tmp;
 	u32 n;
 
 	if (event != NETDEV_UNREGISTER)
 		return NOTIFY_DONE;
-	in = idn_pernet(dev_net(dev));
 	__skb_queue_head_init(&list);
 	spin_lock_bh(&in->lock);
 	list_for_each_entry_safe(q, tmp, &in->queues, list) {
@@ -417,13 +424,9 @@ static int idn_netdev_event(struct notifier_block *nb, unsigned long event, void
 			idn_queue_free(in, q);
 	}
 	spin_unlock_bh(&in->lock);
-	idn_reject_list(dev_net(dev), &list, false);
+	idn_reject_list(in->net, &list, false);
 	return NOTIFY_DONE;
 }
-
-static struct notifier_block idn_netdev_nb = {
-	.notifier_call = idn_netdev_event,
-};
 
 void idn_hold_show(struct seq_file *m, struct idn_net *in)
 {
@@ -455,6 +458,8 @@ void idn_hold_show(struct seq_file *m, struct idn_net *in)
 
 int idn_hold_net_init(struct idn_net *in)
 {
+	int err;
+
 	spin_lock_init(&in->lock);
 	INIT_LIST_HEAD(&in->queues);
 	INIT_DELAYED_WORK(&in->expire, idn_expire);
@@ -462,10 +467,20 @@ int idn_hold_net_init(struct idn_net *in)
 	in->cfg.max_bytes = idn_max_bytes;
 	in->cfg.timeout_ms = idn_timeout_ms;
 	in->cfg.event_ms = idn_event_ms;
-	return nf_register_net_hooks(in->net, idn_nf_ops, ARRAY_SIZE(idn_nf_ops));
+	in->netdev_nb.notifier_call = idn_netdev_event;
+	err = register_netdevice_notifier_net(in->net, &in->netdev_nb);
+	if (err)
+		return err;
+	err = nf_register_net_hooks(in->net, idn_nf_ops, ARRAY_SIZE(idn_nf_ops));
+	if (err)
+		unregister_netdevice_notifier_net(in->net, &in->netdev_nb);
+	return err;
 }
 
-/* netns gone or module unloading: reject what is held (drop if the netns dies) */
+/*
+ * netns gone or module unloading: reject what is held (drop if the netns
+ * dies), and only then stop watching the devices (see idn_netdev_event()).
+ */
 void idn_hold_net_exit(struct idn_net *in)
 {
 	struct sk_buff_head list;
@@ -489,16 +504,7 @@ void idn_hold_net_exit(struct idn_net *in)
 	}
 	spin_unlock_bh(&in->lock);
 	dropped = idn_reject_list(in->net, &list, alive);
-	if (skb_queue_len(&list) || dropped)
+	if (dropped)
 		pr_debug("idn: netns exit: %u held packets dropped\n", dropped);
-}
-
-int idn_hold_register(void)
-{
-	return register_netdevice_notifier(&idn_netdev_nb);
-}
-
-void idn_hold_unregister(void)
-{
-	unregister_netdevice_notifier(&idn_netdev_nb);
+	unregister_netdevice_notifier_net(in->net, &in->netdev_nb);
 }

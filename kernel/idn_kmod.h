@@ -55,6 +55,7 @@ struct idn_net {
 	struct idn_cfg cfg;
 	u64 st[__IDN_HS_MAX];
 	struct delayed_work expire;
+	struct notifier_block netdev_nb;	/* this netns's devices only */
 	bool dying;
 };
 
@@ -73,8 +74,6 @@ static inline struct idn_net *idn_pernet(const struct net *net)
 /* idn_hold.c */
 int idn_hold_net_init(struct idn_net *in);
 void idn_hold_net_exit(struct idn_net *in);
-int idn_hold_register(void);
-void idn_hold_unregister(void);
 int idn_hold_release(struct idn_net *in, bool all, u32 cap, u32 *count);
 int idn_hold_flush(struct idn_net *in, bool all, u32 cap, u32 *count);
 void idn_hold_show(struct seq_file *m, struct idn_net *in);

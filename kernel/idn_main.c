@@ -87,17 +87,12 @@ static int __init idn_init(void)
 	err = register_pernet_subsys(&idn_net_ops);
 	if (err)
 		return err;
-	err = idn_hold_register();
-	if (err)
-		goto out_pernet;
 	err = idn_genl_register();
 	if (err)
-		goto out_hold;
+		goto out_pernet;
 	pr_info("idn: activation hold loaded (family \"%s\" v%d)\n", IDN_FAMILY_NAME,
 		IDN_FAMILY_VERSION);
 	return 0;
-out_hold:
-	idn_hold_unregister();
 out_pernet:
 	unregister_pernet_subsys(&idn_net_ops);
 	return err;
@@ -106,7 +101,7 @@ out_pernet:
 static void __exit idn_exit(void)
 {
 	idn_genl_unregister();
-	idn_hold_unregister();
+	/* rejects what is held, then drops the per-netns device notifiers */
 	unregister_pernet_subsys(&idn_net_ops);
 	if (WARN_ON(atomic_read(&idn_outstanding)))
 		pr_err("idn: %d held packets leaked\n", atomic_read(&idn_outstanding));
