@@ -43,6 +43,7 @@ include bpf/build.mk
 include ctl/build.mk
 include tools/build.mk
 include selftests/build.mk
+include agent/build.mk
 
 real-all: $(ALL_TARGETS)
 

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * agent.h - idn-agent (agent/): the node agent's parts and their
+ * interfaces. One header for the whole daemon:
+ *
+ *   config.c     options and config file -> struct agent_cfg
+ *   profile.c    resource profile R detected from the machine
+ *   kvcache.c    block-hashed prefix/KV cache with real byte buffers
+ *   engine.c     engine emulator: continuous batching, timing model
+ *   residency.c  artifact residency manager, host-memory backend
+ *   res_cuda.cu  CUDA VMM backend, plugin idn_res_cuda.so (nvcc, where present)
+ *   telemetry.c  struct idn_telemetry datagrams to routers
+ *   ctlclient.c  registration and heartbeats to idnd (libcurl, json-c)
+ *   http.c       the agent's HTTP server (OpenAI API, /metrics, residency)
+ *   main.c       the daemon
+ *
+ * Library parts return -errno and never print or exit.
+ */
+#ifndef IDN_AGENT_H
+#define IDN_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <netinet/in.h>
+
+/* ------------------------------------------------------------------ */
+/* configuration                                                       */
+/* ------------------------------------------------------------------ */
+
+struct eng_params {
+	double iter_base_us;		/* per iteration (5750) */
+	double prefill_tok_us;		/* per uncached prefill token (17.25) */
+	double decode_seq_us;		/* per decoding sequence (6.0) */
+	double attn_ctx_ns;		/* per decoding sequence per context token (0) */
+	uint32_t block_tokens;		/* tokens per KV block (512, as the traces) */
+	uint64_t capacity_tokens;	/* KV capacity (467k tokens on one H100) */
+	uint32_t kv_bytes_per_token;	/* 131072 for Llama-3.1-8B; small default */
+	uint32_t max_batch_tokens;	/* token budget of one iteration (8192) */
+	uint32_t max_seqs;		/* running sequences (256) */
+	double speed;			/* emulated time runs this much faster */
+};
+
+struct agent_cfg {
+	uint32_t node_id;
+	char addr4[INET_ADDRSTRLEN];
+	char addr6[INET6_ADDRSTRLEN];
+	uint32_t domain, region, trust, runtime, net_us, max_queue;
+	bool confidential;
+	char controller[256];		/* idnd base URL, "" = none */
+	uint32_t hb_ms;
+	char tele[128];			/* router "ADDR:PORT" / "[ADDR6]:PORT", "" = none */
+	uint32_t tele_ms;
+	char listen[128];		/* "ADDR:PORT" of the HTTP server */
+	char model[64];
+	bool engine;			/* run the emulator */
+	struct eng_params eng;
+	uint64_t mem_budget;		/* residency budget, bytes */
+	char backend[16];		/* host | cuda */
+	int verbose;
+};
+
+void agent_cfg_defaults(struct agent_cfg *c);
+void eng_params_defaults(struct eng_params *p);
+/* parse argv (and a "-c FILE" of "key = value" lines); err gets a message */
+int agent_cfg_parse(struct agent_cfg *c, int argc, char **argv, char *err, size_t errlen);
+int agent_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+/* ------------------------------------------------------------------ */
+/* resource profile R                                                  */
+/* ------------------------------------------------------------------ */
+
+#define AGENT_MAX_GPUS 16
+struct agent_gpu {
+	char name[96];
+	uint64_t mem_total, mem_free;
+};
+
+struct agent_profile {
+	uint32_t cpus;
+	char cpu_model[96];
+	uint64_t mem_total, mem_avail;	/* bytes */
+	uint32_t n_gpus;
+	char gpu_source[16];		/* "nvml", "cuda" or "none" */
+	struct agent_gpu gpu[AGENT_MAX_GPUS];
+};
+
+int agent_profile_detect(struct agent_profile *p);
+/* the R body idnd's POST /v1/nodes takes (json_object *), see docs/agent.md */
+struct json_object *agent_profile_json(const struct agent_profile *p,
+				       const struct agent_cfg *c);
+
+/* ------------------------------------------------------------------ */
+/* KV cache                                                            */
+/* ------------------------------------------------------------------ */
+
+struct kv_block {
+	uint64_t key;
+	uint32_t ref;
+	int32_t prev, next;		/* LRU (cached, unreferenced) or free list */
+	int32_t hnext;			/* hash chain */
+	uint8_t cached;			/* key in the hash table */
+	uint8_t pad[3];
+};
+
+struct kv_cache {
+	struct kv_block *b;
+	uint32_t nblocks, block_tokens;
+	size_t block_bytes;
+	uint8_t *arena;			/* nblocks * block_bytes, one registration */
+	int32_t *htab;
+	uint32_t hmask;
+	int32_t lru_head, lru_tail;	/* head = most recently released */
+	int32_t free_head;
+	uint32_t nfree, nlru, nused;
+	/* counters */
+	uint64_t q_blocks, hit_blocks;	/* acquire lookups */
+	uint64_t evictions, inserts;
+};
+
+int kv_init(struct kv_cache *kc, uint32_t nblocks, uint32_t block_tokens,
+	    uint32_t bytes_per_token);
+void kv_free(struct kv_cache *kc);
+uint64_t kv_chain(uint64_t prev, uint64_t id);
+/* leading blocks of keys[] present now (no change) */
+uint32_t kv_match(const struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys);
+/*
+ * Take total blocks for a sequence whose first nkeys blocks have keys:
+ * cached leading blocks are shared (hits), the rest are fresh. All or
+ * nothing: -ENOSPC leaves the cache unchanged.
+ */
+int kv_acquire(struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys, uint32_t total,
+	       int32_t *idx, uint32_t *hits);
+/* computed: fill blocks [from, n) with their KV bytes and publish keys */
+void kv_commit(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
+	       uint32_t from, uint32_t n);
+void kv_release(struct kv_cache *kc, const int32_t *idx, uint32_t n);
+/* the bytes a block with this key holds (deterministic, checkable) */
+void kv_fill(uint8_t *buf, size_t len, uint64_t key);
+int kv_check(const struct kv_cache *kc, int32_t idx);
+static inline uint8_t *kv_block_data(const struct kv_cache *kc, int32_t i)
+{
+	return kc->arena + (size_t)i * kc->block_bytes;
+}
+
+/* ------------------------------------------------------------------ */
+/* engine emulator                                                     */
+/* ------------------------------------------------------------------ */
+
+enum eng_state { ENG_WAITING, ENG_PREFILL, ENG_DECODE, ENG_DONE, ENG_FAILED };
+
+struct eng_req {
+	uint64_t id;
+	uint32_t in_tokens, out_tokens;
+	uint32_t nkeys;
+	uint64_t *keys;			/* chained block keys of the prompt */
+	uint32_t nblocks;
+	int32_t *blk;
+	uint32_t cached_tokens, est_cached;
+	uint32_t prefill_left, chunk;	/* chunk: scheduled this iteration */
+	uint32_t generated;
+	enum eng_state state;
+	int err;
+	bool cancelled;
+	int refs;
+	double t_arrival, t_first, t_done;	/* emulated us */
+	struct eng_req *next;		/* waiting / running list */
+};
+
+struct eng_stats {
+	uint64_t requests_ok, requests_failed, prompt_tokens, gen_tokens;
+	uint64_t prefix_query_tokens, prefix_hit_tokens;
+	uint64_t iterations;
+	double busy_us;
+	uint64_t ttft_bucket[12];	/* see ENG_TTFT_BUCKETS */
+	double ttft_sum_s;
+	uint64_t ttft_count;
+};
+
+struct engine {
+	struct eng_params p;
+	struct kv_cache kv;
+	pthread_mutex_t mu;
+	pthread_cond_t work, progress;
+	struct eng_req *wait_head, *wait_tail;
+	struct eng_req *run_head, *run_tail;
+	uint32_t n_wait, n_run;
+	uint64_t next_id;
+	double now_us;			/* emulated clock */
+	uint64_t pending_wait;		/* est. uncached prefill tokens of waiting */
+	struct eng_stats st;
+	bool stop, threaded;
+	pthread_t thr;
+};
+
+extern const double eng_ttft_buckets[12];
+
+int engine_init(struct engine *e, const struct eng_params *p);
+void engine_free(struct engine *e);
+/* keys from trace hash ids (one per block of block_tokens) */
+int eng_keys_from_ids(const int64_t *ids, uint32_t n, uint64_t **keys);
+/* keys from a text prompt: one per full block of whitespace-separated words */
+uint32_t eng_keys_from_text(const char *text, uint32_t block_tokens, uint64_t **keys,
+			    uint32_t *tokens);
+/* a request: takes ownership of keys; NULL on -ENOMEM/-E2BIG in *err */
+struct eng_req *engine_submit(struct engine *e, uint32_t in_tokens, uint32_t out_tokens,
+			      uint64_t *keys, uint32_t nkeys, int *err);
+void engine_put(struct engine *e, struct eng_req *r);	/* drop a reference */
+void engine_cancel(struct engine *e, struct eng_req *r);
+/* one iteration in emulated time: plan, then apply; returns its us (0 idle) */
+double engine_step(struct engine *e);
+double engine_plan(struct engine *e);	/* locked by caller */
+void engine_apply(struct engine *e, double dur_us);	/* locked by caller */
+/* iteration cost of a batch (the timing model) */
+double eng_iter_us(const struct eng_params *p, uint64_t prefill_tokens, uint32_t ndecode,
+		   uint64_t decode_ctx_tokens);
+int engine_start(struct engine *e);	/* real-time thread */
+void engine_stop(struct engine *e);
+
+struct eng_load {
+	uint32_t queue_depth, pending_tokens;
+	uint16_t load, kv_use;		/* permille */
+	uint32_t running, waiting;
+};
+void engine_load(struct engine *e, struct eng_load *l);
+
+/* ------------------------------------------------------------------ */
+/* residency                                                           */
+/* ------------------------------------------------------------------ */
+
+struct res_backend {
+	const char *name;
+	int (*init)(void **ctx);
+	void (*fini)(void *ctx);
+	/* memory for size bytes; *h is the backend's handle */
+	int (*alloc)(void *ctx, uint64_t size, void **h);
+	int (*write)(void *ctx, void *h, uint64_t off, const void *buf, size_t len);
+	void (*release)(void *ctx, void *h, uint64_t size);
+	/* free memory the device reports now (bytes), -errno if unknown */
+	int64_t (*free_bytes)(void *ctx);
+};
+
+extern const struct res_backend res_backend_host;
+const struct res_backend *res_backend_cuda(void);	/* NULL: plugin not built/loadable */
+
+enum res_state { RES_LOADING = 1, RES_READY, RES_EVICTING };
+
+#define RES_NAME_MAX 64
+struct res_artifact {
+	char name[RES_NAME_MAX];
+	char path[256];
+	uint32_t cap;			/* capability label it realizes, 0 = none */
+	uint64_t size, loaded;
+	enum res_state state;
+	uint64_t last_use;
+	void *h;
+	uint8_t sha256[32];
+	struct res_artifact *next;
+};
+
+struct residency {
+	const struct res_backend *be;
+	void *ctx;
+	pthread_mutex_t mu;
+	uint64_t budget, used;		/* used: ready + loading reservations */
+	uint64_t tick;
+	struct res_artifact *head;
+	uint64_t loads, load_failures, evictions;
+};
+
+struct res_order {
+	const char *name, *path;
+	const char *sha256_hex;		/* NULL: "<path>.sha256" if present */
+	uint32_t cap;
+	bool evict_lru;			/* make room by evicting LRU ready artifacts */
+};
+
+int res_init(struct residency *r, const struct res_backend *be, uint64_t budget);
+void res_fini(struct residency *r);
+/*
+ * Transactional load: -ENOENT missing file, -EEXIST name taken, -ENOSPC
+ * over budget, -EBADMSG digest mismatch, -EIO short read. On any error
+ * nothing changed (victims chosen for eviction stay resident).
+ */
+int res_load(struct residency *r, const struct res_order *o);
+int res_evict(struct residency *r, const char *name);
+struct json_object *res_json(struct residency *r);
+/* labels of ready artifacts (heartbeat "resident") */
+struct json_object *res_resident_caps(struct residency *r);
+
+/* ------------------------------------------------------------------ */
+/* telemetry, controller client, HTTP                                  */
+/* ------------------------------------------------------------------ */
+
+struct telemetry {
+	int fd;
+	struct sockaddr_storage dst;
+	socklen_t dlen;
+	uint32_t node, seq;
+	uint64_t sent, errors;
+};
+
+int tele_open(struct telemetry *t, const char *dst, uint32_t node, const char *src4,
+	      const char *src6);
+void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health,
+		void *buf /* struct idn_telemetry */);
+int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health);
+void tele_close(struct telemetry *t);
+uint32_t tele_seq_start(void);
+
+struct ctlclient {
+	char base[256];
+	void *curl;
+	bool registered;
+	uint64_t registrations, heartbeats, failures;
+	long last_code;
+};
+
+int ctl_init(struct ctlclient *cc, const char *base);
+void ctl_fini(struct ctlclient *cc);
+int ctl_register(struct ctlclient *cc, struct json_object *r);
+int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
+		  struct json_object *resident);
+
+struct agent {
+	struct agent_cfg cfg;
+	struct agent_profile prof;
+	struct engine eng;
+	struct residency res;
+	struct ctlclient ctl;
+	struct telemetry tele;
+	bool have_tele, have_ctl;
+	void *httpd;
+	volatile int stop;
+};
+
+int http_start(struct agent *a);
+void http_stop(struct agent *a);
+
+#endif /* IDN_AGENT_H */

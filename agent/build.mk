@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-2.0
+# ---- agent: idn-agent, the node agent (agent/) ---------------------------
+# build/idn-agent            daemon: profile R, engine emulator, residency,
+#                            idnd client, telemetry (libmicrohttpd, json-c,
+#                            libcurl, libsodium)
+# build/idn_res_cuda.so      CUDA VMM residency backend (plugin), only where
+#                            nvcc exists; never needed to build or run the rest
+# build/tests/unit_agent_*   selftests/unit/unit_agent_*.c with the agent's
+#                            library sources, ASan/UBSan
+AGENT_LIB_SRCS := agent/config.c agent/profile.c agent/kvcache.c agent/engine.c \
+	agent/residency.c agent/telemetry.c agent/ctlclient.c agent/http.c
+AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
+AGENT_HDRS := agent/agent.h include/uapi/linux/idn.h
+AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lsodium -lpthread -ldl -lm
+AGENT_CFLAGS := -Iagent
+AGENT := $(O)/idn-agent
+
+NVCC ?= $(shell command -v nvcc 2>/dev/null || \
+	  { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+AGENT_CUDA := $(if $(NVCC),$(O)/idn_res_cuda.so)
+
+UNIT_AGENT_SRCS := $(wildcard selftests/unit/unit_agent_*.c)
+UNIT_AGENT_BINS := $(patsubst selftests/unit/%.c,$(O)/tests/%,$(UNIT_AGENT_SRCS))
+
+ALL_TARGETS += $(AGENT) $(AGENT_CUDA) $(UNIT_AGENT_BINS)
+
+.PHONY: agent
+agent: $(AGENT) $(AGENT_CUDA)
+
+$(AGENT): $(AGENT_SRCS) $(AGENT_HDRS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -o $@ $(AGENT_SRCS) $(LDFLAGS) $(AGENT_LIBS)
+
+# nvcc compiles it as C++; the driver API only (-lcuda, the stub at build time)
+$(O)/idn_res_cuda.so: agent/res_cuda.cu $(AGENT_HDRS)
+	$(call msg,NVCC,$@)
+	$(Q)$(NVCC) -O2 -shared -Xcompiler -fPIC $(AGENT_CFLAGS) -Iinclude/uapi -o $@ $< \
+		-L$(CUDA_HOME)/lib64/stubs -L$(CUDA_HOME)/lib64 -lcuda
+
+$(O)/tests/unit_agent_%: selftests/unit/unit_agent_%.c $(AGENT_LIB_SRCS) $(AGENT_HDRS) \
+		selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
+		$(AGENT_LIB_SRCS) $(LDFLAGS) $(AGENT_LIBS)
+# ---- end agent -------------------------------------------------------------

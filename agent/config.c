@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * config.c - idn-agent's configuration: long options, and the same names
+ * as "key = value" lines in a file given with -c/--config (command line
+ * wins when both set a key: the file is read first). See idn-agent.8.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+
+void agent_cfg_defaults(struct agent_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->trust = 3;
+	c->hb_ms = 1000;
+	c->tele_ms = 100;
+	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8000");
+	snprintf(c->model, sizeof(c->model), "emulated-llama-3.1-8b");
+	snprintf(c->backend, sizeof(c->backend), "host");
+	c->engine = true;
+	c->mem_budget = 1ULL << 30;
+	eng_params_defaults(&c->eng);
+}
+
+enum {
+	O_NODE = 256, O_ADDR4, O_ADDR6, O_DOMAIN, O_REGION, O_TRUST, O_RUNTIME, O_NETUS,
+	O_MAXQ, O_CONF, O_CTL, O_HB, O_TELE, O_TELEMS, O_LISTEN, O_MODEL, O_NOENG,
+	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
+	O_BUDGET, O_BACKEND,
+};
+
+static const struct option opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "node-id", required_argument, NULL, O_NODE },
+	{ "addr4", required_argument, NULL, O_ADDR4 },
+	{ "addr6", required_argument, NULL, O_ADDR6 },
+	{ "domain", required_argument, NULL, O_DOMAIN },
+	{ "region", required_argument, NULL, O_REGION },
+	{ "trust", required_argument, NULL, O_TRUST },
+	{ "runtime", required_argument, NULL, O_RUNTIME },
+	{ "net-us", required_argument, NULL, O_NETUS },
+	{ "max-queue", required_argument, NULL, O_MAXQ },
+	{ "confidential", no_argument, NULL, O_CONF },
+	{ "controller", required_argument, NULL, O_CTL },
+	{ "hb-ms", required_argument, NULL, O_HB },
+	{ "telemetry", required_argument, NULL, O_TELE },
+	{ "tele-ms", required_argument, NULL, O_TELEMS },
+	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "model", required_argument, NULL, O_MODEL },
+	{ "no-engine", no_argument, NULL, O_NOENG },
+	{ "iter-base-us", required_argument, NULL, O_BASE },
+	{ "prefill-tok-us", required_argument, NULL, O_PTOK },
+	{ "decode-seq-us", required_argument, NULL, O_DSEQ },
+	{ "attn-ctx-ns", required_argument, NULL, O_ATTN },
+	{ "block-tokens", required_argument, NULL, O_BLOCK },
+	{ "kv-capacity-tokens", required_argument, NULL, O_CAPT },
+	{ "kv-bytes-per-token", required_argument, NULL, O_KVB },
+	{ "max-batch-tokens", required_argument, NULL, O_MBT },
+	{ "max-seqs", required_argument, NULL, O_MSEQ },
+	{ "speed", required_argument, NULL, O_SPEED },
+	{ "mem-budget", required_argument, NULL, O_BUDGET },
+	{ "backend", required_argument, NULL, O_BACKEND },
+	{ 0 }
+};
+
+/* unsigned with optional K/M/G (binary) suffix */
+static int num(const char *s, uint64_t max, uint64_t *v)
+{
+	char *end;
+	unsigned long long x;
+
+	errno = 0;
+	if (*s == '-')
+		return -EINVAL;
+	x = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'K': case 'k': x <<= 10; end++; break;
+	case 'M': case 'm': x <<= 20; end++; break;
+	case 'G': case 'g': x <<= 30; end++; break;
+	}
+	if (*end || x > max)
+		return -ERANGE;
+	*v = x;
+	return 0;
+}
+
+static int dbl(const char *s, double lo, double hi, double *v)
+{
+	char *end;
+	double x = strtod(s, &end);
+
+	if (end == s || *end || !(x >= lo && x <= hi))
+		return -ERANGE;
+	*v = x;
+	return 0;
+}
+
+#define U32(field, max) do {						\
+	uint64_t __v;							\
+	if (num(arg, max, &__v)) return -ERANGE;			\
+	c->field = __v;							\
+} while (0)
+
+#define STR(field) do {							\
+	if (strlen(arg) >= sizeof(c->field)) return -ENAMETOOLONG;	\
+	snprintf(c->field, sizeof(c->field), "%s", arg);		\
+} while (0)
+
+static int apply(struct agent_cfg *c, int o, const char *arg)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	uint64_t v;
+
+	switch (o) {
+	case 'v': c->verbose++; return 0;
+	case O_NODE: U32(node_id, 4095); return 0;
+	case O_ADDR4:
+		if (inet_pton(AF_INET, arg, &a4) != 1)
+			return -EINVAL;
+		STR(addr4);
+		return 0;
+	case O_ADDR6:
+		if (inet_pton(AF_INET6, arg, &a6) != 1)
+			return -EINVAL;
+		STR(addr6);
+		return 0;
+	case O_DOMAIN: U32(domain, 31); return 0;
+	case O_REGION: U32(region, 15); return 0;
+	case O_TRUST: U32(trust, 7); return 0;
+	case O_RUNTIME: U32(runtime, 31); return 0;
+	case O_NETUS: U32(net_us, 10000000); return 0;
+	case O_MAXQ: U32(max_queue, 1000000); return 0;
+	case O_CONF: c->confidential = true; return 0;
+	case O_CTL: STR(controller); return 0;
+	case O_HB: U32(hb_ms, 600000); return c->hb_ms ? 0 : -ERANGE;
+	case O_TELE: STR(tele); return 0;
+	case O_TELEMS: U32(tele_ms, 600000); return c->tele_ms ? 0 : -ERANGE;
+	case O_LISTEN: STR(listen); return 0;
+	case O_MODEL: STR(model); return 0;
+	case O_NOENG: c->engine = false; return 0;
+	case O_BASE: return dbl(arg, 0, 1e7, &c->eng.iter_base_us);
+	case O_PTOK: return dbl(arg, 0, 1e6, &c->eng.prefill_tok_us);
+	case O_DSEQ: return dbl(arg, 0, 1e6, &c->eng.decode_seq_us);
+	case O_ATTN: return dbl(arg, 0, 1e6, &c->eng.attn_ctx_ns);
+	case O_BLOCK: U32(eng.block_tokens, 1 << 20); return c->eng.block_tokens ? 0 : -ERANGE;
+	case O_CAPT:
+		if (num(arg, 1ULL << 40, &v))
+			return -ERANGE;
+		c->eng.capacity_tokens = v;
+		return 0;
+	case O_KVB: U32(eng.kv_bytes_per_token, 1 << 24); return 0;
+	case O_MBT: U32(eng.max_batch_tokens, 1 << 24); return c->eng.max_batch_tokens ? 0 : -ERANGE;
+	case O_MSEQ: U32(eng.max_seqs, 1 << 16); return c->eng.max_seqs ? 0 : -ERANGE;
+	case O_SPEED: return dbl(arg, 0.001, 1e6, &c->eng.speed);
+	case O_BUDGET: return num(arg, 1ULL << 50, &c->mem_budget);
+	case O_BACKEND:
+		if (strcmp(arg, "host") && strcmp(arg, "cuda"))
+			return -EINVAL;
+		STR(backend);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int load_file(struct agent_cfg *c, const char *path, char *err, size_t errlen)
+{
+	char line[512];
+	int ln = 0, rc = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *k = line, *v, *e;
+		const struct option *o;
+
+		ln++;
+		k += strspn(k, " \t");
+		if (*k == '#' || *k == '\n' || !*k)
+			continue;
+		k[strcspn(k, "\n")] = 0;
+		v = strchr(k, '=');
+		if (v) {
+			*v++ = 0;
+			v += strspn(v, " \t");
+		}
+		e = k + strlen(k);
+		while (e > k && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = 0;
+		for (o = opts; o->name; o++)
+			if (!strcmp(o->name, k))
+				break;
+		if (!o->name || o->val == 'c' || o->val == 'h') {
+			snprintf(err, errlen, "%s:%d: unknown key \"%s\"", path, ln, k);
+			rc = -EINVAL;
+		} else if ((o->has_arg == required_argument) != !!v ||
+			   apply(c, o->val, v ? v : "")) {
+			snprintf(err, errlen, "%s:%d: bad value for \"%s\"", path, ln, k);
+			rc = -EINVAL;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int agent_cfg_parse(struct agent_cfg *c, int argc, char **argv, char *err, size_t errlen)
+{
+	int o, rc;
+
+	/* the file first, so the command line overrides it */
+	for (int i = 1; i < argc - 1; i++)
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+			rc = load_file(c, argv[i + 1], err, errlen);
+			if (rc)
+				return rc;
+		}
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		if (o == 'c')
+			continue;
+		if (o == 'h')
+			return 1;
+		if (o == '?' || o == ':') {
+			snprintf(err, errlen, "unknown option or missing value: %s",
+				 argv[optind - 1]);
+			return -EINVAL;
+		}
+		rc = apply(c, o, optarg);
+		if (rc) {
+			snprintf(err, errlen, "bad value for --%s: \"%s\"",
+				 opts[0].name ? "option" : "", optarg ? optarg : "");
+			for (const struct option *p = opts; p->name; p++)
+				if (p->val == o)
+					snprintf(err, errlen, "bad value for --%s: \"%s\"",
+						 p->name, optarg ? optarg : "");
+			return rc;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\"", argv[optind]);
+		return -EINVAL;
+	}
+	if ((c->controller[0] || c->tele[0]) && !c->addr4[0] && !c->addr6[0]) {
+		snprintf(err, errlen, "--controller and --telemetry need a locator (--addr4/--addr6)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "A.B.C.D:PORT" or "[V6]:PORT" */
+int agent_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	uint64_t port;
+	size_t hl;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon || num(colon + 1, 65535, &port) || !port)
+		return -EINVAL;
+	hl = colon - s;
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		struct sockaddr_in6 *a = (void *)ss;
+
+		host[hl - 1] = 0;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		if (inet_pton(AF_INET6, host + 1, &a->sin6_addr) != 1)
+			return -EINVAL;
+		*len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (void *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return -EINVAL;
+		*len = sizeof(*a);
+	}
+	return 0;
+}

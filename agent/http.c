@@ -1,0 +1,753 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * http.c - idn-agent's HTTP server (libmicrohttpd, a thread per
+ * connection, so handlers may block on the engine):
+ *
+ *   POST /v1/completions, /v1/chat/completions   OpenAI-compatible, SSE
+ *        with "stream": true; trace shapes via "input_length",
+ *        "output_length" and "hash_ids" (see docs/agent.md)
+ *   GET  /v1/models, /health, /metrics (vLLM metric names), /v1/agent
+ *   GET  /v1/residency; POST /v1/residency/load, /v1/residency/evict
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "agent.h"
+
+#define BODY_MAX (8U << 20)
+
+struct conn {
+	char *buf;
+	size_t len;
+	bool too_big;
+};
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned int code,
+				 const char *type, const char *s)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), (void *)s,
+								 MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, json_object *o)
+{
+	enum MHD_Result ret = send_text(c, code, "application/json",
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+
+	json_object_put(o);
+	return ret;
+}
+
+static enum MHD_Result send_err(struct MHD_Connection *c, unsigned int code,
+				const char *fmt, ...)
+{
+	json_object *o = json_object_new_object(), *e = json_object_new_object();
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	json_object_object_add(e, "type", json_object_new_string(
+		code >= 500 ? "server_error" : "invalid_request_error"));
+	json_object_object_add(e, "code", json_object_new_int(code));
+	json_object_object_add(o, "error", e);
+	return send_json(c, code, o);
+}
+
+/* ---- completions ------------------------------------------------------- */
+
+struct creq {
+	bool stream, chat;
+	uint32_t in, out, nkeys;
+	uint64_t *keys;
+};
+
+static int get_u32(json_object *o, const char *k, uint32_t max, uint32_t *v, bool *have)
+{
+	json_object *x;
+	int64_t n;
+
+	*have = false;
+	if (!json_object_object_get_ex(o, k, &x) || json_object_is_type(x, json_type_null))
+		return 0;
+	if (!json_object_is_type(x, json_type_int))
+		return -EINVAL;
+	n = json_object_get_int64(x);
+	if (n < 0 || (uint64_t)n > max)
+		return -ERANGE;
+	*v = n;
+	*have = true;
+	return 0;
+}
+
+/* the prompt's text (completions: string or first string of an array;
+ * chat: the messages' contents joined); token ids count as tokens */
+static int prompt_of(json_object *o, bool chat, char **text, uint32_t *ids_tokens)
+{
+	json_object *p, *m;
+	size_t len = 0;
+	char *s = NULL;
+
+	*text = NULL;
+	*ids_tokens = 0;
+	if (chat) {
+		if (!json_object_object_get_ex(o, "messages", &p) ||
+		    !json_object_is_type(p, json_type_array))
+			return -EINVAL;
+		for (size_t i = 0; i < json_object_array_length(p); i++) {
+			json_object *msg = json_object_array_get_idx(p, i);
+			const char *t;
+			size_t tl;
+			char *ns;
+
+			if (!json_object_object_get_ex(msg, "content", &m) ||
+			    !json_object_is_type(m, json_type_string))
+				continue;
+			t = json_object_get_string(m);
+			tl = strlen(t);
+			ns = realloc(s, len + tl + 2);
+			if (!ns) {
+				free(s);
+				return -ENOMEM;
+			}
+			s = ns;
+			memcpy(s + len, t, tl);
+			len += tl;
+			s[len++] = ' ';
+			s[len] = 0;
+		}
+		*text = s ? s : strdup("");
+		return *text ? 0 : -ENOMEM;
+	}
+	if (!json_object_object_get_ex(o, "prompt", &p)) {
+		*text = strdup("");
+		return *text ? 0 : -ENOMEM;
+	}
+	if (json_object_is_type(p, json_type_array)) {
+		json_object *f = json_object_array_get_idx(p, 0);
+
+		if (f && json_object_is_type(f, json_type_int)) {
+			*ids_tokens = json_object_array_length(p);
+			*text = strdup("");
+			return *text ? 0 : -ENOMEM;
+		}
+		p = f;
+	}
+	if (!p || !json_object_is_type(p, json_type_string))
+		return -EINVAL;
+	*text = strdup(json_object_get_string(p));
+	return *text ? 0 : -ENOMEM;
+}
+
+/* 0, or an HTTP status with msg */
+static int parse_creq(struct agent *a, json_object *o, bool chat, struct creq *q,
+		      char *msg, size_t ml)
+{
+	uint32_t v, bt = a->cfg.eng.block_tokens, tok = 0, idt;
+	json_object *x, *ids;
+	bool have;
+	char *text;
+
+	memset(q, 0, sizeof(*q));
+	q->chat = chat;
+	q->out = 16;
+	if (json_object_object_get_ex(o, "stream", &x))
+		q->stream = json_object_get_boolean(x);
+	if (get_u32(o, chat ? "max_completion_tokens" : "max_tokens", 1 << 20, &v, &have) ||
+	    (chat && !have && get_u32(o, "max_tokens", 1 << 20, &v, &have)))
+		return snprintf(msg, ml, "max_tokens: expected an integer 0..1048576"), 400;
+	if (have)
+		q->out = v;
+	if (get_u32(o, "output_length", 1 << 20, &v, &have))
+		return snprintf(msg, ml, "output_length: expected an integer"), 400;
+	if (have)
+		q->out = v;
+	if (!q->out)
+		q->out = 1;
+	if (json_object_object_get_ex(o, "hash_ids", &ids)) {
+		size_t n;
+		int64_t *raw;
+
+		if (!json_object_is_type(ids, json_type_array))
+			return snprintf(msg, ml, "hash_ids: expected an array of integers"), 400;
+		n = json_object_array_length(ids);
+		if (n > (1U << 20))
+			return snprintf(msg, ml, "hash_ids: too many"), 400;
+		raw = malloc(sizeof(*raw) * (n ? n : 1));
+		if (!raw)
+			return snprintf(msg, ml, "out of memory"), 500;
+		for (size_t i = 0; i < n; i++) {
+			json_object *e = json_object_array_get_idx(ids, i);
+
+			if (!json_object_is_type(e, json_type_int)) {
+				free(raw);
+				return snprintf(msg, ml, "hash_ids: expected an array of integers"), 400;
+			}
+			raw[i] = json_object_get_int64(e);
+		}
+		if (eng_keys_from_ids(raw, n, &q->keys)) {
+			free(raw);
+			return snprintf(msg, ml, "out of memory"), 500;
+		}
+		free(raw);
+		q->nkeys = n;
+		tok = n * bt;
+	} else {
+		if (prompt_of(o, chat, &text, &idt))
+			return snprintf(msg, ml, chat ? "messages: expected an array of messages" :
+					"prompt: expected a string or array"), 400;
+		q->nkeys = eng_keys_from_text(text, bt, &q->keys, &tok);
+		free(text);
+		if (idt)
+			tok = idt;
+	}
+	if (get_u32(o, "input_length", 1 << 30, &v, &have))
+		return snprintf(msg, ml, "input_length: expected an integer"), 400;
+	if (have)
+		tok = v;
+	if (!tok)
+		tok = 1;
+	if ((uint64_t)q->nkeys > ((uint64_t)tok + bt - 1) / bt)
+		return snprintf(msg, ml, "hash_ids: %u blocks for %u tokens", q->nkeys, tok), 400;
+	q->in = tok;
+	return 0;
+}
+
+static void usage_json(json_object *o, const struct eng_req *r)
+{
+	json_object *u = json_object_new_object(), *d = json_object_new_object();
+
+	json_object_object_add(u, "prompt_tokens", json_object_new_int64(r->in_tokens));
+	json_object_object_add(u, "completion_tokens", json_object_new_int64(r->generated));
+	json_object_object_add(u, "total_tokens", json_object_new_int64(r->in_tokens + r->generated));
+	json_object_object_add(d, "cached_tokens", json_object_new_int64(r->cached_tokens));
+	json_object_object_add(u, "prompt_tokens_details", d);
+	json_object_object_add(o, "usage", u);
+}
+
+static json_object *timing_json(const struct eng_req *r)
+{
+	json_object *t = json_object_new_object();
+
+	json_object_object_add(t, "ttft_ms", json_object_new_double(
+		(r->t_first - r->t_arrival) / 1000.0));
+	json_object_object_add(t, "e2e_ms", json_object_new_double(
+		(r->t_done - r->t_arrival) / 1000.0));
+	json_object_object_add(t, "request", json_object_new_int64(r->id));
+	return t;
+}
+
+static char *gen_text(uint32_t from, uint32_t to)
+{
+	size_t cap = (size_t)(to - from) * 12 + 1, o = 0;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	s[0] = 0;
+	for (uint32_t i = from; i < to; i++)
+		o += snprintf(s + o, cap - o, " t%u", i);
+	return s;
+}
+
+static json_object *choice_obj(bool chat, bool delta, const char *text, const char *finish)
+{
+	json_object *ch = json_object_new_object();
+
+	json_object_object_add(ch, "index", json_object_new_int(0));
+	if (chat) {
+		json_object *m = json_object_new_object();
+
+		if (!delta || text[0])
+			json_object_object_add(m, "role", json_object_new_string("assistant"));
+		json_object_object_add(m, "content", json_object_new_string(text));
+		json_object_object_add(ch, delta ? "delta" : "message", m);
+	} else {
+		json_object_object_add(ch, "text", json_object_new_string(text));
+	}
+	json_object_object_add(ch, "finish_reason",
+			       finish ? json_object_new_string(finish) : NULL);
+	return ch;
+}
+
+static json_object *head_obj(struct agent *a, const struct eng_req *r, bool chat, bool chunk)
+{
+	json_object *o = json_object_new_object();
+	char id[48];
+
+	snprintf(id, sizeof(id), "%s-idn-%u-%llu", chat ? "chatcmpl" : "cmpl",
+		 a->cfg.node_id, (unsigned long long)r->id);
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "object", json_object_new_string(
+		chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion"));
+	json_object_object_add(o, "created", json_object_new_int64(time(NULL)));
+	json_object_object_add(o, "model", json_object_new_string(a->cfg.model));
+	return o;
+}
+
+/* wait (locked) for engine progress, at most 200 ms: shutdown must not hang */
+static void wait_progress(struct engine *e)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&e->progress, &e->mu, &ts);
+}
+
+struct stream {
+	struct agent *a;
+	struct eng_req *r;
+	bool chat;
+	uint32_t sent;
+	int phase;		/* 0 tokens, 1 done marker, 2 end */
+};
+
+static size_t emit(char *buf, size_t max, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	size_t n = strlen(s) + 8;
+
+	if (n > max) {
+		json_object_put(o);
+		return 0;
+	}
+	n = snprintf(buf, max, "data: %s\n\n", s);
+	json_object_put(o);
+	return n;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	struct engine *e = &st->a->eng;
+	struct eng_req *r = st->r;
+	size_t off = 0;
+
+	if (st->phase == 2)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (st->phase == 1) {
+		if (max < 14)
+			return 0;
+		st->phase = 2;
+		memcpy(buf, "data: [DONE]\n\n", 14);
+		return 14;
+	}
+	pthread_mutex_lock(&e->mu);
+	if (r->generated <= st->sent && r->state != ENG_DONE && r->state != ENG_FAILED) {
+		wait_progress(e);
+		if (st->a->stop) {
+			pthread_mutex_unlock(&e->mu);
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+	}
+	while (st->sent < r->generated) {
+		json_object *o = head_obj(st->a, r, st->chat, true), *arr = json_object_new_array();
+		char *t = gen_text(st->sent, st->sent + 1);
+		bool last = st->sent + 1 == r->out_tokens;
+		size_t n;
+
+		json_object_array_add(arr, choice_obj(st->chat, true, t ? t : "",
+						      last ? "length" : NULL));
+		free(t);
+		json_object_object_add(o, "choices", arr);
+		if (last) {
+			uint32_t g = r->generated;
+
+			usage_json(o, r);
+			json_object_object_add(o, "idn", timing_json(r));
+			(void)g;
+		}
+		n = emit(buf + off, max - off, o);
+		if (!n)
+			break;
+		off += n;
+		st->sent++;
+	}
+	if (r->state == ENG_FAILED && st->sent < r->out_tokens && off + 64 < max) {
+		off += snprintf(buf + off, max - off,
+				"data: {\"error\":{\"message\":\"request failed\"}}\n\n");
+		st->sent = r->out_tokens;
+	}
+	if (st->sent >= r->out_tokens)
+		st->phase = 1;
+	pthread_mutex_unlock(&e->mu);
+	return off;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *st = cls;
+
+	engine_cancel(&st->a->eng, st->r);
+	engine_put(&st->a->eng, st->r);
+	free(st);
+}
+
+static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
+				   json_object *o, bool chat)
+{
+	struct engine *e = &a->eng;
+	struct eng_req *r;
+	struct creq q;
+	char msg[160];
+	int code, err;
+	bool done;
+
+	if (!a->cfg.engine)
+		return send_err(c, 503, "no engine on this agent");
+	code = parse_creq(a, o, chat, &q, msg, sizeof(msg));
+	if (code) {
+		free(q.keys);
+		return send_err(c, code, "%s", msg);
+	}
+	r = engine_submit(e, q.in, q.out, q.keys, q.nkeys, &err);
+	if (!r)
+		return err == -E2BIG ?
+			send_err(c, 400, "request needs more KV than the cache holds (%u + %u tokens)",
+				 q.in, q.out) :
+			send_err(c, 500, "cannot queue the request: %s", strerror(-err));
+	if (q.stream) {
+		struct stream *st = calloc(1, sizeof(*st));
+		struct MHD_Response *resp;
+		enum MHD_Result ret;
+
+		if (!st) {
+			stream_free(&(struct stream){ .a = a, .r = r });
+			return send_err(c, 500, "out of memory");
+		}
+		st->a = a;
+		st->r = r;
+		st->chat = chat;
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read,
+							 st, stream_free);
+		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+		MHD_add_response_header(resp, "Cache-Control", "no-cache");
+		ret = MHD_queue_response(c, 200, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	pthread_mutex_lock(&e->mu);
+	while (r->state != ENG_DONE && r->state != ENG_FAILED && !a->stop)
+		wait_progress(e);
+	done = r->state == ENG_DONE;
+	if (!done)
+		r->cancelled = true;
+	pthread_mutex_unlock(&e->mu);
+	if (!done) {
+		engine_put(e, r);
+		return send_err(c, 500, "request failed");
+	}
+	{
+		json_object *resp = head_obj(a, r, chat, false), *arr = json_object_new_array();
+		char *t = gen_text(0, r->generated);
+
+		json_object_array_add(arr, choice_obj(chat, false, t ? t : "", "length"));
+		free(t);
+		json_object_object_add(resp, "choices", arr);
+		usage_json(resp, r);
+		json_object_object_add(resp, "idn", timing_json(r));
+		engine_put(e, r);
+		return send_json(c, 200, resp);
+	}
+}
+
+/* ---- metrics and status ------------------------------------------------ */
+
+static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
+{
+	struct engine *e = &a->eng;
+	struct eng_stats s;
+	struct eng_load l = { 0 };
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	const char *m = a->cfg.model;
+	uint64_t evict = 0, used = 0, budget = a->res.budget;
+	enum MHD_Result ret;
+
+	if (!f)
+		return send_err(c, 500, "out of memory");
+	if (a->cfg.engine) {
+		engine_load(e, &l);
+		pthread_mutex_lock(&e->mu);
+		s = e->st;
+		evict = e->kv.evictions;
+		pthread_mutex_unlock(&e->mu);
+	} else {
+		memset(&s, 0, sizeof(s));
+	}
+	pthread_mutex_lock(&a->res.mu);
+	used = a->res.used;
+	pthread_mutex_unlock(&a->res.mu);
+#define G(name, help, type, fmt, v) \
+	fprintf(f, "# HELP " name " " help "\n# TYPE " name " " type "\n" name \
+		"{model_name=\"%s\"} " fmt "\n", m, v)
+	G("vllm:num_requests_running", "Running requests.", "gauge", "%u", l.running);
+	G("vllm:num_requests_waiting", "Waiting requests.", "gauge", "%u", l.waiting);
+	G("vllm:gpu_cache_usage_perc", "KV cache usage (1 = full).", "gauge", "%.6f", l.kv_use / 1000.0);
+	G("vllm:kv_cache_usage_perc", "KV cache usage (1 = full).", "gauge", "%.6f", l.kv_use / 1000.0);
+	G("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.",
+	  "counter", "%llu", (unsigned long long)s.prefix_query_tokens);
+	G("vllm:prefix_cache_hits_total", "Prompt tokens found in the prefix cache.",
+	  "counter", "%llu", (unsigned long long)s.prefix_hit_tokens);
+	G("vllm:prompt_tokens_total", "Prefilled prompt tokens.", "counter", "%llu",
+	  (unsigned long long)s.prompt_tokens);
+	G("vllm:generation_tokens_total", "Generated tokens.", "counter", "%llu",
+	  (unsigned long long)s.gen_tokens);
+	G("vllm:request_success_total", "Finished requests.", "counter", "%llu",
+	  (unsigned long long)s.requests_ok);
+	fprintf(f, "# HELP vllm:time_to_first_token_seconds Time to first token.\n"
+		   "# TYPE vllm:time_to_first_token_seconds histogram\n");
+	for (int i = 0; i < 12; i++)
+		fprintf(f, "vllm:time_to_first_token_seconds_bucket{model_name=\"%s\",le=\"%g\"} %llu\n",
+			m, eng_ttft_buckets[i], (unsigned long long)s.ttft_bucket[i]);
+	fprintf(f, "vllm:time_to_first_token_seconds_bucket{model_name=\"%s\",le=\"+Inf\"} %llu\n"
+		   "vllm:time_to_first_token_seconds_sum{model_name=\"%s\"} %.6f\n"
+		   "vllm:time_to_first_token_seconds_count{model_name=\"%s\"} %llu\n",
+		m, (unsigned long long)s.ttft_count, m, s.ttft_sum_s, m,
+		(unsigned long long)s.ttft_count);
+	G("idn_agent_pending_prefill_tokens", "Outstanding prefill tokens (T_queue).", "gauge",
+	  "%u", l.pending_tokens);
+	G("idn_agent_kv_evictions_total", "KV blocks evicted.", "counter", "%llu",
+	  (unsigned long long)evict);
+	G("idn_agent_engine_iterations_total", "Engine iterations.", "counter", "%llu",
+	  (unsigned long long)s.iterations);
+	G("idn_agent_telemetry_sent_total", "Telemetry datagrams sent.", "counter", "%llu",
+	  (unsigned long long)a->tele.sent);
+	G("idn_agent_heartbeats_total", "Heartbeats acknowledged by idnd.", "counter", "%llu",
+	  (unsigned long long)a->ctl.heartbeats);
+	G("idn_agent_registrations_total", "Registrations acknowledged by idnd.", "counter",
+	  "%llu", (unsigned long long)a->ctl.registrations);
+	G("idn_agent_residency_used_bytes", "Bytes of resident artifacts.", "gauge", "%llu",
+	  (unsigned long long)used);
+	G("idn_agent_residency_budget_bytes", "Residency budget.", "gauge", "%llu",
+	  (unsigned long long)budget);
+#undef G
+	fclose(f);
+	ret = send_text(c, 200, "text/plain; version=0.0.4", out);
+	free(out);
+	return ret;
+}
+
+static enum MHD_Result status(struct agent *a, struct MHD_Connection *c)
+{
+	json_object *o = json_object_new_object(), *l = json_object_new_object();
+	struct eng_load el = { 0 };
+
+	if (a->cfg.engine)
+		engine_load(&a->eng, &el);
+	json_object_object_add(o, "node", json_object_new_int64(a->cfg.node_id));
+	json_object_object_add(o, "profile", agent_profile_json(&a->prof, &a->cfg));
+	json_object_object_add(o, "cpus", json_object_new_int64(a->prof.cpus));
+	json_object_object_add(o, "mem_total", json_object_new_int64(a->prof.mem_total));
+	json_object_object_add(o, "gpus", json_object_new_int64(a->prof.n_gpus));
+	json_object_object_add(o, "gpu_source", json_object_new_string(a->prof.gpu_source));
+	json_object_object_add(l, "queue", json_object_new_int64(el.queue_depth));
+	json_object_object_add(l, "pending_tokens", json_object_new_int64(el.pending_tokens));
+	json_object_object_add(l, "load", json_object_new_int(el.load));
+	json_object_object_add(l, "kv_use", json_object_new_int(el.kv_use));
+	json_object_object_add(o, "load", l);
+	json_object_object_add(o, "registered", json_object_new_boolean(a->ctl.registered));
+	json_object_object_add(o, "heartbeats", json_object_new_int64(a->ctl.heartbeats));
+	json_object_object_add(o, "telemetry_sent", json_object_new_int64(a->tele.sent));
+	return send_json(c, 200, o);
+}
+
+/* ---- residency ---------------------------------------------------------- */
+
+static enum MHD_Result residency_post(struct agent *a, struct MHD_Connection *c,
+				      const char *what, json_object *o)
+{
+	json_object *x;
+	struct res_order ord = { 0 };
+	int err;
+
+	if (!json_object_object_get_ex(o, "name", &x) || !json_object_is_type(x, json_type_string))
+		return send_err(c, 400, "field \"name\": string expected");
+	ord.name = json_object_get_string(x);
+	if (!strcmp(what, "evict")) {
+		err = res_evict(&a->res, ord.name);
+		if (err == -ENOENT)
+			return send_err(c, 404, "no artifact \"%s\"", ord.name);
+		if (err)
+			return send_err(c, 409, "artifact \"%s\" is busy", ord.name);
+		return send_json(c, 200, res_json(&a->res));
+	}
+	if (!json_object_object_get_ex(o, "path", &x) || !json_object_is_type(x, json_type_string))
+		return send_err(c, 400, "field \"path\": string expected");
+	ord.path = json_object_get_string(x);
+	if (json_object_object_get_ex(o, "sha256", &x)) {
+		if (!json_object_is_type(x, json_type_string) ||
+		    strlen(json_object_get_string(x)) != 64)
+			return send_err(c, 400, "field \"sha256\": 64 hex digits expected");
+		ord.sha256_hex = json_object_get_string(x);
+	}
+	if (json_object_object_get_ex(o, "cap", &x)) {
+		if (!json_object_is_type(x, json_type_int) || json_object_get_int64(x) < 0 ||
+		    json_object_get_int64(x) > UINT32_MAX)
+			return send_err(c, 400, "field \"cap\": capability label expected");
+		ord.cap = json_object_get_int64(x);
+	}
+	if (json_object_object_get_ex(o, "evict_lru", &x))
+		ord.evict_lru = json_object_get_boolean(x);
+	err = res_load(&a->res, &ord);
+	switch (err) {
+	case 0: return send_json(c, 200, res_json(&a->res));
+	case -ENOENT: return send_err(c, 404, "artifact file %s: not found", ord.path);
+	case -EEXIST: return send_err(c, 409, "artifact \"%s\" already resident", ord.name);
+	case -ENOSPC: return send_err(c, 507, "artifact %s does not fit the budget", ord.name);
+	case -EBADMSG: return send_err(c, 422, "artifact %s: SHA-256 mismatch (corrupt), rolled back",
+				       ord.path);
+	case -EINVAL: return send_err(c, 400, "bad artifact order (name or path)");
+	default: return send_err(c, 500, "load of %s failed: %s, rolled back", ord.path,
+				 strerror(-err));
+	}
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *data,
+			       size_t *size, void **con_cls)
+{
+	struct agent *a = cls;
+	struct conn *cn = *con_cls;
+	bool post = !strcmp(method, "POST");
+	json_object *o;
+	enum MHD_Result ret;
+	struct json_tokener *tok;
+
+	if (!post) {
+		if (strcmp(method, "GET"))
+			return send_err(c, 405, "method not allowed");
+		if (!strcmp(url, "/metrics"))
+			return metrics(a, c);
+		if (!strcmp(url, "/health"))
+			return send_text(c, 200, "text/plain", "ok\n");
+		if (!strcmp(url, "/v1/agent"))
+			return status(a, c);
+		if (!strcmp(url, "/v1/residency"))
+			return send_json(c, 200, res_json(&a->res));
+		if (!strcmp(url, "/v1/models")) {
+			json_object *l = json_object_new_object(), *d = json_object_new_array(),
+				    *m = json_object_new_object();
+
+			json_object_object_add(m, "id", json_object_new_string(a->cfg.model));
+			json_object_object_add(m, "object", json_object_new_string("model"));
+			json_object_object_add(m, "owned_by", json_object_new_string("idn"));
+			json_object_array_add(d, m);
+			json_object_object_add(l, "object", json_object_new_string("list"));
+			json_object_object_add(l, "data", d);
+			return send_json(c, 200, l);
+		}
+		return send_err(c, 404, "no such endpoint");
+	}
+	if (!cn) {
+		cn = calloc(1, sizeof(*cn));
+		if (!cn)
+			return MHD_NO;
+		*con_cls = cn;
+		return MHD_YES;
+	}
+	if (*size) {
+		if (cn->len + *size > BODY_MAX) {
+			cn->too_big = true;
+		} else {
+			char *nb = realloc(cn->buf, cn->len + *size + 1);
+
+			if (!nb)
+				return MHD_NO;
+			cn->buf = nb;
+			memcpy(cn->buf + cn->len, data, *size);
+			cn->len += *size;
+			cn->buf[cn->len] = 0;
+		}
+		*size = 0;
+		return MHD_YES;
+	}
+	if (cn->too_big)
+		return send_err(c, 413, "body larger than %u bytes", BODY_MAX);
+	tok = json_tokener_new_ex(32);
+	o = cn->buf ? json_tokener_parse_ex(tok, cn->buf, cn->len) : NULL;
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_tokener_free(tok);
+		json_object_put(o);
+		return send_err(c, 400, "invalid JSON: an object expected");
+	}
+	json_tokener_free(tok);
+	if (!strcmp(url, "/v1/completions"))
+		ret = completions(a, c, o, false);
+	else if (!strcmp(url, "/v1/chat/completions"))
+		ret = completions(a, c, o, true);
+	else if (!strcmp(url, "/v1/residency/load"))
+		ret = residency_post(a, c, "load", o);
+	else if (!strcmp(url, "/v1/residency/evict"))
+		ret = residency_post(a, c, "evict", o);
+	else
+		ret = send_err(c, 404, "no such endpoint");
+	json_object_put(o);
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct conn *cn = *con_cls;
+
+	if (cn) {
+		free(cn->buf);
+		free(cn);
+		*con_cls = NULL;
+	}
+}
+
+int http_start(struct agent *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct MHD_Daemon *d;
+	int err = agent_parse_hostport(a->cfg.listen, &ss, &len);
+
+	if (err)
+		return err;
+	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+			     0, NULL, NULL, handler, a,
+			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+			     MHD_OPTION_NOTIFY_COMPLETED, completed, a,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+			     MHD_OPTION_END);
+	if (!d)
+		return -EADDRINUSE;
+	a->httpd = d;
+	return 0;
+}
+
+void http_stop(struct agent *a)
+{
+	if (a->httpd)
+		MHD_stop_daemon(a->httpd);
+	a->httpd = NULL;
+}

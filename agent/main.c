@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * main.c - idn-agent, the IDN node agent daemon: detects the resource
+ * profile R, runs the engine emulator and the residency manager behind
+ * its HTTP server, registers with idnd and heartbeats, and sends
+ * telemetry datagrams to its router. See idn-agent.8 and docs/agent.md.
+ *
+ * ORDER: config -> profile -> engine -> residency -> HTTP -> telemetry ->
+ * controller; the loop ticks every 10 ms and sends what is due.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "agent.h"
+
+static const char usage_text[] =
+"Usage: idn-agent [-c FILE] [OPTIONS]\n"
+"  --node-id N --addr4 A --addr6 A6 --domain N --region N --trust N\n"
+"  --runtime N --net-us US --max-queue N --confidential\n"
+"  --controller URL [--hb-ms MS]        register with idnd and heartbeat\n"
+"  --telemetry ADDR:PORT [--tele-ms MS]  datagrams to the router\n"
+"  --listen ADDR:PORT (127.0.0.1:8000)  HTTP: OpenAI API, /metrics, residency\n"
+"  --model NAME --no-engine --speed X\n"
+"  --iter-base-us --prefill-tok-us --decode-seq-us --attn-ctx-ns\n"
+"  --block-tokens --kv-capacity-tokens --kv-bytes-per-token\n"
+"  --max-batch-tokens --max-seqs\n"
+"  --mem-budget BYTES[K|M|G] --backend host|cuda\n"
+"  -v verbose, -h help. See idn-agent(8).\n";
+
+static struct agent A;
+
+static void on_signal(int sig)
+{
+	A.stop = 1;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void get_load(struct eng_load *l)
+{
+	memset(l, 0, sizeof(*l));
+	if (A.cfg.engine)
+		engine_load(&A.eng, l);
+}
+
+static void controller_tick(void)
+{
+	struct eng_load l;
+	json_object *res;
+	int err;
+
+	if (!A.ctl.registered) {
+		json_object *r = agent_profile_json(&A.prof, &A.cfg);
+
+		err = ctl_register(&A.ctl, r);
+		json_object_put(r);
+		if (err) {
+			if (A.cfg.verbose)
+				fprintf(stderr, "idn-agent: registration failed (%ld)\n",
+					A.ctl.last_code);
+			return;
+		}
+		if (A.cfg.verbose)
+			fprintf(stderr, "idn-agent: registered node %u\n", A.cfg.node_id);
+	}
+	get_load(&l);
+	res = res_resident_caps(&A.res);
+	err = ctl_heartbeat(&A.ctl, A.cfg.node_id, &l, res);
+	json_object_put(res);
+	if (err && A.cfg.verbose)
+		fprintf(stderr, "idn-agent: heartbeat failed (%ld)\n", A.ctl.last_code);
+}
+
+int main(int argc, char **argv)
+{
+	const struct res_backend *be = &res_backend_host;
+	uint64_t next_hb = 0, next_tele = 0;
+	char err[256] = "";
+	int rc;
+
+	agent_cfg_defaults(&A.cfg);
+	rc = agent_cfg_parse(&A.cfg, argc, argv, err, sizeof(err));
+	if (rc > 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (rc) {
+		fprintf(stderr, "idn-agent: %s\n", err);
+		return 2;
+	}
+	agent_profile_detect(&A.prof);
+	if (A.cfg.engine) {
+		rc = engine_init(&A.eng, &A.cfg.eng);
+		if (!rc)
+			rc = engine_start(&A.eng);
+		if (rc) {
+			fprintf(stderr, "idn-agent: engine: %s\n", strerror(-rc));
+			return 1;
+		}
+	}
+	if (!strcmp(A.cfg.backend, "cuda")) {
+		be = res_backend_cuda();
+		if (!be) {
+			fprintf(stderr, "idn-agent: backend cuda: plugin idn_res_cuda.so not built or not loadable\n");
+			return 1;
+		}
+	}
+	rc = res_init(&A.res, be, A.cfg.mem_budget);
+	if (rc) {
+		fprintf(stderr, "idn-agent: residency (%s): %s\n", be->name, strerror(-rc));
+		return 1;
+	}
+	rc = http_start(&A);
+	if (rc) {
+		fprintf(stderr, "idn-agent: cannot listen on %s\n", A.cfg.listen);
+		return 1;
+	}
+	A.tele.fd = -1;
+	if (A.cfg.tele[0]) {
+		rc = tele_open(&A.tele, A.cfg.tele, A.cfg.node_id, A.cfg.addr4, A.cfg.addr6);
+		if (rc) {
+			fprintf(stderr, "idn-agent: telemetry %s: %s\n", A.cfg.tele, strerror(-rc));
+			return 1;
+		}
+		A.have_tele = true;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (A.cfg.controller[0]) {
+		if (ctl_init(&A.ctl, A.cfg.controller)) {
+			fprintf(stderr, "idn-agent: libcurl init failed\n");
+			return 1;
+		}
+		A.have_ctl = true;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "idn-agent: node %u listening on %s, %u cpus, %llu MiB, %u gpus (%s)%s%s\n",
+		A.cfg.node_id, A.cfg.listen, A.prof.cpus,
+		(unsigned long long)(A.prof.mem_total >> 20), A.prof.n_gpus, A.prof.gpu_source,
+		A.have_tele ? ", telemetry to " : "", A.have_tele ? A.cfg.tele : "");
+
+	while (!A.stop) {
+		uint64_t t = now_ms();
+
+		if (A.have_tele && t >= next_tele) {
+			struct eng_load l;
+
+			get_load(&l);
+			tele_send(&A.tele, &l, 0);
+			next_tele = t + A.cfg.tele_ms;
+		}
+		if (A.have_ctl && t >= next_hb) {
+			controller_tick();
+			next_hb = t + A.cfg.hb_ms;
+		}
+		usleep(10000);
+	}
+	http_stop(&A);
+	if (A.cfg.engine)
+		engine_free(&A.eng);
+	res_fini(&A.res);
+	tele_close(&A.tele);
+	if (A.have_ctl)
+		ctl_fini(&A.ctl);
+	curl_global_cleanup();
+	return 0;
+}

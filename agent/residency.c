@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * residency.c - the residency manager: model artifacts (weights,
+ * adapters, quantised variants - real files) loaded into a backend's
+ * memory under a budget, and the host-memory backend.
+ *
+ * A load is a transaction: under the lock it reserves its size (and marks
+ * the LRU victims it needs, when allowed to evict); outside the lock it
+ * reads the file into fresh backend memory in 4 MiB steps (progress is
+ * visible in res_json) while hashing it (SHA-256, libsodium); then, under
+ * the lock again, it commits (victims freed, artifact ready) or rolls back
+ * (its memory freed, reservation returned, victims ready again). No
+ * failure leaves a half-loaded artifact or a lost victim.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <sodium.h>
+
+#include "agent.h"
+
+#define RES_CHUNK (4U << 20)
+
+/* ---- host backend: anonymous mappings, unmapped on release ---------- */
+
+static int host_init(void **ctx)
+{
+	*ctx = NULL;
+	return 0;
+}
+
+static void host_fini(void *ctx)
+{
+}
+
+static int host_alloc(void *ctx, uint64_t size, void **h)
+{
+	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	*h = p;
+	return 0;
+}
+
+static int host_write(void *ctx, void *h, uint64_t off, const void *buf, size_t len)
+{
+	memcpy((uint8_t *)h + off, buf, len);
+	return 0;
+}
+
+static void host_release(void *ctx, void *h, uint64_t size)
+{
+	munmap(h, size ? size : 1);
+}
+
+static int64_t host_free_bytes(void *ctx)
+{
+	long pages = sysconf(_SC_AVPHYS_PAGES), ps = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && ps > 0 ? (int64_t)pages * ps : -ENOSYS;
+}
+
+const struct res_backend res_backend_host = {
+	.name = "host",
+	.init = host_init,
+	.fini = host_fini,
+	.alloc = host_alloc,
+	.write = host_write,
+	.release = host_release,
+	.free_bytes = host_free_bytes,
+};
+
+/*
+ * The CUDA backend is a plugin (agent/res_cuda.cu -> idn_res_cuda.so, built
+ * where nvcc exists): $IDN_AGENT_CUDA_SO, else next to the executable.
+ */
+const struct res_backend *res_backend_cuda(void)
+{
+	const struct res_backend *(*get)(void);
+	const char *env = getenv("IDN_AGENT_CUDA_SO");
+	char path[PATH_MAX];
+	void *lib;
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(path, sizeof(path), "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+		if (n <= 0)
+			return NULL;
+		path[n] = 0;
+		if (strrchr(path, '/'))
+			strcpy(strrchr(path, '/') + 1, "idn_res_cuda.so");
+	}
+	lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return NULL;
+	get = (const struct res_backend *(*)(void))dlsym(lib, "idn_res_cuda_backend");
+	return get ? get() : NULL;
+}
+
+/* ---- manager ---------------------------------------------------------- */
+
+int res_init(struct residency *r, const struct res_backend *be, uint64_t budget)
+{
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if (sodium_init() < 0)
+		return -EIO;
+	r->be = be;
+	r->budget = budget;
+	err = be->init(&r->ctx);
+	if (err)
+		return err;
+	pthread_mutex_init(&r->mu, NULL);
+	return 0;
+}
+
+void res_fini(struct residency *r)
+{
+	struct res_artifact *a, *n;
+
+	if (!r->be)
+		return;
+	for (a = r->head; a; a = n) {
+		n = a->next;
+		if (a->h)
+			r->be->release(r->ctx, a->h, a->size);
+		free(a);
+	}
+	r->be->fini(r->ctx);
+	pthread_mutex_destroy(&r->mu);
+	r->be = NULL;
+}
+
+static struct res_artifact *find(struct residency *r, const char *name)
+{
+	for (struct res_artifact *a = r->head; a; a = a->next)
+		if (!strcmp(a->name, name))
+			return a;
+	return NULL;
+}
+
+static void unlink_art(struct residency *r, struct res_artifact *a)
+{
+	struct res_artifact **pp = &r->head;
+
+	while (*pp && *pp != a)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = a->next;
+}
+
+static int parse_hex32(const char *s, uint8_t out[32])
+{
+	for (int i = 0; i < 32; i++) {
+		unsigned int v;
+
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = v;
+	}
+	return strlen(s) >= 64 && (s[64] == 0 || s[64] == ' ' || s[64] == '\n') ? 0 : -EINVAL;
+}
+
+/* the expected digest: from the order, else "<path>.sha256" (sha256sum format) */
+static int expected_digest(const struct res_order *o, uint8_t out[32], bool *have)
+{
+	char p[300], line[160];
+	FILE *f;
+	int err;
+
+	*have = false;
+	if (o->sha256_hex) {
+		*have = true;
+		return parse_hex32(o->sha256_hex, out);
+	}
+	snprintf(p, sizeof(p), "%s.sha256", o->path);
+	f = fopen(p, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	err = fgets(line, sizeof(line), f) ? parse_hex32(line, out) : -EBADMSG;
+	fclose(f);
+	*have = true;
+	return err == -EINVAL ? -EBADMSG : err;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= RES_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+int res_load(struct residency *r, const struct res_order *o)
+{
+	uint8_t want[32], got[32];
+	crypto_hash_sha256_state hs;
+	struct res_artifact *a, *v, *victims[64];
+	int nv = 0, fd, err = 0;
+	bool have_digest;
+	struct stat st;
+	uint8_t *buf = NULL;
+	uint64_t off = 0, need;
+
+	if (!o->name || !o->path || !valid_name(o->name) || strlen(o->path) >= sizeof(a->path))
+		return -EINVAL;
+	err = expected_digest(o, want, &have_digest);
+	if (err)
+		return err;
+	fd = open(o->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		close(fd);
+		return -ENOMEM;
+	}
+	snprintf(a->name, sizeof(a->name), "%s", o->name);
+	snprintf(a->path, sizeof(a->path), "%s", o->path);
+	a->cap = o->cap;
+	a->size = st.st_size;
+	a->state = RES_LOADING;
+
+	/* 1. reserve */
+	pthread_mutex_lock(&r->mu);
+	if (find(r, o->name)) {
+		err = -EEXIST;
+	} else if (a->size > r->budget) {
+		err = -ENOSPC;
+	} else {
+		need = r->used + a->size > r->budget ? r->used + a->size - r->budget : 0;
+		while (need && o->evict_lru && nv < 64) {
+			struct res_artifact *lru = NULL;
+
+			for (v = r->head; v; v = v->next)
+				if (v->state == RES_READY && (!lru || v->last_use < lru->last_use))
+					lru = v;
+			if (!lru)
+				break;
+			lru->state = RES_EVICTING;
+			victims[nv++] = lru;
+			need = lru->size >= need ? 0 : need - lru->size;
+		}
+		if (need) {
+			err = -ENOSPC;
+			while (nv)
+				victims[--nv]->state = RES_READY;
+		} else {
+			r->used += a->size;
+			a->next = r->head;
+			r->head = a;
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (err) {
+		free(a);
+		close(fd);
+		return err;
+	}
+
+	/* 2. load outside the lock */
+	err = r->be->alloc(r->ctx, a->size, &a->h);
+	buf = err ? NULL : malloc(RES_CHUNK);
+	if (!err && !buf)
+		err = -ENOMEM;
+	crypto_hash_sha256_init(&hs);
+	while (!err && off < a->size) {
+		size_t want_n = a->size - off < RES_CHUNK ? a->size - off : RES_CHUNK;
+		ssize_t n = read(fd, buf, want_n);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;	/* file shrank under us */
+			break;
+		}
+		crypto_hash_sha256_update(&hs, buf, n);
+		err = r->be->write(r->ctx, a->h, off, buf, n);
+		off += n;
+		__atomic_store_n(&a->loaded, off, __ATOMIC_RELAXED);
+	}
+	free(buf);
+	close(fd);
+	crypto_hash_sha256_final(&hs, got);
+	memcpy(a->sha256, got, 32);
+	if (!err && have_digest && memcmp(got, want, 32))
+		err = -EBADMSG;
+
+	/* 3. commit or roll back */
+	pthread_mutex_lock(&r->mu);
+	if (err) {
+		unlink_art(r, a);
+		r->used -= a->size;
+		while (nv)
+			victims[--nv]->state = RES_READY;
+		r->load_failures++;
+	} else {
+		while (nv) {
+			v = victims[--nv];
+			unlink_art(r, v);
+			r->used -= v->size;
+			r->be->release(r->ctx, v->h, v->size);
+			free(v);
+			r->evictions++;
+		}
+		a->state = RES_READY;
+		a->last_use = ++r->tick;
+		r->loads++;
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (err) {
+		if (a->h)
+			r->be->release(r->ctx, a->h, a->size);
+		free(a);
+	}
+	return err;
+}
+
+int res_evict(struct residency *r, const char *name)
+{
+	struct res_artifact *a;
+	int err = 0;
+
+	pthread_mutex_lock(&r->mu);
+	a = find(r, name);
+	if (!a)
+		err = -ENOENT;
+	else if (a->state != RES_READY)
+		err = -EBUSY;
+	else {
+		unlink_art(r, a);
+		r->used -= a->size;
+		r->evictions++;
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (!err) {
+		r->be->release(r->ctx, a->h, a->size);
+		free(a);
+	}
+	return err;
+}
+
+static const char *state_name(enum res_state s)
+{
+	return s == RES_LOADING ? "loading" : s == RES_READY ? "ready" : "evicting";
+}
+
+struct json_object *res_json(struct residency *r)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	int64_t fb = r->be->free_bytes(r->ctx);
+	char hex[65];
+
+	pthread_mutex_lock(&r->mu);
+	json_object_object_add(o, "backend", json_object_new_string(r->be->name));
+	json_object_object_add(o, "budget", json_object_new_int64(r->budget));
+	json_object_object_add(o, "used", json_object_new_int64(r->used));
+	json_object_object_add(o, "loads", json_object_new_int64(r->loads));
+	json_object_object_add(o, "load_failures", json_object_new_int64(r->load_failures));
+	json_object_object_add(o, "evictions", json_object_new_int64(r->evictions));
+	if (fb >= 0)
+		json_object_object_add(o, "device_free", json_object_new_int64(fb));
+	for (struct res_artifact *a = r->head; a; a = a->next) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "name", json_object_new_string(a->name));
+		json_object_object_add(e, "path", json_object_new_string(a->path));
+		json_object_object_add(e, "cap", json_object_new_int64(a->cap));
+		json_object_object_add(e, "size", json_object_new_int64(a->size));
+		json_object_object_add(e, "loaded", json_object_new_int64(
+			__atomic_load_n(&a->loaded, __ATOMIC_RELAXED)));
+		json_object_object_add(e, "state", json_object_new_string(state_name(a->state)));
+		if (a->state == RES_READY) {
+			sodium_bin2hex(hex, sizeof(hex), a->sha256, 32);
+			json_object_object_add(e, "sha256", json_object_new_string(hex));
+		}
+		json_object_array_add(arr, e);
+	}
+	pthread_mutex_unlock(&r->mu);
+	json_object_object_add(o, "artifacts", arr);
+	return o;
+}
+
+struct json_object *res_resident_caps(struct residency *r)
+{
+	json_object *arr = json_object_new_array();
+
+	pthread_mutex_lock(&r->mu);
+	for (struct res_artifact *a = r->head; a; a = a->next)
+		if (a->state == RES_READY && a->cap)
+			json_object_array_add(arr, json_object_new_int64(a->cap));
+	pthread_mutex_unlock(&r->mu);
+	return arr;
+}

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * telemetry.c - the agent's telemetry datagrams (struct idn_telemetry,
+ * big-endian) to a router's telemetry port: the dataplane's fast loop.
+ *
+ * The router accepts a datagram only from the node's own locator of the
+ * datagram's family and only with a sequence newer than the last one
+ * (serial-number order). So the socket is bound to the locator, and the
+ * sequence starts from the wall clock in milliseconds: an agent that
+ * restarts continues above what it sent before instead of being taken for
+ * a replay (as long as it sent less than one datagram per millisecond).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/idn.h>
+
+#include "agent.h"
+
+IDN_ASSERT_ABI();
+
+uint32_t tele_seq_start(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint32_t)((uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+int tele_open(struct telemetry *t, const char *dst, uint32_t node, const char *src4,
+	      const char *src6)
+{
+	struct sockaddr_storage src = { 0 };
+	socklen_t slen = 0;
+	int err;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	err = agent_parse_hostport(dst, &t->dst, &t->dlen);
+	if (err)
+		return err;
+	t->fd = socket(t->dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (t->fd < 0)
+		return -errno;
+	if (t->dst.ss_family == AF_INET && src4 && *src4) {
+		struct sockaddr_in *s = (void *)&src;
+
+		s->sin_family = AF_INET;
+		if (inet_pton(AF_INET, src4, &s->sin_addr) != 1)
+			goto inval;
+		slen = sizeof(*s);
+	} else if (t->dst.ss_family == AF_INET6 && src6 && *src6) {
+		struct sockaddr_in6 *s = (void *)&src;
+
+		s->sin6_family = AF_INET6;
+		if (inet_pton(AF_INET6, src6, &s->sin6_addr) != 1)
+			goto inval;
+		slen = sizeof(*s);
+	}
+	if (slen && bind(t->fd, (struct sockaddr *)&src, slen)) {
+		err = -errno;
+		close(t->fd);
+		t->fd = -1;
+		return err;
+	}
+	t->node = node;
+	t->seq = tele_seq_start();
+	return 0;
+inval:
+	close(t->fd);
+	t->fd = -1;
+	return -EINVAL;
+}
+
+void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health, void *buf)
+{
+	struct idn_telemetry *m = buf;
+
+	memset(m, 0, sizeof(*m));
+	m->magic = htonl(IDN_TELE_MAGIC);
+	m->version = IDN_TELE_VERSION;
+	m->health = health;
+	m->node = htonl(t->node);
+	m->seq = htonl(++t->seq);
+	m->queue_depth = htonl(l->queue_depth);
+	m->pending_tokens = htonl(l->pending_tokens);
+	m->load = htons(l->load > 1000 ? 1000 : l->load);
+	m->kv_use = htons(l->kv_use > 1000 ? 1000 : l->kv_use);
+}
+
+int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health)
+{
+	struct idn_telemetry m;
+
+	if (t->fd < 0)
+		return -EBADF;
+	tele_build(t, l, health, &m);
+	if (sendto(t->fd, &m, sizeof(m), 0, (struct sockaddr *)&t->dst, t->dlen) !=
+	    (ssize_t)sizeof(m)) {
+		t->errors++;
+		return -errno;
+	}
+	t->sent++;
+	return 0;
+}
+
+void tele_close(struct telemetry *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+}
