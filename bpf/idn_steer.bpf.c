@@ -16,7 +16,8 @@ int idn_xdp(struct xdp_md *ctx)
 /*
  * TC ingress. A demand miss already decided by XDP on this device arrives
  * with struct idn_meta in front of the packet: turn it into the mark
- * idn.ko looks for instead of steering the packet twice.
+ * idn.ko looks for, and its capability into skb->priority, instead of
+ * steering the packet twice.
  */
 SEC("tc")
 int idn_tc(struct __sk_buff *skb)
@@ -27,6 +28,7 @@ int idn_tc(struct __sk_buff *skb)
 
 	if ((void *)(m + 1) <= data && m->magic == IDN_META_MAGIC) {
 		skb->mark = IDN_MARK_MISS;
+		skb->priority = m->cap;
 		return TC_ACT_OK;
 	}
 	if (skb->len > 0 && bpf_skb_pull_data(skb, skb->len < 128 ? skb->len : 128))

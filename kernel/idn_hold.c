@@ -2,9 +2,9 @@
 /*
  * idn_hold.c - the activation hold: a netfilter PRE_ROUTING hook takes
  * packets the dataplane marked IDN_MARK_MISS into a bounded queue per
- * capability; RELEASE re-injects them on their ingress device (the TC/XDP
- * program steers them again), timeout/overflow/FLUSH answer the client with
- * a TCP RST or ICMP unreachable. Every held packet ends released, rejected
+ * capability (skb->priority); RELEASE re-injects them on their ingress
+ * device (the TC/XDP program steers them again), timeout/overflow/FLUSH
+ * answer the client with a TCP RST or ICMP unreachable. Every held packet ends released, rejected
  * or counted as dropped.
  */
 #include <linux/netdevice.h>
@@ -36,20 +36,14 @@ static void idn_count(struct idn_net *in, struct idn_queue *q, int stat, u32 n)
 		q->st[stat] += n;
 }
 
-/* capability from the XDP metadata (struct idn_meta), 0 when absent */
+/*
+ * capability of a marked miss: the dataplane puts the full label in
+ * skb->priority next to the mark (uapi idn.h, IDN_MARK_MISS); it converts
+ * the XDP metadata (struct idn_meta) the same way, so there is one source.
+ */
 static u32 idn_skb_cap(const struct sk_buff *skb)
 {
-	const struct idn_meta *m;
-	u8 len = skb_metadata_len(skb);
-
-	if (len < sizeof(*m) || !skb_mac_header_was_set(skb))
-		return 0;
-	m = (const void *)(skb_mac_header(skb) - len);
-	if ((const unsigned char *)m < skb->head)
-		return 0;
-	if (m->magic != IDN_META_MAGIC || m->verdict != IDN_V_MISS_HOLD)
-		return 0;
-	return m->cap;
+	return skb->priority;
 }
 
 /* destination of a miss, for events and dumps */
@@ -348,6 +342,7 @@ int idn_hold_release(struct idn_net *in, bool all, u32 cap, u32 *count)
 
 		/* back to the ingress device: TC/XDP-generic steer it again */
 		skb->mark = 0;
+		skb->priority = 0;
 		skb_metadata_clear(skb);
 		skb_dst_drop(skb);
 		nf_reset_ct(skb);

@@ -558,7 +558,9 @@ IDN_INLINE int demand_miss_hold(void *ctx, const struct idn_desc *d, const int x
 		m->cap = d->cap;
 		return XDP_PASS;
 	}
+	/* the mark says "miss", the priority which capability (uapi idn.h) */
 	((struct __sk_buff *)ctx)->mark = IDN_MARK_MISS;
+	((struct __sk_buff *)ctx)->priority = d->cap;
 	return TC_ACT_OK;
 }
 

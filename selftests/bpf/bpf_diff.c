@@ -467,6 +467,7 @@ struct pred {
 	int drop;
 	__u32 node;
 	enum act act;
+	__u32 cap;		/* MISS_HOLD: the capability handed to idn.ko */
 };
 
 static int is_fwd(int v)
@@ -601,6 +602,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	}
 	if (pr->verdict == IDN_V_MISS_HOLD) {
 		pr->act = A_PASS;
+		pr->cap = d.cap;
 		return;
 	}
 	/* rejected */
@@ -645,6 +647,22 @@ static const char *vname(int v)
 }
 
 static long compared[2], mismatched[2], by_verdict[IDN_V_MAX], refused;
+
+/*
+ * A held miss carries its capability to idn.ko: XDP in struct idn_meta,
+ * TC as skb->mark = IDN_MARK_MISS and skb->priority = the capability.
+ */
+static int hold_ok(int hook, const struct run *r, __u32 cap)
+{
+	struct idn_meta m;
+
+	if (hook == HOOK_TC)
+		return r->mark == IDN_MARK_MISS && r->priority == cap;
+	if (r->meta_len != sizeof(m))
+		return 0;
+	memcpy(&m, r->meta, sizeof(m));
+	return m.magic == IDN_META_MAGIC && m.verdict == IDN_V_MISS_HOLD && m.cap == cap;
+}
 static struct run R_;
 
 /* Run one packet through one hook and compare with the model. */
@@ -666,6 +684,8 @@ static int diff_one(int hook, const struct pg *p)
 	if (R_.err || R_.verdict != pr.verdict || R_.drop != pr.drop ||
 	    R_.ret != act_code(hook, pr.act) || got_node != pr.node)
 		ok = 0;
+	if (ok && pr.verdict == IDN_V_MISS_HOLD && !hold_ok(hook, &R_, pr.cap))
+		ok = 0;
 	if (R_.verdict >= 0 && R_.verdict < IDN_V_MAX)
 		by_verdict[R_.verdict]++;
 	if (!ok) {
@@ -675,6 +695,9 @@ static int diff_one(int hook, const struct pg *p)
 			       "model %s drop %d ret %d node %d\n", hook_name(hook), R_.err,
 			       vname(R_.verdict), R_.drop, R_.ret, (int)got_node,
 			       vname(pr.verdict), pr.drop, act_code(hook, pr.act), (int)pr.node);
+			if (pr.verdict == IDN_V_MISS_HOLD)
+				printf("# hold: mark 0x%x priority 0x%x meta %u bytes, model cap 0x%x\n",
+				       R_.mark, R_.priority, R_.meta_len, pr.cap);
 			pg_hexdump("packet", p->buf, p->len);
 		}
 	}

@@ -1223,6 +1223,7 @@ static void fx_miss_hold(int hook)
 		}
 	} else {
 		ASSERT_EQ(R.mark & IDN_MARK_MASK, IDN_MARK_MISS, "skb mark");
+		ASSERT_EQ(R.priority, CAP_B, "skb priority = the full capability");
 	}
 	/* UDP is held as well */
 	udp4(&p, "192.0.2.10", "203.0.113.20", 5353, 53, "q", 1);

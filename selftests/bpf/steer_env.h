@@ -6,8 +6,8 @@
  * locators, so bpf_fib_lookup succeeds), a private bpffs for the pinned
  * maps, map helpers (reset, node/plan/VIP/config writers, per-CPU sums)
  * and one call that runs a packet through idn_xdp or idn_tc and records
- * retval, output bytes, XDP metadata, skb mark and the change of every
- * verdict and drop counter.
+ * retval, output bytes, XDP metadata, skb mark and priority and the change
+ * of every verdict and drop counter.
  *
  * Shared by bpf_steer.c (fixture tables) and bpf_diff.c (differential).
  * Everything the bed creates lives in namespaces of this process (the
@@ -370,6 +370,7 @@ struct run {
 	uint8_t meta[64];
 	__u32 meta_len;		/* XDP metadata in front of the packet */
 	__u32 mark;		/* TC: skb->mark after the run */
+	__u32 priority;		/* TC: skb->priority after the run */
 	struct snap before, after;
 	int verdict;		/* the one verdict counted, -1 none, -2 several */
 	int drop;		/* the one drop reason counted, 0 none, -2 several */
@@ -423,6 +424,7 @@ static inline void run_pkt(int hook, const void *pkt, size_t len, int ifindex, s
 		o.ctx_size_out = sizeof(sout);
 		r->err = bpf_prog_test_run_opts(E.tc_fd, &o);
 		r->mark = sout.mark;
+		r->priority = sout.priority;
 		r->out_len = o.data_size_out;
 		memcpy(r->out, raw, r->out_len);
 	}

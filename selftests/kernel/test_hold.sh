@@ -14,6 +14,9 @@ stat() { kt_genl stats | awk -v k="$1" '$1 == k { print $2 }'; }
 P=/sys/fs/bpf/idn
 NP=/sys/fs/bpf/idnnode
 VIP=10.9.0.1
+# the VIPs' capabilities: port 80 CAP_A, port 81 CAP_B (a label above 16 bits)
+CAP_A=5/0 CAP_A_HEX=0x00000500
+CAP_B=70000/3 CAP_B_HEX=0x01117003
 
 $IP netns add kcli && $IP netns add knode || { echo "not ok 0 - hold: netns"; exit 1; }
 $IP link add r0 type veth peer name c0 netns kcli
@@ -37,8 +40,8 @@ t $? "client reaches the node network through the router"
 MODE=steer
 if idnctl -v -P $P dp attach dev r0 mode tc >/tmp/att 2>&1; then
 	idnctl -P $P dp set hold on src4 10.2.0.1 >/dev/null &&
-		idnctl -P $P vip add $VIP port 80 proto tcp cap 5 >/dev/null &&
-		idnctl -P $P vip add $VIP port 81 proto tcp cap 6 >/dev/null
+		idnctl -P $P vip add $VIP port 80 proto tcp cap $CAP_A >/dev/null &&
+		idnctl -P $P vip add $VIP port 81 proto tcp cap $CAP_B >/dev/null
 	t $? "idn_tc attached with hold on, VIPs without plans"
 	idnctl -n knode -P $NP dp decap attach dev n0 >/dev/null
 	t $? "node decap attached"
@@ -47,37 +50,50 @@ else
 	grep -E -B3 'BEGIN PROG LOAD|^[0-9]+: |invalid|unbounded|R[0-9]' /tmp/att | tail -25 | sed 's/^/# verifier: /'
 	echo "ok 0 - hold: steering program idn_tc on 6.1 # SKIP the 6.1 verifier rejects it (idnctl -v dp attach); u32+skbedit marker used"
 	/usr/sbin/tc qdisc add dev r0 clsact
-	for p in 80 81; do
+	for pc in 80:0:500 81:111:7003; do	# port:priority (MAJOR:MINOR, hex) = cap
+		p=${pc%%:*}
 		/usr/sbin/tc filter add dev r0 ingress pref $((p - 70)) protocol ip u32 \
-			match ip dst $VIP/32 match ip dport $p 0xffff \
-			action skbedit mark 0x1d4e0000 >/dev/null
+			match ip dst $VIP/32 match ip dport "$p" 0xffff \
+			action skbedit mark 0x1d4e0000 priority "${pc#*:}" >/dev/null
 	done
-	t $? "miss marker (u32 + skbedit mark IDN_MARK_MISS) on r0"
+	t $? "miss marker (u32 + skbedit mark IDN_MARK_MISS, priority = cap) on r0"
 fi
 $IP netns exec knode kt_tcp listen 80 & lpid=$!
 
 kt_genl monitor 30 >/tmp/events & mpid=$!
 sleep 0.5
 
-# 1. hold -> plan installed -> release -> the connection reaches the node
+# 1. hold -> plan installed -> release -> the connection reaches the node.
+# Two capabilities missed at once land in two queues (the TC mark carries
+# the capability in skb->priority); releasing one leaves the other held.
 $IP netns exec kcli kt_tcp connect $VIP 80 8000 >/tmp/c1 & cpid=$!
+$IP netns exec kcli kt_tcp connect $VIP 81 8000 >/tmp/c1b & cbpid=$!
 sleep 1.2
 h=$(awk '$1 == "holding" { print $2 }' /proc/net/idn)
-[ "${h:-0}" -ge 1 ]; t $? "SYN held (holding $h)"
-grep -q '^miss cap' /tmp/events; t $? "DEMAND_MISS event delivered"
+[ "${h:-0}" -ge 2 ]; t $? "SYNs held (holding $h)"
+grep -q "^queue cap $CAP_A_HEX " /proc/net/idn && grep -q "^queue cap $CAP_B_HEX " /proc/net/idn &&
+	[ "$(awk '$1 == "queues" { print $2 }' /proc/net/idn)" = 2 ]
+t $? "two capabilities held in two queues ($(grep '^queue' /proc/net/idn | cut -d' ' -f1-5 | tr '\n' ' '))"
+grep -q "^miss cap $((CAP_A_HEX)) " /tmp/events && grep -q "^miss cap $((CAP_B_HEX)) " /tmp/events
+t $? "DEMAND_MISS events with the capability"
 if [ $MODE = steer ]; then
 	idnctl -P $P node add id 1 addr 10.2.0.2 health up >/dev/null &&
-		idnctl -P $P plan add cap 5 cand node 1 exec-us 100 >/dev/null
+		idnctl -P $P plan add cap $CAP_A cand node 1 exec-us 100 >/dev/null
 else
 	/usr/sbin/tc filter del dev r0 ingress pref 10 && $IP route add $VIP/32 via 10.2.0.2
 fi
 t $? "capability deployed (mode $MODE)"
-kt_genl release all >/tmp/rel; t $? "RELEASE all ($(cat /tmp/rel))"
+kt_genl release $CAP_A_HEX >/tmp/rel; t $? "RELEASE cap $CAP_A ($(cat /tmp/rel))"
 wait $cpid; rc=$?
 t $rc "connection reached the node after release ($(cat /tmp/c1))"
-grep -q '^release cap' /tmp/events; t $? "RELEASE event delivered"
-[ "$(stat released)" -ge 1 ] && [ "$(awk '$1 == "holding" { print $2 }' /proc/net/idn)" = 0 ]
-t $? "released counted, nothing left held"
+grep -q "^release cap $((CAP_A_HEX)) " /tmp/events; t $? "RELEASE event delivered"
+[ "$(stat released)" -ge 1 ] && grep -q "^queue cap $CAP_B_HEX " /proc/net/idn &&
+	! grep -q "^queue cap $CAP_A_HEX " /proc/net/idn
+t $? "released counted, cap $CAP_B still held"
+kt_genl flush $CAP_B_HEX >/tmp/fl; t $? "FLUSH cap $CAP_B ($(cat /tmp/fl))"
+wait $cbpid; rc=$?
+[ $rc = 3 ] && [ "$(awk '$1 == "holding" { print $2 }' /proc/net/idn)" = 0 ]
+t $? "cap $CAP_B client refused, nothing left held ($(cat /tmp/c1b))"
 
 # 2. timeout -> RST
 kt_genl set timeout_ms 300 event_ms 1000 >/dev/null

@@ -469,6 +469,12 @@ struct idn_meta {
 /* skb->mark value set on demand misses in TC: IDN_MARK_MISS | (cap class bits untouched) */
 #define IDN_MARK_MISS		0x1d4e0000U
 #define IDN_MARK_MASK		0xffff0000U
+/*
+ * With the mark, TC also sets skb->priority = the full 32-bit capability
+ * label of the miss (struct idn_desc cap; from idn_meta.cap when XDP decided
+ * the miss). idn.ko queues a marked packet by that capability and resets
+ * mark and priority to 0 before re-injecting it.
+ */
 
 /*
  * Coarse seconds: CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns())
