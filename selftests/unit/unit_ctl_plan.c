@@ -135,6 +135,54 @@ static void test_commit(void)
 	ASSERT_EQ(cfg.generation, 3, "generation unchanged after bad plan");
 }
 
+/* ops apply in order through the index: delete then re-add, last write wins */
+static void test_commit_ops(void)
+{
+	static const __u32 a[] = { 1, 2 }, b[] = { 3 };
+	struct idn_plan_op ops[40];
+	struct idn_plan_entry *e = NULL;
+	struct idn_config cfg;
+	__u32 gen = 0, g0;
+	int n;
+
+	if (!have_maps)
+		return tap_skip("cannot create BPF maps (needs CAP_BPF)");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	g0 = cfg.generation;
+	/* 20 plans, one of them written twice (the second wins) */
+	for (int i = 0; i < 20; i++)
+		ops[i] = plan_op(IDN_CAP(100 + i, 0), 2, a);
+	ops[20] = plan_op(IDN_CAP(105, 0), 1, b);
+	ASSERT_OK(idn_plan_commit(&M, ops, 21, &gen), "20 plans");
+	ASSERT_EQ(gen, g0 + 1, "one generation");
+	n = idn_plan_list(&M, (int)(cfg.active_slot ^ 1), &e);
+	ASSERT_TRUE(n >= 20, "all 20 in the new slot");
+	for (int i = 0; i < n; i++)
+		if (e[i].key.cap == IDN_CAP(105, 0))
+			ASSERT_EQ(e[i].plan.n_cand, 1, "last write wins");
+	free(e);
+	/* delete, re-add, delete twice (the second fails: nothing written) */
+	ops[0] = plan_op(IDN_CAP(101, 0), 0, NULL);
+	ops[0].del = true;
+	ops[1] = plan_op(IDN_CAP(101, 0), 1, b);
+	ASSERT_OK(idn_plan_commit(&M, ops, 2, &gen), "delete then re-add");
+	ops[1] = ops[0];
+	ASSERT_EQ(idn_plan_commit(&M, ops, 2, &gen), -ENOENT, "double delete");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	ASSERT_EQ(cfg.generation, g0 + 2, "double delete published nothing");
+	/* remove all 20 again; the inactive slot keeps the old generation */
+	for (int i = 0; i < 20; i++) {
+		ops[i] = plan_op(IDN_CAP(100 + i, 0), 0, NULL);
+		ops[i].del = true;
+	}
+	ASSERT_OK(idn_plan_commit(&M, ops, 20, &gen), "delete 20");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	n = idn_plan_list(&M, (int)cfg.active_slot, &e);
+	for (int i = 0; i < n; i++)
+		ASSERT_TRUE(IDN_CAP_CLASS(e[i].key.cap) < 100, "no deleted plan left");
+	free(e);
+}
+
 /* addr4 / addr6: the node's locators, NULL for none */
 static void node_put(__u32 id, const char *addr4, const char *addr6, __u8 health,
 		     __u32 net_us)
@@ -297,6 +345,7 @@ int main(void)
 	tap_plan(0);
 	setup();
 	TAP_RUN(test_commit);
+	TAP_RUN(test_commit_ops);
 	TAP_RUN(test_locators);
 	TAP_RUN(test_route);
 	idn_maps_close(&M);

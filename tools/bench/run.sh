@@ -15,7 +15,13 @@
 #   placement  the controller's placement solver (build/tools/idn_placement):
 #         gap to CBC's proven optimum (20x8, 50x20), gap to GLPK's LP bound
 #         (200x100), 2000x5000 seconds, churn after a 10 % demand shift;
-#         CBC/GLPK bounded from outside (PLACEMENT_TIMEOUT, 900 s)
+#         CBC/GLPK bounded from outside (PLACEMENT_TIMEOUT, 900 s);
+#         then, against the real pinned maps in a private netns + bpffs
+#         (build/tools/idn_ctlbench): plan_push_10k_ms (10,000 plans of 16
+#         candidates, one generation, commit start to config flip) and
+#         node_down_to_drained_ms (idnd running, a placed node stops
+#         heartbeating: DOWN in idn_nodes and out of every active plan,
+#         excess over the heartbeat timeout CTL_HB_MS, 300 ms)
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5).
@@ -63,6 +69,36 @@ xdp_in_netns() {
 	"$O/tools/idn_bench" "${args[@]}"
 }
 
+# Runs inside `unshare -n -m`: private netns, private bpffs; idnd by pid.
+ctl_in_netns() {
+	local d p url=127.0.0.1:18787 tmo=${CTL_HB_MS:-300} pid st=0
+	d=$(mktemp -d /tmp/idn-ctlbench.XXXXXX)
+	p=$d/bpf/idn
+	mkdir -p "$d/bpf" && mount -t bpf bpf "$d/bpf"
+	ip link set lo up
+	ip link add cbidn0 type veth peer name cbidn1
+	ip link set cbidn0 up && ip link set cbidn1 up
+	"$O/idnctl" -P "$p" dp attach dev cbidn0 >&2
+	"$O/tools/idn_ctlbench" push -P "$p" -n 10000 -r "${CTL_ROUNDS:-5}" || st=1
+	"$O/idnd" -d "$d/idnd.db" -p 18787 -P "$p" -t "$tmo" 2>"$d/idnd.log" &
+	pid=$!
+	post() { curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "http://$url$1"; }
+	for _ in $(seq 100); do post /v1/demand '{}' >/dev/null && break; sleep 0.05; done
+	post /v1/nodes '{"id":1,"addr4":"10.98.0.1","mem_gb":80,"region":0,"trust":6}' >/dev/null
+	post /v1/nodes '{"id":2,"addr4":"10.98.0.2","mem_gb":80,"region":1,"trust":6}' >/dev/null
+	post /v1/caps '{"class":7,"name":"chat","resources":{"mem_gb":30}}' >/dev/null
+	post /v1/demand '{"cap":1792,"region":0,"rps":100}' >/dev/null
+	post /v1/demand '{"cap":1792,"region":1,"rps":100}' >/dev/null
+	post /v1/nodes/1/heartbeat '{"load":1}' >/dev/null
+	post /v1/nodes/2/heartbeat '{"load":1}' >/dev/null
+	[ "$(post /v1/placement/solve '{}')" = 200 ] || { echo "run.sh: idnd solve failed" >&2; st=1; }
+	"$O/tools/idn_ctlbench" drain -P "$p" -u "$url" -i 1 -t "$tmo" -r "${CTL_ROUNDS:-5}" || st=1
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+	[ $st = 0 ] || cat "$d/idnd.log" >&2
+	umount "$d/bpf"; rm -rf "$d"
+	return $st
+}
+
 rc=0
 if [ $want_xdp = 1 ]; then
 	if [ ! -x "$O/tools/idn_bench" ]; then
@@ -98,6 +134,18 @@ if [ $want_placement = 1 ]; then
 		timeout -k 10 "${PLACEMENT_TIMEOUT:-900}" "$O/tools/idn_placement" \
 			-n "${PLACEMENT_INSTANCES:-3}" -t "${PLACEMENT_LIMIT:-60}" || {
 			echo "run.sh: placement benchmark FAILED" >&2
+			rc=1
+		}
+	fi
+	echo "# placement: plan push and node drain against the pinned maps" >&2
+	if [ ! -x "$O/tools/idn_ctlbench" ] || [ ! -x "$O/idnd" ]; then
+		echo "run.sh: $O/tools/idn_ctlbench or $O/idnd missing (run make first)" >&2
+		rc=1
+	else
+		export O CTL_HB_MS CTL_ROUNDS
+		export -f ctl_in_netns
+		unshare -n -m --propagation private bash -euo pipefail -c ctl_in_netns || {
+			echo "run.sh: controller benchmark FAILED" >&2
 			rc=1
 		}
 	fi
