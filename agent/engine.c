@@ -172,7 +172,7 @@ struct eng_req *engine_submit(struct engine *e, uint32_t in_tokens, uint32_t out
 			      uint64_t *keys, uint32_t nkeys, int *err)
 {
 	struct eng_req *r;
-	uint32_t nb;
+	uint32_t nb = 0;
 
 	*err = 0;
 	if (!in_tokens || !out_tokens)

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit_agent_timing.c - the engine emulator's timing model (docs/agent.md)
+ * in emulated time: iteration = 5.75 ms + 17.25 us per uncached prefill
+ * token + 6.0 us per decoding sequence; chunked prefill under the token
+ * budget; a cached prefix is not prefilled again; decode and prefill share
+ * an iteration (continuous batching); outstanding prefill tokens as the
+ * telemetry reports them. Also the agent's option parser.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "tap.h"
+
+#define NEAR(a, b, tag) ASSERT_TRUE(fabs((a) - (b)) < 1e-6, tag)
+
+static struct eng_req *submit(struct engine *e, uint32_t in, uint32_t out, int64_t id0,
+			      uint32_t nkeys)
+{
+	int64_t ids[64];
+	uint64_t *keys = NULL;
+	int err;
+
+	for (uint32_t i = 0; i < nkeys; i++)
+		ids[i] = id0 + i;
+	eng_keys_from_ids(ids, nkeys, &keys);
+	return engine_submit(e, in, out, keys, nkeys, &err);
+}
+
+static void test_formula(void)
+{
+	struct eng_params p;
+
+	eng_params_defaults(&p);
+	NEAR(eng_iter_us(&p, 0, 0, 0), 0, "idle");
+	NEAR(eng_iter_us(&p, 1000, 0, 0), 5750 + 17250, "prefill 1000");
+	NEAR(eng_iter_us(&p, 0, 10, 0), 5750 + 60, "decode 10");
+	NEAR(eng_iter_us(&p, 512, 3, 0), 5750 + 17.25 * 512 + 18, "mixed");
+	p.attn_ctx_ns = 39;
+	NEAR(eng_iter_us(&p, 0, 2, 10000), 5750 + 12 + 390, "attention term");
+}
+
+static void test_single_request(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct eng_req *r;
+	struct eng_load l;
+	double d;
+
+	eng_params_defaults(&p);
+	engine_init(&e, &p);
+	r = submit(&e, 6758, 4, 0, 14);
+	engine_load(&e, &l);
+	ASSERT_EQ(l.pending_tokens, 6758, "waiting prefill counted");
+	ASSERT_EQ(l.queue_depth, 1, "queue");
+	d = engine_step(&e);
+	NEAR(d, 5750 + 17.25 * 6758, "prefill iteration");
+	NEAR(r->t_first - r->t_arrival, d, "TTFT = one prefill iteration");
+	ASSERT_EQ(r->generated, 1, "first token with the prefill");
+	for (int i = 0; i < 3; i++)
+		NEAR(engine_step(&e), 5756, "decode iteration");
+	ASSERT_EQ(r->state, ENG_DONE, "done after 4 tokens");
+	NEAR(r->t_done - r->t_arrival, 5750 + 17.25 * 6758 + 3 * 5756, "e2e");
+	NEAR(engine_step(&e), 0, "idle");
+	engine_put(&e, r);
+
+	/* the same prefix again: only the last token is computed */
+	r = submit(&e, 6758, 2, 0, 14);
+	engine_load(&e, &l);
+	ASSERT_EQ(l.pending_tokens, 1, "estimate sees the cached prefix");
+	d = engine_step(&e);
+	NEAR(d, 5750 + 17.25, "fully cached prompt: one token");
+	ASSERT_EQ(r->cached_tokens, 6757, "cached tokens");
+	engine_step(&e);
+	engine_put(&e, r);
+	engine_free(&e);
+}
+
+static void test_chunked_and_batched(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct eng_req *a, *b;
+	struct eng_load l;
+
+	eng_params_defaults(&p);
+	engine_init(&e, &p);
+	a = submit(&e, 10000, 3, 100, 20);
+	NEAR(engine_step(&e), 5750 + 17.25 * 8192, "first chunk fills the budget");
+	engine_load(&e, &l);
+	ASSERT_EQ(l.pending_tokens, 10000 - 8192, "outstanding prefill");
+	ASSERT_EQ(a->generated, 0, "no token before the prefill ends");
+	b = submit(&e, 600, 2, 200, 2);
+	/* a finishes its prefill (1808) and b starts in the same iteration */
+	NEAR(engine_step(&e), 5750 + 17.25 * (1808 + 600), "two prefills share an iteration");
+	ASSERT_EQ(a->generated, 1, "a: first token");
+	ASSERT_EQ(b->generated, 1, "b: first token");
+	NEAR(engine_step(&e), 5750 + 2 * 6.0, "two decoding sequences");
+	ASSERT_EQ(b->state, ENG_DONE, "b done (2 tokens)");
+	NEAR(engine_step(&e), 5756, "a alone");
+	ASSERT_EQ(a->state, ENG_DONE, "a done (3 tokens)");
+	engine_put(&e, a);
+	engine_put(&e, b);
+	engine_free(&e);
+}
+
+static void test_admission_waits_for_kv(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct eng_req *a, *b;
+	int err;
+
+	eng_params_defaults(&p);
+	p.capacity_tokens = 4 * 512;
+	engine_init(&e, &p);
+	a = submit(&e, 1500, 10, 0, 3);	/* 3 blocks of 4 */
+	b = submit(&e, 1500, 10, 10, 3);	/* must wait for a's blocks */
+	engine_step(&e);
+	ASSERT_EQ(a->state, ENG_DECODE, "a admitted");
+	ASSERT_EQ(b->state, ENG_WAITING, "b waits: KV full");
+	while (a->state != ENG_DONE)
+		engine_step(&e);
+	engine_step(&e);
+	ASSERT_TRUE(b->state == ENG_DECODE || b->state == ENG_PREFILL, "b admitted after a");
+	ASSERT_TRUE(engine_submit(&e, 3000, 10, NULL, 0, &err) == NULL && err == -E2BIG,
+		    "larger than the cache: refused");
+	engine_put(&e, a);
+	engine_put(&e, b);
+	engine_free(&e);
+}
+
+static void test_text_keys(void)
+{
+	uint64_t *k1, *k2;
+	uint32_t t1, t2, n1, n2;
+
+	n1 = eng_keys_from_text("a b c d e f g", 2, &k1, &t1);
+	n2 = eng_keys_from_text("a  b\nc d x y", 2, &k2, &t2);
+	ASSERT_EQ(t1, 7, "tokens are words");
+	ASSERT_EQ(n1, 3, "full blocks only");
+	ASSERT_EQ(n2, 3, "blocks");
+	ASSERT_TRUE(k1[0] == k2[0] && k1[1] == k2[1], "same prefix, same keys");
+	ASSERT_TRUE(k1[2] != k2[2], "different block, different key");
+	free(k1);
+	free(k2);
+}
+
+static void test_config(void)
+{
+	struct agent_cfg c;
+	char err[256];
+	char *ok[] = { "idn-agent", "--node-id", "7", "--addr4", "10.0.0.7", "--telemetry",
+		       "10.0.0.1:7777", "--mem-budget", "64M", "--speed", "10", NULL };
+	char *bad[] = { "idn-agent", "--node-id", "5000", NULL };
+	char *bad2[] = { "idn-agent", "--telemetry", "10.0.0.1:7777", NULL };
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	agent_cfg_defaults(&c);
+	ASSERT_OK(agent_cfg_parse(&c, 11, ok, err, sizeof(err)), "parse");
+	ASSERT_EQ(c.node_id, 7, "node id");
+	ASSERT_EQ(c.mem_budget, 64 << 20, "budget with suffix");
+	agent_cfg_defaults(&c);
+	ASSERT_TRUE(agent_cfg_parse(&c, 3, bad, err, sizeof(err)) < 0, "node id range");
+	agent_cfg_defaults(&c);
+	ASSERT_TRUE(agent_cfg_parse(&c, 3, bad2, err, sizeof(err)) < 0, "telemetry needs a locator");
+	ASSERT_OK(agent_parse_hostport("[fd00::1]:80", &ss, &len), "v6 host:port");
+	ASSERT_EQ(ss.ss_family, AF_INET6, "v6");
+	ASSERT_TRUE(agent_parse_hostport("1.2.3.4", &ss, &len) < 0, "port needed");
+}
+
+int main(void)
+{
+	tap_plan(0);
+	TAP_RUN(test_formula);
+	TAP_RUN(test_single_request);
+	TAP_RUN(test_chunked_and_batched);
+	TAP_RUN(test_admission_waits_for_kv);
+	TAP_RUN(test_text_keys);
+	TAP_RUN(test_config);
+	return tap_done();
+}
