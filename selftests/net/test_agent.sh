@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# test_agent.sh - idn-agent end to end:
+#   1. with idnd in a namespace: the agent registers its resource profile,
+#      heartbeats with its engine's load; when it stops, idnd marks the
+#      node down; restarted, it is up again; deleted from idnd, the agent
+#      registers again by itself. The engine answers OpenAI requests
+#      (JSON and SSE) and residency orders over HTTP.
+#   2. with the real dataplane (client - router - 2 nodes): the agent in
+#      node1 sends telemetry datagrams; a long prompt queued in its engine
+#      raises node1's pending tokens in idn_nodes (idnctl node show), and
+#      new flows that went to node1 now go to node2.
+# TAP output; exit 4 when the machine cannot run it.
+if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
+	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
+fi
+
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/topo.sh"
+
+require_root
+require_cmd ip jq nsenter curl python3 ethtool findmnt ss
+AGENT=$BUILD/idn-agent
+require_file "$AGENT" "$BUILD/idnd" "$IDNCTL"
+probe_netns || skip_all "cannot create network namespaces"
+
+make_tmpdir || exit 1
+T0=$TMPD
+setup_ns CNS || { tap_fail "netns"; tap_done; }
+URL=http://127.0.0.1:8787
+AURL=http://127.0.0.1:8000
+
+bg_ns "$CNS" "$T0/idnd.log" "$BUILD/idnd" -d "$T0/idnd.db" -p 8787 -t 400 -P none
+for _ in $(seq 100); do in_ns "$CNS" curl -s -o /dev/null $URL/v1/status && break; sleep 0.05; done
+
+start_agent() {
+	bg_ns "$CNS" "$T0/agent.log" "$AGENT" --node-id 1 --addr4 10.1.0.1 --trust 5 \
+		--controller $URL --hb-ms 100 --listen 127.0.0.1:8000 --speed 20 \
+		--mem-budget 4M -v
+	AGENT_PID=$BG_PID
+}
+# node_state -> "up", "down" or "" (not registered)
+node_state() { in_ns "$CNS" curl -s $URL/v1/nodes | jq -r '.[] | select(.id == 1) | .state'; }
+wait_state() {	# wait_state WANT TIMEOUT_S
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do
+		[ "$(node_state)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+start_agent
+wait_state up 5
+tap_result "agent registers with idnd (node 1 up)" $? "$(cat "$T0/agent.log" "$T0/idnd.log" | tail -5)"
+r=$(in_ns "$CNS" curl -s $URL/v1/nodes | jq -c '.[] | select(.id == 1) | {addr4, trust, tok_ns, accelerator}')
+jq -e '.addr4 == "10.1.0.1" and .trust == 5 and .tok_ns > 0 and (.accelerator | length > 0)' \
+	<<<"$r" >/dev/null
+tap_result "registered profile R: locator, trust, tok_ns, accelerator" $? "$r"
+
+out=$(in_ns "$CNS" curl -s $AURL/v1/completions -d '{"prompt":"one two three","max_tokens":3}')
+jq -e '.choices[0].text == " t0 t1 t2" and .usage.prompt_tokens == 3 and .usage.completion_tokens == 3' \
+	<<<"$out" >/dev/null
+tap_result "engine: /v1/completions" $? "$out"
+out=$(in_ns "$CNS" curl -s -N $AURL/v1/chat/completions \
+	-d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":4,"stream":true}')
+[ "$(grep -c '^data: {' <<<"$out")" = 4 ] && [ "$(tail -n 1 <<<"$out")" = "data: [DONE]" ]
+tap_result "engine: SSE stream of 4 chunks and [DONE]" $? "$(head -c 400 <<<"$out")"
+body='{"input_length":2000,"output_length":2,"hash_ids":[7,8,9,10]}'
+in_ns "$CNS" curl -s $AURL/v1/completions -d "$body" >/dev/null
+out=$(in_ns "$CNS" curl -s $AURL/v1/completions -d "$body")
+[ "$(jq .usage.prompt_tokens_details.cached_tokens <<<"$out")" = 1999 ]
+tap_result "engine: trace-shaped request, repeated prefix is cached" $? "$out"
+m=$(in_ns "$CNS" curl -s $AURL/metrics)
+grep -q '^vllm:prefix_cache_hits_total{model_name="[^"]*"} 1999$' <<<"$m" &&
+	grep -q '^vllm:num_requests_running' <<<"$m"
+tap_result "engine: /metrics with vLLM names" $?
+
+head -c 1048576 /dev/urandom >"$T0/w.bin"
+sha=$(sha256sum "$T0/w.bin" | cut -d' ' -f1)
+code=$(in_ns "$CNS" curl -s -o "$T0/resp" -w '%{http_code}' $AURL/v1/residency/load \
+	-d "{\"name\":\"w\",\"path\":\"$T0/w.bin\",\"sha256\":\"$sha\",\"cap\":1792}")
+[ "$code" = 200 ] && jq -e '.used == 1048576' "$T0/resp" >/dev/null
+tap_result "residency: load order over HTTP" $? "$code $(cat "$T0/resp")"
+code=$(in_ns "$CNS" curl -s -o "$T0/resp" -w '%{http_code}' $AURL/v1/residency/load \
+	-d "{\"name\":\"bad\",\"path\":\"$T0/w.bin\",\"sha256\":\"${sha//[0-9]/0}\"}")
+used=$(in_ns "$CNS" curl -s $AURL/v1/residency | jq -c '[.used, (.artifacts | length)]')
+[ "$code" = 422 ] && [ "$used" = "[1048576,1]" ]
+tap_result "residency: corrupt artifact -> 422, rolled back" $? "$code $used"
+hbs() { in_ns "$CNS" curl -s $URL/v1/nodes | jq -r '.[] | select(.id == 1) | .heartbeats'; }
+h1=$(hbs); sleep 0.4; h2=$(hbs)
+[ "$h2" -gt "$h1" ] && [ "$(node_state)" = up ]
+tap_result "heartbeats with resident [1792] accepted by idnd ($h1 -> $h2)" $?
+
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+t0=$(date +%s%N)
+wait_state down 5
+rc=$?
+tap_result "agent stops: idnd marks node 1 down ($(( ($(date +%s%N) - t0) / 1000000 )) ms, timeout 400)" $rc
+start_agent
+wait_state up 5
+tap_result "agent restarts: node 1 up again" $?
+in_ns "$CNS" curl -s -X DELETE $URL/v1/nodes/1 >/dev/null
+wait_state up 5
+tap_result "node deleted in idnd: the agent registers again" $? \
+	"$(in_ns "$CNS" curl -s $URL/v1/nodes)"
+n=$(in_ns "$CNS" curl -s $AURL/metrics | awk '/^idn_agent_registrations_total/ {print $2}')
+[ "${n:-0}" -ge 2 ]
+tap_result "registrations counted ($n)" $?
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+
+# ---- 2. telemetry through the real dataplane
+require_file "$BUILD/bpf/idn_steer.bpf.o" "$BUILD/bpf/idn_node.bpf.o" "$BUILD/bpf/idn_pass.bpf.o"
+if ! probe_bpffs; then
+	tap_skip "telemetry end to end" "cannot mount bpffs"
+	tap_done
+fi
+topo_setup 2 || { tap_fail "test bed setup"; tap_done; }
+if ! topo_dataplane || ! ctl dp attach dev r1 mode xdp >/dev/null; then
+	tap_fail "attach dataplane"
+	tap_done
+fi
+on_cleanup "ctl dp detach dev r1"
+on_cleanup topo_dataplane_detach
+CAP=1001/0
+cfg=0
+topo_nodes || cfg=1
+for i in 1 2; do ctl node set id $i tok-ns 17250 >/dev/null || cfg=1; done
+ctl dp set telemetry on port 7777 >/dev/null || cfg=1
+ctl vip add $TOPO_VIP4 port 80 proto tcp cap $CAP tier 1 >/dev/null || cfg=1
+# node1 a little cheaper: new flows go there while it is idle
+ctl plan add cap $CAP tier any policy any cand node 1 exec-us 100 cand node 2 exec-us 300 \
+	>/dev/null || cfg=1
+tap_result "dataplane: 2 nodes, telemetry on port 7777, plan 1001 over nodes 1, 2" $cfg
+
+flows_to() {	# flows_to NODE N: N new flows (fresh source ports), all to NODE?
+	local i w
+	for ((i = 0; i < $2; i++)); do
+		w=$(who http://$TOPO_VIP4/)
+		[ "$w" = "node$1" ] || { echo "$w"; return 1; }
+	done
+}
+flows_to 1 3
+tap_result "idle: new flows go to node1" $?
+
+bg_ns "${NS_NODE[1]}" "$TMPD/agent1.log" "$AGENT" --node-id 1 --addr4 10.20.1.2 \
+	--telemetry 10.20.1.1:7777 --tele-ms 50 --listen 127.0.0.1:8000 --speed 0.01
+A1=$BG_PID
+sleep 0.5
+seq=$(ctl -j node show | jq -r '.[] | select(.id == 1) | .tele_seq')
+[ "${seq:-0}" != 0 ]
+tap_result "agent telemetry accepted by the router (tele_seq $seq)" $?
+# a 100k-token prompt: at speed 0.01 its prefill stays outstanding for minutes
+in_ns "${NS_NODE[1]}" curl -s -m 60 $AURL/v1/completions \
+	-d '{"input_length":100000,"output_length":1}' >/dev/null &
+bg_pid $!
+pend=0
+for _ in $(seq 40); do
+	pend=$(ctl -j node show | jq -r '.[] | select(.id == 1) | .pending_tokens')
+	[ "${pend:-0}" -gt 50000 ] && break
+	sleep 0.05
+done
+q=$(ctl -j node show | jq -c '.[] | select(.id == 1) | {queue, pending_tokens, load, tele_seq}')
+[ "${pend:-0}" -gt 50000 ] && jq -e '.queue >= 1' <<<"$q" >/dev/null
+tap_result "engine queue raises node1 in idn_nodes: $q" $?
+log_cmd ctl node show
+flows_to 2 5
+tap_result "new flows move away from node1 to node2" $?
+s1=$(ctl -j node show | jq -r '.[] | select(.id == 1) | .tele_seq')
+sleep 0.3
+s2=$(ctl -j node show | jq -r '.[] | select(.id == 1) | .tele_seq')
+[ "$s2" -gt "$s1" ]
+tap_result "sequence strictly increasing ($s1 -> $s2)" $?
+kill "$A1"; wait "$A1" 2>/dev/null
+tap_done
