@@ -6,6 +6,8 @@
 # idnctl embeds the skeletons of bpf/idn_steer.bpf.c and bpf/idn_node.bpf.c
 # when those sources exist (dp attach / dp decap); without them it builds
 # and the map commands work against maps pinned by another loader.
+# libidn's generic netlink client of idn.ko (ctl/lib/hold.c: idnctl hold,
+# monitor events) needs libnl-genl-3 (tools/deps.sh).
 
 LIBIDN_SRCS := $(wildcard ctl/lib/*.c)
 LIBIDN_HDRS := $(wildcard ctl/lib/*.h) $(BPF_HDRS)
@@ -13,13 +15,15 @@ LIBIDN_OBJS := $(patsubst ctl/lib/%.c,$(O)/obj/ctl/lib/%.o,$(LIBIDN_SRCS))
 LIBIDN := $(O)/libidn.a
 
 IDNCTL_SRCS := ctl/idnctl.c ctl/dp.c ctl/vip.c ctl/node.c ctl/plan.c ctl/cap.c \
-	ctl/route.c ctl/stats.c ctl/receipt.c ctl/print_idn.c ctl/dp_decap.c
+	ctl/route.c ctl/stats.c ctl/receipt.c ctl/print_idn.c ctl/dp_decap.c ctl/hold.c
 IDNCTL_OBJS := $(patsubst ctl/%.c,$(O)/obj/ctl/%.o,$(IDNCTL_SRCS))
 IDNCTL := $(O)/idnctl
 
 CTL_SKELS := $(if $(wildcard bpf/idn_steer.bpf.c),$(O)/bpf/idn_steer.skel.h) \
 	$(if $(wildcard bpf/idn_node.bpf.c),$(O)/bpf/idn_node.skel.h)
-CTL_CFLAGS := -Ictl/lib -Ictl -Wno-unknown-pragmas
+NL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libnl-genl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+NL_LIBS := $(shell $(PKG_CONFIG) --libs libnl-genl-3.0 2>/dev/null || echo -lnl-genl-3 -lnl-3)
+CTL_CFLAGS := -Ictl/lib -Ictl -Wno-unknown-pragmas $(NL_CFLAGS)
 
 UNIT_CTL_SRCS := $(wildcard selftests/unit/unit_ctl_*.c)
 UNIT_CTL_BINS := $(patsubst selftests/unit/unit_ctl_%.c,$(O)/tests/unit_idnctl_%,$(UNIT_CTL_SRCS))
@@ -47,20 +51,20 @@ $(O)/obj/ctl/%.o: ctl/%.c ctl/idnctl.h ctl/dp_load.h $(LIBIDN_HDRS) $(CTL_SKELS)
 
 $(IDNCTL): $(IDNCTL_OBJS) $(LIBIDN)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(LIBIDN) $(LDLIBS_BPF)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS)
 
 $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HDRS) \
 		selftests/lib/tap.h | $(O)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
-		$(LIBIDN_SRCS) $(LDFLAGS) $(LDLIBS_BPF)
+		$(LIBIDN_SRCS) $(LDFLAGS) $(LDLIBS_BPF) $(NL_LIBS)
 
 # ---- idnd: the controller daemon (ctl/idnd/) ------------------------------
 # build/idnd                  daemon (SQLite, libmicrohttpd, json-c, libidn)
 # build/tests/unit_idnd_*     selftests/unit/unit_idnd_*.c with the solver,
 #                             ASan/UBSan; CBC/GLPK references when present
 # build/tools/idn_placement   placement benchmark (tools/bench/run.sh placement)
-IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c
+IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c ctl/idnd/loop.c
 PLACE_SRCS := ctl/idnd/placement.c ctl/idnd/placement_exact.c ctl/idnd/placement_gen.c
 IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h
 IDND := $(O)/idnd

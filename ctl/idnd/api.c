@@ -142,6 +142,18 @@ static json_object *status_json(void)
 	json_object_object_add(o, "nodes_up", json_object_new_int(up));
 	json_object_object_add(o, "placements", json_object_new_int(D.n_place));
 	json_object_object_add(o, "hb_timeout_ms", json_object_new_int64(D.hb_timeout * 1000));
+	{
+		json_object *l = json_object_new_object();
+
+		json_object_object_add(l, "interval_ms", json_object_new_int64(D.loop_ms));
+		json_object_object_add(l, "region", json_object_new_int(D.loop_region));
+		json_object_object_add(l, "solves", json_object_new_int64(D.loop_solves));
+		json_object_object_add(l, "changed", json_object_new_int64(D.loop_changed));
+		json_object_object_add(l, "scale_out", json_object_new_int64(D.loop_out));
+		json_object_object_add(l, "moves", json_object_new_int64(D.loop_move));
+		json_object_object_add(l, "scale_back", json_object_new_int64(D.loop_back));
+		json_object_object_add(o, "loop", l);
+	}
 	json_object_object_add(o, "uptime_s", json_object_new_double(idnd_now() - D.started));
 	json_object_object_add(o, "last_commit_ms", json_object_new_double(D.last_commit_ms));
 	json_object_object_add(o, "last_drain_ms", json_object_new_double(D.last_drain_ms));

@@ -39,13 +39,17 @@ static void on_signal(int sig)
 }
 
 static const char usage_text[] =
-"Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ] [ -v ]\n"
+"Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
+"            [ -L MS ] [ -R REGION ] [ -v ]\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
 "  -p PORT   HTTP port (default 8787)\n"
 "  -P PIN    dataplane pin dir to program (default $IDN_PIN or " IDN_PIN_DEFAULT "),\n"
 "            none: controller only\n"
 "  -t MS     heartbeat timeout (default 3000)\n"
+"  -L MS     closed loop: re-place from the router's idn_cap_stats every MS\n"
+"            (default 0: off; demand only from POST /v1/demand)\n"
+"  -R REGION region of the local router's sensed demand (default 0)\n"
 "  -v        verbose\n";
 
 /* A node whose last heartbeat is older than the timeout goes down. */
@@ -84,19 +88,23 @@ int main(int argc, char **argv)
 	long tmo = 3000;
 
 	D.db_path = "/var/lib/idn/idnd.db";
-	while ((c = getopt(argc, argv, "d:l:p:P:t:vh")) != -1) {
+	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:vh")) != -1) {
 		switch (c) {
 		case 'd': D.db_path = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'P': pin = optarg; break;
 		case 't': tmo = atol(optarg); break;
+		case 'L': D.loop_ms = atol(optarg); break;
+		case 'R': D.loop_region = atoi(optarg); break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}
-	if (optind != argc || port <= 0 || port > 65535 || tmo < 10 || tmo > 3600000) {
+	if (optind != argc || port <= 0 || port > 65535 || tmo < 10 || tmo > 3600000 ||
+	    D.loop_ms < 0 || D.loop_ms > 3600000 || D.loop_region < 0 ||
+	    D.loop_region >= IDND_REGIONS) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
@@ -158,6 +166,7 @@ int main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 		pthread_mutex_lock(&D.lock);
 		broker_tick();
+		idnd_loop_tick(idnd_now());
 		pthread_mutex_unlock(&D.lock);
 	}
 	idnd_api_stop();

@@ -25,6 +25,14 @@
 #define IDND_MAX_CAPS	4096
 #define IDND_BODY_MAX	(64 * 1024)	/* request body limit, bytes */
 
+/* Closed-loop state of one capability (loop.c; not persisted). */
+struct d_loop {
+	bool primed, owned;	/* baseline read; the loop set the demand */
+	struct idn_cstat last;	/* per-CPU sums at the last read */
+	double ewma, served_rps, unmet_rps;
+	int idle, cool;		/* intervals without flows; until next trigger */
+};
+
 struct d_cap {
 	uint32_t label;		/* IDN_CAP(class, variant) */
 	char name[64];
@@ -40,6 +48,7 @@ struct d_cap {
 	uint32_t version;
 	char artifact[128], runtime[32], accelerator[32];
 	double demand[IDND_REGIONS];	/* requests/s per region */
+	struct d_loop loop;
 };
 
 struct d_node {
@@ -83,6 +92,10 @@ struct idnd {
 	bool have_maps;
 	uint32_t generation;
 	/* counters for /metrics */
+	/* closed loop (loop.c) */
+	long loop_ms;		/* interval, 0 = off */
+	int loop_region;	/* region of the local router's demand */
+	uint64_t loop_solves, loop_changed, loop_out, loop_move, loop_back;
 	uint64_t http_req, http_4xx, http_5xx, solves, commits, nodes_down;
 	double last_solve_s, last_commit_ms, last_drain_ms, started;
 	void *db;		/* sqlite3 * */
@@ -122,6 +135,9 @@ int idnd_store_demand(uint32_t cap, int region, double rps);
 int idnd_store_place(void);
 int idnd_store_gen(uint32_t gen);
 const char *idnd_store_err(void);
+
+/* loop.c: called by the broker loop with D.lock held */
+void idnd_loop_tick(double now);
 
 /* api.c */
 int idnd_api_start(const char *listen, int port);

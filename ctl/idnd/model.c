@@ -371,9 +371,12 @@ int idnd_cap_put(const struct d_cap *c)
 	if (old) {
 		double dem[IDND_REGIONS];
 
+		struct d_loop lp = old->loop;
+
 		memcpy(dem, old->demand, sizeof(dem));
 		*old = *c;
 		memcpy(old->demand, dem, sizeof(dem));
+		old->loop = lp;
 		return 0;
 	}
 	if (D.n_caps >= IDND_MAX_CAPS)
