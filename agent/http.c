@@ -265,7 +265,8 @@ static char *gen_text(uint32_t from, uint32_t to)
 	return s;
 }
 
-static json_object *choice_obj(bool chat, bool delta, const char *text, const char *finish)
+static json_object *choice_obj(bool chat, bool delta, bool role, const char *text,
+			       const char *finish)
 {
 	json_object *ch = json_object_new_object();
 
@@ -273,7 +274,7 @@ static json_object *choice_obj(bool chat, bool delta, const char *text, const ch
 	if (chat) {
 		json_object *m = json_object_new_object();
 
-		if (!delta || text[0])
+		if (role)
 			json_object_object_add(m, "role", json_object_new_string("assistant"));
 		json_object_object_add(m, "content", json_object_new_string(text));
 		json_object_object_add(ch, delta ? "delta" : "message", m);
@@ -366,7 +367,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		bool last = st->sent + 1 == r->out_tokens;
 		size_t n;
 
-		json_object_array_add(arr, choice_obj(st->chat, true, t ? t : "",
+		json_object_array_add(arr, choice_obj(st->chat, true, st->sent == 0, t ? t : "",
 						      last ? "length" : NULL));
 		free(t);
 		json_object_object_add(o, "choices", arr);
@@ -461,7 +462,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		json_object *resp = head_obj(a, r, chat, false), *arr = json_object_new_array();
 		char *t = gen_text(0, r->generated);
 
-		json_object_array_add(arr, choice_obj(chat, false, t ? t : "", "length"));
+		json_object_array_add(arr, choice_obj(chat, false, true, t ? t : "", "length"));
 		free(t);
 		json_object_object_add(resp, "choices", arr);
 		usage_json(resp, r);

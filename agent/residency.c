@@ -409,9 +409,16 @@ struct json_object *res_resident_caps(struct residency *r)
 	json_object *arr = json_object_new_array();
 
 	pthread_mutex_lock(&r->mu);
-	for (struct res_artifact *a = r->head; a; a = a->next)
-		if (a->state == RES_READY && a->cap)
+	for (struct res_artifact *a = r->head; a; a = a->next) {
+		bool dup = false;
+
+		if (a->state != RES_READY || !a->cap)
+			continue;
+		for (struct res_artifact *b = r->head; b != a; b = b->next)
+			dup |= b->state == RES_READY && b->cap == a->cap;
+		if (!dup)
 			json_object_array_add(arr, json_object_new_int64(a->cap));
+	}
 	pthread_mutex_unlock(&r->mu);
 	return arr;
 }
