@@ -6,7 +6,8 @@
  *   idnctl [OPTIONS] OBJECT { COMMAND | help }
  *
  * Each object lives in its own file (dp.c vip.c node.c plan.c cap.c
- * route.c stats.c receipt.c); this file knows none of their commands.
+ * route.c stats.c receipt.c hold.c); this file knows none of their
+ * commands.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,7 +32,7 @@ struct idnctl_opts G;
 
 static const char usage_text[] =
 "Usage: idnctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
-"where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | monitor }\n"
+"where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | hold | monitor }\n"
 "       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -v | -V }\n"
 "  -j, --json         JSON output (errors as {\"error\": ...})\n"
 "  -p, --pretty       pretty JSON (implies -j)\n"
@@ -129,6 +130,7 @@ static const struct {
 	{ "route", do_route },
 	{ "stats", do_stats },
 	{ "receipt", do_receipt },
+	{ "hold", do_hold },
 	{ "monitor", do_monitor },
 	{ "help", do_help },
 };

@@ -65,6 +65,7 @@ int do_cap(int argc, char **argv);
 int do_route(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_receipt(int argc, char **argv);
+int do_hold(int argc, char **argv);
 int do_monitor(int argc, char **argv);
 
 /* print_idn.c: IDN values through the print layer. */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * receipt.c - idnctl receipt / monitor: read routing receipts from the
- * ring buffer idn_receipts and print each (text, or one JSON object per
- * line with -j).
+ * receipt.c - idnctl receipt: read routing receipts from the ring buffer
+ * idn_receipts and print each (text, or one JSON object per line with -j).
+ * `idnctl monitor` (hold.c) follows the same ring, with idn.ko's events.
  *
  * Reading a BPF ring buffer consumes it: one reader at a time sees each
  * receipt.
@@ -22,15 +22,6 @@ static int usage_receipt(void)
 "       idnctl receipt help\n"
 "Without count, prints the receipts waiting in the ring and returns;\n"
 "with count, waits for N receipts (or the timeout, or SIGINT).\n");
-	return EXIT_OK;
-}
-
-static int usage_monitor(void)
-{
-	fprintf(stdout,
-"Usage: idnctl monitor [ receipts ] [ count N ] [ timeout SECONDS ]\n"
-"       idnctl monitor help\n"
-"Prints receipts as they arrive until SIGINT (or count / timeout).\n");
 	return EXIT_OK;
 }
 
@@ -144,22 +135,4 @@ int do_receipt(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	return read_receipts(count || timeout_s, count, timeout_s);
-}
-
-int do_monitor(int argc, char **argv)
-{
-	unsigned long count = 0;
-	unsigned int timeout_s = 0;
-	int rc;
-
-	if (argc > 0 && matches(*argv, "help"))
-		return usage_monitor();
-	if (argc > 0 && matches(*argv, "receipts")) {
-		argc--;
-		argv++;
-	}
-	rc = parse_read_args(argc, argv, &count, &timeout_s, "monitor");
-	if (rc >= 0)
-		return rc;
-	return read_receipts(true, count, timeout_s);
 }

@@ -4,8 +4,9 @@
  *
  * What belongs here: name tables of the uapi enums, argument parsers,
  * access to the dataplane's pinned maps, the plan generation swap
- * (idn_plan_commit), and the userspace struct idn_env that lets
- * bpf/lib/select.h run in userspace against the live maps.
+ * (idn_plan_commit), the userspace struct idn_env that lets
+ * bpf/lib/select.h run in userspace against the live maps, and the
+ * generic netlink client of idn.ko (hold.c, libnl-3).
  * What does not: printing (json_print.h, done by the CLI) and exiting.
  *
  * Every function returns 0 (or a count) on success and -errno on failure,
@@ -256,5 +257,12 @@ struct idn_route_res {
  */
 int idn_route_get(struct idn_maps *m, const struct idn_route_req *rq,
 		  struct idn_route_res *res);
+
+/* ---- idn.ko: the activation hold, generic netlink family "idn" (hold.c) ---- */
+
+extern const struct idn_names idn_hold_reason_names;	/* enum idn_hold_reason */
+extern const struct idn_names idn_hold_stat_names;	/* enum idn_hold_stat */
+
+#include "hold.h"
 
 #endif /* __IDN_CTL_LIBIDN_H */

@@ -97,6 +97,30 @@ static const char *const weights[] = {
 };
 _Static_assert(ARRAY_SIZE(weights) == IDN_W_MAX, "weight names");
 
+/* idn.ko (generic netlink family "idn") */
+static const char *const hold_reasons[] = {
+	[IDN_HOLD_R_NONE] = "none",
+	[IDN_HOLD_R_TIMEOUT] = "timeout",
+	[IDN_HOLD_R_OVERFLOW] = "overflow",
+	[IDN_HOLD_R_FLUSH] = "flush",
+	[IDN_HOLD_R_UNLOAD] = "unload",
+	[IDN_HOLD_R_DEVICE] = "device",
+};
+_Static_assert(ARRAY_SIZE(hold_reasons) == __IDN_HOLD_R_MAX, "hold reason names");
+
+/* as in /proc/net/idn and docs/kernel.md; PAD has no name */
+static const char *const hold_stats[] = {
+	[IDN_HS_HELD] = "held",
+	[IDN_HS_RELEASED] = "released",
+	[IDN_HS_REJ_TIMEOUT] = "rej_timeout",
+	[IDN_HS_REJ_OVERFLOW] = "rej_overflow",
+	[IDN_HS_REJ_FLUSH] = "rej_flush",
+	[IDN_HS_DROPPED] = "dropped",
+	[IDN_HS_EVENTS] = "events",
+	[IDN_HS_EVENTS_LIMITED] = "events_limited",
+};
+_Static_assert(ARRAY_SIZE(hold_stats) == __IDN_HS_MAX, "hold stat names");
+
 #define NAMES(var, tbl, w) \
 	const struct idn_names var = { .name = tbl, .n = ARRAY_SIZE(tbl), .what = w }
 
@@ -107,6 +131,8 @@ NAMES(idn_health_names, healths, "health");
 NAMES(idn_privacy_names, privacies, "privacy");
 NAMES(idn_scope_names, scopes, "scope");
 NAMES(idn_weight_names, weights, "weight");
+NAMES(idn_hold_reason_names, hold_reasons, "hold reason");
+NAMES(idn_hold_stat_names, hold_stats, "hold counter");
 
 const char *idn_name(const struct idn_names *t, unsigned int v)
 {

@@ -10,7 +10,8 @@
 IP=/usr/sbin/ip
 fail=0
 t() { if [ "$1" = 0 ]; then echo "ok 0 - hold: $2"; else echo "not ok 0 - hold: $2"; fail=1; fi; }
-stat() { kt_genl stats | awk -v k="$1" '$1 == k { print $2 }'; }
+# stat NAME: a counter of this netns from `idnctl hold show` ("counters ..." line)
+stat() { idnctl hold show | awk -v k="$1" '/^counters / { for (i = 2; i < NF; i += 2) if ($i == k) print $(i + 1) }'; }
 P=/sys/fs/bpf/idn
 NP=/sys/fs/bpf/idnnode
 VIP=10.9.0.1
@@ -60,7 +61,9 @@ else
 fi
 $IP netns exec knode kt_tcp listen 80 & lpid=$!
 
-kt_genl monitor 30 >/tmp/events & mpid=$!
+# the module's events, text and JSON, through idnctl (libnl-3)
+idnctl monitor events timeout 60 >/tmp/events & mpid=$!
+idnctl -j monitor events timeout 60 >/tmp/events.json & jpid=$!
 sleep 0.5
 
 # 1. hold -> plan installed -> release -> the connection reaches the node.
@@ -74,8 +77,14 @@ h=$(awk '$1 == "holding" { print $2 }' /proc/net/idn)
 grep -q "^queue cap $CAP_A_HEX " /proc/net/idn && grep -q "^queue cap $CAP_B_HEX " /proc/net/idn &&
 	[ "$(awk '$1 == "queues" { print $2 }' /proc/net/idn)" = 2 ]
 t $? "two capabilities held in two queues ($(grep '^queue' /proc/net/idn | cut -d' ' -f1-5 | tr '\n' ' '))"
-grep -q "^miss cap $((CAP_A_HEX)) " /tmp/events && grep -q "^miss cap $((CAP_B_HEX)) " /tmp/events
-t $? "DEMAND_MISS events with the capability"
+idnctl hold show >/tmp/hs
+grep -q "^queue cap $CAP_A pkts [1-9]" /tmp/hs && grep -q "^queue cap $CAP_B pkts [1-9]" /tmp/hs
+t $? "idnctl hold show: both queues ($(grep '^queue' /tmp/hs | cut -d' ' -f1-5 | tr '\n' ' '))"
+grep -q "^miss cap $CAP_A pkts [0-9]* dst $VIP dport 80 proto tcp " /tmp/events &&
+	grep -q "^miss cap $CAP_B .* dport 81 " /tmp/events
+t $? "idnctl monitor events: DEMAND_MISS with the capability ($(grep -c '^miss' /tmp/events))"
+grep -q "^{\"event\":\"miss\",\"cap\":\"$CAP_A\",\"pkts\":[0-9]*,\"dst\":\"$VIP\",\"dport\":80," /tmp/events.json
+t $? "idnctl -j monitor events: one JSON object per line ($(head -1 /tmp/events.json))"
 if [ $MODE = steer ]; then
 	idnctl -P $P node add id 1 addr 10.2.0.2 health up >/dev/null &&
 		idnctl -P $P plan add cap $CAP_A cand node 1 exec-us 100 >/dev/null
@@ -83,28 +92,32 @@ else
 	/usr/sbin/tc filter del dev r0 ingress pref 10 && $IP route add $VIP/32 via 10.2.0.2
 fi
 t $? "capability deployed (mode $MODE)"
-kt_genl release $CAP_A_HEX >/tmp/rel; t $? "RELEASE cap $CAP_A ($(cat /tmp/rel))"
+idnctl hold release cap $CAP_A >/tmp/rel && grep -q '^released [1-9]' /tmp/rel
+t $? "idnctl hold release cap $CAP_A ($(cat /tmp/rel))"
 wait $cpid; rc=$?
 t $rc "connection reached the node after release ($(cat /tmp/c1))"
-grep -q "^release cap $((CAP_A_HEX)) " /tmp/events; t $? "RELEASE event delivered"
+grep -q "^release cap $CAP_A count [1-9]" /tmp/events; t $? "RELEASE event delivered"
 [ "$(stat released)" -ge 1 ] && grep -q "^queue cap $CAP_B_HEX " /proc/net/idn &&
 	! grep -q "^queue cap $CAP_A_HEX " /proc/net/idn
 t $? "released counted, cap $CAP_B still held"
-kt_genl flush $CAP_B_HEX >/tmp/fl; t $? "FLUSH cap $CAP_B ($(cat /tmp/fl))"
+idnctl hold flush cap $CAP_B >/tmp/fl && grep -q '^rejected [1-9]' /tmp/fl
+t $? "idnctl hold flush cap $CAP_B ($(cat /tmp/fl))"
 wait $cbpid; rc=$?
 [ $rc = 3 ] && [ "$(awk '$1 == "holding" { print $2 }' /proc/net/idn)" = 0 ]
 t $? "cap $CAP_B client refused, nothing left held ($(cat /tmp/c1b))"
 
 # 2. timeout -> RST
-kt_genl set timeout_ms 300 event_ms 1000 >/dev/null
+idnctl hold set timeout-ms 300 event-ms 1000 &&
+	idnctl hold show | grep -q '^limits max-pkts 64 max-bytes [0-9]* timeout-ms 300 event-ms 1000 '
+t $? "idnctl hold set: limits changed"
 $IP netns exec kcli kt_tcp connect $VIP 81 5000 >/tmp/c2; rc=$?
 ms=$(awk '{ print $2 }' /tmp/c2)
 [ $rc = 3 ] && [ "$ms" -lt 1500 ]; t $? "timeout: client refused fast ($(cat /tmp/c2))"
 [ "$(stat rej_timeout)" -ge 1 ]; t $? "timeout counted ($(stat rej_timeout))"
-grep -q '^reject cap [0-9]* reason 1' /tmp/events; t $? "timeout REJECT event"
+grep -q "^reject cap $CAP_B reason timeout count [1-9]" /tmp/events; t $? "timeout REJECT event"
 
 # 3. overflow -> RST at once; event rate limit
-kt_genl set max_pkts 1 timeout_ms 3000 event_ms 5000 >/dev/null
+idnctl hold set max-pkts 1 timeout-ms 3000 event-ms 5000
 ev0=$(stat events)
 $IP netns exec kcli kt_tcp connect $VIP 81 6000 >/tmp/c3 & c3=$!
 sleep 0.3
@@ -112,30 +125,30 @@ $IP netns exec kcli kt_tcp connect $VIP 81 2000 >/tmp/c4; rc=$?
 ms=$(awk '{ print $2 }' /tmp/c4)
 [ $rc = 3 ] && [ "$ms" -lt 1000 ]; t $? "overflow: second client refused at once ($(cat /tmp/c4))"
 [ "$(stat rej_overflow)" -ge 1 ]; t $? "overflow counted ($(stat rej_overflow))"
-grep -q '^reject cap [0-9]* reason 2' /tmp/events; t $? "overflow REJECT event"
-kt_genl set max_pkts 64 >/dev/null
+grep -q "^reject cap $CAP_B reason overflow count 1" /tmp/events; t $? "overflow REJECT event"
+idnctl hold set max-pkts 64
 $IP netns exec kcli kt_tcp connect $VIP 81 2000 >/dev/null & c5=$!
 $IP netns exec kcli kt_tcp connect $VIP 81 2000 >/dev/null & c6=$!
 sleep 0.5
 ev1=$(stat events)
 [ $((ev1 - ev0)) = 1 ] && [ "$(stat events_limited)" -ge 2 ]
 t $? "events rate-limited per queue (events +$((ev1 - ev0)), limited $(stat events_limited))"
-kt_genl flush all >/tmp/fl; t $? "FLUSH all ($(cat /tmp/fl))"
+idnctl hold flush >/tmp/fl; t $? "FLUSH all ($(cat /tmp/fl))"
 wait $c3; rc3=$?; wait $c5; rc5=$?; wait $c6; rc6=$?
 [ $rc3 = 3 ] && [ $rc5 = 3 ] && [ $rc6 = 3 ]; t $? "flushed clients refused ($rc3 $rc5 $rc6)"
 
 # 4. accounting: every held packet ended released, rejected or dropped
-kt_genl stats >/tmp/st
-awk '{ v[$1] = $2 } END { exit !(v["held"] == v["released"] + v["rej_timeout"] + v["rej_flush"] + v["dropped"]) }' /tmp/st
-t $? "held = released + rejected + dropped ($(tr '\n' ' ' </tmp/st))"
+idnctl hold show | grep '^counters' >/tmp/st
+awk '{ for (i = 2; i < NF; i += 2) v[$i] = $(i + 1) }
+	END { exit !(v["held"] == v["released"] + v["rej_timeout"] + v["rej_flush"] + v["dropped"]) }' /tmp/st
+t $? "held = released + rejected + dropped ($(cat /tmp/st))"
 
 # 5. rmmod while packets are held: the module answers the held client
 # itself (RST at unload, well before the SYN's 1 s retransmission; nothing
 # else can refuse it: the router has no route to the VIP), nothing leaks.
-kt_genl set timeout_ms 10000 >/dev/null
+idnctl hold set timeout-ms 10000
 $IP netns exec kcli kt_tcp connect $VIP 81 5000 >/tmp/c7 & c7=$!
 sleep 0.5
-kill $mpid 2>/dev/null; wait $mpid 2>/dev/null
 h=$(awk '$1 == "holding" { print $2 }' /proc/net/idn)
 rmmod idn; t $? "rmmod with $h packet(s) held"
 wait $c7; rc=$?
@@ -160,6 +173,19 @@ else
 	echo "ok 0 - hold: module gone, hold on/off # SKIP needs the steering program"
 fi
 insmod /idn/mods/idn.ko; t $? "insmod again"
+# the monitor kept running: it saw the module go (the operator's cue to
+# set hold off) and come back, and rejoined the groups
+sleep 0.3
+grep -q '^unload module idn' /tmp/events && grep -q '^load module idn' /tmp/events
+t $? "idnctl monitor events: unload and load of the module"
+idnctl hold set timeout-ms 100
+[ $MODE = mark ] || idnctl -P $P dp set hold on >/dev/null
+$IP netns exec kcli kt_tcp connect $VIP 81 3000 >/tmp/c10
+sleep 0.3
+sed -n '/^load module idn/,$p' /tmp/events >/tmp/ev2
+grep -q "^miss cap $CAP_B " /tmp/ev2 && grep -q "^reject cap $CAP_B reason timeout" /tmp/ev2
+t $? "idnctl monitor events: held and rejected again after the reload ($(cat /tmp/c10); $(tr '\n' ';' </tmp/ev2))"
+kill $mpid $jpid 2>/dev/null; wait $mpid $jpid 2>/dev/null
 
 kill $lpid 2>/dev/null; wait $lpid 2>/dev/null
 idnctl -P $P dp detach dev r0 >/dev/null 2>&1

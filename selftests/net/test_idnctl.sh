@@ -4,8 +4,9 @@
 # test_idnctl.sh - idnctl against a private bpffs and a namespace of its
 # own: dp attach/status/detach (XDP, TC, decap), vip/node/plan round trips
 # in text and JSON, plan generations flipping the slot, route get, stats,
-# receipts, and usage errors (exit 2 with a message). Re-executes itself
-# under `unshare -m` so the bpffs mount is invisible to everything else.
+# receipts, hold/monitor without idn.ko, and usage errors (exit 2 with a
+# message). Re-executes itself under `unshare -m` so the bpffs mount is
+# invisible to everything else.
 
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
@@ -44,7 +45,7 @@ jslot() { c -j plan show | jq -r .active_slot; }
 MAN=$IDN_ROOT/docs/idnctl.8
 syn=$(sed -n '/^\.SH SYNOPSIS/,/^\.fi/p' "$MAN" | sed 's/\\-/-/g; s/^ *//')
 man_ok=0
-for obj in "" dp vip node plan cap route stats receipt monitor; do
+for obj in "" dp vip node plan cap route stats receipt hold monitor; do
 	while IFS= read -r line; do
 		line=${line#Usage: }
 		line=$(sed 's/^ *//' <<<"$line")
@@ -258,6 +259,25 @@ c -j cap show | jq -e '[.[].cap] | index("1001/2") != null and index("1001/1") !
 tap_result "cap show: capabilities from VIPs and plans" $?
 check "receipt show (empty ring) exits 0" c receipt show
 check "monitor with timeout" c monitor receipts timeout 1
+
+# ---- hold / monitor events (idn.ko; the kernel tier runs them against it):
+# usage errors come before the module is asked
+usage_err "hold set: out of range" 'invalid max-pkts "0"' hold set max-pkts 0
+usage_err "hold release without a selector" 'needs "cap CAP" or "all"' hold release
+usage_err "hold release: cap and all" 'one of "cap CAP" or "all"' hold release cap 5 all
+usage_err "hold set: nothing" 'nothing to set' hold set
+usage_err "monitor: unknown kind" 'unknown argument "frob"' monitor frob
+if [ ! -d /sys/module/idn ]; then
+	out=$(c -j hold show); rc=$?
+	[ $rc -eq 1 ] && jq -e '.error | test("idn.ko is not loaded")' >/dev/null <<<"$out"
+	tap_result "hold show without idn.ko: exit 1, JSON error" $? "$rc $out"
+	out=$(c monitor events timeout 1 2>&1); rc=$?
+	[ $rc -eq 1 ] && grep -q "idn.ko is not loaded" <<<"$out"
+	tap_result "monitor events without idn.ko: exit 1" $? "$rc $out"
+	out=$(c monitor all timeout 1 2>&1); rc=$?
+	[ $rc -eq 0 ] && grep -q "receipts only" <<<"$out"
+	tap_result "monitor all without idn.ko: receipts only, warned" $? "$rc $out"
+fi
 
 # ---- node del, decap, detach
 nh_put 6 && nh_put 7
