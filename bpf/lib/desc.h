@@ -103,4 +103,39 @@ IDN_INLINE int idn_desc_validate(const struct idn_desc *d)
 	return 0;
 }
 
+#define IDN_DESC_NOT_IDN (-1)
+
+/*
+ * idn_desc_begin - the descriptor's starting values: the VIP's defaults
+ * (encoding 1) when @vip is given, else the IPv6 descriptor address
+ * (encoding 2) when the destination lies in the configured prefix.
+ * The steering program, idnctl route get and the tests all start here.
+ * Return: 0, IDN_DESC_NOT_IDN when the packet is not IDN traffic, or a
+ * drop reason.
+ */
+IDN_INLINE int idn_desc_begin(const struct idn_config *cfg, const struct idn_vip *vip,
+			      const struct idn_flow_key *f, struct idn_desc *d)
+{
+	if (vip) {
+		*d = vip->defaults;
+		d->flags &= ~(IDN_DF_TOKEN | IDN_DF_SIZE | IDN_DF_OPT | IDN_DF_ADDR6);
+		return 0;
+	}
+	if (!idn_addr6_in_prefix(cfg, f))
+		return IDN_DESC_NOT_IDN;
+	return idn_desc_from_addr6(f, d);
+}
+
+/*
+ * idn_desc_finish - after the TCP option (encoding 3) was applied: the
+ * address token for a client that sent none, then validation.
+ * Return: 0 or a drop reason.
+ */
+IDN_INLINE int idn_desc_finish(const struct idn_flow_key *f, struct idn_desc *d)
+{
+	if (!(d->flags & IDN_DF_TOKEN))
+		d->token = idn_addr_token(f);
+	return idn_desc_validate(d);
+}
+
 #endif /* __IDN_LIB_DESC_H */

@@ -680,16 +680,11 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	 * key), or the IPv6 descriptor prefix.
 	 */
 	vip = bpf_map_lookup_elem(&idn_vips, (struct idn_vip_key *)p.flow.daddr);
-	if (vip) {
-		*d = vip->defaults;
-		d->flags &= ~(IDN_DF_TOKEN | IDN_DF_SIZE | IDN_DF_OPT | IDN_DF_ADDR6);
-	} else if (idn_addr6_in_prefix(cfg, &p.flow)) {
-		r = idn_desc_from_addr6(&p.flow, d);
-		if (r)
-			return malformed(cfg, r, len, xdp);
-	} else {
+	r = idn_desc_begin(cfg, vip, &p.flow, d);
+	if (r == IDN_DESC_NOT_IDN)
 		goto pass;
-	}
+	if (r)
+		return malformed(cfg, r, len, xdp);
 
 	if (p.flow.proto == IPPROTO_TCP && (p.tcp_flags & IDN_TCP_SYN) &&
 	    !(p.tcp_flags & IDN_TCP_ACK) && p.tcp_hlen > sizeof(struct tcphdr)) {
@@ -700,9 +695,7 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		if (r)
 			return malformed(cfg, r, len, xdp);
 	}
-	if (!(d->flags & IDN_DF_TOKEN))
-		d->token = idn_addr_token(&p.flow);
-	r = idn_desc_validate(d);
+	r = idn_desc_finish(&p.flow, d);
 	if (r)
 		return malformed(cfg, r, len, xdp);
 

@@ -41,8 +41,10 @@ int idn_route_get(struct idn_maps *m, const struct idn_route_req *rq,
 	struct idn_receipt *rc = &res->rc;
 	struct idn_desc *d = &rc->desc;
 	struct idn_flow_key *f = &rc->flow;
+	const struct idn_vip *vp = NULL;
 	struct idn_sel_in in = {};
 	struct idn_config cfg;
+	struct idn_vip vip;
 	struct idn_uenv u;
 	struct idn_aff aff;
 	int err, reason;
@@ -76,42 +78,33 @@ int idn_route_get(struct idn_maps *m, const struct idn_route_req *rq,
 		memcpy(f->saddr, rq->from.addr, sizeof(f->saddr));
 	}
 
-	/* Encoding 1 / 2: where the defaults come from. */
 	if (rq->flags & IDN_RQ_VIP) {
-		struct idn_vip vip;
-
 		err = idn_vip_get(m, &rq->vip, &vip);
-		if (err == -ENOENT) {
-			rc->verdict = IDN_V_PASS;	/* not IDN traffic */
-			idn_errclear();
-			return 0;
-		}
-		if (err)
+		if (!err)
+			vp = &vip;
+		else if (err != -ENOENT)
 			return err;
-		*d = vip.defaults;
-		d->flags &= ~(IDN_DF_TOKEN | IDN_DF_SIZE | IDN_DF_OPT | IDN_DF_ADDR6);
-	} else {
-		if (rq->addr6.family != IDN_AF_INET6)
-			return idn_err(-EINVAL, "addr6 needs an IPv6 address");
-		res->in_prefix = idn_addr6_in_prefix(&cfg, f);
-		if (!res->in_prefix) {
-			rc->verdict = IDN_V_PASS;
-			return 0;
-		}
-		reason = idn_desc_from_addr6(f, d);
-		if (reason)
-			goto malformed;
+		idn_errclear();
+	} else if (rq->addr6.family != IDN_AF_INET6) {
+		return idn_err(-EINVAL, "addr6 needs an IPv6 address");
 	}
+	/* Encoding 1 or 2: where the defaults come from, as the dataplane does. */
+	res->in_prefix = !vp && idn_addr6_in_prefix(&cfg, f);
+	reason = idn_desc_begin(&cfg, vp, f, d);
+	if (reason == IDN_DESC_NOT_IDN) {
+		rc->verdict = IDN_V_PASS;	/* not IDN traffic */
+		return 0;
+	}
+	if (reason)
+		goto malformed;
 	/* Encoding 3: what the client itself sent. */
 	if (rq->flags & (IDN_RQ_CAP | IDN_RQ_TIER | IDN_RQ_POLICY | IDN_RQ_TOKEN | IDN_RQ_SIZE)) {
 		reason = overlay_opt(rq, d);
 		if (reason)
 			goto malformed;
 	}
-	if (!(d->flags & IDN_DF_TOKEN))
-		d->token = idn_addr_token(f);
+	reason = idn_desc_finish(f, d);
 	rc->source = d->flags;
-	reason = idn_desc_validate(d);
 	if (reason)
 		goto malformed;
 

@@ -553,16 +553,12 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	vk.port = p.flow.dport;
 	vk.proto = p.flow.proto;
 	vk.family = p.flow.family;
-	if (bpf_map_lookup_elem(E.vips, &vk, &vip) == 0) {
-		d = vip.defaults;
-		d.flags &= ~(IDN_DF_TOKEN | IDN_DF_SIZE | IDN_DF_OPT | IDN_DF_ADDR6);
-	} else if (idn_addr6_in_prefix(&cfg, &p.flow)) {
-		r = idn_desc_from_addr6(&p.flow, &d);
-		if (r)
-			goto malformed;
-	} else {
+	r = idn_desc_begin(&cfg, bpf_map_lookup_elem(E.vips, &vk, &vip) == 0 ? &vip : NULL,
+			   &p.flow, &d);
+	if (r == IDN_DESC_NOT_IDN)
 		goto pass;
-	}
+	if (r)
+		goto malformed;
 	if (p.flow.proto == IPPROTO_TCP && (p.tcp_flags & IDN_TCP_SYN) &&
 	    !(p.tcp_flags & IDN_TCP_ACK) && p.tcp_hlen > sizeof(struct tcphdr)) {
 		struct idn_tcpopt o;
@@ -578,9 +574,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 				goto malformed;
 		}
 	}
-	if (!(d.flags & IDN_DF_TOKEN))
-		d.token = idn_addr_token(&p.flow);
-	r = idn_desc_validate(&d);
+	r = idn_desc_finish(&p.flow, &d);
 	if (r)
 		goto malformed;
 	{
