@@ -64,15 +64,16 @@ $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HD
 # build/tests/unit_idnd_*     selftests/unit/unit_idnd_*.c with the solver,
 #                             ASan/UBSan; CBC/GLPK references when present
 # build/tools/idn_placement   placement benchmark (tools/bench/run.sh placement)
-IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c ctl/idnd/loop.c
+IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c ctl/idnd/loop.c \
+	ctl/idnd/dist.c ctl/idnd/etcd.c
 PLACE_SRCS := ctl/idnd/placement.c ctl/idnd/placement_exact.c ctl/idnd/placement_gen.c
-IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h
+IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h ctl/idnd/etcd.h
 IDND := $(O)/idnd
 HAVE_CBC := $(shell $(PKG_CONFIG) --exists cbc 2>/dev/null && echo 1)
 HAVE_GLPK := $(if $(wildcard /usr/include/glpk.h),1)
 PLACE_CFLAGS := -Ictl/idnd $(if $(HAVE_CBC),-DIDN_HAVE_CBC) $(if $(HAVE_GLPK),-DIDN_HAVE_GLPK)
 PLACE_LIBS := $(if $(HAVE_CBC),$(shell $(PKG_CONFIG) --libs cbc)) $(if $(HAVE_GLPK),-lglpk) -lm
-IDND_LIBS := -lsqlite3 -lmicrohttpd -ljson-c -lpthread
+IDND_LIBS := -lsqlite3 -lmicrohttpd -ljson-c -lcurl -lpthread
 UNIT_IDND_SRCS := $(wildcard selftests/unit/unit_idnd_*.c)
 UNIT_IDND_BINS := $(patsubst selftests/unit/%.c,$(O)/tests/%,$(UNIT_IDND_SRCS))
 

@@ -12,8 +12,9 @@ PKGS=(
 	# userspace libraries
 	libjson-c-dev libnl-3-dev libnl-genl-3-dev libmicrohttpd-dev libsqlite3-dev
 	libsodium-dev libcurl4-openssl-dev
-	# controller: placement ILP reference (CBC) and LP bounds (GLPK, no .pc file)
-	coinor-libcbc-dev libglpk-dev
+	# controller: placement ILP reference (CBC) and LP bounds (GLPK, no .pc file);
+	# distributed mode on etcd (selftests/net/test_idnd_etcd.sh starts its own)
+	coinor-libcbc-dev libglpk-dev etcd-server etcd-client
 	# network testbed and load tools
 	iproute2 ethtool curl wrk procps util-linux iputils-ping netcat-openbsd
 	# sanitizers / memcheck

@@ -132,7 +132,14 @@ static json_object *status_json(void)
 			n++;
 			up += D.nodes[j].up;
 		}
-	json_object_object_add(o, "mode", json_object_new_string("embedded"));
+	json_object_object_add(o, "mode", json_object_new_string(D.etcd ? "etcd" : "embedded"));
+	if (D.etcd) {
+		json_object_object_add(o, "etcd", json_object_new_string(D.etcd_url));
+		json_object_object_add(o, "prefix", json_object_new_string(D.prefix));
+		json_object_object_add(o, "replica", json_object_new_string(D.replica));
+		json_object_object_add(o, "leader", json_object_new_boolean(D.leader));
+		json_object_object_add(o, "takeovers", json_object_new_int64(D.takeovers));
+	}
 	json_object_object_add(o, "store", json_object_new_string(D.db_path));
 	json_object_object_add(o, "dataplane", D.have_maps ?
 			       json_object_new_string(D.pin) : NULL);
@@ -220,6 +227,7 @@ static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 	e = idnd_cap_put(&cap);
 	if (e)
 		return send_err(c, 500, "registry: %s", strerror(-e));
+	idnd_dist_cap(idnd_cap_find(cap.label));
 	return send_json(c, old ? 200 : 201, idnd_cap_to_json(idnd_cap_find(cap.label), true));
 }
 
@@ -242,16 +250,19 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
 		n.pending = old->pending;
 		n.load = old->load;
 		n.kv_use = old->kv_use;
+		n.lease = old->lease;
 	}
 	n.up = true;
 	n.last_hb = idnd_now();
 	D.nodes[n.id] = n;
+	idnd_dist_node(&D.nodes[n.id]);
 	if (D.have_maps) {
 		idn_nexthop_clear(&D.maps, n.id, 0);
 		if (idnd_node_push(&n))
 			return send_err(c, 500, "dataplane: %s", idn_errmsg());
-		idnd_compile();
 	}
+	if (D.have_maps || D.etcd)
+		idnd_compile();
 	return send_json(c, existed ? 200 : 201, idnd_node_to_json(&n, true));
 }
 
@@ -306,11 +317,11 @@ static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_obj
 	n->last_hb = idnd_now();
 	n->heartbeats++;
 	n->up = true;
-	if (D.have_maps) {
+	idnd_dist_heartbeat(n);
+	if (D.have_maps)
 		idnd_node_push(n);
-		if (!was_up)
-			idnd_compile();	/* back in the plans */
-	}
+	if ((D.have_maps || D.etcd) && !was_up)
+		idnd_compile();	/* back in the plans */
 	return send_json(c, 200, json_object_new_object());
 }
 
@@ -351,6 +362,7 @@ static enum MHD_Result post_demand(struct MHD_Connection *c, json_object *o)
 	if (idnd_store_demand(cap->label, region, rps))
 		return send_err(c, 500, "store: %s", idnd_store_err());
 	cap->demand[region] = rps;
+	idnd_dist_cap(cap);
 	return send_json(c, 200, idnd_cap_to_json(cap, true));
 }
 
@@ -421,8 +433,10 @@ static enum MHD_Result solve(struct MHD_Connection *c, json_object *o)
 		e = idnd_place_set(&in, &sol);
 		if (!e)
 			e = idnd_store_place() ? -EIO : 0;
-		if (!e)
+		if (!e) {
+			idnd_dist_place();
 			e = idnd_compile();
+		}
 		json_object_object_add(res, "generation", json_object_new_int64(D.generation));
 	}
 	free((void *)in.prev);
@@ -448,6 +462,9 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 
 	if (rq->too_big)
 		return send_err(c, 413, "request body larger than %d bytes", IDND_BODY_MAX);
+	if (D.etcd && !D.leader && (post || del))
+		return send_err(c, 503, "replica %s is not the leader: write to the leader",
+				D.replica);
 	if (!strcmp(url, "/metrics") && get)
 		return metrics(c);
 	if (!strcmp(url, "/v1/status") && get)
@@ -489,6 +506,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		if (idnd_store_cap_del(id))
 			return send_err(c, 500, "store: %s", idnd_store_err());
 		idnd_cap_del(id);
+		idnd_dist_cap_del(id);
+		idnd_dist_place();
 		idnd_compile();
 		return send_json(c, 200, json_object_new_object());
 	}
@@ -500,15 +519,17 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			return send_err(c, 404, "node %u is not registered", id);
 		if (idnd_store_node_del(id))
 			return send_err(c, 500, "store: %s", idnd_store_err());
+		idnd_dist_node_del(&D.nodes[id]);
 		D.nodes[id] = gone;
 		for (int i = 0; i < D.n_place; i++)
 			if (D.place[i].node != id)
 				D.place[k++] = D.place[i];
 		D.n_place = k;
-		if (D.have_maps) {
+		idnd_dist_place();
+		if (D.have_maps || D.etcd)
 			idnd_compile();
+		if (D.have_maps)
 			idnd_node_push(&gone);
-		}
 		return send_json(c, 200, json_object_new_object());
 	}
 	if (!post) {

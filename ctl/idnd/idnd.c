@@ -40,7 +40,7 @@ static void on_signal(int sig)
 
 static const char usage_text[] =
 "Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
-"            [ -L MS ] [ -R REGION ] [ -v ]\n"
+"            [ -L MS ] [ -R REGION ] [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -W ] ] [ -v ]\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
 "  -p PORT   HTTP port (default 8787)\n"
@@ -50,6 +50,12 @@ static const char usage_text[] =
 "  -L MS     closed loop: re-place from the router's idn_cap_stats every MS\n"
 "            (default 0: off; demand only from POST /v1/demand)\n"
 "  -R REGION region of the local router's sensed demand (default 0)\n"
+"  -E URL    distributed mode on etcd (v3 JSON gateway, e.g. http://127.0.0.1:2379):\n"
+"            registry and plans under /idn/DOMAIN/, one leader among replicas\n"
+"  -D DOMAIN domain of the key prefix (default 0)\n"
+"  -N NAME   this replica's name in the leader key (default idnd-PID)\n"
+"  -W        router side: watch the plan prefix and apply it to the maps of -P\n"
+"            (no store, no API)\n"
 "  -v        verbose\n";
 
 /* A node whose last heartbeat is older than the timeout goes down. */
@@ -83,12 +89,14 @@ static void broker_tick(void)
 
 int main(int argc, char **argv)
 {
-	const char *listen = "127.0.0.1", *pin = NULL;
+	const char *listen = "127.0.0.1", *pin = NULL, *etcd_url = NULL, *name = NULL;
+	int domain = 0;
+	bool watch = false;
 	int port = 8787, c, verbose = 0, err;
 	long tmo = 3000;
 
 	D.db_path = "/var/lib/idn/idnd.db";
-	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:vh")) != -1) {
+	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:E:D:N:Wvh")) != -1) {
 		switch (c) {
 		case 'd': D.db_path = optarg; break;
 		case 'l': listen = optarg; break;
@@ -97,6 +105,10 @@ int main(int argc, char **argv)
 		case 't': tmo = atol(optarg); break;
 		case 'L': D.loop_ms = atol(optarg); break;
 		case 'R': D.loop_region = atoi(optarg); break;
+		case 'E': etcd_url = optarg; break;
+		case 'D': domain = atoi(optarg); break;
+		case 'N': name = optarg; break;
+		case 'W': watch = true; break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
@@ -104,7 +116,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc || port <= 0 || port > 65535 || tmo < 10 || tmo > 3600000 ||
 	    D.loop_ms < 0 || D.loop_ms > 3600000 || D.loop_region < 0 ||
-	    D.loop_region >= IDND_REGIONS) {
+	    D.loop_region >= IDND_REGIONS || domain < 0 || domain > 31 ||
+	    (watch && !etcd_url) || (name && strlen(name) >= sizeof(D.replica))) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
@@ -122,6 +135,29 @@ int main(int argc, char **argv)
 			D.region_lat[a * IDND_REGIONS + b] = 2 + 8.0 * h;
 		}
 	D.started = idnd_now();
+	if (etcd_url && idnd_dist_start(etcd_url, domain, name)) {
+		fprintf(stderr, "idnd: etcd %s: %s\n", etcd_url, idn_errmsg());
+		return 1;
+	}
+	if (watch) {
+		struct idn_config cfg;
+
+		idn_maps_init(&D.maps, pin);
+		D.pin = D.maps.dir;
+		if (idn_config_get(&D.maps, &cfg)) {
+			fprintf(stderr, "idnd: dataplane maps in %s: %s\n", D.maps.dir,
+				idn_errmsg());
+			return 1;
+		}
+		D.have_maps = true;
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		signal(SIGPIPE, SIG_IGN);
+		pr_info("idnd: watching %s%s for %s\n", etcd_url, D.prefix, D.maps.dir);
+		idnd_dist_watch((volatile int *)&stop);
+		idn_maps_close(&D.maps);
+		return 0;
+	}
 
 	err = idnd_store_open(D.db_path);
 	if (!err)
@@ -165,7 +201,9 @@ int main(int argc, char **argv)
 
 		nanosleep(&ts, NULL);
 		pthread_mutex_lock(&D.lock);
-		broker_tick();
+		idnd_dist_tick(idnd_now());
+		if (!D.etcd || D.leader)	/* a follower hears no heartbeats */
+			broker_tick();
 		idnd_loop_tick(idnd_now());
 		pthread_mutex_unlock(&D.lock);
 	}

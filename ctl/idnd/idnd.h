@@ -67,6 +67,7 @@ struct d_node {
 	double down_at;
 	uint32_t queue, pending, load, kv_use;
 	uint64_t heartbeats;
+	int64_t lease;		/* etcd lease of its key (distributed mode) */
 };
 
 struct d_place {
@@ -92,6 +93,13 @@ struct idnd {
 	bool have_maps;
 	uint32_t generation;
 	/* counters for /metrics */
+	/* distributed mode on etcd (dist.c) */
+	bool etcd, leader;
+	const char *etcd_url;
+	char replica[64];	/* this replica's name in the leader key */
+	char prefix[64];	/* /idn/DOMAIN/ */
+	int64_t leader_lease;
+	uint64_t takeovers;
 	/* closed loop (loop.c) */
 	long loop_ms;		/* interval, 0 = off */
 	int loop_region;	/* region of the local router's demand */
@@ -138,6 +146,19 @@ const char *idnd_store_err(void);
 
 /* loop.c: called by the broker loop with D.lock held */
 void idnd_loop_tick(double now);
+
+/* dist.c: distributed mode on etcd; hooks no-op unless leader */
+int idnd_dist_start(const char *url, int domain, const char *name);
+void idnd_dist_tick(double now);		/* election, leader lease */
+int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen);
+void idnd_dist_cap(const struct d_cap *c);
+void idnd_dist_cap_del(uint32_t label);
+void idnd_dist_node(struct d_node *n);
+void idnd_dist_node_del(struct d_node *n);
+void idnd_dist_heartbeat(struct d_node *n);
+void idnd_dist_place(void);
+/* Router-side daemon: apply the plan prefix to the local maps until *stop. */
+int idnd_dist_watch(volatile int *stop);
 
 /* api.c */
 int idnd_api_start(const char *listen, int port);

@@ -68,8 +68,10 @@ static int apply_solve(int *changed)
 	e = idnd_place_set(&in, &sol);
 	if (!e)
 		e = idnd_store_place() ? -EIO : 0;
-	if (!e)
+	if (!e) {
+		idnd_dist_place();
 		e = idnd_compile();
+	}
 	free((void *)in.prev);
 	pl_inst_free(&in);
 	pl_sol_free(&sol);
@@ -84,6 +86,7 @@ static int set_demand(struct d_cap *c, double rps)
 	if (idnd_store_demand(c->label, r, rps))
 		return -EIO;
 	c->demand[r] = rps;
+	idnd_dist_cap(c);
 	return 0;
 }
 
@@ -97,7 +100,7 @@ void idnd_loop_tick(double now)
 	bool solve = false;
 	int changed = 0, r = D.loop_region;
 
-	if (!D.loop_ms || !D.have_maps || dt * 1000 < D.loop_ms)
+	if (!D.loop_ms || !D.have_maps || dt * 1000 < D.loop_ms || (D.etcd && !D.leader))
 		return;
 	last_tick = now;
 	for (int i = 0; i < D.n_caps; i++) {

@@ -539,14 +539,19 @@ int idnd_compile(void)
 	double t0 = idnd_now();
 	__u32 gen = 0;
 
-	if (!D.have_maps)
+	bool publish = D.etcd && D.leader;
+
+	if (!D.have_maps && !publish)
 		return 0;
-	err = idn_config_get(&D.maps, &cfg);
-	if (err)
-		return err;
-	n_cur = idn_plan_list(&D.maps, cfg.active_slot & 1, &cur);
-	if (n_cur < 0)
-		return n_cur;
+	n_cur = 0;
+	if (D.have_maps) {
+		err = idn_config_get(&D.maps, &cfg);
+		if (err)
+			return err;
+		n_cur = idn_plan_list(&D.maps, cfg.active_slot & 1, &cur);
+		if (n_cur < 0)
+			return n_cur;
+	}
 	ops = calloc(D.n_caps + n_cur + 1, sizeof(*ops));
 	if (!ops) {
 		free(cur);
@@ -595,7 +600,14 @@ int idnd_compile(void)
 			n_ops++;
 		}
 	}
-	err = idn_plan_commit(&D.maps, ops, n_ops, &gen);
+	/* distributed mode: the leader publishes the generation (one txn) */
+	if (publish) {
+		gen = D.generation + 1;
+		err = idnd_dist_publish(ops, n_ops, gen);
+		if (err)
+			pr_warn("idnd: etcd publish: %s\n", idn_errmsg());
+	}
+	err = D.have_maps ? idn_plan_commit(&D.maps, ops, n_ops, &gen) : 0;
 	if (!err) {
 		D.generation = gen;
 		D.commits++;

@@ -1,0 +1,659 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dist.c - idnd's distributed mode on etcd (-E URL): leader election by
+ * lease, the registry mirrored under a per-domain prefix, one txn per
+ * plan generation, and the router-side watcher (-W) that applies the
+ * plan prefix to its local maps.
+ *
+ * Layout under PREFIX = /idn/DOMAIN/ (see docs/controller.md):
+ *   leader          replica name, bound to the leader's lease (TTL 2 s)
+ *   caps/LABEL      {"cap": descriptor, "demand": [16 rps]}
+ *   nodes/ID        resource profile R, bound to the node's lease (TTL =
+ *                   heartbeat timeout + leader TTL + 1 s, so it survives
+ *                   a failover): heartbeats keep it alive, so a silent
+ *                   node's key expires and watchers see it go
+ *   placement       [[cap, node], ...]
+ *   plans/CAP-TIER-POLICY  struct idn_plan_key + struct idn_plan (uapi,
+ *                   host order, generation 0): one key per capability plan
+ *   gen             generation number, written last in the same txn
+ * Only the leader writes; each write of a generation is one txn guarded by
+ * "leader == this replica" (a deposed leader cannot publish). A follower
+ * answers writes with 503 and takes over when the leader key expires: it
+ * loads caps, nodes (with their leases) and placement from etcd.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "idnd.h"
+#include "etcd.h"
+
+#define LEADER_TTL	2	/* seconds */
+#define TICK_S		0.25
+
+static struct etcd E;
+static double next_tick;
+
+static void key_of(char *buf, size_t len, const char *fmt, uint32_t a)
+{
+	int n = snprintf(buf, len, "%s", D.prefix);
+
+	snprintf(buf + n, len - n, fmt, a);
+}
+
+static int dist_err(int e)
+{
+	return idn_err(e, "%s", etcd_err(&E));
+}
+
+int idnd_dist_start(const char *url, int domain, const char *name)
+{
+	D.etcd_url = url;
+	snprintf(D.prefix, sizeof(D.prefix), "/idn/%d/", domain);
+	if (name)
+		snprintf(D.replica, sizeof(D.replica), "%s", name);
+	else
+		snprintf(D.replica, sizeof(D.replica), "idnd-%d", (int)getpid());
+	if (etcd_open(&E, url))
+		return dist_err(-ENOMEM);
+	D.etcd = true;
+	return 0;
+}
+
+/* ---- mirror of the registry (leader only) ---- */
+
+void idnd_dist_cap(const struct d_cap *c)
+{
+	json_object *o, *d;
+	char key[128];
+	const char *s;
+
+	if (!D.etcd || !D.leader)
+		return;
+	o = json_object_new_object();
+	d = json_object_new_array();
+	json_object_object_add(o, "cap", idnd_cap_to_json(c, false));
+	for (int r = 0; r < IDND_REGIONS; r++)
+		json_object_array_add(d, json_object_new_double(c->demand[r]));
+	json_object_object_add(o, "demand", d);
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	key_of(key, sizeof(key), "caps/%u", c->label);
+	if (etcd_put(&E, key, s, strlen(s), 0))
+		pr_warn("DIST: put %s: %s\n", key, etcd_err(&E));
+	json_object_put(o);
+}
+
+void idnd_dist_cap_del(uint32_t label)
+{
+	char key[128];
+
+	if (!D.etcd || !D.leader)
+		return;
+	key_of(key, sizeof(key), "caps/%u", label);
+	if (etcd_delete(&E, key))
+		pr_warn("DIST: delete %s: %s\n", key, etcd_err(&E));
+}
+
+/*
+ * A node's key outlives a leader failover (the new leader keeps the lease
+ * alive from the next heartbeat on): TTL = heartbeat timeout + leader TTL
+ * + 1 s. The broker still takes a silent node out of the plans after the
+ * heartbeat timeout; the lease removes its registration from etcd.
+ */
+static int node_ttl(void)
+{
+	return (int)ceil(D.hb_timeout) + LEADER_TTL + 1;
+}
+
+/* (Re)write nodes/ID bound to the node's lease, granting one if needed. */
+static int node_put(struct d_node *n)
+{
+	json_object *o = idnd_node_to_json(n, false);
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	char key[128];
+	int e = 0;
+
+	key_of(key, sizeof(key), "nodes/%u", n->id);
+	if (!n->lease)
+		e = etcd_lease_grant(&E, node_ttl(), &n->lease);
+	if (!e)
+		e = etcd_put(&E, key, s, strlen(s), n->lease);
+	if (e == -EIO && n->lease) {
+		/* the lease may be gone: a new one */
+		e = etcd_lease_grant(&E, node_ttl(), &n->lease);
+		if (!e)
+			e = etcd_put(&E, key, s, strlen(s), n->lease);
+	}
+	if (e)
+		pr_warn("DIST: put %s: %s\n", key, etcd_err(&E));
+	json_object_put(o);
+	return e;
+}
+
+void idnd_dist_node(struct d_node *n)
+{
+	if (D.etcd && D.leader)
+		node_put(n);
+}
+
+void idnd_dist_node_del(struct d_node *n)
+{
+	char key[128];
+
+	if (!D.etcd || !D.leader)
+		return;
+	key_of(key, sizeof(key), "nodes/%u", n->id);
+	if (etcd_delete(&E, key))
+		pr_warn("DIST: delete %s: %s\n", key, etcd_err(&E));
+	if (n->lease)
+		etcd_lease_revoke(&E, n->lease);
+	n->lease = 0;
+}
+
+void idnd_dist_heartbeat(struct d_node *n)
+{
+	if (!D.etcd || !D.leader)
+		return;
+	if (n->lease && !etcd_lease_keepalive(&E, n->lease))
+		return;
+	/* expired (or never granted): the node registers again */
+	n->lease = 0;
+	node_put(n);
+}
+
+void idnd_dist_place(void)
+{
+	json_object *a;
+	const char *s;
+	char key[128];
+
+	if (!D.etcd || !D.leader)
+		return;
+	a = json_object_new_array();
+	for (int p = 0; p < D.n_place; p++) {
+		json_object *x = json_object_new_array();
+
+		json_object_array_add(x, json_object_new_int64(D.place[p].cap));
+		json_object_array_add(x, json_object_new_int64(D.place[p].node));
+		json_object_array_add(a, x);
+	}
+	s = json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN);
+	snprintf(key, sizeof(key), "%splacement", D.prefix);
+	if (etcd_put(&E, key, s, strlen(s), 0))
+		pr_warn("DIST: put %s: %s\n", key, etcd_err(&E));
+	json_object_put(a);
+}
+
+/* ---- plans: one txn per generation ---- */
+
+struct plan_val {
+	struct idn_plan_key key;
+	struct idn_plan plan;
+};
+
+static void plan_key(char *buf, size_t len, const struct idn_plan_key *k)
+{
+	snprintf(buf, len, "%splans/%u-%u-%u", D.prefix, k->cap, k->tier, k->policy);
+}
+
+int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen)
+{
+	struct etcd_kv *kvs = NULL;
+	struct etcd_op *tx = NULL;
+	struct plan_val *vals = NULL;
+	char (*keys)[96] = NULL, prefix[96], lkey[96], gkey[96], gval[16];
+	int n_kv = 0, n_tx = 0, e;
+
+	snprintf(prefix, sizeof(prefix), "%splans/", D.prefix);
+	snprintf(lkey, sizeof(lkey), "%sleader", D.prefix);
+	snprintf(gkey, sizeof(gkey), "%sgen", D.prefix);
+	e = etcd_range(&E, prefix, false, &kvs, &n_kv, NULL);
+	if (e)
+		return dist_err(e);
+	tx = calloc(n_ops + n_kv + 1, sizeof(*tx));
+	vals = calloc(n_ops + 1, sizeof(*vals));
+	keys = calloc(n_ops + n_kv + 1, sizeof(*keys));
+	if (!tx || !vals || !keys) {
+		e = -ENOMEM;
+		goto out;
+	}
+	/* changed or new plans */
+	for (int i = 0; i < n_ops; i++) {
+		bool same = false;
+
+		if (ops[i].del)
+			continue;
+		vals[i].key = ops[i].key;
+		vals[i].key.slot = 0;
+		vals[i].key.pad = 0;
+		vals[i].plan = ops[i].plan;
+		vals[i].plan.generation = 0;
+		plan_key(keys[n_tx], sizeof(keys[0]), &vals[i].key);
+		for (int k = 0; k < n_kv && !same; k++)
+			same = !strcmp(kvs[k].key, keys[n_tx]) &&
+			       kvs[k].val_len == sizeof(vals[i]) &&
+			       !memcmp(kvs[k].val, &vals[i], sizeof(vals[i]));
+		if (same)
+			continue;
+		tx[n_tx] = (struct etcd_op){ keys[n_tx], &vals[i], sizeof(vals[i]), 0 };
+		n_tx++;
+	}
+	/* plans no longer wanted */
+	for (int k = 0; k < n_kv; k++) {
+		bool keep = false;
+		char want[96];
+
+		for (int i = 0; i < n_ops && !keep; i++) {
+			if (ops[i].del)
+				continue;
+			plan_key(want, sizeof(want), &ops[i].key);
+			keep = !strcmp(want, kvs[k].key);
+		}
+		if (keep)
+			continue;
+		snprintf(keys[n_tx], sizeof(keys[0]), "%s", kvs[k].key);
+		tx[n_tx] = (struct etcd_op){ keys[n_tx], NULL, 0, 0 };
+		n_tx++;
+	}
+	snprintf(gval, sizeof(gval), "%u", gen);
+	tx[n_tx++] = (struct etcd_op){ gkey, gval, strlen(gval), 0 };
+	e = etcd_txn(&E, lkey, D.replica, tx, n_tx);
+	if (e == -ECANCELED) {
+		pr_warn("DIST: not the leader any more: generation %u not published\n", gen);
+		D.leader = false;
+	}
+	if (e)
+		e = dist_err(e);
+	else
+		pr_info("DIST: generation %u published (%d changes)\n", gen, n_tx - 1);
+out:
+	etcd_kvs_free(kvs, n_kv);
+	free(tx);
+	free(vals);
+	free(keys);
+	return e;
+}
+
+/* ---- takeover: the registry from etcd ---- */
+
+static int load_registry(void)
+{
+	struct etcd_kv *kvs = NULL;
+	char pfx[96], err[256];
+	int n = 0, e;
+	double now = idnd_now();
+
+	/* a fresh domain: this replica's own store seeds it */
+	e = etcd_range(&E, D.prefix, true, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	{
+		bool fresh = true;
+
+		for (int i = 0; i < n; i++)
+			if (!strstr(kvs[i].key + strlen(D.prefix), "leader"))
+				fresh = false;
+		etcd_kvs_free(kvs, n);
+		if (fresh) {
+			pr_info("DIST: %s is empty: seeded from the local store\n", D.prefix);
+			for (int i = 0; i < D.n_caps; i++)
+				idnd_dist_cap(&D.caps[i]);
+			for (int j = 0; j < IDN_MAX_NODES; j++)
+				if (D.nodes[j].used)
+					idnd_dist_node(&D.nodes[j]);
+			idnd_dist_place();
+			return 0;
+		}
+	}
+	snprintf(pfx, sizeof(pfx), "%scaps/", D.prefix);
+	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	D.n_caps = 0;
+	for (int i = 0; i < n; i++) {
+		json_object *o = json_tokener_parse(kvs[i].val), *c, *d;
+		struct d_cap cap = {};
+
+		if (o && json_object_object_get_ex(o, "cap", &c) &&
+		    !idnd_cap_from_json(c, &cap, err, sizeof(err)) && !idnd_cap_put(&cap)) {
+			struct d_cap *p = idnd_cap_find(cap.label);
+
+			if (json_object_object_get_ex(o, "demand", &d))
+				for (int r = 0; r < IDND_REGIONS &&
+				     r < (int)json_object_array_length(d); r++)
+					p->demand[r] = json_object_get_double(
+						json_object_array_get_idx(d, r));
+		} else {
+			pr_warn("DIST: %s: bad value, skipped\n", kvs[i].key);
+		}
+		json_object_put(o);
+	}
+	etcd_kvs_free(kvs, n);
+
+	snprintf(pfx, sizeof(pfx), "%snodes/", D.prefix);
+	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	for (int j = 0; j < IDN_MAX_NODES; j++)
+		D.nodes[j].used = false;
+	for (int i = 0; i < n; i++) {
+		json_object *o = json_tokener_parse(kvs[i].val);
+		struct d_node nd = {};
+
+		if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id < IDN_MAX_NODES) {
+			nd.used = true;
+			nd.up = true;		/* its key lives: heartbeats reached etcd */
+			nd.last_hb = now;
+			nd.lease = kvs[i].lease;
+			D.nodes[nd.id] = nd;
+			idnd_store_node(&D.nodes[nd.id]);
+		}
+		json_object_put(o);
+	}
+	etcd_kvs_free(kvs, n);
+
+	snprintf(pfx, sizeof(pfx), "%splacement", D.prefix);
+	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	D.n_place = 0;
+	for (int i = 0; i < n; i++) {
+		json_object *a;
+
+		if (strcmp(kvs[i].key, pfx))
+			continue;
+		a = json_tokener_parse(kvs[i].val);
+		if (a && json_object_is_type(a, json_type_array)) {
+			int len = (int)json_object_array_length(a);
+			struct d_place *p = realloc(D.place, (len + 1) * sizeof(*p));
+
+			if (p) {
+				D.place = p;
+				for (int k = 0; k < len; k++) {
+					json_object *x = json_object_array_get_idx(a, k);
+
+					p[D.n_place].cap = json_object_get_int64(
+						json_object_array_get_idx(x, 0));
+					p[D.n_place].node = json_object_get_int64(
+						json_object_array_get_idx(x, 1));
+					if (p[D.n_place].node < IDN_MAX_NODES)
+						D.n_place++;
+				}
+			}
+		}
+		json_object_put(a);
+	}
+	etcd_kvs_free(kvs, n);
+	snprintf(pfx, sizeof(pfx), "%sgen", D.prefix);
+	if (!etcd_range(&E, pfx, false, &kvs, &n, NULL)) {
+		for (int i = 0; i < n; i++)
+			if (!strcmp(kvs[i].key, pfx) && strtoul(kvs[i].val, NULL, 10) > D.generation)
+				D.generation = strtoul(kvs[i].val, NULL, 10);
+		etcd_kvs_free(kvs, n);
+	}
+	for (int i = 0; i < D.n_caps; i++)
+		idnd_store_cap(&D.caps[i]);
+	idnd_store_place();
+	return 0;
+}
+
+/* ---- election ---- */
+
+void idnd_dist_tick(double now)
+{
+	char lkey[96];
+	int e;
+
+	if (!D.etcd || now < next_tick)
+		return;
+	next_tick = now + TICK_S;
+	snprintf(lkey, sizeof(lkey), "%sleader", D.prefix);
+	if (D.leader) {
+		if (!etcd_lease_keepalive(&E, D.leader_lease))
+			return;
+		pr_warn("DIST: %s lost the leader lease: %s\n", D.replica, etcd_err(&E));
+		D.leader = false;
+		D.leader_lease = 0;
+		return;
+	}
+	if (!D.leader_lease || etcd_lease_keepalive(&E, D.leader_lease)) {
+		D.leader_lease = 0;
+		if (etcd_lease_grant(&E, LEADER_TTL, &D.leader_lease))
+			return;
+	}
+	{
+		struct etcd_op op = { lkey, D.replica, strlen(D.replica), D.leader_lease };
+
+		e = etcd_txn(&E, lkey, NULL, &op, 1);
+	}
+	if (e)
+		return;		/* someone else leads (or etcd is away) */
+	D.leader = true;
+	D.takeovers++;
+	pr_info("DIST: %s is the leader of %s\n", D.replica, D.prefix);
+	if (load_registry())
+		pr_warn("DIST: load registry: %s\n", idn_errmsg());
+	if (idnd_compile())
+		pr_warn("DIST: compile after takeover: %s\n", idn_errmsg());
+}
+
+/* ---- router side: the watcher ---- */
+
+struct wstate {
+	struct idn_plan_op *ops;
+	int n_ops, cap;
+	bool gen_seen;
+	uint32_t gen;
+};
+
+static int plans_active(struct idn_plan_entry **cur)
+{
+	struct idn_config cfg;
+	int e = idn_config_get(&D.maps, &cfg);
+
+	return e ? e : idn_plan_list(&D.maps, cfg.active_slot & 1, cur);
+}
+
+/* Commit the pending ops; deletes of plans not in the maps are dropped. */
+static int wcommit(struct wstate *w)
+{
+	struct idn_plan_entry *cur = NULL;
+	int n = plans_active(&cur), k = 0, e;
+	__u32 gen = 0;
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < w->n_ops; i++) {
+		bool have = !w->ops[i].del;
+
+		for (int j = 0; j < n && !have; j++)
+			have = cur[j].key.cap == w->ops[i].key.cap &&
+			       cur[j].key.tier == w->ops[i].key.tier &&
+			       cur[j].key.policy == w->ops[i].key.policy;
+		if (have)
+			w->ops[k++] = w->ops[i];
+	}
+	free(cur);
+	e = idn_plan_commit(&D.maps, w->ops, k, &gen);
+	if (!e)
+		pr_info("WATCH: generation %u applied as local generation %u (%d changes)\n",
+			w->gen, gen, k);
+	w->n_ops = 0;
+	return e;
+}
+
+static int wadd(struct wstate *w, const struct idn_plan_op *op)
+{
+	if (w->n_ops == w->cap) {
+		int nc = w->cap ? 2 * w->cap : 64;
+		struct idn_plan_op *p = realloc(w->ops, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		w->ops = p;
+		w->cap = nc;
+	}
+	w->ops[w->n_ops++] = *op;
+	return 0;
+}
+
+static int parse_plan_key(const char *rest, struct idn_plan_key *k)
+{
+	unsigned int cap, tier, pol;
+
+	if (sscanf(rest, "%u-%u-%u", &cap, &tier, &pol) != 3 || tier > 255 || pol > 255)
+		return -EINVAL;
+	memset(k, 0, sizeof(*k));
+	k->cap = cap;
+	k->tier = tier;
+	k->policy = pol;
+	return 0;
+}
+
+static void wnode(const char *rest, const char *val)
+{
+	char err[256];
+	unsigned int id;
+
+	if (sscanf(rest, "%u", &id) != 1 || id >= IDN_MAX_NODES)
+		return;
+	if (val) {
+		json_object *o = json_tokener_parse(val);
+		struct d_node nd = {};
+
+		if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id == id) {
+			nd.used = true;
+			nd.up = true;
+			D.nodes[id] = nd;
+		}
+		json_object_put(o);
+	} else if (D.nodes[id].used) {
+		D.nodes[id].up = false;	/* its key expired or was deleted */
+	} else {
+		return;
+	}
+	if (D.nodes[id].used && idnd_node_push(&D.nodes[id]))
+		pr_warn("WATCH: node %u: %s\n", id, idn_errmsg());
+	pr_info("WATCH: node %u %s\n", id, D.nodes[id].up ? "up" : "down");
+}
+
+static int on_event(void *arg, const char *key, const void *val, size_t len, int64_t rev)
+{
+	struct wstate *w = arg;
+	size_t pl = strlen(D.prefix);
+	const char *rest;
+
+	if (!key) {
+		if (w->gen_seen) {
+			w->gen_seen = false;
+			if (wcommit(w))
+				pr_warn("WATCH: commit: %s\n", idn_errmsg());
+		}
+		return 0;
+	}
+	if (strncmp(key, D.prefix, pl))
+		return 0;
+	rest = key + pl;
+	if (!strncmp(rest, "nodes/", 6)) {
+		wnode(rest + 6, val);
+	} else if (!strncmp(rest, "plans/", 6)) {
+		struct idn_plan_op op = {};
+
+		if (parse_plan_key(rest + 6, &op.key))
+			return 0;
+		if (val) {
+			struct plan_val pv;
+
+			if (len != sizeof(pv))
+				return 0;
+			memcpy(&pv, val, sizeof(pv));
+			op.plan = pv.plan;
+		} else {
+			op.del = true;
+		}
+		return wadd(w, &op);
+	} else if (!strcmp(rest, "gen") && val) {
+		w->gen = strtoul(val, NULL, 10);
+		w->gen_seen = true;
+	}
+	return 0;
+}
+
+/* Everything under the prefix as one generation; *rev: its revision. */
+static int wsync(struct wstate *w, int64_t *rev)
+{
+	struct etcd_kv *kvs = NULL;
+	struct idn_plan_entry *cur = NULL;
+	int n = 0, n_cur, e;
+
+	e = etcd_range(&E, D.prefix, false, &kvs, &n, rev);
+	if (e)
+		return dist_err(e);
+	w->n_ops = 0;
+	for (int j = 0; j < IDN_MAX_NODES; j++)
+		if (D.nodes[j].used)
+			D.nodes[j].up = false;
+	for (int i = 0; i < n && !e; i++)
+		e = on_event(w, kvs[i].key, kvs[i].val, kvs[i].val_len, kvs[i].mod_rev);
+	/* nodes we knew whose key is gone */
+	for (int j = 0; j < IDN_MAX_NODES; j++)
+		if (D.nodes[j].used && !D.nodes[j].up)
+			idnd_node_push(&D.nodes[j]);
+	/* plans in the maps that etcd no longer has */
+	n_cur = plans_active(&cur);
+	for (int j = 0; j < n_cur && !e; j++) {
+		bool have = false;
+
+		for (int i = 0; i < w->n_ops && !have; i++)
+			have = !w->ops[i].del && w->ops[i].key.cap == cur[j].key.cap &&
+			       w->ops[i].key.tier == cur[j].key.tier &&
+			       w->ops[i].key.policy == cur[j].key.policy;
+		if (!have) {
+			struct idn_plan_op op = { .del = true, .key = cur[j].key };
+
+			e = wadd(w, &op);
+		}
+	}
+	free(cur);
+	etcd_kvs_free(kvs, n);
+	w->gen_seen = false;
+	return e ? e : wcommit(w);
+}
+
+int idnd_dist_watch(volatile int *stop)
+{
+	struct wstate w = {};
+	int64_t rev = 0, last;
+	bool synced = false;
+
+	while (!*stop) {
+		int e;
+
+		if (!synced) {
+			e = wsync(&w, &rev);
+			if (e) {
+				pr_warn("WATCH: sync: %s\n", idn_errmsg());
+				usleep(200000);
+				continue;
+			}
+			synced = true;
+			pr_info("WATCH: synced %s at revision %lld\n", D.prefix, (long long)rev);
+		}
+		/* from the last revision seen: nothing is missed or applied twice */
+		e = etcd_watch(&E, D.prefix, rev + 1, on_event, &w, stop, &last);
+		if (last > rev)
+			rev = last;
+		if (*stop)
+			break;
+		pr_warn("WATCH: %s; again from revision %lld\n", etcd_err(&E), (long long)rev + 1);
+		if (e == -ESTALE)
+			synced = false;	/* compacted past us: full sync */
+		usleep(200000);
+	}
+	free(w.ops);
+	etcd_close(&E);
+	return 0;
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# test_idnd_etcd.sh - idnd's distributed mode against a real etcd started
+# by the test on loopback of a private network namespace (random ports,
+# own data dir, killed by pid): two controller replicas elect one leader by
+# lease; nodes register as keys bound to leases; a router-side idnd (-W)
+# watches the plan prefix and applies it to its pinned maps; a node whose
+# heartbeats stop loses its key by lease expiry, plans recompile and the
+# watcher's maps follow; the leader is killed and the other replica takes
+# over and publishes. Skips (4) without etcd.
+if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
+	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
+fi
+
+source "$(dirname "$0")/lib.sh"
+
+require_root
+command -v etcd >/dev/null || skip_all "etcd not installed (Debian etcd-server)"
+require_cmd ip jq nsenter curl
+IDND=$BUILD/idnd
+require_file "$IDND" "$IDNCTL" "$BUILD/bpf/idn_steer.bpf.o"
+probe_netns || skip_all "cannot create network namespaces"
+probe_bpffs || skip_all "cannot mount bpffs"
+
+make_tmpdir || exit 1
+setup_ns NS || { tap_fail "netns"; tap_done; }
+ip -n "$NS" link set lo up
+CP=$((20000 + RANDOM % 20000))
+ETCD=http://127.0.0.1:$CP
+PA=$((CP + 1)) PB=$((CP + 2))
+DOM=/idn/0/
+
+bg_ns "$NS" "$TMPD/etcd.log" etcd --name t --data-dir "$TMPD/etcd" \
+	--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+	--listen-peer-urls "http://127.0.0.1:$((CP + 3))" \
+	--initial-advertise-peer-urls "http://127.0.0.1:$((CP + 3))" \
+	--initial-cluster "t=http://127.0.0.1:$((CP + 3))" \
+	--heartbeat-interval 10 --election-timeout 100 --max-txn-ops 20000
+up=1
+for _ in $(seq 100); do
+	in_ns "$NS" curl -s -m 1 "$ETCD/health" | grep -q true && { up=0; break; }
+	sleep 0.1
+done
+tap_result "etcd up on 127.0.0.1:$CP" $up "$(tail -5 "$TMPD/etcd.log")"
+[ $up = 0 ] || tap_done
+
+# etcd keys under the prefix (v3 JSON gateway, base64)
+keys() {
+	local k e
+	k=$(printf '%s' "$DOM$1" | base64 -w0)
+	e=$(printf '%s' "$DOM$1" | python3 -c 'import sys; s=sys.stdin.read(); print(s[:-1] + chr(ord(s[-1]) + 1), end="")' | base64 -w0)
+	in_ns "$NS" curl -s -m 2 -X POST "$ETCD/v3/kv/range" \
+		-d "{\"key\":\"$k\",\"range_end\":\"$e\"}" |
+		jq -c '[.kvs // [] | .[] | {key: (.key | @base64d), lease: (.lease // "0")}]'
+}
+api() { in_ns "$NS" curl -s -m 5 "$@"; }
+post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$3" "http://127.0.0.1:$1$2"; }
+leader() { api "http://127.0.0.1:$1/v1/status" | jq -r .leader; }
+
+start_replica() {	# NAME PORT
+	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
+		-E "$ETCD" -N "$1"
+	eval "PID_$1=\$BG_PID"
+	for _ in $(seq 100); do api -o /dev/null "http://127.0.0.1:$2/v1/status" && return 0; sleep 0.05; done
+	return 1
+}
+start_replica a $PA
+for _ in $(seq 40); do [ "$(leader $PA)" = true ] && break; sleep 0.1; done
+start_replica b $PB
+sleep 0.6
+tap_result "two replicas: a leads, b follows" \
+	"$([ "$(leader $PA)" = true ] && [ "$(leader $PB)" = false ]; echo $?)"
+code=$(post $PB /v1/caps '{"class":7,"name":"chat","resources":{"mem_gb":30}}')
+tap_result "the follower refuses writes (503)" "$([ "$code" = 503 ]; echo $?)" "got $code"
+
+# heartbeats for the node ids in $TMPD/hb, to both replicas (the follower says 503)
+echo "1 2" >"$TMPD/hb"
+hb_loop() {
+	while :; do
+		for n in $(cat "$TMPD/hb"); do
+			for p in $PA $PB; do post $p /v1/nodes/$n/heartbeat '{"load":1}' >/dev/null; done
+		done
+		sleep 0.2
+	done
+}
+for i in 1 2; do
+	post $PA /v1/nodes "{\"id\":$i,\"addr4\":\"10.2.0.$i\",\"mem_gb\":80,\"region\":$i,\"trust\":6}" >/dev/null
+done
+hb_loop &
+bg_pid $!
+post $PA /v1/caps '{"class":7,"name":"chat","resources":{"mem_gb":30}}' >/dev/null
+post $PA /v1/demand '{"cap":1792,"region":1,"rps":100}' >/dev/null
+post $PA /v1/demand '{"cap":1792,"region":2,"rps":100}' >/dev/null
+code=$(post $PA /v1/placement/solve '{}')
+tap_result "leader: placement solved" "$([ "$code" = 200 ]; echo $?)" "got $code"
+k=$(keys nodes/)
+tap_result "nodes registered as keys bound to leases: $(jq -c 'map(.key)' <<<"$k")" \
+	"$(jq -e 'length == 2 and all(.lease != "0")' <<<"$k" >/dev/null; echo $?)" "$k"
+k=$(keys plans/)
+tap_result "one key per capability plan: $(jq -c 'map(.key)' <<<"$k")" \
+	"$(jq -e 'length == 1' <<<"$k" >/dev/null; echo $?)" "$k"
+
+# router side: its own maps, watching the prefix
+make_bpffs "$TMPD/bpf" || { tap_fail "bpffs"; tap_done; }
+P=$TMPD/bpf/idn
+ip -n "$NS" link add w0 type veth peer name w1
+ip -n "$NS" link set w0 up; ip -n "$NS" link set w1 up
+c() { "$IDNCTL" -n "$NS" -P "$P" "$@"; }
+check "router dataplane attached" c dp attach dev w0
+bg_ns "$NS" "$TMPD/watch.log" "$IDND" -v -W -E "$ETCD" -P "$P"
+WPID=$BG_PID
+cands() { c -j plan show | jq -c '[.. | objects | .node? // empty] | unique'; }
+health() { c -j node show | jq -r ".. | objects | select(.id? == $1) | .health" | head -1; }
+got=""
+for _ in $(seq 50); do got=$(cands); [ "$got" = "[1,2]" ] && break; sleep 0.1; done
+tap_result "watcher applied the plan to its maps: cap 7 -> $got" \
+	"$([ "$got" = "[1,2]" ] && [ "$(health 1)" = up ]; echo $?)" "$(cat "$TMPD/watch.log")"
+
+# node 2 goes silent: lease expiry removes its key, plans recompile, maps follow
+echo 1 >"$TMPD/hb"
+t0=$(date +%s%N)
+gone=1
+for _ in $(seq 80); do
+	jq -e 'map(.key) | index("/idn/0/nodes/2") == null' <<<"$(keys nodes/)" >/dev/null &&
+		{ gone=0; break; }
+	sleep 0.1
+done
+t1=$(date +%s%N)
+tap_result "lease expiry removed node 2's key ($(( (t1 - t0) / 1000000 )) ms)" $gone
+got=""
+for _ in $(seq 30); do got=$(cands); [ "$got" = "[1]" ] && break; sleep 0.1; done
+tap_result "plans recompiled, watcher's maps: cap 7 -> $got, node 2 $(health 2)" \
+	"$([ "$got" = "[1]" ] && [ "$(health 2)" = down ]; echo $?)" "$(tail -5 "$TMPD/watch.log")"
+
+# kill the leader: b takes over (leader key expires) and publishes
+kill -9 "$PID_a"; wait "$PID_a" 2>/dev/null
+t0=$(date +%s%N)
+for _ in $(seq 80); do [ "$(leader $PB)" = true ] && break; sleep 0.1; done
+t1=$(date +%s%N)
+tap_result "leader killed: b took over in $(( (t1 - t0) / 1000000 )) ms" \
+	"$([ "$(leader $PB)" = true ]; echo $?)" "$(tail -5 "$TMPD/idnd-b.log")"
+post $PB /v1/caps '{"class":8,"name":"code","resources":{"mem_gb":20}}' >/dev/null
+post $PB /v1/demand '{"cap":2048,"region":1,"rps":50}' >/dev/null
+code=$(post $PB /v1/placement/solve '{}')
+got=""
+for _ in $(seq 30); do
+	got=$(c -j plan show | jq -c '[.. | objects | select(.cap? != null) | .cap] | unique')
+	grep -q '8' <<<"$got" && grep -q '7' <<<"$got" && break
+	sleep 0.1
+done
+tap_result "new leader loaded the registry and published: plans $got (solve $code)" \
+	"$(grep -q "8" <<<"$got" && grep -q "7" <<<"$got"; echo $?)" "$(tail -5 "$TMPD/idnd-b.log"; api http://127.0.0.1:$PB/v1/placement; api http://127.0.0.1:$PB/v1/nodes; c -j plan show)"
+kill "$WPID"
+tap_done
