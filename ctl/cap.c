@@ -13,6 +13,7 @@ static int usage(void)
 {
 	fprintf(stdout,
 "Usage: idnctl cap show [ cap CAP ]\n"
+"       idnctl [ -C URL ] cap list\n"
 "       idnctl cap help\n");
 	return EXIT_OK;
 }
@@ -136,6 +137,8 @@ int do_cap(int argc, char **argv)
 		return cap_show(0, NULL);
 	if (matches(*argv, "show"))
 		return cap_show(argc - 1, argv + 1);
+	if (matches(*argv, "list"))
+		return ctl_cap_list(argc - 1, argv + 1);
 	if (matches(*argv, "help"))
 		return usage();
 	return unknown_cmd("cap", *argv);

@@ -6,7 +6,7 @@
  *   idnctl [OPTIONS] OBJECT { COMMAND | help }
  *
  * Each object lives in its own file (dp.c vip.c node.c plan.c cap.c
- * route.c stats.c receipt.c hold.c); this file knows none of their
+ * route.c stats.c receipt.c hold.c controller.c); this file knows none of their
  * commands.
  */
 #define _GNU_SOURCE
@@ -32,12 +32,14 @@ struct idnctl_opts G;
 
 static const char usage_text[] =
 "Usage: idnctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
-"where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | hold | monitor }\n"
-"       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -v | -V }\n"
+"where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | hold | monitor |\n"
+"                  controller | placement }\n"
+"       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -C URL | -v | -V }\n"
 "  -j, --json         JSON output (errors as {\"error\": ...})\n"
 "  -p, --pretty       pretty JSON (implies -j)\n"
 "  -P, --pin DIR      bpffs pin directory (default $IDN_PIN or " IDN_PIN_DEFAULT ")\n"
 "  -n, --netns NAME   run in network namespace NAME (/run/netns/NAME)\n"
+"  -C, --controller URL  idnd's API (default $IDN_CONTROLLER or http://127.0.0.1:8787)\n"
 "  -v, --verbose      more messages (repeat for libbpf debug)\n"
 "  -V, --version      print the version\n";
 
@@ -132,6 +134,8 @@ static const struct {
 	{ "receipt", do_receipt },
 	{ "hold", do_hold },
 	{ "monitor", do_monitor },
+	{ "controller", do_controller },
+	{ "placement", do_placement },
 	{ "help", do_help },
 };
 
@@ -142,6 +146,7 @@ int main(int argc, char **argv)
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "pin", required_argument, NULL, 'P' },
 		{ "netns", required_argument, NULL, 'n' },
+		{ "controller", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -150,7 +155,7 @@ int main(int argc, char **argv)
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+jpP:n:vVh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jpP:n:C:vVh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			G.json = true;
@@ -163,6 +168,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			G.netns = optarg;
+			break;
+		case 'C':
+			G.ctl_url = optarg;
 			break;
 		case 'v':
 			G.verbose++;

@@ -26,6 +26,7 @@ struct idnctl_opts {
 	int verbose;
 	const char *pin;	/* pin dir (-P, $IDN_PIN, default) */
 	const char *netns;
+	const char *ctl_url;	/* idnd's API (-C), see controller.c */
 	struct idn_maps maps;
 };
 
@@ -67,6 +68,10 @@ int do_stats(int argc, char **argv);
 int do_receipt(int argc, char **argv);
 int do_hold(int argc, char **argv);
 int do_monitor(int argc, char **argv);
+/* controller.c: objects served by idnd over HTTP */
+int do_controller(int argc, char **argv);
+int do_placement(int argc, char **argv);
+int ctl_cap_list(int argc, char **argv);
 
 /* print_idn.c: IDN values through the print layer. */
 void print_cap(const char *key, const char *fmt, __u32 cap);

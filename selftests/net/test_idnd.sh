@@ -134,6 +134,27 @@ if command -v sqlite3 >/dev/null; then
 fi
 kill "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
 
+# idnctl's controller objects (libcurl, -C); a long heartbeat timeout
+start_idnd -P none -t 60000
+k() { "$IDNCTL" -n "$NS" -C "$URL" "$@"; }
+out=$(k controller status)
+tap_result "idnctl controller status" "$(grep -q 'mode embedded' <<<"$out"; echo $?)" "$out"
+out=$(k -j cap list | jq -r '.[] | select(.label == 256) | .name')
+tap_result "idnctl cap list (registry)" "$([ "$out" = llama-8b ]; echo $?)" "$out"
+req POST /v1/demand "$(body '{"cap":256,"region":0,"rps":10}')" >/dev/null
+out=$(k placement solve dry-run)
+tap_result "idnctl placement solve dry-run" \
+	"$(grep -q 'cap 1/0 node 1' <<<"$out" && grep -q 'dry run' <<<"$out" &&
+	   [ "$(k -j placement show)" = "[]" ]; echo $?)" "$out"
+out=$(k placement solve)
+tap_result "idnctl placement solve, show" \
+	"$([ "$(k placement show)" = "cap 1/0 node 1" ]; echo $?)" "$out"
+out=$(k -j placement explain cap 1/0 | jq -c .placed_on)
+tap_result "idnctl placement explain cap 1/0: placed on $out" "$([ "$out" = "[1]" ]; echo $?)"
+k placement explain cap 99/0 >/dev/null 2>&1
+tap_result "idnctl placement explain of an unknown cap: exit 1" "$([ $? = 1 ]; echo $?)"
+kill "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
+
 # ---- end to end with the dataplane maps
 if ! probe_bpffs || [ ! -f "$BUILD/bpf/idn_steer.bpf.o" ]; then
 	tap_skip "dataplane end to end" "no bpffs or no steering program"
