@@ -1,0 +1,1241 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kvxfer.c - the KV transfer engine (see kvxfer.h): TCP transport.
+ *
+ * Wire (little endian), per TCP stream of a transfer:
+ *   sender -> hello {magic IDNK, ver, stream, nstreams, dst_arena, xfer,
+ *                   total, nslices}
+ *   sender -> slice {magic SLCE, seq, stage_off, dst_off, len, tag, hash}
+ *             + len payload bytes           (any number, any stream)
+ *   sender -> end   {magic ENDS, count}
+ *   receiver -> result {magic RSLT, status (0 or -errno)}, after commit
+ * The receiver keeps one staging buffer per transfer (total bytes), read
+ * straight into by every stream; the hash of each slice is seeded with
+ * (xfer, seq, dst_off) so a misplaced slice fails too. Only when all
+ * streams ended and all slices verified does it apply the transfer and
+ * answer 0; any error (hash, EOF mid-transfer, timeout, bounds) discards
+ * the stage and answers -errno.
+ *
+ * The sender runs one thread per transfer: non-blocking sockets, poll(),
+ * each stream takes the next slice when its previous one is in the
+ * socket, so all streams stay busy and many slices are in flight.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "kvxfer.h"
+
+#define KVX_MAGIC_HELLO 0x4b4e4449U	/* "IDNK" */
+#define KVX_MAGIC_SLICE 0x45434c53U	/* "SLCE" */
+#define KVX_MAGIC_END	0x53444e45U	/* "ENDS" */
+#define KVX_MAGIC_RES	0x544c5352U	/* "RSLT" */
+#define KVX_VERSION	1
+#define KVX_MAX_STREAMS 32
+#define KVX_MAX_ARENAS	64
+
+struct w_hello {
+	uint32_t magic;
+	uint16_t ver, stream, nstreams, pad;
+	uint32_t dst_arena;
+	uint64_t xfer, total;
+	uint32_t nslices, pad2;
+};
+
+struct w_slice {
+	uint32_t magic, seq;
+	uint64_t stage_off, dst_off, len, tag, hash;
+};
+
+struct w_end {
+	uint32_t magic, count;
+};
+
+struct w_res {
+	uint32_t magic;
+	int32_t status;
+};
+
+struct arena {
+	void *base;
+	uint64_t len;
+	bool used;
+};
+
+struct tx {
+	struct kvx *x;
+	uint64_t id;
+	char peer[128];
+	uint32_t src_arena, dst_arena;
+	struct kvx_desc *d;
+	uint32_t n;
+	struct kvx_result res;
+	pthread_t thr;
+	bool joined;
+	struct tx *next;
+};
+
+struct rx {
+	uint64_t id;
+	uint32_t dst_arena, nstreams, nslices;
+	uint64_t total;
+	uint8_t *stage;
+	struct kvx_slice *sl;
+	uint8_t *have;
+	uint32_t got, ended, refs;
+	int err;			/* first failure */
+	bool done;			/* decided: committed (err 0) or failed */
+	struct timespec t0;
+	struct rx *next;
+};
+
+struct kvx {
+	struct kvx_opts o;
+	char choice[160];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct arena ar[KVX_MAX_ARENAS];
+	struct tx *txs;
+	struct rx *rxs;
+	uint64_t next_id;
+	struct kvx_stats st;
+	/* receiver */
+	int lfd, port;
+	pthread_t lthr;
+	bool listening, stop;
+	uint32_t rx_threads;
+	kvx_commit_fn commit;
+	void *commit_arg;
+};
+
+/* ---- hash: 4 lanes of multiply-rotate over 32-byte stripes ------------ */
+
+#define P1 0x9e3779b185ebca87ULL
+#define P2 0xc2b2ae3d27d4eb4fULL
+#define P3 0x165667b19e3779f9ULL
+#define P4 0x85ebca77c2b2ae63ULL
+
+static inline uint64_t rotl(uint64_t v, int r)
+{
+	return (v << r) | (v >> (64 - r));
+}
+
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static inline uint64_t lane(uint64_t acc, uint64_t w)
+{
+	return rotl(acc + w * P2, 31) * P1;
+}
+
+uint64_t kvx_hash64(const void *buf, size_t len, uint64_t seed)
+{
+	const uint8_t *p = buf, *end = p + len;
+	uint64_t h;
+
+	if (len >= 32) {
+		uint64_t a = seed + P1 + P2, b = seed + P2, c = seed, d = seed - P1;
+
+		while (end - p >= 32) {
+			a = lane(a, ld64(p));
+			b = lane(b, ld64(p + 8));
+			c = lane(c, ld64(p + 16));
+			d = lane(d, ld64(p + 24));
+			p += 32;
+		}
+		h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18);
+		h = (h ^ lane(0, a)) * P1 + P4;
+		h = (h ^ lane(0, b)) * P1 + P4;
+		h = (h ^ lane(0, c)) * P1 + P4;
+		h = (h ^ lane(0, d)) * P1 + P4;
+	} else {
+		h = seed + P3;
+	}
+	h += len;
+	while (end - p >= 8) {
+		h ^= lane(0, ld64(p));
+		h = rotl(h, 27) * P1 + P4;
+		p += 8;
+	}
+	while (p < end) {
+		h ^= *p++ * P3;
+		h = rotl(h, 11) * P1;
+	}
+	h ^= h >> 33;
+	h *= P2;
+	h ^= h >> 29;
+	h *= P3;
+	h ^= h >> 32;
+	return h;
+}
+
+static uint64_t slice_seed(uint64_t xfer, uint32_t seq, uint64_t dst_off, uint64_t len)
+{
+	return xfer ^ ((uint64_t)seq * P1) ^ rotl(dst_off, 17) ^ rotl(len, 41);
+}
+
+/* ---- options, policy ---------------------------------------------------- */
+
+void kvx_opts_defaults(struct kvx_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->policy = KVX_POLICY_AUTO;
+	o->streams = 4;
+	o->slice = 1U << 20;
+	o->timeout_ms = 10000;
+	o->max_rx = 1ULL << 30;
+}
+
+int kvx_policy_parse(const char *s, enum kvx_policy *p)
+{
+	if (!strcmp(s, "auto"))
+		*p = KVX_POLICY_AUTO;
+	else if (!strcmp(s, "tcp"))
+		*p = KVX_POLICY_TCP;
+	else if (!strcmp(s, "rdma"))
+		*p = KVX_POLICY_RDMA;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *kvx_policy_name(enum kvx_policy p)
+{
+	return p == KVX_POLICY_TCP ? "tcp" : p == KVX_POLICY_RDMA ? "rdma" : "auto";
+}
+
+int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t errlen)
+{
+	struct kvx *x;
+
+	if (o->policy == KVX_POLICY_RDMA) {
+		snprintf(err, errlen, "transport policy rdma: the RDMA transport is not "
+			 "implemented in this build (use tcp or auto)");
+		return -EPROTONOSUPPORT;
+	}
+	if (!o->streams || o->streams > KVX_MAX_STREAMS || o->slice < 4096 ||
+	    o->slice > (64U << 20)) {
+		snprintf(err, errlen, "streams 1..%d, slice 4 KiB..64 MiB", KVX_MAX_STREAMS);
+		return -EINVAL;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->o = *o;
+	if (!x->o.timeout_ms)
+		x->o.timeout_ms = 10000;
+	snprintf(x->choice, sizeof(x->choice), "%s",
+		 o->policy == KVX_POLICY_TCP ? "policy tcp: tcp" :
+		 "policy auto: tcp (rdma transport not available in this build)");
+	pthread_mutex_init(&x->mu, NULL);
+	pthread_cond_init(&x->cv, NULL);
+	x->lfd = -1;
+	x->next_id = 1;
+	*out = x;
+	return 0;
+}
+
+const char *kvx_transport(const struct kvx *x)
+{
+	return "tcp";
+}
+
+const char *kvx_choice(const struct kvx *x)
+{
+	return x->choice;
+}
+
+int kvx_register(struct kvx *x, void *base, uint64_t len, uint32_t *id)
+{
+	int rc = -ENOSPC;
+
+	if (!base || !len)
+		return -EINVAL;
+	pthread_mutex_lock(&x->mu);
+	for (uint32_t i = 0; i < KVX_MAX_ARENAS; i++) {
+		if (x->ar[i].used)
+			continue;
+		x->ar[i] = (struct arena){ .base = base, .len = len, .used = true };
+		*id = i;
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&x->mu);
+	return rc;
+}
+
+int kvx_unregister(struct kvx *x, uint32_t id)
+{
+	if (id >= KVX_MAX_ARENAS)
+		return -ENOENT;
+	pthread_mutex_lock(&x->mu);
+	x->ar[id].used = false;
+	pthread_mutex_unlock(&x->mu);
+	return 0;
+}
+
+/* ---- I/O helpers -------------------------------------------------------- */
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* blocking socket with SO_RCVTIMEO: 0 ok, -errno (-EPIPE on EOF) */
+static int read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = recv(fd, p, len, 0);
+
+		if (r == 0)
+			return -EPIPE;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		p += r;
+		len -= r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t r = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += r;
+		len -= r;
+	}
+	return 0;
+}
+
+static void set_timeouts(int fd, uint32_t ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* ---- receiver ----------------------------------------------------------- */
+
+static void rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->done)
+		return;
+	t->err = err;
+	t->done = true;
+	x->st.rx_failed++;
+	va_start(ap, fmt);
+	vsnprintf(x->st.rx_last_err, sizeof(x->st.rx_last_err), fmt, ap);
+	va_end(ap);
+	pthread_cond_broadcast(&x->cv);
+}
+
+static struct rx *rx_get_locked(struct kvx *x, const struct w_hello *h, int *err)
+{
+	struct rx *t;
+
+	for (t = x->rxs; t; t = t->next)
+		if (t->id == h->xfer) {
+			if (t->nstreams != h->nstreams || t->total != h->total ||
+			    t->nslices != h->nslices || t->dst_arena != h->dst_arena) {
+				*err = -EPROTO;
+				return NULL;
+			}
+			t->refs++;
+			return t;
+		}
+	if (h->total > x->o.max_rx || !h->nslices || h->nslices > h->total ||
+	    !h->nstreams || h->nstreams > KVX_MAX_STREAMS) {
+		*err = -EMSGSIZE;
+		return NULL;
+	}
+	if (h->dst_arena != KVX_ARENA_NONE &&
+	    (h->dst_arena >= KVX_MAX_ARENAS || !x->ar[h->dst_arena].used)) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	t->stage = malloc(h->total);
+	t->sl = calloc(h->nslices, sizeof(*t->sl));
+	t->have = calloc(h->nslices, 1);
+	if (!t->stage || !t->sl || !t->have) {
+		free(t->stage);
+		free(t->sl);
+		free(t->have);
+		free(t);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	t->id = h->xfer;
+	t->nstreams = h->nstreams;
+	t->nslices = h->nslices;
+	t->total = h->total;
+	t->dst_arena = h->dst_arena;
+	t->refs = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t->t0);
+	t->next = x->rxs;
+	x->rxs = t;
+	x->st.rx_active++;
+	return t;
+}
+
+static void rx_put_locked(struct kvx *x, struct rx *t)
+{
+	struct rx **pp;
+
+	if (--t->refs)
+		return;
+	for (pp = &x->rxs; *pp; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	x->st.rx_active--;
+	free(t->stage);
+	free(t->sl);
+	free(t->have);
+	free(t);
+}
+
+/* all slices in, all streams ended: apply (locked; copies run unlocked) */
+static int rx_commit(struct kvx *x, struct rx *t)
+{
+	int rc = 0;
+
+	if (t->dst_arena != KVX_ARENA_NONE) {
+		struct arena *a = &x->ar[t->dst_arena];
+
+		if (!a->used)
+			return -ENOENT;
+		for (uint32_t i = 0; i < t->nslices; i++)	/* bounds checked on receipt */
+			memcpy((uint8_t *)a->base + t->sl[i].dst_off,
+			       t->stage + t->sl[i].stage_off, t->sl[i].len);
+	}
+	if (x->commit)
+		rc = x->commit(x->commit_arg, t->dst_arena, t->stage, t->sl, t->nslices);
+	return rc;
+}
+
+struct rx_conn {
+	struct kvx *x;
+	int fd;
+};
+
+static void *rx_stream(void *arg)
+{
+	struct rx_conn *rc = arg;
+	struct kvx *x = rc->x;
+	int fd = rc->fd, err = 0;
+	struct w_hello h;
+	struct w_res res = { .magic = htole32(KVX_MAGIC_RES) };
+	struct rx *t = NULL;
+	uint32_t count = 0;
+
+	free(rc);
+	set_timeouts(fd, x->o.timeout_ms);
+	err = read_full(fd, &h, sizeof(h));
+	if (err)
+		goto out;
+	h.magic = le32toh(h.magic);
+	h.ver = le16toh(h.ver);
+	h.stream = le16toh(h.stream);
+	h.nstreams = le16toh(h.nstreams);
+	h.dst_arena = le32toh(h.dst_arena);
+	h.xfer = le64toh(h.xfer);
+	h.total = le64toh(h.total);
+	h.nslices = le32toh(h.nslices);
+	if (h.magic != KVX_MAGIC_HELLO || h.ver != KVX_VERSION) {
+		err = -EPROTO;
+		goto out;
+	}
+	pthread_mutex_lock(&x->mu);
+	t = rx_get_locked(x, &h, &err);
+	pthread_mutex_unlock(&x->mu);
+	if (!t)
+		goto reply;
+
+	for (;;) {
+		struct w_slice s;
+		uint8_t *dst;
+		bool dup;
+
+		err = read_full(fd, &s, sizeof(uint32_t) * 2);
+		if (err) {
+			pthread_mutex_lock(&x->mu);
+			rx_fail_locked(x, t, err, "transfer %016llx: stream %u %s after %u slices",
+				       (unsigned long long)t->id, h.stream,
+				       err == -EPIPE ? "closed mid-transfer" : strerror(-err),
+				       count);
+			pthread_mutex_unlock(&x->mu);
+			break;
+		}
+		if (le32toh(s.magic) == KVX_MAGIC_END) {
+			bool last;
+
+			pthread_mutex_lock(&x->mu);
+			t->ended++;
+			last = t->ended == t->nstreams;
+			if (last && !t->done) {
+				if (t->got != t->nslices) {
+					rx_fail_locked(x, t, -EPROTO,
+						       "transfer %016llx: %u of %u slices",
+						       (unsigned long long)t->id, t->got,
+						       t->nslices);
+				} else {
+					int cerr;
+
+					pthread_mutex_unlock(&x->mu);
+					cerr = rx_commit(x, t);
+					pthread_mutex_lock(&x->mu);
+					if (cerr) {
+						rx_fail_locked(x, t, cerr,
+							       "transfer %016llx: commit "
+							       "rejected: %s",
+							       (unsigned long long)t->id,
+							       strerror(-cerr));
+					} else {
+						t->done = true;
+						x->st.rx_ok++;
+						x->st.rx_bytes += t->total;
+						pthread_cond_broadcast(&x->cv);
+					}
+				}
+			}
+			while (!t->done && !x->stop)
+				pthread_cond_wait(&x->cv, &x->mu);
+			err = t->done ? t->err : -ECANCELED;
+			pthread_mutex_unlock(&x->mu);
+			break;
+		}
+		err = read_full(fd, (uint8_t *)&s + 8, sizeof(s) - 8);
+		if (!err && le32toh(s.magic) != KVX_MAGIC_SLICE)
+			err = -EPROTO;
+		if (err) {
+			pthread_mutex_lock(&x->mu);
+			rx_fail_locked(x, t, err, "transfer %016llx: stream %u truncated "
+				       "slice header", (unsigned long long)t->id, h.stream);
+			pthread_mutex_unlock(&x->mu);
+			break;
+		}
+		s.seq = le32toh(s.seq);
+		s.stage_off = le64toh(s.stage_off);
+		s.dst_off = le64toh(s.dst_off);
+		s.len = le64toh(s.len);
+		s.tag = le64toh(s.tag);
+		s.hash = le64toh(s.hash);
+		pthread_mutex_lock(&x->mu);
+		dup = s.seq >= t->nslices || t->have[s.seq];
+		if (!dup && (s.len > t->total || s.stage_off > t->total - s.len))
+			dup = true;
+		if (!dup && t->dst_arena != KVX_ARENA_NONE &&
+		    (s.len > x->ar[t->dst_arena].len ||
+		     s.dst_off > x->ar[t->dst_arena].len - s.len))
+			dup = true;
+		if (dup) {
+			rx_fail_locked(x, t, -ERANGE, "transfer %016llx: slice %u out of "
+				       "range or repeated", (unsigned long long)t->id, s.seq);
+			pthread_mutex_unlock(&x->mu);
+			err = -ERANGE;
+			break;
+		}
+		t->have[s.seq] = 1;	/* claimed: this stream owns the range */
+		pthread_mutex_unlock(&x->mu);
+		dst = t->stage + s.stage_off;
+		err = read_full(fd, dst, s.len);
+		if (!err && kvx_hash64(dst, s.len, slice_seed(t->id, s.seq, s.dst_off,
+							     s.len)) != s.hash)
+			err = -EBADMSG;
+		pthread_mutex_lock(&x->mu);
+		if (err) {
+			rx_fail_locked(x, t, err, "transfer %016llx: slice %u %s",
+				       (unsigned long long)t->id, s.seq,
+				       err == -EBADMSG ? "checksum mismatch" :
+				       err == -EPIPE ? "truncated (stream closed)" :
+				       strerror(-err));
+			pthread_mutex_unlock(&x->mu);
+			break;
+		}
+		t->sl[s.seq] = (struct kvx_slice){ s.stage_off, s.dst_off, s.len, s.tag };
+		t->got++;
+		count++;
+		pthread_mutex_unlock(&x->mu);
+	}
+reply:
+	res.status = htole32(err);
+	write_full(fd, &res, sizeof(res));	/* best effort */
+out:
+	pthread_mutex_lock(&x->mu);
+	if (t)
+		rx_put_locked(x, t);
+	x->rx_threads--;
+	pthread_cond_broadcast(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+	close(fd);
+	return NULL;
+}
+
+static void *rx_accept(void *arg)
+{
+	struct kvx *x = arg;
+
+	for (;;) {
+		struct pollfd p = { .fd = x->lfd, .events = POLLIN };
+		struct rx_conn *c;
+		pthread_attr_t at;
+		pthread_t th;
+		int fd, one = 1;
+
+		if (x->stop)
+			break;
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		fd = accept4(x->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = malloc(sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->x = x;
+		c->fd = fd;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		pthread_mutex_lock(&x->mu);
+		x->rx_threads++;
+		pthread_mutex_unlock(&x->mu);
+		if (pthread_create(&th, &at, rx_stream, c)) {
+			pthread_mutex_lock(&x->mu);
+			x->rx_threads--;
+			pthread_mutex_unlock(&x->mu);
+			close(fd);
+			free(c);
+		}
+		pthread_attr_destroy(&at);
+	}
+	return NULL;
+}
+
+/* agent_parse_hostport, plus port 0 (any) for the listener */
+static int resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len)
+{
+	size_t n = strlen(hostport);
+	char tmp[160];
+	int rc;
+
+	if (n < 2 || n >= sizeof(tmp) || strcmp(hostport + n - 2, ":0"))
+		return agent_parse_hostport(hostport, ss, len);
+	memcpy(tmp, hostport, n + 1);
+	tmp[n - 1] = '1';
+	rc = agent_parse_hostport(tmp, ss, len);
+	if (!rc && ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = 0;
+	else if (!rc)
+		((struct sockaddr_in *)ss)->sin_port = 0;
+	return rc;
+}
+
+int kvx_listen(struct kvx *x, const char *hostport, kvx_commit_fn fn, void *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, rc;
+
+	if (x->listening)
+		return -EALREADY;
+	rc = resolve(hostport, &ss, &len);
+	if (rc)
+		return rc;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	x->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+			((struct sockaddr_in *)&ss)->sin_port);
+	x->lfd = fd;
+	x->commit = fn;
+	x->commit_arg = arg;
+	if (pthread_create(&x->lthr, NULL, rx_accept, x)) {
+		close(fd);
+		x->lfd = -1;
+		return -EAGAIN;
+	}
+	x->listening = true;
+	return 0;
+}
+
+int kvx_port(const struct kvx *x)
+{
+	return x->listening ? x->port : -ENOTCONN;
+}
+
+/* ---- sender ------------------------------------------------------------- */
+
+struct tslice {
+	uint32_t seq;
+	uint64_t src_off, stage_off, dst_off, len, tag;
+};
+
+struct tstream {
+	int fd;
+	struct w_slice hdr;
+	const uint8_t *payload;
+	uint8_t *corrupt;		/* private copy when injecting a fault */
+	uint64_t len, sent;		/* of header + payload */
+	uint32_t count;
+	bool ended, end_sent, have_res;
+	struct w_end end;
+	struct w_res res;
+	size_t res_got;
+};
+
+static int connect_to(const struct sockaddr_storage *ss, socklen_t len, uint32_t ms)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	struct pollfd p;
+	int err = 0;
+	socklen_t el = sizeof(err);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)ss, len) && errno != EINPROGRESS) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&p, 1, ms) != 1) {
+		close(fd);
+		return -ETIMEDOUT;
+	}
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (err) {
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+static void tx_finish(struct tx *t, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void tx_finish(struct tx *t, int err, const char *fmt, ...)
+{
+	struct kvx *x = t->x;
+	va_list ap;
+
+	pthread_mutex_lock(&x->mu);
+	t->res.err = err;
+	t->res.state = err ? KVX_FAILED : KVX_DONE;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(t->res.msg, sizeof(t->res.msg), fmt, ap);
+		va_end(ap);
+	}
+	if (err) {
+		x->st.tx_failed++;
+	} else {
+		x->st.tx_ok++;
+		x->st.tx_bytes += t->res.bytes;
+	}
+	pthread_cond_broadcast(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+}
+
+/* next pending slice into stream s; false when none left */
+static bool take_slice(struct tx *t, struct tstream *s, const uint8_t *src,
+		       struct tslice *sl, uint32_t nsl, uint32_t *next)
+{
+	struct kvx *x = t->x;
+	struct tslice *c;
+
+	if (*next >= nsl)
+		return false;
+	c = &sl[(*next)++];
+	if (x->o.fault == KVX_FAULT_SLOW && x->o.fault_ms)
+		usleep(x->o.fault_ms * 1000);
+	s->payload = src + c->src_off;
+	s->hdr = (struct w_slice){
+		.magic = htole32(KVX_MAGIC_SLICE), .seq = htole32(c->seq),
+		.stage_off = htole64(c->stage_off), .dst_off = htole64(c->dst_off),
+		.len = htole64(c->len), .tag = htole64(c->tag),
+		.hash = htole64(kvx_hash64(s->payload, c->len,
+					   slice_seed(t->id, c->seq, c->dst_off, c->len))),
+	};
+	if (x->o.fault == KVX_FAULT_CORRUPT && c->seq == x->o.fault_slice) {
+		s->corrupt = malloc(c->len);
+		if (s->corrupt) {
+			memcpy(s->corrupt, s->payload, c->len);
+			s->corrupt[c->len / 2] ^= 0x40;
+			s->payload = s->corrupt;
+		}
+	}
+	s->len = sizeof(s->hdr) + c->len;
+	if (x->o.fault == KVX_FAULT_TRUNCATE && c->seq == x->o.fault_slice)
+		s->len = sizeof(s->hdr) + c->len / 2;	/* then the stream closes */
+	s->sent = 0;
+	s->count++;
+	return true;
+}
+
+static void *tx_run(void *arg)
+{
+	struct tx *t = arg;
+	struct kvx *x = t->x;
+	uint32_t ns = x->o.streams, nsl = 0, next = 0, i, done_streams = 0;
+	struct tstream st[KVX_MAX_STREAMS];
+	struct pollfd pf[KVX_MAX_STREAMS];
+	struct sockaddr_storage ss;
+	struct tslice *sl = NULL;
+	const uint8_t *src;
+	uint64_t total = 0, srclen;
+	struct timespec t0;
+	socklen_t slen;
+	int err = 0;
+	char why[320] = "";
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(st, 0, sizeof(st));
+	for (i = 0; i < KVX_MAX_STREAMS; i++)
+		st[i].fd = -1;
+	pthread_mutex_lock(&x->mu);
+	if (t->src_arena >= KVX_MAX_ARENAS || !x->ar[t->src_arena].used) {
+		pthread_mutex_unlock(&x->mu);
+		tx_finish(t, -ENOENT, "source arena %u not registered", t->src_arena);
+		return NULL;
+	}
+	src = x->ar[t->src_arena].base;
+	srclen = x->ar[t->src_arena].len;
+	pthread_mutex_unlock(&x->mu);
+
+	/* descriptors -> slices */
+	for (i = 0; i < t->n; i++) {
+		const struct kvx_desc *d = &t->d[i];
+
+		if (!d->len || d->len > srclen || d->src_off > srclen - d->len) {
+			tx_finish(t, -ERANGE, "descriptor %u outside the source arena", i);
+			return NULL;
+		}
+		nsl += (d->len + x->o.slice - 1) / x->o.slice;
+	}
+	sl = calloc(nsl ? nsl : 1, sizeof(*sl));
+	if (!sl) {
+		tx_finish(t, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	nsl = 0;
+	for (i = 0; i < t->n; i++) {
+		const struct kvx_desc *d = &t->d[i];
+
+		for (uint64_t o = 0; o < d->len; o += x->o.slice) {
+			uint64_t l = d->len - o < x->o.slice ? d->len - o : x->o.slice;
+
+			sl[nsl] = (struct tslice){ nsl, d->src_off + o, total, d->dst_off + o, l,
+						   d->tag };
+			total += l;
+			nsl++;
+		}
+	}
+	t->res.slices = nsl;
+	if (!nsl) {
+		free(sl);
+		tx_finish(t, -EINVAL, "empty descriptor list");
+		return NULL;
+	}
+	if (ns > nsl)
+		ns = nsl;
+
+	err = resolve(t->peer, &ss, &slen);
+	if (err) {
+		snprintf(why, sizeof(why), "bad peer address %s", t->peer);
+		goto fail;
+	}
+	for (i = 0; i < ns; i++) {
+		struct w_hello h = {
+			.magic = htole32(KVX_MAGIC_HELLO), .ver = htole16(KVX_VERSION),
+			.stream = htole16(i), .nstreams = htole16(ns),
+			.dst_arena = htole32(t->dst_arena), .xfer = htole64(t->id),
+			.total = htole64(total), .nslices = htole32(nsl),
+		};
+		int fd = connect_to(&ss, slen, x->o.timeout_ms);
+
+		if (fd < 0) {
+			err = fd;
+			snprintf(why, sizeof(why), "connect %s: %s", t->peer, strerror(-err));
+			goto fail;
+		}
+		st[i].fd = fd;
+		/* a fresh socket's buffer takes the hello at once */
+		if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h)) {
+			err = -EIO;
+			snprintf(why, sizeof(why), "hello to %s failed", t->peer);
+			goto fail;
+		}
+	}
+
+	while (done_streams < ns) {
+		int pr;
+
+		for (i = 0; i < ns; i++) {
+			struct tstream *s = &st[i];
+
+			pf[i] = (struct pollfd){ .fd = s->fd, .events = POLLIN };
+			if (!s->end_sent)
+				pf[i].events |= POLLOUT;
+			if (s->have_res)
+				pf[i].fd = -1;
+		}
+		pr = poll(pf, ns, x->o.timeout_ms);
+		if (pr == 0) {
+			err = -ETIMEDOUT;
+			snprintf(why, sizeof(why), "peer %s stalled", t->peer);
+			goto fail;
+		}
+		if (pr < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			goto fail;
+		}
+		for (i = 0; i < ns; i++) {
+			struct tstream *s = &st[i];
+
+			if (pf[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+				ssize_t r = recv(s->fd, (uint8_t *)&s->res + s->res_got,
+						 sizeof(s->res) - s->res_got, MSG_DONTWAIT);
+
+				if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+					err = r == 0 ? -EPIPE : -errno;
+					snprintf(why, sizeof(why), "peer %s closed stream %u "
+						 "mid-transfer (%s)", t->peer, i,
+						 strerror(-err));
+					goto fail;
+				}
+				if (r > 0)
+					s->res_got += r;
+				if (s->res_got == sizeof(s->res)) {
+					int32_t status = (int32_t)le32toh(s->res.status);
+
+					if (le32toh(s->res.magic) != KVX_MAGIC_RES) {
+						err = -EPROTO;
+						snprintf(why, sizeof(why), "bad answer from %s",
+							 t->peer);
+						goto fail;
+					}
+					if (status) {
+						err = status < 0 ? status : -EPROTO;
+						snprintf(why, sizeof(why), "peer %s rejected the "
+							 "transfer: %s", t->peer, strerror(-err));
+						goto fail;
+					}
+					if (!s->end_sent) {
+						err = -EPROTO;
+						snprintf(why, sizeof(why), "early answer from %s",
+							 t->peer);
+						goto fail;
+					}
+					s->have_res = true;
+					done_streams++;
+					continue;
+				}
+			}
+			if (!(pf[i].revents & POLLOUT) || s->end_sent)
+				continue;
+			/* keep the socket full: slice after slice until EAGAIN */
+			for (;;) {
+				if (s->ended) {
+					ssize_t r = send(s->fd, (uint8_t *)&s->end + s->sent,
+							 sizeof(s->end) - s->sent,
+							 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+					if (r < 0)
+						break;
+					s->sent += r;
+					if (s->sent == sizeof(s->end))
+						s->end_sent = true;
+					break;
+				}
+				if (s->len == 0 || s->sent == s->len) {
+					free(s->corrupt);
+					s->corrupt = NULL;
+					if (s->len && x->o.fault == KVX_FAULT_TRUNCATE &&
+					    s->len < sizeof(s->hdr) + le64toh(s->hdr.len)) {
+						err = -ECONNABORTED;
+						snprintf(why, sizeof(why), "injected fault: stream "
+							 "%u truncated", i);
+						goto fail;
+					}
+					if (!take_slice(t, s, src, sl, nsl, &next)) {
+						s->ended = true;
+						s->end = (struct w_end){ htole32(KVX_MAGIC_END),
+									 htole32(s->count) };
+						s->sent = 0;
+						continue;
+					}
+				}
+				{
+					struct iovec iov[2];
+					int nio = 0;
+					struct msghdr mh = { 0 };
+					ssize_t r;
+
+					if (s->sent < sizeof(s->hdr)) {
+						iov[nio].iov_base = (uint8_t *)&s->hdr + s->sent;
+						iov[nio++].iov_len = sizeof(s->hdr) - s->sent;
+						iov[nio].iov_base = (void *)s->payload;
+						iov[nio++].iov_len = s->len - sizeof(s->hdr);
+					} else {
+						uint64_t po = s->sent - sizeof(s->hdr);
+
+						iov[nio].iov_base = (void *)(s->payload + po);
+						iov[nio++].iov_len = s->len - s->sent;
+					}
+					mh.msg_iov = iov;
+					mh.msg_iovlen = nio;
+					r = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+					if (r < 0) {
+						if (errno == EAGAIN || errno == EINTR)
+							break;
+						err = -errno;
+						snprintf(why, sizeof(why), "send to %s: %s "
+							 "(peer gone mid-transfer)", t->peer,
+							 strerror(errno));
+						goto fail;
+					}
+					s->sent += r;
+					if (s->sent < s->len)
+						break;
+				}
+			}
+		}
+	}
+	t->res.bytes = total;
+	t->res.secs = since(&t0);
+	for (i = 0; i < ns; i++)
+		close(st[i].fd);
+	free(sl);
+	tx_finish(t, 0, "%llu bytes in %u slices over %u tcp streams to %s, verified",
+		  (unsigned long long)total, nsl, ns, t->peer);
+	return NULL;
+fail:
+	for (i = 0; i < KVX_MAX_STREAMS; i++) {
+		if (st[i].fd >= 0)
+			close(st[i].fd);
+		free(st[i].corrupt);
+	}
+	free(sl);
+	t->res.secs = since(&t0);
+	tx_finish(t, err ? err : -EIO, "transfer failed: %s", why[0] ? why : strerror(-err));
+	return NULL;
+}
+
+int kvx_submit(struct kvx *x, const char *peer, uint32_t src_arena, uint32_t dst_arena,
+	       const struct kvx_desc *d, uint32_t n, uint64_t *id)
+{
+	struct tx *t;
+	uint64_t r;
+
+	if (!n || !d || strlen(peer) >= sizeof(t->peer))
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->d = malloc(n * sizeof(*d));
+	if (!t->d) {
+		free(t);
+		return -ENOMEM;
+	}
+	memcpy(t->d, d, n * sizeof(*d));
+	t->n = n;
+	t->x = x;
+	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	t->src_arena = src_arena;
+	t->dst_arena = dst_arena;
+	t->res.state = KVX_PENDING;
+	pthread_mutex_lock(&x->mu);
+	/* transfer ids are unique across agents: random high bits + counter */
+	if (getentropy(&r, sizeof(r)))
+		r = (uint64_t)time(NULL) * P1;
+	t->id = (r & ~0xffffffULL) | (x->next_id++ & 0xffffff);
+	t->next = x->txs;
+	x->txs = t;
+	if (pthread_create(&t->thr, NULL, tx_run, t)) {
+		x->txs = t->next;
+		pthread_mutex_unlock(&x->mu);
+		free(t->d);
+		free(t);
+		return -EAGAIN;
+	}
+	*id = t->id;
+	pthread_mutex_unlock(&x->mu);
+	return 0;
+}
+
+static struct tx *tx_find_locked(struct kvx *x, uint64_t id)
+{
+	for (struct tx *t = x->txs; t; t = t->next)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+int kvx_status(struct kvx *x, uint64_t id, struct kvx_result *r)
+{
+	struct tx *t;
+
+	pthread_mutex_lock(&x->mu);
+	t = tx_find_locked(x, id);
+	if (t)
+		*r = t->res;
+	pthread_mutex_unlock(&x->mu);
+	return t ? 0 : -ENOENT;
+}
+
+static void tx_reap_locked(struct kvx *x, struct tx *t)
+{
+	struct tx **pp;
+
+	for (pp = &x->txs; *pp; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+}
+
+int kvx_wait(struct kvx *x, uint64_t id, uint32_t timeout_ms, struct kvx_result *r)
+{
+	struct timespec dl;
+	struct tx *t;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&x->mu);
+	t = tx_find_locked(x, id);
+	if (!t) {
+		pthread_mutex_unlock(&x->mu);
+		return -ENOENT;
+	}
+	while (t->res.state == KVX_PENDING) {
+		if (!timeout_ms) {
+			pthread_cond_wait(&x->cv, &x->mu);
+		} else if (pthread_cond_timedwait(&x->cv, &x->mu, &dl) == ETIMEDOUT) {
+			*r = t->res;
+			pthread_mutex_unlock(&x->mu);
+			return -ETIMEDOUT;
+		}
+	}
+	*r = t->res;
+	tx_reap_locked(x, t);
+	pthread_mutex_unlock(&x->mu);
+	pthread_join(t->thr, NULL);
+	free(t->d);
+	free(t);
+	return 0;
+}
+
+void kvx_get_stats(struct kvx *x, struct kvx_stats *s)
+{
+	pthread_mutex_lock(&x->mu);
+	*s = x->st;
+	pthread_mutex_unlock(&x->mu);
+}
+
+void kvx_destroy(struct kvx *x)
+{
+	if (!x)
+		return;
+	pthread_mutex_lock(&x->mu);
+	x->stop = true;
+	pthread_cond_broadcast(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+	if (x->listening) {
+		pthread_join(x->lthr, NULL);
+		close(x->lfd);
+	}
+	/* transfers still running finish on their own (timeouts) */
+	for (;;) {
+		struct tx *t;
+
+		pthread_mutex_lock(&x->mu);
+		t = x->txs;
+		if (t)
+			x->txs = t->next;
+		pthread_mutex_unlock(&x->mu);
+		if (!t)
+			break;
+		pthread_join(t->thr, NULL);
+		free(t->d);
+		free(t);
+	}
+	pthread_mutex_lock(&x->mu);
+	while (x->rx_threads) {
+		pthread_cond_broadcast(&x->cv);
+		pthread_mutex_unlock(&x->mu);
+		usleep(10000);
+		pthread_mutex_lock(&x->mu);
+	}
+	pthread_mutex_unlock(&x->mu);
+	pthread_mutex_destroy(&x->mu);
+	pthread_cond_destroy(&x->cv);
+	free(x);
+}

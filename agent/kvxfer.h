@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kvxfer.h - KV transfer engine between agents (agent/kvxfer.c): arenas
+ * registered once, descriptor lists (src offset, dst offset, length),
+ * batch submit, asynchronous status and completion. Transport by explicit
+ * policy rdma|tcp|auto; only TCP is implemented (several streams, many
+ * slices in flight, non-blocking sends). Every slice carries a 64-bit
+ * hash checked by the receiver; the receiver stages a transfer and applies
+ * it (copy into the destination arena, or the commit callback) only when
+ * every slice arrived intact, so a failed transfer is never half-applied.
+ * Library: returns -errno, never prints or exits.
+ */
+#ifndef IDN_AGENT_KVXFER_H
+#define IDN_AGENT_KVXFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum kvx_policy { KVX_POLICY_AUTO, KVX_POLICY_TCP, KVX_POLICY_RDMA };
+
+enum kvx_fault {			/* test injection, sender side */
+	KVX_FAULT_NONE,
+	KVX_FAULT_CORRUPT,		/* flip a payload byte of slice fault_slice */
+	KVX_FAULT_TRUNCATE,		/* close a stream inside slice fault_slice */
+	KVX_FAULT_SLOW,			/* sleep fault_ms before each slice */
+};
+
+struct kvx_opts {
+	enum kvx_policy policy;
+	uint32_t streams;		/* TCP connections per transfer (4) */
+	uint32_t slice;			/* bytes per slice (1 MiB) */
+	uint32_t timeout_ms;		/* connect / idle I/O limit (10000) */
+	uint64_t max_rx;		/* largest incoming transfer (1 GiB) */
+	enum kvx_fault fault;
+	uint32_t fault_slice, fault_ms;
+};
+
+struct kvx_desc {
+	uint64_t src_off, dst_off, len;
+	uint64_t tag;			/* opaque, handed to the commit callback */
+};
+
+/* a received slice, as the commit callback sees it */
+struct kvx_slice {
+	uint64_t stage_off, dst_off, len, tag;
+};
+
+enum kvx_state { KVX_PENDING, KVX_DONE, KVX_FAILED };
+
+struct kvx_result {
+	enum kvx_state state;
+	int err;			/* -errno when FAILED */
+	char msg[352];
+	uint64_t bytes, slices;
+	double secs;
+};
+
+struct kvx_stats {
+	uint64_t tx_ok, tx_failed, tx_bytes;
+	uint64_t rx_ok, rx_failed, rx_bytes, rx_active;
+	char rx_last_err[192];
+};
+
+/* "no destination arena": the commit callback applies the staged bytes */
+#define KVX_ARENA_NONE 0xffffffffU
+
+/*
+ * Called by the receiver once every slice of a transfer arrived and
+ * verified, before the sender is told; stage holds the bytes, s[] sorted
+ * by sequence. Nonzero (-errno) rejects the transfer (nothing applied).
+ */
+typedef int (*kvx_commit_fn)(void *arg, uint32_t dst_arena, const uint8_t *stage,
+			     const struct kvx_slice *s, uint32_t n);
+
+struct kvx;
+
+void kvx_opts_defaults(struct kvx_opts *o);
+int kvx_policy_parse(const char *s, enum kvx_policy *p);
+const char *kvx_policy_name(enum kvx_policy p);
+/* -EPROTONOSUPPORT for rdma (with a message in err) */
+int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t errlen);
+void kvx_destroy(struct kvx *x);
+const char *kvx_transport(const struct kvx *x);	/* "tcp" */
+const char *kvx_choice(const struct kvx *x);	/* why, in words */
+int kvx_register(struct kvx *x, void *base, uint64_t len, uint32_t *id);
+int kvx_unregister(struct kvx *x, uint32_t id);
+/* receiver: "ADDR:PORT" (port 0: any, see kvx_port) */
+int kvx_listen(struct kvx *x, const char *hostport, kvx_commit_fn fn, void *arg);
+int kvx_port(const struct kvx *x);
+/* asynchronous: *id names the transfer for status/wait */
+int kvx_submit(struct kvx *x, const char *peer, uint32_t src_arena, uint32_t dst_arena,
+	       const struct kvx_desc *d, uint32_t n, uint64_t *id);
+int kvx_status(struct kvx *x, uint64_t id, struct kvx_result *r);
+/* waits for completion (timeout_ms 0: forever); forgets the transfer */
+int kvx_wait(struct kvx *x, uint64_t id, uint32_t timeout_ms, struct kvx_result *r);
+void kvx_get_stats(struct kvx *x, struct kvx_stats *s);
+uint64_t kvx_hash64(const void *p, size_t len, uint64_t seed);
+
+#endif /* IDN_AGENT_KVXFER_H */

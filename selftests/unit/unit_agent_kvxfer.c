@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit_agent_kvxfer.c - the KV transfer engine (agent/kvxfer.c) on
+ * loopback: transport policy, integrity, scattered descriptors over
+ * several streams, batch submit, and the failures that must leave the
+ * destination untouched: corrupted slice, truncated stream, sender killed
+ * mid-transfer, receiver killed mid-transfer, commit rejected.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "kvxfer.h"
+#include "tap.h"
+
+#define ARENA (16U << 20)
+#define BLK (256U << 10)
+
+static uint8_t *src, *dst, *snap;
+
+static void fill_rand(uint8_t *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i += 8) {
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		memcpy(p + i, &seed, n - i < 8 ? n - i : 8);
+	}
+}
+
+static struct kvx *mk(enum kvx_fault f, uint32_t fslice, uint32_t fms)
+{
+	struct kvx_opts o;
+	struct kvx *x = NULL;
+	char err[128];
+
+	kvx_opts_defaults(&o);
+	o.streams = 4;
+	o.slice = 64U << 10;
+	o.timeout_ms = 3000;
+	o.fault = f;
+	o.fault_slice = fslice;
+	o.fault_ms = fms;
+	if (kvx_create(&x, &o, err, sizeof(err)))
+		return NULL;
+	return x;
+}
+
+/* NBLK blocks, destination order reversed: every slice lands elsewhere */
+#define NBLK (ARENA / BLK)
+static void descs(struct kvx_desc *d)
+{
+	for (uint32_t i = 0; i < NBLK; i++)
+		d[i] = (struct kvx_desc){ .src_off = (uint64_t)i * BLK,
+					  .dst_off = (uint64_t)(NBLK - 1 - i) * BLK,
+					  .len = BLK, .tag = i };
+}
+
+static bool moved_ok(void)
+{
+	for (uint32_t i = 0; i < NBLK; i++)
+		if (memcmp(src + (size_t)i * BLK, dst + (size_t)(NBLK - 1 - i) * BLK, BLK))
+			return false;
+	return true;
+}
+
+static int commits;
+static int commit_cb(void *arg, uint32_t dst_arena, const uint8_t *stage,
+		     const struct kvx_slice *s, uint32_t n)
+{
+	int *want = arg;
+
+	commits++;
+	return want ? *want : 0;
+}
+
+static void test_policy(void)
+{
+	struct kvx_opts o;
+	struct kvx *x = NULL;
+	enum kvx_policy p;
+	char err[160] = "";
+
+	kvx_opts_defaults(&o);
+	ASSERT_EQ(kvx_policy_parse("rdma", &p), 0, "parse rdma");
+	ASSERT_EQ(kvx_policy_parse("ib", &p), -EINVAL, "parse junk");
+	o.policy = KVX_POLICY_RDMA;
+	if (!ASSERT_EQ(kvx_create(&x, &o, err, sizeof(err)), -EPROTONOSUPPORT, "rdma refused"))
+		return;
+	ASSERT_TRUE(strstr(err, "rdma") && strstr(err, "not implemented"), "rdma message");
+	o.policy = KVX_POLICY_AUTO;
+	if (!ASSERT_EQ(kvx_create(&x, &o, err, sizeof(err)), 0, "auto"))
+		return;
+	ASSERT_TRUE(!strcmp(kvx_transport(x), "tcp"), "auto picks tcp");
+	ASSERT_TRUE(strstr(kvx_choice(x), "auto") && strstr(kvx_choice(x), "tcp"),
+		    "auto says so");
+	printf("# choice: %s\n", kvx_choice(x));
+	kvx_destroy(x);
+}
+
+static void test_hash(void)
+{
+	uint8_t b[1000];
+
+	fill_rand(b, sizeof(b), 7);
+	uint64_t h = kvx_hash64(b, sizeof(b), 1);
+
+	ASSERT_EQ(kvx_hash64(b, sizeof(b), 1), h, "deterministic");
+	ASSERT_NEQ(kvx_hash64(b, sizeof(b), 2), h, "seeded");
+	b[999] ^= 1;
+	ASSERT_NEQ(kvx_hash64(b, sizeof(b), 1), h, "last bit");
+	b[999] ^= 1;
+	b[0] ^= 0x80;
+	ASSERT_NEQ(kvx_hash64(b, sizeof(b), 1), h, "first bit");
+}
+
+/* a receiver with dst registered; returns its port */
+static struct kvx *receiver(uint32_t *dst_id, int *want)
+{
+	struct kvx *r = mk(KVX_FAULT_NONE, 0, 0);
+
+	if (!r)
+		return NULL;
+	if (kvx_register(r, dst, ARENA, dst_id) ||
+	    kvx_listen(r, "127.0.0.1:0", commit_cb, want)) {
+		kvx_destroy(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int xfer(struct kvx *s, int port, uint32_t dst_id, struct kvx_result *res)
+{
+	static struct kvx_desc d[NBLK];
+	uint32_t sid;
+	uint64_t id;
+	char peer[64];
+	int rc;
+
+	descs(d);
+	snprintf(peer, sizeof(peer), "127.0.0.1:%d", port);
+	rc = kvx_register(s, src, ARENA, &sid);
+	if (!rc)
+		rc = kvx_submit(s, peer, sid, dst_id, d, NBLK, &id);
+	if (!rc)
+		rc = kvx_wait(s, id, 20000, res);
+	return rc;
+}
+
+static void test_loopback(void)
+{
+	struct kvx *r, *s;
+	struct kvx_result res;
+	struct kvx_stats st;
+	uint32_t did;
+
+	memset(dst, 0, ARENA);
+	commits = 0;
+	r = receiver(&did, NULL);
+	s = mk(KVX_FAULT_NONE, 0, 0);
+	if (!ASSERT_TRUE(r && s, "setup"))
+		goto out;
+	if (!ASSERT_EQ(xfer(s, kvx_port(r), did, &res), 0, "submit/wait"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_DONE, res.msg);
+	ASSERT_EQ(res.bytes, ARENA, "bytes");
+	ASSERT_EQ(res.slices, ARENA / (64U << 10), "slices");
+	ASSERT_TRUE(moved_ok(), "scattered blocks landed at their dst offsets");
+	ASSERT_EQ(commits, 1, "one commit notification");
+	kvx_get_stats(r, &st);
+	ASSERT_EQ(st.rx_ok, 1, "rx ok");
+	ASSERT_EQ(st.rx_failed, 0, "rx failed");
+	printf("# %s; %.1f MiB/s\n", res.msg, res.bytes / res.secs / (1 << 20));
+out:
+	kvx_destroy(s);
+	kvx_destroy(r);
+}
+
+static void test_batch_async(void)
+{
+	struct kvx *r, *s;
+	struct kvx_desc d[8];
+	uint64_t id[8];
+	uint32_t did, sid;
+	char peer[64];
+	int ok = 0;
+
+	memset(dst, 0, ARENA);
+	r = receiver(&did, NULL);
+	s = mk(KVX_FAULT_NONE, 0, 0);
+	if (!ASSERT_TRUE(r && s, "setup") || !ASSERT_EQ(kvx_register(s, src, ARENA, &sid), 0,
+							"register"))
+		goto out;
+	snprintf(peer, sizeof(peer), "127.0.0.1:%d", kvx_port(r));
+	for (int i = 0; i < 8; i++) {
+		d[i] = (struct kvx_desc){ (uint64_t)i * 4096 * 3, (uint64_t)i << 20, 12345 + i, i };
+		if (!ASSERT_EQ(kvx_submit(s, peer, sid, did, &d[i], 1, &id[i]), 0, "submit"))
+			goto out;
+	}
+	for (int i = 0; i < 8; i++) {
+		struct kvx_result res;
+
+		ASSERT_EQ(kvx_status(s, id[i], &res), 0, "status known");
+		if (kvx_wait(s, id[i], 10000, &res) == 0 && res.state == KVX_DONE)
+			ok++;
+		ASSERT_EQ(kvx_status(s, id[i], &res), -ENOENT, "forgotten after wait");
+	}
+	ASSERT_EQ(ok, 8, "8 concurrent transfers done");
+	for (int i = 0; i < 8; i++)
+		ASSERT_TRUE(!memcmp(dst + d[i].dst_off, src + d[i].src_off, d[i].len), "bytes");
+out:
+	kvx_destroy(s);
+	kvx_destroy(r);
+}
+
+/* a failing transfer: sender reports, receiver reports, dst unchanged */
+static void fault_case(enum kvx_fault f, int want_err, const char *rx_words,
+		       const char *rx_words2)
+{
+	struct kvx *r, *s;
+	struct kvx_result res;
+	struct kvx_stats st;
+	uint32_t did;
+
+	fill_rand(dst, ARENA, 99);
+	memcpy(snap, dst, ARENA);
+	commits = 0;
+	r = receiver(&did, NULL);
+	s = mk(f, 37, 0);
+	if (!ASSERT_TRUE(r && s, "setup"))
+		goto out;
+	if (!ASSERT_EQ(xfer(s, kvx_port(r), did, &res), 0, "submit/wait"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_FAILED, "reported failed");
+	if (want_err)
+		ASSERT_EQ(res.err, want_err, res.msg);
+	printf("# sender: %s\n", res.msg);
+	for (int i = 0; i < 300; i++) {
+		kvx_get_stats(r, &st);
+		if (st.rx_failed)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(st.rx_failed, 1, "receiver saw the failure");
+	ASSERT_EQ(st.rx_ok, 0, "nothing committed");
+	ASSERT_TRUE(strstr(st.rx_last_err, rx_words) || strstr(st.rx_last_err, rx_words2),
+		    st.rx_last_err);
+	printf("# receiver: %s\n", st.rx_last_err);
+	ASSERT_EQ(commits, 0, "no commit");
+	ASSERT_TRUE(!memcmp(dst, snap, ARENA), "destination unchanged");
+out:
+	kvx_destroy(s);
+	kvx_destroy(r);
+}
+
+static void test_corrupt_slice(void)
+{
+	fault_case(KVX_FAULT_CORRUPT, -EBADMSG, "checksum mismatch", "checksum mismatch");
+}
+
+static void test_truncated_stream(void)
+{
+	/* whichever stream sees the close first reports it */
+	fault_case(KVX_FAULT_TRUNCATE, 0, "truncated", "closed mid-transfer");
+}
+
+static void test_commit_rejected(void)
+{
+	struct kvx *r, *s;
+	struct kvx_result res;
+	int want = -ENOSPC;
+	uint32_t did;
+
+	commits = 0;
+	r = mk(KVX_FAULT_NONE, 0, 0);
+	s = mk(KVX_FAULT_NONE, 0, 0);
+	if (!ASSERT_TRUE(r && s, "setup") ||
+	    !ASSERT_EQ(kvx_listen(r, "127.0.0.1:0", commit_cb, &want), 0, "listen"))
+		goto out;
+	did = KVX_ARENA_NONE;
+	if (!ASSERT_EQ(xfer(s, kvx_port(r), did, &res), 0, "submit/wait"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_FAILED, "failed");
+	ASSERT_EQ(res.err, -ENOSPC, res.msg);
+	ASSERT_TRUE(strstr(res.msg, "rejected") != NULL, res.msg);
+	ASSERT_EQ(commits, 1, "callback ran once");
+out:
+	kvx_destroy(s);
+	kvx_destroy(r);
+}
+
+static void test_sender_killed(void)
+{
+	struct kvx *r = NULL;
+	struct kvx_stats st = { 0 };
+	int pp[2], port, status;
+	uint32_t did;
+	pid_t pid;
+
+	fill_rand(dst, ARENA, 5);
+	memcpy(snap, dst, ARENA);
+	commits = 0;
+	if (!ASSERT_EQ(pipe(pp), 0, "pipe"))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		struct kvx *s = mk(KVX_FAULT_SLOW, 0, 5);
+		struct kvx_result res;
+
+		close(pp[1]);
+		if (s && read(pp[0], &port, sizeof(port)) == sizeof(port))
+			xfer(s, port, 0, &res);
+		_exit(0);
+	}
+	close(pp[0]);
+	r = receiver(&did, NULL);
+	if (!ASSERT_TRUE(r && did == 0, "receiver"))
+		goto out;
+	port = kvx_port(r);
+	if (write(pp[1], &port, sizeof(port)) != sizeof(port))
+		goto out;
+	for (int i = 0; i < 500; i++) {		/* transfer under way */
+		kvx_get_stats(r, &st);
+		if (st.rx_active)
+			break;
+		usleep(2000);
+	}
+	usleep(100000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	pid = 0;
+	ASSERT_EQ(st.rx_active, 1, "transfer was in flight");
+	for (int i = 0; i < 300; i++) {
+		kvx_get_stats(r, &st);
+		if (st.rx_failed)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(st.rx_failed, 1, "receiver reports the failure");
+	ASSERT_TRUE(strstr(st.rx_last_err, "closed") || strstr(st.rx_last_err, "truncated"),
+		    st.rx_last_err);
+	printf("# receiver: %s\n", st.rx_last_err);
+	ASSERT_EQ(st.rx_ok, 0, "not committed");
+	ASSERT_EQ(commits, 0, "no commit");
+	ASSERT_TRUE(!memcmp(dst, snap, ARENA), "destination unchanged");
+out:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	close(pp[1]);
+	kvx_destroy(r);
+}
+
+static void test_receiver_killed(void)
+{
+	static struct kvx_desc d[NBLK];
+	struct kvx *s = NULL;
+	struct kvx_result res;
+	int pp[2], port = 0, status;
+	uint32_t sid;
+	uint64_t id;
+	char peer[64];
+	pid_t pid;
+
+	if (!ASSERT_EQ(pipe(pp), 0, "pipe"))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		uint32_t did;
+		struct kvx *r = receiver(&did, NULL);
+
+		close(pp[0]);
+		port = r ? kvx_port(r) : -1;
+		if (write(pp[1], &port, sizeof(port)) != sizeof(port))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pp[1]);
+	if (!ASSERT_EQ(read(pp[0], &port, sizeof(port)), sizeof(port), "child port") ||
+	    !ASSERT_TRUE(port > 0, "child listens"))
+		goto out;
+	s = mk(KVX_FAULT_SLOW, 0, 5);
+	descs(d);
+	snprintf(peer, sizeof(peer), "127.0.0.1:%d", port);
+	if (!ASSERT_TRUE(s && !kvx_register(s, src, ARENA, &sid) &&
+			 !kvx_submit(s, peer, sid, 0, d, NBLK, &id), "submit"))
+		goto out;
+	usleep(150000);
+	ASSERT_EQ(kvx_status(s, id, &res), 0, "status");
+	ASSERT_EQ(res.state, KVX_PENDING, "in flight");
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	pid = 0;
+	if (!ASSERT_EQ(kvx_wait(s, id, 10000, &res), 0, "wait"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_FAILED, "sender reports failure");
+	ASSERT_TRUE(strstr(res.msg, "mid-transfer") != NULL, res.msg);
+	printf("# sender: %s\n", res.msg);
+out:
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	close(pp[0]);
+	kvx_destroy(s);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	src = malloc(ARENA);
+	dst = malloc(ARENA);
+	snap = malloc(ARENA);
+	if (!src || !dst || !snap)
+		return 1;
+	fill_rand(src, ARENA, 1);
+	tap_plan(0);
+	TAP_RUN(test_policy);
+	TAP_RUN(test_hash);
+	TAP_RUN(test_loopback);
+	TAP_RUN(test_batch_async);
+	TAP_RUN(test_corrupt_slice);
+	TAP_RUN(test_truncated_stream);
+	TAP_RUN(test_commit_rejected);
+	TAP_RUN(test_sender_killed);
+	TAP_RUN(test_receiver_killed);
+	free(src);
+	free(dst);
+	free(snap);
+	return tap_done();
+}
