@@ -11,7 +11,12 @@
 # Cache (reused while inputs are unchanged): $O/kernel/<kver>/.
 # Env: O (build dir), IDN_KVER, IDN_KCACHE (downloaded linux-image .deb,
 #      default /var/cache/idn), IDN_QEMU_ACCEL=kvm|tcg, IDN_QEMU_TIMEOUT (s),
-#      IDN_KTESTS="pattern" (guest tests to run), V=1 (show the console).
+#      IDN_KTESTS="pattern" (guest tests to run), V=1 (show the console),
+#      IDN_KBENCH=1: benchmark mode for `tools/bench/run.sh kernel`: the
+#      same build and boot, but the guest runs tools/bench/kernel_guest.sh
+#      (knobs KB_N, KB_ROUNDS, KB_K passed through) and this script prints
+#      its figures, one "name value unit" line each, on stdout, progress
+#      and "# skipped: reason" on stderr (exit 0, 1 failed, 4 skipped).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -20,8 +25,14 @@ case $O in /*) ;; *) O=$ROOT/$O ;; esac
 KCACHE=${IDN_KCACHE:-/var/cache/idn}
 T0=$(date +%s.%N)
 
-skip() { echo "1..0 # SKIP $*"; exit 4; }
-fail() { echo "not ok 1 - kernel tier setup: $*"; echo "1..1"; exit 1; }
+BENCH=${IDN_KBENCH:-0}
+if [ "$BENCH" = 1 ]; then
+	skip() { echo "# skipped: $*" >&2; exit 4; }
+	fail() { echo "kernel bench setup: $*" >&2; exit 1; }
+else
+	skip() { echo "1..0 # SKIP $*"; exit 4; }
+	fail() { echo "not ok 1 - kernel tier setup: $*"; echo "1..1"; exit 1; }
+fi
 log() { [ "${V:-0}" != 1 ] || echo "# $*"; }
 
 # ---- what the host has --------------------------------------------------
@@ -142,7 +153,9 @@ TB=$C/tests
 mkdir -p "$TB"
 NLCF=$(pkg-config --cflags libnl-genl-3.0)
 NLLD=$(pkg-config --libs libnl-genl-3.0)
-for src in selftests/kernel/*.c; do
+SRCS=(selftests/kernel/*.c)
+[ "$BENCH" = 1 ] && SRCS+=(tools/bench/idn_kbench.c)
+for src in "${SRCS[@]}"; do
 	[ -e "$src" ] || continue
 	bin=$TB/$(basename "$src" .c)
 	if [ ! "$bin" -nt "$src" ] || [ include/uapi/linux/idn.h -nt "$bin" ] ||
@@ -179,7 +192,14 @@ done
 if [ -x "$O/idnctl" ]; then
 	add_elf "$O/idnctl" /idn/bin/idnctl
 fi
-cp selftests/kernel/guest.sh "$R/idn/guest.sh"
+if [ "$BENCH" = 1 ]; then
+	cp tools/bench/kernel_guest.sh "$R/idn/guest.sh"
+	for k in KB_N KB_ROUNDS KB_K; do
+		[ -z "${!k:-}" ] || echo "$k=${!k}"
+	done >"$R/idn/benchenv"
+else
+	cp selftests/kernel/guest.sh "$R/idn/guest.sh"
+fi
 cp selftests/kernel/test_*.sh "$R/idn/" 2>/dev/null || true
 echo "${IDN_KTESTS:-}" >"$R/idn/filter"
 cat >"$R/init" <<'EOS'
@@ -214,6 +234,20 @@ timeout -k 5 "${IDN_QEMU_TIMEOUT:-300}" qemu-system-x86_64 "${aargs[@]}" -cpu ma
 T2=$(date +%s.%N)
 tr -d '\r' <"$CON" >"$CON.txt"
 [ "${V:-0}" = 1 ] && sed 's/^/# console: /' "$CON.txt"
+
+if [ "$BENCH" = 1 ]; then
+	st=$(grep -ao 'IDN_GUEST_EXIT=[0-9]*' "$CON.txt" | tail -1 | cut -d= -f2 || true)
+	awk -v k="$KVER" -v a="$accel" -v t0="$T0" -v t1="$T1" -v t2="$T2" 'BEGIN {
+		printf "# kernel bench: %s, %s, build %.1f s, boot+bench %.1f s\n", k, a, t1 - t0, t2 - t1 }' >&2
+	grep -a '^# ' "$CON.txt" >&2 || true
+	sed -n 's/^IDNBENCH //p' "$CON.txt"
+	if [ "$st" != 0 ]; then
+		grep -avE '^# |^IDNBENCH ' "$CON.txt" | tail -30 | sed 's/^/# console: /' >&2
+		echo "kernel bench: guest failed (exit ${st:-none}, qemu rc $rc)" >&2
+		exit 1
+	fi
+	exit 0
+fi
 
 # renumber the guest's TAP into one stream
 awk '/^(not )?ok [0-9]+/ { n++; ok = ($1 == "ok"); sub(/^(not )?ok [0-9]+/, "");
