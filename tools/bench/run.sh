@@ -4,7 +4,7 @@
 # run.sh - `make bench`: every IDN benchmark, one "name value unit" line
 # per figure on stdout (progress on stderr).
 #
-#   O=build tools/bench/run.sh [xdp] [rps] [placement]   (default: all)
+#   O=build tools/bench/run.sh [xdp] [rps] [placement] [kernel]   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
 #         an XDP_TX floor (build/tools/idn_bench, see docs/benchmarks.md),
@@ -22,9 +22,19 @@
 #         node_down_to_drained_ms (idnd running, a placed node stops
 #         heartbeating: DOWN in idn_nodes and out of every active plan,
 #         excess over the heartbeat timeout CTL_HB_MS, 300 ms)
+#   kernel  idn.ko in one QEMU guest boot (Debian 6.1, TCG unless KVM:
+#         absolute numbers are emulated, ratios matter), through
+#         selftests/kernel/run.sh IDN_KBENCH=1 (tools/bench/kernel_guest.sh,
+#         tools/bench/idn_kbench.c): hold_release_latency_us_median/_p99
+#         (RELEASE sent -> held SYN enters the node's veth), hold_loss_packets
+#         (held at the limit, released, not arrived: must be 0),
+#         miss_path_vs_steer (idn_tc, BPF_PROG_TEST_RUN); skipped (exit 0,
+#         "# skipped: reason" on stderr) without qemu or the 6.1 image
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
-# BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5).
+# BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
+# KB_N (200 held packets per round = the hold limit), KB_ROUNDS (5),
+# KB_K (2000 test runs per case), IDN_QEMU_TIMEOUT (300 s).
 # Needs root. Exit 0, 1 when a benchmark failed, 2 on bad usage.
 set -euo pipefail
 
@@ -33,14 +43,15 @@ ROOT=$(cd "$HERE/../.." && pwd)
 O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
-want_xdp=0 want_rps=0 want_placement=0
-[ $# -eq 0 ] && set -- xdp rps placement
+want_xdp=0 want_rps=0 want_placement=0 want_kernel=0
+[ $# -eq 0 ] && set -- xdp rps placement kernel
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
 	rps) want_rps=1 ;;
 	placement) want_placement=1 ;;
-	*) echo "usage: run.sh [xdp] [rps] [placement]" >&2; exit 2 ;;
+	kernel) want_kernel=1 ;;
+	*) echo "usage: run.sh [xdp] [rps] [placement] [kernel]" >&2; exit 2 ;;
 	esac
 done
 
@@ -148,6 +159,18 @@ if [ $want_placement = 1 ]; then
 			echo "run.sh: controller benchmark FAILED" >&2
 			rc=1
 		}
+	fi
+fi
+if [ $want_kernel = 1 ]; then
+	echo "# kernel: idn.ko hold release latency/loss, miss path vs steer (QEMU guest)" >&2
+	st=0
+	O="$O" IDN_KBENCH=1 KB_N="${KB_N:-}" KB_ROUNDS="${KB_ROUNDS:-}" KB_K="${KB_K:-}" \
+		"$ROOT/selftests/kernel/run.sh" || st=$?
+	if [ $st -eq 4 ]; then
+		: # run.sh printed "# skipped: reason" on stderr
+	elif [ $st -ne 0 ]; then
+		echo "run.sh: kernel benchmark FAILED" >&2
+		rc=1
 	fi
 fi
 exit $rc
