@@ -177,6 +177,13 @@ req POST /v1/demand "$(body '{"cap":1792,"region":2,"rps":100}')" >/dev/null
 # keep both nodes alive while solving
 hb() { req POST "/v1/nodes/$1/heartbeat" "$(body '{"load":100,"queue":1}')" >/dev/null; }
 hb 1; hb 2
+# and keep them alive until node 2 is meant to go silent (a loaded machine
+# can take longer than the 300 ms timeout between two checks)
+hbq() { in_ns "$NS" curl -s -m 5 -o /dev/null -X POST --data-binary '{"load":100,"queue":1}' \
+	"$URL/v1/nodes/$1/heartbeat"; }	# own files: runs beside req
+(while :; do hbq 1; hbq 2; sleep 0.05; done) &
+HBP=$!
+bg_pid $HBP
 code=$(req POST /v1/placement/solve "$(body '{}')")
 tap_result "placement solve applied" "$([ "$code" = 200 ]; echo $?)" "got $code $(cat "$TMPD/resp")"
 cands=$(c -j plan show | jq -c '[.. | objects | select(.cap? == "7" or .cap? == 1792 or .cap? == "7/0") | .. | objects | .node? // empty] | unique')
@@ -186,6 +193,7 @@ health=$(c -j node show | jq -c '[.. | objects | select(.id? == 1 or .id? == 2) 
 grep -q up <<<"$health"
 tap_result "node table filled from R (health up)" $? "got $health"
 # node 2 stops heartbeating; node 1 keeps going
+kill $HBP; wait $HBP 2>/dev/null
 t0=$(date +%s%N)
 down=1
 for _ in $(seq 60); do
