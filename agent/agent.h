@@ -58,6 +58,10 @@ struct agent_cfg {
 	struct eng_params eng;
 	uint64_t mem_budget;		/* residency budget, bytes */
 	char backend[16];		/* host | cuda */
+	char kv_listen[128];		/* KV transfer listener "ADDR:PORT", "" = none */
+	char kv_transport[8];		/* rdma | tcp | auto */
+	uint32_t kv_streams;
+	char key_path[256];		/* Ed25519 node key, "" = default path */
 	int verbose;
 };
 
@@ -323,8 +327,24 @@ int ctl_register(struct ctlclient *cc, struct json_object *r);
 int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
 		  struct json_object *resident);
 
+#define AGENT_RECEIPTS 256		/* kept in memory, served by id */
+struct agent_receipts {
+	pthread_mutex_t mu;
+	uint64_t id[AGENT_RECEIPTS];
+	char *text[AGENT_RECEIPTS];
+	uint64_t n;
+};
+
+struct kvx;
+struct rcpt_key;
+
 struct agent {
 	struct agent_cfg cfg;
+	struct kvx *kvx;		/* KV transfer engine (kvxfer.h) */
+	uint32_t kv_arena;		/* the KV cache arena, registered once */
+	struct rcpt_key *key;		/* node key (receipt.h) */
+	struct agent_receipts rc;
+	uint64_t kv_rx_blocks;		/* blocks received into the cache */
 	struct agent_profile prof;
 	struct engine eng;
 	struct residency res;
@@ -336,6 +356,10 @@ struct agent {
 };
 
 int http_start(struct agent *a);
+/* kvx commit callback: received KV blocks enter the cache (http.c) */
+struct kvx_slice;
+int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
+		    const struct kvx_slice *s, uint32_t n);
 void http_stop(struct agent *a);
 
 #endif /* IDN_AGENT_H */

@@ -24,6 +24,8 @@ void agent_cfg_defaults(struct agent_cfg *c)
 	snprintf(c->backend, sizeof(c->backend), "host");
 	c->engine = true;
 	c->mem_budget = 1ULL << 30;
+	snprintf(c->kv_transport, sizeof(c->kv_transport), "auto");
+	c->kv_streams = 4;
 	eng_params_defaults(&c->eng);
 }
 
@@ -31,7 +33,7 @@ enum {
 	O_NODE = 256, O_ADDR4, O_ADDR6, O_DOMAIN, O_REGION, O_TRUST, O_RUNTIME, O_NETUS,
 	O_MAXQ, O_CONF, O_CTL, O_HB, O_TELE, O_TELEMS, O_LISTEN, O_MODEL, O_NOENG,
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
-	O_BUDGET, O_BACKEND,
+	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY,
 };
 
 static const struct option opts[] = {
@@ -67,6 +69,10 @@ static const struct option opts[] = {
 	{ "speed", required_argument, NULL, O_SPEED },
 	{ "mem-budget", required_argument, NULL, O_BUDGET },
 	{ "backend", required_argument, NULL, O_BACKEND },
+	{ "kv-listen", required_argument, NULL, O_KVLISTEN },
+	{ "kv-transport", required_argument, NULL, O_KVPOL },
+	{ "kv-streams", required_argument, NULL, O_KVSTREAMS },
+	{ "key", required_argument, NULL, O_KEY },
 	{ 0 }
 };
 
@@ -168,6 +174,14 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 			return -EINVAL;
 		STR(backend);
 		return 0;
+	case O_KVLISTEN: STR(kv_listen); return 0;
+	case O_KVPOL:
+		if (strcmp(arg, "auto") && strcmp(arg, "tcp") && strcmp(arg, "rdma"))
+			return -EINVAL;
+		STR(kv_transport);
+		return 0;
+	case O_KVSTREAMS: U32(kv_streams, 32); return c->kv_streams ? 0 : -ERANGE;
+	case O_KEY: STR(key_path); return 0;
 	}
 	return -EINVAL;
 }

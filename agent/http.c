@@ -8,6 +8,8 @@
  *        "output_length" and "hash_ids" (see docs/agent.md)
  *   GET  /v1/models, /health, /metrics (vLLM metric names), /v1/agent
  *   GET  /v1/residency; POST /v1/residency/load, /v1/residency/evict
+ *   GET  /v1/receipts, /v1/receipts/ID, /v1/agent/key   signed receipts
+ *   POST /v1/kv/push     move the KV blocks of a cached prefix to a peer
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,6 +22,8 @@
 #include <microhttpd.h>
 
 #include "agent.h"
+#include "kvxfer.h"
+#include "receipt.h"
 
 #define BODY_MAX (8U << 20)
 
@@ -315,9 +319,127 @@ static void wait_progress(struct engine *e)
 	pthread_cond_timedwait(&e->progress, &e->mu, &ts);
 }
 
+/* what the router said about a request (headers), for its receipt */
+struct route_info {
+	uint64_t plan_gen;
+	char cap[64], cap_ver[64], verdict[32];
+};
+
+static void route_info_get(struct MHD_Connection *c, struct agent *a, struct route_info *ri)
+{
+	const char *v;
+
+	memset(ri, 0, sizeof(*ri));
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-IDN-Plan-Generation");
+	if (v)
+		ri->plan_gen = strtoull(v, NULL, 10);
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-IDN-Capability");
+	snprintf(ri->cap, sizeof(ri->cap), "%s", v ? v : a->cfg.model);
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-IDN-Capability-Version");
+	snprintf(ri->cap_ver, sizeof(ri->cap_ver), "%s", v ? v : "0");
+	v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-IDN-Verdict");
+	snprintf(ri->verdict, sizeof(ri->verdict), "%s", v ? v : "direct");
+}
+
+/* sign and keep the receipt E of a finished request (engine unlocked) */
+static void make_receipt(struct agent *a, const struct eng_req *r, const struct route_info *ri)
+{
+	struct agent_receipts *rc = &a->rc;
+	json_object *b, *cu;
+	uint32_t slot;
+	char *t;
+
+	if (!a->key)
+		return;
+	b = json_object_new_object();
+	cu = json_object_new_object();
+	json_object_object_add(b, "v", json_object_new_int(1));
+	json_object_object_add(b, "node", json_object_new_int64(a->cfg.node_id));
+	json_object_object_add(b, "request", json_object_new_int64(r->id));
+	json_object_object_add(b, "ts", json_object_new_int64(time(NULL)));
+	json_object_object_add(b, "plan_generation", json_object_new_int64(ri->plan_gen));
+	json_object_object_add(b, "capability", json_object_new_string(ri->cap));
+	json_object_object_add(b, "capability_version", json_object_new_string(ri->cap_ver));
+	json_object_object_add(b, "model", json_object_new_string(a->cfg.model));
+	json_object_object_add(b, "verdict", json_object_new_string(ri->verdict));
+	json_object_object_add(cu, "prompt_tokens", json_object_new_int64(r->in_tokens));
+	json_object_object_add(cu, "cached_tokens", json_object_new_int64(r->cached_tokens));
+	json_object_object_add(cu, "prefix_blocks", json_object_new_int64(r->nkeys));
+	json_object_object_add(b, "cache", cu);
+	json_object_object_add(b, "output_tokens", json_object_new_int64(r->generated));
+	json_object_object_add(b, "status", json_object_new_string(
+		r->state == ENG_DONE ? "ok" : "failed"));
+	t = rcpt_sign(a->key, b);
+	json_object_put(b);
+	if (!t)
+		return;
+	pthread_mutex_lock(&rc->mu);
+	slot = rc->n++ % AGENT_RECEIPTS;
+	free(rc->text[slot]);
+	rc->text[slot] = t;
+	rc->id[slot] = r->id;
+	pthread_mutex_unlock(&rc->mu);
+}
+
+static void receipt_header(struct MHD_Response *resp, struct agent *a, const struct eng_req *r)
+{
+	char v[64];
+
+	if (!a->key)
+		return;
+	snprintf(v, sizeof(v), "/v1/receipts/%llu", (unsigned long long)r->id);
+	MHD_add_response_header(resp, "X-IDN-Receipt", v);
+}
+
+static enum MHD_Result receipts_get(struct agent *a, struct MHD_Connection *c, const char *url)
+{
+	struct agent_receipts *rc = &a->rc;
+	enum MHD_Result ret;
+	size_t cap = 1, len = 0;
+	char *out, *end;
+	uint64_t id = 0, n;
+	bool one = url[0] == '/';
+
+	if (!a->key)
+		return send_err(c, 503, "receipts are off (no node key)");
+	if (one) {
+		id = strtoull(url + 1, &end, 10);
+		if (*end || end == url + 1)
+			return send_err(c, 404, "no such receipt");
+	}
+	pthread_mutex_lock(&rc->mu);
+	n = rc->n < AGENT_RECEIPTS ? rc->n : AGENT_RECEIPTS;
+	for (uint64_t i = 0; i < n; i++)
+		cap += strlen(rc->text[i]) + 1;
+	out = malloc(cap);
+	if (!out) {
+		pthread_mutex_unlock(&rc->mu);
+		return send_err(c, 500, "out of memory");
+	}
+	out[0] = 0;
+	/* oldest first */
+	for (uint64_t k = rc->n - n; k < rc->n; k++) {
+		uint32_t slot = k % AGENT_RECEIPTS;
+
+		if (one && rc->id[slot] != id)
+			continue;
+		len += snprintf(out + len, cap - len, "%s\n", rc->text[slot]);
+	}
+	pthread_mutex_unlock(&rc->mu);
+	if (one && !len) {
+		free(out);
+		return send_err(c, 404, "no receipt for request %llu (kept: the last %u)",
+				(unsigned long long)id, AGENT_RECEIPTS);
+	}
+	ret = send_text(c, 200, one ? "application/json" : "application/x-ndjson", out);
+	free(out);
+	return ret;
+}
+
 struct stream {
 	struct agent *a;
 	struct eng_req *r;
+	struct route_info ri;
 	bool chat;
 	uint32_t sent;
 	int phase;		/* 0 tokens, 1 done marker, 2 end */
@@ -399,6 +521,8 @@ static void stream_free(void *cls)
 {
 	struct stream *st = cls;
 
+	if (st->r->state == ENG_DONE || st->r->state == ENG_FAILED)
+		make_receipt(st->a, st->r, &st->ri);
 	engine_cancel(&st->a->eng, st->r);
 	engine_put(&st->a->eng, st->r);
 	free(st);
@@ -439,8 +563,10 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		st->a = a;
 		st->r = r;
 		st->chat = chat;
+		route_info_get(c, a, &st->ri);
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read,
 							 st, stream_free);
+		receipt_header(resp, a, r);
 		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 		MHD_add_response_header(resp, "Cache-Control", "no-cache");
 		ret = MHD_queue_response(c, 200, resp);
@@ -461,14 +587,28 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 	{
 		json_object *resp = head_obj(a, r, chat, false), *arr = json_object_new_array();
 		char *t = gen_text(0, r->generated);
+		struct route_info ri;
+		struct MHD_Response *mr;
+		enum MHD_Result ret;
+		const char *body;
 
 		json_object_array_add(arr, choice_obj(chat, false, true, t ? t : "", "length"));
 		free(t);
 		json_object_object_add(resp, "choices", arr);
 		usage_json(resp, r);
 		json_object_object_add(resp, "idn", timing_json(r));
+		route_info_get(c, a, &ri);
+		make_receipt(a, r, &ri);
+		body = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
+		mr = MHD_create_response_from_buffer(strlen(body), (void *)body,
+						     MHD_RESPMEM_MUST_COPY);
+		MHD_add_response_header(mr, "Content-Type", "application/json");
+		receipt_header(mr, a, r);
+		ret = MHD_queue_response(c, 200, mr);
+		MHD_destroy_response(mr);
+		json_object_put(resp);
 		engine_put(e, r);
-		return send_json(c, 200, resp);
+		return ret;
 	}
 }
 
@@ -625,6 +765,171 @@ static enum MHD_Result residency_post(struct agent *a, struct MHD_Connection *c,
 	}
 }
 
+/* ---- KV transfer --------------------------------------------------------- */
+
+/*
+ * Receiver side (kvx commit callback): the staged blocks of a verified
+ * transfer enter the cache as one step under the engine lock, all or
+ * nothing (kv_acquire is all-or-nothing; -ENOSPC rejects the transfer).
+ * Block i of the transfer is at stage offset i * block_bytes; slice tags
+ * carry the block keys.
+ */
+int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
+		    const struct kvx_slice *s, uint32_t n)
+{
+	struct agent *a = arg;
+	struct engine *e = &a->eng;
+	size_t bb = e->kv.block_bytes;
+	uint64_t total = 0, *keys = NULL;
+	uint32_t nb, hits, j;
+	int32_t *idx = NULL;
+	int rc = 0;
+
+	if (!a->cfg.engine || !bb || dst_arena != KVX_ARENA_NONE)
+		return -EOPNOTSUPP;
+	for (j = 0; j < n; j++) {
+		if (s[j].stage_off != s[j].dst_off || s[j].dst_off != total)
+			return -EPROTO;
+		total += s[j].len;
+	}
+	if (total % bb)
+		return -EPROTO;
+	nb = total / bb;
+	keys = calloc(nb, sizeof(*keys));
+	idx = calloc(nb, sizeof(*idx));
+	if (!keys || !idx) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (j = 0; j < n; j++) {
+		uint64_t b = s[j].dst_off / bb;
+
+		if (s[j].dst_off % bb == 0)
+			keys[b] = s[j].tag;
+		else if (keys[b] != s[j].tag)
+			rc = -EPROTO;
+	}
+	if (rc)
+		goto out;
+	pthread_mutex_lock(&e->mu);
+	{
+		uint64_t q = e->kv.q_blocks, h = e->kv.hit_blocks;
+
+		rc = kv_acquire(&e->kv, keys, nb, nb, idx, &hits);
+		e->kv.q_blocks = q;
+		e->kv.hit_blocks = h;
+	}
+	if (!rc) {
+		kv_commit(&e->kv, keys, idx, hits, nb);
+		for (j = hits; j < nb; j++)
+			memcpy(kv_block_data(&e->kv, idx[j]), stage + (size_t)j * bb, bb);
+		kv_release(&e->kv, idx, nb);
+		a->kv_rx_blocks += nb - hits;
+	}
+	pthread_mutex_unlock(&e->mu);
+out:
+	free(keys);
+	free(idx);
+	return rc;
+}
+
+static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_object *o)
+{
+	struct engine *e = &a->eng;
+	size_t bb = e->kv.block_bytes;
+	struct kvx_result res = { 0 };
+	struct kvx_desc *d = NULL;
+	json_object *x, *r;
+	const char *peer;
+	struct creq q;
+	uint32_t n, hits = 0;
+	int32_t *idx = NULL;
+	char msg[160];
+	uint64_t id;
+	int code, err;
+
+	if (!a->kvx || !a->cfg.engine || !bb)
+		return send_err(c, 503, "no KV transfer on this agent");
+	if (!json_object_object_get_ex(o, "peer", &x) || !json_object_is_type(x, json_type_string))
+		return send_err(c, 400, "field \"peer\": the peer agent's KV address ADDR:PORT");
+	peer = json_object_get_string(x);
+	code = parse_creq(a, o, false, &q, msg, sizeof(msg));
+	if (code) {
+		free(q.keys);
+		return send_err(c, code, "%s", msg);
+	}
+	pthread_mutex_lock(&e->mu);
+	n = kv_match(&e->kv, q.keys, q.nkeys);
+	if (n) {
+		uint64_t qb = e->kv.q_blocks, hb = e->kv.hit_blocks;
+
+		idx = calloc(n, sizeof(*idx));
+		/* pin the blocks for the transfer: all hits, nothing evicted */
+		err = idx ? kv_acquire(&e->kv, q.keys, n, n, idx, &hits) : -ENOMEM;
+		e->kv.q_blocks = qb;
+		e->kv.hit_blocks = hb;
+		if (err) {
+			pthread_mutex_unlock(&e->mu);
+			free(idx);
+			free(q.keys);
+			return send_err(c, 500, "cannot pin blocks: %s", strerror(-err));
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	if (!n) {
+		free(q.keys);
+		return send_err(c, 404, "no cached KV blocks for this prefix");
+	}
+	d = calloc(n, sizeof(*d));
+	err = d ? 0 : -ENOMEM;
+	for (uint32_t i = 0; d && i < n; i++)
+		d[i] = (struct kvx_desc){ .src_off = (uint64_t)idx[i] * bb,
+					  .dst_off = (uint64_t)i * bb, .len = bb,
+					  .tag = q.keys[i] };
+	if (!err)
+		err = kvx_submit(a->kvx, peer, a->kv_arena, KVX_ARENA_NONE, d, n, &id);
+	if (!err)
+		err = kvx_wait(a->kvx, id, 0, &res);
+	pthread_mutex_lock(&e->mu);
+	kv_release(&e->kv, idx, n);
+	pthread_mutex_unlock(&e->mu);
+	free(d);
+	free(idx);
+	free(q.keys);
+	if (err)
+		return send_err(c, 500, "transfer not started: %s", strerror(-err));
+	r = json_object_new_object();
+	json_object_object_add(r, "state", json_object_new_string(
+		res.state == KVX_DONE ? "done" : "failed"));
+	json_object_object_add(r, "transport", json_object_new_string(kvx_transport(a->kvx)));
+	json_object_object_add(r, "policy", json_object_new_string(a->cfg.kv_transport));
+	json_object_object_add(r, "choice", json_object_new_string(kvx_choice(a->kvx)));
+	json_object_object_add(r, "peer", json_object_new_string(peer));
+	json_object_object_add(r, "blocks", json_object_new_int64(n));
+	json_object_object_add(r, "bytes", json_object_new_int64(res.bytes));
+	json_object_object_add(r, "slices", json_object_new_int64(res.slices));
+	json_object_object_add(r, "streams", json_object_new_int64(a->cfg.kv_streams));
+	json_object_object_add(r, "secs", json_object_new_double(res.secs));
+	json_object_object_add(r, "gbps", json_object_new_double(
+		res.secs > 0 ? res.bytes * 8 / res.secs / 1e9 : 0));
+	json_object_object_add(r, "message", json_object_new_string(res.msg));
+	return send_json(c, res.state == KVX_DONE ? 200 : 502, r);
+}
+
+static enum MHD_Result agent_key(struct agent *a, struct MHD_Connection *c)
+{
+	json_object *o = json_object_new_object();
+
+	if (!a->key) {
+		json_object_put(o);
+		return send_err(c, 503, "no node key");
+	}
+	json_object_object_add(o, "node", json_object_new_int64(a->cfg.node_id));
+	json_object_object_add(o, "alg", json_object_new_string("ed25519"));
+	json_object_object_add(o, "pubkey", json_object_new_string(a->key->pk_hex));
+	return send_json(c, 200, o);
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -649,6 +954,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			return status(a, c);
 		if (!strcmp(url, "/v1/residency"))
 			return send_json(c, 200, res_json(&a->res));
+		if (!strcmp(url, "/v1/agent/key"))
+			return agent_key(a, c);
+		if (!strncmp(url, "/v1/receipts", 12) && (!url[12] || url[12] == '/'))
+			return receipts_get(a, c, url + 12);
 		if (!strcmp(url, "/v1/models")) {
 			json_object *l = json_object_new_object(), *d = json_object_new_array(),
 				    *m = json_object_new_object();
@@ -705,6 +1014,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		ret = residency_post(a, c, "load", o);
 	else if (!strcmp(url, "/v1/residency/evict"))
 		ret = residency_post(a, c, "evict", o);
+	else if (!strcmp(url, "/v1/kv/push"))
+		ret = kv_push(a, c, o);
 	else
 		ret = send_err(c, 404, "no such endpoint");
 	json_object_put(o);

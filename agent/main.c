@@ -20,6 +20,8 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "kvxfer.h"
+#include "receipt.h"
 
 static const char usage_text[] =
 "Usage: idn-agent [-c FILE] [OPTIONS]\n"
@@ -33,9 +35,64 @@ static const char usage_text[] =
 "  --block-tokens --kv-capacity-tokens --kv-bytes-per-token\n"
 "  --max-batch-tokens --max-seqs\n"
 "  --mem-budget BYTES[K|M|G] --backend host|cuda\n"
+"  --kv-listen ADDR:PORT --kv-transport rdma|tcp|auto --kv-streams N\n"
+"                                       KV transfer between agents\n"
+"  --key FILE (/var/lib/idn-agent/node-N.key)  Ed25519 key signing receipts\n"
 "  -v verbose, -h help. See idn-agent(8).\n";
 
 static struct agent A;
+static struct rcpt_key KEY;
+
+static int kv_setup(char *err, size_t errlen)
+{
+	struct kvx_opts o;
+	int rc;
+
+	kvx_opts_defaults(&o);
+	kvx_policy_parse(A.cfg.kv_transport, &o.policy);
+	o.streams = A.cfg.kv_streams;
+	o.max_rx = 4ULL << 30;
+	rc = kvx_create(&A.kvx, &o, err, errlen);
+	if (rc)
+		return rc;
+	if (A.cfg.engine && A.eng.kv.arena) {
+		rc = kvx_register(A.kvx, A.eng.kv.arena,
+				  (uint64_t)A.eng.kv.nblocks * A.eng.kv.block_bytes, &A.kv_arena);
+		if (rc) {
+			snprintf(err, errlen, "registering the KV arena: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	if (A.cfg.kv_listen[0]) {
+		rc = kvx_listen(A.kvx, A.cfg.kv_listen, agent_kv_commit, &A);
+		if (rc) {
+			snprintf(err, errlen, "listen on %s: %s", A.cfg.kv_listen, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int key_setup(void)
+{
+	bool created;
+	int rc;
+
+	if (!A.cfg.key_path[0])
+		snprintf(A.cfg.key_path, sizeof(A.cfg.key_path),
+			 "/var/lib/idn-agent/node-%u.key", A.cfg.node_id);
+	rc = rcpt_key_load(A.cfg.key_path, &KEY, &created);
+	if (rc) {
+		fprintf(stderr, "idn-agent: node key %s: %s%s\n", A.cfg.key_path, strerror(-rc),
+			rc == -EPERM ? " (readable by others: must be mode 0600)" : "");
+		return rc;
+	}
+	pthread_mutex_init(&A.rc.mu, NULL);
+	A.key = &KEY;
+	fprintf(stderr, "idn-agent: node key %s %s, ed25519 %s\n", A.cfg.key_path,
+		created ? "created" : "loaded", KEY.pk_hex);
+	return 0;
+}
 
 static void on_signal(int sig)
 {
@@ -124,6 +181,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "idn-agent: residency (%s): %s\n", be->name, strerror(-rc));
 		return 1;
 	}
+	if (key_setup())
+		return 1;
+	rc = kv_setup(err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "idn-agent: kv transfer: %s\n", err);
+		return 1;
+	}
+	fprintf(stderr, "idn-agent: kv transport %s%s%s\n", kvx_choice(A.kvx),
+		A.cfg.kv_listen[0] ? ", listening on " : ", not listening",
+		A.cfg.kv_listen);
 	rc = http_start(&A);
 	if (rc) {
 		fprintf(stderr, "idn-agent: cannot listen on %s\n", A.cfg.listen);
@@ -171,6 +238,9 @@ int main(int argc, char **argv)
 		usleep(10000);
 	}
 	http_stop(&A);
+	kvx_destroy(A.kvx);
+	for (int i = 0; i < AGENT_RECEIPTS; i++)
+		free(A.rc.text[i]);
 	if (A.cfg.engine)
 		engine_free(&A.eng);
 	res_fini(&A.res);

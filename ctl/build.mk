@@ -15,7 +15,7 @@ LIBIDN_OBJS := $(patsubst ctl/lib/%.c,$(O)/obj/ctl/lib/%.o,$(LIBIDN_SRCS))
 LIBIDN := $(O)/libidn.a
 
 IDNCTL_SRCS := ctl/idnctl.c ctl/dp.c ctl/vip.c ctl/node.c ctl/plan.c ctl/cap.c \
-	ctl/route.c ctl/stats.c ctl/receipt.c ctl/print_idn.c ctl/dp_decap.c ctl/hold.c \
+	ctl/route.c ctl/stats.c ctl/receipt.c ctl/receipt_verify.c ctl/print_idn.c ctl/dp_decap.c ctl/hold.c \
 	ctl/controller.c
 IDNCTL_OBJS := $(patsubst ctl/%.c,$(O)/obj/ctl/%.o,$(IDNCTL_SRCS))
 IDNCTL := $(O)/idnctl
@@ -52,7 +52,7 @@ $(O)/obj/ctl/%.o: ctl/%.c ctl/idnctl.h ctl/dp_load.h $(LIBIDN_HDRS) $(CTL_SKELS)
 
 $(IDNCTL): $(IDNCTL_OBJS) $(LIBIDN)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS) -lcurl -ljson-c
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS) -lcurl -ljson-c -lsodium
 
 $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HDRS) \
 		selftests/lib/tap.h | $(O)/tests

@@ -66,6 +66,7 @@ int do_cap(int argc, char **argv);
 int do_route(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_receipt(int argc, char **argv);
+int do_receipt_verify(int argc, char **argv);	/* receipt_verify.c */
 int do_hold(int argc, char **argv);
 int do_monitor(int argc, char **argv);
 /* controller.c: objects served by idnd over HTTP */

@@ -4,6 +4,9 @@
  * idn_receipts and print each (text, or one JSON object per line with -j).
  * `idnctl monitor` (hold.c) follows the same ring, with idn.ko's events.
  *
+ * `idnctl receipt verify` (receipt_verify.c) checks the agents' signed
+ * execution receipts instead.
+ *
  * Reading a BPF ring buffer consumes it: one reader at a time sees each
  * receipt.
  */
@@ -19,9 +22,12 @@ static int usage_receipt(void)
 {
 	fprintf(stdout,
 "Usage: idnctl receipt show [ count N ] [ timeout SECONDS ]\n"
+"       idnctl receipt verify { FILE | - } [ key HEX ]\n"
 "       idnctl receipt help\n"
 "Without count, prints the receipts waiting in the ring and returns;\n"
-"with count, waits for N receipts (or the timeout, or SIGINT).\n");
+"with count, waits for N receipts (or the timeout, or SIGINT).\n"
+"verify checks node agents' signed execution receipts (one per line):\n"
+"exit 1 when any was altered; key pins the signer's Ed25519 key.\n");
 	return EXIT_OK;
 }
 
@@ -125,6 +131,8 @@ int do_receipt(int argc, char **argv)
 
 	if (argc > 0 && matches(*argv, "help"))
 		return usage_receipt();
+	if (argc > 0 && matches(*argv, "verify"))
+		return do_receipt_verify(argc - 1, argv + 1);
 	if (argc > 0 && !matches(*argv, "show"))
 		return unknown_cmd("receipt", *argv);
 	if (argc > 0) {
