@@ -69,6 +69,9 @@ sleep 0.5
 # 1. hold -> plan installed -> release -> the connection reaches the node.
 # Two capabilities missed at once land in two queues (the TC mark carries
 # the capability in skb->priority); releasing one leaves the other held.
+# The hold must outlast this step however slow the emulated guest is: the
+# default 2 s timeout is tested on its own below.
+idnctl hold set timeout-ms 30000 >/dev/null
 $IP netns exec kcli kt_tcp connect $VIP 80 8000 >/tmp/c1 & cpid=$!
 $IP netns exec kcli kt_tcp connect $VIP 81 8000 >/tmp/c1b & cbpid=$!
 sleep 1.2
