@@ -467,12 +467,21 @@ static int wcommit(struct wstate *w)
 	if (n < 0)
 		return n;
 	for (int i = 0; i < w->n_ops; i++) {
-		bool have = !w->ops[i].del;
+		const struct idn_plan_key *ki = &w->ops[i].key;
+		bool have = false;
 
+		if (!w->ops[i].del) {
+			w->ops[k++] = w->ops[i];
+			continue;
+		}
+		/* a delete is kept if the plan exists by then: maps, then ops kept */
 		for (int j = 0; j < n && !have; j++)
-			have = cur[j].key.cap == w->ops[i].key.cap &&
-			       cur[j].key.tier == w->ops[i].key.tier &&
-			       cur[j].key.policy == w->ops[i].key.policy;
+			have = cur[j].key.cap == ki->cap && cur[j].key.tier == ki->tier &&
+			       cur[j].key.policy == ki->policy;
+		for (int j = 0; j < k; j++)
+			if (w->ops[j].key.cap == ki->cap && w->ops[j].key.tier == ki->tier &&
+			    w->ops[j].key.policy == ki->policy)
+				have = !w->ops[j].del;
 		if (have)
 			w->ops[k++] = w->ops[i];
 	}
