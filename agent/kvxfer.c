@@ -94,7 +94,7 @@ struct tx {
 struct rx {
 	uint64_t id;
 	uint32_t dst_arena, nstreams, nslices;
-	uint64_t total;
+	uint64_t total, stage_len;
 	uint8_t *stage;
 	struct kvx_slice *sl;
 	uint8_t *have;
@@ -120,6 +120,8 @@ struct kvx {
 	pthread_t lthr;
 	bool listening, stop;
 	uint32_t rx_threads;
+	uint8_t *spare;			/* last stage, reused: no page faults */
+	uint64_t spare_len;
 	kvx_commit_fn commit;
 	void *commit_arg;
 };
@@ -401,7 +403,14 @@ static struct rx *rx_get_locked(struct kvx *x, const struct w_hello *h, int *err
 		*err = -ENOMEM;
 		return NULL;
 	}
-	t->stage = malloc(h->total);
+	if (x->spare && x->spare_len >= h->total) {
+		t->stage = x->spare;
+		t->stage_len = x->spare_len;
+		x->spare = NULL;
+	} else {
+		t->stage = malloc(h->total);
+		t->stage_len = h->total;
+	}
 	t->sl = calloc(h->nslices, sizeof(*t->sl));
 	t->have = calloc(h->nslices, 1);
 	if (!t->stage || !t->sl || !t->have) {
@@ -437,6 +446,12 @@ static void rx_put_locked(struct kvx *x, struct rx *t)
 			break;
 		}
 	x->st.rx_active--;
+	if (!x->spare || x->spare_len < t->stage_len) {
+		free(x->spare);
+		x->spare = t->stage;
+		x->spare_len = t->stage_len;
+		t->stage = NULL;
+	}
 	free(t->stage);
 	free(t->sl);
 	free(t->have);
@@ -1235,6 +1250,7 @@ void kvx_destroy(struct kvx *x)
 		pthread_mutex_lock(&x->mu);
 	}
 	pthread_mutex_unlock(&x->mu);
+	free(x->spare);
 	pthread_mutex_destroy(&x->mu);
 	pthread_cond_destroy(&x->cv);
 	free(x);
