@@ -842,7 +842,7 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	json_object *x, *r;
 	const char *peer;
 	struct creq q;
-	uint32_t n, hits = 0;
+	uint32_t n, hits = 0, retries = 1, attempts = 0;
 	int32_t *idx = NULL;
 	char msg[160];
 	uint64_t id;
@@ -853,6 +853,8 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	if (!json_object_object_get_ex(o, "peer", &x) || !json_object_is_type(x, json_type_string))
 		return send_err(c, 400, "field \"peer\": the peer agent's KV address ADDR:PORT");
 	peer = json_object_get_string(x);
+	if (get_u32(o, "retries", 5, &retries, &(bool){ 0 }))
+		return send_err(c, 400, "field \"retries\": 0..5");
 	code = parse_creq(a, o, false, &q, msg, sizeof(msg));
 	if (code) {
 		free(q.keys);
@@ -886,10 +888,16 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 		d[i] = (struct kvx_desc){ .src_off = (uint64_t)idx[i] * bb,
 					  .dst_off = (uint64_t)i * bb, .len = bb,
 					  .tag = q.keys[i] };
-	if (!err)
+	/* a failed transfer left nothing on the peer: retry it whole */
+	for (attempts = 0; !err && attempts <= retries; ) {
+		attempts++;
 		err = kvx_submit(a->kvx, peer, a->kv_arena, KVX_ARENA_NONE, d, n, &id);
-	if (!err)
-		err = kvx_wait(a->kvx, id, 0, &res);
+		if (!err)
+			err = kvx_wait(a->kvx, id, 0, &res);
+		if (err || res.state == KVX_DONE || res.err == -ENOSPC ||
+		    res.err == -ECONNREFUSED)
+			break;
+	}
 	pthread_mutex_lock(&e->mu);
 	kv_release(&e->kv, idx, n);
 	pthread_mutex_unlock(&e->mu);
@@ -909,6 +917,7 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	json_object_object_add(r, "bytes", json_object_new_int64(res.bytes));
 	json_object_object_add(r, "slices", json_object_new_int64(res.slices));
 	json_object_object_add(r, "streams", json_object_new_int64(a->cfg.kv_streams));
+	json_object_object_add(r, "attempts", json_object_new_int64(attempts));
 	json_object_object_add(r, "secs", json_object_new_double(res.secs));
 	json_object_object_add(r, "gbps", json_object_new_double(
 		res.secs > 0 ? res.bytes * 8 / res.secs / 1e9 : 0));
