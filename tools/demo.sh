@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# demo.sh - IDN's main job: build, bring up a small network in namespaces,
-# attach the steering dataplane, describe capabilities and nodes with
-# idnctl, send real HTTP requests and show where each one went and why
-# (routing receipts), then clean everything up.
+# demo.sh - IDN's main job: the whole system on one machine. Builds, brings
+# up a small network in namespaces, attaches the steering dataplane, starts
+# the controller idnd (embedded: SQLite in a temp dir) on the router and an
+# idn-agent with its engine emulator on every node. Capabilities are
+# registered through idnd's API; idnd places them, explains a decision and
+# compiles the plans into the dataplane's maps. Real OpenAI-style requests
+# go to the VIP and are served by the emulated engines, with routing
+# receipts (dataplane) and signed execution receipts (agents, verified).
+# An agent's telemetry steers new flows away from a busy node; an agent
+# that stops heartbeating is marked down and its new flows move. Then
+# everything is cleaned up.
 #
-#   client --> router (XDP: idn_xdp) --IPIP / IP6IP6--> node1 node2 node3
-#                                                      (TC: idn_decap, httpd)
+#   client --> router (XDP: idn_xdp; idnd) --IPIP / IP6IP6--> node1 node2 node3
+#                                        (TC: idn_decap; idn-agent + engine :8000)
 #
 # Usage: tools/demo.sh            (as root; after tools/deps.sh)
 #        DEBUG_TESTENV=1 tools/demo.sh   opens a shell in the test bed at the end
-# Everything it creates (namespaces, mounts, cgroups, processes) is removed
-# on exit, also on Ctrl-C.
+# Everything it creates (namespaces, mounts, processes, temp dirs) is
+# removed on exit, also on Ctrl-C (by name and pid only).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,11 +43,12 @@ show() {
 	return "${PIPESTATUS[0]}"
 }
 die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
+T_START=$(date +%s)
 
 O=${O:-build}
 export O
-NEED=("$O/idnctl" "$O/idn-stamp" "$O/bpf/idn_steer.bpf.o" "$O/bpf/idn_node.bpf.o"
-      "$O/bpf/idn_pass.bpf.o")
+NEED=("$O/idnctl" "$O/idn-stamp" "$O/idnd" "$O/idn-agent" "$O/bpf/idn_steer.bpf.o"
+      "$O/bpf/idn_node.bpf.o" "$O/bpf/idn_pass.bpf.o")
 step "Building (make ${NEED[*]})"
 make -s O="$O" "${NEED[@]}" >/dev/null 2>"/tmp/idn-demo-make.$$" || {
 	tail -n 20 "/tmp/idn-demo-make.$$" >&2; rm -f "/tmp/idn-demo-make.$$"; die "make failed"; }
@@ -48,131 +56,214 @@ rm -f "/tmp/idn-demo-make.$$"
 for f in "${NEED[@]}"; do
 	[ -e "$f" ] || die "missing $f after make"
 done
+for c in jq curl nsenter; do
+	command -v $c >/dev/null || die "needs $c (tools/deps.sh)"
+done
 say "up to date: ${NEED[*]}"
 
 # shellcheck source=../selftests/net/lib.sh
 source "$ROOT/selftests/net/lib.sh"
 # shellcheck source=../selftests/net/topo.sh
 source "$ROOT/selftests/net/topo.sh"
-on_cleanup 'printf "\n%s== Cleaned up: namespaces, pins, cgroup, servers removed%s\n" "$B" "$N"'
+on_cleanup 'printf "\n%s== Cleaned up: namespaces, pins, idnd, agents, servers, temp dirs removed%s\n" "$B" "$N"'
+
+IDND=$BUILD/idnd
+AGENT=$BUILD/idn-agent
+API=http://127.0.0.1:8787	# idnd, seen from the router namespace
+APORT=8000			# the engines' OpenAI API, also the VIPs' port
+TELE=7777
+HB_TMO=1000
 
 step "1. Test bed: 1 client, 1 router, 3 nodes (network namespaces, veth)"
 topo_setup 3 || die "could not build the test bed"
 cat <<EOF
     client $TOPO_CLI4 $TOPO_CLI6
       |
-    router r0 (XDP steering)     outer source $TOPO_SRC4 / $TOPO_SRC6
-      |--- node1 10.20.1.2 fd00:20:1::2
-      |--- node2 10.20.2.2 fd00:20:2::2
-      '--- node3 10.20.3.2 fd00:20:3::2
-    every node serves HTTP on port 80 and answers "node <name>";
-    VIPs $TOPO_VIP4 and $TOPO_VIP6, descriptor prefix ${TOPO_PREFIX6}/48
+    router r0 (XDP steering; idnd :8787)    outer source $TOPO_SRC4 / $TOPO_SRC6
+      |--- node1 10.20.1.2 fd00:20:1::2   idn-agent: engine emulator :$APORT
+      |--- node2 10.20.2.2 fd00:20:2::2   idn-agent: engine emulator :$APORT
+      '--- node3 10.20.3.2 fd00:20:3::2   idn-agent: engine emulator :$APORT
+    VIPs $TOPO_VIP4 and $TOPO_VIP6 port $APORT, descriptor prefix ${TOPO_PREFIX6}/48
 EOF
 
 step "2. Dataplane"
-show "idnctl dp attach dev r0 mode xdp            (router)" ctl dp attach dev r0 mode xdp ||
+show "idnctl dp attach dev r0 mode xdp            (router, client side)" ctl dp attach dev r0 mode xdp ||
 	die "dp attach failed"
 on_cleanup topo_dataplane_detach
 for i in 1 2 3; do
+	ctl dp attach dev "r$i" mode xdp >/dev/null || die "dp attach r$i failed"
+	on_cleanup "ctl dp detach dev r$i"
+done
+say "${D}\$ idnctl dp attach dev r1 mode xdp   (and r2, r3: node side, for the agents' telemetry)${N}"
+for i in 1 2 3; do
 	mkdir -p "$PIN/node$i"
 	_xdp_pass "${NS_NODE[$i]}" "n$i" || die "XDP_PASS on n$i"
-	show "idnctl dp decap attach dev n$i                (node$i)" ctl_node $i dp decap attach dev "n$i" ||
-		die "decap attach failed"
+	ctl_node $i dp decap attach dev "n$i" >/dev/null || die "decap attach failed"
 done
+say "${D}\$ idnctl dp decap attach dev n1     (node1; and n2, n3)${N}"
 _xdp_pass "$NS_CLI" c0 || die "XDP_PASS on c0"
-show "idnctl dp set src4 $TOPO_SRC4 src6 $TOPO_SRC6 prefix6 ${TOPO_PREFIX6}/48" \
-	ctl dp set src4 "$TOPO_SRC4" src6 "$TOPO_SRC6" prefix6 "${TOPO_PREFIX6}/48" || die "dp set failed"
+show "idnctl dp set src4 $TOPO_SRC4 src6 $TOPO_SRC6 prefix6 ${TOPO_PREFIX6}/48 telemetry on port $TELE" \
+	ctl dp set src4 "$TOPO_SRC4" src6 "$TOPO_SRC6" prefix6 "${TOPO_PREFIX6}/48" \
+	telemetry on port $TELE || die "dp set failed"
+ctl dp set receipt-sample 1 >/dev/null 2>&1	# routing receipts for every new flow
 
-step "3. Nodes, a capability and its plan"
-say "Capability 1001/0 (say, a chat model). Node2 executes it fastest, node1 is"
-say "nearest; a node that lacks a session's state pays state-us 3000."
-net=(0 40 120 200)
-for i in 1 2 3; do
-	ctl node add id $i addr "10.20.$i.2" addr "fd00:20:$i::2" domain 0 trust 3 health up \
-		net-us "${net[$i]}" tok-ns 1000 >/dev/null || die "node add failed"
+step "3. Controller and agents"
+bg_ns "$NS_RTR" "$TMPD/idnd.log" "$IDND" -d "$TMPD/idnd.db" -l 0.0.0.0 -p 8787 \
+	-P "$PIN/rtr" -t $HB_TMO
+IDND_PID=$BG_PID
+for _ in $(seq 100); do
+	in_ns "$NS_RTR" curl -s -o /dev/null $API/v1/status && break
+	sleep 0.05
 done
-say "${D}\$ idnctl node add id 1 addr 10.20.1.2 addr fd00:20:1::2 domain 0 trust 3 health up net-us 40 tok-ns 1000   (and 2, 3)${N}"
-say "  (one id per node, dual-stack: IPv4 requests go to its IPv4 locator, IPv6 ones to its IPv6 locator)"
-show "idnctl vip add $TOPO_VIP4 port 80 proto tcp cap 1001/0 tier 1 receipt on" \
-	ctl vip add $TOPO_VIP4 port 80 proto tcp cap 1001/0 tier 1 receipt on || die "vip add"
-show "idnctl vip add $TOPO_VIP6 port 80 proto tcp cap 1001/0 tier 1 receipt on" \
-	ctl vip add $TOPO_VIP6 port 80 proto tcp cap 1001/0 tier 1 receipt on || die "vip add"
-ctl dp set receipt-sample 1 >/dev/null 2>&1	# receipts for descriptor-address flows too
-PLAN=(cap 1001/0 tier any policy any
-	cand node 1 exec-us 900 state-us 3000 cand node 2 exec-us 600 state-us 3000
-	cand node 3 exec-us 800 state-us 3000)
-show "idnctl plan add ${PLAN[*]}" ctl plan add "${PLAN[@]}" || die "plan add"
-show "idnctl node show" ctl node show
-show "idnctl plan show" ctl plan show
+say "${D}\$ idnd -d \$TMP/idnd.db -l 0.0.0.0 -P \$PIN -t $HB_TMO   (router: SQLite store, drives the maps)${N}"
+k() { in_ns "$NS_RTR" "$IDNCTL" -C "$API" "$@"; }
+show "idnctl controller status" k controller status || die "idnd did not start: $(cat "$TMPD/idnd.log")"
+net=(0 40 120 200)
+trust=(0 3 6 6)
+declare -A AGENT_PID=()
+for i in 1 2 3; do
+	bg_ns "${NS_NODE[$i]}" "$TMPD/agent$i.log" "$AGENT" --node-id $i \
+		--addr4 "10.20.$i.2" --addr6 "fd00:20:$i::2" --region $i --trust "${trust[$i]}" \
+		--net-us "${net[$i]}" --controller "http://10.20.$i.1:8787" --hb-ms 200 \
+		--telemetry "10.20.$i.1:$TELE" --tele-ms 50 --listen "[::]:$APORT" \
+		--model chat-8b --speed 1 --key "$TMPD/node$i.key"
+	AGENT_PID[$i]=$BG_PID
+done
+say "${D}\$ idn-agent --node-id 1 --addr4 10.20.1.2 --addr6 fd00:20:1::2 --region 1 --trust 3 --net-us 40 \\"
+say "      --controller http://10.20.1.1:8787 --telemetry 10.20.1.1:$TELE --listen [::]:$APORT   (node1; and 2, 3)${N}"
+up=0
+for _ in $(seq 100); do
+	up=$(in_ns "$NS_RTR" curl -s $API/v1/nodes | jq '[.[] | select(.state == "up")] | length')
+	[ "${up:-0}" = 3 ] && break
+	sleep 0.05
+done
+[ "${up:-0}" = 3 ] || die "agents did not register: $(tail -n 3 "$TMPD"/agent*.log)"
+say "  the agents registered their resource profiles R and heartbeat every 200 ms:"
+in_ns "$NS_RTR" curl -s $API/v1/nodes |
+	jq -r '.[] | "    node \(.id)  \(.addr4) \(.addr6)  region \(.region) trust \(.trust) net_us \(.net_us) mem_gb \(.mem_gb)  \(.accelerator)  \(.state), \(.heartbeats) heartbeats"'
 
-# request LABEL CMD...: drain old receipts, run the request, print who answered
-# and the receipt the dataplane wrote for it
+step "4. Capabilities through the API; idnd places them and compiles the plans"
+post() {	# post PATH JSON
+	printf '%s$ curl -d %s %s%s\n' "$D" "'$2'" "$API$1" "$N"
+	in_ns "$NS_RTR" curl -s -o /dev/null -w '    HTTP %{http_code}\n' -d "$2" "$API$1"
+}
+post /v1/caps '{"class":1001,"name":"chat-8b","tier":1,"latency_us":600,"resources":{"mem_gb":8},"realization":{"artifact":"chat-8b.safetensors","runtime":"emulator"}}'
+post /v1/caps '{"class":1002,"name":"records-summarizer","latency_us":900,"resources":{"mem_gb":8},"security":{"min_trust":5,"privacy":"tenant"}}'
+say "  demand (requests/s per region): chat-8b in regions 1-3, records-summarizer in region 1"
+for r in 1 2 3; do
+	in_ns "$NS_RTR" curl -s -o /dev/null -d "{\"cap\":256256,\"region\":$r,\"rps\":100}" $API/v1/demand
+done
+in_ns "$NS_RTR" curl -s -o /dev/null -d '{"cap":256512,"region":1,"rps":20}' $API/v1/demand
+show "idnctl placement solve" k placement solve || die "placement solve failed"
+show "idnctl placement show" k placement show
+printf '%s$ idnctl -j placement explain cap 1002/0   (condensed with jq)%s\n' "$D" "$N"
+k -j placement explain cap 1002/0 | jq -r '
+	"    \(.cap.name) (min_trust \(.cap.security.min_trust), \(.cap.resources.mem_gb) GB) placed on node(s) \(.placed_on | map(tostring) | join(", "))",
+	(.regions[] | "    region \(.region): \(.rps) rps served by node \(.served_by) at unit cost \(.unit_cost * 100 | round / 100)"),
+	(.excluded[] | "    node \(.node) excluded: \(.reason)")'
+show "idnctl plan show          (compiled by idnd into the router's maps)" ctl plan show
+show "idnctl vip add $TOPO_VIP4 port $APORT proto tcp cap 1001/0 tier 1" \
+	ctl vip add $TOPO_VIP4 port $APORT proto tcp cap 1001/0 tier 1 || die "vip add"
+ctl vip add $TOPO_VIP6 port $APORT proto tcp cap 1001/0 tier 1 >/dev/null || die "vip add"
+say "${D}\$ idnctl vip add $TOPO_VIP6 port $APORT proto tcp cap 1001/0 tier 1${N}"
+
+# complete URL [CURL-PREFIX...]: POST a completion; prints "nodeN: text (usage)"
+BODY='{"model":"chat-8b","prompt":"What is an intent-defined network ?","max_tokens":6}'
+complete() {
+	local url=$1 out
+	shift
+	out=$(cli "$@" curl -s -m 10 -g -d "$BODY" "$url/v1/completions" 2>&1)
+	jq -r '"node\(.id | split("-")[2]): \"\(.choices[0].text)\"  (\(.usage.prompt_tokens) prompt tokens, \(.usage.prompt_tokens_details.cached_tokens // 0) cached, ttft \(.idn.ttft_ms) ms)"' \
+		<<<"$out" 2>/dev/null || printf '<no answer> %s\n' "$out"
+}
+# request LABEL URL [CURL-PREFIX...]: drain old receipts, run it, show the answer and receipt
 request() {
 	local label=$1 out
 	shift
 	ctl receipt show >/dev/null 2>&1
 	printf '\n%s$ %s%s\n' "$D" "$label" "$N"
-	out=$("$@" 2>&1)
-	printf '    %s%s%s\n' "$G" "${out:-<no answer>}" "$N"
+	out=$(complete "$@")
+	LAST_NODE=${out%%:*}
+	printf '    %s%s%s\n' "$G" "$out" "$N"
 	ctl receipt show 2>/dev/null | sed "s/^/    ${Y}receipt:${N} /; 2,\$s/${Y}receipt:${N} /         /"
 }
+stamp() { echo "$IDNSTAMP" run cap 1001/0 tier 1 token "$1" pin "$PIN" --; }
 
 DA42=$(desc_addr6 1001 0 1 0 42)
-step "4. Requests: where each went, and why"
-say "Each receipt lists the candidates with their cost J (us) or why they were"
-say "rejected, the chosen node, the affinity node and the plan generation."
-request "curl http://$TOPO_VIP4/            (VIP; token = hash of the client address)" \
-	cli curl -s -m 5 "http://$TOPO_VIP4/"
-request "curl http://[$TOPO_VIP6]/         (IPv6 VIP)" cli curl -s -m 5 "http://[$TOPO_VIP6]/"
-request "curl -g http://[$DA42]/   (IPv6 descriptor address: cap 1001/0 tier 1 token 42)" \
-	cli curl -s -m 5 -g "http://[$DA42]/"
-request "idn-stamp run token 42 -- curl http://$TOPO_VIP4/   (TCP option on the SYN)" \
-	cli "$IDNSTAMP" run cap 1001/0 tier 1 token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
-say "  -> token 42 came over IPv6 first, then over IPv4: the same node, by affinity"
-say "     (affinity is per node id, and a node is one id with both locators)."
-N42=$(cli "$IDNSTAMP" run token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/" | awk '{print $2}')
+step "5. Requests to the VIP, served by the agents' engines"
+say "Each routing receipt lists the candidates with their cost J (us) or why they were"
+say "rejected, the chosen node, the affinity node and the plan generation (idnd's)."
+request "curl -d '$BODY' http://$TOPO_VIP4:$APORT/v1/completions" "http://$TOPO_VIP4:$APORT"
+request "curl ... http://[$TOPO_VIP6]:$APORT/v1/completions     (IPv6 VIP)" "http://[$TOPO_VIP6]:$APORT"
+request "curl ... http://[$DA42]:$APORT/v1/completions   (descriptor address: token 42)" \
+	"http://[$DA42]:$APORT"
+# shellcheck disable=SC2046
+request "idn-stamp run token 42 -- curl ... http://$TOPO_VIP4:$APORT/v1/completions   (TCP option)" \
+	"http://$TOPO_VIP4:$APORT" $(stamp 42)
+N42=$LAST_NODE
 ID42=${N42#node}
+say "  -> token 42 over IPv6 (descriptor address) and IPv4 (TCP option): $N42 both times."
 
-step "5. A new plan generation makes node1 the cheapest; token 42 keeps its node"
-PLAN2=(cap 1001/0 tier any policy any
-	cand node 1 exec-us 500 state-us 3000 cand node 2 exec-us 1500 state-us 3000
-	cand node 3 exec-us 800 state-us 3000)
-show "idnctl plan add ${PLAN2[*]}" ctl plan add "${PLAN2[@]}" || die "plan add"
-request "idn-stamp run token 7 -- curl http://$TOPO_VIP4/    (a new session)" \
-	cli "$IDNSTAMP" run cap 1001/0 tier 1 token 7 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
-request "idn-stamp run token 42 -- curl http://$TOPO_VIP4/   (the session of step 4)" \
-	cli "$IDNSTAMP" run cap 1001/0 tier 1 token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
-say "  -> new sessions follow the new plan; token 42 stays with the node that holds"
-say "     its state (affinity: the others would pay state-us 3000 more)."
+step "6. The execution receipt of $N42, signed by its agent (Ed25519), verified"
+[ -n "$ID42" ] && [ "$ID42" -ge 1 ] 2>/dev/null || die "no answer for token 42"
+in_ns "${NS_NODE[$ID42]}" curl -s "http://127.0.0.1:$APORT/v1/receipts" | tail -n 1 >"$TMPD/receipt"
+jq -r '.body | fromjson | "    node \(.node) request \(.request) capability \(.capability) model \(.model) verdict \(.verdict)\n    cache \(.cache | tojson) output_tokens \(.output_tokens) status \(.status)"' \
+	"$TMPD/receipt" 2>/dev/null
+show "idnctl receipt verify receipt.json" "$IDNCTL" receipt verify "$TMPD/receipt"
+sed 's/\\"output_tokens\\":6/\\"output_tokens\\":600/' "$TMPD/receipt" >"$TMPD/receipt.bad"
+show "idnctl receipt verify receipt-with-output_tokens-600.json   (tampered)" \
+	"$IDNCTL" receipt verify "$TMPD/receipt.bad"
+say "  -> exit $? : the altered receipt is detected."
 
-if [ -n "$ID42" ]; then
-	step "6. $N42 gets busy: 2,000,000 prefill tokens queued"
-	show "idnctl node set id $ID42 queue 64 pending-tokens 2000000" \
-		ctl node set id "$ID42" queue 64 pending-tokens 2000000
-	say "idnctl route get runs the dataplane's own selection code on the live maps:"
-	show "idnctl route get vip $TOPO_VIP4 port 80 proto tcp token 42" \
-		ctl route get vip "$TOPO_VIP4" port 80 proto tcp token 42
-	request "idn-stamp run token 42 -- curl http://$TOPO_VIP4/   (new flow, same token)" \
-		cli "$IDNSTAMP" run cap 1001/0 tier 1 token 42 pin "$PIN" -- curl -s -m 5 "http://$TOPO_VIP4/"
-	say "  -> waiting behind the queue now costs more than rebuilding the state: it moved."
-	ctl node set id "$ID42" queue 0 pending-tokens 0 >/dev/null
-fi
+step "7. $N42 gets busy: its agent's telemetry steers new flows away"
+LONG='{"input_length":300000,"output_length":1}'
+say "${D}\$ curl -d '$LONG' http://127.0.0.1:$APORT/v1/completions   (in $N42: a 300k-token prompt)${N}"
+in_ns "${NS_NODE[$ID42]}" curl -s -m 30 -d "$LONG" "http://127.0.0.1:$APORT/v1/completions" \
+	>/dev/null 2>&1 &
+bg_pid $!
+for _ in $(seq 60); do
+	pend=$(ctl -j node show | jq -r ".[] | select(.id == $ID42) | .pending_tokens")
+	[ "${pend:-0}" -gt 100000 ] && break
+	sleep 0.05
+done
+show "idnctl node show        (queue and pending prefill tokens from the telemetry datagrams)" \
+	ctl node show
+# shellcheck disable=SC2046
+request "idn-stamp run token 42 -- curl ... http://$TOPO_VIP4:$APORT/v1/completions   (new flow, same token)" \
+	"http://$TOPO_VIP4:$APORT" $(stamp 42)
+say "  -> waiting behind 300k prefill tokens costs more than going elsewhere: $N42 -> $LAST_NODE."
 
-step "7. node1 goes down: new flows avoid it"
 declare -A before=()
 for t in 101 102 103 104 105 106; do
-	before[$t]=$(cli curl -s -m 5 -g "http://[$(desc_addr6 1001 0 1 0 $t)]/" | awk '{print $2}')
+	before[$t]=$(complete "http://[$(desc_addr6 1001 0 1 0 $t)]:$APORT" | cut -d: -f1)
 done
-show "idnctl node set id 1 health down" ctl node set id 1 health down
-for t in 201 202 203 204 205 206; do
-	printf '    new session token %-4s -> %s\n' "$t" \
-		"$(cli curl -s -m 5 -g "http://[$(desc_addr6 1001 0 1 0 $t)]/" | awk '{print $2}')"
+VN=${before[101]}
+VID=${VN#node}
+[ -n "${AGENT_PID[$VID]:-}" ] || die "no answer for session 101"
+step "8. The agent of $VN (serving sessions 101-106) stops: no heartbeats -> node down -> flows move"
+say "${D}\$ kill ${AGENT_PID[$VID]}     (idn-agent of $VN; idnd's heartbeat timeout is $HB_TMO ms)${N}"
+kill "${AGENT_PID[$VID]}"
+wait "${AGENT_PID[$VID]}" 2>/dev/null
+t0=$(date +%s%N)
+for _ in $(seq 100); do
+	st=$(in_ns "$NS_RTR" curl -s $API/v1/nodes | jq -r ".[] | select(.id == $VID) | .state")
+	[ "$st" = down ] && break
+	sleep 0.05
 done
-say "  (before, sessions 101-106 went to: ${before[*]})"
-ctl node set id 1 health up >/dev/null
+say "  idnd: node $VID $st $(( ($(date +%s%N) - t0) / 1000000 )) ms after the agent stopped; it left every plan:"
+show "idnctl plan show" ctl plan show
+moved=0
+for t in 101 102 103 104 105 106; do
+	now=$(complete "http://[$(desc_addr6 1001 0 1 0 $t)]:$APORT" | cut -d: -f1)
+	[ "$now" != "${before[$t]}" ] && moved=$((moved + 1))
+	printf '    session token %-4s before: %-6s now: %s\n' "$t" "${before[$t]}" "$now"
+done
+say "  -> $moved of 6 sessions moved off $VN (a dead engine answers nothing: nothing is sent there)."
 
-step "8. Counters"
+step "9. Counters"
 show "idnctl stats show" ctl stats show
+show "idnctl controller status" k controller status
+say "(demo ran $(( $(date +%s) - T_START )) s)"
 
 debug_shell
 exit 0

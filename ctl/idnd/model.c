@@ -498,7 +498,7 @@ int idnd_place_set(const struct pl_inst *in, const struct pl_sol *sol)
 
 int idnd_node_push(const struct d_node *dn)
 {
-	struct idn_node n = {};
+	struct idn_node n = {}, old;
 	struct in_addr a4;
 	struct in6_addr a6;
 
@@ -526,6 +526,21 @@ int idnd_node_push(const struct d_node *dn)
 		n.pending_tokens = dn->pending;
 		n.load = dn->load > 1000 ? 1000 : dn->load;
 		n.kv_use = dn->kv_use > 1000 ? 1000 : dn->kv_use;
+		/*
+		 * The router's telemetry (the fast loop) owns the load fields
+		 * and its replay guard once it has accepted a datagram from
+		 * this node: keep them rather than resetting tele_seq to 0
+		 * (which would accept replays) or overwriting fresher load
+		 * with the heartbeat's older view.
+		 */
+		if (!idn_node_get(&D.maps, dn->id, &old) && (old.flags & IDN_NODE_F_VALID) &&
+		    old.tele_seq) {
+			n.tele_seq = old.tele_seq;
+			n.queue_depth = old.queue_depth;
+			n.pending_tokens = old.pending_tokens;
+			n.load = old.load;
+			n.kv_use = old.kv_use;
+		}
 	}
 	return idn_node_put(&D.maps, dn->id, &n);
 }
