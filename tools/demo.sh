@@ -65,7 +65,6 @@ say "up to date: ${NEED[*]}"
 source "$ROOT/selftests/net/lib.sh"
 # shellcheck source=../selftests/net/topo.sh
 source "$ROOT/selftests/net/topo.sh"
-on_cleanup 'printf "\n%s== Cleaned up: namespaces, pins, idnd, agents, servers, temp dirs removed%s\n" "$B" "$N"'
 
 IDND=$BUILD/idnd
 AGENT=$BUILD/idn-agent
@@ -266,4 +265,6 @@ show "idnctl controller status" k controller status
 say "(demo ran $(( $(date +%s) - T_START )) s)"
 
 debug_shell
+cleanup
+step "Cleaned up: namespaces, pins, idnd, agents, servers, temp dirs removed"
 exit 0
