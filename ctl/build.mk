@@ -66,7 +66,7 @@ $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HD
 #                             ASan/UBSan; CBC/GLPK references when present
 # build/tools/idn_placement   placement benchmark (tools/bench/run.sh placement)
 IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c ctl/idnd/loop.c \
-	ctl/idnd/dist.c ctl/idnd/etcd.c
+	ctl/idnd/dist.c ctl/idnd/etcd.c ctl/idnd/activate.c
 PLACE_SRCS := ctl/idnd/placement.c ctl/idnd/placement_exact.c ctl/idnd/placement_gen.c
 IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h ctl/idnd/etcd.h
 IDND := $(O)/idnd
@@ -83,7 +83,7 @@ ALL_TARGETS += $(IDND) $(UNIT_IDND_BINS) $(O)/tools/idn_placement
 $(IDND): $(IDND_SRCS) $(PLACE_SRCS) $(IDND_HDRS) $(LIBIDN)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -o $@ $(IDND_SRCS) $(PLACE_SRCS) \
-		$(LDFLAGS) $(LIBIDN) $(LDLIBS_BPF) $(IDND_LIBS) $(PLACE_LIBS)
+		$(LDFLAGS) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS) $(IDND_LIBS) $(PLACE_LIBS)
 
 $(O)/tests/unit_idnd_%: selftests/unit/unit_idnd_%.c $(PLACE_SRCS) $(IDND_HDRS) \
 		selftests/lib/tap.h | $(O)/tests

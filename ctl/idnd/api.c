@@ -161,6 +161,19 @@ static json_object *status_json(void)
 		json_object_object_add(l, "scale_back", json_object_new_int64(D.loop_back));
 		json_object_object_add(o, "loop", l);
 	}
+	{
+		json_object *a = json_object_new_object();
+
+		json_object_object_add(a, "on", json_object_new_boolean(D.hold));
+		json_object_object_add(a, "misses", json_object_new_int64(D.act_misses));
+		json_object_object_add(a, "unregistered", json_object_new_int64(D.act_unknown));
+		json_object_object_add(a, "placed", json_object_new_int64(D.act_placed));
+		json_object_object_add(a, "failed", json_object_new_int64(D.act_failed));
+		json_object_object_add(a, "released", json_object_new_int64(D.act_released));
+		json_object_object_add(a, "rejected", json_object_new_int64(D.act_rejected));
+		json_object_object_add(a, "last_ms", json_object_new_double(D.act_last_ms));
+		json_object_object_add(o, "activation", a);
+	}
 	json_object_object_add(o, "uptime_s", json_object_new_double(idnd_now() - D.started));
 	json_object_object_add(o, "last_commit_ms", json_object_new_double(D.last_commit_ms));
 	json_object_object_add(o, "last_drain_ms", json_object_new_double(D.last_drain_ms));

@@ -40,7 +40,7 @@ static void on_signal(int sig)
 
 static const char usage_text[] =
 "Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
-"            [ -L MS ] [ -R REGION ] [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -W ] ] [ -v ]\n"
+"            [ -L MS ] [ -R REGION ] [ -M ] [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -W ] ] [ -v ]\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
 "  -p PORT   HTTP port (default 8787)\n"
@@ -50,6 +50,9 @@ static const char usage_text[] =
 "  -L MS     closed loop: re-place from the router's idn_cap_stats every MS\n"
 "            (default 0: off; demand only from POST /v1/demand)\n"
 "  -R REGION region of the local router's sensed demand (default 0)\n"
+"  -M        demand-driven activation: on idn.ko's DEMAND_MISS for a registered\n"
+"            capability, place it, install its plan, then RELEASE the held\n"
+"            requests (a no-op, logged, while the module is absent)\n"
 "  -E URL    distributed mode on etcd (v3 JSON gateway, e.g. http://127.0.0.1:2379):\n"
 "            registry and plans under /idn/DOMAIN/, one leader among replicas\n"
 "  -D DOMAIN domain of the key prefix (default 0)\n"
@@ -96,7 +99,7 @@ int main(int argc, char **argv)
 	long tmo = 3000;
 
 	D.db_path = "/var/lib/idn/idnd.db";
-	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:E:D:N:Wvh")) != -1) {
+	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:ME:D:N:Wvh")) != -1) {
 		switch (c) {
 		case 'd': D.db_path = optarg; break;
 		case 'l': listen = optarg; break;
@@ -105,6 +108,7 @@ int main(int argc, char **argv)
 		case 't': tmo = atol(optarg); break;
 		case 'L': D.loop_ms = atol(optarg); break;
 		case 'R': D.loop_region = atoi(optarg); break;
+		case 'M': D.hold = true; break;
 		case 'E': etcd_url = optarg; break;
 		case 'D': domain = atoi(optarg); break;
 		case 'N': name = optarg; break;
@@ -117,7 +121,7 @@ int main(int argc, char **argv)
 	if (optind != argc || port <= 0 || port > 65535 || tmo < 10 || tmo > 3600000 ||
 	    D.loop_ms < 0 || D.loop_ms > 3600000 || D.loop_region < 0 ||
 	    D.loop_region >= IDND_REGIONS || domain < 0 || domain > 31 ||
-	    (watch && !etcd_url) || (name && strlen(name) >= sizeof(D.replica))) {
+	    (watch && (!etcd_url || D.hold)) || (name && strlen(name) >= sizeof(D.replica))) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
@@ -196,6 +200,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pr_info("idnd: listening on %s:%d, store %s\n", listen, port, D.db_path);
+	if (D.hold) {
+		if (!D.have_maps)
+			pr_warn("HOLD: no dataplane maps: plans cannot be installed, "
+				"held requests will time out\n");
+		idnd_act_start();
+	}
 	while (!stop) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 
@@ -205,9 +215,11 @@ int main(int argc, char **argv)
 		if (!D.etcd || D.leader)	/* a follower hears no heartbeats */
 			broker_tick();
 		idnd_loop_tick(idnd_now());
+		idnd_act_tick(idnd_now());
 		pthread_mutex_unlock(&D.lock);
 	}
 	idnd_api_stop();
+	idnd_act_stop();
 	idnd_store_close();
 	if (D.have_maps)
 		idn_maps_close(&D.maps);

@@ -8,6 +8,8 @@
  *              placement from the registry
  *   store.c    SQLite persistence (the embedded default)
  *   api.c      HTTP/JSON API (libmicrohttpd), /metrics
+ *   loop.c     closed loop (demand from the router's counters)
+ *   activate.c demand-driven activation from idn.ko's DEMAND_MISS (-M)
  * The placement solver itself is placement.[ch] (no daemon state).
  */
 #ifndef __IDN_IDND_H
@@ -104,6 +106,11 @@ struct idnd {
 	long loop_ms;		/* interval, 0 = off */
 	int loop_region;	/* region of the local router's demand */
 	uint64_t loop_solves, loop_changed, loop_out, loop_move, loop_back;
+	/* demand-driven activation (activate.c) */
+	bool hold;		/* -M: listen to idn.ko's demand misses */
+	uint64_t act_misses, act_unknown, act_placed, act_released, act_failed,
+		 act_rejected;
+	double act_last_ms;	/* last miss -> RELEASE */
 	uint64_t http_req, http_4xx, http_5xx, solves, commits, nodes_down;
 	double last_solve_s, last_commit_ms, last_drain_ms, started;
 	void *db;		/* sqlite3 * */
@@ -146,6 +153,13 @@ const char *idnd_store_err(void);
 
 /* loop.c: called by the broker loop with D.lock held */
 void idnd_loop_tick(double now);
+/* Solve, store, publish, compile; *changed = placements moved. D.lock held. */
+int idnd_apply_solve(int *changed, const char *who);
+
+/* activate.c: -M; tick called by the broker loop with D.lock held */
+int idnd_act_start(void);	/* -ENOENT: no idn.ko (logged; retried by the tick) */
+void idnd_act_tick(double now);
+void idnd_act_stop(void);
 
 /* dist.c: distributed mode on etcd; hooks no-op unless leader */
 int idnd_dist_start(const char *url, int domain, const char *name);

@@ -46,7 +46,7 @@ static uint64_t sum(const struct idn_cstat *s, const int *v, int n)
 }
 
 /* Solve and apply (placement, store, plans). Caller holds D.lock. */
-static int apply_solve(int *changed)
+int idnd_apply_solve(int *changed, const char *who)
 {
 	struct pl_inst in;
 	struct pl_sol sol;
@@ -55,7 +55,7 @@ static int apply_solve(int *changed)
 
 	e = idnd_solve(&sol, &in, err, sizeof(err));
 	if (e) {
-		pr_warn("LOOP: %s\n", err);
+		pr_warn("%s: %s\n", who, err);
 		return e;
 	}
 	D.solves++;
@@ -158,7 +158,7 @@ void idnd_loop_tick(double now)
 	}
 	if (!solve)
 		return;
-	if (apply_solve(&changed))
+	if (idnd_apply_solve(&changed, "LOOP"))
 		pr_warn("LOOP: apply: %s\n", idn_errmsg());
 	D.loop_solves++;
 	D.loop_changed += changed;

@@ -12,6 +12,8 @@
 # Env: O (build dir), IDN_KVER, IDN_KCACHE (downloaded linux-image .deb,
 #      default /var/cache/idn), IDN_QEMU_ACCEL=kvm|tcg, IDN_QEMU_TIMEOUT (s),
 #      IDN_KTESTS="pattern" (guest tests to run), V=1 (show the console),
+#      IDN_KNARRATE=1 (guest tests that tell a story print it as "# " lines:
+#      test_activate.sh, for tools/demo-activation.sh),
 #      IDN_KBENCH=1: benchmark mode for `tools/bench/run.sh kernel`: the
 #      same build and boot, but the guest runs tools/bench/kernel_guest.sh
 #      (knobs KB_N, KB_ROUNDS, KB_K passed through) and this script prints
@@ -189,9 +191,12 @@ for b in ip tc; do
 	p=$(command -v "$b" || true)
 	[ -n "$p" ] && add_elf "$p" "/usr/sbin/$b"
 done
-if [ -x "$O/idnctl" ]; then
-	add_elf "$O/idnctl" /idn/bin/idnctl
-fi
+# idnctl; idnd (test_activate.sh runs it embedded) and curl to talk to it
+for b in idnctl idnd; do
+	[ ! -x "$O/$b" ] || add_elf "$O/$b" "/idn/bin/$b"
+done
+p=$(command -v curl || true)
+[ -n "$p" ] && add_elf "$p" /usr/bin/curl
 if [ "$BENCH" = 1 ]; then
 	cp tools/bench/kernel_guest.sh "$R/idn/guest.sh"
 	for k in KB_N KB_ROUNDS KB_K; do
@@ -202,6 +207,7 @@ else
 fi
 cp selftests/kernel/test_*.sh "$R/idn/" 2>/dev/null || true
 echo "${IDN_KTESTS:-}" >"$R/idn/filter"
+echo "${IDN_KNARRATE:-0}" >"$R/idn/narrate"
 cat >"$R/init" <<'EOS'
 #!/bin/sh
 export PATH=/idn/bin:/bin:/sbin:/usr/bin:/usr/sbin HOME=/ TERM=dumb
