@@ -130,9 +130,13 @@ ms=$(awk '{ print $2 }' /tmp/c4)
 [ "$(stat rej_overflow)" -ge 1 ]; t $? "overflow counted ($(stat rej_overflow))"
 grep -q "^reject cap $CAP_B reason overflow count 1" /tmp/events; t $? "overflow REJECT event"
 idnctl hold set max-pkts 64
-$IP netns exec kcli kt_tcp connect $VIP 81 2000 >/dev/null & c5=$!
-$IP netns exec kcli kt_tcp connect $VIP 81 2000 >/dev/null & c6=$!
-sleep 0.5
+$IP netns exec kcli kt_tcp connect $VIP 81 6000 >/dev/null & c5=$!
+$IP netns exec kcli kt_tcp connect $VIP 81 6000 >/dev/null & c6=$!
+# flush only once all three are held (the emulated guest can be slow)
+for _ in $(seq 40); do
+	[ "$(awk '$1 == "holding" { print $2 }' /proc/net/idn)" -ge 3 ] 2>/dev/null && break
+	sleep 0.1
+done
 ev1=$(stat events)
 [ $((ev1 - ev0)) = 1 ] && [ "$(stat events_limited)" -ge 2 ]
 t $? "events rate-limited per queue (events +$((ev1 - ev0)), limited $(stat events_limited))"
