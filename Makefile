@@ -44,6 +44,7 @@ include ctl/build.mk
 include tools/build.mk
 include selftests/build.mk
 include agent/build.mk
+include selftests/fuzz/build.mk
 
 real-all: $(ALL_TARGETS)
 

@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-2.0
+# selftests/fuzz/: libFuzzer harnesses (clang -fsanitize=fuzzer,address,
+# undefined), run by selftests/unit/test_fuzz.sh with the seed corpus in
+# selftests/fuzz/corpus/. Built only when clang's fuzzer runtime exists.
+#   $(O)/fuzz/fuzz_args        libidn's CLI value parsers (ctl/lib/args.c)
+#   $(O)/fuzz/fuzz_idnd_body   idnd's request bodies (api.c parse_body +
+#                              cap/node/heartbeat/demand validation)
+
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+HAVE_FUZZER := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' | \
+	$(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null && echo 1)
+FUZZ_BINS := $(O)/fuzz/fuzz_args $(O)/fuzz/fuzz_idnd_body
+
+ifeq ($(HAVE_FUZZER),1)
+ALL_TARGETS += $(FUZZ_BINS)
+endif
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+
+$(O)/fuzz:
+	$(Q)mkdir -p $@
+
+$(O)/fuzz/fuzz_args: selftests/fuzz/fuzz_args.c ctl/lib/args.c ctl/lib/names.c ctl/lib/log.c \
+		$(LIBIDN_HDRS) | $(O)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Ictl/lib -o $@ $< \
+		ctl/lib/args.c ctl/lib/names.c ctl/lib/log.c $(LDLIBS_BPF)
+
+# api.c is #included by the harness (its handlers are static); the rest of
+# idnd is linked as is, idnd.c with its main() renamed; no libmicrohttpd.
+FUZZ_IDND_SRCS := $(filter-out ctl/idnd/api.c,$(IDND_SRCS))
+$(O)/fuzz/fuzz_idnd_body: selftests/fuzz/fuzz_idnd_body.c $(IDND_SRCS) $(PLACE_SRCS) \
+		$(IDND_HDRS) $(LIBIDN_SRCS) $(LIBIDN_HDRS) | $(O)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) $(CTL_CFLAGS) $(PLACE_CFLAGS) -Dmain=idnd_main \
+		-Wno-unknown-warning-option -o $@ $< $(FUZZ_IDND_SRCS) $(PLACE_SRCS) \
+		$(LIBIDN_SRCS) $(LDLIBS_BPF) $(NL_LIBS) -lsqlite3 -ljson-c -lcurl -lsodium \
+		-lpthread $(PLACE_LIBS)
