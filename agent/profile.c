@@ -10,6 +10,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,5 +183,13 @@ json_object *agent_profile_json(const struct agent_profile *p, const struct agen
 	json_object_object_add(o, "tok_ns", json_object_new_int64(
 		(int64_t)(c->eng.prefill_tok_us * 1000.0 / c->eng.speed + 0.5)));
 	json_object_object_add(o, "max_queue", json_object_new_int64(c->max_queue));
+	/* where idnd sends deploy/evict orders (on the node's locator) */
+	{
+		const char *colon = strrchr(c->listen, ':');
+		long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+
+		if (port > 0 && port < 65536)
+			json_object_object_add(o, "api_port", json_object_new_int(port));
+	}
 	return o;
 }

@@ -146,7 +146,9 @@ post() {	# post PATH JSON
 	printf '%s$ curl -d %s %s%s\n' "$D" "'$2'" "$API$1" "$N"
 	in_ns "$NS_RTR" curl -s -o /dev/null -w '    HTTP %{http_code}\n' -d "$2" "$API$1"
 }
-post /v1/caps '{"class":1001,"name":"chat-8b","tier":1,"latency_us":600,"resources":{"mem_gb":8},"realization":{"artifact":"chat-8b.safetensors","runtime":"emulator"}}'
+head -c 8388608 /dev/urandom >"$TMPD/chat-8b.safetensors"	# the "weights": a real file
+(cd "$TMPD" && sha256sum chat-8b.safetensors >chat-8b.safetensors.sha256)
+post /v1/caps "{\"class\":1001,\"name\":\"chat-8b\",\"tier\":1,\"latency_us\":600,\"resources\":{\"mem_gb\":8},\"realization\":{\"artifact\":\"$TMPD/chat-8b.safetensors\",\"runtime\":\"emulator\"}}"
 post /v1/caps '{"class":1002,"name":"records-summarizer","latency_us":900,"resources":{"mem_gb":8},"security":{"min_trust":5,"privacy":"tenant"}}'
 say "  demand (requests/s per region): chat-8b in regions 1-3, records-summarizer in region 1"
 for r in 1 2 3; do
@@ -155,6 +157,16 @@ done
 in_ns "$NS_RTR" curl -s -o /dev/null -d '{"cap":256512,"region":1,"rps":20}' $API/v1/demand
 show "idnctl placement solve" k placement solve || die "placement solve failed"
 show "idnctl placement show" k placement show
+say "  idnd sent load orders to the agents (POST /v1/residency/load); the agents' residency:"
+for i in 1 2 3; do
+	for _ in $(seq 40); do
+		in_ns "${NS_NODE[$i]}" curl -s "http://127.0.0.1:$APORT/v1/residency" |
+			jq -e '.artifacts | all(.state == "ready")' >/dev/null && break
+		sleep 0.05
+	done
+	in_ns "${NS_NODE[$i]}" curl -s "http://127.0.0.1:$APORT/v1/residency" | jq -r --arg n "$i" \
+		'"    node\($n): " + ([.artifacts[] | "\(.name) \(.state) \(.size / 1048576 | floor) MiB"] | join(", ") | if . == "" then "(nothing)" else . end)'
+done
 printf '%s$ idnctl -j placement explain cap 1002/0   (condensed with jq)%s\n' "$D" "$N"
 k -j placement explain cap 1002/0 | jq -r '
 	"    \(.cap.name) (min_trust \(.cap.security.min_trust), \(.cap.resources.mem_gb) GB) placed on node(s) \(.placed_on | map(tostring) | join(", "))",

@@ -63,6 +63,7 @@ struct d_node {
 	bool confidential;
 	char accelerator[32];
 	uint32_t net_us, tok_ns, max_queue;
+	uint16_t api_port;	/* the agent's HTTP API on its locator (0: none) */
 	/* live, from heartbeats (not persisted) */
 	bool up;
 	double last_hb;		/* monotonic seconds */

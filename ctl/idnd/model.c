@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 
 #include "idnd.h"
+#include "orders.h"
 
 #define ERR(...) ({ snprintf(err, errlen, __VA_ARGS__); -EINVAL; })
 
@@ -279,7 +280,7 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 {
 	static const char *const top[] = { "id", "addr4", "addr6", "mem_gb", "region", "domain",
 		"net_us", "trust", "confidential", "runtime", "accelerator", "tok_ns",
-		"max_queue", NULL };
+		"max_queue", "api_port", NULL };
 	struct in_addr a4;
 	struct in6_addr a6;
 	uint32_t v = 0;
@@ -312,6 +313,9 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 	TRY(get_uint(o, "net_us", 10000000, false, &n->net_us, err, errlen));
 	TRY(get_uint(o, "tok_ns", 10000000, false, &n->tok_ns, err, errlen));
 	TRY(get_uint(o, "max_queue", 1000000, false, &n->max_queue, err, errlen));
+	v = 0;
+	TRY(get_uint(o, "api_port", 65535, false, &v, err, errlen));
+	n->api_port = v;
 	n->used = true;
 	return 0;
 }
@@ -335,6 +339,8 @@ json_object *idnd_node_to_json(const struct d_node *n, bool live)
 	json_object_object_add(o, "accelerator", json_object_new_string(n->accelerator));
 	json_object_object_add(o, "tok_ns", json_object_new_int64(n->tok_ns));
 	json_object_object_add(o, "max_queue", json_object_new_int64(n->max_queue));
+	if (n->api_port)
+		json_object_object_add(o, "api_port", json_object_new_int(n->api_port));
 	if (live) {
 		json_object_object_add(o, "state", json_object_new_string(n->up ? "up" : "down"));
 		json_object_object_add(o, "heartbeats", json_object_new_int64(n->heartbeats));
@@ -488,6 +494,7 @@ int idnd_place_set(const struct pl_inst *in, const struct pl_sol *sol)
 		return -ENOMEM;
 	for (int t = 0; t < sol->n; t++)
 		p[t] = (struct d_place){ in->caps[sol->x[t].cap].id, in->nodes[sol->x[t].node].id };
+	idnd_orders_diff(D.place, D.n_place, p, sol->n);
 	free(D.place);
 	D.place = p;
 	D.n_place = sol->n;

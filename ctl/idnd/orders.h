@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * orders.h - deploy/evict orders from idnd to node agents (orders.c).
+ */
+#ifndef __IDN_IDND_ORDERS_H
+#define __IDN_IDND_ORDERS_H
+
+#include <stdint.h>
+
+struct d_place;
+
+/*
+ * Placement changes from OLD to NEW: queue a load order for every new
+ * (capability, node) pair and an evict order for every pair gone, to the
+ * node's agent (locator + R's api_port), for capabilities with a
+ * realization artifact. D.lock held; sending happens on a worker thread.
+ */
+void idnd_orders_diff(const struct d_place *old, int n_old, const struct d_place *new_p,
+		      int n_new);
+/* orders sent (2xx answer), failed (no answer or an error status) */
+void idnd_orders_counts(uint64_t *sent, uint64_t *failed);
+
+#endif
