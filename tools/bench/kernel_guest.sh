@@ -71,6 +71,9 @@ if [ "$cnt" -gt 0 ]; then
 		END {
 			m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 			i = int(0.99 * n + 0.999999); if (i < 1) i = 1; if (i > n) i = n
+			# the issue names the figure hold_release_latency_us (the median);
+			# the _median / _p99 lines spell both statistics out
+			printf "IDNBENCH hold_release_latency_us %.1f us\n", m
 			printf "IDNBENCH hold_release_latency_us_median %.1f us\n", m
 			printf "IDNBENCH hold_release_latency_us_p99 %.1f us\n", v[i]
 		}'
