@@ -48,28 +48,36 @@ static void usage(FILE *f)
 	fputs(usage_text, f);
 }
 
-int usage_error(const char *fmt, ...)
+/* Print an error once, through the JSON-aware path, and return @code. */
+static int error_exit(int code, const char *fmt, va_list ap)
 {
 	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	idn_print_error("%s", msg);
+	return code;
+}
+
+int usage_error(const char *fmt, ...)
+{
 	va_list ap;
+	int code;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	code = error_exit(EXIT_USAGE, fmt, ap);
 	va_end(ap);
-	idn_print_error("%s", msg);
-	return EXIT_USAGE;
+	return code;
 }
 
 int runtime_error(const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
+	int code;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	code = error_exit(EXIT_FAIL, fmt, ap);
 	va_end(ap);
-	idn_print_error("%s", msg);
-	return EXIT_FAIL;
+	return code;
 }
 
 int unknown_cmd(const char *obj, const char *cmd)
