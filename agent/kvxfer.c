@@ -120,6 +120,13 @@ struct kvx {
 	pthread_t lthr;
 	bool listening, stop;
 	uint32_t rx_threads;
+	/*
+	 * Transfers that failed and were freed: a stream of theirs that
+	 * connects late is refused, instead of opening a second receive for
+	 * the same id that would fail (and be counted) again.
+	 */
+	uint64_t dead[16];
+	unsigned int dead_next;
 	uint8_t *spare;			/* last stage, reused: no page faults */
 	uint64_t spare_len;
 	kvx_commit_fn commit;
@@ -378,6 +385,11 @@ static struct rx *rx_get_locked(struct kvx *x, const struct w_hello *h, int *err
 {
 	struct rx *t;
 
+	for (unsigned int i = 0; i < sizeof(x->dead) / sizeof(x->dead[0]); i++)
+		if (x->dead[i] == h->xfer && h->xfer) {
+			*err = -ECANCELED;
+			return NULL;
+		}
 	for (t = x->rxs; t; t = t->next)
 		if (t->id == h->xfer) {
 			if (t->nstreams != h->nstreams || t->total != h->total ||
@@ -446,6 +458,10 @@ static void rx_put_locked(struct kvx *x, struct rx *t)
 			break;
 		}
 	x->st.rx_active--;
+	if (t->done && t->err) {
+		x->dead[x->dead_next] = t->id;
+		x->dead_next = (x->dead_next + 1) % (sizeof(x->dead) / sizeof(x->dead[0]));
+	}
 	if (!x->spare || x->spare_len < t->stage_len) {
 		free(x->spare);
 		x->spare = t->stage;
