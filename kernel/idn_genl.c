@@ -173,7 +173,9 @@ static int idn_count_reply(struct genl_info *info, u8 cmd, u32 count)
 	return genlmsg_reply(msg, info);
 }
 
-static int idn_cmd_release(struct sk_buff *skb, struct genl_info *info)
+/* RELEASE and FLUSH: the same selection of queues, a different end for them. */
+static int idn_cmd_queues(struct genl_info *info, u8 cmd,
+			  int (*op)(struct idn_net *in, bool all, u32 cap, u32 *count))
 {
 	struct idn_net *in = idn_pernet(genl_info_net(info));
 	u32 cap, count = 0;
@@ -183,30 +185,22 @@ static int idn_cmd_release(struct sk_buff *skb, struct genl_info *info)
 	err = idn_select(info, &all, &cap);
 	if (err)
 		return err;
-	err = idn_hold_release(in, all, cap, &count);
+	err = op(in, all, cap, &count);
 	if (err) {
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[IDN_A_CAP], "no hold queue for this capability");
 		return err;
 	}
-	return idn_count_reply(info, IDN_CMD_RELEASE, count);
+	return idn_count_reply(info, cmd, count);
+}
+
+static int idn_cmd_release(struct sk_buff *skb, struct genl_info *info)
+{
+	return idn_cmd_queues(info, IDN_CMD_RELEASE, idn_hold_release);
 }
 
 static int idn_cmd_flush(struct sk_buff *skb, struct genl_info *info)
 {
-	struct idn_net *in = idn_pernet(genl_info_net(info));
-	u32 cap, count = 0;
-	bool all;
-	int err;
-
-	err = idn_select(info, &all, &cap);
-	if (err)
-		return err;
-	err = idn_hold_flush(in, all, cap, &count);
-	if (err) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[IDN_A_CAP], "no hold queue for this capability");
-		return err;
-	}
-	return idn_count_reply(info, IDN_CMD_FLUSH, count);
+	return idn_cmd_queues(info, IDN_CMD_FLUSH, idn_hold_flush);
 }
 
 static int idn_cmd_stats_get(struct sk_buff *skb, struct genl_info *info)
