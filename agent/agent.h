@@ -243,6 +243,9 @@ struct res_backend {
 	void (*release)(void *ctx, void *h, uint64_t size);
 	/* free memory the device reports now (bytes), -errno if unknown */
 	int64_t (*free_bytes)(void *ctx);
+	/* optional: a CPU pointer to the memory of h, so a load reads the file
+	 * straight into it (no bounce buffer, no write); NULL: use write */
+	void *(*host_ptr)(void *ctx, void *h);
 };
 
 extern const struct res_backend res_backend_host;
@@ -259,7 +262,8 @@ struct res_artifact {
 	enum res_state state;
 	uint64_t last_use;
 	void *h;
-	uint8_t sha256[32];
+	uint8_t sha256[32];		/* when verified */
+	bool verified;			/* digest expected and matched */
 	struct res_artifact *next;
 };
 

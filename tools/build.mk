@@ -47,4 +47,14 @@ $(O)/tools/idn_rps: tools/bench/idn_rps.c include/uapi/linux/idn.h | $(O)/tools
 $(O)/tools/idn_httpd: tools/bench/idn_httpd.c | $(O)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+# build/tools/idn_agentbench  kv_tcp_vs_socket, residency_load_vs_read, linked
+#                             with the agent's library sources; agent/build.mk is
+#                             read later, so its variables are used in the recipe
+#                             (expanded when it runs) and the prerequisites name
+#                             the agent's files by wildcard
+ALL_TARGETS += $(O)/tools/idn_agentbench
+$(O)/tools/idn_agentbench: tools/bench/idn_agentbench.c $(wildcard agent/*.c agent/*.h) \
+		| $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -o $@ $< $(AGENT_LIB_SRCS) $(LDFLAGS) $(AGENT_LIBS)
 # ---- end bench ----------------------------------------------------------

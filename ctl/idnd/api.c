@@ -379,6 +379,24 @@ static enum MHD_Result post_demand(struct MHD_Connection *c, json_object *o)
 	return send_json(c, 200, idnd_cap_to_json(cap, true));
 }
 
+static enum MHD_Result post_policy(struct MHD_Connection *c, json_object *o)
+{
+	struct d_policy pol;
+	char err[256];
+	bool existed;
+
+	if (idnd_policy_from_json(o, &pol, err, sizeof(err)))
+		return send_err(c, 400, "%s", err);
+	if (idnd_store_policy(&pol))
+		return send_err(c, 500, "store: %s", idnd_store_err());
+	existed = idnd_policy_get(pol.id);
+	idnd_policy_put(&pol);
+	idnd_dist_policy(&pol);
+	if (D.have_maps || D.etcd)
+		idnd_compile();
+	return send_json(c, existed ? 200 : 201, idnd_policy_to_json(&pol));
+}
+
 static json_object *placement_json(void)
 {
 	json_object *a = json_object_new_array();
@@ -499,6 +517,27 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	}
 	if (!strcmp(url, "/v1/placement") && get)
 		return send_json(c, 200, placement_json());
+	if (!strcmp(url, "/v1/policies") && get) {
+		json_object *a = json_object_new_array();
+
+		for (uint32_t p = 0; p < IDND_MAX_POLICIES; p++)
+			if (idnd_policy_get(p))
+				json_object_array_add(a, idnd_policy_to_json(idnd_policy_get(p)));
+		return send_json(c, 200, a);
+	}
+	if ((get || del) && path_id(url, "/v1/policies/", UINT32_MAX, &id, &rest) && !*rest) {
+		if (!idnd_policy_get(id))
+			return send_err(c, 404, "no policy class %u", id);
+		if (get)
+			return send_json(c, 200, idnd_policy_to_json(idnd_policy_get(id)));
+		if (idnd_store_policy_del(id))
+			return send_err(c, 500, "store: %s", idnd_store_err());
+		idnd_policy_del(id);
+		idnd_dist_policy_del(id);
+		if (D.have_maps || D.etcd)
+			idnd_compile();
+		return send_json(c, 200, json_object_new_object());
+	}
 	if (!strcmp(url, "/v1/placement/explain") && get) {
 		const char *cap = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cap");
 		char *end;
@@ -550,13 +589,14 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			     !strcmp(url, "/v1/demand") || !strcmp(url, "/v1/placement/solve") ||
 			     !strncmp(url, "/v1/nodes/", 10) || !strncmp(url, "/v1/caps/", 9) ||
 			     !strcmp(url, "/v1/status") || !strcmp(url, "/metrics") ||
+			     !strncmp(url, "/v1/policies", 12) ||
 			     !strncmp(url, "/v1/placement", 13);
 
 		return known ? send_err(c, 405, "method %s not allowed on %s", m, url) :
 			       send_err(c, 404, "no such endpoint: %s", url);
 	}
 	if (strcmp(url, "/v1/caps") && strcmp(url, "/v1/nodes") && strcmp(url, "/v1/demand") &&
-	    strcmp(url, "/v1/placement/solve") &&
+	    strcmp(url, "/v1/placement/solve") && strcmp(url, "/v1/policies") &&
 	    !(path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) &&
 	      !strcmp(rest, "/heartbeat")))
 		return send_err(c, 404, "no such endpoint: %s", url);
@@ -571,6 +611,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		ret = post_demand(c, o);
 	else if (!strcmp(url, "/v1/placement/solve"))
 		ret = solve(c, o);
+	else if (!strcmp(url, "/v1/policies"))
+		ret = post_policy(c, o);
 	else
 		ret = heartbeat(c, id, o);
 	json_object_put(o);

@@ -13,9 +13,11 @@
  *                   a failover): heartbeats keep it alive, so a silent
  *                   node's key expires and watchers see it go
  *   placement       [[cap, node], ...]
+ *   policies/ID     policy class (id = its byte p)
  *   plans/CAP-TIER-POLICY  struct idn_plan_key + struct idn_plan (uapi,
  *                   host order, generation 0): one key per capability plan
- *   gen             generation number, written last in the same txn
+ *   gen             generation number, written by the last txn of a
+ *                   generation (several txns when etcd's limits need them)
  * Only the leader writes; each write of a generation is one txn guarded by
  * "leader == this replica" (a deposed leader cannot publish). A follower
  * answers writes with 503 and takes over when the leader key expires: it
@@ -93,6 +95,33 @@ void idnd_dist_cap_del(uint32_t label)
 	if (!D.etcd || !D.leader)
 		return;
 	key_of(key, sizeof(key), "caps/%u", label);
+	if (etcd_delete(&E, key))
+		pr_warn("DIST: delete %s: %s\n", key, etcd_err(&E));
+}
+
+void idnd_dist_policy(const struct d_policy *p)
+{
+	json_object *o;
+	const char *s;
+	char key[128];
+
+	if (!D.etcd || !D.leader)
+		return;
+	o = idnd_policy_to_json(p);
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	key_of(key, sizeof(key), "policies/%u", p->id);
+	if (etcd_put(&E, key, s, strlen(s), 0))
+		pr_warn("DIST: put %s: %s\n", key, etcd_err(&E));
+	json_object_put(o);
+}
+
+void idnd_dist_policy_del(uint32_t id)
+{
+	char key[128];
+
+	if (!D.etcd || !D.leader)
+		return;
+	key_of(key, sizeof(key), "policies/%u", id);
 	if (etcd_delete(&E, key))
 		pr_warn("DIST: delete %s: %s\n", key, etcd_err(&E));
 }
@@ -199,13 +228,45 @@ static void plan_key(char *buf, size_t len, const struct idn_plan_key *k)
 	snprintf(buf, len, "%splans/%u-%u-%u", D.prefix, k->cap, k->tier, k->policy);
 }
 
+static int kv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct etcd_kv *)a)->key, ((const struct etcd_kv *)b)->key);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* JSON bytes of one txn op on the wire (base64 of key and value + framing) */
+static size_t op_bytes(const struct etcd_op *op)
+{
+	return (strlen(op->key) + op->val_len + 4) / 3 * 4 + 96;
+}
+
+/*
+ * One generation: puts of the changed plan keys, deletes of the plans
+ * gone, then `gen`. When that is more than one txn may carry (etcd's
+ * --max-txn-ops, D.txn_ops, and its 1.5 MiB request limit: 1 MiB per txn
+ * here), the ops go in several txns, each guarded by "leader == this
+ * replica", and `gen` is written by the last one only. Readers therefore
+ * see complete generations only: the watcher applies plan events when the
+ * `gen` event arrives (events of later, incomplete txns wait for their
+ * own `gen`), and a full sync reads the prefix as it was at the `gen`
+ * key's revision. A leader that fails between txns leaves plan keys
+ * ahead of `gen`; the next publish (this replica or the next leader)
+ * diffs against what etcd holds and completes a generation over them.
+ */
 int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen)
 {
 	struct etcd_kv *kvs = NULL;
 	struct etcd_op *tx = NULL;
 	struct plan_val *vals = NULL;
 	char (*keys)[96] = NULL, prefix[96], lkey[96], gkey[96], gval[16];
-	int n_kv = 0, n_tx = 0, e;
+	const char **wanted = NULL;
+	int n_kv = 0, n_tx = 0, n_want = 0, e, n_txn = 0;
+	int max_ops = D.txn_ops > 1 ? D.txn_ops : 128;
+	size_t max_bytes = 1024 * 1024;
 
 	snprintf(prefix, sizeof(prefix), "%splans/", D.prefix);
 	snprintf(lkey, sizeof(lkey), "%sleader", D.prefix);
@@ -215,14 +276,16 @@ int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen)
 		return dist_err(e);
 	tx = calloc(n_ops + n_kv + 1, sizeof(*tx));
 	vals = calloc(n_ops + 1, sizeof(*vals));
-	keys = calloc(n_ops + n_kv + 1, sizeof(*keys));
-	if (!tx || !vals || !keys) {
+	keys = calloc(n_ops + 1, sizeof(*keys));
+	wanted = calloc(n_ops + 1, sizeof(*wanted));
+	if (!tx || !vals || !keys || !wanted) {
 		e = -ENOMEM;
 		goto out;
 	}
-	/* changed or new plans */
+	/* changed or new plans: etcd's current value looked up by key */
+	qsort(kvs, n_kv, sizeof(*kvs), kv_cmp);
 	for (int i = 0; i < n_ops; i++) {
-		bool same = false;
+		struct etcd_kv probe = { .key = keys[i] }, *have;
 
 		if (ops[i].del)
 			continue;
@@ -231,36 +294,38 @@ int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen)
 		vals[i].key.pad = 0;
 		vals[i].plan = ops[i].plan;
 		vals[i].plan.generation = 0;
-		plan_key(keys[n_tx], sizeof(keys[0]), &vals[i].key);
-		for (int k = 0; k < n_kv && !same; k++)
-			same = !strcmp(kvs[k].key, keys[n_tx]) &&
-			       kvs[k].val_len == sizeof(vals[i]) &&
-			       !memcmp(kvs[k].val, &vals[i], sizeof(vals[i]));
-		if (same)
-			continue;
-		tx[n_tx] = (struct etcd_op){ keys[n_tx], &vals[i], sizeof(vals[i]), 0 };
+		plan_key(keys[i], sizeof(keys[0]), &vals[i].key);
+		wanted[n_want++] = keys[i];
+		have = n_kv ? bsearch(&probe, kvs, n_kv, sizeof(*kvs), kv_cmp) : NULL;
+		if (have && have->val_len == sizeof(vals[i]) &&
+		    !memcmp(have->val, &vals[i], sizeof(vals[i])))
+			continue;	/* unchanged: its key is not rewritten */
+		tx[n_tx] = (struct etcd_op){ keys[i], &vals[i], sizeof(vals[i]), 0 };
 		n_tx++;
 	}
 	/* plans no longer wanted */
+	qsort(wanted, n_want, sizeof(*wanted), str_cmp);
 	for (int k = 0; k < n_kv; k++) {
-		bool keep = false;
-		char want[96];
+		const char *kk = kvs[k].key;
 
-		for (int i = 0; i < n_ops && !keep; i++) {
-			if (ops[i].del)
-				continue;
-			plan_key(want, sizeof(want), &ops[i].key);
-			keep = !strcmp(want, kvs[k].key);
-		}
-		if (keep)
+		if (n_want && bsearch(&kk, wanted, n_want, sizeof(*wanted), str_cmp))
 			continue;
-		snprintf(keys[n_tx], sizeof(keys[0]), "%s", kvs[k].key);
-		tx[n_tx] = (struct etcd_op){ keys[n_tx], NULL, 0, 0 };
+		tx[n_tx] = (struct etcd_op){ kvs[k].key, NULL, 0, 0 };
 		n_tx++;
 	}
 	snprintf(gval, sizeof(gval), "%u", gen);
 	tx[n_tx++] = (struct etcd_op){ gkey, gval, strlen(gval), 0 };
-	e = etcd_txn(&E, lkey, D.replica, tx, n_tx);
+	/* as many txns as the limits need; `gen` is the last op of the last */
+	for (int first = 0; first < n_tx && !e; n_txn++) {
+		int cnt = 0;
+		size_t bytes = 0;
+
+		while (first + cnt < n_tx && cnt < max_ops &&
+		       (!cnt || bytes + op_bytes(&tx[first + cnt]) <= max_bytes))
+			bytes += op_bytes(&tx[first + cnt++]);
+		e = etcd_txn(&E, lkey, D.replica, tx + first, cnt);
+		first += cnt;
+	}
 	if (e == -ECANCELED) {
 		pr_warn("DIST: not the leader any more: generation %u not published\n", gen);
 		D.leader = false;
@@ -268,12 +333,14 @@ int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen)
 	if (e)
 		e = dist_err(e);
 	else
-		pr_info("DIST: generation %u published (%d changes)\n", gen, n_tx - 1);
+		pr_info("DIST: generation %u published (%d changes, %d txn%s)\n", gen, n_tx - 1,
+			n_txn, n_txn > 1 ? "s" : "");
 out:
 	etcd_kvs_free(kvs, n_kv);
 	free(tx);
 	free(vals);
 	free(keys);
+	free(wanted);
 	return e;
 }
 
@@ -301,6 +368,9 @@ static int load_registry(void)
 			pr_info("DIST: %s is empty: seeded from the local store\n", D.prefix);
 			for (int i = 0; i < D.n_caps; i++)
 				idnd_dist_cap(&D.caps[i]);
+			for (uint32_t p = 0; p < IDND_MAX_POLICIES; p++)
+				if (idnd_policy_get(p))
+					idnd_dist_policy(idnd_policy_get(p));
 			for (int j = 0; j < IDN_MAX_NODES; j++)
 				if (D.nodes[j].used)
 					idnd_dist_node(&D.nodes[j]);
@@ -326,6 +396,29 @@ static int load_registry(void)
 				     r < (int)json_object_array_length(d); r++)
 					p->demand[r] = json_object_get_double(
 						json_object_array_get_idx(d, r));
+		} else {
+			pr_warn("DIST: %s: bad value, skipped\n", kvs[i].key);
+		}
+		json_object_put(o);
+	}
+	etcd_kvs_free(kvs, n);
+
+	snprintf(pfx, sizeof(pfx), "%spolicies/", D.prefix);
+	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	for (uint32_t p = 0; p < IDND_MAX_POLICIES; p++)
+		if (idnd_policy_get(p)) {
+			idnd_policy_del(p);
+			idnd_store_policy_del(p);
+		}
+	for (int i = 0; i < n; i++) {
+		json_object *o = json_tokener_parse(kvs[i].val);
+		struct d_policy pol;
+
+		if (o && !idnd_policy_from_json(o, &pol, err, sizeof(err))) {
+			idnd_policy_put(&pol);
+			idnd_store_policy(&pol);
 		} else {
 			pr_warn("DIST: %s: bad value, skipped\n", kvs[i].key);
 		}
@@ -446,7 +539,9 @@ struct wstate {
 	struct idn_plan_op *ops;
 	int n_ops, cap;
 	bool gen_seen;
+	bool syncing;		/* full sync: one snapshot, committed at its end */
 	uint32_t gen;
+	int64_t gen_rev;	/* revision of the txn that wrote gen */
 };
 
 static int plans_active(struct idn_plan_entry **cur)
@@ -563,6 +658,16 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 		}
 		return 0;
 	}
+	/*
+	 * A generation ends with the txn that writes gen: events of a later
+	 * txn (another revision) in the same watch response belong to the
+	 * next generation, which may still be incomplete.
+	 */
+	if (w->gen_seen && !w->syncing && rev != w->gen_rev) {
+		w->gen_seen = false;
+		if (wcommit(w))
+			pr_warn("WATCH: commit: %s\n", idn_errmsg());
+	}
 	if (strncmp(key, D.prefix, pl))
 		return 0;
 	rest = key + pl;
@@ -587,6 +692,7 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 	} else if (!strcmp(rest, "gen") && val) {
 		w->gen = strtoul(val, NULL, 10);
 		w->gen_seen = true;
+		w->gen_rev = rev;
 	}
 	return 0;
 }
@@ -598,10 +704,38 @@ static int wsync(struct wstate *w, int64_t *rev)
 	struct idn_plan_entry *cur = NULL;
 	int n = 0, n_cur, e;
 
-	e = etcd_range(&E, D.prefix, false, &kvs, &n, rev);
+	/*
+	 * The prefix as it was when the last complete generation was written
+	 * (the revision of its `gen` key): plan keys of a generation still
+	 * being written in several txns are not applied; the watch from that
+	 * revision + 1 delivers them with their `gen`.
+	 */
+	char gkey[96];
+	int64_t at = 0;
+
+	snprintf(gkey, sizeof(gkey), "%sgen", D.prefix);
+	e = etcd_range(&E, gkey, true, &kvs, &n, rev);
 	if (e)
 		return dist_err(e);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(kvs[i].key, gkey))
+			at = kvs[i].mod_rev;
+	etcd_kvs_free(kvs, n);
+	kvs = NULL;
+	n = 0;
+	e = at ? etcd_range_at(&E, D.prefix, false, at, &kvs, &n, NULL) : -ENOENT;
+	if (!e) {
+		*rev = at;
+	} else {
+		if (at)	/* compacted: the newest state, complete or not */
+			pr_warn("WATCH: revision %lld of gen: %s; reading the newest\n",
+				(long long)at, etcd_err(&E));
+		e = etcd_range(&E, D.prefix, false, &kvs, &n, rev);
+		if (e)
+			return dist_err(e);
+	}
 	w->n_ops = 0;
+	w->syncing = true;
 	for (int j = 0; j < IDN_MAX_NODES; j++)
 		if (D.nodes[j].used)
 			D.nodes[j].up = false;
@@ -629,6 +763,7 @@ static int wsync(struct wstate *w, int64_t *rev)
 	free(cur);
 	etcd_kvs_free(kvs, n);
 	w->gen_seen = false;
+	w->syncing = false;
 	return e ? e : wcommit(w);
 }
 

@@ -290,12 +290,20 @@ void etcd_kvs_free(struct etcd_kv *kvs, int n)
 int etcd_range(struct etcd *e, const char *prefix, bool keys_only, struct etcd_kv **kvs,
 	       int *n, int64_t *rev)
 {
+	return etcd_range_at(e, prefix, keys_only, 0, kvs, n, rev);
+}
+
+int etcd_range_at(struct etcd *e, const char *prefix, bool keys_only, int64_t at,
+		  struct etcd_kv **kvs, int *n, int64_t *rev)
+{
 	json_object *b = json_object_new_object(), *r, *a, *hd;
 	int err, cnt;
 
 	add_prefix(b, prefix);
 	if (keys_only)
 		json_object_object_add(b, "keys_only", json_object_new_boolean(1));
+	if (at > 0)
+		json_object_object_add(b, "revision", json_object_new_int64(at));
 	err = call(e, "/v3/kv/range", b, &r);
 	if (err)
 		return err;

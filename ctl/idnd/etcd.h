@@ -47,6 +47,9 @@ int etcd_delete(struct etcd *e, const char *key);
 /* All keys under prefix (with values unless keys_only); *rev: store revision. */
 int etcd_range(struct etcd *e, const char *prefix, bool keys_only, struct etcd_kv **kvs,
 	       int *n, int64_t *rev);
+/* The same as it was at revision at (> 0); an error once compacted. */
+int etcd_range_at(struct etcd *e, const char *prefix, bool keys_only, int64_t at,
+		  struct etcd_kv **kvs, int *n, int64_t *rev);
 void etcd_kvs_free(struct etcd_kv *kvs, int n);
 /*
  * Txn: if cmp_key's value equals cmp_val (cmp_val NULL: the key does not

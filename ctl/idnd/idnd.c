@@ -40,7 +40,8 @@ static void on_signal(int sig)
 
 static const char usage_text[] =
 "Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
-"            [ -L MS ] [ -R REGION ] [ -M ] [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -W ] ] [ -v ]\n"
+"            [ -L MS ] [ -R REGION ] [ -M ]\n"
+"            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ] [ -v ]\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
 "  -p PORT   HTTP port (default 8787)\n"
@@ -57,6 +58,8 @@ static const char usage_text[] =
 "            registry and plans under /idn/DOMAIN/, one leader among replicas\n"
 "  -D DOMAIN domain of the key prefix (default 0)\n"
 "  -N NAME   this replica's name in the leader key (default idnd-PID)\n"
+"  -T OPS    most operations per etcd txn (etcd's --max-txn-ops, default 128):\n"
+"            a larger plan generation is written in several txns, gen last\n"
 "  -W        router side: watch the plan prefix and apply it to the maps of -P\n"
 "            (no store, no API)\n"
 "  -v        verbose\n";
@@ -99,7 +102,7 @@ int main(int argc, char **argv)
 	long tmo = 3000;
 
 	D.db_path = "/var/lib/idn/idnd.db";
-	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:ME:D:N:Wvh")) != -1) {
+	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:Wvh")) != -1) {
 		switch (c) {
 		case 'd': D.db_path = optarg; break;
 		case 'l': listen = optarg; break;
@@ -112,6 +115,7 @@ int main(int argc, char **argv)
 		case 'E': etcd_url = optarg; break;
 		case 'D': domain = atoi(optarg); break;
 		case 'N': name = optarg; break;
+		case 'T': D.txn_ops = atoi(optarg); break;
 		case 'W': watch = true; break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage_text, stdout); return 0;

@@ -73,6 +73,16 @@ struct d_node {
 	int64_t lease;		/* etcd lease of its key (distributed mode) */
 };
 
+/* Policy class (model.c): id = its byte p (uapi IDN_POLICY(trust, privacy, scope)). */
+#define IDND_MAX_POLICIES	128	/* bit 7 of p is reserved */
+struct d_policy {
+	bool used;
+	uint8_t id;
+	char name[64];
+	uint8_t min_trust, privacy, scope;
+	uint32_t domain_mask;	/* allowed domains, 0 = any */
+};
+
 struct d_place {
 	uint32_t cap;		/* label */
 	uint32_t node;
@@ -103,6 +113,7 @@ struct idnd {
 	char prefix[64];	/* /idn/DOMAIN/ */
 	int64_t leader_lease;
 	uint64_t takeovers;
+	int txn_ops;		/* -T: most ops per etcd txn (default 128) */
 	/* closed loop (loop.c) */
 	long loop_ms;		/* interval, 0 = off */
 	int loop_region;	/* region of the local router's demand */
@@ -138,6 +149,17 @@ int idnd_compile(void);
 /* Write one node to the dataplane node table. */
 int idnd_node_push(const struct d_node *n);
 json_object *idnd_explain(uint32_t label, char *err, size_t errlen);
+/* Policy classes: strict JSON, registry (D.lock held). */
+int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t errlen);
+json_object *idnd_policy_to_json(const struct d_policy *p);
+const struct d_policy *idnd_policy_get(uint32_t id);
+void idnd_policy_put(const struct d_policy *p);
+int idnd_policy_del(uint32_t id);
+int idnd_policy_count(void);
+/* Why node dn may not serve under pol (NULL: it may, or pol NULL). */
+const char *idnd_policy_why(const struct d_policy *pol, const struct d_node *dn);
+/* The next generation's plan entries (puts, sorted by key); count or -errno. */
+int idnd_plans_build(struct idn_plan_op **out);
 
 /* store.c */
 int idnd_store_open(const char *path);
@@ -150,6 +172,8 @@ int idnd_store_node_del(uint32_t id);
 int idnd_store_demand(uint32_t cap, int region, double rps);
 int idnd_store_place(void);
 int idnd_store_gen(uint32_t gen);
+int idnd_store_policy(const struct d_policy *p);
+int idnd_store_policy_del(uint32_t id);
 const char *idnd_store_err(void);
 
 /* loop.c: called by the broker loop with D.lock held */
@@ -172,6 +196,8 @@ void idnd_dist_node(struct d_node *n);
 void idnd_dist_node_del(struct d_node *n);
 void idnd_dist_heartbeat(struct d_node *n);
 void idnd_dist_place(void);
+void idnd_dist_policy(const struct d_policy *p);
+void idnd_dist_policy_del(uint32_t id);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */
 int idnd_dist_watch(volatile int *stop);
 

@@ -354,6 +354,96 @@ json_object *idnd_node_to_json(const struct d_node *n, bool live)
 	return o;
 }
 
+/* ---- policy classes ---- */
+
+/*
+ * A policy class is identified by its byte p (uapi: trust, privacy and
+ * scope bits, what requests carry); the class adds a name and the allowed
+ * domains. The compiler turns each registered class into per-(tier,
+ * policy) plans whose candidates satisfy it (hard constraints).
+ */
+static struct d_policy policies[IDND_MAX_POLICIES];
+
+int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t errlen)
+{
+	static const char *const top[] = { "id", "name", "min_trust", "privacy", "scope",
+		"domains", NULL };
+	uint32_t v = 0, id = 0;
+	bool have_id;
+
+	memset(p, 0, sizeof(*p));
+	TRY(only_fields(o, "policy", top, err, errlen));
+	TRY(get_str(o, "name", p->name, sizeof(p->name), true, err, errlen));
+	TRY(get_uint(o, "min_trust", 7, false, &v, err, errlen));
+	p->min_trust = v;
+	TRY(get_enum(o, "privacy", privacy_names, &p->privacy, err, errlen));
+	TRY(get_enum(o, "scope", scope_names, &p->scope, err, errlen));
+	TRY(get_mask(o, "domains", 31, &p->domain_mask, err, errlen));
+	p->id = IDN_POLICY(p->min_trust, p->privacy, p->scope);
+	have_id = json_object_object_get_ex(o, "id", NULL);
+	TRY(get_uint(o, "id", IDND_MAX_POLICIES - 1, false, &id, err, errlen));
+	if (have_id && id != p->id)
+		return ERR("field \"id\": %u does not match min_trust/privacy/scope (policy class %u)",
+			   id, p->id);
+	p->used = true;
+	return 0;
+}
+
+json_object *idnd_policy_to_json(const struct d_policy *p)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_int(p->id));
+	json_object_object_add(o, "name", json_object_new_string(p->name));
+	json_object_object_add(o, "min_trust", json_object_new_int(p->min_trust));
+	json_object_object_add(o, "privacy", json_object_new_string(privacy_names[p->privacy & 3]));
+	json_object_object_add(o, "scope", json_object_new_string(scope_names[p->scope % 3]));
+	json_object_object_add(o, "domains", mask_json(p->domain_mask));
+	return o;
+}
+
+const struct d_policy *idnd_policy_get(uint32_t id)
+{
+	return id < IDND_MAX_POLICIES && policies[id].used ? &policies[id] : NULL;
+}
+
+void idnd_policy_put(const struct d_policy *p)
+{
+	policies[p->id] = *p;
+	policies[p->id].used = true;
+}
+
+int idnd_policy_del(uint32_t id)
+{
+	if (!idnd_policy_get(id))
+		return -ENOENT;
+	memset(&policies[id], 0, sizeof(policies[id]));
+	return 0;
+}
+
+int idnd_policy_count(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < IDND_MAX_POLICIES; i++)
+		n += policies[i].used;
+	return n;
+}
+
+/* Why node dn may not serve under policy class pol; NULL: it may. */
+const char *idnd_policy_why(const struct d_policy *pol, const struct d_node *dn)
+{
+	if (!pol)
+		return NULL;
+	if (dn->trust < pol->min_trust)
+		return "trust below the policy's minimum";
+	if (pol->privacy >= IDN_PRIV_CONFIDENTIAL && !dn->confidential)
+		return "policy privacy needs a confidential node";
+	if (pol->domain_mask && (dn->domain >= 32 || !(pol->domain_mask & (1u << dn->domain))))
+		return "domain not allowed by the policy";
+	return NULL;
+}
+
 /* ---- registry ---- */
 
 static int cap_cmp(const void *a, const void *b)
@@ -552,12 +642,217 @@ int idnd_node_push(const struct d_node *dn)
 	return idn_node_put(&D.maps, dn->id, &n);
 }
 
+/*
+ * The compiler's view of one capability: its placed nodes that are up
+ * (candidates of every plan of it, before policy filtering).
+ */
+struct cplan {
+	uint32_t node[IDN_MAX_CAND];
+	int n;
+};
+
+static bool policy_allows(const struct d_policy *pol, const struct d_node *dn)
+{
+	return !idnd_policy_why(pol, dn);
+}
+
+/* Plan of capability i for (tier, policy); tier IDN_ANY, pol NULL: the default. */
+static void plan_build(int i, const struct cplan *cp, int tier, const struct d_policy *pol,
+		       struct idn_plan *pl);
+
+/* Does capability k have a candidate under pol? */
+static bool cap_servable(int k, const struct cplan *cp, const struct d_policy *pol)
+{
+	for (int j = 0; j < cp[k].n; j++)
+		if (policy_allows(pol, &D.nodes[cp[k].node[j]]))
+			return true;
+	return false;
+}
+
+/*
+ * Ladder step 2 of capability i for a request of this tier: another
+ * variant of the same class that is cheaper (smaller model), serves the
+ * tier (its quality tier >= the request's; any for the default plan) and
+ * has a node under the policy. The best quality of those, then the larger.
+ */
+static uint32_t plan_fallback(int i, const struct cplan *cp, int tier, const struct d_policy *pol)
+{
+	const struct d_cap *c = &D.caps[i], *best = NULL;
+	uint32_t cls = IDN_CAP_CLASS(c->label);
+	int lo = i, hi = i;
+
+	while (lo > 0 && IDN_CAP_CLASS(D.caps[lo - 1].label) == cls)
+		lo--;
+	while (hi + 1 < D.n_caps && IDN_CAP_CLASS(D.caps[hi + 1].label) == cls)
+		hi++;
+	for (int k = lo; k <= hi; k++) {
+		const struct d_cap *f = &D.caps[k];
+
+		if (k == i || f->mem_gb >= c->mem_gb || !IDN_CAP_VARIANT(f->label))
+			continue;
+		if (tier != IDN_ANY && f->tier < tier)
+			continue;
+		if (!cap_servable(k, cp, pol))
+			continue;
+		if (!best || f->tier > best->tier ||
+		    (f->tier == best->tier && f->mem_gb > best->mem_gb))
+			best = f;
+	}
+	return best ? best->label : 0;
+}
+
+static void plan_build(int i, const struct cplan *cp, int tier, const struct d_policy *pol,
+		       struct idn_plan *pl)
+{
+	const struct d_cap *c = &D.caps[i];
+
+	memset(pl, 0, sizeof(*pl));
+	for (int w = 0; w < IDN_W_MAX; w++)
+		pl->weight[w] = 256;
+	pl->domain_mask = c->domain_mask ? c->domain_mask : 0xffffffff;
+	if (pol && pol->domain_mask)
+		pl->domain_mask &= pol->domain_mask;
+	for (int j = 0; j < cp[i].n; j++) {
+		const struct d_node *dn = &D.nodes[cp[i].node[j]];
+		struct idn_cand *cd;
+
+		if (!policy_allows(pol, dn))
+			continue;	/* the policy class is a hard constraint */
+		cd = &pl->cand[pl->n_cand++];
+		cd->node = dn->id;
+		cd->exec_us = c->latency_us;
+		cd->variant = IDN_CAP_VARIANT(c->label);
+	}
+	pl->fallback_cap = plan_fallback(i, cp, tier, pol);
+}
+
+/* Grow-on-demand op array. */
+static struct idn_plan_op *op_next(struct idn_plan_op **ops, int *n, int *cap)
+{
+	if (*n == *cap) {
+		int nc = *cap ? 2 * *cap : 256;
+		struct idn_plan_op *p = realloc(*ops, nc * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		*ops = p;
+		*cap = nc;
+	}
+	memset(&(*ops)[*n], 0, sizeof(**ops));
+	return &(*ops)[(*n)++];
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct idn_plan_key *x = a, *y = b;
+
+	if (x->cap != y->cap)
+		return x->cap < y->cap ? -1 : 1;
+	if (x->tier != y->tier)
+		return x->tier - y->tier;
+	return x->policy - y->policy;
+}
+
+static int op_cmp(const void *a, const void *b)
+{
+	return key_cmp(&((const struct idn_plan_op *)a)->key,
+		       &((const struct idn_plan_op *)b)->key);
+}
+
+/*
+ * The next generation's plans (puts only, sorted by key): per capability
+ * with an up, placed node, the default (cap, ANY, ANY) and, per policy
+ * class (registered ones and the implicit class 0) and tier, a
+ * (cap, tier, policy) plan wherever it differs from the default: its
+ * candidates satisfy the class (trust, privacy, allowed domains), its
+ * fallback serves the tier. A class that excludes every node gets an
+ * empty plan (requests fail closed) rather than none (which would fall
+ * back to the default). Return the count or -errno.
+ */
+int idnd_plans_build(struct idn_plan_op **out)
+{
+	struct idn_plan_op *ops = NULL;
+	struct cplan *cp;
+	int n = 0, cap = 0;
+	int pols[IDND_MAX_POLICIES], n_pol = 0;
+
+	*out = NULL;
+	cp = calloc(D.n_caps + 1, sizeof(*cp));
+	if (!cp)
+		return -ENOMEM;
+	for (int p = 0; p < D.n_place; p++) {
+		const struct d_cap *c = idnd_cap_find(D.place[p].cap);
+		const struct d_node *dn;
+		struct cplan *e;
+
+		if (!c || D.place[p].node >= IDN_MAX_NODES)
+			continue;
+		dn = &D.nodes[D.place[p].node];
+		e = &cp[c - D.caps];
+		if (!dn->used || !dn->up || e->n >= IDN_MAX_CAND)
+			continue;	/* a down node leaves every plan */
+		e->node[e->n++] = dn->id;
+	}
+	for (int p = 0; p < IDND_MAX_POLICIES; p++)
+		if (!p || idnd_policy_get(p))
+			pols[n_pol++] = p;
+	for (int i = 0; i < D.n_caps; i++) {
+		struct idn_plan def;
+		bool tiers = false;
+		uint32_t cls = IDN_CAP_CLASS(D.caps[i].label);
+		struct idn_plan_op *op;
+
+		if (!cp[i].n)
+			continue;	/* no plan: requests are demand misses */
+		plan_build(i, cp, IDN_ANY, NULL, &def);
+		op = op_next(&ops, &n, &cap);
+		if (!op)
+			goto nomem;
+		op->key = (struct idn_plan_key){ .cap = D.caps[i].label, .tier = IDN_ANY,
+						 .policy = IDN_ANY };
+		op->plan = def;
+		/* the tier matters only where the class has other variants */
+		tiers = (i > 0 && IDN_CAP_CLASS(D.caps[i - 1].label) == cls) ||
+			(i + 1 < D.n_caps && IDN_CAP_CLASS(D.caps[i + 1].label) == cls);
+		for (int k = 0; k < n_pol; k++) {
+			const struct d_policy *pol = idnd_policy_get(pols[k]);
+			struct idn_plan pl;
+
+			for (int t = 0; t <= IDN_TIER_MAX; t++) {
+				if (t == 0 || tiers)
+					plan_build(i, cp, tiers ? t : IDN_ANY, pol, &pl);
+				if (!memcmp(&pl, &def, sizeof(pl)))
+					continue;	/* the default answers the same */
+				op = op_next(&ops, &n, &cap);
+				if (!op)
+					goto nomem;
+				op->key = (struct idn_plan_key){ .cap = D.caps[i].label,
+								 .tier = t, .policy = pols[k] };
+				op->plan = pl;
+			}
+		}
+	}
+	free(cp);
+	if (n > IDN_MAX_PLANS) {
+		free(ops);
+		return idn_err(-ENOSPC, "%d plan entries exceed the %d of a slot: fewer policy "
+			       "classes or capability variants", n, IDN_MAX_PLANS);
+	}
+	qsort(ops, n, sizeof(*ops), op_cmp);
+	*out = ops;
+	return n;
+nomem:
+	free(cp);
+	free(ops);
+	return -ENOMEM;
+}
+
 int idnd_compile(void)
 {
 	struct idn_plan_entry *cur = NULL;
-	struct idn_plan_op *ops;
+	struct idn_plan_op *ops = NULL, *all;
 	struct idn_config cfg;
-	int n_cur, n_ops = 0, err;
+	int n_cur, n_ops, n_all, err;
 	double t0 = idnd_now();
 	__u32 gen = 0;
 
@@ -565,71 +860,49 @@ int idnd_compile(void)
 
 	if (!D.have_maps && !publish)
 		return 0;
+	n_ops = idnd_plans_build(&ops);
+	if (n_ops < 0) {
+		pr_warn("idnd: plan compile: %s\n", idn_errmsg());
+		return n_ops;
+	}
 	n_cur = 0;
 	if (D.have_maps) {
 		err = idn_config_get(&D.maps, &cfg);
-		if (err)
-			return err;
-		n_cur = idn_plan_list(&D.maps, cfg.active_slot & 1, &cur);
-		if (n_cur < 0)
-			return n_cur;
+		if (!err)
+			n_cur = idn_plan_list(&D.maps, cfg.active_slot & 1, &cur);
+		if (err || n_cur < 0) {
+			free(ops);
+			return err ? err : n_cur;
+		}
 	}
-	ops = calloc(D.n_caps + n_cur + 1, sizeof(*ops));
-	if (!ops) {
+	all = realloc(ops, (n_ops + n_cur + 1) * sizeof(*ops));
+	if (!all) {
+		free(ops);
 		free(cur);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < D.n_caps; i++) {
-		const struct d_cap *c = &D.caps[i];
-		struct idn_plan_op *op = &ops[n_ops];
-
-		op->key.cap = c->label;
-		op->key.tier = IDN_ANY;
-		op->key.policy = IDN_ANY;
-		for (int w = 0; w < IDN_W_MAX; w++)
-			op->plan.weight[w] = 256;
-		op->plan.domain_mask = c->domain_mask ? c->domain_mask : 0xffffffff;
-		for (int p = 0; p < D.n_place && op->plan.n_cand < IDN_MAX_CAND; p++) {
-			const struct d_node *dn;
-			struct idn_cand *cd;
-
-			if (D.place[p].cap != c->label)
-				continue;
-			dn = &D.nodes[D.place[p].node];
-			if (!dn->used || !dn->up)
-				continue;	/* a down node leaves every plan */
-			cd = &op->plan.cand[op->plan.n_cand++];
-			cd->node = dn->id;
-			cd->exec_us = c->latency_us;
-			cd->variant = IDN_CAP_VARIANT(c->label);
-		}
-		if (op->plan.n_cand)
-			n_ops++;
-		else
-			memset(op, 0, sizeof(*op));
+	ops = all;
+	n_all = n_ops;
+	/* plans of the active generation that are no longer wanted (both sorted) */
+	for (int k = 0, i = 0; k < n_cur; k++) {
+		while (i < n_ops && key_cmp(&ops[i].key, &cur[k].key) < 0)
+			i++;
+		if (i < n_ops && !key_cmp(&ops[i].key, &cur[k].key))
+			continue;
+		memset(&ops[n_all], 0, sizeof(ops[n_all]));
+		ops[n_all].del = true;
+		ops[n_all].key = cur[k].key;
+		ops[n_all].key.slot = 0;
+		n_all++;
 	}
-	/* plans of the active generation that are no longer wanted */
-	for (int k = 0; k < n_cur; k++) {
-		bool keep = false;
-
-		for (int i = 0; i < n_ops && !keep; i++)
-			keep = !ops[i].del && ops[i].key.cap == cur[k].key.cap &&
-			       ops[i].key.tier == cur[k].key.tier &&
-			       ops[i].key.policy == cur[k].key.policy;
-		if (!keep) {
-			ops[n_ops].del = true;
-			ops[n_ops].key = cur[k].key;
-			n_ops++;
-		}
-	}
-	/* distributed mode: the leader publishes the generation (one txn) */
+	/* distributed mode: the leader publishes the generation */
 	if (publish) {
 		gen = D.generation + 1;
-		err = idnd_dist_publish(ops, n_ops, gen);
+		err = idnd_dist_publish(ops, n_all, gen);
 		if (err)
 			pr_warn("idnd: etcd publish: %s\n", idn_errmsg());
 	}
-	err = D.have_maps ? idn_plan_commit(&D.maps, ops, n_ops, &gen) : 0;
+	err = D.have_maps ? idn_plan_commit(&D.maps, ops, n_all, &gen) : 0;
 	if (!err) {
 		D.generation = gen;
 		D.commits++;

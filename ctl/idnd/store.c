@@ -3,8 +3,8 @@
  * store.c - SQLite persistence of the controller (embedded default).
  *
  * Tables: caps(label, body), nodes(id, body), demand(cap, region, rps),
- * placement(cap, node), meta(key, value). Bodies are the canonical JSON
- * of the validated object and are read back through the same strict
+ * placement(cap, node), meta(key, value), policies(id, body). Bodies
+ * are the canonical JSON of the validated object and are read back through the same strict
  * parser. WAL with synchronous=FULL: a write acknowledged to a client
  * survives kill -9 and power loss; a placement is replaced in one
  * transaction. Live node state (heartbeats) is not stored: after a
@@ -56,7 +56,8 @@ int idnd_store_open(const char *path)
 		    " PRIMARY KEY(cap, region));"
 		    "CREATE TABLE IF NOT EXISTS placement(cap INTEGER, node INTEGER,"
 		    " PRIMARY KEY(cap, node));"
-		    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);");
+		    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);"
+		    "CREATE TABLE IF NOT EXISTS policies(id INTEGER PRIMARY KEY, body TEXT NOT NULL);");
 }
 
 void idnd_store_close(void)
@@ -181,6 +182,17 @@ bad:
 	return -EIO;
 }
 
+int idnd_store_policy(const struct d_policy *p)
+{
+	return put_body("INSERT OR REPLACE INTO policies VALUES(?1, ?2)", p->id,
+			idnd_policy_to_json(p));
+}
+
+int idnd_store_policy_del(uint32_t id)
+{
+	return del_key("DELETE FROM policies WHERE id = ?1", id);
+}
+
 int idnd_store_gen(uint32_t gen)
 {
 	char sql[96];
@@ -237,6 +249,22 @@ int idnd_store_load(void)
 
 		if (c && r >= 0 && r < IDND_REGIONS)
 			c->demand[r] = sqlite3_column_double(st, 2);
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db, "SELECT body FROM policies", -1, &st, NULL) != SQLITE_OK)
+		return fail("read policies");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_object *o = json_tokener_parse((const char *)sqlite3_column_text(st, 0));
+		struct d_policy pol;
+
+		if (!o || idnd_policy_from_json(o, &pol, err, sizeof(err))) {
+			json_object_put(o);
+			sqlite3_finalize(st);
+			snprintf(store_err, sizeof(store_err), "stored policy invalid");
+			return -EIO;
+		}
+		json_object_put(o);
+		idnd_policy_put(&pol);
 	}
 	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(db, "SELECT cap, node FROM placement", -1, &st, NULL) != SQLITE_OK)

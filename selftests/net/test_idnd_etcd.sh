@@ -5,7 +5,9 @@
 # by the test on loopback of a private network namespace (random ports,
 # own data dir, killed by pid): two controller replicas elect one leader by
 # lease; nodes register as keys bound to leases; a router-side idnd (-W)
-# watches the plan prefix and applies it to its pinned maps; a node whose
+# watches the plan prefix and applies it to its pinned maps; a generation
+# larger than etcd's txn limit goes in several txns and the watcher applies
+# it whole (a policy class compiles into 16 plans); a node whose
 # heartbeats stop loses its key by lease expiry, plans recompile and the
 # watcher's maps follow; the leader is killed and the other replica takes
 # over and publishes. Skips (4) without etcd.
@@ -36,7 +38,7 @@ bg_ns "$NS" "$TMPD/etcd.log" etcd --name t --data-dir "$TMPD/etcd" \
 	--listen-peer-urls "http://127.0.0.1:$((CP + 3))" \
 	--initial-advertise-peer-urls "http://127.0.0.1:$((CP + 3))" \
 	--initial-cluster "t=http://127.0.0.1:$((CP + 3))" \
-	--heartbeat-interval 10 --election-timeout 100 --max-txn-ops 20000
+	--heartbeat-interval 10 --election-timeout 100 --max-txn-ops 8
 up=1
 for _ in $(seq 100); do
 	in_ns "$NS" curl -s -m 1 "$ETCD/health" | grep -q true && { up=0; break; }
@@ -60,7 +62,7 @@ leader() { api "http://127.0.0.1:$1/v1/status" | jq -r .leader; }
 
 start_replica() {	# NAME PORT
 	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
-		-E "$ETCD" -N "$1"
+		-E "$ETCD" -N "$1" -T 8
 	eval "PID_$1=\$BG_PID"
 	for _ in $(seq 100); do api -o /dev/null "http://127.0.0.1:$2/v1/status" && return 0; sleep 0.05; done
 	return 1
@@ -116,6 +118,44 @@ got=""
 for _ in $(seq 50); do got=$(cands); [ "$got" = "[1,2]" ] && break; sleep 0.1; done
 tap_result "watcher applied the plan to its maps: cap 7 -> $got" \
 	"$([ "$got" = "[1,2]" ] && [ "$(health 1)" = up ]; echo $?)" "$(cat "$TMPD/watch.log")"
+
+# a policy class no node satisfies: 16 empty (cap 7, tier, policy 7) plans,
+# one generation of 16 changes in 2 txns of at most 8 ops (etcd
+# --max-txn-ops 8, idnd -T 8), applied by the watcher as one generation
+code=$(post $PA /v1/policies '{"name":"nobody","min_trust":7}')
+gl=""
+for _ in $(seq 50); do
+	gl=$(grep -o 'generation [0-9]* published (16 changes, [0-9]* txns)' "$TMPD/idnd-a.log" | tail -1)
+	[ -n "$gl" ] && break
+	sleep 0.1
+done
+g=$(awk '{print $2}' <<<"$gl")
+k=$(keys plans/)
+tap_result "policy: $gl; $(jq length <<<"$k") plan keys in etcd" \
+	"$([ "$code" = 201 ] && [ -n "$gl" ] && ! grep -q ' 1 txns' <<<"$gl" &&
+	   [ "$(jq length <<<"$k")" = 17 ]; echo $?)" "$code $(tail -5 "$TMPD/idnd-a.log")"
+wl=""
+for _ in $(seq 50); do
+	wl=$(grep "WATCH: generation $g applied" "$TMPD/watch.log")
+	[ -n "$wl" ] && break
+	sleep 0.1
+done
+n=$(c -j plan show | jq '(.. | objects | select(has("active_slot")) | .active_slot) as $s |
+	[.. | objects | select(has("candidates") and .slot == $s)] | length')
+tap_result "watcher applied the split generation at once: ${wl#*WATCH: }; $n plans" \
+	"$([ -n "$wl" ] && [ "$n" = 17 ] &&
+	   ! grep -q "applied as local generation [0-9]* ([1-9] changes)" <<<"$wl"; echo $?)" \
+	"$(tail -5 "$TMPD/watch.log")"
+code=$(api -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:$PA/v1/policies/7")
+got=0
+for _ in $(seq 50); do
+	got=$(c -j plan show | jq '(.. | objects | select(has("active_slot")) | .active_slot) as $s |
+		[.. | objects | select(has("candidates") and .slot == $s)] | length')
+	[ "$got" = 1 ] && break
+	sleep 0.1
+done
+tap_result "policy deleted: its 16 plans left etcd and the watcher's maps ($got)" \
+	"$([ "$code" = 200 ] && [ "$got" = 1 ] && [ "$(keys plans/ | jq length)" = 1 ]; echo $?)"
 
 # node 2 goes silent: lease expiry removes its key, plans recompile, maps follow
 echo 1 >"$TMPD/hb"

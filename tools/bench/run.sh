@@ -4,7 +4,7 @@
 # run.sh - `make bench`: every IDN benchmark, one "name value unit" line
 # per figure on stdout (progress on stderr).
 #
-#   O=build tools/bench/run.sh [xdp] [rps] [placement] [kernel]   (default: all)
+#   O=build tools/bench/run.sh [xdp] [rps] [placement] [kernel] [agent]   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
 #         an XDP_TX floor (build/tools/idn_bench, see docs/benchmarks.md),
@@ -30,6 +30,11 @@
 #         (held at the limit, released, not arrived: must be 0),
 #         miss_path_vs_steer (idn_tc, BPF_PROG_TEST_RUN); skipped (exit 0,
 #         "# skipped: reason" on stderr) without qemu or the 6.1 image
+#   agent  the node agent (build/tools/idn_agentbench): kv_tcp_vs_socket (KV
+#         transfer engine, default streams, vs one plain TCP stream, N bytes on
+#         loopback) and residency_load_vs_read (artifact load into the host
+#         backend vs a raw read() of the same page-cache-warm file); AB_KV_BYTES
+#         (256M), AB_RES_BYTES (256M), AB_ROUNDS (5), AB_DIR (TMPDIR or /tmp)
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
@@ -43,15 +48,16 @@ ROOT=$(cd "$HERE/../.." && pwd)
 O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
-want_xdp=0 want_rps=0 want_placement=0 want_kernel=0
-[ $# -eq 0 ] && set -- xdp rps placement kernel
+want_xdp=0 want_rps=0 want_placement=0 want_kernel=0 want_agent=0
+[ $# -eq 0 ] && set -- xdp rps placement kernel agent
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
 	rps) want_rps=1 ;;
 	placement) want_placement=1 ;;
 	kernel) want_kernel=1 ;;
-	*) echo "usage: run.sh [xdp] [rps] [placement] [kernel]" >&2; exit 2 ;;
+	agent) want_agent=1 ;;
+	*) echo "usage: run.sh [xdp] [rps] [placement] [kernel] [agent]" >&2; exit 2 ;;
 	esac
 done
 
@@ -171,6 +177,19 @@ if [ $want_kernel = 1 ]; then
 	elif [ $st -ne 0 ]; then
 		echo "run.sh: kernel benchmark FAILED" >&2
 		rc=1
+	fi
+fi
+if [ $want_agent = 1 ]; then
+	echo "# agent: KV transfer vs plain socket, residency load vs raw read" >&2
+	if [ ! -x "$O/tools/idn_agentbench" ]; then
+		echo "run.sh: $O/tools/idn_agentbench missing (run make first)" >&2
+		rc=1
+	else
+		"$O/tools/idn_agentbench" -k "${AB_KV_BYTES:-256M}" -s "${AB_RES_BYTES:-256M}" \
+			-r "${AB_ROUNDS:-5}" -d "${AB_DIR:-${TMPDIR:-/tmp}}" || {
+			echo "run.sh: agent benchmark FAILED" >&2
+			rc=1
+		}
 	fi
 fi
 exit $rc

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * idn_agentbench.c - the agent's benchmarks (make bench, part "agent"):
+ * one "name value unit" line per figure on stdout, per-round values on
+ * stderr. Both figures are ratios measured in the same run, rounds
+ * alternating which side goes first; the figure is the median of the
+ * per-round ratios, the rates are medians over rounds.
+ *
+ *   kv   kv_tcp_vs_socket: the agent's KV transfer engine (agent/kvxfer.c,
+ *        real registered arenas, its default streams and slices, scattered
+ *        block descriptors, every slice hashed and verified, committed into
+ *        the destination arena) moving N bytes over loopback, against a
+ *        plain single-stream TCP copy of the same N bytes from the same
+ *        source into a buffer (send() / recv() loops). Also one stream.
+ *   res  residency_load_vs_read: res_load() of a real file into the host
+ *        backend (agent/residency.c: budget, transaction, fresh backend
+ *        memory, no expected digest) against a raw read() of the same file
+ *        into fresh memory of the same kind (anonymous mapping advised
+ *        MADV_HUGEPAGE, as the backend's); the file is written and fsync'd
+ *        first and read once, so both read it from the page cache. Also:
+ *        the load with its SHA-256 checked (_digest_), and the raw read into
+ *        a plain fresh buffer (_4k: malloc-like, 4 KiB pages) and into a
+ *        buffer already faulted in (_prefaulted).
+ *
+ * Usage: idn_agentbench [kv] [res] [-k KV_BYTES] [-s FILE_BYTES]
+ *                       [-r ROUNDS] [-d DIR] [-v]
+ * Exit 0, 1 when a run failed (or the bytes moved were wrong), 2 on usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <json-c/json.h>
+#include <sodium.h>
+
+#include "agent.h"
+#include "kvxfer.h"
+
+#define MAXR 64
+#define KV_BLOCK (1U << 20)
+
+static int verbose, rounds = 5;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int dcmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(const double *in, int n)
+{
+	double v[MAXR];
+
+	memcpy(v, in, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), dcmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void *map(size_t n, bool touch)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (touch)
+		memset(p, 0, n);
+	return p;
+}
+
+static void fill(uint8_t *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i + 8 <= n; i += 8) {
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		memcpy(p + i, &seed, 8);
+	}
+}
+
+/* ---- kv: kvxfer vs a plain socket copy ------------------------------- */
+
+struct plain_rx {
+	int lfd;
+	uint8_t *buf;
+	size_t n;
+	int err;
+};
+
+static void *plain_recv(void *arg)
+{
+	struct plain_rx *p = arg;
+	size_t got = 0;
+	int fd = accept(p->lfd, NULL, NULL);
+
+	if (fd < 0) {
+		p->err = -errno;
+		return NULL;
+	}
+	while (got < p->n) {
+		ssize_t r = recv(fd, p->buf + got, p->n - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			p->err = r ? -errno : -EPIPE;
+			break;
+		}
+		got += r;
+	}
+	close(fd);
+	return NULL;
+}
+
+/* one plain single-stream copy of src[0..n) into dst; seconds, < 0 on error */
+static double plain_copy(int lfd, int port, const uint8_t *src, uint8_t *dst, size_t n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct plain_rx p = { .lfd = lfd, .buf = dst, .n = n };
+	pthread_t th;
+	size_t sent = 0;
+	double t0;
+	int fd;
+
+	if (pthread_create(&th, NULL, plain_recv, &p))
+		return -1;
+	t0 = now_s();
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (void *)&a, sizeof(a))) {
+		if (fd >= 0)
+			close(fd);
+		pthread_cancel(th);
+		pthread_join(th, NULL);
+		return -1;
+	}
+	while (sent < n) {
+		ssize_t w = send(fd, src + sent, n - sent, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		sent += w;
+	}
+	pthread_join(th, NULL);
+	t0 = now_s() - t0;
+	close(fd);
+	return sent == n && !p.err ? t0 : -1;
+}
+
+static struct kvx *kv_mk(uint32_t streams, uint64_t max_rx)
+{
+	struct kvx_opts o;
+	struct kvx *x = NULL;
+	char err[256];
+
+	kvx_opts_defaults(&o);
+	o.policy = KVX_POLICY_TCP;
+	if (streams)
+		o.streams = streams;
+	o.max_rx = max_rx;
+	o.timeout_ms = 30000;
+	if (kvx_create(&x, &o, err, sizeof(err))) {
+		fprintf(stderr, "idn_agentbench: kvx: %s\n", err);
+		return NULL;
+	}
+	return x;
+}
+
+/* one kvx transfer: seconds, < 0 on error */
+static double kv_xfer(struct kvx *tx, uint32_t sid, const char *peer, uint32_t did,
+		      const struct kvx_desc *d, uint32_t nd)
+{
+	struct kvx_result res;
+	uint64_t id;
+	double t0 = now_s();
+
+	if (kvx_submit(tx, peer, sid, did, d, nd, &id) || kvx_wait(tx, id, 120000, &res))
+		return -1;
+	t0 = now_s() - t0;
+	if (res.state != KVX_DONE) {
+		fprintf(stderr, "idn_agentbench: kv transfer failed: %s\n", res.msg);
+		return -1;
+	}
+	return t0;
+}
+
+/* destination block i holds source block nd-1-i (scattered, like KV blocks) */
+static bool kv_moved_ok(const uint8_t *src, const uint8_t *dst, uint32_t nd)
+{
+	for (uint32_t i = 0; i < nd; i++)
+		if (memcmp(src + (size_t)i * KV_BLOCK, dst + (size_t)(nd - 1 - i) * KV_BLOCK,
+			   KV_BLOCK))
+			return false;
+	return true;
+}
+
+static int bench_kv(size_t n)
+{
+	uint32_t nd = n / KV_BLOCK, sid, sid1, did, def_streams;
+	double t_plain[MAXR], t_kv[MAXR], t_kv1[MAXR], r4[MAXR], r1[MAXR];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	struct kvx *rx = NULL, *tx = NULL, *tx1 = NULL;
+	struct kvx_desc *d = NULL;
+	uint8_t *src, *dst, *pdst;
+	struct kvx_opts defo;
+	char peer[64];
+	int lfd = -1, port, rc = 1;
+
+	n = (size_t)nd * KV_BLOCK;
+	kvx_opts_defaults(&defo);
+	def_streams = defo.streams;
+	src = map(n, false);
+	dst = map(n, true);
+	pdst = map(n, true);
+	d = calloc(nd, sizeof(*d));
+	if (!src || !dst || !pdst || !d || !nd)
+		goto out;
+	fill(src, n, 42);
+	for (uint32_t i = 0; i < nd; i++)
+		d[i] = (struct kvx_desc){ .src_off = (uint64_t)i * KV_BLOCK,
+					  .dst_off = (uint64_t)(nd - 1 - i) * KV_BLOCK,
+					  .len = KV_BLOCK, .tag = i };
+	rx = kv_mk(0, n + (1ULL << 20));
+	tx = kv_mk(0, 0);
+	tx1 = kv_mk(1, 0);
+	if (!rx || !tx || !tx1 || kvx_register(rx, dst, n, &did) ||
+	    kvx_register(tx, src, n, &sid) || kvx_register(tx1, src, n, &sid1) ||
+	    kvx_listen(rx, "127.0.0.1:0", NULL, NULL))
+		goto out;
+	snprintf(peer, sizeof(peer), "127.0.0.1:%d", kvx_port(rx));
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (void *)&a, sizeof(a)) || listen(lfd, 4) ||
+	    getsockname(lfd, (void *)&a, &al))
+		goto out;
+	port = ntohs(a.sin_port);
+	fprintf(stderr, "# kv: %zu MiB in %u scattered 1 MiB descriptors, kvx %u streams "
+		"(default) and 1 stream vs one plain stream, %d rounds\n",
+		n >> 20, nd, def_streams, rounds);
+	/* warm-up (connections, staging buffer, page tables), checked */
+	if (plain_copy(lfd, port, src, pdst, n) < 0 || memcmp(src, pdst, n)) {
+		fprintf(stderr, "idn_agentbench: plain copy failed or wrong\n");
+		goto out;
+	}
+	if (kv_xfer(tx, sid, peer, did, d, nd) < 0 || !kv_moved_ok(src, dst, nd)) {
+		fprintf(stderr, "idn_agentbench: kv transfer failed or wrong\n");
+		goto out;
+	}
+	if (kv_xfer(tx1, sid1, peer, did, d, nd) < 0)
+		goto out;
+	for (int r = 0; r < rounds; r++) {
+		memset(dst, 0, n);
+		if (r % 2) {
+			t_kv[r] = kv_xfer(tx, sid, peer, did, d, nd);
+			t_kv1[r] = kv_xfer(tx1, sid1, peer, did, d, nd);
+			t_plain[r] = plain_copy(lfd, port, src, pdst, n);
+		} else {
+			t_plain[r] = plain_copy(lfd, port, src, pdst, n);
+			t_kv1[r] = kv_xfer(tx1, sid1, peer, did, d, nd);
+			t_kv[r] = kv_xfer(tx, sid, peer, did, d, nd);
+		}
+		if (t_plain[r] < 0 || t_kv[r] < 0 || t_kv1[r] < 0 || !kv_moved_ok(src, dst, nd)) {
+			fprintf(stderr, "idn_agentbench: round %d failed\n", r);
+			goto out;
+		}
+		r4[r] = t_plain[r] / t_kv[r];
+		r1[r] = t_plain[r] / t_kv1[r];
+		fprintf(stderr, "# kv round %d: plain %.2f GB/s, kvx %u streams %.2f GB/s (%.2fx), "
+			"1 stream %.2f GB/s (%.2fx)\n", r, n / t_plain[r] / 1e9, def_streams,
+			n / t_kv[r] / 1e9, r4[r], n / t_kv1[r] / 1e9, r1[r]);
+	}
+	printf("kv_socket_rate %.3f GB/s\n", n / median(t_plain, rounds) / 1e9);
+	printf("kv_tcp_rate %.3f GB/s\n", n / median(t_kv, rounds) / 1e9);
+	printf("kv_tcp_1stream_rate %.3f GB/s\n", n / median(t_kv1, rounds) / 1e9);
+	printf("kv_tcp_1stream_vs_socket %.2f x\n", median(r1, rounds));
+	printf("kv_tcp_vs_socket %.2f x\n", median(r4, rounds));
+	fflush(stdout);
+	rc = 0;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	kvx_destroy(tx1);
+	kvx_destroy(tx);
+	kvx_destroy(rx);
+	free(d);
+	if (src)
+		munmap(src, n);
+	if (dst)
+		munmap(dst, n);
+	if (pdst)
+		munmap(pdst, n);
+	return rc;
+}
+
+/* ---- res: residency load vs raw read ----------------------------------- */
+
+/*
+ * raw read of the whole file into buf, or into a fresh mapping (huge: with
+ * MADV_HUGEPAGE, as the host backend's memory): seconds
+ */
+static double raw_read(const char *path, size_t n, uint8_t *buf, bool huge, uint64_t *sum)
+{
+	double t0 = now_s();
+	uint8_t *p = buf ? buf : map(n, false);
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || !p)
+		return -1;
+	if (huge && !buf)
+		madvise(p, n, MADV_HUGEPAGE);
+	while (off < n) {
+		ssize_t r = read(fd, p + off, n - off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		off += r;
+	}
+	close(fd);
+	t0 = now_s() - t0;
+	*sum = 0;
+	for (size_t i = 0; i < n; i += 4096)	/* the bytes are really there */
+		*sum += p[i];
+	if (!buf)
+		munmap(p, n);
+	return off == n ? t0 : -1;
+}
+
+static double res_once(struct residency *r, const char *path, const char *sha)
+{
+	struct res_order o = { .name = "bench", .path = path, .sha256_hex = sha };
+	double t0 = now_s();
+	int err = res_load(r, &o);
+
+	t0 = now_s() - t0;
+	if (err) {
+		fprintf(stderr, "idn_agentbench: res_load: %s\n", strerror(-err));
+		return -1;
+	}
+	return res_evict(r, "bench") ? -1 : t0;
+}
+
+static int bench_res(size_t n, const char *dir)
+{
+	char d[256], path[300], hex[65];
+	double t_read[MAXR], t_pre[MAXR], t_huge[MAXR], t_load[MAXR], t_dig[MAXR];
+	double rr[MAXR], rd[MAXR], rh[MAXR], rp[MAXR];
+	uint8_t *buf = NULL, *pre = NULL, dg[32];
+	crypto_hash_sha256_state hs;
+	struct residency r = { 0 };
+	uint64_t sum;
+	bool have_r = false;
+	int fd = -1, rc = 1;
+
+	snprintf(d, sizeof(d), "%s/idn-agentbench.XXXXXX", dir);
+	if (!mkdtemp(d)) {
+		fprintf(stderr, "idn_agentbench: mkdtemp %s: %s\n", d, strerror(errno));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/artifact.bin", d);
+	buf = malloc(8U << 20);
+	pre = map(n, true);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (!buf || !pre || fd < 0)
+		goto out;
+	crypto_hash_sha256_init(&hs);
+	for (size_t off = 0; off < n; off += 8U << 20) {
+		size_t c = n - off < (8U << 20) ? n - off : (8U << 20);
+
+		fill(buf, c, off + 1);
+		crypto_hash_sha256_update(&hs, buf, c);
+		if (write(fd, buf, c) != (ssize_t)c)
+			goto out;
+	}
+	crypto_hash_sha256_final(&hs, dg);
+	sodium_bin2hex(hex, sizeof(hex), dg, 32);
+	if (fsync(fd))
+		goto out;
+	close(fd);
+	fd = -1;
+	if (res_init(&r, &res_backend_host, 4 * (uint64_t)n))
+		goto out;
+	have_r = true;
+	fprintf(stderr, "# res: %zu MiB artifact in %s (fsync'd, page cache warm), %d rounds\n",
+		n >> 20, d, rounds);
+	/* warm-up: both paths once, the digest checked */
+	if (raw_read(path, n, NULL, false, &sum) < 0 || res_once(&r, path, hex) < 0)
+		goto out;
+	for (int i = 0; i < rounds; i++) {
+		if (i % 2) {
+			t_load[i] = res_once(&r, path, NULL);
+			t_dig[i] = res_once(&r, path, hex);
+			t_read[i] = raw_read(path, n, NULL, false, &sum);
+			t_huge[i] = raw_read(path, n, NULL, true, &sum);
+			t_pre[i] = raw_read(path, n, pre, false, &sum);
+		} else {
+			t_pre[i] = raw_read(path, n, pre, false, &sum);
+			t_huge[i] = raw_read(path, n, NULL, true, &sum);
+			t_read[i] = raw_read(path, n, NULL, false, &sum);
+			t_dig[i] = res_once(&r, path, hex);
+			t_load[i] = res_once(&r, path, NULL);
+		}
+		if (t_load[i] < 0 || t_dig[i] < 0 || t_read[i] < 0 || t_pre[i] < 0 ||
+		    t_huge[i] < 0) {
+			fprintf(stderr, "idn_agentbench: res round %d failed\n", i);
+			goto out;
+		}
+		rr[i] = t_read[i] / t_load[i];
+		rd[i] = t_huge[i] / t_dig[i];
+		rh[i] = t_huge[i] / t_load[i];
+		rp[i] = t_pre[i] / t_load[i];
+		fprintf(stderr, "# res round %d: read %.2f GB/s (huge pages %.2f, prefaulted %.2f), "
+			"load %.2f GB/s (%.2fx huge-page read), load+digest check %.2f GB/s "
+			"(%.2fx)\n", i, n / t_read[i] / 1e9, n / t_huge[i] / 1e9,
+			n / t_pre[i] / 1e9, n / t_load[i] / 1e9, rh[i], n / t_dig[i] / 1e9, rd[i]);
+	}
+	printf("res_read_rate %.3f GB/s\n", n / median(t_read, rounds) / 1e9);
+	printf("res_read_hugepage_rate %.3f GB/s\n", n / median(t_huge, rounds) / 1e9);
+	printf("res_read_prefaulted_rate %.3f GB/s\n", n / median(t_pre, rounds) / 1e9);
+	printf("res_load_rate %.3f GB/s\n", n / median(t_load, rounds) / 1e9);
+	printf("res_load_digest_rate %.3f GB/s\n", n / median(t_dig, rounds) / 1e9);
+	printf("residency_load_vs_read_4k %.2f x\n", median(rr, rounds));
+	printf("residency_load_vs_read_prefaulted %.2f x\n", median(rp, rounds));
+	printf("residency_load_digest_vs_read %.2f x\n", median(rd, rounds));
+	printf("residency_load_vs_read %.2f x\n", median(rh, rounds));
+	fflush(stdout);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (have_r)
+		res_fini(&r);
+	free(buf);
+	if (pre)
+		munmap(pre, n);
+	unlink(path);
+	rmdir(d);
+	return rc;
+}
+
+static uint64_t size_arg(const char *s)
+{
+	char *e;
+	uint64_t v = strtoull(s, &e, 0);
+
+	if (*e == 'M' || *e == 'm')
+		v <<= 20, e++;
+	else if (*e == 'G' || *e == 'g')
+		v <<= 30, e++;
+	return *e ? 0 : v;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t kvn = 256ULL << 20, resn = 256ULL << 20;
+	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	bool do_kv = false, do_res = false;
+	int o, rc = 0;
+
+	while ((o = getopt(argc, argv, "k:s:r:d:vh")) != -1) {
+		switch (o) {
+		case 'k': kvn = size_arg(optarg); break;
+		case 's': resn = size_arg(optarg); break;
+		case 'r': rounds = atoi(optarg); break;
+		case 'd': dir = optarg; break;
+		case 'v': verbose++; break;
+		default:
+			fprintf(stderr, "usage: idn_agentbench [kv] [res] [-k KV_BYTES] "
+				"[-s FILE_BYTES] [-r ROUNDS] [-d DIR] [-v]\n");
+			return o == 'h' ? 0 : 2;
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		if (!strcmp(argv[i], "kv"))
+			do_kv = true;
+		else if (!strcmp(argv[i], "res"))
+			do_res = true;
+		else
+			return fprintf(stderr, "idn_agentbench: unknown part %s\n", argv[i]), 2;
+	}
+	if (!do_kv && !do_res)
+		do_kv = do_res = true;
+	if (rounds < 1 || rounds > MAXR || kvn < KV_BLOCK || kvn > (4ULL << 30) ||
+	    resn < 4096 || resn > (8ULL << 30))
+		return fprintf(stderr, "idn_agentbench: bad -r, -k or -s\n"), 2;
+	if (sodium_init() < 0)
+		return 1;
+	if (do_kv)
+		rc |= bench_kv(kvn);
+	if (do_res)
+		rc |= bench_res(resn, dir);
+	return rc;
+}
