@@ -10,6 +10,7 @@
  *   residency.c  artifact residency manager, host-memory backend
  *   res_cuda.cu  CUDA VMM backend, plugin idn_res_cuda.so (nvcc, where present)
  *   telemetry.c  struct idn_telemetry datagrams to routers
+ *   state.c      state descriptors S, request scopes, affinity self-check
  *   ctlclient.c  registration and heartbeats to idnd (libcurl, json-c)
  *   http.c       the agent's HTTP server (OpenAI API, /metrics, residency)
  *   main.c       the daemon
@@ -21,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <netinet/in.h>
@@ -40,6 +42,8 @@ struct eng_params {
 	uint32_t max_batch_tokens;	/* token budget of one iteration (8192) */
 	uint32_t max_seqs;		/* running sequences (256) */
 	double speed;			/* emulated time runs this much faster */
+	uint8_t cache_policy;		/* enum kv_policy (eq8) */
+	double cache_half_life;		/* eq8: in cache turnovers (1.0) */
 };
 
 struct agent_cfg {
@@ -62,6 +66,7 @@ struct agent_cfg {
 	char kv_transport[8];		/* rdma | tcp | auto */
 	uint32_t kv_streams;
 	char key_path[256];		/* Ed25519 node key, "" = default path */
+	char affinity_pin[200];		/* router's pin dir for the affinity self-check */
 	int verbose;
 };
 
@@ -99,13 +104,41 @@ struct json_object *agent_profile_json(const struct agent_profile *p,
 /* KV cache                                                            */
 /* ------------------------------------------------------------------ */
 
+/* sharing scopes of cached state (DESIGN 3.5): who may hit a block */
+enum kv_scope {
+	KV_SCOPE_PUBLIC,		/* every request */
+	KV_SCOPE_TENANT,		/* requests of the same tenant */
+	KV_SCOPE_SESSION,		/* requests of the same tenant and session token */
+	KV_SCOPE_HW,			/* hardware-bound: as public (or its tenant), never exported */
+};
+#define KV_SCOPES	4
+#define KV_CLASSES	4		/* access-count classes 1, 2, 3, 4+ (eq. 8) */
+#define KV_LISTS	(1 + KV_SCOPES * KV_CLASSES)
+
+enum kv_policy { KV_POLICY_LRU, KV_POLICY_EQ8 };
+
+/* who asks: a request's identity and the scope of the state it creates */
+struct kv_who {
+	uint8_t scope;			/* enum kv_scope */
+	uint8_t export;			/* a transfer off the node: hardware-bound is invisible */
+	uint16_t tenant;		/* 0 = none */
+	uint64_t session;		/* session token, 0 = none */
+};
+
 struct kv_block {
 	uint64_t key;
+	uint64_t root;			/* key of its prefix's first block (state descriptors) */
+	uint64_t session;		/* owner (session scope) */
+	uint64_t t_last;		/* cache clock at its last release */
 	uint32_t ref;
-	int32_t prev, next;		/* LRU (cached, unreferenced) or free list */
+	int32_t prev, next;		/* evictable list or free list */
 	int32_t hnext;			/* hash chain */
+	uint16_t tenant;		/* owner (tenant, session, hardware scopes) */
 	uint8_t cached;			/* key in the hash table */
-	uint8_t pad[3];
+	uint8_t scope;			/* enum kv_scope */
+	uint8_t nacc;			/* accesses (insert + hits), saturating */
+	uint8_t list;			/* evictable list it is on */
+	uint8_t pad[2];
 };
 
 struct kv_cache {
@@ -115,9 +148,17 @@ struct kv_cache {
 	uint8_t *arena;			/* nblocks * block_bytes, one registration */
 	int32_t *htab;
 	uint32_t hmask;
-	int32_t lru_head, lru_tail;	/* head = most recently released */
+	int32_t lh[KV_LISTS], lt[KV_LISTS];	/* evictable lists, head = newest */
 	int32_t free_head;
-	uint32_t nfree, nlru, nused;
+	uint32_t nfree, nlru, nused;	/* nlru: cached, unreferenced (evictable) */
+	/* replacement policy (kv_set_policy) */
+	uint8_t policy;			/* enum kv_policy */
+	double half_life;		/* eq8: reuse decays by half per half_life * nblocks */
+	double saved_us;		/* eq8: prefill time a hit on one block saves */
+	uint64_t clock;			/* block releases */
+	double acc[KV_SCOPES][KV_CLASSES];	/* blocks that entered class c */
+	double suc[KV_SCOPES][KV_CLASSES];	/* ... and were hit again in it */
+	uint32_t stat_ticks;
 	/* counters */
 	uint64_t q_blocks, hit_blocks;	/* acquire lookups */
 	uint64_t evictions, inserts;
@@ -127,8 +168,24 @@ int kv_init(struct kv_cache *kc, uint32_t nblocks, uint32_t block_tokens,
 	    uint32_t bytes_per_token);
 void kv_free(struct kv_cache *kc);
 uint64_t kv_chain(uint64_t prev, uint64_t id);
-/* leading blocks of keys[] present now (no change) */
+/* policy and its parameters, on an empty cache (-EBUSY otherwise); LRU by default */
+int kv_set_policy(struct kv_cache *kc, unsigned int policy, double half_life,
+		  double saved_us_per_block);
+int kv_policy_parse(const char *s);		/* "lru" | "eq8" -> enum, -EINVAL */
+const char *kv_policy_name(unsigned int p);
+int kv_scope_parse(const char *s);		/* "public" ... -> enum, -EINVAL */
+const char *kv_scope_name(unsigned int s);
+int kv_who_check(const struct kv_who *w);	/* tenant/session present for its scope */
+bool kv_block_usable(const struct kv_block *b, const struct kv_who *w);
+/* eq. 8: estimated P_reuse of a cached block now, and its value in prefill us */
+double kv_reuse_p(const struct kv_cache *kc, const struct kv_block *b);
+double kv_value_us(const struct kv_cache *kc, const struct kv_block *b);
+/* leading blocks of keys[] present now and usable by w (NULL: public) (no change) */
 uint32_t kv_match(const struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys);
+uint32_t kv_match_as(const struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys,
+		     uint32_t nkeys);
+/* evict the unreferenced cached blocks of keys[] usable by w; returns how many */
+int kv_drop(struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys, uint32_t nkeys);
 /*
  * Take total blocks for a sequence whose first nkeys blocks have keys:
  * cached leading blocks are shared (hits), the rest are fresh. All or
@@ -136,6 +193,9 @@ uint32_t kv_match(const struct kv_cache *kc, const uint64_t *keys, uint32_t nkey
  */
 int kv_acquire(struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys, uint32_t total,
 	       int32_t *idx, uint32_t *hits);
+/* the same for requester w: hits only blocks w may use, fresh blocks get w's scope */
+int kv_acquire_as(struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys,
+		  uint32_t nkeys, uint32_t total, int32_t *idx, uint32_t *hits);
 /* computed: fill blocks [from, n) with their KV bytes and publish keys */
 void kv_commit(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
 	       uint32_t from, uint32_t n);
@@ -159,6 +219,7 @@ struct eng_req {
 	uint32_t in_tokens, out_tokens;
 	uint32_t nkeys;
 	uint64_t *keys;			/* chained block keys of the prompt */
+	struct kv_who who;		/* scope and owner (tenant, session) */
 	uint32_t nblocks;
 	int32_t *blk;
 	uint32_t cached_tokens, est_cached;
@@ -210,6 +271,10 @@ uint32_t eng_keys_from_text(const char *text, uint32_t block_tokens, uint64_t **
 /* a request: takes ownership of keys; NULL on -ENOMEM/-E2BIG in *err */
 struct eng_req *engine_submit(struct engine *e, uint32_t in_tokens, uint32_t out_tokens,
 			      uint64_t *keys, uint32_t nkeys, int *err);
+/* the same with a scope and owner for the request's state (NULL: public) */
+struct eng_req *engine_submit_as(struct engine *e, const struct kv_who *who,
+				 uint32_t in_tokens, uint32_t out_tokens, uint64_t *keys,
+				 uint32_t nkeys, int *err);
 void engine_put(struct engine *e, struct eng_req *r);	/* drop a reference */
 void engine_cancel(struct engine *e, struct eng_req *r);
 /* one iteration in emulated time: plan, then apply; returns its us (0 idle) */
@@ -329,7 +394,52 @@ int ctl_init(struct ctlclient *cc, const char *base);
 void ctl_fini(struct ctlclient *cc);
 int ctl_register(struct ctlclient *cc, struct json_object *r);
 int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
-		  struct json_object *resident);
+		  struct json_object *resident, struct json_object *state);
+
+/* state.c: state descriptors S, request identity, affinity self-check */
+#define STATE_MAX_DESC	64		/* descriptors per heartbeat */
+#define STATE_LINK_GBPS	10.0		/* migration cost: bytes over this link ... */
+#define STATE_XFER_SETUP_US 1000	/* ... plus connection and commit */
+#define AFF_TOKENS	4096		/* tokens remembered (direct-mapped) */
+#define AFF_KEYS	16		/* leading prefix blocks remembered per token */
+#define AFF_SAMPLE_MAX	256		/* tokens checked per round */
+#define AFF_WALK_MAX	65536		/* affinity entries read per round */
+
+struct aff_rec {
+	uint64_t token;
+	struct kv_who who;
+	uint32_t nkeys;
+	uint64_t keys[AFF_KEYS];
+};
+
+struct agent_state {
+	pthread_mutex_t mu;
+	struct aff_rec *rec;		/* AFF_TOKENS */
+	int aff_fd;			/* the router's pinned idn_affinity, -1 */
+	uint64_t noted, rounds, checked, agree, mismatch, unknown;
+	double last_ratio;
+};
+
+/* headers X-IDN-Tenant, -Session, -Scope, -Token (NULL if absent) -> w, *token */
+int state_who_parse(const char *tenant, const char *session, const char *scope,
+		    const char *token, struct kv_who *w, uint64_t *token_out, char *msg,
+		    size_t len);
+int64_t state_migration_us(uint64_t bytes);
+/* {"policy", "kv_blocks", "kv_cached", "groups", "descriptors": [S...]} */
+struct json_object *state_summary(struct engine *e, struct residency *res, const char *model,
+				  uint32_t max);
+int state_init(struct agent_state *s);
+void state_fini(struct agent_state *s);
+void state_note_token(struct agent_state *s, uint64_t token, const struct kv_who *w,
+		      const uint64_t *keys, uint32_t nkeys);
+/* the router sends these tokens here: does the cache hold their prefixes? */
+void state_affinity_check(struct agent_state *s, struct engine *e, const uint64_t *tokens,
+			  uint32_t n);
+int state_affinity_open(struct agent_state *s, const char *pin_dir);
+/* sample up to max tokens the pinned map sends to node, check them; -errno or n */
+int state_affinity_poll(struct agent_state *s, struct engine *e, uint32_t node, uint32_t max);
+struct json_object *state_affinity_json(struct agent_state *s);
+void state_metrics(struct agent_state *s, FILE *f, const char *model);
 
 #define AGENT_RECEIPTS 256		/* kept in memory, served by id */
 struct agent_receipts {
@@ -354,6 +464,7 @@ struct agent {
 	struct residency res;
 	struct ctlclient ctl;
 	struct telemetry tele;
+	struct agent_state st;		/* state.c */
 	bool have_tele, have_ctl;
 	void *httpd;
 	volatile int stop;

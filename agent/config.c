@@ -33,7 +33,8 @@ enum {
 	O_NODE = 256, O_ADDR4, O_ADDR6, O_DOMAIN, O_REGION, O_TRUST, O_RUNTIME, O_NETUS,
 	O_MAXQ, O_CONF, O_CTL, O_HB, O_TELE, O_TELEMS, O_LISTEN, O_MODEL, O_NOENG,
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
-	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY,
+	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
+	O_AFFPIN,
 };
 
 static const struct option opts[] = {
@@ -73,6 +74,9 @@ static const struct option opts[] = {
 	{ "kv-transport", required_argument, NULL, O_KVPOL },
 	{ "kv-streams", required_argument, NULL, O_KVSTREAMS },
 	{ "key", required_argument, NULL, O_KEY },
+	{ "cache-policy", required_argument, NULL, O_CPOL },
+	{ "cache-half-life", required_argument, NULL, O_CHALF },
+	{ "affinity-pin", required_argument, NULL, O_AFFPIN },
 	{ 0 }
 };
 
@@ -182,6 +186,16 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 		return 0;
 	case O_KVSTREAMS: U32(kv_streams, 32); return c->kv_streams ? 0 : -ERANGE;
 	case O_KEY: STR(key_path); return 0;
+	case O_CPOL: {
+		int pol = kv_policy_parse(arg);
+
+		if (pol < 0)
+			return -EINVAL;
+		c->eng.cache_policy = pol;
+		return 0;
+	}
+	case O_CHALF: return dbl(arg, 0.001, 1e6, &c->eng.cache_half_life);
+	case O_AFFPIN: STR(affinity_pin); return 0;
 	}
 	return -EINVAL;
 }

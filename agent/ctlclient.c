@@ -3,7 +3,8 @@
  * ctlclient.c - the agent's side of idnd's resource broker (see
  * docs/controller.md): POST /v1/nodes with the resource profile R, then
  * POST /v1/nodes/ID/heartbeat with load, queue, outstanding prefill
- * tokens, KV use and resident capabilities. A heartbeat answered 404
+ * tokens, KV use, resident capabilities and the state summary (state
+ * descriptors S and the affinity self-check, state.c). A heartbeat answered 404
  * (the controller forgot the node) clears "registered", so the daemon
  * registers again.
  */
@@ -83,7 +84,7 @@ int ctl_register(struct ctlclient *cc, json_object *r)
 }
 
 int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
-		  json_object *resident)
+		  json_object *resident, json_object *state)
 {
 	json_object *o = json_object_new_object();
 	char path[64];
@@ -95,6 +96,8 @@ int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
 	json_object_object_add(o, "kv_use", json_object_new_int(l->kv_use));
 	if (resident)
 		json_object_object_add(o, "resident", json_object_get(resident));
+	if (state)
+		json_object_object_add(o, "state", json_object_get(state));
 	snprintf(path, sizeof(path), "/v1/nodes/%u/heartbeat", node);
 	err = post(cc, path, o);
 	json_object_put(o);

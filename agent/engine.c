@@ -42,6 +42,8 @@ void eng_params_defaults(struct eng_params *p)
 	p->max_batch_tokens = 8192;
 	p->max_seqs = 256;
 	p->speed = 1.0;
+	p->cache_policy = KV_POLICY_EQ8;
+	p->cache_half_life = 1.0;
 }
 
 double eng_iter_us(const struct eng_params *p, uint64_t prefill_tokens, uint32_t ndecode,
@@ -64,8 +66,13 @@ int engine_init(struct engine *e, const struct eng_params *p)
 		return -EINVAL;
 	nb = p->capacity_tokens / p->block_tokens;
 	err = kv_init(&e->kv, nb, p->block_tokens, p->kv_bytes_per_token);
-	if (err)
+	if (!err)
+		err = kv_set_policy(&e->kv, p->cache_policy, p->cache_half_life,
+				    p->prefill_tok_us * p->block_tokens);
+	if (err) {
+		kv_free(&e->kv);
 		return err;
+	}
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->work, NULL);
 	pthread_cond_init(&e->progress, NULL);
@@ -171,11 +178,20 @@ static uint32_t blocks_for(const struct engine *e, uint32_t in, uint32_t out)
 struct eng_req *engine_submit(struct engine *e, uint32_t in_tokens, uint32_t out_tokens,
 			      uint64_t *keys, uint32_t nkeys, int *err)
 {
+	return engine_submit_as(e, NULL, in_tokens, out_tokens, keys, nkeys, err);
+}
+
+struct eng_req *engine_submit_as(struct engine *e, const struct kv_who *who,
+				 uint32_t in_tokens, uint32_t out_tokens, uint64_t *keys,
+				 uint32_t nkeys, int *err)
+{
 	struct eng_req *r;
 	uint32_t nb = 0;
 
 	*err = 0;
-	if (!in_tokens || !out_tokens)
+	if (who && kv_who_check(who))
+		*err = -EINVAL;
+	else if (!in_tokens || !out_tokens)
 		*err = -EINVAL;
 	else if ((nb = blocks_for(e, in_tokens, out_tokens)) > e->kv.nblocks || nkeys > nb)
 		*err = -E2BIG;
@@ -197,12 +213,14 @@ struct eng_req *engine_submit(struct engine *e, uint32_t in_tokens, uint32_t out
 	r->keys = keys;
 	r->nkeys = nkeys;
 	r->nblocks = nb;
+	if (who)
+		r->who = *who;
 	r->refs = 2;		/* the engine's and the caller's */
 	r->state = ENG_WAITING;
 	pthread_mutex_lock(&e->mu);
 	r->id = ++e->next_id;
 	r->t_arrival = e->now_us;
-	r->est_cached = kv_match(&e->kv, keys, nkeys) * e->p.block_tokens;
+	r->est_cached = kv_match_as(&e->kv, &r->who, keys, nkeys) * e->p.block_tokens;
 	if (r->est_cached >= in_tokens)
 		r->est_cached = in_tokens - 1;
 	e->pending_wait += in_tokens - r->est_cached;
@@ -260,7 +278,7 @@ static void admit(struct engine *e)
 			put_locked(r);
 			continue;
 		}
-		if (kv_acquire(&e->kv, r->keys, r->nkeys, r->nblocks, r->blk, &hits))
+		if (kv_acquire_as(&e->kv, &r->who, r->keys, r->nkeys, r->nblocks, r->blk, &hits))
 			break;
 		e->wait_head = r->next;
 		if (!e->wait_head)

@@ -528,6 +528,11 @@ static void stream_free(void *cls)
 	free(st);
 }
 
+static const char *hdr(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
 static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 				   json_object *o, bool chat)
 {
@@ -545,7 +550,19 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		free(q.keys);
 		return send_err(c, code, "%s", msg);
 	}
-	r = engine_submit(e, q.in, q.out, q.keys, q.nkeys, &err);
+	{	/* state scope and owner, affinity token (state.c) */
+		struct kv_who who;
+		uint64_t token;
+
+		if (state_who_parse(hdr(c, "X-IDN-Tenant"), hdr(c, "X-IDN-Session"),
+				    hdr(c, "X-IDN-Scope"), hdr(c, "X-IDN-Token"), &who, &token,
+				    msg, sizeof(msg))) {
+			free(q.keys);
+			return send_err(c, 400, "%s", msg);
+		}
+		state_note_token(&a->st, token, &who, q.keys, q.nkeys);
+		r = engine_submit_as(e, &who, q.in, q.out, q.keys, q.nkeys, &err);
+	}
 	if (!r)
 		return err == -E2BIG ?
 			send_err(c, 400, "request needs more KV than the cache holds (%u + %u tokens)",
@@ -684,6 +701,7 @@ static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
 	G("idn_agent_residency_budget_bytes", "Residency budget.", "gauge", "%llu",
 	  (unsigned long long)budget);
 #undef G
+	state_metrics(&a->st, f, m);
 	fclose(f);
 	ret = send_text(c, 200, "text/plain; version=0.0.4", out);
 	free(out);
@@ -861,13 +879,15 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 		return send_err(c, code, "%s", msg);
 	}
 	pthread_mutex_lock(&e->mu);
-	n = kv_match(&e->kv, q.keys, q.nkeys);
+	/* only public state leaves the node (state.c: scopes; hardware-bound never) */
+	n = kv_match_as(&e->kv, &(struct kv_who){ .export = 1 }, q.keys, q.nkeys);
 	if (n) {
 		uint64_t qb = e->kv.q_blocks, hb = e->kv.hit_blocks;
 
 		idx = calloc(n, sizeof(*idx));
 		/* pin the blocks for the transfer: all hits, nothing evicted */
-		err = idx ? kv_acquire(&e->kv, q.keys, n, n, idx, &hits) : -ENOMEM;
+		err = idx ? kv_acquire_as(&e->kv, &(struct kv_who){ .export = 1 }, q.keys, n, n,
+					  idx, &hits) : -ENOMEM;
 		e->kv.q_blocks = qb;
 		e->kv.hit_blocks = hb;
 		if (err) {

@@ -6,10 +6,26 @@
  * chained hash of the prompt's block ids, so a key names a whole prefix.
  *
  * A block is free (free list), in use (ref > 0, maybe published), or
- * cached and unreferenced (LRU list, evictable). Eviction takes the least
- * recently released block. Nothing here locks: the engine does.
+ * cached and unreferenced (on an evictable list). Nothing here locks: the
+ * engine does.
+ *
+ * Sharing scopes: every cached block belongs to a scope (public, tenant,
+ * session, hardware-bound) with its owner (tenant, session token); a
+ * lookup finds only blocks its requester (struct kv_who) may use, so one
+ * tenant never hits another's private prefix. The hash table may hold the
+ * same key several times, once per owner.
+ *
+ * Two replacement policies (docs/agent.md, "Cache admission: eq. 8"):
+ *   KV_POLICY_LRU  one list, the least recently released block goes first;
+ *   KV_POLICY_EQ8  value per byte V(b) = P_reuse(b) * C_saved / bytes,
+ *                  P_reuse(b) = p[scope][class] * 2^-(age / half-life),
+ *                  p estimated online from observed reuse per scope and
+ *                  access-count class (1, 2, 3, 4+), decayed. The block of
+ *                  least value goes first; one list per (scope, class) is
+ *                  ordered by age, so the victim is the least of 16 tails.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,6 +47,71 @@ uint64_t kv_chain(uint64_t prev, uint64_t id)
 	uint64_t k = mix64(prev * 0x9e3779b97f4a7c15ULL + id + 1);
 
 	return k ? k : 1;
+}
+
+static const char *const scope_names[KV_SCOPES] = { "public", "tenant", "session", "hardware" };
+
+const char *kv_scope_name(unsigned int s)
+{
+	return s < KV_SCOPES ? scope_names[s] : "?";
+}
+
+int kv_scope_parse(const char *s)
+{
+	for (int i = 0; i < KV_SCOPES; i++)
+		if (!strcmp(s, scope_names[i]))
+			return i;
+	if (!strcmp(s, "hardware-bound"))
+		return KV_SCOPE_HW;
+	return -EINVAL;
+}
+
+int kv_policy_parse(const char *s)
+{
+	if (!strcmp(s, "lru"))
+		return KV_POLICY_LRU;
+	if (!strcmp(s, "eq8"))
+		return KV_POLICY_EQ8;
+	return -EINVAL;
+}
+
+const char *kv_policy_name(unsigned int p)
+{
+	return p == KV_POLICY_EQ8 ? "eq8" : "lru";
+}
+
+int kv_who_check(const struct kv_who *w)
+{
+	if (w->scope >= KV_SCOPES)
+		return -EINVAL;
+	if (w->scope == KV_SCOPE_TENANT && !w->tenant)
+		return -EINVAL;		/* tenant scope needs a tenant */
+	if (w->scope == KV_SCOPE_SESSION && !w->session)
+		return -EINVAL;		/* session scope needs a session token */
+	return 0;
+}
+
+/* may requester w use block b? (w NULL: an anonymous, public request) */
+static bool may_use(const struct kv_block *b, const struct kv_who *w)
+{
+	uint16_t t = w ? w->tenant : 0;
+
+	switch (b->scope) {
+	case KV_SCOPE_PUBLIC:
+		return true;
+	case KV_SCOPE_TENANT:
+		return t == b->tenant;
+	case KV_SCOPE_SESSION:
+		return t == b->tenant && w && w->session == b->session;
+	case KV_SCOPE_HW:
+		return !(w && w->export) && (!b->tenant || t == b->tenant);
+	}
+	return false;
+}
+
+bool kv_block_usable(const struct kv_block *b, const struct kv_who *w)
+{
+	return b->cached && may_use(b, w);
 }
 
 static void list_unlink(struct kv_cache *kc, int32_t i, int32_t *head, int32_t *tail)
@@ -61,6 +142,27 @@ static void list_push(struct kv_cache *kc, int32_t i, int32_t *head, int32_t *ta
 	*head = i;
 }
 
+static unsigned int acc_class(const struct kv_block *b)
+{
+	return b->nacc >= KV_CLASSES ? KV_CLASSES - 1 : b->nacc ? b->nacc - 1 : 0;
+}
+
+/* the evictable list a released block goes to */
+static unsigned int list_of(const struct kv_cache *kc, const struct kv_block *b)
+{
+	if (kc->policy != KV_POLICY_EQ8)
+		return 0;
+	return 1 + b->scope * KV_CLASSES + acc_class(b);
+}
+
+static void ev_unlink(struct kv_cache *kc, int32_t i)
+{
+	unsigned int l = kc->b[i].list;
+
+	list_unlink(kc, i, &kc->lh[l], &kc->lt[l]);
+	kc->nlru--;
+}
+
 int kv_init(struct kv_cache *kc, uint32_t nblocks, uint32_t block_tokens,
 	    uint32_t bytes_per_token)
 {
@@ -72,6 +174,9 @@ int kv_init(struct kv_cache *kc, uint32_t nblocks, uint32_t block_tokens,
 	kc->nblocks = nblocks;
 	kc->block_tokens = block_tokens;
 	kc->block_bytes = (size_t)block_tokens * bytes_per_token;
+	kc->policy = KV_POLICY_LRU;
+	kc->half_life = 1.0;
+	kc->saved_us = 17.25 * block_tokens;
 	while (hs < nblocks * 2)
 		hs <<= 1;
 	kc->hmask = hs - 1;
@@ -88,12 +193,27 @@ int kv_init(struct kv_cache *kc, uint32_t nblocks, uint32_t block_tokens,
 		return -ENOMEM;
 	}
 	memset(kc->htab, 0xff, sizeof(*kc->htab) * hs);
-	kc->lru_head = kc->lru_tail = kc->free_head = -1;
+	for (int l = 0; l < KV_LISTS; l++)
+		kc->lh[l] = kc->lt[l] = -1;
+	kc->free_head = -1;
 	for (int32_t i = nblocks - 1; i >= 0; i--) {
 		kc->b[i].hnext = -1;
 		list_push(kc, i, &kc->free_head, NULL);
 	}
 	kc->nfree = nblocks;
+	return 0;
+}
+
+int kv_set_policy(struct kv_cache *kc, unsigned int policy, double half_life,
+		  double saved_us_per_block)
+{
+	if (policy > KV_POLICY_EQ8 || !(half_life > 0) || saved_us_per_block < 0)
+		return -EINVAL;
+	if (kc->nlru || kc->nused)
+		return -EBUSY;		/* only on an empty cache */
+	kc->policy = policy;
+	kc->half_life = half_life;
+	kc->saved_us = saved_us_per_block;
 	return 0;
 }
 
@@ -106,11 +226,24 @@ void kv_free(struct kv_cache *kc)
 	memset(kc, 0, sizeof(*kc));
 }
 
-static int32_t h_find(const struct kv_cache *kc, uint64_t key)
+static int32_t h_find(const struct kv_cache *kc, uint64_t key, const struct kv_who *w)
 {
 	for (int32_t i = kc->htab[mix64(key) & kc->hmask]; i >= 0; i = kc->b[i].hnext)
-		if (kc->b[i].key == key)
+		if (kc->b[i].key == key && may_use(&kc->b[i], w))
 			return i;
+	return -1;
+}
+
+/* the same key with the same owner (kv_commit: published by another sequence) */
+static int32_t h_find_same(const struct kv_cache *kc, const struct kv_block *nb, uint64_t key)
+{
+	for (int32_t i = kc->htab[mix64(key) & kc->hmask]; i >= 0; i = kc->b[i].hnext) {
+		const struct kv_block *b = &kc->b[i];
+
+		if (b->key == key && b->scope == nb->scope && b->tenant == nb->tenant &&
+		    b->session == nb->session)
+			return i;
+	}
 	return -1;
 }
 
@@ -126,16 +259,106 @@ static void h_del(struct kv_cache *kc, int32_t i)
 	kc->b[i].cached = 0;
 }
 
-uint32_t kv_match(const struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys)
+uint32_t kv_match_as(const struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys,
+		     uint32_t nkeys)
 {
 	uint32_t n = 0;
 
-	while (n < nkeys && h_find(kc, keys[n]) >= 0)
+	while (n < nkeys && h_find(kc, keys[n], w) >= 0)
 		n++;
 	return n;
 }
 
-/* a free block: the free list first, else evict the LRU tail */
+uint32_t kv_match(const struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys)
+{
+	return kv_match_as(kc, NULL, keys, nkeys);
+}
+
+/* ---- eq. 8: the estimated reuse of a block and its value ------------------ */
+
+/* p[scope][class]: P(another hit | this scope and access count), observed */
+static double p_class(const struct kv_cache *kc, unsigned int s, unsigned int c)
+{
+	double best = 0;
+
+	/* a block hit more often is not less likely to be hit again: cumulative max */
+	for (unsigned int k = 0; k <= c; k++) {
+		double p = (kc->suc[s][k] + 1.0) / (kc->acc[s][k] + 2.0);
+
+		if (p > best)
+			best = p;
+	}
+	return best;
+}
+
+double kv_reuse_p(const struct kv_cache *kc, const struct kv_block *b)
+{
+	double age = (double)(kc->clock - b->t_last);
+
+	return p_class(kc, b->scope, acc_class(b)) *
+	       exp2(-age / (kc->half_life * kc->nblocks));
+}
+
+double kv_value_us(const struct kv_cache *kc, const struct kv_block *b)
+{
+	return kv_reuse_p(kc, b) * kc->saved_us;
+}
+
+/* halve the observations every nblocks accesses: recent reuse counts more */
+static void stats_tick(struct kv_cache *kc)
+{
+	if (++kc->stat_ticks < kc->nblocks)
+		return;
+	kc->stat_ticks = 0;
+	for (int s = 0; s < KV_SCOPES; s++)
+		for (int c = 0; c < KV_CLASSES; c++) {
+			kc->acc[s][c] *= 0.5;
+			kc->suc[s][c] *= 0.5;
+		}
+}
+
+static void note_access(struct kv_cache *kc, struct kv_block *b, bool hit)
+{
+	if (hit)
+		kc->suc[b->scope][acc_class(b)] += 1;
+	if (b->nacc < 255)
+		b->nacc++;
+	kc->acc[b->scope][acc_class(b)] += 1;
+	stats_tick(kc);
+}
+
+/*
+ * The victim. LRU: the tail of the one list. EQ8: each (scope, class) list
+ * is ordered by release time, so its tail is its least valuable block;
+ * log V = log p[s][c] - age / half-life * ln 2 (+ log C_saved, the same for
+ * every block) is compared across the tails.
+ */
+static int32_t pick_victim(struct kv_cache *kc)
+{
+	double best = INFINITY, tau;
+	int32_t v = -1;
+
+	if (kc->policy != KV_POLICY_EQ8)
+		return kc->lt[0];
+	tau = kc->half_life * kc->nblocks / M_LN2;
+	for (unsigned int s = 0; s < KV_SCOPES; s++)
+		for (unsigned int c = 0; c < KV_CLASSES; c++) {
+			int32_t i = kc->lt[1 + s * KV_CLASSES + c];
+			double lv;
+
+			if (i < 0)
+				continue;
+			lv = log(p_class(kc, s, c)) -
+			     (double)(kc->clock - kc->b[i].t_last) / tau;
+			if (lv < best) {
+				best = lv;
+				v = i;
+			}
+		}
+	return v;
+}
+
+/* a free block: the free list first, else evict the policy's victim */
 static int32_t take_block(struct kv_cache *kc)
 {
 	int32_t i = kc->free_head;
@@ -145,18 +368,17 @@ static int32_t take_block(struct kv_cache *kc)
 		kc->nfree--;
 		return i;
 	}
-	i = kc->lru_tail;
+	i = pick_victim(kc);
 	if (i < 0)
 		return -1;
-	list_unlink(kc, i, &kc->lru_head, &kc->lru_tail);
-	kc->nlru--;
+	ev_unlink(kc, i);
 	h_del(kc, i);
 	kc->evictions++;
 	return i;
 }
 
-int kv_acquire(struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys, uint32_t total,
-	       int32_t *idx, uint32_t *hits)
+int kv_acquire_as(struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys,
+		  uint32_t nkeys, uint32_t total, int32_t *idx, uint32_t *hits)
 {
 	uint32_t h = 0, in_lru = 0;
 
@@ -164,8 +386,10 @@ int kv_acquire(struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys, uint32
 		return -EINVAL;
 	if (total > kc->nblocks)
 		return -E2BIG;
+	if (w && kv_who_check(w))
+		return -EINVAL;
 	while (h < nkeys) {
-		int32_t i = h_find(kc, keys[h]);
+		int32_t i = h_find(kc, keys[h], w);
 
 		if (i < 0)
 			break;
@@ -180,20 +404,33 @@ int kv_acquire(struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys, uint32
 		struct kv_block *b = &kc->b[idx[j]];
 
 		if (!b->ref++) {
-			list_unlink(kc, idx[j], &kc->lru_head, &kc->lru_tail);
-			kc->nlru--;
+			ev_unlink(kc, idx[j]);
 			kc->nused++;
 		}
+		note_access(kc, b, true);
 	}
 	for (uint32_t j = h; j < total; j++) {
+		struct kv_block *b;
+
 		idx[j] = take_block(kc);
-		kc->b[idx[j]].ref = 1;
+		b = &kc->b[idx[j]];
+		b->ref = 1;
+		b->nacc = 0;
+		b->scope = w ? w->scope : KV_SCOPE_PUBLIC;
+		b->tenant = w && b->scope != KV_SCOPE_PUBLIC ? w->tenant : 0;
+		b->session = w && b->scope == KV_SCOPE_SESSION ? w->session : 0;
 		kc->nused++;
 	}
 	kc->q_blocks += nkeys;
 	kc->hit_blocks += h;
 	*hits = h;
 	return 0;
+}
+
+int kv_acquire(struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys, uint32_t total,
+	       int32_t *idx, uint32_t *hits)
+{
+	return kv_acquire_as(kc, NULL, keys, nkeys, total, idx, hits);
 }
 
 void kv_fill(uint8_t *buf, size_t len, uint64_t key)
@@ -230,15 +467,17 @@ void kv_commit(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
 		struct kv_block *b = &kc->b[idx[j]];
 		uint32_t hb;
 
-		if (b->cached || h_find(kc, keys[j]) >= 0)
+		if (b->cached || h_find_same(kc, b, keys[j]) >= 0)
 			continue;	/* hit, or another sequence published it */
 		b->key = keys[j];
+		b->root = keys[0];
 		if (kc->block_bytes)
 			kv_fill(kv_block_data(kc, idx[j]), kc->block_bytes, keys[j]);
 		hb = mix64(keys[j]) & kc->hmask;
 		b->hnext = kc->htab[hb];
 		kc->htab[hb] = idx[j];
 		b->cached = 1;
+		note_access(kc, b, false);
 		kc->inserts++;
 	}
 }
@@ -253,11 +492,32 @@ void kv_release(struct kv_cache *kc, const int32_t *idx, uint32_t n)
 			continue;
 		kc->nused--;
 		if (b->cached) {
-			list_push(kc, idx[j], &kc->lru_head, &kc->lru_tail);
+			b->t_last = kc->clock++;
+			b->list = list_of(kc, b);
+			list_push(kc, idx[j], &kc->lh[b->list], &kc->lt[b->list]);
 			kc->nlru++;
 		} else {
 			list_push(kc, idx[j], &kc->free_head, NULL);
 			kc->nfree++;
 		}
 	}
+}
+
+int kv_drop(struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys, uint32_t nkeys)
+{
+	int dropped = 0;
+
+	/* from the deepest block up: nothing stays cached behind a hole */
+	for (uint32_t j = nkeys; j-- > 0;) {
+		int32_t i = h_find(kc, keys[j], w);
+
+		if (i < 0 || kc->b[i].ref)
+			continue;
+		ev_unlink(kc, i);
+		h_del(kc, i);
+		list_push(kc, i, &kc->free_head, NULL);
+		kc->nfree++;
+		dropped++;
+	}
+	return dropped;
 }

@@ -38,6 +38,8 @@ static const char usage_text[] =
 "  --kv-listen ADDR:PORT --kv-transport rdma|tcp|auto --kv-streams N\n"
 "                                       KV transfer between agents\n"
 "  --key FILE (/var/lib/idn-agent/node-N.key)  Ed25519 key signing receipts\n"
+"  --cache-policy eq8|lru --cache-half-life X  prefix cache admission/eviction\n"
+"  --affinity-pin DIR                   router pins: affinity self-check\n"
 "  -v verbose, -h help. See idn-agent(8).\n";
 
 static struct agent A;
@@ -117,7 +119,7 @@ static void get_load(struct eng_load *l)
 static void controller_tick(void)
 {
 	struct eng_load l;
-	json_object *res;
+	json_object *res, *st;
 	int err;
 
 	if (!A.ctl.registered) {
@@ -136,7 +138,10 @@ static void controller_tick(void)
 	}
 	get_load(&l);
 	res = res_resident_caps(&A.res);
-	err = ctl_heartbeat(&A.ctl, A.cfg.node_id, &l, res);
+	st = state_summary(A.cfg.engine ? &A.eng : NULL, &A.res, A.cfg.model, STATE_MAX_DESC);
+	json_object_object_add(st, "affinity", state_affinity_json(&A.st));
+	err = ctl_heartbeat(&A.ctl, A.cfg.node_id, &l, res, st);
+	json_object_put(st);
 	json_object_put(res);
 	if (err && A.cfg.verbose)
 		fprintf(stderr, "idn-agent: heartbeat failed (%ld)\n", A.ctl.last_code);
@@ -175,6 +180,19 @@ int main(int argc, char **argv)
 			fprintf(stderr, "idn-agent: backend cuda: plugin idn_res_cuda.so not built or not loadable\n");
 			return 1;
 		}
+	}
+	rc = state_init(&A.st);
+	if (!rc && A.cfg.affinity_pin[0]) {
+		rc = A.cfg.engine ? state_affinity_open(&A.st, A.cfg.affinity_pin) : -EINVAL;
+		if (rc) {
+			fprintf(stderr, "idn-agent: affinity self-check: %s/idn_affinity: %s\n",
+				A.cfg.affinity_pin, A.cfg.engine ? strerror(-rc) : "needs the engine");
+			return 1;
+		}
+	}
+	if (rc) {
+		fprintf(stderr, "idn-agent: state: %s\n", strerror(-rc));
+		return 1;
 	}
 	rc = res_init(&A.res, be, A.cfg.mem_budget);
 	if (rc) {
@@ -231,8 +249,12 @@ int main(int argc, char **argv)
 			tele_send(&A.tele, &l, 0);
 			next_tele = t + A.cfg.tele_ms;
 		}
-		if (A.have_ctl && t >= next_hb) {
-			controller_tick();
+		if (t >= next_hb) {
+			/* affinity self-check, then the heartbeat reports it */
+			if (A.st.aff_fd >= 0)
+				state_affinity_poll(&A.st, &A.eng, A.cfg.node_id, 64);
+			if (A.have_ctl)
+				controller_tick();
 			next_hb = t + A.cfg.hb_ms;
 		}
 		usleep(10000);
@@ -244,6 +266,7 @@ int main(int argc, char **argv)
 	if (A.cfg.engine)
 		engine_free(&A.eng);
 	res_fini(&A.res);
+	state_fini(&A.st);
 	tele_close(&A.tele);
 	if (A.have_ctl)
 		ctl_fini(&A.ctl);

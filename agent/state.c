@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * state.c - the agent's state (DESIGN 3.5): state descriptors S reported
+ * to idnd with the heartbeat, the request identity that scopes cached
+ * state (tenant, session token, scope from request headers), and the
+ * affinity self-check (docs/agent.md, "State").
+ *
+ * Descriptors S = <type, compatibility hash, scope, size, reuse, migration
+ * cost>: the cached KV blocks grouped by (scope, owner, prefix root = the
+ * key of the prefix's first block), and the resident artifacts. At most
+ * STATE_MAX_DESC go upward, the most valuable first; "groups" says how many
+ * there were.
+ *
+ * Affinity self-check: the router's view is its idn_affinity map (token,
+ * class) -> node, read from the pins (--affinity-pin DIR). For a sample of
+ * the tokens it maps to this node, the agent looks up the prefix it last
+ * served for that token (remembered from requests carrying X-IDN-Token)
+ * and asks its cache whether every remembered leading block is still there
+ * for that requester: agree, mismatch, or unknown (never served here).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/bpf.h>
+
+#include <json-c/json.h>
+#include <linux/idn.h>
+
+#include "agent.h"
+
+IDN_ASSERT_ABI();
+
+static inline uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* ---- request identity ------------------------------------------------- */
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *v)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	if (errno || *end || *v > max)
+		return -EINVAL;
+	return 0;
+}
+
+int state_who_parse(const char *tenant, const char *session, const char *scope,
+		    const char *token, struct kv_who *w, uint64_t *tok, char *msg, size_t len)
+{
+	uint64_t v;
+	int s;
+
+	memset(w, 0, sizeof(*w));
+	*tok = 0;
+	if (tenant) {
+		if (parse_u64(tenant, 65535, &v)) {
+			snprintf(msg, len, "X-IDN-Tenant: integer 0..65535 expected");
+			return -EINVAL;
+		}
+		w->tenant = v;
+	}
+	if (session) {
+		if (parse_u64(session, UINT64_MAX, &v) || !v) {
+			snprintf(msg, len, "X-IDN-Session: non-zero 64-bit token expected");
+			return -EINVAL;
+		}
+		w->session = v;
+	}
+	if (token && parse_u64(token, UINT64_MAX, tok)) {
+		snprintf(msg, len, "X-IDN-Token: 64-bit token expected");
+		return -EINVAL;
+	}
+	if (scope) {
+		s = kv_scope_parse(scope);
+		if (s < 0) {
+			snprintf(msg, len, "X-IDN-Scope: public, tenant, session or hardware expected");
+			return -EINVAL;
+		}
+		w->scope = s;
+	} else {	/* default: the narrowest owner given */
+		w->scope = w->session ? KV_SCOPE_SESSION : w->tenant ? KV_SCOPE_TENANT :
+			   KV_SCOPE_PUBLIC;
+	}
+	if (kv_who_check(w)) {
+		snprintf(msg, len, "X-IDN-Scope %s needs %s", kv_scope_name(w->scope),
+			 w->scope == KV_SCOPE_TENANT ? "X-IDN-Tenant" : "X-IDN-Session");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- state descriptors ------------------------------------------------ */
+
+struct sgroup {
+	uint64_t root, session;
+	uint16_t tenant;
+	uint8_t scope, used;
+	uint32_t blocks, pinned;
+	uint64_t hits;
+	double value_us, reuse_sum;
+};
+
+static uint64_t compat_hash(const struct engine *e, const char *model)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (const char *p = model; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+	h = mix(h ^ e->p.block_tokens);
+	return mix(h ^ ((uint64_t)e->p.kv_bytes_per_token << 32));
+}
+
+static void hex16(char *buf, uint64_t v)
+{
+	snprintf(buf, 17, "%016llx", (unsigned long long)v);
+}
+
+int64_t state_migration_us(uint64_t bytes)
+{
+	return STATE_XFER_SETUP_US + (int64_t)(bytes * 8 / (STATE_LINK_GBPS * 1000.0));
+}
+
+static int cmp_value(const void *a, const void *b)
+{
+	const struct sgroup *x = a, *y = b;
+
+	if (x->value_us != y->value_us)
+		return x->value_us < y->value_us ? 1 : -1;
+	return x->root < y->root ? -1 : x->root > y->root;
+}
+
+static json_object *kv_desc(const struct engine *e, const struct sgroup *g, uint64_t compat)
+{
+	json_object *o = json_object_new_object();
+	uint64_t size = (uint64_t)g->blocks * e->kv.block_bytes;
+	char hx[17];
+
+	json_object_object_add(o, "type", json_object_new_string("kv_prefix"));
+	hex16(hx, compat);
+	json_object_object_add(o, "compat", json_object_new_string(hx));
+	json_object_object_add(o, "scope", json_object_new_string(kv_scope_name(g->scope)));
+	json_object_object_add(o, "tenant", json_object_new_int(g->tenant));
+	if (g->scope == KV_SCOPE_SESSION) {
+		hex16(hx, g->session);
+		json_object_object_add(o, "session", json_object_new_string(hx));
+	}
+	hex16(hx, g->root);
+	json_object_object_add(o, "root", json_object_new_string(hx));
+	json_object_object_add(o, "blocks", json_object_new_int64(g->blocks));
+	json_object_object_add(o, "tokens", json_object_new_int64((uint64_t)g->blocks *
+								  e->kv.block_tokens));
+	json_object_object_add(o, "size", json_object_new_int64(size));
+	json_object_object_add(o, "reuse", json_object_new_double(
+		(double)(int64_t)(g->reuse_sum / g->blocks * 10000 + 0.5) / 10000));
+	json_object_object_add(o, "hits", json_object_new_int64(g->hits));
+	json_object_object_add(o, "value_us", json_object_new_int64((int64_t)(g->value_us + 0.5)));
+	json_object_object_add(o, "migration_us", json_object_new_int64(
+		g->scope == KV_SCOPE_HW ? -1 : state_migration_us(size)));
+	return o;
+}
+
+json_object *state_summary(struct engine *e, struct residency *res, const char *model,
+			   uint32_t max)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	struct sgroup *g = NULL;
+	uint32_t ng = 0, cap = 0, n = 0, emitted = 0;
+	uint64_t compat = 0, cached = 0;
+
+	if (e) {
+		pthread_mutex_lock(&e->mu);
+		compat = compat_hash(e, model);
+		cap = 16;
+		while (cap < 2 * e->kv.nblocks && cap < (1U << 19))
+			cap <<= 1;
+		g = calloc(cap, sizeof(*g));
+		for (uint32_t i = 0; g && i < e->kv.nblocks; i++) {
+			const struct kv_block *b = &e->kv.b[i];
+			uint64_t h;
+			struct sgroup *x;
+
+			if (!b->cached)
+				continue;
+			cached++;
+			h = mix(b->root ^ mix(b->session ^ ((uint64_t)b->tenant << 8 | b->scope)));
+			for (;; h++) {	/* at most half full: a free slot exists */
+				x = &g[h & (cap - 1)];
+				if (!x->used || (x->root == b->root && x->session == b->session &&
+						 x->tenant == b->tenant && x->scope == b->scope))
+					break;
+			}
+			if (!x->used) {
+				if (ng >= cap / 2)
+					continue;	/* more groups than that: uncounted */
+				x->used = 1;
+				x->root = b->root;
+				x->session = b->session;
+				x->tenant = b->tenant;
+				x->scope = b->scope;
+				ng++;
+			}
+			x->blocks++;
+			x->pinned += b->ref > 0;
+			x->hits += b->nacc ? b->nacc - 1 : 0;
+			/* a referenced block is in use now: certain reuse */
+			x->reuse_sum += b->ref ? 1.0 : kv_reuse_p(&e->kv, b);
+			x->value_us += b->ref ? e->kv.saved_us : kv_value_us(&e->kv, b);
+		}
+		json_object_object_add(o, "policy",
+				       json_object_new_string(kv_policy_name(e->kv.policy)));
+		json_object_object_add(o, "kv_blocks", json_object_new_int64(e->kv.nblocks));
+		json_object_object_add(o, "kv_cached", json_object_new_int64(cached));
+		pthread_mutex_unlock(&e->mu);
+		/* compact the table, most valuable first */
+		for (uint32_t i = 0; g && i < cap; i++)
+			if (g[i].used)
+				g[n++] = g[i];
+		if (g)
+			qsort(g, n, sizeof(*g), cmp_value);
+	}
+	if (res) {
+		pthread_mutex_lock(&res->mu);
+		for (struct res_artifact *r = res->head; r && emitted < max; r = r->next) {
+			json_object *d;
+			char hx[17];
+			uint64_t c = 0;
+
+			if (r->state != RES_READY)
+				continue;
+			for (int k = 0; k < 8; k++)
+				c = c << 8 | r->sha256[k];
+			d = json_object_new_object();
+			json_object_object_add(d, "type", json_object_new_string("model"));
+			hex16(hx, c);
+			json_object_object_add(d, "compat", json_object_new_string(hx));
+			json_object_object_add(d, "scope", json_object_new_string("public"));
+			json_object_object_add(d, "name", json_object_new_string(r->name));
+			json_object_object_add(d, "cap", json_object_new_int64(r->cap));
+			json_object_object_add(d, "size", json_object_new_int64(r->size));
+			json_object_object_add(d, "migration_us",
+					       json_object_new_int64(state_migration_us(r->size)));
+			json_object_array_add(a, d);
+			emitted++;
+		}
+		pthread_mutex_unlock(&res->mu);
+	}
+	for (uint32_t i = 0; i < n && emitted < max; i++, emitted++)
+		json_object_array_add(a, kv_desc(e, &g[i], compat));
+	json_object_object_add(o, "groups", json_object_new_int64(n));
+	json_object_object_add(o, "descriptors", a);
+	free(g);
+	return o;
+}
+
+/* ---- affinity self-check ---------------------------------------------- */
+
+int state_init(struct agent_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->aff_fd = -1;
+	s->rec = calloc(AFF_TOKENS, sizeof(*s->rec));
+	if (!s->rec)
+		return -ENOMEM;
+	pthread_mutex_init(&s->mu, NULL);
+	s->last_ratio = 1.0;
+	return 0;
+}
+
+void state_fini(struct agent_state *s)
+{
+	if (s->aff_fd >= 0)
+		close(s->aff_fd);
+	if (s->rec)
+		pthread_mutex_destroy(&s->mu);
+	free(s->rec);
+	s->rec = NULL;
+	s->aff_fd = -1;
+}
+
+void state_note_token(struct agent_state *s, uint64_t token, const struct kv_who *w,
+		      const uint64_t *keys, uint32_t nkeys)
+{
+	struct aff_rec *r;
+
+	if (!token || !s->rec)
+		return;
+	pthread_mutex_lock(&s->mu);
+	r = &s->rec[mix(token) % AFF_TOKENS];	/* the newest token of a slot wins */
+	r->token = token;
+	r->who = w ? *w : (struct kv_who){ 0 };
+	r->nkeys = nkeys < AFF_KEYS ? nkeys : AFF_KEYS;
+	memcpy(r->keys, keys, sizeof(*keys) * r->nkeys);
+	s->noted++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void state_affinity_check(struct agent_state *s, struct engine *e, const uint64_t *tokens,
+			  uint32_t n)
+{
+	uint32_t agree = 0, mismatch = 0, unknown = 0;
+
+	if (!s->rec)
+		return;
+	pthread_mutex_lock(&s->mu);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct aff_rec *r = &s->rec[mix(tokens[i]) % AFF_TOKENS];
+
+		if (r->token != tokens[i] || !tokens[i]) {
+			unknown++;
+			continue;
+		}
+		if (!r->nkeys) {	/* a prompt shorter than a block: nothing to hold */
+			unknown++;
+			continue;
+		}
+		pthread_mutex_lock(&e->mu);
+		if (kv_match_as(&e->kv, &r->who, r->keys, r->nkeys) == r->nkeys)
+			agree++;
+		else
+			mismatch++;
+		pthread_mutex_unlock(&e->mu);
+	}
+	s->checked += n;
+	s->agree += agree;
+	s->mismatch += mismatch;
+	s->unknown += unknown;
+	s->rounds++;
+	if (agree + mismatch)
+		s->last_ratio = (double)agree / (agree + mismatch);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static long sys_bpf(int cmd, union bpf_attr *attr)
+{
+	return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+int state_affinity_open(struct agent_state *s, const char *pin_dir)
+{
+	char path[300];
+	union bpf_attr at;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/idn_affinity", pin_dir);
+	memset(&at, 0, sizeof(at));
+	at.pathname = (uint64_t)(uintptr_t)path;
+	at.file_flags = BPF_F_RDONLY;
+	fd = sys_bpf(BPF_OBJ_GET, &at);
+	if (fd < 0)
+		return -errno;
+	s->aff_fd = fd;
+	return 0;
+}
+
+int state_affinity_poll(struct agent_state *s, struct engine *e, uint32_t node, uint32_t max)
+{
+	struct idn_aff_key k, nk;
+	struct idn_aff v;
+	uint64_t tokens[AFF_SAMPLE_MAX], seen = 0, rng = mix(s->rounds + 1);
+	uint32_t n = 0, visited = 0;
+	union bpf_attr at;
+	bool first = true;
+
+	if (s->aff_fd < 0)
+		return -EBADF;
+	if (max > AFF_SAMPLE_MAX)
+		max = AFF_SAMPLE_MAX;
+	/* walk the map (bounded), reservoir-sample the tokens mapped to this node */
+	while (visited < AFF_WALK_MAX) {
+		memset(&at, 0, sizeof(at));
+		at.map_fd = s->aff_fd;
+		at.key = first ? 0 : (uint64_t)(uintptr_t)&k;
+		at.next_key = (uint64_t)(uintptr_t)&nk;
+		if (sys_bpf(BPF_MAP_GET_NEXT_KEY, &at))
+			break;
+		first = false;
+		k = nk;
+		visited++;
+		memset(&at, 0, sizeof(at));
+		at.map_fd = s->aff_fd;
+		at.key = (uint64_t)(uintptr_t)&k;
+		at.value = (uint64_t)(uintptr_t)&v;
+		if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &at) || v.node != node)
+			continue;
+		seen++;
+		if (n < max) {
+			tokens[n++] = k.token;
+		} else {
+			rng = mix(rng + seen);
+			if (rng % seen < max)
+				tokens[rng % seen] = k.token;
+		}
+	}
+	state_affinity_check(s, e, tokens, n);
+	return n;
+}
+
+json_object *state_affinity_json(struct agent_state *s)
+{
+	json_object *o = json_object_new_object();
+
+	pthread_mutex_lock(&s->mu);
+	json_object_object_add(o, "checked", json_object_new_int64(s->checked));
+	json_object_object_add(o, "agree", json_object_new_int64(s->agree));
+	json_object_object_add(o, "mismatch", json_object_new_int64(s->mismatch));
+	json_object_object_add(o, "unknown", json_object_new_int64(s->unknown));
+	pthread_mutex_unlock(&s->mu);
+	return o;
+}
+
+void state_metrics(struct agent_state *s, FILE *f, const char *model)
+{
+	pthread_mutex_lock(&s->mu);
+	fprintf(f,
+		"# HELP idn_affinity_checked_total Tokens the router maps here that were checked against the cache.\n"
+		"# TYPE idn_affinity_checked_total counter\nidn_affinity_checked_total{model_name=\"%s\"} %llu\n"
+		"# HELP idn_affinity_agree_total Checked tokens whose remembered prefix the cache holds.\n"
+		"# TYPE idn_affinity_agree_total counter\nidn_affinity_agree_total{model_name=\"%s\"} %llu\n"
+		"# HELP idn_affinity_mismatch_total Checked tokens whose remembered prefix the cache lost.\n"
+		"# TYPE idn_affinity_mismatch_total counter\nidn_affinity_mismatch_total{model_name=\"%s\"} %llu\n"
+		"# HELP idn_affinity_unknown_total Checked tokens this agent has not served (no prefix known).\n"
+		"# TYPE idn_affinity_unknown_total counter\nidn_affinity_unknown_total{model_name=\"%s\"} %llu\n"
+		"# HELP idn_affinity_agree_ratio agree / (agree + mismatch) in the last check with any.\n"
+		"# TYPE idn_affinity_agree_ratio gauge\nidn_affinity_agree_ratio{model_name=\"%s\"} %.6f\n",
+		model, (unsigned long long)s->checked, model, (unsigned long long)s->agree, model,
+		(unsigned long long)s->mismatch, model, (unsigned long long)s->unknown, model,
+		s->last_ratio);
+	pthread_mutex_unlock(&s->mu);
+}

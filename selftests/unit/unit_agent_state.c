@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit_agent_state.c - the agent's state (agent/kvcache.c, agent/state.c):
+ * eq. 8 admission/eviction against LRU on a slice of the Mooncake trace
+ * committed under selftests/data (capacity below the working set: eq8
+ * saves at least as much prefill); a hand-made case where eq8 keeps a
+ * popular prefix through a scan that LRU lets evict it; sharing scopes
+ * enforced (another tenant or session never hits private blocks, not even
+ * through the engine; hardware-bound state is never exported); request
+ * headers -> identity; state descriptors grouped by prefix and scope,
+ * bounded; the affinity self-check agrees, and a deliberately evicted
+ * prefix shows up as a mismatch.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "agent.h"
+#include "tap.h"
+
+struct treq {
+	uint32_t in, out, n;
+	int64_t *ids;
+};
+
+static struct treq *T;
+static uint32_t NT;
+
+static int load_slice(const char *argv0)
+{
+	char path[600], cmd[700], *line = NULL, dir[512];
+	const char *d = getenv("IDN_SELFTEST_DATA");
+	size_t cap = 0, alloc = 0;
+	FILE *f;
+
+	if (!d) {	/* selftests/data next to the source tree: build/tests/X -> ../../ */
+		const char *s = strrchr(argv0, '/');
+
+		snprintf(dir, sizeof(dir), "%.*s/../../selftests/data",
+			 s ? (int)(s - argv0) : 1, s ? argv0 : ".");
+		d = dir;
+	}
+	snprintf(path, sizeof(path), "%s/mooncake_conversation_2000.jsonl.gz", d);
+	if (access(path, R_OK))
+		snprintf(path, sizeof(path), "selftests/data/mooncake_conversation_2000.jsonl.gz");
+	if (access(path, R_OK))
+		return -ENOENT;
+	snprintf(cmd, sizeof(cmd), "gzip -dc '%s'", path);
+	f = popen(cmd, "r");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		json_object *o = json_tokener_parse(line), *x;
+		struct treq *r;
+
+		if (!o)
+			continue;
+		if (NT == alloc) {
+			alloc = alloc ? alloc * 2 : 1024;
+			T = realloc(T, sizeof(*T) * alloc);
+		}
+		r = &T[NT++];
+		json_object_object_get_ex(o, "input_length", &x);
+		r->in = json_object_get_int(x);
+		json_object_object_get_ex(o, "output_length", &x);
+		r->out = json_object_get_int(x);
+		json_object_object_get_ex(o, "hash_ids", &x);
+		r->n = json_object_array_length(x);
+		r->ids = malloc(sizeof(*r->ids) * (r->n ? r->n : 1));
+		for (uint32_t i = 0; i < r->n; i++)
+			r->ids[i] = json_object_get_int64(json_object_array_get_idx(x, i));
+		json_object_put(o);
+	}
+	free(line);
+	return pclose(f) == 0 && NT ? 0 : -EIO;
+}
+
+/* replay through the cache alone; saved = prompt tokens served from cache */
+static void replay(struct kv_cache *kc, uint64_t *hits, uint64_t *saved)
+{
+	int32_t *idx = malloc(sizeof(*idx) * 512);
+
+	*hits = *saved = 0;
+	for (uint32_t i = 0; i < NT; i++) {
+		uint64_t *keys, c;
+		uint32_t h = 0;
+
+		if (T[i].n > kc->nblocks)
+			continue;
+		eng_keys_from_ids(T[i].ids, T[i].n, &keys);
+		if (!kv_acquire(kc, keys, T[i].n, T[i].n, idx, &h)) {
+			kv_commit(kc, keys, idx, 0, T[i].n);
+			kv_release(kc, idx, T[i].n);
+		}
+		c = (uint64_t)h * kc->block_tokens;
+		if (c >= T[i].in)	/* as the engine: the last token is computed */
+			c = T[i].in - 1;
+		*hits += h;
+		*saved += c;
+		free(keys);
+	}
+	free(idx);
+}
+
+static void test_eq8_vs_lru_trace(void)
+{
+	static const uint32_t caps[] = { 1000, 2000 };
+
+	if (!T) {
+		tap_skip("trace slice selftests/data/mooncake_conversation_2000.jsonl.gz not found");
+		return;
+	}
+	ASSERT_EQ(NT, 2000, "slice: 2000 requests");
+	for (unsigned int c = 0; c < 2; c++) {
+		struct kv_cache lru, eq8;
+		uint64_t hl, sl, he, se, uniq = 0;
+
+		ASSERT_OK(kv_init(&lru, caps[c], 512, 0), "lru cache");
+		ASSERT_OK(kv_init(&eq8, caps[c], 512, 0), "eq8 cache");
+		ASSERT_OK(kv_set_policy(&eq8, KV_POLICY_EQ8, 1.0, 17.25 * 512), "policy eq8");
+		replay(&lru, &hl, &sl);
+		replay(&eq8, &he, &se);
+		for (uint32_t i = 0; i < NT; i++)
+			uniq += T[i].n;
+		printf("# %u blocks (working set > %llu blocks): LRU %llu hits, %llu tokens saved; "
+		       "eq8 %llu hits, %llu tokens saved (%.3fx)\n", caps[c],
+		       (unsigned long long)(uniq - 15771), (unsigned long long)hl,
+		       (unsigned long long)sl, (unsigned long long)he, (unsigned long long)se,
+		       (double)se / sl);
+		ASSERT_TRUE(eq8.evictions > 0 && lru.evictions > 0, "capacity below the working set");
+		ASSERT_TRUE(he >= hl, "eq8 hit blocks >= LRU");
+		ASSERT_TRUE(se >= sl, "eq8 saved prefill tokens >= LRU");
+		ASSERT_TRUE(se > sl * 105 / 100, "eq8 saves > 5% more prefill here");
+		ASSERT_EQ(eq8.nfree + eq8.nlru + eq8.nused, eq8.nblocks, "eq8 block accounting");
+		ASSERT_EQ(eq8.nused, 0, "nothing referenced after the replay");
+		kv_free(&lru);
+		kv_free(&eq8);
+	}
+}
+
+static void keys_of(int64_t base, uint32_t n, uint64_t *out)
+{
+	int64_t ids[64];
+	uint64_t *k;
+
+	for (uint32_t i = 0; i < n; i++)
+		ids[i] = base + i;
+	eng_keys_from_ids(ids, n, &k);
+	memcpy(out, k, sizeof(*out) * n);
+	free(k);
+}
+
+static void use(struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys, uint32_t n,
+		uint32_t *hits)
+{
+	int32_t idx[64];
+	uint32_t h = 0;
+
+	if (kv_acquire_as(kc, w, keys, n, n, idx, &h) == 0) {
+		kv_commit(kc, keys, idx, 0, n);
+		kv_release(kc, idx, n);
+	}
+	if (hits)
+		*hits = h;
+}
+
+/* a popular 4-block prefix, reused 6 times, then a scan of one-shot prompts */
+static void test_eq8_keeps_popular(void)
+{
+	uint64_t pop[4], scan[8];
+	uint32_t h;
+
+	for (int pol = 0; pol < 2; pol++) {
+		struct kv_cache kc;
+
+		kv_init(&kc, 16, 16, 8);
+		if (pol)
+			kv_set_policy(&kc, KV_POLICY_EQ8, 1.0, 100);
+		keys_of(1000, 4, pop);
+		for (int i = 0; i < 6; i++)
+			use(&kc, NULL, pop, 4, NULL);
+		/* one-shot prompts of 4 blocks: 12 blocks fill the rest, then more */
+		for (int s = 0; s < 4; s++) {
+			keys_of(2000 + 100 * s, 4, scan);
+			use(&kc, NULL, scan, 4, NULL);
+		}
+		use(&kc, NULL, pop, 4, &h);
+		if (pol)
+			ASSERT_EQ(h, 4, "eq8: the popular prefix survives the scan");
+		else
+			ASSERT_EQ(h, 0, "lru: the scan evicted the popular prefix");
+		ASSERT_TRUE(kc.evictions > 0, "evictions happened");
+		kv_free(&kc);
+	}
+}
+
+static void test_scopes(void)
+{
+	struct kv_who pub = { 0 }, ta = { .scope = KV_SCOPE_TENANT, .tenant = 7 },
+		      ta2 = { .scope = KV_SCOPE_PUBLIC, .tenant = 7, .session = 99 },
+		      tb = { .scope = KV_SCOPE_PUBLIC, .tenant = 8 },
+		      sa = { .scope = KV_SCOPE_SESSION, .tenant = 7, .session = 42 },
+		      sa_same = { .scope = KV_SCOPE_PUBLIC, .tenant = 7, .session = 42 },
+		      sb = { .scope = KV_SCOPE_PUBLIC, .tenant = 8, .session = 42 },
+		      hw = { .scope = KV_SCOPE_HW }, exp = { .export = 1 };
+	uint64_t kt[3], ks[3], kp[3], kh[3];
+	struct kv_cache kc;
+	uint32_t h;
+
+	kv_init(&kc, 64, 16, 8);
+	kv_set_policy(&kc, KV_POLICY_EQ8, 1.0, 100);
+	ASSERT_EQ(kv_who_check(&(struct kv_who){ .scope = KV_SCOPE_TENANT }), -EINVAL,
+		  "tenant scope needs a tenant");
+	ASSERT_EQ(kv_who_check(&(struct kv_who){ .scope = KV_SCOPE_SESSION, .tenant = 1 }),
+		  -EINVAL, "session scope needs a session");
+	keys_of(1, 3, kt);
+	keys_of(100, 3, ks);
+	keys_of(200, 3, kp);
+	keys_of(300, 3, kh);
+	use(&kc, &ta, kt, 3, NULL);		/* tenant 7's private prefix */
+	use(&kc, &sa, ks, 3, NULL);		/* tenant 7, session 42 */
+	use(&kc, &pub, kp, 3, NULL);		/* public */
+	use(&kc, &hw, kh, 3, NULL);		/* hardware-bound */
+	/* tenant scope */
+	ASSERT_EQ(kv_match_as(&kc, &tb, kt, 3), 0, "other tenant: no hit on tenant state");
+	ASSERT_EQ(kv_match_as(&kc, &pub, kt, 3), 0, "anonymous: no hit on tenant state");
+	ASSERT_EQ(kv_match(&kc, kt, 3), 0, "kv_match is the public view");
+	ASSERT_EQ(kv_match_as(&kc, &ta2, kt, 3), 3, "same tenant, any session: hits");
+	/* session scope */
+	ASSERT_EQ(kv_match_as(&kc, &ta2, ks, 3), 0, "same tenant, other session: no hit");
+	ASSERT_EQ(kv_match_as(&kc, &sb, ks, 3), 0, "same session token, other tenant: no hit");
+	ASSERT_EQ(kv_match_as(&kc, &sa_same, ks, 3), 3, "same tenant and session: hits");
+	/* public and hardware-bound */
+	ASSERT_EQ(kv_match_as(&kc, &tb, kp, 3), 3, "public: everyone hits");
+	ASSERT_EQ(kv_match_as(&kc, &sb, kh, 3), 3, "hardware-bound: usable on the node");
+	ASSERT_EQ(kv_match_as(&kc, &exp, kh, 3), 0, "hardware-bound: never exported");
+	ASSERT_EQ(kv_match_as(&kc, &exp, kp, 3), 3, "public: exportable");
+	ASSERT_EQ(kv_match_as(&kc, &exp, kt, 3), 0, "tenant state: not exported");
+	/* the other tenant computes the same prefix: its own copy, no hit, no leak */
+	use(&kc, &(struct kv_who){ .scope = KV_SCOPE_TENANT, .tenant = 8 }, kt, 3, &h);
+	ASSERT_EQ(h, 0, "acquire by another tenant: a miss");
+	ASSERT_EQ(kv_match_as(&kc, &tb, kt, 3), 3, "now tenant 8 has its own copy");
+	ASSERT_EQ(kv_match_as(&kc, &ta2, kt, 3), 3, "and tenant 7 still its own");
+	use(&kc, &tb, kt, 3, &h);
+	ASSERT_EQ(h, 3, "tenant 8 hits its copy");
+	{
+		uint32_t copies = 0;
+
+		for (uint32_t i = 0; i < kc.nblocks; i++)
+			copies += kc.b[i].cached && kc.b[i].key == kt[0];
+		ASSERT_EQ(copies, 2, "one copy per tenant of the same key");
+	}
+	kv_free(&kc);
+}
+
+static void test_engine_scopes(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct kv_who a = { .scope = KV_SCOPE_SESSION, .tenant = 3, .session = 77 },
+		      b = { .scope = KV_SCOPE_SESSION, .tenant = 4, .session = 77 };
+	uint64_t *k;
+	int64_t ids[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct eng_req *r;
+	int err;
+
+	eng_params_defaults(&p);
+	p.block_tokens = 16;
+	p.capacity_tokens = 64 * 16;
+	ASSERT_EQ(p.cache_policy, KV_POLICY_EQ8, "eq8 is the default policy");
+	if (!ASSERT_OK(engine_init(&e, &p), "engine"))
+		return;
+	for (int round = 0; round < 3; round++) {
+		const struct kv_who *w = round == 1 ? &b : &a;
+
+		eng_keys_from_ids(ids, 8, &k);
+		r = engine_submit_as(&e, w, 8 * 16 + 5, 4, k, 8, &err);
+		if (!ASSERT_TRUE(r, "submit"))
+			break;
+		while (r->state != ENG_DONE && r->state != ENG_FAILED)
+			engine_step(&e);
+		if (round == 0)
+			ASSERT_EQ(r->cached_tokens, 0, "first: nothing cached");
+		else if (round == 1)
+			ASSERT_EQ(r->cached_tokens, 0, "other tenant, same session token: no hit");
+		else
+			ASSERT_EQ(r->cached_tokens, 8 * 16, "same session: the whole prefix");
+		engine_put(&e, r);
+	}
+	eng_keys_from_ids(ids, 8, &k);
+	ASSERT_TRUE(engine_submit_as(&e, &(struct kv_who){ .scope = KV_SCOPE_TENANT }, 200, 4,
+				     k, 8, &err) == NULL && err == -EINVAL,
+		    "tenant scope without a tenant: refused");
+	engine_free(&e);
+}
+
+static void test_who_parse(void)
+{
+	struct kv_who w;
+	uint64_t tok;
+	char msg[128];
+
+	ASSERT_OK(state_who_parse(NULL, NULL, NULL, NULL, &w, &tok, msg, sizeof(msg)), "none");
+	ASSERT_TRUE(w.scope == KV_SCOPE_PUBLIC && !w.tenant && !tok, "none: public");
+	ASSERT_OK(state_who_parse("12", NULL, NULL, "0x1d4e", &w, &tok, msg, sizeof(msg)),
+		  "tenant");
+	ASSERT_TRUE(w.scope == KV_SCOPE_TENANT && w.tenant == 12 && tok == 0x1d4e,
+		    "tenant: tenant scope by default, token");
+	ASSERT_OK(state_who_parse("12", "0xabc", NULL, NULL, &w, &tok, msg, sizeof(msg)),
+		  "session");
+	ASSERT_TRUE(w.scope == KV_SCOPE_SESSION && w.session == 0xabc, "session scope");
+	ASSERT_OK(state_who_parse("12", "5", "public", NULL, &w, &tok, msg, sizeof(msg)),
+		  "explicit public");
+	ASSERT_EQ(w.scope, KV_SCOPE_PUBLIC, "explicit public");
+	ASSERT_OK(state_who_parse(NULL, NULL, "hardware", NULL, &w, &tok, msg, sizeof(msg)),
+		  "hardware");
+	ASSERT_EQ(w.scope, KV_SCOPE_HW, "hardware-bound");
+	ASSERT_EQ(state_who_parse("70000", NULL, NULL, NULL, &w, &tok, msg, sizeof(msg)),
+		  -EINVAL, "tenant out of range");
+	ASSERT_EQ(state_who_parse("-1", NULL, NULL, NULL, &w, &tok, msg, sizeof(msg)),
+		  -EINVAL, "negative tenant");
+	ASSERT_EQ(state_who_parse(NULL, NULL, "tenant", NULL, &w, &tok, msg, sizeof(msg)),
+		  -EINVAL, "tenant scope without tenant");
+	ASSERT_EQ(state_who_parse("1", "0", NULL, NULL, &w, &tok, msg, sizeof(msg)),
+		  -EINVAL, "session 0");
+	ASSERT_EQ(state_who_parse(NULL, NULL, "secret", NULL, &w, &tok, msg, sizeof(msg)),
+		  -EINVAL, "unknown scope");
+	ASSERT_EQ(state_who_parse(NULL, NULL, NULL, "12x", &w, &tok, msg, sizeof(msg)),
+		  -EINVAL, "bad token");
+}
+
+static json_object *get(json_object *o, const char *k)
+{
+	json_object *v = NULL;
+
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+static void test_descriptors(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct kv_who t = { .scope = KV_SCOPE_TENANT, .tenant = 5 }, hw = { .scope = KV_SCOPE_HW };
+	uint64_t k[8];
+	json_object *s, *d;
+	uint32_t kv = 0, found_t = 0, found_hw = 0;
+
+	eng_params_defaults(&p);
+	p.block_tokens = 16;
+	p.capacity_tokens = 256 * 16;
+	p.kv_bytes_per_token = 4;
+	engine_init(&e, &p);
+	pthread_mutex_lock(&e.mu);
+	for (int i = 0; i < 100; i++) {		/* 100 public prefixes of 2 blocks */
+		keys_of(10000 + i * 10, 2, k);
+		use(&e.kv, NULL, k, 2, NULL);
+	}
+	keys_of(1, 8, k);
+	use(&e.kv, &t, k, 8, NULL);
+	use(&e.kv, &t, k, 8, NULL);		/* hit: reuse 1 per block */
+	keys_of(500, 3, k);
+	use(&e.kv, &hw, k, 3, NULL);
+	pthread_mutex_unlock(&e.mu);
+	s = state_summary(&e, NULL, "m", 64);
+	ASSERT_EQ(json_object_get_int64(get(s, "groups")), 102, "groups: one per prefix root and owner");
+	ASSERT_EQ(json_object_get_int64(get(s, "kv_cached")), 200 + 8 + 3, "cached blocks");
+	ASSERT_TRUE(!strcmp(json_object_get_string(get(s, "policy")), "eq8"), "policy reported");
+	d = get(s, "descriptors");
+	ASSERT_EQ(json_object_array_length(d), 64, "bounded to 64 descriptors");
+	for (size_t i = 0; i < json_object_array_length(d); i++) {
+		json_object *x = json_object_array_get_idx(d, i);
+
+		kv += !strcmp(json_object_get_string(get(x, "type")), "kv_prefix");
+		if (!strcmp(json_object_get_string(get(x, "scope")), "tenant")) {
+			found_t++;
+			ASSERT_EQ(json_object_get_int64(get(x, "blocks")), 8, "tenant group: 8 blocks");
+			ASSERT_EQ(json_object_get_int64(get(x, "size")), 8 * 16 * 4, "size in bytes");
+			ASSERT_EQ(json_object_get_int64(get(x, "hits")), 8, "observed reuse");
+			ASSERT_EQ(json_object_get_int64(get(x, "tenant")), 5, "owner");
+			ASSERT_TRUE(json_object_get_int64(get(x, "migration_us")) >=
+				    STATE_XFER_SETUP_US, "migration cost");
+			ASSERT_EQ(i, 0, "the reused prefix is the most valuable");
+		}
+		if (!strcmp(json_object_get_string(get(x, "scope")), "hardware")) {
+			found_hw++;
+			ASSERT_EQ(json_object_get_int64(get(x, "migration_us")), -1,
+				  "hardware-bound: never migrated");
+		}
+		ASSERT_EQ(strlen(json_object_get_string(get(x, "compat"))), 16, "compat hash");
+	}
+	ASSERT_EQ(kv, 64, "all kv_prefix");
+	ASSERT_EQ(found_t, 1, "tenant group reported");
+	ASSERT_EQ(found_hw, 1, "hardware-bound group reported");
+	json_object_put(s);
+	engine_free(&e);
+}
+
+static void test_affinity(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct agent_state st;
+	struct kv_who t = { .scope = KV_SCOPE_TENANT, .tenant = 9 };
+	uint64_t ka[4], kb[4], toks[3] = { 0xa, 0xb, 0xc };
+
+	eng_params_defaults(&p);
+	p.block_tokens = 16;
+	p.capacity_tokens = 64 * 16;
+	engine_init(&e, &p);
+	ASSERT_OK(state_init(&st), "state");
+	keys_of(1, 4, ka);
+	keys_of(50, 4, kb);
+	/* requests with tokens a (public) and b (tenant 9) were served here */
+	state_note_token(&st, 0xa, NULL, ka, 4);
+	state_note_token(&st, 0xb, &t, kb, 4);
+	pthread_mutex_lock(&e.mu);
+	use(&e.kv, NULL, ka, 4, NULL);
+	use(&e.kv, &t, kb, 4, NULL);
+	pthread_mutex_unlock(&e.mu);
+	state_affinity_check(&st, &e, toks, 3);
+	ASSERT_EQ(st.agree, 2, "both prefixes held: agree");
+	ASSERT_EQ(st.mismatch, 0, "no mismatch");
+	ASSERT_EQ(st.unknown, 1, "token c never served here: unknown");
+	ASSERT_TRUE(st.last_ratio == 1.0, "ratio 1");
+	/* deliberately evict token b's prefix: the router still sends b here */
+	pthread_mutex_lock(&e.mu);
+	ASSERT_EQ(kv_drop(&e.kv, &t, kb + 2, 2), 2, "evicted the last two blocks of b");
+	pthread_mutex_unlock(&e.mu);
+	state_affinity_check(&st, &e, toks, 2);
+	ASSERT_EQ(st.agree, 3, "a still agrees");
+	ASSERT_EQ(st.mismatch, 1, "b: mismatch counted");
+	ASSERT_TRUE(st.last_ratio == 0.5, "ratio 0.5 in the last round");
+	{
+		char *out = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&out, &len);
+
+		state_metrics(&st, f, "m");
+		fclose(f);
+		ASSERT_TRUE(strstr(out, "idn_affinity_mismatch_total{model_name=\"m\"} 1\n") != NULL,
+			    "metric idn_affinity_mismatch_total");
+		ASSERT_TRUE(strstr(out, "idn_affinity_agree_total{model_name=\"m\"} 3\n") != NULL,
+			    "metric idn_affinity_agree_total");
+		ASSERT_TRUE(strstr(out, "idn_affinity_agree_ratio{model_name=\"m\"} 0.5") != NULL,
+			    "metric idn_affinity_agree_ratio");
+		free(out);
+	}
+	ASSERT_EQ(state_affinity_open(&st, "/nonexistent-idn-pin"), -ENOENT, "no pinned map");
+	state_fini(&st);
+	engine_free(&e);
+}
+
+int main(int argc, char **argv)
+{
+	if (load_slice(argv[0]))
+		T = NULL;
+	tap_plan(0);
+	TAP_RUN(test_eq8_vs_lru_trace);
+	TAP_RUN(test_eq8_keeps_popular);
+	TAP_RUN(test_scopes);
+	TAP_RUN(test_engine_scopes);
+	TAP_RUN(test_who_parse);
+	TAP_RUN(test_descriptors);
+	TAP_RUN(test_affinity);
+	for (uint32_t i = 0; i < NT; i++)
+		free(T[i].ids);
+	free(T);
+	return tap_done();
+}
