@@ -11,9 +11,18 @@ AGENT_LIB_SRCS := agent/config.c agent/profile.c agent/kvcache.c agent/engine.c 
 	agent/residency.c agent/telemetry.c agent/ctlclient.c agent/http.c \
 	agent/kvxfer.c agent/receipt.c agent/state.c
 AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
-AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/receipt.h include/uapi/linux/idn.h
+AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h
 AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lsodium -lpthread -ldl -lm
 AGENT_CFLAGS := -Iagent
+# KV transfer over RDMA (agent/kvx_rdma.c) only where libibverbs + librdmacm
+# are installed; otherwise kvxfer.c's stubs refuse policy rdma, saying why
+KVX_RDMA := $(shell pkg-config --exists libibverbs librdmacm 2>/dev/null && echo y)
+ifeq ($(KVX_RDMA),y)
+AGENT_LIB_SRCS += agent/kvx_rdma.c
+AGENT_SRCS += agent/kvx_rdma.c
+AGENT_CFLAGS += -DKVX_HAVE_RDMA
+AGENT_LIBS += $(shell pkg-config --libs libibverbs librdmacm)
+endif
 AGENT := $(O)/idn-agent
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || \

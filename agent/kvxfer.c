@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kvxfer.c - the KV transfer engine (see kvxfer.h): TCP transport.
+ * kvxfer.c - the KV transfer engine (see kvxfer.h): arenas, transfers,
+ * the receive bookkeeping shared by both transports, the TCP transport;
+ * the RDMA transport is kvx_rdma.c (internals shared in kvx_priv.h).
  *
  * Wire (little endian), per TCP stream of a transfer:
  *   sender -> hello {magic IDNK, ver, stream, nstreams, dst_arena, xfer,
@@ -21,6 +23,7 @@
  * socket, so all streams stay busy and many slices are in flight.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -41,97 +44,7 @@
 
 #include "agent.h"
 #include "kvxfer.h"
-
-#define KVX_MAGIC_HELLO 0x4b4e4449U	/* "IDNK" */
-#define KVX_MAGIC_SLICE 0x45434c53U	/* "SLCE" */
-#define KVX_MAGIC_END	0x53444e45U	/* "ENDS" */
-#define KVX_MAGIC_RES	0x544c5352U	/* "RSLT" */
-#define KVX_VERSION	1
-#define KVX_MAX_STREAMS 32
-#define KVX_MAX_ARENAS	64
-
-struct w_hello {
-	uint32_t magic;
-	uint16_t ver, stream, nstreams, pad;
-	uint32_t dst_arena;
-	uint64_t xfer, total;
-	uint32_t nslices, pad2;
-};
-
-struct w_slice {
-	uint32_t magic, seq;
-	uint64_t stage_off, dst_off, len, tag, hash;
-};
-
-struct w_end {
-	uint32_t magic, count;
-};
-
-struct w_res {
-	uint32_t magic;
-	int32_t status;
-};
-
-struct arena {
-	void *base;
-	uint64_t len;
-	bool used;
-};
-
-struct tx {
-	struct kvx *x;
-	uint64_t id;
-	char peer[128];
-	uint32_t src_arena, dst_arena;
-	struct kvx_desc *d;
-	uint32_t n;
-	struct kvx_result res;
-	pthread_t thr;
-	bool joined;
-	struct tx *next;
-};
-
-struct rx {
-	uint64_t id;
-	uint32_t dst_arena, nstreams, nslices;
-	uint64_t total, stage_len;
-	uint8_t *stage;
-	struct kvx_slice *sl;
-	uint8_t *have;
-	uint32_t got, ended, refs;
-	int err;			/* first failure */
-	bool done;			/* decided: committed (err 0) or failed */
-	struct timespec t0;
-	struct rx *next;
-};
-
-struct kvx {
-	struct kvx_opts o;
-	char choice[160];
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct arena ar[KVX_MAX_ARENAS];
-	struct tx *txs;
-	struct rx *rxs;
-	uint64_t next_id;
-	struct kvx_stats st;
-	/* receiver */
-	int lfd, port;
-	pthread_t lthr;
-	bool listening, stop;
-	uint32_t rx_threads;
-	/*
-	 * Transfers that failed and were freed: a stream of theirs that
-	 * connects late is refused, instead of opening a second receive for
-	 * the same id that would fail (and be counted) again.
-	 */
-	uint64_t dead[16];
-	unsigned int dead_next;
-	uint8_t *spare;			/* last stage, reused: no page faults */
-	uint64_t spare_len;
-	kvx_commit_fn commit;
-	void *commit_arg;
-};
+#include "kvx_priv.h"
 
 /* ---- hash: 4 lanes of multiply-rotate over 32-byte stripes ------------ */
 
@@ -199,10 +112,57 @@ uint64_t kvx_hash64(const void *buf, size_t len, uint64_t seed)
 	return h;
 }
 
-static uint64_t slice_seed(uint64_t xfer, uint32_t seq, uint64_t dst_off, uint64_t len)
+uint64_t kvx_slice_seed(uint64_t xfer, uint32_t seq, uint64_t dst_off, uint64_t len)
 {
 	return xfer ^ ((uint64_t)seq * P1) ^ rotl(dst_off, 17) ^ rotl(len, 41);
 }
+
+/* ---- RDMA: reporting; stubs when built without verbs --------------------- */
+
+void kvx_rdma_info_str(const struct kvx_rdma_info *r, char *buf, size_t len)
+{
+	char lg[INET6_ADDRSTRLEN], pg[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(AF_INET6, r->local_gid, lg, sizeof(lg)))
+		snprintf(lg, sizeof(lg), "?");
+	if (!inet_ntop(AF_INET6, r->peer_gid, pg, sizeof(pg)))
+		snprintf(pg, sizeof(pg), "?");
+	snprintf(buf, len, "path mtu %u (local %u, peer %u), qpn 0x%x -> 0x%x, gid %s -> %s",
+		 r->mtu, r->local_mtu, r->peer_mtu, r->local_qpn, r->peer_qpn, lg, pg);
+}
+
+#ifndef KVX_HAVE_RDMA
+#define KVX_NO_RDMA "built without RDMA support (libibverbs/librdmacm not found at " \
+	"build time; tools/deps.sh installs them)"
+
+int kvx_rdma_probe(char *why, size_t whylen)
+{
+	snprintf(why, whylen, KVX_NO_RDMA);
+	return -EPROTONOSUPPORT;
+}
+
+int kvr_open(struct kvx *x, char *why, size_t whylen)
+{
+	return kvx_rdma_probe(why, whylen);
+}
+
+void kvr_close(struct kvx *x) {}
+int kvr_reg(struct kvx *x, uint32_t arena) { return -EPROTONOSUPPORT; }
+void kvr_unreg(struct kvx *x, uint32_t arena) {}
+void kvr_stop(struct kvx *x) {}
+
+int kvr_listen(struct kvx *x, const struct sockaddr_storage *ss, char *why, size_t whylen)
+{
+	return kvx_rdma_probe(why, whylen);
+}
+
+int kvr_send(struct tx *t, const struct tslice *sl, uint32_t nsl, uint64_t total,
+	     const uint8_t *src, bool *setup, char *why, size_t whylen)
+{
+	*setup = true;
+	return kvx_rdma_probe(why, whylen);
+}
+#endif
 
 /* ---- options, policy ---------------------------------------------------- */
 
@@ -237,12 +197,9 @@ const char *kvx_policy_name(enum kvx_policy p)
 int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t errlen)
 {
 	struct kvx *x;
+	char why[192] = "";
+	int nd = 0;
 
-	if (o->policy == KVX_POLICY_RDMA) {
-		snprintf(err, errlen, "transport policy rdma: the RDMA transport is not "
-			 "implemented in this build (use tcp or auto)");
-		return -EPROTONOSUPPORT;
-	}
 	if (!o->streams || o->streams > KVX_MAX_STREAMS || o->slice < 4096 ||
 	    o->slice > (64U << 20)) {
 		snprintf(err, errlen, "streams 1..%d, slice 4 KiB..64 MiB", KVX_MAX_STREAMS);
@@ -254,9 +211,23 @@ int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t err
 	x->o = *o;
 	if (!x->o.timeout_ms)
 		x->o.timeout_ms = 10000;
-	snprintf(x->choice, sizeof(x->choice), "%s",
-		 o->policy == KVX_POLICY_TCP ? "policy tcp: tcp" :
-		 "policy auto: tcp (rdma transport not available in this build)");
+	if (o->policy != KVX_POLICY_TCP) {
+		nd = kvr_open(x, why, sizeof(why));
+		if (nd <= 0 && o->policy == KVX_POLICY_RDMA) {
+			snprintf(err, errlen, "transport policy rdma: %s", why);
+			free(x);
+			return nd == -EPROTONOSUPPORT ? nd : -ENODEV;
+		}
+	}
+	if (o->policy == KVX_POLICY_TCP)
+		snprintf(x->choice, sizeof(x->choice), "policy tcp: tcp");
+	else if (o->policy == KVX_POLICY_RDMA)
+		snprintf(x->choice, sizeof(x->choice), "policy rdma: rdma (%s)", why);
+	else if (nd > 0)
+		snprintf(x->choice, sizeof(x->choice), "policy auto: rdma (%s; tcp to a "
+			 "peer without an RDMA path)", why);
+	else
+		snprintf(x->choice, sizeof(x->choice), "policy auto: tcp (%s)", why);
 	pthread_mutex_init(&x->mu, NULL);
 	pthread_cond_init(&x->cv, NULL);
 	x->lfd = -1;
@@ -267,7 +238,7 @@ int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t err
 
 const char *kvx_transport(const struct kvx *x)
 {
-	return "tcp";
+	return x->rdma ? "rdma" : "tcp";
 }
 
 const char *kvx_choice(const struct kvx *x)
@@ -291,6 +262,14 @@ int kvx_register(struct kvx *x, void *base, uint64_t len, uint32_t *id)
 		break;
 	}
 	pthread_mutex_unlock(&x->mu);
+	if (!rc && x->rdma) {		/* one memory region per arena, now */
+		rc = kvr_reg(x, *id);
+		if (rc) {
+			pthread_mutex_lock(&x->mu);
+			x->ar[*id].used = false;
+			pthread_mutex_unlock(&x->mu);
+		}
+	}
 	return rc;
 }
 
@@ -301,12 +280,14 @@ int kvx_unregister(struct kvx *x, uint32_t id)
 	pthread_mutex_lock(&x->mu);
 	x->ar[id].used = false;
 	pthread_mutex_unlock(&x->mu);
+	if (x->rdma)
+		kvr_unreg(x, id);
 	return 0;
 }
 
 /* ---- I/O helpers -------------------------------------------------------- */
 
-static double since(const struct timespec *t0)
+double kvx_since(const struct timespec *t0)
 {
 	struct timespec t;
 
@@ -363,10 +344,7 @@ static void set_timeouts(int fd, uint32_t ms)
 
 /* ---- receiver ----------------------------------------------------------- */
 
-static void rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt, ...)
+void kvx_rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -381,7 +359,8 @@ static void rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt
 	pthread_cond_broadcast(&x->cv);
 }
 
-static struct rx *rx_get_locked(struct kvx *x, const struct w_hello *h, int *err)
+struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_stage,
+			     int *err)
 {
 	struct rx *t;
 
@@ -415,7 +394,9 @@ static struct rx *rx_get_locked(struct kvx *x, const struct w_hello *h, int *err
 		*err = -ENOMEM;
 		return NULL;
 	}
-	if (x->spare && x->spare_len >= h->total) {
+	if (!alloc_stage) {
+		t->ext_stage = true;
+	} else if (x->spare && x->spare_len >= h->total) {
 		t->stage = x->spare;
 		t->stage_len = x->spare_len;
 		x->spare = NULL;
@@ -425,7 +406,7 @@ static struct rx *rx_get_locked(struct kvx *x, const struct w_hello *h, int *err
 	}
 	t->sl = calloc(h->nslices, sizeof(*t->sl));
 	t->have = calloc(h->nslices, 1);
-	if (!t->stage || !t->sl || !t->have) {
+	if ((alloc_stage && !t->stage) || !t->sl || !t->have) {
 		free(t->stage);
 		free(t->sl);
 		free(t->have);
@@ -446,7 +427,7 @@ static struct rx *rx_get_locked(struct kvx *x, const struct w_hello *h, int *err
 	return t;
 }
 
-static void rx_put_locked(struct kvx *x, struct rx *t)
+void kvx_rx_put_locked(struct kvx *x, struct rx *t)
 {
 	struct rx **pp;
 
@@ -462,7 +443,9 @@ static void rx_put_locked(struct kvx *x, struct rx *t)
 		x->dead[x->dead_next] = t->id;
 		x->dead_next = (x->dead_next + 1) % (sizeof(x->dead) / sizeof(x->dead[0]));
 	}
-	if (!x->spare || x->spare_len < t->stage_len) {
+	if (t->ext_stage) {
+		t->stage = NULL;
+	} else if (!x->spare || x->spare_len < t->stage_len) {
 		free(x->spare);
 		x->spare = t->stage;
 		x->spare_len = t->stage_len;
@@ -491,6 +474,25 @@ static int rx_commit(struct kvx *x, struct rx *t)
 	if (x->commit)
 		rc = x->commit(x->commit_arg, t->dst_arena, t->stage, t->sl, t->nslices);
 	return rc;
+}
+
+/* all slices verified: apply, then count ok or failed (lock not held) */
+int kvx_rx_finish(struct kvx *x, struct rx *t)
+{
+	int cerr = rx_commit(x, t);
+
+	pthread_mutex_lock(&x->mu);
+	if (cerr) {
+		kvx_rx_fail_locked(x, t, cerr, "transfer %016llx: commit rejected: %s",
+				   (unsigned long long)t->id, strerror(-cerr));
+	} else if (!t->done) {
+		t->done = true;
+		x->st.rx_ok++;
+		x->st.rx_bytes += t->total;
+		pthread_cond_broadcast(&x->cv);
+	}
+	pthread_mutex_unlock(&x->mu);
+	return cerr;
 }
 
 struct rx_conn {
@@ -526,7 +528,7 @@ static void *rx_stream(void *arg)
 		goto out;
 	}
 	pthread_mutex_lock(&x->mu);
-	t = rx_get_locked(x, &h, &err);
+	t = kvx_rx_get_locked(x, &h, true, &err);
 	pthread_mutex_unlock(&x->mu);
 	if (!t)
 		goto reply;
@@ -539,7 +541,7 @@ static void *rx_stream(void *arg)
 		err = read_full(fd, &s, sizeof(uint32_t) * 2);
 		if (err) {
 			pthread_mutex_lock(&x->mu);
-			rx_fail_locked(x, t, err, "transfer %016llx: stream %u %s after %u slices",
+			kvx_rx_fail_locked(x, t, err, "transfer %016llx: stream %u %s after %u slices",
 				       (unsigned long long)t->id, h.stream,
 				       err == -EPIPE ? "closed mid-transfer" : strerror(-err),
 				       count);
@@ -554,28 +556,14 @@ static void *rx_stream(void *arg)
 			last = t->ended == t->nstreams;
 			if (last && !t->done) {
 				if (t->got != t->nslices) {
-					rx_fail_locked(x, t, -EPROTO,
+					kvx_rx_fail_locked(x, t, -EPROTO,
 						       "transfer %016llx: %u of %u slices",
 						       (unsigned long long)t->id, t->got,
 						       t->nslices);
 				} else {
-					int cerr;
-
 					pthread_mutex_unlock(&x->mu);
-					cerr = rx_commit(x, t);
+					kvx_rx_finish(x, t);
 					pthread_mutex_lock(&x->mu);
-					if (cerr) {
-						rx_fail_locked(x, t, cerr,
-							       "transfer %016llx: commit "
-							       "rejected: %s",
-							       (unsigned long long)t->id,
-							       strerror(-cerr));
-					} else {
-						t->done = true;
-						x->st.rx_ok++;
-						x->st.rx_bytes += t->total;
-						pthread_cond_broadcast(&x->cv);
-					}
 				}
 			}
 			while (!t->done && !x->stop)
@@ -589,7 +577,7 @@ static void *rx_stream(void *arg)
 			err = -EPROTO;
 		if (err) {
 			pthread_mutex_lock(&x->mu);
-			rx_fail_locked(x, t, err, "transfer %016llx: stream %u truncated "
+			kvx_rx_fail_locked(x, t, err, "transfer %016llx: stream %u truncated "
 				       "slice header", (unsigned long long)t->id, h.stream);
 			pthread_mutex_unlock(&x->mu);
 			break;
@@ -609,7 +597,7 @@ static void *rx_stream(void *arg)
 		     s.dst_off > x->ar[t->dst_arena].len - s.len))
 			dup = true;
 		if (dup) {
-			rx_fail_locked(x, t, -ERANGE, "transfer %016llx: slice %u out of "
+			kvx_rx_fail_locked(x, t, -ERANGE, "transfer %016llx: slice %u out of "
 				       "range or repeated", (unsigned long long)t->id, s.seq);
 			pthread_mutex_unlock(&x->mu);
 			err = -ERANGE;
@@ -619,12 +607,12 @@ static void *rx_stream(void *arg)
 		pthread_mutex_unlock(&x->mu);
 		dst = t->stage + s.stage_off;
 		err = read_full(fd, dst, s.len);
-		if (!err && kvx_hash64(dst, s.len, slice_seed(t->id, s.seq, s.dst_off,
+		if (!err && kvx_hash64(dst, s.len, kvx_slice_seed(t->id, s.seq, s.dst_off,
 							     s.len)) != s.hash)
 			err = -EBADMSG;
 		pthread_mutex_lock(&x->mu);
 		if (err) {
-			rx_fail_locked(x, t, err, "transfer %016llx: slice %u %s",
+			kvx_rx_fail_locked(x, t, err, "transfer %016llx: slice %u %s",
 				       (unsigned long long)t->id, s.seq,
 				       err == -EBADMSG ? "checksum mismatch" :
 				       err == -EPIPE ? "truncated (stream closed)" :
@@ -643,7 +631,7 @@ reply:
 out:
 	pthread_mutex_lock(&x->mu);
 	if (t)
-		rx_put_locked(x, t);
+		kvx_rx_put_locked(x, t);
 	x->rx_threads--;
 	pthread_cond_broadcast(&x->cv);
 	pthread_mutex_unlock(&x->mu);
@@ -695,7 +683,7 @@ static void *rx_accept(void *arg)
 }
 
 /* agent_parse_hostport, plus port 0 (any) for the listener */
-static int resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len)
+int kvx_resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len)
 {
 	size_t n = strlen(hostport);
 	char tmp[160];
@@ -721,7 +709,7 @@ int kvx_listen(struct kvx *x, const char *hostport, kvx_commit_fn fn, void *arg)
 
 	if (x->listening)
 		return -EALREADY;
-	rc = resolve(hostport, &ss, &len);
+	rc = kvx_resolve(hostport, &ss, &len);
 	if (rc)
 		return rc;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -746,6 +734,23 @@ int kvx_listen(struct kvx *x, const char *hostport, kvx_commit_fn fn, void *arg)
 		return -EAGAIN;
 	}
 	x->listening = true;
+	if (x->rdma) {			/* rdma_cm listens on the same address and port */
+		char why[160];
+
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(x->port);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons(x->port);
+		rc = kvr_listen(x, &ss, why, sizeof(why));
+		if (rc && x->o.policy == KVX_POLICY_RDMA)
+			return rc;
+		if (rc) {
+			size_t n = strlen(x->choice);
+
+			snprintf(x->choice + n, sizeof(x->choice) - n,
+				 "; no rdma listener (%s): receives over tcp", why);
+		}
+	}
 	return 0;
 }
 
@@ -755,11 +760,6 @@ int kvx_port(const struct kvx *x)
 }
 
 /* ---- sender ------------------------------------------------------------- */
-
-struct tslice {
-	uint32_t seq;
-	uint64_t src_off, stage_off, dst_off, len, tag;
-};
 
 struct tstream {
 	int fd;
@@ -846,7 +846,7 @@ static bool take_slice(struct tx *t, struct tstream *s, const uint8_t *src,
 		.stage_off = htole64(c->stage_off), .dst_off = htole64(c->dst_off),
 		.len = htole64(c->len), .tag = htole64(c->tag),
 		.hash = htole64(kvx_hash64(s->payload, c->len,
-					   slice_seed(t->id, c->seq, c->dst_off, c->len))),
+					   kvx_slice_seed(t->id, c->seq, c->dst_off, c->len))),
 	};
 	if (x->o.fault == KVX_FAULT_CORRUPT && c->seq == x->o.fault_slice) {
 		s->corrupt = malloc(c->len);
@@ -878,7 +878,7 @@ static void *tx_run(void *arg)
 	struct timespec t0;
 	socklen_t slen;
 	int err = 0;
-	char why[320] = "";
+	char why[320] = "", fallback[420] = "";
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(st, 0, sizeof(st));
@@ -931,7 +931,28 @@ static void *tx_run(void *arg)
 	if (ns > nsl)
 		ns = nsl;
 
-	err = resolve(t->peer, &ss, &slen);
+	if (x->rdma) {
+		bool setup = false;
+
+		err = kvr_send(t, sl, nsl, total, src, &setup, why, sizeof(why));
+		if (!err) {
+			t->res.bytes = total;
+			t->res.secs = kvx_since(&t0);
+			free(sl);
+			tx_finish(t, 0, "%s", why);
+			return NULL;
+		}
+		if (!setup || x->o.policy == KVX_POLICY_RDMA)
+			goto fail;
+		/* auto, and nothing was sent: no RDMA path to this peer */
+		memset(&t->res.rdma, 0, sizeof(t->res.rdma));
+		snprintf(fallback, sizeof(fallback), "policy auto: tcp, no rdma path to "
+			 "%s (%.160s); ", t->peer, why);
+		why[0] = 0;
+		err = 0;
+	}
+	snprintf(t->res.transport, sizeof(t->res.transport), "tcp");
+	err = kvx_resolve(t->peer, &ss, &slen);
 	if (err) {
 		snprintf(why, sizeof(why), "bad peer address %s", t->peer);
 		goto fail;
@@ -1096,12 +1117,12 @@ static void *tx_run(void *arg)
 		}
 	}
 	t->res.bytes = total;
-	t->res.secs = since(&t0);
+	t->res.secs = kvx_since(&t0);
 	for (i = 0; i < ns; i++)
 		close(st[i].fd);
 	free(sl);
-	tx_finish(t, 0, "%llu bytes in %u slices over %u tcp streams to %s, verified",
-		  (unsigned long long)total, nsl, ns, t->peer);
+	tx_finish(t, 0, "%s%llu bytes in %u slices over %u tcp streams to %s, verified",
+		  fallback, (unsigned long long)total, nsl, ns, t->peer);
 	return NULL;
 fail:
 	for (i = 0; i < KVX_MAX_STREAMS; i++) {
@@ -1110,7 +1131,7 @@ fail:
 		free(st[i].corrupt);
 	}
 	free(sl);
-	t->res.secs = since(&t0);
+	t->res.secs = kvx_since(&t0);
 	tx_finish(t, err ? err : -EIO, "transfer failed: %s", why[0] ? why : strerror(-err));
 	return NULL;
 }
@@ -1243,6 +1264,8 @@ void kvx_destroy(struct kvx *x)
 		pthread_join(x->lthr, NULL);
 		close(x->lfd);
 	}
+	if (x->rdma)
+		kvr_stop(x);		/* its listener; connections see x->stop */
 	/* transfers still running finish on their own (timeouts) */
 	for (;;) {
 		struct tx *t;
@@ -1266,6 +1289,8 @@ void kvx_destroy(struct kvx *x)
 		pthread_mutex_lock(&x->mu);
 	}
 	pthread_mutex_unlock(&x->mu);
+	if (x->rdma)
+		kvr_close(x);
 	free(x->spare);
 	pthread_mutex_destroy(&x->mu);
 	pthread_cond_destroy(&x->cv);

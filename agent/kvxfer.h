@@ -3,8 +3,10 @@
  * kvxfer.h - KV transfer engine between agents (agent/kvxfer.c): arenas
  * registered once, descriptor lists (src offset, dst offset, length),
  * batch submit, asynchronous status and completion. Transport by explicit
- * policy rdma|tcp|auto; only TCP is implemented (several streams, many
- * slices in flight, non-blocking sends). Every slice carries a 64-bit
+ * policy rdma|tcp|auto: TCP (several streams, many slices in flight,
+ * non-blocking sends) and RDMA verbs (agent/kvx_rdma.c: rdma_cm, one
+ * memory region per arena, slices as RDMA WRITEs, completions in event
+ * mode; built only with libibverbs + librdmacm). Every slice carries a 64-bit
  * hash checked by the receiver; the receiver stages a transfer and applies
  * it (copy into the destination arena, or the commit callback) only when
  * every slice arrived intact, so a failed transfer is never half-applied.
@@ -47,18 +49,30 @@ struct kvx_slice {
 
 enum kvx_state { KVX_PENDING, KVX_DONE, KVX_FAILED };
 
+/* what the RDMA handshake said (both ends send MTU, GID, QPN) */
+struct kvx_rdma_info {
+	uint32_t mtu;			/* path MTU: min of both ends' active MTU */
+	uint32_t local_mtu, peer_mtu;
+	uint32_t local_qpn, peer_qpn;
+	uint8_t local_gid[16], peer_gid[16];
+};
+
 struct kvx_result {
 	enum kvx_state state;
 	int err;			/* -errno when FAILED */
 	char msg[352];
 	uint64_t bytes, slices;
 	double secs;
+	char transport[8];		/* "tcp" or "rdma": what carried it */
+	struct kvx_rdma_info rdma;	/* transport rdma: the handshake */
 };
 
 struct kvx_stats {
 	uint64_t tx_ok, tx_failed, tx_bytes;
 	uint64_t rx_ok, rx_failed, rx_bytes, rx_active;
 	char rx_last_err[192];
+	uint64_t rx_rdma;		/* transfers received over RDMA */
+	struct kvx_rdma_info rx_last_rdma;	/* receiver's view of the last one */
 };
 
 /* "no destination arena": the commit callback applies the staged bytes */
@@ -77,11 +91,20 @@ struct kvx;
 void kvx_opts_defaults(struct kvx_opts *o);
 int kvx_policy_parse(const char *s, enum kvx_policy *p);
 const char *kvx_policy_name(enum kvx_policy p);
-/* -EPROTONOSUPPORT for rdma (with a message in err) */
+/*
+ * Policy rdma without a usable RDMA device: -ENODEV ("no RDMA device ...");
+ * built without libibverbs/librdmacm: -EPROTONOSUPPORT (message in err).
+ * Policy auto uses RDMA when a device is usable (active port), else TCP.
+ */
 int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t errlen);
 void kvx_destroy(struct kvx *x);
-const char *kvx_transport(const struct kvx *x);	/* "tcp" */
+/* "rdma" or "tcp"; under auto a peer without an RDMA path still gets TCP */
+const char *kvx_transport(const struct kvx *x);
 const char *kvx_choice(const struct kvx *x);	/* why, in words */
+/* usable RDMA devices (>0), 0 none, -errno; why says which or why not */
+int kvx_rdma_probe(char *why, size_t whylen);
+/* "rdma: path mtu 4096 (local 4096, peer 4096), qpn 0x11 -> 0x12, gid ..." */
+void kvx_rdma_info_str(const struct kvx_rdma_info *r, char *buf, size_t len);
 int kvx_register(struct kvx *x, void *base, uint64_t len, uint32_t *id);
 int kvx_unregister(struct kvx *x, uint32_t id);
 /* receiver: "ADDR:PORT" (port 0: any, see kvx_port) */

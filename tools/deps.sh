@@ -23,6 +23,10 @@ PKGS=(
 	# BTF (pahole; resolve_btfids is built from linux-source-6.1's tools/)
 	qemu-system-x86 busybox-static cpio xz-utils zstd kmod dwarves bison flex
 	linux-source-6.1
+	# KV transfer over RDMA (agent/kvx_rdma.c): verbs + rdma_cm headers; in the
+	# kernel tier's guest: the rxe provider, the `rdma` tool (iproute2),
+	# perftest's ib_write_bw (kv_rdma_vs_ib_write_bw)
+	libibverbs-dev librdmacm-dev ibverbs-providers perftest
 )
 
 # Debian 12's 6.1 kernel ABI (e.g. 6.1.0-57-amd64): the headers are installed,
