@@ -282,10 +282,10 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
 static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_object *o)
 {
 	static const char *const ok[] = { "load", "queue", "pending_tokens", "kv_use", "resident",
-					   NULL };
+					   "state", NULL };
 	struct d_node *n = &D.nodes[id];
 	uint32_t load = n->load, q = n->queue, pend = n->pending, kv = n->kv_use;
-	json_object *v, *res;
+	json_object *v, *res, *st = NULL;
 	bool was_up = n->up;
 
 	if (!n->used)
@@ -323,6 +323,13 @@ static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_obj
 				return send_err(c, 400, "field \"resident\": array of capability labels expected");
 		}
 	}
+	if (json_object_object_get_ex(o, "state", &v)) {	/* state.c */
+		char serr[256];
+
+		st = idnd_state_parse(v, serr, sizeof(serr));
+		if (!st)
+			return send_err(c, 400, "%s", serr);
+	}
 	n->load = load;
 	n->queue = q;
 	n->pending = pend;
@@ -330,6 +337,8 @@ static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_obj
 	n->last_hb = idnd_now();
 	n->heartbeats++;
 	n->up = true;
+	if (st)
+		idnd_state_set(id, st);
 	idnd_dist_heartbeat(n);
 	if (D.have_maps)
 		idnd_node_push(n);
@@ -573,6 +582,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			return send_err(c, 500, "store: %s", idnd_store_err());
 		idnd_dist_node_del(&D.nodes[id]);
 		D.nodes[id] = gone;
+		idnd_state_drop(id);
 		for (int i = 0; i < D.n_place; i++)
 			if (D.place[i].node != id)
 				D.place[k++] = D.place[i];
@@ -584,8 +594,18 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			idnd_node_push(&gone);
 		return send_json(c, 200, json_object_new_object());
 	}
+	if (get && !strcmp(url, "/v1/state"))	/* state.c */
+		return send_json(c, 200, idnd_state_all());
+	if (get && path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) &&
+	    !strcmp(rest, "/state")) {
+		if (!D.nodes[id].used)
+			return send_err(c, 404, "node %u is not registered", id);
+		o = idnd_state_json(id);
+		return o ? send_json(c, 200, o) :
+			   send_err(c, 404, "node %u has reported no state", id);
+	}
 	if (!post) {
-		bool known = !strcmp(url, "/v1/caps") || !strcmp(url, "/v1/nodes") ||
+		bool known = !strcmp(url, "/v1/state") || !strcmp(url, "/v1/caps") || !strcmp(url, "/v1/nodes") ||
 			     !strcmp(url, "/v1/demand") || !strcmp(url, "/v1/placement/solve") ||
 			     !strncmp(url, "/v1/nodes/", 10) || !strncmp(url, "/v1/caps/", 9) ||
 			     !strcmp(url, "/v1/status") || !strcmp(url, "/metrics") ||

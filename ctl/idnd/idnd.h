@@ -201,6 +201,16 @@ void idnd_dist_policy_del(uint32_t id);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */
 int idnd_dist_watch(volatile int *stop);
 
+/* state.c: state summaries (descriptors S, affinity check) from heartbeats */
+#define IDND_STATE_MAX_DESC 64
+/* validate a heartbeat's "state"; a canonical copy, or NULL with *err */
+json_object *idnd_state_parse(json_object *in, char *err, size_t errlen);
+int idnd_state_set(uint32_t node, json_object *canon);	/* takes canon; stores */
+void idnd_state_drop(uint32_t node);
+json_object *idnd_state_json(uint32_t node);		/* NULL: none */
+json_object *idnd_state_all(void);
+void *idnd_store_handle(void);				/* store.c: the sqlite3 * */
+
 /* api.c */
 int idnd_api_start(const char *listen, int port);
 void idnd_api_stop(void);

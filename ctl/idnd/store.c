@@ -20,6 +20,11 @@
 static sqlite3 *db;
 static char store_err[256];
 
+void *idnd_store_handle(void)
+{
+	return db;
+}
+
 const char *idnd_store_err(void)
 {
 	return store_err;
