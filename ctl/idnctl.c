@@ -33,7 +33,7 @@ struct idnctl_opts G;
 static const char usage_text[] =
 "Usage: idnctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
 "where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | hold | monitor |\n"
-"                  controller | placement }\n"
+"                  controller | placement | state }\n"
 "       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -C URL | -v | -V }\n"
 "  -j, --json         JSON output (errors as {\"error\": ...})\n"
 "  -p, --pretty       pretty JSON (implies -j)\n"
@@ -144,6 +144,7 @@ static const struct {
 	{ "monitor", do_monitor },
 	{ "controller", do_controller },
 	{ "placement", do_placement },
+	{ "state", do_state },
 	{ "help", do_help },
 };
 

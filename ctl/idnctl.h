@@ -73,6 +73,7 @@ int do_monitor(int argc, char **argv);
 int do_controller(int argc, char **argv);
 int do_placement(int argc, char **argv);
 int ctl_cap_list(int argc, char **argv);
+int do_state(int argc, char **argv);		/* state.c: agents' state via idnd */
 
 /* print_idn.c: IDN values through the print layer. */
 void print_cap(const char *key, const char *fmt, __u32 cap);
