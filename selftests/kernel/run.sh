@@ -11,12 +11,13 @@
 # Cache (reused while inputs are unchanged): $O/kernel/<kver>/.
 # Env: O (build dir), IDN_KVER, IDN_KCACHE (downloaded linux-image .deb,
 #      default /var/cache/idn), IDN_QEMU_ACCEL=kvm|tcg, IDN_QEMU_TIMEOUT (s),
-#      IDN_KTESTS="pattern" (guest tests to run), V=1 (show the console),
+#      IDN_KTESTS="pattern" (guest tests to run, e.g. rdma), V=1 (show the console),
 #      IDN_KNARRATE=1 (guest tests that tell a story print it as "# " lines:
 #      test_activate.sh, for tools/demo-activation.sh),
-#      IDN_KBENCH=1: benchmark mode for `tools/bench/run.sh kernel`: the
+#      IDN_KBENCH=1: benchmark mode for `tools/bench/run.sh kernel|rdma`: the
 #      same build and boot, but the guest runs tools/bench/kernel_guest.sh
-#      (knobs KB_N, KB_ROUNDS, KB_K passed through) and this script prints
+#      or IDN_KBENCH_SCRIPT (tools/bench/rdma_guest.sh), knobs KB_N,
+#      KB_ROUNDS, KB_K, RB_BYTES, RB_SLICE passed through, and this script prints
 #      its figures, one "name value unit" line each, on stdout, progress
 #      and "# skipped: reason" on stderr (exit 0, 1 failed, 4 skipped).
 set -euo pipefail
@@ -81,6 +82,30 @@ if [ ! -f "$C/root/.done" ]; then
 		rm -rf "$C/root/lib"
 	fi
 	touch "$C/root/.done"
+fi
+
+# Soft-RoCE for test_rdma.sh and the rdma benchmark: rdma_rxe and what it
+# needs, in load order (the image ships no modules.dep; crc32 first: rxe's
+# ICRC asks the crypto API for "crc32" and fails without a provider)
+RMODS="kernel/fs/configfs/configfs.ko kernel/crypto/crc32_generic.ko
+	kernel/arch/x86/crypto/crc32-pclmul.ko kernel/net/ipv4/udp_tunnel.ko
+	kernel/net/ipv6/ip6_udp_tunnel.ko kernel/drivers/infiniband/core/ib_core.ko
+	kernel/drivers/infiniband/core/ib_uverbs.ko kernel/drivers/infiniband/core/iw_cm.ko
+	kernel/drivers/infiniband/core/ib_cm.ko kernel/drivers/infiniband/core/rdma_cm.ko
+	kernel/drivers/infiniband/core/rdma_ucm.ko kernel/drivers/infiniband/sw/rxe/rdma_rxe.ko"
+if [ ! -f "$C/rdma/.done" ]; then
+	log "unpacking the RDMA modules"
+	rm -rf "$C/rdma" && mkdir -p "$C/rdma"
+	if [ -d "/lib/modules/$KVER/kernel" ]; then
+		for m in $RMODS; do cp "/lib/modules/$KVER/$m" "$C/rdma/" 2>/dev/null || true; done
+	else
+		pat=()
+		for m in $RMODS; do pat+=("./lib/modules/$KVER/$m"); done
+		dpkg-deb --fsys-tarfile "$DEB" | tar -C "$C/rdma" -x "${pat[@]}" 2>/dev/null || true
+		find "$C/rdma/lib" -name '*.ko' -exec mv {} "$C/rdma/" \; 2>/dev/null || true
+		rm -rf "$C/rdma/lib"
+	fi
+	touch "$C/rdma/.done"
 fi
 
 # decompressed ELF vmlinux: boots faster (PVH entry) and holds .BTF
@@ -169,6 +194,23 @@ for src in "${SRCS[@]}"; do
 	fi
 done
 
+# the RDMA test's KV transfer endpoint: the agent's kvxfer library + verbs
+if pkg-config --exists libibverbs librdmacm; then
+	bin=$TB/kt_kvx
+	ksrcs=(selftests/kernel/rdma/kt_kvx.c agent/kvxfer.c agent/kvx_rdma.c)
+	stale=0
+	for f in "${ksrcs[@]}" agent/kvxfer.h agent/kvx_priv.h; do
+		[ "$bin" -nt "$f" ] || stale=1
+	done
+	if [ $stale = 1 ]; then
+		# shellcheck disable=SC2046 # pkg-config flags are word lists
+		gcc -O2 -g -Wall -Wextra -Wno-unused-parameter -std=gnu11 -DKVX_HAVE_RDMA \
+			-Iagent -Iinclude/uapi -o "$bin" "${ksrcs[@]}" \
+			$(pkg-config --libs libibverbs librdmacm) -lpthread ||
+			fail "cannot build kt_kvx"
+	fi
+fi
+
 # ---- initramfs ---------------------------------------------------------------
 W=$(mktemp -d "${TMPDIR:-/tmp}/idn-ktest.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -197,9 +239,28 @@ for b in idnctl idnd; do
 done
 p=$(command -v curl || true)
 [ -n "$p" ] && add_elf "$p" /usr/bin/curl
+# Soft-RoCE: modules (load order in /idn/rdma/order), the verbs provider and
+# libgcc_s (dlopen()ed: ldd cannot see them), the rdma tool, ib_write_bw.
+# Without them test_rdma.sh says SKIP and why.
+if [ -x "$TB/kt_kvx" ] && [ -f "$C/rdma/rdma_rxe.ko" ]; then
+	mkdir -p "$R/idn/rdma" "$R/etc/libibverbs.d"
+	for m in $RMODS; do
+		b=$(basename "$m")
+		[ -f "$C/rdma/$b" ] && cp "$C/rdma/$b" "$R/idn/rdma/" && echo "${b%.ko}"
+	done >"$R/idn/rdma/order"
+	cp /etc/libibverbs.d/rxe.driver "$R/etc/libibverbs.d/" 2>/dev/null || true
+	vd=$(pkg-config --variable=libdir libibverbs)/libibverbs
+	for so in "$vd"/librxe-rdmav*.so /lib/x86_64-linux-gnu/libgcc_s.so.1; do
+		[ -e "$so" ] && add_elf "$so" "$so"
+	done
+	p=$(command -v rdma || true)
+	[ -n "$p" ] && add_elf "$p" /usr/sbin/rdma
+	p=$(command -v ib_write_bw || true)
+	[ -n "$p" ] && add_elf "$p" /usr/bin/ib_write_bw
+fi
 if [ "$BENCH" = 1 ]; then
-	cp tools/bench/kernel_guest.sh "$R/idn/guest.sh"
-	for k in KB_N KB_ROUNDS KB_K; do
+	cp "${IDN_KBENCH_SCRIPT:-tools/bench/kernel_guest.sh}" "$R/idn/guest.sh"
+	for k in KB_N KB_ROUNDS KB_K RB_BYTES RB_SLICE; do
 		[ -z "${!k:-}" ] || echo "$k=${!k}"
 	done >"$R/idn/benchenv"
 else
