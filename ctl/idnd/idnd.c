@@ -220,8 +220,12 @@ int main(int argc, char **argv)
 			broker_tick();
 		idnd_loop_tick(idnd_now());
 		idnd_act_tick(idnd_now());
+		idnd_state_tick(idnd_now());
 		pthread_mutex_unlock(&D.lock);
 	}
+	pthread_mutex_lock(&D.lock);
+	idnd_state_tick(1e300);		/* write what is left */
+	pthread_mutex_unlock(&D.lock);
 	idnd_api_stop();
 	idnd_act_stop();
 	idnd_store_close();

@@ -207,6 +207,7 @@ int idnd_dist_watch(volatile int *stop);
 json_object *idnd_state_parse(json_object *in, char *err, size_t errlen);
 int idnd_state_set(uint32_t node, json_object *canon);	/* takes canon; stores */
 void idnd_state_drop(uint32_t node);
+void idnd_state_tick(double now);	/* broker loop: write changed summaries (1/s) */
 json_object *idnd_state_json(uint32_t node);		/* NULL: none */
 json_object *idnd_state_all(void);
 void *idnd_store_handle(void);				/* store.c: the sqlite3 * */

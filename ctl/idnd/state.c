@@ -9,8 +9,10 @@
  *
  * A summary is rebuilt from the validated values (canonical JSON), so what
  * is stored and served is exactly what passed validation. It is written to
- * the store when it changed, at most once per second per node (a restart
- * loses at most the last second, which the next heartbeat brings back).
+ * the store when it changed: the first report at once, then at most once a
+ * second per node (idnd_state_tick, from the broker loop, writes what is
+ * left), so a kill -9 loses at most the last second of reports, which the
+ * next heartbeat brings back; a clean stop writes everything.
  * Called with D.lock held, like the rest of the API.
  */
 #include <errno.h>
@@ -28,6 +30,7 @@ struct nstate {
 	char *text;		/* what was last written to the store */
 	double updated;		/* wall clock of the last report, seconds */
 	double written;		/* monotonic time of the last store write */
+	bool dirty;		/* o differs from text: the tick writes it */
 };
 
 static struct nstate S[IDN_MAX_NODES];
@@ -325,29 +328,42 @@ static int write_row(uint32_t node, const char *text, double updated)
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+static int flush(uint32_t node, double now)
+{
+	struct nstate *s = &S[node];
+	const char *t = json_object_to_json_string_ext(s->o, JSON_C_TO_STRING_PLAIN);
+	int rc = write_row(node, t, s->updated);
+
+	if (!rc) {
+		free(s->text);
+		s->text = strdup(t);
+		s->written = now;
+		s->dirty = false;
+	}
+	return rc;
+}
+
 int idnd_state_set(uint32_t node, json_object *canon)
 {
 	struct nstate *s = &S[node];
 	const char *t = json_object_to_json_string_ext(canon, JSON_C_TO_STRING_PLAIN);
 	double now = idnd_now();
-	int rc = 0;
 
 	load();
 	idnd_state_reports++;
 	s->updated = wall();
-	if (!s->text || strcmp(s->text, t)) {
-		if (!s->text || now - s->written >= 1.0) {
-			rc = write_row(node, t, s->updated);
-			if (!rc) {
-				free(s->text);
-				s->text = strdup(t);
-				s->written = now;
-			}
-		}
-	}
+	s->dirty |= !s->text || strcmp(s->text, t);
 	json_object_put(s->o);
 	s->o = canon;
-	return rc;
+	/* the first report at once, then at most one write per second (the tick) */
+	return s->dirty && (!s->text || now - s->written >= 1.0) ? flush(node, now) : 0;
+}
+
+void idnd_state_tick(double now)
+{
+	for (uint32_t j = 0; j < IDN_MAX_NODES; j++)
+		if (S[j].dirty && S[j].o && now - S[j].written >= 1.0)
+			flush(j, now);
 }
 
 void idnd_state_drop(uint32_t node)
