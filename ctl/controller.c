@@ -6,12 +6,15 @@
  *   idnctl [-C URL] controller status
  *   idnctl [-C URL] placement { show | solve [ dry-run ] | explain cap CAP }
  *   idnctl [-C URL] cap list            (the registry; `cap show` is the dataplane)
+ *   idnctl [-C URL] node list [ id ID ]  (the registry; `node show` is the dataplane)
+ *   idnctl [-C URL] policy { list | show id ID | add name NAME ... | del id ID }
  *
  * URL: -C, else $IDN_CONTROLLER, else http://127.0.0.1:8787. With -j the
  * API's JSON is printed as it came (-p pretty); errors are the API's
  * {"error": ...} text, exit 1.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +117,37 @@ static const char *str(json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) && v ? json_object_get_string(v) : "-";
 }
 
+/*
+ * A number of the answer as people write it: integers as they are,
+ * fractions with 6 significant digits (0.30000000000000004 -> 0.3),
+ * large values without an exponent.
+ */
+static const char *num(json_object *o, const char *k)
+{
+	static char b[8][40];
+	static int slot;
+	char *out = b[slot++ & 7];
+	json_object *v;
+	double x;
+
+	if (!json_object_object_get_ex(o, k, &v) || !v)
+		return "-";
+	if (!json_object_is_type(v, json_type_double))
+		return json_object_get_string(v);
+	x = json_object_get_double(v);
+	if (fabs(x) >= 1e6) {
+		snprintf(out, sizeof(b[0]), "%.0f", x);
+	} else if (x != 0 && fabs(x) < 1e-3) {
+		int n = snprintf(out, sizeof(b[0]), "%.6f", x);
+
+		while (n > 1 && out[n - 1] == '0' && out[n - 2] != '.')
+			out[--n] = 0;
+	} else {
+		snprintf(out, sizeof(b[0]), "%.6g", x);
+	}
+	return out;
+}
+
 static const char *cap_name(long long label, char *buf, size_t len)
 {
 	return idn_fmt_cap((__u32)label, buf, len);
@@ -212,12 +246,82 @@ static int placement_solve(int argc, char **argv)
 	if (json_object_object_get_ex(o, "placement", &a))
 		print_pairs(a);
 	printf("%scost %s latency %s network %s deploy %s risk %s unserved %s rps\n"
-	       "changed %s in %s s%s%s\n", dry ? "(dry run) " : "", str(o, "cost"),
-	       str(o, "latency"), str(o, "network"), str(o, "deploy"), str(o, "risk"),
-	       str(o, "unserved_rps"), str(o, "changed"), str(o, "seconds"),
+	       "changed %s in %s s%s%s\n", dry ? "(dry run) " : "", num(o, "cost"),
+	       num(o, "latency"), num(o, "network"), num(o, "deploy"), num(o, "risk"),
+	       num(o, "unserved_rps"), num(o, "changed"), num(o, "seconds"),
 	       dry ? "" : ", generation ", dry ? "" : str(o, "generation"));
 	json_object_put(o);
 	return EXIT_OK;
+}
+
+static void print_ids(const char *what, json_object *a)
+{
+	printf("%s", what);
+	if (!a || !json_object_array_length(a))
+		printf(" none");
+	for (size_t i = 0; a && i < json_object_array_length(a); i++)
+		printf(" %s", json_object_get_string(json_object_array_get_idx(a, i)));
+	printf("\n");
+}
+
+static void print_excluded(const char *indent, json_object *a)
+{
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		json_object *x = json_object_array_get_idx(a, i);
+
+		printf("%sexcluded node %s: %s\n", indent, str(x, "node"), str(x, "reason"));
+	}
+}
+
+/*
+ * cap 7/0 name chat tier 0 mem-gb 30
+ *   placed on nodes 1 2
+ *   region 1 demand 100 rps served by node 1 unit cost 3.1
+ *   excluded node 3: trust below the capability's minimum
+ *   policy 5 secure: nodes 1
+ *     excluded node 2: trust below the policy's minimum
+ */
+static void print_explain(json_object *o)
+{
+	json_object *c, *a, *r;
+	char cb[32];
+
+	if (json_object_object_get_ex(o, "cap", &c)) {
+		json_object *l, *res = NULL;
+
+		json_object_object_get_ex(c, "resources", &res);
+		printf("cap %s name %s tier %s mem-gb %s\n",
+		       json_object_object_get_ex(c, "label", &l) ?
+		       cap_name(json_object_get_int64(l), cb, sizeof(cb)) : "-",
+		       str(c, "name"), str(c, "tier"), res ? num(res, "mem_gb") : "-");
+	}
+	json_object_object_get_ex(o, "placed_on", &a);
+	print_ids("  placed on nodes", a);
+	if (json_object_object_get_ex(o, "regions", &a))
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			r = json_object_array_get_idx(a, i);
+			printf("  region %s demand %s rps ", str(r, "region"), num(r, "rps"));
+			if (json_object_object_get_ex(r, "served_by", &c) && c)
+				printf("served by node %s unit cost %s\n", str(r, "served_by"),
+				       num(r, "unit_cost"));
+			else
+				printf("unserved\n");
+		}
+	if (json_object_object_get_ex(o, "excluded", &a))
+		print_excluded("  ", a);
+	if (json_object_object_get_ex(o, "policies", &a))
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			json_object *n = NULL, *x = NULL;
+			char what[128];
+
+			r = json_object_array_get_idx(a, i);
+			snprintf(what, sizeof(what), "  policy %s %s: nodes", str(r, "id"),
+				 str(r, "name"));
+			json_object_object_get_ex(r, "nodes", &n);
+			print_ids(what, n);
+			json_object_object_get_ex(r, "excluded", &x);
+			print_excluded("    ", x);
+		}
 }
 
 static int placement_explain(int argc, char **argv)
@@ -244,10 +348,11 @@ static int placement_explain(int argc, char **argv)
 	rc = api("GET", path, NULL, &o);
 	if (rc)
 		return rc;
-	/* the explanation is nested data: JSON is its text form too */
-	if (!G.json)
-		G.pretty = true;
-	return print_raw(o);
+	if (G.json)
+		return print_raw(o);
+	print_explain(o);
+	json_object_put(o);
+	return EXIT_OK;
 }
 
 int do_placement(int argc, char **argv)
@@ -306,4 +411,251 @@ int ctl_cap_list(int argc, char **argv)
 	}
 	json_object_put(o);
 	return EXIT_OK;
+}
+
+/* ---- node list: the controller's registry ---- */
+
+static void print_node(json_object *n)
+{
+	json_object *v;
+
+	printf("node %s state %s hb-age %s ms heartbeats %s", str(n, "id"), str(n, "state"),
+	       str(n, "hb_age_ms"), str(n, "heartbeats"));
+	if (json_object_object_get_ex(n, "addr4", &v))
+		printf(" addr %s", json_object_get_string(v));
+	if (json_object_object_get_ex(n, "addr6", &v))
+		printf(" addr %s", json_object_get_string(v));
+	printf("\n    region %s domain %s trust %s confidential %s mem-gb %s runtime %s",
+	       str(n, "region"), str(n, "domain"), str(n, "trust"),
+	       json_object_object_get_ex(n, "confidential", &v) && json_object_get_boolean(v) ?
+	       "on" : "off", num(n, "mem_gb"), str(n, "runtime"));
+	if (json_object_object_get_ex(n, "accelerator", &v) && *json_object_get_string(v))
+		printf(" accelerator %s", json_object_get_string(v));
+	printf(" net-us %s tok-ns %s max-queue %s", str(n, "net_us"), str(n, "tok_ns"),
+	       str(n, "max_queue"));
+	if (json_object_object_get_ex(n, "api_port", &v))
+		printf(" api-port %s", json_object_get_string(v));
+	printf("\n    load %s queue %s pending-tokens %s kv-use %s\n", str(n, "load"),
+	       str(n, "queue"), str(n, "pending_tokens"), str(n, "kv_use"));
+}
+
+int ctl_node_list(int argc, char **argv)
+{
+	json_object *o, *one = NULL;
+	__u32 id = 0;
+	bool have = false;
+	int rc;
+
+	for (; argc > 0; argc--, argv++) {
+		if (matches(*argv, "id")) {
+			NEXT_ARG();
+			if (have)
+				return duparg("id");
+			PARSE(idn_parse_u32(*argv, 0, IDN_MAX_NODES - 1, &id, "node id"));
+			have = true;
+		} else {
+			return usage_error("unknown argument \"%s\", try \"idnctl node help\".",
+					   *argv);
+		}
+	}
+	rc = api("GET", "/v1/nodes", NULL, &o);
+	if (rc)
+		return rc;
+	if (have) {
+		for (size_t i = 0; i < json_object_array_length(o) && !one; i++) {
+			json_object *n = json_object_array_get_idx(o, i), *v;
+
+			if (json_object_object_get_ex(n, "id", &v) &&
+			    json_object_get_int64(v) == (int64_t)id)
+				one = json_object_get(n);
+		}
+		json_object_put(o);
+		if (!one)
+			return runtime_error("node %u is not registered with the controller", id);
+		if (G.json)
+			return print_raw(one);
+		print_node(one);
+		json_object_put(one);
+		return EXIT_OK;
+	}
+	if (G.json)
+		return print_raw(o);
+	for (size_t i = 0; i < json_object_array_length(o); i++)
+		print_node(json_object_array_get_idx(o, i));
+	json_object_put(o);
+	return EXIT_OK;
+}
+
+/* ---- policy: the controller's policy classes ---- */
+
+static int policy_usage(void)
+{
+	fprintf(stdout,
+"Usage: idnctl [ -C URL ] policy list\n"
+"       idnctl [ -C URL ] policy show id ID\n"
+"       idnctl [ -C URL ] policy add name NAME [ trust 0-7 ]\n"
+"                         [ privacy { public | tenant | confidential | hw-bound } ]\n"
+"                         [ scope { any | home | plan } ] [ domains LIST ]\n"
+"       idnctl [ -C URL ] policy del id ID\n"
+"       idnctl policy help\n"
+"where  ID := policy class 0-127 = trust + 8 * privacy + 32 * scope (a request's policy)\n"
+"       LIST := domains 0-31 as in 0,2,5-7\n");
+	return EXIT_OK;
+}
+
+static void print_policy_class(json_object *p)
+{
+	json_object *d;
+	__u32 mask = 0;
+	char b[128];
+
+	if (json_object_object_get_ex(p, "domains", &d))
+		for (size_t i = 0; i < json_object_array_length(d); i++)
+			mask |= 1u << (json_object_get_int(json_object_array_get_idx(d, i)) & 31);
+	printf("policy %s name %s trust %s privacy %s scope %s domains %s\n", str(p, "id"),
+	       str(p, "name"), str(p, "min_trust"), str(p, "privacy"), str(p, "scope"),
+	       mask ? idn_fmt_domains(mask, b, sizeof(b)) : "any");
+}
+
+static int policy_id(int argc, char **argv, const char *cmd, __u32 *id)
+{
+	bool have = false;
+
+	for (; argc > 0; argc--, argv++) {
+		if (matches(*argv, "id")) {
+			NEXT_ARG();
+			if (have)
+				return duparg("id");
+			PARSE(idn_parse_u32(*argv, 0, 127, id, "policy id"));
+			have = true;
+		} else {
+			return usage_error("unknown argument \"%s\", try \"idnctl policy help\".",
+					   *argv);
+		}
+	}
+	if (!have)
+		return usage_error("policy %s needs \"id ID\"", cmd);
+	return 0;
+}
+
+static int policy_add(int argc, char **argv)
+{
+	static const char *const priv[] = { "public", "tenant", "confidential", "hw-bound", NULL };
+	static const char *const scope[] = { "any", "home", "plan", NULL };
+	json_object *b = json_object_new_object(), *o;
+	bool have_name = false;
+	__u32 v;
+	int rc;
+
+	for (; argc > 0; argc--, argv++) {
+		const char *const *names = NULL;
+		const char *key = NULL;
+
+		if (matches(*argv, "name")) {
+			NEXT_ARG();
+			if (have_name)
+				return json_object_put(b), duparg("name");
+			json_object_object_add(b, "name", json_object_new_string(*argv));
+			have_name = true;
+			continue;
+		}
+		if (matches(*argv, "trust")) {
+			NEXT_ARG();
+			if (json_object_object_get_ex(b, "min_trust", NULL))
+				return json_object_put(b), duparg("trust");
+			if (idn_parse_u32(*argv, 0, 7, &v, "trust"))
+				return json_object_put(b), invarg();
+			json_object_object_add(b, "min_trust", json_object_new_int(v));
+			continue;
+		}
+		if (matches(*argv, "domains")) {
+			json_object *a = json_object_new_array();
+			__u32 mask;
+
+			NEXT_ARG();
+			if (idn_parse_domains(*argv, &mask))
+				return json_object_put(a), json_object_put(b), invarg();
+			for (int d = 0; d < 32; d++)
+				if (mask & (1u << d))
+					json_object_array_add(a, json_object_new_int(d));
+			json_object_object_add(b, "domains", a);
+			continue;
+		}
+		if (matches(*argv, "privacy")) {
+			names = priv;
+			key = "privacy";
+		} else if (matches(*argv, "scope")) {
+			names = scope;
+			key = "scope";
+		} else {
+			json_object_put(b);
+			return usage_error("unknown argument \"%s\", try \"idnctl policy help\".",
+					   *argv);
+		}
+		NEXT_ARG();
+		for (v = 0; names[v] && strcmp(names[v], *argv); v++)
+			;
+		if (!names[v]) {
+			json_object_put(b);
+			return usage_error("invalid %s \"%s\"", key, *argv);
+		}
+		json_object_object_add(b, key, json_object_new_string(*argv));
+	}
+	if (!have_name) {
+		json_object_put(b);
+		return usage_error("policy add needs \"name NAME\"");
+	}
+	rc = api("POST", "/v1/policies", json_object_to_json_string(b), &o);
+	json_object_put(b);
+	if (rc)
+		return rc;
+	if (G.json)
+		return print_raw(o);
+	print_policy_class(o);
+	json_object_put(o);
+	return EXIT_OK;
+}
+
+int do_policy(int argc, char **argv)
+{
+	char path[64];
+	json_object *o;
+	__u32 id = 0;
+	int rc;
+
+	if (argc < 1 || matches(*argv, "list")) {
+		if (argc > 1)
+			return usage_error("policy list takes no arguments");
+		rc = api("GET", "/v1/policies", NULL, &o);
+		if (rc)
+			return rc;
+		if (G.json)
+			return print_raw(o);
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			print_policy_class(json_object_array_get_idx(o, i));
+		json_object_put(o);
+		return EXIT_OK;
+	}
+	if (matches(*argv, "help"))
+		return policy_usage();
+	if (matches(*argv, "add"))
+		return policy_add(argc - 1, argv + 1);
+	if (matches(*argv, "show") || matches(*argv, "del")) {
+		bool del = matches(*argv, "del");
+
+		rc = policy_id(argc - 1, argv + 1, *argv, &id);
+		if (rc)
+			return rc;
+		snprintf(path, sizeof(path), "/v1/policies/%u", id);
+		rc = api(del ? "DELETE" : "GET", path, NULL, &o);
+		if (rc)
+			return rc;
+		if (G.json)
+			return print_raw(o);
+		if (!del)
+			print_policy_class(o);
+		json_object_put(o);
+		return EXIT_OK;
+	}
+	return unknown_cmd("policy", *argv);
 }

@@ -6,8 +6,8 @@
  *   idnctl [OPTIONS] OBJECT { COMMAND | help }
  *
  * Each object lives in its own file (dp.c vip.c node.c plan.c cap.c
- * route.c stats.c receipt.c hold.c controller.c); this file knows none of their
- * commands.
+ * route.c stats.c receipt.c hold.c; controller, placement and policy in
+ * controller.c); this file knows none of their commands.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,7 +33,7 @@ struct idnctl_opts G;
 static const char usage_text[] =
 "Usage: idnctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
 "where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | hold | monitor |\n"
-"                  controller | placement | state }\n"
+"                  controller | placement | policy | state }\n"
 "       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -C URL | -v | -V }\n"
 "  -j, --json         JSON output (errors as {\"error\": ...})\n"
 "  -p, --pretty       pretty JSON (implies -j)\n"
@@ -145,6 +145,7 @@ static const struct {
 	{ "controller", do_controller },
 	{ "placement", do_placement },
 	{ "state", do_state },
+	{ "policy", do_policy },
 	{ "help", do_help },
 };
 

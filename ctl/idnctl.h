@@ -74,6 +74,8 @@ int do_controller(int argc, char **argv);
 int do_placement(int argc, char **argv);
 int ctl_cap_list(int argc, char **argv);
 int do_state(int argc, char **argv);		/* state.c: agents' state via idnd */
+int ctl_node_list(int argc, char **argv);
+int do_policy(int argc, char **argv);
 
 /* print_idn.c: IDN values through the print layer. */
 void print_cap(const char *key, const char *fmt, __u32 cap);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * node.c - idnctl node: the node table idn_nodes (locator, domain, trust,
- * health, load) the selection reads.
+ * health, load) the selection reads. `node list` is the controller's
+ * registry instead (idnd's API, controller.c): profile R, state, last
+ * heartbeat, load.
  *
  * A node is dual-stack: one entry with up to two locators, one IPv4 and
  * one IPv6 (`addr` given once per family); a request leaves toward the
@@ -21,6 +23,7 @@ static int usage(void)
 "       idnctl node set id ID [ addr ADDR ] [ addr ADDR ] [ NODE_ATTRS ]\n"
 "       idnctl node del id ID\n"
 "       idnctl node show [ id ID ]\n"
+"       idnctl [ -C URL ] node list [ id ID ]\n"
 "       idnctl node help\n"
 "where  ADDR := { IPV4ADDR | IPV6ADDR }, at most one locator of each family\n"
 "       NODE_ATTRS := [ domain 0-31 ] [ trust 0-7 ] [ health { up | down | drain } ]\n"
@@ -270,6 +273,8 @@ int do_node(int argc, char **argv)
 		return node_del(argc - 1, argv + 1);
 	if (matches(*argv, "show"))
 		return node_show(argc - 1, argv + 1);
+	if (matches(*argv, "list"))
+		return ctl_node_list(argc - 1, argv + 1);
 	if (matches(*argv, "help"))
 		return usage();
 	return unknown_cmd("node", *argv);

@@ -171,12 +171,12 @@ static json_object *status_json(void)
 		json_object_object_add(a, "failed", json_object_new_int64(D.act_failed));
 		json_object_object_add(a, "released", json_object_new_int64(D.act_released));
 		json_object_object_add(a, "rejected", json_object_new_int64(D.act_rejected));
-		json_object_object_add(a, "last_ms", json_object_new_double(D.act_last_ms));
+		json_object_object_add(a, "last_ms", idnd_jnum(D.act_last_ms));
 		json_object_object_add(o, "activation", a);
 	}
-	json_object_object_add(o, "uptime_s", json_object_new_double(idnd_now() - D.started));
-	json_object_object_add(o, "last_commit_ms", json_object_new_double(D.last_commit_ms));
-	json_object_object_add(o, "last_drain_ms", json_object_new_double(D.last_drain_ms));
+	json_object_object_add(o, "uptime_s", idnd_jnum(idnd_now() - D.started));
+	json_object_object_add(o, "last_commit_ms", idnd_jnum(D.last_commit_ms));
+	json_object_object_add(o, "last_drain_ms", idnd_jnum(D.last_drain_ms));
 	return o;
 }
 
@@ -460,14 +460,14 @@ static enum MHD_Result solve(struct MHD_Connection *c, json_object *o)
 	}
 	json_object_object_add(res, "dry_run", json_object_new_boolean(dry));
 	json_object_object_add(res, "placement", a);
-	json_object_object_add(res, "cost", json_object_new_double(sol.cost));
-	json_object_object_add(res, "latency", json_object_new_double(sol.lat));
-	json_object_object_add(res, "network", json_object_new_double(sol.net));
-	json_object_object_add(res, "deploy", json_object_new_double(sol.deploy));
-	json_object_object_add(res, "risk", json_object_new_double(sol.risk));
-	json_object_object_add(res, "unserved_rps", json_object_new_double(sol.unserved_demand));
+	json_object_object_add(res, "cost", idnd_jnum(sol.cost));
+	json_object_object_add(res, "latency", idnd_jnum(sol.lat));
+	json_object_object_add(res, "network", idnd_jnum(sol.net));
+	json_object_object_add(res, "deploy", idnd_jnum(sol.deploy));
+	json_object_object_add(res, "risk", idnd_jnum(sol.risk));
+	json_object_object_add(res, "unserved_rps", idnd_jnum(sol.unserved_demand));
 	json_object_object_add(res, "changed", json_object_new_int(changed));
-	json_object_object_add(res, "seconds", json_object_new_double(sol.seconds));
+	json_object_object_add(res, "seconds", idnd_jnum(sol.seconds));
 	e = 0;
 	if (!dry) {
 		e = idnd_place_set(&in, &sol);

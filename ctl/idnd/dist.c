@@ -79,7 +79,7 @@ void idnd_dist_cap(const struct d_cap *c)
 	d = json_object_new_array();
 	json_object_object_add(o, "cap", idnd_cap_to_json(c, false));
 	for (int r = 0; r < IDND_REGIONS; r++)
-		json_object_array_add(d, json_object_new_double(c->demand[r]));
+		json_object_array_add(d, idnd_jnum(c->demand[r]));
 	json_object_object_add(o, "demand", d);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	key_of(key, sizeof(key), "caps/%u", c->label);

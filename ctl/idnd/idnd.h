@@ -132,6 +132,8 @@ extern struct idnd D;
 
 double idnd_now(void);
 
+/* model.c: a double as a JSON number of 10 significant digits */
+json_object *idnd_jnum(double x);
 /* model.c: strict JSON; on error return -EINVAL with *err set (static text or buffer). */
 int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen);
 json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand);

@@ -161,6 +161,20 @@ static const char *const privacy_names[] = { "public", "tenant", "confidential",
 static const char *const scope_names[] = { "any", "home", "plan", NULL };
 static const char *const method_names[] = { "base", "distillation", "quantization", "adapter", NULL };
 
+/*
+ * A JSON number that prints as people write it: 10 significant digits
+ * (0.1 + 0.2 prints 0.3, not json-c's 0.30000000000000004).
+ */
+json_object *idnd_jnum(double x)
+{
+	char b[32];
+
+	if (!isfinite(x))
+		return json_object_new_double(0);
+	snprintf(b, sizeof(b), "%.10g", x);
+	return json_object_new_double_s(strtod(b, NULL), b);
+}
+
 #define TRY(x) do { int __e = (x); if (__e) return __e; } while (0)
 
 int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen)
@@ -253,7 +267,7 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 	json_object_object_add(s, "domains", mask_json(c->domain_mask));
 	json_object_object_add(o, "security", s);
 	s = json_object_new_object();
-	json_object_object_add(s, "mem_gb", json_object_new_double(c->mem_gb));
+	json_object_object_add(s, "mem_gb", idnd_jnum(c->mem_gb));
 	json_object_object_add(s, "runtimes", mask_json(c->runtime_mask));
 	json_object_object_add(o, "resources", s);
 	s = json_object_new_object();
@@ -270,7 +284,7 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 
 		json_object_object_add(o, "label", json_object_new_int64(c->label));
 		for (int r = 0; r < IDND_REGIONS; r++)
-			json_object_array_add(d, json_object_new_double(c->demand[r]));
+			json_object_array_add(d, idnd_jnum(c->demand[r]));
 		json_object_object_add(o, "demand", d);
 	}
 	return o;
@@ -329,7 +343,7 @@ json_object *idnd_node_to_json(const struct d_node *n, bool live)
 		json_object_object_add(o, "addr4", json_object_new_string(n->addr4));
 	if (n->addr6[0])
 		json_object_object_add(o, "addr6", json_object_new_string(n->addr6));
-	json_object_object_add(o, "mem_gb", json_object_new_double(n->mem_gb));
+	json_object_object_add(o, "mem_gb", idnd_jnum(n->mem_gb));
 	json_object_object_add(o, "region", json_object_new_int(n->region));
 	json_object_object_add(o, "domain", json_object_new_int(n->domain));
 	json_object_object_add(o, "net_us", json_object_new_int64(n->net_us));
@@ -955,10 +969,10 @@ json_object *idnd_explain(uint32_t label, char *err, size_t errlen)
 		}
 		e = json_object_new_object();
 		json_object_object_add(e, "region", json_object_new_int(r));
-		json_object_object_add(e, "rps", json_object_new_double(c->demand[r]));
+		json_object_object_add(e, "rps", idnd_jnum(c->demand[r]));
 		if (bn >= 0) {
 			json_object_object_add(e, "served_by", json_object_new_int(bn));
-			json_object_object_add(e, "unit_cost", json_object_new_double(best));
+			json_object_object_add(e, "unit_cost", idnd_jnum(best));
 		} else {
 			json_object_object_add(e, "served_by", NULL);
 		}
@@ -993,5 +1007,36 @@ json_object *idnd_explain(uint32_t label, char *err, size_t errlen)
 		json_object_array_add(excl, e);
 	}
 	json_object_object_add(o, "excluded", excl);
+	/* what each policy class's plans hold of the placement (Plan compiler) */
+	excl = json_object_new_array();
+	for (uint32_t id = 0; id < IDND_MAX_POLICIES; id++) {
+		const struct d_policy *pol = idnd_policy_get(id);
+		json_object *e, *ok, *out;
+
+		if (!pol)
+			continue;
+		e = idnd_policy_to_json(pol);
+		ok = json_object_new_array();
+		out = json_object_new_array();
+		for (int p = 0; p < D.n_place; p++) {
+			const struct d_node *dn = &D.nodes[D.place[p].node];
+			const char *why = idnd_policy_why(pol, dn);
+
+			if (D.place[p].cap != label)
+				continue;
+			if (!why) {
+				json_object_array_add(ok, json_object_new_int64(dn->id));
+				continue;
+			}
+			nodes = json_object_new_object();
+			json_object_object_add(nodes, "node", json_object_new_int64(dn->id));
+			json_object_object_add(nodes, "reason", json_object_new_string(why));
+			json_object_array_add(out, nodes);
+		}
+		json_object_object_add(e, "nodes", ok);
+		json_object_object_add(e, "excluded", out);
+		json_object_array_add(excl, e);
+	}
+	json_object_object_add(o, "policies", excl);
 	return o;
 }

@@ -153,6 +153,59 @@ out=$(k -j placement explain cap 1/0 | jq -c .placed_on)
 tap_result "idnctl placement explain cap 1/0: placed on $out" "$([ "$out" = "[1]" ]; echo $?)"
 k placement explain cap 99/0 >/dev/null 2>&1
 tap_result "idnctl placement explain of an unknown cap: exit 1" "$([ $? = 1 ]; echo $?)"
+# readable numbers: demand 0.1 + 0.2 rps makes binary fractions
+req POST /v1/demand "$(body '{"cap":256,"region":0,"rps":0.1}')" >/dev/null
+req POST /v1/demand "$(body '{"cap":256,"region":1,"rps":0.2}')" >/dev/null
+out=$(k placement solve dry-run; k placement explain cap 1/0; k cap list)
+tap_result "idnctl placement solve/explain print readable numbers" \
+	"$(! grep -qE '[0-9]\.[0-9]{7,}|e[-+][0-9]' <<<"$out" &&
+	   grep -q 'cost [0-9.]* latency' <<<"$out" &&
+	   grep -q '^  placed on nodes 1$' <<<"$out" &&
+	   grep -qE '^  region 0 demand 0.1 rps served by node 1 unit cost [0-9.]+$' <<<"$out"; echo $?)" "$out"
+out=$(k -j placement solve dry-run)
+tap_result "placement solve -j: numbers of 10 significant digits at most" \
+	"$(! grep -qE '[0-9]\.[0-9]{11,}' <<<"$out" && jq -e .cost >/dev/null <<<"$out"; echo $?)" "$out"
+
+# idnctl node list: the controller's registry (node show is the maps)
+out=$(k node list)
+tap_result "idnctl node list: profile, state, heartbeat, load" \
+	"$(grep -q '^node 1 state up hb-age [0-9]* ms heartbeats [0-9]* addr 10.1.0.1$' <<<"$out" &&
+	   grep -q 'region 0 domain 0 trust 5 confidential off mem-gb 80' <<<"$out" &&
+	   grep -q 'load [0-9]* queue [0-9]* pending-tokens' <<<"$out"; echo $?)" "$out"
+out=$(k -j node list id 1 | jq -r '"\(.id) \(.state) \(.trust)"')
+tap_result "idnctl -j node list id 1" "$([ "$out" = "1 up 5" ]; echo $?)" "$out"
+k node list id 77 >/dev/null 2>&1
+tap_result "idnctl node list id 77 (not registered): exit 1" "$([ $? = 1 ]; echo $?)"
+k node list frob >/dev/null 2>&1
+tap_result "idnctl node list frob: exit 2" "$([ $? = 2 ]; echo $?)"
+
+# idnctl policy: the controller's policy classes
+out=$(k policy add name secure trust 5 domains 0,3-4)
+tap_result "idnctl policy add prints the class and its id" \
+	"$([ "$out" = "policy 5 name secure trust 5 privacy public scope any domains 0,3-4" ]; echo $?)" "$out"
+k policy add name conf privacy confidential scope plan >/dev/null
+out=$(k policy list)
+tap_result "idnctl policy list" "$([ "$(wc -l <<<"$out")" = 2 ] &&
+	grep -qx 'policy 80 name conf trust 0 privacy confidential scope plan domains any' <<<"$out"; echo $?)" "$out"
+out=$(k -j policy show id 5 | jq -c '[.name, .min_trust, .domains]')
+tap_result "idnctl -j policy show id 5" "$([ "$out" = '["secure",5,[0,3,4]]' ]; echo $?)" "$out"
+k policy add name x privacy secret >/dev/null 2>&1
+r1=$?
+k policy add trust 3 >/dev/null 2>&1
+r2=$?
+k policy show >/dev/null 2>&1
+r3=$?
+tap_result "idnctl policy usage errors: exit 2 ($r1 $r2 $r3)" "$([ "$r1$r2$r3" = 222 ]; echo $?)"
+out=$(k placement explain cap 1/0)
+tap_result "placement explain shows what each policy class keeps" \
+	"$(grep -q '^  policy 5 secure: nodes 1$' <<<"$out" &&
+	   grep -q '^  policy 80 conf: nodes none$' <<<"$out" &&
+	   grep -q '^    excluded node 1: policy privacy needs a confidential node$' <<<"$out"; echo $?)" "$out"
+k policy del id 5
+r=$?
+k policy show id 5 >/dev/null 2>&1
+r2=$?
+tap_result "idnctl policy del id 5; show then exits 1" "$([ $r = 0 ] && [ $r2 = 1 ]; echo $?)"
 kill "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
 
 # ---- end to end with the dataplane maps
