@@ -53,4 +53,11 @@ $(O)/tests/unit_agent_%: selftests/unit/unit_agent_%.c $(AGENT_LIB_SRCS) $(AGENT
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
 		$(AGENT_LIB_SRCS) $(LDFLAGS) $(AGENT_LIBS)
+# build/tools/idn_cachebench  eq. 8 vs LRU on the Mooncake trace (run.sh agent)
+ALL_TARGETS += $(O)/tools/idn_cachebench
+$(O)/tools/idn_cachebench: tools/bench/idn_cachebench.c agent/kvcache.c agent/engine.c \
+		$(AGENT_HDRS) | $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -o $@ $< agent/kvcache.c agent/engine.c $(LDFLAGS) \
+		-ljson-c -lpthread -lm
 # ---- end agent -------------------------------------------------------------

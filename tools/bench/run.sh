@@ -34,7 +34,9 @@
 #         transfer engine, default streams, vs one plain TCP stream, N bytes on
 #         loopback) and residency_load_vs_read (artifact load into the host
 #         backend vs a raw read() of the same page-cache-warm file); AB_KV_BYTES
-#         (256M), AB_RES_BYTES (256M), AB_ROUNDS (5), AB_DIR (TMPDIR or /tmp)
+#         (256M), AB_RES_BYTES (256M), AB_ROUNDS (5), AB_DIR (TMPDIR or /tmp);
+#         cache_eq8_vs_lru_saved_prefill (build/tools/idn_cachebench: the
+#         Mooncake trace through the emulator's prefix cache, eq8 vs LRU)
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
@@ -188,6 +190,16 @@ if [ $want_agent = 1 ]; then
 		"$O/tools/idn_agentbench" -k "${AB_KV_BYTES:-256M}" -s "${AB_RES_BYTES:-256M}" \
 			-r "${AB_ROUNDS:-5}" -d "${AB_DIR:-${TMPDIR:-/tmp}}" || {
 			echo "run.sh: agent benchmark FAILED" >&2
+			rc=1
+		}
+	fi
+	# eq. 8 vs LRU in the emulator's prefix cache (build/tools/idn_cachebench)
+	if [ ! -x "$O/tools/idn_cachebench" ]; then
+		echo "run.sh: $O/tools/idn_cachebench missing (run make first)" >&2
+		rc=1
+	else
+		(cd "$ROOT" && "$O/tools/idn_cachebench") || {
+			echo "run.sh: cache benchmark FAILED" >&2
 			rc=1
 		}
 	fi
