@@ -876,7 +876,10 @@ int kvr_send(struct tx *t, const struct tslice *sl, uint32_t nsl, uint64_t total
 	bool have_grant = false, have_res = false, table_done = false, msg_done = false;
 	socklen_t slen;
 	char mtu[200];
+	struct timespec t0;
+	double t_conn = 0, t_data = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	*setup = true;
 	snprintf(t->res.transport, sizeof(t->res.transport), "rdma");
 	rc = kvx_resolve(t->peer, &ss, &slen);
@@ -961,6 +964,7 @@ int kvr_send(struct tx *t, const struct tslice *sl, uint32_t nsl, uint64_t total
 		snprintf(why, wl, "peer %s rejected the transfer: %s", t->peer, strerror(-rc));
 		goto out;
 	}
+	t_conn = kvx_since(&t0);
 	tab = calloc(nsl, sizeof(*tab));
 	tab_mr = tab ? ibv_reg_mr(k->pd[c.dev], tab, nsl * sizeof(*tab),
 				  IBV_ACCESS_LOCAL_WRITE) : NULL;
@@ -1043,6 +1047,7 @@ int kvr_send(struct tx *t, const struct tslice *sl, uint32_t nsl, uint64_t total
 			 stop_at, nsl);
 		goto out;
 	}
+	t_data = kvx_since(&t0);
 	for (; hashed < nsl; hashed++) {
 		const struct tslice *s = &sl[hashed];
 
@@ -1100,8 +1105,10 @@ int kvr_send(struct tx *t, const struct tslice *sl, uint32_t nsl, uint64_t total
 		goto out;
 	}
 	kvx_rdma_info_str(&c.info, mtu, sizeof(mtu));
-	snprintf(why, wl, "%llu bytes in %u slices over rdma to %s, verified; %s",
-		 (unsigned long long)total, nsl, t->peer, mtu);
+	snprintf(why, wl, "%llu bytes in %u slices over rdma to %s, verified; %s; "
+		 "connect+grant %.0f ms, writes %.0f ms, verify+commit %.0f ms",
+		 (unsigned long long)total, nsl, t->peer, mtu, t_conn * 1e3,
+		 (t_data - t_conn) * 1e3, (kvx_since(&t0) - t_data) * 1e3);
 	rc = 0;
 out:
 	if (c.id && c.id->qp)

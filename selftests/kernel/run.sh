@@ -17,7 +17,7 @@
 #      IDN_KBENCH=1: benchmark mode for `tools/bench/run.sh kernel|rdma`: the
 #      same build and boot, but the guest runs tools/bench/kernel_guest.sh
 #      or IDN_KBENCH_SCRIPT (tools/bench/rdma_guest.sh), knobs KB_N,
-#      KB_ROUNDS, KB_K, RB_BYTES, RB_SLICE passed through, and this script prints
+#      KB_ROUNDS, KB_K, RB_BYTES, RB_SLICE, RB_ROUNDS passed through, and this script prints
 #      its figures, one "name value unit" line each, on stdout, progress
 #      and "# skipped: reason" on stderr (exit 0, 1 failed, 4 skipped).
 set -euo pipefail
@@ -260,7 +260,7 @@ if [ -x "$TB/kt_kvx" ] && [ -f "$C/rdma/rdma_rxe.ko" ]; then
 fi
 if [ "$BENCH" = 1 ]; then
 	cp "${IDN_KBENCH_SCRIPT:-tools/bench/kernel_guest.sh}" "$R/idn/guest.sh"
-	for k in KB_N KB_ROUNDS KB_K RB_BYTES RB_SLICE; do
+	for k in KB_N KB_ROUNDS KB_K RB_BYTES RB_SLICE RB_ROUNDS; do
 		[ -z "${!k:-}" ] || echo "$k=${!k}"
 	done >"$R/idn/benchenv"
 else

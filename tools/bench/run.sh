@@ -4,7 +4,7 @@
 # run.sh - `make bench`: every IDN benchmark, one "name value unit" line
 # per figure on stdout (progress on stderr).
 #
-#   O=build tools/bench/run.sh [xdp] [rps] [placement] [kernel] [agent]   (default: all)
+#   O=build tools/bench/run.sh [xdp] [rps] [placement] [kernel] [agent] [rdma]   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
 #         an XDP_TX floor (build/tools/idn_bench, see docs/benchmarks.md),
@@ -37,6 +37,11 @@
 #         (256M), AB_RES_BYTES (256M), AB_ROUNDS (5), AB_DIR (TMPDIR or /tmp);
 #         cache_eq8_vs_lru_saved_prefill (build/tools/idn_cachebench: the
 #         Mooncake trace through the emulator's prefix cache, eq8 vs LRU)
+#   rdma  KV transfer over RDMA on Soft-RoCE in one QEMU guest boot
+#         (selftests/kernel/run.sh IDN_KBENCH=1, tools/bench/rdma_guest.sh):
+#         kv_rdma_vs_ib_write_bw (kvxfer, policy rdma, vs perftest's
+#         ib_write_bw on the same rxe device, same message and total size;
+#         RB_BYTES 32M, RB_SLICE 1M, RB_ROUNDS 3); skipped like kernel
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
@@ -50,8 +55,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
-want_xdp=0 want_rps=0 want_placement=0 want_kernel=0 want_agent=0
-[ $# -eq 0 ] && set -- xdp rps placement kernel agent
+want_xdp=0 want_rps=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
+[ $# -eq 0 ] && set -- xdp rps placement kernel agent rdma
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -59,7 +64,8 @@ for a in "$@"; do
 	placement) want_placement=1 ;;
 	kernel) want_kernel=1 ;;
 	agent) want_agent=1 ;;
-	*) echo "usage: run.sh [xdp] [rps] [placement] [kernel] [agent]" >&2; exit 2 ;;
+	rdma) want_rdma=1 ;;
+	*) echo "usage: run.sh [xdp] [rps] [placement] [kernel] [agent] [rdma]" >&2; exit 2 ;;
 	esac
 done
 
@@ -178,6 +184,19 @@ if [ $want_kernel = 1 ]; then
 		: # run.sh printed "# skipped: reason" on stderr
 	elif [ $st -ne 0 ]; then
 		echo "run.sh: kernel benchmark FAILED" >&2
+		rc=1
+	fi
+fi
+if [ $want_rdma = 1 ]; then
+	echo "# rdma: KV transfer over Soft-RoCE vs ib_write_bw (QEMU guest)" >&2
+	st=0
+	O="$O" IDN_KBENCH=1 IDN_KBENCH_SCRIPT=tools/bench/rdma_guest.sh \
+		RB_BYTES="${RB_BYTES:-}" RB_SLICE="${RB_SLICE:-}" RB_ROUNDS="${RB_ROUNDS:-}" \
+		"$ROOT/selftests/kernel/run.sh" || st=$?
+	if [ $st -eq 4 ]; then
+		: # run.sh printed "# skipped: reason" on stderr
+	elif [ $st -ne 0 ]; then
+		echo "run.sh: rdma benchmark FAILED" >&2
 		rc=1
 	fi
 fi

@@ -1,0 +1,86 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# rdma_guest.sh - (guest) `tools/bench/run.sh rdma`, booted by
+# selftests/kernel/run.sh with IDN_KBENCH=1 IDN_KBENCH_SCRIPT=this: in one
+# guest boot, on one Soft-RoCE device (rdma_rxe on a veth, MTU 9000, both
+# ends on 10.77.0.1 as in selftests/kernel/test_rdma.sh), perftest's
+# ib_write_bw and the KV transfer engine (kt_kvx over agent/kvxfer.c,
+# policy rdma) move the same bytes in the same message size: RB_BYTES
+# (32 MiB) as RB_SLICE (1 MiB) writes, RB_ROUNDS (3) times each,
+# alternating. Prints "IDNBENCH name value unit" lines (median of the
+# rounds) and "# ..." progress.
+IP=/usr/sbin/ip
+K=/idn/bin/kt_kvx
+A=10.77.0.1
+RB_BYTES=33554432 RB_SLICE=1048576 RB_ROUNDS=3
+[ -r /idn/benchenv ] && . /idn/benchenv
+W=/tmp/rb
+mkdir -p $W
+die() { echo "# bench: FAILED: $*"; exit 1; }
+med() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+
+echo "# guest: $(uname -r), $(nproc) CPUs"
+[ -x $K ] || die "no kt_kvx (libibverbs-dev/librdmacm-dev: tools/deps.sh)"
+command -v ib_write_bw >/dev/null || die "no ib_write_bw (perftest: tools/deps.sh)"
+insmod /idn/mods/veth.ko
+for m in $(cat /idn/rdma/order); do
+	insmod /idn/rdma/$m.ko 2>/dev/null || echo "# insmod $m failed"
+done
+ulimit -l unlimited 2>/dev/null
+$IP link add kvr0 mtu 9000 type veth peer name kvr1 mtu 9000 || die "veth"
+$IP addr add $A/24 dev kvr0
+$IP link set kvr0 up && $IP link set kvr1 up
+rdma link add rxe_kv type rxe netdev kvr0 || die "rdma link add"
+n=0
+until rdma link show rxe_kv/1 | grep -q "state ACTIVE"; do
+	n=$((n + 1))
+	[ $n -gt 100 ] && die "rxe_kv not ACTIVE"
+	sleep 0.1
+done
+iters=$((RB_BYTES / RB_SLICE))
+echo "# $iters x $RB_SLICE bytes per round, $RB_ROUNDS rounds each, rxe_kv MTU 4096"
+
+KT_POLICY=rdma KT_SLICE=$RB_SLICE $K recv $A:7471 $RB_BYTES $RB_ROUNDS 600 >$W/rx.log 2>&1 &
+rxpid=$!
+n=0
+until grep -q "rx listening" $W/rx.log; do
+	n=$((n + 1))
+	[ $n -gt 300 ] && die "kt_kvx receiver: $(cat $W/rx.log)"
+	sleep 0.1
+done
+
+r=1
+while [ $r -le $RB_ROUNDS ]; do
+	# perftest: server, then a client over rdma_cm (-R) on the same device
+	ib_write_bw -d rxe_kv -R -F -s $RB_SLICE -n $iters -p 18515 >$W/ibs.$r 2>&1 &
+	spid=$!
+	n=0
+	until ib_write_bw -d rxe_kv -R -F -s $RB_SLICE -n $iters -p 18515 $A >$W/ibc.$r 2>&1; do
+		n=$((n + 1))
+		[ $n -gt 50 ] && { cat $W/ibc.$r; die "ib_write_bw client"; }
+		sleep 0.2
+	done
+	wait $spid
+	# "#bytes #iterations BW peak[MB/sec] BW average[MB/sec] MsgRate[Mpps]"
+	awk -v s=$RB_SLICE '$1 == s && NF >= 5 { print $4 }' $W/ibc.$r | tail -1 >>$W/ib
+	grep -E "^ *$RB_SLICE " $W/ibc.$r | tail -1 | sed 's/^ */# ib_write_bw: /'
+	# ours: the same bytes as RB_SLICE-sized descriptors, block i -> n-1-i
+	KT_POLICY=rdma KT_SLICE=$RB_SLICE $K send $A:7471 $RB_BYTES $RB_SLICE $r >$W/tx.$r 2>&1 ||
+		{ cat $W/tx.$r; die "kt_kvx send"; }
+	sed -n 's/.*mibps=\([0-9.]*\).*/\1/p' $W/tx.$r >>$W/kv
+	echo "# round $r: ib_write_bw $(tail -1 $W/ib) MB/s, kvxfer rdma $(tail -1 $W/kv) MiB/s"
+	r=$((r + 1))
+done
+wait $rxpid || die "receiver: $(cat $W/rx.log)"
+grep -q "failed=0" $W/rx.log || die "a transfer failed: $(cat $W/rx.log)"
+[ "$(sed -n 's/.*hash=\([^ ]*\).*/\1/p' $W/rx.log | tail -1)" = \
+	"$(sed -n 's/^tx expect=//p' $W/tx.$RB_ROUNDS)" ] || die "destination bytes differ"
+grep "tx msg" $W/tx.$RB_ROUNDS | sed 's/^/# /'
+ib=$(med <$W/ib)
+kv=$(med <$W/kv)
+[ -n "$ib" ] && [ -n "$kv" ] || die "no figures: ib '$ib' kv '$kv'"
+echo "IDNBENCH kv_rdma_vs_ib_write_bw $(awk -v a="$kv" -v b="$ib" 'BEGIN { printf "%.3f", a / b }') x"
+echo "IDNBENCH kv_rdma_mibps $kv MiB/s"
+echo "IDNBENCH ib_write_bw_mibps $ib MiB/s"
+rdma link delete rxe_kv
+exit 0
