@@ -929,7 +929,8 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	r = json_object_new_object();
 	json_object_object_add(r, "state", json_object_new_string(
 		res.state == KVX_DONE ? "done" : "failed"));
-	json_object_object_add(r, "transport", json_object_new_string(kvx_transport(a->kvx)));
+	json_object_object_add(r, "transport", json_object_new_string(	/* what carried it */
+		res.transport[0] ? res.transport : kvx_transport(a->kvx)));
 	json_object_object_add(r, "policy", json_object_new_string(a->cfg.kv_transport));
 	json_object_object_add(r, "choice", json_object_new_string(kvx_choice(a->kvx)));
 	json_object_object_add(r, "peer", json_object_new_string(peer));
