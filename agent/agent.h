@@ -67,6 +67,8 @@ struct agent_cfg {
 	uint32_t kv_streams;
 	char key_path[256];		/* Ed25519 node key, "" = default path */
 	char affinity_pin[200];		/* router's pin dir for the affinity self-check */
+	char engine_url[256];		/* managed vLLM/SGLang server (adapter.c), "" = none */
+	uint32_t scrape_ms;		/* its /metrics scrape period */
 	int verbose;
 };
 
@@ -363,6 +365,73 @@ struct json_object *res_json(struct residency *r);
 struct json_object *res_resident_caps(struct residency *r);
 
 /* ------------------------------------------------------------------ */
+/* real-engine adapter (adapter.c): a vLLM/SGLang server by URL         */
+/* ------------------------------------------------------------------ */
+
+#define ADM_RUNNING	1
+#define ADM_WAITING	2
+#define ADM_KV		4
+#define ADM_PENDING	8
+
+/* one scrape of the engine's /metrics (sums over label sets; KV: max) */
+struct adapter_metrics {
+	double running, waiting, kv_use;	/* kv_use 0..1 */
+	double prefix_queries, prefix_hits, prompt_tokens, gen_tokens, requests;
+	double pending_tokens;			/* the emulator's, when present */
+	uint32_t have;				/* ADM_* seen */
+	uint32_t lines, known, malformed;
+	bool sglang;				/* SGLang names seen */
+};
+
+#define ADAPTER_MAX_LORA 64
+struct adapter_lora {
+	char name[64], path[256];
+	uint32_t cap;
+};
+
+struct adapter {
+	char base[256];			/* engine URL, no trailing '/' */
+	uint32_t period_ms, timeout_ms, max_seqs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thr;
+	bool inited, running, stop;
+	/* under mu */
+	bool up, sleeping, have_sleep;
+	struct adapter_metrics m;
+	char last_err[256];
+	uint64_t scrapes, scrape_failures, downs, malformed, last_ok_ms;
+	struct adapter_lora lora[ADAPTER_MAX_LORA];
+	uint32_t n_lora;
+	uint64_t lora_loads, lora_unloads, lora_failures, sleeps, wakes;
+};
+
+int adapter_init(struct adapter *ad, const char *url, uint32_t period_ms, uint32_t max_seqs);
+int adapter_start(struct adapter *ad);		/* scrape thread (after curl_global_init) */
+void adapter_stop(struct adapter *ad);
+/* parse Prometheus text; -EBADMSG when lines were malformed (counted, skipped) */
+int adapter_parse_metrics(const char *text, size_t len, struct adapter_metrics *m);
+int adapter_scrape(struct adapter *ad);		/* one scrape now */
+bool adapter_up(struct adapter *ad);
+void adapter_load(struct adapter *ad, struct eng_load *l);
+int adapter_lora_load(struct adapter *ad, const char *name, const char *path, uint32_t cap,
+		      char *msg, size_t ml);
+int adapter_lora_unload(struct adapter *ad, const char *name, char *msg, size_t ml);
+bool adapter_has_lora(struct adapter *ad, const char *name);
+int adapter_sleep(struct adapter *ad, bool sleep, uint32_t level, char *msg, size_t ml);
+void adapter_resident_caps(struct adapter *ad, struct json_object *arr);
+struct json_object *adapter_json(struct adapter *ad);
+
+/* the emulator's vLLM control endpoints: LoRA adapters, sleep (http.c) */
+struct emu_ctl {
+	pthread_mutex_t mu;
+	struct adapter_lora lora[ADAPTER_MAX_LORA];
+	uint32_t n_lora;
+	uint32_t sleep_level;		/* 0 awake */
+	uint64_t refused_asleep;	/* completions refused while asleep */
+};
+
+/* ------------------------------------------------------------------ */
 /* telemetry, controller client, HTTP                                  */
 /* ------------------------------------------------------------------ */
 
@@ -465,6 +534,8 @@ struct agent {
 	struct ctlclient ctl;
 	struct telemetry tele;
 	struct agent_state st;		/* state.c */
+	struct adapter *ad;		/* managed engine (--engine-url), NULL = none */
+	struct emu_ctl emu;		/* the emulator's LoRA/sleep state */
 	bool have_tele, have_ctl;
 	void *httpd;
 	volatile int stop;

@@ -9,7 +9,7 @@
 #                            library sources, ASan/UBSan
 AGENT_LIB_SRCS := agent/config.c agent/profile.c agent/kvcache.c agent/engine.c \
 	agent/residency.c agent/telemetry.c agent/ctlclient.c agent/http.c \
-	agent/kvxfer.c agent/receipt.c agent/state.c
+	agent/kvxfer.c agent/receipt.c agent/state.c agent/adapter.c
 AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
 AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h
 AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lsodium -lpthread -ldl -lm

@@ -26,6 +26,7 @@ void agent_cfg_defaults(struct agent_cfg *c)
 	c->mem_budget = 1ULL << 30;
 	snprintf(c->kv_transport, sizeof(c->kv_transport), "auto");
 	c->kv_streams = 4;
+	c->scrape_ms = 500;
 	eng_params_defaults(&c->eng);
 }
 
@@ -34,7 +35,7 @@ enum {
 	O_MAXQ, O_CONF, O_CTL, O_HB, O_TELE, O_TELEMS, O_LISTEN, O_MODEL, O_NOENG,
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
-	O_AFFPIN,
+	O_AFFPIN, O_ENGURL, O_SCRAPE,
 };
 
 static const struct option opts[] = {
@@ -77,6 +78,8 @@ static const struct option opts[] = {
 	{ "cache-policy", required_argument, NULL, O_CPOL },
 	{ "cache-half-life", required_argument, NULL, O_CHALF },
 	{ "affinity-pin", required_argument, NULL, O_AFFPIN },
+	{ "engine-url", required_argument, NULL, O_ENGURL },
+	{ "scrape-ms", required_argument, NULL, O_SCRAPE },
 	{ 0 }
 };
 
@@ -196,6 +199,12 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	}
 	case O_CHALF: return dbl(arg, 0.001, 1e6, &c->eng.cache_half_life);
 	case O_AFFPIN: STR(affinity_pin); return 0;
+	case O_ENGURL:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return -EINVAL;
+		STR(engine_url);
+		return 0;
+	case O_SCRAPE: U32(scrape_ms, 600000); return c->scrape_ms ? 0 : -ERANGE;
 	}
 	return -EINVAL;
 }

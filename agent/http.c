@@ -10,12 +10,17 @@
  *   GET  /v1/residency; POST /v1/residency/load, /v1/residency/evict
  *   GET  /v1/receipts, /v1/receipts/ID, /v1/agent/key   signed receipts
  *   POST /v1/kv/push     move the KV blocks of a cached prefix to a peer
+ *   emulator, as vLLM:   POST /v1/load_lora_adapter, /v1/unload_lora_adapter,
+ *        POST /sleep?level=N, /wake_up, GET /is_sleeping
+ *   managed engine (--engine-url, adapter.c): GET /v1/engine, POST
+ *        /v1/engine/sleep, /v1/engine/wake; LoRA orders via /v1/residency
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <json-c/json.h>
@@ -71,6 +76,253 @@ static enum MHD_Result send_err(struct MHD_Connection *c, unsigned int code,
 	json_object_object_add(e, "code", json_object_new_int(code));
 	json_object_object_add(o, "error", e);
 	return send_json(c, code, o);
+}
+
+/* ---- engine control -------------------------------------------------- */
+
+/*
+ * The emulator answers vLLM's control endpoints as vLLM does (dev mode,
+ * runtime LoRA updating on): LoRA adapters are tracked by name (the path
+ * must exist; a loaded name is listed by /v1/models with its base model
+ * as parent); POST /sleep?level=1|2 and /wake_up answer 200 with an empty
+ * body, GET /is_sleeping {"is_sleeping": bool}. While asleep the emulator
+ * refuses completions with 503 (a sleeping vLLM has released its weights
+ * and KV memory and cannot serve), so routers and retries go elsewhere.
+ */
+static bool emu_asleep(struct agent *a, bool count)
+{
+	bool asleep;
+
+	pthread_mutex_lock(&a->emu.mu);
+	asleep = a->emu.sleep_level != 0;
+	if (asleep && count)
+		a->emu.refused_asleep++;
+	pthread_mutex_unlock(&a->emu.mu);
+	return asleep;
+}
+
+static json_object *emu_json(struct agent *a)
+{
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+	pthread_mutex_lock(&a->emu.mu);
+	json_object_object_add(o, "is_sleeping", json_object_new_boolean(a->emu.sleep_level));
+	json_object_object_add(o, "sleep_level", json_object_new_int(a->emu.sleep_level));
+	for (uint32_t i = 0; i < a->emu.n_lora; i++)
+		json_object_array_add(arr, json_object_new_string(a->emu.lora[i].name));
+	json_object_object_add(o, "lora_adapters", arr);
+	pthread_mutex_unlock(&a->emu.mu);
+	return o;
+}
+
+static void emu_models(struct agent *a, json_object *d)
+{
+	if (!a->cfg.engine)
+		return;
+	pthread_mutex_lock(&a->emu.mu);
+	for (uint32_t i = 0; i < a->emu.n_lora; i++) {
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "id", json_object_new_string(a->emu.lora[i].name));
+		json_object_object_add(m, "object", json_object_new_string("model"));
+		json_object_object_add(m, "owned_by", json_object_new_string("idn"));
+		json_object_object_add(m, "root", json_object_new_string(a->emu.lora[i].path));
+		json_object_object_add(m, "parent", json_object_new_string(a->cfg.model));
+		json_object_array_add(d, m);
+	}
+	pthread_mutex_unlock(&a->emu.mu);
+}
+
+static enum MHD_Result emu_is_sleeping(struct agent *a, struct MHD_Connection *c)
+{
+	json_object *o;
+
+	if (!a->cfg.engine)
+		return send_err(c, 404, "no engine on this agent");
+	o = json_object_new_object();
+	json_object_object_add(o, "is_sleeping", json_object_new_boolean(emu_asleep(a, false)));
+	return send_json(c, 200, o);
+}
+
+static enum MHD_Result emu_sleep(struct agent *a, struct MHD_Connection *c, bool sleep)
+{
+	const char *lv = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "level");
+	unsigned long level = 1;
+	char *end;
+
+	if (!a->cfg.engine)
+		return send_err(c, 404, "no engine on this agent");
+	if (sleep && lv) {
+		level = strtoul(lv, &end, 10);
+		if (*end || level < 1 || level > 2)
+			return send_err(c, 400, "level: 1 or 2 expected");
+	}
+	pthread_mutex_lock(&a->emu.mu);
+	a->emu.sleep_level = sleep ? level : 0;
+	pthread_mutex_unlock(&a->emu.mu);
+	return send_text(c, 200, "text/plain", "");
+}
+
+static enum MHD_Result emu_lora(struct agent *a, struct MHD_Connection *c, bool load,
+				json_object *o)
+{
+	struct emu_ctl *em = &a->emu;
+	const char *name, *path = "";
+	json_object *x;
+	struct stat st;
+	char msg[400];
+	int code = 200;
+
+	if (!a->cfg.engine)
+		return send_err(c, 404, "no engine on this agent");
+	if (!json_object_object_get_ex(o, "lora_name", &x) ||
+	    !json_object_is_type(x, json_type_string) || !*json_object_get_string(x))
+		return send_err(c, 400, "lora_name: a string expected");
+	name = json_object_get_string(x);
+	if (load) {
+		if (!json_object_object_get_ex(o, "lora_path", &x) ||
+		    !json_object_is_type(x, json_type_string))
+			return send_err(c, 400, "lora_path: a string expected");
+		path = json_object_get_string(x);
+		if (strlen(name) >= sizeof(em->lora[0].name) ||
+		    strlen(path) >= sizeof(em->lora[0].path))
+			return send_err(c, 400, "lora_name or lora_path too long");
+		if (stat(path, &st))
+			return send_err(c, 400, "Loading lora %s failed: No adapter found for %s",
+					name, path);
+	}
+	pthread_mutex_lock(&em->mu);
+	{
+		uint32_t i;
+
+		for (i = 0; i < em->n_lora && strcmp(em->lora[i].name, name); i++)
+			;
+		if (load && i < em->n_lora) {
+			code = 400;
+			snprintf(msg, sizeof(msg), "The lora adapter '%s' has already been loaded.",
+				 name);
+		} else if (load && em->n_lora >= ADAPTER_MAX_LORA) {
+			code = 400;
+			snprintf(msg, sizeof(msg), "Loading lora %s failed: too many adapters (%u)",
+				 name, ADAPTER_MAX_LORA);
+		} else if (load) {
+			snprintf(em->lora[em->n_lora].name, sizeof(em->lora[0].name), "%s", name);
+			snprintf(em->lora[em->n_lora].path, sizeof(em->lora[0].path), "%s", path);
+			em->n_lora++;
+			snprintf(msg, sizeof(msg),
+				 "Success: LoRA adapter '%s' added successfully.", name);
+		} else if (i == em->n_lora) {
+			code = 404;
+			snprintf(msg, sizeof(msg), "The lora adapter '%s' cannot be found.", name);
+		} else {
+			em->lora[i] = em->lora[--em->n_lora];
+			snprintf(msg, sizeof(msg),
+				 "Success: LoRA adapter '%s' removed successfully.", name);
+		}
+	}
+	pthread_mutex_unlock(&em->mu);
+	if (code != 200)
+		return send_err(c, code, "%s", msg);
+	return send_text(c, 200, "text/plain", msg);
+}
+
+/* ---- the managed engine (adapter.c) ------------------------------------- */
+
+static enum MHD_Result health(struct agent *a, struct MHD_Connection *c)
+{
+	char msg[600];
+
+	if (a->ad && !adapter_up(a->ad)) {
+		pthread_mutex_lock(&a->ad->mu);
+		snprintf(msg, sizeof(msg), "engine %s down: %s\n", a->ad->base, a->ad->last_err);
+		pthread_mutex_unlock(&a->ad->mu);
+		return send_text(c, 503, "text/plain", msg);
+	}
+	return send_text(c, 200, "text/plain", "ok\n");
+}
+
+static json_object *residency_view(struct agent *a)
+{
+	json_object *o = res_json(&a->res), *e, *l;
+
+	if (a->ad) {
+		e = adapter_json(a->ad);
+		if (json_object_object_get_ex(e, "lora_adapters", &l))
+			json_object_object_add(o, "lora_adapters", json_object_get(l));
+		json_object_put(e);
+	}
+	return o;
+}
+
+/* an order for a LoRA adapter: "kind": "adapter", a directory, or (evict) a loaded name */
+static bool lora_order(struct agent *a, const char *what, json_object *o, const char *name)
+{
+	json_object *x;
+	struct stat st;
+
+	if (json_object_object_get_ex(o, "kind", &x) && json_object_is_type(x, json_type_string))
+		return !strcmp(json_object_get_string(x), "adapter");
+	if (!strcmp(what, "evict"))
+		return adapter_has_lora(a->ad, name);
+	return json_object_object_get_ex(o, "path", &x) &&
+	       json_object_is_type(x, json_type_string) &&
+	       !stat(json_object_get_string(x), &st) && S_ISDIR(st.st_mode);
+}
+
+static unsigned int engine_code(int err)
+{
+	return err == -EEXIST ? 409 : err == -ENOENT ? 404 : err == -EINVAL ? 400 : 502;
+}
+
+static enum MHD_Result lora_post(struct agent *a, struct MHD_Connection *c, const char *what,
+				 json_object *o, const char *name)
+{
+	json_object *x;
+	uint32_t cap = 0;
+	char msg[400] = "";
+	int err;
+
+	if (!strcmp(what, "evict")) {
+		err = adapter_lora_unload(a->ad, name, msg, sizeof(msg));
+	} else {
+		if (!json_object_object_get_ex(o, "path", &x) ||
+		    !json_object_is_type(x, json_type_string))
+			return send_err(c, 400, "field \"path\": string expected");
+		if (json_object_object_get_ex(o, "cap", &x)) {
+			if (!json_object_is_type(x, json_type_int) || json_object_get_int64(x) < 0 ||
+			    json_object_get_int64(x) > UINT32_MAX)
+				return send_err(c, 400, "field \"cap\": capability label expected");
+			cap = json_object_get_int64(x);
+		}
+		err = adapter_lora_load(a->ad, name, json_object_get_string(
+			json_object_object_get(o, "path")), cap, msg, sizeof(msg));
+	}
+	if (err)
+		return send_err(c, engine_code(err), "LoRA adapter %s: %s", name, msg);
+	return send_json(c, 200, residency_view(a));
+}
+
+static enum MHD_Result engine_sleep(struct agent *a, struct MHD_Connection *c, bool sleep,
+				    const char *body)
+{
+	json_object *o = body ? json_tokener_parse(body) : NULL, *x;
+	uint32_t level = 1;
+	char msg[400] = "";
+	int err;
+
+	if (!a->ad) {
+		json_object_put(o);
+		return send_err(c, 404, "no managed engine (--engine-url)");
+	}
+	if (o && json_object_object_get_ex(o, "level", &x))
+		level = json_object_get_int(x);
+	json_object_put(o);
+	if (sleep && (level < 1 || level > 2))
+		return send_err(c, 400, "level: 1 or 2 expected");
+	err = adapter_sleep(a->ad, sleep, level, msg, sizeof(msg));
+	if (err)
+		return send_err(c, engine_code(err), "%s", msg);
+	return send_json(c, 200, adapter_json(a->ad));
 }
 
 /* ---- completions ------------------------------------------------------- */
@@ -545,6 +797,8 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 
 	if (!a->cfg.engine)
 		return send_err(c, 503, "no engine on this agent");
+	if (emu_asleep(a, true))
+		return send_err(c, 503, "the engine is sleeping (POST /wake_up first)");
 	code = parse_creq(a, o, chat, &q, msg, sizeof(msg));
 	if (code) {
 		free(q.keys);
@@ -654,6 +908,16 @@ static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
 	} else {
 		memset(&s, 0, sizeof(s));
 	}
+	if (a->ad && !a->cfg.engine) {	/* the managed engine's figures */
+		adapter_load(a->ad, &l);
+		pthread_mutex_lock(&a->ad->mu);
+		s.prefix_query_tokens = a->ad->m.prefix_queries;
+		s.prefix_hit_tokens = a->ad->m.prefix_hits;
+		s.prompt_tokens = a->ad->m.prompt_tokens;
+		s.gen_tokens = a->ad->m.gen_tokens;
+		s.requests_ok = a->ad->m.requests;
+		pthread_mutex_unlock(&a->ad->mu);
+	}
 	pthread_mutex_lock(&a->res.mu);
 	used = a->res.used;
 	pthread_mutex_unlock(&a->res.mu);
@@ -700,6 +964,33 @@ static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
 	  (unsigned long long)used);
 	G("idn_agent_residency_budget_bytes", "Residency budget.", "gauge", "%llu",
 	  (unsigned long long)budget);
+	if (a->cfg.engine) {
+		pthread_mutex_lock(&a->emu.mu);
+		G("idn_agent_emulator_sleep_level", "Emulator sleep level (0 awake).", "gauge",
+		  "%u", a->emu.sleep_level);
+		G("idn_agent_emulator_lora_adapters", "LoRA adapters loaded in the emulator.",
+		  "gauge", "%u", a->emu.n_lora);
+		G("idn_agent_emulator_refused_asleep_total", "Completions refused while asleep.",
+		  "counter", "%llu", (unsigned long long)a->emu.refused_asleep);
+		pthread_mutex_unlock(&a->emu.mu);
+	}
+	if (a->ad) {
+		struct adapter *ad = a->ad;
+
+		pthread_mutex_lock(&ad->mu);
+		G("idn_agent_engine_up", "Managed engine answers /health.", "gauge", "%d", ad->up);
+		G("idn_agent_engine_sleeping", "Managed engine is asleep.", "gauge", "%d",
+		  ad->sleeping);
+		G("idn_agent_engine_scrapes_total", "Successful scrapes of the engine.", "counter",
+		  "%llu", (unsigned long long)ad->scrapes);
+		G("idn_agent_engine_scrape_failures_total", "Failed scrapes (engine down).",
+		  "counter", "%llu", (unsigned long long)ad->scrape_failures);
+		G("idn_agent_engine_metrics_malformed_total", "Malformed /metrics lines skipped.",
+		  "counter", "%llu", (unsigned long long)ad->malformed);
+		G("idn_agent_engine_lora_adapters", "LoRA adapters loaded through the agent.",
+		  "gauge", "%u", ad->n_lora);
+		pthread_mutex_unlock(&ad->mu);
+	}
 #undef G
 	state_metrics(&a->st, f, m);
 	fclose(f);
@@ -713,7 +1004,9 @@ static enum MHD_Result status(struct agent *a, struct MHD_Connection *c)
 	json_object *o = json_object_new_object(), *l = json_object_new_object();
 	struct eng_load el = { 0 };
 
-	if (a->cfg.engine)
+	if (a->ad)
+		adapter_load(a->ad, &el);
+	else if (a->cfg.engine)
 		engine_load(&a->eng, &el);
 	json_object_object_add(o, "node", json_object_new_int64(a->cfg.node_id));
 	json_object_object_add(o, "profile", agent_profile_json(&a->prof, &a->cfg));
@@ -729,6 +1022,10 @@ static enum MHD_Result status(struct agent *a, struct MHD_Connection *c)
 	json_object_object_add(o, "registered", json_object_new_boolean(a->ctl.registered));
 	json_object_object_add(o, "heartbeats", json_object_new_int64(a->ctl.heartbeats));
 	json_object_object_add(o, "telemetry_sent", json_object_new_int64(a->tele.sent));
+	if (a->ad)
+		json_object_object_add(o, "engine", adapter_json(a->ad));
+	if (a->cfg.engine)
+		json_object_object_add(o, "emulator", emu_json(a));
 	return send_json(c, 200, o);
 }
 
@@ -744,13 +1041,15 @@ static enum MHD_Result residency_post(struct agent *a, struct MHD_Connection *c,
 	if (!json_object_object_get_ex(o, "name", &x) || !json_object_is_type(x, json_type_string))
 		return send_err(c, 400, "field \"name\": string expected");
 	ord.name = json_object_get_string(x);
+	if (a->ad && lora_order(a, what, o, ord.name))
+		return lora_post(a, c, what, o, ord.name);
 	if (!strcmp(what, "evict")) {
 		err = res_evict(&a->res, ord.name);
 		if (err == -ENOENT)
 			return send_err(c, 404, "no artifact \"%s\"", ord.name);
 		if (err)
 			return send_err(c, 409, "artifact \"%s\" is busy", ord.name);
-		return send_json(c, 200, res_json(&a->res));
+		return send_json(c, 200, residency_view(a));
 	}
 	if (!json_object_object_get_ex(o, "path", &x) || !json_object_is_type(x, json_type_string))
 		return send_err(c, 400, "field \"path\": string expected");
@@ -771,7 +1070,7 @@ static enum MHD_Result residency_post(struct agent *a, struct MHD_Connection *c,
 		ord.evict_lru = json_object_get_boolean(x);
 	err = res_load(&a->res, &ord);
 	switch (err) {
-	case 0: return send_json(c, 200, res_json(&a->res));
+	case 0: return send_json(c, 200, residency_view(a));
 	case -ENOENT: return send_err(c, 404, "artifact file %s: not found", ord.path);
 	case -EEXIST: return send_err(c, 409, "artifact \"%s\" already resident", ord.name);
 	case -ENOSPC: return send_err(c, 507, "artifact %s does not fit the budget", ord.name);
@@ -979,11 +1278,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (!strcmp(url, "/metrics"))
 			return metrics(a, c);
 		if (!strcmp(url, "/health"))
-			return send_text(c, 200, "text/plain", "ok\n");
+			return health(a, c);
 		if (!strcmp(url, "/v1/agent"))
 			return status(a, c);
 		if (!strcmp(url, "/v1/residency"))
-			return send_json(c, 200, res_json(&a->res));
+			return send_json(c, 200, residency_view(a));
+		if (!strcmp(url, "/is_sleeping"))
+			return emu_is_sleeping(a, c);
+		if (!strcmp(url, "/v1/engine"))
+			return a->ad ? send_json(c, 200, adapter_json(a->ad)) :
+			       send_err(c, 404, "no managed engine (--engine-url)");
 		if (!strcmp(url, "/v1/agent/key"))
 			return agent_key(a, c);
 		if (!strncmp(url, "/v1/receipts", 12) && (!url[12] || url[12] == '/'))
@@ -996,6 +1300,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			json_object_object_add(m, "object", json_object_new_string("model"));
 			json_object_object_add(m, "owned_by", json_object_new_string("idn"));
 			json_object_array_add(d, m);
+			emu_models(a, d);
 			json_object_object_add(l, "object", json_object_new_string("list"));
 			json_object_object_add(l, "data", d);
 			return send_json(c, 200, l);
@@ -1027,6 +1332,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	}
 	if (cn->too_big)
 		return send_err(c, 413, "body larger than %u bytes", BODY_MAX);
+	/* vLLM's sleep endpoints take no body */
+	if (!strcmp(url, "/sleep") || !strcmp(url, "/wake_up"))
+		return emu_sleep(a, c, url[1] == 's');
+	if (!strcmp(url, "/v1/engine/sleep") || !strcmp(url, "/v1/engine/wake"))
+		return engine_sleep(a, c, url[11] == 's', cn->buf);
 	tok = json_tokener_new_ex(32);
 	o = cn->buf ? json_tokener_parse_ex(tok, cn->buf, cn->len) : NULL;
 	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
@@ -1046,6 +1356,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		ret = residency_post(a, c, "evict", o);
 	else if (!strcmp(url, "/v1/kv/push"))
 		ret = kv_push(a, c, o);
+	else if (!strcmp(url, "/v1/load_lora_adapter"))
+		ret = emu_lora(a, c, true, o);
+	else if (!strcmp(url, "/v1/unload_lora_adapter"))
+		ret = emu_lora(a, c, false, o);
 	else
 		ret = send_err(c, 404, "no such endpoint");
 	json_object_put(o);
@@ -1073,6 +1387,7 @@ int http_start(struct agent *a)
 
 	if (err)
 		return err;
+	pthread_mutex_init(&a->emu.mu, NULL);
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_DUAL_STACK : 0),
 			     0, NULL, NULL, handler, a,

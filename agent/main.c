@@ -40,6 +40,8 @@ static const char usage_text[] =
 "  --key FILE (/var/lib/idn-agent/node-N.key)  Ed25519 key signing receipts\n"
 "  --cache-policy eq8|lru --cache-half-life X  prefix cache admission/eviction\n"
 "  --affinity-pin DIR                   router pins: affinity self-check\n"
+"  --engine-url URL [--scrape-ms MS]    manage a vLLM/SGLang server (metrics,\n"
+"                                       LoRA load/unload, sleep/wake)\n"
 "  -v verbose, -h help. See idn-agent(8).\n";
 
 static struct agent A;
@@ -109,10 +111,15 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static struct adapter AD;
+
+/* the managed engine's figures when there is one, else the emulator's */
 static void get_load(struct eng_load *l)
 {
 	memset(l, 0, sizeof(*l));
-	if (A.cfg.engine)
+	if (A.ad)
+		adapter_load(A.ad, l);
+	else if (A.cfg.engine)
 		engine_load(&A.eng, l);
 }
 
@@ -136,8 +143,17 @@ static void controller_tick(void)
 		if (A.cfg.verbose)
 			fprintf(stderr, "idn-agent: registered node %u\n", A.cfg.node_id);
 	}
+	/* a managed engine that is down: no heartbeat, so idnd marks the node
+	 * down after its timeout (the next heartbeat brings it back) */
+	if (A.ad && !adapter_up(A.ad)) {
+		if (A.cfg.verbose)
+			fprintf(stderr, "idn-agent: engine down, no heartbeat\n");
+		return;
+	}
 	get_load(&l);
 	res = res_resident_caps(&A.res);
+	if (A.ad)
+		adapter_resident_caps(A.ad, res);
 	st = state_summary(A.cfg.engine ? &A.eng : NULL, &A.res, A.cfg.model, STATE_MAX_DESC);
 	json_object_object_add(st, "affinity", state_affinity_json(&A.st));
 	err = ctl_heartbeat(&A.ctl, A.cfg.node_id, &l, res, st);
@@ -209,6 +225,14 @@ int main(int argc, char **argv)
 	fprintf(stderr, "idn-agent: kv transport %s%s%s\n", kvx_choice(A.kvx),
 		A.cfg.kv_listen[0] ? ", listening on " : ", not listening",
 		A.cfg.kv_listen);
+	if (A.cfg.engine_url[0]) {
+		rc = adapter_init(&AD, A.cfg.engine_url, A.cfg.scrape_ms, A.cfg.eng.max_seqs);
+		if (rc) {
+			fprintf(stderr, "idn-agent: engine %s: %s\n", A.cfg.engine_url, strerror(-rc));
+			return 1;
+		}
+		A.ad = &AD;
+	}
 	rc = http_start(&A);
 	if (rc) {
 		fprintf(stderr, "idn-agent: cannot listen on %s\n", A.cfg.listen);
@@ -230,6 +254,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		A.have_ctl = true;
+	}
+	if (A.ad) {
+		rc = adapter_start(A.ad);
+		if (rc) {
+			fprintf(stderr, "idn-agent: engine adapter: %s\n", strerror(-rc));
+			return 1;
+		}
+		fprintf(stderr, "idn-agent: managing engine %s (scrape every %u ms)%s\n",
+			A.cfg.engine_url, A.cfg.scrape_ms,
+			A.cfg.engine ? ", emulator beside it" : "");
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -260,6 +294,8 @@ int main(int argc, char **argv)
 		usleep(10000);
 	}
 	http_stop(&A);
+	if (A.ad)
+		adapter_stop(A.ad);
 	kvx_destroy(A.kvx);
 	for (int i = 0; i < AGENT_RECEIPTS; i++)
 		free(A.rc.text[i]);
