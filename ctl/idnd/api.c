@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 
 #include "idnd.h"
+#include "orders.h"
 
 struct req {
 	char *buf;
@@ -174,6 +175,7 @@ static json_object *status_json(void)
 		json_object_object_add(a, "last_ms", idnd_jnum(D.act_last_ms));
 		json_object_object_add(o, "activation", a);
 	}
+	json_object_object_add(o, "orders", idnd_orders_json());
 	json_object_object_add(o, "uptime_s", idnd_jnum(idnd_now() - D.started));
 	json_object_object_add(o, "last_commit_ms", idnd_jnum(D.last_commit_ms));
 	json_object_object_add(o, "last_drain_ms", idnd_jnum(D.last_drain_ms));
@@ -268,6 +270,7 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
 	n.up = true;
 	n.last_hb = idnd_now();
 	D.nodes[n.id] = n;
+	idnd_orders_node(n.id);	/* a restarted agent gets its placement again */
 	idnd_dist_node(&D.nodes[n.id]);
 	if (D.have_maps) {
 		idn_nexthop_clear(&D.maps, n.id, 0);

@@ -9,13 +9,28 @@
  * node) and nodes that registered an api_port get orders.
  *
  * The placement is changed under D.lock; the orders are copied into a
- * FIFO there and posted by one worker thread (libcurl, 5 s timeout),
+ * queue there and posted by one worker thread (libcurl, 5 s timeout),
  * started on the first order, so a slow or dead agent never holds the
- * lock. The result of each order is logged; no retry (the next placement
- * change or a restart re-sends what differs).
+ * lock. The result of each order is logged.
+ *
+ * Retry: an order that got no answer (agent down, connection refused,
+ * timeout) or a 408/429/5xx answer is posted again after a backoff of
+ * ORDER_BACKOFF_MS doubling up to ORDER_BACKOFF_MAX_MS, ORDER_TRIES
+ * attempts in all; then it is dropped (counted, logged). Any other answer
+ * is final: 2xx done, 409 to a load ("already resident") and 404 to an
+ * evict ("not resident") mean the agent is already where the order
+ * wanted it; 422 (corrupt artifact) and other 4xx are failures. A newer
+ * order for the same (capability, node) replaces a queued one and stops
+ * the retries of one in flight: the last intent wins.
+ *
+ * Re-send: when an agent registers (again), e.g. after a restart that
+ * lost its memory, idnd_orders_node() queues a load order for every
+ * capability its node holds in the placement (already resident ones are
+ * answered 409, which is fine).
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,20 +41,27 @@
 #include "orders.h"
 #include "log.h"
 
+#define ORDER_TRIES		6	/* attempts per order */
+#define ORDER_BACKOFF_MS	200	/* before the 2nd attempt; doubles */
+#define ORDER_BACKOFF_MAX_MS	3200
+
 struct order {
 	struct order *next;
 	uint32_t node, cap;
 	bool load;
+	bool superseded;	/* a newer order for (cap, node) came: no retry */
+	int tries;		/* attempts made */
+	double due;		/* monotonic seconds: not posted before */
 	char url[96];
 	char *body;
 };
 
 static pthread_mutex_t o_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t o_cv = PTHREAD_COND_INITIALIZER;
-static struct order *o_head, **o_tail = &o_head;
+static pthread_cond_t o_cv;
+static struct order *o_head, *o_inflight;
 static pthread_once_t o_once = PTHREAD_ONCE_INIT;
 static bool o_running;
-static uint64_t o_sent, o_failed;
+static uint64_t o_sent, o_failed, o_retries, o_gaveup;
 
 static size_t sink(char *p, size_t sz, size_t n, void *ud)
 {
@@ -50,13 +72,18 @@ static size_t sink(char *p, size_t sz, size_t n, void *ud)
 	return len;
 }
 
-static void post(struct order *o)
+enum { O_DONE, O_FAIL, O_RETRY };
+
+/* Post one order; what to do with it next. */
+static int post(struct order *o)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
 	size_t have = 0;
 	long code = 0;
 	CURLcode rc = CURLE_FAILED_INIT;
+	const char *what = o->load ? "load" : "evict";
+	int res;
 
 	if (c) {
 		h = curl_slist_append(h, "Content-Type: application/json");
@@ -72,35 +99,108 @@ static void post(struct order *o)
 		curl_slist_free_all(h);
 		curl_easy_cleanup(c);
 	}
-	pthread_mutex_lock(&o_mu);
-	if (rc == CURLE_OK && code >= 200 && code < 300)
-		o_sent++;
+	o->tries++;
+	if (rc != CURLE_OK || !code || code == 408 || code == 429 || code >= 500)
+		res = O_RETRY;
+	else if ((code >= 200 && code < 300) || (o->load && code == 409) ||
+		 (!o->load && code == 404))
+		res = O_DONE;
 	else
-		o_failed++;
-	pthread_mutex_unlock(&o_mu);
+		res = O_FAIL;
 	if (rc != CURLE_OK)
-		pr_warn("ORDER: %s cap %u/%u to node %u: %s\n", o->load ? "load" : "evict",
-			o->cap >> 8, o->cap & 0xff, o->node, curl_easy_strerror(rc));
+		pr_warn("ORDER: %s cap %u/%u to node %u: %s (attempt %d)\n", what, o->cap >> 8,
+			o->cap & 0xff, o->node, curl_easy_strerror(rc), o->tries);
 	else
-		pr_info("ORDER: %s cap %u/%u to node %u: HTTP %ld\n", o->load ? "load" : "evict",
-			o->cap >> 8, o->cap & 0xff, o->node, code);
+		pr_info("ORDER: %s cap %u/%u to node %u: HTTP %ld%s (attempt %d)\n", what,
+			o->cap >> 8, o->cap & 0xff, o->node, code,
+			code == 409 && o->load ? " already resident" :
+			code == 404 && !o->load ? " not resident" : "", o->tries);
+	return res;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The queued order due first (the oldest of equals: FIFO); o_mu held. */
+static struct order **first_due(void)
+{
+	struct order **best = NULL;
+
+	for (struct order **pp = &o_head; *pp; pp = &(*pp)->next)
+		if (!best || (*pp)->due < (*best)->due)
+			best = pp;
+	return best;
+}
+
+static void append(struct order *o)
+{
+	struct order **pp = &o_head;
+
+	while (*pp)
+		pp = &(*pp)->next;
+	o->next = NULL;
+	*pp = o;
 }
 
 static void *worker(void *arg)
 {
 	(void)arg;
+	pthread_mutex_lock(&o_mu);
 	for (;;) {
-		struct order *o;
+		struct order **pp = first_due(), *o;
+		double now = now_s();
+		int res;
 
-		pthread_mutex_lock(&o_mu);
-		while (!o_head)
+		if (!pp) {
 			pthread_cond_wait(&o_cv, &o_mu);
-		o = o_head;
-		o_head = o->next;
-		if (!o_head)
-			o_tail = &o_head;
+			continue;
+		}
+		if ((*pp)->due > now) {
+			struct timespec ts;
+			double until = (*pp)->due;
+
+			ts.tv_sec = (time_t)until;
+			ts.tv_nsec = (long)((until - ts.tv_sec) * 1e9);
+			pthread_cond_timedwait(&o_cv, &o_mu, &ts);	/* CLOCK_MONOTONIC */
+			continue;
+		}
+		o = *pp;
+		*pp = o->next;
+		o_inflight = o;
 		pthread_mutex_unlock(&o_mu);
-		post(o);
+		res = post(o);
+		pthread_mutex_lock(&o_mu);
+		o_inflight = NULL;
+		if (res == O_DONE)
+			o_sent++;
+		else if (res == O_FAIL)
+			o_failed++;
+		if (res == O_RETRY && !o->superseded && o->tries < ORDER_TRIES) {
+			int ms = ORDER_BACKOFF_MS << (o->tries - 1);
+
+			if (ms > ORDER_BACKOFF_MAX_MS)
+				ms = ORDER_BACKOFF_MAX_MS;
+			o->due = now_s() + ms / 1000.0;
+			o_retries++;
+			pr_info("ORDER: %s cap %u/%u to node %u: retry in %d ms\n",
+				o->load ? "load" : "evict", o->cap >> 8, o->cap & 0xff, o->node, ms);
+			append(o);
+			continue;
+		}
+		if (res == O_RETRY) {
+			o_failed++;
+			if (!o->superseded) {
+				o_gaveup++;
+				pr_warn("ORDER: %s cap %u/%u to node %u: gave up after %d attempts\n",
+					o->load ? "load" : "evict", o->cap >> 8, o->cap & 0xff,
+					o->node, o->tries);
+			}
+		}
 		free(o->body);
 		free(o);
 	}
@@ -109,16 +209,22 @@ static void *worker(void *arg)
 
 static void start(void)
 {
+	pthread_condattr_t ca;
 	pthread_t t;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&o_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (!pthread_create(&t, NULL, worker, NULL)) {
 		pthread_detach(t);
 		o_running = true;
 	}
 }
 
-static void queue(uint32_t cap, uint32_t node, bool load)
+/* Queue an order; false when none is due (no artifact, no agent API). */
+static bool queue(uint32_t cap, uint32_t node, bool load)
 {
 	struct d_cap *c = idnd_cap_find(cap);
 	struct d_node *n = node < IDN_MAX_NODES ? &D.nodes[node] : NULL;
@@ -127,13 +233,13 @@ static void queue(uint32_t cap, uint32_t node, bool load)
 	char name[80];
 
 	if (!c || !c->artifact[0] || !n || !n->used || !n->api_port)
-		return;
+		return false;
 	pthread_once(&o_once, start);
 	if (!o_running)
-		return;
+		return false;
 	o = calloc(1, sizeof(*o));
 	if (!o)
-		return;
+		return false;
 	o->node = node;
 	o->cap = cap;
 	o->load = load;
@@ -155,13 +261,28 @@ static void queue(uint32_t cap, uint32_t node, bool load)
 	json_object_put(b);
 	if (!o->body) {
 		free(o);
-		return;
+		return false;
 	}
 	pthread_mutex_lock(&o_mu);
-	*o_tail = o;
-	o_tail = &o->next;
+	/* the last intent for (cap, node) wins */
+	for (struct order **pp = &o_head; *pp;) {
+		struct order *x = *pp;
+
+		if (x->cap == cap && x->node == node) {
+			*pp = x->next;
+			free(x->body);
+			free(x);
+			continue;
+		}
+		pp = &x->next;
+	}
+	if (o_inflight && o_inflight->cap == cap && o_inflight->node == node)
+		o_inflight->superseded = true;
+	o->due = now_s();
+	append(o);
 	pthread_cond_signal(&o_cv);
 	pthread_mutex_unlock(&o_mu);
+	return true;
 }
 
 static bool has(const struct d_place *p, int n, const struct d_place *x)
@@ -184,10 +305,31 @@ void idnd_orders_diff(const struct d_place *old, int n_old, const struct d_place
 			queue(new_p[i].cap, new_p[i].node, true);
 }
 
-void idnd_orders_counts(uint64_t *sent, uint64_t *failed)
+void idnd_orders_node(uint32_t node)
 {
+	int n = 0;
+
+	for (int i = 0; i < D.n_place; i++)
+		if (D.place[i].node == node && queue(D.place[i].cap, node, true))
+			n++;
+	if (n)
+		pr_info("ORDER: node %u registered: %d load order%s of its placement re-sent\n",
+			node, n, n > 1 ? "s" : "");
+}
+
+json_object *idnd_orders_json(void)
+{
+	json_object *o = json_object_new_object();
+	int queued = 0;
+
 	pthread_mutex_lock(&o_mu);
-	*sent = o_sent;
-	*failed = o_failed;
+	for (struct order *x = o_head; x; x = x->next)
+		queued++;
+	json_object_object_add(o, "sent", json_object_new_int64(o_sent));
+	json_object_object_add(o, "failed", json_object_new_int64(o_failed));
+	json_object_object_add(o, "retries", json_object_new_int64(o_retries));
+	json_object_object_add(o, "gave_up", json_object_new_int64(o_gaveup));
+	json_object_object_add(o, "queued", json_object_new_int(queued + !!o_inflight));
 	pthread_mutex_unlock(&o_mu);
+	return o;
 }

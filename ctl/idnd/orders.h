@@ -6,6 +6,7 @@
 #define __IDN_IDND_ORDERS_H
 
 #include <stdint.h>
+#include <json-c/json.h>
 
 struct d_place;
 
@@ -17,7 +18,12 @@ struct d_place;
  */
 void idnd_orders_diff(const struct d_place *old, int n_old, const struct d_place *new_p,
 		      int n_new);
-/* orders sent (2xx answer), failed (no answer or an error status) */
-void idnd_orders_counts(uint64_t *sent, uint64_t *failed);
+/*
+ * Node registered (again, e.g. its agent restarted): queue a load order
+ * for every capability the placement holds on it. D.lock held.
+ */
+void idnd_orders_node(uint32_t node);
+/* {"sent", "failed", "retries", "gave_up", "queued"} for /v1/status */
+json_object *idnd_orders_json(void);
 
 #endif
