@@ -7,6 +7,7 @@
  *   node       POST /v1/nodes             idnd_node_from_json() + registry
  *   heartbeat  POST /v1/nodes/1/heartbeat heartbeat()
  *   demand     POST /v1/demand            post_demand()
+ *   policy     POST /v1/policies          idnd_policy_from_json() + registry
  * api.c is included so that its static handlers are reachable; the
  * libmicrohttpd calls it makes are replaced by the stubs below (no
  * daemon, no sockets). The store is an in-memory SQLite database, there
@@ -81,7 +82,7 @@ void MHD_stop_daemon(struct MHD_Daemon *d)
 }
 
 /* ---- harness ---- */
-enum { K_CAP, K_NODE, K_HB, K_DEMAND };
+enum { K_CAP, K_NODE, K_HB, K_DEMAND, K_POLICY };
 static int kind;
 
 static void reset_registry(void)
@@ -89,6 +90,8 @@ static void reset_registry(void)
 	while (D.n_caps)
 		idnd_cap_del(D.caps[0].label);
 	memset(D.nodes, 0, sizeof(D.nodes));
+	for (uint32_t p = 0; p < IDND_MAX_POLICIES; p++)
+		idnd_policy_del(p);
 	/* node 1 exists for heartbeats, capability 7 for demand */
 	D.nodes[1].used = true;
 	D.nodes[1].id = 1;
@@ -114,6 +117,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		kind = K_HB;
 	else if (!strcmp(k, "demand"))
 		kind = K_DEMAND;
+	else if (!strcmp(k, "policy"))
+		kind = K_POLICY;
 	else
 		abort();
 	D.hb_timeout = 3;
@@ -156,6 +161,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case K_DEMAND:
 			post_demand(c, o);
+			break;
+		case K_POLICY:
+			post_policy(c, o);
 			break;
 		}
 		json_object_put(o);

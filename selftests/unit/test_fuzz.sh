@@ -18,6 +18,7 @@ runs=(
 	"idnd_node $O/fuzz/fuzz_idnd_body node IDN_FUZZ_BODY=node"
 	"idnd_heartbeat $O/fuzz/fuzz_idnd_body heartbeat IDN_FUZZ_BODY=heartbeat"
 	"idnd_demand $O/fuzz/fuzz_idnd_body demand IDN_FUZZ_BODY=demand"
+	"idnd_policy $O/fuzz/fuzz_idnd_body policy IDN_FUZZ_BODY=policy"
 )
 echo "1..${#runs[@]}"
 if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
