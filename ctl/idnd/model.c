@@ -702,7 +702,7 @@ static uint32_t plan_fallback(int i, const struct cplan *cp, int tier, const str
 	for (int k = lo; k <= hi; k++) {
 		const struct d_cap *f = &D.caps[k];
 
-		if (k == i || f->mem_gb >= c->mem_gb || !IDN_CAP_VARIANT(f->label))
+		if (k == i || f->mem_gb >= c->mem_gb)
 			continue;
 		if (tier != IDN_ANY && f->tier < tier)
 			continue;

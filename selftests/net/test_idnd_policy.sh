@@ -12,8 +12,9 @@
 # filters would let node 2 serve it) does too. Requests carrying those
 # policies (IPv6 descriptor addresses, many tokens) never reach node 2;
 # default-policy requests do. A class that excludes every node gets an
-# empty plan (fail closed, not the default). Deleting a class removes its
-# plans; classes survive an idnd restart.
+# empty plan (fail closed, not the default). Per tier, the fallback is the
+# cheaper variant whose quality tier serves it. Deleting a class removes
+# its plans; classes survive an idnd restart.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
 fi
@@ -88,6 +89,35 @@ done
 n=$(awk '$2 == 7 && $3 == ""' "$TMPD/plans" | wc -l)
 tap_result "policy 7 (trust 7, no node): empty plans, fail closed ($n)" "$([ "$n" = 16 ]; echo $?)" \
 	"$(cat "$TMPD/plans")"
+
+# tiers: class 5 in three variants, a cheaper one is the fallback (ladder
+# step 2) only for tiers it serves (its quality tier >= the request's)
+post /v1/caps '{"class":5,"variant":1,"name":"big","tier":4,"resources":{"mem_gb":30}}' >/dev/null
+post /v1/caps '{"class":5,"variant":2,"name":"small","tier":2,"resources":{"mem_gb":10}}' >/dev/null
+post /v1/caps '{"class":5,"variant":3,"name":"tiny","tier":0,"resources":{"mem_gb":5}}' >/dev/null
+for v in 1 2 3; do
+	for r in 1 2; do
+		post /v1/demand "{\"cap\":$((5 * 256 + v)),\"region\":$r,\"rps\":50}" >/dev/null
+	done
+done
+post /v1/placement/solve '{}' >/dev/null
+# "CAP TIER FALLBACK" of the active slot's plans for policy any or 0
+fb() {
+	ctl -j plan show | jq -r '
+		(.. | objects | select(has("active_slot")) | .active_slot) as $s |
+		[.. | objects | select(has("candidates") and .slot == $s and
+		 (.cap | startswith("5/")) and (.policy == "any" or .policy.trust? == 0 and
+		 .policy.privacy? == "public" and .policy.scope? == "any"))] | .[] |
+		"\(.cap) \(.tier) \(.fallback // "none")"'
+}
+fb >"$TMPD/fb"
+t51=$(awk '$1 == "5/1" && $2 != "any" && $3 == "none" {print $2}' "$TMPD/fb" | sort -n | xargs)
+t52=$(awk '$1 == "5/2" && $2 != "any" && $3 == "none" {print $2}' "$TMPD/fb" | sort -n | xargs)
+tap_result "fallback by tier: 5/1 -> 5/2 by default, none for tiers 3-15; 5/2 -> 5/3, none for 1-15" \
+	"$(grep -qx '5/1 any 5/2' "$TMPD/fb" && grep -qx '5/2 any 5/3' "$TMPD/fb" &&
+	   grep -qx '5/3 any none' "$TMPD/fb" && [ "$t51" = "$(seq -s ' ' 3 15)" ] &&
+	   [ "$t52" = "$(seq -s ' ' 1 15)" ] && [ "$(grep -c '^5/3 ' "$TMPD/fb")" = 1 ] &&
+	   [ "$(grep -c '^5/1 ' "$TMPD/fb")" = 14 ]; echo $?)" "$(cat "$TMPD/fb")"
 
 # requests: IPv6 descriptor addresses carry (cap 7/0, tier 1, policy, token)
 # served_by POLICY: the nodes that answered 24 requests of distinct tokens
