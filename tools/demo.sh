@@ -138,8 +138,7 @@ for _ in $(seq 100); do
 done
 [ "${up:-0}" = 3 ] || die "agents did not register: $(tail -n 3 "$TMPD"/agent*.log)"
 say "  the agents registered their resource profiles R and heartbeat every 200 ms:"
-in_ns "$NS_RTR" curl -s $API/v1/nodes |
-	jq -r '.[] | "    node \(.id)  \(.addr4) \(.addr6)  region \(.region) trust \(.trust) net_us \(.net_us) mem_gb \(.mem_gb)  \(.accelerator)  \(.state), \(.heartbeats) heartbeats"'
+show "idnctl node list          (idnd's registry)" k node list
 
 step "4. Capabilities through the API; idnd places them and compiles the plans"
 post() {	# post PATH JSON
@@ -167,11 +166,7 @@ for i in 1 2 3; do
 	in_ns "${NS_NODE[$i]}" curl -s "http://127.0.0.1:$APORT/v1/residency" | jq -r --arg n "$i" \
 		'"    node\($n): " + ([.artifacts[] | "\(.name) \(.state) \(.size / 1048576 | floor) MiB"] | join(", ") | if . == "" then "(nothing)" else . end)'
 done
-printf '%s$ idnctl -j placement explain cap 1002/0   (condensed with jq)%s\n' "$D" "$N"
-k -j placement explain cap 1002/0 | jq -r '
-	"    \(.cap.name) (min_trust \(.cap.security.min_trust), \(.cap.resources.mem_gb) GB) placed on node(s) \(.placed_on | map(tostring) | join(", "))",
-	(.regions[] | "    region \(.region): \(.rps) rps served by node \(.served_by) at unit cost \(.unit_cost * 100 | round / 100)"),
-	(.excluded[] | "    node \(.node) excluded: \(.reason)")'
+show "idnctl placement explain cap 1002/0" k placement explain cap 1002/0
 show "idnctl plan show          (compiled by idnd into the router's maps)" ctl plan show
 show "idnctl vip add $TOPO_VIP4 port $APORT proto tcp cap 1001/0 tier 1" \
 	ctl vip add $TOPO_VIP4 port $APORT proto tcp cap 1001/0 tier 1 || die "vip add"
