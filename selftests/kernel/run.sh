@@ -213,7 +213,9 @@ fi
 
 # ---- initramfs ---------------------------------------------------------------
 W=$(mktemp -d "${TMPDIR:-/tmp}/idn-ktest.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+# the console is written in $W and kept as $C/console.log(.txt) at exit:
+# two runs at once (tier and bench) must not read each other's console
+trap 'cp -f "$W/console.log" "$W/console.log.txt" "$C/" 2>/dev/null; rm -rf "$W"' EXIT
 R=$W/root
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,idn/mods,idn/bin}
 cp "$BB" "$R/bin/busybox"
@@ -291,7 +293,7 @@ fi
 aargs=(-accel "$accel")
 [ "$accel" = kvm ] && aargs+=(-accel tcg)	# qemu falls back when KVM fails
 T1=$(date +%s.%N)
-CON=$C/console.log
+CON=$W/console.log
 rc=0
 timeout -k 5 "${IDN_QEMU_TIMEOUT:-300}" qemu-system-x86_64 "${aargs[@]}" -cpu max \
 	-smp 2 -m 512M -nodefaults -no-user-config -nographic -serial stdio -no-reboot \
