@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * unit_agent_cache.c - the engine emulator's prefix/KV cache against the
- * Mooncake FAST'25 conversation trace (../shared/traces): with room for
+ * Mooncake FAST'25 conversation trace (../shared/traces; without it, the
+ * first 2,000 requests committed in selftests/data): with room for
  * everything the block hit rate is exactly the trace's reuse (36.64% over
  * the whole trace, as SOURCES.md and Dynamo's page say; recomputed here
  * for a slice by an independent prefix set); with a small capacity there
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -47,16 +49,31 @@ static const char *trace_path(void)
 	return NULL;
 }
 
-static int load_trace(void)
+/* the whole trace from ../shared, else the 2,000-request slice committed in selftests/data */
+static int load_trace(const char *argv0)
 {
 	const char *p = trace_path();
-	char *line = NULL;
+	char *line = NULL, cmd[700];
 	size_t cap = 0, alloc = 0;
+	bool piped = false;
 	FILE *f;
 
-	if (!p)
-		return -ENOENT;
-	f = fopen(p, "r");
+	if (!p) {
+		const char *s = strrchr(argv0, '/');
+		static char gz[600];
+
+		snprintf(gz, sizeof(gz), "%.*s/../../selftests/data/mooncake_conversation_2000.jsonl.gz",
+			 s ? (int)(s - argv0) : 1, s ? argv0 : ".");
+		if (access(gz, R_OK))
+			snprintf(gz, sizeof(gz), "selftests/data/mooncake_conversation_2000.jsonl.gz");
+		if (access(gz, R_OK))
+			return -ENOENT;
+		snprintf(cmd, sizeof(cmd), "gzip -dc '%s'", gz);
+		piped = true;
+	}
+	f = piped ? popen(cmd, "r") : fopen(p, "r");
+	if (!f)
+		return -errno;
 	while (getline(&line, &cap, f) > 0) {
 		json_object *o = json_tokener_parse(line), *x;
 		struct treq *r;
@@ -80,8 +97,11 @@ static int load_trace(void)
 		json_object_put(o);
 	}
 	free(line);
-	fclose(f);
-	return 0;
+	if (piped)
+		pclose(f);
+	else
+		fclose(f);
+	return NT ? 0 : -EIO;
 }
 
 /* replay requests [0, n) through the cache alone: acquire, compute, release */
@@ -135,8 +155,8 @@ static void test_trace_infinite_full(void)
 	struct kv_cache kc;
 	uint64_t h, b;
 
-	if (!T) {
-		tap_skip("trace not found");
+	if (!T || NT < 12031) {
+		tap_skip("the whole trace (../shared/traces) not found: the slice has 2000 requests");
 		return;
 	}
 	if (!ASSERT_OK(kv_init(&kc, 300000, 512, 0), "init"))
@@ -289,9 +309,9 @@ static void test_engine_trace_slice(void)
 	engine_free(&e);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	if (load_trace())
+	if (load_trace(argv[0]))
 		T = NULL;
 	tap_plan(0);
 	TAP_RUN(test_lru_order);
