@@ -184,7 +184,7 @@ static json_object *status_json(void)
 
 static enum MHD_Result metrics(struct MHD_Connection *c)
 {
-	char buf[2048];
+	char buf[4096];
 	int up = 0, n = 0, len;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -212,6 +212,8 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 		(unsigned long long)D.http_5xx, D.n_caps, n, up, D.n_place, D.generation,
 		(unsigned long long)D.commits, (unsigned long long)D.solves,
 		(unsigned long long)D.nodes_down, D.last_solve_s, D.last_commit_ms / 1000);
+	if (len > 0 && len < (int)sizeof(buf))	/* state.c: state summaries, self-check */
+		len += idnd_state_metrics(buf + len, sizeof(buf) - len);
 	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_COPY);
 	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
 	ret = MHD_queue_response(c, 200, r);

@@ -212,6 +212,8 @@ void idnd_state_drop(uint32_t node);
 void idnd_state_tick(double now);	/* broker loop: write changed summaries (1/s) */
 json_object *idnd_state_json(uint32_t node);		/* NULL: none */
 json_object *idnd_state_all(void);
+/* Prometheus lines (reports, rejected, nodes, descriptors, affinity sums); bytes written */
+int idnd_state_metrics(char *buf, size_t len);
 void *idnd_store_handle(void);				/* store.c: the sqlite3 * */
 
 /* api.c */

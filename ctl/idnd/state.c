@@ -35,7 +35,7 @@ struct nstate {
 
 static struct nstate S[IDN_MAX_NODES];
 static bool loaded;
-uint64_t idnd_state_reports, idnd_state_rejected;
+static uint64_t idnd_state_reports, idnd_state_rejected;
 
 static double wall(void)
 {
@@ -267,6 +267,7 @@ json_object *idnd_state_parse(json_object *in, char *err, size_t errlen)
 		json_object_object_add(o, "descriptors", json_object_new_array());
 	return o;
 bad:
+	idnd_state_rejected++;
 	json_object_put(o);
 	return NULL;
 }
@@ -395,6 +396,42 @@ json_object *idnd_state_json(uint32_t node)
 	json_object_object_foreach(S[node].o, k, v)
 		json_object_object_add(o, k, json_object_get(v));
 	return o;
+}
+
+int idnd_state_metrics(char *buf, size_t len)
+{
+	uint64_t nodes = 0, desc = 0, agree = 0, mismatch = 0, unknown = 0;
+	json_object *a, *v;
+	int n;
+
+	load();
+	for (uint32_t j = 0; j < IDN_MAX_NODES; j++) {
+		if (!S[j].o)
+			continue;
+		nodes++;
+		if (json_object_object_get_ex(S[j].o, "descriptors", &v))
+			desc += json_object_array_length(v);
+		if (!json_object_object_get_ex(S[j].o, "affinity", &a))
+			continue;
+		if (json_object_object_get_ex(a, "agree", &v))
+			agree += json_object_get_int64(v);
+		if (json_object_object_get_ex(a, "mismatch", &v))
+			mismatch += json_object_get_int64(v);
+		if (json_object_object_get_ex(a, "unknown", &v))
+			unknown += json_object_get_int64(v);
+	}
+	n = snprintf(buf, len,
+		"# TYPE idnd_state_reports_total counter\nidnd_state_reports_total %llu\n"
+		"# TYPE idnd_state_rejected_total counter\nidnd_state_rejected_total %llu\n"
+		"# TYPE idnd_state_nodes gauge\nidnd_state_nodes %llu\n"
+		"# TYPE idnd_state_descriptors gauge\nidnd_state_descriptors %llu\n"
+		"# TYPE idnd_affinity_agree gauge\nidnd_affinity_agree %llu\n"
+		"# TYPE idnd_affinity_mismatch gauge\nidnd_affinity_mismatch %llu\n"
+		"# TYPE idnd_affinity_unknown gauge\nidnd_affinity_unknown %llu\n",
+		(unsigned long long)idnd_state_reports, (unsigned long long)idnd_state_rejected,
+		(unsigned long long)nodes, (unsigned long long)desc, (unsigned long long)agree,
+		(unsigned long long)mismatch, (unsigned long long)unknown);
+	return n < 0 ? 0 : (size_t)n >= len ? (int)(len ? len - 1 : 0) : n;
 }
 
 json_object *idnd_state_all(void)

@@ -176,6 +176,11 @@ bad "descriptors not an array" '{"state":{"descriptors":{}}}' 'array'
 after=$(in_ns "$NS" curl -s $URL/v1/nodes/$NODE/state)
 [ "$before" = "$after" ]
 tap_result "rejected heartbeats changed nothing" $?
+m=$(in_ns "$NS" curl -s $URL/metrics)
+awk '$1 == "idnd_affinity_mismatch" && $2 >= 1 {a = 1} $1 == "idnd_state_rejected_total" && $2 >= 10 {b = 1}
+	$1 == "idnd_state_nodes" && $2 == 1 {c = 1} END {exit !(a && b && c)}' <<<"$m"
+tap_result "idnd /metrics: state nodes, affinity mismatch sum, rejected state reports" $? \
+	"$(grep -E 'idnd_(state|affinity)' <<<"$m")"
 
 # persistence: kill -9 idnd, restart, the state is still there (a changed
 # summary is written within a second: wait that long after the last report)
