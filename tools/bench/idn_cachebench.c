@@ -141,7 +141,7 @@ static int replay(uint32_t blocks, unsigned int policy, uint64_t *hits, uint64_t
 
 int main(int argc, char **argv)
 {
-	static const uint32_t sweep[] = { 500, 1000, 2000, 5000, 10000, 20000 };
+	static const uint32_t sweep[] = { 500, 1000, 2000, 5000, 10000, 20000, 40000 };
 	struct eng_params p;
 	const char *trace = NULL;
 	uint64_t hl, sl, he, se, blocks_total = 0;
