@@ -495,26 +495,35 @@ static int policy_usage(void)
 "       idnctl [ -C URL ] policy show id ID\n"
 "       idnctl [ -C URL ] policy add name NAME [ trust 0-7 ]\n"
 "                         [ privacy { public | tenant | confidential | hw-bound } ]\n"
-"                         [ scope { any | home | plan } ] [ domains LIST ]\n"
+"                         [ scope { any | home | plan } ] [ domains LIST ] [ tiers TIERS ]\n"
 "       idnctl [ -C URL ] policy del id ID\n"
 "       idnctl policy help\n"
 "where  ID := policy class 0-127 = trust + 8 * privacy + 32 * scope (a request's policy)\n"
-"       LIST := domains 0-31 as in 0,2,5-7\n");
+"       LIST := domains 0-31 as in 0,2,5-7\n"
+"       TIERS := tiers 0-15 its plans are compiled for (default all), as in 0-3,7\n");
 	return EXIT_OK;
+}
+
+static __u32 json_mask(json_object *o, const char *k)
+{
+	json_object *d;
+	__u32 mask = 0;
+
+	if (json_object_object_get_ex(o, k, &d) && json_object_is_type(d, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(d); i++)
+			mask |= 1u << (json_object_get_int(json_object_array_get_idx(d, i)) & 31);
+	return mask;
 }
 
 static void print_policy_class(json_object *p)
 {
-	json_object *d;
-	__u32 mask = 0;
-	char b[128];
+	__u32 dom = json_mask(p, "domains"), tiers = json_mask(p, "tiers");
+	char b[128], t[64];
 
-	if (json_object_object_get_ex(p, "domains", &d))
-		for (size_t i = 0; i < json_object_array_length(d); i++)
-			mask |= 1u << (json_object_get_int(json_object_array_get_idx(d, i)) & 31);
-	printf("policy %s name %s trust %s privacy %s scope %s domains %s\n", str(p, "id"),
-	       str(p, "name"), str(p, "min_trust"), str(p, "privacy"), str(p, "scope"),
-	       mask ? idn_fmt_domains(mask, b, sizeof(b)) : "any");
+	printf("policy %s name %s trust %s privacy %s scope %s domains %s tiers %s\n",
+	       str(p, "id"), str(p, "name"), str(p, "min_trust"), str(p, "privacy"),
+	       str(p, "scope"), dom ? idn_fmt_domains(dom, b, sizeof(b)) : "any",
+	       tiers && tiers != 0xffff ? idn_fmt_domains(tiers, t, sizeof(t)) : "all");
 }
 
 static int policy_id(int argc, char **argv, const char *cmd, __u32 *id)
@@ -568,17 +577,25 @@ static int policy_add(int argc, char **argv)
 			json_object_object_add(b, "min_trust", json_object_new_int(v));
 			continue;
 		}
-		if (matches(*argv, "domains")) {
-			json_object *a = json_object_new_array();
+		if (matches(*argv, "domains") || matches(*argv, "tiers")) {
+			bool tiers = matches(*argv, "tiers");
+			json_object *a;
 			__u32 mask;
 
 			NEXT_ARG();
-			if (idn_parse_domains(*argv, &mask))
-				return json_object_put(a), json_object_put(b), invarg();
+			if (idn_parse_domains(*argv, &mask) < 0) {
+				json_object_put(b);
+				return invarg();
+			}
+			if (tiers && mask >> (IDN_TIER_MAX + 1)) {
+				json_object_put(b);
+				return usage_error("invalid tiers \"%s\" (0-%d)", *argv, IDN_TIER_MAX);
+			}
+			a = json_object_new_array();
 			for (int d = 0; d < 32; d++)
 				if (mask & (1u << d))
 					json_object_array_add(a, json_object_new_int(d));
-			json_object_object_add(b, "domains", a);
+			json_object_object_add(b, tiers ? "tiers" : "domains", a);
 			continue;
 		}
 		if (matches(*argv, "privacy")) {

@@ -81,6 +81,7 @@ struct d_policy {
 	char name[64];
 	uint8_t min_trust, privacy, scope;
 	uint32_t domain_mask;	/* allowed domains, 0 = any */
+	uint32_t tier_mask;	/* tiers its plans are compiled for, 0 = all 16 */
 };
 
 struct d_place {

@@ -381,7 +381,7 @@ static struct d_policy policies[IDND_MAX_POLICIES];
 int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t errlen)
 {
 	static const char *const top[] = { "id", "name", "min_trust", "privacy", "scope",
-		"domains", NULL };
+		"domains", "tiers", NULL };
 	uint32_t v = 0, id = 0;
 	bool have_id;
 
@@ -393,6 +393,9 @@ int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t 
 	TRY(get_enum(o, "privacy", privacy_names, &p->privacy, err, errlen));
 	TRY(get_enum(o, "scope", scope_names, &p->scope, err, errlen));
 	TRY(get_mask(o, "domains", 31, &p->domain_mask, err, errlen));
+	TRY(get_mask(o, "tiers", IDN_TIER_MAX, &p->tier_mask, err, errlen));
+	if (p->tier_mask == (1u << (IDN_TIER_MAX + 1)) - 1)
+		p->tier_mask = 0;	/* all: one canonical form */
 	p->id = IDN_POLICY(p->min_trust, p->privacy, p->scope);
 	have_id = json_object_object_get_ex(o, "id", NULL);
 	TRY(get_uint(o, "id", IDND_MAX_POLICIES - 1, false, &id, err, errlen));
@@ -413,6 +416,8 @@ json_object *idnd_policy_to_json(const struct d_policy *p)
 	json_object_object_add(o, "privacy", json_object_new_string(privacy_names[p->privacy & 3]));
 	json_object_object_add(o, "scope", json_object_new_string(scope_names[p->scope % 3]));
 	json_object_object_add(o, "domains", mask_json(p->domain_mask));
+	json_object_object_add(o, "tiers", mask_json(p->tier_mask ? p->tier_mask :
+						     (1u << (IDN_TIER_MAX + 1)) - 1));
 	return o;
 }
 
@@ -831,10 +836,14 @@ int idnd_plans_build(struct idn_plan_op **out)
 		for (int k = 0; k < n_pol; k++) {
 			const struct d_policy *pol = idnd_policy_get(pols[k]);
 			struct idn_plan pl;
+			bool built = false;
 
 			for (int t = 0; t <= IDN_TIER_MAX; t++) {
-				if (t == 0 || tiers)
+				if (pol && pol->tier_mask && !(pol->tier_mask & (1u << t)))
+					continue;	/* the class's requests use other tiers */
+				if (!built || tiers)
 					plan_build(i, cp, tiers ? t : IDN_ANY, pol, &pl);
+				built = true;
 				if (!memcmp(&pl, &def, sizeof(pl)))
 					continue;	/* the default answers the same */
 				op = op_next(&ops, &n, &cap);
@@ -850,7 +859,7 @@ int idnd_plans_build(struct idn_plan_op **out)
 	if (n > IDN_MAX_PLANS) {
 		free(ops);
 		return idn_err(-ENOSPC, "%d plan entries exceed the %d of a slot: fewer policy "
-			       "classes or capability variants", n, IDN_MAX_PLANS);
+			       "classes, or fewer tiers per class (\"tiers\")", n, IDN_MAX_PLANS);
 	}
 	qsort(ops, n, sizeof(*ops), op_cmp);
 	*out = ops;

@@ -164,7 +164,7 @@ tap_result "idnctl placement solve/explain print readable numbers" \
 	   grep -qE '^  region 0 demand 0.1 rps served by node 1 unit cost [0-9.]+$' <<<"$out"; echo $?)" "$out"
 out=$(k -j placement solve dry-run)
 tap_result "placement solve -j: numbers of 10 significant digits at most" \
-	"$(! grep -qE '[0-9]\.[0-9]{11,}' <<<"$out" && jq -e .cost >/dev/null <<<"$out"; echo $?)" "$out"
+	"$(! grep -qE '[0-9]\.0*[1-9][0-9]{10,}' <<<"$out" && jq -e .cost >/dev/null <<<"$out"; echo $?)" "$out"
 
 # idnctl node list: the controller's registry (node show is the maps)
 out=$(k node list)
@@ -182,11 +182,11 @@ tap_result "idnctl node list frob: exit 2" "$([ $? = 2 ]; echo $?)"
 # idnctl policy: the controller's policy classes
 out=$(k policy add name secure trust 5 domains 0,3-4)
 tap_result "idnctl policy add prints the class and its id" \
-	"$([ "$out" = "policy 5 name secure trust 5 privacy public scope any domains 0,3-4" ]; echo $?)" "$out"
-k policy add name conf privacy confidential scope plan >/dev/null
+	"$([ "$out" = "policy 5 name secure trust 5 privacy public scope any domains 0,3-4 tiers all" ]; echo $?)" "$out"
+k policy add name conf privacy confidential scope plan tiers 0-3,7 >/dev/null
 out=$(k policy list)
 tap_result "idnctl policy list" "$([ "$(wc -l <<<"$out")" = 2 ] &&
-	grep -qx 'policy 80 name conf trust 0 privacy confidential scope plan domains any' <<<"$out"; echo $?)" "$out"
+	grep -qx 'policy 80 name conf trust 0 privacy confidential scope plan domains any tiers 0-3,7' <<<"$out"; echo $?)" "$out"
 out=$(k -j policy show id 5 | jq -c '[.name, .min_trust, .domains]')
 tap_result "idnctl -j policy show id 5" "$([ "$out" = '["secure",5,[0,3,4]]' ]; echo $?)" "$out"
 k policy add name x privacy secret >/dev/null 2>&1
@@ -195,7 +195,9 @@ k policy add trust 3 >/dev/null 2>&1
 r2=$?
 k policy show >/dev/null 2>&1
 r3=$?
-tap_result "idnctl policy usage errors: exit 2 ($r1 $r2 $r3)" "$([ "$r1$r2$r3" = 222 ]; echo $?)"
+k policy add name t tiers 3,16 >/dev/null 2>&1
+r4=$?
+tap_result "idnctl policy usage errors: exit 2 ($r1 $r2 $r3 $r4)" "$([ "$r1$r2$r3$r4" = 2222 ]; echo $?)"
 out=$(k placement explain cap 1/0)
 tap_result "placement explain shows what each policy class keeps" \
 	"$(grep -q '^  policy 5 secure: nodes 1$' <<<"$out" &&

@@ -62,6 +62,7 @@ tap_result "policy class secure registered as id 5 (trust 5, public, scope any)"
 post /v1/policies '{"name":"confidential","privacy":"confidential"}' >/dev/null
 post /v1/policies '{"name":"domain1","privacy":"tenant","domains":[1]}' >/dev/null
 post /v1/policies '{"name":"nobody","min_trust":7}' >/dev/null
+post /v1/policies '{"name":"tier1","min_trust":4,"tiers":[1]}' >/dev/null
 code=$(post /v1/policies '{"name":"bad","min_trust":5,"id":9}')
 tap_result "policy id that contradicts its fields: 400" "$([ "$code" = 400 ]; echo $?)" "$code"
 code=$(post /v1/policies '{"name":"x","min_trust":3,"colour":"red"}')
@@ -86,6 +87,9 @@ for p in 5 16 8; do
 	tap_result "policy $p: a plan per tier (0-15), only node 1 ($n plans)" \
 		"$([ "$n" = 16 ] && [ "$bad" = 0 ]; echo $?)" "$(cat "$TMPD/plans")"
 done
+n=$(awk '$2 == 4 && $3 == "1" {print $1}' "$TMPD/plans" | xargs)
+tap_result "policy 4 compiled for tier 1 only (\"tiers\": [1]): tiers $n" "$([ "$n" = 1 ]; echo $?)" \
+	"$(cat "$TMPD/plans")"
 n=$(awk '$2 == 7 && $3 == ""' "$TMPD/plans" | wc -l)
 tap_result "policy 7 (trust 7, no node): empty plans, fail closed ($n)" "$([ "$n" = 16 ]; echo $?)" \
 	"$(cat "$TMPD/plans")"
@@ -133,6 +137,9 @@ for p in 5 16 8; do
 	tap_result "policy $p requests: all served, never by node 2 ($s)" \
 		"$(grep -q 'node1:24' <<<"$s" && ! grep -q node2 <<<"$s"; echo $?)"
 done
+s=$(served_by 4)
+tap_result "policy 4 (tier 1) requests: all served, never by node 2 ($s)" \
+	"$(grep -q 'node1:24' <<<"$s" && ! grep -q node2 <<<"$s"; echo $?)"
 s=$(served_by 0)
 tap_result "default-policy requests reach node 2 ($s)" "$(grep -q node2 <<<"$s"; echo $?)"
 s=$(served_by 7)
@@ -152,5 +159,5 @@ ids=$(api "$URL/v1/policies" | jq -c 'map(.id)')
 plans >"$TMPD/plans"
 n=$(awk '$2 == 5 && $3 == "1"' "$TMPD/plans" | wc -l)
 tap_result "policy classes survive a restart ($ids) and stay compiled" \
-	"$([ "$ids" = "[5,7,16]" ] && [ "$n" = 16 ]; echo $?)" "$ids $(cat "$TMPD/plans")"
+	"$([ "$ids" = "[4,5,7,16]" ] && [ "$n" = 16 ]; echo $?)" "$ids $(cat "$TMPD/plans")"
 tap_done
