@@ -235,8 +235,9 @@ for b in ip tc; do
 	p=$(command -v "$b" || true)
 	[ -n "$p" ] && add_elf "$p" "/usr/sbin/$b"
 done
-# idnctl; idnd (test_activate.sh runs it embedded) and curl to talk to it
-for b in idnctl idnd; do
+# idnctl; idnd (test_activate.sh runs it embedded) and curl to talk to it;
+# idn-agent (test_rdma.sh: two agents push KV blocks over RDMA)
+for b in idnctl idnd idn-agent; do
 	[ ! -x "$O/$b" ] || add_elf "$O/$b" "/idn/bin/$b"
 done
 p=$(command -v curl || true)

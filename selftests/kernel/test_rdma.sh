@@ -8,7 +8,9 @@
 # against each other and the device; a corrupted slice, a sender killed
 # mid-transfer and a connection closed mid-transfer leave the destination
 # untouched; policy rdma to a peer without RDMA fails, auto falls back to
-# tcp and says so. SKIP (with the reason) when rxe cannot be set up.
+# tcp and says so; two idn-agents with --kv-transport rdma move a cached
+# prefix (POST /v1/kv/push) and the receiver serves it from cache.
+# SKIP (with the reason) when rxe cannot be set up.
 IP=/usr/sbin/ip
 K=/idn/bin/kt_kvx
 A=10.77.0.1
@@ -170,4 +172,48 @@ grep -q "tx state=done transport=tcp" $W/tx7.log &&
 	[ "$(field $W/rx2.log hash)" = "$(field $W/tx7.log expect)" ]
 t $? "policy auto, peer without RDMA: tcp, the reason reported, bytes verified" \
 	$W/tx7.log $W/rx2.log
+
+# 7. two idn-agents with --kv-transport rdma: a cached prefix moves A -> B
+AG=/idn/bin/idn-agent
+if [ ! -x $AG ] || ! command -v curl >/dev/null; then
+	echo "ok 0 - rdma: two agents push a prefix over RDMA # SKIP no idn-agent/curl in the initramfs"
+	exit $fail
+fi
+ENG="--speed 50 --block-tokens 16 --kv-bytes-per-token 4096 --kv-capacity-tokens 16384"
+$AG --node-id 1 --listen 127.0.0.1:8000 --key $W/a.key --kv-listen $A:9100 \
+	--kv-transport rdma $ENG >$W/a.log 2>&1 &
+pids="$pids $!"
+$AG --node-id 2 --listen 127.0.0.1:8001 --key $W/b.key --kv-listen $A:9101 \
+	--kv-transport rdma $ENG >$W/b.log 2>&1 &
+pids="$pids $!"
+up() { curl -s -o /dev/null -m 5 http://127.0.0.1:$1/v1/agent/key; }
+n=0
+until up 8000 && up 8001; do
+	n=$((n + 1))
+	[ $n -gt 300 ] && break
+	sleep 0.1
+done
+grep -q "kv transport policy rdma: rdma (rxe_kv" $W/a.log &&
+	grep -q "kv transport policy rdma: rdma (rxe_kv" $W/b.log && up 8000 && up 8001
+t $? "two agents up with --kv-transport rdma (the device reported)" $W/a.log $W/b.log
+ids=$(seq -s, 1 64)
+req() {
+	curl -s -m 60 http://127.0.0.1:$1/v1/completions -H 'Content-Type: application/json' \
+		-d "{\"model\":\"m\",\"hash_ids\":[$ids],\"max_tokens\":4}"
+}
+cached() { sed -n 's/.*"cached_tokens": *\([0-9]*\).*/\1/p'; }
+req 8000 >$W/ca.json
+[ "$(cached <$W/ca.json)" = 0 ]
+t $? "agent A computes the prompt (nothing cached)" $W/ca.json
+curl -s -m 120 -w '\n%{http_code}\n' http://127.0.0.1:8000/v1/kv/push \
+	-d "{\"peer\":\"$A:9101\",\"hash_ids\":[$ids]}" >$W/push.json
+echo "# $(head -1 $W/push.json)"
+[ "$(tail -1 $W/push.json)" = 200 ] && grep -q '"state": *"done"' $W/push.json &&
+	grep -q '"transport": *"rdma"' $W/push.json && grep -q '"bytes": *4194304' $W/push.json
+t $? "agent A pushes 64 KV blocks (4 MiB) to agent B over RDMA, verified" $W/push.json
+req 8001 >$W/cb.json
+c=$(cached <$W/cb.json)
+[ -n "$c" ] && [ "$c" -ge 1008 ]
+t $? "agent B serves the prefix from the blocks that came over RDMA (cached $c of 1024)" \
+	$W/cb.json
 exit $fail
