@@ -7,7 +7,8 @@
 # lease; nodes register as keys bound to leases; a router-side idnd (-W)
 # watches the plan prefix and applies it to its pinned maps; a generation
 # larger than etcd's txn limit goes in several txns and the watcher applies
-# it whole (a policy class compiles into 16 plans); a node whose
+# it whole (a policy class compiles into 16 plans), and a watcher that
+# syncs while a generation is incomplete does not apply it; a node whose
 # heartbeats stop loses its key by lease expiry, plans recompile and the
 # watcher's maps follow; the leader is killed and the other replica takes
 # over and publishes. Skips (4) without etcd.
@@ -156,6 +157,42 @@ for _ in $(seq 50); do
 done
 tap_result "policy deleted: its 16 plans left etcd and the watcher's maps ($got)" \
 	"$([ "$code" = 200 ] && [ "$got" = 1 ] && [ "$(keys plans/ | jq length)" = 1 ]; echo $?)"
+
+# a generation cut short (a leader that died between its txns): a plan key
+# in etcd without its gen. A watcher that syncs now reads the prefix at the
+# revision of gen and does not apply it; the gen that completes the
+# generation makes the watcher apply it.
+etcd_put() {	# KEY VALUE-BASE64
+	in_ns "$NS" curl -s -m 2 -X POST "$ETCD/v3/kv/put" \
+		-d "{\"key\":\"$(printf '%s' "$DOM$1" | base64 -w0)\",\"value\":\"$2\"}" >/dev/null
+}
+kill "$WPID"; wait "$WPID" 2>/dev/null
+etcd_put plans/4096-255-255 "$(python3 -c '
+import base64, struct
+key = struct.pack("<IBBBB", 4096, 255, 255, 0, 0)
+plan = struct.pack("<IIII6HBBH", 0, 0, 0, 0xffffffff, *[256] * 6, 0, 1, 0)
+plan += struct.pack("<IIIHBB", 1, 1000, 0, 0, 0, 0) + bytes(16 * 15)
+print(base64.b64encode(key + plan).decode())')"
+bg_ns "$NS" "$TMPD/watch2.log" "$IDND" -v -W -E "$ETCD" -P "$P"
+WPID=$BG_PID
+for _ in $(seq 50); do grep -q 'WATCH: synced' "$TMPD/watch2.log" && break; sleep 0.1; done
+caps() { c -j plan show | jq -c '(.. | objects | select(has("active_slot")) | .active_slot) as $s |
+	[.. | objects | select(has("candidates") and .slot == $s) | .cap] | unique'; }
+got=$(caps)
+tap_result "watcher synced at gen's revision: the incomplete generation's plan (16/0) not applied: $got" \
+	"$(grep -q 'WATCH: synced' "$TMPD/watch2.log" && [ "$got" = '["7/0"]' ]; echo $?)" \
+	"$(cat "$TMPD/watch2.log")"
+etcd_put gen "$(printf 1000 | base64 -w0)"
+for _ in $(seq 50); do got=$(caps); [ "$got" = '["16/0","7/0"]' ] && break; sleep 0.1; done
+tap_result "its gen arrives: the watcher applies it ($got)" \
+	"$([ "$got" = '["16/0","7/0"]' ]; echo $?)" "$(tail -5 "$TMPD/watch2.log")"
+etcd_del() {
+	in_ns "$NS" curl -s -m 2 -X POST "$ETCD/v3/kv/deleterange" \
+		-d "{\"key\":\"$(printf '%s' "$DOM$1" | base64 -w0)\"}" >/dev/null
+}
+etcd_del plans/4096-255-255
+etcd_put gen "$(printf 1001 | base64 -w0)"
+for _ in $(seq 50); do got=$(caps); [ "$got" = '["7/0"]' ] && break; sleep 0.1; done
 
 # node 2 goes silent: lease expiry removes its key, plans recompile, maps follow
 echo 1 >"$TMPD/hb"
