@@ -18,6 +18,7 @@ SZ=4194304
 BLK=65536
 W=/tmp/kvr
 fail=0
+T0=$(cut -d' ' -f1 /proc/uptime)
 t() {	# t STATUS NAME [DETAIL-FILE...]
 	if [ "$1" = 0 ]; then
 		echo "ok 0 - rdma: $2"
@@ -31,6 +32,7 @@ t() {	# t STATUS NAME [DETAIL-FILE...]
 skip() { echo "ok 0 - rdma: KV transfer over Soft-RoCE # SKIP $*"; exit 0; }
 pids=""
 cleanup() {
+	echo "# rdma: $(awk -v a=$T0 -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s in the guest"
 	for p in $pids; do kill -9 "$p" 2>/dev/null; done
 	rdma link delete rxe_kv 2>/dev/null
 	$IP link del kvr0 2>/dev/null
