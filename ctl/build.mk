@@ -91,6 +91,13 @@ $(O)/tests/unit_idnd_%: selftests/unit/unit_idnd_%.c $(PLACE_SRCS) $(IDND_HDRS) 
 	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< $(PLACE_SRCS) \
 		$(LDFLAGS) $(PLACE_LIBS)
 
+# the plan compiler: model.c included by the test, its callees stubbed there
+$(O)/tests/unit_idnd_compile: selftests/unit/unit_idnd_compile.c ctl/idnd/model.c $(PLACE_SRCS) \
+		$(IDND_HDRS) selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
+		$(PLACE_SRCS) $(LDFLAGS) $(PLACE_LIBS) -ljson-c
+
 $(O)/tools/idn_placement: tools/bench/idn_placement.c $(PLACE_SRCS) $(IDND_HDRS) | $(O)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -o $@ $< $(PLACE_SRCS) $(LDFLAGS) $(PLACE_LIBS)

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit_idnd_compile.c - idnd's plan compiler (ctl/idnd/model.c,
+ * idnd_plans_build()) with the dataplane's own selection (bpf/lib/select.h)
+ * run over the plans it emits: policy classes are hard constraints of
+ * their (cap, tier, policy) plans and not of the (cap, any, any) default;
+ * a request with a class's policy never selects an excluded node, also for
+ * a constraint the dataplane cannot see itself (allowed domains with scope
+ * any); a class no node satisfies fails closed; the fallback of a tier is
+ * a cheaper variant that serves it; plans equal to the default are not
+ * emitted; a class's "tiers" bounds its entries; over IDN_MAX_PLANS the
+ * compile fails with -ENOSPC. model.c is included; what it calls of the
+ * rest of idnd and libidn is stubbed below (no maps, no store, no etcd).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "../../ctl/idnd/model.c"
+
+IDN_ASSERT_ABI();
+
+struct idnd D;
+
+/* ---- stubs of what model.c calls elsewhere ---- */
+double idnd_now(void) { return 0; }
+void idnd_orders_diff(const struct d_place *o, int no, const struct d_place *n, int nn) {}
+int idnd_store_gen(uint32_t gen) { return 0; }
+int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen) { return 0; }
+int idn_config_get(struct idn_maps *m, struct idn_config *cfg) { return -ENOSYS; }
+int idn_plan_list(struct idn_maps *m, int slot, struct idn_plan_entry **out) { return -ENOSYS; }
+int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n, __u32 *gen)
+{
+	return -ENOSYS;
+}
+int idn_node_get(struct idn_maps *m, __u32 id, struct idn_node *n) { return -ENOSYS; }
+int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n) { return -ENOSYS; }
+static char errbuf[256];
+const char *idn_errmsg(void) { return errbuf; }
+int idn_err(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	return err;
+}
+void idn_log(enum idn_log_level lvl, const char *fmt, ...) {}
+
+/* ---- a userspace dataplane over the compiled plans ---- */
+static struct idn_node nodes[IDN_MAX_NODES];
+static struct idn_plan_op *ops;
+static int n_ops;
+
+static const struct idn_node *env_node(void *priv, __u32 id)
+{
+	return id < IDN_MAX_NODES ? &nodes[id] : NULL;
+}
+
+static const struct idn_plan *env_plan(void *priv, const struct idn_plan_key *k)
+{
+	for (int i = 0; i < n_ops; i++)
+		if (ops[i].key.cap == k->cap && ops[i].key.tier == k->tier &&
+		    ops[i].key.policy == k->policy)
+			return &ops[i].plan;
+	return NULL;
+}
+
+static struct idn_env env = { env_node, env_plan, NULL };
+
+static struct idn_sel sel(__u32 cap, __u8 tier, __u8 policy, __u64 token)
+{
+	struct idn_sel_in in = {
+		.token = token, .cap = cap, .aff_node = IDN_NODE_NONE, .tier = tier,
+		.policy = policy, .size_class = IDN_SIZE_NONE, .family = IDN_AF_INET,
+	};
+	struct idn_sel out;
+
+	idn_select(&env, &in, &out, NULL);
+	return out;
+}
+
+static const struct idn_plan *plan_of(__u32 cap, __u8 tier, __u8 policy)
+{
+	struct idn_plan_key k = { .cap = cap, .tier = tier, .policy = policy };
+
+	return env_plan(NULL, &k);
+}
+
+static bool has_node(const struct idn_plan *p, __u32 node)
+{
+	for (int i = 0; p && i < p->n_cand; i++)
+		if (p->cand[i].node == node)
+			return true;
+	return false;
+}
+
+/* ---- registry set-up ---- */
+static void reset(void)
+{
+	free(D.caps);
+	free(D.place);
+	free(ops);
+	ops = NULL;
+	n_ops = 0;
+	memset(&D, 0, sizeof(D));
+	memset(nodes, 0, sizeof(nodes));
+	for (uint32_t p = 0; p < IDND_MAX_POLICIES; p++)
+		idnd_policy_del(p);
+}
+
+/* node id: registry entry and dataplane entry (locator, health up) */
+static void node(uint32_t id, uint8_t trust, bool conf, uint16_t domain, uint32_t net_us)
+{
+	D.nodes[id] = (struct d_node){ .used = true, .id = id, .mem_gb = 80, .trust = trust,
+				       .confidential = conf, .domain = domain, .up = true,
+				       .net_us = net_us };
+	snprintf(D.nodes[id].addr4, sizeof(D.nodes[id].addr4), "10.0.0.%u", id);
+	nodes[id] = (struct idn_node){ .addr4 = htonl(0x0a000000 | id), .trust = trust,
+				       .health = IDN_HEALTH_UP, .domain = domain, .net_us = net_us,
+				       .flags = IDN_NODE_F_VALID | IDN_NODE_F_LOC4 |
+						(conf ? IDN_NODE_F_CONFIDENTIAL : 0) };
+}
+
+static void cap(uint32_t label, double mem, uint8_t tier)
+{
+	struct d_cap c = { .label = label, .mem_gb = mem, .tier = tier, .latency_us = 1000,
+			   .version = 1 };
+
+	snprintf(c.name, sizeof(c.name), "c%u", label);
+	idnd_cap_put(&c);
+}
+
+static void place(uint32_t label, uint32_t node_id)
+{
+	D.place = realloc(D.place, (D.n_place + 1) * sizeof(*D.place));
+	D.place[D.n_place++] = (struct d_place){ label, node_id };
+}
+
+static int policy(const char *json)
+{
+	json_object *o = json_tokener_parse(json);
+	struct d_policy p;
+	char err[256];
+	int e = o ? idnd_policy_from_json(o, &p, err, sizeof(err)) : -EINVAL;
+
+	json_object_put(o);
+	if (!e)
+		idnd_policy_put(&p);
+	return e ? e : p.id;
+}
+
+static int build(void)
+{
+	free(ops);
+	ops = NULL;
+	n_ops = idnd_plans_build(&ops);
+	return n_ops;
+}
+
+/* node 1: trusted, confidential, domain 1, slow; node 2: trust 3, domain 2, fast */
+static void two_nodes_cap7(void)
+{
+	reset();
+	node(1, 6, true, 1, 3000);
+	node(2, 3, false, 2, 100);
+	cap(IDN_CAP(7, 0), 30, 0);
+	place(IDN_CAP(7, 0), 1);
+	place(IDN_CAP(7, 0), 2);
+}
+
+static void test_policy_plans(void)
+{
+	int id;
+
+	two_nodes_cap7();
+	id = policy("{\"name\":\"secure\",\"min_trust\":5}");
+	if (!ASSERT_EQ(id, IDN_POLICY(5, 0, 0), "policy id is its byte"))
+		return;
+	if (!ASSERT_EQ(build(), 17, "default + 16 tiers of policy 5"))
+		return;
+	ASSERT_TRUE(has_node(plan_of(IDN_CAP(7, 0), IDN_ANY, IDN_ANY), 1) &&
+		    has_node(plan_of(IDN_CAP(7, 0), IDN_ANY, IDN_ANY), 2), "default keeps both");
+	for (int t = 0; t <= IDN_TIER_MAX; t++) {
+		const struct idn_plan *p = plan_of(IDN_CAP(7, 0), t, id);
+
+		if (!ASSERT_TRUE(p && p->n_cand == 1 && p->cand[0].node == 1, "policy plan"))
+			return;
+	}
+	/* policy 0 (no constraint) is the default: no entries of its own */
+	ASSERT_TRUE(!plan_of(IDN_CAP(7, 0), 1, 0), "no (7/0, 1, 0) entry");
+	/* sorted by key, as idnd_compile's merge with the maps needs */
+	for (int i = 1; i < n_ops; i++)
+		if (!ASSERT_TRUE(key_cmp(&ops[i - 1].key, &ops[i].key) < 0, "sorted"))
+			return;
+}
+
+static void test_requests_never_reach_excluded(void)
+{
+	int secure, dom1, conf, n2 = 0;
+
+	two_nodes_cap7();
+	secure = policy("{\"name\":\"secure\",\"min_trust\":5}");
+	conf = policy("{\"name\":\"conf\",\"privacy\":\"confidential\"}");
+	/* tenant privacy, scope any: the dataplane checks no domain for it */
+	dom1 = policy("{\"name\":\"dom1\",\"privacy\":\"tenant\",\"domains\":[1]}");
+	if (!ASSERT_TRUE(build() > 0, "build"))
+		return;
+	for (__u64 tok = 1; tok <= 500; tok++) {
+		int pols[3] = { secure, conf, dom1 };
+
+		for (int k = 0; k < 3; k++) {
+			struct idn_sel s = sel(IDN_CAP(7, 0), tok % 16, pols[k], tok * 7919);
+
+			if (!ASSERT_EQ(s.node, 1, "policy request on node 1"))
+				return;
+		}
+		n2 += sel(IDN_CAP(7, 0), tok % 16, 0, tok * 7919).node == 2;
+	}
+	ASSERT_EQ(n2, 500, "default requests take the cheaper node 2");
+	/* without its compiled plans, dom1's requests would reach node 2 */
+	idnd_policy_del(dom1);
+	build();
+	ASSERT_EQ(sel(IDN_CAP(7, 0), 3, dom1, 42).node, 2, "domains are the compiler's");
+}
+
+static void test_fail_closed(void)
+{
+	int id;
+	struct idn_sel s;
+
+	two_nodes_cap7();
+	id = policy("{\"name\":\"nobody\",\"min_trust\":7}");
+	build();
+	ASSERT_TRUE(plan_of(IDN_CAP(7, 0), 9, id) && !plan_of(IDN_CAP(7, 0), 9, id)->n_cand,
+		    "empty plan, not none");
+	s = sel(IDN_CAP(7, 0), 9, id, 1);
+	ASSERT_EQ(s.node, IDN_NODE_NONE, "no node");
+	ASSERT_EQ(s.verdict, IDN_V_MISS_REJECT, "rejected");
+}
+
+static void test_tier_fallback(void)
+{
+	struct idn_sel s;
+
+	reset();
+	node(1, 6, false, 0, 100);
+	node(2, 6, false, 0, 100);
+	node(3, 6, false, 0, 100);
+	cap(IDN_CAP(5, 1), 30, 4);	/* big, quality tier 4 */
+	cap(IDN_CAP(5, 2), 10, 2);	/* small, tier 2 */
+	cap(IDN_CAP(5, 3), 5, 0);	/* tiny, tier 0 */
+	place(IDN_CAP(5, 1), 1);
+	place(IDN_CAP(5, 2), 2);
+	place(IDN_CAP(5, 3), 3);
+	build();
+	ASSERT_EQ(plan_of(IDN_CAP(5, 1), IDN_ANY, IDN_ANY)->fallback_cap, IDN_CAP(5, 2),
+		  "default: best cheaper variant");
+	ASSERT_EQ(plan_of(IDN_CAP(5, 2), IDN_ANY, IDN_ANY)->fallback_cap, IDN_CAP(5, 3),
+		  "5/2 falls back to 5/3");
+	ASSERT_TRUE(!plan_of(IDN_CAP(5, 1), 2, 0), "tier 2: same as the default, no entry");
+	ASSERT_TRUE(plan_of(IDN_CAP(5, 1), 3, 0) &&
+		    !plan_of(IDN_CAP(5, 1), 3, 0)->fallback_cap, "tier 3: no fallback");
+	ASSERT_EQ(n_ops, 3 + 13 + 15, "defaults + 5/1 tiers 3-15 + 5/2 tiers 1-15");
+	/* 5/1's node stops taking flows: tier 1 falls back, tier 3 is not served */
+	nodes[1].health = IDN_HEALTH_DOWN;
+	s = sel(IDN_CAP(5, 1), 1, 0, 5);
+	ASSERT_TRUE(s.verdict == IDN_V_FALLBACK && s.node == 2 && s.cap == IDN_CAP(5, 2),
+		    "tier 1 served by the tier-2 variant");
+	s = sel(IDN_CAP(5, 1), 3, 0, 5);
+	ASSERT_EQ(s.node, IDN_NODE_NONE, "tier 3 not served by a lower quality");
+}
+
+static void test_tiers_and_budget(void)
+{
+	int n1, n2;
+
+	reset();
+	node(1, 6, false, 0, 100);
+	node(2, 2, false, 0, 100);
+	for (uint32_t c = 1; c <= 1100; c++) {
+		cap(IDN_CAP(c, 0), 1, 0);
+		place(IDN_CAP(c, 0), 1);
+		place(IDN_CAP(c, 0), 2);
+	}
+	policy("{\"name\":\"t5\",\"min_trust\":5}");
+	n1 = build();
+	ASSERT_EQ(n1, -ENOSPC, "1100 caps x 17 entries > IDN_MAX_PLANS");
+	ASSERT_TRUE(strstr(idn_errmsg(), "tiers") != NULL, "the message names the remedy");
+	policy("{\"name\":\"t5\",\"min_trust\":5,\"tiers\":[1,2]}");
+	n2 = build();
+	ASSERT_EQ(n2, 1100 * 3, "tiers [1, 2]: 3 entries per capability");
+	ASSERT_TRUE(plan_of(IDN_CAP(9, 0), 2, 5) && !plan_of(IDN_CAP(9, 0), 3, 5), "tier 2 only");
+}
+
+static void test_policy_json(void)
+{
+	reset();
+	ASSERT_EQ(policy("{\"name\":\"a\",\"min_trust\":5,\"id\":5}"), 5, "id that matches");
+	ASSERT_EQ(policy("{\"name\":\"a\",\"min_trust\":5,\"id\":6}"), -EINVAL, "id mismatch");
+	ASSERT_EQ(policy("{\"name\":\"a\",\"colour\":1}"), -EINVAL, "unknown field");
+	ASSERT_EQ(policy("{\"min_trust\":1}"), -EINVAL, "name required");
+	ASSERT_EQ(policy("{\"name\":\"a\",\"tiers\":[16]}"), -EINVAL, "tier out of range");
+	ASSERT_EQ(policy("{\"name\":\"a\",\"scope\":\"plan\",\"privacy\":\"hw-bound\"}"),
+		  IDN_POLICY(0, 3, 2), "scope and privacy bits");
+	ASSERT_EQ(idnd_policy_count(), 2, "two classes");
+}
+
+int main(void)
+{
+	tap_plan(0);
+	TAP_RUN(test_policy_plans);
+	TAP_RUN(test_requests_never_reach_excluded);
+	TAP_RUN(test_fail_closed);
+	TAP_RUN(test_tier_fallback);
+	TAP_RUN(test_tiers_and_budget);
+	TAP_RUN(test_policy_json);
+	reset();
+	return tap_done();
+}
