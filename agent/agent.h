@@ -122,7 +122,7 @@ enum kv_policy { KV_POLICY_LRU, KV_POLICY_EQ8 };
 /* who asks: a request's identity and the scope of the state it creates */
 struct kv_who {
 	uint8_t scope;			/* enum kv_scope */
-	uint8_t export;			/* a transfer off the node: hardware-bound is invisible */
+	uint8_t leaving;		/* a transfer off the node: hardware-bound is invisible */
 	uint16_t tenant;		/* 0 = none */
 	uint64_t session;		/* session token, 0 = none */
 };

@@ -1179,13 +1179,13 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	}
 	pthread_mutex_lock(&e->mu);
 	/* only public state leaves the node (state.c: scopes; hardware-bound never) */
-	n = kv_match_as(&e->kv, &(struct kv_who){ .export = 1 }, q.keys, q.nkeys);
+	n = kv_match_as(&e->kv, &(struct kv_who){ .leaving = 1 }, q.keys, q.nkeys);
 	if (n) {
 		uint64_t qb = e->kv.q_blocks, hb = e->kv.hit_blocks;
 
 		idx = calloc(n, sizeof(*idx));
 		/* pin the blocks for the transfer: all hits, nothing evicted */
-		err = idx ? kv_acquire_as(&e->kv, &(struct kv_who){ .export = 1 }, q.keys, n, n,
+		err = idx ? kv_acquire_as(&e->kv, &(struct kv_who){ .leaving = 1 }, q.keys, n, n,
 					  idx, &hits) : -ENOMEM;
 		e->kv.q_blocks = qb;
 		e->kv.hit_blocks = hb;

@@ -104,7 +104,7 @@ static bool may_use(const struct kv_block *b, const struct kv_who *w)
 	case KV_SCOPE_SESSION:
 		return t == b->tenant && w && w->session == b->session;
 	case KV_SCOPE_HW:
-		return !(w && w->export) && (!b->tenant || t == b->tenant);
+		return !(w && w->leaving) && (!b->tenant || t == b->tenant);
 	}
 	return false;
 }

@@ -206,7 +206,7 @@ static void test_scopes(void)
 		      sa = { .scope = KV_SCOPE_SESSION, .tenant = 7, .session = 42 },
 		      sa_same = { .scope = KV_SCOPE_PUBLIC, .tenant = 7, .session = 42 },
 		      sb = { .scope = KV_SCOPE_PUBLIC, .tenant = 8, .session = 42 },
-		      hw = { .scope = KV_SCOPE_HW }, exp = { .export = 1 };
+		      hw = { .scope = KV_SCOPE_HW }, exp = { .leaving = 1 };
 	uint64_t kt[3], ks[3], kp[3], kh[3];
 	struct kv_cache kc;
 	uint32_t h;
