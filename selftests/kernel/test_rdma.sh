@@ -70,8 +70,8 @@ until rdma link show rxe_kv/1 2>/dev/null | grep -q "state ACTIVE"; do
 done
 echo "# $(rdma link show rxe_kv/1)"
 
-# receiver: policy rdma, 5 receives expected (1 ok, 3 failed, 1 ok)
-KT_POLICY=rdma $K recv $A:7471 $SZ 5 150 >$W/rx.log 2>&1 &
+# receiver: policy rdma, 9 receives expected (1 ok, 3 failed, 1 + 4 ok)
+KT_POLICY=rdma $K recv $A:7471 $SZ 9 150 >$W/rx.log 2>&1 &
 rxpid=$!
 pids="$pids $rxpid"
 wait_for $W/rx.log "rx listening" 30
@@ -155,10 +155,16 @@ grep -q "choice: policy auto: rdma (rxe_kv" $W/tx5.log &&
 	wait_for $W/rx.log "rx ok=2 failed=3 rdma=2" 20 &&
 	[ "$(field $W/rx.log hash)" = "$(field $W/tx5.log expect)" ]
 t $? "policy auto, RDMA peer: rdma chosen and said, bytes verified" $W/tx5.log $W/rx.log
-wait $rxpid
-t $? "receiver saw exactly 2 good and 3 failed transfers" $W/rx.log
 
-# 6. a peer that receives over tcp only: rdma fails clearly, auto uses tcp
+# 6. four transfers submitted at once: four connections, four stages
+KT_PAR=4 KT_POLICY=rdma $K send $A:7471 $SZ $BLK 8 >$W/tx8.log 2>&1
+grep -q "tx parallel=4 done=4" $W/tx8.log && wait_for $W/rx.log "rx ok=6 failed=3 rdma=6" 40 &&
+	[ "$(field $W/rx.log hash)" = "$(field $W/tx8.log expect)" ]
+t $? "four RDMA transfers in flight at once: all verified and applied" $W/tx8.log $W/rx.log
+wait $rxpid
+t $? "receiver saw exactly 6 good and 3 failed transfers" $W/rx.log
+
+# 7. a peer that receives over tcp only: rdma fails clearly, auto uses tcp
 KT_POLICY=tcp $K recv $A:7472 $SZ 1 60 >$W/rx2.log 2>&1 &
 pids="$pids $!"
 wait_for $W/rx2.log "rx listening" 30
@@ -175,7 +181,7 @@ grep -q "tx state=done transport=tcp" $W/tx7.log &&
 t $? "policy auto, peer without RDMA: tcp, the reason reported, bytes verified" \
 	$W/tx7.log $W/rx2.log
 
-# 7. two idn-agents with --kv-transport rdma: a cached prefix moves A -> B
+# 8. two idn-agents with --kv-transport rdma: a cached prefix moves A -> B
 AG=/idn/bin/idn-agent
 if [ ! -x $AG ] || ! command -v curl >/dev/null; then
 	echo "ok 0 - rdma: two agents push a prefix over RDMA # SKIP no idn-agent/curl in the initramfs"

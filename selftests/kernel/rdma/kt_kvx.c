@@ -15,7 +15,8 @@
  *	"tx state=... transport=... bytes=... secs=... mibps=...", "tx msg=...",
  *	"tx rdma ..." and "tx expect=H" (the hash the destination must have).
  *	FAULT: none|corrupt|truncate|slow. Exit 0 when the transfer is done.
- * Env: KT_POLICY rdma|tcp|auto (rdma), KT_SLICE bytes (1 MiB).
+ * Env: KT_POLICY rdma|tcp|auto (rdma), KT_SLICE bytes (1 MiB), KT_PAR n
+ * (send: n transfers of the same blocks submitted at once, 1).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -158,11 +159,16 @@ static int send_main(char **av, int ac)
 			   ac > 8 ? strtoul(av[8], NULL, 0) : 0);
 	uint8_t *src = malloc(bytes), *exp = malloc(bytes);
 	struct kvx_desc *d = calloc(n ? n : 1, sizeof(*d));
-	struct kvx_result r;
-	uint64_t xid;
+	const char *par = getenv("KT_PAR");
+	uint32_t np = par ? strtoul(par, NULL, 0) : 1, ndone = 0;
+	struct kvx_result r, ri;
+	uint64_t xid[16];
 	char info[256];
 	uint32_t id;
 	int rc;
+
+	if (!np || np > 16)
+		return 2;
 
 	if (!src || !exp || !d || !n || n * block != bytes)
 		return 2;
@@ -174,14 +180,23 @@ static int send_main(char **av, int ac)
 	}
 	printf("tx expect=%016llx\n", (unsigned long long)kvx_hash64(exp, bytes, 0));
 	rc = kvx_register(x, src, bytes, &id);
-	if (!rc)
-		rc = kvx_submit(x, av[2], id, 0, d, n, &xid);
-	if (!rc)
-		rc = kvx_wait(x, xid, 0, &r);
+	for (uint32_t i = 0; !rc && i < np; i++)	/* KT_PAR transfers at once */
+		rc = kvx_submit(x, av[2], id, 0, d, n, &xid[i]);
+	for (uint32_t i = 0; !rc && i < np; i++) {
+		rc = kvx_wait(x, xid[i], 0, &ri);
+		if (!i || ri.state != KVX_DONE)
+			r = ri;
+		ndone += ri.state == KVX_DONE;
+		if (ri.secs > r.secs)
+			r.secs = ri.secs;
+	}
 	if (rc) {
 		printf("kt_kvx: submit: %s\n", strerror(-rc));
 		return 1;
 	}
+	r.bytes = r.state == KVX_DONE ? r.bytes * np : r.bytes;
+	if (np > 1)
+		printf("tx parallel=%u done=%u\n", np, ndone);
 	kvx_rdma_info_str(&r.rdma, info, sizeof(info));
 	printf("tx state=%s transport=%s bytes=%llu secs=%.4f mibps=%.1f\n",
 	       r.state == KVX_DONE ? "done" : "failed", r.transport,
