@@ -10,7 +10,7 @@
 # no 6.1 headers/image/source; reason printed).
 # Cache (reused while inputs are unchanged): $O/kernel/<kver>/.
 # Env: O (build dir), IDN_KVER, IDN_KCACHE (downloaded linux-image .deb,
-#      default /var/cache/idn), IDN_QEMU_ACCEL=kvm|tcg, IDN_QEMU_TIMEOUT (s),
+#      default /var/cache/idn), IDN_QEMU_ACCEL=kvm|tcg, IDN_QEMU_TIMEOUT (s, 420),
 #      IDN_KTESTS="pattern" (guest tests to run, e.g. rdma), V=1 (show the console),
 #      IDN_KNARRATE=1 (guest tests that tell a story print it as "# " lines:
 #      test_activate.sh, for tools/demo-activation.sh),
@@ -296,7 +296,7 @@ aargs=(-accel "$accel")
 T1=$(date +%s.%N)
 CON=$W/console.log
 rc=0
-timeout -k 5 "${IDN_QEMU_TIMEOUT:-300}" qemu-system-x86_64 "${aargs[@]}" -cpu max \
+timeout -k 5 "${IDN_QEMU_TIMEOUT:-420}" qemu-system-x86_64 "${aargs[@]}" -cpu max \
 	-smp 2 -m 512M -nodefaults -no-user-config -nographic -serial stdio -no-reboot \
 	-kernel "$C/vmlinux" -initrd "$W/initrd" \
 	-append "console=ttyS0 quiet loglevel=4 panic=-1 oops=panic rdinit=/init" \

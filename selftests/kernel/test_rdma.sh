@@ -32,7 +32,8 @@ t() {	# t STATUS NAME [DETAIL-FILE...]
 skip() { echo "ok 0 - rdma: KV transfer over Soft-RoCE # SKIP $*"; exit 0; }
 pids=""
 cleanup() {
-	echo "# rdma: $(awk -v a=$T0 -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s in the guest"
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	echo "# rdma: $(awk -v a=$T0 -v b=$t1 'BEGIN { print b - a }') s in the guest"
 	for p in $pids; do kill -9 "$p" 2>/dev/null; done
 	rdma link delete rxe_kv 2>/dev/null
 	$IP link del kvr0 2>/dev/null

@@ -73,13 +73,15 @@ while [ $r -le $RB_ROUNDS ]; do
 		{ cat $W/tx.$r; die "kt_kvx send"; }
 	w2=$(cut -d' ' -f1 /proc/uptime)
 	# sanity: wall clock of each whole process (start, setup, exit included)
-	echo "# round $r wall: ib_write_bw client $(awk -v a=$w0 -v b=$w1 'BEGIN { print b - a }') s, kt_kvx send $(awk -v a=$w1 -v b=$w2 'BEGIN { print b - a }') s"
+	echo "# round $r wall: ib_write_bw client $(awk -v a=$w0 -v b=$w1 'BEGIN { print b - a }') s," \
+		"kt_kvx send $(awk -v a=$w1 -v b=$w2 'BEGIN { print b - a }') s"
 	sed -n 's/.*mibps=\([0-9.]*\).*/\1/p' $W/tx.$r >>$W/kv
 	# the pair ran back to back under the same load: their ratio is the sample
 	ratio=$(awk -v a="$(tail -1 $W/kv)" -v b="$(tail -1 $W/ib)" \
 		'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b }')
 	[ -n "$ratio" ] && echo "$ratio" >>$W/ratio
-	echo "# round $r: ib_write_bw $(tail -1 $W/ib) MB/s, kvxfer rdma $(tail -1 $W/kv) MiB/s, ratio $ratio"
+	echo "# round $r: ib_write_bw $(tail -1 $W/ib) MB/s," \
+		"kvxfer rdma $(tail -1 $W/kv) MiB/s, ratio $ratio"
 	r=$((r + 1))
 done
 wait $rxpid || die "receiver: $(cat $W/rx.log)"
