@@ -251,10 +251,85 @@ static void hasher_publish(struct hasher *hs, uint64_t ready, bool end)
 }
 
 /*
+ * Parallel direct reads (no digest to compute): up to RES_READERS threads,
+ * the caller one of them, take 8 MiB chunks in order and pread() each
+ * straight into the destination. With a digest the hash (one stream, in
+ * order) is the bound, and one reader with the hasher behind it is best.
+ */
+#define RES_READERS 4
+
+struct preader {
+	struct res_artifact *a;
+	uint8_t *dst;
+	int fd;
+	uint64_t nchunks, next;		/* next: atomic */
+	int err;			/* first error, atomic */
+};
+
+static void *preader_run(void *arg)
+{
+	struct preader *p = arg;
+	uint64_t size = p->a->size;
+
+	while (!__atomic_load_n(&p->err, __ATOMIC_RELAXED)) {
+		uint64_t k = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+		uint64_t off = k * RES_CHUNK, end;
+		int err = 0;
+
+		if (k >= p->nchunks)
+			break;
+		end = size - off < RES_CHUNK ? size : off + RES_CHUNK;
+		while (off < end) {
+			ssize_t n = pread(p->fd, p->dst + off, end - off, off);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				err = n < 0 ? -errno : -EIO;	/* file shrank under us */
+				break;
+			}
+			off += n;
+			__atomic_add_fetch(&p->a->loaded, n, __ATOMIC_RELAXED);
+		}
+		if (err) {
+			__atomic_compare_exchange_n(&p->err, &(int){ 0 }, err, false,
+						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* 0: done, the outcome in *errp; -EAGAIN: one CPU or one chunk, read sequentially */
+static int load_parallel(struct res_artifact *a, int fd, uint8_t *dst, int *errp)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct preader p = { .a = a, .dst = dst, .fd = fd };
+	pthread_t th[RES_READERS];
+	int nth = 0, want;
+
+	p.nchunks = (a->size + RES_CHUNK - 1) / RES_CHUNK;
+	want = cpus < RES_READERS ? (int)cpus : RES_READERS;
+	if (want > (int)p.nchunks)
+		want = p.nchunks;
+	if (want < 2)
+		return -EAGAIN;
+	while (nth < want - 1 && !pthread_create(&th[nth], NULL, preader_run, &p))
+		nth++;
+	preader_run(&p);
+	while (nth)
+		pthread_join(th[--nth], NULL);
+	*errp = p.err;
+	return 0;
+}
+
+/*
  * Read size bytes of fd into the artifact's memory, hashing them into
- * got when hash is set. Direct (host_ptr): read into the final memory, a
- * hasher thread behind the reads (inline when the thread cannot start).
- * Else: a bounce buffer, hashed, then written to the backend.
+ * got when hash is set. Direct (host_ptr): read into the final memory;
+ * without a digest by several threads where there are CPUs for them,
+ * with one by one reader and a hasher thread behind it (inline when the
+ * thread cannot start). Else: a bounce buffer, hashed, then written to
+ * the backend.
  */
 static int load_bytes(struct residency *r, struct res_artifact *a, int fd, bool hash,
 		      uint8_t got[32])
@@ -277,6 +352,8 @@ static int load_bytes(struct residency *r, struct res_artifact *a, int fd, bool 
 		if (!buf)
 			err = -ENOMEM;
 	}
+	if (dst && !hash && !load_parallel(a, fd, dst, &err))
+		off = a->size;		/* done, or failed (err): not the loop below */
 	while (!err && off < a->size) {
 		size_t want_n = a->size - off < RES_CHUNK ? a->size - off : RES_CHUNK;
 		ssize_t n = read(fd, dst ? dst + off : buf, want_n);

@@ -132,6 +132,55 @@ static void test_budget_and_rollback(void)
 	res_fini(&r);
 }
 
+/*
+ * Artifacts of several 8 MiB chunks (the last one partial): without a
+ * digest the chunks are read by parallel readers, with one by a reader and
+ * the hasher thread behind it; both must land byte for byte, and the
+ * digest be checked (and refused when wrong).
+ */
+static void test_large(void)
+{
+	size_t size = (41U << 20) + 123;
+	uint8_t *b = malloc(size), d[32];
+	char p[320], hex[65];
+	struct residency r;
+	struct res_order o = { 0 };
+	struct res_artifact *a;
+	FILE *f;
+
+	if (!ASSERT_TRUE(b, "alloc"))
+		return;
+	for (size_t j = 0; j < size; j++)
+		b[j] = (uint8_t)(j * 7 + (j >> 20));
+	snprintf(p, sizeof(p), "%s/large.bin", dir);
+	f = fopen(p, "w");
+	ASSERT_EQ(fwrite(b, 1, size, f), size, "write");
+	fclose(f);
+	crypto_hash_sha256(d, b, size);
+	sodium_bin2hex(hex, sizeof(hex), d, 32);
+	if (!ASSERT_OK(res_init(&r, &res_backend_host, 1ULL << 30), "init"))
+		goto out;
+	o.name = "big"; o.path = p;
+	ASSERT_OK(res_load(&r, &o), "load, no digest (parallel readers)");
+	a = art(&r, "big");
+	ASSERT_TRUE(a && !memcmp(a->h, b, size), "bytes equal the file");
+	ASSERT_TRUE(a && !a->verified && a->loaded == size, "not verified, all loaded");
+	ASSERT_OK(res_evict(&r, "big"), "evict");
+	o.sha256_hex = hex;
+	ASSERT_OK(res_load(&r, &o), "load with digest (hasher thread)");
+	a = art(&r, "big");
+	ASSERT_TRUE(a && !memcmp(a->h, b, size) && a->verified && !memcmp(a->sha256, d, 32),
+		    "bytes equal, digest checked");
+	ASSERT_OK(res_evict(&r, "big"), "evict");
+	hex[10] = hex[10] == '0' ? '1' : '0';
+	ASSERT_EQ(res_load(&r, &o), -EBADMSG, "wrong digest refused");
+	ASSERT_EQ(r.used, 0, "rolled back");
+	res_fini(&r);
+out:
+	unlink(p);
+	free(b);
+}
+
 int main(void)
 {
 	int fd;
@@ -150,6 +199,7 @@ int main(void)
 	close(fd);
 	tap_plan(0);
 	TAP_RUN(test_budget_and_rollback);
+	TAP_RUN(test_large);
 	for (int i = 0; i < 4; i++) {
 		char sp[320];
 
