@@ -75,6 +75,12 @@ struct pl_sol {
 	bool optimal;		/* exact solver proved optimality */
 	double bound;		/* exact/LP: best lower bound */
 	double seconds;
+	/* heuristic: what it did (0 for the exact solver) */
+	long evals;		/* gain evaluations in the lazy greedy */
+	int greedy_adds;	/* placements opened by the greedy */
+	int ls_passes, ls_moves; /* local search passes, improving moves */
+	int ils_kicks, ils_wins; /* iterated local search kicks, improvements */
+	long n_cand;		/* candidates considered, all capabilities */
 };
 
 struct pl_opts {
@@ -103,11 +109,20 @@ int pl_solve(const struct pl_inst *in, const struct pl_opts *o, struct pl_sol *s
 
 /*
  * pl_solve_exact - the ILP on CBC (time limit in seconds; s->optimal
- * says whether CBC proved it). pl_lp_bound - LP relaxation on GLPK:
+ * says whether CBC proved it; @start: a placement to start from, e.g.
+ * the heuristic's, or NULL). pl_lp_bound - LP relaxation on GLPK:
  * a lower bound on the optimum. Both -ENOTSUP when built without them.
  */
-int pl_solve_exact(const struct pl_inst *in, double time_limit, struct pl_sol *s);
+int pl_solve_exact(const struct pl_inst *in, double time_limit, const struct pl_sol *start,
+		   struct pl_sol *s);
 int pl_lp_bound(const struct pl_inst *in, double time_limit, double *bound);
+
+/*
+ * pl_nomem_bound - a lower bound at any size: the optimum with memory
+ * budgets relaxed (each capability placed alone, exactly); @cap_lb
+ * (NULL or [n_caps]) gets each capability's share. Return 0 or -ENOMEM.
+ */
+int pl_nomem_bound(const struct pl_inst *in, double *bound, double *cap_lb);
 
 void pl_sol_free(struct pl_sol *s);
 /* Placements in @b not in @a plus in @a not in @b. */

@@ -4,10 +4,16 @@
  * optimal on a hand-made instance and on tiny instances checked by
  * exhaustive enumeration; within a small gap of CBC's proven optimum on
  * generated 20x8 instances; memory, policy and compatibility constraints
- * never violated; bounded churn after a small demand shift.
+ * never violated; bounded churn after a small demand shift. The exact
+ * ILP (with its extra rows) and the memory-free bound agree with
+ * exhaustive enumeration; a reduced scale-tier instance (400x1000, 20
+ * regions) is solved in full: every capability worth placing placed,
+ * within 2 % of the memory-free lower bound, local search run.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "tap.h"
 #include "placement.h"
@@ -68,7 +74,7 @@ static double brute(const struct pl_inst *in)
 
 static void test_exhaustive(void)
 {
-	int worse = 0;
+	int worse = 0, cbc_off = 0, cbc_n = 0, lb_bad = 0;
 
 	for (int k = 0; k < 30; k++) {
 		struct pl_gen g = { 3, 4, 3, 77 + k, 0.5 };
@@ -86,9 +92,104 @@ static void test_exhaustive(void)
 			printf("# instance %d: heuristic %.4f optimum %.4f\n", k, s.cost, opt);
 		}
 		pl_sol_free(&s);
+		{
+			/* the ILP (region and cardinality rows) keeps the optimum */
+			struct pl_sol e;
+			double lb;
+
+			if (pl_solve_exact(&in, 30, NULL, &e) == 0) {
+				cbc_n++;
+				if (!e.optimal || fabs(e.cost - opt) > 1e-6 * (1 + opt)) {
+					cbc_off++;
+					printf("# instance %d: cbc %.4f optimum %.4f\n", k, e.cost, opt);
+				}
+				pl_sol_free(&e);
+			}
+			/* the memory-free bound is a lower bound */
+			if (pl_nomem_bound(&in, &lb, NULL) || lb > opt + 1e-6 * (1 + opt))
+				lb_bad++;
+		}
 		pl_inst_free(&in);
 	}
 	ASSERT_EQ(worse, 0, "heuristic optimal on all 30 tiny instances");
+	ASSERT_EQ(lb_bad, 0, "memory-free bound below the optimum on all 30");
+	if (cbc_n)
+		ASSERT_EQ(cbc_off, 0, "CBC's ILP proves the enumerated optimum on all 30");
+	else
+		tap_skip("built without CBC");
+}
+
+/* With memory to spare, the memory-free bound is the optimum itself. */
+static void test_nomem_bound_exact(void)
+{
+	int off = 0;
+
+	for (int k = 0; k < 20; k++) {
+		struct pl_gen g = { 3, 4, 3, 500 + k, 0.5 };
+		struct pl_inst in;
+		double opt, lb;
+
+		if (!ASSERT_EQ(pl_gen_instance(&g, &in), 0, "gen"))
+			return;
+		for (int j = 0; j < in.n_nodes; j++)
+			in.nodes[j].mem = 1000;
+		opt = brute(&in);
+		if (pl_nomem_bound(&in, &lb, NULL) || fabs(lb - opt) > 1e-6 * (1 + opt)) {
+			off++;
+			printf("# instance %d: bound %.4f optimum %.4f\n", k, lb, opt);
+		}
+		pl_inst_free(&in);
+	}
+	ASSERT_EQ(off, 0, "memory-free bound = optimum when memory never binds");
+}
+
+/*
+ * The scale tier at a fifth of its size: the heuristic does its whole job
+ * (candidates refilled as nodes fill, local search), serves what is worth
+ * serving and never breaks a constraint.
+ */
+static void test_scale_reduced(void)
+{
+	struct pl_gen g = { 400, 1000, 20, 42, 0.3 };
+	struct pl_inst in;
+	struct pl_sol s;
+	double nm, *cap_lb;
+	const char *why = NULL;
+	int worth = 0;
+	char *placed;
+
+	if (!ASSERT_EQ(pl_gen_instance(&g, &in), 0, "gen"))
+		return;
+	cap_lb = calloc(in.n_caps, sizeof(double));
+	placed = calloc(in.n_caps, 1);
+	if (!ASSERT_TRUE(cap_lb && placed, "alloc") ||
+	    !ASSERT_EQ(pl_solve(&in, NULL, &s), 0, "solve 400x1000"))
+		goto out;
+	ASSERT_EQ(pl_evaluate(&in, &s, &why), 0, "400x1000: no constraint violated");
+	if (why)
+		printf("# %s\n", why);
+	ASSERT_EQ(pl_nomem_bound(&in, &nm, cap_lb), 0, "memory-free bound");
+	for (int t = 0; t < s.n; t++)
+		placed[s.x[t].cap] = 1;
+	for (int i = 0; i < in.n_caps; i++) {
+		double d = 0;
+
+		for (int r = 0; r < in.n_regions; r++)
+			d += in.caps[i].demand[r];
+		if (!placed[i] && d > 0 && cap_lb[i] < 0.99 * d * in.unserved)
+			worth++;
+	}
+	printf("# 400x1000: cost %.1f bound %.1f (%.3f %%), %d placements, unserved %.2f, "
+	       "%d ls passes, %d moves, %.3f s\n", s.cost, nm, 100 * (s.cost - nm) / nm, s.n,
+	       s.unserved_demand, s.ls_passes, s.ls_moves, s.seconds);
+	ASSERT_EQ(worth, 0, "every capability worth placing is placed");
+	ASSERT_TRUE(s.cost <= nm * 1.02, "within 2 % of the memory-free lower bound");
+	ASSERT_TRUE(s.ls_passes > 0 && s.evals > 0, "lazy greedy and local search ran");
+	pl_sol_free(&s);
+out:
+	free(cap_lb);
+	free(placed);
+	pl_inst_free(&in);
 }
 
 static void test_vs_cbc(void)
@@ -104,7 +205,7 @@ static void test_vs_cbc(void)
 
 		if (!ASSERT_EQ(pl_gen_instance(&g, &in), 0, "gen"))
 			return;
-		err = pl_solve_exact(&in, 30, &e);
+		err = pl_solve_exact(&in, 60, NULL, &e);
 		if (err == -ENOTSUP) {
 			pl_inst_free(&in);
 			tap_skip("built without CBC");
@@ -227,6 +328,8 @@ int main(void)
 	tap_plan(0);
 	TAP_RUN(test_hand_made);
 	TAP_RUN(test_exhaustive);
+	TAP_RUN(test_nomem_bound_exact);
+	TAP_RUN(test_scale_reduced);
 	TAP_RUN(test_constraints);
 	TAP_RUN(test_evaluate_rejects);
 	TAP_RUN(test_churn);
