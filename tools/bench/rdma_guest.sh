@@ -6,7 +6,7 @@
 # ends on 10.77.0.1 as in selftests/kernel/test_rdma.sh), perftest's
 # ib_write_bw and the KV transfer engine (kt_kvx over agent/kvxfer.c,
 # policy rdma) move the same bytes in the same message size: RB_BYTES
-# (32 MiB) as RB_SLICE (1 MiB) writes, RB_ROUNDS (3) times each,
+# (32 MiB) as RB_SLICE (1 MiB) writes, RB_ROUNDS (5) times each,
 # alternating. Prints "IDNBENCH name value unit" lines and "# ..."
 # progress: the ratio is the median of the per-round ratios (each pair ran
 # back to back, under the same load of the shared host), the rates are the
@@ -14,7 +14,7 @@
 IP=/usr/sbin/ip
 K=/idn/bin/kt_kvx
 A=10.77.0.1
-RB_BYTES=33554432 RB_SLICE=1048576 RB_ROUNDS=3
+RB_BYTES=33554432 RB_SLICE=1048576 RB_ROUNDS=5
 [ -r /idn/benchenv ] && . /idn/benchenv
 W=/tmp/rb
 mkdir -p $W

@@ -41,7 +41,7 @@
 #         (selftests/kernel/run.sh IDN_KBENCH=1, tools/bench/rdma_guest.sh):
 #         kv_rdma_vs_ib_write_bw (kvxfer, policy rdma, vs perftest's
 #         ib_write_bw on the same rxe device, same message and total size;
-#         RB_BYTES 32M, RB_SLICE 1M, RB_ROUNDS 3); skipped like kernel
+#         RB_BYTES 32M, RB_SLICE 1M, RB_ROUNDS 5); skipped like kernel
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
