@@ -981,6 +981,19 @@ static int ils(struct st *s, int iters, int max_passes)
 
 /* ---- entry points ---- */
 
+/*
+ * Kicks of the iterated local search: each costs a greedy and a local
+ * search pass over every capability, so the count shrinks with the size
+ * (3000 up to 1,000 (cap, node) pairs, 300 from 10,000). Deterministic.
+ */
+static int ils_default(const struct pl_inst *in)
+{
+	long pairs = (long)in->n_caps * in->n_nodes;
+	long k = pairs > 0 ? 3000000L / pairs : 3000;
+
+	return k > 3000 ? 3000 : k < 300 ? 300 : (int)k;
+}
+
 /* Warm start: what runs now stays unless the search finds better. */
 static int warm(struct st *s)
 {
@@ -1133,7 +1146,7 @@ int pl_solve(const struct pl_inst *in, const struct pl_opts *o, struct pl_sol *s
 			goto out;
 	}
 	if (!err && small && !o->no_ils)
-		err = ils(&s, o->ils_iters > 0 ? o->ils_iters : 300,
+		err = ils(&s, o->ils_iters > 0 ? o->ils_iters : ils_default(in),
 			  o->max_passes > 0 ? o->max_passes : 50);
 	if (err)
 		goto out;

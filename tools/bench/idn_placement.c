@@ -130,7 +130,8 @@ static int exact_tier(int n_inst, double tl)
 {
 	static const int tiers[][2] = { { 20, 8 }, { 50, 20 } };
 	double gaps[64], tg[2][32], worst = 0;
-	int ng = 0, nt[2] = { 0, 0 }, total = 0, bad = 0;
+	int ng = 0, nt[2] = { 0, 0 }, total = 0, bad = 0, nu = 0;
+	double ugap = 0;	/* unproven: heuristic vs CBC's best placement */
 
 	for (int t = 0; t < 2; t++)
 		for (int k = 0; k < n_inst; k++) {
@@ -161,6 +162,11 @@ static int exact_tier(int n_inst, double tl)
 				tg[t][nt[t]++] = gap;
 				if (gap > worst)
 					worst = gap;
+			} else {
+				double gap = 100.0 * (h.cost - e.cost) / e.cost;
+
+				if (!nu++ || gap > ugap)
+					ugap = gap;
 			}
 			if (verbose)
 				fprintf(stderr, "exact %dx%d #%d seed %llu heur %.2f (%.3fs) cbc %.2f bound %.2f %s (%.1fs)\n",
@@ -178,6 +184,8 @@ static int exact_tier(int n_inst, double tl)
 	printf("placement_exact_proven %d instances\n", ng);
 	printf("placement_exact_instances %d instances\n", total);
 	printf("placement_exact_50x20_proven %d instances\n", nt[1]);
+	if (nu)
+		printf("placement_gap_exact_unproven_to_cbc_incumbent_max %.3f %%\n", ugap);
 	return bad;
 }
 

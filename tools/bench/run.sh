@@ -13,9 +13,13 @@
 #   rps   requests/s through the namespace router, plain forwarding vs
 #         the IDN XDP dataplane, same run (tools/bench/router_rps.sh)
 #   placement  the controller's placement solver (build/tools/idn_placement):
-#         gap to CBC's proven optimum (20x8, 50x20), gap to GLPK's LP bound
-#         (200x100), 2000x5000 seconds, churn after a 10 % demand shift;
-#         CBC/GLPK bounded from outside (PLACEMENT_TIMEOUT, 900 s);
+#         2000x5000 seconds with served demand, memory use, gap to the
+#         memory-free bound and what the heuristic did; churn after a 10 %
+#         demand shift (warm, and cold beside it); gap to CBC's proven
+#         optimum (20x8, 50x20; median over the proven ones, proven count
+#         printed; CBC limit PLACEMENT_LIMIT, 120 s elapsed, per instance),
+#         gap to GLPK's LP bound (200x100); fails on any constraint
+#         violated; CBC/GLPK bounded from outside (PLACEMENT_TIMEOUT, 900 s);
 #         then, against the real pinned maps in a private netns + bpffs
 #         (build/tools/idn_ctlbench): plan_push_10k_ms (10,000 plans of 16
 #         candidates, one generation, commit start to config flip) and
@@ -157,7 +161,7 @@ if [ $want_placement = 1 ]; then
 		rc=1
 	else
 		timeout -k 10 "${PLACEMENT_TIMEOUT:-900}" "$O/tools/idn_placement" \
-			-n "${PLACEMENT_INSTANCES:-3}" -t "${PLACEMENT_LIMIT:-60}" || {
+			-n "${PLACEMENT_INSTANCES:-3}" -t "${PLACEMENT_LIMIT:-120}" || {
 			echo "run.sh: placement benchmark FAILED" >&2
 			rc=1
 		}
