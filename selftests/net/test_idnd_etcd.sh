@@ -161,38 +161,47 @@ tap_result "policy deleted: its 16 plans left etcd and the watcher's maps ($got)
 # a generation cut short (a leader that died between its txns): a plan key
 # in etcd without its gen. A watcher that syncs now reads the prefix at the
 # revision of gen and does not apply it; the gen that completes the
-# generation makes the watcher apply it.
+# generation makes the watcher apply it. In domain 1 (/idn/1/), which has
+# no controller (none could publish in between), with its own maps.
 etcd_put() {	# KEY VALUE-BASE64
 	in_ns "$NS" curl -s -m 2 -X POST "$ETCD/v3/kv/put" \
-		-d "{\"key\":\"$(printf '%s' "$DOM$1" | base64 -w0)\",\"value\":\"$2\"}" >/dev/null
+		-d "{\"key\":\"$(printf '%s' "$1" | base64 -w0)\",\"value\":\"$2\"}" >/dev/null
 }
-kill "$WPID"; wait "$WPID" 2>/dev/null
-etcd_put plans/4096-255-255 "$(python3 -c '
-import base64, struct
-key = struct.pack("<IBBBB", 4096, 255, 255, 0, 0)
+plan_b64() {	# CAP NODE: struct idn_plan_key + struct idn_plan, one candidate
+	python3 -c '
+import base64, struct, sys
+cap, node = int(sys.argv[1]), int(sys.argv[2])
+key = struct.pack("<IBBBB", cap, 255, 255, 0, 0)
 plan = struct.pack("<IIII6HBBH", 0, 0, 0, 0xffffffff, *[256] * 6, 0, 1, 0)
-plan += struct.pack("<IIIHBB", 1, 1000, 0, 0, 0, 0) + bytes(16 * 15)
-print(base64.b64encode(key + plan).decode())')"
-bg_ns "$NS" "$TMPD/watch2.log" "$IDND" -v -W -E "$ETCD" -P "$P"
-WPID=$BG_PID
+plan += struct.pack("<IIIHBB", node, 1000, 0, 0, 0, 0) + bytes(16 * 15)
+print(base64.b64encode(key + plan).decode())' "$1" "$2"
+}
+make_bpffs "$TMPD/bpf2" || { tap_fail "bpffs"; tap_done; }
+P2=$TMPD/bpf2/idn
+ip -n "$NS" link add x0 type veth peer name x1
+ip -n "$NS" link set x0 up; ip -n "$NS" link set x1 up
+c2() { "$IDNCTL" -n "$NS" -P "$P2" "$@"; }
+c2 dp attach dev x0 >/dev/null
+etcd_put /idn/1/plans/1792-255-255 "$(plan_b64 1792 1)"	# generation 1: cap 7
+etcd_put /idn/1/gen "$(printf 1 | base64 -w0)"
+etcd_put /idn/1/plans/4096-255-255 "$(plan_b64 4096 1)"	# generation 2, cut short
+bg_ns "$NS" "$TMPD/watch2.log" "$IDND" -v -W -E "$ETCD" -D 1 -P "$P2"
+W2=$BG_PID
 for _ in $(seq 50); do grep -q 'WATCH: synced' "$TMPD/watch2.log" && break; sleep 0.1; done
-caps() { c -j plan show | jq -c '(.. | objects | select(has("active_slot")) | .active_slot) as $s |
+caps() { c2 -j plan show | jq -c '(.. | objects | select(has("active_slot")) | .active_slot) as $s |
 	[.. | objects | select(has("candidates") and .slot == $s) | .cap] | unique'; }
 got=$(caps)
 tap_result "watcher synced at gen's revision: the incomplete generation's plan (16/0) not applied: $got" \
 	"$(grep -q 'WATCH: synced' "$TMPD/watch2.log" && [ "$got" = '["7/0"]' ]; echo $?)" \
 	"$(cat "$TMPD/watch2.log")"
-etcd_put gen "$(printf 1000 | base64 -w0)"
+etcd_put /idn/1/gen "$(printf 2 | base64 -w0)"
 for _ in $(seq 50); do got=$(caps); [ "$got" = '["16/0","7/0"]' ] && break; sleep 0.1; done
 tap_result "its gen arrives: the watcher applies it ($got)" \
-	"$([ "$got" = '["16/0","7/0"]' ]; echo $?)" "$(tail -5 "$TMPD/watch2.log")"
-etcd_del() {
-	in_ns "$NS" curl -s -m 2 -X POST "$ETCD/v3/kv/deleterange" \
-		-d "{\"key\":\"$(printf '%s' "$DOM$1" | base64 -w0)\"}" >/dev/null
-}
-etcd_del plans/4096-255-255
-etcd_put gen "$(printf 1001 | base64 -w0)"
-for _ in $(seq 50); do got=$(caps); [ "$got" = '["7/0"]' ] && break; sleep 0.1; done
+	"$([ "$got" = '["16/0","7/0"]' ] &&
+	   grep -q 'WATCH: generation 2 applied as local generation [0-9]* (1 changes)' "$TMPD/watch2.log"
+	   echo $?)" "$(tail -5 "$TMPD/watch2.log")"
+kill "$W2"; wait "$W2" 2>/dev/null
+c2 dp detach dev x0 >/dev/null 2>&1
 
 # node 2 goes silent: lease expiry removes its key, plans recompile, maps follow
 echo 1 >"$TMPD/hb"
