@@ -4,6 +4,9 @@
 # headers with module BTF, boot Debian's 6.1 kernel under QEMU with a
 # busybox initramfs holding the module, the test binaries and their
 # libraries, run selftests/kernel/guest.sh inside and print its TAP here.
+# For test_rdma.sh the initramfs also carries Soft-RoCE: rdma_rxe and its
+# modules (from the cached image), the rxe verbs provider, iproute2's rdma,
+# perftest's ib_write_bw, kt_kvx (selftests/kernel/rdma/) and idn-agent.
 #
 # Exit: 0 all passed, 1 a failure (incl. WARN/BUG/Oops/leak in the guest's
 # dmesg, no exit marker, timeout), 4 skipped (the host cannot: no qemu,
