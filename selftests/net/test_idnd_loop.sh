@@ -29,8 +29,10 @@ URL=http://127.0.0.1:8787
 api() { in_ns "$NS_RTR" curl -s -m 5 "$@"; }
 post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$URL$1"; }
 
+# -L 400: scale back after 5 idle intervals (2 s); a loaded machine can leave
+# a 1 s gap between two requests of the steady load
 bg_ns "$NS_RTR" "$TMPD/idnd.log" "$IDND" -d "$TMPD/idnd.db" -P "$PIN/rtr" -t 60000 \
-	-L 200 -R 1 -v
+	-L 400 -R 1 -v
 for _ in $(seq 100); do api -o /dev/null "$URL/v1/status" && break; sleep 0.05; done
 for i in 1 2; do
 	post /v1/nodes "{\"id\":$i,\"addr4\":\"10.20.$i.2\",\"addr6\":\"fd00:20:$i::2\",\"mem_gb\":80,\"region\":$i,\"trust\":6}" >/dev/null
