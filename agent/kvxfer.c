@@ -264,11 +264,18 @@ int kvx_register(struct kvx *x, void *base, uint64_t len, uint32_t *id)
 	pthread_mutex_unlock(&x->mu);
 	if (!rc && x->rdma) {		/* one memory region per arena, now */
 		rc = kvr_reg(x, *id);
-		if (rc) {
-			pthread_mutex_lock(&x->mu);
+		pthread_mutex_lock(&x->mu);
+		if (rc && x->o.policy == KVX_POLICY_AUTO && !x->rdma_listening && !x->txs) {
+			/* auto: no RDMA without its memory region, but TCP works */
+			kvr_close(x);
+			snprintf(x->choice, sizeof(x->choice), "policy auto: tcp (RDMA "
+				 "registration of %llu bytes failed: %s)",
+				 (unsigned long long)len, strerror(-rc));
+			rc = 0;
+		} else if (rc) {
 			x->ar[*id].used = false;
-			pthread_mutex_unlock(&x->mu);
 		}
+		pthread_mutex_unlock(&x->mu);
 	}
 	return rc;
 }
