@@ -84,30 +84,33 @@ grep -q "managing engine $E" "$T/a.log"
 tap_result "adapter mode said at start" $? "$(cat "$T/a.log")"
 
 get() { in_ns "$NS" curl -s -m 10 "$@"; }
-code() { in_ns "$NS" curl -s -m 10 -o "$T/body" -w '%{http_code}' "$@"; }
+code() { in_ns "$NS" curl -s -m 60 -o "$T/body" -w '%{http_code}' "$@"; }
 # poll CMD...: true within 10 s
 poll() { local i; for ((i = 0; i < 100; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 
-# 1. metrics flow: 6 long requests on E (2 run, 4 wait)
+# 1. metrics flow: 6 long requests on E (2 run at a time, the rest wait;
+# each decodes 400 tokens, ~2.3 s, so requests wait for ~5 s)
 for i in 1 2 3 4 5 6; do
-	in_ns "$NS" curl -s -m 60 $E/v1/completions \
-		-d "{\"prompt\":\"w$i a b c\",\"max_tokens\":200}" >/dev/null &
+	in_ns "$NS" curl -s -m 90 $E/v1/completions \
+		-d "{\"prompt\":\"w$i a b c\",\"max_tokens\":400}" >/dev/null &
 	bg_pid $!
 done
 busy() {
 	get $A/v1/agent >"$T/ag.json" &&
-		[ "$(jq '.engine.metrics.running' "$T/ag.json")" = 2 ] &&
-		[ "$(jq '.engine.metrics.waiting' "$T/ag.json")" = 4 ]
+		jq -e '.engine.metrics.running == 2 and .engine.metrics.waiting >= 2 and
+		       .load.queue >= 3 and .load.load == 1000 and .load.pending_tokens > 0' \
+			"$T/ag.json" >/dev/null
 }
 poll busy
 tap_result "E's running/waiting scraped by A" $? "$(cat "$T/ag.json")"
-jq -e '.load.queue == 6 and .load.load == 1000 and .load.pending_tokens > 0' "$T/ag.json" >/dev/null
-tap_result "A's load: queue 6, saturated, pending prefill tokens" $? "$(jq -c .load "$T/ag.json")"
+jq -e '.load.queue >= 3 and .load.load == 1000 and .load.pending_tokens > 0' "$T/ag.json" >/dev/null
+tap_result "A's load: queued, saturated, pending prefill tokens" $? "$(jq -c .load "$T/ag.json")"
 get $A/metrics >"$T/am.txt"
-grep -q '^vllm:num_requests_waiting{.*} 4$' "$T/am.txt" &&
+grep -q '^vllm:num_requests_running{.*} 2$' "$T/am.txt" &&
+	grep -q '^vllm:num_requests_waiting{.*} [1-9]' "$T/am.txt" &&
 	grep -q '^idn_agent_engine_up{.*} 1$' "$T/am.txt"
 tap_result "A's /metrics carry E's figures and engine_up 1" $? "$(grep -v '^#' "$T/am.txt")"
-hb_busy() { [ -s "$T/hb" ] && tail -n1 "$T/hb" | jq -e '.queue == 6 and .load == 1000' >/dev/null; }
+hb_busy() { [ -s "$T/hb" ] && jq -e 'select(.queue >= 3 and .load == 1000)' "$T/hb" | grep -q .; }
 poll hb_busy
 tap_result "A's heartbeat carries E's queue and load" $? "$(tail -n2 "$T/hb" 2>/dev/null)"
 
@@ -171,6 +174,7 @@ poll down
 tap_result "E killed -> A's /health 503" $? "$(cat "$T/body")"
 grep -q "down: .*Couldn't connect\|down: .*refused" "$T/body"
 tap_result "the reason is said" $? "$(cat "$T/body")"
+sleep 0.5	# a heartbeat already on its way when the scrape failed
 n1=$(wc -l <"$T/hb")
 sleep 1
 n2=$(wc -l <"$T/hb")
