@@ -81,7 +81,7 @@ struct rx {
 
 struct kvx {
 	struct kvx_opts o;
-	char choice[160];
+	char choice[320];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct arena ar[KVX_MAX_ARENAS];
