@@ -116,6 +116,21 @@ static int check(const struct pl_inst *in, const struct pl_sol *s, const char *w
 	return bad;
 }
 
+/* Placements of @b not in @a (both sorted by cap, node). */
+static int added(const struct pl_sol *a, const struct pl_sol *b)
+{
+	int i = 0, n = 0;
+
+	for (int j = 0; j < b->n; j++) {
+		while (i < a->n && (a->x[i].cap < b->x[j].cap ||
+				    (a->x[i].cap == b->x[j].cap && a->x[i].node < b->x[j].node)))
+			i++;
+		if (i >= a->n || a->x[i].cap != b->x[j].cap || a->x[i].node != b->x[j].node)
+			n++;
+	}
+	return n;
+}
+
 static double total_demand(const struct pl_inst *in)
 {
 	double t = 0;
@@ -294,6 +309,9 @@ static int scale_tier(void)
 	bad += check(&in, &h2, "churn re-solve", NULL);
 	printf("placement_churn_10pct_shift %.3f %%\n",
 	       100.0 * pl_sol_diff(&h, &h2) / (h.n ? h.n : 1));
+	/* split: new replicas (scale out to where demand went) vs removed ones */
+	printf("placement_churn_10pct_added %d placements\n", added(&h, &h2));
+	printf("placement_churn_10pct_removed %d placements\n", added(&h2, &h));
 	printf("placement_churn_resolve_seconds %.3f s\n", secs);
 	/* the same shifted instance solved from scratch: what churn would be unbounded */
 	in.prev = NULL;

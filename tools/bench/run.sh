@@ -160,8 +160,9 @@ if [ $want_placement = 1 ]; then
 		echo "run.sh: $O/tools/idn_placement missing (run make first)" >&2
 		rc=1
 	else
-		timeout -k 10 "${PLACEMENT_TIMEOUT:-900}" "$O/tools/idn_placement" \
-			-n "${PLACEMENT_INSTANCES:-3}" -t "${PLACEMENT_LIMIT:-120}" || {
+		pargs=(-n "${PLACEMENT_INSTANCES:-3}" -t "${PLACEMENT_LIMIT:-120}")
+		[ "${BENCH_VERBOSE:-0}" = 1 ] && pargs+=(-v)
+		timeout -k 10 "${PLACEMENT_TIMEOUT:-900}" "$O/tools/idn_placement" "${pargs[@]}" || {
 			echo "run.sh: placement benchmark FAILED" >&2
 			rc=1
 		}
