@@ -241,7 +241,8 @@ int adapter_parse_metrics(const char *text, size_t len, struct adapter_metrics *
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 			if (strcmp(name, known[i].name))
 				continue;
-			if (!isfinite(v) || v < 0) {	/* no figure of ours is negative */
+			/* no figure of ours is negative or near 2^53 (sums stay finite) */
+			if (!isfinite(v) || v < 0 || v > 1e15) {
 				m->malformed++;
 				break;
 			}
@@ -456,7 +457,8 @@ void adapter_load(struct adapter *ad, struct eng_load *l)
 	}
 	l->running = m.running > UINT32_MAX ? UINT32_MAX : (uint32_t)m.running;
 	l->waiting = m.waiting > UINT32_MAX ? UINT32_MAX : (uint32_t)m.waiting;
-	l->queue_depth = l->running + l->waiting;
+	l->queue_depth = (uint64_t)l->running + l->waiting > UINT32_MAX ? UINT32_MAX :
+			 l->running + l->waiting;
 	l->load = l->running >= ad->max_seqs ? 1000 : l->running * 1000 / ad->max_seqs;
 	if (l->waiting)
 		l->load = 1000;

@@ -5,13 +5,14 @@
 #   $(O)/fuzz/fuzz_args        libidn's CLI value parsers (ctl/lib/args.c)
 #   $(O)/fuzz/fuzz_idnd_body   idnd's request bodies (api.c parse_body +
 #                              cap/node/heartbeat/demand validation)
+#   $(O)/fuzz/fuzz_agent_metrics  the agent's Prometheus parser (adapter.c)
 
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 HAVE_FUZZER := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' | \
 	$(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null && echo 1)
-FUZZ_BINS := $(O)/fuzz/fuzz_args $(O)/fuzz/fuzz_idnd_body
+FUZZ_BINS := $(O)/fuzz/fuzz_args $(O)/fuzz/fuzz_idnd_body $(O)/fuzz/fuzz_agent_metrics
 
 ifeq ($(HAVE_FUZZER),1)
 ALL_TARGETS += $(FUZZ_BINS)
@@ -39,3 +40,9 @@ $(O)/fuzz/fuzz_idnd_body: selftests/fuzz/fuzz_idnd_body.c $(IDND_SRCS) $(PLACE_S
 		-Wno-unknown-warning-option -o $@ $< $(FUZZ_IDND_SRCS) $(PLACE_SRCS) \
 		$(LIBIDN_SRCS) $(LDLIBS_BPF) $(NL_LIBS) -lsqlite3 -ljson-c -lcurl -lsodium \
 		-lpthread $(PLACE_LIBS)
+
+$(O)/fuzz/fuzz_agent_metrics: selftests/fuzz/fuzz_agent_metrics.c agent/adapter.c agent/agent.h \
+		| $(O)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -o $@ $< agent/adapter.c \
+		-ljson-c -lcurl -lpthread -lm

@@ -19,6 +19,7 @@ runs=(
 	"idnd_heartbeat $O/fuzz/fuzz_idnd_body heartbeat IDN_FUZZ_BODY=heartbeat"
 	"idnd_demand $O/fuzz/fuzz_idnd_body demand IDN_FUZZ_BODY=demand"
 	"idnd_policy $O/fuzz/fuzz_idnd_body policy IDN_FUZZ_BODY=policy"
+	"agent_metrics $O/fuzz/fuzz_agent_metrics metrics -"
 )
 echo "1..${#runs[@]}"
 if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
@@ -29,7 +30,8 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
 	done
 	exit 4
 fi
-if [ ! -x "$O/fuzz/fuzz_args" ] || [ ! -x "$O/fuzz/fuzz_idnd_body" ]; then
+if [ ! -x "$O/fuzz/fuzz_args" ] || [ ! -x "$O/fuzz/fuzz_idnd_body" ] ||
+   [ ! -x "$O/fuzz/fuzz_agent_metrics" ]; then
 	make -s O="$O" fuzz >/dev/null || { echo "not ok 1 - fuzz build failed"; exit 1; }
 fi
 
