@@ -105,6 +105,7 @@ struct st {
 	double t0, limit;
 	struct pl_sol *stats;
 	bool first_only;	/* greedy: first replicas only, by gain per GB */
+	double ils_until;	/* iterated local search stops then (0: no limit) */
 };
 
 static int vec_add(struct vec *v, int x)
@@ -921,7 +922,8 @@ static int ils(struct st *s, int iters, int max_passes)
 	uint64_t seed = 12345;
 
 	err = snapshot(s, &best, &n_best);
-	for (int it = 0; !err && it < iters && !timed_out(s) && n_best; it++) {
+	for (int it = 0; !err && it < iters && !timed_out(s) && n_best &&
+	     !(it >= 300 && s->ils_until > 0 && now_s() > s->ils_until); it++) {
 		int kick = 1 + ils_rnd(&seed) % 3;
 		double c;
 
@@ -986,6 +988,8 @@ static int ils(struct st *s, int iters, int max_passes)
  * search pass over every capability, so the count shrinks with the size
  * (3000 up to 1,000 (cap, node) pairs, 300 from 10,000). Deterministic.
  */
+#define ILS_DEFAULT_S	0.5
+
 static int ils_default(const struct pl_inst *in)
 {
 	long pairs = (long)in->n_caps * in->n_nodes;
@@ -1145,6 +1149,12 @@ int pl_solve(const struct pl_inst *in, const struct pl_opts *o, struct pl_sol *s
 		if (err)
 			goto out;
 	}
+	/*
+	 * Default kicks beyond the first 300 stop after ILS_DEFAULT_S: idnd
+	 * solves on the activation path, before a held SYN times out.
+	 */
+	if (!o->ils_iters && !o->time_limit)
+		s.ils_until = now_s() + ILS_DEFAULT_S;
 	if (!err && small && !o->no_ils)
 		err = ils(&s, o->ils_iters > 0 ? o->ils_iters : ils_default(in),
 			  o->max_passes > 0 ? o->max_passes : 50);

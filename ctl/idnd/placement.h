@@ -90,7 +90,8 @@ struct pl_opts {
 	bool no_warm;		/* ignore inst->prev as a start (deploy costs still apply) */
 	bool no_ils;		/* no iterated local search on small instances */
 	int ils_iters;		/* its kicks (0: 3000 on 1,000 (cap, node) pairs
-				 * or fewer, 300 from 10,000 on, between: 3e6/pairs) */
+				 * or fewer, 300 from 10,000 on, between: 3e6/pairs,
+				 * those beyond 300 within 0.5 s when no time_limit) */
 };
 
 /* Is node j allowed for capability i (hard constraints, memory aside)? */
