@@ -4,23 +4,29 @@
  * objective every solver is measured with.
  *
  * Steps: (1) candidate pruning: per capability and region with demand,
- * only the k cheapest allowed nodes that still have room for it (plus
- * where it runs now) are considered; a cursor into the region's node
- * order (by unit cost) hands out the next one when a candidate fills up,
- * so capabilities never starve on the few cheapest nodes of a region
- * (static top-k lists left a third of the capabilities of a 2000x5000
- * instance unplaced); (2) warm start from the previous placement, so a small
- * demand shift starts from where things are (bounded churn, together with
- * the deploy cost that only new placements pay); (3) lazy greedy: a heap
- * of upper bounds on the gain of opening (cap, node) - gains only shrink
- * as more nodes of a capability open (the objective is submodular per
- * capability), so a popped entry whose refreshed gain still tops the heap
- * is the true best; (4) local search per capability: drop, add and move
- * one placement, best improvement first, until a pass changes nothing;
- * then moves between capabilities: evict a resident of a full node, or
- * exchange two placements (on small instances over every capability, on
- * large ones over the residents of the capability's candidate nodes);
- * (5) on small instances, iterated local search.
+ * only k allowed nodes that still have room for it are live candidates
+ * (plus where it runs now), drawn from two orders of the region's nodes:
+ * by unit cost and by risk then unit cost; a cursor hands out the next
+ * node of an order when a candidate fills up, so capabilities never
+ * starve on the few cheapest nodes of a region (static top-k lists left
+ * a third of the capabilities of a 2000x5000 instance unplaced); (2) warm
+ * start from the previous placement, so a small demand shift starts from
+ * where things are (bounded churn, together with the deploy cost that
+ * only new placements pay); (3) lazy greedy: a heap of upper bounds on
+ * the gain of opening (cap, node) - gains only shrink as more nodes of a
+ * capability open (the objective is submodular per capability), so a
+ * popped entry whose refreshed gain still tops the heap is the true best;
+ * (4) local search per capability: drop, add and move one placement, best
+ * improvement first, until a pass changes nothing; then moves between
+ * capabilities: evict a resident of a full node, exchange two placements,
+ * relocate a resident elsewhere to make room (on small instances over
+ * every capability, on large ones over the residents of the capability's
+ * candidate nodes); (5) on small instances, a second start with a
+ * coverage pass (one replica of every capability, biggest first) and
+ * iterated local search.
+ *
+ * pl_nomem_bound() is a lower bound for any size: memory budgets relaxed,
+ * each capability solved exactly on its own.
  *
  * Memory budgets and hard constraints are never violated: every move is
  * checked against free memory and pl_allowed().

@@ -84,7 +84,8 @@ struct pl_sol {
 };
 
 struct pl_opts {
-	int k_per_region;	/* candidate pruning: nodes kept per demand region (0: 8) */
+	int k_per_region;	/* candidate pruning: live candidates per demand region,
+				 * k by unit cost and k/2 by risk (0: 8) */
 	int max_passes;		/* local search passes (0: 50) */
 	double time_limit;	/* seconds, 0 = none */
 	bool no_warm;		/* ignore inst->prev as a start (deploy costs still apply) */
