@@ -17,9 +17,10 @@
 #         memory-free bound and what the heuristic did; churn after a 10 %
 #         demand shift (warm, and cold beside it); gap to CBC's proven
 #         optimum (20x8, 50x20; median over the proven ones, proven count
-#         printed; CBC limit PLACEMENT_LIMIT, 120 s elapsed, per instance),
+#         printed; CBC limit PLACEMENT_LIMIT, 120 CPU s, per instance),
 #         gap to GLPK's LP bound (200x100); fails on any constraint
-#         violated; CBC/GLPK bounded from outside (PLACEMENT_TIMEOUT, 900 s);
+#         violated; CBC/GLPK bounded from outside (PLACEMENT_TIMEOUT, 1800 s
+#         wall: a loaded machine stretches CPU limits);
 #         then, against the real pinned maps in a private netns + bpffs
 #         (build/tools/idn_ctlbench): plan_push_10k_ms (10,000 plans of 16
 #         candidates, one generation, commit start to config flip) and
@@ -162,7 +163,7 @@ if [ $want_placement = 1 ]; then
 	else
 		pargs=(-n "${PLACEMENT_INSTANCES:-3}" -t "${PLACEMENT_LIMIT:-120}")
 		[ "${BENCH_VERBOSE:-0}" = 1 ] && pargs+=(-v)
-		timeout -k 10 "${PLACEMENT_TIMEOUT:-900}" "$O/tools/idn_placement" "${pargs[@]}" || {
+		timeout -k 10 "${PLACEMENT_TIMEOUT:-1800}" "$O/tools/idn_placement" "${pargs[@]}" || {
 			echo "run.sh: placement benchmark FAILED" >&2
 			rc=1
 		}
