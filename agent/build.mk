@@ -14,6 +14,9 @@ AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
 AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h
 AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lsodium -lpthread -ldl -lm
 AGENT_CFLAGS := -Iagent
+# KV transfer slice hashes: XXH3-64 (Debian's libxxhash, tools/deps.sh)
+AGENT_CFLAGS += $(shell pkg-config --cflags libxxhash 2>/dev/null)
+AGENT_LIBS += $(shell pkg-config --libs libxxhash 2>/dev/null || echo -lxxhash)
 # KV transfer over RDMA (agent/kvx_rdma.c) only where libibverbs + librdmacm
 # are installed; otherwise kvxfer.c's stubs refuse policy rdma, saying why
 KVX_RDMA := $(shell pkg-config --exists libibverbs librdmacm 2>/dev/null && echo y)

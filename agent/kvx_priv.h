@@ -19,7 +19,7 @@
 #define KVX_MAGIC_SLICE 0x45434c53U	/* "SLCE" */
 #define KVX_MAGIC_END	0x53444e45U	/* "ENDS" */
 #define KVX_MAGIC_RES	0x544c5352U	/* "RSLT" */
-#define KVX_VERSION	1
+#define KVX_VERSION	2		/* 2: XXH3 slice hashes */
 #define KVX_MAX_STREAMS 32
 #define KVX_MAX_ARENAS	64
 
@@ -119,7 +119,9 @@ struct tslice {
 #define KVX_P1 0x9e3779b185ebca87ULL
 
 /* kvxfer.c */
-uint64_t kvx_slice_seed(uint64_t xfer, uint32_t seq, uint64_t dst_off, uint64_t len);
+/* seed of a slice's payload hash: its header (kvx_hash64 is XXH3-64) */
+uint64_t kvx_slice_seed(uint64_t xfer, uint32_t seq, uint64_t stage_off, uint64_t dst_off,
+			uint64_t len, uint64_t tag);
 int kvx_resolve(const char *hostport, struct sockaddr_storage *ss, socklen_t *len);
 double kvx_since(const struct timespec *t0);
 /* a receive for hello h (stage allocated unless the transport brings one) */

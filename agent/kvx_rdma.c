@@ -44,7 +44,7 @@
 #define KVR_MAX_DEV	8
 #define KVR_MAGIC_PRIV	0x5244584bU	/* "KXDR" */
 #define KVR_MAGIC_MSG	0x4d52584bU	/* "KXRM" */
-#define KVR_VERSION	1
+#define KVR_VERSION	2		/* 2: XXH3 slice hashes */
 #define KVR_WINDOW	16		/* RDMA WRITEs in flight */
 #define KVR_NRECV	4
 #define KVR_WR_MSG	0x100ULL	/* wr_id of SENDs; recvs are 0..NRECV-1 */
@@ -594,7 +594,8 @@ static int rx_verify(struct kvx *x, struct rx *t, const struct w_slice *tab, cha
 			return -ERANGE;
 		}
 		if (kvx_hash64(t->stage + s.stage_off, s.len,
-			       kvx_slice_seed(t->id, s.seq, s.dst_off, s.len)) != s.hash) {
+			       kvx_slice_seed(t->id, s.seq, s.stage_off, s.dst_off, s.len,
+					      s.tag)) != s.hash) {
 			snprintf(why, wl, "slice %u checksum mismatch", s.seq);
 			return -EBADMSG;
 		}
@@ -1016,7 +1017,9 @@ int kvr_send(struct tx *t, const struct tslice *sl, uint32_t nsl, uint64_t total
 				.len = htole64(s->len), .tag = htole64(s->tag),
 				.hash = htole64(kvx_hash64(src + s->src_off, s->len,
 							   kvx_slice_seed(t->id, s->seq,
-									  s->dst_off, s->len))),
+									  s->stage_off,
+									  s->dst_off, s->len,
+									  s->tag))),
 			};
 			hashed++;
 			rc = ibv_poll_cq(c.cq, 1, &wc);
@@ -1056,8 +1059,8 @@ int kvr_send(struct tx *t, const struct tslice *sl, uint32_t nsl, uint64_t total
 			.stage_off = htole64(s->stage_off), .dst_off = htole64(s->dst_off),
 			.len = htole64(s->len), .tag = htole64(s->tag),
 			.hash = htole64(kvx_hash64(src + s->src_off, s->len,
-						   kvx_slice_seed(t->id, s->seq, s->dst_off,
-								  s->len))),
+						   kvx_slice_seed(t->id, s->seq, s->stage_off,
+								  s->dst_off, s->len, s->tag))),
 		};
 	}
 	/* the table, then DONE: RC delivers them in order, after the data */

@@ -12,8 +12,9 @@
  *   sender -> end   {magic ENDS, count}
  *   receiver -> result {magic RSLT, status (0 or -errno)}, after commit
  * The receiver keeps one staging buffer per transfer (total bytes), read
- * straight into by every stream; the hash of each slice is seeded with
- * (xfer, seq, dst_off) so a misplaced slice fails too. Only when all
+ * straight into by every stream; each slice carries an XXH3-64 hash of
+ * its payload seeded with its header (xfer, seq, stage_off, dst_off, len,
+ * tag), so a misplaced or replayed slice fails too. Only when all
  * streams ended and all slices verified does it apply the transfer and
  * answer 0; any error (hash, EOF mid-transfer, timeout, bounds) discards
  * the stage and answers -errno.
@@ -41,80 +42,31 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "agent.h"
 #include "kvxfer.h"
 #include "kvx_priv.h"
 
-/* ---- hash: 4 lanes of multiply-rotate over 32-byte stripes ------------ */
-
-#define P1 0x9e3779b185ebca87ULL
-#define P2 0xc2b2ae3d27d4eb4fULL
-#define P3 0x165667b19e3779f9ULL
-#define P4 0x85ebca77c2b2ae63ULL
-
-static inline uint64_t rotl(uint64_t v, int r)
-{
-	return (v << r) | (v >> (64 - r));
-}
-
-static inline uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static inline uint64_t lane(uint64_t acc, uint64_t w)
-{
-	return rotl(acc + w * P2, 31) * P1;
-}
+/* ---- hash: XXH3 64-bit (libxxhash), seeded per slice ------------------- */
 
 uint64_t kvx_hash64(const void *buf, size_t len, uint64_t seed)
 {
-	const uint8_t *p = buf, *end = p + len;
-	uint64_t h;
-
-	if (len >= 32) {
-		uint64_t a = seed + P1 + P2, b = seed + P2, c = seed, d = seed - P1;
-
-		while (end - p >= 32) {
-			a = lane(a, ld64(p));
-			b = lane(b, ld64(p + 8));
-			c = lane(c, ld64(p + 16));
-			d = lane(d, ld64(p + 24));
-			p += 32;
-		}
-		h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18);
-		h = (h ^ lane(0, a)) * P1 + P4;
-		h = (h ^ lane(0, b)) * P1 + P4;
-		h = (h ^ lane(0, c)) * P1 + P4;
-		h = (h ^ lane(0, d)) * P1 + P4;
-	} else {
-		h = seed + P3;
-	}
-	h += len;
-	while (end - p >= 8) {
-		h ^= lane(0, ld64(p));
-		h = rotl(h, 27) * P1 + P4;
-		p += 8;
-	}
-	while (p < end) {
-		h ^= *p++ * P3;
-		h = rotl(h, 11) * P1;
-	}
-	h ^= h >> 33;
-	h *= P2;
-	h ^= h >> 29;
-	h *= P3;
-	h ^= h >> 32;
-	return h;
+	return XXH3_64bits_withSeed(buf, len, seed);
 }
 
-uint64_t kvx_slice_seed(uint64_t xfer, uint32_t seq, uint64_t dst_off, uint64_t len)
+/*
+ * The seed covers the whole slice header but the hash itself: a slice
+ * replayed from another transfer, moved to another place in the stage or
+ * the destination, cut to another length or given another tag fails.
+ */
+uint64_t kvx_slice_seed(uint64_t xfer, uint32_t seq, uint64_t stage_off, uint64_t dst_off,
+			uint64_t len, uint64_t tag)
 {
-	return xfer ^ ((uint64_t)seq * P1) ^ rotl(dst_off, 17) ^ rotl(len, 41);
+	uint64_t v[6] = { htole64(xfer), htole64(seq), htole64(stage_off), htole64(dst_off),
+			  htole64(len), htole64(tag) };
+
+	return XXH3_64bits(v, sizeof(v));
 }
 
 /* ---- RDMA: reporting; stubs when built without verbs --------------------- */
@@ -323,6 +275,39 @@ static int read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * read_full into the stage, hashing (XXH3 streaming, same value as
+ * kvx_hash64) each piece right after it landed, while it is still in
+ * cache: no second pass over the slice. -EBADMSG when the hash differs.
+ */
+#define KVX_HASH_CHUNK (128U << 10)
+
+static int read_hashed(int fd, XXH3_state_t *hs, uint8_t *dst, uint64_t len, uint64_t seed,
+		       uint64_t want)
+{
+	uint8_t *p = dst, *h = dst, *end = dst + len;
+
+	if (XXH3_64bits_reset_withSeed(hs, seed) == XXH_ERROR)
+		return -EINVAL;
+	while (p < end) {
+		ssize_t r = recv(fd, p, end - p, 0);
+
+		if (r == 0)
+			return -EPIPE;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		p += r;
+		if (p - h >= KVX_HASH_CHUNK || p == end) {
+			XXH3_64bits_update(hs, h, p - h);
+			h = p;
+		}
+	}
+	return XXH3_64bits_digest(hs) == want ? 0 : -EBADMSG;
+}
+
 static int write_full(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -516,8 +501,11 @@ static void *rx_stream(void *arg)
 	struct w_res res = { .magic = htole32(KVX_MAGIC_RES) };
 	struct rx *t = NULL;
 	uint32_t count = 0;
+	XXH3_state_t *hs = XXH3_createState();
 
 	free(rc);
+	if (!hs)
+		goto out;
 	set_timeouts(fd, x->o.timeout_ms);
 	err = read_full(fd, &h, sizeof(h));
 	if (err)
@@ -613,10 +601,9 @@ static void *rx_stream(void *arg)
 		t->have[s.seq] = 1;	/* claimed: this stream owns the range */
 		pthread_mutex_unlock(&x->mu);
 		dst = t->stage + s.stage_off;
-		err = read_full(fd, dst, s.len);
-		if (!err && kvx_hash64(dst, s.len, kvx_slice_seed(t->id, s.seq, s.dst_off,
-							     s.len)) != s.hash)
-			err = -EBADMSG;
+		err = read_hashed(fd, hs, dst, s.len,
+				  kvx_slice_seed(t->id, s.seq, s.stage_off, s.dst_off, s.len,
+						 s.tag), s.hash);
 		pthread_mutex_lock(&x->mu);
 		if (err) {
 			kvx_rx_fail_locked(x, t, err, "transfer %016llx: slice %u %s",
@@ -642,6 +629,7 @@ out:
 	x->rx_threads--;
 	pthread_cond_broadcast(&x->cv);
 	pthread_mutex_unlock(&x->mu);
+	XXH3_freeState(hs);
 	close(fd);
 	return NULL;
 }
@@ -853,7 +841,8 @@ static bool take_slice(struct tx *t, struct tstream *s, const uint8_t *src,
 		.stage_off = htole64(c->stage_off), .dst_off = htole64(c->dst_off),
 		.len = htole64(c->len), .tag = htole64(c->tag),
 		.hash = htole64(kvx_hash64(s->payload, c->len,
-					   kvx_slice_seed(t->id, c->seq, c->dst_off, c->len))),
+					   kvx_slice_seed(t->id, c->seq, c->stage_off, c->dst_off,
+							  c->len, c->tag))),
 	};
 	if (x->o.fault == KVX_FAULT_CORRUPT && c->seq == x->o.fault_slice) {
 		s->corrupt = malloc(c->len);
@@ -1169,7 +1158,7 @@ int kvx_submit(struct kvx *x, const char *peer, uint32_t src_arena, uint32_t dst
 	pthread_mutex_lock(&x->mu);
 	/* transfer ids are unique across agents: random high bits + counter */
 	if (getentropy(&r, sizeof(r)))
-		r = (uint64_t)time(NULL) * P1;
+		r = (uint64_t)time(NULL) * KVX_P1;
 	t->id = (r & ~0xffffffULL) | (x->next_id++ & 0xffffff);
 	t->next = x->txs;
 	x->txs = t;

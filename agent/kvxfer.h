@@ -7,7 +7,8 @@
  * non-blocking sends) and RDMA verbs (agent/kvx_rdma.c: rdma_cm, one
  * memory region per arena, slices as RDMA WRITEs, completions in event
  * mode; built only with libibverbs + librdmacm). Every slice carries a 64-bit
- * hash checked by the receiver; the receiver stages a transfer and applies
+ * hash (XXH3-64, libxxhash, seeded with the slice's header) checked by the
+ * receiver; the receiver stages a transfer and applies
  * it (copy into the destination arena, or the commit callback) only when
  * every slice arrived intact, so a failed transfer is never half-applied.
  * Library: returns -errno, never prints or exits.
@@ -117,6 +118,7 @@ int kvx_status(struct kvx *x, uint64_t id, struct kvx_result *r);
 /* waits for completion (timeout_ms 0: forever); forgets the transfer */
 int kvx_wait(struct kvx *x, uint64_t id, uint32_t timeout_ms, struct kvx_result *r);
 void kvx_get_stats(struct kvx *x, struct kvx_stats *s);
+/* XXH3-64 with seed (libxxhash) */
 uint64_t kvx_hash64(const void *p, size_t len, uint64_t seed);
 
 #endif /* IDN_AGENT_KVXFER_H */

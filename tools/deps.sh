@@ -11,7 +11,7 @@ PKGS=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 	# userspace libraries
 	libjson-c-dev libnl-3-dev libnl-genl-3-dev libmicrohttpd-dev libsqlite3-dev
-	libsodium-dev libcurl4-openssl-dev
+	libsodium-dev libcurl4-openssl-dev libxxhash-dev
 	# controller: placement ILP reference (CBC) and LP bounds (GLPK, no .pc file);
 	# distributed mode on etcd (selftests/net/test_idnd_etcd.sh starts its own)
 	coinor-libcbc-dev libglpk-dev etcd-server etcd-client
