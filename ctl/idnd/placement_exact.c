@@ -25,9 +25,10 @@
  *
  * What stays hard: where memory is tight (the best known placement fills
  * ~99 % of all node memory) the LP spreads fractional replicas over
- * nodes (knapsack rows), its bound sits 15-40 % under the incumbent and
- * CBC does not close that within minutes; those instances are reported
- * as not proven and left out of the median gap.
+ * nodes (knapsack rows), its bound sits ~10 % under the best known
+ * placement and CBC does not close that within minutes; the benchmark
+ * reports those instances as not proven and leaves them out of the
+ * median gap.
  */
 #include <errno.h>
 #include <stdlib.h>
