@@ -52,8 +52,11 @@ struct agent_cfg {
 	char addr6[INET6_ADDRSTRLEN];
 	uint32_t domain, region, trust, runtime, net_us, max_queue;
 	bool confidential;
-	char controller[256];		/* idnd base URL, "" = none */
+	char controller[256];		/* idnd base URL[,URL...], "" = none */
 	uint32_t hb_ms;
+	char etcd[256];			/* etcd URL[,URL...]: own node lease, "" = none */
+	uint32_t etcd_domain;		/* key prefix /idn/DOMAIN/ (idnd -D) */
+	uint32_t etcd_ttl;		/* node lease TTL, s (0: from --hb-ms) */
 	char tele[128];			/* router "ADDR:PORT" / "[ADDR6]:PORT", "" = none */
 	uint32_t tele_ms;
 	char listen[128];		/* "ADDR:PORT" of the HTTP server */
@@ -452,7 +455,8 @@ void tele_close(struct telemetry *t);
 uint32_t tele_seq_start(void);
 
 struct ctlclient {
-	char base[256];
+	char base[256];			/* URL[,URL...]: replicas of idnd */
+	int n_urls, cur;		/* the one heartbeats go to now */
 	void *curl;
 	bool registered;
 	uint64_t registrations, heartbeats, failures;
@@ -464,6 +468,30 @@ void ctl_fini(struct ctlclient *cc);
 int ctl_register(struct ctlclient *cc, struct json_object *r);
 int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
 		  struct json_object *resident, struct json_object *state);
+
+/*
+ * The node's own etcd lease (distributed idnd): nodes/ID = profile R with
+ * "lease_owner": "agent", bound to a lease this agent grants and keeps
+ * alive; re-granted and re-put when it expired, revoked on shutdown.
+ */
+struct ctl_lease {
+	void *etcd;			/* struct etcd (ctl/idnd/etcd.h) */
+	char urls[256];
+	int n_urls, cur;		/* endpoints, the one in use */
+	char key[96];
+	uint32_t ttl;
+	int64_t lease;			/* 0: none held */
+	bool key_put;			/* the key is written under lease */
+	uint64_t grants, keepalives, failures, next_try_ms;
+	uint32_t backoff_ms;
+	char err[256];
+};
+
+int ctl_lease_init(struct ctl_lease *cl, const char *urls, uint32_t domain, uint32_t node,
+		   uint32_t ttl);
+/* one keepalive (or grant + put); profile: the key's value. 0 = held */
+int ctl_lease_tick(struct ctl_lease *cl, struct json_object *profile, uint64_t now_ms);
+void ctl_lease_fini(struct ctl_lease *cl);	/* revokes the lease */
 
 /* state.c: state descriptors S, request identity, affinity self-check */
 #define STATE_MAX_DESC	64		/* descriptors per heartbeat */
@@ -532,11 +560,12 @@ struct agent {
 	struct engine eng;
 	struct residency res;
 	struct ctlclient ctl;
+	struct ctl_lease lease;		/* --etcd */
 	struct telemetry tele;
 	struct agent_state st;		/* state.c */
 	struct adapter *ad;		/* managed engine (--engine-url), NULL = none */
 	struct emu_ctl emu;		/* the emulator's LoRA/sleep state */
-	bool have_tele, have_ctl;
+	bool have_tele, have_ctl, have_lease;
 	void *httpd;
 	volatile int stop;
 };

@@ -7,11 +7,15 @@
 #                            nvcc exists; never needed to build or run the rest
 # build/tests/unit_agent_*   selftests/unit/unit_agent_*.c with the agent's
 #                            library sources, ASan/UBSan
+# idnd's etcd client (ctl/idnd/etcd.c) is built into the agent as is: the
+# node's own lease in distributed mode (--etcd, agent/ctlclient.c)
 AGENT_LIB_SRCS := agent/config.c agent/profile.c agent/kvcache.c agent/engine.c \
 	agent/residency.c agent/telemetry.c agent/ctlclient.c agent/http.c \
-	agent/kvxfer.c agent/receipt.c agent/state.c agent/adapter.c
+	agent/kvxfer.c agent/receipt.c agent/state.c agent/adapter.c \
+	ctl/idnd/etcd.c
 AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
-AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h
+AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h \
+	ctl/idnd/etcd.h
 AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lsodium -lpthread -ldl -lm
 AGENT_CFLAGS := -Iagent
 # KV transfer slice hashes: XXH3-64 (Debian's libxxhash, tools/deps.sh)

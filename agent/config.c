@@ -35,7 +35,7 @@ enum {
 	O_MAXQ, O_CONF, O_CTL, O_HB, O_TELE, O_TELEMS, O_LISTEN, O_MODEL, O_NOENG,
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
-	O_AFFPIN, O_ENGURL, O_SCRAPE,
+	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL,
 };
 
 static const struct option opts[] = {
@@ -80,6 +80,9 @@ static const struct option opts[] = {
 	{ "affinity-pin", required_argument, NULL, O_AFFPIN },
 	{ "engine-url", required_argument, NULL, O_ENGURL },
 	{ "scrape-ms", required_argument, NULL, O_SCRAPE },
+	{ "etcd", required_argument, NULL, O_ETCD },
+	{ "etcd-domain", required_argument, NULL, O_ETCDDOM },
+	{ "etcd-ttl", required_argument, NULL, O_ETCDTTL },
 	{ 0 }
 };
 
@@ -127,6 +130,27 @@ static int dbl(const char *s, double lo, double hi, double *v)
 	if (strlen(arg) >= sizeof(c->field)) return -ENAMETOOLONG;	\
 	snprintf(c->field, sizeof(c->field), "%s", arg);		\
 } while (0)
+
+/* "http[s]://HOST[:PORT][,...]": each entry a URL with a host */
+static int url_list(const char *s)
+{
+	while (*s) {
+		size_t n = strcspn(s, ","), skip;
+
+		if (!strncmp(s, "http://", 7))
+			skip = 7;
+		else if (!strncmp(s, "https://", 8))
+			skip = 8;
+		else
+			return -EINVAL;
+		if (n <= skip || s[skip] == '/' || s[skip] == ':')
+			return -EINVAL;
+		s += n;
+		if (*s == ',' && !*++s)
+			return -EINVAL;
+	}
+	return 0;
+}
 
 static int apply(struct agent_cfg *c, int o, const char *arg)
 {
@@ -205,6 +229,13 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 		STR(engine_url);
 		return 0;
 	case O_SCRAPE: U32(scrape_ms, 600000); return c->scrape_ms ? 0 : -ERANGE;
+	case O_ETCD:
+		if (url_list(arg))
+			return -EINVAL;
+		STR(etcd);
+		return 0;
+	case O_ETCDDOM: U32(etcd_domain, 31); return 0;
+	case O_ETCDTTL: U32(etcd_ttl, 3600); return c->etcd_ttl >= 2 ? 0 : -ERANGE;
 	}
 	return -EINVAL;
 }
@@ -290,8 +321,20 @@ int agent_cfg_parse(struct agent_cfg *c, int argc, char **argv, char *err, size_
 		snprintf(err, errlen, "unexpected argument \"%s\"", argv[optind]);
 		return -EINVAL;
 	}
-	if ((c->controller[0] || c->tele[0]) && !c->addr4[0] && !c->addr6[0]) {
-		snprintf(err, errlen, "--controller and --telemetry need a locator (--addr4/--addr6)");
+	if ((c->controller[0] || c->tele[0] || c->etcd[0]) && !c->addr4[0] && !c->addr6[0]) {
+		snprintf(err, errlen,
+			 "--controller, --etcd and --telemetry need a locator (--addr4/--addr6)");
+		return -EINVAL;
+	}
+	if (c->etcd[0] && !c->etcd_ttl) {
+		/* three heartbeat periods, at least 2 s */
+		c->etcd_ttl = (3 * c->hb_ms + 999) / 1000;
+		if (c->etcd_ttl < 2)
+			c->etcd_ttl = 2;
+	}
+	if (c->etcd[0] && (uint64_t)c->etcd_ttl * 1000 < 2ULL * c->hb_ms) {
+		snprintf(err, errlen, "--etcd-ttl %u s is under two heartbeat periods (--hb-ms %u)",
+			 c->etcd_ttl, c->hb_ms);
 		return -EINVAL;
 	}
 	return 0;

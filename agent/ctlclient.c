@@ -7,28 +7,75 @@
  * descriptors S and the affinity self-check, state.c). A heartbeat answered 404
  * (the controller forgot the node) clears "registered", so the daemon
  * registers again.
+ *
+ * --controller may list several idnd replicas (URL,URL): a request that
+ * cannot connect or is answered 503 (a follower) goes to the next one, and
+ * that one is kept, so heartbeats reach whichever replica leads.
+ *
+ * With --etcd the agent also holds its node's own lease (struct ctl_lease,
+ * below), through idnd's etcd client (ctl/idnd/etcd.c, built into the
+ * agent): it grants a lease, writes nodes/ID (the profile R plus
+ * "lease_owner": "agent") bound to it, keeps it alive every heartbeat
+ * period, grants and writes again when etcd says the lease is gone (etcd
+ * restarted, partition longer than the TTL, revoked), and revokes it on a
+ * clean exit (the key goes at once). etcd unreachable: retried with
+ * exponential backoff (250 ms doubling to 5 s), trying the next endpoint
+ * each time; the agent keeps running and heartbeating idnd meanwhile.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "../ctl/idnd/etcd.h"
 
 static size_t sink(char *p, size_t sz, size_t n, void *u)
 {
 	return sz * n;
 }
 
+/* the i-th URL of "URL,URL,...", without trailing '/'; 0 or -EINVAL */
+static int nth_url(const char *list, int i, char *out, size_t len)
+{
+	const char *p = list, *end;
+	size_t n;
+
+	for (; i > 0 && p; i--) {
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return -EINVAL;
+	end = strchr(p, ',');
+	n = end ? (size_t)(end - p) : strlen(p);
+	while (n && p[n - 1] == '/')
+		n--;
+	if (!n || n >= len)
+		return -EINVAL;
+	memcpy(out, p, n);
+	out[n] = 0;
+	return 0;
+}
+
+static int count_urls(const char *list)
+{
+	int n = 1;
+
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	return n;
+}
+
 int ctl_init(struct ctlclient *cc, const char *base)
 {
 	memset(cc, 0, sizeof(*cc));
 	snprintf(cc->base, sizeof(cc->base), "%s", base);
-	/* strip one trailing '/' */
-	if (cc->base[0] && cc->base[strlen(cc->base) - 1] == '/')
-		cc->base[strlen(cc->base) - 1] = 0;
+	cc->n_urls = count_urls(cc->base);
 	cc->curl = curl_easy_init();
 	return cc->curl ? 0 : -ENOMEM;
 }
@@ -40,14 +87,16 @@ void ctl_fini(struct ctlclient *cc)
 	cc->curl = NULL;
 }
 
-static int post(struct ctlclient *cc, const char *path, json_object *body)
+static int post1(struct ctlclient *cc, const char *path, json_object *body)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	char url[512];
+	char url[512], base[256];
 	CURLcode rc;
 	long code = 0;
 
-	snprintf(url, sizeof(url), "%s%s", cc->base, path);
+	if (nth_url(cc->base, cc->cur, base, sizeof(base)))
+		base[0] = 0;
+	snprintf(url, sizeof(url), "%s%s", base, path);
 	curl_easy_reset(cc->curl);
 	curl_easy_setopt(cc->curl, CURLOPT_URL, url);
 	curl_easy_setopt(cc->curl, CURLOPT_HTTPHEADER, h);
@@ -70,6 +119,21 @@ static int post(struct ctlclient *cc, const char *path, json_object *body)
 		return 0;
 	cc->failures++;
 	return code == 404 ? -ENOENT : code >= 500 ? -EIO : -EINVAL;
+}
+
+/* to the replica in use; unreachable or a follower (503): the next one */
+static int post(struct ctlclient *cc, const char *path, json_object *body)
+{
+	int err = -EHOSTUNREACH;
+
+	for (int i = 0; i < (cc->n_urls > 0 ? cc->n_urls : 1); i++) {
+		err = post1(cc, path, body);
+		if (!(err == -EHOSTUNREACH || (err == -EIO && cc->last_code == 503)) ||
+		    cc->n_urls < 2)
+			break;
+		cc->cur = (cc->cur + 1) % cc->n_urls;
+	}
+	return err;
 }
 
 int ctl_register(struct ctlclient *cc, json_object *r)
@@ -106,4 +170,122 @@ int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
 	else if (err == -ENOENT)
 		cc->registered = false;
 	return err;
+}
+
+/* ---- the node's own etcd lease ----------------------------------------- */
+
+static int lease_open(struct ctl_lease *cl)
+{
+	char url[256];
+	int err;
+
+	if (nth_url(cl->urls, cl->cur, url, sizeof(url)))
+		return -EINVAL;
+	err = etcd_open(cl->etcd, url);
+	if (err)
+		snprintf(cl->err, sizeof(cl->err), "%s", etcd_err(cl->etcd));
+	return err;
+}
+
+int ctl_lease_init(struct ctl_lease *cl, const char *urls, uint32_t domain, uint32_t node,
+		   uint32_t ttl)
+{
+	char url[256];
+
+	memset(cl, 0, sizeof(*cl));
+	snprintf(cl->urls, sizeof(cl->urls), "%s", urls);
+	cl->n_urls = count_urls(cl->urls);
+	for (int i = 0; i < cl->n_urls; i++)
+		if (nth_url(cl->urls, i, url, sizeof(url)) ||
+		    (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+		    !url[strncmp(url, "http://", 7) ? 8 : 7]) {
+			snprintf(cl->err, sizeof(cl->err), "bad etcd URL in \"%.200s\"", urls);
+			return -EINVAL;
+		}
+	snprintf(cl->key, sizeof(cl->key), "/idn/%u/nodes/%u", domain, node);
+	cl->ttl = ttl;
+	cl->etcd = calloc(1, sizeof(struct etcd));
+	if (!cl->etcd)
+		return -ENOMEM;
+	return lease_open(cl);
+}
+
+/* etcd unreachable or failing: the next endpoint, after a longer pause */
+static void lease_backoff(struct ctl_lease *cl, uint64_t now_ms)
+{
+	snprintf(cl->err, sizeof(cl->err), "%s", etcd_err(cl->etcd));
+	cl->failures++;
+	cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : 250;
+	if (cl->backoff_ms > 5000)
+		cl->backoff_ms = 5000;
+	cl->next_try_ms = now_ms + cl->backoff_ms;
+	if (cl->n_urls > 1) {
+		etcd_close(cl->etcd);
+		cl->cur = (cl->cur + 1) % cl->n_urls;
+		lease_open(cl);
+	}
+}
+
+int ctl_lease_tick(struct ctl_lease *cl, json_object *profile, uint64_t now_ms)
+{
+	struct etcd *e = cl->etcd;
+	json_object *o;
+	const char *s;
+	int err;
+
+	if (!e || now_ms < cl->next_try_ms)
+		return cl->lease && cl->key_put ? 0 : -EAGAIN;
+	if (cl->lease && cl->key_put) {
+		err = etcd_lease_keepalive(e, cl->lease);
+		if (!err) {
+			cl->keepalives++;
+			cl->backoff_ms = 0;
+			return 0;
+		}
+		if (err != -ENOENT) {	/* etcd away: the lease may still live */
+			lease_backoff(cl, now_ms);
+			return err;
+		}
+		snprintf(cl->err, sizeof(cl->err), "lease %llx expired", (long long)cl->lease);
+		cl->lease = 0;	/* expired: a new one, and the key again */
+	}
+	if (!cl->lease) {
+		cl->key_put = false;
+		err = etcd_lease_grant(e, (int)cl->ttl, &cl->lease);
+		if (err) {
+			cl->lease = 0;
+			lease_backoff(cl, now_ms);
+			return err;
+		}
+		cl->grants++;
+	}
+	o = json_object_get(profile);
+	json_object_object_add(o, "lease_owner", json_object_new_string("agent"));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	err = etcd_put(e, cl->key, s, strlen(s), cl->lease);
+	json_object_object_del(o, "lease_owner");
+	json_object_put(o);
+	if (err) {
+		/* the lease may have gone in between: granted again next time */
+		if (etcd_lease_keepalive(e, cl->lease) == -ENOENT)
+			cl->lease = 0;
+		lease_backoff(cl, now_ms);
+		return err;
+	}
+	cl->key_put = true;
+	cl->backoff_ms = 0;
+	return 0;
+}
+
+void ctl_lease_fini(struct ctl_lease *cl)
+{
+	if (!cl->etcd)
+		return;
+	/* revoking deletes the key: watchers and the leader see the node go */
+	if (cl->lease)
+		etcd_lease_revoke(cl->etcd, cl->lease);
+	cl->lease = 0;
+	etcd_close(cl->etcd);
+	free(cl->etcd);
+	cl->etcd = NULL;
 }

@@ -27,7 +27,9 @@ static const char usage_text[] =
 "Usage: idn-agent [-c FILE] [OPTIONS]\n"
 "  --node-id N --addr4 A --addr6 A6 --domain N --region N --trust N\n"
 "  --runtime N --net-us US --max-queue N --confidential\n"
-"  --controller URL [--hb-ms MS]        register with idnd and heartbeat\n"
+"  --controller URL[,URL] [--hb-ms MS]  register with idnd and heartbeat\n"
+"  --etcd URL[,URL] [--etcd-domain N] [--etcd-ttl S]\n"
+"                                       hold the node's own lease in etcd\n"
 "  --telemetry ADDR:PORT [--tele-ms MS]  datagrams to the router\n"
 "  --listen ADDR:PORT (127.0.0.1:8000)  HTTP: OpenAI API, /metrics, residency\n"
 "  --model NAME --no-engine --speed X\n"
@@ -121,6 +123,25 @@ static void get_load(struct eng_load *l)
 		adapter_load(A.ad, l);
 	else if (A.cfg.engine)
 		engine_load(&A.eng, l);
+}
+
+/* the node's own lease in etcd: keepalive, or grant + put (logged on change) */
+static void lease_tick(uint64_t now)
+{
+	uint64_t grants = A.lease.grants, fails = A.lease.failures;
+	json_object *r = agent_profile_json(&A.prof, &A.cfg);
+	int err = ctl_lease_tick(&A.lease, r, now);
+
+	json_object_put(r);
+	if (A.lease.grants != grants)
+		fprintf(stderr, "idn-agent: etcd lease %llx holds %s (TTL %u s)%s%s\n",
+			(long long)A.lease.lease, A.lease.key, A.lease.ttl,
+			A.lease.grants > 1 ? ", granted again: " : "",
+			A.lease.grants > 1 ? A.lease.err : "");
+	else if (err && err != -EAGAIN && A.lease.failures != fails &&
+		 (fails == 0 || A.lease.backoff_ms == 250 || A.cfg.verbose))
+		fprintf(stderr, "idn-agent: etcd: %s; retrying (backoff %u ms)\n", A.lease.err,
+			A.lease.backoff_ms);
 }
 
 static void controller_tick(void)
@@ -255,6 +276,16 @@ int main(int argc, char **argv)
 		}
 		A.have_ctl = true;
 	}
+	if (A.cfg.etcd[0]) {
+		rc = ctl_lease_init(&A.lease, A.cfg.etcd, A.cfg.etcd_domain, A.cfg.node_id,
+				    A.cfg.etcd_ttl);
+		if (rc) {
+			fprintf(stderr, "idn-agent: etcd %s: %s\n", A.cfg.etcd,
+				A.lease.err[0] ? A.lease.err : strerror(-rc));
+			return rc == -EINVAL ? 2 : 1;
+		}
+		A.have_lease = true;
+	}
 	if (A.ad) {
 		rc = adapter_start(A.ad);
 		if (rc) {
@@ -287,11 +318,19 @@ int main(int argc, char **argv)
 			/* affinity self-check, then the heartbeat reports it */
 			if (A.st.aff_fd >= 0)
 				state_affinity_poll(&A.st, &A.eng, A.cfg.node_id, 64);
+			/* ORDER: the lease-bound key first, so a leader hearing
+			 * the registration finds it owned by the agent */
+			if (A.have_lease)
+				lease_tick(t);
 			if (A.have_ctl)
 				controller_tick();
 			next_hb = t + A.cfg.hb_ms;
 		}
 		usleep(10000);
+	}
+	if (A.have_lease) {	/* the key goes with the lease: node down at once */
+		ctl_lease_fini(&A.lease);
+		fprintf(stderr, "idn-agent: etcd lease revoked\n");
 	}
 	http_stop(&A);
 	if (A.ad)

@@ -8,10 +8,14 @@
  * Layout under PREFIX = /idn/DOMAIN/ (see docs/controller.md):
  *   leader          replica name, bound to the leader's lease (TTL 2 s)
  *   caps/LABEL      {"cap": descriptor, "demand": [16 rps]}
- *   nodes/ID        resource profile R, bound to the node's lease (TTL =
- *                   heartbeat timeout + leader TTL + 1 s, so it survives
- *                   a failover): heartbeats keep it alive, so a silent
- *                   node's key expires and watchers see it go
+ *   nodes/ID        resource profile R plus "lease_owner": "agent" (the
+ *                   agent's own lease, idn-agent --etcd: it keeps it
+ *                   alive) or "idnd" (the leader's: TTL = heartbeat
+ *                   timeout + leader TTL + 1 s, so it survives a
+ *                   failover; HTTP heartbeats keep it alive). A silent
+ *                   node's key expires and watchers see it go; the leader
+ *                   polls nodes/ and takes a node whose agent-owned key
+ *                   is gone out of the plans at once
  *   placement       [[cap, node], ...]
  *   policies/ID     policy class (id = its byte p)
  *   plans/CAP-TIER-POLICY  struct idn_plan_key + struct idn_plan (uapi,
@@ -38,6 +42,23 @@
 
 static struct etcd E;
 static double next_tick;
+/* nodes/ID's lease is the agent's own: the leader does not keep it alive */
+static bool agent_lease[IDN_MAX_NODES];
+
+/* A nodes/ID value: the JSON of the node, "lease_owner" taken out (*agent). */
+static json_object *node_val(const char *val, bool *agent)
+{
+	json_object *o = json_tokener_parse(val), *v;
+
+	*agent = false;
+	if (o && json_object_is_type(o, json_type_object) &&
+	    json_object_object_get_ex(o, "lease_owner", &v)) {
+		*agent = json_object_is_type(v, json_type_string) &&
+			 !strcmp(json_object_get_string(v), "agent");
+		json_object_object_del(o, "lease_owner");
+	}
+	return o;
+}
 
 static void key_of(char *buf, size_t len, const char *fmt, uint32_t a)
 {
@@ -137,15 +158,51 @@ static int node_ttl(void)
 	return (int)ceil(D.hb_timeout) + LEADER_TTL + 1;
 }
 
-/* (Re)write nodes/ID bound to the node's lease, granting one if needed. */
+/* Does the agent hold nodes/ID under its own lease? (n->lease: that one) */
+static bool node_agent_owned(struct d_node *n, const char *key)
+{
+	struct etcd_kv *kvs = NULL;
+	bool agent = false;
+	int cnt = 0;
+
+	if (etcd_range(&E, key, false, &kvs, &cnt, NULL))
+		return false;
+	for (int i = 0; i < cnt; i++) {
+		json_object *o;
+
+		if (strcmp(kvs[i].key, key))
+			continue;	/* nodes/1 is a prefix of nodes/10 */
+		o = node_val(kvs[i].val, &agent);
+		json_object_put(o);
+		if (agent) {
+			if (n->lease && n->lease != kvs[i].lease)
+				etcd_lease_revoke(&E, n->lease);	/* ours, unused */
+			n->lease = kvs[i].lease;
+		}
+	}
+	etcd_kvs_free(kvs, cnt);
+	agent_lease[n->id] = agent;
+	return agent;
+}
+
+/*
+ * (Re)write nodes/ID bound to the leader's lease for the node, granting
+ * one if needed, unless the agent holds the key under its own lease.
+ */
 static int node_put(struct d_node *n)
 {
 	json_object *o = idnd_node_to_json(n, false);
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	const char *s;
 	char key[128];
 	int e = 0;
 
 	key_of(key, sizeof(key), "nodes/%u", n->id);
+	if (node_agent_owned(n, key)) {
+		json_object_put(o);
+		return 0;
+	}
+	json_object_object_add(o, "lease_owner", json_object_new_string("idnd"));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (!n->lease)
 		e = etcd_lease_grant(&E, node_ttl(), &n->lease);
 	if (!e)
@@ -177,15 +234,16 @@ void idnd_dist_node_del(struct d_node *n)
 	key_of(key, sizeof(key), "nodes/%u", n->id);
 	if (etcd_delete(&E, key))
 		pr_warn("DIST: delete %s: %s\n", key, etcd_err(&E));
-	if (n->lease)
+	if (n->lease)	/* an agent's own one too: it grants and writes again */
 		etcd_lease_revoke(&E, n->lease);
 	n->lease = 0;
+	agent_lease[n->id] = false;
 }
 
 void idnd_dist_heartbeat(struct d_node *n)
 {
-	if (!D.etcd || !D.leader)
-		return;
+	if (!D.etcd || !D.leader || agent_lease[n->id])
+		return;		/* an agent-owned lease is the agent's to keep */
 	if (n->lease && !etcd_lease_keepalive(&E, n->lease))
 		return;
 	/* expired (or never granted): the node registers again */
@@ -430,13 +488,17 @@ static int load_registry(void)
 	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
 	if (e)
 		return dist_err(e);
-	for (int j = 0; j < IDN_MAX_NODES; j++)
+	for (int j = 0; j < IDN_MAX_NODES; j++) {
 		D.nodes[j].used = false;
+		agent_lease[j] = false;
+	}
 	for (int i = 0; i < n; i++) {
-		json_object *o = json_tokener_parse(kvs[i].val);
+		bool agent;
+		json_object *o = node_val(kvs[i].val, &agent);
 		struct d_node nd = {};
 
 		if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id < IDN_MAX_NODES) {
+			agent_lease[nd.id] = agent;
 			nd.used = true;
 			nd.up = true;		/* its key lives: heartbeats reached etcd */
 			nd.last_hb = now;
@@ -493,6 +555,89 @@ static int load_registry(void)
 	return 0;
 }
 
+/* ---- nodes with their own lease (leader) ---- */
+
+/*
+ * nodes/ as etcd has it, every tick: a key the agent holds under its own
+ * lease marks the node agent-owned (a node not registered yet is taken
+ * from it); an agent-owned key that is gone (lease expired: agent dead or
+ * cut off from etcd longer than its TTL; revoked: clean exit) takes the
+ * node down and out of the plans at once. The node's next HTTP heartbeat,
+ * if any, brings it back under a lease the leader keeps until its agent
+ * writes the key again.
+ */
+static void nodes_poll(double now)
+{
+	static bool seen[IDN_MAX_NODES];
+	struct etcd_kv *kvs = NULL;
+	char pfx[96], err[256];
+	bool changed = false;
+	int n = 0;
+
+	snprintf(pfx, sizeof(pfx), "%snodes/", D.prefix);
+	if (etcd_range(&E, pfx, false, &kvs, &n, NULL))
+		return;
+	memset(seen, 0, sizeof(seen));
+	for (int i = 0; i < n; i++) {
+		unsigned int id;
+		bool agent;
+		json_object *o;
+		struct d_node *dn;
+
+		if (sscanf(kvs[i].key + strlen(pfx), "%u", &id) != 1 || id >= IDN_MAX_NODES)
+			continue;
+		o = node_val(kvs[i].val, &agent);
+		dn = &D.nodes[id];
+		if (!agent) {
+			json_object_put(o);
+			continue;
+		}
+		seen[id] = true;
+		if (!dn->used) {
+			struct d_node nd;
+
+			if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id == id) {
+				nd.up = true;
+				nd.last_hb = now;	/* one timeout to heartbeat */
+				nd.lease = kvs[i].lease;
+				*dn = nd;
+				idnd_store_node(dn);
+				idnd_node_push(dn);
+				changed = true;
+				pr_info("DIST: node %u registered by its own key\n", id);
+			}
+		} else if (!agent_lease[id] || dn->lease != kvs[i].lease) {
+			if (!agent_lease[id] && dn->lease && dn->lease != kvs[i].lease)
+				etcd_lease_revoke(&E, dn->lease);	/* ours, unused */
+			dn->lease = kvs[i].lease;
+		}
+		if (dn->used && !agent_lease[id])
+			pr_info("DIST: node %u holds its own lease %llx\n", id,
+				(long long)kvs[i].lease);
+		agent_lease[id] = dn->used;
+		json_object_put(o);
+	}
+	etcd_kvs_free(kvs, n);
+	for (int j = 0; j < IDN_MAX_NODES; j++) {
+		struct d_node *dn = &D.nodes[j];
+
+		if (!agent_lease[j] || seen[j])
+			continue;
+		agent_lease[j] = false;
+		dn->lease = 0;
+		if (!dn->used || !dn->up)
+			continue;
+		dn->up = false;
+		dn->down_at = now;
+		D.nodes_down++;
+		changed = true;
+		idnd_node_push(dn);	/* ORDER: health first, then plans */
+		pr_info("DIST: node %u: its own lease is gone (key deleted): down\n", j);
+	}
+	if (changed && idnd_compile())
+		pr_warn("DIST: plan commit failed: %s\n", idn_errmsg());
+}
+
 /* ---- election ---- */
 
 void idnd_dist_tick(double now)
@@ -505,8 +650,10 @@ void idnd_dist_tick(double now)
 	next_tick = now + TICK_S;
 	snprintf(lkey, sizeof(lkey), "%sleader", D.prefix);
 	if (D.leader) {
-		if (!etcd_lease_keepalive(&E, D.leader_lease))
+		if (!etcd_lease_keepalive(&E, D.leader_lease)) {
+			nodes_poll(now);
 			return;
+		}
 		pr_warn("DIST: %s lost the leader lease: %s\n", D.replica, etcd_err(&E));
 		D.leader = false;
 		D.leader_lease = 0;
@@ -625,7 +772,8 @@ static void wnode(const char *rest, const char *val)
 	if (sscanf(rest, "%u", &id) != 1 || id >= IDN_MAX_NODES)
 		return;
 	if (val) {
-		json_object *o = json_tokener_parse(val);
+		bool agent;
+		json_object *o = node_val(val, &agent);
 		struct d_node nd = {};
 
 		if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id == id) {

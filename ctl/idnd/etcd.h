@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * etcd.h - a small client of etcd's v3 JSON gateway (libcurl + json-c):
- * the calls idnd's distributed mode needs (dist.c). Keys and values are
+ * the calls idnd's distributed mode needs (dist.c) and idn-agent's own node
+ * lease (agent/ctlclient.c, which builds this file in). Keys and values are
  * bytes (base64 on the wire, done here). Functions return 0 or -errno;
  * etcd_err() says why. Not thread-safe: one struct etcd per thread.
  */
