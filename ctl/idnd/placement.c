@@ -19,7 +19,8 @@
  * (4) local search per capability: drop, add and move one placement, best
  * improvement first, until a pass changes nothing; then moves between
  * capabilities: evict a resident of a full node, exchange two placements,
- * relocate a resident elsewhere to make room (on small instances over
+ * relocate a resident elsewhere to make room, make room for a capability
+ * with no replica by moving out several residents (on small instances over
  * every capability, on large ones over the residents of the capability's
  * candidate nodes); (5) on small instances, a second start with a
  * coverage pass (one replica of every capability, biggest first) and
@@ -823,6 +824,96 @@ static int improve_relocate(struct st *s, int i)
 }
 
 /*
+ * Best way for resident k to leave node a: drop that replica or move it
+ * to a candidate b with room. Return the cost change, *to: b or -1.
+ */
+static double leave_cost(struct st *s, int k, int a, int *to)
+{
+	struct cap_st *ck = &s->cs[k];
+	double ck0 = cap_cost(s, k, -1, -1), best = cap_cost(s, k, a, -1) - ck0;
+
+	*to = -1;
+	for (int u = 0; u < ck->n_cand; u++) {
+		int b = ck->cand[u];
+		double v;
+
+		if (b == a || is_open(ck, b) || !fits(s, k, b))
+			continue;
+		v = cap_cost(s, k, a, b) - ck0;
+		if (v < best) {
+			best = v;
+			*to = b;
+		}
+	}
+	return best;
+}
+
+/*
+ * Multi-ejection for a capability with no replica at all (its whole
+ * demand unserved): pick a candidate node, let its residents leave one by
+ * one, cheapest loss per GB first (each dropped or moved to where it
+ * fits), until the capability fits; keep it when the sum of the losses is
+ * below its gain, else undo. What single evictions miss on memory-tight
+ * instances: a big model needs room that no one resident frees.
+ */
+static int improve_insert(struct st *s, int i)
+{
+	const struct pl_inst *in = s->in;
+	struct cap_st *c = &s->cs[i];
+	double cur, mi = in->caps[i].mem;
+	struct { int k, to; } log[64];
+
+	if (c->n_open || !c->n_reg)
+		return 0;
+	cur = cap_cost(s, i, -1, -1);
+	for (int t = 0; t < c->n_cand; t++) {
+		int a = c->cand[t], n = 0;
+		double gi, loss = 0;
+
+		if (fits(s, i, a) || in->nodes[a].mem + EPS < mi)
+			continue;
+		gi = cur - cap_cost(s, i, -1, a);
+		if (gi <= EPS)
+			continue;
+		while (!fits(s, i, a) && n < 64 && s->res[a].n) {
+			const struct vec *rv = &s->res[a];
+			int bk = -1, bto = -1;
+			double bper = 0, bl = 0;
+
+			for (int q = 0; q < rv->n; q++) {
+				int k = rv->a[q], to;
+				double l = leave_cost(s, k, a, &to), per = l / in->caps[k].mem;
+
+				if (bk < 0 || per < bper) {
+					bk = k;
+					bto = to;
+					bper = per;
+					bl = l;
+				}
+			}
+			loss += bl;
+			if (loss >= gi)
+				break;
+			cap_close(s, bk, a);
+			if (bto >= 0 && cap_open(s, bk, bto))
+				return -ENOMEM;
+			log[n].k = bk;
+			log[n++].to = bto;
+		}
+		if (fits(s, i, a) && loss + 1e-7 * (1 + cur) < gi)
+			return cap_open(s, i, a) ?: 1;
+		/* undo, last first */
+		while (n--) {
+			if (log[n].to >= 0)
+				cap_close(s, log[n].k, log[n].to);
+			if (cap_open(s, log[n].k, a))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/*
  * Passes over every capability until one changes nothing. @cross: moves
  * between capabilities too (0 none, 1 over every capability - small
  * instances, 2 over the residents of candidate nodes - large ones).
@@ -853,6 +944,10 @@ static int local_search(struct st *s, int max_passes, int cross)
 					return r;
 				changed += r;
 				r = improve_relocate(s, i);
+				if (r < 0)
+					return r;
+				changed += r;
+				r = improve_insert(s, i);
 				if (r < 0)
 					return r;
 				changed += r;
