@@ -68,6 +68,7 @@ struct agent_cfg {
 	char kv_listen[128];		/* KV transfer listener "ADDR:PORT", "" = none */
 	char kv_transport[8];		/* rdma | tcp | auto */
 	uint32_t kv_streams;
+	char kv_key[256];		/* shared key authenticating KV peers, "" = none */
 	char key_path[256];		/* Ed25519 node key, "" = default path */
 	char affinity_pin[200];		/* router's pin dir for the affinity self-check */
 	char engine_url[256];		/* managed vLLM/SGLang server (adapter.c), "" = none */

@@ -35,6 +35,7 @@ enum {
 	O_MAXQ, O_CONF, O_CTL, O_HB, O_TELE, O_TELEMS, O_LISTEN, O_MODEL, O_NOENG,
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
+	O_KVKEY,
 	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL,
 };
 
@@ -74,6 +75,7 @@ static const struct option opts[] = {
 	{ "kv-listen", required_argument, NULL, O_KVLISTEN },
 	{ "kv-transport", required_argument, NULL, O_KVPOL },
 	{ "kv-streams", required_argument, NULL, O_KVSTREAMS },
+	{ "kv-key", required_argument, NULL, O_KVKEY },
 	{ "key", required_argument, NULL, O_KEY },
 	{ "cache-policy", required_argument, NULL, O_CPOL },
 	{ "cache-half-life", required_argument, NULL, O_CHALF },
@@ -212,6 +214,7 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 		STR(kv_transport);
 		return 0;
 	case O_KVSTREAMS: U32(kv_streams, 32); return c->kv_streams ? 0 : -ERANGE;
+	case O_KVKEY: STR(kv_key); return 0;
 	case O_KEY: STR(key_path); return 0;
 	case O_CPOL: {
 		int pol = kv_policy_parse(arg);

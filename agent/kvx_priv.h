@@ -19,6 +19,9 @@
 #define KVX_MAGIC_SLICE 0x45434c53U	/* "SLCE" */
 #define KVX_MAGIC_END	0x53444e45U	/* "ENDS" */
 #define KVX_MAGIC_RES	0x544c5352U	/* "RSLT" */
+#define KVX_MAGIC_CHAL	0x4c414843U	/* "CHAL" */
+#define KVX_MAGIC_AUTH	0x48545541U	/* "AUTH" */
+#define KVX_MAGIC_AUOK	0x4b4f5541U	/* "AUOK" */
 #define KVX_VERSION	2		/* 2: XXH3 slice hashes */
 #define KVX_MAX_STREAMS 32
 #define KVX_MAX_ARENAS	64
@@ -29,6 +32,24 @@ struct w_hello {
 	uint32_t dst_arena;
 	uint64_t xfer, total;
 	uint32_t nslices, pad2;
+};
+
+/* receiver -> sender, first on every stream */
+struct w_chal {
+	uint32_t magic, flags;		/* KVX_CHAL_F_AUTH: a key is required */
+	uint8_t nonce[16];
+};
+#define KVX_CHAL_F_AUTH 1U
+
+/*
+ * sender -> receiver after the hello (AUTH; mac zero without a key), and
+ * receiver -> sender when it verified one (AUOK): crypto_auth over a label,
+ * both nonces and the hello as sent (kvx_auth_mac)
+ */
+struct w_auth {
+	uint32_t magic, pad;
+	uint8_t nonce[16];
+	uint8_t mac[32];
 };
 
 struct w_slice {

@@ -5,8 +5,12 @@
  * the RDMA transport is kvx_rdma.c (internals shared in kvx_priv.h).
  *
  * Wire (little endian), per TCP stream of a transfer:
+ *   receiver -> chal {magic CHAL, flags (key required), nonce}
  *   sender -> hello {magic IDNK, ver, stream, nstreams, dst_arena, xfer,
  *                   total, nslices}
+ *             auth  {magic AUTH, nonce, mac (zero without a key)}
+ *   receiver -> auth {magic AUOK, mac}   (with a key: it verified ours)
+ *                or result -EACCES       (refused before staging)
  *   sender -> slice {magic SLCE, seq, stage_off, dst_off, len, tag, hash}
  *             + len payload bytes           (any number, any stream)
  *   sender -> end   {magic ENDS, count}
@@ -39,9 +43,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <xxhash.h>
 
 #include "agent.h"
@@ -67,6 +73,58 @@ uint64_t kvx_slice_seed(uint64_t xfer, uint32_t seq, uint64_t stage_off, uint64_
 			  htole64(len), htole64(tag) };
 
 	return XXH3_64bits(v, sizeof(v));
+}
+
+/* ---- authentication of KV peers (crypto_auth: HMAC-SHA-512-256) ------- */
+
+int kvx_key_load(const char *path, uint8_t key[32])
+{
+	uint8_t buf[4096];
+	struct stat st;
+	ssize_t n;
+	int fd, rc = 0;
+
+	if (sodium_init() < 0)
+		return -EIO;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	else if (st.st_mode & 077)
+		rc = -EPERM;
+	else if ((n = read(fd, buf, sizeof(buf))) < 16 || st.st_size > (off_t)sizeof(buf))
+		rc = -EINVAL;
+	else
+		crypto_generichash(key, 32, buf, n, NULL, 0);
+	close(fd);
+	sodium_memzero(buf, sizeof(buf));
+	return rc;
+}
+
+/*
+ * MAC of one direction ('s' sender, 'r' receiver: a reflected answer does
+ * not verify) over both nonces and the hello as it went on the wire.
+ */
+static void auth_mac(uint8_t mac[32], const uint8_t key[32], char dir,
+		     const uint8_t nr[16], const uint8_t ns[16], const struct w_hello *hw)
+{
+	uint8_t m[8 + 32 + sizeof(*hw)];
+
+	memcpy(m, dir == 's' ? "idnkvx-s" : "idnkvx-r", 8);
+	memcpy(m + 8, nr, 16);
+	memcpy(m + 24, ns, 16);
+	memcpy(m + 40, hw, sizeof(*hw));
+	crypto_auth(mac, m, sizeof(m), key);
+}
+
+static int auth_check(const uint8_t mac[32], const uint8_t key[32], char dir,
+		      const uint8_t nr[16], const uint8_t ns[16], const struct w_hello *hw)
+{
+	uint8_t want[32];
+
+	auth_mac(want, key, dir, nr, ns, hw);
+	return sodium_memcmp(want, mac, 32) ? -EACCES : 0;
 }
 
 /* ---- RDMA: reporting; stubs when built without verbs --------------------- */
@@ -157,13 +215,26 @@ int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t err
 		snprintf(err, errlen, "streams 1..%d, slice 4 KiB..64 MiB", KVX_MAX_STREAMS);
 		return -EINVAL;
 	}
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium: init failed");
+		return -EIO;
+	}
+	if (o->auth && o->policy == KVX_POLICY_RDMA) {
+		/* never run unauthenticated when a key is set */
+		snprintf(err, errlen, "transport policy rdma: KV peer authentication (a KV "
+			 "key is set) is not available over RDMA yet; use tcp or auto");
+		return -EOPNOTSUPP;
+	}
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
 	x->o = *o;
 	if (!x->o.timeout_ms)
 		x->o.timeout_ms = 10000;
-	if (o->policy != KVX_POLICY_TCP) {
+	if (o->auth && o->policy == KVX_POLICY_AUTO) {
+		snprintf(why, sizeof(why), "a KV key is set: the RDMA handshake cannot "
+			 "authenticate peers yet");
+	} else if (o->policy != KVX_POLICY_TCP) {
 		nd = kvr_open(x, why, sizeof(why));
 		if (nd <= 0 && o->policy == KVX_POLICY_RDMA) {
 			snprintf(err, errlen, "transport policy rdma: %s", why);
@@ -492,12 +563,42 @@ struct rx_conn {
 	int fd;
 };
 
+/* a peer that failed the key handshake: counted, said (log hook), refused */
+static void rx_refuse(struct kvx *x, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char a[INET6_ADDRSTRLEN] = "?", line[192];
+	int port = 0;
+
+	if (!getpeername(fd, (struct sockaddr *)&ss, &sl)) {
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a,
+				  sizeof(a));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		} else {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof(a));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+	}
+	snprintf(line, sizeof(line), "kv peer %s port %d refused: authentication failed "
+		 "(no or wrong KV key, or a tampered handshake); nothing staged", a, port);
+	pthread_mutex_lock(&x->mu);
+	x->st.rx_auth_refused++;
+	snprintf(x->st.rx_last_err, sizeof(x->st.rx_last_err), "%s", line);
+	pthread_mutex_unlock(&x->mu);
+	if (x->o.log)
+		x->o.log(x->o.log_arg, line);
+}
+
 static void *rx_stream(void *arg)
 {
 	struct rx_conn *rc = arg;
 	struct kvx *x = rc->x;
 	int fd = rc->fd, err = 0;
-	struct w_hello h;
+	struct w_hello h, hw;
+	struct w_chal ch;
+	struct w_auth au;
 	struct w_res res = { .magic = htole32(KVX_MAGIC_RES) };
 	struct rx *t = NULL;
 	uint32_t count = 0;
@@ -507,9 +608,36 @@ static void *rx_stream(void *arg)
 	if (!hs)
 		goto out;
 	set_timeouts(fd, x->o.timeout_ms);
-	err = read_full(fd, &h, sizeof(h));
+	ch = (struct w_chal){ .magic = htole32(KVX_MAGIC_CHAL),
+			      .flags = htole32(x->o.auth ? KVX_CHAL_F_AUTH : 0) };
+	randombytes_buf(ch.nonce, sizeof(ch.nonce));
+	err = write_full(fd, &ch, sizeof(ch));
+	if (!err)
+		err = read_full(fd, &h, sizeof(h));
+	if (!err)
+		err = read_full(fd, &au, sizeof(au));
 	if (err)
 		goto out;
+	hw = h;
+	if (le32toh(au.magic) != KVX_MAGIC_AUTH) {
+		err = -EPROTO;
+		goto out;
+	}
+	if (x->o.auth) {		/* before anything reaches staging */
+		uint8_t ns[16];
+
+		memcpy(ns, au.nonce, sizeof(ns));
+		if (auth_check(au.mac, x->o.key, 's', ch.nonce, ns, &hw)) {
+			rx_refuse(x, fd);
+			err = -EACCES;
+			goto reply;
+		}
+		au = (struct w_auth){ .magic = htole32(KVX_MAGIC_AUOK) };
+		auth_mac(au.mac, x->o.key, 'r', ch.nonce, ns, &hw);
+		err = write_full(fd, &au, sizeof(au));
+		if (err)
+			goto out;
+	}
 	h.magic = le32toh(h.magic);
 	h.ver = le16toh(h.ver);
 	h.stream = le16toh(h.stream);
@@ -797,6 +925,97 @@ static int connect_to(const struct sockaddr_storage *ss, socklen_t len, uint32_t
 	return fd;
 }
 
+/* non-blocking fd: exactly len bytes within ms; -EPIPE on EOF */
+static int recv_wait(int fd, void *buf, size_t len, uint32_t ms)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t r = recv(fd, p, len, MSG_DONTWAIT);
+
+		if (r == 0)
+			return -EPIPE;
+		if (r > 0) {
+			p += r;
+			len -= r;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		r = poll(&pf, 1, ms);
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * One stream's handshake: the receiver's challenge, the hello with our
+ * nonce and MAC (zero without a key), and with a key the receiver's proof.
+ */
+static int tx_hello(struct tx *t, int fd, const struct w_hello *h, char *why, size_t wl)
+{
+	struct kvx *x = t->x;
+	struct {
+		struct w_hello h;
+		struct w_auth a;
+	} __attribute__((packed)) m = { .h = *h, .a = { .magic = htole32(KVX_MAGIC_AUTH) } };
+	struct w_chal ch;
+	struct w_auth ok;
+	bool need;
+	int err;
+
+	err = recv_wait(fd, &ch, sizeof(ch), x->o.timeout_ms);
+	if (!err && le32toh(ch.magic) != KVX_MAGIC_CHAL)
+		err = -EPROTO;
+	if (err) {
+		snprintf(why, wl, "handshake with %s: %s", t->peer,
+			 err == -EPROTO ? "not a KV receiver of this version" : strerror(-err));
+		return err;
+	}
+	need = le32toh(ch.flags) & KVX_CHAL_F_AUTH;
+	if (x->o.auth && !need) {
+		snprintf(why, wl, "peer %s does not authenticate KV peers (no KV key there): "
+			 "refusing to send with a key set", t->peer);
+		return -EACCES;
+	}
+	randombytes_buf(m.a.nonce, sizeof(m.a.nonce));
+	if (x->o.auth)
+		auth_mac(m.a.mac, x->o.key, 's', ch.nonce, m.a.nonce, h);
+	/* a fresh socket's buffer takes the hello at once */
+	if (send(fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m)) {
+		snprintf(why, wl, "hello to %s failed", t->peer);
+		return -EIO;
+	}
+	if (need && !x->o.auth) {	/* it counts the refusal; we say why */
+		snprintf(why, wl, "peer %s requires KV peer authentication and no KV key is "
+			 "set here", t->peer);
+		return -EACCES;
+	}
+	if (!x->o.auth)
+		return 0;
+	err = recv_wait(fd, &ok, 8, x->o.timeout_ms);
+	if (!err && le32toh(ok.magic) == KVX_MAGIC_RES) {
+		snprintf(why, wl, "peer %s refused our KV key (authentication failed: a "
+			 "different key there?)", t->peer);
+		return -EACCES;
+	}
+	if (!err)
+		err = recv_wait(fd, (uint8_t *)&ok + 8, sizeof(ok) - 8, x->o.timeout_ms);
+	if (!err && (le32toh(ok.magic) != KVX_MAGIC_AUOK ||
+		     auth_check(ok.mac, x->o.key, 'r', ch.nonce, m.a.nonce, h)))
+		err = -EACCES;
+	if (err)
+		snprintf(why, wl, "peer %s did not prove the KV key (%s)", t->peer,
+			 err == -EACCES ? "authentication failed" : strerror(-err));
+	return err;
+}
+
 static void tx_finish(struct tx *t, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -968,12 +1187,9 @@ static void *tx_run(void *arg)
 			goto fail;
 		}
 		st[i].fd = fd;
-		/* a fresh socket's buffer takes the hello at once */
-		if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != sizeof(h)) {
-			err = -EIO;
-			snprintf(why, sizeof(why), "hello to %s failed", t->peer);
+		err = tx_hello(t, fd, &h, why, sizeof(why));
+		if (err)
 			goto fail;
-		}
 	}
 
 	while (done_streams < ns) {

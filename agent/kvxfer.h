@@ -16,6 +16,7 @@
 #ifndef IDN_AGENT_KVXFER_H
 #define IDN_AGENT_KVXFER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,20 @@ struct kvx_opts {
 	uint64_t max_rx;		/* largest incoming transfer (1 GiB) */
 	enum kvx_fault fault;
 	uint32_t fault_slice, fault_ms;
+	/*
+	 * Shared-key authentication of KV peers (kvx_key_load): each TCP
+	 * stream's handshake is an HMAC (crypto_auth) over both ends' random
+	 * nonces and the transfer parameters, both ways. A receiver with a key
+	 * refuses a peer without it before any byte reaches staging; a sender
+	 * with a key refuses a receiver that cannot prove it. The RDMA
+	 * handshake cannot authenticate yet: with a key, policy rdma is refused
+	 * and policy auto uses TCP (said in kvx_choice).
+	 */
+	bool auth;
+	uint8_t key[32];
+	/* optional: one line per refused peer (the library does not print) */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
 };
 
 struct kvx_desc {
@@ -72,6 +87,7 @@ struct kvx_stats {
 	uint64_t tx_ok, tx_failed, tx_bytes;
 	uint64_t rx_ok, rx_failed, rx_bytes, rx_active;
 	char rx_last_err[192];
+	uint64_t rx_auth_refused;	/* peers refused by the key handshake */
 	uint64_t rx_rdma;		/* transfers received over RDMA */
 	struct kvx_rdma_info rx_last_rdma;	/* receiver's view of the last one */
 };
@@ -118,6 +134,11 @@ int kvx_status(struct kvx *x, uint64_t id, struct kvx_result *r);
 /* waits for completion (timeout_ms 0: forever); forgets the transfer */
 int kvx_wait(struct kvx *x, uint64_t id, uint32_t timeout_ms, struct kvx_result *r);
 void kvx_get_stats(struct kvx *x, struct kvx_stats *s);
+/*
+ * A KV key file: regular, not readable by group or others (-EPERM), 16 to
+ * 4096 bytes (-EINVAL); key = BLAKE2b-256 of its contents.
+ */
+int kvx_key_load(const char *path, uint8_t key[32]);
 /* XXH3-64 with seed (libxxhash) */
 uint64_t kvx_hash64(const void *p, size_t len, uint64_t seed);
 

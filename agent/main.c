@@ -39,6 +39,7 @@ static const char usage_text[] =
 "  --mem-budget BYTES[K|M|G] --backend host|cuda\n"
 "  --kv-listen ADDR:PORT --kv-transport rdma|tcp|auto --kv-streams N\n"
 "                                       KV transfer between agents\n"
+"  --kv-key FILE                        shared key (mode 0600) authenticating KV peers\n"
 "  --key FILE (/var/lib/idn-agent/node-N.key)  Ed25519 key signing receipts\n"
 "  --cache-policy eq8|lru --cache-half-life X  prefix cache admission/eviction\n"
 "  --affinity-pin DIR                   router pins: affinity self-check\n"
@@ -49,6 +50,11 @@ static const char usage_text[] =
 static struct agent A;
 static struct rcpt_key KEY;
 
+static void kv_log(void *arg, const char *line)
+{
+	fprintf(stderr, "idn-agent: %s\n", line);
+}
+
 static int kv_setup(char *err, size_t errlen)
 {
 	struct kvx_opts o;
@@ -58,6 +64,19 @@ static int kv_setup(char *err, size_t errlen)
 	kvx_policy_parse(A.cfg.kv_transport, &o.policy);
 	o.streams = A.cfg.kv_streams;
 	o.max_rx = 4ULL << 30;
+	o.log = kv_log;
+	if (A.cfg.kv_key[0]) {
+		rc = kvx_key_load(A.cfg.kv_key, o.key);
+		if (rc) {
+			snprintf(err, errlen, "kv key %.120s: %s%s", A.cfg.kv_key, strerror(-rc),
+				 rc == -EPERM ? " (readable by others: must be mode 0600)" :
+				 rc == -EINVAL ? " (a regular file of 16..4096 bytes)" : "");
+			return rc;
+		}
+		o.auth = true;
+		fprintf(stderr, "idn-agent: kv peers authenticated with the key in %s\n",
+			A.cfg.kv_key);
+	}
 	rc = kvx_create(&A.kvx, &o, err, errlen);
 	if (rc)
 		return rc;

@@ -209,7 +209,7 @@ if pkg-config --exists libibverbs librdmacm; then
 		# shellcheck disable=SC2046 # pkg-config flags are word lists
 		gcc -O2 -g -Wall -Wextra -Wno-unused-parameter -std=gnu11 -DKVX_HAVE_RDMA \
 			-Iagent -Iinclude/uapi -o "$bin" "${ksrcs[@]}" \
-			$(pkg-config --libs libibverbs librdmacm libxxhash) -lpthread ||
+			$(pkg-config --libs libibverbs librdmacm libxxhash libsodium) -lpthread ||
 			fail "cannot build kt_kvx"
 	fi
 fi

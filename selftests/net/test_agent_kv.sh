@@ -10,7 +10,10 @@
 #      from cache; a push to a dead peer fails cleanly (502, B unchanged);
 #   3. receipts: every completion names its receipt (X-IDN-Receipt), the
 #      node key is 0600, `idnctl receipt verify` accepts it (also pinned to
-#      the agent's key) and rejects flipped bytes and another key (exit 1).
+#      the agent's key) and rejects flipped bytes and another key (exit 1);
+#   4. --kv-key: a key file readable by others is refused; a peer without
+#      the key is refused (logged, nothing reaches the cache), peers with the
+#      same key move blocks, a sender with a key refuses a keyless receiver.
 # Faults inside a transfer (peer killed, truncated stream, corrupted
 # slice) are unit_agent_kvxfer's. TAP output; exit 4 when it cannot run.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
@@ -114,4 +117,55 @@ log "$out"
 in_ns "$NS" curl -s $A/v1/receipts >"$T/all.json"
 "$IDNCTL" receipt verify "$T/all.json" >/dev/null && [ "$(wc -l <"$T/all.json")" -ge 1 ]
 tap_result "GET /v1/receipts: all of A's receipts verify" $?
+
+# 4. authentication of KV peers (--kv-key: a shared key, mode 0600)
+(umask 077 && head -c 32 /dev/urandom >"$T/kv.key" && head -c 32 /dev/urandom >"$T/kv.open")
+chmod 644 "$T/kv.open"
+in_ns "$NS" "$AGENT" --node-id 8 --listen 127.0.0.1:8008 --key "$T/k8" --kv-key "$T/kv.open" \
+	--kv-listen 127.0.0.1:9108 "${ENG[@]}" >"$T/open.log" 2>&1 &
+pid=$!
+bg_pid $pid
+wait $pid
+rc=$?
+[ $rc -eq 1 ] && grep -q "kv key .*must be mode 0600" "$T/open.log"
+tap_result "--kv-key readable by others: exit 1, says 0600" $? "rc $rc: $(cat "$T/open.log")"
+C=http://127.0.0.1:8002
+D=http://127.0.0.1:8003
+bg_ns "$NS" "$T/c.log" "$AGENT" --node-id 3 --listen 127.0.0.1:8002 --key "$T/keys/c.key" \
+	--kv-key "$T/kv.key" --kv-transport auto "${ENG[@]}"
+bg_ns "$NS" "$T/d.log" "$AGENT" --node-id 4 --listen 127.0.0.1:8003 --key "$T/keys/d.key" \
+	--kv-listen 127.0.0.1:9103 --kv-key "$T/kv.key" --kv-transport auto "${ENG[@]}"
+wait_listen "$NS" 8002 && wait_listen "$NS" 8003 && wait_listen "$NS" 9103 &&
+	grep -q "kv peers authenticated with the key" "$T/d.log"
+tap_result "two agents with a KV key up (said so)" $? "$(cat "$T/c.log" "$T/d.log")"
+poll_log() {	# poll_log PATTERN FILE: up to 20 s
+	for _ in $(seq 100); do
+		grep -q "$1" "$2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+push() {	# push FROM TO_PORT -> body + newline + HTTP code
+	in_ns "$NS" curl -s -w '\n%{http_code}' "$1/v1/kv/push" \
+		-d "{\"peer\":\"127.0.0.1:$2\",\"hash_ids\":[$ids],\"retries\":0}"
+}
+p=$(push $A 9103)
+[ "$(tail -1 <<<"$p")" = 502 ] && jq -e '.state == "failed" and
+	(.message | test("requires KV peer authentication"))' <<<"$(head -1 <<<"$p")" >/dev/null &&
+	poll_log "refused: authentication failed" "$T/d.log"
+tap_result "a peer without the key is refused (502; receiver logs the refusal)" $? \
+	"$p $(cat "$T/d.log")"
+r=$(req $D) && [ "$(cached <<<"$r")" = 0 ]
+tap_result "nothing of the refused push reached D's cache" $? "$r"
+r=$(req $C) && p=$(push $C 9103)
+log "$(head -1 <<<"$p")"
+[ "$(tail -1 <<<"$p")" = 200 ] && jq -e '.state == "done" and .transport == "tcp" and
+	.blocks == 64' <<<"$(head -1 <<<"$p")" >/dev/null
+tap_result "same key: C pushes 64 KV blocks to D, verified" $? "$p"
+r=$(req $D) && c=$(cached <<<"$r") && [ "$c" -ge 1008 ]
+tap_result "D serves the prefix pushed by C (cached $c of 1024)" $? "$r"
+p=$(push $C 9101)
+[ "$(tail -1 <<<"$p")" = 502 ] && jq -e '.message | test("does not authenticate KV peers")' \
+	<<<"$(head -1 <<<"$p")" >/dev/null
+tap_result "a sender with a key refuses a receiver without one" $? "$p"
 tap_done

@@ -4,7 +4,9 @@
  * loopback: transport policy, integrity, scattered descriptors over
  * several streams, batch submit, and the failures that must leave the
  * destination untouched: corrupted slice, truncated stream, sender killed
- * mid-transfer, receiver killed mid-transfer, commit rejected.
+ * mid-transfer, receiver killed mid-transfer, commit rejected; the
+ * shared-key authentication of KV peers (right key passes; wrong key, no
+ * key, a tampered or replayed handshake are refused before staging).
  */
 #include <errno.h>
 #include <signal.h>
@@ -15,8 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include "agent.h"
 #include "kvxfer.h"
+#include "kvx_priv.h"
 #include "tap.h"
 
 #define ARENA (16U << 20)
@@ -432,6 +442,242 @@ out:
 	kvx_destroy(s);
 }
 
+/* ---- authentication of KV peers ------------------------------------- */
+
+static char kdir[] = "/tmp/unit_kvx_keyXXXXXX";
+static char *logged;
+
+static void log_cb(void *arg, const char *line)
+{
+	char *old = __atomic_exchange_n(&logged, strdup(line), __ATOMIC_ACQ_REL);
+
+	free(old);
+}
+
+static int key_file(const char *name, mode_t mode, size_t n, uint8_t *out)
+{
+	char path[128];
+	uint8_t b[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", kdir, name);
+	randombytes_buf(b, sizeof(b));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	if (fd < 0 || write(fd, b, n) != (ssize_t)n || fchmod(fd, mode)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return kvx_key_load(path, out);
+}
+
+static struct kvx *mk_auth(const uint8_t *key, enum kvx_policy pol, char *err, size_t el,
+			   int *rc)
+{
+	struct kvx_opts o;
+	struct kvx *x = NULL;
+
+	kvx_opts_defaults(&o);
+	o.policy = pol;
+	o.streams = 4;
+	o.slice = 64U << 10;
+	o.timeout_ms = 3000;
+	o.log = log_cb;
+	if (key) {
+		o.auth = true;
+		memcpy(o.key, key, 32);
+	}
+	*rc = kvx_create(&x, &o, err, el);
+	return *rc ? NULL : x;
+}
+
+static struct kvx *auth_receiver(const uint8_t *key, uint32_t *did)
+{
+	char err[200];
+	int rc;
+	struct kvx *r = mk_auth(key, KVX_POLICY_TCP, err, sizeof(err), &rc);
+
+	if (r && (kvx_register(r, dst, ARENA, did) ||
+		  kvx_listen(r, "127.0.0.1:0", commit_cb, NULL))) {
+		kvx_destroy(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* one push from a sender with key sk (NULL: none) to receiver r */
+static int auth_push(struct kvx *r, uint32_t did, const uint8_t *sk, struct kvx_result *res)
+{
+	char err[200];
+	int rc;
+	struct kvx *s = mk_auth(sk, KVX_POLICY_AUTO, err, sizeof(err), &rc);
+
+	if (!s)
+		return rc;
+	rc = xfer(s, kvx_port(r), did, res);
+	kvx_destroy(s);
+	return rc;
+}
+
+static void test_auth_keys(void)
+{
+	uint8_t k1[32], k2[32], k3[32];
+	char err[200];
+	int rc;
+	struct kvx *x;
+
+	ASSERT_EQ(key_file("k1", 0600, 32, k1), 0, "0600 key file loads");
+	ASSERT_EQ(key_file("k2", 0600, 32, k2), 0, "second key loads");
+	ASSERT_NEQ(memcmp(k1, k2, 32), 0, "different files, different keys");
+	ASSERT_EQ(key_file("k3", 0644, 32, k3), -EPERM, "key readable by others refused");
+	ASSERT_EQ(key_file("k4", 0600, 8, k3), -EINVAL, "8-byte key file refused");
+	x = mk_auth(k1, KVX_POLICY_RDMA, err, sizeof(err), &rc);
+	ASSERT_EQ(rc, -EOPNOTSUPP, "policy rdma with a key: refused, not unauthenticated");
+	printf("# %s\n", err);
+	kvx_destroy(x);
+	x = mk_auth(k1, KVX_POLICY_AUTO, err, sizeof(err), &rc);
+	if (ASSERT_TRUE(x, "policy auto with a key: created")) {
+		ASSERT_TRUE(!strcmp(kvx_transport(x), "tcp") &&
+			    strstr(kvx_choice(x), "KV key"), "auto with a key: tcp, said why");
+		printf("# %s\n", kvx_choice(x));
+	}
+	kvx_destroy(x);
+}
+
+static void test_auth_push(void)
+{
+	uint8_t k1[32], k2[32];
+	struct kvx_result res;
+	struct kvx_stats st;
+	struct kvx *r, *open_r;
+	uint32_t did, did2;
+
+	if (!ASSERT_EQ(key_file("a1", 0600, 32, k1) | key_file("a2", 0600, 48, k2), 0, "keys"))
+		return;
+	memset(dst, 0, ARENA);
+	commits = 0;
+	r = auth_receiver(k1, &did);
+	if (!ASSERT_TRUE(r, "receiver with a key"))
+		return;
+	ASSERT_EQ(auth_push(r, did, k1, &res), 0, "right key: submit/wait");
+	ASSERT_EQ(res.state, KVX_DONE, res.msg);
+	ASSERT_TRUE(moved_ok(), "right key: blocks landed");
+	ASSERT_EQ(commits, 1, "right key: one commit");
+
+	memset(dst, 0, ARENA);
+	memcpy(snap, dst, ARENA);
+	ASSERT_EQ(auth_push(r, did, k2, &res), 0, "wrong key: submit/wait");
+	ASSERT_EQ(res.state, KVX_FAILED, "wrong key: failed");
+	ASSERT_EQ(res.err, -EACCES, "wrong key: EACCES");
+	printf("# sender: %s\n", res.msg);
+	ASSERT_TRUE(strstr(res.msg, "refused our KV key") != NULL, "wrong key: said");
+	ASSERT_EQ(auth_push(r, did, NULL, &res), 0, "no key: submit/wait");
+	ASSERT_EQ(res.err, -EACCES, "no key: refused");
+	printf("# sender: %s\n", res.msg);
+	ASSERT_TRUE(strstr(res.msg, "requires KV peer authentication") != NULL, "no key: said");
+	/* the keyless sender gives up at once: the receiver refuses on its own time */
+	for (int i = 0; i < 1500; i++) {
+		kvx_get_stats(r, &st);
+		if (st.rx_auth_refused >= 2 && __atomic_load_n(&logged, __ATOMIC_ACQUIRE))
+			break;
+		usleep(10000);
+	}
+	if (!ASSERT_EQ(st.rx_auth_refused, 2, "receiver counted two refused peers"))
+		printf("# receiver: ok %llu failed %llu last: %s\n", (unsigned long long)st.rx_ok,
+		       (unsigned long long)st.rx_failed, st.rx_last_err);
+	ASSERT_EQ(st.rx_ok, 1, "receiver: one transfer only");
+	ASSERT_EQ(st.rx_failed, 0, "refusals are not failed transfers (nothing staged)");
+	ASSERT_EQ(commits, 1, "no commit after a refusal");
+	ASSERT_MEM(dst, snap, ARENA, "destination untouched by refused peers");
+	ASSERT_TRUE(logged && strstr(logged, "refused: authentication failed"),
+		    "refusal logged through the hook");
+	printf("# receiver: %s\n", logged ? logged : "(no log line)");
+
+	/* a sender with a key never sends to a receiver that cannot prove it */
+	open_r = auth_receiver(NULL, &did2);
+	if (ASSERT_TRUE(open_r, "receiver without a key")) {
+		ASSERT_EQ(auth_push(open_r, did2, k1, &res), 0, "key -> keyless: submit/wait");
+		ASSERT_EQ(res.err, -EACCES, "key -> keyless: refused by the sender");
+		printf("# sender: %s\n", res.msg);
+		kvx_get_stats(open_r, &st);
+		ASSERT_EQ(st.rx_ok + st.rx_failed, 0, "keyless receiver got no transfer");
+	}
+	kvx_destroy(open_r);
+	kvx_destroy(r);
+}
+
+/* raw handshake: chal in, hello + AUTH out (MAC built like the sender's) */
+static int raw_hello(int port, const uint8_t *key, uint32_t did, int tamper,
+		     struct w_auth *ans)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 5 };
+	static struct w_chal old;
+	struct w_chal ch;
+	struct w_hello h = {
+		.magic = htole32(KVX_MAGIC_HELLO), .ver = htole16(KVX_VERSION),
+		.nstreams = htole16(1), .dst_arena = htole32(did),
+		.total = htole64(BLK), .nslices = htole32(1),
+	};
+	struct {
+		struct w_hello h;
+		struct w_auth a;
+	} __attribute__((packed)) m;
+	uint8_t msg[8 + 32 + sizeof(h)];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t n = 0;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    recv(fd, &ch, sizeof(ch), MSG_WAITALL) != sizeof(ch)) {
+		close(fd);
+		return -1;
+	}
+	randombytes_buf(&h.xfer, sizeof(h.xfer));
+	m.h = h;
+	m.a = (struct w_auth){ .magic = htole32(KVX_MAGIC_AUTH) };
+	randombytes_buf(m.a.nonce, sizeof(m.a.nonce));
+	memcpy(msg, "idnkvx-s", 8);
+	memcpy(msg + 8, tamper == 2 ? old.nonce : ch.nonce, 16);	/* 2: replay */
+	memcpy(msg + 24, m.a.nonce, 16);
+	memcpy(msg + 40, &h, sizeof(h));
+	crypto_auth(m.a.mac, msg, sizeof(msg), key);
+	old = ch;
+	if (tamper == 1)
+		m.h.total = htole64(2 * BLK);	/* after the MAC */
+	if (send(fd, &m, sizeof(m), MSG_NOSIGNAL) == sizeof(m))
+		n = recv(fd, ans, sizeof(*ans), MSG_WAITALL);
+	close(fd);
+	return n >= 8 ? 0 : -1;
+}
+
+static void test_auth_tamper(void)
+{
+	uint8_t k1[32];
+	struct w_auth ans;
+	struct kvx_stats st;
+	struct kvx *r;
+	uint32_t did;
+
+	if (!ASSERT_EQ(key_file("t1", 0600, 32, k1), 0, "key"))
+		return;
+	r = auth_receiver(k1, &did);
+	if (!ASSERT_TRUE(r, "receiver with a key"))
+		return;
+	ASSERT_EQ(raw_hello(kvx_port(r), k1, did, 0, &ans), 0, "raw handshake, untampered");
+	ASSERT_EQ(le32toh(ans.magic), KVX_MAGIC_AUOK, "untampered: receiver proves the key");
+	ASSERT_EQ(raw_hello(kvx_port(r), k1, did, 1, &ans), 0, "raw handshake, tampered");
+	ASSERT_EQ(le32toh(ans.magic), KVX_MAGIC_RES, "tampered total: refused");
+	ASSERT_EQ((int32_t)le32toh(((struct w_res *)&ans)->status), -EACCES, "with EACCES");
+	ASSERT_EQ(raw_hello(kvx_port(r), k1, did, 2, &ans), 0, "raw handshake, replayed");
+	ASSERT_EQ(le32toh(ans.magic), KVX_MAGIC_RES, "MAC over an old challenge: refused");
+	kvx_get_stats(r, &st);
+	ASSERT_EQ(st.rx_auth_refused, 2, "two refusals counted");
+	kvx_destroy(r);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -451,6 +697,20 @@ int main(void)
 	TAP_RUN(test_commit_rejected);
 	TAP_RUN(test_sender_killed);
 	TAP_RUN(test_receiver_killed);
+	if (sodium_init() >= 0 && mkdtemp(kdir)) {
+		TAP_RUN(test_auth_keys);
+		TAP_RUN(test_auth_push);
+		TAP_RUN(test_auth_tamper);
+		for (const char *const *f = (const char *const[]){ "k1", "k2", "k3", "k4",
+				"a1", "a2", "t1", NULL }; *f; f++) {
+			char p[128];
+
+			snprintf(p, sizeof(p), "%s/%s", kdir, *f);
+			unlink(p);
+		}
+		rmdir(kdir);
+	}
+	free(logged);
 	free(src);
 	free(dst);
 	free(snap);
