@@ -478,7 +478,7 @@ int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
 struct ctl_lease {
 	void *etcd;			/* struct etcd (ctl/idnd/etcd.h) */
 	char urls[256];
-	int n_urls, cur;		/* endpoints, the one in use */
+	int n_urls;			/* endpoints (etcd.c picks one) */
 	char key[96];
 	uint32_t ttl;
 	int64_t lease;			/* 0: none held */

@@ -19,8 +19,9 @@
  * period, grants and writes again when etcd says the lease is gone (etcd
  * restarted, partition longer than the TTL, revoked), and revokes it on a
  * clean exit (the key goes at once). etcd unreachable: retried with
- * exponential backoff (250 ms doubling to 5 s), trying the next endpoint
- * each time; the agent keeps running and heartbeating idnd meanwhile.
+ * exponential backoff (250 ms doubling to 5 s; etcd.c tries every
+ * endpoint of the list each time); the agent keeps running and
+ * heartbeating idnd meanwhile.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -174,19 +175,6 @@ int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
 
 /* ---- the node's own etcd lease ----------------------------------------- */
 
-static int lease_open(struct ctl_lease *cl)
-{
-	char url[256];
-	int err;
-
-	if (nth_url(cl->urls, cl->cur, url, sizeof(url)))
-		return -EINVAL;
-	err = etcd_open(cl->etcd, url);
-	if (err)
-		snprintf(cl->err, sizeof(cl->err), "%s", etcd_err(cl->etcd));
-	return err;
-}
-
 int ctl_lease_init(struct ctl_lease *cl, const char *urls, uint32_t domain, uint32_t node,
 		   uint32_t ttl)
 {
@@ -207,10 +195,15 @@ int ctl_lease_init(struct ctl_lease *cl, const char *urls, uint32_t domain, uint
 	cl->etcd = calloc(1, sizeof(struct etcd));
 	if (!cl->etcd)
 		return -ENOMEM;
-	return lease_open(cl);
+	/* several endpoints: etcd.c moves to the next one that answers */
+	if (etcd_open(cl->etcd, cl->urls)) {
+		snprintf(cl->err, sizeof(cl->err), "%s", etcd_err(cl->etcd));
+		return -EINVAL;
+	}
+	return 0;
 }
 
-/* etcd unreachable or failing: the next endpoint, after a longer pause */
+/* etcd unreachable (every endpoint) or failing: again after a longer pause */
 static void lease_backoff(struct ctl_lease *cl, uint64_t now_ms)
 {
 	snprintf(cl->err, sizeof(cl->err), "%s", etcd_err(cl->etcd));
@@ -219,11 +212,6 @@ static void lease_backoff(struct ctl_lease *cl, uint64_t now_ms)
 	if (cl->backoff_ms > 5000)
 		cl->backoff_ms = 5000;
 	cl->next_try_ms = now_ms + cl->backoff_ms;
-	if (cl->n_urls > 1) {
-		etcd_close(cl->etcd);
-		cl->cur = (cl->cur + 1) % cl->n_urls;
-		lease_open(cl);
-	}
 }
 
 int ctl_lease_tick(struct ctl_lease *cl, json_object *profile, uint64_t now_ms)

@@ -74,14 +74,17 @@ static int dist_err(int e)
 
 int idnd_dist_start(const char *url, int domain, const char *name)
 {
+	int e;
+
 	D.etcd_url = url;
 	snprintf(D.prefix, sizeof(D.prefix), "/idn/%d/", domain);
 	if (name)
 		snprintf(D.replica, sizeof(D.replica), "%s", name);
 	else
 		snprintf(D.replica, sizeof(D.replica), "idnd-%d", (int)getpid());
-	if (etcd_open(&E, url))
-		return dist_err(-ENOMEM);
+	e = etcd_open(&E, url);
+	if (e)
+		return dist_err(e);
 	D.etcd = true;
 	return 0;
 }

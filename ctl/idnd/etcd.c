@@ -79,14 +79,49 @@ const char *etcd_err(const struct etcd *e)
 	return e->err;
 }
 
+/* e->url = endpoint i of e->urls, without trailing '/' */
+static int pick_url(struct etcd *e, int i)
+{
+	const char *p = e->urls;
+	size_t n;
+
+	for (; i > 0 && p; i--)
+		if ((p = strchr(p, ',')))
+			p++;
+	if (!p)
+		return -EINVAL;
+	n = strcspn(p, ",");
+	while (n && p[n - 1] == '/')
+		n--;
+	if (n >= sizeof(e->url) ||
+	    !((n > 7 && !strncmp(p, "http://", 7)) || (n > 8 && !strncmp(p, "https://", 8))))
+		return -EINVAL;
+	memcpy(e->url, p, n);
+	e->url[n] = 0;
+	return 0;
+}
+
+/* the next endpoint: after a failed request */
+static void next_url(struct etcd *e)
+{
+	if (e->n_urls < 2)
+		return;
+	e->cur = (e->cur + 1) % e->n_urls;
+	pick_url(e, e->cur);
+}
+
 int etcd_open(struct etcd *e, const char *url)
 {
 	memset(e, 0, sizeof(*e));
-	if (strlen(url) >= sizeof(e->url))
+	if (strlen(url) >= sizeof(e->urls))
 		return fail(e, -EINVAL, "etcd url too long: %.200s", url);
-	strcpy(e->url, url);
-	while (*e->url && e->url[strlen(e->url) - 1] == '/')
-		e->url[strlen(e->url) - 1] = 0;
+	strcpy(e->urls, url);
+	e->n_urls = 1;
+	for (const char *p = url; *p; p++)
+		e->n_urls += *p == ',';
+	for (int i = e->n_urls - 1; i >= 0; i--)
+		if (pick_url(e, i))
+			return fail(e, -EINVAL, "bad etcd url in \"%.200s\"", url);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	e->curl = curl_easy_init();
 	return e->curl ? 0 : fail(e, -ENOMEM, "%s", "curl_easy_init failed");
@@ -132,16 +167,25 @@ static int call(struct etcd *e, const char *path, json_object *body, json_object
 	CURLcode rc;
 
 	*out = NULL;
-	snprintf(url, sizeof(url), "%s%s", e->url, path);
-	curl_easy_reset(e->curl);
-	curl_easy_setopt(e->curl, CURLOPT_URL, url);
-	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, json_object_to_json_string(body));
-	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
-	rc = curl_easy_perform(e->curl);
+	/* an endpoint that cannot be reached: the next one, each at most once */
+	for (int i = 0; i < (e->n_urls > 1 ? e->n_urls : 1); i++) {
+		free(b.p);
+		b = (struct buf){};
+		snprintf(url, sizeof(url), "%s%s", e->url, path);
+		curl_easy_reset(e->curl);
+		curl_easy_setopt(e->curl, CURLOPT_URL, url);
+		curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, h);
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, json_object_to_json_string(body));
+		curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &b);
+		curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, 5000L);
+		curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+		curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+		rc = curl_easy_perform(e->curl);
+		if (rc == CURLE_OK)
+			break;
+		next_url(e);
+	}
 	curl_slist_free_all(h);
 	json_object_put(body);
 	if (rc != CURLE_OK) {
@@ -485,6 +529,7 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_rev, etcd_watch
 		return w.ret;
 	if (stop && *stop)
 		return 0;
+	next_url(e);	/* the caller watches again: from the next endpoint */
 	snprintf(e->err, sizeof(e->err), "etcd watch ended: %s", curl_easy_strerror(rc));
 	return -EIO;
 }

@@ -15,9 +15,11 @@
 #include <json-c/json.h>
 
 struct etcd {
-	char url[256];		/* http://HOST:PORT, no trailing slash */
+	char url[256];		/* http://HOST:PORT, no trailing slash: the one in use */
 	void *curl;		/* CURL * */
 	char err[256];
+	char urls[512];		/* the endpoints, "URL[,URL...]" */
+	int n_urls, cur;
 };
 
 struct etcd_kv {
@@ -35,6 +37,11 @@ struct etcd_op {
 	int64_t lease;
 };
 
+/*
+ * url: "http[s]://HOST:PORT[,...]": several endpoints of one cluster; a
+ * request that fails to reach one (connect, timeout) is tried on the
+ * next, which is then kept. -EINVAL for a malformed list.
+ */
 int etcd_open(struct etcd *e, const char *url);
 void etcd_close(struct etcd *e);
 const char *etcd_err(const struct etcd *e);

@@ -32,7 +32,7 @@ probe_bpffs || skip_all "cannot mount bpffs"
 
 make_tmpdir || exit 1
 setup_ns NS || { tap_fail "netns"; tap_done; }
-CP=$((20000 + RANDOM % 20000))
+CP=$((10000 + RANDOM % 20000))	# below the ephemeral port range
 ETCD=http://127.0.0.1:$CP
 PA=$((CP + 1)) PB=$((CP + 2)) AP=$((CP + 4))
 DOM=/idn/0/
@@ -78,22 +78,22 @@ nlease() { nkey "$1" | jq -r '.lease // ""'; }
 nstate() { api "http://127.0.0.1:$1/v1/nodes" | jq -r ".[] | select(.id == $2) | .state"; }
 nhb() { api "http://127.0.0.1:$1/v1/nodes" | jq -r ".[] | select(.id == $2) | .heartbeats"; }
 
-start_replica() {	# NAME PORT
+start_replica() {	# NAME PORT ETCD-URLS
 	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
-		-E "$ETCD" -N "$1"
+		-E "$3" -N "$1"
 	eval "PID_$1=\$BG_PID"
 	wait_for 20 "api -o /dev/null http://127.0.0.1:$2/v1/status"
 }
-start_replica a $PA
+start_replica a $PA "$ETCD"
 wait_for 20 '[ "$(leader $PA)" = true ]'
-start_replica b $PB
+start_replica b $PB "http://127.0.0.1:1,$ETCD"	# a dead endpoint first
 tap_result "two replicas: a leads, b follows" \
 	"$(wait_for 10 '[ "$(leader $PB)" = false ]' && [ "$(leader $PA)" = true ]; echo $?)"
 
 start_agent() {	# LOG
 	bg_ns "$NS" "$TMPD/$1" "$AGENT" --node-id 1 --addr4 10.2.0.1 --trust 6 --no-engine \
 		--region 1 --key "$TMPD/node1.key" --listen 127.0.0.1:$AP --hb-ms 200 --etcd-ttl 2 \
-		--controller "http://127.0.0.1:$PA,http://127.0.0.1:$PB" --etcd "$ETCD"
+		--controller "http://127.0.0.1:$PA,http://127.0.0.1:$PB" --etcd "http://127.0.0.1:1,$ETCD"
 	AGENT_PID=$BG_PID
 }
 start_agent agent.log
@@ -149,7 +149,8 @@ tap_result "node 1 out of the plans: watcher's maps cap 7 -> $(cands), node 1 $(
 	"$([ "$(cands)" = "[2]" ] && [ "$(health 1)" = down ]; echo $?)" \
 	"$(tail -5 "$TMPD/watch.log"; tail -5 "$TMPD/idnd-a.log")"
 
-# the agent restarts: a new lease, its key again, back in the plans
+# the agent restarts (its first etcd endpoint is dead): a new lease, its key again,
+# back in the plans
 start_agent agent2.log
 wait_for 20 '[ "$(nowner 1)" = agent ]'
 lease2=$(nlease 1)
