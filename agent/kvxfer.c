@@ -49,6 +49,10 @@
 #include <unistd.h>
 #include <sodium.h>
 #include <xxhash.h>
+#if defined(__x86_64__) && __has_include(<xxh_x86dispatch.h>)
+/* XXH3 calls go to libxxhash's run-time pick: AVX2/AVX-512 where present */
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "agent.h"
 #include "kvxfer.h"
