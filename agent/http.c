@@ -1021,6 +1021,22 @@ static enum MHD_Result status(struct agent *a, struct MHD_Connection *c)
 	json_object_object_add(o, "load", l);
 	json_object_object_add(o, "registered", json_object_new_boolean(a->ctl.registered));
 	json_object_object_add(o, "heartbeats", json_object_new_int64(a->ctl.heartbeats));
+	if (a->have_lease) {	/* --etcd: the node's own lease (ctlclient.c) */
+		json_object *e = json_object_new_object();
+		char id[24];
+
+		snprintf(id, sizeof(id), "%llx", (long long)a->lease.lease);
+		json_object_object_add(e, "key", json_object_new_string(a->lease.key));
+		json_object_object_add(e, "held", json_object_new_boolean(
+			a->lease.lease && a->lease.key_put));
+		json_object_object_add(e, "lease", json_object_new_string(id));
+		json_object_object_add(e, "ttl", json_object_new_int64(a->lease.ttl));
+		json_object_object_add(e, "grants", json_object_new_int64(a->lease.grants));
+		json_object_object_add(e, "keepalives",
+				       json_object_new_int64(a->lease.keepalives));
+		json_object_object_add(e, "failures", json_object_new_int64(a->lease.failures));
+		json_object_object_add(o, "etcd", e);
+	}
 	json_object_object_add(o, "telemetry_sent", json_object_new_int64(a->tele.sent));
 	if (a->ad)
 		json_object_object_add(o, "engine", adapter_json(a->ad));

@@ -106,9 +106,11 @@ bg_pid $!
 wait_for 20 '[ "$(nowner 1)" = agent ]'
 lease1=$(nlease 1)
 glog=$(grep -o 'etcd lease [0-9a-f]* holds' "$TMPD/agent.log" | head -1 | awk '{print $3}')
+st=$(api "http://127.0.0.1:$AP/v1/agent" | jq -c .etcd)
 tap_result "agent's key nodes/1 bound to the lease it granted ($glog), lease_owner agent" \
-	"$([ -n "$glog" ] && [ "$(printf '%x' "$lease1")" = "$glog" ]; echo $?)" \
-	"$(nkey 1) $(cat "$TMPD/agent.log")"
+	"$([ -n "$glog" ] && [ "$(printf '%x' "$lease1")" = "$glog" ] &&
+	   jq -e ".held and .lease == \"$glog\"" <<<"$st" >/dev/null; echo $?)" \
+	"$(nkey 1) $st $(cat "$TMPD/agent.log")"
 wait_for 20 '[ "$(nowner 2)" = idnd ]'
 tap_result "node 2 (no etcd): key under the leader's lease, lease_owner idnd" \
 	"$([ "$(nowner 2)" = idnd ] && [ "$(nlease 2)" != 0 ]; echo $?)" "$(nkey 2)"
@@ -212,7 +214,8 @@ A3=$BG_PID
 wait_for 20 'grep -q retrying "$TMPD/agent3.log"'
 tap_result "etcd unreachable: the agent keeps running and retries" \
 	"$(grep -q 'retrying (backoff' "$TMPD/agent3.log" && kill -0 $A3 &&
-	   api -o /dev/null "http://127.0.0.1:$((AP + 1))/v1/status"; echo $?)" \
+	   api "http://127.0.0.1:$((AP + 1))/v1/agent" |
+		jq -e '.etcd.held == false and .etcd.failures > 0' >/dev/null; echo $?)" \
 	"$(cat "$TMPD/agent3.log")"
 kill "$A3"; wait "$A3" 2>/dev/null
 tap_done
