@@ -167,7 +167,12 @@ static int call(struct etcd *e, const char *path, json_object *body, json_object
 	CURLcode rc;
 
 	*out = NULL;
-	/* an endpoint that cannot be reached: the next one, each at most once */
+	/*
+	 * an endpoint that cannot be reached: the next one, each at most
+	 * once. A request that timed out may have been applied: repeating it
+	 * is harmless here (puts and deletes are idempotent, txns compare,
+	 * a second grant leaves a lease nobody keeps alive, which expires)
+	 */
 	for (int i = 0; i < (e->n_urls > 1 ? e->n_urls : 1); i++) {
 		free(b.p);
 		b = (struct buf){};
