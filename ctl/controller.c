@@ -229,6 +229,7 @@ static int placement_solve(int argc, char **argv)
 {
 	bool dry = false;
 	json_object *o, *a;
+	char took[32] = "-";
 	int rc;
 
 	for (; argc > 0; argc--, argv++) {
@@ -245,10 +246,13 @@ static int placement_solve(int argc, char **argv)
 		return print_raw(o);
 	if (json_object_object_get_ex(o, "placement", &a))
 		print_pairs(a);
+	/* a solve time is read in ms: 0.00101067 s helps no one */
+	if (json_object_object_get_ex(o, "seconds", &a) && a)
+		snprintf(took, sizeof(took), "%.1f ms", json_object_get_double(a) * 1e3);
 	printf("%scost %s latency %s network %s deploy %s risk %s unserved %s rps\n"
-	       "changed %s in %s s%s%s\n", dry ? "(dry run) " : "", num(o, "cost"),
+	       "changed %s in %s%s%s\n", dry ? "(dry run) " : "", num(o, "cost"),
 	       num(o, "latency"), num(o, "network"), num(o, "deploy"), num(o, "risk"),
-	       num(o, "unserved_rps"), num(o, "changed"), num(o, "seconds"),
+	       num(o, "unserved_rps"), num(o, "changed"), took,
 	       dry ? "" : ", generation ", dry ? "" : str(o, "generation"));
 	json_object_put(o);
 	return EXIT_OK;
