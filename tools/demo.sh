@@ -10,8 +10,10 @@
 # go to the VIP and are served by the emulated engines, with routing
 # receipts (dataplane) and signed execution receipts (agents, verified).
 # An agent's telemetry steers new flows away from a busy node; an agent
-# that stops heartbeating is marked down and its new flows move. Then
-# everything is cleaned up.
+# that stops heartbeating is marked down and its new flows move. A
+# session's cached KV prefix moves between agents (KV transfer, policy
+# auto) and the next turn is served from it. Then everything is cleaned
+# up; the cold activation through idn.ko runs last, in a QEMU guest.
 #
 #   client --> router (XDP: idn_xdp; idnd) --IPIP / IP6IP6--> node1 node2 node3
 #                                        (TC: idn_decap; idn-agent + engine :8000)
@@ -71,6 +73,7 @@ AGENT=$BUILD/idn-agent
 API=http://127.0.0.1:8787	# idnd, seen from the router namespace
 APORT=8000			# the engines' OpenAI API, also the VIPs' port
 TELE=7777
+KVPORT=9100			# the agents' KV transfer listeners
 HB_TMO=1000
 
 step "1. Test bed: 1 client, 1 router, 3 nodes (network namespaces, veth)"
@@ -125,11 +128,13 @@ for i in 1 2 3; do
 		--addr4 "10.20.$i.2" --addr6 "fd00:20:$i::2" --region $i --trust "${trust[$i]}" \
 		--net-us "${net[$i]}" --controller "http://10.20.$i.1:8787" --hb-ms 200 \
 		--telemetry "10.20.$i.1:$TELE" --tele-ms 50 --listen "[::]:$APORT" \
-		--model chat-8b --speed 1 --key "$TMPD/node$i.key"
+		--model chat-8b --speed 1 --key "$TMPD/node$i.key" \
+		--kv-listen "10.20.$i.2:$KVPORT" --kv-transport auto
 	AGENT_PID[$i]=$BG_PID
 done
 say "${D}\$ idn-agent --node-id 1 --addr4 10.20.1.2 --addr6 fd00:20:1::2 --region 1 --trust 3 --net-us 40 \\"
-say "      --controller http://10.20.1.1:8787 --telemetry 10.20.1.1:$TELE --listen [::]:$APORT   (node1; and 2, 3)${N}"
+say "      --controller http://10.20.1.1:8787 --telemetry 10.20.1.1:$TELE --listen [::]:$APORT \\"
+say "      --kv-listen 10.20.1.2:$KVPORT --kv-transport auto   (node1; and 2, 3)${N}"
 up=0
 for _ in $(seq 100); do
 	up=$(in_ns "$NS_RTR" curl -s $API/v1/nodes | jq '[.[] | select(.state == "up")] | length')
@@ -221,6 +226,14 @@ show "idnctl receipt verify receipt-with-output_tokens-600.json   (tampered)" \
 	"$IDNCTL" receipt verify "$TMPD/receipt.bad"
 say "  -> exit $? : the altered receipt is detected."
 
+# session 42's conversation so far: 32 prefix blocks (hash ids as in the
+# traces) computed and cached by $N42's engine
+KVBODY="{\"model\":\"chat-8b\",\"hash_ids\":[$(seq -s, 4201 4232)],\"max_tokens\":4}"
+in_ns "${NS_NODE[$ID42]}" curl -s -m 30 -d "$KVBODY" "http://127.0.0.1:$APORT/v1/completions" \
+	>"$TMPD/kv42.json" 2>&1
+jq -e '.usage.prompt_tokens > 0' "$TMPD/kv42.json" >/dev/null ||
+	die "session 42's conversation on $N42 failed: $(cat "$TMPD/kv42.json")"
+
 step "7. $N42 gets busy: its agent's telemetry steers new flows away"
 LONG='{"input_length":300000,"output_length":1}'
 say "${D}\$ curl -d '$LONG' http://127.0.0.1:$APORT/v1/completions   (in $N42: a 300k-token prompt)${N}"
@@ -239,6 +252,24 @@ request "idn-stamp run token 42 -- curl ... http://$TOPO_VIP4:$APORT/v1/completi
 	"http://$TOPO_VIP4:$APORT" $(stamp 42)
 say "  -> waiting behind 300k prefill tokens costs more than going elsewhere: $N42 -> $LAST_NODE."
 
+step "8. Session 42's KV state follows it: $N42 pushes the cached prefix to $LAST_NODE"
+LID=${LAST_NODE#node}
+[ -n "$LID" ] && [ "$LID" != "$ID42" ] || die "token 42 did not move off $N42"
+say "${D}\$ curl -d '{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[4201,...,4232]}' http://127.0.0.1:$APORT/v1/kv/push   (in $N42)${N}"
+in_ns "${NS_NODE[$ID42]}" curl -s -m 60 -d "{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[$(seq -s, 4201 4232)]}" \
+	"http://127.0.0.1:$APORT/v1/kv/push" >"$TMPD/push.json" 2>&1
+jq -r '"    \(.state): \(.blocks) blocks, \(.bytes / 1048576 * 10 | floor / 10) MiB over \(.transport) (\(.choice)), integrity checked"' \
+	"$TMPD/push.json" 2>/dev/null || say "    $(cat "$TMPD/push.json")"
+jq -e '.state == "done"' "$TMPD/push.json" >/dev/null || die "KV push failed: $(cat "$TMPD/push.json")"
+SAVED_BODY=$BODY
+BODY=$KVBODY
+# shellcheck disable=SC2046
+request "idn-stamp run token 42 -- curl -d '<session 42, next turn>' http://$TOPO_VIP4:$APORT/v1/completions" \
+	"http://$TOPO_VIP4:$APORT" $(stamp 42)
+BODY=$SAVED_BODY
+say "  -> $LAST_NODE served session 42's next turn from the moved blocks (cached tokens above):"
+say "     no prefill recomputed for the prefix $N42 had built."
+
 declare -A before=()
 for t in 101 102 103 104 105 106; do
 	before[$t]=$(complete "http://[$(desc_addr6 1001 0 1 0 $t)]:$APORT" | cut -d: -f1)
@@ -246,7 +277,7 @@ done
 VN=${before[101]}
 VID=${VN#node}
 [ -n "${AGENT_PID[$VID]:-}" ] || die "no answer for session 101"
-step "8. The agent of $VN (serving sessions 101-106) stops: no heartbeats -> node down -> flows move"
+step "9. The agent of $VN (serving sessions 101-106) stops: no heartbeats -> node down -> flows move"
 say "${D}\$ kill ${AGENT_PID[$VID]}     (idn-agent of $VN; idnd's heartbeat timeout is $HB_TMO ms)${N}"
 kill "${AGENT_PID[$VID]}"
 wait "${AGENT_PID[$VID]}" 2>/dev/null
@@ -266,7 +297,7 @@ for t in 101 102 103 104 105 106; do
 done
 say "  -> $moved of 6 sessions moved off $VN (a dead engine answers nothing: nothing is sent there)."
 
-step "9. Counters"
+step "10. Counters"
 show "idnctl stats show" ctl stats show
 show "idnctl controller status" k controller status
 say "(demo ran $(( $(date +%s) - T_START )) s)"
@@ -278,6 +309,6 @@ step "Cleaned up: namespaces, pins, idnd, agents, servers, temp dirs removed"
 # This host cannot load modules: the cold activation through idn.ko (a
 # request held, the capability placed, the request released and served)
 # runs in Debian's 6.1 kernel under QEMU. Exit 4: qemu or the image absent.
-step "10. Demand-driven activation through idn.ko (QEMU guest, Debian 6.1)"
+step "11. Demand-driven activation through idn.ko (QEMU guest, Debian 6.1)"
 "$(dirname "$0")/demo-activation.sh" || [ $? = 4 ] || exit 1
 exit 0
