@@ -51,7 +51,7 @@ static const char *ctl_url(void)
 }
 
 /* One API call; *out: the parsed answer (2xx only). Prints errors. */
-static int api(const char *method, const char *path, const char *body, json_object **out)
+int ctl_api(const char *method, const char *path, const char *body, json_object **out)
 {
 	struct curl_slist *h = NULL;
 	struct rbuf b = {};
@@ -175,7 +175,7 @@ int do_controller(int argc, char **argv)
 		return unknown_cmd("controller", *argv);
 	if (argc > 1)
 		return usage_error("controller status takes no arguments");
-	rc = api("GET", "/v1/status", NULL, &o);
+	rc = ctl_api("GET", "/v1/status", NULL, &o);
 	if (rc)
 		return rc;
 	if (G.json)
@@ -239,7 +239,7 @@ static int placement_solve(int argc, char **argv)
 			return usage_error("unknown argument \"%s\", try \"idnctl placement help\".",
 					   *argv);
 	}
-	rc = api("POST", "/v1/placement/solve", dry ? "{\"dry_run\":true}" : "{}", &o);
+	rc = ctl_api("POST", "/v1/placement/solve", dry ? "{\"dry_run\":true}" : "{}", &o);
 	if (rc)
 		return rc;
 	if (G.json)
@@ -349,7 +349,7 @@ static int placement_explain(int argc, char **argv)
 	if (!have)
 		return usage_error("placement explain needs \"cap CAP\"");
 	snprintf(path, sizeof(path), "/v1/placement/explain?cap=%u", cap);
-	rc = api("GET", path, NULL, &o);
+	rc = ctl_api("GET", path, NULL, &o);
 	if (rc)
 		return rc;
 	if (G.json)
@@ -367,7 +367,7 @@ int do_placement(int argc, char **argv)
 	if (argc < 1 || matches(*argv, "show")) {
 		if (argc > 1)
 			return usage_error("placement show takes no arguments");
-		rc = api("GET", "/v1/placement", NULL, &o);
+		rc = ctl_api("GET", "/v1/placement", NULL, &o);
 		if (rc)
 			return rc;
 		if (G.json)
@@ -395,7 +395,7 @@ int ctl_cap_list(int argc, char **argv)
 
 	if (argc > 0)
 		return usage_error("cap list takes no arguments");
-	rc = api("GET", "/v1/caps", NULL, &o);
+	rc = ctl_api("GET", "/v1/caps", NULL, &o);
 	if (rc)
 		return rc;
 	if (G.json)
@@ -462,7 +462,7 @@ int ctl_node_list(int argc, char **argv)
 					   *argv);
 		}
 	}
-	rc = api("GET", "/v1/nodes", NULL, &o);
+	rc = ctl_api("GET", "/v1/nodes", NULL, &o);
 	if (rc)
 		return rc;
 	if (have) {
@@ -626,7 +626,7 @@ static int policy_add(int argc, char **argv)
 		json_object_put(b);
 		return usage_error("policy add needs \"name NAME\"");
 	}
-	rc = api("POST", "/v1/policies", json_object_to_json_string(b), &o);
+	rc = ctl_api("POST", "/v1/policies", json_object_to_json_string(b), &o);
 	json_object_put(b);
 	if (rc)
 		return rc;
@@ -647,7 +647,7 @@ int do_policy(int argc, char **argv)
 	if (argc < 1 || matches(*argv, "list")) {
 		if (argc > 1)
 			return usage_error("policy list takes no arguments");
-		rc = api("GET", "/v1/policies", NULL, &o);
+		rc = ctl_api("GET", "/v1/policies", NULL, &o);
 		if (rc)
 			return rc;
 		if (G.json)
@@ -668,7 +668,7 @@ int do_policy(int argc, char **argv)
 		if (rc)
 			return rc;
 		snprintf(path, sizeof(path), "/v1/policies/%u", id);
-		rc = api(del ? "DELETE" : "GET", path, NULL, &o);
+		rc = ctl_api(del ? "DELETE" : "GET", path, NULL, &o);
 		if (rc)
 			return rc;
 		if (G.json)

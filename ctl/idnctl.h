@@ -40,6 +40,12 @@ static inline bool matches(const char *arg, const char *kw)
 
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct json_object;
+/* controller.c: one call to idnd's API (-C URL, $IDN_CONTROLLER, or
+ * http://127.0.0.1:8787); *out: the parsed 2xx answer; prints errors and
+ * returns the exit status */
+int ctl_api(const char *method, const char *path, const char *body, struct json_object **out);
 /* Command "x" is unknown, try "idnctl OBJ help". */
 int unknown_cmd(const char *obj, const char *cmd);
 /* A library parser failed: its message, exit 2. */

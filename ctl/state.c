@@ -13,76 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "idnctl.h"
-
-struct sbuf {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(char *d, size_t sz, size_t nm, void *arg)
-{
-	struct sbuf *b = arg;
-	size_t n = sz * nm;
-	char *np = b->len + n > (16u << 20) ? NULL : realloc(b->p, b->len + n + 1);
-
-	if (!np)
-		return 0;
-	memcpy(np + b->len, d, n);
-	b->p = np;
-	b->len += n;
-	b->p[b->len] = 0;
-	return n;
-}
-
-static int get(const char *path, json_object **out)
-{
-	const char *u = G.ctl_url ? G.ctl_url : getenv("IDN_CONTROLLER");
-	struct sbuf b = {};
-	char url[1024];
-	long code = 0;
-	CURLcode rc;
-	CURL *c;
-
-	if (!u || !*u)
-		u = "http://127.0.0.1:8787";
-	*out = NULL;
-	snprintf(url, sizeof(url), "%s%s", u, path);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	c = curl_easy_init();
-	if (!c)
-		return runtime_error("controller: cannot init libcurl");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
-		free(b.p);
-		return runtime_error("controller %s: %s", u, curl_easy_strerror(rc));
-	}
-	*out = b.p ? json_tokener_parse(b.p) : NULL;
-	if (code != 200 || !*out) {
-		json_object *e = NULL;
-		const char *msg = b.p ? b.p : "";
-
-		if (*out && json_object_object_get_ex(*out, "error", &e))
-			msg = json_object_get_string(e);
-		runtime_error("controller: GET %s: HTTP %ld: %s", path, code, msg);
-		json_object_put(*out);
-		*out = NULL;
-		free(b.p);
-		return EXIT_FAIL;
-	}
-	free(b.p);
-	return EXIT_OK;
-}
 
 static const char *s(json_object *o, const char *k)
 {
@@ -172,7 +105,7 @@ int do_state(int argc, char **argv)
 	}
 	if (one)
 		snprintf(path, sizeof(path), "/v1/nodes/%u/state", id);
-	rc = get(path, &o);
+	rc = ctl_api("GET", path, NULL, &o);
 	if (rc)
 		return rc;
 	if (G.json) {
