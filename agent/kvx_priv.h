@@ -153,6 +153,7 @@ void kvx_rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt, .
 	__attribute__((format(printf, 4, 5)));
 /* every slice in and verified: apply, count, wake waiters (takes the lock) */
 int kvx_rx_finish(struct kvx *x, struct rx *t);
+int kvx_spawn_rx(struct kvx *x, void *(*fn)(void *), void *arg);	/* 0 or -errno */
 
 /* kvx_rdma.c (stubs when built without libibverbs/librdmacm) */
 int kvr_open(struct kvx *x, char *why, size_t whylen);	/* >0 usable devices */

@@ -761,8 +761,6 @@ static void *rx_listen(void *arg)
 		struct pollfd p = { .fd = k->lch->fd, .events = POLLIN };
 		struct rdma_cm_event *ev;
 		struct lconn *lc;
-		pthread_attr_t at;
-		pthread_t th;
 
 		if (rdma_get_cm_event(k->lch, &ev)) {
 			poll(&p, 1, 100);
@@ -786,20 +784,11 @@ static void *rx_listen(void *arg)
 			lc->have_peer = true;
 		}
 		rdma_ack_cm_event(ev);
-		pthread_attr_init(&at);
-		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		pthread_mutex_lock(&x->mu);
-		x->rx_threads++;
-		pthread_mutex_unlock(&x->mu);
-		if (pthread_create(&th, &at, rx_conn, lc)) {
-			pthread_mutex_lock(&x->mu);
-			x->rx_threads--;
-			pthread_mutex_unlock(&x->mu);
+		if (kvx_spawn_rx(x, rx_conn, lc)) {
 			rdma_reject(lc->id, NULL, 0);
 			rdma_destroy_id(lc->id);
 			free(lc);
 		}
-		pthread_attr_destroy(&at);
 	}
 	return NULL;
 }

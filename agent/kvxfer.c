@@ -766,6 +766,29 @@ out:
 	return NULL;
 }
 
+/* A detached receive thread, counted in rx_threads (kvx_destroy waits for
+ * them); shared by the TCP and RDMA listeners. 0 or -errno. */
+int kvx_spawn_rx(struct kvx *x, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t at;
+	pthread_t th;
+	int rc;
+
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&x->mu);
+	x->rx_threads++;
+	pthread_mutex_unlock(&x->mu);
+	rc = pthread_create(&th, &at, fn, arg);
+	if (rc) {
+		pthread_mutex_lock(&x->mu);
+		x->rx_threads--;
+		pthread_mutex_unlock(&x->mu);
+	}
+	pthread_attr_destroy(&at);
+	return -rc;
+}
+
 static void *rx_accept(void *arg)
 {
 	struct kvx *x = arg;
@@ -773,8 +796,6 @@ static void *rx_accept(void *arg)
 	for (;;) {
 		struct pollfd p = { .fd = x->lfd, .events = POLLIN };
 		struct rx_conn *c;
-		pthread_attr_t at;
-		pthread_t th;
 		int fd, one = 1;
 
 		if (x->stop)
@@ -792,19 +813,10 @@ static void *rx_accept(void *arg)
 		}
 		c->x = x;
 		c->fd = fd;
-		pthread_attr_init(&at);
-		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		pthread_mutex_lock(&x->mu);
-		x->rx_threads++;
-		pthread_mutex_unlock(&x->mu);
-		if (pthread_create(&th, &at, rx_stream, c)) {
-			pthread_mutex_lock(&x->mu);
-			x->rx_threads--;
-			pthread_mutex_unlock(&x->mu);
+		if (kvx_spawn_rx(x, rx_stream, c)) {
 			close(fd);
 			free(c);
 		}
-		pthread_attr_destroy(&at);
 	}
 	return NULL;
 }
