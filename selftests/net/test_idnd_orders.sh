@@ -117,9 +117,14 @@ tap_result "agent down: the load order of cap 9 failed and is retried with backo
 	"$(grep ORDER "$TMPD/idnd.log" | tail -5)"
 # the agent comes back without registering (its controller URL leads nowhere)
 start_agent agent2.log http://127.0.0.1:1
-wait_res '.artifacts | map(select(.name == "cap-9-0" and .state == "ready")) | length == 1' 240
+wait_res '.artifacts | map(select(.name == "cap-9-0" and .state == "ready")) | length == 1' 800
 ok=$?
-line=$(grep 'ORDER: load cap 9/0 to node 1: HTTP 200' "$TMPD/idnd.log" | tail -1)
+# the agent answers (and shows the artifact ready) before idnd logs the answer
+for _ in $(seq 200); do
+	line=$(grep 'ORDER: load cap 9/0 to node 1: HTTP 200' "$TMPD/idnd.log" | tail -1)
+	[ -n "$line" ] && break
+	sleep 0.05
+done
 att=$(sed -n 's/.*(attempt \([0-9]*\)).*/\1/p' <<<"$line")
 tap_result "a retry (attempt ${att:-?}) loaded cap 9 once the agent was back" \
 	"$([ $ok = 0 ] && [ "${att:-0}" -ge 2 ] &&
