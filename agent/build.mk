@@ -56,15 +56,15 @@ $(O)/idn_res_cuda.so: agent/res_cuda.cu $(AGENT_HDRS)
 		-L$(CUDA_HOME)/lib64/stubs -L$(CUDA_HOME)/lib64 -lcuda
 
 $(O)/tests/unit_agent_%: selftests/unit/unit_agent_%.c $(AGENT_LIB_SRCS) $(AGENT_HDRS) \
-		selftests/lib/tap.h | $(O)/tests
+		selftests/lib/tap.h selftests/lib/trace.h | $(O)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
 		$(AGENT_LIB_SRCS) $(LDFLAGS) $(AGENT_LIBS)
 # build/tools/idn_cachebench  eq. 8 vs LRU on the Mooncake trace (run.sh agent)
 ALL_TARGETS += $(O)/tools/idn_cachebench
 $(O)/tools/idn_cachebench: tools/bench/idn_cachebench.c agent/kvcache.c agent/engine.c \
-		$(AGENT_HDRS) | $(O)/tools
+		$(AGENT_HDRS) selftests/lib/trace.h | $(O)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -o $@ $< agent/kvcache.c agent/engine.c $(LDFLAGS) \
+	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -Iselftests -o $@ $< agent/kvcache.c agent/engine.c $(LDFLAGS) \
 		-ljson-c -lpthread -lm
 # ---- end agent -------------------------------------------------------------

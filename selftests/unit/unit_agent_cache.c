@@ -19,12 +19,8 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "trace.h"
 #include "tap.h"
-
-struct treq {
-	uint32_t in, out, n;
-	int64_t *ids;
-};
 
 static struct treq *T;
 static uint32_t NT;
@@ -53,10 +49,11 @@ static const char *trace_path(void)
 static int load_trace(const char *argv0)
 {
 	const char *p = trace_path();
-	char *line = NULL, cmd[700];
-	size_t cap = 0, alloc = 0;
+	char cmd[700];
+	size_t alloc = 0;
 	bool piped = false;
 	FILE *f;
+	int err;
 
 	if (!p) {
 		const char *s = strrchr(argv0, '/');
@@ -74,34 +71,12 @@ static int load_trace(const char *argv0)
 	f = piped ? popen(cmd, "r") : fopen(p, "r");
 	if (!f)
 		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		json_object *o = json_tokener_parse(line), *x;
-		struct treq *r;
-
-		if (!o)
-			continue;
-		if (NT == alloc) {
-			alloc = alloc ? alloc * 2 : 1024;
-			T = realloc(T, sizeof(*T) * alloc);
-		}
-		r = &T[NT++];
-		json_object_object_get_ex(o, "input_length", &x);
-		r->in = json_object_get_int(x);
-		json_object_object_get_ex(o, "output_length", &x);
-		r->out = json_object_get_int(x);
-		json_object_object_get_ex(o, "hash_ids", &x);
-		r->n = json_object_array_length(x);
-		r->ids = malloc(sizeof(*r->ids) * (r->n ? r->n : 1));
-		for (uint32_t i = 0; i < r->n; i++)
-			r->ids[i] = json_object_get_int64(json_object_array_get_idx(x, i));
-		json_object_put(o);
-	}
-	free(line);
+	err = trace_read(f, &T, &NT, &alloc);
 	if (piped)
 		pclose(f);
 	else
 		fclose(f);
-	return NT ? 0 : -EIO;
+	return err ? err : NT ? 0 : -EIO;
 }
 
 /* replay requests [0, n) through the cache alone: acquire, compute, release */

@@ -20,22 +20,19 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "trace.h"
 #include "tap.h"
-
-struct treq {
-	uint32_t in, out, n;
-	int64_t *ids;
-};
 
 static struct treq *T;
 static uint32_t NT;
 
 static int load_slice(const char *argv0)
 {
-	char path[600], cmd[700], *line = NULL, dir[512];
+	char path[600], cmd[700], dir[512];
 	const char *d = getenv("IDN_SELFTEST_DATA");
-	size_t cap = 0, alloc = 0;
+	size_t alloc = 0;
 	FILE *f;
+	int err;
 
 	if (!d) {	/* selftests/data next to the source tree: build/tests/X -> ../../ */
 		const char *s = strrchr(argv0, '/');
@@ -53,30 +50,10 @@ static int load_slice(const char *argv0)
 	f = popen(cmd, "r");
 	if (!f)
 		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		json_object *o = json_tokener_parse(line), *x;
-		struct treq *r;
-
-		if (!o)
-			continue;
-		if (NT == alloc) {
-			alloc = alloc ? alloc * 2 : 1024;
-			T = realloc(T, sizeof(*T) * alloc);
-		}
-		r = &T[NT++];
-		json_object_object_get_ex(o, "input_length", &x);
-		r->in = json_object_get_int(x);
-		json_object_object_get_ex(o, "output_length", &x);
-		r->out = json_object_get_int(x);
-		json_object_object_get_ex(o, "hash_ids", &x);
-		r->n = json_object_array_length(x);
-		r->ids = malloc(sizeof(*r->ids) * (r->n ? r->n : 1));
-		for (uint32_t i = 0; i < r->n; i++)
-			r->ids[i] = json_object_get_int64(json_object_array_get_idx(x, i));
-		json_object_put(o);
-	}
-	free(line);
-	return pclose(f) == 0 && NT ? 0 : -EIO;
+	err = trace_read(f, &T, &NT, &alloc);
+	if (pclose(f) != 0 && !err)
+		err = -EIO;
+	return err ? err : NT ? 0 : -EIO;
 }
 
 /* replay through the cache alone; saved = prompt tokens served from cache */

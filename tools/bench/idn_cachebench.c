@@ -25,11 +25,7 @@
 #include <json-c/json.h>
 
 #include "agent.h"
-
-struct treq {
-	uint32_t in, n;
-	int64_t *ids;
-};
+#include "lib/trace.h"
 
 static struct treq *T;
 static uint32_t NT;
@@ -60,39 +56,19 @@ static FILE *open_trace(const char *arg, char *name, size_t len, bool *piped)
 
 static int load(const char *arg, char *name, size_t len)
 {
-	size_t cap = 0, alloc = 0;
-	char *line = NULL;
+	size_t alloc = 0;
 	bool piped;
 	FILE *f = open_trace(arg, name, len, &piped);
+	int err;
 
 	if (!f)
 		return -ENOENT;
-	while (getline(&line, &cap, f) > 0) {
-		json_object *o = json_tokener_parse(line), *x;
-		struct treq *r;
-
-		if (!o)
-			continue;
-		if (NT == alloc) {
-			alloc = alloc ? alloc * 2 : 4096;
-			T = realloc(T, sizeof(*T) * alloc);
-			if (!T)
-				return -ENOMEM;
-		}
-		r = &T[NT++];
-		r->in = json_object_object_get_ex(o, "input_length", &x) ? json_object_get_int(x) : 0;
-		r->n = json_object_object_get_ex(o, "hash_ids", &x) ? json_object_array_length(x) : 0;
-		r->ids = malloc(sizeof(*r->ids) * (r->n ? r->n : 1));
-		for (uint32_t i = 0; i < r->n; i++)
-			r->ids[i] = json_object_get_int64(json_object_array_get_idx(x, i));
-		json_object_put(o);
-	}
-	free(line);
+	err = trace_read(f, &T, &NT, &alloc);
 	if (piped)
 		pclose(f);
 	else
 		fclose(f);
-	return NT ? 0 : -EIO;
+	return err ? err : NT ? 0 : -EIO;
 }
 
 /* one replay: saved = prompt tokens from cache (the last token always computed) */
