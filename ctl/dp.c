@@ -22,6 +22,7 @@
 
 #include "idnctl.h"
 #include "dp_load.h"
+#include "dp_features.h"
 
 #if __has_include("bpf/idn_steer.skel.h")
 #include "bpf/idn_steer.skel.h"
@@ -133,7 +134,14 @@ static int prog_id_of(int fd)
 	return info.id;
 }
 
-/* Pinned steering program of kind, loading the skeleton when absent. */
+/*
+ * Pinned steering program of kind, loading the skeleton when absent.
+ * Only the program this attach needs is loaded (TC mode must not depend
+ * on what the kernel allows XDP), with the features the kernel allows
+ * (dp_features.h: probed by loading) set in .rodata first. The maps are
+ * pinned by name, so the XDP and TC programs share them whichever loads
+ * first.
+ */
 static int steer_prog(enum dp_kind kind)
 {
 	char path[PATH_MAX + 32];
@@ -146,30 +154,43 @@ static int steer_prog(enum dp_kind kind)
 #if HAVE_STEER_SKEL
 	{
 		LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = G.maps.dir);
-		char px[PATH_MAX + 32], pt[PATH_MAX + 32];
+		struct bpf_program *prog;
 		struct idn_steer *skel;
+		__u32 feat, forced;
+		char why[512];
+		const char *refused;
 		int err;
 
+		err = idn_dp_features(&feat, &forced, why, sizeof(why));
+		if (err)
+			return idn_err(err, "%s", why);
 		skel = idn_steer__open_opts(&opts);
 		if (!skel)
 			return idn_err(-errno, "open idn_steer: %s", strerror(errno));
+		skel->rodata->idn_features = feat;
+		skel->rodata->idn_features_forced_off = forced;
+		prog = kind == DP_XDP ? skel->progs.idn_xdp : skel->progs.idn_tc;
+		bpf_program__set_autoload(kind == DP_XDP ? skel->progs.idn_tc :
+							   skel->progs.idn_xdp, false);
+		idn_log_libbpf_refused(true);
 		err = idn_steer__load(skel);
 		if (err) {
+			refused = idn_log_libbpf_refused(true);
 			idn_steer__destroy(skel);
-			return idn_err(err, "load idn_steer: %s (try -v)", strerror(-err));
+			if (*refused)
+				return idn_err(err, "load idn_steer (%s): the kernel refused it: %s",
+					       kind_names[kind], refused);
+			return idn_err(err, "load idn_steer (%s): %s (try -v)", kind_names[kind],
+				       strerror(-err));
 		}
-		pin_path(px, sizeof(px), PIN_XDP);
-		pin_path(pt, sizeof(pt), PIN_TC);
-		err = bpf_program__pin(skel->progs.idn_xdp, px);
-		if (!err)
-			err = bpf_program__pin(skel->progs.idn_tc, pt);
+		err = bpf_program__pin(prog, path);
 		idn_steer__destroy(skel);	/* pins keep programs and maps */
 		if (err) {
-			unlink(px);
-			unlink(pt);
-			return idn_err(err, "pin programs in %s: %s", G.maps.dir, strerror(-err));
+			unlink(path);
+			return idn_err(err, "pin %s: %s", path, strerror(-err));
 		}
-		pr_info("loaded idn_steer, pinned in %s\n", G.maps.dir);
+		pr_info("loaded idn_steer (%s), pinned in %s; features:\n%s\n", kind_names[kind],
+			G.maps.dir, why);
 	}
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -509,6 +530,93 @@ static void print_flag(const char *key, const char *fmt, bool on)
 		print_string(PRINT_FP, NULL, fmt, on ? "on" : "off");
 }
 
+/*
+ * Features of the loaded steering program, read back from its own .rodata
+ * (what runs, not what a probe would choose now); for each one that is
+ * off, why: the operator's IDN_DP_DISABLE, or the kernel's answer now.
+ */
+static int prog_features(const char *pin, __u32 *feat, __u32 *forced)
+{
+#if HAVE_STEER_SKEL
+	char path[PATH_MAX + 32];
+	struct bpf_prog_info info = {};
+	__u32 ids[32], len = sizeof(info), key = 0;
+	int fd, err = -ENOENT;
+
+	pin_path(path, sizeof(path), pin);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	info.nr_map_ids = ARRAY_SIZE(ids);
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	close(fd);
+	for (__u32 i = 0; i < info.nr_map_ids && i < ARRAY_SIZE(ids) && err; i++) {
+		struct bpf_map_info mi = {};
+		__u32 ml = sizeof(mi);
+		int mfd = bpf_map_get_fd_by_id(ids[i]);
+		void *val;
+
+		if (mfd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(mfd, &mi, &ml) && strstr(mi.name, ".rodata") &&
+		    mi.value_size >= sizeof(struct idn_steer__rodata) &&
+		    (val = calloc(1, mi.value_size))) {
+			if (!bpf_map_lookup_elem(mfd, &key, val)) {
+				const struct idn_steer__rodata *ro = val;
+
+				*feat = ro->idn_features;
+				*forced = ro->idn_features_forced_off;
+				err = 0;
+			}
+			free(val);
+		}
+		close(mfd);
+	}
+	return err;
+#else
+	return -EOPNOTSUPP;
+#endif
+}
+
+static void print_features(void)
+{
+	static const char *const pins[] = { PIN_XDP, PIN_TC };
+	__u32 feat = 0, forced = 0;
+	int err = -ENOENT;
+
+	for (size_t i = 0; i < ARRAY_SIZE(pins) && err; i++)
+		err = prog_features(pins[i], &feat, &forced);
+	if (err)
+		return;
+	open_json_object("features");
+	print_string(PRINT_FP, NULL, "%s", "features");
+	for (size_t i = 0; i < IDN_N_FEATURES; i++) {
+		const struct idn_feature_desc *fd = &idn_feature_descs[i];
+		bool on = feat & fd->bit;
+		char why[256] = "on";
+
+		if (!on && (forced & fd->bit))
+			snprintf(why, sizeof(why), "off (IDN_DP_DISABLE at load)");
+		else if (!on && fd->bit == IDN_FEAT_XDP_META)
+			idn_probe_xdp_meta(why, sizeof(why));
+		if (!on && !strncmp(why, "on", 2))
+			snprintf(why, sizeof(why), "off (the kernel allows it now: reload to use it)");
+		open_json_object(fd->name);
+		print_bool(PRINT_JSON, "on", NULL, on);
+		print_string(PRINT_JSON, "why", NULL, why);
+		print_string(PRINT_FP, NULL, " %s ", fd->name);
+		print_string(PRINT_FP, NULL, "%s", why);
+		close_json_object();
+	}
+	close_json_object();
+	print_nl();
+}
+
 static void print_pinned_prog(const char *key, const char *name)
 {
 	char path[PATH_MAX + 32];
@@ -547,6 +655,7 @@ static int dp_status(int argc, char **argv)
 	print_pinned_prog("prog_tc", PIN_TC);
 	print_pinned_prog("prog_decap", PIN_DECAP);
 	print_nl();
+	print_features();
 
 	print_uint(PRINT_ANY, "generation", "generation %u ", cfg.generation);
 	print_uint(PRINT_ANY, "active_slot", "active-slot %u", cfg.active_slot);

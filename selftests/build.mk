@@ -27,18 +27,19 @@ $(O)/tests/unit_lib_%_asan: selftests/unit/unit_lib_%.c $(TEST_HDRS) | $(O)/test
 ifneq ($(wildcard bpf/idn_steer.bpf.c),)
 BPF_TEST_BINS := $(patsubst selftests/bpf/%.c,$(O)/tests/%,\
 	$(wildcard selftests/bpf/bpf_*.c))
-BPF_TEST_HDRS := $(TEST_HDRS) selftests/bpf/steer_env.h $(O)/bpf/idn_steer.skel.h
+BPF_TEST_HDRS := $(TEST_HDRS) selftests/bpf/steer_env.h $(O)/bpf/idn_steer.skel.h \
+	ctl/lib/dp_features.h
 ALL_TARGETS += $(BPF_TEST_BINS)
 
 $(O)/tests/bpf_%: selftests/bpf/bpf_%.c $(BPF_TEST_HDRS) | $(O)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -Ictl/lib -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
 
 # The fixture test again under ASan/UBSan: valgrind cannot model the bpf()
 # syscall's output buffers (it reports their contents as uninitialised).
 ALL_TARGETS += $(O)/tests/bpf_steer_asan
 $(O)/tests/bpf_steer_asan: selftests/bpf/bpf_steer.c $(BPF_TEST_HDRS) | $(O)/tests
 	$(call msg,CC-ASAN,$@)
-	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) $(TEST_CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) $(TEST_CFLAGS) -Ictl/lib -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
 endif
 # ---- end selftests bpf/lib + BPF tests ----------------------------------

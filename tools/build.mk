@@ -28,7 +28,8 @@ $(O)/idn-stamp: $(STAMP_OBJS)
 # ---- bench: make bench (tools/bench/) -----------------------------------
 # build/tools/idn_bench   XDP per-packet cost vs floor (BPF_PROG_TEST_RUN)
 # run by tools/bench/run.sh, which also measures router requests/s
-BENCH_HDRS := tools/bench/idn_bench.h selftests/lib/pktgen.h include/uapi/linux/idn.h
+BENCH_HDRS := tools/bench/idn_bench.h selftests/lib/pktgen.h include/uapi/linux/idn.h \
+	ctl/lib/dp_features.h
 
 # build/tools/idn_rps     attaches idn_xdp with a minimal config (router_rps.sh)
 # build/tools/idn_httpd   tiny epoll HTTP server for the requests/s benchmark
@@ -39,10 +40,10 @@ $(O)/bpf/idn_bench.tmp.o: tools/bench/idn_bench.h
 
 $(O)/tools/idn_bench: tools/bench/idn_bench.c $(BENCH_HDRS) $(O)/bpf/idn_bench.skel.h | $(O)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
-$(O)/tools/idn_rps: tools/bench/idn_rps.c include/uapi/linux/idn.h | $(O)/tools
+	$(Q)$(CC) $(CFLAGS) -Ictl/lib -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+$(O)/tools/idn_rps: tools/bench/idn_rps.c include/uapi/linux/idn.h ctl/lib/dp_features.h | $(O)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+	$(Q)$(CC) $(CFLAGS) -Ictl/lib -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
 
 $(O)/tools/idn_httpd: tools/bench/idn_httpd.c | $(O)/tools
 	$(call msg,CC,$@)

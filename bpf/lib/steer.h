@@ -56,6 +56,17 @@ struct {
 #define IDN_HOOK_XDP 1
 #define IDN_HOOK_TC 0
 
+/*
+ * Load-time features (IDN_FEAT_*), set by the loader in .rodata before
+ * load (ctl/lib/dp_features.h probes the kernel by loading). A constant
+ * to the verifier: a feature that is off removes its branch before the
+ * helper it calls is checked, so a kernel that refuses the helper still
+ * loads the program. idn_features_forced_off only records, for `dp status`,
+ * which features the operator switched off.
+ */
+const volatile __u32 idn_features = IDN_FEAT_ALL;
+const volatile __u32 idn_features_forced_off = 0;
+
 #ifndef AF_INET
 #define AF_INET 2
 #define AF_INET6 10
@@ -546,6 +557,8 @@ IDN_INLINE int demand_miss_hold(void *ctx, const struct idn_desc *d, const int x
 		struct idn_meta *m;
 		void *data;
 
+		if (!(idn_features & IDN_FEAT_XDP_META))
+			return XDP_PASS;	/* TC decides (idn_steer) */
 		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
 			return XDP_PASS;
 		m = (void *)(long)((struct xdp_md *)ctx)->data_meta;
@@ -721,6 +734,13 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	id = w->sel.node;
 	if (verdict == IDN_V_MISS_REJECT && (cfg->flags & IDN_CFG_F_HOLD))
 		verdict = IDN_V_MISS_HOLD;
+	/*
+	 * Without XDP metadata a held miss cannot carry its capability out of
+	 * XDP: pass it untouched, uncounted and without a receipt; TC on this
+	 * device reaches the same decision and marks, counts and explains it.
+	 */
+	if (xdp && verdict == IDN_V_MISS_HOLD && !(idn_features & IDN_FEAT_XDP_META))
+		return act_pass(xdp);
 	stat_cap(d->cap, verdict);
 
 	if (rc) {

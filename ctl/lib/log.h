@@ -26,6 +26,12 @@ void idn_log_init(int verbosity);
 int idn_log_verbosity(void);
 /* Suppress libbpf output (e.g. around an expected failure); returns old state. */
 bool idn_log_libbpf_quiet(bool quiet);
+/*
+ * The verifier's line naming a helper or function it refused during the
+ * last failed load ("" if none), e.g. "program of this type cannot use
+ * helper bpf_xdp_adjust_meta#54"; clear resets it.
+ */
+const char *idn_log_libbpf_refused(bool clear);
 void idn_log(enum idn_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

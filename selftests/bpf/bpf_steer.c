@@ -1211,6 +1211,28 @@ static void fx_miss_hold(int hook)
 	set_cfg_flags(IDN_CFG_F_HOLD, 0);
 	tcp4(&p, "203.0.113.20", 80, PG_SYN, NULL);
 	run_in(hook, &p);
+	if (hook == HOOK_XDP && !(E.features & IDN_FEAT_XDP_META)) {
+		/*
+		 * Without XDP metadata: XDP passes the miss untouched and
+		 * uncounted; TC on the same device decides, marks and counts it.
+		 */
+		if (!expect(&R, hook, A_PASS, -1, 0))
+			return;
+		unchanged(&R, &p);
+		ASSERT_EQ(R.meta_len, 0, "no metadata without IDN_FEAT_XDP_META");
+		run_in(HOOK_TC, &p);
+		if (!expect(&R, HOOK_TC, A_PASS, IDN_V_MISS_HOLD, 0))
+			return;
+		ASSERT_EQ(R.mark & IDN_MARK_MASK, IDN_MARK_MISS, "TC marks the miss XDP passed");
+		ASSERT_EQ(R.priority, CAP_B, "skb priority = the full capability");
+		udp4(&p, "192.0.2.10", "203.0.113.20", 5353, 53, "q", 1);
+		run_in(hook, &p);
+		expect(&R, hook, A_PASS, -1, 0);
+		run_in(HOOK_TC, &p);
+		expect(&R, HOOK_TC, A_PASS, IDN_V_MISS_HOLD, 0);
+		ASSERT_EQ(cap_flows(CAP_B, IDN_V_MISS_HOLD), 2, "cap stats MISS_HOLD (TC)");
+		return;
+	}
 	if (!expect(&R, hook, A_PASS, IDN_V_MISS_HOLD, 0))
 		return;
 	unchanged(&R, &p);

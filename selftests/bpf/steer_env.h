@@ -32,6 +32,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpf/idn_steer.skel.h"
+#include "dp_features.h"
 #include "../lib/tap.h"
 #include "../lib/pktgen.h"
 
@@ -58,6 +59,8 @@ struct tenv {
 	int mounted;
 	int if0, if1;
 	int ncpu;
+	__u32 features, forced_off;	/* IDN_FEAT_* loaded with (dp_features.h) */
+	char features_why[512];
 };
 
 static struct tenv E;
@@ -185,10 +188,28 @@ static inline int tenv_setup(char *why, size_t n)
 		snprintf(why, n, "open skeleton: %s", strerror(errno));
 		return -1;
 	}
+	/* the features this kernel allows, less IDN_DP_DISABLE (each variant is run) */
+	if (idn_dp_features(&E.features, &E.forced_off, E.features_why,
+			    sizeof(E.features_why))) {
+		snprintf(why, n, "%.200s", E.features_why);
+		return -1;
+	}
+	E.skel->rodata->idn_features = E.features;
+	E.skel->rodata->idn_features_forced_off = E.forced_off;
 	err = idn_steer__load(E.skel);
 	if (err) {
 		snprintf(why, n, "load idn_steer: %d (%s)", err, strerror(-err));
 		return -1;
+	}
+	{
+		char *line = E.features_why, *nl;
+
+		do {	/* one TAP comment per feature: which variant ran */
+			nl = strchr(line, '\n');
+			printf("# dataplane feature %.*s\n", nl ? (int)(nl - line) : (int)strlen(line),
+			       line);
+			line = nl + 1;
+		} while (nl);
 	}
 	E.xdp_fd = bpf_program__fd(E.skel->progs.idn_xdp);
 	E.tc_fd = bpf_program__fd(E.skel->progs.idn_tc);

@@ -81,6 +81,7 @@ tap_result "vip help exits 0 with the grammar" $?
 # ---- dp attach (XDP), status, pins visible to bpftool
 check "dp attach dev a0 (xdp)" c dp attach dev a0
 out=$(c -j dp status)
+out_status=$out
 jq -e '.loaded and (.devices | length == 1) and .devices[0].dev == "a0" and
 	.devices[0].mode == "xdp" and .devices[0].attached and .prog_xdp > 0' >/dev/null <<<"$out"
 tap_result "dp status: a0 attached, prog pinned" $? "$out"
@@ -300,5 +301,20 @@ c -j dp status | jq -e '(.devices | length == 0) and .prog_xdp == null' >/dev/nu
 tap_result "dp status: no devices, programs unpinned" $?
 out=$(c dp detach dev a0 2>&1); [ $? -eq 1 ]
 tap_result "detach of a device with nothing attached: exit 1" $?
+
+# ---- dataplane variants: a feature forced off is off in the loaded
+# program (read back from its .rodata) and says why; a typo is refused
+out=$(IDN_DP_DISABLE=meta c dp attach dev b0 mode tc 2>&1)
+tap_result "IDN_DP_DISABLE=meta: dp attach mode tc" $? "$out"
+out=$(c -j dp status)
+jq -e '.prog_xdp == null and .prog_tc > 0 and (.features.meta.on | not) and
+	(.features.meta.why | test("IDN_DP_DISABLE"))' >/dev/null <<<"$out"
+tap_result "dp status: TC mode loaded only TC; meta off (IDN_DP_DISABLE at load)" $? "$out"
+c dp status | grep -q "^features meta off (IDN_DP_DISABLE at load)"
+tap_result "dp status text: the features line" $?
+check "dp detach dev b0 (variant)" c dp detach dev b0
+out=$(IDN_DP_DISABLE=mta c dp attach dev b0 mode tc 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'unknown feature "mta"' <<<"$out"
+tap_result "IDN_DP_DISABLE with an unknown feature: exit 1, named" $? "$rc $out"
 
 tap_done

@@ -44,6 +44,7 @@
 #include <bpf/libbpf.h>
 
 #include <linux/idn.h>
+#include "dp_features.h"
 #include "lib/compat.h"
 #include "bpf/idn_bench.skel.h"
 #include "idn_bench.h"
@@ -575,6 +576,17 @@ int main(int argc, char **argv)
 	/* private maps: never touch a live dataplane's pins */
 	bpf_object__for_each_map(map, b->skel->obj)
 		bpf_map__set_pin_path(map, NULL);
+	{
+		char why[512];
+		__u32 feat, forced;
+
+		if (idn_dp_features(&feat, &forced, why, sizeof(why))) {
+			fprintf(stderr, "idn_bench: %s\n", why);
+			goto out;
+		}
+		b->skel->rodata->idn_features = feat;
+		b->skel->rodata->idn_features_forced_off = forced;
+	}
 	if (idn_bench__load(b->skel)) {
 		fprintf(stderr, "idn_bench: load: %s\n", strerror(errno));
 		goto out;

@@ -27,6 +27,8 @@
 #include <bpf/libbpf.h>
 
 #include <linux/idn.h>
+#include <bpf/btf.h>
+#include "dp_features.h"
 
 IDN_ASSERT_ABI();
 
@@ -37,6 +39,53 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: idn_rps -o OBJ -d DEV -p PINDIR -s SRC4 -V VIP4:PORT -l LOC4 [-l LOC4...]\n");
 	exit(2);
+}
+
+/* Write one __u32 .rodata variable of obj before load (found through BTF). */
+static int rodata_put(struct bpf_object *obj, const char *var, __u32 v)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, ".rodata");
+	const struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *vs;
+	const struct btf_type *sec;
+	size_t size;
+	char *data;
+	int id;
+
+	if (!m || !btf || !(data = (char *)bpf_map__initial_value(m, &size)))
+		return -ENOENT;
+	id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (id < 0)
+		return id;
+	sec = btf__type_by_id(btf, id);
+	vs = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *t = btf__type_by_id(btf, vs->type);
+
+		if (strcmp(btf__name_by_offset(btf, t->name_off), var) || vs->size != sizeof(v) ||
+		    vs->offset + sizeof(v) > size)
+			continue;
+		memcpy(data + vs->offset, &v, sizeof(v));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int set_features(struct bpf_object *obj)
+{
+	__u32 feat, forced;
+	char why[512];
+
+	if (idn_dp_features(&feat, &forced, why, sizeof(why))) {
+		fprintf(stderr, "idn_rps: %s\n", why);
+		return -1;
+	}
+	if (rodata_put(obj, "idn_features", feat) ||
+	    rodata_put(obj, "idn_features_forced_off", forced)) {
+		fprintf(stderr, "idn_rps: no idn_features in the object's .rodata\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int map_put(struct bpf_object *obj, const char *name, const void *k,
@@ -111,6 +160,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "idn_rps: open %s: %s\n", obj_path, strerror(errno));
 		return 1;
 	}
+	if (set_features(obj))
+		goto fail;
 	if (bpf_object__load(obj)) {
 		fprintf(stderr, "idn_rps: load %s: %s\n", obj_path, strerror(errno));
 		goto fail;

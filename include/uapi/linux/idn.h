@@ -466,6 +466,18 @@ struct idn_meta {
 	__u32 cap;
 };
 
+/*
+ * Dataplane features chosen at load time: the steering object's .rodata
+ * holds idn_features (what this load uses) and idn_features_forced_off
+ * (what the operator switched off, IDN_DP_DISABLE). A feature the kernel
+ * refuses is off, and the verifier never sees its code (docs/architecture.md,
+ * "Portability").
+ */
+#define IDN_FEAT_XDP_META	(1U << 0)	/* held misses carry struct idn_meta from XDP
+						 * (bpf_xdp_adjust_meta); off: XDP passes the
+						 * miss and TC decides and marks it */
+#define IDN_FEAT_ALL		IDN_FEAT_XDP_META
+
 /* skb->mark value set on demand misses in TC: IDN_MARK_MISS | (cap class bits untouched) */
 #define IDN_MARK_MISS		0x1d4e0000U
 #define IDN_MARK_MASK		0xffff0000U
