@@ -12,6 +12,15 @@
 #   3 net      selftests/net/test_*.sh  (namespaces + veth + real clients)
 #   4 kernel   selftests/kernel/run.sh  (QEMU guest), when present
 # IDN_TESTS="pattern" runs only tests whose path matches the pattern.
+#
+# The BPF tier runs once per dataplane variant: the features this kernel
+# allows, then each fallback forced (IDN_DP_DISABLE=meta: held misses
+# without XDP metadata), so every variant is exercised on any kernel.
+#
+# A test that skips whole ("1..0 # SKIP why", exit 4) counts as one skip.
+# IDN_REQUIRE_ALL=1 (set by .ci/run) counts it as a failure instead: on
+# the machine CI runs on every tier can run, and a tier that silently
+# stops running must not pass.
 set -u
 O=${O:-build}
 cd "$(dirname "$0")/.."
@@ -22,6 +31,9 @@ for t in "$O"/tests/unit_* selftests/unit/test_*.sh "$O"/tests/bpf_* \
 	[ -x "$t" ] || continue
 	[ -n "${IDN_TESTS:-}" ] && [[ $t != *${IDN_TESTS}* ]] && continue
 	tests+=("$t")
+	case $t in
+	"$O"/tests/bpf_*) tests+=("IDN_DP_DISABLE=meta $t") ;;
+	esac
 done
 
 pass=0 fail=0 skip=0 n=0
@@ -31,17 +43,29 @@ for t in "${tests[@]}"; do
 	n=$((n + 1))
 	echo "# === $t"
 	log=$(mktemp)
-	timeout --foreground -k 10 "${IDN_TEST_TIMEOUT:-1200}" "$t" >"$log" 2>&1
+	# "VAR=value path": the test with that environment (a variant)
+	cmd=(env)
+	for w in $t; do cmd+=("$w"); done
+	timeout --foreground -k 10 "${IDN_TEST_TIMEOUT:-1200}" "${cmd[@]}" >"$log" 2>&1
 	rc=$?
 	sed 's/^/    /' "$log"
 	p=$(grep -cE '^ok [0-9]+' "$log" | tr -d ' ')
 	s=$(grep -cE '^ok [0-9]+.*# *SKIP' "$log" | tr -d ' ')
 	f=$(grep -cE '^not ok [0-9]+' "$log" | tr -d ' ')
+	whole=$(grep -cE '^1\.\.0 *# *SKIP' "$log" | tr -d ' ')
 	p=$((p - s))
 	rm -f "$log"
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && [ "$rc" -ne 4 ]; then
 		f=1	# crashed or exited non-zero without reporting a failure
 		echo "    # $t exited with status $rc without a failing test: counted as one failure"
+	fi
+	if [ "$whole" -gt 0 ] && [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
+		if [ "${IDN_REQUIRE_ALL:-0}" = 1 ]; then
+			f=1
+			echo "    # $t skipped whole under IDN_REQUIRE_ALL=1: counted as one failure"
+		else
+			s=1
+		fi
 	fi
 	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 	if [ "$f" -gt 0 ]; then

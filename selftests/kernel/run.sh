@@ -289,13 +289,37 @@ chmod +x "$R/init"
 (cd "$R" && find . -print0 | cpio --null -o -H newc --owner=0:0 --quiet) >"$W/initrd"
 
 # ---- boot ----------------------------------------------------------------------
+# KVM only where a short boot shows it works: some hosts have a /dev/kvm
+# whose nested KVM dies on the guest's first instructions, and qemu then
+# hangs instead of exiting. The probe boots the same kernel with no
+# initrd (it panics at once, and -no-reboot ends qemu) and looks for the
+# kernel's banner within IDN_KVM_PROBE_S seconds (default 20).
+kvm_works() {
+	local log=$W/kvm-probe.log
+	timeout -k 2 "${IDN_KVM_PROBE_S:-20}" qemu-system-x86_64 -accel kvm -cpu max \
+		-m 256M -nodefaults -no-user-config -nographic -serial stdio -no-reboot \
+		-kernel "$C/vmlinux" -append "console=ttyS0 panic=-1 loglevel=4" \
+		</dev/null >"$log" 2>&1
+	grep -aq 'Linux version' "$log"
+}
 accel=${IDN_QEMU_ACCEL:-}
+accel_why="IDN_QEMU_ACCEL"
 if [ -z "$accel" ]; then
 	accel=tcg
-	[ -w /dev/kvm ] && accel=kvm
+	accel_why="no writable /dev/kvm"
+	if [ -w /dev/kvm ]; then
+		t=$(date +%s.%N)
+		if kvm_works; then
+			accel=kvm
+			accel_why="KVM probe booted"
+		else
+			accel_why="/dev/kvm present but a probe boot did not reach the kernel banner"
+		fi
+		accel_why="$accel_why in $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f s", b - a }')"
+	fi
 fi
+echo "# qemu accel: $accel ($accel_why)" >&2
 aargs=(-accel "$accel")
-[ "$accel" = kvm ] && aargs+=(-accel tcg)	# qemu falls back when KVM fails
 T1=$(date +%s.%N)
 CON=$W/console.log
 rc=0

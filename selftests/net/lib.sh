@@ -127,11 +127,24 @@ probe_bpffs() {
 	return $rc
 }
 
-# probe_cgroup2: a cgroup2 mount we can create groups in
+# probe_cgroup2: a cgroup2 mount we can create groups in. Where none is
+# mounted (a minimal Debian root, some containers), mount the hierarchy at
+# a temporary directory, unmounted at cleanup. Call it in the test's own
+# shell (not in a subshell), after setup_trap.
 probe_cgroup2() {
-	local root
+	local root d
 	root=$(findmnt -n -t cgroup2 -o TARGET 2>/dev/null | head -n 1)
-	[ -n "$root" ] && [ -w "$root" ]
+	if [ -z "$root" ]; then
+		d=$(mktemp -d /tmp/idn-cg2.XXXXXX) || return 1
+		if ! mount -t cgroup2 none "$d" 2>/dev/null; then
+			rmdir "$d"
+			return 1
+		fi
+		_mount_list+=("$d")
+		_tmp_list+=("$d")
+		root=$d
+	fi
+	[ -w "$root" ]
 }
 
 # ---------------------------------------------------------------- cleanup
