@@ -16,7 +16,7 @@ PKGS=(
 	# distributed mode on etcd (selftests/net/test_idnd_etcd.sh starts its own)
 	coinor-libcbc-dev libglpk-dev etcd-server etcd-client
 	# network testbed and load tools
-	iproute2 ethtool curl wrk procps util-linux iputils-ping netcat-openbsd
+	iproute2 ethtool curl wrk procps util-linux iputils-ping netcat-openbsd jq
 	# sanitizers / memcheck
 	valgrind libclang-rt-14-dev
 	# kernel tier (selftests/kernel): QEMU guest, busybox initramfs, module
