@@ -5,6 +5,7 @@
 #   make demo       the main job: a working IDN on this machine (tools/demo.sh)
 #   make check      run every test tier (TAP, closing "N passed, ..." line)
 #   make bench      run benchmarks (one "name value unit" line per figure)
+#   make eval       routing evaluation: simulated traces, IDN vs baselines
 #   make clean
 #   V=1             show full commands
 #
@@ -36,7 +37,7 @@ LDFLAGS += $(EXTRA_LDFLAGS)
 
 ALL_TARGETS :=
 
-.PHONY: all check bench demo clean help
+.PHONY: all check bench demo clean help eval
 all: real-all
 
 include bpf/build.mk
@@ -45,6 +46,7 @@ include tools/build.mk
 include selftests/build.mk
 include agent/build.mk
 include selftests/fuzz/build.mk
+include tools/eval/build.mk
 
 real-all: $(ALL_TARGETS)
 
@@ -62,7 +64,7 @@ clean:
 	$(Q)rm -rf $(O)
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 $(O) $(O)/bpf $(O)/obj $(O)/tests $(O)/tools:
 	$(Q)mkdir -p $@

@@ -36,6 +36,7 @@ struct eng_params {
 	double prefill_tok_us;		/* per uncached prefill token (17.25) */
 	double decode_seq_us;		/* per decoding sequence (6.0) */
 	double attn_ctx_ns;		/* per decoding sequence per context token (0) */
+	double prefill_attn_ns;		/* per prefill token per token it attends to (0) */
 	uint32_t block_tokens;		/* tokens per KV block (512, as the traces) */
 	uint64_t capacity_tokens;	/* KV capacity (467k tokens on one H100) */
 	uint32_t kv_bytes_per_token;	/* 131072 for Llama-3.1-8B; small default */
@@ -290,6 +291,12 @@ void engine_apply(struct engine *e, double dur_us);	/* locked by caller */
 /* iteration cost of a batch (the timing model) */
 double eng_iter_us(const struct eng_params *p, uint64_t prefill_tokens, uint32_t ndecode,
 		   uint64_t decode_ctx_tokens);
+/*
+ * the same with prefill attention: prefill_attn = sum over the batch's
+ * prefill chunks of chunk * (tokens before it + chunk / 2)
+ */
+double eng_iter_attn_us(const struct eng_params *p, uint64_t prefill_tokens, uint32_t ndecode,
+			uint64_t decode_ctx_tokens, double prefill_attn);
 int engine_start(struct engine *e);	/* real-time thread */
 void engine_stop(struct engine *e);
 

@@ -6,9 +6,13 @@
  *   iteration = base + prefill_tok_us * (uncached prefill tokens scheduled)
  *             + decode_seq_us * (decoding sequences)
  *             + attn_ctx_ns/1000 * (context tokens of decoding sequences)
+ *             + prefill_attn_ns/1000 * sum over prefill chunks of
+ *               chunk * (tokens before the chunk + chunk / 2)
  *
- * (defaults: 5.75 ms, 17.25 us, 6.0 us, 0 - the BLIS fit for
- * Llama-3.1-8B on one H100 quoted by DESIGN.md).
+ * (defaults: 5.75 ms, 17.25 us, 6.0 us, 0, 0 - the BLIS fit for
+ * Llama-3.1-8B on one H100 quoted by DESIGN.md; the two attention terms
+ * are rooflines that matter for long prompts: 39.1 ns and 0.874 ns there,
+ * as tools/eval sets them, see docs/benchmarks.md).
  *
  * Each iteration: admit waiting requests in order while their blocks fit
  * (head of line blocks: no overtaking), give every decoding sequence one
@@ -36,6 +40,7 @@ void eng_params_defaults(struct eng_params *p)
 	p->prefill_tok_us = 17.25;
 	p->decode_seq_us = 6.0;
 	p->attn_ctx_ns = 0;
+	p->prefill_attn_ns = 0;
 	p->block_tokens = 512;
 	p->capacity_tokens = 467 * 1024;
 	p->kv_bytes_per_token = 16;
@@ -46,13 +51,20 @@ void eng_params_defaults(struct eng_params *p)
 	p->cache_half_life = 1.0;
 }
 
-double eng_iter_us(const struct eng_params *p, uint64_t prefill_tokens, uint32_t ndecode,
-		   uint64_t decode_ctx_tokens)
+double eng_iter_attn_us(const struct eng_params *p, uint64_t prefill_tokens, uint32_t ndecode,
+			uint64_t decode_ctx_tokens, double prefill_attn)
 {
 	if (!prefill_tokens && !ndecode)
 		return 0;
 	return p->iter_base_us + p->prefill_tok_us * (double)prefill_tokens +
-	       p->decode_seq_us * ndecode + p->attn_ctx_ns / 1000.0 * (double)decode_ctx_tokens;
+	       p->decode_seq_us * ndecode + p->attn_ctx_ns / 1000.0 * (double)decode_ctx_tokens +
+	       p->prefill_attn_ns / 1000.0 * prefill_attn;
+}
+
+double eng_iter_us(const struct eng_params *p, uint64_t prefill_tokens, uint32_t ndecode,
+		   uint64_t decode_ctx_tokens)
+{
+	return eng_iter_attn_us(p, prefill_tokens, ndecode, decode_ctx_tokens, 0);
 }
 
 int engine_init(struct engine *e, const struct eng_params *p)
@@ -304,6 +316,7 @@ double engine_plan(struct engine *e)
 {
 	uint32_t budget = e->p.max_batch_tokens, ndec = 0;
 	uint64_t pre = 0, ctx = 0;
+	double attn = 0;
 	struct eng_req *r;
 
 	admit(e);
@@ -321,8 +334,9 @@ double engine_plan(struct engine *e)
 		r->chunk = r->prefill_left < budget ? r->prefill_left : budget;
 		budget -= r->chunk;
 		pre += r->chunk;
+		attn += (double)r->chunk * ((r->in_tokens - r->prefill_left) + r->chunk / 2.0);
 	}
-	return eng_iter_us(&e->p, pre, ndec, ctx);
+	return eng_iter_attn_us(&e->p, pre, ndec, ctx, attn);
 }
 
 static void finish(struct engine *e, struct eng_req *r, struct eng_req *prev)

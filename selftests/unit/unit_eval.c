@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * unit_eval.c - make eval's simulator (tools/eval/): the engine model's
+ * iteration times against hand-computed ones (A + B*prefill + C*decode +
+ * D*context + E*attention, chunked at 8192 tokens), the load scaling of
+ * docs/benchmarks.md, baseline rules on tiny hand-made traces (round
+ * robin, consistent hash, SGLang cache_aware's prefix rule), IDN's
+ * selection through idnd's plans and the agents' telemetry, and the trace
+ * parser's errors (file:line: why).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "eval.h"
+#include "tap.h"
+
+#define NEAR(a, b, tol, tag) ASSERT_TRUE(fabs((a) - (b)) <= (tol), tag)
+
+static const double A = 5752.7, B = 17.251, C = 5.999, D = 0.0391, E = 0.000874;
+
+static void test_engine_model(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct eng_req *r;
+	double d;
+	int err;
+
+	ev_eng_params(&p);
+	if (!ASSERT_EQ(engine_init(&e, &p), 0, "engine"))
+		return;
+	/* 1000-token prompt, 3 output tokens, nothing cached */
+	r = engine_submit(&e, 1000, 3, NULL, 0, &err);
+	if (!ASSERT_TRUE(r != NULL, "submit"))
+		return;
+	d = engine_plan(&e);
+	NEAR(d, A + B * 1000 + E * 1000 * 500, 1e-6, "prefill iteration");
+	engine_apply(&e, d);
+	ASSERT_EQ(r->generated, 1, "first token with the prefill");
+	d = engine_plan(&e);
+	NEAR(d, A + C + D * 1001, 1e-6, "decode iteration, context 1001");
+	engine_apply(&e, d);
+	d = engine_plan(&e);
+	NEAR(d, A + C + D * 1002, 1e-6, "decode iteration, context 1002");
+	engine_apply(&e, d);
+	ASSERT_EQ(r->state, ENG_DONE, "done after 3 tokens");
+	engine_put(&e, r);
+
+	/* 10000 tokens: chunks of 8192 (attends to 0 before) and 1808 (8192 before) */
+	r = engine_submit(&e, 10000, 2, NULL, 0, &err);
+	d = engine_plan(&e);
+	NEAR(d, A + B * 8192 + E * 8192 * 4096.0, 1e-6, "first chunk");
+	engine_apply(&e, d);
+	d = engine_plan(&e);
+	NEAR(d, A + B * 1808 + E * 1808 * (8192 + 904.0), 1e-6, "second chunk");
+	engine_apply(&e, d);
+	d = engine_plan(&e);
+	NEAR(d, A + C + D * 10001, 1e-6, "its decode");
+	engine_apply(&e, d);
+	engine_put(&e, r);
+	engine_free(&e);
+
+	/* the agent's own defaults keep D and E off */
+	eng_params_defaults(&p);
+	NEAR(eng_iter_us(&p, 100, 0, 0), 5750 + 17.25 * 100, 1e-9, "agent default unchanged");
+}
+
+static int parse(const char *text, struct ev_trace *t, char *err, size_t len)
+{
+	return ev_trace_parse(text, "t", t, err, len);
+}
+
+static void test_load_scaling(void)
+{
+	/* two requests 100 s apart: 1000 in / 11 out and 3000 in / 1 out */
+	const char *txt = "{\"timestamp\":0,\"input_length\":1000,\"output_length\":11,"
+			  "\"hash_ids\":[1,2]}\n"
+			  "{\"timestamp\":100000,\"input_length\":3000,\"output_length\":1,"
+			  "\"hash_ids\":[1,2,3,4,5,6]}\n";
+	struct ev_trace t;
+	char err[256];
+	double batch, w;
+
+	if (!ASSERT_EQ(parse(txt, &t, err, sizeof(err)), 0, "parse"))
+		return;
+	/* KV 29205 blocks of 16 / mean blocks per request (1011 -> 64, 3001 -> 188) */
+	batch = 29205.0 / ((64 + 188) / 2.0);
+	w = B * 1000 + E * 1000 * 1000 / 2 + A + 11 * (C + D * (1000 + 5.5) + A / batch) +
+	    B * 3000 + E * 3000 * 3000 / 2 + A + 1 * (C + D * (3000 + 0.5) + A / batch);
+	NEAR(ev_offered_us(&t), w, 1e-6 * w, "offered work by hand");
+	NEAR(ev_scale_for(&t, 8, 0.7), 0.7 * 8 * 100e6 / w, 1e-6, "scale = rho n span / work");
+	ev_trace_free(&t);
+}
+
+static void one_run(const char *txt, enum ev_policy p, int n, struct ev_res *res)
+{
+	struct ev_trace t;
+	struct ev_cfg c = { .policy = p, .nodes = n, .scale = 1, .tele_ms = 100, .seed = 1,
+			    .keep_ttft = true };
+	char err[256] = "";
+
+	memset(res, 0, sizeof(*res));
+	if (!ASSERT_EQ(parse(txt, &t, err, sizeof(err)), 0, "parse"))
+		return;
+	if (!ASSERT_EQ(ev_run(&t, &c, res, err, sizeof(err)), 0, err))
+		memset(res, 0, sizeof(*res));
+	ev_trace_free(&t);
+}
+
+static void test_round_robin_and_hash(void)
+{
+	char txt[4096];
+	size_t o = 0;
+	struct ev_res r;
+	int cnt[4] = { 0 };
+
+	/* 8 requests, 4 sessions (first two blocks), one second apart */
+	for (int i = 0; i < 8; i++)
+		o += snprintf(txt + o, sizeof(txt) - o,
+			      "{\"timestamp\":%d,\"input_length\":1024,\"output_length\":4,"
+			      "\"hash_ids\":[%d,%d]}\n", i * 1000, i % 4 * 10, i % 4 * 10 + 1);
+	one_run(txt, EV_RR, 4, &r);
+	if (!ASSERT_TRUE(r.node != NULL, "nodes kept"))
+		return;
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(r.node[i], i % 4, "round robin is cyclic");
+	ev_res_free(&r);
+	one_run(txt, EV_CHASH, 4, &r);
+	if (!ASSERT_TRUE(r.node != NULL, "nodes kept"))
+		return;
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(r.node[i], r.node[i + 4], "a session stays on its ring point");
+		cnt[r.node[i]]++;
+	}
+	ASSERT_EQ(r.served, 8, "all served");
+	ev_res_free(&r);
+}
+
+static void test_sglang_prefix(void)
+{
+	char txt[4096];
+	size_t o = 0;
+	struct ev_res r;
+
+	/*
+	 * Request 0 (4 blocks) goes to the smallest tree (node 0 of equal
+	 * ones); request 1 shares 3 of its 4 blocks (75 % > 0.3): same node;
+	 * request 2 shares nothing: the smallest tree, another node.
+	 */
+	o += snprintf(txt + o, sizeof(txt) - o,
+		      "{\"timestamp\":0,\"input_length\":2048,\"output_length\":2,"
+		      "\"hash_ids\":[1,2,3,4]}\n");
+	o += snprintf(txt + o, sizeof(txt) - o,
+		      "{\"timestamp\":1000,\"input_length\":2048,\"output_length\":2,"
+		      "\"hash_ids\":[1,2,3,9]}\n");
+	o += snprintf(txt + o, sizeof(txt) - o,
+		      "{\"timestamp\":2000,\"input_length\":2048,\"output_length\":2,"
+		      "\"hash_ids\":[7,8,5,6]}\n");
+	one_run(txt, EV_SGLANG, 4, &r);
+	if (!ASSERT_TRUE(r.node != NULL, "nodes kept"))
+		return;
+	ASSERT_EQ(r.node[1], r.node[0], "prefix match above the threshold");
+	ASSERT_TRUE(r.node[2] != r.node[0], "no match: the smallest tree");
+	ASSERT_TRUE(r.hit_pct > 10, "the shared prefix hit in the engine");
+	ev_res_free(&r);
+}
+
+static void test_idn_runs(void)
+{
+	char txt[8192];
+	size_t o = 0;
+	struct ev_res r;
+
+	for (int i = 0; i < 40; i++)
+		o += snprintf(txt + o, sizeof(txt) - o,
+			      "{\"timestamp\":%d,\"input_length\":%d,\"output_length\":8,"
+			      "\"hash_ids\":[%d,%d]}\n", i * 50, 600 + 10 * i, i % 5, 100 + i);
+	one_run(txt, EV_IDN, 4, &r);
+	ASSERT_EQ(r.served + r.shed, 40, "every request decided");
+	ASSERT_TRUE(r.served > 0 && r.p90 > 0, "served with a TTFT");
+	ev_res_free(&r);
+}
+
+static void expect_err(const char *txt, const char *want, const char *tag)
+{
+	struct ev_trace t;
+	char err[256] = "";
+	int ret = parse(txt, &t, err, sizeof(err));
+
+	if (!ASSERT_EQ(ret, -EINVAL, tag))
+		return;
+	if (!ASSERT_TRUE(strstr(err, want) != NULL, tag))
+		printf("# got \"%s\", want \"%s\"\n", err, want);
+}
+
+static void test_parser_errors(void)
+{
+	struct ev_trace t;
+	char err[256];
+
+	expect_err("{\"timestamp\":0,\"input_length\":5,\"output_length\":1}\nnot json\n",
+		   "t:2: not a JSON object", "garbage line");
+	expect_err("{\"timestamp\":0,\"input_length\":5,\"output_length\":1}\n\n"
+		   "{\"timestamp\":1,\"output_length\":1}\n",
+		   "t:3: missing \"input_length\"", "missing field, blank line counted");
+	expect_err("{\"timestamp\":0,\"input_length\":-4,\"output_length\":1}\n",
+		   "t:1: \"input_length\" -4 out of range", "negative length");
+	expect_err("{\"timestamp\":0,\"input_length\":600,\"output_length\":1,"
+		   "\"hash_ids\":[1,2,3]}\n", "t:1: 3 hash_ids for 600 tokens", "too many ids");
+	expect_err("{\"timestamp\":0,\"input_length\":600,\"output_length\":1,"
+		   "\"hash_ids\":[1,\"x\"]}\n", "t:1: hash_ids[1] is not an integer", "bad id");
+	expect_err("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+		   "2023-11-16 18:17:03.97,100,5\n2023-11-16 18:17:04.1,abc,5\n",
+		   "t:3: ContextTokens \"abc\" is not an integer", "csv field");
+	expect_err("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.97,100\n",
+		   "t:2: 2 fields, the header has 3", "csv short row");
+	expect_err("TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,100,5\n",
+		   "t:2: TIMESTAMP \"yesterday\"", "csv time");
+	expect_err("hello\n", "t:1: neither a Mooncake JSON line nor an Azure CSV header",
+		   "unknown format");
+	expect_err("", "t: no requests", "empty");
+	/* Azure: wall clock to seconds from the first request; unsorted input is sorted */
+	if (ASSERT_EQ(parse("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+			    "2023-11-16 23:59:59.5,100,5\n2023-11-17 00:00:01.0,200,0\n"
+			    "2023-11-16 23:59:59.0,300,1\n", &t, err, sizeof(err)), 0, "csv")) {
+		ASSERT_EQ(t.n, 3, "three rows");
+		NEAR(t.r[0].t_us, 0, 1e-3, "earliest first");
+		ASSERT_EQ(t.r[0].in, 300, "sorted by time");
+		NEAR(t.span_us, 2e6, 1e-3, "span across midnight");
+		ASSERT_EQ(t.r[2].out, 1, "0 generated tokens reads as 1");
+		ASSERT_TRUE(!t.has_prefix, "no prefix in Azure");
+		ev_trace_free(&t);
+	}
+}
+
+int main(void)
+{
+	tap_plan(6);
+	TAP_RUN(test_engine_model);
+	TAP_RUN(test_load_scaling);
+	TAP_RUN(test_round_robin_and_hash);
+	TAP_RUN(test_sglang_prefix);
+	TAP_RUN(test_idn_runs);
+	TAP_RUN(test_parser_errors);
+	return tap_done();
+}

@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-2.0
+# ---- eval: make eval, the routing evaluation (tools/eval/) ----------------
+# build/tools/idn_eval       the simulator: agent engines (agent/engine.c,
+#                            kvcache.c), agent telemetry, idnd's plan compiler
+#                            (ctl/idnd/model.c, in tools/eval/plans.c) and
+#                            the dataplane's idn_select() (bpf/lib/select.h)
+# build/tests/unit_eval      selftests/unit/unit_eval.c, ASan/UBSan
+# build/eval/                report.md, data and PNGs of `make eval`
+# agent/build.mk and ctl/build.mk variables are used in recipes only (they
+# are read in either order).
+EVAL_SRCS := tools/eval/sim.c tools/eval/trace.c
+EVAL_AGENT_SRCS := agent/engine.c agent/kvcache.c agent/telemetry.c agent/config.c \
+	agent/profile.c
+EVAL_HDRS := tools/eval/eval.h agent/agent.h bpf/lib/select.h bpf/lib/tele.h \
+	bpf/lib/compat.h include/uapi/linux/idn.h
+EVAL_PLAN_DEPS := tools/eval/plans.c ctl/idnd/model.c ctl/idnd/idnd.h ctl/lib/libidn.h
+EVAL_LIBS = $(PLACE_LIBS) -ljson-c -lz -lpthread -ldl -lm
+EVAL := $(O)/tools/idn_eval
+
+ALL_TARGETS += $(EVAL) $(O)/tests/unit_eval
+
+$(O)/obj/eval:
+	$(Q)mkdir -p $@
+
+# plans.c compiles idnd's model.c in, with idnd's include paths
+$(O)/obj/eval/plans.o: $(EVAL_PLAN_DEPS) tools/eval/eval.h | $(O)/obj/eval
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -Wno-unused-function -c $< -o $@
+
+$(O)/obj/eval/plans_asan.o: $(EVAL_PLAN_DEPS) tools/eval/eval.h | $(O)/obj/eval
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) $(SAN_FLAGS) -Wno-unused-function \
+		-c $< -o $@
+
+$(EVAL): tools/eval/idn_eval.c $(EVAL_SRCS) $(EVAL_AGENT_SRCS) $(EVAL_HDRS) \
+		$(O)/obj/eval/plans.o $(PLACE_SRCS) | $(O)/tools
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -Iagent -Itools/eval -Wno-unknown-pragmas -o $@ \
+		tools/eval/idn_eval.c $(EVAL_SRCS) $(EVAL_AGENT_SRCS) $(O)/obj/eval/plans.o \
+		$(PLACE_SRCS) $(LDFLAGS) $(EVAL_LIBS)
+
+$(O)/tests/unit_eval: selftests/unit/unit_eval.c $(EVAL_SRCS) $(EVAL_AGENT_SRCS) $(EVAL_HDRS) \
+		$(O)/obj/eval/plans_asan.o $(PLACE_SRCS) selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -Iagent -Itools/eval -Iselftests/lib -Wno-unknown-pragmas \
+		$(SAN_FLAGS) -o $@ $< $(EVAL_SRCS) $(EVAL_AGENT_SRCS) $(O)/obj/eval/plans_asan.o \
+		$(PLACE_SRCS) $(LDFLAGS) $(EVAL_LIBS)
+
+.PHONY: eval
+eval: $(EVAL)
+	$(Q)O=$(O) tools/eval/run.sh
+# ---- end eval ---------------------------------------------------------------

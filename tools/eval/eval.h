@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * eval.h - make eval's routing simulator (tools/eval/): the parts and
+ * their interfaces.
+ *
+ *   trace.c   Mooncake JSON lines / Azure CSV (plain or gzip) -> struct ev_trace
+ *   plans.c   idnd's plan compiler (ctl/idnd/model.c) over a registry built
+ *             from the agents' own node bodies -> plans and node entries
+ *   sim.c     discrete-event replay: N agent engines (agent/engine.c,
+ *             agent/kvcache.c) in emulated time, the agents' telemetry
+ *             datagrams, IDN's idn_select() and the baselines' rules
+ *   idn_eval.c  the command: load levels, layouts, figures, report data
+ *
+ * Set-up, metrics and the baselines' rules: docs/benchmarks.md,
+ * "Routing evaluation (make eval)".
+ */
+#ifndef IDN_TOOLS_EVAL_H
+#define IDN_TOOLS_EVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- traces ---- */
+
+#define EV_TRACE_BLOCK	512	/* tokens per Mooncake hash id */
+
+struct ev_req {
+	double t_us;		/* arrival, us from the trace's first request */
+	uint32_t in, out;	/* prompt and output tokens */
+	uint32_t nk, k_off;	/* prefix block keys: keys[k_off .. k_off + nk) */
+	uint64_t sess;		/* session key (first 2 blocks), or per request */
+};
+
+struct ev_trace {
+	struct ev_req *r;
+	size_t n;
+	uint64_t *keys;		/* chained block keys (kv_chain of the hash ids) */
+	size_t nkeys;
+	bool has_prefix;	/* Mooncake: hash ids; Azure: none */
+	double span_us;		/* last arrival - first */
+};
+
+/*
+ * Reads a Mooncake JSON-lines trace (timestamp ms, input_length,
+ * output_length, hash_ids) or an Azure CSV (TIMESTAMP, ContextTokens,
+ * GeneratedTokens), plain or gzip'd; the format is told by the first
+ * line. 0, or -EINVAL/-ENOMEM/-errno with err = "FILE:LINE: why".
+ */
+int ev_trace_load(const char *path, struct ev_trace *t, char *err, size_t errlen);
+/* the same from memory (tests) */
+int ev_trace_parse(const char *text, const char *name, struct ev_trace *t, char *err,
+		   size_t errlen);
+void ev_trace_free(struct ev_trace *t);
+
+/* ---- plans from idnd ---- */
+
+#include <linux/types.h>
+#include <linux/idn.h>
+
+struct json_object;
+
+/* one plan entry as idnd's compiler emits it */
+struct ev_plan {
+	struct idn_plan_key key;
+	struct idn_plan plan;
+};
+
+/*
+ * Registers one capability and the n nodes (bodies as the agents POST
+ * them to idnd, agent_profile_json()), places the capability on every
+ * node, runs idnd's plan compiler and its node push. nodes[] gets the
+ * dataplane's node entries (indexed by id), *plans the plan entries.
+ * Returns the number of plan entries or -errno (err says why).
+ */
+int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
+		  struct idn_node *nodes, struct ev_plan **plans, char *err, size_t errlen);
+
+/* ---- simulator ---- */
+
+enum ev_policy {
+	EV_IDN,
+	EV_RANDOM,
+	EV_RR,
+	EV_LEAST,
+	EV_CHASH,
+	EV_SGLANG,
+	EV_LLMD,
+	EV_LLMD_PRECISE,
+	EV_CLOUD,
+	EV_POLICIES
+};
+extern const char *const ev_policy_names[EV_POLICIES];
+
+enum ev_layout { EV_FLAT, EV_TIERED };
+
+#define EV_MAX_NODES	16
+
+struct ev_cfg {
+	enum ev_policy policy;
+	enum ev_layout layout;
+	int nodes;
+	double scale;		/* arrival times divided by this (load rho) */
+	uint32_t tele_ms;	/* agent telemetry interval */
+	uint64_t seed;
+	bool keep_ttft;		/* fill res->ttft_us and res->node (plots, tests) */
+};
+
+struct ev_res {
+	size_t n, served, shed, good;
+	double span_s;		/* compressed arrival span */
+	double goodput;		/* requests meeting the SLO per second */
+	double p50, p90, p99;	/* TTFT of served requests, s */
+	double p90_all;		/* TTFT p90 with shed requests as never served */
+	double tpot_mean, tpot_p90;	/* s */
+	double hit_pct;		/* prefix hit, % of prompt tokens */
+	double shed_pct;
+	double busy_pct[EV_MAX_NODES];
+	double busy_mean, busy_max;
+	double wan_bytes;
+	double *ttft_us;	/* per request, -1 when shed (keep_ttft) */
+	int16_t *node;		/* per request, -1 when shed (keep_ttft) */
+};
+
+/* SLO (docs/benchmarks.md): TTFT <= 2 s and mean TPOT <= 200 ms */
+#define EV_SLO_TTFT_US	2000000.0
+#define EV_SLO_TPOT_US	200000.0
+
+/* engine and KV set-up of one node (Llama-3.1-8B on one H100, vLLM-like) */
+struct eng_params;
+void ev_eng_params(struct eng_params *p);
+
+/*
+ * Offered work of the trace in node-us: prompt tokens as uncached
+ * prefill, output tokens as decode at the largest batch the KV holds.
+ * The scale for load rho on n nodes: rho * n * span / work.
+ */
+double ev_offered_us(const struct ev_trace *t);
+double ev_scale_for(const struct ev_trace *t, int nodes, double rho);
+
+int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res, char *err,
+	   size_t errlen);
+void ev_res_free(struct ev_res *r);
+
+/* tiered layout: node i's tier and region, one-way latency to a client region */
+double ev_one_way_us(enum ev_layout l, int node, int region);
+bool ev_in_region(enum ev_layout l, int node, int region);
+
+#endif /* IDN_TOOLS_EVAL_H */

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * idn_eval - make eval's simulation mode: replays traces through N
+ * emulated engines under IDN's routing and today's routers' rules, at
+ * load levels rho, and prints the figures of docs/benchmarks.md
+ * ("Routing evaluation (make eval)"), one "name value unit" line each.
+ *
+ *   idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]
+ *            [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]
+ *
+ * Without --trace: conv and code from ../shared/traces/ when present,
+ * else the slices in selftests/data/. --out DIR writes report.md and the
+ * data files tools/eval/run.sh plots. Errors (a malformed trace: file and
+ * line) go to stderr with exit status 1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eval.h"
+
+#define MAX_TRACES	8
+#define MAX_RHO		8
+
+struct tr {
+	char name[32];
+	const char *path;
+	struct ev_trace t;
+	struct ev_res flat[MAX_RHO][EV_POLICIES];
+	bool ran[MAX_RHO][EV_POLICIES];
+	struct ev_res tiered[EV_POLICIES];
+	bool tran[EV_POLICIES];
+};
+
+static struct tr T[MAX_TRACES];
+static int n_tr;
+static double rhos[MAX_RHO] = { 0.7, 1.0, 1.3 };
+static int n_rho = 3;
+static int nodes = 8;
+static bool use[EV_POLICIES];
+static const char *outdir;
+static size_t limit;
+static uint64_t seed = 1;
+static double sim_requests, sim_cpu_s;
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int usage(FILE *f)
+{
+	fprintf(f,
+"Usage: idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]\n"
+"                [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]\n"
+"FILE: Mooncake JSON lines or Azure CSV, plain or gzip'd. Policies:");
+	for (int p = 0; p < EV_POLICIES; p++)
+		fprintf(f, " %s", ev_policy_names[p]);
+	fprintf(f, "\n");
+	return f == stderr ? 2 : 0;
+}
+
+static bool exists(const char *p)
+{
+	return access(p, R_OK) == 0;
+}
+
+static void add_trace(const char *name, const char *path)
+{
+	if (n_tr >= MAX_TRACES)
+		return;
+	snprintf(T[n_tr].name, sizeof(T[n_tr].name), "%s", name);
+	T[n_tr].path = path;
+	n_tr++;
+}
+
+static void default_traces(void)
+{
+	static const char *const conv[] = {
+		"../shared/traces/mooncake_fast25_conversation_trace.jsonl",
+		"selftests/data/mooncake_conversation_2000.jsonl.gz",
+	};
+	static const char *const code[] = {
+		"../shared/traces/azure_llm_2023_code.csv",
+		"selftests/data/azure_llm_2023_code_2000.csv.gz",
+	};
+
+	for (size_t i = 0; i < 2; i++)
+		if (exists(conv[i])) {
+			add_trace("conv", conv[i]);
+			break;
+		}
+	for (size_t i = 0; i < 2; i++)
+		if (exists(code[i])) {
+			add_trace("code", code[i]);
+			break;
+		}
+}
+
+static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho,
+		   struct ev_res *res, bool keep)
+{
+	struct ev_cfg c = {
+		.policy = p, .layout = l, .nodes = l == EV_TIERED ? 8 : nodes,
+		.scale = ev_scale_for(&tr->t, l == EV_TIERED ? 8 : nodes, rho),
+		.seed = seed, .keep_ttft = keep,
+	};
+	char err[256] = "";
+	double t0 = cpu_now();
+	int ret = ev_run(&tr->t, &c, res, err, sizeof(err));
+
+	sim_cpu_s += cpu_now() - t0;
+	sim_requests += tr->t.n;
+	if (ret)
+		fprintf(stderr, "idn_eval: %s %s rho %.1f: %s\n", tr->name, ev_policy_names[p],
+			rho, err);
+	return ret;
+}
+
+/* the baseline with the lowest p90 (shed counted as never served) */
+static int best_of(const struct ev_res *r, const bool *ran)
+{
+	int b = -1;
+
+	for (int p = 0; p < EV_POLICIES; p++) {
+		if (p == EV_IDN || !ran[p])
+			continue;
+		if (b < 0 || r[p].p90_all < r[b].p90_all)
+			b = p;
+	}
+	return b;
+}
+
+static double ratio(double a, double b)
+{
+	if (b > 0)
+		return a / b;
+	return a > 0 ? INFINITY : 1.0;
+}
+
+static void fig(const char *name, double v, const char *unit)
+{
+	if (isinf(v))
+		printf("%s inf %s\n", name, unit);
+	else
+		printf("%s %.3f %s\n", name, v, unit);
+	fflush(stdout);
+}
+
+static void row(FILE *f, const char *pol, const struct ev_res *r, bool wan)
+{
+	fprintf(f, "| %s | %.2f | %.2f | %.2f | %s%.2f | %.1f | %.2f | %.1f | %.1f | %.0f / %.0f |",
+		pol, r->p50, r->p90, r->p99, isinf(r->p90_all) ? "" : "", r->p90_all,
+		r->tpot_mean * 1000, r->goodput, r->shed_pct, r->hit_pct, r->busy_mean,
+		r->busy_max);
+	if (wan)
+		fprintf(f, " %.2f |", r->wan_bytes / 1e9);
+	fprintf(f, "\n");
+}
+
+static const char hdr[] =
+"| policy | TTFT p50 s | p90 s | p99 s | p90 with shed s | TPOT ms | goodput req/s | shed % "
+"| prefix hit % | busy % mean / max |";
+
+static void report(void)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/report.md", outdir);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "idn_eval: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	fprintf(f, "# make eval: routing simulation\n\n"
+		   "%d nodes (Llama-3.1-8B on one H100 each, vLLM-like engine model), SLO TTFT <= 2 s "
+		   "and mean TPOT <= 200 ms; \"best\" = the baseline with the lowest p90 "
+		   "(shed counted as never served). Set-up: docs/benchmarks.md.\n\n", nodes);
+	for (int k = 0; k < n_tr; k++) {
+		struct tr *tr = &T[k];
+
+		fprintf(f, "## %s (%s, %zu requests)\n\n", tr->name, tr->path, tr->t.n);
+		for (int ri = 0; ri < n_rho; ri++) {
+			int b = best_of(tr->flat[ri], tr->ran[ri]);
+
+			fprintf(f, "### flat, rho %.1f (best baseline: %s)\n\n%s\n", rhos[ri],
+				b >= 0 ? ev_policy_names[b] : "-", hdr);
+			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+			for (int p = 0; p < EV_POLICIES; p++)
+				if (tr->ran[ri][p])
+					row(f, ev_policy_names[p], &tr->flat[ri][p], false);
+			fprintf(f, "\n");
+		}
+		if (tr->tran[EV_IDN]) {
+			fprintf(f, "### tiered, rho 0.7\n\n%s WAN GB |\n", hdr);
+			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+			for (int p = 0; p < EV_POLICIES; p++)
+				if (tr->tran[p])
+					row(f, ev_policy_names[p], &tr->tiered[p], true);
+			fprintf(f, "\n");
+		}
+	}
+	fprintf(f, "Simulator: %.0f trace requests in %.2f CPU s (%.0f per CPU second).\n",
+		sim_requests, sim_cpu_s, sim_cpu_s > 0 ? sim_requests / sim_cpu_s : 0);
+	fclose(f);
+}
+
+static int dcmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* gnuplot data: TTFT CDF per policy at one rho, p90/goodput vs rho, WAN per policy */
+static void plot_data(struct tr *tr, int ri_cdf)
+{
+	char path[512];
+	FILE *f;
+
+	for (int p = 0; p < EV_POLICIES; p++) {
+		const struct ev_res *r = &tr->flat[ri_cdf][p];
+		size_t n = 0, step;
+		double *v;
+
+		if (!tr->ran[ri_cdf][p] || !r->ttft_us)
+			continue;
+		v = malloc(sizeof(*v) * (r->n + 1));
+		snprintf(path, sizeof(path), "%s/cdf_%.31s_%s.dat", outdir, tr->name,
+			 ev_policy_names[p]);
+		f = v ? fopen(path, "w") : NULL;
+		if (!f) {
+			free(v);
+			continue;
+		}
+		for (size_t i = 0; i < r->n; i++)
+			if (r->ttft_us[i] >= 0)
+				v[n++] = r->ttft_us[i] / 1e6;
+		qsort(v, n, sizeof(*v), dcmp);
+		step = n > 400 ? n / 400 : 1;
+		for (size_t i = 0; i < n; i += step)	/* fraction of all requests */
+			fprintf(f, "%.4f %.5f\n", v[i], (double)(i + 1) / r->n);
+		if (n)
+			fprintf(f, "%.4f %.5f\n", v[n - 1], (double)n / r->n);
+		fclose(f);
+		free(v);
+	}
+	snprintf(path, sizeof(path), "%s/rho_%.31s.dat", outdir, tr->name);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "# rho, then per policy: p90_with_shed_s goodput_req_s\n");
+		for (int ri = 0; ri < n_rho; ri++) {
+			fprintf(f, "%.2f", rhos[ri]);
+			for (int p = 0; p < EV_CLOUD; p++)
+				fprintf(f, " %.4f %.4f",
+					tr->ran[ri][p] && !isinf(tr->flat[ri][p].p90_all) ?
+					tr->flat[ri][p].p90_all : NAN,
+					tr->ran[ri][p] ? tr->flat[ri][p].goodput : NAN);
+			fprintf(f, "\n");
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/wan_%.31s.dat", outdir, tr->name);
+	f = fopen(path, "w");
+	if (f) {
+		for (int p = 0; p < EV_POLICIES; p++)
+			if (tr->tran[p])
+				fprintf(f, "%s %.4f\n", ev_policy_names[p],
+					tr->tiered[p].wan_bytes / 1e9);
+		fclose(f);
+	}
+}
+
+static int parse_list(const char *s, double *v, int max)
+{
+	int n = 0;
+	char *end;
+
+	while (*s && n < max) {
+		v[n] = strtod(s, &end);
+		if (end == s || !(v[n] > 0) || v[n] > 10)
+			return -1;
+		n++;
+		s = *end == ',' ? end + 1 : end;
+		if (*end && *end != ',')
+			return -1;
+	}
+	return n;
+}
+
+static int parse_policies(const char *s)
+{
+	char buf[256], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	memset(use, 0, sizeof(use));
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int p;
+
+		for (p = 0; p < EV_POLICIES; p++)
+			if (!strcmp(tok, ev_policy_names[p]))
+				break;
+		if (p == EV_POLICIES)
+			return -1;
+		use[p] = true;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "trace", required_argument, NULL, 't' },
+		{ "rho", required_argument, NULL, 'r' },
+		{ "nodes", required_argument, NULL, 'n' },
+		{ "policies", required_argument, NULL, 'p' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c, ret = 0;
+
+	for (int p = 0; p < EV_POLICIES; p++)
+		use[p] = true;
+	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': {
+			char *eq = strchr(optarg, '=');
+
+			if (eq && eq != optarg && eq - optarg < 32) {
+				*eq = 0;
+				add_trace(optarg, eq + 1);
+			} else {
+				const char *b = strrchr(optarg, '/');
+
+				add_trace(b ? b + 1 : optarg, optarg);
+			}
+			break;
+		}
+		case 'r':
+			n_rho = parse_list(optarg, rhos, MAX_RHO);
+			if (n_rho < 1) {
+				fprintf(stderr, "idn_eval: --rho: numbers in (0, 10], comma-separated\n");
+				return 2;
+			}
+			break;
+		case 'n':
+			nodes = atoi(optarg);
+			if (nodes < 1 || nodes > EV_MAX_NODES) {
+				fprintf(stderr, "idn_eval: --nodes: 1..%d\n", EV_MAX_NODES);
+				return 2;
+			}
+			break;
+		case 'p':
+			if (parse_policies(optarg)) {
+				fprintf(stderr, "idn_eval: --policies: unknown name\n");
+				return usage(stderr);
+			}
+			break;
+		case 'o':
+			outdir = optarg;
+			break;
+		case 'l':
+			limit = strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'h':
+			return usage(stdout);
+		default:
+			return usage(stderr);
+		}
+	}
+	if (optind < argc)
+		return usage(stderr);
+	if (!n_tr)
+		default_traces();
+	if (!n_tr) {
+		fprintf(stderr, "idn_eval: no trace (give --trace FILE)\n");
+		return 1;
+	}
+	if (outdir)
+		mkdir(outdir, 0755);
+	for (int k = 0; k < n_tr; k++) {
+		char err[512] = "";
+
+		if (ev_trace_load(T[k].path, &T[k].t, err, sizeof(err))) {
+			fprintf(stderr, "idn_eval: %s\n", err);
+			return 1;
+		}
+		if (limit && T[k].t.n > limit) {
+			T[k].t.n = limit;
+			T[k].t.span_us = T[k].t.r[limit - 1].t_us;
+		}
+	}
+	for (int k = 0; k < n_tr && !ret; k++) {
+		struct tr *tr = &T[k];
+		int ri_cdf = n_rho > 1 ? 1 : 0;
+		char name[128];
+
+		fprintf(stderr, "idn_eval: %s: %zu requests from %s, %.0f s\n", tr->name,
+			tr->t.n, tr->path, tr->t.span_us / 1e6);
+		for (int ri = 0; ri < n_rho && !ret; ri++) {
+			int b;
+
+			for (int p = 0; p < EV_CLOUD && !ret; p++) {
+				if (!use[p])
+					continue;
+				ret = run_one(tr, p, EV_FLAT, rhos[ri], &tr->flat[ri][p],
+					      ri == ri_cdf && outdir);
+				tr->ran[ri][p] = !ret;
+			}
+			b = best_of(tr->flat[ri], tr->ran[ri]);
+			if (ret || b < 0 || !tr->ran[ri][EV_IDN])
+				continue;
+			snprintf(name, sizeof(name), "eval_%.31s_rho%.1f_p90_vs_best", tr->name, rhos[ri]);
+			fig(name, ratio(tr->flat[ri][EV_IDN].p90_all, tr->flat[ri][b].p90_all), "x");
+			snprintf(name, sizeof(name), "eval_%.31s_rho%.1f_goodput_vs_best", tr->name,
+				 rhos[ri]);
+			fig(name, ratio(tr->flat[ri][EV_IDN].goodput, tr->flat[ri][b].goodput), "x");
+			snprintf(name, sizeof(name), "eval_%.31s_rho%.1f_shed_pct", tr->name, rhos[ri]);
+			fig(name, tr->flat[ri][EV_IDN].shed_pct, "%");
+		}
+		/* tiered layout at rho 0.7 (8 nodes) */
+		for (int p = 0; p < EV_POLICIES && !ret && nodes == 8; p++) {
+			if (!use[p])
+				continue;
+			ret = run_one(tr, p, EV_TIERED, 0.7, &tr->tiered[p], false);
+			tr->tran[p] = !ret;
+		}
+		if (!ret && tr->tran[EV_IDN]) {
+			int b = best_of(tr->tiered, tr->tran);
+
+			if (b >= 0) {
+				snprintf(name, sizeof(name), "eval_%.31s_tiered_p90_vs_best", tr->name);
+				fig(name, ratio(tr->tiered[EV_IDN].p90_all, tr->tiered[b].p90_all),
+				    "x");
+			}
+			if (tr->tran[EV_CLOUD]) {
+				snprintf(name, sizeof(name), "eval_%.31s_wan_vs_cloud", tr->name);
+				fig(name, ratio(tr->tiered[EV_IDN].wan_bytes,
+						tr->tiered[EV_CLOUD].wan_bytes), "x");
+			}
+		}
+		if (outdir)
+			plot_data(tr, ri_cdf);
+	}
+	if (!ret)
+		fig("eval_sim_requests_per_s", sim_cpu_s > 0 ? sim_requests / sim_cpu_s : 0,
+		    "req/s");
+	if (outdir && !ret)
+		report();
+	for (int k = 0; k < n_tr; k++) {
+		for (int ri = 0; ri < n_rho; ri++)
+			for (int p = 0; p < EV_POLICIES; p++)
+				ev_res_free(&T[k].flat[ri][p]);
+		ev_trace_free(&T[k].t);
+	}
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,1066 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sim.c - discrete-event replay of a trace through N engines.
+ *
+ * Each node is the agent's own engine emulator (agent/engine.c over
+ * agent/kvcache.c) stepped in emulated time: an iteration planned at t
+ * ends at t + its modelled duration; requests that arrive meanwhile are
+ * admitted at the next plan, as in the agent's thread. Every tele_ms each
+ * node's agent state (engine_load) becomes a telemetry datagram
+ * (tele_build, agent/telemetry.c) that the router applies to its node
+ * entry (bpf/lib/tele.h, the dataplane's code). IDN decides with
+ * idn_select() (bpf/lib/select.h) over those entries and the plans idnd
+ * compiled (plans.c); the baselines decide with their published rules
+ * (docs/benchmarks.md). Nothing here knows a request's future.
+ *
+ * Events: arrivals (trace order), deliveries (arrival + one-way latency in
+ * the tiered layout), iteration ends, telemetry and metric scrapes. Ties:
+ * iteration ends, then telemetry, then deliveries, then arrivals.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "agent.h"
+#include "eval.h"
+#include "lib/select.h"
+#include "lib/tele.h"
+
+IDN_ASSERT_ABI();
+
+const char *const ev_policy_names[EV_POLICIES] = {
+	[EV_IDN] = "idn",
+	[EV_RANDOM] = "random",
+	[EV_RR] = "round_robin",
+	[EV_LEAST] = "least_loaded",
+	[EV_CHASH] = "consistent_hash",
+	[EV_SGLANG] = "sglang_cache_aware",
+	[EV_LLMD] = "llmd_prefix_load",
+	[EV_LLMD_PRECISE] = "llmd_precise",
+	[EV_CLOUD] = "cloud_centric",
+};
+
+/* ---- engine set-up (docs/benchmarks.md, "Engine model") ---- */
+
+#define KV_TOKENS	467280		/* 29,205 blocks x 16 (BLIS total_kv_blocks) */
+#define KV_BLOCK16	16
+
+void ev_eng_params(struct eng_params *p)
+{
+	eng_params_defaults(p);
+	p->iter_base_us = 5752.7;	/* BLIS beta0 */
+	p->prefill_tok_us = 17.251;	/* beta1 */
+	p->decode_seq_us = 5.999;	/* beta2 */
+	p->attn_ctx_ns = 39.1;		/* 128 KiB KV/token / 3.35 TB/s */
+	p->prefill_attn_ns = 0.874;	/* 4*32*4096 FLOP / 600 TFLOP/s */
+	p->block_tokens = EV_TRACE_BLOCK;	/* the traces' prefix granularity */
+	p->capacity_tokens = KV_TOKENS;
+	p->kv_bytes_per_token = 0;	/* no byte buffers: timing and keys only */
+	p->max_batch_tokens = 8192;
+	p->max_seqs = 1024;
+	p->cache_policy = KV_POLICY_LRU;
+	p->speed = 1.0;
+}
+
+double ev_offered_us(const struct ev_trace *t)
+{
+	struct eng_params p;
+	double blocks = 0, w = 0, batch;
+
+	ev_eng_params(&p);
+	for (size_t i = 0; i < t->n; i++)
+		blocks += (t->r[i].in + t->r[i].out + KV_BLOCK16 - 1) / KV_BLOCK16;
+	batch = (KV_TOKENS / KV_BLOCK16) / (blocks / t->n);
+	if (batch > p.max_seqs)
+		batch = p.max_seqs;
+	if (batch < 1)
+		batch = 1;
+	for (size_t i = 0; i < t->n; i++) {
+		double in = t->r[i].in, out = t->r[i].out;
+		uint32_t chunks = (t->r[i].in + p.max_batch_tokens - 1) / p.max_batch_tokens;
+
+		w += p.prefill_tok_us * in + p.prefill_attn_ns / 1000.0 * in * in / 2 +
+		     p.iter_base_us * chunks;
+		w += out * (p.decode_seq_us + p.attn_ctx_ns / 1000.0 * (in + out / 2) +
+			    p.iter_base_us / batch);
+	}
+	return w;
+}
+
+double ev_scale_for(const struct ev_trace *t, int nodes, double rho)
+{
+	double w = ev_offered_us(t);
+
+	return w > 0 && t->span_us > 0 ? rho * nodes * t->span_us / w : 1.0;
+}
+
+/* ---- layouts ---- */
+
+/* tiered: edge@0,edge@0,regional@0,edge@1,edge@1,regional@1,cloud,cloud */
+static int tier_region(int node)
+{
+	return node < 3 ? 0 : node < 6 ? 1 : -1;
+}
+
+bool ev_in_region(enum ev_layout l, int node, int region)
+{
+	return l == EV_FLAT || tier_region(node) == region;
+}
+
+double ev_one_way_us(enum ev_layout l, int node, int region)
+{
+	if (l == EV_FLAT)
+		return 0;
+	if (tier_region(node) != region)
+		return 40000;		/* cloud, or the other region */
+	return node % 3 == 2 ? 10000 : 2000;	/* regional : edge */
+}
+
+/* ---- small hash structures ---- */
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* a capacity-bounded set of block keys in LRU order, each with a stamp */
+struct lru {
+	uint64_t *key;
+	double *stamp;
+	int32_t *prev, *next, *hnext, *htab;
+	uint32_t hmask, n, cap;
+	int32_t head, tail;
+};
+
+static int lru_init(struct lru *l, uint32_t cap)
+{
+	uint32_t hs = 1;
+
+	memset(l, 0, sizeof(*l));
+	while (hs < cap * 2)
+		hs <<= 1;
+	l->cap = cap;
+	l->hmask = hs - 1;
+	l->key = malloc(sizeof(*l->key) * cap);
+	l->stamp = malloc(sizeof(*l->stamp) * cap);
+	l->prev = malloc(sizeof(int32_t) * cap);
+	l->next = malloc(sizeof(int32_t) * cap);
+	l->hnext = malloc(sizeof(int32_t) * cap);
+	l->htab = malloc(sizeof(int32_t) * hs);
+	if (!l->key || !l->stamp || !l->prev || !l->next || !l->hnext || !l->htab)
+		return -ENOMEM;
+	memset(l->htab, 0xff, sizeof(int32_t) * hs);
+	l->head = l->tail = -1;
+	return 0;
+}
+
+static void lru_free(struct lru *l)
+{
+	free(l->key);
+	free(l->stamp);
+	free(l->prev);
+	free(l->next);
+	free(l->hnext);
+	free(l->htab);
+	memset(l, 0, sizeof(*l));
+}
+
+static int32_t lru_find(const struct lru *l, uint64_t key)
+{
+	if (!l->cap)
+		return -1;
+	for (int32_t i = l->htab[mix64(key) & l->hmask]; i >= 0; i = l->hnext[i])
+		if (l->key[i] == key)
+			return i;
+	return -1;
+}
+
+static void lru_unlink(struct lru *l, int32_t i)
+{
+	if (l->prev[i] >= 0)
+		l->next[l->prev[i]] = l->next[i];
+	else
+		l->head = l->next[i];
+	if (l->next[i] >= 0)
+		l->prev[l->next[i]] = l->prev[i];
+	else
+		l->tail = l->prev[i];
+}
+
+static void lru_front(struct lru *l, int32_t i)
+{
+	l->prev[i] = -1;
+	l->next[i] = l->head;
+	if (l->head >= 0)
+		l->prev[l->head] = i;
+	l->head = i;
+	if (l->tail < 0)
+		l->tail = i;
+}
+
+/* insert or refresh; returns true when the key is new */
+static bool lru_touch(struct lru *l, uint64_t key, double stamp)
+{
+	int32_t i = lru_find(l, key);
+	uint32_t hb;
+
+	if (i >= 0) {
+		l->stamp[i] = stamp;
+		lru_unlink(l, i);
+		lru_front(l, i);
+		return false;
+	}
+	if (l->n < l->cap) {
+		i = l->n++;
+	} else {	/* evict the least recent */
+		int32_t *pp;
+
+		i = l->tail;
+		lru_unlink(l, i);
+		pp = &l->htab[mix64(l->key[i]) & l->hmask];
+		while (*pp != i)
+			pp = &l->hnext[*pp];
+		*pp = l->hnext[i];
+	}
+	l->key[i] = key;
+	l->stamp[i] = stamp;
+	hb = mix64(key) & l->hmask;
+	l->hnext[i] = l->htab[hb];
+	l->htab[hb] = i;
+	lru_front(l, i);
+	return true;
+}
+
+/* ---- the simulation ---- */
+
+#define NONE	UINT32_MAX
+#define SGL_CHARS_PER_TOKEN	4	/* the router's tree counts characters */
+
+struct node {
+	struct engine e;
+	bool busy;
+	double t_end, dur;		/* iteration in progress */
+	uint32_t *id2req;		/* engine request id -> trace index */
+	size_t id_cap;
+	/* router-side counters (least loaded, SGLang, cloud) */
+	uint32_t inflight;
+	uint64_t inflight_tok;
+	/* scraped engine metrics (llm-d) */
+	uint32_t m_wait;
+	uint32_t m_kv;			/* permille */
+	/* per-policy state */
+	struct lru blocks;		/* SGLang tree, llm-d approximate LRU */
+	struct lru spec;		/* llm-d precise: speculative entries */
+	uint64_t sgl_tokens;		/* SGLang tree size in tokens */
+	/* telemetry */
+	struct telemetry tele;
+	double tele_next;
+};
+
+struct out {
+	double ttft_us, tpot_us;
+	uint32_t cached;
+	int16_t node;
+	uint8_t shed, done;
+};
+
+/* a delivery in flight to a node: min-heap on time */
+struct dlv {
+	double t;
+	uint32_t req;
+	uint32_t node;
+};
+
+struct aff {
+	uint64_t token;
+	uint32_t node;
+	uint32_t last_s;
+};
+
+struct sim {
+	const struct ev_trace *t;
+	const struct ev_cfg *c;
+	int n;
+	struct node nd[EV_MAX_NODES];
+	struct out *o;
+	double *t_send;
+	uint8_t *region;
+	/* IDN router(s): one node table per client region, plans from idnd */
+	int n_rt;
+	struct idn_node *tbl[2];
+	struct ev_plan *ops[2];
+	int n_ops[2];
+	struct aff *aff;
+	uint32_t aff_mask;
+	uint32_t cap;
+	/* baselines */
+	uint64_t rng;
+	uint32_t rr;
+	uint64_t *ring;			/* consistent hash: (hash, node) points */
+	uint32_t *ring_node;
+	uint32_t n_ring;
+	double scrape_next;
+	/* deliveries */
+	struct dlv *dq;
+	size_t n_dq, dq_cap;
+};
+
+#define SCRAPE_US	50000.0		/* GIE metrics refresh (llm-d) */
+#define SPEC_TTL_US	2000000.0	/* llm-d precise: speculative entries */
+#define SGL_ABS		64		/* balance_abs_threshold */
+#define SGL_REL		1.5		/* balance_rel_threshold */
+#define SGL_CACHE_THR	0.3		/* cache_threshold */
+#define SGL_MAX_TREE	(1u << 26)	/* max_tree_size, characters */
+#define KETAMA_POINTS	160
+
+static uint64_t rnd(struct sim *s)
+{
+	s->rng += 0x9e3779b97f4a7c15ULL;
+	return mix64(s->rng);
+}
+
+/* ---- IDN's router: maps as the dataplane has them ---- */
+
+struct env_priv {
+	struct sim *s;
+	int rt;
+};
+
+static const struct idn_node *env_node(void *priv, __u32 id)
+{
+	struct env_priv *p = priv;
+
+	return id < IDN_MAX_NODES ? &p->s->tbl[p->rt][id] : NULL;
+}
+
+static const struct idn_plan *env_plan(void *priv, const struct idn_plan_key *k)
+{
+	struct env_priv *p = priv;
+
+	for (int i = 0; i < p->s->n_ops[p->rt]; i++) {
+		const struct ev_plan *op = &p->s->ops[p->rt][i];
+
+		if (op->key.cap == k->cap && op->key.tier == k->tier &&
+		    op->key.policy == k->policy)
+			return &op->plan;
+	}
+	return NULL;
+}
+
+/* the prompt-size hint a client puts in the descriptor: ~256 << class tokens */
+static uint8_t size_class(uint32_t in)
+{
+	uint8_t c = 0;
+
+	while (c < 15 && (256u << c) * 3 / 2 < in)	/* nearest power of two */
+		c++;
+	return c;
+}
+
+static struct aff *aff_slot(struct sim *s, uint64_t token)
+{
+	uint32_t i = mix64(token) & s->aff_mask;
+
+	while (s->aff[i].token && s->aff[i].token != token)
+		i = (i + 1) & s->aff_mask;
+	return &s->aff[i];
+}
+
+static uint32_t now_s(double t_us)
+{
+	return 1 + (uint32_t)(t_us / 1e6);	/* coarse seconds, never 0 */
+}
+
+static uint32_t pick_idn(struct sim *s, uint32_t i, double t)
+{
+	const struct ev_req *r = &s->t->r[i];
+	struct env_priv pv = { s, s->n_rt > 1 ? s->region[i] : 0 };
+	struct idn_env env = { env_node, env_plan, &pv };
+	struct idn_desc d = {
+		.token = r->sess, .cap = s->cap, .size_class = size_class(r->in),
+		.flags = IDN_DF_SIZE,
+	};
+	struct idn_sel_in in;
+	struct idn_sel out;
+	struct aff *a = aff_slot(s, r->sess);
+	uint32_t aff_node = a->token ? a->node : IDN_NODE_NONE;	/* dp default: no TTL */
+
+	idn_sel_in_init(&in, &d, aff_node, 0, 0, IDN_AF_INET);
+	switch (idn_select(&env, &in, &out, NULL)) {
+	case IDN_V_NEW:
+	case IDN_V_AFFINITY:
+	case IDN_V_FALLBACK:
+	case IDN_V_OVERFLOW:
+		break;
+	default:
+		return NONE;	/* shed, no capacity, miss */
+	}
+	a->token = r->sess;
+	a->node = out.node;
+	a->last_s = now_s(t);
+	return out.node;
+}
+
+/* ---- baselines ---- */
+
+static uint32_t least_inflight(struct sim *s, int lo, int hi)
+{
+	uint32_t best = lo;
+
+	for (int j = lo + 1; j < hi; j++) {
+		const struct node *a = &s->nd[j], *b = &s->nd[best];
+
+		if (a->inflight < b->inflight ||
+		    (a->inflight == b->inflight && a->inflight_tok < b->inflight_tok))
+			best = j;
+	}
+	return best;
+}
+
+static uint32_t pick_chash(struct sim *s, uint64_t key)
+{
+	uint64_t h = mix64(key ^ 0xc0ffee);
+	uint32_t lo = 0, hi = s->n_ring;
+
+	while (lo < hi) {
+		uint32_t m = (lo + hi) / 2;
+
+		if (s->ring[m] < h)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return s->ring_node[lo == s->n_ring ? 0 : lo];
+}
+
+static int ring_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return *x < *y ? -1 : *x > *y;
+}
+
+static int ring_build(struct sim *s)
+{
+	uint64_t *pts;
+
+	s->n_ring = s->n * KETAMA_POINTS;
+	pts = malloc(sizeof(*pts) * s->n_ring * 2);
+	s->ring = malloc(sizeof(*s->ring) * s->n_ring);
+	s->ring_node = malloc(sizeof(*s->ring_node) * s->n_ring);
+	if (!pts || !s->ring || !s->ring_node) {
+		free(pts);
+		return -ENOMEM;
+	}
+	for (int j = 0; j < s->n; j++)
+		for (int k = 0; k < KETAMA_POINTS; k++) {
+			uint32_t x = j * KETAMA_POINTS + k;
+
+			pts[2 * x] = mix64(((uint64_t)(j + 1) << 32) | k);
+			pts[2 * x + 1] = j;
+		}
+	qsort(pts, s->n_ring, 2 * sizeof(*pts), ring_cmp);
+	for (uint32_t x = 0; x < s->n_ring; x++) {
+		s->ring[x] = pts[2 * x];
+		s->ring_node[x] = pts[2 * x + 1];
+	}
+	free(pts);
+	return 0;
+}
+
+static uint32_t match_blocks(const struct lru *l, const uint64_t *k, uint32_t nk)
+{
+	uint32_t m = 0;
+
+	while (m < nk && lru_find(l, k[m]) >= 0)
+		m++;
+	return m;
+}
+
+static uint32_t pick_sglang(struct sim *s, uint32_t i, double t)
+{
+	const struct ev_req *r = &s->t->r[i];
+	const uint64_t *k = s->t->keys + r->k_off;
+	uint32_t mx = 0, mn = UINT32_MAX, best = 0, bm = 0, j;
+
+	for (j = 0; j < (uint32_t)s->n; j++) {
+		if (s->nd[j].inflight > mx)
+			mx = s->nd[j].inflight;
+		if (s->nd[j].inflight < mn)
+			mn = s->nd[j].inflight;
+	}
+	if (mx - mn > SGL_ABS && mx > SGL_REL * mn) {
+		best = least_inflight(s, 0, s->n);
+	} else {
+		for (j = 0; j < (uint32_t)s->n; j++) {
+			uint32_t m = match_blocks(&s->nd[j].blocks, k, r->nk);
+
+			if (m > bm) {
+				bm = m;
+				best = j;
+			}
+		}
+		if (!bm || (double)bm * EV_TRACE_BLOCK / r->in <= SGL_CACHE_THR) {
+			best = 0;	/* the smallest tree */
+			for (j = 1; j < (uint32_t)s->n; j++)
+				if (s->nd[j].sgl_tokens < s->nd[best].sgl_tokens)
+					best = j;
+		}
+	}
+	/* insert the request's text into the chosen tree */
+	if (r->nk) {
+		for (j = 0; j < r->nk; j++) {
+			uint32_t before = s->nd[best].blocks.n;
+
+			if (lru_touch(&s->nd[best].blocks, k[j], t) &&
+			    s->nd[best].blocks.n > before)
+				s->nd[best].sgl_tokens += EV_TRACE_BLOCK;
+		}
+		if (r->in > r->nk * EV_TRACE_BLOCK)
+			s->nd[best].sgl_tokens += r->in - r->nk * EV_TRACE_BLOCK;
+	} else {
+		s->nd[best].sgl_tokens += r->in;	/* unique text, never matched */
+	}
+	return best;
+}
+
+static uint32_t pick_llmd(struct sim *s, uint32_t i, double t, bool precise)
+{
+	const struct ev_req *r = &s->t->r[i];
+	const uint64_t *k = s->t->keys + r->k_off;
+	uint32_t qmax = 0, qmin = UINT32_MAX, best = 0, nbest = 0;
+	double bs = -1;
+
+	for (int j = 0; j < s->n; j++) {
+		if (s->nd[j].m_wait > qmax)
+			qmax = s->nd[j].m_wait;
+		if (s->nd[j].m_wait < qmin)
+			qmin = s->nd[j].m_wait;
+	}
+	for (int j = 0; j < s->n; j++) {
+		struct node *nd = &s->nd[j];
+		double prefix = 0, queue, kv, sc;
+		uint32_t m = 0;
+
+		if (r->nk) {
+			if (precise) {
+				while (m < r->nk) {
+					int32_t x;
+
+					if (kv_match(&nd->e.kv, &k[m], 1)) {
+						m++;
+						continue;
+					}
+					x = lru_find(&nd->spec, k[m]);
+					if (x < 0 || nd->spec.stamp[x] < t)
+						break;
+					m++;
+				}
+			} else {
+				m = match_blocks(&nd->blocks, k, r->nk);
+			}
+			prefix = (double)m / r->nk;
+		}
+		queue = qmax == qmin ? 1.0 : (double)(qmax - nd->m_wait) / (qmax - qmin);
+		kv = 1.0 - nd->m_kv / 1000.0;
+		sc = 3 * prefix + 2 * queue + 2 * kv;
+		if (sc > bs + 1e-12) {
+			bs = sc;
+			best = j;
+			nbest = 1;
+		} else if (fabs(sc - bs) <= 1e-12 && rnd(s) % ++nbest == 0) {
+			best = j;	/* random tie-break (reservoir) */
+		}
+	}
+	for (uint32_t j = 0; j < r->nk; j++)
+		lru_touch(precise ? &s->nd[best].spec : &s->nd[best].blocks, k[j],
+			  t + SPEC_TTL_US);
+	return best;
+}
+
+static uint32_t pick(struct sim *s, uint32_t i, double t)
+{
+	switch (s->c->policy) {
+	case EV_IDN:
+		return pick_idn(s, i, t);
+	case EV_RANDOM:
+		return rnd(s) % s->n;
+	case EV_RR:
+		return s->rr++ % s->n;
+	case EV_LEAST:
+		return least_inflight(s, 0, s->n);
+	case EV_CHASH:
+		return pick_chash(s, s->t->r[i].sess);
+	case EV_SGLANG:
+		return pick_sglang(s, i, t);
+	case EV_LLMD:
+		return pick_llmd(s, i, t, false);
+	case EV_LLMD_PRECISE:
+		return pick_llmd(s, i, t, true);
+	case EV_CLOUD:
+		return s->n >= 8 ? least_inflight(s, 6, 8) : least_inflight(s, 0, s->n);
+	default:
+		return NONE;
+	}
+}
+
+/* ---- deliveries ---- */
+
+static int dq_push(struct sim *s, double t, uint32_t req, uint32_t node)
+{
+	size_t i;
+
+	if (s->n_dq == s->dq_cap) {
+		size_t n = s->dq_cap ? s->dq_cap * 2 : 1024;
+		struct dlv *p = realloc(s->dq, n * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		s->dq = p;
+		s->dq_cap = n;
+	}
+	i = s->n_dq++;
+	while (i && s->dq[(i - 1) / 2].t > t) {
+		s->dq[i] = s->dq[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	s->dq[i] = (struct dlv){ t, req, node };
+	return 0;
+}
+
+static struct dlv dq_pop(struct sim *s)
+{
+	struct dlv top = s->dq[0], last = s->dq[--s->n_dq];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= s->n_dq)
+			break;
+		if (c + 1 < s->n_dq && s->dq[c + 1].t < s->dq[c].t)
+			c++;
+		if (s->dq[c].t >= last.t)
+			break;
+		s->dq[i] = s->dq[c];
+		i = c;
+	}
+	if (s->n_dq)
+		s->dq[i] = last;
+	return top;
+}
+
+/* ---- engines ---- */
+
+static void start_iter(struct node *nd)
+{
+	nd->dur = engine_plan(&nd->e);
+	nd->busy = nd->dur > 0;
+	nd->t_end = nd->e.now_us + nd->dur;
+}
+
+static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
+{
+	const struct ev_req *r = &s->t->r[i];
+	struct node *nd = &s->nd[j];
+	struct eng_req *er;
+	uint64_t *keys = NULL;
+	int err;
+
+	if (r->nk) {
+		keys = malloc(sizeof(*keys) * r->nk);
+		if (!keys)
+			return -ENOMEM;
+		memcpy(keys, s->t->keys + r->k_off, sizeof(*keys) * r->nk);
+	}
+	if (!nd->busy)
+		nd->e.now_us = t;	/* the idle engine's clock catches up */
+	er = engine_submit(&nd->e, r->in, r->out, keys, r->nk, &err);
+	if (!er)
+		return err;
+	if (er->id >= nd->id_cap) {
+		size_t n = nd->id_cap ? nd->id_cap * 2 : 1024;
+		uint32_t *p;
+
+		while (n <= er->id)
+			n *= 2;
+		p = realloc(nd->id2req, n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		nd->id2req = p;
+		nd->id_cap = n;
+	}
+	nd->id2req[er->id] = i;
+	if (!nd->busy)
+		start_iter(nd);
+	return 0;
+}
+
+static void iter_end(struct sim *s, int j)
+{
+	struct node *nd = &s->nd[j];
+	struct eng_req *fin[1024], *r;
+	uint32_t nf = 0;
+
+	/* the requests this iteration completes (the engine frees none: ours hold a ref) */
+	for (r = nd->e.run_head; r; r = r->next)
+		if ((r->state == ENG_DECODE && r->generated + 1 >= r->out_tokens) ||
+		    (r->state == ENG_PREFILL && r->chunk && r->chunk == r->prefill_left &&
+		     r->out_tokens <= 1))
+			if (nf < 1024)
+				fin[nf++] = r;
+	engine_apply(&nd->e, nd->dur);
+	for (uint32_t k = 0; k < nf; k++) {
+		uint32_t i;
+		struct out *o;
+
+		r = fin[k];
+		i = nd->id2req[r->id];
+		o = &s->o[i];
+		if (r->state == ENG_DONE) {
+			double back = ev_one_way_us(s->c->layout, j, s->region[i]);
+
+			o->ttft_us = r->t_first + back - s->t_send[i];
+			o->tpot_us = r->out_tokens > 1 ?
+				(r->t_done - r->t_first) / (r->out_tokens - 1) : 0;
+			o->cached = r->cached_tokens;
+			o->done = 1;
+		}
+		nd->inflight--;
+		nd->inflight_tok -= s->t->r[i].in;
+		engine_put(&nd->e, r);
+	}
+	start_iter(nd);
+}
+
+static void tele_tick(struct sim *s, int j, double t)
+{
+	struct node *nd = &s->nd[j];
+	struct idn_telemetry m;
+	struct eng_load l;
+
+	engine_load(&nd->e, &l);
+	tele_build(&nd->tele, &l, 0, &m);	/* the agent's datagram, health unchanged */
+	if (!idn_tele_check(&m))
+		for (int k = 0; k < s->n_rt; k++)
+			idn_tele_apply(&s->tbl[k][j], &m, now_s(t));
+}
+
+/* ---- set-up ---- */
+
+static const char cap_json[] =
+	"{\"class\":1,\"name\":\"llama-3.1-8b-instruct\",\"resources\":{\"mem_gb\":16}}";
+#define CAP_LABEL	IDN_CAP(1, 0)
+
+/* the body each agent POSTs to idnd, with this router's net cost to it */
+static int idn_setup(struct sim *s, char *err, size_t errlen)
+{
+	struct json_object *body[EV_MAX_NODES] = { 0 };
+	struct agent_profile prof = { .cpus = 16, .n_gpus = 1 };
+	int ret = 0;
+
+	snprintf(prof.gpu[0].name, sizeof(prof.gpu[0].name), "NVIDIA H100 80GB HBM3");
+	prof.gpu[0].mem_total = 80ULL << 30;
+	s->n_rt = s->c->layout == EV_TIERED ? 2 : 1;
+	s->cap = CAP_LABEL;
+	for (int rt = 0; rt < s->n_rt && !ret; rt++) {
+		s->tbl[rt] = calloc(IDN_MAX_NODES, sizeof(struct idn_node));
+		if (!s->tbl[rt])
+			return -ENOMEM;
+		for (int j = 0; j < s->n; j++) {
+			struct agent_cfg ac;
+
+			agent_cfg_defaults(&ac);
+			ev_eng_params(&ac.eng);
+			ac.node_id = j;
+			snprintf(ac.addr4, sizeof(ac.addr4), "10.0.0.%u", (unsigned char)(j + 1));
+			ac.region = s->c->layout == EV_TIERED && tier_region(j) >= 0 ?
+				tier_region(j) : 0;
+			ac.net_us = 2 * ev_one_way_us(s->c->layout, j, rt);	/* round trip */
+			body[j] = agent_profile_json(&prof, &ac);
+			if (!body[j])
+				ret = -ENOMEM;
+		}
+		if (!ret)
+			ret = ev_idnd_build(cap_json, body, s->n, s->tbl[rt], &s->ops[rt], err,
+					    errlen);
+		for (int j = 0; j < s->n; j++) {
+			json_object_put(body[j]);
+			body[j] = NULL;
+		}
+		if (ret < 0)
+			return ret;
+		s->n_ops[rt] = ret;
+		ret = 0;
+	}
+	{
+		uint32_t sz = 1;
+
+		while (sz < s->t->n * 2 + 16)
+			sz <<= 1;
+		s->aff = calloc(sz, sizeof(*s->aff));
+		s->aff_mask = sz - 1;
+		if (!s->aff)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void sim_free(struct sim *s)
+{
+	for (int j = 0; j < s->n; j++) {
+		engine_free(&s->nd[j].e);
+		free(s->nd[j].id2req);
+		lru_free(&s->nd[j].blocks);
+		lru_free(&s->nd[j].spec);
+	}
+	for (int k = 0; k < 2; k++) {
+		free(s->tbl[k]);
+		free(s->ops[k]);
+	}
+	free(s->o);
+	free(s->t_send);
+	free(s->region);
+	free(s->aff);
+	free(s->ring);
+	free(s->ring_node);
+	free(s->dq);
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* nearest rank */
+static double pct(const double *v, size_t n, double p)
+{
+	size_t k;
+
+	if (!n)
+		return 0;
+	k = (size_t)ceil(p * n);
+	return v[k ? k - 1 : 0];
+}
+
+static int results(struct sim *s, struct ev_res *res, double t_last)
+{
+	const struct ev_trace *t = s->t;
+	double *v = malloc(sizeof(*v) * (t->n + 1)), *all = malloc(sizeof(*all) * (t->n + 1));
+	double tp = 0, hit = 0, q = 0;
+	size_t ntp = 0, ns = 0;
+
+	if (!v || !all) {
+		free(v);
+		free(all);
+		return -ENOMEM;
+	}
+	res->n = t->n;
+	res->span_s = t->span_us / s->c->scale / 1e6;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct out *o = &s->o[i];
+
+		if (!o->done) {
+			all[i] = INFINITY;
+			res->shed++;
+			continue;
+		}
+		all[i] = o->ttft_us;
+		v[ns++] = o->ttft_us;
+		if (t->r[i].out > 1) {
+			tp += o->tpot_us;
+			ntp++;
+		}
+		hit += o->cached;
+		q += t->r[i].in;
+		if (o->ttft_us <= EV_SLO_TTFT_US && o->tpot_us <= EV_SLO_TPOT_US)
+			res->good++;
+		if (!ev_in_region(s->c->layout, o->node, s->region[i]))
+			res->wan_bytes += 4.0 * (t->r[i].in + t->r[i].out);
+	}
+	res->served = ns;
+	if (s->c->keep_ttft) {
+		res->ttft_us = malloc(sizeof(double) * t->n);
+		res->node = malloc(sizeof(int16_t) * t->n);
+		for (size_t i = 0; res->ttft_us && res->node && i < t->n; i++) {
+			res->ttft_us[i] = s->o[i].done ? s->o[i].ttft_us : -1;
+			res->node[i] = s->o[i].done ? s->o[i].node : -1;
+		}
+	}
+	qsort(v, ns, sizeof(*v), dbl_cmp);
+	qsort(all, t->n, sizeof(*all), dbl_cmp);
+	res->p50 = pct(v, ns, 0.5) / 1e6;
+	res->p90 = pct(v, ns, 0.9) / 1e6;
+	res->p99 = pct(v, ns, 0.99) / 1e6;
+	res->p90_all = pct(all, t->n, 0.9) / 1e6;
+	res->tpot_mean = ntp ? tp / ntp / 1e6 : 0;
+	for (size_t i = 0, k = 0; i < t->n; i++)
+		if (s->o[i].done && t->r[i].out > 1)
+			v[k++] = s->o[i].tpot_us;
+	qsort(v, ntp, sizeof(*v), dbl_cmp);
+	res->tpot_p90 = pct(v, ntp, 0.9) / 1e6;
+	res->hit_pct = q > 0 ? 100.0 * hit / q : 0;
+	res->shed_pct = 100.0 * res->shed / t->n;
+	res->goodput = res->span_s > 0 ? res->good / res->span_s : 0;
+	res->busy_max = 0;
+	res->busy_mean = 0;
+	for (int j = 0; j < s->n; j++) {
+		res->busy_pct[j] = t_last > 0 ? 100.0 * s->nd[j].e.st.busy_us / t_last : 0;
+		res->busy_mean += res->busy_pct[j] / s->n;
+		if (res->busy_pct[j] > res->busy_max)
+			res->busy_max = res->busy_pct[j];
+	}
+	free(v);
+	free(all);
+	return 0;
+}
+
+int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res, char *err,
+	   size_t errlen)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+	struct eng_params ep;
+	struct agent_cfg ac;
+	size_t next = 0;
+	double t_last = 0;
+	int ret = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (!s)
+		return -ENOMEM;
+	if (c->nodes < 1 || c->nodes > EV_MAX_NODES || !(c->scale > 0) ||
+	    (c->layout == EV_TIERED && c->nodes != 8)) {
+		snprintf(err, errlen, "nodes 1..%d (tiered: 8) and a positive scale", EV_MAX_NODES);
+		free(s);
+		return -EINVAL;
+	}
+	s->t = t;
+	s->c = c;
+	s->n = c->nodes;
+	s->rng = c->seed;
+	agent_cfg_defaults(&ac);
+	ev_eng_params(&ep);
+	s->o = calloc(t->n, sizeof(*s->o));
+	s->t_send = malloc(sizeof(double) * t->n);
+	s->region = calloc(t->n, 1);
+	if (!s->o || !s->t_send || !s->region)
+		ret = -ENOMEM;
+	for (size_t i = 0; !ret && i < t->n; i++) {
+		s->t_send[i] = t->r[i].t_us / c->scale;
+		/* clients' regions: Mooncake by session, Azure round robin */
+		s->region[i] = t->has_prefix ? (mix64(t->r[i].sess) & 1) : (i & 1);
+	}
+	for (int j = 0; !ret && j < s->n; j++) {
+		struct node *nd = &s->nd[j];
+		uint32_t kvb = ep.capacity_tokens / ep.block_tokens;
+
+		ret = engine_init(&nd->e, &ep);
+		if (!ret && c->policy == EV_SGLANG)
+			ret = lru_init(&nd->blocks,
+				       SGL_MAX_TREE / SGL_CHARS_PER_TOKEN / EV_TRACE_BLOCK);
+		if (!ret && c->policy == EV_LLMD)
+			ret = lru_init(&nd->blocks, kvb);
+		if (!ret && c->policy == EV_LLMD_PRECISE)
+			ret = lru_init(&nd->spec, 4 * kvb);
+		nd->tele.fd = -1;
+		nd->tele.node = j;
+		nd->tele.seq = 1000;
+		/* agents start at different moments: spread their phases */
+		nd->tele_next = (double)ac.tele_ms * 1000.0 * (j + 1) / s->n;
+	}
+	if (!ret && c->policy == EV_IDN)
+		ret = idn_setup(s, err, errlen);
+	else if (!ret && c->policy == EV_CHASH)
+		ret = ring_build(s);
+	if (ret) {
+		if (!err[0])
+			snprintf(err, errlen, "set-up: %s", strerror(-ret));
+		sim_free(s);
+		free(s);
+		return ret;
+	}
+	for (;;) {
+		double te = INFINITY, tt = INFINITY, td = INFINITY, ta = INFINITY, ts = INFINITY;
+		int je = -1, jt = -1;
+
+		for (int j = 0; j < s->n; j++) {
+			if (s->nd[j].busy && s->nd[j].t_end < te) {
+				te = s->nd[j].t_end;
+				je = j;
+			}
+			if (c->policy == EV_IDN && s->nd[j].tele_next < tt) {
+				tt = s->nd[j].tele_next;
+				jt = j;
+			}
+		}
+		if (s->n_dq)
+			td = s->dq[0].t;
+		if (next < t->n)
+			ta = s->t_send[next];
+		if (c->policy == EV_LLMD || c->policy == EV_LLMD_PRECISE)
+			ts = s->scrape_next;
+		if (je < 0 && !s->n_dq && next >= t->n)
+			break;
+		if (te <= tt && te <= td && te <= ta && te <= ts) {
+			t_last = te;
+			iter_end(s, je);
+		} else if (tt <= td && tt <= ta && tt <= ts) {
+			tele_tick(s, jt, tt);
+			s->nd[jt].tele_next += ac.tele_ms * 1000.0;
+		} else if (ts <= td && ts <= ta) {
+			for (int j = 0; j < s->n; j++) {
+				struct eng_load l;
+
+				engine_load(&s->nd[j].e, &l);
+				s->nd[j].m_wait = l.waiting;
+				s->nd[j].m_kv = l.kv_use;
+			}
+			s->scrape_next += SCRAPE_US;
+		} else if (td <= ta) {
+			struct dlv d = dq_pop(s);
+
+			ret = deliver(s, d.req, d.node, d.t);
+		} else {
+			uint32_t i = next++, j = pick(s, i, ta);
+			double lat;
+
+			if (j == NONE || j >= (uint32_t)s->n) {
+				s->o[i].shed = 1;
+				continue;
+			}
+			s->o[i].node = j;
+			s->nd[j].inflight++;
+			s->nd[j].inflight_tok += t->r[i].in;
+			lat = ev_one_way_us(c->layout, j, s->region[i]);
+			ret = lat > 0 ? dq_push(s, ta + lat, i, j) : deliver(s, i, j, ta);
+		}
+		if (ret) {
+			snprintf(err, errlen, "simulation: %s", strerror(-ret));
+			break;
+		}
+	}
+	if (!ret)
+		ret = results(s, res, t_last);
+	sim_free(s);
+	free(s);
+	return ret;
+}
+
+void ev_res_free(struct ev_res *r)
+{
+	free(r->ttft_us);
+	free(r->node);
+	r->ttft_us = NULL;
+	r->node = NULL;
+}
