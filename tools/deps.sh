@@ -27,6 +27,8 @@ PKGS=(
 	# kernel tier's guest: the rxe provider, the `rdma` tool (iproute2),
 	# perftest's ib_write_bw (kv_rdma_vs_ib_write_bw)
 	libibverbs-dev librdmacm-dev ibverbs-providers perftest
+	# make eval's plots (tools/eval/run.sh)
+	gnuplot-nox
 )
 
 # Debian 12's 6.1 kernel ABI (e.g. 6.1.0-57-amd64): the headers are installed,

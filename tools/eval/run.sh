@@ -55,6 +55,8 @@ for t in $(ls rho_*.dat 2>/dev/null | sed 's/^rho_//;s/\.dat$//'); do
 	set style data histograms
 	set style fill solid
 	set ylabel 'GB'
+	unset xlabel
+	set yrange [0:*]
 	set xtics rotate by -30
 	unset logscale
 	set key off

@@ -785,7 +785,15 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 			snprintf(ac.addr4, sizeof(ac.addr4), "10.0.0.%u", (unsigned char)(j + 1));
 			ac.region = s->c->layout == EV_TIERED && tier_region(j) >= 0 ?
 				tier_region(j) : 0;
-			ac.net_us = 2 * ev_one_way_us(s->c->layout, j, rt);	/* round trip */
+			/*
+			 * The agent's --net-us: one number per node, the same in
+			 * every router's table (idnd pushes one entry per node):
+			 * the round trip from the node's own region's clients
+			 * (cloud: from anywhere). Each router still has its own
+			 * table and telemetry, as each region's router host does.
+			 */
+			ac.net_us = 2 * ev_one_way_us(s->c->layout, j,
+						      tier_region(j) >= 0 ? tier_region(j) : 0);
 			body[j] = agent_profile_json(&prof, &ac);
 			if (!body[j])
 				ret = -ENOMEM;
