@@ -35,7 +35,7 @@ enum {
 	O_MAXQ, O_CONF, O_CTL, O_HB, O_TELE, O_TELEMS, O_LISTEN, O_MODEL, O_NOENG,
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
-	O_KVKEY,
+	O_KVKEY, O_PATTN,
 	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL,
 };
 
@@ -64,6 +64,7 @@ static const struct option opts[] = {
 	{ "prefill-tok-us", required_argument, NULL, O_PTOK },
 	{ "decode-seq-us", required_argument, NULL, O_DSEQ },
 	{ "attn-ctx-ns", required_argument, NULL, O_ATTN },
+	{ "prefill-attn-ns", required_argument, NULL, O_PATTN },
 	{ "block-tokens", required_argument, NULL, O_BLOCK },
 	{ "kv-capacity-tokens", required_argument, NULL, O_CAPT },
 	{ "kv-bytes-per-token", required_argument, NULL, O_KVB },
@@ -191,6 +192,7 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_PTOK: return dbl(arg, 0, 1e6, &c->eng.prefill_tok_us);
 	case O_DSEQ: return dbl(arg, 0, 1e6, &c->eng.decode_seq_us);
 	case O_ATTN: return dbl(arg, 0, 1e6, &c->eng.attn_ctx_ns);
+	case O_PATTN: return dbl(arg, 0, 1e6, &c->eng.prefill_attn_ns);
 	case O_BLOCK: U32(eng.block_tokens, 1 << 20); return c->eng.block_tokens ? 0 : -ERANGE;
 	case O_CAPT:
 		if (num(arg, 1ULL << 40, &v))

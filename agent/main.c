@@ -33,7 +33,7 @@ static const char usage_text[] =
 "  --telemetry ADDR:PORT [--tele-ms MS]  datagrams to the router\n"
 "  --listen ADDR:PORT (127.0.0.1:8000)  HTTP: OpenAI API, /metrics, residency\n"
 "  --model NAME --no-engine --speed X\n"
-"  --iter-base-us --prefill-tok-us --decode-seq-us --attn-ctx-ns\n"
+"  --iter-base-us --prefill-tok-us --decode-seq-us --attn-ctx-ns --prefill-attn-ns\n"
 "  --block-tokens --kv-capacity-tokens --kv-bytes-per-token\n"
 "  --max-batch-tokens --max-seqs\n"
 "  --mem-budget BYTES[K|M|G] --backend host|cuda\n"
