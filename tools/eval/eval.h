@@ -118,6 +118,7 @@ struct ev_res {
 	double busy_pct[EV_MAX_NODES];
 	double busy_mean, busy_max;
 	double wan_bytes;
+	double herd_pct;	/* per 100 ms window of decisions: share of its busiest node */
 	double *ttft_us;	/* per request, -1 when shed (keep_ttft) */
 	int16_t *node;		/* per request, -1 when shed (keep_ttft) */
 };

@@ -142,6 +142,8 @@ static int best_of(const struct ev_res *r, const bool *ran)
 
 static double ratio(double a, double b)
 {
+	if (isinf(b))
+		return isinf(a) ? 1.0 : 0.0;	/* both never served at that rank: equal */
 	if (b > 0)
 		return a / b;
 	return a > 0 ? INFINITY : 1.0;
@@ -158,10 +160,9 @@ static void fig(const char *name, double v, const char *unit)
 
 static void row(FILE *f, const char *pol, const struct ev_res *r, bool wan)
 {
-	fprintf(f, "| %s | %.2f | %.2f | %.2f | %s%.2f | %.1f | %.2f | %.1f | %.1f | %.0f / %.0f |",
-		pol, r->p50, r->p90, r->p99, isinf(r->p90_all) ? "" : "", r->p90_all,
-		r->tpot_mean * 1000, r->goodput, r->shed_pct, r->hit_pct, r->busy_mean,
-		r->busy_max);
+	fprintf(f, "| %s | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.1f | %.1f | %.0f / %.0f | %.0f |",
+		pol, r->p50, r->p90, r->p99, r->p90_all, r->tpot_mean * 1000, r->goodput,
+		r->shed_pct, r->hit_pct, r->busy_mean, r->busy_max, r->herd_pct);
 	if (wan)
 		fprintf(f, " %.2f |", r->wan_bytes / 1e9);
 	fprintf(f, "\n");
@@ -169,7 +170,7 @@ static void row(FILE *f, const char *pol, const struct ev_res *r, bool wan)
 
 static const char hdr[] =
 "| policy | TTFT p50 s | p90 s | p99 s | p90 with shed s | TPOT ms | goodput req/s | shed % "
-"| prefix hit % | busy % mean / max |";
+"| prefix hit % | busy % mean / max | herd % |";
 
 static void report(void)
 {
@@ -185,7 +186,9 @@ static void report(void)
 	fprintf(f, "# make eval: routing simulation\n\n"
 		   "%d nodes (Llama-3.1-8B on one H100 each, vLLM-like engine model), SLO TTFT <= 2 s "
 		   "and mean TPOT <= 200 ms; \"best\" = the baseline with the lowest p90 "
-		   "(shed counted as never served). Set-up: docs/benchmarks.md.\n\n", nodes);
+		   "(shed counted as never served). herd %%: in each 100 ms window of decisions, the "
+		   "share of its requests sent to the most chosen node (an even spread over 8 "
+		   "is 12.5 %% for large windows). Set-up: docs/benchmarks.md.\n\n", nodes);
 	for (int k = 0; k < n_tr; k++) {
 		struct tr *tr = &T[k];
 
@@ -195,7 +198,7 @@ static void report(void)
 
 			fprintf(f, "### flat, rho %.1f (best baseline: %s)\n\n%s\n", rhos[ri],
 				b >= 0 ? ev_policy_names[b] : "-", hdr);
-			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
 			for (int p = 0; p < EV_POLICIES; p++)
 				if (tr->ran[ri][p])
 					row(f, ev_policy_names[p], &tr->flat[ri][p], false);
@@ -203,7 +206,7 @@ static void report(void)
 		}
 		if (tr->tran[EV_IDN]) {
 			fprintf(f, "### tiered, rho 0.7\n\n%s WAN GB |\n", hdr);
-			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 			for (int p = 0; p < EV_POLICIES; p++)
 				if (tr->tran[p])
 					row(f, ev_policy_names[p], &tr->tiered[p], true);

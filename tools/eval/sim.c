@@ -685,6 +685,11 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 	if (!nd->busy)
 		nd->e.now_us = t;	/* the idle engine's clock catches up */
 	er = engine_submit(&nd->e, r->in, r->out, keys, r->nk, &err);
+	if (!er && err == -E2BIG) {	/* larger than a node's KV: never served */
+		nd->inflight--;
+		nd->inflight_tok -= r->in;
+		return 0;
+	}
 	if (!er)
 		return err;
 	if (er->id >= nd->id_cap) {
@@ -898,6 +903,33 @@ static int results(struct sim *s, struct ev_res *res, double t_last)
 			res->wan_bytes += 4.0 * (t->r[i].in + t->r[i].out);
 	}
 	res->served = ns;
+	{	/* herding: decisions per 100 ms window, share of the most chosen node */
+		uint32_t cnt[EV_MAX_NODES] = { 0 }, tot = 0;
+		double sum = 0, w = 0, win = -1;
+
+		for (size_t i = 0; i <= t->n; i++) {
+			double wi = i < t->n ? floor(s->t_send[i] / 100000.0) : -2;
+
+			if (wi != win) {
+				uint32_t mx = 0;
+
+				for (int j = 0; j < s->n; j++)
+					mx = cnt[j] > mx ? cnt[j] : mx;
+				if (tot >= 2) {
+					sum += (double)mx / tot * tot;	/* weighted by requests */
+					w += tot;
+				}
+				memset(cnt, 0, sizeof(cnt));
+				tot = 0;
+				win = wi;
+			}
+			if (i < t->n && !s->o[i].shed) {
+				cnt[s->o[i].node]++;
+				tot++;
+			}
+		}
+		res->herd_pct = w > 0 ? 100.0 * sum / w : 0;
+	}
 	if (s->c->keep_ttft) {
 		res->ttft_us = malloc(sizeof(double) * t->n);
 		res->node = malloc(sizeof(int16_t) * t->n);
