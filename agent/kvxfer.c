@@ -913,6 +913,29 @@ struct tstream {
 	size_t res_got;
 };
 
+/*
+ * The receiver's answer on a stream whose send just failed, if it is
+ * queued: its (negative) status, or 0 when there is none or it is not a
+ * refusal. Never blocks.
+ */
+static int tx_peer_answer(struct tstream *s)
+{
+	int32_t status;
+
+	while (s->res_got < sizeof(s->res)) {
+		ssize_t r = recv(s->fd, (uint8_t *)&s->res + s->res_got,
+				 sizeof(s->res) - s->res_got, MSG_DONTWAIT);
+
+		if (r <= 0)
+			return 0;
+		s->res_got += r;
+	}
+	if (le32toh(s->res.magic) != KVX_MAGIC_RES)
+		return 0;
+	status = (int32_t)le32toh(s->res.status);
+	return status < 0 ? status : 0;
+}
+
 static int connect_to(const struct sockaddr_storage *ss, socklen_t len, uint32_t ms)
 {
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
@@ -1329,12 +1352,28 @@ static void *tx_run(void *arg)
 					mh.msg_iovlen = nio;
 					r = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 					if (r < 0) {
+						int status;
+
 						if (errno == EAGAIN || errno == EINTR)
 							break;
 						err = -errno;
+						/*
+						 * A receiver that refused the transfer answers
+						 * and closes with our slices unread, which
+						 * resets the connection: its answer is still
+						 * queued here, and says why.
+						 */
+						status = tx_peer_answer(s);
+						if (status) {
+							err = status;
+							snprintf(why, sizeof(why), "peer %s rejected "
+								 "the transfer: %s", t->peer,
+								 strerror(-err));
+							goto fail;
+						}
 						snprintf(why, sizeof(why), "send to %s: %s "
 							 "(peer gone mid-transfer)", t->peer,
-							 strerror(errno));
+							 strerror(-err));
 						goto fail;
 					}
 					s->sent += r;
