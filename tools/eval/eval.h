@@ -108,6 +108,7 @@ struct ev_cfg {
 
 struct ev_res {
 	size_t n, served, shed, good;
+	int nodes;
 	double span_s;		/* compressed arrival span */
 	double goodput;		/* requests meeting the SLO per second */
 	double p50, p90, p99;	/* TTFT of served requests, s */

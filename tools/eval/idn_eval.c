@@ -163,6 +163,9 @@ static void row(FILE *f, const char *pol, const struct ev_res *r, bool wan)
 	fprintf(f, "| %s | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.1f | %.1f | %.0f / %.0f | %.0f |",
 		pol, r->p50, r->p90, r->p99, r->p90_all, r->tpot_mean * 1000, r->goodput,
 		r->shed_pct, r->hit_pct, r->busy_mean, r->busy_max, r->herd_pct);
+	for (int j = 0; j < r->nodes; j++)
+		fprintf(f, "%s%.0f", j ? " " : " ", r->busy_pct[j]);
+	fprintf(f, " |");
 	if (wan)
 		fprintf(f, " %.2f |", r->wan_bytes / 1e9);
 	fprintf(f, "\n");
@@ -170,7 +173,7 @@ static void row(FILE *f, const char *pol, const struct ev_res *r, bool wan)
 
 static const char hdr[] =
 "| policy | TTFT p50 s | p90 s | p99 s | p90 with shed s | TPOT ms | goodput req/s | shed % "
-"| prefix hit % | busy % mean / max | herd % |";
+"| prefix hit % | busy % mean / max | herd % | busy % per node |";
 
 static void report(void)
 {
@@ -198,7 +201,7 @@ static void report(void)
 
 			fprintf(f, "### flat, rho %.1f (best baseline: %s)\n\n%s\n", rhos[ri],
 				b >= 0 ? ev_policy_names[b] : "-", hdr);
-			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 			for (int p = 0; p < EV_POLICIES; p++)
 				if (tr->ran[ri][p])
 					row(f, ev_policy_names[p], &tr->flat[ri][p], false);
@@ -206,7 +209,7 @@ static void report(void)
 		}
 		if (tr->tran[EV_IDN]) {
 			fprintf(f, "### tiered, rho 0.7\n\n%s WAN GB |\n", hdr);
-			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 			for (int p = 0; p < EV_POLICIES; p++)
 				if (tr->tran[p])
 					row(f, ev_policy_names[p], &tr->tiered[p], true);

@@ -407,6 +407,10 @@ static uint32_t pick_idn(struct sim *s, uint32_t i, double t)
 	a->token = r->sess;
 	a->node = out.node;
 	a->last_s = now_s(t);
+#ifdef IDN_CHARGE_MAX	/* self-accounting, where the dataplane has it */
+	if (out.node < IDN_MAX_NODES)
+		idn_node_charge(&s->tbl[pv.rt][out.node], out.charge);
+#endif
 	return out.node;
 }
 
@@ -880,6 +884,7 @@ static int results(struct sim *s, struct ev_res *res, double t_last)
 		return -ENOMEM;
 	}
 	res->n = t->n;
+	res->nodes = s->n;
 	res->span_s = t->span_us / s->c->scale / 1e6;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct out *o = &s->o[i];
