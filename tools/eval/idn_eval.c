@@ -196,6 +196,25 @@ static void report(void)
 		struct tr *tr = &T[k];
 
 		fprintf(f, "## %s (%s, %zu requests)\n\n", tr->name, tr->path, tr->t.n);
+		fprintf(f, "| rho | best (lowest p90) | IDN p90 / best's (shed as never served) "
+			   "| served-only p90 / best's | goodput / best's | goodput / highest "
+			   "baseline goodput | IDN shed %% |\n|---|---|---|---|---|---|---|\n");
+		for (int ri = 0; ri < n_rho; ri++) {
+			const struct ev_res *r = tr->flat[ri];
+			int b = best_of(r, tr->ran[ri]), g = -1;
+
+			if (b < 0 || !tr->ran[ri][EV_IDN])
+				continue;
+			for (int p = 1; p < EV_POLICIES; p++)
+				if (tr->ran[ri][p] && (g < 0 || r[p].goodput > r[g].goodput))
+					g = p;
+			fprintf(f, "| %.1f | %s | %.3f | %.3f | %.3f | %.3f (%s) | %.1f |\n", rhos[ri],
+				ev_policy_names[b], ratio(r[EV_IDN].p90_all, r[b].p90_all),
+				ratio(r[EV_IDN].p90, r[b].p90), ratio(r[EV_IDN].goodput, r[b].goodput),
+				ratio(r[EV_IDN].goodput, r[g].goodput), ev_policy_names[g],
+				r[EV_IDN].shed_pct);
+		}
+		fprintf(f, "\n");
 		for (int ri = 0; ri < n_rho; ri++) {
 			int b = best_of(tr->flat[ri], tr->ran[ri]);
 
