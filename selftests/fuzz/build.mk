@@ -6,13 +6,15 @@
 #   $(O)/fuzz/fuzz_idnd_body   idnd's request bodies (api.c parse_body +
 #                              cap/node/heartbeat/demand validation)
 #   $(O)/fuzz/fuzz_agent_metrics  the agent's Prometheus parser (adapter.c)
+#   $(O)/fuzz/fuzz_eval_trace  make eval's trace parser (tools/eval/trace.c)
 
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 HAVE_FUZZER := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' | \
 	$(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null && echo 1)
-FUZZ_BINS := $(O)/fuzz/fuzz_args $(O)/fuzz/fuzz_idnd_body $(O)/fuzz/fuzz_agent_metrics
+FUZZ_BINS := $(O)/fuzz/fuzz_args $(O)/fuzz/fuzz_idnd_body $(O)/fuzz/fuzz_agent_metrics \
+	$(O)/fuzz/fuzz_eval_trace
 
 ifeq ($(HAVE_FUZZER),1)
 ALL_TARGETS += $(FUZZ_BINS)
@@ -46,3 +48,9 @@ $(O)/fuzz/fuzz_agent_metrics: selftests/fuzz/fuzz_agent_metrics.c agent/adapter.
 	$(call msg,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -o $@ $< agent/adapter.c \
 		-ljson-c -lcurl -lpthread -lm
+
+$(O)/fuzz/fuzz_eval_trace: selftests/fuzz/fuzz_eval_trace.c tools/eval/trace.c tools/eval/eval.h \
+		agent/kvcache.c agent/agent.h | $(O)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -Itools/eval -o $@ $< tools/eval/trace.c \
+		agent/kvcache.c -ljson-c -lz -lm

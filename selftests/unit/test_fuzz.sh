@@ -20,6 +20,7 @@ runs=(
 	"idnd_demand $O/fuzz/fuzz_idnd_body demand IDN_FUZZ_BODY=demand"
 	"idnd_policy $O/fuzz/fuzz_idnd_body policy IDN_FUZZ_BODY=policy"
 	"agent_metrics $O/fuzz/fuzz_agent_metrics metrics -"
+	"eval_trace $O/fuzz/fuzz_eval_trace eval_trace -"
 )
 echo "1..${#runs[@]}"
 if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
@@ -31,7 +32,7 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
 	exit 4
 fi
 if [ ! -x "$O/fuzz/fuzz_args" ] || [ ! -x "$O/fuzz/fuzz_idnd_body" ] ||
-   [ ! -x "$O/fuzz/fuzz_agent_metrics" ]; then
+   [ ! -x "$O/fuzz/fuzz_agent_metrics" ] || [ ! -x "$O/fuzz/fuzz_eval_trace" ]; then
 	make -s O="$O" fuzz >/dev/null || { echo "not ok 1 - fuzz build failed"; exit 1; }
 fi
 

@@ -253,6 +253,8 @@ static int azure_header(struct rd *d, char *s)
 			d->col_out = i;
 	}
 	d->ncol = i;
+	if (i > 16)
+		return fail(d, "CSV header has %d columns, at most 16", i);
 	if (d->col_ts < 0 || d->col_in < 0 || d->col_out < 0)
 		return fail(d, "CSV header lacks TIMESTAMP, ContextTokens or GeneratedTokens");
 	return 0;
