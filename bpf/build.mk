@@ -9,8 +9,13 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS))
 BPF_HDRS := $(wildcard bpf/lib/*.h) include/uapi/linux/idn.h
+# Build id of the dataplane: a hash of its sources, in .rodata
+# (idn_build_id), shown by `idnctl dp status`; a pinned program of another
+# build is flagged stale and `idnctl dp replace` swaps it.
+IDN_BPF_BUILD_ID := $(shell cat $(BPF_SRCS) $(BPF_HDRS) 2>/dev/null | sha256sum | cut -c1-16)
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	-Wno-unused-function -Iinclude/uapi -Ibpf -I/usr/include/$(MULTIARCH)
+	-Wno-unused-function -Iinclude/uapi -Ibpf -I/usr/include/$(MULTIARCH) \
+	-DIDN_BUILD_ID=0x$(IDN_BPF_BUILD_ID)ULL
 
 ALL_TARGETS += $(BPF_OBJS) $(BPF_SKELS)
 

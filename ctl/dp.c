@@ -59,6 +59,7 @@ static int usage(void)
 	fprintf(stdout,
 "Usage: idnctl dp attach dev IFNAME [ mode { xdp | tc } ] [ xdpmode { native | generic } ]\n"
 "       idnctl dp detach dev IFNAME\n"
+"       idnctl dp replace [ dev IFNAME ]\n"
 "       idnctl dp decap attach dev IFNAME\n"
 "       idnctl dp decap detach dev IFNAME\n"
 "       idnctl dp status\n"
@@ -134,13 +135,122 @@ static int prog_id_of(int fd)
 	return info.id;
 }
 
+#if HAVE_STEER_SKEL
 /*
- * Pinned steering program of kind, loading the skeleton when absent.
- * Only the program this attach needs is loaded (TC mode must not depend
- * on what the kernel allows XDP), with the features the kernel allows
- * (dp_features.h: probed by loading) set in .rodata first. The maps are
- * pinned by name, so the XDP and TC programs share them whichever loads
- * first.
+ * Load the steering program of kind from this idnctl's skeleton: only the
+ * program this attach needs (TC mode must not depend on what the kernel
+ * allows XDP), with the features the kernel allows (dp_features.h: probed
+ * by loading) set in .rodata first. The maps are pinned by name, so every
+ * load shares them. Return: the program's fd (the caller's), or -errno
+ * with idn_errmsg() set; why gets the features chosen.
+ */
+static int steer_load(enum dp_kind kind, char *why, size_t n)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = G.maps.dir);
+	struct bpf_program *prog;
+	struct idn_steer *skel;
+	__u32 feat, forced;
+	const char *refused;
+	int err, fd;
+
+	err = idn_dp_features(&feat, &forced, why, n);
+	if (err)
+		return idn_err(err, "%s", why);
+	skel = idn_steer__open_opts(&opts);
+	if (!skel)
+		return idn_err(-errno, "open idn_steer: %s", strerror(errno));
+	skel->rodata->idn_features = feat;
+	skel->rodata->idn_features_forced_off = forced;
+	prog = kind == DP_XDP ? skel->progs.idn_xdp : skel->progs.idn_tc;
+	bpf_program__set_autoload(kind == DP_XDP ? skel->progs.idn_tc : skel->progs.idn_xdp,
+				  false);
+	idn_log_libbpf_refused(true);
+	err = idn_steer__load(skel);
+	if (err) {
+		refused = idn_log_libbpf_refused(true);
+		idn_steer__destroy(skel);
+		if (*refused)
+			return idn_err(err, "load idn_steer (%s): the kernel refused it: %s",
+				       kind_names[kind], refused);
+		return idn_err(err, "load idn_steer (%s): %s (try -v)", kind_names[kind],
+			       strerror(-err));
+	}
+	fd = dup(bpf_program__fd(prog));
+	err = -errno;
+	idn_steer__destroy(skel);	/* the fd and the pins keep program and maps */
+	if (fd < 0)
+		return idn_err(err, "dup: %s", strerror(-err));
+	return fd;
+}
+
+/* This idnctl's own dataplane build: the skeleton's .rodata, not loaded. */
+static __u64 own_build_id(void)
+{
+	struct idn_steer *skel = idn_steer__open();
+	__u64 id = 0;
+
+	if (skel) {
+		id = skel->rodata->idn_build_id;
+		idn_steer__destroy(skel);
+	}
+	return id;
+}
+#endif
+
+/*
+ * The .rodata of a loaded steering program (what runs: features, map
+ * layout, build id), read back through the program's own maps.
+ */
+static int prog_rodata(int prog_fd, void *out, size_t size)
+{
+	struct bpf_prog_info info = {};
+	__u32 ids[32], len = sizeof(info), key = 0;
+	int err = -ENOENT;
+
+	info.nr_map_ids = ARRAY_SIZE(ids);
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	for (__u32 i = 0; i < info.nr_map_ids && i < ARRAY_SIZE(ids) && err; i++) {
+		struct bpf_map_info mi = {};
+		__u32 ml = sizeof(mi);
+		int mfd = bpf_map_get_fd_by_id(ids[i]);
+		void *val;
+
+		if (mfd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(mfd, &mi, &ml) && strstr(mi.name, ".rodata") &&
+		    mi.value_size >= size && (val = calloc(1, mi.value_size))) {
+			if (!bpf_map_lookup_elem(mfd, &key, val)) {
+				memcpy(out, val, size);
+				err = 0;
+			}
+			free(val);
+		}
+		close(mfd);
+	}
+	return err;
+}
+
+/* The same, of the pinned program DIR/pin. */
+static int pinned_rodata(const char *pin, void *out, size_t size)
+{
+	char path[PATH_MAX + 32];
+	int fd, err;
+
+	pin_path(path, sizeof(path), pin);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	err = prog_rodata(fd, out, size);
+	close(fd);
+	return err;
+}
+
+/*
+ * Pinned steering program of kind, loading it when absent. A pinned
+ * program of another build keeps running (attaching it is what the
+ * operator asked), with a warning: `dp replace` upgrades it.
  */
 static int steer_prog(enum dp_kind kind)
 {
@@ -149,54 +259,36 @@ static int steer_prog(enum dp_kind kind)
 
 	pin_path(path, sizeof(path), kind == DP_XDP ? PIN_XDP : PIN_TC);
 	fd = bpf_obj_get(path);
-	if (fd >= 0)
-		return fd;
 #if HAVE_STEER_SKEL
+	if (fd >= 0) {
+		struct idn_steer__rodata ro;
+
+		if (!prog_rodata(fd, &ro, sizeof(ro)) && ro.idn_build_id != own_build_id())
+			pr_warn("idnctl: the pinned %s program is of another build (%016llx, this "
+				"idnctl %016llx): \"idnctl dp replace\" upgrades it\n",
+				kind_names[kind], (unsigned long long)ro.idn_build_id,
+				(unsigned long long)own_build_id());
+		return fd;
+	}
 	{
-		LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = G.maps.dir);
-		struct bpf_program *prog;
-		struct idn_steer *skel;
-		__u32 feat, forced;
 		char why[512];
-		const char *refused;
 		int err;
 
-		err = idn_dp_features(&feat, &forced, why, sizeof(why));
-		if (err)
-			return idn_err(err, "%s", why);
-		skel = idn_steer__open_opts(&opts);
-		if (!skel)
-			return idn_err(-errno, "open idn_steer: %s", strerror(errno));
-		skel->rodata->idn_features = feat;
-		skel->rodata->idn_features_forced_off = forced;
-		prog = kind == DP_XDP ? skel->progs.idn_xdp : skel->progs.idn_tc;
-		bpf_program__set_autoload(kind == DP_XDP ? skel->progs.idn_tc :
-							   skel->progs.idn_xdp, false);
-		idn_log_libbpf_refused(true);
-		err = idn_steer__load(skel);
-		if (err) {
-			refused = idn_log_libbpf_refused(true);
-			idn_steer__destroy(skel);
-			if (*refused)
-				return idn_err(err, "load idn_steer (%s): the kernel refused it: %s",
-					       kind_names[kind], refused);
-			return idn_err(err, "load idn_steer (%s): %s (try -v)", kind_names[kind],
-				       strerror(-err));
-		}
-		err = bpf_program__pin(prog, path);
-		idn_steer__destroy(skel);	/* pins keep programs and maps */
-		if (err) {
-			unlink(path);
+		fd = steer_load(kind, why, sizeof(why));
+		if (fd < 0)
+			return fd;
+		if (bpf_obj_pin(fd, path)) {
+			err = -errno;
+			close(fd);
 			return idn_err(err, "pin %s: %s", path, strerror(-err));
 		}
 		pr_info("loaded idn_steer (%s), pinned in %s; features:\n%s\n", kind_names[kind],
 			G.maps.dir, why);
 	}
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return idn_err(-errno, "%s: %s", path, strerror(errno));
 	return fd;
 #else
+	if (fd >= 0)
+		return fd;
 	return idn_err(-EOPNOTSUPP, "idnctl was built without bpf/idn_steer.bpf.c");
 #endif
 }
@@ -482,6 +574,133 @@ out:
 	return rc;
 }
 
+#if HAVE_STEER_SKEL
+/* Swap the program of one recorded attachment for new_fd, atomically. */
+static int replace_one(int fd, __u32 slot, struct dp_dev *d, int new_fd)
+{
+	int old_fd = bpf_prog_get_fd_by_id(d->prog_id), err;
+	__u32 new_id = prog_id_of(new_fd);
+
+	if (old_fd < 0)
+		return idn_err(-errno, "%s: program %u of the record is gone: %s", d->ifname,
+			       d->prog_id, strerror(errno));
+	if (d->kind == DP_XDP) {
+		/* the kernel swaps only if old_fd still runs there */
+		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = old_fd);
+
+		err = bpf_xdp_attach(d->ifindex, new_fd, d->xdp_flags | XDP_FLAGS_REPLACE, &o);
+	} else {
+		/* cls_bpf replaces the filter of our handle and priority in place */
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = d->ifindex,
+			    .attach_point = BPF_TC_INGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = new_fd, .handle = TC_HANDLE,
+			    .priority = TC_PRIO, .flags = BPF_TC_F_REPLACE);
+
+		err = bpf_tc_attach(&hook, &opts);
+	}
+	close(old_fd);
+	if (err)
+		return idn_err(err, "%s: replace %s program %u: %s", d->ifname,
+			       kind_names[d->kind], d->prog_id, strerror(-err));
+	pr_info("replaced %s program %u with %u on %s\n", kind_names[d->kind], d->prog_id,
+		new_id, d->ifname);
+	d->prog_id = new_id;
+	if (bpf_map_update_elem(fd, &slot, d, BPF_ANY))
+		return idn_err(-errno, "record in %s: %s", DEVS_MAP, strerror(errno));
+	return 0;
+}
+
+/*
+ * dp replace: load this build's steering programs and swap them in on
+ * every device (or one) where idnctl attached them, without a moment
+ * with no program: XDP_FLAGS_REPLACE names the program it replaces, and
+ * cls_bpf replaces our filter in place. The pinned maps stay (flows,
+ * affinity, plans and counters carry over), so the new program must
+ * expect the same map layout: a different one is refused.
+ */
+static int dp_replace_kind(const char *dev)
+{
+	static const enum dp_kind kinds[] = { DP_XDP, DP_TC };
+	struct dp_dev devs[DEVS_MAX];
+	int fd, rc = EXIT_OK, done = 0;
+
+	if (idn_maps_lock(&G.maps))
+		return runtime_error("dp replace: %s", idn_errmsg());
+	fd = devs_fd(false);
+	if (fd < 0 || devs_read(fd, devs)) {
+		rc = runtime_error("dp replace: nothing attached by idnctl in %s", G.maps.dir);
+		goto out;
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+		const char *pin = kinds[k] == DP_XDP ? PIN_XDP : PIN_TC;
+		char path[PATH_MAX + 32], why[512];
+		struct idn_steer__rodata ro;
+		int new_fd = -1, n = 0;
+
+		for (int i = 0; i < DEVS_MAX; i++)
+			n += devs[i].kind == kinds[k] && (!dev || !strcmp(devs[i].ifname, dev));
+		if (!n)
+			continue;
+		if (!pinned_rodata(pin, &ro, sizeof(ro)) && ro.idn_map_layout != IDN_MAP_LAYOUT) {
+			rc = runtime_error("dp replace: the running %s program uses map layout %u, "
+					   "this build %u: its maps cannot be kept (dp detach, "
+					   "then dp attach: flows and counters start anew)",
+					   kind_names[kinds[k]], ro.idn_map_layout, IDN_MAP_LAYOUT);
+			goto out;
+		}
+		new_fd = steer_load(kinds[k], why, sizeof(why));
+		if (new_fd < 0) {
+			rc = runtime_error("dp replace: %s", idn_errmsg());
+			goto out;
+		}
+		for (int i = 0; i < DEVS_MAX; i++) {
+			if (devs[i].kind != kinds[k] || (dev && strcmp(devs[i].ifname, dev)))
+				continue;
+			if (replace_one(fd, i, &devs[i], new_fd)) {
+				rc = runtime_error("dp replace: %s", idn_errmsg());
+				continue;
+			}
+			done++;
+		}
+		/*
+		 * The new program is what later attaches use (bpffs has no
+		 * rename: unpin, pin; the attachments run on meanwhile, and
+		 * other idnctl runs wait for the lock we hold).
+		 */
+		pin_path(path, sizeof(path), pin);
+		unlink(path);
+		if (bpf_obj_pin(new_fd, path))
+			rc = runtime_error("dp replace: pin %s: %s", path, strerror(errno));
+		close(new_fd);
+	}
+	if (!done && rc == EXIT_OK)
+		rc = runtime_error("dp replace: %s: no steering program attached by idnctl",
+				   dev ? dev : "any device");
+out:
+	if (fd >= 0)
+		close(fd);
+	idn_maps_unlock(&G.maps);
+	return rc;
+}
+#endif
+
+static int dp_replace(int argc, char **argv)
+{
+	const char *dev = NULL;
+
+	if (argc > 0) {
+		int rc = parse_dev(argc, argv, &dev, NULL, NULL, false);
+
+		if (rc >= 0)
+			return rc;
+	}
+#if HAVE_STEER_SKEL
+	return dp_replace_kind(dev);
+#else
+	return runtime_error("dp replace: idnctl was built without bpf/idn_steer.bpf.c");
+#endif
+}
+
 static int dp_attach(int argc, char **argv)
 {
 	const char *dev = NULL;
@@ -531,55 +750,45 @@ static void print_flag(const char *key, const char *fmt, bool on)
 }
 
 /*
- * Features of the loaded steering program, read back from its own .rodata
- * (what runs, not what a probe would choose now); for each one that is
- * off, why: the operator's IDN_DP_DISABLE, or the kernel's answer now.
+ * Features, map layout and build of the loaded steering program, read
+ * back from its own .rodata (what runs, not what a probe would choose
+ * now); for each feature that is off, why: the operator's IDN_DP_DISABLE,
+ * or the kernel's answer now.
  */
 static int prog_features(const char *pin, __u32 *feat, __u32 *forced)
 {
 #if HAVE_STEER_SKEL
-	char path[PATH_MAX + 32];
-	struct bpf_prog_info info = {};
-	__u32 ids[32], len = sizeof(info), key = 0;
-	int fd, err = -ENOENT;
+	struct idn_steer__rodata ro;
+	int err = pinned_rodata(pin, &ro, sizeof(ro));
 
-	pin_path(path, sizeof(path), pin);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return -errno;
-	info.nr_map_ids = ARRAY_SIZE(ids);
-	info.map_ids = (__u64)(unsigned long)ids;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		err = -errno;
-		close(fd);
+	if (err)
 		return err;
-	}
-	close(fd);
-	for (__u32 i = 0; i < info.nr_map_ids && i < ARRAY_SIZE(ids) && err; i++) {
-		struct bpf_map_info mi = {};
-		__u32 ml = sizeof(mi);
-		int mfd = bpf_map_get_fd_by_id(ids[i]);
-		void *val;
-
-		if (mfd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(mfd, &mi, &ml) && strstr(mi.name, ".rodata") &&
-		    mi.value_size >= sizeof(struct idn_steer__rodata) &&
-		    (val = calloc(1, mi.value_size))) {
-			if (!bpf_map_lookup_elem(mfd, &key, val)) {
-				const struct idn_steer__rodata *ro = val;
-
-				*feat = ro->idn_features;
-				*forced = ro->idn_features_forced_off;
-				err = 0;
-			}
-			free(val);
-		}
-		close(mfd);
-	}
-	return err;
+	*feat = ro.idn_features;
+	*forced = ro.idn_features_forced_off;
+	return 0;
 #else
 	return -EOPNOTSUPP;
+#endif
+}
+
+static void print_build(void)
+{
+#if HAVE_STEER_SKEL
+	static const char *const pins[] = { PIN_XDP, PIN_TC };
+	struct idn_steer__rodata ro;
+	char b[32];
+
+	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+		if (pinned_rodata(pins[i], &ro, sizeof(ro)))
+			continue;
+		snprintf(b, sizeof(b), "%016llx", (unsigned long long)ro.idn_build_id);
+		open_json_object(i ? "build_tc" : "build_xdp");
+		print_string(PRINT_ANY, "id", i ? "build-tc %s " : "build-xdp %s ", b);
+		print_uint(PRINT_ANY, "map_layout", "map-layout %u ", ro.idn_map_layout);
+		print_bool(PRINT_ANY, "stale", "stale %s", ro.idn_build_id != own_build_id());
+		close_json_object();
+		print_nl();
+	}
 #endif
 }
 
@@ -656,6 +865,7 @@ static int dp_status(int argc, char **argv)
 	print_pinned_prog("prog_decap", PIN_DECAP);
 	print_nl();
 	print_features();
+	print_build();
 
 	print_uint(PRINT_ANY, "generation", "generation %u ", cfg.generation);
 	print_uint(PRINT_ANY, "active_slot", "active-slot %u", cfg.active_slot);
@@ -834,6 +1044,8 @@ int do_dp(int argc, char **argv)
 		return dp_attach(argc - 1, argv + 1);
 	if (matches(*argv, "detach"))
 		return dp_detach(argc - 1, argv + 1);
+	if (matches(*argv, "replace"))
+		return dp_replace(argc - 1, argv + 1);
 	if (matches(*argv, "decap"))
 		return dp_decap(argc - 1, argv + 1);
 	if (matches(*argv, "status") || matches(*argv, "show"))

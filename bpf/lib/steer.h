@@ -67,6 +67,17 @@ struct {
 const volatile __u32 idn_features = IDN_FEAT_ALL;
 const volatile __u32 idn_features_forced_off = 0;
 
+/*
+ * What this object is, for `dp status` and `dp replace`: the layout of the
+ * pinned maps it expects, and a hash of the dataplane sources it was
+ * built from (bpf/build.mk), so a stale pinned program is noticed.
+ */
+#ifndef IDN_BUILD_ID
+#define IDN_BUILD_ID 0
+#endif
+const volatile __u32 idn_map_layout = IDN_MAP_LAYOUT;
+const volatile __u64 idn_build_id = IDN_BUILD_ID;
+
 #ifndef AF_INET
 #define AF_INET 2
 #define AF_INET6 10

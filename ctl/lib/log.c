@@ -23,6 +23,7 @@ static void note_refusal(const char *fmt, va_list ap)
 {
 	static const char *const marks[] = {
 		"cannot use helper", "unknown func", "invalid func", "helper call is not allowed",
+		"couldn't reuse pinned map",
 	};
 	char buf[4096];
 	char *p;

@@ -126,6 +126,24 @@ check "vip del v6" c vip del fd00::1 port 443 proto udp
 [ "$(c -j vip show | jq length)" = 1 ]
 tap_result "vip del removed it" $?
 
+# ---- dp replace: this build swapped in on every device, maps kept
+before=$(c -j dp status)
+out=$(c dp replace 2>&1)
+tap_result "dp replace" $? "$out"
+after=$(c -j dp status)
+jq -e --argjson b "$before" '
+	([.devices[] | select(.attached)] | length) == ($b.devices | length) and
+	([.devices[] | .prog_id] - [$b.devices[] | .prog_id] | length) == ($b.devices | length) and
+	.prog_xdp != $b.prog_xdp and .prog_tc != $b.prog_tc and
+	(.build_xdp.stale | not) and .build_xdp.map_layout > 0' >/dev/null <<<"$after"
+tap_result "dp replace: new programs attached on a0 and b0, pins updated, not stale" $? \
+	"before $before after $after"
+[ "$(c -j vip show | jq length)" = 1 ] && ip -n "$NS" link show dev a0 | grep -q xdp
+tap_result "dp replace: the maps carried over (the VIP is still there)" $?
+out=$(c dp replace dev a1 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q "no steering program attached" <<<"$out"
+tap_result "dp replace on a device without our program: exit 1" $? "$rc $out"
+
 # ---- node round trip (dual-stack locators), next hop invalidation
 usage_err "node add without addr" '"addr" missing' node add id 1 trust 3
 usage_err "two IPv4 locators" 'two IPv4 addresses' node add id 1 addr 10.1.0.1 addr 10.1.0.9

@@ -478,6 +478,14 @@ struct idn_meta {
 						 * miss and TC decides and marks it */
 #define IDN_FEAT_ALL		IDN_FEAT_XDP_META
 
+/*
+ * Layout of the pinned maps (keys, values, sizes, meaning). Bump it with
+ * any change to a pinned map's key or value: `idnctl dp replace` swaps a
+ * running program only for one of the same layout, since the new program
+ * keeps the old maps (.rodata idn_map_layout of idn_steer).
+ */
+#define IDN_MAP_LAYOUT		1
+
 /* skb->mark value set on demand misses in TC: IDN_MARK_MISS | (cap class bits untouched) */
 #define IDN_MARK_MISS		0x1d4e0000U
 #define IDN_MARK_MASK		0xffff0000U
