@@ -130,7 +130,7 @@ probe_bpffs() {
 # probe_cgroup2: a cgroup2 mount we can create groups in. Where none is
 # mounted (a minimal Debian root, some containers), mount the hierarchy at
 # a temporary directory, unmounted at cleanup. Call it in the test's own
-# shell (not in a subshell), after setup_trap.
+# shell (not in a subshell).
 probe_cgroup2() {
 	local root d
 	root=$(findmnt -n -t cgroup2 -o TARGET 2>/dev/null | head -n 1)

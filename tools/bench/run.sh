@@ -4,7 +4,8 @@
 # run.sh - `make bench`: every IDN benchmark, one "name value unit" line
 # per figure on stdout (progress on stderr).
 #
-#   O=build tools/bench/run.sh [xdp] [rps] [placement] [kernel] [agent] [rdma]   (default: all)
+#   O=build tools/bench/run.sh [xdp] [rps] [replace] [placement] [kernel] [agent] [rdma]
+#   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
 #         an XDP_TX floor (build/tools/idn_bench, see docs/benchmarks.md),
@@ -12,6 +13,10 @@
 #         permanent neighbours toward the node locators
 #   rps   requests/s through the namespace router, plain forwarding vs
 #         the IDN XDP dataplane, same run (tools/bench/router_rps.sh)
+#   replace  hitless upgrade: REPLACE_N (100) `idnctl dp replace` under wrk,
+#         paced downloads and a sequenced UDP stream through the VIP
+#         (tools/bench/dp_replace.sh): dp_replace_lost_packets,
+#         dp_replace_broken_conns
 #   placement  the controller's placement solver (build/tools/idn_placement):
 #         2000x5000 seconds with served demand, memory use, gap to the
 #         memory-free bound and what the heuristic did; churn after a 10 %
@@ -60,17 +65,18 @@ ROOT=$(cd "$HERE/../.." && pwd)
 O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
-want_xdp=0 want_rps=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-[ $# -eq 0 ] && set -- xdp rps placement kernel agent rdma
+want_xdp=0 want_rps=0 want_replace=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
+[ $# -eq 0 ] && set -- xdp rps replace placement kernel agent rdma
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
 	rps) want_rps=1 ;;
+	replace) want_replace=1 ;;
 	placement) want_placement=1 ;;
 	kernel) want_kernel=1 ;;
 	agent) want_agent=1 ;;
 	rdma) want_rdma=1 ;;
-	*) echo "usage: run.sh [xdp] [rps] [placement] [kernel] [agent] [rdma]" >&2; exit 2 ;;
+	*) echo "usage: run.sh [xdp] [rps] [replace] [placement] [kernel] [agent] [rdma]" >&2; exit 2 ;;
 	esac
 done
 
@@ -152,6 +158,17 @@ if [ $want_rps = 1 ]; then
 		echo "run.sh: router requests/s benchmark skipped" >&2
 	elif [ $st -ne 0 ]; then
 		echo "run.sh: router requests/s benchmark FAILED" >&2
+		rc=1
+	fi
+fi
+if [ $want_replace = 1 ]; then
+	echo "# replace: dp replace under traffic" >&2
+	st=0
+	O="$O" "$HERE/dp_replace.sh" || st=$?
+	if [ $st -eq 4 ]; then
+		echo "run.sh: dp replace benchmark skipped" >&2
+	elif [ $st -ne 0 ]; then
+		echo "run.sh: dp replace benchmark FAILED" >&2
 		rc=1
 	fi
 fi
