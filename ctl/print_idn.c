@@ -182,6 +182,7 @@ void print_node_entry(__u32 id, const struct idn_node *n)
 	print_uint(PRINT_ANY, "max_queue", "max-queue %u ", n->max_queue);
 	print_uint(PRINT_ANY, "queue", "queue %u ", n->queue_depth);
 	print_uint(PRINT_ANY, "pending_tokens", "pending-tokens %u ", n->pending_tokens);
+	print_uint(PRINT_ANY, "charged_tokens", "charged-tokens %u ", n->charged_tokens);
 	print_uint(PRINT_ANY, "load", "load %u ", n->load);
 	print_uint(PRINT_ANY, "kv_use", "kv-use %u ", n->kv_use);
 	print_uint(PRINT_ANY, "tele_seq", "tele-seq %u", n->tele_seq);
@@ -210,6 +211,7 @@ void print_plan_entry(const struct idn_plan_entry *e)
 		print_null(PRINT_ANY, "fallback", "fallback %s ", "none");
 	print_uint(PRINT_ANY, "slo_us", "slo-us %u ", p->slo_us);
 	print_uint(PRINT_ANY, "shed_tier", "shed-tier %u ", p->shed_tier);
+	print_uint(PRINT_ANY, "prompt_tokens", "prompt-tokens %u ", p->prompt_tokens);
 	print_string(PRINT_ANY, "domains", "domains %s ", idn_fmt_domains(p->domain_mask, b, sizeof(b)));
 	print_text("weights ");
 	open_json_object("weights");

@@ -112,6 +112,7 @@ static int route_get(int argc, char **argv)
 	print_text("\n    ");
 	print_uint(PRINT_ANY, "cost", "cost %u ", res.sel.cost);
 	print_cap("served_cap", "served-cap %s ", res.sel.cap);
+	print_uint(PRINT_ANY, "charge", "charge %u ", res.sel.charge);
 	print_uint(PRINT_ANY, "slot", "slot %u", res.slot);
 	if (res.has_locator)
 		print_addr("locator", " locator %s", res.locator.family, res.locator.addr);

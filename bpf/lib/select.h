@@ -7,17 +7,30 @@
  *        + z*P_policy) >> 8                 (weights Q8.8, struct idn_plan)
  *
  *   T_net    node.net_us
- *   T_queue  node.pending_tokens * node.tok_ns / 1000   (outstanding work,
- *            not queue length: see docs/architecture.md)
+ *   T_queue  (node.pending_tokens + node.charged_tokens) * node.tok_ns
+ *            / 1000: outstanding work, not queue length, counting what
+ *            this router sent since the node's last telemetry (see
+ *            docs/architecture.md)
  *   T_exec   cand.exec_us (+ node.tok_ns * (256 << size_class) / 1000
  *            when the request gave a size class)
- *   T_state  0 on the token's affinity node, else cand.state_us
+ *   T_state  0 on the token's affinity node and without affinity, else
+ *            re-creating the state there: recompute, tokens * node.tok_ns
+ *            / 1000, or cand.state_us (migration) when cheaper or when
+ *            the tokens are unknown
  *   C_load   node.load (permille, read as us)
  *   P_policy cand.policy_us
+ *
+ * tokens = 256 << size_class when the request gave a size class, else the
+ * plan's prompt_tokens (the capability's mean): idn_req_tokens().
  *
  * Hard filters fail closed (enum idn_reject). Ties go to the candidate
  * with the highest hash of (token, node): rendezvous hashing, so a choice
  * stays put when other candidates come or go.
+ *
+ * A candidate is over its limits when its queue reached node.max_queue,
+ * or J exceeds the plan's SLO while J on the node idle (no queue, no
+ * load) would meet it (IDN_REJ_SLO; a prompt too large for the SLO even
+ * on an idle node is served, by the lowest J), or J exceeds the budget.
  *
  * Ladder when no feasible candidate is below its limits: the same
  * variant on another node is what the normal pick already does; then the
@@ -67,6 +80,7 @@ struct idn_sel {
 	__u8 verdict;		/* enum idn_verdict */
 	__u8 n_rc;		/* receipt candidates written */
 	__u16 pad;
+	__u32 charge;		/* tokens to charge the chosen node (idn_node_charge) */
 };
 
 /*
@@ -157,13 +171,51 @@ IDN_INLINE __u64 idn_div1000(__u64 x)
 	return x / 1000;
 }
 
-IDN_INLINE __u32 idn_cost(const struct idn_node *n, const struct idn_cand *c,
-			  const struct idn_plan *pl, const struct idn_sel_in *in)
+/*
+ * idn_req_tokens - the prefill tokens a request is expected to bring: its
+ * size class (256 << s), else the plan's mean prompt (0: unknown).
+ */
+IDN_INLINE __u32 idn_req_tokens(const struct idn_plan *pl, const struct idn_sel_in *in)
 {
-	__u64 t_queue = idn_div1000((__u64)n->pending_tokens * n->tok_ns);
+	if (in->size_class != IDN_SIZE_NONE)
+		return 256U << (in->size_class & 15);
+	return pl->prompt_tokens;
+}
+
+/*
+ * T_state: nothing to re-create without affinity or on the node that
+ * holds the state; elsewhere the cheaper of recomputing the prompt at
+ * this node's prefill rate and the candidate's migration cost (0: none).
+ * Unknown tokens leave the migration cost, the plan's only estimate.
+ */
+IDN_INLINE __u64 idn_state_cost(const struct idn_node *n, const struct idn_cand *c,
+				 const struct idn_sel_in *in, __u32 tokens)
+{
+	__u64 recompute;
+
+	if (in->aff_node == IDN_NODE_NONE || c->node == in->aff_node)
+		return 0;
+	if (!tokens)
+		return c->state_us;
+	recompute = idn_div1000((__u64)tokens * n->tok_ns);
+	if (c->state_us && c->state_us < recompute)
+		return c->state_us;
+	return recompute > 0xffffffffULL ? 0xffffffffULL : recompute;
+}
+
+/*
+ * idn_cost_idle - J of one feasible candidate, saturated to 32 bits; and
+ * in *idle what J would be on the same node with no queue and no load
+ * (T_queue and C_load 0): the part no wait can remove, for the SLO test.
+ */
+IDN_INLINE __u32 idn_cost_idle(const struct idn_node *n, const struct idn_cand *c,
+			       const struct idn_plan *pl, const struct idn_sel_in *in,
+			       __u32 *idle)
+{
+	__u64 t_queue = idn_div1000(((__u64)n->pending_tokens + n->charged_tokens) * n->tok_ns);
 	__u64 t_exec = c->exec_us;
-	__u64 t_state = c->node == in->aff_node ? 0 : c->state_us;
-	__u64 j;
+	__u64 t_state = idn_state_cost(n, c, in, idn_req_tokens(pl, in));
+	__u64 j, j0;
 
 	if (in->size_class != IDN_SIZE_NONE)
 		t_exec += idn_div1000((__u64)n->tok_ns << ((in->size_class & 15) + 8));
@@ -172,14 +224,40 @@ IDN_INLINE __u32 idn_cost(const struct idn_node *n, const struct idn_cand *c,
 		t_queue = 0xffffffffULL;
 	if (t_exec > 0xffffffffULL)
 		t_exec = 0xffffffffULL;
-	j = (__u64)pl->weight[IDN_W_NET] * n->net_us +
-	    (__u64)pl->weight[IDN_W_QUEUE] * t_queue +
-	    (__u64)pl->weight[IDN_W_EXEC] * t_exec +
-	    (__u64)pl->weight[IDN_W_STATE] * t_state +
-	    (__u64)pl->weight[IDN_W_LOAD] * n->load +
-	    (__u64)pl->weight[IDN_W_POLICY] * c->policy_us;
+	j0 = (__u64)pl->weight[IDN_W_NET] * n->net_us +
+	     (__u64)pl->weight[IDN_W_EXEC] * t_exec +
+	     (__u64)pl->weight[IDN_W_STATE] * t_state +
+	     (__u64)pl->weight[IDN_W_POLICY] * c->policy_us;
+	j = j0 + (__u64)pl->weight[IDN_W_QUEUE] * t_queue +
+	    (__u64)pl->weight[IDN_W_LOAD] * n->load;
+	j0 >>= 8;
 	j >>= 8;
+	*idle = j0 > 0xffffffffULL ? 0xffffffffU : (__u32)j0;
 	return j > 0xffffffffULL ? 0xffffffffU : (__u32)j;
+}
+
+IDN_INLINE __u32 idn_cost(const struct idn_node *n, const struct idn_cand *c,
+			  const struct idn_plan *pl, const struct idn_sel_in *in)
+{
+	__u32 idle;
+
+	return idn_cost_idle(n, c, pl, in, &idle);
+}
+
+/* Above this a node's charge stops growing (no wrap, whatever the burst). */
+#define IDN_CHARGE_MAX		0x80000000U
+
+/*
+ * idn_node_charge - count a new flow's expected prefill (struct idn_sel
+ * charge) on the node it was sent to, until the node's next telemetry
+ * datagram, which counts it itself, resets the charge (idn_tele_apply()).
+ * An atomic add: CPUs deciding at the same time all count. Not called by
+ * explanations (route get); the caller owns @n's memory (map value in BPF).
+ */
+IDN_INLINE void idn_node_charge(struct idn_node *n, __u32 tokens)
+{
+	if (tokens && n->charged_tokens < IDN_CHARGE_MAX)
+		__sync_fetch_and_add(&n->charged_tokens, tokens);
 }
 
 IDN_INLINE __u64 idn_tie_hash(__u64 token, __u32 node)
@@ -224,7 +302,7 @@ IDN_SUBPROG int idn_plan_pass(IDN_ENV_PARAM const struct idn_plan *pl,
 	for (__u32 i = 0; i < IDN_MAX_CAND; i++) {
 		const struct idn_cand *c;
 		const struct idn_node *n;
-		__u32 cost = 0, hard_ok;
+		__u32 cost = 0, idle, hard_ok;
 		__u8 rej;
 
 		if (i >= n_cand)
@@ -234,12 +312,12 @@ IDN_SUBPROG int idn_plan_pass(IDN_ENV_PARAM const struct idn_plan *pl,
 		rej = idn_cand_reject(n, c, pl, in, want_variant);
 		if (rej == IDN_REJ_NONE && n) {
 			ps->n_feasible++;
-			cost = idn_cost(n, c, pl, in);
+			cost = idn_cost_idle(n, c, pl, in, &idle);
 			hard_ok = !n->max_queue || n->queue_depth < 2 * n->max_queue;
 			if (n->max_queue && n->queue_depth >= n->max_queue)
 				rej = IDN_REJ_OVERLOAD;
-			else if (pl->slo_us && cost > pl->slo_us)
-				rej = IDN_REJ_OVERLOAD;
+			else if (pl->slo_us && cost > pl->slo_us && idle <= pl->slo_us)
+				rej = IDN_REJ_SLO;
 			else if (in->budget && cost > (__u32)in->budget * 100)
 				rej = IDN_REJ_BUDGET;
 			if (rej == IDN_REJ_NONE)
@@ -316,6 +394,7 @@ IDN_SUBPROG int idn_select(IDN_ENV_PARAM const struct idn_sel_in *in,
 	out->generation = 0;
 	out->n_rc = 0;
 	out->pad = 0;
+	out->charge = 0;
 
 	pl = idn_plan_find(IDN_ENV_ARG in->cap, in);
 	if (!pl) {
@@ -330,6 +409,7 @@ IDN_SUBPROG int idn_select(IDN_ENV_PARAM const struct idn_sel_in *in,
 		out->node = ps.ok_node;
 		out->cost = ps.ok_cost;
 		out->verdict = ps.ok_node == in->aff_node ? IDN_V_AFFINITY : IDN_V_NEW;
+		out->charge = idn_req_tokens(pl, in);
 		goto done;
 	}
 
@@ -344,6 +424,7 @@ IDN_SUBPROG int idn_select(IDN_ENV_PARAM const struct idn_sel_in *in,
 			out->cost = fps.ok_cost;
 			out->cap = pl->fallback_cap;
 			out->verdict = IDN_V_FALLBACK;
+			out->charge = idn_req_tokens(fpl, in);
 			goto done;
 		}
 	}
@@ -361,6 +442,7 @@ IDN_SUBPROG int idn_select(IDN_ENV_PARAM const struct idn_sel_in *in,
 		out->node = ps.over_node;
 		out->cost = ps.over_cost;
 		out->verdict = IDN_V_OVERFLOW;
+		out->charge = idn_req_tokens(pl, in);
 	} else {
 		out->verdict = IDN_V_NOCAP;
 	}

@@ -22,6 +22,7 @@
 #include "lib/parse.h"
 #include "lib/desc.h"
 #include "lib/csum.h"
+#include "lib/tele.h"
 
 /* The BPF side needs no environment: maps are globals. */
 struct idn_env_bpf {
@@ -514,17 +515,15 @@ IDN_INLINE int telemetry(void *data, void *end, const struct idn_pkt *p)
 {
 	struct idn_telemetry *t = data + p->l4_off + sizeof(struct udphdr);
 	struct idn_node *n;
-	__u32 id, seq, load, kv;
+	__u32 id;
+	int r;
 
 	if ((void *)(t + 1) > end || p->l4_len < sizeof(struct udphdr) + sizeof(*t))
 		return IDN_DROP_BAD_TELEMETRY;
+	r = idn_tele_check(t);
+	if (r)
+		return r;
 	id = idn_ntohl(t->node);
-	load = idn_ntohs(t->load);
-	kv = idn_ntohs(t->kv_use);
-	if (t->magic != idn_htonl(IDN_TELE_MAGIC) || t->version != IDN_TELE_VERSION ||
-	    id >= IDN_MAX_NODES || load > 1000 || kv > 1000 ||
-	    t->health > IDN_HEALTH_DOWN)
-		return IDN_DROP_BAD_TELEMETRY;
 	n = bpf_map_lookup_elem(&idn_nodes, &id);
 	if (!n || !(n->flags & IDN_NODE_F_VALID))
 		return IDN_DROP_BAD_TELEMETRY;
@@ -535,18 +534,7 @@ IDN_INLINE int telemetry(void *data, void *end, const struct idn_pkt *p)
 	     n->addr6[0] != p->flow.saddr[0] || n->addr6[1] != p->flow.saddr[1] ||
 	     n->addr6[2] != p->flow.saddr[2] || n->addr6[3] != p->flow.saddr[3]))
 		return IDN_DROP_TELE_SPOOF;
-	seq = idn_ntohl(t->seq);
-	if (n->tele_s && (__s32)(seq - n->tele_seq) <= 0)
-		return IDN_DROP_TELE_REPLAY;
-	n->queue_depth = idn_ntohl(t->queue_depth);
-	n->pending_tokens = idn_ntohl(t->pending_tokens);
-	n->load = load;
-	n->kv_use = kv;
-	if (t->health)
-		n->health = t->health;
-	n->tele_seq = seq;
-	n->tele_s = coarse_now();
-	return 0;
+	return idn_tele_apply(n, t, coarse_now());
 }
 
 /* ------------------------------------------------------------------ */
@@ -776,13 +764,16 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		struct idn_conn c = {
 			.node = id, .generation = w->sel.generation, .cap = w->sel.cap,
 		};
+		struct idn_node *cn = bpf_map_lookup_elem(&idn_nodes, &id);
 
-		n = bpf_map_lookup_elem(&idn_nodes, &id);
-		if (!n) {
+		if (!cn) {
 			stat_drop(IDN_DROP_NO_NODE);
 			goto error;
 		}
+		n = cn;
 		bpf_map_update_elem(&idn_conns, &p.flow, &c, BPF_ANY);
+		/* the node's load counts this request until its next datagram */
+		idn_node_charge(cn, w->sel.charge);
 		/* refresh the token's node at most once per coarse second */
 		if (aff_node != id || aff_last != now) {
 			struct idn_aff_key ak = { .token = d->token, .cls = IDN_CAP_CLASS(d->cap) };

@@ -7,7 +7,9 @@
  *
  *   idn_tele_check()  the datagram's own fields (magic, version, ranges)
  *   idn_tele_apply()  replay guard (serial-number order of seq), then the
- *                     load fields, health when given, seq and stamp
+ *                     load fields, health when given, seq and stamp; the
+ *                     router's own charge (idn_node_charge(), select.h)
+ *                     is superseded: the node now counts those requests
  *
  * The caller has looked the node up and checked that the datagram came
  * from the node's own locator (steer.h does both in BPF).
@@ -40,6 +42,11 @@ IDN_INLINE int idn_tele_apply(struct idn_node *n, const struct idn_telemetry *t,
 		n->health = t->health;
 	n->tele_seq = seq;
 	n->tele_s = now_s;
+	/*
+	 * A charge added on another CPU between the datagram's sending and
+	 * this store is lost: at most the requests of one network delay.
+	 */
+	n->charged_tokens = 0;
 	return 0;
 }
 

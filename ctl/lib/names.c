@@ -63,6 +63,7 @@ static const char *const rejects[] = {
 	[IDN_REJ_FAMILY] = "family",
 	[IDN_REJ_OVERLOAD] = "overload",
 	[IDN_REJ_BUDGET] = "budget",
+	[IDN_REJ_SLO] = "slo",
 };
 _Static_assert(ARRAY_SIZE(rejects) == IDN_REJ_MAX, "reject names");
 

@@ -134,6 +134,8 @@ static void rand_node(__u32 id)
 	n.kv_use = (__u16)rn(1001);
 	n.tele_seq = rn(100);
 	n.tele_s = chance(50) ? 1 + rn(1000) : 0;
+	/* the router's own charge, now and then at its bound */
+	n.charged_tokens = chance(50) ? rn(200000) : chance(10) ? IDN_CHARGE_MAX - rn(4) : 0;
 	put_node(id, &n);
 }
 
@@ -149,6 +151,7 @@ static void rand_plan(__u32 cap, __u8 tier, __u8 pol, __u8 slot, __u32 gen)
 	pl.slo_us = chance(30) ? rn(3000) : 0;
 	pl.domain_mask = (__u32)rnd();
 	pl.shed_tier = (__u8)rn(16);
+	pl.prompt_tokens = (__u16)(chance(70) ? rn(65536) : 0);
 	if (IDN_CAP_CLASS(cap) == 0x200 && IDN_CAP_VARIANT(cap) == 1 && chance(70))
 		pl.fallback_cap = CAP_B2;
 	else if (chance(20))
@@ -468,6 +471,9 @@ struct pred {
 	__u32 node;
 	enum act act;
 	__u32 cap;		/* MISS_HOLD: the capability handed to idn.ko */
+	/* the node entry a decision or a datagram changes: its charge after */
+	__u32 ch_node;		/* IDN_NODE_NONE: none */
+	__u32 ch_after;
 };
 
 static int is_fwd(int v)
@@ -484,7 +490,8 @@ static void fwd_pred(struct pred *pr, __u32 node)
 		pr->drop = IDN_DROP_FIB;
 }
 
-static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt *p)
+static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt *p,
+			   __u32 *node)
 {
 	const struct idn_telemetry *t = (const void *)(data + p->l4_off + 8);
 	struct idn_node n;
@@ -507,6 +514,7 @@ static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt
 	seq = ntohl(t->seq);
 	if (n.tele_s && (__s32)(seq - n.tele_seq) <= 0)
 		return IDN_DROP_TELE_REPLAY;
+	*node = id;	/* accepted: the datagram supersedes the charge */
 	return 0;
 }
 
@@ -527,6 +535,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 
 	memset(pr, 0, sizeof(*pr));
 	pr->node = IDN_NODE_NONE;
+	pr->ch_node = IDN_NODE_NONE;
 	r = idn_parse((void *)data, (void *)(data + len), &p);
 	if (r)
 		goto malformed;
@@ -534,7 +543,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		goto pass;
 	if (p.flow.proto == IPPROTO_UDP && (cfg.flags & IDN_CFG_F_TELEMETRY) &&
 	    p.flow.dport == cfg.tele_port) {
-		r = model_telemetry(data, len, &p);
+		r = model_telemetry(data, len, &p, &pr->ch_node);
 		pr->verdict = r ? IDN_V_MALFORMED : IDN_V_TELEMETRY;
 		pr->drop = r;
 		pr->act = A_DROP;
@@ -592,6 +601,12 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		pr->verdict = IDN_V_MISS_HOLD;
 	if (is_fwd(pr->verdict)) {
 		fwd_pred(pr, sel.node);
+		/* the decision is charged to its node (select.h idn_node_charge) */
+		if (bpf_map_lookup_elem(E.nodes, &sel.node, &n) == 0) {
+			idn_node_charge(&n, sel.charge);
+			pr->ch_node = sel.node;
+			pr->ch_after = n.charged_tokens;
+		}
 		return;
 	}
 	if (pr->verdict == IDN_V_MISS_HOLD) {
@@ -686,6 +701,16 @@ static int diff_one(int hook, const struct pg *p)
 		ok = 0;
 	if (ok && pr.verdict == IDN_V_MISS_HOLD && !hold_ok(hook, &R_, pr.cap))
 		ok = 0;
+	if (ok && pr.ch_node != IDN_NODE_NONE) {
+		struct idn_node n;
+
+		if (bpf_map_lookup_elem(E.nodes, &pr.ch_node, &n) ||
+		    n.charged_tokens != pr.ch_after) {
+			printf("# charge of node %u: program %u, model %u\n", pr.ch_node,
+			       n.charged_tokens, pr.ch_after);
+			ok = 0;
+		}
+	}
 	if (R_.verdict >= 0 && R_.verdict < IDN_V_MAX)
 		by_verdict[R_.verdict]++;
 	if (!ok) {

@@ -1408,6 +1408,138 @@ static void fx_telemetry_steers(int hook)
 		check_encap0(&R, &p, 3);
 }
 
+/* Which of nodes 1 and 2 an IPv4 packet was encapsulated to (0: neither). */
+static __u32 out_node12(const struct run *r)
+{
+	for (__u32 id = 1; id <= 2; id++) {
+		struct idn_node n = get_node(id);
+
+		if (r->out_len >= 14 + 20 && !memcmp(r->out + 14 + 16, &n.addr4, 4))
+			return id;
+	}
+	return 0;
+}
+
+/* CAP_A served by nodes 1 and 2 alike: 1000 ns per token, no queue. */
+static struct idn_plan charge_world(void)
+{
+	struct idn_plan pl = mk_plan(1);
+
+	for (__u32 id = 1; id <= 2; id++) {
+		struct idn_node n = get_node(id);
+
+		n.tok_ns = 1000;
+		put_node(id, &n);
+	}
+	pl.prompt_tokens = 500;
+	plan_cand(&pl, 1, 100, 0);
+	plan_cand(&pl, 2, 100, 0);
+	return pl;
+}
+
+/*
+ * Self-accounting: each new flow charges its expected prefill (the plan's
+ * mean, or the size class) to its node, so a burst between two datagrams
+ * alternates between equal nodes; the node's datagram resets its charge;
+ * an established flow's packets charge nothing.
+ */
+static void fx_charge(int hook)
+{
+	struct idn_plan pl = charge_world();
+	unsigned int hits[3] = { 0 };
+	struct idn_tcpopt o;
+	struct pg p, syn = { 0 };
+
+	put_plan(CAP_A, IDN_ANY, IDN_ANY, 0, &pl);
+	for (int i = 0; i < 6; i++) {
+		pg_idnopt_fill(&o, 1, 5, 0, IDN_SIZE_NONE, 0, 0x100 + i);
+		tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+		run_in(hook, &p);
+		if (!expect(&R, hook, A_TX, IDN_V_NEW, 0))
+			return;
+		hits[out_node12(&R)]++;
+		if (!i)
+			syn = p;
+	}
+	ASSERT_EQ(hits[1], 3, "half the burst on node 1");
+	ASSERT_EQ(hits[2], 3, "half on node 2");
+	ASSERT_EQ(get_node(1).charged_tokens, 1500, "node 1 charged 3 x 500");
+	ASSERT_EQ(get_node(2).charged_tokens, 1500, "node 2 charged 3 x 500");
+
+	/* the same SYN again is the established flow's: no charge */
+	run_in(hook, &syn);
+	expect(&R, hook, A_TX, IDN_V_CONN, 0);
+	ASSERT_EQ(get_node(1).charged_tokens + get_node(2).charged_tokens, 3000,
+		  "retransmission not charged");
+
+	/* size class 2: 1024 tokens */
+	pg_idnopt_fill(&o, 1, 5, 0, 2, 0, 0x200);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		ASSERT_EQ(get_node(out_node12(&R)).charged_tokens, 1500 + 1024,
+			  "sized request charged 256 << 2");
+
+	/* node 1 reports: its charge is superseded, node 2's stays */
+	{
+		__u32 c2 = get_node(2).charged_tokens;
+
+		tele_pkt(&p, "10.99.0.11", 1, 10, IDN_TELE_MAGIC);
+		run_in(hook, &p);
+		expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+		ASSERT_EQ(get_node(1).charged_tokens, 0, "telemetry resets the charge");
+		ASSERT_EQ(get_node(1).pending_tokens, 5000, "to the node's own count");
+		ASSERT_EQ(get_node(2).charged_tokens, c2, "other node keeps its charge");
+	}
+}
+
+/*
+ * SLO shedding: tier 5 under shed_tier 6 is shed (RST) when both queues
+ * put the expected TTFT over the SLO; a prompt over the SLO even on an
+ * idle node is served; a node back under the SLO serves again.
+ */
+static void fx_slo_shed(int hook)
+{
+	struct idn_plan pl = charge_world();
+	struct idn_tcpopt o;
+	struct pg p;
+
+	pl.slo_us = 2000;
+	pl.shed_tier = 6;
+	put_plan(CAP_A, IDN_ANY, IDN_ANY, 0, &pl);
+	for (__u32 id = 1; id <= 2; id++) {
+		struct idn_node n = get_node(id);
+
+		n.pending_tokens = 5000;	/* 5 ms of prefill queued */
+		put_node(id, &n);
+	}
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_SHED, 0))
+		check_rst(&R, &p);
+	ASSERT_EQ(get_node(1).charged_tokens + get_node(2).charged_tokens, 0,
+		  "a shed request charges nothing");
+
+	/* 64k tokens take 65 ms on an idle node: served, not shed */
+	pg_idnopt_fill(&o, 1, 5, 0, 8, 0, 0x300);
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, &o);
+	run_in(hook, &p);
+	expect(&R, hook, A_TX, IDN_V_NEW, 0);
+
+	/* node 2 drains its queue: it takes new flows again */
+	{
+		struct idn_node n = get_node(2);
+
+		n.pending_tokens = 0;
+		n.charged_tokens = 0;
+		put_node(2, &n);
+	}
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 2);
+}
+
 static void fx_fib_and_mtu(int hook)
 {
 	struct pg p;
@@ -1643,6 +1775,8 @@ static const struct fixture fixtures[] = {
 	{ "demand miss with IDN_CFG_F_HOLD", fx_miss_hold },
 	{ "telemetry: update, replay, spoof, bad", fx_telemetry },
 	{ "telemetry moves new flows", fx_telemetry_steers },
+	{ "self-accounting: burst spreads, telemetry resets", fx_charge },
+	{ "SLO: shed at overload, big prompt served", fx_slo_shed },
 	{ "fib miss and MTU", fx_fib_and_mtu },
 	{ "receipts", fx_receipt },
 	{ "dual-stack: affinity across families, next hop per family", fx_dual_stack },

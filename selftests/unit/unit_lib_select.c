@@ -4,9 +4,14 @@
  * in-memory struct idn_env: cost J worked by hand, every hard filter
  * (and its receipt reason), plan lookup order and slots, the rendezvous
  * tie-break (stable when other candidates come and go), affinity, and
- * every rung of the degradation ladder.
+ * every rung of the degradation ladder; the router's own load accounting
+ * (idn_node_charge(), reset by bpf/lib/tele.h), T_state as the cost of
+ * re-creating the state, and SLO shedding.
  */
+#include <pthread.h>
+
 #include "lib/select.h"
+#include "lib/tele.h"
 #include "../lib/tap.h"
 
 IDN_ASSERT_ABI();
@@ -158,8 +163,9 @@ static void test_cost_by_hand(void)
 	c->state_us = 700;
 	c->policy_us = 40;
 
-	/* 100 + 500 + 600 + 175 + 250 + 60 */
+	/* the state is on node 9: 100 + 500 + 600 + 175 + 250 + 60 */
 	r = req_default(CAP_A);
+	r.aff = 9;
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "verdict");
 	ASSERT_EQ(out.node, 3, "node");
 	ASSERT_EQ(out.cost, 1685, "J");
@@ -170,9 +176,17 @@ static void test_cost_by_hand(void)
 	r.aff = 3;
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_AFFINITY, "affinity verdict");
 	ASSERT_EQ(out.cost, 1510, "J on affinity node");
-
-	/* size class 2: T_exec += 2000 ns * (256 << 2) / 1000 = 2048 us, x2 */
+	/* and without affinity there is no state to re-create */
 	r.aff = IDN_NODE_NONE;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "no affinity");
+	ASSERT_EQ(out.cost, 1510, "J without affinity");
+
+	/*
+	 * size class 2: T_exec += 2000 ns * (256 << 2) / 1000 = 2048 us, x2;
+	 * recomputing 1024 tokens here (2048 us) costs more than migrating
+	 * (700 us), so T_state stays 700
+	 */
+	r.aff = 9;
 	r.d.size_class = 2;
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "sized");
 	ASSERT_EQ(out.cost, 1685, "size class ignored without IDN_DF_SIZE");
@@ -602,10 +616,10 @@ static void test_min_cost_and_affinity(void)
 	r = req_default(CAP_A);
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "new");
 	ASSERT_EQ(out.node, 2, "min J");
-	ASSERT_EQ(out.cost, 100 + 200 + 1000, "J of node 2");
+	ASSERT_EQ(out.cost, 100 + 200, "J of node 2 (no affinity: no T_state)");
 	ASSERT_EQ(out.n_rc, 3, "three receipt entries");
-	ASSERT_EQ(rc.cand[0].cost, 100 + 300 + 1000, "receipt J 1");
-	ASSERT_EQ(rc.cand[2].cost, 100 + 250 + 1000, "receipt J 3");
+	ASSERT_EQ(rc.cand[0].cost, 100 + 300, "receipt J 1");
+	ASSERT_EQ(rc.cand[2].cost, 100 + 250, "receipt J 3");
 	ASSERT_EQ(rc.cand[1].from_fallback, 0, "not fallback");
 	/* the token lives on node 1: no T_state there, 400 < 1200 */
 	r.aff = 1;
@@ -756,16 +770,19 @@ static void test_ladder_slo_budget(void)
 	node_up(2);
 	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
 	pl->slo_us = 500;
-	cand_add(pl, 1, 450);	/* J = 550 */
-	cand_add(pl, 2, 350);	/* J = 450 */
+	cand_add(pl, 1, 150);	/* J = 550 with 300 us of queue, 250 idle */
+	cand_add(pl, 2, 250);	/* J = 450 with 100 us of queue, 350 idle */
+	M.nodes[1].pending_tokens = 300;
+	M.nodes[2].pending_tokens = 100;
 	r = req_default(CAP_A);
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "under slo");
 	ASSERT_EQ(out.node, 2, "node under the SLO");
-	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_OVERLOAD, "J over SLO");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_SLO, "J over SLO");
 	ASSERT_EQ(rc.cand[0].cost, 550, "its J in the receipt");
 	pl->slo_us = 449;
-	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "both over SLO");
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_OVERFLOW, "both over SLO");
 	ASSERT_EQ(out.node, 2, "cheapest overflow");
+	ASSERT_EQ(rc.cand[1].reject, IDN_REJ_SLO, "node 2 over SLO too");
 	pl->slo_us = 450;
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "J == SLO is fine");
 
@@ -779,6 +796,299 @@ static void test_ladder_slo_budget(void)
 	ASSERT_EQ(rc.cand[1].reject, IDN_REJ_BUDGET, "budget reason");
 	r.d.budget = 0;
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "budget 0 = none");
+}
+
+/*
+ * SLO shedding: a request is shed when every candidate's expected TTFT
+ * (J) is over the SLO because of its queue; a prompt that misses the SLO
+ * even on an idle node is served (lowest J), not shed; receipts say slo.
+ */
+static void test_slo_shed(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	node_up(1);
+	node_up(2);
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	pl->slo_us = 2000;
+	pl->shed_tier = 1;
+	pl->prompt_tokens = 1000;
+	cand_add(pl, 1, 500);
+	cand_add(pl, 2, 500);
+	r = req_default(CAP_A);
+	r.d.tier = 0;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "idle: served");
+
+	/* both queues 3 ms deep: J 3600 > 2000, idle J 600 */
+	M.nodes[1].pending_tokens = 3000;
+	M.nodes[2].pending_tokens = 3000;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_SHED, "every wait over the SLO: shed");
+	ASSERT_EQ(out.node, IDN_NODE_NONE, "shed: no node");
+	ASSERT_EQ(out.charge, 0, "shed: nothing charged");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_SLO, "receipt: slo (1)");
+	ASSERT_EQ(rc.cand[1].reject, IDN_REJ_SLO, "receipt: slo (2)");
+	ASSERT_EQ(rc.cand[0].cost, 3600, "receipt: expected TTFT");
+	/* the router's own charge counts toward the wait like telemetry */
+	M.nodes[2].pending_tokens = 0;
+	M.nodes[2].charged_tokens = 3000;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_SHED, "charged queue: shed");
+	M.nodes[2].charged_tokens = 1000;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "one node under the SLO");
+	ASSERT_EQ(out.node, 2, "the one under the SLO");
+	M.nodes[2].charged_tokens = 3000;
+	/* a tier at or above shed_tier overflows to the lowest J instead */
+	r.d.tier = 1;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "kept tier overflows");
+	ASSERT_EQ(out.charge, 1000, "overflow is charged");
+
+	/*
+	 * A 64k-token prompt: exec alone is 500 + 65536 us, over the SLO on
+	 * any node, so it is not shed: the least loaded node serves it.
+	 */
+	r.d.tier = 0;
+	r.d.flags |= IDN_DF_SIZE;
+	r.d.size_class = 8;
+	M.nodes[2].charged_tokens = 1000;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "too big for any node: served");
+	ASSERT_EQ(out.node, 2, "on the least loaded node");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_NONE, "not rejected for the SLO");
+	ASSERT_EQ(out.charge, 65536, "charged its size");
+
+	/* slo_us 0: no SLO, no shedding */
+	r.d.flags &= ~IDN_DF_SIZE;
+	pl->slo_us = 0;
+	M.nodes[2].charged_tokens = 3000;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "no SLO: served");
+}
+
+/* ---- self-accounting ----------------------------------------------- */
+
+static void tele_make(struct idn_telemetry *t, __u32 node, __u32 seq, __u32 pending)
+{
+	memset(t, 0, sizeof(*t));
+	t->magic = htonl(IDN_TELE_MAGIC);
+	t->version = IDN_TELE_VERSION;
+	t->node = htonl(node);
+	t->seq = htonl(seq);
+	t->pending_tokens = htonl(pending);
+}
+
+/*
+ * Each decision's expected prefill (size class, else the plan's mean) is
+ * charged to its node and counted in T_queue until the node's next
+ * telemetry datagram: a burst between two datagrams spreads over equal
+ * nodes instead of piling on the one that looked idle.
+ */
+static void test_charge_spreads_burst(void)
+{
+	struct idn_telemetry t;
+	unsigned int hits[5] = { 0 };
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	pl->prompt_tokens = 2000;
+	for (int i = 1; i <= 4; i++) {
+		node_up(i);
+		cand_add(pl, i, 300);
+	}
+	r = req_default(CAP_A);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "first");
+	ASSERT_EQ(out.charge, 2000, "charge: the plan's mean prompt");
+	ASSERT_EQ(M.nodes[out.node].charged_tokens, 0, "select itself charges nothing");
+
+	/* 40 requests with distinct tokens, no telemetry in between */
+	for (int i = 0; i < 40; i++) {
+		r.d.token = 0x1000 + i * 7919ULL;
+		if (!ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "burst"))
+			return;
+		idn_node_charge(&M.nodes[out.node], out.charge);
+		hits[out.node]++;
+	}
+	for (int i = 1; i <= 4; i++) {
+		if (!ASSERT_EQ(hits[i], 10, "burst spread evenly"))
+			printf("# node %d: %u of 40\n", i, hits[i]);
+		ASSERT_EQ(M.nodes[i].charged_tokens, 20000, "charged tokens");
+	}
+	/* the charge is T_queue: 20000 tokens at 1000 ns = 20 ms */
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "after burst");
+	ASSERT_EQ(out.cost, 100 + 20000 + 300, "J counts the charge");
+
+	/* node 3's datagram supersedes its charge: it is the cheapest again */
+	tele_make(&t, 3, 1, 500);
+	ASSERT_EQ(idn_tele_apply(&M.nodes[3], &t, 7), 0, "telemetry applied");
+	ASSERT_EQ(M.nodes[3].charged_tokens, 0, "telemetry resets the charge");
+	ASSERT_EQ(M.nodes[3].pending_tokens, 500, "and sets the node's own count");
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "after telemetry");
+	ASSERT_EQ(out.node, 3, "the node that reported");
+	ASSERT_EQ(out.cost, 100 + 500 + 300, "J from the datagram");
+	/* a replayed datagram changes nothing, the charge included */
+	idn_node_charge(&M.nodes[3], 100);
+	ASSERT_EQ(idn_tele_apply(&M.nodes[3], &t, 8), IDN_DROP_TELE_REPLAY, "replay");
+	ASSERT_EQ(M.nodes[3].charged_tokens, 100, "replay keeps the charge");
+
+	/* a size class is charged as its tokens, not the mean */
+	r.d.flags |= IDN_DF_SIZE;
+	r.d.size_class = 3;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "sized");
+	ASSERT_EQ(out.charge, 2048, "charge: 256 << 3");
+	/* no mean and no size: nothing to charge */
+	r.d.flags &= ~IDN_DF_SIZE;
+	pl->prompt_tokens = 0;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "unknown size");
+	ASSERT_EQ(out.charge, 0, "charge 0");
+	idn_node_charge(&M.nodes[out.node], 0);
+}
+
+/* The charge stops growing near 2^31 tokens instead of wrapping. */
+static void test_charge_bounded(void)
+{
+	struct idn_node n;
+
+	memset(&n, 0, sizeof(n));
+	n.charged_tokens = IDN_CHARGE_MAX - 1;
+	idn_node_charge(&n, 1u << 23);
+	ASSERT_EQ(n.charged_tokens, IDN_CHARGE_MAX - 1 + (1u << 23), "last add");
+	idn_node_charge(&n, 1u << 23);
+	ASSERT_EQ(n.charged_tokens, IDN_CHARGE_MAX - 1 + (1u << 23), "no more");
+	/* and a saturated charge saturates J, never wraps it */
+	{
+		struct idn_desc d = { .cap = CAP_A, .token = 1 };
+		struct idn_sel_in in;
+		struct idn_plan pl;
+		struct idn_cand c;
+
+		memset(&pl, 0, sizeof(pl));
+		memset(&c, 0, sizeof(c));
+		pl.weight[IDN_W_QUEUE] = 0xffff;
+		n.pending_tokens = 0xffffffffU;
+		n.tok_ns = 0xffffffffU;
+		idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET);
+		ASSERT_EQ(idn_cost(&n, &c, &pl, &in), 0xffffffffU, "J saturates");
+	}
+}
+
+/* CPUs charging one node at the same time all count (atomic add). */
+#define CHARGE_THREADS 4
+#define CHARGE_EACH 200000
+
+static void *charge_thread(void *arg)
+{
+	for (int i = 0; i < CHARGE_EACH; i++)
+		idn_node_charge(arg, 3);
+	return NULL;
+}
+
+static void test_charge_atomic(void)
+{
+	pthread_t th[CHARGE_THREADS];
+	struct idn_node n;
+	int started = 0;
+
+	memset(&n, 0, sizeof(n));
+	for (int i = 0; i < CHARGE_THREADS; i++)
+		started += !pthread_create(&th[i], NULL, charge_thread, &n);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	ASSERT_EQ(started, CHARGE_THREADS, "threads");
+	ASSERT_EQ(n.charged_tokens, 3U * CHARGE_EACH * CHARGE_THREADS, "no lost add");
+}
+
+/* A fallback decision is charged the fallback plan's mean. */
+static void test_charge_fallback(void)
+{
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	node_up(1)->max_queue = 1;
+	M.nodes[1].queue_depth = 1;
+	node_up(2);
+	pl = plan_add(CAP_A1, IDN_ANY, IDN_ANY, 0);
+	pl->fallback_cap = CAP_A2;
+	pl->prompt_tokens = 4000;
+	cand_add(pl, 1, 10)->variant = 1;
+	pl = plan_add(CAP_A2, IDN_ANY, IDN_ANY, 0);
+	pl->prompt_tokens = 3000;
+	cand_add(pl, 2, 10)->variant = 2;
+	r = req_default(CAP_A1);
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_FALLBACK, "fallback");
+	ASSERT_EQ(out.charge, 3000, "fallback plan's mean");
+	M.nodes[2].health = IDN_HEALTH_DOWN;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "overflow");
+	ASSERT_EQ(out.charge, 4000, "primary plan's mean");
+	M.nodes[1].queue_depth = 2;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NOCAP, "nocap");
+	ASSERT_EQ(out.charge, 0, "nocap: nothing charged");
+}
+
+/* ---- T_state ------------------------------------------------------- */
+
+/*
+ * Away from the state, T_state is what re-creating it costs on that node:
+ * recompute of the prompt at the node's prefill rate, or the migration
+ * cost when cheaper; affinity then trades against load through J.
+ */
+static void test_state_cost(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	node_up(1)->tok_ns = 1000;
+	node_up(2)->tok_ns = 250;	/* a faster node: recompute is cheaper */
+	node_up(3)->tok_ns = 1000;
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	pl->prompt_tokens = 8000;
+	cand_add(pl, 1, 300);
+	cand_add(pl, 2, 300);
+	cand_add(pl, 3, 300)->state_us = 1500;	/* migration to 3: 1.5 ms */
+	r = req_default(CAP_A);
+	r.aff = 1;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_AFFINITY, "state node");
+	ASSERT_EQ(out.cost, 100 + 300, "no T_state on the state node");
+	ASSERT_EQ(rc.cand[1].cost, 100 + 300 + 2000, "recompute 8000 tok at 250 ns");
+	ASSERT_EQ(rc.cand[2].cost, 100 + 300 + 1500, "migration cheaper than 8 ms");
+
+	/* the state node's queue outweighs re-creating the state: divert */
+	M.nodes[1].pending_tokens = 1400;	/* +1.4 ms: J 1800 */
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_AFFINITY, "1.4 ms queue < 1.5 ms migration");
+	M.nodes[1].pending_tokens = 1600;	/* J 2000 > 1900 on node 3 */
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "diverted");
+	ASSERT_EQ(out.node, 3, "to the cheapest re-creation");
+	/* a size class overrides the mean: 256 tokens recompute in 256 us */
+	r.d.flags |= IDN_DF_SIZE;
+	r.d.size_class = 0;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "small prompt");
+	ASSERT_EQ(rc.cand[2].cost, 100 + 300 + 256 + 256, "recompute cheaper than migration");
+	ASSERT_EQ(rc.cand[1].cost, 100 + 300 + 64 + 64, "faster node: 64 us");
+	ASSERT_EQ(out.node, 2, "the fast node");
+	/* no affinity: no T_state anywhere */
+	r.d.flags &= ~IDN_DF_SIZE;
+	r.aff = IDN_NODE_NONE;
+	M.nodes[1].pending_tokens = 0;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "no affinity");
+	ASSERT_EQ(rc.cand[1].cost, 400, "no state term (2)");
+	ASSERT_EQ(rc.cand[2].cost, 400, "no state term (3)");
+	/* the state node outside the plan: every candidate re-creates it */
+	r.aff = 33;
+	node_up(33);
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "state elsewhere");
+	ASSERT_EQ(rc.cand[0].cost, 100 + 300 + 8000, "recompute at 1000 ns");
+	ASSERT_EQ(out.node, 3, "migration is cheapest");
+	/* state weight 0 turns the term off */
+	pl->weight[IDN_W_STATE] = 0;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "delta 0");
+	ASSERT_EQ(rc.cand[0].cost, 400, "no state cost at delta 0");
 }
 
 static void test_fallback_edges(void)
@@ -870,6 +1180,12 @@ int main(void)
 	TAP_RUN(test_affinity_family_switch);
 	TAP_RUN(test_ladder);
 	TAP_RUN(test_ladder_slo_budget);
+	TAP_RUN(test_slo_shed);
+	TAP_RUN(test_charge_spreads_burst);
+	TAP_RUN(test_charge_bounded);
+	TAP_RUN(test_charge_atomic);
+	TAP_RUN(test_charge_fallback);
+	TAP_RUN(test_state_cost);
 	TAP_RUN(test_fallback_edges);
 	TAP_RUN(test_sixteen);
 	return tap_done();

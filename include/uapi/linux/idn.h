@@ -244,7 +244,8 @@ struct idn_plan_key {
 struct idn_cand {
 	__u32 node;
 	__u32 exec_us;		/* T_exec estimate for a base-size request */
-	__u32 state_us;		/* T_state when this node lacks the token's state */
+	__u32 state_us;		/* cost of moving the token's state here (migration),
+				 * used when cheaper than recomputing it; 0 = none */
 	__u16 policy_us;	/* P_policy: soft policy penalty */
 	__u8 variant;		/* variant this node runs */
 	__u8 pad;
@@ -269,7 +270,9 @@ struct idn_plan {
 	__u16 weight[IDN_W_MAX];
 	__u8 shed_tier;		/* under overload, tiers below this are shed */
 	__u8 n_cand;
-	__u16 pad;
+	__u16 prompt_tokens;	/* capability's mean prompt, tokens: the work a new
+				 * flow without a size class is charged (and
+				 * recomputes away from its state); 0 = none */
 	struct idn_cand cand[IDN_MAX_CAND];
 };
 
@@ -310,7 +313,14 @@ struct idn_node {
 	__u16 kv_use;		/* permille */
 	__u32 tele_seq;		/* last accepted telemetry sequence */
 	__u32 tele_s;		/* coarse seconds of last telemetry, 0 = never */
-	__u32 pad1;
+	/*
+	 * Written by the dataplane only: prefill tokens of the new flows it
+	 * sent here since the node's last accepted telemetry datagram (an
+	 * atomic add per decision; the datagram, which counts them itself,
+	 * resets it). Part of T_queue, so a burst within one telemetry
+	 * interval spreads instead of piling on the node that looked idle.
+	 */
+	__u32 charged_tokens;
 };
 
 /*
@@ -383,8 +393,10 @@ enum idn_reject {
 	IDN_REJ_SCOPE,		/* domain outside the policy scope */
 	IDN_REJ_VARIANT,	/* variant differs from the requested one */
 	IDN_REJ_FAMILY,		/* node has no locator of the request's family */
-	IDN_REJ_OVERLOAD,	/* queue over its soft limit or J over the SLO */
+	IDN_REJ_OVERLOAD,	/* queue over its soft limit (node.max_queue) */
 	IDN_REJ_BUDGET,		/* J over the request's cost budget */
+	IDN_REJ_SLO,		/* expected TTFT over the plan's SLO, where an idle
+				 * node would meet it */
 	IDN_REJ_MAX,
 };
 
