@@ -26,6 +26,10 @@
 #define IDND_REGIONS	16
 #define IDND_MAX_CAPS	4096
 #define IDND_BODY_MAX	(64 * 1024)	/* request body limit, bytes */
+/* A capability's routing defaults (docs/architecture.md, "Defaults"). */
+#define IDND_PROMPT_TOKENS	1024	/* mean prompt, tokens */
+#define IDND_SLO_TTFT_MS	2000	/* TTFT objective */
+#define IDND_SHED_TIER		1	/* tier 0 (best effort) is shed at overload */
 
 /* Closed-loop state of one capability (loop.c; not persisted). */
 struct d_loop {
@@ -40,6 +44,9 @@ struct d_cap {
 	char name[64];
 	uint8_t tier;
 	uint32_t latency_us;	/* exec estimate for the plan */
+	uint32_t prompt_tokens;	/* mean prompt: a request's charge without a size hint */
+	uint32_t slo_ttft_ms;	/* TTFT objective, the plans' slo_us (0 = none) */
+	uint8_t shed_tier;	/* plans' shed_tier: lower tiers are shed at overload */
 	uint32_t context;	/* context limit, tokens */
 	uint8_t min_trust, privacy, scope;
 	uint32_t domain_mask;	/* 0 = any */

@@ -180,7 +180,8 @@ json_object *idnd_jnum(double x)
 int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen)
 {
 	static const char *const top[] = { "class", "variant", "name", "tier", "latency_us",
-		"context", "version", "security", "resources", "lineage", "realization", NULL };
+		"context", "version", "security", "resources", "lineage", "realization",
+		"prompt_tokens", "slo_ttft_ms", "shed_tier", NULL };
 	static const char *const sec[] = { "min_trust", "privacy", "scope", "domains", NULL };
 	static const char *const res[] = { "mem_gb", "runtimes", NULL };
 	static const char *const lin[] = { "parent", "method", NULL };
@@ -202,6 +203,14 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 	c->latency_us = 10000;
 	TRY(get_uint(o, "latency_us", 60000000, false, &c->latency_us, err, errlen));
 	TRY(get_uint(o, "context", 1u << 24, false, &c->context, err, errlen));
+	/* routing defaults: docs/architecture.md, "Defaults" */
+	c->prompt_tokens = IDND_PROMPT_TOKENS;
+	TRY(get_uint(o, "prompt_tokens", 65535, false, &c->prompt_tokens, err, errlen));
+	c->slo_ttft_ms = IDND_SLO_TTFT_MS;
+	TRY(get_uint(o, "slo_ttft_ms", 3600000, false, &c->slo_ttft_ms, err, errlen));
+	v = IDND_SHED_TIER;
+	TRY(get_uint(o, "shed_tier", IDN_TIER_MAX + 1, false, &v, err, errlen));
+	c->shed_tier = v;
 	c->version = 1;
 	TRY(get_uint(o, "version", UINT32_MAX, false, &c->version, err, errlen));
 	if (json_object_object_get_ex(o, "security", &sub)) {
@@ -259,6 +268,9 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 	json_object_object_add(o, "tier", json_object_new_int(c->tier));
 	json_object_object_add(o, "latency_us", json_object_new_int64(c->latency_us));
 	json_object_object_add(o, "context", json_object_new_int64(c->context));
+	json_object_object_add(o, "prompt_tokens", json_object_new_int64(c->prompt_tokens));
+	json_object_object_add(o, "slo_ttft_ms", json_object_new_int64(c->slo_ttft_ms));
+	json_object_object_add(o, "shed_tier", json_object_new_int(c->shed_tier));
 	json_object_object_add(o, "version", json_object_new_int64(c->version));
 	s = json_object_new_object();
 	json_object_object_add(s, "min_trust", json_object_new_int(c->min_trust));
@@ -649,13 +661,16 @@ int idnd_node_push(const struct d_node *dn)
 		 * (which would accept replays) or overwriting fresher load
 		 * with the heartbeat's older view.
 		 */
-		if (!idn_node_get(&D.maps, dn->id, &old) && (old.flags & IDN_NODE_F_VALID) &&
-		    old.tele_seq) {
-			n.tele_seq = old.tele_seq;
-			n.queue_depth = old.queue_depth;
-			n.pending_tokens = old.pending_tokens;
-			n.load = old.load;
-			n.kv_use = old.kv_use;
+		if (!idn_node_get(&D.maps, dn->id, &old) && (old.flags & IDN_NODE_F_VALID)) {
+			/* the router's own charge (select.h) is the router's too */
+			n.charged_tokens = old.charged_tokens;
+			if (old.tele_seq) {
+				n.tele_seq = old.tele_seq;
+				n.queue_depth = old.queue_depth;
+				n.pending_tokens = old.pending_tokens;
+				n.load = old.load;
+				n.kv_use = old.kv_use;
+			}
 		}
 	}
 	return idn_node_put(&D.maps, dn->id, &n);
@@ -743,6 +758,10 @@ static void plan_build(int i, const struct cplan *cp, int tier, const struct d_p
 		cd->variant = IDN_CAP_VARIANT(c->label);
 	}
 	pl->fallback_cap = plan_fallback(i, cp, tier, pol);
+	/* the capability's objective and expected request (select.h) */
+	pl->slo_us = c->slo_ttft_ms * 1000;
+	pl->shed_tier = c->shed_tier;
+	pl->prompt_tokens = c->prompt_tokens > 65535 ? 65535 : c->prompt_tokens;
 }
 
 /* Grow-on-demand op array. */

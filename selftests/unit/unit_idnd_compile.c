@@ -9,7 +9,9 @@
  * any); a class no node satisfies fails closed; the fallback of a tier is
  * a cheaper variant that serves it; plans equal to the default are not
  * emitted; a class's "tiers" bounds its entries; over IDN_MAX_PLANS the
- * compile fails with -ENOSPC. model.c is included; what it calls of the
+ * compile fails with -ENOSPC; plans carry the capability's SLO, shed tier
+ * and mean prompt (defaults when not given), so SLO shedding and the
+ * router's self-accounting are on by default. model.c is included; what it calls of the
  * rest of idnd and libidn is stubbed below (no maps, no store, no etcd).
  */
 #include <errno.h>
@@ -309,6 +311,84 @@ static void test_policy_json(void)
 	ASSERT_EQ(idnd_policy_count(), 2, "two classes");
 }
 
+/* cap_json JSON: register a capability from its API body; 0 or -errno */
+static int cap_json(const char *json, struct d_cap *c)
+{
+	json_object *o = json_tokener_parse(json);
+	char err[256];
+	int e = o ? idnd_cap_from_json(o, c, err, sizeof(err)) : -EINVAL;
+
+	json_object_put(o);
+	if (!e)
+		idnd_cap_put(c);
+	return e;
+}
+
+/*
+ * A capability's TTFT objective, shed tier and mean prompt reach its plans,
+ * with defaults (IDND_SLO_TTFT_MS, IDND_SHED_TIER, IDND_PROMPT_TOKENS) when
+ * not given: at overload the dataplane sheds best-effort requests and
+ * overflows higher tiers; every decision is charged the mean prompt.
+ */
+static void test_cap_routing_defaults(void)
+{
+	const struct idn_plan *p;
+	struct idn_sel s;
+	struct d_cap c;
+	json_object *o;
+
+	reset();
+	node(1, 3, false, 0, 100);
+	node(2, 3, false, 0, 100);
+	ASSERT_OK(cap_json("{\"class\":11,\"name\":\"m\",\"resources\":{\"mem_gb\":10}}", &c),
+		  "minimal capability");
+	ASSERT_EQ(c.slo_ttft_ms, 2000, "default TTFT objective 2 s");
+	ASSERT_EQ(c.shed_tier, 1, "default shed tier");
+	ASSERT_EQ(c.prompt_tokens, 1024, "default mean prompt");
+	place(IDN_CAP(11, 0), 1);
+	place(IDN_CAP(11, 0), 2);
+	ASSERT_TRUE(build() > 0, "compiled");
+	p = plan_of(IDN_CAP(11, 0), IDN_ANY, IDN_ANY);
+	if (!ASSERT_TRUE(p != NULL, "default plan"))
+		return;
+	ASSERT_EQ(p->slo_us, 2000000, "plan SLO in us");
+	ASSERT_EQ(p->shed_tier, 1, "plan shed tier");
+	ASSERT_EQ(p->prompt_tokens, 1024, "plan mean prompt");
+
+	/* the dataplane over these plans: charged, then shed at overload */
+	for (int i = 1; i <= 2; i++)
+		nodes[i].tok_ns = 1000;
+	s = sel(IDN_CAP(11, 0), 0, 0, 1);
+	ASSERT_EQ(s.verdict, IDN_V_NEW, "served");
+	ASSERT_EQ(s.charge, 1024, "charged the mean prompt");
+	nodes[1].pending_tokens = nodes[2].pending_tokens = 3000000;	/* 3 s of work */
+	s = sel(IDN_CAP(11, 0), 0, 0, 1);
+	ASSERT_EQ(s.verdict, IDN_V_SHED, "tier 0 shed at overload");
+	s = sel(IDN_CAP(11, 0), 1, 0, 1);
+	ASSERT_EQ(s.verdict, IDN_V_OVERFLOW, "tier 1 overflows");
+
+	/* given values, and their JSON round trip */
+	ASSERT_OK(cap_json("{\"class\":12,\"name\":\"n\",\"resources\":{\"mem_gb\":10},"
+			   "\"prompt_tokens\":9000,\"slo_ttft_ms\":0,\"shed_tier\":16}", &c),
+		  "capability with routing fields");
+	o = idnd_cap_to_json(&c, false);
+	ASSERT_OK(idnd_cap_from_json(o, &c, errbuf, sizeof(errbuf)), "round trip");
+	json_object_put(o);
+	ASSERT_EQ(c.prompt_tokens, 9000, "prompt_tokens kept");
+	ASSERT_EQ(c.slo_ttft_ms, 0, "no SLO kept");
+	ASSERT_EQ(c.shed_tier, 16, "shed every tier kept");
+	place(IDN_CAP(12, 0), 1);
+	build();
+	p = plan_of(IDN_CAP(12, 0), IDN_ANY, IDN_ANY);
+	if (ASSERT_TRUE(p != NULL, "plan of 12"))
+		ASSERT_TRUE(p->slo_us == 0 && p->shed_tier == 16 && p->prompt_tokens == 9000,
+			    "plan fields from the capability");
+	ASSERT_EQ(cap_json("{\"class\":13,\"name\":\"o\",\"resources\":{\"mem_gb\":1},"
+			   "\"prompt_tokens\":70000}", &c), -EINVAL, "prompt_tokens over 65535");
+	ASSERT_EQ(cap_json("{\"class\":13,\"name\":\"o\",\"resources\":{\"mem_gb\":1},"
+			   "\"shed_tier\":17}", &c), -EINVAL, "shed_tier over 16");
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -318,6 +398,7 @@ int main(void)
 	TAP_RUN(test_tier_fallback);
 	TAP_RUN(test_tiers_and_budget);
 	TAP_RUN(test_policy_json);
+	TAP_RUN(test_cap_routing_defaults);
 	reset();
 	return tap_done();
 }
