@@ -10,7 +10,8 @@
  * (tele_build, agent/telemetry.c) that the router applies to its node
  * entry (bpf/lib/tele.h, the dataplane's code). IDN decides with
  * idn_select() (bpf/lib/select.h) over those entries and the plans idnd
- * compiled (plans.c); the baselines decide with their published rules
+ * compiled (plans.c), and charges each decision to its node as steer.h
+ * does (idn_node_charge()); the baselines decide with their published rules
  * (docs/benchmarks.md). Nothing here knows a request's future.
  *
  * Events: arrivals (trace order), deliveries (arrival + one-way latency in
@@ -407,10 +408,9 @@ static uint32_t pick_idn(struct sim *s, uint32_t i, double t)
 	a->token = r->sess;
 	a->node = out.node;
 	a->last_s = now_s(t);
-#ifdef IDN_CHARGE_MAX	/* self-accounting, where the dataplane has it */
+	/* the node's load counts this request until its next datagram (steer.h) */
 	if (out.node < IDN_MAX_NODES)
 		idn_node_charge(&s->tbl[pv.rt][out.node], out.charge);
-#endif
 	return out.node;
 }
 
