@@ -265,6 +265,26 @@ if bpftool prog run pinned "$P/prog_xdp" data_in "$TMPD/syn.bin" repeat 1 >/dev/
 	tap_result "dp status: conn and affinity entries counted" $?
 	c -j stats show | jq -e '[.verdicts[].packets] | add == 1' >/dev/null
 	tap_result "stats show: the packet counted once" $?
+	out=$(c stats prometheus)
+	grep -q '^# TYPE idn_dp_packets_total counter$' <<<"$out" &&
+		grep -q '^# HELP idn_dp_drops_total ' <<<"$out" &&
+		grep -qx 'idn_dp_packets_total{verdict="new"} 1' <<<"$out" &&
+		grep -qx 'idn_dp_cap_flows_total{cap="1001/2",verdict="new"} 1' <<<"$out" &&
+		grep -qx 'idn_dp_node_flows_total{node="2"} 1' <<<"$out"
+	tap_result "stats prometheus: HELP/TYPE, verdict, capability and node counters" $? "$out"
+	port=$((20000 + RANDOM % 20000))
+	c stats serve listen 127.0.0.1:$port >/dev/null 2>&1 &
+	spid=$!
+	bg_pid $spid
+	got=""
+	for _ in $(seq 50); do
+		got=$(nsenter --net="/run/netns/$NS" curl -s -m 2 "http://127.0.0.1:$port/metrics") && [ -n "$got" ] && break
+		sleep 0.1
+	done
+	grep -qx 'idn_dp_packets_total{verdict="new"} 1' <<<"$got" &&
+		[ "$(nsenter --net="/run/netns/$NS" curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/x")" = 404 ]
+	tap_result "stats serve: GET /metrics answers the counters, other paths 404" $? "$got"
+	kill $spid 2>/dev/null; wait $spid 2>/dev/null
 else
 	tap_skip "packet through prog_xdp" "bpftool prog run failed"
 fi
