@@ -101,7 +101,8 @@ struct ev_cfg {
 	enum ev_layout layout;
 	int nodes;
 	double scale;		/* arrival times divided by this (load rho) */
-	uint32_t tele_ms;	/* agent telemetry interval */
+	uint32_t tele_ms;	/* agent telemetry interval, 0: the agent's default */
+	const char *cap_json;	/* capability body for idnd, NULL: the default one */
 	uint64_t seed;
 	bool keep_ttft;		/* fill res->ttft_us and res->node (plots, tests) */
 };

@@ -7,6 +7,7 @@
  *
  *   idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]
  *            [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]
+ *            [--tele-ms MS] [--cap JSON]
  *
  * Without --trace: conv and code from ../shared/traces/ when present,
  * else the slices in selftests/data/. --out DIR writes report.md and the
@@ -48,6 +49,8 @@ static const char *outdir;
 static size_t limit;
 static uint64_t seed = 1;
 static double sim_requests, sim_cpu_s;
+static uint32_t tele_ms;		/* 0: the agent's default */
+static const char *cap_json;		/* NULL: the default capability */
 
 static double cpu_now(void)
 {
@@ -62,7 +65,10 @@ static int usage(FILE *f)
 	fprintf(f,
 "Usage: idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]\n"
 "                [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]\n"
-"FILE: Mooncake JSON lines or Azure CSV, plain or gzip'd. Policies:");
+"                [--tele-ms MS] [--cap JSON]\n"
+"FILE: Mooncake JSON lines or Azure CSV, plain or gzip'd. --tele-ms: the agents'\n"
+"telemetry interval (default theirs); --cap: the capability body idnd gets\n"
+"(class 1, variant 0; default: idnd's defaults). Policies:");
 	for (int p = 0; p < EV_POLICIES; p++)
 		fprintf(f, " %s", ev_policy_names[p]);
 	fprintf(f, "\n");
@@ -112,7 +118,7 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 	struct ev_cfg c = {
 		.policy = p, .layout = l, .nodes = l == EV_TIERED ? 8 : nodes,
 		.scale = ev_scale_for(&tr->t, l == EV_TIERED ? 8 : nodes, rho),
-		.seed = seed, .keep_ttft = keep,
+		.seed = seed, .keep_ttft = keep, .tele_ms = tele_ms, .cap_json = cap_json,
 	};
 	char err[256] = "";
 	double t0 = cpu_now();
@@ -359,6 +365,8 @@ int main(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "tele-ms", required_argument, NULL, 'T' },
+		{ "cap", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -366,7 +374,7 @@ int main(int argc, char **argv)
 
 	for (int p = 0; p < EV_POLICIES; p++)
 		use[p] = true;
-	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:T:c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': {
 			char *eq = strchr(optarg, '=');
@@ -409,6 +417,16 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'T':
+			tele_ms = strtoul(optarg, NULL, 10);
+			if (!tele_ms || tele_ms > 600000) {
+				fprintf(stderr, "idn_eval: --tele-ms: 1..600000\n");
+				return 2;
+			}
+			break;
+		case 'c':
+			cap_json = optarg;
 			break;
 		case 'h':
 			return usage(stdout);

@@ -766,7 +766,7 @@ static void tele_tick(struct sim *s, int j, double t)
 
 /* ---- set-up ---- */
 
-static const char cap_json[] =
+static const char default_cap_json[] =
 	"{\"class\":1,\"name\":\"llama-3.1-8b-instruct\",\"resources\":{\"mem_gb\":16}}";
 #define CAP_LABEL	IDN_CAP(1, 0)
 
@@ -815,7 +815,7 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 				ret = -ENOMEM;
 		}
 		if (!ret)
-			ret = ev_idnd_build(cap_json, body, s->n, s->tbl[rt], &s->ops[rt], err,
+			ret = ev_idnd_build(s->c->cap_json ? s->c->cap_json : default_cap_json, body, s->n, s->tbl[rt], &s->ops[rt], err,
 					    errlen);
 		for (int j = 0; j < s->n; j++) {
 			json_object_put(body[j]);
@@ -984,6 +984,7 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	struct sim *s = calloc(1, sizeof(*s));
 	struct eng_params ep;
 	struct agent_cfg ac;
+	uint32_t tele_ms;
 	size_t next = 0;
 	double t_last = 0;
 	int ret = 0;
@@ -1002,6 +1003,7 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	s->n = c->nodes;
 	s->rng = c->seed;
 	agent_cfg_defaults(&ac);
+	tele_ms = c->tele_ms ? c->tele_ms : ac.tele_ms;
 	ev_eng_params(&ep);
 	s->o = calloc(t->n, sizeof(*s->o));
 	s->t_send = malloc(sizeof(double) * t->n);
@@ -1029,7 +1031,7 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 		nd->tele.node = j;
 		nd->tele.seq = 1000;
 		/* agents start at different moments: spread their phases */
-		nd->tele_next = (double)ac.tele_ms * 1000.0 * (j + 1) / s->n;
+		nd->tele_next = (double)tele_ms * 1000.0 * (j + 1) / s->n;
 	}
 	if (!ret && c->policy == EV_IDN)
 		ret = idn_setup(s, err, errlen);
@@ -1069,7 +1071,7 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 			iter_end(s, je);
 		} else if (tt <= td && tt <= ta && tt <= ts) {
 			tele_tick(s, jt, tt);
-			s->nd[jt].tele_next += ac.tele_ms * 1000.0;
+			s->nd[jt].tele_next += tele_ms * 1000.0;
 		} else if (ts <= td && ts <= ta) {
 			for (int j = 0; j < s->n; j++) {
 				struct eng_load l;
