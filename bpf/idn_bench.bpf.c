@@ -38,6 +38,28 @@ struct {
 /* 1 when this object carries the steering logic (runner checks it). */
 const volatile __u32 idn_bench_have_steer = IDN_BENCH_HAVE_STEER + 0;
 
+/*
+ * A new source address needs a new IPv4 header checksum (the steering
+ * program verifies it): recompute it over the 20-byte header around
+ * saddr_off.
+ */
+static __always_inline void bench_ip4_csum(struct idn_bench_state *st)
+{
+	__u32 l3 = st->saddr_off - 12;
+	__u64 sum = 0;
+
+	if (l3 > IDN_BENCH_PKT_MAX - 20 || (st->pkt[l3] >> 4) != 4)
+		return;
+	st->pkt[l3 + 10] = 0;
+	st->pkt[l3 + 11] = 0;
+	for (int i = 0; i < 20; i += 2)
+		sum += (__u16)(st->pkt[l3 + i] << 8 | st->pkt[l3 + i + 1]);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	st->pkt[l3 + 10] = (__u8)(~sum >> 8);
+	st->pkt[l3 + 11] = (__u8)~sum;
+}
+
 static __always_inline void bench_bump(struct idn_bench_state *st)
 {
 	__u32 c = st->ctr++;
@@ -49,12 +71,16 @@ static __always_inline void bench_bump(struct idn_bench_state *st)
 			*(__u16 *)&st->pkt[off] = bpf_htons((__u16)(st->sport0 + c));
 		/* past 65536 ports, move to the next source address */
 		c >>= 16;
-		if (c && (off = st->saddr_off) <= IDN_BENCH_PKT_MAX - 4)
+		if (c && (off = st->saddr_off) <= IDN_BENCH_PKT_MAX - 4) {
 			*(__u32 *)&st->pkt[off] = bpf_htonl(bpf_ntohl(st->saddr0) + c);
+			bench_ip4_csum(st);
+		}
 	} else if (st->flags & IDN_BENCH_F_SADDR) {
 		off = st->saddr_off;
-		if (off <= IDN_BENCH_PKT_MAX - 4)
+		if (off <= IDN_BENCH_PKT_MAX - 4) {
 			*(__u32 *)&st->pkt[off] = bpf_htonl(bpf_ntohl(st->saddr0) + c);
+			bench_ip4_csum(st);
+		}
 	}
 }
 

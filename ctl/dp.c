@@ -67,6 +67,8 @@ static int usage(void)
 "                     [ rst { on | off } ] [ telemetry { on | off } ] [ port PORT ]\n"
 "                     [ src4 ADDR ] [ src6 ADDR6 ] [ prefix6 { PREFIX/48 | off } ]\n"
 "                     [ home-domain N ] [ receipt-sample N ] [ affinity-ttl SECONDS ]\n"
+"                     [ frag { pass | drop } ] [ ext6 { pass | drop | steer } ]\n"
+"                     [ flood-rate { N | default | off } ]\n"
 "       idnctl dp help\n");
 	return EXIT_OK;
 }
@@ -1010,6 +1012,36 @@ static int dp_set(int argc, char **argv)
 		} else if (matches(*argv, "affinity-ttl")) {
 			NEXT_ARG();
 			PARSE(idn_parse_u32(*argv, 0, UINT32_MAX, &cfg.aff_ttl_s, "affinity-ttl"));
+		} else if (matches(*argv, "frag")) {
+			/* IPv4 and IPv6 fragments: counted, then passed or dropped */
+			NEXT_ARG();
+			if (matches(*argv, "pass"))
+				cfg.flags &= ~IDN_CFG_F_FRAG_DROP;
+			else if (matches(*argv, "drop"))
+				cfg.flags |= IDN_CFG_F_FRAG_DROP;
+			else
+				return usage_error("invalid frag \"%s\" (expected pass|drop)", *argv);
+		} else if (matches(*argv, "ext6")) {
+			/* IPv6 with extension headers: passed, dropped or steered past them */
+			NEXT_ARG();
+			cfg.flags &= ~(IDN_CFG_F_EXT6_DROP | IDN_CFG_F_EXT6_STEER);
+			if (matches(*argv, "drop"))
+				cfg.flags |= IDN_CFG_F_EXT6_DROP;
+			else if (matches(*argv, "steer"))
+				cfg.flags |= IDN_CFG_F_EXT6_STEER;
+			else if (!matches(*argv, "pass"))
+				return usage_error("invalid ext6 \"%s\" (expected pass|drop|steer)",
+						   *argv);
+		} else if (matches(*argv, "flood-rate")) {
+			/* new flows per CPU per second that may create state */
+			NEXT_ARG();
+			if (matches(*argv, "default"))
+				cfg.flood_rate = 0;
+			else if (matches(*argv, "off"))
+				cfg.flood_rate = IDN_FLOOD_OFF;
+			else
+				PARSE(idn_parse_u32(*argv, 1, IDN_FLOOD_OFF - 1, &cfg.flood_rate,
+						    "flood-rate"));
 		} else {
 			return usage_error("unknown argument \"%s\", try \"idnctl dp help\".", *argv);
 		}

@@ -59,21 +59,37 @@ IDN_INLINE int idn_desc_from_addr6(const struct idn_flow_key *f, struct idn_desc
 }
 
 /*
- * idn_desc_apply_opt - overlay the fields of an IDN TCP option (encoding
- * 3) on a descriptor holding the VIP's or the address's values.
- * Return: 0 or a drop reason (unknown version, reserved byte set).
+ * idn_tcpopt_check - the IDN option's own fields, judged before any
+ * table is consulted (strict admission): version, reserved byte, size
+ * class, reserved policy bits. Return: 0 or a drop reason.
  */
-IDN_INLINE int idn_desc_apply_opt(const struct idn_tcpopt *o, struct idn_desc *d)
+IDN_INLINE int idn_tcpopt_check(const struct idn_tcpopt *o)
 {
-	__u32 cap = idn_ntohl(o->cap);
-	__u64 tok = ((__u64)idn_ntohl(o->token_hi) << 32) | idn_ntohl(o->token_lo);
-
 	if ((o->ver_tier >> 4) != IDN_TCPOPT_VERSION)
 		return IDN_DROP_BAD_OPT_VER;
 	if (o->rsvd)
 		return IDN_DROP_BAD_OPT;
 	if (o->size_class != IDN_SIZE_NONE && o->size_class > 15)
 		return IDN_DROP_BAD_DESC;
+	if ((o->policy & IDN_POL_RESERVED) ||
+	    IDN_POL_SCOPE(o->policy) == IDN_SCOPE_RESERVED)
+		return IDN_DROP_BAD_DESC;
+	return 0;
+}
+
+/*
+ * idn_desc_apply_opt - overlay the fields of an IDN TCP option (encoding
+ * 3) on a descriptor holding the VIP's or the address's values.
+ * Return: 0 or a drop reason (idn_tcpopt_check()).
+ */
+IDN_INLINE int idn_desc_apply_opt(const struct idn_tcpopt *o, struct idn_desc *d)
+{
+	__u32 cap = idn_ntohl(o->cap);
+	__u64 tok = ((__u64)idn_ntohl(o->token_hi) << 32) | idn_ntohl(o->token_lo);
+	int r = idn_tcpopt_check(o);
+
+	if (r)
+		return r;
 	if (cap)
 		d->cap = cap;
 	d->tier = o->ver_tier & 0xf;

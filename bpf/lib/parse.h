@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * parse.h - header parsing over [data, data_end): Ethernet (+ up to two
- * VLAN tags), IPv4, IPv6, TCP, UDP and the TCP option list of a SYN.
+ * VLAN tags), IPv4, IPv6 (+ extension headers), TCP, UDP and the TCP
+ * option list of a SYN.
  *
  * Context-free: it only sees two pointers, so the same code runs in the
  * XDP and TC programs and in userspace (idnctl route get, tests). Every
@@ -13,6 +14,7 @@
 #define __IDN_LIB_PARSE_H
 
 #include "lib/compat.h"
+#include "lib/csum.h"
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -28,6 +30,78 @@
 #define IDN_TCP_SYN 0x02
 #define IDN_TCP_RST 0x04
 #define IDN_TCP_ACK 0x10
+#define IDN_TCP_URG 0x20
+
+/*
+ * Strict admission (docs/architecture.md, "Strict admission"): the TCP
+ * flag sets a connection can send, as a bitmap indexed by the flags
+ * FIN SYN RST ACK URG (PSH, ECE, CWR and AE left out: any value is
+ * legal with any of these). The same set Linux conntrack accepts
+ * (tcp_valid_flags): SYN, SYN+URG, SYN+ACK, RST, RST+ACK, FIN+ACK,
+ * FIN+ACK+URG, ACK, ACK+URG. Everything else - SYN+FIN, SYN+RST, FIN
+ * without ACK, XMAS (FIN+PSH+URG), NULL (no flag) - is malformed.
+ */
+#define IDN_TCP_FLAG_MASK 0x37
+#define IDN_TCP_VALID_FLAGS						\
+	((1ULL << 0x02) | (1ULL << 0x22) | (1ULL << 0x12) | (1ULL << 0x04) |	\
+	 (1ULL << 0x14) | (1ULL << 0x11) | (1ULL << 0x31) | (1ULL << 0x10) |	\
+	 (1ULL << 0x30))
+
+IDN_INLINE int idn_tcp_flags_ok(__u8 flags)
+{
+	return (IDN_TCP_VALID_FLAGS >> (flags & IDN_TCP_FLAG_MASK)) & 1;
+}
+
+/* IPv6 extension headers the parser walks (at most IDN_EXT6_MAX of them). */
+#define IDN_EXT6_MAX 4
+#define IDN_EXT6_SPAN 256	/* bytes of extension headers followed at most */
+/* next-header values (own names: libc and uapi headers define them as enums) */
+#define IDN_NH_HOPOPTS	0
+#define IDN_NH_ROUTING	43
+#define IDN_NH_FRAGMENT	44
+#define IDN_NH_ESP	50
+#define IDN_NH_AH	51
+#define IDN_NH_DSTOPTS	60
+
+#define IDN_EXT6_WALKED 1	/* extension headers before L4, all followed */
+#define IDN_EXT6_OPAQUE 2	/* a chain not followed: ESP, a routing header with
+				 * segments left, too many or too long */
+
+/*
+ * idn_ip4_csum_ok - does the IPv4 header checksum verify? @ihl in bytes
+ * (20..60). The fixed 20 bytes are summed as five words; options, when
+ * present, word by word with their own bounds check. Every router
+ * verifies it (RFC 1812 5.2.2); XDP runs before anyone else could.
+ */
+IDN_INLINE int idn_ip4_csum_ok(const struct iphdr *ip, void *data_end, __u32 ihl)
+{
+	const __u32 *w = (const __u32 *)ip;
+	__u64 sum = 0;
+
+	IDN_UNROLL
+	for (int i = 0; i < 5; i++)
+		sum += w[i];
+	if (unlikely(ihl > sizeof(*ip))) {
+		for (__u32 o = sizeof(*ip); o < 60; o += 4) {
+			const __u32 *q = (const void *)ip + o;
+
+			if (o >= ihl)
+				break;
+			/* keep the check on q itself (not moved onto data_end) */
+			IDN_BARRIER_VAR(q);
+			if ((void *)(q + 1) > data_end)
+				return 0;
+			sum += *q;
+		}
+	}
+	return idn_csum_fold(sum) == 0;
+}
+
+/*
+ * l4_off is below 512 (22 bytes of L2, 60 of IPv4 or 40 + IDN_EXT6_SPAN
+ * of IPv6): a mask with this restates it for the verifier.
+ */
+#define IDN_L4_OFF_MASK 0x1ff
 
 /* Parsed headers of one packet; offsets are from data. */
 struct idn_pkt {
@@ -38,24 +112,86 @@ struct idn_pkt {
 	__u16 l4_len;			/* l3_len - IP header length */
 	__u8 tcp_flags;
 	__u8 tcp_hlen;			/* doff * 4 */
-	__u8 frag;			/* IPv4 fragment (MF or offset) */
+	__u8 frag;			/* IPv4 fragment (MF or offset), or an
+					 * IPv6 fragment header */
 	__u8 has_ports;			/* TCP or UDP header present */
 	__u32 seq;			/* TCP, host order */
 	__u32 ack_seq;
+	__u8 ext6;			/* IDN_EXT6_* or 0: no extension header */
+	__u8 pad[3];
 };
 
 /*
- * idn_parse - parse L2..L4.
+ * idn_parse_ext6 - follow the IPv6 extension headers after the fixed
+ * header at *off: hop-by-hop, destination options, routing with no
+ * segments left, AH, fragment (which ends the walk: p->frag). On return
+ * *off and p->flow.proto name the header after the chain, p->l4_len its
+ * length. A chain not followed (ESP, a routing header still routing,
+ * more than IDN_EXT6_MAX headers or IDN_EXT6_SPAN bytes) is
+ * IDN_EXT6_OPAQUE. Return: 0 or a drop reason (a header past the
+ * payload length or the frame).
+ */
+IDN_INLINE int idn_parse_ext6(void *data, void *data_end, struct idn_pkt *p, __u32 *offp)
+{
+	__u32 off = *offp, start = off, hlen;
+	__u8 nh = p->flow.proto;
+	__u8 *h;
+
+	for (int i = 0; i < IDN_EXT6_MAX + 1; i++) {
+		if (nh != IDN_NH_HOPOPTS && nh != IDN_NH_DSTOPTS && nh != IDN_NH_ROUTING &&
+		    nh != IDN_NH_FRAGMENT && nh != IDN_NH_AH && nh != IDN_NH_ESP)
+			break;
+		if (i == IDN_EXT6_MAX || nh == IDN_NH_ESP) {
+			p->ext6 = IDN_EXT6_OPAQUE;
+			break;
+		}
+		p->ext6 = IDN_EXT6_WALKED;
+		if (off - start + 8 > p->l4_len)
+			return IDN_DROP_BAD_IP6;
+		h = data + off;
+		if ((void *)(h + 8) > data_end)
+			return IDN_DROP_TRUNC_L3;
+		if (nh == IDN_NH_FRAGMENT) {
+			p->frag = 1;
+			nh = h[0];
+			off += 8;
+			break;
+		}
+		hlen = nh == IDN_NH_AH ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
+		if ((nh == IDN_NH_ROUTING && h[3] != 0) || off - start + hlen > IDN_EXT6_SPAN) {
+			/* still source routed (the VIP is not its destination), or long */
+			p->ext6 = IDN_EXT6_OPAQUE;
+			break;
+		}
+		if (off - start + hlen > p->l4_len)
+			return IDN_DROP_BAD_IP6;
+		nh = h[0];
+		off += hlen;
+	}
+	p->flow.proto = nh;
+	p->l4_len -= off - start;
+	*offp = off;
+	return IDN_DROP_NONE;
+}
+
+/*
+ * idn_parse - parse L2..L4 and check what strict admission asks of every
+ * header: lengths consistent with each other and with the frame, IPv4
+ * header checksum, TTL / hop limit not 0, a TCP flag set a connection
+ * can send, a UDP length inside the datagram.
  * Return: IDN_DROP_NONE with p->flow.family set to IDN_AF_INET/6, or with
  * family 0 for frames that are not IP; otherwise the drop reason.
- * Transport headers are parsed for TCP and UDP of unfragmented packets;
- * has_ports tells whether ports were filled.
+ * Transport headers are parsed for TCP and UDP of unfragmented packets
+ * whose IPv6 extension headers (if any) were followed; has_ports tells
+ * whether ports were filled. Fragments (p->frag) and extension headers
+ * (p->ext6) are reported, not judged: the caller's configuration does.
  */
 IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 {
 	struct ethhdr *eth = data;
 	__u16 proto;
 	__u32 off;
+	int r;
 
 	__builtin_memset(p, 0, sizeof(*p));
 	if ((void *)(eth + 1) > data_end)
@@ -72,6 +208,8 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 		proto = *(__u16 *)(data + off + 2);
 		off += 4;
 	}
+	if (proto == idn_htons(ETH_P_8021Q) || proto == idn_htons(ETH_P_8021AD))
+		return IDN_DROP_VLAN;
 	p->l3_off = off;
 
 	if (proto == idn_htons(ETH_P_IP)) {
@@ -86,6 +224,10 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 			return IDN_DROP_BAD_IP4;
 		if (data + off + tot > data_end)
 			return IDN_DROP_TRUNC_L3;
+		if (!idn_ip4_csum_ok(ip, data_end, ihl))
+			return IDN_DROP_IP4_CSUM;
+		if (ip->ttl == 0)
+			return IDN_DROP_TTL;
 		p->flow.family = IDN_AF_INET;
 		p->flow.proto = ip->protocol;
 		p->flow.saddr[0] = ip->saddr;
@@ -105,6 +247,8 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 			return IDN_DROP_BAD_IP6;
 		if (data + off + sizeof(*ip6) + plen > data_end)
 			return IDN_DROP_TRUNC_L3;
+		if (ip6->hop_limit == 0)
+			return IDN_DROP_TTL;
 		p->flow.family = IDN_AF_INET6;
 		p->flow.proto = ip6->nexthdr;
 		__builtin_memcpy(p->flow.saddr, &ip6->saddr, 16);
@@ -112,11 +256,14 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 		p->l3_len = sizeof(*ip6) + plen;
 		p->l4_len = plen;
 		off += sizeof(*ip6);
+		r = idn_parse_ext6(data, data_end, p, &off);
+		if (r)
+			return r;
 	} else {
 		return IDN_DROP_NONE;	/* not IP: family 0 */
 	}
 	p->l4_off = off;
-	if (p->frag)
+	if (p->frag || p->ext6 == IDN_EXT6_OPAQUE)
 		return IDN_DROP_NONE;
 
 	if (p->flow.proto == IPPROTO_TCP) {
@@ -130,6 +277,8 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 			return IDN_DROP_BAD_TCP;
 		if (data + off + hlen > data_end)
 			return IDN_DROP_TRUNC_L4;
+		if (!idn_tcp_flags_ok(((__u8 *)th)[13]))
+			return IDN_DROP_BAD_FLAGS;
 		p->flow.sport = th->source;
 		p->flow.dport = th->dest;
 		p->tcp_flags = ((__u8 *)th)[13];
@@ -140,8 +289,13 @@ IDN_INLINE int idn_parse(void *data, void *data_end, struct idn_pkt *p)
 	} else if (p->flow.proto == IPPROTO_UDP) {
 		struct udphdr *uh = data + off;
 
+		__u32 ulen;
+
 		if ((void *)(uh + 1) > data_end || p->l4_len < sizeof(*uh))
 			return IDN_DROP_TRUNC_L4;
+		ulen = idn_ntohs_bounded(uh->len);
+		if (ulen < sizeof(*uh) || ulen > p->l4_len)
+			return IDN_DROP_BAD_UDP;
 		p->flow.sport = uh->source;
 		p->flow.dport = uh->dest;
 		p->has_ports = 1;

@@ -41,6 +41,7 @@ struct idn_env_bpf {
  * program and its global functions share.
  */
 struct idn_work {
+	struct idn_tcpopt opt;		/* a SYN's IDN option (strict admission) */
 	struct idn_desc d;
 	struct idn_sel_in in;
 	struct idn_sel sel;
@@ -453,8 +454,9 @@ IDN_INLINE int reject_tcp_rst(void *ctx, const struct idn_pkt *p, const int xdp)
 	struct ethhdr *eth;
 	__u8 mac[6];
 
-	if (p->flow.family == IDN_AF_INET && iph != sizeof(struct iphdr))
-		return -1;
+	if (iph != (p->flow.family == IDN_AF_INET ? sizeof(struct iphdr) :
+						    sizeof(struct ipv6hdr)))
+		return -1;	/* IPv4 options, IPv6 extension headers */
 	if (l2 > 22)
 		return -1;
 	if (want < cur && ctx_set_len(ctx, cur, want, xdp))
@@ -513,7 +515,8 @@ IDN_INLINE int reject_tcp_rst(void *ctx, const struct idn_pkt *p, const int xdp)
 
 IDN_INLINE int telemetry(void *data, void *end, const struct idn_pkt *p)
 {
-	struct idn_telemetry *t = data + p->l4_off + sizeof(struct udphdr);
+	/* the mask restates l4_off's bound (parse.h) where the verifier sees it */
+	struct idn_telemetry *t = data + (p->l4_off & IDN_L4_OFF_MASK) + sizeof(struct udphdr);
 	struct idn_node *n;
 	__u32 id;
 	int r;
@@ -577,42 +580,58 @@ IDN_INLINE int demand_miss_hold(void *ctx, const struct idn_desc *d, const int x
 }
 
 /*
- * opt_apply - copy a SYN's option list, find the IDN option and overlay
- * it on @d. A function of its own (not inlined) so its buffers do not add
- * to the main program's stack. Return: 0 or a drop reason.
+ * opt_scan - copy a SYN's option list, walk it and find the IDN option.
+ * Strict admission: a malformed list, or an IDN option whose own fields
+ * are wrong, is refused here, before any table is consulted. A function
+ * of its own (not inlined) so its buffers do not add to the main
+ * program's stack. Return: 1 with the IDN option in *o, 0 without one,
+ * or -reason.
  */
-IDN_INLINE int opt_apply(void *ctx, __u32 off, __u32 len, struct idn_desc *d,
-			 const int xdp)
+IDN_INLINE int opt_scan(void *ctx, __u32 off, __u32 len, struct idn_tcpopt *o,
+			const int xdp)
 {
 	struct idn_optwalk w;
-	struct idn_tcpopt o;
 	int r;
 
 	if (len > IDN_TCPOPT_SPACE)
-		return IDN_DROP_BAD_OPT;
+		return -IDN_DROP_BAD_OPT;
 	/* the mask restates len <= sizeof(w.buf) where the verifier sees it */
 	w.len = len & IDN_OPTBUF_MASK;
 	if (ctx_load(ctx, off, w.buf.b, w.len, xdp))
-		return IDN_DROP_BAD_OPT;
-	r = idn_tcpopt_scan(&w, &o);
-	if (r < 0)
-		return -r;
-	if (r > 0)
-		return idn_desc_apply_opt(&o, d);
-	return 0;
+		return -IDN_DROP_BAD_OPT;
+	r = idn_tcpopt_scan(&w, o);
+	if (r > 0) {
+		int c = idn_tcpopt_check(o);
+
+		if (c)
+			return -c;
+	}
+	return r;
 }
 
 /* Out-of-line per hook: a BPF call keeps the hook constant inside. */
-static __attribute__((noinline)) int opt_apply_xdp(void *ctx, __u32 off, __u32 len,
-						   struct idn_desc *d)
+static __attribute__((noinline)) int opt_scan_xdp(void *ctx, __u32 off, __u32 len,
+						  struct idn_tcpopt *o)
 {
-	return opt_apply(ctx, off, len, d, IDN_HOOK_XDP);
+	return opt_scan(ctx, off, len, o, IDN_HOOK_XDP);
 }
 
-static __attribute__((noinline)) int opt_apply_tc(void *ctx, __u32 off, __u32 len,
-						  struct idn_desc *d)
+static __attribute__((noinline)) int opt_scan_tc(void *ctx, __u32 off, __u32 len,
+						 struct idn_tcpopt *o)
 {
-	return opt_apply(ctx, off, len, d, IDN_HOOK_TC);
+	return opt_scan(ctx, off, len, o, IDN_HOOK_TC);
+}
+
+/*
+ * Fragments and IPv6 extension headers (strict admission): never steered
+ * here, counted under their own reason, then passed or dropped as the
+ * configuration says (`idnctl dp set frag`, `ext6`).
+ */
+IDN_INLINE int unsteered(__u32 reason, int drop, __u32 len, const int xdp)
+{
+	stat_drop(reason);
+	stat_verdict(drop ? IDN_V_MALFORMED : IDN_V_PASS, len);
+	return drop ? act_drop(xdp) : act_pass(xdp);
 }
 
 IDN_INLINE int receipt_sampled(const struct idn_config *cfg, const struct idn_vip *vip)
@@ -633,11 +652,11 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	const struct idn_vip *vip = NULL;
 	struct idn_receipt *rc = NULL;
 	const struct idn_node *n;
-	struct idn_work *w;
 	struct idn_desc *d;
 	struct idn_pkt p;
 	struct idn_conn *ct;
-	int r, act;
+	struct idn_work *w = NULL;
+	int r, act, has_opt = 0;
 
 	cfg = bpf_map_lookup_elem(&idn_config, &zero);
 	if (!cfg)
@@ -646,6 +665,13 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	r = idn_parse(data, end, &p);
 	if (r)
 		return malformed(cfg, r, len, xdp);
+	if (unlikely(p.frag))
+		return unsteered(p.flow.family == IDN_AF_INET ? IDN_DROP_IP4_FRAG :
+								IDN_DROP_IP6_FRAG,
+				 cfg->flags & IDN_CFG_F_FRAG_DROP, len, xdp);
+	if (unlikely(p.ext6) &&
+	    (p.ext6 == IDN_EXT6_OPAQUE || !(cfg->flags & IDN_CFG_F_EXT6_STEER)))
+		return unsteered(IDN_DROP_IP6_EXT, cfg->flags & IDN_CFG_F_EXT6_DROP, len, xdp);
 	if (!p.flow.family || !p.has_ports)
 		goto pass;
 
@@ -659,6 +685,26 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		}
 		stat_verdict(IDN_V_TELEMETRY, len);
 		return act_drop(xdp);
+	}
+
+	/*
+	 * Strict admission of a SYN's option list before the connection
+	 * table: an entry must not let a broken list through.
+	 */
+	if (p.flow.proto == IPPROTO_TCP &&
+	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) == IDN_TCP_SYN &&
+	    p.tcp_hlen > sizeof(struct tcphdr)) {
+		__u32 ooff = p.l4_off + sizeof(struct tcphdr);
+		__u32 olen = p.tcp_hlen - sizeof(struct tcphdr);
+
+		w = bpf_map_lookup_elem(&idn_work, &zero);
+		if (!w)
+			goto error;
+		r = xdp ? opt_scan_xdp(ctx, ooff, olen, &w->opt) :
+			  opt_scan_tc(ctx, ooff, olen, &w->opt);
+		if (r < 0)
+			return malformed(cfg, -r, len, xdp);
+		has_opt = r;
 	}
 
 	/* Established flows first: one lookup, no selection. */
@@ -682,7 +728,8 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		 */
 	}
 
-	w = bpf_map_lookup_elem(&idn_work, &zero);
+	if (!w)
+		w = bpf_map_lookup_elem(&idn_work, &zero);
 	if (!w)
 		goto error;
 	d = &w->d;
@@ -698,12 +745,8 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	if (r)
 		return malformed(cfg, r, len, xdp);
 
-	if (p.flow.proto == IPPROTO_TCP && (p.tcp_flags & IDN_TCP_SYN) &&
-	    !(p.tcp_flags & IDN_TCP_ACK) && p.tcp_hlen > sizeof(struct tcphdr)) {
-		__u32 ooff = p.l4_off + sizeof(struct tcphdr);
-		__u32 olen = p.tcp_hlen - sizeof(struct tcphdr);
-
-		r = xdp ? opt_apply_xdp(ctx, ooff, olen, d) : opt_apply_tc(ctx, ooff, olen, d);
+	if (has_opt) {
+		r = idn_desc_apply_opt(&w->opt, d);
 		if (r)
 			return malformed(cfg, r, len, xdp);
 	}

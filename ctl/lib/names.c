@@ -49,6 +49,15 @@ static const char *const drops[] = {
 	[IDN_DROP_ENCAP] = "encap",
 	[IDN_DROP_FIB] = "fib",
 	[IDN_DROP_MTU] = "mtu",
+	[IDN_DROP_BAD_FLAGS] = "bad-tcp-flags",
+	[IDN_DROP_BAD_UDP] = "bad-udp",
+	[IDN_DROP_TTL] = "ttl-zero",
+	[IDN_DROP_IP4_CSUM] = "ip4-csum",
+	[IDN_DROP_IP6_FRAG] = "ip6-frag",
+	[IDN_DROP_IP6_EXT] = "ip6-ext",
+	[IDN_DROP_VLAN] = "vlan-depth",
+	[IDN_DROP_NO_STATE] = "no-state",
+	[IDN_DROP_FLOOD] = "flood-guard",
 };
 _Static_assert(ARRAY_SIZE(drops) == IDN_DROP_MAX, "drop reason names");
 

@@ -211,6 +211,9 @@ static void rand_world(void)
 		c.flags |= IDN_CFG_F_NO_RST;
 	if (chance(10))
 		c.flags &= ~IDN_CFG_F_TELEMETRY;
+	if (chance(30))
+		c.flags |= IDN_CFG_F_FRAG_DROP;
+	c.flags |= chance(30) ? IDN_CFG_F_EXT6_STEER : chance(30) ? IDN_CFG_F_EXT6_DROP : 0;
 	c.active_slot = rn(2);
 	c.generation = ++generation;
 	c.home_domain = (__u16)rn(4);
@@ -404,6 +407,21 @@ static void gen_packet(struct pg *p, int allow_vlan)
 		else
 			inet_pton(AF_INET6, "2001:db8:99::1", dst);
 		pg_ip6(p, src, dst, proto);
+		if (chance(6)) {
+			/* one or two extension headers (8 bytes each) */
+			static const uint8_t ext[] = { 0, 60, 43, 44, 51, 50 };
+			int n = 1 + (int)rn(2);
+			uint8_t nh = ext[rn(sizeof(ext))];
+
+			pg_ip6h(p)->nexthdr = nh;
+			for (int i = 0; i < n; i++) {
+				uint8_t *h = pg_put(p, 8);
+
+				nh = i + 1 < n ? ext[rn(sizeof(ext))] : proto;
+				h[0] = nh;
+				h[3] = chance(80) ? 0 : 1;	/* routing: segments left */
+			}
+		}
 	}
 	if (proto == IPPROTO_TCP) {
 		static const uint8_t fl[] = { PG_SYN, PG_SYN, PG_SYN, PG_ACK, PG_ACK | PG_PSH,
@@ -531,7 +549,8 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	struct idn_vip vip;
 	struct idn_pkt p;
 	struct idn_node n;
-	int r;
+	struct idn_tcpopt o;
+	int r, has_opt = 0;
 
 	memset(pr, 0, sizeof(*pr));
 	pr->node = IDN_NODE_NONE;
@@ -539,6 +558,18 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	r = idn_parse((void *)data, (void *)(data + len), &p);
 	if (r)
 		goto malformed;
+	/* fragments and extension headers: counted, passed or dropped */
+	if (p.frag || (p.ext6 && (p.ext6 == IDN_EXT6_OPAQUE ||
+				  !(cfg.flags & IDN_CFG_F_EXT6_STEER)))) {
+		int drop = p.frag ? cfg.flags & IDN_CFG_F_FRAG_DROP
+				  : cfg.flags & IDN_CFG_F_EXT6_DROP;
+
+		pr->drop = !p.frag ? IDN_DROP_IP6_EXT :
+			   p.flow.family == IDN_AF_INET ? IDN_DROP_IP4_FRAG : IDN_DROP_IP6_FRAG;
+		pr->verdict = drop ? IDN_V_MALFORMED : IDN_V_PASS;
+		pr->act = drop ? A_DROP : A_PASS;
+		return;
+	}
 	if (!p.flow.family || !p.has_ports)
 		goto pass;
 	if (p.flow.proto == IPPROTO_UDP && (cfg.flags & IDN_CFG_F_TELEMETRY) &&
@@ -548,6 +579,19 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		pr->drop = r;
 		pr->act = A_DROP;
 		return;
+	}
+	/* a SYN's option list, before the connection table */
+	if (p.flow.proto == IPPROTO_TCP &&
+	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) == IDN_TCP_SYN &&
+	    p.tcp_hlen > sizeof(struct tcphdr)) {
+		r = idn_tcpopt_find((void *)data, (void *)(data + len), &p, &o);
+		if (r > 0 && idn_tcpopt_check(&o))
+			r = -idn_tcpopt_check(&o);
+		if (r < 0) {
+			r = -r;
+			goto malformed;
+		}
+		has_opt = r;
 	}
 	if (bpf_map_lookup_elem(E.conns, &p.flow, &ct) == 0 &&
 	    bpf_map_lookup_elem(E.nodes, &ct.node, &n) == 0 &&
@@ -568,20 +612,10 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		goto pass;
 	if (r)
 		goto malformed;
-	if (p.flow.proto == IPPROTO_TCP && (p.tcp_flags & IDN_TCP_SYN) &&
-	    !(p.tcp_flags & IDN_TCP_ACK) && p.tcp_hlen > sizeof(struct tcphdr)) {
-		struct idn_tcpopt o;
-
-		r = idn_tcpopt_find((void *)data, (void *)(data + len), &p, &o);
-		if (r < 0) {
-			r = -r;
+	if (has_opt) {
+		r = idn_desc_apply_opt(&o, &d);
+		if (r)
 			goto malformed;
-		}
-		if (r > 0) {
-			r = idn_desc_apply_opt(&o, &d);
-			if (r)
-				goto malformed;
-		}
 	}
 	r = idn_desc_finish(&p.flow, &d);
 	if (r)
@@ -617,7 +651,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	/* rejected */
 	if (p.flow.proto == IPPROTO_TCP && !(p.tcp_flags & IDN_TCP_RST) &&
 	    !(cfg.flags & IDN_CFG_F_NO_RST) &&
-	    (p.flow.family == IDN_AF_INET6 || p.l4_off - p.l3_off == 20))
+	    p.l4_off - p.l3_off == (p.flow.family == IDN_AF_INET6 ? 40 : 20))
 		pr->act = A_TX;
 	else
 		pr->act = A_DROP;

@@ -1182,8 +1182,8 @@ static void fx_reject_rst(int hook)
 	run_in(hook, &p);
 	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
 		check_rst(&R, &p);
-	/* FIN */
-	tcp4(&p, "203.0.113.20", 80, PG_FIN, NULL);
+	/* FIN (with ACK: a FIN alone is a flag set no connection sends) */
+	tcp4(&p, "203.0.113.20", 80, PG_FIN | PG_ACK, NULL);
 	run_in(hook, &p);
 	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
 		check_rst(&R, &p);

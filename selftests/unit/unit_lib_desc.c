@@ -249,15 +249,20 @@ static void test_opt_reject(void)
 		ASSERT_EQ(idn_desc_apply_opt(&o, &d), IDN_DROP_BAD_OPT, "reserved byte");
 		ASSERT_MEM(&d, &keep, sizeof(d), "unchanged");
 	}
-	/* decoded but invalid: reserved policy bit, scope 3 */
+	/*
+	 * reserved policy bit, scope 3: refused by the option's own check
+	 * (strict admission, before any table), the descriptor unchanged
+	 */
 	d = vip_defaults();
+	keep = d;
 	pg_idnopt_fill(&o, 1, 1, 0x80, IDN_SIZE_NONE, 0, 0);
-	ASSERT_EQ(idn_desc_apply_opt(&o, &d), 0, "decodes");
-	ASSERT_EQ(idn_desc_validate(&d), IDN_DROP_BAD_DESC, "policy bit 7");
-	d = vip_defaults();
+	ASSERT_EQ(idn_tcpopt_check(&o), IDN_DROP_BAD_DESC, "policy bit 7: option check");
+	ASSERT_EQ(idn_desc_apply_opt(&o, &d), IDN_DROP_BAD_DESC, "policy bit 7");
+	ASSERT_MEM(&d, &keep, sizeof(d), "unchanged");
 	pg_idnopt_fill(&o, 1, 1, IDN_POLICY(0, 0, 3), IDN_SIZE_NONE, 0, 0);
-	ASSERT_EQ(idn_desc_apply_opt(&o, &d), 0, "decodes");
-	ASSERT_EQ(idn_desc_validate(&d), IDN_DROP_BAD_DESC, "scope 3");
+	ASSERT_EQ(idn_tcpopt_check(&o), IDN_DROP_BAD_DESC, "scope 3: option check");
+	ASSERT_EQ(idn_desc_apply_opt(&o, &d), IDN_DROP_BAD_DESC, "scope 3");
+	ASSERT_MEM(&d, &keep, sizeof(d), "unchanged");
 	/* option giving a class-0 capability */
 	d = vip_defaults();
 	pg_idnopt_fill(&o, 1, 1, 0, IDN_SIZE_NONE, IDN_CAP(0, 9), 0);

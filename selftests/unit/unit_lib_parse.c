@@ -145,7 +145,7 @@ static void test_vlan(void)
 	ASSERT_EQ(pk.flow.family, IDN_AF_INET6, "2 tags family");
 	ASSERT_EQ(ntohs(pk.flow.dport), 2, "2 tags dport");
 
-	/* three tags: more than parsed, so not IP (passed untouched) */
+	/* three tags: more than a router of IDN traffic meets; refused, counted */
 	pg_init(&p);
 	pg_eth(&p, NULL, NULL);
 	pg_vlan(&p, ETH_P_8021AD, 10);
@@ -154,9 +154,7 @@ static void test_vlan(void)
 	pg_ip4(&p, c4, v4, IPPROTO_TCP);
 	pg_tcp(&p, 1, 2, PG_SYN, 1, 0);
 	pg_finish(&p);
-	ASSERT_EQ(parse(&p, &pk), IDN_DROP_NONE, "3 tags");
-	ASSERT_EQ(pk.flow.family, 0, "3 tags: not IP");
-	ASSERT_EQ(pk.has_ports, 0, "3 tags: no ports");
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_VLAN, "3 tags");
 
 	/* truncated inside the tag */
 	pg_init(&p);
@@ -274,6 +272,7 @@ static void test_l4_len_short(void)
 	pg_flow4(&f, "192.0.2.10", "198.51.100.1", 1, 2, IPPROTO_TCP);
 	pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);
 	pg_ip4h(&p)->tot_len = htons(20 + 19);
+	pg_fix_csums(&p);
 	ASSERT_EQ(parse(&p, &pk), IDN_DROP_TRUNC_L4, "tcp l4_len 19");
 	pg_flow6(&f, "2001:db8::10", "2001:db8:1::1", 1, 2, IPPROTO_UDP);
 	pg_udp_pkt(&p, &f, NULL, 0);
@@ -337,7 +336,7 @@ static void test_ip4_fragments(void)
 {
 	struct idn_pkt pk;
 	struct pg_flow f;
-	struct pg p, q;
+	static struct pg p, q;
 	uint16_t fo[] = { 0x2000 /* MF */, 0x0001 /* offset 8 */, 0x1fff, 0x2010 };
 
 	pg_flow4(&f, "192.0.2.10", "198.51.100.1", 1, 2, IPPROTO_TCP);
@@ -345,6 +344,7 @@ static void test_ip4_fragments(void)
 	for (size_t i = 0; i < sizeof(fo) / sizeof(fo[0]); i++) {
 		q = p;
 		pg_ip4h(&q)->frag_off = htons(fo[i]);
+		pg_fix_csums(&q);
 		ASSERT_EQ(parse(&q, &pk), IDN_DROP_NONE, "fragment parses");
 		ASSERT_EQ(pk.frag, 1, "frag set");
 		ASSERT_EQ(pk.has_ports, 0, "no ports from a fragment");
@@ -352,6 +352,7 @@ static void test_ip4_fragments(void)
 	}
 	q = p;
 	pg_ip4h(&q)->frag_off = htons(0x4000);	/* DF only */
+	pg_fix_csums(&q);
 	ASSERT_EQ(parse(&q, &pk), IDN_DROP_NONE, "DF");
 	ASSERT_EQ(pk.frag, 0, "DF is not a fragment");
 	ASSERT_EQ(pk.has_ports, 1, "DF has ports");
@@ -609,6 +610,188 @@ static void test_opt_malformed(void)
 	}
 }
 
+/* Strict admission: every TCP flag set, judged against the documented rule. */
+static void test_tcp_flag_sets(void)
+{
+	static const uint8_t valid[] = { 0x02, 0x22, 0x12, 0x04, 0x14, 0x11, 0x31, 0x10, 0x30 };
+	struct idn_pkt pk;
+	struct pg_flow f;
+	struct pg p;
+	int bad = 0;
+
+	pg_flow4(&f, "192.0.2.10", "198.51.100.1", 1, 2, IPPROTO_TCP);
+	for (int fl = 0; fl < 256; fl++) {
+		int want = IDN_DROP_BAD_FLAGS, got;
+
+		for (size_t i = 0; i < sizeof(valid); i++)
+			if ((fl & IDN_TCP_FLAG_MASK) == valid[i])
+				want = IDN_DROP_NONE;
+		pg_tcp_pkt(&p, &f, (uint8_t)fl, NULL, 0);
+		got = parse(&p, &pk);
+		if (got != want && bad++ < 5)
+			printf("# flags 0x%02x: %d, want %d\n", fl, got, want);
+	}
+	ASSERT_EQ(bad, 0, "every flag set as the rule says");
+	/* the named ones */
+	pg_tcp_pkt(&p, &f, PG_SYN | PG_FIN, NULL, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_BAD_FLAGS, "SYN+FIN");
+	pg_tcp_pkt(&p, &f, PG_SYN | PG_RST, NULL, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_BAD_FLAGS, "SYN+RST");
+	pg_tcp_pkt(&p, &f, PG_FIN | PG_PSH | 0x20, NULL, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_BAD_FLAGS, "XMAS");
+	pg_tcp_pkt(&p, &f, 0, NULL, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_BAD_FLAGS, "NULL");
+	pg_tcp_pkt(&p, &f, PG_FIN, NULL, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_BAD_FLAGS, "FIN without ACK");
+	pg_tcp_pkt(&p, &f, PG_SYN | 0xc0, NULL, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_NONE, "ECN-setup SYN");
+	pg_tcp_pkt(&p, &f, PG_FIN | PG_ACK | PG_PSH, NULL, 10);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_NONE, "FIN+PSH+ACK");
+}
+
+static void test_udp_length(void)
+{
+	struct idn_pkt pk;
+	struct pg_flow f;
+	static struct pg p, q;
+	static const struct { int len; int want; } c[] = {
+		{ 0, IDN_DROP_BAD_UDP }, { 7, IDN_DROP_BAD_UDP }, { 8, IDN_DROP_NONE },
+		{ 12, IDN_DROP_NONE }, { 13, IDN_DROP_BAD_UDP }, { 0xffff, IDN_DROP_BAD_UDP },
+	};
+
+	for (int fam = 4; fam <= 6; fam += 2) {
+		if (fam == 4)
+			pg_flow4(&f, "192.0.2.10", "198.51.100.1", 1, 53, IPPROTO_UDP);
+		else
+			pg_flow6(&f, "2001:db8::10", "2001:db8:1::1", 1, 53, IPPROTO_UDP);
+		pg_udp_pkt(&p, &f, "abcd", 4);	/* 12-byte datagram */
+		for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+			q = p;
+			pg_udph(&q)->len = htons((uint16_t)c[i].len);
+			pg_fix_csums(&q);
+			if (!ASSERT_EQ(parse(&q, &pk), c[i].want, "udp length"))
+				printf("# family %d length %d\n", fam, c[i].len);
+		}
+	}
+}
+
+static void test_ttl_and_csum(void)
+{
+	struct idn_pkt pk;
+	struct pg_flow f;
+	struct pg p, q;
+
+	pg_flow4(&f, "192.0.2.10", "198.51.100.1", 1, 2, IPPROTO_TCP);
+	pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);
+	q = p;
+	pg_ip4h(&q)->ttl = 0;
+	pg_fix_csums(&q);
+	ASSERT_EQ(parse(&q, &pk), IDN_DROP_TTL, "ttl 0");
+	q = p;
+	pg_ip4h(&q)->ttl = 1;
+	pg_fix_csums(&q);
+	ASSERT_EQ(parse(&q, &pk), IDN_DROP_NONE, "ttl 1");
+	/* every bit of the header flipped without fixing the checksum */
+	for (int bit = 0; bit < 160; bit++) {
+		int r;
+
+		q = p;
+		pg_flip_bit(&q, 14 * 8 + bit);
+		r = parse(&q, &pk);
+		if (!ASSERT_TRUE(r != IDN_DROP_NONE, "corrupt header refused"))
+			printf("# bit %d\n", bit);
+	}
+	q = p;
+	pg_ip4h(&q)->check ^= htons(1);
+	ASSERT_EQ(parse(&q, &pk), IDN_DROP_IP4_CSUM, "checksum off by one");
+	/* with options: the options are covered too */
+	pg_begin(&q, &f);
+	pg_ip4_opts(&q, 8);
+	pg_tcp(&q, 1, 2, PG_SYN, 1, 0);
+	pg_finish(&q);
+	ASSERT_EQ(parse(&q, &pk), IDN_DROP_NONE, "options, good checksum");
+	q.buf[14 + 21] ^= 0x40;
+	ASSERT_EQ(parse(&q, &pk), IDN_DROP_IP4_CSUM, "option byte changed");
+
+	pg_flow6(&f, "2001:db8::10", "2001:db8:1::1", 1, 2, IPPROTO_TCP);
+	pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);
+	pg_ip6h(&p)->hop_limit = 0;
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_TTL, "hop limit 0");
+}
+
+/* An IPv6 packet with extension headers (each 8 bytes) before TCP. */
+static void v6_ext(struct pg *p, const uint8_t *nh, int n, uint8_t last_byte3)
+{
+	struct pg_flow f;
+
+	pg_flow6(&f, "2001:db8::10", "2001:db8:1::1", 1, 80, IPPROTO_TCP);
+	pg_begin(p, &f);
+	pg_ip6h(p)->nexthdr = nh[0];
+	for (int i = 0; i < n; i++) {
+		uint8_t *h = pg_put(p, 8);
+
+		h[0] = i + 1 < n ? nh[i + 1] : IPPROTO_TCP;
+		h[1] = nh[i] == IDN_NH_AH ? 0 : 0;	/* AH: (0 + 2) * 4 = 8 bytes */
+		h[3] = i + 1 == n ? last_byte3 : 0;
+	}
+	p->proto = IPPROTO_TCP;
+	pg_tcp(p, 1, 80, PG_SYN, 1, 0);
+	pg_finish(p);
+}
+
+static void test_ip6_ext(void)
+{
+	static const uint8_t chain[] = { IDN_NH_HOPOPTS, IDN_NH_DSTOPTS, IDN_NH_ROUTING,
+					 IDN_NH_AH };
+	struct idn_pkt pk;
+	struct pg p;
+	uint8_t nh[6];
+
+	for (int n = 1; n <= 4; n++) {
+		v6_ext(&p, chain, n, 0);
+		if (!ASSERT_EQ(parse(&p, &pk), IDN_DROP_NONE, "chain parses"))
+			continue;
+		ASSERT_EQ(pk.ext6, IDN_EXT6_WALKED, "walked");
+		ASSERT_EQ(pk.l4_off, 14 + 40 + 8 * n, "l4 after the chain");
+		ASSERT_EQ(pk.flow.proto, IPPROTO_TCP, "tcp found");
+		ASSERT_EQ(pk.has_ports, 1, "ports");
+		ASSERT_EQ(ntohs(pk.flow.dport), 80, "dport");
+		ASSERT_EQ(pk.l4_len, 20, "l4_len");
+	}
+	/* five headers: more than followed */
+	memset(nh, IDN_NH_DSTOPTS, sizeof(nh));
+	v6_ext(&p, nh, 5, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_NONE, "5 headers");
+	ASSERT_EQ(pk.ext6, IDN_EXT6_OPAQUE, "5 headers opaque");
+	ASSERT_EQ(pk.has_ports, 0, "5 headers: no ports");
+	/* a routing header with segments left */
+	nh[0] = IDN_NH_ROUTING;
+	v6_ext(&p, nh, 1, 2);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_NONE, "routing, segments left");
+	ASSERT_EQ(pk.ext6, IDN_EXT6_OPAQUE, "still routing: opaque");
+	/* a fragment header */
+	nh[0] = IDN_NH_FRAGMENT;
+	v6_ext(&p, nh, 1, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_NONE, "fragment header");
+	ASSERT_EQ(pk.frag, 1, "fragment");
+	ASSERT_EQ(pk.has_ports, 0, "fragment: no ports");
+	/* ESP: not followed */
+	nh[0] = IDN_NH_ESP;
+	v6_ext(&p, nh, 1, 0);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_NONE, "esp");
+	ASSERT_EQ(pk.ext6, IDN_EXT6_OPAQUE, "esp opaque");
+	/* a header longer than the payload */
+	nh[0] = IDN_NH_HOPOPTS;
+	v6_ext(&p, nh, 1, 0);
+	p.buf[14 + 40 + 1] = 10;	/* 88 bytes */
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_BAD_IP6, "header past payload");
+	/* cut inside the header */
+	v6_ext(&p, nh, 1, 0);
+	pg_ip6h(&p)->payload_len = htons(4);
+	pg_truncate(&p, 14 + 40 + 4);
+	ASSERT_EQ(parse(&p, &pk), IDN_DROP_BAD_IP6, "header past short payload");
+}
+
 int main(void)
 {
 	inet_pton(AF_INET6, "2001:db8::10", c6);
@@ -631,5 +814,9 @@ int main(void)
 	TAP_RUN(test_bad_doff);
 	TAP_RUN(test_opt_walk);
 	TAP_RUN(test_opt_malformed);
+	TAP_RUN(test_tcp_flag_sets);
+	TAP_RUN(test_udp_length);
+	TAP_RUN(test_ttl_and_csum);
+	TAP_RUN(test_ip6_ext);
 	return tap_done();
 }

@@ -159,6 +159,18 @@ struct idn_tcpopt {
 #define IDN_CFG_F_HOLD		0x02	/* idn.ko loaded: mark demand misses */
 #define IDN_CFG_F_NO_RST	0x04	/* reject by drop instead of TCP RST */
 #define IDN_CFG_F_TELEMETRY	0x08	/* accept agent telemetry datagrams */
+#define IDN_CFG_F_FRAG_DROP	0x10	/* drop (else pass) IPv4/IPv6 fragments */
+#define IDN_CFG_F_EXT6_DROP	0x20	/* drop (else pass) IPv6 with extension headers */
+#define IDN_CFG_F_EXT6_STEER	0x40	/* steer IPv6 past its extension headers */
+
+/*
+ * New flows per CPU per coarse second that may create state (conn and
+ * affinity entries); above it the flood guard chooses statelessly
+ * (docs/architecture.md, "Flood guard"). config.flood_rate 0 means this
+ * default, IDN_FLOOD_OFF never guards.
+ */
+#define IDN_FLOOD_RATE_DEFAULT	20000
+#define IDN_FLOOD_OFF		0xffffffffU
 
 struct idn_config {
 	__u32 flags;		/* IDN_CFG_F_* */
@@ -172,7 +184,8 @@ struct idn_config {
 	__u32 prefix6_on;	/* 1 = prefix6 configured */
 	__u32 receipt_sample;	/* 0 off, 1 every new flow, N: 1 in N */
 	__u32 aff_ttl_s;	/* affinity entries older than this are ignored */
-	__u32 pad[2];
+	__u32 flood_rate;	/* new flows per CPU per coarse second, see above */
+	__u32 pad;
 };
 
 /* idn_vips (HASH): VIP:port -> capability and default Q */
@@ -365,7 +378,7 @@ enum idn_drop_reason {
 	IDN_DROP_TRUNC_L2,	/* short Ethernet/VLAN header */
 	IDN_DROP_TRUNC_L3,	/* short IPv4/IPv6 header */
 	IDN_DROP_BAD_IP4,	/* bad version/IHL/total length */
-	IDN_DROP_IP4_FRAG,	/* fragment to a VIP */
+	IDN_DROP_IP4_FRAG,	/* IPv4 fragment (MF or offset) */
 	IDN_DROP_BAD_IP6,	/* bad version/payload length */
 	IDN_DROP_TRUNC_L4,	/* short TCP/UDP header */
 	IDN_DROP_BAD_TCP,	/* bad data offset */
@@ -380,6 +393,18 @@ enum idn_drop_reason {
 	IDN_DROP_ENCAP,		/* head room adjust failed */
 	IDN_DROP_FIB,		/* no route/neighbour to the node */
 	IDN_DROP_MTU,		/* encapsulated packet exceeds the egress MTU */
+	IDN_DROP_BAD_FLAGS,	/* TCP flag set no connection sends (SYN+FIN, NULL, ...) */
+	IDN_DROP_BAD_UDP,	/* UDP length below 8 or past the datagram */
+	IDN_DROP_TTL,		/* IPv4 TTL or IPv6 hop limit 0 */
+	IDN_DROP_IP4_CSUM,	/* IPv4 header checksum does not verify */
+	IDN_DROP_IP6_FRAG,	/* IPv6 fragment (fragment header) */
+	IDN_DROP_IP6_EXT,	/* IPv6 extension headers (not steered by config,
+				 * or a chain the parser does not follow) */
+	IDN_DROP_VLAN,		/* more than two VLAN tags */
+	IDN_DROP_NO_STATE,	/* TCP segment without SYN and no connection entry:
+				 * steered without state (or dropped: nowhere) */
+	IDN_DROP_FLOOD,		/* new flow above the flood guard rate: chosen
+				 * statelessly, no state written */
 	IDN_DROP_MAX,
 };
 
