@@ -1750,6 +1750,79 @@ static void fx_receipt(int hook)
 	ring_buffer__free(rb);
 }
 
+/* A v6 SYN to the VIP behind one 8-byte extension header @nh (@seg_left for routing). */
+static void ext6_syn(struct pg *p, uint8_t nh, uint8_t seg_left)
+{
+	uint8_t s[16], d[16], *h;
+
+	pg_init(p);
+	pg_eth(p, NULL, NULL);
+	inet_pton(AF_INET6, "2001:db8:c1::10", s);
+	inet_pton(AF_INET6, "2001:db8:feed::10", d);
+	pg_ip6(p, s, d, IPPROTO_TCP);
+	pg_ip6h(p)->nexthdr = nh;
+	h = pg_put(p, 8);
+	h[0] = IPPROTO_TCP;
+	h[3] = seg_left;
+	pg_tcp(p, (uint16_t)sport_seq++, 80, PG_SYN, 1, 0);
+	pg_opt_mss(p, 1460);
+	pg_finish(p);
+}
+
+/* Fragments and IPv6 extension headers: counted, then as configured. */
+static void fx_frag_ext6(int hook)
+{
+	static const uint8_t walked[] = { IDN_NH_HOPOPTS, IDN_NH_DSTOPTS, IDN_NH_ROUTING,
+					  IDN_NH_AH };
+	struct idn_conn c;
+	struct pg p;
+
+	/* an IPv4 fragment to a VIP: passed, or dropped with frag drop */
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	pg_poke16(&p, (size_t)p.l3_off + 6, 0x2000);	/* MF */
+	pg_fix_csums(&p);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_PASS, IDN_DROP_IP4_FRAG);
+	unchanged(&R, &p);
+	set_cfg_flags(IDN_CFG_F_FRAG_DROP, 0);
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_IP4_FRAG);
+	set_cfg_flags(0, IDN_CFG_F_FRAG_DROP);
+
+	/* extension headers: passed (default), dropped, or steered past */
+	for (size_t i = 0; i < sizeof(walked); i++) {
+		ext6_syn(&p, walked[i], 0);
+		run_in(hook, &p);
+		if (!expect(&R, hook, A_PASS, IDN_V_PASS, IDN_DROP_IP6_EXT))
+			printf("# next header %u\n", walked[i]);
+		unchanged(&R, &p);
+		set_cfg_flags(IDN_CFG_F_EXT6_DROP, 0);
+		run_in(hook, &p);
+		expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_IP6_EXT);
+		set_cfg_flags(IDN_CFG_F_EXT6_STEER, IDN_CFG_F_EXT6_DROP);
+		run_in(hook, &p);
+		/* the client's later flows find the first one's affinity */
+		if (expect(&R, hook, A_TX, i ? IDN_V_AFFINITY : IDN_V_NEW, 0))
+			check_encap0(&R, &p, 1);	/* the chain travels intact */
+		if (ASSERT_OK(get_conn(&p, &c), "conn entry of the steered flow"))
+			ASSERT_EQ(c.node, 1, "conn node");
+		set_cfg_flags(0, IDN_CFG_F_EXT6_STEER);
+	}
+	/* never steered, whatever ext6 says: still routing, ESP */
+	set_cfg_flags(IDN_CFG_F_EXT6_STEER, 0);
+	ext6_syn(&p, IDN_NH_ROUTING, 1);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_PASS, IDN_DROP_IP6_EXT);
+	unchanged(&R, &p);
+	ext6_syn(&p, IDN_NH_ESP, 0);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_PASS, IDN_DROP_IP6_EXT);
+	/* a fragment header is a fragment */
+	ext6_syn(&p, IDN_NH_FRAGMENT, 1);
+	run_in(hook, &p);
+	expect(&R, hook, A_PASS, IDN_V_PASS, IDN_DROP_IP6_FRAG);
+}
+
 struct fixture {
 	const char *name;
 	void (*fn)(int hook);
@@ -1780,6 +1853,7 @@ static const struct fixture fixtures[] = {
 	{ "fib miss and MTU", fx_fib_and_mtu },
 	{ "receipts", fx_receipt },
 	{ "dual-stack: affinity across families, next hop per family", fx_dual_stack },
+	{ "fragments and IPv6 extension headers: pass, drop, steer", fx_frag_ext6 },
 };
 
 int main(int argc, char **argv)
