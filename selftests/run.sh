@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 tests=()
 for t in "$O"/tests/unit_* selftests/unit/test_*.sh "$O"/tests/bpf_* \
-	selftests/net/test_*.sh selftests/kernel/run.sh; do
+	selftests/net/test_*.sh selftests/security/run.sh selftests/kernel/run.sh; do
 	[ -x "$t" ] || continue
 	[ -n "${IDN_TESTS:-}" ] && [[ $t != *${IDN_TESTS}* ]] && continue
 	tests+=("$t")

@@ -17,6 +17,7 @@
 
 #include "idnd.h"
 #include "orders.h"
+#include "solver.h"
 
 struct req {
 	char *buf;
@@ -221,6 +222,27 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 	return ret;
 }
 
+/*
+ * A registry quota was hit (idnd -Q): 507 naming the quota, and a log line
+ * at most once a second (a flood must not flood the log as well).
+ */
+static enum MHD_Result quota_refused(struct MHD_Connection *c, const char *what, int max,
+				     const char *knob)
+{
+	static double last;
+	static unsigned long n;
+	double now = idnd_now();
+
+	n++;
+	if (now - last >= 1) {
+		pr_warn("API: registry quota: %d %s reached, %lu request(s) refused "
+			"(idnd -Q %s=N)\n", max, what, n, knob);
+		last = now;
+		n = 0;
+	}
+	return send_err(c, 507, "registry quota: at most %d %s (idnd -Q %s=N)", max, what, knob);
+}
+
 static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 {
 	char err[256];
@@ -236,8 +258,8 @@ static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 	if (old && cap.version < old->version)
 		return send_err(c, 409, "version %u is older than the registered %u",
 				cap.version, old->version);
-	if (!old && D.n_caps >= IDND_MAX_CAPS)
-		return send_err(c, 507, "registry full (%d capabilities)", IDND_MAX_CAPS);
+	if (!old && D.n_caps >= idnd_limits.max_caps)
+		return quota_refused(c, "capabilities", idnd_limits.max_caps, "caps");
 	e = idnd_store_cap(&cap);
 	if (e)
 		return send_err(c, 500, "store: %s", idnd_store_err());
@@ -256,6 +278,14 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
 
 	if (idnd_node_from_json(o, &n, err, sizeof(err)))
 		return send_err(c, 400, "%s", err);
+	if (!D.nodes[n.id].used) {
+		int used = 0;
+
+		for (int j = 0; j < IDN_MAX_NODES; j++)
+			used += D.nodes[j].used;
+		if (used >= idnd_limits.max_nodes)
+			return quota_refused(c, "nodes", idnd_limits.max_nodes, "nodes");
+	}
 	if (idnd_store_node(&n))
 		return send_err(c, 500, "store: %s", idnd_store_err());
 	existed = D.nodes[n.id].used;
@@ -401,6 +431,8 @@ static enum MHD_Result post_policy(struct MHD_Connection *c, json_object *o)
 
 	if (idnd_policy_from_json(o, &pol, err, sizeof(err)))
 		return send_err(c, 400, "%s", err);
+	if (!idnd_policy_get(pol.id) && idnd_policy_count() >= idnd_limits.max_policies)
+		return quota_refused(c, "policy classes", idnd_limits.max_policies, "policies");
 	if (idnd_store_policy(&pol))
 		return send_err(c, 500, "store: %s", idnd_store_err());
 	existed = idnd_policy_get(pol.id);
@@ -431,12 +463,13 @@ static enum MHD_Result solve(struct MHD_Connection *c, json_object *o)
 	bool dry = false;
 	struct pl_inst in;
 	struct pl_sol sol;
+	struct pl_gen gen = { .seed = 42, .policy_frac = 0.3 }, *g = NULL;
 	char err[256];
 	int e, changed;
 
 	json_object_object_foreach(o, key, val) {
 		(void)val;
-		if (strcmp(key, "dry_run"))
+		if (strcmp(key, "dry_run") && (strcmp(key, "generate") || !idnd_limits.bench_gen))
 			return send_err(c, 400, "solve: unknown field \"%.64s\"", key);
 	}
 	if (json_object_object_get_ex(o, "dry_run", &v)) {
@@ -444,7 +477,27 @@ static enum MHD_Result solve(struct MHD_Connection *c, json_object *o)
 			return send_err(c, 400, "field \"dry_run\": expected true or false");
 		dry = json_object_get_boolean(v);
 	}
-	e = idnd_solve(&sol, &in, err, sizeof(err));
+	if (json_object_object_get_ex(o, "generate", &v)) {	/* idnd -G: benchmarks */
+		json_object *x;
+		int64_t caps, nodes, regions;
+
+		if (!dry || !json_object_is_type(v, json_type_object) ||
+		    !json_object_object_get_ex(v, "caps", &x) ||
+		    (caps = json_object_get_int64(x)) < 1 || caps > 10000 ||
+		    !json_object_object_get_ex(v, "nodes", &x) ||
+		    (nodes = json_object_get_int64(x)) < 1 || nodes > 10000 ||
+		    !json_object_object_get_ex(v, "regions", &x) ||
+		    (regions = json_object_get_int64(x)) < 1 || regions > 64)
+			return send_err(c, 400, "field \"generate\": {\"caps\": 1..10000, "
+					"\"nodes\": 1..10000, \"regions\": 1..64} with dry_run");
+		gen.n_caps = caps;
+		gen.n_nodes = nodes;
+		gen.n_regions = regions;
+		g = &gen;
+	}
+	e = idnd_solve_unlocked(&sol, &in, g, false, err, sizeof(err));
+	if (e == -EBUSY)
+		return send_err(c, 503, "%s", err);
 	if (e)
 		return send_err(c, 500, "%s", err);
 	D.solves++;
@@ -699,9 +752,15 @@ int idnd_api_start(const char *listen, int port)
 
 	if (inet_pton(AF_INET, listen, &sa.sin_addr) != 1)
 		return -EINVAL;
-	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL,
-			       NULL, handler, NULL,
+	/*
+	 * A thread per connection: a request that waits (a placement solve,
+	 * solver.c) holds its own thread, not the API's. Per-client cap
+	 * (-C) so one address cannot take every connection slot.
+	 */
+	mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			       MHD_USE_ERROR_LOG, port, NULL, NULL, handler, NULL,
 			       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			       MHD_OPTION_PER_IP_CONNECTION_LIMIT, idnd_limits.per_ip,
 			       MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 			       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
 			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "idnd.h"
+#include "solver.h"
 
 IDN_ASSERT_ABI();
 
@@ -41,7 +43,8 @@ static void on_signal(int sig)
 static const char usage_text[] =
 "Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
 "            [ -L MS ] [ -R REGION ] [ -M ]\n"
-"            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ] [ -v ]\n"
+"            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ]\n"
+"            [ -Q caps=N,nodes=N,policies=N ] [ -S SECONDS ] [ -C N ] [ -G ] [ -v ]\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
 "  -p PORT   HTTP port (default 8787)\n"
@@ -63,7 +66,34 @@ static const char usage_text[] =
 "            a larger plan generation is written in several txns, gen last\n"
 "  -W        router side: watch the plan prefix and apply it to the maps of -P\n"
 "            (no store, no API)\n"
+"  -Q QUOTAS registry quotas (default caps=2048,nodes=4096,policies=128): a\n"
+"            registration beyond one is refused with 507\n"
+"  -S SEC    placement solve time limit (default 5; the solve runs off the\n"
+"            request lock either way)\n"
+"  -C N      HTTP connections per client address (default 64, 0: no limit)\n"
+"  -G        benchmarks: accept {\"dry_run\": true, \"generate\": {...}} solves of a\n"
+"            generated instance (tools/bench/idn_ctlbench solvelat)\n"
 "  -v        verbose\n";
+
+/*
+ * The closed loop and demand activation solve (solver.c), which releases
+ * D.lock and may wait for another solve: they run in a thread of their
+ * own, so the broker's node-down detection, etcd leases and state writes
+ * in the main loop keep their 10 ms tick during any solve.
+ */
+static void *solve_ticks(void *arg)
+{
+	while (!stop) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&D.lock);
+		idnd_loop_tick(idnd_now());
+		idnd_act_tick(idnd_now());
+		pthread_mutex_unlock(&D.lock);
+	}
+	return NULL;
+}
 
 /* A node whose last heartbeat is older than the timeout goes down. */
 static void broker_tick(void)
@@ -101,9 +131,11 @@ int main(int argc, char **argv)
 	bool watch = false;
 	int port = 8787, c, verbose = 0, err;
 	long tmo = 3000;
+	pthread_t ticks;
+	char *end;
 
 	D.db_path = "/var/lib/idn/idnd.db";
-	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:Wvh")) != -1) {
+	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:WQ:S:C:Gvh")) != -1) {
 		switch (c) {
 		case 'd': D.db_path = optarg; break;
 		case 'l': listen = optarg; break;
@@ -118,6 +150,23 @@ int main(int argc, char **argv)
 		case 'N': name = optarg; break;
 		case 'T': D.txn_ops = atoi(optarg); break;
 		case 'W': watch = true; break;
+		case 'Q':
+			if (idnd_limits_parse(optarg)) {
+				fprintf(stderr, "idnd: -Q %s: expected caps=0..%d,nodes=0..%d,"
+					"policies=0..%d\n", optarg, IDND_MAX_CAPS, IDN_MAX_NODES,
+					IDND_MAX_POLICIES);
+				return 2;
+			}
+			break;
+		case 'S':
+			idnd_limits.solve_s = strtod(optarg, &end);
+			if (*end || !(idnd_limits.solve_s > 0 && idnd_limits.solve_s <= 3600)) {
+				fprintf(stderr, "idnd: -S %s: seconds, 0..3600\n", optarg);
+				return 2;
+			}
+			break;
+		case 'C': idnd_limits.per_ip = strtoul(optarg, NULL, 10); break;
+		case 'G': idnd_limits.bench_gen = true; break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
@@ -211,6 +260,10 @@ int main(int argc, char **argv)
 				"held requests will time out\n");
 		idnd_act_start();
 	}
+	if (pthread_create(&ticks, NULL, solve_ticks, NULL)) {
+		fprintf(stderr, "idnd: cannot start the solve thread\n");
+		return 1;
+	}
 	while (!stop) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 
@@ -219,11 +272,10 @@ int main(int argc, char **argv)
 		idnd_dist_tick(idnd_now());
 		if (!D.etcd || D.leader)	/* a follower hears no heartbeats */
 			broker_tick();
-		idnd_loop_tick(idnd_now());
-		idnd_act_tick(idnd_now());
 		idnd_state_tick(idnd_now());
 		pthread_mutex_unlock(&D.lock);
 	}
+	pthread_join(ticks, NULL);
 	pthread_mutex_lock(&D.lock);
 	idnd_state_tick(1e300);		/* write what is left */
 	pthread_mutex_unlock(&D.lock);

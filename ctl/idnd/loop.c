@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "idnd.h"
+#include "solver.h"
 
 #define LOOP_OUT_FRAC	0.25
 #define LOOP_MOVE_FRAC	0.50
@@ -45,7 +46,11 @@ static uint64_t sum(const struct idn_cstat *s, const int *v, int n)
 	return t;
 }
 
-/* Solve and apply (placement, store, plans). Caller holds D.lock. */
+/*
+ * Solve and apply (placement, store, plans). Caller holds D.lock; it is
+ * released while the solver runs (solver.c), so the caller must not keep
+ * pointers into D.caps across this call.
+ */
 int idnd_apply_solve(int *changed, const char *who)
 {
 	struct pl_inst in;
@@ -53,7 +58,7 @@ int idnd_apply_solve(int *changed, const char *who)
 	char err[256];
 	int e;
 
-	e = idnd_solve(&sol, &in, err, sizeof(err));
+	e = idnd_solve_unlocked(&sol, &in, NULL, true, err, sizeof(err));
 	if (e) {
 		pr_warn("%s: %s\n", who, err);
 		return e;

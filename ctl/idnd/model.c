@@ -593,10 +593,12 @@ int idnd_solve(struct pl_sol *sol, struct pl_inst *in, char *err, size_t errlen)
 		prev[in->n_prev++] = (struct pl_pair){ (int)(c - D.caps), nidx[D.place[p].node] };
 	}
 	in->prev = prev;
+	free(nidx);
+	if (!sol)	/* solver.c: the instance only, solved off D.lock */
+		return 0;
 	e = pl_solve(in, NULL, sol);
 	if (e)
 		snprintf(err, errlen, "solver failed: %s", strerror(-e));
-	free(nidx);
 	return e;
 fail:
 	free(nidx);

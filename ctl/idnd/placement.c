@@ -1252,9 +1252,10 @@ int pl_solve(const struct pl_inst *in, const struct pl_opts *o, struct pl_sol *s
 	}
 	/*
 	 * Default kicks beyond the first 300 stop after ILS_DEFAULT_S: idnd
-	 * solves on the activation path, before a held SYN times out.
+	 * solves on the activation path, before a held SYN times out. A
+	 * time limit (idnd -S) bounds the first 300 as well.
 	 */
-	if (!o->ils_iters && !o->time_limit)
+	if (!o->ils_iters)
 		s.ils_until = now_s() + ILS_DEFAULT_S;
 	if (!err && small && !o->no_ils)
 		err = ils(&s, o->ils_iters > 0 ? o->ils_iters : ils_default(in),

@@ -22,10 +22,20 @@
  *	Prints the excess over the timeout, measured from the moment the
  *	last heartbeat was sent (an upper bound). Median over rounds.
  *
+ *   idn_ctlbench solvelat -u HOST:PORT [-g CAPSxNODES] [-r ROUNDS]
+ *	idnd_api_p99_ms_during_solve: with idnd running with -G, one thread
+ *	asks for dry-run solves of a generated CAPSxNODES instance (20
+ *	regions, default 2000x5000), ROUNDS (5) one after the other, while
+ *	the main thread sends GET /v1/status back to back (a connection
+ *	each); p99 of those answered while a solve ran, in ms. Also prints
+ *	the p99 with no solve running (same idnd, just before) and how long
+ *	the solves took. A status request that fails counts as 10 s.
+ *
  * Exit 0, 1 on failure, 2 on bad usage.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,13 +245,132 @@ static int bench_drain(struct idn_maps *m, const char *url, __u32 node, double t
 	return 0;
 }
 
+/* One HTTP request; the whole answer read (until close). Status code or -1. */
+static int http_req(const char *host, int port, const char *m, const char *path,
+		    const char *body)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char req[1024], buf[16384];
+	int fd, n, code = -1, got = 0;
+
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto out;
+	n = snprintf(req, sizeof(req),
+		     "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     m, path, host, strlen(body), body);
+	if (write(fd, req, n) != n)
+		goto out;
+	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		if (!got && n > 12) {
+			buf[n] = 0;
+			code = atoi(buf + 9);
+		}
+		got = 1;
+	}
+out:
+	close(fd);
+	return code;
+}
+
+struct solvelat {
+	const char *host;
+	int port, rounds, caps, nodes, failed;
+	volatile int running, done;
+	double solve_ms;
+};
+
+static void *solve_thread(void *arg)
+{
+	struct solvelat *s = arg;
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"dry_run\":true,\"generate\":{\"caps\":%d,"
+		 "\"nodes\":%d,\"regions\":20}}", s->caps, s->nodes);
+	usleep(200000);		/* the baseline first */
+	for (int r = 0; r < s->rounds; r++) {
+		double t0 = now_ms();
+		int code;
+
+		__atomic_store_n(&s->running, 1, __ATOMIC_SEQ_CST);
+		code = http_req(s->host, s->port, "POST", "/v1/placement/solve", body);
+		__atomic_store_n(&s->running, 0, __ATOMIC_SEQ_CST);
+		s->solve_ms += now_ms() - t0;
+		fprintf(stderr, "# solve round %d: %d, %.0f ms\n", r, code, now_ms() - t0);
+		if (code != 200)
+			s->failed = 1;
+		usleep(50000);
+	}
+	__atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static double p99(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), dcmp);
+	return v[(int)(0.99 * (n - 1))];
+}
+
+static int bench_solvelat(const char *url, const char *size, int rounds)
+{
+	struct solvelat s = { .rounds = rounds, .caps = 2000, .nodes = 5000 };
+	int cap = 1 << 20, nb = 0, nd = 0, port;
+	double *busy = malloc(cap * sizeof(double)), *idle = malloc(cap * sizeof(double));
+	const char *colon = strrchr(url, ':');
+	char host[64];
+	pthread_t th;
+
+	if (!busy || !idle || !colon || colon - url >= (int)sizeof(host) ||
+	    (size && sscanf(size, "%dx%d", &s.caps, &s.nodes) != 2))
+		return 2;
+	memcpy(host, url, colon - url);
+	host[colon - url] = 0;
+	port = atoi(colon + 1);
+	s.host = host;
+	s.port = port;
+	if (pthread_create(&th, NULL, solve_thread, &s))
+		return 1;
+	while (!__atomic_load_n(&s.done, __ATOMIC_SEQ_CST) && nb < cap && nd < cap) {
+		int before = __atomic_load_n(&s.running, __ATOMIC_SEQ_CST);
+		double t0 = now_ms(), dt;
+		int code = http_req(host, port, "GET", "/v1/status", "");
+		int after = __atomic_load_n(&s.running, __ATOMIC_SEQ_CST);
+
+		dt = code == 200 ? now_ms() - t0 : 10000;
+		if (before && after)
+			busy[nb++] = dt;
+		else if (!before && !after)
+			idle[nd++] = dt;
+	}
+	pthread_join(th, NULL);
+	if (s.failed || nb < 10 || nd < 10) {
+		fprintf(stderr, "idn_ctlbench: solvelat: solves %s, %d samples during solves, "
+			"%d idle (idnd -G?)\n", s.failed ? "failed" : "ok", nb, nd);
+		return 1;
+	}
+	fprintf(stderr, "# %d status requests during %d solves of %dx%d (%.0f ms each), "
+		"%d idle\n", nb, rounds, s.caps, s.nodes, s.solve_ms / rounds, nd);
+	printf("idnd_api_p99_ms_during_solve %.2f ms\n", p99(busy, nb));
+	printf("idnd_api_p99_ms_idle %.2f ms\n", p99(idle, nd));
+	printf("idnd_solve_%dx%d_api_ms %.0f ms\n", s.caps, s.nodes, s.solve_ms / rounds);
+	free(busy);
+	free(idle);
+	return 0;
+}
+
 static const char usage_text[] =
 "Usage: idn_ctlbench push -P PIN [-n N] [-r ROUNDS]\n"
-"       idn_ctlbench drain -P PIN -u HOST:PORT -i NODE -t TIMEOUT_MS [-r ROUNDS]\n";
+"       idn_ctlbench drain -P PIN -u HOST:PORT -i NODE -t TIMEOUT_MS [-r ROUNDS]\n"
+"       idn_ctlbench solvelat -u HOST:PORT [-g CAPSxNODES] [-r ROUNDS]\n";
 
 int main(int argc, char **argv)
 {
-	const char *pin = NULL, *url = NULL, *mode;
+	const char *pin = NULL, *url = NULL, *mode, *size = NULL;
 	int n = 10000, rounds = 5, node = -1, c, rc;
 	long tmo = 0;
 	struct idn_maps m;
@@ -253,7 +382,7 @@ int main(int argc, char **argv)
 	}
 	mode = argv[1];
 	optind = 2;
-	while ((c = getopt(argc, argv, "P:n:r:u:i:t:")) != -1) {
+	while ((c = getopt(argc, argv, "P:n:r:u:i:t:g:")) != -1) {
 		switch (c) {
 		case 'P': pin = optarg; break;
 		case 'n': n = atoi(optarg); break;
@@ -261,8 +390,16 @@ int main(int argc, char **argv)
 		case 'u': url = optarg; break;
 		case 'i': node = atoi(optarg); break;
 		case 't': tmo = atol(optarg); break;
+		case 'g': size = optarg; break;
 		default: fputs(usage_text, stderr); return 2;
 		}
+	}
+	if (!strcmp(mode, "solvelat")) {	/* idnd's API only: no maps */
+		if (!url || rounds <= 0 || rounds > 100) {
+			fputs(usage_text, stderr);
+			return 2;
+		}
+		return bench_solvelat(url, size, rounds);
 	}
 	if (!pin || n <= 0 || n > IDN_MAX_PLANS || rounds <= 0 || rounds > 100) {
 		fputs(usage_text, stderr);

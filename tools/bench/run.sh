@@ -31,7 +31,9 @@
 #         candidates, one generation, commit start to config flip) and
 #         node_down_to_drained_ms (idnd running, a placed node stops
 #         heartbeating: DOWN in idn_nodes and out of every active plan,
-#         excess over the heartbeat timeout CTL_HB_MS, 300 ms)
+#         excess over the heartbeat timeout CTL_HB_MS, 300 ms) and
+#         idnd_api_p99_ms_during_solve (GET /v1/status while idnd solves
+#         a generated 2000x5000 instance off its request lock)
 #   kernel  idn.ko in one QEMU guest boot (Debian 6.1, TCG unless KVM:
 #         absolute numbers are emulated, ratios matter), through
 #         selftests/kernel/run.sh IDN_KBENCH=1 (tools/bench/kernel_guest.sh,
@@ -116,7 +118,7 @@ ctl_in_netns() {
 	ip link set cbidn0 up && ip link set cbidn1 up
 	"$O/idnctl" -P "$p" dp attach dev cbidn0 >&2
 	"$O/tools/idn_ctlbench" push -P "$p" -n 10000 -r "${CTL_ROUNDS:-5}" || st=1
-	"$O/idnd" -d "$d/idnd.db" -p 18787 -P "$p" -t "$tmo" 2>"$d/idnd.log" &
+	"$O/idnd" -d "$d/idnd.db" -p 18787 -P "$p" -t "$tmo" -G 2>"$d/idnd.log" &
 	pid=$!
 	post() { curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "http://$url$1"; }
 	for _ in $(seq 100); do post /v1/demand '{}' >/dev/null && break; sleep 0.05; done
@@ -129,6 +131,7 @@ ctl_in_netns() {
 	post /v1/nodes/2/heartbeat '{"load":1}' >/dev/null
 	[ "$(post /v1/placement/solve '{}')" = 200 ] || { echo "run.sh: idnd solve failed" >&2; st=1; }
 	"$O/tools/idn_ctlbench" drain -P "$p" -u "$url" -i 1 -t "$tmo" -r "${CTL_ROUNDS:-5}" || st=1
+	"$O/tools/idn_ctlbench" solvelat -u "$url" -r "${CTL_ROUNDS:-5}" || st=1	# idnd -G
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	[ $st = 0 ] || cat "$d/idnd.log" >&2
 	umount "$d/bpf"; rm -rf "$d"
