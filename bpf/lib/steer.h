@@ -34,6 +34,7 @@ struct idn_env_bpf {
 #define IDN_PLAN_GET(env, k) \
 	((const struct idn_plan *)bpf_map_lookup_elem(&idn_plans, (k)))
 #include "lib/select.h"
+#include "lib/stateless.h"
 
 /*
  * Per-CPU work area of a new-flow decision (not ABI): keeps the
@@ -634,6 +635,48 @@ IDN_INLINE int unsteered(__u32 reason, int drop, __u32 len, const int xdp)
 	return drop ? act_drop(xdp) : act_pass(xdp);
 }
 
+/*
+ * stateless_forward - send @p where stateless.h says, writing no table:
+ * a mid-flow segment without a connection entry (@reason
+ * IDN_DROP_NO_STATE, counted as @verdict IDN_V_CONN) or a new flow above
+ * the flood guard (IDN_DROP_FLOOD, IDN_V_NEW). The reason is counted for
+ * every such packet; with nowhere to go it is dropped (IDN_V_NOCAP).
+ */
+IDN_INLINE int stateless_forward(void *ctx, const struct idn_config *cfg,
+				 const struct idn_pkt *p, const struct idn_desc *d,
+				 __u32 reason, __u32 verdict, __u32 len, const int xdp)
+{
+	struct idn_aff_key ak = { .token = d->token, .cls = IDN_CAP_CLASS(d->cap) };
+	struct idn_sl_in in = {
+		.hash = idn_flow_hash(&p->flow), .cap = d->cap, .aff_node = IDN_NODE_NONE,
+		.tier = d->tier, .policy = d->policy, .slot = cfg->active_slot & 1,
+		.family = p->flow.family,
+	};
+	const struct idn_node *n = NULL;
+	struct idn_aff *aff;
+	__u32 id;
+	int act;
+
+	/* the affinity entry whatever its age: where the client's flows went */
+	aff = bpf_map_lookup_elem(&idn_affinity, &ak);
+	if (aff)
+		in.aff_node = aff->node;
+	id = idn_stateless_pick(&in);
+	stat_drop(reason);
+	if (id != IDN_NODE_NONE)
+		n = bpf_map_lookup_elem(&idn_nodes, &id);
+	if (!n) {
+		stat_verdict(IDN_V_NOCAP, len);
+		return act_drop(xdp);
+	}
+	act = forward(ctx, cfg, p, id, n, verdict, len, xdp);
+	if (act < 0) {
+		stat_verdict(IDN_V_ERROR, len);
+		return act_drop(xdp);
+	}
+	return act;
+}
+
 IDN_INLINE int receipt_sampled(const struct idn_config *cfg, const struct idn_vip *vip)
 {
 	if (vip && (vip->flags & IDN_VIP_F_RECEIPT))
@@ -753,6 +796,15 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	r = idn_desc_finish(&p.flow, d);
 	if (r)
 		return malformed(cfg, r, len, xdp);
+
+	/*
+	 * State only for real connections: a TCP segment that is not a SYN
+	 * and has no connection entry is never chosen by load and creates no
+	 * state; it goes where its connection lives (stateless.h).
+	 */
+	if (!ct && p.flow.proto == IPPROTO_TCP &&
+	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) != IDN_TCP_SYN)
+		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_NO_STATE, IDN_V_CONN, len, xdp);
 
 	/* Affinity: the node that holds this token's state, if fresh. */
 	now = coarse_now();

@@ -21,6 +21,7 @@
 #include "lib/parse.h"
 #include "lib/desc.h"
 #include "lib/select.h"
+#include "lib/stateless.h"
 
 IDN_ASSERT_ABI();
 
@@ -550,7 +551,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	struct idn_pkt p;
 	struct idn_node n;
 	struct idn_tcpopt o;
-	int r, has_opt = 0;
+	int r, has_opt = 0, have_ct;
 
 	memset(pr, 0, sizeof(*pr));
 	pr->node = IDN_NODE_NONE;
@@ -593,8 +594,8 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		}
 		has_opt = r;
 	}
-	if (bpf_map_lookup_elem(E.conns, &p.flow, &ct) == 0 &&
-	    bpf_map_lookup_elem(E.nodes, &ct.node, &n) == 0 &&
+	have_ct = bpf_map_lookup_elem(E.conns, &p.flow, &ct) == 0;
+	if (have_ct && bpf_map_lookup_elem(E.nodes, &ct.node, &n) == 0 &&
 	    (n.flags & IDN_NODE_F_VALID) && has_loc(&n, p.flow.family) &&
 	    (n.health == IDN_HEALTH_UP || n.health == IDN_HEALTH_DRAIN)) {
 		pr->verdict = IDN_V_CONN;
@@ -620,6 +621,32 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 	r = idn_desc_finish(&p.flow, &d);
 	if (r)
 		goto malformed;
+	/* a mid-flow TCP segment without an entry: stateless.h, no state */
+	if (!have_ct && p.flow.proto == IPPROTO_TCP &&
+	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) != IDN_TCP_SYN) {
+		struct idn_aff_key ak = { .token = d.token, .cls = IDN_CAP_CLASS(d.cap) };
+		struct idn_sl_in sl = {
+			.hash = idn_flow_hash(&p.flow), .cap = d.cap, .aff_node = IDN_NODE_NONE,
+			.tier = d.tier, .policy = d.policy, .slot = cfg.active_slot & 1,
+			.family = p.flow.family,
+		};
+		struct idn_aff a;
+		__u32 id;
+
+		if (bpf_map_lookup_elem(E.aff, &ak, &a) == 0)
+			sl.aff_node = a.node;
+		id = idn_stateless_pick(&env, &sl);
+		if (id == IDN_NODE_NONE) {
+			pr->verdict = IDN_V_NOCAP;
+			pr->drop = IDN_DROP_NO_STATE;
+			pr->act = A_DROP;
+			return;
+		}
+		pr->verdict = IDN_V_CONN;
+		fwd_pred(pr, id);
+		pr->drop = pr->drop ? -2 : IDN_DROP_NO_STATE;	/* with fib: two reasons */
+		return;
+	}
 	{
 		struct idn_aff_key ak = { .token = d.token, .cls = IDN_CAP_CLASS(d.cap) };
 		struct idn_aff a;

@@ -713,12 +713,14 @@ static void fx_opt_bad(int hook)
 		set_cfg_flags(0, IDN_CFG_F_DROP_MALFORMED);
 	}
 
-	/* options are read on SYNs only: a bad one on an ACK is ignored */
+	/*
+	 * options are read on SYNs only: a bad one on an ACK is ignored (the
+	 * ACK has no entry: forwarded without state)
+	 */
 	pg_idnopt_fill(&o, 2, 5, 0, IDN_SIZE_NONE, 0, 1);
 	tcp4(&p, "203.0.113.10", 80, PG_ACK, &o);
 	run_in(hook, &p);
-	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
-		check_encap0(&R, &p, 1);
+	expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_NO_STATE);
 }
 
 /* Cut a VIP SYN at every byte: each cut is counted, never steered. */
@@ -1177,16 +1179,16 @@ static void fx_reject_rst(int hook)
 	run_in(hook, &p);
 	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
 		check_rst(&R, &p);
-	/* ACK without a flow: RST with seq = their ack */
+	/*
+	 * ACK or FIN without a flow, no node to send it to: dropped and
+	 * counted, never answered (a spoofed segment must not be reflected)
+	 */
 	tcp4(&p, "203.0.113.20", 80, PG_ACK, NULL);
 	run_in(hook, &p);
-	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
-		check_rst(&R, &p);
-	/* FIN (with ACK: a FIN alone is a flag set no connection sends) */
+	expect(&R, hook, A_DROP, IDN_V_NOCAP, IDN_DROP_NO_STATE);
 	tcp4(&p, "203.0.113.20", 80, PG_FIN | PG_ACK, NULL);
 	run_in(hook, &p);
-	if (expect(&R, hook, A_TX, IDN_V_MISS_REJECT, 0))
-		check_rst(&R, &p);
+	expect(&R, hook, A_DROP, IDN_V_NOCAP, IDN_DROP_NO_STATE);
 	/* v6 */
 	tcp6(&p, "2001:db8:feed::20", 80, PG_SYN, NULL);
 	run_in(hook, &p);
@@ -1195,12 +1197,18 @@ static void fx_reject_rst(int hook)
 	/* a RST is never answered with a RST */
 	tcp4(&p, "203.0.113.20", 80, PG_RST, NULL);
 	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_NOCAP, IDN_DROP_NO_STATE);
+	/* a SYN with the RST flag of a rejection is not answered either */
+	set_cfg_flags(IDN_CFG_F_NO_RST, 0);
+	tcp4(&p, "203.0.113.20", 80, PG_SYN, NULL);
+	run_in(hook, &p);
 	expect(&R, hook, A_DROP, IDN_V_MISS_REJECT, 0);
+	set_cfg_flags(0, IDN_CFG_F_NO_RST);
 	/* UDP miss: dropped */
 	udp4(&p, "192.0.2.10", "203.0.113.20", 5353, 53, "q", 1);
 	run_in(hook, &p);
 	expect(&R, hook, A_DROP, IDN_V_MISS_REJECT, 0);
-	ASSERT_EQ(cap_flows(CAP_B, IDN_V_MISS_REJECT), 6, "cap stats MISS_REJECT");
+	ASSERT_EQ(cap_flows(CAP_B, IDN_V_MISS_REJECT), 4, "cap stats MISS_REJECT");
 }
 
 static void fx_miss_hold(int hook)
@@ -1569,6 +1577,9 @@ static void fx_fib_and_mtu(int hook)
 		struct pg_flow f;
 
 		pg_flow4(&f, "192.0.2.10", "203.0.113.10", 45000, 80, IPPROTO_TCP);
+		pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);	/* the connection's entry */
+		run_in(hook, &p);
+		expect(&R, hook, A_TX, IDN_V_NEW, 0);
 		pg_tcp_pkt(&p, &f, PG_ACK, NULL, 1490 - 40);
 		run_in(hook, &p);
 		expect(&R, hook, A_DROP, IDN_V_ERROR, IDN_DROP_MTU);
@@ -1750,6 +1761,147 @@ static void fx_receipt(int hook)
 	ring_buffer__free(rb);
 }
 
+static int conn_count(void)
+{
+	struct idn_flow_key k, next;
+	int n = 0;
+
+	if (bpf_map_get_next_key(E.conns, NULL, &next))
+		return 0;
+	do {
+		k = next;
+		n++;
+	} while (bpf_map_get_next_key(E.conns, &k, &next) == 0);
+	return n;
+}
+
+/* The node an encapsulated output went to (IPv4 outer), or -1. */
+static int out_node4(const struct run *r)
+{
+	__u32 dst;
+
+	if (r->out_len < 14 + 20 || r->out[14 + 9] != IPPROTO_IPIP)
+		return -1;
+	memcpy(&dst, r->out + 14 + 16, 4);
+	for (__u32 id = 1; id < BED_MAX_NODE; id++) {
+		struct idn_node n = get_node(id);
+
+		if ((n.flags & IDN_NODE_F_LOC4) && n.addr4 == dst)
+			return (int)id;
+	}
+	return -1;
+}
+
+/*
+ * State only for real connections: a segment that is not a SYN and has
+ * no connection entry is never chosen by load and writes no table; it
+ * goes to its token's affinity node (where the client's connection was
+ * put), else to the rendezvous choice over the plan.
+ */
+static void fx_no_state(int hook)
+{
+	static const uint8_t mid[] = { PG_ACK, PG_ACK | PG_PSH, PG_FIN | PG_ACK, PG_RST,
+				       PG_RST | PG_ACK, PG_SYN | PG_ACK };
+	struct idn_flow_key k;
+	struct pg_flow f;
+	struct pg syn, p;
+	int first;
+
+	/* a live connection on node 1; then the connection table is flushed */
+	pg_flow4(&f, "192.0.2.10", "203.0.113.10", 46000, 80, IPPROTO_TCP);
+	pg_tcp_pkt(&syn, &f, PG_SYN, NULL, 0);
+	run_in(hook, &syn);
+	if (!expect(&R, hook, A_TX, IDN_V_NEW, 0) || !check_encap0(&R, &syn, 1))
+		return;
+	map_clear_hash(E.conns, sizeof(struct idn_flow_key));
+	/* node 1 now looks worse than node 3: load must not move the connection */
+	{
+		struct idn_node n = get_node(1);
+
+		n.queue_depth = 500;
+		n.load = 900;
+		put_node(1, &n);
+	}
+	for (size_t i = 0; i < sizeof(mid); i++) {
+		pg_tcp_pkt(&p, &f, mid[i], NULL, mid[i] & PG_PSH ? 100 : 0);
+		run_in(hook, &p);
+		if (!expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_NO_STATE) ||
+		    !check_encap0(&R, &p, 1))
+			printf("# flags 0x%02x\n", mid[i]);
+	}
+	ASSERT_EQ(conn_count(), 0, "mid-flow segments insert nothing");
+	k = flow_of(&p);
+	ASSERT_TRUE(bpf_map_lookup_elem(E.conns, &k, &(struct idn_conn){ 0 }) != 0,
+		    "no entry for the flow");
+
+	/* without affinity either: the rendezvous choice, the same every time */
+	map_clear_hash(E.aff, sizeof(struct idn_aff_key));
+	pg_flow4(&f, "192.0.2.77", "203.0.113.10", 47000, 80, IPPROTO_TCP);
+	pg_tcp_pkt(&p, &f, PG_ACK, NULL, 10);
+	run_in(hook, &p);
+	first = out_node4(&R);
+	expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_NO_STATE);
+	ASSERT_TRUE(first == 1 || first == 2 || first == 3, "a v4 candidate of the plan");
+	for (int i = 0; i < 3; i++) {
+		run_in(hook, &p);
+		ASSERT_EQ(out_node4(&R), first, "same node every time");
+	}
+	/* spreads: many flows land on more than one candidate */
+	{
+		int seen[4] = { 0 }, kinds = 0;
+
+		for (int i = 0; i < 64; i++) {
+			int nd;
+
+			pg_flow4(&f, "192.0.2.78", "203.0.113.10", (uint16_t)(48000 + i), 80,
+				 IPPROTO_TCP);
+			pg_tcp_pkt(&p, &f, PG_ACK, NULL, 0);
+			run_in(hook, &p);
+			nd = out_node4(&R);
+			if (nd >= 1 && nd <= 3 && !seen[nd]++)
+				kinds++;
+		}
+		ASSERT_TRUE(kinds >= 2, "rendezvous spreads flows over candidates");
+	}
+
+	/* a flood of 2000 spoofed ACKs: not one entry */
+	for (int i = 0; i < 2000; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "198.18.%d.%d", i / 250, 1 + i % 250);
+		pg_flow4(&f, src, "203.0.113.10", (uint16_t)(1024 + i), 80, IPPROTO_TCP);
+		pg_tcp_pkt(&p, &f, i & 1 ? PG_ACK : PG_RST, NULL, 0);
+		run_pkt(hook, p.buf, p.len, E.if0, &R);
+		if (R.drop != IDN_DROP_NO_STATE) {
+			ASSERT_EQ(R.drop, IDN_DROP_NO_STATE, "counted no-state");
+			break;
+		}
+	}
+	ASSERT_EQ(conn_count(), 0, "2000 spoofed mid-flow segments: no entry");
+
+	/* nowhere to go (every candidate down): dropped, counted */
+	for (__u32 id = 1; id <= 3; id++) {
+		struct idn_node n = get_node(id);
+
+		n.health = IDN_HEALTH_DOWN;
+		put_node(id, &n);
+	}
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_NOCAP, IDN_DROP_NO_STATE);
+
+	/* a UDP flow's first packet still creates its state */
+	udp4(&p, "192.0.2.10", "203.0.113.10", 5300, 53, "q", 1);
+	{
+		struct idn_node n = get_node(1);
+
+		n.health = IDN_HEALTH_UP;
+		put_node(1, &n);
+	}
+	run_in(hook, &p);
+	expect(&R, hook, A_TX, IDN_V_NEW, 0);
+	ASSERT_EQ(conn_count(), 1, "UDP first packet: one entry");
+}
+
 /* A v6 SYN to the VIP behind one 8-byte extension header @nh (@seg_left for routing). */
 static void ext6_syn(struct pg *p, uint8_t nh, uint8_t seg_left)
 {
@@ -1854,6 +2006,7 @@ static const struct fixture fixtures[] = {
 	{ "receipts", fx_receipt },
 	{ "dual-stack: affinity across families, next hop per family", fx_dual_stack },
 	{ "fragments and IPv6 extension headers: pass, drop, steer", fx_frag_ext6 },
+	{ "state only for real connections: mid-flow segment without entry", fx_no_state },
 };
 
 int main(int argc, char **argv)
