@@ -14,8 +14,8 @@ static int usage(void)
 	fprintf(stdout,
 "Usage: idnctl plan add cap CAP [ tier { TIER | any } ] [ policy { POLICY | any } ]\n"
 "                       [ fallback CAP ] [ slo-us US ] [ shed-tier TIER ]\n"
-"                       [ prompt-tokens N ]\n"
-"                       [ domains LIST ] [ weights W,W,W,W,W,W ] [ CAND ]...\n"
+"                       [ prompt-tokens N ] [ domains LIST ]\n"
+"                       [ weights W,W,W,W,W,W ] [ CAND ]...\n"
 "       idnctl plan del cap CAP [ tier { TIER | any } ] [ policy { POLICY | any } ]\n"
 "       idnctl plan show [ cap CAP ]\n"
 "       idnctl plan help\n"

@@ -11,8 +11,8 @@
  *            / 1000: outstanding work, not queue length, counting what
  *            this router sent since the node's last telemetry (see
  *            docs/architecture.md)
- *   T_exec   cand.exec_us (+ node.tok_ns * (256 << size_class) / 1000
- *            when the request gave a size class)
+ *   T_exec   cand.exec_us + tokens * node.tok_ns / 1000 (the prompt's
+ *            prefill at this node's rate)
  *   T_state  0 on the token's affinity node and without affinity, else
  *            re-creating the state there: recompute, tokens * node.tok_ns
  *            / 1000, or cand.state_us (migration) when cheaper or when
@@ -213,12 +213,11 @@ IDN_INLINE __u32 idn_cost_idle(const struct idn_node *n, const struct idn_cand *
 			       __u32 *idle)
 {
 	__u64 t_queue = idn_div1000(((__u64)n->pending_tokens + n->charged_tokens) * n->tok_ns);
-	__u64 t_exec = c->exec_us;
-	__u64 t_state = idn_state_cost(n, c, in, idn_req_tokens(pl, in));
+	__u32 tokens = idn_req_tokens(pl, in);
+	__u64 t_exec = c->exec_us + idn_div1000((__u64)tokens * n->tok_ns);
+	__u64 t_state = idn_state_cost(n, c, in, tokens);
 	__u64 j, j0;
 
-	if (in->size_class != IDN_SIZE_NONE)
-		t_exec += idn_div1000((__u64)n->tok_ns << ((in->size_class & 15) + 8));
 	/* each term <= 2^32 * 2^16, so the sum of six cannot wrap */
 	if (t_queue > 0xffffffffULL)
 		t_queue = 0xffffffffULL;

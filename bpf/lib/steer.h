@@ -56,6 +56,22 @@ struct {
 } idn_work SEC(".maps");
 
 
+/*
+ * Per-CPU count of new flows in the current coarse second (flood guard,
+ * flood_over()); not ABI, not pinned.
+ */
+struct idn_flood {
+	__u32 sec;
+	__u32 count;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct idn_flood);
+} idn_flood SEC(".maps");
+
 #define IDN_HOOK_XDP 1
 #define IDN_HOOK_TC 0
 
@@ -677,6 +693,29 @@ IDN_INLINE int stateless_forward(void *ctx, const struct idn_config *cfg,
 	return act;
 }
 
+/*
+ * flood_over - count a new flow on this CPU; true when this coarse
+ * second's count is past the configured rate (config.flood_rate, 0 the
+ * default, IDN_FLOOD_OFF never).
+ */
+IDN_INLINE int flood_over(const struct idn_config *cfg)
+{
+	__u32 rate = cfg->flood_rate ? cfg->flood_rate : IDN_FLOOD_RATE_DEFAULT, zero = 0, now;
+	struct idn_flood *f;
+
+	if (rate == IDN_FLOOD_OFF)
+		return 0;
+	f = bpf_map_lookup_elem(&idn_flood, &zero);
+	if (!f)
+		return 0;
+	now = coarse_now();
+	if (f->sec != now) {
+		f->sec = now;
+		f->count = 0;
+	}
+	return ++f->count > rate;
+}
+
 IDN_INLINE int receipt_sampled(const struct idn_config *cfg, const struct idn_vip *vip)
 {
 	if (vip && (vip->flags & IDN_VIP_F_RECEIPT))
@@ -800,11 +839,15 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	/*
 	 * State only for real connections: a TCP segment that is not a SYN
 	 * and has no connection entry is never chosen by load and creates no
-	 * state; it goes where its connection lives (stateless.h).
+	 * state; it goes where its connection lives (stateless.h). Above the
+	 * flood guard's rate, new flows are chosen the same way, without
+	 * writing a table, so a SYN flood cannot evict live flows.
 	 */
 	if (!ct && p.flow.proto == IPPROTO_TCP &&
 	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) != IDN_TCP_SYN)
 		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_NO_STATE, IDN_V_CONN, len, xdp);
+	if (flood_over(cfg))
+		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_FLOOD, IDN_V_NEW, len, xdp);
 
 	/* Affinity: the node that holds this token's state, if fresh. */
 	now = coarse_now();

@@ -1902,6 +1902,107 @@ static void fx_no_state(int hook)
 	ASSERT_EQ(conn_count(), 1, "UDP first packet: one entry");
 }
 
+static int aff_count(void)
+{
+	struct idn_aff_key k, next;
+	int n = 0;
+
+	if (bpf_map_get_next_key(E.aff, NULL, &next))
+		return 0;
+	do {
+		k = next;
+		n++;
+	} while (bpf_map_get_next_key(E.aff, &k, &next) == 0);
+	return n;
+}
+
+/*
+ * Flood guard: above config.flood_rate new flows per CPU per coarse
+ * second, new flows are chosen statelessly and write no table, so a SYN
+ * flood cannot evict live flows; their later segments follow them.
+ */
+static void fx_flood_guard(int hook)
+{
+	struct idn_config c = get_config();
+	int inserted = 0, guarded = 0, conns0, aff0;
+	cpu_set_t set, old;
+	struct pg_flow f;
+	struct pg live, p, ack;
+
+	/* per-CPU counters: every run on one CPU */
+	sched_getaffinity(0, sizeof(old), &old);
+	CPU_ZERO(&set);
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &old)) {
+			CPU_SET(i, &set);
+			break;
+		}
+	sched_setaffinity(0, sizeof(set), &set);
+
+	/* this second's count starts at 0 (the other hook's run may have counted) */
+	{
+		__u64 *zero = calloc(E.ncpu, sizeof(*zero));
+		__u32 k = 0;
+
+		if (zero)
+			bpf_map_update_elem(bpf_map__fd(E.skel->maps.idn_flood), &k, zero, BPF_ANY);
+		free(zero);
+	}
+	c.flood_rate = 3;
+	put_config(&c);
+	pg_flow4(&f, "192.0.2.10", "203.0.113.10", 49000, 80, IPPROTO_TCP);
+	pg_tcp_pkt(&live, &f, PG_SYN, NULL, 0);
+	run_in(hook, &live);
+	expect(&R, hook, A_TX, IDN_V_NEW, 0);
+	conns0 = conn_count();
+	aff0 = aff_count();
+	for (int i = 0; i < 40; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "198.18.1.%d", 1 + i);
+		pg_flow4(&f, src, "203.0.113.10", (uint16_t)(2000 + i), 80, IPPROTO_TCP);
+		pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);
+		run_in(hook, &p);
+		if (R.verdict != IDN_V_NEW && R.verdict != IDN_V_AFFINITY) {
+			ASSERT_EQ(R.verdict, IDN_V_NEW, "flood SYN forwarded");
+			break;
+		}
+		guarded += R.drop == IDN_DROP_FLOOD;
+		inserted += R.drop == 0;
+		if (R.drop == IDN_DROP_FLOOD) {
+			int nd = out_node4(&R);
+
+			/* its next segment, without an entry, goes the same way */
+			pg_tcp_pkt(&ack, &f, PG_ACK, NULL, 10);
+			run_in(hook, &ack);
+			if (!ASSERT_EQ(out_node4(&R), nd, "the flow's ACK follows its SYN"))
+				break;
+		}
+	}
+	/* at most the rate per coarse second (a boundary may fall inside) */
+	ASSERT_TRUE(inserted <= 2 * 3, "no more than the rate inserted");
+	ASSERT_TRUE(guarded >= 40 - 2 * 3, "the rest chosen by the guard");
+	ASSERT_EQ(conn_count() - conns0, inserted, "guarded SYNs insert nothing");
+	ASSERT_TRUE(aff_count() - aff0 <= inserted, "guarded SYNs write no affinity");
+	/* the live flow was not touched */
+	pg_flow4(&f, "192.0.2.10", "203.0.113.10", 49000, 80, IPPROTO_TCP);
+	pg_tcp_pkt(&p, &f, PG_ACK, NULL, 100);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
+		check_encap0(&R, &p, 1);
+	/* guard off: every SYN inserts */
+	c.flood_rate = IDN_FLOOD_OFF;
+	put_config(&c);
+	for (int i = 0; i < 10; i++) {
+		pg_flow4(&f, "198.18.2.1", "203.0.113.10", (uint16_t)(3000 + i), 80, IPPROTO_TCP);
+		pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);
+		run_in(hook, &p);
+		if (!ASSERT_EQ(R.drop, 0, "guard off: no flood-guard"))
+			break;
+	}
+	sched_setaffinity(0, sizeof(old), &old);
+}
+
 /* A v6 SYN to the VIP behind one 8-byte extension header @nh (@seg_left for routing). */
 static void ext6_syn(struct pg *p, uint8_t nh, uint8_t seg_left)
 {
@@ -2007,6 +2108,7 @@ static const struct fixture fixtures[] = {
 	{ "dual-stack: affinity across families, next hop per family", fx_dual_stack },
 	{ "fragments and IPv6 extension headers: pass, drop, steer", fx_frag_ext6 },
 	{ "state only for real connections: mid-flow segment without entry", fx_no_state },
+	{ "flood guard: above the rate, no state; live flows kept", fx_flood_guard },
 };
 
 int main(int argc, char **argv)

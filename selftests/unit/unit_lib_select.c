@@ -823,7 +823,7 @@ static void test_slo_shed(void)
 	r.d.tier = 0;
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "idle: served");
 
-	/* both queues 3 ms deep: J 3600 > 2000, idle J 600 */
+	/* both queues 3 ms deep: J 4600 > 2000, idle J 1600 (1000 tokens at 1000 ns) */
 	M.nodes[1].pending_tokens = 3000;
 	M.nodes[2].pending_tokens = 3000;
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_SHED, "every wait over the SLO: shed");
@@ -831,12 +831,12 @@ static void test_slo_shed(void)
 	ASSERT_EQ(out.charge, 0, "shed: nothing charged");
 	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_SLO, "receipt: slo (1)");
 	ASSERT_EQ(rc.cand[1].reject, IDN_REJ_SLO, "receipt: slo (2)");
-	ASSERT_EQ(rc.cand[0].cost, 3600, "receipt: expected TTFT");
+	ASSERT_EQ(rc.cand[0].cost, 4600, "receipt: expected TTFT");
 	/* the router's own charge counts toward the wait like telemetry */
 	M.nodes[2].pending_tokens = 0;
 	M.nodes[2].charged_tokens = 3000;
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_SHED, "charged queue: shed");
-	M.nodes[2].charged_tokens = 1000;
+	M.nodes[2].charged_tokens = 300;	/* J 1900 */
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "one node under the SLO");
 	ASSERT_EQ(out.node, 2, "the one under the SLO");
 	M.nodes[2].charged_tokens = 3000;
@@ -916,9 +916,9 @@ static void test_charge_spreads_burst(void)
 			printf("# node %d: %u of 40\n", i, hits[i]);
 		ASSERT_EQ(M.nodes[i].charged_tokens, 20000, "charged tokens");
 	}
-	/* the charge is T_queue: 20000 tokens at 1000 ns = 20 ms */
+	/* the charge is T_queue: 20000 tokens at 1000 ns = 20 ms (+ 2 ms prefill) */
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "after burst");
-	ASSERT_EQ(out.cost, 100 + 20000 + 300, "J counts the charge");
+	ASSERT_EQ(out.cost, 100 + 20000 + 300 + 2000, "J counts the charge");
 
 	/* node 3's datagram supersedes its charge: it is the cheapest again */
 	tele_make(&t, 3, 1, 500);
@@ -927,7 +927,7 @@ static void test_charge_spreads_burst(void)
 	ASSERT_EQ(M.nodes[3].pending_tokens, 500, "and sets the node's own count");
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "after telemetry");
 	ASSERT_EQ(out.node, 3, "the node that reported");
-	ASSERT_EQ(out.cost, 100 + 500 + 300, "J from the datagram");
+	ASSERT_EQ(out.cost, 100 + 500 + 300 + 2000, "J from the datagram");
 	/* a replayed datagram changes nothing, the charge included */
 	idn_node_charge(&M.nodes[3], 100);
 	ASSERT_EQ(idn_tele_apply(&M.nodes[3], &t, 8), IDN_DROP_TELE_REPLAY, "replay");
@@ -1049,46 +1049,84 @@ static void test_state_cost(void)
 	node_up(3)->tok_ns = 1000;
 	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
 	pl->prompt_tokens = 8000;
+	pl->weight[IDN_W_EXEC] = 0;	/* T_state against T_queue alone */
 	cand_add(pl, 1, 300);
 	cand_add(pl, 2, 300);
 	cand_add(pl, 3, 300)->state_us = 1500;	/* migration to 3: 1.5 ms */
 	r = req_default(CAP_A);
 	r.aff = 1;
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_AFFINITY, "state node");
-	ASSERT_EQ(out.cost, 100 + 300, "no T_state on the state node");
-	ASSERT_EQ(rc.cand[1].cost, 100 + 300 + 2000, "recompute 8000 tok at 250 ns");
-	ASSERT_EQ(rc.cand[2].cost, 100 + 300 + 1500, "migration cheaper than 8 ms");
+	ASSERT_EQ(out.cost, 100, "no T_state on the state node");
+	ASSERT_EQ(rc.cand[1].cost, 100 + 2000, "recompute 8000 tok at 250 ns");
+	ASSERT_EQ(rc.cand[2].cost, 100 + 1500, "migration cheaper than 8 ms");
 
 	/* the state node's queue outweighs re-creating the state: divert */
-	M.nodes[1].pending_tokens = 1400;	/* +1.4 ms: J 1800 */
+	M.nodes[1].pending_tokens = 1400;	/* +1.4 ms: J 1500 */
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_AFFINITY, "1.4 ms queue < 1.5 ms migration");
-	M.nodes[1].pending_tokens = 1600;	/* J 2000 > 1900 on node 3 */
+	M.nodes[1].pending_tokens = 1600;	/* J 1700 > 1600 on node 3 */
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "diverted");
 	ASSERT_EQ(out.node, 3, "to the cheapest re-creation");
 	/* a size class overrides the mean: 256 tokens recompute in 256 us */
 	r.d.flags |= IDN_DF_SIZE;
 	r.d.size_class = 0;
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "small prompt");
-	ASSERT_EQ(rc.cand[2].cost, 100 + 300 + 256 + 256, "recompute cheaper than migration");
-	ASSERT_EQ(rc.cand[1].cost, 100 + 300 + 64 + 64, "faster node: 64 us");
+	ASSERT_EQ(rc.cand[2].cost, 100 + 256, "recompute cheaper than migration");
+	ASSERT_EQ(rc.cand[1].cost, 100 + 64, "faster node: 64 us");
 	ASSERT_EQ(out.node, 2, "the fast node");
 	/* no affinity: no T_state anywhere */
 	r.d.flags &= ~IDN_DF_SIZE;
 	r.aff = IDN_NODE_NONE;
 	M.nodes[1].pending_tokens = 0;
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "no affinity");
-	ASSERT_EQ(rc.cand[1].cost, 400, "no state term (2)");
-	ASSERT_EQ(rc.cand[2].cost, 400, "no state term (3)");
+	ASSERT_EQ(rc.cand[1].cost, 100, "no state term (2)");
+	ASSERT_EQ(rc.cand[2].cost, 100, "no state term (3)");
 	/* the state node outside the plan: every candidate re-creates it */
 	r.aff = 33;
 	node_up(33);
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "state elsewhere");
-	ASSERT_EQ(rc.cand[0].cost, 100 + 300 + 8000, "recompute at 1000 ns");
+	ASSERT_EQ(rc.cand[0].cost, 100 + 8000, "recompute at 1000 ns");
 	ASSERT_EQ(out.node, 3, "migration is cheapest");
 	/* state weight 0 turns the term off */
 	pl->weight[IDN_W_STATE] = 0;
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "delta 0");
-	ASSERT_EQ(rc.cand[0].cost, 400, "no state cost at delta 0");
+	ASSERT_EQ(rc.cand[0].cost, 100, "no state cost at delta 0");
+}
+
+/*
+ * T_exec: the expected prompt's prefill at each node's own rate, with a
+ * size class or the plan's mean: a faster node wins unless its queue
+ * costs more.
+ */
+static void test_exec_prefill(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct req r;
+
+	env_reset();
+	node_up(1)->tok_ns = 2000;
+	node_up(2)->tok_ns = 500;	/* four times faster at prefill */
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	cand_add(pl, 1, 300);
+	cand_add(pl, 2, 300);
+	r = req_default(CAP_A);
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "unknown size");
+	ASSERT_EQ(rc.cand[0].cost, rc.cand[1].cost, "no tokens: same J");
+	pl->prompt_tokens = 4000;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "mean prompt");
+	ASSERT_EQ(rc.cand[0].cost, 100 + 300 + 8000, "4000 tokens at 2000 ns");
+	ASSERT_EQ(rc.cand[1].cost, 100 + 300 + 2000, "4000 tokens at 500 ns");
+	ASSERT_EQ(out.node, 2, "the faster node");
+	/* its queue (7 ms at 500 ns) outweighs the speed: 9400 > 8400 */
+	M.nodes[2].pending_tokens = 14000;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "loaded fast node");
+	ASSERT_EQ(out.node, 1, "the slow idle node");
+	/* a size class replaces the mean: 256 tokens, 512 vs 128 us */
+	r.d.flags |= IDN_DF_SIZE;
+	r.d.size_class = 0;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "sized");
+	ASSERT_EQ(rc.cand[0].cost, 100 + 300 + 512, "256 tokens at 2000 ns");
 }
 
 static void test_fallback_edges(void)
@@ -1186,6 +1224,7 @@ int main(void)
 	TAP_RUN(test_charge_atomic);
 	TAP_RUN(test_charge_fallback);
 	TAP_RUN(test_state_cost);
+	TAP_RUN(test_exec_prefill);
 	TAP_RUN(test_fallback_edges);
 	TAP_RUN(test_sixteen);
 	return tap_done();

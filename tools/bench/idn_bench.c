@@ -16,6 +16,10 @@
  *                 port every packet -> the token's affinity node      AFFINITY
  *   reject        SYN, all 16 candidates overloaded, tier below the
  *                 plan's shed tier -> TCP RST, XDP_TX                 SHED
+ *   flood         newflow16's SYNs above the flood guard's rate (1 per
+ *                 coarse second): chosen statelessly, no table
+ *                 written, counted flood-guard                        NEW
+ * The flood guard counts in every other case, at a rate never reached.
  *
  * For each case and round: idn_bench_steer (restore + steering) and
  * idn_bench_floor (restore + MAC swap) on the same frame and state; once
@@ -68,7 +72,7 @@ IDN_ASSERT_ABI();
 #define AFF_NODE	9
 #define AFF_TOKEN	0x1d4e00000000beefULL
 
-enum bench_case { C_EST, C_NEW16, C_AFF, C_REJECT, C_MAX };
+enum bench_case { C_EST, C_NEW16, C_AFF, C_REJECT, C_FLOOD, C_MAX };
 
 struct bcase {
 	const char *name;
@@ -76,6 +80,7 @@ struct bcase {
 	__u32 flags;		/* IDN_BENCH_F_* */
 	__u32 ctr;		/* bump counter, carried across runs */
 	int want_node;		/* outer destination node, -1 any of 0..15 */
+	__u32 drop;		/* drop reason counted every packet, 0 none */
 	struct pg pkt;
 	double above[MAX_ROUNDS];
 };
@@ -251,6 +256,18 @@ static int fill_maps(struct bench *b)
 static int put_case_entries(struct bench *b, enum bench_case which)
 {
 	struct idn_bench *s = b->skel;
+	struct idn_config cfg;
+	__u32 zero = 0;
+
+	/*
+	 * The flood guard: on from the second new flow of a second (flood),
+	 * else counting at a rate never reached (its cost is in every case)
+	 */
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.idn_config), &zero, &cfg))
+		return -1;
+	cfg.flood_rate = which == C_FLOOD ? 1 : IDN_FLOOD_OFF - 1;
+	if (put(bpf_map__fd(s->maps.idn_config), &zero, &cfg, "idn_config"))
+		return -1;
 
 	if (which == C_EST) {
 		struct idn_flow_key k = {};
@@ -303,6 +320,17 @@ static void build_packets(struct bench *b)
 	pg_idnopt_fill(&opt, IDN_TCPOPT_VERSION, 3, 0, IDN_SIZE_NONE, 0, AFF_TOKEN);
 	p = &b->c[C_AFF].pkt;
 	pg_tcp_pkt(p, &f, PG_SYN, &opt, 0);	/* MSS + IDN option */
+
+	b->c[C_FLOOD] = (struct bcase){ .name = "flood", .verdict = IDN_V_NEW,
+					.flags = IDN_BENCH_F_SADDR, .want_node = -1,
+					.drop = IDN_DROP_FLOOD };
+	/* sources apart from newflow16's */
+	pg_flow4(&f, "100.64.0.0", VIP_OK, 40000, VIP_PORT, IPPROTO_TCP);
+	p = &b->c[C_FLOOD].pkt;
+	pg_begin(p, &f);
+	pg_tcp(p, f.sport, f.dport, PG_SYN, 1000, 0);
+	pg_opt_linux_syn(p);
+	pg_finish(p);
 
 	b->c[C_REJECT] = (struct bcase){ .name = "reject", .verdict = IDN_V_SHED,
 					 .want_node = -1 };
@@ -461,6 +489,13 @@ static double run_case(struct bench *b, struct bcase *c, int prog, long repeat,
 		}
 	}
 	for (int i = 0; i < IDN_DROP_MAX; i++) {
+		/*
+		 * the flood case's reason on every packet but the first of each
+		 * coarse second (which the guard lets through): 1 in 100,000
+		 */
+		if (steer && c->drop && (__u32)i == c->drop &&
+		    d1[i] - d0[i] <= (__u64)repeat && d1[i] - d0[i] + repeat / 100000 >= (__u64)repeat)
+			continue;
 		if (d1[i] != d0[i]) {
 			fprintf(stderr, "idn_bench: %s/%s: drop reason %d counted %llu times\n",
 				c->name, tag, i, (unsigned long long)(d1[i] - d0[i]));
