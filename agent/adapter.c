@@ -76,7 +76,10 @@ static long request(struct adapter *ad, const char *method, const char *path,
 		snprintf(msg, ml, "libcurl: out of memory");
 		return -ENOMEM;
 	}
-	snprintf(url, sizeof(url), "%s%s", ad->base, path);
+	/* LoRA and sleep: the engine's management URL when it has one (--engine-mgmt-url) */
+	snprintf(url, sizeof(url), "%s%s", ad->mgmt[0] && (!strncmp(path, "/v1/load_lora", 13) ||
+		 !strncmp(path, "/v1/unload_lora", 15) || !strncmp(path, "/sleep", 6) ||
+		 !strcmp(path, "/wake_up")) ? ad->mgmt : ad->base, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ad->timeout_ms);

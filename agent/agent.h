@@ -60,7 +60,11 @@ struct agent_cfg {
 	uint32_t etcd_ttl;		/* node lease TTL, s (0: from --hb-ms) */
 	char tele[128];			/* router "ADDR:PORT" / "[ADDR6]:PORT", "" = none */
 	uint32_t tele_ms;
-	char listen[128];		/* "ADDR:PORT" of the HTTP server */
+	char listen[128];		/* "ADDR:PORT" of the HTTP server (inference) */
+	char mgmt_listen[128];		/* management listener, "none"; "" = loopback, port + 1000 */
+	char artifact_dir[256];		/* artifacts are loaded from under it only */
+	char kv_peers[512];		/* ADDR:PORT,...: /v1/kv/push targets besides idnd's nodes */
+	char engine_mgmt_url[256];	/* the engine's management URL (LoRA, sleep), "" = engine_url */
 	char model[64];
 	bool engine;			/* run the emulator */
 	struct eng_params eng;
@@ -358,11 +362,20 @@ struct residency {
 struct res_order {
 	const char *name, *path;
 	const char *sha256_hex;		/* NULL: "<path>.sha256" if present */
+	const char *dir;		/* confine path under it (--artifact-dir); NULL: any path */
 	uint32_t cap;
 	bool evict_lru;			/* make room by evicting LRU ready artifacts */
 };
 
 int res_init(struct residency *r, const struct res_backend *be, uint64_t budget);
+/*
+ * res_open_beneath - open @path (absolute under @dir, or relative to it)
+ * read-only, component by component with O_NOFOLLOW: no "..", no ".", no
+ * symlink anywhere below @dir, a regular file at the end. Return: the fd,
+ * or -EPERM for every failure alike (missing, outside, a link, not a
+ * file), so an order cannot probe which files exist.
+ */
+int res_open_beneath(const char *dir, const char *path);
 void res_fini(struct residency *r);
 /*
  * Transactional load: -ENOENT missing file, -EEXIST name taken, -ENOSPC
@@ -402,6 +415,7 @@ struct adapter_lora {
 
 struct adapter {
 	char base[256];			/* engine URL, no trailing '/' */
+	char mgmt[256];			/* its management URL (LoRA, sleep), "" = base */
 	uint32_t period_ms, timeout_ms, max_seqs;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -575,6 +589,8 @@ struct agent {
 	struct emu_ctl emu;		/* the emulator's LoRA/sleep state */
 	bool have_tele, have_ctl, have_lease;
 	void *httpd;
+	void *httpd_mgmt;		/* management listener (http.c) */
+	uint64_t mgmt_refused;		/* management requests refused on the inference port */
 	volatile int stop;
 };
 

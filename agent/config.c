@@ -20,6 +20,7 @@ void agent_cfg_defaults(struct agent_cfg *c)
 	c->hb_ms = 1000;
 	c->tele_ms = 100;
 	snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8000");
+	snprintf(c->artifact_dir, sizeof(c->artifact_dir), "/var/lib/idn/artifacts");
 	snprintf(c->model, sizeof(c->model), "emulated-llama-3.1-8b");
 	snprintf(c->backend, sizeof(c->backend), "host");
 	c->engine = true;
@@ -35,7 +36,7 @@ enum {
 	O_MAXQ, O_CONF, O_CTL, O_HB, O_TELE, O_TELEMS, O_LISTEN, O_MODEL, O_NOENG,
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
-	O_KVKEY, O_PATTN,
+	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
 	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL,
 };
 
@@ -58,6 +59,10 @@ static const struct option opts[] = {
 	{ "telemetry", required_argument, NULL, O_TELE },
 	{ "tele-ms", required_argument, NULL, O_TELEMS },
 	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "mgmt-listen", required_argument, NULL, O_MGMT },
+	{ "artifact-dir", required_argument, NULL, O_ARTDIR },
+	{ "kv-peers", required_argument, NULL, O_KVPEERS },
+	{ "engine-mgmt-url", required_argument, NULL, O_ENGMGMT },
 	{ "model", required_argument, NULL, O_MODEL },
 	{ "no-engine", no_argument, NULL, O_NOENG },
 	{ "iter-base-us", required_argument, NULL, O_BASE },
@@ -186,6 +191,18 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_TELE: STR(tele); return 0;
 	case O_TELEMS: U32(tele_ms, 600000); return c->tele_ms ? 0 : -ERANGE;
 	case O_LISTEN: STR(listen); return 0;
+	case O_MGMT: STR(mgmt_listen); return 0;
+	case O_ARTDIR:
+		if (arg[0] != '/')
+			return -EINVAL;
+		STR(artifact_dir);
+		return 0;
+	case O_KVPEERS: STR(kv_peers); return 0;
+	case O_ENGMGMT:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			return -EINVAL;
+		STR(engine_mgmt_url);
+		return 0;
 	case O_MODEL: STR(model); return 0;
 	case O_NOENG: c->engine = false; return 0;
 	case O_BASE: return dbl(arg, 0, 1e7, &c->eng.iter_base_us);
@@ -341,6 +358,17 @@ int agent_cfg_parse(struct agent_cfg *c, int argc, char **argv, char *err, size_
 		snprintf(err, errlen, "--etcd-ttl %u s is under two heartbeat periods (--hb-ms %u)",
 			 c->etcd_ttl, c->hb_ms);
 		return -EINVAL;
+	}
+	if (!c->mgmt_listen[0]) {	/* default: loopback, the inference port + 1000 */
+		const char *colon = strrchr(c->listen, ':');
+		long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+
+		if (port <= 0 || port + 1000 > 65535) {
+			snprintf(err, errlen, "--listen %s: no default --mgmt-listen (port + 1000)",
+				 c->listen);
+			return -EINVAL;
+		}
+		snprintf(c->mgmt_listen, sizeof(c->mgmt_listen), "127.0.0.1:%ld", port + 1000);
 	}
 	return 0;
 }

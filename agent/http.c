@@ -14,6 +14,14 @@
  *        POST /sleep?level=N, /wake_up, GET /is_sleeping
  *   managed engine (--engine-url, adapter.c): GET /v1/engine, POST
  *        /v1/engine/sleep, /v1/engine/wake; LoRA orders via /v1/residency
+ *
+ * Two listeners (issue 11): --listen serves inference and reads; the
+ * management POSTs (residency orders, /v1/kv/push, sleep/wake, LoRA) are
+ * answered only on --mgmt-listen (default loopback) and refused with 403
+ * on the inference port before their body is read. Bodies are bounded per
+ * endpoint (8 MiB inference, 64 KiB management; a larger Content-Length
+ * is refused at once) and in total (AGENT_BODY_BUDGET buffered across all
+ * connections: 503 beyond), so held uploads cannot take the memory.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -31,12 +39,21 @@
 #include "receipt.h"
 
 #define BODY_MAX (8U << 20)
+#define MGMT_BODY_MAX (64U << 10)
+#define AGENT_BODY_BUDGET (64UL << 20)	/* request bodies buffered, all connections */
 
 struct conn {
 	char *buf;
 	size_t len;
 	bool too_big;
+	bool busy;		/* over AGENT_BODY_BUDGET: 503 */
 };
+
+static size_t body_bytes;	/* buffered now, all connections (atomic) */
+static uint64_t body_refused;	/* bodies refused over the budget (atomic) */
+
+static void refused_log(const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned int code,
 				 const char *type, const char *s)
@@ -1070,6 +1087,7 @@ static enum MHD_Result residency_post(struct agent *a, struct MHD_Connection *c,
 	if (!json_object_object_get_ex(o, "path", &x) || !json_object_is_type(x, json_type_string))
 		return send_err(c, 400, "field \"path\": string expected");
 	ord.path = json_object_get_string(x);
+	ord.dir = a->cfg.artifact_dir;
 	if (json_object_object_get_ex(o, "sha256", &x)) {
 		if (!json_object_is_type(x, json_type_string) ||
 		    strlen(json_object_get_string(x)) != 64)
@@ -1087,6 +1105,11 @@ static enum MHD_Result residency_post(struct agent *a, struct MHD_Connection *c,
 	err = res_load(&a->res, &ord);
 	switch (err) {
 	case 0: return send_json(c, 200, residency_view(a));
+	case -EPERM:
+		refused_log("path", "artifact order for %.128s refused: not a regular file under "
+			    "--artifact-dir %s", ord.path, a->cfg.artifact_dir);
+		return send_err(c, 403, "artifact path refused: not a regular file under the "
+				"artifact directory");
 	case -ENOENT: return send_err(c, 404, "artifact file %s: not found", ord.path);
 	case -EEXIST: return send_err(c, 409, "artifact \"%s\" already resident", ord.name);
 	case -ENOSPC: return send_err(c, 507, "artifact %s does not fit the budget", ord.name);
@@ -1166,6 +1189,23 @@ out:
 	return rc;
 }
 
+/* Is @peer one of --kv-peers (exact ADDR:PORT)? Nothing else is dialled. */
+static bool kv_peer_allowed(const struct agent *a, const char *peer)
+{
+	size_t n = strlen(peer);
+	const char *p = a->cfg.kv_peers;
+
+	while (n && *p) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !strncmp(p, peer, n))
+			return true;
+		p += l + (e ? 1 : 0);
+	}
+	return false;
+}
+
 static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_object *o)
 {
 	struct engine *e = &a->eng;
@@ -1186,6 +1226,10 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	if (!json_object_object_get_ex(o, "peer", &x) || !json_object_is_type(x, json_type_string))
 		return send_err(c, 400, "field \"peer\": the peer agent's KV address ADDR:PORT");
 	peer = json_object_get_string(x);
+	if (!kv_peer_allowed(a, peer)) {
+		refused_log("peer", "/v1/kv/push to %.64s refused: not in --kv-peers", peer);
+		return send_err(c, 403, "peer %.64s is not an allowed KV peer (--kv-peers)", peer);
+	}
 	if (get_u32(o, "retries", 5, &retries, &(bool){ 0 }))
 		return send_err(c, 400, "field \"retries\": 0..5");
 	code = parse_creq(a, o, false, &q, msg, sizeof(msg));
@@ -1277,11 +1321,50 @@ static enum MHD_Result agent_key(struct agent *a, struct MHD_Connection *c)
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-			       const char *method, const char *version, const char *data,
-			       size_t *size, void **con_cls)
+/* POSTs that change the node or reach out from it: management listener only. */
+static bool mgmt_endpoint(const char *url)
 {
-	struct agent *a = cls;
+	static const char *const m[] = { "/v1/residency/load", "/v1/residency/evict",
+		"/v1/kv/push", "/sleep", "/wake_up", "/v1/engine/sleep", "/v1/engine/wake",
+		"/v1/load_lora_adapter", "/v1/unload_lora_adapter", NULL };
+
+	for (int i = 0; m[i]; i++)
+		if (!strcmp(url, m[i]))
+			return true;
+	return false;
+}
+
+/* A refusal worth a log line, at most one a second per kind (a flood stays a line). */
+static void refused_log(const char *kind, const char *fmt, ...)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static struct { const char *kind; time_t last; unsigned long n; } k[8];
+	time_t now = time(NULL);
+	char line[256];
+	va_list ap;
+	int i;
+
+	pthread_mutex_lock(&mu);
+	for (i = 0; i < 7 && k[i].kind && k[i].kind != kind; i++)
+		;
+	k[i].kind = kind;
+	k[i].n++;
+	if (now != k[i].last) {
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		fprintf(stderr, "idn-agent: HTTP: %s (%lu refused in the last second)\n", line,
+			k[i].n);
+		k[i].last = now;
+		k[i].n = 0;
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+static enum MHD_Result serve(struct agent *a, bool mgmt, struct MHD_Connection *c,
+			     const char *url, const char *method, const char *data,
+			     size_t *size, void **con_cls)
+{
 	struct conn *cn = *con_cls;
 	bool post = !strcmp(method, "POST");
 	json_object *o;
@@ -1324,6 +1407,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return send_err(c, 404, "no such endpoint");
 	}
 	if (!cn) {
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		unsigned long long want = cl ? strtoull(cl, NULL, 10) : 0;
+		unsigned int max = mgmt ? MGMT_BODY_MAX : BODY_MAX;
+
+		/* refused before a byte of the body is read */
+		if (!mgmt && mgmt_endpoint(url)) {
+			__atomic_add_fetch(&a->mgmt_refused, 1, __ATOMIC_RELAXED);
+			refused_log("mgmt", "management request POST %.64s on the inference port "
+				    "refused (it is served on %s only)", url, a->cfg.mgmt_listen);
+			return send_err(c, 403, "management endpoint %.64s: not on the inference port "
+					"(served on the management listener)", url);
+		}
+		if (mgmt && !mgmt_endpoint(url))
+			return send_err(c, 404, "%.64s: not a management endpoint (inference is on %s)",
+					url, a->cfg.listen);
+		if (want > max) {
+			refused_log("size", "POST %.64s with a %llu-byte body refused (limit %u)",
+				    url, want, max);
+			return send_err(c, 413, "body larger than %u bytes", max);
+		}
 		cn = calloc(1, sizeof(*cn));
 		if (!cn)
 			return MHD_NO;
@@ -1331,13 +1435,26 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return MHD_YES;
 	}
 	if (*size) {
-		if (cn->len + *size > BODY_MAX) {
-			cn->too_big = true;
+		if (cn->too_big || cn->busy || cn->len + *size > (mgmt ? MGMT_BODY_MAX : BODY_MAX)) {
+			cn->too_big = !cn->busy;
+		} else if (__atomic_add_fetch(&body_bytes, *size, __ATOMIC_RELAXED) >
+			   AGENT_BODY_BUDGET) {
+			/* this connection's bytes leave the budget now; the rest is dropped */
+			__atomic_sub_fetch(&body_bytes, cn->len + *size, __ATOMIC_RELAXED);
+			free(cn->buf);
+			cn->buf = NULL;
+			cn->len = 0;
+			cn->busy = true;
+			__atomic_add_fetch(&body_refused, 1, __ATOMIC_RELAXED);
+			refused_log("budget", "request bodies in flight over %lu MiB: POST %.64s refused",
+				    AGENT_BODY_BUDGET >> 20, url);
 		} else {
 			char *nb = realloc(cn->buf, cn->len + *size + 1);
 
-			if (!nb)
+			if (!nb) {
+				__atomic_sub_fetch(&body_bytes, *size, __ATOMIC_RELAXED);
 				return MHD_NO;
+			}
 			cn->buf = nb;
 			memcpy(cn->buf + cn->len, data, *size);
 			cn->len += *size;
@@ -1347,7 +1464,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return MHD_YES;
 	}
 	if (cn->too_big)
-		return send_err(c, 413, "body larger than %u bytes", BODY_MAX);
+		return send_err(c, 413, "body larger than %u bytes", mgmt ? MGMT_BODY_MAX : BODY_MAX);
+	if (cn->busy)
+		return send_err(c, 503, "too many request bodies in flight: retry");
 	/* vLLM's sleep endpoints take no body */
 	if (!strcmp(url, "/sleep") || !strcmp(url, "/wake_up"))
 		return emu_sleep(a, c, url[1] == 's');
@@ -1382,12 +1501,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	return ret;
 }
 
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *data,
+			       size_t *size, void **con_cls)
+{
+	return serve(cls, false, c, url, method, data, size, con_cls);
+}
+
+static enum MHD_Result handler_mgmt(void *cls, struct MHD_Connection *c, const char *url,
+				    const char *method, const char *version, const char *data,
+				    size_t *size, void **con_cls)
+{
+	return serve(cls, true, c, url, method, data, size, con_cls);
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
 	struct conn *cn = *con_cls;
 
 	if (cn) {
+		__atomic_sub_fetch(&body_bytes, cn->len, __ATOMIC_RELAXED);
 		free(cn->buf);
 		free(cn);
 		*con_cls = NULL;
@@ -1415,11 +1549,30 @@ int http_start(struct agent *a)
 	if (!d)
 		return -EADDRINUSE;
 	a->httpd = d;
+	if (!strcmp(a->cfg.mgmt_listen, "none"))
+		return 0;
+	err = agent_parse_hostport(a->cfg.mgmt_listen, &ss, &len);
+	if (err)
+		return err;
+	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_DUAL_STACK : 0),
+			     0, NULL, NULL, handler_mgmt, a,
+			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+			     MHD_OPTION_NOTIFY_COMPLETED, completed, a,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
+			     MHD_OPTION_END);
+	if (!d)
+		return -EADDRINUSE;
+	a->httpd_mgmt = d;
 	return 0;
 }
 
 void http_stop(struct agent *a)
 {
+	if (a->httpd_mgmt)
+		MHD_stop_daemon(a->httpd_mgmt);
+	a->httpd_mgmt = NULL;
 	if (a->httpd)
 		MHD_stop_daemon(a->httpd);
 	a->httpd = NULL;

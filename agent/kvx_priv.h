@@ -115,6 +115,7 @@ struct kvx {
 	pthread_t lthr;
 	bool listening, stop;
 	uint32_t rx_threads;
+	uint64_t staged;		/* stage bytes of live transfers (budget: max_rx) */
 	/*
 	 * Transfers that failed and were freed: a stream of theirs that
 	 * connects late is refused, instead of opening a second receive for

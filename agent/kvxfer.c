@@ -188,6 +188,8 @@ void kvx_opts_defaults(struct kvx_opts *o)
 	o->slice = 1U << 20;
 	o->timeout_ms = 10000;
 	o->max_rx = 1ULL << 30;
+	o->max_rx_conns = 64;
+	o->hello_ms = 3000;
 }
 
 int kvx_policy_parse(const char *s, enum kvx_policy *p)
@@ -235,6 +237,10 @@ int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t err
 	x->o = *o;
 	if (!x->o.timeout_ms)
 		x->o.timeout_ms = 10000;
+	if (!x->o.max_rx_conns)
+		x->o.max_rx_conns = 64;
+	if (!x->o.hello_ms)
+		x->o.hello_ms = 3000;
 	if (o->auth && o->policy == KVX_POLICY_AUTO) {
 		snprintf(why, sizeof(why), "a KV key is set: the RDMA handshake cannot "
 			 "authenticate peers yet");
@@ -327,6 +333,44 @@ double kvx_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * Read len bytes before the deadline (CLOCK_MONOTONIC ms), however the
+ * peer trickles them: the handshake of an idle or slow peer ends there.
+ */
+static int read_by(int fd, void *buf, size_t len, double deadline_ms)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		struct timespec ts;
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		double now;
+		ssize_t r;
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+		if (now >= deadline_ms)
+			return -ETIMEDOUT;
+		n = poll(&pf, 1, (int)(deadline_ms - now) + 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n ? -errno : -ETIMEDOUT;
+		r = recv(fd, p, len, MSG_DONTWAIT);
+		if (r == 0)
+			return -EPIPE;
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		p += r;
+		len -= r;
+	}
+	return 0;
 }
 
 /* blocking socket with SO_RCVTIMEO: 0 ok, -errno (-EPIPE on EOF) */
@@ -446,9 +490,14 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 			t->refs++;
 			return t;
 		}
+	/* every length from the wire checked before anything is allocated */
 	if (h->total > x->o.max_rx || !h->nslices || h->nslices > h->total ||
 	    !h->nstreams || h->nstreams > KVX_MAX_STREAMS) {
 		*err = -EMSGSIZE;
+		return NULL;
+	}
+	if (alloc_stage && x->staged + h->total > x->o.max_rx) {
+		*err = -ENOBUFS;	/* all stages in flight together: bounded too */
 		return NULL;
 	}
 	if (h->dst_arena != KVX_ARENA_NONE &&
@@ -481,6 +530,8 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 		*err = -ENOMEM;
 		return NULL;
 	}
+	if (!t->ext_stage)
+		x->staged += t->stage_len;
 	t->id = h->xfer;
 	t->nstreams = h->nstreams;
 	t->nslices = h->nslices;
@@ -510,6 +561,8 @@ void kvx_rx_put_locked(struct kvx *x, struct rx *t)
 		x->dead[x->dead_next] = t->id;
 		x->dead_next = (x->dead_next + 1) % (sizeof(x->dead) / sizeof(x->dead[0]));
 	}
+	if (!t->ext_stage && t->stage)
+		x->staged -= t->stage_len;
 	if (t->ext_stage) {
 		t->stage = NULL;
 	} else if (!x->spare || x->spare_len < t->stage_len) {
@@ -595,6 +648,44 @@ static void rx_refuse(struct kvx *x, int fd)
 		x->o.log(x->o.log_arg, line);
 }
 
+/*
+ * A refused or dropped peer (too large, over budget, too slow, too many):
+ * counted, kept as the last error, said through the log hook at most once
+ * a second (a flood of them stays one line a second).
+ */
+static void rx_note(struct kvx *x, uint64_t *counter, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void rx_note(struct kvx *x, uint64_t *counter, const char *fmt, ...)
+{
+	static time_t last;
+	static unsigned long quiet;
+	char line[192];
+	bool say;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&x->mu);
+	(*counter)++;
+	snprintf(x->st.rx_last_err, sizeof(x->st.rx_last_err), "%s", line);
+	say = time(NULL) != last;
+	if (say) {
+		last = time(NULL);
+		if (quiet) {
+			size_t n = strlen(line);
+
+			snprintf(line + n, sizeof(line) - n, " (and %lu more)", quiet);
+		}
+		quiet = 0;
+	} else {
+		quiet++;
+	}
+	pthread_mutex_unlock(&x->mu);
+	if (say && x->o.log)
+		x->o.log(x->o.log_arg, line);
+}
+
 static void *rx_stream(void *arg)
 {
 	struct rx_conn *rc = arg;
@@ -607,6 +698,8 @@ static void *rx_stream(void *arg)
 	struct rx *t = NULL;
 	uint32_t count = 0;
 	XXH3_state_t *hs = XXH3_createState();
+	struct timespec now;
+	double deadline;
 
 	free(rc);
 	if (!hs)
@@ -615,11 +708,17 @@ static void *rx_stream(void *arg)
 	ch = (struct w_chal){ .magic = htole32(KVX_MAGIC_CHAL),
 			      .flags = htole32(x->o.auth ? KVX_CHAL_F_AUTH : 0) };
 	randombytes_buf(ch.nonce, sizeof(ch.nonce));
+	/* the whole hello within hello_ms: an idle or trickling peer is dropped */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	deadline = now.tv_sec * 1e3 + now.tv_nsec / 1e6 + x->o.hello_ms;
 	err = write_full(fd, &ch, sizeof(ch));
 	if (!err)
-		err = read_full(fd, &h, sizeof(h));
+		err = read_by(fd, &h, sizeof(h), deadline);
 	if (!err)
-		err = read_full(fd, &au, sizeof(au));
+		err = read_by(fd, &au, sizeof(au), deadline);
+	if (err == -ETIMEDOUT)
+		rx_note(x, &x->st.rx_refused, "kv peer dropped: no hello within %u ms",
+			x->o.hello_ms);
 	if (err)
 		goto out;
 	hw = h;
@@ -657,6 +756,11 @@ static void *rx_stream(void *arg)
 	pthread_mutex_lock(&x->mu);
 	t = kvx_rx_get_locked(x, &h, true, &err);
 	pthread_mutex_unlock(&x->mu);
+	if (!t && (err == -EMSGSIZE || err == -ENOBUFS))
+		rx_note(x, &x->st.rx_refused, "kv hello refused: transfer of %llu bytes, %u slices, "
+			"%u streams %s (limit %llu bytes)", (unsigned long long)h.total,
+			h.nslices, h.nstreams, err == -ENOBUFS ? "over the staging budget" :
+			"out of bounds", (unsigned long long)x->o.max_rx);
 	if (!t)
 		goto reply;
 
@@ -774,11 +878,17 @@ int kvx_spawn_rx(struct kvx *x, void *(*fn)(void *), void *arg)
 	pthread_t th;
 	int rc;
 
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&x->mu);
+	if (x->rx_threads >= x->o.max_rx_conns) {	/* bounded threads and sockets */
+		pthread_mutex_unlock(&x->mu);
+		rx_note(x, &x->st.rx_busy, "kv peer refused: %u receive streams already open "
+			"(limit)", x->o.max_rx_conns);
+		return -EBUSY;
+	}
 	x->rx_threads++;
 	pthread_mutex_unlock(&x->mu);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	rc = pthread_create(&th, &at, fn, arg);
 	if (rc) {
 		pthread_mutex_lock(&x->mu);

@@ -34,7 +34,11 @@ struct kvx_opts {
 	uint32_t streams;		/* TCP connections per transfer (4) */
 	uint32_t slice;			/* bytes per slice (1 MiB) */
 	uint32_t timeout_ms;		/* connect / idle I/O limit (10000) */
-	uint64_t max_rx;		/* largest incoming transfer (1 GiB) */
+	uint64_t max_rx;		/* largest incoming transfer, and all stages
+					 * in flight together (1 GiB) */
+	uint32_t max_rx_conns;		/* concurrent receive streams (64): more are
+					 * closed at once, counted (rx_busy) */
+	uint32_t hello_ms;		/* a peer has this long for its whole hello (3000) */
 	enum kvx_fault fault;
 	uint32_t fault_slice, fault_ms;
 	/*
@@ -88,6 +92,9 @@ struct kvx_stats {
 	uint64_t rx_ok, rx_failed, rx_bytes, rx_active;
 	char rx_last_err[192];
 	uint64_t rx_auth_refused;	/* peers refused by the key handshake */
+	uint64_t rx_busy;		/* streams refused: max_rx_conns reached */
+	uint64_t rx_refused;		/* hellos refused: too large, over the staging
+					 * budget, malformed, or too slow */
 	uint64_t rx_rdma;		/* transfers received over RDMA */
 	struct kvx_rdma_info rx_last_rdma;	/* receiver's view of the last one */
 };

@@ -31,7 +31,13 @@ static const char usage_text[] =
 "  --etcd URL[,URL] [--etcd-domain N] [--etcd-ttl S]\n"
 "                                       hold the node's own lease in etcd\n"
 "  --telemetry ADDR:PORT [--tele-ms MS]  datagrams to the router\n"
-"  --listen ADDR:PORT (127.0.0.1:8000)  HTTP: OpenAI API, /metrics, residency\n"
+"  --listen ADDR:PORT (127.0.0.1:8000)  HTTP: OpenAI API, /health, /metrics\n"
+"  --mgmt-listen ADDR:PORT|none (127.0.0.1:listen port + 1000)\n"
+"                                       management: residency orders, /v1/kv/push,\n"
+"                                       sleep/wake, LoRA (refused on --listen)\n"
+"  --artifact-dir DIR (/var/lib/idn/artifacts)  artifacts load from under it only\n"
+"  --kv-peers ADDR:PORT[,...]           /v1/kv/push targets besides idnd's nodes\n"
+"  --engine-mgmt-url URL                the engine's management URL (default --engine-url)\n"
 "  --model NAME --no-engine --speed X\n"
 "  --iter-base-us --prefill-tok-us --decode-seq-us --attn-ctx-ns --prefill-attn-ns\n"
 "  --block-tokens --kv-capacity-tokens --kv-bytes-per-token\n"
@@ -64,6 +70,10 @@ static int kv_setup(char *err, size_t errlen)
 	kvx_policy_parse(A.cfg.kv_transport, &o.policy);
 	o.streams = A.cfg.kv_streams;
 	o.max_rx = 4ULL << 30;
+	/* nothing larger than the KV cache itself can be committed: refuse it up front */
+	if (A.cfg.engine && A.eng.kv.arena &&
+	    (uint64_t)A.eng.kv.nblocks * A.eng.kv.block_bytes < o.max_rx)
+		o.max_rx = (uint64_t)A.eng.kv.nblocks * A.eng.kv.block_bytes;
 	o.log = kv_log;
 	if (A.cfg.kv_key[0]) {
 		rc = kvx_key_load(A.cfg.kv_key, o.key);
@@ -271,11 +281,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "idn-agent: engine %s: %s\n", A.cfg.engine_url, strerror(-rc));
 			return 1;
 		}
+		if (A.cfg.engine_mgmt_url[0])
+			snprintf(AD.mgmt, sizeof(AD.mgmt), "%s", A.cfg.engine_mgmt_url);
 		A.ad = &AD;
 	}
 	rc = http_start(&A);
 	if (rc) {
-		fprintf(stderr, "idn-agent: cannot listen on %s\n", A.cfg.listen);
+		fprintf(stderr, "idn-agent: cannot listen on %s (inference) or %s (management)\n",
+			A.cfg.listen, A.cfg.mgmt_listen);
 		return 1;
 	}
 	A.tele.fd = -1;

@@ -191,5 +191,8 @@ json_object *agent_profile_json(const struct agent_profile *p, const struct agen
 		if (port > 0 && port < 65536)
 			json_object_object_add(o, "api_port", json_object_new_int(port));
 	}
+	/* ... on the management listener (http.c), when it has one */
+	if (c->mgmt_listen[0] && strcmp(c->mgmt_listen, "none"))
+		json_object_object_add(o, "mgmt", json_object_new_string(c->mgmt_listen));
 	return o;
 }

@@ -452,6 +452,57 @@ static int parse_hex32(const char *s, uint8_t out[32])
 	return strlen(s) >= 64 && (s[64] == 0 || s[64] == ' ' || s[64] == '\n') ? 0 : -EINVAL;
 }
 
+int res_open_beneath(const char *dir, const char *path)
+{
+	char buf[PATH_MAX], *save = NULL, *comp, *next;
+	size_t dl = strlen(dir);
+	int dfd, fd = -1;
+	struct stat st;
+
+	while (dl > 1 && dir[dl - 1] == '/')
+		dl--;
+	if (path[0] == '/') {	/* absolute: must name a path under dir */
+		if (strncmp(path, dir, dl) || path[dl] != '/')
+			return -EPERM;
+		path += dl + 1;
+	}
+	if (strlen(path) >= sizeof(buf) || !*path)
+		return -EPERM;
+	strcpy(buf, path);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -EPERM;
+	comp = strtok_r(buf, "/", &save);
+	while (comp) {
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(comp, "..") || !strcmp(comp, "."))
+			break;
+		/* O_NOFOLLOW: a symlink component fails (ELOOP), the last one too */
+		fd = openat(dfd, comp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+			    (next ? O_DIRECTORY : 0));
+		close(dfd);
+		dfd = -1;
+		if (fd < 0 || !next)
+			break;
+		dfd = fd;
+		fd = -1;
+		comp = next;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0) {		/* regular: blocking reads from here on */
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	return fd >= 0 ? fd : -EPERM;
+}
+
 /* the expected digest: from the order, else "<path>.sha256" (sha256sum format) */
 static int expected_digest(const struct res_order *o, uint8_t out[32], bool *have)
 {
@@ -465,7 +516,18 @@ static int expected_digest(const struct res_order *o, uint8_t out[32], bool *hav
 		return parse_hex32(o->sha256_hex, out);
 	}
 	snprintf(p, sizeof(p), "%s.sha256", o->path);
-	f = fopen(p, "re");
+	if (o->dir) {	/* confined like the artifact; none readable there = none */
+		int fd = res_open_beneath(o->dir, p);
+
+		f = fd >= 0 ? fdopen(fd, "r") : NULL;
+		if (!f) {
+			if (fd >= 0)
+				close(fd);
+			return 0;
+		}
+	} else {
+		f = fopen(p, "re");
+	}
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
 	err = fgets(line, sizeof(line), f) ? parse_hex32(line, out) : -EBADMSG;
@@ -498,12 +560,15 @@ int res_load(struct residency *r, const struct res_order *o)
 
 	if (!o->name || !o->path || !valid_name(o->name) || strlen(o->path) >= sizeof(a->path))
 		return -EINVAL;
-	err = expected_digest(o, want, &have_digest);
-	if (err)
-		return err;
-	fd = open(o->path, O_RDONLY | O_CLOEXEC);
+	/* confined: the artifact first, so nothing outside is even looked for */
+	fd = o->dir ? res_open_beneath(o->dir, o->path) : open(o->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return o->dir ? fd : -errno;
+	err = expected_digest(o, want, &have_digest);
+	if (err) {
+		close(fd);
+		return err;
+	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;

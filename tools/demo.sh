@@ -74,6 +74,7 @@ API=http://127.0.0.1:8787	# idnd, seen from the router namespace
 APORT=8000			# the engines' OpenAI API, also the VIPs' port
 TELE=7777
 KVPORT=9100			# the agents' KV transfer listeners
+MPORT=9000			# the agents' management listeners (orders, KV push), on the locator
 HB_TMO=1000
 
 step "1. Test bed: 1 client, 1 router, 3 nodes (network namespaces, veth)"
@@ -129,12 +130,15 @@ for i in 1 2 3; do
 		--net-us "${net[$i]}" --controller "http://10.20.$i.1:8787" --hb-ms 200 \
 		--telemetry "10.20.$i.1:$TELE" --tele-ms 50 --listen "[::]:$APORT" \
 		--model chat-8b --speed 1 --key "$TMPD/node$i.key" \
-		--kv-listen "10.20.$i.2:$KVPORT" --kv-transport auto
+		--kv-listen "10.20.$i.2:$KVPORT" --kv-transport auto \
+		--mgmt-listen "10.20.$i.2:$MPORT" --artifact-dir "$TMPD" \
+		--kv-peers "10.20.1.2:$KVPORT,10.20.2.2:$KVPORT,10.20.3.2:$KVPORT"
 	AGENT_PID[$i]=$BG_PID
 done
 say "${D}\$ idn-agent --node-id 1 --addr4 10.20.1.2 --addr6 fd00:20:1::2 --region 1 --trust 3 --net-us 40 \\"
 say "      --controller http://10.20.1.1:8787 --telemetry 10.20.1.1:$TELE --listen [::]:$APORT \\"
-say "      --kv-listen 10.20.1.2:$KVPORT --kv-transport auto   (node1; and 2, 3)${N}"
+say "      --kv-listen 10.20.1.2:$KVPORT --kv-transport auto --mgmt-listen 10.20.1.2:$MPORT \\"
+say "      --artifact-dir \$TMP --kv-peers 10.20.1.2:$KVPORT,...   (node1; and 2, 3)${N}"
 up=0
 for _ in $(seq 100); do
 	up=$(in_ns "$NS_RTR" curl -s $API/v1/nodes | jq '[.[] | select(.state == "up")] | length')
@@ -255,9 +259,9 @@ say "  -> waiting behind 300k prefill tokens costs more than going elsewhere: $N
 step "8. Session 42's KV state follows it: $N42 pushes the cached prefix to $LAST_NODE"
 LID=${LAST_NODE#node}
 [ -n "$LID" ] && [ "$LID" != "$ID42" ] || die "token 42 did not move off $N42"
-say "${D}\$ curl -d '{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[4201,...,4232]}' http://127.0.0.1:$APORT/v1/kv/push   (in $N42)${N}"
+say "${D}\$ curl -d '{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[4201,...,4232]}' http://10.20.$ID42.2:$MPORT/v1/kv/push   (in $N42: its management listener)${N}"
 in_ns "${NS_NODE[$ID42]}" curl -s -m 60 -d "{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[$(seq -s, 4201 4232)]}" \
-	"http://127.0.0.1:$APORT/v1/kv/push" >"$TMPD/push.json" 2>&1
+	"http://10.20.$ID42.2:$MPORT/v1/kv/push" >"$TMPD/push.json" 2>&1
 jq -r '"    \(.state): \(.blocks) blocks, \(.bytes / 1048576 * 10 | floor / 10) MiB over \(.transport) (\(.choice)), integrity checked"' \
 	"$TMPD/push.json" 2>/dev/null || say "    $(cat "$TMPD/push.json")"
 jq -e '.state == "done"' "$TMPD/push.json" >/dev/null || die "KV push failed: $(cat "$TMPD/push.json")"

@@ -270,6 +270,42 @@ static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 	return send_json(c, old ? 200 : 201, idnd_cap_to_json(idnd_cap_find(cap.label), true));
 }
 
+/*
+ * Where idnd will send this node's orders: its locator, a wildcard (the
+ * locator then), or loopback when the registration itself came from
+ * loopback (a co-located agent). Never another host: a registration
+ * must not aim idnd's requests at an arbitrary address.
+ */
+static const char *mgmt_why(struct MHD_Connection *c, const struct d_node *n)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	char host[48];
+	size_t hl;
+	bool local;
+
+	if (!n->mgmt[0])
+		return NULL;
+	hl = strrchr(n->mgmt, ':') - n->mgmt;
+	memcpy(host, n->mgmt, hl);
+	host[hl] = 0;
+	if (!strcmp(host, "0.0.0.0") || !strcmp(host, "[::]"))
+		return NULL;
+	if ((n->addr4[0] && !strcmp(host, n->addr4)) ||
+	    (n->addr6[0] && host[0] == '[' && hl == strlen(n->addr6) + 2 &&
+	     !strncmp(host + 1, n->addr6, hl - 2)))
+		return NULL;
+	local = sa && ((sa->sa_family == AF_INET &&
+			(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127) ||
+		       (sa->sa_family == AF_INET6 &&
+			IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr)));
+	if ((!strncmp(host, "127.", 4) || !strcmp(host, "[::1]")) && local)
+		return NULL;
+	return "field \"mgmt\": the node's locator, a wildcard, or loopback (from a "
+	       "co-located agent) expected";
+}
+
 static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
 {
 	char err[256];
@@ -278,6 +314,11 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
 
 	if (idnd_node_from_json(o, &n, err, sizeof(err)))
 		return send_err(c, 400, "%s", err);
+	if (mgmt_why(c, &n)) {
+		pr_warn("API: node %u registration refused: management address %s is not its "
+			"own\n", n.id, n.mgmt);
+		return send_err(c, 400, "%s", mgmt_why(c, &n));
+	}
 	if (!D.nodes[n.id].used) {
 		int used = 0;
 

@@ -71,6 +71,8 @@ struct d_node {
 	char accelerator[32];
 	uint32_t net_us, tok_ns, max_queue;
 	uint16_t api_port;	/* the agent's HTTP API on its locator (0: none) */
+	char mgmt[64];		/* its management listener "ADDR:PORT" / "[ADDR6]:PORT":
+				 * where orders go (a wildcard address: the locator) */
 	/* live, from heartbeats (not persisted) */
 	bool up;
 	double last_hb;		/* monotonic seconds */

@@ -306,7 +306,7 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 {
 	static const char *const top[] = { "id", "addr4", "addr6", "mem_gb", "region", "domain",
 		"net_us", "trust", "confidential", "runtime", "accelerator", "tok_ns",
-		"max_queue", "api_port", NULL };
+		"max_queue", "api_port", "mgmt", NULL };
 	struct in_addr a4;
 	struct in6_addr a6;
 	uint32_t v = 0;
@@ -342,6 +342,26 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 	v = 0;
 	TRY(get_uint(o, "api_port", 65535, false, &v, err, errlen));
 	n->api_port = v;
+	TRY(get_str(o, "mgmt", n->mgmt, sizeof(n->mgmt), false, err, errlen));
+	if (n->mgmt[0]) {	/* "A.B.C.D:PORT" or "[V6]:PORT" */
+		char host[48], *colon = strrchr(n->mgmt, ':'), *end;
+		size_t hl = colon ? (size_t)(colon - n->mgmt) : 0;
+		long port = colon ? strtol(colon + 1, &end, 10) : 0;
+		bool ok = colon && *end == 0 && port > 0 && port < 65536 && hl < sizeof(host);
+
+		if (ok) {
+			memcpy(host, n->mgmt, hl);
+			host[hl] = 0;
+			if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+				host[hl - 1] = 0;
+				ok = inet_pton(AF_INET6, host + 1, &a6) == 1;
+			} else {
+				ok = inet_pton(AF_INET, host, &a4) == 1;
+			}
+		}
+		if (!ok)
+			return ERR("field \"mgmt\": ADDR:PORT or [ADDR6]:PORT expected");
+	}
 	n->used = true;
 	return 0;
 }
@@ -367,6 +387,8 @@ json_object *idnd_node_to_json(const struct d_node *n, bool live)
 	json_object_object_add(o, "max_queue", json_object_new_int64(n->max_queue));
 	if (n->api_port)
 		json_object_object_add(o, "api_port", json_object_new_int(n->api_port));
+	if (n->mgmt[0])
+		json_object_object_add(o, "mgmt", json_object_new_string(n->mgmt));
 	if (live) {
 		json_object_object_add(o, "state", json_object_new_string(n->up ? "up" : "down"));
 		json_object_object_add(o, "heartbeats", json_object_new_int64(n->heartbeats));

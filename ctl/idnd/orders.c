@@ -4,9 +4,11 @@
  * placement changes (idnd_place_set), every (capability, node) pair that
  * appears becomes a load order and every pair that disappears an evict
  * order, sent to the agent's residency API (POST /v1/residency/load and
- * /v1/residency/evict on http://LOCATOR:api_port, docs/agent.md). Only
- * capabilities with a realization artifact (a file path readable on the
- * node) and nodes that registered an api_port get orders.
+ * /v1/residency/evict on its management listener, the "mgmt" address it
+ * registered (a wildcard address: on the locator); http://LOCATOR:api_port
+ * for an agent that registered none, docs/agent.md). Only capabilities
+ * with a realization artifact (a file path under the node's artifact
+ * directory) and nodes that registered one of them get orders.
  *
  * The placement is changed under D.lock; the orders are copied into a
  * queue there and posted by one worker thread (libcurl, 5 s timeout),
@@ -52,7 +54,7 @@ struct order {
 	bool superseded;	/* a newer order for (cap, node) came: no retry */
 	int tries;		/* attempts made */
 	double due;		/* monotonic seconds: not posted before */
-	char url[96];
+	char url[128];
 	char *body;
 };
 
@@ -232,7 +234,7 @@ static bool queue(uint32_t cap, uint32_t node, bool load)
 	struct order *o;
 	char name[80];
 
-	if (!c || !c->artifact[0] || !n || !n->used || !n->api_port)
+	if (!c || !c->artifact[0] || !n || !n->used || (!n->api_port && !n->mgmt[0]))
 		return false;
 	pthread_once(&o_once, start);
 	if (!o_running)
@@ -243,7 +245,15 @@ static bool queue(uint32_t cap, uint32_t node, bool load)
 	o->node = node;
 	o->cap = cap;
 	o->load = load;
-	if (n->addr4[0])
+	if (n->mgmt[0] && (!strncmp(n->mgmt, "0.0.0.0:", 8) || !strncmp(n->mgmt, "[::]:", 5)))
+		/* a wildcard management listener: reached on the locator */
+		snprintf(o->url, sizeof(o->url), n->addr4[0] ? "http://%s:%s/v1/residency/%s" :
+			 "http://[%s]:%s/v1/residency/%s", n->addr4[0] ? n->addr4 : n->addr6,
+			 strrchr(n->mgmt, ':') + 1, load ? "load" : "evict");
+	else if (n->mgmt[0])	/* the agent's management listener (its inference port refuses) */
+		snprintf(o->url, sizeof(o->url), "http://%s/v1/residency/%s", n->mgmt,
+			 load ? "load" : "evict");
+	else if (n->addr4[0])
 		snprintf(o->url, sizeof(o->url), "http://%s:%u/v1/residency/%s", n->addr4,
 			 n->api_port, load ? "load" : "evict");
 	else

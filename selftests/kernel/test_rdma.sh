@@ -189,7 +189,7 @@ if [ ! -x $AG ] || ! command -v curl >/dev/null; then
 	exit $fail
 fi
 ENG="--speed 50 --block-tokens 16 --kv-bytes-per-token 4096 --kv-capacity-tokens 16384"
-$AG --node-id 1 --listen 127.0.0.1:8000 --key $W/a.key --kv-listen $A:9100 \
+$AG --node-id 1 --listen 127.0.0.1:8000 --key $W/a.key --kv-listen $A:9100 --kv-peers $A:9101 \
 	--kv-transport rdma $ENG >$W/a.log 2>&1 &
 pids="$pids $!"
 $AG --node-id 2 --listen 127.0.0.1:8001 --key $W/b.key --kv-listen $A:9101 \
@@ -214,7 +214,7 @@ cached() { sed -n 's/.*"cached_tokens": *\([0-9]*\).*/\1/p'; }
 req 8000 >$W/ca.json
 [ "$(cached <$W/ca.json)" = 0 ]
 t $? "agent A computes the prompt (nothing cached)" $W/ca.json
-curl -s -m 120 -w '\n%{http_code}\n' http://127.0.0.1:8000/v1/kv/push \
+curl -s -m 120 -w '\n%{http_code}\n' http://127.0.0.1:9000/v1/kv/push \
 	-d "{\"peer\":\"$A:9101\",\"hash_ids\":[$ids]}" >$W/push.json
 echo "# $(head -1 $W/push.json)"
 [ "$(tail -1 $W/push.json)" = 200 ] && grep -q '"state": *"done"' $W/push.json &&

@@ -30,6 +30,7 @@ T0=$TMPD
 setup_ns CNS || { tap_fail "netns"; tap_done; }
 URL=http://127.0.0.1:8787
 AURL=http://127.0.0.1:8000
+MURL=http://127.0.0.1:9000	# the agent's management listener (default: loopback, port + 1000)
 
 bg_ns "$CNS" "$T0/idnd.log" "$BUILD/idnd" -d "$T0/idnd.db" -p 8787 -t 400 -P none
 for _ in $(seq 100); do in_ns "$CNS" curl -s -o /dev/null $URL/v1/status && break; sleep 0.05; done
@@ -37,7 +38,7 @@ for _ in $(seq 100); do in_ns "$CNS" curl -s -o /dev/null $URL/v1/status && brea
 start_agent() {
 	bg_ns "$CNS" "$T0/agent.log" "$AGENT" --node-id 1 --addr4 10.1.0.1 --trust 5 --key "$T0/node.key" \
 		--controller $URL --hb-ms 100 --listen 127.0.0.1:8000 --speed 20 \
-		--mem-budget 4M -v
+		--mem-budget 4M --artifact-dir "$T0" -v
 	AGENT_PID=$BG_PID
 }
 # node_state -> "up", "down" or "" (not registered)
@@ -79,11 +80,11 @@ tap_result "engine: /metrics with vLLM names" $?
 
 head -c 1048576 /dev/urandom >"$T0/w.bin"
 sha=$(sha256sum "$T0/w.bin" | cut -d' ' -f1)
-code=$(in_ns "$CNS" curl -s -o "$T0/resp" -w '%{http_code}' $AURL/v1/residency/load \
+code=$(in_ns "$CNS" curl -s -o "$T0/resp" -w '%{http_code}' $MURL/v1/residency/load \
 	-d "{\"name\":\"w\",\"path\":\"$T0/w.bin\",\"sha256\":\"$sha\",\"cap\":1792}")
 [ "$code" = 200 ] && jq -e '.used == 1048576' "$T0/resp" >/dev/null
 tap_result "residency: load order over HTTP" $? "$code $(cat "$T0/resp")"
-code=$(in_ns "$CNS" curl -s -o "$T0/resp" -w '%{http_code}' $AURL/v1/residency/load \
+code=$(in_ns "$CNS" curl -s -o "$T0/resp" -w '%{http_code}' $MURL/v1/residency/load \
 	-d "{\"name\":\"bad\",\"path\":\"$T0/w.bin\",\"sha256\":\"${sha//[0-9]/0}\"}")
 used=$(in_ns "$CNS" curl -s $AURL/v1/residency | jq -c '[.used, (.artifacts | length)]')
 [ "$code" = 422 ] && [ "$used" = "[1048576,1]" ]

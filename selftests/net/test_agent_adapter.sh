@@ -29,6 +29,9 @@ setup_ns NS || { tap_fail "netns"; tap_done; }
 E=http://127.0.0.1:8100
 A=http://127.0.0.1:8101
 B=http://127.0.0.1:8102
+# management listeners (loopback, port + 1000): orders, LoRA, sleep/wake
+EM=http://127.0.0.1:9100
+AM=http://127.0.0.1:9101
 
 # stub: controller (POST /v1/nodes, heartbeats appended to $T/hb) and a
 # broken engine (GET /health ok, GET /metrics malformed)
@@ -71,7 +74,7 @@ bg_ns "$NS" "$T/e.log" "$AGENT" --node-id 1 --listen 127.0.0.1:8100 --key "$T/k1
 	--speed 1 --max-seqs 2 --block-tokens 16
 EPID=$BG_PID
 bg_ns "$NS" "$T/a.log" "$AGENT" --node-id 2 --listen 127.0.0.1:8101 --key "$T/k2" \
-	--no-engine --engine-url $E --scrape-ms 100 --max-seqs 2 \
+	--no-engine --engine-url $E --engine-mgmt-url $EM --scrape-ms 100 --max-seqs 2 \
 	--controller http://127.0.0.1:8190 --addr4 10.0.0.2 --hb-ms 200
 bg_ns "$NS" "$T/b.log" "$AGENT" --node-id 3 --listen 127.0.0.1:8102 --key "$T/k3" \
 	--no-engine --engine-url http://127.0.0.1:8190/ --scrape-ms 100
@@ -117,33 +120,33 @@ tap_result "A's heartbeat carries E's queue and load" $? "$(tail -n2 "$T/hb" 2>/
 # 2. LoRA adapters through A's residency orders
 mkdir -p "$T/lora-sql"
 echo '{"r": 8}' >"$T/lora-sql/adapter_config.json"
-c=$(code $A/v1/residency/load -d "{\"name\":\"sql\",\"path\":\"$T/lora-sql\",\"cap\":2049}")
+c=$(code $AM/v1/residency/load -d "{\"name\":\"sql\",\"path\":\"$T/lora-sql\",\"cap\":2049}")
 [ "$c" = 200 ] && jq -e '.lora_adapters[0].name == "sql"' "$T/body" >/dev/null
 tap_result "LoRA load order (a directory) -> 200, listed by A" $? "$c $(cat "$T/body")"
 get $E/v1/models | jq -e '[.data[].id] | index("sql") != null' >/dev/null
 tap_result "E lists the adapter in /v1/models" $? "$(get $E/v1/models)"
-c=$(code $E/v1/load_lora_adapter -d "{\"lora_name\":\"sql\",\"lora_path\":\"$T/lora-sql\"}")
+c=$(code $EM/v1/load_lora_adapter -d "{\"lora_name\":\"sql\",\"lora_path\":\"$T/lora-sql\"}")
 [ "$c" = 400 ] && grep -q "already been loaded" "$T/body"
 tap_result "E: loading it twice -> 400 already loaded" $? "$c $(cat "$T/body")"
-c=$(code $A/v1/residency/load -d "{\"name\":\"sql\",\"path\":\"$T/lora-sql\",\"kind\":\"adapter\"}")
+c=$(code $AM/v1/residency/load -d "{\"name\":\"sql\",\"path\":\"$T/lora-sql\",\"kind\":\"adapter\"}")
 [ "$c" = 409 ]
 tap_result "A: the same order again -> 409" $? "$c $(cat "$T/body")"
-c=$(code $A/v1/residency/load -d "{\"name\":\"nope\",\"path\":\"$T/missing\",\"kind\":\"adapter\"}")
+c=$(code $AM/v1/residency/load -d "{\"name\":\"nope\",\"path\":\"$T/missing\",\"kind\":\"adapter\"}")
 [ "$c" = 400 ] && grep -q "No adapter found" "$T/body"
 tap_result "A: adapter with a missing path -> 400 with E's reason" $? "$c $(cat "$T/body")"
 hb_res() { tail -n1 "$T/hb" | jq -e '.resident | index(2049) != null' >/dev/null; }
 poll hb_res
 tap_result "heartbeat lists the adapter's capability" $? "$(tail -n1 "$T/hb")"
-c=$(code $A/v1/residency/evict -d '{"name":"sql"}')
+c=$(code $AM/v1/residency/evict -d '{"name":"sql"}')
 [ "$c" = 200 ] && jq -e '.lora_adapters == []' "$T/body" >/dev/null &&
 	get $E/v1/models | jq -e '[.data[].id] | index("sql") == null' >/dev/null
 tap_result "evict order -> unloaded on E" $? "$c $(cat "$T/body")"
-c=$(code $E/v1/unload_lora_adapter -d '{"lora_name":"sql"}')
+c=$(code $EM/v1/unload_lora_adapter -d '{"lora_name":"sql"}')
 [ "$c" = 404 ]
 tap_result "E: unloading an unknown adapter -> 404" $? "$c $(cat "$T/body")"
 
 # 3. sleep / wake through A
-c=$(code $A/v1/engine/sleep -d '{"level":1}')
+c=$(code $AM/v1/engine/sleep -d '{"level":1}')
 [ "$c" = 200 ] && get $E/is_sleeping | jq -e '.is_sleeping == true' >/dev/null
 tap_result "sleep via A -> E is_sleeping true" $? "$c $(cat "$T/body")"
 c=$(code $E/v1/completions -d '{"prompt":"x","max_tokens":1}')
@@ -152,7 +155,7 @@ tap_result "E refuses completions while asleep (503)" $? "$c $(cat "$T/body")"
 asleep() { get $A/v1/agent | jq -e '.engine.sleeping == true' >/dev/null; }
 poll asleep
 tap_result "A reports the engine asleep" $?
-c=$(code -X POST $A/v1/engine/wake)
+c=$(code -X POST $AM/v1/engine/wake)
 [ "$c" = 200 ] && get $E/is_sleeping | jq -e '.is_sleeping == false' >/dev/null &&
 	[ "$(code $E/v1/completions -d '{"prompt":"x","max_tokens":1}')" = 200 ]
 tap_result "wake via A -> E serves again" $? "$c $(cat "$T/body")"
@@ -180,7 +183,7 @@ sleep 1
 n2=$(wc -l <"$T/hb")
 [ "$n1" = "$n2" ]
 tap_result "no heartbeats while the engine is down" $? "$n1 -> $n2"
-c=$(code $A/v1/residency/load -d "{\"name\":\"x\",\"path\":\"$T/lora-sql\"}")
+c=$(code $AM/v1/residency/load -d "{\"name\":\"x\",\"path\":\"$T/lora-sql\"}")
 [ "$c" = 502 ]
 tap_result "LoRA order with the engine down -> 502" $? "$c $(cat "$T/body")"
 get $A/metrics | grep -q '^idn_agent_engine_up{.*} 0$'

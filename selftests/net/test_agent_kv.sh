@@ -31,7 +31,10 @@ make_tmpdir || exit 1
 T=$TMPD
 setup_ns NS || { tap_fail "netns"; tap_done; }
 
-ENG=(--speed 50 --block-tokens 16 --kv-bytes-per-token 4096 --kv-capacity-tokens 16384)
+ENG=(--speed 50 --block-tokens 16 --kv-bytes-per-token 4096 --kv-capacity-tokens 16384
+     --kv-peers 127.0.0.1:9199,127.0.0.1:9101,127.0.0.1:9103)
+# mgmt URL: the agent's management listener (default: loopback, port + 1000)
+mgmt() { echo "${1%:*}:$(( ${1##*:} + 1000 ))"; }
 A=http://127.0.0.1:8000
 B=http://127.0.0.1:8001
 
@@ -67,11 +70,11 @@ req() {	# req URL -> completion JSON (headers in $T/h)
 cached() { jq -r '.usage.prompt_tokens_details.cached_tokens'; }
 r=$(req $A) && [ "$(cached <<<"$r")" = 0 ]
 tap_result "A computes the prompt (nothing cached)" $? "$r"
-p=$(in_ns "$NS" curl -s -w '\n%{http_code}' $A/v1/kv/push -d "{\"peer\":\"127.0.0.1:9199\",\"hash_ids\":[$ids]}")
+p=$(in_ns "$NS" curl -s -w '\n%{http_code}' "$(mgmt $A)/v1/kv/push" -d "{\"peer\":\"127.0.0.1:9199\",\"hash_ids\":[$ids]}")
 [ "$(tail -1 <<<"$p")" = 502 ] && jq -e '.state == "failed" and (.message | test("connect"))' \
 	<<<"$(head -1 <<<"$p")" >/dev/null
 tap_result "push to a dead peer: 502, failure reported" $? "$p"
-p=$(in_ns "$NS" curl -s -w '\n%{http_code}' $A/v1/kv/push -d "{\"peer\":\"127.0.0.1:9101\",\"hash_ids\":[$ids]}")
+p=$(in_ns "$NS" curl -s -w '\n%{http_code}' "$(mgmt $A)/v1/kv/push" -d "{\"peer\":\"127.0.0.1:9101\",\"hash_ids\":[$ids]}")
 log "$(head -1 <<<"$p")"
 [ "$(tail -1 <<<"$p")" = 200 ] && jq -e '.state == "done" and .transport == "tcp" and
 	.policy == "auto" and .blocks == 64 and .bytes == 4194304 and
@@ -146,7 +149,7 @@ poll_log() {	# poll_log PATTERN FILE: up to 20 s
 	return 1
 }
 push() {	# push FROM TO_PORT -> body + newline + HTTP code
-	in_ns "$NS" curl -s -w '\n%{http_code}' "$1/v1/kv/push" \
+	in_ns "$NS" curl -s -w '\n%{http_code}' "$(mgmt "$1")/v1/kv/push" \
 		-d "{\"peer\":\"127.0.0.1:$2\",\"hash_ids\":[$ids],\"retries\":0}"
 }
 p=$(push $A 9103)

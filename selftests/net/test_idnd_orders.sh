@@ -33,7 +33,7 @@ for _ in $(seq 100); do in_ns "$NS" curl -s -o /dev/null $URL/v1/status && break
 start_agent() {	# LOG CONTROLLER-URL
 	bg_ns "$NS" "$TMPD/$1" "$AGENT" --node-id 1 --addr4 10.1.0.1 --trust 5 \
 		--key "$TMPD/node.key" --controller "$2" --hb-ms 100 --listen 10.1.0.1:8000 \
-		--mem-budget 8M --speed 20
+		--mem-budget 8M --speed 20 --artifact-dir "$TMPD"
 	AGENT_PID=$BG_PID
 }
 start_agent agent.log $URL

@@ -12,7 +12,16 @@
   attack.py flood URL PATH N TEMPLATE   N POSTs of TEMPLATE % i over one
                                         keep-alive connection; prints the
                                         count of each status code as CODE:N
+  attack.py kvhello HOST PORT TOTAL     one KV stream: read the challenge, send a
+                                        40-byte hello announcing TOTAL bytes and
+                                        an empty auth; prints "status N" (the
+                                        receiver's answer) or "closed"
+  attack.py count PORT SECONDS          listen on 127.0.0.1:PORT for SECONDS;
+                                        prints "connections N"
 """
+import os
+import select
+import struct
 import http.client
 import socket
 import sys
@@ -82,11 +91,57 @@ def flood(url, path, n, template):
     print(" ".join("%d:%d" % kv for kv in sorted(codes.items())))
 
 
+def kvhello(host, port, total):
+    s = socket.create_connection((host, port), timeout=10)
+    chal = b""
+    while len(chal) < 24:
+        b = s.recv(24 - len(chal))
+        if not b:
+            print("closed")
+            return
+        chal += b
+    hello = struct.pack("<IHHHHIQQII", 0x4b4e4449, 2, 0, 1, 0, 0xffffffff,
+                        int.from_bytes(os.urandom(8), "little") | 1, total, 1, 0)
+    assert len(hello) == 40
+    auth = struct.pack("<II", 0x48545541, 0) + bytes(48)
+    s.sendall(hello + auth)
+    res = b""
+    while len(res) < 8:
+        b = s.recv(8 - len(res))
+        if not b:
+            break
+        res += b
+    if len(res) < 8:
+        print("closed")
+    else:
+        print("status %d" % struct.unpack("<Ii", res)[1])
+
+
+def count(port, seconds):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(64)
+    print("listening", flush=True)
+    n, end = 0, time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([ls], [], [], 0.1)
+        if r:
+            c, _ = ls.accept()
+            c.close()
+            n += 1
+    print("connections %d" % n, flush=True)
+
+
 def main(a):
     if len(a) >= 4 and a[0] == "hold":
         hold(a[1], int(a[2]), int(a[3]), a[4] if len(a) > 4 else None)
     elif len(a) == 6 and a[0] == "slowbody":
         slowbody(a[1], int(a[2]), int(a[3]), int(a[4]), a[5])
+    elif len(a) == 4 and a[0] == "kvhello":
+        kvhello(a[1], int(a[2]), int(a[3]))
+    elif len(a) == 3 and a[0] == "count":
+        count(int(a[1]), float(a[2]))
     elif len(a) == 5 and a[0] == "flood":
         flood(a[1], a[2], int(a[3]), a[4])
     else:

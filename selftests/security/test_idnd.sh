@@ -67,6 +67,19 @@ tap_result "attack: policy class flood beyond the quota: 4 registered, the 5th r
 tap_result "quota refusals logged" "$(grep -q 'API: registry quota: 200 capabilities reached' \
 	"$TMPD/idnd.log" && grep -q 'registry quota: 20 nodes' "$TMPD/idnd.log"; echo $?)"
 
+# ---- a registration that aims idnd's orders at another host
+in_ns "$NS" ip addr add 10.9.9.9/32 dev lo 2>/dev/null
+code=$(in_ns "$NS" curl -s -m 5 -o "$TMPD/resp1" -w '%{http_code}' --interface 10.9.9.9 -X POST \
+	--data-binary '{"id":3,"addr4":"10.9.0.3","mem_gb":80,"mgmt":"10.200.0.1:2379"}' "http://10.9.9.9:$PORT/v1/nodes")
+code2=$(in_ns "$NS" curl -s -m 5 -o /dev/null -w '%{http_code}' --interface 10.9.9.9 -X POST \
+	--data-binary '{"id":3,"addr4":"10.9.0.3","mem_gb":80,"mgmt":"127.0.0.1:2379"}' "http://10.9.9.9:$PORT/v1/nodes")
+code3=$(post /v1/nodes '{"id":3,"addr4":"10.9.0.3","mem_gb":80,"mgmt":"10.9.0.3:9000"}')
+tap_result "attack: node registration with a management address on another host: 400" \
+	"$([ "$code" = 400 ] && grep -q 'field \"mgmt\"' "$TMPD/resp1"; echo $?)" "got $code $(cat "$TMPD/resp1")"
+tap_result "attack: loopback management address from a remote client: 400; the locator's: 200" \
+	"$([ "$code2" = 400 ] && [ "$code3" = 200 ]; echo $?)" "got $code2, $code3"
+tap_result "refusal logged" "$(grep -q 'registration refused: management address' "$TMPD/idnd.log"; echo $?)"
+
 # ---- a long solve: the API, heartbeats and node-down detection go on
 for i in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do
 	post /v1/nodes/$i/heartbeat '{"load":1}' >/dev/null
