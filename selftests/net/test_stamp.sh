@@ -6,7 +6,8 @@
 # server namespace whose veth is watched by synopt.py, which decodes the
 # IDN option of every SYN. Checks cgroup-default and per-socket
 # descriptors, IPv4 and IPv6, update in place, detach, the port filter,
-# -ENOSPC (TCP Fast Open leaves no room) being counted, and cleanup.
+# -ENOSPC (TCP Fast Open leaves no room) being counted, prefix-aware
+# tokens (prefix-file), and cleanup.
 # TAP output; exit 4 when the machine cannot run it.
 
 source "$(dirname "$0")/lib.sh"
@@ -75,6 +76,32 @@ syns=$(syn_lines)
 log "$syns"
 [ "$out" = "node srv" ] && [[ $syns == *"idn ver 1 tier 2 policy 0 size 255 cap 0/0 token 77"* ]]
 tap_result "connect: per-socket descriptor on the SYN" $? "got '$syns' / '$out'"
+
+# 3b. prefix-aware tokens: prompts that begin alike (a shared system prompt,
+# 2320 bytes) share a token whatever follows; a change in the first
+# prefix-bytes bytes, or a shorter prompt, gives another one
+python3 - "$TMPD" <<'PY'
+import sys
+d, sysp = sys.argv[1], "You are a helpful assistant. " * 80
+for name, text in (("p1", sysp + "Question one?"), ("p2", sysp + "Another question"),
+                   ("p3", "X" + sysp[1:] + "Question one?"), ("p4", sysp[:100])):
+    open(d + "/" + name, "w").write(text)
+PY
+ptok() {
+	in_ns "$cli" "$IDNSTAMP" connect 10.1.0.2 80 prefix-file "$TMPD/$1" "${@:2}" pin "$PIN" |
+		awk '/^connected/ {print $NF}'
+}
+t1=$(ptok p1) t2=$(ptok p2) t3=$(ptok p3) t4=$(ptok p4)
+t5=$(ptok p1 prefix-bytes 4096) t6=$(ptok p2 prefix-bytes 4096)
+log "prefix tokens: p1 $t1 p2 $t2 p3 $t3 p4 $t4; 4096 bytes: p1 $t5 p2 $t6"
+[ -n "$t1" ] && [ "$t1" != 0 ] && [ "$t1" = "$t2" ] && [ "$t1" != "$t3" ] &&
+	[ -n "$t3" ] && [ "$t1" != "$t4" ] && [ -n "$t5" ] && [ "$t5" != "$t6" ]
+tap_result "prefix-file: same leading 2048 bytes, same token; differing prefix, another" $?
+syn_start 1
+out=$(in_ns "$cli" "$IDNSTAMP" connect 10.1.0.2 80 prefix-file "$TMPD/p2" http pin "$PIN" | tail -n 1)
+syns=$(syn_lines)
+[ "$out" = "node srv" ] && [[ $syns == *" token $t1"* ]]
+tap_result "prefix-file: the prefix token on the SYN" $? "got '$syns' / '$out'"
 
 # 4. attach to a cgroup; a socket's own descriptor wins over the cgroup's
 cgroup_make "idn-test-stamp-$$" || exit 1

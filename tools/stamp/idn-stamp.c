@@ -9,6 +9,7 @@
  *   idn-stamp run [DESC] [port N] [pin DIR] -- CMD [ARGS...]
  *   idn-stamp connect ADDR PORT [DESC] [http [PATH]] [inplace] [pin DIR]
  *   DESC := [cap CLASS[/VARIANT]] [tier N] [policy N] [token N] [size-class N]
+ *           [prefix-file FILE [prefix-bytes N]]
  *
  * Pins: the shared maps idn_stamp_sk and idn_stamp_stats live in DIR
  * (default /sys/fs/bpf/idn); each attached cgroup gets DIR/stamp/cg<ID>/
@@ -57,6 +58,7 @@ static void usage(FILE *f)
 		"  run [DESC] [port N] [pin DIR] -- CMD [ARGS...]\n"
 		"  connect ADDR PORT [DESC] [http [PATH]] [inplace] [pin DIR]\n"
 		"DESC := [cap CLASS[/VARIANT]] [tier N] [policy N] [token N] [size-class N]\n"
+		"        [prefix-file FILE [prefix-bytes N]]  (token from the prompt's first N bytes)\n"
 		"PATH of a cgroup: absolute, or relative to the cgroup2 mount\n"
 		"(created when missing). port N: only connections to port N.\n"
 		"connect: one connection whose socket carries DESC itself (per-socket\n"
@@ -90,7 +92,36 @@ struct opts {
 	struct idn_stamp_conf conf;
 	const char *pin;
 	int have_desc;
+	const char *prefix_file;	/* token from this prompt's leading bytes */
+	unsigned long long prefix_bytes;
 };
+
+/* The token of the prompt in o->prefix_file (idn_stamp_prefix_token()). */
+static int prefix_token(struct opts *o)
+{
+	size_t want = o->prefix_bytes ? o->prefix_bytes : IDN_STAMP_PREFIX_BYTES, n;
+	unsigned char *buf = malloc(want);
+	FILE *f = fopen(o->prefix_file, "rb");
+	int r = -1;
+
+	if (!f || !buf) {
+		err("prefix-file %s: %s", o->prefix_file, strerror(errno));
+		goto out;
+	}
+	n = fread(buf, 1, want, f);
+	if (ferror(f)) {
+		err("prefix-file %s: read error", o->prefix_file);
+		goto out;
+	}
+	o->conf.desc.token = idn_stamp_prefix_token(buf, n, want);
+	o->conf.desc.flags |= IDN_DF_TOKEN;
+	r = 0;
+out:
+	if (f)
+		fclose(f);
+	free(buf);
+	return r;
+}
 
 static int parse_u64(const char *s, unsigned long long max, unsigned long long *v)
 {
@@ -115,7 +146,7 @@ static int parse_common(int argc, char **argv, int *i, struct opts *o)
 
 	if (strcmp(kw, "cap") && strcmp(kw, "tier") && strcmp(kw, "policy") &&
 	    strcmp(kw, "token") && strcmp(kw, "size-class") && strcmp(kw, "port") &&
-	    strcmp(kw, "pin"))
+	    strcmp(kw, "pin") && strcmp(kw, "prefix-file") && strcmp(kw, "prefix-bytes"))
 		return 0;
 	if (*i + 1 >= argc) {
 		err("\"%s\" needs a value", kw);
@@ -142,6 +173,16 @@ static int parse_common(int argc, char **argv, int *i, struct opts *o)
 			goto bad;
 		d->token = v;
 		d->flags |= IDN_DF_TOKEN;
+	} else if (!strcmp(kw, "prefix-file") || !strcmp(kw, "prefix-bytes")) {
+		if (!strcmp(kw, "prefix-file"))
+			o->prefix_file = val;
+		else if (parse_u64(val, 1 << 20, &v) || !v)
+			goto bad;
+		else
+			o->prefix_bytes = v;
+		/* either order: the token follows the last of the two */
+		if (o->prefix_file && prefix_token(o))
+			return -1;
 	} else if (!strcmp(kw, "size-class")) {
 		if (parse_u64(val, 15, &v))
 			goto bad;

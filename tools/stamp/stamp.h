@@ -39,6 +39,18 @@ void idn_stamp_encode(const struct idn_desc *d, struct idn_tcpopt *opt);
  */
 int idn_stamp_cgroup2_root(char *buf, size_t len, int mount);
 
+/*
+ * Prefix-aware affinity: a token from the first @block bytes of a prompt
+ * (the whole prompt when shorter), so requests whose prompts begin alike
+ * - a shared system prompt, a document asked about by many sessions -
+ * carry one token and meet on the node that holds that prefix's KV state,
+ * while requests that differ early spread. 64-bit FNV-1a of the bytes,
+ * then a 64-bit finalizer (splitmix64); never 0 (0 means "no token").
+ * @block 0 means IDN_STAMP_PREFIX_BYTES.
+ */
+#define IDN_STAMP_PREFIX_BYTES	2048
+__u64 idn_stamp_prefix_token(const void *prompt, size_t len, size_t block);
+
 /* Parse "CLASS/VARIANT" or "CLASS" into a capability label. */
 int idn_stamp_parse_cap(const char *s, __u32 *cap);
 
