@@ -4,13 +4,16 @@
 # run.sh - `make bench`: every IDN benchmark, one "name value unit" line
 # per figure on stdout (progress on stderr).
 #
-#   O=build tools/bench/run.sh [xdp] [rps] [replace] [placement] [kernel] [agent] [rdma]
+#   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [placement] [kernel] [agent] [rdma]
 #   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
 #         an XDP_TX floor (build/tools/idn_bench, see docs/benchmarks.md),
 #         in a private network namespace with a veth, a route and
 #         permanent neighbours toward the node locators
+#   hostile  the hostile frame corpus (build/tests/bpf_hostile) through idn_xdp
+#         and idn_tc: hostile_frames_forwarded (frames encapsulated to a
+#         node; must be 0)
 #   rps   requests/s through the namespace router, plain forwarding vs
 #         the IDN XDP dataplane, same run (tools/bench/router_rps.sh)
 #   replace  hitless upgrade: REPLACE_N (100) `idnctl dp replace` under wrk,
@@ -68,7 +71,8 @@ O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-[ $# -eq 0 ] && set -- xdp rps replace placement kernel agent rdma
+want_hostile=0
+[ $# -eq 0 ] && set -- xdp hostile rps replace placement kernel agent rdma
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -78,7 +82,8 @@ for a in "$@"; do
 	kernel) want_kernel=1 ;;
 	agent) want_agent=1 ;;
 	rdma) want_rdma=1 ;;
-	*) echo "usage: run.sh [xdp] [rps] [replace] [placement] [kernel] [agent] [rdma]" >&2; exit 2 ;;
+	hostile) want_hostile=1 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [placement] [kernel] [agent] [rdma]" >&2; exit 2 ;;
 	esac
 done
 
@@ -151,6 +156,23 @@ if [ $want_xdp = 1 ]; then
 			echo "run.sh: xdp benchmark FAILED" >&2
 			rc=1
 		}
+	fi
+fi
+if [ $want_hostile = 1 ]; then
+	# the hostile frame corpus through idn_xdp and idn_tc (selftests/bpf/bpf_hostile.c)
+	echo "# hostile: malformed frames encapsulated to a node" >&2
+	if [ ! -x "$O/tests/bpf_hostile" ]; then
+		echo "run.sh: $O/tests/bpf_hostile missing (run make first)" >&2
+		rc=1
+	else
+		st=0
+		out=$("$O/tests/bpf_hostile") || st=$?
+		[ "${BENCH_VERBOSE:-0}" = 1 ] && echo "$out" >&2
+		sed -n 's/^# \(hostile_frames_forwarded [0-9]* frames\)$/\1/p' <<<"$out"
+		if [ $st -ne 0 ]; then
+			echo "run.sh: hostile frame corpus FAILED" >&2
+			rc=1
+		fi
 	fi
 fi
 if [ $want_rps = 1 ]; then
