@@ -28,9 +28,10 @@
  * stays put when other candidates come or go.
  *
  * A candidate is over its limits when its queue reached node.max_queue,
- * or J exceeds the plan's SLO while J on the node idle (no queue, no
- * load) would meet it (IDN_REJ_SLO; a prompt too large for the SLO even
- * on an idle node is served, by the lowest J), or J exceeds the budget.
+ * or J exceeds the plan's SLO (IDN_REJ_SLO), or J exceeds the budget.
+ * A request none of whose candidates (of the plan or its fallback) would
+ * meet the SLO even idle - J without queue and load - is no overload: it
+ * is served by the lowest J among those over the SLO only, not shed.
  *
  * Ladder when no feasible candidate is below its limits: the same
  * variant on another node is what the normal pick already does; then the
@@ -123,7 +124,10 @@ struct idn_pass {
 	__u64 ok_hash;
 	__u32 over_node, over_cost;	/* feasible, under the hard limit */
 	__u64 over_hash;
+	__u32 slow_node, slow_cost;	/* over the SLO even idle, else below limits */
+	__u64 slow_hash;
 	__u32 n_feasible;
+	__u32 n_idle_ok;		/* feasible ones that would meet the SLO idle */
 	__u32 want_variant;		/* in: 0 = any */
 	__u8 from_fallback;		/* in: pass over the fallback plan */
 	__u8 n_rc;			/* in/out: receipt entries used */
@@ -315,10 +319,16 @@ IDN_SUBPROG int idn_plan_pass(IDN_ENV_PARAM const struct idn_plan *pl,
 			hard_ok = !n->max_queue || n->queue_depth < 2 * n->max_queue;
 			if (n->max_queue && n->queue_depth >= n->max_queue)
 				rej = IDN_REJ_OVERLOAD;
-			else if (pl->slo_us && cost > pl->slo_us && idle <= pl->slo_us)
+			else if (pl->slo_us && cost > pl->slo_us)
 				rej = IDN_REJ_SLO;
 			else if (in->budget && cost > (__u32)in->budget * 100)
 				rej = IDN_REJ_BUDGET;
+			if (pl->slo_us && idle <= pl->slo_us)
+				ps->n_idle_ok++;
+			else if (rej == IDN_REJ_SLO &&
+				 !(in->budget && cost > (__u32)in->budget * 100))
+				idn_better(&ps->slow_node, &ps->slow_cost, &ps->slow_hash,
+					   c->node, cost, in->token);
 			if (rej == IDN_REJ_NONE)
 				idn_better(&ps->ok_node, &ps->ok_cost, &ps->ok_hash,
 					   c->node, cost, in->token);
@@ -350,10 +360,11 @@ IDN_INLINE void idn_pass_init(struct idn_pass *ps, __u32 want_variant,
 	ps->from_fallback = from_fallback;
 	ps->n_rc = n_rc;
 	ps->pad = 0;
-	ps->ok_node = ps->over_node = IDN_NODE_NONE;
-	ps->ok_cost = ps->over_cost = 0xffffffffU;
-	ps->ok_hash = ps->over_hash = 0;
+	ps->ok_node = ps->over_node = ps->slow_node = IDN_NODE_NONE;
+	ps->ok_cost = ps->over_cost = ps->slow_cost = 0xffffffffU;
+	ps->ok_hash = ps->over_hash = ps->slow_hash = 0;
 	ps->n_feasible = 0;
+	ps->n_idle_ok = 0;
 }
 
 IDN_INLINE const struct idn_plan *idn_plan_find(IDN_ENV_PARAM __u32 cap,
@@ -431,6 +442,14 @@ IDN_SUBPROG int idn_select(IDN_ENV_PARAM const struct idn_sel_in *in,
 	/* Step 3: nothing below its limits. */
 	if (ps.n_feasible + fps.n_feasible == 0) {
 		out->verdict = IDN_V_MISS_REJECT;
+		goto done;
+	}
+	/* no node would meet the SLO even idle: no overload, serve by J */
+	if (ps.slow_node != IDN_NODE_NONE && !ps.n_idle_ok && !fps.n_idle_ok) {
+		out->node = ps.slow_node;
+		out->cost = ps.slow_cost;
+		out->verdict = ps.slow_node == in->aff_node ? IDN_V_AFFINITY : IDN_V_NEW;
+		out->charge = idn_req_tokens(pl, in);
 		goto done;
 	}
 	if (in->tier < pl->shed_tier) {

@@ -855,8 +855,41 @@ static void test_slo_shed(void)
 	M.nodes[2].charged_tokens = 1000;
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "too big for any node: served");
 	ASSERT_EQ(out.node, 2, "on the least loaded node");
-	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_NONE, "not rejected for the SLO");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_SLO, "receipt: over the SLO (1)");
+	ASSERT_EQ(rc.cand[1].reject, IDN_REJ_SLO, "receipt: over the SLO (2)");
 	ASSERT_EQ(out.charge, 65536, "charged its size");
+	/* a tier that overflows is served the same way */
+	r.d.tier = 1;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "kept tier: served too");
+	r.d.tier = 0;
+
+	/*
+	 * One node could meet the SLO idle but is loaded, the other cannot
+	 * even idle (4x slower): that is overload, not a hopeless prompt, so
+	 * tier 0 is shed rather than sent to the node that can never do it.
+	 */
+	r.d.flags &= ~IDN_DF_SIZE;
+	M.nodes[1].tok_ns = 4000;	/* idle J 100 + 500 + 4000 */
+	M.nodes[1].pending_tokens = 0;
+	M.nodes[2].pending_tokens = 3000;	/* J 4600, idle 1600 */
+	M.nodes[2].charged_tokens = 0;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_SHED, "mixed: shed");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_SLO, "slow node over the SLO");
+	ASSERT_EQ(rc.cand[0].cost, 4600, "slow node's J (idle)");
+	r.d.tier = 1;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_OVERFLOW, "mixed, kept tier: overflow");
+	r.d.tier = 0;
+	/* the loaded node drains: it meets the SLO again and serves */
+	M.nodes[2].pending_tokens = 0;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "drained: served");
+	ASSERT_EQ(out.node, 2, "by the node that meets the SLO");
+	/* ... while the slow node alone cannot meet it: served anyway */
+	M.nodes[2].health = IDN_HEALTH_DOWN;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "only the slow node: served");
+	ASSERT_EQ(out.node, 1, "the slow node");
+	M.nodes[2].health = IDN_HEALTH_UP;
+	M.nodes[1].tok_ns = 1000;
+	r.d.flags |= IDN_DF_SIZE;
 
 	/* slo_us 0: no SLO, no shedding */
 	r.d.flags &= ~IDN_DF_SIZE;
