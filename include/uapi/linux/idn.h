@@ -256,7 +256,8 @@ struct idn_plan_key {
 /* Per-candidate estimates, microseconds. */
 struct idn_cand {
 	__u32 node;
-	__u32 exec_us;		/* T_exec estimate for a base-size request */
+	__u32 exec_us;		/* T_exec without the prefill (select.h adds the
+				 * request's tokens at node.tok_ns) */
 	__u32 state_us;		/* cost of moving the token's state here (migration),
 				 * used when cheaper than recomputing it; 0 = none */
 	__u16 policy_us;	/* P_policy: soft policy penalty */
@@ -420,8 +421,7 @@ enum idn_reject {
 	IDN_REJ_FAMILY,		/* node has no locator of the request's family */
 	IDN_REJ_OVERLOAD,	/* queue over its soft limit (node.max_queue) */
 	IDN_REJ_BUDGET,		/* J over the request's cost budget */
-	IDN_REJ_SLO,		/* expected TTFT over the plan's SLO, where an idle
-				 * node would meet it */
+	IDN_REJ_SLO,		/* J (expected TTFT) over the plan's SLO */
 	IDN_REJ_MAX,
 };
 
