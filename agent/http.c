@@ -44,12 +44,12 @@
 
 struct conn {
 	char *buf;
-	size_t len;
+	size_t len, cap;	/* cap: bytes allocated, what the budget counts */
 	bool too_big;
 	bool busy;		/* over AGENT_BODY_BUDGET: 503 */
 };
 
-static size_t body_bytes;	/* buffered now, all connections (atomic) */
+static size_t body_bytes;	/* allocated for bodies now, all connections (atomic) */
 static uint64_t body_refused;	/* bodies refused over the budget (atomic) */
 
 static void refused_log(const char *kind, const char *fmt, ...)
@@ -1435,31 +1435,45 @@ static enum MHD_Result serve(struct agent *a, bool mgmt, struct MHD_Connection *
 		return MHD_YES;
 	}
 	if (*size) {
-		if (cn->too_big || cn->busy || cn->len + *size > (mgmt ? MGMT_BODY_MAX : BODY_MAX)) {
-			cn->too_big = !cn->busy;
-		} else if (__atomic_add_fetch(&body_bytes, *size, __ATOMIC_RELAXED) >
-			   AGENT_BODY_BUDGET) {
-			/* this connection's bytes leave the budget now; the rest is dropped */
-			__atomic_sub_fetch(&body_bytes, cn->len + *size, __ATOMIC_RELAXED);
-			free(cn->buf);
-			cn->buf = NULL;
-			cn->len = 0;
-			cn->busy = true;
-			__atomic_add_fetch(&body_refused, 1, __ATOMIC_RELAXED);
-			refused_log("budget", "request bodies in flight over %lu MiB: POST %.64s refused",
-				    AGENT_BODY_BUDGET >> 20, url);
-		} else {
-			char *nb = realloc(cn->buf, cn->len + *size + 1);
+		size_t max = mgmt ? MGMT_BODY_MAX : BODY_MAX, need = cn->len + *size + 1;
 
+		if (cn->too_big || cn->busy || cn->len + *size > max) {
+			cn->too_big = !cn->busy;
+			goto taken;
+		}
+		if (need > cn->cap) {	/* grow by doubling: no quadratic copying */
+			size_t ncap = cn->cap ? cn->cap : 4096;
+			char *nb;
+
+			while (ncap < need)
+				ncap *= 2;
+			if (ncap > max + 1)
+				ncap = max + 1;
+			if (__atomic_add_fetch(&body_bytes, ncap - cn->cap, __ATOMIC_RELAXED) >
+			    AGENT_BODY_BUDGET) {
+				/* this connection's memory leaves the budget; the rest is dropped */
+				__atomic_sub_fetch(&body_bytes, ncap, __ATOMIC_RELAXED);
+				free(cn->buf);
+				cn->buf = NULL;
+				cn->len = cn->cap = 0;
+				cn->busy = true;
+				__atomic_add_fetch(&body_refused, 1, __ATOMIC_RELAXED);
+				refused_log("budget", "request bodies in flight over %lu MiB: POST "
+					    "%.64s refused", AGENT_BODY_BUDGET >> 20, url);
+				goto taken;
+			}
+			nb = realloc(cn->buf, ncap);
 			if (!nb) {
-				__atomic_sub_fetch(&body_bytes, *size, __ATOMIC_RELAXED);
+				__atomic_sub_fetch(&body_bytes, ncap - cn->cap, __ATOMIC_RELAXED);
 				return MHD_NO;
 			}
 			cn->buf = nb;
-			memcpy(cn->buf + cn->len, data, *size);
-			cn->len += *size;
-			cn->buf[cn->len] = 0;
+			cn->cap = ncap;
 		}
+		memcpy(cn->buf + cn->len, data, *size);
+		cn->len += *size;
+		cn->buf[cn->len] = 0;
+taken:
 		*size = 0;
 		return MHD_YES;
 	}
@@ -1521,7 +1535,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct conn *cn = *con_cls;
 
 	if (cn) {
-		__atomic_sub_fetch(&body_bytes, cn->len, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&body_bytes, cn->cap, __ATOMIC_RELAXED);
 		free(cn->buf);
 		free(cn);
 		*con_cls = NULL;

@@ -18,6 +18,7 @@
 #include "idnd.h"
 #include "orders.h"
 #include "solver.h"
+#include "audit.h"
 
 struct req {
 	char *buf;
@@ -26,6 +27,7 @@ struct req {
 };
 
 static struct MHD_Daemon *mhd;
+static unsigned int last_code;	/* the status route() answered (D.lock held) */
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, json_object *o)
 {
@@ -38,6 +40,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, js
 	MHD_add_response_header(r, "Content-Type", "application/json");
 	ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
+	last_code = code;
 	if (code >= 500)
 		D.http_5xx++;
 	else if (code >= 400)
@@ -229,16 +232,17 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 static enum MHD_Result quota_refused(struct MHD_Connection *c, const char *what, int max,
 				     const char *knob)
 {
-	static double last;
-	static unsigned long n;
+	static double last[3];		/* per quota: caps, nodes, policies */
+	static unsigned long n[3];
+	int k = knob[0] == 'c' ? 0 : knob[0] == 'n' ? 1 : 2;
 	double now = idnd_now();
 
-	n++;
-	if (now - last >= 1) {
+	n[k]++;
+	if (now - last[k] >= 1) {
 		pr_warn("API: registry quota: %d %s reached, %lu request(s) refused "
-			"(idnd -Q %s=N)\n", max, what, n, knob);
-		last = now;
-		n = 0;
+			"(idnd -Q %s=N)\n", max, what, n[k], knob);
+		last[k] = now;
+		n[k] = 0;
 	}
 	return send_err(c, 507, "registry quota: at most %d %s (idnd -Q %s=N)", max, what, knob);
 }
@@ -770,7 +774,22 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	}
 	pthread_mutex_lock(&D.lock);
 	D.http_req++;
+	last_code = 0;
 	ret = route(c, url, method, rq);
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {	/* audit.c: every change */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char who[INET6_ADDRSTRLEN] = "?";
+
+		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, who,
+				  sizeof(who));
+		else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
+				  who, sizeof(who));
+		idnd_audit(who, method, url, last_code, rq->too_big ? NULL : rq->buf,
+			   rq->too_big ? 0 : rq->len);
+	}
 	pthread_mutex_unlock(&D.lock);
 	return ret;
 }

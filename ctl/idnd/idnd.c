@@ -21,6 +21,7 @@
 
 #include "idnd.h"
 #include "solver.h"
+#include "audit.h"
 
 IDN_ASSERT_ABI();
 
@@ -44,7 +45,8 @@ static const char usage_text[] =
 "Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
 "            [ -L MS ] [ -R REGION ] [ -M ]\n"
 "            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ]\n"
-"            [ -Q caps=N,nodes=N,policies=N ] [ -S SECONDS ] [ -C N ] [ -G ] [ -v ]\n"
+"            [ -Q caps=N,nodes=N,policies=N ] [ -S SECONDS ] [ -C N ] [ -G ]\n"
+"            [ -A FILE|none ] [ -v ]\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
 "  -p PORT   HTTP port (default 8787)\n"
@@ -71,6 +73,8 @@ static const char usage_text[] =
 "  -S SEC    placement solve time limit (default 5; the solve runs off the\n"
 "            request lock either way)\n"
 "  -C N      HTTP connections per client address (default 64, 0: no limit)\n"
+"  -A FILE   audit log, one JSON line per change (who, what, when, status, body;\n"
+"            default DB.audit, none: off)\n"
 "  -G        benchmarks: accept {\"dry_run\": true, \"generate\": {...}} solves of a\n"
 "            generated instance (tools/bench/idn_ctlbench solvelat)\n"
 "  -v        verbose\n";
@@ -132,10 +136,11 @@ int main(int argc, char **argv)
 	int port = 8787, c, verbose = 0, err;
 	long tmo = 3000;
 	pthread_t ticks;
-	char *end;
+	char *end, audit_path[512];
+	const char *audit = NULL;
 
 	D.db_path = "/var/lib/idn/idnd.db";
-	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:WQ:S:C:Gvh")) != -1) {
+	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:WQ:S:C:GA:vh")) != -1) {
 		switch (c) {
 		case 'd': D.db_path = optarg; break;
 		case 'l': listen = optarg; break;
@@ -167,6 +172,7 @@ int main(int argc, char **argv)
 			break;
 		case 'C': idnd_limits.per_ip = strtoul(optarg, NULL, 10); break;
 		case 'G': idnd_limits.bench_gen = true; break;
+		case 'A': audit = optarg; break;
 		case 'v': verbose++; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
@@ -222,6 +228,15 @@ int main(int argc, char **argv)
 		err = idnd_store_load();
 	if (err) {
 		fprintf(stderr, "idnd: store %s: %s\n", D.db_path, idnd_store_err());
+		return 1;
+	}
+	if (!audit) {
+		snprintf(audit_path, sizeof(audit_path), "%s.audit", D.db_path);
+		audit = audit_path;
+	}
+	err = idnd_audit_open(audit);
+	if (err) {
+		fprintf(stderr, "idnd: audit log %s: %s\n", audit, strerror(-err));
 		return 1;
 	}
 	if (!pin || strcmp(pin, "none")) {
@@ -281,6 +296,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&D.lock);
 	idnd_api_stop();
 	idnd_act_stop();
+	idnd_audit_close();
 	idnd_store_close();
 	if (D.have_maps)
 		idn_maps_close(&D.maps);

@@ -25,10 +25,12 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "idnd.h"
 #include "solver.h"
+#include "audit.h"
 
 #define LOOP_OUT_FRAC	0.25
 #define LOOP_MOVE_FRAC	0.50
@@ -76,6 +78,13 @@ int idnd_apply_solve(int *changed, const char *who)
 	if (!e) {
 		idnd_dist_place();
 		e = idnd_compile();
+	}
+	{
+		char what[64];
+
+		snprintf(what, sizeof(what), "placement: %d changed, generation %u", *changed,
+			 D.generation);
+		idnd_audit(who, "SOLVE", what, e ? 500 : 200, NULL, 0);
 	}
 	free((void *)in.prev);
 	pl_inst_free(&in);

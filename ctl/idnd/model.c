@@ -81,6 +81,39 @@ static int get_num(json_object *o, const char *key, double min, double max, bool
 	return 0;
 }
 
+/* Well-formed UTF-8 (RFC 3629: shortest form, no surrogates, at most U+10FFFF)? */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		uint32_t cp;
+		int k;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 3, cp = c & 0x07;
+		else
+			return false;
+		for (int j = 1; j <= k; j++) {
+			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
 static int get_str(json_object *o, const char *key, char *buf, size_t len, bool req,
 		   char *err, size_t errlen)
 {
@@ -95,6 +128,11 @@ static int get_str(json_object *o, const char *key, char *buf, size_t len, bool 
 	if (!json_object_is_type(v, json_type_string))
 		return ERR("field \"%s\": expected a string", key);
 	s = json_object_get_string(v);
+	/* "\u0000" decodes to a NUL inside the string: refused, never cut short */
+	if ((size_t)json_object_get_string_len(v) != strlen(s))
+		return ERR("field \"%s\": NUL character", key);
+	if (!utf8_valid((const unsigned char *)s, strlen(s)))
+		return ERR("field \"%s\": not valid UTF-8", key);
 	if (strlen(s) >= len)
 		return ERR("field \"%s\": longer than %zu bytes", key, len - 1);
 	for (const char *p = s; *p; p++)
