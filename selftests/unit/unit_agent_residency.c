@@ -5,7 +5,13 @@
  * budget is refused, or makes room by evicting the least recently loaded
  * when allowed; a corrupt (digest mismatch), missing or duplicate artifact
  * is refused and rolls back completely (budget, list, would-be victims).
+ * Confinement (--artifact-dir, res_open_beneath): a regular file under the
+ * directory opens, by absolute or relative path; "..", ".", a symlinked
+ * file or directory, a FIFO (without blocking), a directory, a path outside
+ * and a missing file are all the same -EPERM; an order with .dir set loads
+ * only what is under it.
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -181,6 +187,64 @@ out:
 	free(b);
 }
 
+static void test_beneath(void)
+{
+	char sub[320], p[400], out[320];
+	struct residency r;
+	int fd;
+	const char *bad[] = { "../x", "a0.bin/..", "./a0.bin", "link.bin", "linkdir/a1.bin",
+			      "fifo", "sub", "missing.bin", "/etc/passwd", "", "sub/../a0.bin",
+			      NULL };
+
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	mkdir(sub, 0700);
+	snprintf(p, sizeof(p), "%s/sub/in.bin", dir);
+	close(open(p, O_WRONLY | O_CREAT, 0600));
+	snprintf(out, sizeof(out), "%s.outside", dir);
+	mkdir(out, 0700);
+	snprintf(p, sizeof(p), "%s/link.bin", dir);
+	symlink(path[0], p);	/* even a link to a file inside is refused */
+	snprintf(p, sizeof(p), "%s/linkdir", dir);
+	symlink(dir, p);
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	mkfifo(p, 0600);
+
+	fd = res_open_beneath(dir, path[0]);
+	ASSERT_TRUE(fd >= 0, "absolute path under the directory");
+	close(fd);
+	fd = res_open_beneath(dir, "sub/in.bin");
+	ASSERT_TRUE(fd >= 0, "relative path in a subdirectory");
+	close(fd);
+	snprintf(p, sizeof(p), "%s/", dir);
+	fd = res_open_beneath(p, "a0.bin");
+	ASSERT_TRUE(fd >= 0, "directory given with a trailing slash");
+	close(fd);
+	for (int i = 0; bad[i]; i++)
+		ASSERT_EQ(res_open_beneath(dir, bad[i]), -EPERM, bad[i]);
+	snprintf(p, sizeof(p), "%s/../%s", dir, strrchr(dir, '/') + 1);
+	ASSERT_EQ(res_open_beneath(dir, p), -EPERM, "absolute path with .. back in");
+	ASSERT_EQ(res_open_beneath(out, path[0]), -EPERM, "a file of another directory");
+
+	if (!ASSERT_OK(res_init(&r, &res_backend_host, 8 << 20), "init"))
+		return;
+	ASSERT_EQ(res_load(&r, &(struct res_order){ .name = "x", .path = "/etc/passwd",
+						     .dir = dir }), -EPERM, "order outside");
+	ASSERT_EQ(res_load(&r, &(struct res_order){ .name = "y", .path = "a0.bin",
+						     .dir = dir }), 0, "order inside");
+	ASSERT_EQ(count(&r), 1, "one resident");
+	res_fini(&r);
+	snprintf(p, sizeof(p), "%s/link.bin", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/linkdir", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/sub/in.bin", dir);
+	unlink(p);
+	rmdir(sub);
+	rmdir(out);
+}
+
 int main(void)
 {
 	int fd;
@@ -200,6 +264,7 @@ int main(void)
 	tap_plan(0);
 	TAP_RUN(test_budget_and_rollback);
 	TAP_RUN(test_large);
+	TAP_RUN(test_beneath);
 	for (int i = 0; i < 4; i++) {
 		char sp[320];
 
