@@ -678,6 +678,118 @@ static void test_auth_tamper(void)
 	kvx_destroy(r);
 }
 
+/* ---- bounds on what a peer can make the receiver do (issue 11) ------ */
+
+/* connect and read the challenge; the fd, or -1 (-2: closed without one) */
+static int raw_open(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 5 };
+	struct w_chal ch;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t n;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1;
+	}
+	n = recv(fd, &ch, sizeof(ch), MSG_WAITALL);
+	if (n != sizeof(ch)) {
+		close(fd);
+		return n == 0 ? -2 : -1;
+	}
+	return fd;
+}
+
+/* send a hello announcing @total bytes (no key); 0 */
+static int raw_send(int fd, uint64_t total)
+{
+	struct {
+		struct w_hello h;
+		struct w_auth a;
+	} __attribute__((packed)) m = {
+		.h = { .magic = htole32(KVX_MAGIC_HELLO), .ver = htole16(KVX_VERSION),
+		       .nstreams = htole16(1), .dst_arena = htole32(KVX_ARENA_NONE),
+		       .total = htole64(total), .nslices = htole32(1) },
+		.a = { .magic = htole32(KVX_MAGIC_AUTH) },
+	};
+
+	randombytes_buf(&m.h.xfer, sizeof(m.h.xfer));
+	return send(fd, &m, sizeof(m), MSG_NOSIGNAL) == sizeof(m) ? 0 : -1;
+}
+
+/* the whole exchange: the receiver's status for a hello of @total bytes */
+static int raw_total(int port, uint64_t total)
+{
+	struct w_res res;
+	int fd = raw_open(port), st = 1;
+
+	if (fd >= 0 && !raw_send(fd, total) &&
+	    recv(fd, &res, sizeof(res), MSG_WAITALL) == sizeof(res))
+		st = (int32_t)le32toh(res.status);
+	if (fd >= 0)
+		close(fd);
+	return st;
+}
+
+static void test_bounds(void)
+{
+	struct kvx_opts o;
+	struct kvx_stats st;
+	struct kvx *r = NULL;
+	char err[200];
+	int port, held[3], extra, big, n_closed = 0;
+
+	kvx_opts_defaults(&o);
+	o.max_rx = 1U << 20;
+	o.max_rx_conns = 3;
+	o.hello_ms = 300;
+	o.log = log_cb;
+	if (!ASSERT_OK(kvx_create(&r, &o, err, sizeof(err)), "receiver") ||
+	    !ASSERT_OK(kvx_listen(r, "127.0.0.1:0", commit_cb, NULL), "listen"))
+		goto out;
+	port = kvx_port(r);
+	/* every length checked before allocation */
+	ASSERT_EQ(raw_total(port, 32ULL << 30), -EMSGSIZE, "32 GiB hello: EMSGSIZE");
+	ASSERT_EQ(raw_total(port, (1U << 20) + 1), -EMSGSIZE, "max_rx + 1: EMSGSIZE");
+	ASSERT_TRUE(logged && strstr(logged, "kv hello refused: transfer of"), "refusal logged");
+	/* all stages in flight together within max_rx */
+	big = raw_open(port);
+	ASSERT_TRUE(big >= 0 && !raw_send(big, 600U << 10), "600 KiB transfer staged");
+	usleep(100000);
+	ASSERT_EQ(raw_total(port, 600U << 10), -ENOBUFS, "a second one over the budget: ENOBUFS");
+	if (big >= 0)
+		close(big);
+	usleep(100000);
+	/* bounded streams: the 4th idle peer is closed at once */
+	for (int i = 0; i < 3; i++)
+		held[i] = raw_open(port);
+	extra = raw_open(port);
+	ASSERT_TRUE(held[0] >= 0 && held[1] >= 0 && held[2] >= 0, "3 idle peers get a challenge");
+	ASSERT_EQ(extra, -2, "the 4th is closed without one");
+	kvx_get_stats(r, &st);
+	ASSERT_TRUE(st.rx_busy >= 1, "counted as busy");
+	/* the hello deadline: idle peers dropped after hello_ms */
+	usleep(700000);
+	for (int i = 0; i < 3; i++) {
+		char c;
+
+		if (held[i] >= 0 && recv(held[i], &c, 1, 0) == 0)
+			n_closed++;
+		if (held[i] >= 0)
+			close(held[i]);
+	}
+	ASSERT_EQ(n_closed, 3, "idle peers dropped at the hello deadline");
+	ASSERT_EQ(raw_total(port, 32ULL << 30), -EMSGSIZE, "streams free again: answered");
+	kvx_get_stats(r, &st);
+	ASSERT_TRUE(st.rx_refused >= 6, "refusals counted (3 sizes/budget, 3 deadlines)");
+out:
+	if (r)
+		kvx_destroy(r);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -697,6 +809,7 @@ int main(void)
 	TAP_RUN(test_commit_rejected);
 	TAP_RUN(test_sender_killed);
 	TAP_RUN(test_receiver_killed);
+	TAP_RUN(test_bounds);
 	if (sodium_init() >= 0 && mkdtemp(kdir)) {
 		TAP_RUN(test_auth_keys);
 		TAP_RUN(test_auth_push);
