@@ -65,7 +65,7 @@ static int usage(void)
 "       idnctl dp status\n"
 "       idnctl dp set [ drop-malformed { on | off } ] [ hold { on | off } ]\n"
 "                     [ rst { on | off } ] [ telemetry { on | off } ] [ port PORT ]\n"
-"                     [ src4 ADDR ] [ src6 ADDR6 ] [ prefix6 { PREFIX/48 | off } ]\n"
+"                     [ src4 ADDR[/LEN] ] [ src6 ADDR6[/LEN] ] [ prefix6 { PREFIX/48 | off } ]\n"
 "                     [ home-domain N ] [ receipt-sample N ] [ affinity-ttl SECONDS ]\n"
 "                     [ frag { pass | drop } ] [ ext6 { pass | drop | steer } ]\n"
 "                     [ flood-rate { N | default | off } ]\n"
@@ -882,9 +882,17 @@ static int dp_status(int argc, char **argv)
 	{
 		__u32 a4[4] = { cfg.src4 };
 
-		print_addr("src4", "src4 %s ", IDN_AF_INET, a4);
+		print_addr("src4", "src4 %s", IDN_AF_INET, a4);
+		if (cfg.src4_bits)
+			print_uint(PRINT_FP, NULL, "/%u", 32 - cfg.src4_bits);
+		print_uint(PRINT_JSON, "src4_flow_bits", NULL, cfg.src4_bits);
+		print_text(" ");
 	}
-	print_addr("src6", "src6 %s ", IDN_AF_INET6, cfg.src6);
+	print_addr("src6", "src6 %s", IDN_AF_INET6, cfg.src6);
+	if (cfg.src6_bits)
+		print_uint(PRINT_FP, NULL, "/%u", 128 - cfg.src6_bits);
+	print_uint(PRINT_JSON, "src6_flow_bits", NULL, cfg.src6_bits);
+	print_text(" ");
 	if (cfg.prefix6_on) {
 		__u32 a[4] = {};
 
@@ -943,6 +951,36 @@ static int dp_status(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/*
+ * Outer source: ADDR, or ADDR/LEN, a pool whose host bits come from each
+ * flow (bpf/lib/rss.h): IPv4 /16../32, IPv6 /96../128. 0 or -EINVAL with
+ * idn_errmsg() set (PARSE() prints it).
+ */
+static int parse_src(const char *arg, __u8 family, struct idn_addr *a, __u8 *bits)
+{
+	const char *name = family == IDN_AF_INET ? "src4" : "src6";
+	__u32 min = family == IDN_AF_INET ? 16 : 96, max = family == IDN_AF_INET ? 32 : 128;
+	char buf[INET6_ADDRSTRLEN + 8];
+	char *slash;
+	__u32 len = max;
+
+	if (strlen(arg) >= sizeof(buf))
+		return idn_err(-EINVAL, "invalid %s \"%s\"", name, arg);
+	strcpy(buf, arg);
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = 0;
+		if (idn_parse_u32(slash + 1, min, max, &len, name))
+			return idn_err(-EINVAL, "invalid %s \"%s\" (prefix length %u..%u: the "
+				       "pool's host bits come from each flow)", name, arg, min, max);
+	}
+	if (idn_parse_addr(buf, a) || a->family != family)
+		return idn_err(-EINVAL, "%s needs an %s address", name,
+			       family == IDN_AF_INET ? "IPv4" : "IPv6");
+	*bits = (__u8)(max - len);
+	return 0;
+}
+
 static int dp_set(int argc, char **argv)
 {
 	struct idn_config cfg;
@@ -982,15 +1020,11 @@ static int dp_set(int argc, char **argv)
 			cfg.tele_port = htons(v);
 		} else if (matches(*argv, "src4")) {
 			NEXT_ARG();
-			PARSE(idn_parse_addr(*argv, &a));
-			if (a.family != IDN_AF_INET)
-				return usage_error("src4 needs an IPv4 address");
+			PARSE(parse_src(*argv, IDN_AF_INET, &a, &cfg.src4_bits));
 			cfg.src4 = a.addr[0];
 		} else if (matches(*argv, "src6")) {
 			NEXT_ARG();
-			PARSE(idn_parse_addr(*argv, &a));
-			if (a.family != IDN_AF_INET6)
-				return usage_error("src6 needs an IPv6 address");
+			PARSE(parse_src(*argv, IDN_AF_INET6, &a, &cfg.src6_bits));
 			memcpy(cfg.src6, a.addr, sizeof(cfg.src6));
 		} else if (matches(*argv, "prefix6")) {
 			NEXT_ARG();

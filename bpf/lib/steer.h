@@ -22,6 +22,7 @@
 #include "lib/parse.h"
 #include "lib/desc.h"
 #include "lib/csum.h"
+#include "lib/rss.h"
 #include "lib/tele.h"
 
 /* The BPF side needs no environment: maps are globals. */
@@ -366,6 +367,9 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 	if (!v6) {
 		struct iphdr *ip = data + ETH_HLEN;
 		__u16 tot = idn_htons(p->l3_len + sizeof(*ip));
+		__u32 src = cfg->src4_bits ?
+			    idn_rss_addr(cfg->src4, cfg->src4_bits, idn_rss_hash(&p->flow)) :
+			    cfg->src4;
 
 		/* checksum from the values written, not read back */
 		ip->version = 4;
@@ -376,11 +380,10 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 		ip->frag_off = 0;
 		ip->ttl = 64;
 		ip->protocol = IPPROTO_IPIP;
-		ip->saddr = cfg->src4;
+		ip->saddr = src;
 		ip->daddr = n->addr4;
 		ip->check = idn_csum_fold(idn_ip4_csum_sum(idn_htons(0x4500), tot, 0,
-							   IPPROTO_IPIP, cfg->src4,
-							   n->addr4));
+							   IPPROTO_IPIP, src, n->addr4));
 	} else {
 		struct ipv6hdr *ip6 = data + ETH_HLEN;
 
@@ -389,6 +392,9 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 		ip6->nexthdr = IPPROTO_IPV6;
 		ip6->hop_limit = 64;
 		__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
+		if (cfg->src6_bits)
+			ip6->saddr.in6_u.u6_addr32[3] =
+				idn_rss_addr(cfg->src6[3], cfg->src6_bits, idn_rss_hash(&p->flow));
 		__builtin_memcpy(&ip6->daddr, n->addr6, 16);
 	}
 	if (!nh) {

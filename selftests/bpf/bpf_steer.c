@@ -14,6 +14,7 @@
 #include "steer_env.h"
 #include "lib/parse.h"
 #include "lib/desc.h"
+#include "lib/rss.h"
 
 IDN_ASSERT_ABI();
 
@@ -500,6 +501,71 @@ static void fx_vip4_redirect(int hook)
 	run_in(hook, &p);
 	if (expect(&R, hook, A_REDIRECT, IDN_V_NEW, 0))
 		check_encap(&R, &p, 21, bed_mac1, 0x98, 0x21);
+}
+
+/*
+ * Outer source pool (dp set src4 ADDR/LEN): each flow keeps one outer
+ * source inside the pool, different flows spread over it, the header
+ * checksum covers the address written; IPv6 the same in the last word.
+ */
+static void fx_rss_src(int hook)
+{
+	struct idn_config c = get_config();
+	__u32 seen[32], n_seen = 0, base4 = c.src4, a;
+	struct pg p;
+	int ok = 1;
+
+	c.src4_bits = 8;
+	c.src6_bits = 16;
+	put_config(&c);
+	for (int i = 0; i < 32; i++) {
+		struct idn_flow_key fk;
+		int known = 0;
+
+		tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+		run_in(hook, &p);
+		/* one client address: after the first flow its token has affinity */
+		if (!ASSERT_EQ(R.ret, act_code(hook, A_TX), "action") ||
+		    !ASSERT_TRUE(R.verdict == IDN_V_NEW || R.verdict == IDN_V_AFFINITY,
+				 "new flow forwarded") || R.out_len < 34)
+			return;
+		memcpy(&a, R.out + 14 + 12, 4);
+		fk = flow_of(&p);
+		ok &= ASSERT_EQ(a, idn_rss_addr(base4, 8, idn_rss_hash(&fk)),
+				"outer source = the pool address of this flow");
+		ok &= ASSERT_EQ(a & htonl(0xffffff00), base4 & htonl(0xffffff00),
+				"outer source inside src4/24");
+		ok &= ASSERT_TRUE(pg_ip4_csum_ok(R.out, R.out_len, 14), "outer csum");
+		for (__u32 k = 0; k < n_seen; k++)
+			known |= seen[k] == a;
+		if (!known)
+			seen[n_seen++] = a;
+		/* the next segment of this flow leaves from the same source */
+		p.buf[p.l3_off + 20 + 13] = 0x10;	/* ACK */
+		pg_fix_csums(&p);
+		run_in(hook, &p);
+		if (expect(&R, hook, A_TX, IDN_V_CONN, 0)) {
+			__u32 a2;
+
+			memcpy(&a2, R.out + 14 + 12, 4);
+			ok &= ASSERT_EQ(a2, a, "same flow, same outer source");
+		}
+		if (!ok)
+			return;
+	}
+	ASSERT_TRUE(n_seen >= 16, "32 flows over at least 16 of the pool's 256 sources");
+	printf("# 32 flows: %u distinct outer sources\n", n_seen);
+	tcp6(&p, "2001:db8:feed::10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0) && R.out_len >= 54) {
+		struct idn_flow_key fk = flow_of(&p);
+		__u32 w[4];
+
+		memcpy(w, R.out + 14 + 8, 16);
+		ASSERT_TRUE(!memcmp(w, c.src6, 12), "IPv6 outer source: the first 96 bits kept");
+		ASSERT_EQ(w[3], idn_rss_addr(c.src6[3], 16, idn_rss_hash(&fk)),
+			  "IPv6 outer source: the last word from the flow");
+	}
 }
 
 static void fx_vip6_new(int hook)
@@ -2086,6 +2152,7 @@ static const struct fixture fixtures[] = {
 	{ "VIP v4 SYN: new flow, IPIP to min-J node, conn+affinity", fx_vip4_new },
 	{ "egress on another device: redirect", fx_vip4_redirect },
 	{ "VIP v6 SYN: IP6IP6", fx_vip6_new },
+	{ "outer source pool: per flow, spread, checksummed (RSS)", fx_rss_src },
 	{ "VLAN tag in the frame (TC: QinQ inner tag) dropped on encap", fx_vlan },
 	{ "IPv6 descriptor address", fx_addr6 },
 	{ "TCP option: policy, cap, token", fx_opt_valid },

@@ -106,6 +106,13 @@ c -j dp status | jq -e '.config | .hold and (.rst | not) and .telemetry and .por
 	.home_domain == 3 and .receipt_sample == 1 and .affinity_ttl == 30' >/dev/null
 tap_result "dp set: every field reads back" $?
 usage_err "dp set src4 with v6" 'src4 needs an IPv4' dp set src4 fd00::1
+check "dp set: outer source pools" c dp set src4 10.9.9.0/24 src6 fd00::/112
+c -j dp status | jq -e '.config | .src4 == "10.9.9.0" and .src4_flow_bits == 8 and
+	.src6 == "fd00::" and .src6_flow_bits == 16' >/dev/null &&
+	c dp status | grep -q "src4 10.9.9.0/24 src6 fd00::/112"
+tap_result "dp status: the pools (JSON flow bits, text ADDR/LEN)" $?
+usage_err "dp set src4 pool wider than /16" 'prefix length 16\.\.32' dp set src4 10.0.0.0/8
+check "dp set: single outer sources again" c dp set src4 10.9.9.9 src6 fd00::9
 
 # ---- vip round trip
 check "vip add v4" c vip add 10.0.0.1 port 80 proto tcp cap 1001/2 tier 3 \

@@ -185,7 +185,11 @@ struct idn_config {
 	__u32 receipt_sample;	/* 0 off, 1 every new flow, N: 1 in N */
 	__u32 aff_ttl_s;	/* affinity entries older than this are ignored */
 	__u32 flood_rate;	/* new flows per CPU per coarse second, see above */
-	__u32 pad;
+	__u8 src4_bits;		/* low bits of the IPIP outer source taken from the
+				 * inner flow (bpf/lib/rss.h): nodes' RSS spreads
+				 * flows; 0 = src4 for every packet */
+	__u8 src6_bits;		/* the same for IP6IP6 (<= 32: the last word) */
+	__u16 pad;
 };
 
 /* idn_vips (HASH): VIP:port -> capability and default Q */
