@@ -5,6 +5,7 @@
 # per figure on stdout (progress on stderr).
 #
 #   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [placement] [kernel] [agent] [rdma]
+#         [security]
 #   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
@@ -57,6 +58,9 @@
 #         kv_rdma_vs_ib_write_bw (kvxfer, policy rdma, vs perftest's
 #         ib_write_bw on the same rxe device, same message and total size;
 #         RB_BYTES 32M, RB_SLICE 1M, RB_ROUNDS 5); skipped like kernel
+#   security  selftests/security/run.sh: every attack of issue 11 replayed
+#         against idnd and idn-agent: security_attacks_tried,
+#         security_attacks_not_refused (must be 0)
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
@@ -71,8 +75,8 @@ O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-want_hostile=0
-[ $# -eq 0 ] && set -- xdp hostile rps replace placement kernel agent rdma
+want_hostile=0 want_security=0
+[ $# -eq 0 ] && set -- xdp hostile rps replace placement kernel agent rdma security
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -83,7 +87,8 @@ for a in "$@"; do
 	agent) want_agent=1 ;;
 	rdma) want_rdma=1 ;;
 	hostile) want_hostile=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [placement] [kernel] [agent] [rdma]" >&2; exit 2 ;;
+	security) want_security=1 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [placement] [kernel] [agent] [rdma] [security]" >&2; exit 2 ;;
 	esac
 done
 
@@ -269,6 +274,17 @@ if [ $want_agent = 1 ]; then
 			echo "run.sh: cache benchmark FAILED" >&2
 			rc=1
 		}
+	fi
+fi
+if [ $want_security = 1 ]; then
+	echo "# security: attacks of issue 11 replayed (selftests/security)" >&2
+	st=0
+	out=$(O="$O" "$ROOT/selftests/security/run.sh" 2>&1) || st=$?
+	sed -n 's/^# \(security_attacks_[a-z_]*\) /\1 /p' <<<"$out"
+	if [ $st -ne 0 ] && [ $st -ne 4 ]; then
+		grep -E '^not ok' <<<"$out" >&2
+		echo "run.sh: security benchmark FAILED" >&2
+		rc=1
 	fi
 fi
 exit $rc
