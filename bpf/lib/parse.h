@@ -82,17 +82,24 @@ IDN_INLINE int idn_ip4_csum_ok(const struct iphdr *ip, void *data_end, __u32 ihl
 	for (int i = 0; i < 5; i++)
 		sum += w[i];
 	if (unlikely(ihl > sizeof(*ip))) {
+		int bad = 0;
+
+		/* unrolled, no early exit: no back-edge for older verifiers */
+		IDN_UNROLL
 		for (__u32 o = sizeof(*ip); o < 60; o += 4) {
 			const __u32 *q = (const void *)ip + o;
 
-			if (o >= ihl)
-				break;
-			/* keep the check on q itself (not moved onto data_end) */
-			IDN_BARRIER_VAR(q);
-			if ((void *)(q + 1) > data_end)
-				return 0;
-			sum += *q;
+			if (o < ihl) {
+				/* keep the check on q itself (not moved onto data_end) */
+				IDN_BARRIER_VAR(q);
+				if ((void *)(q + 1) > data_end)
+					bad = 1;
+				else
+					sum += *q;
+			}
 		}
+		if (bad)
+			return 0;
 	}
 	return idn_csum_fold(sum) == 0;
 }
@@ -135,39 +142,64 @@ IDN_INLINE int idn_parse_ext6(void *data, void *data_end, struct idn_pkt *p, __u
 {
 	__u32 off = *offp, start = off, hlen;
 	__u8 nh = p->flow.proto;
+	int done = 0, ret = IDN_DROP_NONE;
 	__u8 *h;
 
+	/*
+	 * Unrolled with no early exit (done instead of break): a loop whose
+	 * latch falls through into its header is a back-edge the 6.1
+	 * verifier refuses.
+	 */
+	IDN_UNROLL
 	for (int i = 0; i < IDN_EXT6_MAX + 1; i++) {
+		if (done)
+			continue;
 		if (nh != IDN_NH_HOPOPTS && nh != IDN_NH_DSTOPTS && nh != IDN_NH_ROUTING &&
-		    nh != IDN_NH_FRAGMENT && nh != IDN_NH_AH && nh != IDN_NH_ESP)
-			break;
+		    nh != IDN_NH_FRAGMENT && nh != IDN_NH_AH && nh != IDN_NH_ESP) {
+			done = 1;
+			continue;
+		}
 		if (i == IDN_EXT6_MAX || nh == IDN_NH_ESP) {
 			p->ext6 = IDN_EXT6_OPAQUE;
-			break;
+			done = 1;
+			continue;
 		}
 		p->ext6 = IDN_EXT6_WALKED;
-		if (off - start + 8 > p->l4_len)
-			return IDN_DROP_BAD_IP6;
 		h = data + off;
-		if ((void *)(h + 8) > data_end)
-			return IDN_DROP_TRUNC_L3;
+		if (off - start + 8 > p->l4_len) {
+			ret = IDN_DROP_BAD_IP6;
+			done = 1;
+			continue;
+		}
+		if ((void *)(h + 8) > data_end) {
+			ret = IDN_DROP_TRUNC_L3;
+			done = 1;
+			continue;
+		}
 		if (nh == IDN_NH_FRAGMENT) {
 			p->frag = 1;
 			nh = h[0];
 			off += 8;
-			break;
+			done = 1;
+			continue;
 		}
 		hlen = nh == IDN_NH_AH ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
 		if ((nh == IDN_NH_ROUTING && h[3] != 0) || off - start + hlen > IDN_EXT6_SPAN) {
 			/* still source routed (the VIP is not its destination), or long */
 			p->ext6 = IDN_EXT6_OPAQUE;
-			break;
+			done = 1;
+			continue;
 		}
-		if (off - start + hlen > p->l4_len)
-			return IDN_DROP_BAD_IP6;
+		if (off - start + hlen > p->l4_len) {
+			ret = IDN_DROP_BAD_IP6;
+			done = 1;
+			continue;
+		}
 		nh = h[0];
 		off += hlen;
 	}
+	if (ret)
+		return ret;
 	p->flow.proto = nh;
 	p->l4_len -= off - start;
 	*offp = off;

@@ -89,17 +89,17 @@ IDN_SUBPROG __u32 idn_stateless_pick(IDN_ENV_PARAM const struct idn_sl_in *in)
 	}
 	if (!pl)
 		return IDN_NODE_NONE;
+	/* unrolled, no early exit: no back-edge for older verifiers */
+	IDN_UNROLL
 	for (__u32 i = 0; i < IDN_MAX_CAND; i++) {
-		if (i >= pl->n_cand)
-			break;
-		id = pl->cand[i].node;
-		n = IDN_NODE_GET(env, id);
-		if (!idn_node_usable(n, in->family))
-			continue;
-		w = idn_mix64(in->hash ^ ((__u64)id * 0x9e3779b97f4a7c15ULL));
-		if (best == IDN_NODE_NONE || w > best_w) {
-			best = id;
-			best_w = w;
+		if (i < pl->n_cand) {
+			id = pl->cand[i].node;
+			n = IDN_NODE_GET(env, id);
+			w = idn_mix64(in->hash ^ ((__u64)id * 0x9e3779b97f4a7c15ULL));
+			if (idn_node_usable(n, in->family) && (best == IDN_NODE_NONE || w > best_w)) {
+				best = id;
+				best_w = w;
+			}
 		}
 	}
 	return best;
