@@ -811,9 +811,24 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 			return act;
 		}
 		/*
-		 * its node is down, unknown or removed, or lost the locator of
-		 * this family: choose again below
+		 * Its node is down, unknown or removed, or lost the locator of
+		 * this family. A TCP connection cannot move: another node has
+		 * no socket for it and would answer with a reset a round trip
+		 * later. Reset it here, at once, and forget the entry: the
+		 * client's next SYN is chosen anew. A SYN (a new connection on
+		 * a reused 5-tuple) and a UDP flow are chosen again below.
 		 */
+		if (p.flow.proto == IPPROTO_TCP && !(p.tcp_flags & IDN_TCP_SYN)) {
+			bpf_map_delete_elem(&idn_conns, &p.flow);
+			stat_drop(IDN_DROP_NODE_DOWN);
+			stat_verdict(IDN_V_ERROR, len);
+			if (!(p.tcp_flags & IDN_TCP_RST) && !(cfg->flags & IDN_CFG_F_NO_RST)) {
+				act = reject_tcp_rst(ctx, &p, xdp);
+				if (act >= 0)
+					return act;
+			}
+			return act_drop(xdp);
+		}
 	}
 
 	if (!w)

@@ -58,6 +58,7 @@ static const char *const drops[] = {
 	[IDN_DROP_VLAN] = "vlan-depth",
 	[IDN_DROP_NO_STATE] = "no-state",
 	[IDN_DROP_FLOOD] = "flood-guard",
+	[IDN_DROP_NODE_DOWN] = "node-down",
 };
 _Static_assert(ARRAY_SIZE(drops) == IDN_DROP_MAX, "drop reason names");
 

@@ -603,6 +603,17 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		fwd_pred(pr, ct.node);
 		return;
 	}
+	/* a TCP connection whose node is down: reset at once (steer.h) */
+	if (have_ct && p.flow.proto == IPPROTO_TCP && !(p.tcp_flags & IDN_TCP_SYN)) {
+		pr->verdict = IDN_V_ERROR;
+		pr->drop = IDN_DROP_NODE_DOWN;
+		if (!(p.tcp_flags & IDN_TCP_RST) && !(cfg.flags & IDN_CFG_F_NO_RST) &&
+		    p.l4_off - p.l3_off == (p.flow.family == IDN_AF_INET6 ? 40 : 20))
+			pr->act = A_TX;
+		else
+			pr->act = A_DROP;
+		return;
+	}
 	memset(&vk, 0, sizeof(vk));
 	memcpy(vk.addr, p.flow.daddr, 16);
 	vk.port = p.flow.dport;

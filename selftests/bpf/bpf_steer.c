@@ -568,6 +568,54 @@ static void fx_rss_src(int hook)
 	}
 }
 
+/*
+ * A node goes down under established flows: a TCP connection cannot move,
+ * so its next segment is answered with a RST at once (counted node-down,
+ * entry removed, the client's next SYN chosen anew); a UDP flow moves.
+ */
+static void fx_node_down_reset(int hook)
+{
+	struct idn_conn c;
+	struct idn_node n;
+	struct pg p, u;
+	__u32 id;
+
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (!ASSERT_EQ(R.ret, act_code(hook, A_TX), "SYN forwarded") ||
+	    !ASSERT_OK(get_conn(&p, &c), "conn entry"))
+		return;
+	id = c.node;
+	udp4(&u, "192.0.2.10", "203.0.113.10", 5301, 53, "q", 1);
+	run_in(hook, &u);
+	expect(&R, hook, A_TX, IDN_V_AFFINITY, 0);
+	n = get_node(id);
+	n.health = IDN_HEALTH_DOWN;
+	put_node(id, &n);
+
+	p.buf[p.l3_off + 20 + 13] = 0x10;	/* ACK: mid-flow */
+	pg_fix_csums(&p);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_ERROR, IDN_DROP_NODE_DOWN))
+		check_rst(&R, &p);
+	ASSERT_NEQ(get_conn(&p, &c), 0, "entry removed");
+	/* its peer's RST is not answered, only counted */
+	p.buf[p.l3_off + 20 + 13] = 0x14;	/* RST+ACK */
+	pg_fix_csums(&p);
+	{
+		struct idn_flow_key fk = flow_of(&p);
+		struct idn_conn old = { .node = id, .generation = 1, .cap = CAP_A };
+
+		bpf_map_update_elem(E.conns, &fk, &old, BPF_ANY);
+	}
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_ERROR, IDN_DROP_NODE_DOWN);
+	/* the UDP flow moves to a node that is up */
+	run_in(hook, &u);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0) && ASSERT_OK(get_conn(&u, &c), "UDP entry"))
+		ASSERT_NEQ(c.node, id, "UDP flow moved off the down node");
+}
+
 static void fx_vip6_new(int hook)
 {
 	struct idn_conn c;
@@ -1122,7 +1170,11 @@ static void fx_conn_sticky(int hook)
 	if (expect(&R, hook, A_TX, IDN_V_CONN, 0))
 		check_encap0(&R, &ack, 1);
 
-	/* its node goes down: the flow is chosen again (slot 0: node 3) */
+	/*
+	 * its node goes down: a TCP connection cannot move, it is reset at
+	 * once and forgotten (fx_node_down_reset); a new SYN on the same
+	 * 5-tuple is chosen again (slot 0: node 3)
+	 */
 	{
 		struct idn_node n = get_node(1);
 
@@ -1130,8 +1182,19 @@ static void fx_conn_sticky(int hook)
 		put_node(1, &n);
 	}
 	run_in(hook, &ack);
-	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
-		check_encap0(&R, &ack, 3);
+	if (expect(&R, hook, A_TX, IDN_V_ERROR, IDN_DROP_NODE_DOWN))
+		check_rst(&R, &ack);
+	{
+		struct pg syn1;
+		struct pg_flow f;
+
+		pg_flow4(&f, "192.0.2.10", "203.0.113.10", ntohs(pg_tcph(&ack)->source), 80,
+			 IPPROTO_TCP);
+		pg_tcp_pkt(&syn1, &f, PG_SYN, NULL, 0);
+		run_in(hook, &syn1);
+		if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+			check_encap0(&R, &syn1, 3);
+	}
 	/* draining keeps its flows */
 	{
 		struct idn_node n = get_node(2);
@@ -2153,6 +2216,7 @@ static const struct fixture fixtures[] = {
 	{ "egress on another device: redirect", fx_vip4_redirect },
 	{ "VIP v6 SYN: IP6IP6", fx_vip6_new },
 	{ "outer source pool: per flow, spread, checksummed (RSS)", fx_rss_src },
+	{ "node down: TCP reset at once, UDP moves", fx_node_down_reset },
 	{ "VLAN tag in the frame (TC: QinQ inner tag) dropped on encap", fx_vlan },
 	{ "IPv6 descriptor address", fx_addr6 },
 	{ "TCP option: policy, cap, token", fx_opt_valid },

@@ -410,6 +410,8 @@ enum idn_drop_reason {
 				 * steered without state (or dropped: nowhere) */
 	IDN_DROP_FLOOD,		/* new flow above the flood guard rate: chosen
 				 * statelessly, no state written */
+	IDN_DROP_NODE_DOWN,	/* TCP segment of a connection whose node is down
+				 * or gone: reset at once, entry removed */
 	IDN_DROP_MAX,
 };
 
