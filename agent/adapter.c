@@ -12,6 +12,11 @@
  *   LoRA     POST /v1/load_lora_adapter, /v1/unload_lora_adapter
  *            {"lora_name", "lora_path"}, loaded adapters tracked by name
  *   sleep    POST /sleep?level=N, POST /wake_up, GET /is_sleeping
+ *   pass     completions sent to the agent go on to the engine
+ *            (adapter_proxy()); their prompt tokens are the ledger of
+ *            outstanding prefill, settled by the engine's prompt-token
+ *            counter or the request's first byte back, and reported in
+ *            every telemetry datagram
  *
  * The engine is "up" while /health answers 2xx; every failure keeps a
  * message saying what failed (connection, HTTP status, body). Library:
@@ -331,6 +336,8 @@ int adapter_scrape(struct adapter *ad)
 		json_object_put(o);
 	}
 	free(b.p);
+	if (m.known)
+		adapter_credit(ad, m.prompt_tokens);
 	pthread_mutex_lock(&ad->mu);
 	ad->m = m;
 	ad->up = true;
@@ -393,6 +400,7 @@ int adapter_init(struct adapter *ad, const char *url, uint32_t period_ms, uint32
 	ad->period_ms = period_ms ? period_ms : 500;
 	ad->timeout_ms = 2000;
 	ad->max_seqs = max_seqs ? max_seqs : 256;
+	ad->led_ctr = -1;
 	snprintf(ad->last_err, sizeof(ad->last_err), "not scraped yet");
 	pthread_mutex_init(&ad->mu, NULL);
 	pthread_cond_init(&ad->cv, NULL);
@@ -440,18 +448,23 @@ bool adapter_up(struct adapter *ad)
  * The engine's figures as the agent's load: queue = running + waiting;
  * load = running / max_seqs permille, 1000 while requests wait (as the
  * emulator); kv_use from the KV usage gauge; pending prefill tokens from
- * the emulator's idn_agent_pending_prefill_tokens, else estimated as
- * waiting x mean prompt tokens per finished request. An engine that is
+ * the agent's ledger once requests pass through it (adapter_proxy(): read
+ * now, at the telemetry rate, not at the scrape's), else the emulator's
+ * idn_agent_pending_prefill_tokens, else estimated as waiting x mean
+ * prompt tokens per finished request. An engine that is
  * down (or never answered) reads as saturated, so routers steer away.
  */
 void adapter_load(struct adapter *ad, struct eng_load *l)
 {
 	struct adapter_metrics m;
+	uint64_t passed, ledger;
 	bool up;
 
 	pthread_mutex_lock(&ad->mu);
 	m = ad->m;
 	up = ad->up;
+	passed = ad->passed;
+	ledger = ad->led_out - ad->led_credit;
 	pthread_mutex_unlock(&ad->mu);
 	memset(l, 0, sizeof(*l));
 	if (!up) {
@@ -466,7 +479,9 @@ void adapter_load(struct adapter *ad, struct eng_load *l)
 	if (l->waiting)
 		l->load = 1000;
 	l->kv_use = m.kv_use >= 1 ? 1000 : (uint16_t)(m.kv_use * 1000 + 0.5);
-	if (m.have & ADM_PENDING)
+	if (passed)		/* requests pass through the agent: its ledger, live */
+		l->pending_tokens = ledger > UINT32_MAX ? UINT32_MAX : (uint32_t)ledger;
+	else if (m.have & ADM_PENDING)
 		l->pending_tokens = m.pending_tokens > UINT32_MAX ? UINT32_MAX :
 				    (uint32_t)m.pending_tokens;
 	else if (m.requests > 0)
@@ -657,6 +672,11 @@ struct json_object *adapter_json(struct adapter *ad)
 	json_object_object_add(m, "generation_tokens", json_object_new_double(ad->m.gen_tokens));
 	json_object_object_add(m, "requests", json_object_new_double(ad->m.requests));
 	json_object_object_add(o, "metrics", m);
+	json_object_object_add(o, "passed", json_object_new_int64(ad->passed));
+	json_object_object_add(o, "passed_tokens", json_object_new_int64(ad->passed_tokens));
+	json_object_object_add(o, "pass_failures", json_object_new_int64(ad->pass_failures));
+	json_object_object_add(o, "prefill_outstanding",
+			       json_object_new_int64(ad->led_out - ad->led_credit));
 	for (uint32_t i = 0; i < ad->n_lora; i++) {
 		json_object *e = json_object_new_object();
 
@@ -671,4 +691,137 @@ struct json_object *adapter_json(struct adapter *ad)
 	json_object_object_add(o, "lora_failures", json_object_new_int64(ad->lora_failures));
 	pthread_mutex_unlock(&ad->mu);
 	return o;
+}
+
+/* ---- the prefill ledger, requests passed to the engine ------------------ */
+
+void adapter_pass(struct adapter *ad, uint32_t tokens)
+{
+	pthread_mutex_lock(&ad->mu);
+	ad->led_out += tokens;
+	ad->passed++;
+	ad->passed_tokens += tokens;
+	pthread_mutex_unlock(&ad->mu);
+}
+
+/*
+ * A passed request is done with its prefill: its first byte came back
+ * (prefilled), or it failed (never prefilled: the counter will not show
+ * it). The engines prefill in arrival order, so what the counter credited
+ * belongs to the oldest requests, the ones settling first: the credit
+ * covers this request first; the rest of it, if prefilled, the counter
+ * has not shown yet (led_early: not to be credited to others then).
+ */
+void adapter_settle(struct adapter *ad, uint32_t tokens, bool prefilled)
+{
+	uint64_t t, c;
+
+	pthread_mutex_lock(&ad->mu);
+	t = tokens < ad->led_out ? tokens : ad->led_out;
+	c = t < ad->led_credit ? t : ad->led_credit;
+	ad->led_out -= t;
+	ad->led_credit -= c;
+	if (prefilled)
+		ad->led_early += t - c;
+	if (ad->led_credit > ad->led_out)
+		ad->led_credit = ad->led_out;
+	pthread_mutex_unlock(&ad->mu);
+}
+
+/*
+ * One scrape's prompt-token counter (vLLM's vllm:prompt_tokens_total,
+ * SGLang's sglang:prompt_tokens_total: counted when a request's prefill
+ * is done): its growth first pays for requests already settled at their
+ * first byte, the rest is credited to those still out, never beyond them
+ * (requests sent to the engine around the agent grow it too). A counter
+ * that went back (engine restart) only sets the base.
+ */
+void adapter_credit(struct adapter *ad, double counter)
+{
+	pthread_mutex_lock(&ad->mu);
+	if (ad->led_ctr >= 0 && counter >= ad->led_ctr) {
+		double d = counter - ad->led_ctr;
+		uint64_t dt = d > 1e15 ? (uint64_t)1e15 : (uint64_t)d, e;
+
+		e = dt < ad->led_early ? dt : ad->led_early;
+		ad->led_early -= e;
+		dt -= e;
+		if (dt > ad->led_out - ad->led_credit)
+			dt = ad->led_out - ad->led_credit;
+		ad->led_credit += dt;
+	}
+	ad->led_ctr = counter;
+	if (!ad->led_out)
+		ad->led_early = 0;
+	pthread_mutex_unlock(&ad->mu);
+}
+
+struct pass_body {
+	struct body b;
+	struct adapter *ad;
+	uint32_t tokens;
+	bool settled;
+};
+
+static size_t pass_cb(char *p, size_t sz, size_t n, void *u)
+{
+	struct pass_body *pb = u;
+
+	if (!pb->settled && sz && n) {	/* the first byte: the prefill is done */
+		adapter_settle(pb->ad, pb->tokens, true);
+		pb->settled = true;
+	}
+	return body_cb(p, sz, n, &pb->b);
+}
+
+long adapter_proxy(struct adapter *ad, const char *path, const char *body, uint32_t tokens,
+		   char **out, size_t *olen, char *ctype, size_t ctl, char *msg, size_t ml)
+{
+	struct pass_body pb = { .ad = ad, .tokens = tokens };
+	struct curl_slist *h = NULL;
+	char url[512];
+	const char *ct = NULL;
+	CURLcode rc;
+	long code = 0;
+	CURL *c = curl_easy_init();
+
+	*out = NULL;
+	*olen = 0;
+	if (!c) {
+		snprintf(msg, ml, "libcurl: out of memory");
+		return -ENOMEM;
+	}
+	snprintf(url, sizeof(url), "%s%s", ad->base, path);
+	adapter_pass(ad, tokens);
+	h = curl_slist_append(NULL, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ad->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3600000L);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, pass_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &pb);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	}
+	snprintf(ctype, ctl, "%s", ct ? ct : "application/json");
+	if (!pb.settled)	/* no answer, or an empty one: nothing prefilled */
+		adapter_settle(ad, tokens, rc == CURLE_OK && code >= 200 && code <= 299);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		snprintf(msg, ml, "POST %s%s: %s", ad->base, path,
+			 pb.b.too_big ? "answer too large" : curl_easy_strerror(rc));
+		free(pb.b.p);
+		pthread_mutex_lock(&ad->mu);
+		ad->pass_failures++;
+		pthread_mutex_unlock(&ad->mu);
+		return -EHOSTUNREACH;
+	}
+	*out = pb.b.p;
+	*olen = pb.b.len;
+	return code;
 }

@@ -429,6 +429,17 @@ struct adapter {
 	struct adapter_lora lora[ADAPTER_MAX_LORA];
 	uint32_t n_lora;
 	uint64_t lora_loads, lora_unloads, lora_failures, sleeps, wakes;
+	/*
+	 * The prefill ledger (under mu): prompt tokens of the requests the
+	 * agent passed to the engine (adapter_proxy()) that the engine has not
+	 * prefilled yet = led_out - led_credit. led_credit: of led_out, what
+	 * the engine's prompt-token counter says it prefilled (FIFO, as the
+	 * engines schedule); led_early: settled at their first byte before
+	 * the counter showed them. Read live at every telemetry datagram.
+	 */
+	uint64_t led_out, led_credit, led_early;
+	double led_ctr;			/* prompt-token counter at the last scrape, < 0: none */
+	uint64_t passed, passed_tokens, pass_failures;
 };
 
 int adapter_init(struct adapter *ad, const char *url, uint32_t period_ms, uint32_t max_seqs);
@@ -446,6 +457,16 @@ bool adapter_has_lora(struct adapter *ad, const char *name);
 int adapter_sleep(struct adapter *ad, bool sleep, uint32_t level, char *msg, size_t ml);
 void adapter_resident_caps(struct adapter *ad, struct json_object *arr);
 struct json_object *adapter_json(struct adapter *ad);
+/* the prefill ledger: a request of tokens passed to the engine, settled at
+ * its first byte back (prefilled) or when it failed (never prefilled) */
+void adapter_pass(struct adapter *ad, uint32_t tokens);
+void adapter_settle(struct adapter *ad, uint32_t tokens, bool prefilled);
+void adapter_credit(struct adapter *ad, double prompt_counter);	/* one scrape's counter */
+/* POST body to the engine's path (an inference request of tokens prompt
+ * tokens, counted in the ledger): the HTTP status (> 0) with the answer in
+ * *out (malloc'd, *olen bytes, *ctype its type), or -errno with msg set */
+long adapter_proxy(struct adapter *ad, const char *path, const char *body, uint32_t tokens,
+		   char **out, size_t *olen, char *ctype, size_t ctl, char *msg, size_t ml);
 
 /* the emulator's vLLM control endpoints: LoRA adapters, sleep (http.c) */
 struct emu_ctl {

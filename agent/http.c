@@ -13,7 +13,9 @@
  *   emulator, as vLLM:   POST /v1/load_lora_adapter, /v1/unload_lora_adapter,
  *        POST /sleep?level=N, /wake_up, GET /is_sleeping
  *   managed engine (--engine-url, adapter.c): GET /v1/engine, POST
- *        /v1/engine/sleep, /v1/engine/wake; LoRA orders via /v1/residency
+ *        /v1/engine/sleep, /v1/engine/wake; LoRA orders via /v1/residency;
+ *        without the emulator (--no-engine) completions pass on to it,
+ *        counted in the prefill ledger (adapter_proxy())
  *
  * Two listeners (issue 11): --listen serves inference and reads; the
  * management POSTs (residency orders, /v1/kv/push, sleep/wake, LoRA) are
@@ -802,6 +804,41 @@ static const char *hdr(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+/*
+ * A managed engine and no emulator: the request goes on to the engine
+ * (adapter_proxy()), its prompt tokens counted in the prefill ledger the
+ * telemetry reports; the answer comes back whole (SSE included).
+ */
+static enum MHD_Result pass_completion(struct agent *a, struct MHD_Connection *c,
+				       json_object *o, bool chat)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char msg[256], ctype[128], *out;
+	struct creq q;
+	size_t olen;
+	long code;
+
+	code = parse_creq(a, o, chat, &q, msg, sizeof(msg));
+	free(q.keys);
+	if (code)
+		return send_err(c, code, "%s", msg);
+	code = adapter_proxy(a->ad, chat ? "/v1/chat/completions" : "/v1/completions",
+			     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), q.in,
+			     &out, &olen, ctype, sizeof(ctype), msg, sizeof(msg));
+	if (code < 0)
+		return send_err(c, 502, "%s", msg);
+	resp = MHD_create_response_from_buffer(olen, out, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(out);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", ctype);
+	ret = MHD_queue_response(c, (unsigned int)code, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 				   json_object *o, bool chat)
 {
@@ -812,6 +849,8 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 	int code, err;
 	bool done;
 
+	if (!a->cfg.engine && a->ad)
+		return pass_completion(a, c, o, chat);
 	if (!a->cfg.engine)
 		return send_err(c, 503, "no engine on this agent");
 	if (emu_asleep(a, true))

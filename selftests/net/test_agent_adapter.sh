@@ -13,7 +13,9 @@
 # residency orders round-trips on E (listed by /v1/models, twice -> 409,
 # unknown -> 404); sleep/wake through A (E refuses completions asleep,
 # /is_sleeping); E killed -> A's /health 503 with the reason, heartbeats
-# stop, LoRA orders 502; malformed metrics counted, B keeps running.
+# stop, LoRA orders 502; malformed metrics counted, B keeps running;
+# completions passed through agent P are its pending prefill (the ledger)
+# in /v1/agent and in its telemetry datagrams, at the telemetry rate.
 # TAP output; exit 4 when it cannot run.
 source "$(dirname "$0")/lib.sh"
 
@@ -168,6 +170,68 @@ get $B/v1/agent >"$T/b.json"
 jq -e '.engine.up == true and .engine.metrics.running == 3 and (.engine.error | test("malformed"))' \
 	"$T/b.json" >/dev/null && kill -0 "$BPID"
 tap_result "B alive, good lines used, the error says malformed" $? "$(jq -c .engine "$T/b.json")"
+
+# 4b. requests passed through an agent (P: --no-engine --engine-url E,
+# telemetry every 100 ms to a UDP listener): the prompt tokens it passed
+# and E has not prefilled are P's pending tokens, in /v1/agent and in every
+# datagram; E is busy with 2 long requests, so 3 passed ones wait
+cat >"$T/udp.py" <<'EOF'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    m = s.recv(64)
+    if len(m) >= 28:
+        with open(sys.argv[2], "a") as f:
+            f.write("%d %d\n" % struct.unpack(">II", m[16:24]))
+EOF
+: >"$T/tele"
+bg_ns "$NS" "$T/udp.log" python3 "$T/udp.py" 8191 "$T/tele"
+bg_ns "$NS" "$T/p.log" "$AGENT" --node-id 4 --listen 127.0.0.1:8103 --key "$T/k4" \
+	--no-engine --engine-url $E --scrape-ms 100 --telemetry 127.0.0.1:8191 --tele-ms 100 \
+	--addr4 127.0.0.1
+P=http://127.0.0.1:8103
+wait_listen "$NS" 8103
+tap_result "passing agent P up" $? "$(cat "$T/p.log")"
+for i in 1 2; do
+	in_ns "$NS" curl -s -m 90 $E/v1/completions \
+		-d "{\"prompt\":\"long$i\",\"max_tokens\":400}" >/dev/null &
+	bg_pid $!
+done
+e_busy() { get $E/metrics | grep -q '^vllm:num_requests_running{.*} 2$'; }
+poll e_busy
+for i in 1 2 3; do
+	in_ns "$NS" curl -s -m 90 -o "$T/pass$i" $P/v1/completions \
+		-d "{\"prompt\":\"p$i\",\"input_length\":4000,\"max_tokens\":2}" &
+	bg_pid $!
+done
+waiting() {
+	get $P/v1/agent >"$T/p.json" &&
+		jq -e '.engine.passed == 3 and .load.pending_tokens == 12000' "$T/p.json" >/dev/null
+}
+poll waiting
+tap_result "P's pending tokens = the 3 passed prompts waiting on E (3 x 4000)" $? \
+	"$(jq -c '{load, passed: .engine.passed, out: .engine.prefill_outstanding}' "$T/p.json")"
+tele_12k() { [ -s "$T/tele" ] && tail -n1 "$T/tele" | grep -q ' 12000$'; }
+poll tele_12k
+tap_result "P's telemetry datagrams carry them" $? "$(tail -n3 "$T/tele" 2>/dev/null)"
+n=$(wc -l <"$T/tele")
+sleep 1
+m=$(wc -l <"$T/tele")
+[ $((m - n)) -ge 5 ]
+tap_result "datagrams at the telemetry rate (100 ms), not the scrape's" $? "$n -> $m in 1 s"
+drained() {
+	get $P/v1/agent >"$T/p.json" &&
+		jq -e '.load.pending_tokens == 0 and .engine.passed == 3' "$T/p.json" >/dev/null
+}
+poll drained || poll drained	# up to 20 s: the long ones end, the passed ones prefill
+tap_result "prefilled on E: P's pending back to 0" $? "$(jq -c .load "$T/p.json")"
+tele_0() { tail -n1 "$T/tele" | grep -q ' 0$'; }
+poll tele_0
+tap_result "and in its datagrams" $? "$(tail -n2 "$T/tele")"
+pass_ok() { [ -s "$T/pass3" ] && jq -e '.usage.prompt_tokens == 4000' "$T/pass3" >/dev/null; }
+poll pass_ok
+tap_result "the passed request's answer comes back from E" $? "$(cat "$T/pass3" 2>/dev/null)"
 
 # 5. engine down
 kill "$EPID"

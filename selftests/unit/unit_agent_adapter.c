@@ -5,7 +5,8 @@
  * sets summed, KV usage the largest), SGLang's names, the emulator's
  * pending prefill tokens, malformed lines counted and skipped (never a
  * crash, never a figure from them), and what an engine that is down or
- * busy reads as (queue, saturation, KV permille, estimated pending tokens).
+ * busy reads as (queue, saturation, KV permille, estimated pending tokens);
+ * the prefill ledger of requests passed to the engine.
  */
 #include <errno.h>
 #include <math.h>
@@ -144,6 +145,66 @@ static void test_load(void)
 	ASSERT_EQ(adapter_init(&ad, "ftp://x", 100, 8), -EINVAL, "http(s) only");
 }
 
+/*
+ * The prefill ledger: tokens of passed requests out until the engine's
+ * prompt-token counter or their first byte says they are prefilled; the
+ * agent's figure wins over the engine's estimate once it passes requests.
+ */
+static void test_ledger(void)
+{
+	struct adapter ad;
+	struct eng_load l;
+
+	if (!ASSERT_EQ(adapter_init(&ad, "http://127.0.0.1:1", 100, 8), 0, "init"))
+		return;
+	adapter_parse_metrics(vllm_text, strlen(vllm_text), &ad.m);
+	ad.up = true;
+	adapter_credit(&ad, 12000);			/* the first scrape: the base */
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 7 * 1200, "nothing passed: the estimate");
+	adapter_pass(&ad, 1000);
+	adapter_pass(&ad, 3000);
+	adapter_pass(&ad, 500);
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 4500, "three passed, none prefilled: their tokens");
+	adapter_credit(&ad, 13000);			/* the engine prefilled the first */
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 3500, "counter +1000: credited");
+	adapter_settle(&ad, 1000, true);		/* its first byte: already credited */
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 3500, "settling a credited request changes nothing");
+	adapter_settle(&ad, 3000, true);		/* first byte before the counter */
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 500, "first byte back: prefilled");
+	adapter_credit(&ad, 16000);			/* the counter catches up: +3000 */
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 500, "the late counter is not credited to others");
+	adapter_credit(&ad, 26000);			/* +10000 from requests around the agent */
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 0, "credit bounded by what is out");
+	ASSERT_EQ(ad.led_credit, 500, "credit = out");
+	adapter_settle(&ad, 500, true);
+	ASSERT_EQ(ad.led_out, 0, "all settled");
+	ASSERT_EQ(ad.led_credit, 0, "no credit left");
+	adapter_pass(&ad, 800);
+	adapter_settle(&ad, 800, false);		/* failed: never prefilled */
+	adapter_credit(&ad, 26000);
+	adapter_pass(&ad, 200);
+	adapter_credit(&ad, 26100);
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 100, "a failed request leaves no debt");
+	adapter_credit(&ad, 50);			/* the engine restarted */
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 100, "a counter going back is a new base");
+	adapter_credit(&ad, 150);
+	adapter_load(&ad, &l);
+	ASSERT_EQ(l.pending_tokens, 0, "counted from the new base");
+	adapter_settle(&ad, 5000, true);		/* more than out: clamped */
+	ASSERT_EQ(ad.led_out, 0, "never below 0");
+	ASSERT_EQ(ad.passed, 5, "5 passed");
+	adapter_stop(&ad);
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -151,5 +212,6 @@ int main(void)
 	TAP_RUN(test_sglang);
 	TAP_RUN(test_malformed);
 	TAP_RUN(test_load);
+	TAP_RUN(test_ledger);
 	return tap_done();
 }
