@@ -70,6 +70,9 @@ struct d_node {
 	bool confidential;
 	char accelerator[32];
 	uint32_t net_us, tok_ns, max_queue;
+	/* T_net from a router in region r (us), 0: net_us plus the region
+	 * matrix's extra from r to the node's region (idnd_node_net_us()) */
+	uint32_t region_net_us[IDND_REGIONS];
 	uint16_t api_port;	/* the agent's HTTP API on its locator (0: none) */
 	char mgmt[64];		/* its management listener "ADDR:PORT" / "[ADDR6]:PORT":
 				 * where orders go (a wildcard address: the locator) */
@@ -160,6 +163,9 @@ int idnd_place_set(const struct pl_inst *in, const struct pl_sol *sol);
 int idnd_compile(void);
 /* Write one node to the dataplane node table. */
 int idnd_node_push(const struct d_node *n);
+/* the node's T_net for a router in region r: what the router of this idnd
+ * (region -R) gets in its node entry */
+uint32_t idnd_node_net_us(const struct d_node *n, int r);
 json_object *idnd_explain(uint32_t label, char *err, size_t errlen);
 /* Policy classes: strict JSON, registry (D.lock held). */
 int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t errlen);

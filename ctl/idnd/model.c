@@ -344,7 +344,8 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 {
 	static const char *const top[] = { "id", "addr4", "addr6", "mem_gb", "region", "domain",
 		"net_us", "trust", "confidential", "runtime", "accelerator", "tok_ns",
-		"max_queue", "api_port", "mgmt", NULL };
+		"max_queue", "api_port", "mgmt", "region_net_us", NULL };
+	json_object *rn;
 	struct in_addr a4;
 	struct in6_addr a6;
 	uint32_t v = 0;
@@ -377,6 +378,21 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 	TRY(get_uint(o, "net_us", 10000000, false, &n->net_us, err, errlen));
 	TRY(get_uint(o, "tok_ns", 10000000, false, &n->tok_ns, err, errlen));
 	TRY(get_uint(o, "max_queue", 1000000, false, &n->max_queue, err, errlen));
+	/* "region_net_us": [us from region 0's router, region 1's, ...], 0 = derived */
+	if (json_object_object_get_ex(o, "region_net_us", &rn)) {
+		if (!json_object_is_type(rn, json_type_array) ||
+		    json_object_array_length(rn) > IDND_REGIONS)
+			return ERR("field \"region_net_us\": an array of at most %d integers "
+				   "(us from each region's router)", IDND_REGIONS);
+		for (size_t i = 0; i < json_object_array_length(rn); i++) {
+			json_object *e = json_object_array_get_idx(rn, i);
+			int64_t us = json_object_get_int64(e);
+
+			if (!json_object_is_type(e, json_type_int) || us < 0 || us > 10000000)
+				return ERR("field \"region_net_us\": integers 0..10000000 expected");
+			n->region_net_us[i] = us;
+		}
+	}
 	v = 0;
 	TRY(get_uint(o, "api_port", 65535, false, &v, err, errlen));
 	n->api_port = v;
@@ -423,6 +439,17 @@ json_object *idnd_node_to_json(const struct d_node *n, bool live)
 	json_object_object_add(o, "accelerator", json_object_new_string(n->accelerator));
 	json_object_object_add(o, "tok_ns", json_object_new_int64(n->tok_ns));
 	json_object_object_add(o, "max_queue", json_object_new_int64(n->max_queue));
+	for (int last = IDND_REGIONS - 1; last >= 0; last--) {	/* up to the last one set */
+		json_object *a;
+
+		if (!n->region_net_us[last])
+			continue;
+		a = json_object_new_array();
+		for (int i = 0; i <= last; i++)
+			json_object_array_add(a, json_object_new_int64(n->region_net_us[i]));
+		json_object_object_add(o, "region_net_us", a);
+		break;
+	}
 	if (n->api_port)
 		json_object_object_add(o, "api_port", json_object_new_int(n->api_port));
 	if (n->mgmt[0])
@@ -686,6 +713,28 @@ int idnd_place_set(const struct pl_inst *in, const struct pl_sol *sol)
 
 /* ---- plan compiler ---- */
 
+/*
+ * Per-region network cost: the router of this idnd is in region -R
+ * (D.loop_region); its node entries carry T_net from that region: the
+ * node's own figure for it (region_net_us[r], measured: an agent's RTT
+ * report or the operator), else net_us (the node's access cost, as seen
+ * from its own region) plus the region matrix's extra from r to the
+ * node's region, so a node across the WAN pays the WAN.
+ */
+uint32_t idnd_node_net_us(const struct d_node *n, int r)
+{
+	double x;
+
+	if (r < 0 || r >= IDND_REGIONS)
+		return n->net_us;
+	if (n->region_net_us[r])
+		return n->region_net_us[r];
+	x = (D.region_lat[r * IDND_REGIONS + n->region] -
+	     D.region_lat[r * IDND_REGIONS + r]) * 1000.0;
+	x = x > 0 ? x + n->net_us : n->net_us;
+	return x > 10000000 ? 10000000 : (uint32_t)(x + 0.5);
+}
+
 int idnd_node_push(const struct d_node *dn)
 {
 	struct idn_node n = {}, old;
@@ -709,7 +758,7 @@ int idnd_node_push(const struct d_node *dn)
 		n.trust = dn->trust;
 		n.domain = dn->domain;
 		n.health = dn->up ? IDN_HEALTH_UP : IDN_HEALTH_DOWN;
-		n.net_us = dn->net_us;
+		n.net_us = idnd_node_net_us(dn, D.loop_region);
 		n.tok_ns = dn->tok_ns;
 		n.max_queue = dn->max_queue;
 		n.queue_depth = dn->queue;

@@ -11,7 +11,8 @@
  * emitted; a class's "tiers" bounds its entries; over IDN_MAX_PLANS the
  * compile fails with -ENOSPC; plans carry the capability's SLO, shed tier
  * and mean prompt (defaults when not given), so SLO shedding and the
- * router's self-accounting are on by default. model.c is included; what it calls of the
+ * router's self-accounting are on by default; the node entries a router
+ * gets carry T_net from its own region (-R). model.c is included; what it calls of the
  * rest of idnd and libidn is stubbed below (no maps, no store, no etcd).
  */
 #include <errno.h>
@@ -38,7 +39,15 @@ int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n, __
 	return -ENOSYS;
 }
 int idn_node_get(struct idn_maps *m, __u32 id, struct idn_node *n) { return -ENOSYS; }
-int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n) { return -ENOSYS; }
+static struct idn_node nodes[IDN_MAX_NODES];
+/* idnd_node_push() writes the test's userspace dataplane */
+int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n)
+{
+	if (id >= IDN_MAX_NODES)
+		return -EINVAL;
+	nodes[id] = *n;
+	return 0;
+}
 static char errbuf[256];
 const char *idn_errmsg(void) { return errbuf; }
 int idn_err(int err, const char *fmt, ...)
@@ -53,7 +62,6 @@ int idn_err(int err, const char *fmt, ...)
 void idn_log(enum idn_log_level lvl, const char *fmt, ...) {}
 
 /* ---- a userspace dataplane over the compiled plans ---- */
-static struct idn_node nodes[IDN_MAX_NODES];
 static struct idn_plan_op *ops;
 static int n_ops;
 
@@ -389,6 +397,84 @@ static void test_cap_routing_defaults(void)
 			   "\"shed_tier\":17}", &c), -EINVAL, "shed_tier over 16");
 }
 
+/*
+ * Per-region net cost: the router of idnd -R r gets T_net from region r in
+ * its node entries (a node's region_net_us[r], else net_us + the region
+ * matrix's extra), so each router prefers the nodes of its own region.
+ */
+static void test_region_net(void)
+{
+	json_object *o;
+	struct d_node n;
+	struct idn_sel s;
+
+	reset();
+	for (int a = 0; a < IDND_REGIONS; a++)	/* idnd's matrix: 2 ms + 8 ms per hop */
+		for (int b = 0; b < IDND_REGIONS; b++)
+			D.region_lat[a * IDND_REGIONS + b] = 2 + 8.0 * abs(a - b);
+	node(1, 3, false, 0, 100);
+	node(2, 3, false, 0, 100);
+	D.nodes[2].region = 1;
+	cap(IDN_CAP(14, 0), 10, 0);
+	place(IDN_CAP(14, 0), 1);
+	place(IDN_CAP(14, 0), 2);
+	ASSERT_TRUE(build() > 0, "compiled");
+	ASSERT_EQ(idnd_node_net_us(&D.nodes[1], 0), 100, "own region: net_us");
+	ASSERT_EQ(idnd_node_net_us(&D.nodes[2], 0), 8100, "one region away: + 8 ms");
+	ASSERT_EQ(idnd_node_net_us(&D.nodes[2], 1), 100, "from its region: net_us");
+	ASSERT_EQ(idnd_node_net_us(&D.nodes[1], 3), 24100, "three regions away");
+
+	/* the router in region 0: node 1 near, node 2 across the WAN */
+	D.have_maps = true;
+	D.loop_region = 0;
+	ASSERT_OK(idnd_node_push(&D.nodes[1]), "push 1");
+	ASSERT_OK(idnd_node_push(&D.nodes[2]), "push 2");
+	ASSERT_TRUE(nodes[1].net_us == 100 && nodes[2].net_us == 8100, "region 0's entries");
+	for (uint64_t t = 1; t <= 8; t++)
+		ASSERT_EQ(sel(IDN_CAP(14, 0), 0, 0, t).node, 1, "region 0 routes to node 1");
+	/* the router in region 1 */
+	D.loop_region = 1;
+	idnd_node_push(&D.nodes[1]);
+	idnd_node_push(&D.nodes[2]);
+	ASSERT_TRUE(nodes[1].net_us == 8100 && nodes[2].net_us == 100, "region 1's entries");
+	for (uint64_t t = 1; t <= 8; t++)
+		ASSERT_EQ(sel(IDN_CAP(14, 0), 0, 0, t).node, 2, "region 1 routes to node 2");
+	/* load still trades against distance: node 2 with 2 s of queued work */
+	nodes[2].pending_tokens = 2000000;
+	nodes[1].tok_ns = nodes[2].tok_ns = 1000;
+	s = sel(IDN_CAP(14, 0), 0, 0, 1);
+	ASSERT_EQ(s.node, 1, "a queue over the WAN's cost goes remote");
+
+	/* a measured figure per region wins, and round-trips through JSON */
+	o = json_tokener_parse("{\"id\":5,\"addr4\":\"10.0.0.5\",\"mem_gb\":80,\"region\":1,"
+			       "\"net_us\":100,\"region_net_us\":[30000,0,45000]}");
+	ASSERT_OK(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), "region_net_us parsed");
+	json_object_put(o);
+	ASSERT_EQ(idnd_node_net_us(&n, 0), 30000, "region 0: measured");
+	ASSERT_EQ(idnd_node_net_us(&n, 1), 100, "region 1: not given, net_us");
+	ASSERT_EQ(idnd_node_net_us(&n, 2), 45000, "region 2: measured");
+	ASSERT_EQ(idnd_node_net_us(&n, 4), 24100, "region 4: the matrix");
+	o = idnd_node_to_json(&n, false);
+	memset(&n, 0, sizeof(n));
+	ASSERT_OK(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), "round trip");
+	json_object_put(o);
+	ASSERT_TRUE(n.region_net_us[0] == 30000 && n.region_net_us[2] == 45000 &&
+		    !n.region_net_us[3], "kept");
+	o = json_tokener_parse("{\"id\":5,\"addr4\":\"10.0.0.5\",\"mem_gb\":80,"
+			       "\"region_net_us\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}");
+	ASSERT_EQ(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), -EINVAL, "17 regions");
+	json_object_put(o);
+	o = json_tokener_parse("{\"id\":5,\"addr4\":\"10.0.0.5\",\"mem_gb\":80,"
+			       "\"region_net_us\":[-1]}");
+	ASSERT_EQ(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), -EINVAL, "negative");
+	json_object_put(o);
+	o = json_tokener_parse("{\"id\":5,\"addr4\":\"10.0.0.5\",\"mem_gb\":80,"
+			       "\"region_net_us\":[\"5\"]}");
+	ASSERT_EQ(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), -EINVAL, "a string");
+	json_object_put(o);
+	D.have_maps = false;
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -399,6 +485,7 @@ int main(void)
 	TAP_RUN(test_tiers_and_budget);
 	TAP_RUN(test_policy_json);
 	TAP_RUN(test_cap_routing_defaults);
+	TAP_RUN(test_region_net);
 	reset();
 	return tap_done();
 }
