@@ -908,6 +908,17 @@ static int dp_status(int argc, char **argv)
 	print_uint(PRINT_ANY, "receipt_sample", "receipt-sample %u ", cfg.receipt_sample);
 	print_uint(PRINT_ANY, "affinity_ttl", "affinity-ttl %u", cfg.aff_ttl_s);
 	print_nl();
+	print_string(PRINT_ANY, "frag", "frag %s ",
+		     cfg.flags & IDN_CFG_F_FRAG_DROP ? "drop" : "pass");
+	print_string(PRINT_ANY, "ext6", "ext6 %s ",
+		     cfg.flags & IDN_CFG_F_EXT6_STEER ? "steer" :
+		     cfg.flags & IDN_CFG_F_EXT6_DROP ? "drop" : "pass");
+	if (cfg.flood_rate == IDN_FLOOD_OFF)
+		print_null(PRINT_ANY, "flood_rate", "flood-rate %s", "off");
+	else
+		print_uint(PRINT_ANY, "flood_rate", "flood-rate %u",
+			   cfg.flood_rate ? cfg.flood_rate : IDN_FLOOD_RATE_DEFAULT);
+	print_nl();
 	close_json_object();
 
 	open_json_object("maps");

@@ -105,6 +105,12 @@ c -j dp status | jq -e '.config | .hold and (.rst | not) and .telemetry and .por
 	.src4 == "10.9.9.9" and .src6 == "fd00::9" and .prefix6 == "2001:db8:1::/48" and
 	.home_domain == 3 and .receipt_sample == 1 and .affinity_ttl == 30' >/dev/null
 tap_result "dp set: every field reads back" $?
+c -j dp status | jq -e '.config | .frag == "pass" and .ext6 == "pass" and .flood_rate == 20000' >/dev/null &&
+	c dp set frag drop ext6 steer flood-rate off >/dev/null &&
+	c -j dp status | jq -e '.config | .frag == "drop" and .ext6 == "steer" and .flood_rate == null' >/dev/null &&
+	c dp status | grep -q "^frag drop ext6 steer flood-rate off" &&
+	c dp set frag pass ext6 pass flood-rate default >/dev/null
+tap_result "dp status: frag, ext6 and flood-rate read back (defaults, set, text)" $?
 usage_err "dp set src4 with v6" 'src4 needs an IPv4' dp set src4 fd00::1
 check "dp set: outer source pools" c dp set src4 10.9.9.0/24 src6 fd00::/112
 c -j dp status | jq -e '.config | .src4 == "10.9.9.0" and .src4_flow_bits == 8 and
