@@ -52,6 +52,7 @@ struct agent_cfg {
 	char addr4[INET_ADDRSTRLEN];
 	char addr6[INET6_ADDRSTRLEN];
 	uint32_t domain, region, trust, runtime, net_us, max_queue;
+	uint32_t region_net_us[16];	/* RTT from each region's router (us), 0 = not known */
 	bool confidential;
 	char controller[256];		/* idnd base URL[,URL...], "" = none */
 	uint32_t hb_ms;

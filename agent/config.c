@@ -37,7 +37,7 @@ enum {
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
-	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL,
+	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS,
 };
 
 static const struct option opts[] = {
@@ -52,6 +52,7 @@ static const struct option opts[] = {
 	{ "trust", required_argument, NULL, O_TRUST },
 	{ "runtime", required_argument, NULL, O_RUNTIME },
 	{ "net-us", required_argument, NULL, O_NETUS },
+	{ "region-net-us", required_argument, NULL, O_RNETUS },
 	{ "max-queue", required_argument, NULL, O_MAXQ },
 	{ "confidential", no_argument, NULL, O_CONF },
 	{ "controller", required_argument, NULL, O_CTL },
@@ -184,6 +185,22 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_TRUST: U32(trust, 7); return 0;
 	case O_RUNTIME: U32(runtime, 31); return 0;
 	case O_NETUS: U32(net_us, 10000000); return 0;
+	case O_RNETUS: {	/* "US,US,...": region 0's router, region 1's, ... */
+		const char *p = arg;
+		char *end;
+
+		memset(c->region_net_us, 0, sizeof(c->region_net_us));
+		for (int r = 0; *p; r++) {
+			unsigned long us = strtoul(p, &end, 10);
+
+			if (r >= 16 || end == p || us > 10000000 || (*end && *end != ',') ||
+			    (*end == ',' && !end[1]))
+				return -EINVAL;
+			c->region_net_us[r] = us;
+			p = *end ? end + 1 : end;
+		}
+		return 0;
+	}
 	case O_MAXQ: U32(max_queue, 1000000); return 0;
 	case O_CONF: c->confidential = true; return 0;
 	case O_CTL: STR(controller); return 0;

@@ -27,6 +27,7 @@ static const char usage_text[] =
 "Usage: idn-agent [-c FILE] [OPTIONS]\n"
 "  --node-id N --addr4 A --addr6 A6 --domain N --region N --trust N\n"
 "  --runtime N --net-us US --max-queue N --confidential\n"
+"  --region-net-us US,US,...  round trip from each region's router (region 0, 1, ...)\n"
 "  --controller URL[,URL] [--hb-ms MS]  register with idnd and heartbeat\n"
 "  --etcd URL[,URL] [--etcd-domain N] [--etcd-ttl S]\n"
 "                                       hold the node's own lease in etcd\n"

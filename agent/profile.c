@@ -175,6 +175,17 @@ json_object *agent_profile_json(const struct agent_profile *p, const struct agen
 	json_object_object_add(o, "region", json_object_new_int(c->region));
 	json_object_object_add(o, "domain", json_object_new_int(c->domain));
 	json_object_object_add(o, "net_us", json_object_new_int64(c->net_us));
+	for (int last = 15; last >= 0; last--) {	/* per-region RTT, up to the last known */
+		json_object *a;
+
+		if (!c->region_net_us[last])
+			continue;
+		a = json_object_new_array();
+		for (int r = 0; r <= last; r++)
+			json_object_array_add(a, json_object_new_int64(c->region_net_us[r]));
+		json_object_object_add(o, "region_net_us", a);
+		break;
+	}
 	json_object_object_add(o, "trust", json_object_new_int(c->trust));
 	json_object_object_add(o, "confidential", json_object_new_boolean(c->confidential));
 	json_object_object_add(o, "runtime", json_object_new_int(c->runtime));

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "agent.h"
 #include "tap.h"
 
@@ -205,6 +207,47 @@ static void test_ledger(void)
 	adapter_stop(&ad);
 }
 
+/* --region-net-us: the round trip from each region's router, into the
+ * registration body idnd reads as region_net_us */
+static void test_region_net_us(void)
+{
+	struct agent_profile prof = { .cpus = 1 };
+	struct agent_cfg c;
+	char err[256];
+	char *ok[] = { "idn-agent", "--region-net-us", "4000,80000,0,95000", NULL };
+	char *bad[][3] = {
+		{ "idn-agent", "--region-net-us", "1,2," },
+		{ "idn-agent", "--region-net-us", "-5" },
+		{ "idn-agent", "--region-net-us", "10000001" },
+		{ "idn-agent", "--region-net-us", "1,x" },
+		{ "idn-agent", "--region-net-us", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17" },
+	};
+	json_object *o, *a;
+
+	agent_cfg_defaults(&c);
+	if (!ASSERT_OK(agent_cfg_parse(&c, 3, ok, err, sizeof(err)), "parsed"))
+		return;
+	ASSERT_TRUE(c.region_net_us[0] == 4000 && c.region_net_us[1] == 80000 &&
+		    !c.region_net_us[2] && c.region_net_us[3] == 95000 && !c.region_net_us[4],
+		    "per region");
+	o = agent_profile_json(&prof, &c);
+	ASSERT_TRUE(json_object_object_get_ex(o, "region_net_us", &a) &&
+		    json_object_array_length(a) == 4 &&
+		    json_object_get_int64(json_object_array_get_idx(a, 1)) == 80000,
+		    "in the registration body");
+	json_object_put(o);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { bad[i][0], bad[i][1], bad[i][2], NULL };
+
+		agent_cfg_defaults(&c);
+		ASSERT_TRUE(agent_cfg_parse(&c, 3, argv, err, sizeof(err)) < 0, bad[i][2]);
+	}
+	agent_cfg_defaults(&c);
+	o = agent_profile_json(&prof, &c);
+	ASSERT_TRUE(!json_object_object_get_ex(o, "region_net_us", &a), "none: not sent");
+	json_object_put(o);
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -213,5 +256,6 @@ int main(void)
 	TAP_RUN(test_malformed);
 	TAP_RUN(test_load);
 	TAP_RUN(test_ledger);
+	TAP_RUN(test_region_net_us);
 	return tap_done();
 }

@@ -74,7 +74,8 @@ struct ev_plan {
  * Returns the number of plan entries or -errno (err says why).
  */
 int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
-		  struct idn_node *nodes, struct ev_plan **plans, char *err, size_t errlen);
+		  int router_region, struct idn_node *nodes, struct ev_plan **plans, char *err,
+		  size_t errlen);
 
 /* ---- simulator ---- */
 

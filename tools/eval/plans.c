@@ -69,7 +69,8 @@ static void registry_reset(void)
 }
 
 int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
-		  struct idn_node *nodes, struct ev_plan **plans, char *err, size_t errlen)
+		  int router_region, struct idn_node *nodes, struct ev_plan **plans, char *err,
+		  size_t errlen)
 {
 	struct idn_plan_op *ops = NULL;
 	json_object *o;
@@ -78,6 +79,7 @@ int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
 
 	*plans = NULL;
 	registry_reset();
+	D.loop_region = router_region;	/* idnd -R: the node entries carry T_net from it */
 	o = json_tokener_parse(cap_json);
 	ret = o ? idnd_cap_from_json(o, &c, err, errlen) : -EINVAL;
 	json_object_put(o);

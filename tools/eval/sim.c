@@ -780,13 +780,13 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 	snprintf(prof.gpu[0].name, sizeof(prof.gpu[0].name), "NVIDIA H100 80GB HBM3");
 	prof.gpu[0].mem_total = 80ULL << 30;
 	/*
-	 * One router: an agent sends its datagrams to one router (--tele) and
-	 * idnd pushes one entry per node, so today a second region's router
-	 * would see no load at all. Per-region routers (one table each, the
-	 * same datagrams, net cost from their own region) are what issue 9
-	 * asks for: n_rt 2 once the product has them.
+	 * Tiered: a router per client region (one table each, the same
+	 * datagrams), each from its own idnd (-R its region) whose node
+	 * entries carry T_net from that region: the agents report their
+	 * round trip from each region's router (--region-net-us), idnd
+	 * pushes region_net_us[R] (idnd_node_net_us()). Flat: one router.
 	 */
-	s->n_rt = 1;
+	s->n_rt = s->c->layout == EV_TIERED ? 2 : 1;
 	s->cap = CAP_LABEL;
 	for (int rt = 0; rt < s->n_rt && !ret; rt++) {
 		s->tbl[rt] = calloc(IDN_MAX_NODES, sizeof(struct idn_node));
@@ -802,20 +802,20 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 			ac.region = s->c->layout == EV_TIERED && tier_region(j) >= 0 ?
 				tier_region(j) : 0;
 			/*
-			 * The agent's --net-us: one number per node, the same in
-			 * every router's table (idnd pushes one entry per node):
-			 * the round trip from the node's own region's clients
-			 * (cloud: from anywhere). Each router still has its own
-			 * table and telemetry, as each region's router host does.
+			 * The agent's --net-us: the round trip from the node's
+			 * own region's clients (cloud: from anywhere); tiered,
+			 * --region-net-us: from each region's router.
 			 */
 			ac.net_us = 2 * ev_one_way_us(s->c->layout, j,
 						      tier_region(j) >= 0 ? tier_region(j) : 0);
+			for (int r = 0; s->n_rt > 1 && r < 2; r++)
+				ac.region_net_us[r] = 2 * ev_one_way_us(s->c->layout, j, r);
 			body[j] = agent_profile_json(&prof, &ac);
 			if (!body[j])
 				ret = -ENOMEM;
 		}
 		if (!ret)
-			ret = ev_idnd_build(s->c->cap_json ? s->c->cap_json : default_cap_json, body, s->n, s->tbl[rt], &s->ops[rt], err,
+			ret = ev_idnd_build(s->c->cap_json ? s->c->cap_json : default_cap_json, body, s->n, rt, s->tbl[rt], &s->ops[rt], err,
 					    errlen);
 		for (int j = 0; j < s->n; j++) {
 			json_object_put(body[j]);
