@@ -482,10 +482,20 @@ struct emu_ctl {
 /* telemetry, controller client, HTTP                                  */
 /* ------------------------------------------------------------------ */
 
-struct telemetry {
+#define TELE_MAX_ROUTERS 4
+struct tele_dst {
 	int fd;
 	struct sockaddr_storage dst;
 	socklen_t dlen;
+};
+
+/* datagrams to one router, or to each of a list (a router per region) */
+struct telemetry {
+	int fd;				/* the first router */
+	struct sockaddr_storage dst;
+	socklen_t dlen;
+	int n_more;			/* the others: --telemetry A:P,B:P,... */
+	struct tele_dst more[TELE_MAX_ROUTERS - 1];
 	uint32_t node, seq;
 	uint64_t sent, errors;
 };

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -31,29 +32,28 @@ uint32_t tele_seq_start(void)
 	return (uint32_t)((uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-int tele_open(struct telemetry *t, const char *dst, uint32_t node, const char *src4,
-	      const char *src6)
+/* one destination "ADDR:PORT": a socket bound to the node's locator */
+static int open_one(struct tele_dst *d, const char *dst, const char *src4, const char *src6)
 {
 	struct sockaddr_storage src = { 0 };
 	socklen_t slen = 0;
 	int err;
 
-	memset(t, 0, sizeof(*t));
-	t->fd = -1;
-	err = agent_parse_hostport(dst, &t->dst, &t->dlen);
+	d->fd = -1;
+	err = agent_parse_hostport(dst, &d->dst, &d->dlen);
 	if (err)
 		return err;
-	t->fd = socket(t->dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (t->fd < 0)
+	d->fd = socket(d->dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (d->fd < 0)
 		return -errno;
-	if (t->dst.ss_family == AF_INET && src4 && *src4) {
+	if (d->dst.ss_family == AF_INET && src4 && *src4) {
 		struct sockaddr_in *s = (void *)&src;
 
 		s->sin_family = AF_INET;
 		if (inet_pton(AF_INET, src4, &s->sin_addr) != 1)
 			goto inval;
 		slen = sizeof(*s);
-	} else if (t->dst.ss_family == AF_INET6 && src6 && *src6) {
+	} else if (d->dst.ss_family == AF_INET6 && src6 && *src6) {
 		struct sockaddr_in6 *s = (void *)&src;
 
 		s->sin6_family = AF_INET6;
@@ -61,19 +61,60 @@ int tele_open(struct telemetry *t, const char *dst, uint32_t node, const char *s
 			goto inval;
 		slen = sizeof(*s);
 	}
-	if (slen && bind(t->fd, (struct sockaddr *)&src, slen)) {
+	if (slen && bind(d->fd, (struct sockaddr *)&src, slen)) {
 		err = -errno;
-		close(t->fd);
-		t->fd = -1;
+		close(d->fd);
+		d->fd = -1;
 		return err;
 	}
+	return 0;
+inval:
+	close(d->fd);
+	d->fd = -1;
+	return -EINVAL;
+}
+
+/*
+ * dst: "ADDR:PORT", or a comma-separated list of up to TELE_MAX_ROUTERS
+ * (a router per region: each gets every datagram, the same sequence)
+ */
+int tele_open(struct telemetry *t, const char *dst, uint32_t node, const char *src4,
+	      const char *src6)
+{
+	struct tele_dst d[TELE_MAX_ROUTERS];
+	char buf[256], *p, *save = NULL;
+	int n = 0, err = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	if (strlen(dst) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	snprintf(buf, sizeof(buf), "%s", dst);
+	for (p = strtok_r(buf, ",", &save); p && !err; p = strtok_r(NULL, ",", &save)) {
+		if (n == TELE_MAX_ROUTERS) {
+			err = -E2BIG;
+			break;
+		}
+		err = open_one(&d[n], p, src4, src6);
+		if (!err)
+			n++;
+	}
+	if (!err && !n)
+		err = -EINVAL;
+	if (err) {
+		while (n--)
+			close(d[n].fd);
+		return err;
+	}
+	t->fd = d[0].fd;
+	t->dst = d[0].dst;
+	t->dlen = d[0].dlen;
+	t->n_more = n - 1;
+	for (int i = 1; i < n; i++)
+		t->more[i - 1] = d[i];
 	t->node = node;
 	t->seq = tele_seq_start();
 	return 0;
-inval:
-	close(t->fd);
-	t->fd = -1;
-	return -EINVAL;
 }
 
 void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health, void *buf)
@@ -99,6 +140,11 @@ int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health)
 	if (t->fd < 0)
 		return -EBADF;
 	tele_build(t, l, health, &m);
+	for (int i = 0; i < t->n_more; i++) {
+		if (sendto(t->more[i].fd, &m, sizeof(m), 0, (struct sockaddr *)&t->more[i].dst,
+			   t->more[i].dlen) != (ssize_t)sizeof(m))
+			t->errors++;
+	}
 	if (sendto(t->fd, &m, sizeof(m), 0, (struct sockaddr *)&t->dst, t->dlen) !=
 	    (ssize_t)sizeof(m)) {
 		t->errors++;
@@ -113,4 +159,7 @@ void tele_close(struct telemetry *t)
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
+	for (int i = 0; i < t->n_more; i++)
+		close(t->more[i].fd);
+	t->n_more = 0;
 }

@@ -14,7 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <json-c/json.h>
+#include <linux/idn.h>
 
 #include "agent.h"
 #include "tap.h"
@@ -248,6 +254,48 @@ static void test_region_net_us(void)
 	json_object_put(o);
 }
 
+/* --telemetry A:P,B:P: every datagram to each router (a router per region) */
+static void test_tele_routers(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct idn_telemetry m;
+	struct telemetry t;
+	struct eng_load l = { .queue_depth = 3, .pending_tokens = 777 };
+	socklen_t len = sizeof(sa);
+	int fd[2];
+	char dst[128];
+	uint16_t port[2];
+
+	for (int i = 0; i < 2; i++) {
+		struct timeval tv = { .tv_sec = 2 };
+
+		fd[i] = socket(AF_INET, SOCK_DGRAM, 0);
+		sa.sin_port = 0;
+		if (!ASSERT_TRUE(fd[i] >= 0 && !bind(fd[i], (void *)&sa, sizeof(sa)) &&
+				 !getsockname(fd[i], (void *)&sa, &len), "listener"))
+			return;
+		setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		port[i] = ntohs(sa.sin_port);
+	}
+	snprintf(dst, sizeof(dst), "127.0.0.1:%u,127.0.0.1:%u", port[0], port[1]);
+	if (!ASSERT_OK(tele_open(&t, dst, 9, "127.0.0.1", NULL), "two routers"))
+		return;
+	ASSERT_EQ(t.n_more, 1, "one more than the first");
+	ASSERT_OK(tele_send(&t, &l, 0), "sent");
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(recv(fd[i], &m, sizeof(m), 0), (ssize_t)sizeof(m), "router got it");
+		ASSERT_TRUE(ntohl(m.node) == 9 && ntohl(m.pending_tokens) == 777 &&
+			    ntohl(m.seq) == t.seq, "its contents, the same sequence");
+		close(fd[i]);
+	}
+	tele_close(&t);
+	ASSERT_EQ(tele_open(&t, "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3,127.0.0.1:4,127.0.0.1:5",
+			    9, NULL, NULL), -E2BIG, "at most 4 routers");
+	ASSERT_TRUE(tele_open(&t, "127.0.0.1:1,nope", 9, NULL, NULL) < 0, "a bad one refused");
+	ASSERT_TRUE(tele_open(&t, ",", 9, NULL, NULL) < 0, "none refused");
+	ASSERT_EQ(t.fd, -1, "nothing left open");
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -257,5 +305,6 @@ int main(void)
 	TAP_RUN(test_load);
 	TAP_RUN(test_ledger);
 	TAP_RUN(test_region_net_us);
+	TAP_RUN(test_tele_routers);
 	return tap_done();
 }
