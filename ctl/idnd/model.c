@@ -716,23 +716,16 @@ int idnd_place_set(const struct pl_inst *in, const struct pl_sol *sol)
 /*
  * Per-region network cost: the router of this idnd is in region -R
  * (D.loop_region); its node entries carry T_net from that region: the
- * node's own figure for it (region_net_us[r], measured: an agent's RTT
- * report or the operator), else net_us (the node's access cost, as seen
- * from its own region) plus the region matrix's extra from r to the
- * node's region, so a node across the WAN pays the WAN.
+ * node's measured figure for it (region_net_us[r]: the agent's
+ * --region-net-us or the operator), else net_us (one figure for every
+ * router, as before: the region matrix is placement's model, not a
+ * measurement, and is not charged to routing).
  */
 uint32_t idnd_node_net_us(const struct d_node *n, int r)
 {
-	double x;
-
-	if (r < 0 || r >= IDND_REGIONS)
-		return n->net_us;
-	if (n->region_net_us[r])
+	if (r >= 0 && r < IDND_REGIONS && n->region_net_us[r])
 		return n->region_net_us[r];
-	x = (D.region_lat[r * IDND_REGIONS + n->region] -
-	     D.region_lat[r * IDND_REGIONS + r]) * 1000.0;
-	x = x > 0 ? x + n->net_us : n->net_us;
-	return x > 10000000 ? 10000000 : (uint32_t)(x + 0.5);
+	return n->net_us;
 }
 
 int idnd_node_push(const struct d_node *dn)

@@ -409,34 +409,36 @@ static void test_region_net(void)
 	struct idn_sel s;
 
 	reset();
-	for (int a = 0; a < IDND_REGIONS; a++)	/* idnd's matrix: 2 ms + 8 ms per hop */
-		for (int b = 0; b < IDND_REGIONS; b++)
-			D.region_lat[a * IDND_REGIONS + b] = 2 + 8.0 * abs(a - b);
 	node(1, 3, false, 0, 100);
 	node(2, 3, false, 0, 100);
 	D.nodes[2].region = 1;
+	/* the agents' round trips from region 0's and region 1's routers */
+	D.nodes[1].region_net_us[0] = 200;
+	D.nodes[1].region_net_us[1] = 16000;
+	D.nodes[2].region_net_us[0] = 16000;
+	D.nodes[2].region_net_us[1] = 200;
 	cap(IDN_CAP(14, 0), 10, 0);
 	place(IDN_CAP(14, 0), 1);
 	place(IDN_CAP(14, 0), 2);
 	ASSERT_TRUE(build() > 0, "compiled");
-	ASSERT_EQ(idnd_node_net_us(&D.nodes[1], 0), 100, "own region: net_us");
-	ASSERT_EQ(idnd_node_net_us(&D.nodes[2], 0), 8100, "one region away: + 8 ms");
-	ASSERT_EQ(idnd_node_net_us(&D.nodes[2], 1), 100, "from its region: net_us");
-	ASSERT_EQ(idnd_node_net_us(&D.nodes[1], 3), 24100, "three regions away");
+	ASSERT_EQ(idnd_node_net_us(&D.nodes[1], 0), 200, "measured from region 0");
+	ASSERT_EQ(idnd_node_net_us(&D.nodes[2], 0), 16000, "across the WAN");
+	ASSERT_EQ(idnd_node_net_us(&D.nodes[2], 1), 200, "from its own region");
+	ASSERT_EQ(idnd_node_net_us(&D.nodes[1], 3), 100, "not measured: net_us");
 
 	/* the router in region 0: node 1 near, node 2 across the WAN */
 	D.have_maps = true;
 	D.loop_region = 0;
 	ASSERT_OK(idnd_node_push(&D.nodes[1]), "push 1");
 	ASSERT_OK(idnd_node_push(&D.nodes[2]), "push 2");
-	ASSERT_TRUE(nodes[1].net_us == 100 && nodes[2].net_us == 8100, "region 0's entries");
+	ASSERT_TRUE(nodes[1].net_us == 200 && nodes[2].net_us == 16000, "region 0's entries");
 	for (uint64_t t = 1; t <= 8; t++)
 		ASSERT_EQ(sel(IDN_CAP(14, 0), 0, 0, t).node, 1, "region 0 routes to node 1");
 	/* the router in region 1 */
 	D.loop_region = 1;
 	idnd_node_push(&D.nodes[1]);
 	idnd_node_push(&D.nodes[2]);
-	ASSERT_TRUE(nodes[1].net_us == 8100 && nodes[2].net_us == 100, "region 1's entries");
+	ASSERT_TRUE(nodes[1].net_us == 16000 && nodes[2].net_us == 200, "region 1's entries");
 	for (uint64_t t = 1; t <= 8; t++)
 		ASSERT_EQ(sel(IDN_CAP(14, 0), 0, 0, t).node, 2, "region 1 routes to node 2");
 	/* load still trades against distance: node 2 with 2 s of queued work */
@@ -444,6 +446,10 @@ static void test_region_net(void)
 	nodes[1].tok_ns = nodes[2].tok_ns = 1000;
 	s = sel(IDN_CAP(14, 0), 0, 0, 1);
 	ASSERT_EQ(s.node, 1, "a queue over the WAN's cost goes remote");
+	/* nothing measured: every router gets net_us, as before */
+	memset(D.nodes[2].region_net_us, 0, sizeof(D.nodes[2].region_net_us));
+	idnd_node_push(&D.nodes[2]);
+	ASSERT_EQ(nodes[2].net_us, 100, "unmeasured: net_us");
 
 	/* a measured figure per region wins, and round-trips through JSON */
 	o = json_tokener_parse("{\"id\":5,\"addr4\":\"10.0.0.5\",\"mem_gb\":80,\"region\":1,"
@@ -453,7 +459,7 @@ static void test_region_net(void)
 	ASSERT_EQ(idnd_node_net_us(&n, 0), 30000, "region 0: measured");
 	ASSERT_EQ(idnd_node_net_us(&n, 1), 100, "region 1: not given, net_us");
 	ASSERT_EQ(idnd_node_net_us(&n, 2), 45000, "region 2: measured");
-	ASSERT_EQ(idnd_node_net_us(&n, 4), 24100, "region 4: the matrix");
+	ASSERT_EQ(idnd_node_net_us(&n, 4), 100, "region 4: net_us");
 	o = idnd_node_to_json(&n, false);
 	memset(&n, 0, sizeof(n));
 	ASSERT_OK(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), "round trip");
