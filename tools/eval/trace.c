@@ -106,8 +106,17 @@ static int get_int(struct rd *d, json_object *o, const char *key, int64_t lo, in
 	    !(json_object_is_type(x, json_type_double) &&
 	      json_object_get_double(x) == floor(json_object_get_double(x))))
 		return fail(d, "\"%s\" is not an integer", key);
-	*v = json_object_is_type(x, json_type_int) ? json_object_get_int64(x)
-						  : (int64_t)json_object_get_double(x);
+	if (!json_object_is_type(x, json_type_int)) {
+		double dv = json_object_get_double(x);
+
+		/* range first: a cast of a double past int64 is undefined */
+		if (!(dv >= (double)lo && dv <= (double)hi))
+			return fail(d, "\"%s\" %g out of range [%lld, %lld]", key, dv,
+				    (long long)lo, (long long)hi);
+		*v = (int64_t)dv;
+	} else {
+		*v = json_object_get_int64(x);
+	}
 	if (*v < lo || *v > hi)
 		return fail(d, "\"%s\" %lld out of range [%lld, %lld]", key, (long long)*v,
 			    (long long)lo, (long long)hi);
