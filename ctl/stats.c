@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -84,6 +85,18 @@ static int stats_show(void)
 	return EXIT_OK;
 }
 
+/* The per-node counter families: one field of struct idn_nstat each. */
+static const struct node_family {
+	const char *name, *help;
+	size_t off;
+} node_families[] = {
+	{ "idn_dp_node_packets_total", "Packets steered to a node.",
+	  offsetof(struct idn_nstat, packets) },
+	{ "idn_dp_node_bytes_total", "Bytes steered to a node.", offsetof(struct idn_nstat, bytes) },
+	{ "idn_dp_node_flows_total", "New flows steered to a node.",
+	  offsetof(struct idn_nstat, flows) },
+};
+
 /*
  * The dataplane's counters in the Prometheus text format (version 0.0.4):
  * HELP and TYPE before each family, counters end in _total, labels by
@@ -131,24 +144,16 @@ static char *prom_text(void)
 	for (int r = 1; r < IDN_DROP_MAX; r++)
 		fprintf(f, "idn_dp_drops_total{reason=\"%s\"} %llu\n",
 			idn_name(&idn_drop_names, r), (unsigned long long)drops[r]);
-	fputs("# HELP idn_dp_node_packets_total Packets steered to a node.\n"
-	      "# TYPE idn_dp_node_packets_total counter\n", f);
-	for (__u32 id = 0; id < IDN_MAX_NODES; id++)
-		if (ns[id].packets || ns[id].flows)
-			fprintf(f, "idn_dp_node_packets_total{node=\"%u\"} %llu\n", id,
-				(unsigned long long)ns[id].packets);
-	fputs("# HELP idn_dp_node_bytes_total Bytes steered to a node.\n"
-	      "# TYPE idn_dp_node_bytes_total counter\n", f);
-	for (__u32 id = 0; id < IDN_MAX_NODES; id++)
-		if (ns[id].packets || ns[id].flows)
-			fprintf(f, "idn_dp_node_bytes_total{node=\"%u\"} %llu\n", id,
-				(unsigned long long)ns[id].bytes);
-	fputs("# HELP idn_dp_node_flows_total New flows steered to a node.\n"
-	      "# TYPE idn_dp_node_flows_total counter\n", f);
-	for (__u32 id = 0; id < IDN_MAX_NODES; id++)
-		if (ns[id].packets || ns[id].flows)
-			fprintf(f, "idn_dp_node_flows_total{node=\"%u\"} %llu\n", id,
-				(unsigned long long)ns[id].flows);
+	for (size_t k = 0; k < ARRAY_SIZE(node_families); k++) {
+		const struct node_family *nf = &node_families[k];
+
+		fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", nf->name, nf->help, nf->name);
+		for (__u32 id = 0; id < IDN_MAX_NODES; id++)
+			if (ns[id].packets || ns[id].flows)
+				fprintf(f, "%s{node=\"%u\"} %llu\n", nf->name, id,
+					(unsigned long long)*(const __u64 *)((const char *)&ns[id] +
+									  nf->off));
+	}
 	fputs("# HELP idn_dp_cap_flows_total New-flow decisions per capability and verdict.\n"
 	      "# TYPE idn_dp_cap_flows_total counter\n", f);
 	fd = idn_map_fd(&G.maps, IDN_MAP_CAP_STATS);
