@@ -149,6 +149,19 @@ ctl_in_netns() {
 }
 
 rc=0
+# run_part WHAT CMD...: a benchmark script; exit 4 is a skip (said why on
+# stderr), any other failure fails the run
+run_part() {
+	local what=$1 st=0
+	shift
+	"$@" || st=$?
+	if [ $st -eq 4 ]; then
+		echo "run.sh: $what skipped" >&2
+	elif [ $st -ne 0 ]; then
+		echo "run.sh: $what FAILED" >&2
+		rc=1
+	fi
+}
 if [ $want_xdp = 1 ]; then
 	if [ ! -x "$O/tools/idn_bench" ]; then
 		echo "run.sh: $O/tools/idn_bench missing (run make first)" >&2
@@ -182,25 +195,11 @@ if [ $want_hostile = 1 ]; then
 fi
 if [ $want_rps = 1 ]; then
 	echo "# rps: requests/s through the namespace router" >&2
-	st=0
-	O="$O" "$HERE/router_rps.sh" || st=$?
-	if [ $st -eq 4 ]; then
-		echo "run.sh: router requests/s benchmark skipped" >&2
-	elif [ $st -ne 0 ]; then
-		echo "run.sh: router requests/s benchmark FAILED" >&2
-		rc=1
-	fi
+	run_part "router requests/s benchmark" env O="$O" "$HERE/router_rps.sh"
 fi
 if [ $want_replace = 1 ]; then
 	echo "# replace: dp replace under traffic" >&2
-	st=0
-	O="$O" "$HERE/dp_replace.sh" || st=$?
-	if [ $st -eq 4 ]; then
-		echo "run.sh: dp replace benchmark skipped" >&2
-	elif [ $st -ne 0 ]; then
-		echo "run.sh: dp replace benchmark FAILED" >&2
-		rc=1
-	fi
+	run_part "dp replace benchmark" env O="$O" "$HERE/dp_replace.sh"
 fi
 if [ $want_placement = 1 ]; then
 	echo "# placement: heuristic vs CBC optimum / GLPK bound, scale, churn" >&2
@@ -230,28 +229,14 @@ if [ $want_placement = 1 ]; then
 fi
 if [ $want_kernel = 1 ]; then
 	echo "# kernel: idn.ko hold release latency/loss, miss path vs steer (QEMU guest)" >&2
-	st=0
-	O="$O" IDN_KBENCH=1 KB_N="${KB_N:-}" KB_ROUNDS="${KB_ROUNDS:-}" KB_K="${KB_K:-}" \
-		"$ROOT/selftests/kernel/run.sh" || st=$?
-	if [ $st -eq 4 ]; then
-		: # run.sh printed "# skipped: reason" on stderr
-	elif [ $st -ne 0 ]; then
-		echo "run.sh: kernel benchmark FAILED" >&2
-		rc=1
-	fi
+	run_part "kernel benchmark" env O="$O" IDN_KBENCH=1 KB_N="${KB_N:-}" \
+		KB_ROUNDS="${KB_ROUNDS:-}" KB_K="${KB_K:-}" "$ROOT/selftests/kernel/run.sh"
 fi
 if [ $want_rdma = 1 ]; then
 	echo "# rdma: KV transfer over Soft-RoCE vs ib_write_bw (QEMU guest)" >&2
-	st=0
-	O="$O" IDN_KBENCH=1 IDN_KBENCH_SCRIPT=tools/bench/rdma_guest.sh \
-		RB_BYTES="${RB_BYTES:-}" RB_SLICE="${RB_SLICE:-}" RB_ROUNDS="${RB_ROUNDS:-}" \
-		"$ROOT/selftests/kernel/run.sh" || st=$?
-	if [ $st -eq 4 ]; then
-		: # run.sh printed "# skipped: reason" on stderr
-	elif [ $st -ne 0 ]; then
-		echo "run.sh: rdma benchmark FAILED" >&2
-		rc=1
-	fi
+	run_part "rdma benchmark" env O="$O" IDN_KBENCH=1 \
+		IDN_KBENCH_SCRIPT=tools/bench/rdma_guest.sh RB_BYTES="${RB_BYTES:-}" \
+		RB_SLICE="${RB_SLICE:-}" RB_ROUNDS="${RB_ROUNDS:-}" "$ROOT/selftests/kernel/run.sh"
 fi
 if [ $want_agent = 1 ]; then
 	echo "# agent: KV transfer vs plain socket, residency load vs raw read" >&2
