@@ -185,12 +185,20 @@ static int steer_load(enum dp_kind kind, char *why, size_t n)
 	return fd;
 }
 
-/* This idnctl's own dataplane build: the skeleton's .rodata, not loaded. */
+/*
+ * This idnctl's own dataplane build: the skeleton's .rodata, not loaded;
+ * read once (opening the skeleton parses the whole embedded object).
+ */
 static __u64 own_build_id(void)
 {
-	struct idn_steer *skel = idn_steer__open();
-	__u64 id = 0;
+	static __u64 id;
+	static bool read;
+	struct idn_steer *skel;
 
+	if (read)
+		return id;
+	read = true;
+	skel = idn_steer__open();
 	if (skel) {
 		id = skel->rodata->idn_build_id;
 		idn_steer__destroy(skel);
@@ -752,66 +760,36 @@ static void print_flag(const char *key, const char *fmt, bool on)
 }
 
 /*
- * Features, map layout and build of the loaded steering program, read
- * back from its own .rodata (what runs, not what a probe would choose
- * now); for each feature that is off, why: the operator's IDN_DP_DISABLE,
- * or the kernel's answer now.
+ * What runs: the features, map layout and build of the loaded steering
+ * programs, read back from their own .rodata (not what a probe would
+ * choose now), each pin read once. Features come from the first program
+ * pinned (both are loaded with the same probe); for each feature that is
+ * off, why: the operator's IDN_DP_DISABLE, or the kernel's answer now.
  */
-static int prog_features(const char *pin, __u32 *feat, __u32 *forced)
-{
-#if HAVE_STEER_SKEL
-	struct idn_steer__rodata ro;
-	int err = pinned_rodata(pin, &ro, sizeof(ro));
-
-	if (err)
-		return err;
-	*feat = ro.idn_features;
-	*forced = ro.idn_features_forced_off;
-	return 0;
-#else
-	return -EOPNOTSUPP;
-#endif
-}
-
-static void print_build(void)
+static void print_running(void)
 {
 #if HAVE_STEER_SKEL
 	static const char *const pins[] = { PIN_XDP, PIN_TC };
-	struct idn_steer__rodata ro;
+	struct idn_steer__rodata ro[ARRAY_SIZE(pins)];
+	bool have[ARRAY_SIZE(pins)];
+	const struct idn_steer__rodata *first = NULL;
 	char b[32];
 
 	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
-		if (pinned_rodata(pins[i], &ro, sizeof(ro)))
-			continue;
-		snprintf(b, sizeof(b), "%016llx", (unsigned long long)ro.idn_build_id);
-		open_json_object(i ? "build_tc" : "build_xdp");
-		print_string(PRINT_ANY, "id", i ? "build-tc %s " : "build-xdp %s ", b);
-		print_uint(PRINT_ANY, "map_layout", "map-layout %u ", ro.idn_map_layout);
-		print_bool(PRINT_ANY, "stale", "stale %s", ro.idn_build_id != own_build_id());
-		close_json_object();
-		print_nl();
+		have[i] = !pinned_rodata(pins[i], &ro[i], sizeof(ro[i]));
+		if (have[i] && !first)
+			first = &ro[i];
 	}
-#endif
-}
-
-static void print_features(void)
-{
-	static const char *const pins[] = { PIN_XDP, PIN_TC };
-	__u32 feat = 0, forced = 0;
-	int err = -ENOENT;
-
-	for (size_t i = 0; i < ARRAY_SIZE(pins) && err; i++)
-		err = prog_features(pins[i], &feat, &forced);
-	if (err)
+	if (!first)
 		return;
 	open_json_object("features");
 	print_string(PRINT_FP, NULL, "%s", "features");
 	for (size_t i = 0; i < IDN_N_FEATURES; i++) {
 		const struct idn_feature_desc *fd = &idn_feature_descs[i];
-		bool on = feat & fd->bit;
+		bool on = first->idn_features & fd->bit;
 		char why[256] = "on";
 
-		if (!on && (forced & fd->bit))
+		if (!on && (first->idn_features_forced_off & fd->bit))
 			snprintf(why, sizeof(why), "off (IDN_DP_DISABLE at load)");
 		else if (!on && fd->bit == IDN_FEAT_XDP_META)
 			idn_probe_xdp_meta(why, sizeof(why));
@@ -826,6 +804,18 @@ static void print_features(void)
 	}
 	close_json_object();
 	print_nl();
+	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+		if (!have[i])
+			continue;
+		snprintf(b, sizeof(b), "%016llx", (unsigned long long)ro[i].idn_build_id);
+		open_json_object(i ? "build_tc" : "build_xdp");
+		print_string(PRINT_ANY, "id", i ? "build-tc %s " : "build-xdp %s ", b);
+		print_uint(PRINT_ANY, "map_layout", "map-layout %u ", ro[i].idn_map_layout);
+		print_bool(PRINT_ANY, "stale", "stale %s", ro[i].idn_build_id != own_build_id());
+		close_json_object();
+		print_nl();
+	}
+#endif
 }
 
 static void print_pinned_prog(const char *key, const char *name)
@@ -866,8 +856,7 @@ static int dp_status(int argc, char **argv)
 	print_pinned_prog("prog_tc", PIN_TC);
 	print_pinned_prog("prog_decap", PIN_DECAP);
 	print_nl();
-	print_features();
-	print_build();
+	print_running();
 
 	print_uint(PRINT_ANY, "generation", "generation %u ", cfg.generation);
 	print_uint(PRINT_ANY, "active_slot", "active-slot %u", cfg.active_slot);

@@ -582,8 +582,13 @@ IDN_INLINE int demand_miss_hold(void *ctx, const struct idn_desc *d, const int x
 		struct idn_meta *m;
 		void *data;
 
+		/*
+		 * idn_steer() already passed the miss when the feature is off;
+		 * this test on the .rodata constant is what keeps the helper
+		 * out of the verifier's sight on kernels that refuse it
+		 */
 		if (!(idn_features & IDN_FEAT_XDP_META))
-			return XDP_PASS;	/* TC decides (idn_steer) */
+			return XDP_PASS;
 		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m)))
 			return XDP_PASS;
 		m = (void *)(long)((struct xdp_md *)ctx)->data_meta;
