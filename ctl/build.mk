@@ -100,6 +100,13 @@ $(O)/tests/unit_idnd_compile: selftests/unit/unit_idnd_compile.c ctl/idnd/model.
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
 		$(PLACE_SRCS) $(LDFLAGS) $(PLACE_LIBS) -ljson-c
 
+# signed capability metadata: the canonical encoding, sign and verify
+$(O)/tests/unit_idnd_capsig: selftests/unit/unit_idnd_capsig.c ctl/capsig.c ctl/capsig.h \
+		selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Ictl -Iselftests/lib $(SAN_FLAGS) -o $@ $< ctl/capsig.c \
+		$(LDFLAGS) -ljson-c -lsodium
+
 $(O)/tools/idn_placement: tools/bench/idn_placement.c $(PLACE_SRCS) $(IDND_HDRS) | $(O)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -o $@ $< $(PLACE_SRCS) $(LDFLAGS) $(PLACE_LIBS)
