@@ -47,6 +47,8 @@ struct eng_params {
 	double cache_half_life;		/* eq8: in cache turnovers (1.0) */
 };
 
+struct idn_tls;			/* ctl/lib/http.h */
+
 struct agent_cfg {
 	uint32_t node_id;
 	char addr4[INET_ADDRSTRLEN];
@@ -76,6 +78,8 @@ struct agent_cfg {
 	uint32_t kv_streams;
 	char kv_key[256];		/* shared key authenticating KV peers, "" = none */
 	char key_path[256];		/* Ed25519 node key, "" = default path */
+	char tls_ca[256], tls_cert[256], tls_key[256];	/* mutual TLS (PEM), "" = none */
+	bool insecure;			/* --insecure: plain HTTP management and idnd client */
 	char affinity_pin[200];		/* router's pin dir for the affinity self-check */
 	char engine_url[256];		/* managed vLLM/SGLang server (adapter.c), "" = none */
 	uint32_t scrape_ms;		/* its /metrics scrape period */
@@ -512,6 +516,8 @@ struct ctlclient {
 	char base[256];			/* URL[,URL...]: replicas of idnd */
 	int n_urls, cur;		/* the one heartbeats go to now */
 	void *curl;
+	const struct idn_tls *tls;	/* our certificate (ctl/lib/http.h); NULL: plain only */
+	char err[256];			/* the last transport error */
 	bool registered;
 	uint64_t registrations, heartbeats, failures;
 	long last_code;
@@ -622,6 +628,7 @@ struct agent {
 	bool have_tele, have_ctl, have_lease;
 	void *httpd;
 	void *httpd_mgmt;		/* management listener (http.c) */
+	const struct idn_tls *tls;	/* its TLS material, idnd's client too (main.c) */
 	uint64_t mgmt_refused;		/* management requests refused on the inference port */
 	volatile int stop;
 };

@@ -38,6 +38,7 @@ enum {
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
 	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS,
+	O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE,
 };
 
 static const struct option opts[] = {
@@ -92,6 +93,10 @@ static const struct option opts[] = {
 	{ "etcd", required_argument, NULL, O_ETCD },
 	{ "etcd-domain", required_argument, NULL, O_ETCDDOM },
 	{ "etcd-ttl", required_argument, NULL, O_ETCDTTL },
+	{ "tls-ca", required_argument, NULL, O_TLSCA },
+	{ "tls-cert", required_argument, NULL, O_TLSCERT },
+	{ "tls-key", required_argument, NULL, O_TLSKEY },
+	{ "insecure", no_argument, NULL, O_INSECURE },
 	{ 0 }
 };
 
@@ -209,6 +214,10 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_TELEMS: U32(tele_ms, 600000); return c->tele_ms ? 0 : -ERANGE;
 	case O_LISTEN: STR(listen); return 0;
 	case O_MGMT: STR(mgmt_listen); return 0;
+	case O_TLSCA: STR(tls_ca); return 0;
+	case O_TLSCERT: STR(tls_cert); return 0;
+	case O_TLSKEY: STR(tls_key); return 0;
+	case O_INSECURE: c->insecure = true; return 0;
 	case O_ARTDIR:
 		if (arg[0] != '/')
 			return -EINVAL;

@@ -33,11 +33,7 @@
 
 #include "agent.h"
 #include "../ctl/idnd/etcd.h"
-
-static size_t sink(char *p, size_t sz, size_t n, void *u)
-{
-	return sz * n;
-}
+#include "http.h"
 
 /* the i-th URL of "URL,URL,...", without trailing '/'; 0 or -EINVAL */
 static int nth_url(const char *list, int i, char *out, size_t len)
@@ -88,33 +84,27 @@ void ctl_fini(struct ctlclient *cc)
 	cc->curl = NULL;
 }
 
+/* one POST over ctl/lib/http.c: our node certificate, idnd's checked against the CA */
 static int post1(struct ctlclient *cc, const char *path, json_object *body)
 {
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	static const struct idn_tls plain = { .insecure = true };
+	struct idn_http_buf out = { .max = 64 << 10 };
 	char url[512], base[256];
-	CURLcode rc;
 	long code = 0;
+	int e;
 
 	if (nth_url(cc->base, cc->cur, base, sizeof(base)))
 		base[0] = 0;
 	snprintf(url, sizeof(url), "%s%s", base, path);
-	curl_easy_reset(cc->curl);
-	curl_easy_setopt(cc->curl, CURLOPT_URL, url);
-	curl_easy_setopt(cc->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(cc->curl, CURLOPT_POSTFIELDS,
-			 json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
-	curl_easy_setopt(cc->curl, CURLOPT_TIMEOUT_MS, 1000L);
-	curl_easy_setopt(cc->curl, CURLOPT_CONNECTTIMEOUT_MS, 500L);
-	curl_easy_setopt(cc->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(cc->curl, CURLOPT_WRITEFUNCTION, sink);
-	rc = curl_easy_perform(cc->curl);
-	curl_slist_free_all(h);
-	if (rc != CURLE_OK) {
+	e = idn_http_request(cc->curl, cc->tls ? cc->tls : &plain, "POST", url,
+			     json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), 1000,
+			     &out, &code, cc->err, sizeof(cc->err));
+	free(out.p);
+	if (e) {
 		cc->failures++;
 		cc->last_code = 0;
 		return -EHOSTUNREACH;
 	}
-	curl_easy_getinfo(cc->curl, CURLINFO_RESPONSE_CODE, &code);
 	cc->last_code = code;
 	if (code >= 200 && code < 300)
 		return 0;

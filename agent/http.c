@@ -24,6 +24,11 @@
  * endpoint (8 MiB inference, 64 KiB management; a larger Content-Length
  * is refused at once) and in total (AGENT_BODY_BUDGET buffered across all
  * connections: 503 beyond), so held uploads cannot take the memory.
+ *
+ * The management listener speaks mutual TLS (ctl/lib/http.c, --tls-ca,
+ * --tls-cert, --tls-key; plain only with --insecure) and answers only a
+ * certificate of role controller (idnd) or admin: anyone else gets 403
+ * before the body is read, with a log line naming the principal.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -39,6 +44,7 @@
 #include "agent.h"
 #include "kvxfer.h"
 #include "receipt.h"
+#include "http.h"
 
 #define BODY_MAX (8U << 20)
 #define MGMT_BODY_MAX (64U << 10)
@@ -1410,6 +1416,19 @@ static enum MHD_Result serve(struct agent *a, bool mgmt, struct MHD_Connection *
 	enum MHD_Result ret;
 	struct json_tokener *tok;
 
+	if (mgmt) {	/* mutual TLS: idnd's certificate (or an admin's) only */
+		static const struct idn_tls plain = { .insecure = true };
+		const struct idn_peer *p = idn_http_peer(c, a->tls ? a->tls : &plain);
+
+		if (!idn_peer_has(p, IDN_ROLE_BIT(IDN_ROLE_CONTROLLER) |
+				     IDN_ROLE_BIT(IDN_ROLE_ADMIN))) {
+			idn_http_deny_log("idn-agent: management", p, method, url,
+					  "controller (idnd) or admin");
+			return send_err(c, 403, "management listener: %s%s%s", p->role ?
+					"role " : "", p->role ? idn_role_name(p->role) : p->why,
+					p->role ? " may not call it (controller or admin only)" : "");
+		}
+	}
 	if (!post) {
 		if (strcmp(method, "GET"))
 			return send_err(c, 405, "method not allowed");
@@ -1607,16 +1626,29 @@ int http_start(struct agent *a)
 	err = agent_parse_hostport(a->cfg.mgmt_listen, &ss, &len);
 	if (err)
 		return err;
-	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_DUAL_STACK : 0),
-			     0, NULL, NULL, handler_mgmt, a,
-			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-			     MHD_OPTION_NOTIFY_COMPLETED, completed, a,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-			     MHD_OPTION_END);
-	if (!d)
-		return -EADDRINUSE;
+	{
+		static const struct idn_tls plain = { .insecure = true };
+		struct idn_http_srv srv = {
+			.sa = (struct sockaddr *)&ss,
+			.flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+				 (ss.ss_family == AF_INET6 ? MHD_USE_DUAL_STACK : 0),
+			.handler = handler_mgmt,
+			.cls = a,
+			.completed = completed,
+			.completed_cls = a,
+			.timeout_s = 120,
+			.conn_limit = 64,
+			.tls = a->tls ? a->tls : &plain,
+			.what = "idn-agent: management",
+		};
+		char e[256];
+
+		d = idn_http_start(&srv, e, sizeof(e));
+		if (!d) {
+			fprintf(stderr, "idn-agent: %s\n", e);
+			return -EADDRINUSE;
+		}
+	}
 	a->httpd_mgmt = d;
 	return 0;
 }

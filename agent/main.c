@@ -22,6 +22,7 @@
 #include "agent.h"
 #include "kvxfer.h"
 #include "receipt.h"
+#include "http.h"
 
 static const char usage_text[] =
 "Usage: idn-agent [-c FILE] [OPTIONS]\n"
@@ -35,6 +36,11 @@ static const char usage_text[] =
 "                                       datagrams to the router (a router per region: up to 4)\n"
 "  --listen ADDR:PORT (127.0.0.1:8000)  HTTP: OpenAI API, /health, /metrics\n"
 "  --mgmt-listen ADDR:PORT|none (127.0.0.1:listen port + 1000)\n"
+"  --tls-ca FILE --tls-cert FILE --tls-key FILE\n"
+"                                       mutual TLS (PEM) on the management listener\n"
+"                                       (idnd's certificate, OU controller, or an admin's\n"
+"                                       only) and to idnd (ours: OU node, CN node-ID)\n"
+"  --insecure                           plain HTTP for both instead (logged warning)\n"
 "                                       management: residency orders, /v1/kv/push,\n"
 "                                       sleep/wake, LoRA (refused on --listen)\n"
 "  --artifact-dir DIR (/var/lib/idn/artifacts)  artifacts load from under it only\n"
@@ -186,6 +192,19 @@ static void controller_tick(void)
 
 		err = ctl_register(&A.ctl, r);
 		json_object_put(r);
+		if (err && (A.ctl.err[0] || A.ctl.last_code == 403)) {
+			/* TLS or authorization: said once (until it changes), not per try */
+			static char said[256];
+			char now[256];
+
+			snprintf(now, sizeof(now), "%s", A.ctl.err[0] ? A.ctl.err :
+				 "HTTP 403: idnd refused our certificate's role or node ID");
+			if (strcmp(now, said))
+				fprintf(stderr, "idn-agent: registration with %s failed: %s\n",
+					A.cfg.controller, now);
+			snprintf(said, sizeof(said), "%s", now);
+			A.ctl.err[0] = 0;
+		}
 		if (err) {
 			if (A.cfg.verbose)
 				fprintf(stderr, "idn-agent: registration failed (%ld)\n",
@@ -287,6 +306,26 @@ int main(int argc, char **argv)
 			snprintf(AD.mgmt, sizeof(AD.mgmt), "%s", A.cfg.engine_mgmt_url);
 		A.ad = &AD;
 	}
+	/* the control plane's transport: TLS unless --insecure (ctl/lib/http.c) */
+	if (strcmp(A.cfg.mgmt_listen, "none") || A.cfg.controller[0]) {
+		static struct idn_tls tls;
+
+		tls.insecure = A.cfg.insecure;
+		tls.ca = A.cfg.tls_ca[0] ? A.cfg.tls_ca : NULL;
+		tls.cert = A.cfg.tls_cert[0] ? A.cfg.tls_cert : NULL;
+		tls.key = A.cfg.tls_key[0] ? A.cfg.tls_key : NULL;
+		if (idn_tls_load(&tls, true, err, sizeof(err))) {
+			fprintf(stderr, "idn-agent: management listener %s / --controller: %s "
+				"(--tls-ca, --tls-cert, --tls-key, or --insecure; --mgmt-listen none "
+				"for neither)\n", A.cfg.mgmt_listen, err);
+			return 2;
+		}
+		if (tls.insecure)
+			fprintf(stderr, "idn-agent: warning: --insecure: management listener %s and "
+				"idnd client%s%s are plain HTTP without authentication\n",
+				A.cfg.mgmt_listen, A.cfg.controller[0] ? " " : "", A.cfg.controller);
+		A.tls = &tls;
+	}
 	rc = http_start(&A);
 	if (rc) {
 		fprintf(stderr, "idn-agent: cannot listen on %s (inference) or %s (management)\n",
@@ -308,6 +347,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "idn-agent: libcurl init failed\n");
 			return 1;
 		}
+		A.ctl.tls = A.tls;
 		A.have_ctl = true;
 	}
 	if (A.cfg.etcd[0]) {

@@ -25,6 +25,8 @@ CTL_SKELS := $(if $(wildcard bpf/idn_steer.bpf.c),$(O)/bpf/idn_steer.skel.h) \
 NL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libnl-genl-3.0 2>/dev/null || echo -I/usr/include/libnl3)
 NL_LIBS := $(shell $(PKG_CONFIG) --libs libnl-genl-3.0 2>/dev/null || echo -lnl-genl-3 -lnl-3)
 CTL_CFLAGS := -Ictl/lib -Ictl -Wno-unknown-pragmas $(NL_CFLAGS)
+# ctl/lib/http.c: the control plane's HTTP/TLS transport (tools/deps.sh)
+HTTP_LIBS := -lmicrohttpd -lcurl -lgnutls
 
 UNIT_CTL_SRCS := $(wildcard selftests/unit/unit_ctl_*.c)
 UNIT_CTL_BINS := $(patsubst selftests/unit/unit_ctl_%.c,$(O)/tests/unit_idnctl_%,$(UNIT_CTL_SRCS))
@@ -52,13 +54,13 @@ $(O)/obj/ctl/%.o: ctl/%.c ctl/idnctl.h ctl/dp_load.h $(LIBIDN_HDRS) $(CTL_SKELS)
 
 $(IDNCTL): $(IDNCTL_OBJS) $(LIBIDN)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS) -lcurl -ljson-c -lsodium -lmicrohttpd
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS) $(HTTP_LIBS) -ljson-c -lsodium
 
 $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HDRS) \
 		selftests/lib/tap.h | $(O)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
-		$(LIBIDN_SRCS) $(LDFLAGS) $(LDLIBS_BPF) $(NL_LIBS)
+		$(LIBIDN_SRCS) $(LDFLAGS) $(LDLIBS_BPF) $(NL_LIBS) $(HTTP_LIBS)
 
 # ---- idnd: the controller daemon (ctl/idnd/) ------------------------------
 # build/idnd                  daemon (SQLite, libmicrohttpd, json-c, libidn)
@@ -76,7 +78,7 @@ HAVE_CBC := $(shell $(PKG_CONFIG) --exists cbc 2>/dev/null && echo 1)
 HAVE_GLPK := $(if $(wildcard /usr/include/glpk.h),1)
 PLACE_CFLAGS := -Ictl/idnd $(if $(HAVE_CBC),-DIDN_HAVE_CBC) $(if $(HAVE_GLPK),-DIDN_HAVE_GLPK)
 PLACE_LIBS := $(if $(HAVE_CBC),$(shell $(PKG_CONFIG) --libs cbc)) $(if $(HAVE_GLPK),-lglpk) -lm
-IDND_LIBS := -lsqlite3 -lmicrohttpd -ljson-c -lcurl -lpthread
+IDND_LIBS := -lsqlite3 $(HTTP_LIBS) -ljson-c -lpthread
 UNIT_IDND_SRCS := $(wildcard selftests/unit/unit_idnd_*.c)
 UNIT_IDND_BINS := $(patsubst selftests/unit/%.c,$(O)/tests/%,$(UNIT_IDND_SRCS))
 

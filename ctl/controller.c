@@ -9,7 +9,9 @@
  *   idnctl [-C URL] node list [ id ID ]  (the registry; `node show` is the dataplane)
  *   idnctl [-C URL] policy { list | show id ID | add name NAME ... | del id ID }
  *
- * URL: -C, else $IDN_CONTROLLER, else http://127.0.0.1:8787. With -j the
+ * URL: -C, else $IDN_CONTROLLER, else https://127.0.0.1:8787 (mutual TLS:
+ * --ca/--cert/--key or $IDN_CA/$IDN_CERT/$IDN_KEY; http://127.0.0.1:8787
+ * with --insecure, the only way to plain HTTP). With -j the
  * API's JSON is printed as it came (-p pretty); errors are the API's
  * {"error": ...} text, exit 1.
  */
@@ -23,75 +25,51 @@
 
 #include "idnctl.h"
 
-struct rbuf {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(char *d, size_t sz, size_t nm, void *arg)
-{
-	struct rbuf *b = arg;
-	size_t n = sz * nm;
-	char *np = b->len + n > (16u << 20) ? NULL : realloc(b->p, b->len + n + 1);
-
-	if (!np)
-		return 0;
-	memcpy(np + b->len, d, n);
-	b->p = np;
-	b->len += n;
-	b->p[b->len] = 0;
-	return n;
-}
-
 static const char *ctl_url(void)
 {
 	const char *u = G.ctl_url ? G.ctl_url : getenv("IDN_CONTROLLER");
 
-	return u && *u ? u : "http://127.0.0.1:8787";
+	return u && *u ? u : G.tls.insecure ? "http://127.0.0.1:8787" : "https://127.0.0.1:8787";
 }
 
-/* One API call; *out: the parsed answer (2xx only). Prints errors. */
+/*
+ * One API call over ctl/lib/http.c (mutual TLS with --ca/--cert/--key,
+ * plain http:// only with --insecure); *out: the parsed answer (2xx
+ * only). Prints errors.
+ */
 int ctl_api(const char *method, const char *path, const char *body, json_object **out)
 {
-	struct curl_slist *h = NULL;
-	struct rbuf b = {};
-	char url[1024];
+	static bool warned;
+	struct idn_http_buf b = {};
+	char url[1024], err[768];
 	long code = 0;
-	CURLcode rc;
+	int e;
 	CURL *c;
 
 	*out = NULL;
 	snprintf(url, sizeof(url), "%s%s", ctl_url(), path);
+	if (G.tls.insecure && !strncmp(url, "http://", 7) && !warned) {
+		fprintf(stderr, "idnctl: warning: --insecure: plain HTTP to %s, no "
+			"authentication of either side\n", ctl_url());
+		warned = true;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	c = curl_easy_init();
 	if (!c)
 		return runtime_error("controller: cannot init libcurl");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	if (body) {
-		h = curl_slist_append(h, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	}
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	curl_slist_free_all(h);
+	e = idn_http_request(c, &G.tls, method, url, body, 30000, &b, &code, err, sizeof(err));
 	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
+	if (e) {
 		free(b.p);
-		return runtime_error("controller %s: %s", ctl_url(), curl_easy_strerror(rc));
+		return runtime_error("controller %s: %s", ctl_url(), err);
 	}
 	*out = b.p ? json_tokener_parse(b.p) : NULL;
 	if (code < 200 || code > 299 || !*out) {
-		json_object *e = NULL;
+		json_object *je = NULL;
 		const char *msg = b.p ? b.p : "";
 
-		if (*out && json_object_object_get_ex(*out, "error", &e))
-			msg = json_object_get_string(e);
+		if (*out && json_object_object_get_ex(*out, "error", &je))
+			msg = json_object_get_string(je);
 		runtime_error("controller: %s %s: HTTP %ld: %s", method, path, code, msg);
 		json_object_put(*out);
 		*out = NULL;

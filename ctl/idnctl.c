@@ -34,12 +34,18 @@ static const char usage_text[] =
 "Usage: idnctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
 "where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | hold | monitor |\n"
 "                  controller | placement | policy | state }\n"
-"       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -C URL | -v | -V }\n"
+"       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -C URL | -v | -V |\n"
+"                    --ca FILE | --cert FILE | --key FILE | --insecure }\n"
 "  -j, --json         JSON output (errors as {\"error\": ...})\n"
 "  -p, --pretty       pretty JSON (implies -j)\n"
 "  -P, --pin DIR      bpffs pin directory (default $IDN_PIN or " IDN_PIN_DEFAULT ")\n"
 "  -n, --netns NAME   run in network namespace NAME (/run/netns/NAME)\n"
-"  -C, --controller URL  idnd's API (default $IDN_CONTROLLER or http://127.0.0.1:8787)\n"
+"  -C, --controller URL  idnd's API (default $IDN_CONTROLLER or https://127.0.0.1:8787;\n"
+"                     http://127.0.0.1:8787 with --insecure)\n"
+"  --ca FILE, --cert FILE, --key FILE\n"
+"                     mutual TLS to idnd (PEM; default $IDN_CA, $IDN_CERT, $IDN_KEY):\n"
+"                     the CA of idnd's certificate, ours (OU admin for changes)\n"
+"  --insecure         plain http:// to idnd (also $IDN_INSECURE=1)\n"
 "  -v, --verbose      more messages (repeat for libbpf debug)\n"
 "  -V, --version      print the version\n";
 
@@ -160,6 +166,10 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "ca", required_argument, NULL, 1 },
+		{ "cert", required_argument, NULL, 2 },
+		{ "key", required_argument, NULL, 3 },
+		{ "insecure", no_argument, NULL, 4 },
 		{}
 	};
 	int c, rc;
@@ -181,6 +191,18 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			G.ctl_url = optarg;
+			break;
+		case 1:
+			G.tls.ca = optarg;
+			break;
+		case 2:
+			G.tls.cert = optarg;
+			break;
+		case 3:
+			G.tls.key = optarg;
+			break;
+		case 4:
+			G.tls.insecure = true;
 			break;
 		case 'v':
 			G.verbose++;
@@ -204,6 +226,7 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	idn_tls_env(&G.tls);
 
 	idn_print_init(G.json, G.pretty, NULL);
 	idn_log_init(G.verbose);

@@ -16,6 +16,7 @@
 
 #include "libidn.h"
 #include "json_print.h"
+#include "http.h"
 
 #define EXIT_OK		0
 #define EXIT_FAIL	1
@@ -27,6 +28,7 @@ struct idnctl_opts {
 	const char *pin;	/* pin dir (-P, $IDN_PIN, default) */
 	const char *netns;
 	const char *ctl_url;	/* idnd's API (-C), see controller.c */
+	struct idn_tls tls;	/* --ca/--cert/--key/--insecure, $IDN_CA... (http.h) */
 	struct idn_maps maps;
 };
 
@@ -43,7 +45,7 @@ int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct json_object;
 /* controller.c: one call to idnd's API (-C URL, $IDN_CONTROLLER, or
- * http://127.0.0.1:8787); *out: the parsed 2xx answer; prints errors and
+ * https://127.0.0.1:8787, http:// with --insecure); *out: the parsed 2xx answer; prints errors and
  * returns the exit status */
 int ctl_api(const char *method, const char *path, const char *body, struct json_object **out);
 /* Command "x" is unknown, try "idnctl OBJ help". */

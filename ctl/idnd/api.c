@@ -19,6 +19,7 @@
 #include "orders.h"
 #include "solver.h"
 #include "audit.h"
+#include "http.h"
 
 struct req {
 	char *buf;
@@ -27,6 +28,7 @@ struct req {
 };
 
 static struct MHD_Daemon *mhd;
+struct idn_tls idnd_tls;
 static unsigned int last_code;	/* the status route() answered (D.lock held) */
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, json_object *o)
@@ -742,14 +744,108 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	return ret;
 }
 
+/*
+ * Who may call what (docs/security.md, "Transport and roles"): the first
+ * entry that matches the method and path decides. In a path '#' stands
+ * for a number, a trailing '*' for any rest. Status and metrics: any
+ * role or the read-only token; other reads: routers, the controller and
+ * admins; a node registers and heartbeats as itself only (its
+ * certificate's CN node-ID, checked in handler()); every other change:
+ * admin.
+ */
+#define R_ANY	(IDN_ROLE_BIT(IDN_ROLE_READONLY) | IDN_ROLE_BIT(IDN_ROLE_ROUTER) | \
+		 IDN_ROLE_BIT(IDN_ROLE_NODE) | IDN_ROLE_BIT(IDN_ROLE_CONTROLLER) | \
+		 IDN_ROLE_BIT(IDN_ROLE_ADMIN))
+#define R_READ	(IDN_ROLE_BIT(IDN_ROLE_ROUTER) | IDN_ROLE_BIT(IDN_ROLE_CONTROLLER) | \
+		 IDN_ROLE_BIT(IDN_ROLE_ADMIN))
+#define R_NODE	(IDN_ROLE_BIT(IDN_ROLE_NODE) | IDN_ROLE_BIT(IDN_ROLE_ADMIN))
+#define R_ADMIN	IDN_ROLE_BIT(IDN_ROLE_ADMIN)
+
+static const struct acl {
+	const char *method, *path;
+	unsigned int roles;
+	const char *need;
+} acl[] = {
+	{ "GET", "/metrics", R_ANY, "any role" },
+	{ "GET", "/v1/status", R_ANY, "any role" },
+	{ "POST", "/v1/nodes", R_NODE, "node (itself) or admin" },
+	{ "POST", "/v1/nodes/#/heartbeat", R_NODE, "node (itself) or admin" },
+	{ "GET", "*", R_READ, "router, controller or admin" },
+	{ "HEAD", "*", R_READ, "router, controller or admin" },
+	{ "*", "*", R_ADMIN, "admin" },
+};
+
+static bool acl_match(const char *pat, const char *s)
+{
+	while (*pat) {
+		if (*pat == '*' && !pat[1])
+			return true;
+		if (*pat == '#') {
+			if (*s < '0' || *s > '9')
+				return false;
+			while (*s >= '0' && *s <= '9')
+				s++;
+			pat++;
+			continue;
+		}
+		if (*pat++ != *s++)
+			return false;
+	}
+	return !*s;
+}
+
+static const struct acl *acl_find(const char *method, const char *url)
+{
+	for (size_t i = 0; i < sizeof(acl) / sizeof(acl[0]); i++)
+		if (acl_match(acl[i].method, method) && acl_match(acl[i].path, url))
+			return &acl[i];
+	return &acl[sizeof(acl) / sizeof(acl[0]) - 1];
+}
+
+/* A node certificate speaks for its own ID only: the URL's, or the body's "id". */
+static bool node_is_self(const struct idn_peer *p, const char *url, const struct req *rq)
+{
+	uint32_t id;
+	const char *rest;
+	json_object *o, *v;
+	bool ok;
+
+	if (p->role != IDN_ROLE_NODE)
+		return true;
+	if (path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest))
+		return id == p->node;
+	if (!rq->buf || rq->too_big)
+		return true;	/* answered 400/413 by route() */
+	o = json_tokener_parse(rq->buf);
+	ok = !o || !json_object_object_get_ex(o, "id", &v) ||
+	     (json_object_is_type(v, json_type_int) && json_object_get_int64(v) == p->node);
+	json_object_put(o);
+	return ok;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *data,
 			       size_t *data_size, void **con_cls)
 {
 	struct req *rq = *con_cls;
+	const struct idn_peer *peer = idn_http_peer(c, &idnd_tls);
+	const struct acl *need;
 	enum MHD_Result ret;
 
 	if (!rq) {
+		/* refused before a byte of the body is read */
+		need = acl_find(method, url);
+		if (!idn_peer_has(peer, need->roles)) {
+			idn_http_deny_log("idnd: API", peer, method, url, need->need);
+			pthread_mutex_lock(&D.lock);
+			D.http_req++;
+			ret = send_err(c, 403, "%s %.128s: %s%s%s", method, url,
+				       peer->role ? "role " : "",
+				       peer->role ? idn_role_name(peer->role) : peer->why,
+				       peer->role ? " may not call it" : "");
+			pthread_mutex_unlock(&D.lock);
+			return ret;
+		}
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)
 			return MHD_NO;
@@ -772,6 +868,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*data_size = 0;
 		return MHD_YES;
 	}
+	if (!node_is_self(peer, url, rq)) {
+		idn_http_deny_log("idnd: API", peer, method, url, "the node's own ID");
+		pthread_mutex_lock(&D.lock);
+		D.http_req++;
+		ret = send_err(c, 403, "%s %.128s: node certificate %s speaks for node %u only",
+			       method, url, peer->name, peer->node);
+		pthread_mutex_unlock(&D.lock);
+		return ret;
+	}
 	pthread_mutex_lock(&D.lock);
 	D.http_req++;
 	last_code = 0;
@@ -779,14 +884,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {	/* audit.c: every change */
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		char who[INET6_ADDRSTRLEN] = "?";
+		char ip[INET6_ADDRSTRLEN] = "?", who[INET6_ADDRSTRLEN + 100];
 
 		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, who,
-				  sizeof(who));
+			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip,
+				  sizeof(ip));
 		else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-				  who, sizeof(who));
+				  ip, sizeof(ip));
+		/* the certificate's principal, where there is one: "admin-1@127.0.0.1" */
+		if (peer->role == IDN_ROLE_PLAIN)
+			snprintf(who, sizeof(who), "%s", ip);
+		else
+			snprintf(who, sizeof(who), "%s@%s", peer->name, ip);
 		idnd_audit(who, method, url, last_code, rq->too_big ? NULL : rq->buf,
 			   rq->too_big ? 0 : rq->len);
 	}
@@ -809,23 +919,31 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 int idnd_api_start(const char *listen, int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-
-	if (inet_pton(AF_INET, listen, &sa.sin_addr) != 1)
-		return -EINVAL;
 	/*
 	 * A thread per connection: a request that waits (a placement solve,
 	 * solver.c) holds its own thread, not the API's. Per-client cap
-	 * (-C) so one address cannot take every connection slot.
+	 * (-C) so one address cannot take every connection slot. TLS with
+	 * client certificates unless --insecure (ctl/lib/http.c).
 	 */
-	mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			       MHD_USE_ERROR_LOG, port, NULL, NULL, handler, NULL,
-			       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			       MHD_OPTION_PER_IP_CONNECTION_LIMIT, idnd_limits.per_ip,
-			       MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			       MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
-			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-			       MHD_OPTION_END);
+	struct idn_http_srv srv = {
+		.sa = (struct sockaddr *)&sa,
+		.flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+		.handler = handler,
+		.completed = completed,
+		.conn_limit = 256,
+		.per_ip = idnd_limits.per_ip,
+		.timeout_s = 10,
+		.mem_limit = 128 * 1024,
+		.tls = &idnd_tls,
+		.what = "idnd: API",
+	};
+	char err[256];
+
+	if (inet_pton(AF_INET, listen, &sa.sin_addr) != 1)
+		return -EINVAL;
+	mhd = idn_http_start(&srv, err, sizeof(err));
+	if (!mhd)
+		pr_warn("%s\n", err);
 	return mhd ? 0 : -EADDRINUSE;
 }
 

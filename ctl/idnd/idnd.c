@@ -22,6 +22,7 @@
 #include "idnd.h"
 #include "solver.h"
 #include "audit.h"
+#include "http.h"
 
 IDN_ASSERT_ABI();
 
@@ -47,6 +48,7 @@ static const char usage_text[] =
 "            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ]\n"
 "            [ -Q caps=N,nodes=N,policies=N ] [ -S SECONDS ] [ -C N ] [ -G ]\n"
 "            [ -A FILE|none ] [ -v ]\n"
+"            { --ca FILE --cert FILE --key FILE [ --read-token FILE ] | --insecure }\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
 "  -p PORT   HTTP port (default 8787)\n"
@@ -79,7 +81,16 @@ static const char usage_text[] =
 "            default DB.audit, none: off)\n"
 "  -G        benchmarks: accept {\"dry_run\": true, \"generate\": {...}} solves of a\n"
 "            generated instance (tools/bench/idn_ctlbench solvelat)\n"
-"  -v        verbose\n";
+"  -v        verbose\n"
+"  --ca FILE, --cert FILE, --key FILE\n"
+"            mutual TLS on the API (PEM): clients need a certificate from the\n"
+"            CA whose subject OU names their role (admin, node, router,\n"
+"            controller, read-only; docs/security.md); idnd's own certificate\n"
+"            (OU controller) is also what its orders to agents present\n"
+"  --read-token FILE\n"
+"            a bearer token (16+ characters) that may read /metrics and\n"
+"            /v1/status without a certificate\n"
+"  --insecure plain HTTP without authentication (tests, a closed lab only)\n";
 
 /*
  * The closed loop and demand activation solve (solver.c), which releases
@@ -141,9 +152,25 @@ int main(int argc, char **argv)
 	char *end, audit_path[512];
 	const char *audit = NULL;
 
+	static const struct option lopts[] = {
+		{ "ca", required_argument, NULL, 1 },
+		{ "cert", required_argument, NULL, 2 },
+		{ "key", required_argument, NULL, 3 },
+		{ "read-token", required_argument, NULL, 4 },
+		{ "insecure", no_argument, NULL, 5 },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+
 	D.db_path = "/var/lib/idn/idnd.db";
-	while ((c = getopt(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:WQ:S:C:GA:vh")) != -1) {
+	while ((c = getopt_long(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:WQ:S:C:GA:vh", lopts,
+				NULL)) != -1) {
 		switch (c) {
+		case 1: idnd_tls.ca = optarg; break;
+		case 2: idnd_tls.cert = optarg; break;
+		case 3: idnd_tls.key = optarg; break;
+		case 4: idnd_tls.token_file = optarg; break;
+		case 5: idnd_tls.insecure = true; break;
 		case 'd': D.db_path = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -188,6 +215,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	idn_log_init(verbose);
+	if (!watch) {	/* the API's transport (-W serves none) */
+		char terr[320];
+
+		if (idn_tls_load(&idnd_tls, true, terr, sizeof(terr))) {
+			fprintf(stderr, "idnd: %s\n", terr);
+			return 2;
+		}
+		if (idnd_tls.insecure)
+			pr_warn("idnd: --insecure: the API on %s:%d is plain HTTP without "
+				"authentication; anyone who reaches it may change the registry\n",
+				listen, port);
+	}
 	D.hb_timeout = tmo / 1000.0;
 	D.lambda = 2.0;
 	D.mu = 5.0;
@@ -270,7 +309,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "idnd: cannot listen on %s:%d\n", listen, port);
 		return 1;
 	}
-	pr_info("idnd: listening on %s:%d, store %s\n", listen, port, D.db_path);
+	pr_info("idnd: listening on %s:%d (%s), store %s\n", listen, port,
+		idnd_tls.insecure ? "plain HTTP" : "mutual TLS", D.db_path);
 	if (D.hold) {
 		if (!D.have_maps)
 			pr_warn("HOLD: no dataplane maps: plans cannot be installed, "
@@ -304,5 +344,6 @@ int main(int argc, char **argv)
 		idn_maps_close(&D.maps);
 	free(D.caps);
 	free(D.place);
+	idn_tls_free(&idnd_tls);
 	return 0;
 }

@@ -232,7 +232,9 @@ json_object *idnd_state_all(void);
 int idnd_state_metrics(char *buf, size_t len);
 void *idnd_store_handle(void);				/* store.c: the sqlite3 * */
 
-/* api.c */
+/* api.c; idnd_tls: the API's and the orders' TLS material (idnd.c, ctl/lib/http.h) */
+struct idn_tls;
+extern struct idn_tls idnd_tls;
 int idnd_api_start(const char *listen, int port);
 void idnd_api_stop(void);
 

@@ -30,6 +30,7 @@
  * capability its node holds in the placement (already resident ones are
  * answered 409, which is fine).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <time.h>
@@ -42,6 +43,7 @@
 #include "idnd.h"
 #include "orders.h"
 #include "log.h"
+#include "http.h"
 
 #define ORDER_TRIES		6	/* attempts per order */
 #define ORDER_BACKOFF_MS	200	/* before the 2nd attempt; doubles */
@@ -65,53 +67,36 @@ static pthread_once_t o_once = PTHREAD_ONCE_INIT;
 static bool o_running;
 static uint64_t o_sent, o_failed, o_retries, o_gaveup;
 
-static size_t sink(char *p, size_t sz, size_t n, void *ud)
-{
-	size_t *have = ud, len = sz * n;
-
-	(void)p;
-	*have += len;
-	return len;
-}
-
 enum { O_DONE, O_FAIL, O_RETRY };
 
-/* Post one order; what to do with it next. */
+/* Post one order (idnd's certificate presented, ctl/lib/http.c); what to do with it next. */
 static int post(struct order *o)
 {
 	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	size_t have = 0;
+	struct idn_http_buf out = { .max = 64 << 10 };
+	char err[512] = "out of memory";
 	long code = 0;
-	CURLcode rc = CURLE_FAILED_INIT;
+	int rc = -ENOMEM;
 	const char *what = o->load ? "load" : "evict";
 	int res;
 
 	if (c) {
-		h = curl_slist_append(h, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_URL, o->url);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, o->body);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, &have);
-		rc = curl_easy_perform(c);
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		curl_slist_free_all(h);
+		rc = idn_http_request(c, &idnd_tls, "POST", o->url, o->body, 5000, &out, &code,
+				      err, sizeof(err));
 		curl_easy_cleanup(c);
 	}
+	free(out.p);
 	o->tries++;
-	if (rc != CURLE_OK || !code || code == 408 || code == 429 || code >= 500)
+	if (rc || !code || code == 408 || code == 429 || code >= 500)
 		res = O_RETRY;
 	else if ((code >= 200 && code < 300) || (o->load && code == 409) ||
 		 (!o->load && code == 404))
 		res = O_DONE;
 	else
 		res = O_FAIL;
-	if (rc != CURLE_OK)
+	if (rc)
 		pr_warn("ORDER: %s cap %u/%u to node %u: %s (attempt %d)\n", what, o->cap >> 8,
-			o->cap & 0xff, o->node, curl_easy_strerror(rc), o->tries);
+			o->cap & 0xff, o->node, err, o->tries);
 	else
 		pr_info("ORDER: %s cap %u/%u to node %u: HTTP %ld%s (attempt %d)\n", what,
 			o->cap >> 8, o->cap & 0xff, o->node, code,
@@ -232,6 +217,7 @@ static bool queue(uint32_t cap, uint32_t node, bool load)
 	struct d_node *n = node < IDN_MAX_NODES ? &D.nodes[node] : NULL;
 	json_object *b;
 	struct order *o;
+	const char *sch;
 	char name[80];
 
 	if (!c || !c->artifact[0] || !n || !n->used || (!n->api_port && !n->mgmt[0]))
@@ -245,19 +231,21 @@ static bool queue(uint32_t cap, uint32_t node, bool load)
 	o->node = node;
 	o->cap = cap;
 	o->load = load;
+	/* https with mutual TLS unless idnd runs --insecure */
+	sch = idn_tls_on(&idnd_tls) ? "https" : "http";
 	if (n->mgmt[0] && (!strncmp(n->mgmt, "0.0.0.0:", 8) || !strncmp(n->mgmt, "[::]:", 5)))
 		/* a wildcard management listener: reached on the locator */
-		snprintf(o->url, sizeof(o->url), n->addr4[0] ? "http://%s:%s/v1/residency/%s" :
-			 "http://[%s]:%s/v1/residency/%s", n->addr4[0] ? n->addr4 : n->addr6,
+		snprintf(o->url, sizeof(o->url), n->addr4[0] ? "%s://%s:%s/v1/residency/%s" :
+			 "%s://[%s]:%s/v1/residency/%s", sch, n->addr4[0] ? n->addr4 : n->addr6,
 			 strrchr(n->mgmt, ':') + 1, load ? "load" : "evict");
 	else if (n->mgmt[0])	/* the agent's management listener (its inference port refuses) */
-		snprintf(o->url, sizeof(o->url), "http://%s/v1/residency/%s", n->mgmt,
+		snprintf(o->url, sizeof(o->url), "%s://%s/v1/residency/%s", sch, n->mgmt,
 			 load ? "load" : "evict");
 	else if (n->addr4[0])
-		snprintf(o->url, sizeof(o->url), "http://%s:%u/v1/residency/%s", n->addr4,
+		snprintf(o->url, sizeof(o->url), "%s://%s:%u/v1/residency/%s", sch, n->addr4,
 			 n->api_port, load ? "load" : "evict");
 	else
-		snprintf(o->url, sizeof(o->url), "http://[%s]:%u/v1/residency/%s", n->addr6,
+		snprintf(o->url, sizeof(o->url), "%s://[%s]:%u/v1/residency/%s", sch, n->addr6,
 			 n->api_port, load ? "load" : "evict");
 	/* one artifact per capability and node: named after the label */
 	snprintf(name, sizeof(name), "cap-%u-%u", cap >> 8, cap & 0xff);

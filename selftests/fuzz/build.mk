@@ -40,7 +40,7 @@ $(O)/fuzz/fuzz_idnd_body: selftests/fuzz/fuzz_idnd_body.c $(IDND_SRCS) $(PLACE_S
 	$(call msg,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) $(CTL_CFLAGS) $(PLACE_CFLAGS) -Dmain=idnd_main \
 		-Wno-unknown-warning-option -o $@ $< $(FUZZ_IDND_SRCS) $(PLACE_SRCS) \
-		$(LIBIDN_SRCS) $(LDLIBS_BPF) $(NL_LIBS) -lsqlite3 -ljson-c -lcurl -lsodium \
+		$(LIBIDN_SRCS) $(LDLIBS_BPF) $(NL_LIBS) -lsqlite3 -ljson-c $(HTTP_LIBS) -lsodium \
 		-lpthread $(PLACE_LIBS)
 
 $(O)/fuzz/fuzz_agent_metrics: selftests/fuzz/fuzz_agent_metrics.c agent/adapter.c agent/agent.h \

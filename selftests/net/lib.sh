@@ -12,6 +12,8 @@
 #                           visible, unlike "ip netns exec")
 #   bg_ns NS LOG CMD...     same, in the background; pid kept for cleanup
 #   make_tmpdir / make_bpffs   private scratch dir / private bpffs instance
+#   mk_ca DIR / mk_cert DIR NAME ROLE CN [SAN...]   test PKI for mutual TLS
+#                           (docs/security.md); mk_role_certs DIR: one per role
 #   tap_ok / tap_fail / tap_skip / check / tap_done      TAP output
 #   require_root / require_cmd / probe_*                 skip code 4 + reason
 #   debug_shell             DEBUG_TESTENV=1: open a shell in the test bed
@@ -272,6 +274,58 @@ cgroup_make() {
 	mkdir -p "$CGROUP" || return 1
 	_cgroup_list+=("$CGROUP")
 }
+
+# ---------------------------------------------------------------- TLS
+
+# mk_ca DIR: a test CA (DIR/ca.pem, DIR/ca.key; EC P-256, 2 days) with the
+# openssl CLI. DIR is the caller's scratch dir (removed with it).
+mk_ca() {
+	mkdir -p "$1" &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$1/ca.key" -out "$1/ca.pem" -subj "/O=IDN test/CN=IDN test CA" \
+		-days 2 -addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1
+}
+
+# mk_cert DIR NAME ROLE CN [SAN...]: DIR/NAME.pem + DIR/NAME.key signed by
+# DIR's CA. Subject OU=ROLE (admin, controller, node, router, read-only:
+# the role idnd and the agent grant), CN=CN (a node: node-ID). SANs:
+# IP:127.0.0.1 and DNS:localhost, then each SAN given (IP:10.0.0.1,
+# DNS:name). Usable as client and server certificate. IDN_CERT_DAYS=-1:
+# already expired; IDN_CERT_CA=OTHERDIR: signed by another CA.
+mk_cert() {
+	local dir=$1 name=$2 role=$3 cn=$4 ca=${IDN_CERT_CA:-$1} san="IP:127.0.0.1,DNS:localhost" s
+	shift 4
+	for s in "$@"; do san+=",$s"; done
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$dir/$name.key" -out "$dir/$name.csr" -subj "/OU=$role/CN=$cn" \
+		>/dev/null 2>&1 &&
+	printf '%s\n' "subjectAltName=$san" "extendedKeyUsage=serverAuth,clientAuth" \
+		"keyUsage=critical,digitalSignature" "basicConstraints=CA:FALSE" >"$dir/$name.ext" &&
+	openssl x509 -req -in "$dir/$name.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" \
+		-CAcreateserial -days "${IDN_CERT_DAYS:-2}" -extfile "$dir/$name.ext" \
+		-out "$dir/$name.pem" >/dev/null 2>&1 &&
+	rm -f "$dir/$name.csr" "$dir/$name.ext"
+}
+
+# mk_role_certs DIR [SAN...]: a CA and one certificate per role in DIR:
+# admin (CN admin), idnd (OU controller, CN idnd), router, reader
+# (read-only), node-1 .. node-4 (OU node); SANs as mk_cert's
+mk_role_certs() {
+	local dir=$1 i
+	shift
+	mk_ca "$dir" &&
+	mk_cert "$dir" admin admin admin "$@" &&
+	mk_cert "$dir" idnd controller idnd "$@" &&
+	mk_cert "$dir" router router router "$@" &&
+	mk_cert "$dir" reader read-only reader "$@" || return 1
+	for i in 1 2 3 4; do
+		mk_cert "$dir" "node-$i" node "node-$i" "$@" || return 1
+	done
+}
+
+# tls_args DIR NAME: the --ca/--cert/--key arguments of NAME's certificate
+tls_args() { echo "--ca $1/ca.pem --cert $1/$2.pem --key $1/$2.key"; }
 
 # DEBUG_TESTENV=1: open a shell inside the test bed (namespaces listed)
 debug_shell() {
