@@ -313,6 +313,12 @@ struct eng_load {
 	uint32_t queue_depth, pending_tokens;
 	uint16_t load, kv_use;		/* permille */
 	uint32_t running, waiting;
+	/*
+	 * The outstanding prefill as the router counts it (T_queue = this x
+	 * tok_ns): the time the engine expects to clear it, in prefill tokens
+	 * (engine_load(); 0: not known, the datagram carries pending_tokens).
+	 */
+	uint32_t work_tokens;
 };
 void engine_load(struct engine *e, struct eng_load *l);
 

@@ -413,17 +413,56 @@ double engine_step(struct engine *e)
 	return d;
 }
 
+/*
+ * The time to clear @pend outstanding prefill tokens, in emulated us: each
+ * token's own cost (B), the attention of each request's remaining tokens
+ * over those before them (E, @attn as engine_plan() sums it), and the
+ * iterations it takes, each paying the fixed cost (A) and the running
+ * decodes' step (C, D): they share the iteration's token budget, so they
+ * also stretch how many iterations the prefill needs.
+ */
+static double drain_us(const struct eng_params *p, uint64_t pend, double attn, uint32_t ndec,
+		       uint64_t ctx)
+{
+	uint32_t per = p->max_batch_tokens > ndec ? p->max_batch_tokens - ndec : 1;
+	uint64_t iters = (pend + per - 1) / per;
+
+	if (!pend)
+		return 0;
+	return (double)iters * (p->iter_base_us + p->decode_seq_us * ndec +
+				p->attn_ctx_ns / 1000.0 * (double)ctx) +
+	       p->prefill_tok_us * (double)pend + p->prefill_attn_ns / 1000.0 * attn;
+}
+
 void engine_load(struct engine *e, struct eng_load *l)
 {
-	uint64_t pend;
+	uint64_t pend, ctx = 0;
+	uint32_t ndec = 0;
+	double attn = 0, work;
 	struct eng_req *r;
 
 	pthread_mutex_lock(&e->mu);
 	pend = e->pending_wait;
-	for (r = e->run_head; r; r = r->next)
-		if (r->state == ENG_PREFILL)
+	for (r = e->run_head; r; r = r->next) {
+		if (r->state == ENG_PREFILL) {
 			pend += r->prefill_left;
+			attn += (double)r->prefill_left *
+				((r->in_tokens - r->prefill_left) + r->prefill_left / 2.0);
+		} else if (r->state == ENG_DECODE) {
+			ndec++;
+			ctx += r->in_tokens + r->generated;
+		}
+	}
+	for (r = e->wait_head; r && e->p.prefill_attn_ns > 0; r = r->next) {
+		double left = r->in_tokens - r->est_cached;
+
+		attn += left * (r->est_cached + left / 2.0);
+	}
 	l->pending_tokens = pend > UINT32_MAX ? UINT32_MAX : pend;
+	/* in prefill tokens at this engine's rate: T_queue = work_tokens x tok_ns */
+	work = e->p.prefill_tok_us > 0 ?
+		drain_us(&e->p, pend, attn, ndec, ctx) / e->p.prefill_tok_us : 0;
+	l->work_tokens = work >= UINT32_MAX ? UINT32_MAX : (uint32_t)(work + 0.5);
 	l->running = e->n_run;
 	l->waiting = e->n_wait;
 	l->queue_depth = e->n_run + e->n_wait;

@@ -128,7 +128,8 @@ void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health, v
 	m->node = htonl(t->node);
 	m->seq = htonl(++t->seq);
 	m->queue_depth = htonl(l->queue_depth);
-	m->pending_tokens = htonl(l->pending_tokens);
+	/* the engine's expected time to clear its prefill, where it knows it */
+	m->pending_tokens = htonl(l->work_tokens ? l->work_tokens : l->pending_tokens);
 	m->load = htons(l->load > 1000 ? 1000 : l->load);
 	m->kv_use = htons(l->kv_use > 1000 ? 1000 : l->kv_use);
 }

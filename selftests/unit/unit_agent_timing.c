@@ -7,11 +7,14 @@
  * an iteration (continuous batching); outstanding prefill tokens as the
  * telemetry reports them. Also the agent's option parser.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <linux/idn.h>
 
 #include "agent.h"
 #include "tap.h"
@@ -109,6 +112,77 @@ static void test_chunked_and_batched(void)
 	engine_free(&e);
 }
 
+/*
+ * work_tokens: the time to clear the outstanding prefill, in prefill
+ * tokens (what the datagram carries and T_queue multiplies by tok_ns),
+ * against the time the engine then takes: iterations (A), each request's
+ * attention over what precedes it (E), a running decode's step (C, D)
+ * that also takes a token of each iteration's budget.
+ */
+static void test_work_tokens(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct eng_req *a, *b, *c;
+	struct telemetry t = { .fd = -1 };
+	struct idn_telemetry m;
+	struct eng_load l;
+	double t0, want;
+
+	eng_params_defaults(&p);
+	p.prefill_attn_ns = 0.874;
+	p.attn_ctx_ns = 39.1;
+	engine_init(&e, &p);
+	engine_load(&e, &l);
+	ASSERT_EQ(l.work_tokens, 0, "idle: no work");
+	a = submit(&e, 10000, 5, 300, 0);
+	b = submit(&e, 3000, 5, 400, 0);
+	engine_load(&e, &l);
+	ASSERT_EQ(l.pending_tokens, 13000, "pending: the tokens");
+	want = 2 * 5750 + 17.25 * 13000 + 0.874e-3 * (10000.0 * 5000 + 3000.0 * 1500);
+	ASSERT_EQ(l.work_tokens, (uint32_t)(want / 17.25 + 0.5),
+		  "work: two iterations, prefill and its attention");
+	ASSERT_TRUE(l.work_tokens > l.pending_tokens, "more than the tokens alone");
+	t0 = e.now_us;
+	while (b->generated < 1)
+		engine_step(&e);
+	NEAR(e.now_us - t0, want, "the engine takes what it said");
+	while (a->state != ENG_DONE || b->state != ENG_DONE)
+		engine_step(&e);
+	engine_put(&e, a);
+	engine_put(&e, b);
+
+	/* a decoding sequence shares the budget: 8191 per iteration */
+	c = submit(&e, 1000, 50, 500, 0);
+	engine_step(&e);
+	ASSERT_EQ(c->state, ENG_DECODE, "c decodes");
+	/* one output token each: none joins the decodes meanwhile */
+	a = submit(&e, 8191, 1, 600, 0);
+	b = submit(&e, 8191, 1, 700, 0);
+	engine_load(&e, &l);
+	t0 = e.now_us;
+	while (b->state != ENG_DONE)
+		engine_step(&e);
+	/* the prediction holds c's context as it was: one token short in the 2nd */
+	ASSERT_TRUE(fabs(l.work_tokens * 17.25 - (e.now_us - t0)) <= 17.25,
+		    "with a decode: within a token's time");
+	ASSERT_TRUE(l.work_tokens * 17.25 > 2 * (5750 + 6.0 + 17.25 * 8191),
+		    "the decode's steps counted");
+
+	/* the datagram carries the work where the engine knows it */
+	tele_build(&t, &l, 0, &m);
+	ASSERT_EQ(ntohl(m.pending_tokens), l.work_tokens, "datagram: work tokens");
+	l.work_tokens = 0;
+	tele_build(&t, &l, 0, &m);
+	ASSERT_EQ(ntohl(m.pending_tokens), l.pending_tokens, "unknown work: the tokens");
+	while (a->state != ENG_DONE || b->state != ENG_DONE || c->state != ENG_DONE)
+		engine_step(&e);
+	engine_put(&e, a);
+	engine_put(&e, b);
+	engine_put(&e, c);
+	engine_free(&e);
+}
+
 static void test_admission_waits_for_kv(void)
 {
 	struct eng_params p;
@@ -181,6 +255,7 @@ int main(void)
 	TAP_RUN(test_formula);
 	TAP_RUN(test_single_request);
 	TAP_RUN(test_chunked_and_batched);
+	TAP_RUN(test_work_tokens);
 	TAP_RUN(test_admission_waits_for_kv);
 	TAP_RUN(test_text_keys);
 	TAP_RUN(test_config);
