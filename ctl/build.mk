@@ -16,7 +16,7 @@ LIBIDN := $(O)/libidn.a
 
 IDNCTL_SRCS := ctl/idnctl.c ctl/dp.c ctl/vip.c ctl/node.c ctl/plan.c ctl/cap.c \
 	ctl/route.c ctl/stats.c ctl/receipt.c ctl/receipt_verify.c ctl/print_idn.c ctl/dp_decap.c ctl/hold.c \
-	ctl/controller.c ctl/state.c
+	ctl/controller.c ctl/state.c ctl/capsig.c ctl/sign.c
 IDNCTL_OBJS := $(patsubst ctl/%.c,$(O)/obj/ctl/%.o,$(IDNCTL_SRCS))
 IDNCTL := $(O)/idnctl
 
@@ -48,7 +48,7 @@ $(LIBIDN): $(LIBIDN_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(O)/obj/ctl/%.o: ctl/%.c ctl/idnctl.h ctl/dp_load.h $(LIBIDN_HDRS) $(CTL_SKELS) | $(O)/obj/ctl/lib
+$(O)/obj/ctl/%.o: ctl/%.c ctl/idnctl.h ctl/dp_load.h ctl/capsig.h $(LIBIDN_HDRS) $(CTL_SKELS) | $(O)/obj/ctl/lib
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -c $< -o $@
 
@@ -69,16 +69,16 @@ $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HD
 # build/tools/idn_placement   placement benchmark (tools/bench/run.sh placement)
 IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c ctl/idnd/loop.c \
 	ctl/idnd/dist.c ctl/idnd/etcd.c ctl/idnd/activate.c ctl/idnd/orders.c ctl/idnd/state.c \
-	ctl/idnd/solver.c ctl/idnd/audit.c
+	ctl/idnd/solver.c ctl/idnd/audit.c ctl/idnd/signed.c ctl/capsig.c
 PLACE_SRCS := ctl/idnd/placement.c ctl/idnd/placement_exact.c ctl/idnd/placement_gen.c
 IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h ctl/idnd/etcd.h ctl/idnd/orders.h \
-	ctl/idnd/solver.h ctl/idnd/audit.h
+	ctl/idnd/solver.h ctl/idnd/audit.h ctl/capsig.h
 IDND := $(O)/idnd
 HAVE_CBC := $(shell $(PKG_CONFIG) --exists cbc 2>/dev/null && echo 1)
 HAVE_GLPK := $(if $(wildcard /usr/include/glpk.h),1)
 PLACE_CFLAGS := -Ictl/idnd $(if $(HAVE_CBC),-DIDN_HAVE_CBC) $(if $(HAVE_GLPK),-DIDN_HAVE_GLPK)
 PLACE_LIBS := $(if $(HAVE_CBC),$(shell $(PKG_CONFIG) --libs cbc)) $(if $(HAVE_GLPK),-lglpk) -lm
-IDND_LIBS := -lsqlite3 $(HTTP_LIBS) -ljson-c -lpthread
+IDND_LIBS := -lsqlite3 $(HTTP_LIBS) -ljson-c -lsodium -lpthread
 UNIT_IDND_SRCS := $(wildcard selftests/unit/unit_idnd_*.c)
 UNIT_IDND_BINS := $(patsubst selftests/unit/%.c,$(O)/tests/%,$(UNIT_IDND_SRCS))
 

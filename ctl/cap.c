@@ -133,13 +133,20 @@ static int cap_show(int argc, char **argv)
 
 int do_cap(int argc, char **argv)
 {
+	int rc;
+
 	if (argc < 1)
 		return cap_show(0, NULL);
 	if (matches(*argv, "show"))
 		return cap_show(argc - 1, argv + 1);
 	if (matches(*argv, "list"))
 		return ctl_cap_list(argc - 1, argv + 1);
-	if (matches(*argv, "help"))
-		return usage();
+	if (matches(*argv, "help")) {
+		usage();
+		return sign_usage();
+	}
+	rc = ctl_cap_sign(argc, argv);	/* sign.c: keygen, sign, register, revoke, versions */
+	if (rc >= 0)
+		return rc;
 	return unknown_cmd("cap", *argv);
 }

@@ -81,6 +81,10 @@ int do_monitor(int argc, char **argv);
 int do_controller(int argc, char **argv);
 int do_placement(int argc, char **argv);
 int ctl_cap_list(int argc, char **argv);
+/* sign.c: signed capability metadata; ctl_cap_sign -1: not one of its commands */
+int ctl_cap_sign(int argc, char **argv);
+int sign_usage(void);
+int do_publisher(int argc, char **argv);
 int do_state(int argc, char **argv);		/* state.c: agents' state via idnd */
 int ctl_node_list(int argc, char **argv);
 int do_policy(int argc, char **argv);

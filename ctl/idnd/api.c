@@ -182,6 +182,7 @@ static json_object *status_json(void)
 		json_object_object_add(o, "activation", a);
 	}
 	json_object_object_add(o, "orders", idnd_orders_json());
+	json_object_object_add(o, "signatures", idnd_sig_status());
 	json_object_object_add(o, "uptime_s", idnd_jnum(idnd_now() - D.started));
 	json_object_object_add(o, "last_commit_ms", idnd_jnum(D.last_commit_ms));
 	json_object_object_add(o, "last_drain_ms", idnd_jnum(D.last_drain_ms));
@@ -249,31 +250,73 @@ static enum MHD_Result quota_refused(struct MHD_Connection *c, const char *what,
 	return send_err(c, 507, "registry quota: at most %d %s (idnd -Q %s=N)", max, what, knob);
 }
 
+/*
+ * A capability version: the descriptor, with an optional signed manifest
+ * ("manifest", checked by signed.c against the trusted publishers; taken
+ * out before the descriptor's strict parse). A revoked version, a bad or
+ * untrusted signature are refused; an accepted version joins the label's
+ * history (what a revocation rolls back to).
+ */
 static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 {
-	char err[256];
+	char err[512];
 	struct d_cap cap, *old;
+	json_object *man = NULL;
+	enum MHD_Result ret;
+	bool was;
 	int e;
 
-	if (idnd_cap_from_json(o, &cap, err, sizeof(err)))
-		return send_err(c, 400, "%s", err);
-	if (cap.parent && !idnd_cap_find(cap.parent))
-		return send_err(c, 422, "lineage: parent capability %u is not registered",
-				cap.parent);
+	if (json_object_object_get_ex(o, "manifest", &man)) {
+		json_object_get(man);
+		json_object_object_del(o, "manifest");
+	}
+	if (idnd_cap_from_json(o, &cap, err, sizeof(err))) {
+		ret = send_err(c, 400, "%s", err);
+		goto out;
+	}
+	if (cap.parent && !idnd_cap_find(cap.parent)) {
+		ret = send_err(c, 422, "lineage: parent capability %u is not registered",
+			       cap.parent);
+		goto out;
+	}
 	old = idnd_cap_find(cap.label);
-	if (old && cap.version < old->version)
-		return send_err(c, 409, "version %u is older than the registered %u",
-				cap.version, old->version);
-	if (!old && D.n_caps >= idnd_limits.max_caps)
-		return quota_refused(c, "capabilities", idnd_limits.max_caps, "caps");
+	e = idnd_sig_admit(&cap, man, err, sizeof(err));
+	if (e) {
+		ret = send_err(c, e, "%s", err);
+		goto out;
+	}
+	if (old && cap.version < old->version) {
+		pr_warn("API: capability %u/%u version %u refused: older than the registered %u "
+			"(a rollback is a revocation: idnctl cap revoke)\n", cap.label >> 8,
+			cap.label & 0xff, cap.version, old->version);
+		ret = send_err(c, 409, "version %u is older than the registered %u",
+			       cap.version, old->version);
+		goto out;
+	}
+	if (!old && D.n_caps >= idnd_limits.max_caps) {
+		ret = quota_refused(c, "capabilities", idnd_limits.max_caps, "caps");
+		goto out;
+	}
 	e = idnd_store_cap(&cap);
-	if (e)
-		return send_err(c, 500, "store: %s", idnd_store_err());
+	if (!e)
+		e = idnd_sig_record(&cap, man);
+	if (e) {
+		ret = send_err(c, 500, "store: %s", idnd_store_err());
+		goto out;
+	}
+	was = old && (old->sig != cap.sig || old->version != cap.version);
 	e = idnd_cap_put(&cap);
-	if (e)
-		return send_err(c, 500, "registry: %s", strerror(-e));
+	if (e) {
+		ret = send_err(c, 500, "registry: %s", strerror(-e));
+		goto out;
+	}
 	idnd_dist_cap(idnd_cap_find(cap.label));
-	return send_json(c, old ? 200 : 201, idnd_cap_to_json(idnd_cap_find(cap.label), true));
+	if (was && (D.have_maps || D.etcd))
+		idnd_compile();	/* the version's signature decides policy plans */
+	ret = send_json(c, old ? 200 : 201, idnd_cap_to_json(idnd_cap_find(cap.label), true));
+out:
+	json_object_put(man);
+	return ret;
 }
 
 /*
@@ -614,6 +657,19 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		return metrics(c);
 	if (!strcmp(url, "/v1/status") && get)
 		return send_json(c, 200, status_json());
+	if (idnd_sig_path(url)) {	/* signed.c: publishers, revocations, versions */
+		unsigned int code = 500;
+		json_object *r;
+
+		if (post) {
+			o = parse_body(rq, false, err, sizeof(err));
+			if (!o)
+				return send_err(c, 400, "%s", err);
+		}
+		r = idnd_sig_api(m, url, o, &code);
+		json_object_put(o);
+		return send_json(c, code, r);
+	}
 	if (!strcmp(url, "/v1/caps") && get) {
 		json_object *a = json_object_new_array();
 

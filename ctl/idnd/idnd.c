@@ -294,6 +294,8 @@ int main(int argc, char **argv)
 			if (idnd_compile())
 				pr_warn("idnd: plan commit: %s\n", idn_errmsg());
 		} else if (pin) {
+	if (!err)	/* signed.c: publishers, revocations, signatures checked again */
+		err = idnd_sig_load();
 			fprintf(stderr, "idnd: dataplane maps in %s: %s\n", D.maps.dir,
 				idn_errmsg());
 			return 1;

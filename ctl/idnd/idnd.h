@@ -56,6 +56,12 @@ struct d_cap {
 	char method[16];	/* base|distillation|quantization|adapter */
 	uint32_t version;
 	char artifact[128], runtime[32], accelerator[32];
+	/* signed metadata of this version (signed.c, docs/security.md); sig
+	 * false: unsigned (or its publisher is no longer trusted) */
+	bool sig;
+	char publisher[64];
+	uint8_t sha256[32];	/* the signed artifact digest (load orders carry it) */
+	uint8_t sig_privacy, sig_locality, sig_trust;	/* admissible scope, bit masks */
 	double demand[IDND_REGIONS];	/* requests/s per region */
 	struct d_loop loop;
 };
@@ -94,6 +100,7 @@ struct d_policy {
 	uint8_t min_trust, privacy, scope;
 	uint32_t domain_mask;	/* allowed domains, 0 = any */
 	uint32_t tier_mask;	/* tiers its plans are compiled for, 0 = all 16 */
+	bool require_signed;	/* only signed versions whose scope admits it */
 };
 
 struct d_place {
@@ -174,6 +181,9 @@ const struct d_policy *idnd_policy_get(uint32_t id);
 void idnd_policy_put(const struct d_policy *p);
 int idnd_policy_del(uint32_t id);
 int idnd_policy_count(void);
+/* Why capability version c may not serve policy class pol (its signature
+ * or signed scope); NULL: it may, or pol NULL. */
+const char *idnd_cap_refused(const struct d_cap *c, const struct d_policy *pol);
 /* Why node dn may not serve under pol (NULL: it may, or pol NULL). */
 const char *idnd_policy_why(const struct d_policy *pol, const struct d_node *dn);
 /* The next generation's plan entries (puts, sorted by key); count or -errno. */
@@ -193,6 +203,21 @@ int idnd_store_gen(uint32_t gen);
 int idnd_store_policy(const struct d_policy *p);
 int idnd_store_policy_del(uint32_t id);
 const char *idnd_store_err(void);
+
+/* signed.c: trusted publishers, signed versions, revocations (D.lock held) */
+int idnd_sig_load(void);	/* after idnd_store_load(): tables, publishers, revocations */
+/* A POST /v1/caps body's "manifest" (detached before the strict parse; NULL:
+ * unsigned) checked for cap; fills cap's sig fields. 0, or the HTTP status
+ * to answer with *err (logged). */
+int idnd_sig_admit(struct d_cap *cap, json_object *manifest, char *err, size_t errlen);
+int idnd_sig_record(const struct d_cap *cap, json_object *manifest);	/* history */
+bool idnd_sig_revoked(uint32_t label, uint32_t version);
+/* Signed-metadata API (/v1/publishers, /v1/revocations, /v1/caps/L/revoke,
+ * /v1/caps/L/versions); NULL: not one of its paths. *code: the status. */
+json_object *idnd_sig_api(const char *method, const char *url, json_object *body,
+			  unsigned int *code);
+bool idnd_sig_path(const char *url);	/* one of those paths (a POST takes a body) */
+json_object *idnd_sig_status(void);	/* /v1/status "signatures" */
 
 /* loop.c: called by the broker loop with D.lock held */
 void idnd_loop_tick(double now);

@@ -296,6 +296,16 @@ static json_object *mask_json(uint32_t m)
 	return a;
 }
 
+static json_object *names_json(uint32_t m, const char *const *names)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; names[i]; i++)
+		if (m & (1u << i))
+			json_object_array_add(a, json_object_new_string(names[i]));
+	return a;
+}
+
 json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 {
 	json_object *o = json_object_new_object(), *s;
@@ -329,8 +339,28 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 	json_object_object_add(s, "runtime", json_object_new_string(c->runtime));
 	json_object_object_add(s, "accelerator", json_object_new_string(c->accelerator));
 	json_object_object_add(o, "realization", s);
-	if (with_demand) {
+	if (with_demand) {	/* the API's view: what signed this version (signed.c) */
 		json_object *d = json_object_new_array();
+
+		if (c->sig) {
+			static const char hx[] = "0123456789abcdef";
+			char h[65];
+
+			for (int i = 0; i < 32; i++) {
+				h[2 * i] = hx[c->sha256[i] >> 4];
+				h[2 * i + 1] = hx[c->sha256[i] & 15];
+			}
+			h[64] = 0;
+			s = json_object_new_object();
+			json_object_object_add(s, "publisher", json_object_new_string(c->publisher));
+			json_object_object_add(s, "artifact_sha256", json_object_new_string(h));
+			json_object_object_add(s, "privacy", names_json(c->sig_privacy, privacy_names));
+			json_object_object_add(s, "locality", names_json(c->sig_locality, scope_names));
+			json_object_object_add(s, "trust", mask_json(c->sig_trust));
+			json_object_object_add(o, "signed", s);
+		} else {
+			json_object_object_add(o, "signed", NULL);
+		}
 
 		json_object_object_add(o, "label", json_object_new_int64(c->label));
 		for (int r = 0; r < IDND_REGIONS; r++)
@@ -480,7 +510,7 @@ static struct d_policy policies[IDND_MAX_POLICIES];
 int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t errlen)
 {
 	static const char *const top[] = { "id", "name", "min_trust", "privacy", "scope",
-		"domains", "tiers", NULL };
+		"domains", "tiers", "require_signed", NULL };
 	uint32_t v = 0, id = 0;
 	bool have_id;
 
@@ -495,6 +525,7 @@ int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t 
 	TRY(get_mask(o, "tiers", IDN_TIER_MAX, &p->tier_mask, err, errlen));
 	if (p->tier_mask == (1u << (IDN_TIER_MAX + 1)) - 1)
 		p->tier_mask = 0;	/* all: one canonical form */
+	TRY(get_bool(o, "require_signed", &p->require_signed, err, errlen));
 	p->id = IDN_POLICY(p->min_trust, p->privacy, p->scope);
 	have_id = json_object_object_get_ex(o, "id", NULL);
 	TRY(get_uint(o, "id", IDND_MAX_POLICIES - 1, false, &id, err, errlen));
@@ -517,6 +548,7 @@ json_object *idnd_policy_to_json(const struct d_policy *p)
 	json_object_object_add(o, "domains", mask_json(p->domain_mask));
 	json_object_object_add(o, "tiers", mask_json(p->tier_mask ? p->tier_mask :
 						     (1u << (IDN_TIER_MAX + 1)) - 1));
+	json_object_object_add(o, "require_signed", json_object_new_boolean(p->require_signed));
 	return o;
 }
 
@@ -546,6 +578,28 @@ int idnd_policy_count(void)
 	for (int i = 0; i < IDND_MAX_POLICIES; i++)
 		n += policies[i].used;
 	return n;
+}
+
+/*
+ * Why version c may not serve policy class pol; NULL: it may. A signed
+ * version serves the classes its signed scope admits (privacy level,
+ * locality scope and minimum trust of the class each in the scope); an
+ * unsigned one any class that does not require a signed capability.
+ */
+const char *idnd_cap_refused(const struct d_cap *c, const struct d_policy *pol)
+{
+	if (!pol)
+		return NULL;
+	if (!c->sig)
+		return pol->require_signed ? "capability version is unsigned (the policy "
+					     "requires a signed capability)" : NULL;
+	if (!(c->sig_privacy & (1u << (pol->privacy & 3))))
+		return "the policy's privacy level is outside the signed scope";
+	if (!(c->sig_locality & (1u << (pol->scope % 3))))
+		return "the policy's locality scope is outside the signed scope";
+	if (!(c->sig_trust & (1u << (pol->min_trust & 7))))
+		return "the policy's trust level is outside the signed scope";
+	return NULL;
 }
 
 /* Why node dn may not serve under policy class pol; NULL: it may. */
@@ -801,6 +855,8 @@ static void plan_build(int i, const struct cplan *cp, int tier, const struct d_p
 /* Does capability k have a candidate under pol? */
 static bool cap_servable(int k, const struct cplan *cp, const struct d_policy *pol)
 {
+	if (idnd_cap_refused(&D.caps[k], pol))
+		return false;	/* that version may not serve the class */
 	for (int j = 0; j < cp[k].n; j++)
 		if (policy_allows(pol, &D.nodes[cp[k].node[j]]))
 			return true;
@@ -850,6 +906,8 @@ static void plan_build(int i, const struct cplan *cp, int tier, const struct d_p
 	pl->domain_mask = c->domain_mask ? c->domain_mask : 0xffffffff;
 	if (pol && pol->domain_mask)
 		pl->domain_mask &= pol->domain_mask;
+	if (idnd_cap_refused(c, pol))
+		return;	/* signature or signed scope: an empty plan, fail closed */
 	for (int j = 0; j < cp[i].n; j++) {
 		const struct d_node *dn = &D.nodes[cp[i].node[j]];
 		struct idn_cand *cd;
@@ -961,8 +1019,13 @@ int idnd_plans_build(struct idn_plan_op **out)
 			struct idn_plan pl;
 			bool built = false;
 
+			/* a refused version: empty plans for every tier, so no
+			 * request of the class falls back to the default plan */
+			bool refused = idnd_cap_refused(&D.caps[i], pol);
+
 			for (int t = 0; t <= IDN_TIER_MAX; t++) {
-				if (pol && pol->tier_mask && !(pol->tier_mask & (1u << t)))
+				if (pol && pol->tier_mask && !(pol->tier_mask & (1u << t)) &&
+				    !refused)
 					continue;	/* the class's requests use other tiers */
 				if (!built || tiers)
 					plan_build(i, cp, tiers ? t : IDN_ANY, pol, &pl);
@@ -1150,7 +1213,9 @@ json_object *idnd_explain(uint32_t label, char *err, size_t errlen)
 		e = idnd_policy_to_json(pol);
 		ok = json_object_new_array();
 		out = json_object_new_array();
-		for (int p = 0; p < D.n_place; p++) {
+		json_object_object_add(e, "refused", idnd_cap_refused(c, pol) ?
+				       json_object_new_string(idnd_cap_refused(c, pol)) : NULL);
+		for (int p = 0; p < D.n_place && !idnd_cap_refused(c, pol); p++) {
 			const struct d_node *dn = &D.nodes[D.place[p].node];
 			const char *why = idnd_policy_why(pol, dn);
 

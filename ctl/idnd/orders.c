@@ -54,6 +54,7 @@ struct order {
 	uint32_t node, cap;
 	bool load;
 	bool superseded;	/* a newer order for (cap, node) came: no retry */
+	struct order *then;	/* queued once this one is done (a reload's load) */
 	int tries;		/* attempts made */
 	double due;		/* monotonic seconds: not posted before */
 	char url[128];
@@ -179,6 +180,19 @@ static void *worker(void *arg)
 			append(o);
 			continue;
 		}
+		if (o->then && res == O_DONE && !o->superseded) {
+			o->then->due = now_s();	/* the evict of a reload is done: load */
+			append(o->then);
+			o->then = NULL;
+		} else if (o->then) {
+			pr_warn("ORDER: reload cap %u/%u on node %u: the evict %s, no load\n",
+				o->cap >> 8, o->cap & 0xff, o->node,
+				o->superseded ? "was superseded" : "failed");
+		}
+		if (o->then) {
+			free(o->then->body);
+			free(o->then);
+		}
 		if (res == O_RETRY) {
 			o_failed++;
 			if (!o->superseded) {
@@ -210,8 +224,8 @@ static void start(void)
 	}
 }
 
-/* Queue an order; false when none is due (no artifact, no agent API). */
-static bool queue(uint32_t cap, uint32_t node, bool load)
+/* An order (not queued yet); NULL when none is due (no artifact, no agent API). */
+static struct order *build(uint32_t cap, uint32_t node, bool load)
 {
 	struct d_cap *c = idnd_cap_find(cap);
 	struct d_node *n = node < IDN_MAX_NODES ? &D.nodes[node] : NULL;
@@ -254,6 +268,17 @@ static bool queue(uint32_t cap, uint32_t node, bool load)
 	if (load) {
 		json_object_object_add(b, "path", json_object_new_string(c->artifact));
 		json_object_object_add(b, "cap", json_object_new_int64(cap));
+		if (c->sig) {	/* the agent checks the artifact against the signed digest */
+			static const char hx[] = "0123456789abcdef";
+			char h[65];
+
+			for (int i = 0; i < 32; i++) {
+				h[2 * i] = hx[c->sha256[i] >> 4];
+				h[2 * i + 1] = hx[c->sha256[i] & 15];
+			}
+			h[64] = 0;
+			json_object_object_add(b, "sha256", json_object_new_string(h));
+		}
 	}
 	o->body = strdup(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN));
 	json_object_put(b);
@@ -261,6 +286,22 @@ static bool queue(uint32_t cap, uint32_t node, bool load)
 		free(o);
 		return false;
 	}
+	return o;
+}
+
+static void order_free(struct order *o)
+{
+	if (o->then)
+		order_free(o->then);
+	free(o->body);
+	free(o);
+}
+
+/* Queue o, the last intent for its (cap, node). */
+static bool enqueue(struct order *o)
+{
+	uint32_t cap = o->cap, node = o->node;
+
 	pthread_mutex_lock(&o_mu);
 	/* the last intent for (cap, node) wins */
 	for (struct order **pp = &o_head; *pp;) {
@@ -268,8 +309,7 @@ static bool queue(uint32_t cap, uint32_t node, bool load)
 
 		if (x->cap == cap && x->node == node) {
 			*pp = x->next;
-			free(x->body);
-			free(x);
+			order_free(x);
 			continue;
 		}
 		pp = &x->next;
@@ -281,6 +321,13 @@ static bool queue(uint32_t cap, uint32_t node, bool load)
 	pthread_cond_signal(&o_cv);
 	pthread_mutex_unlock(&o_mu);
 	return true;
+}
+
+static bool queue(uint32_t cap, uint32_t node, bool load)
+{
+	struct order *o = build(cap, node, load);
+
+	return o && enqueue(o);
 }
 
 static bool has(const struct d_place *p, int n, const struct d_place *x)
@@ -330,4 +377,35 @@ json_object *idnd_orders_json(void)
 	json_object_object_add(o, "queued", json_object_new_int(queued + !!o_inflight));
 	pthread_mutex_unlock(&o_mu);
 	return o;
+}
+
+void idnd_orders_reload(uint32_t cap)
+{
+	int n = 0;
+
+	for (int i = 0; i < D.n_place; i++) {
+		struct order *ev, *ld;
+
+		if (D.place[i].cap != cap)
+			continue;
+		ev = build(cap, D.place[i].node, false);
+		ld = ev ? build(cap, D.place[i].node, true) : NULL;
+		if (!ld) {
+			if (ev)
+				order_free(ev);
+			continue;
+		}
+		ev->then = ld;
+		n += enqueue(ev);
+	}
+	if (n)
+		pr_info("ORDER: cap %u/%u changed version: %d node%s evict and load it again\n",
+			cap >> 8, cap & 0xff, n, n > 1 ? "s" : "");
+}
+
+void idnd_orders_evict_all(uint32_t cap)
+{
+	for (int i = 0; i < D.n_place; i++)
+		if (D.place[i].cap == cap)
+			queue(cap, D.place[i].node, false);
 }

@@ -23,6 +23,15 @@ void idnd_orders_diff(const struct d_place *old, int n_old, const struct d_place
  * for every capability the placement holds on it. D.lock held.
  */
 void idnd_orders_node(uint32_t node);
+/*
+ * Capability cap changed version in place (a rollback after a revocation,
+ * signed.c): every node the placement holds it on gets an evict order and,
+ * once the agent answered it, a load order of the version registered now
+ * (with its signed digest). D.lock held.
+ */
+void idnd_orders_reload(uint32_t cap);
+/* cap leaves the registry: an evict order to every node that holds it */
+void idnd_orders_evict_all(uint32_t cap);
 /* {"sent", "failed", "retries", "gave_up", "queued"} for /v1/status */
 json_object *idnd_orders_json(void);
 
