@@ -797,8 +797,35 @@ static void *rx_stream(void *arg)
 					pthread_mutex_lock(&x->mu);
 				}
 			}
-			while (!t->done && !x->stop)
-				pthread_cond_wait(&x->cv, &x->mu);
+			/*
+			 * The other streams of the transfer: while they make
+			 * progress (a slice in, a stream ended) wait on; none
+			 * for timeout_ms fails the transfer. A peer that ends
+			 * one stream of a "two-stream" transfer and never opens
+			 * the other must not hold this thread and the stage.
+			 */
+			struct timespec ts = { 0 };
+
+			for (uint64_t seen = ~0ULL; !t->done && !x->stop;) {
+				uint64_t now = t->got + ((uint64_t)t->ended << 32);
+
+				if (now != seen) {
+					seen = now;
+					clock_gettime(CLOCK_REALTIME, &ts);
+					ts.tv_sec += x->o.timeout_ms / 1000;
+					ts.tv_nsec += (long)(x->o.timeout_ms % 1000) * 1000000;
+					if (ts.tv_nsec >= 1000000000) {
+						ts.tv_sec++;
+						ts.tv_nsec -= 1000000000;
+					}
+				}
+				if (pthread_cond_timedwait(&x->cv, &x->mu, &ts) == ETIMEDOUT &&
+				    !t->done && t->got + ((uint64_t)t->ended << 32) == seen)
+					kvx_rx_fail_locked(x, t, -ETIMEDOUT, "transfer %016llx: %u of %u "
+						       "streams ended, none progressing for %u ms",
+						       (unsigned long long)t->id, t->ended,
+						       t->nstreams, x->o.timeout_ms);
+			}
 			err = t->done ? t->err : -ECANCELED;
 			pthread_mutex_unlock(&x->mu);
 			break;

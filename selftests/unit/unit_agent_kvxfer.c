@@ -790,6 +790,57 @@ out:
 		kvx_destroy(r);
 }
 
+/*
+ * A stream that ends its part of a two-stream transfer whose other stream
+ * never comes: the transfer fails after timeout_ms without progress (the
+ * receive thread and the stage do not wait forever), the peer is told.
+ */
+static void test_orphan_stream(void)
+{
+	struct kvx_opts o;
+	struct kvx_stats st;
+	struct kvx *r = NULL;
+	struct w_res res;
+	char err[200];
+	struct timespec t0;
+	int fd = -1;
+	struct {
+		struct w_hello h;
+		struct w_auth a;
+		struct w_end e;
+	} __attribute__((packed)) m = {
+		.h = { .magic = htole32(KVX_MAGIC_HELLO), .ver = htole16(KVX_VERSION),
+		       .nstreams = htole16(2), .dst_arena = htole32(KVX_ARENA_NONE),
+		       .total = htole64(4096), .nslices = htole32(1) },
+		.a = { .magic = htole32(KVX_MAGIC_AUTH) },
+		.e = { .magic = htole32(KVX_MAGIC_END) },
+	};
+
+	kvx_opts_defaults(&o);
+	o.timeout_ms = 300;
+	o.log = log_cb;
+	if (!ASSERT_OK(kvx_create(&r, &o, err, sizeof(err)), "receiver") ||
+	    !ASSERT_OK(kvx_listen(r, "127.0.0.1:0", commit_cb, NULL), "listen"))
+		goto out;
+	randombytes_buf(&m.h.xfer, sizeof(m.h.xfer));
+	fd = raw_open(kvx_port(r));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_TRUE(fd >= 0 && send(fd, &m, sizeof(m), MSG_NOSIGNAL) == sizeof(m),
+		    "hello of 2 streams, then END on the only one");
+	ASSERT_TRUE(fd >= 0 && recv(fd, &res, sizeof(res), MSG_WAITALL) == sizeof(res) &&
+		    (int32_t)le32toh(res.status) == -ETIMEDOUT, "answered ETIMEDOUT");
+	ASSERT_TRUE(kvx_since(&t0) < 3, "answered within a few timeouts");
+	usleep(50000);
+	kvx_get_stats(r, &st);
+	ASSERT_TRUE(st.rx_failed == 1 && st.rx_active == 0 &&
+		    strstr(st.rx_last_err, "1 of 2 streams ended"), "failed, nothing left");
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r)
+		kvx_destroy(r);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -810,6 +861,7 @@ int main(void)
 	TAP_RUN(test_sender_killed);
 	TAP_RUN(test_receiver_killed);
 	TAP_RUN(test_bounds);
+	TAP_RUN(test_orphan_stream);
 	if (sodium_init() >= 0 && mkdtemp(kdir)) {
 		TAP_RUN(test_auth_keys);
 		TAP_RUN(test_auth_push);
