@@ -77,6 +77,7 @@ struct agent_cfg {
 	char kv_transport[8];		/* rdma | tcp | auto */
 	uint32_t kv_streams;
 	char kv_key[256];		/* shared key authenticating KV peers, "" = none */
+	bool kv_insecure;		/* --kv-insecure: a KV listener without a key */
 	char key_path[256];		/* Ed25519 node key, "" = default path */
 	char tls_ca[256], tls_cert[256], tls_key[256];	/* mutual TLS (PEM), "" = none */
 	bool insecure;			/* --insecure: plain HTTP management and idnd client */

@@ -37,7 +37,7 @@ enum {
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
-	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS,
+	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
 	O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE,
 };
 
@@ -84,6 +84,7 @@ static const struct option opts[] = {
 	{ "kv-transport", required_argument, NULL, O_KVPOL },
 	{ "kv-streams", required_argument, NULL, O_KVSTREAMS },
 	{ "kv-key", required_argument, NULL, O_KVKEY },
+	{ "kv-insecure", no_argument, NULL, O_KVINSEC },
 	{ "key", required_argument, NULL, O_KEY },
 	{ "cache-policy", required_argument, NULL, O_CPOL },
 	{ "cache-half-life", required_argument, NULL, O_CHALF },
@@ -260,6 +261,7 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 		return 0;
 	case O_KVSTREAMS: U32(kv_streams, 32); return c->kv_streams ? 0 : -ERANGE;
 	case O_KVKEY: STR(kv_key); return 0;
+	case O_KVINSEC: c->kv_insecure = true; return 0;
 	case O_KEY: STR(key_path); return 0;
 	case O_CPOL: {
 		int pol = kv_policy_parse(arg);

@@ -53,7 +53,9 @@ static const char usage_text[] =
 "  --mem-budget BYTES[K|M|G] --backend host|cuda\n"
 "  --kv-listen ADDR:PORT --kv-transport rdma|tcp|auto --kv-streams N\n"
 "                                       KV transfer between agents\n"
-"  --kv-key FILE                        shared key (mode 0600) authenticating KV peers\n"
+"  --kv-key FILE                        shared key (mode 0600) authenticating KV peers:\n"
+"                                       --kv-listen needs it unless --kv-insecure\n"
+"  --kv-insecure                        accept KV peers without a key (logged warning)\n"
 "  --key FILE (/var/lib/idn-agent/node-N.key)  Ed25519 key signing receipts\n"
 "  --cache-policy eq8|lru --cache-half-life X  prefix cache admission/eviction\n"
 "  --affinity-pin DIR                   router pins: affinity self-check\n"
@@ -83,6 +85,18 @@ static int kv_setup(char *err, size_t errlen)
 	    (uint64_t)A.eng.kv.nblocks * A.eng.kv.block_bytes < o.max_rx)
 		o.max_rx = (uint64_t)A.eng.kv.nblocks * A.eng.kv.block_bytes;
 	o.log = kv_log;
+	/* authenticated by default: a listener takes any byte a peer sends */
+	if (A.cfg.kv_listen[0] && !A.cfg.kv_key[0] && !A.cfg.kv_insecure) {
+		snprintf(err, errlen, "--kv-listen %.64s without --kv-key: KV peers are "
+			 "authenticated by default; give --kv-key FILE (mode 0600, the same "
+			 "on every agent), or --kv-insecure to accept peers without a key",
+			 A.cfg.kv_listen);
+		return -EPERM;
+	}
+	if (A.cfg.kv_listen[0] && !A.cfg.kv_key[0])
+		fprintf(stderr, "idn-agent: WARNING: --kv-insecure: the KV listener on %s accepts "
+			"peers without a key (anyone reaching it can write this node's KV cache)\n",
+			A.cfg.kv_listen);
 	if (A.cfg.kv_key[0]) {
 		rc = kvx_key_load(A.cfg.kv_key, o.key);
 		if (rc) {

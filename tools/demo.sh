@@ -124,20 +124,23 @@ show "idnctl controller status" k controller status || die "idnd did not start: 
 net=(0 40 120 200)
 trust=(0 3 6 6)
 declare -A AGENT_PID=()
+# the KV key the agents share: KV listeners are authenticated by default
+(umask 077 && head -c 32 /dev/urandom >"$TMPD/kv.key")
 for i in 1 2 3; do
 	bg_ns "${NS_NODE[$i]}" "$TMPD/agent$i.log" "$AGENT" --node-id $i \
 		--addr4 "10.20.$i.2" --addr6 "fd00:20:$i::2" --region $i --trust "${trust[$i]}" \
 		--net-us "${net[$i]}" --controller "http://10.20.$i.1:8787" --hb-ms 200 \
 		--telemetry "10.20.$i.1:$TELE" --tele-ms 50 --listen "[::]:$APORT" \
 		--model chat-8b --speed 1 --key "$TMPD/node$i.key" \
-		--kv-listen "10.20.$i.2:$KVPORT" --kv-transport auto \
+		--kv-listen "10.20.$i.2:$KVPORT" --kv-key "$TMPD/kv.key" --kv-transport auto \
 		--mgmt-listen "10.20.$i.2:$MPORT" --artifact-dir "$TMPD" \
 		--kv-peers "10.20.1.2:$KVPORT,10.20.2.2:$KVPORT,10.20.3.2:$KVPORT"
 	AGENT_PID[$i]=$BG_PID
 done
 say "${D}\$ idn-agent --node-id 1 --addr4 10.20.1.2 --addr6 fd00:20:1::2 --region 1 --trust 3 --net-us 40 \\"
 say "      --controller http://10.20.1.1:8787 --telemetry 10.20.1.1:$TELE --listen [::]:$APORT \\"
-say "      --kv-listen 10.20.1.2:$KVPORT --kv-transport auto --mgmt-listen 10.20.1.2:$MPORT \\"
+say "      --kv-listen 10.20.1.2:$KVPORT --kv-key \$TMP/kv.key --kv-transport auto \\"
+say "      --mgmt-listen 10.20.1.2:$MPORT \\"
 say "      --artifact-dir \$TMP --kv-peers 10.20.1.2:$KVPORT,...   (node1; and 2, 3)${N}"
 up=0
 for _ in $(seq 100); do

@@ -13,7 +13,8 @@
 #      the agent's key) and rejects flipped bytes and another key (exit 1);
 #   4. --kv-key: a key file readable by others is refused; a peer without
 #      the key is refused (logged, nothing reaches the cache), peers with the
-#      same key move blocks, a sender with a key refuses a keyless receiver.
+#      same key move blocks, a sender with a key refuses a keyless receiver;
+#      a listener without a key needs --kv-insecure (A and B run with it).
 # Faults inside a transfer (peer killed, truncated stream, corrupted
 # slice) are unit_agent_kvxfer's. TAP output; exit 4 when it cannot run.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
@@ -39,7 +40,7 @@ A=http://127.0.0.1:8000
 B=http://127.0.0.1:8001
 
 # 1. policy
-in_ns "$NS" "$AGENT" --node-id 9 --listen 127.0.0.1:8009 --key "$T/k9" \
+in_ns "$NS" "$AGENT" --insecure --node-id 9 --listen 127.0.0.1:8009 --key "$T/k9" \
 	--kv-transport rdma "${ENG[@]}" >"$T/rdma.log" 2>&1 &
 pid=$!
 bg_pid $pid
@@ -50,10 +51,10 @@ rc=$?
 tap_result "kv-transport rdma without an RDMA device: exit 1 with a clear error" $? \
 	"rc $rc: $(cat "$T/rdma.log")"
 
-bg_ns "$NS" "$T/a.log" "$AGENT" --node-id 1 --listen 127.0.0.1:8000 --key "$T/keys/a.key" \
-	--kv-listen 127.0.0.1:9100 --kv-transport auto --kv-streams 4 "${ENG[@]}"
-bg_ns "$NS" "$T/b.log" "$AGENT" --node-id 2 --listen 127.0.0.1:8001 --key "$T/keys/b.key" \
-	--kv-listen 127.0.0.1:9101 --kv-transport tcp "${ENG[@]}"
+bg_ns "$NS" "$T/a.log" "$AGENT" --insecure --node-id 1 --listen 127.0.0.1:8000 --key "$T/keys/a.key" \
+	--kv-listen 127.0.0.1:9100 --kv-insecure --kv-transport auto --kv-streams 4 "${ENG[@]}"
+bg_ns "$NS" "$T/b.log" "$AGENT" --insecure --node-id 2 --listen 127.0.0.1:8001 --key "$T/keys/b.key" \
+	--kv-listen 127.0.0.1:9101 --kv-insecure --kv-transport tcp "${ENG[@]}"
 wait_listen "$NS" 8000 && wait_listen "$NS" 8001 && wait_listen "$NS" 9101
 tap_result "two agents up" $? "$(cat "$T/a.log" "$T/b.log")"
 grep -Eq "kv transport policy auto: tcp \((no RDMA device|built without RDMA)" "$T/a.log" &&
@@ -124,7 +125,7 @@ tap_result "GET /v1/receipts: all of A's receipts verify" $?
 # 4. authentication of KV peers (--kv-key: a shared key, mode 0600)
 (umask 077 && head -c 32 /dev/urandom >"$T/kv.key" && head -c 32 /dev/urandom >"$T/kv.open")
 chmod 644 "$T/kv.open"
-in_ns "$NS" "$AGENT" --node-id 8 --listen 127.0.0.1:8008 --key "$T/k8" --kv-key "$T/kv.open" \
+in_ns "$NS" "$AGENT" --insecure --node-id 8 --listen 127.0.0.1:8008 --key "$T/k8" --kv-key "$T/kv.open" \
 	--kv-listen 127.0.0.1:9108 "${ENG[@]}" >"$T/open.log" 2>&1 &
 pid=$!
 bg_pid $pid
@@ -132,11 +133,22 @@ wait $pid
 rc=$?
 [ $rc -eq 1 ] && grep -q "kv key .*must be mode 0600" "$T/open.log"
 tap_result "--kv-key readable by others: exit 1, says 0600" $? "rc $rc: $(cat "$T/open.log")"
+in_ns "$NS" "$AGENT" --insecure --node-id 7 --listen 127.0.0.1:8007 --key "$T/k7" \
+	--kv-listen 127.0.0.1:9107 "${ENG[@]}" >"$T/nokey.log" 2>&1 &
+pid=$!
+bg_pid $pid
+wait $pid
+rc=$?
+[ $rc -eq 1 ] && grep -q -- "--kv-listen 127.0.0.1:9107 without --kv-key" "$T/nokey.log"
+tap_result "--kv-listen without --kv-key or --kv-insecure: exit 1, says why" $? \
+	"rc $rc: $(cat "$T/nokey.log")"
+grep -q "WARNING: --kv-insecure" "$T/a.log" && grep -q "WARNING: --kv-insecure" "$T/b.log"
+tap_result "--kv-insecure listeners warn in the log" $?
 C=http://127.0.0.1:8002
 D=http://127.0.0.1:8003
-bg_ns "$NS" "$T/c.log" "$AGENT" --node-id 3 --listen 127.0.0.1:8002 --key "$T/keys/c.key" \
+bg_ns "$NS" "$T/c.log" "$AGENT" --insecure --node-id 3 --listen 127.0.0.1:8002 --key "$T/keys/c.key" \
 	--kv-key "$T/kv.key" --kv-transport auto "${ENG[@]}"
-bg_ns "$NS" "$T/d.log" "$AGENT" --node-id 4 --listen 127.0.0.1:8003 --key "$T/keys/d.key" \
+bg_ns "$NS" "$T/d.log" "$AGENT" --insecure --node-id 4 --listen 127.0.0.1:8003 --key "$T/keys/d.key" \
 	--kv-listen 127.0.0.1:9103 --kv-key "$T/kv.key" --kv-transport auto "${ENG[@]}"
 wait_listen "$NS" 8002 && wait_listen "$NS" 8003 && wait_listen "$NS" 9103 &&
 	grep -q "kv peers authenticated with the key" "$T/d.log"

@@ -10,7 +10,11 @@
 #   nothing dialled; a 40-byte KV hello asking for 32 GiB: refused before
 #   allocation; 1,050 idle KV handshakes: dropped after the hello deadline,
 #   the API answers throughout; 200 held 8 MiB bodies: bounded memory;
-#   oversized bodies: 413 at once.
+#   oversized bodies: 413 at once; a KV listener without a key: the agent
+#   refuses to start (authenticated by default); an unauthenticated KV hello
+#   to an agent with --kv-key: refused before staging, logged. (The bounds
+#   attacks run against an agent started with --kv-insecure, so that its
+#   hello reaches the length checks, and its warning is checked too.)
 # Every attack's TAP line starts "attack:" (counted by run.sh).
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
@@ -36,13 +40,42 @@ head -c 65536 /dev/urandom >"$T/outside/secret.bin"
 ln -s "$T/outside/secret.bin" "$T/art/link.bin"
 ln -s "$T/outside" "$T/art/linkdir"
 
-bg_ns "$NS" "$T/agent.log" "$AGENT" --node-id 1 --listen 127.0.0.1:8000 --key "$T/node.key" \
-	--kv-listen 127.0.0.1:9100 --artifact-dir "$T/art" --kv-peers 127.0.0.1:9101 \
-	--speed 50 --block-tokens 16 --kv-bytes-per-token 4096 --kv-capacity-tokens 16384
+ENG=(--speed 50 --block-tokens 16 --kv-bytes-per-token 4096 --kv-capacity-tokens 16384)
+
+# ---- a KV listener is authenticated by default
+in_ns "$NS" timeout 20 "$AGENT" --insecure --node-id 5 --listen 127.0.0.1:8005 --key "$T/node5.key" \
+	--kv-listen 127.0.0.1:9105 "${ENG[@]}" >"$T/nokey.log" 2>&1
+rc=$?
+tap_result "attack: a KV listener without --kv-key: the agent refuses to start (exit 1, says why)" \
+	"$([ $rc = 1 ] && grep -q 'without --kv-key: KV peers are authenticated by default' \
+	"$T/nokey.log"; echo $?)" "rc $rc: $(cat "$T/nokey.log")"
+(umask 077 && head -c 32 /dev/urandom >"$T/kv.key")
+bg_ns "$NS" "$T/keyed.log" "$AGENT" --insecure --node-id 6 --listen 127.0.0.1:8006 --key "$T/node6.key" \
+	--kv-listen 127.0.0.1:9106 --kv-key "$T/kv.key" "${ENG[@]}"
+KEYED_PID=$BG_PID
+wait_listen "$NS" 9106
+tap_result "an agent with --kv-key listens on :9106" $? "$(cat "$T/keyed.log")"
+out=$(in_ns "$NS" python3 "$HERE/attack.py" kvhello 127.0.0.1 9106 65536 2>&1)
+tap_result "attack: an unauthenticated KV hello to a keyed agent: refused (EACCES)" \
+	"$([ "$out" = "status -13" ]; echo $?)" "got $out"
+out=$(in_ns "$NS" python3 "$HERE/attack.py" kvhello 127.0.0.1 9106 $((32 << 30)) 2>&1)
+tap_result "attack: an unauthenticated 32 GiB KV hello to a keyed agent: refused (EACCES)" \
+	"$([ "$out" = "status -13" ]; echo $?)" "got $out"
+tap_result "unauthenticated KV peers logged" "$(grep -q \
+	'kv peer 127.0.0.1 port [0-9]* refused: authentication failed' "$T/keyed.log"; echo $?)" \
+	"$(cat "$T/keyed.log")"
+kill "$KEYED_PID" 2>/dev/null
+wait "$KEYED_PID" 2>/dev/null
+
+bg_ns "$NS" "$T/agent.log" "$AGENT" --insecure --node-id 1 --listen 127.0.0.1:8000 --key "$T/node.key" \
+	--kv-listen 127.0.0.1:9100 --kv-insecure --artifact-dir "$T/art" \
+	--kv-peers 127.0.0.1:9101 "${ENG[@]}"
 AGENT_PID=$BG_PID
 wait_listen "$NS" 8000 && wait_listen "$NS" 9000 && wait_listen "$NS" 9100
-tap_result "agent up: inference :8000, management :9000 (loopback), KV :9100" $? \
+tap_result "agent up: inference :8000, management :9000 (loopback), KV :9100 (--kv-insecure)" $? \
 	"$(cat "$T/agent.log")"
+tap_result "--kv-insecure: a warning logged" "$(grep -q 'WARNING: --kv-insecure: the KV listener on 127.0.0.1:9100 accepts' \
+	"$T/agent.log"; echo $?)"
 
 code() {	# code URL [curl args]: HTTP code, body in $T/body
 	local u=$1
