@@ -16,9 +16,27 @@ static struct genl_family idn_family;
 
 enum { IDN_GRP_MISS, IDN_GRP_HOLD };
 
+/*
+ * Reads and events are restricted like the writes: what is held, for
+ * which capability and destination, is the router's business. Requests
+ * need CAP_NET_ADMIN in the user namespace owning the request's netns
+ * (GENL_UNS_ADMIN_PERM on every op, checked by genetlink for do and dump).
+ * Joining a group needs the same (GENL_MCAST_CAP_NET_ADMIN, checked by
+ * genl_bind() against the netns's user namespace; mainline since 6.7,
+ * backported to 6.1.y stable and Debian's 6.1). A kernel without the
+ * flag has no way left for a module to refuse a join (no bind callback
+ * for a family, no filtered multicast): there the module says so at load
+ * and the groups stay open to every process of the netns.
+ */
+#ifdef GENL_MCAST_CAP_NET_ADMIN
+#define IDN_MCAST_FLAGS	GENL_MCAST_CAP_NET_ADMIN
+#else
+#define IDN_MCAST_FLAGS	0
+#endif
+
 static const struct genl_multicast_group idn_mcgrps[] = {
-	[IDN_GRP_MISS] = { .name = IDN_MCGRP_MISS },
-	[IDN_GRP_HOLD] = { .name = IDN_MCGRP_HOLD },
+	[IDN_GRP_MISS] = { .name = IDN_MCGRP_MISS, .flags = IDN_MCAST_FLAGS },
+	[IDN_GRP_HOLD] = { .name = IDN_MCGRP_HOLD, .flags = IDN_MCAST_FLAGS },
 };
 
 /* limits a netns may set (module parameters give the defaults) */
@@ -300,6 +318,7 @@ static const struct genl_ops idn_ops[] = {
 		.doit = idn_cmd_config_get,
 		.policy = idn_cap_policy,
 		.maxattr = IDN_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd = IDN_CMD_CONFIG_SET,
@@ -327,6 +346,7 @@ static const struct genl_ops idn_ops[] = {
 		.doit = idn_cmd_stats_get,
 		.policy = idn_cap_policy,
 		.maxattr = IDN_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
 	},
 	{
 		.cmd = IDN_CMD_QUEUE_GET,
@@ -334,6 +354,7 @@ static const struct genl_ops idn_ops[] = {
 		.dumpit = idn_dump_queues,
 		.policy = idn_cap_policy,
 		.maxattr = IDN_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
 	},
 };
 
@@ -408,6 +429,8 @@ int idn_genl_register(void)
 {
 	int err = genl_register_family(&idn_family);
 
+	if (!IDN_MCAST_FLAGS)
+		pr_warn("idn: this kernel cannot restrict multicast groups: events are readable without CAP_NET_ADMIN\n");
 	if (!err)
 		WRITE_ONCE(idn_genl_live, true);
 	return err;

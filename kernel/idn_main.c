@@ -4,6 +4,7 @@
  * limits), per-netns state with /proc/net/idn, and the init/exit order
  * that makes unloading safe at any time.
  */
+#include <linux/capability.h>
 #include <linux/module.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
@@ -35,9 +36,18 @@ MODULE_PARM_DESC(max_queues, "capability queues per network namespace (default 2
 atomic_t idn_outstanding = ATOMIC_INIT(0);
 unsigned int idn_net_id __read_mostly;
 
+/*
+ * /proc/net/idn lists the held queues like IDN_CMD_QUEUE_GET does, so it
+ * asks the same right: CAP_NET_ADMIN in the netns's user namespace, of
+ * whoever opened the file (as netlink checks the socket's opener).
+ */
 static int idn_proc_show(struct seq_file *m, void *v)
 {
-	idn_hold_show(m, idn_pernet(seq_file_single_net(m)));
+	struct net *net = seq_file_single_net(m);
+
+	if (!file_ns_capable(m->file, net->user_ns, CAP_NET_ADMIN))
+		return -EPERM;
+	idn_hold_show(m, idn_pernet(net));
 	return 0;
 }
 

@@ -21,7 +21,8 @@ t $? "load: /proc/net/idn with the default limits"
 grep -q . /sys/kernel/btf/idn 2>/dev/null; t $? "load: module BTF at /sys/kernel/btf/idn"
 
 if want genl; then
-	kt_genl test; [ $? = 0 ] || fail=1
+	echo "# --- kt_genl_test (kselftest harness)"
+	kt_genl_test; [ $? = 0 ] || fail=1
 fi
 for s in /idn/test_*.sh; do
 	[ -e "$s" ] || continue

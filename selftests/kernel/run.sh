@@ -160,6 +160,18 @@ if [ ! -x "$RB" ]; then
 	rm -rf "$src"
 fi
 
+# the kselftest harness the C tests (kt_*_test.c) are written on, from the
+# same linux-source (a cache made before the harness was used lacks it)
+KSFT=$O/kernel/kselftest-$SERIES
+if [ ! -s "$KSFT/kselftest_harness.h" ] || [ ! -s "$KSFT/kselftest.h" ]; then
+	log "extracting the kselftest harness from $(basename "$SRCTAR")"
+	mkdir -p "$KSFT"
+	tar -C "$KSFT" -xf "$SRCTAR" --strip-components=4 \
+		"linux-source-$SERIES/tools/testing/selftests/kselftest_harness.h" \
+		"linux-source-$SERIES/tools/testing/selftests/kselftest.h" ||
+		fail "cannot unpack the kselftest harness from $SRCTAR"
+fi
+
 # ---- idn.ko (from a copy: the source tree stays clean) ------------------
 MOD=$C/mod
 mkdir -p "$MOD"
@@ -179,6 +191,8 @@ fi
 readelf -S "$MOD/idn.ko" | grep -q '\.BTF' || fail "idn.ko has no .BTF section"
 
 # ---- guest test binaries ---------------------------------------------------
+# kt_*_test.c: tests on the kselftest harness (TAP, one line per test);
+# the other kt_*.c: tools the shell tests drive
 TB=$C/tests
 mkdir -p "$TB"
 NLCF=$(pkg-config --cflags libnl-genl-3.0)
@@ -192,7 +206,7 @@ for src in "${SRCS[@]}"; do
 		[ selftests/kernel/kt.h -nt "$bin" ]; then
 		# shellcheck disable=SC2086 # pkg-config flags are word lists
 		gcc -O2 -g -Wall -Wextra -Wno-unused-parameter -std=gnu11 -Iinclude/uapi \
-			-Iselftests/lib -Iselftests/kernel $NLCF -o "$bin" "$src" $NLLD ||
+			-Iselftests/lib -Iselftests/kernel -I"$KSFT" $NLCF -o "$bin" "$src" $NLLD ||
 			fail "cannot build $src"
 	fi
 done
