@@ -32,11 +32,11 @@ URL=http://127.0.0.1:8787
 AURL=http://127.0.0.1:8000
 MURL=http://127.0.0.1:9000	# the agent's management listener (default: loopback, port + 1000)
 
-bg_ns "$CNS" "$T0/idnd.log" "$BUILD/idnd" -d "$T0/idnd.db" -p 8787 -t 400 -P none
+bg_ns "$CNS" "$T0/idnd.log" "$BUILD/idnd" --insecure -d "$T0/idnd.db" -p 8787 -t 400 -P none
 for _ in $(seq 100); do in_ns "$CNS" curl -s -o /dev/null $URL/v1/status && break; sleep 0.05; done
 
 start_agent() {
-	bg_ns "$CNS" "$T0/agent.log" "$AGENT" --node-id 1 --addr4 10.1.0.1 --trust 5 --key "$T0/node.key" \
+	bg_ns "$CNS" "$T0/agent.log" "$AGENT" --insecure --node-id 1 --addr4 10.1.0.1 --trust 5 --key "$T0/node.key" \
 		--controller $URL --hb-ms 100 --listen 127.0.0.1:8000 --speed 20 \
 		--mem-budget 4M --artifact-dir "$T0" -v
 	AGENT_PID=$BG_PID
@@ -145,7 +145,7 @@ flows_to() {	# flows_to NODE N: N new flows (fresh source ports), all to NODE?
 flows_to 1 3
 tap_result "idle: new flows go to node1" $?
 
-bg_ns "${NS_NODE[1]}" "$TMPD/agent1.log" "$AGENT" --node-id 1 --addr4 10.20.1.2 \
+bg_ns "${NS_NODE[1]}" "$TMPD/agent1.log" "$AGENT" --insecure --node-id 1 --addr4 10.20.1.2 \
 	--telemetry 10.20.1.1:7777 --tele-ms 50 --listen 127.0.0.1:8000 --speed 0.01 --key "$TMPD/node1.key"
 A1=$BG_PID
 sleep 0.5

@@ -72,13 +72,13 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 EOF
 bg_ns "$NS" "$T/stub.log" python3 "$T/stub.py" 8190 "$T/hb"
-bg_ns "$NS" "$T/e.log" "$AGENT" --node-id 1 --listen 127.0.0.1:8100 --key "$T/k1" \
+bg_ns "$NS" "$T/e.log" "$AGENT" --insecure --node-id 1 --listen 127.0.0.1:8100 --key "$T/k1" \
 	--speed 1 --max-seqs 2 --block-tokens 16
 EPID=$BG_PID
-bg_ns "$NS" "$T/a.log" "$AGENT" --node-id 2 --listen 127.0.0.1:8101 --key "$T/k2" \
+bg_ns "$NS" "$T/a.log" "$AGENT" --insecure --node-id 2 --listen 127.0.0.1:8101 --key "$T/k2" \
 	--no-engine --engine-url $E --engine-mgmt-url $EM --scrape-ms 100 --max-seqs 2 \
 	--controller http://127.0.0.1:8190 --addr4 10.0.0.2 --hb-ms 200
-bg_ns "$NS" "$T/b.log" "$AGENT" --node-id 3 --listen 127.0.0.1:8102 --key "$T/k3" \
+bg_ns "$NS" "$T/b.log" "$AGENT" --insecure --node-id 3 --listen 127.0.0.1:8102 --key "$T/k3" \
 	--no-engine --engine-url http://127.0.0.1:8190/ --scrape-ms 100
 BPID=$BG_PID
 wait_listen "$NS" 8100 && wait_listen "$NS" 8101 && wait_listen "$NS" 8102 &&
@@ -187,7 +187,7 @@ while True:
 EOF
 : >"$T/tele"
 bg_ns "$NS" "$T/udp.log" python3 "$T/udp.py" 8191 "$T/tele"
-bg_ns "$NS" "$T/p.log" "$AGENT" --node-id 4 --listen 127.0.0.1:8103 --key "$T/k4" \
+bg_ns "$NS" "$T/p.log" "$AGENT" --insecure --node-id 4 --listen 127.0.0.1:8103 --key "$T/k4" \
 	--no-engine --engine-url $E --scrape-ms 100 --telemetry 127.0.0.1:8191 --tele-ms 100 \
 	--addr4 127.0.0.1
 P=http://127.0.0.1:8103

@@ -46,9 +46,9 @@ wait_for() {
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # the agent's exit status on bad --etcd values (no etcd needed)
-rc=0; "$AGENT" --node-id 1 --addr4 10.2.0.1 --etcd ftp://x --no-engine >/dev/null 2>&1 || rc=$?
-rc2=0; "$AGENT" --node-id 1 --addr4 10.2.0.1 --etcd "http://a:1," --no-engine >/dev/null 2>&1 || rc2=$?
-rc3=0; "$AGENT" --node-id 1 --etcd http://127.0.0.1:1 --no-engine >/dev/null 2>&1 || rc3=$?
+rc=0; "$AGENT" --insecure --node-id 1 --addr4 10.2.0.1 --etcd ftp://x --no-engine >/dev/null 2>&1 || rc=$?
+rc2=0; "$AGENT" --insecure --node-id 1 --addr4 10.2.0.1 --etcd "http://a:1," --no-engine >/dev/null 2>&1 || rc2=$?
+rc3=0; "$AGENT" --insecure --node-id 1 --etcd http://127.0.0.1:1 --no-engine >/dev/null 2>&1 || rc3=$?
 tap_result "bad --etcd URL / list / no locator: exit 2 ($rc $rc2 $rc3)" \
 	"$([ $rc = 2 ] && [ $rc2 = 2 ] && [ $rc3 = 2 ]; echo $?)"
 
@@ -79,7 +79,7 @@ nstate() { api "http://127.0.0.1:$1/v1/nodes" | jq -r ".[] | select(.id == $2) |
 nhb() { api "http://127.0.0.1:$1/v1/nodes" | jq -r ".[] | select(.id == $2) | .heartbeats"; }
 
 start_replica() {	# NAME PORT ETCD-URLS
-	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
+	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" --insecure -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
 		-E "$3" -N "$1"
 	eval "PID_$1=\$BG_PID"
 	wait_for 20 "api -o /dev/null http://127.0.0.1:$2/v1/status"
@@ -91,7 +91,7 @@ tap_result "two replicas: a leads, b follows" \
 	"$(wait_for 10 '[ "$(leader $PB)" = false ]' && [ "$(leader $PA)" = true ]; echo $?)"
 
 start_agent() {	# LOG
-	bg_ns "$NS" "$TMPD/$1" "$AGENT" --node-id 1 --addr4 10.2.0.1 --trust 6 --no-engine \
+	bg_ns "$NS" "$TMPD/$1" "$AGENT" --insecure --node-id 1 --addr4 10.2.0.1 --trust 6 --no-engine \
 		--region 1 --key "$TMPD/node1.key" --listen 127.0.0.1:$AP --hb-ms 200 --etcd-ttl 2 \
 		--controller "http://127.0.0.1:$PA,http://127.0.0.1:$PB" --etcd "http://127.0.0.1:1,$ETCD"
 	AGENT_PID=$BG_PID
@@ -207,7 +207,7 @@ tap_result "b took node 1 out of the plans: cap 7 -> $(cands), node 1 $(health 1
 	"$(tail -5 "$TMPD/idnd-b.log")"
 
 # etcd unreachable at start: the agent runs, retries with backoff, never crashes
-bg_ns "$NS" "$TMPD/agent3.log" "$AGENT" --node-id 3 --addr4 10.2.0.3 --no-engine \
+bg_ns "$NS" "$TMPD/agent3.log" "$AGENT" --insecure --node-id 3 --addr4 10.2.0.3 --no-engine \
 	--key "$TMPD/node3.key" --listen 127.0.0.1:$((AP + 1)) --hb-ms 100 \
 	--etcd "http://127.0.0.1:1,http://127.0.0.1:2"
 A3=$BG_PID

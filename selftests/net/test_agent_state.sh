@@ -46,7 +46,7 @@ aff_put() {	# aff_put TOKEN CLASS NODE
 }
 
 start_idnd() {
-	bg_ns "$NS" "$TMPD/idnd.log" "$BUILD/idnd" -d "$TMPD/idnd.db" -p 8787 -t 5000 -P none
+	bg_ns "$NS" "$TMPD/idnd.log" "$BUILD/idnd" --insecure -d "$TMPD/idnd.db" -p 8787 -t 5000 -P none
 	IDND_PID=$BG_PID
 	for _ in $(seq 200); do in_ns "$NS" curl -s -o /dev/null $URL/v1/status && return 0; sleep 0.05; done
 	return 1
@@ -55,7 +55,7 @@ start_idnd
 tap_result "idnd starts" $?
 
 # 64 blocks of 16 tokens: small, so one long prompt evicts everything else
-bg_ns "$NS" "$TMPD/agent.log" "$AGENT" --node-id $NODE --addr4 10.1.0.3 --key "$TMPD/node.key" \
+bg_ns "$NS" "$TMPD/agent.log" "$AGENT" --insecure --node-id $NODE --addr4 10.1.0.3 --key "$TMPD/node.key" \
 	--controller $URL --hb-ms 100 --listen 127.0.0.1:8000 --speed 1000 \
 	--block-tokens 16 --kv-capacity-tokens 1024 --kv-bytes-per-token 8 \
 	--affinity-pin "$PIN" -v
@@ -119,7 +119,7 @@ tap_result "self-check: no mismatch yet, ratio 1" $? "$(in_ns "$NS" curl -s $AUR
 wait_idnd() {	# wait_idnd JQ-EXPR TIMEOUT_S
 	local i
 	for ((i = 0; i < $2 * 20; i++)); do
-		in_ns "$NS" "$IDNCTL" -C $URL -j state show node $NODE 2>/dev/null | jq -e "$1" \
+		in_ns "$NS" "$IDNCTL" --insecure -C $URL -j state show node $NODE 2>/dev/null | jq -e "$1" \
 			>/dev/null && return 0
 		sleep 0.05
 	done
@@ -127,8 +127,8 @@ wait_idnd() {	# wait_idnd JQ-EXPR TIMEOUT_S
 }
 wait_idnd '.policy == "eq8" and .kv_blocks == 64 and (.descriptors | map(select(.type == "kv_prefix" and .scope == "tenant" and .tenant == 5 and .blocks == 6 and .hits >= 6 and .migration_us > 0)) | length == 1) and .affinity.agree >= 1' 10
 tap_result "idnd: state descriptors S of the node (tenant 5 prefix: 6 blocks, reused)" $? \
-	"$(in_ns "$NS" "$IDNCTL" -C $URL -j state show node $NODE | head -c 600)"
-out=$(in_ns "$NS" "$IDNCTL" -C $URL state show)
+	"$(in_ns "$NS" "$IDNCTL" --insecure -C $URL -j state show node $NODE | head -c 600)"
+out=$(in_ns "$NS" "$IDNCTL" --insecure -C $URL state show)
 grep -q "^node $NODE policy eq8 kv-blocks 64" <<<"$out" && grep -q "kv_prefix root [0-9a-f]\{16\} scope tenant tenant 5 blocks 6" <<<"$out"
 tap_result "idnctl state show (text)" $? "$out"
 

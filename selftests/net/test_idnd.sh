@@ -42,7 +42,7 @@ state() { in_ns "$NS" curl -s "$URL/v1/caps"; in_ns "$NS" curl -s "$URL/v1/nodes
 
 # not in a subshell: sets IDND_PID (and cleanup's pid list)
 start_idnd() {
-	bg_ns "$NS" "$TMPD/idnd.log" "$IDND" -d "$TMPD/idnd.db" -p $PORT -t $TMO "$@"
+	bg_ns "$NS" "$TMPD/idnd.log" "$IDND" --insecure -d "$TMPD/idnd.db" -p $PORT -t $TMO "$@"
 	IDND_PID=$BG_PID
 	for _ in $(seq 100); do
 		in_ns "$NS" curl -s -o /dev/null "$URL/v1/status" && return 0
@@ -136,7 +136,7 @@ kill "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
 
 # idnctl's controller objects (libcurl, -C); a long heartbeat timeout
 start_idnd -P none -t 60000
-k() { "$IDNCTL" -n "$NS" -C "$URL" "$@"; }
+k() { "$IDNCTL" --insecure -n "$NS" -C "$URL" "$@"; }
 out=$(k controller status)
 tap_result "idnctl controller status" "$(grep -q 'mode embedded' <<<"$out"; echo $?)" "$out"
 out=$(k -j cap list | jq -r '.[] | select(.label == 256) | .name')
