@@ -7,6 +7,10 @@
 #                              cap/node/heartbeat/demand validation)
 #   $(O)/fuzz/fuzz_agent_metrics  the agent's Prometheus parser (adapter.c)
 #   $(O)/fuzz/fuzz_eval_trace  make eval's trace parser (tools/eval/trace.c)
+#   $(O)/fuzz/fuzz_agent_body  the agent's request bodies (http.c serve() +
+#                              completions, residency, kv/push, LoRA handlers)
+#   $(O)/fuzz/fuzz_agent_kvx   the KV transfer receiver (kvxfer.c rx_stream():
+#                              hello, auth, slice frames), with and without a key
 
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -14,7 +18,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=u
 HAVE_FUZZER := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' | \
 	$(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null && echo 1)
 FUZZ_BINS := $(O)/fuzz/fuzz_args $(O)/fuzz/fuzz_idnd_body $(O)/fuzz/fuzz_agent_metrics \
-	$(O)/fuzz/fuzz_eval_trace
+	$(O)/fuzz/fuzz_eval_trace $(O)/fuzz/fuzz_agent_body $(O)/fuzz/fuzz_agent_kvx
 
 ifeq ($(HAVE_FUZZER),1)
 ALL_TARGETS += $(FUZZ_BINS)
@@ -54,3 +58,19 @@ $(O)/fuzz/fuzz_eval_trace: selftests/fuzz/fuzz_eval_trace.c tools/eval/trace.c t
 	$(call msg,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -Itools/eval -o $@ $< tools/eval/trace.c \
 		agent/kvcache.c -ljson-c -lz -lm
+
+# http.c is #included by the harness (its handlers are static); the rest of
+# the agent's library is linked as is, without RDMA (kvxfer.c's stubs)
+FUZZ_AGENT_SRCS := $(filter-out agent/http.c agent/kvx_rdma.c,$(AGENT_LIB_SRCS))
+$(O)/fuzz/fuzz_agent_body: selftests/fuzz/fuzz_agent_body.c $(AGENT_LIB_SRCS) $(AGENT_HDRS) \
+		| $(O)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -Ictl/lib -Wno-unknown-warning-option \
+		-o $@ $< $(FUZZ_AGENT_SRCS) -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lxxhash \
+		-lpthread -ldl -lm
+
+# kvxfer.c is #included (rx_stream() is static)
+$(O)/fuzz/fuzz_agent_kvx: selftests/fuzz/fuzz_agent_kvx.c agent/kvxfer.c agent/kvxfer.h \
+		agent/kvx_priv.h | $(O)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -o $@ $< -lsodium -lxxhash -lpthread

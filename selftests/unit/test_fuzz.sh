@@ -21,6 +21,13 @@ runs=(
 	"idnd_policy $O/fuzz/fuzz_idnd_body policy IDN_FUZZ_BODY=policy"
 	"agent_metrics $O/fuzz/fuzz_agent_metrics metrics -"
 	"eval_trace $O/fuzz/fuzz_eval_trace eval_trace -"
+	"agent_completions $O/fuzz/fuzz_agent_body agent_completions IDN_FUZZ_AGENT=completions"
+	"agent_chat $O/fuzz/fuzz_agent_body agent_chat IDN_FUZZ_AGENT=chat"
+	"agent_residency_load $O/fuzz/fuzz_agent_body agent_residency IDN_FUZZ_AGENT=load"
+	"agent_kv_push $O/fuzz/fuzz_agent_body agent_kv_push IDN_FUZZ_AGENT=kv_push"
+	"agent_lora $O/fuzz/fuzz_agent_body agent_lora IDN_FUZZ_AGENT=lora_load"
+	"agent_kvx_open $O/fuzz/fuzz_agent_kvx kvx IDN_FUZZ_KV=open"
+	"agent_kvx_auth $O/fuzz/fuzz_agent_kvx kvx IDN_FUZZ_KV=auth"
 )
 echo "1..${#runs[@]}"
 if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
@@ -32,7 +39,8 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
 	exit 4
 fi
 if [ ! -x "$O/fuzz/fuzz_args" ] || [ ! -x "$O/fuzz/fuzz_idnd_body" ] ||
-   [ ! -x "$O/fuzz/fuzz_agent_metrics" ] || [ ! -x "$O/fuzz/fuzz_eval_trace" ]; then
+   [ ! -x "$O/fuzz/fuzz_agent_metrics" ] || [ ! -x "$O/fuzz/fuzz_eval_trace" ] ||
+   [ ! -x "$O/fuzz/fuzz_agent_body" ] || [ ! -x "$O/fuzz/fuzz_agent_kvx" ]; then
 	make -s O="$O" fuzz >/dev/null || { echo "not ok 1 - fuzz build failed"; exit 1; }
 fi
 

@@ -5,8 +5,9 @@
  * D*context + E*attention, chunked at 8192 tokens), the load scaling of
  * docs/benchmarks.md, baseline rules on tiny hand-made traces (round
  * robin, consistent hash, SGLang cache_aware's prefix rule), IDN's
- * selection through idnd's plans and the agents' telemetry, and the trace
- * parser's errors (file:line: why).
+ * selection through idnd's plans and the agents' telemetry, the trace
+ * parser's errors (file:line: why), and what the testbed mode relies on
+ * (stamps spread, engines sped up, the prompt's size class).
  */
 #include <errno.h>
 #include <math.h>
@@ -185,6 +186,51 @@ static void test_idn_runs(void)
 	ev_res_free(&r);
 }
 
+/* the testbed mode's support: stamps spread, engines sped up, size class */
+static void test_testbed_support(void)
+{
+	const char *txt = "{\"timestamp\":0,\"input_length\":900,\"output_length\":5,\"hash_ids\":[1,2]}\n"
+			  "{\"timestamp\":0,\"input_length\":3000,\"output_length\":9,\"hash_ids\":[3,4,5,6,7,8]}\n"
+			  "{\"timestamp\":0,\"input_length\":700,\"output_length\":3,\"hash_ids\":[1,9]}\n"
+			  "{\"timestamp\":300,\"input_length\":5000,\"output_length\":7,\"hash_ids\":[1,2,3,4,5,6,7,8,9,10]}\n"
+			  "{\"timestamp\":300,\"input_length\":600,\"output_length\":2,\"hash_ids\":[11,12]}\n";
+	struct ev_cfg c = { .policy = EV_RR, .nodes = 2, .scale = 1, .tele_ms = 100, .seed = 1,
+			    .keep_ttft = true };
+	struct ev_res r1, r2;
+	struct ev_trace t;
+	char err[256] = "";
+
+	if (!ASSERT_EQ(parse(txt, &t, err, sizeof(err)), 0, "parse"))
+		return;
+	ev_trace_spread(&t);
+	/* 3 at 0 ms over the 300 ms gap; the last 2 over the gap before them */
+	NEAR(t.r[0].t_us, 0, 1e-9, "spread: first of a batch keeps its stamp");
+	NEAR(t.r[1].t_us, 100e3, 1e-6, "spread: 1/3 of the gap");
+	NEAR(t.r[2].t_us, 200e3, 1e-6, "spread: 2/3 of the gap");
+	NEAR(t.r[3].t_us, 300e3, 1e-6, "spread: next batch at its stamp");
+	NEAR(t.r[4].t_us, 450e3, 1e-6, "spread: last batch over the gap before");
+	NEAR(t.span_us, 450e3, 1e-6, "spread: span follows");
+	/* engines X times faster, arrivals / X: every TTFT / X */
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	ASSERT_EQ(ev_run(&t, &c, &r1, err, sizeof(err)), 0, "speed 1");
+	c.speed = 2.5;
+	ASSERT_EQ(ev_run(&t, &c, &r2, err, sizeof(err)), 0, "speed 2.5");
+	if (ASSERT_TRUE(r1.ttft_us && r2.ttft_us && r1.served == 5 && r2.served == 5, "served"))
+		for (int i = 0; i < 5; i++)
+			NEAR(r2.ttft_us[i], r1.ttft_us[i] / 2.5, 1e-6 * r1.ttft_us[i],
+			     "speed 2.5: TTFT / 2.5");
+	ASSERT_TRUE(r1.ttft_us && r1.ttft_us[1] > A + B * 3000, "a 3000-token prefill's TTFT");
+	ev_res_free(&r1);
+	ev_res_free(&r2);
+	ev_trace_free(&t);
+	/* the prompt size class: the nearest 256 << c */
+	ASSERT_EQ(ev_size_class(100), 0, "size class 100");
+	ASSERT_EQ(ev_size_class(1024), 2, "size class 1024");
+	ASSERT_EQ(ev_size_class(1600), 3, "size class 1600");
+	ASSERT_EQ(ev_size_class(14000), 6, "size class 14000");
+}
+
 static void expect_err(const char *txt, const char *want, const char *tag)
 {
 	struct ev_trace t;
@@ -239,12 +285,13 @@ static void test_parser_errors(void)
 
 int main(void)
 {
-	tap_plan(6);
+	tap_plan(7);
 	TAP_RUN(test_engine_model);
 	TAP_RUN(test_load_scaling);
 	TAP_RUN(test_round_robin_and_hash);
 	TAP_RUN(test_sglang_prefix);
 	TAP_RUN(test_idn_runs);
 	TAP_RUN(test_parser_errors);
+	TAP_RUN(test_testbed_support);
 	return tap_done();
 }

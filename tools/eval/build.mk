@@ -46,7 +46,21 @@ $(O)/tests/unit_eval: selftests/unit/unit_eval.c $(EVAL_SRCS) $(EVAL_AGENT_SRCS)
 		$(SAN_FLAGS) -o $@ $< $(EVAL_SRCS) $(EVAL_AGENT_SRCS) $(O)/obj/eval/plans_asan.o \
 		$(PLACE_SRCS) $(LDFLAGS) $(EVAL_LIBS)
 
+# build/tools/idn_tbclient  the testbed mode's client (tools/eval/testbed.sh):
+#                            the trace slice as real streaming completions,
+#                            each socket stamped (tools/stamp/stamp.c)
+EVAL_TBCLIENT := $(O)/tools/idn_tbclient
+ALL_TARGETS += $(EVAL_TBCLIENT)
+
+$(EVAL_TBCLIENT): tools/eval/testbed_client.c $(EVAL_SRCS) $(EVAL_AGENT_SRCS) $(EVAL_HDRS) \
+		$(O)/obj/eval/plans.o $(PLACE_SRCS) $(STAMP_LIB_OBJS) tools/stamp/stamp.h | $(O)/tools
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -Iagent -Itools/eval -Itools/stamp -Wno-unknown-pragmas \
+		-o $@ tools/eval/testbed_client.c $(EVAL_SRCS) $(EVAL_AGENT_SRCS) \
+		$(O)/obj/eval/plans.o $(PLACE_SRCS) $(STAMP_LIB_OBJS) $(LDFLAGS) $(EVAL_LIBS) \
+		$(LDLIBS_BPF)
+
 .PHONY: eval
-eval: $(EVAL)
+eval: $(EVAL) $(EVAL_TBCLIENT)
 	$(Q)O=$(O) tools/eval/run.sh
 # ---- end eval ---------------------------------------------------------------

@@ -52,6 +52,11 @@ int ev_trace_load(const char *path, struct ev_trace *t, char *err, size_t errlen
 int ev_trace_parse(const char *text, const char *name, struct ev_trace *t, char *err,
 		   size_t errlen);
 void ev_trace_free(struct ev_trace *t);
+/*
+ * Requests sharing a timestamp spaced evenly over the gap to the next one
+ * (the last batch: over the gap before it), in trace order; span updated.
+ */
+void ev_trace_spread(struct ev_trace *t);
 
 /* ---- plans from idnd ---- */
 
@@ -106,6 +111,12 @@ struct ev_cfg {
 	const char *cap_json;	/* capability body for idnd, NULL: the default one */
 	uint64_t seed;
 	bool keep_ttft;		/* fill res->ttft_us and res->node (plots, tests) */
+	/*
+	 * 0 or 1: emulated time. X: the engines X times faster (every time
+	 * coefficient / X, arrivals / X: a testbed's agents at --speed X, in
+	 * their real time; tools/eval/testbed.sh).
+	 */
+	double speed;
 };
 
 struct ev_res {
@@ -140,6 +151,10 @@ void ev_eng_params(struct eng_params *p);
  * The scale for load rho on n nodes: rho * n * span / work.
  */
 double ev_offered_us(const struct ev_trace *t);
+/* engine time coefficients / speed (agent --speed X in real time) */
+void ev_eng_speed(struct eng_params *p, double speed);
+/* the prompt-size class a client puts in its descriptor (nearest 256 << c) */
+uint8_t ev_size_class(uint32_t in);
 double ev_scale_for(const struct ev_trace *t, int nodes, double rho);
 
 int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res, char *err,

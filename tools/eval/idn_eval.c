@@ -7,12 +7,18 @@
  *
  *   idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]
  *            [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]
- *            [--tele-ms MS] [--cap JSON]
+ *            [--tele-ms MS] [--cap JSON] [--speed X] [--summary]
+ *            [--requests FILE] [--spread]
  *
  * Without --trace: conv and code from ../shared/traces/ when present,
  * else the slices in selftests/data/. --out DIR writes report.md and the
  * data files tools/eval/run.sh plots. Errors (a malformed trace: file and
- * line) go to stderr with exit status 1.
+ * line) go to stderr with exit status 1. --speed X runs the engines X
+ * times faster (a testbed's agents at --speed X, in their real time) and
+ * --summary prints each flat run's TTFT percentiles as a "# sim ..."
+ * line (tools/eval/testbed.sh compares them with the testbed's);
+ * --requests FILE writes each flat run's per-request TTFT and node;
+ * --spread spaces requests that share a timestamp (ev_trace_spread()).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +57,10 @@ static uint64_t seed = 1;
 static double sim_requests, sim_cpu_s;
 static uint32_t tele_ms;		/* 0: the agent's default */
 static const char *cap_json;		/* NULL: the default capability */
+static double speed = 1.0;		/* engines' speed-up (testbed companion) */
+static bool summary;			/* "# sim ..." line per flat run */
+static FILE *req_out;			/* --requests: per request TTFT and node */
+static bool spread;			/* --spread: ev_trace_spread() after --limit */
 
 static double cpu_now(void)
 {
@@ -65,10 +75,12 @@ static int usage(FILE *f)
 	fprintf(f,
 "Usage: idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]\n"
 "                [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]\n"
-"                [--tele-ms MS] [--cap JSON]\n"
+"                [--tele-ms MS] [--cap JSON] [--speed X] [--summary]\n"
+"                [--requests FILE] [--spread]\n"
 "FILE: Mooncake JSON lines or Azure CSV, plain or gzip'd. --tele-ms: the agents'\n"
 "telemetry interval (default theirs); --cap: the capability body idnd gets\n"
-"(class 1, variant 0; default: idnd's defaults). Policies:");
+"(class 1, variant 0; default: idnd's defaults); --speed: engines X times faster\n"
+"(agents at --speed X, real time); --summary: a \"# sim ...\" line per flat run. Policies:");
 	for (int p = 0; p < EV_POLICIES; p++)
 		fprintf(f, " %s", ev_policy_names[p]);
 	fprintf(f, "\n");
@@ -119,7 +131,10 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 		.policy = p, .layout = l, .nodes = l == EV_TIERED ? 8 : nodes,
 		.scale = ev_scale_for(&tr->t, l == EV_TIERED ? 8 : nodes, rho),
 		.seed = seed, .keep_ttft = keep, .tele_ms = tele_ms, .cap_json = cap_json,
+		.speed = speed,
 	};
+	if (req_out && l == EV_FLAT)
+		c.keep_ttft = true;
 	char err[256] = "";
 	double t0 = cpu_now();
 	int ret = ev_run(&tr->t, &c, res, err, sizeof(err));
@@ -129,6 +144,19 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 	if (ret)
 		fprintf(stderr, "idn_eval: %s %s rho %.1f: %s\n", tr->name, ev_policy_names[p],
 			rho, err);
+	else if (summary && l == EV_FLAT)	/* TTFT in the engines' (sped-up) time */
+		printf("# sim %s rho %.3f policy %s nodes %d speed %g scale %.6f requests %zu "
+		       "served %zu shed %zu p50_s %.4f p90_s %.4f p99_s %.4f hit_pct %.2f\n",
+		       tr->name, rho, ev_policy_names[p], c.nodes, speed, c.scale, res->n,
+		       res->served, res->shed, res->p50, res->p90, res->p99, res->hit_pct);
+	if (!ret && req_out && l == EV_FLAT && res->ttft_us && res->node) {
+		fprintf(req_out, "# %s rho %.3f policy %s: i send_ms ttft_ms node (-1: shed)\n",
+			tr->name, rho, ev_policy_names[p]);
+		for (size_t i = 0; i < res->n; i++)
+			fprintf(req_out, "%zu %.3f %.3f %d\n", i,
+				tr->t.r[i].t_us / c.scale / speed / 1e3,
+				res->ttft_us[i] >= 0 ? res->ttft_us[i] / 1e3 : -1.0, res->node[i]);
+	}
 	return ret;
 }
 
@@ -367,6 +395,10 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "tele-ms", required_argument, NULL, 'T' },
 		{ "cap", required_argument, NULL, 'c' },
+		{ "speed", required_argument, NULL, 'S' },
+		{ "summary", no_argument, NULL, 'U' },
+		{ "requests", required_argument, NULL, 'Q' },
+		{ "spread", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -374,7 +406,7 @@ int main(int argc, char **argv)
 
 	for (int p = 0; p < EV_POLICIES; p++)
 		use[p] = true;
-	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:T:c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:T:c:S:UQ:Dh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': {
 			char *eq = strchr(optarg, '=');
@@ -428,6 +460,26 @@ int main(int argc, char **argv)
 		case 'c':
 			cap_json = optarg;
 			break;
+		case 'S':
+			speed = strtod(optarg, NULL);
+			if (!(speed >= 0.01 && speed <= 1000)) {
+				fprintf(stderr, "idn_eval: --speed: 0.01..1000\n");
+				return 2;
+			}
+			break;
+		case 'U':
+			summary = true;
+			break;
+		case 'D':
+			spread = true;
+			break;
+		case 'Q':
+			req_out = fopen(optarg, "w");
+			if (!req_out) {
+				fprintf(stderr, "idn_eval: %s: %s\n", optarg, strerror(errno));
+				return 1;
+			}
+			break;
 		case 'h':
 			return usage(stdout);
 		default:
@@ -455,6 +507,8 @@ int main(int argc, char **argv)
 			T[k].t.n = limit;
 			T[k].t.span_us = T[k].t.r[limit - 1].t_us;
 		}
+		if (spread)
+			ev_trace_spread(&T[k].t);
 	}
 	for (int k = 0; k < n_tr && !ret; k++) {
 		struct tr *tr = &T[k];
@@ -512,6 +566,8 @@ int main(int argc, char **argv)
 		    "req/s");
 	if (outdir && !ret)
 		report();
+	if (req_out)
+		fclose(req_out);
 	for (int k = 0; k < n_tr; k++) {
 		for (int ri = 0; ri < n_rho; ri++)
 			for (int p = 0; p < EV_POLICIES; p++)

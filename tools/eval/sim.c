@@ -67,6 +67,17 @@ void ev_eng_params(struct eng_params *p)
 	p->speed = 1.0;
 }
 
+void ev_eng_speed(struct eng_params *p, double speed)
+{
+	if (!(speed > 0) || speed == 1.0)
+		return;
+	p->iter_base_us /= speed;
+	p->prefill_tok_us /= speed;
+	p->decode_seq_us /= speed;
+	p->attn_ctx_ns /= speed;
+	p->prefill_attn_ns /= speed;
+}
+
 double ev_offered_us(const struct ev_trace *t)
 {
 	struct eng_params p;
@@ -358,7 +369,7 @@ static const struct idn_plan *env_plan(void *priv, const struct idn_plan_key *k)
 }
 
 /* the prompt-size hint a client puts in the descriptor: ~256 << class tokens */
-static uint8_t size_class(uint32_t in)
+uint8_t ev_size_class(uint32_t in)
 {
 	uint8_t c = 0;
 
@@ -387,7 +398,7 @@ static uint32_t pick_idn(struct sim *s, uint32_t i, double t)
 	struct env_priv pv = { s, s->n_rt > 1 ? s->region[i] : 0 };
 	struct idn_env env = { env_node, env_plan, &pv };
 	struct idn_desc d = {
-		.token = r->sess, .cap = s->cap, .size_class = size_class(r->in),
+		.token = r->sess, .cap = s->cap, .size_class = ev_size_class(r->in),
 		.flags = IDN_DF_SIZE,
 	};
 	struct idn_sel_in in;
@@ -797,6 +808,7 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 
 			agent_cfg_defaults(&ac);
 			ev_eng_params(&ac.eng);
+			ev_eng_speed(&ac.eng, s->c->speed);
 			ac.node_id = j;
 			snprintf(ac.addr4, sizeof(ac.addr4), "10.0.0.%u", (unsigned char)(j + 1));
 			ac.region = s->c->layout == EV_TIERED && tier_region(j) >= 0 ?
@@ -1005,13 +1017,14 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	agent_cfg_defaults(&ac);
 	tele_ms = c->tele_ms ? c->tele_ms : ac.tele_ms;
 	ev_eng_params(&ep);
+	ev_eng_speed(&ep, c->speed);
 	s->o = calloc(t->n, sizeof(*s->o));
 	s->t_send = malloc(sizeof(double) * t->n);
 	s->region = calloc(t->n, 1);
 	if (!s->o || !s->t_send || !s->region)
 		ret = -ENOMEM;
 	for (size_t i = 0; !ret && i < t->n; i++) {
-		s->t_send[i] = t->r[i].t_us / c->scale;
+		s->t_send[i] = t->r[i].t_us / c->scale / (c->speed > 0 ? c->speed : 1.0);
 		/* clients' regions: Mooncake by session, Azure round robin */
 		s->region[i] = t->has_prefix ? (mix64(t->r[i].sess) & 1) : (i & 1);
 	}

@@ -464,3 +464,30 @@ void ev_trace_free(struct ev_trace *t)
 	free(t->keys);
 	memset(t, 0, sizeof(*t));
 }
+
+/*
+ * Stamps spread: the requests that share a timestamp (the Mooncake
+ * conversation trace releases ~3 s batches) are spaced evenly over the gap
+ * to the next timestamp, in trace order (the last batch over the gap
+ * before it), so the order requests reach the engines is the trace's in
+ * any replay: a simulator and a testbed, where a batch's long prompts
+ * would otherwise finish uploading after its short ones.
+ */
+void ev_trace_spread(struct ev_trace *t)
+{
+	double gap = 0;
+	size_t i = 0;
+
+	while (i < t->n) {
+		size_t j = i;
+
+		while (j < t->n && t->r[j].t_us == t->r[i].t_us)
+			j++;
+		if (j < t->n)
+			gap = t->r[j].t_us - t->r[i].t_us;
+		for (size_t k = i + 1; k < j; k++)
+			t->r[k].t_us = t->r[i].t_us + gap * (double)(k - i) / (double)(j - i);
+		i = j;
+	}
+	t->span_us = t->n ? t->r[t->n - 1].t_us : 0;
+}
