@@ -165,6 +165,9 @@ static int hold_xfer(struct idn_hold *h, struct nl_msg *m, struct hold_reply *r,
 		if (err < 0 && !r->done)
 			return idn_err(-EIO, "%s: %s", what, nl_geterror(err));
 	}
+	if (r->err == -EPERM)	/* every command of the family, reads too */
+		return idn_err(r->err, "%s: permission denied: needs CAP_NET_ADMIN in this "
+			       "network namespace", what);
 	if (r->err)
 		return idn_err(r->err, "%s: %s", what, r->ext[0] ? r->ext : strerror(-r->err));
 	if (r->cb_err)
@@ -463,7 +466,7 @@ int idn_hold_watch_open(struct idn_hold_watch **out,
 			int (*cb)(const struct idn_hold_event *ev, void *ctx), void *ctx)
 {
 	struct idn_hold_watch *w = calloc(1, sizeof(*w));
-	int miss, hold;
+	int miss, hold, err;
 
 	*out = NULL;
 	if (!w)
@@ -483,8 +486,13 @@ int idn_hold_watch_open(struct idn_hold_watch **out,
 		idn_hold_watch_close(w);
 		return not_loaded();
 	}
-	if (nl_socket_add_memberships(w->sk, miss, hold, w->ctrl_grp, 0)) {
+	err = nl_socket_add_memberships(w->sk, miss, hold, w->ctrl_grp, 0);
+	if (err) {
 		idn_hold_watch_close(w);
+		if (err == -NLE_PERM)
+			return idn_err(-EPERM, "cannot join the event groups of \"%s\": permission "
+				       "denied: needs CAP_NET_ADMIN in this network namespace",
+				       IDN_FAMILY_NAME);
 		return idn_err(-EIO, "cannot join the multicast groups of \"%s\"",
 			       IDN_FAMILY_NAME);
 	}

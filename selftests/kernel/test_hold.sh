@@ -108,6 +108,17 @@ t $? "idnctl hold flush cap $CAP_B ($(cat /tmp/fl))"
 wait $cbpid; rc=$?
 [ $rc = 3 ] && [ "$(awk '$1 == "holding" { print $2 }' /proc/net/idn)" = 0 ]
 t $? "cap $CAP_B client refused, nothing left held ($(cat /tmp/c1b))"
+# what is held is the router's business: a process without CAP_NET_ADMIN
+# over this netns (a user namespace of its own) reads nothing of it
+out=$(unshare -U idnctl hold show 2>&1)
+[ $? != 0 ] && echo "$out" | grep -q "permission denied: needs CAP_NET_ADMIN"
+t $? "idnctl hold show without CAP_NET_ADMIN: refused, says why ($out)"
+out=$(unshare -U idnctl monitor events timeout 1 2>&1)
+[ $? != 0 ] && echo "$out" | grep -q "cannot join the event groups .*needs CAP_NET_ADMIN"
+t $? "idnctl monitor events without CAP_NET_ADMIN: refused, says why ($out)"
+out=$(unshare -U cat /proc/net/idn 2>&1)
+[ $? != 0 ] && ! echo "$out" | grep -q "^queue"
+t $? "/proc/net/idn without CAP_NET_ADMIN: refused ($out)"
 
 # 2. timeout -> RST
 idnctl hold set timeout-ms 300 event-ms 1000 &&
