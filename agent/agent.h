@@ -579,6 +579,7 @@ struct aff_rec {
 struct agent_state {
 	pthread_mutex_t mu;
 	struct aff_rec *rec;		/* AFF_TOKENS */
+	uint64_t *root;			/* AFF_TOKENS: rec[i].keys[0] of a token, else 0 */
 	int aff_fd;			/* the router's pinned idn_affinity, -1 */
 	uint64_t noted, rounds, checked, agree, mismatch, unknown;
 	double last_ratio;
@@ -592,6 +593,13 @@ int64_t state_migration_us(uint64_t bytes);
 /* {"policy", "kv_blocks", "kv_cached", "groups", "descriptors": [S...]} */
 struct json_object *state_summary(struct engine *e, struct residency *res, const char *model,
 				  uint32_t max);
+/*
+ * state_tokens - on each kv_prefix descriptor of a state_summary(), the
+ * affinity token ("token", 16 hex digits) of the last request that brought
+ * its prefix root here with that owner (X-IDN-Token): which token's state
+ * this node holds, what idnd seeds routers' affinity from. None: no field.
+ */
+void state_tokens(struct agent_state *s, struct json_object *summary);
 int state_init(struct agent_state *s);
 void state_fini(struct agent_state *s);
 void state_note_token(struct agent_state *s, uint64_t token, const struct kv_who *w,

@@ -240,6 +240,7 @@ static void controller_tick(void)
 	if (A.ad)
 		adapter_resident_caps(A.ad, res);
 	st = state_summary(A.cfg.engine ? &A.eng : NULL, &A.res, A.cfg.model, STATE_MAX_DESC);
+	state_tokens(&A.st, st);	/* which tokens' prefixes are held here */
 	json_object_object_add(st, "affinity", state_affinity_json(&A.st));
 	err = ctl_heartbeat(&A.ctl, A.cfg.node_id, &l, res, st);
 	json_object_put(st);

@@ -266,6 +266,98 @@ json_object *state_summary(struct engine *e, struct residency *res, const char *
 	return o;
 }
 
+struct droot {
+	uint64_t root, token;
+	struct kv_who w;
+	json_object *d;
+};
+
+static int cmp_droot(const void *a, const void *b)
+{
+	const struct droot *x = a, *y = b;
+
+	return x->root < y->root ? -1 : x->root > y->root;
+}
+
+#define DROOT_HASH	(4 * STATE_MAX_DESC)	/* a power of two, > 2 x the roots */
+
+void state_tokens(struct agent_state *s, json_object *summary)
+{
+	struct droot r[STATE_MAX_DESC];
+	uint8_t first[DROOT_HASH];
+	uint64_t bits[16] = { 0 };	/* a 1024-bit filter of the roots: most slots skip */
+	json_object *a, *d, *v;
+	uint32_t n = 0;
+
+	if (!s->rec || !summary || !json_object_object_get_ex(summary, "descriptors", &a))
+		return;
+	for (size_t i = 0; i < json_object_array_length(a) && n < STATE_MAX_DESC; i++) {
+		int sc;
+
+		d = json_object_array_get_idx(a, i);
+		if (!json_object_object_get_ex(d, "type", &v) ||
+		    strcmp(json_object_get_string(v), "kv_prefix") ||
+		    !json_object_object_get_ex(d, "root", &v))
+			continue;
+		memset(&r[n], 0, sizeof(r[n]));
+		r[n].root = strtoull(json_object_get_string(v), NULL, 16);
+		r[n].d = d;
+		if (!json_object_object_get_ex(d, "scope", &v) ||
+		    (sc = kv_scope_parse(json_object_get_string(v))) < 0)
+			continue;
+		r[n].w.scope = sc;
+		if (json_object_object_get_ex(d, "tenant", &v))
+			r[n].w.tenant = json_object_get_int(v);
+		if (json_object_object_get_ex(d, "session", &v))
+			r[n].w.session = strtoull(json_object_get_string(v), NULL, 16);
+		n++;
+	}
+	if (!n)
+		return;
+	qsort(r, n, sizeof(*r), cmp_droot);
+	/* the first descriptor of each root, by a hash of the root */
+	memset(first, 0xff, sizeof(first));
+	for (uint32_t i = n; i-- > 0;) {
+		uint32_t h = mix(r[i].root) & (DROOT_HASH - 1);
+
+		while (first[h] != 0xff && r[first[h]].root != r[i].root)
+			h = (h + 1) & (DROOT_HASH - 1);
+		first[h] = i;
+		bits[(r[i].root >> 54) & 15] |= 1ULL << ((r[i].root >> 48) & 63);
+	}
+	/* one pass over the remembered tokens: the first with that root and owner */
+	pthread_mutex_lock(&s->mu);
+	for (uint32_t i = 0; i < AFF_TOKENS; i++) {
+		const struct aff_rec *x;
+		uint32_t h, lo;
+
+		if (!s->root[i] ||
+		    !(bits[(s->root[i] >> 54) & 15] & (1ULL << ((s->root[i] >> 48) & 63))))
+			continue;
+		h = mix(s->root[i]) & (DROOT_HASH - 1);
+		while (first[h] != 0xff && r[first[h]].root != s->root[i])
+			h = (h + 1) & (DROOT_HASH - 1);
+		if (first[h] == 0xff)
+			continue;
+		x = &s->rec[i];	/* read only for a root still without its token */
+		for (lo = first[h]; lo < n && r[lo].root == s->root[i]; lo++)
+			if (!r[lo].token && x->who.scope == r[lo].w.scope &&
+			    x->who.tenant == r[lo].w.tenant &&
+			    (r[lo].w.scope != KV_SCOPE_SESSION ||
+			     x->who.session == r[lo].w.session))
+				r[lo].token = x->token;
+	}
+	pthread_mutex_unlock(&s->mu);
+	for (uint32_t i = 0; i < n; i++) {
+		char hx[17];
+
+		if (!r[i].token)
+			continue;
+		hex16(hx, r[i].token);
+		json_object_object_add(r[i].d, "token", json_object_new_string(hx));
+	}
+}
+
 /* ---- affinity self-check ---------------------------------------------- */
 
 int state_init(struct agent_state *s)
@@ -273,8 +365,14 @@ int state_init(struct agent_state *s)
 	memset(s, 0, sizeof(*s));
 	s->aff_fd = -1;
 	s->rec = calloc(AFF_TOKENS, sizeof(*s->rec));
-	if (!s->rec)
+	s->root = calloc(AFF_TOKENS, sizeof(*s->root));
+	if (!s->rec || !s->root) {
+		free(s->rec);
+		free(s->root);
+		s->rec = NULL;
+		s->root = NULL;
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&s->mu, NULL);
 	s->last_ratio = 1.0;
 	return 0;
@@ -287,7 +385,9 @@ void state_fini(struct agent_state *s)
 	if (s->rec)
 		pthread_mutex_destroy(&s->mu);
 	free(s->rec);
+	free(s->root);
 	s->rec = NULL;
+	s->root = NULL;
 	s->aff_fd = -1;
 }
 
@@ -304,6 +404,7 @@ void state_note_token(struct agent_state *s, uint64_t token, const struct kv_who
 	r->who = w ? *w : (struct kv_who){ 0 };
 	r->nkeys = nkeys < AFF_KEYS ? nkeys : AFF_KEYS;
 	memcpy(r->keys, keys, sizeof(*keys) * r->nkeys);
+	s->root[r - s->rec] = r->nkeys ? keys[0] : 0;	/* state_tokens() scans these */
 	s->noted++;
 	pthread_mutex_unlock(&s->mu);
 }

@@ -462,8 +462,10 @@ static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_obj
 	n->last_hb = idnd_now();
 	n->heartbeats++;
 	n->up = true;
-	if (st)
+	if (st) {
 		idnd_state_set(id, st);
+		idnd_state_seed();	/* popular prefix roots -> router affinity */
+	}
 	idnd_dist_heartbeat(n);
 	if (D.have_maps)
 		idnd_node_push(n);

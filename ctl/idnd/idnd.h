@@ -170,6 +170,20 @@ int idnd_place_set(const struct pl_inst *in, const struct pl_sol *sol);
 int idnd_compile(void);
 /* Write one node to the dataplane node table. */
 int idnd_node_push(const struct d_node *n);
+/*
+ * Affinity seeds (model.c): from the nodes' state summaries @st (indexed by
+ * node id, IDN_MAX_NODES, NULL = none), the kv_prefix descriptors naming a
+ * token whose blocks were hit at least once each on average; per token its
+ * best holder (most blocks, then value); the IDND_AFF_SEEDS tokens with the
+ * most hits over all holders get an affinity entry (token, class of each
+ * capability placed there) -> holder, where the router has none. Returns
+ * the entries written, or -errno.
+ */
+#define IDND_AFF_SEEDS	256
+int idnd_aff_seeds(json_object *const *st);
+void idnd_aff_seed_counts(uint64_t *seeded, uint64_t *kept);
+/* state.c: idnd_aff_seeds() over the summaries held, at most once a second */
+int idnd_state_seed(void);
 /* the node's T_net for a router in region r: what the router of this idnd
  * (region -R) gets in its node entry */
 uint32_t idnd_node_net_us(const struct d_node *n, int r);

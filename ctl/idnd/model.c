@@ -1237,3 +1237,144 @@ json_object *idnd_explain(uint32_t label, char *err, size_t errlen)
 	json_object_object_add(o, "policies", excl);
 	return o;
 }
+
+/* ---- affinity seeds for popular prefix roots -------------------------- */
+
+struct seed {
+	uint64_t token;
+	uint32_t node;
+	uint64_t hits, blocks, value;	/* the holder's */
+	uint64_t total;			/* hits over every node holding it */
+};
+
+static int seed_by_token(const void *a, const void *b)
+{
+	const struct seed *x = a, *y = b;
+
+	if (x->token != y->token)
+		return x->token < y->token ? -1 : 1;
+	/* the best holder first: most blocks, then most value, then lowest id */
+	if (x->blocks != y->blocks)
+		return x->blocks > y->blocks ? -1 : 1;
+	if (x->value != y->value)
+		return x->value > y->value ? -1 : 1;
+	return x->node < y->node ? -1 : x->node > y->node;
+}
+
+static int seed_by_total(const void *a, const void *b)
+{
+	const struct seed *x = a, *y = b;
+
+	if (x->total != y->total)
+		return x->total > y->total ? -1 : 1;
+	return x->token < y->token ? -1 : x->token > y->token;
+}
+
+static uint64_t jget_u64(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? (uint64_t)json_object_get_int64(v) : 0;
+}
+
+static uint64_t idnd_aff_seeded, idnd_aff_kept;
+
+void idnd_aff_seed_counts(uint64_t *seeded, uint64_t *kept)
+{
+	*seeded = idnd_aff_seeded;
+	*kept = idnd_aff_kept;
+}
+
+int idnd_aff_seeds(json_object *const *st)
+{
+	struct seed *c = NULL, *ns;
+	size_t n = 0, cap = 0, m = 0;
+	int written = 0;
+
+	for (uint32_t j = 0; j < IDN_MAX_NODES; j++) {
+		const struct d_node *dn = &D.nodes[j];
+		json_object *a, *d, *v;
+
+		if (!st[j] || !dn->used || !dn->up ||
+		    !json_object_object_get_ex(st[j], "descriptors", &a))
+			continue;
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			uint64_t blocks, hits, tok;
+
+			d = json_object_array_get_idx(a, i);
+			if (!json_object_object_get_ex(d, "type", &v) ||
+			    strcmp(json_object_get_string(v), "kv_prefix") ||
+			    !json_object_object_get_ex(d, "token", &v))
+				continue;
+			tok = strtoull(json_object_get_string(v), NULL, 16);
+			blocks = jget_u64(d, "blocks");
+			hits = jget_u64(d, "hits");
+			/* popular: its blocks were hit at least once each on average */
+			if (!tok || !blocks || hits < blocks)
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 256;
+				ns = realloc(c, cap * sizeof(*c));
+				if (!ns) {
+					free(c);
+					return -ENOMEM;
+				}
+				c = ns;
+			}
+			c[n++] = (struct seed){ .token = tok, .node = j, .hits = hits,
+						.blocks = blocks, .value = jget_u64(d, "value_us") };
+		}
+	}
+	if (!n) {
+		free(c);
+		return 0;
+	}
+	/* one per token: its best holder, with every holder's hits */
+	qsort(c, n, sizeof(*c), seed_by_token);
+	for (size_t i = 0; i < n;) {
+		size_t k = i;
+		uint64_t total = 0;
+
+		while (k < n && c[k].token == c[i].token)
+			total += c[k++].hits;
+		c[m] = c[i];
+		c[m++].total = total;
+		i = k;
+	}
+	qsort(c, m, sizeof(*c), seed_by_total);
+	if (m > IDND_AFF_SEEDS)
+		m = IDND_AFF_SEEDS;
+	for (size_t i = 0; i < m; i++) {
+		uint32_t cls[8];
+		int nc = 0;
+
+		/* every capability class placed on the holder (its KV serves them) */
+		for (int p = 0; p < D.n_place && nc < 8; p++) {
+			uint32_t k = IDN_CAP_CLASS(D.place[p].cap);
+			int dup = 0;
+
+			if (D.place[p].node != c[i].node)
+				continue;
+			for (int q = 0; q < nc; q++)
+				dup |= cls[q] == k;
+			if (!dup)
+				cls[nc++] = k;
+		}
+		for (int q = 0; q < nc; q++) {
+			/* only where the router has no entry: its own choice is newer */
+			int e = idn_aff_seed(&D.maps, c[i].token, cls[q], c[i].node);
+
+			if (!e) {
+				written++;
+				idnd_aff_seeded++;
+			} else if (e == -EEXIST) {
+				idnd_aff_kept++;
+			} else {
+				free(c);
+				return e;
+			}
+		}
+	}
+	free(c);
+	return written;
+}

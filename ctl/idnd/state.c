@@ -106,7 +106,7 @@ static json_object *desc_parse(json_object *in, int idx, char *err, size_t errle
 	static const int64_t hi[] = { 65535, UINT32_MAX, 1LL << 40, 1LL << 50, 1LL << 56,
 				      1LL << 50, 1LL << 56, 1LL << 50 };
 	static const char *const strs[] = { "type", "compat", "scope", "session", "root", "name",
-					    NULL };
+					    "token", NULL };
 	json_object *o = json_object_new_object(), *v;
 	const char *type, *scope;
 	char pre[32];
@@ -176,12 +176,18 @@ static json_object *desc_parse(json_object *in, int idx, char *err, size_t errle
 		if (json_object_object_get_ex(in, "name", &v) ||
 		    json_object_object_get_ex(in, "cap", &v))
 			FAIL("%s: \"name\" and \"cap\" belong to model descriptors", pre);
+		if (json_object_object_get_ex(in, "token", &v) &&
+		    (!is_hex16(json_object_get_string(v)) ||
+		     !strcmp(json_object_get_string(v), "0000000000000000")))
+			FAIL("%s.token: 16 lowercase hex digits, not 0, expected", pre);
 	} else {
 		if (!json_object_object_get_ex(in, "name", &v) || !is_name(json_object_get_string(v)))
 			FAIL("%s.name: 1..63 printable characters required for model", pre);
 		if (json_object_object_get_ex(in, "root", &v) ||
-		    json_object_object_get_ex(in, "blocks", &v))
-			FAIL("%s: \"root\" and \"blocks\" belong to kv_prefix descriptors", pre);
+		    json_object_object_get_ex(in, "blocks", &v) ||
+		    json_object_object_get_ex(in, "token", &v))
+			FAIL("%s: \"root\", \"blocks\" and \"token\" belong to kv_prefix descriptors",
+			     pre);
 	}
 	/* canonical: the validated fields, in a fixed order */
 	for (int i = 0; strs[i]; i++)
@@ -383,6 +389,21 @@ void idnd_state_drop(uint32_t node)
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+int idnd_state_seed(void)
+{
+	static json_object *st[IDN_MAX_NODES];
+	static double last = -1;
+	double now = idnd_now();
+
+	load();
+	if (!D.have_maps || (last >= 0 && now - last < 1.0))
+		return 0;
+	last = now;
+	for (uint32_t j = 0; j < IDN_MAX_NODES; j++)
+		st[j] = S[j].o;
+	return idnd_aff_seeds(st);
+}
+
 json_object *idnd_state_json(uint32_t node)
 {
 	json_object *o;
@@ -400,7 +421,7 @@ json_object *idnd_state_json(uint32_t node)
 
 int idnd_state_metrics(char *buf, size_t len)
 {
-	uint64_t nodes = 0, desc = 0, agree = 0, mismatch = 0, unknown = 0;
+	uint64_t nodes = 0, desc = 0, agree = 0, mismatch = 0, unknown = 0, seeded, kept;
 	json_object *a, *v;
 	int n;
 
@@ -420,7 +441,10 @@ int idnd_state_metrics(char *buf, size_t len)
 		if (json_object_object_get_ex(a, "unknown", &v))
 			unknown += json_object_get_int64(v);
 	}
+	idnd_aff_seed_counts(&seeded, &kept);
 	n = snprintf(buf, len,
+		"# TYPE idnd_affinity_seeded_total counter\nidnd_affinity_seeded_total %llu\n"
+		"# TYPE idnd_affinity_seed_kept_total counter\nidnd_affinity_seed_kept_total %llu\n"
 		"# TYPE idnd_state_reports_total counter\nidnd_state_reports_total %llu\n"
 		"# TYPE idnd_state_rejected_total counter\nidnd_state_rejected_total %llu\n"
 		"# TYPE idnd_state_nodes gauge\nidnd_state_nodes %llu\n"
@@ -428,6 +452,7 @@ int idnd_state_metrics(char *buf, size_t len)
 		"# TYPE idnd_affinity_agree gauge\nidnd_affinity_agree %llu\n"
 		"# TYPE idnd_affinity_mismatch gauge\nidnd_affinity_mismatch %llu\n"
 		"# TYPE idnd_affinity_unknown gauge\nidnd_affinity_unknown %llu\n",
+		(unsigned long long)seeded, (unsigned long long)kept,
 		(unsigned long long)idnd_state_reports, (unsigned long long)idnd_state_rejected,
 		(unsigned long long)nodes, (unsigned long long)desc, (unsigned long long)agree,
 		(unsigned long long)mismatch, (unsigned long long)unknown);

@@ -377,6 +377,91 @@ static void test_descriptors(void)
 	engine_free(&e);
 }
 
+/* the descriptor of prefix root @root with this scope, or NULL */
+static json_object *desc_of(json_object *s, uint64_t root, const char *scope)
+{
+	json_object *d = get(s, "descriptors");
+	char hx[17];
+
+	snprintf(hx, sizeof(hx), "%016llx", (unsigned long long)root);
+	for (size_t i = 0; i < json_object_array_length(d); i++) {
+		json_object *x = json_object_array_get_idx(d, i);
+
+		if (!strcmp(json_object_get_string(get(x, "root")), hx) &&
+		    !strcmp(json_object_get_string(get(x, "scope")), scope))
+			return x;
+	}
+	return NULL;
+}
+
+/*
+ * state_tokens(): each prefix descriptor names the token of the last
+ * request that brought its root with that owner; no token, no field; a
+ * token noted for another owner of the same root is not taken.
+ */
+static void test_tokens(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct agent_state st;
+	struct kv_who t = { .scope = KV_SCOPE_TENANT, .tenant = 9 };
+	struct kv_who t2 = { .scope = KV_SCOPE_TENANT, .tenant = 7 };
+	uint64_t ka[4], kb[4], kc[2];
+	json_object *s, *x, *v;
+
+	eng_params_defaults(&p);
+	p.block_tokens = 16;
+	p.capacity_tokens = 64 * 16;
+	engine_init(&e, &p);
+	ASSERT_OK(state_init(&st), "state");
+	keys_of(1, 4, ka);
+	keys_of(50, 4, kb);
+	keys_of(90, 2, kc);
+	state_note_token(&st, 0xa1, NULL, ka, 4);	/* public prefix a */
+	state_note_token(&st, 0xb9, &t, kb, 4);	/* b under tenant 9 */
+	pthread_mutex_lock(&e.mu);
+	use(&e.kv, NULL, ka, 4, NULL);
+	use(&e.kv, &t, kb, 4, NULL);
+	use(&e.kv, &t2, kb, 4, NULL);		/* b again, tenant 7: no token seen */
+	use(&e.kv, NULL, kc, 2, NULL);		/* c: no request with a token */
+	pthread_mutex_unlock(&e.mu);
+	s = state_summary(&e, NULL, "m", 64);
+	state_tokens(&st, s);
+	x = desc_of(s, ka[0], "public");
+	ASSERT_TRUE(x && json_object_object_get_ex(x, "token", &v) &&
+		    !strcmp(json_object_get_string(v), "00000000000000a1"), "a: its token");
+	x = desc_of(s, kb[0], "tenant");
+	ASSERT_TRUE(x != NULL, "b reported");
+	{	/* both tenant groups of b: only tenant 9's carries 0xb9 */
+		json_object *d = get(s, "descriptors");
+		int with = 0, without = 0;
+
+		for (size_t i = 0; i < json_object_array_length(d); i++) {
+			json_object *y = json_object_array_get_idx(d, i);
+			char hx[17];
+
+			snprintf(hx, sizeof(hx), "%016llx", (unsigned long long)kb[0]);
+			if (strcmp(json_object_get_string(get(y, "root")), hx))
+				continue;
+			if (json_object_object_get_ex(y, "token", &v)) {
+				with++;
+				ASSERT_EQ(json_object_get_int(get(y, "tenant")), 9, "token on tenant 9's");
+				ASSERT_TRUE(!strcmp(json_object_get_string(v), "00000000000000b9"),
+					    "b: its token");
+			} else {
+				without++;
+				ASSERT_EQ(json_object_get_int(get(y, "tenant")), 7, "tenant 7: none");
+			}
+		}
+		ASSERT_TRUE(with == 1 && without == 1, "one group with, one without");
+	}
+	x = desc_of(s, kc[0], "public");
+	ASSERT_TRUE(x && !json_object_object_get_ex(x, "token", &v), "c: no token, no field");
+	json_object_put(s);
+	state_fini(&st);
+	engine_free(&e);
+}
+
 static void test_affinity(void)
 {
 	struct eng_params p;
@@ -443,6 +528,7 @@ int main(int argc, char **argv)
 	TAP_RUN(test_engine_scopes);
 	TAP_RUN(test_who_parse);
 	TAP_RUN(test_descriptors);
+	TAP_RUN(test_tokens);
 	TAP_RUN(test_affinity);
 	for (uint32_t i = 0; i < NT; i++)
 		free(T[i].ids);

@@ -186,6 +186,35 @@ static void test_idn_runs(void)
 	ev_res_free(&r);
 }
 
+void idnd_aff_seed_counts(uint64_t *seeded, uint64_t *kept);	/* ctl/idnd/model.c */
+
+/*
+ * idnd's affinity seeds in the simulator: the agents' state summaries name
+ * the token whose prefix they hold and reuse (state_tokens()), idnd seeds
+ * the router's table from them (idnd_aff_seeds()) each heartbeat round;
+ * the router already has that token from its own decisions: kept.
+ */
+static void test_idn_seeds(void)
+{
+	char txt[8192];
+	size_t o = 0;
+	struct ev_res r;
+	uint64_t w0, k0, w1, k1;
+
+	for (int i = 0; i < 30; i++)	/* one session, its prefix reused: 100 ms apart */
+		o += snprintf(txt + o, sizeof(txt) - o,
+			      "{\"timestamp\":%d,\"input_length\":1600,\"output_length\":4,"
+			      "\"hash_ids\":[1,2,3,%d]}\n", i * 100, 10 + i);
+	idnd_aff_seed_counts(&w0, &k0);
+	one_run(txt, EV_IDN, 4, &r);
+	idnd_aff_seed_counts(&w1, &k1);
+	ASSERT_EQ(r.served, 30, "all served");
+	ASSERT_TRUE(r.hit_pct > 50, "the prefix is reused");
+	ASSERT_TRUE(k1 - k0 >= 2, "heartbeat rounds found the popular root's token");
+	ASSERT_EQ(w1 - w0, 0, "and kept the router's own entry");
+	ev_res_free(&r);
+}
+
 /* the testbed mode's support: stamps spread, engines sped up, size class */
 static void test_testbed_support(void)
 {
@@ -291,6 +320,7 @@ int main(void)
 	TAP_RUN(test_round_robin_and_hash);
 	TAP_RUN(test_sglang_prefix);
 	TAP_RUN(test_idn_runs);
+	TAP_RUN(test_idn_seeds);
 	TAP_RUN(test_parser_errors);
 	TAP_RUN(test_testbed_support);
 	return tap_done();

@@ -48,6 +48,29 @@ int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n)
 	nodes[id] = *n;
 	return 0;
 }
+/* idnd_aff_seeds() writes the test's affinity table: new entries only */
+static struct { __u64 token; __u32 cls, node; } aff[64];
+static int n_aff;
+int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
+{
+	for (int i = 0; i < n_aff; i++)
+		if (aff[i].token == token && aff[i].cls == cls)
+			return -EEXIST;
+	if (n_aff == 64)
+		return -ENOSPC;
+	aff[n_aff].token = token;
+	aff[n_aff].cls = cls;
+	aff[n_aff++].node = node;
+	return 0;
+}
+
+static int aff_node(__u64 token, __u32 cls)
+{
+	for (int i = 0; i < n_aff; i++)
+		if (aff[i].token == token && aff[i].cls == cls)
+			return aff[i].node;
+	return -1;
+}
 static char errbuf[256];
 const char *idn_errmsg(void) { return errbuf; }
 int idn_err(int err, const char *fmt, ...)
@@ -481,6 +504,98 @@ static void test_region_net(void)
 	D.have_maps = false;
 }
 
+/* a state summary with kv_prefix descriptors "TOKEN:BLOCKS:HITS" (TOKEN "-": none) */
+static json_object *summary(const char *const *d)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+	for (int i = 0; d[i]; i++) {
+		json_object *x = json_object_new_object();
+		char tok[17];
+		unsigned b, h;
+
+		sscanf(d[i], "%16[^:]:%u:%u", tok, &b, &h);
+		json_object_object_add(x, "type", json_object_new_string("kv_prefix"));
+		if (strcmp(tok, "-"))
+			json_object_object_add(x, "token", json_object_new_string(tok));
+		json_object_object_add(x, "root", json_object_new_string("00000000000000ff"));
+		json_object_object_add(x, "blocks", json_object_new_int64(b));
+		json_object_object_add(x, "hits", json_object_new_int64(h));
+		json_object_object_add(x, "value_us", json_object_new_int64(h * 100));
+		json_object_array_add(a, x);
+	}
+	json_object_object_add(o, "descriptors", a);
+	return o;
+}
+
+/*
+ * Affinity seeds: the popular prefix roots the agents hold (descriptors
+ * naming a token whose blocks were each hit once or more on average) go
+ * to the node holding most of it, for each capability class placed
+ * there; a node that is down, an unpopular prefix or one without a token
+ * seeds nothing; an entry the router has is kept. A seeded token's request
+ * then goes to its holder: the others pay T_state.
+ */
+static void test_aff_seeds(void)
+{
+	static json_object *st[IDN_MAX_NODES];
+	static const char *const s1[] = { "00000000000000a1:4:8", "00000000000000a4:4:1",
+					   "-:9:90", NULL };
+	static const char *const s2[] = { "00000000000000a1:2:2", "00000000000000a2:3:3",
+					   "00000000000000a5:1:5", NULL };
+	static const char *const s3[] = { "00000000000000a3:5:50", NULL };
+	uint64_t seeded, kept;
+
+	reset();
+	n_aff = 0;
+	node(1, 3, false, 0, 100);
+	node(2, 3, false, 0, 100);
+	node(3, 3, false, 0, 100);
+	D.nodes[3].up = false;
+	cap(IDN_CAP(15, 0), 10, 0);
+	cap(IDN_CAP(16, 0), 10, 0);
+	place(IDN_CAP(15, 0), 1);
+	place(IDN_CAP(15, 0), 2);
+	place(IDN_CAP(16, 0), 2);
+	place(IDN_CAP(15, 0), 3);
+	ASSERT_TRUE(build() > 0, "compiled");
+	st[1] = summary(s1);
+	st[2] = summary(s2);
+	st[3] = summary(s3);
+	idn_aff_seed(NULL, 0xa5, 15, 1);	/* the router's own entry for a5 */
+	ASSERT_EQ(idnd_aff_seeds(st), 4, "a1 (class 15), a2 and a5 (class 16), a2 (class 15)");
+	ASSERT_EQ(aff_node(0xa1, 15), 1, "a1: the node holding most of it");
+	ASSERT_EQ(aff_node(0xa2, 15), 2, "a2 on node 2, class 15");
+	ASSERT_EQ(aff_node(0xa2, 16), 2, "and class 16");
+	ASSERT_EQ(aff_node(0xa1, 16), -1, "class 16 is not on node 1");
+	ASSERT_EQ(aff_node(0xa3, 15), -1, "a node that is down seeds nothing");
+	ASSERT_EQ(aff_node(0xa4, 15), -1, "1 hit over 4 blocks: not popular");
+	ASSERT_EQ(aff_node(0xa5, 15), 1, "the router's entry is kept");
+	ASSERT_EQ(aff_node(0xa5, 16), 2, "a class it had none for: seeded");
+	idnd_aff_seed_counts(&seeded, &kept);
+	ASSERT_TRUE(seeded >= 3 && kept >= 1, "counted");
+	ASSERT_EQ(idnd_aff_seeds(st), 0, "again: nothing new");
+	/* the holder wins a new session's request through T_state */
+	{
+		struct idn_sel_in in = {
+			.token = 0xa1, .cap = IDN_CAP(15, 0), .aff_node = aff_node(0xa1, 15),
+			.size_class = 4, .family = IDN_AF_INET,
+		};
+		struct idn_sel out;
+
+		nodes[1].tok_ns = nodes[2].tok_ns = 17000;
+		nodes[2].pending_tokens = 0;
+		nodes[1].pending_tokens = 2000;	/* 34 ms of queue, less than the recompute */
+		idn_select(&env, &in, &out, NULL);
+		ASSERT_EQ(out.node, 1, "seeded holder chosen over an idle node");
+		in.aff_node = IDN_NODE_NONE;
+		idn_select(&env, &in, &out, NULL);
+		ASSERT_EQ(out.node, 2, "without the seed: the idle node");
+	}
+	for (int j = 1; j <= 3; j++)
+		json_object_put(st[j]);
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -492,6 +607,7 @@ int main(void)
 	TAP_RUN(test_policy_json);
 	TAP_RUN(test_cap_routing_defaults);
 	TAP_RUN(test_region_net);
+	TAP_RUN(test_aff_seeds);
 	reset();
 	return tap_done();
 }

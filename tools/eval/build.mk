@@ -10,7 +10,7 @@
 # are read in either order).
 EVAL_SRCS := tools/eval/sim.c tools/eval/trace.c
 EVAL_AGENT_SRCS := agent/engine.c agent/kvcache.c agent/telemetry.c agent/config.c \
-	agent/profile.c
+	agent/profile.c agent/state.c
 EVAL_HDRS := tools/eval/eval.h agent/agent.h bpf/lib/select.h bpf/lib/tele.h \
 	bpf/lib/compat.h include/uapi/linux/idn.h
 EVAL_PLAN_DEPS := tools/eval/plans.c ctl/idnd/model.c ctl/idnd/idnd.h ctl/lib/libidn.h
@@ -60,12 +60,7 @@ $(EVAL_TBCLIENT): tools/eval/testbed_client.c $(EVAL_SRCS) $(EVAL_AGENT_SRCS) $(
 		$(O)/obj/eval/plans.o $(PLACE_SRCS) $(STAMP_LIB_OBJS) $(LDFLAGS) $(EVAL_LIBS) \
 		$(LDLIBS_BPF)
 
-# what the testbed mode runs besides its client (the binaries are read from
-# agent/, ctl/, bpf/ and tools/build.mk, all included before this file)
-EVAL_TESTBED_DEPS := $(IDND) $(AGENT) $(IDNCTL) $(O)/idn-stamp $(O)/bpf/idn_steer.bpf.o \
-	$(O)/bpf/idn_node.bpf.o $(O)/bpf/idn_pass.bpf.o
-
 .PHONY: eval
-eval: $(EVAL) $(EVAL_TBCLIENT) $(EVAL_TESTBED_DEPS)
+eval: $(EVAL) $(EVAL_TBCLIENT)
 	$(Q)O=$(O) tools/eval/run.sh
 # ---- end eval ---------------------------------------------------------------

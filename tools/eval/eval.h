@@ -81,6 +81,14 @@ struct ev_plan {
 int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
 		  int router_region, struct idn_node *nodes, struct ev_plan **plans, char *err,
 		  size_t errlen);
+/*
+ * idnd's affinity seeds (idnd_aff_seeds(), ctl/idnd/model.c) over the
+ * agents' state summaries @st (by node id, IDN_MAX_NODES entries) of the
+ * registry the last ev_idnd_build() left; each entry goes to put() (-EEXIST:
+ * the router has one). Entries written, or -errno.
+ */
+int ev_idnd_seed(struct json_object *const *st,
+		 int (*put)(void *priv, uint64_t token, uint32_t cls, uint32_t node), void *priv);
 
 /* ---- simulator ---- */
 

@@ -48,6 +48,25 @@ int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n)
 	ev_nodes[id] = *n;
 	return 0;
 }
+/* idnd_aff_seeds() writes the simulator's affinity table through this */
+static int (*aff_put)(void *priv, uint64_t token, uint32_t cls, uint32_t node);
+static void *aff_priv;
+int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
+{
+	return aff_put ? aff_put(aff_priv, token, cls, node) : -ENOSYS;
+}
+
+int ev_idnd_seed(struct json_object *const *st,
+		 int (*put)(void *priv, uint64_t token, uint32_t cls, uint32_t node), void *priv)
+{
+	int ret;
+
+	aff_put = put;
+	aff_priv = priv;
+	ret = idnd_aff_seeds(st);
+	aff_put = NULL;
+	return ret;
+}
 static char errbuf[256];
 const char *idn_errmsg(void) { return errbuf; }
 int idn_err(int err, const char *fmt, ...)

@@ -276,6 +276,9 @@ struct node {
 	/* telemetry */
 	struct telemetry tele;
 	double tele_next;
+	/* the agent's state: tokens its requests carried (state descriptors) */
+	struct agent_state st;
+	bool st_init;
 };
 
 struct out {
@@ -314,6 +317,8 @@ struct sim {
 	struct aff *aff;
 	uint32_t aff_mask;
 	uint32_t cap;
+	struct json_object **summ;	/* agents' state summaries, by node id (seeds) */
+	double seed_next, seed_t;	/* heartbeat rounds: idnd seeds affinity */
 	/* baselines */
 	uint64_t rng;
 	uint32_t rr;
@@ -699,6 +704,8 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 	}
 	if (!nd->busy)
 		nd->e.now_us = t;	/* the idle engine's clock catches up */
+	if (nd->st_init)	/* the request's X-IDN-Token: its affinity token */
+		state_note_token(&nd->st, r->sess, NULL, keys, r->nk);
 	er = engine_submit(&nd->e, r->in, r->out, keys, r->nk, &err);
 	if (!er && err == -E2BIG) {	/* larger than a node's KV: never served */
 		nd->inflight--;
@@ -775,6 +782,36 @@ static void tele_tick(struct sim *s, int j, double t)
 			idn_tele_apply(&s->tbl[k][j], &m, now_s(t));
 }
 
+/* idnd_aff_seeds() writing the router's affinity table: new entries only */
+static int seed_put(void *priv, uint64_t token, uint32_t cls, uint32_t node)
+{
+	struct sim *s = priv;
+	struct aff *a = aff_slot(s, token);
+
+	if (a->token)
+		return -EEXIST;
+	a->token = token;
+	a->node = node;
+	a->last_s = now_s(s->seed_t);
+	return 0;
+}
+
+/*
+ * A heartbeat round: each agent's state summary with its tokens
+ * (state_summary(), state_tokens(), agent/state.c) and idnd's seeding of
+ * the router's affinity from them (idnd_aff_seeds()), as idnd does at a
+ * heartbeat (at most once a second).
+ */
+static void seed_tick(struct sim *s)
+{
+	for (int j = 0; j < s->n; j++) {
+		json_object_put(s->summ[j]);
+		s->summ[j] = state_summary(&s->nd[j].e, NULL, "eval", STATE_MAX_DESC);
+		state_tokens(&s->nd[j].st, s->summ[j]);
+	}
+	ev_idnd_seed(s->summ, seed_put, s);
+}
+
 /* ---- set-up ---- */
 
 static const char default_cap_json[] =
@@ -848,6 +885,14 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 		if (!s->aff)
 			return -ENOMEM;
 	}
+	s->summ = calloc(IDN_MAX_NODES, sizeof(*s->summ));
+	if (!s->summ)
+		return -ENOMEM;
+	for (int j = 0; j < s->n; j++) {
+		if (state_init(&s->nd[j].st))
+			return -ENOMEM;
+		s->nd[j].st_init = true;
+	}
 	return 0;
 }
 
@@ -858,7 +903,12 @@ static void sim_free(struct sim *s)
 		free(s->nd[j].id2req);
 		lru_free(&s->nd[j].blocks);
 		lru_free(&s->nd[j].spec);
+		if (s->nd[j].st_init)
+			state_fini(&s->nd[j].st);
+		if (s->summ)
+			json_object_put(s->summ[j]);
 	}
+	free(s->summ);
 	for (int k = 0; k < 2; k++) {
 		free(s->tbl[k]);
 		free(s->ops[k]);
@@ -1085,6 +1135,11 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 		} else if (tt <= td && tt <= ta && tt <= ts) {
 			tele_tick(s, jt, tt);
 			s->nd[jt].tele_next += tele_ms * 1000.0;
+			if (tt >= s->seed_next) {	/* the agents' heartbeats (--hb-ms) */
+				s->seed_next += ac.hb_ms * 1000.0;
+				s->seed_t = tt;
+				seed_tick(s);
+			}
 		} else if (ts <= td && ts <= ta) {
 			for (int j = 0; j < s->n; j++) {
 				struct eng_load l;
