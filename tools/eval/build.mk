@@ -60,7 +60,12 @@ $(EVAL_TBCLIENT): tools/eval/testbed_client.c $(EVAL_SRCS) $(EVAL_AGENT_SRCS) $(
 		$(O)/obj/eval/plans.o $(PLACE_SRCS) $(STAMP_LIB_OBJS) $(LDFLAGS) $(EVAL_LIBS) \
 		$(LDLIBS_BPF)
 
+# what the testbed mode runs besides its client (the binaries are read from
+# agent/, ctl/, bpf/ and tools/build.mk, all included before this file)
+EVAL_TESTBED_DEPS := $(IDND) $(AGENT) $(IDNCTL) $(O)/idn-stamp $(O)/bpf/idn_steer.bpf.o \
+	$(O)/bpf/idn_node.bpf.o $(O)/bpf/idn_pass.bpf.o
+
 .PHONY: eval
-eval: $(EVAL) $(EVAL_TBCLIENT)
+eval: $(EVAL) $(EVAL_TBCLIENT) $(EVAL_TESTBED_DEPS)
 	$(Q)O=$(O) tools/eval/run.sh
 # ---- end eval ---------------------------------------------------------------

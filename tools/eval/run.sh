@@ -3,12 +3,31 @@
 # make eval: the routing evaluation in simulation (tools/eval/idn_eval),
 # figures on stdout ("name value unit"), report and plots in $O/eval/.
 # EVAL_ARGS adds options (e.g. --limit 2000, --trace NAME=FILE).
+# Then the testbed mode (tools/eval/testbed.sh: a slice through the real
+# router, idnd and agents in namespaces, compared with the same slice
+# simulated); it needs root and XDP and says why it skips otherwise.
+# EVAL_TESTBED=0 leaves it out, EVAL_TESTBED_ARGS adds options.
 set -e
 O=${O:-build}
 OUT="$O/eval"
 mkdir -p "$OUT"
 # shellcheck disable=SC2086
 "$O/tools/idn_eval" --out "$OUT" ${EVAL_ARGS:-} | tee "$OUT/figures.txt"
+if [ "${EVAL_TESTBED:-1}" != 0 ]; then
+	set +e
+	# shellcheck disable=SC2086
+	O="$O" tools/eval/testbed.sh --keep "$OUT/testbed" ${EVAL_TESTBED_ARGS:-} |
+		tee -a "$OUT/figures.txt"
+	rc=${PIPESTATUS[0]}
+	set -e
+	if [ "$rc" = 4 ]; then
+		echo "# eval: testbed mode skipped (the reason above): eval_sim_vs_testbed_p90_err" \
+			"and eval_testbed_keepalive_p90_vs_conn not measured" >&2
+	elif [ "$rc" != 0 ]; then
+		echo "# eval: testbed mode failed (exit $rc)" >&2
+		exit 1
+	fi
+fi
 if ! command -v gnuplot >/dev/null 2>&1; then
 	echo "# eval: gnuplot not installed (tools/deps.sh): no PNGs, data in $OUT" >&2
 	exit 0
@@ -63,4 +82,27 @@ for t in $(ls rho_*.dat 2>/dev/null | sed 's/^rho_//;s/\.dat$//'); do
 	plot 'wan_$t.dat' using 2:xtic(1)
 	GP
 done
+# testbed vs simulation: TTFT CDFs of the same slice (real time at the agents' speed)
+if [ -f testbed/conn.tsv ] && [ -f testbed/sim.tsv ]; then
+	cdf() { sort -g | awk '{ v[NR] = $1 } END { for (i = 1; i <= NR; i++) print v[i], i / NR }'; }
+	awk '!/^#/ && $NF == "ok" { print $3 / 1000 }' testbed/conn.tsv | cdf >testbed/cdf_conn.dat
+	awk '!/^#/ && $3 >= 0 { print $3 / 1000 }' testbed/sim.tsv | cdf >testbed/cdf_sim.dat
+	tb="'testbed/cdf_conn.dat' using 1:2 with lines title 'testbed, a connection per request'"
+	tb="$tb, 'testbed/cdf_sim.dat' using 1:2 with lines title 'simulation (idn_eval --speed)'"
+	if [ -f testbed/keepalive.tsv ]; then
+		awk '!/^#/ && $NF == "ok" { print $3 / 1000 }' testbed/keepalive.tsv | cdf \
+			>testbed/cdf_keepalive.dat
+		tb="$tb, 'testbed/cdf_keepalive.dat' using 1:2 with lines title 'testbed, keep-alive per session'"
+	fi
+	gnuplot <<-GP
+	set terminal pngcairo size 900,600 noenhanced
+	set key bottom right
+	set grid
+	set logscale x
+	set output 'testbed_ttft_cdf.png'
+	set title 'testbed vs simulation, same slice: TTFT CDF (served requests)'
+	set xlabel 'TTFT (s, real time at the agents speed-up)'
+	plot $tb
+	GP
+fi
 echo "# eval: report $OUT/report.md, plots $OUT/*.png" >&2

@@ -25,7 +25,7 @@
 #   eval_sim_vs_testbed_p90_err E %           |sim p90 - testbed p90| / testbed p90
 #   eval_testbed_keepalive_p90_vs_conn R x    keep-alive p90 / per-request p90
 #
-# and "# ..." lines with the measurements. Time constants of the
+# on stdout, and "# ..." lines with the measurements on stderr. Time constants of the
 # capability (latency_us, slo_ttft_ms) are divided by X like the engine's,
 # in both, so the testbed is the emulated system X times faster.
 #
@@ -73,7 +73,7 @@ done
 
 skip() { echo "# eval testbed: SKIP $*" >&2; exit 4; }
 die() { echo "# eval testbed: FAILED $*" >&2; exit 1; }
-say() { echo "# testbed: $*"; }
+say() { echo "# testbed: $*" >&2; }
 
 IDND=$BUILD/idnd AGENT=$BUILD/idn-agent CLIENT=$BUILD/tools/idn_tbclient EVAL=$BUILD/tools/idn_eval
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, XDP): sudo make eval"
@@ -136,6 +136,7 @@ for ((i = 1; i <= NODES; i++)); do
 	_sysctl "$RTR" "net.ipv4.conf.r$i.rp_filter=0" "net.ipv4.conf.r$i.accept_local=1"
 done
 ip -n "$RTR" neigh replace 10.10.0.2 lladdr "$(mac_of "$CLI" c0)" dev r0 nud permanent
+say "namespaces $CLI $RTR ${NODE[*]}"
 
 # ---- dataplane: steering on r0 (clients) and r1..rN (telemetry), decap on nodes
 xdp_pass() { ip -n "$1" link set dev "$2" xdpdrv obj "$BUILD/bpf/idn_pass.bpf.o" sec xdp; }
@@ -155,12 +156,12 @@ done
 ctl dp set src4 10.30.0.1 telemetry on port $TELE >/dev/null || die "dp set"
 
 # ---- controller, agents, capability, placement, VIP
-bg_ns "$RTR" "$TMPD/idnd.log" "$IDND" -d "$TMPD/idnd.db" -l 0.0.0.0 -p 8787 -P "$PIN/rtr" -t 3000
+bg_ns "$RTR" "$TMPD/idnd.log" "$IDND" --insecure --enrol open -d "$TMPD/idnd.db" -l 0.0.0.0 -p 8787 -P "$PIN/rtr" -t 3000
 for _ in $(seq 100); do in_ns "$RTR" curl -s -o /dev/null $API/v1/status && break; sleep 0.05; done
 api() { in_ns "$RTR" curl -s -m 5 "$@"; }
 for ((i = 1; i <= NODES; i++)); do
 	# shellcheck disable=SC2086
-	bg_ns "${NODE[$i]}" "$TMPD/agent$i.log" "$AGENT" --node-id $i --addr4 "10.20.$i.2" \
+	bg_ns "${NODE[$i]}" "$TMPD/agent$i.log" "$AGENT" --insecure --node-id $i --addr4 "10.20.$i.2" \
 		--region $i --net-us 0 --controller "http://10.20.$i.1:8787" --hb-ms 1000 \
 		--telemetry "10.20.$i.1:$TELE" --tele-ms "$TELE_MS" --listen "0.0.0.0:$APORT" \
 		--mgmt-listen "10.20.$i.2:9000" --model llama-3.1-8b-instruct --key "$TMPD/node$i.key" \
@@ -174,7 +175,7 @@ for _ in $(seq 200); do
 done
 [ "${up:-0}" = "$NODES" ] || die "$up of $NODES agents registered: $(tail -n 3 "$TMPD"/agent*.log "$TMPD/idnd.log")"
 code=$(api -o /dev/null -w '%{http_code}' -d "$CAPJ" $API/v1/caps)
-[ "$code" = 201 ] || [ "$code" = 200 ] || die "POST /v1/caps: $code"
+[ "$code" = 201 ] || [ "$code" = 200 ] || die "POST /v1/caps: $code: $(tail -n 3 "$TMPD/idnd.log")"
 for ((i = 1; i <= NODES; i++)); do	# demand in every node's region: a replica each
 	api -o /dev/null -d "{\"cap\":$((CLS * 256)),\"region\":$i,\"rps\":100}" $API/v1/demand
 done
@@ -206,7 +207,7 @@ replay() {	# replay NAME [client options...]; sets SUM
 	}
 	SUM=$(grep '^# tb ' "$TMPD/$name.out")
 	[ -n "$SUM" ] || die "idn_tbclient ($name): no summary: $(tail -n 3 "$TMPD/$name.err")"
-	echo "$SUM"
+	echo "$SUM" >&2
 	ctl stats show >"$TMPD/stats1.$name" 2>&1
 }
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
@@ -225,24 +226,26 @@ SIM=$("$EVAL" --trace "conv=$TRACE" --limit "$LIMIT" --nodes "$NODES" --rho "$RH
 	--policies idn --tele-ms "$TELE_MS" --cap "$CAPJ" --speed "$SPEED" --summary \
 	--requests "$TMPD/sim.tsv" $SPREAD 2>"$TMPD/sim.err" |
 	grep '^# sim ') || die "idn_eval: $(cat "$TMPD/sim.err")"
-echo "$SIM"
+echo "$SIM" >&2
 tb90=$(field "$TB" p90_s) sim90=$(field "$SIM" p90_s)
 n=$(field "$TB" requests) ok=$(field "$TB" ok)
 [ "$ok" = "$n" ] || say "WARNING: $((n - ok)) of $n requests got no complete answer (see $TMPD/conn.tsv)"
 awk -v s="$sim90" -v t="$tb90" -v x="$SPEED" 'BEGIN {
 	printf "# testbed: TTFT p90 testbed %.4f s, simulated %.4f s (x %g: %.3f / %.3f s emulated)\n",
-		t, s, x, t * x, s * x
+		t, s, x, t * x, s * x > "/dev/stderr"
 	if (t > 0) printf "eval_sim_vs_testbed_p90_err %.1f %%\n", (s > t ? s - t : t - s) / t * 100
 	else printf "eval_sim_vs_testbed_p90_err inf %%\n" }'
 if [ "$KEEPALIVE" = 1 ]; then
 	ka90=$(field "$KA" p90_s)
 	awk -v k="$ka90" -v t="$tb90" 'BEGIN {
-		printf "# testbed: keep-alive client TTFT p90 %.4f s vs a connection per request %.4f s\n", k, t
+		printf "# testbed: keep-alive client TTFT p90 %.4f s vs a connection per request %.4f s\n",
+			k, t > "/dev/stderr"
 		if (t > 0) printf "eval_testbed_keepalive_p90_vs_conn %.3f x\n", k / t
 		else printf "eval_testbed_keepalive_p90_vs_conn inf x\n" }'
 fi
 if [ -n "$KEEP" ]; then
-	mkdir -p "$KEEP" && cp "$TMPD"/*.tsv "$TMPD"/*.out "$TMPD"/*.log "$TMPD"/stats* "$KEEP"/ 2>/dev/null
+	mkdir -p "$KEEP" && rm -f "$KEEP"/*.tsv "$KEEP"/*.out &&
+		cp "$TMPD"/*.tsv "$TMPD"/*.out "$TMPD"/*.log "$TMPD"/stats* "$KEEP"/ 2>/dev/null
 	echo "$SIM" >"$KEEP/sim.out"
 fi
 exit 0

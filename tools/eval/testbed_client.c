@@ -7,11 +7,12 @@
  *   idn_tbclient --trace FILE --addr ADDR --port P [--limit N] [--nodes N]
  *                [--rho R] [--speed X] [--keepalive] [--pin DIR]
  *                [--cap CLASS/VAR] [--salt S] [--out FILE] [--timeout S]
- *                [--model NAME] [--spread]
+ *                [--model NAME] [--spread] [--scale S]
  *   idn_tbclient --agent-args [--speed X]
  *
  * Arrivals: the trace's times / the scale for load rho on N nodes (the
- * simulator's ev_scale_for()) / speed, in real time from the start.
+ * simulator's ev_scale_for(); --scale S instead: that one) / speed, in
+ * real time from the start.
  * Prompts: whitespace-separated words, as many as the request's
  * input_length (the emulator counts a word as a token); the words of block
  * b (512 tokens) come from the request's chained block key b (the trace's
@@ -758,6 +759,7 @@ static int usage(FILE *f)
 "Usage: idn_tbclient --trace FILE --addr ADDR --port P [--limit N] [--nodes N]\n"
 "                    [--rho R] [--speed X] [--keepalive] [--pin DIR] [--cap C/V]\n"
 "                    [--salt S] [--out FILE] [--timeout S] [--model NAME] [--spread]\n"
+"                    [--scale S]\n"
 "       idn_tbclient --agent-args [--speed X]\n"
 "Replays the trace slice as OpenAI streaming completions; one connection per\n"
 "request, or --keepalive: a pool per client session. --pin: stamp each socket\n"
@@ -784,11 +786,12 @@ int main(int argc, char **argv)
 		{ "model", required_argument, NULL, 'm' },
 		{ "agent-args", no_argument, NULL, 'A' },
 		{ "spread", no_argument, NULL, 'D' },
+		{ "scale", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *trace = NULL, *addr = NULL, *port = NULL, *pin = NULL, *outf = NULL;
-	double rho = 0.7, speed = 1.0, timeout_s = 120, scale, *v;
+	double rho = 0.7, speed = 1.0, timeout_s = 120, scale = 0, *v;
 	size_t limit = 0, ok = 0, nv = 0, per_node[IDN_MAX_NODES] = { 0 };
 	static struct ev_trace tr;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST |
@@ -800,7 +803,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	FILE *of = NULL;
 
-	while ((c = getopt_long(argc, argv, "t:a:p:l:n:r:S:kP:c:s:o:T:m:ADh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:a:p:l:n:r:S:kP:c:s:o:T:m:ADX:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': trace = optarg; break;
 		case 'a': addr = optarg; break;
@@ -823,6 +826,13 @@ int main(int argc, char **argv)
 		case 'm': model = optarg; break;
 		case 'A': agent_args = true; break;
 		case 'D': spread = true; break;
+		case 'X':
+			scale = strtod(optarg, NULL);
+			if (!(scale > 0)) {
+				fprintf(stderr, "idn_tbclient: --scale: a positive number\n");
+				return 2;
+			}
+			break;
 		case 'h': return usage(stdout);
 		default: return usage(stderr);
 		}
@@ -870,7 +880,8 @@ int main(int argc, char **argv)
 		ev_trace_spread(&tr);
 	T = &tr;
 	NR = tr.n;
-	scale = ev_scale_for(&tr, nodes, rho);
+	if (!scale)
+		scale = ev_scale_for(&tr, nodes, rho);
 	R = calloc(NR ? NR : 1, sizeof(*R));
 	idle_mask = 1;
 	while (idle_mask < NR * 2)
