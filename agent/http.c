@@ -1202,14 +1202,28 @@ int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (j = 0; j < n; j++) {
-		uint64_t b = s[j].dst_off / bb;
+	/*
+	 * A slice lies within one block (a sender cuts one descriptor per
+	 * block into slices): a zero-length one at the end named block nb,
+	 * past keys[] (a heap write any KV peer could aim; fuzz_agent_kvx
+	 * found it), and one across a boundary left the next block keyless.
+	 * idx[] marks the blocks whose key was set, until kv_acquire fills it.
+	 */
+	for (j = 0; j < n && !rc; j++) {
+		uint64_t b = s[j].dst_off / bb, in = s[j].dst_off % bb;
 
-		if (s[j].dst_off % bb == 0)
-			keys[b] = s[j].tag;
-		else if (keys[b] != s[j].tag)
+		if (!s[j].len || s[j].len > bb - in) {
 			rc = -EPROTO;
+		} else if (!in) {
+			keys[b] = s[j].tag;
+			idx[b] = 1;
+		} else if (!idx[b] || keys[b] != s[j].tag) {
+			rc = -EPROTO;
+		}
 	}
+	for (j = 0; j < nb && !rc; j++)
+		if (!idx[j])
+			rc = -EPROTO;
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&e->mu);

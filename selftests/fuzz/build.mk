@@ -10,7 +10,8 @@
 #   $(O)/fuzz/fuzz_agent_body  the agent's request bodies (http.c serve() +
 #                              completions, residency, kv/push, LoRA handlers)
 #   $(O)/fuzz/fuzz_agent_kvx   the KV transfer receiver (kvxfer.c rx_stream():
-#                              hello, auth, slice frames), with and without a key
+#                              hello, auth, slice frames), with and without a key,
+#                              and into the agent's cache (agent_kv_commit())
 
 FUZZ_CC ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -69,8 +70,12 @@ $(O)/fuzz/fuzz_agent_body: selftests/fuzz/fuzz_agent_body.c $(AGENT_LIB_SRCS) $(
 		-o $@ $< $(FUZZ_AGENT_SRCS) -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lxxhash \
 		-lpthread -ldl -lm
 
-# kvxfer.c is #included (rx_stream() is static)
-$(O)/fuzz/fuzz_agent_kvx: selftests/fuzz/fuzz_agent_kvx.c agent/kvxfer.c agent/kvxfer.h \
-		agent/kvx_priv.h | $(O)/fuzz
+# kvxfer.c is #included (rx_stream() is static); the rest of the agent's
+# library is linked for agent_kv_commit() (IDN_FUZZ_KV=agent)
+FUZZ_KVX_SRCS := $(filter-out agent/kvxfer.c agent/kvx_rdma.c,$(AGENT_LIB_SRCS))
+$(O)/fuzz/fuzz_agent_kvx: selftests/fuzz/fuzz_agent_kvx.c $(AGENT_LIB_SRCS) $(AGENT_HDRS) \
+		| $(O)/fuzz
 	$(call msg,FUZZ,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -o $@ $< -lsodium -lxxhash -lpthread
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -Ictl/lib -Wno-unknown-warning-option \
+		-o $@ $< $(FUZZ_KVX_SRCS) -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lxxhash \
+		-lpthread -ldl -lm

@@ -8,16 +8,23 @@
  * would, with the harness playing the peer:
  *
  *   byte 0      bit 0: sign the hello (a valid MAC over the receiver's
- *               fresh nonce, as a peer with the key would send)
+ *               fresh nonce, as a peer with the key would send);
+ *               bit 1: give every whole slice frame its right payload hash
+ *               (else the 64-bit hash stops nearly every mutation at the
+ *               integrity check, before what the receiver does with it)
  *   then        bit 0 set: a 40-byte hello, then the rest of the stream
  *               (slice headers, payloads, END) as given;
  *               bit 0 clear: the whole stream after the challenge as given
+ *               (a hello and an auth frame first, when well formed)
  *
  * IDN_FUZZ_KV=auth: the receiver has a key (unsigned hellos are refused,
  * signed ones reach staging); otherwise (open) it takes any peer, like an
  * agent started with --kv-insecure. The receiver has one 64 KiB arena
  * (id 0) and a commit callback that reads every committed slice (ASan
  * sees a slice outside its stage); transfers are bounded to 1 MiB.
+ * IDN_FUZZ_KV=agent: no key, and the agent's own commit callback
+ * (http.c agent_kv_commit(): slices become KV blocks of an emulated
+ * engine's cache, 64-byte blocks, under its lock) as idn-agent runs it.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -29,13 +36,8 @@
 
 #define FZ_ARENA	(64U << 10)
 
-/* config.c's parser: only kvx_listen()/kvx_submit() resolve addresses */
-int agent_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	return -EINVAL;
-}
-
 static struct kvx *X;
+static struct agent A;		/* IDN_FUZZ_KV=agent: its engine takes the blocks */
 static uint8_t *arena;
 static const uint8_t fz_key[32] = "idn fuzz kv key, 32 bytes long!";
 static volatile uint64_t sink;
@@ -74,6 +76,47 @@ static void fz_setup(void)
 	if (!arena || kvx_register(X, arena, FZ_ARENA, &id) || id != 0)
 		abort();
 	X->commit = fz_commit;
+	if (mode && !strcmp(mode, "agent")) {
+		agent_cfg_defaults(&A.cfg);
+		A.cfg.engine = true;
+		A.cfg.eng.speed = 1e6;
+		A.cfg.eng.block_tokens = 16;
+		A.cfg.eng.capacity_tokens = 4096;	/* 256 blocks */
+		A.cfg.eng.kv_bytes_per_token = 4;	/* 64-byte blocks */
+		if (engine_init(&A.eng, &A.cfg.eng))
+			abort();
+		X->commit = agent_kv_commit;
+		X->commit_arg = &A;
+	}
+}
+
+/*
+ * Walk the frames after hello + auth (at @off of @buf) and set each whole
+ * slice's hash as a sender would (kvx_slice_seed() of its header).
+ */
+static void fz_fix_hashes(uint8_t *buf, size_t n, size_t off)
+{
+	struct w_hello h;
+
+	if (n < sizeof(h))
+		return;
+	memcpy(&h, buf, sizeof(h));
+	while (off + sizeof(struct w_slice) <= n) {
+		struct w_slice s;
+		uint64_t len, seed;
+
+		memcpy(&s, buf + off, sizeof(s));
+		if (le32toh(s.magic) != KVX_MAGIC_SLICE)
+			return;
+		len = le64toh(s.len);
+		if (len > n - off - sizeof(s))
+			return;
+		seed = kvx_slice_seed(le64toh(h.xfer), le32toh(s.seq), le64toh(s.stage_off),
+				      le64toh(s.dst_off), len, le64toh(s.tag));
+		s.hash = htole64(kvx_hash64(buf + off + sizeof(s), len, seed));
+		memcpy(buf + off, &s, sizeof(s));
+		off += sizeof(s) + len;
+	}
 }
 
 static void *fz_rx(void *arg)
@@ -132,19 +175,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pthread_create(&th, NULL, fz_rx, c))
 		abort();
 	if (!fz_read(sv[1], &ch, sizeof(ch))) {
-		if ((data[0] & 1) && size >= 1 + sizeof(struct w_hello)) {
+		/* the stream as sent: hello, auth, frames */
+		size_t hl = sizeof(struct w_hello), al = sizeof(struct w_auth), n = size - 1;
+		bool sign = (data[0] & 1) && n >= hl;
+		uint8_t *buf = malloc(n + al);
+
+		if (!buf)
+			abort();
+		if (sign) {
 			struct w_hello hw;
 			struct w_auth au = { .magic = htole32(KVX_MAGIC_AUTH) };
 
-			memcpy(&hw, data + 1, sizeof(hw));
+			memcpy(&hw, data + 1, hl);
 			memcpy(au.nonce, "fuzz peer nonce!", sizeof(au.nonce));
 			auth_mac(au.mac, fz_key, 's', ch.nonce, au.nonce, &hw);
-			fz_write(sv[1], &hw, sizeof(hw));
-			fz_write(sv[1], &au, sizeof(au));
-			fz_write(sv[1], data + 1 + sizeof(hw), size - 1 - sizeof(hw));
+			memcpy(buf, &hw, hl);
+			memcpy(buf + hl, &au, al);
+			memcpy(buf + hl + al, data + 1 + hl, n - hl);
+			n += al;
 		} else {
-			fz_write(sv[1], data + 1, size - 1);
+			memcpy(buf, data + 1, n);
 		}
+		if (data[0] & 2)
+			fz_fix_hashes(buf, n, hl + al);
+		fz_write(sv[1], buf, n);
+		free(buf);
 	}
 	shutdown(sv[1], SHUT_WR);
 	while (read(sv[1], drain, sizeof(drain)) > 0)

@@ -28,6 +28,7 @@ runs=(
 	"agent_lora $O/fuzz/fuzz_agent_body agent_lora IDN_FUZZ_AGENT=lora_load"
 	"agent_kvx_open $O/fuzz/fuzz_agent_kvx kvx IDN_FUZZ_KV=open"
 	"agent_kvx_auth $O/fuzz/fuzz_agent_kvx kvx IDN_FUZZ_KV=auth"
+	"agent_kvx_commit $O/fuzz/fuzz_agent_kvx kvx IDN_FUZZ_KV=agent"
 )
 echo "1..${#runs[@]}"
 if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
