@@ -79,6 +79,9 @@ struct agent_cfg {
 	char kv_key[256];		/* shared key authenticating KV peers, "" = none */
 	bool kv_insecure;		/* --kv-insecure: a KV listener without a key */
 	char key_path[256];		/* Ed25519 node key, "" = default path */
+	char tele_key[256];		/* --tele-key FILE: telemetry key without idnd, "" = none */
+	char enrol_stmt[256];		/* --enrol-statement FILE (idnctl node sign enrol) */
+	char attestation[256];		/* --attestation FILE (idnctl node sign attest) */
 	char tls_ca[256], tls_cert[256], tls_key[256];	/* mutual TLS (PEM), "" = none */
 	bool insecure;			/* --insecure: plain HTTP management and idnd client */
 	char affinity_pin[200];		/* router's pin dir for the affinity self-check */
@@ -509,6 +512,10 @@ struct telemetry {
 	struct tele_dst more[TELE_MAX_ROUTERS - 1];
 	uint32_t node, seq;
 	uint64_t sent, errors;
+	/* the node's telemetry key (idnd at registration, or --tele-key) */
+	bool keyed;
+	uint8_t key[16];
+	uint32_t key_id;
 };
 
 int tele_open(struct telemetry *t, const char *dst, uint32_t node, const char *src4,
@@ -518,6 +525,10 @@ void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health,
 int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health);
 void tele_close(struct telemetry *t);
 uint32_t tele_seq_start(void);
+/* the key datagrams are MACed with from now on (a new generation: a fresh window) */
+void tele_set_key(struct telemetry *t, const uint8_t key[16], uint32_t key_id);
+/* --tele-key FILE: one line "KEY_ID HEX32", mode 0600; -EPERM when readable by others */
+int tele_key_load(const char *path, uint8_t key[16], uint32_t *key_id);
 
 struct ctlclient {
 	char base[256];			/* URL[,URL...]: replicas of idnd */
@@ -528,10 +539,26 @@ struct ctlclient {
 	bool registered;
 	uint64_t registrations, heartbeats, failures;
 	long last_code;
+	/* identity (docs/security.md): requests signed with the node key */
+	const struct rcpt_key *key;	/* NULL: unsigned */
+	uint32_t node;
+	struct json_object *enrol, *attest;	/* --enrol-statement, --attestation */
+	char *resp;			/* the last answer's body (register) */
+	/* the telemetry key of the last registration, opened with the node key */
+	bool tkey_new;
+	uint8_t tkey[16];
+	uint32_t tkey_id;
 };
 
 int ctl_init(struct ctlclient *cc, const char *base);
 void ctl_fini(struct ctlclient *cc);
+struct rcpt_key;
+/*
+ * Sign every request with @key as node @node; @enrol_file, @attest_file
+ * (NULL: none) are added to registrations. 0 or -errno (a file unreadable).
+ */
+int ctl_identity(struct ctlclient *cc, const struct rcpt_key *key, uint32_t node,
+		 const char *enrol_file, const char *attest_file);
 int ctl_register(struct ctlclient *cc, struct json_object *r);
 int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
 		  struct json_object *resident, struct json_object *state);

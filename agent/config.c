@@ -38,7 +38,7 @@ enum {
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
 	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
-	O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE,
+	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ENROL, O_ATTEST,
 };
 
 static const struct option opts[] = {
@@ -86,6 +86,13 @@ static const struct option opts[] = {
 	{ "kv-key", required_argument, NULL, O_KVKEY },
 	{ "kv-insecure", no_argument, NULL, O_KVINSEC },
 	{ "key", required_argument, NULL, O_KEY },
+	{ "tele-key", required_argument, NULL, O_TELEKEY },
+	{ "enrol-statement", required_argument, NULL, O_ENROL },
+	{ "attestation", required_argument, NULL, O_ATTEST },
+	{ "tls-ca", required_argument, NULL, O_TLSCA },
+	{ "tls-cert", required_argument, NULL, O_TLSCERT },
+	{ "tls-key", required_argument, NULL, O_TLSKEY },
+	{ "insecure", no_argument, NULL, O_INSECURE },
 	{ "cache-policy", required_argument, NULL, O_CPOL },
 	{ "cache-half-life", required_argument, NULL, O_CHALF },
 	{ "affinity-pin", required_argument, NULL, O_AFFPIN },
@@ -94,10 +101,6 @@ static const struct option opts[] = {
 	{ "etcd", required_argument, NULL, O_ETCD },
 	{ "etcd-domain", required_argument, NULL, O_ETCDDOM },
 	{ "etcd-ttl", required_argument, NULL, O_ETCDTTL },
-	{ "tls-ca", required_argument, NULL, O_TLSCA },
-	{ "tls-cert", required_argument, NULL, O_TLSCERT },
-	{ "tls-key", required_argument, NULL, O_TLSKEY },
-	{ "insecure", no_argument, NULL, O_INSECURE },
 	{ 0 }
 };
 
@@ -263,6 +266,9 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_KVKEY: STR(kv_key); return 0;
 	case O_KVINSEC: c->kv_insecure = true; return 0;
 	case O_KEY: STR(key_path); return 0;
+	case O_TELEKEY: STR(tele_key); return 0;
+	case O_ENROL: STR(enrol_stmt); return 0;
+	case O_ATTEST: STR(attestation); return 0;
 	case O_CPOL: {
 		int pol = kv_policy_parse(arg);
 

@@ -30,10 +30,14 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <sodium.h>
+#include <time.h>
 
 #include "agent.h"
 #include "../ctl/idnd/etcd.h"
 #include "http.h"
+#include "receipt.h"
+#include "../ctl/idnd/ident.h"
 
 /* the i-th URL of "URL,URL,...", without trailing '/'; 0 or -EINVAL */
 static int nth_url(const char *list, int i, char *out, size_t len)
@@ -79,6 +83,11 @@ int ctl_init(struct ctlclient *cc, const char *base)
 
 void ctl_fini(struct ctlclient *cc)
 {
+	free(cc->resp);
+	cc->resp = NULL;
+	json_object_put(cc->enrol);
+	json_object_put(cc->attest);
+	cc->enrol = cc->attest = NULL;
 	if (cc->curl)
 		curl_easy_cleanup(cc->curl);
 	cc->curl = NULL;
@@ -99,7 +108,8 @@ static int post1(struct ctlclient *cc, const char *path, json_object *body)
 	e = idn_http_request(cc->curl, cc->tls ? cc->tls : &plain, "POST", url,
 			     json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), 1000,
 			     &out, &code, cc->err, sizeof(cc->err));
-	free(out.p);
+	free(cc->resp);	/* kept for ctl_register(): the sealed telemetry key */
+	cc->resp = out.p;
 	if (e) {
 		cc->failures++;
 		cc->last_code = 0;
@@ -112,13 +122,52 @@ static int post1(struct ctlclient *cc, const char *path, json_object *body)
 	return code == 404 ? -ENOENT : code >= 500 ? -EIO : -EINVAL;
 }
 
+/*
+ * PATH?idn_key=..&idn_time=..&idn_nonce=..&idn_sig=..: Ed25519 over
+ * ident.h's text (method, path, node, time, nonce, body), a fresh nonce
+ * each time. Unsigned (path as is) without a key.
+ */
+static int sign_path(struct ctlclient *cc, const char *path, json_object *body, char *out,
+		     size_t len)
+{
+	const char *b = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+	char t[24], nonce[33], pk[65], sig[129], *text;
+	uint8_t n[16], s[64];
+	struct timespec ts;
+	size_t tl;
+
+	if (!cc->key) {
+		snprintf(out, len, "%s", path);
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(t, sizeof(t), "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	randombytes_buf(n, sizeof(n));
+	sodium_bin2hex(nonce, sizeof(nonce), n, sizeof(n));
+	text = idn_sig_text("POST", path, cc->node, t, nonce, b, strlen(b), &tl);
+	if (!text)
+		return -ENOMEM;
+	crypto_sign_detached(s, NULL, (uint8_t *)text, tl, cc->key->sk);
+	free(text);
+	sodium_bin2hex(sig, sizeof(sig), s, sizeof(s));
+	sodium_bin2hex(pk, sizeof(pk), cc->key->pk, 32);
+	if (snprintf(out, len, "%s?%s=%s&%s=%s&%s=%s&%s=%s", path, IDN_HDR_KEY, pk, IDN_HDR_TIME,
+		     t, IDN_HDR_NONCE, nonce, IDN_HDR_SIG, sig) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 /* to the replica in use; unreachable or a follower (503): the next one */
 static int post(struct ctlclient *cc, const char *path, json_object *body)
 {
 	int err = -EHOSTUNREACH;
+	char spath[512];
 
 	for (int i = 0; i < (cc->n_urls > 0 ? cc->n_urls : 1); i++) {
-		err = post1(cc, path, body);
+		err = sign_path(cc, path, body, spath, sizeof(spath));
+		if (err)
+			break;
+		err = post1(cc, spath, body);
 		if (!(err == -EHOSTUNREACH || (err == -EIO && cc->last_code == 503)) ||
 		    cc->n_urls < 2)
 			break;
@@ -127,10 +176,71 @@ static int post(struct ctlclient *cc, const char *path, json_object *body)
 	return err;
 }
 
+static json_object *read_json_file(const char *path, int *err)
+{
+	json_object *o = json_object_from_file(path);
+
+	*err = o && json_object_is_type(o, json_type_object) ? 0 : -EINVAL;
+	if (*err) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
+int ctl_identity(struct ctlclient *cc, const struct rcpt_key *key, uint32_t node,
+		 const char *enrol_file, const char *attest_file)
+{
+	int err = 0;
+
+	cc->key = key;
+	cc->node = node;
+	if (enrol_file && *enrol_file)
+		cc->enrol = read_json_file(enrol_file, &err);
+	if (!err && attest_file && *attest_file)
+		cc->attest = read_json_file(attest_file, &err);
+	return err;
+}
+
+/* "telemetry_key": {"key_id", "sealed"} of idnd's answer, opened with the node key */
+static void take_tele_key(struct ctlclient *cc)
+{
+	json_object *o = cc->resp ? json_tokener_parse(cc->resp) : NULL, *k, *v;
+	uint8_t sealed[crypto_box_SEALBYTES + 16], xpk[32], xsk[32];
+	const char *hex;
+	size_t bl;
+
+	if (!o || !cc->key || !json_object_object_get_ex(o, "telemetry_key", &k) ||
+	    !json_object_object_get_ex(k, "sealed", &v) || !(hex = json_object_get_string(v)) ||
+	    sodium_hex2bin(sealed, sizeof(sealed), hex, strlen(hex), NULL, &bl, NULL) ||
+	    bl != sizeof(sealed) || !json_object_object_get_ex(k, "key_id", &v))
+		goto out;
+	if (crypto_sign_ed25519_pk_to_curve25519(xpk, cc->key->pk) ||
+	    crypto_sign_ed25519_sk_to_curve25519(xsk, cc->key->sk))
+		goto out;
+	if (!crypto_box_seal_open(cc->tkey, sealed, sizeof(sealed), xpk, xsk)) {
+		cc->tkey_id = json_object_get_int64(v);
+		cc->tkey_new = true;
+	}
+	sodium_memzero(xsk, sizeof(xsk));
+out:
+	json_object_put(o);
+}
+
 int ctl_register(struct ctlclient *cc, json_object *r)
 {
-	int err = post(cc, "/v1/nodes", r);
+	int err;
 
+	/* trust is the operator's or attestation's to give, never the node's to claim */
+	json_object_object_del(r, "trust");
+	json_object_object_del(r, "confidential");
+	if (cc->enrol)
+		json_object_object_add(r, "enrolment", json_object_get(cc->enrol));
+	if (cc->attest)
+		json_object_object_add(r, "attestation", json_object_get(cc->attest));
+	err = post(cc, "/v1/nodes", r);
+	if (!err)
+		take_tele_key(cc);
 	if (!err) {
 		cc->registered = true;
 		cc->registrations++;

@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <sodium.h>
 
 #include "agent.h"
 #include "kvxfer.h"
@@ -56,7 +57,13 @@ static const char usage_text[] =
 "  --kv-key FILE                        shared key (mode 0600) authenticating KV peers:\n"
 "                                       --kv-listen needs it unless --kv-insecure\n"
 "  --kv-insecure                        accept KV peers without a key (logged warning)\n"
-"  --key FILE (/var/lib/idn-agent/node-N.key)  Ed25519 key signing receipts\n"
+"  --key FILE (/var/lib/idn-agent/node-N.key)  Ed25519 node key: identity (signed\n"
+"                                       registrations, heartbeats) and receipts\n"
+"  --tele-key FILE                      telemetry key \"KEY_ID HEX\" (0600) where no\n"
+"                                       idnd hands one out at registration\n"
+"  --enrol-statement FILE               enrolment statement signed by the operator\n"
+"                                       (idnctl node sign enrol), sent when registering\n"
+"  --attestation FILE                   attestation evidence (idnctl node sign attest)\n"
 "  --cache-policy eq8|lru --cache-half-life X  prefix cache admission/eviction\n"
 "  --affinity-pin DIR                   router pins: affinity self-check\n"
 "  --engine-url URL [--scrape-ms MS]    manage a vLLM/SGLang server (metrics,\n"
@@ -181,7 +188,12 @@ static void lease_tick(uint64_t now)
 {
 	uint64_t grants = A.lease.grants, fails = A.lease.failures;
 	json_object *r = agent_profile_json(&A.prof, &A.cfg);
-	int err = ctl_lease_tick(&A.lease, r, now);
+	int err;
+
+	/* trust is granted by idnd (ident.c), never claimed by the node */
+	json_object_object_del(r, "trust");
+	json_object_object_del(r, "confidential");
+	err = ctl_lease_tick(&A.lease, r, now);
 
 	json_object_put(r);
 	if (A.lease.grants != grants)
@@ -193,6 +205,18 @@ static void lease_tick(uint64_t now)
 		 (fails == 0 || A.lease.backoff_ms == 250 || A.cfg.verbose))
 		fprintf(stderr, "idn-agent: etcd: %s; retrying (backoff %u ms)\n", A.lease.err,
 			A.lease.backoff_ms);
+}
+
+/* idnd's own words for a 403 (role, enrolment, another key), else a summary */
+static const char *refusal_text(void)
+{
+	static char msg[256];
+	json_object *o = A.ctl.resp ? json_tokener_parse(A.ctl.resp) : NULL, *e;
+
+	snprintf(msg, sizeof(msg), "HTTP 403: %s", o && json_object_object_get_ex(o, "error", &e) ?
+		 json_object_get_string(e) : "idnd refused our certificate's role, node ID or key");
+	json_object_put(o);
+	return msg;
 }
 
 static void controller_tick(void)
@@ -212,7 +236,7 @@ static void controller_tick(void)
 			char now[256];
 
 			snprintf(now, sizeof(now), "%s", A.ctl.err[0] ? A.ctl.err :
-				 "HTTP 403: idnd refused our certificate's role or node ID");
+				 refusal_text());
 			if (strcmp(now, said))
 				fprintf(stderr, "idn-agent: registration with %s failed: %s\n",
 					A.cfg.controller, now);
@@ -227,6 +251,13 @@ static void controller_tick(void)
 		}
 		if (A.cfg.verbose)
 			fprintf(stderr, "idn-agent: registered node %u\n", A.cfg.node_id);
+		if (A.ctl.tkey_new && A.have_tele) {
+			tele_set_key(&A.tele, A.ctl.tkey, A.ctl.tkey_id);
+			fprintf(stderr, "idn-agent: telemetry key generation %u from idnd\n",
+				A.ctl.tkey_id);
+		}
+		A.ctl.tkey_new = false;
+		sodium_memzero(A.ctl.tkey, sizeof(A.ctl.tkey));
 	}
 	/* a managed engine that is down: no heartbeat, so idnd marks the node
 	 * down after its timeout (the next heartbeat brings it back) */
@@ -355,6 +386,22 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		A.have_tele = true;
+		if (A.cfg.tele_key[0]) {
+			uint8_t k[16];
+			uint32_t kid;
+
+			rc = tele_key_load(A.cfg.tele_key, k, &kid);
+			if (rc) {
+				fprintf(stderr, "idn-agent: telemetry key %s: %s%s\n", A.cfg.tele_key,
+					strerror(-rc), rc == -EPERM ? " (readable by others: must be "
+					"mode 0600)" : rc == -EINVAL ? " (one line: KEY_ID HEX32)" : "");
+				return 1;
+			}
+			tele_set_key(&A.tele, k, kid);
+			sodium_memzero(k, sizeof(k));
+			fprintf(stderr, "idn-agent: telemetry key %s loaded (generation %u)\n",
+				A.cfg.tele_key, kid);
+		}
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (A.cfg.controller[0]) {
@@ -364,6 +411,12 @@ int main(int argc, char **argv)
 		}
 		A.ctl.tls = A.tls;
 		A.have_ctl = true;
+		/* identity: every request signed with the node key (docs/security.md) */
+		if (ctl_identity(&A.ctl, &KEY, A.cfg.node_id, A.cfg.enrol_stmt, A.cfg.attestation)) {
+			fprintf(stderr, "idn-agent: --enrol-statement/--attestation: not a JSON object "
+				"file\n");
+			return 1;
+		}
 	}
 	if (A.cfg.etcd[0]) {
 		rc = ctl_lease_init(&A.lease, A.cfg.etcd, A.cfg.etcd_domain, A.cfg.node_id,

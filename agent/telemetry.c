@@ -4,21 +4,30 @@
  * big-endian) to a router's telemetry port: the dataplane's fast loop.
  *
  * The router accepts a datagram only from the node's own locator of the
- * datagram's family and only with a sequence newer than the last one
- * (serial-number order). So the socket is bound to the locator, and the
- * sequence starts from the wall clock in milliseconds: an agent that
- * restarts continues above what it sent before instead of being taken for
- * a replay (as long as it sent less than one datagram per millisecond).
+ * datagram's family, only with a valid MAC under the node's telemetry key
+ * (SipHash-2-4 of the first 32 bytes, libsodium's crypto_shorthash here,
+ * bpf/lib/tele.h's own in the router) and only with a sequence newer than
+ * the last one accepted under that key (serial-number order). So the
+ * socket is bound to the locator, and the sequence starts from the wall
+ * clock in milliseconds: an agent that restarts with the same key (--tele-key)
+ * continues above what it sent before instead of being taken for a replay;
+ * a key from idnd is new at every registration, a fresh window
+ * (docs/security.md, "Telemetry authentication"). Without a key the
+ * datagrams go out unauthenticated (key_id 0, MAC zero): a router drops
+ * them as tele-nokey or tele-mac.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <linux/idn.h>
+#include <sodium.h>
 
 #include "agent.h"
 
@@ -132,6 +141,49 @@ void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health, v
 	m->pending_tokens = htonl(l->work_tokens ? l->work_tokens : l->pending_tokens);
 	m->load = htons(l->load > 1000 ? 1000 : l->load);
 	m->kv_use = htons(l->kv_use > 1000 ? 1000 : l->kv_use);
+	if (t->keyed) {
+		m->key_id = htonl(t->key_id);
+		/* 8 bytes, little-endian: the router compares them as such */
+		crypto_shorthash_siphash24(m->mac, buf, IDN_TELE_MAC_OFF, t->key);
+	}
+}
+
+void tele_set_key(struct telemetry *t, const uint8_t key[16], uint32_t key_id)
+{
+	memcpy(t->key, key, sizeof(t->key));
+	t->key_id = key_id;
+	t->keyed = true;
+}
+
+int tele_key_load(const char *path, uint8_t key[16], uint32_t *key_id)
+{
+	char buf[128], hex[64];
+	unsigned long id;
+	struct stat st;
+	ssize_t n;
+	size_t bl;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	else if (st.st_mode & 077)
+		rc = -EPERM;
+	n = rc ? 0 : read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (rc)
+		return rc;
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = 0;
+	if (sscanf(buf, "%lu %63s", &id, hex) != 2 || id > UINT32_MAX ||
+	    sodium_hex2bin(key, 16, hex, strlen(hex), NULL, &bl, NULL) || bl != 16 ||
+	    strlen(hex) != 32)
+		return -EINVAL;
+	*key_id = id;
+	return 0;
 }
 
 int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health)

@@ -16,7 +16,7 @@ LIBIDN := $(O)/libidn.a
 
 IDNCTL_SRCS := ctl/idnctl.c ctl/dp.c ctl/vip.c ctl/node.c ctl/plan.c ctl/cap.c \
 	ctl/route.c ctl/stats.c ctl/receipt.c ctl/receipt_verify.c ctl/print_idn.c ctl/dp_decap.c ctl/hold.c \
-	ctl/controller.c ctl/state.c ctl/capsig.c ctl/sign.c
+	ctl/controller.c ctl/state.c ctl/capsig.c ctl/sign.c ctl/node_ident.c
 IDNCTL_OBJS := $(patsubst ctl/%.c,$(O)/obj/ctl/%.o,$(IDNCTL_SRCS))
 IDNCTL := $(O)/idnctl
 
@@ -69,10 +69,10 @@ $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HD
 # build/tools/idn_placement   placement benchmark (tools/bench/run.sh placement)
 IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c ctl/idnd/loop.c \
 	ctl/idnd/dist.c ctl/idnd/etcd.c ctl/idnd/activate.c ctl/idnd/orders.c ctl/idnd/state.c \
-	ctl/idnd/solver.c ctl/idnd/audit.c ctl/idnd/signed.c ctl/capsig.c
+	ctl/idnd/solver.c ctl/idnd/audit.c ctl/idnd/signed.c ctl/capsig.c ctl/idnd/ident.c
 PLACE_SRCS := ctl/idnd/placement.c ctl/idnd/placement_exact.c ctl/idnd/placement_gen.c
 IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h ctl/idnd/etcd.h ctl/idnd/orders.h \
-	ctl/idnd/solver.h ctl/idnd/audit.h ctl/capsig.h
+	ctl/idnd/solver.h ctl/idnd/audit.h ctl/capsig.h ctl/idnd/ident.h
 IDND := $(O)/idnd
 HAVE_CBC := $(shell $(PKG_CONFIG) --exists cbc 2>/dev/null && echo 1)
 HAVE_GLPK := $(if $(wildcard /usr/include/glpk.h),1)

@@ -476,6 +476,7 @@ static int policy_usage(void)
 "Usage: idnctl [ -C URL ] policy list\n"
 "       idnctl [ -C URL ] policy show id ID\n"
 "       idnctl [ -C URL ] policy add name NAME [ trust 0-7 ]\n"
+	ctl_node_pending_print();	/* node_ident.c: keys waiting for approval */
 "                         [ privacy { public | tenant | confidential | hw-bound } ]\n"
 "                         [ scope { any | home | plan } ] [ domains LIST ] [ tiers TIERS ]\n"
 "       idnctl [ -C URL ] policy del id ID\n"

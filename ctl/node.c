@@ -24,6 +24,15 @@ static int usage(void)
 "       idnctl node del id ID\n"
 "       idnctl node show [ id ID ]\n"
 "       idnctl [ -C URL ] node list [ id ID ]\n"
+"       idnctl [ -C URL ] node approve ID [ KEY ]\n"
+"       idnctl [ -C URL ] node trust ID LEVEL [ confidential { on | off } ]\n"
+"       idnctl [ -C URL ] node identity [ ID ]\n"
+"       idnctl [ -C URL ] node forget ID\n"
+"       idnctl node sign { enrol | attest } id ID pubkey KEY key FILE\n"
+"                        [ trust 0-7 ] [ confidential ] [ expires SECONDS ]\n"
+"       idnctl node sign request id ID key FILE path PATH [ body TEXT ] [ time MS ]\n"
+"       idnctl node operator-key FILE\n"
+"       idnctl node tele-key id ID [ key HEX32 [ key-id N ] | del ]\n"
 "       idnctl node help\n"
 "where  ADDR := { IPV4ADDR | IPV6ADDR }, at most one locator of each family\n"
 "       NODE_ATTRS := [ domain 0-31 ] [ trust 0-7 ] [ health { up | down | drain } ]\n"
@@ -277,5 +286,11 @@ int do_node(int argc, char **argv)
 		return ctl_node_list(argc - 1, argv + 1);
 	if (matches(*argv, "help"))
 		return usage();
+	{
+		int rc = ctl_node_ident(argc, argv);	/* node_ident.c */
+
+		if (rc >= 0)
+			return rc;
+	}
 	return unknown_cmd("node", *argv);
 }

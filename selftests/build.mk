@@ -23,6 +23,9 @@ $(O)/tests/unit_lib_%_asan: selftests/unit/unit_lib_%.c $(TEST_HDRS) | $(O)/test
 	$(call msg,CC-ASAN,$@)
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) $(TEST_CFLAGS) -o $@ $< $(LDFLAGS)
 
+# tele.h's SipHash checked against libsodium's (the agent's)
+$(O)/tests/unit_lib_tele $(O)/tests/unit_lib_tele_asan: LDFLAGS += -lsodium
+
 # BPF tests need the steering program; skipped from the build until it exists.
 ifneq ($(wildcard bpf/idn_steer.bpf.c),)
 BPF_TEST_BINS := $(patsubst selftests/bpf/%.c,$(O)/tests/%,\

@@ -142,6 +142,19 @@ say "      --controller http://10.20.1.1:8787 --telemetry 10.20.1.1:$TELE --list
 say "      --kv-listen 10.20.1.2:$KVPORT --kv-key \$TMP/kv.key --kv-transport auto \\"
 say "      --mgmt-listen 10.20.1.2:$MPORT \\"
 say "      --artifact-dir \$TMP --kv-peers 10.20.1.2:$KVPORT,...   (node1; and 2, 3)${N}"
+# enrolment (docs/security.md): each agent's key waits until the operator
+# approves it, and the operator (not the agent) grants its trust level
+for _ in $(seq 100); do
+	n=$(k -j node identity 2>/dev/null | jq '[.[] | select(.state == "pending")] | length')
+	[ "${n:-0}" = 3 ] && break
+	sleep 0.05
+done
+show "idnctl node identity      (three node keys wait for approval)" k node identity
+for i in 1 2 3; do
+	k node approve $i >/dev/null && k node trust $i "${trust[$i]}" >/dev/null ||
+		die "enrolling node $i failed: $(tail -n 3 "$TMPD/idnd.log")"
+done
+say "${D}\$ idnctl node approve 1; idnctl node trust 1 3   (and 2, 3: enrol each key, grant its trust)${N}"
 up=0
 for _ in $(seq 100); do
 	up=$(in_ns "$NS_RTR" curl -s $API/v1/nodes | jq '[.[] | select(.state == "up")] | length')

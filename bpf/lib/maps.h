@@ -71,6 +71,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idn_nodes SEC(".maps");
 
+/* Node id -> its telemetry key and the replay window under it (tele.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IDN_MAX_NODES);
+	__type(key, __u32);
+	__type(value, struct idn_tele_key);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idn_tele_keys SEC(".maps");
+
 /* IDN_NH_KEY(node, v6) -> cached FIB result toward that locator. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -560,7 +560,7 @@ IDN_INLINE int telemetry(void *data, void *end, const struct idn_pkt *p)
 	     n->addr6[0] != p->flow.saddr[0] || n->addr6[1] != p->flow.saddr[1] ||
 	     n->addr6[2] != p->flow.saddr[2] || n->addr6[3] != p->flow.saddr[3]))
 		return IDN_DROP_TELE_SPOOF;
-	return idn_tele_apply(n, t, coarse_now());
+	return idn_tele_rx(n, id, t, coarse_now());
 }
 
 /* ------------------------------------------------------------------ */

@@ -2,14 +2,28 @@
 /*
  * tele.h - a node's telemetry datagram (struct idn_telemetry) onto its
  * node entry: the part of steer.h's telemetry() that does not depend on
- * the packet, so that userspace (tools/eval's simulator) applies the
- * agent's datagrams exactly as the router does.
+ * the packet, so that userspace (tools/eval's simulator, unit tests)
+ * checks and applies the agent's datagrams exactly as the router does.
  *
+ *   idn_siphash24()   SipHash-2-4 (Aumasson, Bernstein: "SipHash: a fast
+ *                     short-input PRF", 2012), written here from the paper
+ *                     for BPF; any length in userspace, 32 bytes in BPF
  *   idn_tele_check()  the datagram's own fields (magic, version, ranges)
- *   idn_tele_apply()  replay guard (serial-number order of seq), then the
- *                     load fields, health when given, seq and stamp; the
- *                     router's own charge (idn_node_charge(), select.h)
- *                     is superseded: the node now counts those requests
+ *   idn_tele_auth()   the node's key (struct idn_tele_key): generation,
+ *                     MAC, then the replay window under that key
+ *   idn_tele_load()   the load fields, health when given, seq and stamp;
+ *                     the router's own charge (idn_node_charge(),
+ *                     select.h) is superseded: the node now counts those
+ *   idn_tele_apply()  replay guard on the node entry alone (serial-number
+ *                     order of seq), then idn_tele_load(): the simulator's
+ *                     path, which has no keys
+ *   idn_tele_rx()     BPF: the key looked up in idn_tele_keys, auth, load
+ *
+ * Replay and restarts (docs/security.md, "Telemetry authentication"): the
+ * window lives with the key. A new key generation (the controller hands
+ * the node a fresh key at every registration) starts a fresh window, so
+ * a node that restarts with a lower sequence gets in as soon as it holds
+ * its new key, while datagrams recorded under the old key fail the MAC.
  *
  * The caller has looked the node up and checked that the datagram came
  * from the node's own locator (steer.h does both in BPF).
@@ -18,6 +32,75 @@
 #define __IDN_LIB_TELE_H
 
 #include "lib/compat.h"
+
+#define IDN_ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define IDN_SIPROUND(v0, v1, v2, v3) do {					\
+	v0 += v1; v1 = IDN_ROTL64(v1, 13); v1 ^= v0; v0 = IDN_ROTL64(v0, 32);	\
+	v2 += v3; v3 = IDN_ROTL64(v3, 16); v3 ^= v2;				\
+	v0 += v3; v3 = IDN_ROTL64(v3, 21); v3 ^= v0;				\
+	v2 += v1; v1 = IDN_ROTL64(v1, 17); v1 ^= v2; v2 = IDN_ROTL64(v2, 32);	\
+} while (0)
+
+/* 8 bytes as a little-endian word, whatever the host's order */
+IDN_INLINE __u64 idn_le64(const __u8 *b)
+{
+	return (__u64)b[0] | (__u64)b[1] << 8 | (__u64)b[2] << 16 | (__u64)b[3] << 24 |
+	       (__u64)b[4] << 32 | (__u64)b[5] << 40 | (__u64)b[6] << 48 | (__u64)b[7] << 56;
+}
+
+IDN_INLINE void idn_put_le64(__u8 *b, __u64 v)
+{
+	for (int i = 0; i < 8; i++)
+		b[i] = v >> (8 * i);
+}
+
+/* the 16 key bytes as SipHash's k0, k1 */
+IDN_INLINE void idn_siphash_key(const __u8 key[16], __u64 *k0, __u64 *k1)
+{
+	*k0 = idn_le64(key);
+	*k1 = idn_le64(key + 8);
+}
+
+/*
+ * SipHash-2-4 of m[0..len) under (k0, k1). In BPF len must be a constant
+ * (the loops unroll): the dataplane hashes the datagram's 32 bytes.
+ */
+IDN_INLINE __u64 idn_siphash24(__u64 k0, __u64 k1, const __u8 *m, __u32 len)
+{
+	__u64 v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+	__u64 v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
+	__u64 b = (__u64)len << 56, mi;
+	__u32 i, end = len & ~7U;
+
+	IDN_UNROLL
+	for (i = 0; i < end; i += 8) {
+		mi = idn_le64(m + i);
+		v3 ^= mi;
+		IDN_SIPROUND(v0, v1, v2, v3);
+		IDN_SIPROUND(v0, v1, v2, v3);
+		v0 ^= mi;
+	}
+	/* the last 0..7 bytes, below the length byte */
+	IDN_UNROLL
+	for (i = 0; i < (len & 7); i++)
+		b |= (__u64)m[end + i] << (8 * i);
+	v3 ^= b;
+	IDN_SIPROUND(v0, v1, v2, v3);
+	IDN_SIPROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	IDN_SIPROUND(v0, v1, v2, v3);
+	IDN_SIPROUND(v0, v1, v2, v3);
+	IDN_SIPROUND(v0, v1, v2, v3);
+	IDN_SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* the MAC a datagram carries under (k0, k1): bytes 0..31 */
+IDN_INLINE __u64 idn_tele_mac(__u64 k0, __u64 k1, const struct idn_telemetry *t)
+{
+	return idn_siphash24(k0, k1, (const __u8 *)t, IDN_TELE_MAC_OFF);
+}
 
 IDN_INLINE int idn_tele_check(const struct idn_telemetry *t)
 {
@@ -28,26 +111,76 @@ IDN_INLINE int idn_tele_check(const struct idn_telemetry *t)
 	return 0;
 }
 
-IDN_INLINE int idn_tele_apply(struct idn_node *n, const struct idn_telemetry *t, __u32 now_s)
+/*
+ * The key entry of the datagram's node: its generation, the MAC, then the
+ * window (serial-number order of seq, only once a datagram was accepted
+ * under this key). Writes the window on success. A MAC compared in
+ * variable time leaks nothing useful here: the forger learns only
+ * whether a whole 64-bit guess was right.
+ */
+IDN_INLINE int idn_tele_auth(struct idn_tele_key *k, const struct idn_telemetry *t)
 {
 	__u32 seq = idn_ntohl(t->seq);
 
-	if (n->tele_s && (__s32)(seq - n->tele_seq) <= 0)
+	if (!(k->flags & IDN_TKEY_F_VALID))
+		return IDN_DROP_TELE_NOKEY;
+	if (idn_ntohl(t->key_id) != k->key_id ||
+	    idn_tele_mac(k->k0, k->k1, t) != idn_le64(t->mac))
+		return IDN_DROP_TELE_MAC;
+	if ((k->flags & IDN_TKEY_F_SEEN) && (__s32)(seq - k->seq) <= 0)
 		return IDN_DROP_TELE_REPLAY;
+	/*
+	 * Two CPUs may take two datagrams at once and both pass: each is
+	 * the node's own, MAC-checked, at most one interval apart.
+	 */
+	k->seq = seq;
+	k->flags |= IDN_TKEY_F_SEEN;
+	return 0;
+}
+
+IDN_INLINE void idn_tele_load(struct idn_node *n, const struct idn_telemetry *t, __u32 now_s)
+{
 	n->queue_depth = idn_ntohl(t->queue_depth);
 	n->pending_tokens = idn_ntohl(t->pending_tokens);
 	n->load = idn_ntohs(t->load);
 	n->kv_use = idn_ntohs(t->kv_use);
 	if (t->health)
 		n->health = t->health;
-	n->tele_seq = seq;
+	n->tele_seq = idn_ntohl(t->seq);
 	n->tele_s = now_s;
 	/*
 	 * A charge added on another CPU between the datagram's sending and
 	 * this store is lost: at most the requests of one network delay.
 	 */
 	n->charged_tokens = 0;
+}
+
+IDN_INLINE int idn_tele_apply(struct idn_node *n, const struct idn_telemetry *t, __u32 now_s)
+{
+	__u32 seq = idn_ntohl(t->seq);
+
+	if (n->tele_s && (__s32)(seq - n->tele_seq) <= 0)
+		return IDN_DROP_TELE_REPLAY;
+	idn_tele_load(n, t, now_s);
 	return 0;
 }
+
+#ifdef __bpf__
+/* A datagram from node @id's locator onto its entry @n (steer.h: telemetry()). */
+IDN_INLINE int idn_tele_rx(struct idn_node *n, __u32 id, const struct idn_telemetry *t,
+			   __u32 now_s)
+{
+	struct idn_tele_key *k = bpf_map_lookup_elem(&idn_tele_keys, &id);
+	int r;
+
+	if (!k)
+		return IDN_DROP_TELE_NOKEY;
+	r = idn_tele_auth(k, t);
+	if (r)
+		return r;
+	idn_tele_load(n, t, now_s);
+	return 0;
+}
+#endif
 
 #endif /* __IDN_LIB_TELE_H */

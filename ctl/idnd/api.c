@@ -20,6 +20,7 @@
 #include "solver.h"
 #include "audit.h"
 #include "http.h"
+#include "ident.h"
 
 struct req {
 	char *buf;
@@ -221,6 +222,8 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 		(unsigned long long)D.nodes_down, D.last_solve_s, D.last_commit_ms / 1000);
 	if (len > 0 && len < (int)sizeof(buf))	/* state.c: state summaries, self-check */
 		len += idnd_state_metrics(buf + len, sizeof(buf) - len);
+	if (len > 0 && len < (int)sizeof(buf))	/* ident.c: enrolment, refusals */
+		len += idnd_ident_metrics(buf + len, sizeof(buf) - len);
 	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_COPY);
 	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
 	ret = MHD_queue_response(c, 200, r);
@@ -355,14 +358,23 @@ static const char *mgmt_why(struct MHD_Connection *c, const struct d_node *n)
 	       "co-located agent) expected";
 }
 
-static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
+static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o, const struct req *rq)
 {
+	struct ident_grant g;
+	unsigned int code;
+	json_object *reply;
 	char err[256];
 	struct d_node n;
 	bool existed;
 
+	/* ident.c: who is asking, and what trust it has (never the body's) */
+	code = idnd_ident_register(c, rq->buf, rq->len, o, &g, err, sizeof(err));
+	if (code)
+		return send_err(c, code, "%s", err);
 	if (idnd_node_from_json(o, &n, err, sizeof(err)))
 		return send_err(c, 400, "%s", err);
+	n.trust = g.trust;
+	n.confidential = g.confidential;
 	if (mgmt_why(c, &n)) {
 		pr_warn("API: node %u registration refused: management address %s is not its "
 			"own\n", n.id, n.mgmt);
@@ -401,10 +413,13 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o)
 	}
 	if (D.have_maps || D.etcd)
 		idnd_compile();
-	return send_json(c, existed ? 200 : 201, idnd_node_to_json(&n, true));
+	reply = idnd_node_to_json(&n, true);
+	idnd_ident_registered(n.id, &g, reply);	/* a new telemetry key, sealed to the node */
+	return send_json(c, existed ? 200 : 201, reply);
 }
 
-static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_object *o)
+static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_object *o,
+				 const struct req *rq, const char *url)
 {
 	static const char *const ok[] = { "load", "queue", "pending_tokens", "kv_use", "resident",
 					   "state", NULL };
@@ -413,8 +428,14 @@ static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_obj
 	json_object *v, *res, *st = NULL;
 	bool was_up = n->up;
 
+	char ierr[256];
+	unsigned int icode;
+
 	if (!n->used)
 		return send_err(c, 404, "node %u is not registered", id);
+	icode = idnd_ident_heartbeat(c, url, id, rq->buf, rq->len, ierr, sizeof(ierr));
+	if (icode)
+		return send_err(c, icode, "%s", ierr);
 	json_object_object_foreach(o, key, val) {
 		bool found = false;
 
@@ -757,6 +778,11 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			idnd_node_push(&gone);
 		return send_json(c, 200, json_object_new_object());
 	}
+	if (!strncmp(url, "/v1/identities", 14) && (!url[14] || url[14] == '/')) {	/* ident.c */
+		unsigned int code = idnd_ident_api(m, url, rq->buf, rq->len, &o, err, sizeof(err));
+
+		return code < 300 ? send_json(c, code, o) : send_err(c, code, "%s", err);
+	}
 	if (get && !strcmp(url, "/v1/state"))	/* state.c */
 		return send_json(c, 200, idnd_state_all());
 	if (get && path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) &&
@@ -789,7 +815,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	if (!strcmp(url, "/v1/caps"))
 		ret = post_cap(c, o);
 	else if (!strcmp(url, "/v1/nodes"))
-		ret = post_node(c, o);
+		ret = post_node(c, o, rq);
 	else if (!strcmp(url, "/v1/demand"))
 		ret = post_demand(c, o);
 	else if (!strcmp(url, "/v1/placement/solve"))
@@ -797,7 +823,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	else if (!strcmp(url, "/v1/policies"))
 		ret = post_policy(c, o);
 	else
-		ret = heartbeat(c, id, o);
+		ret = heartbeat(c, id, o, rq, url);
 	json_object_put(o);
 	return ret;
 }

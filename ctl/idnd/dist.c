@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "idnd.h"
+#include "ident.h"
 #include "etcd.h"
 
 #define LEADER_TTL	2	/* seconds */
@@ -501,6 +502,8 @@ static int load_registry(void)
 		struct d_node nd = {};
 
 		if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id < IDN_MAX_NODES) {
+			/* trust is granted (ident.c), whoever wrote the key */
+			idnd_ident_grant(nd.id, &nd.trust, &nd.confidential);
 			agent_lease[nd.id] = agent;
 			nd.used = true;
 			nd.up = true;		/* its key lives: heartbeats reached etcd */
@@ -600,6 +603,8 @@ static void nodes_poll(double now)
 			struct d_node nd;
 
 			if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id == id) {
+				/* an agent's own key: its trust is granted, not claimed */
+				idnd_ident_grant(id, &nd.trust, &nd.confidential);
 				nd.up = true;
 				nd.last_hb = now;	/* one timeout to heartbeat */
 				nd.lease = kvs[i].lease;

@@ -23,6 +23,7 @@
 #include "solver.h"
 #include "audit.h"
 #include "http.h"
+#include "ident.h"
 
 IDN_ASSERT_ABI();
 
@@ -47,7 +48,8 @@ static const char usage_text[] =
 "            [ -L MS ] [ -R REGION ] [ -M ]\n"
 "            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ]\n"
 "            [ -Q caps=N,nodes=N,policies=N ] [ -S SECONDS ] [ -C N ] [ -G ]\n"
-"            [ -A FILE|none ] [ -v ]\n"
+"            [ -A FILE|none ] [ -v ] [ --enrol approve|open ] [ --enrol-key FILE ]\n"
+"            [ --attest-key FILE ]\n"
 "            { --ca FILE --cert FILE --key FILE [ --read-token FILE ] | --insecure }\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
@@ -90,7 +92,17 @@ static const char usage_text[] =
 "  --read-token FILE\n"
 "            a bearer token (16+ characters) that may read /metrics and\n"
 "            /v1/status without a certificate\n"
-"  --insecure plain HTTP without authentication (tests, a closed lab only)\n";
+"  --insecure plain HTTP without authentication (tests, a closed lab only)\n"
+"  --enrol approve|open\n"
+"            node enrolment (docs/security.md): approve (default) - a new\n"
+"            node's key waits for idnctl node approve; open - keys enrolled on\n"
+"            first use, unsigned registrations accepted (tests only, warned)\n"
+"  --enrol-key FILE\n"
+"            the operator's enrolment public key (64 hex): a node presenting a\n"
+"            statement it signed (idnctl node sign enrol) is enrolled at once\n"
+"  --attest-key FILE\n"
+"            the test attestation verifier's key (64 hex): evidence it signed\n"
+"            (idnctl node sign attest) grants trust and confidential\n";
 
 /*
  * The closed loop and demand activation solve (solver.c), which releases
@@ -151,6 +163,7 @@ int main(int argc, char **argv)
 	pthread_t ticks;
 	char *end, audit_path[512];
 	const char *audit = NULL;
+	const char *enrol_mode = NULL, *enrol_key = NULL, *attest_key = NULL;
 
 	static const struct option lopts[] = {
 		{ "ca", required_argument, NULL, 1 },
@@ -158,6 +171,9 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 3 },
 		{ "read-token", required_argument, NULL, 4 },
 		{ "insecure", no_argument, NULL, 5 },
+		{ "enrol", required_argument, NULL, 0x101 },
+		{ "enrol-key", required_argument, NULL, 0x102 },
+		{ "attest-key", required_argument, NULL, 0x103 },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -171,6 +187,9 @@ int main(int argc, char **argv)
 		case 3: idnd_tls.key = optarg; break;
 		case 4: idnd_tls.token_file = optarg; break;
 		case 5: idnd_tls.insecure = true; break;
+		case 0x101: enrol_mode = optarg; break;
+		case 0x102: enrol_key = optarg; break;
+		case 0x103: attest_key = optarg; break;
 		case 'd': D.db_path = optarg; break;
 		case 'l': listen = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -264,9 +283,23 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	{
+		char ierr[320];
+
+		if (idnd_ident_config(enrol_mode, enrol_key, attest_key, ierr, sizeof(ierr))) {
+			fprintf(stderr, "idnd: %s\n", ierr);
+			return 2;
+		}
+	}
 	err = idnd_store_open(D.db_path);
 	if (!err)
 		err = idnd_store_load();
+	if (!err)	/* signed.c: publishers, revocations, signatures checked again */
+		err = idnd_sig_load();
+	if (!err && idnd_ident_open()) {	/* identities: after the nodes they grant */
+		fprintf(stderr, "idnd: store %s: identities unreadable\n", D.db_path);
+		return 1;
+	}
 	if (err) {
 		fprintf(stderr, "idnd: store %s: %s\n", D.db_path, idnd_store_err());
 		return 1;
@@ -288,14 +321,13 @@ int main(int argc, char **argv)
 		if (idn_config_get(&D.maps, &cfg) == 0) {
 			D.have_maps = true;
 			D.generation = cfg.generation;
+			idnd_ident_push_keys();	/* before the nodes: their telemetry counts at once */
 			for (int j = 0; j < IDN_MAX_NODES; j++)
 				if (D.nodes[j].used && idnd_node_push(&D.nodes[j]))
 					pr_warn("idnd: node %d: %s\n", j, idn_errmsg());
 			if (idnd_compile())
 				pr_warn("idnd: plan commit: %s\n", idn_errmsg());
 		} else if (pin) {
-	if (!err)	/* signed.c: publishers, revocations, signatures checked again */
-		err = idnd_sig_load();
 			fprintf(stderr, "idnd: dataplane maps in %s: %s\n", D.maps.dir,
 				idn_errmsg());
 			return 1;

@@ -32,6 +32,7 @@ static const char *const map_names[IDN_MAP__MAX] = {
 	[IDN_MAP_NODE_STATS] = "idn_node_stats",
 	[IDN_MAP_CAP_STATS] = "idn_cap_stats",
 	[IDN_MAP_RECEIPTS] = "idn_receipts",
+	[IDN_MAP_TELE_KEYS] = "idn_tele_keys",
 };
 
 const char *idn_map_name(enum idn_map_id id)
@@ -298,6 +299,42 @@ int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n)
 	if (bpf_map_update_elem(fd, &id, n, BPF_ANY))
 		return map_err(m, IDN_MAP_NODES, "write");
 	return 0;
+}
+
+int idn_tele_key_put(struct idn_maps *m, __u32 id, const __u8 key[16], __u32 key_id)
+{
+	struct idn_tele_key k = {};
+	int fd = idn_map_fd(m, IDN_MAP_TELE_KEYS);
+
+	if (fd < 0)
+		return fd;
+	if (id >= IDN_MAX_NODES)
+		return idn_err(-EINVAL, "node id %u out of range (0..%u)", id, IDN_MAX_NODES - 1);
+	if (key) {
+		/* little-endian words, as SipHash reads its key (bpf/lib/tele.h) */
+		for (int i = 0; i < 8; i++) {
+			k.k0 |= (__u64)key[i] << (8 * i);
+			k.k1 |= (__u64)key[8 + i] << (8 * i);
+		}
+		k.key_id = key_id;
+		k.flags = IDN_TKEY_F_VALID;
+	}
+	if (bpf_map_update_elem(fd, &id, &k, BPF_ANY))
+		return map_err(m, IDN_MAP_TELE_KEYS, "write");
+	return 0;
+}
+
+int idn_tele_key_get(struct idn_maps *m, __u32 id, struct idn_tele_key *k)
+{
+	int fd = idn_map_fd(m, IDN_MAP_TELE_KEYS);
+
+	if (fd < 0)
+		return fd;
+	if (id >= IDN_MAX_NODES)
+		return idn_err(-EINVAL, "node id %u out of range (0..%u)", id, IDN_MAX_NODES - 1);
+	if (bpf_map_lookup_elem(fd, &id, k))
+		return map_err(m, IDN_MAP_TELE_KEYS, "read");
+	return k->flags & IDN_TKEY_F_VALID ? 0 : -ENOENT;
 }
 
 int idn_node_locator(const struct idn_node *n, __u8 family, struct idn_addr *a)

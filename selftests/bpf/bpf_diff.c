@@ -138,6 +138,20 @@ static void rand_node(__u32 id)
 	/* the router's own charge, now and then at its bound */
 	n.charged_tokens = chance(50) ? rn(200000) : chance(10) ? IDN_CHARGE_MAX - rn(4) : 0;
 	put_node(id, &n);
+	/* its telemetry key: mostly the test key, its window somewhere; now and then none */
+	if (chance(8)) {
+		del_tele_key(id);
+	} else {
+		struct idn_tele_key k;
+
+		put_tele_key(id, NULL, PG_TELE_KEY_ID);
+		k = get_tele_key(id);
+		if (chance(50)) {
+			k.flags |= IDN_TKEY_F_SEEN;
+			k.seq = rn(100);
+		}
+		bpf_map_update_elem(E.tkeys, &id, &k, BPF_ANY);
+	}
 }
 
 static void rand_plan(__u32 cap, __u8 tier, __u8 pol, __u8 slot, __u32 gen)
@@ -374,6 +388,10 @@ static void gen_packet(struct pg *p, int allow_vlan)
 			t.magic = (__be32)rnd();
 		if (chance(5))
 			t.version = (uint8_t)rn(4);
+		if (chance(5))
+			t.mac[rn(IDN_TELE_MAC_LEN)] ^= (uint8_t)(1 + rn(255));	/* forged */
+		if (chance(3))
+			t.key_id = htonl(PG_TELE_KEY_ID + 1);
 		if (!t6) {
 			inet_pton(AF_INET, "10.99.0.1", dst);
 			pg_ip4(p, &n.addr4, dst, IPPROTO_UDP);
@@ -518,6 +536,7 @@ static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt
 	__u32 id, seq;
 
 	if (p->l4_off + 8 + sizeof(*t) > len || p->l4_len < 8 + sizeof(*t))
+	struct idn_tele_key k;
 		return IDN_DROP_BAD_TELEMETRY;
 	id = ntohl(t->node);
 	if (t->magic != htonl(IDN_TELE_MAGIC) || t->version != IDN_TELE_VERSION ||
@@ -532,9 +551,14 @@ static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt
 					   : memcmp(n.addr6, p->flow.saddr, 16)))
 		return IDN_DROP_TELE_SPOOF;
 	seq = ntohl(t->seq);
-	if (n.tele_s && (__s32)(seq - n.tele_seq) <= 0)
+	if ((k.flags & IDN_TKEY_F_SEEN) && (__s32)(seq - k.seq) <= 0)
 		return IDN_DROP_TELE_REPLAY;
 	*node = id;	/* accepted: the datagram supersedes the charge */
+	/* the node's key: generation, MAC, then the window under that key */
+	if (bpf_map_lookup_elem(E.tkeys, &id, &k) || !(k.flags & IDN_TKEY_F_VALID))
+		return IDN_DROP_TELE_NOKEY;
+	if (ntohl(t->key_id) != k.key_id || idn_tele_mac(k.k0, k.k1, t) != idn_le64(t->mac))
+		return IDN_DROP_TELE_MAC;
 	return 0;
 }
 

@@ -1546,6 +1546,73 @@ static void fx_telemetry_steers(int hook)
 }
 
 /* Which of nodes 1 and 2 an IPv4 packet was encapsulated to (0: neither). */
+/*
+ * Authenticated telemetry (docs/security.md): node 1 reports itself busy;
+ * a forged "idle" datagram from its own locator (bad MAC), one of another
+ * key generation and one for a node without a key are dropped and
+ * counted, and do not steer; a new key generation (a re-registration)
+ * lets a lower sequence in and keeps the old key's datagrams out.
+ */
+static void fx_telemetry_auth(int hook)
+{
+	struct idn_node n = get_node(1);
+	struct idn_telemetry t;
+	uint8_t key1[16], key2[16];
+	struct pg p;
+
+	pg_tele_key(1, key1);
+	n.max_queue = 8;
+	put_node(1, &n);
+	pg_tele_fill(&t, 1, 100, 0, 9, 0, 0, 0);
+	udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+
+	pg_tele_fill(&t, 1, 101, 0, 0, 0, 0, 0);
+	t.mac[3] ^= 0x20;
+	udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_MAC);
+	ASSERT_EQ(get_node(1).queue_depth, 9, "forged: node 1 still busy");
+	ASSERT_EQ(get_tele_key(1).seq, 100, "forged: window unmoved");
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 3);	/* not to the "idle" node 1 */
+
+	pg_tele_fill(&t, 1, 102, 0, 0, 0, 0, 0);
+	pg_tele_mac(&t, key1, PG_TELE_KEY_ID + 1);
+	udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_MAC);
+
+	del_tele_key(1);
+	pg_tele_fill(&t, 1, 103, 0, 0, 0, 0, 0);
+	udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_NOKEY);
+	ASSERT_EQ(get_node(1).queue_depth, 9, "no key: nothing applied");
+
+	/* the next registration: generation 2, and the agent restarted at seq 5 */
+	memcpy(key2, key1, sizeof(key2));
+	key2[0] ^= 0xff;
+	put_tele_key(1, key2, PG_TELE_KEY_ID + 1);
+	pg_tele_fill(&t, 1, 104, 0, 0, 0, 0, 0);	/* the old key */
+	udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_MAC);
+	pg_tele_fill(&t, 1, 5, 0, 2, 0, 0, 0);
+	pg_tele_mac(&t, key2, PG_TELE_KEY_ID + 1);
+	udp4(&p, "10.99.0.11", "10.99.0.1", 7000, TELE_PORT, &t, sizeof(t));
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_TELEMETRY, 0);
+	ASSERT_EQ(get_node(1).queue_depth, 2, "new generation, lower sequence: applied");
+	ASSERT_TRUE(get_tele_key(1).seq == 5 && (get_tele_key(1).flags & IDN_TKEY_F_SEEN),
+		    "window from 5");
+	run_in(hook, &p);
+	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_REPLAY);
+}
+
 static __u32 out_node12(const struct run *r)
 {
 	for (__u32 id = 1; id <= 2; id++) {
@@ -2276,3 +2343,4 @@ int main(int argc, char **argv)
 	tenv_teardown();
 	return tap_done();
 }
+	{ "telemetry: MAC, key generation, no key", fx_telemetry_auth },

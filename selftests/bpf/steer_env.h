@@ -54,7 +54,7 @@ struct tenv {
 	struct idn_steer *skel;
 	int xdp_fd, tc_fd;
 	int config, vips, conns, aff, plans, nodes, nh, stats, drops, nstats, cstats;
-	int receipts;
+	int receipts, tkeys;
 	char pin_dir[64];
 	int mounted;
 	int if0, if1;
@@ -225,6 +225,7 @@ static inline int tenv_setup(char *why, size_t n)
 	E.nstats = bpf_map__fd(E.skel->maps.idn_node_stats);
 	E.cstats = bpf_map__fd(E.skel->maps.idn_cap_stats);
 	E.receipts = bpf_map__fd(E.skel->maps.idn_receipts);
+	E.tkeys = bpf_map__fd(E.skel->maps.idn_tele_keys);
 	E.ncpu = libbpf_num_possible_cpus();
 	if (E.ncpu <= 0 || E.ncpu > 1024) {
 		snprintf(why, n, "possible cpus: %d", E.ncpu);
@@ -261,6 +262,38 @@ static inline void map_clear_hash(int fd, size_t key_size)
 
 #define BED_MAX_NODE 64
 
+/*
+ * Node @id's telemetry key as idnd writes it (ctl/lib/maps.c): @key NULL
+ * is the node's test key (pg_tele_key()); a new entry, a fresh window.
+ */
+static inline int put_tele_key(__u32 id, const uint8_t *key, __u32 key_id)
+{
+	struct idn_tele_key k = { .key_id = key_id, .flags = IDN_TKEY_F_VALID };
+	uint8_t def[16];
+
+	if (!key) {
+		pg_tele_key(id, def);
+		key = def;
+	}
+	idn_siphash_key(key, &k.k0, &k.k1);
+	return bpf_map_update_elem(E.tkeys, &id, &k, BPF_ANY);
+}
+
+static inline int del_tele_key(__u32 id)
+{
+	struct idn_tele_key k = { 0 };
+
+	return bpf_map_update_elem(E.tkeys, &id, &k, BPF_ANY);
+}
+
+static inline struct idn_tele_key get_tele_key(__u32 id)
+{
+	struct idn_tele_key k = { 0 };
+
+	bpf_map_lookup_elem(E.tkeys, &id, &k);
+	return k;
+}
+
 /* Empty every table the program reads; counters are compared by delta. */
 static inline void tenv_reset(void)
 {
@@ -280,6 +313,9 @@ static inline void tenv_reset(void)
 	/* next hops: one per (node, family), IDN_NH_KEY */
 	for (k = 0; k < 2 * BED_MAX_NODE; k++)
 		bpf_map_update_elem(E.nh, &k, &znh, BPF_ANY);
+	/* every node's test key (pktgen.h), a fresh replay window */
+	for (k = 0; k < BED_MAX_NODE; k++)
+		put_tele_key(k, NULL, PG_TELE_KEY_ID);
 }
 
 static inline int put_config(const struct idn_config *c)

@@ -115,6 +115,7 @@ static void reset_registry(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *k = getenv("IDN_FUZZ_BODY");
+	char err[320];
 
 	if (!k || !strcmp(k, "cap"))
 		kind = K_CAP;
@@ -129,7 +130,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	else
 		abort();
 	D.hb_timeout = 3;
-	if (idnd_store_open(":memory:"))
+	/* unsigned bodies reach the node parser: enrolment open (ident.c) */
+	if (idnd_ident_config("open", NULL, NULL, err, sizeof(err)))
+		abort();
+	if (idnd_store_open(":memory:") || idnd_ident_open())
 		abort();
 	return 0;
 }
@@ -161,10 +165,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			post_cap(c, o);
 			break;
 		case K_NODE:
-			post_node(c, o);
+			post_node(c, o, &rq);
 			break;
 		case K_HB:
-			heartbeat(c, 1, o);
+			heartbeat(c, 1, o, &rq, "/v1/nodes/1/heartbeat");
 			break;
 		case K_DEMAND:
 			post_demand(c, o);

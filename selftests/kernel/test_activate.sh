@@ -74,7 +74,7 @@ $IP netns exec kanode kt_tcp listen 80 & lpid=$!
 # latency is what it reports ("ms after the miss")
 idnctl hold set timeout-ms 20000 event-ms 0 >/dev/null
 
-idnd --insecure -v -M -P $P -d $DB -t 3600000 >$LOG 2>&1 & ipid=$!
+idnd --insecure --enrol open -v -M -P $P -d $DB -t 3600000 >$LOG 2>&1 & ipid=$!
 i=0
 until api GET /v1/status >/dev/null 2>&1 || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
 api GET /v1/status | grep -q '"activation": *{ *"on": *true'

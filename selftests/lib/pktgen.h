@@ -39,6 +39,7 @@
 #include <linux/udp.h>
 #include <linux/in.h>
 #include <linux/idn.h>
+#include "lib/tele.h"
 
 #define PG_MAX		2048
 
@@ -317,7 +318,29 @@ static inline void pg_payload_pattern(struct pg *p, size_t n)
 		d[i] = (uint8_t)(i * 7 + 3);
 }
 
-/* Telemetry datagram body (host values in, big-endian out). */
+/*
+ * The test key of node @node (generation PG_TELE_KEY_ID): what the test
+ * bed writes to idn_tele_keys for every node, and what pg_tele_fill() MACs
+ * with, so a datagram is the node's own unless a test changes it.
+ */
+#define PG_TELE_KEY_ID	1
+static inline void pg_tele_key(uint32_t node, uint8_t key[16])
+{
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)(node * 31 + i * 7 + 1);
+}
+
+/* MAC @t with @key as generation @key_id (bpf/lib/tele.h's SipHash) */
+static inline void pg_tele_mac(struct idn_telemetry *t, const uint8_t key[16], uint32_t key_id)
+{
+	__u64 k0, k1;
+
+	t->key_id = htonl(key_id);
+	idn_siphash_key(key, &k0, &k1);
+	idn_put_le64(t->mac, idn_tele_mac(k0, k1, t));
+}
+
+/* Telemetry datagram body (host values in, big-endian out), MACed with the node's test key. */
 static inline void pg_tele_fill(struct idn_telemetry *t, uint32_t node, uint32_t seq,
 				uint8_t health, uint32_t queue, uint32_t pending,
 				uint16_t load, uint16_t kv)
@@ -334,6 +357,8 @@ static inline void pg_tele_fill(struct idn_telemetry *t, uint32_t node, uint32_t
 	t->kv_use = htons(kv);
 }
 
+	pg_tele_key(node, key);
+	pg_tele_mac(t, key, PG_TELE_KEY_ID);
 /* IPv6 descriptor address (encoding 2). */
 static inline void pg_addr6_desc(uint8_t out[16], const uint8_t prefix[6], uint8_t ver,
 				 uint8_t tier, uint32_t cap, uint8_t policy, uint32_t token)

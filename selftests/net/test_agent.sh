@@ -17,6 +17,7 @@ if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
 fi
 
 source "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
 source "$(dirname "$0")/topo.sh"
 
 require_root
@@ -53,6 +54,17 @@ wait_state() {	# wait_state WANT TIMEOUT_S
 }
 
 start_agent
+# enrolment (docs/security.md): the agent's key waits for the operator,
+# who approves it and sets the node's trust (never the agent's claim)
+st=""
+for _ in $(seq 60); do
+	st=$(in_ns "$CNS" curl -s $URL/v1/identities/1 | jq -r .state)
+	[ "$st" = pending ] && break
+	sleep 0.05
+done
+in_ns "$CNS" curl -sf -o /dev/null -X POST $URL/v1/identities/1/approve -d '{}' &&
+	in_ns "$CNS" curl -sf -o /dev/null -X POST $URL/v1/identities/1/trust -d '{"trust":5}'
+tap_result "node 1's key pending ($st), approved by the operator, trust 5" $?
 wait_state up 5
 tap_result "agent registers with idnd (node 1 up)" $? "$(cat "$T0/agent.log" "$T0/idnd.log" | tail -5)"
 r=$(in_ns "$CNS" curl -s $URL/v1/nodes | jq -c '.[] | select(.id == 1) | {addr4, trust, tok_ns, accelerator}')
@@ -129,6 +141,10 @@ cfg=0
 topo_nodes || cfg=1
 for i in 1 2; do ctl node set id $i tok-ns 17250 >/dev/null || cfg=1; done
 ctl dp set telemetry on port 7777 >/dev/null || cfg=1
+# no idnd here: node 1's telemetry key by hand, on the router and the node
+TKEY=000102030405060708090a0b0c0d0e0f
+ctl node tele-key id 1 key $TKEY key-id 7 >/dev/null || cfg=1
+(umask 077; echo "7 $TKEY" >"$TMPD/tele1.key")
 ctl vip add $TOPO_VIP4 port 80 proto tcp cap $CAP tier 1 >/dev/null || cfg=1
 # node1 a little cheaper: new flows go there while it is idle
 ctl plan add cap $CAP tier any policy any cand node 1 exec-us 100 cand node 2 exec-us 300 \
@@ -146,7 +162,8 @@ flows_to 1 3
 tap_result "idle: new flows go to node1" $?
 
 bg_ns "${NS_NODE[1]}" "$TMPD/agent1.log" "$AGENT" --insecure --node-id 1 --addr4 10.20.1.2 \
-	--telemetry 10.20.1.1:7777 --tele-ms 50 --listen 127.0.0.1:8000 --speed 0.01 --key "$TMPD/node1.key"
+	--telemetry 10.20.1.1:7777 --tele-ms 50 --listen 127.0.0.1:8000 --speed 0.01 --key "$TMPD/node1.key" \
+	--tele-key "$TMPD/tele1.key"
 A1=$BG_PID
 sleep 0.5
 seq=$(ctl -j node show | jq -r '.[] | select(.id == 1) | .tele_seq')
@@ -174,4 +191,27 @@ s2=$(ctl -j node show | jq -r '.[] | select(.id == 1) | .tele_seq')
 [ "$s2" -gt "$s1" ]
 tap_result "sequence strictly increasing ($s1 -> $s2)" $?
 kill "$A1"; wait "$A1" 2>/dev/null
+
+# ---- 3. a spoofed datagram claiming low load does not steer
+# node 1 is still busy in idn_nodes; from its own locator (the router's
+# address check passes) a forged "idle" report under a wrong key
+drops() { ctl -j stats show | jq -r '.drops[] | select(.reason == "tele-mac") | .packets'; }
+d0=$(drops)
+for i in 1 2 3; do
+	in_ns "${NS_NODE[1]}" python3 "$HERE/tele.py" 10.20.1.1 7777 1 $((s2 + 1000 + i)) 0 0 \
+		ffeeddccbbaa99887766554433221100 7
+done
+sleep 0.2
+d1=$(drops)
+q=$(ctl -j node show | jq -r '.[] | select(.id == 1) | .pending_tokens')
+[ "$((d1 - ${d0:-0}))" -ge 3 ] && [ "${q:-0}" -gt 50000 ]
+tap_result "forged low-load datagrams dropped as tele-mac ($d0 -> $d1), node 1 still busy" $?
+flows_to 2 5
+tap_result "new flows still avoid node1 after the forged reports" $?
+# the same report under node 1's key (tele.py's own SipHash) is taken
+in_ns "${NS_NODE[1]}" python3 "$HERE/tele.py" 10.20.1.1 7777 1 $((s2 + 2000)) 0 0 $TKEY 7
+sleep 0.2
+q=$(ctl -j node show | jq -r '.[] | select(.id == 1) | .pending_tokens')
+[ "${q:-1}" = 0 ]
+tap_result "the genuine report (node 1's key) is applied: pending $q" $?
 tap_done

@@ -79,7 +79,7 @@ nstate() { api "http://127.0.0.1:$1/v1/nodes" | jq -r ".[] | select(.id == $2) |
 nhb() { api "http://127.0.0.1:$1/v1/nodes" | jq -r ".[] | select(.id == $2) | .heartbeats"; }
 
 start_replica() {	# NAME PORT ETCD-URLS
-	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" --insecure -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
+	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" --insecure --enrol open -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
 		-E "$3" -N "$1"
 	eval "PID_$1=\$BG_PID"
 	wait_for 20 "api -o /dev/null http://127.0.0.1:$2/v1/status"

@@ -46,7 +46,7 @@ aff_put() {	# aff_put TOKEN CLASS NODE
 }
 
 start_idnd() {
-	bg_ns "$NS" "$TMPD/idnd.log" "$BUILD/idnd" --insecure -d "$TMPD/idnd.db" -p 8787 -t 5000 -P none
+	bg_ns "$NS" "$TMPD/idnd.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/idnd.db" -p 8787 -t 5000 -P none
 	IDND_PID=$BG_PID
 	for _ in $(seq 200); do in_ns "$NS" curl -s -o /dev/null $URL/v1/status && return 0; sleep 0.05; done
 	return 1

@@ -42,7 +42,7 @@ state() { in_ns "$NS" curl -s "$URL/v1/caps"; in_ns "$NS" curl -s "$URL/v1/nodes
 
 # not in a subshell: sets IDND_PID (and cleanup's pid list)
 start_idnd() {
-	bg_ns "$NS" "$TMPD/idnd.log" "$IDND" --insecure -d "$TMPD/idnd.db" -p $PORT -t $TMO "$@"
+	bg_ns "$NS" "$TMPD/idnd.log" "$IDND" --insecure --enrol open -d "$TMPD/idnd.db" -p $PORT -t $TMO "$@"
 	IDND_PID=$BG_PID
 	for _ in $(seq 100); do
 		in_ns "$NS" curl -s -o /dev/null "$URL/v1/status" && return 0

@@ -62,7 +62,7 @@ post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$3" "http://1
 leader() { api "http://127.0.0.1:$1/v1/status" | jq -r .leader; }
 
 start_replica() {	# NAME PORT
-	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" --insecure -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
+	bg_ns "$NS" "$TMPD/idnd-$1.log" "$IDND" --insecure --enrol open -v -d "$TMPD/$1.db" -p "$2" -P none -t 1000 \
 		-E "$ETCD" -N "$1" -T 8
 	eval "PID_$1=\$BG_PID"
 	for _ in $(seq 100); do api -o /dev/null "http://127.0.0.1:$2/v1/status" && return 0; sleep 0.05; done

@@ -31,7 +31,7 @@ post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$URL$1";
 
 # -L 400: scale back after 5 idle intervals (2 s); a loaded machine can leave
 # a 1 s gap between two requests of the steady load
-bg_ns "$NS_RTR" "$TMPD/idnd.log" "$IDND" --insecure -d "$TMPD/idnd.db" -P "$PIN/rtr" -t 60000 \
+bg_ns "$NS_RTR" "$TMPD/idnd.log" "$IDND" --insecure --enrol open -d "$TMPD/idnd.db" -P "$PIN/rtr" -t 60000 \
 	-L 400 -R 1 -v
 for _ in $(seq 100); do api -o /dev/null "$URL/v1/status" && break; sleep 0.05; done
 for i in 1 2; do

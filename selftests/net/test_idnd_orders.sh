@@ -28,7 +28,7 @@ ip -n "$NS" addr add 10.1.0.1/32 dev lo
 URL=http://127.0.0.1:8787
 AURL=http://10.1.0.1:8000
 
-bg_ns "$NS" "$TMPD/idnd.log" "$BUILD/idnd" --insecure -d "$TMPD/idnd.db" -p 8787 -t 2000 -P none -v
+bg_ns "$NS" "$TMPD/idnd.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/idnd.db" -p 8787 -t 2000 -P none -v
 for _ in $(seq 100); do in_ns "$NS" curl -s -o /dev/null $URL/v1/status && break; sleep 0.05; done
 start_agent() {	# LOG CONTROLLER-URL
 	bg_ns "$NS" "$TMPD/$1" "$AGENT" --insecure --node-id 1 --addr4 10.1.0.1 --trust 5 \

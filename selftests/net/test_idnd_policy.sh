@@ -38,7 +38,7 @@ api() { in_ns "$NS_RTR" curl -s -m 5 "$@"; }
 post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$URL$1"; }
 
 start_idnd() {
-	bg_ns "$NS_RTR" "$TMPD/idnd.log" "$IDND" --insecure -d "$TMPD/idnd.db" -P "$PIN/rtr" -t 60000 -v
+	bg_ns "$NS_RTR" "$TMPD/idnd.log" "$IDND" --insecure --enrol open -d "$TMPD/idnd.db" -P "$PIN/rtr" -t 60000 -v
 	IDND_PID=$BG_PID
 	for _ in $(seq 100); do api -o /dev/null "$URL/v1/status" && return 0; sleep 0.05; done
 	return 1

@@ -104,14 +104,13 @@ log_cmd ctl node show
 
 # ---- 3. a node's telemetry datagram supersedes the router's charge
 ctl dp set telemetry on port $TELE_PORT >/dev/null
-# tele NODE SEQ PENDING: one datagram from node NODE's locator
+# tele NODE SEQ PENDING: one datagram from node NODE's locator, MACed with
+# the node's telemetry key (docs/security.md, "Telemetry authentication")
+TELE_KEY=00112233445566778899aabbccddeeff
+for i in 1 2 3; do ctl node tele-key id $i key $TELE_KEY key-id 1 >/dev/null; done
 tele() {
-	in_ns "${NS_NODE[$1]}" python3 -c '
-import socket, struct, sys
-node, seq, pend = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-d = struct.pack("!IBBHIIIIHH", 0x49444e54, 1, 0, 0, node, seq, 0, pend, 0, 0)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.sendto(d, (sys.argv[4], int(sys.argv[5])))' "$1" "$2" "$3" "10.20.$1.1" $TELE_PORT
+	in_ns "${NS_NODE[$1]}" python3 "$(dirname "$0")/tele.py" "10.20.$1.1" $TELE_PORT "$1" "$2" \
+		"$3" 0 $TELE_KEY 1
 }
 tele 2 1 700
 ok=1

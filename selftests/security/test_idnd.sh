@@ -32,7 +32,7 @@ LIMIT=3
 post() { in_ns "$NS" curl -s -m 20 -o "$TMPD/resp" -w '%{http_code}' -X POST --data-binary "$2" "$URL$1"; }
 ms() { date +%s%3N; }
 
-bg_ns "$NS" "$TMPD/idnd.log" "$IDND" --insecure -d "$TMPD/idnd.db" -p $PORT -l 0.0.0.0 -P none -t 1000 \
+bg_ns "$NS" "$TMPD/idnd.log" "$IDND" --insecure --enrol open -d "$TMPD/idnd.db" -p $PORT -l 0.0.0.0 -P none -t 1000 \
 	-Q caps=200,nodes=20,policies=4 -S $LIMIT -C 16 -G
 IDND_PID=$BG_PID
 for _ in $(seq 100); do in_ns "$NS" curl -s -o /dev/null "$URL/v1/status" && break; sleep 0.05; done

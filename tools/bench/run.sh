@@ -128,7 +128,7 @@ ctl_in_netns() {
 	ip link set cbidn0 up && ip link set cbidn1 up
 	"$O/idnctl" -P "$p" dp attach dev cbidn0 >&2
 	"$O/tools/idn_ctlbench" push -P "$p" -n 10000 -r "${CTL_ROUNDS:-5}" || st=1
-	"$O/idnd" -d "$d/idnd.db" -p 18787 -P "$p" -t "$tmo" -G 2>"$d/idnd.log" &
+	"$O/idnd" --enrol open -d "$d/idnd.db" -p 18787 -P "$p" -t "$tmo" -G 2>"$d/idnd.log" &
 	pid=$!
 	post() { curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "http://$url$1"; }
 	for _ in $(seq 100); do post /v1/demand '{}' >/dev/null && break; sleep 0.05; done

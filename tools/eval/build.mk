@@ -14,7 +14,7 @@ EVAL_AGENT_SRCS := agent/engine.c agent/kvcache.c agent/telemetry.c agent/config
 EVAL_HDRS := tools/eval/eval.h agent/agent.h bpf/lib/select.h bpf/lib/tele.h \
 	bpf/lib/compat.h include/uapi/linux/idn.h
 EVAL_PLAN_DEPS := tools/eval/plans.c ctl/idnd/model.c ctl/idnd/idnd.h ctl/lib/libidn.h
-EVAL_LIBS = $(PLACE_LIBS) -ljson-c -lz -lpthread -ldl -lm
+EVAL_LIBS = $(PLACE_LIBS) -ljson-c -lsodium -lz -lpthread -ldl -lm
 EVAL := $(O)/tools/idn_eval
 
 ALL_TARGETS += $(EVAL) $(O)/tests/unit_eval

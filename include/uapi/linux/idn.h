@@ -412,6 +412,9 @@ enum idn_drop_reason {
 				 * statelessly, no state written */
 	IDN_DROP_NODE_DOWN,	/* TCP segment of a connection whose node is down
 				 * or gone: reset at once, entry removed */
+	IDN_DROP_TELE_NOKEY,	/* telemetry for a node with no telemetry key */
+	IDN_DROP_TELE_MAC,	/* telemetry MAC does not verify, or another
+				 * key generation's (struct idn_tele_key) */
 	IDN_DROP_MAX,
 };
 
@@ -485,7 +488,9 @@ struct idn_receipt {
 /* ------------------------------------------------------------------ */
 
 #define IDN_TELE_MAGIC		0x49444e54	/* "IDNT" */
-#define IDN_TELE_VERSION	1
+#define IDN_TELE_VERSION	2	/* 2: key_id and mac appended (40 bytes) */
+#define IDN_TELE_MAC_LEN	8
+#define IDN_TELE_MAC_OFF	32	/* the MAC covers bytes 0 .. 31 */
 
 struct idn_telemetry {
 	__be32 magic;
@@ -493,11 +498,33 @@ struct idn_telemetry {
 	__u8 health;		/* enum idn_health; 0 = leave unchanged */
 	__be16 pad;
 	__be32 node;
-	__be32 seq;		/* strictly increasing per node (wraps) */
+	__be32 seq;		/* increasing per node and key (wraps) */
 	__be32 queue_depth;
 	__be32 pending_tokens;
 	__be16 load;		/* permille, <= 1000 */
 	__be16 kv_use;		/* permille, <= 1000 */
+	__be32 key_id;		/* generation of the node's telemetry key */
+	__u8 mac[IDN_TELE_MAC_LEN];	/* SipHash-2-4 of bytes 0..31 under the
+					 * node's key, little-endian (as the
+					 * reference implementation writes it) */
+};
+
+/*
+ * idn_tele_keys (ARRAY, IDN_MAX_NODES): node id -> its telemetry key and
+ * the replay window under that key (docs/security.md, "Telemetry
+ * authentication"). The controller writes k0, k1, key_id and
+ * IDN_TKEY_F_VALID (a new generation: seq and IDN_TKEY_F_SEEN zero); the
+ * dataplane writes seq and IDN_TKEY_F_SEEN on every accepted datagram.
+ */
+#define IDN_TKEY_F_VALID	0x1
+#define IDN_TKEY_F_SEEN		0x2	/* a datagram was accepted under this key */
+
+struct idn_tele_key {
+	__u64 k0, k1;		/* SipHash key: its 16 bytes as two little-endian words */
+	__u32 key_id;		/* generation: a datagram's key_id must equal it */
+	__u32 flags;		/* IDN_TKEY_F_* */
+	__u32 seq;		/* last accepted sequence under this key */
+	__u32 pad;
 };
 
 /* XDP metadata left for TC / idn.ko on a demand miss (IDN_V_MISS_HOLD). */
@@ -653,7 +680,8 @@ enum idn_hold_stat {
 	IDN_ASSERT_SIZE(struct idn_nstat, 24);				\
 	IDN_ASSERT_SIZE(struct idn_rcand, 12);				\
 	IDN_ASSERT_SIZE(struct idn_receipt, 24 + 24 + 40 + 12 * IDN_MAX_CAND); \
-	IDN_ASSERT_SIZE(struct idn_telemetry, 28);			\
+	IDN_ASSERT_SIZE(struct idn_telemetry, 40);			\
+	IDN_ASSERT_SIZE(struct idn_tele_key, 32);			\
 	IDN_ASSERT_SIZE(struct idn_meta, 8)
 
 #endif /* _UAPI_LINUX_IDN_H */
