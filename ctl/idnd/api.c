@@ -886,6 +886,30 @@ static const struct acl *acl_find(const char *method, const char *url)
 	return &acl[sizeof(acl) / sizeof(acl[0]) - 1];
 }
 
+/*
+ * One audit line (D.lock held): who is the certificate's principal at the
+ * client's address, "admin@127.0.0.1" (the address alone with --insecure).
+ */
+static void audit(struct MHD_Connection *c, const struct idn_peer *peer, const char *method,
+		  const char *url, unsigned int code, const char *body, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char ip[INET6_ADDRSTRLEN] = "?", who[INET6_ADDRSTRLEN + 100];
+
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip,
+			  sizeof(ip));
+	else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr, ip,
+			  sizeof(ip));
+	if (peer->role == IDN_ROLE_PLAIN)
+		snprintf(who, sizeof(who), "%s", ip);
+	else
+		snprintf(who, sizeof(who), "%s@%s", peer->name, ip);
+	idnd_audit(who, method, url, code, body, len);
+}
+
 /* A node certificate speaks for its own ID only: the URL's, or the body's "id". */
 static bool node_is_self(const struct idn_peer *p, const char *url, const struct req *rq)
 {
@@ -927,6 +951,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 				       peer->role ? "role " : "",
 				       peer->role ? idn_role_name(peer->role) : peer->why,
 				       peer->role ? " may not call it" : "");
+			if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+				audit(c, peer, method, url, 403, NULL, 0);
 			pthread_mutex_unlock(&D.lock);
 			return ret;
 		}
@@ -958,6 +984,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		D.http_req++;
 		ret = send_err(c, 403, "%s %.128s: node certificate %s speaks for node %u only",
 			       method, url, peer->name, peer->node);
+		audit(c, peer, method, url, 403, rq->buf, rq->len);
 		pthread_mutex_unlock(&D.lock);
 		return ret;
 	}
@@ -965,25 +992,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	D.http_req++;
 	last_code = 0;
 	ret = route(c, url, method, rq);
-	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {	/* audit.c: every change */
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		char ip[INET6_ADDRSTRLEN] = "?", who[INET6_ADDRSTRLEN + 100];
-
-		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip,
-				  sizeof(ip));
-		else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
-				  ip, sizeof(ip));
-		/* the certificate's principal, where there is one: "admin-1@127.0.0.1" */
-		if (peer->role == IDN_ROLE_PLAIN)
-			snprintf(who, sizeof(who), "%s", ip);
-		else
-			snprintf(who, sizeof(who), "%s@%s", peer->name, ip);
-		idnd_audit(who, method, url, last_code, rq->too_big ? NULL : rq->buf,
-			   rq->too_big ? 0 : rq->len);
-	}
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))	/* audit.c: every change */
+		audit(c, peer, method, url, last_code, rq->too_big ? NULL : rq->buf,
+		      rq->too_big ? 0 : rq->len);
 	pthread_mutex_unlock(&D.lock);
 	return ret;
 }

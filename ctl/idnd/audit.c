@@ -3,8 +3,10 @@
  * audit.c - idnd's audit log: one JSON line per change, who / what / when.
  *
  * Every POST and DELETE of the API is written, accepted or refused, with
- * the client address (who: until the API authenticates callers this is
- * all idnd knows of them), the method and path, the status answered, and
+ * who: the client certificate's principal at the client address
+ * ("admin@127.0.0.1"; the address alone under --insecure; a refusal's
+ * unverified subject says "(unverified)"), the method and path, the
+ * status answered (403s of the role check included), and
  * the body (at most IDND_AUDIT_BODY bytes, as a JSON string); the closed
  * loop's and demand activation's re-placements are written with who =
  * "loop" / "hold". The file is opened O_APPEND and each line is one
