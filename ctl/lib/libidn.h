@@ -147,14 +147,14 @@ int idn_vip_list(struct idn_maps *m, struct idn_vip_entry **out);
 int idn_node_get(struct idn_maps *m, __u32 id, struct idn_node *n);
 int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n);
 /*
- * A node has up to two locators, one per family (IDN_NODE_F_LOC4 addr4,
-/*
  * A node's telemetry key (idn_tele_keys): put writes key and generation
  * with a fresh replay window (seq 0, not seen); key NULL removes it (every
  * datagram of the node then drops as tele-nokey). get: -ENOENT when none.
  */
 int idn_tele_key_put(struct idn_maps *m, __u32 id, const __u8 key[16], __u32 key_id);
 int idn_tele_key_get(struct idn_maps *m, __u32 id, struct idn_tele_key *k);
+/*
+ * A node has up to two locators, one per family (IDN_NODE_F_LOC4 addr4,
  * IDN_NODE_F_LOC6 addr6). idn_node_locator: the one of @family into @a,
  * -ENOENT (no message) when the node has none. idn_node_set_locator: set
  * or replace the locator of a's family.
