@@ -164,9 +164,11 @@ static int build_request(size_t i, bool keep, char **out, size_t *len)
 {
 	const struct ev_req *r = &T->r[i];
 	size_t body_max = (size_t)r->in * 5 + 256, hmax = 512, blen;
-	char *buf = malloc(hmax + body_max), *b, *p;
+	char *buf = body_max > (8u << 20) ? NULL : malloc(hmax + body_max), *b, *p;
 	int hl;
 
+	if (body_max > (8u << 20))	/* the agent's body limit (8 MiB): refused there */
+		return -E2BIG;
 	if (!buf)
 		return -ENOMEM;
 	b = buf + hmax;
@@ -316,8 +318,9 @@ static void start_on(struct conn *c, long i, bool reused)
 	c->w = NULL;
 	err = build_request(i, keepalive, &c->w, &c->wlen);
 	if (err) {
-		fail(i, "nomem");
+		fail(i, err == -E2BIG ? "prompt too long" : "nomem");
 		c->req = -1;
+		conn_close(c);
 		return;
 	}
 	c->woff = 0;
@@ -823,7 +826,15 @@ int main(int argc, char **argv)
 		case 's': salt = strtoull(optarg, NULL, 0); break;
 		case 'o': outf = optarg; break;
 		case 'T': timeout_s = strtod(optarg, NULL); break;
-		case 'm': model = optarg; break;
+		case 'm':
+			model = optarg;
+			if (!*model || strlen(model) > 64 ||
+			    strspn(model, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789._:/-") != strlen(model)) {
+				fprintf(stderr, "idn_tbclient: --model: 1-64 of A-Z a-z 0-9 . _ : / -\n");
+				return 2;
+			}
+			break;
 		case 'A': agent_args = true; break;
 		case 'D': spread = true; break;
 		case 'X':
