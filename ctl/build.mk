@@ -114,9 +114,12 @@ $(O)/tools/idn_placement: tools/bench/idn_placement.c $(PLACE_SRCS) $(IDND_HDRS)
 	$(Q)$(CC) $(CFLAGS) $(PLACE_CFLAGS) -o $@ $< $(PLACE_SRCS) $(LDFLAGS) $(PLACE_LIBS)
 # ---- end idnd ---------------------------------------------------------------
 
-# build/tools/idn_ctlbench    plan_push_10k_ms, node_down_to_drained_ms
+# build/tools/idn_ctlbench    plan_push_10k_ms, node_down_to_drained_ms,
+#                             revoke_to_plans_ms
 #                             against real pinned maps (run.sh placement)
 ALL_TARGETS += $(O)/tools/idn_ctlbench
-$(O)/tools/idn_ctlbench: tools/bench/idn_ctlbench.c $(LIBIDN) $(LIBIDN_HDRS) | $(O)/tools
+$(O)/tools/idn_ctlbench: tools/bench/idn_ctlbench.c ctl/capsig.c ctl/capsig.h $(LIBIDN) \
+		$(LIBIDN_HDRS) | $(O)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -o $@ $< $(LDFLAGS) $(LIBIDN) $(LDLIBS_BPF) -lpthread
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -o $@ $< ctl/capsig.c $(LDFLAGS) $(LIBIDN) $(LDLIBS_BPF) \
+		-ljson-c -lsodium -lpthread

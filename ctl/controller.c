@@ -465,6 +465,7 @@ int ctl_node_list(int argc, char **argv)
 	for (size_t i = 0; i < json_object_array_length(o); i++)
 		print_node(json_object_array_get_idx(o, i));
 	json_object_put(o);
+	ctl_node_pending_print();	/* node_ident.c: keys waiting for approval */
 	return EXIT_OK;
 }
 
@@ -476,7 +477,6 @@ static int policy_usage(void)
 "Usage: idnctl [ -C URL ] policy list\n"
 "       idnctl [ -C URL ] policy show id ID\n"
 "       idnctl [ -C URL ] policy add name NAME [ trust 0-7 ]\n"
-	ctl_node_pending_print();	/* node_ident.c: keys waiting for approval */
 "                         [ privacy { public | tenant | confidential | hw-bound } ]\n"
 "                         [ scope { any | home | plan } ] [ domains LIST ] [ tiers TIERS ]\n"
 "       idnctl [ -C URL ] policy del id ID\n"

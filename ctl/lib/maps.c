@@ -438,14 +438,79 @@ static int plan_cmp(const void *a, const void *b)
 	return (int)x->key.policy - (int)y->key.policy;
 }
 
+/*
+ * The plan map with batched lookups (a few syscalls for the whole map
+ * instead of two per entry: ~10,000 entries took ~200 ms key by key on a
+ * loaded 2-core VM, and idnd reads the active slot before every commit).
+ * 0 entries and *out NULL: no batch operations here (the caller falls
+ * back to hash_dump()).
+ */
+static int plan_dump_batch(int fd, struct idn_plan_entry **out)
+{
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info), n = 0;
+	struct idn_plan_key *keys;
+	struct idn_plan *vals;
+	struct idn_plan_entry *arr;
+	void *in = NULL;
+	__u64 tok = 0;
+
+	*out = NULL;
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) || !info.max_entries)
+		return 0;
+	keys = calloc(info.max_entries + 1, sizeof(*keys));
+	vals = calloc(info.max_entries + 1, sizeof(*vals));
+	if (!keys || !vals)
+		goto nomem;
+	while (n < info.max_entries) {
+		__u32 cnt = info.max_entries - n;
+		int e = bpf_map_lookup_batch(fd, in, &tok, keys + n, vals + n, &cnt, NULL);
+
+		if (e && errno != ENOENT) {
+			int err = errno;
+
+			free(keys);
+			free(vals);
+			if (n == 0 && (err == EINVAL || err == ENOTSUP || err == EOPNOTSUPP))
+				return 0;	/* no batch ops: key by key */
+			return idn_err(-err, "read plans: %s", strerror(err));
+		}
+		n += cnt;
+		if (e)
+			break;	/* ENOENT: end of the map */
+		in = &tok;
+	}
+	arr = calloc(n + 1, sizeof(*arr));
+	if (!arr)
+		goto nomem;
+	for (__u32 i = 0; i < n; i++) {
+		arr[i].key = keys[i];
+		arr[i].plan = vals[i];
+	}
+	free(keys);
+	free(vals);
+	*out = arr;
+	return n;
+nomem:
+	free(keys);
+	free(vals);
+	return idn_err(-ENOMEM, "out of memory");
+}
+
 int idn_plan_list(struct idn_maps *m, int slot, struct idn_plan_entry **out)
 {
 	struct idn_plan_entry *arr = NULL;
-	int n, k = 0;
+	int n, k = 0, fd = idn_map_fd(m, IDN_MAP_PLANS);
 
-	n = hash_dump(m, IDN_MAP_PLANS, sizeof(struct idn_plan_key),
-		      offsetof(struct idn_plan_entry, plan),
-		      sizeof(struct idn_plan_entry), (void **)&arr);
+	if (fd < 0)
+		return fd;
+	n = plan_dump_batch(fd, &arr);
+	if (n < 0)
+		return n;
+	if (!arr)
+		n = hash_dump(m, IDN_MAP_PLANS, sizeof(struct idn_plan_key),
+			      offsetof(struct idn_plan_entry, plan),
+			      sizeof(struct idn_plan_entry), (void **)&arr);
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++)

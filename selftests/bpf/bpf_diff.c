@@ -532,11 +532,11 @@ static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt
 			   __u32 *node)
 {
 	const struct idn_telemetry *t = (const void *)(data + p->l4_off + 8);
+	struct idn_tele_key k;
 	struct idn_node n;
 	__u32 id, seq;
 
 	if (p->l4_off + 8 + sizeof(*t) > len || p->l4_len < 8 + sizeof(*t))
-	struct idn_tele_key k;
 		return IDN_DROP_BAD_TELEMETRY;
 	id = ntohl(t->node);
 	if (t->magic != htonl(IDN_TELE_MAGIC) || t->version != IDN_TELE_VERSION ||
@@ -550,15 +550,15 @@ static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt
 	    (p->flow.family == IDN_AF_INET ? n.addr4 != p->flow.saddr[0]
 					   : memcmp(n.addr6, p->flow.saddr, 16)))
 		return IDN_DROP_TELE_SPOOF;
-	seq = ntohl(t->seq);
-	if ((k.flags & IDN_TKEY_F_SEEN) && (__s32)(seq - k.seq) <= 0)
-		return IDN_DROP_TELE_REPLAY;
-	*node = id;	/* accepted: the datagram supersedes the charge */
 	/* the node's key: generation, MAC, then the window under that key */
 	if (bpf_map_lookup_elem(E.tkeys, &id, &k) || !(k.flags & IDN_TKEY_F_VALID))
 		return IDN_DROP_TELE_NOKEY;
 	if (ntohl(t->key_id) != k.key_id || idn_tele_mac(k.k0, k.k1, t) != idn_le64(t->mac))
 		return IDN_DROP_TELE_MAC;
+	seq = ntohl(t->seq);
+	if ((k.flags & IDN_TKEY_F_SEEN) && (__s32)(seq - k.seq) <= 0)
+		return IDN_DROP_TELE_REPLAY;
+	*node = id;	/* accepted: the datagram supersedes the charge */
 	return 0;
 }
 

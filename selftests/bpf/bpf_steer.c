@@ -2299,6 +2299,7 @@ static const struct fixture fixtures[] = {
 	{ "demand miss with IDN_CFG_F_HOLD", fx_miss_hold },
 	{ "telemetry: update, replay, spoof, bad", fx_telemetry },
 	{ "telemetry moves new flows", fx_telemetry_steers },
+	{ "telemetry: MAC, key generation, no key", fx_telemetry_auth },
 	{ "self-accounting: burst spreads, telemetry resets", fx_charge },
 	{ "SLO: shed at overload, big prompt served", fx_slo_shed },
 	{ "fib miss and MTU", fx_fib_and_mtu },
@@ -2343,4 +2344,3 @@ int main(int argc, char **argv)
 	tenv_teardown();
 	return tap_done();
 }
-	{ "telemetry: MAC, key generation, no key", fx_telemetry_auth },

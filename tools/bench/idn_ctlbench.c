@@ -31,6 +31,19 @@
  *	the p99 with no solve running (same idnd, just before) and how long
  *	the solves took. A status request that fails counts as 10 s.
  *
+ *   idn_ctlbench revoke -P PIN -u HOST:PORT [-n CAPS] [-r ROUNDS]
+ *	revoke_to_plans_ms: with idnd running on PIN and two nodes up, a
+ *	publisher key trusted (nodes 1 and 2 kept up by heartbeats every
+ *	100 ms from a thread; idnd's -t well above it), CAPS (300) unsigned background capabilities
+ *	placed and a require_signed policy class (their 16 empty plans each:
+ *	~5,000 plan entries a generation); per round a capability is
+ *	registered as signed version 1 (latency 1111 us) and signed version
+ *	2 (2222 us) and placed. Time from the call of POST
+ *	/v1/caps/LABEL/revoke {"version": 2} to the moment the pinned maps'
+ *	active slot, polled from outside as idnctl plan show reads them,
+ *	holds no plan of the label compiled from version 2 (exec_us 2222)
+ *	and the default plan is version 1's. Median over rounds.
+ *
  * Exit 0, 1 on failure, 2 on bad usage.
  */
 #include <errno.h>
@@ -45,7 +58,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <sodium.h>
+
 #include "libidn.h"
+#include "capsig.h"
 
 IDN_ASSERT_ABI();
 
@@ -363,10 +379,258 @@ static int bench_solvelat(const char *url, const char *size, int rounds)
 	return 0;
 }
 
+/* One HTTP request of any size; status code or -1. The answer's first
+ * bytes (headers and body) into ans when given. */
+static int http_ans(const char *host, int port, const char *m, const char *path,
+		    const char *body, char *ans, size_t anslen)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char head[512], buf[4096];
+	int fd, n, code = -1, got = 0;
+	size_t have = 0;
+	size_t len = strlen(body), off = 0;
+
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto out;
+	n = snprintf(head, sizeof(head),
+		     "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n", m, path, host, len);
+	if (write(fd, head, n) != n)
+		goto out;
+	while (off < len) {
+		ssize_t w = write(fd, body + off, len - off);
+
+		if (w <= 0)
+			goto out;
+		off += w;
+	}
+	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		if (!got && n > 12) {
+			buf[n] = 0;
+			code = atoi(buf + 9);
+		}
+		got = 1;
+		if (ans && have + 1 < anslen) {
+			size_t k = (size_t)n < anslen - 1 - have ? (size_t)n : anslen - 1 - have;
+
+			memcpy(ans + have, buf, k);
+			have += k;
+			ans[have] = 0;
+		}
+	}
+out:
+	close(fd);
+	return code;
+}
+
+static int http_big(const char *host, int port, const char *m, const char *path,
+		    const char *body)
+{
+	return http_ans(host, port, m, path, body, NULL, 0);
+}
+
+/*
+ * The active slot's plans of cap: 1 when none holds a candidate of
+ * exec_us `gone` and the default plan's candidates have exec_us `now`;
+ * 0 otherwise, -1 on a map error.
+ */
+static int version_state(struct idn_maps *m, __u32 cap, __u32 gone, __u32 now)
+{
+	struct idn_plan_entry *e = NULL;
+	struct idn_config cfg;
+	int n, stale = 0, def = 0;
+
+	if (idn_config_get(m, &cfg))
+		return -1;
+	n = idn_plan_list(m, cfg.active_slot & 1, &e);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (e[i].key.cap != cap)
+			continue;
+		for (int c = 0; c < e[i].plan.n_cand; c++) {
+			stale |= e[i].plan.cand[c].exec_us == gone;
+			if (e[i].key.tier == IDN_ANY && e[i].key.policy == IDN_ANY)
+				def |= e[i].plan.cand[c].exec_us == now;
+		}
+	}
+	free(e);
+	return !stale && def;
+}
+
+static int post_signed(const char *host, int port, const uint8_t sk[64], const char *pub,
+		       uint32_t cls, uint32_t ver)
+{
+	struct capsig_manifest man = { .cap = IDN_CAP(cls, 0), .version = ver, .privacy = 0xf,
+				       .locality = 0x7, .trust = 0xff };
+	json_object *d;
+	uint8_t sig[64];
+	char body[512];
+	int code;
+
+	snprintf(man.publisher, sizeof(man.publisher), "%s", pub);
+	snprintf(man.name, sizeof(man.name), "revoke-%u", cls);
+	snprintf(man.origin, sizeof(man.origin), "idn_ctlbench");
+	randombytes_buf(man.sha256, sizeof(man.sha256));
+	if (capsig_sign(&man, sk, sig))
+		return -1;
+	snprintf(body, sizeof(body), "{\"class\":%u,\"name\":\"%s\",\"version\":%u,"
+		 "\"latency_us\":%u,\"resources\":{\"mem_gb\":1}}", cls, man.name, ver,
+		 1111 * ver);
+	d = json_tokener_parse(body);
+	if (!d)
+		return -1;
+	json_object_object_add(d, "manifest", capsig_to_json(&man, sig));
+	code = http_big(host, port, "POST", "/v1/caps",
+			json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+	json_object_put(d);
+	return code;
+}
+
+static int revoke_rounds(struct idn_maps *m, const char *url, int n_bg, int rounds);
+
+struct beat {
+	const char *host;
+	int port;
+	volatile int stop;
+};
+
+/* nodes 1 and 2 heartbeat every 100 ms: they stay up */
+static void *beat_thread(void *arg)
+{
+	struct beat *b = arg;
+
+	while (!b->stop) {
+		http_big(b->host, b->port, "POST", "/v1/nodes/1/heartbeat", "{\"load\":100}");
+		http_big(b->host, b->port, "POST", "/v1/nodes/2/heartbeat", "{\"load\":100}");
+		usleep(100000);
+	}
+	return NULL;
+}
+
+static int bench_revoke(struct idn_maps *m, const char *url, int n_bg, int rounds)
+{
+	struct beat beat = {};
+	pthread_t bt;
+	int rc;
+
+	beat.host = url;
+	beat.port = 0;
+	{
+		const char *colon = strrchr(url, ':');
+		static char h[64];
+
+		if (!colon || colon - url >= (int)sizeof(h))
+			return 2;
+		memcpy(h, url, colon - url);
+		h[colon - url] = 0;
+		beat.host = h;
+		beat.port = atoi(colon + 1);
+	}
+	if (pthread_create(&bt, NULL, beat_thread, &beat))
+		return 1;
+	usleep(100000);	/* the nodes are up before the first solve */
+	rc = revoke_rounds(m, url, n_bg, rounds);
+	beat.stop = 1;
+	pthread_join(bt, NULL);
+	return rc;
+}
+
+static int revoke_rounds(struct idn_maps *m, const char *url, int n_bg, int rounds)
+{
+	uint8_t pk[32], sk[64];
+	char host[64], body[256], hex[65], path[64];
+	const char *colon = strrchr(url, ':');
+	double *t = calloc(rounds, sizeof(*t));
+	int port, code;
+
+	if (!t || !colon || colon - url >= (int)sizeof(host) || sodium_init() < 0)
+		return 2;
+	memcpy(host, url, colon - url);
+	host[colon - url] = 0;
+	port = atoi(colon + 1);
+	crypto_sign_keypair(pk, sk);
+	capsig_hex(hex, pk, 32);
+	snprintf(body, sizeof(body), "{\"name\":\"bench\",\"pubkey\":\"%s\"}", hex);
+	code = http_big(host, port, "POST", "/v1/publishers", body);
+	if (code != 200 && code != 201)
+		goto fail;
+	code = http_big(host, port, "POST", "/v1/policies",
+			"{\"name\":\"signed\",\"privacy\":\"tenant\",\"require_signed\":true}");
+	if (code != 200 && code != 201)
+		goto fail;
+	for (int i = 0; i < n_bg; i++) {
+		snprintf(body, sizeof(body), "{\"class\":%d,\"name\":\"bg%d\",\"resources\":"
+			 "{\"mem_gb\":0.01}}", 1000 + i, i);
+		code = http_big(host, port, "POST", "/v1/caps", body);
+		if (code != 200 && code != 201)
+			goto fail;
+		snprintf(body, sizeof(body), "{\"cap\":%u,\"region\":%d,\"rps\":1}",
+			 IDN_CAP(1000 + i, 0), i & 1);
+		if (http_big(host, port, "POST", "/v1/demand", body) != 200)
+			goto fail;
+	}
+	for (int r = 0; r < rounds; r++) {
+		uint32_t cls = 200 + r, label = IDN_CAP(cls, 0);
+		double t0, deadline, t_api;
+		char ans[2048] = "";
+		const char *in_idnd;
+		int st = 0;
+
+		for (uint32_t v = 1; v <= 2; v++)
+			if ((code = post_signed(host, port, sk, "bench", cls, v)) != 200 &&
+			    code != 201)
+				goto fail;
+		snprintf(body, sizeof(body), "{\"cap\":%u,\"region\":0,\"rps\":10}", label);
+		if ((code = http_big(host, port, "POST", "/v1/demand", body)) != 200 ||
+		    (code = http_big(host, port, "POST", "/v1/placement/solve", "{}")) != 200)
+			goto fail;
+		deadline = now_ms() + 5000;
+		while ((st = version_state(m, label, 1111, 2222)) == 0 && now_ms() < deadline)
+			usleep(1000);
+		if (st != 1) {
+			fprintf(stderr, "idn_ctlbench: version 2 of cap %u never in the plans\n",
+				cls);
+			return 1;
+		}
+		snprintf(path, sizeof(path), "/v1/caps/%u/revoke", label);
+		t0 = now_ms();
+		code = http_ans(host, port, "POST", path, "{\"version\":2}", ans, sizeof(ans));
+		t_api = now_ms() - t0;
+		if (code != 200)
+			goto fail;
+		while ((st = version_state(m, label, 2222, 1111)) == 0 && now_ms() < t0 + 10000)
+			usleep(100);
+		if (st != 1) {
+			fprintf(stderr, "idn_ctlbench: revoked version 2 of cap %u still planned: "
+				"%s\n", cls, st < 0 ? idn_errmsg() : "timeout");
+			return 1;
+		}
+		t[r] = now_ms() - t0;
+		in_idnd = strstr(ans, "\"ms\":");
+		fprintf(stderr, "# revoke round %d: version 2 gone from the plans %.2f ms after "
+			"the call (answer after %.2f ms, idnd's own %.2f ms)\n", r, t[r], t_api,
+			in_idnd ? atof(in_idnd + 5) : -1.0);
+	}
+	printf("revoke_to_plans_ms %.2f ms\n", median(t, rounds));
+	free(t);
+	return 0;
+fail:
+	fprintf(stderr, "idn_ctlbench: revoke setup: HTTP %d from idnd at %s\n", code, url);
+	free(t);
+	return 1;
+}
+
 static const char usage_text[] =
 "Usage: idn_ctlbench push -P PIN [-n N] [-r ROUNDS]\n"
 "       idn_ctlbench drain -P PIN -u HOST:PORT -i NODE -t TIMEOUT_MS [-r ROUNDS]\n"
-"       idn_ctlbench solvelat -u HOST:PORT [-g CAPSxNODES] [-r ROUNDS]\n";
+"       idn_ctlbench solvelat -u HOST:PORT [-g CAPSxNODES] [-r ROUNDS]\n"
+"       idn_ctlbench revoke -P PIN -u HOST:PORT [-n CAPS] [-r ROUNDS]\n";
 
 int main(int argc, char **argv)
 {
@@ -418,6 +682,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		rc = bench_drain(&m, url, node, tmo, rounds);
+	} else if (!strcmp(mode, "revoke")) {
+		if (!url) {
+			fputs(usage_text, stderr);
+			return 2;
+		}
+		rc = bench_revoke(&m, url, n == 10000 ? 300 : n, rounds);
 	} else {
 		fputs(usage_text, stderr);
 		rc = 2;

@@ -37,7 +37,9 @@
 #         heartbeating: DOWN in idn_nodes and out of every active plan,
 #         excess over the heartbeat timeout CTL_HB_MS, 300 ms) and
 #         idnd_api_p99_ms_during_solve (GET /v1/status while idnd solves
-#         a generated 2000x5000 instance off its request lock)
+#         a generated 2000x5000 instance off its request lock) and
+#         revoke_to_plans_ms (a signed version revoked: API call to the
+#         version gone from every plan of the maps)
 #   kernel  idn.ko in one QEMU guest boot (Debian 6.1, TCG unless KVM:
 #         absolute numbers are emulated, ratios matter), through
 #         selftests/kernel/run.sh IDN_KBENCH=1 (tools/bench/kernel_guest.sh,
@@ -142,6 +144,7 @@ ctl_in_netns() {
 	[ "$(post /v1/placement/solve '{}')" = 200 ] || { echo "run.sh: idnd solve failed" >&2; st=1; }
 	"$O/tools/idn_ctlbench" drain -P "$p" -u "$url" -i 1 -t "$tmo" -r "${CTL_ROUNDS:-5}" || st=1
 	"$O/tools/idn_ctlbench" solvelat -u "$url" -r "${CTL_ROUNDS:-5}" || st=1	# idnd -G
+	"$O/tools/idn_ctlbench" revoke -P "$p" -u "$url" -r "${CTL_ROUNDS:-5}" || st=1
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	[ $st = 0 ] || cat "$d/idnd.log" >&2
 	umount "$d/bpf"; rm -rf "$d"
