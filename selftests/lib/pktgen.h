@@ -345,6 +345,8 @@ static inline void pg_tele_fill(struct idn_telemetry *t, uint32_t node, uint32_t
 				uint8_t health, uint32_t queue, uint32_t pending,
 				uint16_t load, uint16_t kv)
 {
+	uint8_t key[16];
+
 	memset(t, 0, sizeof(*t));
 	t->magic = htonl(IDN_TELE_MAGIC);
 	t->version = IDN_TELE_VERSION;
@@ -355,10 +357,10 @@ static inline void pg_tele_fill(struct idn_telemetry *t, uint32_t node, uint32_t
 	t->pending_tokens = htonl(pending);
 	t->load = htons(load);
 	t->kv_use = htons(kv);
-}
-
 	pg_tele_key(node, key);
 	pg_tele_mac(t, key, PG_TELE_KEY_ID);
+}
+
 /* IPv6 descriptor address (encoding 2). */
 static inline void pg_addr6_desc(uint8_t out[16], const uint8_t prefix[6], uint8_t ver,
 				 uint8_t tier, uint32_t cap, uint8_t policy, uint32_t token)
