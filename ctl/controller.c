@@ -269,13 +269,19 @@ static void print_explain(json_object *o)
 	char cb[32];
 
 	if (json_object_object_get_ex(o, "cap", &c)) {
-		json_object *l, *res = NULL;
+		json_object *l, *res = NULL, *sg = NULL;
 
 		json_object_object_get_ex(c, "resources", &res);
 		printf("cap %s name %s tier %s mem-gb %s\n",
 		       json_object_object_get_ex(c, "label", &l) ?
 		       cap_name(json_object_get_int64(l), cb, sizeof(cb)) : "-",
 		       str(c, "name"), str(c, "tier"), res ? num(res, "mem_gb") : "-");
+		/* the version in force and who signed it (docs/security.md) */
+		if (json_object_object_get_ex(c, "signed", &sg) && sg)
+			printf("  version %s signed by %s artifact-sha256 %s\n", str(c, "version"),
+			       str(sg, "publisher"), str(sg, "artifact_sha256"));
+		else
+			printf("  version %s unsigned\n", str(c, "version"));
 	}
 	json_object_object_get_ex(o, "placed_on", &a);
 	print_ids("  placed on nodes", a);
@@ -299,6 +305,11 @@ static void print_explain(json_object *o)
 			r = json_object_array_get_idx(a, i);
 			snprintf(what, sizeof(what), "  policy %s %s: nodes", str(r, "id"),
 				 str(r, "name"));
+			if (json_object_object_get_ex(r, "refused", &n) && n) {
+				printf("  policy %s %s: refused: %s\n", str(r, "id"), str(r, "name"),
+				       json_object_get_string(n));
+				continue;
+			}
 			json_object_object_get_ex(r, "nodes", &n);
 			print_ids(what, n);
 			json_object_object_get_ex(r, "excluded", &x);
@@ -479,11 +490,14 @@ static int policy_usage(void)
 "       idnctl [ -C URL ] policy add name NAME [ trust 0-7 ]\n"
 "                         [ privacy { public | tenant | confidential | hw-bound } ]\n"
 "                         [ scope { any | home | plan } ] [ domains LIST ] [ tiers TIERS ]\n"
+"                         [ require-signed ]\n"
 "       idnctl [ -C URL ] policy del id ID\n"
 "       idnctl policy help\n"
 "where  ID := policy class 0-127 = trust + 8 * privacy + 32 * scope (a request's policy)\n"
 "       LIST := domains 0-31 as in 0,2,5-7\n"
-"       TIERS := tiers 0-15 its plans are compiled for (default all), as in 0-3,7\n");
+"       TIERS := tiers 0-15 its plans are compiled for (default all), as in 0-3,7\n"
+"       require-signed: only signed capability versions whose signed scope admits\n"
+"                       the class serve it (docs/security.md)\n");
 	return EXIT_OK;
 }
 
@@ -503,10 +517,14 @@ static void print_policy_class(json_object *p)
 	__u32 dom = json_mask(p, "domains"), tiers = json_mask(p, "tiers");
 	char b[128], t[64];
 
-	printf("policy %s name %s trust %s privacy %s scope %s domains %s tiers %s\n",
+	json_object *rs = NULL;
+
+	json_object_object_get_ex(p, "require_signed", &rs);
+	printf("policy %s name %s trust %s privacy %s scope %s domains %s tiers %s%s\n",
 	       str(p, "id"), str(p, "name"), str(p, "min_trust"), str(p, "privacy"),
 	       str(p, "scope"), dom ? idn_fmt_domains(dom, b, sizeof(b)) : "any",
-	       tiers && tiers != 0xffff ? idn_fmt_domains(tiers, t, sizeof(t)) : "all");
+	       tiers && tiers != 0xffff ? idn_fmt_domains(tiers, t, sizeof(t)) : "all",
+	       rs && json_object_get_boolean(rs) ? " require-signed" : "");
 }
 
 static int policy_id(int argc, char **argv, const char *cmd, __u32 *id)
@@ -558,6 +576,10 @@ static int policy_add(int argc, char **argv)
 			if (idn_parse_u32(*argv, 0, 7, &v, "trust"))
 				return json_object_put(b), invarg();
 			json_object_object_add(b, "min_trust", json_object_new_int(v));
+			continue;
+		}
+		if (matches(*argv, "require-signed")) {	/* docs/security.md */
+			json_object_object_add(b, "require_signed", json_object_new_boolean(true));
 			continue;
 		}
 		if (matches(*argv, "domains") || matches(*argv, "tiers")) {
