@@ -1545,7 +1545,6 @@ static void fx_telemetry_steers(int hook)
 		check_encap0(&R, &p, 3);
 }
 
-/* Which of nodes 1 and 2 an IPv4 packet was encapsulated to (0: neither). */
 /*
  * Authenticated telemetry (docs/security.md): node 1 reports itself busy;
  * a forged "idle" datagram from its own locator (bad MAC), one of another
@@ -1613,6 +1612,7 @@ static void fx_telemetry_auth(int hook)
 	expect(&R, hook, A_DROP, IDN_V_MALFORMED, IDN_DROP_TELE_REPLAY);
 }
 
+/* Which of nodes 1 and 2 an IPv4 packet was encapsulated to (0: neither). */
 static __u32 out_node12(const struct run *r)
 {
 	for (__u32 id = 1; id <= 2; id++) {
