@@ -9,6 +9,13 @@
  * Everything else passes untouched. Inner and outer family are the same
  * by construction (the router only picks nodes of the request's family),
  * so decapsulation never changes skb->protocol.
+ *
+ * idn_stamp, TC egress on the same device, writes the node's TCP
+ * timestamp cookie (bpf/lib/tsopt.h) into the TSval of the segments the
+ * node sends from an address that arrived through IDN (the inner
+ * destinations idn_decap saw: idn_ts_addrs), so a router that lost a
+ * connection's entry finds its node in the TSecr the client echoes
+ * (docs/architecture.md, "State only for real connections").
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -18,12 +25,14 @@
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include <linux/idn.h>
+#include <linux/tcp.h>
+#include "lib/tsopt.h"
 
 enum idn_decap_stat {
 	IDN_DECAP_OK = 0,	/* decapsulated */
 	IDN_DECAP_PASS,		/* not encapsulated: passed */
 	IDN_DECAP_BAD,		/* encapsulated but malformed: dropped */
+	IDN_DECAP_STAMP,	/* egress: TSval stamped with the cookie */
 	IDN_DECAP_MAX,
 };
 
@@ -34,6 +43,29 @@ struct {
 	__type(value, __u64);
 } idn_decap_stats SEC(".maps");
 
+/* IDN_TS_CFG_ON | this node's TS cookie (its node id); 0: no stamping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idn_ts_cfg SEC(".maps");
+
+/*
+ * Local addresses that arrived through IDN (VIPs, IPv6 descriptor /64s).
+ * Not LRU, and pinned: an address once seen stays, so a connection's
+ * segments are stamped all or none from its first - a TSval that went
+ * back below a stamped one would fail the client's PAWS check.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, IDN_TS_ADDRS);
+	__type(key, struct idn_ts_addr);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idn_ts_addrs SEC(".maps");
+
 static __always_inline int count(__u32 what, int act)
 {
 	__u64 *c = bpf_map_lookup_elem(&idn_decap_stats, &what);
@@ -41,6 +73,16 @@ static __always_inline int count(__u32 what, int act)
 	if (c)
 		(*c)++;
 	return act;
+}
+
+/* Remember an inner destination (first 4 or 8 bytes at @a) once. */
+static __always_inline void learn(__u8 family, const void *a)
+{
+	struct idn_ts_addr k = { .family = family };
+
+	__builtin_memcpy(k.addr, a, family == IDN_AF_INET ? 4 : 8);
+	if (!bpf_map_lookup_elem(&idn_ts_addrs, &k))
+		bpf_map_update_elem(&idn_ts_addrs, &k, &(__u8){ 1 }, BPF_NOEXIST);
 }
 
 SEC("tc")
@@ -62,6 +104,7 @@ int idn_decap(struct __sk_buff *skb)
 		    (void *)(ip + 1) + sizeof(struct iphdr) > end)
 			return count(IDN_DECAP_BAD, TC_ACT_SHOT);
 		room = sizeof(struct iphdr);
+		learn(IDN_AF_INET, &((struct iphdr *)(ip + 1))->daddr);
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
@@ -70,12 +113,94 @@ int idn_decap(struct __sk_buff *skb)
 		if ((void *)(ip6 + 1) + sizeof(struct ipv6hdr) > end)
 			return count(IDN_DECAP_BAD, TC_ACT_SHOT);
 		room = sizeof(struct ipv6hdr);
+		learn(IDN_AF_INET6, &((struct ipv6hdr *)(ip6 + 1))->daddr);
 	} else {
 		return count(IDN_DECAP_PASS, TC_ACT_OK);
 	}
 	if (bpf_skb_adjust_room(skb, -room, BPF_ADJ_ROOM_MAC, 0))
 		return count(IDN_DECAP_BAD, TC_ACT_SHOT);
 	return count(IDN_DECAP_OK, TC_ACT_OK);
+}
+
+/*
+ * TC egress: stamp the cookie into the TSval of a TCP segment sent from
+ * an address in idn_ts_addrs. Left alone: segments without a timestamp,
+ * SYNs and SYN+ACKs. A SYN+ACK's TSval must come back unchanged: Linux
+ * (6.x) accepts the handshake's ACK only with a TSecr between the first
+ * and the last TSval its SYN+ACKs carried (TSEcrRejected otherwise), and
+ * a syncookie SYN+ACK encodes the SYN's options in the TSval's low bits.
+ * Rounding up keeps every later stamped TSval at or above it (PAWS). The
+ * TCP checksum is updated (bpf_l4_csum_replace leaves a CHECKSUM_PARTIAL
+ * packet's to the device).
+ */
+SEC("tc")
+int idn_stamp(struct __sk_buff *skb)
+{
+	__u32 zero = 0, *cookie = bpf_map_lookup_elem(&idn_ts_cfg, &zero);
+	struct idn_ts_addr k = {};
+	struct idn_tsbuf w;
+	__u32 l4, olen, tsval, stamped, old_be, new_be;
+	__u16 proto;
+	__u8 th[20];
+	int off;
+
+	if (!cookie || !(*cookie & IDN_TS_CFG_ON))
+		return TC_ACT_OK;
+	if (bpf_skb_load_bytes(skb, 12, &proto, 2))
+		return TC_ACT_OK;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) ||
+		    ip.protocol != IPPROTO_TCP || (ip.frag_off & bpf_htons(0x3fff)))
+			return TC_ACT_OK;
+		if (ip.ihl < 5)
+			return TC_ACT_OK;
+		k.family = IDN_AF_INET;
+		k.addr[0] = ip.saddr;
+		l4 = ETH_HLEN + ip.ihl * 4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)) ||
+		    ip6.nexthdr != IPPROTO_TCP)
+			return TC_ACT_OK;
+		k.family = IDN_AF_INET6;
+		__builtin_memcpy(k.addr, &ip6.saddr, 8);
+		l4 = ETH_HLEN + sizeof(ip6);
+	} else {
+		return TC_ACT_OK;
+	}
+	if (!bpf_map_lookup_elem(&idn_ts_addrs, &k))
+		return TC_ACT_OK;
+	l4 &= 0xff;
+	if (bpf_skb_load_bytes(skb, l4, th, sizeof(th)))
+		return TC_ACT_OK;
+	if (th[13] & 0x02)			/* SYN, SYN+ACK: see above */
+		return TC_ACT_OK;
+	olen = (th[12] >> 4) * 4;
+	if (olen <= 20)
+		return TC_ACT_OK;
+	olen -= 20;
+	if (olen < IDN_TCPOPT_TS_LEN || olen > IDN_TSOPT_SPACE)
+		return TC_ACT_OK;
+	w.len = olen;
+	olen = ((olen - 1) & 0x3f) + 1;	/* 1..64 where the verifier sees it */
+	if (bpf_skb_load_bytes(skb, l4 + 20, w.b, olen))
+		return TC_ACT_OK;
+	off = idn_tsopt_find(&w);
+	if (off < 0 || off > IDN_TSOPT_SPACE - IDN_TCPOPT_TS_LEN)
+		return TC_ACT_OK;
+	tsval = idn_tsbuf_word(&w, off + 2);
+	stamped = idn_ts_stamp(tsval, *cookie & IDN_TS_COOKIE_MASK);
+	if (stamped == tsval)
+		return count(IDN_DECAP_STAMP, TC_ACT_OK);
+	old_be = bpf_htonl(tsval);
+	new_be = bpf_htonl(stamped);
+	if (bpf_skb_store_bytes(skb, l4 + 20 + off + 2, &new_be, 4, 0) ||
+	    bpf_l4_csum_replace(skb, l4 + 16, old_be, new_be, 4))
+		return TC_ACT_OK;
+	return count(IDN_DECAP_STAMP, TC_ACT_OK);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

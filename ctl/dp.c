@@ -36,6 +36,8 @@
 #define PIN_XDP		"prog_xdp"
 #define PIN_TC		"prog_tc"
 #define PIN_DECAP	"prog_decap"
+#define PIN_STAMP	"prog_stamp"	/* idn_stamp: TC egress beside idn_decap */
+#define TS_CFG_MAP	"idn_ts_cfg"
 /* Our cls_bpf filter: fixed handle/priority so detach finds it again. */
 #define TC_HANDLE	1
 #define TC_PRIO		0x1d4e
@@ -60,8 +62,9 @@ static int usage(void)
 "Usage: idnctl dp attach dev IFNAME [ mode { xdp | tc } ] [ xdpmode { native | generic } ]\n"
 "       idnctl dp detach dev IFNAME\n"
 "       idnctl dp replace [ dev IFNAME ]\n"
-"       idnctl dp decap attach dev IFNAME\n"
+"       idnctl dp decap attach dev IFNAME [ node ID ]\n"
 "       idnctl dp decap detach dev IFNAME\n"
+"       idnctl dp flush conns\n"
 "       idnctl dp status\n"
 "       idnctl dp set [ drop-malformed { on | off } ] [ hold { on | off } ]\n"
 "                     [ rst { on | off } ] [ telemetry { on | off } ] [ port PORT ]\n"
@@ -305,14 +308,16 @@ static int steer_prog(enum dp_kind kind)
 
 static int decap_prog(void)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX + 32], stamp[PATH_MAX + 32];
 	int fd, err;
 
 	pin_path(path, sizeof(path), PIN_DECAP);
 	fd = bpf_obj_get(path);
 	if (fd >= 0)
 		return fd;
-	err = idnctl_decap_load_pin(G.maps.dir, path);
+	pin_path(stamp, sizeof(stamp), PIN_STAMP);
+	unlink(stamp);	/* a leftover of an older load: ours comes with decap */
+	err = idnctl_decap_load_pin(G.maps.dir, path, stamp);
 	if (err == -EOPNOTSUPP)
 		return idn_err(err, "idnctl was built without bpf/idn_node.bpf.c");
 	if (err)
@@ -321,6 +326,33 @@ static int decap_prog(void)
 	if (fd < 0)
 		return idn_err(-errno, "%s: %s", path, strerror(errno));
 	return fd;
+}
+
+/*
+ * Beside idn_decap, idn_stamp on the device's egress writes the node's TS
+ * cookie into the replies (docs/architecture.md, "State only for real
+ * connections"). Decapsulation works without it: a failure is a warning.
+ */
+static void stamp_attach(int ifindex, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	char path[PATH_MAX + 32];
+	int fd, err;
+
+	pin_path(path, sizeof(path), PIN_STAMP);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		pr_warn("idnctl: %s: no TS cookie stamping: %s: %s\n", ifname, path,
+			strerror(errno));
+		return;
+	}
+	opts.prog_fd = fd;
+	err = bpf_tc_attach(&hook, &opts);
+	if (err)
+		pr_warn("idnctl: %s: no TS cookie stamping: tc egress attach: %s\n", ifname,
+			strerror(-err));
+	close(fd);
 }
 
 static int tc_attach(int ifindex, int prog_fd, struct dp_dev *d)
@@ -347,6 +379,8 @@ static int tc_attach(int ifindex, int prog_fd, struct dp_dev *d)
 		return idn_err(err, "tc attach on %s: %s", d->ifname, strerror(-err));
 	}
 	d->prog_id = opts.prog_id;
+	if (d->kind == DP_DECAP)
+		stamp_attach(ifindex, d->ifname);
 	return 0;
 }
 
@@ -358,6 +392,14 @@ static int tc_detach(const struct dp_dev *d)
 
 	if (err && err != -ENOENT)
 		return idn_err(err, "tc detach from %s: %s", d->ifname, strerror(-err));
+	if (d->kind == DP_DECAP) {
+		LIBBPF_OPTS(bpf_tc_hook, eg, .ifindex = d->ifindex, .attach_point = BPF_TC_EGRESS);
+		LIBBPF_OPTS(bpf_tc_opts, eo, .handle = TC_HANDLE, .priority = TC_PRIO);
+		bool q = idn_log_libbpf_quiet(true);
+
+		bpf_tc_detach(&eg, &eo);	/* idn_stamp, when it was attached */
+		idn_log_libbpf_quiet(q);
+	}
 	if (d->created_hook) {
 		/* we made the clsact qdisc: take it away again (with its filters) */
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
@@ -525,6 +567,8 @@ static void unpin_unused(const struct dp_dev *devs)
 	}
 	if (!decap) {
 		pin_path(path, sizeof(path), PIN_DECAP);
+		unlink(path);
+		pin_path(path, sizeof(path), PIN_STAMP);
 		unlink(path);
 	}
 }
@@ -733,16 +777,55 @@ static int dp_detach(int argc, char **argv)
 	return rc >= 0 ? rc : dp_detach_kind(dev, false);
 }
 
+/* Write this node's TS cookie (its node id) for idn_stamp. */
+static int ts_cookie_set(__u32 node)
+{
+	char path[PATH_MAX + 32];
+	__u32 zero = 0, v = IDN_TS_CFG_ON | node;
+	int fd, rc = EXIT_OK;
+
+	pin_path(path, sizeof(path), TS_CFG_MAP);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return runtime_error("dp decap: %s: %s", path, strerror(errno));
+	if (bpf_map_update_elem(fd, &zero, &v, BPF_ANY))
+		rc = runtime_error("dp decap: write %s: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
 static int dp_decap(int argc, char **argv)
 {
 	const char *dev = NULL;
-	int rc;
+	char *rest[8];
+	int rc, n = 0;
+	__u32 node = IDN_NODE_NONE;
 
 	if (argc < 1)
 		return usage_error("dp decap needs attach or detach, try \"idnctl dp help\".");
 	if (matches(*argv, "attach")) {
-		rc = parse_dev(argc - 1, argv + 1, &dev, NULL, NULL, false);
-		return rc >= 0 ? rc : dp_attach_kind(dev, DP_DECAP, 0);
+		/* node ID: the TS cookie idn_stamp writes; the rest is parse_dev's */
+		for (int i = 1; i < argc; i++) {
+			if (matches(argv[i], "node")) {
+				if (i + 1 >= argc)
+					return usage_error("\"node\" needs a node id");
+				if (node != IDN_NODE_NONE)
+					return duparg("node");
+				PARSE(idn_parse_u32(argv[++i], 0, IDN_MAX_NODES - 1, &node,
+						    "node id"));
+			} else if (n < (int)ARRAY_SIZE(rest)) {
+				rest[n++] = argv[i];
+			} else {
+				return usage_error("too many arguments, try \"idnctl dp help\".");
+			}
+		}
+		rc = parse_dev(n, rest, &dev, NULL, NULL, false);
+		if (rc >= 0)
+			return rc;
+		rc = dp_attach_kind(dev, DP_DECAP, 0);
+		if (rc == EXIT_OK && node != IDN_NODE_NONE)
+			rc = ts_cookie_set(node);
+		return rc;
 	}
 	if (matches(*argv, "detach")) {
 		rc = parse_dev(argc - 1, argv + 1, &dev, NULL, NULL, false);
@@ -1102,6 +1185,26 @@ static int dp_set(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/*
+ * dp flush conns: empty the connection table (as a restart or an LRU
+ * storm would). Live connections continue where they are: their next
+ * segments find the node by TS cookie or the stateless choice.
+ */
+static int dp_flush(int argc, char **argv)
+{
+	int n;
+
+	if (argc != 1 || !matches(*argv, "conns"))
+		return usage_error("dp flush needs \"conns\", try \"idnctl dp help\".");
+	n = idn_map_flush(&G.maps, IDN_MAP_CONNS);
+	if (n < 0)
+		return runtime_error("dp flush: %s", idn_errmsg());
+	idn_json_begin(false);
+	print_int(PRINT_ANY, "flushed", "flushed %d conns\n", n);
+	idn_json_end();
+	return EXIT_OK;
+}
+
 int do_dp(int argc, char **argv)
 {
 	if (argc < 1)
@@ -1118,6 +1221,8 @@ int do_dp(int argc, char **argv)
 		return dp_status(argc - 1, argv + 1);
 	if (matches(*argv, "set"))
 		return dp_set(argc - 1, argv + 1);
+	if (matches(*argv, "flush"))
+		return dp_flush(argc - 1, argv + 1);
 	if (matches(*argv, "help"))
 		return usage();
 	return unknown_cmd("dp", *argv);

@@ -14,7 +14,7 @@
 #if __has_include("bpf/idn_node.skel.h")
 #include "bpf/idn_node.skel.h"
 
-int idnctl_decap_load_pin(const char *pin_root, const char *prog_pin)
+int idnctl_decap_load_pin(const char *pin_root, const char *prog_pin, const char *stamp_pin)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_root);
 	struct idn_node *skel;
@@ -26,11 +26,16 @@ int idnctl_decap_load_pin(const char *pin_root, const char *prog_pin)
 	err = idn_node__load(skel);
 	if (!err)
 		err = bpf_program__pin(skel->progs.idn_decap, prog_pin);
+	if (!err) {
+		err = bpf_program__pin(skel->progs.idn_stamp, stamp_pin);
+		if (err)
+			bpf_program__unpin(skel->progs.idn_decap, prog_pin);
+	}
 	idn_node__destroy(skel);	/* the pin keeps the program */
 	return err;
 }
 #else
-int idnctl_decap_load_pin(const char *pin_root, const char *prog_pin)
+int idnctl_decap_load_pin(const char *pin_root, const char *prog_pin, const char *stamp_pin)
 {
 	return -EOPNOTSUPP;	/* built without bpf/idn_node.bpf.c */
 }

@@ -6,7 +6,10 @@
 #ifndef __IDN_CTL_DP_LOAD_H
 #define __IDN_CTL_DP_LOAD_H
 
-/* Load idn_node (maps pinned under pin_root), pin idn_decap at prog_pin. */
-int idnctl_decap_load_pin(const char *pin_root, const char *prog_pin);
+/*
+ * Load idn_node (maps pinned under pin_root), pin idn_decap at prog_pin
+ * and idn_stamp (TC egress, the TS cookie) at stamp_pin.
+ */
+int idnctl_decap_load_pin(const char *pin_root, const char *prog_pin, const char *stamp_pin);
 
 #endif /* __IDN_CTL_DP_LOAD_H */

@@ -8,6 +8,10 @@
  * The choice is a function of the flow and of the tables the control plane
  * and past new flows wrote - never of load - so every segment of one
  * connection lands on the same node, packet after packet:
+ *   0. (mid-flow segments) the node named by the TCP timestamp cookie the
+ *      client echoes in TSecr (tsopt.h), when that node is a candidate of
+ *      the flow's plans: exact, it is the node that sent the segment the
+ *      client answers (idn_ts_check());
  *   1. the affinity node of the flow's token and capability class: the
  *      node this client's latest new flow of that class went to (a client
  *      without an option token has its token from its address, so its
@@ -24,6 +28,7 @@
 #define __IDN_LIB_STATELESS_H
 
 #include "lib/compat.h"
+#include "lib/tsopt.h"
 
 /* What a stateless choice depends on (a struct: BPF passes 5 arguments). */
 struct idn_sl_in {
@@ -103,6 +108,68 @@ IDN_SUBPROG __u32 idn_stateless_pick(IDN_ENV_PARAM const struct idn_sl_in *in)
 		}
 	}
 	return best;
+}
+
+/* Is @id a candidate of plan @pl? (unrolled, no early exit: see above) */
+IDN_INLINE int idn_plan_has(const struct idn_plan *pl, __u32 id)
+{
+	int has = 0;
+
+	if (!pl)
+		return 0;
+	IDN_UNROLL
+	for (__u32 i = 0; i < IDN_MAX_CAND; i++)
+		if (i < pl->n_cand && pl->cand[i].node == id)
+			has = 1;
+	return has;
+}
+
+/* The plan (cap, tier, policy) of @slot, else (cap, any, any). */
+IDN_INLINE const struct idn_plan *idn_sl_plan(IDN_ENV_PARAM const struct idn_sl_in *in,
+					      __u32 cap, __u8 slot)
+{
+	struct idn_plan_key k = { .cap = cap, .tier = in->tier, .policy = in->policy,
+				  .slot = slot & 1 };
+	const struct idn_plan *pl = IDN_PLAN_GET(env, &k);
+
+	if (!pl) {
+		k.tier = IDN_ANY;
+		k.policy = IDN_ANY;
+		pl = IDN_PLAN_GET(env, &k);
+	}
+	return pl;
+}
+
+/*
+ * idn_ts_check - may the connection of a segment whose TSecr carries
+ * cookie @id live on node @id? Only a node the router could have sent
+ * the flow to counts: a candidate of the flow's plan in the active slot,
+ * of its cheaper variant's plan, or of the plan in the other slot (the
+ * generation before the last swap). A cookie naming anything else is an
+ * echo of a TSval no IDN node stamped (a syncookie SYN+ACK, a node
+ * without idn_stamp) or made up, and the caller falls back to
+ * idn_stateless_pick().
+ * Return: 1 the node is usable (send the segment there), -1 it is a
+ * candidate but down, gone or without a locator of the family (the
+ * connection lives there and cannot move: the node-down rule resets it),
+ * 0 not a candidate.
+ */
+IDN_SUBPROG int idn_ts_check(IDN_ENV_PARAM const struct idn_sl_in *in, __u32 id)
+{
+	const struct idn_plan *pl;
+	int has;
+
+	if (!in || id >= IDN_MAX_NODES)
+		return 0;
+	pl = idn_sl_plan(IDN_ENV_ARG in, in->cap, in->slot);
+	has = idn_plan_has(pl, id);
+	if (!has && pl && pl->fallback_cap)
+		has = idn_plan_has(idn_sl_plan(IDN_ENV_ARG in, pl->fallback_cap, in->slot), id);
+	if (!has)
+		has = idn_plan_has(idn_sl_plan(IDN_ENV_ARG in, in->cap, in->slot ^ 1), id);
+	if (!has)
+		return 0;
+	return idn_node_usable(IDN_NODE_GET(env, id), in->family) ? 1 : -1;
 }
 
 #endif /* __IDN_LIB_STATELESS_H */

@@ -727,6 +727,101 @@ IDN_INLINE int flood_over(const struct idn_config *cfg)
 	return ++f->count > rate;
 }
 
+/*
+ * The TS cookie of a mid-flow segment (tsopt.h): the low bits of the
+ * TSecr it echoes, or -1 (no ACK, no timestamp option, TSecr 0). Out of
+ * line per hook, like opt_scan, so the option copy stays off the main
+ * program's stack.
+ */
+IDN_INLINE int ts_cookie(void *ctx, __u32 off, __u32 len, const int xdp)
+{
+	struct idn_tsbuf w;
+	__u32 ecr;
+	int o;
+
+	if (len < IDN_TCPOPT_TS_LEN || len > IDN_TSOPT_SPACE)
+		return -1;
+	w.len = len;
+	if (ctx_load(ctx, off, w.b, len, xdp))
+		return -1;
+	o = idn_tsopt_find(&w);
+	if (o < 0 || o > IDN_TSOPT_SPACE - IDN_TCPOPT_TS_LEN)
+		return -1;
+	ecr = idn_tsbuf_word(&w, o + 6);
+	return ecr ? (int)idn_ts_cookie(ecr) : -1;
+}
+
+static __attribute__((noinline)) int ts_cookie_xdp(void *ctx, __u32 off, __u32 len)
+{
+	return ts_cookie(ctx, off, len, IDN_HOOK_XDP);
+}
+
+static __attribute__((noinline)) int ts_cookie_tc(void *ctx, __u32 off, __u32 len)
+{
+	return ts_cookie(ctx, off, len, IDN_HOOK_TC);
+}
+
+/*
+ * ts_cookie_forward - a mid-flow TCP segment without a connection entry
+ * whose TSecr names a node of the flow's plans (stateless.h,
+ * idn_ts_check()) goes to that node, where the connection lives; the
+ * entry is written again unless the flood guard is over its rate
+ * (counted as a new flow). A node that is down or gone: the node-down
+ * rule (reset at once). Return: the action, or -1 when the segment has no
+ * usable cookie (the caller takes the stateless choice).
+ */
+IDN_INLINE int ts_cookie_forward(void *ctx, const struct idn_config *cfg,
+				 const struct idn_pkt *p, const struct idn_desc *d, __u32 len,
+				 const int xdp)
+{
+	struct idn_sl_in in = {
+		.cap = d->cap, .aff_node = IDN_NODE_NONE, .tier = d->tier, .policy = d->policy,
+		.slot = cfg->active_slot & 1, .family = p->flow.family,
+	};
+	__u32 off = p->l4_off + sizeof(struct tcphdr), olen, id;
+	const struct idn_node *n;
+	int cookie, r, act;
+
+	if (!(p->tcp_flags & IDN_TCP_ACK) || p->tcp_hlen < sizeof(struct tcphdr) + IDN_TCPOPT_TS_LEN)
+		return -1;
+	olen = p->tcp_hlen - sizeof(struct tcphdr);
+	cookie = xdp ? ts_cookie_xdp(ctx, off, olen) : ts_cookie_tc(ctx, off, olen);
+	if (cookie < 0)
+		return -1;
+	id = (__u32)cookie;
+	r = idn_ts_check(&in, id);
+	if (!r)
+		return -1;
+	if (r < 0) {
+		/* its node is down or gone: reset now (see idn_steer()) */
+		stat_drop(IDN_DROP_NODE_DOWN);
+		stat_verdict(IDN_V_ERROR, len);
+		if (!(p->tcp_flags & IDN_TCP_RST) && !(cfg->flags & IDN_CFG_F_NO_RST)) {
+			act = reject_tcp_rst(ctx, p, xdp);
+			if (act >= 0)
+				return act;
+		}
+		return act_drop(xdp);
+	}
+	stat_drop(IDN_DROP_TS_COOKIE);
+	n = bpf_map_lookup_elem(&idn_nodes, &id);
+	if (!n) {
+		stat_verdict(IDN_V_ERROR, len);
+		return act_drop(xdp);
+	}
+	if (!(p->tcp_flags & (IDN_TCP_RST | IDN_TCP_FIN)) && !flood_over(cfg)) {
+		struct idn_conn c = { .node = id, .cap = d->cap };
+
+		bpf_map_update_elem(&idn_conns, &p->flow, &c, BPF_NOEXIST);
+	}
+	act = forward(ctx, cfg, p, id, n, IDN_V_CONN, len, xdp);
+	if (act < 0) {
+		stat_verdict(IDN_V_ERROR, len);
+		return act_drop(xdp);
+	}
+	return act;
+}
+
 IDN_INLINE int receipt_sampled(const struct idn_config *cfg, const struct idn_vip *vip)
 {
 	if (vip && (vip->flags & IDN_VIP_F_RECEIPT))
@@ -864,14 +959,21 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 
 	/*
 	 * State only for real connections: a TCP segment that is not a SYN
-	 * and has no connection entry is never chosen by load and creates no
-	 * state; it goes where its connection lives (stateless.h). Above the
-	 * flood guard's rate, new flows are chosen the same way, without
-	 * writing a table, so a SYN flood cannot evict live flows.
+	 * and has no connection entry is never chosen by load; it goes where
+	 * its connection lives (stateless.h): the node its TS cookie names
+	 * (which writes the entry again), else the stateless choice, which
+	 * writes nothing. Above the flood guard's rate, new flows are chosen
+	 * the same way, without writing a table, so a SYN flood cannot evict
+	 * live flows.
 	 */
 	if (!ct && p.flow.proto == IPPROTO_TCP &&
-	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) != IDN_TCP_SYN)
+	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) != IDN_TCP_SYN) {
+		/* exact when the client echoes its node's TS cookie */
+		act = ts_cookie_forward(ctx, cfg, &p, d, len, xdp);
+		if (act >= 0)
+			return act;
 		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_NO_STATE, IDN_V_CONN, len, xdp);
+	}
 	if (flood_over(cfg))
 		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_FLOOD, IDN_V_NEW, len, xdp);
 

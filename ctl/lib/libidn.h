@@ -124,6 +124,8 @@ int idn_map_fd(struct idn_maps *m, enum idn_map_id id);
 void idn_maps_set_fd(struct idn_maps *m, enum idn_map_id id, int fd);
 /* Number of entries (keys) in a hash map / nonzero entries of arrays. */
 int idn_map_count(struct idn_maps *m, enum idn_map_id id);
+/* Delete every entry of a hash map. Return: entries deleted, or -errno. */
+int idn_map_flush(struct idn_maps *m, enum idn_map_id id);
 /* Serialise writers (plan commits) with flock on the pin dir. */
 int idn_maps_lock(struct idn_maps *m);
 void idn_maps_unlock(struct idn_maps *m);

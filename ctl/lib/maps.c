@@ -715,3 +715,48 @@ int idn_map_count(struct idn_maps *m, enum idn_map_id id)
 	}
 	return n;
 }
+
+int idn_map_flush(struct idn_maps *m, enum idn_map_id id)
+{
+	enum { BATCH = 4096 };
+	int fd = idn_map_fd(m, id), n = 0, k;
+	struct bpf_map_info info = {};
+	__u32 ilen = sizeof(info);
+	char *keys;
+
+	if (fd < 0)
+		return fd;
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen))
+		return map_err(m, id, "info");
+	if (info.type != BPF_MAP_TYPE_HASH && info.type != BPF_MAP_TYPE_LRU_HASH &&
+	    info.type != BPF_MAP_TYPE_PERCPU_HASH && info.type != BPF_MAP_TYPE_LRU_PERCPU_HASH)
+		return idn_err(-EINVAL, "%s is not a hash map", idn_map_name(id));
+	keys = malloc((size_t)info.key_size * BATCH);
+	if (!keys)
+		return idn_err(-ENOMEM, "flush %s: out of memory", idn_map_name(id));
+	/*
+	 * Keys a batch at a time, then deleted: deleting the key the walk
+	 * stands on would restart it from the first bucket for every entry.
+	 * Entries the dataplane adds meanwhile may or may not go.
+	 */
+	for (;;) {
+		void *prev = NULL;
+
+		for (k = 0; k < BATCH; k++) {
+			char *next = keys + (size_t)k * info.key_size;
+
+			if (bpf_map_get_next_key(fd, prev, next))
+				break;
+			prev = next;
+		}
+		if (!k)
+			break;
+		for (int i = 0; i < k; i++)
+			if (!bpf_map_delete_elem(fd, keys + (size_t)i * info.key_size))
+				n++;
+		if (k < BATCH)
+			break;
+	}
+	free(keys);
+	return n;
+}

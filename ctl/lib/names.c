@@ -59,6 +59,7 @@ static const char *const drops[] = {
 	[IDN_DROP_NO_STATE] = "no-state",
 	[IDN_DROP_FLOOD] = "flood-guard",
 	[IDN_DROP_NODE_DOWN] = "node-down",
+	[IDN_DROP_TS_COOKIE] = "ts-cookie",
 	[IDN_DROP_TELE_NOKEY] = "tele-nokey",
 	[IDN_DROP_TELE_MAC] = "tele-mac",
 };

@@ -326,7 +326,11 @@ static void rand_options(struct pg *p, int idn)
 			pg_opt_sackok(p);
 			room -= 2;
 		} else if (k == 2 && room >= 10) {
-			pg_opt_ts(p, (uint32_t)rnd(), 0);
+			/* now and then a TS cookie naming a node (tsopt.h) */
+			pg_opt_ts(p, (uint32_t)rnd(),
+				  chance(40) ? idn_ts_stamp((uint32_t)rnd(),
+							   node_ids[rn(N_NODES)]) :
+				  chance(20) ? (uint32_t)rnd() : 0);
 			room -= 10;
 		} else if (k == 3 && room >= 3) {
 			pg_opt_ws(p, 7);
@@ -562,6 +566,26 @@ static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt
 	return 0;
 }
 
+/* The TS cookie of a mid-flow segment as steer.h reads it, or -1. */
+static int model_ts_cookie(const uint8_t *data, size_t len, const struct idn_pkt *p)
+{
+	struct idn_tsbuf w;
+	__u32 olen = p->tcp_hlen - 20, ecr;
+	int o;
+
+	if (!(p->tcp_flags & IDN_TCP_ACK) || p->tcp_hlen < 20 + IDN_TCPOPT_TS_LEN ||
+	    p->l4_off + p->tcp_hlen > len)
+		return -1;
+	memset(&w, 0, sizeof(w));
+	memcpy(w.b, data + p->l4_off + 20, olen);
+	w.len = olen;
+	o = idn_tsopt_find(&w);
+	if (o < 0 || o > IDN_TSOPT_SPACE - IDN_TCPOPT_TS_LEN)
+		return -1;
+	ecr = idn_tsbuf_word(&w, (__u32)o + 6);
+	return ecr ? (int)idn_ts_cookie(ecr) : -1;
+}
+
 static void model(const uint8_t *data, size_t len, struct pred *pr)
 {
 	struct idn_config cfg = get_config();
@@ -669,6 +693,27 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		struct idn_aff a;
 		__u32 id;
 
+		/* the node the TSecr's cookie names, when a candidate (steer.h) */
+		r = model_ts_cookie(data, len, &p);
+		if (r >= 0) {
+			int c = idn_ts_check(&env, &sl, (__u32)r);
+
+			if (c > 0) {
+				pr->verdict = IDN_V_CONN;
+				fwd_pred(pr, (__u32)r);
+				pr->drop = pr->drop ? -2 : IDN_DROP_TS_COOKIE;
+				return;
+			}
+			if (c < 0) {
+				pr->verdict = IDN_V_ERROR;
+				pr->drop = IDN_DROP_NODE_DOWN;
+				pr->act = !(p.tcp_flags & IDN_TCP_RST) &&
+					  !(cfg.flags & IDN_CFG_F_NO_RST) &&
+					  p.l4_off - p.l3_off ==
+					  (p.flow.family == IDN_AF_INET6 ? 40 : 20) ? A_TX : A_DROP;
+				return;
+			}
+		}
 		if (bpf_map_lookup_elem(E.aff, &ak, &a) == 0)
 			sl.aff_node = a.node;
 		id = idn_stateless_pick(&env, &sl);

@@ -15,6 +15,7 @@
 #include "lib/parse.h"
 #include "lib/desc.h"
 #include "lib/rss.h"
+#include "lib/tsopt.h"
 
 IDN_ASSERT_ABI();
 
@@ -2199,6 +2200,155 @@ static void fx_flood_guard(int hook)
 	sched_setaffinity(0, sizeof(old), &old);
 }
 
+/*
+ * A mid-flow segment of @f echoing @ecr in a timestamp option: Linux's
+ * layout (NOP NOP TS) or, @walk, behind another option (the walk).
+ */
+static void ts_pkt(struct pg *p, const struct pg_flow *f, uint8_t flags, uint32_t ecr, int walk)
+{
+	static const uint8_t unknown[4] = { 30, 4, 0, 0 };
+
+	pg_begin(p, f);
+	pg_tcp(p, f->sport, f->dport, flags, 1000, 2000);
+	if (walk) {
+		pg_opt_raw(p, unknown, sizeof(unknown));
+		pg_opt_ts(p, 12345, ecr);
+	} else {
+		pg_opt_nop(p);
+		pg_opt_nop(p);
+		pg_opt_ts(p, 12345, ecr);
+	}
+	pg_opt_pad(p);
+	pg_payload_pattern(p, 100);
+	pg_finish(p);
+}
+
+/*
+ * The TS cookie (tsopt.h): a mid-flow segment without an entry goes to
+ * the node its TSecr names when that node is a candidate of the flow's
+ * plans, writing the entry again; anything else falls back to the
+ * stateless choice; a named node that is down: reset (node-down rule).
+ */
+static void fx_ts_cookie(int hook)
+{
+	struct idn_conn c;
+	struct pg_flow f;
+	struct pg p;
+	int sl, want = -1;
+
+	/* the stateless choice of this flow, without a cookie */
+	pg_flow4(&f, "192.0.2.44", "203.0.113.10", 46100, 80, IPPROTO_TCP);
+	pg_tcp_pkt(&p, &f, PG_ACK, NULL, 100);
+	run_in(hook, &p);
+	sl = out_node4(&R);
+	if (!expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_NO_STATE) ||
+	    !ASSERT_TRUE(sl >= 1 && sl <= 3, "stateless choice: a v4 candidate"))
+		return;
+	ASSERT_EQ(conn_count(), 0, "no cookie: no entry");
+	for (int id = 1; id <= 3 && want < 0; id++)
+		if (id != sl)
+			want = id;
+
+	/* the cookie names another candidate: that one, and the entry is back */
+	for (int walk = 0; walk <= 1; walk++) {
+		map_clear_hash(E.conns, sizeof(struct idn_flow_key));
+		ts_pkt(&p, &f, PG_ACK | PG_PSH, idn_ts_stamp(0x5a5a0123, (__u32)want), walk);
+		run_in(hook, &p);
+		if (!expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_TS_COOKIE) ||
+		    !ASSERT_EQ(out_node4(&R), want, "to the cookie's node"))
+			printf("# walk %d\n", walk);
+		if (ASSERT_OK(get_conn(&p, &c), "entry written again"))
+			ASSERT_EQ(c.node, (__u32)want, "entry names the cookie's node");
+	}
+	/* the next segment takes the entry */
+	ts_pkt(&p, &f, PG_ACK, idn_ts_stamp(0x5a5a0fff, (__u32)want), 0);
+	run_in(hook, &p);
+	expect(&R, hook, A_TX, IDN_V_CONN, 0);
+	ASSERT_EQ(out_node4(&R), want, "entry: same node");
+
+	/* not a candidate (node 21 is valid but in another plan), no node, TSecr 0 */
+	{
+		static const __u32 bad[] = { 21, 4000, 7 };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			map_clear_hash(E.conns, sizeof(struct idn_flow_key));
+			ts_pkt(&p, &f, PG_ACK, idn_ts_stamp(0x77770000, bad[i]), (int)i & 1);
+			run_in(hook, &p);
+			if (!expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_NO_STATE) ||
+			    !ASSERT_EQ(out_node4(&R), sl, "garbage cookie: stateless choice"))
+				printf("# cookie %u\n", bad[i]);
+		}
+		map_clear_hash(E.conns, sizeof(struct idn_flow_key));
+		ts_pkt(&p, &f, PG_ACK, 0, 0);
+		run_in(hook, &p);
+		expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_NO_STATE);
+		ASSERT_EQ(out_node4(&R), sl, "TSecr 0: stateless choice");
+		ASSERT_EQ(conn_count(), 0, "garbage cookies write nothing");
+	}
+	/* a malformed option list before the timestamp: no cookie */
+	{
+		static const uint8_t broken[2] = { 30, 1 };
+
+		pg_begin(&p, &f);
+		pg_tcp(&p, f.sport, f.dport, PG_ACK, 1000, 2000);
+		pg_opt_raw(&p, broken, sizeof(broken));
+		pg_opt_ts(&p, 1, idn_ts_stamp(9, (__u32)want));
+		pg_finish(&p);
+		run_in(hook, &p);
+		expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_NO_STATE);
+	}
+
+	/* the cookie's node is down: the connection cannot move, reset at once */
+	set_health((__u32)want, IDN_HEALTH_DOWN);
+	ts_pkt(&p, &f, PG_ACK, idn_ts_stamp(0x5a5a1000, (__u32)want), 0);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_ERROR, IDN_DROP_NODE_DOWN))
+		check_rst(&R, &p);
+	ASSERT_NEQ(get_conn(&p, &c), 0, "no entry for a down node");
+	/* draining: still where the connection lives */
+	set_health((__u32)want, IDN_HEALTH_DRAIN);
+	run_in(hook, &p);
+	expect(&R, hook, A_TX, IDN_V_CONN, IDN_DROP_TS_COOKIE);
+	ASSERT_EQ(out_node4(&R), want, "draining node keeps its connection");
+
+	/* a spoofed flood of cookie segments: entries only within the flood rate */
+	{
+		struct idn_config cf = get_config();
+		cpu_set_t set, old;
+		__u64 *zero = calloc(E.ncpu, sizeof(*zero));
+		__u32 k = 0;
+		int n0;
+
+		sched_getaffinity(0, sizeof(old), &old);
+		CPU_ZERO(&set);
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			if (CPU_ISSET(i, &old)) {
+				CPU_SET(i, &set);
+				break;
+			}
+		sched_setaffinity(0, sizeof(set), &set);
+		if (zero)
+			bpf_map_update_elem(bpf_map__fd(E.skel->maps.idn_flood), &k, zero, BPF_ANY);
+		free(zero);
+		cf.flood_rate = 3;
+		put_config(&cf);
+		map_clear_hash(E.conns, sizeof(struct idn_flow_key));
+		n0 = conn_count();
+		for (int i = 0; i < 200; i++) {
+			char src[32];
+
+			snprintf(src, sizeof(src), "198.18.3.%d", 1 + i);
+			pg_flow4(&f, src, "203.0.113.10", (uint16_t)(5000 + i), 80, IPPROTO_TCP);
+			ts_pkt(&p, &f, PG_ACK, idn_ts_stamp((__u32)i << 12, (__u32)want), 0);
+			run_in(hook, &p);
+			if (!ASSERT_EQ(out_node4(&R), want, "flood: still to the cookie's node"))
+				break;
+		}
+		ASSERT_TRUE(conn_count() - n0 <= 2 * 3, "flood: entries within the rate");
+		sched_setaffinity(0, sizeof(old), &old);
+	}
+}
+
 /* A v6 SYN to the VIP behind one 8-byte extension header @nh (@seg_left for routing). */
 static void ext6_syn(struct pg *p, uint8_t nh, uint8_t seg_left)
 {
@@ -2308,6 +2458,7 @@ static const struct fixture fixtures[] = {
 	{ "fragments and IPv6 extension headers: pass, drop, steer", fx_frag_ext6 },
 	{ "state only for real connections: mid-flow segment without entry", fx_no_state },
 	{ "flood guard: above the rate, no state; live flows kept", fx_flood_guard },
+	{ "TS cookie: mid-flow segment to the node its TSecr names", fx_ts_cookie },
 };
 
 int main(int argc, char **argv)

@@ -136,7 +136,8 @@ topo_dataplane() {
 	for ((i = 1; i <= TOPO_N; i++)); do
 		mkdir -p "$PIN/node$i"
 		_xdp_pass "${NS_NODE[$i]}" "n$i" || return 1
-		ctl_node "$i" dp decap attach dev "n$i" || return 1
+		# node id: the TS cookie idn_stamp writes into replies
+		ctl_node "$i" dp decap attach dev "n$i" node "$i" || return 1
 	done
 	ctl dp set src4 "$TOPO_SRC4" src6 "$TOPO_SRC6" prefix6 "${TOPO_PREFIX6}/48" || return 1
 }

@@ -357,6 +357,29 @@ struct idn_nexthop {
 	__u32 stamp_s;		/* coarse seconds of resolution */
 };
 
+/*
+ * TCP timestamp cookie (docs/wire-format.md, "TCP timestamp cookie"): a
+ * node's TC egress program (idn_node.bpf.c idn_stamp) rounds the TSval
+ * of its IDN connections' segments up to the next value whose low
+ * IDN_TS_COOKIE_BITS bits are the node's cookie; the client echoes it in
+ * TSecr and the router reads the node of a segment it has no entry for
+ * from there. The cookie is the node id itself (ids are below
+ * IDN_MAX_NODES = 1 << IDN_TS_COOKIE_BITS). Node side: idn_ts_cfg (ARRAY,
+ * 1, __u32 IDN_TS_CFG_ON | cookie; 0: no stamping), idn_ts_addrs (HASH,
+ * IDN_TS_ADDRS, struct idn_ts_addr -> __u8): the inner destinations the
+ * node decapsulated, whose connections are stamped.
+ */
+#define IDN_TS_COOKIE_BITS	12
+#define IDN_TS_COOKIE_MASK	((1U << IDN_TS_COOKIE_BITS) - 1)
+#define IDN_TS_CFG_ON		0x80000000U
+#define IDN_TS_ADDRS		4096
+
+struct idn_ts_addr {
+	__u32 addr[2];		/* IPv4 address, or the first 64 bits of an IPv6 one */
+	__u8 family;		/* IDN_AF_INET / IDN_AF_INET6 */
+	__u8 pad[3];
+};
+
 /* ------------------------------------------------------------------ */
 /* Verdicts, drop reasons, stats                                       */
 /* ------------------------------------------------------------------ */
@@ -412,6 +435,8 @@ enum idn_drop_reason {
 				 * statelessly, no state written */
 	IDN_DROP_NODE_DOWN,	/* TCP segment of a connection whose node is down
 				 * or gone: reset at once, entry removed */
+	IDN_DROP_TS_COOKIE,	/* mid-flow TCP segment without an entry steered
+				 * to the node named by its TSecr cookie */
 	IDN_DROP_TELE_NOKEY,	/* telemetry for a node with no telemetry key */
 	IDN_DROP_TELE_MAC,	/* telemetry MAC does not verify, or another
 				 * key generation's (struct idn_tele_key) */
@@ -682,6 +707,9 @@ enum idn_hold_stat {
 	IDN_ASSERT_SIZE(struct idn_receipt, 24 + 24 + 40 + 12 * IDN_MAX_CAND); \
 	IDN_ASSERT_SIZE(struct idn_telemetry, 40);			\
 	IDN_ASSERT_SIZE(struct idn_tele_key, 32);			\
-	IDN_ASSERT_SIZE(struct idn_meta, 8)
+	IDN_ASSERT_SIZE(struct idn_meta, 8);				\
+	IDN_ASSERT_SIZE(struct idn_ts_addr, 12);			\
+	_Static_assert(IDN_MAX_NODES <= (1U << IDN_TS_COOKIE_BITS),	\
+		       "a TS cookie names every node id")
 
 #endif /* _UAPI_LINUX_IDN_H */
