@@ -48,6 +48,11 @@ $(O)/tools/idn_rps: tools/bench/idn_rps.c include/uapi/linux/idn.h ctl/lib/dp_fe
 $(O)/tools/idn_httpd: tools/bench/idn_httpd.c | $(O)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+# build/tools/idn_flood   spoofed SYNs and mid-flow segments (conn_state.sh)
+ALL_TARGETS += $(O)/tools/idn_flood
+$(O)/tools/idn_flood: tools/bench/idn_flood.c | $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
 # build/tools/idn_agentbench  kv_tcp_vs_socket, residency_load_vs_read, linked
 #                             with the agent's library sources; agent/build.mk is
 #                             read later, so its variables are used in the recipe

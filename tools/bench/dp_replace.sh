@@ -7,8 +7,8 @@
 #   client ns -- router ns (idn_xdp on r0, the VIP) -- 3 node ns (decap, httpd)
 #
 # Traffic during the replacements, all to the VIP through the dataplane:
-#   - wrk, 16 keep-alive connections (HTTP GETs);
-#   - 4 paced long downloads (~20 s each);
+#   - wrk, 16 keep-alive connections (HTTP GETs), and 4 paced long
+#     downloads (~20 s each): live_conns.sh;
 #   - a UDP stream with sequence numbers (REPLACE_PPS per second) to a
 #     counting receiver on every node.
 # Prints (one "name value unit" line each):
@@ -28,6 +28,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../../selftests/net/lib.sh"
 # shellcheck source=../../selftests/net/topo.sh
 source "$HERE/../../selftests/net/topo.sh"
+# shellcheck source=live_conns.sh
+source "$HERE/live_conns.sh"
 
 N=${REPLACE_N:-100}
 PPS=${REPLACE_PPS:-2000}
@@ -96,14 +98,7 @@ done
 sleep 0.5
 
 in_ns "$NS_CLI" nstat -n >/dev/null 2>&1	# reset the client's counter history
-bg_ns "$NS_CLI" "$TMPD/wrk.log" wrk -t1 -c16 -d600s "http://$TOPO_VIP4/"
-WRK=$BG_PID
-dl=()
-for ((k = 0; k < 4; k++)); do
-	bg_ns "$NS_CLI" "$TMPD/dl$k.log" curl -s -o /dev/null -w '%{http_code} %{size_download}\n' \
-		"http://$TOPO_VIP4/bytes/$BIG?rate=$RATE"
-	dl+=("$BG_PID")
-done
+live_start "http://$TOPO_VIP4" 4 $BIG $RATE
 bg_ns "$NS_CLI" "$TMPD/tx.log" python3 "$TX" $TOPO_VIP4 $UDP_PORT "$PPS" "$TMPD/tx.stop" "$TMPD/tx.sent"
 TXP=$BG_PID
 sleep 1
@@ -125,13 +120,7 @@ t_ms=$((($(date +%s%N) - t0) / 1000000))
 sleep 1
 touch "$TMPD/tx.stop"
 wait "$TXP"
-kill -INT "$WRK" 2>/dev/null
-wait "$WRK"
-dl_bad=0
-for ((k = 0; k < 4; k++)); do
-	wait "${dl[$k]}"
-	[ "$(cat "$TMPD/dl$k.log")" = "200 $BIG" ] || dl_bad=$((dl_bad + 1))
-done
+live_stop
 sleep 0.5
 for ((i = 1; i <= TOPO_N; i++)); do
 	in_ns "${NS_NODE[$i]}" python3 -c 'import socket,sys; socket.socket(socket.AF_INET,
@@ -145,17 +134,12 @@ sent=$(cat "$TMPD/tx.sent" 2>/dev/null || echo 0)
 got=$(cat "$TMPD"/rx*.seen 2>/dev/null | grep -c . )
 uniq=$(cat "$TMPD"/rx*.seen 2>/dev/null | grep . | sort -un | wc -l)
 lost=$((sent - uniq))
-sock=$(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$TMPD/wrk.log" |
-	awk '{ print $1 + $2 + $3 + $4 }')
-non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: \([0-9]*\).*/\1/p' "$TMPD/wrk.log")
-reqs=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$TMPD/wrk.log")
-broken=$((${sock:-0} + ${non2xx:-0} + dl_bad))
 retrans=$(in_ns "$NS_CLI" nstat -az TcpRetransSegs 2>/dev/null | awk '/TcpRetransSegs/ { print $2 }')
 say "$N replacements in $t_ms ms ($((t_ms / (N > 0 ? N : 1))) ms each), failed $fail, unchanged $same"
-say "udp: sent $sent, received $got ($uniq distinct); wrk: ${reqs:-?} requests, socket errors ${sock:-0}, non-2xx ${non2xx:-0}; downloads not complete $dl_bad; client TCP retransmissions ${retrans:-?}"
-[ -n "$reqs" ] && [ "${reqs:-0}" -gt 0 ] || die "wrk did not run (see $TMPD/wrk.log)"
+say "udp: sent $sent, received $got ($uniq distinct); $LIVE_SUMMARY; client TCP retransmissions ${retrans:-?}"
+[ -n "$LIVE_REQS" ] && [ "${LIVE_REQS:-0}" -gt 0 ] || die "wrk did not run (see $LIVE_TAG.wrk)"
 [ "$sent" -gt 0 ] || die "the UDP sender sent nothing"
 [ $fail -eq 0 ] && [ $same -eq 0 ] || die "$fail replacements failed, $same left the program unchanged"
 echo "dp_replace_lost_packets $lost packets"
-echo "dp_replace_broken_conns $broken conns"
+echo "dp_replace_broken_conns $LIVE_BROKEN conns"
 exit 0

@@ -4,8 +4,8 @@
 # run.sh - `make bench`: every IDN benchmark, one "name value unit" line
 # per figure on stdout (progress on stderr).
 #
-#   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [placement] [kernel] [agent] [rdma]
-#         [security]
+#   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel]
+#         [agent] [rdma] [security]
 #   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
@@ -21,6 +21,12 @@
 #         paced downloads and a sequenced UDP stream through the VIP
 #         (tools/bench/dp_replace.sh): dp_replace_lost_packets,
 #         dp_replace_broken_conns
+#   connstate  live connections without router state (tools/bench/conn_state.sh):
+#         conn_flush_live_conns_broken (FLUSH_N, 40, `dp flush conns` mid-transfer
+#         with the client's affinity moved off the connections' node: the TS
+#         cookie keeps them) and flood_live_conns_broken (FLOOD_N, 1,000,000,
+#         spoofed SYNs and mid-flow segments from tools/bench/idn_flood), both
+#         under wrk + paced downloads; both must be 0
 #   placement  the controller's placement solver (build/tools/idn_placement):
 #         2000x5000 seconds with served demand, memory use, gap to the
 #         memory-free bound and what the heuristic did; churn after a 10 %
@@ -76,21 +82,22 @@ ROOT=$(cd "$HERE/../.." && pwd)
 O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
-want_xdp=0 want_rps=0 want_replace=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
+want_xdp=0 want_rps=0 want_replace=0 want_connstate=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
 want_hostile=0 want_security=0
-[ $# -eq 0 ] && set -- xdp hostile rps replace placement kernel agent rdma security
+[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
 	rps) want_rps=1 ;;
 	replace) want_replace=1 ;;
+	connstate) want_connstate=1 ;;
 	placement) want_placement=1 ;;
 	kernel) want_kernel=1 ;;
 	agent) want_agent=1 ;;
 	rdma) want_rdma=1 ;;
 	hostile) want_hostile=1 ;;
 	security) want_security=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [placement] [kernel] [agent] [rdma] [security]" >&2; exit 2 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security]" >&2; exit 2 ;;
 	esac
 done
 
@@ -203,6 +210,10 @@ fi
 if [ $want_replace = 1 ]; then
 	echo "# replace: dp replace under traffic" >&2
 	run_part "dp replace benchmark" env O="$O" "$HERE/dp_replace.sh"
+fi
+if [ $want_connstate = 1 ]; then
+	echo "# connstate: live connections across conn-table flushes and a spoofed flood" >&2
+	run_part "conn state benchmark" env O="$O" "$HERE/conn_state.sh"
 fi
 if [ $want_placement = 1 ]; then
 	echo "# placement: heuristic vs CBC optimum / GLPK bound, scale, churn" >&2
