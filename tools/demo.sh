@@ -101,9 +101,9 @@ say "${D}\$ idnctl dp attach dev r1 mode xdp   (and r2, r3: node side, for the a
 for i in 1 2 3; do
 	mkdir -p "$PIN/node$i"
 	_xdp_pass "${NS_NODE[$i]}" "n$i" || die "XDP_PASS on n$i"
-	ctl_node $i dp decap attach dev "n$i" >/dev/null || die "decap attach failed"
+	ctl_node $i dp decap attach dev "n$i" node $i >/dev/null || die "decap attach failed"
 done
-say "${D}\$ idnctl dp decap attach dev n1     (node1; and n2, n3)${N}"
+say "${D}\$ idnctl dp decap attach dev n1 node 1     (node1; and n2, n3)${N}"
 _xdp_pass "$NS_CLI" c0 || die "XDP_PASS on c0"
 show "idnctl dp set src4 $TOPO_SRC4 src6 $TOPO_SRC6 prefix6 ${TOPO_PREFIX6}/48 telemetry on port $TELE" \
 	ctl dp set src4 "$TOPO_SRC4" src6 "$TOPO_SRC6" prefix6 "${TOPO_PREFIX6}/48" \
