@@ -123,3 +123,10 @@ $(O)/tools/idn_ctlbench: tools/bench/idn_ctlbench.c ctl/capsig.c ctl/capsig.h $(
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -o $@ $< ctl/capsig.c $(LDFLAGS) $(LIBIDN) $(LDLIBS_BPF) \
 		-ljson-c -lsodium -lpthread
+
+# build/tools/idn_tlsbench    tls_api_rps_vs_plain: idnd's API over mutual TLS
+#                             vs plain, keep-alive clients (run.sh placement)
+ALL_TARGETS += $(O)/tools/idn_tlsbench
+$(O)/tools/idn_tlsbench: tools/bench/idn_tlsbench.c ctl/lib/http.c ctl/lib/http.h | $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -o $@ $< ctl/lib/http.c $(LDFLAGS) $(HTTP_LIBS) -lpthread

@@ -12,6 +12,9 @@ PKGS=(
 	# userspace libraries
 	libjson-c-dev libnl-3-dev libnl-genl-3-dev libmicrohttpd-dev libsqlite3-dev
 	libsodium-dev libcurl4-openssl-dev libxxhash-dev
+	# control-plane mutual TLS (ctl/lib/http.c: GnuTLS, libmicrohttpd's TLS
+	# library); certificates for the demo and tests with the openssl CLI
+	libgnutls28-dev openssl
 	# controller: placement ILP reference (CBC) and LP bounds (GLPK, no .pc file);
 	# distributed mode on etcd (selftests/net/test_idnd_etcd.sh starts its own)
 	coinor-libcbc-dev libglpk-dev etcd-server etcd-client

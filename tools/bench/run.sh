@@ -43,7 +43,10 @@
 #         heartbeating: DOWN in idn_nodes and out of every active plan,
 #         excess over the heartbeat timeout CTL_HB_MS, 300 ms) and
 #         idnd_api_p99_ms_during_solve (GET /v1/status while idnd solves
-#         a generated 2000x5000 instance off its request lock) and
+#         a generated 2000x5000 instance off its request lock),
+#         tls_api_rps_vs_plain (build/tools/idn_tlsbench: GET /v1/status
+#         requests/s of idnd with mutual TLS over the same with --insecure,
+#         4 keep-alive clients) and
 #         revoke_to_plans_ms (a signed version revoked: API call to the
 #         version gone from every plan of the maps)
 #   kernel  idn.ko in one QEMU guest boot (Debian 6.1, TCG unless KVM:
@@ -137,7 +140,7 @@ ctl_in_netns() {
 	ip link set cbidn0 up && ip link set cbidn1 up
 	"$O/idnctl" -P "$p" dp attach dev cbidn0 >&2
 	"$O/tools/idn_ctlbench" push -P "$p" -n 10000 -r "${CTL_ROUNDS:-5}" || st=1
-	"$O/idnd" --enrol open -d "$d/idnd.db" -p 18787 -P "$p" -t "$tmo" -G 2>"$d/idnd.log" &
+	"$O/idnd" --insecure --enrol open -d "$d/idnd.db" -p 18787 -P "$p" -t "$tmo" -G 2>"$d/idnd.log" &
 	pid=$!
 	post() { curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "http://$url$1"; }
 	for _ in $(seq 100); do post /v1/demand '{}' >/dev/null && break; sleep 0.05; done
@@ -153,6 +156,27 @@ ctl_in_netns() {
 	"$O/tools/idn_ctlbench" solvelat -u "$url" -r "${CTL_ROUNDS:-5}" || st=1	# idnd -G
 	"$O/tools/idn_ctlbench" revoke -P "$p" -u "$url" -r "${CTL_ROUNDS:-5}" || st=1
 	kill "$pid"; wait "$pid" 2>/dev/null || true
+	# tls_api_rps_vs_plain: the same idnd --insecure and with mutual TLS, keep-alive clients
+	if (source "$ROOT/selftests/net/lib.sh" && mk_role_certs "$d/pki") >/dev/null 2>&1; then
+		local tp tt
+		"$O/idnd" --insecure -d "$d/plain.db" -p 18801 -P none -t 60000 2>"$d/plain.log" &
+		tp=$!
+		"$O/idnd" -d "$d/tls.db" -p 18802 -P none -t 60000 --ca "$d/pki/ca.pem" \
+			--cert "$d/pki/idnd.pem" --key "$d/pki/idnd.key" 2>"$d/tls.log" &
+		tt=$!
+		for _ in $(seq 100); do
+			curl -s -o /dev/null http://127.0.0.1:18801/v1/status &&
+				curl -s -o /dev/null --cacert "$d/pki/ca.pem" --cert "$d/pki/reader.pem" \
+					--key "$d/pki/reader.key" https://127.0.0.1:18802/v1/status && break
+			sleep 0.05
+		done
+		"$O/tools/idn_tlsbench" -u http://127.0.0.1:18801 -U https://127.0.0.1:18802 \
+			--ca "$d/pki/ca.pem" --cert "$d/pki/reader.pem" --key "$d/pki/reader.key" \
+			-r "${CTL_ROUNDS:-5}" || st=1
+		kill "$tp" "$tt"; wait "$tp" "$tt" 2>/dev/null || true
+	else
+		echo "run.sh: cannot make the test certificates (openssl)" >&2; st=1
+	fi
 	[ $st = 0 ] || cat "$d/idnd.log" >&2
 	umount "$d/bpf"; rm -rf "$d"
 	return $st
@@ -233,7 +257,7 @@ if [ $want_placement = 1 ]; then
 		echo "run.sh: $O/tools/idn_ctlbench or $O/idnd missing (run make first)" >&2
 		rc=1
 	else
-		export O CTL_HB_MS CTL_ROUNDS
+		export O ROOT CTL_HB_MS CTL_ROUNDS
 		export -f ctl_in_netns
 		unshare -n -m --propagation private bash -euo pipefail -c ctl_in_netns || {
 			echo "run.sh: controller benchmark FAILED" >&2
