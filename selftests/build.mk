@@ -4,6 +4,7 @@
 # build/tests/unit_lib_*        bpf/lib compiled for userspace (+ _asan)
 # build/tests/bpf_steer         fixture tables through idn_xdp and idn_tc
 # build/tests/bpf_diff          loaded program vs userspace bpf/lib
+# build/tests/bpf_node          node side: decap learning, TS cookie stamping
 TEST_CFLAGS := -Iselftests -Wno-unknown-pragmas
 TEST_HDRS := selftests/lib/tap.h selftests/lib/pktgen.h selftests/build.mk $(BPF_HDRS)
 UNIT_LIB_SRCS := $(wildcard selftests/unit/unit_lib_*.c)
@@ -37,6 +38,9 @@ ALL_TARGETS += $(BPF_TEST_BINS)
 $(O)/tests/bpf_%: selftests/bpf/bpf_%.c $(BPF_TEST_HDRS) | $(O)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -Ictl/lib -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+
+# the node's programs (idn_decap learning, idn_stamp's TS cookie)
+$(O)/tests/bpf_node: $(O)/bpf/idn_node.skel.h
 
 # The fixture test again under ASan/UBSan: valgrind cannot model the bpf()
 # syscall's output buffers (it reports their contents as uninitialised).
