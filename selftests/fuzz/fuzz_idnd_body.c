@@ -3,7 +3,8 @@
  * fuzz_idnd_body.c - libFuzzer harness for idnd's request-body path:
  * parse_body() (json-c tokener, nesting limit, trailing data) and then
  * the POST handler of one object type, chosen by IDN_FUZZ_BODY:
- *   cap        POST /v1/caps              idnd_cap_from_json() + registry
+ *   cap        POST /v1/caps              idnd_cap_from_json() + registry, a
+ *                                         "manifest" through signed.c's checks
  *   node       POST /v1/nodes             idnd_node_from_json() + registry
  *   heartbeat  POST /v1/nodes/1/heartbeat heartbeat()
  *   demand     POST /v1/demand            post_demand()
@@ -133,7 +134,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* unsigned bodies reach the node parser: enrolment open (ident.c) */
 	if (idnd_ident_config("open", NULL, NULL, err, sizeof(err)))
 		abort();
-	if (idnd_store_open(":memory:") || idnd_ident_open())
+	/* signed.c's tables: cap bodies with a "manifest" reach the checks */
+	if (idnd_store_open(":memory:") || idnd_sig_load() || idnd_ident_open())
 		abort();
 	return 0;
 }
