@@ -402,6 +402,9 @@ int res_evict(struct residency *r, const char *name);
 struct json_object *res_json(struct residency *r);
 /* labels of ready artifacts (heartbeat "resident") */
 struct json_object *res_resident_caps(struct residency *r);
+/* the verified SHA-256 of a ready artifact realizing cap (the digest idnd's
+ * load order carried: a signed version's, docs/security.md); false: none */
+bool res_cap_digest(struct residency *r, uint32_t cap, uint8_t out[32]);
 
 /* ------------------------------------------------------------------ */
 /* real-engine adapter (adapter.c): a vLLM/SGLang server by URL         */

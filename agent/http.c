@@ -638,6 +638,20 @@ static void make_receipt(struct agent *a, const struct eng_req *r, const struct 
 	json_object_object_add(b, "capability", json_object_new_string(ri->cap));
 	json_object_object_add(b, "capability_version", json_object_new_string(ri->cap_ver));
 	json_object_object_add(b, "model", json_object_new_string(a->cfg.model));
+	{
+		/* the capability as CLASS/VARIANT: the verified digest of the
+		 * artifact that realizes it here names the exact (signed) version */
+		unsigned int cls, var;
+		uint8_t d[32];
+		char end, hex[65];
+
+		if (sscanf(ri->cap, "%u/%u%c", &cls, &var, &end) == 2 && cls && cls <= 0xffffff &&
+		    var <= 0xff && res_cap_digest(&a->res, cls << 8 | var, d)) {
+			for (int i = 0; i < 32; i++)
+				snprintf(hex + 2 * i, 3, "%02x", d[i]);
+			json_object_object_add(b, "artifact_sha256", json_object_new_string(hex));
+		}
+	}
 	json_object_object_add(b, "verdict", json_object_new_string(ri->verdict));
 	json_object_object_add(cu, "prompt_tokens", json_object_new_int64(r->in_tokens));
 	json_object_object_add(cu, "cached_tokens", json_object_new_int64(r->cached_tokens));

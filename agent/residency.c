@@ -747,3 +747,17 @@ struct json_object *res_resident_caps(struct residency *r)
 	pthread_mutex_unlock(&r->mu);
 	return arr;
 }
+
+bool res_cap_digest(struct residency *r, uint32_t cap, uint8_t out[32])
+{
+	bool found = false;
+
+	pthread_mutex_lock(&r->mu);
+	for (struct res_artifact *a = r->head; a && !found; a = a->next)
+		if (a->state == RES_READY && a->cap == cap && cap && a->verified) {
+			memcpy(out, a->sha256, 32);
+			found = true;
+		}
+	pthread_mutex_unlock(&r->mu);
+	return found;
+}

@@ -101,6 +101,14 @@ code=$(in_ns "$CNS" curl -s -o "$T0/resp" -w '%{http_code}' $MURL/v1/residency/l
 used=$(in_ns "$CNS" curl -s $AURL/v1/residency | jq -c '[.used, (.artifacts | length)]')
 [ "$code" = 422 ] && [ "$used" = "[1048576,1]" ]
 tap_result "residency: corrupt artifact -> 422, rolled back" $? "$code $used"
+# the execution receipt names the artifact by its verified digest (the one
+# idnd's load order carries: a signed version's, docs/security.md)
+in_ns "$CNS" curl -s -D "$T0/hdr" -o /dev/null -H 'X-IDN-Capability: 7/0' $AURL/v1/completions \
+	-d '{"prompt":"hi","max_tokens":2}'
+rp=$(tr -d '\r' <"$T0/hdr" | awk 'tolower($1) == "x-idn-receipt:" {print $2}')
+got=$(in_ns "$CNS" curl -s "$AURL$rp" | jq -r '.body | fromjson | .artifact_sha256')
+tap_result "receipt of a 7/0 request names the resident artifact's verified digest" \
+	"$([ -n "$rp" ] && [ "$got" = "$sha" ]; echo $?)" "receipt $rp: $got"
 hbs() { in_ns "$CNS" curl -s $URL/v1/nodes | jq -r '.[] | select(.id == 1) | .heartbeats'; }
 h1=$(hbs); sleep 0.4; h2=$(hbs)
 [ "$h2" -gt "$h1" ] && [ "$(node_state)" = up ]
