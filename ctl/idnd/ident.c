@@ -355,9 +355,14 @@ int idnd_ident_open(void)
 		n++;
 	}
 	sqlite3_finalize(st);
-	/* the registry follows the granted trust, not what a body once said */
+	/*
+	 * The registry follows the identities' grants. A stored node without
+	 * an identity keeps its stored trust: idnd wrote it (an operator's
+	 * record under --enrol open), no node did.
+	 */
 	for (int j = 0; j < IDN_MAX_NODES; j++)
-		if (D.nodes[j].used)
+		if (D.nodes[j].used && (I[j].state != ST_NONE || I[j].op_trust >= 0 ||
+					I[j].att_trust >= 0))
 			idnd_ident_grant(j, &D.nodes[j].trust, &D.nodes[j].confidential);
 	pr_info("IDENT: %d identities loaded, enrolment %s%s%s\n", n,
 		mode == IDND_ENROL_OPEN ? "open" : "by approval",
