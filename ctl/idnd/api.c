@@ -266,7 +266,7 @@ static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 	struct d_cap cap, *old;
 	json_object *man = NULL;
 	enum MHD_Result ret;
-	bool was;
+	bool was, reload;
 	int e;
 
 	if (json_object_object_get_ex(o, "manifest", &man)) {
@@ -308,12 +308,17 @@ static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 		goto out;
 	}
 	was = old && (old->sig != cap.sig || old->version != cap.version);
+	/* another artifact for a placed capability: its nodes load it */
+	reload = old && (strcmp(old->artifact, cap.artifact) || old->sig != cap.sig ||
+			 memcmp(old->sha256, cap.sha256, 32));
 	e = idnd_cap_put(&cap);
 	if (e) {
 		ret = send_err(c, 500, "registry: %s", strerror(-e));
 		goto out;
 	}
 	idnd_dist_cap(idnd_cap_find(cap.label));
+	if (reload)
+		idnd_orders_reload(cap.label);
 	if (was && (D.have_maps || D.etcd))
 		idnd_compile();	/* the version's signature decides policy plans */
 	ret = send_json(c, old ? 200 : 201, idnd_cap_to_json(idnd_cap_find(cap.label), true));
