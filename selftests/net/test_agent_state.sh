@@ -153,8 +153,15 @@ tap_result "and the engine really lost it (tenant 5: 0 cached tokens)" $? "$out"
 # hostile state bodies: 400, stored state unchanged
 kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
 before=$(in_ns "$NS" curl -s $URL/v1/nodes/$NODE/state)
-hb() { in_ns "$NS" curl -s -m 5 -o "$TMPD/resp" -w '%{http_code}' -X POST \
-	--data-binary "$1" $URL/v1/nodes/$NODE/heartbeat; }
+# signed with the agent's own key (docs/security.md): an enrolled node's
+# unsigned heartbeat is refused 403 before its body is looked at
+hb() {
+	local q
+	q=$("$IDNCTL" node sign request id $NODE key "$TMPD/node.key" \
+		path /v1/nodes/$NODE/heartbeat body "$1") || return 1
+	in_ns "$NS" curl -s -m 5 -o "$TMPD/resp" -w '%{http_code}' -X POST \
+		--data-binary "$1" "$URL$q"
+}
 bad() {	# bad NAME BODY PATTERN
 	local c
 	c=$(hb "$2")
