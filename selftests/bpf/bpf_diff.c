@@ -389,13 +389,13 @@ static void gen_packet(struct pg *p, int allow_vlan)
 			     (uint8_t)(chance(80) ? 0 : rn(5)), rn(40), rn(100000),
 			     (uint16_t)rn(chance(90) ? 1001 : 65536), (uint16_t)rn(1001));
 		if (chance(5))
-			t.magic = (__be32)rnd();
-		if (chance(5))
-			t.version = (uint8_t)rn(4);
-		if (chance(5))
 			t.mac[rn(IDN_TELE_MAC_LEN)] ^= (uint8_t)(1 + rn(255));	/* forged */
 		if (chance(3))
 			t.key_id = htonl(PG_TELE_KEY_ID + 1);
+		if (chance(5))
+			t.magic = (__be32)rnd();
+		if (chance(5))
+			t.version = (uint8_t)rn(4);
 		if (!t6) {
 			inet_pton(AF_INET, "10.99.0.1", dst);
 			pg_ip4(p, &n.addr4, dst, IPPROTO_UDP);
