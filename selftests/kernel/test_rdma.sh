@@ -190,11 +190,12 @@ if [ ! -x $AG ] || ! command -v curl >/dev/null; then
 fi
 ENG="--speed 50 --block-tokens 16 --kv-bytes-per-token 4096 --kv-capacity-tokens 16384"
 # --kv-insecure: the RDMA handshake cannot authenticate KV peers yet (with a
-# key, policy rdma is refused), so these listeners run without one
-$AG --node-id 1 --listen 127.0.0.1:8000 --key $W/a.key --kv-listen $A:9100 --kv-peers $A:9101 \
+# key, policy rdma is refused), so these listeners run without one;
+# --insecure: plain HTTP on the management listener (not about TLS here)
+$AG --insecure --node-id 1 --listen 127.0.0.1:8000 --key $W/a.key --kv-listen $A:9100 --kv-peers $A:9101 \
 	--kv-insecure --kv-transport rdma $ENG >$W/a.log 2>&1 &
 pids="$pids $!"
-$AG --node-id 2 --listen 127.0.0.1:8001 --key $W/b.key --kv-listen $A:9101 \
+$AG --insecure --node-id 2 --listen 127.0.0.1:8001 --key $W/b.key --kv-listen $A:9101 \
 	--kv-insecure --kv-transport rdma $ENG >$W/b.log 2>&1 &
 pids="$pids $!"
 up() { curl -s -o /dev/null -m 5 http://127.0.0.1:$1/v1/agent/key; }
