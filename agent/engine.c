@@ -19,8 +19,9 @@
  * token, then fill the rest of the token budget with prefill chunks
  * (chunked prefill). A sequence's first token comes with the iteration
  * that finishes its prefill. engine_step() runs one iteration in emulated
- * time (tests, replay); engine_start() runs them in a thread that sleeps
- * each iteration's duration / speed.
+ * time (tests, replay); engine_start() runs them in a thread that ends
+ * each iteration its duration / speed after the previous one ended
+ * (absolute deadlines: a late wake-up does not slow the engine down).
  */
 #include <errno.h>
 #include <math.h>
@@ -473,32 +474,54 @@ void engine_load(struct engine *e, struct eng_load *l)
 	pthread_mutex_unlock(&e->mu);
 }
 
-static void sleep_us(double us)
+static double mono_us(void)
 {
 	struct timespec ts;
 
-	if (us <= 0)
-		return;
-	ts.tv_sec = (time_t)(us / 1e6);
-	ts.tv_nsec = (long)fmod(us * 1000.0, 1e9);
-	while (nanosleep(&ts, &ts) && errno == EINTR)
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* sleep until CLOCK_MONOTONIC reaches @t_us (absolute) */
+static void sleep_until_us(double t_us)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(t_us / 1e6);
+	ts.tv_nsec = (long)fmod(t_us * 1000.0, 1e9);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 }
 
+/*
+ * Iterations are paced against an absolute clock: each one ends
+ * duration / speed after the previous one ended, not after the thread
+ * woke, so a late wake-up (a loaded CPU, timer slack) is made up by the
+ * next iterations instead of slowing the emulated engine down, as a GPU
+ * keeps its pace whatever the host's scheduler does. After an idle spell
+ * the pace starts from now.
+ */
 static void *engine_thread(void *arg)
 {
 	struct engine *e = arg;
+	double t_end = 0;
+	bool idle = true;
 
 	pthread_mutex_lock(&e->mu);
 	while (!e->stop) {
 		double d = engine_plan(e);
 
 		if (d <= 0) {
+			idle = true;
 			pthread_cond_wait(&e->work, &e->mu);
 			continue;
 		}
 		pthread_mutex_unlock(&e->mu);
-		sleep_us(d / e->p.speed);
+		if (idle)
+			t_end = mono_us();
+		idle = false;
+		t_end += d / e->p.speed;
+		sleep_until_us(t_end);
 		pthread_mutex_lock(&e->mu);
 		engine_apply(e, d);
 	}
