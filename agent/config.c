@@ -38,7 +38,7 @@ enum {
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
 	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
-	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ENROL, O_ATTEST,
+	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ETCDCA, O_ETCDCERT, O_ETCDKEY, O_ENROL, O_ATTEST,
 };
 
 static const struct option opts[] = {
@@ -93,6 +93,9 @@ static const struct option opts[] = {
 	{ "tls-cert", required_argument, NULL, O_TLSCERT },
 	{ "tls-key", required_argument, NULL, O_TLSKEY },
 	{ "insecure", no_argument, NULL, O_INSECURE },
+	{ "etcd-ca", required_argument, NULL, O_ETCDCA },
+	{ "etcd-cert", required_argument, NULL, O_ETCDCERT },
+	{ "etcd-key", required_argument, NULL, O_ETCDKEY },
 	{ "cache-policy", required_argument, NULL, O_CPOL },
 	{ "cache-half-life", required_argument, NULL, O_CHALF },
 	{ "affinity-pin", required_argument, NULL, O_AFFPIN },
@@ -222,6 +225,9 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_TLSCERT: STR(tls_cert); return 0;
 	case O_TLSKEY: STR(tls_key); return 0;
 	case O_INSECURE: c->insecure = true; return 0;
+	case O_ETCDCA: STR(etcd_ca); return 0;
+	case O_ETCDCERT: STR(etcd_cert); return 0;
+	case O_ETCDKEY: STR(etcd_key); return 0;
 	case O_ARTDIR:
 		if (arg[0] != '/')
 			return -EINVAL;

@@ -23,6 +23,7 @@
 #include "agent.h"
 #include "kvxfer.h"
 #include "receipt.h"
+#include "../ctl/idnd/etcd.h"
 #include "http.h"
 
 static const char usage_text[] =
@@ -42,6 +43,7 @@ static const char usage_text[] =
 "                                       (idnd's certificate, OU controller, or an admin's\n"
 "                                       only) and to idnd (ours: OU node, CN node-ID)\n"
 "  --insecure                           plain HTTP for both instead (logged warning)\n"
+"  --etcd-ca FILE --etcd-cert FILE --etcd-key FILE   TLS to https:// --etcd endpoints\n"
 "                                       management: residency orders, /v1/kv/push,\n"
 "                                       sleep/wake, LoRA (refused on --listen)\n"
 "  --artifact-dir DIR (/var/lib/idn/artifacts)  artifacts load from under it only\n"
@@ -419,6 +421,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (A.cfg.etcd[0]) {
+		/* https:// endpoints: etcd's CA, our client certificate (etcd.c) */
+		etcd_tls(A.cfg.etcd_ca[0] ? A.cfg.etcd_ca : NULL,
+			 A.cfg.etcd_cert[0] ? A.cfg.etcd_cert : NULL,
+			 A.cfg.etcd_key[0] ? A.cfg.etcd_key : NULL);
 		rc = ctl_lease_init(&A.lease, A.cfg.etcd, A.cfg.etcd_domain, A.cfg.node_id,
 				    A.cfg.etcd_ttl);
 		if (rc) {

@@ -41,10 +41,9 @@ static const char usage_text[] =
 "  -P, --pin DIR      bpffs pin directory (default $IDN_PIN or " IDN_PIN_DEFAULT ")\n"
 "  -n, --netns NAME   run in network namespace NAME (/run/netns/NAME)\n"
 "  -C, --controller URL  idnd's API (default $IDN_CONTROLLER or https://127.0.0.1:8787;\n"
-"                     http://127.0.0.1:8787 with --insecure)\n"
-"  --ca FILE, --cert FILE, --key FILE\n"
-"                     mutual TLS to idnd (PEM; default $IDN_CA, $IDN_CERT, $IDN_KEY):\n"
-"                     the CA of idnd's certificate, ours (OU admin for changes)\n"
+"    http://127.0.0.1:8787 with --insecure)\n"
+"  --ca FILE, --cert FILE, --key FILE   mutual TLS to idnd (PEM; default $IDN_CA,\n"
+"    $IDN_CERT, $IDN_KEY): the CA of idnd's certificate, ours (OU admin for changes)\n"
 "  --insecure         plain http:// to idnd (also $IDN_INSECURE=1)\n"
 "  -v, --verbose      more messages (repeat for libbpf debug)\n"
 "  -V, --version      print the version\n";

@@ -110,6 +110,27 @@ static void next_url(struct etcd *e)
 	pick_url(e, e->cur);
 }
 
+/* TLS material of every etcd client of the process (etcd_tls()), NULL: none */
+static const char *tls_ca, *tls_cert, *tls_key;
+
+void etcd_tls(const char *ca, const char *cert, const char *key)
+{
+	tls_ca = ca;
+	tls_cert = cert;
+	tls_key = key;
+}
+
+/* https endpoints: the CA etcd's certificate must chain to, ours for its client-cert-auth */
+static void set_tls(CURL *c)
+{
+	if (tls_ca)
+		curl_easy_setopt(c, CURLOPT_CAINFO, tls_ca);
+	if (tls_cert)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, tls_cert);
+	if (tls_key)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, tls_key);
+}
+
 int etcd_open(struct etcd *e, const char *url)
 {
 	memset(e, 0, sizeof(*e));
@@ -186,6 +207,7 @@ static int call(struct etcd *e, const char *path, json_object *body, json_object
 		curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, 5000L);
 		curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 		curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+		set_tls(e->curl);
 		rc = curl_easy_perform(e->curl);
 		if (rc == CURLE_OK)
 			break;
@@ -525,6 +547,7 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_rev, etcd_watch
 	curl_easy_setopt(e->curl, CURLOPT_XFERINFODATA, &w);
 	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	set_tls(e->curl);
 	rc = curl_easy_perform(e->curl);
 	curl_slist_free_all(h);
 	json_object_put(b);

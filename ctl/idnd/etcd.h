@@ -43,6 +43,12 @@ struct etcd_op {
  * next, which is then kept. -EINVAL for a malformed list.
  */
 int etcd_open(struct etcd *e, const char *url);
+/*
+ * Client TLS of every etcd client in the process (https:// endpoints): the
+ * CA of etcd's certificate, our certificate and key for etcd's
+ * --client-cert-auth (PEM file paths, kept by the caller; NULL: none).
+ */
+void etcd_tls(const char *ca, const char *cert, const char *key);
 void etcd_close(struct etcd *e);
 const char *etcd_err(const struct etcd *e);
 

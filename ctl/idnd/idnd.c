@@ -23,6 +23,7 @@
 #include "solver.h"
 #include "audit.h"
 #include "http.h"
+#include "etcd.h"
 #include "ident.h"
 
 IDN_ASSERT_ABI();
@@ -93,6 +94,9 @@ static const char usage_text[] =
 "            a bearer token (16+ characters) that may read /metrics and\n"
 "            /v1/status without a certificate\n"
 "  --insecure plain HTTP without authentication (tests, a closed lab only)\n"
+"  --etcd-ca FILE, --etcd-cert FILE, --etcd-key FILE\n"
+"            TLS to https:// etcd endpoints (-E): etcd's CA, our client\n"
+"            certificate and key (etcd --client-cert-auth)\n"
 "  --enrol approve|open\n"
 "            node enrolment (docs/security.md): approve (default) - a new\n"
 "            node's key waits for idnctl node approve; open - keys enrolled on\n"
@@ -163,6 +167,7 @@ int main(int argc, char **argv)
 	pthread_t ticks;
 	char *end, audit_path[512];
 	const char *audit = NULL;
+	const char *etcd_ca = NULL, *etcd_cert = NULL, *etcd_key = NULL;
 	const char *enrol_mode = NULL, *enrol_key = NULL, *attest_key = NULL;
 
 	static const struct option lopts[] = {
@@ -171,6 +176,9 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 3 },
 		{ "read-token", required_argument, NULL, 4 },
 		{ "insecure", no_argument, NULL, 5 },
+		{ "etcd-ca", required_argument, NULL, 6 },
+		{ "etcd-cert", required_argument, NULL, 7 },
+		{ "etcd-key", required_argument, NULL, 8 },
 		{ "enrol", required_argument, NULL, 0x101 },
 		{ "enrol-key", required_argument, NULL, 0x102 },
 		{ "attest-key", required_argument, NULL, 0x103 },
@@ -187,6 +195,9 @@ int main(int argc, char **argv)
 		case 3: idnd_tls.key = optarg; break;
 		case 4: idnd_tls.token_file = optarg; break;
 		case 5: idnd_tls.insecure = true; break;
+		case 6: etcd_ca = optarg; break;
+		case 7: etcd_cert = optarg; break;
+		case 8: etcd_key = optarg; break;
 		case 0x101: enrol_mode = optarg; break;
 		case 0x102: enrol_key = optarg; break;
 		case 0x103: attest_key = optarg; break;
@@ -259,6 +270,7 @@ int main(int argc, char **argv)
 			D.region_lat[a * IDND_REGIONS + b] = 2 + 8.0 * h;
 		}
 	D.started = idnd_now();
+	etcd_tls(etcd_ca, etcd_cert, etcd_key);	/* https:// etcd endpoints (etcd.c) */
 	if (etcd_url && idnd_dist_start(etcd_url, domain, name)) {
 		fprintf(stderr, "idnd: etcd %s: %s\n", etcd_url, idn_errmsg());
 		return 1;

@@ -164,6 +164,54 @@ refused "$L" "agent management listener with a node's certificate" node-2 POST \
 refused "$L" "agent management listener with a router's certificate" router POST \
 	$MGMT/v1/kv/push '{}' 403 "(role router): needs controller"
 
+# ---- idnd's etcd client over TLS (etcd --client-cert-auth with the same CA)
+if command -v etcd >/dev/null; then
+	CP=$((20000 + RANDOM % 20000))
+	ETCD=https://127.0.0.1:$CP
+	bg_ns "$NS" "$TMPD/etcd.log" etcd --name t --data-dir "$TMPD/etcd" \
+		--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+		--listen-peer-urls "http://127.0.0.1:$((CP + 3))" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$((CP + 3))" \
+		--initial-cluster "t=http://127.0.0.1:$((CP + 3))" \
+		--cert-file "$P/idnd.pem" --key-file "$P/idnd.key" --trusted-ca-file "$P/ca.pem" \
+		--client-cert-auth --heartbeat-interval 10 --election-timeout 100
+	ec=(--cacert "$P/ca.pem" --cert "$P/admin.pem" --key "$P/admin.key")
+	for _ in $(seq 100); do
+		in_ns "$NS" curl -s -m 1 "${ec[@]}" "$ETCD/health" | grep -q true && break
+		sleep 0.1
+	done
+	bg_ns "$NS" "$TMPD/idnd-e.log" "$IDND" -d "$TMPD/e.db" -P none -p 8790 -E "$ETCD" \
+		--ca "$P/ca.pem" --cert "$P/idnd.pem" --key "$P/idnd.key" \
+		--etcd-ca "$P/ca.pem" --etcd-cert "$P/idnd.pem" --etcd-key "$P/idnd.key"
+	lead=""
+	for _ in $(seq 100); do
+		call admin GET https://127.0.0.1:8790/v1/status >/dev/null
+		lead=$(jq -r .leader "$TMPD/resp" 2>/dev/null)
+		[ "$lead" = true ] && break
+		sleep 0.1
+	done
+	code=$(call admin POST https://127.0.0.1:8790/v1/caps \
+		'{"class":9,"name":"e","resources":{"mem_gb":1}}')
+	k=$(printf '%s' /idn/0/caps/2304 | base64 -w0)
+	n=$(in_ns "$NS" curl -s -m 2 "${ec[@]}" -X POST "$ETCD/v3/kv/range" -d "{\"key\":\"$k\"}" |
+		jq -r '.count // "0"')
+	tap_result "idnd on etcd over mutual TLS (--etcd-ca/--etcd-cert/--etcd-key): leader, a capability written" \
+		"$([ "$lead" = true ] && [ "$code" = 201 ] && [ "$n" = 1 ]; echo $?)" \
+		"leader $lead, POST $code, in etcd $n; $(tail -3 "$TMPD/idnd-e.log")"
+	bg_ns "$NS" "$TMPD/f.log" "$IDND" -d "$TMPD/f.db" -P none -p 8791 -E "$ETCD" --insecure \
+		--etcd-ca "$P/ca.pem"
+	FPID=$BG_PID
+	sleep 3
+	lead=$(in_ns "$NS" curl -s -m 2 http://127.0.0.1:8791/v1/status | jq -r .leader)
+	code=$(in_ns "$NS" curl -s -m 2 -o /dev/null -w '%{http_code}' -X POST \
+		-d '{"class":10,"name":"x","resources":{"mem_gb":1}}' http://127.0.0.1:8791/v1/caps)
+	tap_result "without an etcd client certificate idnd never leads (writes 503)" \
+		"$([ "$lead" = false ] && [ "$code" = 503 ]; echo $?)" "leader $lead, POST $code"
+	kill "$FPID" 2>/dev/null
+else
+	tap_skip "idnd on etcd over mutual TLS" "etcd not installed (Debian etcd-server)"
+fi
+
 # ---- start-up refusals
 rc=0; "$IDND" -d "$TMPD/x.db" -P none -p 18999 >"$TMPD/start.out" 2>&1 || rc=$?
 tap_result "idnd without TLS material or --insecure refuses to start" \
