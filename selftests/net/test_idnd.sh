@@ -116,6 +116,8 @@ tap_result "/metrics: Prometheus text with the 4xx count" $?
 WRITER=$!
 bg_pid $WRITER
 sleep 0.4
+# a loaded machine: at least one write acknowledged before the kill
+for _ in $(seq 100); do [ -s "$TMPD/acked" ] && break; sleep 0.05; done
 kill -9 "$IDND_PID"
 wait "$IDND_PID" 2>/dev/null
 wait "$WRITER" 2>/dev/null
