@@ -45,6 +45,7 @@
 #include "kvxfer.h"
 #include "receipt.h"
 #include "http.h"
+#include "../tools/stamp/prefix.h"
 
 #define BODY_MAX (8U << 20)
 #define MGMT_BODY_MAX (64U << 10)
@@ -356,6 +357,7 @@ struct creq {
 	bool stream, chat;
 	uint32_t in, out, nkeys;
 	uint64_t *keys;
+	uint64_t ptoken;	/* a completion prompt's prefix token (stamp/prefix.h), 0: none */
 };
 
 static int get_u32(json_object *o, const char *k, uint32_t max, uint32_t *v, bool *have)
@@ -493,6 +495,9 @@ static int parse_creq(struct agent *a, json_object *o, bool chat, struct creq *q
 			return snprintf(msg, ml, chat ? "messages: expected an array of messages" :
 					"prompt: expected a string or array"), 400;
 		q->nkeys = eng_keys_from_text(text, bt, &q->keys, &tok);
+		/* the token idn-stamp prefix-file derives from this prompt */
+		if (!chat && text[0])
+			q->ptoken = idn_prefix_token(text, strlen(text), 0);
 		free(text);
 		if (idt)
 			tok = idt;
@@ -890,7 +895,8 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 			free(q.keys);
 			return send_err(c, 400, "%s", msg);
 		}
-		state_note_token(&a->st, token, &who, q.keys, q.nkeys);
+		/* its X-IDN-Token, else the prompt's prefix token (state_tokens()) */
+		state_note_token(&a->st, token ? token : q.ptoken, &who, q.keys, q.nkeys);
 		r = engine_submit_as(e, &who, q.in, q.out, q.keys, q.nkeys, &err);
 	}
 	if (!r)

@@ -9,6 +9,9 @@
 #     node; the agent's descriptor of that root names A; idnd writes
 #     (A, class 7) -> node 1 into the router's map;
 #   - token B's prefix was served once (never reused): not seeded;
+#   - requests without X-IDN-Token whose prompt is reused: the agent names
+#     the prompt's prefix token (idn-stamp prefix-file's, the FNV-1a of its
+#     first 2048 bytes), and that token is seeded;
 #   - an entry the router already has for token C is kept, not overwritten;
 #   - idnd_affinity_seeded_total / _seed_kept_total count them.
 # TAP output; exit 4 when the machine cannot run it.
@@ -80,14 +83,28 @@ complete() {	# complete TOKEN PROMPT
 # the router's own entry for C (towards node 1, as a decision would write it)
 in_ns "$NS_RTR" bpftool map update pinned "$AFF" key hex $(akey $C $CLS) \
 	value hex $(le32 1) 00 00 00 00
-pa=$(words a 200) pb=$(words b 200) pc=$(words c 200)
+pa=$(words a 200) pb=$(words b 200) pc=$(words c 200) pd=$(words d 600)
+# the token idn-stamp prefix-file derives from pd (tools/stamp/prefix.h)
+D=$(python3 -c '
+import sys
+h = 0xcbf29ce484222325
+for b in sys.argv[1].encode()[:2048]:
+    h = ((h ^ b) * 0x100000001b3) & (2**64 - 1)
+h ^= h >> 30; h = (h * 0xbf58476d1ce4e5b9) & (2**64 - 1)
+h ^= h >> 27; h = (h * 0x94d049bb133111eb) & (2**64 - 1)
+h ^= h >> 31
+print(h or 1)' "$pd")
 ok=0
 for _ in 1 2 3; do
 	[ "$(complete $A "$pa")" = 200 ] || ok=1
 	[ "$(complete $C "$pc")" = 200 ] || ok=1
 done
 [ "$(complete $B "$pb")" = 200 ] || ok=1
-tap_result "requests with tokens A and C (3 each, one prefix each) and B (once) served" $ok
+for _ in 1 2 3; do
+	[ "$(api -o /dev/null -w '%{http_code}' "$AURL/v1/completions" \
+		-d "{\"prompt\":\"$pd\",\"max_tokens\":2}")" = 200 ] || ok=1
+done
+tap_result "requests with tokens A and C (3 each, one prefix each), B (once), none (3) served" $ok
 
 seeded() { [ "$(aff_node $A $CLS)" = 1 ]; }
 poll_until() { for _ in $(seq 60); do "$@" && return 0; sleep 0.05; done; return 1; }
@@ -102,6 +119,9 @@ tap_result "idnd holds the descriptors naming A (reused) and B (not)" $? \
 	"$(jq -c '[.descriptors[] | {token, blocks, hits}]' <<<"$st")"
 [ -z "$(aff_node $B $CLS)" ]
 tap_result "B, served once: not seeded" $?
+poll_until eval '[ "$(aff_node "$D" $CLS)" = 1 ]'
+tap_result "no X-IDN-Token: the prompt's prefix token (idn-stamp's) seeded" $? \
+	"$(printf '%016x' "$D") $(api "$URL/v1/nodes/1/state" | jq -c '[.descriptors[] | {token, blocks, hits}]')"
 [ "$(aff_node $A 8)" = "" ] && [ "$(aff_node $C $CLS)" = 1 ]
 tap_result "no entry for a class not placed there; C's own entry still there" $?
 s=$(metric idnd_affinity_seeded_total) k=$(metric idnd_affinity_seed_kept_total)

@@ -21,6 +21,8 @@
 #include <linux/types.h>
 #include <linux/idn.h>
 
+#include "prefix.h"	/* IDN_STAMP_PREFIX_BYTES, idn_prefix_token() */
+
 /* Open the per-socket map pinned under pin_dir (NULL: IDN_PIN_DEFAULT). */
 int idn_stamp_sk_open(const char *pin_dir);
 
@@ -48,7 +50,6 @@ int idn_stamp_cgroup2_root(char *buf, size_t len, int mount);
  * then a 64-bit finalizer (splitmix64); never 0 (0 means "no token").
  * @block 0 means IDN_STAMP_PREFIX_BYTES.
  */
-#define IDN_STAMP_PREFIX_BYTES	2048
 __u64 idn_stamp_prefix_token(const void *prompt, size_t len, size_t block);
 
 /* Parse "CLASS/VARIANT" or "CLASS" into a capability label. */
