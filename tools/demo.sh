@@ -58,7 +58,7 @@ rm -f "/tmp/idn-demo-make.$$"
 for f in "${NEED[@]}"; do
 	[ -e "$f" ] || die "missing $f after make"
 done
-for c in jq curl nsenter; do
+for c in jq curl nsenter openssl; do
 	command -v $c >/dev/null || die "needs $c (tools/deps.sh)"
 done
 say "up to date: ${NEED[*]}"
@@ -70,7 +70,7 @@ source "$ROOT/selftests/net/topo.sh"
 
 IDND=$BUILD/idnd
 AGENT=$BUILD/idn-agent
-API=http://127.0.0.1:8787	# idnd, seen from the router namespace
+API=https://127.0.0.1:8787	# idnd, seen from the router namespace (mutual TLS)
 APORT=8000			# the engines' OpenAI API, also the VIPs' port
 TELE=7777
 KVPORT=9100			# the agents' KV transfer listeners
@@ -111,15 +111,26 @@ show "idnctl dp set src4 $TOPO_SRC4 src6 $TOPO_SRC6 prefix6 ${TOPO_PREFIX6}/48 t
 ctl dp set receipt-sample 1 >/dev/null 2>&1	# routing receipts for every new flow
 
 step "3. Controller and agents"
+# mutual TLS on the control plane (docs/security.md): a CA and a certificate
+# per program, the role in the subject's OU; servers name their addresses
+P=$TMPD/pki
+{ mk_ca "$P" && mk_cert "$P" admin admin admin &&
+  mk_cert "$P" idnd controller idnd IP:10.20.1.1 IP:10.20.2.1 IP:10.20.3.1 &&
+  mk_cert "$P" node-1 node node-1 IP:10.20.1.2 && mk_cert "$P" node-2 node node-2 IP:10.20.2.2 &&
+  mk_cert "$P" node-3 node node-3 IP:10.20.3.2; } || die "could not make the certificates (openssl)"
+say "${D}\$ openssl ...   (a CA; certificates with OU admin, controller (idnd), node (CN node-1..3))${N}"
+ADMIN=(--cacert "$P/ca.pem" --cert "$P/admin.pem" --key "$P/admin.key")	# curl as admin
 bg_ns "$NS_RTR" "$TMPD/idnd.log" "$IDND" -d "$TMPD/idnd.db" -l 0.0.0.0 -p 8787 \
-	-P "$PIN/rtr" -t $HB_TMO
+	-P "$PIN/rtr" -t $HB_TMO --ca "$P/ca.pem" --cert "$P/idnd.pem" --key "$P/idnd.key"
 IDND_PID=$BG_PID
 for _ in $(seq 100); do
-	in_ns "$NS_RTR" curl -s -o /dev/null $API/v1/status && break
+	in_ns "$NS_RTR" curl -s "${ADMIN[@]}" -o /dev/null $API/v1/status && break
 	sleep 0.05
 done
-say "${D}\$ idnd -d \$TMP/idnd.db -l 0.0.0.0 -P \$PIN -t $HB_TMO   (router: SQLite store, drives the maps)${N}"
-k() { in_ns "$NS_RTR" "$IDNCTL" -C "$API" "$@"; }
+say "${D}\$ idnd -d \$TMP/idnd.db -l 0.0.0.0 -P \$PIN -t $HB_TMO --ca ca.pem --cert idnd.pem --key idnd.key${N}"
+say "  (router: SQLite store, drives the maps; its API speaks mutual TLS only)"
+k() { in_ns "$NS_RTR" "$IDNCTL" -C "$API" --ca "$P/ca.pem" --cert "$P/admin.pem" \
+	--key "$P/admin.key" "$@"; }
 show "idnctl controller status" k controller status || die "idnd did not start: $(cat "$TMPD/idnd.log")"
 net=(0 40 120 200)
 trust=(0 3 6 6)
@@ -129,7 +140,8 @@ declare -A AGENT_PID=()
 for i in 1 2 3; do
 	bg_ns "${NS_NODE[$i]}" "$TMPD/agent$i.log" "$AGENT" --node-id $i \
 		--addr4 "10.20.$i.2" --addr6 "fd00:20:$i::2" --region $i --trust "${trust[$i]}" \
-		--net-us "${net[$i]}" --controller "http://10.20.$i.1:8787" --hb-ms 200 \
+		--net-us "${net[$i]}" --controller "https://10.20.$i.1:8787" --hb-ms 200 \
+		--tls-ca "$P/ca.pem" --tls-cert "$P/node-$i.pem" --tls-key "$P/node-$i.key" \
 		--telemetry "10.20.$i.1:$TELE" --tele-ms 50 --listen "[::]:$APORT" \
 		--model chat-8b --speed 1 --key "$TMPD/node$i.key" \
 		--kv-listen "10.20.$i.2:$KVPORT" --kv-key "$TMPD/kv.key" --kv-transport auto \
@@ -138,7 +150,8 @@ for i in 1 2 3; do
 	AGENT_PID[$i]=$BG_PID
 done
 say "${D}\$ idn-agent --node-id 1 --addr4 10.20.1.2 --addr6 fd00:20:1::2 --region 1 --trust 3 --net-us 40 \\"
-say "      --controller http://10.20.1.1:8787 --telemetry 10.20.1.1:$TELE --listen [::]:$APORT \\"
+say "      --controller https://10.20.1.1:8787 --tls-ca ca.pem --tls-cert node-1.pem --tls-key node-1.key \\"
+say "      --telemetry 10.20.1.1:$TELE --listen [::]:$APORT \\"
 say "      --kv-listen 10.20.1.2:$KVPORT --kv-key \$TMP/kv.key --kv-transport auto \\"
 say "      --mgmt-listen 10.20.1.2:$MPORT \\"
 say "      --artifact-dir \$TMP --kv-peers 10.20.1.2:$KVPORT,...   (node1; and 2, 3)${N}"
@@ -157,7 +170,7 @@ done
 say "${D}\$ idnctl node approve 1; idnctl node trust 1 3   (and 2, 3: enrol each key, grant its trust)${N}"
 up=0
 for _ in $(seq 100); do
-	up=$(in_ns "$NS_RTR" curl -s $API/v1/nodes | jq '[.[] | select(.state == "up")] | length')
+	up=$(in_ns "$NS_RTR" curl -s "${ADMIN[@]}" $API/v1/nodes | jq '[.[] | select(.state == "up")] | length')
 	[ "${up:-0}" = 3 ] && break
 	sleep 0.05
 done
@@ -167,8 +180,8 @@ show "idnctl node list          (idnd's registry)" k node list
 
 step "4. Capabilities through the API; idnd places them and compiles the plans"
 post() {	# post PATH JSON
-	printf '%s$ curl -d %s %s%s\n' "$D" "'$2'" "$API$1" "$N"
-	in_ns "$NS_RTR" curl -s -o /dev/null -w '    HTTP %{http_code}\n' -d "$2" "$API$1"
+	printf '%s$ curl --cert admin.pem ... -d %s %s%s\n' "$D" "'$2'" "$API$1" "$N"
+	in_ns "$NS_RTR" curl -s "${ADMIN[@]}" -o /dev/null -w '    HTTP %{http_code}\n' -d "$2" "$API$1"
 }
 head -c 8388608 /dev/urandom >"$TMPD/chat-8b.safetensors"	# the "weights": a real file
 (cd "$TMPD" && sha256sum chat-8b.safetensors >chat-8b.safetensors.sha256)
@@ -176,9 +189,10 @@ post /v1/caps "{\"class\":1001,\"name\":\"chat-8b\",\"tier\":1,\"latency_us\":60
 post /v1/caps '{"class":1002,"name":"records-summarizer","latency_us":900,"resources":{"mem_gb":8},"security":{"min_trust":5,"privacy":"tenant"}}'
 say "  demand (requests/s per region): chat-8b in regions 1-3, records-summarizer in region 1"
 for r in 1 2 3; do
-	in_ns "$NS_RTR" curl -s -o /dev/null -d "{\"cap\":256256,\"region\":$r,\"rps\":100}" $API/v1/demand
+	in_ns "$NS_RTR" curl -s "${ADMIN[@]}" -o /dev/null -d "{\"cap\":256256,\"region\":$r,\"rps\":100}" \
+		$API/v1/demand
 done
-in_ns "$NS_RTR" curl -s -o /dev/null -d '{"cap":256512,"region":1,"rps":20}' $API/v1/demand
+in_ns "$NS_RTR" curl -s "${ADMIN[@]}" -o /dev/null -d '{"cap":256512,"region":1,"rps":20}' $API/v1/demand
 show "idnctl placement solve" k placement solve || die "placement solve failed"
 show "idnctl placement show" k placement show
 say "  idnd sent load orders to the agents (POST /v1/residency/load); the agents' residency:"
@@ -275,9 +289,11 @@ say "  -> waiting behind 300k prefill tokens costs more than going elsewhere: $N
 step "8. Session 42's KV state follows it: $N42 pushes the cached prefix to $LAST_NODE"
 LID=${LAST_NODE#node}
 [ -n "$LID" ] && [ "$LID" != "$ID42" ] || die "token 42 did not move off $N42"
-say "${D}\$ curl -d '{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[4201,...,4232]}' http://10.20.$ID42.2:$MPORT/v1/kv/push   (in $N42: its management listener)${N}"
-in_ns "${NS_NODE[$ID42]}" curl -s -m 60 -d "{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[$(seq -s, 4201 4232)]}" \
-	"http://10.20.$ID42.2:$MPORT/v1/kv/push" >"$TMPD/push.json" 2>&1
+say "${D}\$ curl --cert admin.pem ... -d '{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[4201,...,4232]}' https://10.20.$ID42.2:$MPORT/v1/kv/push${N}"
+say "  (in $N42: its management listener, mutual TLS, idnd's or an admin's certificate only)"
+in_ns "${NS_NODE[$ID42]}" curl -s "${ADMIN[@]}" -m 60 \
+	-d "{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[$(seq -s, 4201 4232)]}" \
+	"https://10.20.$ID42.2:$MPORT/v1/kv/push" >"$TMPD/push.json" 2>&1
 jq -r '"    \(.state): \(.blocks) blocks, \(.bytes / 1048576 * 10 | floor / 10) MiB over \(.transport) (\(.choice)), integrity checked"' \
 	"$TMPD/push.json" 2>/dev/null || say "    $(cat "$TMPD/push.json")"
 jq -e '.state == "done"' "$TMPD/push.json" >/dev/null || die "KV push failed: $(cat "$TMPD/push.json")"
@@ -303,7 +319,7 @@ kill "${AGENT_PID[$VID]}"
 wait "${AGENT_PID[$VID]}" 2>/dev/null
 t0=$(date +%s%N)
 for _ in $(seq 100); do
-	st=$(in_ns "$NS_RTR" curl -s $API/v1/nodes | jq -r ".[] | select(.id == $VID) | .state")
+	st=$(in_ns "$NS_RTR" curl -s "${ADMIN[@]}" $API/v1/nodes | jq -r ".[] | select(.id == $VID) | .state")
 	[ "$st" = down ] && break
 	sleep 0.05
 done
