@@ -221,9 +221,10 @@ rc=0; timeout 5 "$AGENT" --node-id 7 --listen 127.0.0.1:18100 --no-engine --key 
 tap_result "idn-agent with a management listener but no TLS material refuses to start" \
 	"$([ $rc = 2 ] && grep -q -- "--insecure" "$TMPD/start.out"; echo $?)" "rc $rc $(cat "$TMPD/start.out")"
 in_ns "$NS" timeout 5 "$IDND" --insecure -d "$TMPD/y.db" -P none -p 18998 >"$TMPD/start.out" 2>&1 &
+YPID=$!
 sleep 0.5
 tap_result "idnd --insecure warns at start" \
 	"$(grep -q "insecure.*plain HTTP" "$TMPD/start.out"; echo $?)" "$(cat "$TMPD/start.out")"
-wait
+wait "$YPID"	# only this one: the daemons above are the cleanup's
 
 tap_done
