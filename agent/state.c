@@ -403,7 +403,8 @@ void state_note_token(struct agent_state *s, uint64_t token, const struct kv_who
 	r->token = token;
 	r->who = w ? *w : (struct kv_who){ 0 };
 	r->nkeys = nkeys < AFF_KEYS ? nkeys : AFF_KEYS;
-	memcpy(r->keys, keys, sizeof(*keys) * r->nkeys);
+	if (r->nkeys)	/* keys may be NULL when there are none */
+		memcpy(r->keys, keys, sizeof(*keys) * r->nkeys);
 	s->root[r - s->rec] = r->nkeys ? keys[0] : 0;	/* state_tokens() scans these */
 	s->noted++;
 	pthread_mutex_unlock(&s->mu);
