@@ -190,7 +190,18 @@ int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tap_plan(0);
-	skel = idn_node__open_and_load();
+	/*
+	 * The maps are pinned by name where idnctl loads them; here they are
+	 * the test's own (a pin under the default /sys/fs/bpf would outlive
+	 * the run and hand the next one its learned addresses).
+	 */
+	skel = idn_node__open();
+	if (skel && (bpf_map__set_pin_path(skel->maps.idn_ts_cfg, NULL) ||
+		     bpf_map__set_pin_path(skel->maps.idn_ts_addrs, NULL) ||
+		     idn_node__load(skel))) {
+		idn_node__destroy(skel);
+		skel = NULL;
+	}
 	if (!skel) {
 		tap_skip("cannot load bpf/idn_node.bpf.c (needs root and BPF)");
 		tap_result("bpf_node setup");
