@@ -824,6 +824,18 @@ unsigned int idnd_ident_heartbeat(struct MHD_Connection *c, const char *url, uin
 	code = sig_check(c, "POST", url, node, body, len, pk, err, errlen);
 	if (code)
 		return code;
+	if (r->state == ST_NONE) {
+		/*
+		 * This replica has never seen the node's key (identities live
+		 * in each replica's store, not in etcd: a node whose leader
+		 * died heartbeats to one that never enrolled it). 404 is the
+		 * agent's cue to register again, signed: enrolled at once by
+		 * a statement or --enrol open, else pending approval here.
+		 */
+		snprintf(err, errlen, "node %u has no identity at this controller: register "
+			 "(signed) first", node);
+		return 404;
+	}
 	if (r->state != ST_ENROLLED) {
 		snprintf(err, errlen, "node %u is not enrolled", node);
 		return 403;
