@@ -16,7 +16,7 @@ LIBIDN := $(O)/libidn.a
 
 IDNCTL_SRCS := ctl/idnctl.c ctl/dp.c ctl/vip.c ctl/node.c ctl/plan.c ctl/cap.c \
 	ctl/route.c ctl/stats.c ctl/receipt.c ctl/receipt_verify.c ctl/print_idn.c ctl/dp_decap.c ctl/hold.c \
-	ctl/controller.c ctl/state.c ctl/capsig.c ctl/sign.c ctl/node_ident.c
+	ctl/controller.c ctl/state.c ctl/capsig.c ctl/sign.c ctl/node_ident.c ctl/bgp.c
 IDNCTL_OBJS := $(patsubst ctl/%.c,$(O)/obj/ctl/%.o,$(IDNCTL_SRCS))
 IDNCTL := $(O)/idnctl
 

@@ -33,7 +33,7 @@ struct idnctl_opts G;
 static const char usage_text[] =
 "Usage: idnctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
 "where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | hold | monitor |\n"
-"                  controller | placement | policy | state | publisher }\n"
+"                  controller | placement | policy | state | publisher | bgp }\n"
 "       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -C URL | -v | -V |\n"
 "                    --ca FILE | --cert FILE | --key FILE | --insecure }\n"
 "  -j, --json         JSON output (errors as {\"error\": ...})\n"
@@ -152,6 +152,7 @@ static const struct {
 	{ "state", do_state },
 	{ "policy", do_policy },
 	{ "publisher", do_publisher },
+	{ "bgp", do_bgp },
 	{ "help", do_help },
 };
 

@@ -91,6 +91,7 @@ int ctl_node_list(int argc, char **argv);
 int ctl_node_ident(int argc, char **argv);
 void ctl_node_pending_print(void);
 int do_policy(int argc, char **argv);
+int do_bgp(int argc, char **argv);		/* bgp.c: capability anycast through BIRD */
 
 /* print_idn.c: IDN values through the print layer. */
 void print_cap(const char *key, const char *fmt, __u32 cap);

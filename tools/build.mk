@@ -63,4 +63,11 @@ $(O)/tools/idn_agentbench: tools/bench/idn_agentbench.c $(wildcard agent/*.c age
 		| $(O)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -o $@ $< $(AGENT_LIB_SRCS) $(LDFLAGS) $(AGENT_LIBS)
+# build/tools/idn_scalebench  scale_* (run.sh scale): simulated agents (the
+#                             agent's own ctl_lease) and watchers on one etcd
+ALL_TARGETS += $(O)/tools/idn_scalebench
+$(O)/tools/idn_scalebench: tools/bench/idn_scalebench.c $(wildcard agent/*.c agent/*.h) \
+		ctl/idnd/etcd.c ctl/idnd/etcd.h | $(O)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -o $@ $< $(AGENT_LIB_SRCS) $(LDFLAGS) $(AGENT_LIBS)
 # ---- end bench ----------------------------------------------------------

@@ -18,6 +18,8 @@ PKGS=(
 	# controller: placement ILP reference (CBC) and LP bounds (GLPK, no .pc file);
 	# distributed mode on etcd (selftests/net/test_idnd_etcd.sh starts its own)
 	coinor-libcbc-dev libglpk-dev etcd-server etcd-client
+	# capability anycast over BGP (idnctl bgp; selftests/net/test_bgp_anycast.sh)
+	bird2
 	# network testbed and load tools
 	iproute2 ethtool curl wrk procps util-linux iputils-ping netcat-openbsd jq
 	# sanitizers / memcheck

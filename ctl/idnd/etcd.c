@@ -178,6 +178,20 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
+/* what the last transfer sent (request line, headers, body) and received */
+static void count_bytes(struct etcd *e)
+{
+	curl_off_t up = 0, down = 0;
+	long req = 0, hdr = 0;
+
+	curl_easy_getinfo(e->curl, CURLINFO_REQUEST_SIZE, &req);
+	curl_easy_getinfo(e->curl, CURLINFO_SIZE_UPLOAD_T, &up);
+	curl_easy_getinfo(e->curl, CURLINFO_HEADER_SIZE, &hdr);
+	curl_easy_getinfo(e->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	e->tx_bytes += (uint64_t)req + (uint64_t)up;
+	e->rx_bytes += (uint64_t)hdr + (uint64_t)down;
+}
+
 /* POST body (consumed) to path; *out: parsed answer. */
 static int call(struct etcd *e, const char *path, json_object *body, json_object **out)
 {
@@ -209,6 +223,7 @@ static int call(struct etcd *e, const char *path, json_object *body, json_object
 		curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
 		set_tls(e->curl);
 		rc = curl_easy_perform(e->curl);
+		count_bytes(e);
 		if (rc == CURLE_OK)
 			break;
 		next_url(e);
@@ -549,6 +564,7 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_rev, etcd_watch
 	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 	set_tls(e->curl);
 	rc = curl_easy_perform(e->curl);
+	count_bytes(e);
 	curl_slist_free_all(h);
 	json_object_put(b);
 	free(w.b.p);

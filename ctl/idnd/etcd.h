@@ -20,6 +20,8 @@ struct etcd {
 	char err[256];
 	char urls[512];		/* the endpoints, "URL[,URL...]" */
 	int n_urls, cur;
+	/* HTTP bytes (headers and bodies) this client sent and received */
+	uint64_t tx_bytes, rx_bytes;
 };
 
 struct etcd_kv {

@@ -5,7 +5,7 @@
 # per figure on stdout (progress on stderr).
 #
 #   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel]
-#         [agent] [rdma] [security]
+#         [agent] [rdma] [security] [bgp]
 #   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
@@ -72,6 +72,10 @@
 #   security  selftests/security/run.sh: every attack of issue 11 replayed
 #         against idnd and idn-agent: security_attacks_tried,
 #         security_attacks_not_refused (must be 0)
+#   bgp   capability anycast (selftests/net/test_bgp_anycast.sh, BIRD with its
+#         default timers): bgp_withdraw_to_path_ms (a router's plan for the
+#         capability empties -> the client's kernel route to the VIP via the
+#         other router; median of 3 rounds); skipped without BIRD
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
@@ -86,8 +90,8 @@ O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_connstate=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-want_hostile=0 want_security=0
-[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security
+want_hostile=0 want_security=0 want_bgp=0
+[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -100,7 +104,8 @@ for a in "$@"; do
 	rdma) want_rdma=1 ;;
 	hostile) want_hostile=1 ;;
 	security) want_security=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security]" >&2; exit 2 ;;
+	bgp) want_bgp=1 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security] [bgp]" >&2; exit 2 ;;
 	esac
 done
 
@@ -308,6 +313,20 @@ if [ $want_security = 1 ]; then
 		grep -E '^not ok' <<<"$out" >&2
 		echo "run.sh: security benchmark FAILED" >&2
 		rc=1
+	fi
+fi
+if [ $want_bgp = 1 ]; then
+	echo "# bgp: capability anycast, withdrawal to the client's path (BIRD)" >&2
+	st=0
+	out=$(O="$O" "$ROOT/selftests/net/test_bgp_anycast.sh" 2>&1) || st=$?
+	if [ $st -eq 4 ]; then
+		echo "run.sh: bgp benchmark skipped: $(head -1 <<<"$out")" >&2
+	elif [ $st -ne 0 ]; then
+		grep -E '^not ok' <<<"$out" >&2
+		echo "run.sh: bgp benchmark FAILED" >&2
+		rc=1
+	else
+		sed -n 's/^# \(bgp_withdraw_to_path_ms\) \([0-9]*\)$/\1 \2 ms/p' <<<"$out"
 	fi
 fi
 exit $rc
