@@ -23,7 +23,8 @@
  *     of S seconds / (N x S); TCP/IP framing not counted
  *
  * Usage: idn_scalebench -e URL [-w 1000] [-n 10000] [-b HB_MS 1000]
- *        [-t TTL_S 3] [-r 20] [-k 20] [-s 10] [-a AGENT_THREADS 16] [-p ETCD_PID]
+ *        [-t TTL_S, default 3 heartbeat periods as the agent's] [-r 20] [-k 20]
+ *        [-s 10] [-a AGENT_THREADS 64] [-p ETCD_PID]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +35,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <json-c/json.h>
 
 #include <linux/idn.h>
@@ -45,9 +48,9 @@
 #define PREFIX		"/idn/0/"
 
 static const char *url;
-static int n_watch = 1000, n_nodes = 10000, hb_ms = 1000, ttl_s = 3, rounds = 20, kills = 20;
-static int steady_s = 10, n_athreads = 16, etcd_pid;
-static volatile int stop_agents, stop_watch;
+static int n_watch = 1000, n_nodes = 10000, hb_ms = 1000, ttl_s, rounds = 20, kills = 20;
+static int steady_s = 10, n_athreads = 64, etcd_pid;
+static volatile int stop_watch;
 
 static double now_ms(void)
 {
@@ -59,30 +62,52 @@ static double now_ms(void)
 
 /* ---- agents ---- */
 
+/*
+ * The agents run in child processes of at most NODES_PER_PROC nodes each:
+ * every client holds a connection and libcurl's wake-up socket pair, three
+ * descriptors a node, and a process may open 20,000 here. What the parent
+ * reads or sets lives in a shared mapping.
+ */
+#define NODES_PER_PROC	4000
+
+struct shnode {
+	_Atomic unsigned long long bytes;	/* HTTP bytes of its etcd client */
+	_Atomic long long last_ok_us;		/* last keepalive that succeeded */
+	atomic_int killed;			/* stop keeping the lease alive */
+};
+
+struct shared {
+	atomic_int registered, tick_errors, stop;
+	_Atomic long long keepalives;
+	struct shnode n[];
+};
+
 struct node {
 	struct ctl_lease cl;
 	json_object *profile;
-	double next, last_ok;	/* next keepalive due, last one that succeeded */
-	atomic_int killed;
-	int kill_idx;		/* -1: not among the killed */
+	double next;		/* next keepalive due */
 };
 
-static struct node *nodes;
-static atomic_int registered, tick_errors;
-static _Atomic long long keepalives;
+static struct shared *SH;
+static struct node *nodes;	/* in an agent process: its own nodes only */
+static int *kill_idx;		/* node id -> index among the killed, -1 */
+static int my_proc, n_procs, threads_per_proc;
 
 static void *agent_thread(void *arg)
 {
 	long t = (long)arg;
+	int step = n_procs * threads_per_proc;
 
-	while (!stop_agents) {
+	while (!atomic_load(&SH->stop)) {
 		double now = now_ms(), next = now + hb_ms;
 
-		for (int i = (int)t; i < n_nodes && !stop_agents; i += n_athreads) {
+		for (int i = my_proc + n_procs * (int)t; i < n_nodes && !atomic_load(&SH->stop);
+		     i += step) {
 			struct node *nd = &nodes[i];
+			struct shnode *sn = &SH->n[i];
 			bool fresh = !nd->cl.key_put;
 
-			if (atomic_load(&nd->killed))
+			if (atomic_load(&sn->killed))
 				continue;
 			if (now < nd->next) {
 				if (nd->next < next)
@@ -90,14 +115,16 @@ static void *agent_thread(void *arg)
 				continue;
 			}
 			if (!ctl_lease_tick(&nd->cl, nd->profile, (uint64_t)now)) {
-				nd->last_ok = now_ms();
+				atomic_store(&sn->last_ok_us, (long long)(now_ms() * 1e3));
 				if (fresh)
-					atomic_fetch_add(&registered, 1);
+					atomic_fetch_add(&SH->registered, 1);
 				else
-					atomic_fetch_add(&keepalives, 1);
-			} else {
-				atomic_fetch_add(&tick_errors, 1);
+					atomic_fetch_add(&SH->keepalives, 1);
+			} else if (nd->cl.failures && atomic_fetch_add(&SH->tick_errors, 1) < 5) {
+				fprintf(stderr, "# scale: node %d: %s\n", i, nd->cl.err);
 			}
+			atomic_store(&sn->bytes, ((struct etcd *)nd->cl.etcd)->tx_bytes +
+						 ((struct etcd *)nd->cl.etcd)->rx_bytes);
 			nd->next += hb_ms;
 			if (nd->next < now)	/* fell behind: no burst to catch up */
 				nd->next = now + hb_ms;
@@ -108,6 +135,40 @@ static void *agent_thread(void *arg)
 			usleep((useconds_t)((next - now) * 1000));
 	}
 	return NULL;
+}
+
+/* One agent process: its nodes' leases until the parent says stop. */
+static void agent_proc(void)
+{
+	pthread_attr_t attr;
+	pthread_t *th;
+
+	nodes = calloc(n_nodes, sizeof(*nodes));
+	th = calloc(threads_per_proc, sizeof(*th));
+	if (!nodes || !th)
+		_exit(1);
+	for (int i = my_proc; i < n_nodes; i += n_procs) {
+		char p[160];
+
+		if (ctl_lease_init(&nodes[i].cl, url, DOMAIN, i, ttl_s)) {
+			fprintf(stderr, "scalebench: node %d: %s\n", i, nodes[i].cl.err);
+			_exit(1);
+		}
+		snprintf(p, sizeof(p),
+			 "{\"id\":%d,\"addr4\":\"10.%d.%d.%d\",\"mem_gb\":80,\"region\":%d,"
+			 "\"trust\":6,\"api_port\":9090}",
+			 i, 64 + i / 65536, i / 256 % 256, i % 256, i % 16);
+		nodes[i].profile = json_tokener_parse(p);
+		/* spread the first ticks over one period */
+		nodes[i].next = now_ms() + (double)hb_ms * i / n_nodes;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	for (long t = 0; t < threads_per_proc; t++)
+		pthread_create(&th[t], &attr, agent_thread, (void *)t);
+	for (int t = 0; t < threads_per_proc; t++)
+		pthread_join(th[t], NULL);
+	_exit(0);	/* like kill -9: leases left to expire */
 }
 
 /* ---- watchers ---- */
@@ -122,6 +183,7 @@ struct watcher {
 
 static struct watcher *watchers;
 static int *kill_node;		/* [kills] node id */
+static _Atomic long long events;	/* delivered to all watchers */
 
 static int on_event(void *arg, const char *key, const void *val, size_t len, int64_t rev)
 {
@@ -132,6 +194,7 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 
 	if (!key || strncmp(key, PREFIX, strlen(PREFIX)))
 		return 0;
+	atomic_fetch_add(&events, 1);
 	rest = key + strlen(PREFIX);
 	if (!strcmp(rest, "gen") && val) {
 		long g = strtol(val, NULL, 10);
@@ -140,7 +203,7 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 			w->gen_at[g] = t;
 		atomic_store(&w->ready, 1);
 	} else if (!val && sscanf(rest, "nodes/%u", &id) == 1 && id < (unsigned int)n_nodes) {
-		int k = nodes[id].kill_idx;
+		int k = kill_idx[id];
 
 		if (k >= 0 && !w->down_at[k])
 			w->down_at[k] = t;
@@ -232,7 +295,8 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-	pthread_t *ath, *wth;
+	pthread_t *wth;
+	pid_t *procs;
 	pthread_attr_t attr;
 	struct etcd L;
 	int64_t lease = 0, rev = 0;
@@ -254,6 +318,8 @@ int main(int argc, char **argv)
 		default: return usage();
 		}
 	}
+	if (!ttl_s)	/* the agent's default: three heartbeat periods, at least 2 s */
+		ttl_s = (3 * hb_ms + 999) / 1000 < 2 ? 2 : (3 * hb_ms + 999) / 1000;
 	if (!url || n_watch < 1 || n_nodes < 1 || hb_ms < 10 || ttl_s < 1 || rounds < 1 ||
 	    kills < 0 || kills > n_nodes || steady_s < 1 || n_athreads < 1)
 		return usage();
@@ -270,42 +336,46 @@ int main(int argc, char **argv)
 	}
 
 	/* ---- N agents: grant + put, then keepalives every hb_ms ---- */
-	nodes = calloc(n_nodes, sizeof(*nodes));
+	SH = mmap(NULL, sizeof(*SH) + (size_t)n_nodes * sizeof(SH->n[0]), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	kill_node = calloc(kills + 1, sizeof(*kill_node));
-	if (!nodes || !kill_node)
+	kill_idx = calloc(n_nodes, sizeof(*kill_idx));
+	if (SH == MAP_FAILED || !kill_node || !kill_idx)
 		return 1;
-	for (int i = 0; i < n_nodes; i++) {
-		char p[160];
-
-		if (ctl_lease_init(&nodes[i].cl, url, DOMAIN, i, ttl_s)) {
-			fprintf(stderr, "scalebench: node %d: %s\n", i, nodes[i].cl.err);
-			return 1;
-		}
-		snprintf(p, sizeof(p),
-			 "{\"id\":%d,\"addr4\":\"10.%d.%d.%d\",\"mem_gb\":80,\"region\":%d,"
-			 "\"trust\":6,\"api_port\":9090}",
-			 i, 64 + i / 65536, i / 256 % 256, i % 256, i % 16);
-		nodes[i].profile = json_tokener_parse(p);
-		/* spread the first ticks over one period */
-		nodes[i].next = now_ms() + (double)hb_ms * i / n_nodes;
-		nodes[i].kill_idx = -1;
-	}
+	for (int i = 0; i < n_nodes; i++)
+		kill_idx[i] = -1;
 	for (int k = 0; k < kills; k++) {
 		kill_node[k] = (int)((long long)(k + 1) * n_nodes / (kills + 1));
-		nodes[kill_node[k]].kill_idx = k;
+		kill_idx[kill_node[k]] = k;
+	}
+	n_procs = (n_nodes + NODES_PER_PROC - 1) / NODES_PER_PROC;
+	threads_per_proc = (n_athreads + n_procs - 1) / n_procs;
+	procs = calloc(n_procs, sizeof(*procs));
+	if (!procs)
+		return 1;
+	fflush(stdout);
+	fflush(stderr);
+	for (int p = 0; p < n_procs; p++) {
+		procs[p] = fork();
+		if (procs[p] < 0) {
+			perror("scalebench: fork");
+			return 1;
+		}
+		if (!procs[p]) {
+			my_proc = p;
+			agent_proc();
+		}
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 << 10);
-	ath = calloc(n_athreads, sizeof(*ath));
 	wth = calloc(n_watch, sizeof(*wth));
 	t0 = now_ms();
-	for (long t = 0; t < n_athreads; t++)
-		pthread_create(&ath[t], &attr, agent_thread, (void *)t);
-	while (atomic_load(&registered) < n_nodes && now_ms() - t0 < 300e3)
+	while (atomic_load(&SH->registered) < n_nodes && now_ms() - t0 < 300e3)
 		usleep(100000);
-	fprintf(stderr, "# scale: %d node keys under their leases in %.1f s (%d tick errors)\n",
-		atomic_load(&registered), (now_ms() - t0) / 1e3, atomic_load(&tick_errors));
-	if (atomic_load(&registered) < n_nodes) {
+	fprintf(stderr, "# scale: %d node keys under their leases (TTL %d s, heartbeat %d ms) "
+		"in %.1f s, %d agent processes (%d tick errors)\n", atomic_load(&SH->registered),
+		ttl_s, hb_ms, (now_ms() - t0) / 1e3, n_procs, atomic_load(&SH->tick_errors));
+	if (atomic_load(&SH->registered) < n_nodes) {
 		fprintf(stderr, "scalebench: nodes did not all register\n");
 		st = 1;
 		goto out_agents;
@@ -366,17 +436,15 @@ int main(int argc, char **argv)
 	/* ---- steady state: control bytes of the agents ---- */
 	{
 		uint64_t b0 = 0, b1 = 0;
-		long long k0 = atomic_load(&keepalives), k1;
+		long long k0 = atomic_load(&SH->keepalives), k1;
 
 		for (int i = 0; i < n_nodes; i++)
-			b0 += ((struct etcd *)nodes[i].cl.etcd)->tx_bytes +
-			      ((struct etcd *)nodes[i].cl.etcd)->rx_bytes;
+			b0 += atomic_load(&SH->n[i].bytes);
 		t0 = now_ms();
 		sleep(steady_s);
 		for (int i = 0; i < n_nodes; i++)
-			b1 += ((struct etcd *)nodes[i].cl.etcd)->tx_bytes +
-			      ((struct etcd *)nodes[i].cl.etcd)->rx_bytes;
-		k1 = atomic_load(&keepalives);
+			b1 += atomic_load(&SH->n[i].bytes);
+		k1 = atomic_load(&SH->keepalives);
 		t0 = (now_ms() - t0) / 1e3;
 		printf("scale_control_bytes_per_node_s %.1f bytes/s\n",
 		       (double)(b1 - b0) / n_nodes / t0);
@@ -431,16 +499,13 @@ int main(int argc, char **argv)
 		int missed = 0;
 
 		for (int k = 0; k < kills; k++) {
-			struct node *nd = &nodes[kill_node[k]];
-
-			atomic_store(&nd->killed, 1);
+			atomic_store(&SH->n[kill_node[k]].killed, 1);
 			kill_at[k] = now_ms();
 			usleep(200000);
 		}
 		usleep((ttl_s + 3) * 1000000);
 		for (int k = 0; k < kills; k++) {
-			struct node *nd = &nodes[kill_node[k]];
-			double deadline = nd->last_ok + ttl_s * 1e3;
+			double deadline = atomic_load(&SH->n[kill_node[k]].last_ok_us) / 1e3 + ttl_s * 1e3;
 
 			for (int w = 0; w < n_watch; w++) {
 				double t = watchers[w].down_at[k];
@@ -475,12 +540,13 @@ out:
 
 		for (int w = 0; w < n_watch; w++)
 			rx += watchers[w].e.rx_bytes;
-		fprintf(stderr, "# scale: watch streams received %.1f MB in all\n", rx / 1e6);
+		fprintf(stderr, "# scale: watch streams received %.1f MB in all, %lld events\n",
+			rx / 1e6, (long long)atomic_load(&events));
 	}
 out_agents:
-	stop_agents = 1;
-	for (int t = 0; t < n_athreads; t++)
-		pthread_join(ath[t], NULL);
+	atomic_store(&SH->stop, 1);
+	for (int p = 0; p < n_procs; p++)
+		waitpid(procs[p], NULL, 0);
 	fflush(stdout);
 	/* leases are left to expire with etcd, which the caller stops */
 	return st;

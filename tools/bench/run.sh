@@ -5,7 +5,7 @@
 # per figure on stdout (progress on stderr).
 #
 #   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel]
-#         [agent] [rdma] [security] [bgp]
+#         [agent] [rdma] [security] [bgp] [scale]
 #   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
@@ -76,6 +76,14 @@
 #         default timers): bgp_withdraw_to_path_ms (a router's plan for the
 #         capability empties -> the client's kernel route to the VIP via the
 #         other router; median of 3 rounds); skipped without BIRD
+#   scale the distributed mode on one etcd in a private netns
+#         (build/tools/idn_scalebench, docs/federation.md "Scale"):
+#         SCALE_WATCHERS (1000) routers' watchers and SCALE_NODES (10000)
+#         agents' leases (heartbeat SCALE_HB_MS 20000, TTL 3 periods), in
+#         one process with the agent's and idnd's own etcd client code:
+#         scale_1000_watchers_plan_p99_ms, scale_10k_leases_node_down_p99_ms,
+#         scale_control_bytes_per_node_s and what explains them; a few
+#         minutes; skipped without etcd
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
@@ -90,8 +98,8 @@ O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_connstate=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-want_hostile=0 want_security=0 want_bgp=0
-[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp
+want_hostile=0 want_security=0 want_bgp=0 want_scale=0
+[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp scale
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -105,7 +113,8 @@ for a in "$@"; do
 	hostile) want_hostile=1 ;;
 	security) want_security=1 ;;
 	bgp) want_bgp=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security] [bgp]" >&2; exit 2 ;;
+	scale) want_scale=1 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security] [bgp] [scale]" >&2; exit 2 ;;
 	esac
 done
 
@@ -184,6 +193,32 @@ ctl_in_netns() {
 	fi
 	[ $st = 0 ] || cat "$d/idnd.log" >&2
 	umount "$d/bpf"; rm -rf "$d"
+	return $st
+}
+
+# Runs inside `unshare -n`: etcd on this namespace's loopback, killed by pid.
+scale_in_netns() {
+	local d pid st=0
+	# etcd's data in memory: the figures are the control plane's fan-out and
+	# client costs, not this VM's shared disk (fsync behind other builds)
+	d=$(mktemp -d /dev/shm/idn-scale.XXXXXX)
+	ip link set lo up
+	ulimit -n "$(ulimit -Hn)"	# a connection per simulated agent and watcher
+	etcd --name s --data-dir "$d/etcd" --listen-client-urls http://127.0.0.1:2379 \
+		--advertise-client-urls http://127.0.0.1:2379 \
+		--listen-peer-urls http://127.0.0.1:2380 \
+		--initial-advertise-peer-urls http://127.0.0.1:2380 \
+		--initial-cluster s=http://127.0.0.1:2380 >"$d/etcd.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do
+		curl -s -m 1 http://127.0.0.1:2379/health | grep -q true && break
+		sleep 0.1
+	done
+	"$O/tools/idn_scalebench" -e http://127.0.0.1:2379 -p "$pid" \
+		-w "${SCALE_WATCHERS:-1000}" -n "${SCALE_NODES:-10000}" -b "${SCALE_HB_MS:-20000}" || st=1
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+	[ $st = 0 ] || tail -20 "$d/etcd.log" >&2
+	rm -rf "$d"
 	return $st
 }
 
@@ -327,6 +362,19 @@ if [ $want_bgp = 1 ]; then
 		rc=1
 	else
 		sed -n 's/^# \(bgp_withdraw_to_path_ms\) \([0-9]*\)$/\1 \2 ms/p' <<<"$out"
+	fi
+fi
+if [ $want_scale = 1 ]; then
+	echo "# scale: ${SCALE_WATCHERS:-1000} watchers, ${SCALE_NODES:-10000} leases on one etcd" >&2
+	if ! command -v etcd >/dev/null; then
+		echo "run.sh: scale benchmark skipped: etcd not installed (Debian etcd-server)" >&2
+	elif [ ! -x "$O/tools/idn_scalebench" ]; then
+		echo "run.sh: $O/tools/idn_scalebench missing (run make first)" >&2
+		rc=1
+	else
+		export -f scale_in_netns
+		export O
+		run_part "scale benchmark" unshare -n bash -c scale_in_netns
 	fi
 fi
 exit $rc
