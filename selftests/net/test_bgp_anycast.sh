@@ -22,7 +22,7 @@ source "$(dirname "$0")/lib.sh"
 require_root
 command -v bird >/dev/null && command -v birdc >/dev/null ||
 	skip_all "BIRD not installed (Debian bird2)"
-require_cmd ip
+require_cmd ip jq
 require_file "$IDNCTL" "$BUILD/bpf/idn_steer.bpf.o"
 probe_netns || skip_all "cannot create network namespaces"
 probe_bpffs || skip_all "cannot mount bpffs"
@@ -64,6 +64,10 @@ check "router B: dataplane, node, VIP and plan of cap 7/0" setup_router cb bc
 got=$(ca bgp show)
 tap_result "bgp show: A serves $VIP/32 ($got)" \
 	"$(grep -q "^$VIP/32 cap 7/0" <<<"$got"; echo $?)" "$got"
+got=$(ca -j bgp show)
+tap_result "bgp show -j: [{prefix, cap}]" \
+	"$(jq -e --arg p "$VIP/32" 'length == 1 and .[0].prefix == $p and .[0].cap == "7/0"' \
+		<<<"$got" >/dev/null; echo $?)" "$got"
 
 # BIRD: default timers; A and B export the generated static protocol only
 router_conf() {	# NAME LOCAL_ADDR AS PEER_ADDR PREPEND
