@@ -27,6 +27,19 @@
 #include <pthread.h>
 #include <netinet/in.h>
 
+/*
+ * Counters and flags one thread writes and another reads without a lock
+ * (the HTTP threads render /metrics and /v1/agent while the main loop
+ * heartbeats and sends telemetry; a signal handler sets stop): C11 atomics,
+ * so every ++ and every read is whole. The CUDA plugin (C++, nvcc) includes
+ * this header too and touches none of them: there they are plain.
+ */
+#ifdef __cplusplus
+#define IDN_ATOMIC(t) t
+#else
+#define IDN_ATOMIC(t) _Atomic t
+#endif
+
 /* ------------------------------------------------------------------ */
 /* configuration                                                       */
 /* ------------------------------------------------------------------ */
@@ -515,7 +528,7 @@ struct telemetry {
 	int n_more;			/* the others: --telemetry A:P,B:P,... */
 	struct tele_dst more[TELE_MAX_ROUTERS - 1];
 	uint32_t node, seq;
-	uint64_t sent, errors;
+	IDN_ATOMIC(uint64_t) sent, errors;
 	/* the node's telemetry key (idnd at registration, or --tele-key) */
 	bool keyed;
 	uint8_t key[16];
@@ -540,8 +553,8 @@ struct ctlclient {
 	void *curl;
 	const struct idn_tls *tls;	/* our certificate (ctl/lib/http.h); NULL: plain only */
 	char err[256];			/* the last transport error */
-	bool registered;
-	uint64_t registrations, heartbeats, failures;
+	IDN_ATOMIC(bool) registered;
+	IDN_ATOMIC(uint64_t) registrations, heartbeats, failures;
 	long last_code;
 	/* identity (docs/security.md): requests signed with the node key */
 	const struct rcpt_key *key;	/* NULL: unsigned */
@@ -596,7 +609,8 @@ void ctl_lease_fini(struct ctl_lease *cl);	/* revokes the lease */
 #define STATE_LINK_GBPS	10.0		/* migration cost: bytes over this link ... */
 #define STATE_XFER_SETUP_US 1000	/* ... plus connection and commit */
 #define AFF_TOKENS	4096		/* tokens remembered (direct-mapped) */
-#define AFF_KEYS	16		/* leading prefix blocks remembered per token */
+#define AFF_KEYS	64		/* leading prefix blocks remembered per token
+					 * (what a migration by token moves) */
 #define AFF_SAMPLE_MAX	256		/* tokens checked per round */
 #define AFF_WALK_MAX	65536		/* affinity entries read per round */
 
@@ -635,6 +649,9 @@ int state_init(struct agent_state *s);
 void state_fini(struct agent_state *s);
 void state_note_token(struct agent_state *s, uint64_t token, const struct kv_who *w,
 		      const uint64_t *keys, uint32_t nkeys);
+/* the prefix and owner last seen with token: 0, or -ENOENT (keys: AFF_KEYS) */
+int state_token_lookup(struct agent_state *s, uint64_t token, struct kv_who *w,
+		       uint64_t *keys, uint32_t *nkeys);
 /* the router sends these tokens here: does the cache hold their prefixes? */
 void state_affinity_check(struct agent_state *s, struct engine *e, const uint64_t *tokens,
 			  uint32_t n);
@@ -662,6 +679,8 @@ struct agent {
 	struct rcpt_key *key;		/* node key (receipt.h) */
 	struct agent_receipts rc;
 	uint64_t kv_rx_blocks;		/* blocks received into the cache */
+	uint64_t kv_rx_unannounced;	/* owned transfers refused: no /v1/kv/expect */
+	double kv_rx_last_commit;	/* wall clock of the last (under eng.mu) */
 	struct agent_profile prof;
 	struct engine eng;
 	struct residency res;
@@ -676,7 +695,7 @@ struct agent {
 	void *httpd_mgmt;		/* management listener (http.c) */
 	const struct idn_tls *tls;	/* its TLS material, idnd's client too (main.c) */
 	uint64_t mgmt_refused;		/* management requests refused on the inference port */
-	volatile int stop;
+	IDN_ATOMIC(int) stop;		/* set by the signal handler: lock-free */
 };
 
 int http_start(struct agent *a);

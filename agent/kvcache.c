@@ -276,7 +276,12 @@ uint32_t kv_match(const struct kv_cache *kc, const uint64_t *keys, uint32_t nkey
 
 /* ---- eq. 8: the estimated reuse of a block and its value ------------------ */
 
-/* p[scope][class]: P(another hit | this scope and access count), observed */
+/*
+ * p[scope][class]: P(another hit | this scope and access count), observed.
+ * A probability, so at most 1: the halving of the counts (stats_tick) can
+ * find a hit counted after it against an access counted before it, and
+ * then suc > acc in a class; a block's estimate never exceeds certainty.
+ */
 static double p_class(const struct kv_cache *kc, unsigned int s, unsigned int c)
 {
 	double best = 0;
@@ -288,7 +293,7 @@ static double p_class(const struct kv_cache *kc, unsigned int s, unsigned int c)
 		if (p > best)
 			best = p;
 	}
-	return best;
+	return best < 1 ? best : 1;
 }
 
 double kv_reuse_p(const struct kv_cache *kc, const struct kv_block *b)

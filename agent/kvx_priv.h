@@ -90,6 +90,7 @@ struct rx {
 	uint32_t dst_arena, nstreams, nslices;
 	uint64_t total, stage_len;
 	uint8_t *stage;
+	bool owned;			/* dst KVX_ARENA_OWNED: owned cache blocks */
 	bool ext_stage;			/* owned by the transport (RDMA: registered) */
 	struct kvx_slice *sl;
 	uint8_t *have;
@@ -113,7 +114,8 @@ struct kvx {
 	/* receiver */
 	int lfd, port;
 	pthread_t lthr;
-	bool listening, stop;
+	bool listening;
+	_Atomic bool stop;		/* read by receive threads without mu */
 	uint32_t rx_threads;
 	uint64_t staged;		/* stage bytes of live transfers (budget: max_rx) */
 	/*

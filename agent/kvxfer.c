@@ -455,6 +455,44 @@ static void set_timeouts(int fd, uint32_t ms)
 
 /* ---- receiver ----------------------------------------------------------- */
 
+/*
+ * After an error answer: a close() with the sender's slices still unread
+ * would reset the connection, and a reset may reach the sender before it
+ * read the answer (it then saw "peer gone mid-transfer" instead of, say,
+ * the checksum mismatch). So the answer is followed by our FIN, and what
+ * the sender still had in flight is read and dropped until it closes its
+ * end (it does once it read the answer), for at most ms milliseconds and
+ * 64 MiB (and not past kvx_destroy); only then the socket is closed.
+ */
+static void rx_linger(struct kvx *x, int fd)
+{
+	long ms = x->o.timeout_ms;
+	uint8_t sink[16384];
+	uint64_t left = 64ULL << 20;
+	struct timespec t0, t;
+
+	if (shutdown(fd, SHUT_WR))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (left) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long spent;
+		ssize_t r;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (spent >= ms || x->stop)
+			return;
+		if (poll(&p, 1, ms - spent < 100 ? ms - spent : 100) <= 0)
+			continue;
+		r = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+		if (r > 0)
+			left = (uint64_t)r >= left ? 0 : left - r;
+	}
+}
+
 void kvx_rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -480,10 +518,18 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 			*err = -ECANCELED;
 			return NULL;
 		}
+	/*
+	 * KVX_ARENA_OWNED: cache blocks of a tenant or session (a migration):
+	 * applied like KVX_ARENA_NONE, but the commit callback is told, so it
+	 * takes them only against the owner idnd announced (agent: /v1/kv/expect)
+	 */
+	bool owned = h->dst_arena == KVX_ARENA_OWNED;
+	uint32_t da = owned ? KVX_ARENA_NONE : h->dst_arena;
+
 	for (t = x->rxs; t; t = t->next)
 		if (t->id == h->xfer) {
 			if (t->nstreams != h->nstreams || t->total != h->total ||
-			    t->nslices != h->nslices || t->dst_arena != h->dst_arena) {
+			    t->nslices != h->nslices || t->dst_arena != da || t->owned != owned) {
 				*err = -EPROTO;
 				return NULL;
 			}
@@ -500,8 +546,7 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 		*err = -ENOBUFS;	/* all stages in flight together: bounded too */
 		return NULL;
 	}
-	if (h->dst_arena != KVX_ARENA_NONE &&
-	    (h->dst_arena >= KVX_MAX_ARENAS || !x->ar[h->dst_arena].used)) {
+	if (da != KVX_ARENA_NONE && (da >= KVX_MAX_ARENAS || !x->ar[da].used)) {
 		*err = -ENOENT;
 		return NULL;
 	}
@@ -536,7 +581,8 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 	t->nstreams = h->nstreams;
 	t->nslices = h->nslices;
 	t->total = h->total;
-	t->dst_arena = h->dst_arena;
+	t->dst_arena = da;
+	t->owned = owned;
 	t->refs = 1;
 	clock_gettime(CLOCK_MONOTONIC, &t->t0);
 	t->next = x->rxs;
@@ -592,7 +638,8 @@ static int rx_commit(struct kvx *x, struct rx *t)
 			       t->stage + t->sl[i].stage_off, t->sl[i].len);
 	}
 	if (x->commit)
-		rc = x->commit(x->commit_arg, t->dst_arena, t->stage, t->sl, t->nslices);
+		rc = x->commit(x->commit_arg, t->owned ? KVX_ARENA_OWNED : t->dst_arena, t->stage,
+			       t->sl, t->nslices);
 	return rc;
 }
 
@@ -697,6 +744,7 @@ static void *rx_stream(void *arg)
 	struct w_res res = { .magic = htole32(KVX_MAGIC_RES) };
 	struct rx *t = NULL;
 	uint32_t count = 0;
+	bool answered = false;
 	XXH3_state_t *hs = XXH3_createState();
 	struct timespec now;
 	double deadline;
@@ -884,11 +932,15 @@ static void *rx_stream(void *arg)
 	}
 reply:
 	res.status = htole32(err);
-	write_full(fd, &res, sizeof(res));	/* best effort */
+	answered = write_full(fd, &res, sizeof(res)) == 0;	/* best effort */
 out:
 	pthread_mutex_lock(&x->mu);
 	if (t)
-		kvx_rx_put_locked(x, t);
+		kvx_rx_put_locked(x, t);	/* the stage goes before any linger */
+	pthread_mutex_unlock(&x->mu);
+	if (answered && err)
+		rx_linger(x, fd);
+	pthread_mutex_lock(&x->mu);
 	x->rx_threads--;
 	pthread_cond_broadcast(&x->cv);
 	pthread_mutex_unlock(&x->mu);
@@ -1071,6 +1123,32 @@ static int tx_peer_answer(struct tstream *s)
 		return 0;
 	status = (int32_t)le32toh(s->res.status);
 	return status < 0 ? status : 0;
+}
+
+/*
+ * A failed stream may not be the one that carries the answer: the
+ * receiver answers on the stream whose slice failed. Each stream's queued
+ * answer is read (never blocking) and the first refusal returned.
+ */
+static int tx_any_answer(struct tstream *st, uint32_t ns)
+{
+	for (uint32_t i = 0; i < ns; i++) {
+		int status = st[i].fd >= 0 ? tx_peer_answer(&st[i]) : 0;
+
+		if (status)
+			return status;
+	}
+	return 0;
+}
+
+/* the receiver's refusal in words: a checksum mismatch says so */
+static void peer_why(char *why, size_t len, const char *peer, int err)
+{
+	if (err == -EBADMSG)
+		snprintf(why, len, "peer %s: checksum mismatch (a slice arrived corrupted; "
+			 "nothing applied)", peer);
+	else
+		snprintf(why, len, "peer %s rejected the transfer: %s", peer, strerror(-err));
 }
 
 static int connect_to(const struct sockaddr_storage *ss, socklen_t len, uint32_t ms)
@@ -1400,7 +1478,14 @@ static void *tx_run(void *arg)
 						 sizeof(s->res) - s->res_got, MSG_DONTWAIT);
 
 				if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+					int status = tx_any_answer(st, ns);
+
 					err = r == 0 ? -EPIPE : -errno;
+					if (status) {
+						err = status;
+						peer_why(why, sizeof(why), t->peer, err);
+						goto fail;
+					}
 					snprintf(why, sizeof(why), "peer %s closed stream %u "
 						 "mid-transfer (%s)", t->peer, i,
 						 strerror(-err));
@@ -1419,8 +1504,7 @@ static void *tx_run(void *arg)
 					}
 					if (status) {
 						err = status < 0 ? status : -EPROTO;
-						snprintf(why, sizeof(why), "peer %s rejected the "
-							 "transfer: %s", t->peer, strerror(-err));
+						peer_why(why, sizeof(why), t->peer, err);
 						goto fail;
 					}
 					if (!s->end_sent) {
@@ -1500,12 +1584,10 @@ static void *tx_run(void *arg)
 						 * resets the connection: its answer is still
 						 * queued here, and says why.
 						 */
-						status = tx_peer_answer(s);
+						status = tx_any_answer(st, ns);
 						if (status) {
 							err = status;
-							snprintf(why, sizeof(why), "peer %s rejected "
-								 "the transfer: %s", t->peer,
-								 strerror(-err));
+							peer_why(why, sizeof(why), t->peer, err);
 							goto fail;
 						}
 						snprintf(why, sizeof(why), "send to %s: %s "

@@ -101,6 +101,9 @@ struct kvx_stats {
 
 /* "no destination arena": the commit callback applies the staged bytes */
 #define KVX_ARENA_NONE 0xffffffffU
+/* the same for cache blocks of a tenant or session: the callback is told so
+ * (dst_arena KVX_ARENA_OWNED) and applies them only for an announced owner */
+#define KVX_ARENA_OWNED 0xfffffffeU
 
 /*
  * Called by the receiver once every slice of a transfer arrived and

@@ -627,13 +627,19 @@ int res_load(struct residency *r, const struct res_order *o)
 	if (!err)
 		err = load_bytes(r, a, fd, have_digest, got);
 	close(fd);
-	memcpy(a->sha256, got, 32);
-	a->verified = have_digest;
 	if (!err && have_digest && memcmp(got, want, 32))
 		err = -EBADMSG;
 
-	/* 3. commit or roll back */
+	/*
+	 * 3. commit or roll back. The artifact is listed (GET /v1/residency)
+	 * since step 1: its digest and "verified" change only here, under the
+	 * lock, and only once the digest was checked and matched.
+	 */
 	pthread_mutex_lock(&r->mu);
+	if (!err) {
+		memcpy(a->sha256, got, 32);
+		a->verified = have_digest;
+	}
 	if (err) {
 		unlink_art(r, a);
 		r->used -= a->size;

@@ -147,6 +147,7 @@ static json_object *kv_desc(const struct engine *e, const struct sgroup *g, uint
 {
 	json_object *o = json_object_new_object();
 	uint64_t size = (uint64_t)g->blocks * e->kv.block_bytes;
+	double reuse;
 	char hx[17];
 
 	json_object_object_add(o, "type", json_object_new_string("kv_prefix"));
@@ -164,8 +165,9 @@ static json_object *kv_desc(const struct engine *e, const struct sgroup *g, uint
 	json_object_object_add(o, "tokens", json_object_new_int64((uint64_t)g->blocks *
 								  e->kv.block_tokens));
 	json_object_object_add(o, "size", json_object_new_int64(size));
+	reuse = g->reuse_sum / g->blocks;	/* a mean of probabilities: 0..1 */
 	json_object_object_add(o, "reuse", json_object_new_double(
-		(double)(int64_t)(g->reuse_sum / g->blocks * 10000 + 0.5) / 10000));
+		(double)(int64_t)((reuse < 1 ? reuse : 1) * 10000 + 0.5) / 10000));
 	json_object_object_add(o, "hits", json_object_new_int64(g->hits));
 	json_object_object_add(o, "value_us", json_object_new_int64((int64_t)(g->value_us + 0.5)));
 	json_object_object_add(o, "migration_us", json_object_new_int64(
@@ -408,6 +410,26 @@ void state_note_token(struct agent_state *s, uint64_t token, const struct kv_who
 	s->root[r - s->rec] = r->nkeys ? keys[0] : 0;	/* state_tokens() scans these */
 	s->noted++;
 	pthread_mutex_unlock(&s->mu);
+}
+
+int state_token_lookup(struct agent_state *s, uint64_t token, struct kv_who *w,
+		       uint64_t *keys, uint32_t *nkeys)
+{
+	const struct aff_rec *r;
+	int rc = -ENOENT;
+
+	if (!token || !s->rec)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	r = &s->rec[mix(token) % AFF_TOKENS];
+	if (r->token == token && r->nkeys) {
+		*w = r->who;
+		*nkeys = r->nkeys;
+		memcpy(keys, r->keys, sizeof(*keys) * r->nkeys);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
 }
 
 void state_affinity_check(struct agent_state *s, struct engine *e, const uint64_t *tokens,

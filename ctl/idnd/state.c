@@ -35,7 +35,7 @@ struct nstate {
 
 static struct nstate S[IDN_MAX_NODES];
 static bool loaded;
-static uint64_t idnd_state_reports, idnd_state_rejected;
+static uint64_t idnd_state_reports, idnd_state_rejected, idnd_state_clamped;
 
 static double wall(void)
 {
@@ -137,7 +137,7 @@ static json_object *desc_parse(json_object *in, int idx, char *err, size_t errle
 			    !json_object_is_type(val, json_type_int))
 				FAIL("%s.reuse: number 0..1 expected", pre);
 			r = json_object_get_double(val);
-			if (!(r >= 0 && r <= 1))
+			if (!(r >= 0 && r <= 1e6))
 				FAIL("%s.reuse: number 0..1 expected", pre);
 			continue;
 		}
@@ -198,9 +198,21 @@ static json_object *desc_parse(json_object *in, int idx, char *err, size_t errle
 		if (json_object_object_get_ex(in, ints[i], &v))
 			json_object_object_add(o, ints[i],
 					       json_object_new_int64(json_object_get_int64(v)));
-	if (json_object_object_get_ex(in, "reuse", &v))
-		json_object_object_add(o, "reuse", json_object_new_double(
-			round(json_object_get_double(v) * 10000) / 10000));
+	/*
+	 * A probability above 1 is an agent's rounding or estimation slip, not
+	 * hostile input: it is clamped to 1 and counted (idnd_state_clamped_total),
+	 * and the rest of the heartbeat (load, queue, caps) still counts. A
+	 * negative, non-finite or absurd (> 1e6) value is still refused.
+	 */
+	if (json_object_object_get_ex(in, "reuse", &v)) {
+		double r = json_object_get_double(v);
+
+		if (r > 1) {
+			r = 1;
+			idnd_state_clamped++;
+		}
+		json_object_object_add(o, "reuse", json_object_new_double(round(r * 10000) / 10000));
+	}
 	return o;
 bad_pre:
 	{
@@ -447,6 +459,7 @@ int idnd_state_metrics(char *buf, size_t len)
 		"# TYPE idnd_affinity_seed_kept_total counter\nidnd_affinity_seed_kept_total %llu\n"
 		"# TYPE idnd_state_reports_total counter\nidnd_state_reports_total %llu\n"
 		"# TYPE idnd_state_rejected_total counter\nidnd_state_rejected_total %llu\n"
+		"# TYPE idnd_state_clamped_total counter\nidnd_state_clamped_total %llu\n"
 		"# TYPE idnd_state_nodes gauge\nidnd_state_nodes %llu\n"
 		"# TYPE idnd_state_descriptors gauge\nidnd_state_descriptors %llu\n"
 		"# TYPE idnd_affinity_agree gauge\nidnd_affinity_agree %llu\n"
@@ -454,6 +467,7 @@ int idnd_state_metrics(char *buf, size_t len)
 		"# TYPE idnd_affinity_unknown gauge\nidnd_affinity_unknown %llu\n",
 		(unsigned long long)seeded, (unsigned long long)kept,
 		(unsigned long long)idnd_state_reports, (unsigned long long)idnd_state_rejected,
+		(unsigned long long)idnd_state_clamped,
 		(unsigned long long)nodes, (unsigned long long)desc, (unsigned long long)agree,
 		(unsigned long long)mismatch, (unsigned long long)unknown);
 	return n < 0 ? 0 : (size_t)n >= len ? (int)(len ? len - 1 : 0) : n;

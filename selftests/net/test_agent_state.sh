@@ -173,7 +173,7 @@ bad "unknown field" '{"state":{"evil":1}}' 'unknown field "evil"'
 bad "unknown descriptor field" "{\"state\":{\"descriptors\":[{$D,\"x\":1}]}}" 'descriptors\[0\]: unknown field "x"'
 bad "bad compat hash" "{\"state\":{\"descriptors\":[{${D/0123456789abcdef/XYZ}}]}}" 'compat'
 bad "bad scope" "{\"state\":{\"descriptors\":[{${D/public/galaxy}}]}}" 'scope'
-bad "reuse out of range" "{\"state\":{\"descriptors\":[{$D,\"reuse\":1.5}]}}" 'reuse'
+bad "reuse out of range" "{\"state\":{\"descriptors\":[{$D,\"reuse\":-0.5}]}}" 'reuse'
 bad "session scope without session" "{\"state\":{\"descriptors\":[{${D/public/session},\"tenant\":1}]}}" 'session'
 bad "hardware-bound but migratable" "{\"state\":{\"descriptors\":[{${D/public/hardware}}]}}" 'migration_us'
 bad "negative size" "{\"state\":{\"descriptors\":[{${D/\"size\":1/\"size\":-1}}]}}" 'size'
@@ -199,6 +199,16 @@ after=$(in_ns "$NS" curl -s $URL/v1/nodes/$NODE/state)
 [ -n "$before" ] && jq -e '.descriptors | length > 0' <<<"$after" >/dev/null &&
 	[ "$(jq -c 'del(.updated)' <<<"$before")" = "$(jq -c 'del(.updated)' <<<"$after")" ]
 tap_result "state survives the restart (SQLite)" $? "$(head -c 300 <<<"$after")"
+# a reuse estimate a little above 1 (an agent's slip, 1.005-1.017 seen) is
+# clamped and counted; the heartbeat's load still counts
+c=$(hb "{\"load\":417,\"state\":{\"descriptors\":[{$D,\"reuse\":1.017}]}}")
+st=$(in_ns "$NS" curl -s $URL/v1/nodes/$NODE/state)
+ld=$(in_ns "$NS" curl -s $URL/v1/nodes | jq -r ".[] | select(.id == $NODE) | .load")
+m=$(in_ns "$NS" curl -s $URL/metrics)
+[ "$c" = 200 ] && [ "$(jq -r '.descriptors[0].reuse' <<<"$st")" = 1 ] && [ "$ld" = 417 ] &&
+	awk '$1 == "idnd_state_clamped_total" && $2 == 1 {a = 1} END {exit !a}' <<<"$m"
+tap_result "reuse 1.017: clamped to 1 and counted, the heartbeat's load taken" $? \
+	"got $c $(cat "$TMPD/resp"); state $st; load $ld; $(grep clamped <<<"$m")"
 c=$(in_ns "$NS" curl -s -o /dev/null -w '%{http_code}' -X DELETE $URL/v1/nodes/$NODE)
 c2=$(in_ns "$NS" curl -s -o /dev/null -w '%{http_code}' $URL/v1/nodes/$NODE/state)
 [ "$c" = 200 ] && [ "$c2" = 404 ] && [ "$(in_ns "$NS" curl -s $URL/v1/state)" = "[]" ]

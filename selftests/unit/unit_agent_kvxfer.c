@@ -269,6 +269,9 @@ static void fault_case(enum kvx_fault f, int want_err, const char *rx_words,
 	ASSERT_EQ(res.state, KVX_FAILED, "reported failed");
 	if (want_err)
 		ASSERT_EQ(res.err, want_err, res.msg);
+	/* the receiver's reason reaches the sender, not "peer gone mid-transfer" */
+	if (want_err == -EBADMSG)
+		ASSERT_TRUE(strstr(res.msg, "checksum mismatch") != NULL, res.msg);
 	printf("# sender: %s\n", res.msg);
 	for (int i = 0; i < 300; i++) {
 		kvx_get_stats(r, &st);

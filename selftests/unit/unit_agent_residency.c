@@ -12,6 +12,7 @@
  * only what is under it.
  */
 #include <sys/stat.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -245,6 +246,59 @@ static void test_beneath(void)
 	rmdir(out);
 }
 
+/*
+ * "verified" is what GET /v1/residency shows: never true for an artifact
+ * whose digest was not checked yet, nor for one that fails the check. A
+ * reader lists the artifacts (res_json, under the lock) in a loop while
+ * an artifact with a wrong digest is loaded again and again; every listing
+ * of it must say verified: false. (It was set outside the lock, before the
+ * digest comparison: a listing in between showed verified: true.)
+ */
+static struct residency race_r;
+static volatile int race_stop, race_bad, race_seen;
+
+static void *race_reader(void *arg)
+{
+	(void)arg;
+	while (!race_stop) {
+		json_object *j = res_json(&race_r), *arr, *e, *v;
+
+		if (json_object_object_get_ex(j, "artifacts", &arr))
+			for (size_t i = 0; i < json_object_array_length(arr); i++) {
+				e = json_object_array_get_idx(arr, i);
+				if (!json_object_object_get_ex(e, "name", &v) ||
+				    strcmp(json_object_get_string(v), "bad"))
+					continue;
+				race_seen++;
+				if (json_object_object_get_ex(e, "verified", &v) &&
+				    json_object_get_boolean(v))
+					race_bad++;
+			}
+		json_object_put(j);
+	}
+	return NULL;
+}
+
+static void test_verified_only_after_check(void)
+{
+	struct res_order o = { .name = "bad", .path = path[3] };
+	pthread_t th;
+	int refused = 0;
+
+	if (!ASSERT_OK(res_init(&race_r, &res_backend_host, 4 << 20), "init"))
+		return;
+	race_stop = race_bad = race_seen = 0;
+	pthread_create(&th, NULL, race_reader, NULL);
+	for (int i = 0; i < 300; i++)
+		refused += res_load(&race_r, &o) == -EBADMSG;
+	race_stop = 1;
+	pthread_join(th, NULL);
+	ASSERT_EQ(refused, 300, "every load of the corrupt artifact refused");
+	ASSERT_EQ(race_bad, 0, "no listing showed it verified");
+	printf("# listed while loading: %d times\n", race_seen);
+	res_fini(&race_r);
+}
+
 int main(void)
 {
 	int fd;
@@ -265,6 +319,7 @@ int main(void)
 	TAP_RUN(test_budget_and_rollback);
 	TAP_RUN(test_large);
 	TAP_RUN(test_beneath);
+	TAP_RUN(test_verified_only_after_check);
 	for (int i = 0; i < 4; i++) {
 		char sp[320];
 
