@@ -360,6 +360,27 @@ struct creq {
 	uint64_t ptoken;	/* a completion prompt's prefix token (stamp/prefix.h), 0: none */
 };
 
+/* exactly 16 lowercase or uppercase hex digits -> *v; -EINVAL otherwise */
+static int parse_hex64(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+	int i;
+
+	for (i = 0; s[i]; i++) {
+		int d = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' :
+			s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 :
+			s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10 : -1;
+
+		if (d < 0 || i >= 16)
+			return -EINVAL;
+		x = x << 4 | d;
+	}
+	if (i != 16)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
 static int get_u32(json_object *o, const char *k, uint32_t max, uint32_t *v, bool *have)
 {
 	json_object *x;
@@ -1120,6 +1141,13 @@ static enum MHD_Result status(struct agent *a, struct MHD_Connection *c)
 		json_object_object_add(o, "etcd", e);
 	}
 	json_object_object_add(o, "telemetry_sent", json_object_new_int64(a->tele.sent));
+	json_object_object_add(o, "kv_rx_blocks", json_object_new_int64(a->kv_rx_blocks));
+	json_object_object_add(o, "kv_rx_unannounced", json_object_new_int64(a->kv_rx_unannounced));
+	pthread_mutex_lock(&a->eng.mu);
+	if (a->kv_rx_last_commit > 0)
+		json_object_object_add(o, "kv_rx_last_commit", json_object_new_double(
+			a->kv_rx_last_commit));
+	pthread_mutex_unlock(&a->eng.mu);
 	if (a->ad)
 		json_object_object_add(o, "engine", adapter_json(a->ad));
 	if (a->cfg.engine)
@@ -1195,6 +1223,46 @@ static enum MHD_Result residency_post(struct agent *a, struct MHD_Connection *c,
  * Block i of the transfer is at stage offset i * block_bytes; slice tags
  * carry the block keys.
  */
+/*
+ * Owned state announced by idnd before a migration (POST /v1/kv/expect on
+ * the management listener): the prefix root (the first block's key) and
+ * its owner. A transfer to KVX_ARENA_OWNED is taken only when its first
+ * block's key was announced, and its blocks enter the cache in that
+ * owner's scope; each announcement serves one transfer, and lapses.
+ */
+#define KV_EXPECT_MAX 32
+static struct kv_expect {
+	uint64_t root;
+	struct kv_who who;
+	double until;		/* monotonic seconds */
+} kv_exp[KV_EXPECT_MAX];
+static pthread_mutex_t kv_exp_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int kv_expect_take(uint64_t root, struct kv_who *w)
+{
+	double now = mono_s();
+	int rc = -EACCES;
+
+	pthread_mutex_lock(&kv_exp_mu);
+	for (int i = 0; i < KV_EXPECT_MAX; i++)
+		if (kv_exp[i].root == root && root && kv_exp[i].until > now) {
+			*w = kv_exp[i].who;
+			kv_exp[i].root = 0;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&kv_exp_mu);
+	return rc;
+}
+
 int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 		    const struct kvx_slice *s, uint32_t n)
 {
@@ -1202,11 +1270,13 @@ int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 	struct engine *e = &a->eng;
 	size_t bb = e->kv.block_bytes;
 	uint64_t total = 0, *keys = NULL;
+	struct kv_who who = { 0 };	/* public, unless announced */
 	uint32_t nb, hits, j;
 	int32_t *idx = NULL;
 	int rc = 0;
 
-	if (!a->cfg.engine || !bb || dst_arena != KVX_ARENA_NONE)
+	if (!a->cfg.engine || !bb ||
+	    (dst_arena != KVX_ARENA_NONE && dst_arena != KVX_ARENA_OWNED))
 		return -EOPNOTSUPP;
 	for (j = 0; j < n; j++) {
 		if (s[j].stage_off != s[j].dst_off || s[j].dst_off != total)
@@ -1244,13 +1314,16 @@ int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 	for (j = 0; j < nb && !rc; j++)
 		if (!idx[j])
 			rc = -EPROTO;
+	/* owned blocks: only as announced, in the announced owner's scope */
+	if (!rc && dst_arena == KVX_ARENA_OWNED && (rc = kv_expect_take(keys[0], &who)))
+		a->kv_rx_unannounced++;
 	if (rc)
 		goto out;
 	pthread_mutex_lock(&e->mu);
 	{
 		uint64_t q = e->kv.q_blocks, h = e->kv.hit_blocks;
 
-		rc = kv_acquire(&e->kv, keys, nb, nb, idx, &hits);
+		rc = kv_acquire_as(&e->kv, &who, keys, nb, nb, idx, &hits);
 		e->kv.q_blocks = q;
 		e->kv.hit_blocks = h;
 	}
@@ -1260,6 +1333,12 @@ int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 			memcpy(kv_block_data(&e->kv, idx[j]), stage + (size_t)j * bb, bb);
 		kv_release(&e->kv, idx, nb);
 		a->kv_rx_blocks += nb - hits;
+		{	/* when the last transfer entered the cache (wall clock) */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			a->kv_rx_last_commit = ts.tv_sec + ts.tv_nsec / 1e9;
+		}
 	}
 	pthread_mutex_unlock(&e->mu);
 out:
@@ -1294,6 +1373,8 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	json_object *x, *r;
 	const char *peer;
 	struct creq q;
+	struct kv_who who;
+	bool owned = false;
 	uint32_t n, hits = 0, retries = 1, attempts = 0;
 	int32_t *idx = NULL;
 	char msg[160];
@@ -1311,21 +1392,59 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	}
 	if (get_u32(o, "retries", 5, &retries, &(bool){ 0 }))
 		return send_err(c, 400, "field \"retries\": 0..5");
-	code = parse_creq(a, o, false, &q, msg, sizeof(msg));
-	if (code) {
-		free(q.keys);
-		return send_err(c, code, "%s", msg);
+	if (json_object_object_get_ex(o, "token", &x)) {
+		/*
+		 * A migration (idnd): the prefix last served with this affinity
+		 * token, in its owner's scope. Tenant and session state moves
+		 * only with "owned": true, which idnd sends after announcing
+		 * the owner at the destination (/v1/kv/expect there); the
+		 * destination takes it in that scope only. Hardware-bound
+		 * state never leaves.
+		 */
+		uint64_t tok;
+		json_object *ow;
+
+		if (!json_object_is_type(x, json_type_string) ||
+		    parse_hex64(json_object_get_string(x), &tok) || !tok)
+			return send_err(c, 400, "field \"token\": 16 hex digits, not 0");
+		owned = json_object_object_get_ex(o, "owned", &ow) &&
+			json_object_get_boolean(ow);
+		memset(&q, 0, sizeof(q));
+		q.keys = calloc(AFF_KEYS, sizeof(*q.keys));
+		if (!q.keys)
+			return send_err(c, 500, "out of memory");
+		if (state_token_lookup(&a->st, tok, &who, q.keys, &q.nkeys)) {
+			free(q.keys);
+			return send_err(c, 404, "no prefix known for token %016llx",
+					(unsigned long long)tok);
+		}
+		if (who.scope == KV_SCOPE_HW ||
+		    (who.scope != KV_SCOPE_PUBLIC && !owned)) {
+			free(q.keys);
+			return send_err(c, 403, "token %016llx: %s state %s", (unsigned long long)tok,
+					kv_scope_name(who.scope), who.scope == KV_SCOPE_HW ?
+					"never leaves the node" :
+					"moves only as announced (\"owned\": true)");
+		}
+		if (who.scope == KV_SCOPE_PUBLIC)
+			who = (struct kv_who){ .leaving = 1 };
+	} else {
+		code = parse_creq(a, o, false, &q, msg, sizeof(msg));
+		if (code) {
+			free(q.keys);
+			return send_err(c, code, "%s", msg);
+		}
+		who = (struct kv_who){ .leaving = 1 };
 	}
 	pthread_mutex_lock(&e->mu);
-	/* only public state leaves the node (state.c: scopes; hardware-bound never) */
-	n = kv_match_as(&e->kv, &(struct kv_who){ .leaving = 1 }, q.keys, q.nkeys);
+	/* public state, or the owner's (state.c: scopes; hardware-bound never) */
+	n = kv_match_as(&e->kv, &who, q.keys, q.nkeys);
 	if (n) {
 		uint64_t qb = e->kv.q_blocks, hb = e->kv.hit_blocks;
 
 		idx = calloc(n, sizeof(*idx));
 		/* pin the blocks for the transfer: all hits, nothing evicted */
-		err = idx ? kv_acquire_as(&e->kv, &(struct kv_who){ .leaving = 1 }, q.keys, n, n,
-					  idx, &hits) : -ENOMEM;
+		err = idx ? kv_acquire_as(&e->kv, &who, q.keys, n, n, idx, &hits) : -ENOMEM;
 		e->kv.q_blocks = qb;
 		e->kv.hit_blocks = hb;
 		if (err) {
@@ -1349,7 +1468,9 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	/* a failed transfer left nothing on the peer: retry it whole */
 	for (attempts = 0; !err && attempts <= retries; ) {
 		attempts++;
-		err = kvx_submit(a->kvx, peer, a->kv_arena, KVX_ARENA_NONE, d, n, &id);
+		err = kvx_submit(a->kvx, peer, a->kv_arena, who.scope == KV_SCOPE_TENANT ||
+				 who.scope == KV_SCOPE_SESSION ? KVX_ARENA_OWNED : KVX_ARENA_NONE,
+				 d, n, &id);
 		if (!err)
 			err = kvx_wait(a->kvx, id, 0, &res);
 		if (err || res.state == KVX_DONE || res.err == -ENOSPC ||
@@ -1373,6 +1494,8 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	json_object_object_add(r, "choice", json_object_new_string(kvx_choice(a->kvx)));
 	json_object_object_add(r, "peer", json_object_new_string(peer));
 	json_object_object_add(r, "blocks", json_object_new_int64(n));
+	json_object_object_add(r, "scope", json_object_new_string(
+		kv_scope_name(who.leaving ? KV_SCOPE_PUBLIC : who.scope)));
 	json_object_object_add(r, "bytes", json_object_new_int64(res.bytes));
 	json_object_object_add(r, "slices", json_object_new_int64(res.slices));
 	json_object_object_add(r, "streams", json_object_new_int64(a->cfg.kv_streams));
@@ -1382,6 +1505,48 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 		res.secs > 0 ? res.bytes * 8 / res.secs / 1e9 : 0));
 	json_object_object_add(r, "message", json_object_new_string(res.msg));
 	return send_json(c, res.state == KVX_DONE ? 200 : 502, r);
+}
+
+/* POST /v1/kv/expect {"root", "scope", "tenant", "session", "ttl_ms"}: see kv_exp */
+static enum MHD_Result kv_expect(struct agent *a, struct MHD_Connection *c, json_object *o)
+{
+	struct kv_who w = { 0 };
+	uint64_t root = 0;
+	uint32_t ttl = 10000, tenant = 0;
+	json_object *x;
+	double now = mono_s();
+	int sc, slot = -1;
+
+	if (!a->kvx || !a->cfg.engine)
+		return send_err(c, 503, "no KV transfer on this agent");
+	if (!json_object_object_get_ex(o, "root", &x) || !json_object_is_type(x, json_type_string) ||
+	    parse_hex64(json_object_get_string(x), &root) || !root)
+		return send_err(c, 400, "field \"root\": the prefix root, 16 hex digits");
+	if (!json_object_object_get_ex(o, "scope", &x) || !json_object_is_type(x, json_type_string) ||
+	    (sc = kv_scope_parse(json_object_get_string(x))) < 0 ||
+	    (sc != KV_SCOPE_TENANT && sc != KV_SCOPE_SESSION))
+		return send_err(c, 400, "field \"scope\": tenant or session");
+	if (get_u32(o, "tenant", 65535, &tenant, &(bool){ 0 }) || !tenant)
+		return send_err(c, 400, "field \"tenant\": 1..65535");
+	if (get_u32(o, "ttl_ms", 60000, &ttl, &(bool){ 0 }) || !ttl)
+		return send_err(c, 400, "field \"ttl_ms\": 1..60000");
+	w.scope = sc;
+	w.tenant = tenant;
+	if (sc == KV_SCOPE_SESSION &&
+	    (!json_object_object_get_ex(o, "session", &x) ||
+	     !json_object_is_type(x, json_type_string) ||
+	     parse_hex64(json_object_get_string(x), &w.session) || !w.session))
+		return send_err(c, 400, "field \"session\": 16 hex digits for session scope");
+	pthread_mutex_lock(&kv_exp_mu);
+	for (int i = 0; i < KV_EXPECT_MAX; i++)	/* the same root again, a free or lapsed slot */
+		if (kv_exp[i].root == root || (slot < 0 && kv_exp[i].until <= now))
+			slot = i;
+	if (slot >= 0)
+		kv_exp[slot] = (struct kv_expect){ root, w, now + ttl / 1000.0 };
+	pthread_mutex_unlock(&kv_exp_mu);
+	if (slot < 0)
+		return send_err(c, 429, "%d announcements pending", KV_EXPECT_MAX);
+	return send_json(c, 200, json_object_new_object());
 }
 
 static enum MHD_Result agent_key(struct agent *a, struct MHD_Connection *c)
@@ -1404,7 +1569,7 @@ static enum MHD_Result agent_key(struct agent *a, struct MHD_Connection *c)
 static bool mgmt_endpoint(const char *url)
 {
 	static const char *const m[] = { "/v1/residency/load", "/v1/residency/evict",
-		"/v1/kv/push", "/sleep", "/wake_up", "/v1/engine/sleep", "/v1/engine/wake",
+		"/v1/kv/push", "/v1/kv/expect", "/sleep", "/wake_up", "/v1/engine/sleep", "/v1/engine/wake",
 		"/v1/load_lora_adapter", "/v1/unload_lora_adapter", NULL };
 
 	for (int i = 0; m[i]; i++)
@@ -1597,6 +1762,8 @@ taken:
 		ret = residency_post(a, c, "evict", o);
 	else if (!strcmp(url, "/v1/kv/push"))
 		ret = kv_push(a, c, o);
+	else if (!strcmp(url, "/v1/kv/expect"))
+		ret = kv_expect(a, c, o);
 	else if (!strcmp(url, "/v1/load_lora_adapter"))
 		ret = emu_lora(a, c, true, o);
 	else if (!strcmp(url, "/v1/unload_lora_adapter"))

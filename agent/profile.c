@@ -205,5 +205,8 @@ json_object *agent_profile_json(const struct agent_profile *p, const struct agen
 	/* ... on the management listener (http.c), when it has one */
 	if (c->mgmt_listen[0] && strcmp(c->mgmt_listen, "none"))
 		json_object_object_add(o, "mgmt", json_object_new_string(c->mgmt_listen));
+	/* ... and where other agents push it KV state (idnd's migrations) */
+	if (c->kv_listen[0])
+		json_object_object_add(o, "kv", json_object_new_string(c->kv_listen));
 	return o;
 }

@@ -222,6 +222,8 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 		(unsigned long long)D.nodes_down, D.last_solve_s, D.last_commit_ms / 1000);
 	if (len > 0 && len < (int)sizeof(buf))	/* state.c: state summaries, self-check */
 		len += idnd_state_metrics(buf + len, sizeof(buf) - len);
+	if (len > 0 && len < (int)sizeof(buf))	/* migrate.c: decisions */
+		len += idnd_mig_metrics(buf + len, sizeof(buf) - len);
 	if (len > 0 && len < (int)sizeof(buf))	/* ident.c: enrolment, refusals */
 		len += idnd_ident_metrics(buf + len, sizeof(buf) - len);
 	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_COPY);
@@ -790,6 +792,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	}
 	if (get && !strcmp(url, "/v1/state"))	/* state.c */
 		return send_json(c, 200, idnd_state_all());
+	if (get && !strcmp(url, "/v1/migrations"))	/* migrate.c: the last decisions */
+		return send_json(c, 200, idnd_mig_json());
 	if (get && path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) &&
 	    !strcmp(rest, "/state")) {
 		if (!D.nodes[id].used)
@@ -799,7 +803,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			   send_err(c, 404, "node %u has reported no state", id);
 	}
 	if (!post) {
-		bool known = !strcmp(url, "/v1/state") || !strcmp(url, "/v1/caps") || !strcmp(url, "/v1/nodes") ||
+		bool known = !strcmp(url, "/v1/state") || !strcmp(url, "/v1/migrations") ||
+			     !strcmp(url, "/v1/caps") || !strcmp(url, "/v1/nodes") ||
 			     !strcmp(url, "/v1/demand") || !strcmp(url, "/v1/placement/solve") ||
 			     !strncmp(url, "/v1/nodes/", 10) || !strncmp(url, "/v1/caps/", 9) ||
 			     !strcmp(url, "/v1/status") || !strcmp(url, "/metrics") ||

@@ -85,6 +85,14 @@ static const char usage_text[] =
 "  -G        benchmarks: accept {\"dry_run\": true, \"generate\": {...}} solves of a\n"
 "            generated instance (tools/bench/idn_ctlbench solvelat)\n"
 "  -v        verbose\n"
+"  --migrate  migration decisions (eq. 8, docs/controller.md): state on a busy\n"
+"            node, or one about to be declared down, is moved to a better\n"
+"            node or left to be recomputed; the router's affinity follows a move\n"
+"  --migrate-busy LOAD\n"
+"            heartbeat load (0..1000) at which a node is busy (default 900)\n"
+"  --migrate-weights NET,STORE,PRIVACY\n"
+"            eq. 8's weights: per us of transfer, us per MiB displaced, us for\n"
+"            moving tenant/session state (default 1,50,1000)\n"
 "  --ca FILE, --cert FILE, --key FILE\n"
 "            mutual TLS on the API (PEM): clients need a certificate from the\n"
 "            CA whose subject OU names their role (admin, node, router,\n"
@@ -182,11 +190,16 @@ int main(int argc, char **argv)
 		{ "enrol", required_argument, NULL, 0x101 },
 		{ "enrol-key", required_argument, NULL, 0x102 },
 		{ "attest-key", required_argument, NULL, 0x103 },
+		{ "migrate", no_argument, NULL, 0x104 },
+		{ "migrate-busy", required_argument, NULL, 0x105 },
+		{ "migrate-weights", required_argument, NULL, 0x106 },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 
 	D.db_path = "/var/lib/idn/idnd.db";
+	D.mig_busy = 900;
+	mig_weights_default(&D.mig_w);
 	while ((c = getopt_long(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:WQ:S:C:GA:vh", lopts,
 				NULL)) != -1) {
 		switch (c) {
@@ -233,6 +246,23 @@ int main(int argc, char **argv)
 		case 'G': idnd_limits.bench_gen = true; break;
 		case 'A': audit = optarg; break;
 		case 'v': verbose++; break;
+		case 0x104: D.migrate = true; break;
+		case 0x105:
+			D.mig_busy = strtoul(optarg, &end, 10);
+			if (*end || !D.mig_busy || D.mig_busy > 1000) {
+				fprintf(stderr, "idnd: --migrate-busy %s: 1..1000\n", optarg);
+				return 2;
+			}
+			break;
+		case 0x106:
+			if (sscanf(optarg, "%lf,%lf,%lf", &D.mig_w.w_net, &D.mig_w.w_store,
+				   &D.mig_w.w_priv) != 3 || !(D.mig_w.w_net >= 0) ||
+			    !(D.mig_w.w_store >= 0) || !(D.mig_w.w_priv >= 0)) {
+				fprintf(stderr, "idnd: --migrate-weights %s: NET,STORE,PRIVACY, "
+					"each >= 0\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
@@ -373,8 +403,10 @@ int main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 		pthread_mutex_lock(&D.lock);
 		idnd_dist_tick(idnd_now());
-		if (!D.etcd || D.leader)	/* a follower hears no heartbeats */
+		if (!D.etcd || D.leader) {	/* a follower hears no heartbeats */
 			broker_tick();
+			idnd_mig_tick(idnd_now());
+		}
 		idnd_state_tick(idnd_now());
 		pthread_mutex_unlock(&D.lock);
 	}

@@ -22,6 +22,7 @@
 
 #include "libidn.h"
 #include "placement.h"
+#include "migrate.h"
 
 #define IDND_REGIONS	16
 #define IDND_MAX_CAPS	4096
@@ -82,6 +83,7 @@ struct d_node {
 	uint16_t api_port;	/* the agent's HTTP API on its locator (0: none) */
 	char mgmt[64];		/* its management listener "ADDR:PORT" / "[ADDR6]:PORT":
 				 * where orders go (a wildcard address: the locator) */
+	char kv[64];		/* its KV transfer listener "ADDR:PORT" (migrations) */
 	/* live, from heartbeats (not persisted) */
 	bool up;
 	double last_hb;		/* monotonic seconds */
@@ -133,6 +135,10 @@ struct idnd {
 	char prefix[64];	/* /idn/DOMAIN/ */
 	int64_t leader_lease;
 	uint64_t takeovers;
+	/* migration decisions (migrate.c, --migrate) */
+	bool migrate;
+	uint32_t mig_busy;	/* heartbeat load (0..1000) that makes a node busy */
+	struct mig_weights mig_w;
 	int txn_ops;		/* -T: most ops per etcd txn (default 128) */
 	/* closed loop (loop.c) */
 	long loop_ms;		/* interval, 0 = off */
@@ -257,6 +263,11 @@ void idnd_dist_policy(const struct d_policy *p);
 void idnd_dist_policy_del(uint32_t id);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */
 int idnd_dist_watch(volatile int *stop);
+
+/* migrate.c: eq. 8 migration decisions (broker loop, D.lock held) */
+void idnd_mig_tick(double now);
+json_object *idnd_mig_json(void);		/* GET /v1/migrations */
+int idnd_mig_metrics(char *buf, size_t len);	/* Prometheus lines; bytes written */
 
 /* state.c: state summaries (descriptors S, affinity check) from heartbeats */
 #define IDND_STATE_MAX_DESC 64

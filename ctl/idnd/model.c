@@ -370,11 +370,33 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 	return o;
 }
 
+/* "A.B.C.D:PORT" or "[V6]:PORT", port 1..65535 */
+static bool addr_port_ok(const char *s)
+{
+	char host[48];
+	const char *colon = strrchr(s, ':');
+	size_t hl = colon ? (size_t)(colon - s) : 0;
+	struct in6_addr a6;
+	struct in_addr a4;
+	char *end;
+	long port = colon ? strtol(colon + 1, &end, 10) : 0;
+
+	if (!colon || *end || port <= 0 || port >= 65536 || hl >= sizeof(host))
+		return false;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+		host[hl - 1] = 0;
+		return inet_pton(AF_INET6, host + 1, &a6) == 1;
+	}
+	return inet_pton(AF_INET, host, &a4) == 1;
+}
+
 int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errlen)
 {
 	static const char *const top[] = { "id", "addr4", "addr6", "mem_gb", "region", "domain",
 		"net_us", "trust", "confidential", "runtime", "accelerator", "tok_ns",
-		"max_queue", "api_port", "mgmt", "region_net_us", NULL };
+		"max_queue", "api_port", "mgmt", "kv", "region_net_us", NULL };
 	json_object *rn;
 	struct in_addr a4;
 	struct in6_addr a6;
@@ -427,25 +449,12 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 	TRY(get_uint(o, "api_port", 65535, false, &v, err, errlen));
 	n->api_port = v;
 	TRY(get_str(o, "mgmt", n->mgmt, sizeof(n->mgmt), false, err, errlen));
-	if (n->mgmt[0]) {	/* "A.B.C.D:PORT" or "[V6]:PORT" */
-		char host[48], *colon = strrchr(n->mgmt, ':'), *end;
-		size_t hl = colon ? (size_t)(colon - n->mgmt) : 0;
-		long port = colon ? strtol(colon + 1, &end, 10) : 0;
-		bool ok = colon && *end == 0 && port > 0 && port < 65536 && hl < sizeof(host);
-
-		if (ok) {
-			memcpy(host, n->mgmt, hl);
-			host[hl] = 0;
-			if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-				host[hl - 1] = 0;
-				ok = inet_pton(AF_INET6, host + 1, &a6) == 1;
-			} else {
-				ok = inet_pton(AF_INET, host, &a4) == 1;
-			}
-		}
-		if (!ok)
-			return ERR("field \"mgmt\": ADDR:PORT or [ADDR6]:PORT expected");
-	}
+	if (n->mgmt[0] && !addr_port_ok(n->mgmt))	/* "A.B.C.D:PORT" or "[V6]:PORT" */
+		return ERR("field \"mgmt\": ADDR:PORT or [ADDR6]:PORT expected");
+	/* its KV transfer listener: where migrations send this node state */
+	TRY(get_str(o, "kv", n->kv, sizeof(n->kv), false, err, errlen));
+	if (n->kv[0] && !addr_port_ok(n->kv))
+		return ERR("field \"kv\": ADDR:PORT or [ADDR6]:PORT expected");
 	n->used = true;
 	return 0;
 }
@@ -484,6 +493,8 @@ json_object *idnd_node_to_json(const struct d_node *n, bool live)
 		json_object_object_add(o, "api_port", json_object_new_int(n->api_port));
 	if (n->mgmt[0])
 		json_object_object_add(o, "mgmt", json_object_new_string(n->mgmt));
+	if (n->kv[0])
+		json_object_object_add(o, "kv", json_object_new_string(n->kv));
 	if (live) {
 		json_object_object_add(o, "state", json_object_new_string(n->up ? "up" : "down"));
 		json_object_object_add(o, "heartbeats", json_object_new_int64(n->heartbeats));

@@ -214,6 +214,8 @@ int idn_stats_reset(struct idn_maps *m);
 int idn_aff_get(struct idn_maps *m, __u64 token, __u32 cls, struct idn_aff *a);
 /* a new affinity entry (token, cls) -> node, used now; -EEXIST: one is there (kept) */
 int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node);
+/* (token, class) -> node, whatever was there: a migration's destination */
+int idn_aff_point(struct idn_maps *m, __u64 token, __u32 cls, __u32 node);
 /* Coarse seconds as the dataplane counts them (CLOCK_MONOTONIC_COARSE >> 30). */
 __u32 idn_coarse_now(void);
 

@@ -5,7 +5,7 @@
 # per figure on stdout (progress on stderr).
 #
 #   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel]
-#         [agent] [rdma] [security] [bgp] [scale]
+#         [agent] [rdma] [security] [bgp] [scale] [migrate]
 #   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
@@ -84,6 +84,10 @@
 #         scale_1000_watchers_plan_p99_ms, scale_10k_leases_node_down_p99_ms,
 #         scale_control_bytes_per_node_s and what explains them; a few
 #         minutes; skipped without etcd
+#   migrate  idnd's migration decisions with real agents and a real pinned
+#         router map (selftests/net/test_migrate.sh): migration_commit_to_affinity_ms
+#         (the destination agent's commit of the moved blocks to idnd's write
+#         of the router's affinity entry; target <= 100)
 #
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
@@ -98,8 +102,8 @@ O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_connstate=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-want_hostile=0 want_security=0 want_bgp=0 want_scale=0
-[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp scale
+want_hostile=0 want_security=0 want_bgp=0 want_scale=0 want_migrate=0
+[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp scale migrate
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -114,7 +118,8 @@ for a in "$@"; do
 	security) want_security=1 ;;
 	bgp) want_bgp=1 ;;
 	scale) want_scale=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security] [bgp] [scale]" >&2; exit 2 ;;
+	migrate) want_migrate=1 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security] [bgp] [scale] [migrate]" >&2; exit 2 ;;
 	esac
 done
 
@@ -375,6 +380,17 @@ if [ $want_scale = 1 ]; then
 		export -f scale_in_netns
 		export O
 		run_part "scale benchmark" unshare -n bash -c scale_in_netns
+	fi
+fi
+if [ $want_migrate = 1 ]; then
+	echo "# migrate: idnd moves a session's KV state, commit -> affinity (netns)" >&2
+	st=0
+	out=$(O="$O" "$ROOT/selftests/net/test_migrate.sh" 2>&1) || st=$?
+	sed -n 's/^# \(migration_commit_to_affinity_ms\) \([0-9.]*\)$/\1 \2 ms/p' <<<"$out"
+	if [ $st -ne 0 ] && [ $st -ne 4 ]; then
+		grep -E '^not ok' <<<"$out" >&2
+		echo "run.sh: migrate benchmark FAILED" >&2
+		rc=1
 	fi
 fi
 exit $rc

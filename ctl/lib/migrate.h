@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * migrate.h - eq. 8's migration decision: move a session's cached state to
+ * the node its next turn will be served from, or let that node recompute
+ * it (and the old copy age out). Header-only and free of I/O, so idnd
+ * (ctl/idnd/migrate.c) and the simulator (tools/eval) decide with the same
+ * code. Written out in docs/controller.md, "Migration decisions (eq. 8)".
+ *
+ * For one state descriptor S on a node that is now the wrong place (busy,
+ * draining, about to be declared down, far from the client's region) and a
+ * candidate destination j, in microseconds of one client's latency:
+ *
+ *   gain      = P_hit * dL          the expected prefill time the moved
+ *                                   blocks save on the next turn at j:
+ *                                   S.value_us (sum over its blocks of
+ *                                   P_reuse(b) * C_saved), or S.reuse *
+ *                                   S.tokens * prefill_us_per_token
+ *   transfer  = w_net * (S.migration_us + T_net(i, j))
+ *                                   the agent's own estimate of moving S
+ *                                   (setup + bytes / link) plus the path
+ *                                   between the two nodes
+ *   storage   = w_store * S.size / 2^20 * P_evict(j)
+ *                                   what the blocks displace at j (its KV
+ *                                   use as the chance they push out
+ *                                   something else), per MiB
+ *   privacy   = 0 for public state; w_priv for tenant or session state
+ *                                   (it moves, within its scope only);
+ *                                   never for hardware-bound state
+ *
+ *   move      when gain - transfer - storage - privacy > 0 (recompute's
+ *             benefit is 0: the next turn pays dL at j either way) and the
+ *             destination may hold the state's scope;
+ *   recompute otherwise (the old copy is left to the source's eviction:
+ *             "drop" is what its cache does with it).
+ */
+#ifndef __IDN_CTL_MIGRATE_H
+#define __IDN_CTL_MIGRATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum mig_scope { MIG_PUBLIC, MIG_TENANT, MIG_SESSION, MIG_HARDWARE };
+
+enum mig_verdict {
+	MIG_MOVE,
+	MIG_RECOMPUTE,		/* not worth it */
+	MIG_NEVER,		/* hardware-bound, or no destination may hold it */
+};
+
+/* the weights (idnd: --mig-* options; defaults below) */
+struct mig_weights {
+	double w_net;		/* per us of transfer and path */
+	double w_store;		/* us per MiB displaced at the destination */
+	double w_priv;		/* us for moving tenant/session state at all */
+};
+
+#define MIG_W_NET_DEFAULT	1.0
+#define MIG_W_STORE_DEFAULT	50.0
+#define MIG_W_PRIV_DEFAULT	1000.0
+
+static inline void mig_weights_default(struct mig_weights *w)
+{
+	w->w_net = MIG_W_NET_DEFAULT;
+	w->w_store = MIG_W_STORE_DEFAULT;
+	w->w_priv = MIG_W_PRIV_DEFAULT;
+}
+
+/* one descriptor S, as the agent reported it */
+struct mig_state {
+	enum mig_scope scope;
+	double reuse;		/* mean P_reuse of its blocks, 0..1 */
+	double value_us;	/* sum of P_reuse(b) * C_saved; 0: use reuse * tokens */
+	uint64_t tokens, size;	/* prefix tokens, bytes */
+	int64_t migration_us;	/* the agent's estimate; -1: never (hardware-bound) */
+};
+
+/* the candidate destination, seen from the source */
+struct mig_dest {
+	double net_us;		/* T_net between source and destination */
+	double kv_use;		/* its KV cache use, 0..1: P_evict of what is there */
+	bool scope_ok;		/* it may hold S's scope (tenant's own node, trust) */
+};
+
+struct mig_eval {
+	enum mig_verdict verdict;
+	double gain_us, transfer_us, storage_us, privacy_us, net_us;	/* net = the sum */
+};
+
+/*
+ * eq. 8 for one (S, destination). prefill_us_per_token converts tokens to
+ * time when the descriptor carries no value_us. Returns the verdict; *ev
+ * (optional) gets the terms, for the decision record and the docs.
+ */
+static inline enum mig_verdict mig_decide(const struct mig_state *s, const struct mig_dest *d,
+					  const struct mig_weights *w,
+					  double prefill_us_per_token, struct mig_eval *ev)
+{
+	struct mig_eval e = { .verdict = MIG_NEVER };
+	double p = s->reuse < 0 ? 0 : s->reuse > 1 ? 1 : s->reuse;
+	double kv = d->kv_use < 0 ? 0 : d->kv_use > 1 ? 1 : d->kv_use;
+
+	/* hardware-bound never moves; nor anything the destination may not hold */
+	if (s->scope == MIG_HARDWARE || s->migration_us < 0 || !d->scope_ok)
+		goto out;
+	e.gain_us = s->value_us > 0 ? s->value_us : p * (double)s->tokens * prefill_us_per_token;
+	e.transfer_us = w->w_net * ((double)s->migration_us + d->net_us);
+	e.storage_us = w->w_store * (double)s->size / 1048576.0 * kv;
+	e.privacy_us = s->scope == MIG_PUBLIC ? 0 : w->w_priv;
+	e.net_us = e.gain_us - e.transfer_us - e.storage_us - e.privacy_us;
+	e.verdict = e.net_us > 0 ? MIG_MOVE : MIG_RECOMPUTE;
+out:
+	if (ev)
+		*ev = e;
+	return e.verdict;
+}
+
+static inline const char *mig_verdict_name(enum mig_verdict v)
+{
+	return v == MIG_MOVE ? "move" : v == MIG_RECOMPUTE ? "recompute" : "never";
+}
+
+#endif /* __IDN_CTL_MIGRATE_H */
