@@ -225,12 +225,6 @@ int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t err
 		snprintf(err, errlen, "libsodium: init failed");
 		return -EIO;
 	}
-	if (o->auth && o->policy == KVX_POLICY_RDMA) {
-		/* never run unauthenticated when a key is set */
-		snprintf(err, errlen, "transport policy rdma: KV peer authentication (a KV "
-			 "key is set) is not available over RDMA yet; use tcp or auto");
-		return -EOPNOTSUPP;
-	}
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
@@ -241,10 +235,7 @@ int kvx_create(struct kvx **out, const struct kvx_opts *o, char *err, size_t err
 		x->o.max_rx_conns = 64;
 	if (!x->o.hello_ms)
 		x->o.hello_ms = 3000;
-	if (o->auth && o->policy == KVX_POLICY_AUTO) {
-		snprintf(why, sizeof(why), "a KV key is set: the RDMA handshake cannot "
-			 "authenticate peers yet");
-	} else if (o->policy != KVX_POLICY_TCP) {
+	if (o->policy != KVX_POLICY_TCP) {
 		nd = kvr_open(x, why, sizeof(why));
 		if (nd <= 0 && o->policy == KVX_POLICY_RDMA) {
 			snprintf(err, errlen, "transport policy rdma: %s", why);

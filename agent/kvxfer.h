@@ -4,9 +4,10 @@
  * registered once, descriptor lists (src offset, dst offset, length),
  * batch submit, asynchronous status and completion. Transport by explicit
  * policy rdma|tcp|auto: TCP (several streams, many slices in flight,
- * non-blocking sends) and RDMA verbs (agent/kvx_rdma.c: rdma_cm, one
- * memory region per arena, slices as RDMA WRITEs, completions in event
- * mode; built only with libibverbs + librdmacm). Every slice carries a 64-bit
+ * non-blocking sends) and RDMA verbs (agent/kvx_rdma.c: rdma_cm with peer
+ * authentication, pooled connections per peer, one memory region per
+ * arena, slices as RDMA WRITEs over several queue pairs, completions in
+ * event mode; built only with libibverbs + librdmacm). Every slice carries a 64-bit
  * hash (XXH3-64, libxxhash, seeded with the slice's header) checked by the
  * receiver; the receiver stages a transfer and applies
  * it (copy into the destination arena, or the commit callback) only when
@@ -46,15 +47,16 @@ struct kvx_opts {
 	 * stream's handshake is an HMAC (crypto_auth) over both ends' random
 	 * nonces and the transfer parameters, both ways. A receiver with a key
 	 * refuses a peer without it before any byte reaches staging; a sender
-	 * with a key refuses a receiver that cannot prove it. The RDMA
-	 * handshake cannot authenticate yet: with a key, policy rdma is refused
-	 * and policy auto uses TCP (said in kvx_choice).
+	 * with a key refuses a receiver that cannot prove it. Over RDMA the
+	 * same key is proved in the rdma_cm handshake (a MAC over the
+	 * receiver's nonce, before any remote access or rkey; kvx_rdma.c).
 	 */
 	bool auth;
 	uint8_t key[32];
 	/* optional: one line per refused peer (the library does not print) */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	uint32_t rdma_qps;		/* RDMA queue pairs per transfer (0: 4, at most 8) */
 };
 
 struct kvx_desc {

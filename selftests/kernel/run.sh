@@ -6,7 +6,8 @@
 # libraries, run selftests/kernel/guest.sh inside and print its TAP here.
 # For test_rdma.sh the initramfs also carries Soft-RoCE: rdma_rxe and its
 # modules (from the cached image), the rxe verbs provider, iproute2's rdma,
-# perftest's ib_write_bw, kt_kvx (selftests/kernel/rdma/) and idn-agent.
+# perftest's ib_write_bw and ib_write_lat, kt_kvx (selftests/kernel/rdma/)
+# and idn-agent.
 #
 # Exit: 0 all passed, 1 a failure (incl. WARN/BUG/Oops/leak in the guest's
 # dmesg, no exit marker, timeout), 4 skipped (the host cannot: no qemu,
@@ -275,12 +276,14 @@ if [ -x "$TB/kt_kvx" ] && [ -f "$C/rdma/rdma_rxe.ko" ]; then
 	done
 	p=$(command -v rdma || true)
 	[ -n "$p" ] && add_elf "$p" /usr/sbin/rdma
-	p=$(command -v ib_write_bw || true)
-	[ -n "$p" ] && add_elf "$p" /usr/bin/ib_write_bw
+	for b in ib_write_bw ib_write_lat; do
+		p=$(command -v $b || true)
+		[ -n "$p" ] && add_elf "$p" /usr/bin/$b
+	done
 fi
 if [ "$BENCH" = 1 ]; then
 	cp "${IDN_KBENCH_SCRIPT:-tools/bench/kernel_guest.sh}" "$R/idn/guest.sh"
-	for k in KB_N KB_ROUNDS KB_K RB_BYTES RB_SLICE RB_ROUNDS; do
+	for k in KB_N KB_ROUNDS KB_K RB_BYTES RB_SLICE RB_ROUNDS RB_QPS; do
 		[ -z "${!k:-}" ] || echo "$k=${!k}"
 	done >"$R/idn/benchenv"
 else

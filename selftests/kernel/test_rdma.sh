@@ -8,7 +8,10 @@
 # against each other and the device; a corrupted slice, a sender killed
 # mid-transfer and a connection closed mid-transfer leave the destination
 # untouched; policy rdma to a peer without RDMA fails, auto falls back to
-# tcp and says so; two idn-agents with --kv-transport rdma move a cached
+# tcp and says so; a receiver with a KV key refuses a wrong key and no
+# key in the rdma_cm handshake (logged, before any rkey) and takes the
+# right one, whose later transfers reuse the pooled connections; two
+# idn-agents with --kv-transport rdma and a shared --kv-key move a cached
 # prefix (POST /v1/kv/push) and the receiver serves it from cache.
 # SKIP (with the reason) when rxe cannot be set up.
 IP=/usr/sbin/ip
@@ -182,6 +185,40 @@ grep -q "tx state=done transport=tcp" $W/tx7.log &&
 t $? "policy auto, peer without RDMA: tcp, the reason reported, bytes verified" \
 	$W/tx7.log $W/rx2.log
 
+# 9. peer authentication in the rdma_cm handshake: a receiver with a KV key
+head -c 32 /dev/urandom >$W/k1.key && head -c 32 /dev/urandom >$W/k2.key &&
+	chmod 600 $W/k1.key $W/k2.key
+KT_KEY=$W/k1.key KT_POLICY=rdma $K recv $A:7473 $SZ 4 120 >$W/rx3.log 2>&1 &
+rx3=$!
+pids="$pids $rx3"
+wait_for $W/rx3.log "rx listening" 30
+h3=$(field $W/rx3.log hash)
+KT_KEY=$W/k2.key KT_POLICY=rdma $K send $A:7473 $SZ $BLK 9 >$W/tx9.log 2>&1
+[ $? = 1 ] && grep -q "tx state=failed transport=rdma" $W/tx9.log &&
+	grep -q "refused our KV key over rdma" $W/tx9.log &&
+	wait_for $W/rx3.log "refused over rdma: authentication failed" 20 &&
+	grep -q "no memory region exposed, no rkey sent" $W/rx3.log
+t $? "rdma: a wrong KV key is refused in the handshake, before any rkey, and logged" \
+	$W/tx9.log $W/rx3.log
+grep "refused over rdma" $W/rx3.log | sed 's/^/# /'
+KT_POLICY=rdma $K send $A:7473 $SZ $BLK 10 >$W/tx10.log 2>&1
+[ $? = 1 ] && grep -q "requires KV peer authentication and no KV key is set" $W/tx10.log &&
+	[ "$(grep -c "refused over rdma: authentication failed" $W/rx3.log)" = 2 ] &&
+	[ "$(field $W/rx3.log hash)" = "$h3" ] && ! grep -q "rx ok=" $W/rx3.log
+t $? "rdma: a sender without a key is refused too; nothing received" $W/tx10.log $W/rx3.log
+# the right key: the first transfer connects, the next ones reuse the pool
+KT_REPEAT=4 KT_KEY=$W/k1.key KT_POLICY=rdma $K send $A:7473 $SZ $BLK 11 >$W/tx11.log 2>&1
+grep -q "tx state=done transport=rdma bytes=$SZ" $W/tx11.log &&
+	grep "tx round 1 " $W/tx11.log | grep -q "queue pairs, connection new" &&
+	[ "$(grep "tx round" $W/tx11.log | grep -c "connection reused")" = 3 ] &&
+	wait_for $W/rx3.log "rx ok=4 failed=0 rdma=4" 40 &&
+	[ "$(field $W/rx3.log hash)" = "$(field $W/tx11.log expect)" ]
+t $? "rdma: the right key: authenticated, 4 transfers on one pooled connection group" \
+	$W/tx11.log $W/rx3.log
+grep -E "tx round|first_ms" $W/tx11.log | sed 's/^/# /'
+wait $rx3
+t $? "authenticated receiver saw exactly 4 good transfers" $W/rx3.log
+
 # 8. two idn-agents with --kv-transport rdma: a cached prefix moves A -> B
 AG=/idn/bin/idn-agent
 if [ ! -x $AG ] || ! command -v curl >/dev/null; then
@@ -189,14 +226,13 @@ if [ ! -x $AG ] || ! command -v curl >/dev/null; then
 	exit $fail
 fi
 ENG="--speed 50 --block-tokens 16 --kv-bytes-per-token 4096 --kv-capacity-tokens 16384"
-# --kv-insecure: the RDMA handshake cannot authenticate KV peers yet (with a
-# key, policy rdma is refused), so these listeners run without one;
+# --kv-key: both agents share a KV key, proved in the rdma_cm handshake;
 # --insecure: plain HTTP on the management listener (not about TLS here)
 $AG --insecure --node-id 1 --listen 127.0.0.1:8000 --key $W/a.key --kv-listen $A:9100 --kv-peers $A:9101 \
-	--kv-insecure --kv-transport rdma $ENG >$W/a.log 2>&1 &
+	--kv-key $W/k1.key --kv-transport rdma $ENG >$W/a.log 2>&1 &
 pids="$pids $!"
 $AG --insecure --node-id 2 --listen 127.0.0.1:8001 --key $W/b.key --kv-listen $A:9101 \
-	--kv-insecure --kv-transport rdma $ENG >$W/b.log 2>&1 &
+	--kv-key $W/k1.key --kv-transport rdma $ENG >$W/b.log 2>&1 &
 pids="$pids $!"
 up() { curl -s -o /dev/null -m 5 http://127.0.0.1:$1/v1/agent/key; }
 n=0
@@ -222,7 +258,8 @@ curl -s -m 120 -w '\n%{http_code}\n' http://127.0.0.1:9000/v1/kv/push \
 echo "# $(head -1 $W/push.json)"
 [ "$(tail -1 $W/push.json)" = 200 ] && grep -q '"state": *"done"' $W/push.json &&
 	grep -q '"transport": *"rdma"' $W/push.json && grep -q '"bytes": *4194304' $W/push.json
-t $? "agent A pushes 64 KV blocks (4 MiB) to agent B over RDMA, verified" $W/push.json
+t $? "agent A pushes 64 KV blocks (4 MiB) to agent B over authenticated RDMA, verified" \
+	$W/push.json
 req 8001 >$W/cb.json
 c=$(cached <$W/cb.json)
 [ -n "$c" ] && [ "$c" -ge 1008 ]

@@ -535,14 +535,18 @@ static void test_auth_keys(void)
 	ASSERT_NEQ(memcmp(k1, k2, 32), 0, "different files, different keys");
 	ASSERT_EQ(key_file("k3", 0644, 32, k3), -EPERM, "key readable by others refused");
 	ASSERT_EQ(key_file("k4", 0600, 8, k3), -EINVAL, "8-byte key file refused");
+	/* the key is proved in the rdma_cm handshake too (kvx_rdma.c): a key
+	 * no longer rules RDMA out; only a missing device or build does */
+	err[0] = 0;
 	x = mk_auth(k1, KVX_POLICY_RDMA, err, sizeof(err), &rc);
-	ASSERT_EQ(rc, -EOPNOTSUPP, "policy rdma with a key: refused, not unauthenticated");
-	printf("# %s\n", err);
+	ASSERT_TRUE(x ? rc == 0 : (rc == -ENODEV || rc == -EPROTONOSUPPORT) &&
+		    !strstr(err, "KV key"), "policy rdma with a key: not refused for the key");
+	printf("# policy rdma with a key: %s\n", x ? kvx_choice(x) : err);
 	kvx_destroy(x);
 	x = mk_auth(k1, KVX_POLICY_AUTO, err, sizeof(err), &rc);
 	if (ASSERT_TRUE(x, "policy auto with a key: created")) {
-		ASSERT_TRUE(!strcmp(kvx_transport(x), "tcp") &&
-			    strstr(kvx_choice(x), "KV key"), "auto with a key: tcp, said why");
+		ASSERT_TRUE(!strstr(kvx_choice(x), "KV key"),
+			    "auto with a key: the key does not force tcp");
 		printf("# %s\n", kvx_choice(x));
 	}
 	kvx_destroy(x);

@@ -11,6 +11,14 @@
 # progress: the ratio is the median of the per-round ratios (each pair ran
 # back to back, under the same load of the shared host), the rates are the
 # medians of each side. perftest's MB/sec is 2^20 bytes/s, as kt_kvx's MiB/s.
+# Each kt_kvx round moves the bytes twice on one engine (KT_REPEAT=2): the
+# first transfer opens the pooled connections (as ib_write_bw's setup, not
+# in its figure), the second is measured. Then the small push: 64 KiB,
+# one block, 11 times on one engine (the first connects, the median of the
+# other 10 is kv_rdma_small_push_ms), against perftest's ib_write_lat with
+# 64 KiB messages over the same device: its typical latency is half a
+# round trip, so one round trip is twice it (ib_write_rtt_64k_ms).
+# RB_QPS: queue pairs per transfer (kvxfer's default when unset).
 IP=/usr/sbin/ip
 K=/idn/bin/kt_kvx
 A=10.77.0.1
@@ -44,7 +52,8 @@ done
 iters=$((RB_BYTES / RB_SLICE))
 echo "# $iters x $RB_SLICE bytes per round, $RB_ROUNDS rounds each, rxe_kv MTU 4096"
 
-KT_POLICY=rdma KT_SLICE=$RB_SLICE $K recv $A:7471 $RB_BYTES $RB_ROUNDS 600 >$W/rx.log 2>&1 &
+[ -n "${RB_QPS:-}" ] && export KT_QPS=$RB_QPS
+KT_POLICY=rdma KT_SLICE=$RB_SLICE $K recv $A:7471 $RB_BYTES $((RB_ROUNDS * 2)) 600 >$W/rx.log 2>&1 &
 rxpid=$!
 n=0
 until grep -q "rx listening" $W/rx.log; do
@@ -71,7 +80,8 @@ while [ $r -le $RB_ROUNDS ]; do
 	awk -v s=$RB_SLICE '$1 == s && NF >= 5 { print $4 }' $W/ibc.$r | tail -1 >>$W/ib
 	grep -E "^ *$RB_SLICE " $W/ibc.$r | tail -1 | sed 's/^ */# ib_write_bw: /'
 	# ours: the same bytes as RB_SLICE-sized descriptors, block i -> n-1-i
-	KT_POLICY=rdma KT_SLICE=$RB_SLICE $K send $A:7471 $RB_BYTES $RB_SLICE $r >$W/tx.$r 2>&1 ||
+	KT_REPEAT=2 KT_POLICY=rdma KT_SLICE=$RB_SLICE $K send $A:7471 $RB_BYTES $RB_SLICE $r \
+		>$W/tx.$r 2>&1 ||
 		{ cat $W/tx.$r; die "kt_kvx send"; }
 	w2=$(cut -d' ' -f1 /proc/uptime)
 	# sanity: wall clock of each whole process (start, setup, exit included)
@@ -91,6 +101,37 @@ grep -q "failed=0" $W/rx.log || die "a transfer failed: $(cat $W/rx.log)"
 [ "$(sed -n 's/.*hash=\([^ ]*\).*/\1/p' $W/rx.log | tail -1)" = \
 	"$(sed -n 's/^tx expect=//p' $W/tx.$RB_ROUNDS)" ] || die "destination bytes differ"
 grep "tx msg" $W/tx.$RB_ROUNDS | sed 's/^/# /'
+
+# the small push on a warm connection vs one 64 KiB round trip of perftest
+KT_POLICY=rdma $K recv $A:7473 65536 11 300 >$W/rxs.log 2>&1 &
+rxs=$!
+n=0
+until grep -q "rx listening" $W/rxs.log; do
+	n=$((n + 1))
+	[ $n -gt 300 ] && die "kt_kvx small receiver: $(cat $W/rxs.log)"
+	sleep 0.1
+done
+KT_REPEAT=11 KT_POLICY=rdma $K send $A:7473 65536 65536 7 >$W/txs.log 2>&1 ||
+	{ cat $W/txs.log; die "kt_kvx small send"; }
+wait $rxs || die "small receiver: $(cat $W/rxs.log)"
+grep -E "tx round (1|2) " $W/txs.log | sed 's/^/# /'
+push=$(sed -n 's/^tx first_ms=[^ ]* warm_ms=//p' $W/txs.log)
+first=$(sed -n 's/^tx first_ms=\([^ ]*\) .*/\1/p' $W/txs.log)
+lat=""
+if command -v ib_write_lat >/dev/null; then
+	ib_write_lat -d rxe_kv -R -F -s 65536 -n 50 -p 18516 >$W/ils 2>&1 &
+	spid=$!
+	n=0
+	until ib_write_lat -d rxe_kv -R -F -s 65536 -n 50 -p 18516 $A >$W/ilc 2>&1; do
+		n=$((n + 1))
+		[ $n -gt 50 ] && { cat $W/ilc; die "ib_write_lat client"; }
+		sleep 0.2
+	done
+	wait $spid
+	# "#bytes #iterations t_min t_max t_typical t_avg ..." (usec, half a round trip)
+	lat=$(awk '$1 == 65536 && NF >= 6 { print $5 }' $W/ilc | tail -1)
+	grep -E "^ *65536 " $W/ilc | tail -1 | sed 's/^ */# ib_write_lat: /'
+fi
 ib=$(med <$W/ib)
 kv=$(med <$W/kv)
 ratio=$(med <$W/ratio)
@@ -98,5 +139,16 @@ ratio=$(med <$W/ratio)
 echo "IDNBENCH kv_rdma_vs_ib_write_bw $ratio x"
 echo "IDNBENCH kv_rdma_mibps $kv MiB/s"
 echo "IDNBENCH ib_write_bw_mibps $ib MiB/s"
+[ -n "$push" ] || die "no small push figure: $(cat $W/txs.log)"
+echo "IDNBENCH kv_rdma_small_push_ms $push ms"
+echo "IDNBENCH kv_rdma_first_push_ms $first ms"
+if [ -n "$lat" ]; then
+	rtt=$(awk -v l="$lat" 'BEGIN { printf "%.3f", 2 * l / 1000 }')
+	echo "IDNBENCH ib_write_rtt_64k_ms $rtt ms"
+	echo "IDNBENCH kv_rdma_small_push_vs_ib_rtt $(awk -v a="$push" -v b="$rtt" \
+		'BEGIN { if (b > 0) printf "%.3f", a / b }') x"
+else
+	echo "# kv_rdma_small_push_vs_ib_rtt: not measured (no ib_write_lat in the guest)"
+fi
 rdma link delete rxe_kv
 exit 0

@@ -63,12 +63,19 @@
 #         backend vs a raw read() of the same page-cache-warm file); AB_KV_BYTES
 #         (256M), AB_RES_BYTES (256M), AB_ROUNDS (5), AB_DIR (TMPDIR or /tmp);
 #         cache_eq8_vs_lru_saved_prefill (build/tools/idn_cachebench: the
-#         Mooncake trace through the emulator's prefix cache, eq8 vs LRU)
+#         Mooncake trace through the emulator's prefix cache, eq8 vs LRU);
+#         residency_load_gpu_vs_h2d (CUDA backend vs pinned host-to-device
+#         copy): printed as "not_measured", the reason on stderr, where no
+#         GPU run measured it
 #   rdma  KV transfer over RDMA on Soft-RoCE in one QEMU guest boot
 #         (selftests/kernel/run.sh IDN_KBENCH=1, tools/bench/rdma_guest.sh):
-#         kv_rdma_vs_ib_write_bw (kvxfer, policy rdma, vs perftest's
-#         ib_write_bw on the same rxe device, same message and total size;
-#         RB_BYTES 32M, RB_SLICE 1M, RB_ROUNDS 5); skipped like kernel
+#         kv_rdma_vs_ib_write_bw (kvxfer, policy rdma, warm pooled
+#         connections, vs perftest's ib_write_bw on the same rxe device,
+#         same message and total size; RB_BYTES 32M, RB_SLICE 1M,
+#         RB_ROUNDS 5, RB_QPS queue pairs per transfer), kv_rdma_small_push_ms
+#         (64 KiB on a warm connection) vs ib_write_rtt_64k_ms (twice
+#         ib_write_lat's typical latency): kv_rdma_small_push_vs_ib_rtt
+#         (target <= 2); skipped like kernel
 #   security  selftests/security/run.sh: every attack of issue 11 replayed
 #         against idnd and idn-agent: security_attacks_tried,
 #         security_attacks_not_refused (must be 0)
@@ -319,7 +326,8 @@ if [ $want_rdma = 1 ]; then
 	echo "# rdma: KV transfer over Soft-RoCE vs ib_write_bw (QEMU guest)" >&2
 	run_part "rdma benchmark" env O="$O" IDN_KBENCH=1 \
 		IDN_KBENCH_SCRIPT=tools/bench/rdma_guest.sh RB_BYTES="${RB_BYTES:-}" \
-		RB_SLICE="${RB_SLICE:-}" RB_ROUNDS="${RB_ROUNDS:-}" "$ROOT/selftests/kernel/run.sh"
+		RB_SLICE="${RB_SLICE:-}" RB_ROUNDS="${RB_ROUNDS:-}" RB_QPS="${RB_QPS:-}" \
+		"$ROOT/selftests/kernel/run.sh"
 fi
 if [ $want_agent = 1 ]; then
 	echo "# agent: KV transfer vs plain socket, residency load vs raw read" >&2
@@ -343,6 +351,17 @@ if [ $want_agent = 1 ]; then
 			rc=1
 		}
 	fi
+	# The CUDA residency backend (agent/res_cuda.cu -> idn_res_cuda.so) vs a
+	# pinned host-to-device copy needs a GPU; no run of it here measures
+	# one, so the line says so (with what this host has) instead of a value.
+	gpu="no GPU on this host (nvidia-smi -L lists none)"
+	if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+		gpu="a GPU is present ($(nvidia-smi -L | head -1 | cut -c1-60)), but this run has no GPU load benchmark"
+	fi
+	cuda="idn_res_cuda.so not built (no nvcc)"
+	[ -f "$O/idn_res_cuda.so" ] && cuda="idn_res_cuda.so built"
+	echo "residency_load_gpu_vs_h2d not_measured x"
+	echo "# residency_load_gpu_vs_h2d: not measured: $gpu; $cuda" >&2
 fi
 if [ $want_security = 1 ]; then
 	echo "# security: attacks of issue 11 replayed (selftests/security)" >&2
