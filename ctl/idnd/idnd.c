@@ -84,7 +84,7 @@ static const char usage_text[] =
 "            default DB.audit, none: off)\n"
 "  -G        benchmarks: accept {\"dry_run\": true, \"generate\": {...}} solves of a\n"
 "            generated instance (tools/bench/idn_ctlbench solvelat)\n"
-"  -v        verbose\n"
+"  -v        debug log (default: info; levels and timestamps, journald priorities)\n"
 "  --migrate  migration decisions (eq. 8, docs/controller.md): state on a busy\n"
 "            node, or one about to be declared down, is moved to a better\n"
 "            node or left to be recomputed; the router's affinity follows a move\n"
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	idn_log_init(verbose);
+	idn_log_daemon(verbose);	/* info by default, -v debug; levels, timestamps */
 	if (!watch) {	/* the API's transport (-W serves none) */
 		char terr[320];
 

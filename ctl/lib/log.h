@@ -2,7 +2,8 @@
 /*
  * log.h - logging for idn tools and the library's error messages.
  *
- * pr_warn always prints (stderr), pr_info with -v, pr_debug with -vv.
+ * pr_err and pr_warn always print (stderr), pr_info with -v, pr_debug
+ * with -vv (a daemon, idn_log_daemon(): info by default, debug with -v).
  * libbpf's own output goes through the same sink one level lower
  * (libbpf warnings need -v) and can be silenced while the caller prints
  * a better message (idn_log_libbpf_quiet()).
@@ -16,6 +17,7 @@
 #include <stdbool.h>
 
 enum idn_log_level {
+	IDN_LOG_ERR = -1,
 	IDN_LOG_WARN = 0,
 	IDN_LOG_INFO = 1,
 	IDN_LOG_DEBUG = 2,
@@ -23,6 +25,14 @@ enum idn_log_level {
 };
 
 void idn_log_init(int verbosity);
+/*
+ * A daemon's log (idnd): info and above by default, -v debug; every line
+ * gets its level, and a UTC timestamp, "2026-12-06T23:55:01.123Z info
+ * MESSAGE"; when stderr is the journal (systemd's JOURNAL_STREAM names
+ * it) a sd-daemon(3) priority prefix instead ("<6>MESSAGE"), journald
+ * stamping the time itself.
+ */
+void idn_log_daemon(int verbosity);
 int idn_log_verbosity(void);
 /* Suppress libbpf output (e.g. around an expected failure); returns old state. */
 bool idn_log_libbpf_quiet(bool quiet);
@@ -35,6 +45,7 @@ const char *idn_log_libbpf_refused(bool clear);
 void idn_log(enum idn_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+#define pr_err(fmt, ...)   idn_log(IDN_LOG_ERR, fmt, ##__VA_ARGS__)
 #define pr_warn(fmt, ...)  idn_log(IDN_LOG_WARN, fmt, ##__VA_ARGS__)
 #define pr_info(fmt, ...)  idn_log(IDN_LOG_INFO, fmt, ##__VA_ARGS__)
 #define pr_debug(fmt, ...) idn_log(IDN_LOG_DEBUG, fmt, ##__VA_ARGS__)
