@@ -129,7 +129,8 @@ static void say_failure(const char *what, long code, const struct body *b, char 
 
 /* ---- Prometheus text ---------------------------------------------------- */
 
-/* metric names the adapter reads: vLLM's, and SGLang's where they map */
+/* metric names the adapter reads: vLLM's, SGLang's where they map, and an
+ * idn-agent's own (an agent managing another agent's emulator) */
 enum { M_RUN, M_WAIT, M_KV, M_PQ, M_PH, M_PROMPT, M_GEN, M_OK, M_PEND };
 static const struct {
 	const char *name;
@@ -148,6 +149,14 @@ static const struct {
 	{ "vllm:generation_tokens_total", M_GEN, false },
 	{ "vllm:request_success_total", M_OK, false },
 	{ "idn_agent_pending_prefill_tokens", M_PEND, false },
+	{ "idn_agent_requests_running", M_RUN, false },
+	{ "idn_agent_requests_waiting", M_WAIT, false },
+	{ "idn_agent_kv_cache_usage_ratio", M_KV, false },
+	{ "idn_agent_prefix_cache_query_tokens_total", M_PQ, false },
+	{ "idn_agent_prefix_cache_hit_tokens_total", M_PH, false },
+	{ "idn_agent_prompt_tokens_total", M_PROMPT, false },
+	{ "idn_agent_generation_tokens_total", M_GEN, false },
+	{ "idn_agent_requests_finished_total", M_OK, false },
 	{ "sglang:num_running_reqs", M_RUN, true },
 	{ "sglang:num_queue_reqs", M_WAIT, true },
 	{ "sglang:token_usage", M_KV, true },

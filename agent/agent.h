@@ -659,7 +659,8 @@ int state_affinity_open(struct agent_state *s, const char *pin_dir);
 /* sample up to max tokens the pinned map sends to node, check them; -errno or n */
 int state_affinity_poll(struct agent_state *s, struct engine *e, uint32_t node, uint32_t max);
 struct json_object *state_affinity_json(struct agent_state *s);
-void state_metrics(struct agent_state *s, FILE *f, const char *model);
+struct idn_prom;
+void state_metrics(struct agent_state *s, struct idn_prom *p, const char *model);
 
 #define AGENT_RECEIPTS 256		/* kept in memory, served by id */
 struct agent_receipts {
@@ -695,6 +696,7 @@ struct agent {
 	void *httpd_mgmt;		/* management listener (http.c) */
 	const struct idn_tls *tls;	/* its TLS material, idnd's client too (main.c) */
 	uint64_t mgmt_refused;		/* management requests refused on the inference port */
+	uint64_t kv_push_done, kv_push_failed, kv_push_bytes;	/* /v1/kv/push (atomic) */
 	IDN_ATOMIC(int) stop;		/* set by the signal handler: lock-free */
 };
 

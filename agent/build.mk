@@ -12,10 +12,10 @@
 AGENT_LIB_SRCS := agent/config.c agent/profile.c agent/kvcache.c agent/engine.c \
 	agent/residency.c agent/telemetry.c agent/ctlclient.c agent/http.c \
 	agent/kvxfer.c agent/receipt.c agent/state.c agent/adapter.c \
-	ctl/idnd/etcd.c ctl/lib/http.c
+	ctl/idnd/etcd.c ctl/lib/http.c ctl/lib/prom.c
 AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
 AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h \
-	ctl/idnd/etcd.h ctl/lib/http.h
+	ctl/idnd/etcd.h ctl/lib/http.h ctl/lib/prom.h
 AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lpthread -ldl -lm
 # ctl/lib/http.c (the TLS transport, shared with idnd and idnctl) as -Ictl/lib's http.h
 AGENT_CFLAGS := -Iagent -Ictl/lib

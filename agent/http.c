@@ -6,7 +6,8 @@
  *   POST /v1/completions, /v1/chat/completions   OpenAI-compatible, SSE
  *        with "stream": true; trace shapes via "input_length",
  *        "output_length" and "hash_ids" (see docs/agent.md)
- *   GET  /v1/models, /health, /metrics (vLLM metric names), /v1/agent
+ *   GET  /v1/models, /health, /healthz, /readyz, /metrics (?names=vllm:
+ *        vLLM's metric names), /v1/agent
  *   GET  /v1/residency; POST /v1/residency/load, /v1/residency/evict
  *   GET  /v1/receipts, /v1/receipts/ID, /v1/agent/key   signed receipts
  *   POST /v1/kv/push     move the KV blocks of a cached prefix to a peer
@@ -45,6 +46,7 @@
 #include "kvxfer.h"
 #include "receipt.h"
 #include "http.h"
+#include "prom.h"
 #include "../tools/stamp/prefix.h"
 
 #define BODY_MAX (8U << 20)
@@ -253,6 +255,36 @@ static enum MHD_Result emu_lora(struct agent *a, struct MHD_Connection *c, bool 
 }
 
 /* ---- the managed engine (adapter.c) ------------------------------------- */
+
+/* Registered with idnd; true where no idnd is configured (nothing to wait for). */
+static bool agent_registered(const struct agent *a)
+{
+	return !a->cfg.controller[0] || __atomic_load_n(&a->ctl.registered, __ATOMIC_RELAXED);
+}
+
+/*
+ * GET /readyz: 200 when the agent can take work: registered with idnd
+ * (where --controller is given) and its engine up (the emulator, or a
+ * managed engine answering /health); else 503 with a JSON body naming
+ * what is missing. /healthz (and vLLM's /health): the process answers.
+ */
+static enum MHD_Result readyz(struct agent *a, struct MHD_Connection *c)
+{
+	json_object *o = json_object_new_object(), *why = json_object_new_array();
+	bool reg = agent_registered(a);
+	bool eng = a->cfg.engine || (a->ad && adapter_up(a->ad));
+
+	if (!reg)
+		json_object_array_add(why, json_object_new_string("not registered with idnd"));
+	if (!eng)
+		json_object_array_add(why, json_object_new_string(
+			a->ad ? "managed engine down" : "no engine"));
+	json_object_object_add(o, "ready", json_object_new_boolean(reg && eng));
+	json_object_object_add(o, "registered", json_object_new_boolean(reg));
+	json_object_object_add(o, "engine_up", json_object_new_boolean(eng));
+	json_object_object_add(o, "missing", why);
+	return send_json(c, reg && eng ? 200 : 503, o);
+}
 
 static enum MHD_Result health(struct agent *a, struct MHD_Connection *c)
 {
@@ -988,25 +1020,41 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 
 /* ---- metrics and status ------------------------------------------------ */
 
+/*
+ * GET /metrics: the agent's families (idn_agent_*, idn_affinity_*; label
+ * model_name) through the shared writer (ctl/lib/prom.c), lint-clean.
+ * GET /metrics?names=vllm: what a vLLM server exports (vllm:* names, for
+ * tools that read vLLM's; the ':' in them is vLLM's, which promtool's
+ * lint flags), the emulator standing in for vLLM.
+ */
 static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
 {
 	struct engine *e = &a->eng;
 	struct eng_stats s;
 	struct eng_load l = { 0 };
-	char *out = NULL;
+	struct idn_prom p;
+	char *out = NULL, le[32];
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
 	const char *m = a->cfg.model;
-	uint64_t evict = 0, used = 0, budget = a->res.budget;
+	const char *names = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "names");
+	bool vllm = names && !strcmp(names, "vllm");
+	uint64_t evict = 0, used = 0, budget = a->res.budget, rx = 0;
 	enum MHD_Result ret;
 
 	if (!f)
 		return send_err(c, 500, "out of memory");
+	if (names && !vllm) {
+		fclose(f);
+		free(out);
+		return send_err(c, 400, "names: \"vllm\" or none");
+	}
 	if (a->cfg.engine) {
 		engine_load(e, &l);
 		pthread_mutex_lock(&e->mu);
 		s = e->st;
 		evict = e->kv.evictions;
+		rx = a->kv_rx_blocks;
 		pthread_mutex_unlock(&e->mu);
 	} else {
 		memset(&s, 0, sizeof(s));
@@ -1024,80 +1072,103 @@ static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
 	pthread_mutex_lock(&a->res.mu);
 	used = a->res.used;
 	pthread_mutex_unlock(&a->res.mu);
-#define G(name, help, type, fmt, v) \
-	fprintf(f, "# HELP " name " " help "\n# TYPE " name " " type "\n" name \
-		"{model_name=\"%s\"} " fmt "\n", m, v)
-	G("vllm:num_requests_running", "Running requests.", "gauge", "%u", l.running);
-	G("vllm:num_requests_waiting", "Waiting requests.", "gauge", "%u", l.waiting);
-	G("vllm:gpu_cache_usage_perc", "KV cache usage (1 = full).", "gauge", "%.6f", l.kv_use / 1000.0);
-	G("vllm:kv_cache_usage_perc", "KV cache usage (1 = full).", "gauge", "%.6f", l.kv_use / 1000.0);
-	G("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.",
-	  "counter", "%llu", (unsigned long long)s.prefix_query_tokens);
-	G("vllm:prefix_cache_hits_total", "Prompt tokens found in the prefix cache.",
-	  "counter", "%llu", (unsigned long long)s.prefix_hit_tokens);
-	G("vllm:prompt_tokens_total", "Prefilled prompt tokens.", "counter", "%llu",
-	  (unsigned long long)s.prompt_tokens);
-	G("vllm:generation_tokens_total", "Generated tokens.", "counter", "%llu",
-	  (unsigned long long)s.gen_tokens);
-	G("vllm:request_success_total", "Finished requests.", "counter", "%llu",
-	  (unsigned long long)s.requests_ok);
-	fprintf(f, "# HELP vllm:time_to_first_token_seconds Time to first token.\n"
-		   "# TYPE vllm:time_to_first_token_seconds histogram\n");
-	for (int i = 0; i < 12; i++)
-		fprintf(f, "vllm:time_to_first_token_seconds_bucket{model_name=\"%s\",le=\"%g\"} %llu\n",
-			m, eng_ttft_buckets[i], (unsigned long long)s.ttft_bucket[i]);
-	fprintf(f, "vllm:time_to_first_token_seconds_bucket{model_name=\"%s\",le=\"+Inf\"} %llu\n"
-		   "vllm:time_to_first_token_seconds_sum{model_name=\"%s\"} %.6f\n"
-		   "vllm:time_to_first_token_seconds_count{model_name=\"%s\"} %llu\n",
-		m, (unsigned long long)s.ttft_count, m, s.ttft_sum_s, m,
-		(unsigned long long)s.ttft_count);
-	G("idn_agent_pending_prefill_tokens", "Outstanding prefill tokens (T_queue).", "gauge",
-	  "%u", l.pending_tokens);
-	G("idn_agent_kv_evictions_total", "KV blocks evicted.", "counter", "%llu",
-	  (unsigned long long)evict);
-	G("idn_agent_engine_iterations_total", "Engine iterations.", "counter", "%llu",
-	  (unsigned long long)s.iterations);
-	G("idn_agent_telemetry_sent_total", "Telemetry datagrams sent.", "counter", "%llu",
-	  (unsigned long long)a->tele.sent);
-	G("idn_agent_heartbeats_total", "Heartbeats acknowledged by idnd.", "counter", "%llu",
-	  (unsigned long long)a->ctl.heartbeats);
-	G("idn_agent_registrations_total", "Registrations acknowledged by idnd.", "counter",
-	  "%llu", (unsigned long long)a->ctl.registrations);
-	G("idn_agent_residency_used_bytes", "Bytes of resident artifacts.", "gauge", "%llu",
-	  (unsigned long long)used);
-	G("idn_agent_residency_budget_bytes", "Residency budget.", "gauge", "%llu",
-	  (unsigned long long)budget);
+	idn_prom_init(&p, f);
+#define G(name, help, type, v) do { \
+	idn_prom_family(&p, name, IDN_PROM_##type, help); \
+	idn_prom_f64(&p, NULL, (double)(v), "model_name", m, NULL); \
+} while (0)
+	if (vllm) {
+		G("vllm:num_requests_running", "Running requests.", GAUGE, l.running);
+		G("vllm:num_requests_waiting", "Waiting requests.", GAUGE, l.waiting);
+		G("vllm:gpu_cache_usage_perc", "KV cache usage (1 = full).", GAUGE, l.kv_use / 1000.0);
+		G("vllm:kv_cache_usage_perc", "KV cache usage (1 = full).", GAUGE, l.kv_use / 1000.0);
+		G("vllm:prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.",
+		  COUNTER, s.prefix_query_tokens);
+		G("vllm:prefix_cache_hits_total", "Prompt tokens found in the prefix cache.",
+		  COUNTER, s.prefix_hit_tokens);
+		G("vllm:prompt_tokens_total", "Prefilled prompt tokens.", COUNTER, s.prompt_tokens);
+		G("vllm:generation_tokens_total", "Generated tokens.", COUNTER, s.gen_tokens);
+		G("vllm:request_success_total", "Finished requests.", COUNTER, s.requests_ok);
+	} else {
+		G("idn_agent_requests_running", "Requests running in the engine.", GAUGE, l.running);
+		G("idn_agent_requests_waiting", "Requests waiting for the engine.", GAUGE, l.waiting);
+		G("idn_agent_kv_cache_usage_ratio", "KV cache use, 0..1.", GAUGE, l.kv_use / 1000.0);
+		G("idn_agent_prefix_cache_query_tokens_total",
+		  "Prompt tokens looked up in the prefix cache.", COUNTER, s.prefix_query_tokens);
+		G("idn_agent_prefix_cache_hit_tokens_total", "Prompt tokens found in the prefix cache.",
+		  COUNTER, s.prefix_hit_tokens);
+		G("idn_agent_prompt_tokens_total", "Prefilled prompt tokens.", COUNTER, s.prompt_tokens);
+		G("idn_agent_generation_tokens_total", "Generated tokens.", COUNTER, s.gen_tokens);
+		G("idn_agent_requests_finished_total", "Finished requests.", COUNTER, s.requests_ok);
+	}
+	idn_prom_family(&p, vllm ? "vllm:time_to_first_token_seconds" :
+			"idn_agent_time_to_first_token_seconds", IDN_PROM_HISTOGRAM,
+			"Time to first token.");
+	for (int i = 0; i < 12; i++) {
+		snprintf(le, sizeof(le), "%g", eng_ttft_buckets[i]);
+		idn_prom_u64(&p, "_bucket", s.ttft_bucket[i], "model_name", m, "le", le, NULL);
+	}
+	idn_prom_u64(&p, "_bucket", s.ttft_count, "model_name", m, "le", "+Inf", NULL);
+	idn_prom_f64(&p, "_sum", s.ttft_sum_s, "model_name", m, NULL);
+	idn_prom_u64(&p, "_count", s.ttft_count, "model_name", m, NULL);
+	if (vllm)
+		goto done;
+	G("idn_agent_pending_prefill_tokens", "Outstanding prefill tokens (T_queue).", GAUGE,
+	  l.pending_tokens);
+	G("idn_agent_kv_evictions_total", "KV blocks evicted.", COUNTER, evict);
+	G("idn_agent_kv_received_blocks_total", "KV blocks received from peers into the cache.",
+	  COUNTER, rx);
+	G("idn_agent_kv_pushes_total", "KV pushes to a peer that completed.", COUNTER,
+	  __atomic_load_n(&a->kv_push_done, __ATOMIC_RELAXED));
+	G("idn_agent_kv_push_failures_total", "KV pushes to a peer that failed.", COUNTER,
+	  __atomic_load_n(&a->kv_push_failed, __ATOMIC_RELAXED));
+	G("idn_agent_kv_pushed_bytes_total", "Bytes of KV blocks pushed to peers.", COUNTER,
+	  __atomic_load_n(&a->kv_push_bytes, __ATOMIC_RELAXED));
+	G("idn_agent_engine_iterations_total", "Engine iterations.", COUNTER, s.iterations);
+	G("idn_agent_telemetry_sent_total", "Telemetry datagrams sent.", COUNTER, a->tele.sent);
+	G("idn_agent_heartbeats_total", "Heartbeats acknowledged by idnd.", COUNTER,
+	  a->ctl.heartbeats);
+	G("idn_agent_registrations_total", "Registrations acknowledged by idnd.", COUNTER,
+	  a->ctl.registrations);
+	G("idn_agent_registered", "Registered with idnd (1), or not (0; none configured: 1).",
+	  GAUGE, agent_registered(a));
+	G("idn_agent_mgmt_refused_total", "Management requests refused on the inference port.",
+	  COUNTER, __atomic_load_n(&a->mgmt_refused, __ATOMIC_RELAXED));
+	G("idn_agent_residency_used_bytes", "Bytes of resident artifacts.", GAUGE, used);
+	G("idn_agent_residency_budget_bytes", "Residency budget.", GAUGE, budget);
 	if (a->cfg.engine) {
 		pthread_mutex_lock(&a->emu.mu);
-		G("idn_agent_emulator_sleep_level", "Emulator sleep level (0 awake).", "gauge",
-		  "%u", a->emu.sleep_level);
-		G("idn_agent_emulator_lora_adapters", "LoRA adapters loaded in the emulator.",
-		  "gauge", "%u", a->emu.n_lora);
+		G("idn_agent_emulator_sleep_level", "Emulator sleep level (0 awake).", GAUGE,
+		  a->emu.sleep_level);
+		G("idn_agent_emulator_lora_adapters", "LoRA adapters loaded in the emulator.", GAUGE,
+		  a->emu.n_lora);
 		G("idn_agent_emulator_refused_asleep_total", "Completions refused while asleep.",
-		  "counter", "%llu", (unsigned long long)a->emu.refused_asleep);
+		  COUNTER, a->emu.refused_asleep);
 		pthread_mutex_unlock(&a->emu.mu);
 	}
 	if (a->ad) {
 		struct adapter *ad = a->ad;
 
 		pthread_mutex_lock(&ad->mu);
-		G("idn_agent_engine_up", "Managed engine answers /health.", "gauge", "%d", ad->up);
-		G("idn_agent_engine_sleeping", "Managed engine is asleep.", "gauge", "%d",
-		  ad->sleeping);
-		G("idn_agent_engine_scrapes_total", "Successful scrapes of the engine.", "counter",
-		  "%llu", (unsigned long long)ad->scrapes);
-		G("idn_agent_engine_scrape_failures_total", "Failed scrapes (engine down).",
-		  "counter", "%llu", (unsigned long long)ad->scrape_failures);
+		G("idn_agent_engine_up", "Managed engine answers /health.", GAUGE, ad->up);
+		G("idn_agent_engine_sleeping", "Managed engine is asleep.", GAUGE, ad->sleeping);
+		G("idn_agent_engine_scrapes_total", "Successful scrapes of the engine.", COUNTER,
+		  ad->scrapes);
+		G("idn_agent_engine_scrape_failures_total", "Failed scrapes (engine down).", COUNTER,
+		  ad->scrape_failures);
 		G("idn_agent_engine_metrics_malformed_total", "Malformed /metrics lines skipped.",
-		  "counter", "%llu", (unsigned long long)ad->malformed);
-		G("idn_agent_engine_lora_adapters", "LoRA adapters loaded through the agent.",
-		  "gauge", "%u", ad->n_lora);
+		  COUNTER, ad->malformed);
+		G("idn_agent_engine_lora_adapters", "LoRA adapters loaded through the agent.", GAUGE,
+		  ad->n_lora);
 		pthread_mutex_unlock(&ad->mu);
 	}
+	state_metrics(&a->st, &p, m);
+done:
 #undef G
-	state_metrics(&a->st, f, m);
+	if (idn_prom_end(&p))
+		fprintf(stderr, "idn-agent: /metrics: %s\n", p.why);
 	fclose(f);
-	ret = send_text(c, 200, "text/plain; version=0.0.4", out);
+	ret = send_text(c, 200, "text/plain; version=0.0.4", out ? out : "");
 	free(out);
 	return ret;
 }
@@ -1483,6 +1554,12 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 	free(d);
 	free(idx);
 	free(q.keys);
+	if (err || res.state != KVX_DONE)
+		__atomic_add_fetch(&a->kv_push_failed, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&a->kv_push_done, 1, __ATOMIC_RELAXED);
+	if (!err)
+		__atomic_add_fetch(&a->kv_push_bytes, res.bytes, __ATOMIC_RELAXED);
 	if (err)
 		return send_err(c, 500, "transfer not started: %s", strerror(-err));
 	r = json_object_new_object();
@@ -1635,6 +1712,10 @@ static enum MHD_Result serve(struct agent *a, bool mgmt, struct MHD_Connection *
 			return metrics(a, c);
 		if (!strcmp(url, "/health"))
 			return health(a, c);
+		if (!strcmp(url, "/healthz"))
+			return send_text(c, 200, "text/plain", "ok\n");
+		if (!strcmp(url, "/readyz"))
+			return readyz(a, c);
 		if (!strcmp(url, "/v1/agent"))
 			return status(a, c);
 		if (!strcmp(url, "/v1/residency"))

@@ -30,6 +30,7 @@
 #include <linux/idn.h>
 
 #include "agent.h"
+#include "../ctl/lib/prom.h"
 
 IDN_ASSERT_ABI();
 
@@ -546,22 +547,23 @@ json_object *state_affinity_json(struct agent_state *s)
 	return o;
 }
 
-void state_metrics(struct agent_state *s, FILE *f, const char *model)
+void state_metrics(struct agent_state *s, struct idn_prom *p, const char *model)
 {
 	pthread_mutex_lock(&s->mu);
-	fprintf(f,
-		"# HELP idn_affinity_checked_total Tokens the router maps here that were checked against the cache.\n"
-		"# TYPE idn_affinity_checked_total counter\nidn_affinity_checked_total{model_name=\"%s\"} %llu\n"
-		"# HELP idn_affinity_agree_total Checked tokens whose remembered prefix the cache holds.\n"
-		"# TYPE idn_affinity_agree_total counter\nidn_affinity_agree_total{model_name=\"%s\"} %llu\n"
-		"# HELP idn_affinity_mismatch_total Checked tokens whose remembered prefix the cache lost.\n"
-		"# TYPE idn_affinity_mismatch_total counter\nidn_affinity_mismatch_total{model_name=\"%s\"} %llu\n"
-		"# HELP idn_affinity_unknown_total Checked tokens this agent has not served (no prefix known).\n"
-		"# TYPE idn_affinity_unknown_total counter\nidn_affinity_unknown_total{model_name=\"%s\"} %llu\n"
-		"# HELP idn_affinity_agree_ratio agree / (agree + mismatch) in the last check with any.\n"
-		"# TYPE idn_affinity_agree_ratio gauge\nidn_affinity_agree_ratio{model_name=\"%s\"} %.6f\n",
-		model, (unsigned long long)s->checked, model, (unsigned long long)s->agree, model,
-		(unsigned long long)s->mismatch, model, (unsigned long long)s->unknown, model,
-		s->last_ratio);
+	idn_prom_family(p, "idn_affinity_checked_total", IDN_PROM_COUNTER,
+			"Tokens the router maps here that were checked against the cache.");
+	idn_prom_u64(p, NULL, s->checked, "model_name", model, NULL);
+	idn_prom_family(p, "idn_affinity_agree_total", IDN_PROM_COUNTER,
+			"Checked tokens whose remembered prefix the cache holds.");
+	idn_prom_u64(p, NULL, s->agree, "model_name", model, NULL);
+	idn_prom_family(p, "idn_affinity_mismatch_total", IDN_PROM_COUNTER,
+			"Checked tokens whose remembered prefix the cache lost.");
+	idn_prom_u64(p, NULL, s->mismatch, "model_name", model, NULL);
+	idn_prom_family(p, "idn_affinity_unknown_total", IDN_PROM_COUNTER,
+			"Checked tokens this agent has not served (no prefix known).");
+	idn_prom_u64(p, NULL, s->unknown, "model_name", model, NULL);
+	idn_prom_family(p, "idn_affinity_agree_ratio", IDN_PROM_GAUGE,
+			"agree / (agree + mismatch) in the last check with any.");
+	idn_prom_f64(p, NULL, s->last_ratio, "model_name", model, NULL);
 	pthread_mutex_unlock(&s->mu);
 }

@@ -16,6 +16,8 @@
 #include <microhttpd.h>
 
 #include "idnctl.h"
+#include "hold.h"
+#include "prom.h"
 
 static int usage(void)
 {
@@ -97,65 +99,156 @@ static const struct node_family {
 	  offsetof(struct idn_nstat, flows) },
 };
 
+/* The node table's live load per node, as the router steers by it. */
+static const struct node_gauge {
+	const char *name, *help;
+	size_t off, size;
+	double scale;
+} node_gauges[] = {
+	{ "idn_dp_node_queue_requests", "Requests waiting or running at a node (node table).",
+	  offsetof(struct idn_node, queue_depth), 4, 1 },
+	{ "idn_dp_node_pending_tokens", "Prefill tokens outstanding at a node (node table).",
+	  offsetof(struct idn_node, pending_tokens), 4, 1 },
+	{ "idn_dp_node_charged_tokens", "Prefill tokens sent since the node's last telemetry.",
+	  offsetof(struct idn_node, charged_tokens), 4, 1 },
+	{ "idn_dp_node_load_ratio", "Node load, 0..1 (node table).",
+	  offsetof(struct idn_node, load), 2, 1000 },
+	{ "idn_dp_node_kv_usage_ratio", "KV cache use of a node, 0..1 (node table).",
+	  offsetof(struct idn_node, kv_use), 2, 1000 },
+};
+
 /*
- * The dataplane's counters in the Prometheus text format (version 0.0.4):
- * HELP and TYPE before each family, counters end in _total, labels by
- * name. Return: a malloc()ed text, or NULL with idn_errmsg() set.
+ * idn.ko's hold queues (demand misses parked until their capability is
+ * placed), when the module is loaded: packets per outcome and what waits
+ * now. Without the module the families are left out.
+ */
+static void prom_hold(struct idn_prom *p)
+{
+	struct idn_hold_queue *q = NULL;
+	struct idn_hold *h;
+	__u64 st[__IDN_HS_MAX] = { 0 };
+	__u64 pkts = 0, bytes = 0;
+	int n;
+
+	if (idn_hold_open(&h))
+		return;
+	if (idn_hold_stats(h, st)) {
+		idn_hold_close(h);
+		return;
+	}
+	n = idn_hold_queues(h, &q);
+	idn_hold_close(h);
+	for (int i = 0; i < n; i++) {
+		pkts += q[i].pkts;
+		bytes += q[i].bytes;
+	}
+	free(q);
+	idn_prom_family(p, "idn_hold_packets_total", IDN_PROM_COUNTER,
+			"Packets of demand misses through idn.ko's hold queues, by outcome.");
+	for (int i = IDN_HS_HELD; i < __IDN_HS_MAX; i++)	/* idnctl hold's names */
+		idn_prom_u64(p, NULL, st[i], "outcome", idn_name(&idn_hold_stat_names, i), NULL);
+	idn_prom_one_u64(p, "idn_hold_queues", IDN_PROM_GAUGE,
+			 "Hold queues (one per capability waiting).", n < 0 ? 0 : n);
+	idn_prom_one_u64(p, "idn_hold_queued_packets", IDN_PROM_GAUGE,
+			 "Packets waiting in the hold queues.", pkts);
+	idn_prom_one_u64(p, "idn_hold_queued_bytes", IDN_PROM_GAUGE,
+			 "Bytes waiting in the hold queues.", bytes);
+}
+
+/*
+ * The dataplane's counters in the Prometheus text format (version 0.0.4)
+ * through the shared writer (ctl/lib/prom.c): per verdict, drops per
+ * reason, per node (traffic and the node table's load), new flows per
+ * capability (label class/variant as idnctl prints it) and verdict, and
+ * idn.ko's hold queues. Return: a malloc()ed text, or NULL with
+ * idn_errmsg() set.
  */
 static char *prom_text(void)
 {
 	struct idn_vstat vs[IDN_V_MAX];
 	__u64 drops[IDN_DROP_MAX];
 	struct idn_nstat *ns;
-	char *buf = NULL, cb[32];
+	struct idn_node *nt;
+	struct idn_prom p;
+	char *buf = NULL, cb[32], id[16];
 	size_t len = 0;
 	FILE *f;
 	int fd;
 	__u32 key, next, *pkey = NULL;
 
 	ns = calloc(IDN_MAX_NODES, sizeof(*ns));
-	if (!ns) {
+	nt = calloc(IDN_MAX_NODES, sizeof(*nt));
+	if (!ns || !nt) {
+		free(ns);
+		free(nt);
 		idn_err(-ENOMEM, "out of memory");
 		return NULL;
 	}
 	if (idn_vstats_read(&G.maps, vs) || idn_drops_read(&G.maps, drops) ||
-	    idn_nstats_read(&G.maps, ns)) {
+	    idn_nstats_read(&G.maps, ns) || idn_node_read_all(&G.maps, nt)) {
 		free(ns);
+		free(nt);
 		return NULL;
 	}
 	f = open_memstream(&buf, &len);
 	if (!f) {
 		free(ns);
+		free(nt);
 		idn_err(-errno, "open_memstream: %s", strerror(errno));
 		return NULL;
 	}
-	fputs("# HELP idn_dp_packets_total Packets the steering dataplane handled, by verdict.\n"
-	      "# TYPE idn_dp_packets_total counter\n", f);
+	idn_prom_init(&p, f);
+	idn_prom_family(&p, "idn_dp_packets_total", IDN_PROM_COUNTER,
+			"Packets the steering dataplane handled, by verdict.");
 	for (int v = 0; v < IDN_V_MAX; v++)
-		fprintf(f, "idn_dp_packets_total{verdict=\"%s\"} %llu\n",
-			idn_name(&idn_verdict_names, v), (unsigned long long)vs[v].packets);
-	fputs("# HELP idn_dp_bytes_total Bytes the steering dataplane handled, by verdict.\n"
-	      "# TYPE idn_dp_bytes_total counter\n", f);
+		idn_prom_u64(&p, NULL, vs[v].packets, "verdict", idn_name(&idn_verdict_names, v),
+			     NULL);
+	idn_prom_family(&p, "idn_dp_bytes_total", IDN_PROM_COUNTER,
+			"Bytes the steering dataplane handled, by verdict.");
 	for (int v = 0; v < IDN_V_MAX; v++)
-		fprintf(f, "idn_dp_bytes_total{verdict=\"%s\"} %llu\n",
-			idn_name(&idn_verdict_names, v), (unsigned long long)vs[v].bytes);
-	fputs("# HELP idn_dp_drops_total Packets refused (dropped, or passed as configured), "
-	      "by reason.\n# TYPE idn_dp_drops_total counter\n", f);
+		idn_prom_u64(&p, NULL, vs[v].bytes, "verdict", idn_name(&idn_verdict_names, v),
+			     NULL);
+	idn_prom_family(&p, "idn_dp_drops_total", IDN_PROM_COUNTER,
+			"Packets refused (dropped, or passed as configured), by reason.");
 	for (int r = 1; r < IDN_DROP_MAX; r++)
-		fprintf(f, "idn_dp_drops_total{reason=\"%s\"} %llu\n",
-			idn_name(&idn_drop_names, r), (unsigned long long)drops[r]);
+		idn_prom_u64(&p, NULL, drops[r], "reason", idn_name(&idn_drop_names, r), NULL);
 	for (size_t k = 0; k < ARRAY_SIZE(node_families); k++) {
 		const struct node_family *nf = &node_families[k];
 
-		fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", nf->name, nf->help, nf->name);
-		for (__u32 id = 0; id < IDN_MAX_NODES; id++)
-			if (ns[id].packets || ns[id].flows)
-				fprintf(f, "%s{node=\"%u\"} %llu\n", nf->name, id,
-					(unsigned long long)*(const __u64 *)((const char *)&ns[id] +
-									  nf->off));
+		idn_prom_family(&p, nf->name, IDN_PROM_COUNTER, nf->help);
+		for (__u32 n = 0; n < IDN_MAX_NODES; n++) {
+			if (!ns[n].packets && !ns[n].flows)
+				continue;
+			snprintf(id, sizeof(id), "%u", n);
+			idn_prom_u64(&p, NULL, *(const __u64 *)((const char *)&ns[n] + nf->off),
+				     "node", id, NULL);
+		}
 	}
-	fputs("# HELP idn_dp_cap_flows_total New-flow decisions per capability and verdict.\n"
-	      "# TYPE idn_dp_cap_flows_total counter\n", f);
+	idn_prom_family(&p, "idn_dp_node_health", IDN_PROM_GAUGE,
+			"Nodes in the node table, 1 per node in its health state.");
+	for (__u32 n = 0; n < IDN_MAX_NODES; n++) {
+		if (!nt[n].health)
+			continue;
+		snprintf(id, sizeof(id), "%u", n);
+		idn_prom_u64(&p, NULL, 1, "node", id, "health",
+			     idn_name(&idn_health_names, nt[n].health), NULL);
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(node_gauges); k++) {
+		const struct node_gauge *g = &node_gauges[k];
+
+		idn_prom_family(&p, g->name, IDN_PROM_GAUGE, g->help);
+		for (__u32 n = 0; n < IDN_MAX_NODES; n++) {
+			const char *fp = (const char *)&nt[n] + g->off;
+			double v = g->size == 2 ? *(const __u16 *)fp : *(const __u32 *)fp;
+
+			if (!nt[n].health)
+				continue;
+			snprintf(id, sizeof(id), "%u", n);
+			idn_prom_f64(&p, NULL, v / g->scale, "node", id, NULL);
+		}
+	}
+	idn_prom_family(&p, "idn_dp_cap_flows_total", IDN_PROM_COUNTER,
+			"New-flow decisions per capability and verdict.");
 	fd = idn_map_fd(&G.maps, IDN_MAP_CAP_STATS);
 	while (fd >= 0 && !bpf_map_get_next_key(fd, pkey, &next)) {
 		struct idn_cstat cs;
@@ -167,11 +260,14 @@ static char *prom_text(void)
 		idn_fmt_cap(key, cb, sizeof(cb));
 		for (int v = 0; v < IDN_V_MAX; v++)
 			if (cs.flows[v])
-				fprintf(f, "idn_dp_cap_flows_total{cap=\"%s\",verdict=\"%s\"} %llu\n",
-					cb, idn_name(&idn_verdict_names, v),
-					(unsigned long long)cs.flows[v]);
+				idn_prom_u64(&p, NULL, cs.flows[v], "cap", cb, "verdict",
+					     idn_name(&idn_verdict_names, v), NULL);
 	}
+	prom_hold(&p);
 	free(ns);
+	free(nt);
+	if (idn_prom_end(&p))
+		pr_warn("stats: exposition: %s\n", p.why);
 	if (fclose(f)) {
 		free(buf);
 		idn_err(-ENOMEM, "out of memory");

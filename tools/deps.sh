@@ -34,6 +34,10 @@ PKGS=(
 	libibverbs-dev librdmacm-dev ibverbs-providers perftest
 	# make eval's plots (tools/eval/run.sh)
 	gnuplot-nox
+	# promtool: every /metrics export checked by `promtool check metrics`
+	# (unit_idnctl_prom, the net tests, bench mode metrics); the OpenAPI
+	# descriptions read by selftests/net/openapi_check.py
+	prometheus python3-yaml
 )
 
 # Debian 12's 6.1 kernel ABI (e.g. 6.1.0-57-amd64): the headers are installed,

@@ -9,6 +9,7 @@
  * for the daemon's own failures). Endpoints: see docs/controller.md.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "audit.h"
 #include "http.h"
 #include "ident.h"
+#include "prom.h"
 
 struct req {
 	char *buf;
@@ -48,6 +50,20 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, js
 		D.http_5xx++;
 	else if (code >= 400)
 		D.http_4xx++;
+	return ret;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned int code, const char *type,
+				 const char *s)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), (void *)s,
+								 MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	last_code = code;
 	return ret;
 }
 
@@ -190,46 +206,104 @@ static json_object *status_json(void)
 	return o;
 }
 
+/*
+ * /metrics: the registry, the API, the solver and the live node state in
+ * the Prometheus text format, through the shared writer (ctl/lib/prom.c).
+ */
 static enum MHD_Result metrics(struct MHD_Connection *c)
 {
-	char buf[4096];
-	int up = 0, n = 0, len;
-	struct MHD_Response *r;
+	static const struct { const char *name, *help; size_t off; } node_g[] = {
+		{ "idnd_node_up", "Node is up (heartbeats arrive in time).",
+		  offsetof(struct d_node, up) },
+		{ "idnd_node_queue_requests", "Requests queued at the node (last heartbeat).",
+		  offsetof(struct d_node, queue) },
+		{ "idnd_node_pending_tokens", "Prefill tokens outstanding at the node (last heartbeat).",
+		  offsetof(struct d_node, pending) },
+		{ "idnd_node_load_ratio", "Node load, 0..1 of its capacity (last heartbeat).",
+		  offsetof(struct d_node, load) },
+		{ "idnd_node_kv_usage_ratio", "KV cache use of the node, 0..1 (last heartbeat).",
+		  offsetof(struct d_node, kv_use) },
+	};
+	struct idn_prom p;
+	char *out = NULL, id[16];
+	size_t len = 0;
+	int up = 0, n = 0;
+	FILE *f = open_memstream(&out, &len);
 	enum MHD_Result ret;
 
+	if (!f)
+		return send_err(c, 500, "out of memory");
 	for (int j = 0; j < IDN_MAX_NODES; j++)
 		if (D.nodes[j].used) {
 			n++;
 			up += D.nodes[j].up;
 		}
-	len = snprintf(buf, sizeof(buf),
-		"# TYPE idnd_http_requests_total counter\nidnd_http_requests_total %llu\n"
-		"# TYPE idnd_http_client_errors_total counter\nidnd_http_client_errors_total %llu\n"
-		"# TYPE idnd_http_server_errors_total counter\nidnd_http_server_errors_total %llu\n"
-		"# TYPE idnd_caps gauge\nidnd_caps %d\n"
-		"# TYPE idnd_nodes gauge\nidnd_nodes %d\n"
-		"# TYPE idnd_nodes_up gauge\nidnd_nodes_up %d\n"
-		"# TYPE idnd_placements gauge\nidnd_placements %d\n"
-		"# TYPE idnd_plan_generation gauge\nidnd_plan_generation %u\n"
-		"# TYPE idnd_plan_commits_total counter\nidnd_plan_commits_total %llu\n"
-		"# TYPE idnd_solves_total counter\nidnd_solves_total %llu\n"
-		"# TYPE idnd_nodes_down_total counter\nidnd_nodes_down_total %llu\n"
-		"# TYPE idnd_last_solve_seconds gauge\nidnd_last_solve_seconds %.6f\n"
-		"# TYPE idnd_last_commit_seconds gauge\nidnd_last_commit_seconds %.6f\n",
-		(unsigned long long)D.http_req, (unsigned long long)D.http_4xx,
-		(unsigned long long)D.http_5xx, D.n_caps, n, up, D.n_place, D.generation,
-		(unsigned long long)D.commits, (unsigned long long)D.solves,
-		(unsigned long long)D.nodes_down, D.last_solve_s, D.last_commit_ms / 1000);
-	if (len > 0 && len < (int)sizeof(buf))	/* state.c: state summaries, self-check */
-		len += idnd_state_metrics(buf + len, sizeof(buf) - len);
-	if (len > 0 && len < (int)sizeof(buf))	/* migrate.c: decisions */
-		len += idnd_mig_metrics(buf + len, sizeof(buf) - len);
-	if (len > 0 && len < (int)sizeof(buf))	/* ident.c: enrolment, refusals */
-		len += idnd_ident_metrics(buf + len, sizeof(buf) - len);
-	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_COPY);
-	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
-	ret = MHD_queue_response(c, 200, r);
-	MHD_destroy_response(r);
+	idn_prom_init(&p, f);
+	idn_prom_one_u64(&p, "idnd_http_requests_total", IDN_PROM_COUNTER,
+			 "API requests answered.", D.http_req);
+	idn_prom_one_u64(&p, "idnd_http_client_errors_total", IDN_PROM_COUNTER,
+			 "API requests answered with a 4xx status.", D.http_4xx);
+	idn_prom_one_u64(&p, "idnd_http_server_errors_total", IDN_PROM_COUNTER,
+			 "API requests answered with a 5xx status.", D.http_5xx);
+	idn_prom_one_u64(&p, "idnd_caps", IDN_PROM_GAUGE, "Capabilities registered.", D.n_caps);
+	idn_prom_one_u64(&p, "idnd_nodes", IDN_PROM_GAUGE, "Nodes registered.", n);
+	idn_prom_one_u64(&p, "idnd_nodes_up", IDN_PROM_GAUGE, "Nodes up.", up);
+	idn_prom_one_u64(&p, "idnd_placements", IDN_PROM_GAUGE,
+			 "Capability-node placements in force.", D.n_place);
+	idn_prom_one_u64(&p, "idnd_placement_changes_total", IDN_PROM_COUNTER,
+			 "Placements added or removed by solves (churn).", D.place_changes);
+	idn_prom_one_u64(&p, "idnd_plan_generation", IDN_PROM_GAUGE,
+			 "Generation of the plans compiled last.", D.generation);
+	idn_prom_one_u64(&p, "idnd_plan_commits_total", IDN_PROM_COUNTER,
+			 "Plan generations committed to the dataplane.", D.commits);
+	idn_prom_one_u64(&p, "idnd_solves_total", IDN_PROM_COUNTER, "Placement solves.", D.solves);
+	idn_prom_one_u64(&p, "idnd_nodes_down_total", IDN_PROM_COUNTER,
+			 "Nodes declared down (missed heartbeats).", D.nodes_down);
+	idn_prom_one_f64(&p, "idnd_last_solve_seconds", IDN_PROM_GAUGE,
+			 "Duration of the last solve.", D.last_solve_s);
+	idn_prom_one_f64(&p, "idnd_last_commit_seconds", IDN_PROM_GAUGE,
+			 "Duration of the last plan commit.", D.last_commit_ms / 1000);
+	idn_prom_one_u64(&p, "idnd_loop_solves_total", IDN_PROM_COUNTER,
+			 "Solves started by the closed loop.", D.loop_solves);
+	idn_prom_one_u64(&p, "idnd_loop_scale_out_total", IDN_PROM_COUNTER,
+			 "Closed-loop demand raises (unmet demand).", D.loop_out);
+	idn_prom_one_u64(&p, "idnd_loop_moves_total", IDN_PROM_COUNTER,
+			 "Closed-loop demand changes (served demand moved).", D.loop_move);
+	idn_prom_one_u64(&p, "idnd_loop_scale_back_total", IDN_PROM_COUNTER,
+			 "Closed-loop demand releases (idle capabilities).", D.loop_back);
+	idn_prom_one_u64(&p, "idnd_activation_misses_total", IDN_PROM_COUNTER,
+			 "Demand misses heard from idn.ko (held requests).", D.act_misses);
+	idn_prom_one_u64(&p, "idnd_activation_released_total", IDN_PROM_COUNTER,
+			 "Held requests released after activation.", D.act_released);
+	idn_prom_one_u64(&p, "idnd_activation_rejected_total", IDN_PROM_COUNTER,
+			 "Held requests rejected.", D.act_rejected);
+	idn_prom_one_u64(&p, "idnd_leader", IDN_PROM_GAUGE,
+			 "This replica leads (1), or follows in distributed mode (0).",
+			 !D.etcd || D.leader);
+	idn_prom_one_u64(&p, "idnd_leader_takeovers_total", IDN_PROM_COUNTER,
+			 "Times this replica took the leadership.", D.takeovers);
+	for (size_t k = 0; k < sizeof(node_g) / sizeof(node_g[0]); k++) {
+		idn_prom_family(&p, node_g[k].name, IDN_PROM_GAUGE, node_g[k].help);
+		for (int j = 0; j < IDN_MAX_NODES; j++) {
+			const struct d_node *dn = &D.nodes[j];
+			const char *fp = (const char *)dn + node_g[k].off;
+			double v = k == 0 ? *(const bool *)fp : *(const uint32_t *)fp;
+
+			if (!dn->used)
+				continue;
+			snprintf(id, sizeof(id), "%u", dn->id);
+			idn_prom_f64(&p, NULL, k >= 3 ? v / 1000 : v, "node", id, NULL);
+		}
+	}
+	idnd_orders_metrics(&p);	/* orders.c: load/evict orders to agents */
+	idnd_state_metrics(&p);		/* state.c: state summaries, self-check */
+	idnd_mig_metrics(&p);		/* migrate.c: decisions */
+	idnd_ident_metrics(&p);		/* ident.c: enrolment, refusals */
+	if (idn_prom_end(&p))
+		pr_warn("idnd: /metrics: %s\n", p.why);
+	fclose(f);
+	ret = send_text(c, 200, "text/plain; version=0.0.4", out ? out : "");
+	free(out);
 	return ret;
 }
 
@@ -635,6 +709,8 @@ static enum MHD_Result solve(struct MHD_Connection *c, json_object *o)
 		struct pl_sol prev = { .x = (struct pl_pair *)in.prev, .n = in.n_prev };
 
 		changed = pl_sol_diff(&prev, &sol);
+		if (!dry)
+			D.place_changes += changed;
 	}
 	json_object_object_add(res, "dry_run", json_object_new_boolean(dry));
 	json_object_object_add(res, "placement", a);
@@ -896,16 +972,14 @@ static const struct acl *acl_find(const char *method, const char *url)
 	return &acl[sizeof(acl) / sizeof(acl[0]) - 1];
 }
 
-/*
- * One audit line (D.lock held): who is the certificate's principal at the
- * client's address, "admin@127.0.0.1" (the address alone with --insecure).
- */
-static void audit(struct MHD_Connection *c, const struct idn_peer *peer, const char *method,
-		  const char *url, unsigned int code, const char *body, size_t len)
+/* Who is calling: the certificate's principal at the client's address,
+ * "admin@127.0.0.1" (the address alone with --insecure). */
+static const char *who_of(struct MHD_Connection *c, const struct idn_peer *peer, char *who,
+			  size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	char ip[INET6_ADDRSTRLEN] = "?", who[INET6_ADDRSTRLEN + 100];
+	char ip[INET6_ADDRSTRLEN] = "?";
 
 	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip,
@@ -914,10 +988,19 @@ static void audit(struct MHD_Connection *c, const struct idn_peer *peer, const c
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr, ip,
 			  sizeof(ip));
 	if (peer->role == IDN_ROLE_PLAIN)
-		snprintf(who, sizeof(who), "%s", ip);
+		snprintf(who, len, "%s", ip);
 	else
-		snprintf(who, sizeof(who), "%s@%s", peer->name, ip);
-	idnd_audit(who, method, url, code, body, len);
+		snprintf(who, len, "%s@%s", peer->name, ip);
+	return who;
+}
+
+/* One audit line (D.lock held), who as who_of(). */
+static void audit(struct MHD_Connection *c, const struct idn_peer *peer, const char *method,
+		  const char *url, unsigned int code, const char *body, size_t len)
+{
+	char who[INET6_ADDRSTRLEN + 100];
+
+	idnd_audit(who_of(c, peer, who, sizeof(who)), method, url, code, body, len);
 }
 
 /* A node certificate speaks for its own ID only: the URL's, or the body's "id". */
@@ -941,6 +1024,29 @@ static bool node_is_self(const struct idn_peer *p, const char *url, const struct
 	return ok;
 }
 
+/*
+ * GET /readyz (D.lock held): ready to serve when the store is open and,
+ * in distributed mode, this replica knows its role (etcd answered its
+ * last election step: leader or follower). 200 or 503, with what is
+ * missing.
+ */
+static enum MHD_Result readyz(struct MHD_Connection *c)
+{
+	json_object *o = json_object_new_object(), *why = json_object_new_array();
+	bool store = idnd_store_is_open(), role = !D.etcd || D.leader || D.etcd_ok;
+
+	if (!store)
+		json_object_array_add(why, json_object_new_string("store not open"));
+	if (!role)
+		json_object_array_add(why, json_object_new_string("etcd unreachable: role unknown"));
+	json_object_object_add(o, "ready", json_object_new_boolean(store && role));
+	json_object_object_add(o, "store", json_object_new_boolean(store));
+	json_object_object_add(o, "role", json_object_new_string(
+		!D.etcd ? "standalone" : D.leader ? "leader" : role ? "follower" : "unknown"));
+	json_object_object_add(o, "missing", why);
+	return send_json(c, store && role ? 200 : 503, o);
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *data,
 			       size_t *data_size, void **con_cls)
@@ -950,6 +1056,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	const struct acl *need;
 	enum MHD_Result ret;
 
+	/* probes: no credentials needed, nothing told but up/ready */
+	if (!rq && !strcmp(method, "GET") && !strcmp(url, "/healthz"))
+		return send_text(c, 200, "text/plain", "ok\n");
+	if (!rq && !strcmp(method, "GET") && !strcmp(url, "/readyz")) {
+		pthread_mutex_lock(&D.lock);
+		ret = readyz(c);
+		pthread_mutex_unlock(&D.lock);
+		return ret;
+	}
 	if (!rq) {
 		/* refused before a byte of the body is read */
 		need = acl_find(method, url);
@@ -1002,9 +1117,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	D.http_req++;
 	last_code = 0;
 	ret = route(c, url, method, rq);
-	if (strcmp(method, "GET") && strcmp(method, "HEAD"))	/* audit.c: every change */
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {	/* audit.c: every change */
 		audit(c, peer, method, url, last_code, rq->too_big ? NULL : rq->buf,
 		      rq->too_big ? 0 : rq->len);
+		/* heartbeats are the steady state: debug; every other change: info */
+		char who[INET6_ADDRSTRLEN + 100];
+
+		idn_log(strstr(url, "/heartbeat") && last_code < 300 ? IDN_LOG_DEBUG : IDN_LOG_INFO,
+			"API: %s %.128s by %s: %u\n", method, url,
+			who_of(c, peer, who, sizeof(who)), last_code);
+	}
 	pthread_mutex_unlock(&D.lock);
 	return ret;
 }

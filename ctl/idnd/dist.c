@@ -659,9 +659,11 @@ void idnd_dist_tick(double now)
 	snprintf(lkey, sizeof(lkey), "%sleader", D.prefix);
 	if (D.leader) {
 		if (!etcd_lease_keepalive(&E, D.leader_lease)) {
+			D.etcd_ok = true;
 			nodes_poll(now);
 			return;
 		}
+		D.etcd_ok = false;
 		pr_warn("DIST: %s lost the leader lease: %s\n", D.replica, etcd_err(&E));
 		D.leader = false;
 		D.leader_lease = 0;
@@ -669,9 +671,12 @@ void idnd_dist_tick(double now)
 	}
 	if (!D.leader_lease || etcd_lease_keepalive(&E, D.leader_lease)) {
 		D.leader_lease = 0;
-		if (etcd_lease_grant(&E, LEADER_TTL, &D.leader_lease))
+		if (etcd_lease_grant(&E, LEADER_TTL, &D.leader_lease)) {
+			D.etcd_ok = false;
 			return;
+		}
 	}
+	D.etcd_ok = true;	/* etcd answers: leader below, or a follower */
 	{
 		struct etcd_op op = { lkey, D.replica, strlen(D.replica), D.leader_lease };
 

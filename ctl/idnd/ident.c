@@ -34,6 +34,7 @@
 
 #include "idnd.h"
 #include "ident.h"
+#include "prom.h"
 
 enum { ST_NONE = 0, ST_PENDING, ST_ENROLLED };
 static const char *const st_names[] = { "none", "pending", "enrolled" };
@@ -1020,7 +1021,7 @@ bad:
 	return 400;
 }
 
-int idnd_ident_metrics(char *buf, size_t len)
+void idnd_ident_metrics(struct idn_prom *p)
 {
 	int pend = 0, enr = 0;
 
@@ -1028,12 +1029,14 @@ int idnd_ident_metrics(char *buf, size_t len)
 		pend += I[j].state == ST_PENDING;
 		enr += I[j].state == ST_ENROLLED;
 	}
-	return snprintf(buf, len,
-			"idnd_identities_enrolled %d\n"
-			"idnd_identities_pending %d\n"
-			"idnd_identity_refused_total %llu\n"
-			"idnd_identity_bad_signature_total %llu\n"
-			"idnd_identity_replayed_total %llu\n",
-			enr, pend, (unsigned long long)n_refused, (unsigned long long)n_sig_bad,
-			(unsigned long long)n_replayed);
+	idn_prom_one_u64(p, "idnd_identities_enrolled", IDN_PROM_GAUGE,
+			 "Node identities enrolled.", enr);
+	idn_prom_one_u64(p, "idnd_identities_pending", IDN_PROM_GAUGE,
+			 "Node identities waiting for approval.", pend);
+	idn_prom_one_u64(p, "idnd_identity_refused_total", IDN_PROM_COUNTER,
+			 "Node requests refused for their identity.", n_refused);
+	idn_prom_one_u64(p, "idnd_identity_bad_signature_total", IDN_PROM_COUNTER,
+			 "Node requests with a bad signature.", n_sig_bad);
+	idn_prom_one_u64(p, "idnd_identity_replayed_total", IDN_PROM_COUNTER,
+			 "Node requests refused as replays.", n_replayed);
 }

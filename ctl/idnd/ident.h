@@ -124,6 +124,7 @@ void idnd_ident_grant(uint32_t node, uint8_t *trust, bool *confidential);
 unsigned int idnd_ident_api(const char *method, const char *url, const char *body, size_t len,
 			    json_object **out, char *err, size_t errlen);
 /* Prometheus lines; bytes written */
-int idnd_ident_metrics(char *buf, size_t len);
+struct idn_prom;
+void idnd_ident_metrics(struct idn_prom *p);
 
 #endif /* __IDN_IDND_IDENT_H */

@@ -130,6 +130,7 @@ struct idnd {
 	/* counters for /metrics */
 	/* distributed mode on etcd (dist.c) */
 	bool etcd, leader;
+	bool etcd_ok;		/* etcd answered the last election step (/readyz) */
 	const char *etcd_url;
 	char replica[64];	/* this replica's name in the leader key */
 	char prefix[64];	/* /idn/DOMAIN/ */
@@ -150,6 +151,7 @@ struct idnd {
 		 act_rejected;
 	double act_last_ms;	/* last miss -> RELEASE */
 	uint64_t http_req, http_4xx, http_5xx, solves, commits, nodes_down;
+	uint64_t place_changes;	/* placements added or removed by solves */
 	double last_solve_s, last_commit_ms, last_drain_ms, started;
 	void *db;		/* sqlite3 * */
 };
@@ -223,6 +225,7 @@ int idnd_store_gen(uint32_t gen);
 int idnd_store_policy(const struct d_policy *p);
 int idnd_store_policy_del(uint32_t id);
 const char *idnd_store_err(void);
+bool idnd_store_is_open(void);	/* /readyz */
 
 /* signed.c: trusted publishers, signed versions, revocations (D.lock held) */
 int idnd_sig_load(void);	/* after idnd_store_load(): tables, publishers, revocations */
@@ -267,7 +270,8 @@ int idnd_dist_watch(volatile int *stop);
 /* migrate.c: eq. 8 migration decisions (broker loop, D.lock held) */
 void idnd_mig_tick(double now);
 json_object *idnd_mig_json(void);		/* GET /v1/migrations */
-int idnd_mig_metrics(char *buf, size_t len);	/* Prometheus lines; bytes written */
+struct idn_prom;
+void idnd_mig_metrics(struct idn_prom *p);	/* its /metrics families */
 
 /* state.c: state summaries (descriptors S, affinity check) from heartbeats */
 #define IDND_STATE_MAX_DESC 64
@@ -279,7 +283,8 @@ void idnd_state_tick(double now);	/* broker loop: write changed summaries (1/s) 
 json_object *idnd_state_json(uint32_t node);		/* NULL: none */
 json_object *idnd_state_all(void);
 /* Prometheus lines (reports, rejected, nodes, descriptors, affinity sums); bytes written */
-int idnd_state_metrics(char *buf, size_t len);
+struct idn_prom;
+void idnd_state_metrics(struct idn_prom *p);
 void *idnd_store_handle(void);				/* store.c: the sqlite3 * */
 
 /* api.c; idnd_tls: the API's and the orders' TLS material (idnd.c, ctl/lib/http.h) */

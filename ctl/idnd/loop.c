@@ -71,6 +71,7 @@ int idnd_apply_solve(int *changed, const char *who)
 		struct pl_sol prev = { .x = (struct pl_pair *)in.prev, .n = in.n_prev };
 
 		*changed = pl_sol_diff(&prev, &sol);
+		D.place_changes += *changed;
 	}
 	e = idnd_place_set(&in, &sol);
 	if (!e)

@@ -42,6 +42,7 @@
 #include <json-c/json.h>
 
 #include "idnd.h"
+#include "prom.h"
 #include "log.h"
 #include "http.h"
 #include "migrate.h"
@@ -501,17 +502,16 @@ json_object *idnd_mig_json(void)
 	return arr;
 }
 
-int idnd_mig_metrics(char *buf, size_t len)
+void idnd_mig_metrics(struct idn_prom *p)
 {
-	int n = snprintf(buf, len,
-		"# TYPE idnd_migrations_decided_total counter\nidnd_migrations_decided_total %llu\n"
-		"# TYPE idnd_migrations_moved_total counter\nidnd_migrations_moved_total %llu\n"
-		"# TYPE idnd_migrations_failed_total counter\nidnd_migrations_failed_total %llu\n"
-		"# TYPE idnd_migrations_recompute_total counter\nidnd_migrations_recompute_total %llu\n"
-		"# TYPE idnd_migrations_never_total counter\nidnd_migrations_never_total %llu\n",
-		(unsigned long long)m_decided, (unsigned long long)m_moved,
-		(unsigned long long)m_failed, (unsigned long long)m_recompute,
-		(unsigned long long)m_never);
-
-	return n < 0 ? 0 : (size_t)n >= len ? (int)(len ? len - 1 : 0) : n;
+	idn_prom_one_u64(p, "idnd_migrations_decided_total", IDN_PROM_COUNTER,
+			 "Migration decisions taken (eq. 8).", m_decided);
+	idn_prom_one_u64(p, "idnd_migrations_moved_total", IDN_PROM_COUNTER,
+			 "State moves committed at the destination.", m_moved);
+	idn_prom_one_u64(p, "idnd_migrations_failed_total", IDN_PROM_COUNTER,
+			 "State moves that failed (the source keeps serving).", m_failed);
+	idn_prom_one_u64(p, "idnd_migrations_recompute_total", IDN_PROM_COUNTER,
+			 "Decisions to leave state to be recomputed.", m_recompute);
+	idn_prom_one_u64(p, "idnd_migrations_never_total", IDN_PROM_COUNTER,
+			 "State that never moves (hardware-bound).", m_never);
 }

@@ -44,6 +44,7 @@
 #include "orders.h"
 #include "log.h"
 #include "http.h"
+#include "prom.h"
 
 #define ORDER_TRIES		6	/* attempts per order */
 #define ORDER_BACKOFF_MS	200	/* before the 2nd attempt; doubles */
@@ -377,6 +378,32 @@ json_object *idnd_orders_json(void)
 	json_object_object_add(o, "queued", json_object_new_int(queued + !!o_inflight));
 	pthread_mutex_unlock(&o_mu);
 	return o;
+}
+
+void idnd_orders_metrics(struct idn_prom *p)
+{
+	uint64_t sent, failed, retries, gaveup;
+	int queued = 0;
+
+	pthread_mutex_lock(&o_mu);
+	for (struct order *x = o_head; x; x = x->next)
+		queued++;
+	queued += !!o_inflight;
+	sent = o_sent;
+	failed = o_failed;
+	retries = o_retries;
+	gaveup = o_gaveup;
+	pthread_mutex_unlock(&o_mu);
+	idn_prom_one_u64(p, "idnd_orders_sent_total", IDN_PROM_COUNTER,
+			 "Load/evict orders an agent accepted.", sent);
+	idn_prom_one_u64(p, "idnd_orders_failed_total", IDN_PROM_COUNTER,
+			 "Order attempts that failed.", failed);
+	idn_prom_one_u64(p, "idnd_orders_retries_total", IDN_PROM_COUNTER,
+			 "Order attempts retried.", retries);
+	idn_prom_one_u64(p, "idnd_orders_gave_up_total", IDN_PROM_COUNTER,
+			 "Orders abandoned after their retries.", gaveup);
+	idn_prom_one_u64(p, "idnd_orders_queued", IDN_PROM_GAUGE,
+			 "Orders queued or in flight.", queued);
 }
 
 void idnd_orders_reload(uint32_t cap)

@@ -34,5 +34,7 @@ void idnd_orders_reload(uint32_t cap);
 void idnd_orders_evict_all(uint32_t cap);
 /* {"sent", "failed", "retries", "gave_up", "queued"} for /v1/status */
 json_object *idnd_orders_json(void);
+struct idn_prom;
+void idnd_orders_metrics(struct idn_prom *p);	/* its /metrics families */
 
 #endif

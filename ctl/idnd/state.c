@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "idnd.h"
+#include "prom.h"
 
 struct nstate {
 	json_object *o;		/* canonical summary, NULL = none */
@@ -431,11 +432,10 @@ json_object *idnd_state_json(uint32_t node)
 	return o;
 }
 
-int idnd_state_metrics(char *buf, size_t len)
+void idnd_state_metrics(struct idn_prom *p)
 {
 	uint64_t nodes = 0, desc = 0, agree = 0, mismatch = 0, unknown = 0, seeded, kept;
 	json_object *a, *v;
-	int n;
 
 	load();
 	for (uint32_t j = 0; j < IDN_MAX_NODES; j++) {
@@ -454,23 +454,27 @@ int idnd_state_metrics(char *buf, size_t len)
 			unknown += json_object_get_int64(v);
 	}
 	idnd_aff_seed_counts(&seeded, &kept);
-	n = snprintf(buf, len,
-		"# TYPE idnd_affinity_seeded_total counter\nidnd_affinity_seeded_total %llu\n"
-		"# TYPE idnd_affinity_seed_kept_total counter\nidnd_affinity_seed_kept_total %llu\n"
-		"# TYPE idnd_state_reports_total counter\nidnd_state_reports_total %llu\n"
-		"# TYPE idnd_state_rejected_total counter\nidnd_state_rejected_total %llu\n"
-		"# TYPE idnd_state_clamped_total counter\nidnd_state_clamped_total %llu\n"
-		"# TYPE idnd_state_nodes gauge\nidnd_state_nodes %llu\n"
-		"# TYPE idnd_state_descriptors gauge\nidnd_state_descriptors %llu\n"
-		"# TYPE idnd_affinity_agree gauge\nidnd_affinity_agree %llu\n"
-		"# TYPE idnd_affinity_mismatch gauge\nidnd_affinity_mismatch %llu\n"
-		"# TYPE idnd_affinity_unknown gauge\nidnd_affinity_unknown %llu\n",
-		(unsigned long long)seeded, (unsigned long long)kept,
-		(unsigned long long)idnd_state_reports, (unsigned long long)idnd_state_rejected,
-		(unsigned long long)idnd_state_clamped,
-		(unsigned long long)nodes, (unsigned long long)desc, (unsigned long long)agree,
-		(unsigned long long)mismatch, (unsigned long long)unknown);
-	return n < 0 ? 0 : (size_t)n >= len ? (int)(len ? len - 1 : 0) : n;
+	idn_prom_one_u64(p, "idnd_affinity_seeded_total", IDN_PROM_COUNTER,
+			 "Affinity entries seeded from the nodes' state summaries.", seeded);
+	idn_prom_one_u64(p, "idnd_affinity_seed_kept_total", IDN_PROM_COUNTER,
+			 "Seeds not written: the router already had an entry.", kept);
+	idn_prom_one_u64(p, "idnd_state_reports_total", IDN_PROM_COUNTER,
+			 "State summaries received with heartbeats.", idnd_state_reports);
+	idn_prom_one_u64(p, "idnd_state_rejected_total", IDN_PROM_COUNTER,
+			 "State summaries refused as invalid.", idnd_state_rejected);
+	idn_prom_one_u64(p, "idnd_state_clamped_total", IDN_PROM_COUNTER,
+			 "State summary values clamped to their range.", idnd_state_clamped);
+	idn_prom_one_u64(p, "idnd_state_nodes", IDN_PROM_GAUGE,
+			 "Nodes with a state summary held.", nodes);
+	idn_prom_one_u64(p, "idnd_state_descriptors", IDN_PROM_GAUGE,
+			 "Descriptors in the state summaries held.", desc);
+	idn_prom_one_u64(p, "idnd_affinity_agree", IDN_PROM_GAUGE,
+			 "Checked tokens whose remembered prefix the node's cache holds (summed).", agree);
+	idn_prom_one_u64(p, "idnd_affinity_mismatch", IDN_PROM_GAUGE,
+			 "Checked tokens whose remembered prefix the node's cache lost (summed).",
+			 mismatch);
+	idn_prom_one_u64(p, "idnd_affinity_unknown", IDN_PROM_GAUGE,
+			 "Checked tokens the node had not served (summed).", unknown);
 }
 
 json_object *idnd_state_all(void)

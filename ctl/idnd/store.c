@@ -25,6 +25,11 @@ void *idnd_store_handle(void)
 	return db;
 }
 
+bool idnd_store_is_open(void)
+{
+	return db != NULL;
+}
+
 const char *idnd_store_err(void)
 {
 	return store_err;

@@ -54,6 +54,13 @@ wait_state() {	# wait_state WANT TIMEOUT_S
 }
 
 start_agent
+for _ in $(seq 60); do in_ns "$CNS" curl -s -o /dev/null $AURL/healthz && break; sleep 0.05; done
+code=$(in_ns "$CNS" curl -s -o "$T0/ready.json" -w '%{http_code}' $AURL/readyz)
+[ "$code" = 503 ] && jq -e '.ready == false and .registered == false and .engine_up == true and
+	(.missing[0] | test("not registered"))' "$T0/ready.json" >/dev/null &&
+	[ "$(in_ns "$CNS" curl -s $AURL/healthz)" = ok ]
+tap_result "agent /healthz ok, /readyz 503 before enrolment (not registered)" $? \
+	"$code $(cat "$T0/ready.json")"
 # enrolment (docs/security.md): the agent's key waits for the operator,
 # who approves it and sets the node's trust (never the agent's claim)
 st=""
@@ -67,6 +74,13 @@ in_ns "$CNS" curl -sf -o /dev/null -X POST $URL/v1/identities/1/approve -d '{}' 
 tap_result "node 1's key pending ($st), approved by the operator, trust 5" $?
 wait_state up 5
 tap_result "agent registers with idnd (node 1 up)" $? "$(cat "$T0/agent.log" "$T0/idnd.log" | tail -5)"
+ok=1
+for _ in $(seq 40); do
+	in_ns "$CNS" curl -sf -o "$T0/ready.json" $AURL/readyz && jq -e .ready "$T0/ready.json" >/dev/null &&
+		{ ok=0; break; }
+	sleep 0.05
+done
+tap_result "agent /readyz 200 once registered" $ok "$(cat "$T0/ready.json")"
 r=$(in_ns "$CNS" curl -s $URL/v1/nodes | jq -c '.[] | select(.id == 1) | {addr4, trust, tok_ns, accelerator}')
 jq -e '.addr4 == "10.1.0.1" and .trust == 5 and .tok_ns > 0 and (.accelerator | length > 0)' \
 	<<<"$r" >/dev/null
@@ -86,9 +100,19 @@ out=$(in_ns "$CNS" curl -s $AURL/v1/completions -d "$body")
 [ "$(jq .usage.prompt_tokens_details.cached_tokens <<<"$out")" = 1999 ]
 tap_result "engine: trace-shaped request, repeated prefix is cached" $? "$out"
 m=$(in_ns "$CNS" curl -s $AURL/metrics)
+grep -q '^idn_agent_prefix_cache_hit_tokens_total{model_name="[^"]*"} 1999$' <<<"$m" &&
+	grep -q '^idn_agent_requests_running' <<<"$m" && ! grep -q '^vllm:' <<<"$m"
+tap_result "engine: /metrics with the agent's names" $? "$m"
+if command -v promtool >/dev/null; then
+	out=$(promtool check metrics <<<"$m" 2>&1)
+	tap_result "engine: /metrics lint-clean (promtool check metrics)" $? "$out"
+else
+	tap_skip "engine: /metrics lint-clean" "no promtool (Debian's prometheus package)"
+fi
+m=$(in_ns "$CNS" curl -s "$AURL/metrics?names=vllm")
 grep -q '^vllm:prefix_cache_hits_total{model_name="[^"]*"} 1999$' <<<"$m" &&
-	grep -q '^vllm:num_requests_running' <<<"$m"
-tap_result "engine: /metrics with vLLM names" $?
+	grep -q '^vllm:num_requests_running' <<<"$m" && ! grep -q '^idn_agent_' <<<"$m"
+tap_result "engine: /metrics?names=vllm with vLLM's names" $? "$m"
 
 head -c 1048576 /dev/urandom >"$T0/w.bin"
 sha=$(sha256sum "$T0/w.bin" | cut -d' ' -f1)

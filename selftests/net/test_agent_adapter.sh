@@ -111,8 +111,8 @@ tap_result "E's running/waiting scraped by A" $? "$(cat "$T/ag.json")"
 jq -e '.load.queue >= 3 and .load.load == 1000 and .load.pending_tokens > 0' "$T/ag.json" >/dev/null
 tap_result "A's load: queued, saturated, pending prefill tokens" $? "$(jq -c .load "$T/ag.json")"
 get $A/metrics >"$T/am.txt"
-grep -q '^vllm:num_requests_running{.*} 2$' "$T/am.txt" &&
-	grep -q '^vllm:num_requests_waiting{.*} [1-9]' "$T/am.txt" &&
+grep -q '^idn_agent_requests_running{.*} 2$' "$T/am.txt" &&
+	grep -q '^idn_agent_requests_waiting{.*} [1-9]' "$T/am.txt" &&
 	grep -q '^idn_agent_engine_up{.*} 1$' "$T/am.txt"
 tap_result "A's /metrics carry E's figures and engine_up 1" $? "$(grep -v '^#' "$T/am.txt")"
 hb_busy() { [ -s "$T/hb" ] && jq -e 'select(.queue >= 3 and .load == 1000)' "$T/hb" | grep -q .; }
@@ -198,7 +198,7 @@ for i in 1 2; do
 		-d "{\"prompt\":\"long$i\",\"max_tokens\":400}" >/dev/null &
 	bg_pid $!
 done
-e_busy() { get $E/metrics | grep -q '^vllm:num_requests_running{.*} 2$'; }
+e_busy() { get $E/metrics | grep -q '^idn_agent_requests_running{.*} 2$'; }
 poll e_busy
 for i in 1 2 3; do
 	in_ns "$NS" curl -s -m 90 -o "$T/pass$i" $P/v1/completions \

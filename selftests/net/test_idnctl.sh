@@ -289,6 +289,12 @@ if bpftool prog run pinned "$P/prog_xdp" data_in "$TMPD/syn.bin" repeat 1 >/dev/
 		grep -qx 'idn_dp_cap_flows_total{cap="1001/2",verdict="new"} 1' <<<"$out" &&
 		grep -qx 'idn_dp_node_flows_total{node="2"} 1' <<<"$out"
 	tap_result "stats prometheus: HELP/TYPE, verdict, capability and node counters" $? "$out"
+	if command -v promtool >/dev/null; then
+		pt=$(promtool check metrics <<<"$out" 2>&1)
+		tap_result "stats prometheus: lint-clean (promtool check metrics)" $? "$pt"
+	else
+		tap_skip "stats prometheus: lint-clean" "no promtool (Debian's prometheus package)"
+	fi
 	port=$((20000 + RANDOM % 20000))
 	c stats serve listen 127.0.0.1:$port >/dev/null 2>&1 &
 	spid=$!

@@ -100,8 +100,19 @@ after=$(state)
 tap_result "state unchanged after every rejected request" $? "before: $before after: $after"
 
 out=$(in_ns "$NS" curl -s "$URL/metrics")
-grep -q '^idnd_http_client_errors_total [1-9]' <<<"$out"
-tap_result "/metrics: Prometheus text with the 4xx count" $?
+grep -q '^idnd_http_client_errors_total [1-9]' <<<"$out" &&
+	grep -q '^idnd_node_up{node="1"} [01]$' <<<"$out"
+tap_result "/metrics: Prometheus text with the 4xx count and node 1's state" $? "$out"
+if command -v promtool >/dev/null; then
+	pt=$(promtool check metrics <<<"$out" 2>&1)
+	tap_result "/metrics lint-clean (promtool check metrics)" $? "$pt"
+else
+	tap_skip "/metrics lint-clean" "no promtool (Debian's prometheus package)"
+fi
+[ "$(in_ns "$NS" curl -s "$URL/healthz")" = ok ] &&
+	in_ns "$NS" curl -sf "$URL/readyz" | jq -e '.ready == true and .store == true and
+		.role == "standalone" and .missing == []' >/dev/null
+tap_result "/healthz ok, /readyz 200: store open, standalone" $?
 
 # ---- persistence: kill -9 during a stream of writes
 : >"$TMPD/acked"

@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "prom.h"
 #include "trace.h"
 #include "tap.h"
 
@@ -547,8 +548,11 @@ static void test_affinity(void)
 		char *out = NULL;
 		size_t len = 0;
 		FILE *f = open_memstream(&out, &len);
+		struct idn_prom p;
 
-		state_metrics(&st, f, "m");
+		idn_prom_init(&p, f);
+		state_metrics(&st, &p, "m");
+		ASSERT_OK(idn_prom_end(&p), p.why);
 		fclose(f);
 		ASSERT_TRUE(strstr(out, "idn_affinity_mismatch_total{model_name=\"m\"} 1\n") != NULL,
 			    "metric idn_affinity_mismatch_total");

@@ -5,7 +5,7 @@
 # per figure on stdout (progress on stderr).
 #
 #   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel]
-#         [agent] [rdma] [security] [bgp] [scale] [migrate]
+#         [agent] [rdma] [security] [bgp] [scale] [migrate] [metrics]
 #   (default: all)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
@@ -96,6 +96,11 @@
 #         (the destination agent's commit of the moved blocks to idnd's write
 #         of the router's affinity entry; target <= 100)
 #
+#   metrics  tools/bench/metrics_lint.sh: idnd's, an agent's and the
+#         dataplane's Prometheus exports of a running system through
+#         `promtool check metrics`: metrics_lint_errors (must be 0),
+#         metrics_dashboard_unknown (must be 0), metrics_lint_families
+#
 # Knobs (environment): BENCH_REPEAT (2000000), BENCH_ROUNDS (5),
 # BENCH_CPU (last allowed CPU), BENCH_VERBOSE=1, RPS_SECONDS (5),
 # KB_N (200 held packets per round = the hold limit), KB_ROUNDS (5),
@@ -109,8 +114,8 @@ O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_connstate=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-want_hostile=0 want_security=0 want_bgp=0 want_scale=0 want_migrate=0
-[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp scale migrate
+want_hostile=0 want_security=0 want_bgp=0 want_scale=0 want_migrate=0 want_metrics=0
+[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp scale migrate metrics
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -126,7 +131,8 @@ for a in "$@"; do
 	bgp) want_bgp=1 ;;
 	scale) want_scale=1 ;;
 	migrate) want_migrate=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security] [bgp] [scale] [migrate]" >&2; exit 2 ;;
+	metrics) want_metrics=1 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security] [bgp] [scale] [migrate] [metrics]" >&2; exit 2 ;;
 	esac
 done
 
@@ -411,5 +417,9 @@ if [ $want_migrate = 1 ]; then
 		echo "run.sh: migrate benchmark FAILED" >&2
 		rc=1
 	fi
+fi
+if [ $want_metrics = 1 ]; then
+	echo "# metrics: promtool check metrics over idnd, agent and dataplane exports" >&2
+	run_part "metrics lint" env O="$O" "$HERE/metrics_lint.sh"
 fi
 exit $rc

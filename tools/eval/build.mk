@@ -10,7 +10,7 @@
 # are read in either order).
 EVAL_SRCS := tools/eval/sim.c tools/eval/trace.c
 EVAL_AGENT_SRCS := agent/engine.c agent/kvcache.c agent/telemetry.c agent/config.c \
-	agent/profile.c agent/state.c
+	agent/profile.c agent/state.c ctl/lib/prom.c
 EVAL_HDRS := tools/eval/eval.h agent/agent.h bpf/lib/select.h bpf/lib/tele.h \
 	bpf/lib/compat.h include/uapi/linux/idn.h
 EVAL_PLAN_DEPS := tools/eval/plans.c ctl/idnd/model.c ctl/idnd/idnd.h ctl/lib/libidn.h
