@@ -212,7 +212,7 @@ waiting() {
 poll waiting
 tap_result "P's pending tokens = the 3 passed prompts waiting on E (3 x 4000)" $? \
 	"$(jq -c '{load, passed: .engine.passed, out: .engine.prefill_outstanding}' "$T/p.json")"
-tele_12k() { [ -s "$T/tele" ] && tail -n1 "$T/tele" | grep -q ' 12000$'; }
+tele_12k() { [ -s "$T/tele" ] && grep -q ' 12000$' "$T/tele"; }	# any datagram: E may prefill them soon after
 poll tele_12k
 tap_result "P's telemetry datagrams carry them" $? "$(tail -n3 "$T/tele" 2>/dev/null)"
 n=$(wc -l <"$T/tele")
