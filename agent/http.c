@@ -259,7 +259,7 @@ static enum MHD_Result emu_lora(struct agent *a, struct MHD_Connection *c, bool 
 /* Registered with idnd; true where no idnd is configured (nothing to wait for). */
 static bool agent_registered(const struct agent *a)
 {
-	return !a->cfg.controller[0] || __atomic_load_n(&a->ctl.registered, __ATOMIC_RELAXED);
+	return !a->cfg.controller[0] || a->ctl.registered;	/* C11 atomic */
 }
 
 /*
