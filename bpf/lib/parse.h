@@ -393,6 +393,39 @@ bad:
 }
 
 /*
+ * idn_tcpopt_plain - is the list one of the layouts common clients send
+ * in a SYN, without an IDN option? Then the walk below would find the same
+ * (well formed, no IDN option: 0) and is skipped. Byte positions of kinds
+ * and lengths are fixed in each; values (MSS, window scale, timestamps)
+ * are not looked at, as the walk does not look at them either.
+ *   Linux      MSS SACK_PERM TS NOP WS                        20 bytes
+ *   Linux      MSS NOP NOP SACK_PERM NOP WS (no timestamps)   12
+ *   Windows    MSS NOP WS NOP NOP SACK_PERM                   12
+ *   macOS      MSS NOP WS NOP NOP TS SACK_PERM EOL            24
+ */
+IDN_INLINE int idn_tcpopt_plain(const struct idn_optwalk *w)
+{
+	const __u8 *b = w->buf.b;
+
+	if (b[0] != 2 || b[1] != 4)		/* every layout starts with MSS */
+		return 0;
+	switch (w->len) {
+	case 20:
+		return b[4] == 4 && b[5] == 2 && b[6] == 8 && b[7] == 10 && b[16] == 1 &&
+		       b[17] == 3 && b[18] == 3;
+	case 12:
+		return (b[4] == 1 && b[5] == 1 && b[6] == 4 && b[7] == 2 && b[8] == 1 &&
+			b[9] == 3 && b[10] == 3) ||
+		       (b[4] == 1 && b[5] == 3 && b[6] == 3 && b[8] == 1 && b[9] == 1 &&
+			b[10] == 4 && b[11] == 2);
+	case 24:
+		return b[4] == 1 && b[5] == 3 && b[6] == 3 && b[8] == 1 && b[9] == 1 &&
+		       b[10] == 8 && b[11] == 10 && b[20] == 4 && b[21] == 2 && b[22] == 0;
+	}
+	return 0;
+}
+
+/*
  * idn_tcpopt_scan - walk a TCP option list copied into w->buf (w->len
  * bytes, at most IDN_TCPOPT_SPACE) and find the IDN experimental option
  * (kind 253, ExID IDN_TCPOPT_EXID).
@@ -410,6 +443,8 @@ IDN_INLINE int idn_tcpopt_scan(struct idn_optwalk *w, struct idn_tcpopt *opt)
 	w->found = 0;
 	if (w->len > IDN_TCPOPT_SPACE)
 		return -IDN_DROP_BAD_OPT;
+	if (idn_tcpopt_plain(w))
+		return 0;
 #ifdef __bpf__
 	bpf_loop(IDN_TCPOPT_SPACE, idn_optwalk_step, w, 0);
 #else
