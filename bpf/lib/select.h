@@ -268,17 +268,25 @@ IDN_INLINE __u64 idn_tie_hash(__u64 token, __u32 node)
 	return idn_mix64(token ^ ((__u64)node * 0x9e3779b97f4a7c15ULL));
 }
 
-/* Keep (node, cost) if it beats the best so far; ties by rendezvous hash. */
+/*
+ * Keep (node, cost) if it beats the best so far; ties by rendezvous hash.
+ * The hashes are computed for ties only (*best_hash 0: not yet computed;
+ * a hash that happens to be 0 is just computed again).
+ */
 IDN_INLINE void idn_better(__u32 *best, __u32 *best_cost, __u64 *best_hash,
 			   __u32 node, __u32 cost, __u64 token)
 {
-	__u64 h;
+	__u64 h = 0;
 
 	if (cost > *best_cost)
 		return;
-	h = idn_tie_hash(token, node);
-	if (cost == *best_cost && *best != IDN_NODE_NONE && h <= *best_hash)
-		return;
+	if (cost == *best_cost && *best != IDN_NODE_NONE) {
+		h = idn_tie_hash(token, node);
+		if (!*best_hash)
+			*best_hash = idn_tie_hash(token, *best);
+		if (h <= *best_hash)
+			return;
+	}
 	*best = node;
 	*best_cost = cost;
 	*best_hash = h;
