@@ -11,8 +11,9 @@
  * STATE_MAX_DESC go upward, the most valuable first; "groups" says how many
  * there were.
  *
- * Affinity self-check: the router's view is its idn_affinity map (token,
- * class) -> node, read from the pins (--affinity-pin DIR). For a sample of
+ * Affinity self-check: the router's view is its idn_affinity table (token,
+ * class) -> node (a set-associative array, uapi idn.h), read from the pins
+ * (--affinity-pin DIR). For a sample of
  * the tokens it maps to this node, the agent looks up the prefix it last
  * served for that token (remembered from requests carrying X-IDN-Token)
  * and asks its cache whether every remembered leading block is still there
@@ -493,41 +494,45 @@ int state_affinity_open(struct agent_state *s, const char *pin_dir)
 
 int state_affinity_poll(struct agent_state *s, struct engine *e, uint32_t node, uint32_t max)
 {
-	struct idn_aff_key k, nk;
-	struct idn_aff v;
 	uint64_t tokens[AFF_SAMPLE_MAX], seen = 0, rng = mix(s->rounds + 1);
-	uint32_t n = 0, visited = 0;
+	uint32_t n = 0, visited = 0, start = (uint32_t)(s->rounds * 7919) % IDN_AFF_SETS;
+	struct idn_aff_set set;
 	union bpf_attr at;
-	bool first = true;
 
 	if (s->aff_fd < 0)
 		return -EBADF;
 	if (max > AFF_SAMPLE_MAX)
 		max = AFF_SAMPLE_MAX;
-	/* walk the map (bounded), reservoir-sample the tokens mapped to this node */
-	while (visited < AFF_WALK_MAX) {
+	/*
+	 * walk the table's sets (bounded; uapi idn.h: an array of sets, each
+	 * way a token and a tag holding the node) from a set that moves every
+	 * round, reservoir-sample the tokens mapped to this node
+	 */
+	for (uint32_t i = 0; i < IDN_AFF_SETS && visited < AFF_WALK_MAX; i++) {
+		uint32_t key = (start + i) % IDN_AFF_SETS;
+
 		memset(&at, 0, sizeof(at));
 		at.map_fd = s->aff_fd;
-		at.key = first ? 0 : (uint64_t)(uintptr_t)&k;
-		at.next_key = (uint64_t)(uintptr_t)&nk;
-		if (sys_bpf(BPF_MAP_GET_NEXT_KEY, &at))
+		at.key = (uint64_t)(uintptr_t)&key;
+		at.value = (uint64_t)(uintptr_t)&set;
+		if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &at))
 			break;
-		first = false;
-		k = nk;
-		visited++;
-		memset(&at, 0, sizeof(at));
-		at.map_fd = s->aff_fd;
-		at.key = (uint64_t)(uintptr_t)&k;
-		at.value = (uint64_t)(uintptr_t)&v;
-		if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &at) || v.node != node)
-			continue;
-		seen++;
-		if (n < max) {
-			tokens[n++] = k.token;
-		} else {
-			rng = mix(rng + seen);
-			if (rng % seen < max)
-				tokens[rng % seen] = k.token;
+		for (int w = 0; w < IDN_AFF_WAYS; w++) {
+			uint64_t tag = set.way[w].tag;
+
+			if (!tag)
+				continue;
+			visited++;
+			if (IDN_AFF_TAG_NODE(tag) != node)
+				continue;
+			seen++;
+			if (n < max) {
+				tokens[n++] = set.way[w].token;
+			} else {
+				rng = mix(rng + seen);
+				if (rng % seen < max)
+					tokens[rng % seen] = set.way[w].token;
+			}
 		}
 	}
 	state_affinity_check(s, e, tokens, n);

@@ -23,6 +23,7 @@
 #include "idnctl.h"
 #include "dp_load.h"
 #include "dp_features.h"
+#include "tables.h"
 
 #if __has_include("bpf/idn_steer.skel.h")
 #include "bpf/idn_steer.skel.h"
@@ -65,6 +66,7 @@ static int usage(void)
 "       idnctl dp decap attach dev IFNAME [ node ID ]\n"
 "       idnctl dp decap detach dev IFNAME\n"
 "       idnctl dp flush conns\n"
+"       idnctl dp affinity TOKEN CLASS [ node ID ]\n"
 "       idnctl dp status\n"
 "       idnctl dp set [ drop-malformed { on | off } ] [ hold { on | off } ]\n"
 "                     [ rst { on | off } ] [ telemetry { on | off } ] [ port PORT ]\n"
@@ -156,8 +158,15 @@ static int steer_load(enum dp_kind kind, char *why, size_t n)
 	struct idn_steer *skel;
 	__u32 feat, forced;
 	const char *refused;
+	char pin[PATH_MAX + 32];
+	bool new_conns, new_aff;
 	int err, fd;
 
+	/* tables this load creates get a hash seed of their own (tables.h) */
+	snprintf(pin, sizeof(pin), "%s/idn_conns", G.maps.dir);
+	new_conns = access(pin, F_OK) != 0;
+	snprintf(pin, sizeof(pin), "%s/idn_affinity", G.maps.dir);
+	new_aff = access(pin, F_OK) != 0;
 	err = idn_dp_features(&feat, &forced, why, n);
 	if (err)
 		return idn_err(err, "%s", why);
@@ -180,6 +189,12 @@ static int steer_load(enum dp_kind kind, char *why, size_t n)
 		return idn_err(err, "load idn_steer (%s): %s (try -v)", kind_names[kind],
 			       strerror(-err));
 	}
+	/* before any attach: no packet has used a table yet */
+	err = new_conns ? idn_tab_seed_new(bpf_map__fd(skel->maps.idn_conns)) : 0;
+	if (err >= 0 && new_aff)
+		err = idn_tab_seed_new(bpf_map__fd(skel->maps.idn_affinity));
+	if (err < 0)
+		pr_warn("idnctl: tables keep the fixed hash seed: %s\n", strerror(-err));
 	fd = dup(bpf_program__fd(prog));
 	err = -errno;
 	idn_steer__destroy(skel);	/* the fd and the pins keep program and maps */
@@ -1205,6 +1220,59 @@ static int dp_flush(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/*
+ * dp affinity TOKEN CLASS [ node ID ]: the affinity table's entry of
+ * (TOKEN, CLASS), the node a client's token is steered back to, or write
+ * one (used now). The table is set-associative (bpf/lib/ctab.h): bpftool
+ * cannot look it up by key.
+ */
+static int dp_affinity(int argc, char **argv)
+{
+	unsigned long long token, cls, node = 0;
+	struct idn_aff a = { 0 };
+	int fd, err;
+	char *end;
+
+	if (argc != 2 && !(argc == 4 && matches(argv[2], "node")))
+		return usage_error("dp affinity needs TOKEN CLASS [ node ID ], try \"idnctl dp help\".");
+	errno = 0;
+	token = strtoull(argv[0], &end, 0);
+	if (errno || *end || !*argv[0])
+		return usage_error("dp affinity: bad token \"%s\".", argv[0]);
+	cls = strtoull(argv[1], &end, 0);
+	if (errno || *end || !*argv[1] || cls > IDN_CAP_CLASS(~0U))
+		return usage_error("dp affinity: bad class \"%s\".", argv[1]);
+	if (argc == 4) {
+		node = strtoull(argv[3], &end, 0);
+		if (errno || *end || !*argv[3] || node >= IDN_MAX_NODES)
+			return usage_error("dp affinity: bad node \"%s\".", argv[3]);
+	}
+	fd = idn_map_fd(&G.maps, IDN_MAP_AFFINITY);
+	if (fd < 0)
+		return runtime_error("dp affinity: %s", idn_errmsg());
+	if (argc == 4) {
+		a.node = (__u32)node;
+		a.last_s = idn_coarse_now();
+		err = idn_afft_put(fd, token, (__u32)cls, &a, 0);
+		if (err)
+			return runtime_error("dp affinity: write: %s", strerror(-err));
+	}
+	err = idn_afft_get(fd, token, (__u32)cls, &a);
+	if (err && err != -ENOENT)
+		return runtime_error("dp affinity: read: %s", strerror(-err));
+	idn_json_begin(false);
+	print_u64(PRINT_ANY, "token", "token %llu ", token);
+	print_uint(PRINT_ANY, "class", "class %u ", (unsigned int)cls);
+	if (err) {
+		print_null(PRINT_ANY, "node", "%s\n", "none");
+	} else {
+		print_uint(PRINT_ANY, "node", "node %u ", a.node);
+		print_uint(PRINT_ANY, "age_s", "age %us\n", idn_coarse_now() - a.last_s);
+	}
+	idn_json_end();
+	return EXIT_OK;
+}
+
 int do_dp(int argc, char **argv)
 {
 	if (argc < 1)
@@ -1223,6 +1291,8 @@ int do_dp(int argc, char **argv)
 		return dp_set(argc - 1, argv + 1);
 	if (matches(*argv, "flush"))
 		return dp_flush(argc - 1, argv + 1);
+	if (matches(*argv, "affinity"))
+		return dp_affinity(argc - 1, argv + 1);
 	if (matches(*argv, "help"))
 		return usage();
 	return unknown_cmd("dp", *argv);

@@ -32,7 +32,7 @@ ifneq ($(wildcard bpf/idn_steer.bpf.c),)
 BPF_TEST_BINS := $(patsubst selftests/bpf/%.c,$(O)/tests/%,\
 	$(wildcard selftests/bpf/bpf_*.c))
 BPF_TEST_HDRS := $(TEST_HDRS) selftests/bpf/steer_env.h $(O)/bpf/idn_steer.skel.h \
-	ctl/lib/dp_features.h
+	ctl/lib/dp_features.h ctl/lib/tables.h
 ALL_TARGETS += $(BPF_TEST_BINS)
 
 $(O)/tests/bpf_%: selftests/bpf/bpf_%.c $(BPF_TEST_HDRS) | $(O)/tests

@@ -29,7 +29,7 @@ $(O)/idn-stamp: $(STAMP_OBJS)
 # build/tools/idn_bench   XDP per-packet cost vs floor (BPF_PROG_TEST_RUN)
 # run by tools/bench/run.sh, which also measures router requests/s
 BENCH_HDRS := tools/bench/idn_bench.h selftests/lib/pktgen.h include/uapi/linux/idn.h \
-	ctl/lib/dp_features.h
+	ctl/lib/dp_features.h ctl/lib/tables.h $(BPF_HDRS)
 
 # build/tools/idn_rps     attaches idn_xdp with a minimal config (router_rps.sh)
 # build/tools/idn_httpd   tiny epoll HTTP server for the requests/s benchmark

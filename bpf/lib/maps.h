@@ -30,21 +30,26 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idn_vips SEC(".maps");
 
-/* 5-tuple -> node: established flows never move. */
+/*
+ * 5-tuple -> node: established flows never move. Set-associative, no
+ * locks (lib/ctab.h): the sets, a header (the seed), the sets' metadata.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, IDN_MAX_CONNS);
-	__type(key, struct idn_flow_key);
-	__type(value, struct idn_conn);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IDN_CONN_ELEMS);
+	__uint(map_flags, BPF_F_MMAPABLE);	/* userspace works in place: ctl/lib/tables.h */
+	__type(key, __u32);
+	__type(value, struct idn_conn_set);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idn_conns SEC(".maps");
 
-/* (token, class) -> node holding the session's state. */
+/* (token, class) -> node holding the session's state; as idn_conns. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, IDN_MAX_AFFINITY);
-	__type(key, struct idn_aff_key);
-	__type(value, struct idn_aff);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IDN_AFF_ELEMS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct idn_aff_set);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idn_affinity SEC(".maps");
 

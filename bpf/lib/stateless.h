@@ -16,10 +16,15 @@
  *      node this client's latest new flow of that class went to (a client
  *      without an option token has its token from its address, so its
  *      connections live there unless the node was overloaded);
- *   2. else highest-random-weight (rendezvous) hashing of the flow over the
+ *   2. else the plan's stateless ring: bucket (flow hash mod IDN_SL_RING)
+ *      goes to the candidate with the highest rendezvous weight for the
+ *      bucket among all the plan's candidates (a function of the plan
+ *      alone, so the dataplane keeps it in the plan entry: one byte read
+ *      instead of 16 weights), when that node is usable;
+ *   3. else highest-random-weight (rendezvous) hashing of the flow over the
  *      usable candidates of the active plan: a candidate's removal moves
  *      only the flows it had.
- * Nothing here writes a table.
+ * Nothing here writes a table but the ring's cache in the plan entry.
  *
  * Context-free; map access goes through IDN_NODE_GET / IDN_PLAN_GET (see
  * select.h), so the differential test runs this very code.
@@ -61,6 +66,36 @@ IDN_INLINE int idn_node_usable(const struct idn_node *n, __u8 family)
 	       (n->health == IDN_HEALTH_UP || n->health == IDN_HEALTH_DRAIN);
 }
 
+/* Rendezvous weight of node @id for hash @h. */
+IDN_INLINE __u64 idn_hrw(__u64 h, __u32 id)
+{
+	return idn_mix64(h ^ ((__u64)id * 0x9e3779b97f4a7c15ULL));
+}
+
+/*
+ * idn_sl_bucket - the ring's entry for bucket @b of plan @pl: 1 + the
+ * index of the candidate with the highest rendezvous weight for the
+ * bucket, usable or not (so the ring depends on the plan alone); 0 for
+ * a plan without candidates.
+ */
+IDN_INLINE __u8 idn_sl_bucket(const struct idn_plan *pl, __u32 b)
+{
+	__u64 hb = idn_mix64((__u64)b + 0x5bd1e9955bd1e995ULL), best_w = 0, w;
+	__u8 best = 0;
+
+	IDN_UNROLL
+	for (__u32 i = 0; i < IDN_MAX_CAND; i++) {
+		if (i < pl->n_cand) {
+			w = idn_hrw(hb, pl->cand[i].node);
+			if (!best || w > best_w) {
+				best = (__u8)(i + 1);
+				best_w = w;
+			}
+		}
+	}
+	return best;
+}
+
 /*
  * idn_stateless_pick - the node for a packet the router keeps no state
  * for. Return: a node id, or IDN_NODE_NONE when neither the affinity node
@@ -72,8 +107,9 @@ IDN_SUBPROG __u32 idn_stateless_pick(IDN_ENV_PARAM const struct idn_sl_in *in)
 	struct idn_plan_key k = {};
 	const struct idn_plan *pl;
 	const struct idn_node *n;
-	__u32 best = IDN_NODE_NONE, id;
+	__u32 best = IDN_NODE_NONE, id, b;
 	__u64 best_w = 0, w;
+	__u8 c;
 
 	if (!in)
 		return IDN_NODE_NONE;
@@ -94,13 +130,30 @@ IDN_SUBPROG __u32 idn_stateless_pick(IDN_ENV_PARAM const struct idn_sl_in *in)
 	}
 	if (!pl)
 		return IDN_NODE_NONE;
+	/* the ring: its bucket's candidate, computed at the bucket's first use */
+	b = (__u32)in->hash & (IDN_SL_RING - 1);
+	c = pl->sl_ring[b];
+	if (!c) {
+		c = idn_sl_bucket(pl, b);
+#ifdef __bpf__
+		/* the plan entry's own cache: a new plan entry starts empty */
+		if (c)
+			((struct idn_plan *)pl)->sl_ring[b] = c;
+#endif
+	}
+	if (c && c <= pl->n_cand) {
+		id = pl->cand[(c - 1) & (IDN_MAX_CAND - 1)].node;
+		if (idn_node_usable(IDN_NODE_GET(env, id), in->family))
+			return id;
+	}
+	/* its node is not usable: rendezvous over the usable candidates */
 	/* unrolled, no early exit: no back-edge for older verifiers */
 	IDN_UNROLL
 	for (__u32 i = 0; i < IDN_MAX_CAND; i++) {
 		if (i < pl->n_cand) {
 			id = pl->cand[i].node;
 			n = IDN_NODE_GET(env, id);
-			w = idn_mix64(in->hash ^ ((__u64)id * 0x9e3779b97f4a7c15ULL));
+			w = idn_hrw(in->hash, id);
 			if (idn_node_usable(n, in->family) && (best == IDN_NODE_NONE || w > best_w)) {
 				best = id;
 				best_w = w;

@@ -36,6 +36,16 @@ struct idn_env_bpf {
 	((const struct idn_plan *)bpf_map_lookup_elem(&idn_plans, (k)))
 #include "lib/select.h"
 #include "lib/stateless.h"
+#include "lib/ctab.h"
+
+/* A connection entry to write (idn_conn_put()). */
+struct idn_ct_req {
+	struct idn_flow_key key;
+	__u32 node;
+	__u32 generation;
+	__u32 cap;
+	__u32 noexist;		/* keep an entry already there */
+};
 
 /*
  * Per-CPU work area of a new-flow decision (not ABI): keeps the
@@ -47,6 +57,9 @@ struct idn_work {
 	struct idn_desc d;
 	struct idn_sel_in in;
 	struct idn_sel sel;
+	struct idn_ct_req ctr;		/* the connection entry a new flow writes */
+	struct idn_tab_pos cp;		/* where it lives */
+	struct idn_tab_pos ap;		/* where its token's affinity entry lives */
 };
 
 struct {
@@ -154,10 +167,13 @@ IDN_INLINE int act_fwd(void *ctx, __u32 ifindex, const int xdp)
  * Make room for the outer header and leave a plain 14-byte Ethernet header
  * in front: [eth][outer][inner L3]. VLAN tags of the ingress frame are
  * dropped: they belong to the client's link, not to the routed link toward
- * the node. The MACs of the old header stay until the caller writes the
- * next hop's, so a frame passed up to the kernel is still addressed to us.
+ * the node. With @keep_macs (no next hop known: the frame is passed up to
+ * the kernel) XDP moves the old header's MACs to the new front, so the
+ * frame is still addressed to us; otherwise the caller writes the next
+ * hop's.
  */
-IDN_INLINE int ctx_push_outer(void *ctx, __u32 l2_len, __u32 room, int v6, const int xdp)
+IDN_INLINE int ctx_push_outer(void *ctx, __u32 l2_len, __u32 room, int v6, int keep_macs,
+			      const int xdp)
 {
 	__u16 proto = v6 ? idn_htons(ETH_P_IPV6) : idn_htons(ETH_P_IP);
 
@@ -189,11 +205,24 @@ IDN_INLINE int ctx_push_outer(void *ctx, __u32 l2_len, __u32 room, int v6, const
 
 		if ((void *)(old + 12) > end || (void *)(eth + 1) > end)
 			return -1;
-		__builtin_memcpy(macs, old, 12);
-		__builtin_memcpy(eth, macs, 12);
+		if (keep_macs) {
+			__builtin_memcpy(macs, old, 12);
+			__builtin_memcpy(eth, macs, 12);
+		}
 		eth->h_proto = proto;
 	}
 	return 0;
+}
+
+/* The next hop's MACs into @eth: 6 + 6 bytes in four moves, not twelve. */
+_Static_assert(__builtin_offsetof(struct idn_nexthop, smac) % 4 == 2 &&
+	       __builtin_offsetof(struct idn_nexthop, dmac) % 4 == 0, "MAC moves aligned");
+IDN_INLINE void eth_put_macs(struct ethhdr *eth, const struct idn_nexthop *nh)
+{
+	*(idn_u32a *)eth->h_dest = *(const idn_u32a *)nh->dmac;
+	*(idn_u16a *)(eth->h_dest + 4) = *(const idn_u16a *)(nh->dmac + 4);
+	*(idn_u16a *)eth->h_source = *(const idn_u16a *)nh->smac;
+	*(idn_u32a *)(eth->h_source + 2) = *(const idn_u32a *)(nh->smac + 2);
 }
 
 /* Copy @len (1..IDN_TCPOPT_SPACE) packet bytes from @off into @buf. */
@@ -280,22 +309,175 @@ IDN_INLINE __u32 coarse_now(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* connection and affinity tables (lib/ctab.h)                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Where @k lives in idn_conns: its set (returned), the set's metadata in
+ * *m and its position in *p. Three array lookups, inlined by the
+ * verifier, and the hash; no table memory is read but the seed's line.
+ */
+IDN_INLINE struct idn_conn_set *conn_set(const struct idn_flow_key *k, struct idn_tab_pos *p,
+					 struct idn_tab_meta **m)
+{
+	__u32 i = IDN_CONN_SETS;
+	struct idn_conn_set *hd = bpf_map_lookup_elem(&idn_conns, &i);
+
+	if (!hd)
+		return NULL;
+	idn_conn_pos(idn_conn_hash(&hd->seed, k), p);
+	i = idn_conn_meta_elem(p->set);
+	hd = bpf_map_lookup_elem(&idn_conns, &i);
+	if (!hd)
+		return NULL;
+	*m = &hd->meta[p->set & (IDN_CONN_META_PER - 1)];
+	return bpf_map_lookup_elem(&idn_conns, &p->set);
+}
+
+/*
+ * idn_conn_put - enter a connection into its set @s (metadata @m, place
+ * @p): its own way, an empty one or the clock's. A BPF global function,
+ * verified once on its own: the choice's loops, inlined, would be verified
+ * again on every path of the program that writes an entry.
+ */
+__attribute__((noinline)) int idn_conn_put(struct idn_conn_set *s, struct idn_tab_meta *m,
+					   const struct idn_tab_pos *p,
+					   const struct idn_ct_req *r)
+{
+	int w;
+
+	if (!s || !m || !p || !r)
+		return -1;
+	w = idn_ct_victim(s, m, &r->key, p, r->noexist);
+	if (w >= 0)
+		idn_ct_write(s, m, w, &r->key, p, r->node, r->generation, r->cap);
+	return w;
+}
+
+/*
+ * idn_conn_del - remove @k's entry from its set @s, unless its tag is not
+ * @tag any more (another CPU took the way for another flow meanwhile). A
+ * global function too: the main program never indexes a set with a way
+ * number, so the verifier need not tell the ways apart on its paths.
+ */
+__attribute__((noinline)) int idn_conn_del(struct idn_conn_set *s, struct idn_tab_meta *m,
+					   const struct idn_tab_pos *p,
+					   const struct idn_flow_key *k, __u64 tag)
+{
+	__u64 t;
+	int w;
+
+	if (!s || !m || !p || !k)
+		return -1;
+	w = idn_ct_find(s, m, k, p, &t);
+	if (w < 0 || t != tag)
+		return -1;
+	idn_ct_clear(s, m, w);
+	return w;
+}
+
+/*
+ * Enter @k -> @node in its set @s: its own way, an empty one or the
+ * clock's; @noexist keeps an entry already there. The request is built in
+ * the per-CPU work area @w, off the stack.
+ */
+IDN_INLINE void conn_insert(struct idn_work *w, struct idn_conn_set *s, struct idn_tab_meta *m,
+			    const struct idn_tab_pos *p, const struct idn_flow_key *k,
+			    __u32 node, __u32 generation, __u32 cap, int noexist)
+{
+	w->ctr.key = *k;
+	w->ctr.node = node;
+	w->ctr.generation = generation;
+	w->ctr.cap = cap;
+	w->ctr.noexist = noexist;
+	idn_conn_put(s, m, p, &w->ctr);
+}
+
+/* The same from the key alone. */
+IDN_INLINE void conn_put(const struct idn_flow_key *k, __u32 node, __u32 generation,
+			 __u32 cap, int noexist)
+{
+	struct idn_tab_meta *m = NULL;
+	struct idn_work *w;
+	struct idn_tab_pos p;
+	struct idn_conn_set *s;
+	__u32 zero = 0;
+
+	w = bpf_map_lookup_elem(&idn_work, &zero);
+	s = conn_set(k, &p, &m);
+	if (w && s && m)
+		conn_insert(w, s, m, &p, k, node, generation, cap, noexist);
+}
+
+/*
+ * idn_aff_write - (@token) -> node and last use (@node_now: node << 32 |
+ * coarse second) into its set @s (metadata @m, place @p): its own way, an
+ * empty one or the one used longest ago. A BPF global function, as
+ * idn_conn_put().
+ */
+__attribute__((noinline)) int idn_aff_write(struct idn_aff_set *s, struct idn_tab_meta *m,
+					    const struct idn_tab_pos *p, __u64 token,
+					    __u64 node_now)
+{
+	if (!s || !m || !p)
+		return -1;
+	idn_aff_put(s, m, -1, token, p, (__u32)(node_now >> 32), (__u32)node_now);
+	return 0;
+}
+
+/*
+ * The set and metadata at place @p of idn_affinity: a decision looks the
+ * entry up before its selection and writes it after, and keeps only the
+ * place (in the work area) across the selection's call, not the pointers
+ * (the 512-byte stack of main program and global functions together).
+ */
+IDN_INLINE struct idn_aff_set *aff_at(const struct idn_tab_pos *p, struct idn_tab_meta **m)
+{
+	__u32 i = idn_aff_meta_elem(p->set);
+	struct idn_aff_set *e = bpf_map_lookup_elem(&idn_affinity, &i);
+
+	if (!e)
+		return NULL;
+	*m = &e->meta[p->set & (IDN_AFF_META_PER - 1)];
+	i = p->set;
+	return bpf_map_lookup_elem(&idn_affinity, &i);
+}
+
+/* Where (@token, @cls) lives in idn_affinity; as conn_set(). */
+IDN_INLINE struct idn_aff_set *aff_set(__u64 token, __u32 cls, struct idn_tab_pos *p,
+				       struct idn_tab_meta **m)
+{
+	__u32 i = IDN_AFF_SETS;
+	struct idn_aff_set *hd = bpf_map_lookup_elem(&idn_affinity, &i);
+
+	if (!hd)
+		return NULL;
+	idn_aff_pos(idn_aff_hash(&hd->seed, token, cls), p);
+	i = idn_aff_meta_elem(p->set);
+	hd = bpf_map_lookup_elem(&idn_affinity, &i);
+	if (!hd)
+		return NULL;
+	*m = &hd->meta[p->set & (IDN_AFF_META_PER - 1)];
+	return bpf_map_lookup_elem(&idn_affinity, &p->set);
+}
+
+/* ------------------------------------------------------------------ */
 /* forwarding                                                          */
 /* ------------------------------------------------------------------ */
 
 /*
- * Resolve (and cache) the route to a node's locator. Return: the cached
- * entry, or NULL when the FIB cannot give a next hop (then the caller lets
- * the kernel forward the encapsulated packet, which also resolves the
- * neighbour). Not inlined: the FIB request stays off the main stack, and
- * established flows only read the cache.
+ * Resolve the route to a node's locator into its cache entry (the caller
+ * looked the entry up: nh_get()). Return: the entry, or NULL when the FIB
+ * cannot give a next hop (then the caller lets the kernel forward the
+ * encapsulated packet, which also resolves the neighbour). Not inlined:
+ * the FIB request stays off the main stack.
  */
 static __attribute__((noinline))
 struct idn_nexthop *nh_resolve(void *ctx, __u32 node_id, const struct idn_node *n,
-			       int refresh_v6, __u32 in_ifindex)
+			       __u64 now_v6, __u32 in_ifindex)
 {
-	int v6 = refresh_v6 & 1, refresh = refresh_v6 >> 1;
-	__u32 key = IDN_NH_KEY(node_id, v6);
+	int v6 = now_v6 & 1;
+	__u32 key = IDN_NH_KEY(node_id, v6), now = (__u32)(now_v6 >> 1);
 	struct idn_nexthop *nh = bpf_map_lookup_elem(&idn_nexthops, &key);
 	struct bpf_fib_lookup fib = {};
 	__u32 mtu = 0;
@@ -303,10 +485,6 @@ struct idn_nexthop *nh_resolve(void *ctx, __u32 node_id, const struct idn_node *
 
 	if (!nh)
 		return NULL;
-	if (nh->ifindex && !refresh)
-		return nh;
-	if (nh->ifindex && coarse_now() == nh->stamp_s)
-		return nh;
 	fib.ifindex = in_ifindex;
 	if (!v6) {
 		fib.family = AF_INET;
@@ -323,9 +501,25 @@ struct idn_nexthop *nh_resolve(void *ctx, __u32 node_id, const struct idn_node *
 	nh->mtu = mtu > 0xffff ? 0xffff : (__u16)mtu;
 	__builtin_memcpy(nh->smac, fib.smac, 6);
 	__builtin_memcpy(nh->dmac, fib.dmac, 6);
-	nh->stamp_s = coarse_now();
+	nh->stamp_s = now ? now : coarse_now();
 	nh->ifindex = fib.ifindex;
 	return nh;
+}
+
+/*
+ * The cached next hop toward node @node_id's locator of family @v6:
+ * established flows (@now 0) only read it; a new flow (@now: this coarse
+ * second) refreshes it at most once per coarse second.
+ */
+IDN_INLINE struct idn_nexthop *nh_get(void *ctx, __u32 node_id, const struct idn_node *n,
+				      int v6, __u32 now, __u32 in_ifindex)
+{
+	__u32 key = IDN_NH_KEY(node_id, v6);
+	struct idn_nexthop *nh = bpf_map_lookup_elem(&idn_nexthops, &key);
+
+	if (nh && nh->ifindex && (!now || now == nh->stamp_s))
+		return nh;
+	return nh_resolve(ctx, node_id, n, (__u64)now << 1 | (v6 & 1), in_ifindex);
 }
 
 /*
@@ -334,7 +528,7 @@ struct idn_nexthop *nh_resolve(void *ctx, __u32 node_id, const struct idn_node *
  */
 IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 			     const struct idn_pkt *p, __u32 node_id,
-			     const struct idn_node *n, int new_flow, const int xdp)
+			     const struct idn_node *n, __u32 now, const int xdp)
 {
 	struct idn_nexthop *nh;
 	int v6 = p->flow.family == IDN_AF_INET6;
@@ -347,14 +541,14 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 		stat_drop(IDN_DROP_NO_NODE);
 		return -1;
 	}
-	nh = nh_resolve(ctx, node_id, n, (new_flow ? 2 : 0) | v6, ctx_ifindex(ctx, xdp));
+	nh = nh_get(ctx, node_id, n, v6, now, ctx_ifindex(ctx, xdp));
 	if (nh && nh->mtu && p->l3_len + room > nh->mtu) {
 		stat_drop(IDN_DROP_MTU);
 		return -1;
 	}
 	if (l2 != 14 && l2 != 18 && l2 != 22)
 		return -1;
-	if (ctx_push_outer(ctx, l2, room, v6, xdp)) {
+	if (ctx_push_outer(ctx, l2, room, v6, !nh, xdp)) {
 		stat_drop(IDN_DROP_ENCAP);
 		return -1;
 	}
@@ -402,28 +596,34 @@ IDN_INLINE int encap_forward(void *ctx, const struct idn_config *cfg,
 		stat_drop(IDN_DROP_FIB);
 		return act_pass(xdp);
 	}
-	{
-		struct ethhdr *eth = data;
-
-		__builtin_memcpy(eth->h_source, nh->smac, 6);
-		__builtin_memcpy(eth->h_dest, nh->dmac, 6);
-	}
+	eth_put_macs(data, nh);
 	return act_fwd(ctx, nh->ifindex, xdp);
 }
 
-/* Forward to node @id and count it: per verdict, and per node (new flows). */
-IDN_INLINE int forward(void *ctx, const struct idn_config *cfg, const struct idn_pkt *p,
-		       __u32 id, const struct idn_node *n, __u32 verdict, __u32 len,
-		       const int xdp)
+/*
+ * Forward to node @id and count it: per verdict, and per node (new flows).
+ * @now: the coarse second of a new flow (its next hop may be refreshed),
+ * 0 for an established one.
+ */
+IDN_INLINE int forward_at(void *ctx, const struct idn_config *cfg, const struct idn_pkt *p,
+			  __u32 id, const struct idn_node *n, __u32 verdict, __u32 len,
+			  __u32 now, const int xdp)
 {
-	int new_flow = verdict != IDN_V_CONN;
-	int act = encap_forward(ctx, cfg, p, id, n, new_flow, xdp);
+	int act = encap_forward(ctx, cfg, p, id, n, verdict != IDN_V_CONN ? now : 0, xdp);
 
 	if (act < 0)
 		return act;
 	stat_verdict(verdict, len);
-	stat_node(id, len, new_flow);
+	stat_node(id, len, verdict != IDN_V_CONN);
 	return act;
+}
+
+IDN_INLINE int forward(void *ctx, const struct idn_config *cfg, const struct idn_pkt *p,
+		       __u32 id, const struct idn_node *n, __u32 verdict, __u32 len,
+		       const int xdp)
+{
+	return forward_at(ctx, cfg, p, id, n, verdict, len,
+			  verdict != IDN_V_CONN ? coarse_now() : 0, xdp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -536,7 +736,13 @@ IDN_INLINE int reject_tcp_rst(void *ctx, const struct idn_pkt *p, const int xdp)
 /* telemetry                                                           */
 /* ------------------------------------------------------------------ */
 
-IDN_INLINE int telemetry(void *data, void *end, const struct idn_pkt *p)
+/*
+ * Not inlined: the MAC's SipHash rounds spill registers, and in the main
+ * program those slots would count toward the stack that the main program,
+ * idn_select() and idn_plan_pass() share (512 bytes; 6.1 rounds each frame
+ * up to 32).
+ */
+static __attribute__((noinline)) int telemetry(void *data, void *end, const struct idn_pkt *p)
 {
 	/* the mask restates l4_off's bound (parse.h) where the verifier sees it */
 	struct idn_telemetry *t = data + (p->l4_off & IDN_L4_OFF_MASK) + sizeof(struct udphdr);
@@ -671,23 +877,26 @@ IDN_INLINE int unsteered(__u32 reason, int drop, __u32 len, const int xdp)
  */
 IDN_INLINE int stateless_forward(void *ctx, const struct idn_config *cfg,
 				 const struct idn_pkt *p, const struct idn_desc *d,
-				 __u32 reason, __u32 verdict, __u32 len, const int xdp)
+				 __u32 reason, __u32 verdict, __u32 len, __u32 now,
+				 const int xdp)
 {
-	struct idn_aff_key ak = { .token = d->token, .cls = IDN_CAP_CLASS(d->cap) };
 	struct idn_sl_in in = {
 		.hash = idn_flow_hash(&p->flow), .cap = d->cap, .aff_node = IDN_NODE_NONE,
 		.tier = d->tier, .policy = d->policy, .slot = cfg->active_slot & 1,
 		.family = p->flow.family,
 	};
 	const struct idn_node *n = NULL;
-	struct idn_aff *aff;
+	struct idn_tab_meta *am = NULL;
+	struct idn_tab_pos ap;
+	struct idn_aff_set *as;
 	__u32 id;
+	__u64 atag;
 	int act;
 
 	/* the affinity entry whatever its age: where the client's flows went */
-	aff = bpf_map_lookup_elem(&idn_affinity, &ak);
-	if (aff)
-		in.aff_node = aff->node;
+	as = aff_set(d->token, IDN_CAP_CLASS(d->cap), &ap, &am);
+	if (as && am && idn_aff_find(as, am, d->token, &ap, &atag) >= 0)
+		in.aff_node = IDN_AFF_TAG_NODE(atag);
 	id = idn_stateless_pick(&in);
 	stat_drop(reason);
 	if (id != IDN_NODE_NONE)
@@ -696,7 +905,7 @@ IDN_INLINE int stateless_forward(void *ctx, const struct idn_config *cfg,
 		stat_verdict(IDN_V_NOCAP, len);
 		return act_drop(xdp);
 	}
-	act = forward(ctx, cfg, p, id, n, verdict, len, xdp);
+	act = forward_at(ctx, cfg, p, id, n, verdict, len, now, xdp);
 	if (act < 0) {
 		stat_verdict(IDN_V_ERROR, len);
 		return act_drop(xdp);
@@ -705,26 +914,51 @@ IDN_INLINE int stateless_forward(void *ctx, const struct idn_config *cfg,
 }
 
 /*
- * flood_over - count a new flow on this CPU; true when this coarse
+ * flood_over_at - count a new flow on this CPU; true when this coarse
  * second's count is past the configured rate (config.flood_rate, 0 the
- * default, IDN_FLOOD_OFF never).
+ * default, IDN_FLOOD_OFF never). The coarse second in *now (read here
+ * once for the whole packet).
  */
-IDN_INLINE int flood_over(const struct idn_config *cfg)
+IDN_INLINE int flood_over_at(const struct idn_config *cfg, __u32 *now)
 {
-	__u32 rate = cfg->flood_rate ? cfg->flood_rate : IDN_FLOOD_RATE_DEFAULT, zero = 0, now;
+	__u32 rate = cfg->flood_rate ? cfg->flood_rate : IDN_FLOOD_RATE_DEFAULT, zero = 0;
 	struct idn_flood *f;
 
+	*now = coarse_now();
 	if (rate == IDN_FLOOD_OFF)
 		return 0;
 	f = bpf_map_lookup_elem(&idn_flood, &zero);
 	if (!f)
 		return 0;
-	now = coarse_now();
-	if (f->sec != now) {
-		f->sec = now;
+	if (f->sec != *now) {
+		f->sec = *now;
 		f->count = 0;
 	}
 	return ++f->count > rate;
+}
+
+IDN_INLINE int flood_over(const struct idn_config *cfg)
+{
+	__u32 now;
+
+	return flood_over_at(cfg, &now);
+}
+
+/*
+ * flood_full - has this CPU counted its rate of new flows in this coarse
+ * second already (so the next one is over it)? Counts nothing; reads the
+ * clock only at the rate. A SYN then skips the connection lookup: it is
+ * chosen without state whatever the table holds.
+ */
+IDN_INLINE int flood_full(const struct idn_config *cfg)
+{
+	__u32 rate = cfg->flood_rate ? cfg->flood_rate : IDN_FLOOD_RATE_DEFAULT, zero = 0;
+	struct idn_flood *f;
+
+	if (rate == IDN_FLOOD_OFF)
+		return 0;
+	f = bpf_map_lookup_elem(&idn_flood, &zero);
+	return f && f->count >= rate && f->sec == coarse_now();
 }
 
 /*
@@ -809,11 +1043,8 @@ IDN_INLINE int ts_cookie_forward(void *ctx, const struct idn_config *cfg,
 		stat_verdict(IDN_V_ERROR, len);
 		return act_drop(xdp);
 	}
-	if (!(p->tcp_flags & (IDN_TCP_RST | IDN_TCP_FIN)) && !flood_over(cfg)) {
-		struct idn_conn c = { .node = id, .cap = d->cap };
-
-		bpf_map_update_elem(&idn_conns, &p->flow, &c, BPF_NOEXIST);
-	}
+	if (!(p->tcp_flags & (IDN_TCP_RST | IDN_TCP_FIN)) && !flood_over(cfg))
+		conn_put(&p->flow, id, 0, d->cap, 1);
 	act = forward(ctx, cfg, p, id, n, IDN_V_CONN, len, xdp);
 	if (act < 0) {
 		stat_verdict(IDN_V_ERROR, len);
@@ -842,9 +1073,13 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	const struct idn_node *n;
 	struct idn_desc *d;
 	struct idn_pkt p;
-	struct idn_conn *ct;
+	struct idn_conn_set *cs = NULL;
+	struct idn_aff_set *as;
+	struct idn_tab_meta *cm = NULL, *am = NULL;
+	struct idn_tab_pos cp;
 	struct idn_work *w = NULL;
-	int r, act, has_opt = 0;
+	__u64 ctag = 0, atag = 0;
+	int r, act, has_opt = 0, ct = -1, aw = -1, syn;
 
 	cfg = bpf_map_lookup_elem(&idn_config, &zero);
 	if (!cfg)
@@ -879,9 +1114,9 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	 * Strict admission of a SYN's option list before the connection
 	 * table: an entry must not let a broken list through.
 	 */
-	if (p.flow.proto == IPPROTO_TCP &&
-	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) == IDN_TCP_SYN &&
-	    p.tcp_hlen > sizeof(struct tcphdr)) {
+	syn = p.flow.proto == IPPROTO_TCP &&
+	      (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) == IDN_TCP_SYN;
+	if (syn && p.tcp_hlen > sizeof(struct tcphdr)) {
 		__u32 ooff = p.l4_off + sizeof(struct tcphdr);
 		__u32 olen = p.tcp_hlen - sizeof(struct tcphdr);
 
@@ -895,10 +1130,19 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		has_opt = r;
 	}
 
-	/* Established flows first: one lookup, no selection. */
-	ct = bpf_map_lookup_elem(&idn_conns, &p.flow);
-	if (ct) {
-		__u32 id = ct->node;
+	/*
+	 * Established flows first: one set of the connection table, no
+	 * selection. A SYN over the flood guard's rate looks nothing up: it
+	 * is chosen without state below, whatever the table holds.
+	 */
+	if (!syn || !flood_full(cfg)) {
+		cs = conn_set(&p.flow, &cp, &cm);
+		if (cs && cm)
+			ct = idn_ct_lookup(cs, cm, &p.flow, &cp, &ctag, 1);
+	}
+
+	if (ct >= 0 && cs && cm) {
+		__u32 id = (__u32)ctag;
 
 		n = bpf_map_lookup_elem(&idn_nodes, &id);
 		if (n && (n->flags & IDN_NODE_F_VALID) &&
@@ -919,7 +1163,7 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		 * a reused 5-tuple) and a UDP flow are chosen again below.
 		 */
 		if (p.flow.proto == IPPROTO_TCP && !(p.tcp_flags & IDN_TCP_SYN)) {
-			bpf_map_delete_elem(&idn_conns, &p.flow);
+			idn_conn_del(cs, cm, &cp, &p.flow, ctag);
 			stat_drop(IDN_DROP_NODE_DOWN);
 			stat_verdict(IDN_V_ERROR, len);
 			if (!(p.tcp_flags & IDN_TCP_RST) && !(cfg->flags & IDN_CFG_F_NO_RST)) {
@@ -966,28 +1210,26 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	 * the same way, without writing a table, so a SYN flood cannot evict
 	 * live flows.
 	 */
-	if (!ct && p.flow.proto == IPPROTO_TCP &&
-	    (p.tcp_flags & (IDN_TCP_SYN | IDN_TCP_ACK)) != IDN_TCP_SYN) {
+	if (ct < 0 && p.flow.proto == IPPROTO_TCP && !syn) {
 		/* exact when the client echoes its node's TS cookie */
 		act = ts_cookie_forward(ctx, cfg, &p, d, len, xdp);
 		if (act >= 0)
 			return act;
-		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_NO_STATE, IDN_V_CONN, len, xdp);
+		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_NO_STATE, IDN_V_CONN, len, 0,
+					 xdp);
 	}
-	if (flood_over(cfg))
-		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_FLOOD, IDN_V_NEW, len, xdp);
+	if (flood_over_at(cfg, &now))
+		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_FLOOD, IDN_V_NEW, len, now, xdp);
 
 	/* Affinity: the node that holds this token's state, if fresh. */
-	now = coarse_now();
-	{
-		struct idn_aff_key ak = { .token = d->token, .cls = IDN_CAP_CLASS(d->cap) };
-		struct idn_aff *aff = bpf_map_lookup_elem(&idn_affinity, &ak);
-
-		aff_node = IDN_NODE_NONE;
-		if (aff && (!cfg->aff_ttl_s || now - aff->last_s <= cfg->aff_ttl_s)) {
-			aff_node = aff->node;
-			aff_last = aff->last_s;
-		}
+	as = aff_set(d->token, IDN_CAP_CLASS(d->cap), &w->ap, &am);
+	aff_node = IDN_NODE_NONE;
+	if (as && am)
+		aw = idn_aff_find(as, am, d->token, &w->ap, &atag);
+	if (aw >= 0 &&
+	    (!cfg->aff_ttl_s || now - IDN_AFF_TAG_LAST(atag) <= cfg->aff_ttl_s)) {
+		aff_node = IDN_AFF_TAG_NODE(atag);
+		aff_last = IDN_AFF_TAG_LAST(atag);
 	}
 	idn_sel_in_init(&w->in, d, aff_node, cfg->active_slot, cfg->home_domain,
 			p.flow.family);
@@ -1027,9 +1269,6 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	case IDN_V_AFFINITY:
 	case IDN_V_FALLBACK:
 	case IDN_V_OVERFLOW: {
-		struct idn_conn c = {
-			.node = id, .generation = w->sel.generation, .cap = w->sel.cap,
-		};
 		struct idn_node *cn = bpf_map_lookup_elem(&idn_nodes, &id);
 
 		if (!cn) {
@@ -1037,17 +1276,23 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 			goto error;
 		}
 		n = cn;
-		bpf_map_update_elem(&idn_conns, &p.flow, &c, BPF_ANY);
+		/*
+		 * into its set (found again: pointers kept across the
+		 * selection's call would not fit the stack)
+		 */
+		cs = conn_set(&p.flow, &w->cp, &cm);
+		if (cs && cm)
+			conn_insert(w, cs, cm, &w->cp, &p.flow, id, w->sel.generation, w->sel.cap,
+				    0);
 		/* the node's load counts this request until its next datagram */
 		idn_node_charge(cn, w->sel.charge);
 		/* refresh the token's node at most once per coarse second */
 		if (aff_node != id || aff_last != now) {
-			struct idn_aff_key ak = { .token = d->token, .cls = IDN_CAP_CLASS(d->cap) };
-			struct idn_aff av = { .node = id, .last_s = now };
-
-			bpf_map_update_elem(&idn_affinity, &ak, &av, BPF_ANY);
+			as = aff_at(&w->ap, &am);
+			if (as && am)
+				idn_aff_write(as, am, &w->ap, d->token, (__u64)id << 32 | now);
 		}
-		act = forward(ctx, cfg, &p, id, n, verdict, len, xdp);
+		act = forward_at(ctx, cfg, &p, id, n, verdict, len, now, xdp);
 		if (act < 0)
 			goto error;
 		return act;

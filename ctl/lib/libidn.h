@@ -122,9 +122,15 @@ void idn_maps_close(struct idn_maps *m);
 int idn_map_fd(struct idn_maps *m, enum idn_map_id id);
 /* Use an already open map (tests, or a loader holding a skeleton). Takes ownership. */
 void idn_maps_set_fd(struct idn_maps *m, enum idn_map_id id, int fd);
-/* Number of entries (keys) in a hash map / nonzero entries of arrays. */
+/*
+ * Number of entries (keys) in a hash map / nonzero entries of arrays /
+ * ways in use of the connection and affinity tables.
+ */
 int idn_map_count(struct idn_maps *m, enum idn_map_id id);
-/* Delete every entry of a hash map. Return: entries deleted, or -errno. */
+/*
+ * Delete every entry of a hash map, or of the connection or affinity
+ * table. Return: entries deleted, or -errno.
+ */
 int idn_map_flush(struct idn_maps *m, enum idn_map_id id);
 /* Serialise writers (plan commits) with flock on the pin dir. */
 int idn_maps_lock(struct idn_maps *m);

@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "libidn.h"
+#include "tables.h"
 
 static const char *const map_names[IDN_MAP__MAX] = {
 	[IDN_MAP_CONFIG] = "idn_config",
@@ -659,29 +660,34 @@ int idn_stats_reset(struct idn_maps *m)
 
 int idn_aff_get(struct idn_maps *m, __u64 token, __u32 cls, struct idn_aff *a)
 {
-	int fd = idn_map_fd(m, IDN_MAP_AFFINITY);
-	struct idn_aff_key k = { .token = token, .cls = cls };
+	int fd = idn_map_fd(m, IDN_MAP_AFFINITY), err;
 
 	if (fd < 0)
 		return fd;
-	if (bpf_map_lookup_elem(fd, &k, a))
-		return errno == ENOENT ? -ENOENT : map_err(m, IDN_MAP_AFFINITY, "read");
-	return 0;
+	err = idn_afft_get(fd, token, cls, a);
+	if (err && err != -ENOENT) {
+		errno = -err;
+		return map_err(m, IDN_MAP_AFFINITY, "read");
+	}
+	return err;
 }
 
 int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
 {
-	int fd = idn_map_fd(m, IDN_MAP_AFFINITY);
-	struct idn_aff_key k = { .token = token, .cls = cls };
+	int fd = idn_map_fd(m, IDN_MAP_AFFINITY), err;
 	struct idn_aff v = { .node = node, .last_s = idn_coarse_now() };
 
 	if (fd < 0)
 		return fd;
 	if (node >= IDN_MAX_NODES)
 		return -EINVAL;
-	if (bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST))
-		return errno == EEXIST ? -EEXIST : map_err(m, IDN_MAP_AFFINITY, "write");
-	return 0;
+	/* in place beside the dataplane, as it writes (tables.h) */
+	err = idn_afft_put(fd, token, cls, &v, 1);
+	if (err && err != -EEXIST) {
+		errno = -err;
+		return map_err(m, IDN_MAP_AFFINITY, "write");
+	}
+	return err;
 }
 
 int idn_aff_point(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
@@ -723,6 +729,15 @@ int idn_map_count(struct idn_maps *m, enum idn_map_id id)
 				n++;
 		return n;
 	}
+	/* the set-associative tables (bpf/lib/ctab.h): ways in use */
+	if (id == IDN_MAP_CONNS || id == IDN_MAP_AFFINITY) {
+		n = id == IDN_MAP_CONNS ? idn_ct_count(fd) : idn_afft_count(fd);
+		if (n < 0) {
+			errno = -n;
+			return map_err(m, id, "read");
+		}
+		return n;
+	}
 	while (!bpf_map_get_next_key(fd, prev, next)) {
 		memcpy(key, next, sizeof(key));
 		prev = key;
@@ -741,6 +756,15 @@ int idn_map_flush(struct idn_maps *m, enum idn_map_id id)
 
 	if (fd < 0)
 		return fd;
+	/* the set-associative tables: every way emptied, the seed kept */
+	if (id == IDN_MAP_CONNS || id == IDN_MAP_AFFINITY) {
+		n = id == IDN_MAP_CONNS ? idn_ct_clear_all(fd) : idn_afft_clear_all(fd);
+		if (n < 0) {
+			errno = -n;
+			return map_err(m, id, "flush");
+		}
+		return n;
+	}
 	if (bpf_obj_get_info_by_fd(fd, &info, &ilen))
 		return map_err(m, id, "info");
 	if (info.type != BPF_MAP_TYPE_HASH && info.type != BPF_MAP_TYPE_LRU_HASH &&

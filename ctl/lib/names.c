@@ -59,9 +59,9 @@ static const char *const drops[] = {
 	[IDN_DROP_NO_STATE] = "no-state",
 	[IDN_DROP_FLOOD] = "flood-guard",
 	[IDN_DROP_NODE_DOWN] = "node-down",
-	[IDN_DROP_TS_COOKIE] = "ts-cookie",
 	[IDN_DROP_TELE_NOKEY] = "tele-nokey",
 	[IDN_DROP_TELE_MAC] = "tele-mac",
+	[IDN_DROP_TS_COOKIE] = "ts-cookie",
 };
 _Static_assert(ARRAY_SIZE(drops) == IDN_DROP_MAX, "drop reason names");
 

@@ -323,6 +323,8 @@ int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n_ops
 		next.key[n_live].pad = 0;
 		next.plan[n_live] = next.plan[i];
 		next.plan[n_live].generation = new_gen;
+		/* the dataplane fills the stateless ring from the candidates */
+		memset(next.plan[n_live].sl_ring, 0, sizeof(next.plan[n_live].sl_ring));
 		n_live++;
 	}
 	err = write_all(fd, next.key, next.plan, n_live);

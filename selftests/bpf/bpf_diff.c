@@ -265,7 +265,7 @@ static void rand_world(void)
 		struct idn_aff a = { .node = chance(90) ? node_ids[rn(N_NODES)] : 4000,
 				     .last_s = rn(1000) };
 
-		bpf_map_update_elem(E.aff, &k, &a, BPF_ANY);
+		idn_afft_put(E.aff, k.token, k.cls, &a, 0);
 	}
 }
 
@@ -643,7 +643,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		}
 		has_opt = r;
 	}
-	have_ct = bpf_map_lookup_elem(E.conns, &p.flow, &ct) == 0;
+	have_ct = idn_ct_get(E.conns, &p.flow, &ct) == 0;
 	if (have_ct && bpf_map_lookup_elem(E.nodes, &ct.node, &n) == 0 &&
 	    (n.flags & IDN_NODE_F_VALID) && has_loc(&n, p.flow.family) &&
 	    (n.health == IDN_HEALTH_UP || n.health == IDN_HEALTH_DRAIN)) {
@@ -714,7 +714,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 				return;
 			}
 		}
-		if (bpf_map_lookup_elem(E.aff, &ak, &a) == 0)
+		if (idn_afft_get(E.aff, ak.token, ak.cls, &a) == 0)
 			sl.aff_node = a.node;
 		id = idn_stateless_pick(&env, &sl);
 		if (id == IDN_NODE_NONE) {
@@ -733,7 +733,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		struct idn_aff a;
 		__u32 aff = IDN_NODE_NONE;
 
-		if (bpf_map_lookup_elem(E.aff, &ak, &a) == 0)
+		if (idn_afft_get(E.aff, ak.token, ak.cls, &a) == 0)
 			aff = a.node;	/* aff_ttl_s is 0: never stale */
 		idn_sel_in_init(&in, &d, aff, cfg.active_slot, cfg.home_domain, p.flow.family);
 	}

@@ -670,12 +670,12 @@ static int run_frame(const struct frame *f, int hook, int strict, int with_conn)
 	if (with_conn && f->has_key) {
 		struct idn_conn c = { .node = 1, .generation = 1, .cap = CAP_A };
 
-		bpf_map_update_elem(E.conns, &f->key, &c, BPF_ANY);
+		idn_ct_put(E.conns, &f->key, &c);
 	}
 	run_pkt(hook, f->pkt.buf, f->pkt.len, E.if0, &R);
 	runs++;
 	if (with_conn && f->has_key)
-		bpf_map_delete_elem(E.conns, &f->key);
+		idn_ct_del(E.conns, &f->key);
 	/* the skb test run refuses a frame whose fixed L3 header is cut */
 	if (hook == HOOK_TC && R.err == -EINVAL && f->reason == IDN_DROP_TRUNC_L3) {
 		refused++;

@@ -33,6 +33,7 @@
 #include <bpf/libbpf.h>
 #include "bpf/idn_steer.skel.h"
 #include "dp_features.h"
+#include "tables.h"
 #include "../lib/tap.h"
 #include "../lib/pktgen.h"
 
@@ -304,8 +305,8 @@ static inline void tenv_reset(void)
 
 	bpf_map_update_elem(E.config, &k, &cfg, BPF_ANY);
 	map_clear_hash(E.vips, sizeof(struct idn_vip_key));
-	map_clear_hash(E.conns, sizeof(struct idn_flow_key));
-	map_clear_hash(E.aff, sizeof(struct idn_aff_key));
+	idn_ct_clear_all(E.conns);
+	idn_afft_clear_all(E.aff);
 	map_clear_hash(E.plans, sizeof(struct idn_plan_key));
 	map_clear_hash(E.cstats, sizeof(__u32));
 	for (k = 0; k < BED_MAX_NODE; k++)

@@ -37,19 +37,11 @@ URL=http://127.0.0.1:8787
 AURL=http://127.0.0.1:8000
 api() { in_ns "$NS_RTR" curl -s -m 5 "$@"; }
 post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$URL$1"; }
-AFF=$PIN/rtr/idn_affinity
-le64() { printf '%016x' "$1" | sed -E 's/(..)(..)(..)(..)(..)(..)(..)(..)/\8 \7 \6 \5 \4 \3 \2 \1/'; }
-le32() { printf '%08x' "$1" | sed -E 's/(..)(..)(..)(..)/\4 \3 \2 \1/'; }
-akey() { echo "$(le64 "$1") $(le32 "$2") 00 00 00 00"; }	# akey TOKEN CLASS
-# aff_node TOKEN CLASS -> the node of the router's entry, "" if none
+# aff_node TOKEN CLASS -> the node of the router's entry, "" if none (the
+# table is set-associative: idnctl finds the entry, bpftool cannot by key)
 aff_node() {
-	in_ns "$NS_RTR" bpftool -j map lookup pinned "$AFF" key hex $(akey "$1" "$2") 2>/dev/null |
-		python3 -c 'import json, sys
-try:
-    v = json.load(sys.stdin)["value"]
-except Exception:
-    sys.exit(0)
-print(v["node"] if isinstance(v, dict) else int.from_bytes(bytes(int(x, 16) for x in v[:4]), "little"))'
+	in_ns "$NS_RTR" "$IDNCTL" -P "$PIN/rtr" -j dp affinity "$1" "$2" 2>/dev/null |
+		jq -r '.node // empty'
 }
 metric() { api "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 A=4660 B=4661 C=4662 CLS=7
@@ -81,8 +73,7 @@ complete() {	# complete TOKEN PROMPT
 		-d "{\"prompt\":\"$2\",\"max_tokens\":2}"
 }
 # the router's own entry for C (towards node 1, as a decision would write it)
-in_ns "$NS_RTR" bpftool map update pinned "$AFF" key hex $(akey $C $CLS) \
-	value hex $(le32 1) 00 00 00 00
+in_ns "$NS_RTR" "$IDNCTL" -P "$PIN/rtr" dp affinity $C $CLS node 1 >/dev/null
 pa=$(words a 200) pb=$(words b 200) pc=$(words c 200) pd=$(words d 600)
 # the token idn-stamp prefix-file derives from pd (tools/stamp/prefix.h)
 D=$(python3 -c '

@@ -34,15 +34,18 @@ URL=http://127.0.0.1:8787
 AURL=http://127.0.0.1:8000
 NODE=3
 
-# the router's affinity table as the dataplane pins it (uapi: 16-byte key, 8-byte value)
-bpftool map create "$PIN/idn_affinity" type lru_hash key 16 value 8 entries 1024 \
-	name idn_affinity >/dev/null 2>&1
+# the router's affinity table as the dataplane pins it (uapi idn.h: an array
+# of IDN_AFF_SETS sets of 8 ways + header + metadata, 128-byte elements,
+# mmapable; a way is the token and a tag check << 48 | node << 32 | last use)
+AFF_ELEMS=$((16384 + 1 + 16384 / 8))
+bpftool map create "$PIN/idn_affinity" type array key 4 value 128 entries $AFF_ELEMS \
+	name idn_affinity flags 1024 >/dev/null 2>&1
 tap_result "pinned idn_affinity map created" $?
 le64() { printf '%016x' "$1" | sed -E 's/(..)(..)(..)(..)(..)(..)(..)(..)/\8 \7 \6 \5 \4 \3 \2 \1/'; }
 le32() { printf '%08x' "$1" | sed -E 's/(..)(..)(..)(..)/\4 \3 \2 \1/'; }
-aff_put() {	# aff_put TOKEN CLASS NODE
-	bpftool map update pinned "$PIN/idn_affinity" \
-		key hex $(le64 "$1") $(le32 "$2") 00 00 00 00 value hex $(le32 "$3") 00 00 00 00
+aff_put() {	# aff_put TOKEN CLASS NODE: way 0 of set TOKEN (the agent walks every set)
+	bpftool map update pinned "$PIN/idn_affinity" key hex $(le32 "$1") \
+		value hex $(le64 "$1") $(le64 $(((1 << 48) | ($3 << 32) | 1))) $(printf '00 %.0s' $(seq 112))
 }
 
 start_idnd() {

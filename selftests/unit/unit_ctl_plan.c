@@ -13,6 +13,7 @@
 
 #include "tap.h"
 #include "libidn.h"
+#include "tables.h"
 
 IDN_ASSERT_ABI();
 
@@ -34,8 +35,9 @@ static void setup(void)
 	fds[IDN_MAP_CONFIG] = mk(BPF_MAP_TYPE_ARRAY, "idn_config", 4, sizeof(struct idn_config), 1, 0);
 	fds[IDN_MAP_VIPS] = mk(BPF_MAP_TYPE_HASH, "idn_vips", sizeof(struct idn_vip_key),
 			       sizeof(struct idn_vip), 64, 0);
-	fds[IDN_MAP_AFFINITY] = mk(BPF_MAP_TYPE_LRU_HASH, "idn_affinity", sizeof(struct idn_aff_key),
-				   sizeof(struct idn_aff), 64, 0);
+	/* the set-associative table, mapped by libidn (ctl/lib/tables.h) */
+	fds[IDN_MAP_AFFINITY] = mk(BPF_MAP_TYPE_ARRAY, "idn_affinity", 4, sizeof(struct idn_aff_set),
+				   IDN_AFF_ELEMS, BPF_F_MMAPABLE);
 	fds[IDN_MAP_PLANS] = mk(BPF_MAP_TYPE_HASH, "idn_plans", sizeof(struct idn_plan_key),
 				sizeof(struct idn_plan), 64, BPF_F_NO_PREALLOC);
 	fds[IDN_MAP_NODES] = mk(BPF_MAP_TYPE_ARRAY, "idn_nodes", 4, sizeof(struct idn_node),
@@ -297,7 +299,7 @@ static void test_route(void)
 		struct idn_aff_key k = { .token = 42, .cls = 8 };
 		struct idn_aff a = { .node = 1, .last_s = idn_coarse_now() };
 
-		bpf_map_update_elem(M.fd[IDN_MAP_AFFINITY], &k, &a, BPF_ANY);
+		idn_afft_put(M.fd[IDN_MAP_AFFINITY], k.token, k.cls, &a, 0);
 	}
 	ASSERT_OK(idn_route_get(&M, &rq, &res), "route get affinity");
 	ASSERT_EQ(res.rc.aff_node, 1, "affinity node found");

@@ -6,7 +6,7 @@
  * private network namespace that holds IFNAME with a route and permanent
  * neighbours toward the node locators (bpf_fib_lookup needs them).
  *
- *   idn_bench -i IFNAME [-n REPEAT] [-r ROUNDS] [-w WARMUP] [-c CPU] [-v]
+ *   idn_bench -i IFNAME [-n REPEAT] [-r ROUNDS] [-w WARMUP] [-c CPU] [-C CASES] [-v]
  *
  * Cases (each a verdict that must be counted exactly REPEAT times):
  *   established   ACK of a flow in idn_conns -> IPIP to its node     CONN
@@ -49,6 +49,7 @@
 
 #include <linux/idn.h>
 #include "dp_features.h"
+#include "tables.h"
 #include "lib/compat.h"
 #include "bpf/idn_bench.skel.h"
 #include "idn_bench.h"
@@ -94,13 +95,14 @@ struct bench {
 	double plain[MAX_ROUNDS];
 	double ovh_ns;		/* fixed CPU cost of one BPF_PROG_TEST_RUN call */
 	int fallback;		/* runs timed by the kernel's whole-ns clock */
+	const char *only;	/* -C: cases measured (comma list), NULL all */
 	struct bcase c[C_MAX];
 };
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: idn_bench -i IFNAME [-n REPEAT] [-r ROUNDS] [-w WARMUP] [-c CPU] [-v]\n");
+		"usage: idn_bench -i IFNAME [-n REPEAT] [-r ROUNDS] [-w WARMUP] [-c CPU] [-C CASES] [-v]\n");
 	exit(2);
 }
 
@@ -279,13 +281,21 @@ static int put_case_entries(struct bench *b, enum bench_case which)
 		k.dport = htons(VIP_PORT);
 		k.proto = IPPROTO_TCP;
 		k.family = IDN_AF_INET;
-		return put(bpf_map__fd(s->maps.idn_conns), &k, &c, "idn_conns");
+		if (idn_ct_put(bpf_map__fd(s->maps.idn_conns), &k, &c)) {
+			fprintf(stderr, "idn_bench: write idn_conns failed\n");
+			return -1;
+		}
+		return 0;
 	}
 	if (which == C_AFF) {
-		struct idn_aff_key k = { .token = AFF_TOKEN, .cls = IDN_CAP_CLASS(CAP_OK) };
 		struct idn_aff a = { .node = AFF_NODE, .last_s = coarse_s() };
 
-		return put(bpf_map__fd(s->maps.idn_affinity), &k, &a, "idn_affinity");
+		if (idn_afft_put(bpf_map__fd(s->maps.idn_affinity), AFF_TOKEN,
+				 IDN_CAP_CLASS(CAP_OK), &a, 0)) {
+			fprintf(stderr, "idn_bench: write idn_affinity failed\n");
+			return -1;
+		}
+		return 0;
 	}
 	return 0;
 }
@@ -557,6 +567,29 @@ static int calibrate(struct bench *b)
 
 /* ---- main -------------------------------------------------------------- */
 
+/*
+ * Is case @c measured? -C names a comma-separated subset (profiling one
+ * path); the warm-up runs every case all the same, so the LRU tables are
+ * as full as in a whole run.
+ */
+static int measured(const struct bench *b, const struct bcase *c)
+{
+	size_t n = strlen(c->name);
+	const char *s = b->only;
+
+	if (!s)
+		return 1;
+	while (*s) {
+		if (!strncmp(s, c->name, n) && (s[n] == ',' || !s[n]))
+			return 1;
+		s = strchr(s, ',');
+		if (!s)
+			break;
+		s++;
+	}
+	return 0;
+}
+
 static int prog_fd(struct bpf_program *p)
 {
 	return bpf_program__fd(p);
@@ -573,13 +606,14 @@ int main(int argc, char **argv)
 
 	b->repeat = 2000000;
 	b->warmup = 200000;
-	while ((opt = getopt(argc, argv, "i:n:r:w:c:vh")) != -1) {
+	while ((opt = getopt(argc, argv, "i:n:r:w:c:C:vh")) != -1) {
 		switch (opt) {
 		case 'i': ifname = optarg; break;
 		case 'n': b->repeat = strtol(optarg, NULL, 0); break;
 		case 'r': rounds = strtol(optarg, NULL, 0); break;
 		case 'w': b->warmup = strtol(optarg, NULL, 0); break;
 		case 'c': cpu = atoi(optarg); break;
+		case 'C': b->only = optarg; break;
 		case 'v': b->verbose++; break;
 		default: usage();
 		}
@@ -659,8 +693,12 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < C_MAX; i++) {
 			struct bcase *c = &b->c[i];
-			double s = run_case(b, c, b->prog_steer, b->repeat, "steer");
-			double f = s < 0 ? -1 : run_case(b, c, b->prog_floor, b->repeat, "floor");
+			double s, f;
+
+			if (!measured(b, c))
+				continue;
+			s = run_case(b, c, b->prog_steer, b->repeat, "steer");
+			f = s < 0 ? -1 : run_case(b, c, b->prog_floor, b->repeat, "floor");
 
 			if (s < 0 || f < 0)
 				goto out;
@@ -686,6 +724,9 @@ int main(int argc, char **argv)
 		printf("xdp_floor_ns %.2f ns\n", floor_ns);
 		for (int i = 0; i < C_MAX; i++) {
 			double above = median(b->c[i].above, (int)rounds);
+
+			if (!measured(b, &b->c[i]))
+				continue;
 
 			printf("xdp_%s_vs_floor %.2f x\n", b->c[i].name,
 			       (above + floor_ns) / floor_ns);

@@ -28,11 +28,12 @@
 /* ------------------------------------------------------------------ */
 
 #define IDN_MAX_CAND		16	/* candidates per plan */
+#define IDN_SL_RING		128	/* buckets of a plan's stateless choice */
 #define IDN_MAX_NODES		4096	/* node ids are 0 .. IDN_MAX_NODES-1 */
 #define IDN_MAX_VIPS		1024
 #define IDN_MAX_PLANS		16384	/* per slot; the map holds two slots */
-#define IDN_MAX_CONNS		262144	/* connection table (LRU) */
-#define IDN_MAX_AFFINITY	131072	/* affinity table (LRU) */
+#define IDN_MAX_CONNS		262144	/* connection table entries */
+#define IDN_MAX_AFFINITY	131072	/* affinity table entries */
 #define IDN_MAX_CAPSTATS	4096
 #define IDN_RECEIPT_RING	(256 * 1024)	/* ring buffer bytes */
 #define IDN_TIER_MAX		15	/* tier is 4 bits */
@@ -209,7 +210,7 @@ struct idn_vip {
 };
 
 /*
- * idn_conns (LRU_HASH): 5-tuple -> node, so flows survive plan changes.
+ * idn_conns: 5-tuple -> node, so flows survive plan changes (bpf/lib/ctab.h).
  * The destination half (daddr, dport, proto, family) is laid out exactly
  * as struct idn_vip_key, so the dataplane looks a VIP up in place.
  */
@@ -223,6 +224,7 @@ struct idn_flow_key {
 	__u8 family;
 };
 
+/* A connection entry as libidn, the tests and the benchmarks read and write it. */
 struct idn_conn {
 	__u32 node;
 	__u32 generation;	/* plan generation that chose it */
@@ -230,7 +232,7 @@ struct idn_conn {
 	__u32 pad;
 };
 
-/* idn_affinity (LRU_HASH): (token, capability class) -> node */
+/* idn_affinity: (token, capability class) -> node (bpf/lib/ctab.h) */
 struct idn_aff_key {
 	__u64 token;
 	__u32 cls;		/* IDN_CAP_CLASS(cap) */
@@ -240,6 +242,88 @@ struct idn_aff_key {
 struct idn_aff {
 	__u32 node;
 	__u32 last_s;		/* coarse seconds of last use, see IDN_COARSE_SHIFT */
+};
+
+/*
+ * Both tables are set-associative arrays written without locks
+ * (docs/architecture.md, "Connection and affinity tables", and
+ * bpf/lib/ctab.h). One ARRAY map each, of elements the size of a set:
+ *   [0, IDN_*_SETS)           the sets, IDN_*_WAYS ways each
+ *   IDN_*_SETS                the header: the table's hash seed (struct
+ *                             idn_tab_seed; zero is a valid seed, `idnctl
+ *                             dp attach` gives new tables a random one)
+ *   IDN_*_SETS + 1 + i / M    the metadata of set i (struct idn_tab_meta,
+ *                             M = IDN_*_META_PER per element): a one-byte
+ *                             check per way and a use byte per way, so
+ *                             that a key that is not in the table costs
+ *                             one read of a small, cache-resident array
+ * An entry's set is the low bits of a keyed hash of its key; its check
+ * byte and the check in its own tag come from the high bits. The tag is
+ * authoritative (read once, it holds the check and the node), so a
+ * reader that races a writer sees a whole entry or none. Tag 0, check 0:
+ * an empty way.
+ */
+#define IDN_CONN_WAYS		8
+#define IDN_CONN_SETS		(IDN_MAX_CONNS / IDN_CONN_WAYS)		/* power of two */
+#define IDN_AFF_WAYS		8
+#define IDN_AFF_SETS		(IDN_MAX_AFFINITY / IDN_AFF_WAYS)	/* power of two */
+
+struct idn_tab_seed {
+	__u32 k[12];		/* hash key words (ctab.h); all zero: fixed constants */
+};
+
+/*
+ * Metadata of one set: check byte of each way (0: empty), and its use:
+ * idn_conns, 1 when the way's flow was used since the set's clock last
+ * passed it; idn_affinity, the low byte of the entry's last use (coarse
+ * seconds).
+ */
+struct idn_tab_meta {
+	__u8 check[8];
+	__u8 use[8];
+};
+
+/* One way of idn_conns: a cache line. */
+struct idn_conn_slot {
+	struct idn_flow_key key;
+	__u64 tag;		/* check << 32 | node; 0: empty (the check is odd) */
+	__u32 generation;
+	__u32 cap;
+	__u64 pad;
+};
+
+#define IDN_CONN_META_PER	(64 * IDN_CONN_WAYS / 16)	/* sets per metadata element */
+#define IDN_CONN_ELEMS		(IDN_CONN_SETS + 1 + IDN_CONN_SETS / IDN_CONN_META_PER)
+
+struct idn_conn_set {
+	union {
+		struct idn_conn_slot way[IDN_CONN_WAYS];
+		struct idn_tab_seed seed;			/* header element */
+		struct idn_tab_meta meta[IDN_CONN_META_PER];	/* metadata element */
+	};
+};
+
+/* One way of idn_affinity: token, and check, node and last use in one word. */
+struct idn_aff_slot {
+	__u64 token;
+	__u64 tag;		/* IDN_AFF_TAG(check, node, last_s); 0: empty */
+};
+
+#define IDN_AFF_TAG(check, node, last_s)				\
+	((__u64)(check) << 48 | (__u64)((node) & 0xffff) << 32 | (__u32)(last_s))
+#define IDN_AFF_TAG_CHECK(t)	((__u32)((t) >> 48))
+#define IDN_AFF_TAG_NODE(t)	((__u32)((t) >> 32) & 0xffff)
+#define IDN_AFF_TAG_LAST(t)	((__u32)(t))
+
+#define IDN_AFF_META_PER	(16 * IDN_AFF_WAYS / 16)
+#define IDN_AFF_ELEMS		(IDN_AFF_SETS + 1 + IDN_AFF_SETS / IDN_AFF_META_PER)
+
+struct idn_aff_set {
+	union {
+		struct idn_aff_slot way[IDN_AFF_WAYS];
+		struct idn_tab_seed seed;
+		struct idn_tab_meta meta[IDN_AFF_META_PER];
+	};
 };
 
 /*
@@ -292,6 +376,13 @@ struct idn_plan {
 				 * flow without a size class is charged (and
 				 * recomputes away from its state); 0 = none */
 	struct idn_cand cand[IDN_MAX_CAND];
+	/*
+	 * Stateless choice of the plan (bpf/lib/stateless.h): bucket b of the
+	 * flow hash goes to candidate sl_ring[b] - 1, the candidate with the
+	 * highest rendezvous weight for b. A function of cand[] alone, filled
+	 * in by the dataplane at a bucket's first use; writers leave it 0.
+	 */
+	__u8 sl_ring[IDN_SL_RING];
 };
 
 /* idn_nodes (ARRAY, IDN_MAX_NODES): node id -> node */
@@ -579,7 +670,7 @@ struct idn_meta {
  * running program only for one of the same layout, since the new program
  * keeps the old maps (.rodata idn_map_layout of idn_steer).
  */
-#define IDN_MAP_LAYOUT		1
+#define IDN_MAP_LAYOUT		2	/* 2: idn_conns, idn_affinity set-associative */
 
 /* skb->mark value set on demand misses in TC: IDN_MARK_MISS | (cap class bits untouched) */
 #define IDN_MARK_MISS		0x1d4e0000U
@@ -696,9 +787,19 @@ enum idn_hold_stat {
 	IDN_ASSERT_SIZE(struct idn_conn, 16);				\
 	IDN_ASSERT_SIZE(struct idn_aff_key, 16);			\
 	IDN_ASSERT_SIZE(struct idn_aff, 8);				\
+	IDN_ASSERT_SIZE(struct idn_tab_seed, 48);			\
+	IDN_ASSERT_SIZE(struct idn_tab_meta, 16);			\
+	_Static_assert(IDN_CONN_WAYS == 8 && IDN_AFF_WAYS == 8, "a set's metadata: 8 ways"); \
+	IDN_ASSERT_SIZE(struct idn_conn_slot, 64);			\
+	IDN_ASSERT_SIZE(struct idn_conn_set, 64 * IDN_CONN_WAYS);	\
+	IDN_ASSERT_SIZE(struct idn_aff_slot, 16);			\
+	IDN_ASSERT_SIZE(struct idn_aff_set, 16 * IDN_AFF_WAYS);		\
+	_Static_assert((IDN_CONN_SETS & (IDN_CONN_SETS - 1)) == 0 &&	\
+		       (IDN_AFF_SETS & (IDN_AFF_SETS - 1)) == 0, "sets: a power of two"); \
+	_Static_assert(IDN_MAX_NODES <= 0x10000, "an affinity tag holds a node id"); \
 	IDN_ASSERT_SIZE(struct idn_plan_key, 8);			\
 	IDN_ASSERT_SIZE(struct idn_cand, 16);				\
-	IDN_ASSERT_SIZE(struct idn_plan, 32 + 16 * IDN_MAX_CAND);	\
+	IDN_ASSERT_SIZE(struct idn_plan, 32 + 16 * IDN_MAX_CAND + IDN_SL_RING); \
 	IDN_ASSERT_SIZE(struct idn_node, 64);				\
 	IDN_ASSERT_SIZE(struct idn_nexthop, 24);			\
 	IDN_ASSERT_SIZE(struct idn_vstat, 16);				\
