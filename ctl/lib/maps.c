@@ -692,16 +692,19 @@ int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
 
 int idn_aff_point(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
 {
-	int fd = idn_map_fd(m, IDN_MAP_AFFINITY);
-	struct idn_aff_key k = { .token = token, .cls = cls };
+	int fd = idn_map_fd(m, IDN_MAP_AFFINITY), err;
 	struct idn_aff v = { .node = node, .last_s = idn_coarse_now() };
 
 	if (fd < 0)
 		return fd;
 	if (node >= IDN_MAX_NODES)
 		return -EINVAL;
-	if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+	/* in place beside the dataplane, as it writes (tables.h) */
+	err = idn_afft_put(fd, token, cls, &v, 0);
+	if (err) {
+		errno = -err;
 		return map_err(m, IDN_MAP_AFFINITY, "write");
+	}
 	return 0;
 }
 

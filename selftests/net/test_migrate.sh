@@ -27,7 +27,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/topo.sh"
 
 require_root
-require_cmd ip nsenter curl jq python3 ethtool findmnt bpftool
+require_cmd ip nsenter curl jq python3 ethtool findmnt
 AGENT=$BUILD/idn-agent
 require_file "$AGENT" "$BUILD/idnd" "$IDNCTL" "$BUILD/bpf/idn_pass.bpf.o" \
 	"$BUILD/bpf/idn_steer.bpf.o" "$BUILD/bpf/idn_node.bpf.o"
@@ -41,19 +41,12 @@ URL=http://127.0.0.1:8787
 AURL=http://127.0.0.1:8000 BURL=http://127.0.0.1:8001
 api() { in_ns "$NS_RTR" curl -s -m 5 "$@"; }
 post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$URL$1"; }
-AFF=$PIN/rtr/idn_affinity
-le64() { printf '%016x' "$1" | sed -E 's/(..)(..)(..)(..)(..)(..)(..)(..)/\8 \7 \6 \5 \4 \3 \2 \1/'; }
-le32() { printf '%08x' "$1" | sed -E 's/(..)(..)(..)(..)/\4 \3 \2 \1/'; }
-akey() { echo "$(le64 "$1") $(le32 "$2") 00 00 00 00"; }
+# the affinity table is set-associative (bpf/lib/ctab.h): idnctl reads and writes it by key
 aff_node() {
-	in_ns "$NS_RTR" bpftool -j map lookup pinned "$AFF" key hex $(akey "$1" "$2") 2>/dev/null |
-		python3 -c 'import json, sys
-try:
-    v = json.load(sys.stdin)["value"]
-except Exception:
-    sys.exit(0)
-print(v["node"] if isinstance(v, dict) else int.from_bytes(bytes(int(x, 16) for x in v[:4]), "little"))'
+	in_ns "$NS_RTR" "$IDNCTL" -P "$PIN/rtr" -j dp affinity "$1" "$2" 2>/dev/null |
+		jq -r '.node // empty'
 }
+aff_set() { in_ns "$NS_RTR" "$IDNCTL" -P "$PIN/rtr" dp affinity "$1" "$2" node "$3" >/dev/null; }
 poll_until() { local n=$1; shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.05; done; return 1; }
 T=4711 U=4712 V=4713 CLS=7
 hx() { printf '%016x' "$1"; }
@@ -106,9 +99,9 @@ for _ in 1 2 3; do
 	complete $AURL $U "$pu" "X-IDN-Tenant: 5" >/dev/null
 	complete $AURL $V "$pv" >/dev/null
 done
-in_ns "$NS_RTR" bpftool map update pinned "$AFF" key hex $(akey $T $CLS) value hex $(le32 1) 00 00 00 00
-in_ns "$NS_RTR" bpftool map update pinned "$AFF" key hex $(akey $U $CLS) value hex $(le32 1) 00 00 00 00
-in_ns "$NS_RTR" bpftool map update pinned "$AFF" key hex $(akey $V $CLS) value hex $(le32 1) 00 00 00 00
+aff_set $T $CLS 1
+aff_set $U $CLS 1
+aff_set $V $CLS 1
 desc() { api "$URL/v1/nodes/1/state" | jq -e --arg t "$(hx "$1")" \
 	'[.descriptors[] | select(.token == $t and .hits >= .blocks)] | length == 1' >/dev/null; }
 poll_until 100 desc $T && poll_until 100 desc $U
