@@ -6,6 +6,8 @@
 #   make check      run every test tier (TAP, closing "N passed, ..." line)
 #   make bench      run benchmarks (one "name value unit" line per figure)
 #   make eval       routing evaluation: simulated traces, IDN vs baselines
+#   make install    install under PREFIX (/usr/local), DESTDIR honoured
+#   make deb        Debian packages (debhelper) in $(O)/deb/
 #   make clean
 #   V=1             show full commands
 #
@@ -37,7 +39,12 @@ LDFLAGS += $(EXTRA_LDFLAGS)
 
 ALL_TARGETS :=
 
-.PHONY: all check bench demo clean help eval
+# --version of every shipped binary: $(O)/version.c, rewritten only when
+# tools/version.sh's answer changes (so only a new commit relinks)
+IDN_VERSION_STR := $(shell tools/version.sh)
+IDN_VERSION_OBJ := $(O)/obj/version.o
+
+.PHONY: all check bench demo clean help eval FORCE
 all: real-all
 
 include bpf/build.mk
@@ -47,6 +54,7 @@ include selftests/build.mk
 include agent/build.mk
 include selftests/fuzz/build.mk
 include tools/eval/build.mk
+include dist/build.mk
 
 real-all: $(ALL_TARGETS)
 
@@ -56,7 +64,13 @@ check: all
 bench: all
 	$(Q)O=$(O) tools/bench/run.sh
 
-demo: all
+# the demo's build is quiet (its lines go to $(O)/demo-build.log, shown
+# when it fails): the demo's own output is what matters
+demo:
+	$(Q)mkdir -p $(O)
+	$(Q)printf '  building (log: %s) ... ' '$(O)/demo-build.log'; \
+	if $(MAKE) --no-print-directory all > $(O)/demo-build.log 2>&1; then echo done; \
+	else echo FAILED; tail -40 $(O)/demo-build.log; exit 1; fi
 	$(Q)O=$(O) tools/demo.sh
 
 clean:
@@ -64,10 +78,20 @@ clean:
 	$(Q)rm -rf $(O)
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 $(O) $(O)/bpf $(O)/obj $(O)/tests $(O)/tools:
 	$(Q)mkdir -p $@
+
+$(O)/version.c: FORCE | $(O)
+	$(Q)printf 'const char idn_version[] = "%s";\n' '$(IDN_VERSION_STR)' > $@.tmp && \
+		{ cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@; }
+
+$(IDN_VERSION_OBJ): $(O)/version.c | $(O)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+FORCE:
 
 .DELETE_ON_ERROR:
 .SECONDARY:

@@ -106,8 +106,11 @@ struct agent_cfg {
 
 void agent_cfg_defaults(struct agent_cfg *c);
 void eng_params_defaults(struct eng_params *p);
-/* parse argv (and a "-c FILE" of "key = value" lines); err gets a message */
+/* parse argv (and a "-c FILE" of "key = value" lines); err gets a message;
+ * 1: --help asked, 2: --version asked */
 int agent_cfg_parse(struct agent_cfg *c, int argc, char **argv, char *err, size_t errlen);
+/* SIGHUP: re-read verbose, hb-ms, tele-ms from the --config file */
+int agent_cfg_reload(struct agent_cfg *c, int argc, char **argv, char *err, size_t errlen);
 int agent_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
 /* ------------------------------------------------------------------ */

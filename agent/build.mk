@@ -12,11 +12,11 @@
 AGENT_LIB_SRCS := agent/config.c agent/profile.c agent/kvcache.c agent/engine.c \
 	agent/residency.c agent/telemetry.c agent/ctlclient.c agent/http.c \
 	agent/kvxfer.c agent/receipt.c agent/state.c agent/adapter.c \
-	ctl/idnd/etcd.c ctl/lib/http.c ctl/lib/prom.c
+	ctl/idnd/etcd.c ctl/lib/http.c ctl/lib/prom.c ctl/lib/conf.c
 AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
 AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h \
-	ctl/idnd/etcd.h ctl/lib/http.h ctl/lib/prom.h
-AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lpthread -ldl -lm
+	ctl/idnd/etcd.h ctl/lib/http.h ctl/lib/prom.h ctl/lib/conf.h
+AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lpthread -ldl -lm -linih
 # ctl/lib/http.c (the TLS transport, shared with idnd and idnctl) as -Ictl/lib's http.h
 AGENT_CFLAGS := -Iagent -Ictl/lib
 # KV transfer slice hashes: XXH3-64 (Debian's libxxhash, tools/deps.sh)
@@ -46,9 +46,9 @@ ALL_TARGETS += $(AGENT) $(AGENT_CUDA) $(UNIT_AGENT_BINS)
 .PHONY: agent
 agent: $(AGENT) $(AGENT_CUDA)
 
-$(AGENT): $(AGENT_SRCS) $(AGENT_HDRS)
+$(AGENT): $(AGENT_SRCS) $(AGENT_HDRS) $(IDN_VERSION_OBJ)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -o $@ $(AGENT_SRCS) $(LDFLAGS) $(AGENT_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(AGENT_CFLAGS) -o $@ $(AGENT_SRCS) $(IDN_VERSION_OBJ) $(LDFLAGS) $(AGENT_LIBS)
 
 # nvcc compiles it as C++; the driver API only (-lcuda, the stub at build time)
 $(O)/idn_res_cuda.so: agent/res_cuda.cu $(AGENT_HDRS)

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * config.c - idn-agent's configuration: long options, and the same names
- * as "key = value" lines in a file given with -c/--config (command line
- * wins when both set a key: the file is read first). See idn-agent.8.
+ * as "key = value" lines in a file given with -c/--config, read with
+ * libinih (ctl/lib/conf.c; command line wins when both set a key: the
+ * file is read first). SIGHUP re-reads the keys of reload_keys. See
+ * idn-agent.8 and docs/operator.md.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "../ctl/lib/conf.h"
 
 void agent_cfg_defaults(struct agent_cfg *c)
 {
@@ -45,6 +48,7 @@ static const struct option opts[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ "node-id", required_argument, NULL, O_NODE },
 	{ "addr4", required_argument, NULL, O_ADDR4 },
 	{ "addr6", required_argument, NULL, O_ADDR6 },
@@ -302,47 +306,25 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	return -EINVAL;
 }
 
-static int load_file(struct agent_cfg *c, const char *path, char *err, size_t errlen)
+static int conf_apply(void *ctx, int val, const char *arg, const char **why)
 {
-	char line[512];
-	int ln = 0, rc = 0;
-	FILE *f = fopen(path, "re");
+	return apply(ctx, val, arg ? arg : "");
+}
 
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	while (!rc && fgets(line, sizeof(line), f)) {
-		char *k = line, *v, *e;
-		const struct option *o;
+/* keys that are no configuration */
+static const char *const not_keys[] = { "config", "help", "version", NULL };
+/* keys a SIGHUP re-reads (agent_cfg_reload) */
+static const char *const reload_keys[] = { "verbose", "hb-ms", "tele-ms", NULL };
 
-		ln++;
-		k += strspn(k, " \t");
-		if (*k == '#' || *k == '\n' || !*k)
-			continue;
-		k[strcspn(k, "\n")] = 0;
-		v = strchr(k, '=');
-		if (v) {
-			*v++ = 0;
-			v += strspn(v, " \t");
-		}
-		e = k + strlen(k);
-		while (e > k && (e[-1] == ' ' || e[-1] == '\t'))
-			*--e = 0;
-		for (o = opts; o->name; o++)
-			if (!strcmp(o->name, k))
-				break;
-		if (!o->name || o->val == 'c' || o->val == 'h') {
-			snprintf(err, errlen, "%s:%d: unknown key \"%s\"", path, ln, k);
-			rc = -EINVAL;
-		} else if ((o->has_arg == required_argument) != !!v ||
-			   apply(c, o->val, v ? v : "")) {
-			snprintf(err, errlen, "%s:%d: bad value for \"%s\"", path, ln, k);
-			rc = -EINVAL;
-		}
-	}
-	fclose(f);
-	return rc;
+static int load_file(struct agent_cfg *c, const char *path, const char *const *only,
+		     char *err, size_t errlen)
+{
+	struct idn_conf conf = {
+		.path = path, .opts = opts, .apply = conf_apply, .ctx = c,
+		.skip = not_keys, .only = only,
+	};
+
+	return idn_conf_load(&conf, err, errlen);
 }
 
 int agent_cfg_parse(struct agent_cfg *c, int argc, char **argv, char *err, size_t errlen)
@@ -352,17 +334,19 @@ int agent_cfg_parse(struct agent_cfg *c, int argc, char **argv, char *err, size_
 	/* the file first, so the command line overrides it */
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-			rc = load_file(c, argv[i + 1], err, errlen);
+			rc = load_file(c, argv[i + 1], NULL, err, errlen);
 			if (rc)
 				return rc;
 		}
 	optind = 1;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
 		if (o == 'c')
 			continue;
 		if (o == 'h')
 			return 1;
+		if (o == 'V')
+			return 2;
 		if (o == '?' || o == ':') {
 			snprintf(err, errlen, "unknown option or missing value: %s",
 				 argv[optind - 1]);
@@ -447,5 +431,47 @@ int agent_parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *
 			return -EINVAL;
 		*len = sizeof(*a);
 	}
+	return 0;
+}
+
+/*
+ * SIGHUP: the reloadable keys again, from their defaults, then the file,
+ * then the command line (which still wins); the rest needs a restart.
+ * On a bad file nothing changes and @err says why.
+ */
+int agent_cfg_reload(struct agent_cfg *c, int argc, char **argv, char *err, size_t errlen)
+{
+	struct agent_cfg d, n;
+	const char *path = NULL;
+	int o, rc;
+
+	for (int i = 1; i < argc - 1; i++)
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+			path = argv[i + 1];
+	if (!path) {
+		snprintf(err, errlen, "no --config file to reload");
+		return -ENOENT;
+	}
+	agent_cfg_defaults(&d);
+	n = *c;
+	n.verbose = d.verbose;
+	n.hb_ms = d.hb_ms;
+	n.tele_ms = d.tele_ms;
+	rc = load_file(&n, path, reload_keys, err, errlen);
+	if (rc)
+		return rc;
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1)
+		if (o == 'v' || o == O_HB || o == O_TELEMS)
+			apply(&n, o, optarg);
+	if (n.etcd[0] && (uint64_t)n.etcd_ttl * 1000 < 2ULL * n.hb_ms) {
+		snprintf(err, errlen, "hb-ms %u: over half the etcd lease (%u s)", n.hb_ms,
+			 n.etcd_ttl);
+		return -EINVAL;
+	}
+	c->verbose = n.verbose;
+	c->hb_ms = n.hb_ms;
+	c->tele_ms = n.tele_ms;
 	return 0;
 }

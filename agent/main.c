@@ -25,6 +25,7 @@
 #include "receipt.h"
 #include "../ctl/idnd/etcd.h"
 #include "http.h"
+#include "idn_version.h"
 
 static const char usage_text[] =
 "Usage: idn-agent [-c FILE] [OPTIONS]\n"
@@ -70,7 +71,7 @@ static const char usage_text[] =
 "  --affinity-pin DIR                   router pins: affinity self-check\n"
 "  --engine-url URL [--scrape-ms MS]    manage a vLLM/SGLang server (metrics,\n"
 "                                       LoRA load/unload, sleep/wake)\n"
-"  -v verbose, -h help. See idn-agent(8).\n";
+"  -v verbose, -h/--help this text, -V/--version the version. See idn-agent(8).\n";
 
 static struct agent A;
 static struct rcpt_key KEY;
@@ -160,9 +161,14 @@ static int key_setup(void)
 	return 0;
 }
 
+static volatile sig_atomic_t hup;
+
 static void on_signal(int sig)
 {
-	A.stop = 1;
+	if (sig == SIGHUP)
+		hup = 1;
+	else
+		A.stop = 1;
 }
 
 static uint64_t now_ms(void)
@@ -291,6 +297,10 @@ int main(int argc, char **argv)
 
 	agent_cfg_defaults(&A.cfg);
 	rc = agent_cfg_parse(&A.cfg, argc, argv, err, sizeof(err));
+	if (rc == 2) {
+		printf("idn-agent %s\n", idn_version);
+		return 0;
+	}
 	if (rc > 0) {
 		fputs(usage_text, stdout);
 		return 0;
@@ -446,6 +456,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	fprintf(stderr, "idn-agent: node %u listening on %s, %u cpus, %llu MiB, %u gpus (%s)%s%s\n",
 		A.cfg.node_id, A.cfg.listen, A.prof.cpus,
@@ -454,6 +465,16 @@ int main(int argc, char **argv)
 
 	while (!A.stop) {
 		uint64_t t = now_ms();
+
+		if (hup) {	/* verbose, hb-ms, tele-ms again (config.c) */
+			hup = 0;
+			if (agent_cfg_reload(&A.cfg, argc, argv, err, sizeof(err)))
+				fprintf(stderr, "idn-agent: reload: %s (nothing changed)\n", err);
+			else
+				fprintf(stderr, "idn-agent: reloaded: verbose %d, hb-ms %u, tele-ms %u\n",
+					A.cfg.verbose, A.cfg.hb_ms, A.cfg.tele_ms);
+			next_hb = next_tele = 0;
+		}
 
 		if (A.have_tele && t >= next_tele) {
 			struct eng_load l;

@@ -27,6 +27,8 @@ NL_LIBS := $(shell $(PKG_CONFIG) --libs libnl-genl-3.0 2>/dev/null || echo -lnl-
 CTL_CFLAGS := -Ictl/lib -Ictl -Wno-unknown-pragmas $(NL_CFLAGS)
 # ctl/lib/http.c: the control plane's HTTP/TLS transport (tools/deps.sh)
 HTTP_LIBS := -lmicrohttpd -lcurl -lgnutls
+# ctl/lib/conf.c: configuration files (/etc/idn/*.conf) through libinih
+INIH_LIBS := $(shell $(PKG_CONFIG) --libs inih 2>/dev/null || echo -linih)
 
 UNIT_CTL_SRCS := $(wildcard selftests/unit/unit_ctl_*.c)
 UNIT_CTL_BINS := $(patsubst selftests/unit/unit_ctl_%.c,$(O)/tests/unit_idnctl_%,$(UNIT_CTL_SRCS))
@@ -52,15 +54,15 @@ $(O)/obj/ctl/%.o: ctl/%.c ctl/idnctl.h ctl/dp_load.h ctl/capsig.h $(LIBIDN_HDRS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -c $< -o $@
 
-$(IDNCTL): $(IDNCTL_OBJS) $(LIBIDN)
+$(IDNCTL): $(IDNCTL_OBJS) $(LIBIDN) $(IDN_VERSION_OBJ)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS) $(HTTP_LIBS) -ljson-c -lsodium
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(IDNCTL_OBJS) $(IDN_VERSION_OBJ) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS) $(HTTP_LIBS) $(INIH_LIBS) -ljson-c -lsodium
 
 $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HDRS) \
 		selftests/lib/tap.h | $(O)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
-		$(LIBIDN_SRCS) $(LDFLAGS) $(LDLIBS_BPF) $(NL_LIBS) $(HTTP_LIBS)
+		$(LIBIDN_SRCS) $(LDFLAGS) $(LDLIBS_BPF) $(NL_LIBS) $(HTTP_LIBS) $(INIH_LIBS)
 
 # ---- idnd: the controller daemon (ctl/idnd/) ------------------------------
 # build/idnd                  daemon (SQLite, libmicrohttpd, json-c, libidn)
@@ -79,15 +81,15 @@ HAVE_CBC := $(shell $(PKG_CONFIG) --exists cbc 2>/dev/null && echo 1)
 HAVE_GLPK := $(if $(wildcard /usr/include/glpk.h),1)
 PLACE_CFLAGS := -Ictl/idnd $(if $(HAVE_CBC),-DIDN_HAVE_CBC) $(if $(HAVE_GLPK),-DIDN_HAVE_GLPK)
 PLACE_LIBS := $(if $(HAVE_CBC),$(shell $(PKG_CONFIG) --libs cbc)) $(if $(HAVE_GLPK),-lglpk) -lm
-IDND_LIBS := -lsqlite3 $(HTTP_LIBS) -ljson-c -lsodium -lpthread
+IDND_LIBS := -lsqlite3 $(HTTP_LIBS) $(INIH_LIBS) -ljson-c -lsodium -lpthread
 UNIT_IDND_SRCS := $(wildcard selftests/unit/unit_idnd_*.c)
 UNIT_IDND_BINS := $(patsubst selftests/unit/%.c,$(O)/tests/%,$(UNIT_IDND_SRCS))
 
 ALL_TARGETS += $(IDND) $(UNIT_IDND_BINS) $(O)/tools/idn_placement
 
-$(IDND): $(IDND_SRCS) $(PLACE_SRCS) $(IDND_HDRS) $(LIBIDN)
+$(IDND): $(IDND_SRCS) $(PLACE_SRCS) $(IDND_HDRS) $(LIBIDN) $(IDN_VERSION_OBJ)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -o $@ $(IDND_SRCS) $(PLACE_SRCS) \
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -o $@ $(IDND_SRCS) $(PLACE_SRCS) $(IDN_VERSION_OBJ) \
 		$(LDFLAGS) $(LIBIDN) $(LDLIBS_BPF) $(NL_LIBS) $(IDND_LIBS) $(PLACE_LIBS)
 
 $(O)/tests/unit_idnd_%: selftests/unit/unit_idnd_%.c $(PLACE_SRCS) $(IDND_HDRS) \

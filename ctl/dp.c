@@ -24,6 +24,7 @@
 #include "dp_load.h"
 #include "dp_features.h"
 #include "tables.h"
+#include "conf.h"
 
 #if __has_include("bpf/idn_steer.skel.h")
 #include "bpf/idn_steer.skel.h"
@@ -61,6 +62,7 @@ static int usage(void)
 {
 	fprintf(stdout,
 "Usage: idnctl dp attach dev IFNAME [ mode { xdp | tc } ] [ xdpmode { native | generic } ]\n"
+"       idnctl dp attach dev IFNAME config FILE\n"
 "       idnctl dp detach dev IFNAME\n"
 "       idnctl dp replace [ dev IFNAME ]\n"
 "       idnctl dp decap attach dev IFNAME [ node ID ]\n"
@@ -74,6 +76,7 @@ static int usage(void)
 "                     [ home-domain N ] [ receipt-sample N ] [ affinity-ttl SECONDS ]\n"
 "                     [ frag { pass | drop } ] [ ext6 { pass | drop | steer } ]\n"
 "                     [ flood-rate { N | default | off } ]\n"
+"       idnctl dp set config FILE\n"
 "       idnctl dp help\n");
 	return EXIT_OK;
 }
@@ -770,13 +773,89 @@ static int dp_replace(int argc, char **argv)
 #endif
 }
 
+/*
+ * "config FILE" (idn-dataplane@.service, /etc/idn/dataplane.conf): the keys
+ * of section @section (else @fallback) of FILE as "key value" arguments
+ * after the command line's; @keys, when set, are the only keys allowed.
+ */
+struct conf_argv {
+	char *argv[64];
+	int argc;
+	const char *const *keys;
+	bool from_file;		/* "config FILE" was given */
+};
+
+static int conf_arg(void *ctx, const char *key, const char *value, const char **why)
+{
+	struct conf_argv *a = ctx;
+	bool ok = !a->keys;
+
+	for (const char *const *k = a->keys; k && *k; k++)
+		ok |= !strcmp(*k, key);
+	if (!ok) {
+		*why = "unknown key (dp attach takes mode, xdpmode)";
+		return -1;
+	}
+	if (a->argc + 2 > (int)ARRAY_SIZE(a->argv)) {
+		*why = "too many keys";
+		return -1;
+	}
+	a->argv[a->argc++] = strdup(key);
+	a->argv[a->argc++] = strdup(value);
+	return 0;
+}
+
+static int conf_args(int *argc, char ***argv, struct conf_argv *a, const char *section,
+		     const char *fallback)
+{
+	const char *path = NULL;
+	char err[512];
+	int rc;
+
+	a->argc = 0;
+	for (int i = 0; i < *argc; i++) {
+		if (!strcmp((*argv)[i], "config")) {
+			if (i + 1 >= *argc)
+				return missarg("config");
+			if (path)
+				return duparg("config");
+			path = (*argv)[++i];
+		} else if (a->argc < (int)ARRAY_SIZE(a->argv) - 1) {
+			a->argv[a->argc++] = (*argv)[i];
+		}
+	}
+	if (!path)
+		return -1;
+	a->from_file = true;
+	rc = idn_conf_section(path, section, conf_arg, a, err, sizeof(err));
+	if (rc == 0 && fallback)
+		rc = idn_conf_section(path, fallback, conf_arg, a, err, sizeof(err));
+	if (rc < 0)
+		return rc == -EINVAL ? usage_error("%s", err) : runtime_error("%s", err);
+	*argc = a->argc;
+	*argv = a->argv;
+	return -1;
+}
+
 static int dp_attach(int argc, char **argv)
 {
+	static const char *const keys[] = { "mode", "xdpmode", NULL };
+	struct conf_argv ca = { .keys = keys };
 	const char *dev = NULL;
 	enum dp_kind kind = DP_XDP;
 	__u32 flags = 0;
-	int rc = parse_dev(argc, argv, &dev, &kind, &flags, true);
+	int rc;
 
+	for (int i = 0; i + 1 < argc; i++)	/* the section of "config FILE" */
+		if (!strcmp(argv[i], "dev"))
+			dev = argv[i + 1];
+	if (dev) {
+		rc = conf_args(&argc, &argv, &ca, dev, "default");
+		if (rc >= 0)
+			return rc;
+		dev = NULL;
+	}
+	rc = parse_dev(argc, argv, &dev, &kind, &flags, true);
 	if (rc >= 0)
 		return rc;
 	if (kind == DP_TC && flags)
@@ -1081,11 +1160,17 @@ static int parse_src(const char *arg, __u8 family, struct idn_addr *a, __u8 *bit
 
 static int dp_set(int argc, char **argv)
 {
+	struct conf_argv ca = {};
 	struct idn_config cfg;
 	struct idn_addr a;
 	__u32 v;
 	bool on;
+	int rc = conf_args(&argc, &argv, &ca, "router", NULL);
 
+	if (rc >= 0)
+		return rc;
+	if (argc < 1 && ca.from_file)
+		return EXIT_OK;		/* "config FILE" with no [router] settings */
 	if (argc < 1)
 		return usage_error("dp set needs at least one setting, try \"idnctl dp help\".");
 	if (idn_config_get(&G.maps, &cfg))

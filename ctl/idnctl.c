@@ -21,12 +21,9 @@
 #include <bpf/libbpf.h>
 
 #include "idnctl.h"
+#include "idn_version.h"
 
 IDN_ASSERT_ABI();
-
-#ifndef IDN_VERSION
-#define IDN_VERSION "0.1"
-#endif
 
 struct idnctl_opts G;
 
@@ -209,7 +206,7 @@ int main(int argc, char **argv)
 			G.verbose++;
 			break;
 		case 'V':
-			printf("idnctl %s (libbpf %s)\n", IDN_VERSION, libbpf_version_string());
+			printf("idnctl %s (libbpf %s)\n", idn_version, libbpf_version_string());
 			return EXIT_OK;
 		case 'h':
 			usage(stdout);

@@ -14,13 +14,13 @@ $(O)/obj/stamp:
 
 $(O)/obj/stamp/%.o: tools/stamp/%.c $(STAMP_HDRS) $(O)/bpf/idn_stamp.skel.h | $(O)/obj/stamp
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itools/stamp -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -Itools/stamp -Ictl/lib -c $< -o $@
 
 $(O)/libidnstamp.a: $(STAMP_LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-$(O)/idn-stamp: $(STAMP_OBJS)
+$(O)/idn-stamp: $(STAMP_OBJS) $(IDN_VERSION_OBJ)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BPF)
 # ---- end stamp ----------------------------------------------------------

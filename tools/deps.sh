@@ -12,6 +12,11 @@ PKGS=(
 	# userspace libraries
 	libjson-c-dev libnl-3-dev libnl-genl-3-dev libmicrohttpd-dev libsqlite3-dev
 	libsodium-dev libcurl4-openssl-dev libxxhash-dev
+	# configuration files (/etc/idn/*.conf, ctl/lib/conf.c)
+	libinih-dev
+	# Debian packages (make deb) and their test in a fresh Debian 12 chroot
+	# (selftests/pkg/test_packages.sh)
+	debhelper dh-dkms dkms lintian debootstrap dpkg-dev
 	# control-plane mutual TLS (ctl/lib/http.c: GnuTLS, libmicrohttpd's TLS
 	# library); certificates for the demo and tests with the openssl CLI
 	libgnutls28-dev openssl

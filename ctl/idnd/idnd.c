@@ -10,6 +10,7 @@
  * register again: they have one heartbeat timeout to report.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,11 +26,13 @@
 #include "http.h"
 #include "etcd.h"
 #include "ident.h"
+#include "idn_version.h"
+#include "conf.h"
 
 IDN_ASSERT_ABI();
 
 struct idnd D = { .lock = PTHREAD_MUTEX_INITIALIZER };
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, hup;
 
 double idnd_now(void)
 {
@@ -41,17 +44,28 @@ double idnd_now(void)
 
 static void on_signal(int sig)
 {
-	stop = 1;
+	if (sig == SIGHUP)
+		hup = 1;
+	else
+		stop = 1;
 }
 
 static const char usage_text[] =
-"Usage: idnd [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
+"Usage: idnd [ -c FILE ] [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
 "            [ -L MS ] [ -R REGION ] [ -M ]\n"
 "            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ]\n"
 "            [ -Q caps=N,nodes=N,policies=N ] [ -S SECONDS ] [ -C N ] [ -G ]\n"
 "            [ -A FILE|none ] [ -v ] [ --enrol approve|open ] [ --enrol-key FILE ]\n"
 "            [ --attest-key FILE ]\n"
 "            { --ca FILE --cert FILE --key FILE [ --read-token FILE ] | --insecure }\n"
+"  -c, --config FILE\n"
+"            read options from FILE (INI \"key = value\", keys the long names\n"
+"            below; the command line wins); SIGHUP re-reads verbose,\n"
+"            hb-timeout, loop-ms, solve-s, quotas from it\n"
+"  Long names: -d --db, -l --listen, -p --port, -P --pin, -t --hb-timeout,\n"
+"            -L --loop-ms, -R --region, -M --hold, -E --etcd, -D --domain,\n"
+"            -N --name, -T --txn-ops, -W --watch, -Q --quotas, -S --solve-s,\n"
+"            -C --per-client, -G --bench-generate, -A --audit, -v --verbose\n"
 "  -d DB     SQLite store (default /var/lib/idn/idnd.db)\n"
 "  -l ADDR   listen address (default 127.0.0.1)\n"
 "  -p PORT   HTTP port (default 8787)\n"
@@ -93,6 +107,7 @@ static const char usage_text[] =
 "  --migrate-weights NET,STORE,PRIVACY\n"
 "            eq. 8's weights: per us of transfer, us per MiB displaced, us for\n"
 "            moving tenant/session state (default 1,50,1000)\n"
+"  -h, --help this text; -V, --version the version\n"
 "  --ca FILE, --cert FILE, --key FILE\n"
 "            mutual TLS on the API (PEM): clients need a certificate from the\n"
 "            CA whose subject OU names their role (admin, node, router,\n"
@@ -165,117 +180,292 @@ static void broker_tick(void)
 	}
 }
 
+/* the options, from the command line and the --config file */
+static struct {
+	const char *listen, *pin, *etcd_url, *name, *audit;
+	const char *etcd_ca, *etcd_cert, *etcd_key;
+	const char *enrol_mode, *enrol_key, *attest_key;
+	int domain, port, verbose;
+	bool watch;
+	long tmo;
+} O = { .listen = "127.0.0.1", .port = 8787, .tmo = 3000 };
+
+/* every option's long name is also its key in the --config file (idnd.conf) */
+static const struct option lopts[] = {
+	{ "db", required_argument, NULL, 'd' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "pin", required_argument, NULL, 'P' },
+	{ "hb-timeout", required_argument, NULL, 't' },
+	{ "loop-ms", required_argument, NULL, 'L' },
+	{ "region", required_argument, NULL, 'R' },
+	{ "hold", no_argument, NULL, 'M' },
+	{ "etcd", required_argument, NULL, 'E' },
+	{ "domain", required_argument, NULL, 'D' },
+	{ "name", required_argument, NULL, 'N' },
+	{ "txn-ops", required_argument, NULL, 'T' },
+	{ "watch", no_argument, NULL, 'W' },
+	{ "quotas", required_argument, NULL, 'Q' },
+	{ "solve-s", required_argument, NULL, 'S' },
+	{ "per-client", required_argument, NULL, 'C' },
+	{ "bench-generate", no_argument, NULL, 'G' },
+	{ "audit", required_argument, NULL, 'A' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "ca", required_argument, NULL, 1 },
+	{ "cert", required_argument, NULL, 2 },
+	{ "key", required_argument, NULL, 3 },
+	{ "read-token", required_argument, NULL, 4 },
+	{ "insecure", no_argument, NULL, 5 },
+	{ "etcd-ca", required_argument, NULL, 6 },
+	{ "etcd-cert", required_argument, NULL, 7 },
+	{ "etcd-key", required_argument, NULL, 8 },
+	{ "enrol", required_argument, NULL, 0x101 },
+	{ "enrol-key", required_argument, NULL, 0x102 },
+	{ "attest-key", required_argument, NULL, 0x103 },
+	{ "migrate", no_argument, NULL, 0x104 },
+	{ "migrate-busy", required_argument, NULL, 0x105 },
+	{ "migrate-weights", required_argument, NULL, 0x106 },
+	{ "config", required_argument, NULL, 'c' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{}
+};
+static const char optstring[] = "c:d:l:p:P:t:L:R:ME:D:N:T:WQ:S:C:GA:vhV";
+static const char *const not_keys[] = { "config", "help", "version", NULL };
+/* what SIGHUP re-reads (reload()); the rest applies at the next start */
+static const char *const reload_keys[] = {
+	"verbose", "hb-timeout", "loop-ms", "solve-s", "quotas", NULL
+};
+
+static long num(const char *s, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return LONG_MIN;
+	return v;
+}
+
+#define RANGE(var, lo, hi, what) do {					\
+	long __v = num(arg, lo, hi);					\
+	if (__v == LONG_MIN) {						\
+		*why = what;						\
+		return -1;						\
+	}								\
+	var = __v;							\
+} while (0)
+
+/* one option: 0, or -1 with *why saying what is expected */
+static int opt_apply(void *ctx, int c, const char *arg, const char **why)
+{
+	char *end;
+
+	switch (c) {
+	case 1: idnd_tls.ca = arg; break;
+	case 2: idnd_tls.cert = arg; break;
+	case 3: idnd_tls.key = arg; break;
+	case 4: idnd_tls.token_file = arg; break;
+	case 5: idnd_tls.insecure = true; break;
+	case 6: O.etcd_ca = arg; break;
+	case 7: O.etcd_cert = arg; break;
+	case 8: O.etcd_key = arg; break;
+	case 0x101: O.enrol_mode = arg; break;
+	case 0x102: O.enrol_key = arg; break;
+	case 0x103: O.attest_key = arg; break;
+	case 'd': D.db_path = arg; break;
+	case 'l': O.listen = arg; break;
+	case 'p': RANGE(O.port, 1, 65535, "a port, 1..65535"); break;
+	case 'P': O.pin = arg; break;
+	case 't': RANGE(O.tmo, 10, 3600000, "milliseconds, 10..3600000"); break;
+	case 'L': RANGE(D.loop_ms, 0, 3600000, "milliseconds, 0..3600000"); break;
+	case 'R': RANGE(D.loop_region, 0, IDND_REGIONS - 1, "a region, 0..15"); break;
+	case 'M': D.hold = true; break;
+	case 'E': O.etcd_url = arg; break;
+	case 'D': RANGE(O.domain, 0, 31, "a domain, 0..31"); break;
+	case 'N':
+		if (strlen(arg) >= sizeof(D.replica)) {
+			*why = "name too long";
+			return -1;
+		}
+		O.name = arg;
+		break;
+	case 'T': RANGE(D.txn_ops, 0, 1000000, "operations, 0..1000000"); break;
+	case 'W': O.watch = true; break;
+	case 'Q':
+		if (idnd_limits_parse(arg)) {
+			*why = "expected caps=N,nodes=N,policies=N";
+			return -1;
+		}
+		break;
+	case 'S':
+		idnd_limits.solve_s = strtod(arg, &end);
+		if (*end || !(idnd_limits.solve_s > 0 && idnd_limits.solve_s <= 3600)) {
+			*why = "seconds, 0..3600";
+			return -1;
+		}
+		break;
+	case 'C': RANGE(idnd_limits.per_ip, 0, 1000000, "connections, 0..1000000"); break;
+	case 'G': idnd_limits.bench_gen = true; break;
+	case 'A': O.audit = arg; break;
+	case 'v': O.verbose++; break;
+	case 0x104: D.migrate = true; break;
+	case 0x105:
+		D.mig_busy = strtoul(arg, &end, 10);
+		if (*end || !D.mig_busy || D.mig_busy > 1000) {
+			*why = "a load, 1..1000";
+			return -1;
+		}
+		break;
+	case 0x106:
+		if (sscanf(arg, "%lf,%lf,%lf", &D.mig_w.w_net, &D.mig_w.w_store,
+			   &D.mig_w.w_priv) != 3 || !(D.mig_w.w_net >= 0) ||
+		    !(D.mig_w.w_store >= 0) || !(D.mig_w.w_priv >= 0)) {
+			*why = "NET,STORE,PRIVACY, each >= 0";
+			return -1;
+		}
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
+/* the command line (after the --config file, which it overrides) */
+static int opt_args(int argc, char **argv, const char *const *only)
+{
+	const char *why;
+	int c;
+
+	optind = 1;
+	opterr = only ? 0 : 1;
+	while ((c = getopt_long(argc, argv, optstring, lopts, NULL)) != -1) {
+		const struct option *o;
+
+		if (c == 'c')
+			continue;
+		if (c == 'h' || c == 'V' || c == '?' || c == ':')
+			return c;
+		for (o = lopts; o->name && o->val != c; o++)
+			;
+		if (only) {
+			bool hit = false;
+
+			for (const char *const *k = only; *k; k++)
+				hit |= o->name && !strcmp(*k, o->name);
+			if (!hit)
+				continue;
+		}
+		why = NULL;
+		if (opt_apply(NULL, c, optarg, &why)) {
+			fprintf(stderr, "idnd: --%s %s: %s\n", o->name ? o->name : "?",
+				optarg ? optarg : "", why ? why : "bad value");
+			return 'x';
+		}
+	}
+	return 0;
+}
+
+static const char *config_path(int argc, char **argv)
+{
+	const char *path = NULL;
+
+	for (int i = 1; i < argc - 1; i++)
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+			path = argv[i + 1];
+	for (int i = 1; i < argc; i++)
+		if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+	return path;
+}
+
+/*
+ * SIGHUP: the keys of reload_keys from their defaults, the file, then the
+ * command line again; a bad file changes nothing. Called with D.lock held
+ * (the broker and the solve thread read these under it).
+ */
+static void reload(int argc, char **argv)
+{
+	struct idnd_limits lim = idnd_limits;
+	double hb = D.hb_timeout;
+	long loop = D.loop_ms, tmo = O.tmo;
+	int verbose = O.verbose;
+	const char *path = config_path(argc, argv);
+	struct idn_conf conf = {
+		.path = path, .opts = lopts, .apply = opt_apply, .skip = not_keys,
+		.only = reload_keys,
+	};
+	char err[512] = "bad command line";
+
+	if (!path) {
+		pr_warn("idnd: SIGHUP: no --config file to reload\n");
+		return;
+	}
+	O.verbose = 0;
+	O.tmo = 3000;
+	D.loop_ms = 0;
+	idnd_limits.solve_s = 5.0;
+	idnd_limits.max_caps = 2048;
+	idnd_limits.max_nodes = IDN_MAX_NODES;
+	idnd_limits.max_policies = IDND_MAX_POLICIES;
+	if (idn_conf_load(&conf, err, sizeof(err)) || opt_args(argc, argv, reload_keys)) {
+		pr_warn("idnd: SIGHUP: %s (nothing changed)\n", err);
+		idnd_limits = lim;
+		D.loop_ms = loop;
+		O.tmo = tmo;
+		O.verbose = verbose;
+		D.hb_timeout = hb;
+		return;
+	}
+	D.hb_timeout = O.tmo / 1000.0;
+	idn_log_daemon(O.verbose);
+	pr_info("idnd: reloaded %s: verbose %d, hb-timeout %ld, loop-ms %ld, solve-s %g, "
+		"quotas caps=%d,nodes=%d,policies=%d\n", path, O.verbose, O.tmo, (long)D.loop_ms,
+		idnd_limits.solve_s, idnd_limits.max_caps, idnd_limits.max_nodes,
+		idnd_limits.max_policies);
+}
+
 int main(int argc, char **argv)
 {
-	const char *listen = "127.0.0.1", *pin = NULL, *etcd_url = NULL, *name = NULL;
-	int domain = 0;
-	bool watch = false;
-	int port = 8787, c, verbose = 0, err;
-	long tmo = 3000;
 	pthread_t ticks;
-	char *end, audit_path[512];
-	const char *audit = NULL;
-	const char *etcd_ca = NULL, *etcd_cert = NULL, *etcd_key = NULL;
-	const char *enrol_mode = NULL, *enrol_key = NULL, *attest_key = NULL;
-
-	static const struct option lopts[] = {
-		{ "ca", required_argument, NULL, 1 },
-		{ "cert", required_argument, NULL, 2 },
-		{ "key", required_argument, NULL, 3 },
-		{ "read-token", required_argument, NULL, 4 },
-		{ "insecure", no_argument, NULL, 5 },
-		{ "etcd-ca", required_argument, NULL, 6 },
-		{ "etcd-cert", required_argument, NULL, 7 },
-		{ "etcd-key", required_argument, NULL, 8 },
-		{ "enrol", required_argument, NULL, 0x101 },
-		{ "enrol-key", required_argument, NULL, 0x102 },
-		{ "attest-key", required_argument, NULL, 0x103 },
-		{ "migrate", no_argument, NULL, 0x104 },
-		{ "migrate-busy", required_argument, NULL, 0x105 },
-		{ "migrate-weights", required_argument, NULL, 0x106 },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	char audit_path[512];
+	const char *cfg_path;
+	int c, err;
 
 	D.db_path = "/var/lib/idn/idnd.db";
 	D.mig_busy = 900;
 	mig_weights_default(&D.mig_w);
-	while ((c = getopt_long(argc, argv, "d:l:p:P:t:L:R:ME:D:N:T:WQ:S:C:GA:vh", lopts,
-				NULL)) != -1) {
-		switch (c) {
-		case 1: idnd_tls.ca = optarg; break;
-		case 2: idnd_tls.cert = optarg; break;
-		case 3: idnd_tls.key = optarg; break;
-		case 4: idnd_tls.token_file = optarg; break;
-		case 5: idnd_tls.insecure = true; break;
-		case 6: etcd_ca = optarg; break;
-		case 7: etcd_cert = optarg; break;
-		case 8: etcd_key = optarg; break;
-		case 0x101: enrol_mode = optarg; break;
-		case 0x102: enrol_key = optarg; break;
-		case 0x103: attest_key = optarg; break;
-		case 'd': D.db_path = optarg; break;
-		case 'l': listen = optarg; break;
-		case 'p': port = atoi(optarg); break;
-		case 'P': pin = optarg; break;
-		case 't': tmo = atol(optarg); break;
-		case 'L': D.loop_ms = atol(optarg); break;
-		case 'R': D.loop_region = atoi(optarg); break;
-		case 'M': D.hold = true; break;
-		case 'E': etcd_url = optarg; break;
-		case 'D': domain = atoi(optarg); break;
-		case 'N': name = optarg; break;
-		case 'T': D.txn_ops = atoi(optarg); break;
-		case 'W': watch = true; break;
-		case 'Q':
-			if (idnd_limits_parse(optarg)) {
-				fprintf(stderr, "idnd: -Q %s: expected caps=0..%d,nodes=0..%d,"
-					"policies=0..%d\n", optarg, IDND_MAX_CAPS, IDN_MAX_NODES,
-					IDND_MAX_POLICIES);
-				return 2;
-			}
-			break;
-		case 'S':
-			idnd_limits.solve_s = strtod(optarg, &end);
-			if (*end || !(idnd_limits.solve_s > 0 && idnd_limits.solve_s <= 3600)) {
-				fprintf(stderr, "idnd: -S %s: seconds, 0..3600\n", optarg);
-				return 2;
-			}
-			break;
-		case 'C': idnd_limits.per_ip = strtoul(optarg, NULL, 10); break;
-		case 'G': idnd_limits.bench_gen = true; break;
-		case 'A': audit = optarg; break;
-		case 'v': verbose++; break;
-		case 0x104: D.migrate = true; break;
-		case 0x105:
-			D.mig_busy = strtoul(optarg, &end, 10);
-			if (*end || !D.mig_busy || D.mig_busy > 1000) {
-				fprintf(stderr, "idnd: --migrate-busy %s: 1..1000\n", optarg);
-				return 2;
-			}
-			break;
-		case 0x106:
-			if (sscanf(optarg, "%lf,%lf,%lf", &D.mig_w.w_net, &D.mig_w.w_store,
-				   &D.mig_w.w_priv) != 3 || !(D.mig_w.w_net >= 0) ||
-			    !(D.mig_w.w_store >= 0) || !(D.mig_w.w_priv >= 0)) {
-				fprintf(stderr, "idnd: --migrate-weights %s: NET,STORE,PRIVACY, "
-					"each >= 0\n", optarg);
-				return 2;
-			}
-			break;
-		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+	cfg_path = config_path(argc, argv);
+	if (cfg_path) {
+		struct idn_conf conf = {
+			.path = cfg_path, .opts = lopts, .apply = opt_apply, .skip = not_keys,
+		};
+		char cerr[512];
+
+		if (idn_conf_load(&conf, cerr, sizeof(cerr))) {
+			fprintf(stderr, "idnd: %s\n", cerr);
+			return 2;
 		}
 	}
-	if (optind != argc || port <= 0 || port > 65535 || tmo < 10 || tmo > 3600000 ||
-	    D.loop_ms < 0 || D.loop_ms > 3600000 || D.loop_region < 0 ||
-	    D.loop_region >= IDND_REGIONS || domain < 0 || domain > 31 ||
-	    (watch && (!etcd_url || D.hold)) || (name && strlen(name) >= sizeof(D.replica))) {
+	c = opt_args(argc, argv, NULL);
+	if (c == 'h') {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (c == 'V') {
+		printf("idnd %s\n", idn_version);
+		return 0;
+	}
+	if (c == 'x')
+		return 2;
+	if (c || optind != argc || (O.watch && (!O.etcd_url || D.hold))) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	idn_log_daemon(verbose);	/* info by default, -v debug; levels, timestamps */
-	if (!watch) {	/* the API's transport (-W serves none) */
+	idn_log_daemon(O.verbose);	/* info by default, -v debug; levels, timestamps */
+	if (!O.watch) {	/* the API's transport (-W serves none) */
 		char terr[320];
 
 		if (idn_tls_load(&idnd_tls, true, terr, sizeof(terr))) {
@@ -285,9 +475,9 @@ int main(int argc, char **argv)
 		if (idnd_tls.insecure)
 			pr_warn("idnd: --insecure: the API on %s:%d is plain HTTP without "
 				"authentication; anyone who reaches it may change the registry\n",
-				listen, port);
+				O.listen, O.port);
 	}
-	D.hb_timeout = tmo / 1000.0;
+	D.hb_timeout = O.tmo / 1000.0;
 	D.lambda = 2.0;
 	D.mu = 5.0;
 	D.nu = 1.0;
@@ -300,15 +490,15 @@ int main(int argc, char **argv)
 			D.region_lat[a * IDND_REGIONS + b] = 2 + 8.0 * h;
 		}
 	D.started = idnd_now();
-	etcd_tls(etcd_ca, etcd_cert, etcd_key);	/* https:// etcd endpoints (etcd.c) */
-	if (etcd_url && idnd_dist_start(etcd_url, domain, name)) {
-		fprintf(stderr, "idnd: etcd %s: %s\n", etcd_url, idn_errmsg());
+	etcd_tls(O.etcd_ca, O.etcd_cert, O.etcd_key);	/* https:// etcd endpoints (etcd.c) */
+	if (O.etcd_url && idnd_dist_start(O.etcd_url, O.domain, O.name)) {
+		fprintf(stderr, "idnd: etcd %s: %s\n", O.etcd_url, idn_errmsg());
 		return 1;
 	}
-	if (watch) {
+	if (O.watch) {
 		struct idn_config cfg;
 
-		idn_maps_init(&D.maps, pin);
+		idn_maps_init(&D.maps, O.pin);
 		D.pin = D.maps.dir;
 		if (idn_config_get(&D.maps, &cfg)) {
 			fprintf(stderr, "idnd: dataplane maps in %s: %s\n", D.maps.dir,
@@ -319,7 +509,7 @@ int main(int argc, char **argv)
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
 		signal(SIGPIPE, SIG_IGN);
-		pr_info("idnd: watching %s%s for %s\n", etcd_url, D.prefix, D.maps.dir);
+		pr_info("idnd: watching %s%s for %s\n", O.etcd_url, D.prefix, D.maps.dir);
 		idnd_dist_watch((volatile int *)&stop);
 		idn_maps_close(&D.maps);
 		return 0;
@@ -328,7 +518,7 @@ int main(int argc, char **argv)
 	{
 		char ierr[320];
 
-		if (idnd_ident_config(enrol_mode, enrol_key, attest_key, ierr, sizeof(ierr))) {
+		if (idnd_ident_config(O.enrol_mode, O.enrol_key, O.attest_key, ierr, sizeof(ierr))) {
 			fprintf(stderr, "idnd: %s\n", ierr);
 			return 2;
 		}
@@ -346,19 +536,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "idnd: store %s: %s\n", D.db_path, idnd_store_err());
 		return 1;
 	}
-	if (!audit) {
+	if (!O.audit) {
 		snprintf(audit_path, sizeof(audit_path), "%s.audit", D.db_path);
-		audit = audit_path;
+		O.audit = audit_path;
 	}
-	err = idnd_audit_open(audit);
+	err = idnd_audit_open(O.audit);
 	if (err) {
-		fprintf(stderr, "idnd: audit log %s: %s\n", audit, strerror(-err));
+		fprintf(stderr, "idnd: audit log %s: %s\n", O.audit, strerror(-err));
 		return 1;
 	}
-	if (!pin || strcmp(pin, "none")) {
+	if (!O.pin || strcmp(O.pin, "none")) {
 		struct idn_config cfg;
 
-		idn_maps_init(&D.maps, pin);
+		idn_maps_init(&D.maps, O.pin);
 		D.pin = D.maps.dir;
 		if (idn_config_get(&D.maps, &cfg) == 0) {
 			D.have_maps = true;
@@ -369,7 +559,7 @@ int main(int argc, char **argv)
 					pr_warn("idnd: node %d: %s\n", j, idn_errmsg());
 			if (idnd_compile())
 				pr_warn("idnd: plan commit: %s\n", idn_errmsg());
-		} else if (pin) {
+		} else if (O.pin) {
 			fprintf(stderr, "idnd: dataplane maps in %s: %s\n", D.maps.dir,
 				idn_errmsg());
 			return 1;
@@ -379,13 +569,14 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	err = idnd_api_start(listen, port);
+	err = idnd_api_start(O.listen, O.port);
 	if (err) {
-		fprintf(stderr, "idnd: cannot listen on %s:%d\n", listen, port);
+		fprintf(stderr, "idnd: cannot listen on %s:%d\n", O.listen, O.port);
 		return 1;
 	}
-	pr_info("idnd: listening on %s:%d (%s), store %s\n", listen, port,
+	pr_info("idnd: listening on %s:%d (%s), store %s\n", O.listen, O.port,
 		idnd_tls.insecure ? "plain HTTP" : "mutual TLS", D.db_path);
 	if (D.hold) {
 		if (!D.have_maps)
@@ -402,6 +593,10 @@ int main(int argc, char **argv)
 
 		nanosleep(&ts, NULL);
 		pthread_mutex_lock(&D.lock);
+		if (hup) {
+			hup = 0;
+			reload(argc, argv);
+		}
 		idnd_dist_tick(idnd_now());
 		if (!D.etcd || D.leader) {	/* a follower hears no heartbeats */
 			broker_tick();

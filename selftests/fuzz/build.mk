@@ -41,12 +41,12 @@ $(O)/fuzz/fuzz_args: selftests/fuzz/fuzz_args.c ctl/lib/args.c ctl/lib/names.c c
 # idnd is linked as is, idnd.c with its main() renamed; no libmicrohttpd.
 FUZZ_IDND_SRCS := $(filter-out ctl/idnd/api.c,$(IDND_SRCS))
 $(O)/fuzz/fuzz_idnd_body: selftests/fuzz/fuzz_idnd_body.c $(IDND_SRCS) $(PLACE_SRCS) \
-		$(IDND_HDRS) $(LIBIDN_SRCS) $(LIBIDN_HDRS) | $(O)/fuzz
+		$(IDND_HDRS) $(LIBIDN_SRCS) $(LIBIDN_HDRS) $(IDN_VERSION_OBJ) | $(O)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) $(CTL_CFLAGS) $(PLACE_CFLAGS) -Dmain=idnd_main \
 		-Wno-unknown-warning-option -o $@ $< $(FUZZ_IDND_SRCS) $(PLACE_SRCS) \
-		$(LIBIDN_SRCS) $(LDLIBS_BPF) $(NL_LIBS) -lsqlite3 -ljson-c $(HTTP_LIBS) -lsodium \
-		-lpthread $(PLACE_LIBS)
+		$(LIBIDN_SRCS) $(IDN_VERSION_OBJ) $(LDLIBS_BPF) $(NL_LIBS) -lsqlite3 -ljson-c $(HTTP_LIBS) \
+		$(INIH_LIBS) -lsodium -lpthread $(PLACE_LIBS)
 
 $(O)/fuzz/fuzz_agent_metrics: selftests/fuzz/fuzz_agent_metrics.c agent/adapter.c agent/agent.h \
 		| $(O)/fuzz
@@ -67,7 +67,7 @@ $(O)/fuzz/fuzz_agent_body: selftests/fuzz/fuzz_agent_body.c $(AGENT_LIB_SRCS) $(
 		| $(O)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -Ictl/lib -Wno-unknown-warning-option \
-		-o $@ $< $(FUZZ_AGENT_SRCS) -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lxxhash \
+		-o $@ $< $(FUZZ_AGENT_SRCS) -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lxxhash -linih \
 		-lpthread -ldl -lm
 
 # kvxfer.c is #included (rx_stream() is static); the rest of the agent's
@@ -77,5 +77,5 @@ $(O)/fuzz/fuzz_agent_kvx: selftests/fuzz/fuzz_agent_kvx.c $(AGENT_LIB_SRCS) $(AG
 		| $(O)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -Ictl/lib -Wno-unknown-warning-option \
-		-o $@ $< $(FUZZ_KVX_SRCS) -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lxxhash \
+		-o $@ $< $(FUZZ_KVX_SRCS) -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lxxhash -linih \
 		-lpthread -ldl -lm

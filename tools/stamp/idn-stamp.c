@@ -38,6 +38,7 @@
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "idn_version.h"
 
 #include "idn_stamp.h"
 #include "stamp.h"
@@ -51,7 +52,8 @@ static int verbose;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: idn-stamp [-v] COMMAND ...\n"
+		"Usage: idn-stamp [-v | -h | -V] COMMAND ...\n"
+		"  -v verbose, -h/--help this text, -V/--version the version\n"
 		"  attach cgroup PATH [DESC] [port N] [pin DIR]\n"
 		"  detach cgroup PATH [pin DIR]\n"
 		"  show [pin DIR]\n"
@@ -799,6 +801,9 @@ int main(int argc, char **argv)
 			verbose = 1;
 		} else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+			printf("idn-stamp %s (libbpf %s)\n", idn_version, libbpf_version_string());
 			return 0;
 		} else {
 			err("unknown option %s", argv[1]);
