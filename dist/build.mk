@@ -80,8 +80,7 @@ install-dataplane: $(IDNCTL) $(O)/idn-stamp $(IDN_SHIP_BPF) $(IDN_UNIT_OUT) $(ID
 	$(Q)$(INSTALL) -m 0755 $(IDNCTL) $(O)/idn-stamp $(DESTDIR)$(BINDIR)/
 	$(Q)$(INSTALL) -m 0644 $(IDN_SHIP_BPF) $(DESTDIR)$(IDN_LIBDIR)/bpf/
 	$(Q)$(INSTALL) -m 0644 docs/idnctl.8 docs/idn-stamp.8 $(DESTDIR)$(MANDIR)/man8/
-	$(Q)$(INSTALL) -m 0644 $(O)/dist/idn-dataplane@.service $(O)/dist/idn-watcher.service \
-		$(DESTDIR)$(SYSTEMDUNITDIR)/
+	$(Q)$(INSTALL) -m 0644 $(O)/dist/idn-dataplane@.service $(DESTDIR)$(SYSTEMDUNITDIR)/
 	$(Q)$(INSTALL) -m 0644 $(IDN_COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/idnctl
 	$(Q)$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	$(call idn_conf,dist/etc/dataplane.conf,$(SYSCONFDIR)/idn,0644)
@@ -91,7 +90,8 @@ install-idnd: $(IDND) $(IDN_UNIT_OUT)
 	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMDUNITDIR)
 	$(Q)$(INSTALL) -m 0755 $(IDND) $(DESTDIR)$(SBINDIR)/
 	$(Q)$(INSTALL) -m 0644 docs/idnd.8 $(DESTDIR)$(MANDIR)/man8/
-	$(Q)$(INSTALL) -m 0644 $(O)/dist/idnd.service $(DESTDIR)$(SYSTEMDUNITDIR)/
+	$(Q)$(INSTALL) -m 0644 $(O)/dist/idnd.service $(O)/dist/idn-watcher.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/
 	$(call idn_conf,dist/etc/idnd.conf,$(SYSCONFDIR)/idn,0644)
 	$(call idn_conf,dist/etc/watcher.conf,$(SYSCONFDIR)/idn,0644)
 

@@ -28,6 +28,37 @@ struct rd {
 	int found;
 };
 
+/* the values handed to apply functions, kept for the process's life (they
+ * may be kept as pointers, like argv's strings); idn_conf_release() frees */
+struct kept {
+	struct kept *next;
+	char s[];
+};
+static struct kept *kept;
+
+static const char *keep(const char *v)
+{
+	size_t n = strlen(v) + 1;
+	struct kept *k = malloc(sizeof(*k) + n);
+
+	if (!k)
+		return NULL;
+	memcpy(k->s, v, n);
+	k->next = kept;
+	kept = k;
+	return k->s;
+}
+
+void idn_conf_release(void)
+{
+	while (kept) {
+		struct kept *k = kept;
+
+		kept = k->next;
+		free(k);
+	}
+}
+
 static char *rd_line(char *buf, int n, void *stream)
 {
 	struct rd *r = stream;
@@ -103,7 +134,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
 		return refuse(r, "\"%s\" needs a value%s", key, "");
 	/* libinih reuses its line buffer: a copy that lives as long as the
 	 * process, as argv's strings do (apply functions may keep pointers) */
-	value = strdup(value);
+	value = keep(value);
 	if (!value)
 		return refuse(r, "\"%s\": %s", key, "out of memory");
 	if (c->apply(c->ctx, o->val, value, &why)) {

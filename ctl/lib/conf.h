@@ -43,4 +43,7 @@ int idn_conf_section(const char *path, const char *section,
 		     int (*fn)(void *ctx, const char *key, const char *value, const char **why),
 		     void *ctx, char *err, size_t errlen);
 
+/* free every value handed to an apply function (none may be used after) */
+void idn_conf_release(void);
+
 #endif

@@ -181,5 +181,6 @@ int main(void)
 	TAP_RUN(test_only);
 	TAP_RUN(test_section);
 	unlink(path);
+	idn_conf_release();
 	return tap_done();
 }
