@@ -36,7 +36,8 @@ static int usage(void)
 "       idnctl node help\n"
 "where  ADDR := { IPV4ADDR | IPV6ADDR }, at most one locator of each family\n"
 "       NODE_ATTRS := [ domain 0-31 ] [ trust 0-7 ] [ health { up | down | drain } ]\n"
-"                     [ confidential { on | off } ] [ net-us US ] [ tok-ns NS ]\n"
+"                     [ confidential { on | off } ] [ wan { on | off } ] [ net-us US ]\n"
+"                     [ tok-ns NS ]\n"
 "                     [ max-queue N ] [ queue N ] [ pending-tokens N ] [ load PERMILLE ]\n");
 	return EXIT_OK;
 }
@@ -54,7 +55,7 @@ struct node_args {
 enum {
 	NA_DOMAIN = 1 << 0, NA_TRUST = 1 << 1, NA_HEALTH = 1 << 2, NA_CONF = 1 << 3,
 	NA_NET = 1 << 4, NA_TOK = 1 << 5, NA_MAXQ = 1 << 6, NA_QUEUE = 1 << 7,
-	NA_PEND = 1 << 8, NA_LOAD = 1 << 9,
+	NA_PEND = 1 << 8, NA_LOAD = 1 << 9, NA_WAN = 1 << 10,
 };
 
 static int parse_node(int argc, char **argv, struct node_args *a, bool attrs)
@@ -109,8 +110,16 @@ static int parse_node(int argc, char **argv, struct node_args *a, bool attrs)
 		} else if (attrs && matches(*argv, "confidential")) {
 			NEXT_ARG();
 			PARSE(idn_parse_onoff(*argv, &on, "confidential"));
-			a->set.flags = on ? IDN_NODE_F_CONFIDENTIAL : 0;
+			a->set.flags = (a->set.flags & ~IDN_NODE_F_CONFIDENTIAL) |
+				       (on ? IDN_NODE_F_CONFIDENTIAL : 0);
 			a->mask |= NA_CONF;
+			done = true;
+		} else if (attrs && matches(*argv, "wan")) {
+			/* outside this router's region: T_wan prices its bytes */
+			NEXT_ARG();
+			PARSE(idn_parse_onoff(*argv, &on, "wan"));
+			a->set.flags = (a->set.flags & ~IDN_NODE_F_WAN) | (on ? IDN_NODE_F_WAN : 0);
+			a->mask |= NA_WAN;
 			done = true;
 		}
 		for (size_t i = 0; attrs && !done && i < ARRAY_SIZE(u32kw); i++) {
@@ -154,7 +163,10 @@ static void apply(struct idn_node *n, const struct node_args *a)
 	if (a->mask & NA_TRUST) n->trust = s->trust;
 	if (a->mask & NA_HEALTH) n->health = s->health;
 	if (a->mask & NA_CONF)
-		n->flags = (n->flags & ~IDN_NODE_F_CONFIDENTIAL) | s->flags;
+		n->flags = (n->flags & ~IDN_NODE_F_CONFIDENTIAL) |
+			   (s->flags & IDN_NODE_F_CONFIDENTIAL);
+	if (a->mask & NA_WAN)
+		n->flags = (n->flags & ~IDN_NODE_F_WAN) | (s->flags & IDN_NODE_F_WAN);
 	if (a->mask & NA_NET) n->net_us = s->net_us;
 	if (a->mask & NA_TOK) n->tok_ns = s->tok_ns;
 	if (a->mask & NA_MAXQ) n->max_queue = s->max_queue;

@@ -14,7 +14,7 @@ static int usage(void)
 	fprintf(stdout,
 "Usage: idnctl plan add cap CAP [ tier { TIER | any } ] [ policy { POLICY | any } ]\n"
 "                       [ fallback CAP ] [ slo-us US ] [ shed-tier TIER ]\n"
-"                       [ prompt-tokens N ] [ domains LIST ]\n"
+"                       [ prompt-tokens N ] [ wan-ns-per-byte NS ] [ domains LIST ]\n"
 "                       [ weights W,W,W,W,W,W ] [ CAND ]...\n"
 "       idnctl plan del cap CAP [ tier { TIER | any } ] [ policy { POLICY | any } ]\n"
 "       idnctl plan show [ cap CAP ]\n"
@@ -88,6 +88,10 @@ static int parse_plan(int argc, char **argv, struct plan_args *a, bool add)
 			NEXT_ARG();
 			PARSE(idn_parse_u32(*argv, 0, 65535, &v, "prompt-tokens"));
 			p->prompt_tokens = v;
+		} else if (matches(*argv, "wan-ns-per-byte")) {
+			NEXT_ARG();
+			PARSE(idn_parse_u32(*argv, 0, UINT32_MAX, &p->wan_ns_per_byte,
+					    "wan-ns-per-byte"));
 		} else if (matches(*argv, "domains")) {
 			NEXT_ARG();
 			PARSE(idn_parse_domains(*argv, &p->domain_mask));

@@ -176,6 +176,7 @@ void print_node_entry(__u32 id, const struct idn_node *n)
 	print_uint(PRINT_ANY, "trust", "trust %u ", n->trust);
 	print_string(PRINT_ANY, "health", "health %s ", idn_name(&idn_health_names, n->health));
 	print_onoff("confidential", "confidential %s ", n->flags & IDN_NODE_F_CONFIDENTIAL);
+	print_onoff("wan", "wan %s ", n->flags & IDN_NODE_F_WAN);
 	print_text("\n    ");
 	print_uint(PRINT_ANY, "net_us", "net-us %u ", n->net_us);
 	print_uint(PRINT_ANY, "tok_ns", "tok-ns %u ", n->tok_ns);
@@ -212,6 +213,7 @@ void print_plan_entry(const struct idn_plan_entry *e)
 	print_uint(PRINT_ANY, "slo_us", "slo-us %u ", p->slo_us);
 	print_uint(PRINT_ANY, "shed_tier", "shed-tier %u ", p->shed_tier);
 	print_uint(PRINT_ANY, "prompt_tokens", "prompt-tokens %u ", p->prompt_tokens);
+	print_uint(PRINT_ANY, "wan_ns_per_byte", "wan-ns-per-byte %u ", p->wan_ns_per_byte);
 	print_string(PRINT_ANY, "domains", "domains %s ", idn_fmt_domains(p->domain_mask, b, sizeof(b)));
 	print_text("weights ");
 	open_json_object("weights");

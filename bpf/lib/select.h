@@ -3,8 +3,8 @@
  * select.h - choose the node for a new flow: filter, score, pick, with
  * the degradation ladder. This is DESIGN eq. 7 in integer microseconds:
  *
- *   J = (a*T_net + b*T_queue + c*T_exec + d*T_state(a) + e*C_load
- *        + z*P_policy) >> 8                 (weights Q8.8, struct idn_plan)
+ *   J = ((a*T_net + b*T_queue + c*T_exec + d*T_state(a) + e*C_load
+ *         + z*P_policy) >> 8) + T_wan       (weights Q8.8, struct idn_plan)
  *
  *   T_net    node.net_us
  *   T_queue  (node.pending_tokens + node.charged_tokens) * node.tok_ns
@@ -19,6 +19,12 @@
  *            the tokens are unknown
  *   C_load   node.load (permille, read as us)
  *   P_policy cand.policy_us
+ *   T_wan    the price of the request's bytes crossing the WAN: on a node
+ *            outside this router's region (IDN_NODE_F_WAN, set by idnd -R
+ *            from the node's region), tokens * IDN_WAN_BYTES_PER_TOKEN *
+ *            plan.wan_ns_per_byte / 1000; else 0. A price, not a time: it
+ *            ranks candidates but is left out of the SLO and budget tests,
+ *            so it never sheds a request a remote node could serve in time
  *
  * tokens = 256 << size_class when the request gave a size class, else the
  * plan's prompt_tokens (the capability's mean): idn_req_tokens().
@@ -28,9 +34,9 @@
  * stays put when other candidates come or go.
  *
  * A candidate is over its limits when its queue reached node.max_queue,
- * or J exceeds the plan's SLO (IDN_REJ_SLO), or J exceeds the budget.
+ * or J without T_wan exceeds the plan's SLO (IDN_REJ_SLO) or the budget.
  * A request none of whose candidates (of the plan or its fallback) would
- * meet the SLO even idle - J without queue and load - is no overload: it
+ * meet the SLO even idle - J without queue, load and T_wan - is no overload: it
  * is served by the lowest J among those over the SLO only, not shed.
  *
  * Ladder when no feasible candidate is below its limits: the same
@@ -208,18 +214,36 @@ IDN_INLINE __u64 idn_state_cost(const struct idn_node *n, const struct idn_cand 
 }
 
 /*
- * idn_cost_idle - J of one feasible candidate, saturated to 32 bits; and
- * in *idle what J would be on the same node with no queue and no load
- * (T_queue and C_load 0): the part no wait can remove, for the SLO test.
+ * T_wan: the price of the request's bytes when the node is outside this
+ * router's region; 0 in the region, without a price or without tokens.
+ * At most 2^23 tokens * 4 * 2^32 ns: no wrap in 64 bits.
+ */
+IDN_INLINE __u64 idn_wan_cost(const struct idn_node *n, const struct idn_plan *pl,
+			      __u32 tokens)
+{
+	__u64 t;
+
+	if (!(n->flags & IDN_NODE_F_WAN) || !pl->wan_ns_per_byte)
+		return 0;
+	t = idn_div1000((__u64)tokens * IDN_WAN_BYTES_PER_TOKEN * pl->wan_ns_per_byte);
+	return t > 0xffffffffULL ? 0xffffffffULL : t;
+}
+
+/*
+ * idn_cost_idle - J of one feasible candidate, saturated to 32 bits (the
+ * rank); in *time J without T_wan (what the SLO and budget tests compare)
+ * and in *idle that time with no queue and no load (T_queue and C_load
+ * 0): the part no wait can remove, for the SLO test.
  */
 IDN_INLINE __u32 idn_cost_idle(const struct idn_node *n, const struct idn_cand *c,
 			       const struct idn_plan *pl, const struct idn_sel_in *in,
-			       __u32 *idle)
+			       __u32 *time, __u32 *idle)
 {
 	__u64 t_queue = idn_div1000(((__u64)n->pending_tokens + n->charged_tokens) * n->tok_ns);
 	__u32 tokens = idn_req_tokens(pl, in);
 	__u64 t_exec = c->exec_us + idn_div1000((__u64)tokens * n->tok_ns);
 	__u64 t_state = idn_state_cost(n, c, in, tokens);
+	__u64 t_wan = idn_wan_cost(n, pl, tokens);
 	__u64 j, j0;
 
 	/* each term <= 2^32 * 2^16, so the sum of six cannot wrap */
@@ -236,15 +260,17 @@ IDN_INLINE __u32 idn_cost_idle(const struct idn_node *n, const struct idn_cand *
 	j0 >>= 8;
 	j >>= 8;
 	*idle = j0 > 0xffffffffULL ? 0xffffffffU : (__u32)j0;
+	*time = j > 0xffffffffULL ? 0xffffffffU : (__u32)j;
+	j += t_wan;
 	return j > 0xffffffffULL ? 0xffffffffU : (__u32)j;
 }
 
 IDN_INLINE __u32 idn_cost(const struct idn_node *n, const struct idn_cand *c,
 			  const struct idn_plan *pl, const struct idn_sel_in *in)
 {
-	__u32 idle;
+	__u32 time, idle;
 
-	return idn_cost_idle(n, c, pl, in, &idle);
+	return idn_cost_idle(n, c, pl, in, &time, &idle);
 }
 
 /* Above this a node's charge stops growing (no wrap, whatever the burst). */
@@ -313,7 +339,7 @@ IDN_SUBPROG int idn_plan_pass(IDN_ENV_PARAM const struct idn_plan *pl,
 	for (__u32 i = 0; i < IDN_MAX_CAND; i++) {
 		const struct idn_cand *c;
 		const struct idn_node *n;
-		__u32 cost = 0, idle, hard_ok;
+		__u32 cost = 0, time, idle, hard_ok;
 		__u8 rej;
 
 		if (i >= n_cand)
@@ -323,18 +349,18 @@ IDN_SUBPROG int idn_plan_pass(IDN_ENV_PARAM const struct idn_plan *pl,
 		rej = idn_cand_reject(n, c, pl, in, want_variant);
 		if (rej == IDN_REJ_NONE && n) {
 			ps->n_feasible++;
-			cost = idn_cost_idle(n, c, pl, in, &idle);
+			cost = idn_cost_idle(n, c, pl, in, &time, &idle);
 			hard_ok = !n->max_queue || n->queue_depth < 2 * n->max_queue;
 			if (n->max_queue && n->queue_depth >= n->max_queue)
 				rej = IDN_REJ_OVERLOAD;
-			else if (pl->slo_us && cost > pl->slo_us)
+			else if (pl->slo_us && time > pl->slo_us)
 				rej = IDN_REJ_SLO;
-			else if (in->budget && cost > (__u32)in->budget * 100)
+			else if (in->budget && time > (__u32)in->budget * 100)
 				rej = IDN_REJ_BUDGET;
 			if (pl->slo_us && idle <= pl->slo_us)
 				ps->n_idle_ok++;
 			else if (rej == IDN_REJ_SLO &&
-				 !(in->budget && cost > (__u32)in->budget * 100))
+				 !(in->budget && time > (__u32)in->budget * 100))
 				idn_better(&ps->slow_node, &ps->slow_cost, &ps->slow_hash,
 					   c->node, cost, in->token);
 			if (rej == IDN_REJ_NONE)

@@ -31,6 +31,7 @@
 #define IDND_PROMPT_TOKENS	1024	/* mean prompt, tokens */
 #define IDND_SLO_TTFT_MS	2000	/* TTFT objective */
 #define IDND_SHED_TIER		1	/* tier 0 (best effort) is shed at overload */
+#define IDND_WAN_NS_PER_BYTE	25000	/* T_wan: a WAN byte costs 25 us of J (select.h) */
 
 /* Closed-loop state of one capability (loop.c; not persisted). */
 struct d_loop {
@@ -48,6 +49,7 @@ struct d_cap {
 	uint32_t prompt_tokens;	/* mean prompt: a request's charge without a size hint */
 	uint32_t slo_ttft_ms;	/* TTFT objective, the plans' slo_us (0 = none) */
 	uint8_t shed_tier;	/* plans' shed_tier: lower tiers are shed at overload */
+	uint32_t wan_ns_per_byte;	/* plans' T_wan price of a byte over the WAN */
 	uint32_t context;	/* context limit, tokens */
 	uint8_t min_trust, privacy, scope;
 	uint32_t domain_mask;	/* 0 = any */

@@ -219,7 +219,7 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 {
 	static const char *const top[] = { "class", "variant", "name", "tier", "latency_us",
 		"context", "version", "security", "resources", "lineage", "realization",
-		"prompt_tokens", "slo_ttft_ms", "shed_tier", NULL };
+		"prompt_tokens", "slo_ttft_ms", "shed_tier", "wan_ns_per_byte", NULL };
 	static const char *const sec[] = { "min_trust", "privacy", "scope", "domains", NULL };
 	static const char *const res[] = { "mem_gb", "runtimes", NULL };
 	static const char *const lin[] = { "parent", "method", NULL };
@@ -249,6 +249,8 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 	v = IDND_SHED_TIER;
 	TRY(get_uint(o, "shed_tier", IDN_TIER_MAX + 1, false, &v, err, errlen));
 	c->shed_tier = v;
+	c->wan_ns_per_byte = IDND_WAN_NS_PER_BYTE;
+	TRY(get_uint(o, "wan_ns_per_byte", 100000000, false, &c->wan_ns_per_byte, err, errlen));
 	c->version = 1;
 	TRY(get_uint(o, "version", UINT32_MAX, false, &c->version, err, errlen));
 	if (json_object_object_get_ex(o, "security", &sub)) {
@@ -319,6 +321,7 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 	json_object_object_add(o, "prompt_tokens", json_object_new_int64(c->prompt_tokens));
 	json_object_object_add(o, "slo_ttft_ms", json_object_new_int64(c->slo_ttft_ms));
 	json_object_object_add(o, "shed_tier", json_object_new_int(c->shed_tier));
+	json_object_object_add(o, "wan_ns_per_byte", json_object_new_int64(c->wan_ns_per_byte));
 	json_object_object_add(o, "version", json_object_new_int64(c->version));
 	s = json_object_new_object();
 	json_object_object_add(s, "min_trust", json_object_new_int(c->min_trust));
@@ -817,6 +820,9 @@ int idnd_node_push(const struct d_node *dn)
 		n.domain = dn->domain;
 		n.health = dn->up ? IDN_HEALTH_UP : IDN_HEALTH_DOWN;
 		n.net_us = idnd_node_net_us(dn, D.loop_region);
+		/* a node of another region than this router's: its bytes cross the WAN */
+		if (dn->region != D.loop_region)
+			n.flags |= IDN_NODE_F_WAN;
 		n.tok_ns = dn->tok_ns;
 		n.max_queue = dn->max_queue;
 		n.queue_depth = dn->queue;
@@ -935,6 +941,7 @@ static void plan_build(int i, const struct cplan *cp, int tier, const struct d_p
 	pl->slo_us = c->slo_ttft_ms * 1000;
 	pl->shed_tier = c->shed_tier;
 	pl->prompt_tokens = c->prompt_tokens > 65535 ? 65535 : c->prompt_tokens;
+	pl->wan_ns_per_byte = c->wan_ns_per_byte;
 }
 
 /* Grow-on-demand op array. */

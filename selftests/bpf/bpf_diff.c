@@ -126,6 +126,8 @@ static void rand_node(__u32 id)
 		n.flags |= IDN_NODE_F_LOC6;
 	if (chance(40))
 		n.flags |= IDN_NODE_F_CONFIDENTIAL;
+	if (chance(40))
+		n.flags |= IDN_NODE_F_WAN;
 	n.net_us = rn(500);
 	n.tok_ns = rn(3) ? rn(2000) : 0;
 	n.max_queue = chance(60) ? 1 + rn(20) : 0;
@@ -167,6 +169,7 @@ static void rand_plan(__u32 cap, __u8 tier, __u8 pol, __u8 slot, __u32 gen)
 	pl.domain_mask = (__u32)rnd();
 	pl.shed_tier = (__u8)rn(16);
 	pl.prompt_tokens = (__u16)(chance(70) ? rn(65536) : 0);
+	pl.wan_ns_per_byte = chance(50) ? rn(100000) : 0;
 	if (IDN_CAP_CLASS(cap) == 0x200 && IDN_CAP_VARIANT(cap) == 1 && chance(70))
 		pl.fallback_cap = CAP_B2;
 	else if (chance(20))

@@ -376,6 +376,7 @@ static void test_cap_routing_defaults(void)
 	ASSERT_EQ(c.slo_ttft_ms, 2000, "default TTFT objective 2 s");
 	ASSERT_EQ(c.shed_tier, 1, "default shed tier");
 	ASSERT_EQ(c.prompt_tokens, 1024, "default mean prompt");
+	ASSERT_EQ(c.wan_ns_per_byte, IDND_WAN_NS_PER_BYTE, "default WAN price");
 	place(IDN_CAP(11, 0), 1);
 	place(IDN_CAP(11, 0), 2);
 	ASSERT_TRUE(build() > 0, "compiled");
@@ -400,7 +401,8 @@ static void test_cap_routing_defaults(void)
 
 	/* given values, and their JSON round trip */
 	ASSERT_OK(cap_json("{\"class\":12,\"name\":\"n\",\"resources\":{\"mem_gb\":10},"
-			   "\"prompt_tokens\":9000,\"slo_ttft_ms\":0,\"shed_tier\":16}", &c),
+			   "\"prompt_tokens\":9000,\"slo_ttft_ms\":0,\"shed_tier\":16,"
+			   "\"wan_ns_per_byte\":777}", &c),
 		  "capability with routing fields");
 	o = idnd_cap_to_json(&c, false);
 	ASSERT_OK(idnd_cap_from_json(o, &c, errbuf, sizeof(errbuf)), "round trip");
@@ -408,16 +410,19 @@ static void test_cap_routing_defaults(void)
 	ASSERT_EQ(c.prompt_tokens, 9000, "prompt_tokens kept");
 	ASSERT_EQ(c.slo_ttft_ms, 0, "no SLO kept");
 	ASSERT_EQ(c.shed_tier, 16, "shed every tier kept");
+	ASSERT_EQ(c.wan_ns_per_byte, 777, "WAN price kept");
 	place(IDN_CAP(12, 0), 1);
 	build();
 	p = plan_of(IDN_CAP(12, 0), IDN_ANY, IDN_ANY);
 	if (ASSERT_TRUE(p != NULL, "plan of 12"))
-		ASSERT_TRUE(p->slo_us == 0 && p->shed_tier == 16 && p->prompt_tokens == 9000,
-			    "plan fields from the capability");
+		ASSERT_TRUE(p->slo_us == 0 && p->shed_tier == 16 && p->prompt_tokens == 9000 &&
+			    p->wan_ns_per_byte == 777, "plan fields from the capability");
 	ASSERT_EQ(cap_json("{\"class\":13,\"name\":\"o\",\"resources\":{\"mem_gb\":1},"
 			   "\"prompt_tokens\":70000}", &c), -EINVAL, "prompt_tokens over 65535");
 	ASSERT_EQ(cap_json("{\"class\":13,\"name\":\"o\",\"resources\":{\"mem_gb\":1},"
 			   "\"shed_tier\":17}", &c), -EINVAL, "shed_tier over 16");
+	ASSERT_EQ(cap_json("{\"class\":13,\"name\":\"o\",\"resources\":{\"mem_gb\":1},"
+			   "\"wan_ns_per_byte\":100000001}", &c), -EINVAL, "WAN price over 0.1 s");
 }
 
 /*
@@ -427,6 +432,7 @@ static void test_cap_routing_defaults(void)
  */
 static void test_region_net(void)
 {
+	const struct idn_plan *p;
 	json_object *o;
 	struct d_node n;
 	struct idn_sel s;
@@ -441,6 +447,8 @@ static void test_region_net(void)
 	D.nodes[2].region_net_us[0] = 16000;
 	D.nodes[2].region_net_us[1] = 200;
 	cap(IDN_CAP(14, 0), 10, 0);
+	idnd_cap_find(IDN_CAP(14, 0))->wan_ns_per_byte = IDND_WAN_NS_PER_BYTE;
+	idnd_cap_find(IDN_CAP(14, 0))->prompt_tokens = 1024;
 	place(IDN_CAP(14, 0), 1);
 	place(IDN_CAP(14, 0), 2);
 	ASSERT_TRUE(build() > 0, "compiled");
@@ -455,6 +463,8 @@ static void test_region_net(void)
 	ASSERT_OK(idnd_node_push(&D.nodes[1]), "push 1");
 	ASSERT_OK(idnd_node_push(&D.nodes[2]), "push 2");
 	ASSERT_TRUE(nodes[1].net_us == 200 && nodes[2].net_us == 16000, "region 0's entries");
+	ASSERT_TRUE(!(nodes[1].flags & IDN_NODE_F_WAN) && (nodes[2].flags & IDN_NODE_F_WAN),
+		    "region 0: node 2's region is across the WAN");
 	for (uint64_t t = 1; t <= 8; t++)
 		ASSERT_EQ(sel(IDN_CAP(14, 0), 0, 0, t).node, 1, "region 0 routes to node 1");
 	/* the router in region 1 */
@@ -464,6 +474,25 @@ static void test_region_net(void)
 	ASSERT_TRUE(nodes[1].net_us == 16000 && nodes[2].net_us == 200, "region 1's entries");
 	for (uint64_t t = 1; t <= 8; t++)
 		ASSERT_EQ(sel(IDN_CAP(14, 0), 0, 0, t).node, 2, "region 1 routes to node 2");
+	ASSERT_TRUE((nodes[1].flags & IDN_NODE_F_WAN) && !(nodes[2].flags & IDN_NODE_F_WAN),
+		    "region 1: node 1 across the WAN");
+	/*
+	 * T_wan at idnd's default price: 50 ms of queue on node 2 is cheaper
+	 * than sending the mean prompt's 4096 bytes to node 1 (102.4 ms);
+	 * with the price at 0 the 16 ms round trip wins.
+	 */
+	p = plan_of(IDN_CAP(14, 0), IDN_ANY, IDN_ANY);
+	if (ASSERT_TRUE(p != NULL, "plan of 14"))
+		ASSERT_EQ(p->wan_ns_per_byte, IDND_WAN_NS_PER_BYTE, "the capability's WAN price");
+	nodes[1].tok_ns = nodes[2].tok_ns = 1000;
+	nodes[2].pending_tokens = 50000;
+	ASSERT_EQ(sel(IDN_CAP(14, 0), 0, 0, 1).node, 2, "priced WAN bytes stay in region");
+	idnd_cap_find(IDN_CAP(14, 0))->wan_ns_per_byte = 0;
+	ASSERT_TRUE(build() > 0, "compiled, free WAN");
+	p = plan_of(IDN_CAP(14, 0), IDN_ANY, IDN_ANY);
+	if (ASSERT_TRUE(p != NULL, "plan of 14, free WAN"))
+		ASSERT_EQ(p->wan_ns_per_byte, 0, "price from the capability");
+	ASSERT_EQ(sel(IDN_CAP(14, 0), 0, 0, 1).node, 1, "free WAN bytes: the shorter wait");
 	/* load still trades against distance: node 2 with 2 s of queued work */
 	nodes[2].pending_tokens = 2000000;
 	nodes[1].tok_ns = nodes[2].tok_ns = 1000;

@@ -295,6 +295,99 @@ static void test_cost_saturates(void)
 	ASSERT_EQ(idn_cost(&n, &c, &pl, &in), 0xffffffffU, "all terms max");
 }
 
+/*
+ * T_wan: a node outside this router's region (IDN_NODE_F_WAN) pays the
+ * plan's price for the request's bytes (4 per prompt token), in its rank
+ * only: the SLO and budget tests see J without it.
+ */
+static void test_wan_cost(void)
+{
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct idn_node *far;
+	struct req r;
+
+	env_reset();
+	node_up(1)->pending_tokens = 3000;	/* in region, 3 ms of queue */
+	far = node_up(2);			/* idle, across the WAN */
+	far->net_us = 1100;
+	far->flags |= IDN_NODE_F_WAN;
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	cand_add(pl, 1, 300);
+	cand_add(pl, 2, 300);
+	r = req_default(CAP_A);
+	r.d.flags |= IDN_DF_SIZE;
+	r.d.size_class = 2;			/* 1024 tokens, 4096 bytes */
+
+	/* no price: the idle far node wins, 1100 + 300 + 1024 < 100 + 3000 + 300 + 1024 */
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "free WAN");
+	ASSERT_EQ(out.node, 2, "free WAN: the idle far node");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 1024, "free WAN: J without T_wan");
+
+	/* 500 ns per byte: 4096 * 500 / 1000 = 2048 us on the far node only */
+	pl->wan_ns_per_byte = 500;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "priced WAN");
+	ASSERT_EQ(rc.cand[0].cost, 100 + 3000 + 300 + 1024, "in region: no T_wan");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 1024 + 2048, "far: T_wan added");
+	ASSERT_EQ(out.node, 1, "priced WAN keeps the request in region");
+	ASSERT_EQ(out.cost, 4424, "J of the chosen node");
+
+	/* a smaller request costs less to send: 256 tokens, 512 us < its queue */
+	r.d.size_class = 0;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "small request");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 256 + 512, "T_wan scales with the size");
+	ASSERT_EQ(out.node, 2, "a small request still goes to the idle far node");
+
+	/* without a size class the plan's mean prompt gives the bytes */
+	r.d.flags &= ~IDN_DF_SIZE;
+	pl->prompt_tokens = 2000;		/* 8000 bytes: 4000 us */
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "mean prompt");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 2000 + 4000, "T_wan from prompt_tokens");
+	pl->prompt_tokens = 0;			/* unknown size: nothing to price */
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "unknown size");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300, "no tokens, no T_wan");
+
+	/*
+	 * The price is not a time: the in-region node over the SLO, the far
+	 * one's time (2424 us) under it although J with T_wan (4472) is not:
+	 * served there, not shed and not rejected as slo.
+	 */
+	r.d.flags |= IDN_DF_SIZE;
+	r.d.size_class = 2;
+	r.d.tier = 0;
+	pl->shed_tier = 1;
+	pl->slo_us = 3000;
+	M.nodes[1].pending_tokens = 5000;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "served across the WAN");
+	ASSERT_EQ(out.node, 2, "the far node meets the SLO");
+	ASSERT_EQ(rc.cand[0].reject, IDN_REJ_SLO, "in region over the SLO");
+	ASSERT_EQ(rc.cand[1].reject, IDN_REJ_NONE, "the price is no SLO miss");
+	ASSERT_EQ(out.cost, 2424 + 2048, "J with T_wan");
+	/* and the budget (100 us units) is a time too: 2424 fits 25 */
+	r.d.budget = 25;
+	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "budget");
+	ASSERT_EQ(out.node, 2, "the price is no budget overrun");
+	r.d.budget = 24;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_SHED, "over the budget in time");
+	ASSERT_EQ(rc.cand[1].reject, IDN_REJ_BUDGET, "budget compares time");
+
+	/* the flag is what prices: the same node in region pays nothing */
+	r.d.budget = 0;
+	far->flags &= ~IDN_NODE_F_WAN;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "in region");
+	ASSERT_EQ(out.cost, 2424, "no flag, no T_wan");
+
+	/* the largest request at the largest price saturates, never wraps */
+	far->flags |= IDN_NODE_F_WAN;
+	pl->slo_us = 0;
+	pl->wan_ns_per_byte = 0xffffffffU;
+	r.d.size_class = 15;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "huge price");
+	ASSERT_EQ(rc.cand[1].cost, 0xffffffffU, "T_wan saturates J");
+	ASSERT_EQ(out.node, 1, "the in-region node, however loaded");
+}
+
 /* ---- hard filters ------------------------------------------------- */
 
 struct filt_case {
@@ -1243,6 +1336,7 @@ int main(void)
 	TAP_RUN(test_cost_by_hand);
 	TAP_RUN(test_div1000_exact);
 	TAP_RUN(test_cost_saturates);
+	TAP_RUN(test_wan_cost);
 	TAP_RUN(test_hard_filters);
 	TAP_RUN(test_filters_fail_closed);
 	TAP_RUN(test_plan_lookup);

@@ -848,8 +848,9 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 			ev_eng_speed(&ac.eng, s->c->speed);
 			ac.node_id = j;
 			snprintf(ac.addr4, sizeof(ac.addr4), "10.0.0.%u", (unsigned char)(j + 1));
-			ac.region = s->c->layout == EV_TIERED && tier_region(j) >= 0 ?
-				tier_region(j) : 0;
+			/* tiered: the cloud nodes are a region of their own (2) */
+			ac.region = s->c->layout != EV_TIERED ? 0 :
+				tier_region(j) >= 0 ? tier_region(j) : 2;
 			/*
 			 * The agent's --net-us: the round trip from the node's
 			 * own region's clients (cloud: from anywhere); tiered,

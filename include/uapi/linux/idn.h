@@ -375,6 +375,10 @@ struct idn_plan {
 	__u16 prompt_tokens;	/* capability's mean prompt, tokens: the work a new
 				 * flow without a size class is charged (and
 				 * recomputes away from its state); 0 = none */
+	__u32 wan_ns_per_byte;	/* T_wan: J's price of a byte that crosses the WAN
+				 * (to a node with IDN_NODE_F_WAN), ns per byte of
+				 * the request (IDN_WAN_BYTES_PER_TOKEN per prompt
+				 * token); 0 = WAN bytes are free */
 	struct idn_cand cand[IDN_MAX_CAND];
 	/*
 	 * Stateless choice of the plan (bpf/lib/stateless.h): bucket b of the
@@ -397,6 +401,11 @@ enum idn_health {
 #define IDN_NODE_F_CONFIDENTIAL	0x0002	/* may serve privacy >= confidential */
 #define IDN_NODE_F_LOC4		0x0004	/* addr4 is a locator */
 #define IDN_NODE_F_LOC6		0x0008	/* addr6 is a locator */
+#define IDN_NODE_F_WAN		0x0010	/* outside this router's region: a request's
+					 * bytes cross the WAN (plan wan_ns_per_byte) */
+
+/* bytes of text per prompt token that T_wan prices (request size from its tokens) */
+#define IDN_WAN_BYTES_PER_TOKEN	4
 
 /*
  * One entry per physical node, dual-stack: a request is sent to the
@@ -670,7 +679,7 @@ struct idn_meta {
  * running program only for one of the same layout, since the new program
  * keeps the old maps (.rodata idn_map_layout of idn_steer).
  */
-#define IDN_MAP_LAYOUT		2	/* 2: idn_conns, idn_affinity set-associative */
+#define IDN_MAP_LAYOUT		3	/* 2: idn_conns, idn_affinity set-associative; 3: idn_plan.wan_ns_per_byte */
 
 /* skb->mark value set on demand misses in TC: IDN_MARK_MISS | (cap class bits untouched) */
 #define IDN_MARK_MISS		0x1d4e0000U
@@ -799,7 +808,7 @@ enum idn_hold_stat {
 	_Static_assert(IDN_MAX_NODES <= 0x10000, "an affinity tag holds a node id"); \
 	IDN_ASSERT_SIZE(struct idn_plan_key, 8);			\
 	IDN_ASSERT_SIZE(struct idn_cand, 16);				\
-	IDN_ASSERT_SIZE(struct idn_plan, 32 + 16 * IDN_MAX_CAND + IDN_SL_RING); \
+	IDN_ASSERT_SIZE(struct idn_plan, 36 + 16 * IDN_MAX_CAND + IDN_SL_RING); \
 	IDN_ASSERT_SIZE(struct idn_node, 64);				\
 	IDN_ASSERT_SIZE(struct idn_nexthop, 24);			\
 	IDN_ASSERT_SIZE(struct idn_vstat, 16);				\
