@@ -702,7 +702,26 @@ struct wstate {
 	bool syncing;		/* full sync: one snapshot, committed at its end */
 	uint32_t gen;
 	int64_t gen_rev;	/* revision of the txn that wrote gen */
+	/* full sync: plan keys whose value was refused (their map entry stays) */
+	struct idn_plan_key *kept;
+	int n_kept, cap_kept;
 };
+
+static void wkeep(struct wstate *w, const struct idn_plan_key *k)
+{
+	if (!w->syncing)
+		return;
+	if (w->n_kept == w->cap_kept) {
+		int nc = w->cap_kept ? 2 * w->cap_kept : 16;
+		struct idn_plan_key *p = realloc(w->kept, nc * sizeof(*p));
+
+		if (!p)
+			return;	/* then a full sync drops that plan: never a wrong one */
+		w->kept = p;
+		w->cap_kept = nc;
+	}
+	w->kept[w->n_kept++] = *k;
+}
 
 static int plans_active(struct idn_plan_entry **cur)
 {
@@ -777,24 +796,54 @@ static int parse_plan_key(const char *rest, struct idn_plan_key *k)
 	return 0;
 }
 
-static void wnode(const char *rest, const char *val)
+/*
+ * A value under the prefix the watcher will not write into the maps:
+ * refused, counted and said; what the maps hold stays.
+ */
+static unsigned long w_refused;
+
+static void wrefuse(const char *rest, int64_t rev, const char *why)
+{
+	w_refused++;
+	pr_warn("WATCH: refused %s%s (revision %lld): %s; the maps keep what they had "
+		"(%lu values refused since start)\n", D.prefix, rest, (long long)rev, why,
+		w_refused);
+}
+
+static void wnode(const char *rest, const char *val, int64_t rev)
 {
 	char err[256];
 	unsigned int id;
+	char end;
 
-	if (sscanf(rest, "%u", &id) != 1 || id >= IDN_MAX_NODES)
+	if (sscanf(rest, "%u%c", &id, &end) != 1 || id >= IDN_MAX_NODES) {
+		if (val)
+			wrefuse(rest - 6, rev, "not a node id (0..4095)");
 		return;
+	}
 	if (val) {
 		bool agent;
 		json_object *o = node_val(val, &agent);
 		struct d_node nd = {};
 
-		if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id == id) {
-			nd.used = true;
-			nd.up = true;
-			D.nodes[id] = nd;
+		if (!o) {
+			wrefuse(rest - 6, rev, "not a JSON object");
+			return;
+		}
+		if (idnd_node_from_json(o, &nd, err, sizeof(err))) {
+			wrefuse(rest - 6, rev, err);
+			json_object_put(o);
+			return;
 		}
 		json_object_put(o);
+		if (nd.id != id) {
+			snprintf(err, sizeof(err), "value names node %u, the key node %u", nd.id, id);
+			wrefuse(rest - 6, rev, err);
+			return;
+		}
+		nd.used = true;
+		nd.up = true;
+		D.nodes[id] = nd;
 	} else if (D.nodes[id].used) {
 		D.nodes[id].up = false;	/* its key expired or was deleted */
 	} else {
@@ -833,18 +882,37 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 		return 0;
 	rest = key + pl;
 	if (!strncmp(rest, "nodes/", 6)) {
-		wnode(rest + 6, val);
+		wnode(rest + 6, val, rev);
 	} else if (!strncmp(rest, "plans/", 6)) {
 		struct idn_plan_op op = {};
+		char why[256];
 
-		if (parse_plan_key(rest + 6, &op.key))
+		if (parse_plan_key(rest + 6, &op.key)) {
+			if (val)
+				wrefuse(rest, rev, "not a plan key CAP-TIER-POLICY");
 			return 0;
+		}
 		if (val) {
 			struct plan_val pv;
 
-			if (len != sizeof(pv))
+			if (len != sizeof(pv)) {
+				snprintf(why, sizeof(why), "%zu bytes, a plan is %zu", len,
+					 sizeof(pv));
+				wrefuse(rest, rev, why);
+				wkeep(w, &op.key);
 				return 0;
+			}
 			memcpy(&pv, val, sizeof(pv));
+			if (memcmp(&pv.key, &op.key, sizeof(op.key))) {
+				wrefuse(rest, rev, "the value's plan key is not its etcd key's");
+				wkeep(w, &op.key);
+				return 0;
+			}
+			if (idnd_plan_check(&pv.key, &pv.plan, why, sizeof(why))) {
+				wrefuse(rest, rev, why);
+				wkeep(w, &op.key);
+				return 0;
+			}
 			op.plan = pv.plan;
 		} else {
 			op.del = true;
@@ -896,6 +964,7 @@ static int wsync(struct wstate *w, int64_t *rev)
 			return dist_err(e);
 	}
 	w->n_ops = 0;
+	w->n_kept = 0;
 	w->syncing = true;
 	for (int j = 0; j < IDN_MAX_NODES; j++)
 		if (D.nodes[j].used)
@@ -915,6 +984,10 @@ static int wsync(struct wstate *w, int64_t *rev)
 			have = !w->ops[i].del && w->ops[i].key.cap == cur[j].key.cap &&
 			       w->ops[i].key.tier == cur[j].key.tier &&
 			       w->ops[i].key.policy == cur[j].key.policy;
+		for (int i = 0; i < w->n_kept && !have; i++)
+			have = w->kept[i].cap == cur[j].key.cap &&
+			       w->kept[i].tier == cur[j].key.tier &&
+			       w->kept[i].policy == cur[j].key.policy;
 		if (!have) {
 			struct idn_plan_op op = { .del = true, .key = cur[j].key };
 
@@ -959,6 +1032,7 @@ int idnd_dist_watch(volatile int *stop)
 		usleep(200000);
 	}
 	free(w.ops);
+	free(w.kept);
 	etcd_close(&E);
 	return 0;
 }

@@ -212,6 +212,18 @@ const char *idnd_cap_refused(const struct d_cap *c, const struct d_policy *pol);
 const char *idnd_policy_why(const struct d_policy *pol, const struct d_node *dn);
 /* The next generation's plan entries (puts, sorted by key); count or -errno. */
 int idnd_plans_build(struct idn_plan_op **out);
+/*
+ * A plan as idnd compiles it (idnd_plans_build), checked field by field
+ * before a router writes it from etcd: capability ids, tier, candidate
+ * nodes (in range, no repeats, the key's variant), costs and SLO within
+ * what the API accepts (IDND_PLAN_MAX_US), weights (Q8.8, at most
+ * IDND_PLAN_MAX_WEIGHT), shed tier, fallback (another variant of the same
+ * class), padding zero. 0, or -EINVAL with why.
+ */
+#define IDND_PLAN_MAX_US	3600000000U	/* slo_ttft_ms <= 3,600,000 */
+#define IDND_PLAN_MAX_WEIGHT	(64 * 256)
+int idnd_plan_check(const struct idn_plan_key *k, const struct idn_plan *p, char *why,
+		    size_t wl);
 
 /* store.c */
 int idnd_store_open(const char *path);

@@ -977,6 +977,57 @@ static int op_cmp(const void *a, const void *b)
 		       &((const struct idn_plan_op *)b)->key);
 }
 
+#define PLAN_BAD(...) do { snprintf(why, wl, __VA_ARGS__); return -EINVAL; } while (0)
+
+int idnd_plan_check(const struct idn_plan_key *k, const struct idn_plan *p, char *why,
+		    size_t wl)
+{
+	if (!IDN_CAP_CLASS(k->cap))
+		PLAN_BAD("capability %u: class 0 is no capability", k->cap);
+	if (k->tier > IDN_TIER_MAX && k->tier != IDN_ANY)
+		PLAN_BAD("tier %u out of range (0..%d or any)", k->tier, IDN_TIER_MAX);
+	if (k->pad || k->slot > 1)
+		PLAN_BAD("key padding %u / slot %u not zero", k->pad, k->slot);
+	if (p->n_cand > IDN_MAX_CAND)
+		PLAN_BAD("%u candidates (at most %d)", p->n_cand, IDN_MAX_CAND);
+	for (int i = 0; i < p->n_cand; i++) {
+		const struct idn_cand *c = &p->cand[i];
+
+		if (c->node >= IDN_MAX_NODES)
+			PLAN_BAD("candidate %d: node %u out of range (0..%d)", i, c->node,
+				 IDN_MAX_NODES - 1);
+		for (int j = 0; j < i; j++)
+			if (p->cand[j].node == c->node)
+				PLAN_BAD("candidate %d: node %u repeated", i, c->node);
+		if (c->variant != IDN_CAP_VARIANT(k->cap))
+			PLAN_BAD("candidate %d: variant %u, the capability's is %u", i,
+				 c->variant, IDN_CAP_VARIANT(k->cap));
+		if (c->exec_us > IDND_PLAN_MAX_US || c->state_us > IDND_PLAN_MAX_US)
+			PLAN_BAD("candidate %d: cost %u/%u us over %u us", i, c->exec_us,
+				 c->state_us, IDND_PLAN_MAX_US);
+		if (c->pad)
+			PLAN_BAD("candidate %d: padding not zero", i);
+	}
+	for (int i = p->n_cand; i < IDN_MAX_CAND; i++)
+		if (p->cand[i].node || p->cand[i].exec_us || p->cand[i].state_us ||
+		    p->cand[i].policy_us || p->cand[i].variant || p->cand[i].pad)
+			PLAN_BAD("unused candidate slot %d not zero", i);
+	for (int w = 0; w < IDN_W_MAX; w++)
+		if (p->weight[w] > IDND_PLAN_MAX_WEIGHT)
+			PLAN_BAD("weight %d is %u (Q8.8, at most %u)", w, p->weight[w],
+				 IDND_PLAN_MAX_WEIGHT);
+	if (p->slo_us > IDND_PLAN_MAX_US)
+		PLAN_BAD("slo %u us over %u us", p->slo_us, IDND_PLAN_MAX_US);
+	if (p->shed_tier > IDN_TIER_MAX + 1)
+		PLAN_BAD("shed tier %u out of range (0..%d)", p->shed_tier, IDN_TIER_MAX + 1);
+	if (p->fallback_cap && (IDN_CAP_CLASS(p->fallback_cap) != IDN_CAP_CLASS(k->cap) ||
+				p->fallback_cap == k->cap))
+		PLAN_BAD("fallback %u/%u is not another variant of %u/%u",
+			 IDN_CAP_CLASS(p->fallback_cap), IDN_CAP_VARIANT(p->fallback_cap),
+			 IDN_CAP_CLASS(k->cap), IDN_CAP_VARIANT(k->cap));
+	return 0;
+}
+
 /*
  * The next generation's plans (puts only, sorted by key): per capability
  * with an up, placed node, the default (cap, ANY, ANY) and, per policy

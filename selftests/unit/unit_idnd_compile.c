@@ -625,6 +625,57 @@ static void test_aff_seeds(void)
 		json_object_put(st[j]);
 }
 
+/*
+ * idnd_plan_check(): every plan idnd compiles passes it (the watcher
+ * writes what idnd publishes); each field out of range, as a forged etcd
+ * value would carry it, is refused with why.
+ */
+static void test_plan_check(void)
+{
+	struct idn_plan_op good;
+	char why[256];
+	int id, bad = 0;
+
+	two_nodes_cap7();
+	cap(IDN_CAP(7, 1), 10, 0);
+	place(IDN_CAP(7, 1), 2);
+	id = policy("{\"name\":\"secure\",\"min_trust\":5}");
+	if (!ASSERT_TRUE(id > 0 && build() > 0, "plans built"))
+		return;
+	for (int i = 0; i < n_ops; i++)
+		if (!ASSERT_OK(idnd_plan_check(&ops[i].key, &ops[i].plan, why, sizeof(why)),
+			       why))
+			return;
+	good = ops[0];
+	for (int m = 0; m < 14; m++) {
+		struct idn_plan_key k = good.key;
+		struct idn_plan p = good.plan;
+
+		switch (m) {
+		case 0: k.cap = IDN_CAP(0, 0); break;
+		case 1: k.tier = IDN_TIER_MAX + 1; break;
+		case 2: k.pad = 1; break;
+		case 3: p.n_cand = IDN_MAX_CAND + 1; break;
+		case 4: p.cand[0].node = IDN_MAX_NODES; break;
+		case 5: p.cand[1] = p.cand[0]; p.n_cand = 2; break;
+		case 6: p.cand[0].variant ^= 1; break;
+		case 7: p.cand[0].exec_us = IDND_PLAN_MAX_US + 1; break;
+		case 8: p.cand[0].state_us = ~0U; break;
+		case 9: p.cand[IDN_MAX_CAND - 1].node = 3; break;
+		case 10: p.weight[IDN_W_LOAD] = IDND_PLAN_MAX_WEIGHT + 1; break;
+		case 11: p.shed_tier = IDN_TIER_MAX + 2; break;
+		case 12: p.fallback_cap = IDN_CAP(8, 0); break;
+		case 13: p.slo_us = ~0U; break;
+		}
+		why[0] = 0;
+		if (idnd_plan_check(&k, &p, why, sizeof(why)) == -EINVAL && why[0])
+			bad++;
+		else
+			TAP_FAIL("mutation %d passed the check", m);
+	}
+	ASSERT_EQ(bad, 14, "every mutation refused with why");
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -637,6 +688,7 @@ int main(void)
 	TAP_RUN(test_cap_routing_defaults);
 	TAP_RUN(test_region_net);
 	TAP_RUN(test_aff_seeds);
+	TAP_RUN(test_plan_check);
 	reset();
 	return tap_done();
 }
