@@ -222,6 +222,7 @@ int idnd_plans_build(struct idn_plan_op **out);
  */
 #define IDND_PLAN_MAX_US	3600000000U	/* slo_ttft_ms <= 3,600,000 */
 #define IDND_PLAN_MAX_WEIGHT	(64 * 256)
+#define IDND_PLAN_MAX_WAN_NS	100000000	/* the capability field's bound (ns per byte) */
 int idnd_plan_check(const struct idn_plan_key *k, const struct idn_plan *p, char *why,
 		    size_t wl);
 

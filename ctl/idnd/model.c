@@ -1020,6 +1020,11 @@ int idnd_plan_check(const struct idn_plan_key *k, const struct idn_plan *p, char
 		PLAN_BAD("slo %u us over %u us", p->slo_us, IDND_PLAN_MAX_US);
 	if (p->shed_tier > IDN_TIER_MAX + 1)
 		PLAN_BAD("shed tier %u out of range (0..%d)", p->shed_tier, IDN_TIER_MAX + 1);
+	if (p->wan_ns_per_byte > IDND_PLAN_MAX_WAN_NS)
+		PLAN_BAD("wan price %u ns/byte over %u", p->wan_ns_per_byte, IDND_PLAN_MAX_WAN_NS);
+	for (int b = 0; b < IDN_SL_RING; b++)
+		if (p->sl_ring[b])
+			PLAN_BAD("stateless ring bucket %d set (the dataplane fills it)", b);
 	if (p->fallback_cap && (IDN_CAP_CLASS(p->fallback_cap) != IDN_CAP_CLASS(k->cap) ||
 				p->fallback_cap == k->cap))
 		PLAN_BAD("fallback %u/%u is not another variant of %u/%u",

@@ -140,14 +140,16 @@ attack() {
 		"$(grep -q "WATCH: refused $DOM$key.*$pat" <<<"$new" && [ "$after" = "$BEFORE" ]; echo $?)" \
 		"log: $(head -3 <<<"$new"); maps: $after"
 }
-# offsets in the value: plan at 8; weight[] at 8+16; n_cand at 8+29; cand[i] at 8+32+16*i
-attack "a candidate node out of range (5000)" $PK "$(forge 40:I:5000)" "node 5000 out of range"
+# offsets in the value: plan at 8; weight[] at 8+16; n_cand at 8+29;
+# wan_ns_per_byte at 8+32; cand[i] at 8+36+16*i
+attack "a candidate node out of range (5000)" $PK "$(forge 44:I:5000)" "node 5000 out of range"
 attack "200 candidates" $PK "$(forge 37:B:200)" "200 candidates"
 attack "a truncated plan value" $PK "$(forge 100:cut:0)" "100 bytes, a plan is"
 attack "a plan value whose key is another capability's" $PK "$(forge 0:I:2048)" \
 	"plan key is not its etcd key"
 attack "a weight over the bound (255.99)" $PK "$(forge 32:H:65535)" "weight 4 is 65535"
-attack "a candidate cost of 4295 s" $PK "$(forge 44:I:0xffffffff)" "over 3600000000 us"
+attack "a candidate cost of 4295 s" $PK "$(forge 48:I:0xffffffff)" "over 3600000000 us"
+attack "a WAN price of 4.3 s per byte" $PK "$(forge 40:I:0xffffffff)" "wan price 4294967295"
 attack "a plan for capability class 0" plans/7-255-255 \
 	"$(forge 0:I:7)" "class 0 is no capability"
 lines=$(wc -l <"$TMPD/watch.log")
@@ -161,7 +163,7 @@ tap_result "attack: a node value naming another node (nodes/3 says 4): refused, 
 	"log: $new"
 # the forged plan value is still in etcd: a watcher starting now syncs past it
 kill "$WPID"; wait "$WPID" 2>/dev/null
-eput $PK "$(forge 40:I:5000)"
+eput $PK "$(forge 44:I:5000)"
 : >"$TMPD/watch.log"
 start_watch
 for _ in $(seq 50); do grep -q "WATCH: synced" "$TMPD/watch.log" && break; sleep 0.1; done
