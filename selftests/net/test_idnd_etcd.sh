@@ -167,14 +167,18 @@ etcd_put() {	# KEY VALUE-BASE64
 	in_ns "$NS" curl -s -m 2 -X POST "$ETCD/v3/kv/put" \
 		-d "{\"key\":\"$(printf '%s' "$1" | base64 -w0)\",\"value\":\"$2\"}" >/dev/null
 }
+# the plan's stateless ring: its size from the UAPI header
+SL_RING=$(awk '$1 == "#define" && $2 == "IDN_SL_RING" {print $3}' "$IDN_ROOT/include/uapi/linux/idn.h")
 plan_b64() {	# CAP NODE: struct idn_plan_key + struct idn_plan, one candidate
 	python3 -c '
 import base64, struct, sys
 cap, node = int(sys.argv[1]), int(sys.argv[2])
 key = struct.pack("<IBBBB", cap, 255, 255, 0, 0)
-plan = struct.pack("<IIII6HBBH", 0, 0, 0, 0xffffffff, *[256] * 6, 0, 1, 0)
+# header (wan_ns_per_byte last), 16 candidates, the stateless ring (left 0)
+plan = struct.pack("<IIII6HBBHI", 0, 0, 0, 0xffffffff, *[256] * 6, 0, 1, 0, 0)
 plan += struct.pack("<IIIHBB", node, 1000, 0, 0, 0, 0) + bytes(16 * 15)
-print(base64.b64encode(key + plan).decode())' "$1" "$2"
+plan += bytes(int(sys.argv[3]))
+print(base64.b64encode(key + plan).decode())' "$1" "$2" "$SL_RING"
 }
 make_bpffs "$TMPD/bpf2" || { tap_fail "bpffs"; tap_done; }
 P2=$TMPD/bpf2/idn
