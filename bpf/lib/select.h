@@ -243,7 +243,6 @@ IDN_INLINE __u32 idn_cost_idle(const struct idn_node *n, const struct idn_cand *
 	__u32 tokens = idn_req_tokens(pl, in);
 	__u64 t_exec = c->exec_us + idn_div1000((__u64)tokens * n->tok_ns);
 	__u64 t_state = idn_state_cost(n, c, in, tokens);
-	__u64 t_wan = idn_wan_cost(n, pl, tokens);
 	__u64 j, j0;
 
 	/* each term <= 2^32 * 2^16, so the sum of six cannot wrap */
@@ -261,7 +260,9 @@ IDN_INLINE __u32 idn_cost_idle(const struct idn_node *n, const struct idn_cand *
 	j >>= 8;
 	*idle = j0 > 0xffffffffULL ? 0xffffffffU : (__u32)j0;
 	*time = j > 0xffffffffULL ? 0xffffffffU : (__u32)j;
-	j += t_wan;
+	/* T_wan last: fewer values live across the sum (the 6.1 verifier's
+	 * 512-byte limit on the stacks of the whole call chain) */
+	j += idn_wan_cost(n, pl, tokens);
 	return j > 0xffffffffULL ? 0xffffffffU : (__u32)j;
 }
 

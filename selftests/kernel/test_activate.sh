@@ -92,15 +92,15 @@ say "cold: capability 5/0 registered, node 1 registered, nothing deployed"
 say "client: connect $VIP:80 (capability 5/0)"
 $IP netns exec kacli kt_tcp connect $VIP 80 15000 >/tmp/ac1; rc=$?
 t $rc "first request served by node 1 after activation ($(cat /tmp/ac1))"
-grep -q '^HOLD: miss cap 5/0: ' $LOG; t $? "idnd heard the DEMAND_MISS"
-grep -q '^HOLD: cap 5/0: placed on node 1 ' $LOG; t $? "idnd placed 5/0 on node 1"
-grep -q '^HOLD: cap 5/0: plan installed, generation ' $LOG; t $? "idnd installed the plan"
-grep -q '^HOLD: cap 5/0: RELEASE sent, [1-9][0-9]* packet(s) re-injected' $LOG
+grep -q '\(^\| \)HOLD: miss cap 5/0: ' $LOG; t $? "idnd heard the DEMAND_MISS"
+grep -q '\(^\| \)HOLD: cap 5/0: placed on node 1 ' $LOG; t $? "idnd placed 5/0 on node 1"
+grep -q '\(^\| \)HOLD: cap 5/0: plan installed, generation ' $LOG; t $? "idnd installed the plan"
+grep -q '\(^\| \)HOLD: cap 5/0: RELEASE sent, [1-9][0-9]* packet(s) re-injected' $LOG
 t $? "idnd sent RELEASE ($(grep 'RELEASE sent' $LOG | head -1))"
-say "idnd: $(grep '^HOLD: miss cap 5/0' $LOG | head -1)"
-say "idnd: $(grep '^HOLD: cap 5/0: placed' $LOG | head -1)"
-say "idnd: $(grep '^HOLD: cap 5/0: plan installed' $LOG | head -1)"
-say "idnd: $(grep '^HOLD: cap 5/0: RELEASE sent' $LOG | head -1)"
+say "idnd: $(grep '\(^\| \)HOLD: miss cap 5/0' $LOG | head -1)"
+say "idnd: $(grep '\(^\| \)HOLD: cap 5/0: placed' $LOG | head -1)"
+say "idnd: $(grep '\(^\| \)HOLD: cap 5/0: plan installed' $LOG | head -1)"
+say "idnd: $(grep '\(^\| \)HOLD: cap 5/0: RELEASE sent' $LOG | head -1)"
 say "client: $(cat /tmp/ac1) (time from the first SYN to the connection)"
 [ "$(stat held)" -ge 1 ] && [ "$(stat released)" -ge 1 ] &&
 	[ "$(awk '$1 == "holding" { print $2 }' /proc/net/idn)" = 0 ]
@@ -130,11 +130,11 @@ $IP netns exec kacli kt_tcp connect $VIP 81 8000 >/tmp/ac3; rc=$?
 ms=$(awk '{ print $2 }' /tmp/ac3)
 [ $rc = 3 ] && [ "$ms" -ge 400 ]; t $? "unregistered capability: RST after the hold timeout ($(cat /tmp/ac3))"
 sleep 0.2
-grep -q '^HOLD: cap 6/0 is not registered' $LOG; t $? "idnd counted it and left it held"
+grep -q '\(^\| \)HOLD: cap 6/0 is not registered' $LOG; t $? "idnd counted it and left it held"
 api GET /v1/status | tr -d ' \n' | grep -q '"unregistered":[1-9]'
 t $? "status: activation counters ($(api GET /v1/status | tr -d ' \n' | sed 's/.*"activation":\({[^}]*}\).*/\1/'))"
 [ "$(stat rej_timeout)" -ge 1 ]; t $? "module: timeout rejection counted"
-say "idnd: $(grep '^HOLD: cap 6/0' $LOG | head -1)"
+say "idnd: $(grep '\(^\| \)HOLD: cap 6/0' $LOG | head -1)"
 say "client: $(cat /tmp/ac3)"
 
 if [ "$NARRATE" = 1 ] || [ $fail != 0 ]; then
