@@ -672,7 +672,9 @@ int idn_aff_get(struct idn_maps *m, __u64 token, __u32 cls, struct idn_aff *a)
 	return err;
 }
 
-int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
+/* (token, cls) -> node in place beside the dataplane, as it writes
+ * (tables.h); @only_new: keep an entry that exists (-EEXIST, no error) */
+static int aff_put(struct idn_maps *m, __u64 token, __u32 cls, __u32 node, int only_new)
 {
 	int fd = idn_map_fd(m, IDN_MAP_AFFINITY), err;
 	struct idn_aff v = { .node = node, .last_s = idn_coarse_now() };
@@ -681,31 +683,22 @@ int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
 		return fd;
 	if (node >= IDN_MAX_NODES)
 		return -EINVAL;
-	/* in place beside the dataplane, as it writes (tables.h) */
-	err = idn_afft_put(fd, token, cls, &v, 1);
-	if (err && err != -EEXIST) {
+	err = idn_afft_put(fd, token, cls, &v, only_new);
+	if (err && !(only_new && err == -EEXIST)) {
 		errno = -err;
 		return map_err(m, IDN_MAP_AFFINITY, "write");
 	}
 	return err;
 }
 
+int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
+{
+	return aff_put(m, token, cls, node, 1);
+}
+
 int idn_aff_point(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
 {
-	int fd = idn_map_fd(m, IDN_MAP_AFFINITY), err;
-	struct idn_aff v = { .node = node, .last_s = idn_coarse_now() };
-
-	if (fd < 0)
-		return fd;
-	if (node >= IDN_MAX_NODES)
-		return -EINVAL;
-	/* in place beside the dataplane, as it writes (tables.h) */
-	err = idn_afft_put(fd, token, cls, &v, 0);
-	if (err) {
-		errno = -err;
-		return map_err(m, IDN_MAP_AFFINITY, "write");
-	}
-	return 0;
+	return aff_put(m, token, cls, node, 0);
 }
 
 __u32 idn_coarse_now(void)
