@@ -2,6 +2,7 @@
 
 # ---- selftests: bpf/lib unit tests and BPF_PROG_TEST_RUN tests ----------
 # build/tests/unit_lib_*        bpf/lib compiled for userspace (+ _asan)
+# build/tests/unit_bpf_stack    call-chain stack of every BPF object (<= 512)
 # build/tests/bpf_steer         fixture tables through idn_xdp and idn_tc
 # build/tests/bpf_diff          loaded program vs userspace bpf/lib
 # build/tests/bpf_node          node side: decap learning, TS cookie stamping
@@ -26,6 +27,13 @@ $(O)/tests/unit_lib_%_asan: selftests/unit/unit_lib_%.c $(TEST_HDRS) | $(O)/test
 
 # tele.h's SipHash checked against libsodium's (the agent's)
 $(O)/tests/unit_lib_tele $(O)/tests/unit_lib_tele_asan: LDFLAGS += -lsodium
+
+# every BPF object's worst call-chain stack against the verifier's 512
+# bytes, read from the objects (no kernel needed): run after they are built
+ALL_TARGETS += $(O)/tests/unit_bpf_stack
+$(O)/tests/unit_bpf_stack: selftests/unit/unit_bpf_stack.c selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(LDFLAGS) -lelf
 
 # BPF tests need the steering program; skipped from the build until it exists.
 ifneq ($(wildcard bpf/idn_steer.bpf.c),)
