@@ -12,6 +12,7 @@
  *   receiver -> auth {magic AUOK, mac}   (with a key: it verified ours)
  *                or result -EACCES       (refused before staging)
  *   sender -> slice {magic SLCE, seq, stage_off, dst_off, len, tag, hash}
+ *             [+ mac, 16 bytes: with a key]
  *             + len payload bytes           (any number, any stream)
  *   sender -> end   {magic ENDS, count}
  *   receiver -> result {magic RSLT, status (0 or -errno)}, after commit
@@ -22,6 +23,14 @@
  * streams ended and all slices verified does it apply the transfer and
  * answer 0; any error (hash, EOF mid-transfer, timeout, bounds) discards
  * the stage and answers -errno.
+ * With a key, a slice carries a MAC instead of the hash (hash 0): Poly1305
+ * over the slice header as sent and the payload, under a one-time key of
+ * its own (BLAKE2b of the slice's sequence number keyed by the stream's
+ * key, itself derived from the KV key, both nonces and the hello). So after
+ * the handshake nobody without the key can alter, move, replay or inject a
+ * slice either. Poly1305 runs through libcrypto where it can be dlopen()ed
+ * (its vector code: several GB/s a core), else libsodium's (the same tags);
+ * the price of the MAC is measured by `make bench` (kv_tcp_tls_vs_socket).
  *
  * The sender runs one thread per transfer: non-blocking sockets, poll(),
  * each stream takes the next slice when its previous one is in the
@@ -39,6 +48,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +57,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <dlfcn.h>
 #include <sodium.h>
 #include <xxhash.h>
 #if defined(__x86_64__) && __has_include(<xxh_x86dispatch.h>)
@@ -129,6 +140,118 @@ static int auth_check(const uint8_t mac[32], const uint8_t key[32], char dir,
 
 	auth_mac(want, key, dir, nr, ns, hw);
 	return sodium_memcmp(want, mac, 32) ? -EACCES : 0;
+}
+
+/*
+ * The slice MAC (with a key): Poly1305, a one-time key per slice. The
+ * stream's key is 32 bytes of BLAKE2b keyed by the KV key over a label,
+ * both nonces and the hello (every stream of every transfer has its own);
+ * a slice's one-time key is BLAKE2b keyed by the stream's key over another
+ * label and the slice's sequence number (unique within the transfer).
+ * Poly1305 through libcrypto's EVP_MAC when it can be dlopen()ed, else
+ * libsodium's crypto_onetimeauth_poly1305: the same algorithm, the same
+ * tags, so the two ends need not agree on which.
+ */
+#define KVX_MAC_LEN 16
+
+static struct {
+	void *mac;			/* EVP_MAC "POLY1305", or NULL: libsodium */
+	void *(*ctx_new)(void *);
+	void (*ctx_free)(void *);
+	int (*init)(void *, const unsigned char *, size_t, const void *);
+	int (*update)(void *, const unsigned char *, size_t);
+	int (*final)(void *, unsigned char *, size_t *, size_t);
+} ossl;
+static pthread_once_t ossl_once = PTHREAD_ONCE_INIT;
+
+static void ossl_load(void)
+{
+	void *lib = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+	void *(*fetch)(void *, const char *, const char *);
+
+	if (!lib)
+		return;
+	*(void **)&fetch = dlsym(lib, "EVP_MAC_fetch");
+	*(void **)&ossl.ctx_new = dlsym(lib, "EVP_MAC_CTX_new");
+	*(void **)&ossl.ctx_free = dlsym(lib, "EVP_MAC_CTX_free");
+	*(void **)&ossl.init = dlsym(lib, "EVP_MAC_init");
+	*(void **)&ossl.update = dlsym(lib, "EVP_MAC_update");
+	*(void **)&ossl.final = dlsym(lib, "EVP_MAC_final");
+	if (fetch && ossl.ctx_new && ossl.ctx_free && ossl.init && ossl.update && ossl.final)
+		ossl.mac = fetch(NULL, "POLY1305", NULL);	/* kept for the process */
+}
+
+struct kvx_mac {
+	uint8_t key[32];		/* the stream's key */
+	void *evp;			/* libcrypto context, or NULL: libsodium */
+	crypto_onetimeauth_poly1305_state st;
+};
+
+static void kvx_mac_close(struct kvx_mac *m)
+{
+	if (!m)
+		return;
+	if (m->evp)
+		ossl.ctx_free(m->evp);
+	sodium_memzero(m, sizeof(*m));
+	free(m);
+}
+
+static int kvx_mac_open(struct kvx_mac **out, const uint8_t key[32], const uint8_t nr[16],
+			const uint8_t ns[16], const struct w_hello *hw)
+{
+	uint8_t m[8 + 32 + sizeof(*hw)];
+	struct kvx_mac *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -ENOMEM;
+	pthread_once(&ossl_once, ossl_load);
+	memcpy(m, "idnkvx-m", 8);
+	memcpy(m + 8, nr, 16);
+	memcpy(m + 24, ns, 16);
+	memcpy(m + 40, hw, sizeof(*hw));
+	crypto_generichash(x->key, sizeof(x->key), m, sizeof(m), key, 32);
+	if (ossl.mac)
+		x->evp = ossl.ctx_new(ossl.mac);	/* NULL: libsodium then */
+	*out = x;
+	return 0;
+}
+
+static void kvx_mac_update(struct kvx_mac *m, const void *p, size_t n)
+{
+	if (m->evp)
+		ossl.update(m->evp, p, n);
+	else
+		crypto_onetimeauth_poly1305_update(&m->st, p, n);
+}
+
+/* start the MAC of slice seq: its one-time key, then its header as on the wire */
+static int kvx_mac_start(struct kvx_mac *m, const struct w_slice *wire, uint32_t seq)
+{
+	uint8_t in[16], otk[32];
+	uint64_t n = htole64(seq);
+	int rc = 0;
+
+	memcpy(in, "idnkvx-o", 8);
+	memcpy(in + 8, &n, 8);
+	crypto_generichash(otk, sizeof(otk), in, sizeof(in), m->key, sizeof(m->key));
+	if (m->evp)
+		rc = ossl.init(m->evp, otk, sizeof(otk), NULL) == 1 ? 0 : -EIO;
+	else
+		crypto_onetimeauth_poly1305_init(&m->st, otk);
+	sodium_memzero(otk, sizeof(otk));
+	if (!rc)
+		kvx_mac_update(m, wire, sizeof(*wire));
+	return rc;
+}
+
+static int kvx_mac_final(struct kvx_mac *m, uint8_t tag[KVX_MAC_LEN])
+{
+	size_t l = 0;
+
+	if (!m->evp)
+		return crypto_onetimeauth_poly1305_final(&m->st, tag) ? -EIO : 0;
+	return ossl.final(m->evp, tag, &l, KVX_MAC_LEN) == 1 && l == KVX_MAC_LEN ? 0 : -EIO;
 }
 
 /* ---- RDMA: reporting; stubs when built without verbs --------------------- */
@@ -416,6 +539,37 @@ static int read_hashed(int fd, XXH3_state_t *hs, uint8_t *dst, uint64_t len, uin
 		}
 	}
 	return XXH3_64bits_digest(hs) == want ? 0 : -EBADMSG;
+}
+
+/*
+ * read_hashed's keyed twin: the payload into the stage, each piece into
+ * the slice's MAC (started by kvx_mac_start) while still in cache; then
+ * the tag compared in constant time. -EBADMSG when it differs.
+ */
+static int read_mac(int fd, struct kvx_mac *mh, uint8_t *dst, uint64_t len,
+		    const uint8_t want[KVX_MAC_LEN])
+{
+	uint8_t *p = dst, *h = dst, *end = dst + len, tag[KVX_MAC_LEN];
+
+	while (p < end) {
+		ssize_t r = recv(fd, p, end - p, 0);
+
+		if (r == 0)
+			return -EPIPE;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		}
+		p += r;
+		if (p - h >= KVX_HASH_CHUNK || p == end) {
+			kvx_mac_update(mh, h, p - h);
+			h = p;
+		}
+	}
+	if (kvx_mac_final(mh, tag))
+		return -EIO;
+	return sodium_memcmp(tag, want, KVX_MAC_LEN) ? -EBADMSG : 0;
 }
 
 static int write_full(int fd, const void *buf, size_t len)
@@ -737,6 +891,7 @@ static void *rx_stream(void *arg)
 	uint32_t count = 0;
 	bool answered = false;
 	XXH3_state_t *hs = XXH3_createState();
+	struct kvx_mac *mh = NULL;	/* with a key: this stream's slice MAC */
 	struct timespec now;
 	double deadline;
 
@@ -776,7 +931,9 @@ static void *rx_stream(void *arg)
 		}
 		au = (struct w_auth){ .magic = htole32(KVX_MAGIC_AUOK) };
 		auth_mac(au.mac, x->o.key, 'r', ch.nonce, ns, &hw);
-		err = write_full(fd, &au, sizeof(au));
+		err = kvx_mac_open(&mh, x->o.key, ch.nonce, ns, &hw);
+		if (!err)
+			err = write_full(fd, &au, sizeof(au));
 		if (err)
 			goto out;
 	}
@@ -804,8 +961,8 @@ static void *rx_stream(void *arg)
 		goto reply;
 
 	for (;;) {
-		struct w_slice s;
-		uint8_t *dst;
+		struct w_slice s, sw;
+		uint8_t *dst, mac[KVX_MAC_LEN];
 		bool dup;
 
 		err = read_full(fd, &s, sizeof(uint32_t) * 2);
@@ -872,6 +1029,9 @@ static void *rx_stream(void *arg)
 		err = read_full(fd, (uint8_t *)&s + 8, sizeof(s) - 8);
 		if (!err && le32toh(s.magic) != KVX_MAGIC_SLICE)
 			err = -EPROTO;
+		if (!err && mh)
+			err = read_full(fd, mac, sizeof(mac));
+		sw = s;		/* as on the wire: what the MAC covers */
 		if (err) {
 			pthread_mutex_lock(&x->mu);
 			kvx_rx_fail_locked(x, t, err, "transfer %016llx: stream %u truncated "
@@ -903,14 +1063,20 @@ static void *rx_stream(void *arg)
 		t->have[s.seq] = 1;	/* claimed: this stream owns the range */
 		pthread_mutex_unlock(&x->mu);
 		dst = t->stage + s.stage_off;
-		err = read_hashed(fd, hs, dst, s.len,
-				  kvx_slice_seed(t->id, s.seq, s.stage_off, s.dst_off, s.len,
-						 s.tag), s.hash);
+		if (mh) {
+			err = kvx_mac_start(mh, &sw, s.seq);
+			if (!err)
+				err = read_mac(fd, mh, dst, s.len, mac);
+		} else
+			err = read_hashed(fd, hs, dst, s.len,
+					  kvx_slice_seed(t->id, s.seq, s.stage_off, s.dst_off,
+							 s.len, s.tag), s.hash);
 		pthread_mutex_lock(&x->mu);
 		if (err) {
 			kvx_rx_fail_locked(x, t, err, "transfer %016llx: slice %u %s",
 				       (unsigned long long)t->id, s.seq,
-				       err == -EBADMSG ? "checksum mismatch" :
+				       err == -EBADMSG ? (mh ? "MAC mismatch (altered or forged)" :
+							  "checksum mismatch") :
 				       err == -EPIPE ? "truncated (stream closed)" :
 				       strerror(-err));
 			pthread_mutex_unlock(&x->mu);
@@ -936,6 +1102,7 @@ out:
 	pthread_cond_broadcast(&x->cv);
 	pthread_mutex_unlock(&x->mu);
 	XXH3_freeState(hs);
+	kvx_mac_close(mh);
 	close(fd);
 	return NULL;
 }
@@ -1080,9 +1247,20 @@ int kvx_port(const struct kvx *x)
 
 /* ---- sender ------------------------------------------------------------- */
 
+/* what goes before a slice's payload: the header, with a key its MAC */
+struct w_slice_mac {
+	struct w_slice h;
+	uint8_t mac[KVX_MAC_LEN];
+};
+_Static_assert(offsetof(struct w_slice_mac, mac) == sizeof(struct w_slice) &&
+	       sizeof(struct w_slice_mac) == sizeof(struct w_slice) + KVX_MAC_LEN,
+	       "slice header and MAC go out as one block");
+
 struct tstream {
 	int fd;
-	struct w_slice hdr;
+	struct w_slice_mac hdr;
+	uint32_t hlen;			/* bytes of hdr sent: h, or h and mac */
+	struct kvx_mac *mh;		/* with a key: this stream's slice MAC */
 	const uint8_t *payload;
 	uint8_t *corrupt;		/* private copy when injecting a fault */
 	uint64_t len, sent;		/* of header + payload */
@@ -1203,8 +1381,10 @@ static int recv_wait(int fd, void *buf, size_t len, uint32_t ms)
  * One stream's handshake: the receiver's challenge, the hello with our
  * nonce and MAC (zero without a key), and with a key the receiver's proof.
  */
-static int tx_hello(struct tx *t, int fd, const struct w_hello *h, char *why, size_t wl)
+static int tx_hello(struct tx *t, struct tstream *st, const struct w_hello *h, char *why,
+		    size_t wl)
 {
+	int fd = st->fd;
 	struct kvx *x = t->x;
 	struct {
 		struct w_hello h;
@@ -1255,9 +1435,14 @@ static int tx_hello(struct tx *t, int fd, const struct w_hello *h, char *why, si
 	if (!err && (le32toh(ok.magic) != KVX_MAGIC_AUOK ||
 		     auth_check(ok.mac, x->o.key, 'r', ch.nonce, m.a.nonce, h)))
 		err = -EACCES;
-	if (err)
+	if (err) {
 		snprintf(why, wl, "peer %s did not prove the KV key (%s)", t->peer,
 			 err == -EACCES ? "authentication failed" : strerror(-err));
+		return err;
+	}
+	err = kvx_mac_open(&st->mh, x->o.key, ch.nonce, m.a.nonce, h);
+	if (err)
+		snprintf(why, wl, "slice MAC: %s", strerror(-err));
 	return err;
 }
 
@@ -1300,14 +1485,24 @@ static bool take_slice(struct tx *t, struct tstream *s, const uint8_t *src,
 	if (x->o.fault == KVX_FAULT_SLOW && x->o.fault_ms)
 		usleep(x->o.fault_ms * 1000);
 	s->payload = src + c->src_off;
-	s->hdr = (struct w_slice){
+	s->hdr.h = (struct w_slice){
 		.magic = htole32(KVX_MAGIC_SLICE), .seq = htole32(c->seq),
 		.stage_off = htole64(c->stage_off), .dst_off = htole64(c->dst_off),
 		.len = htole64(c->len), .tag = htole64(c->tag),
-		.hash = htole64(kvx_hash64(s->payload, c->len,
-					   kvx_slice_seed(t->id, c->seq, c->stage_off, c->dst_off,
-							  c->len, c->tag))),
 	};
+	if (s->mh) {		/* keyed: the MAC over header and payload */
+		s->hlen = sizeof(s->hdr);
+		if (kvx_mac_start(s->mh, &s->hdr.h, c->seq))
+			return false;	/* never unsigned: the transfer fails */
+		kvx_mac_update(s->mh, s->payload, c->len);
+		if (kvx_mac_final(s->mh, s->hdr.mac))
+			return false;
+	} else {
+		s->hlen = sizeof(s->hdr.h);
+		s->hdr.h.hash = htole64(kvx_hash64(s->payload, c->len,
+						   kvx_slice_seed(t->id, c->seq, c->stage_off,
+								  c->dst_off, c->len, c->tag)));
+	}
 	if (x->o.fault == KVX_FAULT_CORRUPT && c->seq == x->o.fault_slice) {
 		s->corrupt = malloc(c->len);
 		if (s->corrupt) {
@@ -1316,9 +1511,9 @@ static bool take_slice(struct tx *t, struct tstream *s, const uint8_t *src,
 			s->payload = s->corrupt;
 		}
 	}
-	s->len = sizeof(s->hdr) + c->len;
+	s->len = s->hlen + c->len;
 	if (x->o.fault == KVX_FAULT_TRUNCATE && c->seq == x->o.fault_slice)
-		s->len = sizeof(s->hdr) + c->len / 2;	/* then the stream closes */
+		s->len = s->hlen + c->len / 2;	/* then the stream closes */
 	s->sent = 0;
 	s->count++;
 	return true;
@@ -1432,7 +1627,7 @@ static void *tx_run(void *arg)
 			goto fail;
 		}
 		st[i].fd = fd;
-		err = tx_hello(t, fd, &h, why, sizeof(why));
+		err = tx_hello(t, &st[i], &h, why, sizeof(why));
 		if (err)
 			goto fail;
 	}
@@ -1529,7 +1724,7 @@ static void *tx_run(void *arg)
 					free(s->corrupt);
 					s->corrupt = NULL;
 					if (s->len && x->o.fault == KVX_FAULT_TRUNCATE &&
-					    s->len < sizeof(s->hdr) + le64toh(s->hdr.len)) {
+					    s->len < s->hlen + le64toh(s->hdr.h.len)) {
 						err = -ECONNABORTED;
 						snprintf(why, sizeof(why), "injected fault: stream "
 							 "%u truncated", i);
@@ -1549,13 +1744,13 @@ static void *tx_run(void *arg)
 					struct msghdr mh = { 0 };
 					ssize_t r;
 
-					if (s->sent < sizeof(s->hdr)) {
+					if (s->sent < s->hlen) {
 						iov[nio].iov_base = (uint8_t *)&s->hdr + s->sent;
-						iov[nio++].iov_len = sizeof(s->hdr) - s->sent;
+						iov[nio++].iov_len = s->hlen - s->sent;
 						iov[nio].iov_base = (void *)s->payload;
-						iov[nio++].iov_len = s->len - sizeof(s->hdr);
+						iov[nio++].iov_len = s->len - s->hlen;
 					} else {
-						uint64_t po = s->sent - sizeof(s->hdr);
+						uint64_t po = s->sent - s->hlen;
 
 						iov[nio].iov_base = (void *)(s->payload + po);
 						iov[nio++].iov_len = s->len - s->sent;
@@ -1595,8 +1790,10 @@ static void *tx_run(void *arg)
 	}
 	t->res.bytes = total;
 	t->res.secs = kvx_since(&t0);
-	for (i = 0; i < ns; i++)
+	for (i = 0; i < ns; i++) {
 		close(st[i].fd);
+		kvx_mac_close(st[i].mh);
+	}
 	free(sl);
 	tx_finish(t, 0, "%s%llu bytes in %u slices over %u tcp streams to %s, verified",
 		  fallback, (unsigned long long)total, nsl, ns, t->peer);
@@ -1605,6 +1802,7 @@ fail:
 	for (i = 0; i < KVX_MAX_STREAMS; i++) {
 		if (st[i].fd >= 0)
 			close(st[i].fd);
+		kvx_mac_close(st[i].mh);
 		free(st[i].corrupt);
 	}
 	free(sl);

@@ -425,7 +425,8 @@ static void test_receiver_killed(void)
 	if (!ASSERT_TRUE(s && !kvx_register(s, src, ARENA, &sid) &&
 			 !kvx_submit(s, peer, sid, 0, d, NBLK, &id), "submit"))
 		goto out;
-	usleep(150000);
+	/* past the four handshakes even on a loaded machine; 256 slices of 5 ms: in flight */
+	usleep(500000);
 	ASSERT_EQ(kvx_status(s, id, &res), 0, "status");
 	ASSERT_EQ(res.state, KVX_PENDING, "in flight");
 	kill(pid, SIGKILL);
@@ -615,6 +616,61 @@ static void test_auth_push(void)
 }
 
 /* raw handshake: chal in, hello + AUTH out (MAC built like the sender's) */
+/*
+ * With a key every slice carries a UMAC-128 over header and payload: a
+ * byte flipped in flight (the sender's corrupt fault, after the MAC was
+ * computed) fails the transfer as a MAC mismatch, nothing applied; the
+ * same keyed push without the fault lands every block.
+ */
+static void test_auth_slice_mac(void)
+{
+	struct kvx_opts o;
+	struct kvx_result res;
+	struct kvx_stats st = { 0 };
+	struct kvx *r, *s = NULL;
+	uint8_t k[32];
+	uint32_t did;
+	char err[200];
+
+	if (!ASSERT_EQ(key_file("m1", 0600, 32, k), 0, "key"))
+		return;
+	fill_rand(dst, ARENA, 98);
+	memcpy(snap, dst, ARENA);
+	commits = 0;
+	r = auth_receiver(k, &did);
+	kvx_opts_defaults(&o);
+	o.policy = KVX_POLICY_TCP;
+	o.slice = 64U << 10;
+	o.timeout_ms = 3000;
+	o.auth = true;
+	memcpy(o.key, k, 32);
+	o.fault = KVX_FAULT_CORRUPT;
+	o.fault_slice = 37;
+	if (!ASSERT_TRUE(r && !kvx_create(&s, &o, err, sizeof(err)), "setup"))
+		goto out;
+	if (!ASSERT_EQ(xfer(s, kvx_port(r), did, &res), 0, "submit/wait"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_FAILED, "a flipped byte: failed");
+	ASSERT_EQ(res.err, -EBADMSG, res.msg);
+	for (int i = 0; i < 300 && !st.rx_failed; i++) {
+		kvx_get_stats(r, &st);
+		usleep(10000);
+	}
+	ASSERT_TRUE(strstr(st.rx_last_err, "MAC mismatch") != NULL, st.rx_last_err);
+	printf("# receiver: %s\n", st.rx_last_err);
+	ASSERT_EQ(commits, 0, "no commit");
+	ASSERT_MEM(dst, snap, ARENA, "destination unchanged");
+	kvx_destroy(s);
+	s = NULL;
+	memset(dst, 0, ARENA);
+	ASSERT_EQ(auth_push(r, did, k, &res), 0, "keyed push: submit/wait");
+	ASSERT_EQ(res.state, KVX_DONE, res.msg);
+	ASSERT_TRUE(moved_ok(), "keyed push: every block landed");
+out:
+	kvx_destroy(s);
+	kvx_destroy(r);
+}
+
 static int raw_hello(int port, const uint8_t *key, uint32_t did, int tamper,
 		     struct w_auth *ans)
 {
@@ -873,8 +929,9 @@ int main(void)
 		TAP_RUN(test_auth_keys);
 		TAP_RUN(test_auth_push);
 		TAP_RUN(test_auth_tamper);
+		TAP_RUN(test_auth_slice_mac);
 		for (const char *const *f = (const char *const[]){ "k1", "k2", "k3", "k4",
-				"a1", "a2", "t1", NULL }; *f; f++) {
+				"a1", "a2", "t1", "m1", NULL }; *f; f++) {
 			char p[128];
 
 			snprintf(p, sizeof(p), "%s/%s", kdir, *f);

@@ -12,6 +12,11 @@
  *        the destination arena) moving N bytes over loopback, against a
  *        plain single-stream TCP copy of the same N bytes from the same
  *        source into a buffer (send() / recv() loops). Also one stream.
+ *   kvauth  kv_tcp_tls_vs_socket: the same transfer with a KV key on both
+ *        ends (authenticated handshake, every slice under a per-stream
+ *        Poly1305 instead of the XXH3 hash) against the same plain socket
+ *        copy, same rounds; the unkeyed transfer runs beside it
+ *        (kv_tcp_auth_vs_unkeyed: the price of the MAC alone).
  *   res  residency_load_vs_read: res_load() of a real file into the host
  *        backend (agent/residency.c: budget, transaction, fresh backend
  *        memory, no expected digest) against a raw read() of the same file
@@ -22,7 +27,7 @@
  *        a plain fresh buffer (_4k: malloc-like, 4 KiB pages) and into a
  *        buffer already faulted in (_prefaulted).
  *
- * Usage: idn_agentbench [kv] [res] [-k KV_BYTES] [-s FILE_BYTES]
+ * Usage: idn_agentbench [kv] [kvauth] [res] [-k KV_BYTES] [-s FILE_BYTES]
  *                       [-r ROUNDS] [-d DIR] [-v]
  * Exit 0, 1 when a run failed (or the bytes moved were wrong), 2 on usage.
  */
@@ -167,13 +172,17 @@ static double plain_copy(int lfd, int port, const uint8_t *src, uint8_t *dst, si
 	return sent == n && !p.err ? t0 : -1;
 }
 
-static struct kvx *kv_mk(uint32_t streams, uint64_t max_rx)
+static struct kvx *kv_mk_key(uint32_t streams, uint64_t max_rx, const uint8_t *key)
 {
 	struct kvx_opts o;
 	struct kvx *x = NULL;
 	char err[256];
 
 	kvx_opts_defaults(&o);
+	if (key) {
+		o.auth = true;
+		memcpy(o.key, key, sizeof(o.key));
+	}
 	o.policy = KVX_POLICY_TCP;
 	if (streams)
 		o.streams = streams;
@@ -184,6 +193,11 @@ static struct kvx *kv_mk(uint32_t streams, uint64_t max_rx)
 		return NULL;
 	}
 	return x;
+}
+
+static struct kvx *kv_mk(uint32_t streams, uint64_t max_rx)
+{
+	return kv_mk_key(streams, max_rx, NULL);
 }
 
 /* one kvx transfer: seconds, < 0 on error */
@@ -300,6 +314,105 @@ out:
 	if (lfd >= 0)
 		close(lfd);
 	kvx_destroy(tx1);
+	kvx_destroy(tx);
+	kvx_destroy(rx);
+	free(d);
+	if (src)
+		munmap(src, n);
+	if (dst)
+		munmap(dst, n);
+	if (pdst)
+		munmap(pdst, n);
+	return rc;
+}
+
+/* ---- kvauth: the keyed transfer vs the same plain socket copy ----------- */
+
+static int bench_kv_auth(size_t n)
+{
+	uint32_t nd = n / KV_BLOCK, sid, sidk, did, didk;
+	double t_plain[MAXR], t_kv[MAXR], t_key[MAXR], rk[MAXR], ru[MAXR];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	struct kvx *rx = NULL, *tx = NULL, *rxk = NULL, *txk = NULL;
+	struct kvx_desc *d = NULL;
+	uint8_t *src, *dst, *pdst, key[32];
+	char peer[64], peerk[64];
+	int lfd = -1, port, rc = 1;
+
+	n = (size_t)nd * KV_BLOCK;
+	randombytes_buf(key, sizeof(key));
+	src = map(n, false);
+	dst = map(n, true);
+	pdst = map(n, true);
+	d = calloc(nd, sizeof(*d));
+	if (!src || !dst || !pdst || !d || !nd)
+		goto out;
+	fill(src, n, 43);
+	for (uint32_t i = 0; i < nd; i++)
+		d[i] = (struct kvx_desc){ .src_off = (uint64_t)i * KV_BLOCK,
+					  .dst_off = (uint64_t)(nd - 1 - i) * KV_BLOCK,
+					  .len = KV_BLOCK, .tag = i };
+	rx = kv_mk(0, n + (1ULL << 20));
+	tx = kv_mk(0, 0);
+	rxk = kv_mk_key(0, n + (1ULL << 20), key);
+	txk = kv_mk_key(0, 0, key);
+	if (!rx || !tx || !rxk || !txk || kvx_register(rx, dst, n, &did) ||
+	    kvx_register(rxk, dst, n, &didk) || kvx_register(tx, src, n, &sid) ||
+	    kvx_register(txk, src, n, &sidk) || kvx_listen(rx, "127.0.0.1:0", NULL, NULL) ||
+	    kvx_listen(rxk, "127.0.0.1:0", NULL, NULL))
+		goto out;
+	snprintf(peer, sizeof(peer), "127.0.0.1:%d", kvx_port(rx));
+	snprintf(peerk, sizeof(peerk), "127.0.0.1:%d", kvx_port(rxk));
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (void *)&a, sizeof(a)) || listen(lfd, 4) ||
+	    getsockname(lfd, (void *)&a, &al))
+		goto out;
+	port = ntohs(a.sin_port);
+	fprintf(stderr, "# kvauth: %zu MiB in %u scattered 1 MiB descriptors, kvx with a KV "
+		"key (Poly1305 per slice) and without vs one plain stream, %d rounds\n",
+		n >> 20, nd, rounds);
+	if (plain_copy(lfd, port, src, pdst, n) < 0 || memcmp(src, pdst, n) ||
+	    kv_xfer(tx, sid, peer, did, d, nd) < 0) {
+		fprintf(stderr, "idn_agentbench: plain copy or kv transfer failed\n");
+		goto out;
+	}
+	memset(dst, 0, n);
+	if (kv_xfer(txk, sidk, peerk, didk, d, nd) < 0 || !kv_moved_ok(src, dst, nd)) {
+		fprintf(stderr, "idn_agentbench: keyed kv transfer failed or wrong\n");
+		goto out;
+	}
+	for (int r = 0; r < rounds; r++) {
+		memset(dst, 0, n);
+		if (r % 2) {
+			t_key[r] = kv_xfer(txk, sidk, peerk, didk, d, nd);
+			t_kv[r] = kv_xfer(tx, sid, peer, did, d, nd);
+			t_plain[r] = plain_copy(lfd, port, src, pdst, n);
+		} else {
+			t_plain[r] = plain_copy(lfd, port, src, pdst, n);
+			t_kv[r] = kv_xfer(tx, sid, peer, did, d, nd);
+			t_key[r] = kv_xfer(txk, sidk, peerk, didk, d, nd);
+		}
+		if (t_plain[r] < 0 || t_kv[r] < 0 || t_key[r] < 0 || !kv_moved_ok(src, dst, nd)) {
+			fprintf(stderr, "idn_agentbench: kvauth round %d failed\n", r);
+			goto out;
+		}
+		rk[r] = t_plain[r] / t_key[r];
+		ru[r] = t_kv[r] / t_key[r];
+		fprintf(stderr, "# kvauth round %d: plain %.2f GB/s, kvx keyed %.2f GB/s (%.2fx), "
+			"unkeyed %.2f GB/s\n", r, n / t_plain[r] / 1e9, n / t_key[r] / 1e9, rk[r],
+			n / t_kv[r] / 1e9);
+	}
+	printf("kv_tcp_auth_rate %.3f GB/s\n", n / median(t_key, rounds) / 1e9);
+	printf("kv_tcp_auth_vs_unkeyed %.2f x\n", median(ru, rounds));
+	printf("kv_tcp_tls_vs_socket %.2f x\n", median(rk, rounds));
+	fflush(stdout);
+	rc = 0;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	kvx_destroy(txk);
+	kvx_destroy(rxk);
 	kvx_destroy(tx);
 	kvx_destroy(rx);
 	free(d);
@@ -501,7 +614,7 @@ int main(int argc, char **argv)
 {
 	uint64_t kvn = 256ULL << 20, resn = 256ULL << 20;
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	bool do_kv = false, do_res = false;
+	bool do_kv = false, do_kvauth = false, do_res = false;
 	int o, rc = 0;
 
 	while ((o = getopt(argc, argv, "k:s:r:d:vh")) != -1) {
@@ -512,7 +625,7 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'v': verbose++; break;
 		default:
-			fprintf(stderr, "usage: idn_agentbench [kv] [res] [-k KV_BYTES] "
+			fprintf(stderr, "usage: idn_agentbench [kv] [kvauth] [res] [-k KV_BYTES] "
 				"[-s FILE_BYTES] [-r ROUNDS] [-d DIR] [-v]\n");
 			return o == 'h' ? 0 : 2;
 		}
@@ -520,13 +633,15 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		if (!strcmp(argv[i], "kv"))
 			do_kv = true;
+		else if (!strcmp(argv[i], "kvauth"))
+			do_kvauth = true;
 		else if (!strcmp(argv[i], "res"))
 			do_res = true;
 		else
 			return fprintf(stderr, "idn_agentbench: unknown part %s\n", argv[i]), 2;
 	}
-	if (!do_kv && !do_res)
-		do_kv = do_res = true;
+	if (!do_kv && !do_kvauth && !do_res)
+		do_kv = do_kvauth = do_res = true;
 	if (rounds < 1 || rounds > MAXR || kvn < KV_BLOCK || kvn > (4ULL << 30) ||
 	    resn < 4096 || resn > (8ULL << 30))
 		return fprintf(stderr, "idn_agentbench: bad -r, -k or -s\n"), 2;
@@ -534,6 +649,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (do_kv)
 		rc |= bench_kv(kvn);
+	if (do_kvauth)
+		rc |= bench_kv_auth(kvn);
 	if (do_res)
 		rc |= bench_res(resn, dir);
 	return rc;

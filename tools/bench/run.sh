@@ -5,8 +5,8 @@
 # per figure on stdout (progress on stderr).
 #
 #   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel]
-#         [agent] [rdma] [security] [bgp] [scale] [migrate] [metrics]
-#   (default: all)
+#         [agent] [kvauth] [rdma] [security] [bgp] [scale] [migrate] [metrics]
+#   (default: all; kvauth is part of agent)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
 #         an XDP_TX floor (build/tools/idn_bench, see docs/benchmarks.md),
@@ -62,6 +62,9 @@
 #         loopback) and residency_load_vs_read (artifact load into the host
 #         backend vs a raw read() of the same page-cache-warm file); AB_KV_BYTES
 #         (256M), AB_RES_BYTES (256M), AB_ROUNDS (5), AB_DIR (TMPDIR or /tmp);
+#         kv_tcp_tls_vs_socket (the same transfer authenticated: KV key on
+#         both ends, Poly1305 over every slice, vs the same plain socket copy;
+#         also alone: run.sh kvauth);
 #         cache_eq8_vs_lru_saved_prefill (build/tools/idn_cachebench: the
 #         Mooncake trace through the emulator's prefix cache, eq8 vs LRU);
 #         residency_load_gpu_vs_h2d (CUDA backend vs pinned host-to-device
@@ -114,7 +117,7 @@ O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_connstate=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-want_hostile=0 want_security=0 want_bgp=0 want_scale=0 want_migrate=0 want_metrics=0
+want_hostile=0 want_security=0 want_bgp=0 want_scale=0 want_migrate=0 want_metrics=0 want_kvauth=0
 [ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp scale migrate metrics
 for a in "$@"; do
 	case "$a" in
@@ -125,6 +128,7 @@ for a in "$@"; do
 	placement) want_placement=1 ;;
 	kernel) want_kernel=1 ;;
 	agent) want_agent=1 ;;
+	kvauth) want_kvauth=1 ;;
 	rdma) want_rdma=1 ;;
 	hostile) want_hostile=1 ;;
 	security) want_security=1 ;;
@@ -132,7 +136,7 @@ for a in "$@"; do
 	scale) want_scale=1 ;;
 	migrate) want_migrate=1 ;;
 	metrics) want_metrics=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [rdma] [security] [bgp] [scale] [migrate] [metrics]" >&2; exit 2 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [kvauth] [rdma] [security] [bgp] [scale] [migrate] [metrics]" >&2; exit 2 ;;
 	esac
 done
 
@@ -368,6 +372,18 @@ if [ $want_agent = 1 ]; then
 	[ -f "$O/idn_res_cuda.so" ] && cuda="idn_res_cuda.so built"
 	echo "residency_load_gpu_vs_h2d not_measured x"
 	echo "# residency_load_gpu_vs_h2d: not measured: $gpu; $cuda" >&2
+fi
+if [ $want_kvauth = 1 ] && [ $want_agent = 0 ]; then
+	echo "# kvauth: authenticated KV transfer vs plain socket" >&2
+	if [ ! -x "$O/tools/idn_agentbench" ]; then
+		echo "run.sh: $O/tools/idn_agentbench missing (run make first)" >&2
+		rc=1
+	else
+		"$O/tools/idn_agentbench" kvauth -k "${AB_KV_BYTES:-256M}" -r "${AB_ROUNDS:-5}" || {
+			echo "run.sh: kvauth benchmark FAILED" >&2
+			rc=1
+		}
+	fi
 fi
 if [ $want_security = 1 ]; then
 	echo "# security: attacks of issue 11 replayed (selftests/security)" >&2
