@@ -16,7 +16,7 @@ LIBIDN := $(O)/libidn.a
 
 IDNCTL_SRCS := ctl/idnctl.c ctl/dp.c ctl/vip.c ctl/node.c ctl/plan.c ctl/cap.c \
 	ctl/route.c ctl/stats.c ctl/receipt.c ctl/receipt_verify.c ctl/print_idn.c ctl/dp_decap.c ctl/hold.c \
-	ctl/controller.c ctl/state.c ctl/capsig.c ctl/sign.c ctl/node_ident.c ctl/bgp.c
+	ctl/controller.c ctl/state.c ctl/capsig.c ctl/sign.c ctl/node_ident.c ctl/bgp.c ctl/peer.c
 IDNCTL_OBJS := $(patsubst ctl/%.c,$(O)/obj/ctl/%.o,$(IDNCTL_SRCS))
 IDNCTL := $(O)/idnctl
 
@@ -72,10 +72,11 @@ $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HD
 IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c ctl/idnd/loop.c \
 	ctl/idnd/dist.c ctl/idnd/etcd.c ctl/idnd/activate.c ctl/idnd/orders.c ctl/idnd/state.c \
 	ctl/idnd/solver.c ctl/idnd/audit.c ctl/idnd/signed.c ctl/capsig.c ctl/idnd/ident.c \
-	ctl/idnd/migrate.c
+	ctl/idnd/migrate.c ctl/idnd/fed.c ctl/fedsum.c
 PLACE_SRCS := ctl/idnd/placement.c ctl/idnd/placement_exact.c ctl/idnd/placement_gen.c
 IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h ctl/idnd/etcd.h ctl/idnd/orders.h \
-	ctl/idnd/solver.h ctl/idnd/audit.h ctl/capsig.h ctl/idnd/ident.h ctl/lib/migrate.h
+	ctl/idnd/solver.h ctl/idnd/audit.h ctl/capsig.h ctl/idnd/ident.h ctl/lib/migrate.h \
+	ctl/idnd/fed.h ctl/fedsum.h
 IDND := $(O)/idnd
 HAVE_CBC := $(shell $(PKG_CONFIG) --exists cbc 2>/dev/null && echo 1)
 HAVE_GLPK := $(if $(wildcard /usr/include/glpk.h),1)
@@ -110,6 +111,13 @@ $(O)/tests/unit_idnd_capsig: selftests/unit/unit_idnd_capsig.c ctl/capsig.c ctl/
 		selftests/lib/tap.h | $(O)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Ictl -Iselftests/lib $(SAN_FLAGS) -o $@ $< ctl/capsig.c \
+		$(LDFLAGS) -ljson-c -lsodium
+
+# federation summaries: encode, sign, verify, the strict parse
+$(O)/tests/unit_idnd_fedsum: selftests/unit/unit_idnd_fedsum.c ctl/fedsum.c ctl/fedsum.h \
+		ctl/capsig.c ctl/capsig.h selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Ictl -Iselftests/lib $(SAN_FLAGS) -o $@ $< ctl/fedsum.c ctl/capsig.c \
 		$(LDFLAGS) -ljson-c -lsodium
 
 $(O)/tools/idn_placement: tools/bench/idn_placement.c $(PLACE_SRCS) $(IDND_HDRS) | $(O)/tools

@@ -30,7 +30,7 @@ struct idnctl_opts G;
 static const char usage_text[] =
 "Usage: idnctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
 "where  OBJECT := { dp | vip | node | plan | cap | route | stats | receipt | hold | monitor |\n"
-"                  controller | placement | policy | state | publisher | bgp }\n"
+"                  controller | placement | policy | state | publisher | bgp | peer }\n"
 "       OPTIONS := { -j[son] | -p[retty] | -P DIR | -n NETNS | -C URL | -v | -V |\n"
 "                    --ca FILE | --cert FILE | --key FILE | --insecure }\n"
 "  -j, --json         JSON output (errors as {\"error\": ...})\n"
@@ -150,6 +150,7 @@ static const struct {
 	{ "policy", do_policy },
 	{ "publisher", do_publisher },
 	{ "bgp", do_bgp },
+	{ "peer", do_peer },
 	{ "help", do_help },
 };
 

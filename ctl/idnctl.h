@@ -92,6 +92,7 @@ int ctl_node_ident(int argc, char **argv);
 void ctl_node_pending_print(void);
 int do_policy(int argc, char **argv);
 int do_bgp(int argc, char **argv);		/* bgp.c: capability anycast through BIRD */
+int do_peer(int argc, char **argv);		/* peer.c: federation (idnd) */
 
 /* print_idn.c: IDN values through the print layer. */
 void print_cap(const char *key, const char *fmt, __u32 cap);

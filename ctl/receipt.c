@@ -39,6 +39,30 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/*
+ * The domains a forwarded request crosses (docs/federation.md): the home
+ * domain, then the chosen entry's domain when that is another one (a
+ * federation peer's ingress, or a node of another domain), as "0>2".
+ */
+static void print_domain_path(const struct idn_receipt *rc)
+{
+	struct idn_config cfg;
+	struct idn_node n;
+	char b[32];
+
+	if (rc->node == IDN_NODE_NONE || idn_config_get(&G.maps, &cfg) ||
+	    idn_node_get(&G.maps, rc->node, &n) || !(n.flags & IDN_NODE_F_VALID))
+		return;
+	if (n.domain != cfg.home_domain)
+		snprintf(b, sizeof(b), "%u>%u", cfg.home_domain, n.domain);
+	else
+		snprintf(b, sizeof(b), "%u", cfg.home_domain);
+	print_text("\n    ");
+	print_string(PRINT_ANY, "domain_path", "domain-path %s", b);
+	if (n.domain != cfg.home_domain && (n.flags & IDN_NODE_F_WAN))
+		print_string(PRINT_ANY, "via", " via %s", "wan");
+}
+
 static int on_receipt(void *ctx, void *data, size_t sz)
 {
 	struct idn_receipt rc;
@@ -50,6 +74,7 @@ static int on_receipt(void *ctx, void *data, size_t sz)
 	memcpy(&rc, data, sizeof(rc));
 	idn_json_begin(false);
 	print_receipt(&rc);
+	print_domain_path(&rc);
 	print_nl();
 	idn_json_end();
 	fflush(stdout);

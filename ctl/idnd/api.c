@@ -22,6 +22,7 @@
 #include "audit.h"
 #include "http.h"
 #include "ident.h"
+#include "fed.h"
 #include "prom.h"
 
 struct req {
@@ -200,6 +201,7 @@ static json_object *status_json(void)
 	}
 	json_object_object_add(o, "orders", idnd_orders_json());
 	json_object_object_add(o, "signatures", idnd_sig_status());
+	json_object_object_add(o, "federation", idnd_fed_status());
 	json_object_object_add(o, "uptime_s", idnd_jnum(idnd_now() - D.started));
 	json_object_object_add(o, "last_commit_ms", idnd_jnum(D.last_commit_ms));
 	json_object_object_add(o, "last_drain_ms", idnd_jnum(D.last_drain_ms));
@@ -298,6 +300,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 	idnd_orders_metrics(&p);	/* orders.c: load/evict orders to agents */
 	idnd_state_metrics(&p);		/* state.c: state summaries, self-check */
 	idnd_mig_metrics(&p);		/* migrate.c: decisions */
+	idnd_fed_metrics(&p);		/* fed.c: summaries, peers, usage */
 	idnd_ident_metrics(&p);		/* ident.c: enrolment, refusals */
 	if (idn_prom_end(&p))
 		pr_warn("idnd: /metrics: %s\n", p.why);
@@ -454,6 +457,9 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o, const
 		return send_err(c, code, "%s", err);
 	if (idnd_node_from_json(o, &n, err, sizeof(err)))
 		return send_err(c, 400, "%s", err);
+	if (idnd_fed_reserved(n.id))	/* fed.c: the peers' ingress entries */
+		return send_err(c, 400, "node ids %d..%d are reserved for federation peers",
+				IDND_PEER_NODE0, IDN_MAX_NODES - 1);
 	n.trust = g.trust;
 	n.confidential = g.confidential;
 	if (mgmt_why(c, &n)) {
@@ -776,6 +782,16 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		json_object_put(o);
 		return send_json(c, code, r);
 	}
+	if (idnd_fed_path(url)) {	/* fed.c: peers, summaries, exports, usage */
+		const struct idn_peer *who = idn_http_peer(c, &idnd_tls);
+		unsigned int code = 500;
+		json_object *r;
+
+		r = idnd_fed_api(m, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+								     "peer"),
+				 who->name, who->role == IDN_ROLE_PEER, rq->buf, rq->len, &code);
+		return send_json(c, code, r);
+	}
 	if (!strcmp(url, "/v1/caps") && get) {
 		json_object *a = json_object_new_array();
 
@@ -930,6 +946,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		 IDN_ROLE_BIT(IDN_ROLE_ADMIN))
 #define R_NODE	(IDN_ROLE_BIT(IDN_ROLE_NODE) | IDN_ROLE_BIT(IDN_ROLE_ADMIN))
 #define R_ADMIN	IDN_ROLE_BIT(IDN_ROLE_ADMIN)
+#define R_PEER	(IDN_ROLE_BIT(IDN_ROLE_PEER) | IDN_ROLE_BIT(IDN_ROLE_ADMIN))
 
 static const struct acl {
 	const char *method, *path;
@@ -940,6 +957,8 @@ static const struct acl {
 	{ "GET", "/v1/status", R_ANY, "any role" },
 	{ "POST", "/v1/nodes", R_NODE, "node (itself) or admin" },
 	{ "POST", "/v1/nodes/#/heartbeat", R_NODE, "node (itself) or admin" },
+	{ "GET", "/v1/fed/summary", R_PEER, "peer or admin" },
+	{ "POST", "/v1/fed/summary", R_PEER, "peer or admin" },
 	{ "GET", "*", R_READ, "router, controller or admin" },
 	{ "HEAD", "*", R_READ, "router, controller or admin" },
 	{ "*", "*", R_ADMIN, "admin" },

@@ -28,6 +28,7 @@
 #include "ident.h"
 #include "idn_version.h"
 #include "conf.h"
+#include "fed.h"
 
 IDN_ASSERT_ABI();
 
@@ -56,7 +57,8 @@ static const char usage_text[] =
 "            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ]\n"
 "            [ -Q caps=N,nodes=N,policies=N ] [ -S SECONDS ] [ -C N ] [ -G ]\n"
 "            [ -A FILE|none ] [ -v ] [ --enrol approve|open ] [ --enrol-key FILE ]\n"
-"            [ --attest-key FILE ]\n"
+"            [ --attest-key FILE ] [ --fed-name NAME --fed-key FILE --fed-ingress ADDR ]\n"
+"            [ --fed-ms MS ] [ --fed-stale-ms MS ] [ --fed-cert FILE --fed-cert-key FILE ]\n"
 "            { --ca FILE --cert FILE --key FILE [ --read-token FILE ] | --insecure }\n"
 "  -c, --config FILE\n"
 "            read options from FILE (INI \"key = value\", keys the long names\n"
@@ -130,7 +132,19 @@ static const char usage_text[] =
 "            statement it signed (idnctl node sign enrol) is enrolled at once\n"
 "  --attest-key FILE\n"
 "            the test attestation verifier's key (64 hex): evidence it signed\n"
-"            (idnctl node sign attest) grants trust and confidential\n";
+"            (idnctl node sign attest) grants trust and confidential\n"
+"  --fed-name NAME, --fed-key FILE, --fed-ingress ADDR\n"
+"            federation (docs/federation.md): this domain's name in the summaries\n"
+"            it signs for its peers, its Ed25519 key (idnctl cap keygen), and the\n"
+"            IPv4 address of its ingress, where peers' routers send its requests\n"
+"  --fed-ms MS  peers' summaries fetched, and ours signed at most, every MS\n"
+"            (default 200)\n"
+"  --fed-stale-ms MS\n"
+"            a peer's summary older than MS is gone: its capabilities leave the\n"
+"            plans (default 2000; also the validity of the summaries we sign)\n"
+"  --fed-cert FILE, --fed-cert-key FILE\n"
+"            the client certificate presented to peers (OU peer, CN this domain's\n"
+"            name; default --cert/--key)\n";
 
 /*
  * The closed loop and demand activation solve (solver.c), which releases
@@ -189,6 +203,7 @@ static struct {
 	int domain, port, verbose;
 	bool watch;
 	long tmo;
+	struct idnd_fed_opts fed;
 } O = { .listen = "127.0.0.1", .port = 8787, .tmo = 3000 };
 
 /* every option's long name is also its key in the --config file (idnd.conf) */
@@ -226,6 +241,13 @@ static const struct option lopts[] = {
 	{ "migrate", no_argument, NULL, 0x104 },
 	{ "migrate-busy", required_argument, NULL, 0x105 },
 	{ "migrate-weights", required_argument, NULL, 0x106 },
+	{ "fed-name", required_argument, NULL, 0x107 },
+	{ "fed-key", required_argument, NULL, 0x108 },
+	{ "fed-ingress", required_argument, NULL, 0x109 },
+	{ "fed-ms", required_argument, NULL, 0x10a },
+	{ "fed-stale-ms", required_argument, NULL, 0x10b },
+	{ "fed-cert", required_argument, NULL, 0x10c },
+	{ "fed-cert-key", required_argument, NULL, 0x10d },
 	{ "config", required_argument, NULL, 'c' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -276,6 +298,13 @@ static int opt_apply(void *ctx, int c, const char *arg, const char **why)
 	case 0x101: O.enrol_mode = arg; break;
 	case 0x102: O.enrol_key = arg; break;
 	case 0x103: O.attest_key = arg; break;
+	case 0x107: O.fed.name = arg; break;
+	case 0x108: O.fed.key = arg; break;
+	case 0x109: O.fed.ingress4 = arg; break;
+	case 0x10a: RANGE(O.fed.ms, 10, 60000, "milliseconds, 10..60000"); break;
+	case 0x10b: RANGE(O.fed.stale_ms, 100, 600000, "milliseconds, 100..600000"); break;
+	case 0x10c: O.fed.cert = arg; break;
+	case 0x10d: O.fed.tls_key = arg; break;
 	case 'd': D.db_path = arg; break;
 	case 'l': O.listen = arg; break;
 	case 'p': RANGE(O.port, 1, 65535, "a port, 1..65535"); break;
@@ -523,6 +552,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "idnd: %s\n", ierr);
 			return 2;
 		}
+		if (idnd_fed_config(&O.fed, ierr, sizeof(ierr))) {
+			fprintf(stderr, "idnd: %s\n", ierr);
+			return 2;
+		}
 	}
 	err = idnd_store_open(D.db_path);
 	if (!err)
@@ -531,6 +564,10 @@ int main(int argc, char **argv)
 		err = idnd_sig_load();
 	if (!err && idnd_ident_open()) {	/* identities: after the nodes they grant */
 		fprintf(stderr, "idnd: store %s: identities unreadable\n", D.db_path);
+		return 1;
+	}
+	if (!err && idnd_fed_load()) {	/* fed.c: peers, exports, usage */
+		fprintf(stderr, "idnd: store %s: federation tables unreadable\n", D.db_path);
 		return 1;
 	}
 	if (err) {
@@ -589,6 +626,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "idnd: cannot start the solve thread\n");
 		return 1;
 	}
+	if (idnd_fed_start()) {	/* fed.c: peers' summaries */
+		fprintf(stderr, "idnd: cannot start the federation thread\n");
+		return 1;
+	}
 	while (!stop) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 
@@ -607,6 +648,7 @@ int main(int argc, char **argv)
 		pthread_mutex_unlock(&D.lock);
 	}
 	pthread_join(ticks, NULL);
+	idnd_fed_stop();
 	pthread_mutex_lock(&D.lock);
 	idnd_state_tick(1e300);		/* write what is left */
 	pthread_mutex_unlock(&D.lock);

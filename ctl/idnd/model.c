@@ -19,6 +19,7 @@
 
 #include "idnd.h"
 #include "orders.h"
+#include "fed.h"
 
 #define ERR(...) ({ snprintf(err, errlen, __VA_ARGS__); -EINVAL; })
 
@@ -936,6 +937,8 @@ static void plan_build(int i, const struct cplan *cp, int tier, const struct d_p
 		cd->exec_us = c->latency_us;
 		cd->variant = IDN_CAP_VARIANT(c->label);
 	}
+	/* fed.c: peers offering it, as remote candidates (their ingress, WAN) */
+	idnd_fed_cands(c, pol, pl);
 	pl->fallback_cap = plan_fallback(i, cp, tier, pol);
 	/* the capability's objective and expected request (select.h) */
 	pl->slo_us = c->slo_ttft_ms * 1000;
@@ -1076,7 +1079,7 @@ int idnd_plans_build(struct idn_plan_op **out)
 		uint32_t cls = IDN_CAP_CLASS(D.caps[i].label);
 		struct idn_plan_op *op;
 
-		if (!cp[i].n)
+		if (!cp[i].n && !idnd_fed_any(D.caps[i].label))
 			continue;	/* no plan: requests are demand misses */
 		plan_build(i, cp, IDN_ANY, NULL, &def);
 		op = op_next(&ops, &n, &cap);

@@ -24,6 +24,7 @@ static const char *const role_names[IDN_ROLE__MAX] = {
 	[IDN_ROLE_NODE] = "node",
 	[IDN_ROLE_CONTROLLER] = "controller",
 	[IDN_ROLE_ADMIN] = "admin",
+	[IDN_ROLE_PEER] = "peer",
 	[IDN_ROLE_PLAIN] = "plain",
 };
 
@@ -34,7 +35,7 @@ const char *idn_role_name(enum idn_role r)
 
 enum idn_role idn_role_parse(const char *s)
 {
-	for (int r = IDN_ROLE_READONLY; r <= IDN_ROLE_ADMIN; r++)
+	for (int r = IDN_ROLE_READONLY; r <= IDN_ROLE_PEER; r++)
 		if (!strcmp(s, role_names[r]))
 			return r;
 	return IDN_ROLE_NONE;
@@ -280,7 +281,7 @@ static void peer_check(struct MHD_Connection *c, struct idn_peer *p)
 	p->role = idn_role_parse(ou);
 	if (p->role == IDN_ROLE_NONE) {
 		snprintf(p->why, sizeof(p->why), "certificate subject OU \"%s\" is no role "
-			 "(admin, controller, node, router, read-only)", ou);
+			 "(admin, controller, node, router, read-only, peer)", ou);
 		return;
 	}
 	if (p->role == IDN_ROLE_NODE) {

@@ -32,6 +32,8 @@ enum idn_role {
 	IDN_ROLE_NODE,		/* OU=node, CN=node-ID: registers and heartbeats as ID */
 	IDN_ROLE_CONTROLLER,	/* OU=controller: idnd itself (orders to agents) */
 	IDN_ROLE_ADMIN,		/* OU=admin: every change (idnctl) */
+	IDN_ROLE_PEER,		/* OU=peer, CN=its domain's name: another domain's idnd
+				 * fetching this domain's summary (federation) */
 	IDN_ROLE_PLAIN,		/* --insecure server: anyone, everything */
 	IDN_ROLE__MAX,
 };

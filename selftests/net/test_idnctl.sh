@@ -45,7 +45,7 @@ jslot() { c -j plan show | jq -r .active_slot; }
 MAN=$IDN_ROOT/docs/idnctl.8
 syn=$(sed -n '/^\.SH SYNOPSIS/,/^\.fi/p' "$MAN" | sed 's/\\-/-/g; s/^ *//')
 man_ok=0
-for obj in "" dp vip node plan cap route stats receipt hold monitor controller placement policy state publisher bgp; do
+for obj in "" dp vip node plan cap route stats receipt hold monitor controller placement policy state publisher bgp peer; do
 	while IFS= read -r line; do
 		line=${line#Usage: }
 		line=$(sed 's/^ *//' <<<"$line")

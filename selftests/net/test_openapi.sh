@@ -49,7 +49,7 @@ run_check() {
 	done < <(in_ns "$NS" python3 "$CHECK" "${@:2}" 2>&1)
 }
 run_check idnd "$IDN_ROOT/docs/openapi/idnd.yaml" $URL --src "$IDN_ROOT"/ctl/idnd/api.c \
-	"$IDN_ROOT"/ctl/idnd/ident.c "$IDN_ROOT"/ctl/idnd/signed.c
+	"$IDN_ROOT"/ctl/idnd/ident.c "$IDN_ROOT"/ctl/idnd/signed.c "$IDN_ROOT"/ctl/idnd/fed.c
 run_check idn-agent "$IDN_ROOT/docs/openapi/idn-agent.yaml" $AURL --mgmt $MURL \
 	--src "$IDN_ROOT"/agent/http.c
 tap_done

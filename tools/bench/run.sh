@@ -5,7 +5,7 @@
 # per figure on stdout (progress on stderr).
 #
 #   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel]
-#         [agent] [kvauth] [rdma] [security] [bgp] [scale] [migrate] [metrics]
+#         [agent] [kvauth] [rdma] [security] [bgp] [fed] [scale] [migrate] [metrics]
 #   (default: all; kvauth is part of agent)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
@@ -86,6 +86,11 @@
 #         default timers): bgp_withdraw_to_path_ms (a router's plan for the
 #         capability empties -> the client's kernel route to the VIP via the
 #         other router; median of 3 rounds); skipped without BIRD
+#   fed   federation between two domains (selftests/net/test_fed.sh: two
+#         idnd, two routers with the dataplane, agents): federation_withdraw_to_plans_ms
+#         (a peer withdraws a capability -> gone from every plan of the other
+#         domain's router, from the two daemons' log timestamps; median of 3
+#         rounds; target <= 1000)
 #   scale the distributed mode on one etcd in a private netns
 #         (build/tools/idn_scalebench, docs/federation.md "Scale"):
 #         SCALE_WATCHERS (1000) routers' watchers and SCALE_NODES (10000)
@@ -117,8 +122,8 @@ O=${O:-build}
 case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_connstate=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
-want_hostile=0 want_security=0 want_bgp=0 want_scale=0 want_migrate=0 want_metrics=0 want_kvauth=0
-[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp scale migrate metrics
+want_hostile=0 want_security=0 want_bgp=0 want_fed=0 want_scale=0 want_migrate=0 want_metrics=0 want_kvauth=0
+[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp fed scale migrate metrics
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -133,10 +138,11 @@ for a in "$@"; do
 	hostile) want_hostile=1 ;;
 	security) want_security=1 ;;
 	bgp) want_bgp=1 ;;
+	fed) want_fed=1 ;;
 	scale) want_scale=1 ;;
 	migrate) want_migrate=1 ;;
 	metrics) want_metrics=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [kvauth] [rdma] [security] [bgp] [scale] [migrate] [metrics]" >&2; exit 2 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [kvauth] [rdma] [security] [bgp] [fed] [scale] [migrate] [metrics]" >&2; exit 2 ;;
 	esac
 done
 
@@ -408,6 +414,20 @@ if [ $want_bgp = 1 ]; then
 		rc=1
 	else
 		sed -n 's/^# \(bgp_withdraw_to_path_ms\) \([0-9]*\)$/\1 \2 ms/p' <<<"$out"
+	fi
+fi
+if [ $want_fed = 1 ]; then
+	echo "# fed: two domains, a peer withdraws a capability" >&2
+	st=0
+	out=$(O="$O" "$ROOT/selftests/net/test_fed.sh" 2>&1) || st=$?
+	if [ $st -eq 4 ]; then
+		echo "run.sh: fed benchmark skipped: $(head -1 <<<"$out")" >&2
+	elif [ $st -ne 0 ]; then
+		grep -E '^not ok' <<<"$out" >&2
+		echo "run.sh: fed benchmark FAILED" >&2
+		rc=1
+	else
+		sed -n 's/^# \(federation_withdraw_to_plans_ms\) \([0-9]*\)$/\1 \2 ms/p' <<<"$out"
 	fi
 fi
 if [ $want_scale = 1 ]; then
