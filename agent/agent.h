@@ -98,6 +98,7 @@ struct agent_cfg {
 	char tls_ca[256], tls_cert[256], tls_key[256];	/* mutual TLS (PEM), "" = none */
 	bool insecure;			/* --insecure: plain HTTP management and idnd client */
 	char etcd_ca[256], etcd_cert[256], etcd_key[256];	/* TLS to https:// etcd, "" = none */
+	char etcd_user[128], etcd_pass[256];	/* etcd auth: user, password file; "" = none */
 	char affinity_pin[200];		/* router's pin dir for the affinity self-check */
 	char engine_url[256];		/* managed vLLM/SGLang server (adapter.c), "" = none */
 	uint32_t scrape_ms;		/* its /metrics scrape period */

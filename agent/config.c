@@ -41,7 +41,7 @@ enum {
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
 	O_AFFPIN, O_ENGURL, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
-	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ETCDCA, O_ETCDCERT, O_ETCDKEY, O_ENROL, O_ATTEST,
+	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ETCDCA, O_ETCDCERT, O_ETCDKEY, O_ETCDUSER, O_ETCDPASS, O_ENROL, O_ATTEST,
 };
 
 static const struct option opts[] = {
@@ -100,6 +100,8 @@ static const struct option opts[] = {
 	{ "etcd-ca", required_argument, NULL, O_ETCDCA },
 	{ "etcd-cert", required_argument, NULL, O_ETCDCERT },
 	{ "etcd-key", required_argument, NULL, O_ETCDKEY },
+	{ "etcd-user", required_argument, NULL, O_ETCDUSER },
+	{ "etcd-password-file", required_argument, NULL, O_ETCDPASS },
 	{ "cache-policy", required_argument, NULL, O_CPOL },
 	{ "cache-half-life", required_argument, NULL, O_CHALF },
 	{ "affinity-pin", required_argument, NULL, O_AFFPIN },
@@ -232,6 +234,8 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_ETCDCA: STR(etcd_ca); return 0;
 	case O_ETCDCERT: STR(etcd_cert); return 0;
 	case O_ETCDKEY: STR(etcd_key); return 0;
+	case O_ETCDUSER: STR(etcd_user); return 0;
+	case O_ETCDPASS: STR(etcd_pass); return 0;
 	case O_ARTDIR:
 		if (arg[0] != '/')
 			return -EINVAL;

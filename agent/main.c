@@ -45,6 +45,8 @@ static const char usage_text[] =
 "                                       only) and to idnd (ours: OU node, CN node-ID)\n"
 "  --insecure                           plain HTTP for both instead (logged warning)\n"
 "  --etcd-ca FILE --etcd-cert FILE --etcd-key FILE   TLS to https:// --etcd endpoints\n"
+"  --etcd-user NAME --etcd-password-file FILE   etcd's own authentication (the\n"
+"            file's first line is the password; keep it 0600)\n"
 "                                       management: residency orders, /v1/kv/push,\n"
 "                                       sleep/wake, LoRA (refused on --listen)\n"
 "  --artifact-dir DIR (/var/lib/idn/artifacts)  artifacts load from under it only\n"
@@ -435,6 +437,19 @@ int main(int argc, char **argv)
 		etcd_tls(A.cfg.etcd_ca[0] ? A.cfg.etcd_ca : NULL,
 			 A.cfg.etcd_cert[0] ? A.cfg.etcd_cert : NULL,
 			 A.cfg.etcd_key[0] ? A.cfg.etcd_key : NULL);
+		if (A.cfg.etcd_user[0] || A.cfg.etcd_pass[0]) {
+			const char *why = "a password file needs --etcd-user";
+
+			rc = A.cfg.etcd_user[0] ? etcd_auth(A.cfg.etcd_user,
+							    A.cfg.etcd_pass[0] ? A.cfg.etcd_pass : NULL,
+							    &why) : -EINVAL;
+			if (rc) {
+				fprintf(stderr, "idn-agent: --etcd-user/--etcd-password-file: %s%s%s\n",
+					why, rc != -EINVAL ? ": " : "",
+					rc != -EINVAL ? strerror(-rc) : "");
+				return 2;
+			}
+		}
 		rc = ctl_lease_init(&A.lease, A.cfg.etcd, A.cfg.etcd_domain, A.cfg.node_id,
 				    A.cfg.etcd_ttl);
 		if (rc) {

@@ -648,14 +648,39 @@ static void nodes_poll(double now)
 
 /* ---- election ---- */
 
+/*
+ * An etcd call of the election failed: say why once per distinct reason
+ * (the tick repeats every TICK_S), an error when etcd refused us (auth or
+ * permissions: only the operator can fix it), a warning otherwise.
+ */
+static void elect_failed(const char *what, int err)
+{
+	static char last[sizeof(E.err)];
+
+	if (!strcmp(last, etcd_err(&E)))
+		return;
+	snprintf(last, sizeof(last), "%s", etcd_err(&E));
+	if (err == -EACCES)
+		pr_err("DIST: %s refused by etcd (credentials or permissions; --etcd-user, "
+		       "--etcd-cert): %s\n", what, last);
+	else
+		pr_warn("DIST: %s: %s\n", what, last);
+}
+
 void idnd_dist_tick(double now)
 {
 	char lkey[96];
 	int e;
 
+	static uint64_t auths;
+
 	if (!D.etcd || now < next_tick)
 		return;
 	next_tick = now + TICK_S;
+	if (E.auths != auths) {		/* etcd auth: a token, the first or after expiry */
+		auths = E.auths;
+		pr_info("DIST: etcd token %llu obtained (etcd auth)\n", (unsigned long long)auths);
+	}
 	snprintf(lkey, sizeof(lkey), "%sleader", D.prefix);
 	if (D.leader) {
 		if (!etcd_lease_keepalive(&E, D.leader_lease)) {
@@ -671,7 +696,9 @@ void idnd_dist_tick(double now)
 	}
 	if (!D.leader_lease || etcd_lease_keepalive(&E, D.leader_lease)) {
 		D.leader_lease = 0;
-		if (etcd_lease_grant(&E, LEADER_TTL, &D.leader_lease)) {
+		e = etcd_lease_grant(&E, LEADER_TTL, &D.leader_lease);
+		if (e) {
+			elect_failed("leader lease", e);
 			D.etcd_ok = false;
 			return;
 		}
@@ -682,8 +709,11 @@ void idnd_dist_tick(double now)
 
 		e = etcd_txn(&E, lkey, NULL, &op, 1);
 	}
-	if (e)
+	if (e) {
+		if (e != -ECANCELED)
+			elect_failed("leader key", e);
 		return;		/* someone else leads (or etcd is away) */
+	}
 	D.leader = true;
 	D.takeovers++;
 	pr_info("DIST: %s is the leader of %s\n", D.replica, D.prefix);

@@ -5,6 +5,8 @@
  * deleterange,txn}, and the streaming /v3/watch (one JSON object per
  * line on one long-lived HTTP response). int64 fields come as strings and
  * false/zero fields are omitted by the gateway: absent means 0/false.
+ * With etcd auth (etcd_auth()): POST /v3/auth/authenticate for a token,
+ * sent as the Authorization header of every request.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -120,6 +122,46 @@ void etcd_tls(const char *ca, const char *cert, const char *key)
 	tls_key = key;
 }
 
+/* etcd auth of every etcd client of the process (etcd_auth()), user "" = none */
+static char auth_user[128], auth_pass[256];
+
+int etcd_auth(const char *user, const char *password_file, const char **why)
+{
+	char line[sizeof(auth_pass) + 2];
+	size_t n;
+	FILE *f;
+
+	auth_user[0] = auth_pass[0] = 0;
+	if (!user)
+		return 0;
+	if (!*user || strlen(user) >= sizeof(auth_user) || strpbrk(user, " \t\r\n:")) {
+		*why = "bad etcd user name (1-127 characters, no blanks or ':')";
+		return -EINVAL;
+	}
+	if (!password_file) {
+		*why = "an etcd user needs a password file (--etcd-password-file)";
+		return -EINVAL;
+	}
+	f = fopen(password_file, "re");
+	if (!f) {
+		*why = "cannot read the etcd password file";
+		return -errno;
+	}
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	if (!n || n >= sizeof(auth_pass)) {
+		*why = n ? "the etcd password file's first line is over 255 bytes"
+			 : "the etcd password file's first line is empty";
+		return -EINVAL;
+	}
+	memcpy(auth_pass, line, n);
+	auth_pass[n] = 0;
+	strcpy(auth_user, user);
+	return 0;
+}
+
 /* https endpoints: the CA etcd's certificate must chain to, ours for its client-cert-auth */
 static void set_tls(CURL *c)
 {
@@ -192,32 +234,97 @@ static void count_bytes(struct etcd *e)
 	e->rx_bytes += (uint64_t)hdr + (uint64_t)down;
 }
 
-/* POST body (consumed) to path; *out: parsed answer. */
-static int call(struct etcd *e, const char *path, json_object *body, json_object **out)
+static int call(struct etcd *e, const char *path, json_object *body, json_object **out);
+
+/* the request headers: JSON, and our token when we have one */
+static struct curl_slist *headers(const struct etcd *e)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	struct buf b = {};
-	char url[512];
-	long code = 0;
-	CURLcode rc;
+	char a[sizeof(e->token) + 32];
 
-	*out = NULL;
-	/*
-	 * an endpoint that cannot be reached: the next one, each at most
-	 * once. A request that timed out may have been applied: repeating it
-	 * is harmless here (puts and deletes are idempotent, txns compare,
-	 * a second grant leaves a lease nobody keeps alive, which expires)
-	 */
+	if (e->token[0]) {
+		snprintf(a, sizeof(a), "Authorization: %s", e->token);
+		h = curl_slist_append(h, a);
+	}
+	return h;
+}
+
+/* a token for auth_user; -EACCES when etcd refuses the name or password */
+static int authenticate(struct etcd *e)
+{
+	json_object *b = json_object_new_object(), *o = NULL, *t;
+	int rc;
+
+	e->token[0] = 0;
+	json_object_object_add(b, "name", json_object_new_string(auth_user));
+	json_object_object_add(b, "password", json_object_new_string(auth_pass));
+	rc = call(e, "/v3/auth/authenticate", b, &o);
+	if (rc) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "%.127s", e->err);
+		if (rc == -EIO && strstr(why, "HTTP "))
+			rc = -EACCES;	/* etcd answered: name or password refused */
+		snprintf(e->err, sizeof(e->err), "etcd: authentication as user %.64s refused: %s",
+			 auth_user, why);
+		return rc;
+	}
+	if (!json_object_object_get_ex(o, "token", &t) ||
+	    strlen(json_object_get_string(t)) >= sizeof(e->token) ||
+	    !*json_object_get_string(t)) {
+		json_object_put(o);
+		/* auth not enabled in etcd: it answers without a token; go on without */
+		return 0;
+	}
+	strcpy(e->token, json_object_get_string(t));
+	e->auths++;
+	json_object_put(o);
+	return 0;
+}
+
+/* before a request or a watch: authenticate when configured and not yet done */
+static int need_token(struct etcd *e)
+{
+	return auth_user[0] && !e->token[0] ? authenticate(e) : 0;
+}
+
+/*
+ * An answer saying our token is not (or no longer) valid: etcd's gateway
+ * maps Unauthenticated to HTTP 401 ("invalid auth token" once a simple
+ * token expired, "user name is empty" without one).
+ */
+static bool token_refused(long code, const char *body)
+{
+	return code == 401 || (body && (strstr(body, "invalid auth token") ||
+					strstr(body, "user name is empty")));
+}
+
+/*
+ * One POST of body to path, *b: the answer's bytes, *code: its HTTP status.
+ * An endpoint that cannot be reached: the next one, each at most once. A
+ * request that timed out may have been applied: repeating it is harmless
+ * here (puts and deletes are idempotent, txns compare, a second grant
+ * leaves a lease nobody keeps alive, which expires).
+ */
+static int post(struct etcd *e, const char *path, const char *body, bool with_token,
+		struct buf *b, long *code)
+{
+	struct curl_slist *h = with_token ? headers(e)
+					  : curl_slist_append(NULL, "Content-Type: application/json");
+	CURLcode rc = CURLE_OK;
+	char url[512];
+
+	*code = 0;
 	for (int i = 0; i < (e->n_urls > 1 ? e->n_urls : 1); i++) {
-		free(b.p);
-		b = (struct buf){};
+		free(b->p);
+		*b = (struct buf){};
 		snprintf(url, sizeof(url), "%s%s", e->url, path);
 		curl_easy_reset(e->curl);
 		curl_easy_setopt(e->curl, CURLOPT_URL, url);
 		curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, h);
-		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, json_object_to_json_string(body));
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &b);
+		curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, b);
 		curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, 5000L);
 		curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 		curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
@@ -229,20 +336,45 @@ static int call(struct etcd *e, const char *path, json_object *body, json_object
 		next_url(e);
 	}
 	curl_slist_free_all(h);
-	json_object_put(body);
-	if (rc != CURLE_OK) {
-		free(b.p);
+	if (rc != CURLE_OK)
 		return fail(e, -EIO, "etcd: %s", curl_easy_strerror(rc));
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, code);
+	return 0;
+}
+
+/* POST body (consumed) to path; *out: parsed answer. */
+static int call(struct etcd *e, const char *path, json_object *body, json_object **out)
+{
+	bool authing = !strcmp(path, "/v3/auth/authenticate");
+	const char *js = json_object_to_json_string(body);
+	struct buf b = {};
+	long code;
+	int err;
+
+	*out = NULL;
+	err = authing ? 0 : need_token(e);
+	if (!err)
+		err = post(e, path, js, !authing, &b, &code);
+	if (!err && !authing && auth_user[0] && code != 200 && token_refused(code, b.p)) {
+		/* our token expired (simple tokens do): a new one, then once more */
+		err = authenticate(e);
+		if (!err)
+			err = post(e, path, js, true, &b, &code);
 	}
-	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &code);
+	json_object_put(body);
+	if (err) {
+		free(b.p);
+		return err;
+	}
 	*out = b.p ? json_tokener_parse(b.p) : NULL;
 	if (code != 200 || !*out) {
+		err = code == 403 || token_refused(code, b.p) ? -EACCES : -EIO;
 		snprintf(e->err, sizeof(e->err), "etcd %s: HTTP %ld %.160s", path, code,
 			 b.p ? b.p : "");
 		free(b.p);
 		json_object_put(*out);
 		*out = NULL;
-		return -EIO;
+		return err;
 	}
 	free(b.p);
 	return 0;
@@ -477,6 +609,8 @@ static int watch_line(struct watch *w, const char *line)
 	if (json_object_object_get_ex(o, "error", &err)) {
 		snprintf(w->e->err, sizeof(w->e->err), "etcd watch: %.200s",
 			 json_object_to_json_string(err));
+		if (token_refused(0, w->e->err))
+			w->e->token[0] = 0;	/* the caller watches again: a new token */
 		json_object_put(o);
 		return -EIO;
 	}
@@ -541,12 +675,20 @@ int etcd_watch(struct etcd *e, const char *prefix, int64_t start_rev, etcd_watch
 	       void *arg, volatile int *stop, int64_t *last_rev)
 {
 	json_object *b = json_object_new_object(), *cr = json_object_new_object();
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	struct curl_slist *h;
 	struct watch w = { .cb = cb, .arg = arg, .stop = stop, .e = e,
 			   .last_rev = start_rev - 1 };
 	char url[512];
 	CURLcode rc;
+	int err = need_token(e);
 
+	if (err) {
+		json_object_put(b);
+		json_object_put(cr);
+		*last_rev = w.last_rev;
+		return err;
+	}
+	h = headers(e);
 	add_prefix(cr, prefix);
 	json_object_object_add(cr, "start_revision", json_object_new_int64(start_rev));
 	json_object_object_add(b, "create_request", cr);

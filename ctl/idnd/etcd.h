@@ -22,6 +22,9 @@ struct etcd {
 	int n_urls, cur;
 	/* HTTP bytes (headers and bodies) this client sent and received */
 	uint64_t tx_bytes, rx_bytes;
+	/* etcd auth: the token of our last authenticate (etcd_auth()), "" = none yet */
+	char token[512];
+	uint64_t auths;		/* authenticate calls made (the first, and after expiry) */
 };
 
 struct etcd_kv {
@@ -51,6 +54,16 @@ int etcd_open(struct etcd *e, const char *url);
  * --client-cert-auth (PEM file paths, kept by the caller; NULL: none).
  */
 void etcd_tls(const char *ca, const char *cert, const char *key);
+/*
+ * etcd's own authentication (`etcdctl auth enable`) for every etcd client in
+ * the process: user name and a file holding the password (its first line;
+ * keep it 0600). Read here, once: -errno and *why on a missing, unreadable,
+ * empty or over-long file or a bad name. Each client then authenticates
+ * before its first request and again when etcd says its token is no longer
+ * valid (simple tokens expire: --auth-token-ttl), and sends the token with
+ * every request and watch. user NULL: none (the default).
+ */
+int etcd_auth(const char *user, const char *password_file, const char **why);
 void etcd_close(struct etcd *e);
 const char *etcd_err(const struct etcd *e);
 

@@ -123,6 +123,9 @@ static const char usage_text[] =
 "  --etcd-ca FILE, --etcd-cert FILE, --etcd-key FILE\n"
 "            TLS to https:// etcd endpoints (-E): etcd's CA, our client\n"
 "            certificate and key (etcd --client-cert-auth)\n"
+"  --etcd-user NAME, --etcd-password-file FILE\n"
+"            etcd's own authentication (etcdctl auth enable): the user and a\n"
+"            file (0600) whose first line is the password\n"
 "  --enrol approve|open\n"
 "            node enrolment (docs/security.md): approve (default) - a new\n"
 "            node's key waits for idnctl node approve; open - keys enrolled on\n"
@@ -198,7 +201,7 @@ static void broker_tick(void)
 /* the options, from the command line and the --config file */
 static struct {
 	const char *listen, *pin, *etcd_url, *name, *audit;
-	const char *etcd_ca, *etcd_cert, *etcd_key;
+	const char *etcd_ca, *etcd_cert, *etcd_key, *etcd_user, *etcd_pass;
 	const char *enrol_mode, *enrol_key, *attest_key;
 	int domain, port, verbose;
 	bool watch;
@@ -235,6 +238,8 @@ static const struct option lopts[] = {
 	{ "etcd-ca", required_argument, NULL, 6 },
 	{ "etcd-cert", required_argument, NULL, 7 },
 	{ "etcd-key", required_argument, NULL, 8 },
+	{ "etcd-user", required_argument, NULL, 9 },
+	{ "etcd-password-file", required_argument, NULL, 10 },
 	{ "enrol", required_argument, NULL, 0x101 },
 	{ "enrol-key", required_argument, NULL, 0x102 },
 	{ "attest-key", required_argument, NULL, 0x103 },
@@ -295,6 +300,8 @@ static int opt_apply(void *ctx, int c, const char *arg, const char **why)
 	case 6: O.etcd_ca = arg; break;
 	case 7: O.etcd_cert = arg; break;
 	case 8: O.etcd_key = arg; break;
+	case 9: O.etcd_user = arg; break;
+	case 10: O.etcd_pass = arg; break;
 	case 0x101: O.enrol_mode = arg; break;
 	case 0x102: O.enrol_key = arg; break;
 	case 0x103: O.attest_key = arg; break;
@@ -521,6 +528,17 @@ int main(int argc, char **argv)
 		}
 	D.started = idnd_now();
 	etcd_tls(O.etcd_ca, O.etcd_cert, O.etcd_key);	/* https:// etcd endpoints (etcd.c) */
+	if (O.etcd_user || O.etcd_pass) {
+		const char *why = "";
+		int rc = etcd_auth(O.etcd_user, O.etcd_pass, &why);
+
+		if (rc || !O.etcd_user) {
+			fprintf(stderr, "idnd: --etcd-user/--etcd-password-file: %s%s%s\n",
+				O.etcd_user ? why : "a password file needs --etcd-user",
+				rc && rc != -EINVAL ? ": " : "", rc && rc != -EINVAL ? strerror(-rc) : "");
+			return 2;
+		}
+	}
 	if (O.etcd_url && idnd_dist_start(O.etcd_url, O.domain, O.name)) {
 		fprintf(stderr, "idnd: etcd %s: %s\n", O.etcd_url, idn_errmsg());
 		return 1;

@@ -224,6 +224,29 @@ bg_ns() {
 	_pid_list+=("$BG_PID")
 }
 
+# start_etcd NS URL [ETCD_ARG...]: a one-member etcd of the test's own in
+# NS, client URL (http[s]://127.0.0.1:PORT), peer port PORT+3, data in
+# $TMPD/etcd, log $TMPD/etcd.log, fast elections; ETCD_PID. Returns 0
+# once /health answers (curl options for that in the array ETCD_CURL, e.g.
+# TLS), 1 after 10 s.
+start_etcd() {
+	local ns=$1 url=$2 pp
+	shift 2
+	pp=$(( ${url##*:} + 3 ))
+	bg_ns "$ns" "$TMPD/etcd.log" etcd --name t --data-dir "$TMPD/etcd" \
+		--listen-client-urls "$url" --advertise-client-urls "$url" \
+		--listen-peer-urls "http://127.0.0.1:$pp" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$pp" \
+		--initial-cluster "t=http://127.0.0.1:$pp" \
+		--heartbeat-interval 10 --election-timeout 100 "$@"
+	ETCD_PID=$BG_PID
+	for _ in $(seq 100); do
+		in_ns "$ns" curl -s -m 1 "${ETCD_CURL[@]}" "$url/health" | grep -q true && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # bg_pid PID: have cleanup kill PID too
 bg_pid() { _pid_list+=("$1"); }
 

@@ -52,13 +52,7 @@ rc3=0; "$AGENT" --insecure --node-id 1 --etcd http://127.0.0.1:1 --no-engine >/d
 tap_result "bad --etcd URL / list / no locator: exit 2 ($rc $rc2 $rc3)" \
 	"$([ $rc = 2 ] && [ $rc2 = 2 ] && [ $rc3 = 2 ]; echo $?)"
 
-bg_ns "$NS" "$TMPD/etcd.log" etcd --name t --data-dir "$TMPD/etcd" \
-	--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-	--listen-peer-urls "http://127.0.0.1:$((CP + 3))" \
-	--initial-advertise-peer-urls "http://127.0.0.1:$((CP + 3))" \
-	--initial-cluster "t=http://127.0.0.1:$((CP + 3))" \
-	--heartbeat-interval 10 --election-timeout 100
-wait_for 20 'in_ns "$NS" curl -s -m 1 "$ETCD/health" | grep -q true'
+start_etcd "$NS" "$ETCD"
 tap_result "etcd up on 127.0.0.1:$CP" $? "$(tail -5 "$TMPD/etcd.log")" || tap_done
 
 api() { in_ns "$NS" curl -s -m 5 "$@"; }

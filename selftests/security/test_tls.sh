@@ -168,18 +168,10 @@ refused "$L" "agent management listener with a router's certificate" router POST
 if command -v etcd >/dev/null; then
 	CP=$((20000 + RANDOM % 20000))
 	ETCD=https://127.0.0.1:$CP
-	bg_ns "$NS" "$TMPD/etcd.log" etcd --name t --data-dir "$TMPD/etcd" \
-		--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-		--listen-peer-urls "http://127.0.0.1:$((CP + 3))" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$((CP + 3))" \
-		--initial-cluster "t=http://127.0.0.1:$((CP + 3))" \
-		--cert-file "$P/idnd.pem" --key-file "$P/idnd.key" --trusted-ca-file "$P/ca.pem" \
-		--client-cert-auth --heartbeat-interval 10 --election-timeout 100
 	ec=(--cacert "$P/ca.pem" --cert "$P/admin.pem" --key "$P/admin.key")
-	for _ in $(seq 100); do
-		in_ns "$NS" curl -s -m 1 "${ec[@]}" "$ETCD/health" | grep -q true && break
-		sleep 0.1
-	done
+	ETCD_CURL=("${ec[@]}")
+	start_etcd "$NS" "$ETCD" --cert-file "$P/idnd.pem" --key-file "$P/idnd.key" \
+		--trusted-ca-file "$P/ca.pem" --client-cert-auth
 	bg_ns "$NS" "$TMPD/idnd-e.log" "$IDND" -d "$TMPD/e.db" -P none -p 8790 -E "$ETCD" \
 		--ca "$P/ca.pem" --cert "$P/idnd.pem" --key "$P/idnd.key" \
 		--etcd-ca "$P/ca.pem" --etcd-cert "$P/idnd.pem" --etcd-key "$P/idnd.key"

@@ -36,17 +36,8 @@ ETCD=http://127.0.0.1:$CP
 PA=$((CP + 1))
 DOM=/idn/0/
 
-bg_ns "$NS" "$TMPD/etcd.log" etcd --name t --data-dir "$TMPD/etcd" \
-	--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-	--listen-peer-urls "http://127.0.0.1:$((CP + 3))" \
-	--initial-advertise-peer-urls "http://127.0.0.1:$((CP + 3))" \
-	--initial-cluster "t=http://127.0.0.1:$((CP + 3))" \
-	--heartbeat-interval 10 --election-timeout 100
-up=1
-for _ in $(seq 100); do
-	in_ns "$NS" curl -s -m 1 "$ETCD/health" | grep -q true && { up=0; break; }
-	sleep 0.1
-done
+start_etcd "$NS" "$ETCD"
+up=$?
 check "etcd up on 127.0.0.1:$CP" test $up = 0
 [ $up = 0 ] || tap_done
 
