@@ -778,7 +778,12 @@ static void fed_apply(void)
 {
 	double now = idnd_now(), wall = wall_ms();
 	struct idn_nstat *ns;
-	bool changed = false;
+	bool changed = false, any = false;
+
+	for (int i = 0; i < IDND_MAX_PEERS; i++)
+		any |= peers[i].used;
+	if (!any)
+		return;	/* no peer: nothing to read or write */
 
 	for (int i = 0; i < IDND_MAX_PEERS; i++) {
 		struct d_peer *p = &peers[i];
