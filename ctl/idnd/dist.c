@@ -92,6 +92,41 @@ int idnd_dist_start(const char *url, int domain, const char *name)
 
 /* ---- mirror of the registry (leader only) ---- */
 
+/*
+ * Telemetry keys (ident.c) for the routers: telekeys/ID =
+ * {"id", "key_id", "key": 32 hex}; what was published last, per node, so
+ * that a push of the same key writes nothing (0: nothing published).
+ */
+static uint32_t tk_pub[IDN_MAX_NODES];
+
+void idnd_dist_tele_key(uint32_t id, const uint8_t key[16], uint32_t key_id)
+{
+	char k[128], hex[33];
+	json_object *o;
+	int e;
+
+	if (!D.etcd || !D.leader || id >= IDN_MAX_NODES || tk_pub[id] == key_id)
+		return;
+	key_of(k, sizeof(k), "telekeys/%u", id);
+	if (!key) {
+		e = etcd_delete(&E, k);
+	} else {
+		for (int i = 0; i < 16; i++)
+			snprintf(hex + 2 * i, 3, "%02x", key[i]);
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_int64(id));
+		json_object_object_add(o, "key_id", json_object_new_int64(key_id));
+		json_object_object_add(o, "key", json_object_new_string(hex));
+		e = etcd_put(&E, k, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+			     strlen(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)), 0);
+		json_object_put(o);
+	}
+	if (e)
+		pr_warn("DIST: %s %s: %s\n", key ? "put" : "delete", k, etcd_err(&E));
+	else
+		tk_pub[id] = key_id;
+}
+
 void idnd_dist_cap(const struct d_cap *c)
 {
 	json_object *o, *d;
@@ -721,6 +756,8 @@ void idnd_dist_tick(double now)
 		pr_warn("DIST: load registry: %s\n", idn_errmsg());
 	if (idnd_compile())
 		pr_warn("DIST: compile after takeover: %s\n", idn_errmsg());
+	memset(tk_pub, 0, sizeof(tk_pub));
+	idnd_ident_push_keys();		/* the telemetry keys this replica issued */
 }
 
 /* ---- router side: the watcher ---- */
@@ -884,6 +921,62 @@ static void wnode(const char *rest, const char *val, int64_t rev)
 	pr_info("WATCH: node %u %s\n", id, D.nodes[id].up ? "up" : "down");
 }
 
+/* telekeys/ID from the leader: the router's key for node ID's datagrams */
+static bool tk_seen[IDN_MAX_NODES];
+
+static void wtelekey(const char *rest, const char *val, int64_t rev)
+{
+	json_object *o, *v;
+	uint8_t key[16];
+	unsigned int id;
+	int64_t kid, vid;
+	const char *hex;
+	char end;
+
+	if (sscanf(rest, "%u%c", &id, &end) != 1 || id >= IDN_MAX_NODES) {
+		if (val)
+			wrefuse(rest - 9, rev, "not a node id (0..4095)");
+		return;
+	}
+	if (!val) {
+		tk_seen[id] = false;
+		if (D.have_maps && idn_tele_key_put(&D.maps, id, NULL, 0))
+			pr_warn("WATCH: node %u: telemetry key: %s\n", id, idn_errmsg());
+		pr_info("WATCH: node %u: telemetry key withdrawn\n", id);
+		return;
+	}
+	o = json_tokener_parse(val);
+	vid = o && json_object_object_get_ex(o, "id", &v) &&
+	      json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+	kid = o && json_object_object_get_ex(o, "key_id", &v) &&
+	      json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+	hex = o && json_object_object_get_ex(o, "key", &v) &&
+	      json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+	if (vid != id || kid < 1 || kid > UINT32_MAX || strlen(hex) != 32 ||
+	    strspn(hex, "0123456789abcdef") != 32) {
+		json_object_put(o);
+		wrefuse(rest - 9, rev, vid != id ? "not a telemetry key of this node"
+				       : "a telemetry key is {id, key_id 1..2^32-1, key: 32 hex}");
+		return;
+	}
+	for (int i = 0; i < 16; i++)
+		sscanf(hex + 2 * i, "%2hhx", &key[i]);
+	json_object_put(o);
+	tk_seen[id] = true;
+	if (D.have_maps) {
+		struct idn_tele_key cur;
+
+		/* the same key already there: keep its replay window */
+		if (!idn_tele_key_get(&D.maps, id, &cur) && cur.key_id == kid)
+			return;
+		if (idn_tele_key_put(&D.maps, id, key, (uint32_t)kid)) {
+			pr_warn("WATCH: node %u: telemetry key: %s\n", id, idn_errmsg());
+			return;
+		}
+	}
+	pr_info("WATCH: node %u: telemetry key %lld\n", id, (long long)kid);
+}
+
 static int on_event(void *arg, const char *key, const void *val, size_t len, int64_t rev)
 {
 	struct wstate *w = arg;
@@ -913,6 +1006,8 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 	rest = key + pl;
 	if (!strncmp(rest, "nodes/", 6)) {
 		wnode(rest + 6, val, rev);
+	} else if (!strncmp(rest, "telekeys/", 9)) {
+		wtelekey(rest + 9, val, rev);
 	} else if (!strncmp(rest, "plans/", 6)) {
 		struct idn_plan_op op = {};
 		char why[256];
@@ -999,12 +1094,18 @@ static int wsync(struct wstate *w, int64_t *rev)
 	for (int j = 0; j < IDN_MAX_NODES; j++)
 		if (D.nodes[j].used)
 			D.nodes[j].up = false;
+	memset(tk_seen, 0, sizeof(tk_seen));
 	for (int i = 0; i < n && !e; i++)
 		e = on_event(w, kvs[i].key, kvs[i].val, kvs[i].val_len, kvs[i].mod_rev);
-	/* nodes we knew whose key is gone */
-	for (int j = 0; j < IDN_MAX_NODES; j++)
+	/* nodes we knew whose key is gone; telemetry keys etcd no longer has */
+	for (int j = 0; j < IDN_MAX_NODES; j++) {
+		struct idn_tele_key cur;
+
 		if (D.nodes[j].used && !D.nodes[j].up)
 			idnd_node_push(&D.nodes[j]);
+		if (D.have_maps && !tk_seen[j] && !idn_tele_key_get(&D.maps, j, &cur))
+			idn_tele_key_put(&D.maps, j, NULL, 0);
+	}
 	/* plans in the maps that etcd no longer has */
 	n_cur = plans_active(&cur);
 	for (int j = 0; j < n_cur && !e; j++) {

@@ -376,6 +376,8 @@ static void push_key(uint32_t id)
 {
 	struct idn_tele_key cur;
 
+	/* routers fed by etcd (idnd -W) install it from there */
+	idnd_dist_tele_key(id, I[id].tkey_id ? I[id].tkey : NULL, I[id].tkey_id);
 	if (!D.have_maps)
 		return;
 	if (!I[id].tkey_id) {

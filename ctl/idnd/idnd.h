@@ -279,6 +279,8 @@ void idnd_dist_heartbeat(struct d_node *n);
 void idnd_dist_place(void);
 void idnd_dist_policy(const struct d_policy *p);
 void idnd_dist_policy_del(uint32_t id);
+/* a node's telemetry key for the routers (key NULL: none any more) */
+void idnd_dist_tele_key(uint32_t id, const uint8_t key[16], uint32_t key_id);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */
 int idnd_dist_watch(volatile int *stop);
 

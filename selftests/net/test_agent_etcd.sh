@@ -132,6 +132,15 @@ wait_for 30 '[ "$(cands)" = "[1,2]" ]'
 tap_result "watcher's maps: cap 7 -> $(cands), node 1 $(health 1) (solve $code)" \
 	"$([ "$(cands)" = "[1,2]" ] && [ "$(health 1)" = up ]; echo $?)" \
 	"$(tail -5 "$TMPD/watch.log"; api http://127.0.0.1:$PA/v1/placement)"
+# the node's telemetry key reaches the router through etcd (telekeys/1):
+# the key id the leader issued at the agent's signed registration
+tkid() { api "http://127.0.0.1:$PA/v1/identities/1" | jq -r '.tele_key_id // 0'; }
+wkid() { c -j node tele-key id 1 2>/dev/null | jq -r .key_id; }
+wait_for 20 '[ "$(tkid)" != 0 ] && [ "$(wkid)" = "$(tkid)" ]'
+tk1=$(tkid)
+tap_result "watcher's maps: node 1's telemetry key from etcd (key id $(wkid), the leader's $tk1)" \
+	"$([ "$tk1" != 0 ] && [ "$(wkid)" = "$tk1" ]; echo $?)" \
+	"$(grep 'telemetry key' "$TMPD/watch.log" | tail -3)"
 
 # kill -9 the agent: its key goes within the TTL (2 s; 15 s allowed under
 # load), the leader drops node 1 from the plans, the watcher's maps follow
@@ -155,6 +164,10 @@ tap_result "agent restarted: nodes/1 again under a new lease of its own" \
 wait_for 30 '[ "$(cands)" = "[1,2]" ]'
 tap_result "re-registered: watcher's maps cap 7 -> $(cands), node 1 $(health 1)" \
 	"$([ "$(cands)" = "[1,2]" ] && [ "$(health 1)" = up ]; echo $?)" "$(tail -5 "$TMPD/watch.log")"
+wait_for 20 '[ "$(tkid)" != "$tk1" ] && [ "$(wkid)" = "$(tkid)" ]'
+tap_result "re-registration's new telemetry key (id $(tkid), was $tk1) replaced the router's" \
+	"$([ "$(tkid)" != "$tk1" ] && [ "$(wkid)" = "$(tkid)" ]; echo $?)" \
+	"$(grep 'telemetry key' "$TMPD/watch.log" | tail -3)"
 
 # the lease revoked under the agent (as when etcd lost it): granted and written again
 api -o /dev/null -X POST "$ETCD/v3/lease/revoke" -d "{\"ID\":\"$lease2\"}"

@@ -10,8 +10,8 @@
 #     written;
 #   - bad flags (a password file without a user, a missing or empty file):
 #     exit 2 with a message;
-#   - the right user: idnd leads, its plans reach etcd, an agent's lease
-#     and node key are there;
+#   - the right users: idnd leads, its plans reach etcd; an agent whose
+#     role covers only nodes/ (the least it needs) keeps its lease and key;
 #   - etcd's tokens thrown away (auth disable + enable): the next write
 #     authenticates again and goes through.
 # Skips without etcd.
@@ -61,12 +61,15 @@ setup=$( {
 	ectl user add idn --new-user-password=idnpw && ectl user grant-role idn idn &&
 	ectl role add ro && ectl role grant-permission ro --prefix=true read $DOM &&
 	ectl user add reader --new-user-password=readpw && ectl user grant-role reader ro &&
+	ectl role add node && ectl role grant-permission node --prefix=true readwrite ${DOM}nodes/ &&
+	ectl user add node --new-user-password=nodepw && ectl user grant-role node node &&
 	ectl auth enable; } 2>&1)
-check "etcd auth enabled: users root, idn (readwrite $DOM), reader (read)" \
+check "etcd auth enabled: users root, idn (readwrite $DOM), reader (read), node (readwrite ${DOM}nodes/)" \
 	test $? = 0 || { echo "# $setup"; tap_done; }
 printf 'idnpw\n' >"$TMPD/idn.pw"
 printf 'wrong\n' >"$TMPD/wrong.pw"
 printf 'readpw\n' >"$TMPD/read.pw"
+printf 'nodepw\n' >"$TMPD/node.pw"
 : >"$TMPD/empty.pw"
 chmod 600 "$TMPD"/*.pw
 
@@ -132,14 +135,15 @@ code=$(post /v1/placement/solve '{}')
 wait_for 20 'keys | grep -q "^${DOM}plans/1792-255-255$"'
 check "solve ($code): the plan reached etcd, written as user idn" test $? = 0
 
-# an agent with a lease on the same etcd, as user idn
+# an agent with a lease on the same etcd, as user node: readwrite on nodes/ only
+# (the least role: it cannot read the routers' telemetry keys)
 bg_ns "$NS" "$TMPD/agent.log" "$AGENT" --insecure --node-id 3 --addr4 10.2.0.3 --trust 6 \
 	--no-engine --region 1 --key "$TMPD/node3.key" --listen 127.0.0.1:$((CP + 4)) --hb-ms 200 \
 	--etcd-ttl 2 --controller "http://127.0.0.1:$PA" --etcd "$ETCD" \
-	--etcd-user idn --etcd-password-file "$TMPD/idn.pw"
+	--etcd-user node --etcd-password-file "$TMPD/node.pw"
 APID=$BG_PID
 wait_for 20 'keys | grep -q "^${DOM}nodes/3$"'
-check "idn-agent as etcd user idn: its node key and lease are in etcd" test $? = 0 ||
+check "idn-agent as etcd user node (readwrite ${DOM}nodes/ only): its node key and lease are in etcd" test $? = 0 ||
 	echo "# $(tail -3 "$TMPD/agent.log")"
 
 # tokens thrown away: auth disable + enable (etcd drops every simple token)

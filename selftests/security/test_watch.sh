@@ -152,6 +152,18 @@ tap_result "attack: a node value naming another node (nodes/3 says 4): refused, 
 	"$(grep -q "WATCH: refused ${DOM}nodes/3.*names node 4" <<<"$new" &&
 	   ! c -j node show | jq -e '.. | objects | select(.id? == 3 or .id? == 4)' >/dev/null; echo $?)" \
 	"log: $new"
+# telemetry keys (telekeys/ID): one naming another node, one not 32 hex
+lines=$(wc -l <"$TMPD/watch.log")
+eput telekeys/3 "$(printf '%s' '{"id":4,"key_id":1,"key":"00112233445566778899aabbccddeeff"}' |
+	base64 -w0)"
+eput telekeys/2 "$(printf '%s' '{"id":2,"key_id":1,"key":"0011"}' | base64 -w0)"
+sleep 0.5
+new=$(tail -n +$((lines + 1)) "$TMPD/watch.log")
+tap_result "attack: telemetry keys naming another node or malformed: refused, none in the maps" \
+	"$(grep -q "WATCH: refused ${DOM}telekeys/3.*not a telemetry key of this node" <<<"$new" &&
+	   grep -q "WATCH: refused ${DOM}telekeys/2.*32 hex" <<<"$new" &&
+	   ! c node tele-key id 3 >/dev/null 2>&1 && ! c node tele-key id 4 >/dev/null 2>&1 &&
+	   ! c node tele-key id 2 >/dev/null 2>&1; echo $?)" "log: $new"
 # the forged plan value is still in etcd: a watcher starting now syncs past it
 kill "$WPID"; wait "$WPID" 2>/dev/null
 eput $PK "$(forge 44:I:5000)"
