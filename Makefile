@@ -3,6 +3,8 @@
 #
 #   make            build BPF objects, skeletons, libidn, idnctl, tests
 #   make demo       the main job: a working IDN on this machine (tools/demo.sh)
+#   make demo-fed   two domains federated: peering, signed summaries, remote
+#                   candidates, withdrawal (tools/demo-fed.sh)
 #   make check      run every test tier (TAP, closing "N passed, ..." line)
 #   make bench      run benchmarks (one "name value unit" line per figure)
 #   make eval       routing evaluation: simulated traces, IDN vs baselines
@@ -44,7 +46,7 @@ ALL_TARGETS :=
 IDN_VERSION_STR := $(shell tools/version.sh)
 IDN_VERSION_OBJ := $(O)/obj/version.o
 
-.PHONY: all check bench demo clean help eval FORCE
+.PHONY: all check bench demo demo-fed clean help eval FORCE
 all: real-all
 
 include bpf/build.mk
@@ -73,12 +75,20 @@ demo:
 	else echo FAILED; tail -40 $(O)/demo-build.log; exit 1; fi
 	$(Q)O=$(O) tools/demo.sh
 
+demo-fed:
+	$(Q)mkdir -p $(O)
+	$(Q)printf '  building (log: %s) ... ' '$(O)/demo-build.log'; \
+	if $(MAKE) --no-print-directory $(O)/idnctl $(O)/idnd $(O)/idn-agent $(O)/bpf/idn_steer.bpf.o \
+		$(O)/bpf/idn_node.bpf.o $(O)/bpf/idn_pass.bpf.o > $(O)/demo-build.log 2>&1; \
+	then echo done; else echo FAILED; tail -40 $(O)/demo-build.log; exit 1; fi
+	$(Q)O=$(O) tools/demo-fed.sh
+
 clean:
 	$(call msg,CLEAN,$(O))
 	$(Q)rm -rf $(O)
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 $(O) $(O)/bpf $(O)/obj $(O)/tests $(O)/tools:
 	$(Q)mkdir -p $@

@@ -75,9 +75,10 @@ static void print_peer(json_object *p)
 	printf(" caps %s ingress %s trust %s net-us %s\n", s_of(p, "caps"), s_of(p, "ingress4"),
 	       s_of(p, "trust"), s_of(p, "net_us"));
 	printf("    key %s\n", s_of(p, "key"));
-	printf("    summaries fetched %s accepted %s refused %s fetch-errors %s withdrawals %s "
-	       "exported %s\n", s_of(p, "fetched"), s_of(p, "accepted"), s_of(p, "refused"),
-	       s_of(p, "fetch_errors"), s_of(p, "withdrawals"), s_of(p, "exported"));
+	printf("    summaries fetched %s accepted %s unchanged %s refused %s fetch-errors %s "
+	       "withdrawals %s exported %s\n", s_of(p, "fetched"), s_of(p, "accepted"),
+	       s_of(p, "unchanged"), s_of(p, "refused"), s_of(p, "fetch_errors"),
+	       s_of(p, "withdrawals"), s_of(p, "exported"));
 	if (u)
 		printf("    usage requests %lld tokens %lld bytes %lld\n", i_of(u, "requests"),
 		       i_of(u, "tokens"), i_of(u, "bytes"));
@@ -123,7 +124,7 @@ static void print_summary(const char *indent, json_object *s)
 			for (size_t r = 0; r < json_object_array_length(regs); r++) {
 				json_object *g = json_object_array_get_idx(regs, r);
 
-				printf(" %s:%s nodes/%s%%o", s_of(g, "region"), s_of(g, "nodes"),
+				printf(" %s(nodes %s load %s)", s_of(g, "region"), s_of(g, "nodes"),
 				       s_of(g, "load"));
 			}
 		printf("\n%s    scope", indent);

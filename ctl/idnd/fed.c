@@ -84,7 +84,7 @@ struct d_peer {
 	struct fedsum sum;
 	double got_at;		/* monotonic s */
 	uint64_t last_seq;
-	uint64_t fetched, accepted, refused, fetch_err, withdrawals;
+	uint64_t fetched, accepted, refused, fetch_err, withdrawals, unchanged;
 	char last_err[192];
 	bool err_logged;
 	char shape[2048];	/* what the plans depend on: recompile when it changes */
@@ -711,9 +711,14 @@ static void refuse(struct d_peer *p, const char *why)
 	pr_warn("FED: peer %s: summary refused: %s\n", p->name, why);
 }
 
-/* A summary (envelope text) from peer p: verify, check, keep. D.lock held. 0 or -errno. */
-static int summary_take(struct d_peer *p, const char *text, size_t len, char *err,
-			size_t errlen)
+/*
+ * A summary (envelope text) from peer p: verify, check, keep. D.lock held.
+ * 0 or -errno. polled: fetched by us - the peer's summary of the last
+ * fetch again (it signs at most once per interval) is no news, not a
+ * replay; a pushed one must be newer.
+ */
+static int summary_take(struct d_peer *p, const char *text, size_t len, bool polled,
+			char *err, size_t errlen)
 {
 	struct fedsum *s = calloc(1, sizeof(*s));
 	double now = wall_ms();
@@ -722,6 +727,11 @@ static int summary_take(struct d_peer *p, const char *text, size_t len, char *er
 	if (!s)
 		return -ENOMEM;
 	e = fedsum_open(text, len, p->pk, s, err, errlen);
+	if (!e && polled && s->seq == p->last_seq && !strcmp(s->domain, p->name)) {
+		free(s);	/* verified, the one we hold: its validity runs on */
+		p->unchanged++;
+		return 0;
+	}
 	if (!e && strcmp(s->domain, p->name)) {
 		snprintf(err, errlen, "summary of domain \"%s\", the peer is \"%s\"", s->domain,
 			 p->name);
@@ -888,7 +898,8 @@ static void *fed_main(void *arg)
 						pr_warn("FED: peer %s: %s\n", p->name, p->last_err);
 					p->err_logged = true;
 				} else {
-					summary_take(p, f[i].text, f[i].len, err, sizeof(err));
+					summary_take(p, f[i].text, f[i].len, true, err,
+						     sizeof(err));
 				}
 			}
 			free(f[i].text);
@@ -1036,6 +1047,7 @@ static json_object *peer_json(int i)
 	json_object_object_add(o, "seq", json_object_new_int64(p->last_seq));
 	json_object_object_add(o, "fetched", json_object_new_int64(p->fetched));
 	json_object_object_add(o, "accepted", json_object_new_int64(p->accepted));
+	json_object_object_add(o, "unchanged", json_object_new_int64(p->unchanged));
 	json_object_object_add(o, "refused", json_object_new_int64(p->refused));
 	json_object_object_add(o, "fetch_errors", json_object_new_int64(p->fetch_err));
 	json_object_object_add(o, "withdrawals", json_object_new_int64(p->withdrawals));
@@ -1153,7 +1165,7 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 			if (!body || !len)
 				return err_json(code, 400, "a summary envelope is required");
 			p->fetched++;
-			if (summary_take(p, body, len, err, sizeof(err)))
+			if (summary_take(p, body, len, false, err, sizeof(err)))
 				return err_json(code, 422, "summary refused: %s", err);
 			fed_apply();
 			return json_object_new_object();
