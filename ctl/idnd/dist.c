@@ -127,6 +127,19 @@ void idnd_dist_tele_key(uint32_t id, const uint8_t key[16], uint32_t key_id)
 		tk_pub[id] = key_id;
 }
 
+void idnd_dist_sig(const char *sub, const char *val)
+{
+	char k[192];
+	int e;
+
+	if (!D.etcd || !D.leader)
+		return;
+	snprintf(k, sizeof(k), "%ssig/%s", D.prefix, sub);
+	e = val ? etcd_put(&E, k, val, strlen(val), 0) : etcd_delete(&E, k);
+	if (e)
+		pr_warn("DIST: %s %s: %s\n", val ? "put" : "delete", k, etcd_err(&E));
+}
+
 void idnd_dist_cap(const struct d_cap *c)
 {
 	json_object *o, *d;
@@ -472,6 +485,7 @@ static int load_registry(void)
 				if (D.nodes[j].used)
 					idnd_dist_node(&D.nodes[j]);
 			idnd_dist_place();
+			idnd_sig_import_done(false);	/* publishers, versions, revocations */
 			return 0;
 		}
 	}
@@ -593,6 +607,31 @@ static int load_registry(void)
 	for (int i = 0; i < D.n_caps; i++)
 		idnd_store_cap(&D.caps[i]);
 	idnd_store_place();
+
+	/*
+	 * signed metadata: the domain's publishers, versions and revocations,
+	 * then every registered version's signature checked again (the caps
+	 * above came without it) and revocations applied
+	 */
+	snprintf(pfx, sizeof(pfx), "%ssig/", D.prefix);
+	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	{
+		bool seeded = false;
+
+		for (int i = 0; i < n; i++) {
+			const char *rest = kvs[i].key + strlen(pfx);
+
+			if (!strcmp(rest, "seeded"))
+				seeded = true;
+			else
+				idnd_sig_import(rest, kvs[i].val);
+		}
+		etcd_kvs_free(kvs, n);
+		if (idnd_sig_import_done(seeded))
+			pr_warn("DIST: signed metadata: %s\n", idn_errmsg());
+	}
 	return 0;
 }
 

@@ -256,6 +256,14 @@ json_object *idnd_sig_api(const char *method, const char *url, json_object *body
 			  unsigned int *code);
 bool idnd_sig_path(const char *url);	/* one of those paths (a POST takes a body) */
 json_object *idnd_sig_status(void);	/* /v1/status "signatures" */
+/*
+ * Distributed mode: the three tables mirrored under PREFIX sig/ by the
+ * leader (pub/NAME, rev/CAP-VERSION, ver/CAP-VERSION; sig/seeded once the
+ * domain has them). At a takeover dist.c hands every sig/ key to
+ * idnd_sig_import() and then calls idnd_sig_import_done(seeded).
+ */
+void idnd_sig_import(const char *rest, const char *val);
+int idnd_sig_import_done(bool seeded);
 
 /* loop.c: called by the broker loop with D.lock held */
 void idnd_loop_tick(double now);
@@ -281,6 +289,8 @@ void idnd_dist_policy(const struct d_policy *p);
 void idnd_dist_policy_del(uint32_t id);
 /* a node's telemetry key for the routers (key NULL: none any more) */
 void idnd_dist_tele_key(uint32_t id, const uint8_t key[16], uint32_t key_id);
+/* PREFIX sig/SUB = val (NULL: deleted); leader only */
+void idnd_dist_sig(const char *sub, const char *val);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */
 int idnd_dist_watch(volatile int *stop);
 

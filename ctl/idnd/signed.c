@@ -25,6 +25,12 @@
  * version (a crash between the two writes). A revoked version is refused
  * at registration, as the parent of a lineage, and in rollbacks.
  *
+ * Distributed mode: the leader mirrors each table under PREFIX sig/ in
+ * etcd (pub/NAME, ver/CAP-VERSION, rev/CAP-VERSION), so a replica that
+ * takes over imports them (idnd_sig_import) and checks every registered
+ * version's signature again: publishers as the domain has them,
+ * revocations the union of both (never undone), versions added.
+ *
  * All functions run under D.lock (the API's, idnd.c's start-up).
  */
 #include <errno.h>
@@ -193,6 +199,71 @@ int idnd_sig_admit(struct d_cap *cap, json_object *manifest, char *err, size_t e
 	return e;
 }
 
+/* publishers(name, pubkey): a row written or deleted (hex NULL). 0 or -EIO */
+static int pub_row(const char *name, const char *hex)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db(), hex ? "INSERT OR REPLACE INTO publishers VALUES(?1, ?2)"
+				     : "DELETE FROM publishers WHERE name = ?1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (hex)
+		sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* ---- the etcd mirror (distributed mode, leader only: dist.c) ---------------- */
+
+/* a trusted publisher (hex NULL: no longer trusted) */
+static void mirror_pub(const char *name, const char *hex)
+{
+	char sub[96];
+	json_object *o;
+
+	snprintf(sub, sizeof(sub), "pub/%s", name);
+	if (!hex) {
+		idnd_dist_sig(sub, NULL);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "pubkey", json_object_new_string(hex));
+	idnd_dist_sig(sub, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static void mirror_rev(uint32_t cap, uint32_t version, int64_t at)
+{
+	char sub[64];
+	json_object *o = json_object_new_object();
+
+	snprintf(sub, sizeof(sub), "rev/%u-%u", cap, version);
+	json_object_object_add(o, "cap", json_object_new_int64(cap));
+	json_object_object_add(o, "version", json_object_new_int64(version));
+	json_object_object_add(o, "at", json_object_new_int64(at));
+	idnd_dist_sig(sub, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static void mirror_ver(uint32_t cap, uint32_t version, const char *body, const char *manifest)
+{
+	char sub[64];
+	json_object *o = json_object_new_object();
+
+	snprintf(sub, sizeof(sub), "ver/%u-%u", cap, version);
+	json_object_object_add(o, "cap", json_object_new_int64(cap));
+	json_object_object_add(o, "version", json_object_new_int64(version));
+	json_object_object_add(o, "body", json_object_new_string(body));
+	json_object_object_add(o, "manifest", manifest ? json_object_new_string(manifest) : NULL);
+	idnd_dist_sig(sub, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
 int idnd_sig_record(const struct d_cap *cap, json_object *manifest)
 {
 	sqlite3_stmt *st;
@@ -215,6 +286,11 @@ int idnd_sig_record(const struct d_cap *cap, json_object *manifest)
 		sqlite3_bind_null(st, 4);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		mirror_ver(cap->label, cap->version,
+			   json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+			   manifest ? json_object_to_json_string_ext(manifest,
+								     JSON_C_TO_STRING_PLAIN) : NULL);
 	json_object_put(body);
 	if (rc != SQLITE_DONE)
 		return -EIO;
@@ -374,6 +450,149 @@ bad:
 	return -EIO;
 }
 
+/* ---- takeover in distributed mode (dist.c) -------------------------------- */
+
+/* names of the publishers the domain has (pub/ keys seen by idnd_sig_import) */
+static char (*imp_pubs)[64];
+static int n_imp_pubs;
+static int n_imp_revs;	/* rev/ keys imported */
+
+static int64_t jint64(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int) ?
+	       json_object_get_int64(v) : -1;
+}
+
+static const char *jstring(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string) ?
+	       json_object_get_string(v) : NULL;
+}
+
+void idnd_sig_import(const char *rest, const char *val)
+{
+	json_object *o = json_tokener_parse(val);
+	int64_t cap = jint64(o, "cap"), ver = jint64(o, "version");
+	const char *name = jstring(o, "name"), *hex = jstring(o, "pubkey");
+	uint8_t pk[32];
+	bool bad = !o;
+
+	if (!bad && !strncmp(rest, "pub/", 4)) {
+		void *p;
+
+		bad = !name || strcmp(name, rest + 4) || !capsig_name_ok(name) || !hex ||
+		      capsig_unhex(pk, 32, hex) || n_imp_pubs >= SIG_MAX_PUBLISHERS;
+		if (!bad && (p = realloc(imp_pubs, (n_imp_pubs + 1) * sizeof(*imp_pubs)))) {
+			imp_pubs = p;
+			snprintf(imp_pubs[n_imp_pubs++], 64, "%s", name);
+			bad = pub_row(name, hex) != 0;
+		}
+	} else if (!bad && !strncmp(rest, "rev/", 4)) {
+		sqlite3_stmt *st;
+
+		bad = cap < 0 || cap > UINT32_MAX || ver < 0 || ver > UINT32_MAX;
+		if (!bad && sqlite3_prepare_v2(db(), "INSERT OR IGNORE INTO revocations "
+					       "VALUES(?1, ?2, ?3)", -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, cap);
+			sqlite3_bind_int64(st, 2, ver);
+			sqlite3_bind_int64(st, 3, jint64(o, "at"));
+			bad = sqlite3_step(st) != SQLITE_DONE;
+			sqlite3_finalize(st);
+			n_imp_revs += !bad;
+		}
+	} else if (!bad && !strncmp(rest, "ver/", 4)) {
+		const char *body = jstring(o, "body"), *man = jstring(o, "manifest");
+		sqlite3_stmt *st;
+
+		bad = cap < 0 || cap > UINT32_MAX || ver < 0 || ver > UINT32_MAX || !body;
+		if (!bad && sqlite3_prepare_v2(db(), "INSERT OR REPLACE INTO cap_versions "
+					       "VALUES(?1, ?2, ?3, ?4)", -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, cap);
+			sqlite3_bind_int64(st, 2, ver);
+			sqlite3_bind_text(st, 3, body, -1, SQLITE_TRANSIENT);
+			if (man)
+				sqlite3_bind_text(st, 4, man, -1, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_null(st, 4);
+			bad = sqlite3_step(st) != SQLITE_DONE;
+			sqlite3_finalize(st);
+		}
+	} else {
+		bad = true;
+	}
+	if (bad)
+		pr_warn("SIG: etcd sig/%s: not a publisher, version or revocation this code "
+			"writes: skipped\n", rest);
+	json_object_put(o);
+}
+
+int idnd_sig_import_done(bool seeded)
+{
+	sqlite3_stmt *st;
+	int e = 0;
+
+	if (!db())
+		return 0;
+	if (seeded) {
+		/* the domain's publishers: ours that it no longer has go */
+		for (int i = 0; i < n_pubs; i++) {
+			bool have = false;
+
+			for (int j = 0; j < n_imp_pubs && !have; j++)
+				have = !strcmp(imp_pubs[j], pubs[i].name);
+			if (!have && pub_row(pubs[i].name, NULL))
+				e = -EIO;
+		}
+	}
+	free(imp_pubs);
+	imp_pubs = NULL;
+	n_imp_pubs = 0;
+	/* in memory again from the tables: publishers, revocations, signatures */
+	n_pubs = 0;
+	free(revs);
+	revs = NULL;
+	n_revs = 0;
+	if (idnd_sig_load())
+		e = -EIO;
+	/*
+	 * the domain gets what it lacks: everything at its first leader, else
+	 * our revocations it did not have (a union: a revocation is never
+	 * undone; after the import ours hold the domain's, so the same count
+	 * means the same set)
+	 */
+	if (!seeded) {
+		for (int i = 0; i < n_pubs; i++) {
+			char h[65];
+
+			capsig_hex(h, pubs[i].pk, 32);
+			mirror_pub(pubs[i].name, h);
+		}
+		if (sqlite3_prepare_v2(db(), "SELECT cap, version, body, manifest FROM "
+				       "cap_versions", -1, &st, NULL) == SQLITE_OK) {
+			while (sqlite3_step(st) == SQLITE_ROW)
+				mirror_ver(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+					   (const char *)sqlite3_column_text(st, 2),
+					   (const char *)sqlite3_column_text(st, 3));
+			sqlite3_finalize(st);
+		}
+	}
+	if ((!seeded || n_revs != n_imp_revs) &&
+	    sqlite3_prepare_v2(db(), "SELECT cap, version, at FROM revocations", -1, &st,
+			       NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			mirror_rev(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+				   sqlite3_column_int64(st, 2));
+		sqlite3_finalize(st);
+	}
+	n_imp_revs = 0;
+	idnd_dist_sig("seeded", "1");
+	return e ? idn_err(e, "the store's signed-metadata tables") : 0;
+}
+
 /* ---- API ------------------------------------------------------------------ */
 
 static json_object *jerr(unsigned int *code, unsigned int c, const char *fmt, ...)
@@ -426,8 +645,6 @@ static json_object *pub_post(json_object *b, unsigned int *code)
 	json_object *v;
 	const char *name, *hex;
 	struct pub p = {}, *old;
-	sqlite3_stmt *st;
-	int rc;
 
 	json_object_object_foreach(b, key, val) {
 		(void)val;
@@ -445,14 +662,7 @@ static json_object *pub_post(json_object *b, unsigned int *code)
 	old = (struct pub *)pub_find(name);
 	if (!old && n_pubs >= SIG_MAX_PUBLISHERS)
 		return jerr(code, 507, "at most %d trusted publishers", SIG_MAX_PUBLISHERS);
-	if (sqlite3_prepare_v2(db(), "INSERT OR REPLACE INTO publishers VALUES(?1, ?2)", -1, &st,
-			       NULL) != SQLITE_OK)
-		return jerr(code, 500, "store: %s", sqlite3_errmsg(db()));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	if (pub_row(name, hex))
 		return jerr(code, 500, "store: %s", sqlite3_errmsg(db()));
 	*code = old ? 200 : 201;
 	if (old) {
@@ -462,6 +672,7 @@ static json_object *pub_post(json_object *b, unsigned int *code)
 		*old = p;
 	}
 	pr_warn("SIG: publisher \"%s\" trusted with key %.16s...\n", name, hex);
+	mirror_pub(name, hex);
 	reverify_all();
 	return pub_json(old);
 }
@@ -469,20 +680,13 @@ static json_object *pub_post(json_object *b, unsigned int *code)
 static json_object *pub_del(const char *name, unsigned int *code)
 {
 	struct pub *p = (struct pub *)pub_find(name);
-	sqlite3_stmt *st;
-	int rc;
 
 	if (!p)
 		return jerr(code, 404, "no trusted publisher \"%.64s\"", name);
-	if (sqlite3_prepare_v2(db(), "DELETE FROM publishers WHERE name = ?1", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return jerr(code, 500, "store: %s", sqlite3_errmsg(db()));
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
+	if (pub_row(name, NULL))
 		return jerr(code, 500, "store: %s", sqlite3_errmsg(db()));
 	pr_warn("SIG: publisher \"%s\" no longer trusted\n", name);
+	mirror_pub(name, NULL);
 	*p = pubs[--n_pubs];
 	reverify_all();	/* its versions are unsigned now */
 	*code = 200;
@@ -560,6 +764,7 @@ static json_object *revoke(uint32_t label, json_object *b, unsigned int *code)
 		return jerr(code, 500, "store: %s", sqlite3_errmsg(db()));
 	}
 	revs[n_revs++] = (struct capsig_ref){ label, ver };
+	mirror_rev(label, ver, (int64_t)time(NULL));
 	if (c && c->version == ver) {
 		if (roll_back(label, &now)) {
 			json_object_put(o);
