@@ -9,6 +9,8 @@
 #   $(O)/fuzz/fuzz_eval_trace  make eval's trace parser (tools/eval/trace.c)
 #   $(O)/fuzz/fuzz_agent_body  the agent's request bodies (http.c serve() +
 #                              completions, residency, kv/push, LoRA handlers)
+#   $(O)/fuzz/fuzz_fedsum      a peer domain's federation summary (ctl/fedsum.c:
+#                              the envelope, and payloads signed to reach the parse)
 #   $(O)/fuzz/fuzz_agent_kvx   the KV transfer receiver (kvxfer.c rx_stream():
 #                              hello, auth, slice frames), with and without a key,
 #                              and into the agent's cache (agent_kv_commit())
@@ -19,7 +21,8 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=u
 HAVE_FUZZER := $(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' | \
 	$(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null && echo 1)
 FUZZ_BINS := $(O)/fuzz/fuzz_args $(O)/fuzz/fuzz_idnd_body $(O)/fuzz/fuzz_agent_metrics \
-	$(O)/fuzz/fuzz_eval_trace $(O)/fuzz/fuzz_agent_body $(O)/fuzz/fuzz_agent_kvx
+	$(O)/fuzz/fuzz_eval_trace $(O)/fuzz/fuzz_agent_body $(O)/fuzz/fuzz_agent_kvx \
+	$(O)/fuzz/fuzz_fedsum
 
 ifeq ($(HAVE_FUZZER),1)
 ALL_TARGETS += $(FUZZ_BINS)
@@ -79,3 +82,8 @@ $(O)/fuzz/fuzz_agent_kvx: selftests/fuzz/fuzz_agent_kvx.c $(AGENT_LIB_SRCS) $(AG
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Iagent -Ictl/lib -Wno-unknown-warning-option \
 		-o $@ $< $(FUZZ_KVX_SRCS) -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lxxhash -linih \
 		-lpthread -ldl -lm
+
+$(O)/fuzz/fuzz_fedsum: selftests/fuzz/fuzz_fedsum.c ctl/fedsum.c ctl/fedsum.h ctl/capsig.c \
+		ctl/capsig.h | $(O)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ictl -o $@ $< ctl/fedsum.c ctl/capsig.c -ljson-c -lsodium

@@ -29,6 +29,8 @@ runs=(
 	"agent_kvx_open $O/fuzz/fuzz_agent_kvx kvx IDN_FUZZ_KV=open"
 	"agent_kvx_auth $O/fuzz/fuzz_agent_kvx kvx IDN_FUZZ_KV=auth"
 	"agent_kvx_commit $O/fuzz/fuzz_agent_kvx kvx IDN_FUZZ_KV=agent"
+	"fed_envelope $O/fuzz/fuzz_fedsum fed_envelope IDN_FUZZ_FED=envelope"
+	"fed_payload $O/fuzz/fuzz_fedsum fed_payload IDN_FUZZ_FED=payload"
 )
 echo "1..${#runs[@]}"
 if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
@@ -41,7 +43,8 @@ if ! echo 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
 fi
 if [ ! -x "$O/fuzz/fuzz_args" ] || [ ! -x "$O/fuzz/fuzz_idnd_body" ] ||
    [ ! -x "$O/fuzz/fuzz_agent_metrics" ] || [ ! -x "$O/fuzz/fuzz_eval_trace" ] ||
-   [ ! -x "$O/fuzz/fuzz_agent_body" ] || [ ! -x "$O/fuzz/fuzz_agent_kvx" ]; then
+   [ ! -x "$O/fuzz/fuzz_agent_body" ] || [ ! -x "$O/fuzz/fuzz_agent_kvx" ] ||
+   [ ! -x "$O/fuzz/fuzz_fedsum" ]; then
 	make -s O="$O" fuzz >/dev/null || { echo "not ok 1 - fuzz build failed"; exit 1; }
 fi
 
