@@ -313,6 +313,17 @@ IDN_INLINE __u32 coarse_now(void)
 /* ------------------------------------------------------------------ */
 
 /*
+ * Start loading a table line this packet reads later, so that its cache
+ * miss overlaps the work in between (or other lines' misses) instead of
+ * stalling where the line is compared. BPF has no prefetch: a byte load
+ * whose value is unused (volatile, so the compiler keeps it).
+ */
+IDN_INLINE void tab_touch(const void *p)
+{
+	(void)*(const volatile __u8 *)p;
+}
+
+/*
  * Where @k lives in idn_conns: its set (returned), the set's metadata in
  * *m and its position in *p. Three array lookups, inlined by the
  * verifier, and the hash; no table memory is read but the seed's line.
@@ -893,11 +904,24 @@ IDN_INLINE int stateless_forward(void *ctx, const struct idn_config *cfg,
 	__u64 atag;
 	int act;
 
-	/* the affinity entry whatever its age: where the client's flows went */
+	/*
+	 * The affinity entry whatever its age (where the client's flows
+	 * went) wins over the plan's choice. Its set's metadata is loaded
+	 * first and compared last: the plan's lookups run while that line,
+	 * a cache miss in a flood of new tokens, is on its way.
+	 */
 	as = aff_set(d->token, IDN_CAP_CLASS(d->cap), &ap, &am);
-	if (as && am && idn_aff_find(as, am, d->token, &ap, &atag) >= 0)
-		in.aff_node = IDN_AFF_TAG_NODE(atag);
+	if (as && am)
+		tab_touch(am);
 	id = idn_stateless_pick(&in);
+	if (as && am && idn_aff_find(as, am, d->token, &ap, &atag) >= 0) {
+		__u32 aid = IDN_AFF_TAG_NODE(atag);
+
+		n = bpf_map_lookup_elem(&idn_nodes, &aid);
+		if (idn_node_usable(n, in.family))
+			id = aid;
+		n = NULL;
+	}
 	stat_drop(reason);
 	if (id != IDN_NODE_NONE)
 		n = bpf_map_lookup_elem(&idn_nodes, &id);
@@ -946,11 +970,12 @@ IDN_INLINE int flood_over(const struct idn_config *cfg)
 
 /*
  * flood_full - has this CPU counted its rate of new flows in this coarse
- * second already (so the next one is over it)? Counts nothing; reads the
- * clock only at the rate. A SYN then skips the connection lookup: it is
- * chosen without state whatever the table holds.
+ * second already (so the next one is over it)? Reads the clock (into
+ * *now) only at the rate. A SYN then skips the connection lookup and the
+ * count (it is over the rate until the second ends): it is chosen without
+ * state whatever the table holds.
  */
-IDN_INLINE int flood_full(const struct idn_config *cfg)
+IDN_INLINE int flood_full(const struct idn_config *cfg, __u32 *now)
 {
 	__u32 rate = cfg->flood_rate ? cfg->flood_rate : IDN_FLOOD_RATE_DEFAULT, zero = 0;
 	struct idn_flood *f;
@@ -958,7 +983,10 @@ IDN_INLINE int flood_full(const struct idn_config *cfg)
 	if (rate == IDN_FLOOD_OFF)
 		return 0;
 	f = bpf_map_lookup_elem(&idn_flood, &zero);
-	return f && f->count >= rate && f->sec == coarse_now();
+	if (!f || f->count < rate)
+		return 0;
+	*now = coarse_now();
+	return f->sec == *now;
 }
 
 /*
@@ -1053,6 +1081,27 @@ IDN_INLINE int ts_cookie_forward(void *ctx, const struct idn_config *cfg,
 	return act;
 }
 
+/*
+ * Is it IDN traffic? A VIP (@vip: the flow key's destination half looked
+ * up as a VIP key), or the IPv6 descriptor prefix. The descriptor into
+ * w->d, the SYN's option (w->opt) applied when @has_opt. Return: 0,
+ * IDN_DESC_NOT_IDN, or the malformed reason.
+ */
+IDN_INLINE int steer_desc(const struct idn_config *cfg, const struct idn_vip *vip,
+			  const struct idn_flow_key *f, struct idn_work *w, int has_opt)
+{
+	int r = idn_desc_begin(cfg, vip, f, &w->d);
+
+	if (r)
+		return r;
+	if (has_opt) {
+		r = idn_desc_apply_opt(&w->opt, &w->d);
+		if (r)
+			return r;
+	}
+	return idn_desc_finish(f, &w->d);
+}
+
 IDN_INLINE int receipt_sampled(const struct idn_config *cfg, const struct idn_vip *vip)
 {
 	if (vip && (vip->flags & IDN_VIP_F_RECEIPT))
@@ -1079,7 +1128,7 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	struct idn_tab_pos cp;
 	struct idn_work *w = NULL;
 	__u64 ctag = 0, atag = 0;
-	int r, act, has_opt = 0, ct = -1, aw = -1, syn;
+	int r, rd = 0, act, has_opt = 0, ct = -1, aw = -1, syn, early, full;
 
 	cfg = bpf_map_lookup_elem(&idn_config, &zero);
 	if (!cfg)
@@ -1131,15 +1180,46 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	}
 
 	/*
+	 * A SYN under the flood guard's rate: its descriptor first (nothing
+	 * is decided on it before the connection table is read), so that
+	 * the table lines its decision reads and writes at random places
+	 * (its affinity set's metadata and ways, its connection set's way
+	 * the clock would give it, the set's metadata) are all loading
+	 * before the first of them is compared: their cache misses overlap
+	 * instead of following one another.
+	 */
+	full = syn && flood_full(cfg, &now);
+	early = syn && !full;
+	if (!syn || early)
+		cs = conn_set(&p.flow, &cp, &cm);
+	if (early) {
+		if (cs && cm) {
+			tab_touch(cm);
+			tab_touch(&cs->way[cp.start & (IDN_CONN_WAYS - 1)]);
+		}
+		if (!w)
+			w = bpf_map_lookup_elem(&idn_work, &zero);
+		if (!w)
+			goto error;
+		vip = bpf_map_lookup_elem(&idn_vips, (struct idn_vip_key *)p.flow.daddr);
+		rd = steer_desc(cfg, vip, &p.flow, w, has_opt);
+		if (!rd) {
+			as = aff_set(w->d.token, IDN_CAP_CLASS(w->d.cap), &w->ap, &am);
+			if (as && am) {
+				tab_touch(am);
+				tab_touch(&as->way[0]);
+				tab_touch(&as->way[IDN_AFF_WAYS / 2]);
+			}
+		}
+	}
+
+	/*
 	 * Established flows first: one set of the connection table, no
 	 * selection. A SYN over the flood guard's rate looks nothing up: it
 	 * is chosen without state below, whatever the table holds.
 	 */
-	if (!syn || !flood_full(cfg)) {
-		cs = conn_set(&p.flow, &cp, &cm);
-		if (cs && cm)
-			ct = idn_ct_lookup(cs, cm, &p.flow, &cp, &ctag, 1);
-	}
+	if (cs && cm)
+		ct = idn_ct_lookup(cs, cm, &p.flow, &cp, &ctag, 1);
 
 	if (ct >= 0 && cs && cm) {
 		__u32 id = (__u32)ctag;
@@ -1181,25 +1261,14 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		goto error;
 	d = &w->d;
 
-	/*
-	 * Is it IDN traffic? A VIP (the flow key's destination half is a VIP
-	 * key), or the IPv6 descriptor prefix.
-	 */
-	vip = bpf_map_lookup_elem(&idn_vips, (struct idn_vip_key *)p.flow.daddr);
-	r = idn_desc_begin(cfg, vip, &p.flow, d);
-	if (r == IDN_DESC_NOT_IDN)
-		goto pass;
-	if (r)
-		return malformed(cfg, r, len, xdp);
-
-	if (has_opt) {
-		r = idn_desc_apply_opt(&w->opt, d);
-		if (r)
-			return malformed(cfg, r, len, xdp);
+	if (!early) {
+		vip = bpf_map_lookup_elem(&idn_vips, (struct idn_vip_key *)p.flow.daddr);
+		rd = steer_desc(cfg, vip, &p.flow, w, has_opt);
 	}
-	r = idn_desc_finish(&p.flow, d);
-	if (r)
-		return malformed(cfg, r, len, xdp);
+	if (rd == IDN_DESC_NOT_IDN)
+		goto pass;
+	if (rd)
+		return malformed(cfg, rd, len, xdp);
 
 	/*
 	 * State only for real connections: a TCP segment that is not a SYN
@@ -1218,7 +1287,7 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_NO_STATE, IDN_V_CONN, len, 0,
 					 xdp);
 	}
-	if (flood_over_at(cfg, &now))
+	if (full || flood_over_at(cfg, &now))
 		return stateless_forward(ctx, cfg, &p, d, IDN_DROP_FLOOD, IDN_V_NEW, len, now, xdp);
 
 	/* Affinity: the node that holds this token's state, if fresh. */
