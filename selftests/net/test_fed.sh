@@ -135,6 +135,20 @@ tap_result "A's plans for class home (32) have no remote candidate" \
 	"$(jq -e --argjson n $REMOTE 'length > 0 and all(.[]; [.candidates[]? | select(.node == $n)] |
 		length == 0)' <<<"$got" >/dev/null; echo $?)" "$got"
 
+# classes the summary does not admit: B attests trust 0 and never takes
+# confidential data, so neither class's plan may hold B's ingress
+c1=$(apost ca /v1/policies '{"name":"trust5","min_trust":5}')
+c2=$(apost ca /v1/policies '{"name":"conf","privacy":"confidential"}')
+for _ in $(seq 20); do
+	got=$(fed_plans_a | jq -c '[.[] | select(.cap == "1001/0" and (.policy | type == "object") and
+		(.policy.trust == 5 or .policy.privacy == "confidential"))]')
+	[ "$(jq 'length' <<<"$got")" -gt 0 ] 2>/dev/null && break
+	sleep 0.1
+done
+tap_result "classes trust 5 and confidential ($c1 $c2): their plans in A have no remote candidate" \
+	"$(jq -e --argjson n $REMOTE 'length > 0 and all(.[]; [.candidates[]? | select(.node == $n)] |
+		length == 0)' <<<"$got" >/dev/null; echo $?)" "$got"
+
 # forged summaries, pushed to A as dom-b (its certificate)
 AS=https://10.70.0.1:8787/v1/fed/summary
 push() {	# CERT BODY -> "CODE BODY"
