@@ -53,6 +53,7 @@ struct eng_params {
 	uint32_t block_tokens;		/* tokens per KV block (512, as the traces) */
 	uint64_t capacity_tokens;	/* KV capacity (467k tokens on one H100) */
 	uint32_t kv_bytes_per_token;	/* 131072 for Llama-3.1-8B; small default */
+	double kv_link_gbps;		/* KV transfer link: descriptors' migration cost (10) */
 	uint32_t max_batch_tokens;	/* token budget of one iteration (8192) */
 	uint32_t max_seqs;		/* running sequences (256) */
 	double speed;			/* emulated time runs this much faster */
@@ -161,12 +162,20 @@ struct kv_who {
 	uint8_t leaving;		/* a transfer off the node: hardware-bound is invisible */
 	uint16_t tenant;		/* 0 = none */
 	uint64_t session;		/* session token, 0 = none */
+	/*
+	 * the request's affinity token (X-IDN-Token, else its prefix token):
+	 * the blocks it writes are described under it (state_summary()), so a
+	 * shared first block (a system prompt) does not merge every session's
+	 * state into one descriptor. No access rule reads it.
+	 */
+	uint64_t token;
 };
 
 struct kv_block {
 	uint64_t key;
 	uint64_t root;			/* key of its prefix's first block (state descriptors) */
 	uint64_t session;		/* owner (session scope) */
+	uint64_t token;			/* affinity token of the request that wrote it, 0: none */
 	uint64_t t_last;		/* cache clock at its last release */
 	uint32_t ref;
 	int32_t prev, next;		/* evictable list or free list */
@@ -218,6 +227,8 @@ bool kv_block_usable(const struct kv_block *b, const struct kv_who *w);
 /* eq. 8: estimated P_reuse of a cached block now, and its value in prefill us */
 double kv_reuse_p(const struct kv_cache *kc, const struct kv_block *b);
 double kv_value_us(const struct kv_cache *kc, const struct kv_block *b);
+/* P(another access after the current one) of a block in use: no age yet */
+double kv_reuse_next(const struct kv_cache *kc, const struct kv_block *b);
 /* leading blocks of keys[] present now and usable by w (NULL: public) (no change) */
 uint32_t kv_match(const struct kv_cache *kc, const uint64_t *keys, uint32_t nkeys);
 uint32_t kv_match_as(const struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys,
@@ -610,7 +621,8 @@ void ctl_lease_fini(struct ctl_lease *cl);	/* revokes the lease */
 
 /* state.c: state descriptors S, request identity, affinity self-check */
 #define STATE_MAX_DESC	64		/* descriptors per heartbeat */
-#define STATE_LINK_GBPS	10.0		/* migration cost: bytes over this link ... */
+#define STATE_LINK_GBPS	10.0		/* migration cost: bytes over this link (default of
+					   --kv-link-gbps) ... */
 #define STATE_XFER_SETUP_US 1000	/* ... plus connection and commit */
 #define AFF_TOKENS	4096		/* tokens remembered (direct-mapped) */
 #define AFF_KEYS	64		/* leading prefix blocks remembered per token
@@ -638,7 +650,8 @@ struct agent_state {
 int state_who_parse(const char *tenant, const char *session, const char *scope,
 		    const char *token, struct kv_who *w, uint64_t *token_out, char *msg,
 		    size_t len);
-int64_t state_migration_us(uint64_t bytes);
+/* moving bytes over a link of gbps (<= 0: STATE_LINK_GBPS), setup included */
+int64_t state_migration_us(uint64_t bytes, double gbps);
 /* {"policy", "kv_blocks", "kv_cached", "groups", "descriptors": [S...]} */
 struct json_object *state_summary(struct engine *e, struct residency *res, const char *model,
 				  uint32_t max);

@@ -45,6 +45,7 @@ void eng_params_defaults(struct eng_params *p)
 	p->block_tokens = 512;
 	p->capacity_tokens = 467 * 1024;
 	p->kv_bytes_per_token = 16;
+	p->kv_link_gbps = STATE_LINK_GBPS;
 	p->max_batch_tokens = 8192;
 	p->max_seqs = 256;
 	p->speed = 1.0;

@@ -950,6 +950,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		}
 		/* its X-IDN-Token, else the prompt's prefix token (state_tokens()) */
 		state_note_token(&a->st, token ? token : q.ptoken, &who, q.keys, q.nkeys);
+		who.token = token ? token : q.ptoken;	/* its blocks' descriptor */
 		r = engine_submit_as(e, &who, q.in, q.out, q.keys, q.nkeys, &err);
 	}
 	if (!r)

@@ -304,6 +304,11 @@ double kv_reuse_p(const struct kv_cache *kc, const struct kv_block *b)
 	       exp2(-age / (kc->half_life * kc->nblocks));
 }
 
+double kv_reuse_next(const struct kv_cache *kc, const struct kv_block *b)
+{
+	return p_class(kc, b->scope, acc_class(b));
+}
+
 double kv_value_us(const struct kv_cache *kc, const struct kv_block *b)
 {
 	return kv_reuse_p(kc, b) * kc->saved_us;
@@ -424,6 +429,7 @@ int kv_acquire_as(struct kv_cache *kc, const struct kv_who *w, const uint64_t *k
 		b->scope = w ? w->scope : KV_SCOPE_PUBLIC;
 		b->tenant = w && b->scope != KV_SCOPE_PUBLIC ? w->tenant : 0;
 		b->session = w && b->scope == KV_SCOPE_SESSION ? w->session : 0;
+		b->token = w ? w->token : 0;
 		kc->nused++;
 	}
 	kc->q_blocks += nkeys;

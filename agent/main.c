@@ -55,6 +55,8 @@ static const char usage_text[] =
 "  --model NAME --no-engine --speed X\n"
 "  --iter-base-us --prefill-tok-us --decode-seq-us --attn-ctx-ns --prefill-attn-ns\n"
 "  --block-tokens --kv-capacity-tokens --kv-bytes-per-token\n"
+"  --kv-link-gbps G (10)                the KV link to other nodes: the migration cost\n"
+"                                       its state descriptors report\n"
 "  --max-batch-tokens --max-seqs\n"
 "  --mem-budget BYTES[K|M|G] --backend host|cuda\n"
 "  --kv-listen ADDR:PORT --kv-transport rdma|tcp|auto --kv-streams N\n"

@@ -7,7 +7,10 @@
  *
  * Descriptors S = <type, compatibility hash, scope, size, reuse, migration
  * cost>: the cached KV blocks grouped by (scope, owner, prefix root = the
- * key of the prefix's first block), and the resident artifacts. At most
+ * key of the prefix's first block, affinity token of the request that
+ * wrote them), and the resident artifacts. A group written under a token
+ * names it ("token"): a first block every prompt shares (a system prompt)
+ * would otherwise make all sessions' blocks one descriptor. At most
  * STATE_MAX_DESC go upward, the most valuable first; "groups" says how many
  * there were.
  *
@@ -108,7 +111,7 @@ int state_who_parse(const char *tenant, const char *session, const char *scope,
 /* ---- state descriptors ------------------------------------------------ */
 
 struct sgroup {
-	uint64_t root, session;
+	uint64_t root, session, token;
 	uint16_t tenant;
 	uint8_t scope, used;
 	uint32_t blocks, pinned;
@@ -131,9 +134,11 @@ static void hex16(char *buf, uint64_t v)
 	snprintf(buf, 17, "%016llx", (unsigned long long)v);
 }
 
-int64_t state_migration_us(uint64_t bytes)
+int64_t state_migration_us(uint64_t bytes, double gbps)
 {
-	return STATE_XFER_SETUP_US + (int64_t)(bytes * 8 / (STATE_LINK_GBPS * 1000.0));
+	if (!(gbps > 0))
+		gbps = STATE_LINK_GBPS;
+	return STATE_XFER_SETUP_US + (int64_t)(bytes * 8 / (gbps * 1000.0));
 }
 
 static int cmp_value(const void *a, const void *b)
@@ -163,6 +168,10 @@ static json_object *kv_desc(const struct engine *e, const struct sgroup *g, uint
 	}
 	hex16(hx, g->root);
 	json_object_object_add(o, "root", json_object_new_string(hx));
+	if (g->token) {	/* the session whose requests wrote these blocks */
+		hex16(hx, g->token);
+		json_object_object_add(o, "token", json_object_new_string(hx));
+	}
 	json_object_object_add(o, "blocks", json_object_new_int64(g->blocks));
 	json_object_object_add(o, "tokens", json_object_new_int64((uint64_t)g->blocks *
 								  e->kv.block_tokens));
@@ -173,7 +182,7 @@ static json_object *kv_desc(const struct engine *e, const struct sgroup *g, uint
 	json_object_object_add(o, "hits", json_object_new_int64(g->hits));
 	json_object_object_add(o, "value_us", json_object_new_int64((int64_t)(g->value_us + 0.5)));
 	json_object_object_add(o, "migration_us", json_object_new_int64(
-		g->scope == KV_SCOPE_HW ? -1 : state_migration_us(size)));
+		g->scope == KV_SCOPE_HW ? -1 : state_migration_us(size, e->p.kv_link_gbps)));
 	return o;
 }
 
@@ -194,17 +203,20 @@ json_object *state_summary(struct engine *e, struct residency *res, const char *
 		g = calloc(cap, sizeof(*g));
 		for (uint32_t i = 0; g && i < e->kv.nblocks; i++) {
 			const struct kv_block *b = &e->kv.b[i];
+			double r;
 			uint64_t h;
 			struct sgroup *x;
 
 			if (!b->cached)
 				continue;
 			cached++;
-			h = mix(b->root ^ mix(b->session ^ ((uint64_t)b->tenant << 8 | b->scope)));
+			h = mix(b->root ^ mix(b->session ^ ((uint64_t)b->tenant << 8 | b->scope)) ^
+				mix(b->token));
 			for (;; h++) {	/* at most half full: a free slot exists */
 				x = &g[h & (cap - 1)];
 				if (!x->used || (x->root == b->root && x->session == b->session &&
-						 x->tenant == b->tenant && x->scope == b->scope))
+						 x->token == b->token && x->tenant == b->tenant &&
+						 x->scope == b->scope))
 					break;
 			}
 			if (!x->used) {
@@ -213,6 +225,7 @@ json_object *state_summary(struct engine *e, struct residency *res, const char *
 				x->used = 1;
 				x->root = b->root;
 				x->session = b->session;
+				x->token = b->token;
 				x->tenant = b->tenant;
 				x->scope = b->scope;
 				ng++;
@@ -220,9 +233,14 @@ json_object *state_summary(struct engine *e, struct residency *res, const char *
 			x->blocks++;
 			x->pinned += b->ref > 0;
 			x->hits += b->nacc ? b->nacc - 1 : 0;
-			/* a referenced block is in use now: certain reuse */
-			x->reuse_sum += b->ref ? 1.0 : kv_reuse_p(&e->kv, b);
-			x->value_us += b->ref ? e->kv.saved_us : kv_value_us(&e->kv, b);
+			/*
+			 * A block in use now: the chance of an access after
+			 * this one (its class's, not yet aged), which is what
+			 * moving or keeping it is worth; not certainty.
+			 */
+			r = b->ref ? kv_reuse_next(&e->kv, b) : kv_reuse_p(&e->kv, b);
+			x->reuse_sum += r;
+			x->value_us += r * e->kv.saved_us;
 		}
 		json_object_object_add(o, "policy",
 				       json_object_new_string(kv_policy_name(e->kv.policy)));
@@ -256,7 +274,8 @@ json_object *state_summary(struct engine *e, struct residency *res, const char *
 			json_object_object_add(d, "cap", json_object_new_int64(r->cap));
 			json_object_object_add(d, "size", json_object_new_int64(r->size));
 			json_object_object_add(d, "migration_us",
-					       json_object_new_int64(state_migration_us(r->size)));
+					       json_object_new_int64(state_migration_us(r->size,
+						       e ? e->p.kv_link_gbps : 0)));
 			json_object_array_add(a, d);
 			emitted++;
 		}
@@ -301,6 +320,7 @@ void state_tokens(struct agent_state *s, json_object *summary)
 		d = json_object_array_get_idx(a, i);
 		if (!json_object_object_get_ex(d, "type", &v) ||
 		    strcmp(json_object_get_string(v), "kv_prefix") ||
+		    json_object_object_get_ex(d, "token", NULL) ||	/* its writer's */
 		    !json_object_object_get_ex(d, "root", &v))
 			continue;
 		memset(&r[n], 0, sizeof(r[n]));

@@ -472,7 +472,7 @@ int main(int argc, char **argv)
 	int c, err;
 
 	D.db_path = "/var/lib/idn/idnd.db";
-	D.mig_busy = 900;
+	D.mig_busy = MIG_BUSY_DEFAULT;
 	mig_weights_default(&D.mig_w);
 	cfg_path = config_path(argc, argv);
 	if (cfg_path) {

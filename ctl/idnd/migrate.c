@@ -48,12 +48,11 @@
 #include "migrate.h"
 
 #define MIG_PERIOD	0.25	/* seconds between scans */
-#define MIG_COOL	10.0	/* seconds before a token is looked at again */
-#define MIG_RETRY	1.0	/* ... after a failed move */
-#define MIG_MOVED_HOLD	300.0	/* ... after a move (its copy stays on the source) */
+#define MIG_COOL	MIG_COOL_S	/* seconds before a token is looked at again */
+#define MIG_RETRY	MIG_RETRY_S	/* ... after a failed move */
+#define MIG_MOVED_HOLD	MIG_MOVED_HOLD_S	/* ... after a move (its copy stays on the source) */
 #define MIG_TOKENS	256	/* tokens remembered (cool-down) */
 #define MIG_LOG		64	/* decisions kept for GET /v1/migrations */
-#define MIG_PREFILL_US	17.25	/* per token, when S has no value_us */
 
 struct mig_job {
 	uint64_t token, root, session;

@@ -58,6 +58,21 @@ struct mig_weights {
 #define MIG_W_STORE_DEFAULT	50.0
 #define MIG_W_PRIV_DEFAULT	1000.0
 
+/*
+ * When and how often (idnd's scan, ctl/idnd/migrate.c, and the simulator,
+ * tools/eval/sim.c): a node is busy at this heartbeat load (permille;
+ * idnd --migrate-busy); a token is not looked at again for MIG_COOL_S
+ * seconds after a decision, MIG_RETRY_S after a failed move and
+ * MIG_MOVED_HOLD_S after a move (its old copy stays on the source);
+ * MIG_PREFILL_US converts a descriptor's tokens to time when it carries
+ * no value_us.
+ */
+#define MIG_BUSY_DEFAULT	900
+#define MIG_COOL_S		10.0
+#define MIG_RETRY_S		1.0
+#define MIG_MOVED_HOLD_S	300.0
+#define MIG_PREFILL_US		17.25
+
 static inline void mig_weights_default(struct mig_weights *w)
 {
 	w->w_net = MIG_W_NET_DEFAULT;

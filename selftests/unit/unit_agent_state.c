@@ -424,6 +424,95 @@ static void test_descriptors(void)
 	engine_free(&e);
 }
 
+/*
+ * Blocks are described under the affinity token of the request that wrote
+ * them: two sessions whose prompts share a first block (a system prompt)
+ * are two descriptors, each naming its token, not one group under one
+ * arbitrary token; blocks written without a token stay grouped by root.
+ * A block in use counts the chance of an access after this one (its
+ * class's), not certainty; the migration cost follows --kv-link-gbps.
+ */
+static void test_token_groups(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct kv_who a = { .token = 0xa1 }, b = { .token = 0xb2 };
+	uint64_t ka[6], kb[6], kc[3];
+	int32_t idx[6];
+	uint32_t h = 0, na = 0, nb = 0, nroot = 0, other = 0;
+	json_object *s, *d;
+	int64_t mig10 = 0, mig100 = 0;
+
+	eng_params_defaults(&p);
+	p.block_tokens = 16;
+	p.capacity_tokens = 64 * 16;
+	p.kv_bytes_per_token = 4096;
+	engine_init(&e, &p);
+	keys_of(1, 6, ka);
+	{	/* the shared first block, then session b's own (chained on it) */
+		int64_t ids[6] = { 1, 100, 101, 102, 103, 104 };
+		uint64_t *k;
+
+		eng_keys_from_ids(ids, 6, &k);
+		memcpy(kb, k, sizeof(kb));
+		free(k);
+	}
+	keys_of(7, 3, kc);
+	pthread_mutex_lock(&e.mu);
+	use(&e.kv, &a, ka, 6, NULL);
+	use(&e.kv, &b, kb, 6, &h);
+	ASSERT_EQ(h, 1, "b hits the shared first block");
+	use(&e.kv, NULL, kc, 3, NULL);	/* no token */
+	/* session a's prefix in use now (a running request) */
+	ASSERT_EQ(kv_acquire_as(&e.kv, &a, ka, 6, 6, idx, &h), 0, "a again");
+	pthread_mutex_unlock(&e.mu);
+	s = state_summary(&e, NULL, "m", 64);
+	ASSERT_EQ(json_object_get_int64(get(s, "groups")), 3, "groups: a's, b's, the untokened root");
+	d = get(s, "descriptors");
+	for (size_t i = 0; i < json_object_array_length(d); i++) {
+		json_object *x = json_object_array_get_idx(d, i), *t = get(x, "token");
+		uint64_t tok = t ? strtoull(json_object_get_string(t), NULL, 16) : 0;
+		int64_t blocks = json_object_get_int64(get(x, "blocks"));
+
+		if (tok == 0xa1) {
+			na++;
+			ASSERT_EQ(blocks, 6, "a wrote 6 blocks (the shared one first)");
+			ASSERT_TRUE(json_object_get_double(get(x, "reuse")) < 1.0,
+				    "in use: the next access's chance, not certainty");
+			ASSERT_TRUE(json_object_get_double(get(x, "reuse")) > 0,
+				    "in use: a positive chance");
+			mig10 = json_object_get_int64(get(x, "migration_us"));
+		} else if (tok == 0xb2) {
+			nb++;
+			ASSERT_EQ(blocks, 5, "b wrote its own 5 blocks");
+		} else if (!t) {
+			nroot++;
+			ASSERT_EQ(blocks, 3, "untokened blocks grouped by root");
+		} else {
+			other++;
+		}
+	}
+	ASSERT_TRUE(na == 1 && nb == 1 && nroot == 1 && !other, "one descriptor per writer");
+	json_object_put(s);
+	/* the link: 6 blocks x 16 tokens x 4096 bytes over 10 and 100 Gbit/s */
+	e.p.kv_link_gbps = 100;
+	s = state_summary(&e, NULL, "m", 64);
+	d = get(s, "descriptors");
+	for (size_t i = 0; i < json_object_array_length(d); i++) {
+		json_object *x = json_object_array_get_idx(d, i), *t = get(x, "token");
+
+		if (t && strtoull(json_object_get_string(t), NULL, 16) == 0xa1)
+			mig100 = json_object_get_int64(get(x, "migration_us"));
+	}
+	ASSERT_EQ(mig10, STATE_XFER_SETUP_US + 6 * 16 * 4096 * 8 / 10000, "10 Gbit/s (default)");
+	ASSERT_EQ(mig100, STATE_XFER_SETUP_US + 6 * 16 * 4096 * 8 / 100000, "--kv-link-gbps 100");
+	json_object_put(s);
+	pthread_mutex_lock(&e.mu);
+	kv_release(&e.kv, idx, 6);
+	pthread_mutex_unlock(&e.mu);
+	engine_free(&e);
+}
+
 /* the descriptor of prefix root @root with this scope, or NULL */
 static json_object *desc_of(json_object *s, uint64_t root, const char *scope)
 {
@@ -579,6 +668,7 @@ int main(int argc, char **argv)
 	TAP_RUN(test_engine_scopes);
 	TAP_RUN(test_who_parse);
 	TAP_RUN(test_descriptors);
+	TAP_RUN(test_token_groups);
 	TAP_RUN(test_tokens);
 	TAP_RUN(test_affinity);
 	for (uint32_t i = 0; i < NT; i++)

@@ -215,6 +215,55 @@ static void test_idn_seeds(void)
 	ev_res_free(&r);
 }
 
+/*
+ * idnd --migrate in the simulator (ev_cfg.migrate): on the conversation
+ * slice at rho 1.3 nodes get busy; idnd's scan takes decisions by eq. 8
+ * (mig_decide()). Over a fast link some moves pay: blocks are committed at
+ * destinations; over a 1 Mbit/s link none does (recompute); without
+ * --migrate nothing is decided. Every request is still decided once.
+ */
+static void test_idn_migrate(void)
+{
+	static const char *const paths[] = {
+		"selftests/data/mooncake_conversation_2000.jsonl.gz",
+		"../../selftests/data/mooncake_conversation_2000.jsonl.gz",
+	};
+	struct ev_trace t = { 0 };
+	struct ev_res r[3];
+	char err[256] = "";
+	int ok = -1;
+
+	for (size_t i = 0; i < 2 && ok; i++)
+		ok = ev_trace_load(paths[i], &t, err, sizeof(err));
+	if (!ASSERT_EQ(ok, 0, "the conversation slice"))
+		return;
+	for (int k = 0; k < 3; k++) {
+		struct ev_cfg c = { .policy = EV_IDN, .nodes = 4, .seed = 1,
+				    .scale = ev_scale_for(&t, 4, 1.3), .migrate = k < 2,
+				    .kv_link_gbps = k == 0 ? 100000 : k == 1 ? 0.001 : 0 };
+
+		memset(&r[k], 0, sizeof(r[k]));
+		if (!ASSERT_EQ(ev_run(&t, &c, &r[k], err, sizeof(err)), 0, err))
+			goto out;
+		ASSERT_EQ(r[k].served + r[k].shed, t.n, "every request decided");
+	}
+	printf("# fast link: %zu decided, %zu moved (%llu blocks), %zu recompute, %zu failed\n",
+	       r[0].mig.decided, r[0].mig.moved, (unsigned long long)r[0].mig.blocks,
+	       r[0].mig.recompute, r[0].mig.failed);
+	ASSERT_TRUE(r[0].mig.decided > 0, "busy nodes: decisions taken");
+	ASSERT_TRUE(r[0].mig.moved > 0 && r[0].mig.blocks > 0, "fast link: moves committed");
+	ASSERT_TRUE(r[0].mig.moved + r[0].mig.recompute + r[0].mig.failed <= r[0].mig.decided,
+		    "no outcome without a decision");
+	ASSERT_TRUE(r[1].mig.decided > 0, "slow link: decisions taken");
+	ASSERT_EQ(r[1].mig.moved, 0, "slow link: moving never pays");
+	ASSERT_EQ(r[1].mig.recompute, r[1].mig.decided, "slow link: all recompute");
+	ASSERT_EQ(r[2].mig.decided, 0, "without --migrate: no decisions");
+out:
+	for (int k = 0; k < 3; k++)
+		ev_res_free(&r[k]);
+	ev_trace_free(&t);
+}
+
 /* the testbed mode's support: stamps spread, engines sped up, size class */
 static void test_testbed_support(void)
 {
@@ -321,6 +370,7 @@ int main(void)
 	TAP_RUN(test_sglang_prefix);
 	TAP_RUN(test_idn_runs);
 	TAP_RUN(test_idn_seeds);
+	TAP_RUN(test_idn_migrate);
 	TAP_RUN(test_parser_errors);
 	TAP_RUN(test_testbed_support);
 	return tap_done();

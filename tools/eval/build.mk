@@ -12,7 +12,7 @@ EVAL_SRCS := tools/eval/sim.c tools/eval/trace.c
 EVAL_AGENT_SRCS := agent/engine.c agent/kvcache.c agent/telemetry.c agent/config.c ctl/lib/conf.c \
 	agent/profile.c agent/state.c ctl/lib/prom.c
 EVAL_HDRS := tools/eval/eval.h agent/agent.h bpf/lib/select.h bpf/lib/tele.h \
-	bpf/lib/compat.h include/uapi/linux/idn.h
+	bpf/lib/compat.h include/uapi/linux/idn.h ctl/lib/migrate.h
 EVAL_PLAN_DEPS := tools/eval/plans.c ctl/idnd/model.c ctl/idnd/idnd.h ctl/lib/libidn.h
 EVAL_LIBS = $(PLACE_LIBS) -ljson-c -lsodium -lz -lpthread -ldl -lm -linih
 EVAL := $(O)/tools/idn_eval

@@ -125,6 +125,26 @@ struct ev_cfg {
 	 * their real time; tools/eval/testbed.sh).
 	 */
 	double speed;
+	/*
+	 * IDN only: idnd --migrate's decisions (eq. 8, ctl/lib/migrate.h) at
+	 * each heartbeat round, the KV moved over the agent's link model
+	 */
+	bool migrate;
+	double kv_link_gbps;	/* 0: EV_KV_LINK_GBPS */
+};
+
+/* KV bytes per token of the model the nodes serve (Llama-3.1-8B: 32 layers
+ * x 8 KV heads x 128 x K and V x 2 bytes) */
+#define EV_KV_BYTES_PER_TOKEN	131072ULL
+/* the KV link between nodes (agent --kv-link-gbps): an H100 node's NIC,
+ * one 400 Gbit/s ConnectX-7 per GPU */
+#define EV_KV_LINK_GBPS		400.0
+
+/* what the migrations did (ev_cfg.migrate) */
+struct ev_mig {
+	size_t decided, moved, recompute, failed;
+	uint64_t blocks;	/* blocks committed at destinations (not there before) */
+	double gain_us;		/* eq. 8's gain summed over the moves ordered */
 };
 
 struct ev_res {
@@ -143,6 +163,7 @@ struct ev_res {
 	double herd_pct;	/* per 100 ms window of decisions: share of its busiest node */
 	double *ttft_us;	/* per request, -1 when shed (keep_ttft) */
 	int16_t *node;		/* per request, -1 when shed (keep_ttft) */
+	struct ev_mig mig;
 };
 
 /* SLO (docs/benchmarks.md): TTFT <= 2 s and mean TPOT <= 200 ms */

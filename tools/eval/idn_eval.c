@@ -8,7 +8,7 @@
  *   idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]
  *            [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]
  *            [--tele-ms MS] [--cap JSON] [--speed X] [--summary]
- *            [--requests FILE] [--spread]
+ *            [--requests FILE] [--spread] [--kv-link-gbps G]
  *
  * Without --trace: conv and code from ../shared/traces/ when present,
  * else the slices in selftests/data/. --out DIR writes report.md and the
@@ -43,6 +43,9 @@ struct tr {
 	bool ran[MAX_RHO][EV_POLICIES];
 	struct ev_res tiered[EV_POLICIES];
 	bool tran[EV_POLICIES];
+	struct ev_res mig;	/* IDN with idnd --migrate, flat, rho 1.0 */
+	bool mran;
+	int mig_ri;
 };
 
 static struct tr T[MAX_TRACES];
@@ -61,6 +64,7 @@ static double speed = 1.0;		/* engines' speed-up (testbed companion) */
 static bool summary;			/* "# sim ..." line per flat run */
 static FILE *req_out;			/* --requests: per request TTFT and node */
 static bool spread;			/* --spread: ev_trace_spread() after --limit */
+static double kv_link_gbps;		/* --kv-link-gbps: 0, the nodes' (EV_KV_LINK_GBPS) */
 
 static double cpu_now(void)
 {
@@ -76,11 +80,12 @@ static int usage(FILE *f)
 "Usage: idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]\n"
 "                [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]\n"
 "                [--tele-ms MS] [--cap JSON] [--speed X] [--summary]\n"
-"                [--requests FILE] [--spread]\n"
+"                [--requests FILE] [--spread] [--kv-link-gbps G]\n"
 "FILE: Mooncake JSON lines or Azure CSV, plain or gzip'd. --tele-ms: the agents'\n"
 "telemetry interval (default theirs); --cap: the capability body idnd gets\n"
 "(class 1, variant 0; default: idnd's defaults); --speed: engines X times faster\n"
-"(agents at --speed X, real time); --summary: a \"# sim ...\" line per flat run. Policies:");
+"(agents at --speed X, real time); --summary: a \"# sim ...\" line per flat run;\n"
+"--kv-link-gbps: the nodes' KV link for migrations (default 400). Policies:");
 	for (int p = 0; p < EV_POLICIES; p++)
 		fprintf(f, " %s", ev_policy_names[p]);
 	fprintf(f, "\n");
@@ -125,15 +130,15 @@ static void default_traces(void)
 }
 
 static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho,
-		   struct ev_res *res, bool keep)
+		   struct ev_res *res, bool keep, bool migrate)
 {
 	struct ev_cfg c = {
 		.policy = p, .layout = l, .nodes = l == EV_TIERED ? 8 : nodes,
 		.scale = ev_scale_for(&tr->t, l == EV_TIERED ? 8 : nodes, rho),
 		.seed = seed, .keep_ttft = keep, .tele_ms = tele_ms, .cap_json = cap_json,
-		.speed = speed,
+		.speed = speed, .migrate = migrate, .kv_link_gbps = kv_link_gbps,
 	};
-	if (req_out && l == EV_FLAT)
+	if (req_out && l == EV_FLAT && !migrate)
 		c.keep_ttft = true;
 	char err[256] = "";
 	double t0 = cpu_now();
@@ -145,11 +150,17 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 		fprintf(stderr, "idn_eval: %s %s rho %.1f: %s\n", tr->name, ev_policy_names[p],
 			rho, err);
 	else if (summary && l == EV_FLAT)	/* TTFT in the engines' (sped-up) time */
-		printf("# sim %s rho %.3f policy %s nodes %d speed %g scale %.6f requests %zu "
+		printf("# sim %s rho %.3f policy %s%s nodes %d speed %g scale %.6f requests %zu "
 		       "served %zu shed %zu p50_s %.4f p90_s %.4f p99_s %.4f hit_pct %.2f\n",
-		       tr->name, rho, ev_policy_names[p], c.nodes, speed, c.scale, res->n,
-		       res->served, res->shed, res->p50, res->p90, res->p99, res->hit_pct);
-	if (!ret && req_out && l == EV_FLAT && res->ttft_us && res->node) {
+		       tr->name, rho, ev_policy_names[p], migrate ? "+migrate" : "", c.nodes,
+		       speed, c.scale, res->n, res->served, res->shed, res->p50, res->p90,
+		       res->p99, res->hit_pct);
+	if (!ret && migrate)
+		fprintf(stderr, "idn_eval: %s rho %.1f migrate: %zu decided, %zu moved (%llu blocks), "
+			"%zu recompute, %zu failed\n", tr->name, rho, res->mig.decided,
+			res->mig.moved, (unsigned long long)res->mig.blocks, res->mig.recompute,
+			res->mig.failed);
+	if (!ret && req_out && l == EV_FLAT && !migrate && res->ttft_us && res->node) {
 		fprintf(req_out, "# %s rho %.3f policy %s: i send_ms ttft_ms node (-1: shed)\n",
 			tr->name, rho, ev_policy_names[p]);
 		for (size_t i = 0; i < res->n; i++)
@@ -265,6 +276,18 @@ static void report(void)
 			for (int p = 0; p < EV_POLICIES; p++)
 				if (tr->ran[ri][p])
 					row(f, ev_policy_names[p], &tr->flat[ri][p], false);
+			fprintf(f, "\n");
+		}
+		if (tr->mran) {
+			const struct ev_mig *m = &tr->mig.mig;
+
+			fprintf(f, "### migration (idnd --migrate), flat, rho 1.0\n\n"
+				   "%zu decisions: %zu moves committed (%llu blocks), %zu recompute, "
+				   "%zu failed.\n\n%s\n", m->decided, m->moved,
+				(unsigned long long)m->blocks, m->recompute, m->failed, hdr);
+			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+			row(f, "idn", &tr->flat[tr->mig_ri][EV_IDN], false);
+			row(f, "idn + migrate", &tr->mig, false);
 			fprintf(f, "\n");
 		}
 		if (tr->tran[EV_IDN]) {
@@ -399,6 +422,7 @@ int main(int argc, char **argv)
 		{ "summary", no_argument, NULL, 'U' },
 		{ "requests", required_argument, NULL, 'Q' },
 		{ "spread", no_argument, NULL, 'D' },
+		{ "kv-link-gbps", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -406,7 +430,7 @@ int main(int argc, char **argv)
 
 	for (int p = 0; p < EV_POLICIES; p++)
 		use[p] = true;
-	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:T:c:S:UQ:Dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:T:c:S:UQ:DK:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': {
 			char *eq = strchr(optarg, '=');
@@ -473,6 +497,13 @@ int main(int argc, char **argv)
 		case 'D':
 			spread = true;
 			break;
+		case 'K':
+			kv_link_gbps = strtod(optarg, NULL);
+			if (!(kv_link_gbps >= 0.001 && kv_link_gbps <= 1e5)) {
+				fprintf(stderr, "idn_eval: --kv-link-gbps: 0.001..100000\n");
+				return 2;
+			}
+			break;
 		case 'Q':
 			req_out = fopen(optarg, "w");
 			if (!req_out) {
@@ -524,7 +555,7 @@ int main(int argc, char **argv)
 				if (!use[p])
 					continue;
 				ret = run_one(tr, p, EV_FLAT, rhos[ri], &tr->flat[ri][p],
-					      ri == ri_cdf && outdir);
+					      ri == ri_cdf && outdir, false);
 				tr->ran[ri][p] = !ret;
 			}
 			b = best_of(tr->flat[ri], tr->ran[ri]);
@@ -538,11 +569,24 @@ int main(int argc, char **argv)
 			snprintf(name, sizeof(name), "eval_%.31s_rho%.1f_shed_pct", tr->name, rhos[ri]);
 			fig(name, tr->flat[ri][EV_IDN].shed_pct, "%");
 		}
+		/* migration on/off: IDN at rho 1.0 with idnd --migrate (prefix traces) */
+		for (int ri = 0; ri < n_rho && !ret; ri++) {
+			if (fabs(rhos[ri] - 1.0) > 1e-9 || !tr->ran[ri][EV_IDN] || !tr->t.has_prefix)
+				continue;
+			ret = run_one(tr, EV_IDN, EV_FLAT, rhos[ri], &tr->mig, false, true);
+			tr->mran = !ret;
+			tr->mig_ri = ri;
+			if (ret)
+				break;
+			snprintf(name, sizeof(name), "eval_%.31s_rho1.0_migrate_p90_vs_nomigrate",
+				 tr->name);
+			fig(name, ratio(tr->mig.p90, tr->flat[ri][EV_IDN].p90), "x");
+		}
 		/* tiered layout at rho 0.7 (8 nodes) */
 		for (int p = 0; p < EV_POLICIES && !ret && nodes == 8; p++) {
 			if (!use[p])
 				continue;
-			ret = run_one(tr, p, EV_TIERED, 0.7, &tr->tiered[p], false);
+			ret = run_one(tr, p, EV_TIERED, 0.7, &tr->tiered[p], false, false);
 			tr->tran[p] = !ret;
 		}
 		if (!ret && tr->tran[EV_IDN]) {
@@ -572,6 +616,7 @@ int main(int argc, char **argv)
 		for (int ri = 0; ri < n_rho; ri++)
 			for (int p = 0; p < EV_POLICIES; p++)
 				ev_res_free(&T[k].flat[ri][p]);
+		ev_res_free(&T[k].mig);
 		ev_trace_free(&T[k].t);
 	}
 	return ret ? 1 : 0;

@@ -30,6 +30,7 @@
 #include "eval.h"
 #include "lib/select.h"
 #include "lib/tele.h"
+#include "../../ctl/lib/migrate.h"
 
 IDN_ASSERT_ABI();
 
@@ -61,6 +62,7 @@ void ev_eng_params(struct eng_params *p)
 	p->block_tokens = EV_TRACE_BLOCK;	/* the traces' prefix granularity */
 	p->capacity_tokens = KV_TOKENS;
 	p->kv_bytes_per_token = 0;	/* no byte buffers: timing and keys only */
+	p->kv_link_gbps = EV_KV_LINK_GBPS;	/* descriptors' migration cost */
 	p->max_batch_tokens = 8192;
 	p->max_seqs = 1024;
 	p->cache_policy = KV_POLICY_LRU;
@@ -299,6 +301,15 @@ struct aff {
 	uint64_t token;
 	uint32_t node;
 	uint32_t last_s;
+	double mig_until;	/* idnd's cool-down for the token (us) */
+};
+
+/* a KV move in flight (ev_cfg.migrate): committed at dst at t_done */
+struct mig_mv {
+	double t_done;
+	uint64_t token;
+	uint32_t src, dst, n;
+	uint64_t keys[AFF_KEYS];
 };
 
 struct sim {
@@ -329,6 +340,10 @@ struct sim {
 	/* deliveries */
 	struct dlv *dq;
 	size_t n_dq, dq_cap;
+	/* migrations (ev_cfg.migrate) */
+	struct mig_mv *mv;
+	size_t n_mv, mv_cap;
+	struct ev_mig mig;
 };
 
 #define SCRAPE_US	50000.0		/* GIE metrics refresh (llm-d) */
@@ -706,7 +721,9 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 		nd->e.now_us = t;	/* the idle engine's clock catches up */
 	if (nd->st_init)	/* the request's X-IDN-Token: its affinity token */
 		state_note_token(&nd->st, r->sess, NULL, keys, r->nk);
-	er = engine_submit(&nd->e, r->in, r->out, keys, r->nk, &err);
+	/* the agent describes the blocks under the request's token (state.c) */
+	er = engine_submit_as(&nd->e, &(struct kv_who){ .token = r->sess }, r->in, r->out, keys,
+			      r->nk, &err);
 	if (!er && err == -E2BIG) {	/* larger than a node's KV: never served */
 		nd->inflight--;
 		nd->inflight_tok -= r->in;
@@ -810,6 +827,135 @@ static void seed_tick(struct sim *s)
 		state_tokens(&s->nd[j].st, s->summ[j]);
 	}
 	ev_idnd_seed(s->summ, seed_put, s);
+}
+
+/* ---- migrations: idnd's decisions (ctl/idnd/migrate.c) in emulated time ---- */
+
+/*
+ * A heartbeat round with --migrate: as idnd's scan does with the loads and
+ * descriptors the heartbeats brought, every node at or above the busy load
+ * is the wrong place for its state; each kv_prefix descriptor naming a
+ * token (not cooling down) gets the least loaded node that is not busy as
+ * destination, and eq. 8 (mig_decide(), the product's code) decides. The
+ * descriptor's size is its tokens at the model's KV bytes per token, its
+ * migration cost the agent's link model (state_migration_us()); the path
+ * between the nodes is their registered T_net. A move reads the token's
+ * leading blocks still resident at the source (the agent's push:
+ * state_token_lookup(), kv_match()) and commits them at the destination
+ * after the transfer time; only then the router's affinity for the token
+ * names the destination (commit -> affinity -> next request).
+ */
+static void mig_tick(struct sim *s, double t)
+{
+	struct eng_load l[EV_MAX_NODES];
+	struct mig_weights w;
+
+	mig_weights_default(&w);
+	for (int j = 0; j < s->n; j++)
+		engine_load(&s->nd[j].e, &l[j]);
+	for (int src = 0; src < s->n; src++) {
+		json_object *a, *d, *v;
+
+		if (l[src].load < MIG_BUSY_DEFAULT || !s->summ[src] ||
+		    !json_object_object_get_ex(s->summ[src], "descriptors", &a))
+			continue;
+		for (size_t k = 0; k < json_object_array_length(a); k++) {
+			struct mig_state st = { .scope = MIG_PUBLIC };
+			struct mig_dest dst = { .scope_ok = true };
+			struct mig_eval ev;
+			struct kv_who who;
+			struct mig_mv *mv;
+			struct aff *af;
+			uint64_t token;
+			uint32_t to = NONE, best = UINT32_MAX;
+
+			d = json_object_array_get_idx(a, k);
+			if (!json_object_object_get_ex(d, "type", &v) ||
+			    strcmp(json_object_get_string(v), "kv_prefix") ||
+			    !json_object_object_get_ex(d, "token", &v))
+				continue;
+			token = strtoull(json_object_get_string(v), NULL, 16);
+			af = aff_slot(s, token);
+			if (!token || af->token != token || t < af->mig_until)
+				continue;
+			for (int j = 0; j < s->n; j++)
+				if (j != src && l[j].load < MIG_BUSY_DEFAULT && l[j].load < best) {
+					to = j;
+					best = l[j].load;
+				}
+			if (to == NONE)
+				continue;	/* nowhere to go: it stays */
+			af->mig_until = t + MIG_COOL_S * 1e6;
+			s->mig.decided++;
+			if (json_object_object_get_ex(d, "reuse", &v))
+				st.reuse = json_object_get_double(v);
+			if (json_object_object_get_ex(d, "value_us", &v))
+				st.value_us = json_object_get_int64(v);
+			if (json_object_object_get_ex(d, "tokens", &v))
+				st.tokens = json_object_get_int64(v);
+			st.size = st.tokens * EV_KV_BYTES_PER_TOKEN;
+			st.migration_us = state_migration_us(st.size, s->c->kv_link_gbps > 0 ?
+							     s->c->kv_link_gbps :
+							     s->nd[src].e.p.kv_link_gbps);
+			dst.net_us = (double)s->tbl[0][src].net_us + s->tbl[0][to].net_us;
+			dst.kv_use = l[to].kv_use / 1000.0;
+			if (mig_decide(&st, &dst, &w, MIG_PREFILL_US, &ev) != MIG_MOVE) {
+				s->mig.recompute++;
+				continue;
+			}
+			if (s->n_mv == s->mv_cap) {
+				size_t n = s->mv_cap ? s->mv_cap * 2 : 64;
+				struct mig_mv *p = realloc(s->mv, n * sizeof(*p));
+
+				if (!p) {
+					s->mig.failed++;
+					continue;
+				}
+				s->mv = p;
+				s->mv_cap = n;
+			}
+			mv = &s->mv[s->n_mv];
+			if (state_token_lookup(&s->nd[src].st, token, &who, mv->keys, &mv->n) ||
+			    !(mv->n = kv_match(&s->nd[src].e.kv, mv->keys, mv->n))) {
+				s->mig.failed++;	/* nothing left to push: try again soon */
+				af->mig_until = t + MIG_RETRY_S * 1e6;
+				continue;
+			}
+			mv->token = token;
+			mv->src = src;
+			mv->dst = to;
+			mv->t_done = t + st.migration_us + dst.net_us;
+			s->n_mv++;
+			s->mig.gain_us += ev.gain_us;
+		}
+	}
+}
+
+/* the destination committed: blocks cached there, then the affinity */
+static void mig_done(struct sim *s, size_t i, double t)
+{
+	struct mig_mv mv = s->mv[i];
+	struct kv_cache *kv = &s->nd[mv.dst].e.kv;
+	int32_t idx[AFF_KEYS];
+	uint32_t hits;
+	struct aff *af;
+
+	s->mv[i] = s->mv[--s->n_mv];
+	if (kv_acquire(kv, mv.keys, mv.n, mv.n, idx, &hits)) {
+		s->mig.failed++;	/* no room at the destination: nothing applied */
+		return;
+	}
+	kv_commit(kv, mv.keys, idx, hits, mv.n);
+	kv_release(kv, idx, mv.n);
+	state_note_token(&s->nd[mv.dst].st, mv.token, NULL, mv.keys, mv.n);
+	s->mig.moved++;
+	s->mig.blocks += mv.n - hits;
+	af = aff_slot(s, mv.token);
+	if (af->token == mv.token) {
+		af->node = mv.dst;
+		af->last_s = now_s(t);
+		af->mig_until = t + MIG_MOVED_HOLD_S * 1e6;
+	}
 }
 
 /* ---- set-up ---- */
@@ -921,6 +1067,7 @@ static void sim_free(struct sim *s)
 	free(s->ring);
 	free(s->ring_node);
 	free(s->dq);
+	free(s->mv);
 }
 
 static int dbl_cmp(const void *a, const void *b)
@@ -1110,7 +1257,15 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	}
 	for (;;) {
 		double te = INFINITY, tt = INFINITY, td = INFINITY, ta = INFINITY, ts = INFINITY;
+		double tm = INFINITY;
 		int je = -1, jt = -1;
+		size_t im = 0;
+
+		for (size_t k = 0; k < s->n_mv; k++)
+			if (s->mv[k].t_done < tm) {
+				tm = s->mv[k].t_done;
+				im = k;
+			}
 
 		for (int j = 0; j < s->n; j++) {
 			if (s->nd[j].busy && s->nd[j].t_end < te) {
@@ -1130,7 +1285,9 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 			ts = s->scrape_next;
 		if (je < 0 && !s->n_dq && next >= t->n)
 			break;
-		if (te <= tt && te <= td && te <= ta && te <= ts) {
+		if (tm <= te && tm <= tt && tm <= td && tm <= ta && tm <= ts) {
+			mig_done(s, im, tm);
+		} else if (te <= tt && te <= td && te <= ta && te <= ts) {
 			t_last = te;
 			iter_end(s, je);
 		} else if (tt <= td && tt <= ta && tt <= ts) {
@@ -1140,6 +1297,8 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 				s->seed_next += ac.hb_ms * 1000.0;
 				s->seed_t = tt;
 				seed_tick(s);
+				if (c->migrate)
+					mig_tick(s, tt);
 			}
 		} else if (ts <= td && ts <= ta) {
 			for (int j = 0; j < s->n; j++) {
@@ -1175,6 +1334,8 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	}
 	if (!ret)
 		ret = results(s, res, t_last);
+	if (!ret)
+		res->mig = s->mig;
 	sim_free(s);
 	free(s);
 	return ret;
