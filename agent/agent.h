@@ -89,6 +89,8 @@ struct agent_cfg {
 	char backend[16];		/* host | cuda */
 	char kv_listen[128];		/* KV transfer listener "ADDR:PORT", "" = none */
 	char kv_transport[8];		/* rdma | tcp | auto */
+	uint8_t role;			/* P/D stages it serves: 0 both, 1 prefill, 2 decode
+					   (idnd's enum idnd_role; registered as "role") */
 	uint32_t kv_streams;
 	char kv_key[256];		/* shared key authenticating KV peers, "" = none */
 	bool kv_insecure;		/* --kv-insecure: a KV listener without a key */

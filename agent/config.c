@@ -40,7 +40,7 @@ enum {
 	O_BASE, O_PTOK, O_DSEQ, O_ATTN, O_BLOCK, O_CAPT, O_KVB, O_MBT, O_MSEQ, O_SPEED,
 	O_BUDGET, O_BACKEND, O_KVLISTEN, O_KVPOL, O_KVSTREAMS, O_KEY, O_CPOL, O_CHALF,
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
-	O_AFFPIN, O_ENGURL, O_KVLINK, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
+	O_AFFPIN, O_ENGURL, O_KVLINK, O_ROLE, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
 	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ETCDCA, O_ETCDCERT, O_ETCDKEY, O_ETCDUSER, O_ETCDPASS, O_ENROL, O_ATTEST,
 };
 
@@ -80,6 +80,7 @@ static const struct option opts[] = {
 	{ "kv-capacity-tokens", required_argument, NULL, O_CAPT },
 	{ "kv-bytes-per-token", required_argument, NULL, O_KVB },
 	{ "kv-link-gbps", required_argument, NULL, O_KVLINK },
+	{ "role", required_argument, NULL, O_ROLE },
 	{ "max-batch-tokens", required_argument, NULL, O_MBT },
 	{ "max-seqs", required_argument, NULL, O_MSEQ },
 	{ "speed", required_argument, NULL, O_SPEED },
@@ -263,6 +264,16 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 		return 0;
 	case O_KVB: U32(eng.kv_bytes_per_token, 1 << 24); return 0;
 	case O_KVLINK: return dbl(arg, 0.001, 1e5, &c->eng.kv_link_gbps);
+	case O_ROLE:
+		if (!strcmp(arg, "both"))
+			c->role = 0;
+		else if (!strcmp(arg, "prefill"))
+			c->role = 1;
+		else if (!strcmp(arg, "decode"))
+			c->role = 2;
+		else
+			return -EINVAL;
+		return 0;
 	case O_MBT: U32(eng.max_batch_tokens, 1 << 24); return c->eng.max_batch_tokens ? 0 : -ERANGE;
 	case O_MSEQ: U32(eng.max_seqs, 1 << 16); return c->eng.max_seqs ? 0 : -ERANGE;
 	case O_SPEED: return dbl(arg, 0.001, 1e6, &c->eng.speed);

@@ -57,6 +57,8 @@ static const char usage_text[] =
 "  --block-tokens --kv-capacity-tokens --kv-bytes-per-token\n"
 "  --kv-link-gbps G (10)                the KV link to other nodes: the migration cost\n"
 "                                       its state descriptors report\n"
+"  --role both|prefill|decode (both)    the stages of two-stage (P/D) capabilities\n"
+"                                       this node serves (registered with idnd)\n"
 "  --max-batch-tokens --max-seqs\n"
 "  --mem-budget BYTES[K|M|G] --backend host|cuda\n"
 "  --kv-listen ADDR:PORT --kv-transport rdma|tcp|auto --kv-streams N\n"

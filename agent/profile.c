@@ -208,5 +208,9 @@ json_object *agent_profile_json(const struct agent_profile *p, const struct agen
 	/* ... and where other agents push it KV state (idnd's migrations) */
 	if (c->kv_listen[0])
 		json_object_object_add(o, "kv", json_object_new_string(c->kv_listen));
+	/* its stages of two-stage (P/D) capabilities, when not both */
+	if (c->role == 1 || c->role == 2)
+		json_object_object_add(o, "role", json_object_new_string(c->role == 1 ? "prefill" :
+									 "decode"));
 	return o;
 }

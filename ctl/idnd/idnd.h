@@ -65,6 +65,13 @@ struct d_cap {
 	char publisher[64];
 	uint8_t sha256[32];	/* the signed artifact digest (load orders carry it) */
 	uint8_t sig_privacy, sig_locality, sig_trust;	/* admissible scope, bit masks */
+	/*
+	 * Two stages (P/D): prefill and decode on different nodes. The plan
+	 * in the routers' maps is the first stage (nodes of role prefill or
+	 * both); idnd_pd_stage2() the second (role decode or both), from
+	 * which the prefill node's agent picks the decode node by J.
+	 */
+	bool pd;
 	double demand[IDND_REGIONS];	/* requests/s per region */
 	struct d_loop loop;
 };
@@ -86,6 +93,7 @@ struct d_node {
 	char mgmt[64];		/* its management listener "ADDR:PORT" / "[ADDR6]:PORT":
 				 * where orders go (a wildcard address: the locator) */
 	char kv[64];		/* its KV transfer listener "ADDR:PORT" (migrations) */
+	uint8_t role;		/* enum idnd_role: the stages of a P/D capability it serves */
 	/* live, from heartbeats (not persisted) */
 	bool up;
 	double last_hb;		/* monotonic seconds */
@@ -94,6 +102,9 @@ struct d_node {
 	uint64_t heartbeats;
 	int64_t lease;		/* etcd lease of its key (distributed mode) */
 };
+
+/* a node's part in two-stage (P/D) capabilities; both for the others */
+enum idnd_role { IDND_ROLE_BOTH, IDND_ROLE_PREFILL, IDND_ROLE_DECODE };
 
 /* Policy class (model.c): id = its byte p (uapi IDN_POLICY(trust, privacy, scope)). */
 #define IDND_MAX_POLICIES	128	/* bit 7 of p is reserved */
@@ -212,6 +223,8 @@ const char *idnd_cap_refused(const struct d_cap *c, const struct d_policy *pol);
 const char *idnd_policy_why(const struct d_policy *pol, const struct d_node *dn);
 /* The next generation's plan entries (puts, sorted by key); count or -errno. */
 int idnd_plans_build(struct idn_plan_op **out);
+/* the second stage of a P/D capability (model.c): 0, -ENOENT, -ENOMEM */
+int idnd_pd_stage2(uint32_t label, const struct d_policy *pol, struct idn_plan *pl);
 /*
  * A plan as idnd compiles it (idnd_plans_build), checked field by field
  * before a router writes it from etcd: capability ids, tier, candidate

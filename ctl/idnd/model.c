@@ -199,6 +199,7 @@ static int get_enum(json_object *o, const char *key, const char *const *names, u
 static const char *const privacy_names[] = { "public", "tenant", "confidential", "hw-bound", NULL };
 static const char *const scope_names[] = { "any", "home", "plan", NULL };
 static const char *const method_names[] = { "base", "distillation", "quantization", "adapter", NULL };
+static const char *const role_names[] = { "both", "prefill", "decode", NULL };
 
 /*
  * A JSON number that prints as people write it: 10 significant digits
@@ -220,7 +221,7 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 {
 	static const char *const top[] = { "class", "variant", "name", "tier", "latency_us",
 		"context", "version", "security", "resources", "lineage", "realization",
-		"prompt_tokens", "slo_ttft_ms", "shed_tier", "wan_ns_per_byte", NULL };
+		"prompt_tokens", "slo_ttft_ms", "shed_tier", "wan_ns_per_byte", "pd", NULL };
 	static const char *const sec[] = { "min_trust", "privacy", "scope", "domains", NULL };
 	static const char *const res[] = { "mem_gb", "runtimes", NULL };
 	static const char *const lin[] = { "parent", "method", NULL };
@@ -254,6 +255,7 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 	TRY(get_uint(o, "wan_ns_per_byte", 100000000, false, &c->wan_ns_per_byte, err, errlen));
 	c->version = 1;
 	TRY(get_uint(o, "version", UINT32_MAX, false, &c->version, err, errlen));
+	TRY(get_bool(o, "pd", &c->pd, err, errlen));
 	if (json_object_object_get_ex(o, "security", &sub)) {
 		TRY(only_fields(sub, "security", sec, err, errlen));
 		v = 0;
@@ -324,6 +326,8 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 	json_object_object_add(o, "shed_tier", json_object_new_int(c->shed_tier));
 	json_object_object_add(o, "wan_ns_per_byte", json_object_new_int64(c->wan_ns_per_byte));
 	json_object_object_add(o, "version", json_object_new_int64(c->version));
+	if (c->pd)
+		json_object_object_add(o, "pd", json_object_new_boolean(true));
 	s = json_object_new_object();
 	json_object_object_add(s, "min_trust", json_object_new_int(c->min_trust));
 	json_object_object_add(s, "privacy", json_object_new_string(privacy_names[c->privacy & 3]));
@@ -400,7 +404,7 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 {
 	static const char *const top[] = { "id", "addr4", "addr6", "mem_gb", "region", "domain",
 		"net_us", "trust", "confidential", "runtime", "accelerator", "tok_ns",
-		"max_queue", "api_port", "mgmt", "kv", "region_net_us", NULL };
+		"max_queue", "api_port", "mgmt", "kv", "region_net_us", "role", NULL };
 	json_object *rn;
 	struct in_addr a4;
 	struct in6_addr a6;
@@ -459,6 +463,7 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 	TRY(get_str(o, "kv", n->kv, sizeof(n->kv), false, err, errlen));
 	if (n->kv[0] && !addr_port_ok(n->kv))
 		return ERR("field \"kv\": ADDR:PORT or [ADDR6]:PORT expected");
+	TRY(get_enum(o, "role", role_names, &n->role, err, errlen));
 	n->used = true;
 	return 0;
 }
@@ -499,6 +504,8 @@ json_object *idnd_node_to_json(const struct d_node *n, bool live)
 		json_object_object_add(o, "mgmt", json_object_new_string(n->mgmt));
 	if (n->kv[0])
 		json_object_object_add(o, "kv", json_object_new_string(n->kv));
+	if (n->role)
+		json_object_object_add(o, "role", json_object_new_string(role_names[n->role % 3]));
 	if (live) {
 		json_object_object_add(o, "state", json_object_new_string(n->up ? "up" : "down"));
 		json_object_object_add(o, "heartbeats", json_object_new_int64(n->heartbeats));
@@ -913,6 +920,9 @@ static uint32_t plan_fallback(int i, const struct cplan *cp, int tier, const str
 	return best ? best->label : 0;
 }
 
+/* which stage plan_build() compiles for a P/D capability: 1 (routers) or 2 */
+static int pd_stage = 1;
+
 static void plan_build(int i, const struct cplan *cp, int tier, const struct d_policy *pol,
 		       struct idn_plan *pl)
 {
@@ -932,6 +942,8 @@ static void plan_build(int i, const struct cplan *cp, int tier, const struct d_p
 
 		if (!policy_allows(pol, dn))
 			continue;	/* the policy class is a hard constraint */
+		if (c->pd && dn->role == (pd_stage == 1 ? IDND_ROLE_DECODE : IDND_ROLE_PREFILL))
+			continue;	/* P/D: the other stage's node */
 		cd = &pl->cand[pl->n_cand++];
 		cd->node = dn->id;
 		cd->exec_us = c->latency_us;
@@ -1131,6 +1143,44 @@ nomem:
 	free(cp);
 	free(ops);
 	return -ENOMEM;
+}
+
+/*
+ * The second stage of P/D capability label (policy class @pol, NULL: the
+ * default): the placed, up nodes of role decode or both, costed as the
+ * first stage's plan is; the prefill node's agent picks one by J
+ * (idn_select()). 0, -ENOENT (no such P/D capability) or -ENOMEM.
+ */
+int idnd_pd_stage2(uint32_t label, const struct d_policy *pol, struct idn_plan *pl)
+{
+	const struct d_cap *c = idnd_cap_find(label);
+	struct cplan *cp;
+	int i;
+
+	memset(pl, 0, sizeof(*pl));
+	if (!c || !c->pd)
+		return -ENOENT;
+	i = c - D.caps;
+	cp = calloc(D.n_caps, sizeof(*cp));
+	if (!cp)
+		return -ENOMEM;
+	for (int p = 0; p < D.n_place; p++) {
+		const struct d_node *dn;
+
+		if (D.place[p].cap != label || D.place[p].node >= IDN_MAX_NODES)
+			continue;
+		dn = &D.nodes[D.place[p].node];
+		if (dn->used && dn->up && cp[i].n < IDN_MAX_CAND)
+			cp[i].node[cp[i].n++] = dn->id;
+	}
+	pd_stage = 2;
+	plan_build(i, cp, IDN_ANY, pol, pl);
+	pd_stage = 1;
+	pl->fallback_cap = 0;	/* the first stage falls back; the second follows it */
+	pl->slo_us = 0;		/* the first token came from the prefill node */
+	pl->shed_tier = 0;	/* admitted at the first stage: never shed here */
+	free(cp);
+	return 0;
 }
 
 int idnd_compile(void)

@@ -264,6 +264,49 @@ out:
 	ev_trace_free(&t);
 }
 
+/*
+ * P/D in the simulator: the conversation slice on 2 prefill + 2 decode
+ * nodes. Every request is decided; requests are served through both
+ * stages (the decode nodes work, TPOT is measured); the prefill nodes'
+ * and the decode nodes' shares are both real; a split without a decode
+ * node is refused.
+ */
+static void test_idn_pd(void)
+{
+	static const char *const paths[] = {
+		"selftests/data/mooncake_conversation_2000.jsonl.gz",
+		"../../selftests/data/mooncake_conversation_2000.jsonl.gz",
+	};
+	struct ev_trace t = { 0 };
+	struct ev_res r;
+	char err[256] = "";
+	int ok = -1;
+	struct ev_cfg c = { .policy = EV_IDN, .nodes = 4, .seed = 1, .pd = true,
+			    .n_prefill = 2 };
+
+	for (size_t i = 0; i < 2 && ok; i++)
+		ok = ev_trace_load(paths[i], &t, err, sizeof(err));
+	if (!ASSERT_EQ(ok, 0, "the conversation slice"))
+		return;
+	c.scale = ev_scale_for(&t, 4, 0.5);
+	memset(&r, 0, sizeof(r));
+	if (ASSERT_EQ(ev_run(&t, &c, &r, err, sizeof(err)), 0, err)) {
+		printf("# P/D: served %zu shed %zu p90 %.3f s tpot %.1f ms busy %.0f %.0f / %.0f %.0f\n",
+		       r.served, r.shed, r.p90, r.tpot_mean * 1000, r.busy_pct[0], r.busy_pct[1],
+		       r.busy_pct[2], r.busy_pct[3]);
+		ASSERT_EQ(r.served + r.shed, t.n, "every request decided");
+		ASSERT_TRUE(r.served > t.n * 9 / 10, "served through both stages");
+		ASSERT_TRUE(r.tpot_mean > 0 && r.p90 > 0, "TTFT and TPOT measured");
+		ASSERT_TRUE(r.busy_pct[0] + r.busy_pct[1] > 0 && r.busy_pct[2] + r.busy_pct[3] > 0,
+			    "prefill and decode nodes both worked");
+	}
+	ev_res_free(&r);
+	c.n_prefill = 4;
+	ASSERT_EQ(ev_run(&t, &c, &r, err, sizeof(err)), -EINVAL, "no decode node: refused");
+	ev_res_free(&r);
+	ev_trace_free(&t);
+}
+
 /* the testbed mode's support: stamps spread, engines sped up, size class */
 static void test_testbed_support(void)
 {
@@ -371,6 +414,7 @@ int main(void)
 	TAP_RUN(test_idn_runs);
 	TAP_RUN(test_idn_seeds);
 	TAP_RUN(test_idn_migrate);
+	TAP_RUN(test_idn_pd);
 	TAP_RUN(test_parser_errors);
 	TAP_RUN(test_testbed_support);
 	return tap_done();

@@ -636,6 +636,82 @@ static void test_aff_seeds(void)
  * writes what idnd publishes); each field out of range, as a forged etcd
  * value would carry it, is refused with why.
  */
+/*
+ * Two-stage (P/D) capabilities: the routers' plan (stage 1) leaves out
+ * decode-only nodes, idnd_pd_stage2() takes the decode and both nodes (no
+ * SLO, shed tier or fallback); other capabilities ignore roles; "pd" and
+ * "role" parse, print and are refused when malformed.
+ */
+static void test_pd(void)
+{
+	struct idn_plan st2;
+	struct d_node n;
+	struct d_cap c;
+	json_object *o;
+	const struct idn_plan *p1;
+
+	reset();
+	node(1, 3, false, 0, 100);
+	node(2, 3, false, 0, 100);
+	node(3, 3, false, 0, 100);
+	D.nodes[1].role = IDND_ROLE_PREFILL;
+	D.nodes[2].role = IDND_ROLE_DECODE;	/* node 3: both */
+	cap(IDN_CAP(9, 0), 10, 0);
+	D.caps[0].pd = true;
+	D.caps[0].slo_ttft_ms = 2000;
+	cap(IDN_CAP(10, 0), 10, 0);		/* not P/D: every node */
+	for (uint32_t i = 1; i <= 3; i++) {
+		place(IDN_CAP(9, 0), i);
+		place(IDN_CAP(10, 0), i);
+	}
+	ASSERT_TRUE(build() > 0, "plans built");
+	p1 = plan_of(IDN_CAP(9, 0), IDN_ANY, IDN_ANY);
+	ASSERT_TRUE(p1 && p1->n_cand == 2 && has_node(p1, 1) && has_node(p1, 3) &&
+		    !has_node(p1, 2), "stage 1 (routers): prefill and both nodes");
+	ASSERT_EQ(p1 ? p1->slo_us : 0, 2000000, "stage 1 keeps the TTFT objective");
+	ASSERT_OK(idnd_pd_stage2(IDN_CAP(9, 0), NULL, &st2), "stage 2 compiled");
+	ASSERT_TRUE(st2.n_cand == 2 && has_node(&st2, 2) && has_node(&st2, 3) &&
+		    !has_node(&st2, 1), "stage 2: decode and both nodes");
+	ASSERT_TRUE(!st2.slo_us && !st2.shed_tier && !st2.fallback_cap,
+		    "stage 2: no SLO, no shedding, no fallback");
+	ASSERT_EQ(st2.cand[0].exec_us, 1000, "costed as stage 1");
+	p1 = plan_of(IDN_CAP(10, 0), IDN_ANY, IDN_ANY);
+	ASSERT_TRUE(p1 && p1->n_cand == 3, "a colocated capability: every node, roles aside");
+	ASSERT_EQ(idnd_pd_stage2(IDN_CAP(10, 0), NULL, &st2), -ENOENT, "not P/D: no stage 2");
+	ASSERT_EQ(idnd_pd_stage2(IDN_CAP(11, 0), NULL, &st2), -ENOENT, "unknown capability");
+	D.nodes[2].up = false;			/* a down decode node leaves stage 2 */
+	ASSERT_OK(idnd_pd_stage2(IDN_CAP(9, 0), NULL, &st2), "stage 2 again");
+	ASSERT_TRUE(st2.n_cand == 1 && has_node(&st2, 3), "down decode node left out");
+
+	/* JSON: "pd" on a capability, "role" on a node */
+	o = json_tokener_parse("{\"class\":9,\"name\":\"x\",\"resources\":{\"mem_gb\":1},"
+			       "\"pd\":true}");
+	ASSERT_OK(idnd_cap_from_json(o, &c, errbuf, sizeof(errbuf)), "pd capability parsed");
+	json_object_put(o);
+	ASSERT_TRUE(c.pd, "pd set");
+	o = idnd_cap_to_json(&c, false);
+	ASSERT_TRUE(json_object_object_get_ex(o, "pd", NULL), "pd printed");
+	json_object_put(o);
+	o = json_tokener_parse("{\"class\":9,\"name\":\"x\",\"resources\":{\"mem_gb\":1},"
+			       "\"pd\":1}");
+	ASSERT_EQ(idnd_cap_from_json(o, &c, errbuf, sizeof(errbuf)), -EINVAL, "pd: a boolean");
+	json_object_put(o);
+	o = json_tokener_parse("{\"id\":4,\"addr4\":\"10.0.0.4\",\"mem_gb\":80,"
+			       "\"role\":\"decode\"}");
+	ASSERT_OK(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), "role parsed");
+	json_object_put(o);
+	ASSERT_EQ(n.role, IDND_ROLE_DECODE, "decode");
+	o = idnd_node_to_json(&n, false);
+	memset(&n, 0, sizeof(n));
+	ASSERT_OK(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), "role round trip");
+	json_object_put(o);
+	ASSERT_EQ(n.role, IDND_ROLE_DECODE, "kept");
+	o = json_tokener_parse("{\"id\":4,\"addr4\":\"10.0.0.4\",\"mem_gb\":80,"
+			       "\"role\":\"oracle\"}");
+	ASSERT_EQ(idnd_node_from_json(o, &n, errbuf, sizeof(errbuf)), -EINVAL, "unknown role");
+	json_object_put(o);
+}
+
 static void test_plan_check(void)
 {
 	struct idn_plan_op good;
@@ -695,6 +771,7 @@ int main(void)
 	TAP_RUN(test_region_net);
 	TAP_RUN(test_aff_seeds);
 	TAP_RUN(test_plan_check);
+	TAP_RUN(test_pd);
 	reset();
 	return tap_done();
 }

@@ -75,12 +75,14 @@ struct ev_plan {
  * Registers one capability and the n nodes (bodies as the agents POST
  * them to idnd, agent_profile_json()), places the capability on every
  * node, runs idnd's plan compiler and its node push. nodes[] gets the
- * dataplane's node entries (indexed by id), *plans the plan entries.
+ * dataplane's node entries (indexed by id), *plans the plan entries;
+ * *stage2 (optional) the second stage of a two-stage ("pd") capability
+ * (idnd_pd_stage2(); zeroed otherwise).
  * Returns the number of plan entries or -errno (err says why).
  */
 int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
-		  int router_region, struct idn_node *nodes, struct ev_plan **plans, char *err,
-		  size_t errlen);
+		  int router_region, struct idn_node *nodes, struct ev_plan **plans,
+		  struct idn_plan *stage2, char *err, size_t errlen);
 /*
  * idnd's affinity seeds (idnd_aff_seeds(), ctl/idnd/model.c) over the
  * agents' state summaries @st (by node id, IDN_MAX_NODES entries) of the
@@ -131,6 +133,15 @@ struct ev_cfg {
 	 */
 	bool migrate;
 	double kv_link_gbps;	/* 0: EV_KV_LINK_GBPS */
+	/*
+	 * IDN only, flat: the capability in two stages (P/D): nodes
+	 * 0..n_prefill-1 register role prefill, the others decode; the
+	 * routers' plan is the first stage, the prefill node picks the
+	 * decode node from idnd's second stage by J (idn_select()), the KV
+	 * moves over the link, the decode node generates the rest
+	 */
+	bool pd;
+	int n_prefill;
 };
 
 /* KV bytes per token of the model the nodes serve (Llama-3.1-8B: 32 layers
@@ -180,6 +191,8 @@ void ev_eng_params(struct eng_params *p);
  * The scale for load rho on n nodes: rho * n * span / work.
  */
 double ev_offered_us(const struct ev_trace *t);
+/* ... its prefill and decode parts (their sum is ev_offered_us()) */
+void ev_offered_split(const struct ev_trace *t, double *prefill_us, double *decode_us);
 /* engine time coefficients / speed (agent --speed X in real time) */
 void ev_eng_speed(struct eng_params *p, double speed);
 /* the prompt-size class a client puts in its descriptor (nearest 256 << c) */

@@ -8,7 +8,7 @@
  *   idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]
  *            [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]
  *            [--tele-ms MS] [--cap JSON] [--speed X] [--summary]
- *            [--requests FILE] [--spread] [--kv-link-gbps G]
+ *            [--requests FILE] [--spread] [--kv-link-gbps G] [--pd-prefill N]
  *
  * Without --trace: conv and code from ../shared/traces/ when present,
  * else the slices in selftests/data/. --out DIR writes report.md and the
@@ -46,6 +46,9 @@ struct tr {
 	struct ev_res mig;	/* IDN with idnd --migrate, flat, rho 1.0 */
 	bool mran;
 	int mig_ri;
+	struct ev_res pd;	/* IDN, the capability in two stages (P/D), flat, rho 1.0 */
+	bool pran;
+	int n_prefill;
 };
 
 static struct tr T[MAX_TRACES];
@@ -65,6 +68,7 @@ static bool summary;			/* "# sim ..." line per flat run */
 static FILE *req_out;			/* --requests: per request TTFT and node */
 static bool spread;			/* --spread: ev_trace_spread() after --limit */
 static double kv_link_gbps;		/* --kv-link-gbps: 0, the nodes' (EV_KV_LINK_GBPS) */
+static int pd_prefill;			/* --pd-prefill: 0, by the trace's prefill work */
 
 static double cpu_now(void)
 {
@@ -80,12 +84,13 @@ static int usage(FILE *f)
 "Usage: idn_eval [--trace NAME=FILE]... [--rho R[,R...]] [--nodes N]\n"
 "                [--policies P[,P...]] [--out DIR] [--limit N] [--seed S]\n"
 "                [--tele-ms MS] [--cap JSON] [--speed X] [--summary]\n"
-"                [--requests FILE] [--spread] [--kv-link-gbps G]\n"
+"                [--requests FILE] [--spread] [--kv-link-gbps G] [--pd-prefill N]\n"
 "FILE: Mooncake JSON lines or Azure CSV, plain or gzip'd. --tele-ms: the agents'\n"
 "telemetry interval (default theirs); --cap: the capability body idnd gets\n"
 "(class 1, variant 0; default: idnd's defaults); --speed: engines X times faster\n"
 "(agents at --speed X, real time); --summary: a \"# sim ...\" line per flat run;\n"
-"--kv-link-gbps: the nodes' KV link for migrations (default 400). Policies:");
+"--kv-link-gbps: the nodes' KV link for migrations and P/D (default 400);\n"
+"--pd-prefill: prefill nodes of the P/D run (default: the trace's prefill share). Policies:");
 	for (int p = 0; p < EV_POLICIES; p++)
 		fprintf(f, " %s", ev_policy_names[p]);
 	fprintf(f, "\n");
@@ -130,29 +135,35 @@ static void default_traces(void)
 }
 
 static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho,
-		   struct ev_res *res, bool keep, bool migrate)
+		   struct ev_res *res, bool keep, bool migrate, int n_prefill)
 {
 	struct ev_cfg c = {
 		.policy = p, .layout = l, .nodes = l == EV_TIERED ? 8 : nodes,
 		.scale = ev_scale_for(&tr->t, l == EV_TIERED ? 8 : nodes, rho),
 		.seed = seed, .keep_ttft = keep, .tele_ms = tele_ms, .cap_json = cap_json,
 		.speed = speed, .migrate = migrate, .kv_link_gbps = kv_link_gbps,
+		.pd = n_prefill > 0, .n_prefill = n_prefill,
 	};
-	if (req_out && l == EV_FLAT && !migrate)
+	if (req_out && l == EV_FLAT && !migrate && !n_prefill)
 		c.keep_ttft = true;
 	char err[256] = "";
 	double t0 = cpu_now();
 	int ret = ev_run(&tr->t, &c, res, err, sizeof(err));
 
-	sim_cpu_s += cpu_now() - t0;
-	sim_requests += tr->t.n;
+	/* the simulator's speed over the routing runs (the migration and P/D
+	 * experiments replay overloaded queues: not what the figure is about) */
+	if (!migrate && !n_prefill) {
+		sim_cpu_s += cpu_now() - t0;
+		sim_requests += tr->t.n;
+	}
 	if (ret)
 		fprintf(stderr, "idn_eval: %s %s rho %.1f: %s\n", tr->name, ev_policy_names[p],
 			rho, err);
 	else if (summary && l == EV_FLAT)	/* TTFT in the engines' (sped-up) time */
-		printf("# sim %s rho %.3f policy %s%s nodes %d speed %g scale %.6f requests %zu "
+		printf("# sim %s rho %.3f policy %s%s%s nodes %d speed %g scale %.6f requests %zu "
 		       "served %zu shed %zu p50_s %.4f p90_s %.4f p99_s %.4f hit_pct %.2f\n",
-		       tr->name, rho, ev_policy_names[p], migrate ? "+migrate" : "", c.nodes,
+		       tr->name, rho, ev_policy_names[p], migrate ? "+migrate" : "",
+		       n_prefill ? "+pd" : "", c.nodes,
 		       speed, c.scale, res->n, res->served, res->shed, res->p50, res->p90,
 		       res->p99, res->hit_pct);
 	if (!ret && migrate)
@@ -160,7 +171,7 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 			"%zu recompute, %zu failed\n", tr->name, rho, res->mig.decided,
 			res->mig.moved, (unsigned long long)res->mig.blocks, res->mig.recompute,
 			res->mig.failed);
-	if (!ret && req_out && l == EV_FLAT && !migrate && res->ttft_us && res->node) {
+	if (!ret && req_out && l == EV_FLAT && !migrate && !n_prefill && res->ttft_us && res->node) {
 		fprintf(req_out, "# %s rho %.3f policy %s: i send_ms ttft_ms node (-1: shed)\n",
 			tr->name, rho, ev_policy_names[p]);
 		for (size_t i = 0; i < res->n; i++)
@@ -288,6 +299,15 @@ static void report(void)
 			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 			row(f, "idn", &tr->flat[tr->mig_ri][EV_IDN], false);
 			row(f, "idn + migrate", &tr->mig, false);
+			fprintf(f, "\n");
+		}
+		if (tr->pran) {
+			fprintf(f, "### P/D (two-stage plan) vs colocated, flat, rho 1.0\n\n"
+				   "%d prefill + %d decode nodes.\n\n%s\n", tr->n_prefill,
+				nodes - tr->n_prefill, hdr);
+			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+			row(f, "idn (colocated)", &tr->flat[tr->mig_ri][EV_IDN], false);
+			row(f, "idn P/D", &tr->pd, false);
 			fprintf(f, "\n");
 		}
 		if (tr->tran[EV_IDN]) {
@@ -423,6 +443,7 @@ int main(int argc, char **argv)
 		{ "requests", required_argument, NULL, 'Q' },
 		{ "spread", no_argument, NULL, 'D' },
 		{ "kv-link-gbps", required_argument, NULL, 'K' },
+		{ "pd-prefill", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -430,7 +451,7 @@ int main(int argc, char **argv)
 
 	for (int p = 0; p < EV_POLICIES; p++)
 		use[p] = true;
-	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:T:c:S:UQ:DK:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:r:n:p:o:l:s:T:c:S:UQ:DK:P:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': {
 			char *eq = strchr(optarg, '=');
@@ -497,6 +518,13 @@ int main(int argc, char **argv)
 		case 'D':
 			spread = true;
 			break;
+		case 'P':
+			pd_prefill = atoi(optarg);
+			if (pd_prefill < 1 || pd_prefill >= EV_MAX_NODES) {
+				fprintf(stderr, "idn_eval: --pd-prefill: 1..nodes-1\n");
+				return 2;
+			}
+			break;
 		case 'K':
 			kv_link_gbps = strtod(optarg, NULL);
 			if (!(kv_link_gbps >= 0.001 && kv_link_gbps <= 1e5)) {
@@ -555,7 +583,7 @@ int main(int argc, char **argv)
 				if (!use[p])
 					continue;
 				ret = run_one(tr, p, EV_FLAT, rhos[ri], &tr->flat[ri][p],
-					      ri == ri_cdf && outdir, false);
+					      ri == ri_cdf && outdir, false, 0);
 				tr->ran[ri][p] = !ret;
 			}
 			b = best_of(tr->flat[ri], tr->ran[ri]);
@@ -573,7 +601,7 @@ int main(int argc, char **argv)
 		for (int ri = 0; ri < n_rho && !ret; ri++) {
 			if (fabs(rhos[ri] - 1.0) > 1e-9 || !tr->ran[ri][EV_IDN] || !tr->t.has_prefix)
 				continue;
-			ret = run_one(tr, EV_IDN, EV_FLAT, rhos[ri], &tr->mig, false, true);
+			ret = run_one(tr, EV_IDN, EV_FLAT, rhos[ri], &tr->mig, false, true, 0);
 			tr->mran = !ret;
 			tr->mig_ri = ri;
 			if (ret)
@@ -582,11 +610,40 @@ int main(int argc, char **argv)
 				 tr->name);
 			fig(name, ratio(tr->mig.p90, tr->flat[ri][EV_IDN].p90), "x");
 		}
+		/*
+		 * P/D vs colocated: IDN at rho 1.0 with the capability in two
+		 * stages on the same nodes, split by the offered work: prefill
+		 * nodes in the proportion of the trace's prefill work
+		 */
+		for (int ri = 0; ri < n_rho && !ret && nodes > 1; ri++) {
+			double wp, wd;
+
+			if (fabs(rhos[ri] - 1.0) > 1e-9 || !tr->ran[ri][EV_IDN])
+				continue;
+			ev_offered_split(&tr->t, &wp, &wd);
+			tr->n_prefill = (int)lround(nodes * wp / (wp + wd));
+			if (pd_prefill)
+				tr->n_prefill = pd_prefill;
+			tr->n_prefill = tr->n_prefill < 1 ? 1 : tr->n_prefill > nodes - 1 ?
+					nodes - 1 : tr->n_prefill;
+			ret = run_one(tr, EV_IDN, EV_FLAT, rhos[ri], &tr->pd, false, false,
+				      tr->n_prefill);
+			tr->pran = !ret;
+			tr->mig_ri = ri;
+			if (ret)
+				break;
+			fprintf(stderr, "idn_eval: %s rho 1.0 P/D: %d prefill + %d decode nodes "
+				"(prefill %.0f %% of the offered work)\n", tr->name, tr->n_prefill,
+				nodes - tr->n_prefill, 100 * wp / (wp + wd));
+			snprintf(name, sizeof(name), "eval_%.31s_rho1.0_pd_vs_colocated_goodput",
+				 tr->name);
+			fig(name, ratio(tr->pd.goodput, tr->flat[ri][EV_IDN].goodput), "x");
+		}
 		/* tiered layout at rho 0.7 (8 nodes) */
 		for (int p = 0; p < EV_POLICIES && !ret && nodes == 8; p++) {
 			if (!use[p])
 				continue;
-			ret = run_one(tr, p, EV_TIERED, 0.7, &tr->tiered[p], false, false);
+			ret = run_one(tr, p, EV_TIERED, 0.7, &tr->tiered[p], false, false, 0);
 			tr->tran[p] = !ret;
 		}
 		if (!ret && tr->tran[EV_IDN]) {
@@ -617,6 +674,7 @@ int main(int argc, char **argv)
 			for (int p = 0; p < EV_POLICIES; p++)
 				ev_res_free(&T[k].flat[ri][p]);
 		ev_res_free(&T[k].mig);
+		ev_res_free(&T[k].pd);
 		ev_trace_free(&T[k].t);
 	}
 	return ret ? 1 : 0;

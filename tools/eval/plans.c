@@ -88,8 +88,8 @@ static void registry_reset(void)
 }
 
 int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
-		  int router_region, struct idn_node *nodes, struct ev_plan **plans, char *err,
-		  size_t errlen)
+		  int router_region, struct idn_node *nodes, struct ev_plan **plans,
+		  struct idn_plan *stage2, char *err, size_t errlen)
 {
 	struct idn_plan_op *ops = NULL;
 	json_object *o;
@@ -145,6 +145,8 @@ int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
 		}
 	}
 	free(ops);
+	if (ret >= 0 && stage2 && idnd_pd_stage2(c.label, NULL, stage2) == -ENOMEM)
+		ret = -ENOMEM;
 	ev_nodes = NULL;
 	D.have_maps = false;
 	return ret;

@@ -82,8 +82,16 @@ void ev_eng_speed(struct eng_params *p, double speed)
 
 double ev_offered_us(const struct ev_trace *t)
 {
+	double wp, wd;
+
+	ev_offered_split(t, &wp, &wd);
+	return wp + wd;
+}
+
+void ev_offered_split(const struct ev_trace *t, double *prefill_us, double *decode_us)
+{
 	struct eng_params p;
-	double blocks = 0, w = 0, batch;
+	double blocks = 0, w = 0, wd = 0, batch;
 
 	ev_eng_params(&p);
 	for (size_t i = 0; i < t->n; i++)
@@ -99,10 +107,11 @@ double ev_offered_us(const struct ev_trace *t)
 
 		w += p.prefill_tok_us * in + p.prefill_attn_ns / 1000.0 * in * in / 2 +
 		     p.iter_base_us * chunks;
-		w += out * (p.decode_seq_us + p.attn_ctx_ns / 1000.0 * (in + out / 2) +
-			    p.iter_base_us / batch);
+		wd += out * (p.decode_seq_us + p.attn_ctx_ns / 1000.0 * (in + out / 2) +
+			     p.iter_base_us / batch);
 	}
-	return w;
+	*prefill_us = w;
+	*decode_us = wd;
 }
 
 double ev_scale_for(const struct ev_trace *t, int nodes, double rho)
@@ -340,6 +349,10 @@ struct sim {
 	/* deliveries */
 	struct dlv *dq;
 	size_t n_dq, dq_cap;
+	/* P/D (ev_cfg.pd): the second stage, each request's stage, first token */
+	struct idn_plan stage2;
+	uint8_t *pd_stage;		/* 0 colocated, 1 at its prefill node, 2 decode */
+	double *pd_first;		/* engine time of the first token (prefill node) */
 	/* migrations (ev_cfg.migrate) */
 	struct mig_mv *mv;
 	size_t n_mv, mv_cap;
@@ -386,6 +399,14 @@ static const struct idn_plan *env_plan(void *priv, const struct idn_plan_key *k)
 			return &op->plan;
 	}
 	return NULL;
+}
+
+/* the second stage of a P/D capability, whatever the key */
+static const struct idn_plan *env_stage2(void *priv, const struct idn_plan_key *k)
+{
+	struct env_priv *p = priv;
+
+	return k->cap == p->s->cap && p->s->stage2.n_cand ? &p->s->stage2 : NULL;
 }
 
 /* the prompt-size hint a client puts in the descriptor: ~256 << class tokens */
@@ -709,6 +730,7 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 	struct node *nd = &s->nd[j];
 	struct eng_req *er;
 	uint64_t *keys = NULL;
+	uint32_t out;
 	int err;
 
 	if (r->nk) {
@@ -721,8 +743,27 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 		nd->e.now_us = t;	/* the idle engine's clock catches up */
 	if (nd->st_init)	/* the request's X-IDN-Token: its affinity token */
 		state_note_token(&nd->st, r->sess, NULL, keys, r->nk);
+	out = r->out;
+	if (s->pd_stage && s->pd_stage[i] == 1) {
+		out = 1;	/* the prefill node: prompt and first token */
+	} else if (s->pd_stage && s->pd_stage[i] == 2) {
+		/* the decode node: the pushed blocks committed, then the rest */
+		int32_t *idx = r->nk ? malloc(sizeof(*idx) * r->nk) : NULL;
+		uint32_t hits;
+
+		if (r->nk && !idx) {
+			free(keys);
+			return -ENOMEM;
+		}
+		if (r->nk && !kv_acquire(&nd->e.kv, keys, r->nk, r->nk, idx, &hits)) {
+			kv_commit(&nd->e.kv, keys, idx, hits, r->nk);
+			kv_release(&nd->e.kv, idx, r->nk);
+		}
+		free(idx);
+		out = r->out - 1;
+	}
 	/* the agent describes the blocks under the request's token (state.c) */
-	er = engine_submit_as(&nd->e, &(struct kv_who){ .token = r->sess }, r->in, r->out, keys,
+	er = engine_submit_as(&nd->e, &(struct kv_who){ .token = r->sess }, r->in, out, keys,
 			      r->nk, &err);
 	if (!er && err == -E2BIG) {	/* larger than a node's KV: never served */
 		nd->inflight--;
@@ -749,11 +790,52 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 	return 0;
 }
 
-static void iter_end(struct sim *s, int j)
+/*
+ * P/D: the prefill node's agent picks the decode node from idnd's second
+ * stage by J (idn_select() over the node entries it is told; here the
+ * router's, from the same datagrams). No affinity: the state goes with
+ * the request. NONE: no decode node can take it.
+ */
+static uint32_t pd_pick(struct sim *s, uint32_t i)
+{
+	const struct ev_req *r = &s->t->r[i];
+	struct env_priv pv = { s, 0 };
+	struct idn_env env = { env_node, env_stage2, &pv };
+	struct idn_desc d = {
+		.token = r->sess, .cap = s->cap, .size_class = ev_size_class(r->in),
+		.flags = IDN_DF_SIZE,
+	};
+	struct idn_sel_in in;
+	struct idn_sel out;
+
+	idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET);
+	switch (idn_select(&env, &in, &out, NULL)) {
+	case IDN_V_NEW:
+	case IDN_V_AFFINITY:
+	case IDN_V_FALLBACK:
+	case IDN_V_OVERFLOW:
+		return out.node < (uint32_t)s->n ? out.node : NONE;
+	default:
+		return NONE;
+	}
+}
+
+/* the prompt's KV from prefill node p to decode node d: the agent's link model */
+static double pd_xfer_us(struct sim *s, uint32_t i, uint32_t p, uint32_t d)
+{
+	uint64_t bytes = (uint64_t)s->t->r[i].in * EV_KV_BYTES_PER_TOKEN;
+
+	return state_migration_us(bytes, s->c->kv_link_gbps > 0 ? s->c->kv_link_gbps :
+				  s->nd[p].e.p.kv_link_gbps) +
+	       (double)s->tbl[0][p].net_us + s->tbl[0][d].net_us;
+}
+
+static int iter_end(struct sim *s, int j)
 {
 	struct node *nd = &s->nd[j];
 	struct eng_req *fin[1024], *r;
 	uint32_t nf = 0;
+	int ret = 0;
 
 	/* the requests this iteration completes (the engine frees none: ours hold a ref) */
 	for (r = nd->e.run_head; r; r = r->next)
@@ -770,7 +852,24 @@ static void iter_end(struct sim *s, int j)
 		r = fin[k];
 		i = nd->id2req[r->id];
 		o = &s->o[i];
-		if (r->state == ENG_DONE) {
+		if (r->state == ENG_DONE && s->pd_stage && s->pd_stage[i] == 1) {
+			/* prefilled: first token to the client, the KV to a decode node */
+			double back = ev_one_way_us(s->c->layout, j, s->region[i]);
+			uint32_t d = pd_pick(s, i);
+
+			o->ttft_us = r->t_first + back - s->t_send[i];
+			o->cached = r->cached_tokens;
+			s->pd_first[i] = r->t_first;
+			if (d != NONE) {
+				s->pd_stage[i] = 2;
+				s->nd[d].inflight++;
+				s->nd[d].inflight_tok += s->t->r[i].in;
+				ret = dq_push(s, r->t_done + pd_xfer_us(s, i, j, d), i, d);
+			}
+		} else if (r->state == ENG_DONE && s->pd_stage && s->pd_stage[i] == 2) {
+			o->tpot_us = (r->t_done - s->pd_first[i]) / r->out_tokens;
+			o->done = 1;
+		} else if (r->state == ENG_DONE) {
 			double back = ev_one_way_us(s->c->layout, j, s->region[i]);
 
 			o->ttft_us = r->t_first + back - s->t_send[i];
@@ -784,6 +883,7 @@ static void iter_end(struct sim *s, int j)
 		engine_put(&nd->e, r);
 	}
 	start_iter(nd);
+	return ret;
 }
 
 static void tele_tick(struct sim *s, int j, double t)
@@ -962,6 +1062,9 @@ static void mig_done(struct sim *s, size_t i, double t)
 
 static const char default_cap_json[] =
 	"{\"class\":1,\"name\":\"llama-3.1-8b-instruct\",\"resources\":{\"mem_gb\":16}}";
+static const char default_pd_cap_json[] =
+	"{\"class\":1,\"name\":\"llama-3.1-8b-instruct\",\"resources\":{\"mem_gb\":16},"
+	"\"pd\":true}";
 #define CAP_LABEL	IDN_CAP(1, 0)
 
 /* the body each agent POSTs to idnd, with this router's net cost to it */
@@ -993,6 +1096,8 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 			ev_eng_params(&ac.eng);
 			ev_eng_speed(&ac.eng, s->c->speed);
 			ac.node_id = j;
+			if (s->c->pd)	/* P/D: its stage */
+				ac.role = j < s->c->n_prefill ? 1 : 2;
 			snprintf(ac.addr4, sizeof(ac.addr4), "10.0.0.%u", (unsigned char)(j + 1));
 			/* tiered: the cloud nodes are a region of their own (2) */
 			ac.region = s->c->layout != EV_TIERED ? 0 :
@@ -1011,7 +1116,9 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 				ret = -ENOMEM;
 		}
 		if (!ret)
-			ret = ev_idnd_build(s->c->cap_json ? s->c->cap_json : default_cap_json, body, s->n, rt, s->tbl[rt], &s->ops[rt], err,
+			ret = ev_idnd_build(s->c->cap_json ? s->c->cap_json : s->c->pd ?
+					    default_pd_cap_json : default_cap_json, body, s->n, rt,
+					    s->tbl[rt], &s->ops[rt], rt ? NULL : &s->stage2, err,
 					    errlen);
 		for (int j = 0; j < s->n; j++) {
 			json_object_put(body[j]);
@@ -1068,6 +1175,8 @@ static void sim_free(struct sim *s)
 	free(s->ring_node);
 	free(s->dq);
 	free(s->mv);
+	free(s->pd_stage);
+	free(s->pd_first);
 }
 
 static int dbl_cmp(const void *a, const void *b)
@@ -1208,6 +1317,12 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 		free(s);
 		return -EINVAL;
 	}
+	if (c->pd && (c->policy != EV_IDN || c->layout != EV_FLAT || c->n_prefill < 1 ||
+		      c->n_prefill >= c->nodes)) {
+		snprintf(err, errlen, "P/D: IDN, flat layout, 1..nodes-1 prefill nodes");
+		free(s);
+		return -EINVAL;
+	}
 	s->t = t;
 	s->c = c;
 	s->n = c->nodes;
@@ -1221,6 +1336,12 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	s->region = calloc(t->n, 1);
 	if (!s->o || !s->t_send || !s->region)
 		ret = -ENOMEM;
+	if (!ret && c->pd) {
+		s->pd_stage = calloc(t->n, 1);
+		s->pd_first = calloc(t->n, sizeof(double));
+		if (!s->pd_stage || !s->pd_first)
+			ret = -ENOMEM;
+	}
 	for (size_t i = 0; !ret && i < t->n; i++) {
 		s->t_send[i] = t->r[i].t_us / c->scale / (c->speed > 0 ? c->speed : 1.0);
 		/* clients' regions: Mooncake by session, Azure round robin */
@@ -1246,6 +1367,10 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	}
 	if (!ret && c->policy == EV_IDN)
 		ret = idn_setup(s, err, errlen);
+	if (!ret && c->pd && !s->stage2.n_cand) {
+		snprintf(err, errlen, "P/D: idnd compiled no second stage (decode nodes)");
+		ret = -EINVAL;
+	}
 	else if (!ret && c->policy == EV_CHASH)
 		ret = ring_build(s);
 	if (ret) {
@@ -1289,7 +1414,7 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 			mig_done(s, im, tm);
 		} else if (te <= tt && te <= td && te <= ta && te <= ts) {
 			t_last = te;
-			iter_end(s, je);
+			ret = iter_end(s, je);
 		} else if (tt <= td && tt <= ta && tt <= ts) {
 			tele_tick(s, jt, tt);
 			s->nd[jt].tele_next += tele_ms * 1000.0;
@@ -1322,6 +1447,8 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 				continue;
 			}
 			s->o[i].node = j;
+			if (s->pd_stage && t->r[i].out > 1)
+				s->pd_stage[i] = 1;	/* one token: the prefill node's alone */
 			s->nd[j].inflight++;
 			s->nd[j].inflight_tok += t->r[i].in;
 			lat = ev_one_way_us(c->layout, j, s->region[i]);
