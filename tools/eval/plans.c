@@ -28,6 +28,12 @@ double idnd_now(void) { return 0; }
 void idnd_orders_diff(const struct d_place *o, int no, const struct d_place *n, int nn) {}
 int idnd_store_gen(uint32_t gen) { return 0; }
 int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen) { return 0; }
+/* fed.c: one domain in the simulator, no peer offers candidates */
+int idnd_fed_cands(const struct d_cap *c, const struct d_policy *pol, struct idn_plan *pl)
+{
+	return 0;
+}
+bool idnd_fed_any(uint32_t label) { return false; }
 int idn_config_get(struct idn_maps *m, struct idn_config *cfg) { return -ENOSYS; }
 int idn_plan_list(struct idn_maps *m, int slot, struct idn_plan_entry **out) { return -ENOSYS; }
 int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n, __u32 *gen)
