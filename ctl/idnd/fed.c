@@ -117,6 +117,7 @@ static pthread_t fed_thr;
 static volatile int fed_stop;
 static bool fed_running;
 static uint64_t seq_last, sum_refused_total, sum_accepted_total, export_signed;
+static bool full_warned;
 
 static sqlite3 *db(void)
 {
@@ -580,6 +581,19 @@ static bool summary_build(const char *to, struct fedsum *s)
 			continue;	/* its signed scope admits no remote request */
 		x->trust = trust;
 		s->n_caps++;
+		if (s->n_caps == FEDSUM_MAX_CAPS && !full_warned) {
+			bool more = false;
+
+			for (int k = i + 1; k < D.n_caps && !more; k++)
+				more = export_find(D.caps[k].label) &&
+				       export_to(export_find(D.caps[k].label), to);
+			if (!more)
+				break;
+			pr_warn("FED: a summary holds %d capabilities: exported labels after "
+				"%u/%u are left out\n", FEDSUM_MAX_CAPS, IDN_CAP_CLASS(c->label),
+				IDN_CAP_VARIANT(c->label));
+			full_warned = true;
+		}
 	}
 	return true;
 }
