@@ -218,7 +218,7 @@ for round in 1 2 3; do
 		[ -n "$tb" ] && [ -n "$ta" ] && ms=$(( $(ts_ms "$ta") - $(ts_ms "$tb") ))
 		times+=("${ms:-9999}") seen+=("$obs")
 		tap_result "round $round: B withdraws 1001/0 ($tb), A's plans without it ($ta): ${ms:-?} ms (<= 1000); observed by polling $obs ms" \
-			"$([ -n "$ms" ] && [ "$ms" -le 1000 ] && [ "$obs" -le 3000 ]; echo $?)"
+			"$([ -n "$ms" ] && [ "$ms" -le 1000 ] && [ "$obs" -le 5000 ]; echo $?)"
 	else
 		tap_fail "round $round: B withdrew 1001/0, still in A's plans after 5 s"
 	fi
@@ -247,7 +247,7 @@ t0=$(date +%s%N)
 kill "$IDND_PID_b"
 ms=$(wait_for 5000 no_remote)
 tap_result "B's idnd stops: 1001/0 leaves A's plans within the stale bound (${ms:-never} ms)" \
-	"$([ -n "$ms" ] && [ "$ms" -le 2500 ]; echo $?)" "$(ca peer show 2>&1)"
+	"$([ -n "$ms" ] && [ "$ms" -le 3000 ]; echo $?)" "$(ca peer show 2>&1)"
 got=$(ka -j node show id $REMOTE 2>/dev/null | jq -c '.[0]')
 tap_result "A's entry for B is down, idnctl peer show says stale" \
 	"$(jq -e '.health == "down"' <<<"$got" >/dev/null && ca peer show | grep -q 'state stale'; echo $?)" \
