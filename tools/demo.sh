@@ -10,9 +10,11 @@
 # go to the VIP and are served by the emulated engines, with routing
 # receipts (dataplane) and signed execution receipts (agents, verified).
 # An agent's telemetry steers new flows away from a busy node; an agent
-# that stops heartbeating is marked down and its new flows move. A
-# session's cached KV prefix moves between agents (KV transfer, policy
-# auto) and the next turn is served from it. Then everything is cleaned
+# that stops heartbeating is marked down and its new flows move. idnd
+# (--migrate) decides to move a session's cached KV prefix off the busy
+# node (eq. 8; KV transfer between agents, policy auto), re-points the
+# router's affinity after the commit, and the next turn is served from
+# the moved blocks. Then everything is cleaned
 # up; the cold activation through idn.ko runs last, in a QEMU guest.
 #
 #   client --> router (XDP: idn_xdp; idnd) --IPIP / IP6IP6--> node1 node2 node3
@@ -121,14 +123,16 @@ P=$TMPD/pki
 say "${D}\$ openssl ...   (a CA; certificates with OU admin, controller (idnd), node (CN node-1..3))${N}"
 ADMIN=(--cacert "$P/ca.pem" --cert "$P/admin.pem" --key "$P/admin.key")	# curl as admin
 bg_ns "$NS_RTR" "$TMPD/idnd.log" "$IDND" -d "$TMPD/idnd.db" -l 0.0.0.0 -p 8787 \
-	-P "$PIN/rtr" -t $HB_TMO --ca "$P/ca.pem" --cert "$P/idnd.pem" --key "$P/idnd.key"
+	-P "$PIN/rtr" -t $HB_TMO --ca "$P/ca.pem" --cert "$P/idnd.pem" --key "$P/idnd.key" \
+	--migrate
 IDND_PID=$BG_PID
 for _ in $(seq 100); do
 	in_ns "$NS_RTR" curl -s "${ADMIN[@]}" -o /dev/null $API/v1/status && break
 	sleep 0.05
 done
-say "${D}\$ idnd -d \$TMP/idnd.db -l 0.0.0.0 -P \$PIN -t $HB_TMO --ca ca.pem --cert idnd.pem --key idnd.key${N}"
-say "  (router: SQLite store, drives the maps; its API speaks mutual TLS only)"
+say "${D}\$ idnd -d \$TMP/idnd.db -l 0.0.0.0 -P \$PIN -t $HB_TMO --ca ca.pem --cert idnd.pem --key idnd.key --migrate${N}"
+say "  (router: SQLite store, drives the maps; its API speaks mutual TLS only;"
+say "   --migrate: it decides where sessions' cached state should be, eq. 8)"
 k() { in_ns "$NS_RTR" "$IDNCTL" -C "$API" --ca "$P/ca.pem" --cert "$P/admin.pem" \
 	--key "$P/admin.key" "$@"; }
 show "idnctl controller status" k controller status || die "idnd did not start: $(cat "$TMPD/idnd.log")"
@@ -261,19 +265,31 @@ show "idnctl receipt verify receipt-with-output_tokens-600.json   (tampered)" \
 say "  -> exit $? : the altered receipt is detected."
 
 # session 42's conversation so far: 32 prefix blocks (hash ids as in the
-# traces) computed and cached by $N42's engine
+# traces) computed and cached by $N42's engine, under session token 42
 KVBODY="{\"model\":\"chat-8b\",\"hash_ids\":[$(seq -s, 4201 4232)],\"max_tokens\":4}"
-in_ns "${NS_NODE[$ID42]}" curl -s -m 30 -d "$KVBODY" "http://127.0.0.1:$APORT/v1/completions" \
-	>"$TMPD/kv42.json" 2>&1
+in_ns "${NS_NODE[$ID42]}" curl -s -m 30 -H "X-IDN-Token: 42" -d "$KVBODY" \
+	"http://127.0.0.1:$APORT/v1/completions" >"$TMPD/kv42.json" 2>&1
 jq -e '.usage.prompt_tokens > 0' "$TMPD/kv42.json" >/dev/null ||
 	die "session 42's conversation on $N42 failed: $(cat "$TMPD/kv42.json")"
+T42=$(printf '%016x' 42)
+for _ in $(seq 60); do	# its heartbeat brings the descriptor naming token 42
+	in_ns "$NS_RTR" curl -s "${ADMIN[@]}" "$API/v1/nodes/$ID42/state" |
+		jq -e --arg t "$T42" '[.descriptors[] | select(.token == $t)] | length == 1' \
+		>/dev/null && break
+	sleep 0.05
+done
+say "  session 42 built 32 KV blocks on $N42; its agent's state descriptor (heartbeat -> idnd):"
+in_ns "$NS_RTR" curl -s "${ADMIN[@]}" "$API/v1/nodes/$ID42/state" | jq -r --arg t "$T42" \
+	'.descriptors[] | select(.token == $t) | "    token \(.token) \(.scope): \(.blocks) blocks, \(.size) bytes, reuse \(.reuse), value \(.value_us) us, migration \(.migration_us) us"'
 
-step "7. $N42 gets busy: its agent's telemetry steers new flows away"
+step "7. $N42 gets busy: new flows go elsewhere, and idnd decides to move session 42's state"
 LONG='{"input_length":300000,"output_length":1}'
-say "${D}\$ curl -d '$LONG' http://127.0.0.1:$APORT/v1/completions   (in $N42: a 300k-token prompt)${N}"
-in_ns "${NS_NODE[$ID42]}" curl -s -m 30 -d "$LONG" "http://127.0.0.1:$APORT/v1/completions" \
-	>/dev/null 2>&1 &
-bg_pid $!
+say "${D}\$ curl -d '$LONG' http://127.0.0.1:$APORT/v1/completions   (in $N42, twice: 300k-token prompts)${N}"
+for _ in 1 2; do	# the second does not fit the KV beside the first: it waits (load 1000)
+	in_ns "${NS_NODE[$ID42]}" curl -s -m 60 -d "$LONG" "http://127.0.0.1:$APORT/v1/completions" \
+		>/dev/null 2>&1 &
+	bg_pid $!
+done
 for _ in $(seq 60); do
 	pend=$(ctl -j node show | jq -r ".[] | select(.id == $ID42) | .pending_tokens")
 	[ "${pend:-0}" -gt 100000 ] && break
@@ -281,30 +297,29 @@ for _ in $(seq 60); do
 done
 show "idnctl node show        (queue and pending prefill tokens from the telemetry datagrams)" \
 	ctl node show
-# shellcheck disable=SC2046
-request "idn-stamp run token 42 -- curl ... http://$TOPO_VIP4:$APORT/v1/completions   (new flow, same token)" \
-	"http://$TOPO_VIP4:$APORT" $(stamp 42)
-say "  -> waiting behind 300k prefill tokens costs more than going elsewhere: $N42 -> $LAST_NODE."
+moved=""
+for _ in $(seq 200); do
+	moved=$(in_ns "$NS_RTR" curl -s "${ADMIN[@]}" "$API/v1/migrations" |
+		jq -c --arg t "$T42" '[.[] | select(.token == $t and .result == "moved")] | last // empty')
+	[ -n "$moved" ] && break
+	sleep 0.05
+done
+[ -n "$moved" ] || die "idnd did not move session 42's state: $(in_ns "$NS_RTR" curl -s "${ADMIN[@]}" "$API/v1/migrations" | head -c 600)"
+say "${D}\$ curl --cert admin.pem ... $API/v1/migrations     (idnd's decision, eq. 8)${N}"
+jq -r '"    token \(.token): node \(.from) -> node \(.to), \(.result): gain \(.gain_us | floor) us > transfer \(.transfer_us | floor) + storage \(.storage_us | floor) + privacy \(.privacy_us | floor) us\n    why: \(.why)\n    push (order -> committed) \(.push_ms * 10 | floor / 10) ms, then the router'"'"'s affinity for token 42 -> node \(.to)"' <<<"$moved"
+DST=$(jq -r .to <<<"$moved")
 
-step "8. Session 42's KV state follows it: $N42 pushes the cached prefix to $LAST_NODE"
-LID=${LAST_NODE#node}
-[ -n "$LID" ] && [ "$LID" != "$ID42" ] || die "token 42 did not move off $N42"
-say "${D}\$ curl --cert admin.pem ... -d '{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[4201,...,4232]}' https://10.20.$ID42.2:$MPORT/v1/kv/push${N}"
-say "  (in $N42: its management listener, mutual TLS, idnd's or an admin's certificate only)"
-in_ns "${NS_NODE[$ID42]}" curl -s "${ADMIN[@]}" -m 60 \
-	-d "{\"peer\":\"10.20.$LID.2:$KVPORT\",\"hash_ids\":[$(seq -s, 4201 4232)]}" \
-	"https://10.20.$ID42.2:$MPORT/v1/kv/push" >"$TMPD/push.json" 2>&1
-jq -r '"    \(.state): \(.blocks) blocks, \(.bytes / 1048576 * 10 | floor / 10) MiB over \(.transport) (\(.choice)), integrity checked"' \
-	"$TMPD/push.json" 2>/dev/null || say "    $(cat "$TMPD/push.json")"
-jq -e '.state == "done"' "$TMPD/push.json" >/dev/null || die "KV push failed: $(cat "$TMPD/push.json")"
+step "8. Session 42's next turn: the router follows the moved state"
 SAVED_BODY=$BODY
 BODY=$KVBODY
 # shellcheck disable=SC2046
 request "idn-stamp run token 42 -- curl -d '<session 42, next turn>' http://$TOPO_VIP4:$APORT/v1/completions" \
 	"http://$TOPO_VIP4:$APORT" $(stamp 42)
 BODY=$SAVED_BODY
-say "  -> $LAST_NODE served session 42's next turn from the moved blocks (cached tokens above):"
-say "     no prefill recomputed for the prefix $N42 had built."
+[ "$LAST_NODE" = "node$DST" ] || die "session 42's next turn went to $LAST_NODE, not node$DST"
+say "  -> idnd moved session 42's blocks off busy $N42 (nobody asked it to), pointed the"
+say "     router's affinity at node$DST only after node$DST committed them, and node$DST served"
+say "     the next turn from them (cached tokens above): no prefill recomputed."
 
 declare -A before=()
 for t in 101 102 103 104 105 106; do

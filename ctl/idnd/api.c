@@ -844,6 +844,44 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		o = idnd_explain(v, err, sizeof(err));
 		return o ? send_json(c, 200, o) : send_err(c, 404, "%s", err);
 	}
+	if (!strcmp(url, "/v1/placement/stage2") && get) {
+		/*
+		 * The second stage of a P/D capability (idnd_pd_stage2()): the
+		 * decode candidates and what J needs of each, for the prefill
+		 * node's agent; with where to push the KV and send the request.
+		 */
+		const char *cap = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cap");
+		struct idn_plan pl;
+		json_object *a;
+		char *end;
+		unsigned long v;
+		int e;
+
+		if (!cap || !*cap)
+			return send_err(c, 400, "query parameter \"cap\" (label) required");
+		errno = 0;
+		v = strtoul(cap, &end, 0);
+		if (errno || *end || v > UINT32_MAX)
+			return send_err(c, 400, "query parameter \"cap\": not a capability label");
+		e = idnd_pd_stage2(v, NULL, &pl);
+		if (e == -ENOENT)
+			return send_err(c, 404, "capability %lu is not a two-stage (\"pd\") one", v);
+		if (e)
+			return send_err(c, 500, "stage 2: %s", strerror(-e));
+		o = json_object_new_object();
+		a = json_object_new_array();
+		json_object_object_add(o, "cap", json_object_new_int64(v));
+		json_object_object_add(o, "generation", json_object_new_int64(D.generation));
+		for (int k = 0; k < pl.n_cand; k++) {
+			const struct d_node *dn = &D.nodes[pl.cand[k].node];
+			json_object *x = idnd_node_to_json(dn, true);
+
+			json_object_object_add(x, "exec_us", json_object_new_int64(pl.cand[k].exec_us));
+			json_object_array_add(a, x);
+		}
+		json_object_object_add(o, "candidates", a);
+		return send_json(c, 200, o);
+	}
 	if (del && path_id(url, "/v1/caps/", UINT32_MAX, &id, &rest) && !*rest) {
 		if (!idnd_cap_find(id))
 			return send_err(c, 404, "no capability %u", id);
@@ -958,6 +996,7 @@ static const struct acl {
 	{ "POST", "/v1/nodes", R_NODE, "node (itself) or admin" },
 	{ "POST", "/v1/nodes/#/heartbeat", R_NODE, "node (itself) or admin" },
 	{ "GET", "/v1/fed/summary", R_PEER, "peer or admin" },
+	{ "GET", "/v1/placement/stage2", R_READ | R_NODE, "node, router, controller or admin" },
 	{ "POST", "/v1/fed/summary", R_PEER, "peer or admin" },
 	{ "GET", "*", R_READ, "router, controller or admin" },
 	{ "HEAD", "*", R_READ, "router, controller or admin" },
