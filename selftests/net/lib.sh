@@ -224,6 +224,14 @@ bg_ns() {
 	_pid_list+=("$BG_PID")
 }
 
+# wait_for DEADLINE_S 'CODE': eval CODE every 0.1 s until it succeeds (a
+# last try at the deadline); its status
+wait_for() {
+	local end=$((SECONDS + $1))
+	while [ $SECONDS -lt $end ]; do eval "$2" && return 0; sleep 0.1; done
+	eval "$2"
+}
+
 # start_etcd NS URL [ETCD_ARG...]: a one-member etcd of the test's own in
 # NS, client URL (http[s]://127.0.0.1:PORT), peer port PORT+3, data in
 # $TMPD/etcd, log $TMPD/etcd.log, fast elections; ETCD_PID. Returns 0

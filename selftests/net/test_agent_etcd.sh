@@ -37,12 +37,6 @@ ETCD=http://127.0.0.1:$CP
 PA=$((CP + 1)) PB=$((CP + 2)) AP=$((CP + 4))
 DOM=/idn/0/
 
-# wait_for DEADLINE_S 'CODE': eval CODE every 0.1 s until it succeeds
-wait_for() {
-	local end=$((SECONDS + $1))
-	while [ $SECONDS -lt $end ]; do eval "$2" && return 0; sleep 0.1; done
-	eval "$2"
-}
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # the agent's exit status on bad --etcd values (no etcd needed)

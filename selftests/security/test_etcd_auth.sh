@@ -30,17 +30,6 @@ AGENT=$BUILD/idn-agent
 require_file "$IDND" "$AGENT"
 probe_netns || skip_all "cannot create network namespaces"
 
-# wait_for SECONDS CMD: poll CMD (a string, eval'd) every 0.1 s
-wait_for() {
-	local n=$(($1 * 10))
-	while [ $n -gt 0 ]; do
-		eval "$2" && return 0
-		sleep 0.1
-		n=$((n - 1))
-	done
-	return 1
-}
-
 make_tmpdir || exit 1
 setup_ns NS || { tap_fail "netns"; tap_done; }
 ip -n "$NS" link set lo up

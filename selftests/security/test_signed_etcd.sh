@@ -33,13 +33,6 @@ ETCD=http://127.0.0.1:$CP
 PA=$((CP + 1)) PB=$((CP + 2))
 DOM=/idn/0/
 
-# wait_for DEADLINE_S 'CODE': eval CODE every 0.1 s until it succeeds
-wait_for() {
-	local end=$((SECONDS + $1))
-	while [ $SECONDS -lt $end ]; do eval "$2" && return 0; sleep 0.1; done
-	eval "$2"
-}
-
 start_etcd "$NS" "$ETCD"
 check "etcd up on 127.0.0.1:$CP" test $? = 0 || tap_done
 
