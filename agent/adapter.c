@@ -466,16 +466,20 @@ bool adapter_up(struct adapter *ad)
 void adapter_load(struct adapter *ad, struct eng_load *l)
 {
 	struct adapter_metrics m;
-	uint64_t passed, ledger;
+	uint64_t passed, passed_tokens, ledger;
 	bool up;
 
 	pthread_mutex_lock(&ad->mu);
 	m = ad->m;
 	up = ad->up;
 	passed = ad->passed;
+	passed_tokens = ad->passed_tokens;
 	ledger = ad->led_out - ad->led_credit;
 	pthread_mutex_unlock(&ad->mu);
 	memset(l, 0, sizeof(*l));
+	/* what the routers sent, counted as it passes (admitted even when down) */
+	l->admit_reqs = passed;
+	l->admit_tokens = passed_tokens;
 	if (!up) {
 		l->load = 1000;
 		return;

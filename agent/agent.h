@@ -305,6 +305,7 @@ struct engine {
 	uint64_t next_id;
 	double now_us;			/* emulated clock */
 	uint64_t pending_wait;		/* est. uncached prefill tokens of waiting */
+	uint64_t admit_reqs, admit_tokens;	/* requests submitted, their prompt tokens */
 	struct eng_stats st;
 	bool stop, threaded;
 	pthread_t thr;
@@ -354,6 +355,12 @@ struct eng_load {
 	 * (engine_load(); 0: not known, the datagram carries pending_tokens).
 	 */
 	uint32_t work_tokens;
+	/*
+	 * Requests admitted since the start and their prompt tokens, from
+	 * every router (the datagram carries what came since the last one:
+	 * the routers count the others' share, docs/architecture.md)
+	 */
+	uint64_t admit_reqs, admit_tokens;
 };
 void engine_load(struct engine *e, struct eng_load *l);
 
@@ -545,6 +552,9 @@ struct telemetry {
 	int n_more;			/* the others: --telemetry A:P,B:P,... */
 	struct tele_dst more[TELE_MAX_ROUTERS - 1];
 	uint32_t node, seq;
+	/* the admitted counts and time (ms) of the last datagram built */
+	uint64_t last_reqs, last_tokens, last_ms;
+	bool have_last;
 	IDN_ATOMIC(uint64_t) sent, errors;
 	/* the node's telemetry key (idnd at registration, or --tele-key) */
 	bool keyed;
@@ -554,9 +564,10 @@ struct telemetry {
 
 int tele_open(struct telemetry *t, const char *dst, uint32_t node, const char *src4,
 	      const char *src6);
-void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health,
+/* @now_ms: a monotonic clock, for the interval the admitted counts cover */
+void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health, uint64_t now_ms,
 		void *buf /* struct idn_telemetry */);
-int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health);
+int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health, uint64_t now_ms);
 void tele_close(struct telemetry *t);
 uint32_t tele_seq_start(void);
 /* the key datagrams are MACed with from now on (a new generation: a fresh window) */

@@ -238,6 +238,8 @@ struct eng_req *engine_submit_as(struct engine *e, const struct kv_who *who,
 	if (r->est_cached >= in_tokens)
 		r->est_cached = in_tokens - 1;
 	e->pending_wait += in_tokens - r->est_cached;
+	e->admit_reqs++;
+	e->admit_tokens += in_tokens;
 	list_add(&e->wait_head, &e->wait_tail, r);
 	e->n_wait++;
 	pthread_cond_signal(&e->work);
@@ -472,6 +474,8 @@ void engine_load(struct engine *e, struct eng_load *l)
 	if (e->n_wait && l->load < 1000)
 		l->load = 1000;	/* requests wait: saturated */
 	l->kv_use = e->kv.nblocks ? (uint64_t)e->kv.nused * 1000 / e->kv.nblocks : 0;
+	l->admit_reqs = e->admit_reqs;
+	l->admit_tokens = e->admit_tokens;
 	pthread_mutex_unlock(&e->mu);
 }
 

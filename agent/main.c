@@ -499,7 +499,7 @@ int main(int argc, char **argv)
 			struct eng_load l;
 
 			get_load(&l);
-			tele_send(&A.tele, &l, 0);
+			tele_send(&A.tele, &l, 0, t);
 			next_tele = t + A.cfg.tele_ms;
 		}
 		if (t >= next_hb) {

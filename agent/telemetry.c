@@ -126,7 +126,36 @@ int tele_open(struct telemetry *t, const char *dst, uint32_t node, const char *s
 	return 0;
 }
 
-void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health, void *buf)
+/*
+ * The requests admitted since the previous datagram and their tokens, over
+ * the milliseconds since it (version 3; none is news too: a router learns
+ * its requests are still on their way): each router subtracts its own
+ * share and counts the rest as the other routers' rate. The first
+ * datagram, a clock that went back, or a gap over 65.5 s say nothing
+ * (span 0); the counts saturate at their fields.
+ */
+static void tele_admitted(struct telemetry *t, const struct eng_load *l, uint64_t now_ms,
+			  struct idn_telemetry *m)
+{
+	uint64_t reqs = l->admit_reqs - t->last_reqs, tok = l->admit_tokens - t->last_tokens;
+	uint64_t span = now_ms - t->last_ms;
+
+	if (t->have_last && now_ms > t->last_ms && span <= UINT16_MAX &&
+	    l->admit_reqs >= t->last_reqs && l->admit_tokens >= t->last_tokens) {
+		m->admit_reqs = htons(reqs > UINT16_MAX ? UINT16_MAX : reqs);
+		m->admit_tokens = htonl(tok > UINT32_MAX ? UINT32_MAX : tok);
+		m->span_ms = htons(span);
+	}
+	if (!t->have_last || now_ms > t->last_ms) {
+		t->last_reqs = l->admit_reqs;
+		t->last_tokens = l->admit_tokens;
+		t->last_ms = now_ms;
+		t->have_last = true;
+	}
+}
+
+void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health, uint64_t now_ms,
+		void *buf)
 {
 	struct idn_telemetry *m = buf;
 
@@ -141,6 +170,7 @@ void tele_build(struct telemetry *t, const struct eng_load *l, uint8_t health, v
 	m->pending_tokens = htonl(l->work_tokens ? l->work_tokens : l->pending_tokens);
 	m->load = htons(l->load > 1000 ? 1000 : l->load);
 	m->kv_use = htons(l->kv_use > 1000 ? 1000 : l->kv_use);
+	tele_admitted(t, l, now_ms, m);
 	if (t->keyed) {
 		m->key_id = htonl(t->key_id);
 		/* 8 bytes, little-endian: the router compares them as such */
@@ -186,13 +216,13 @@ int tele_key_load(const char *path, uint8_t key[16], uint32_t *key_id)
 	return 0;
 }
 
-int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health)
+int tele_send(struct telemetry *t, const struct eng_load *l, uint8_t health, uint64_t now_ms)
 {
 	struct idn_telemetry m;
 
 	if (t->fd < 0)
 		return -EBADF;
-	tele_build(t, l, health, &m);
+	tele_build(t, l, health, now_ms, &m);
 	for (int i = 0; i < t->n_more; i++) {
 		if (sendto(t->more[i].fd, &m, sizeof(m), 0, (struct sockaddr *)&t->more[i].dst,
 			   t->more[i].dlen) != (ssize_t)sizeof(m))

@@ -184,6 +184,12 @@ void print_node_entry(__u32 id, const struct idn_node *n)
 	print_uint(PRINT_ANY, "queue", "queue %u ", n->queue_depth);
 	print_uint(PRINT_ANY, "pending_tokens", "pending-tokens %u ", n->pending_tokens);
 	print_uint(PRINT_ANY, "charged_tokens", "charged-tokens %u ", n->charged_tokens);
+	print_uint(PRINT_ANY, "charged_reqs", "charged-reqs %u ", n->charged_reqs);
+	/* the other routers' expected work now, and their rate in tokens/s */
+	print_uint(PRINT_ANY, "others_tokens", "others-tokens %u ",
+		   idn_others_tokens(n, idn_tick_now()));
+	print_uint(PRINT_ANY, "others_tokens_per_s", "others-rate %u ",
+		   (__u32)(((__u64)n->others_rate * (1000000000ULL >> IDN_TICK_SHIFT)) >> 16));
 	print_uint(PRINT_ANY, "load", "load %u ", n->load);
 	print_uint(PRINT_ANY, "kv_use", "kv-use %u ", n->kv_use);
 	print_uint(PRINT_ANY, "tele_seq", "tele-seq %u", n->tele_seq);

@@ -113,6 +113,10 @@ static int route_get(int argc, char **argv)
 	print_uint(PRINT_ANY, "cost", "cost %u ", res.sel.cost);
 	print_cap("served_cap", "served-cap %s ", res.sel.cap);
 	print_uint(PRINT_ANY, "charge", "charge %u ", res.sel.charge);
+	if (res.sel.node < IDN_MAX_NODES) {
+		print_uint(PRINT_ANY, "node_charged_tokens", "node-charged %u ", res.charged_tokens);
+		print_uint(PRINT_ANY, "node_others_tokens", "node-others %u ", res.others_tokens);
+	}
 	print_uint(PRINT_ANY, "slot", "slot %u", res.slot);
 	if (res.has_locator)
 		print_addr("locator", " locator %s", res.locator.family, res.locator.addr);

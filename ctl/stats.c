@@ -111,6 +111,8 @@ static const struct node_gauge {
 	  offsetof(struct idn_node, pending_tokens), 4, 1 },
 	{ "idn_dp_node_charged_tokens", "Prefill tokens sent since the node's last telemetry.",
 	  offsetof(struct idn_node, charged_tokens), 4, 1 },
+	{ "idn_dp_node_charged_requests", "New flows sent since the node's last telemetry.",
+	  offsetof(struct idn_node, charged_reqs), 4, 1 },
 	{ "idn_dp_node_load_ratio", "Node load, 0..1 (node table).",
 	  offsetof(struct idn_node, load), 2, 1000 },
 	{ "idn_dp_node_kv_usage_ratio", "KV cache use of a node, 0..1 (node table).",

@@ -7,10 +7,11 @@
  *         + z*P_policy) >> 8) + T_wan       (weights Q8.8, struct idn_plan)
  *
  *   T_net    node.net_us
- *   T_queue  (node.pending_tokens + node.charged_tokens) * node.tok_ns
- *            / 1000: outstanding work, not queue length, counting what
- *            this router sent since the node's last telemetry (see
- *            docs/architecture.md)
+ *   T_queue  (node.pending_tokens + node.charged_tokens + others) *
+ *            node.tok_ns / 1000: outstanding work, not queue length,
+ *            counting what this router sent since the node's last
+ *            telemetry and what the other routers are expected to have
+ *            sent (idn_others_tokens(); see docs/architecture.md)
  *   T_exec   cand.exec_us + tokens * node.tok_ns / 1000 (the prompt's
  *            prefill at this node's rate)
  *   T_state  0 on the token's affinity node and without affinity, else
@@ -106,12 +107,14 @@ struct idn_sel_in {
 	__u8 policy;
 	__u8 size_class;	/* IDN_SIZE_NONE: not given */
 	__u8 family;		/* request's address family, IDN_AF_* */
+	__u32 now_tick;		/* the decision's time, IDN_TICK_SHIFT */
 };
 
 IDN_INLINE void idn_sel_in_init(struct idn_sel_in *in, const struct idn_desc *d,
 				__u32 aff_node, __u32 slot, __u16 home_domain,
-				__u8 family)
+				__u8 family, __u32 now_tick)
 {
+	in->now_tick = now_tick;
 	in->token = d->token;
 	in->cap = d->cap;
 	in->aff_node = aff_node;
@@ -235,11 +238,27 @@ IDN_INLINE __u64 idn_wan_cost(const struct idn_node *n, const struct idn_plan *p
  * and in *idle that time with no queue and no load (T_queue and C_load
  * 0): the part no wait can remove, for the SLO test.
  */
+/*
+ * idn_others_tokens - the prefill tokens other routers are expected to
+ * have sent @n since its last datagram: their rate then (idn_tele_load())
+ * times the ticks since, at most the node's interval (a late datagram
+ * does not make the estimate grow without bound). < 2^32 * 2^16 >> 16.
+ */
+IDN_INLINE __u32 idn_others_tokens(const struct idn_node *n, __u32 now_tick)
+{
+	__u32 dt = now_tick - n->tele_tick;
+
+	if (dt > n->others_span)
+		dt = n->others_span;
+	return ((__u64)n->others_rate * dt) >> 16;
+}
+
 IDN_INLINE __u32 idn_cost_idle(const struct idn_node *n, const struct idn_cand *c,
 			       const struct idn_plan *pl, const struct idn_sel_in *in,
 			       __u32 *time, __u32 *idle)
 {
-	__u64 t_queue = idn_div1000(((__u64)n->pending_tokens + n->charged_tokens) * n->tok_ns);
+	__u64 t_queue = idn_div1000(((__u64)n->pending_tokens + n->charged_tokens +
+				     idn_others_tokens(n, in->now_tick)) * n->tok_ns);
 	__u32 tokens = idn_req_tokens(pl, in);
 	__u64 t_exec = c->exec_us + idn_div1000((__u64)tokens * n->tok_ns);
 	__u64 t_state = idn_state_cost(n, c, in, tokens);
@@ -288,6 +307,8 @@ IDN_INLINE void idn_node_charge(struct idn_node *n, __u32 tokens)
 {
 	if (tokens && n->charged_tokens < IDN_CHARGE_MAX)
 		__sync_fetch_and_add(&n->charged_tokens, tokens);
+	/* this router's share of what the node's next datagram admits */
+	__sync_fetch_and_add(&n->charged_reqs, 1);
 }
 
 IDN_INLINE __u64 idn_tie_hash(__u64 token, __u32 node)

@@ -60,6 +60,12 @@ struct idn_work {
 	struct idn_ct_req ctr;		/* the connection entry a new flow writes */
 	struct idn_tab_pos cp;		/* where it lives */
 	struct idn_tab_pos ap;		/* where its token's affinity entry lives */
+	/*
+	 * A telemetry datagram's copy (telemetry()): a packet's datagram is
+	 * not a decision's, and programs on one CPU do not nest (both run
+	 * with bottom halves off), so the two uses never overlap
+	 */
+	struct idn_telemetry tele;
 };
 
 struct {
@@ -306,6 +312,12 @@ IDN_INLINE __u32 coarse_now(void)
 	__u32 s = bpf_ktime_get_coarse_ns() >> IDN_COARSE_SHIFT;
 
 	return s ? s : 1;
+}
+
+/* ticks (IDN_TICK_SHIFT): the time other routers' estimated work grows with */
+IDN_INLINE __u32 tick_now(void)
+{
+	return bpf_ktime_get_coarse_ns() >> IDN_TICK_SHIFT;
 }
 
 /* ------------------------------------------------------------------ */
@@ -756,13 +768,34 @@ IDN_INLINE int reject_tcp_rst(void *ctx, const struct idn_pkt *p, const int xdp)
 static __attribute__((noinline)) int telemetry(void *data, void *end, const struct idn_pkt *p)
 {
 	/* the mask restates l4_off's bound (parse.h) where the verifier sees it */
-	struct idn_telemetry *t = data + (p->l4_off & IDN_L4_OFF_MASK) + sizeof(struct udphdr);
+	struct idn_telemetry *pt = data + (p->l4_off & IDN_L4_OFF_MASK) + sizeof(struct udphdr);
+	struct idn_telemetry *t;
+	struct idn_work *w;
 	struct idn_node *n;
-	__u32 id;
+	__u32 id = 0;
 	int r;
 
-	if ((void *)(t + 1) > end || p->l4_len < sizeof(struct udphdr) + sizeof(*t))
+	/* version 2 is 40 bytes, version 3 (struct idn_telemetry) 48 */
+	if ((void *)pt + IDN_TELE_V2_LEN > end ||
+	    p->l4_len < sizeof(struct udphdr) + IDN_TELE_V2_LEN)
 		return IDN_DROP_BAD_TELEMETRY;
+	/*
+	 * A copy, version 2's last 8 bytes zero: the fields are read again by
+	 * version further down, and the verifier does not tie those reads to
+	 * the length checked here. Not on the stack (6.1's 512 bytes)
+	 */
+	w = bpf_map_lookup_elem(&idn_work, &id);
+	if (!w)
+		return IDN_DROP_BAD_TELEMETRY;
+	t = &w->tele;
+	__builtin_memcpy(t, pt, IDN_TELE_V2_LEN);
+	__builtin_memset((__u8 *)t + IDN_TELE_V2_LEN, 0, sizeof(*t) - IDN_TELE_V2_LEN);
+	if (t->version != IDN_TELE_V2) {
+		if ((void *)(pt + 1) > end || p->l4_len < sizeof(struct udphdr) + sizeof(*pt))
+			return IDN_DROP_BAD_TELEMETRY;
+		__builtin_memcpy((__u8 *)t + IDN_TELE_V2_LEN, (__u8 *)pt + IDN_TELE_V2_LEN,
+				 sizeof(*t) - IDN_TELE_V2_LEN);
+	}
 	r = idn_tele_check(t);
 	if (r)
 		return r;
@@ -777,7 +810,7 @@ static __attribute__((noinline)) int telemetry(void *data, void *end, const stru
 	     n->addr6[0] != p->flow.saddr[0] || n->addr6[1] != p->flow.saddr[1] ||
 	     n->addr6[2] != p->flow.saddr[2] || n->addr6[3] != p->flow.saddr[3]))
 		return IDN_DROP_TELE_SPOOF;
-	return idn_tele_rx(n, id, t, coarse_now());
+	return idn_tele_rx(n, id, t, coarse_now(), tick_now());
 }
 
 /* ------------------------------------------------------------------ */
@@ -1301,7 +1334,7 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		aff_last = IDN_AFF_TAG_LAST(atag);
 	}
 	idn_sel_in_init(&w->in, d, aff_node, cfg->active_slot, cfg->home_domain,
-			p.flow.family);
+			p.flow.family, tick_now());
 	if (receipt_sampled(cfg, vip))
 		rc = bpf_map_lookup_elem(&idn_rscratch, &zero);
 

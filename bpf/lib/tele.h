@@ -13,7 +13,9 @@
  *                     MAC, then the replay window under that key
  *   idn_tele_load()   the load fields, health when given, seq and stamp;
  *                     the router's own charge (idn_node_charge(),
- *                     select.h) is superseded: the node now counts those
+ *                     select.h) is superseded: the node now counts those;
+ *                     version 3: the other routers' admission rate
+ *                     (idn_others_rate()) for T_queue until the next one
  *   idn_tele_apply()  replay guard on the node entry alone (serial-number
  *                     order of seq), then idn_tele_load(): the simulator's
  *                     path, which has no keys
@@ -96,17 +98,41 @@ IDN_INLINE __u64 idn_siphash24(__u64 k0, __u64 k1, const __u8 *m, __u32 len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* the MAC a datagram carries under (k0, k1): bytes 0..31 */
+/*
+ * The MAC a datagram must carry under (k0, k1): version 3 over bytes
+ * 0..39, version 2 over bytes 0..31 (the caller checked the version).
+ */
 IDN_INLINE __u64 idn_tele_mac(__u64 k0, __u64 k1, const struct idn_telemetry *t)
 {
+	if (t->version == IDN_TELE_V2)
+		return idn_siphash24(k0, k1, (const __u8 *)t, IDN_TELE_V2_MAC_OFF);
 	return idn_siphash24(k0, k1, (const __u8 *)t, IDN_TELE_MAC_OFF);
+}
+
+/* the MAC the datagram carries: at byte 32 in version 2, 40 in version 3 */
+IDN_INLINE __u64 idn_tele_mac_got(const struct idn_telemetry *t)
+{
+	if (t->version == IDN_TELE_V2)
+		return idn_le64((const __u8 *)t + IDN_TELE_V2_MAC_OFF);
+	return idn_le64(t->mac);
+}
+
+/* bytes a datagram of its version needs (the caller read byte 4) */
+IDN_INLINE __u32 idn_tele_len(const struct idn_telemetry *t)
+{
+	return t->version == IDN_TELE_V2 ? IDN_TELE_V2_LEN : sizeof(struct idn_telemetry);
 }
 
 IDN_INLINE int idn_tele_check(const struct idn_telemetry *t)
 {
-	if (t->magic != idn_htonl(IDN_TELE_MAGIC) || t->version != IDN_TELE_VERSION ||
+	if (t->magic != idn_htonl(IDN_TELE_MAGIC) ||
+	    (t->version != IDN_TELE_VERSION && t->version != IDN_TELE_V2) ||
 	    idn_ntohl(t->node) >= IDN_MAX_NODES || idn_ntohs(t->load) > 1000 ||
 	    idn_ntohs(t->kv_use) > 1000 || t->health > IDN_HEALTH_DOWN)
+		return IDN_DROP_BAD_TELEMETRY;
+	/* version 3: admitted requests without a span, or tokens without requests */
+	if (t->version == IDN_TELE_VERSION &&
+	    ((t->admit_reqs && !t->span_ms) || (t->admit_tokens && !t->admit_reqs)))
 		return IDN_DROP_BAD_TELEMETRY;
 	return 0;
 }
@@ -125,7 +151,7 @@ IDN_INLINE int idn_tele_auth(struct idn_tele_key *k, const struct idn_telemetry 
 	if (!(k->flags & IDN_TKEY_F_VALID))
 		return IDN_DROP_TELE_NOKEY;
 	if (idn_ntohl(t->key_id) != k->key_id ||
-	    idn_tele_mac(k->k0, k->k1, t) != idn_le64(t->mac))
+	    idn_tele_mac(k->k0, k->k1, t) != idn_tele_mac_got(t))
 		return IDN_DROP_TELE_MAC;
 	if ((k->flags & IDN_TKEY_F_SEEN) && (__s32)(seq - k->seq) <= 0)
 		return IDN_DROP_TELE_REPLAY;
@@ -138,8 +164,60 @@ IDN_INLINE int idn_tele_auth(struct idn_tele_key *k, const struct idn_telemetry 
 	return 0;
 }
 
-IDN_INLINE void idn_tele_load(struct idn_node *n, const struct idn_telemetry *t, __u32 now_s)
+/*
+ * idn_others_rate - the other routers' admission rate to a node, from a
+ * version 3 datagram: the requests it admitted over its last interval less
+ * this router's own, the @charged flows of about the same interval and the
+ * *carry of the one before that the node had not counted yet, at the
+ * interval's mean tokens per request; in tokens per tick << 16 over *span
+ * ticks, the interval. 0 without a span, or when this router sent them
+ * all; *carry is updated.
+ */
+IDN_INLINE __u32 idn_others_rate(const struct idn_telemetry *t, __u32 charged, __u16 *carry,
+				  __u16 *span)
 {
+	__u32 reqs = idn_ntohs(t->admit_reqs), ms = idn_ntohs(t->span_ms), ticks;
+	__u64 own = (__u64)charged + *carry, tok, rate;
+
+	*span = 0;
+	if (t->version != IDN_TELE_VERSION || !ms) {
+		*carry = 0;
+		return 0;
+	}
+	if (reqs <= own) {
+		/*
+		 * ours still on their way (a request charged just before the
+		 * datagram left reaches the node after it): the node counts
+		 * them in its next interval, so they are ours there too. At
+		 * most this interval's own flows carry over: a request the
+		 * node never admits is forgotten after one interval
+		 */
+		own -= reqs;
+		if (own > charged)
+			own = charged;
+		*carry = own > 0xffff ? 0xffff : (__u16)own;
+		return 0;
+	}
+	*carry = 0;
+	ticks = IDN_MS_TICKS(ms);
+	if (!ticks)
+		ticks = 1;
+	*span = ticks;
+	/* tok < 2^32, so tok << 16 < 2^48: no wrap; the rate saturates */
+	tok = (__u64)idn_ntohl(t->admit_tokens) * (reqs - own) / reqs;
+	rate = (tok << 16) / ticks;
+	return rate > 0xffffffffULL ? 0xffffffffU : (__u32)rate;
+}
+
+IDN_INLINE void idn_tele_load(struct idn_node *n, const struct idn_telemetry *t, __u32 now_s,
+			      __u32 now_tick)
+{
+	__u16 span, carry = n->others_carry;
+
+	n->others_rate = idn_others_rate(t, n->charged_reqs, &carry, &span);
+	n->others_carry = carry;
+	n->others_span = span;
+	n->tele_tick = now_tick;
 	n->queue_depth = idn_ntohl(t->queue_depth);
 	n->pending_tokens = idn_ntohl(t->pending_tokens);
 	n->load = idn_ntohs(t->load);
@@ -153,22 +231,24 @@ IDN_INLINE void idn_tele_load(struct idn_node *n, const struct idn_telemetry *t,
 	 * this store is lost: at most the requests of one network delay.
 	 */
 	n->charged_tokens = 0;
+	n->charged_reqs = 0;
 }
 
-IDN_INLINE int idn_tele_apply(struct idn_node *n, const struct idn_telemetry *t, __u32 now_s)
+IDN_INLINE int idn_tele_apply(struct idn_node *n, const struct idn_telemetry *t, __u32 now_s,
+			      __u32 now_tick)
 {
 	__u32 seq = idn_ntohl(t->seq);
 
 	if (n->tele_s && (__s32)(seq - n->tele_seq) <= 0)
 		return IDN_DROP_TELE_REPLAY;
-	idn_tele_load(n, t, now_s);
+	idn_tele_load(n, t, now_s, now_tick);
 	return 0;
 }
 
 #ifdef __bpf__
 /* A datagram from node @id's locator onto its entry @n (steer.h: telemetry()). */
 IDN_INLINE int idn_tele_rx(struct idn_node *n, __u32 id, const struct idn_telemetry *t,
-			   __u32 now_s)
+			   __u32 now_s, __u32 now_tick)
 {
 	struct idn_tele_key *k = bpf_map_lookup_elem(&idn_tele_keys, &id);
 	int r;
@@ -178,7 +258,7 @@ IDN_INLINE int idn_tele_rx(struct idn_node *n, __u32 id, const struct idn_teleme
 	r = idn_tele_auth(k, t);
 	if (r)
 		return r;
-	idn_tele_load(n, t, now_s);
+	idn_tele_load(n, t, now_s, now_tick);
 	return 0;
 }
 #endif

@@ -847,6 +847,11 @@ int idnd_node_push(const struct d_node *dn)
 		if (!idn_node_get(&D.maps, dn->id, &old) && (old.flags & IDN_NODE_F_VALID)) {
 			/* the router's own charge (select.h) is the router's too */
 			n.charged_tokens = old.charged_tokens;
+			n.charged_reqs = old.charged_reqs;
+			n.others_rate = old.others_rate;
+			n.tele_tick = old.tele_tick;
+			n.others_span = old.others_span;
+			n.others_carry = old.others_carry;
 			if (old.tele_seq) {
 				n.tele_seq = old.tele_seq;
 				n.queue_depth = old.queue_depth;

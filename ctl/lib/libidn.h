@@ -224,6 +224,8 @@ int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node);
 int idn_aff_point(struct idn_maps *m, __u64 token, __u32 cls, __u32 node);
 /* Coarse seconds as the dataplane counts them (CLOCK_MONOTONIC_COARSE >> 30). */
 __u32 idn_coarse_now(void);
+/* the dataplane's ticks: CLOCK_MONOTONIC_COARSE ns >> IDN_TICK_SHIFT */
+__u32 idn_tick_now(void);
 
 /* ---- userspace idn_env over a snapshot of the maps ---- */
 
@@ -267,6 +269,8 @@ struct idn_route_res {
 	bool in_prefix;		/* addr6 inside config.prefix6 */
 	bool has_locator;	/* a node was chosen: locator below is set */
 	struct idn_addr locator;	/* its locator of the flow's family (outer dst) */
+	/* the chosen node's T_queue tokens: this router's charge, the others' estimate */
+	__u32 charged_tokens, others_tokens;
 };
 
 /*

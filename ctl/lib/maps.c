@@ -709,6 +709,14 @@ __u32 idn_coarse_now(void)
 	return (__u32)((((__u64)ts.tv_sec * 1000000000ULL) + ts.tv_nsec) >> IDN_COARSE_SHIFT);
 }
 
+__u32 idn_tick_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (__u32)((((__u64)ts.tv_sec * 1000000000ULL) + ts.tv_nsec) >> IDN_TICK_SHIFT);
+}
+
 int idn_map_count(struct idn_maps *m, enum idn_map_id id)
 {
 	char key[64], next[64];

@@ -123,12 +123,17 @@ int idn_route_get(struct idn_maps *m, const struct idn_route_req *rq,
 	err = idn_uenv_load(m, &u);
 	if (err)
 		return err;
-	idn_sel_in_init(&in, d, rc->aff_node, cfg.active_slot, cfg.home_domain, f->family);
+	idn_sel_in_init(&in, d, rc->aff_node, cfg.active_slot, cfg.home_domain, f->family,
+			idn_tick_now());
 	idn_select(&u.env, &in, &res->sel, rc);
 	/* the outer destination: the chosen node's locator of the flow's family */
 	if (res->sel.node < IDN_MAX_NODES &&
 	    !idn_node_locator(&u.nodes[res->sel.node], f->family, &res->locator))
 		res->has_locator = true;
+	if (res->sel.node < IDN_MAX_NODES) {
+		res->charged_tokens = u.nodes[res->sel.node].charged_tokens;
+		res->others_tokens = idn_others_tokens(&u.nodes[res->sel.node], in.now_tick);
+	}
 	idn_uenv_free(&u);
 
 	rc->verdict = res->sel.verdict;

@@ -139,6 +139,16 @@ static void rand_node(__u32 id)
 	n.tele_s = chance(50) ? 1 + rn(1000) : 0;
 	/* the router's own charge, now and then at its bound */
 	n.charged_tokens = chance(50) ? rn(200000) : chance(10) ? IDN_CHARGE_MAX - rn(4) : 0;
+	n.charged_reqs = rn(50);
+	/*
+	 * Other routers' rate, its datagram at tick 0: every decision comes
+	 * more than an interval later (the program's ticks are the host's
+	 * uptime, the model's TICK_FAR), so both count the full interval
+	 */
+	n.others_rate = chance(40) ? (chance(5) ? 0xffffffffU : rn(1U << 24)) : 0;
+	n.others_span = (__u16)rn(200);
+	n.others_carry = (__u16)rn(5);
+	n.tele_tick = 0;
 	put_node(id, &n);
 	/* its telemetry key: mostly the test key, its window somewhere; now and then none */
 	if (chance(8)) {
@@ -384,6 +394,7 @@ static void gen_packet(struct pg *p, int allow_vlan)
 		struct idn_telemetry t;
 		__u32 id = node_ids[rn(N_NODES)];
 		int t6 = chance(50);
+		size_t tele_len;
 		struct idn_node n;
 
 		/* from an address of the node (a locator or not) or of another */
@@ -391,6 +402,28 @@ static void gen_packet(struct pg *p, int allow_vlan)
 		pg_tele_fill(&t, chance(95) ? id : rn(5000), rn(200),
 			     (uint8_t)(chance(80) ? 0 : rn(5)), rn(40), rn(100000),
 			     (uint16_t)rn(chance(90) ? 1001 : 65536), (uint16_t)rn(1001));
+		if (chance(60)) {	/* version 3's admitted work, now and then inconsistent */
+			uint8_t key[16];
+			__u32 reqs = rn(60);
+
+			t.admit_reqs = htons(reqs);
+			t.admit_tokens = htonl(reqs || chance(3) ? rn(200000) : 0);
+			t.span_ms = htons(reqs && chance(97) ? 1 + rn(500) : 0);
+			pg_tele_key(ntohl(t.node), key);
+			pg_tele_mac(&t, key, PG_TELE_KEY_ID);
+		}
+		tele_len = sizeof(t);
+		if (chance(10)) {	/* version 2: 40 bytes, the MAC at byte 32 over 0..31 */
+			uint8_t key[16];
+			__u64 k0, k1;
+
+			t.version = IDN_TELE_V2;
+			pg_tele_key(ntohl(t.node), key);
+			idn_siphash_key(key, &k0, &k1);
+			memset((uint8_t *)&t + IDN_TELE_V2_MAC_OFF, 0, sizeof(t) - IDN_TELE_V2_MAC_OFF);
+			idn_put_le64((uint8_t *)&t + IDN_TELE_V2_MAC_OFF, idn_tele_mac(k0, k1, &t));
+			tele_len = IDN_TELE_V2_LEN;
+		}
 		if (chance(5))
 			t.mac[rn(IDN_TELE_MAC_LEN)] ^= (uint8_t)(1 + rn(255));	/* forged */
 		if (chance(3))
@@ -407,7 +440,7 @@ static void gen_packet(struct pg *p, int allow_vlan)
 			pg_ip6(p, n.addr6, dst, IPPROTO_UDP);
 		}
 		pg_udp(p, 7000, TELE_PORT);
-		pg_payload(p, &t, chance(90) ? sizeof(t) : rn(sizeof(t)));
+		pg_payload(p, &t, chance(90) ? tele_len : rn(sizeof(t)));
 		pg_finish(p);
 		return;
 	}
@@ -519,7 +552,14 @@ struct pred {
 	/* the node entry a decision or a datagram changes: its charge after */
 	__u32 ch_node;		/* IDN_NODE_NONE: none */
 	__u32 ch_after;
+	__u32 reqs_after;	/* its charged_reqs after */
+	int tele;		/* a datagram: the others' rate and span it leaves */
+	__u32 rate_after;
+	__u16 span_after, carry_after;
 };
+
+/* the model's decision time: past every datagram's interval (rand_node()) */
+#define TICK_FAR	0x80000000U
 
 static int is_fwd(int v)
 {
@@ -536,19 +576,27 @@ static void fwd_pred(struct pred *pr, __u32 node)
 }
 
 static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt *p,
-			   __u32 *node)
+			   struct pred *pr)
 {
 	const struct idn_telemetry *t = (const void *)(data + p->l4_off + 8);
 	struct idn_tele_key k;
 	struct idn_node n;
 	__u32 id, seq;
 
-	if (p->l4_off + 8 + sizeof(*t) > len || p->l4_len < 8 + sizeof(*t))
+	/* 40 bytes for version 2, 48 for the others (checked next) */
+	if (p->l4_off + 8 + (size_t)IDN_TELE_V2_LEN > len || p->l4_len < 8 + IDN_TELE_V2_LEN)
+		return IDN_DROP_BAD_TELEMETRY;
+	if (t->version != IDN_TELE_V2 &&
+	    (p->l4_off + 8 + sizeof(*t) > len || p->l4_len < 8 + sizeof(*t)))
 		return IDN_DROP_BAD_TELEMETRY;
 	id = ntohl(t->node);
-	if (t->magic != htonl(IDN_TELE_MAGIC) || t->version != IDN_TELE_VERSION ||
+	if (t->magic != htonl(IDN_TELE_MAGIC) ||
+	    (t->version != IDN_TELE_VERSION && t->version != IDN_TELE_V2) ||
 	    id >= IDN_MAX_NODES || ntohs(t->load) > 1000 || ntohs(t->kv_use) > 1000 ||
 	    t->health > IDN_HEALTH_DOWN)
+		return IDN_DROP_BAD_TELEMETRY;
+	if (t->version == IDN_TELE_VERSION &&
+	    ((t->admit_reqs && !t->span_ms) || (t->admit_tokens && !t->admit_reqs)))
 		return IDN_DROP_BAD_TELEMETRY;
 	if (bpf_map_lookup_elem(E.nodes, &id, &n) || !(n.flags & IDN_NODE_F_VALID))
 		return IDN_DROP_BAD_TELEMETRY;
@@ -560,12 +608,18 @@ static int model_telemetry(const uint8_t *data, size_t len, const struct idn_pkt
 	/* the node's key: generation, MAC, then the window under that key */
 	if (bpf_map_lookup_elem(E.tkeys, &id, &k) || !(k.flags & IDN_TKEY_F_VALID))
 		return IDN_DROP_TELE_NOKEY;
-	if (ntohl(t->key_id) != k.key_id || idn_tele_mac(k.k0, k.k1, t) != idn_le64(t->mac))
+	if (ntohl(t->key_id) != k.key_id || idn_tele_mac(k.k0, k.k1, t) != idn_tele_mac_got(t))
 		return IDN_DROP_TELE_MAC;
 	seq = ntohl(t->seq);
 	if ((k.flags & IDN_TKEY_F_SEEN) && (__s32)(seq - k.seq) <= 0)
 		return IDN_DROP_TELE_REPLAY;
-	*node = id;	/* accepted: the datagram supersedes the charge */
+	/* accepted: the datagram supersedes the charge, sets the others' rate */
+	pr->ch_node = id;
+	pr->ch_after = 0;
+	pr->reqs_after = 0;
+	pr->tele = 1;
+	pr->carry_after = n.others_carry;
+	pr->rate_after = idn_others_rate(t, n.charged_reqs, &pr->carry_after, &pr->span_after);
 	return 0;
 }
 
@@ -627,7 +681,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 		goto pass;
 	if (p.flow.proto == IPPROTO_UDP && (cfg.flags & IDN_CFG_F_TELEMETRY) &&
 	    p.flow.dport == cfg.tele_port) {
-		r = model_telemetry(data, len, &p, &pr->ch_node);
+		r = model_telemetry(data, len, &p, pr);
 		pr->verdict = r ? IDN_V_MALFORMED : IDN_V_TELEMETRY;
 		pr->drop = r;
 		pr->act = A_DROP;
@@ -738,7 +792,8 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 
 		if (idn_afft_get(E.aff, ak.token, ak.cls, &a) == 0)
 			aff = a.node;	/* aff_ttl_s is 0: never stale */
-		idn_sel_in_init(&in, &d, aff, cfg.active_slot, cfg.home_domain, p.flow.family);
+		idn_sel_in_init(&in, &d, aff, cfg.active_slot, cfg.home_domain, p.flow.family,
+				TICK_FAR);
 	}
 	idn_select(&env, &in, &sel, NULL);
 	pr->verdict = sel.verdict;
@@ -751,6 +806,7 @@ static void model(const uint8_t *data, size_t len, struct pred *pr)
 			idn_node_charge(&n, sel.charge);
 			pr->ch_node = sel.node;
 			pr->ch_after = n.charged_tokens;
+			pr->reqs_after = n.charged_reqs;
 		}
 		return;
 	}
@@ -850,10 +906,23 @@ static int diff_one(int hook, const struct pg *p)
 		struct idn_node n;
 
 		if (bpf_map_lookup_elem(E.nodes, &pr.ch_node, &n) ||
-		    n.charged_tokens != pr.ch_after) {
-			printf("# charge of node %u: program %u, model %u\n", pr.ch_node,
-			       n.charged_tokens, pr.ch_after);
+		    n.charged_tokens != pr.ch_after || n.charged_reqs != pr.reqs_after) {
+			printf("# charge of node %u: program %u (%u flows), model %u (%u)\n",
+			       pr.ch_node, n.charged_tokens, n.charged_reqs, pr.ch_after,
+			       pr.reqs_after);
 			ok = 0;
+		} else if (pr.tele && (n.others_rate != pr.rate_after ||
+				       n.others_span != pr.span_after ||
+				       n.others_carry != pr.carry_after)) {
+			printf("# others' rate of node %u: program %u over %u carry %u, "
+			       "model %u over %u carry %u\n", pr.ch_node, n.others_rate,
+			       n.others_span, n.others_carry, pr.rate_after, pr.span_after,
+			       pr.carry_after);
+			ok = 0;
+		} else if (pr.tele) {
+			/* back an interval: later decisions count it in full, as the model */
+			n.tele_tick = 0;
+			put_node(pr.ch_node, &n);
 		}
 	}
 	if (R_.verdict >= 0 && R_.verdict < IDN_V_MAX)

@@ -281,7 +281,7 @@ static void test_tele_routers(void)
 	if (!ASSERT_OK(tele_open(&t, dst, 9, "127.0.0.1", NULL), "two routers"))
 		return;
 	ASSERT_EQ(t.n_more, 1, "one more than the first");
-	ASSERT_OK(tele_send(&t, &l, 0), "sent");
+	ASSERT_OK(tele_send(&t, &l, 0, 1000), "sent");
 	for (int i = 0; i < 2; i++) {
 		ASSERT_EQ(recv(fd[i], &m, sizeof(m), 0), (ssize_t)sizeof(m), "router got it");
 		ASSERT_TRUE(ntohl(m.node) == 9 && ntohl(m.pending_tokens) == 777 &&

@@ -170,10 +170,10 @@ static void test_work_tokens(void)
 		    "the decode's steps counted");
 
 	/* the datagram carries the work where the engine knows it */
-	tele_build(&t, &l, 0, &m);
+	tele_build(&t, &l, 0, 1000, &m);
 	ASSERT_EQ(ntohl(m.pending_tokens), l.work_tokens, "datagram: work tokens");
 	l.work_tokens = 0;
-	tele_build(&t, &l, 0, &m);
+	tele_build(&t, &l, 0, 1100, &m);
 	ASSERT_EQ(ntohl(m.pending_tokens), l.pending_tokens, "unknown work: the tokens");
 	while (a->state != ENG_DONE || b->state != ENG_DONE || c->state != ENG_DONE)
 		engine_step(&e);
@@ -249,6 +249,57 @@ static void test_config(void)
 	ASSERT_TRUE(agent_parse_hostport("1.2.3.4", &ss, &len) < 0, "port needed");
 }
 
+/*
+ * The datagram's admitted work (version 3): the requests the engine took
+ * since the previous datagram, their prompt tokens and the milliseconds
+ * between the two; the first datagram says nothing (no interval yet).
+ */
+static void test_admitted(void)
+{
+	struct telemetry t = { .fd = -1 };
+	struct idn_telemetry m;
+	struct eng_params p;
+	struct eng_load l;
+	struct engine e;
+	struct eng_req *r[3];
+
+	eng_params_defaults(&p);
+	engine_init(&e, &p);
+	r[0] = submit(&e, 1000, 1, 100, 0);
+	engine_load(&e, &l);
+	ASSERT_TRUE(l.admit_reqs == 1 && l.admit_tokens == 1000, "engine counts its admissions");
+	tele_build(&t, &l, 0, 5000, &m);
+	ASSERT_EQ(m.version, IDN_TELE_VERSION, "version 3");
+	ASSERT_TRUE(!m.admit_reqs && !m.admit_tokens && !m.span_ms, "first: nothing to say");
+	r[1] = submit(&e, 3000, 1, 200, 0);
+	r[2] = submit(&e, 500, 1, 300, 0);
+	engine_load(&e, &l);
+	tele_build(&t, &l, 0, 5100, &m);
+	ASSERT_EQ(ntohs(m.admit_reqs), 2, "two since the last one");
+	ASSERT_EQ(ntohl(m.admit_tokens), 3500, "their tokens");
+	ASSERT_EQ(ntohs(m.span_ms), 100, "over 100 ms");
+	tele_build(&t, &l, 0, 5200, &m);
+	ASSERT_TRUE(!m.admit_reqs && !m.admit_tokens && ntohs(m.span_ms) == 100,
+		    "none since, over 100 ms");
+	/* a clock that goes back, or a gap over 65.5 s, says nothing */
+	l.admit_reqs++;
+	l.admit_tokens += 10;
+	tele_build(&t, &l, 0, 5100, &m);
+	ASSERT_TRUE(!m.admit_reqs && !m.span_ms, "clock back: nothing");
+	tele_build(&t, &l, 0, 5200 + 70000, &m);
+	ASSERT_TRUE(!m.admit_reqs && !m.span_ms, "70 s gap: nothing");
+	l.admit_reqs++;
+	tele_build(&t, &l, 0, 5300 + 70000, &m);
+	ASSERT_TRUE(ntohs(m.admit_reqs) == 1 && !m.admit_tokens && ntohs(m.span_ms) == 100,
+		    "and counts again from there");
+	for (int i = 0; i < 3; i++) {
+		while (r[i]->state != ENG_DONE)
+			engine_step(&e);
+		engine_put(&e, r[i]);
+	}
+	engine_free(&e);
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -256,6 +307,7 @@ int main(void)
 	TAP_RUN(test_single_request);
 	TAP_RUN(test_chunked_and_batched);
 	TAP_RUN(test_work_tokens);
+	TAP_RUN(test_admitted);
 	TAP_RUN(test_admission_waits_for_kv);
 	TAP_RUN(test_text_keys);
 	TAP_RUN(test_config);

@@ -111,6 +111,7 @@ struct req {
 	__u32 slot;
 	__u16 home;
 	__u8 family;
+	__u32 now;		/* the decision's tick */
 };
 
 static struct req req_default(__u32 cap)
@@ -130,7 +131,7 @@ static int sel(const struct req *r, struct idn_sel *out, struct idn_receipt *rc)
 {
 	struct idn_sel_in in;
 
-	idn_sel_in_init(&in, &r->d, r->aff, r->slot, r->home, r->family);
+	idn_sel_in_init(&in, &r->d, r->aff, r->slot, r->home, r->family, r->now);
 	if (rc)
 		memset(rc, 0, sizeof(*rc));
 	return idn_select(&ENV, &in, out, rc);
@@ -249,7 +250,7 @@ static void test_cost_saturates(void)
 	struct idn_desc d = { .cap = CAP_A, .token = 1 };
 	__u32 cost;
 
-	idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET);
+	idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET, 0);
 	memset(&pl, 0, sizeof(pl));
 	memset(&n, 0, sizeof(n));
 	memset(&c, 0, sizeof(c));
@@ -1048,15 +1049,17 @@ static void test_charge_spreads_burst(void)
 
 	/* node 3's datagram supersedes its charge: it is the cheapest again */
 	tele_make(&t, 3, 1, 500);
-	ASSERT_EQ(idn_tele_apply(&M.nodes[3], &t, 7), 0, "telemetry applied");
+	ASSERT_EQ(M.nodes[3].charged_reqs, 10, "and counted as 10 requests");
+	ASSERT_EQ(idn_tele_apply(&M.nodes[3], &t, 7, 0), 0, "telemetry applied");
 	ASSERT_EQ(M.nodes[3].charged_tokens, 0, "telemetry resets the charge");
+	ASSERT_EQ(M.nodes[3].charged_reqs, 0, "and the count");
 	ASSERT_EQ(M.nodes[3].pending_tokens, 500, "and sets the node's own count");
 	ASSERT_EQ(sel(&r, &out, NULL), IDN_V_NEW, "after telemetry");
 	ASSERT_EQ(out.node, 3, "the node that reported");
 	ASSERT_EQ(out.cost, 100 + 500 + 300 + 2000, "J from the datagram");
 	/* a replayed datagram changes nothing, the charge included */
 	idn_node_charge(&M.nodes[3], 100);
-	ASSERT_EQ(idn_tele_apply(&M.nodes[3], &t, 8), IDN_DROP_TELE_REPLAY, "replay");
+	ASSERT_EQ(idn_tele_apply(&M.nodes[3], &t, 8, 0), IDN_DROP_TELE_REPLAY, "replay");
 	ASSERT_EQ(M.nodes[3].charged_tokens, 100, "replay keeps the charge");
 
 	/* a size class is charged as its tokens, not the mean */
@@ -1095,7 +1098,7 @@ static void test_charge_bounded(void)
 		pl.weight[IDN_W_QUEUE] = 0xffff;
 		n.pending_tokens = 0xffffffffU;
 		n.tok_ns = 0xffffffffU;
-		idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET);
+		idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET, 0);
 		ASSERT_EQ(idn_cost(&n, &c, &pl, &in), 0xffffffffU, "J saturates");
 	}
 }
@@ -1124,6 +1127,134 @@ static void test_charge_atomic(void)
 		pthread_join(th[i], NULL);
 	ASSERT_EQ(started, CHARGE_THREADS, "threads");
 	ASSERT_EQ(n.charged_tokens, 3U * CHARGE_EACH * CHARGE_THREADS, "no lost add");
+	ASSERT_EQ(n.charged_reqs, CHARGE_EACH * CHARGE_THREADS, "no lost count");
+}
+
+/*
+ * Other routers' work: a version 3 datagram says the node admitted 10
+ * requests (10000 tokens) over its last 100 ms; this router charged 2 of
+ * them, so the others sent 8 (8000 tokens at the interval's mean). Until
+ * the next datagram T_queue counts that rate times the time since, at
+ * most one interval's worth.
+ */
+static void tele_admit(struct idn_telemetry *t, __u32 node, __u32 seq, __u16 reqs,
+		       __u32 tokens, __u16 ms)
+{
+	tele_make(t, node, seq, 0);
+	t->admit_reqs = htons(reqs);
+	t->admit_tokens = htonl(tokens);
+	t->span_ms = htons(ms);
+}
+
+static void test_others_estimate(void)
+{
+	const __u32 t0 = 1000, span = IDN_MS_TICKS(100);
+	struct idn_telemetry t;
+	struct idn_receipt rc;
+	struct idn_sel out;
+	struct idn_plan *pl;
+	struct idn_node *n1;
+	struct req r;
+	__u32 half;
+
+	env_reset();
+	pl = plan_add(CAP_A, IDN_ANY, IDN_ANY, 0);
+	pl->prompt_tokens = 2000;
+	n1 = node_up(1);
+	node_up(2);
+	cand_add(pl, 1, 300);
+	cand_add(pl, 2, 300);
+	idn_node_charge(n1, 1000);
+	idn_node_charge(n1, 1000);
+	ASSERT_EQ(n1->charged_reqs, 2, "this router sent 2");
+	tele_admit(&t, 1, 1, 10, 10000, 100);
+	ASSERT_EQ(idn_tele_check(&t), 0, "datagram well formed");
+	ASSERT_EQ(idn_tele_apply(n1, &t, 1, t0), 0, "applied");
+	ASSERT_EQ(span, 95, "100 ms: 95 ticks of 2^20 ns");
+	ASSERT_EQ(n1->others_span, span, "estimate runs one interval");
+	ASSERT_TRUE(n1->others_rate > 0, "others' rate set");
+	ASSERT_EQ(n1->charged_reqs, 0, "own count reset");
+
+	ASSERT_EQ(idn_others_tokens(n1, t0), 0, "nothing yet at the datagram");
+	half = idn_others_tokens(n1, t0 + 47);
+	ASSERT_TRUE(half >= 3950 && half <= 3958, "half-way: 8000 x 47 / 95");
+	ASSERT_TRUE(idn_others_tokens(n1, t0 + span) >= 7995 &&
+		    idn_others_tokens(n1, t0 + span) <= 8000, "one interval: 8000");
+	ASSERT_EQ(idn_others_tokens(n1, t0 + 10 * span), idn_others_tokens(n1, t0 + span),
+		  "bounded by one interval");
+
+	/* J: equal nodes at the datagram; a full interval later node 1 costs 8 ms more */
+	r = req_default(CAP_A);
+	r.now = t0;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "at the datagram");
+	ASSERT_EQ(rc.cand[0].cost, rc.cand[1].cost, "equal");
+	r.now = t0 + span;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "an interval later");
+	ASSERT_EQ(out.node, 2, "the node others did not load");
+	ASSERT_EQ(rc.cand[0].cost, 100 + idn_others_tokens(n1, t0 + span) + 300 + 2000,
+		  "J counts the others' tokens at tok_ns");
+	/* and the SLO test counts them: node 2 busy, node 1 over the SLO by the estimate */
+	pl->slo_us = 6000;
+	pl->shed_tier = 1;
+	r.d.tier = 0;
+	M.nodes[2].pending_tokens = 10000;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_SHED, "others' work counts toward the SLO");
+	r.now = t0 + 10;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "early in the interval: served");
+	ASSERT_EQ(out.node, 1, "by node 1");
+	pl->slo_us = 0;
+	M.nodes[2].pending_tokens = 0;
+
+	/* ticks wrap: a datagram just before 2^32, a decision after */
+	n1->tele_tick = 0xfffffff0U;
+	ASSERT_EQ(idn_others_tokens(n1, 0x10), idn_others_tokens(n1, 0xfffffff0U + 32),
+		  "difference across the wrap");
+	ASSERT_TRUE(idn_others_tokens(n1, 0x10) > 2600 && idn_others_tokens(n1, 0x10) < 2700,
+		    "32 ticks of 95");
+
+	/* this router sent all the node admitted: no others */
+	for (int i = 0; i < 10; i++)
+		idn_node_charge(n1, 1000);
+	tele_admit(&t, 1, 2, 10, 10000, 100);
+	ASSERT_EQ(idn_tele_apply(n1, &t, 1, t0 + 100), 0, "applied");
+	ASSERT_EQ(n1->others_rate, 0, "all ours: rate 0");
+	ASSERT_EQ(n1->others_carry, 0, "none of ours outstanding");
+	ASSERT_EQ(idn_others_tokens(n1, t0 + 200), 0, "nothing estimated");
+	/*
+	 * 5 of ours, the node counted 3: 2 are on their way, ours in its next
+	 * interval too (there 3 more of ours and 1 of another router's)
+	 */
+	for (int i = 0; i < 5; i++)
+		idn_node_charge(n1, 1000);
+	tele_admit(&t, 1, 10, 3, 3000, 100);
+	ASSERT_EQ(idn_tele_apply(n1, &t, 1, t0), 0, "applied");
+	ASSERT_TRUE(n1->others_rate == 0 && n1->others_carry == 2, "2 of ours carried");
+	for (int i = 0; i < 3; i++)
+		idn_node_charge(n1, 1000);
+	tele_admit(&t, 1, 11, 6, 6000, 100);
+	ASSERT_EQ(idn_tele_apply(n1, &t, 1, t0), 0, "applied");
+	ASSERT_EQ(n1->others_carry, 0, "carried ones counted");
+	ASSERT_TRUE(idn_others_tokens(n1, t0 + span) >= 995 &&
+		    idn_others_tokens(n1, t0 + span) <= 1000, "one other request: 1000 tokens");
+	/* a request the node never admits is carried one interval, not for ever */
+	for (int i = 0; i < 2; i++)
+		idn_node_charge(n1, 1000);
+	tele_admit(&t, 1, 12, 0, 0, 100);
+	ASSERT_EQ(idn_tele_apply(n1, &t, 1, t0), 0, "applied");
+	ASSERT_EQ(n1->others_carry, 2, "2 outstanding");
+	tele_admit(&t, 1, 13, 0, 0, 100);
+	ASSERT_EQ(idn_tele_apply(n1, &t, 1, t0), 0, "applied");
+	ASSERT_EQ(n1->others_carry, 0, "forgotten after an interval");
+	/* nothing admitted, or a first datagram without a span: no estimate either */
+	tele_admit(&t, 1, 14, 0, 0, 0);
+	ASSERT_EQ(idn_tele_apply(n1, &t, 1, t0 + 200), 0, "applied");
+	ASSERT_TRUE(n1->others_rate == 0 && n1->others_span == 0, "no span: no rate");
+	/* a huge rate saturates instead of wrapping */
+	tele_admit(&t, 1, 15, 65535, 0xffffffffU, 1);
+	ASSERT_EQ(idn_tele_apply(n1, &t, 1, t0), 0, "applied");
+	ASSERT_EQ(n1->others_span, 1, "1 ms: at least one tick");
+	ASSERT_EQ(n1->others_rate, 0xffffffffU, "rate saturated");
+	ASSERT_EQ(idn_others_tokens(n1, t0 + 5), 0xffff, "2^32 << 16 >> 16 over one tick");
 }
 
 /* A fallback decision is charged the fallback plan's mean. */
@@ -1350,6 +1481,7 @@ int main(void)
 	TAP_RUN(test_charge_bounded);
 	TAP_RUN(test_charge_atomic);
 	TAP_RUN(test_charge_fallback);
+	TAP_RUN(test_others_estimate);
 	TAP_RUN(test_state_cost);
 	TAP_RUN(test_exec_prefill);
 	TAP_RUN(test_fallback_edges);

@@ -54,8 +54,19 @@ static void tele_mk(struct idn_telemetry *t, __u32 node, __u32 seq, __u32 pendin
 	t->seq = htonl(seq);
 	t->pending_tokens = htonl(pending);
 	t->key_id = htonl(key_id);
-	/* the agent's way (agent/telemetry.c): libsodium over bytes 0..31 */
+	/* the agent's way (agent/telemetry.c): libsodium over bytes 0..39 */
 	crypto_shorthash_siphash24(t->mac, (const __u8 *)t, IDN_TELE_MAC_OFF, key);
+}
+
+/* a version 2 datagram (40 bytes): the MAC at byte 32 over bytes 0..31 */
+static void tele_mk_v2(struct idn_telemetry *t, __u32 node, __u32 seq, __u32 pending,
+		       const __u8 *key, __u32 key_id)
+{
+	tele_mk(t, node, seq, pending, key, key_id);
+	t->version = IDN_TELE_V2;
+	memset((__u8 *)t + IDN_TELE_V2_MAC_OFF, 0, sizeof(*t) - IDN_TELE_V2_MAC_OFF);
+	crypto_shorthash_siphash24((__u8 *)t + IDN_TELE_V2_MAC_OFF, (const __u8 *)t,
+				   IDN_TELE_V2_MAC_OFF, key);
 }
 
 /* what idn_tele_key_put() (ctl/lib/maps.c) writes: a fresh window */
@@ -73,7 +84,7 @@ static void test_mac_accept_reject(void)
 	struct idn_tele_key k = {};
 	__u8 other[16];
 
-	ASSERT_EQ(sizeof(t), 40, "datagram: 40 bytes");
+	ASSERT_EQ(sizeof(t), 48, "datagram: 48 bytes");
 	tele_mk(&t, 7, 100, 500, KEY, 1);
 	ASSERT_EQ(idn_tele_check(&t), 0, "well formed");
 	ASSERT_EQ(idn_tele_auth(&k, &t), IDN_DROP_TELE_NOKEY, "no key: tele-nokey");
@@ -108,6 +119,58 @@ static void test_mac_accept_reject(void)
 	k.seq = 0xfffffff0;
 	tele_mk(&f, 7, 5, 0, KEY, 1);
 	ASSERT_EQ(idn_tele_auth(&k, &f), 0, "wrapped past 2^32");
+
+	/* the admitted work is under the MAC too */
+	tele_mk(&f, 7, 6, 0, KEY, 1);
+	f.admit_reqs = htons(1);
+	ASSERT_EQ(idn_tele_auth(&k, &f), IDN_DROP_TELE_MAC, "changed admitted work: tele-mac");
+}
+
+/*
+ * Version 2 (40 bytes, no admitted work) is still accepted: its MAC sits
+ * at byte 32 and covers bytes 0..31; read as version 3 it fails.
+ */
+static void test_v2(void)
+{
+	struct idn_telemetry t, f;
+	struct idn_tele_key k;
+	struct idn_node n = {};
+
+	key_put(&k, KEY, 1);
+	tele_mk_v2(&t, 7, 50, 400, KEY, 1);
+	ASSERT_EQ(idn_tele_check(&t), 0, "version 2 well formed");
+	ASSERT_EQ(idn_tele_len(&t), IDN_TELE_V2_LEN, "40 bytes");
+	ASSERT_EQ(idn_tele_auth(&k, &t), 0, "version 2 accepted");
+	n.charged_reqs = 3;
+	n.others_rate = 99;
+	idn_tele_load(&n, &t, 9, 1000);
+	ASSERT_TRUE(n.pending_tokens == 400 && n.others_rate == 0 && n.others_span == 0 &&
+		    n.charged_reqs == 0 && n.tele_tick == 1000, "applied, no others' rate");
+	f = t;
+	f.seq = htonl(51);
+	f.version = IDN_TELE_VERSION;
+	ASSERT_EQ(idn_tele_auth(&k, &f), IDN_DROP_TELE_MAC, "its MAC is no version 3 MAC");
+	f.version = 1;
+	ASSERT_EQ(idn_tele_check(&f), IDN_DROP_BAD_TELEMETRY, "version 1: bad-telemetry");
+	f.version = 4;
+	ASSERT_EQ(idn_tele_check(&f), IDN_DROP_BAD_TELEMETRY, "version 4: bad-telemetry");
+}
+
+/* version 3's admitted work: inconsistent fields are bad-telemetry */
+static void test_admitted_check(void)
+{
+	struct idn_telemetry t;
+
+	tele_mk(&t, 7, 1, 0, KEY, 1);
+	ASSERT_EQ(idn_tele_check(&t), 0, "nothing admitted: fine");
+	t.admit_reqs = htons(3);
+	ASSERT_EQ(idn_tele_check(&t), IDN_DROP_BAD_TELEMETRY, "requests without a span");
+	t.span_ms = htons(100);
+	ASSERT_EQ(idn_tele_check(&t), 0, "requests over a span");
+	t.admit_tokens = htonl(3000);
+	ASSERT_EQ(idn_tele_check(&t), 0, "with their tokens");
+	t.admit_reqs = 0;
+	ASSERT_EQ(idn_tele_check(&t), IDN_DROP_BAD_TELEMETRY, "tokens without requests");
 }
 
 /*
@@ -134,7 +197,7 @@ static void test_restart(void)
 	ASSERT_EQ(idn_tele_auth(&k, &old), IDN_DROP_TELE_MAC, "recorded datagram: old key, out");
 	tele_mk(&t, 7, 10, 300, key2, 2);
 	ASSERT_EQ(idn_tele_auth(&k, &t), 0, "lower sequence, new key: in");
-	idn_tele_load(&n, &t, 9);
+	idn_tele_load(&n, &t, 9, 0);
 	ASSERT_TRUE(n.pending_tokens == 300 && n.tele_seq == 10 && n.tele_s == 9, "applied");
 	ASSERT_EQ(idn_tele_auth(&k, &t), IDN_DROP_TELE_REPLAY, "and its window runs from there");
 }
@@ -143,9 +206,11 @@ int main(void)
 {
 	if (sodium_init() < 0)
 		return 1;
-	tap_plan(3);
+	tap_plan(5);
 	TAP_RUN(test_siphash_vs_libsodium);
 	TAP_RUN(test_mac_accept_reject);
+	TAP_RUN(test_v2);
+	TAP_RUN(test_admitted_check);
 	TAP_RUN(test_restart);
 	return tap_done();
 }

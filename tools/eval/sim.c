@@ -433,6 +433,12 @@ static uint32_t now_s(double t_us)
 	return 1 + (uint32_t)(t_us / 1e6);	/* coarse seconds, never 0 */
 }
 
+/* the dataplane's ticks (IDN_TICK_SHIFT) of emulated time */
+static uint32_t now_tick(double t_us)
+{
+	return (uint32_t)((uint64_t)(t_us * 1000.0) >> IDN_TICK_SHIFT);
+}
+
 static uint32_t pick_idn(struct sim *s, uint32_t i, double t)
 {
 	const struct ev_req *r = &s->t->r[i];
@@ -447,7 +453,7 @@ static uint32_t pick_idn(struct sim *s, uint32_t i, double t)
 	struct aff *a = aff_slot(s, r->sess);
 	uint32_t aff_node = a->token ? a->node : IDN_NODE_NONE;	/* dp default: no TTL */
 
-	idn_sel_in_init(&in, &d, aff_node, 0, 0, IDN_AF_INET);
+	idn_sel_in_init(&in, &d, aff_node, 0, 0, IDN_AF_INET, now_tick(t));
 	switch (idn_select(&env, &in, &out, NULL)) {
 	case IDN_V_NEW:
 	case IDN_V_AFFINITY:
@@ -796,7 +802,7 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
  * router's, from the same datagrams). No affinity: the state goes with
  * the request. NONE: no decode node can take it.
  */
-static uint32_t pd_pick(struct sim *s, uint32_t i)
+static uint32_t pd_pick(struct sim *s, uint32_t i, double t)
 {
 	const struct ev_req *r = &s->t->r[i];
 	struct env_priv pv = { s, 0 };
@@ -808,7 +814,7 @@ static uint32_t pd_pick(struct sim *s, uint32_t i)
 	struct idn_sel_in in;
 	struct idn_sel out;
 
-	idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET);
+	idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, 0, IDN_AF_INET, now_tick(t));
 	switch (idn_select(&env, &in, &out, NULL)) {
 	case IDN_V_NEW:
 	case IDN_V_AFFINITY:
@@ -855,7 +861,7 @@ static int iter_end(struct sim *s, int j)
 		if (r->state == ENG_DONE && s->pd_stage && s->pd_stage[i] == 1) {
 			/* prefilled: first token to the client, the KV to a decode node */
 			double back = ev_one_way_us(s->c->layout, j, s->region[i]);
-			uint32_t d = pd_pick(s, i);
+			uint32_t d = pd_pick(s, i, r->t_first);
 
 			o->ttft_us = r->t_first + back - s->t_send[i];
 			o->cached = r->cached_tokens;
@@ -893,10 +899,11 @@ static void tele_tick(struct sim *s, int j, double t)
 	struct eng_load l;
 
 	engine_load(&nd->e, &l);
-	tele_build(&nd->tele, &l, 0, &m);	/* the agent's datagram, health unchanged */
+	/* the agent's datagram, health unchanged, at its clock in ms */
+	tele_build(&nd->tele, &l, 0, (uint64_t)(t / 1000.0), &m);
 	if (!idn_tele_check(&m))
 		for (int k = 0; k < s->n_rt; k++)
-			idn_tele_apply(&s->tbl[k][j], &m, now_s(t));
+			idn_tele_apply(&s->tbl[k][j], &m, now_s(t), now_tick(t));
 }
 
 /* idnd_aff_seeds() writing the router's affinity table: new entries only */

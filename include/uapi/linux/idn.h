@@ -439,7 +439,31 @@ struct idn_node {
 	 * interval spreads instead of piling on the node that looked idle.
 	 */
 	__u32 charged_tokens;
+	/* the same flows counted: what this router's share of the node's admissions was */
+	__u32 charged_reqs;
+	/*
+	 * Work other routers send here (docs/architecture.md, "Other routers'
+	 * work"), written by the dataplane at each accepted datagram (version
+	 * 3: the requests and tokens the node admitted over its last interval,
+	 * less this router's charged_reqs): their rate in prefill tokens per
+	 * tick (IDN_TICK_SHIFT) << 16, the datagram's arrival tick and its
+	 * interval in ticks. T_queue counts others_rate x the ticks since the
+	 * datagram, at most others_span: idn_others_tokens() (select.h).
+	 */
+	__u32 others_rate;
+	__u32 tele_tick;
+	__u16 others_span;
+	__u16 others_carry;	/* of charged_reqs, those the node did not count yet */
 };
+
+/*
+ * Ticks: CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns()) nanoseconds >>
+ * IDN_TICK_SHIFT, about 1.05 ms; 32 bits wrap after about 52 days (only
+ * differences are used).
+ */
+#define IDN_TICK_SHIFT		20
+/* a telemetry interval in ms as ticks: ms * 10^6 >> IDN_TICK_SHIFT */
+#define IDN_MS_TICKS(ms)	((__u32)(((__u64)(ms) * 1000000ULL) >> IDN_TICK_SHIFT))
 
 /*
  * idn_nexthops (ARRAY, 2 * IDN_MAX_NODES, key IDN_NH_KEY): the dataplane's
@@ -613,9 +637,16 @@ struct idn_receipt {
 /* ------------------------------------------------------------------ */
 
 #define IDN_TELE_MAGIC		0x49444e54	/* "IDNT" */
-#define IDN_TELE_VERSION	2	/* 2: key_id and mac appended (40 bytes) */
+#define IDN_TELE_VERSION	3	/* 3: admitted work appended (48 bytes) */
 #define IDN_TELE_MAC_LEN	8
-#define IDN_TELE_MAC_OFF	32	/* the MAC covers bytes 0 .. 31 */
+#define IDN_TELE_MAC_OFF	40	/* version 3: the MAC covers bytes 0 .. 39 */
+/*
+ * Version 2, still accepted: 40 bytes, the MAC at byte 32 over bytes
+ * 0 .. 31 (where version 3 has admit_tokens .. span_ms): no admitted work.
+ */
+#define IDN_TELE_V2		2
+#define IDN_TELE_V2_LEN		40
+#define IDN_TELE_V2_MAC_OFF	32
 
 struct idn_telemetry {
 	__be32 magic;
@@ -629,7 +660,15 @@ struct idn_telemetry {
 	__be16 load;		/* permille, <= 1000 */
 	__be16 kv_use;		/* permille, <= 1000 */
 	__be32 key_id;		/* generation of the node's telemetry key */
-	__u8 mac[IDN_TELE_MAC_LEN];	/* SipHash-2-4 of bytes 0..31 under the
+	/*
+	 * Version 3: what the node admitted since its previous datagram, from
+	 * every router (requests and their prompt tokens), over span_ms
+	 * milliseconds (0: no previous datagram, nothing to say)
+	 */
+	__be32 admit_tokens;
+	__be16 admit_reqs;
+	__be16 span_ms;
+	__u8 mac[IDN_TELE_MAC_LEN];	/* SipHash-2-4 of bytes 0..39 under the
 					 * node's key, little-endian (as the
 					 * reference implementation writes it) */
 };
@@ -679,7 +718,8 @@ struct idn_meta {
  * running program only for one of the same layout, since the new program
  * keeps the old maps (.rodata idn_map_layout of idn_steer).
  */
-#define IDN_MAP_LAYOUT		3	/* 2: idn_conns, idn_affinity set-associative; 3: idn_plan.wan_ns_per_byte */
+#define IDN_MAP_LAYOUT		4	/* 2: idn_conns, idn_affinity set-associative; 3: idn_plan.wan_ns_per_byte;
+					 * 4: idn_node charged_reqs, others_rate, tele_tick, others_span */
 
 /* skb->mark value set on demand misses in TC: IDN_MARK_MISS | (cap class bits untouched) */
 #define IDN_MARK_MISS		0x1d4e0000U
@@ -809,13 +849,13 @@ enum idn_hold_stat {
 	IDN_ASSERT_SIZE(struct idn_plan_key, 8);			\
 	IDN_ASSERT_SIZE(struct idn_cand, 16);				\
 	IDN_ASSERT_SIZE(struct idn_plan, 36 + 16 * IDN_MAX_CAND + IDN_SL_RING); \
-	IDN_ASSERT_SIZE(struct idn_node, 64);				\
+	IDN_ASSERT_SIZE(struct idn_node, 80);				\
 	IDN_ASSERT_SIZE(struct idn_nexthop, 24);			\
 	IDN_ASSERT_SIZE(struct idn_vstat, 16);				\
 	IDN_ASSERT_SIZE(struct idn_nstat, 24);				\
 	IDN_ASSERT_SIZE(struct idn_rcand, 12);				\
 	IDN_ASSERT_SIZE(struct idn_receipt, 24 + 24 + 40 + 12 * IDN_MAX_CAND); \
-	IDN_ASSERT_SIZE(struct idn_telemetry, 40);			\
+	IDN_ASSERT_SIZE(struct idn_telemetry, 48);			\
 	IDN_ASSERT_SIZE(struct idn_tele_key, 32);			\
 	IDN_ASSERT_SIZE(struct idn_meta, 8);				\
 	IDN_ASSERT_SIZE(struct idn_ts_addr, 12);			\
