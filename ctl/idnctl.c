@@ -82,6 +82,25 @@ int runtime_error(const char *fmt, ...)
 	return code;
 }
 
+/*
+ * Hand-made changes of plans and nodes: refused while idnd (or its
+ * watcher) holds the pin dir's claim (idn_maps_claim()); it would undo
+ * them at its next compile. Return -1 when the change may go ahead.
+ */
+int refuse_managed(const char *cmd)
+{
+	int r = idn_maps_managed(&G.maps);
+
+	if (r < 0)
+		return runtime_error("%s: %s", cmd, idn_errmsg());
+	if (r)
+		return runtime_error("%s: refused: idnd manages the router at %s (it compiles "
+				     "its plans and node table from its registry); change them "
+				     "through idnd (idnctl -C URL ...), or stop idnd first",
+				     cmd, G.maps.dir);
+	return -1;
+}
+
 int unknown_cmd(const char *obj, const char *cmd)
 {
 	return usage_error("Command \"%s\" is unknown, try \"idnctl %s help\".", cmd, obj);

@@ -42,6 +42,7 @@ static inline bool matches(const char *arg, const char *kw)
 
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int refuse_managed(const char *cmd);
 
 struct json_object;
 /* controller.c: one call to idnd's API (-C URL, $IDN_CONTROLLER, or

@@ -20,7 +20,7 @@ static int usage(void)
 {
 	fprintf(stdout,
 "Usage: idnctl node add id ID addr ADDR [ addr ADDR ] [ NODE_ATTRS ]\n"
-"       idnctl node set id ID [ addr ADDR ] [ addr ADDR ] [ NODE_ATTRS ]\n"
+"       idnctl node { set | change } id ID [ addr ADDR ] [ addr ADDR ] [ NODE_ATTRS ]\n"
 "       idnctl node del id ID\n"
 "       idnctl node show [ id ID ]\n"
 "       idnctl [ -C URL ] node list [ id ID ]\n"
@@ -38,7 +38,10 @@ static int usage(void)
 "       NODE_ATTRS := [ domain 0-31 ] [ trust 0-7 ] [ health { up | down | drain } ]\n"
 "                     [ confidential { on | off } ] [ wan { on | off } ] [ net-us US ]\n"
 "                     [ tok-ns NS ]\n"
-"                     [ max-queue N ] [ queue N ] [ pending-tokens N ] [ load PERMILLE ]\n");
+"                     [ max-queue N ] [ queue N ] [ pending-tokens N ] [ load PERMILLE ]\n"
+"add refuses an existing node, set (change) an absent one; del refuses a node that\n"
+"a plan names as candidate. While idnd manages the router (its pin dir claimed),\n"
+"add, set and del are refused: idnd owns the node table.\n");
 	return EXIT_OK;
 }
 
@@ -184,6 +187,9 @@ static int node_add_set(int argc, char **argv, bool add)
 
 	if (rc >= 0)
 		return rc;
+	rc = refuse_managed(add ? "node add" : "node set");
+	if (rc >= 0)
+		return rc;
 	if (!a.have_id)
 		return usage_error("\"id\" missing");
 	if (add && !a.n_addr)
@@ -192,7 +198,7 @@ static int node_add_set(int argc, char **argv, bool add)
 	if (err)
 		return runtime_error("node %s: %s", cmd, idn_errmsg());
 	if (add && (old.flags & IDN_NODE_F_VALID))
-		return runtime_error("node add: node %u exists (use node set)", a.id);
+		return runtime_error("node add: node %u exists (use node set or node change)", a.id);
 	if (!add && !(old.flags & IDN_NODE_F_VALID))
 		return runtime_error("node set: node %u does not exist", a.id);
 	if (add) {
@@ -229,17 +235,40 @@ static int node_del(int argc, char **argv)
 {
 	struct node_args a;
 	struct idn_node n, z = {};
-	int rc = parse_node(argc, argv, &a, false), err;
+	struct idn_plan_entry *e = NULL;
+	struct idn_config cfg;
+	int rc = parse_node(argc, argv, &a, false), err, np;
 
 	if (rc >= 0)
 		return rc;
 	if (!a.have_id)
 		return usage_error("\"id\" missing");
+	rc = refuse_managed("node del");
+	if (rc >= 0)
+		return rc;
 	err = idn_node_get(&G.maps, a.id, &n);
 	if (err)
 		return runtime_error("node del: %s", idn_errmsg());
 	if (!(n.flags & IDN_NODE_F_VALID))
 		return runtime_error("node del: node %u does not exist", a.id);
+	/* a plan's candidate must stay a node: those plans go (or change) first */
+	if (idn_config_get(&G.maps, &cfg))
+		return runtime_error("node del: %s", idn_errmsg());
+	np = idn_plan_list(&G.maps, cfg.active_slot & 1, &e);
+	if (np < 0)
+		return runtime_error("node del: %s", idn_errmsg());
+	for (int i = 0; i < np; i++)
+		for (int c = 0; c < e[i].plan.n_cand && c < IDN_MAX_CAND; c++) {
+			char kb[160];
+
+			if (e[i].plan.cand[c].node != a.id)
+				continue;
+			idn_fmt_plan_key(&e[i].key, kb, sizeof(kb));
+			free(e);
+			return runtime_error("node del: node %u is a candidate of plan %s: "
+					     "delete or change that plan first", a.id, kb);
+		}
+	free(e);
 	err = idn_node_put(&G.maps, a.id, &z);
 	if (!err)
 		err = idn_nexthop_clear(&G.maps, a.id, 0);
@@ -288,7 +317,7 @@ int do_node(int argc, char **argv)
 		return node_show(0, NULL);
 	if (matches(*argv, "add"))
 		return node_add_set(argc - 1, argv + 1, true);
-	if (matches(*argv, "set"))
+	if (matches(*argv, "set") || matches(*argv, "change"))
 		return node_add_set(argc - 1, argv + 1, false);
 	if (matches(*argv, "del"))
 		return node_del(argc - 1, argv + 1);

@@ -12,7 +12,8 @@
 static int usage(void)
 {
 	fprintf(stdout,
-"Usage: idnctl plan add cap CAP [ tier { TIER | any } ] [ policy { POLICY | any } ]\n"
+"Usage: idnctl plan { add | change | replace } cap CAP [ tier { TIER | any } ]\n"
+"                       [ policy { POLICY | any } ]\n"
 "                       [ fallback CAP ] [ slo-us US ] [ shed-tier TIER ]\n"
 "                       [ prompt-tokens N ] [ wan-ns-per-byte NS ] [ domains LIST ]\n"
 "                       [ weights W,W,W,W,W,W ] [ CAND ]...\n"
@@ -23,7 +24,11 @@ static int usage(void)
 "       POLICY := [ trust 0-7 ] [ privacy { public | tenant | confidential | hw-bound } ]\n"
 "                 [ scope { any | home | plan } ]\n"
 "       LIST := domains 0-31 as in 0,2,5-7\n"
-"       W := weights of net,queue,exec,state,load,policy; decimal, 1.0 = 256 (Q8.8)\n");
+"       W := weights of net,queue,exec,state,load,policy; decimal, 1.0 = 256 (Q8.8)\n"
+"add refuses an existing plan, change an absent one; replace takes both. Every\n"
+"candidate must be a node (idnctl node add) and a fallback a capability with a\n"
+"plan; del refuses a plan another falls back to. While idnd manages the router\n"
+"(its pin dir claimed), plans are idnd's: add, change, replace and del are refused.\n");
 	return EXIT_OK;
 }
 
@@ -141,11 +146,85 @@ static int parse_plan(int argc, char **argv, struct plan_args *a, bool add)
 	return -1;
 }
 
-static int plan_commit_one(const struct plan_args *a, const char *cmd)
+/*
+ * References of a plan to write: every candidate a node of idn_nodes, a
+ * fallback a capability with a plan (ladder step 2 looks its plan up).
+ */
+static int check_refs(const struct plan_args *a, const char *cmd,
+		      const struct idn_plan_entry *cur, int n_cur)
 {
-	__u32 gen;
-	int err = idn_plan_commit(&G.maps, &a->op, 1, &gen);
+	const struct idn_plan *p = &a->op.plan;
+	char cb[32];
+	bool found = false;
 
+	for (int i = 0; i < p->n_cand; i++) {
+		struct idn_node n;
+
+		if (idn_node_get(&G.maps, p->cand[i].node, &n))
+			return runtime_error("plan %s: %s", cmd, idn_errmsg());
+		if (!(n.flags & IDN_NODE_F_VALID))
+			return runtime_error("plan %s: candidate node %u does not exist "
+					     "(idnctl node add id %u ...)", cmd,
+					     p->cand[i].node, p->cand[i].node);
+	}
+	if (!p->fallback_cap)
+		return -1;
+	for (int i = 0; i < n_cur && !found; i++)
+		found = cur[i].key.cap == p->fallback_cap;
+	if (!found)
+		return runtime_error("plan %s: fallback capability %s (label %u) has no plan: "
+				     "add its plan first", cmd,
+				     idn_fmt_cap(p->fallback_cap, cb, sizeof(cb)), p->fallback_cap);
+	return -1;
+}
+
+/* a plan another falls back to stays while its last plan is the target */
+static int check_del(const struct plan_args *a, const struct idn_plan_entry *cur, int n_cur)
+{
+	__u32 cap = a->op.key.cap;
+	char cb[32], kb[160];
+	int left = 0;
+
+	for (int i = 0; i < n_cur; i++)
+		if (cur[i].key.cap == cap && (cur[i].key.tier != a->op.key.tier ||
+					      cur[i].key.policy != a->op.key.policy))
+			left++;	/* another (tier, policy) of the same capability */
+	if (left)
+		return -1;
+	for (int i = 0; i < n_cur; i++)
+		if (cur[i].plan.fallback_cap == cap && cur[i].key.cap != cap)
+			return runtime_error("plan del: plan %s falls back to capability %s "
+					     "(label %u), its last plan: change that plan first",
+					     idn_fmt_plan_key(&cur[i].key, kb, sizeof(kb)),
+					     idn_fmt_cap(cap, cb, sizeof(cb)), cap);
+	return -1;
+}
+
+static int plan_commit_one(struct plan_args *a, const char *cmd, __u8 mode)
+{
+	struct idn_plan_entry *cur = NULL;
+	struct idn_config cfg;
+	int n_cur, rc, err;
+	__u32 gen;
+
+	rc = refuse_managed(!strcmp(cmd, "add") ? "plan add" : !strcmp(cmd, "del") ? "plan del" :
+			    !strcmp(cmd, "change") ? "plan change" : "plan replace");
+	if (rc >= 0)
+		return rc;
+	if (idn_config_get(&G.maps, &cfg))
+		return runtime_error("plan %s: %s", cmd, idn_errmsg());
+	n_cur = idn_plan_list(&G.maps, cfg.active_slot & 1, &cur);
+	if (n_cur < 0)
+		return runtime_error("plan %s: %s", cmd, idn_errmsg());
+	rc = a->op.del ? check_del(a, cur, n_cur) : check_refs(a, cmd, cur, n_cur);
+	free(cur);
+	if (rc >= 0)
+		return rc;
+	a->op.mode = mode;
+	err = idn_plan_commit(&G.maps, &a->op, 1, &gen);
+	if (err == -EEXIST)
+		return runtime_error("plan %s: %s (use \"plan replace\" or \"plan change\")",
+				     cmd, idn_errmsg());
 	if (err)
 		return runtime_error("plan %s: %s", cmd, idn_errmsg());
 	pr_info("plan %s: generation %u\n", cmd, gen);
@@ -157,14 +236,14 @@ static int plan_commit_one(const struct plan_args *a, const char *cmd)
 	return EXIT_OK;
 }
 
-static int plan_add(int argc, char **argv)
+static int plan_write(int argc, char **argv, const char *cmd, __u8 mode)
 {
 	struct plan_args a;
 	int rc = parse_plan(argc, argv, &a, true);
 
 	if (rc >= 0)
 		return rc;
-	return plan_commit_one(&a, "add");
+	return plan_commit_one(&a, cmd, mode);
 }
 
 static int plan_del(int argc, char **argv)
@@ -175,7 +254,7 @@ static int plan_del(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	a.op.del = true;
-	return plan_commit_one(&a, "del");
+	return plan_commit_one(&a, "del", IDN_PLAN_SET);
 }
 
 static int plan_show(int argc, char **argv)
@@ -224,7 +303,11 @@ int do_plan(int argc, char **argv)
 	if (argc < 1)
 		return plan_show(0, NULL);
 	if (matches(*argv, "add"))
-		return plan_add(argc - 1, argv + 1);
+		return plan_write(argc - 1, argv + 1, "add", IDN_PLAN_CREATE);
+	if (matches(*argv, "change"))
+		return plan_write(argc - 1, argv + 1, "change", IDN_PLAN_CHANGE);
+	if (matches(*argv, "replace"))
+		return plan_write(argc - 1, argv + 1, "replace", IDN_PLAN_SET);
 	if (matches(*argv, "del"))
 		return plan_del(argc - 1, argv + 1);
 	if (matches(*argv, "show"))

@@ -3,7 +3,8 @@
 # gen-completion.sh IDNCTL - print bash completion for idnctl, generated
 # from its grammar: the objects of `idnctl help` ("OBJECT := { ... }"), and
 # for each object the "Usage: idnctl OBJ CMD ..." lines of `idnctl OBJ help`
-# (continuation lines belong to the command above). Every lower-case word
+# (continuation lines belong to the command above; "{ add | change }" in
+# the command's place names several). Every lower-case word
 # of a command's grammar is offered after it; after "dev" the interfaces.
 # Nothing here names a command: a new one in idnctl's usage text is
 # completed at the next build.
@@ -29,7 +30,13 @@ for o in $objs; do
 		$1 == "idnctl" && $2 == o { if (cur != "") print cur; cur = $0; next }
 		/^[ \t]+[\[{a-z]/ && cur != "" && $1 != "idnctl" { cur = cur " " $0; next }
 		{ if (cur != "") print cur; cur = "" }
-		END { if (cur != "") print cur }' > "${TMPDIR:-/tmp}/idnctl-gram.$$" || true
+		END { if (cur != "") print cur }' |
+		# "idnctl OBJ { add | change | replace } ARGS": one line per command
+		awk '$3 != "{" { print; next }
+			{ for (e = 4; e <= NF && $e != "}"; e++) ;
+			  rest = ""; for (i = e + 1; i <= NF; i++) rest = rest " " $i
+			  for (i = 4; i < e; i++) if ($i != "|") print $1, $2, $i rest }' \
+		> "${TMPDIR:-/tmp}/idnctl-gram.$$" || true
 	cmds=$(awk '{ print $3 }' "${TMPDIR:-/tmp}/idnctl-gram.$$" | { grep -E '^[a-z][a-z-]*$' || true; } |
 		sort -u | tr '\n' ' ')
 	echo "_idnctl_cmds[$o]='${cmds% }'"

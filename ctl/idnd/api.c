@@ -357,8 +357,8 @@ static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 		goto out;
 	}
 	if (cap.parent && !idnd_cap_find(cap.parent)) {
-		ret = send_err(c, 422, "lineage: parent capability %u is not registered",
-			       cap.parent);
+		ret = send_err(c, 422, "lineage: parent capability " IDN_CAP_FMT
+			       " is not registered", IDN_CAP_ARG(cap.parent));
 		goto out;
 	}
 	old = idnd_cap_find(cap.label);
@@ -884,7 +884,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	}
 	if (del && path_id(url, "/v1/caps/", UINT32_MAX, &id, &rest) && !*rest) {
 		if (!idnd_cap_find(id))
-			return send_err(c, 404, "no capability %u", id);
+			return send_err(c, 404, "no capability " IDN_CAP_FMT, IDN_CAP_ARG(id));
 		if (idnd_store_cap_del(id))
 			return send_err(c, 500, "store: %s", idnd_store_err());
 		idnd_cap_del(id);

@@ -553,6 +553,11 @@ int main(int argc, char **argv)
 				idn_errmsg());
 			return 1;
 		}
+		/* the watcher owns this router's plans and nodes: hand-made ones refused */
+		if (idn_maps_claim(&D.maps)) {
+			fprintf(stderr, "idnd: %s\n", idn_errmsg());
+			return 1;
+		}
 		D.have_maps = true;
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
@@ -607,6 +612,17 @@ int main(int argc, char **argv)
 		idn_maps_init(&D.maps, O.pin);
 		D.pin = D.maps.dir;
 		if (idn_config_get(&D.maps, &cfg) == 0) {
+			/*
+			 * idnd owns the router's plans and node table from here:
+			 * idnctl's hand-made changes are refused while it runs,
+			 * and what it finds there that its registry does not
+			 * make is replaced at the first compile (logged).
+			 */
+			if (idn_maps_claim(&D.maps)) {
+				fprintf(stderr, "idnd: %s\n", idn_errmsg());
+				return 1;
+			}
+			D.takeover = true;
 			D.have_maps = true;
 			D.generation = cfg.generation;
 			idnd_ident_push_keys();	/* before the nodes: their telemetry counts at once */

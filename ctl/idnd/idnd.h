@@ -139,6 +139,7 @@ struct idnd {
 	/* dataplane */
 	struct idn_maps maps;
 	bool have_maps;
+	bool takeover;		/* the first compile after the claim: log what it replaces */
 	uint32_t generation;
 	/* counters for /metrics */
 	/* distributed mode on etcd (dist.c) */

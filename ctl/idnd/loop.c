@@ -149,18 +149,19 @@ void idnd_loop_tick(double now)
 		if (l->cool)
 			continue;
 		if (unmet && rate > cur * (1 + LOOP_OUT_FRAC)) {
-			pr_info("LOOP: cap %u: %llu unmet, %.1f req/s > demand %.1f: scale out\n",
-				c->label, (unsigned long long)unmet, rate, cur);
+			pr_info("LOOP: cap " IDN_CAP_FMT ": %llu unmet, %.1f req/s > demand %.1f: "
+				"scale out\n", IDN_CAP_ARG(c->label), (unsigned long long)unmet, rate, cur);
 			l->owned = true;
 			D.loop_out++;
 		} else if (!unmet && served && fabs(l->ewma - cur) > LOOP_MOVE_FRAC * fmax(cur, 1)) {
-			pr_info("LOOP: cap %u: %.1f req/s vs demand %.1f: re-place\n",
-				c->label, l->ewma, cur);
+			pr_info("LOOP: cap " IDN_CAP_FMT ": %.1f req/s vs demand %.1f: re-place\n",
+				IDN_CAP_ARG(c->label), l->ewma, cur);
 			rate = l->ewma;
 			l->owned = true;
 			D.loop_move++;
 		} else if (l->owned && cur > 0 && l->idle >= LOOP_IDLE) {
-			pr_info("LOOP: cap %u idle for %d intervals: scale back\n", c->label, l->idle);
+			pr_info("LOOP: cap " IDN_CAP_FMT " idle for %d intervals: scale back\n",
+				IDN_CAP_ARG(c->label), l->idle);
 			rate = 0;
 			D.loop_back++;
 		} else {

@@ -20,6 +20,7 @@
 #include "idnd.h"
 #include "orders.h"
 #include "fed.h"
+#include "audit.h"
 
 #define ERR(...) ({ snprintf(err, errlen, __VA_ARGS__); -EINVAL; })
 
@@ -1003,7 +1004,8 @@ int idnd_plan_check(const struct idn_plan_key *k, const struct idn_plan *p, char
 		    size_t wl)
 {
 	if (!IDN_CAP_CLASS(k->cap))
-		PLAN_BAD("capability %u: class 0 is no capability", k->cap);
+		PLAN_BAD("capability " IDN_CAP_FMT ": class 0 is no capability",
+			 IDN_CAP_ARG(k->cap));
 	if (k->tier > IDN_TIER_MAX && k->tier != IDN_ANY)
 		PLAN_BAD("tier %u out of range (0..%d or any)", k->tier, IDN_TIER_MAX);
 	if (k->pad || k->slot > 1)
@@ -1234,6 +1236,13 @@ int idnd_compile(void)
 		ops[n_all].del = true;
 		ops[n_all].key = cur[k].key;
 		ops[n_all].key.slot = 0;
+		if (D.takeover) {	/* made by hand (or an earlier idnd): said, not silent */
+			char kb[160];
+
+			pr_warn("idnd: router %s: plan %s is not in the registry: removed "
+				"(idnd owns the plans of the routers it manages)\n", D.pin,
+				idn_fmt_plan_key(&ops[n_all].key, kb, sizeof(kb)));
+		}
 		n_all++;
 	}
 	/* distributed mode: the leader publishes the generation */
@@ -1244,6 +1253,16 @@ int idnd_compile(void)
 			pr_warn("idnd: etcd publish: %s\n", idn_errmsg());
 	}
 	err = D.have_maps ? idn_plan_commit(&D.maps, ops, n_all, &gen) : 0;
+	if (!err && D.takeover) {
+		if (n_all > n_ops) {
+			char body[64];
+			int len = snprintf(body, sizeof(body), "{\"plans_removed\":%d}",
+					   n_all - n_ops);
+
+			idnd_audit("idnd", "TAKEOVER", D.pin, 200, body, (size_t)len);
+		}
+		D.takeover = false;
+	}
 	if (!err) {
 		D.generation = gen;
 		D.commits++;
@@ -1263,7 +1282,7 @@ json_object *idnd_explain(uint32_t label, char *err, size_t errlen)
 	json_object *o, *nodes, *regions, *excl;
 
 	if (!c) {
-		snprintf(err, errlen, "no capability %u", label);
+		snprintf(err, errlen, "no capability " IDN_CAP_FMT, IDN_CAP_ARG(label));
 		return NULL;
 	}
 	o = json_object_new_object();

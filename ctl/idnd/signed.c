@@ -103,19 +103,21 @@ static int check(struct d_cap *c, const struct capsig_manifest *m, const uint8_t
 	}
 	if (m->cap != c->label || m->version != c->version || strcmp(m->name, c->name)) {
 		snprintf(err, errlen, "manifest does not match the descriptor: it signs "
-			 "capability %u version %u \"%s\", the descriptor is %u version %u \"%s\"",
-			 m->cap, m->version, m->name, c->label, c->version, c->name);
+			 "capability " IDN_CAP_FMT " version %u \"%s\", the descriptor is "
+			 IDN_CAP_FMT " version %u \"%s\"",
+			 IDN_CAP_ARG(m->cap), m->version, m->name, IDN_CAP_ARG(c->label), c->version,
+			 c->name);
 		return 403;
 	}
 	if (c->parent ? !m->n_lineage || m->lineage[0].cap != c->parent : m->n_lineage) {
-		snprintf(err, errlen, "manifest lineage does not match the descriptor's parent %u",
-			 c->parent);
+		snprintf(err, errlen, "manifest lineage does not match the descriptor's parent "
+			 IDN_CAP_FMT, IDN_CAP_ARG(c->parent));
 		return 403;
 	}
 	for (int i = 0; i < m->n_lineage; i++)
 		if (idnd_sig_revoked(m->lineage[i].cap, m->lineage[i].version)) {
-			snprintf(err, errlen, "lineage: capability %u version %u is revoked",
-				 m->lineage[i].cap, m->lineage[i].version);
+			snprintf(err, errlen, "lineage: capability " IDN_CAP_FMT " version %u is revoked",
+				 IDN_CAP_ARG(m->lineage[i].cap), m->lineage[i].version);
 			return 409;
 		}
 	c->sig = true;
@@ -728,7 +730,7 @@ static json_object *revoke(uint32_t label, json_object *b, unsigned int *code)
 	    (ver = json_object_get_int64(v)) < 0 || ver > UINT32_MAX)
 		return jerr(code, 400, "field \"version\": integer 0..4294967295 required");
 	if (!known(label))
-		return jerr(code, 404, "no capability %u", label);
+		return jerr(code, 404, "no capability " IDN_CAP_FMT, IDN_CAP_ARG(label));
 	o = json_object_new_object();
 	json_object_object_add(o, "cap", json_object_new_int64(label));
 	json_object_object_add(o, "version", json_object_new_int64(ver));
@@ -796,7 +798,7 @@ static json_object *versions(uint32_t label, unsigned int *code)
 
 	if (!known(label)) {
 		json_object_put(a);
-		return jerr(code, 404, "no capability %u", label);
+		return jerr(code, 404, "no capability " IDN_CAP_FMT, IDN_CAP_ARG(label));
 	}
 	if (sqlite3_prepare_v2(db(), "SELECT version, manifest FROM cap_versions WHERE cap = ?1 "
 			       "ORDER BY version", -1, &st, NULL) != SQLITE_OK) {

@@ -279,6 +279,23 @@ char *idn_fmt_cap(__u32 cap, char *buf, size_t len)
 	return buf;
 }
 
+char *idn_fmt_plan_key(const struct idn_plan_key *k, char *buf, size_t len)
+{
+	char t[8], pol[96];
+
+	if (k->tier == IDN_ANY)
+		snprintf(t, sizeof(t), "any");
+	else
+		snprintf(t, sizeof(t), "%u", k->tier);
+	if (k->policy == IDN_ANY)
+		snprintf(pol, sizeof(pol), "any");
+	else
+		idn_fmt_policy(k->policy, pol, sizeof(pol));
+	snprintf(buf, len, "cap %u/%u (label %u) tier %s policy %s", IDN_CAP_CLASS(k->cap),
+		 IDN_CAP_VARIANT(k->cap), k->cap, t, pol);
+	return buf;
+}
+
 char *idn_fmt_policy(__u8 p, char *buf, size_t len)
 {
 	snprintf(buf, len, "trust %u privacy %s scope %s", IDN_POL_TRUST(p),

@@ -111,6 +111,7 @@ struct idn_maps {
 	char dir[PATH_MAX];	/* pin directory */
 	int fd[IDN_MAP__MAX];	/* -1 until opened */
 	int lock_fd;
+	int claim_fd;		/* idn_maps_claim(): fd + 1 of the lease, 0 = none */
 };
 
 /* Pin dir from $IDN_PIN, else IDN_PIN_DEFAULT. */
@@ -132,6 +133,20 @@ int idn_map_count(struct idn_maps *m, enum idn_map_id id);
  * table. Return: entries deleted, or -errno.
  */
 int idn_map_flush(struct idn_maps *m, enum idn_map_id id);
+/*
+ * Ownership of a router's plans and node table. idnd (and its router-side
+ * watcher, idnd -W) claim the pin dir for their lifetime: an exclusive
+ * flock on the directory DIR/IDN_OWNER_LEASE (made on first use; bpffs
+ * allows directories), which the kernel drops when the process ends, so
+ * a crashed idnd leaves no stale claim. idnctl's hand-made plan and node
+ * changes are refused while a live claim exists (docs/operator.md,
+ * "Ownership of the maps").
+ */
+#define IDN_OWNER_LEASE "idnd_owner"	/* bpffs refuses dots in names */
+/* Claim @m's pin dir. 0, -EBUSY when another process holds it, -errno. */
+int idn_maps_claim(struct idn_maps *m);
+/* 1 when a live process (not this one) holds the claim, 0 when none, -errno. */
+int idn_maps_managed(struct idn_maps *m);
 /* Serialise writers (plan commits) with flock on the pin dir. */
 int idn_maps_lock(struct idn_maps *m);
 void idn_maps_unlock(struct idn_maps *m);
@@ -187,8 +202,16 @@ struct idn_plan_entry {
 int idn_plan_list(struct idn_maps *m, int slot, struct idn_plan_entry **out);
 
 /* One change of a plan commit. */
+/* what an op that is no delete asks of its key (idnctl plan add/change/replace) */
+enum idn_plan_mode {
+	IDN_PLAN_SET = 0,	/* add or replace (idnd's compiler, replace) */
+	IDN_PLAN_CREATE,	/* only if absent: -EEXIST else (add) */
+	IDN_PLAN_CHANGE,	/* only if present: -ENOENT else (change) */
+};
+
 struct idn_plan_op {
-	bool del;			/* delete key, else add/replace */
+	bool del;			/* delete key, else per mode */
+	__u8 mode;			/* enum idn_plan_mode */
 	struct idn_plan_key key;	/* slot ignored */
 	struct idn_plan plan;		/* generation ignored */
 };
@@ -197,14 +220,24 @@ struct idn_plan_op {
  * idn_plan_commit - publish a new plan generation atomically.
  * Copies every plan of the active slot into the inactive slot with
  * generation config.generation + 1, applies @ops (add/replace/delete; a
- * delete of a key not present fails with -ENOENT before anything is
- * written), removes stale entries of the inactive slot, then flips
+ * delete or a change of a key not present fails with -ENOENT, a create of
+ * one present with -EEXIST, before anything is written), removes stale entries of the inactive slot, then flips
  * config.active_slot and sets config.generation with one array update:
  * readers see either the whole old or the whole new generation.
  * @gen: new generation out (may be NULL).
  */
 int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n_ops,
 		    __u32 *gen);
+
+/*
+ * One naming of a capability in messages: "CLASS/VARIANT (label L)", L the
+ * IDN_CAP() value the API and maps take: printf(IDN_CAP_FMT, IDN_CAP_ARG(c)).
+ */
+#define IDN_CAP_FMT	"%u/%u (label %u)"
+#define IDN_CAP_ARG(c)	IDN_CAP_CLASS(c), IDN_CAP_VARIANT(c), (unsigned int)(c)
+
+/* "cap C/V (label L) tier T policy P" of a plan key, as messages name it */
+char *idn_fmt_plan_key(const struct idn_plan_key *k, char *buf, size_t len);
 
 /* Per-CPU stats summed over possible CPUs. */
 int idn_vstats_read(struct idn_maps *m, struct idn_vstat out[IDN_V_MAX]);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -54,6 +55,7 @@ void idn_maps_init(struct idn_maps *m, const char *dir)
 	for (int i = 0; i < IDN_MAP__MAX; i++)
 		m->fd[i] = -1;
 	m->lock_fd = -1;
+	m->claim_fd = 0;
 }
 
 void idn_maps_close(struct idn_maps *m)
@@ -64,6 +66,61 @@ void idn_maps_close(struct idn_maps *m)
 		m->fd[i] = -1;
 	}
 	idn_maps_unlock(m);
+	if (m->claim_fd > 0)
+		close(m->claim_fd - 1);	/* drops the claim */
+	m->claim_fd = 0;
+}
+
+static int owner_open(struct idn_maps *m, bool make)
+{
+	char path[PATH_MAX + sizeof(IDN_OWNER_LEASE) + 1];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", m->dir, IDN_OWNER_LEASE);
+	if (make && mkdir(path, 0700) && errno != EEXIST)
+		return idn_err(-errno, "%s: %s", path, strerror(errno));
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT && !make ? -ENOENT :
+			idn_err(-errno, "%s: %s", path, strerror(errno));
+	return fd;
+}
+
+int idn_maps_claim(struct idn_maps *m)
+{
+	int fd;
+
+	if (m->claim_fd > 0)
+		return 0;
+	fd = owner_open(m, true);
+	if (fd < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		close(fd);
+		return idn_err(err, "%s: %s", m->dir, err == -EBUSY ?
+			       "another idnd manages this router (its pin dir is claimed)" :
+			       strerror(-err));
+	}
+	m->claim_fd = fd + 1;
+	return 0;
+}
+
+int idn_maps_managed(struct idn_maps *m)
+{
+	int fd, busy;
+
+	if (m->claim_fd > 0)
+		return 0;	/* our own claim */
+	fd = owner_open(m, false);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	busy = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
 }
 
 void idn_maps_set_fd(struct idn_maps *m, enum idn_map_id id, int fd)

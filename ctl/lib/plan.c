@@ -284,20 +284,25 @@ int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n_ops
 
 	/* 2. Apply the changes in order; fail before writing anything. */
 	for (int i = 0; i < n_ops; i++) {
-		char cb[32];
+		char cb[160];
 
+		unsigned int h;
+		int at = pset_find(&next, &ops[i].key, &h);
+		bool have = at >= 0 && !next.dead[at];
+
+		if (!have && (ops[i].del || ops[i].mode == IDN_PLAN_CHANGE)) {
+			err = idn_err(-ENOENT, "no plan %s",
+				      idn_fmt_plan_key(&ops[i].key, cb, sizeof(cb)));
+			goto out;
+		}
 		if (ops[i].del) {
-			unsigned int h;
-			int at = pset_find(&next, &ops[i].key, &h);
-
-			if (at < 0 || next.dead[at]) {
-				err = idn_err(-ENOENT, "no plan for cap %s tier %u policy %u",
-					      idn_fmt_cap(ops[i].key.cap, cb, sizeof(cb)),
-					      ops[i].key.tier, ops[i].key.policy);
-				goto out;
-			}
 			next.dead[at] = true;
 			continue;
+		}
+		if (have && ops[i].mode == IDN_PLAN_CREATE) {
+			err = idn_err(-EEXIST, "plan %s exists",
+				      idn_fmt_plan_key(&ops[i].key, cb, sizeof(cb)));
+			goto out;
 		}
 		err = validate_plan(&ops[i].plan);
 		if (err)

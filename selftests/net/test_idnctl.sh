@@ -202,6 +202,18 @@ usage_err "node set: two IPv6 locators" 'two IPv6 addresses' node set id 1 addr 
 out=$(c node set id 9 load 1 2>&1); [ $? -eq 1 ]
 tap_result "node set of an absent node: exit 1" $?
 
+# ---- references: a plan names nodes that exist, a fallback with a plan
+out=$(c plan add cap 1001/2 cand node 9 exec-us 100 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'plan add: candidate node 9 does not exist' <<<"$out"
+tap_result "plan add with an unknown candidate node: exit 1, named" $? "$rc $out"
+out=$(c plan add cap 1001/2 fallback 1001/1 cand node 1 exec-us 100 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -qF 'fallback capability 1001/1 (label 256257) has no plan' <<<"$out"
+tap_result "plan add with a fallback that has no plan: exit 1, class/variant and label" $? \
+	"$rc $out"
+[ "$(c -j plan show | jq '.plans | length')" = 0 ]
+tap_result "refused plans wrote nothing" $?
+check "plan add (the fallback's plan)" c plan add cap 1001/1 cand node 3 exec-us 10
+
 # ---- plan generations
 g0=$(jgen); s0=$(jslot)
 check "plan add" c plan add cap 1001/2 tier any policy any fallback 1001/1 slo-us 5000 shed-tier 2 \
@@ -210,15 +222,15 @@ check "plan add" c plan add cap 1001/2 tier any policy any fallback 1001/1 slo-u
 g1=$(jgen); s1=$(jslot)
 [ "$g1" = $((g0 + 1)) ] && [ "$s1" != "$s0" ]
 tap_result "plan add: generation $g0 -> $g1, slot $s0 -> $s1" $?
-c -j plan show | jq -e '.plans | length == 1 and .[0].cap == "1001/2" and .[0].tier == "any" and
+c -j plan show | jq -e '.plans | map(select(.cap == "1001/2")) | length == 1 and .[0].tier == "any" and
 	.[0].fallback == "1001/1" and .[0].slo_us == 5000 and .[0].shed_tier == 2 and
 	.[0].domains == "0,3" and .[0].weights.state == 0.5 and (.[0].candidates | length == 3) and
 	.[0].candidates[1].variant == 2 and .[0].generation == '"$g1"'' >/dev/null
 tap_result "plan show -j: every field" $?
 check "plan add (tier 3, policy)" c plan add cap 1001/2 tier 3 policy trust 2 cand node 2 exec-us 50 variant 2
 g2=$(jgen); s2=$(jslot)
-[ "$g2" = $((g1 + 1)) ] && [ "$s2" = "$s0" ] && [ "$(c -j plan show | jq '.plans | length')" = 2 ]
-tap_result "second plan add: generation $g2, slot back to $s2, 2 plans" $?
+[ "$g2" = $((g1 + 1)) ] && [ "$s2" = "$s0" ] && [ "$(c -j plan show | jq '.plans | length')" = 3 ]
+tap_result "second plan add: generation $g2, slot back to $s2, 3 plans" $?
 bpftool map dump pinned "$P/idn_plans" >/dev/null 2>&1
 tap_result "plans dumpable by bpftool" $?
 
@@ -250,11 +262,41 @@ tap_result "route get: no plan with hold on is miss-hold" $?
 # ---- plan del
 check "plan del" c plan del cap 1001/2 tier 3 policy trust 2
 g3=$(jgen)
-[ "$g3" = $((g2 + 1)) ] && [ "$(c -j plan show | jq '.plans | length')" = 1 ]
-tap_result "plan del: generation $g3, 1 plan left" $?
+[ "$g3" = $((g2 + 1)) ] && [ "$(c -j plan show | jq '.plans | length')" = 2 ]
+tap_result "plan del: generation $g3, 2 plans left" $?
 out=$(c plan del cap 4242 2>&1); rc=$?
-[ $rc -eq 1 ] && [ "$(jgen)" = "$g3" ]
-tap_result "plan del of an absent plan: exit 1, generation unchanged" $? "$out"
+[ $rc -eq 1 ] && [ "$(jgen)" = "$g3" ] &&
+	grep -qF 'no plan cap 4242/0 (label 1085952) tier any policy any' <<<"$out"
+tap_result "plan del of an absent plan: exit 1, generation unchanged, class/variant and label" \
+	$? "$out"
+
+# ---- add refuses to overwrite; change and replace are explicit (iproute2)
+P2="tier any policy any fallback 1001/1 slo-us 5000 shed-tier 2 domains 0,3 weights 1,1,1,0.5,1,1
+	cand node 1 exec-us 100 state-us 10 cand node 2 exec-us 100 variant 2 cand node 3 exec-us 10"
+plan_json() { c -j plan show cap 1001/2 | jq -c '.plans[] | select(.tier == "any") | del(.generation, .slot)'; }
+before=$(plan_json)
+out=$(c plan add cap 1001/2 tier any policy any cand node 2 exec-us 1 2>&1); rc=$?
+[ $rc -eq 1 ] && [ "$(jgen)" = "$g3" ] && [ "$(plan_json)" = "$before" ] &&
+	grep -qF 'plan add: plan cap 1001/2 (label 256258) tier any policy any exists (use "plan replace" or "plan change")' <<<"$out"
+tap_result "plan add of an existing plan: exit 1, plan and generation unchanged" $? "$rc $out"
+out=$(c plan change cap 1001/2 tier 5 cand node 2 exec-us 1 2>&1); rc=$?
+[ $rc -eq 1 ] && [ "$(jgen)" = "$g3" ] && grep -q 'no plan cap 1001/2 (label 256258) tier 5' <<<"$out"
+tap_result "plan change of an absent plan: exit 1, nothing written" $? "$rc $out"
+check "plan change of an existing plan" c plan change cap 1001/2 tier any policy any cand node 2 exec-us 1
+c -j plan show cap 1001/2 | jq -e '.plans[] | select(.tier == "any") | .candidates | length == 1 and .[0].node == 2 and .[0].exec_us == 1' >/dev/null
+tap_result "plan change wrote the new plan" $?
+check "plan replace of an absent plan creates it" c plan replace cap 1001/2 tier 5 cand node 1 exec-us 7
+check "plan replace of an existing plan" c plan replace cap 1001/2 $P2
+[ "$(plan_json)" = "$before" ]
+tap_result "plan replace put the first plan back, field for field" $?
+check "plan del (tier 5)" c plan del cap 1001/2 tier 5
+out=$(c plan del cap 1001/1 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -qF 'falls back to capability 1001/1 (label 256257), its last plan' <<<"$out"
+tap_result "plan del of a capability another plan falls back to: exit 1" $? "$rc $out"
+out=$(c node add id 1 addr 10.1.0.1 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'node add: node 1 exists (use node set or node change)' <<<"$out"
+tap_result "node add of an existing node: exit 1" $? "$rc $out"
+check "node change (set's iproute2 name)" c node change id 1 net-us 50
 
 # ---- one real packet through the pinned program: receipt, stats, conns
 # Ethernet + IPv4 + TCP SYN 192.168.1.1:1234 -> 10.0.0.1:80
@@ -340,6 +382,39 @@ if [ ! -d /sys/module/idn ]; then
 	[ $rc -eq 0 ] && grep -q "receipts only" <<<"$out"
 	tap_result "monitor all without idn.ko: receipts only, warned" $? "$rc $out"
 fi
+
+# ---- ownership: a node a plan names stays; idnd owns what it manages
+out=$(c node del id 3 2>&1); rc=$?
+[ $rc -eq 1 ] && grep -q 'node del: node 3 is a candidate of plan cap 1001/' <<<"$out"
+tap_result "node del of a plan's candidate: exit 1, the plan named" $? "$rc $out"
+nplans=$(c -j plan show | jq '.plans | length')
+bg_ns "$NS" "$TMPD/idnd.log" "$BUILD/idnd" --insecure -d "$TMPD/idnd.db" -p 8799 -P "$P" -t 1000
+IDND_PID=$BG_PID
+ok=1
+for _ in $(seq 100); do
+	[ "$(c -j plan show | jq '.plans | length')" = 0 ] && { ok=0; break; }
+	sleep 0.1
+done
+[ $ok -eq 0 ] && [ "$(grep -c 'is not in the registry: removed' "$TMPD/idnd.log")" = "$nplans" ] &&
+	grep -qE 'warn +idnd: router .* plan cap 1001/2 \(label 256258\) tier any policy any is not in the registry: removed' "$TMPD/idnd.log" &&
+	grep -q '"method":"TAKEOVER"' "$TMPD/idnd.db.audit"
+tap_result "idnd takes the router over: the $nplans hand-made plans replaced, each logged, audited" \
+	$? "$(tail -5 "$TMPD/idnd.log")"
+for cmd in "plan add cap 1001/1 cand node 3 exec-us 10" "plan replace cap 1001/1 cand node 3 exec-us 10" \
+	"plan del cap 1001/1" "node add id 5 addr 10.1.0.5" "node set id 1 load 5" "node del id 3"; do
+	out=$(c $cmd 2>&1); rc=$?
+	[ $rc -eq 1 ] && grep -q "refused: idnd manages the router at $P" <<<"$out"
+	tap_result "while idnd manages the router: idnctl ${cmd% cap*} refused" $? "$rc $out"
+done
+[ "$(c -j node show | jq length)" = 3 ]
+tap_result "refused node changes wrote nothing" $?
+out=$(timeout 10 nsenter --net="/run/netns/$NS" "$BUILD/idnd" --insecure -d "$TMPD/idnd2.db" \
+	-p 8798 -P "$P" 2>&1 </dev/null); rc=$?
+[ $rc -eq 1 ] && grep -q 'another idnd manages this router' <<<"$out"
+tap_result "a second idnd on the same router is refused (exit 1)" $? "$rc $out"
+kill "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
+check "idnd gone: idnctl plan add accepted again" c plan add cap 1001/1 cand node 3 exec-us 10
+check "plan del" c plan del cap 1001/1
 
 # ---- node del, decap, detach
 nh_put 6 && nh_put 7

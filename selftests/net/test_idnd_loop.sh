@@ -49,7 +49,7 @@ for _ in $(seq 60); do
 	if who "http://$TOPO_VIP4/" -m 1 | grep -q node; then served=0; break; fi
 	sleep 0.05
 done
-misses=$(sed -n 's/.*LOOP: cap 1792: \([0-9]*\) unmet.*/\1/p' "$TMPD/idnd.log" | head -1)
+misses=$(sed -n 's/.*LOOP: cap 7\/0 (label 1792): \([0-9]*\) unmet.*/\1/p' "$TMPD/idnd.log" | head -1)
 st=$(api "$URL/v1/status")
 tap_result "${misses:-no} misses sensed, then idnd placed the capability (scale out)" \
 	"$([ "${misses:-0}" -ge 1 ] && [ "$(jq .loop.scale_out <<<"$st")" -ge 1 ]; echo $?)" "$st"

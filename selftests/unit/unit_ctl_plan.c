@@ -8,6 +8,8 @@
  */
 #include <errno.h>
 #include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 
@@ -124,7 +126,7 @@ static void test_commit(void)
 	ops[0] = plan_op(IDN_CAP(99, 0), 0, NULL);
 	ops[0].del = true;
 	ASSERT_EQ(idn_plan_commit(&M, ops, 1, &gen), -ENOENT, "delete absent");
-	ASSERT_TRUE(strstr(idn_errmsg(), "no plan for cap 99/0"), "message");
+	ASSERT_TRUE(strstr(idn_errmsg(), "no plan cap 99/0 (label 25344) tier any policy any"), "message");
 	ASSERT_OK(idn_config_get(&M, &cfg), "config");
 	ASSERT_EQ(cfg.generation, 3, "generation unchanged");
 	ASSERT_EQ(cfg.active_slot, 1, "slot unchanged");
@@ -183,6 +185,98 @@ static void test_commit_ops(void)
 	for (int i = 0; i < n; i++)
 		ASSERT_TRUE(IDN_CAP_CLASS(e[i].key.cap) < 100, "no deleted plan left");
 	free(e);
+}
+
+/*
+ * add/change/replace (idnctl plan): a create of a present key fails with
+ * -EEXIST, a change of an absent one with -ENOENT, and either publishes
+ * nothing; replace (IDN_PLAN_SET) takes both.
+ */
+static void test_commit_modes(void)
+{
+	static const __u32 a[] = { 1, 2 }, b[] = { 3 };
+	struct idn_plan_op op[2];
+	struct idn_plan_entry *e = NULL;
+	struct idn_config cfg;
+	__u32 gen = 0, g0;
+	int n, seen = 0;
+
+	if (!have_maps)
+		return tap_skip("cannot create BPF maps (needs CAP_BPF)");
+	op[0] = plan_op(IDN_CAP(300, 0), 2, a);
+	op[0].mode = IDN_PLAN_CREATE;
+	ASSERT_OK(idn_plan_commit(&M, op, 1, &gen), "create of an absent plan");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	g0 = cfg.generation;
+	op[0] = plan_op(IDN_CAP(300, 0), 1, b);
+	op[0].mode = IDN_PLAN_CREATE;
+	ASSERT_EQ(idn_plan_commit(&M, op, 1, &gen), -EEXIST, "create of a present plan");
+	ASSERT_TRUE(strstr(idn_errmsg(), "cap 300/0 (label 76800) tier any policy any exists") != NULL,
+		    "the message names the key: class/variant and label");
+	/* a good op before it in the same commit is not written either */
+	op[1] = op[0];
+	op[0] = plan_op(IDN_CAP(301, 0), 1, b);
+	ASSERT_EQ(idn_plan_commit(&M, op, 2, &gen), -EEXIST, "create in a batch");
+	op[0] = plan_op(IDN_CAP(302, 0), 1, b);
+	op[0].mode = IDN_PLAN_CHANGE;
+	ASSERT_EQ(idn_plan_commit(&M, op, 1, &gen), -ENOENT, "change of an absent plan");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	ASSERT_EQ(cfg.generation, g0, "refused ops published nothing");
+	op[0] = plan_op(IDN_CAP(300, 0), 1, b);
+	op[0].mode = IDN_PLAN_CHANGE;
+	ASSERT_OK(idn_plan_commit(&M, op, 1, &gen), "change of a present plan");
+	op[0] = plan_op(IDN_CAP(302, 0), 1, b);	/* IDN_PLAN_SET: replace */
+	ASSERT_OK(idn_plan_commit(&M, op, 1, &gen), "replace of an absent plan creates it");
+	ASSERT_OK(idn_plan_commit(&M, op, 1, &gen), "replace of a present plan");
+	ASSERT_EQ(gen, g0 + 3, "three generations");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	n = idn_plan_list(&M, (int)cfg.active_slot, &e);
+	for (int i = 0; i < n; i++) {
+		if (e[i].key.cap == IDN_CAP(301, 0))
+			ASSERT_TRUE(0, "the batch refused by -EEXIST wrote its other op");
+		if (e[i].key.cap == IDN_CAP(300, 0) || e[i].key.cap == IDN_CAP(302, 0)) {
+			ASSERT_EQ(e[i].plan.n_cand, 1, "changed plan's candidates");
+			ASSERT_EQ(e[i].plan.cand[0].node, 3, "changed plan's node");
+			seen++;
+		}
+	}
+	ASSERT_EQ(seen, 2, "both plans in the active slot");
+	free(e);
+	for (int i = 0; i < 2; i++) {
+		op[i] = plan_op(IDN_CAP(300 + 2 * i, 0), 0, NULL);
+		op[i].del = true;
+	}
+	ASSERT_OK(idn_plan_commit(&M, op, 2, &gen), "cleanup");
+}
+
+/*
+ * The owner's claim (idnd): exclusive while its process holds it, seen
+ * by another opener, gone with the holder's fd (a crash drops it too).
+ */
+static void test_claim(void)
+{
+	char dir[] = "/tmp/idn-unit-claim.XXXXXX", sub[64];
+	struct idn_maps a, b;
+
+	if (!mkdtemp(dir))
+		return tap_skip("mkdtemp");
+	idn_maps_init(&a, dir);
+	idn_maps_init(&b, dir);
+	ASSERT_EQ(idn_maps_managed(&b), 0, "no claim before idnd starts");
+	ASSERT_OK(idn_maps_claim(&a), "claim");
+	ASSERT_OK(idn_maps_claim(&a), "claim again by the holder");
+	ASSERT_EQ(idn_maps_managed(&a), 0, "the holder does not refuse itself");
+	ASSERT_EQ(idn_maps_managed(&b), 1, "another opener sees the claim");
+	ASSERT_EQ(idn_maps_claim(&b), -EBUSY, "a second claimant is refused");
+	ASSERT_TRUE(strstr(idn_errmsg(), "another idnd manages this router") != NULL,
+		    "the refusal says why");
+	idn_maps_close(&a);
+	ASSERT_EQ(idn_maps_managed(&b), 0, "the claim ends with its holder");
+	ASSERT_OK(idn_maps_claim(&b), "claimed by the next idnd");
+	idn_maps_close(&b);
+	snprintf(sub, sizeof(sub), "%s/%s", dir, IDN_OWNER_LEASE);
+	rmdir(sub);
+	rmdir(dir);
 }
 
 /* addr4 / addr6: the node's locators, NULL for none */
@@ -348,6 +442,8 @@ int main(void)
 	setup();
 	TAP_RUN(test_commit);
 	TAP_RUN(test_commit_ops);
+	TAP_RUN(test_commit_modes);
+	TAP_RUN(test_claim);
 	TAP_RUN(test_locators);
 	TAP_RUN(test_route);
 	idn_maps_close(&M);
