@@ -9,8 +9,11 @@
 #   1 unit     $O/tests/unit_*          (userspace C, incl. bpf/lib), and
 #              selftests/unit/test_*.sh (the same under valgrind)
 #   2 bpf      $O/tests/bpf_*           (BPF_PROG_TEST_RUN fixtures)
-#   3 net      selftests/net/test_*.sh  (namespaces + veth + real clients)
-#   4 kernel   selftests/kernel/run.sh  (QEMU guest), when present
+#   3 net      selftests/net/test_*.sh  (namespaces + veth + real clients),
+#              selftests/security/run.sh (the attacks of issue 11)
+#   4 pkg      selftests/pkg/test_*.sh  (make deb, the packages installed and
+#              started in a fresh Debian 12 debootstrap chroot)
+#   5 kernel   selftests/kernel/run.sh  (QEMU guest), when present
 # IDN_TESTS="pattern" runs only tests whose path matches the pattern.
 #
 # The BPF tier runs once per dataplane variant: the features this kernel
@@ -27,7 +30,8 @@ cd "$(dirname "$0")/.."
 
 tests=()
 for t in "$O"/tests/unit_* selftests/unit/test_*.sh "$O"/tests/bpf_* \
-	selftests/net/test_*.sh selftests/security/run.sh selftests/kernel/run.sh; do
+	selftests/net/test_*.sh selftests/security/run.sh selftests/pkg/test_*.sh \
+	selftests/kernel/run.sh; do
 	[ -x "$t" ] || continue
 	[ -n "${IDN_TESTS:-}" ] && [[ $t != *${IDN_TESTS}* ]] && continue
 	tests+=("$t")

@@ -16,7 +16,7 @@ PKGS=(
 	libinih-dev
 	# Debian packages (make deb) and their test in a fresh Debian 12 chroot
 	# (selftests/pkg/test_packages.sh)
-	debhelper dh-dkms dkms lintian debootstrap dpkg-dev
+	debhelper dh-dkms dkms lintian debootstrap dpkg-dev systemd
 	# control-plane mutual TLS (ctl/lib/http.c: GnuTLS, libmicrohttpd's TLS
 	# library); certificates for the demo and tests with the openssl CLI
 	libgnutls28-dev openssl

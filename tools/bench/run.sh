@@ -5,7 +5,7 @@
 # per figure on stdout (progress on stderr).
 #
 #   O=build tools/bench/run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel]
-#         [agent] [kvauth] [rdma] [security] [bgp] [fed] [scale] [migrate] [metrics]
+#         [agent] [kvauth] [rdma] [security] [bgp] [fed] [scale] [migrate] [metrics] [packages]
 #   (default: all; kvauth is part of agent)
 #
 #   xdp   per-packet cost of the XDP steering paths in loop mode against
@@ -104,6 +104,12 @@
 #         (the destination agent's commit of the moved blocks to idnd's write
 #         of the router's affinity entry; target <= 100)
 #
+#   packages  selftests/pkg/test_packages.sh: make deb, the packages
+#         installed into a fresh Debian 12 debootstrap chroot, each binary's
+#         --version, the units verified, idnd and an agent started from
+#         their units: packages_built (>= 4), packages_failed_fresh_chroot
+#         (packages that fail to install or to run --version; must be 0)
+#
 #   metrics  tools/bench/metrics_lint.sh: idnd's, an agent's and the
 #         dataplane's Prometheus exports of a running system through
 #         `promtool check metrics`: metrics_lint_errors (must be 0),
@@ -123,7 +129,8 @@ case "$O" in /*) ;; *) O="$ROOT/$O" ;; esac
 
 want_xdp=0 want_rps=0 want_replace=0 want_connstate=0 want_placement=0 want_kernel=0 want_agent=0 want_rdma=0
 want_hostile=0 want_security=0 want_bgp=0 want_fed=0 want_scale=0 want_migrate=0 want_metrics=0 want_kvauth=0
-[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp fed scale migrate metrics
+want_packages=0
+[ $# -eq 0 ] && set -- xdp hostile rps replace connstate placement kernel agent rdma security bgp fed scale migrate metrics packages
 for a in "$@"; do
 	case "$a" in
 	xdp) want_xdp=1 ;;
@@ -142,7 +149,8 @@ for a in "$@"; do
 	scale) want_scale=1 ;;
 	migrate) want_migrate=1 ;;
 	metrics) want_metrics=1 ;;
-	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [kvauth] [rdma] [security] [bgp] [fed] [scale] [migrate] [metrics]" >&2; exit 2 ;;
+	packages) want_packages=1 ;;
+	*) echo "usage: run.sh [xdp] [hostile] [rps] [replace] [connstate] [placement] [kernel] [agent] [kvauth] [rdma] [security] [bgp] [fed] [scale] [migrate] [metrics] [packages]" >&2; exit 2 ;;
 	esac
 done
 
@@ -457,5 +465,21 @@ fi
 if [ $want_metrics = 1 ]; then
 	echo "# metrics: promtool check metrics over idnd, agent and dataplane exports" >&2
 	run_part "metrics lint" env O="$O" "$HERE/metrics_lint.sh"
+fi
+if [ $want_packages = 1 ]; then
+	# the Debian packages in a fresh Debian 12 chroot (selftests/pkg)
+	echo "# packages: make deb, install into a fresh Debian 12 chroot, --version" >&2
+	pf=$(mktemp)
+	st=0
+	out=$(O="$O" IDN_PKG_FIGURES="$pf" "$ROOT/selftests/pkg/test_packages.sh" 2>&1) || st=$?
+	cat "$pf"
+	rm -f "$pf"
+	if [ $st -eq 4 ]; then
+		echo "run.sh: packages skipped: $(grep -m1 SKIP <<<"$out")" >&2
+	elif [ $st -ne 0 ]; then
+		grep -E '^not ok' -A3 <<<"$out" >&2
+		echo "run.sh: packages benchmark FAILED" >&2
+		rc=1
+	fi
 fi
 exit $rc
