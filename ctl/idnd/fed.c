@@ -1309,8 +1309,8 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 		}
 		json_object_put(o);
 		if (!idnd_cap_find(e.label))
-			return err_json(code, 404, "no capability %u/%u registered",
-					IDN_CAP_CLASS(e.label), IDN_CAP_VARIANT(e.label));
+			return err_json(code, 404, "no capability " IDN_CAP_FMT " registered",
+					IDN_CAP_ARG(e.label));
 		for (i = 0; i < n_exports && exports[i].label != e.label; i++)
 			;
 		if (i == n_exports && n_exports == FED_MAX_EXPORTS)

@@ -34,6 +34,14 @@ int idnd_fed_cands(const struct d_cap *c, const struct d_policy *pol, struct idn
 	return 0;
 }
 bool idnd_fed_any(uint32_t label) { return false; }
+/* audit.c, libidn's args.c: the takeover log of idnd_compile(), not reached here */
+void idnd_audit(const char *who, const char *method, const char *what, unsigned int status,
+		const char *body, size_t len) {}
+char *idn_fmt_plan_key(const struct idn_plan_key *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "cap %u/%u", IDN_CAP_CLASS(k->cap), IDN_CAP_VARIANT(k->cap));
+	return buf;
+}
 int idn_config_get(struct idn_maps *m, struct idn_config *cfg) { return -ENOSYS; }
 int idn_plan_list(struct idn_maps *m, int slot, struct idn_plan_entry **out) { return -ENOSYS; }
 int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n, __u32 *gen)
