@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kt_tcp.c - TCP endpoints for the kernel tier's hold tests.
+ * kt_tcp.c - TCP endpoints for the kernel tier's hold tests: a tool, not a
+ * test (no checks here; test_hold.sh and test_activate.sh check its
+ * output and exit status), so not on the kselftest harness.
  *
  *   kt_tcp listen PORT                 accept, answer "idn\n", close; forever
  *   kt_tcp connect ADDR PORT TIMEOUT_MS
