@@ -1056,6 +1056,58 @@ static __attribute__((noinline)) int ts_cookie_tc(void *ctx, __u32 off, __u32 le
 	return ts_cookie(ctx, off, len, IDN_HOOK_TC);
 }
 
+IDN_INLINE int receipt_sampled(const struct idn_config *cfg, const struct idn_vip *vip)
+{
+	if (vip && (vip->flags & IDN_VIP_F_RECEIPT))
+		return 1;
+	if (cfg->receipt_sample == 1)
+		return 1;
+	return cfg->receipt_sample > 1 && bpf_get_prandom_u32() % cfg->receipt_sample == 0;
+}
+
+/*
+ * receipt_node_down - the receipt of a connection reset by the node-down
+ * rule: verdict error, node the down node, one candidate (that node,
+ * reason node-down), the flow; the descriptor where the segment carried
+ * one (@d, else zero). Sampled like a new flow's (receipt_sample, the
+ * VIP's receipt flag). A call of its own: nothing on idn_steer()'s stack.
+ */
+static __attribute__((noinline)) void receipt_node_down(const struct idn_config *cfg,
+							const struct idn_flow_key *flow,
+							const struct idn_desc *d, __u32 node)
+{
+	const struct idn_vip *vip;
+	struct idn_receipt *rc;
+	__u32 zero = 0;
+
+	vip = bpf_map_lookup_elem(&idn_vips, (struct idn_vip_key *)flow->daddr);
+	if (!receipt_sampled(cfg, vip))
+		return;
+	rc = bpf_map_lookup_elem(&idn_rscratch, &zero);
+	if (!rc)
+		return;
+	rc->version = IDN_RECEIPT_VERSION;
+	rc->verdict = IDN_V_ERROR;
+	rc->n_cand = 1;
+	rc->source = d ? d->flags : 0;
+	rc->generation = cfg->generation;
+	rc->node = node;
+	rc->aff_node = IDN_NODE_NONE;
+	rc->ktime_ns = bpf_ktime_get_ns();
+	if (d)
+		rc->desc = *d;
+	else
+		__builtin_memset(&rc->desc, 0, sizeof(rc->desc));
+	rc->flow = *flow;
+	rc->cand[0].node = node;
+	rc->cand[0].cost = 0;
+	rc->cand[0].reject = IDN_REJ_NODE_DOWN;
+	rc->cand[0].variant = 0;
+	rc->cand[0].from_fallback = 0;
+	rc->cand[0].pad = 0;
+	bpf_ringbuf_output(&idn_receipts, rc, sizeof(*rc), 0);
+}
+
 /*
  * ts_cookie_forward - a mid-flow TCP segment without a connection entry
  * whose TSecr names a node of the flow's plans (stateless.h,
@@ -1090,6 +1142,7 @@ IDN_INLINE int ts_cookie_forward(void *ctx, const struct idn_config *cfg,
 	if (r < 0) {
 		/* its node is down or gone: reset now (see idn_steer()) */
 		stat_drop(IDN_DROP_NODE_DOWN);
+		receipt_node_down(cfg, &p->flow, d, id);
 		stat_verdict(IDN_V_ERROR, len);
 		if (!(p->tcp_flags & IDN_TCP_RST) && !(cfg->flags & IDN_CFG_F_NO_RST)) {
 			act = reject_tcp_rst(ctx, p, xdp);
@@ -1133,15 +1186,6 @@ IDN_INLINE int steer_desc(const struct idn_config *cfg, const struct idn_vip *vi
 			return r;
 	}
 	return idn_desc_finish(f, &w->d);
-}
-
-IDN_INLINE int receipt_sampled(const struct idn_config *cfg, const struct idn_vip *vip)
-{
-	if (vip && (vip->flags & IDN_VIP_F_RECEIPT))
-		return 1;
-	if (cfg->receipt_sample == 1)
-		return 1;
-	return cfg->receipt_sample > 1 && bpf_get_prandom_u32() % cfg->receipt_sample == 0;
 }
 
 IDN_INLINE int idn_steer(void *ctx, const int xdp)
@@ -1278,6 +1322,7 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		if (p.flow.proto == IPPROTO_TCP && !(p.tcp_flags & IDN_TCP_SYN)) {
 			idn_conn_del(cs, cm, &cp, &p.flow, ctag);
 			stat_drop(IDN_DROP_NODE_DOWN);
+			receipt_node_down(cfg, &p.flow, NULL, id);
 			stat_verdict(IDN_V_ERROR, len);
 			if (!(p.tcp_flags & IDN_TCP_RST) && !(cfg->flags & IDN_CFG_F_NO_RST)) {
 				act = reject_tcp_rst(ctx, &p, xdp);

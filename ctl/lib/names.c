@@ -77,6 +77,7 @@ static const char *const rejects[] = {
 	[IDN_REJ_OVERLOAD] = "overload",
 	[IDN_REJ_BUDGET] = "budget",
 	[IDN_REJ_SLO] = "slo",
+	[IDN_REJ_NODE_DOWN] = "node-down",
 };
 _Static_assert(ARRAY_SIZE(rejects) == IDN_REJ_MAX, "reject names");
 

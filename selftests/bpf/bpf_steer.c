@@ -617,6 +617,82 @@ static void fx_node_down_reset(int hook)
 		ASSERT_NEQ(c.node, id, "UDP flow moved off the down node");
 }
 
+static struct idn_receipt got;
+static int n_got;
+
+static int receipt_cb(void *ctx, void *data, size_t sz)
+{
+	if (sz >= sizeof(got))
+		memcpy(&got, data, sizeof(got));
+	n_got++;
+	return 0;
+}
+
+/*
+ * A connection reset by the node-down rule leaves a routing receipt:
+ * verdict error, the down node, one candidate (that node, node-down), the
+ * flow; sampled like a new flow's (none with sampling off).
+ */
+static void fx_node_down_receipt(int hook)
+{
+	struct idn_config c = get_config();
+	struct idn_flow_key fk;
+	struct ring_buffer *rb;
+	struct idn_conn cn;
+	struct idn_node n;
+	struct pg p;
+	__u32 id;
+
+	rb = ring_buffer__new(E.receipts, receipt_cb, NULL, NULL);
+	if (!ASSERT_TRUE(rb != NULL, "ring buffer"))
+		return;
+	tcp4(&p, "203.0.113.10", 80, PG_SYN, NULL);
+	run_in(hook, &p);
+	if (!ASSERT_EQ(R.ret, act_code(hook, A_TX), "SYN forwarded") ||
+	    !ASSERT_OK(get_conn(&p, &cn), "conn entry"))
+		goto out;
+	id = cn.node;
+	fk = flow_of(&p);
+	n = get_node(id);
+	n.health = IDN_HEALTH_DOWN;
+	put_node(id, &n);
+	ring_buffer__consume(rb);	/* drain earlier receipts */
+	c.receipt_sample = 1;
+	put_config(&c);
+	n_got = 0;
+	memset(&got, 0, sizeof(got));
+	p.buf[p.l3_off + 20 + 13] = 0x10;	/* ACK: mid-flow */
+	pg_fix_csums(&p);
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_ERROR, IDN_DROP_NODE_DOWN)) {
+		ring_buffer__consume(rb);
+		if (ASSERT_EQ(n_got, 1, "one receipt for the reset")) {
+			ASSERT_EQ(got.version, IDN_RECEIPT_VERSION, "version");
+			ASSERT_EQ(got.verdict, IDN_V_ERROR, "verdict error");
+			ASSERT_EQ(got.node, id, "the down node");
+			ASSERT_EQ(got.aff_node, IDN_NODE_NONE, "no affinity node");
+			ASSERT_EQ(got.n_cand, 1, "one candidate");
+			ASSERT_EQ(got.cand[0].node, id, "cand: the down node");
+			ASSERT_EQ(got.cand[0].reject, IDN_REJ_NODE_DOWN, "reason node-down");
+			ASSERT_TRUE(!memcmp(&got.flow, &fk, sizeof(fk)), "the flow");
+			ASSERT_NEQ(got.ktime_ns, 0, "time");
+		}
+	}
+	/* sampling off: the reset leaves no receipt */
+	c.receipt_sample = 0;
+	put_config(&c);
+	cn = (struct idn_conn){ .node = id, .generation = 1, .cap = CAP_A };
+	idn_ct_put(E.conns, &fk, &cn);
+	n_got = 0;
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_ERROR, IDN_DROP_NODE_DOWN)) {
+		ring_buffer__consume(rb);
+		ASSERT_EQ(n_got, 0, "no receipt when off");
+	}
+out:
+	ring_buffer__free(rb);
+}
+
 static void fx_vip6_new(int hook)
 {
 	struct idn_conn c;
@@ -1902,16 +1978,6 @@ static void fx_dual_stack(int hook)
 		ASSERT_EQ(a.node, 1, "to the dual-stack node 1");
 }
 
-static struct idn_receipt got;
-static int n_got;
-
-static int receipt_cb(void *ctx, void *data, size_t sz)
-{
-	if (sz >= sizeof(got))
-		memcpy(&got, data, sizeof(got));
-	n_got++;
-	return 0;
-}
 
 static void fx_receipt(int hook)
 {
@@ -2425,6 +2491,7 @@ static const struct fixture fixtures[] = {
 	{ "VIP v6 SYN: IP6IP6", fx_vip6_new },
 	{ "outer source pool: per flow, spread, checksummed (RSS)", fx_rss_src },
 	{ "node down: TCP reset at once, UDP moves", fx_node_down_reset },
+	{ "node down: the reset leaves a receipt", fx_node_down_receipt },
 	{ "VLAN tag in the frame (TC: QinQ inner tag) dropped on encap", fx_vlan },
 	{ "IPv6 descriptor address", fx_addr6 },
 	{ "TCP option: policy, cap, token", fx_opt_valid },

@@ -580,6 +580,9 @@ enum idn_reject {
 	IDN_REJ_OVERLOAD,	/* queue over its soft limit (node.max_queue) */
 	IDN_REJ_BUDGET,		/* J over the request's cost budget */
 	IDN_REJ_SLO,		/* J (expected TTFT) over the plan's SLO */
+	IDN_REJ_NODE_DOWN,	/* the connection's node is down, gone or lost
+				 * its locator: the connection was reset
+				 * (verdict error, node-down rule) */
 	IDN_REJ_MAX,
 };
 
