@@ -45,7 +45,7 @@ on_cleanup topo_dataplane_detach
 
 # plan PROMPT_TOKENS: one plan over the 3 nodes, node 1 cheapest
 plan() {
-	ctl plan add cap $CAP tier any policy any slo-us $SLO_US shed-tier 1 \
+	ctl plan replace cap $CAP tier any policy any slo-us $SLO_US shed-tier 1 \
 		prompt-tokens "$1" cand node 1 exec-us 100 cand node 2 exec-us 150 \
 		cand node 3 exec-us 200 >/dev/null
 }

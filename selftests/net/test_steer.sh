@@ -58,7 +58,7 @@ ctl vip add $TOPO_VIP4 port 80 proto tcp cap $CAP tier 1 receipt on || cfg_ok=1
 ctl vip add $TOPO_VIP6 port 80 proto tcp cap $CAP tier 1 receipt on || cfg_ok=1
 # plan_all EXEC1 EXEC2 EXEC3: one plan over the 3 dual-stack nodes
 plan_all() {
-	ctl plan add cap $CAP tier any policy any \
+	ctl plan replace cap $CAP tier any policy any \
 		cand node 1 exec-us "$1" state-us 2000 cand node 2 exec-us "$2" state-us 2000 \
 		cand node 3 exec-us "$3" state-us 2000 >/dev/null
 }

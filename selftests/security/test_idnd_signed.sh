@@ -107,7 +107,7 @@ refused "rollback to revoked version 2 (newer than the serving version 1)" 409 \
 echo '{"class":7,"variant":1,"name":"chat-q","version":1,"resources":{"mem_gb":1},"lineage":{"parent":1792,"method":"quantization"}}' >"$TMPD/dq"
 sign key "$TMPD/pub.key" publisher acme desc "$TMPD/dq" sha256 "$sha" lineage 7/0@3 out "$TMPD/mq" >/dev/null
 refused "a derived capability whose lineage names revoked version 3" 409 \
-	'lineage: capability 7/0 (label 1792) version 3 is revoked' 'lineage: capability 7/0 (label 1792) version 3 is revoked' \
+	'lineage: capability 7/0 \(label 1792\) version 3 is revoked' 'lineage: capability 7/0 \(label 1792\) version 3 is revoked' \
 	"$(with "$TMPD/dq" "$TMPD/mq")"
 v=$(get /v1/caps | jq '.[] | select(.label == 1792) | .version')
 revs=$(get /v1/revocations | jq -c 'map(.version) | sort')
