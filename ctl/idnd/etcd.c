@@ -272,9 +272,15 @@ static int authenticate(struct etcd *e)
 	if (!json_object_object_get_ex(o, "token", &t) ||
 	    strlen(json_object_get_string(t)) >= sizeof(e->token) ||
 	    !*json_object_get_string(t)) {
+		/*
+		 * etcd without auth answers an error ("authentication is not
+		 * enabled", above); an answer with no usable token is refused
+		 * too, rather than authenticating again before every request
+		 */
 		json_object_put(o);
-		/* auth not enabled in etcd: it answers without a token; go on without */
-		return 0;
+		snprintf(e->err, sizeof(e->err), "etcd: authentication as user %.64s: the answer "
+			 "carries no usable token", auth_user);
+		return -EPROTO;
 	}
 	strcpy(e->token, json_object_get_string(t));
 	e->auths++;
