@@ -22,11 +22,16 @@
  *                   host order, generation 0): one key per capability plan
  *   gen             generation number, written by the last txn of a
  *                   generation (several txns when etcd's limits need them)
+ *   telekeys/ID     node ID's telemetry key for the routers (ident.c)
+ *   fednodes/ID     a federation peer's node entry (fed.c; ID 4080..4095):
+ *                   {"id", "peer", "addr4", "domain", "trust", "health",
+ *                   "net_us", "load"}, bound to the leader's lease
  * Only the leader writes; each write of a generation is one txn guarded by
  * "leader == this replica" (a deposed leader cannot publish). A follower
  * answers writes with 503 and takes over when the leader key expires: it
  * loads caps, nodes (with their leases) and placement from etcd.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +42,8 @@
 #include "idnd.h"
 #include "ident.h"
 #include "etcd.h"
+#include "fed.h"
+#include "capsig.h"
 
 #define LEADER_TTL	2	/* seconds */
 #define TICK_S		0.25
@@ -125,6 +132,71 @@ void idnd_dist_tele_key(uint32_t id, const uint8_t key[16], uint32_t key_id)
 		pr_warn("DIST: %s %s: %s\n", key ? "put" : "delete", k, etcd_err(&E));
 	else
 		tk_pub[id] = key_id;
+}
+
+/*
+ * Federation peers' node entries (fed.c) for the routers the watchers
+ * feed: the leader writes fednodes/ID when the entry changes (its ingress,
+ * health up while the peer's summary is fresh, down when stale) and
+ * deletes it when the peer is removed, before it publishes the plans
+ * that name it (the caller compiles after). Bound to the leader's lease:
+ * the entries are this leader's imports, so a leader that goes takes them
+ * with it (its TTL later) and the next one writes its own at its first
+ * federation tick. What was published last, per peer slot.
+ */
+static char *fn_pub[IDND_MAX_PEERS];
+
+void idnd_dist_fednode(uint32_t id, const char *peer, const struct idn_node *n)
+{
+	char k[128], a4[INET_ADDRSTRLEN] = "";
+	json_object *o;
+	const char *s;
+	int slot, e;
+
+	if (!D.etcd || !D.leader || !idnd_fed_reserved(id))
+		return;
+	slot = IDN_MAX_NODES - 1 - id;
+	key_of(k, sizeof(k), "fednodes/%u", id);
+	if (!n) {
+		if (!fn_pub[slot])
+			return;	/* nothing of this leader's there */
+		e = etcd_delete(&E, k);
+		if (e) {
+			pr_warn("DIST: delete %s: %s\n", k, etcd_err(&E));
+			return;
+		}
+		free(fn_pub[slot]);
+		fn_pub[slot] = NULL;
+		pr_info("DIST: peer entry %u withdrawn from the routers\n", id);
+		return;
+	}
+	if (n->flags & IDN_NODE_F_LOC4)
+		inet_ntop(AF_INET, &n->addr4, a4, sizeof(a4));
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(id));
+	json_object_object_add(o, "peer", json_object_new_string(peer));
+	json_object_object_add(o, "addr4", json_object_new_string(a4));
+	json_object_object_add(o, "domain", json_object_new_int(n->domain));
+	json_object_object_add(o, "trust", json_object_new_int(n->trust));
+	json_object_object_add(o, "health", json_object_new_string(
+		n->health == IDN_HEALTH_UP ? "up" : "down"));
+	json_object_object_add(o, "net_us", json_object_new_int64(n->net_us));
+	json_object_object_add(o, "load", json_object_new_int(n->load));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (fn_pub[slot] && !strcmp(fn_pub[slot], s)) {
+		json_object_put(o);
+		return;		/* unchanged: nothing written */
+	}
+	e = etcd_put(&E, k, s, strlen(s), D.leader_lease);
+	if (e) {
+		pr_warn("DIST: put %s: %s\n", k, etcd_err(&E));
+	} else {
+		free(fn_pub[slot]);
+		fn_pub[slot] = strdup(s);
+		pr_info("DIST: peer entry %u (peer %s, ingress %s) %s for the routers\n", id,
+			peer, a4, n->health == IDN_HEALTH_UP ? "up" : "down");
+	}
+	json_object_put(o);
 }
 
 void idnd_dist_sig(const char *sub, const char *val)
@@ -797,6 +869,10 @@ void idnd_dist_tick(double now)
 		pr_warn("DIST: compile after takeover: %s\n", idn_errmsg());
 	memset(tk_pub, 0, sizeof(tk_pub));
 	idnd_ident_push_keys();		/* the telemetry keys this replica issued */
+	for (int i = 0; i < IDND_MAX_PEERS; i++) {	/* peers' entries: at the next fed tick */
+		free(fn_pub[i]);
+		fn_pub[i] = NULL;
+	}
 }
 
 /* ---- router side: the watcher ---- */
@@ -927,6 +1003,12 @@ static void wnode(const char *rest, const char *val, int64_t rev)
 			wrefuse(rest - 6, rev, "not a node id (0..4095)");
 		return;
 	}
+	if (idnd_fed_reserved(id)) {	/* the peers' entries come from fednodes/ only */
+		if (val)
+			wrefuse(rest - 6, rev, "node ids 4080..4095 are federation peers' "
+				"entries (fednodes/)");
+		return;
+	}
 	if (val) {
 		bool agent;
 		json_object *o = node_val(val, &agent);
@@ -1016,6 +1098,151 @@ static void wtelekey(const char *rest, const char *val, int64_t rev)
 	pr_info("WATCH: node %u: telemetry key %lld\n", id, (long long)kid);
 }
 
+/*
+ * fednodes/ID from the leader: a federation peer's node entry (its
+ * ingress, WAN, its domain), which the plans' remote candidates name.
+ * Every field is checked; a value that fails is refused (counted, said)
+ * and the maps keep what they had. fn_seen: in the current full sync.
+ */
+static bool fn_seen[IDND_MAX_PEERS];
+
+static int fednode_parse(json_object *o, unsigned int id, struct idn_node *n, char *peer,
+			 size_t peerlen, char *why, size_t wl)
+{
+	static const struct { const char *k; long lo, hi; } ints[] = {
+		{ "id", 0, IDN_MAX_NODES - 1 }, { "domain", 0, 31 }, { "trust", 0, 7 },
+		{ "net_us", 0, 10000000 }, { "load", 0, 1000 },
+	};
+	static const char *const strs[] = { "peer", "addr4", "health" };
+	long v[5];
+	const char *sv[3];
+	struct in_addr a;
+	json_object *x;
+	int nf = 0;
+
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		snprintf(why, wl, "not a JSON object");
+		return -EINVAL;
+	}
+	json_object_object_foreach(o, key, val) {
+		bool known = false;
+
+		(void)val;
+		for (size_t i = 0; i < 5; i++)
+			known |= !strcmp(key, ints[i].k);
+		for (size_t i = 0; i < 3; i++)
+			known |= !strcmp(key, strs[i]);
+		if (!known) {
+			snprintf(why, wl, "unknown field \"%.32s\"", key);
+			return -EINVAL;
+		}
+		nf++;
+	}
+	for (size_t i = 0; i < 5; i++) {
+		if (!json_object_object_get_ex(o, ints[i].k, &x) ||
+		    !json_object_is_type(x, json_type_int) ||
+		    json_object_get_int64(x) < ints[i].lo || json_object_get_int64(x) > ints[i].hi) {
+			snprintf(why, wl, "field \"%s\": an integer %ld..%ld", ints[i].k,
+				 ints[i].lo, ints[i].hi);
+			return -EINVAL;
+		}
+		v[i] = json_object_get_int64(x);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (!json_object_object_get_ex(o, strs[i], &x) ||
+		    !json_object_is_type(x, json_type_string)) {
+			snprintf(why, wl, "field \"%s\": a string", strs[i]);
+			return -EINVAL;
+		}
+		sv[i] = json_object_get_string(x);
+	}
+	if (nf != 8) {
+		snprintf(why, wl, "a peer entry has exactly id, peer, addr4, domain, trust, "
+			 "health, net_us, load");
+		return -EINVAL;
+	}
+	if (v[0] != id) {
+		snprintf(why, wl, "value names node %ld, the key node %u", v[0], id);
+		return -EINVAL;
+	}
+	if (!capsig_name_ok(sv[0])) {
+		snprintf(why, wl, "field \"peer\": 1..63 of A-Z a-z 0-9 . _ -");
+		return -EINVAL;
+	}
+	if (inet_pton(AF_INET, sv[1], &a) != 1 || !a.s_addr) {
+		snprintf(why, wl, "field \"addr4\": the peer's IPv4 ingress address");
+		return -EINVAL;
+	}
+	if (strcmp(sv[2], "up") && strcmp(sv[2], "down")) {
+		snprintf(why, wl, "field \"health\": \"up\" or \"down\"");
+		return -EINVAL;
+	}
+	memset(n, 0, sizeof(*n));
+	n->flags = IDN_NODE_F_VALID | IDN_NODE_F_WAN | IDN_NODE_F_LOC4;
+	n->addr4 = a.s_addr;
+	n->domain = v[1];
+	n->trust = v[2];
+	n->net_us = v[3];
+	n->load = v[4];
+	n->health = strcmp(sv[2], "up") ? IDN_HEALTH_DOWN : IDN_HEALTH_UP;
+	snprintf(peer, peerlen, "%s", sv[0]);
+	return 0;
+}
+
+/* a peer's entry out of the maps (invalid), if it was there */
+static void fednode_clear(unsigned int id)
+{
+	struct idn_node cur, none = {};
+
+	if (!D.have_maps || idn_node_get(&D.maps, id, &cur) || !(cur.flags & IDN_NODE_F_VALID))
+		return;
+	if (idn_node_put(&D.maps, id, &none))
+		pr_warn("WATCH: peer entry %u: %s\n", id, idn_errmsg());
+	else
+		pr_info("WATCH: peer entry %u removed\n", id);
+}
+
+static void wfednode(const char *rest, const char *val, int64_t rev)
+{
+	char why[256], peer[64], a4[INET_ADDRSTRLEN];
+	struct idn_node n, old;
+	unsigned int id;
+	json_object *o;
+	char end;
+
+	if (sscanf(rest, "%u%c", &id, &end) != 1 || !idnd_fed_reserved(id)) {
+		if (val)
+			wrefuse(rest - 9, rev, "not a federation peer's node id (4080..4095)");
+		return;
+	}
+	if (!val) {
+		fednode_clear(id);
+		return;
+	}
+	fn_seen[IDN_MAX_NODES - 1 - id] = true;	/* refused or not: the maps keep it */
+	o = json_tokener_parse(val);
+	if (fednode_parse(o, id, &n, peer, sizeof(peer), why, sizeof(why))) {
+		json_object_put(o);
+		wrefuse(rest - 9, rev, why);
+		return;
+	}
+	json_object_put(o);
+	if (D.have_maps) {
+		/* the dataplane's own charge of the entry stays (usage, not load: tok_ns 0) */
+		if (!idn_node_get(&D.maps, id, &old) && (old.flags & IDN_NODE_F_VALID)) {
+			n.charged_tokens = old.charged_tokens;
+			n.charged_reqs = old.charged_reqs;
+		}
+		if (idn_node_put(&D.maps, id, &n)) {
+			pr_warn("WATCH: peer entry %u: %s\n", id, idn_errmsg());
+			return;
+		}
+	}
+	inet_ntop(AF_INET, &n.addr4, a4, sizeof(a4));
+	pr_info("WATCH: peer entry %u (peer %s, ingress %s, domain %u) %s\n", id, peer, a4,
+		n.domain, n.health == IDN_HEALTH_UP ? "up" : "down");
+}
+
 static int on_event(void *arg, const char *key, const void *val, size_t len, int64_t rev)
 {
 	struct wstate *w = arg;
@@ -1047,6 +1274,8 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 		wnode(rest + 6, val, rev);
 	} else if (!strncmp(rest, "telekeys/", 9)) {
 		wtelekey(rest + 9, val, rev);
+	} else if (!strncmp(rest, "fednodes/", 9)) {
+		wfednode(rest + 9, val, rev);
 	} else if (!strncmp(rest, "plans/", 6)) {
 		struct idn_plan_op op = {};
 		char why[256];
@@ -1134,6 +1363,7 @@ static int wsync(struct wstate *w, int64_t *rev)
 		if (D.nodes[j].used)
 			D.nodes[j].up = false;
 	memset(tk_seen, 0, sizeof(tk_seen));
+	memset(fn_seen, 0, sizeof(fn_seen));
 	for (int i = 0; i < n && !e; i++)
 		e = on_event(w, kvs[i].key, kvs[i].val, kvs[i].val_len, kvs[i].mod_rev);
 	/* nodes we knew whose key is gone; telemetry keys etcd no longer has */
@@ -1145,6 +1375,10 @@ static int wsync(struct wstate *w, int64_t *rev)
 		if (D.have_maps && !tk_seen[j] && !idn_tele_key_get(&D.maps, j, &cur))
 			idn_tele_key_put(&D.maps, j, NULL, 0);
 	}
+	/* peers' entries etcd no longer has (a withdrawal missed in a compaction) */
+	for (int i = 0; i < IDND_MAX_PEERS; i++)
+		if (!fn_seen[i])
+			fednode_clear(IDND_PEER_NODE(i));
 	/* plans in the maps that etcd no longer has */
 	n_cur = plans_active(&cur);
 	for (int j = 0; j < n_cur && !e; j++) {

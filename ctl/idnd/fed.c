@@ -664,39 +664,57 @@ static uint8_t peer_trust(const struct d_peer *p)
 	return t;
 }
 
-/* The peer's node entry: its ingress, WAN, its domain; UP while fresh. */
+/*
+ * The peer's node entry (its ingress, WAN, its domain; UP while fresh) in
+ * *n; false: it has none (not configured, or never a summary).
+ */
+static bool peer_entry(const struct d_peer *p, struct idn_node *n)
+{
+	struct in_addr a;
+	uint32_t load = 0;
+
+	memset(n, 0, sizeof(*n));
+	if (!p->used || !(p->have || p->sum.n_caps || p->last_seq))
+		return false;
+	n->flags = IDN_NODE_F_VALID | IDN_NODE_F_WAN;
+	if (inet_pton(AF_INET, p->sum.ingress4, &a) == 1) {
+		n->addr4 = a.s_addr;
+		n->flags |= IDN_NODE_F_LOC4;
+	}
+	n->trust = peer_trust(p);
+	n->domain = p->domain;
+	n->health = p->have ? IDN_HEALTH_UP : IDN_HEALTH_DOWN;
+	n->net_us = p->net_us;
+	for (int k = 0; p->have && k < p->sum.n_caps; k++)
+		for (int r = 0; r < p->sum.caps[k].n_reg; r++)
+			if (p->sum.caps[k].reg[r].load > load)
+				load = p->sum.caps[k].reg[r].load;
+	n->load = load;
+	/* tok_ns 0: the peer's queue is not this router's to price */
+	return true;
+}
+
+/*
+ * The peer's node entry, in this router's maps and, from the leader of
+ * the distributed mode, in etcd for the watchers' routers (fednodes/ID,
+ * written when it changes: dist.c). Entries before plans: the caller
+ * compiles after.
+ */
 static void peer_push(int i, const struct idn_nstat *ns)
 {
 	struct d_peer *p = &peers[i];
 	uint32_t id = IDND_PEER_NODE(i);
-	struct idn_node n = {}, old;
-	struct in_addr a;
-	uint32_t load = 0;
+	struct idn_node n, old;
+	bool has = peer_entry(p, &n);
 
+	idnd_dist_fednode(id, p->name, has ? &n : NULL);
 	if (!D.have_maps)
 		return;
 	if (!idn_node_get(&D.maps, id, &old) && (old.flags & IDN_NODE_F_VALID) && p->used) {
 		/* the prompt tokens the dataplane charged it since the last tick */
 		p->u_tok += old.charged_tokens;
 	}
-	if (p->used && (p->have || p->sum.n_caps || p->last_seq)) {
-		n.flags = IDN_NODE_F_VALID | IDN_NODE_F_WAN;
-		if (inet_pton(AF_INET, p->sum.ingress4, &a) == 1) {
-			n.addr4 = a.s_addr;
-			n.flags |= IDN_NODE_F_LOC4;
-		}
-		n.trust = peer_trust(p);
-		n.domain = p->domain;
-		n.health = p->have ? IDN_HEALTH_UP : IDN_HEALTH_DOWN;
-		n.net_us = p->net_us;
-		for (int k = 0; p->have && k < p->sum.n_caps; k++)
-			for (int r = 0; r < p->sum.caps[k].n_reg; r++)
-				if (p->sum.caps[k].reg[r].load > load)
-					load = p->sum.caps[k].reg[r].load;
-		n.load = load;
-		n.tok_ns = 0;
-		/* charged_tokens starts again from 0: the peer's load comes from its summary */
-	}
+	/* charged_tokens starts again from 0: the peer's load comes from its summary */
 	if (idn_node_put(&D.maps, id, &n))
 		pr_warn("FED: node entry %u of peer %s: %s\n", id, p->name, idn_errmsg());
 	/* requests and bytes: the router's counters of that entry */
@@ -1270,8 +1288,7 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 		pr_info("FED: peer %s removed\n", peers[i].name);
 		free(peers[i].sealed);
 		memset(&peers[i], 0, sizeof(peers[i]));
-		if (D.have_maps)	/* its entry goes (invalid), then the plans */
-			peer_push(i, NULL);
+		peer_push(i, NULL);	/* its entry goes (invalid, etcd's too), then the plans */
 		if (idnd_compile())
 			pr_warn("FED: plan commit: %s\n", idn_errmsg());
 		return json_object_new_object();

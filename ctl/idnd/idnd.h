@@ -303,6 +303,8 @@ void idnd_dist_policy(const struct d_policy *p);
 void idnd_dist_policy_del(uint32_t id);
 /* a node's telemetry key for the routers (key NULL: none any more) */
 void idnd_dist_tele_key(uint32_t id, const uint8_t key[16], uint32_t key_id);
+/* a federation peer's node entry for the routers (n NULL: none); leader only */
+void idnd_dist_fednode(uint32_t id, const char *peer, const struct idn_node *n);
 /* PREFIX sig/SUB = val (NULL: deleted); leader only */
 void idnd_dist_sig(const char *sub, const char *val);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */

@@ -186,8 +186,8 @@ fed_plans_a() {
 	ka -j plan show 2>/dev/null | jq -c '(.. | objects | select(has("active_slot")) |
 		.active_slot) as $s | [.. | objects | select(has("candidates") and .slot == $s)]'
 }
-fed_has_remote() {	# the default plan of 1001/0 in A names B's entry
-	fed_plans_a | jq -e --argjson n $REMOTE \
+fed_has_remote() {	# the default plan of 1001/0 in A names B's entry (jq 1.6 -e: 0 on no input)
+	[ "$(fed_plans_a | jq --argjson n $REMOTE \
 		'[.[] | select(.cap == "1001/0" and .tier == "any" and .policy == "any") |
-		  .candidates[]? | select(.node == $n)] | length > 0' >/dev/null
+		  .candidates[]? | select(.node == $n)] | length > 0')" = true ]
 }

@@ -90,7 +90,9 @@
 #         idnd, two routers with the dataplane, agents): federation_withdraw_to_plans_ms
 #         (a peer withdraws a capability -> gone from every plan of the other
 #         domain's router, from the two daemons' log timestamps; median of 3
-#         rounds; target <= 1000)
+#         rounds; target <= 1000); selftests/net/test_fed_etcd.sh (domain A
+#         distributed, its router fed by the etcd watcher):
+#         federation_withdraw_to_etcd_router_ms, the same to that router's plans
 #   scale the distributed mode on one etcd in a private netns
 #         (build/tools/idn_scalebench, docs/federation.md "Scale"):
 #         SCALE_WATCHERS (1000) routers' watchers and SCALE_NODES (10000)
@@ -436,6 +438,18 @@ if [ $want_fed = 1 ]; then
 		rc=1
 	else
 		sed -n 's/^# \(federation_withdraw_to_plans_ms\) \([0-9]*\)$/\1 \2 ms/p' <<<"$out"
+	fi
+	# the same withdrawal seen by a router the etcd watcher feeds (domain A distributed)
+	st=0
+	out=$(O="$O" "$ROOT/selftests/net/test_fed_etcd.sh" 2>&1) || st=$?
+	if [ $st -eq 4 ]; then
+		echo "run.sh: fed (etcd) benchmark skipped: $(head -1 <<<"$out")" >&2
+	elif [ $st -ne 0 ]; then
+		grep -E '^not ok' <<<"$out" >&2
+		echo "run.sh: fed (etcd) benchmark FAILED" >&2
+		rc=1
+	else
+		sed -n 's/^# \(federation_withdraw_to_etcd_router_ms\) \([0-9]*\)$/\1 \2 ms/p' <<<"$out"
 	fi
 fi
 if [ $want_scale = 1 ]; then
