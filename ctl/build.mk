@@ -72,7 +72,7 @@ $(O)/tests/unit_idnctl_%: selftests/unit/unit_ctl_%.c $(LIBIDN_SRCS) $(LIBIDN_HD
 IDND_SRCS := ctl/idnd/idnd.c ctl/idnd/model.c ctl/idnd/store.c ctl/idnd/api.c ctl/idnd/loop.c \
 	ctl/idnd/dist.c ctl/idnd/etcd.c ctl/idnd/activate.c ctl/idnd/orders.c ctl/idnd/state.c \
 	ctl/idnd/solver.c ctl/idnd/audit.c ctl/idnd/signed.c ctl/capsig.c ctl/idnd/ident.c \
-	ctl/idnd/migrate.c ctl/idnd/fed.c ctl/fedsum.c
+	ctl/idnd/migrate.c ctl/idnd/fed.c ctl/fedsum.c ctl/idnd/quota.c
 PLACE_SRCS := ctl/idnd/placement.c ctl/idnd/placement_exact.c ctl/idnd/placement_gen.c
 IDND_HDRS := ctl/idnd/idnd.h ctl/idnd/placement.h ctl/idnd/etcd.h ctl/idnd/orders.h \
 	ctl/idnd/solver.h ctl/idnd/audit.h ctl/capsig.h ctl/idnd/ident.h ctl/lib/migrate.h \

@@ -390,7 +390,7 @@ int ctl_cap_list(int argc, char **argv)
 	if (G.json)
 		return print_raw(o);
 	for (size_t i = 0; i < json_object_array_length(o); i++) {
-		json_object *c = json_object_array_get_idx(o, i), *l, *d;
+		json_object *c = json_object_array_get_idx(o, i), *l, *d, *w = NULL;
 		double total = 0;
 
 		if (!json_object_object_get_ex(c, "label", &l))
@@ -398,9 +398,13 @@ int ctl_cap_list(int argc, char **argv)
 		if (json_object_object_get_ex(c, "demand", &d))	/* rps per region */
 			for (size_t k = 0; k < json_object_array_length(d); k++)
 				total += json_object_get_double(json_object_array_get_idx(d, k));
-		printf("cap %s name %s tier %s version %s demand %.1f rps\n",
+		/* owner: the principal that created it (absent: created before
+		 * idnd recorded owners) */
+		json_object_object_get_ex(c, "owner", &w);
+		printf("cap %s name %s tier %s version %s demand %.1f rps%s%s\n",
 		       cap_name(json_object_get_int64(l), cb, sizeof(cb)), str(c, "name"),
-		       str(c, "tier"), str(c, "version"), total);
+		       str(c, "tier"), str(c, "version"), total, w ? " owner " : "",
+		       w ? json_object_get_string(w) : "");
 	}
 	json_object_put(o);
 	return EXIT_OK;
@@ -517,14 +521,16 @@ static void print_policy_class(json_object *p)
 	__u32 dom = json_mask(p, "domains"), tiers = json_mask(p, "tiers");
 	char b[128], t[64];
 
-	json_object *rs = NULL;
+	json_object *rs = NULL, *w = NULL;
 
 	json_object_object_get_ex(p, "require_signed", &rs);
-	printf("policy %s name %s trust %s privacy %s scope %s domains %s tiers %s%s\n",
+	json_object_object_get_ex(p, "owner", &w);	/* who created it */
+	printf("policy %s name %s trust %s privacy %s scope %s domains %s tiers %s%s%s%s\n",
 	       str(p, "id"), str(p, "name"), str(p, "min_trust"), str(p, "privacy"),
 	       str(p, "scope"), dom ? idn_fmt_domains(dom, b, sizeof(b)) : "any",
 	       tiers && tiers != 0xffff ? idn_fmt_domains(tiers, t, sizeof(t)) : "all",
-	       rs && json_object_get_boolean(rs) ? " require-signed" : "");
+	       rs && json_object_get_boolean(rs) ? " require-signed" : "",
+	       w ? " owner " : "", w ? json_object_get_string(w) : "");
 }
 
 static int policy_id(int argc, char **argv, const char *cmd, __u32 *id)

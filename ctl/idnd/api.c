@@ -35,7 +35,9 @@ static struct MHD_Daemon *mhd;
 struct idn_tls idnd_tls;
 static unsigned int last_code;	/* the status route() answered (D.lock held) */
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, json_object *o)
+/* with one more header (hdr NULL: none) */
+static enum MHD_Result send_json_hdr(struct MHD_Connection *c, unsigned int code, json_object *o,
+				     const char *hdr, const char *val)
 {
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), (void *)s,
@@ -44,6 +46,8 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, js
 
 	json_object_put(o);
 	MHD_add_response_header(r, "Content-Type", "application/json");
+	if (hdr)
+		MHD_add_response_header(r, hdr, val);
 	ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	last_code = code;
@@ -52,6 +56,11 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, js
 	else if (code >= 400)
 		D.http_4xx++;
 	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int code, json_object *o)
+{
+	return send_json_hdr(c, code, o, NULL, NULL);
 }
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned int code, const char *type,
@@ -302,12 +311,62 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
 	idnd_mig_metrics(&p);		/* migrate.c: decisions */
 	idnd_fed_metrics(&p);		/* fed.c: summaries, peers, usage */
 	idnd_ident_metrics(&p);		/* ident.c: enrolment, refusals */
+	idnd_quota_metrics(&p);		/* quota.c: per-principal quotas, write rate */
 	if (idn_prom_end(&p))
 		pr_warn("idnd: /metrics: %s\n", p.why);
 	fclose(f);
 	ret = send_text(c, 200, "text/plain; version=0.0.4", out ? out : "");
 	free(out);
 	return ret;
+}
+
+/*
+ * Who a request authenticates as, for the per-principal quotas and write
+ * rate (quota.c): the client certificate's CN, the client's address under
+ * --insecure.
+ */
+static const char *principal_of(struct MHD_Connection *c, const struct idn_peer *peer,
+				char *who, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (peer->role != IDN_ROLE_PLAIN) {
+		snprintf(who, len, "%s", peer->name);
+		return who;
+	}
+	snprintf(who, len, "?");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, who, len);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, who, len);
+	return who;
+}
+
+/*
+ * A principal quota was hit (idnd -Q principal-caps, principal-policies):
+ * 507 naming the principal and the quota, counted, and a log line at most
+ * once a second. The handler's audit line records it (status 507, who).
+ */
+static enum MHD_Result principal_refused(struct MHD_Connection *c, const char *who,
+					 const char *what, int held, int max, const char *knob)
+{
+	static double last[2];		/* per quota: caps, policies */
+	static unsigned long n[2];
+	int k = !strcmp(knob, "principal-policies");
+	double now = idnd_now();
+
+	idnd_quota_refused_count(k);
+	n[k]++;
+	if (now - last[k] >= 1) {
+		pr_warn("API: principal quota: %s holds %d %s, %lu request(s) refused "
+			"(idnd -Q %s=N)\n", who, held, what, n[k], knob);
+		last[k] = now;
+		n[k] = 0;
+	}
+	return send_err(c, 507, "principal quota: %s holds %d %s, at most %d per principal "
+			"(idnd -Q %s=N)", who, held, what, max, knob);
 }
 
 /*
@@ -339,7 +398,7 @@ static enum MHD_Result quota_refused(struct MHD_Connection *c, const char *what,
  * untrusted signature are refused; an accepted version joins the label's
  * history (what a revocation rolls back to).
  */
-static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
+static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o, const char *who)
 {
 	char err[512];
 	struct d_cap cap, *old;
@@ -379,6 +438,14 @@ static enum MHD_Result post_cap(struct MHD_Connection *c, json_object *o)
 		ret = quota_refused(c, "capabilities", idnd_limits.max_caps, "caps");
 		goto out;
 	}
+	if (!old && idnd_limits.principal_caps &&
+	    (e = idnd_quota_caps_of(who)) >= idnd_limits.principal_caps) {
+		ret = principal_refused(c, who, "capabilities", e, idnd_limits.principal_caps,
+					"principal-caps");
+		goto out;
+	}
+	/* its owner: who created it (an update keeps the creator) */
+	snprintf(cap.owner, sizeof(cap.owner), "%s", old ? old->owner : who);
 	e = idnd_store_cap(&cap);
 	if (!e)
 		e = idnd_sig_record(&cap, man);
@@ -623,16 +690,24 @@ static enum MHD_Result post_demand(struct MHD_Connection *c, json_object *o)
 	return send_json(c, 200, idnd_cap_to_json(cap, true));
 }
 
-static enum MHD_Result post_policy(struct MHD_Connection *c, json_object *o)
+static enum MHD_Result post_policy(struct MHD_Connection *c, json_object *o, const char *who)
 {
+	const struct d_policy *old;
 	struct d_policy pol;
 	char err[256];
 	bool existed;
+	int held;
 
 	if (idnd_policy_from_json(o, &pol, err, sizeof(err)))
 		return send_err(c, 400, "%s", err);
-	if (!idnd_policy_get(pol.id) && idnd_policy_count() >= idnd_limits.max_policies)
+	old = idnd_policy_get(pol.id);
+	if (!old && idnd_policy_count() >= idnd_limits.max_policies)
 		return quota_refused(c, "policy classes", idnd_limits.max_policies, "policies");
+	if (!old && idnd_limits.principal_policies &&
+	    (held = idnd_quota_policies_of(who)) >= idnd_limits.principal_policies)
+		return principal_refused(c, who, "policy classes", held,
+					 idnd_limits.principal_policies, "principal-policies");
+	snprintf(pol.owner, sizeof(pol.owner), "%s", old ? old->owner : who);
 	if (idnd_store_policy(&pol))
 		return send_err(c, 500, "store: %s", idnd_store_err());
 	existed = idnd_policy_get(pol.id);
@@ -754,7 +829,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			     struct req *rq)
 {
 	bool get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), del = !strcmp(m, "DELETE");
-	char err[256];
+	char err[256], who[IDND_OWNER_MAX];
 	const char *rest;
 	json_object *o = NULL;
 	uint32_t id;
@@ -952,8 +1027,9 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	o = parse_body(rq, !strcmp(url, "/v1/placement/solve"), err, sizeof(err));
 	if (!o)
 		return send_err(c, 400, "%s", err);
+	principal_of(c, idn_http_peer(c, &idnd_tls), who, sizeof(who));
 	if (!strcmp(url, "/v1/caps"))
-		ret = post_cap(c, o);
+		ret = post_cap(c, o, who);
 	else if (!strcmp(url, "/v1/nodes"))
 		ret = post_node(c, o, rq);
 	else if (!strcmp(url, "/v1/demand"))
@@ -961,7 +1037,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	else if (!strcmp(url, "/v1/placement/solve"))
 		ret = solve(c, o);
 	else if (!strcmp(url, "/v1/policies"))
-		ret = post_policy(c, o);
+		ret = post_policy(c, o, who);
 	else
 		ret = heartbeat(c, id, o, rq, url);
 	json_object_put(o);
@@ -1138,6 +1214,31 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 				audit(c, peer, method, url, 403, NULL, 0);
 			pthread_mutex_unlock(&D.lock);
 			return ret;
+		}
+		/* a change charges its principal's write rate (quota.c); reads and
+		 * a node's heartbeats never do, so no flood starves them */
+		if (strcmp(method, "GET") && strcmp(method, "HEAD") &&
+		    !(!strcmp(method, "POST") && acl_match("/v1/nodes/#/heartbeat", url))) {
+			char who[IDND_OWNER_MAX], ra[16], msg[256];
+			unsigned int retry = 1;
+			json_object *o;
+
+			principal_of(c, peer, who, sizeof(who));
+			if (idnd_rate_charge(who, idnd_now(), &retry)) {
+				snprintf(ra, sizeof(ra), "%u", retry);
+				snprintf(msg, sizeof(msg), "rate limit: principal %s is over %g "
+					 "changes/s (burst %d); retry after %u s (idnd -Q "
+					 "principal-rate=R/s,principal-burst=N)", who,
+					 idnd_limits.principal_rate, idnd_limits.principal_burst,
+					 retry);
+				o = json_object_new_object();
+				json_object_object_add(o, "error", json_object_new_string(msg));
+				pthread_mutex_lock(&D.lock);
+				D.http_req++;
+				ret = send_json_hdr(c, 429, o, "Retry-After", ra);
+				pthread_mutex_unlock(&D.lock);
+				return ret;
+			}
 		}
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)

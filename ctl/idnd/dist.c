@@ -222,7 +222,7 @@ void idnd_dist_cap(const struct d_cap *c)
 		return;
 	o = json_object_new_object();
 	d = json_object_new_array();
-	json_object_object_add(o, "cap", idnd_cap_to_json(c, false));
+	json_object_object_add(o, "cap", idnd_cap_stored_json(c));	/* with its owner */
 	for (int r = 0; r < IDND_REGIONS; r++)
 		json_object_array_add(d, idnd_jnum(c->demand[r]));
 	json_object_object_add(o, "demand", d);
@@ -571,7 +571,7 @@ static int load_registry(void)
 		struct d_cap cap = {};
 
 		if (o && json_object_object_get_ex(o, "cap", &c) &&
-		    !idnd_cap_from_json(c, &cap, err, sizeof(err)) && !idnd_cap_put(&cap)) {
+		    !idnd_cap_from_stored(c, &cap, err, sizeof(err)) && !idnd_cap_put(&cap)) {
 			struct d_cap *p = idnd_cap_find(cap.label);
 
 			if (json_object_object_get_ex(o, "demand", &d))
@@ -599,7 +599,7 @@ static int load_registry(void)
 		json_object *o = json_tokener_parse(kvs[i].val);
 		struct d_policy pol;
 
-		if (o && !idnd_policy_from_json(o, &pol, err, sizeof(err))) {
+		if (o && !idnd_policy_from_stored(o, &pol, err, sizeof(err))) {
 			idnd_policy_put(&pol);
 			idnd_store_policy(&pol);
 		} else {

@@ -55,7 +55,8 @@ static const char usage_text[] =
 "Usage: idnd [ -c FILE ] [ -d DB ] [ -l ADDR ] [ -p PORT ] [ -P PIN | -P none ] [ -t MS ]\n"
 "            [ -L MS ] [ -R REGION ] [ -M ]\n"
 "            [ -E URL [ -D DOMAIN ] [ -N NAME ] [ -T OPS ] [ -W ] ]\n"
-"            [ -Q caps=N,nodes=N,policies=N ] [ -S SECONDS ] [ -C N ] [ -G ]\n"
+"            [ -Q caps=N,nodes=N,policies=N,principal-caps=N,principal-policies=N,\n"
+"                 principal-rate=R/s,principal-burst=N ] [ -S SECONDS ] [ -C N ] [ -G ]\n"
 "            [ -A FILE|none ] [ -v ] [ --enrol approve|open ] [ --enrol-key FILE ]\n"
 "            [ --attest-key FILE ] [ --fed-name NAME --fed-key FILE --fed-ingress ADDR ]\n"
 "            [ --fed-ms MS ] [ --fed-stale-ms MS ] [ --fed-cert FILE --fed-cert-key FILE ]\n"
@@ -93,7 +94,13 @@ static const char usage_text[] =
 "  -W        router side: watch the plan prefix and apply it to the maps of -P\n"
 "            (no store, no API)\n"
 "  -Q QUOTAS registry quotas (default caps=2048,nodes=4096,policies=128): a\n"
-"            registration beyond one is refused with 507\n"
+"            registration beyond one is refused with 507; per principal (the\n"
+"            client certificate's CN, the address with --insecure; 0: off):\n"
+"            principal-caps=N, principal-policies=N capabilities and policy\n"
+"            classes it created (default 1024, 64; beyond: 507),\n"
+"            principal-rate=R/s, principal-burst=N its changes (POST, DELETE;\n"
+"            not heartbeats, not reads) per second and in a burst (default\n"
+"            100/s, 1000; beyond: 429 with Retry-After)\n"
 "  -S SEC    placement solve time limit (default 5; the solve runs off the\n"
 "            request lock either way)\n"
 "  -C N      HTTP connections per client address (default 64, 0: no limit)\n"
@@ -333,7 +340,8 @@ static int opt_apply(void *ctx, int c, const char *arg, const char **why)
 	case 'W': O.watch = true; break;
 	case 'Q':
 		if (idnd_limits_parse(arg)) {
-			*why = "expected caps=N,nodes=N,policies=N";
+			*why = "expected caps=N,nodes=N,policies=N,principal-caps=N,"
+			       "principal-policies=N,principal-rate=R/s,principal-burst=N";
 			return -1;
 		}
 		break;
@@ -443,10 +451,7 @@ static void reload(int argc, char **argv)
 	O.verbose = 0;
 	O.tmo = 3000;
 	D.loop_ms = 0;
-	idnd_limits.solve_s = 5.0;
-	idnd_limits.max_caps = 2048;
-	idnd_limits.max_nodes = IDN_MAX_NODES;
-	idnd_limits.max_policies = IDND_MAX_POLICIES;
+	idnd_limits_defaults();
 	if (idn_conf_load(&conf, err, sizeof(err)) || opt_args(argc, argv, reload_keys)) {
 		pr_warn("idnd: SIGHUP: %s (nothing changed)\n", err);
 		idnd_limits = lim;
@@ -459,9 +464,12 @@ static void reload(int argc, char **argv)
 	D.hb_timeout = O.tmo / 1000.0;
 	idn_log_daemon(O.verbose);
 	pr_info("idnd: reloaded %s: verbose %d, hb-timeout %ld, loop-ms %ld, solve-s %g, "
-		"quotas caps=%d,nodes=%d,policies=%d\n", path, O.verbose, O.tmo, (long)D.loop_ms,
-		idnd_limits.solve_s, idnd_limits.max_caps, idnd_limits.max_nodes,
-		idnd_limits.max_policies);
+		"quotas caps=%d,nodes=%d,policies=%d,principal-caps=%d,principal-policies=%d,"
+		"principal-rate=%g/s,principal-burst=%d\n", path, O.verbose, O.tmo,
+		(long)D.loop_ms, idnd_limits.solve_s, idnd_limits.max_caps, idnd_limits.max_nodes,
+		idnd_limits.max_policies, idnd_limits.principal_caps,
+		idnd_limits.principal_policies, idnd_limits.principal_rate,
+		idnd_limits.principal_burst);
 }
 
 int main(int argc, char **argv)

@@ -41,9 +41,16 @@ struct d_loop {
 	int idle, cool;		/* intervals without flows; until next trigger */
 };
 
+/* a principal's name: a certificate's CN, or a client address (quota.c) */
+#define IDND_OWNER_MAX	96
+
 struct d_cap {
 	uint32_t label;		/* IDN_CAP(class, variant) */
 	char name[64];
+	/* the principal that created it (per-principal quota, kept across
+	 * updates, restarts and takeovers); "": created before owners were
+	 * recorded, counted for no one */
+	char owner[IDND_OWNER_MAX];
 	uint8_t tier;
 	uint32_t latency_us;	/* exec estimate for the plan */
 	uint32_t prompt_tokens;	/* mean prompt: a request's charge without a size hint */
@@ -116,6 +123,7 @@ struct d_policy {
 	uint32_t domain_mask;	/* allowed domains, 0 = any */
 	uint32_t tier_mask;	/* tiers its plans are compiled for, 0 = all 16 */
 	bool require_signed;	/* only signed versions whose scope admits it */
+	char owner[IDND_OWNER_MAX];	/* who created it, as d_cap's */
 };
 
 struct d_place {
@@ -181,6 +189,14 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand);
 int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errlen);
 json_object *idnd_node_to_json(const struct d_node *n, bool live);
+/*
+ * The stored form (SQLite body, etcd value) of a capability: its canonical
+ * JSON plus "owner" when it has one; idnd_cap_from_stored() reads it back
+ * (the owner detached from @o, checked, then the strict parse). A client's
+ * POST body may not carry "owner" (idnd sets it).
+ */
+json_object *idnd_cap_stored_json(const struct d_cap *c);
+int idnd_cap_from_stored(json_object *o, struct d_cap *c, char *err, size_t errlen);
 struct d_cap *idnd_cap_find(uint32_t label);
 int idnd_cap_put(const struct d_cap *c);	/* insert or replace, keeps demand */
 int idnd_cap_del(uint32_t label);
@@ -212,7 +228,8 @@ uint32_t idnd_node_net_us(const struct d_node *n, int r);
 json_object *idnd_explain(uint32_t label, char *err, size_t errlen);
 /* Policy classes: strict JSON, registry (D.lock held). */
 int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t errlen);
-json_object *idnd_policy_to_json(const struct d_policy *p);
+json_object *idnd_policy_to_json(const struct d_policy *p);	/* with "owner" */
+int idnd_policy_from_stored(json_object *o, struct d_policy *p, char *err, size_t errlen);
 const struct d_policy *idnd_policy_get(uint32_t id);
 void idnd_policy_put(const struct d_policy *p);
 int idnd_policy_del(uint32_t id);

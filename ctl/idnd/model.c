@@ -217,6 +217,18 @@ json_object *idnd_jnum(double x)
 }
 
 #define TRY(x) do { int __e = (x); if (__e) return __e; } while (0)
+#define OWNER_SET "field \"owner\": set by idnd (the principal that creates it), not by a request"
+
+/* a stored object's "owner" (quota.c): taken out of @o, checked like a name */
+static int take_owner(json_object *o, char *owner, char *err, size_t errlen)
+{
+	owner[0] = 0;
+	if (!json_object_is_type(o, json_type_object))
+		return ERR("expected a JSON object");
+	TRY(get_str(o, "owner", owner, IDND_OWNER_MAX, false, err, errlen));
+	json_object_object_del(o, "owner");
+	return 0;
+}
 
 int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen)
 {
@@ -232,6 +244,8 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 	uint8_t m = 0;
 
 	memset(c, 0, sizeof(*c));
+	if (json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "owner", NULL))
+		return ERR(OWNER_SET);
 	TRY(only_fields(o, "capability", top, err, errlen));
 	TRY(get_uint(o, "class", 0xffffff, true, &cls, err, errlen));
 	if (!cls)
@@ -292,6 +306,25 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 	return 0;
 }
 
+json_object *idnd_cap_stored_json(const struct d_cap *c)
+{
+	json_object *o = idnd_cap_to_json(c, false);
+
+	if (c->owner[0])
+		json_object_object_add(o, "owner", json_object_new_string(c->owner));
+	return o;
+}
+
+int idnd_cap_from_stored(json_object *o, struct d_cap *c, char *err, size_t errlen)
+{
+	char owner[IDND_OWNER_MAX];
+
+	TRY(take_owner(o, owner, err, errlen));
+	TRY(idnd_cap_from_json(o, c, err, errlen));
+	strcpy(c->owner, owner);
+	return 0;
+}
+
 static json_object *mask_json(uint32_t m)
 {
 	json_object *a = json_object_new_array();
@@ -348,6 +381,8 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 	json_object_object_add(s, "runtime", json_object_new_string(c->runtime));
 	json_object_object_add(s, "accelerator", json_object_new_string(c->accelerator));
 	json_object_object_add(o, "realization", s);
+	if (with_demand && c->owner[0])	/* the API's view: who created it */
+		json_object_object_add(o, "owner", json_object_new_string(c->owner));
 	if (with_demand) {	/* the API's view: what signed this version (signed.c) */
 		json_object *d = json_object_new_array();
 
@@ -538,6 +573,8 @@ int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t 
 	bool have_id;
 
 	memset(p, 0, sizeof(*p));
+	if (json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "owner", NULL))
+		return ERR(OWNER_SET);
 	TRY(only_fields(o, "policy", top, err, errlen));
 	TRY(get_str(o, "name", p->name, sizeof(p->name), true, err, errlen));
 	TRY(get_uint(o, "min_trust", 7, false, &v, err, errlen));
@@ -559,6 +596,16 @@ int idnd_policy_from_json(json_object *o, struct d_policy *p, char *err, size_t 
 	return 0;
 }
 
+int idnd_policy_from_stored(json_object *o, struct d_policy *p, char *err, size_t errlen)
+{
+	char owner[IDND_OWNER_MAX];
+
+	TRY(take_owner(o, owner, err, errlen));
+	TRY(idnd_policy_from_json(o, p, err, errlen));
+	strcpy(p->owner, owner);
+	return 0;
+}
+
 json_object *idnd_policy_to_json(const struct d_policy *p)
 {
 	json_object *o = json_object_new_object();
@@ -572,6 +619,8 @@ json_object *idnd_policy_to_json(const struct d_policy *p)
 	json_object_object_add(o, "tiers", mask_json(p->tier_mask ? p->tier_mask :
 						     (1u << (IDN_TIER_MAX + 1)) - 1));
 	json_object_object_add(o, "require_signed", json_object_new_boolean(p->require_signed));
+	if (p->owner[0])
+		json_object_object_add(o, "owner", json_object_new_string(p->owner));
 	return o;
 }
 
@@ -664,8 +713,13 @@ int idnd_cap_put(const struct d_cap *c)
 
 		struct d_loop lp = old->loop;
 
+		char owner[IDND_OWNER_MAX];
+
 		memcpy(dem, old->demand, sizeof(dem));
+		memcpy(owner, old->owner, sizeof(owner));
 		*old = *c;
+		if (!old->owner[0])	/* an update keeps who created it */
+			memcpy(old->owner, owner, sizeof(owner));
 		memcpy(old->demand, dem, sizeof(dem));
 		old->loop = lp;
 		return 0;

@@ -356,6 +356,7 @@ static int roll_back(uint32_t label, uint32_t *now)
 
 	*now = 0;
 	if (!previous(label, gone, &prev)) {
+		strcpy(prev.owner, c->owner);	/* the label keeps its owner */
 		if (idnd_store_cap(&prev))
 			return -EIO;
 		idnd_cap_put(&prev);

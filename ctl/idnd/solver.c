@@ -34,38 +34,73 @@ struct idnd_limits idnd_limits = {
 	.max_policies = IDND_MAX_POLICIES,
 	.solve_s = 5.0,
 	.per_ip = 64,
+	.principal_caps = 1024,
+	.principal_policies = 64,
+	.principal_rate = 100,
+	.principal_burst = 1000,
 };
+
+void idnd_limits_defaults(void)
+{
+	idnd_limits.solve_s = 5.0;
+	idnd_limits.max_caps = 2048;
+	idnd_limits.max_nodes = IDN_MAX_NODES;
+	idnd_limits.max_policies = IDND_MAX_POLICIES;
+	idnd_limits.principal_caps = 1024;
+	idnd_limits.principal_policies = 64;
+	idnd_limits.principal_rate = 100;
+	idnd_limits.principal_burst = 1000;
+}
 
 static pthread_mutex_t solve_mu = PTHREAD_MUTEX_INITIALIZER;
 static double solve_t0;		/* when the running solve started (under solve_mu) */
 
 int idnd_limits_parse(const char *spec)
 {
-	char buf[128], *save = NULL, *tok;
+	struct idnd_limits l = idnd_limits;
+	char buf[256], *save = NULL, *tok;
 
 	if (strlen(spec) >= sizeof(buf))
 		return -EINVAL;
 	strcpy(buf, spec);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '='), *end;
+		double r;
 		long v;
 
 		if (!eq)
 			return -EINVAL;
 		*eq++ = 0;
+		if (!strcmp(tok, "principal-rate")) {	/* requests/s, "/s" optional */
+			errno = 0;
+			r = strtod(eq, &end);
+			if (!strcmp(end, "/s"))
+				end += 2;
+			if (errno || *end || end == eq || !(r >= 0 && r <= 1e6))
+				return -EINVAL;
+			l.principal_rate = r;
+			continue;
+		}
 		errno = 0;
 		v = strtol(eq, &end, 10);
 		if (errno || *end || end == eq || v < 0)
 			return -EINVAL;
 		if (!strcmp(tok, "caps") && v <= IDND_MAX_CAPS)
-			idnd_limits.max_caps = v;
+			l.max_caps = v;
 		else if (!strcmp(tok, "nodes") && v <= IDN_MAX_NODES)
-			idnd_limits.max_nodes = v;
+			l.max_nodes = v;
 		else if (!strcmp(tok, "policies") && v <= IDND_MAX_POLICIES)
-			idnd_limits.max_policies = v;
+			l.max_policies = v;
+		else if (!strcmp(tok, "principal-caps") && v <= IDND_MAX_CAPS)
+			l.principal_caps = v;
+		else if (!strcmp(tok, "principal-policies") && v <= IDND_MAX_POLICIES)
+			l.principal_policies = v;
+		else if (!strcmp(tok, "principal-burst") && v >= 1 && v <= 1000000)
+			l.principal_burst = v;
 		else
 			return -EINVAL;
 	}
+	idnd_limits = l;
 	return 0;
 }
 

@@ -17,11 +17,20 @@ struct idnd_limits {
 	int max_policies;	/* policy classes (default IDND_MAX_POLICIES) */
 	double solve_s;		/* placement solve time limit, seconds (default 5) */
 	unsigned int per_ip;	/* HTTP connections per client address (default 64) */
+	/* per principal (quota.c): 0 = no per-principal quota / rate limit */
+	int principal_caps;	/* capabilities one principal created (default 1024) */
+	int principal_policies;	/* policy classes one principal created (default 64) */
+	double principal_rate;	/* mutating requests/s of one principal (default 100) */
+	int principal_burst;	/* its bucket: requests in a burst (default 1000) */
 	bool bench_gen;		/* -G: dry-run solves of generated instances */
 };
 extern struct idnd_limits idnd_limits;
 
-/* Parse "caps=N,nodes=N,policies=N" into idnd_limits. Return 0 or -EINVAL. */
+/*
+ * Parse "caps=N,nodes=N,policies=N,principal-caps=N,principal-policies=N,
+ * principal-rate=R[/s],principal-burst=N" (any subset) into idnd_limits.
+ * Return 0 or -EINVAL (idnd_limits unchanged).
+ */
 int idnd_limits_parse(const char *spec);
 
 /*
@@ -35,5 +44,31 @@ int idnd_limits_parse(const char *spec);
  */
 int idnd_solve_unlocked(struct pl_sol *sol, struct pl_inst *in, const struct pl_gen *gen,
 			bool wait, char *err, size_t errlen);
+
+/* the defaults of the -Q keys (idnd.c resets them on SIGHUP) */
+void idnd_limits_defaults(void);
+
+/*
+ * Per-principal quotas and write rate (quota.c; docs/security.md,
+ * "Quotas and rate limits"). A principal is the client certificate's CN,
+ * or under --insecure the client's address; every capability and policy
+ * class records the one that created it (its owner).
+ */
+struct idn_prom;
+/* capabilities / policy classes owned by @who (D.lock held) */
+int idnd_quota_caps_of(const char *who);
+int idnd_quota_policies_of(const char *who);
+/* a registration refused by a principal quota (counted for /metrics) */
+void idnd_quota_refused_count(int policies);
+/*
+ * Charge one mutating request to @who's token bucket (principal-rate,
+ * principal-burst; a table of the IDND_RATE_TABLE principals seen last,
+ * least recently seen evicted). 0: pass; -EAGAIN: over the rate, with
+ * *retry_s the seconds until a token is back (>= 1). Its own lock (D.lock
+ * need not be held).
+ */
+#define IDND_RATE_TABLE	1024
+int idnd_rate_charge(const char *who, double now, unsigned int *retry_s);
+void idnd_quota_metrics(struct idn_prom *p);	/* its /metrics families */
 
 #endif /* __IDN_IDND_SOLVER_H */

@@ -5,7 +5,9 @@
  * Tables: caps(label, body), nodes(id, body), demand(cap, region, rps),
  * placement(cap, node), meta(key, value), policies(id, body). Bodies
  * are the canonical JSON of the validated object and are read back through the same strict
- * parser. WAL with synchronous=FULL: a write acknowledged to a client
+ * parser; a capability's and a policy class's body also carry "owner", the
+ * principal that created it (per-principal quotas; none in bodies written
+ * before owners were recorded). WAL with synchronous=FULL: a write acknowledged to a client
  * survives kill -9 and power loss; a placement is replaced in one
  * transaction. Live node state (heartbeats) is not stored: after a
  * restart every node gets one heartbeat timeout to report again.
@@ -109,7 +111,7 @@ static int del_key(const char *sql, int64_t key)
 int idnd_store_cap(const struct d_cap *c)
 {
 	return put_body("INSERT OR REPLACE INTO caps VALUES(?1, ?2)", c->label,
-			idnd_cap_to_json(c, false));
+			idnd_cap_stored_json(c));
 }
 
 int idnd_store_cap_del(uint32_t label)
@@ -223,7 +225,7 @@ int idnd_store_load(void)
 		json_object *o = json_tokener_parse((const char *)sqlite3_column_text(st, 0));
 		struct d_cap c;
 
-		if (!o || idnd_cap_from_json(o, &c, err, sizeof(err)) || idnd_cap_put(&c)) {
+		if (!o || idnd_cap_from_stored(o, &c, err, sizeof(err)) || idnd_cap_put(&c)) {
 			json_object_put(o);
 			sqlite3_finalize(st);
 			snprintf(store_err, sizeof(store_err), "stored capability invalid");
@@ -267,7 +269,7 @@ int idnd_store_load(void)
 		json_object *o = json_tokener_parse((const char *)sqlite3_column_text(st, 0));
 		struct d_policy pol;
 
-		if (!o || idnd_policy_from_json(o, &pol, err, sizeof(err))) {
+		if (!o || idnd_policy_from_stored(o, &pol, err, sizeof(err))) {
 			json_object_put(o);
 			sqlite3_finalize(st);
 			snprintf(store_err, sizeof(store_err), "stored policy invalid");

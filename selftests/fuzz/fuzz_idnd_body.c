@@ -164,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		switch (kind) {
 		case K_CAP:
-			post_cap(c, o);
+			post_cap(c, o, "fuzz");
 			break;
 		case K_NODE:
 			post_node(c, o, &rq);
@@ -176,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			post_demand(c, o);
 			break;
 		case K_POLICY:
-			post_policy(c, o);
+			post_policy(c, o, "fuzz");
 			break;
 		}
 		json_object_put(o);

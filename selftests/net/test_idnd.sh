@@ -195,11 +195,11 @@ tap_result "idnctl node list frob: exit 2" "$([ $? = 2 ]; echo $?)"
 # idnctl policy: the controller's policy classes
 out=$(k policy add name secure trust 5 domains 0,3-4)
 tap_result "idnctl policy add prints the class and its id" \
-	"$([ "$out" = "policy 5 name secure trust 5 privacy public scope any domains 0,3-4 tiers all" ]; echo $?)" "$out"
+	"$([ "$out" = "policy 5 name secure trust 5 privacy public scope any domains 0,3-4 tiers all owner 127.0.0.1" ]; echo $?)" "$out"
 k policy add name conf privacy confidential scope plan tiers 0-3,7 >/dev/null
 out=$(k policy list)
 tap_result "idnctl policy list" "$([ "$(wc -l <<<"$out")" = 2 ] &&
-	grep -qx 'policy 80 name conf trust 0 privacy confidential scope plan domains any tiers 0-3,7' <<<"$out"; echo $?)" "$out"
+	grep -qx 'policy 80 name conf trust 0 privacy confidential scope plan domains any tiers 0-3,7 owner 127.0.0.1' <<<"$out"; echo $?)" "$out"
 out=$(k -j policy show id 5 | jq -c '[.name, .min_trust, .domains]')
 tap_result "idnctl -j policy show id 5" "$([ "$out" = '["secure",5,[0,3,4]]' ]; echo $?)" "$out"
 k policy add name x privacy secret >/dev/null 2>&1

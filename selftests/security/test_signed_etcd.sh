@@ -10,7 +10,9 @@
 #   - a revocation made at the old leader still holds: the revoked version
 #     cannot be registered again at the new one (409), and a rollback at
 #     the new leader skips it;
-#   - a publisher the operator removes at the new leader leaves etcd.
+#   - a publisher the operator removes at the new leader leaves etcd;
+#   - the owners of a capability (after a rollback) and of a policy class
+#     (per-principal quotas, docs/security.md) are those a recorded.
 # Skips without etcd.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
@@ -82,6 +84,9 @@ check "etcd holds the signed metadata: $k" \
 	bash -c "[[ '$k' == *'pub/acme '* && '$k' == *'ver/1792-2 '* && '$k' == *'ver/1792-3 '* &&
 		  '$k' == *'rev/1792-3 '* && '$k' == *'seeded'* ]]"
 
+ictl $PA policy add name owned trust 3 >/dev/null
+check "at a: policy class 3 registered" test $? = 0
+
 # the leader dies: b takes over with what etcd has
 kill -9 "$PID_a"; wait "$PID_a" 2>/dev/null
 wait_for 20 '[ "$(leader $PB)" = true ]'
@@ -90,6 +95,10 @@ cap=$(api "http://127.0.0.1:$PB/v1/caps" | jq -c '.[] | select(.label == 1792) |
 	{version, publisher: .signed.publisher}')
 check "b serves version 2, still signed by acme ($cap)" \
 	test "$cap" = '{"version":2,"publisher":"acme"}'
+own=$(api "http://127.0.0.1:$PB/v1/caps" | jq -r '.[] | select(.label == 1792) | .owner')/$(
+	api "http://127.0.0.1:$PB/v1/policies/3" | jq -r .owner)
+check "b keeps the owners a recorded (per-principal quotas): capability and policy by $own" \
+	test "$own" = 127.0.0.1/127.0.0.1
 pubs=$(api "http://127.0.0.1:$PB/v1/publishers" | jq -c '[.[].name]')
 check "b trusts the domain's publishers: $pubs" test "$pubs" = '["acme"]'
 revs=$(api "http://127.0.0.1:$PB/v1/revocations" | jq -c '[.[] | "\(.cap)/\(.version)"]')
