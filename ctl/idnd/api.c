@@ -1224,13 +1224,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			json_object *o;
 
 			principal_of(c, peer, who, sizeof(who));
-			if (idnd_rate_charge(who, idnd_now(), &retry)) {
+			if (idnd_rate_charge(who, idnd_now(), &retry, msg, sizeof(msg))) {
 				snprintf(ra, sizeof(ra), "%u", retry);
-				snprintf(msg, sizeof(msg), "rate limit: principal %s is over %g "
-					 "changes/s (burst %d); retry after %u s (idnd -Q "
-					 "principal-rate=R/s,principal-burst=N)", who,
-					 idnd_limits.principal_rate, idnd_limits.principal_burst,
-					 retry);
 				o = json_object_new_object();
 				json_object_object_add(o, "error", json_object_new_string(msg));
 				pthread_mutex_lock(&D.lock);

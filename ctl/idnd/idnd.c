@@ -463,6 +463,7 @@ static void reload(int argc, char **argv)
 	}
 	D.hb_timeout = O.tmo / 1000.0;
 	idn_log_daemon(O.verbose);
+	idnd_rate_config();
 	pr_info("idnd: reloaded %s: verbose %d, hb-timeout %ld, loop-ms %ld, solve-s %g, "
 		"quotas caps=%d,nodes=%d,policies=%d,principal-caps=%d,principal-policies=%d,"
 		"principal-rate=%g/s,principal-burst=%d\n", path, O.verbose, O.tmo,
@@ -651,6 +652,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	idnd_rate_config();	/* quota.c: the write rate's copy of -Q */
 	err = idnd_api_start(O.listen, O.port);
 	if (err) {
 		fprintf(stderr, "idnd: cannot listen on %s:%d\n", O.listen, O.port);

@@ -45,8 +45,17 @@ static struct {
 	pthread_mutex_t mu;
 	struct bucket b[IDND_RATE_TABLE];
 	int n;
+	double rate, burst;	/* idnd_limits' principal-rate and -burst */
 	uint64_t limited, evicted, refused_caps, refused_policies;
-} R = { .mu = PTHREAD_MUTEX_INITIALIZER };
+} R = { .mu = PTHREAD_MUTEX_INITIALIZER, .rate = 100, .burst = 1000 };
+
+void idnd_rate_config(void)
+{
+	pthread_mutex_lock(&R.mu);
+	R.rate = idnd_limits.principal_rate;
+	R.burst = idnd_limits.principal_burst;
+	pthread_mutex_unlock(&R.mu);
+}
 
 int idnd_quota_caps_of(const char *who)
 {
@@ -102,22 +111,26 @@ static struct bucket *bucket_of(const char *who, double now)
 	}
 	memset(b, 0, sizeof(*b));
 	snprintf(b->who, sizeof(b->who), "%s", who);
-	b->tokens = idnd_limits.principal_burst;
+	b->tokens = R.burst;
 	b->last = now;
 	return b;
 }
 
-int idnd_rate_charge(const char *who, double now, unsigned int *retry_s)
+int idnd_rate_charge(const char *who, double now, unsigned int *retry_s, char *why, size_t len)
 {
-	double rate = idnd_limits.principal_rate, burst = idnd_limits.principal_burst;
 	static double last_log;
 	static uint64_t unlogged;
+	double rate, burst;
 	struct bucket *b;
 	int ret = 0;
 
-	if (!(rate > 0))
-		return 0;	/* principal-rate=0: off */
 	pthread_mutex_lock(&R.mu);
+	rate = R.rate;
+	burst = R.burst;
+	if (!(rate > 0)) {	/* principal-rate=0: off */
+		pthread_mutex_unlock(&R.mu);
+		return 0;
+	}
 	b = bucket_of(who, now);
 	if (now > b->last)
 		b->tokens = fmin(burst, b->tokens + (now - b->last) * rate);
@@ -128,6 +141,9 @@ int idnd_rate_charge(const char *who, double now, unsigned int *retry_s)
 		*retry_s = (unsigned int)ceil((1 - b->tokens) / rate);
 		if (*retry_s < 1)
 			*retry_s = 1;
+		snprintf(why, len, "rate limit: principal %s is over %g changes/s (burst %g); "
+			 "retry after %u s (idnd -Q principal-rate=R/s,principal-burst=N)", who,
+			 rate, burst, *retry_s);
 		b->limited++;
 		R.limited++;
 		unlogged++;

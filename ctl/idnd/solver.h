@@ -64,11 +64,15 @@ void idnd_quota_refused_count(int policies);
  * Charge one mutating request to @who's token bucket (principal-rate,
  * principal-burst; a table of the IDND_RATE_TABLE principals seen last,
  * least recently seen evicted). 0: pass; -EAGAIN: over the rate, with
- * *retry_s the seconds until a token is back (>= 1). Its own lock (D.lock
+ * *retry_s the seconds until a token is back (>= 1) and @why the answer. Its own lock (D.lock
  * need not be held).
  */
 #define IDND_RATE_TABLE	1024
-int idnd_rate_charge(const char *who, double now, unsigned int *retry_s);
+/* take principal-rate and principal-burst from idnd_limits (at start and
+ * after a SIGHUP reload; the API threads read this copy, under its lock) */
+void idnd_rate_config(void);
+int idnd_rate_charge(const char *who, double now, unsigned int *retry_s, char *why,
+		     size_t len);
 void idnd_quota_metrics(struct idn_prom *p);	/* its /metrics families */
 
 #endif /* __IDN_IDND_SOLVER_H */
