@@ -106,6 +106,13 @@ $(O)/tests/unit_idnd_compile: selftests/unit/unit_idnd_compile.c ctl/idnd/model.
 	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
 		$(PLACE_SRCS) $(LDFLAGS) $(PLACE_LIBS) -ljson-c
 
+# per-principal limits: quota.c included by the test, its callees stubbed there
+$(O)/tests/unit_idnd_quota: selftests/unit/unit_idnd_quota.c ctl/idnd/quota.c ctl/lib/prom.c \
+		ctl/lib/prom.h $(IDND_HDRS) selftests/lib/tap.h | $(O)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) $(PLACE_CFLAGS) -Iselftests/lib $(SAN_FLAGS) -o $@ $< \
+		ctl/lib/prom.c $(LDFLAGS) -lm -lpthread
+
 # signed capability metadata: the canonical encoding, sign and verify
 $(O)/tests/unit_idnd_capsig: selftests/unit/unit_idnd_capsig.c ctl/capsig.c ctl/capsig.h \
 		selftests/lib/tap.h | $(O)/tests

@@ -333,7 +333,12 @@ static const char *principal_of(struct MHD_Connection *c, const struct idn_peer 
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 
 	if (peer->role != IDN_ROLE_PLAIN) {
+		/* printable ASCII only: it is stored as the owner and read back
+		 * by the strict parser (a CN's other bytes become '?') */
 		snprintf(who, len, "%s", peer->name);
+		for (char *p = who; *p; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				*p = '?';
 		return who;
 	}
 	snprintf(who, len, "?");
