@@ -309,6 +309,8 @@ struct engine {
 	struct eng_stats st;
 	bool stop, threaded;
 	pthread_t thr;
+	void *sum_tab;			/* state_descs()' group table (state.c), kept */
+	uint32_t sum_cap;		/* its entries */
 };
 
 extern const double eng_ttft_buckets[12];
@@ -665,6 +667,27 @@ int state_who_parse(const char *tenant, const char *session, const char *scope,
 		    size_t len);
 /* moving bytes over a link of gbps (<= 0: STATE_LINK_GBPS), setup included */
 int64_t state_migration_us(uint64_t bytes, double gbps);
+/* a kv_prefix descriptor of state_summary(): the values its fields carry */
+struct state_desc {
+	uint64_t compat, root;
+	uint64_t session;		/* scope session only, else 0 */
+	uint64_t token;			/* its writer's (or state_desc_tokens()'), 0: none */
+	uint16_t tenant;
+	uint8_t scope;			/* enum kv_scope */
+	uint32_t blocks;
+	uint64_t tokens, size, hits;
+	double reuse;			/* 0..1, 4 decimals */
+	int64_t value_us, migration_us;	/* -1: hardware-bound */
+};
+/*
+ * state_descs - the engine's cached KV blocks grouped as state_summary()
+ * reports them, the most valuable first: at most @max into @d; *groups (if
+ * given) how many groups there were, *cached the cached blocks. Returns the
+ * descriptors written. state_summary() is these in JSON (after any
+ * artifacts); a caller without JSON (make eval) takes them as they are.
+ */
+uint32_t state_descs(struct engine *e, const char *model, uint32_t max, struct state_desc *d,
+		     uint32_t *groups, uint64_t *cached);
 /* {"policy", "kv_blocks", "kv_cached", "groups", "descriptors": [S...]} */
 struct json_object *state_summary(struct engine *e, struct residency *res, const char *model,
 				  uint32_t max);
@@ -675,6 +698,8 @@ struct json_object *state_summary(struct engine *e, struct residency *res, const
  * this node holds, what idnd seeds routers' affinity from. None: no field.
  */
 void state_tokens(struct agent_state *s, struct json_object *summary);
+/* state_tokens() over state_descs()' descriptors: sets token where it is 0 */
+void state_desc_tokens(struct agent_state *s, struct state_desc *d, uint32_t n);
 int state_init(struct agent_state *s);
 void state_fini(struct agent_state *s);
 void state_note_token(struct agent_state *s, uint64_t token, const struct kv_who *w,

@@ -114,6 +114,9 @@ void engine_free(struct engine *e)
 		req_free(r);
 	}
 	kv_free(&e->kv);
+	free(e->sum_tab);
+	e->sum_tab = NULL;
+	e->sum_cap = 0;
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->work);
 	pthread_cond_destroy(&e->progress);

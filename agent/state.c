@@ -150,114 +150,159 @@ static int cmp_value(const void *a, const void *b)
 	return x->root < y->root ? -1 : x->root > y->root;
 }
 
-static json_object *kv_desc(const struct engine *e, const struct sgroup *g, uint64_t compat)
+static json_object *kv_desc(const struct state_desc *d)
 {
 	json_object *o = json_object_new_object();
-	uint64_t size = (uint64_t)g->blocks * e->kv.block_bytes;
-	double reuse;
 	char hx[17];
 
 	json_object_object_add(o, "type", json_object_new_string("kv_prefix"));
-	hex16(hx, compat);
+	hex16(hx, d->compat);
 	json_object_object_add(o, "compat", json_object_new_string(hx));
-	json_object_object_add(o, "scope", json_object_new_string(kv_scope_name(g->scope)));
-	json_object_object_add(o, "tenant", json_object_new_int(g->tenant));
-	if (g->scope == KV_SCOPE_SESSION) {
-		hex16(hx, g->session);
+	json_object_object_add(o, "scope", json_object_new_string(kv_scope_name(d->scope)));
+	json_object_object_add(o, "tenant", json_object_new_int(d->tenant));
+	if (d->scope == KV_SCOPE_SESSION) {
+		hex16(hx, d->session);
 		json_object_object_add(o, "session", json_object_new_string(hx));
 	}
-	hex16(hx, g->root);
+	hex16(hx, d->root);
 	json_object_object_add(o, "root", json_object_new_string(hx));
-	if (g->token) {	/* the session whose requests wrote these blocks */
-		hex16(hx, g->token);
+	if (d->token) {	/* the session whose requests wrote these blocks */
+		hex16(hx, d->token);
 		json_object_object_add(o, "token", json_object_new_string(hx));
 	}
-	json_object_object_add(o, "blocks", json_object_new_int64(g->blocks));
-	json_object_object_add(o, "tokens", json_object_new_int64((uint64_t)g->blocks *
-								  e->kv.block_tokens));
-	json_object_object_add(o, "size", json_object_new_int64(size));
-	reuse = g->reuse_sum / g->blocks;	/* a mean of probabilities: 0..1 */
-	json_object_object_add(o, "reuse", json_object_new_double(
-		(double)(int64_t)((reuse < 1 ? reuse : 1) * 10000 + 0.5) / 10000));
-	json_object_object_add(o, "hits", json_object_new_int64(g->hits));
-	json_object_object_add(o, "value_us", json_object_new_int64((int64_t)(g->value_us + 0.5)));
-	json_object_object_add(o, "migration_us", json_object_new_int64(
-		g->scope == KV_SCOPE_HW ? -1 : state_migration_us(size, e->p.kv_link_gbps)));
+	json_object_object_add(o, "blocks", json_object_new_int64(d->blocks));
+	json_object_object_add(o, "tokens", json_object_new_int64(d->tokens));
+	json_object_object_add(o, "size", json_object_new_int64(d->size));
+	json_object_object_add(o, "reuse", json_object_new_double(d->reuse));
+	json_object_object_add(o, "hits", json_object_new_int64(d->hits));
+	json_object_object_add(o, "value_us", json_object_new_int64(d->value_us));
+	json_object_object_add(o, "migration_us", json_object_new_int64(d->migration_us));
 	return o;
+}
+
+/* a group as its descriptor reports it (the values kv_desc() writes) */
+static void desc_of(const struct engine *e, const struct sgroup *g, uint64_t compat,
+		    struct state_desc *d)
+{
+	double reuse = g->reuse_sum / g->blocks;	/* a mean of probabilities: 0..1 */
+
+	memset(d, 0, sizeof(*d));
+	d->compat = compat;
+	d->root = g->root;
+	d->session = g->scope == KV_SCOPE_SESSION ? g->session : 0;
+	d->token = g->token;
+	d->tenant = g->tenant;
+	d->scope = g->scope;
+	d->blocks = g->blocks;
+	d->tokens = (uint64_t)g->blocks * e->kv.block_tokens;
+	d->size = (uint64_t)g->blocks * e->kv.block_bytes;
+	d->reuse = (double)(int64_t)((reuse < 1 ? reuse : 1) * 10000 + 0.5) / 10000;
+	d->hits = g->hits;
+	d->value_us = (int64_t)(g->value_us + 0.5);
+	d->migration_us = g->scope == KV_SCOPE_HW ? -1 :
+			  state_migration_us(d->size, e->p.kv_link_gbps);
+}
+
+uint32_t state_descs(struct engine *e, const char *model, uint32_t max, struct state_desc *d,
+		     uint32_t *groups, uint64_t *cached_out)
+{
+	struct sgroup *g;
+	uint32_t ng = 0, cap = 16, n = 0;
+	uint64_t compat, cached = 0;
+
+	pthread_mutex_lock(&e->mu);
+	compat = compat_hash(e, model);
+	while (cap < 2 * e->kv.nblocks && cap < (1U << 19))
+		cap <<= 1;
+	/* the group table, kept with the engine (one call at a time: e->mu) */
+	if (e->sum_cap < cap) {
+		g = realloc(e->sum_tab, (size_t)cap * sizeof(*g));
+		if (g) {
+			e->sum_tab = g;
+			e->sum_cap = cap;
+		}
+	}
+	g = e->sum_cap >= cap ? e->sum_tab : NULL;
+	if (g)
+		memset(g, 0, (size_t)cap * sizeof(*g));
+	for (uint32_t i = 0; g && i < e->kv.nblocks; i++) {
+		const struct kv_block *b = &e->kv.b[i];
+		double r;
+		uint64_t h;
+		struct sgroup *x;
+
+		if (!b->cached)
+			continue;
+		cached++;
+		h = mix(b->root ^ mix(b->session ^ ((uint64_t)b->tenant << 8 | b->scope)) ^
+			mix(b->token));
+		for (;; h++) {	/* at most half full: a free slot exists */
+			x = &g[h & (cap - 1)];
+			if (!x->used || (x->root == b->root && x->session == b->session &&
+					 x->token == b->token && x->tenant == b->tenant &&
+					 x->scope == b->scope))
+				break;
+		}
+		if (!x->used) {
+			if (ng >= cap / 2)
+				continue;	/* more groups than that: uncounted */
+			x->used = 1;
+			x->root = b->root;
+			x->session = b->session;
+			x->token = b->token;
+			x->tenant = b->tenant;
+			x->scope = b->scope;
+			ng++;
+		}
+		x->blocks++;
+		x->pinned += b->ref > 0;
+		x->hits += b->nacc ? b->nacc - 1 : 0;
+		/*
+		 * A block in use now: the chance of an access after
+		 * this one (its class's, not yet aged), which is what
+		 * moving or keeping it is worth; not certainty.
+		 */
+		r = b->ref ? kv_reuse_next(&e->kv, b) : kv_reuse_p(&e->kv, b);
+		x->reuse_sum += r;
+		x->value_us += r * e->kv.saved_us;
+	}
+	/* compact the table, most valuable first */
+	for (uint32_t i = 0; g && i < cap; i++)
+		if (g[i].used)
+			g[n++] = g[i];
+	if (g)
+		qsort(g, n, sizeof(*g), cmp_value);
+	for (uint32_t i = 0; i < n && i < max; i++)
+		desc_of(e, &g[i], compat, &d[i]);
+	pthread_mutex_unlock(&e->mu);
+	if (groups)
+		*groups = n;
+	if (cached_out)
+		*cached_out = cached;
+	return n < max ? n : max;
 }
 
 json_object *state_summary(struct engine *e, struct residency *res, const char *model,
 			   uint32_t max)
 {
 	json_object *o = json_object_new_object(), *a = json_object_new_array();
-	struct sgroup *g = NULL;
-	uint32_t ng = 0, cap = 0, n = 0, emitted = 0;
-	uint64_t compat = 0, cached = 0;
+	struct state_desc *d = NULL;
+	uint32_t n = 0, ng = 0, emitted = 0;
+	uint64_t cached = 0;
 
 	if (e) {
-		pthread_mutex_lock(&e->mu);
-		compat = compat_hash(e, model);
-		cap = 16;
-		while (cap < 2 * e->kv.nblocks && cap < (1U << 19))
-			cap <<= 1;
-		g = calloc(cap, sizeof(*g));
-		for (uint32_t i = 0; g && i < e->kv.nblocks; i++) {
-			const struct kv_block *b = &e->kv.b[i];
-			double r;
-			uint64_t h;
-			struct sgroup *x;
-
-			if (!b->cached)
-				continue;
-			cached++;
-			h = mix(b->root ^ mix(b->session ^ ((uint64_t)b->tenant << 8 | b->scope)) ^
-				mix(b->token));
-			for (;; h++) {	/* at most half full: a free slot exists */
-				x = &g[h & (cap - 1)];
-				if (!x->used || (x->root == b->root && x->session == b->session &&
-						 x->token == b->token && x->tenant == b->tenant &&
-						 x->scope == b->scope))
-					break;
-			}
-			if (!x->used) {
-				if (ng >= cap / 2)
-					continue;	/* more groups than that: uncounted */
-				x->used = 1;
-				x->root = b->root;
-				x->session = b->session;
-				x->token = b->token;
-				x->tenant = b->tenant;
-				x->scope = b->scope;
-				ng++;
-			}
-			x->blocks++;
-			x->pinned += b->ref > 0;
-			x->hits += b->nacc ? b->nacc - 1 : 0;
-			/*
-			 * A block in use now: the chance of an access after
-			 * this one (its class's, not yet aged), which is what
-			 * moving or keeping it is worth; not certainty.
-			 */
-			r = b->ref ? kv_reuse_next(&e->kv, b) : kv_reuse_p(&e->kv, b);
-			x->reuse_sum += r;
-			x->value_us += r * e->kv.saved_us;
-		}
+		d = max ? calloc(max, sizeof(*d)) : NULL;
+		if (d)
+			n = state_descs(e, model, max, d, &ng, &cached);
 		json_object_object_add(o, "policy",
 				       json_object_new_string(kv_policy_name(e->kv.policy)));
 		json_object_object_add(o, "kv_blocks", json_object_new_int64(e->kv.nblocks));
 		json_object_object_add(o, "kv_cached", json_object_new_int64(cached));
-		pthread_mutex_unlock(&e->mu);
-		/* compact the table, most valuable first */
-		for (uint32_t i = 0; g && i < cap; i++)
-			if (g[i].used)
-				g[n++] = g[i];
-		if (g)
-			qsort(g, n, sizeof(*g), cmp_value);
 	}
 	if (res) {
 		pthread_mutex_lock(&res->mu);
 		for (struct res_artifact *r = res->head; r && emitted < max; r = r->next) {
-			json_object *d;
+			json_object *x;
 			char hx[17];
 			uint64_t c = 0;
 
@@ -265,34 +310,34 @@ json_object *state_summary(struct engine *e, struct residency *res, const char *
 				continue;
 			for (int k = 0; k < 8; k++)
 				c = c << 8 | r->sha256[k];
-			d = json_object_new_object();
-			json_object_object_add(d, "type", json_object_new_string("model"));
+			x = json_object_new_object();
+			json_object_object_add(x, "type", json_object_new_string("model"));
 			hex16(hx, c);
-			json_object_object_add(d, "compat", json_object_new_string(hx));
-			json_object_object_add(d, "scope", json_object_new_string("public"));
-			json_object_object_add(d, "name", json_object_new_string(r->name));
-			json_object_object_add(d, "cap", json_object_new_int64(r->cap));
-			json_object_object_add(d, "size", json_object_new_int64(r->size));
-			json_object_object_add(d, "migration_us",
+			json_object_object_add(x, "compat", json_object_new_string(hx));
+			json_object_object_add(x, "scope", json_object_new_string("public"));
+			json_object_object_add(x, "name", json_object_new_string(r->name));
+			json_object_object_add(x, "cap", json_object_new_int64(r->cap));
+			json_object_object_add(x, "size", json_object_new_int64(r->size));
+			json_object_object_add(x, "migration_us",
 					       json_object_new_int64(state_migration_us(r->size,
 						       e ? e->p.kv_link_gbps : 0)));
-			json_object_array_add(a, d);
+			json_object_array_add(a, x);
 			emitted++;
 		}
 		pthread_mutex_unlock(&res->mu);
 	}
 	for (uint32_t i = 0; i < n && emitted < max; i++, emitted++)
-		json_object_array_add(a, kv_desc(e, &g[i], compat));
-	json_object_object_add(o, "groups", json_object_new_int64(n));
+		json_object_array_add(a, kv_desc(&d[i]));
+	json_object_object_add(o, "groups", json_object_new_int64(ng));
 	json_object_object_add(o, "descriptors", a);
-	free(g);
+	free(d);
 	return o;
 }
 
 struct droot {
 	uint64_t root, token;
 	struct kv_who w;
-	json_object *d;
+	uint32_t idx;		/* the caller's descriptor */
 };
 
 static int cmp_droot(const void *a, const void *b)
@@ -304,40 +349,12 @@ static int cmp_droot(const void *a, const void *b)
 
 #define DROOT_HASH	(4 * STATE_MAX_DESC)	/* a power of two, > 2 x the roots */
 
-void state_tokens(struct agent_state *s, json_object *summary)
+/* r[0..n) (n <= STATE_MAX_DESC, no token yet): each gets the token found */
+static void droot_tokens(struct agent_state *s, struct droot *r, uint32_t n)
 {
-	struct droot r[STATE_MAX_DESC];
 	uint8_t first[DROOT_HASH];
 	uint64_t bits[16] = { 0 };	/* a 1024-bit filter of the roots: most slots skip */
-	json_object *a, *d, *v;
-	uint32_t n = 0;
 
-	if (!s->rec || !summary || !json_object_object_get_ex(summary, "descriptors", &a))
-		return;
-	for (size_t i = 0; i < json_object_array_length(a) && n < STATE_MAX_DESC; i++) {
-		int sc;
-
-		d = json_object_array_get_idx(a, i);
-		if (!json_object_object_get_ex(d, "type", &v) ||
-		    strcmp(json_object_get_string(v), "kv_prefix") ||
-		    json_object_object_get_ex(d, "token", NULL) ||	/* its writer's */
-		    !json_object_object_get_ex(d, "root", &v))
-			continue;
-		memset(&r[n], 0, sizeof(r[n]));
-		r[n].root = strtoull(json_object_get_string(v), NULL, 16);
-		r[n].d = d;
-		if (!json_object_object_get_ex(d, "scope", &v) ||
-		    (sc = kv_scope_parse(json_object_get_string(v))) < 0)
-			continue;
-		r[n].w.scope = sc;
-		if (json_object_object_get_ex(d, "tenant", &v))
-			r[n].w.tenant = json_object_get_int(v);
-		if (json_object_object_get_ex(d, "session", &v))
-			r[n].w.session = strtoull(json_object_get_string(v), NULL, 16);
-		n++;
-	}
-	if (!n)
-		return;
 	qsort(r, n, sizeof(*r), cmp_droot);
 	/* the first descriptor of each root, by a hash of the root */
 	memset(first, 0xff, sizeof(first));
@@ -372,14 +389,73 @@ void state_tokens(struct agent_state *s, json_object *summary)
 				r[lo].token = x->token;
 	}
 	pthread_mutex_unlock(&s->mu);
+}
+
+void state_tokens(struct agent_state *s, json_object *summary)
+{
+	struct droot r[STATE_MAX_DESC];
+	json_object *dj[STATE_MAX_DESC];
+	json_object *a, *d, *v;
+	uint32_t n = 0;
+
+	if (!s->rec || !summary || !json_object_object_get_ex(summary, "descriptors", &a))
+		return;
+	for (size_t i = 0; i < json_object_array_length(a) && n < STATE_MAX_DESC; i++) {
+		int sc;
+
+		d = json_object_array_get_idx(a, i);
+		if (!json_object_object_get_ex(d, "type", &v) ||
+		    strcmp(json_object_get_string(v), "kv_prefix") ||
+		    json_object_object_get_ex(d, "token", NULL) ||	/* its writer's */
+		    !json_object_object_get_ex(d, "root", &v))
+			continue;
+		memset(&r[n], 0, sizeof(r[n]));
+		r[n].root = strtoull(json_object_get_string(v), NULL, 16);
+		r[n].idx = n;
+		dj[n] = d;
+		if (!json_object_object_get_ex(d, "scope", &v) ||
+		    (sc = kv_scope_parse(json_object_get_string(v))) < 0)
+			continue;
+		r[n].w.scope = sc;
+		if (json_object_object_get_ex(d, "tenant", &v))
+			r[n].w.tenant = json_object_get_int(v);
+		if (json_object_object_get_ex(d, "session", &v))
+			r[n].w.session = strtoull(json_object_get_string(v), NULL, 16);
+		n++;
+	}
+	if (!n)
+		return;
+	droot_tokens(s, r, n);
 	for (uint32_t i = 0; i < n; i++) {
 		char hx[17];
 
 		if (!r[i].token)
 			continue;
 		hex16(hx, r[i].token);
-		json_object_object_add(r[i].d, "token", json_object_new_string(hx));
+		json_object_object_add(dj[r[i].idx], "token", json_object_new_string(hx));
 	}
+}
+
+void state_desc_tokens(struct agent_state *s, struct state_desc *d, uint32_t nd)
+{
+	struct droot r[STATE_MAX_DESC];
+	uint32_t n = 0;
+
+	if (!s->rec)
+		return;
+	for (uint32_t i = 0; i < nd && n < STATE_MAX_DESC; i++) {
+		if (d[i].token)		/* its writer's */
+			continue;
+		r[n] = (struct droot){ .root = d[i].root, .idx = i, .w = {
+			.scope = d[i].scope, .tenant = d[i].tenant, .session = d[i].session } };
+		n++;
+	}
+	if (!n)
+		return;
+	droot_tokens(s, r, n);
+	for (uint32_t i = 0; i < n; i++)
+		if (r[i].token)
+			d[r[i].idx].token = r[i].token;
 }
 
 /* ---- affinity self-check ---------------------------------------------- */

@@ -219,6 +219,14 @@ int idnd_node_push(const struct d_node *n);
  */
 #define IDND_AFF_SEEDS	256
 int idnd_aff_seeds(json_object *const *st);
+/* a kv_prefix descriptor naming a token, as idnd_aff_seeds() reads it */
+struct idnd_aff_desc {
+	uint64_t token, hits, blocks, value;	/* value: "value_us" */
+	uint32_t node;				/* whose summary */
+};
+/* idnd_aff_seeds() over descriptors already read (a caller without JSON:
+ * make eval); nodes not registered and up are left out */
+int idnd_aff_seeds_from(const struct idnd_aff_desc *d, size_t n);
 void idnd_aff_seed_counts(uint64_t *seeded, uint64_t *kept);
 /* state.c: idnd_aff_seeds() over the summaries held, at most once a second */
 int idnd_state_seed(void);

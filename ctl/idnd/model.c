@@ -1492,30 +1492,20 @@ void idnd_aff_seed_counts(uint64_t *seeded, uint64_t *kept)
 
 int idnd_aff_seeds(json_object *const *st)
 {
-	struct seed *c = NULL, *ns;
-	size_t n = 0, cap = 0, m = 0;
-	int written = 0;
+	struct idnd_aff_desc *c = NULL, *ns;
+	size_t n = 0, cap = 0;
+	int ret;
 
 	for (uint32_t j = 0; j < IDN_MAX_NODES; j++) {
-		const struct d_node *dn = &D.nodes[j];
 		json_object *a, *d, *v;
 
-		if (!st[j] || !dn->used || !dn->up ||
-		    !json_object_object_get_ex(st[j], "descriptors", &a))
+		if (!st[j] || !json_object_object_get_ex(st[j], "descriptors", &a))
 			continue;
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			uint64_t blocks, hits, tok;
-
 			d = json_object_array_get_idx(a, i);
 			if (!json_object_object_get_ex(d, "type", &v) ||
 			    strcmp(json_object_get_string(v), "kv_prefix") ||
 			    !json_object_object_get_ex(d, "token", &v))
-				continue;
-			tok = strtoull(json_object_get_string(v), NULL, 16);
-			blocks = jget_u64(d, "blocks");
-			hits = jget_u64(d, "hits");
-			/* popular: its blocks were hit at least once each on average */
-			if (!tok || !blocks || hits < blocks)
 				continue;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 256;
@@ -1526,9 +1516,42 @@ int idnd_aff_seeds(json_object *const *st)
 				}
 				c = ns;
 			}
-			c[n++] = (struct seed){ .token = tok, .node = j, .hits = hits,
-						.blocks = blocks, .value = jget_u64(d, "value_us") };
+			c[n++] = (struct idnd_aff_desc){
+				.token = strtoull(json_object_get_string(v), NULL, 16),
+				.node = j, .hits = jget_u64(d, "hits"),
+				.blocks = jget_u64(d, "blocks"), .value = jget_u64(d, "value_us") };
 		}
+	}
+	ret = idnd_aff_seeds_from(c, n);
+	free(c);
+	return ret;
+}
+
+int idnd_aff_seeds_from(const struct idnd_aff_desc *in, size_t n_in)
+{
+	struct seed *c = NULL, *ns;
+	size_t n = 0, cap = 0, m = 0;
+	int written = 0;
+
+	for (size_t i = 0; i < n_in; i++) {
+		const struct idnd_aff_desc *d = &in[i];
+
+		if (d->node >= IDN_MAX_NODES || !D.nodes[d->node].used || !D.nodes[d->node].up)
+			continue;
+		/* popular: its blocks were hit at least once each on average */
+		if (!d->token || !d->blocks || d->hits < d->blocks)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			ns = realloc(c, cap * sizeof(*c));
+			if (!ns) {
+				free(c);
+				return -ENOMEM;
+			}
+			c = ns;
+		}
+		c[n++] = (struct seed){ .token = d->token, .node = d->node, .hits = d->hits,
+					.blocks = d->blocks, .value = d->value };
 	}
 	if (!n) {
 		free(c);

@@ -598,6 +598,95 @@ static void test_tokens(void)
 	engine_free(&e);
 }
 
+static uint64_t hexv(json_object *o, const char *k)
+{
+	json_object *v = get(o, k);
+
+	return v ? strtoull(json_object_get_string(v), NULL, 16) : 0;
+}
+
+/*
+ * state_descs() + state_desc_tokens() (make eval's heartbeat, no JSON)
+ * carry the values of state_summary() + state_tokens(), descriptor by
+ * descriptor in the same order, also when @max cuts the list short.
+ */
+static void test_descs_as_json(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct agent_state st;
+	struct kv_who t = { .scope = KV_SCOPE_TENANT, .tenant = 9 };
+	struct kv_who ss = { .scope = KV_SCOPE_SESSION, .session = 0x5e55 };
+	struct kv_who w = { .token = 0x77 };	/* a writer token */
+	struct kv_who hw = { .scope = KV_SCOPE_HW };
+	uint64_t ka[4], kb[4], kc[2], kd[3], ke[2];
+	struct state_desc d[64];
+
+	eng_params_defaults(&p);
+	p.block_tokens = 16;
+	p.capacity_tokens = 64 * 16;
+	engine_init(&e, &p);
+	ASSERT_OK(state_init(&st), "state");
+	keys_of(1, 4, ka);
+	keys_of(50, 4, kb);
+	keys_of(90, 2, kc);
+	keys_of(120, 3, kd);
+	keys_of(150, 2, ke);
+	state_note_token(&st, 0xa1, NULL, ka, 4);
+	state_note_token(&st, 0xb9, &t, kb, 4);
+	state_note_token(&st, 0x5e, &ss, kc, 2);
+	pthread_mutex_lock(&e.mu);
+	for (int i = 0; i < 3; i++)
+		use(&e.kv, NULL, ka, 4, NULL);	/* hits: reuse and value */
+	use(&e.kv, &t, kb, 4, NULL);
+	use(&e.kv, &ss, kc, 2, NULL);
+	use(&e.kv, &w, kd, 3, NULL);
+	use(&e.kv, &w, kd, 3, NULL);
+	use(&e.kv, &hw, ke, 2, NULL);
+	pthread_mutex_unlock(&e.mu);
+	for (int m = 0; m < 2; m++) {
+		uint32_t max = m ? 2 : 64;
+		json_object *s = state_summary(&e, NULL, "m", max), *a;
+		uint32_t n, groups = 0, with = 0;
+		uint64_t cached = 0;
+
+		state_tokens(&st, s);
+		n = state_descs(&e, "m", max, d, &groups, &cached);
+		state_desc_tokens(&st, d, n);
+		a = get(s, "descriptors");
+		ASSERT_EQ(n, json_object_array_length(a), "as many descriptors");
+		ASSERT_EQ(groups, json_object_get_int(get(s, "groups")), "groups");
+		ASSERT_EQ(cached, json_object_get_int(get(s, "kv_cached")), "cached blocks");
+		ASSERT_TRUE(max == 64 ? n == 5 : n == 2, "5 groups, 2 with max 2");
+		for (uint32_t i = 0; i < n; i++) {
+			json_object *x = json_object_array_get_idx(a, i);
+
+			ASSERT_EQ(d[i].compat, hexv(x, "compat"), "compat");
+			ASSERT_TRUE(!strcmp(kv_scope_name(d[i].scope),
+					    json_object_get_string(get(x, "scope"))), "scope");
+			ASSERT_EQ(d[i].tenant, json_object_get_int(get(x, "tenant")), "tenant");
+			ASSERT_EQ(d[i].session, hexv(x, "session"), "session");
+			ASSERT_EQ(d[i].root, hexv(x, "root"), "root");
+			ASSERT_EQ(d[i].token, hexv(x, "token"), "token");
+			ASSERT_EQ(d[i].blocks, json_object_get_int64(get(x, "blocks")), "blocks");
+			ASSERT_EQ(d[i].tokens, json_object_get_int64(get(x, "tokens")), "tokens");
+			ASSERT_EQ(d[i].size, json_object_get_int64(get(x, "size")), "size");
+			ASSERT_TRUE(d[i].reuse == json_object_get_double(get(x, "reuse")), "reuse");
+			ASSERT_EQ(d[i].hits, json_object_get_int64(get(x, "hits")), "hits");
+			ASSERT_EQ(d[i].value_us, json_object_get_int64(get(x, "value_us")), "value");
+			ASSERT_EQ(d[i].migration_us, json_object_get_int64(get(x, "migration_us")),
+				  "migration_us");
+			with += d[i].token != 0;
+		}
+		/* a1, b9, 5e noted; 77 written; the hardware group none */
+		if (max == 64)
+			ASSERT_EQ(with, 4, "four descriptors name a token");
+		json_object_put(s);
+	}
+	state_fini(&st);
+	engine_free(&e);
+}
+
 static void test_affinity(void)
 {
 	struct eng_params p;
@@ -670,6 +759,7 @@ int main(int argc, char **argv)
 	TAP_RUN(test_descriptors);
 	TAP_RUN(test_token_groups);
 	TAP_RUN(test_tokens);
+	TAP_RUN(test_descs_as_json);
 	TAP_RUN(test_affinity);
 	for (uint32_t i = 0; i < NT; i++)
 		free(T[i].ids);

@@ -617,6 +617,24 @@ static void test_aff_seeds(void)
 	idnd_aff_seed_counts(&seeded, &kept);
 	ASSERT_TRUE(seeded >= 3 && kept >= 1, "counted");
 	ASSERT_EQ(idnd_aff_seeds(st), 0, "again: nothing new");
+	{	/* the same descriptors without JSON (make eval): the same entries */
+		const struct idnd_aff_desc c[] = {
+			{ 0xa1, 8, 4, 800, 1 }, { 0xa4, 1, 4, 100, 1 }, { 0, 90, 9, 9000, 1 },
+			{ 0xa1, 2, 2, 200, 2 }, { 0xa2, 3, 3, 300, 2 }, { 0xa5, 5, 1, 500, 2 },
+			{ 0xa3, 50, 5, 5000, 3 },
+		};
+		int before = n_aff;
+
+		n_aff = 0;
+		idn_aff_seed(NULL, 0xa5, 15, 1);
+		ASSERT_EQ(idnd_aff_seeds_from(c, sizeof(c) / sizeof(c[0])), 4, "four again");
+		ASSERT_EQ(n_aff, before, "as many entries");
+		ASSERT_EQ(aff_node(0xa1, 15), 1, "a1 on node 1");
+		ASSERT_EQ(aff_node(0xa2, 15), 2, "a2 on node 2, class 15");
+		ASSERT_EQ(aff_node(0xa2, 16), 2, "and class 16");
+		ASSERT_EQ(aff_node(0xa3, 15), -1, "node 3 is down");
+		ASSERT_EQ(aff_node(0xa5, 16), 2, "a5, class 16");
+	}
 	/* the holder wins a new session's request through T_state */
 	{
 		struct idn_sel_in in = {

@@ -84,12 +84,18 @@ int ev_idnd_build(const char *cap_json, struct json_object **node_bodies, int n,
 		  int router_region, struct idn_node *nodes, struct ev_plan **plans,
 		  struct idn_plan *stage2, char *err, size_t errlen);
 /*
- * idnd's affinity seeds (idnd_aff_seeds(), ctl/idnd/model.c) over the
- * agents' state summaries @st (by node id, IDN_MAX_NODES entries) of the
- * registry the last ev_idnd_build() left; each entry goes to put() (-EEXIST:
- * the router has one). Entries written, or -errno.
+ * idnd's affinity seeds (idnd_aff_seeds_from(), ctl/idnd/model.c: what
+ * idnd_aff_seeds() does once it has read the heartbeats' JSON) over the
+ * agents' kv_prefix descriptors that name a token (state_descs(),
+ * state_desc_tokens(), agent/state.c), in the registry the last
+ * ev_idnd_build() left; each entry goes to put() (-EEXIST: the router has
+ * one). Entries written, or -errno.
  */
-int ev_idnd_seed(struct json_object *const *st,
+struct ev_aff_desc {
+	uint64_t token, hits, blocks, value_us;
+	uint32_t node;
+};
+int ev_idnd_seed(const struct ev_aff_desc *d, size_t n,
 		 int (*put)(void *priv, uint64_t token, uint32_t cls, uint32_t node), void *priv);
 
 /* ---- simulator ---- */

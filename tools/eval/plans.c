@@ -70,15 +70,23 @@ int idn_aff_seed(struct idn_maps *m, __u64 token, __u32 cls, __u32 node)
 	return aff_put ? aff_put(aff_priv, token, cls, node) : -ENOSYS;
 }
 
-int ev_idnd_seed(struct json_object *const *st,
+int ev_idnd_seed(const struct ev_aff_desc *d, size_t n,
 		 int (*put)(void *priv, uint64_t token, uint32_t cls, uint32_t node), void *priv)
 {
+	struct idnd_aff_desc *c = n ? calloc(n, sizeof(*c)) : NULL;
 	int ret;
 
+	if (n && !c)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		c[i] = (struct idnd_aff_desc){ .token = d[i].token, .hits = d[i].hits,
+					       .blocks = d[i].blocks, .value = d[i].value_us,
+					       .node = d[i].node };
 	aff_put = put;
 	aff_priv = priv;
-	ret = idnd_aff_seeds(st);
+	ret = idnd_aff_seeds_from(c, n);
 	aff_put = NULL;
+	free(c);
 	return ret;
 }
 static char errbuf[256];

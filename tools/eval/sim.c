@@ -337,7 +337,10 @@ struct sim {
 	struct aff *aff;
 	uint32_t aff_mask;
 	uint32_t cap;
-	struct json_object **summ;	/* agents' state summaries, by node id (seeds) */
+	/* agents' state descriptors (their summaries' kv_prefix list), by node id */
+	struct state_desc (*desc)[STATE_MAX_DESC];
+	uint32_t n_desc[EV_MAX_NODES];
+	struct ev_aff_desc *seeds;	/* those naming a token, for idnd's seeding */
 	double seed_next, seed_t;	/* heartbeat rounds: idnd seeds affinity */
 	/* baselines */
 	uint64_t rng;
@@ -921,19 +924,33 @@ static int seed_put(void *priv, uint64_t token, uint32_t cls, uint32_t node)
 }
 
 /*
- * A heartbeat round: each agent's state summary with its tokens
- * (state_summary(), state_tokens(), agent/state.c) and idnd's seeding of
- * the router's affinity from them (idnd_aff_seeds()), as idnd does at a
- * heartbeat (at most once a second).
+ * A heartbeat round: each agent's state descriptors with their tokens
+ * (state_descs(), state_desc_tokens(), agent/state.c: what its summary's
+ * JSON carries, state_summary(), state_tokens()) and idnd's seeding of the
+ * router's affinity from them (idnd_aff_seeds_from(): idnd_aff_seeds()
+ * once it has read the JSON), as idnd does at a heartbeat (at most once a
+ * second). The JSON itself is left out: building and parsing 64
+ * descriptors per node every emulated second was most of the simulator's
+ * time, and it carries the same values.
  */
 static void seed_tick(struct sim *s)
 {
+	size_t k = 0;
+
 	for (int j = 0; j < s->n; j++) {
-		json_object_put(s->summ[j]);
-		s->summ[j] = state_summary(&s->nd[j].e, NULL, "eval", STATE_MAX_DESC);
-		state_tokens(&s->nd[j].st, s->summ[j]);
+		struct state_desc *d = s->desc[j];
+		uint32_t n = state_descs(&s->nd[j].e, "eval", STATE_MAX_DESC, d, NULL, NULL);
+
+		state_desc_tokens(&s->nd[j].st, d, n);
+		s->n_desc[j] = n;
+		for (uint32_t i = 0; i < n; i++)
+			if (d[i].token)
+				s->seeds[k++] = (struct ev_aff_desc){
+					.token = d[i].token, .hits = d[i].hits,
+					.blocks = d[i].blocks, .value_us = d[i].value_us,
+					.node = j };
 	}
-	ev_idnd_seed(s->summ, seed_put, s);
+	ev_idnd_seed(s->seeds, k, seed_put, s);
 }
 
 /* ---- migrations: idnd's decisions (ctl/idnd/migrate.c) in emulated time ---- */
@@ -961,12 +978,10 @@ static void mig_tick(struct sim *s, double t)
 	for (int j = 0; j < s->n; j++)
 		engine_load(&s->nd[j].e, &l[j]);
 	for (int src = 0; src < s->n; src++) {
-		json_object *a, *d, *v;
-
-		if (l[src].load < MIG_BUSY_DEFAULT || !s->summ[src] ||
-		    !json_object_object_get_ex(s->summ[src], "descriptors", &a))
+		if (l[src].load < MIG_BUSY_DEFAULT)
 			continue;
-		for (size_t k = 0; k < json_object_array_length(a); k++) {
+		for (uint32_t k = 0; k < s->n_desc[src]; k++) {
+			const struct state_desc *d = &s->desc[src][k];
 			struct mig_state st = { .scope = MIG_PUBLIC };
 			struct mig_dest dst = { .scope_ok = true };
 			struct mig_eval ev;
@@ -976,12 +991,9 @@ static void mig_tick(struct sim *s, double t)
 			uint64_t token;
 			uint32_t to = NONE, best = UINT32_MAX;
 
-			d = json_object_array_get_idx(a, k);
-			if (!json_object_object_get_ex(d, "type", &v) ||
-			    strcmp(json_object_get_string(v), "kv_prefix") ||
-			    !json_object_object_get_ex(d, "token", &v))
+			token = d->token;
+			if (!token)
 				continue;
-			token = strtoull(json_object_get_string(v), NULL, 16);
 			af = aff_slot(s, token);
 			if (!token || af->token != token || t < af->mig_until)
 				continue;
@@ -994,12 +1006,9 @@ static void mig_tick(struct sim *s, double t)
 				continue;	/* nowhere to go: it stays */
 			af->mig_until = t + MIG_COOL_S * 1e6;
 			s->mig.decided++;
-			if (json_object_object_get_ex(d, "reuse", &v))
-				st.reuse = json_object_get_double(v);
-			if (json_object_object_get_ex(d, "value_us", &v))
-				st.value_us = json_object_get_int64(v);
-			if (json_object_object_get_ex(d, "tokens", &v))
-				st.tokens = json_object_get_int64(v);
+			st.reuse = d->reuse;
+			st.value_us = d->value_us;
+			st.tokens = d->tokens;
 			st.size = st.tokens * EV_KV_BYTES_PER_TOKEN;
 			st.migration_us = state_migration_us(st.size, s->c->kv_link_gbps > 0 ?
 							     s->c->kv_link_gbps :
@@ -1146,8 +1155,9 @@ static int idn_setup(struct sim *s, char *err, size_t errlen)
 		if (!s->aff)
 			return -ENOMEM;
 	}
-	s->summ = calloc(IDN_MAX_NODES, sizeof(*s->summ));
-	if (!s->summ)
+	s->desc = calloc(s->n, sizeof(*s->desc));
+	s->seeds = calloc((size_t)s->n * STATE_MAX_DESC, sizeof(*s->seeds));
+	if (!s->desc || !s->seeds)
 		return -ENOMEM;
 	for (int j = 0; j < s->n; j++) {
 		if (state_init(&s->nd[j].st))
@@ -1166,10 +1176,9 @@ static void sim_free(struct sim *s)
 		lru_free(&s->nd[j].spec);
 		if (s->nd[j].st_init)
 			state_fini(&s->nd[j].st);
-		if (s->summ)
-			json_object_put(s->summ[j]);
 	}
-	free(s->summ);
+	free(s->desc);
+	free(s->seeds);
 	for (int k = 0; k < 2; k++) {
 		free(s->tbl[k]);
 		free(s->ops[k]);
