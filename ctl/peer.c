@@ -291,6 +291,17 @@ int do_peer(int argc, char **argv)
 				printf("peer %s requests %lld tokens %lld bytes %lld\n",
 				       s_of(x, "peer"), i_of(x, "requests"), i_of(x, "tokens"),
 				       i_of(x, "bytes"));
+				/* of which each etcd-fed router's record (distributed mode) */
+				if (json_object_object_get_ex(x, "routers", &s) &&
+				    json_object_is_type(s, json_type_array))
+					for (size_t k = 0; k < json_object_array_length(s); k++) {
+						json_object *r = json_object_array_get_idx(s, k);
+
+						printf("  router %s requests %lld tokens %lld bytes "
+						       "%lld\n", s_of(r, "router"),
+						       i_of(r, "requests"), i_of(r, "tokens"),
+						       i_of(r, "bytes"));
+					}
 				continue;
 			}
 			printf("peer %s domain %s node %s %s age %s ms\n", s_of(x, "peer"),

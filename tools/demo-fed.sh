@@ -9,8 +9,9 @@
 # 1001/0 to A, signed with its domain key; A imports it and serves a
 # request in A with B's node; a request whose policy keeps it at home is
 # served in A; a forged summary is refused; B withdraws the capability and
-# A's requests are rerouted to its own node; B's idnd stops and A's plans
-# lose it within the stale bound. About 30 s; removes everything it made.
+# A's requests are rerouted to its own node; with A's node gone, a request
+# whose policy forbids leaving A is refused while the default policy's is
+# served by B; B's idnd stops and A's plans lose it within the stale bound. About 30 s; removes everything it made.
 #
 # Usage: tools/demo-fed.sh (as root; after tools/deps.sh and make)
 set -u
@@ -74,6 +75,7 @@ say "${D}\$ idnd ... --ca ca.pem --cert idnd-a.pem --key idnd-a.key \\"
 say "      --fed-name dom-a --fed-key a.key --fed-ingress 10.70.0.1 \\"
 say "      --fed-cert peer-a.pem --fed-cert-key peer-a.key   (certificate OU peer, CN dom-a; B alike)${N}"
 fed_agent 1 "$nda" 10.61.1.1 200000
+AGENT1_PID=$BG_PID
 fed_agent 2 "$ndb" 10.62.1.1 40
 fed_registered ca 1 && fed_registered cb 2 || die "agents did not register"
 fed_caps || die "capability registration / placement failed"
@@ -104,13 +106,13 @@ request() {	# LABEL URL
 	local out n
 	ka receipt show >/dev/null 2>&1
 	printf '\n%s$ curl -d ... %s/v1/completions   (%s)%s\n' "$D" "$2" "$1" "$N"
-	out=$(in_ns "$cli" curl -s -m 10 -d "$BODY" "$2/v1/completions")
+	out=$(in_ns "$cli" curl -sS -m 10 -d "$BODY" "$2/v1/completions" 2>&1)
 	n=$(jq -r '.id | split("-")[2]' <<<"$out" 2>/dev/null)
 	if [ -n "$n" ] && [ "$n" != null ]; then
 		printf '    %sserved by node %s (%s)%s\n' "$G" "$n" \
 			"$([ "$n" = 2 ] && echo "domain B" || echo "domain A")" "$N"
 	else
-		printf '    %sno answer%s\n' "$Y" "$N"
+		printf '    %srefused: %s%s\n' "$Y" "${out:-no answer}" "$N"
 	fi
 	ka receipt show 2>/dev/null | sed "s/^/    ${Y}receipt:${N} /; 2,\$s/${Y}receipt:${N} /         /"
 }
@@ -141,10 +143,21 @@ grep -h 'no longer exported\|withdrew\|plans recompiled' "$TMPD/idnd-b.log" "$TM
 	sort | tail -n 3 | sed 's/^/    /'
 request "after the withdrawal" "http://$VIP:$PORT"
 
-step "6. B comes back, then its idnd stops: A's entry goes down within the stale bound (1 s)"
+step "6. B comes back; A's own node goes away: the policy decides"
 cb peer export cap 1001/0 peers dom-a >/dev/null
 for _ in $(seq 100); do fed_has_remote && break; sleep 0.1; done
 say "  exported again; A's plan has B's ingress: $(fed_has_remote && echo yes || echo no)"
+kill "$AGENT1_PID"
+say "${D}\$ kill <agent of node A1>   (A's idnd takes it down after its heartbeat timeout, 1.5 s)${N}"
+a1_gone() {	# node 1 in no plan of A's
+	[ "$(fed_plans_a | jq '[.[] | .candidates[]? | select(.node == 1)] | length')" = 0 ]
+}
+for _ in $(seq 100); do a1_gone && break; sleep 0.1; done
+say "  node A1 is in no plan of A's: $(a1_gone && echo yes || echo no)"
+request "default policy: B's capability serves it" "http://$VIP:$PORT"
+request "policy scope home: forbidden to leave A, nothing left in A: refused" "http://$VIP_HOME:$PORT"
+
+step "7. B's idnd stops: A's entry goes down within the stale bound (1 s)"
 t0=$(date +%s%N)
 kill "$IDND_PID_b"
 say "${D}\$ kill <idnd B>${N}"

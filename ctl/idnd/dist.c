@@ -34,6 +34,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,50 @@ void idnd_dist_fednode(uint32_t id, const char *peer, const struct idn_node *n)
 			peer, a4, n->health == IDN_HEALTH_UP ? "up" : "down");
 	}
 	json_object_put(o);
+}
+
+/*
+ * The watchers' usage records per peer (fedusage/ROUTER/PEER, written by
+ * each etcd-fed router: wu_tick() below), each one that is well formed
+ * handed to cb; the number handed, or -errno. Any replica may read them.
+ */
+int idnd_dist_fed_usage(idnd_fed_usage_cb cb, void *arg)
+{
+	struct etcd_kv *kvs = NULL;
+	char pfx[96];
+	int n = 0, e, got = 0;
+
+	if (!D.etcd)
+		return 0;
+	snprintf(pfx, sizeof(pfx), "%sfedusage/", D.prefix);
+	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	for (int i = 0; i < n; i++) {
+		json_object *o = json_tokener_parse(kvs[i].val), *v;
+		const char *router, *peer, *k = kvs[i].key + strlen(pfx), *slash = strchr(k, '/');
+		int64_t x[3] = { -1, -1, -1 };
+		static const char *const f[3] = { "requests", "tokens", "bytes" };
+
+		router = o && json_object_object_get_ex(o, "router", &v) &&
+			 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		peer = o && json_object_object_get_ex(o, "peer", &v) &&
+		       json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		for (int j = 0; j < 3; j++)
+			if (o && json_object_object_get_ex(o, f[j], &v) &&
+			    json_object_is_type(v, json_type_int))
+				x[j] = json_object_get_int64(v);
+		/* the key names its router and peer: the value must say the same */
+		if (slash && (size_t)(slash - k) == strlen(router) && !strncmp(k, router, slash - k) &&
+		    !strcmp(slash + 1, peer) && capsig_name_ok(peer) && x[0] >= 0 && x[1] >= 0 &&
+		    x[2] >= 0) {
+			cb(arg, router, peer, x[0], x[1], x[2]);
+			got++;
+		}
+		json_object_put(o);
+	}
+	etcd_kvs_free(kvs, n);
+	return got;
 }
 
 void idnd_dist_sig(const char *sub, const char *val)
@@ -1098,6 +1143,26 @@ static void wtelekey(const char *rest, const char *val, int64_t rev)
 	pr_info("WATCH: node %u: telemetry key %lld\n", id, (long long)kid);
 }
 
+/* a peer's usage is counted from the router's counters when its entry is installed */
+static struct {
+	char peer[64];		/* whose counters base_* are */
+	uint64_t base_flows, base_bytes;
+} wslot[IDND_MAX_PEERS];
+
+static void wslot_base(int slot, const char *peer)
+{
+	struct idn_nstat *ns = D.have_maps ? calloc(IDN_MAX_NODES, sizeof(*ns)) : NULL;
+	uint32_t id = IDND_PEER_NODE(slot);
+
+	snprintf(wslot[slot].peer, sizeof(wslot[slot].peer), "%s", peer);
+	wslot[slot].base_flows = wslot[slot].base_bytes = 0;
+	if (ns && !idn_nstats_read(&D.maps, ns)) {
+		wslot[slot].base_flows = ns[id].flows;
+		wslot[slot].base_bytes = ns[id].bytes;
+	}
+	free(ns);
+}
+
 /*
  * fednodes/ID from the leader: a federation peer's node entry (its
  * ingress, WAN, its domain), which the plans' remote candidates name.
@@ -1105,6 +1170,9 @@ static void wtelekey(const char *rest, const char *val, int64_t rev)
  * and the maps keep what they had. fn_seen: in the current full sync.
  */
 static bool fn_seen[IDND_MAX_PEERS];
+/* the peer each installed entry is (usage below); under fn_lock with the entry */
+static char fn_peer[IDND_MAX_PEERS][64];
+static pthread_mutex_t fn_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int fednode_parse(json_object *o, unsigned int id, struct idn_node *n, char *peer,
 			 size_t peerlen, char *why, size_t wl)
@@ -1194,12 +1262,15 @@ static void fednode_clear(unsigned int id)
 {
 	struct idn_node cur, none = {};
 
-	if (!D.have_maps || idn_node_get(&D.maps, id, &cur) || !(cur.flags & IDN_NODE_F_VALID))
-		return;
-	if (idn_node_put(&D.maps, id, &none))
-		pr_warn("WATCH: peer entry %u: %s\n", id, idn_errmsg());
-	else
-		pr_info("WATCH: peer entry %u removed\n", id);
+	pthread_mutex_lock(&fn_lock);
+	fn_peer[IDN_MAX_NODES - 1 - id][0] = 0;
+	if (D.have_maps && !idn_node_get(&D.maps, id, &cur) && (cur.flags & IDN_NODE_F_VALID)) {
+		if (idn_node_put(&D.maps, id, &none))
+			pr_warn("WATCH: peer entry %u: %s\n", id, idn_errmsg());
+		else
+			pr_info("WATCH: peer entry %u removed\n", id);
+	}
+	pthread_mutex_unlock(&fn_lock);
 }
 
 static void wfednode(const char *rest, const char *val, int64_t rev)
@@ -1227,17 +1298,23 @@ static void wfednode(const char *rest, const char *val, int64_t rev)
 		return;
 	}
 	json_object_put(o);
+	pthread_mutex_lock(&fn_lock);
 	if (D.have_maps) {
-		/* the dataplane's own charge of the entry stays (usage, not load: tok_ns 0) */
+		/* the dataplane's charge of the entry stays: the usage tick counts it */
 		if (!idn_node_get(&D.maps, id, &old) && (old.flags & IDN_NODE_F_VALID)) {
 			n.charged_tokens = old.charged_tokens;
 			n.charged_reqs = old.charged_reqs;
 		}
 		if (idn_node_put(&D.maps, id, &n)) {
+			pthread_mutex_unlock(&fn_lock);
 			pr_warn("WATCH: peer entry %u: %s\n", id, idn_errmsg());
 			return;
 		}
 	}
+	if (strcmp(fn_peer[IDN_MAX_NODES - 1 - id], peer))
+		wslot_base(IDN_MAX_NODES - 1 - id, peer);
+	snprintf(fn_peer[IDN_MAX_NODES - 1 - id], sizeof(fn_peer[0]), "%s", peer);
+	pthread_mutex_unlock(&fn_lock);
 	inet_ntop(AF_INET, &n.addr4, a4, sizeof(a4));
 	pr_info("WATCH: peer entry %u (peer %s, ingress %s, domain %u) %s\n", id, peer, a4,
 		n.domain, n.health == IDN_HEALTH_UP ? "up" : "down");
@@ -1405,12 +1482,168 @@ static int wsync(struct wstate *w, int64_t *rev)
 	return e ? e : wcommit(w);
 }
 
+/*
+ * Usage per peer on this router, for settlement (docs/federation.md): a
+ * thread with its own etcd client reads, every second, the router's
+ * counters of each installed peer entry (new flows = requests, bytes
+ * forwarded) and the prompt tokens the dataplane charged it (then set
+ * back to 0: no telemetry resets a peer's charge), adds them to the
+ * peer's record and writes the records that changed to
+ * fedusage/ROUTER/PEER = {"router", "peer", "requests", "tokens",
+ * "bytes"} (ROUTER: -N, else idnd-PID), cumulative: a watcher of the same
+ * name continues from what etcd has. The leader sums them per peer
+ * (idnd_dist_fed_usage(), idnctl peer usage).
+ */
+#define WU_MAX	(4 * IDND_MAX_PEERS)
+struct wusage {
+	char peer[64];
+	uint64_t req, tok, bytes;
+	bool dirty;
+};
+
+static struct wusage wu[WU_MAX];
+static struct etcd EU;
+static volatile int *wu_stop;
+
+static struct wusage *wu_find(const char *peer)
+{
+	for (int i = 0; i < WU_MAX; i++)
+		if (!strcmp(wu[i].peer, peer))
+			return &wu[i];
+	for (int i = 0; i < WU_MAX; i++)
+		if (!wu[i].peer[0]) {
+			snprintf(wu[i].peer, sizeof(wu[i].peer), "%s", peer);
+			return &wu[i];
+		}
+	return NULL;
+}
+
+static void wu_load(void)
+{
+	struct etcd_kv *kvs = NULL;
+	char pfx[192];
+	int n = 0;
+
+	snprintf(pfx, sizeof(pfx), "%sfedusage/%s/", D.prefix, D.replica);
+	if (etcd_range(&EU, pfx, false, &kvs, &n, NULL)) {
+		pr_warn("WATCH: usage records: %s\n", etcd_err(&EU));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		json_object *o = json_tokener_parse(kvs[i].val), *v;
+		const char *peer = kvs[i].key + strlen(pfx);
+		struct wusage *u = capsig_name_ok(peer) ? wu_find(peer) : NULL;
+
+		if (u && o) {
+			if (json_object_object_get_ex(o, "requests", &v))
+				u->req = json_object_get_int64(v);
+			if (json_object_object_get_ex(o, "tokens", &v))
+				u->tok = json_object_get_int64(v);
+			if (json_object_object_get_ex(o, "bytes", &v))
+				u->bytes = json_object_get_int64(v);
+		}
+		json_object_put(o);
+	}
+	etcd_kvs_free(kvs, n);
+}
+
+static void wu_tick(struct idn_nstat *ns)
+{
+	bool have_ns = !idn_nstats_read(&D.maps, ns);
+
+	pthread_mutex_lock(&fn_lock);
+	for (int i = 0; i < IDND_MAX_PEERS; i++) {
+		uint32_t id = IDND_PEER_NODE(i);
+		struct idn_node n;
+		struct wusage *u;
+
+		if (!fn_peer[i][0] || idn_node_get(&D.maps, id, &n) ||
+		    !(n.flags & IDN_NODE_F_VALID) || !(u = wu_find(fn_peer[i])))
+			continue;
+		if (n.charged_tokens) {
+			u->tok += n.charged_tokens;
+			n.charged_tokens = 0;
+			n.charged_reqs = 0;
+			idn_node_put(&D.maps, id, &n);
+			u->dirty = true;
+		}
+		if (!have_ns)
+			continue;
+		if (strcmp(wslot[i].peer, fn_peer[i]) || ns[id].flows < wslot[i].base_flows ||
+		    ns[id].bytes < wslot[i].base_bytes) {
+			/* counted from here: a new peer in the slot, or counters reset */
+			strcpy(wslot[i].peer, fn_peer[i]);
+			wslot[i].base_flows = ns[id].flows;
+			wslot[i].base_bytes = ns[id].bytes;
+			continue;
+		}
+		if (ns[id].flows > wslot[i].base_flows || ns[id].bytes > wslot[i].base_bytes) {
+			u->req += ns[id].flows - wslot[i].base_flows;
+			u->bytes += ns[id].bytes - wslot[i].base_bytes;
+			wslot[i].base_flows = ns[id].flows;
+			wslot[i].base_bytes = ns[id].bytes;
+			u->dirty = true;
+		}
+	}
+	pthread_mutex_unlock(&fn_lock);
+	for (int i = 0; i < WU_MAX; i++) {
+		struct wusage *u = &wu[i];
+		json_object *o;
+		const char *val;
+		char key[256];
+
+		if (!u->dirty)
+			continue;
+		snprintf(key, sizeof(key), "%.63sfedusage/%.63s/%.63s", D.prefix, D.replica, u->peer);
+		o = json_object_new_object();
+		json_object_object_add(o, "router", json_object_new_string(D.replica));
+		json_object_object_add(o, "peer", json_object_new_string(u->peer));
+		json_object_object_add(o, "requests", json_object_new_int64(u->req));
+		json_object_object_add(o, "tokens", json_object_new_int64(u->tok));
+		json_object_object_add(o, "bytes", json_object_new_int64(u->bytes));
+		val = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		if (etcd_put(&EU, key, val, strlen(val), 0))
+			pr_warn("WATCH: usage of peer %s: %s\n", u->peer, etcd_err(&EU));
+		else
+			u->dirty = false;
+		json_object_put(o);
+	}
+}
+
+static void *wu_main(void *arg)
+{
+	struct idn_nstat *ns = calloc(IDN_MAX_NODES, sizeof(*ns));
+
+	(void)arg;
+	if (!ns)
+		return NULL;
+	wu_load();
+	while (!*wu_stop) {
+		for (int i = 0; i < 10 && !*wu_stop; i++)
+			usleep(100000);
+		wu_tick(ns);	/* the last one at exit too */
+	}
+	free(ns);
+	return NULL;
+}
+
 int idnd_dist_watch(volatile int *stop)
 {
+	pthread_t wu_thr;
+	bool wu_run = false;
+
 	struct wstate w = {};
 	int64_t rev = 0, last;
 	bool synced = false;
 
+	wu_stop = stop;
+	if (!capsig_name_ok(D.replica))
+		pr_warn("WATCH: router name \"%s\" is no key name (-N: A-Z a-z 0-9 . _ -): no usage "
+			"records for the federation peers\n", D.replica);
+	else if (!etcd_open(&EU, D.etcd_url) && !pthread_create(&wu_thr, NULL, wu_main, NULL))
+		wu_run = true;
+	else
+		pr_warn("WATCH: no usage records for the federation peers (etcd client, thread)\n");
 	while (!*stop) {
 		int e;
 
@@ -1434,6 +1667,10 @@ int idnd_dist_watch(volatile int *stop)
 		if (e == -ESTALE)
 			synced = false;	/* compacted past us: full sync */
 		usleep(200000);
+	}
+	if (wu_run) {
+		pthread_join(wu_thr, NULL);
+		etcd_close(&EU);
 	}
 	free(w.ops);
 	free(w.kept);

@@ -1062,6 +1062,59 @@ static json_object *err_json(unsigned int *code, unsigned int c, const char *fmt
 	return o;
 }
 
+/*
+ * Each peer's usage: this idnd's own count (its router's counters) plus,
+ * in the distributed mode, the records the etcd-fed routers write
+ * (fedusage/ROUTER/PEER); routers[i]: those records (detail only).
+ */
+struct usage_sum {
+	uint64_t req[IDND_MAX_PEERS], tok[IDND_MAX_PEERS], bytes[IDND_MAX_PEERS];
+	json_object *routers[IDND_MAX_PEERS];
+};
+
+static void usage_add(void *arg, const char *router, const char *peer, uint64_t r, uint64_t t,
+		      uint64_t b)
+{
+	struct usage_sum *u = arg;
+	const struct d_peer *p = peer_find(peer);
+	int i = p ? (int)(p - peers) : -1;
+	json_object *o;
+
+	if (i < 0)
+		return;	/* a record of a peer no longer configured */
+	u->req[i] += r;
+	u->tok[i] += t;
+	u->bytes[i] += b;
+	if (!u->routers[i])
+		return;
+	o = json_object_new_object();
+	json_object_object_add(o, "router", json_object_new_string(router));
+	json_object_object_add(o, "requests", json_object_new_int64(r));
+	json_object_object_add(o, "tokens", json_object_new_int64(t));
+	json_object_object_add(o, "bytes", json_object_new_int64(b));
+	json_object_array_add(u->routers[i], o);
+}
+
+static void usage_sum(struct usage_sum *u, bool detail)
+{
+	static bool warned;
+
+	memset(u, 0, sizeof(*u));
+	for (int i = 0; i < IDND_MAX_PEERS; i++) {
+		if (!peers[i].used)
+			continue;
+		u->req[i] = peers[i].u_req;
+		u->tok[i] = peers[i].u_tok;
+		u->bytes[i] = peers[i].u_bytes;
+		if (detail)
+			u->routers[i] = json_object_new_array();
+	}
+	if (idnd_dist_fed_usage(usage_add, u) < 0 && !warned) {
+		pr_warn("FED: the routers' usage records in etcd: %s\n", idn_errmsg());
+		warned = true;
+	}
+}
+
 static json_object *peer_json(int i)
 {
 	const struct d_peer *p = &peers[i];
@@ -1086,9 +1139,14 @@ static json_object *peer_json(int i)
 	json_object_object_add(o, "exported", json_object_new_int64(p->exported));
 	json_object_object_add(o, "last_error", p->last_err[0] ?
 			       json_object_new_string(p->last_err) : NULL);
-	json_object_object_add(u, "requests", json_object_new_int64(p->u_req));
-	json_object_object_add(u, "tokens", json_object_new_int64(p->u_tok));
-	json_object_object_add(u, "bytes", json_object_new_int64(p->u_bytes));
+	{
+		struct usage_sum us;
+
+		usage_sum(&us, false);
+		json_object_object_add(u, "requests", json_object_new_int64(us.req[i]));
+		json_object_object_add(u, "tokens", json_object_new_int64(us.tok[i]));
+		json_object_object_add(u, "bytes", json_object_new_int64(us.bytes[i]));
+	}
 	json_object_object_add(o, "usage", u);
 	return o;
 }
@@ -1298,6 +1356,9 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 	if (!strcmp(url, "/v1/fed/exported") && get)
 		return exported_json();
 	if (!strcmp(url, "/v1/fed/usage") && get) {
+		struct usage_sum us;
+
+		usage_sum(&us, true);
 		a = json_object_new_array();
 		for (int i = 0; i < IDND_MAX_PEERS; i++) {
 			json_object *u;
@@ -1306,9 +1367,11 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 				continue;
 			u = json_object_new_object();
 			json_object_object_add(u, "peer", json_object_new_string(peers[i].name));
-			json_object_object_add(u, "requests", json_object_new_int64(peers[i].u_req));
-			json_object_object_add(u, "tokens", json_object_new_int64(peers[i].u_tok));
-			json_object_object_add(u, "bytes", json_object_new_int64(peers[i].u_bytes));
+			json_object_object_add(u, "requests", json_object_new_int64(us.req[i]));
+			json_object_object_add(u, "tokens", json_object_new_int64(us.tok[i]));
+			json_object_object_add(u, "bytes", json_object_new_int64(us.bytes[i]));
+			/* of which the etcd-fed routers' records (distributed mode) */
+			json_object_object_add(u, "routers", us.routers[i]);
 			json_object_array_add(a, u);
 		}
 		return a;
@@ -1385,6 +1448,9 @@ json_object *idnd_fed_status(void)
 
 void idnd_fed_metrics(struct idn_prom *p)
 {
+	struct usage_sum us;
+
+	usage_sum(&us, false);
 	idn_prom_one_u64(p, "idnd_fed_summaries_accepted_total", IDN_PROM_COUNTER,
 			 "Peers' summaries accepted (signature and fields checked).",
 			 sum_accepted_total);
@@ -1399,13 +1465,18 @@ void idnd_fed_metrics(struct idn_prom *p)
 		if (peers[i].used)
 			idn_prom_u64(p, NULL, peers[i].have, "peer", peers[i].name, NULL);
 	idn_prom_family(p, "idnd_fed_usage_requests_total", IDN_PROM_COUNTER,
-			"Requests this domain's router sent to the peer.");
+			"Requests this domain's routers sent to the peer.");
 	for (int i = 0; i < IDND_MAX_PEERS; i++)
 		if (peers[i].used)
-			idn_prom_u64(p, NULL, peers[i].u_req, "peer", peers[i].name, NULL);
+			idn_prom_u64(p, NULL, us.req[i], "peer", peers[i].name, NULL);
 	idn_prom_family(p, "idnd_fed_usage_bytes_total", IDN_PROM_COUNTER,
-			"Request bytes this domain's router forwarded to the peer.");
+			"Request bytes this domain's routers forwarded to the peer.");
 	for (int i = 0; i < IDND_MAX_PEERS; i++)
 		if (peers[i].used)
-			idn_prom_u64(p, NULL, peers[i].u_bytes, "peer", peers[i].name, NULL);
+			idn_prom_u64(p, NULL, us.bytes[i], "peer", peers[i].name, NULL);
+	idn_prom_family(p, "idnd_fed_usage_tokens_total", IDN_PROM_COUNTER,
+			"Prompt tokens of the requests this domain's routers sent to the peer.");
+	for (int i = 0; i < IDND_MAX_PEERS; i++)
+		if (peers[i].used)
+			idn_prom_u64(p, NULL, us.tok[i], "peer", peers[i].name, NULL);
 }

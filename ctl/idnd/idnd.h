@@ -330,6 +330,10 @@ void idnd_dist_policy_del(uint32_t id);
 void idnd_dist_tele_key(uint32_t id, const uint8_t key[16], uint32_t key_id);
 /* a federation peer's node entry for the routers (n NULL: none); leader only */
 void idnd_dist_fednode(uint32_t id, const char *peer, const struct idn_node *n);
+/* the etcd-fed routers' usage records per federation peer (fedusage/) */
+typedef void (*idnd_fed_usage_cb)(void *arg, const char *router, const char *peer,
+				  uint64_t requests, uint64_t tokens, uint64_t bytes);
+int idnd_dist_fed_usage(idnd_fed_usage_cb cb, void *arg);
 /* PREFIX sig/SUB = val (NULL: deleted); leader only */
 void idnd_dist_sig(const char *sub, const char *val);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */

@@ -90,8 +90,10 @@ ka() { in_ns $rta "$IDNCTL" -P "$PIN/a" "$@"; }
 kb() { in_ns $rtb "$IDNCTL" -P "$PIN/b" "$@"; }
 _fxpass() {	# XDP_PASS on a veth peer (frames redirected to it are taken only then)
 	local i
+	# TC_BPF_MNT: ip's own pins in our bpffs, not in the first bpffs it finds
+	# mounted (another test's chroot may hold one)
 	for i in 1 2 3; do	# ip's bpffs set-up in a fresh mount namespace can race
-		ip -n "$1" link set dev "$2" xdpdrv obj "$BUILD/bpf/idn_pass.bpf.o" sec xdp &&
+		TC_BPF_MNT=$PIN ip -n "$1" link set dev "$2" xdpdrv obj "$BUILD/bpf/idn_pass.bpf.o" sec xdp &&
 			return 0
 		sleep 0.2
 	done

@@ -84,7 +84,7 @@ bg_ns $rta "$TMPD/idnd-a.log" "$IDND" -d "$TMPD/idnd-a.db" -l 0.0.0.0 -P none -E
 	--fed-stale-ms 1000 --fed-cert "$P/peer-a.pem" --fed-cert-key "$P/peer-a.key" -v
 IDND_PID_a=$BG_PID
 start_watch() {	# LOG
-	bg_ns $rta "$TMPD/$1" "$IDND" -v -W -E "$ETCD" -P "$PIN/a"
+	bg_ns $rta "$TMPD/$1" "$IDND" -v -W -E "$ETCD" -N rta1 -P "$PIN/a"
 	WATCH_PID=$BG_PID
 }
 start_watch watch.log
@@ -156,6 +156,22 @@ rc=$(ka receipt show 2>&1)
 tap_result "a request to $VIP in A is served by B's node 2 through the etcd-fed router (domain path 0>1)" \
 	"$([ "$node" = 2 ] && grep -q "node $REMOTE " <<<"$rc" &&
 	   grep -q 'domain-path 0>1 via wan' <<<"$rc"; echo $?)" "$out / $rc"
+
+usage() { ca -j peer usage 2>/dev/null | jq -c '.[] | select(.peer == "dom-b")'; }
+for _ in $(seq 50); do
+	u=$(usage)
+	[ "$(jq -r .requests <<<"$u")" -ge 1 ] 2>/dev/null && break
+	sleep 0.1
+done
+tap_result "usage for settlement: the watcher's record (router rta1) in A's leader: requests, tokens, bytes" \
+	"$([ -n "$u" ] && jq -e '.requests == 1 and .tokens > 0 and .bytes > 0 and
+		(.routers | length == 1) and .routers[0].router == "rta1" and
+		.routers[0].requests == 1' <<<"$u" >/dev/null; echo $?)" "$u $(ekeys fedusage/)"
+got=$(ekeys fedusage/)
+tap_result "etcd: fedusage/rta1/dom-b; the entry's charge was turned into the count (charged-tokens 0)" \
+	"$(jq -e '.[0].key == "/idn/0/fedusage/rta1/dom-b"' <<<"$got" >/dev/null &&
+	   [ "$(entry | jq .charged_tokens)" = 0 ]; echo $?)" "$got $(entry)"
+REQ0=$(jq -r .requests <<<"$u") TOK0=$(jq -r .tokens <<<"$u")
 
 ka receipt show >/dev/null 2>&1
 out=$(in_ns $cli curl -s -m 5 -d "$BODY" "http://$VIP_HOME:$PORT/v1/completions" 2>&1)
@@ -242,6 +258,17 @@ ca peer add name dom-b url https://10.71.0.2:8787 key "$PUB_B" domain 1 net-us 2
 ms=$(wait_for 5000 eval 'entry_health up && fed_has_remote')
 tap_result "peer dom-b added again: entry and remote candidate back on router A (${ms:-never} ms)" \
 	"$([ -n "$ms" ]; echo $?)"
+out=$(in_ns $cli curl -s -m 10 -d "$BODY" "http://$VIP:$PORT/v1/completions")
+node=$(jq -r '.id | split("-")[2]' <<<"$out" 2>/dev/null)
+for _ in $(seq 50); do
+	u=$(usage)
+	[ "$(jq -r .requests <<<"$u")" -gt "$REQ0" ] 2>/dev/null && break
+	sleep 0.1
+done
+tap_result "served by B again; the restarted watcher (same name) continues its usage record: requests $REQ0 -> $(jq -r .requests <<<"$u")" \
+	"$([ "$node" = 2 ] && jq -e --argjson r "$REQ0" --argjson t "$TOK0" \
+		'.requests == $r + 1 and .tokens > $t and (.routers | length == 1)' <<<"$u" >/dev/null
+	   echo $?)" "$out / $u"
 
 kill "$IDND_PID_b"
 ms=$(wait_for 5000 eval 'entry_health down && no_remote')
