@@ -201,9 +201,11 @@ void idnd_dist_fednode(uint32_t id, const char *peer, const struct idn_node *n)
 }
 
 /*
- * The watchers' usage records per peer (fedusage/ROUTER/PEER, written by
- * each etcd-fed router: wu_tick() below), each one that is well formed
- * handed to cb; the number handed, or -errno. Any replica may read them.
+ * The watchers' usage records per peer (/idn/usage/DOMAIN/ROUTER/PEER,
+ * written by each etcd-fed router: wu_tick() below), each one that is
+ * well formed handed to cb; the number handed, or -errno. Any replica may
+ * read them. Outside the domain's prefix: the watchers do not get each
+ * other's records.
  */
 int idnd_dist_fed_usage(idnd_fed_usage_cb cb, void *arg)
 {
@@ -213,7 +215,7 @@ int idnd_dist_fed_usage(idnd_fed_usage_cb cb, void *arg)
 
 	if (!D.etcd)
 		return 0;
-	snprintf(pfx, sizeof(pfx), "%sfedusage/", D.prefix);
+	snprintf(pfx, sizeof(pfx), "/idn/usage%.59s", D.prefix + 4);	/* /idn/usage/DOMAIN/ */
 	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
 	if (e)
 		return dist_err(e);
@@ -1489,9 +1491,11 @@ static int wsync(struct wstate *w, int64_t *rev)
  * forwarded) and the prompt tokens the dataplane charged it (then set
  * back to 0: no telemetry resets a peer's charge), adds them to the
  * peer's record and writes the records that changed to
- * fedusage/ROUTER/PEER = {"router", "peer", "requests", "tokens",
- * "bytes"} (ROUTER: -N, else idnd-PID), cumulative: a watcher of the same
- * name continues from what etcd has. The leader sums them per peer
+ * /idn/usage/DOMAIN/ROUTER/PEER = {"router", "peer", "requests",
+ * "tokens", "bytes"} (ROUTER: -N, else idnd-PID), cumulative: a watcher
+ * of the same name continues from what etcd has. Not under the domain's
+ * prefix, which every watcher watches: one router's records would be
+ * events for all of them. The leader sums them per peer
  * (idnd_dist_fed_usage(), idnctl peer usage).
  */
 #define WU_MAX	(4 * IDND_MAX_PEERS)
@@ -1524,7 +1528,7 @@ static void wu_load(void)
 	char pfx[192];
 	int n = 0;
 
-	snprintf(pfx, sizeof(pfx), "%sfedusage/%s/", D.prefix, D.replica);
+	snprintf(pfx, sizeof(pfx), "/idn/usage%.59s%.63s/", D.prefix + 4, D.replica);
 	if (etcd_range(&EU, pfx, false, &kvs, &n, NULL)) {
 		pr_warn("WATCH: usage records: %s\n", etcd_err(&EU));
 		return;
@@ -1594,7 +1598,8 @@ static void wu_tick(struct idn_nstat *ns)
 
 		if (!u->dirty)
 			continue;
-		snprintf(key, sizeof(key), "%.63sfedusage/%.63s/%.63s", D.prefix, D.replica, u->peer);
+		snprintf(key, sizeof(key), "/idn/usage%.59s%.63s/%.63s", D.prefix + 4, D.replica,
+			 u->peer);
 		o = json_object_new_object();
 		json_object_object_add(o, "router", json_object_new_string(D.replica));
 		json_object_object_add(o, "peer", json_object_new_string(u->peer));

@@ -1065,7 +1065,7 @@ static json_object *err_json(unsigned int *code, unsigned int c, const char *fmt
 /*
  * Each peer's usage: this idnd's own count (its router's counters) plus,
  * in the distributed mode, the records the etcd-fed routers write
- * (fedusage/ROUTER/PEER); routers[i]: those records (detail only).
+ * (/idn/usage/DOMAIN/ROUTER/PEER); routers[i]: those records (detail only).
  */
 struct usage_sum {
 	uint64_t req[IDND_MAX_PEERS], tok[IDND_MAX_PEERS], bytes[IDND_MAX_PEERS];

@@ -59,10 +59,10 @@ up=$?
 tap_result "etcd up on router A's loopback, 127.0.0.1:$CP" $up "$(tail -5 "$TMPD/etcd.log")"
 [ $up = 0 ] || tap_done
 
-ekeys() {	# SUFFIX: etcd's keys under PREFIX SUFFIX, [{key, value, lease}]
+ekeys() {	# SUFFIX [PREFIX]: etcd's keys under PREFIX SUFFIX, [{key, value, lease}]
 	local k e
-	k=$(printf '%s' "$DOM$1" | base64 -w0)
-	e=$(printf '%s' "$DOM$1" | python3 -c 'import sys; s=sys.stdin.read(); print(s[:-1] + chr(ord(s[-1]) + 1), end="")' | base64 -w0)
+	k=$(printf '%s' "${2:-$DOM}$1" | base64 -w0)
+	e=$(printf '%s' "${2:-$DOM}$1" | python3 -c 'import sys; s=sys.stdin.read(); print(s[:-1] + chr(ord(s[-1]) + 1), end="")' | base64 -w0)
 	in_ns "$rta" curl -s -m 2 -X POST "$ETCD/v3/kv/range" \
 		-d "{\"key\":\"$k\",\"range_end\":\"$e\"}" |
 		jq -c '[.kvs // [] | .[] | {key: (.key | @base64d), value: (.value | @base64d),
@@ -166,10 +166,10 @@ done
 tap_result "usage for settlement: the watcher's record (router rta1) in A's leader: requests, tokens, bytes" \
 	"$([ -n "$u" ] && jq -e '.requests == 1 and .tokens > 0 and .bytes > 0 and
 		(.routers | length == 1) and .routers[0].router == "rta1" and
-		.routers[0].requests == 1' <<<"$u" >/dev/null; echo $?)" "$u $(ekeys fedusage/)"
-got=$(ekeys fedusage/)
-tap_result "etcd: fedusage/rta1/dom-b; the entry's charge was turned into the count (charged-tokens 0)" \
-	"$(jq -e '.[0].key == "/idn/0/fedusage/rta1/dom-b"' <<<"$got" >/dev/null &&
+		.routers[0].requests == 1' <<<"$u" >/dev/null; echo $?)" "$u $(ekeys rta1/ /idn/usage/0/)"
+got=$(ekeys rta1/ /idn/usage/0/)
+tap_result "etcd: /idn/usage/0/rta1/dom-b (outside the watched prefix); the entry's charge was turned into the count (charged-tokens 0)" \
+	"$(jq -e 'length == 1 and .[0].key == "/idn/usage/0/rta1/dom-b"' <<<"$got" >/dev/null &&
 	   [ "$(entry | jq .charged_tokens)" = 0 ]; echo $?)" "$got $(entry)"
 REQ0=$(jq -r .requests <<<"$u") TOK0=$(jq -r .tokens <<<"$u")
 
