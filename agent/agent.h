@@ -752,8 +752,56 @@ struct agent {
 	const struct idn_tls *tls;	/* its TLS material, idnd's client too (main.c) */
 	uint64_t mgmt_refused;		/* management requests refused on the inference port */
 	uint64_t kv_push_done, kv_push_failed, kv_push_bytes;	/* /v1/kv/push (atomic) */
+	/* two-stage requests: prefill stages moved on, served colocated; decode stages */
+	IDN_ATOMIC(uint64_t) pd_moved, pd_colocated, pd_decoded;
 	IDN_ATOMIC(int) stop;		/* set by the signal handler: lock-free */
 };
+
+/* ------------------------------------------------------------------ */
+/* two-stage (P/D) requests (pd.c; the orchestration is in http.c)     */
+/* ------------------------------------------------------------------ */
+
+struct curl_slist;
+
+struct pd_target {
+	uint32_t node;			/* the decode node idnd's stage 2 picked by J */
+	int64_t j_us;			/* its J */
+	uint64_t generation;		/* idnd's plan generation */
+	char kv[128];			/* its KV listener ADDR:PORT */
+	char api[160];			/* http://ADDR:PORT, its inference listener */
+};
+
+/*
+ * GET /v1/placement/stage2?cap=LABEL&token=..&size_class=.. from idnd: 0
+ * with the decode node idnd picks, -ENOENT (not a two-stage capability),
+ * or -errno with msg (idnd unreachable, no decode node).
+ */
+int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_class,
+	      struct pd_target *t, char *msg, size_t ml);
+
+#define PD_FWD_MAX (64u << 20)		/* an answer relayed: at most this much buffered */
+/* the request handed to the decode node; its answer, relayed */
+struct pd_fwd {
+	void *m, *e;			/* CURLM, CURL */
+	struct curl_slist *h;
+	char *body;
+	char *buf;			/* answer bytes, buf[off..len) not relayed yet */
+	size_t len, off, cap;
+	long code;			/* its HTTP status, 0 until known */
+	int rc;				/* CURLcode once done */
+	bool added, done;
+	uint64_t peer_req;		/* its X-IDN-Receipt: the decode stage's request */
+	char ctype[128];
+	char err[256];			/* CURL_ERROR_SIZE */
+};
+
+int pd_fwd_start(struct pd_fwd *f, const char *url, const char *body,
+		 const char *const *hdrs, long timeout_ms);
+/* move the transfer on, waiting up to wait_ms when nothing is buffered */
+int pd_fwd_step(struct pd_fwd *f, int wait_ms);
+bool pd_fwd_failed(const struct pd_fwd *f);	/* transport error or a status not 200 */
+const char *pd_fwd_why(const struct pd_fwd *f, char *buf, size_t len);
+void pd_fwd_free(struct pd_fwd *f);
 
 int http_start(struct agent *a);
 /* kvx commit callback: received KV blocks enter the cache (http.c) */

@@ -171,7 +171,8 @@ static int post(struct ctlclient *cc, const char *path, json_object *body)
 		if (!(err == -EHOSTUNREACH || (err == -EIO && cc->last_code == 503)) ||
 		    cc->n_urls < 2)
 			break;
-		cc->cur = (cc->cur + 1) % cc->n_urls;
+		/* atomic: the P/D path reads it from HTTP threads (pd.c) */
+		__atomic_store_n(&cc->cur, (cc->cur + 1) % cc->n_urls, __ATOMIC_RELAXED);
 	}
 	return err;
 }

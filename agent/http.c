@@ -677,7 +677,8 @@ static void route_info_get(struct MHD_Connection *c, struct agent *a, struct rou
 }
 
 /* sign and keep the receipt E of a finished request (engine unlocked) */
-static void make_receipt(struct agent *a, const struct eng_req *r, const struct route_info *ri)
+static void make_receipt(struct agent *a, const struct eng_req *r, const struct route_info *ri,
+			 json_object *pd)
 {
 	struct agent_receipts *rc = &a->rc;
 	json_object *b, *cu;
@@ -718,6 +719,9 @@ static void make_receipt(struct agent *a, const struct eng_req *r, const struct 
 	json_object_object_add(b, "output_tokens", json_object_new_int64(r->generated));
 	json_object_object_add(b, "status", json_object_new_string(
 		r->state == ENG_DONE ? "ok" : "failed"));
+	/* a stage of a two-stage (P/D) request: which, and the other's node and request */
+	if (pd)
+		json_object_object_add(b, "pd", json_object_get(pd));
 	t = rcpt_sign(a->key, b);
 	json_object_put(b);
 	if (!t)
@@ -789,6 +793,7 @@ struct stream {
 	struct agent *a;
 	struct eng_req *r;
 	struct route_info ri;
+	json_object *pd;	/* its receipt's "pd" (P/D stage), NULL: none */
 	bool chat;
 	uint32_t sent;
 	int phase;		/* 0 tokens, 1 done marker, 2 end */
@@ -871,9 +876,10 @@ static void stream_free(void *cls)
 	struct stream *st = cls;
 
 	if (st->r->state == ENG_DONE || st->r->state == ENG_FAILED)
-		make_receipt(st->a, st->r, &st->ri);
+		make_receipt(st->a, st->r, &st->ri, st->pd);
 	engine_cancel(&st->a->eng, st->r);
 	engine_put(&st->a->eng, st->r);
+	json_object_put(st->pd);
 	free(st);
 }
 
@@ -917,11 +923,372 @@ static enum MHD_Result pass_completion(struct agent *a, struct MHD_Connection *c
 	return ret;
 }
 
+/* ---- two-stage (P/D) requests (docs/agent.md "Two-stage (P/D) requests") -- */
+
+static int push_prefix(struct agent *a, const char *peer, const struct kv_who *who,
+		       const uint64_t *keys, uint32_t nkeys, uint32_t retries,
+		       struct kvx_result *res, uint32_t *nb, uint32_t *attempts);
+
+/* "CLASS/VARIANT" -> label; -EINVAL */
+static int cap_label(const char *s, uint32_t *label)
+{
+	unsigned int cls, var;
+	char end;
+
+	if (!s || sscanf(s, "%u/%u%c", &cls, &var, &end) != 2 || !cls || cls > 0xffffff ||
+	    var > 0xff)
+		return -EINVAL;
+	*label = cls << 8 | var;
+	return 0;
+}
+
+/* the prompt-size hint of a descriptor: ~256 << class tokens, the nearest */
+static uint8_t size_class_of(uint32_t in)
+{
+	uint8_t c = 0;
+
+	while (c < 15 && (256u << c) * 3 / 2 < in)
+		c++;
+	return c;
+}
+
+static json_object *pd_info(const char *stage)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "stage", json_object_new_string(stage));
+	return o;
+}
+
+/* served here although two-stage: why, with the prefill request when there was one */
+static json_object *pd_colocated(uint32_t decode_node, uint64_t prefill_req, const char *why)
+{
+	json_object *o = pd_info("colocated");
+
+	if (decode_node)
+		json_object_object_add(o, "decode_node", json_object_new_int64(decode_node));
+	if (prefill_req)
+		json_object_object_add(o, "prefill_request", json_object_new_int64(prefill_req));
+	json_object_object_add(o, "reason", json_object_new_string(why));
+	return o;
+}
+
+/*
+ * The stream of a two-stage request: the decode node's answer relayed as
+ * it comes. Until its first byte reached the client, a failed hand-over
+ * (decode node gone, refused, an error status) is served here instead,
+ * from the prompt's blocks the prefill stage left in the cache.
+ */
+struct relay {
+	struct agent *a;
+	struct pd_fwd f;
+	struct route_info ri;
+	bool chat, relayed;
+	struct eng_req *pre;	/* the prefill stage (its receipt when done) */
+	json_object *pd;	/* that receipt's "pd" */
+	uint32_t decode_node;
+	struct kv_who who;	/* the request again, for the colocated fallback */
+	uint32_t in, out, nkeys;
+	uint64_t *keys;
+	struct stream *local;
+	char why[240];
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max);
+static void stream_free(void *cls);
+
+static int relay_fallback(struct relay *rl)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+	struct eng_req *r;
+	char why[200];
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	snprintf(rl->why, sizeof(rl->why), "decode node %u: %s", rl->decode_node,
+		 pd_fwd_why(&rl->f, why, sizeof(why)));
+	r = engine_submit_as(&rl->a->eng, &rl->who, rl->in, rl->out, rl->keys, rl->nkeys, &err);
+	rl->keys = NULL;	/* the engine's now, or freed */
+	if (!r) {
+		free(st);
+		return err;
+	}
+	st->a = rl->a;
+	st->r = r;
+	st->chat = rl->chat;
+	st->ri = rl->ri;
+	st->pd = pd_colocated(rl->decode_node, rl->pre->id, rl->why);
+	rl->local = st;
+	rl->a->pd_colocated++;
+	return 0;
+}
+
+static ssize_t relay_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct relay *rl = cls;
+	struct pd_fwd *f = &rl->f;
+
+	for (;;) {
+		if (rl->local)
+			return stream_read(rl->local, pos, buf, max);
+		if (rl->a->stop)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (f->off < f->len && f->code == 200) {
+			size_t n = f->len - f->off < max ? f->len - f->off : max;
+
+			memcpy(buf, f->buf + f->off, n);
+			f->off += n;
+			if (f->off == f->len)
+				f->off = f->len = 0;
+			if (!rl->relayed)
+				rl->a->pd_moved++;
+			rl->relayed = true;
+			return n;
+		}
+		if (pd_fwd_failed(f)) {
+			/* after its first byte, the client's stream is the decode node's */
+			if (rl->relayed || relay_fallback(rl))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			continue;
+		}
+		if (f->done)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		pd_fwd_step(f, 200);
+	}
+}
+
+static void relay_free(void *cls)
+{
+	struct relay *rl = cls;
+
+	if (rl->local) {
+		json_object_object_add(rl->pd, "outcome", json_object_new_string("colocated"));
+		json_object_object_add(rl->pd, "reason", json_object_new_string(rl->why));
+	} else {
+		json_object_object_add(rl->pd, "outcome", json_object_new_string(
+			rl->relayed ? "moved" : "failed"));
+		if (rl->f.peer_req)
+			json_object_object_add(rl->pd, "decode_request",
+					       json_object_new_int64(rl->f.peer_req));
+	}
+	make_receipt(rl->a, rl->pre, &rl->ri, rl->pd);
+	engine_put(&rl->a->eng, rl->pre);
+	if (rl->local)
+		stream_free(rl->local);
+	pd_fwd_free(&rl->f);
+	json_object_put(rl->pd);
+	free(rl->keys);
+	free(rl);
+}
+
+static double wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * The prefill stage of a two-stage request (public state, more than one
+ * output token, a decode node t other than this one): the prompt runs
+ * here with one output token, which computes and caches its KV; the
+ * prompt's blocks go to t's KV listener (kvxfer: TCP, RDMA where
+ * present); then t gets the request (X-IDN-PD-Prefill: NODE/REQUEST) and
+ * its answer is relayed to the client as it comes. *handled: answered.
+ * Otherwise *colo says why it is served here, colocated: the caller
+ * queues the request again and the prompt's blocks, still cached here,
+ * are hits (nothing recomputed but the tail shorter than a block).
+ */
+static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_object *o,
+				struct creq *q, const struct kv_who *who,
+				const struct pd_target *t, json_object **colo, bool *handled)
+{
+	static const char *const pass[] = { "X-IDN-Token", "X-IDN-Capability",
+		"X-IDN-Capability-Version", "X-IDN-Plan-Generation", "X-IDN-Verdict", NULL };
+	struct engine *e = &a->eng;
+	struct kvx_result res;
+	struct eng_req *pre;
+	struct relay *rl = NULL;
+	struct route_info ri;
+	const char *hv[8];
+	char hbuf[6][160], why[240], m[200], url[200];
+	uint32_t nb = 0, att = 0, nh = 0;
+	uint64_t *k1;
+	double t0;
+	json_object *pd;
+	enum MHD_Result ret;
+	bool ok;
+	int err;
+
+	*handled = false;
+	*colo = NULL;
+	k1 = malloc(sizeof(*k1) * q->nkeys);
+	if (!k1) {
+		*colo = pd_colocated(t->node, 0, "out of memory");
+		return MHD_NO;
+	}
+	memcpy(k1, q->keys, sizeof(*k1) * q->nkeys);
+	pre = engine_submit_as(e, who, q->in, 1, k1, q->nkeys, &err);
+	if (!pre) {
+		snprintf(why, sizeof(why), "prefill stage not queued: %s", strerror(-err));
+		*colo = pd_colocated(t->node, 0, why);
+		return MHD_NO;
+	}
+	pthread_mutex_lock(&e->mu);
+	while (pre->state != ENG_DONE && pre->state != ENG_FAILED && !a->stop)
+		wait_progress(e);
+	ok = pre->state == ENG_DONE;
+	if (!ok)
+		pre->cancelled = true;
+	pthread_mutex_unlock(&e->mu);
+	route_info_get(c, a, &ri);
+	pd = pd_info("prefill");
+	json_object_object_add(pd, "decode_node", json_object_new_int64(t->node));
+	json_object_object_add(pd, "decode_j_us", json_object_new_int64(t->j_us));
+	json_object_object_add(pd, "stage2_generation", json_object_new_int64(t->generation));
+	if (!ok) {
+		snprintf(why, sizeof(why), "prefill stage failed");
+		goto colocated;
+	}
+	/* the prompt's KV to the decode node; no retry: a lost node falls back at once */
+	t0 = wall_ms();
+	err = push_prefix(a, t->kv, &(struct kv_who){ .leaving = 1 }, q->keys, q->nkeys, 0,
+			  &res, &nb, &att);
+	if (err || res.state != KVX_DONE) {
+		snprintf(why, sizeof(why), "KV push to node %u (%.64s): %.120s", t->node, t->kv,
+			 err ? strerror(-err) : res.msg[0] ? res.msg : "failed");
+		goto colocated;
+	}
+	json_object_object_add(pd, "kv_blocks", json_object_new_int64(nb));
+	json_object_object_add(pd, "kv_bytes", json_object_new_int64(res.bytes));
+	json_object_object_add(pd, "kv_transport", json_object_new_string(
+		res.transport[0] ? res.transport : kvx_transport(a->kvx)));
+	json_object_object_add(pd, "kv_push_ms", json_object_new_double(
+		(double)(int64_t)((wall_ms() - t0) * 100) / 100));
+	/* the request to the decode node, with what the router said */
+	snprintf(hbuf[nh], sizeof(hbuf[nh]), "X-IDN-PD-Prefill: %u/%llu", a->cfg.node_id,
+		 (unsigned long long)pre->id);
+	hv[nh] = hbuf[nh];
+	nh++;
+	for (int i = 0; pass[i] && nh < 6; i++) {
+		const char *v = hdr(c, pass[i]);
+
+		if (!v || strlen(v) > 100)
+			continue;
+		snprintf(hbuf[nh], sizeof(hbuf[nh]), "%s: %s", pass[i], v);
+		hv[nh] = hbuf[nh];
+		nh++;
+	}
+	hv[nh] = NULL;
+	snprintf(url, sizeof(url), "%s%s", t->api, q->chat ? "/v1/chat/completions" :
+		 "/v1/completions");
+	rl = calloc(1, sizeof(*rl));
+	if (!rl || pd_fwd_start(&rl->f, url, json_object_to_json_string_ext(o,
+				JSON_C_TO_STRING_PLAIN), hv, 600000)) {
+		snprintf(why, sizeof(why), "decode node %u: cannot start the request", t->node);
+		goto colocated;
+	}
+	if (q->stream) {
+		struct MHD_Response *resp;
+		char v[64];
+
+		rl->a = a;
+		rl->ri = ri;
+		rl->chat = q->chat;
+		rl->pre = pre;
+		rl->pd = pd;
+		rl->decode_node = t->node;
+		rl->who = *who;
+		rl->in = q->in;
+		rl->out = q->out;
+		rl->nkeys = q->nkeys;
+		rl->keys = q->keys;
+		q->keys = NULL;
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, relay_read, rl,
+							 relay_free);
+		if (!resp) {
+			relay_free(rl);
+			*handled = true;
+			return MHD_NO;
+		}
+		if (a->key) {
+			snprintf(v, sizeof(v), "/v1/receipts/%llu", (unsigned long long)pre->id);
+			MHD_add_response_header(resp, "X-IDN-Receipt", v);
+		}
+		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+		MHD_add_response_header(resp, "Cache-Control", "no-cache");
+		ret = MHD_queue_response(c, 200, resp);
+		MHD_destroy_response(resp);
+		*handled = true;
+		return ret;
+	}
+	while (!rl->f.done && !a->stop)
+		pd_fwd_step(&rl->f, 200);
+	if (!rl->f.done || pd_fwd_failed(&rl->f)) {
+		snprintf(why, sizeof(why), "decode node %u: %s", t->node,
+			 pd_fwd_why(&rl->f, m, sizeof(m)));
+		goto colocated;
+	}
+	{	/* the decode node's answer, as it gave it */
+		struct MHD_Response *resp;
+		char v[240];
+
+		json_object_object_add(pd, "outcome", json_object_new_string("moved"));
+		if (rl->f.peer_req)
+			json_object_object_add(pd, "decode_request",
+					       json_object_new_int64(rl->f.peer_req));
+		make_receipt(a, pre, &ri, pd);
+		resp = MHD_create_response_from_buffer(rl->f.len, rl->f.buf, MHD_RESPMEM_MUST_COPY);
+		if (resp) {
+			MHD_add_response_header(resp, "Content-Type", rl->f.ctype[0] ? rl->f.ctype :
+						"application/json");
+			if (a->key) {
+				snprintf(v, sizeof(v), "/v1/receipts/%llu",
+					 (unsigned long long)pre->id);
+				MHD_add_response_header(resp, "X-IDN-Receipt", v);
+			}
+			if (rl->f.peer_req) {
+				snprintf(v, sizeof(v), "%s/v1/receipts/%llu", t->api,
+					 (unsigned long long)rl->f.peer_req);
+				MHD_add_response_header(resp, "X-IDN-Receipt-Decode", v);
+			}
+			ret = MHD_queue_response(c, 200, resp);
+			MHD_destroy_response(resp);
+		} else {
+			ret = MHD_NO;
+		}
+		a->pd_moved++;
+		pd_fwd_free(&rl->f);
+		free(rl);
+		json_object_put(pd);
+		engine_put(e, pre);
+		free(q->keys);
+		q->keys = NULL;
+		*handled = true;
+		return ret;
+	}
+colocated:
+	if (rl) {
+		pd_fwd_free(&rl->f);
+		free(rl);
+	}
+	json_object_object_add(pd, "outcome", json_object_new_string("colocated"));
+	json_object_object_add(pd, "reason", json_object_new_string(why));
+	make_receipt(a, pre, &ri, pd);
+	json_object_put(pd);
+	*colo = pd_colocated(t->node, pre->id, why);
+	engine_put(e, pre);
+	return MHD_NO;
+}
+
 static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 				   json_object *o, bool chat)
 {
 	struct engine *e = &a->eng;
 	struct eng_req *r;
+	json_object *pd = NULL;	/* its receipt's "pd": a stage of a two-stage request */
 	struct creq q;
 	char msg[160];
 	int code, err;
@@ -941,6 +1308,8 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 	{	/* state scope and owner, affinity token (state.c) */
 		struct kv_who who;
 		uint64_t token;
+		uint32_t label;
+		const char *pdh = hdr(c, "X-IDN-PD-Prefill");
 
 		if (state_who_parse(hdr(c, "X-IDN-Tenant"), hdr(c, "X-IDN-Session"),
 				    hdr(c, "X-IDN-Scope"), hdr(c, "X-IDN-Token"), &who, &token,
@@ -951,24 +1320,73 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		/* its X-IDN-Token, else the prompt's prefix token (state_tokens()) */
 		state_note_token(&a->st, token ? token : q.ptoken, &who, q.keys, q.nkeys);
 		who.token = token ? token : q.ptoken;	/* its blocks' descriptor */
+		if (pdh) {	/* the decode stage, handed over by a prefill node */
+			unsigned long long pn, pr;
+			char end;
+
+			if (sscanf(pdh, "%llu/%llu%c", &pn, &pr, &end) != 2 || !pn ||
+			    pn > UINT32_MAX) {
+				free(q.keys);
+				return send_err(c, 400, "X-IDN-PD-Prefill: NODE/REQUEST expected");
+			}
+			pd = pd_info("decode");
+			json_object_object_add(pd, "prefill_node", json_object_new_int64(pn));
+			json_object_object_add(pd, "prefill_request", json_object_new_int64(pr));
+			a->pd_decoded++;
+		} else if (a->cfg.role != 2 && a->kvx &&
+			   !cap_label(hdr(c, "X-IDN-Capability"), &label)) {
+			/* a two-stage capability? idnd's stage 2 and its decode node */
+			struct pd_target t;
+			char m[200];
+			int pe = pd_stage2(a, label, who.token, size_class_of(q.in), &t, m,
+					   sizeof(m));
+
+			if (pe == -ENOENT)
+				;	/* not two-stage: as any request */
+			else if (pe)
+				pd = pd_colocated(0, 0, m);
+			else if (t.node == a->cfg.node_id)
+				pd = pd_colocated(t.node, 0, "stage 2 picked this node");
+			else if (who.scope != KV_SCOPE_PUBLIC)
+				pd = pd_colocated(t.node, 0, "tenant or session state stays here");
+			else if (q.out <= 1)
+				pd = pd_colocated(t.node, 0, "one output token: nothing to decode");
+			else if (!q.nkeys)
+				pd = pd_colocated(t.node, 0, "prompt shorter than a KV block");
+			else {
+				bool handled;
+				enum MHD_Result ret = pd_serve(a, c, o, &q, &who, &t, &pd, &handled);
+
+				if (handled) {
+					free(q.keys);
+					json_object_put(pd);
+					return ret;
+				}
+			}
+			if (pd)	/* two-stage, served here */
+				a->pd_colocated++;
+		}
 		r = engine_submit_as(e, &who, q.in, q.out, q.keys, q.nkeys, &err);
 	}
-	if (!r)
+	if (!r) {
+		json_object_put(pd);
 		return err == -E2BIG ?
 			send_err(c, 400, "request needs more KV than the cache holds (%u + %u tokens)",
 				 q.in, q.out) :
 			send_err(c, 500, "cannot queue the request: %s", strerror(-err));
+	}
 	if (q.stream) {
 		struct stream *st = calloc(1, sizeof(*st));
 		struct MHD_Response *resp;
 		enum MHD_Result ret;
 
 		if (!st) {
-			stream_free(&(struct stream){ .a = a, .r = r });
+			stream_free(&(struct stream){ .a = a, .r = r, .pd = pd });
 			return send_err(c, 500, "out of memory");
 		}
 		st->a = a;
 		st->r = r;
+		st->pd = pd;
 		st->chat = chat;
 		route_info_get(c, a, &st->ri);
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read,
@@ -989,6 +1407,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 	pthread_mutex_unlock(&e->mu);
 	if (!done) {
 		engine_put(e, r);
+		json_object_put(pd);
 		return send_err(c, 500, "request failed");
 	}
 	{
@@ -1005,7 +1424,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		usage_json(resp, r);
 		json_object_object_add(resp, "idn", timing_json(r));
 		route_info_get(c, a, &ri);
-		make_receipt(a, r, &ri);
+		make_receipt(a, r, &ri, pd);
 		body = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
 		mr = MHD_create_response_from_buffer(strlen(body), (void *)body,
 						     MHD_RESPMEM_MUST_COPY);
@@ -1014,6 +1433,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		ret = MHD_queue_response(c, 200, mr);
 		MHD_destroy_response(mr);
 		json_object_put(resp);
+		json_object_put(pd);
 		engine_put(e, r);
 		return ret;
 	}
@@ -1215,6 +1635,14 @@ static enum MHD_Result status(struct agent *a, struct MHD_Connection *c)
 	json_object_object_add(o, "telemetry_sent", json_object_new_int64(a->tele.sent));
 	json_object_object_add(o, "kv_rx_blocks", json_object_new_int64(a->kv_rx_blocks));
 	json_object_object_add(o, "kv_rx_unannounced", json_object_new_int64(a->kv_rx_unannounced));
+	{	/* two-stage requests (P/D) */
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "moved", json_object_new_int64(a->pd_moved));
+		json_object_object_add(p, "colocated", json_object_new_int64(a->pd_colocated));
+		json_object_object_add(p, "decoded", json_object_new_int64(a->pd_decoded));
+		json_object_object_add(o, "pd", p);
+	}
 	pthread_mutex_lock(&a->eng.mu);
 	if (a->kv_rx_last_commit > 0)
 		json_object_object_add(o, "kv_rx_last_commit", json_object_new_double(
@@ -1436,21 +1864,89 @@ static bool kv_peer_allowed(const struct agent *a, const char *peer)
 	return false;
 }
 
+/*
+ * Push the leading cached blocks of keys[] that @who may take off the node
+ * to @peer's KV listener, pinned for the transfer; a failed transfer left
+ * nothing on the peer and is retried whole up to @retries times. 0 when a
+ * transfer ran (res->state says how it ended; *nb blocks, *attempts),
+ * -ENOENT: no cached block, -EBUSY: could not pin, -errno: not started.
+ */
+static int push_prefix(struct agent *a, const char *peer, const struct kv_who *who,
+		       const uint64_t *keys, uint32_t nkeys, uint32_t retries,
+		       struct kvx_result *res, uint32_t *nb, uint32_t *attempts)
+{
+	struct engine *e = &a->eng;
+	size_t bb = e->kv.block_bytes;
+	struct kvx_desc *d = NULL;
+	uint32_t n, hits = 0;
+	int32_t *idx = NULL;
+	uint64_t id;
+	int err = 0;
+
+	*nb = *attempts = 0;
+	memset(res, 0, sizeof(*res));
+	pthread_mutex_lock(&e->mu);
+	/* public state, or the owner's (state.c: scopes; hardware-bound never) */
+	n = kv_match_as(&e->kv, who, keys, nkeys);
+	if (n) {
+		uint64_t qb = e->kv.q_blocks, hb = e->kv.hit_blocks;
+
+		idx = calloc(n, sizeof(*idx));
+		/* pin the blocks for the transfer: all hits, nothing evicted */
+		err = idx ? kv_acquire_as(&e->kv, who, keys, n, n, idx, &hits) : -ENOMEM;
+		e->kv.q_blocks = qb;
+		e->kv.hit_blocks = hb;
+	}
+	pthread_mutex_unlock(&e->mu);
+	if (!n || err) {
+		free(idx);
+		return n ? -EBUSY : -ENOENT;
+	}
+	d = calloc(n, sizeof(*d));
+	err = d ? 0 : -ENOMEM;
+	for (uint32_t i = 0; d && i < n; i++)
+		d[i] = (struct kvx_desc){ .src_off = (uint64_t)idx[i] * bb,
+					  .dst_off = (uint64_t)i * bb, .len = bb,
+					  .tag = keys[i] };
+	/* a failed transfer left nothing on the peer: retry it whole */
+	while (!err && *attempts <= retries) {
+		(*attempts)++;
+		err = kvx_submit(a->kvx, peer, a->kv_arena, who->scope == KV_SCOPE_TENANT ||
+				 who->scope == KV_SCOPE_SESSION ? KVX_ARENA_OWNED : KVX_ARENA_NONE,
+				 d, n, &id);
+		if (!err)
+			err = kvx_wait(a->kvx, id, 0, res);
+		if (err || res->state == KVX_DONE || res->err == -ENOSPC ||
+		    res->err == -ECONNREFUSED)
+			break;
+	}
+	pthread_mutex_lock(&e->mu);
+	kv_release(&e->kv, idx, n);
+	pthread_mutex_unlock(&e->mu);
+	free(d);
+	free(idx);
+	if (err || res->state != KVX_DONE)
+		__atomic_add_fetch(&a->kv_push_failed, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&a->kv_push_done, 1, __ATOMIC_RELAXED);
+	if (!err)
+		__atomic_add_fetch(&a->kv_push_bytes, res->bytes, __ATOMIC_RELAXED);
+	*nb = n;
+	return err;
+}
+
 static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_object *o)
 {
 	struct engine *e = &a->eng;
 	size_t bb = e->kv.block_bytes;
 	struct kvx_result res = { 0 };
-	struct kvx_desc *d = NULL;
 	json_object *x, *r;
 	const char *peer;
 	struct creq q;
 	struct kv_who who;
 	bool owned = false;
-	uint32_t n, hits = 0, retries = 1, attempts = 0;
-	int32_t *idx = NULL;
+	uint32_t n = 0, retries = 1, attempts = 0;
 	char msg[160];
-	uint64_t id;
 	int code, err;
 
 	if (!a->kvx || !a->cfg.engine || !bb)
@@ -1508,59 +2004,12 @@ static enum MHD_Result kv_push(struct agent *a, struct MHD_Connection *c, json_o
 		}
 		who = (struct kv_who){ .leaving = 1 };
 	}
-	pthread_mutex_lock(&e->mu);
-	/* public state, or the owner's (state.c: scopes; hardware-bound never) */
-	n = kv_match_as(&e->kv, &who, q.keys, q.nkeys);
-	if (n) {
-		uint64_t qb = e->kv.q_blocks, hb = e->kv.hit_blocks;
-
-		idx = calloc(n, sizeof(*idx));
-		/* pin the blocks for the transfer: all hits, nothing evicted */
-		err = idx ? kv_acquire_as(&e->kv, &who, q.keys, n, n, idx, &hits) : -ENOMEM;
-		e->kv.q_blocks = qb;
-		e->kv.hit_blocks = hb;
-		if (err) {
-			pthread_mutex_unlock(&e->mu);
-			free(idx);
-			free(q.keys);
-			return send_err(c, 500, "cannot pin blocks: %s", strerror(-err));
-		}
-	}
-	pthread_mutex_unlock(&e->mu);
-	if (!n) {
-		free(q.keys);
-		return send_err(c, 404, "no cached KV blocks for this prefix");
-	}
-	d = calloc(n, sizeof(*d));
-	err = d ? 0 : -ENOMEM;
-	for (uint32_t i = 0; d && i < n; i++)
-		d[i] = (struct kvx_desc){ .src_off = (uint64_t)idx[i] * bb,
-					  .dst_off = (uint64_t)i * bb, .len = bb,
-					  .tag = q.keys[i] };
-	/* a failed transfer left nothing on the peer: retry it whole */
-	for (attempts = 0; !err && attempts <= retries; ) {
-		attempts++;
-		err = kvx_submit(a->kvx, peer, a->kv_arena, who.scope == KV_SCOPE_TENANT ||
-				 who.scope == KV_SCOPE_SESSION ? KVX_ARENA_OWNED : KVX_ARENA_NONE,
-				 d, n, &id);
-		if (!err)
-			err = kvx_wait(a->kvx, id, 0, &res);
-		if (err || res.state == KVX_DONE || res.err == -ENOSPC ||
-		    res.err == -ECONNREFUSED)
-			break;
-	}
-	pthread_mutex_lock(&e->mu);
-	kv_release(&e->kv, idx, n);
-	pthread_mutex_unlock(&e->mu);
-	free(d);
-	free(idx);
+	err = push_prefix(a, peer, &who, q.keys, q.nkeys, retries, &res, &n, &attempts);
 	free(q.keys);
-	if (err || res.state != KVX_DONE)
-		__atomic_add_fetch(&a->kv_push_failed, 1, __ATOMIC_RELAXED);
-	else
-		__atomic_add_fetch(&a->kv_push_done, 1, __ATOMIC_RELAXED);
-	if (!err)
-		__atomic_add_fetch(&a->kv_push_bytes, res.bytes, __ATOMIC_RELAXED);
+	if (err == -ENOENT)
+		return send_err(c, 404, "no cached KV blocks for this prefix");
+	if (err == -EBUSY)
+		return send_err(c, 500, "cannot pin blocks");
 	if (err)
 		return send_err(c, 500, "transfer not started: %s", strerror(-err));
 	r = json_object_new_object();

@@ -215,15 +215,44 @@ int do_receipt_verify(int argc, char **argv)
 			json_object_object_add(v, "receipt", json_object_get(body));
 			json_object_array_add(all, v);
 		} else {
-			json_object *n = NULL, *r = NULL, *vd = NULL;
+			json_object *n = NULL, *r = NULL, *vd = NULL, *pd = NULL, *x;
+			char stage[160] = "";
 
 			json_object_object_get_ex(body, "node", &n);
 			json_object_object_get_ex(body, "request", &r);
 			json_object_object_get_ex(body, "verdict", &vd);
-			printf("receipt OK: node %s request %s verdict %s, signed by ed25519 %s\n",
+			/* a stage of a two-stage (P/D) request: which, and the other one */
+			if (json_object_object_get_ex(body, "pd", &pd) &&
+			    json_object_is_type(pd, json_type_object) && jstr(pd, "stage")) {
+				const char *st = jstr(pd, "stage");
+				bool dec = !strcmp(st, "decode");
+				long long on = -1, orq = -1;
+
+				if (json_object_object_get_ex(pd, dec ? "prefill_node" : "decode_node",
+							      &x))
+					on = json_object_get_int64(x);
+				if (json_object_object_get_ex(pd, dec ? "prefill_request" :
+							      !strcmp(st, "colocated") ?
+							      "prefill_request" : "decode_request", &x))
+					orq = json_object_get_int64(x);
+				snprintf(stage, sizeof(stage), ", P/D stage %s%s%.40s", st,
+					 jstr(pd, "outcome") ? " -> " : "",
+					 jstr(pd, "outcome") ? jstr(pd, "outcome") : "");
+				if (on >= 0 && orq >= 0 && !strcmp(st, "colocated"))
+					snprintf(stage + strlen(stage), sizeof(stage) - strlen(stage),
+						 " (prefill request %lld; decode node %lld)", orq, on);
+				else if (on >= 0 && orq >= 0)
+					snprintf(stage + strlen(stage), sizeof(stage) - strlen(stage),
+						 " (%s: node %lld request %lld)",
+						 dec ? "prefill" : "decode", on, orq);
+				else if (on >= 0)
+					snprintf(stage + strlen(stage), sizeof(stage) - strlen(stage),
+						 " (%s node %lld)", dec ? "prefill" : "decode", on);
+			}
+			printf("receipt OK: node %s request %s verdict %s%s, signed by ed25519 %s\n",
 			       n ? json_object_to_json_string(n) : "?",
 			       r ? json_object_to_json_string(r) : "?",
-			       vd ? json_object_get_string(vd) : "?", jstr(body, "pubkey"));
+			       vd ? json_object_get_string(vd) : "?", stage, jstr(body, "pubkey"));
 		}
 		json_object_put(body);
 	}

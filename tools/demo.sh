@@ -14,7 +14,10 @@
 # (--migrate) decides to move a session's cached KV prefix off the busy
 # node (eq. 8; KV transfer between agents, policy auto), re-points the
 # router's affinity after the commit, and the next turn is served from
-# the moved blocks. Then everything is cleaned
+# the moved blocks. A two-stage (P/D) capability: the router sends a
+# request to the prefill node, which prefills it, pushes the prompt's KV
+# to the decode node idnd's stage 2 picks, and relays that node's answer;
+# each node signs the receipt of its stage. Then everything is cleaned
 # up; the cold activation through idn.ko runs last, in a QEMU guest.
 #
 #   client --> router (XDP: idn_xdp; idnd) --IPIP / IP6IP6--> node1 node2 node3
@@ -138,13 +141,14 @@ k() { in_ns "$NS_RTR" "$IDNCTL" -C "$API" --ca "$P/ca.pem" --cert "$P/admin.pem"
 show "idnctl controller status" k controller status || die "idnd did not start: $(cat "$TMPD/idnd.log")"
 net=(0 40 120 200)
 trust=(0 3 6 6)
+role=(x prefill both decode)	# stages of two-stage (P/D) capabilities they serve
 declare -A AGENT_PID=()
 # the KV key the agents share: KV listeners are authenticated by default
 (umask 077 && head -c 32 /dev/urandom >"$TMPD/kv.key")
 for i in 1 2 3; do
 	bg_ns "${NS_NODE[$i]}" "$TMPD/agent$i.log" "$AGENT" --node-id $i \
 		--addr4 "10.20.$i.2" --addr6 "fd00:20:$i::2" --region $i --trust "${trust[$i]}" \
-		--net-us "${net[$i]}" --controller "https://10.20.$i.1:8787" --hb-ms 200 \
+		--net-us "${net[$i]}" --role "${role[$i]}" --controller "https://10.20.$i.1:8787" --hb-ms 200 \
 		--tls-ca "$P/ca.pem" --tls-cert "$P/node-$i.pem" --tls-key "$P/node-$i.key" \
 		--telemetry "10.20.$i.1:$TELE" --tele-ms 50 --listen "[::]:$APORT" \
 		--model chat-8b --speed 1 --key "$TMPD/node$i.key" \
@@ -153,12 +157,12 @@ for i in 1 2 3; do
 		--kv-peers "10.20.1.2:$KVPORT,10.20.2.2:$KVPORT,10.20.3.2:$KVPORT"
 	AGENT_PID[$i]=$BG_PID
 done
-say "${D}\$ idn-agent --node-id 1 --addr4 10.20.1.2 --addr6 fd00:20:1::2 --region 1 --trust 3 --net-us 40 \\"
+say "${D}\$ idn-agent --node-id 1 --addr4 10.20.1.2 --addr6 fd00:20:1::2 --region 1 --trust 3 --net-us 40 --role prefill \\"
 say "      --controller https://10.20.1.1:8787 --tls-ca ca.pem --tls-cert node-1.pem --tls-key node-1.key \\"
 say "      --telemetry 10.20.1.1:$TELE --listen [::]:$APORT \\"
 say "      --kv-listen 10.20.1.2:$KVPORT --kv-key \$TMP/kv.key --kv-transport auto \\"
 say "      --mgmt-listen 10.20.1.2:$MPORT \\"
-say "      --artifact-dir \$TMP --kv-peers 10.20.1.2:$KVPORT,...   (node1; and 2, 3)${N}"
+say "      --artifact-dir \$TMP --kv-peers 10.20.1.2:$KVPORT,...   (node1; and 2 (role both), 3 (decode))${N}"
 # enrolment (docs/security.md): each agent's key waits until the operator
 # approves it, and the operator (not the agent) grants its trust level
 for _ in $(seq 100); do
@@ -264,6 +268,49 @@ show "idnctl receipt verify receipt-with-output_tokens-600.json   (tampered)" \
 	"$IDNCTL" receipt verify "$TMPD/receipt.bad"
 say "  -> exit $? : the altered receipt is detected."
 
+step "7. A two-stage (P/D) request: prefill on node1, decode on node3, one answer"
+# a capability realised in two stages: compute-rich nodes prefill (role prefill or
+# both), memory-rich ones decode (decode or both); the router's plan is stage 1
+post /v1/caps '{"class":1003,"name":"chat-8b-pd","pd":true,"tier":1,"resources":{"mem_gb":2}}'
+for r in 1 3; do
+	in_ns "$NS_RTR" curl -s "${ADMIN[@]}" -o /dev/null -d "{\"cap\":256768,\"region\":$r,\"rps\":50}" \
+		$API/v1/demand
+done
+k placement solve >/dev/null || die "placement solve failed"
+for _ in $(seq 100); do
+	in_ns "$NS_RTR" curl -s "${ADMIN[@]}" "$API/v1/placement/stage2?cap=256768" |
+		jq -e '[.candidates[] | .id] == [3]' >/dev/null && [ -n "$(ctl -j plan show |
+		jq -c '.. | objects | select(has("candidates") and .cap == "1003/0") | .candidates[] |
+		select(.node == 1)' 2>/dev/null | head -1)" ] && break
+	sleep 0.05
+done
+say "  placed on node1 (prefill) and node3 (decode): the router's plan of 1003/0 (stage 1) names node1;"
+say "  stage 2, which the prefill node asks idnd for, names node3 and idnd's pick by J:"
+say "${D}\$ curl --cert admin.pem ... $API/v1/placement/stage2?cap=256768${N}"
+in_ns "$NS_RTR" curl -s "${ADMIN[@]}" "$API/v1/placement/stage2?cap=256768" | jq -r \
+	'"    stage 2: decode nodes \([.candidates[] | .id]), KV listeners \([.candidates[] | .kv]), pick node \(.pick) (J \(.pick_j_us) us)"'
+PDBODY="{\"model\":\"chat-8b\",\"hash_ids\":[$(seq -s, 7001 7008)],\"max_tokens\":6}"
+printf '\n%s$ idn-stamp run cap 1003/0 tier 1 -- curl -H "X-IDN-Capability: 1003/0" -d %s http://%s:%s/v1/completions%s\n' \
+	"$D" "'<8 blocks of a prompt>'" "$TOPO_VIP4" "$APORT" "$N"
+ctl receipt show >/dev/null 2>&1
+out=$(cli "$IDNSTAMP" run cap 1003/0 tier 1 pin "$PIN" -- curl -s -m 20 -D "$TMPD/pd.hdr" \
+	-H "X-IDN-Capability: 1003/0" -d "$PDBODY" "http://$TOPO_VIP4:$APORT/v1/completions" 2>&1)
+jq -r '"    '"$G"'node\(.id | split("-")[2]): \"\(.choices[0].text)\"  (\(.usage.prompt_tokens) prompt tokens, \(.usage.prompt_tokens_details.cached_tokens // 0) cached on arrival: the moved KV)'"$N"'"' \
+	<<<"$out" 2>/dev/null || printf '    <no answer> %s\n' "$out"
+ctl receipt show 2>/dev/null | sed "s/^/    ${Y}routing receipt:${N} /; 2,\$s/${Y}routing receipt:${N} /                 /"
+PRE=$(tr -d '\r' <"$TMPD/pd.hdr" | awk 'tolower($1) == "x-idn-receipt:" { sub(".*/", "", $2); print $2 }')
+DEC=$(tr -d '\r' <"$TMPD/pd.hdr" | awk 'tolower($1) == "x-idn-receipt-decode:" { sub(".*/", "", $2); print $2 }')
+[ -n "$PRE" ] && [ -n "$DEC" ] || die "the two-stage request was not served in two stages: $out $(tail -n 3 "$TMPD/agent1.log")"
+in_ns "${NS_NODE[1]}" curl -s "http://127.0.0.1:$APORT/v1/receipts/$PRE" >"$TMPD/receipt.pre"
+in_ns "${NS_NODE[3]}" curl -s "http://127.0.0.1:$APORT/v1/receipts/$DEC" >"$TMPD/receipt.dec"
+say "  its two execution receipts, each signed by the node of its stage:"
+jq -r '.body | fromjson | "    node \(.node) request \(.request): stage \(.pd.stage), \(.cache.prompt_tokens) prompt tokens, \(.output_tokens) output token; KV \(.pd.kv_blocks) blocks (\(.pd.kv_bytes) bytes, \(.pd.kv_transport), \(.pd.kv_push_ms) ms) -> node \(.pd.decode_node) request \(.pd.decode_request)"' \
+	"$TMPD/receipt.pre" 2>/dev/null
+jq -r '.body | fromjson | "    node \(.node) request \(.request): stage \(.pd.stage) of node \(.pd.prefill_node) request \(.pd.prefill_request), \(.cache.cached_tokens) cached tokens, \(.output_tokens) output tokens"' \
+	"$TMPD/receipt.dec" 2>/dev/null
+show "idnctl receipt verify receipt-prefill.json" "$IDNCTL" receipt verify "$TMPD/receipt.pre"
+show "idnctl receipt verify receipt-decode.json" "$IDNCTL" receipt verify "$TMPD/receipt.dec"
+
 # session 42's conversation so far: 32 prefix blocks (hash ids as in the
 # traces) computed and cached by $N42's engine, under session token 42
 KVBODY="{\"model\":\"chat-8b\",\"hash_ids\":[$(seq -s, 4201 4232)],\"max_tokens\":4}"
@@ -282,7 +329,7 @@ say "  session 42 built 32 KV blocks on $N42; its agent's state descriptor (hear
 in_ns "$NS_RTR" curl -s "${ADMIN[@]}" "$API/v1/nodes/$ID42/state" | jq -r --arg t "$T42" \
 	'.descriptors[] | select(.token == $t) | "    token \(.token) \(.scope): \(.blocks) blocks, \(.size) bytes, reuse \(.reuse), value \(.value_us) us, migration \(.migration_us) us"'
 
-step "7. $N42 gets busy: new flows go elsewhere, and idnd decides to move session 42's state"
+step "8. $N42 gets busy: new flows go elsewhere, and idnd decides to move session 42's state"
 LONG='{"input_length":300000,"output_length":1}'
 say "${D}\$ curl -d '$LONG' http://127.0.0.1:$APORT/v1/completions   (in $N42, twice: 300k-token prompts)${N}"
 for _ in 1 2; do	# the second does not fit the KV beside the first: it waits (load 1000)
@@ -309,7 +356,7 @@ say "${D}\$ curl --cert admin.pem ... $API/v1/migrations     (idnd's decision, e
 jq -r '"    token \(.token): node \(.from) -> node \(.to), \(.result): gain \(.gain_us | floor) us > transfer \(.transfer_us | floor) + storage \(.storage_us | floor) + privacy \(.privacy_us | floor) us\n    why: \(.why)\n    push (order -> committed) \(.push_ms * 10 | floor / 10) ms, then the router'"'"'s affinity for token 42 -> node \(.to)"' <<<"$moved"
 DST=$(jq -r .to <<<"$moved")
 
-step "8. Session 42's next turn: the router follows the moved state"
+step "9. Session 42's next turn: the router follows the moved state"
 SAVED_BODY=$BODY
 BODY=$KVBODY
 # shellcheck disable=SC2046
@@ -328,7 +375,7 @@ done
 VN=${before[101]}
 VID=${VN#node}
 [ -n "${AGENT_PID[$VID]:-}" ] || die "no answer for session 101"
-step "9. The agent of $VN (serving sessions 101-106) stops: no heartbeats -> node down -> flows move"
+step "10. The agent of $VN (serving sessions 101-106) stops: no heartbeats -> node down -> flows move"
 say "${D}\$ kill ${AGENT_PID[$VID]}     (idn-agent of $VN; idnd's heartbeat timeout is $HB_TMO ms)${N}"
 kill "${AGENT_PID[$VID]}"
 wait "${AGENT_PID[$VID]}" 2>/dev/null
@@ -348,7 +395,7 @@ for t in 101 102 103 104 105 106; do
 done
 say "  -> $moved of 6 sessions moved off $VN (a dead engine answers nothing: nothing is sent there)."
 
-step "10. Counters"
+step "11. Counters"
 show "idnctl stats show" ctl stats show
 show "idnctl controller status" k controller status
 say "(demo ran $(( $(date +%s) - T_START )) s)"
@@ -360,6 +407,6 @@ step "Cleaned up: namespaces, pins, idnd, agents, servers, temp dirs removed"
 # This host cannot load modules: the cold activation through idn.ko (a
 # request held, the capability placed, the request released and served)
 # runs in Debian's 6.1 kernel under QEMU. Exit 4: qemu or the image absent.
-step "11. Demand-driven activation through idn.ko (QEMU guest, Debian 6.1)"
+step "12. Demand-driven activation through idn.ko (QEMU guest, Debian 6.1)"
 "$(dirname "$0")/demo-activation.sh" || [ $? = 4 ] || exit 1
 exit 0

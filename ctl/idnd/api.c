@@ -960,6 +960,39 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			json_object_array_add(a, x);
 		}
 		json_object_object_add(o, "candidates", a);
+		{	/* the pick for this request (?token=HEX&size_class=N), by J */
+			const char *ts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+								    "token");
+			const char *sc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+								    "size_class");
+			unsigned long long tok = 0;
+			unsigned long scv = IDN_SIZE_NONE;
+			struct idn_sel sel;
+
+			if (ts && *ts) {
+				errno = 0;
+				tok = strtoull(ts, &end, 16);
+				if (errno || *end) {
+					json_object_put(o);
+					return send_err(c, 400, "query parameter \"token\": hex");
+				}
+			}
+			if (sc && *sc) {
+				errno = 0;
+				scv = strtoul(sc, &end, 10);
+				if (errno || *end || scv > 15) {
+					json_object_put(o);
+					return send_err(c, 400, "query parameter \"size_class\": 0..15");
+				}
+			}
+			e = idnd_pd_pick(v, &pl, tok, scv, &sel);
+			if (e >= 0 && sel.node < IDN_MAX_NODES) {
+				json_object_object_add(o, "pick", json_object_new_int64(sel.node));
+				json_object_object_add(o, "pick_j_us", json_object_new_int64(sel.cost));
+			}
+			json_object_object_add(o, "verdict", json_object_new_string(
+				e >= 0 ? idn_name(&idn_verdict_names, e) : "error"));
+		}
 		return send_json(c, 200, o);
 	}
 	if (del && path_id(url, "/v1/caps/", UINT32_MAX, &id, &rest) && !*rest) {

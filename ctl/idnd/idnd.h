@@ -251,6 +251,11 @@ const char *idnd_policy_why(const struct d_policy *pol, const struct d_node *dn)
 int idnd_plans_build(struct idn_plan_op **out);
 /* the second stage of a P/D capability (model.c): 0, -ENOENT, -ENOMEM */
 int idnd_pd_stage2(uint32_t label, const struct d_policy *pol, struct idn_plan *pl);
+/* its decode node for one request, by J (idn_select() over stage 2): the verdict */
+int idnd_pd_pick(uint32_t label, const struct idn_plan *pl, uint64_t token, uint8_t size_class,
+		 struct idn_sel *out);
+/* the node entry idnd writes to the routers for dn (registry view) */
+void idnd_node_entry(const struct d_node *dn, struct idn_node *e);
 /*
  * A plan as idnd compiles it (idnd_plans_build), checked field by field
  * before a router writes it from etcd: capability ids, tier, candidate

@@ -859,14 +859,13 @@ uint32_t idnd_node_net_us(const struct d_node *n, int r)
 	return n->net_us;
 }
 
-int idnd_node_push(const struct d_node *dn)
+/* the node entry idnd writes for dn (the registry's view: heartbeat load) */
+void idnd_node_entry(const struct d_node *dn, struct idn_node *e)
 {
-	struct idn_node n = {}, old;
+	struct idn_node n = {};
 	struct in_addr a4;
 	struct in6_addr a6;
 
-	if (!D.have_maps)
-		return 0;
 	if (dn->used) {
 		n.flags = IDN_NODE_F_VALID;
 		if (dn->addr4[0] && inet_pton(AF_INET, dn->addr4, &a4) == 1) {
@@ -892,6 +891,18 @@ int idnd_node_push(const struct d_node *dn)
 		n.pending_tokens = dn->pending;
 		n.load = dn->load > 1000 ? 1000 : dn->load;
 		n.kv_use = dn->kv_use > 1000 ? 1000 : dn->kv_use;
+	}
+	*e = n;
+}
+
+int idnd_node_push(const struct d_node *dn)
+{
+	struct idn_node n, old;
+
+	if (!D.have_maps)
+		return 0;
+	idnd_node_entry(dn, &n);
+	if (dn->used) {
 		/*
 		 * The router's telemetry (the fast loop) owns the load fields
 		 * and its replay guard once it has accepted a datagram from
@@ -1242,6 +1253,68 @@ int idnd_pd_stage2(uint32_t label, const struct d_policy *pol, struct idn_plan *
 	pl->shed_tier = 0;	/* admitted at the first stage: never shed here */
 	free(cp);
 	return 0;
+}
+
+/* ---- stage 2's pick: the dataplane's selection over the decode nodes ---- */
+
+struct pd_env {
+	const struct idn_node *nodes;	/* IDN_MAX_NODES */
+	const struct idn_plan *pl;
+};
+
+static const struct idn_node *pd_env_node(void *priv, __u32 id)
+{
+	const struct pd_env *p = priv;
+
+	return id < IDN_MAX_NODES ? &p->nodes[id] : NULL;
+}
+
+static const struct idn_plan *pd_env_plan(void *priv, const struct idn_plan_key *k)
+{
+	(void)k;
+	return ((const struct pd_env *)priv)->pl;	/* stage 2, whatever the key */
+}
+
+/*
+ * idnd_pd_pick - the decode node for one request of capability label, by J:
+ * idn_select() (bpf/lib/select.h, the dataplane's code) over stage 2 @pl
+ * and the candidates' node entries: the router's (telemetry-fresh) where
+ * idnd drives maps, else the registry's (heartbeats). @token, @size_class
+ * (IDN_SIZE_NONE: not given) as the request's descriptor. No affinity: the
+ * state goes with the request. Return: the verdict; out->node the pick.
+ */
+int idnd_pd_pick(uint32_t label, const struct idn_plan *pl, uint64_t token, uint8_t size_class,
+		 struct idn_sel *out)
+{
+	struct idn_node *nodes = calloc(IDN_MAX_NODES, sizeof(*nodes));
+	struct pd_env pv = { nodes, pl };
+	struct idn_env env = { pd_env_node, pd_env_plan, &pv };
+	struct idn_desc d = { .token = token, .cap = label, .size_class = size_class };
+	struct idn_config cfg;
+	struct idn_sel_in in;
+	__u16 home = 0;
+	int v;
+
+	out->node = IDN_NODE_NONE;
+	if (!nodes)
+		return -ENOMEM;
+	if (size_class != IDN_SIZE_NONE)
+		d.flags |= IDN_DF_SIZE;
+	for (int k = 0; k < pl->n_cand; k++) {
+		uint32_t id = pl->cand[k].node;
+
+		if (id >= IDN_MAX_NODES)
+			continue;
+		if (!D.have_maps || idn_node_get(&D.maps, id, &nodes[id]) ||
+		    !(nodes[id].flags & IDN_NODE_F_VALID))
+			idnd_node_entry(&D.nodes[id], &nodes[id]);
+	}
+	if (D.have_maps && !idn_config_get(&D.maps, &cfg))
+		home = cfg.home_domain;
+	idn_sel_in_init(&in, &d, IDN_NODE_NONE, 0, home, IDN_AF_INET, idn_tick_now());
+	v = idn_select(&env, &in, out, NULL);
+	free(nodes);
+	return v;
 }
 
 int idnd_compile(void)

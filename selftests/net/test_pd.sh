@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# test_pd.sh - two-stage (P/D) plans with real agents and a real router map
-# (docs/architecture.md "Two-stage plans", docs/controller.md "Two-stage
-# capabilities"): idnd on a router dataplane, agent A (node 1, region 1)
-# registered with --role prefill, agent B (node 2, region 2) with --role
-# decode; demand in both regions places each capability on both.
+# test_pd.sh - two-stage (P/D) plans and requests with real agents and a
+# real router (docs/architecture.md "Two-stage plans", docs/controller.md
+# "Two-stage capabilities", docs/agent.md "Two-stage (P/D) requests"):
+# idnd on a router dataplane, agent A (node 1, region 1) registered with
+# --role prefill, agent B (node 2, region 2) with --role decode, each with
+# its engine emulator in its node's namespace; demand in both regions
+# places each capability on both.
 #   - the nodes' roles reach idnd's registry;
 #   - a capability registered "pd": true placed on both: the router's plan
 #     (stage 1) names the prefill node only; GET /v1/placement/stage2 names
 #     the decode node only, with what J needs of it (load, pending tokens,
-#     tok_ns, net_us, exec_us) and where to push the KV ("kv");
+#     tok_ns, net_us, exec_us), where to push the KV ("kv") and idnd's
+#     pick by J ("pick");
 #   - the same nodes serve a capability that is not two-stage: its plan
-#     names both, and it has no second stage (404); a bad label is a 400.
+#     names both, and it has no second stage (404); a bad label is a 400;
+#   - a request to the VIP of the two-stage capability: the router sends
+#     it to A, A prefills it, pushes the prompt's KV to B (kvxfer, TCP),
+#     B decodes from the moved blocks and its answer reaches the client
+#     through A (one OpenAI response, whole and streamed); each agent signs
+#     a receipt of its stage naming the other's node and request, both
+#     verify (idnctl receipt verify, pinned to each node's key);
+#   - B killed (idnd still holds it up): the request is served by A,
+#     colocated, from the blocks its prefill left (nothing recomputed but
+#     the tail), whole and streamed; A's receipts say so and why.
 # TAP output; exit 4 when the machine cannot run it.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
@@ -33,6 +45,7 @@ topo_setup 2 || { tap_fail "test bed setup"; tap_done; }
 topo_dataplane || { tap_fail "dataplane attach"; tap_done; }
 on_cleanup topo_dataplane_detach
 URL=http://127.0.0.1:8787
+APORT=8000 KVPORT=9100
 api() { in_ns "$NS_RTR" curl -s -m 5 "$@"; }
 post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$URL$1"; }
 poll_until() { local n=$1; shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.05; done; return 1; }
@@ -45,16 +58,19 @@ cands() {
 }
 
 bg_ns "$NS_RTR" "$TMPD/idnd.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/idnd.db" \
-	-P "$PIN/rtr" -t 60000 -v
+	-l 0.0.0.0 -P "$PIN/rtr" -t 60000 -v
 poll_until 100 api -o /dev/null "$URL/v1/status"
-start_agent() {	# start_agent ID PORT KVPORT ROLE
-	bg_ns "$NS_RTR" "$TMPD/agent$1.log" "$AGENT" --insecure --node-id "$1" \
-		--addr4 "10.20.$1.2" --key "$TMPD/node$1.key" --controller $URL \
-		--listen "127.0.0.1:$2" --kv-listen "127.0.0.1:$3" --kv-insecure \
-		--kv-transport tcp --hb-ms 100 --role "$4" --region "$1"
+start_agent() {	# start_agent ID ROLE: in node ID's namespace, on its locator
+	bg_ns "${NS_NODE[$1]}" "$TMPD/agent$1.log" "$AGENT" --insecure --node-id "$1" \
+		--addr4 "10.20.$1.2" --key "$TMPD/node$1.key" --controller "http://10.20.$1.1:8787" \
+		--listen "0.0.0.0:$APORT" --mgmt-listen "10.20.$1.2:9000" \
+		--kv-listen "10.20.$1.2:$KVPORT" --kv-insecure \
+		--kv-transport tcp --hb-ms 100 --role "$2" --region "$1" --block-tokens 16 \
+		--kv-bytes-per-token 256 -v
+	eval "PID_$1=\$BG_PID"
 }
-start_agent 1 8000 9100 prefill
-start_agent 2 8001 9101 decode
+start_agent 1 prefill
+start_agent 2 decode
 upn() { [ "$(api "$URL/v1/nodes" | jq -r '[.[] | select(.state == "up")] | length')" = 2 ]; }
 poll_until 400 upn
 roles=$(api "$URL/v1/nodes" | jq -c '[.[] | {id, role: (.role // "both")}]')
@@ -84,14 +100,120 @@ tap_result "stage 1, the router's plan of 7/0: the prefill node only" $? "$(cand
 poll_until 100 eval '[ "$(cands 8/0)" = "[1,2]" ]'
 tap_result "a capability that is not two-stage: both nodes, roles aside" $? "$(cands 8/0)"
 
-st=$(api "$URL/v1/placement/stage2?cap=1792")
-jq -e '.cap == 1792 and ([.candidates[] | .id] == [2]) and
-       (.candidates[0] | .kv == "127.0.0.1:9101" and .state == "up" and .exec_us > 0 and
+st=$(api "$URL/v1/placement/stage2?cap=1792&token=00000000000004d2&size_class=2")
+jq -e '.cap == 1792 and ([.candidates[] | .id] == [2]) and .pick == 2 and .verdict == "new" and
+       (.candidates[0] | .kv == "10.20.2.2:9100" and .state == "up" and .exec_us > 0 and
         has("load") and has("pending_tokens") and has("tok_ns") and has("net_us"))' \
 	<<<"$st" >/dev/null
-tap_result "stage 2 (GET /v1/placement/stage2): the decode node, J's inputs, its KV listener" $? "$st"
+tap_result "stage 2 (GET /v1/placement/stage2): the decode node, J's inputs, its KV listener, idnd's pick" $? "$st"
 code=$(api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=2048")
 tap_result "no second stage for a colocated capability: 404" "$([ "$code" = 404 ]; echo $?)" "$code"
 code=$(api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=x7")
 tap_result "a malformed label: 400" "$([ "$code" = 400 ]; echo $?)" "$code"
+code=$(api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=1792&token=xyz")
+tap_result "a malformed token: 400" "$([ "$code" = 400 ]; echo $?)" "$code"
+
+# ---- two-stage requests through the router ----
+ctl vip add $TOPO_VIP4 port $APORT proto tcp cap 7/0 tier 1 >/dev/null
+PROMPT=$(seq -s ' ' 1 100)	# 100 words: 6 full blocks of 16 tokens and a tail of 4
+body() { printf '{"prompt":"%s %s","max_tokens":8%s}' "$1" "$PROMPT" "${2:+,\"stream\":true}"; }
+# ask CURL-ARGS...: a completion to the VIP from the client, headers in $TMPD/hdr
+ask() { cli curl -s -m 20 -D "$TMPD/hdr" -H 'X-IDN-Capability: 7/0' "$@" \
+	"http://$TOPO_VIP4:$APORT/v1/completions"; }
+hval() { tr -d '\r' <"$TMPD/hdr" | awk -v h="$1:" 'tolower($1) == tolower(h) { print $2 }'; }
+# rcpt NODE ID -> the receipt line; rbody NODE ID -> its body
+rcpt() { in_ns "${NS_NODE[$1]}" curl -s -m 5 "http://127.0.0.1:$APORT/v1/receipts/$2"; }
+rbody() { rcpt "$1" "$2" | jq -c '.body | fromjson'; }
+pk1=$(in_ns "${NS_NODE[1]}" curl -s "http://127.0.0.1:$APORT/v1/agent/key" | jq -r .pubkey)
+pk2=$(in_ns "${NS_NODE[2]}" curl -s "http://127.0.0.1:$APORT/v1/agent/key" | jq -r .pubkey)
+verify() {	# verify NODE ID PUBKEY: the receipt checks, signed by that node's key
+	rcpt "$1" "$2" >"$TMPD/r$1.$2"
+	"$IDNCTL" receipt verify "$TMPD/r$1.$2" key "$3" >"$TMPD/v$1.$2" 2>&1
+}
+rid() { hval X-IDN-Receipt | sed 's|.*/||'; }
+
+out=$(ask -d "$(body one)")
+pre=$(rid)
+dec=$(hval X-IDN-Receipt-Decode | sed 's|.*/||')
+[ -n "$out" ] && jq -e '(.id | startswith("cmpl-idn-2-")) and .usage.completion_tokens == 8 and
+       .usage.prompt_tokens == 101 and .usage.prompt_tokens_details.cached_tokens >= 96 and
+       (.choices[0].text | length > 0)' <<<"$out" >/dev/null
+tap_result "a request to the VIP: prefilled on A, decoded on B from the moved blocks (one answer)" $? \
+	"$out $(cat "$TMPD/hdr") $(tail -5 "$TMPD/agent1.log")"
+p=$(rbody 1 "$pre") d=$(rbody 2 "$dec")
+[ -n "$pre" ] && [ -n "$dec" ] && jq -e --argjson d "$dec" '.node == 1 and .pd.stage == "prefill" and .pd.outcome == "moved" and
+	.pd.decode_node == 2 and .pd.decode_request == $d and .pd.kv_blocks == 6 and
+	.pd.kv_bytes == 6 * 16 * 256 and .pd.kv_transport == "tcp" and .output_tokens == 1 and
+	.cache.prompt_tokens == 101 and .status == "ok"' <<<"$p" >/dev/null &&
+jq -e --argjson r "$pre" '.node == 2 and .pd.stage == "decode" and .pd.prefill_node == 1 and
+	.pd.prefill_request == $r and .output_tokens == 8 and .cache.cached_tokens >= 96 and
+	.status == "ok"' <<<"$d" >/dev/null
+tap_result "the two receipts: A's prefill stage names B's request, B's decode stage names A's" $? \
+	"prefill $p decode $d"
+verify 1 "$pre" "$pk1" && verify 2 "$dec" "$pk2" && grep -q "P/D stage prefill -> moved" "$TMPD/v1.$pre" &&
+	grep -q "P/D stage decode" "$TMPD/v2.$dec"
+tap_result "both receipts verify, each with its node's key (idnctl receipt verify ... key)" $? \
+	"$(cat "$TMPD/v1.$pre" "$TMPD/v2.$dec")"
+"$IDNCTL" receipt verify "$TMPD/r1.$pre" >/dev/null 2>&1 &&
+	! "$IDNCTL" receipt verify "$TMPD/r1.$pre" key "$pk2" >/dev/null 2>&1
+tap_result "A's receipt does not verify as B's" $?
+log_cmd cat "$TMPD/v1.$pre" "$TMPD/v2.$dec"
+
+out=$(ask -N -d "$(body two s)")
+n=$(grep -c '^data: {"id":"cmpl-idn-2-' <<<"$out")
+[ "$n" = 8 ] && tail -n 1 <<<"$out" | grep -q '^data: \[DONE\]'
+tap_result "streamed: B's 8 chunks relayed through A as they come, then [DONE]" $? "$out"
+pre=$(rid)
+for _ in $(seq 40); do rbody 1 "$pre" | jq -e '.pd.outcome == "moved"' >/dev/null && break; sleep 0.05; done
+[ -n "$pre" ] && rbody 1 "$pre" | jq -e '.pd.stage == "prefill" and .pd.outcome == "moved" and
+	.pd.decode_request > 0' >/dev/null
+tap_result "streamed: A's prefill receipt names B's request" $? "$(rbody 1 "$pre")"
+a1=$(api "http://10.20.1.2:$APORT/v1/agent" | jq -c .pd) a2=$(api "http://10.20.2.2:$APORT/v1/agent" | jq -c .pd)
+[ "$a1" = '{"moved":2,"colocated":0,"decoded":0}' ] && [ "$a2" = '{"moved":0,"colocated":0,"decoded":2}' ]
+tap_result "the agents count them (/v1/agent .pd)" $? "A $a1 B $a2"
+
+# the hand-over fails after the KV moved: B's engine asleep answers 503
+mgmt() { api -o /dev/null -w '%{http_code}' -X POST -d '{}' "http://10.20.2.2:9000$1"; }
+code=$(mgmt /sleep)
+out=$(ask -d "$(body five)")
+c=$(rbody 1 "$(rid)")
+[ "$code" = 200 ] && [ -n "$out" ] && jq -e '(.id | startswith("cmpl-idn-1-")) and
+	.usage.completion_tokens == 8 and .usage.prompt_tokens_details.cached_tokens >= 96' \
+	<<<"$out" >/dev/null && jq -e '.pd.stage == "colocated" and
+	(.pd.reason | test("decode node 2: HTTP 503"))' <<<"$c" >/dev/null
+tap_result "B refuses after the push (asleep, 503): served colocated by A, the receipt says why" $? \
+	"$code $out $c"
+out=$(ask -N -d "$(body six s)")
+n=$(grep -c '^data: {"id":"cmpl-idn-1-' <<<"$out")
+c=$(rbody 1 "$(rid)")
+[ "$n" = 8 ] && tail -n 1 <<<"$out" | grep -q '^data: \[DONE\]' &&
+	jq -e '.pd.stage == "prefill" and .pd.outcome == "colocated" and
+	(.pd.reason | test("decode node 2: HTTP 503"))' <<<"$c" >/dev/null
+tap_result "... streamed: the relay falls back before its first byte, A streams it whole" $? \
+	"$out $c"
+mgmt /wake_up >/dev/null
+
+# failure: B is lost (idnd still holds it up, -t 60 s: stage 2 still picks it)
+kill -9 "$PID_2"
+wait "$PID_2" 2>/dev/null
+out=$(ask -d "$(body three)")
+got=$(rid)
+[ -n "$out" ] && jq -e '(.id | startswith("cmpl-idn-1-")) and .usage.completion_tokens == 8 and
+       .usage.prompt_tokens_details.cached_tokens >= 96' <<<"$out" >/dev/null
+tap_result "B killed: A serves the request colocated, from its prefill's blocks" $? \
+	"$out $(tail -3 "$TMPD/agent1.log")"
+c=$(rbody 1 "$got")
+pre=$(jq -r '.pd.prefill_request' <<<"$c")
+p=$(rbody 1 "$pre")
+[ -n "$got" ] && [ -n "$c" ] && [ -n "$p" ] && jq -e '.pd.stage == "colocated" and .pd.decode_node == 2 and (.pd.reason | test("KV push to node 2")) and
+       .output_tokens == 8 and .status == "ok"' <<<"$c" >/dev/null &&
+jq -e '.pd.stage == "prefill" and .pd.outcome == "colocated" and .pd.decode_node == 2 and
+       (.pd.reason | length > 0)' <<<"$p" >/dev/null && verify 1 "$got" "$pk1" && verify 1 "$pre" "$pk1"
+tap_result "its receipts say so: colocated (why), the prefill stage's outcome; both verify" $? \
+	"served $c prefill $p"
+log_cmd cat "$TMPD/v1.$got" "$TMPD/v1.$pre"
+out=$(ask -N -d "$(body four s)")
+n=$(grep -c '^data: {"id":"cmpl-idn-1-' <<<"$out")
+[ "$n" = 8 ] && tail -n 1 <<<"$out" | grep -q '^data: \[DONE\]'
+tap_result "streamed with B gone: served colocated by A, whole" $? "$out"
 tap_done

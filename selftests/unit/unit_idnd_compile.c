@@ -52,6 +52,7 @@ int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n, __
 	return -ENOSYS;
 }
 int idn_node_get(struct idn_maps *m, __u32 id, struct idn_node *n) { return -ENOSYS; }
+__u32 idn_tick_now(void) { return 1000; }
 static struct idn_node nodes[IDN_MAX_NODES];
 /* idnd_node_push() writes the test's userspace dataplane */
 int idn_node_put(struct idn_maps *m, __u32 id, const struct idn_node *n)
@@ -700,6 +701,21 @@ static void test_pd(void)
 	ASSERT_TRUE(!st2.slo_us && !st2.shed_tier && !st2.fallback_cap,
 		    "stage 2: no SLO, no shedding, no fallback");
 	ASSERT_EQ(st2.cand[0].exec_us, 1000, "costed as stage 1");
+	{	/* idnd's pick for one request: idn_select() over stage 2, by J */
+		struct idn_sel sel;
+
+		D.nodes[2].tok_ns = D.nodes[3].tok_ns = 1000;
+		D.nodes[2].pending = 200000;	/* node 2: 200 ms of prefill queued */
+		ASSERT_EQ(idnd_pd_pick(IDN_CAP(9, 0), &st2, 42, IDN_SIZE_NONE, &sel), IDN_V_NEW,
+			  "a pick");
+		ASSERT_EQ(sel.node, 3, "the idle decode node (lower J)");
+		D.nodes[2].pending = 0;
+		D.nodes[3].pending = 200000;
+		ASSERT_EQ(idnd_pd_pick(IDN_CAP(9, 0), &st2, 42, 2, &sel), IDN_V_NEW, "a pick");
+		ASSERT_EQ(sel.node, 2, "... and the other way round");
+		ASSERT_TRUE(!has_node(&st2, 1), "never a prefill-only node");
+		D.nodes[3].pending = 0;
+	}
 	p1 = plan_of(IDN_CAP(10, 0), IDN_ANY, IDN_ANY);
 	ASSERT_TRUE(p1 && p1->n_cand == 3, "a colocated capability: every node, roles aside");
 	ASSERT_EQ(idnd_pd_stage2(IDN_CAP(10, 0), NULL, &st2), -ENOENT, "not P/D: no stage 2");
