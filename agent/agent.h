@@ -250,6 +250,20 @@ int kv_acquire_as(struct kv_cache *kc, const struct kv_who *w, const uint64_t *k
 /* computed: fill blocks [from, n) with their KV bytes and publish keys */
 void kv_commit(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
 	       uint32_t from, uint32_t n);
+/*
+ * Received blocks (a KV transfer writes them in place): kv_reserve takes n
+ * fresh blocks, referenced and not indexed, so no lookup, request or
+ * eviction sees them (all or nothing, -ENOSPC as kv_acquire); kv_release
+ * gives them back. kv_publish enters them under keys[] for w once their
+ * bytes are in, as kv_acquire_as + kv_commit would have without computing
+ * the bytes: leading keys w finds already are hits (idx[j] becomes that
+ * block, referenced; the received copy is freed), the rest get w's scope
+ * (a key another sequence published meanwhile stays unindexed). The caller
+ * then kv_release()s idx[].
+ */
+int kv_reserve(struct kv_cache *kc, uint32_t n, int32_t *idx);
+void kv_publish(struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys,
+		int32_t *idx, uint32_t n, uint32_t *hits);
 void kv_release(struct kv_cache *kc, const int32_t *idx, uint32_t n);
 /* the bytes a block with this key holds (deterministic, checkable) */
 void kv_fill(uint8_t *buf, size_t len, uint64_t key);
@@ -804,10 +818,17 @@ const char *pd_fwd_why(const struct pd_fwd *f, char *buf, size_t len);
 void pd_fwd_free(struct pd_fwd *f);
 
 int http_start(struct agent *a);
-/* kvx commit callback: received KV blocks enter the cache (http.c) */
+/*
+ * Received KV blocks enter the cache (http.c; arg: the agent). The sink
+ * (kvx_set_sink) places TCP transfers straight into cache blocks reserved
+ * when they start and indexes them at commit; the commit callback copies
+ * staged ones (RDMA) into blocks taken at commit.
+ */
 struct kvx_slice;
+struct kvx_sink;
 int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 		    const struct kvx_slice *s, uint32_t n);
+extern const struct kvx_sink agent_kv_sink;
 void http_stop(struct agent *a);
 
 #endif /* IDN_AGENT_H */

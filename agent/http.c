@@ -1763,21 +1763,21 @@ static int kv_expect_take(uint64_t root, struct kv_who *w)
 	return rc;
 }
 
-int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
-		    const struct kvx_slice *s, uint32_t n)
+/*
+ * The received slices s[] of a transfer to dst_arena as cache blocks: the
+ * checks both commit paths make, then the blocks' keys (*keys, nb of them)
+ * and, for owned state, the announced owner (*who). 0 or -errno.
+ */
+static int kv_rx_keys(struct agent *a, uint32_t dst_arena, const struct kvx_slice *s,
+		      uint32_t n, uint64_t **keysp, uint32_t *nbp, struct kv_who *who)
 {
-	struct agent *a = arg;
-	struct engine *e = &a->eng;
-	size_t bb = e->kv.block_bytes;
+	size_t bb = a->eng.kv.block_bytes;
 	uint64_t total = 0, *keys = NULL;
-	struct kv_who who = { 0 };	/* public, unless announced */
-	uint32_t nb, hits, j;
-	int32_t *idx = NULL;
+	uint8_t *set = NULL;
+	uint32_t nb, j;
 	int rc = 0;
 
-	if (!a->cfg.engine || !bb ||
-	    (dst_arena != KVX_ARENA_NONE && dst_arena != KVX_ARENA_OWNED))
-		return -EOPNOTSUPP;
+	*who = (struct kv_who){ 0 };	/* public, unless announced */
 	for (j = 0; j < n; j++) {
 		if (s[j].stage_off != s[j].dst_off || s[j].dst_off != total)
 			return -EPROTO;
@@ -1786,9 +1786,9 @@ int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 	if (total % bb)
 		return -EPROTO;
 	nb = total / bb;
-	keys = calloc(nb, sizeof(*keys));
-	idx = calloc(nb, sizeof(*idx));
-	if (!keys || !idx) {
+	keys = calloc(nb ? nb : 1, sizeof(*keys));
+	set = calloc(nb ? nb : 1, 1);
+	if (!keys || !set) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -1797,7 +1797,7 @@ int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 	 * block into slices): a zero-length one at the end named block nb,
 	 * past keys[] (a heap write any KV peer could aim; fuzz_agent_kvx
 	 * found it), and one across a boundary left the next block keyless.
-	 * idx[] marks the blocks whose key was set, until kv_acquire fills it.
+	 * set[] marks the blocks whose key was set.
 	 */
 	for (j = 0; j < n && !rc; j++) {
 		uint64_t b = s[j].dst_off / bb, in = s[j].dst_off % bb;
@@ -1806,19 +1806,67 @@ int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 			rc = -EPROTO;
 		} else if (!in) {
 			keys[b] = s[j].tag;
-			idx[b] = 1;
-		} else if (!idx[b] || keys[b] != s[j].tag) {
+			set[b] = 1;
+		} else if (!set[b] || keys[b] != s[j].tag) {
 			rc = -EPROTO;
 		}
 	}
 	for (j = 0; j < nb && !rc; j++)
-		if (!idx[j])
+		if (!set[j])
 			rc = -EPROTO;
 	/* owned blocks: only as announced, in the announced owner's scope */
-	if (!rc && dst_arena == KVX_ARENA_OWNED && (rc = kv_expect_take(keys[0], &who)))
+	if (!rc && !nb)
+		rc = -EPROTO;
+	if (!rc && dst_arena == KVX_ARENA_OWNED && (rc = kv_expect_take(keys[0], who)))
 		a->kv_rx_unannounced++;
+out:
+	free(set);
+	if (rc) {
+		free(keys);
+		return rc;
+	}
+	*keysp = keys;
+	*nbp = nb;
+	return 0;
+}
+
+/* a commit entered nb blocks, hits of them present already (e->mu held) */
+static void kv_rx_note(struct agent *a, uint32_t nb, uint32_t hits)
+{
+	struct timespec ts;
+
+	a->kv_rx_blocks += nb - hits;
+	clock_gettime(CLOCK_REALTIME, &ts);	/* when the last transfer entered the cache */
+	a->kv_rx_last_commit = ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * The staged path (RDMA: its registered stage; a transfer the sink
+ * declined): blocks taken at commit, the stage copied into them.
+ */
+int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
+		    const struct kvx_slice *s, uint32_t n)
+{
+	struct agent *a = arg;
+	struct engine *e = &a->eng;
+	size_t bb = e->kv.block_bytes;
+	uint64_t *keys = NULL;
+	struct kv_who who;
+	uint32_t nb, hits, j;
+	int32_t *idx = NULL;
+	int rc;
+
+	if (!a->cfg.engine || !bb ||
+	    (dst_arena != KVX_ARENA_NONE && dst_arena != KVX_ARENA_OWNED))
+		return -EOPNOTSUPP;
+	rc = kv_rx_keys(a, dst_arena, s, n, &keys, &nb, &who);
 	if (rc)
-		goto out;
+		return rc;
+	idx = calloc(nb, sizeof(*idx));
+	if (!idx) {
+		free(keys);
+		return -ENOMEM;
+	}
 	pthread_mutex_lock(&e->mu);
 	{
 		uint64_t q = e->kv.q_blocks, h = e->kv.hit_blocks;
@@ -1832,20 +1880,124 @@ int agent_kv_commit(void *arg, uint32_t dst_arena, const uint8_t *stage,
 		for (j = hits; j < nb; j++)
 			memcpy(kv_block_data(&e->kv, idx[j]), stage + (size_t)j * bb, bb);
 		kv_release(&e->kv, idx, nb);
-		a->kv_rx_blocks += nb - hits;
-		{	/* when the last transfer entered the cache (wall clock) */
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			a->kv_rx_last_commit = ts.tv_sec + ts.tv_nsec / 1e9;
-		}
+		kv_rx_note(a, nb, hits);
 	}
 	pthread_mutex_unlock(&e->mu);
-out:
 	free(keys);
 	free(idx);
 	return rc;
 }
+
+/*
+ * The placed path (TCP; kvx_set_sink): a transfer's blocks are reserved
+ * when it starts (kv_reserve: referenced, not indexed: no lookup, request
+ * or eviction sees them; bounded by the receiver's max_rx, the KV cache),
+ * every slice is read straight into its block, and the commit only
+ * indexes them (kv_publish); a transfer that fails gives them back,
+ * nothing indexed. No copy, and the engine's lock is held for the
+ * bookkeeping only.
+ */
+struct kv_place {
+	struct agent *a;
+	uint32_t dst_arena, nb;
+	bool held;			/* the reservation is ours (until published) */
+	int32_t idx[];			/* block j of the transfer: idx[j] */
+};
+
+static int kv_sink_open(void *arg, uint32_t dst_arena, uint64_t total, uint32_t nslices,
+			void **xfer)
+{
+	struct agent *a = arg;
+	struct engine *e = &a->eng;
+	size_t bb = e->kv.block_bytes;
+	struct kv_place *p;
+	uint64_t nb;
+	int rc;
+
+	if (!a->cfg.engine || !bb ||
+	    (dst_arena != KVX_ARENA_NONE && dst_arena != KVX_ARENA_OWNED))
+		return -EOPNOTSUPP;
+	if (!total || total % bb)
+		return -EPROTO;
+	nb = total / bb;
+	if (nb > e->kv.nblocks)
+		return -E2BIG;
+	p = calloc(1, sizeof(*p) + nb * sizeof(p->idx[0]));
+	if (!p)
+		return -ENOMEM;
+	p->a = a;
+	p->dst_arena = dst_arena;
+	p->nb = nb;
+	pthread_mutex_lock(&e->mu);
+	rc = kv_reserve(&e->kv, p->nb, p->idx);
+	pthread_mutex_unlock(&e->mu);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	p->held = true;
+	*xfer = p;
+	return 0;
+}
+
+static uint8_t *kv_sink_place(void *xfer, uint64_t stage_off, uint64_t len)
+{
+	struct kv_place *p = xfer;
+	const struct kv_cache *kc = &p->a->eng.kv;
+	uint64_t b = stage_off / kc->block_bytes, in = stage_off % kc->block_bytes;
+
+	if (b >= p->nb || len > kc->block_bytes - in)
+		return NULL;		/* a slice lies within one block */
+	return kv_block_data(kc, p->idx[b]) + in;
+}
+
+static int kv_sink_commit(void *xfer, const struct kvx_slice *s, uint32_t n)
+{
+	struct kv_place *p = xfer;
+	struct agent *a = p->a;
+	struct engine *e = &a->eng;
+	uint64_t *keys = NULL;
+	struct kv_who who;
+	uint32_t nb, hits;
+	int rc = kv_rx_keys(a, p->dst_arena, s, n, &keys, &nb, &who);
+
+	if (!rc && nb != p->nb)
+		rc = -EPROTO;
+	if (rc) {
+		free(keys);
+		return rc;
+	}
+	pthread_mutex_lock(&e->mu);
+	kv_publish(&e->kv, &who, keys, p->idx, nb, &hits);
+	kv_release(&e->kv, p->idx, nb);
+	p->held = false;
+	kv_rx_note(a, nb, hits);
+	pthread_cond_signal(&e->work);	/* a request may wait for blocks */
+	pthread_mutex_unlock(&e->mu);
+	free(keys);
+	return 0;
+}
+
+static void kv_sink_close(void *xfer, int err)
+{
+	struct kv_place *p = xfer;
+	struct engine *e = &p->a->eng;
+
+	if (p->held) {			/* failed: back to the free list, never indexed */
+		pthread_mutex_lock(&e->mu);
+		kv_release(&e->kv, p->idx, p->nb);
+		pthread_cond_signal(&e->work);
+		pthread_mutex_unlock(&e->mu);
+	}
+	free(p);
+}
+
+const struct kvx_sink agent_kv_sink = {
+	.open = kv_sink_open,
+	.place = kv_sink_place,
+	.commit = kv_sink_commit,
+	.close = kv_sink_close,
+};
 
 /* Is @peer one of --kv-peers (exact ADDR:PORT)? Nothing else is dialled. */
 static bool kv_peer_allowed(const struct agent *a, const char *peer)

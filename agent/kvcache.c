@@ -471,8 +471,9 @@ int kv_check(const struct kv_cache *kc, int32_t idx)
 	return memcmp(tmp, d, n) ? -EBADMSG : 0;
 }
 
-void kv_commit(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
-	       uint32_t from, uint32_t n)
+/* enter blocks [from, n) under keys[]; fill: compute their bytes (kv_fill) */
+static void publish(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
+		    uint32_t from, uint32_t n, bool fill)
 {
 	for (uint32_t j = from; j < n; j++) {
 		struct kv_block *b = &kc->b[idx[j]];
@@ -482,7 +483,7 @@ void kv_commit(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
 			continue;	/* hit, or another sequence published it */
 		b->key = keys[j];
 		b->root = keys[0];
-		if (kc->block_bytes)
+		if (fill && kc->block_bytes)
 			kv_fill(kv_block_data(kc, idx[j]), kc->block_bytes, keys[j]);
 		hb = mix64(keys[j]) & kc->hmask;
 		b->hnext = kc->htab[hb];
@@ -491,6 +492,56 @@ void kv_commit(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
 		note_access(kc, b, false);
 		kc->inserts++;
 	}
+}
+
+void kv_commit(struct kv_cache *kc, const uint64_t *keys, const int32_t *idx,
+	       uint32_t from, uint32_t n)
+{
+	publish(kc, keys, idx, from, n, true);
+}
+
+int kv_reserve(struct kv_cache *kc, uint32_t n, int32_t *idx)
+{
+	uint32_t hits;
+
+	return kv_acquire_as(kc, NULL, NULL, 0, n, idx, &hits);
+}
+
+void kv_publish(struct kv_cache *kc, const struct kv_who *w, const uint64_t *keys,
+		int32_t *idx, uint32_t n, uint32_t *hits)
+{
+	uint32_t h = 0;
+
+	/* leading blocks w finds already: shared, as kv_acquire_as's hits */
+	while (h < n) {
+		int32_t i = h_find(kc, keys[h], w);
+		struct kv_block *b, *r;
+
+		if (i < 0)
+			break;
+		b = &kc->b[i];
+		if (!b->ref++) {
+			ev_unlink(kc, i);
+			kc->nused++;
+		}
+		note_access(kc, b, true);
+		r = &kc->b[idx[h]];	/* the received copy goes back, unseen */
+		r->ref = 0;
+		kc->nused--;
+		list_push(kc, idx[h], &kc->free_head, NULL);
+		kc->nfree++;
+		idx[h++] = i;
+	}
+	for (uint32_t j = h; j < n; j++) {	/* the rest: w's, as fresh blocks */
+		struct kv_block *b = &kc->b[idx[j]];
+
+		b->scope = w ? w->scope : KV_SCOPE_PUBLIC;
+		b->tenant = w && b->scope != KV_SCOPE_PUBLIC ? w->tenant : 0;
+		b->session = w && b->scope == KV_SCOPE_SESSION ? w->session : 0;
+		b->token = w ? w->token : 0;
+	}
+	publish(kc, keys, idx, h, n, false);
+	*hits = h;
 }
 
 void kv_release(struct kv_cache *kc, const int32_t *idx, uint32_t n)

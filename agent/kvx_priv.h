@@ -92,6 +92,9 @@ struct rx {
 	uint8_t *stage;
 	bool owned;			/* dst KVX_ARENA_OWNED: owned cache blocks */
 	bool ext_stage;			/* owned by the transport (RDMA: registered) */
+	bool prep;			/* its first stream is opening it (sink, stage) */
+	void *xfer;			/* placed by the sink (no stage), or NULL */
+	uint64_t budget;		/* bytes counted in kvx.staged for it */
 	struct kvx_slice *sl;
 	uint8_t *have;
 	uint32_t got, ended, refs;
@@ -129,6 +132,8 @@ struct kvx {
 	uint64_t spare_len;
 	kvx_commit_fn commit;
 	void *commit_arg;
+	struct kvx_sink sink;		/* kvx_set_sink: TCP receives placed, or zero */
+	void *sink_arg;
 	/* RDMA transport (kvx_rdma.c), NULL when not in use */
 	struct kvr *rdma;
 	bool rdma_listening;
@@ -151,7 +156,17 @@ double kvx_since(const struct timespec *t0);
 /* a receive for hello h (stage allocated unless the transport brings one) */
 struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_stage,
 			     int *err);
-void kvx_rx_put_locked(struct kvx *x, struct rx *t);
+/*
+ * Drop a reference; the last one frees t. A placed transfer's sink close
+ * is not called under the lock: the last reference hands it back (xfer
+ * non-NULL) for kvx_rx_end() once the lock is dropped.
+ */
+struct rx_end {
+	void *xfer;
+	int err;
+};
+struct rx_end kvx_rx_put_locked(struct kvx *x, struct rx *t);
+void kvx_rx_end(struct kvx *x, struct rx_end e);	/* lock not held */
 void kvx_rx_fail_locked(struct kvx *x, struct rx *t, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* every slice in and verified: apply, count, wake waiters (takes the lock) */

@@ -17,12 +17,16 @@
  *   sender -> end   {magic ENDS, count}
  *   receiver -> result {magic RSLT, status (0 or -errno)}, after commit
  * The receiver keeps one staging buffer per transfer (total bytes), read
- * straight into by every stream; each slice carries an XXH3-64 hash of
+ * straight into by every stream, or, with a sink (kvx_set_sink; the
+ * agent's cache), reads each slice straight into the memory the sink
+ * reserved for it when the transfer started (no stage, no commit copy);
+ * each slice carries an XXH3-64 hash of
  * its payload seeded with its header (xfer, seq, stage_off, dst_off, len,
  * tag), so a misplaced or replayed slice fails too. Only when all
- * streams ended and all slices verified does it apply the transfer and
- * answer 0; any error (hash, EOF mid-transfer, timeout, bounds) discards
- * the stage and answers -errno.
+ * streams ended and all slices verified does it apply the transfer (copy
+ * the stage, or the sink publishes) and answer 0; any error (hash, EOF
+ * mid-transfer, timeout, bounds) discards the stage or the sink's
+ * reservation, nothing applied, and answers -errno.
  * With a key, a slice carries a MAC instead of the hash (hash 0): Poly1305
  * over the slice header as sent and the payload, under a one-time key of
  * its own (BLAKE2b of the slice's sequence number keyed by the stream's
@@ -702,6 +706,8 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 	}
 	if (!alloc_stage) {
 		t->ext_stage = true;
+	} else if (x->sink.open && da == KVX_ARENA_NONE) {
+		t->prep = true;		/* its first stream asks the sink (rx_prepare) */
 	} else if (x->spare && x->spare_len >= h->total) {
 		t->stage = x->spare;
 		t->stage_len = x->spare_len;
@@ -712,7 +718,7 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 	}
 	t->sl = calloc(h->nslices, sizeof(*t->sl));
 	t->have = calloc(h->nslices, 1);
-	if ((alloc_stage && !t->stage) || !t->sl || !t->have) {
+	if ((alloc_stage && !t->prep && !t->stage) || !t->sl || !t->have) {
 		free(t->stage);
 		free(t->sl);
 		free(t->have);
@@ -720,8 +726,10 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 		*err = -ENOMEM;
 		return NULL;
 	}
-	if (!t->ext_stage)
-		x->staged += t->stage_len;
+	if (!t->ext_stage) {
+		t->budget = t->prep ? h->total : t->stage_len;
+		x->staged += t->budget;
+	}
 	t->id = h->xfer;
 	t->nstreams = h->nstreams;
 	t->nslices = h->nslices;
@@ -736,12 +744,13 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 	return t;
 }
 
-void kvx_rx_put_locked(struct kvx *x, struct rx *t)
+struct rx_end kvx_rx_put_locked(struct kvx *x, struct rx *t)
 {
+	struct rx_end e = { 0 };
 	struct rx **pp;
 
 	if (--t->refs)
-		return;
+		return e;
 	for (pp = &x->rxs; *pp; pp = &(*pp)->next)
 		if (*pp == t) {
 			*pp = t->next;
@@ -752,8 +761,12 @@ void kvx_rx_put_locked(struct kvx *x, struct rx *t)
 		x->dead[x->dead_next] = t->id;
 		x->dead_next = (x->dead_next + 1) % (sizeof(x->dead) / sizeof(x->dead[0]));
 	}
-	if (!t->ext_stage && t->stage)
-		x->staged -= t->stage_len;
+	if (!t->ext_stage)
+		x->staged -= t->budget;
+	if (t->xfer) {			/* the sink releases it, unlocked */
+		e.xfer = t->xfer;
+		e.err = t->done ? t->err : -ECANCELED;
+	}
 	if (t->ext_stage) {
 		t->stage = NULL;
 	} else if (!x->spare || x->spare_len < t->stage_len) {
@@ -766,6 +779,67 @@ void kvx_rx_put_locked(struct kvx *x, struct rx *t)
 	free(t->sl);
 	free(t->have);
 	free(t);
+	return e;
+}
+
+void kvx_rx_end(struct kvx *x, struct rx_end e)
+{
+	if (e.xfer)
+		x->sink.close(e.xfer, e.err);
+}
+
+/*
+ * The first stream of a transfer opens it (lock not held): the sink
+ * reserves its destination, or declines, and then it gets a stage. The
+ * other streams of the transfer wait for this (rx_stream). 0 or -errno
+ * (the transfer failed: nothing reserved, nothing staged).
+ */
+static int rx_prepare(struct kvx *x, struct rx *t)
+{
+	void *xfer = NULL;
+	int rc = x->sink.open(x->sink_arg, t->owned ? KVX_ARENA_OWNED : t->dst_arena,
+			      t->total, t->nslices, &xfer);
+
+	pthread_mutex_lock(&x->mu);
+	if (!rc && xfer) {
+		t->xfer = xfer;
+	} else if (!rc) {		/* declined: staged as without a sink */
+		if (x->spare && x->spare_len >= t->total) {
+			t->stage = x->spare;
+			t->stage_len = x->spare_len;
+			x->spare = NULL;
+		} else {
+			t->stage = malloc(t->total);
+			t->stage_len = t->total;
+		}
+		if (t->stage) {
+			x->staged += t->stage_len - t->budget;
+			t->budget = t->stage_len;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
+	t->prep = false;
+	if (rc)
+		kvx_rx_fail_locked(x, t, rc, "transfer %016llx: refused at its start: %s",
+				   (unsigned long long)t->id, strerror(-rc));
+	pthread_cond_broadcast(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+	return rc;
+}
+
+int kvx_set_sink(struct kvx *x, const struct kvx_sink *sink, void *arg)
+{
+	if (x->listening)
+		return -EBUSY;
+	if (sink && (!sink->open || !sink->place || !sink->commit || !sink->close))
+		return -EINVAL;
+	if (sink)
+		x->sink = *sink;
+	else
+		memset(&x->sink, 0, sizeof(x->sink));
+	x->sink_arg = arg;
+	return 0;
 }
 
 /* all slices in, all streams ended: apply (locked; copies run unlocked) */
@@ -773,6 +847,8 @@ static int rx_commit(struct kvx *x, struct rx *t)
 {
 	int rc = 0;
 
+	if (t->xfer)			/* already in place: the sink publishes it */
+		return x->sink.commit(t->xfer, t->sl, t->nslices);
 	if (t->dst_arena != KVX_ARENA_NONE) {
 		struct arena *a = &x->ar[t->dst_arena];
 
@@ -888,8 +964,9 @@ static void *rx_stream(void *arg)
 	struct w_auth au;
 	struct w_res res = { .magic = htole32(KVX_MAGIC_RES) };
 	struct rx *t = NULL;
+	struct rx_end end = { 0 };
 	uint32_t count = 0;
-	bool answered = false;
+	bool answered = false, opener = false;
 	XXH3_state_t *hs = XXH3_createState();
 	struct kvx_mac *mh = NULL;	/* with a key: this stream's slice MAC */
 	struct timespec now;
@@ -951,7 +1028,16 @@ static void *rx_stream(void *arg)
 	}
 	pthread_mutex_lock(&x->mu);
 	t = kvx_rx_get_locked(x, &h, true, &err);
+	opener = t && t->prep && t->refs == 1;	/* it just created the transfer */
+	while (t && !opener && t->prep && !x->stop)	/* another stream opens it */
+		pthread_cond_wait(&x->cv, &x->mu);
+	if (t && !opener && (t->prep || (t->done && t->err)))
+		err = t->prep ? -ECANCELED : t->err;	/* refused at its start, or failed */
 	pthread_mutex_unlock(&x->mu);
+	if (opener)
+		err = rx_prepare(x, t);
+	if (t && err)
+		goto reply;
 	if (!t && (err == -EMSGSIZE || err == -ENOBUFS))
 		rx_note(x, &x->st.rx_refused, "kv hello refused: transfer of %llu bytes, %u slices, "
 			"%u streams %s (limit %llu bytes)", (unsigned long long)h.total,
@@ -1062,7 +1148,16 @@ static void *rx_stream(void *arg)
 		}
 		t->have[s.seq] = 1;	/* claimed: this stream owns the range */
 		pthread_mutex_unlock(&x->mu);
-		dst = t->stage + s.stage_off;
+		/* placed: straight into the sink's reserved memory, else the stage */
+		dst = t->xfer ? x->sink.place(t->xfer, s.stage_off, s.len) : t->stage + s.stage_off;
+		if (!dst) {
+			pthread_mutex_lock(&x->mu);
+			kvx_rx_fail_locked(x, t, -ERANGE, "transfer %016llx: slice %u has no "
+				       "place at the receiver", (unsigned long long)t->id, s.seq);
+			pthread_mutex_unlock(&x->mu);
+			err = -ERANGE;
+			break;
+		}
 		if (mh) {
 			err = kvx_mac_start(mh, &sw, s.seq);
 			if (!err)
@@ -1088,13 +1183,27 @@ static void *rx_stream(void *arg)
 		pthread_mutex_unlock(&x->mu);
 	}
 reply:
+	/*
+	 * The stage (or a placement's reservation) goes before the answer:
+	 * a sender that has every stream's answer finds the receiver's budget
+	 * free again, so a transfer right after it is not refused for the
+	 * stage of this one (-ENOBUFS).
+	 */
+	pthread_mutex_lock(&x->mu);
+	if (t)
+		end = kvx_rx_put_locked(x, t);
+	t = NULL;
+	pthread_mutex_unlock(&x->mu);
+	kvx_rx_end(x, end);
+	end = (struct rx_end){ 0 };
 	res.status = htole32(err);
 	answered = write_full(fd, &res, sizeof(res)) == 0;	/* best effort */
 out:
 	pthread_mutex_lock(&x->mu);
 	if (t)
-		kvx_rx_put_locked(x, t);	/* the stage goes before any linger */
+		end = kvx_rx_put_locked(x, t);	/* not answered: the stage goes */
 	pthread_mutex_unlock(&x->mu);
+	kvx_rx_end(x, end);			/* and a placement's reservation */
 	if (answered && err)
 		rx_linger(x, fd);
 	pthread_mutex_lock(&x->mu);

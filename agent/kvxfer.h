@@ -11,7 +11,9 @@
  * hash (XXH3-64, libxxhash, seeded with the slice's header) checked by the
  * receiver; the receiver stages a transfer and applies
  * it (copy into the destination arena, or the commit callback) only when
- * every slice arrived intact, so a failed transfer is never half-applied.
+ * every slice arrived intact, so a failed transfer is never half-applied;
+ * or, with a sink (kvx_set_sink), reads it straight into memory the
+ * caller reserved and the caller publishes it at commit (no copy).
  * Library: returns -errno, never prints or exits.
  */
 #ifndef IDN_AGENT_KVXFER_H
@@ -115,6 +117,40 @@ struct kvx_stats {
 typedef int (*kvx_commit_fn)(void *arg, uint32_t dst_arena, const uint8_t *stage,
 			     const struct kvx_slice *s, uint32_t n);
 
+/*
+ * Direct placement (optional; TCP receives): instead of staging a transfer
+ * and copying it at commit, the receiver asks the caller where its bytes
+ * go. The caller reserves destination memory that nothing else sees
+ * (the agent: cache blocks, referenced and not yet indexed) and publishes
+ * it at commit, so a failed, short or tampered transfer is still never
+ * half-applied: nothing of it is visible before every slice verified.
+ *   open    a transfer's first hello (before any payload is read; bounded
+ *           by max_rx with the stages): reserve room for total bytes for
+ *           dst_arena (KVX_ARENA_NONE or KVX_ARENA_OWNED; registered arenas
+ *           are always staged). *xfer: the transfer's placement, or NULL to
+ *           stage this transfer as usual. -errno refuses the transfer
+ *           (e.g. -ENOSPC), answered to the sender.
+ *   place   where the bytes [stage_off, stage_off + len) of a slice go (the
+ *           slice's range in the transfer is checked first); NULL refuses
+ *           the slice (-ERANGE, the transfer fails). No lock held.
+ *   commit  every slice arrived and verified, s[] sorted by sequence:
+ *           publish (the same checks as the commit callback). Nonzero
+ *           (-errno) rejects the transfer (nothing may become visible).
+ *   close   always, once, after commit or failure, when no stream writes
+ *           into the placement any more: err 0 after a commit that
+ *           succeeded, else -errno; release what was reserved.
+ * The commit callback of kvx_listen still applies staged transfers (a
+ * placement declined, a registered arena, RDMA: kvx_rdma.c writes into a
+ * registered stage).
+ */
+struct kvx_sink {
+	int (*open)(void *arg, uint32_t dst_arena, uint64_t total, uint32_t nslices,
+		    void **xfer);
+	uint8_t *(*place)(void *xfer, uint64_t stage_off, uint64_t len);
+	int (*commit)(void *xfer, const struct kvx_slice *s, uint32_t n);
+	void (*close)(void *xfer, int err);
+};
+
 struct kvx;
 
 void kvx_opts_defaults(struct kvx_opts *o);
@@ -139,6 +175,8 @@ int kvx_unregister(struct kvx *x, uint32_t id);
 /* receiver: "ADDR:PORT" (port 0: any, see kvx_port) */
 int kvx_listen(struct kvx *x, const char *hostport, kvx_commit_fn fn, void *arg);
 int kvx_port(const struct kvx *x);
+/* before kvx_listen: TCP receives placed by sink (arg its first argument) */
+int kvx_set_sink(struct kvx *x, const struct kvx_sink *sink, void *arg);
 /* asynchronous: *id names the transfer for status/wait */
 int kvx_submit(struct kvx *x, const char *peer, uint32_t src_arena, uint32_t dst_arena,
 	       const struct kvx_desc *d, uint32_t n, uint64_t *id);

@@ -137,7 +137,9 @@ static int kv_setup(char *err, size_t errlen)
 		}
 	}
 	if (A.cfg.kv_listen[0]) {
-		rc = kvx_listen(A.kvx, A.cfg.kv_listen, agent_kv_commit, &A);
+		rc = kvx_set_sink(A.kvx, &agent_kv_sink, &A);
+		if (!rc)
+			rc = kvx_listen(A.kvx, A.cfg.kv_listen, agent_kv_commit, &A);
 		if (rc) {
 			snprintf(err, errlen, "listen on %s: %s", A.cfg.kv_listen, strerror(-rc));
 			return rc;

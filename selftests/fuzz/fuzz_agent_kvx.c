@@ -22,9 +22,10 @@
  * agent started with --kv-insecure. The receiver has one 64 KiB arena
  * (id 0) and a commit callback that reads every committed slice (ASan
  * sees a slice outside its stage); transfers are bounded to 1 MiB.
- * IDN_FUZZ_KV=agent: no key, and the agent's own commit callback
- * (http.c agent_kv_commit(): slices become KV blocks of an emulated
- * engine's cache, 64-byte blocks, under its lock) as idn-agent runs it.
+ * IDN_FUZZ_KV=agent: no key, and the agent's own sink and commit callback
+ * (http.c agent_kv_sink: blocks of an emulated engine's cache, 64-byte
+ * blocks, reserved at the hello, written in place, indexed at commit
+ * under its lock) as idn-agent runs it.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -87,6 +88,8 @@ static void fz_setup(void)
 			abort();
 		X->commit = agent_kv_commit;
 		X->commit_arg = &A;
+		X->sink = agent_kv_sink;	/* as idn-agent: placed into cache blocks */
+		X->sink_arg = &A;
 	}
 }
 

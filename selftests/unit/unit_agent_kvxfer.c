@@ -6,7 +6,11 @@
  * destination untouched: corrupted slice, truncated stream, sender killed
  * mid-transfer, receiver killed mid-transfer, commit rejected; the
  * shared-key authentication of KV peers (right key passes; wrong key, no
- * key, a tampered or replayed handshake are refused before staging).
+ * key, a tampered or replayed handshake are refused before staging);
+ * direct placement (kvx_set_sink): bytes read straight into the sink's
+ * memory, nothing published by a failed transfer, registered arenas and
+ * declined transfers staged; the agent's sink: blocks reserved at the
+ * start, indexed at commit, released on failure, hits kept.
  */
 #include <errno.h>
 #include <signal.h>
@@ -904,6 +908,363 @@ out:
 		kvx_destroy(r);
 }
 
+
+/* ---- direct placement (kvx_set_sink) --------------------------------- */
+
+/*
+ * A test sink: each transfer gets a fresh buffer of its size ("reserved");
+ * commit marks it published. open_err refuses transfers, place_limit
+ * refuses slices that start at or past it, decline stages the transfer.
+ */
+static struct {
+	int opens, places, commits, closes, close_err, open_err;
+	uint64_t place_limit;
+	bool decline;
+	uint8_t *published;		/* the committed buffer, kept */
+	uint64_t published_len;
+} sk;
+
+struct sk_xfer {
+	uint8_t *buf;
+	uint64_t len;
+};
+
+static int sk_open(void *arg, uint32_t dst_arena, uint64_t total, uint32_t nslices,
+		   void **xfer)
+{
+	struct sk_xfer *p;
+
+	sk.opens++;
+	if (sk.open_err)
+		return sk.open_err;
+	if (sk.decline)
+		return 0;
+	p = calloc(1, sizeof(*p));
+	p->buf = malloc(total);
+	p->len = total;
+	*xfer = p;
+	return 0;
+}
+
+static uint8_t *sk_place(void *xfer, uint64_t off, uint64_t len)
+{
+	struct sk_xfer *p = xfer;
+
+	__atomic_add_fetch(&sk.places, 1, __ATOMIC_RELAXED);
+	if (sk.place_limit && off >= sk.place_limit)
+		return NULL;
+	return p->buf + off;
+}
+
+static int sk_commit(void *xfer, const struct kvx_slice *s, uint32_t n)
+{
+	struct sk_xfer *p = xfer;
+
+	sk.commits++;
+	free(sk.published);
+	sk.published = p->buf;		/* published: it stays */
+	sk.published_len = p->len;
+	p->buf = NULL;
+	return 0;
+}
+
+static void sk_close(void *xfer, int err)
+{
+	struct sk_xfer *p = xfer;
+
+	sk.closes++;
+	sk.close_err = err;
+	free(p->buf);
+	free(p);
+}
+
+static const struct kvx_sink test_sink = { sk_open, sk_place, sk_commit, sk_close };
+
+/* a receiver with a sink and dst registered (id in *did) */
+static struct kvx *sink_receiver(enum kvx_fault f, uint32_t *did)
+{
+	struct kvx *r = mk(KVX_FAULT_NONE, 0, 0);
+
+	(void)f;
+	if (!r)
+		return NULL;
+	if (kvx_register(r, dst, ARENA, did) || kvx_set_sink(r, &test_sink, NULL) ||
+	    kvx_listen(r, "127.0.0.1:0", commit_cb, NULL)) {
+		kvx_destroy(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void sink_reset(void)
+{
+	free(sk.published);
+	memset(&sk, 0, sizeof(sk));
+	commits = 0;
+}
+
+/* the receiver forgot the transfer (its last stream let go of it) */
+static void wait_idle(struct kvx *r)
+{
+	struct kvx_stats st;
+
+	for (int i = 0; i < 300; i++) {
+		kvx_get_stats(r, &st);
+		if (!st.rx_active)
+			return;
+		usleep(10000);
+	}
+}
+
+static void test_sink_placed(void)
+{
+	struct kvx *r, *s;
+	struct kvx_result res;
+	uint32_t did;
+
+	sink_reset();
+	r = sink_receiver(KVX_FAULT_NONE, &did);
+	s = mk(KVX_FAULT_NONE, 0, 0);
+	ASSERT_EQ(kvx_set_sink(r, &test_sink, NULL), -EBUSY, "sink: before listen only");
+	if (!ASSERT_TRUE(r && s, "setup") ||
+	    !ASSERT_EQ(xfer(s, kvx_port(r), KVX_ARENA_NONE, &res), 0, "submit/wait"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_DONE, res.msg);
+	wait_idle(r);
+	ASSERT_EQ(sk.opens, 1, "one open");
+	ASSERT_EQ(sk.places, ARENA / (64U << 10), "every slice placed");
+	ASSERT_TRUE(sk.commits == 1 && sk.closes == 1 && sk.close_err == 0,
+		    "committed, then closed with 0");
+	ASSERT_EQ(commits, 0, "the staged commit callback not used");
+	/* the stage is the descriptors' bytes in order: here the source itself */
+	ASSERT_TRUE(sk.published && sk.published_len == ARENA &&
+		    !memcmp(sk.published, src, ARENA), "bytes read straight into place");
+	ASSERT_TRUE(!r->spare && !r->staged, "no stage allocated, budget returned");
+	/* a registered arena is staged and copied, as without a sink */
+	memset(dst, 0, ARENA);
+	if (!ASSERT_EQ(xfer(s, kvx_port(r), did, &res), 0, "submit/wait (arena)"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_DONE, res.msg);
+	ASSERT_TRUE(moved_ok() && sk.opens == 1 && commits == 1,
+		    "registered arena: staged, copied, sink not asked");
+	/* a sink that declines: staged, the commit callback applies it */
+	sk.decline = true;
+	if (!ASSERT_EQ(xfer(s, kvx_port(r), KVX_ARENA_NONE, &res), 0, "submit/wait (declined)"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_DONE, res.msg);
+	wait_idle(r);
+	ASSERT_TRUE(sk.opens == 2 && sk.closes == 1 && commits == 2,
+		    "declined: staged and committed by the callback");
+out:
+	kvx_destroy(s);
+	kvx_destroy(r);
+	sink_reset();
+}
+
+/* failures of a placed transfer: nothing published, the placement closed */
+static void test_sink_failures(void)
+{
+	struct kvx *r = NULL, *s = NULL;
+	struct kvx_result res;
+	struct kvx_stats st;
+	uint32_t did;
+
+	sink_reset();
+	r = sink_receiver(KVX_FAULT_NONE, &did);
+	s = mk(KVX_FAULT_CORRUPT, 37, 0);
+	if (!ASSERT_TRUE(r && s, "setup") ||
+	    !ASSERT_EQ(xfer(s, kvx_port(r), KVX_ARENA_NONE, &res), 0, "submit/wait"))
+		goto out;
+	ASSERT_TRUE(res.state == KVX_FAILED && res.err == -EBADMSG, res.msg);
+	wait_idle(r);
+	ASSERT_TRUE(sk.opens == 1 && sk.commits == 0 && !sk.published,
+		    "corrupted slice: nothing published");
+	ASSERT_TRUE(sk.closes == 1 && sk.close_err == -EBADMSG, "closed once with the error");
+	ASSERT_TRUE(!r->staged, "budget returned");
+	kvx_destroy(s);
+	/* a sink without room: refused at the start, the reason to the sender */
+	sk.open_err = -ENOSPC;
+	sk.places = 0;
+	s = mk(KVX_FAULT_NONE, 0, 0);
+	if (!ASSERT_TRUE(s != NULL, "sender") ||
+	    !ASSERT_EQ(xfer(s, kvx_port(r), KVX_ARENA_NONE, &res), 0, "submit/wait"))
+		goto out;
+	ASSERT_TRUE(res.state == KVX_FAILED && res.err == -ENOSPC, res.msg);
+	printf("# sender: %s\n", res.msg);
+	wait_idle(r);
+	kvx_get_stats(r, &st);
+	if (!ASSERT_TRUE(sk.opens == 2 && sk.places == 0 && sk.closes == 1 && sk.commits == 0,
+			 "refused: nothing placed, nothing to close"))
+		printf("# opens %d places %d closes %d commits %d\n", sk.opens, sk.places,
+		       sk.closes, sk.commits);
+	ASSERT_TRUE(strstr(st.rx_last_err, "refused at its start") != NULL, st.rx_last_err);
+	/* a slice the sink has no place for fails the transfer */
+	sk.open_err = 0;
+	sk.place_limit = ARENA / 2;
+	if (!ASSERT_EQ(xfer(s, kvx_port(r), KVX_ARENA_NONE, &res), 0, "submit/wait"))
+		goto out;
+	ASSERT_TRUE(res.state == KVX_FAILED && res.err == -ERANGE, res.msg);
+	wait_idle(r);
+	kvx_get_stats(r, &st);
+	ASSERT_TRUE(sk.commits == 0 && sk.closes == 2 && sk.close_err == -ERANGE &&
+		    !sk.published, "no place: failed, closed, nothing published");
+	ASSERT_TRUE(strstr(st.rx_last_err, "no place") != NULL, st.rx_last_err);
+	ASSERT_TRUE(!r->staged, "budget returned");
+out:
+	kvx_destroy(s);
+	kvx_destroy(r);
+	sink_reset();
+}
+
+/* ---- the agent's sink: received blocks enter its engine's cache -------- */
+
+#define AG_BB (256U << 10)		/* 4 slices of 64 KiB per block */
+#define AG_NB 16
+
+static struct agent AG;
+
+static int ag_setup(void)
+{
+	agent_cfg_defaults(&AG.cfg);
+	AG.cfg.engine = true;
+	AG.cfg.eng.speed = 1e6;
+	AG.cfg.eng.block_tokens = 16;
+	AG.cfg.eng.capacity_tokens = 16 * 2 * AG_NB;	/* 32 blocks */
+	AG.cfg.eng.kv_bytes_per_token = AG_BB / 16;
+	return engine_init(&AG.eng, &AG.cfg.eng);
+}
+
+/* blocks of src as the agent's push cuts them: one descriptor per block, tag its key */
+static void ag_descs(struct kvx_desc *d, uint64_t *keys, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		keys[i] = kv_chain(i ? keys[i - 1] : 0, 1000 + i);
+		d[i] = (struct kvx_desc){ .src_off = (uint64_t)(n - 1 - i) * AG_BB,
+					  .dst_off = (uint64_t)i * AG_BB, .len = AG_BB,
+					  .tag = keys[i] };
+	}
+}
+
+static int ag_push(struct kvx *s, int port, uint32_t dst, uint32_t n,
+		   struct kvx_result *res)
+{
+	struct kvx_desc d[AG_NB];
+	uint64_t keys[AG_NB], id;
+	uint32_t sid;
+	char peer[64];
+	int rc;
+
+	ag_descs(d, keys, n);
+	snprintf(peer, sizeof(peer), "127.0.0.1:%d", port);
+	rc = kvx_register(s, src, ARENA, &sid);
+	if (!rc)
+		rc = kvx_submit(s, peer, sid, dst, d, n, &id);
+	if (!rc)
+		rc = kvx_wait(s, id, 20000, res);
+	kvx_unregister(s, sid);
+	return rc;
+}
+
+/* cache consistent: every block free, evictable or referenced, none referenced now */
+static bool ag_quiet(void)
+{
+	struct kv_cache *kc = &AG.eng.kv;
+
+	return kc->nused == 0 && kc->nfree + kc->nlru == kc->nblocks;
+}
+
+static void test_agent_sink(void)
+{
+	struct kv_cache *kc = &AG.eng.kv;
+	struct kvx_desc d[AG_NB];
+	uint64_t keys[AG_NB];
+	struct kvx *r = NULL, *s = NULL;
+	struct kvx_result res;
+	int32_t pre[2];
+	uint32_t hits, ok = 0;
+
+	if (!ASSERT_OK(ag_setup(), "engine"))
+		return;
+	ag_descs(d, keys, AG_NB);
+	r = mk(KVX_FAULT_NONE, 0, 0);
+	s = mk(KVX_FAULT_CORRUPT, 37, 0);
+	if (!ASSERT_TRUE(r && s, "setup") ||
+	    !ASSERT_OK(kvx_set_sink(r, &agent_kv_sink, &AG), "sink") ||
+	    !ASSERT_OK(kvx_listen(r, "127.0.0.1:0", agent_kv_commit, &AG), "listen"))
+		goto out;
+	/* a tampered transfer: nothing indexed, every reserved block back */
+	if (!ASSERT_OK(ag_push(s, kvx_port(r), KVX_ARENA_NONE, AG_NB, &res), "push"))
+		goto out;
+	ASSERT_TRUE(res.state == KVX_FAILED && res.err == -EBADMSG, res.msg);
+	wait_idle(r);
+	pthread_mutex_lock(&AG.eng.mu);
+	ASSERT_EQ(kv_match(kc, keys, AG_NB), 0, "corrupted: no block indexed");
+	ASSERT_TRUE(ag_quiet() && kc->nfree == kc->nblocks, "corrupted: reservation released");
+	/* two of the blocks are cached already (computed here) */
+	ASSERT_OK(kv_acquire(kc, keys, 2, 2, pre, &hits), "two blocks computed");
+	kv_commit(kc, keys, pre, 0, 2);
+	kv_release(kc, pre, 2);
+	pthread_mutex_unlock(&AG.eng.mu);
+	/* owned state nobody announced: refused at commit, nothing indexed */
+	kvx_destroy(s);
+	s = mk(KVX_FAULT_NONE, 0, 0);
+	if (!ASSERT_TRUE(s != NULL, "sender") ||
+	    !ASSERT_OK(ag_push(s, kvx_port(r), KVX_ARENA_OWNED, AG_NB, &res), "push owned"))
+		goto out;
+	ASSERT_TRUE(res.state == KVX_FAILED && res.err == -EACCES, res.msg);
+	wait_idle(r);
+	pthread_mutex_lock(&AG.eng.mu);
+	ASSERT_EQ(kv_match(kc, keys, AG_NB), 2, "unannounced: only the two computed");
+	ASSERT_TRUE(ag_quiet() && kc->nlru == 2, "unannounced: reservation released");
+	pthread_mutex_unlock(&AG.eng.mu);
+	/* the push: placed in reserved blocks, indexed at commit */
+	if (!ASSERT_OK(ag_push(s, kvx_port(r), KVX_ARENA_NONE, AG_NB, &res), "push"))
+		goto out;
+	ASSERT_EQ(res.state, KVX_DONE, res.msg);
+	wait_idle(r);
+	pthread_mutex_lock(&AG.eng.mu);
+	ASSERT_EQ(kv_match(kc, keys, AG_NB), AG_NB, "every block indexed");
+	for (uint32_t i = 2; i < AG_NB; i++) {
+		int32_t b[AG_NB];
+
+		if (kv_acquire(kc, keys, i + 1, i + 1, b, &hits) || hits != i + 1)
+			break;
+		if (!memcmp(kv_block_data(kc, b[i]), src + d[i].src_off, AG_BB))
+			ok++;
+		kv_release(kc, b, i + 1);
+	}
+	ASSERT_EQ(ok, AG_NB - 2, "received blocks hold the sender's bytes");
+	ASSERT_OK(kv_acquire(kc, keys, 2, 2, pre, &hits), "the two computed blocks");
+	ASSERT_TRUE(hits == 2 && !kv_check(kc, pre[0]) && !kv_check(kc, pre[1]),
+		    "hits kept their own bytes");
+	kv_release(kc, pre, 2);
+	ASSERT_TRUE(ag_quiet() && kc->nlru == AG_NB && kc->nfree == kc->nblocks - AG_NB,
+		    "hits' received copies freed, no block leaked");
+	ASSERT_EQ(AG.kv_rx_blocks, AG_NB - 2, "kv_rx_blocks: the new ones");
+	pthread_mutex_unlock(&AG.eng.mu);
+	/* larger than the free and evictable blocks: -ENOSPC at the start */
+	pthread_mutex_lock(&AG.eng.mu);
+	{
+		int32_t all[AG_NB + 1];
+
+		/* 17 of 32 held: 15 left, free or evictable */
+		ASSERT_OK(kv_reserve(kc, AG_NB + 1, all), "most of the cache held");
+		pthread_mutex_unlock(&AG.eng.mu);
+		ASSERT_OK(ag_push(s, kvx_port(r), KVX_ARENA_NONE, AG_NB, &res), "push");
+		ASSERT_TRUE(res.state == KVX_FAILED && res.err == -ENOSPC, res.msg);
+		printf("# sender: %s\n", res.msg);
+		wait_idle(r);
+		pthread_mutex_lock(&AG.eng.mu);
+		ASSERT_EQ(kc->nused, AG_NB + 1, "refused: no block taken");
+		kv_release(kc, all, AG_NB + 1);
+	}
+	pthread_mutex_unlock(&AG.eng.mu);
+out:
+	kvx_destroy(s);
+	kvx_destroy(r);
+	engine_free(&AG.eng);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -925,6 +1286,9 @@ int main(void)
 	TAP_RUN(test_receiver_killed);
 	TAP_RUN(test_bounds);
 	TAP_RUN(test_orphan_stream);
+	TAP_RUN(test_sink_placed);
+	TAP_RUN(test_sink_failures);
+	TAP_RUN(test_agent_sink);
 	if (sodium_init() >= 0 && mkdtemp(kdir)) {
 		TAP_RUN(test_auth_keys);
 		TAP_RUN(test_auth_push);

@@ -7,11 +7,13 @@
  * per-round ratios, the rates are medians over rounds.
  *
  *   kv   kv_tcp_vs_socket: the agent's KV transfer engine (agent/kvxfer.c,
- *        real registered arenas, its default streams and slices, scattered
- *        block descriptors, every slice hashed and verified, committed into
- *        the destination arena) moving N bytes over loopback, against a
- *        plain single-stream TCP copy of the same N bytes from the same
- *        source into a buffer (send() / recv() loops). Also one stream.
+ *        its default streams and slices, every slice hashed and verified)
+ *        moving N bytes of KV blocks over loopback into the KV cache of a
+ *        receiving agent's engine the way idn-agent receives a push (the
+ *        agent's sink: cache blocks reserved at the start, slices read
+ *        straight into them, indexed at commit), against a plain
+ *        single-stream TCP copy of the same N bytes from the same source
+ *        into a buffer (send() / recv() loops). Also one stream.
  *   kvauth  kv_tcp_tls_vs_socket: the same transfer with a KV key on both
  *        ends (authenticated handshake, every slice under a per-stream
  *        Poly1305 instead of the XXH3 hash) against the same plain socket
@@ -218,49 +220,123 @@ static double kv_xfer(struct kvx *tx, uint32_t sid, const char *peer, uint32_t d
 	return t0;
 }
 
-/* destination block i holds source block nd-1-i (scattered, like KV blocks) */
-static bool kv_moved_ok(const uint8_t *src, const uint8_t *dst, uint32_t nd)
+/*
+ * The receiving side is the agent's own: an emulated engine whose KV cache
+ * (1 MiB blocks, a few more than a transfer needs) takes the blocks through
+ * the agent's sink (http.c agent_kv_sink: blocks reserved at the start,
+ * slices read into them, indexed at commit) and commit callback, as
+ * idn-agent's --kv-listen receives a /v1/kv/push. The sender's descriptors
+ * are what kv_push() makes: one per block, tag = its key, dst_off = its
+ * place in the prefix, KVX_ARENA_NONE; the source blocks scattered.
+ */
+static struct agent RXA;
+static uint64_t *rx_keys;
+
+static int rxa_init(uint32_t nd)
+{
+	agent_cfg_defaults(&RXA.cfg);
+	RXA.cfg.engine = true;
+	RXA.cfg.eng.speed = 1e6;
+	RXA.cfg.eng.block_tokens = 16;
+	RXA.cfg.eng.kv_bytes_per_token = KV_BLOCK / 16;
+	RXA.cfg.eng.capacity_tokens = (nd + 8) * 16;
+	rx_keys = calloc(nd, sizeof(*rx_keys));
+	if (!rx_keys || engine_init(&RXA.eng, &RXA.cfg.eng))
+		return -1;
+	for (uint32_t i = 0; i < nd; i++)
+		rx_keys[i] = kv_chain(i ? rx_keys[i - 1] : 0, 7000 + i);
+	return 0;
+}
+
+static void rxa_free(void)
+{
+	if (rx_keys)
+		engine_free(&RXA.eng);
+	free(rx_keys);
+	rx_keys = NULL;
+}
+
+static struct kvx *rxa_listen(uint64_t max_rx, const uint8_t *key)
+{
+	struct kvx *x = kv_mk_key(0, max_rx, key);
+
+	if (x && (kvx_set_sink(x, &agent_kv_sink, &RXA) ||
+		  kvx_listen(x, "127.0.0.1:0", agent_kv_commit, &RXA))) {
+		kvx_destroy(x);
+		return NULL;
+	}
+	return x;
+}
+
+static void kv_descs(struct kvx_desc *d, uint32_t nd)
 {
 	for (uint32_t i = 0; i < nd; i++)
-		if (memcmp(src + (size_t)i * KV_BLOCK, dst + (size_t)(nd - 1 - i) * KV_BLOCK,
-			   KV_BLOCK))
-			return false;
-	return true;
+		d[i] = (struct kvx_desc){ .src_off = (uint64_t)(nd - 1 - i) * KV_BLOCK,
+					  .dst_off = (uint64_t)i * KV_BLOCK,
+					  .len = KV_BLOCK, .tag = rx_keys[i] };
+}
+
+/*
+ * Every block of the prefix is in the receiver's cache with the sender's
+ * bytes (full: all of them, else the first and last 64 bytes of each);
+ * then they are dropped (not timed), so the next transfer enters all of
+ * them again instead of finding them cached.
+ */
+static bool rxa_moved_ok(const uint8_t *src, const struct kvx_desc *d, uint32_t nd, bool full)
+{
+	struct kv_cache *kc = &RXA.eng.kv;
+	int32_t *idx = calloc(nd, sizeof(*idx));
+	uint32_t hits = 0;
+	bool ok = false;
+
+	if (!idx)
+		return false;
+	pthread_mutex_lock(&RXA.eng.mu);
+	if (kv_match(kc, rx_keys, nd) == nd && !kv_acquire(kc, rx_keys, nd, nd, idx, &hits)) {
+		ok = hits == nd;
+		for (uint32_t i = 0; i < nd && ok; i++) {
+			const uint8_t *b = kv_block_data(kc, idx[i]), *w = src + d[i].src_off;
+
+			ok = full ? !memcmp(b, w, KV_BLOCK) :
+			     !memcmp(b, w, 64) && !memcmp(b + KV_BLOCK - 64, w + KV_BLOCK - 64, 64);
+		}
+		kv_release(kc, idx, nd);
+	}
+	kv_drop(kc, NULL, rx_keys, nd);
+	pthread_mutex_unlock(&RXA.eng.mu);
+	free(idx);
+	return ok;
 }
 
 static int bench_kv(size_t n)
 {
-	uint32_t nd = n / KV_BLOCK, sid, sid1, did, def_streams;
+	uint32_t nd = n / KV_BLOCK, sid, sid1, def_streams;
 	double t_plain[MAXR], t_kv[MAXR], t_kv1[MAXR], r4[MAXR], r1[MAXR];
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 	struct kvx *rx = NULL, *tx = NULL, *tx1 = NULL;
 	struct kvx_desc *d = NULL;
-	uint8_t *src, *dst, *pdst;
+	uint8_t *src, *pdst;
 	struct kvx_opts defo;
 	char peer[64];
 	int lfd = -1, port, rc = 1;
+	const uint32_t did = KVX_ARENA_NONE;
 
 	n = (size_t)nd * KV_BLOCK;
 	kvx_opts_defaults(&defo);
 	def_streams = defo.streams;
 	src = map(n, false);
-	dst = map(n, true);
 	pdst = map(n, true);
 	d = calloc(nd, sizeof(*d));
-	if (!src || !dst || !pdst || !d || !nd)
+	if (!src || !pdst || !d || !nd || rxa_init(nd))
 		goto out;
 	fill(src, n, 42);
-	for (uint32_t i = 0; i < nd; i++)
-		d[i] = (struct kvx_desc){ .src_off = (uint64_t)i * KV_BLOCK,
-					  .dst_off = (uint64_t)(nd - 1 - i) * KV_BLOCK,
-					  .len = KV_BLOCK, .tag = i };
-	rx = kv_mk(0, n + (1ULL << 20));
+	kv_descs(d, nd);
+	rx = rxa_listen(n + (1ULL << 20), NULL);
 	tx = kv_mk(0, 0);
 	tx1 = kv_mk(1, 0);
-	if (!rx || !tx || !tx1 || kvx_register(rx, dst, n, &did) ||
-	    kvx_register(tx, src, n, &sid) || kvx_register(tx1, src, n, &sid1) ||
-	    kvx_listen(rx, "127.0.0.1:0", NULL, NULL))
+	if (!rx || !tx || !tx1 || kvx_register(tx, src, n, &sid) ||
+	    kvx_register(tx1, src, n, &sid1))
 		goto out;
 	snprintf(peer, sizeof(peer), "127.0.0.1:%d", kvx_port(rx));
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -268,32 +344,37 @@ static int bench_kv(size_t n)
 	    getsockname(lfd, (void *)&a, &al))
 		goto out;
 	port = ntohs(a.sin_port);
-	fprintf(stderr, "# kv: %zu MiB in %u scattered 1 MiB descriptors, kvx %u streams "
-		"(default) and 1 stream vs one plain stream, %d rounds\n",
+	fprintf(stderr, "# kv: %zu MiB as %u KV blocks of 1 MiB into the agent's cache, kvx %u "
+		"streams (default) and 1 stream vs one plain stream, %d rounds\n",
 		n >> 20, nd, def_streams, rounds);
-	/* warm-up (connections, staging buffer, page tables), checked */
+	/* warm-up (connections, cache blocks, page tables), checked */
 	if (plain_copy(lfd, port, src, pdst, n) < 0 || memcmp(src, pdst, n)) {
 		fprintf(stderr, "idn_agentbench: plain copy failed or wrong\n");
 		goto out;
 	}
-	if (kv_xfer(tx, sid, peer, did, d, nd) < 0 || !kv_moved_ok(src, dst, nd)) {
+	if (kv_xfer(tx, sid, peer, did, d, nd) < 0 || !rxa_moved_ok(src, d, nd, true)) {
 		fprintf(stderr, "idn_agentbench: kv transfer failed or wrong\n");
 		goto out;
 	}
-	if (kv_xfer(tx1, sid1, peer, did, d, nd) < 0)
+	if (kv_xfer(tx1, sid1, peer, did, d, nd) < 0 || !rxa_moved_ok(src, d, nd, true))
 		goto out;
 	for (int r = 0; r < rounds; r++) {
-		memset(dst, 0, n);
+		bool ok = true;
+
 		if (r % 2) {
 			t_kv[r] = kv_xfer(tx, sid, peer, did, d, nd);
+			ok &= rxa_moved_ok(src, d, nd, false);
 			t_kv1[r] = kv_xfer(tx1, sid1, peer, did, d, nd);
+			ok &= rxa_moved_ok(src, d, nd, false);
 			t_plain[r] = plain_copy(lfd, port, src, pdst, n);
 		} else {
 			t_plain[r] = plain_copy(lfd, port, src, pdst, n);
 			t_kv1[r] = kv_xfer(tx1, sid1, peer, did, d, nd);
+			ok &= rxa_moved_ok(src, d, nd, false);
 			t_kv[r] = kv_xfer(tx, sid, peer, did, d, nd);
+			ok &= rxa_moved_ok(src, d, nd, false);
 		}
-		if (t_plain[r] < 0 || t_kv[r] < 0 || t_kv1[r] < 0 || !kv_moved_ok(src, dst, nd)) {
+		if (t_plain[r] < 0 || t_kv[r] < 0 || t_kv1[r] < 0 || !ok) {
 			fprintf(stderr, "idn_agentbench: round %d failed\n", r);
 			goto out;
 		}
@@ -316,11 +397,10 @@ out:
 	kvx_destroy(tx1);
 	kvx_destroy(tx);
 	kvx_destroy(rx);
+	rxa_free();
 	free(d);
 	if (src)
 		munmap(src, n);
-	if (dst)
-		munmap(dst, n);
 	if (pdst)
 		munmap(pdst, n);
 	return rc;
@@ -330,37 +410,33 @@ out:
 
 static int bench_kv_auth(size_t n)
 {
-	uint32_t nd = n / KV_BLOCK, sid, sidk, did, didk;
+	uint32_t nd = n / KV_BLOCK, sid, sidk;
 	double t_plain[MAXR], t_kv[MAXR], t_key[MAXR], rk[MAXR], ru[MAXR];
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 	struct kvx *rx = NULL, *tx = NULL, *rxk = NULL, *txk = NULL;
 	struct kvx_desc *d = NULL;
-	uint8_t *src, *dst, *pdst, key[32];
+	uint8_t *src, *pdst, key[32];
 	char peer[64], peerk[64];
 	int lfd = -1, port, rc = 1;
+	const uint32_t did = KVX_ARENA_NONE;
 
 	n = (size_t)nd * KV_BLOCK;
 	randombytes_buf(key, sizeof(key));
 	src = map(n, false);
-	dst = map(n, true);
 	pdst = map(n, true);
 	d = calloc(nd, sizeof(*d));
-	if (!src || !dst || !pdst || !d || !nd)
+	if (!src || !pdst || !d || !nd || rxa_init(nd))
 		goto out;
 	fill(src, n, 43);
-	for (uint32_t i = 0; i < nd; i++)
-		d[i] = (struct kvx_desc){ .src_off = (uint64_t)i * KV_BLOCK,
-					  .dst_off = (uint64_t)(nd - 1 - i) * KV_BLOCK,
-					  .len = KV_BLOCK, .tag = i };
-	rx = kv_mk(0, n + (1ULL << 20));
+	kv_descs(d, nd);
+	/* two listeners of the one receiving agent: without and with a KV key */
+	rx = rxa_listen(n + (1ULL << 20), NULL);
+	rxk = rxa_listen(n + (1ULL << 20), key);
 	tx = kv_mk(0, 0);
-	rxk = kv_mk_key(0, n + (1ULL << 20), key);
 	txk = kv_mk_key(0, 0, key);
-	if (!rx || !tx || !rxk || !txk || kvx_register(rx, dst, n, &did) ||
-	    kvx_register(rxk, dst, n, &didk) || kvx_register(tx, src, n, &sid) ||
-	    kvx_register(txk, src, n, &sidk) || kvx_listen(rx, "127.0.0.1:0", NULL, NULL) ||
-	    kvx_listen(rxk, "127.0.0.1:0", NULL, NULL))
+	if (!rx || !tx || !rxk || !txk || kvx_register(tx, src, n, &sid) ||
+	    kvx_register(txk, src, n, &sidk))
 		goto out;
 	snprintf(peer, sizeof(peer), "127.0.0.1:%d", kvx_port(rx));
 	snprintf(peerk, sizeof(peerk), "127.0.0.1:%d", kvx_port(rxk));
@@ -369,39 +445,43 @@ static int bench_kv_auth(size_t n)
 	    getsockname(lfd, (void *)&a, &al))
 		goto out;
 	port = ntohs(a.sin_port);
-	fprintf(stderr, "# kvauth: %zu MiB in %u scattered 1 MiB descriptors, kvx with a KV "
-		"key (Poly1305 per slice) and without vs one plain stream, %d rounds\n",
+	fprintf(stderr, "# kvauth: %zu MiB as %u KV blocks of 1 MiB into the agent's cache, kvx "
+		"with a KV key (Poly1305 per slice) and without vs one plain stream, %d rounds\n",
 		n >> 20, nd, rounds);
 	if (plain_copy(lfd, port, src, pdst, n) < 0 || memcmp(src, pdst, n) ||
-	    kv_xfer(tx, sid, peer, did, d, nd) < 0) {
+	    kv_xfer(tx, sid, peer, did, d, nd) < 0 || !rxa_moved_ok(src, d, nd, true)) {
 		fprintf(stderr, "idn_agentbench: plain copy or kv transfer failed\n");
 		goto out;
 	}
-	memset(dst, 0, n);
-	if (kv_xfer(txk, sidk, peerk, didk, d, nd) < 0 || !kv_moved_ok(src, dst, nd)) {
+	if (kv_xfer(txk, sidk, peerk, did, d, nd) < 0 || !rxa_moved_ok(src, d, nd, true)) {
 		fprintf(stderr, "idn_agentbench: keyed kv transfer failed or wrong\n");
 		goto out;
 	}
 	for (int r = 0; r < rounds; r++) {
-		memset(dst, 0, n);
+		bool ok = true;
+
 		if (r % 2) {
-			t_key[r] = kv_xfer(txk, sidk, peerk, didk, d, nd);
+			t_key[r] = kv_xfer(txk, sidk, peerk, did, d, nd);
+			ok &= rxa_moved_ok(src, d, nd, false);
 			t_kv[r] = kv_xfer(tx, sid, peer, did, d, nd);
+			ok &= rxa_moved_ok(src, d, nd, false);
 			t_plain[r] = plain_copy(lfd, port, src, pdst, n);
 		} else {
 			t_plain[r] = plain_copy(lfd, port, src, pdst, n);
 			t_kv[r] = kv_xfer(tx, sid, peer, did, d, nd);
-			t_key[r] = kv_xfer(txk, sidk, peerk, didk, d, nd);
+			ok &= rxa_moved_ok(src, d, nd, false);
+			t_key[r] = kv_xfer(txk, sidk, peerk, did, d, nd);
+			ok &= rxa_moved_ok(src, d, nd, false);
 		}
-		if (t_plain[r] < 0 || t_kv[r] < 0 || t_key[r] < 0 || !kv_moved_ok(src, dst, nd)) {
+		if (t_plain[r] < 0 || t_kv[r] < 0 || t_key[r] < 0 || !ok) {
 			fprintf(stderr, "idn_agentbench: kvauth round %d failed\n", r);
 			goto out;
 		}
 		rk[r] = t_plain[r] / t_key[r];
 		ru[r] = t_kv[r] / t_key[r];
 		fprintf(stderr, "# kvauth round %d: plain %.2f GB/s, kvx keyed %.2f GB/s (%.2fx), "
-			"unkeyed %.2f GB/s\n", r, n / t_plain[r] / 1e9, n / t_key[r] / 1e9, rk[r],
-			n / t_kv[r] / 1e9);
+			"unkeyed %.2f GB/s (%.2fx)\n", r, n / t_plain[r] / 1e9, n / t_key[r] / 1e9,
+			rk[r], n / t_kv[r] / 1e9, t_plain[r] / t_kv[r]);
 	}
 	printf("kv_tcp_auth_rate %.3f GB/s\n", n / median(t_key, rounds) / 1e9);
 	printf("kv_tcp_auth_vs_unkeyed %.2f x\n", median(ru, rounds));
@@ -415,11 +495,10 @@ out:
 	kvx_destroy(rxk);
 	kvx_destroy(tx);
 	kvx_destroy(rx);
+	rxa_free();
 	free(d);
 	if (src)
 		munmap(src, n);
-	if (dst)
-		munmap(dst, n);
 	if (pdst)
 		munmap(pdst, n);
 	return rc;

@@ -58,8 +58,9 @@
 #         miss_path_vs_steer (idn_tc, BPF_PROG_TEST_RUN); skipped (exit 0,
 #         "# skipped: reason" on stderr) without qemu or the 6.1 image
 #   agent  the node agent (build/tools/idn_agentbench): kv_tcp_vs_socket (KV
-#         transfer engine, default streams, vs one plain TCP stream, N bytes on
-#         loopback) and residency_load_vs_read (artifact load into the host
+#         transfer engine, default streams, N bytes of KV blocks on loopback
+#         into a receiving agent's KV cache as idn-agent receives a push, vs
+#         one plain TCP stream) and residency_load_vs_read (artifact load into the host
 #         backend vs a raw read() of the same page-cache-warm file); AB_KV_BYTES
 #         (256M), AB_RES_BYTES (256M), AB_ROUNDS (5), AB_DIR (TMPDIR or /tmp);
 #         kv_tcp_tls_vs_socket (the same transfer authenticated: KV key on
