@@ -246,6 +246,63 @@ int idnd_dist_fed_usage(idnd_fed_usage_cb cb, void *arg)
 	return got;
 }
 
+void idnd_dist_fed_conf(const char *sub, const char *val)
+{
+	char k[192];
+	int e;
+
+	if (!D.etcd || !D.leader)
+		return;
+	snprintf(k, sizeof(k), "%sfedconf/%s", D.prefix, sub);
+	e = val ? etcd_put(&E, k, val, strlen(val), 0) : etcd_delete(&E, k);
+	if (e)
+		pr_warn("DIST: %s %s: %s\n", val ? "put" : "delete", k, etcd_err(&E));
+}
+
+/* takeover: federation peers and exports from etcd, or etcd seeded with ours */
+static int load_fed_conf(void)
+{
+	struct etcd_kv *kvs = NULL;
+	const char **pv, **ev;
+	char pfx[96];
+	int n = 0, np = 0, ne = 0, e;
+	bool seeded = false;
+
+	snprintf(pfx, sizeof(pfx), "%sfedconf/", D.prefix);
+	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	pv = calloc(n + 1, sizeof(*pv));
+	ev = calloc(n + 1, sizeof(*ev));
+	if (!pv || !ev) {
+		free(pv);
+		free(ev);
+		etcd_kvs_free(kvs, n);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *rest = kvs[i].key + strlen(pfx);
+
+		if (!strcmp(rest, "seeded"))
+			seeded = true;
+		else if (!strncmp(rest, "peers/", 6))
+			pv[np++] = kvs[i].val;
+		else if (!strncmp(rest, "exports/", 8))
+			ev[ne++] = kvs[i].val;
+	}
+	if (seeded) {
+		idnd_fed_conf_load(pv, np, ev, ne);
+	} else {
+		pr_info("DIST: no federation configuration in %s: seeded from this replica's\n",
+			D.prefix);
+		idnd_fed_conf_seed();
+	}
+	free(pv);
+	free(ev);
+	etcd_kvs_free(kvs, n);
+	return 0;
+}
+
 void idnd_dist_sig(const char *sub, const char *val)
 {
 	char k[192];
@@ -605,6 +662,7 @@ static int load_registry(void)
 					idnd_dist_node(&D.nodes[j]);
 			idnd_dist_place();
 			idnd_sig_import_done(false);	/* publishers, versions, revocations */
+			idnd_fed_conf_seed();		/* federation peers and exports */
 			return 0;
 		}
 	}
@@ -751,7 +809,7 @@ static int load_registry(void)
 		if (idnd_sig_import_done(seeded))
 			pr_warn("DIST: signed metadata: %s\n", idn_errmsg());
 	}
-	return 0;
+	return load_fed_conf();
 }
 
 /* ---- nodes with their own lease (leader) ---- */

@@ -486,6 +486,129 @@ int idnd_fed_load(void)
 	return 0;
 }
 
+/*
+ * ---- the distributed mode: peers and exports mirrored in etcd ----
+ *
+ * The leader writes each change to PREFIX fedconf/peers/NAME and
+ * fedconf/exports/LABEL (dist.c); a replica that takes over replaces its
+ * own with etcd's (idnd_fed_conf_load()), so federation outlives a
+ * failover. A domain whose etcd has none yet (no fedconf/seeded) is
+ * seeded from the leader's store (idnd_fed_conf_seed()).
+ */
+static void conf_put_peer(const struct d_peer *p, bool del)
+{
+	char sub[96];
+	json_object *o = del ? NULL : peer_conf_json(p);
+
+	snprintf(sub, sizeof(sub), "peers/%s", p->name);
+	idnd_dist_fed_conf(sub, o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) :
+			   NULL);
+	json_object_put(o);
+}
+
+static json_object *export_json(const struct d_export *e);
+
+static void conf_put_export(uint32_t label, const struct d_export *e)
+{
+	char sub[64];
+	json_object *o = e ? export_json(e) : NULL;
+
+	snprintf(sub, sizeof(sub), "exports/%u", label);
+	idnd_dist_fed_conf(sub, o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) :
+			   NULL);
+	json_object_put(o);
+}
+
+void idnd_fed_conf_seed(void)
+{
+	for (int i = 0; i < IDND_MAX_PEERS; i++)
+		if (peers[i].used)
+			conf_put_peer(&peers[i], false);
+	for (int i = 0; i < n_exports; i++)
+		conf_put_export(exports[i].label, &exports[i]);
+	idnd_dist_fed_conf("seeded", "1");
+}
+
+static void peer_push(int i, const struct idn_nstat *ns);
+static void sealed_drop(void);
+static int store_exec(const char *sql, const char *name, const char *body, uint32_t label);
+
+void idnd_fed_conf_load(const char *const *pv, int np, const char *const *ev, int ne)
+{
+	struct d_peer *nw = calloc(IDND_MAX_PEERS, sizeof(*nw));
+	int n = 0;
+	char err[256];
+
+	if (!nw)
+		return;
+	for (int k = 0; k < np; k++) {
+		json_object *o = json_tokener_parse(pv[k]);
+
+		if (n < IDND_MAX_PEERS && o && !peer_from_json(o, &nw[n], err, sizeof(err)))
+			n++;
+		else
+			pr_warn("FED: a peer in etcd is invalid (%s): skipped\n",
+				n < IDND_MAX_PEERS && o ? err : "JSON, or too many");
+		json_object_put(o);
+	}
+	/* peers etcd does not have: gone, as by DELETE /v1/peers/NAME */
+	for (int i = 0; i < IDND_MAX_PEERS; i++) {
+		bool keep = false;
+
+		for (int k = 0; k < n && peers[i].used && !keep; k++)
+			keep = !strcmp(nw[k].name, peers[i].name);
+		if (!peers[i].used || keep)
+			continue;
+		pr_info("FED: peer %s is not in etcd: removed\n", peers[i].name);
+		store_exec("DELETE FROM peers WHERE name = ?1", peers[i].name, NULL, 0);
+		free(peers[i].sealed);
+		memset(&peers[i], 0, sizeof(peers[i]));
+		peer_push(i, NULL);
+	}
+	for (int k = 0; k < n; k++) {
+		struct d_peer *p = peer_find(nw[k].name);
+		json_object *a = peer_conf_json(&nw[k]), *b = p ? peer_conf_json(p) : NULL;
+		bool same = b && !strcmp(json_object_to_json_string(a), json_object_to_json_string(b));
+
+		store_exec("INSERT OR REPLACE INTO peers VALUES(?1, ?2)", nw[k].name,
+			   json_object_to_json_string(a), 0);
+		json_object_put(a);
+		json_object_put(b);
+		if (same)
+			continue;	/* its summary and state stay */
+		if (!p) {
+			for (int i = 0; i < IDND_MAX_PEERS && !p; i++)
+				if (!peers[i].used)
+					p = &peers[i];
+			if (!p)
+				break;
+		} else {		/* changed: nothing held is trusted, usage stays */
+			nw[k].u_req = p->u_req;
+			nw[k].u_tok = p->u_tok;
+			nw[k].u_bytes = p->u_bytes;
+			free(p->sealed);
+		}
+		*p = nw[k];
+		pr_info("FED: peer %s (domain %u, %s) from etcd\n", p->name, p->domain, p->url);
+	}
+	free(nw);
+	n_exports = 0;
+	store_exec("DELETE FROM fed_exports WHERE cap >= ?1", NULL, NULL, 0);
+	for (int k = 0; k < ne && n_exports < FED_MAX_EXPORTS; k++) {
+		json_object *o = json_tokener_parse(ev[k]);
+
+		if (o && !export_from_json(o, &exports[n_exports], err, sizeof(err))) {
+			store_exec("INSERT OR REPLACE INTO fed_exports VALUES(?1, ?2)", NULL, ev[k],
+				   exports[n_exports].label);
+			n_exports++;
+		} else {
+			pr_warn("FED: an export in etcd is invalid (%s): skipped\n", o ? err : "JSON");
+		}
+		json_object_put(o);
+	}
+	sealed_drop();
+}
+
 /* ---- export ---- */
 
 /* what leaves the domain changed: every peer's next fetch gets a new summary */
@@ -1329,6 +1452,7 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 			free(p->sealed);
 		}
 		peers[slot] = np;
+		conf_put_peer(&peers[slot], false);	/* distributed mode: for the next leader */
 		pr_info("FED: peer %s (domain %u, %s) configured\n", np.name, np.domain, np.url);
 		fed_apply();
 		return peer_json(slot);
@@ -1344,6 +1468,7 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 		    store_exec("DELETE FROM fed_usage WHERE name = ?1", peers[i].name, NULL, 0))
 			return err_json(code, 500, "store: %s", sqlite3_errmsg(db()));
 		pr_info("FED: peer %s removed\n", peers[i].name);
+		conf_put_peer(&peers[i], true);
 		free(peers[i].sealed);
 		memset(&peers[i], 0, sizeof(peers[i]));
 		peer_push(i, NULL);	/* its entry goes (invalid, etcd's too), then the plans */
@@ -1404,6 +1529,7 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 		exports[i] = e;
 		if (i == n_exports)
 			n_exports++;
+		conf_put_export(e.label, &e);
 		sealed_drop();
 		pr_info("FED: capability %u/%u exported\n", IDN_CAP_CLASS(e.label),
 			IDN_CAP_VARIANT(e.label));
@@ -1421,6 +1547,7 @@ json_object *idnd_fed_api(const char *method, const char *url, const char *query
 		if (store_exec("DELETE FROM fed_exports WHERE cap = ?1", NULL, NULL, v))
 			return err_json(code, 500, "store: %s", sqlite3_errmsg(db()));
 		exports[i] = exports[--n_exports];
+		conf_put_export(v, NULL);
 		sealed_drop();
 		pr_info("FED: capability %lu/%lu no longer exported\n", v >> 8, v & 255);
 		return json_object_new_object();

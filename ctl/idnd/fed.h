@@ -38,6 +38,14 @@ struct idnd_fed_opts {
 int idnd_fed_config(const struct idnd_fed_opts *o, char *err, size_t errlen);
 /* after idnd_store_open(): tables, peers, exports, usage (D.lock not needed) */
 int idnd_fed_load(void);
+/*
+ * Distributed mode (dist.c, on takeover): the peers and exports etcd holds
+ * (JSON texts of fedconf/peers/ and fedconf/exports/) replace this
+ * replica's; or, where etcd has none yet, this replica's are written there.
+ */
+void idnd_fed_conf_load(const char *const *peers, int n_peers, const char *const *exports,
+			int n_exports);
+void idnd_fed_conf_seed(void);
 /* the import thread (not under D.lock): start / stop */
 int idnd_fed_start(void);
 void idnd_fed_stop(void);

@@ -335,6 +335,8 @@ void idnd_dist_policy_del(uint32_t id);
 void idnd_dist_tele_key(uint32_t id, const uint8_t key[16], uint32_t key_id);
 /* a federation peer's node entry for the routers (n NULL: none); leader only */
 void idnd_dist_fednode(uint32_t id, const char *peer, const struct idn_node *n);
+/* PREFIX fedconf/SUB = val (NULL: deleted): federation peers, exports; leader only */
+void idnd_dist_fed_conf(const char *sub, const char *val);
 /* the etcd-fed routers' usage records per federation peer (/idn/usage/DOMAIN/) */
 typedef void (*idnd_fed_usage_cb)(void *arg, const char *router, const char *peer,
 				  uint64_t requests, uint64_t tokens, uint64_t bytes);

@@ -83,6 +83,13 @@ bg_ns $rta "$TMPD/idnd-a.log" "$IDND" -d "$TMPD/idnd-a.db" -l 0.0.0.0 -P none -E
 	--fed-name dom-a --fed-key "$TMPD/a.key" --fed-ingress 10.70.0.1 --fed-ms 100 \
 	--fed-stale-ms 1000 --fed-cert "$P/peer-a.pem" --fed-cert-key "$P/peer-a.key" -v
 IDND_PID_a=$BG_PID
+start_a2() {	# a second replica of domain A (a follower), API on :8788
+	bg_ns $rta "$TMPD/idnd-a2.log" "$IDND" -d "$TMPD/idnd-a2.db" -l 0.0.0.0 -p 8788 -P none \
+		-E "$ETCD" -N a2 -t 1500 --enrol open --ca "$P/ca.pem" --cert "$P/idnd-a.pem" \
+		--key "$P/idnd-a.key" --fed-name dom-a --fed-key "$TMPD/a.key" --fed-ingress 10.70.0.1 \
+		--fed-ms 100 --fed-stale-ms 1000 --fed-cert "$P/peer-a.pem" \
+		--fed-cert-key "$P/peer-a.key" -v
+}
 start_watch() {	# LOG
 	bg_ns $rta "$TMPD/$1" "$IDND" -v -W -E "$ETCD" -N rta1 -P "$PIN/a"
 	WATCH_PID=$BG_PID
@@ -92,6 +99,7 @@ fed_idnd b
 a_leads() { [ "$(ca -j controller status 2>/dev/null | jq .leader)" = true ]; }
 for _ in $(seq 100); do a_leads && break; sleep 0.1; done
 check "idnd A leads its etcd domain (no dataplane), idnd B answers" eval 'a_leads && fed_up cb'
+start_a2
 check "the watcher feeds router A's maps" eval \
 	'for _ in $(seq 50); do grep -q "WATCH: synced" "$TMPD/watch.log" && exit 0; sleep 0.1; done; exit 1'
 
@@ -239,6 +247,38 @@ if [ ${#times[@]} -gt 0 ]; then
 	log "federation_withdraw_to_etcd_router_ms $med"
 	log "rounds: ${times[*]} ms (daemon logs; --fed-ms 100)"
 fi
+
+# the leader dies (kill -9): replica a2 takes over; it has no peer of its
+# own (a follower refuses writes), so it takes them from etcd (fedconf/)
+ca2() { in_ns $rta "$IDNCTL" -P "$PIN/a" -C https://10.61.1.1:8788 --ca "$P/ca.pem" \
+	--cert "$P/admin.pem" --key "$P/admin.key" "$@"; }
+a2_ready() {
+	[ "$(ca2 -j controller status 2>/dev/null | jq .leader)" = true ] &&
+	[ "$(ca2 -j peer show name dom-b 2>/dev/null | jq -r .state)" = fresh ] &&
+	entry_health up && fed_has_remote
+}
+wait_for 5000 fed_has_remote >/dev/null
+l0=$(ekeys fednodes/ | jq -r '.[0].lease')
+got=$(ekeys fedconf/)
+tap_result "etcd holds A's federation configuration (fedconf/: peer dom-b, seeded)" \
+	"$(jq -e --arg d "$DOM" '[.[].key] | index($d + "fedconf/peers/dom-b") != null and
+		index($d + "fedconf/seeded") != null' <<<"$got" >/dev/null; echo $?)" "$got"
+kill -9 "$IDND_PID_a"
+ms=$(wait_for 15000 a2_ready)
+l1=$(ekeys fednodes/ | jq -r '.[0].lease')
+tap_result "leader killed: a2 takes over with peer dom-b from etcd; B's entry (lease $l0 -> $l1) and candidate on the router (${ms:-never} ms)" \
+	"$([ -n "$ms" ] && [ "$l1" != "$l0" ] && [ "$l1" != 0 ] && [ -n "$l1" ]; echo $?)" \
+	"$(ca2 peer show 2>&1; tail -n 5 "$TMPD/idnd-a2.log")"
+out=$(in_ns $cli curl -s -m 10 -d "$BODY" "http://$VIP:$PORT/v1/completions")
+node=$(jq -r '.id | split("-")[2]' <<<"$out" 2>/dev/null)
+tap_result "after the failover a request in A is served by B's node 2" "$([ "$node" = 2 ]; echo $?)" "$out"
+ca() { ca2 "$@"; }	# the leader from here on
+for _ in $(seq 50); do
+	u=$(usage)
+	[ "$(jq -r .requests <<<"$u")" -gt "$REQ0" ] 2>/dev/null && break
+	sleep 0.1
+done
+REQ0=$(jq -r .requests <<<"$u") TOK0=$(jq -r .tokens <<<"$u")
 
 # the peer removed while the watcher is away: its full sync removes the entry
 wait_for 5000 fed_has_remote >/dev/null
