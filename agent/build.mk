@@ -12,12 +12,13 @@
 AGENT_LIB_SRCS := agent/config.c agent/profile.c agent/kvcache.c agent/engine.c \
 	agent/residency.c agent/telemetry.c agent/ctlclient.c agent/http.c \
 	agent/kvxfer.c agent/receipt.c agent/state.c agent/adapter.c agent/pd.c \
-	ctl/idnd/etcd.c ctl/lib/http.c ctl/lib/prom.c ctl/lib/conf.c
+	ctl/idnd/etcd.c ctl/lib/http.c ctl/lib/prom.c ctl/lib/conf.c ctl/lib/log.c
 AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
 AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h \
-	ctl/idnd/etcd.h ctl/lib/http.h ctl/lib/prom.h ctl/lib/conf.h
+	ctl/idnd/etcd.h ctl/lib/http.h ctl/lib/prom.h ctl/lib/conf.h ctl/lib/log.h
 AGENT_LIBS := -lmicrohttpd -ljson-c -lcurl -lgnutls -lsodium -lpthread -ldl -lm -linih
-# ctl/lib/http.c (the TLS transport, shared with idnd and idnctl) as -Ictl/lib's http.h
+# ctl/lib/http.c (the TLS transport, shared with idnd and idnctl) as -Ictl/lib's http.h;
+# ctl/lib/log.c: idnd's levelled log lines (without log_bpf.c: no libbpf here)
 AGENT_CFLAGS := -Iagent -Ictl/lib
 # KV transfer slice hashes: XXH3-64 (Debian's libxxhash, tools/deps.sh)
 AGENT_CFLAGS += $(shell pkg-config --cflags libxxhash 2>/dev/null)

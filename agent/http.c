@@ -46,6 +46,7 @@
 #include "kvxfer.h"
 #include "receipt.h"
 #include "http.h"
+#include "log.h"
 #include "prom.h"
 #include "../tools/stamp/prefix.h"
 
@@ -1587,7 +1588,7 @@ static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
 done:
 #undef G
 	if (idn_prom_end(&p))
-		fprintf(stderr, "idn-agent: /metrics: %s\n", p.why);
+		pr_warn("idn-agent: /metrics: %s\n", p.why);
 	fclose(f);
 	ret = send_text(c, 200, "text/plain; version=0.0.4", out ? out : "");
 	free(out);
@@ -2276,7 +2277,7 @@ static void refused_log(const char *kind, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(line, sizeof(line), fmt, ap);
 		va_end(ap);
-		fprintf(stderr, "idn-agent: HTTP: %s (%lu refused in the last second)\n", line,
+		pr_warn("idn-agent: HTTP: %s (%lu refused in the last second)\n", line,
 			k[i].n);
 		k[i].last = now;
 		k[i].n = 0;
@@ -2529,7 +2530,7 @@ int http_start(struct agent *a)
 
 		d = idn_http_start(&srv, e, sizeof(e));
 		if (!d) {
-			fprintf(stderr, "idn-agent: %s\n", e);
+			pr_err("idn-agent: %s\n", e);
 			return -EADDRINUSE;
 		}
 	}

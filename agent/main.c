@@ -25,6 +25,7 @@
 #include "receipt.h"
 #include "../ctl/idnd/etcd.h"
 #include "http.h"
+#include "log.h"
 #include "idn_version.h"
 
 static const char usage_text[] =
@@ -84,7 +85,7 @@ static struct rcpt_key KEY;
 
 static void kv_log(void *arg, const char *line)
 {
-	fprintf(stderr, "idn-agent: %s\n", line);
+	pr_warn("idn-agent: %s\n", line);
 }
 
 static int kv_setup(char *err, size_t errlen)
@@ -110,7 +111,7 @@ static int kv_setup(char *err, size_t errlen)
 		return -EPERM;
 	}
 	if (A.cfg.kv_listen[0] && !A.cfg.kv_key[0])
-		fprintf(stderr, "idn-agent: WARNING: --kv-insecure: the KV listener on %s accepts "
+		pr_warn("idn-agent: WARNING: --kv-insecure: the KV listener on %s accepts "
 			"peers without a key (anyone reaching it can write this node's KV cache)\n",
 			A.cfg.kv_listen);
 	if (A.cfg.kv_key[0]) {
@@ -122,7 +123,7 @@ static int kv_setup(char *err, size_t errlen)
 			return rc;
 		}
 		o.auth = true;
-		fprintf(stderr, "idn-agent: kv peers authenticated with the key in %s\n",
+		pr_info("idn-agent: kv peers authenticated with the key in %s\n",
 			A.cfg.kv_key);
 	}
 	rc = kvx_create(&A.kvx, &o, err, errlen);
@@ -158,13 +159,13 @@ static int key_setup(void)
 			 "/var/lib/idn-agent/node-%u.key", A.cfg.node_id);
 	rc = rcpt_key_load(A.cfg.key_path, &KEY, &created);
 	if (rc) {
-		fprintf(stderr, "idn-agent: node key %s: %s%s\n", A.cfg.key_path, strerror(-rc),
+		pr_err("idn-agent: node key %s: %s%s\n", A.cfg.key_path, strerror(-rc),
 			rc == -EPERM ? " (readable by others: must be mode 0600)" : "");
 		return rc;
 	}
 	pthread_mutex_init(&A.rc.mu, NULL);
 	A.key = &KEY;
-	fprintf(stderr, "idn-agent: node key %s %s, ed25519 %s\n", A.cfg.key_path,
+	pr_info("idn-agent: node key %s %s, ed25519 %s\n", A.cfg.key_path,
 		created ? "created" : "loaded", KEY.pk_hex);
 	return 0;
 }
@@ -213,13 +214,13 @@ static void lease_tick(uint64_t now)
 
 	json_object_put(r);
 	if (A.lease.grants != grants)
-		fprintf(stderr, "idn-agent: etcd lease %llx holds %s (TTL %u s)%s%s\n",
+		pr_info("idn-agent: etcd lease %llx holds %s (TTL %u s)%s%s\n",
 			(long long)A.lease.lease, A.lease.key, A.lease.ttl,
 			A.lease.grants > 1 ? ", granted again: " : "",
 			A.lease.grants > 1 ? A.lease.err : "");
 	else if (err && err != -EAGAIN && A.lease.failures != fails &&
 		 (fails == 0 || A.lease.backoff_ms == 250 || A.cfg.verbose))
-		fprintf(stderr, "idn-agent: etcd: %s; retrying (backoff %u ms)\n", A.lease.err,
+		pr_warn("idn-agent: etcd: %s; retrying (backoff %u ms)\n", A.lease.err,
 			A.lease.backoff_ms);
 }
 
@@ -254,22 +255,19 @@ static void controller_tick(void)
 			snprintf(now, sizeof(now), "%s", A.ctl.err[0] ? A.ctl.err :
 				 refusal_text());
 			if (strcmp(now, said))
-				fprintf(stderr, "idn-agent: registration with %s failed: %s\n",
+				pr_warn("idn-agent: registration with %s failed: %s\n",
 					A.cfg.controller, now);
 			snprintf(said, sizeof(said), "%s", now);
 			A.ctl.err[0] = 0;
 		}
 		if (err) {
-			if (A.cfg.verbose)
-				fprintf(stderr, "idn-agent: registration failed (%ld)\n",
-					A.ctl.last_code);
+			pr_debug("idn-agent: registration failed (%ld)\n", A.ctl.last_code);
 			return;
 		}
-		if (A.cfg.verbose)
-			fprintf(stderr, "idn-agent: registered node %u\n", A.cfg.node_id);
+		pr_info("idn-agent: registered node %u\n", A.cfg.node_id);
 		if (A.ctl.tkey_new && A.have_tele) {
 			tele_set_key(&A.tele, A.ctl.tkey, A.ctl.tkey_id);
-			fprintf(stderr, "idn-agent: telemetry key generation %u from idnd\n",
+			pr_info("idn-agent: telemetry key generation %u from idnd\n",
 				A.ctl.tkey_id);
 		}
 		A.ctl.tkey_new = false;
@@ -278,8 +276,7 @@ static void controller_tick(void)
 	/* a managed engine that is down: no heartbeat, so idnd marks the node
 	 * down after its timeout (the next heartbeat brings it back) */
 	if (A.ad && !adapter_up(A.ad)) {
-		if (A.cfg.verbose)
-			fprintf(stderr, "idn-agent: engine down, no heartbeat\n");
+		pr_debug("idn-agent: engine down, no heartbeat\n");
 		return;
 	}
 	get_load(&l);
@@ -292,8 +289,8 @@ static void controller_tick(void)
 	err = ctl_heartbeat(&A.ctl, A.cfg.node_id, &l, res, st);
 	json_object_put(st);
 	json_object_put(res);
-	if (err && A.cfg.verbose)
-		fprintf(stderr, "idn-agent: heartbeat failed (%ld)\n", A.ctl.last_code);
+	if (err)
+		pr_debug("idn-agent: heartbeat failed (%ld)\n", A.ctl.last_code);
 }
 
 int main(int argc, char **argv)
@@ -303,6 +300,8 @@ int main(int argc, char **argv)
 	char err[256] = "";
 	int rc;
 
+	/* levelled lines, a timestamp or the journal's priority (ctl/lib/log.h) */
+	idn_log_set(IDN_LOG_INFO, true);
 	agent_cfg_defaults(&A.cfg);
 	rc = agent_cfg_parse(&A.cfg, argc, argv, err, sizeof(err));
 	if (rc == 2) {
@@ -314,23 +313,24 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (rc) {
-		fprintf(stderr, "idn-agent: %s\n", err);
+		pr_err("idn-agent: %s\n", err);
 		return 2;
 	}
+	idn_log_set(IDN_LOG_INFO + A.cfg.verbose, true);	/* -v: debug */
 	agent_profile_detect(&A.prof);
 	if (A.cfg.engine) {
 		rc = engine_init(&A.eng, &A.cfg.eng);
 		if (!rc)
 			rc = engine_start(&A.eng);
 		if (rc) {
-			fprintf(stderr, "idn-agent: engine: %s\n", strerror(-rc));
+			pr_err("idn-agent: engine: %s\n", strerror(-rc));
 			return 1;
 		}
 	}
 	if (!strcmp(A.cfg.backend, "cuda")) {
 		be = res_backend_cuda();
 		if (!be) {
-			fprintf(stderr, "idn-agent: backend cuda: plugin idn_res_cuda.so not built or not loadable\n");
+			pr_err("idn-agent: backend cuda: plugin idn_res_cuda.so not built or not loadable\n");
 			return 1;
 		}
 	}
@@ -338,34 +338,34 @@ int main(int argc, char **argv)
 	if (!rc && A.cfg.affinity_pin[0]) {
 		rc = A.cfg.engine ? state_affinity_open(&A.st, A.cfg.affinity_pin) : -EINVAL;
 		if (rc) {
-			fprintf(stderr, "idn-agent: affinity self-check: %s/idn_affinity: %s\n",
+			pr_err("idn-agent: affinity self-check: %s/idn_affinity: %s\n",
 				A.cfg.affinity_pin, A.cfg.engine ? strerror(-rc) : "needs the engine");
 			return 1;
 		}
 	}
 	if (rc) {
-		fprintf(stderr, "idn-agent: state: %s\n", strerror(-rc));
+		pr_err("idn-agent: state: %s\n", strerror(-rc));
 		return 1;
 	}
 	rc = res_init(&A.res, be, A.cfg.mem_budget);
 	if (rc) {
-		fprintf(stderr, "idn-agent: residency (%s): %s\n", be->name, strerror(-rc));
+		pr_err("idn-agent: residency (%s): %s\n", be->name, strerror(-rc));
 		return 1;
 	}
 	if (key_setup())
 		return 1;
 	rc = kv_setup(err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "idn-agent: kv transfer: %s\n", err);
+		pr_err("idn-agent: kv transfer: %s\n", err);
 		return 1;
 	}
-	fprintf(stderr, "idn-agent: kv transport %s%s%s\n", kvx_choice(A.kvx),
+	pr_info("idn-agent: kv transport %s%s%s\n", kvx_choice(A.kvx),
 		A.cfg.kv_listen[0] ? ", listening on " : ", not listening",
 		A.cfg.kv_listen);
 	if (A.cfg.engine_url[0]) {
 		rc = adapter_init(&AD, A.cfg.engine_url, A.cfg.scrape_ms, A.cfg.eng.max_seqs);
 		if (rc) {
-			fprintf(stderr, "idn-agent: engine %s: %s\n", A.cfg.engine_url, strerror(-rc));
+			pr_err("idn-agent: engine %s: %s\n", A.cfg.engine_url, strerror(-rc));
 			return 1;
 		}
 		if (A.cfg.engine_mgmt_url[0])
@@ -381,20 +381,20 @@ int main(int argc, char **argv)
 		tls.cert = A.cfg.tls_cert[0] ? A.cfg.tls_cert : NULL;
 		tls.key = A.cfg.tls_key[0] ? A.cfg.tls_key : NULL;
 		if (idn_tls_load(&tls, true, err, sizeof(err))) {
-			fprintf(stderr, "idn-agent: management listener %s / --controller: %s "
+			pr_err("idn-agent: management listener %s / --controller: %s "
 				"(--tls-ca, --tls-cert, --tls-key, or --insecure; --mgmt-listen none "
 				"for neither)\n", A.cfg.mgmt_listen, err);
 			return 2;
 		}
 		if (tls.insecure)
-			fprintf(stderr, "idn-agent: warning: --insecure: management listener %s and "
+			pr_warn("idn-agent: warning: --insecure: management listener %s and "
 				"idnd client%s%s are plain HTTP without authentication\n",
 				A.cfg.mgmt_listen, A.cfg.controller[0] ? " " : "", A.cfg.controller);
 		A.tls = &tls;
 	}
 	rc = http_start(&A);
 	if (rc) {
-		fprintf(stderr, "idn-agent: cannot listen on %s (inference) or %s (management)\n",
+		pr_err("idn-agent: cannot listen on %s (inference) or %s (management)\n",
 			A.cfg.listen, A.cfg.mgmt_listen);
 		return 1;
 	}
@@ -402,7 +402,7 @@ int main(int argc, char **argv)
 	if (A.cfg.tele[0]) {
 		rc = tele_open(&A.tele, A.cfg.tele, A.cfg.node_id, A.cfg.addr4, A.cfg.addr6);
 		if (rc) {
-			fprintf(stderr, "idn-agent: telemetry %s: %s\n", A.cfg.tele, strerror(-rc));
+			pr_err("idn-agent: telemetry %s: %s\n", A.cfg.tele, strerror(-rc));
 			return 1;
 		}
 		A.have_tele = true;
@@ -412,28 +412,28 @@ int main(int argc, char **argv)
 
 			rc = tele_key_load(A.cfg.tele_key, k, &kid);
 			if (rc) {
-				fprintf(stderr, "idn-agent: telemetry key %s: %s%s\n", A.cfg.tele_key,
+				pr_err("idn-agent: telemetry key %s: %s%s\n", A.cfg.tele_key,
 					strerror(-rc), rc == -EPERM ? " (readable by others: must be "
 					"mode 0600)" : rc == -EINVAL ? " (one line: KEY_ID HEX32)" : "");
 				return 1;
 			}
 			tele_set_key(&A.tele, k, kid);
 			sodium_memzero(k, sizeof(k));
-			fprintf(stderr, "idn-agent: telemetry key %s loaded (generation %u)\n",
+			pr_info("idn-agent: telemetry key %s loaded (generation %u)\n",
 				A.cfg.tele_key, kid);
 		}
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (A.cfg.controller[0]) {
 		if (ctl_init(&A.ctl, A.cfg.controller)) {
-			fprintf(stderr, "idn-agent: libcurl init failed\n");
+			pr_err("idn-agent: libcurl init failed\n");
 			return 1;
 		}
 		A.ctl.tls = A.tls;
 		A.have_ctl = true;
 		/* identity: every request signed with the node key (docs/security.md) */
 		if (ctl_identity(&A.ctl, &KEY, A.cfg.node_id, A.cfg.enrol_stmt, A.cfg.attestation)) {
-			fprintf(stderr, "idn-agent: --enrol-statement/--attestation: not a JSON object "
+			pr_err("idn-agent: --enrol-statement/--attestation: not a JSON object "
 				"file\n");
 			return 1;
 		}
@@ -450,7 +450,7 @@ int main(int argc, char **argv)
 							    A.cfg.etcd_pass[0] ? A.cfg.etcd_pass : NULL,
 							    &why) : -EINVAL;
 			if (rc) {
-				fprintf(stderr, "idn-agent: --etcd-user/--etcd-password-file: %s%s%s\n",
+				pr_err("idn-agent: --etcd-user/--etcd-password-file: %s%s%s\n",
 					why, rc != -EINVAL ? ": " : "",
 					rc != -EINVAL ? strerror(-rc) : "");
 				return 2;
@@ -459,7 +459,7 @@ int main(int argc, char **argv)
 		rc = ctl_lease_init(&A.lease, A.cfg.etcd, A.cfg.etcd_domain, A.cfg.node_id,
 				    A.cfg.etcd_ttl);
 		if (rc) {
-			fprintf(stderr, "idn-agent: etcd %s: %s\n", A.cfg.etcd,
+			pr_err("idn-agent: etcd %s: %s\n", A.cfg.etcd,
 				A.lease.err[0] ? A.lease.err : strerror(-rc));
 			return rc == -EINVAL ? 2 : 1;
 		}
@@ -468,10 +468,10 @@ int main(int argc, char **argv)
 	if (A.ad) {
 		rc = adapter_start(A.ad);
 		if (rc) {
-			fprintf(stderr, "idn-agent: engine adapter: %s\n", strerror(-rc));
+			pr_err("idn-agent: engine adapter: %s\n", strerror(-rc));
 			return 1;
 		}
-		fprintf(stderr, "idn-agent: managing engine %s (scrape every %u ms)%s\n",
+		pr_info("idn-agent: managing engine %s (scrape every %u ms)%s\n",
 			A.cfg.engine_url, A.cfg.scrape_ms,
 			A.cfg.engine ? ", emulator beside it" : "");
 	}
@@ -479,7 +479,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "idn-agent: node %u listening on %s, %u cpus, %llu MiB, %u gpus (%s)%s%s\n",
+	pr_info("idn-agent: node %u listening on %s, %u cpus, %llu MiB, %u gpus (%s)%s%s\n",
 		A.cfg.node_id, A.cfg.listen, A.prof.cpus,
 		(unsigned long long)(A.prof.mem_total >> 20), A.prof.n_gpus, A.prof.gpu_source,
 		A.have_tele ? ", telemetry to " : "", A.have_tele ? A.cfg.tele : "");
@@ -489,11 +489,13 @@ int main(int argc, char **argv)
 
 		if (hup) {	/* verbose, hb-ms, tele-ms again (config.c) */
 			hup = 0;
-			if (agent_cfg_reload(&A.cfg, argc, argv, err, sizeof(err)))
-				fprintf(stderr, "idn-agent: reload: %s (nothing changed)\n", err);
-			else
-				fprintf(stderr, "idn-agent: reloaded: verbose %d, hb-ms %u, tele-ms %u\n",
+			if (agent_cfg_reload(&A.cfg, argc, argv, err, sizeof(err))) {
+				pr_warn("idn-agent: reload: %s (nothing changed)\n", err);
+			} else {
+				idn_log_set(IDN_LOG_INFO + A.cfg.verbose, true);
+				pr_info("idn-agent: reloaded: verbose %d, hb-ms %u, tele-ms %u\n",
 					A.cfg.verbose, A.cfg.hb_ms, A.cfg.tele_ms);
+			}
 			next_hb = next_tele = 0;
 		}
 
@@ -520,7 +522,7 @@ int main(int argc, char **argv)
 	}
 	if (A.have_lease) {	/* the key goes with the lease: node down at once */
 		ctl_lease_fini(&A.lease);
-		fprintf(stderr, "idn-agent: etcd lease revoked\n");
+		pr_info("idn-agent: etcd lease revoked\n");
 	}
 	http_stop(&A);
 	if (A.ad)

@@ -145,6 +145,6 @@ $(O)/tools/idn_ctlbench: tools/bench/idn_ctlbench.c ctl/capsig.c ctl/capsig.h $(
 # build/tools/idn_tlsbench    tls_api_rps_vs_plain: idnd's API over mutual TLS
 #                             vs plain, keep-alive clients (run.sh placement)
 ALL_TARGETS += $(O)/tools/idn_tlsbench
-$(O)/tools/idn_tlsbench: tools/bench/idn_tlsbench.c ctl/lib/http.c ctl/lib/http.h | $(O)/tools
+$(O)/tools/idn_tlsbench: tools/bench/idn_tlsbench.c ctl/lib/http.c ctl/lib/http.h ctl/lib/log.c | $(O)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -o $@ $< ctl/lib/http.c $(LDFLAGS) $(HTTP_LIBS) -lpthread
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -o $@ $< ctl/lib/http.c ctl/lib/log.c $(LDFLAGS) $(HTTP_LIBS) -lpthread

@@ -16,6 +16,7 @@
 #include <gnutls/x509.h>
 
 #include "http.h"
+#include "log.h"
 
 static const char *const role_names[IDN_ROLE__MAX] = {
 	[IDN_ROLE_NONE] = "none",
@@ -160,7 +161,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = 0;
-	fprintf(stderr, "%s: %s%s\n", (const char *)cls, line,
+	pr_warn("%s: %s%s\n", (const char *)cls, line,
 		strstr(line, "andshake") ? " (TLS handshake failed: a plain HTTP client on the "
 		"TLS port, or one that does not trust our certificate)" : "");
 }
@@ -348,17 +349,17 @@ void idn_http_deny_log(const char *prefix, const struct idn_peer *p, const char 
 	pthread_mutex_lock(&mu);
 	if (now != sec) {
 		if (quiet)
-			fprintf(stderr, "%s: %lu more refusal(s) not logged in the last second\n",
+			pr_warn("%s: %lu more refusal(s) not logged in the last second\n",
 				prefix, quiet);
 		sec = now;
 		n = quiet = 0;
 	}
 	if (++n <= 20) {
 		if (p->role == IDN_ROLE_NONE)
-			fprintf(stderr, "%s: 403 %s %.128s refused for %s: %s\n", prefix, method,
+			pr_warn("%s: 403 %s %.128s refused for %s: %s\n", prefix, method,
 				url, p->name, p->why);
 		else
-			fprintf(stderr, "%s: 403 %s %.128s refused for %s (role %s): needs %s\n",
+			pr_warn("%s: 403 %s %.128s refused for %s (role %s): needs %s\n",
 				prefix, method, url, p->name, idn_role_name(p->role), need);
 	} else {
 		quiet++;

@@ -24,6 +24,7 @@ enum idn_log_level {
 	IDN_LOG_LIBBPF_DEBUG = 3,
 };
 
+/* A tool's log (idnctl): plain lines; libbpf's output too (log_bpf.c). */
 void idn_log_init(int verbosity);
 /*
  * A daemon's log (idnd): info and above by default, -v debug; every line
@@ -33,6 +34,12 @@ void idn_log_init(int verbosity);
  * stamping the time itself.
  */
 void idn_log_daemon(int verbosity);
+/*
+ * The sink alone (log.c), for programs that do not link libbpf (idn-agent
+ * links log.c without log_bpf.c): VERBOSITY is the highest level printed
+ * (IDN_LOG_INFO: info and above); DAEMON, the daemon's line style above.
+ */
+void idn_log_set(int verbosity, bool daemon);
 int idn_log_verbosity(void);
 /* Suppress libbpf output (e.g. around an expected failure); returns old state. */
 bool idn_log_libbpf_quiet(bool quiet);

@@ -34,11 +34,11 @@ fuzz: $(FUZZ_BINS)
 $(O)/fuzz:
 	$(Q)mkdir -p $@
 
-$(O)/fuzz/fuzz_args: selftests/fuzz/fuzz_args.c ctl/lib/args.c ctl/lib/names.c ctl/lib/log.c \
+$(O)/fuzz/fuzz_args: selftests/fuzz/fuzz_args.c ctl/lib/args.c ctl/lib/names.c ctl/lib/log.c ctl/lib/log_bpf.c \
 		$(LIBIDN_HDRS) | $(O)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(INCLUDES) -Ictl/lib -o $@ $< \
-		ctl/lib/args.c ctl/lib/names.c ctl/lib/log.c $(LDLIBS_BPF)
+		ctl/lib/args.c ctl/lib/names.c ctl/lib/log.c ctl/lib/log_bpf.c $(LDLIBS_BPF)
 
 # api.c is #included by the harness (its handlers are static); the rest of
 # idnd is linked as is, idnd.c with its main() renamed; no libmicrohttpd.
