@@ -15,8 +15,9 @@ PKGS=(
 	# configuration files (/etc/idn/*.conf, ctl/lib/conf.c)
 	libinih-dev
 	# Debian packages (make deb) and their test in a fresh Debian 12 chroot
-	# (selftests/pkg/test_packages.sh)
-	debhelper dh-dkms dkms lintian debootstrap dpkg-dev systemd
+	# (selftests/pkg/test_packages.sh), booted with systemd-nspawn to start
+	# the units with systemctl
+	debhelper dh-dkms dkms lintian debootstrap dpkg-dev systemd systemd-container
 	# control-plane mutual TLS (ctl/lib/http.c: GnuTLS, libmicrohttpd's TLS
 	# library); certificates for the demo and tests with the openssl CLI
 	libgnutls28-dev openssl

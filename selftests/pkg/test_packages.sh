@@ -5,19 +5,23 @@
 # build them (make deb: debhelper, from a copy of the tree without .git),
 # lintian on them, install them into a fresh Debian 12 chroot (apt takes
 # their dependencies from the Debian archive), run each binary's --version,
-# systemd-analyze verify the units, then start idnd and an agent from their
-# units' ExecStart lines with the shipped /etc/idn configuration (plus the
-# TLS certificates the operator guide has one create): both answer
-# /healthz, the agent registers and, once approved with idnctl, idnd lists
-# it up and the agent's /readyz turns 200.
+# systemd-analyze verify the units; then, as the operator guide has one do,
+# create the TLS certificates, edit /etc/idn, boot the system with systemd
+# (systemd-nspawn -b) and `systemctl start idn-dataplane@pkgdp0 idnd
+# idn-agent`: all three active, the program attached to pkgdp0, idnd and
+# the agent answer /healthz, the agent registers and, once approved with
+# idnctl, idnd lists it up, the agent's /readyz turns 200 and the
+# dataplane's pins hold idnd's node table; the three Prometheus exports
+# (promtool check metrics clean where promtool is installed), systemctl
+# reload, levels kept by journald, systemctl stop.
 #
 # The base chroot (debootstrap minbase + systemd + dkms) is built when
 # absent and cached as a tarball under $IDN_KCACHE (/var/cache/idn):
 # reruns unpack it (seconds); apt's downloads are cached beside it. The
-# services run in a network namespace of their own (loopback only), with
-# an empty bpffs of their own at the chroot's /sys/fs/bpf (no router's
-# pins are reachable). Mounts, namespace, processes and the chroot are
-# removed on every exit (lib.sh's EXIT trap).
+# booted system runs in a network namespace of its own (loopback and a
+# veth pair), with an empty bpffs of its own at its /sys/fs/bpf (no
+# router's pins are reachable). The container (powered off), mounts,
+# namespace and the chroot are removed on every exit (lib.sh's EXIT trap).
 #
 # IDN_PKG_PREBUILT=1: test the packages already in $O/deb (no make deb).
 # IDN_PKG_FIGURES=FILE: write "packages_built N count" and
@@ -25,7 +29,8 @@
 source "$(dirname "$0")/../net/lib.sh"
 
 require_root
-require_cmd dpkg-buildpackage dh debootstrap systemd-analyze zstd openssl curl jq chroot
+require_cmd dpkg-buildpackage dh debootstrap systemd-analyze systemd-nspawn zstd openssl curl jq \
+	chroot nsenter
 KCACHE=${IDN_KCACHE:-/var/cache/idn}
 SUITE=bookworm
 MIRROR=${IDN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -81,14 +86,21 @@ make_tmpdir
 R=$TMPD/root
 mkdir -p "$R"
 zstd -dc "$BASE" | tar -C "$R" -x
-# rbind mounts: removed recursively, deepest first, before the tree goes
-on_cleanup "for m in proc sys dev; do umount -R '$R/'\$m || umount -Rl '$R/'\$m; done"
+# the host's /proc, /sys, /dev (rbind) and apt's cache for chroot(8);
+# removed (recursively, deepest first) before systemd boots the tree, and
+# at exit
+unbind() {
+	local m
+	for m in proc sys dev var/cache/apt/archives; do
+		mountpoint -q "$R/$m" || continue
+		umount -R "$R/$m" 2>/dev/null || umount -Rl "$R/$m"
+	done
+}
+on_cleanup unbind
 for m in proc sys dev; do
 	mount --rbind "/$m" "$R/$m" && mount --make-rslave "$R/$m"
 done
-# an empty bpffs of the test's own: idnd's default pin dir holds nothing
-make_bpffs "$R/sys/fs/bpf"
-mount --bind "$APTCACHE" "$R/var/cache/apt/archives" && _mount_list+=("$R/var/cache/apt/archives")
+mount --bind "$APTCACHE" "$R/var/cache/apt/archives"
 cp /etc/resolv.conf "$R/etc/resolv.conf"
 mkdir -p "$R/pkgs" && cp "${debs[@]}" "$R/pkgs/"
 inr() { chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"; }
@@ -148,41 +160,102 @@ sec=$(inr systemd-analyze security --offline=true /lib/systemd/system/idnd.servi
 	/lib/systemd/system/idn-agent.service 2>&1 | sed -n 's/.*Overall exposure level for \([^ ]*\): \([0-9.]*\).*/\1 \2/p')
 [ -n "$sec" ] && log "systemd-analyze security (exposure, 0 best .. 10):" $sec
 
-# ---- start idnd and the agent as their units would, shipped config
+
+# ---- the operator's part: certificates (docs/operator.md), /etc/idn edits
 T=$R/etc/idn/tls
 mkdir -p "$T"
 mk_role_certs "$T" >/dev/null || { tap_fail "test certificates"; tap_done; }
-execstart() { sed -n 's/^ExecStart=//p' "$R/lib/systemd/system/$1.service"; }
-# StateDirectory= of the units
-mkdir -p "$R/var/lib/idn/artifacts" "$R/var/lib/idn-agent"
+# idnd programs this router's dataplane: the pins idn-dataplane@ makes
+sed -i 's|^#pin = /sys/fs/bpf/idn$|pin = /sys/fs/bpf/idn|' "$R/etc/idn/idnd.conf"
+check "the operator edits /etc/idn/idnd.conf: pin = /sys/fs/bpf/idn" \
+	grep -q '^pin = /sys/fs/bpf/idn$' "$R/etc/idn/idnd.conf"
+
+# ---- boot the installed system with systemd: systemd-nspawn -b, in a
+# network namespace of the test's own (loopback, and a veth pair for the
+# dataplane: pkgdp0 steered, pkgdp1 its peer), with an empty bpffs of its
+# own at /sys/fs/bpf. nspawn's defaults refuse bpf(2) and keep neither
+# CAP_BPF nor CAP_PERFMON: both are granted (a router container needs
+# them as much). Device units do not exist in a container (no udev, /sys
+# read-only), so the one thing not exercised is idn-dataplane@'s
+# BindsTo=/After= its interface's device: the test installs the shipped
+# unit less those two names as an override in /etc/systemd/system
+# (systemd-analyze verify above checks the shipped one as it is).
 setup_ns PKG
-bg_ns "$PKG" "$TMPD/idnd.log" chroot "$R" $(execstart idnd)
-IDND_PID=$BG_PID	# nsenter and chroot exec: idnd's own pid, as $MAINPID
+ip -n "$PKG" link add pkgdp0 type veth peer name pkgdp1 &&
+	ip -n "$PKG" link set pkgdp0 up && ip -n "$PKG" link set pkgdp1 up ||
+	{ tap_fail "veth pair pkgdp0/pkgdp1"; tap_done; }
+make_bpffs "$TMPD/bpf"
+unbind
+U=$R/lib/systemd/system/idn-dataplane@.service
+sed -e 's/ sys-subsystem-net-devices-%i\.device//' \
+	-e '/^BindsTo=sys-subsystem-net-devices-%i\.device$/d' "$U" >"$R/etc/systemd/system/${U##*/}"
+n=$(diff "$U" "$R/etc/systemd/system/${U##*/}" | grep -c '^[<>]')
+[ "$n" -eq 3 ] || { tap_fail "idn-dataplane@ less its device dependency ($n lines differ, 3 expected)"; tap_done; }
+# stop: SIGTERM to nspawn powers the container off; insist after 20 s
+stop_container() {
+	local i
+	kill "$1" 2>/dev/null || return 0
+	for i in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$1"
+}
+t0=$SECONDS
+systemd-nspawn -q -D "$R" -M "idn${PKG,,}" --register=no --keep-unit --console=read-only \
+	--network-namespace-path="/run/netns/$PKG" --bind="$TMPD/bpf:/sys/fs/bpf" \
+	--capability=CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN,CAP_IPC_LOCK --system-call-filter=bpf \
+	-b >"$TMPD/boot.log" 2>&1 &
+NSP=$!
+on_cleanup "stop_container $NSP"
+# inc CMD...: CMD inside the container (its namespaces, its /usr/bin)
+inc() { nsenter -t "$LEADER" -a env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 "$@"; }
+LEADER= st=
+for _ in $(seq 900); do
+	kill -0 "$NSP" 2>/dev/null || break
+	# the container's init: nspawn's child once it runs systemd (a
+	# child of nspawn's before that is gone by then)
+	LEADER=$(pgrep -x -P "$NSP" systemd | head -1)
+	[ -n "$LEADER" ] && st=$(inc systemctl is-system-running 2>/dev/null)
+	case $st in running | degraded) break ;; esac
+	sleep 0.1
+done
+case $st in
+running) tap_ok "systemd boots the installed system (systemd-nspawn -b): running in $((SECONDS - t0)) s" ;;
+*)
+	tail -15 "$TMPD/boot.log" | sed 's/^/#   /'
+	[ -n "$LEADER" ] && inc systemctl --failed --no-pager --no-legend 2>&1 | sed 's/^/#   /'
+	tap_fail "systemd boots the installed system (systemd-nspawn -b): ${st:-no container}"
+	tap_done
+	;;
+esac
+
+# ---- systemctl start, as the operator guide says
+out=$(inc systemctl start idn-dataplane@pkgdp0.service idnd.service idn-agent.service 2>&1)
+tap_result "systemctl start idn-dataplane@pkgdp0 idnd idn-agent" $? "$out"
+for u in idn-dataplane@pkgdp0 idnd idn-agent; do
+	a=$(inc systemctl is-active "$u.service")
+	if [ "$a" = active ]; then
+		tap_ok "systemctl is-active $u: active"
+	else
+		inc journalctl -u "$u.service" --no-pager -n 10 -o cat 2>&1 | sed 's/^/#   /'
+		tap_fail "systemctl is-active $u: $a"
+	fi
+done
+out=$(ip -n "$PKG" link show dev pkgdp0)
+grep -q 'prog/xdp' <<<"$out"
+tap_result "idn-dataplane@pkgdp0 attached the steering program to pkgdp0 (XDP, dataplane.conf)" $? "$out"
 wait_listen "$PKG" 8787 || true
-bg_ns "$PKG" "$TMPD/agent.log" chroot "$R" $(execstart idn-agent)
-AGENT_PID=$BG_PID
 wait_listen "$PKG" 8000 || true
-wait_listen "$PKG" 9000 || true
 cu() { in_ns "$PKG" curl -s --max-time 5 --cacert "$T/ca.pem" --cert "$T/admin.pem" \
 	--key "$T/admin.key" "$@"; }
 h=$(cu https://127.0.0.1:8787/healthz)
-if [ "$h" = ok ]; then
-	tap_ok "idnd (ExecStart of idnd.service, /etc/idn/idnd.conf) answers /healthz over TLS"
-else
-	sed 's/^/#   /' "$TMPD/idnd.log" | tail -10
-	tap_fail "idnd (ExecStart of idnd.service, /etc/idn/idnd.conf) answers /healthz over TLS"
-fi
+tap_result "idnd (idnd.service, /etc/idn/idnd.conf) answers /healthz over TLS" \
+	"$([ "$h" = ok ]; echo $?)" "$(inc journalctl -u idnd.service -n 10 -o cat 2>&1)"
 # the inference listener (plain, the load balancer's probe) and the
 # management listener (mutual TLS)
 h=$(in_ns "$PKG" curl -s --max-time 5 http://127.0.0.1:8000/healthz)$(cu https://127.0.0.1:9000/healthz)
-if [ "$h" = okok ]; then
-	tap_ok "idn-agent (ExecStart of idn-agent.service, /etc/idn/agent.conf) answers /healthz on both listeners"
-else
-	sed 's/^/#   /' "$TMPD/agent.log" | tail -10
-	tap_fail "idn-agent (ExecStart of idn-agent.service, /etc/idn/agent.conf) answers /healthz on both listeners"
-fi
+tap_result "idn-agent (idn-agent.service, /etc/idn/agent.conf) answers /healthz on both listeners" \
+	"$([ "$h" = okok ]; echo $?)" "$(inc journalctl -u idn-agent.service -n 10 -o cat 2>&1)"
 # enrol = approve (shipped): node 1 waits; the operator approves it with idnctl
-ctlr() { in_ns "$PKG" chroot "$R" idnctl --ca /etc/idn/tls/ca.pem --cert /etc/idn/tls/admin.pem \
+ctlr() { inc idnctl --ca /etc/idn/tls/ca.pem --cert /etc/idn/tls/admin.pem \
 	--key /etc/idn/tls/admin.key "$@"; }
 ok=1
 for _ in $(seq 50); do
@@ -190,7 +263,7 @@ for _ in $(seq 50); do
 	sleep 0.2
 done
 tap_result "the agent's key waits at idnd; idnctl node approve 1 enrols it" $ok \
-	"$(tail -5 "$TMPD/agent.log")"
+	"$(inc journalctl -u idn-agent.service -n 5 -o cat 2>&1)"
 ok=1
 for _ in $(seq 50); do
 	up=$(ctlr -j node list 2>/dev/null | jq -r '.[] | select(.id == 1) | .state' 2>/dev/null)
@@ -199,27 +272,80 @@ for _ in $(seq 50); do
 	sleep 0.2
 done
 tap_result "approved: idnd lists node 1 up, the agent's /readyz is 200" $ok \
-	"node state=$up readyz=$r; $(tail -3 "$TMPD/agent.log")"
-# systemctl reload (ExecReload: kill -HUP $MAINPID) re-reads the shipped file
-sed -i 's/^hb-timeout = 3000$/hb-timeout = 4000/' "$R/etc/idn/idnd.conf"
-sed -i 's/^hb-ms = 1000$/hb-ms = 900/' "$R/etc/idn/agent.conf"
-reload=$(sed -n 's/^ExecReload=//p' "$R/lib/systemd/system/idnd.service")
-[ "$reload" = '/bin/kill -HUP $MAINPID' ] && [ -x "$R/bin/kill" ] &&
-	inr /bin/kill -HUP "$IDND_PID" && inr /bin/kill -HUP "$AGENT_PID"
+	"node state=$up readyz=$r; $(inc journalctl -u idn-agent.service -n 3 -o cat 2>&1)"
+
+# ---- what Prometheus scrapes: idnd's /metrics, the agent's /metrics, the
+# dataplane's counters (idnctl stats; its pins are the unit's, with the
+# node table idnd compiled into them)
+cu https://127.0.0.1:8787/metrics >"$TMPD/idnd.prom"
+in_ns "$PKG" curl -s --max-time 5 http://127.0.0.1:8000/metrics >"$TMPD/agent.prom"
 ok=1
 for _ in $(seq 50); do
-	grep -q 'idnd: reloaded /etc/idn/idnd.conf: .*hb-timeout 4000' "$TMPD/idnd.log" &&
-		grep -q 'idn-agent: reloaded: .*hb-ms 900' "$TMPD/agent.log" && { ok=0; break; }
+	inc idnctl stats prometheus >"$TMPD/dp.prom" 2>&1 &&
+		grep -q '^idn_dp_node_health{node="1",health="up"} 1$' "$TMPD/dp.prom" && { ok=0; break; }
+	sleep 0.2
+done
+tap_result "the dataplane's export has node 1 up (idnd compiled its node table into the unit's pins)" \
+	$ok "$(grep -E '^idn_dp_node|^idnctl' "$TMPD/dp.prom" | head -5)"
+for x in idnd:idnd_ agent:idn_agent_ dp:idn_dp_; do
+	f=$TMPD/${x%%:*}.prom
+	n=$(grep -c "^# TYPE ${x#*:}" "$f" || true)
+	out=
+	st=0
+	if command -v promtool >/dev/null; then
+		out=$(promtool check metrics <"$f" 2>&1) || st=$?
+		[ -z "$out" ] || st=1
+	fi
+	tap_result "${x%%:*}'s Prometheus export: $n ${x#*:}* families$(command -v promtool >/dev/null &&
+		echo ', promtool check metrics clean')" "$([ "$n" -gt 0 ] && [ $st -eq 0 ]; echo $?)" "$out"
+done
+
+# ---- systemctl reload (ExecReload: SIGHUP) re-reads the edited files
+sed -i 's/^hb-timeout = 3000$/hb-timeout = 4000/' "$R/etc/idn/idnd.conf"
+sed -i 's/^hb-ms = 1000$/hb-ms = 900/' "$R/etc/idn/agent.conf"
+out=$(inc systemctl reload idnd.service idn-agent.service 2>&1)
+ok=$?
+jl() { inc journalctl --no-pager -o cat -u "$@"; }
+for _ in $(seq 50); do
+	[ $ok -eq 0 ] || break
+	jl idnd.service | grep -q 'idnd: reloaded /etc/idn/idnd.conf: .*hb-timeout 4000' &&
+		jl idn-agent.service | grep -q 'idn-agent: reloaded: .*hb-ms 900' && break
 	sleep 0.1
 done
+jl idnd.service | grep -q 'idnd: reloaded /etc/idn/idnd.conf: .*hb-timeout 4000' &&
+	jl idn-agent.service | grep -q 'idn-agent: reloaded: .*hb-ms 900' || ok=1
 h=$(cu https://127.0.0.1:8787/healthz)
 [ "$h" = ok ] || ok=1
-tap_result "reload (the units' ExecReload, SIGHUP): idnd and the agent re-read /etc/idn, idnd still answers" \
-	$ok "$(tail -2 "$TMPD/idnd.log"; tail -2 "$TMPD/agent.log")"
-# journald-friendly: every line of idnd's log carries a level (a timestamp
-# and a level word outside the journal, ctl/lib/log.h)
-bad=$(grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (error|warn|info|debug) ' "$TMPD/idnd.log" || true)
-[ "$bad" -eq 0 ] || grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z (error|warn|info|debug) ' \
-	"$TMPD/idnd.log" | head -3 | sed 's/^/#   /'
-check "idnd's log lines carry a timestamp and a level ($bad without)" test "$bad" -eq 0
+tap_result "systemctl reload idnd idn-agent: both re-read /etc/idn (journal), idnd still answers" \
+	$ok "$out $(jl idnd.service | tail -2; jl idn-agent.service | tail -2)"
+
+# ---- journald keeps the levels: every line of idnd and the agent came
+# with its sd-daemon(3) priority (none left in the text, no timestamp of
+# their own); the agent's refusal before approval is a warning
+inc journalctl --no-pager -o json -u idnd.service -u idn-agent.service \
+	--output-fields=PRIORITY,MESSAGE,_COMM >"$TMPD/journal.json" 2>&1
+n=$(jq -r 'select(._COMM == "idnd" or ._COMM == "idn-agent") | .MESSAGE | strings' \
+	"$TMPD/journal.json" | grep -c .)
+bad=$(jq -r 'select(._COMM == "idnd" or ._COMM == "idn-agent") | .MESSAGE | strings' \
+	"$TMPD/journal.json" | grep -cE '^(<[0-7]>|[0-9]{4}-[0-9]{2}-[0-9]{2}T)' || true)
+w=$(jq -r 'select(._COMM == "idn-agent" and .PRIORITY == "4") | .MESSAGE | strings' \
+	"$TMPD/journal.json" | grep -c 'registration with .* failed: HTTP 403' || true)
+i=$(jq -r 'select(._COMM == "idn-agent" and .PRIORITY == "6") | .MESSAGE | strings' \
+	"$TMPD/journal.json" | grep -c 'idn-agent: registered node 1' || true)
+tap_result "journal: $n lines of idnd and the agent, $bad with a level or time left in the text; the agent's 403 at warning ($w), its registration at info ($i)" \
+	"$([ "$n" -gt 0 ] && [ "$bad" -eq 0 ] && [ "$w" -ge 1 ] && [ "$i" -ge 1 ]; echo $?)" \
+	"$(jq -c 'select(._COMM == "idn-agent") | [.PRIORITY, .MESSAGE]' "$TMPD/journal.json" | head -8)"
+
+# ---- systemctl stop: the interface is detached, the pins stay for idnd
+out=$(inc systemctl stop idn-dataplane@pkgdp0.service 2>&1)
+st=$?
+a=$(inc systemctl is-active idn-dataplane@pkgdp0.service)
+l=$(ip -n "$PKG" link show dev pkgdp0)
+tap_result "systemctl stop idn-dataplane@pkgdp0: inactive, pkgdp0 detached, the pins kept, idnd active" \
+	"$([ $st -eq 0 ] && [ "$a" = inactive ] && ! grep -q 'prog/xdp' <<<"$l" &&
+	   [ -e "$TMPD/bpf/idn/idn_plans" ] && [ "$(inc systemctl is-active idnd.service)" = active ]
+	   echo $?)" "$out $a $l"
+out=$(inc systemctl stop idnd.service idn-agent.service 2>&1)
+a=$(inc systemctl is-active idnd.service idn-agent.service | tr '\n' ' ')
+tap_result "systemctl stop idnd idn-agent: ${a% }" "$([ "$a" = "inactive inactive " ]; echo $?)" "$out"
 tap_done
