@@ -17,7 +17,8 @@
 #   SYSCONFDIR/idn/{idnd,agent,dataplane}.conf   default configuration (INI,
 #                              docs/operator.md); never overwritten by install
 #   SYSTEMDUNITDIR: idnd.service idn-agent.service idn-dataplane@.service
-#                   idn-watcher.service (dist/systemd/*.in, paths substituted)
+#                   idn-watcher.service idn-exporter.service (dist/systemd/*.in,
+#                   paths substituted)
 #   BASHCOMPDIR/idnctl         generated from idnctl's grammar (dist/gen-completion.sh)
 #   MANDIR/man8, DOCDIR        man pages, docs/*.md, README.md
 PREFIX ?= /usr/local
@@ -36,7 +37,8 @@ INSTALL ?= install
 
 IDN_SHIP_BPF := $(filter $(O)/bpf/idn_steer.bpf.o $(O)/bpf/idn_node.bpf.o \
 	$(O)/bpf/idn_stamp.bpf.o $(O)/bpf/idn_pass.bpf.o,$(BPF_OBJS))
-IDN_UNITS := idnd.service idn-agent.service idn-dataplane@.service idn-watcher.service
+IDN_UNITS := idnd.service idn-agent.service idn-dataplane@.service idn-watcher.service \
+	idn-exporter.service
 IDN_UNIT_OUT := $(addprefix $(O)/dist/,$(IDN_UNITS))
 IDN_COMPLETION := $(O)/dist/idnctl.bash
 
@@ -80,7 +82,8 @@ install-dataplane: $(IDNCTL) $(O)/idn-stamp $(IDN_SHIP_BPF) $(IDN_UNIT_OUT) $(ID
 	$(Q)$(INSTALL) -m 0755 $(IDNCTL) $(O)/idn-stamp $(DESTDIR)$(BINDIR)/
 	$(Q)$(INSTALL) -m 0644 $(IDN_SHIP_BPF) $(DESTDIR)$(IDN_LIBDIR)/bpf/
 	$(Q)$(INSTALL) -m 0644 docs/idnctl.8 docs/idn-stamp.8 $(DESTDIR)$(MANDIR)/man8/
-	$(Q)$(INSTALL) -m 0644 $(O)/dist/idn-dataplane@.service $(DESTDIR)$(SYSTEMDUNITDIR)/
+	$(Q)$(INSTALL) -m 0644 $(O)/dist/idn-dataplane@.service $(O)/dist/idn-exporter.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/
 	$(Q)$(INSTALL) -m 0644 $(IDN_COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/idnctl
 	$(Q)$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	$(call idn_conf,dist/etc/dataplane.conf,$(SYSCONFDIR)/idn,0644)

@@ -8,7 +8,7 @@
 # systemd-analyze verify the units; then, as the operator guide has one do,
 # create the TLS certificates, edit /etc/idn, boot the system with systemd
 # (systemd-nspawn -b) and `systemctl start idn-dataplane@pkgdp0 idnd
-# idn-agent`: all three active, the program attached to pkgdp0, idnd and
+# idn-agent idn-exporter`: all four active, the program attached to pkgdp0, idnd and
 # the agent answer /healthz, the agent registers and, once approved with
 # idnctl, idnd lists it up, the agent's /readyz turns 200 and the
 # dataplane's pins hold idnd's node table; the three Prometheus exports
@@ -145,7 +145,7 @@ grep -q '^idn/' <<<"$out"
 tap_result "idn-dkms: dkms knows the module (dkms status)" $? "$out"
 
 # ---- the units, as shipped
-units=(idnd.service idn-watcher.service idn-agent.service)
+units=(idnd.service idn-watcher.service idn-agent.service idn-exporter.service)
 vdir=$R/tmp/units
 mkdir -p "$vdir"
 for u in "${units[@]}"; do
@@ -155,7 +155,7 @@ done
 cp "$R/lib/systemd/system/idn-dataplane@.service" "$vdir/idn-dataplane@lo.service"
 out=$(inr systemd-analyze verify --man=no $(cd "$R" && ls tmp/units/*.service | sed 's|^|/|') 2>&1)
 [ -z "$out" ] || log "$out"
-check "systemd-analyze verify: the four units, no message" test -z "$out"
+check "systemd-analyze verify: the five units, no message" test -z "$out"
 sec=$(inr systemd-analyze security --offline=true /lib/systemd/system/idnd.service \
 	/lib/systemd/system/idn-agent.service 2>&1 | sed -n 's/.*Overall exposure level for \([^ ]*\): \([0-9.]*\).*/\1 \2/p')
 [ -n "$sec" ] && log "systemd-analyze security (exposure, 0 best .. 10):" $sec
@@ -228,9 +228,10 @@ running) tap_ok "systemd boots the installed system (systemd-nspawn -b): running
 esac
 
 # ---- systemctl start, as the operator guide says
-out=$(inc systemctl start idn-dataplane@pkgdp0.service idnd.service idn-agent.service 2>&1)
-tap_result "systemctl start idn-dataplane@pkgdp0 idnd idn-agent" $? "$out"
-for u in idn-dataplane@pkgdp0 idnd idn-agent; do
+out=$(inc systemctl start idn-dataplane@pkgdp0.service idnd.service idn-agent.service \
+	idn-exporter.service 2>&1)
+tap_result "systemctl start idn-dataplane@pkgdp0 idnd idn-agent idn-exporter" $? "$out"
+for u in idn-dataplane@pkgdp0 idnd idn-agent idn-exporter; do
 	a=$(inc systemctl is-active "$u.service")
 	if [ "$a" = active ]; then
 		tap_ok "systemctl is-active $u: active"
@@ -275,18 +276,18 @@ tap_result "approved: idnd lists node 1 up, the agent's /readyz is 200" $ok \
 	"node state=$up readyz=$r; $(inc journalctl -u idn-agent.service -n 3 -o cat 2>&1)"
 
 # ---- what Prometheus scrapes: idnd's /metrics, the agent's /metrics, the
-# dataplane's counters (idnctl stats; its pins are the unit's, with the
-# node table idnd compiled into them)
+# dataplane's counters (idn-exporter's /metrics: the pins of
+# idn-dataplane@, with the node table idnd compiled into them)
 cu https://127.0.0.1:8787/metrics >"$TMPD/idnd.prom"
 in_ns "$PKG" curl -s --max-time 5 http://127.0.0.1:8000/metrics >"$TMPD/agent.prom"
 ok=1
 for _ in $(seq 50); do
-	inc idnctl stats prometheus >"$TMPD/dp.prom" 2>&1 &&
+	in_ns "$PKG" curl -s --max-time 5 http://127.0.0.1:9477/metrics >"$TMPD/dp.prom" &&
 		grep -q '^idn_dp_node_health{node="1",health="up"} 1$' "$TMPD/dp.prom" && { ok=0; break; }
 	sleep 0.2
 done
-tap_result "the dataplane's export has node 1 up (idnd compiled its node table into the unit's pins)" \
-	$ok "$(grep -E '^idn_dp_node|^idnctl' "$TMPD/dp.prom" | head -5)"
+tap_result "idn-exporter's /metrics: node 1 up (idnd compiled its node table into the dataplane's pins)" \
+	$ok "$(grep -E '^idn_dp_node' "$TMPD/dp.prom" | head -5; inc journalctl -u idn-exporter -n 3 -o cat)"
 for x in idnd:idnd_ agent:idn_agent_ dp:idn_dp_; do
 	f=$TMPD/${x%%:*}.prom
 	n=$(grep -c "^# TYPE ${x#*:}" "$f" || true)
@@ -341,11 +342,15 @@ out=$(inc systemctl stop idn-dataplane@pkgdp0.service 2>&1)
 st=$?
 a=$(inc systemctl is-active idn-dataplane@pkgdp0.service)
 l=$(ip -n "$PKG" link show dev pkgdp0)
+x=$(grep -c 'prog/xdp' <<<"$l")
+p=$(ls "$TMPD/bpf/idn" 2>/dev/null | grep -c '^idn_plans$')
+d=$(inc systemctl is-active idnd.service)
 tap_result "systemctl stop idn-dataplane@pkgdp0: inactive, pkgdp0 detached, the pins kept, idnd active" \
-	"$([ $st -eq 0 ] && [ "$a" = inactive ] && ! grep -q 'prog/xdp' <<<"$l" &&
-	   [ -e "$TMPD/bpf/idn/idn_plans" ] && [ "$(inc systemctl is-active idnd.service)" = active ]
-	   echo $?)" "$out $a $l"
-out=$(inc systemctl stop idnd.service idn-agent.service 2>&1)
-a=$(inc systemctl is-active idnd.service idn-agent.service | tr '\n' ' ')
-tap_result "systemctl stop idnd idn-agent: ${a% }" "$([ "$a" = "inactive inactive " ]; echo $?)" "$out"
+	"$([ $st -eq 0 ] && [ "$a" = inactive ] && [ "$x" = 0 ] && [ "$p" = 1 ] && [ "$d" = active ]
+	   echo $?)" "stop: $st $out; unit $a; xdp on pkgdp0: $x; idn_plans pinned: $p; idnd $d" \
+	"$(inc journalctl -u idnd.service -u idn-dataplane@pkgdp0.service -n 6 -o cat)"
+out=$(inc systemctl stop idnd.service idn-agent.service idn-exporter.service 2>&1)
+a=$(inc systemctl is-active idnd.service idn-agent.service idn-exporter.service | tr '\n' ' ')
+tap_result "systemctl stop idnd idn-agent idn-exporter: ${a% }" \
+	"$([ "$a" = "inactive inactive inactive " ]; echo $?)" "$out"
 tap_done
