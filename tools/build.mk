@@ -38,9 +38,11 @@ ALL_TARGETS += $(O)/tools/idn_bench $(O)/tools/idn_rps $(O)/tools/idn_httpd
 # bpf/build.mk builds bpf/idn_bench.bpf.c; it also includes our header
 $(O)/bpf/idn_bench.tmp.o: tools/bench/idn_bench.h
 
-$(O)/tools/idn_bench: tools/bench/idn_bench.c $(BENCH_HDRS) $(O)/bpf/idn_bench.skel.h | $(O)/tools
+$(O)/tools/idn_bench: tools/bench/idn_bench.c $(BENCH_HDRS) $(O)/bpf/idn_bench.skel.h $(LIBIDN) \
+		$(LIBIDN_HDRS) | $(O)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Ictl/lib -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)
+	$(Q)$(CC) $(CFLAGS) $(CTL_CFLAGS) -o $@ $< $(LDFLAGS) $(LIBIDN) $(LDLIBS_BPF) \
+		-ljson-c -lsodium -lpthread
 $(O)/tools/idn_rps: tools/bench/idn_rps.c include/uapi/linux/idn.h ctl/lib/dp_features.h | $(O)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Ictl/lib -o $@ $< $(LDFLAGS) $(LDLIBS_BPF)

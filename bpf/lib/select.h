@@ -79,6 +79,28 @@ struct idn_env {
 #error "define IDN_ENV_T, IDN_NODE_GET and IDN_PLAN_GET before select.h"
 #endif
 
+/*
+ * Plan hint of a slot (struct idn_config plan_bloom, IDN_CFG_F_PLANS0):
+ * IDN_PLAN_HINT_VALID | the slot's bloom byte, or 0 where the config does
+ * not describe the slot (plans written by other means than
+ * idn_plan_commit(): every lookup then tries the specific plan first).
+ */
+#define IDN_PLAN_HINT_VALID	0x100
+
+IDN_INLINE __u16 idn_plan_hint(const struct idn_config *cfg, __u32 slot)
+{
+	slot &= 1;
+	if (!(cfg->flags & (IDN_CFG_F_PLANS0 << slot)))
+		return 0;
+	return IDN_PLAN_HINT_VALID | cfg->plan_bloom[slot];
+}
+
+/* Has @cap no plan but its (any, any) one, as far as hint @plans knows? */
+IDN_INLINE int idn_plan_only_any(__u32 plans, __u32 cap)
+{
+	return (plans & IDN_PLAN_HINT_VALID) && !(plans & IDN_PLAN_BLOOM_BIT(cap));
+}
+
 /* Result of a selection. */
 struct idn_sel {
 	__u32 node;		/* IDN_NODE_NONE unless forwarded */
@@ -100,7 +122,8 @@ struct idn_sel_in {
 	__u64 token;
 	__u32 cap;
 	__u32 aff_node;		/* IDN_NODE_NONE: no affinity */
-	__u32 slot;
+	__u16 slot;
+	__u16 plans;		/* the slot's plan hint (idn_plan_hint()), 0 none */
 	__u16 home_domain;
 	__u16 budget;
 	__u8 tier;
@@ -119,6 +142,7 @@ IDN_INLINE void idn_sel_in_init(struct idn_sel_in *in, const struct idn_desc *d,
 	in->cap = d->cap;
 	in->aff_node = aff_node;
 	in->slot = slot & 1;
+	in->plans = 0;
 	in->home_domain = home_domain;
 	in->budget = d->budget;
 	in->tier = d->tier;
@@ -423,19 +447,31 @@ IDN_INLINE void idn_pass_init(struct idn_pass *ps, __u32 want_variant,
 	ps->n_idle_ok = 0;
 }
 
-IDN_INLINE const struct idn_plan *idn_plan_find(IDN_ENV_PARAM __u32 cap,
-						 const struct idn_sel_in *in)
+/*
+ * The plan (cap, tier, policy) of the slot, else (cap, any, any); only the
+ * second where the slot's hint says @cap has no plan of a specific tier or
+ * policy (one hash lookup, not a miss and then a hit).
+ */
+IDN_INLINE const struct idn_plan *idn_plan_lookup(IDN_ENV_PARAM __u32 cap, __u8 tier,
+						   __u8 policy, __u32 slot, __u32 plans)
 {
-	struct idn_plan_key k = {
-		.cap = cap, .tier = in->tier, .policy = in->policy, .slot = in->slot,
-	};
-	const struct idn_plan *pl = IDN_PLAN_GET(env, &k);
+	struct idn_plan_key k = { .cap = cap, .tier = tier, .policy = policy, .slot = slot & 1 };
+	const struct idn_plan *pl;
 
-	if (pl)
-		return pl;
+	if (!idn_plan_only_any(plans, cap)) {
+		pl = IDN_PLAN_GET(env, &k);
+		if (pl)
+			return pl;
+	}
 	k.tier = IDN_ANY;
 	k.policy = IDN_ANY;
 	return IDN_PLAN_GET(env, &k);
+}
+
+IDN_INLINE const struct idn_plan *idn_plan_find(IDN_ENV_PARAM __u32 cap,
+						 const struct idn_sel_in *in)
+{
+	return idn_plan_lookup(IDN_ENV_ARG cap, in->tier, in->policy, in->slot, in->plans);
 }
 
 /*

@@ -34,6 +34,7 @@
 
 #include "lib/compat.h"
 #include "lib/tsopt.h"
+#include "lib/select.h"		/* idn_plan_lookup() */
 
 /* What a stateless choice depends on (a struct: BPF passes 5 arguments). */
 struct idn_sl_in {
@@ -44,7 +45,8 @@ struct idn_sl_in {
 	__u8 policy;
 	__u8 slot;
 	__u8 family;
-	__u32 pad;
+	__u16 plans;		/* the slot's plan hint (select.h idn_plan_hint()), 0 none */
+	__u16 pad;
 };
 
 /* A hash of the 5-tuple (both directions differ; only one is seen). */
@@ -104,7 +106,6 @@ IDN_INLINE __u8 idn_sl_bucket(const struct idn_plan *pl, __u32 b)
  */
 IDN_SUBPROG __u32 idn_stateless_pick(IDN_ENV_PARAM const struct idn_sl_in *in)
 {
-	struct idn_plan_key k = {};
 	const struct idn_plan *pl;
 	const struct idn_node *n;
 	__u32 best = IDN_NODE_NONE, id, b;
@@ -118,16 +119,7 @@ IDN_SUBPROG __u32 idn_stateless_pick(IDN_ENV_PARAM const struct idn_sl_in *in)
 		if (idn_node_usable(n, in->family))
 			return in->aff_node;
 	}
-	k.cap = in->cap;
-	k.tier = in->tier;
-	k.policy = in->policy;
-	k.slot = in->slot;
-	pl = IDN_PLAN_GET(env, &k);
-	if (!pl) {
-		k.tier = IDN_ANY;
-		k.policy = IDN_ANY;
-		pl = IDN_PLAN_GET(env, &k);
-	}
+	pl = idn_plan_lookup(IDN_ENV_ARG in->cap, in->tier, in->policy, in->slot, in->plans);
 	if (!pl)
 		return IDN_NODE_NONE;
 	/* the ring: its bucket's candidate, computed at the bucket's first use */
@@ -177,20 +169,15 @@ IDN_INLINE int idn_plan_has(const struct idn_plan *pl, __u32 id)
 	return has;
 }
 
-/* The plan (cap, tier, policy) of @slot, else (cap, any, any). */
+/*
+ * The plan (cap, tier, policy) of @slot, else (cap, any, any); the hint
+ * describes the active slot only.
+ */
 IDN_INLINE const struct idn_plan *idn_sl_plan(IDN_ENV_PARAM const struct idn_sl_in *in,
 					      __u32 cap, __u8 slot)
 {
-	struct idn_plan_key k = { .cap = cap, .tier = in->tier, .policy = in->policy,
-				  .slot = slot & 1 };
-	const struct idn_plan *pl = IDN_PLAN_GET(env, &k);
-
-	if (!pl) {
-		k.tier = IDN_ANY;
-		k.policy = IDN_ANY;
-		pl = IDN_PLAN_GET(env, &k);
-	}
-	return pl;
+	return idn_plan_lookup(IDN_ENV_ARG cap, in->tier, in->policy, slot,
+			       (slot & 1) == (in->slot & 1) ? in->plans : 0);
 }
 
 /*

@@ -357,6 +357,19 @@ IDN_INLINE struct idn_conn_set *conn_set(const struct idn_flow_key *k, struct id
 	return bpf_map_lookup_elem(&idn_conns, &p->set);
 }
 
+/* The set and metadata at place @p of idn_conns (as aff_at() below). */
+IDN_INLINE struct idn_conn_set *conn_at(const struct idn_tab_pos *p, struct idn_tab_meta **m)
+{
+	__u32 i = idn_conn_meta_elem(p->set);
+	struct idn_conn_set *e = bpf_map_lookup_elem(&idn_conns, &i);
+
+	if (!e)
+		return NULL;
+	*m = &e->meta[p->set & (IDN_CONN_META_PER - 1)];
+	i = p->set;
+	return bpf_map_lookup_elem(&idn_conns, &i);
+}
+
 /*
  * idn_conn_put - enter a connection into its set @s (metadata @m, place
  * @p): its own way, an empty one or the clock's. A BPF global function,
@@ -937,6 +950,7 @@ IDN_INLINE int stateless_forward(void *ctx, const struct idn_config *cfg,
 	__u64 atag;
 	int act;
 
+	in.plans = idn_plan_hint(cfg, in.slot);
 	/*
 	 * The affinity entry whatever its age (where the client's flows
 	 * went) wins over the plan's choice. Its set's metadata is loaded
@@ -1131,6 +1145,7 @@ IDN_INLINE int ts_cookie_forward(void *ctx, const struct idn_config *cfg,
 
 	if (!(p->tcp_flags & IDN_TCP_ACK) || p->tcp_hlen < sizeof(struct tcphdr) + IDN_TCPOPT_TS_LEN)
 		return -1;
+	in.plans = idn_plan_hint(cfg, in.slot);
 	olen = p->tcp_hlen - sizeof(struct tcphdr);
 	cookie = xdp ? ts_cookie_xdp(ctx, off, olen) : ts_cookie_tc(ctx, off, olen);
 	if (cookie < 0)
@@ -1276,8 +1291,10 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		}
 		if (!w)
 			w = bpf_map_lookup_elem(&idn_work, &zero);
-		if (!w)
+		if (!w || !cs || !cm)
 			goto error;
+		/* where its entry goes, kept for the insert (no second hash) */
+		w->cp = cp;
 		vip = bpf_map_lookup_elem(&idn_vips, (struct idn_vip_key *)p.flow.daddr);
 		rd = steer_desc(cfg, vip, &p.flow, w, has_opt);
 		if (!rd) {
@@ -1380,6 +1397,7 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 	}
 	idn_sel_in_init(&w->in, d, aff_node, cfg->active_slot, cfg->home_domain,
 			p.flow.family, tick_now());
+	w->in.plans = idn_plan_hint(cfg, w->in.slot);
 	if (receipt_sampled(cfg, vip))
 		rc = bpf_map_lookup_elem(&idn_rscratch, &zero);
 
@@ -1425,9 +1443,10 @@ IDN_INLINE int idn_steer(void *ctx, const int xdp)
 		n = cn;
 		/*
 		 * into its set (found again: pointers kept across the
-		 * selection's call would not fit the stack)
+		 * selection's call would not fit the stack); a SYN's place
+		 * was kept in the work area, other flows' is hashed again
 		 */
-		cs = conn_set(&p.flow, &w->cp, &cm);
+		cs = early ? conn_at(&w->cp, &cm) : conn_set(&p.flow, &w->cp, &cm);
 		if (cs && cm)
 			conn_insert(w, cs, cm, &w->cp, &p.flow, id, w->sel.generation, w->sel.cap,
 				    0);

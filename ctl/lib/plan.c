@@ -238,7 +238,7 @@ int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n_ops
 {
 	struct idn_plan_key *keys = NULL, *stale = NULL;
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info), active, inactive, new_gen;
+	__u32 len = sizeof(info), active, inactive, new_gen, bloom = 0;
 	struct idn_plan *vals = NULL;
 	struct pset next = {};
 	int n_all, n_stale = 0, n_live = 0, fd, err, locked;
@@ -323,6 +323,8 @@ int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n_ops
 	for (int i = 0; i < next.n; i++) {
 		if (next.dead[i])
 			continue;
+		if (next.key[i].tier != IDN_ANY || next.key[i].policy != IDN_ANY)
+			bloom |= IDN_PLAN_BLOOM_BIT(next.key[i].cap);
 		next.key[n_live] = next.key[i];
 		next.key[n_live].slot = inactive;
 		next.key[n_live].pad = 0;
@@ -337,7 +339,24 @@ int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n_ops
 		goto out;
 
 	/*
-	 * 5. ORDER: flip last, in one update of the one config entry. Re-read
+	 * 5. The inactive slot's plan hint (struct idn_config plan_bloom:
+	 * which capabilities have plans of a specific tier or policy), in a
+	 * config update of its own before the flip: readers use the hint of
+	 * the active slot only, and an update of the config entry is not
+	 * atomic for them, so the hint must not change in the update that
+	 * makes its slot active.
+	 */
+	err = idn_config_get(m, &cfg);
+	if (err)
+		goto out;
+	cfg.plan_bloom[inactive] = (__u8)bloom;
+	cfg.flags |= IDN_CFG_F_PLANS0 << inactive;
+	err = idn_config_set(m, &cfg);
+	if (err)
+		goto out;
+
+	/*
+	 * 6. ORDER: flip last, in one update of the one config entry. Re-read
 	 * config so a concurrent `dp set` of other fields is not undone.
 	 */
 	err = idn_config_get(m, &cfg);

@@ -1119,6 +1119,62 @@ static void fx_variant(int hook)
 		check_encap0(&R, &p, 1);
 }
 
+/*
+ * The plan hint (config.plan_bloom, written by idn_plan_commit()): a
+ * capability whose bit is clear in a described slot is looked up by its
+ * (any, any) plan alone. CAP_D's VIP asks tier 5 policy 0: with a plan of
+ * its own for that (node 1) beside the default one (node 21), the hint
+ * that names CAP_D, or no hint, finds it; a hint that says CAP_D has only
+ * its default plan makes the dataplane skip that lookup.
+ */
+static void fx_plan_hint(int hook)
+{
+	struct idn_config c = get_config(), h;
+	struct idn_plan pl = mk_plan(1);
+	struct pg_flow f;
+	struct pg p;
+	/* a new client each time: no affinity entry between the steps */
+#define HINT_SYN(src) do {							\
+		pg_flow4(&f, src, "203.0.113.40", (uint16_t)sport_seq++, 80, IPPROTO_TCP); \
+		pg_tcp_pkt(&p, &f, PG_SYN, NULL, 0);				\
+	} while (0)
+
+	plan_cand(&pl, 1, 100, 0);
+	put_plan(CAP_D, 5, 0, 0, &pl);
+	HINT_SYN("192.0.2.61");
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+
+	h = c;
+	h.flags |= IDN_CFG_F_PLANS0;
+	h.plan_bloom[0] = (__u8)IDN_PLAN_BLOOM_BIT(CAP_D);
+	put_config(&h);
+	HINT_SYN("192.0.2.62");
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+
+	h.plan_bloom[0] = (__u8)~IDN_PLAN_BLOOM_BIT(CAP_D);
+	put_config(&h);
+	HINT_SYN("192.0.2.63");
+	run_in(hook, &p);
+	if (expect(&R, hook, A_REDIRECT, IDN_V_NEW, 0))	/* node 21: the second device */
+		check_encap(&R, &p, 21, bed_mac1, 0x98, 0x21);
+
+	/* a hint of the other slot is not this slot's */
+	h.flags = (c.flags & ~IDN_CFG_F_PLANS0) | IDN_CFG_F_PLANS1;
+	h.plan_bloom[1] = h.plan_bloom[0];
+	h.plan_bloom[0] = 0;
+	put_config(&h);
+	HINT_SYN("192.0.2.64");
+	run_in(hook, &p);
+	if (expect(&R, hook, A_TX, IDN_V_NEW, 0))
+		check_encap0(&R, &p, 1);
+	put_config(&c);
+#undef HINT_SYN
+}
+
 static void fx_affinity(int hook)
 {
 	struct idn_aff_key k = { .token = 0xfeed, .cls = IDN_CAP_CLASS(CAP_A) };
@@ -2500,6 +2556,7 @@ static const struct fixture fixtures[] = {
 	{ "malformed headers, drop-malformed on/off", fx_malformed },
 	{ "policy filters: trust privacy scope health", fx_policy_filters },
 	{ "variant filter", fx_variant },
+	{ "plan hint: one lookup where the slot has no tier plan", fx_plan_hint },
 	{ "affinity hit and move", fx_affinity },
 	{ "conn table sticky across plan swap", fx_conn_sticky },
 	{ "ladder: fallback overflow shed nocap", fx_ladder },

@@ -436,6 +436,53 @@ static void test_route(void)
 	}
 }
 
+/*
+ * The plan hint (struct idn_config plan_bloom): each commit describes the
+ * slot it activates - the bloom bits of the capabilities with a plan of a
+ * specific tier or policy, and the slot's IDN_CFG_F_PLANS0 flag.
+ */
+static void test_plan_hint(void)
+{
+	static const __u32 a[] = { 1, 2 };
+	__u32 cap_a = IDN_CAP(21, 0), cap_b = IDN_CAP(22, 0), gen = 0, slot;
+	struct idn_plan_op ops[3];
+	struct idn_config cfg;
+
+	if (!have_maps)
+		return tap_skip("cannot create BPF maps (needs CAP_BPF)");
+	/* two capabilities whose bits differ, so one's plans do not hide the other's */
+	while (IDN_PLAN_BLOOM_BIT(cap_b) == IDN_PLAN_BLOOM_BIT(cap_a))
+		cap_b += IDN_CAP(1, 0);
+
+	ops[0] = plan_op(cap_a, 2, a);
+	ops[1] = plan_op(cap_b, 2, a);
+	ops[2] = plan_op(cap_b, 1, a);
+	ops[2].key.tier = 3;		/* cap_b: a plan of its own for tier 3 */
+	ASSERT_OK(idn_plan_commit(&M, ops, 3, &gen), "commit with a tier plan");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	slot = cfg.active_slot & 1;
+	ASSERT_TRUE(cfg.flags & (IDN_CFG_F_PLANS0 << slot), "active slot described");
+	ASSERT_TRUE(cfg.plan_bloom[slot] & IDN_PLAN_BLOOM_BIT(cap_b), "cap_b: specific plans");
+	ASSERT_TRUE(idn_plan_only_any(idn_plan_hint(&cfg, slot), cap_a), "cap_a: any plan only");
+	ASSERT_TRUE(!idn_plan_only_any(idn_plan_hint(&cfg, slot), cap_b), "cap_b: look up its tier");
+
+	/* the tier plan goes: the next slot's hint no longer names cap_b */
+	ops[0] = ops[2];
+	ops[0].del = true;
+	ASSERT_OK(idn_plan_commit(&M, ops, 1, &gen), "commit without it");
+	ASSERT_OK(idn_config_get(&M, &cfg), "config");
+	ASSERT_EQ(cfg.active_slot & 1, slot ^ 1, "other slot active");
+	ASSERT_TRUE(cfg.flags & (IDN_CFG_F_PLANS0 << (slot ^ 1)), "it is described too");
+	ASSERT_TRUE(idn_plan_only_any(idn_plan_hint(&cfg, slot ^ 1), cap_b), "cap_b: any plan only");
+	ASSERT_TRUE(cfg.plan_bloom[slot] & IDN_PLAN_BLOOM_BIT(cap_b),
+		    "the inactive slot's hint still describes its own plans");
+
+	/* a config not written by a commit describes nothing */
+	cfg.flags &= ~(IDN_CFG_F_PLANS0 | IDN_CFG_F_PLANS1);
+	ASSERT_EQ(idn_plan_hint(&cfg, 0), 0, "no hint without the flag");
+	ASSERT_TRUE(!idn_plan_only_any(idn_plan_hint(&cfg, 0), cap_a), "no hint: both lookups");
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -443,6 +490,7 @@ int main(void)
 	TAP_RUN(test_commit);
 	TAP_RUN(test_commit_ops);
 	TAP_RUN(test_commit_modes);
+	TAP_RUN(test_plan_hint);
 	TAP_RUN(test_claim);
 	TAP_RUN(test_locators);
 	TAP_RUN(test_route);

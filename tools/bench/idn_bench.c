@@ -48,6 +48,7 @@
 #include <bpf/libbpf.h>
 
 #include <linux/idn.h>
+#include "libidn.h"
 #include "dp_features.h"
 #include "tables.h"
 #include "lib/compat.h"
@@ -180,24 +181,47 @@ static int put(int fd, const void *k, const void *v, const char *what)
 	return 0;
 }
 
-static int fill_plan(struct bench *b, __u32 cap, __u32 first, __u8 shed_tier)
+static void fill_plan(struct idn_plan_op *op, __u32 cap, __u32 first, __u8 shed_tier)
 {
-	struct idn_plan_key k = { .cap = cap, .tier = IDN_ANY, .policy = IDN_ANY, .slot = 0 };
-	struct idn_plan pl = {};
+	struct idn_plan *pl = &op->plan;
 
-	pl.generation = 1;
+	memset(op, 0, sizeof(*op));
+	op->mode = IDN_PLAN_SET;
+	op->key = (struct idn_plan_key){ .cap = cap, .tier = IDN_ANY, .policy = IDN_ANY };
 	for (int w = 0; w < IDN_W_MAX; w++)
-		pl.weight[w] = 256;
-	pl.shed_tier = shed_tier;
-	pl.n_cand = IDN_MAX_CAND;
+		pl->weight[w] = 256;
+	pl->shed_tier = shed_tier;
+	pl->n_cand = IDN_MAX_CAND;
 	for (int i = 0; i < IDN_MAX_CAND; i++) {
-		pl.cand[i].node = first + i;
-		pl.cand[i].exec_us = 1000 + 37 * i;
-		pl.cand[i].state_us = 5000;	/* affinity node saves this */
-		pl.cand[i].policy_us = 0;
-		pl.cand[i].variant = 0;
+		pl->cand[i].node = first + i;
+		pl->cand[i].exec_us = 1000 + 37 * i;
+		pl->cand[i].state_us = 5000;	/* affinity node saves this */
+		pl->cand[i].policy_us = 0;
+		pl->cand[i].variant = 0;
 	}
-	return put(bpf_map__fd(b->skel->maps.idn_plans), &k, &pl, "idn_plans");
+}
+
+/*
+ * The two plans, published as idnctl and idnd publish them
+ * (idn_plan_commit(): the inactive slot, its plan hint, the flip), so the
+ * dataplane sees the maps and config of a running router.
+ */
+static int publish_plans(struct bench *b)
+{
+	struct idn_plan_op ops[2];
+	struct idn_maps m;
+	int err;
+
+	fill_plan(&ops[0], CAP_OK, 0, 0);
+	fill_plan(&ops[1], CAP_FULL, 16, SHED_TIER);
+	idn_maps_init(&m, "/nonexistent/idn-bench");	/* maps by fd, no pin dir */
+	idn_maps_set_fd(&m, IDN_MAP_CONFIG, dup(bpf_map__fd(b->skel->maps.idn_config)));
+	idn_maps_set_fd(&m, IDN_MAP_PLANS, dup(bpf_map__fd(b->skel->maps.idn_plans)));
+	err = idn_plan_commit(&m, ops, 2, NULL);
+	if (err)
+		fprintf(stderr, "idn_bench: publish plans: %s\n", idn_errmsg());
+	idn_maps_close(&m);
+	return err ? -1 : 0;
 }
 
 static int fill_maps(struct bench *b)
@@ -229,7 +253,7 @@ static int fill_maps(struct bench *b)
 		if (put(bpf_map__fd(s->maps.idn_nodes), &i, &n, "idn_nodes"))
 			return -1;
 	}
-	if (fill_plan(b, CAP_OK, 0, 0) || fill_plan(b, CAP_FULL, 16, SHED_TIER))
+	if (publish_plans(b))
 		return -1;
 
 	for (int v = 0; v < 2; v++) {

@@ -163,6 +163,11 @@ struct idn_tcpopt {
 #define IDN_CFG_F_FRAG_DROP	0x10	/* drop (else pass) IPv4/IPv6 fragments */
 #define IDN_CFG_F_EXT6_DROP	0x20	/* drop (else pass) IPv6 with extension headers */
 #define IDN_CFG_F_EXT6_STEER	0x40	/* steer IPv6 past its extension headers */
+#define IDN_CFG_F_PLANS0	0x80	/* plan_bloom[0] describes plan slot 0 */
+#define IDN_CFG_F_PLANS1	0x100	/* plan_bloom[1] describes plan slot 1 */
+
+/* The bit of config.plan_bloom[] a capability's specific plans set. */
+#define IDN_PLAN_BLOOM_BIT(cap)	(1U << ((__u32)((cap) * 0x9e3779b1U) >> 29))
 
 /*
  * New flows per CPU per coarse second that may create state (conn and
@@ -190,7 +195,16 @@ struct idn_config {
 				 * inner flow (bpf/lib/rss.h): nodes' RSS spreads
 				 * flows; 0 = src4 for every packet */
 	__u8 src6_bits;		/* the same for IP6IP6 (<= 32: the last word) */
-	__u16 pad;
+	/*
+	 * Per plan slot, written by idn_plan_commit() with the slot's plans
+	 * (before the flip that activates them) and trusted only under
+	 * IDN_CFG_F_PLANS0 << slot: bit IDN_PLAN_BLOOM_BIT(cap) is set for
+	 * every capability that has a plan of a specific tier or policy in
+	 * the slot. A capability whose bit is clear has only its (any, any)
+	 * plan there, so a new flow looks up that one plan and not first
+	 * the (tier, policy) plan it would miss (bpf/lib/select.h).
+	 */
+	__u8 plan_bloom[2];
 };
 
 /* idn_vips (HASH): VIP:port -> capability and default Q */
