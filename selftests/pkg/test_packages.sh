@@ -12,8 +12,10 @@
 # the agent answer /healthz, the agent registers and, once approved with
 # idnctl, idnd lists it up, the agent's /readyz turns 200 and the
 # dataplane's pins hold idnd's node table; the three Prometheus exports
-# (promtool check metrics clean where promtool is installed), systemctl
-# reload, levels kept by journald, systemctl stop.
+# (promtool check metrics clean where promtool is installed), Prometheus
+# itself scraping them (every target up, node 1 seen through each; every
+# query of docs/grafana/idn-dashboard.json evaluates), systemctl reload,
+# levels kept by journald, systemctl stop.
 #
 # The base chroot (debootstrap minbase + systemd + dkms) is built when
 # absent and cached as a tarball under $IDN_KCACHE (/var/cache/idn):
@@ -300,6 +302,50 @@ for x in idnd:idnd_ agent:idn_agent_ dp:idn_dp_; do
 	tap_result "${x%%:*}'s Prometheus export: $n ${x#*:}* families$(command -v promtool >/dev/null &&
 		echo ', promtool check metrics clean')" "$([ "$n" -gt 0 ] && [ $st -eq 0 ]; echo $?)" "$out"
 done
+
+# ---- Prometheus (Debian's, on the host in the test's namespace) scrapes the
+# three: every target up, node 1 seen by idnd, the agent and the router;
+# every query of the dashboard evaluates (its Grafana variables as any)
+if command -v prometheus >/dev/null; then
+	cat >"$TMPD/prometheus.yml" <<EOF
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: idnd
+    scheme: https
+    tls_config: {ca_file: $T/ca.pem, cert_file: $T/admin.pem, key_file: $T/admin.key}
+    static_configs: [{targets: ['127.0.0.1:8787']}]
+  - job_name: idn-agent
+    static_configs: [{targets: ['127.0.0.1:8000']}]
+  - job_name: idn-exporter
+    static_configs: [{targets: ['127.0.0.1:9477']}]
+EOF
+	bg_ns "$PKG" "$TMPD/prometheus.log" prometheus --config.file="$TMPD/prometheus.yml" \
+		--storage.tsdb.path="$TMPD/tsdb" --web.listen-address=127.0.0.1:9090
+	pq() { in_ns "$PKG" curl -s --max-time 5 -G http://127.0.0.1:9090/api/v1/query \
+		--data-urlencode "query=$1"; }
+	seen() { pq "$1" | jq -r '.data.result[0].value[1] // empty' 2>/dev/null; }
+	ok=1
+	for _ in $(seq 150); do
+		[ "$(seen 'sum(up)')" = 3 ] && [ "$(seen 'idnd_node_up{node="1"}')" = 1 ] &&
+			[ "$(seen 'idn_agent_registered')" = 1 ] &&
+			[ "$(seen 'idn_dp_node_health{node="1",health="up"}')" = 1 ] && { ok=0; break; }
+		sleep 0.2
+	done
+	tap_result "Prometheus scrapes idnd, idn-agent and idn-exporter: all up, node 1 up in each" $ok \
+		"$(pq 'up' | jq -c '[.data.result[] | {job: .metric.job, up: .value[1]}]' 2>&1
+		   tail -3 "$TMPD/prometheus.log")"
+	bad=0 n=0
+	while IFS= read -r e; do
+		n=$((n + 1))
+		e=${e//\$__rate_interval/1m}
+		e=$(sed -E 's/=~"\$[a-z_]+"/=~".*"/g' <<<"$e")
+		[ "$(pq "$e" | jq -r .status 2>/dev/null)" = success ] && continue
+		bad=$((bad + 1))
+		log "dashboard query refused: $e"
+	done < <(jq -r '.panels[].targets[].expr' "$IDN_ROOT/docs/grafana/idn-dashboard.json")
+	tap_result "the dashboard's $n queries evaluate in that Prometheus ($bad refused)" \
+		"$([ "$n" -gt 0 ] && [ "$bad" -eq 0 ]; echo $?)"
+fi
 
 # ---- systemctl reload (ExecReload: SIGHUP) re-reads the edited files
 sed -i 's/^hb-timeout = 3000$/hb-timeout = 4000/' "$R/etc/idn/idnd.conf"
