@@ -20,10 +20,13 @@
  *            the tokens are unknown
  *   C_load   node.load (permille, read as us)
  *   P_policy cand.policy_us
- *   T_wan    the price of the request's bytes crossing the WAN: on a node
- *            outside this router's region (IDN_NODE_F_WAN, set by idnd -R
- *            from the node's region), tokens * IDN_WAN_BYTES_PER_TOKEN *
- *            plan.wan_ns_per_byte / 1000; else 0. A price, not a time: it
+ *   T_wan    the price of a request crossing the WAN: on a node outside
+ *            this router's region (IDN_NODE_F_WAN, set by idnd -R from the
+ *            node's region), the bytes of the capability's mean prompt
+ *            (plan.prompt_tokens * IDN_WAN_BYTES_PER_TOKEN; without a mean,
+ *            the request's tokens) * plan.wan_ns_per_byte / 1000; else 0.
+ *            One price per crossing, whatever the request's size (see
+ *            idn_wan_cost()). A price, not a time: it
  *            ranks candidates but is left out of the SLO and budget tests,
  *            so it never sheds a request a remote node could serve in time
  *
@@ -241,8 +244,17 @@ IDN_INLINE __u64 idn_state_cost(const struct idn_node *n, const struct idn_cand 
 }
 
 /*
- * T_wan: the price of the request's bytes when the node is outside this
+ * T_wan: the price of crossing the WAN when the node is outside this
  * router's region; 0 in the region, without a price or without tokens.
+ * The bytes priced are a mean prompt's (plan.prompt_tokens), the same for
+ * every request: the request's own size enters every candidate's T_exec
+ * alike, and a price that grew with it would hold a long prompt (the kind
+ * that sets the TTFT tail) in a queue seconds longer than a mean one
+ * before it crosses, while a short one would cross for a few ms of
+ * expected wait - less than the error of a router's view of a far node
+ * that other regions' routers fill unseen. A fixed price per crossing
+ * crosses when the wait saved is worth a mean request's bytes.
+ * @tokens (the request's) only without a mean prompt.
  * At most 2^23 tokens * 4 * 2^32 ns: no wrap in 64 bits.
  */
 IDN_INLINE __u64 idn_wan_cost(const struct idn_node *n, const struct idn_plan *pl,
@@ -252,6 +264,8 @@ IDN_INLINE __u64 idn_wan_cost(const struct idn_node *n, const struct idn_plan *p
 
 	if (!(n->flags & IDN_NODE_F_WAN) || !pl->wan_ns_per_byte)
 		return 0;
+	if (pl->prompt_tokens)
+		tokens = pl->prompt_tokens;
 	t = idn_div1000((__u64)tokens * IDN_WAN_BYTES_PER_TOKEN * pl->wan_ns_per_byte);
 	return t > 0xffffffffULL ? 0xffffffffULL : t;
 }

@@ -14,8 +14,8 @@
 # on B2, and on A1, which is far from router A (net-us 200 ms). B exports
 # it to peer dom-a. A's idnd imports B's signed summary and compiles B's
 # ingress into the plan of 1001/0 as a remote candidate (node entry 4095,
-# WAN, domain 1) beside A1; J prefers it (20 ms + the WAN price of the
-# request's bytes < 200 ms). Checked:
+# WAN, domain 1) beside A1; J prefers it (20 ms + the WAN price of a
+# mean prompt's bytes < 200 ms). Checked:
 #   - a request in A to the capability's VIP is served by B's node, the
 #     routing receipt records the domain path 0>1; A counts the usage;
 #   - a request whose policy keeps it in the home domain (scope home) is

@@ -298,7 +298,8 @@ static void test_cost_saturates(void)
 
 /*
  * T_wan: a node outside this router's region (IDN_NODE_F_WAN) pays the
- * plan's price for the request's bytes (4 per prompt token), in its rank
+ * plan's price for a mean prompt's bytes (4 per prompt token), whatever
+ * the request's size (its own bytes only without a mean), in its rank
  * only: the SLO and budget tests see J without it.
  */
 static void test_wan_cost(void)
@@ -326,19 +327,42 @@ static void test_wan_cost(void)
 	ASSERT_EQ(out.node, 2, "free WAN: the idle far node");
 	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 1024, "free WAN: J without T_wan");
 
-	/* 500 ns per byte: 4096 * 500 / 1000 = 2048 us on the far node only */
+	/* 500 ns per byte, mean prompt 1024 tokens: 4096 * 500 / 1000 = 2048 us
+	 * on the far node only */
 	pl->wan_ns_per_byte = 500;
+	pl->prompt_tokens = 1024;
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "priced WAN");
 	ASSERT_EQ(rc.cand[0].cost, 100 + 3000 + 300 + 1024, "in region: no T_wan");
 	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 1024 + 2048, "far: T_wan added");
 	ASSERT_EQ(out.node, 1, "priced WAN keeps the request in region");
 	ASSERT_EQ(out.cost, 4424, "J of the chosen node");
 
-	/* a smaller request costs less to send: 256 tokens, 512 us < its queue */
+	/*
+	 * a smaller request pays the same price per crossing: 256 tokens,
+	 * T_wan still 2048, and 1100 + 300 + 256 + 2048 > 100 + 3000 + 300 +
+	 * 256: it stays in region
+	 */
 	r.d.size_class = 0;
 	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "small request");
-	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 256 + 512, "T_wan scales with the size");
-	ASSERT_EQ(out.node, 2, "a small request still goes to the idle far node");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 256 + 2048, "T_wan per crossing, not per size");
+	ASSERT_EQ(out.node, 1, "a small request stays in region for a small gain");
+	/* a larger one the same: 4096 tokens, T_wan 2048, not 8192 */
+	r.d.size_class = 4;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "large request");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 4096 + 2048, "a large request: the same T_wan");
+	ASSERT_EQ(out.node, 1, "3000 us of queue less does not pay 2048 + 1000 of net");
+	M.nodes[1].pending_tokens = 6000;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "large request, longer queue");
+	ASSERT_EQ(out.node, 2, "6000 us of queue: the large request crosses");
+	M.nodes[1].pending_tokens = 3000;
+	/* without a mean prompt the request's own bytes: 1024 tokens, 2048 us */
+	pl->prompt_tokens = 0;
+	r.d.size_class = 2;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "no mean prompt");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 1024 + 2048, "T_wan from the size class");
+	r.d.size_class = 0;
+	ASSERT_EQ(sel(&r, &out, &rc), IDN_V_NEW, "no mean prompt, small request");
+	ASSERT_EQ(rc.cand[1].cost, 1100 + 300 + 256 + 512, "its own 1024 bytes: 512 us");
 
 	/* without a size class the plan's mean prompt gives the bytes */
 	r.d.flags &= ~IDN_DF_SIZE;
