@@ -43,6 +43,9 @@ char *idn_fmt_plan_key(const struct idn_plan_key *k, char *buf, size_t len)
 	return buf;
 }
 int idn_config_get(struct idn_maps *m, struct idn_config *cfg) { return -ENOSYS; }
+/* libidn's clock: idnd_pd_pick() reads it; the simulator picks P/D's
+ * stage 2 itself in emulated ticks (sim.c), so it is not reached */
+__u32 idn_tick_now(void) { return 0; }
 int idn_plan_list(struct idn_maps *m, int slot, struct idn_plan_entry **out) { return -ENOSYS; }
 int idn_plan_commit(struct idn_maps *m, const struct idn_plan_op *ops, int n, __u32 *gen)
 {
