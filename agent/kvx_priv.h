@@ -126,7 +126,10 @@ struct kvx {
 	 * connects late is refused, instead of opening a second receive for
 	 * the same id that would fail (and be counted) again.
 	 */
-	uint64_t dead[16];
+	struct {
+		uint64_t id;
+		int err;		/* its failure: what a late stream is answered */
+	} dead[16];
 	unsigned int dead_next;
 	uint8_t *spare;			/* last stage, reused: no page faults */
 	uint64_t spare_len;

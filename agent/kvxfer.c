@@ -663,8 +663,8 @@ struct rx *kvx_rx_get_locked(struct kvx *x, const struct w_hello *h, bool alloc_
 	struct rx *t;
 
 	for (unsigned int i = 0; i < sizeof(x->dead) / sizeof(x->dead[0]); i++)
-		if (x->dead[i] == h->xfer && h->xfer) {
-			*err = -ECANCELED;
+		if (x->dead[i].id == h->xfer && h->xfer) {
+			*err = x->dead[i].err;
 			return NULL;
 		}
 	/*
@@ -758,7 +758,8 @@ struct rx_end kvx_rx_put_locked(struct kvx *x, struct rx *t)
 		}
 	x->st.rx_active--;
 	if (t->done && t->err) {
-		x->dead[x->dead_next] = t->id;
+		x->dead[x->dead_next].id = t->id;
+		x->dead[x->dead_next].err = t->err;
 		x->dead_next = (x->dead_next + 1) % (sizeof(x->dead) / sizeof(x->dead[0]));
 	}
 	if (!t->ext_stage)
