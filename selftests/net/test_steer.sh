@@ -10,7 +10,8 @@
 # with the sock_ops TCP option; shows that one token stays on one node,
 # also when its client switches between IPv6 and IPv4 (nodes are
 # dual-stack: one id, two locators), that a node's queue moves new flows away, that a node marked down gets
-# none, and that no established connection breaks across 100+ plan swaps
+# none (a download running on it is reset, with a receipt that names the
+# node and the reason node-down), and that no established connection breaks across 100+ plan swaps
 # under load (wrk + rate-limited curl downloads). Receipts and counters
 # are checked too. TAP output; exit 4 when the machine cannot run it.
 # DEBUG_TESTENV=1 opens a shell once the test bed is up.
@@ -175,9 +176,44 @@ log_cmd ctl route get vip $TOPO_VIP4 port 80 proto tcp token 4343
 tap_result "queue on $A (1M pending tokens): token 4343's new flows moved to $n" $?
 ctl node set id "$ida" queue 0 pending-tokens 0 >/dev/null
 
-# ---- 4. a node marked down gets no new flows
+# ---- 4. a node marked down gets no new flows; its connections are reset,
+# each with a receipt (verdict error, the down node, reason node-down)
 B=node2
+T2=
+for t in $(seq 3000 3039); do
+	[ "$(stamped_who "$t" http://$TOPO_VIP4/)" = "$B" ] && { T2=$t; break; }
+done
+ctl receipt show >/dev/null 2>&1	# drain
+DLPID=
+if [ -n "$T2" ]; then	# a paced download from node2, running when it goes down
+	stamped_curl "$T2" -s -o /dev/null -w '%{http_code} %{size_download}\n' \
+		"http://$TOPO_VIP4/bytes/$BIG?rate=$RATE" >"$TMPD/down_dl.log" 2>&1 &
+	DLPID=$!
+	sleep 1
+fi
 ctl node set id 2 health down >/dev/null
+if [ -n "$DLPID" ]; then
+	for _ in $(seq 50); do kill -0 "$DLPID" 2>/dev/null || break; sleep 0.1; done
+	kill "$DLPID" 2>/dev/null
+	wait "$DLPID" 2>/dev/null
+fi
+ctl -j receipt show >"$TMPD/down_rcpt.json" 2>&1
+python3 -c '
+import json, sys
+ok = False
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    c = r.get("candidates", [])
+    if (r.get("verdict") == "error" and r.get("node") == 2 and len(c) == 1 and
+            c[0]["node"] == 2 and c[0]["reject"] == "node-down" and
+            r["flow"]["daddr"] == sys.argv[2]):
+        ok = True
+sys.exit(0 if ok else 1)' "$TMPD/down_rcpt.json" "$TOPO_VIP4"
+tap_result "node2 down: its download (token ${T2:-none}) reset, receipt node 2 reason node-down" $? \
+	"download: $(cat "$TMPD/down_dl.log" 2>/dev/null); receipts: $(head -c 600 "$TMPD/down_rcpt.json")"
 hit=0 cnt=0
 for t in $(seq 2000 2019); do
 	n=$(desc_who "$t"); [ -n "$n" ] && cnt=$((cnt + 1)); [ "$n" = "$B" ] && hit=$((hit + 1))
@@ -304,11 +340,12 @@ import json, sys
 s = json.loads(sys.argv[1])
 v = {e["verdict"]: e["packets"] for e in s["verdicts"]}
 flows = [n["node"] for n in s["nodes"] if n["flows"] > 0]
-print("# new %d affinity %d conn %d error %d; nodes with flows %s" %
-      (v["new"], v["affinity"], v["conn"], v["error"], flows))
+down = sum(d["packets"] for d in s["drops"] if d["reason"] == "node-down")
+print("# new %d affinity %d conn %d error %d (node-down resets %d); nodes with flows %s" %
+      (v["new"], v["affinity"], v["conn"], v["error"], down, flows))
 sys.exit(0 if v["new"] > 0 and v["affinity"] > 0 and v["conn"] > 1000 and
-         v["error"] == 0 and len(flows) >= 3 else 1)' "$out"
-tap_result "stats: new/affinity/conn verdicts counted, no errors, flows on all 3 nodes" $?
+         v["error"] == down and len(flows) >= 3 else 1)' "$out"
+tap_result "stats: new/affinity/conn verdicts counted, no errors but the node-down resets (4), flows on all 3 nodes" $?
 log_cmd ctl stats show
 
 tap_done
