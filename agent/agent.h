@@ -94,6 +94,8 @@ struct agent_cfg {
 	uint32_t kv_streams;
 	char kv_key[256];		/* shared key authenticating KV peers, "" = none */
 	bool kv_insecure;		/* --kv-insecure: a KV listener without a key */
+	bool kv_pull;			/* --kv-pull: ask idnd to pull a token's blocks from
+					   their holder on a miss (http.c, pull_on_miss()) */
 	char key_path[256];		/* Ed25519 node key, "" = default path */
 	char tele_key[256];		/* --tele-key FILE: telemetry key without idnd, "" = none */
 	char enrol_stmt[256];		/* --enrol-statement FILE (idnctl node sign enrol) */
@@ -293,6 +295,8 @@ struct eng_req {
 	enum eng_state state;
 	int err;
 	bool cancelled;
+	bool held;			/* waits for pulled blocks: keeps its place, not
+					   admitted until engine_release() */
 	int refs;
 	double t_arrival, t_first, t_done;	/* emulated us */
 	struct eng_req *next;		/* waiting / running list */
@@ -343,6 +347,15 @@ struct eng_req *engine_submit(struct engine *e, uint32_t in_tokens, uint32_t out
 struct eng_req *engine_submit_as(struct engine *e, const struct kv_who *who,
 				 uint32_t in_tokens, uint32_t out_tokens, uint64_t *keys,
 				 uint32_t nkeys, int *err);
+/*
+ * The same, held: it keeps its place in the waiting list (later requests
+ * may pass it) but is not admitted until engine_release(): pull on miss,
+ * the prompt's blocks on their way from another node (http.c).
+ */
+struct eng_req *engine_submit_held(struct engine *e, const struct kv_who *who,
+				   uint32_t in_tokens, uint32_t out_tokens, uint64_t *keys,
+				   uint32_t nkeys, int *err);
+void engine_release(struct engine *e, struct eng_req *r);
 void engine_put(struct engine *e, struct eng_req *r);	/* drop a reference */
 void engine_cancel(struct engine *e, struct eng_req *r);
 /* one iteration in emulated time: plan, then apply; returns its us (0 idle) */
@@ -621,6 +634,13 @@ struct rcpt_key;
 int ctl_identity(struct ctlclient *cc, const struct rcpt_key *key, uint32_t node,
 		 const char *enrol_file, const char *attest_file);
 int ctl_register(struct ctlclient *cc, struct json_object *r);
+/*
+ * Pull on miss: POST /v1/nodes/NODE/pull {"token", "lack"} to idnd, on a
+ * curl handle of its own (any thread). 0 and *answer (the caller puts
+ * it), or -errno.
+ */
+int ctl_pull(struct ctlclient *cc, uint32_t node, uint64_t token, uint32_t lack,
+	     struct json_object **answer);
 int ctl_heartbeat(struct ctlclient *cc, uint32_t node, const struct eng_load *l,
 		  struct json_object *resident, struct json_object *state);
 
@@ -768,6 +788,7 @@ struct agent {
 	uint64_t kv_push_done, kv_push_failed, kv_push_bytes;	/* /v1/kv/push (atomic) */
 	/* two-stage requests: prefill stages moved on, served colocated; decode stages */
 	IDN_ATOMIC(uint64_t) pd_moved, pd_colocated, pd_decoded;
+	uint64_t kv_pull_asked, kv_pull_got, kv_pull_late;	/* pull on miss (atomic) */
 	IDN_ATOMIC(int) stop;		/* set by the signal handler: lock-free */
 };
 

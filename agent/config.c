@@ -42,6 +42,7 @@ enum {
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
 	O_AFFPIN, O_ENGURL, O_KVLINK, O_ROLE, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
 	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ETCDCA, O_ETCDCERT, O_ETCDKEY, O_ETCDUSER, O_ETCDPASS, O_ENROL, O_ATTEST,
+	O_KVPULL,
 };
 
 static const struct option opts[] = {
@@ -91,6 +92,7 @@ static const struct option opts[] = {
 	{ "kv-streams", required_argument, NULL, O_KVSTREAMS },
 	{ "kv-key", required_argument, NULL, O_KVKEY },
 	{ "kv-insecure", no_argument, NULL, O_KVINSEC },
+	{ "kv-pull", no_argument, NULL, O_KVPULL },
 	{ "key", required_argument, NULL, O_KEY },
 	{ "tele-key", required_argument, NULL, O_TELEKEY },
 	{ "enrol-statement", required_argument, NULL, O_ENROL },
@@ -292,6 +294,7 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_KVSTREAMS: U32(kv_streams, 32); return c->kv_streams ? 0 : -ERANGE;
 	case O_KVKEY: STR(kv_key); return 0;
 	case O_KVINSEC: c->kv_insecure = true; return 0;
+	case O_KVPULL: c->kv_pull = true; return 0;
 	case O_KEY: STR(key_path); return 0;
 	case O_TELEKEY: STR(tele_key); return 0;
 	case O_ENROL: STR(enrol_stmt); return 0;

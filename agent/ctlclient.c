@@ -177,6 +177,46 @@ static int post(struct ctlclient *cc, const char *path, json_object *body)
 	return err;
 }
 
+int ctl_pull(struct ctlclient *cc, uint32_t node, uint64_t token, uint32_t lack,
+	     json_object **answer)
+{
+	static const struct idn_tls plain = { .insecure = true };
+	struct idn_http_buf out = { .max = 16 << 10 };
+	json_object *body = json_object_new_object();
+	char path[64], spath[512], url[768], base[256], tok[17], err[256];
+	CURL *c;
+	long code = 0;
+	int e;
+
+	*answer = NULL;
+	if (!body)
+		return -ENOMEM;
+	snprintf(tok, sizeof(tok), "%016llx", (unsigned long long)token);
+	json_object_object_add(body, "token", json_object_new_string(tok));
+	json_object_object_add(body, "lack", json_object_new_int64(lack));
+	snprintf(path, sizeof(path), "/v1/nodes/%u/pull", node);
+	e = sign_path(cc, path, body, spath, sizeof(spath));
+	if (!e && nth_url(cc->base, __atomic_load_n(&cc->cur, __ATOMIC_RELAXED), base,
+			  sizeof(base)))
+		e = -EINVAL;
+	c = e ? NULL : curl_easy_init();
+	if (!e && !c)
+		e = -ENOMEM;
+	if (!e) {
+		snprintf(url, sizeof(url), "%s%s", base, spath);
+		e = idn_http_request(c, cc->tls ? cc->tls : &plain, "POST", url,
+				     json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+				     1000, &out, &code, err, sizeof(err)) ? -EHOSTUNREACH :
+		    code == 200 ? 0 : code == 409 ? -EPERM : -EIO;
+		curl_easy_cleanup(c);
+	}
+	if (!e && !(*answer = out.p ? json_tokener_parse(out.p) : NULL))
+		e = -EPROTO;
+	free(out.p);
+	json_object_put(body);
+	return e;
+}
+
 static json_object *read_json_file(const char *path, int *err)
 {
 	json_object *o = json_object_from_file(path);

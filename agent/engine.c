@@ -198,9 +198,9 @@ struct eng_req *engine_submit(struct engine *e, uint32_t in_tokens, uint32_t out
 	return engine_submit_as(e, NULL, in_tokens, out_tokens, keys, nkeys, err);
 }
 
-struct eng_req *engine_submit_as(struct engine *e, const struct kv_who *who,
-				 uint32_t in_tokens, uint32_t out_tokens, uint64_t *keys,
-				 uint32_t nkeys, int *err)
+static struct eng_req *submit(struct engine *e, const struct kv_who *who, uint32_t in_tokens,
+			      uint32_t out_tokens, uint64_t *keys, uint32_t nkeys, bool held,
+			      int *err)
 {
 	struct eng_req *r;
 	uint32_t nb = 0;
@@ -234,6 +234,7 @@ struct eng_req *engine_submit_as(struct engine *e, const struct kv_who *who,
 		r->who = *who;
 	r->refs = 2;		/* the engine's and the caller's */
 	r->state = ENG_WAITING;
+	r->held = held;
 	pthread_mutex_lock(&e->mu);
 	r->id = ++e->next_id;
 	r->t_arrival = e->now_us;
@@ -248,6 +249,39 @@ struct eng_req *engine_submit_as(struct engine *e, const struct kv_who *who,
 	pthread_cond_signal(&e->work);
 	pthread_mutex_unlock(&e->mu);
 	return r;
+}
+
+struct eng_req *engine_submit_as(struct engine *e, const struct kv_who *who,
+				 uint32_t in_tokens, uint32_t out_tokens, uint64_t *keys,
+				 uint32_t nkeys, int *err)
+{
+	return submit(e, who, in_tokens, out_tokens, keys, nkeys, false, err);
+}
+
+struct eng_req *engine_submit_held(struct engine *e, const struct kv_who *who,
+				   uint32_t in_tokens, uint32_t out_tokens, uint64_t *keys,
+				   uint32_t nkeys, int *err)
+{
+	return submit(e, who, in_tokens, out_tokens, keys, nkeys, true, err);
+}
+
+/* the pulled blocks are in (or will not come): admit it from its place */
+void engine_release(struct engine *e, struct eng_req *r)
+{
+	uint32_t est;
+
+	pthread_mutex_lock(&e->mu);
+	if (r->held && r->state == ENG_WAITING) {
+		est = kv_match_as(&e->kv, &r->who, r->keys, r->nkeys) * e->p.block_tokens;
+		if (est >= r->in_tokens)
+			est = r->in_tokens - 1;
+		e->pending_wait += r->est_cached;	/* was counted as in - est_cached */
+		e->pending_wait -= est;
+		r->est_cached = est;
+	}
+	r->held = false;
+	pthread_cond_signal(&e->work);
+	pthread_mutex_unlock(&e->mu);
 }
 
 static void put_locked(struct eng_req *r)
@@ -279,17 +313,36 @@ static void ttft_observe(struct engine *e, double s)
 	e->st.ttft_count++;
 }
 
-/* admit from the waiting list while blocks fit, in arrival order */
+/* r leaves the waiting list (prev: the one before it, NULL: the head) */
+static void wait_unlink(struct engine *e, struct eng_req *prev, struct eng_req *r)
+{
+	if (prev)
+		prev->next = r->next;
+	else
+		e->wait_head = r->next;
+	if (e->wait_tail == r)
+		e->wait_tail = prev;
+	r->next = NULL;
+}
+
+/*
+ * admit from the waiting list while blocks fit, in arrival order; a held
+ * request (its pulled blocks still coming) keeps its place and is passed
+ */
 static void admit(struct engine *e)
 {
-	while (e->wait_head && e->n_run < e->p.max_seqs) {
-		struct eng_req *r = e->wait_head;
+	struct eng_req *prev = NULL, *r = e->wait_head, *next;
+
+	for (; r && e->n_run < e->p.max_seqs; r = next) {
 		uint32_t hits, cached;
 
+		next = r->next;
+		if (r->held && !r->cancelled) {
+			prev = r;
+			continue;
+		}
 		if (r->cancelled) {
-			e->wait_head = r->next;
-			if (!e->wait_head)
-				e->wait_tail = NULL;
+			wait_unlink(e, prev, r);
 			e->n_wait--;
 			e->pending_wait -= r->in_tokens - r->est_cached;
 			r->state = ENG_FAILED;
@@ -299,9 +352,7 @@ static void admit(struct engine *e)
 		}
 		if (kv_acquire_as(&e->kv, &r->who, r->keys, r->nkeys, r->nblocks, r->blk, &hits))
 			break;
-		e->wait_head = r->next;
-		if (!e->wait_head)
-			e->wait_tail = NULL;
+		wait_unlink(e, prev, r);
 		e->n_wait--;
 		e->pending_wait -= r->in_tokens - r->est_cached;
 		cached = hits * e->p.block_tokens;

@@ -1284,12 +1284,87 @@ colocated:
 	return MHD_NO;
 }
 
+/*
+ * Pull on miss (--kv-pull; docs/agent.md "Pull on miss"): a request whose
+ * token this node has not served, so its state is elsewhere (the router
+ * judged the holder too loaded), and whose prompt's blocks this cache
+ * lacks: idnd finds the holder and decides by eq. 8 (POST
+ * /v1/nodes/ID/pull). On "move" the holder pushes the blocks here; the
+ * request goes to the engine held (engine_submit_held(): it keeps its
+ * place in the queue, so the transfer overlaps the wait) and is released
+ * when they are committed or the answer's wait_ms is up. Any failure: it
+ * is prefilled as it would have been.
+ */
+struct pull {
+	int64_t wait_ms;	/* 0: no pull */
+	uint32_t have;		/* the prompt's blocks here when asked */
+	double commit0;		/* the last KV commit then */
+	struct timespec t0;
+};
+
+static void pull_ask(struct agent *a, uint64_t token, const uint64_t *keys, uint32_t nkeys,
+		     struct pull *p)
+{
+	struct engine *e = &a->eng;
+	json_object *ans = NULL, *v;
+	uint64_t known[AFF_KEYS];
+	struct kv_who w;
+	uint32_t nk;
+
+	p->wait_ms = 0;
+	if (!a->cfg.kv_pull || !a->cfg.kv_listen[0] || !a->have_ctl || !token || !nkeys ||
+	    !a->st.rec || !__atomic_load_n(&a->ctl.registered, __ATOMIC_RELAXED) ||
+	    state_token_lookup(&a->st, token, &w, known, &nk) != -ENOENT)
+		return;
+	pthread_mutex_lock(&e->mu);
+	p->have = kv_match(&e->kv, keys, nkeys);
+	p->commit0 = a->kv_rx_last_commit;
+	pthread_mutex_unlock(&e->mu);
+	if (p->have >= nkeys)
+		return;
+	__atomic_add_fetch(&a->kv_pull_asked, 1, __ATOMIC_RELAXED);
+	if (!ctl_pull(&a->ctl, a->cfg.node_id, token, nkeys - p->have, &ans) &&
+	    json_object_object_get_ex(ans, "verdict", &v) &&
+	    !strcmp(json_object_get_string(v), "move") &&
+	    json_object_object_get_ex(ans, "wait_ms", &v))
+		p->wait_ms = json_object_get_int64(v) < 1 ? 1 : json_object_get_int64(v) > 10000 ?
+			     10000 : json_object_get_int64(v);
+	json_object_put(ans);
+	clock_gettime(CLOCK_MONOTONIC, &p->t0);
+}
+
+/* r (held) waits for the pulled blocks, then goes on */
+static void pull_wait(struct agent *a, struct eng_req *r, const struct pull *p)
+{
+	struct engine *e = &a->eng;
+	struct timespec t;
+	bool got;
+
+	for (;;) {
+		/* the transfer commits whole (kvxfer.c): more of the prompt, or a
+		 * commit since the question (the holder had nothing more) */
+		pthread_mutex_lock(&e->mu);
+		got = kv_match(&e->kv, r->keys, r->nkeys) > p->have ||
+		      a->kv_rx_last_commit != p->commit0;
+		pthread_mutex_unlock(&e->mu);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (got || (t.tv_sec - p->t0.tv_sec) * 1000 +
+			   (t.tv_nsec - p->t0.tv_nsec) / 1000000 >= p->wait_ms ||
+		    __atomic_load_n(&a->stop, __ATOMIC_RELAXED))
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	__atomic_add_fetch(got ? &a->kv_pull_got : &a->kv_pull_late, 1, __ATOMIC_RELAXED);
+	engine_release(e, r);
+}
+
 static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 				   json_object *o, bool chat)
 {
 	struct engine *e = &a->eng;
 	struct eng_req *r;
 	json_object *pd = NULL;	/* its receipt's "pd": a stage of a two-stage request */
+	struct pull pl;
 	struct creq q;
 	char msg[160];
 	int code, err;
@@ -1318,6 +1393,9 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 			free(q.keys);
 			return send_err(c, 400, "%s", msg);
 		}
+		/* a token served elsewhere before: its blocks from there (--kv-pull);
+		 * a decode stage's come from its prefill node */
+		pull_ask(a, pdh ? 0 : token, q.keys, q.nkeys, &pl);
 		/* its X-IDN-Token, else the prompt's prefix token (state_tokens()) */
 		state_note_token(&a->st, token ? token : q.ptoken, &who, q.keys, q.nkeys);
 		who.token = token ? token : q.ptoken;	/* its blocks' descriptor */
@@ -1367,7 +1445,10 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 			if (pd)	/* two-stage, served here */
 				a->pd_colocated++;
 		}
-		r = engine_submit_as(e, &who, q.in, q.out, q.keys, q.nkeys, &err);
+		r = pl.wait_ms ? engine_submit_held(e, &who, q.in, q.out, q.keys, q.nkeys, &err) :
+				 engine_submit_as(e, &who, q.in, q.out, q.keys, q.nkeys, &err);
+		if (r && pl.wait_ms)
+			pull_wait(a, r, &pl);
 	}
 	if (!r) {
 		json_object_put(pd);
@@ -1546,6 +1627,13 @@ static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
 	  __atomic_load_n(&a->kv_push_failed, __ATOMIC_RELAXED));
 	G("idn_agent_kv_pushed_bytes_total", "Bytes of KV blocks pushed to peers.", COUNTER,
 	  __atomic_load_n(&a->kv_push_bytes, __ATOMIC_RELAXED));
+	G("idn_agent_kv_pulls_total", "Requests that asked idnd to pull their state here "
+	  "(--kv-pull).", COUNTER, __atomic_load_n(&a->kv_pull_asked, __ATOMIC_RELAXED));
+	G("idn_agent_kv_pulled_total", "Pulls whose blocks arrived before the prefill.", COUNTER,
+	  __atomic_load_n(&a->kv_pull_got, __ATOMIC_RELAXED));
+	G("idn_agent_kv_pull_late_total", "Pulls ordered whose blocks did not arrive in time "
+	  "(prefilled without them).", COUNTER,
+	  __atomic_load_n(&a->kv_pull_late, __ATOMIC_RELAXED));
 	G("idn_agent_engine_iterations_total", "Engine iterations.", COUNTER, s.iterations);
 	G("idn_agent_telemetry_sent_total", "Telemetry datagrams sent.", COUNTER, a->tele.sent);
 	G("idn_agent_heartbeats_total", "Heartbeats acknowledged by idnd.", COUNTER,

@@ -1060,7 +1060,7 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	if (strcmp(url, "/v1/caps") && strcmp(url, "/v1/nodes") && strcmp(url, "/v1/demand") &&
 	    strcmp(url, "/v1/placement/solve") && strcmp(url, "/v1/policies") &&
 	    !(path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) &&
-	      !strcmp(rest, "/heartbeat")))
+	      (!strcmp(rest, "/heartbeat") || !strcmp(rest, "/pull"))))
 		return send_err(c, 404, "no such endpoint: %s", url);
 	o = parse_body(rq, !strcmp(url, "/v1/placement/solve"), err, sizeof(err));
 	if (!o)
@@ -1076,7 +1076,12 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		ret = solve(c, o);
 	else if (!strcmp(url, "/v1/policies"))
 		ret = post_policy(c, o, who);
-	else
+	else if (!strcmp(rest, "/pull")) {	/* migrate.c: pull on miss */
+		json_object *a = NULL;
+		unsigned int code = idnd_mig_pull(id, o, &a, err, sizeof(err));
+
+		ret = code == 200 ? send_json(c, 200, a) : send_err(c, code, "%s", err);
+	} else
 		ret = heartbeat(c, id, o, rq, url);
 	json_object_put(o);
 	return ret;
@@ -1109,6 +1114,7 @@ static const struct acl {
 	{ "GET", "/v1/status", R_ANY, "any role" },
 	{ "POST", "/v1/nodes", R_NODE, "node (itself) or admin" },
 	{ "POST", "/v1/nodes/#/heartbeat", R_NODE, "node (itself) or admin" },
+	{ "POST", "/v1/nodes/#/pull", R_NODE, "node (itself) or admin" },
 	{ "GET", "/v1/fed/summary", R_PEER, "peer or admin" },
 	{ "GET", "/v1/placement/stage2", R_READ | R_NODE, "node, router, controller or admin" },
 	{ "POST", "/v1/fed/summary", R_PEER, "peer or admin" },

@@ -349,6 +349,9 @@ int idnd_dist_watch(volatile int *stop);
 /* migrate.c: eq. 8 migration decisions (broker loop, D.lock held) */
 void idnd_mig_tick(double now);
 json_object *idnd_mig_json(void);		/* GET /v1/migrations */
+/* POST /v1/nodes/ID/pull: pull on miss (D.lock held); the HTTP code */
+unsigned int idnd_mig_pull(uint32_t id, json_object *in, json_object **out, char *err,
+			   size_t errlen);
 struct idn_prom;
 void idnd_mig_metrics(struct idn_prom *p);	/* its /metrics families */
 

@@ -61,6 +61,7 @@ struct mig_job {
 	char expect_url[160], push_url[160], peer[64];
 	struct mig_eval ev;
 	double decided;		/* wall clock, seconds */
+	bool pull;		/* pull on miss: dst asked (POST /v1/nodes/ID/pull) */
 };
 
 struct mig_rec {
@@ -247,9 +248,10 @@ static void run_job(struct mig_job *j)
 		r->push_ms = (t1 - t0) * 1000;
 		r->affinity_at = n ? wall_s() : 0;
 		r->blocks = blocks;
-		snprintf(r->why, sizeof(r->why), n ? "%" PRIu64 " blocks moved; affinity of %d "
-			 "class(es) now node %u" : D.have_maps ? "moved, but no affinity entry "
-			 "written" : "%" PRIu64 " blocks moved (no dataplane here)", blocks, n, j->dst);
+		snprintf(r->why, sizeof(r->why), n ? "%s%" PRIu64 " blocks moved; affinity of %d "
+			 "class(es) now node %u" : D.have_maps ? "%smoved, but no affinity entry "
+			 "written" : "%s%" PRIu64 " blocks moved (no dataplane here)",
+			 j->pull ? "pull on miss: " : "", blocks, n, j->dst);
 	}
 	if (n || !D.have_maps) {
 		m_moved++;
@@ -444,6 +446,186 @@ static void consider(uint32_t src, json_object *d, const char *why, double now)
 	pr_info("MIGRATE: token %016" PRIx64 " on node %u (%s): move to node %u "
 		"(gain %.0f us, transfer %.0f, storage %.0f, privacy %.0f)\n", j.token, src, why,
 		j.dst, j.ev.gain_us, j.ev.transfer_us, j.ev.storage_us, j.ev.privacy_us);
+}
+
+/* d's kv_prefix fields into *st; its token (0: none) and blocks. -1: not kv_prefix */
+static int mig_desc_state(json_object *d, struct mig_state *st, uint64_t *token,
+				 uint64_t *blocks)
+{
+	json_object *v;
+	const char *sc;
+
+	memset(st, 0, sizeof(*st));
+	*token = 0;
+	*blocks = 0;
+	if (!json_object_object_get_ex(d, "type", &v) ||
+	    strcmp(json_object_get_string(v), "kv_prefix"))
+		return -1;
+	if (json_object_object_get_ex(d, "token", &v))
+		*token = strtoull(json_object_get_string(v), NULL, 16);
+	sc = json_object_object_get_ex(d, "scope", &v) ? json_object_get_string(v) : NULL;
+	st->scope = !sc ? MIG_PUBLIC : !strcmp(sc, "tenant") ? MIG_TENANT :
+		    !strcmp(sc, "session") ? MIG_SESSION : !strcmp(sc, "hardware") ? MIG_HARDWARE :
+		    MIG_PUBLIC;
+	if (json_object_object_get_ex(d, "reuse", &v))
+		st->reuse = json_object_get_double(v);
+	if (json_object_object_get_ex(d, "value_us", &v))
+		st->value_us = (double)json_object_get_int64(v);
+	if (json_object_object_get_ex(d, "tokens", &v))
+		st->tokens = json_object_get_int64(v);
+	if (json_object_object_get_ex(d, "size", &v))
+		st->size = json_object_get_int64(v);
+	st->migration_us = json_object_object_get_ex(d, "migration_us", &v) ?
+			   json_object_get_int64(v) : -1;
+	if (json_object_object_get_ex(d, "blocks", &v))
+		*blocks = json_object_get_int64(v);
+	return 0;
+}
+
+/* the kv_prefix descriptor of a node's report ({"descriptors": [...]}) naming token */
+static json_object *mig_desc_find(json_object *report, uint64_t token)
+{
+	json_object *a, *d, *v;
+
+	if (!token || !report || !json_object_object_get_ex(report, "descriptors", &a))
+		return NULL;
+	for (size_t k = 0; k < json_object_array_length(a); k++) {
+		d = json_object_array_get_idx(a, k);
+		if (json_object_object_get_ex(d, "token", &v) &&
+		    strtoull(json_object_get_string(v), NULL, 16) == token &&
+		    json_object_object_get_ex(d, "type", &v) &&
+		    !strcmp(json_object_get_string(v), "kv_prefix"))
+			return d;
+	}
+	return NULL;
+}
+
+/*
+ * Pull on miss (docs/controller.md "Pull on miss"): node id was given a
+ * request for a token whose state another node holds; it lacks `lack` of
+ * the prompt's blocks. The holder is the up node with a KV listener whose
+ * last report names the token with the most blocks (busy or not: the push
+ * takes its link, not its engine); eq. 8 with P_hit 1 (mig_pull_state())
+ * decides; a move is ordered like a migration (expect, push, affinity) and
+ * answered at once: the agent waits for the blocks (wait_ms) and prefills
+ * after them, or without them when they do not come in time. D.lock held.
+ * Returns the HTTP code; *out the answer or *err.
+ */
+unsigned int idnd_mig_pull(uint32_t id, json_object *in, json_object **out, char *err,
+			   size_t errlen)
+{
+	const struct d_node *me = &D.nodes[id];
+	struct mig_job j = { .dst = id, .src = UINT32_MAX, .pull = true };
+	struct mig_state hs = { 0 }, st;
+	struct mig_dest dst = { 0 };
+	uint64_t best = 0, lack = 0, n;
+	json_object *v, *hd = NULL, *hrep = NULL;
+	const char *tok;
+	struct mig_rec *r;
+	const char *verdict;
+
+	*out = NULL;
+	if (!D.migrate) {
+		snprintf(err, errlen, "pull on miss needs idnd --migrate");
+		return 409;
+	}
+	if (!me->used || !me->up || !me->kv[0]) {
+		snprintf(err, errlen, "node %u is not up with a KV listener", id);
+		return 409;
+	}
+	tok = json_object_object_get_ex(in, "token", &v) ? json_object_get_string(v) : NULL;
+	if (!tok || strlen(tok) != 16 || strspn(tok, "0123456789abcdef") != 16 ||
+	    !(j.token = strtoull(tok, NULL, 16))) {
+		snprintf(err, errlen, "\"token\": 16 lowercase hex digits, not 0, expected");
+		return 400;
+	}
+	if (!json_object_object_get_ex(in, "lack", &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 1 || json_object_get_int64(v) > 1 << 20) {
+		snprintf(err, errlen, "\"lack\": the prompt's blocks the node lacks, 1..%d, expected",
+			 1 << 20);
+		return 400;
+	}
+	lack = json_object_get_int64(v);
+	for (uint32_t k = 0; k < IDN_MAX_NODES; k++) {
+		const struct d_node *h = &D.nodes[k];
+		json_object *rep, *d;
+		struct mig_state x;
+		uint64_t tk, b;
+
+		if (k == id || !h->used || !h->up || !h->kv[0] || !shares_class(k, id) ||
+		    !(rep = idnd_state_json(k)))
+			continue;
+		d = mig_desc_find(rep, j.token);
+		if (d && !mig_desc_state(d, &x, &tk, &b) && b > best) {
+			json_object_put(hrep);
+			hrep = rep;
+			hd = d;
+			hs = x;
+			best = b;
+			j.src = k;
+			continue;
+		}
+		json_object_put(rep);
+	}
+	*out = json_object_new_object();
+	if (j.src == UINT32_MAX) {
+		json_object_object_add(*out, "verdict", json_object_new_string("none"));
+		return 200;	/* no node reports the token: recompute */
+	}
+	j.scope = hs.scope;
+	j.root = strtoull(json_object_object_get_ex(hd, "root", &v) ?
+			  json_object_get_string(v) : "0", NULL, 16);
+	j.tenant = json_object_object_get_ex(hd, "tenant", &v) ? json_object_get_int(v) : 0;
+	j.session = strtoull(json_object_object_get_ex(hd, "session", &v) ?
+			     json_object_get_string(v) : "0", NULL, 16);
+	json_object_put(hrep);
+	dst.net_us = (double)D.nodes[j.src].net_us + me->net_us;
+	dst.kv_use = me->kv_use / 1000.0;
+	/* the request waits there anyway: its heartbeat's outstanding prefill */
+	dst.wait_us = (double)me->pending * me->tok_ns / 1000.0;
+	dst.scope_ok = hs.scope == MIG_PUBLIC ||
+		       ((hs.scope == MIG_TENANT || hs.scope == MIG_SESSION) &&
+			me->trust >= D.nodes[j.src].trust && me->domain == D.nodes[j.src].domain);
+	n = mig_pull_state(&st, &hs, best, lack, me->tok_ns / 1000.0);
+	m_decided++;
+	j.decided = wall_s();
+	mig_decide(&st, &dst, &D.mig_w, MIG_PREFILL_US, &j.ev);
+	verdict = mig_verdict_name(j.ev.verdict);
+	if (j.ev.verdict == MIG_MOVE) {
+		kv_peer(me, j.peer, sizeof(j.peer));
+		mgmt_url(me, "/v1/kv/expect", j.expect_url, sizeof(j.expect_url));
+		mgmt_url(&D.nodes[j.src], "/v1/kv/push", j.push_url, sizeof(j.push_url));
+		r = rec_new(&j, "queued");
+		snprintf(r->why, sizeof(r->why), "pull on miss: node %u lacks %" PRIu64 " blocks",
+			 id, lack);
+		if (!enqueue(&j)) {
+			r->result = "failed";
+			snprintf(r->why, sizeof(r->why), "pull on miss: queue full");
+			m_failed++;
+			verdict = "busy";
+		} else {
+			cool_set(j.token, idnd_now());	/* no scan move of the old copy now */
+		}
+	} else {
+		r = rec_new(&j, verdict);
+		snprintf(r->why, sizeof(r->why), "pull on miss from node %u: %s", j.src,
+			 j.ev.verdict == MIG_NEVER ? "hardware-bound, out of scope or nothing to "
+			 "pull" : "moving costs more than recomputing");
+		if (j.ev.verdict == MIG_NEVER)
+			m_never++;
+		else
+			m_recompute++;
+	}
+	json_object_object_add(*out, "verdict", json_object_new_string(verdict));
+	json_object_object_add(*out, "from", json_object_new_int64(j.src));
+	json_object_object_add(*out, "blocks", json_object_new_int64(n));
+	json_object_object_add(*out, "gain_us", json_object_new_int64((int64_t)j.ev.gain_us));
+	json_object_object_add(*out, "transfer_us",
+			       json_object_new_int64((int64_t)j.ev.transfer_us));
+	json_object_object_add(*out, "wait_ms", json_object_new_int64(
+		j.ev.verdict == MIG_MOVE ?
+		(int64_t)(mig_pull_wait_us((double)st.migration_us + dst.net_us) / 1000) : 0));
+	return 200;
 }
 
 void idnd_mig_tick(double now)

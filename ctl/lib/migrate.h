@@ -15,10 +15,13 @@
  *                                   S.value_us (sum over its blocks of
  *                                   P_reuse(b) * C_saved), or S.reuse *
  *                                   S.tokens * prefill_us_per_token
- *   transfer  = w_net * (S.migration_us + T_net(i, j))
+ *   transfer  = w_net * max(0, S.migration_us + T_net(i, j) - W(j))
  *                                   the agent's own estimate of moving S
  *                                   (setup + bytes / link) plus the path
- *                                   between the two nodes
+ *                                   between the two nodes, less what the
+ *                                   request waits at j anyway (pull on
+ *                                   miss: the transfer overlaps its
+ *                                   queueing; 0 for a migration)
  *   storage   = w_store * S.size / 2^20 * P_evict(j)
  *                                   what the blocks displace at j (its KV
  *                                   use as the chance they push out
@@ -94,6 +97,13 @@ struct mig_dest {
 	double net_us;		/* T_net between source and destination */
 	double kv_use;		/* its KV cache use, 0..1: P_evict of what is there */
 	bool scope_ok;		/* it may hold S's scope (tenant's own node, trust) */
+	/*
+	 * the time the request waits there anyway (pull on miss: its queue,
+	 * the outstanding prefill at its rate), which the transfer overlaps:
+	 * only what the transfer takes beyond it delays the turn. 0: none
+	 * (a migration ahead of the next turn)
+	 */
+	double wait_us;
 };
 
 struct mig_eval {
@@ -118,7 +128,8 @@ static inline enum mig_verdict mig_decide(const struct mig_state *s, const struc
 	if (s->scope == MIG_HARDWARE || s->migration_us < 0 || !d->scope_ok)
 		goto out;
 	e.gain_us = s->value_us > 0 ? s->value_us : p * (double)s->tokens * prefill_us_per_token;
-	e.transfer_us = w->w_net * ((double)s->migration_us + d->net_us);
+	e.transfer_us = (double)s->migration_us + d->net_us - (d->wait_us > 0 ? d->wait_us : 0);
+	e.transfer_us = w->w_net * (e.transfer_us > 0 ? e.transfer_us : 0);
 	e.storage_us = w->w_store * (double)s->size / 1048576.0 * kv;
 	e.privacy_us = s->scope == MIG_PUBLIC ? 0 : w->w_priv;
 	e.net_us = e.gain_us - e.transfer_us - e.storage_us - e.privacy_us;
@@ -127,6 +138,59 @@ out:
 	if (ev)
 		*ev = e;
 	return e.verdict;
+}
+
+/*
+ * Pull on miss: a request whose token another node holds state for was
+ * steered to node j (the router judged the holder too loaded); j's agent
+ * asks idnd, which decides with eq. 8 whether the holder pushes the
+ * blocks to j before j prefills (docs/controller.md "Pull on miss").
+ * The request is already at j, so P_hit is 1: the gain is the prefill
+ * time at j of the blocks j lacks that the holder's descriptor d has,
+ * min(lack, d.blocks) blocks; size and migration cost are d's in that
+ * proportion (the agent's link model is linear in bytes). s gets the
+ * state eq. 8 then weighs (mig_decide()), with the destination's wait_us
+ * its expected queueing (the request is held in its place while the
+ * blocks come: only the transfer beyond that wait delays it); the return
+ * is the blocks counted, 0: nothing to pull (s then never moves).
+ *
+ *   d              the holder's descriptor (scope, tokens, size, blocks,
+ *                  migration_us as reported)
+ *   d_blocks       its blocks
+ *   lack           blocks of the request's prompt j does not hold
+ *   us_per_token   j's prefill rate (0: MIG_PREFILL_US)
+ */
+static inline uint64_t mig_pull_state(struct mig_state *s, const struct mig_state *d,
+				      uint64_t d_blocks, uint64_t lack, double us_per_token)
+{
+	uint64_t n = lack < d_blocks ? lack : d_blocks;
+	double f = d_blocks ? (double)n / (double)d_blocks : 0;
+
+	*s = *d;
+	s->reuse = 1;
+	s->tokens = (uint64_t)((double)d->tokens * f + 0.5);
+	s->size = (uint64_t)((double)d->size * f + 0.5);
+	s->value_us = (double)s->tokens * (us_per_token > 0 ? us_per_token : MIG_PREFILL_US);
+	if (d->migration_us >= 0)
+		s->migration_us = (int64_t)((double)d->migration_us * f + 0.5);
+	if (!n) {
+		s->migration_us = -1;	/* nothing to pull: mig_decide() says never */
+		s->value_us = 0;
+	}
+	return n;
+}
+
+/*
+ * How long the asking agent waits for pulled blocks before it prefills
+ * without them: twice the whole transfer (migration_us + T_net, not the
+ * part beyond the wait eq. 8 counts) plus MIG_PULL_SLACK_US (idnd's order
+ * to the holder, a queued move before it).
+ */
+#define MIG_PULL_SLACK_US	50000.0
+
+static inline double mig_pull_wait_us(double transfer_us)
+{
+	return 2 * transfer_us + MIG_PULL_SLACK_US;
 }
 
 static inline const char *mig_verdict_name(enum mig_verdict v)

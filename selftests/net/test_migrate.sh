@@ -16,6 +16,11 @@
 #   - failure first: the destination is gone (B killed, idnd still holds
 #     it up): the move is recorded failed, the affinity still names node 1
 #     and A still holds the prefix; with B back the next try moves it;
+#   - pull on miss (agents --kv-pull): a session W served on A, its next
+#     turn sent to B (as the router does when A is loaded): B asks idnd
+#     (POST /v1/nodes/2/pull), idnd finds A's descriptor for W, decides
+#     "move" (eq. 8, P_hit 1), A pushes, and B prefills W's turn from the
+#     pulled blocks; a token nobody holds: "none"; bad input: 400;
 #   - figure: migration_commit_to_affinity_ms (B's commit to the map write)
 #     is printed as a TAP comment; make bench prints it (tools/bench/run.sh).
 # TAP output; exit 4 when the machine cannot run it.
@@ -62,7 +67,7 @@ start_agent() {	# start_agent ID PORT KVPORT PEERPORT [extra...]
 	bg_ns "$NS_RTR" "$TMPD/agent$id.log" "$AGENT" --insecure --node-id "$id" \
 		--addr4 "10.20.$id.2" --key "$TMPD/node$id.key" --controller $URL \
 		--listen "127.0.0.1:$port" --kv-listen "127.0.0.1:$kv" \
-		--kv-peers "127.0.0.1:$peer" "${ENG[@]}" "$@"
+		--kv-peers "127.0.0.1:$peer" --kv-pull "${ENG[@]}" "$@"
 	eval "PID_$id=\$BG_PID"
 }
 start_agent 1 8000 9100 9101
@@ -167,5 +172,32 @@ tap_result "tenant 5's state (U) moved too, announced to B first" $? \
 [ "$(cached "$(complete $BURL $U "$pu" "X-IDN-Tenant: 5")")" -ge 512 ] &&
 	[ "$(cached "$(complete $BURL 99 "$pu" "X-IDN-Tenant: 6")")" = 0 ]
 tap_result "on B in tenant 5's scope: tenant 5 hits, tenant 6 misses" $?
+
+# pull on miss: A not busy any more (no scan move), a session W on A only
+W=4714
+idle() { [ "$(api "$URL/v1/nodes" | jq -r '.[] | select(.id == 1) | .load')" -lt 900 ]; }
+poll_until 600 idle
+pw=$(words w 600)
+for _ in 1 2; do complete $AURL $W "$pw" >/dev/null; done
+descw() { api "$URL/v1/nodes/1/state" | jq -e --arg t "$(hx $W)" \
+	'[.descriptors[] | select(.token == $t)] | length == 1' >/dev/null; }
+poll_until 100 descw
+tap_result "A's descriptor names W" $? "$(api "$URL/v1/nodes/1/state" | jq -c '[.descriptors[] | {token, blocks}]')"
+out=$(complete $BURL $W "$pw")
+c=$(cached "$out")
+[ "${c:-0}" -ge 512 ]
+tap_result "W's turn sent to B: B pulled W's blocks from A before its prefill ($c cached tokens)" \
+	$? "$out $(api "$URL/v1/migrations" | jq -c '[.[] | select(.why | test("pull"))]')"
+m=$(api "$URL/v1/migrations" | jq -c --arg t "$(hx $W)" '[.[] | select(.token == $t)] | last')
+jq -e '.result == "moved" and .from == 1 and .to == 2 and (.why | test("pull on miss")) and
+	.gain_us > .transfer_us' <<<"$m" >/dev/null
+tap_result "the pull's record: moved from 1 to 2, pull on miss, gain > transfer" $? "$m"
+api "$BURL/metrics" | grep -Eq '^idn_agent_kv_pulled_total(\{[^}]*\})? [1-9]'
+tap_result "B counts the pull (idn_agent_kv_pulled_total)" $? \
+	"$(api "$BURL/metrics" | grep kv_pull)"
+r=$(api -X POST "$URL/v1/nodes/2/pull" -d "{\"token\":\"$(hx 9999)\",\"lack\":3}")
+code=$(post /v1/nodes/2/pull '{"token":"xyz","lack":3}')
+[ "$(jq -r .verdict <<<"$r")" = none ] && [ "$code" = 400 ]
+tap_result "a token nobody holds: verdict none; a bad token: 400" $? "$r $code"
 grep -h "MIGRATE" "$TMPD/idnd.log" | sed "s/^/# /" | tail -8
 tap_done

@@ -5,7 +5,8 @@
  * token + 6.0 us per decoding sequence; chunked prefill under the token
  * budget; a cached prefix is not prefilled again; decode and prefill share
  * an iteration (continuous batching); outstanding prefill tokens as the
- * telemetry reports them. Also the agent's option parser.
+ * telemetry reports them; a held request (pull on miss) keeps its place
+ * and is admitted after its release. Also the agent's option parser.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -209,6 +210,66 @@ static void test_admission_waits_for_kv(void)
 	engine_free(&e);
 }
 
+/*
+ * Pull on miss: a held request keeps its place while its blocks come;
+ * later ones pass it; released, it is admitted and prefills only what the
+ * pulled blocks do not cover; its outstanding prefill drops at release.
+ */
+static void test_held(void)
+{
+	struct eng_params p;
+	struct engine e;
+	struct eng_req *a, *h, *c, *d, *x;
+	struct eng_load l0, l1;
+	int64_t ids[4] = { 100, 101, 102, 103 };
+	uint64_t *hk = NULL;
+	int32_t idx[4];
+	uint32_t hits;
+	int err;
+
+	eng_params_defaults(&p);
+	engine_init(&e, &p);
+	a = submit(&e, 600, 2, 0, 1);
+	eng_keys_from_ids(ids, 4, &hk);
+	h = engine_submit_held(&e, NULL, 2100, 2, hk, 4, &err);
+	c = submit(&e, 600, 2, 10, 1);
+	ASSERT_TRUE(h && h->held && h->est_cached == 0, "held, nothing cached yet");
+	engine_step(&e);
+	ASSERT_TRUE(a->state != ENG_WAITING && c->state != ENG_WAITING, "a and c pass it");
+	ASSERT_EQ(h->state, ENG_WAITING, "the held one waits in its place");
+	d = submit(&e, 600, 2, 20, 1);	/* the list's tail after the unlinks */
+	engine_step(&e);
+	ASSERT_TRUE(d->state != ENG_WAITING, "a later one is admitted too");
+	ASSERT_EQ(h->state, ENG_WAITING, "still held");
+	/* the pulled blocks commit (agent_kv_commit()), then the release */
+	ASSERT_EQ(kv_acquire(&e.kv, h->keys, 4, 4, idx, &hits), 0, "room for the pulled blocks");
+	kv_commit(&e.kv, h->keys, idx, hits, 4);
+	kv_release(&e.kv, idx, 4);
+	engine_load(&e, &l0);
+	engine_release(&e, h);
+	engine_load(&e, &l1);
+	ASSERT_TRUE(!h->held && h->est_cached == 2048, "released: the blocks are counted");
+	ASSERT_TRUE(l1.pending_tokens + 2048 == l0.pending_tokens,
+		    "its outstanding prefill drops by the pulled tokens");
+	engine_step(&e);
+	ASSERT_TRUE(h->state != ENG_WAITING, "admitted after the release");
+	ASSERT_EQ(h->cached_tokens, 2048, "prefills only what the pulled blocks lack");
+	/* cancelled while held: leaves the list */
+	x = engine_submit_held(&e, NULL, 600, 2, NULL, 0, &err);
+	engine_cancel(&e, x);
+	engine_step(&e);
+	ASSERT_EQ(x->state, ENG_FAILED, "a cancelled held request leaves");
+	while (a->state != ENG_DONE || c->state != ENG_DONE || d->state != ENG_DONE ||
+	       h->state != ENG_DONE)
+		engine_step(&e);
+	engine_put(&e, a);
+	engine_put(&e, h);
+	engine_put(&e, c);
+	engine_put(&e, d);
+	engine_put(&e, x);
+	engine_free(&e);
+}
+
 static void test_text_keys(void)
 {
 	uint64_t *k1, *k2;
@@ -309,6 +370,7 @@ int main(void)
 	TAP_RUN(test_work_tokens);
 	TAP_RUN(test_admitted);
 	TAP_RUN(test_admission_waits_for_kv);
+	TAP_RUN(test_held);
 	TAP_RUN(test_text_keys);
 	TAP_RUN(test_config);
 	return tap_done();

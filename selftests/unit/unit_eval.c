@@ -221,6 +221,9 @@ static void test_idn_seeds(void)
  * (mig_decide()). Over a fast link some moves pay: blocks are committed at
  * destinations; over a 1 Mbit/s link none does (recompute); without
  * --migrate nothing is decided. Every request is still decided once.
+ * Pull on miss (agents --kv-pull): turns steered away from their state's
+ * node ask idnd; over the fast link pulls are ordered and the prefix hit
+ * rate rises above the run without; over the slow link nothing is pulled.
  */
 static void test_idn_migrate(void)
 {
@@ -258,6 +261,16 @@ static void test_idn_migrate(void)
 	ASSERT_EQ(r[1].mig.moved, 0, "slow link: moving never pays");
 	ASSERT_EQ(r[1].mig.recompute, r[1].mig.decided, "slow link: all recompute");
 	ASSERT_EQ(r[2].mig.decided, 0, "without --migrate: no decisions");
+	printf("# pull on miss: fast link %zu asked, %zu pulled, %zu late; hit %.2f %% "
+	       "(without: %.2f %%); slow link %zu asked, %zu pulled\n", r[0].mig.pull_asked,
+	       r[0].mig.pulls, r[0].mig.pull_late, r[0].hit_pct, r[2].hit_pct,
+	       r[1].mig.pull_asked, r[1].mig.pulls);
+	ASSERT_TRUE(r[0].mig.pulls > 0 && r[0].mig.pulls <= r[0].mig.pull_asked,
+		    "fast link: pulls ordered, each asked for");
+	ASSERT_TRUE(r[0].hit_pct > r[2].hit_pct, "pulled blocks hit: prefix hit rate up");
+	ASSERT_TRUE(r[1].mig.pull_asked > 0 && r[1].mig.pulls == 0,
+		    "slow link: asked, never pulled");
+	ASSERT_TRUE(r[2].mig.pull_asked == 0, "without --migrate: nobody asks");
 out:
 	for (int k = 0; k < 3; k++)
 		ev_res_free(&r[k]);

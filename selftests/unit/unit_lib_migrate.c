@@ -5,7 +5,9 @@
  * against recompute at the boundary; tenant/session state pays the privacy
  * term and moves only where its scope may go; hardware-bound state never
  * moves whatever it is worth; value from reuse x tokens when the
- * descriptor has none, reuse clamped to a probability.
+ * descriptor has none, reuse clamped to a probability; pull on miss
+ * (mig_pull_state()): the holder's descriptor cut to what the request
+ * lacks, P_hit 1, weighed by the same eq. 8.
  */
 #include <math.h>
 #include <stdio.h>
@@ -80,6 +82,56 @@ static void test_value_from_reuse(void)
 	ASSERT_EQ(mig_verdict_name(MIG_MOVE)[0], 'm', "names");
 }
 
+static void test_pull(void)
+{
+	/* the holder's descriptor: 20 blocks of 512 tokens, 640 MiB, 13.4 ms to move */
+	struct mig_state h = { .scope = MIG_PUBLIC, .reuse = 0.3, .value_us = 100,
+			       .tokens = 10240, .size = 640ULL << 20, .migration_us = 13420 };
+	struct mig_dest d = { .net_us = 100, .kv_use = 0.5, .scope_ok = true };
+	struct mig_state s;
+	struct mig_eval e;
+
+	/* j lacks 10 of the prompt's blocks: half the descriptor moves, P_hit 1 */
+	ASSERT_EQ(mig_pull_state(&s, &h, 20, 10, 20.0), 10, "min(lack, blocks) counted");
+	ASSERT_EQ(s.tokens, 5120, "half the tokens");
+	ASSERT_EQ(s.size, 320ULL << 20, "half the bytes");
+	ASSERT_EQ(s.migration_us, 6710, "half the transfer");
+	ASSERT_TRUE(NEAR(s.reuse, 1), "the request is here: P_hit 1");
+	ASSERT_EQ(mig_decide(&s, &d, &W, 17.25, &e), MIG_MOVE, "pulling beats recomputing");
+	ASSERT_TRUE(NEAR(e.gain_us, 5120 * 20.0), "gain = tokens x j's prefill rate");
+	ASSERT_TRUE(NEAR(e.storage_us, 50.0 * 320 * 0.5), "storage of what moves");
+	ASSERT_TRUE(NEAR(e.net_us, 102400 - 6810 - 8000), "net");
+	/* j lacks more than the holder has: the holder's blocks only */
+	ASSERT_EQ(mig_pull_state(&s, &h, 20, 50, 0), 20, "capped at the descriptor");
+	ASSERT_TRUE(NEAR(s.value_us, 10240 * MIG_PREFILL_US), "default prefill rate");
+	/* a slow link: recompute */
+	h.migration_us = 2000000;
+	mig_pull_state(&s, &h, 20, 20, 20.0);
+	ASSERT_EQ(mig_decide(&s, &d, &W, 17.25, NULL), MIG_RECOMPUTE, "slow link: recompute");
+	/* ... unless the request waits there longer anyway: the transfer overlaps it */
+	d.wait_us = 1950000;
+	ASSERT_EQ(mig_decide(&s, &d, &W, 17.25, &e), MIG_MOVE, "queued at j: the wait hides it");
+	ASSERT_TRUE(NEAR(e.transfer_us, 2000000 + 100 - 1950000), "transfer beyond the wait");
+	d.wait_us = 3e6;
+	mig_decide(&s, &d, &W, 17.25, &e);
+	ASSERT_TRUE(NEAR(e.transfer_us, 0), "all hidden: no transfer cost, never negative");
+	d.wait_us = 0;
+	/* nothing lacking, or hardware-bound: never */
+	h.migration_us = 13420;
+	ASSERT_EQ(mig_pull_state(&s, &h, 20, 0, 20.0), 0, "nothing lacking");
+	ASSERT_EQ(mig_decide(&s, &d, &W, 17.25, NULL), MIG_NEVER, "nothing to pull: never");
+	h.scope = MIG_HARDWARE;
+	h.migration_us = -1;
+	mig_pull_state(&s, &h, 20, 20, 20.0);
+	ASSERT_EQ(mig_decide(&s, &d, &W, 17.25, NULL), MIG_NEVER, "hardware-bound: never");
+	/* tenant state pays the privacy term and needs its scope at j */
+	h.scope = MIG_TENANT;
+	h.migration_us = 13420;
+	mig_pull_state(&s, &h, 20, 20, 20.0);
+	d.scope_ok = false;
+	ASSERT_EQ(mig_decide(&s, &d, &W, 17.25, NULL), MIG_NEVER, "tenant state out of scope");
+}
+
 int main(void)
 {
 	mig_weights_default(&W);
@@ -87,5 +139,6 @@ int main(void)
 	TAP_RUN(test_terms);
 	TAP_RUN(test_scopes);
 	TAP_RUN(test_value_from_reuse);
+	TAP_RUN(test_pull);
 	return tap_done();
 }

@@ -161,6 +161,8 @@ struct ev_cfg {
 struct ev_mig {
 	size_t decided, moved, recompute, failed;
 	uint64_t blocks;	/* blocks committed at destinations (not there before) */
+	/* pull on miss: requests that asked, pulls ordered, ordered but late */
+	size_t pull_asked, pulls, pull_late;
 	double gain_us;		/* eq. 8's gain summed over the moves ordered */
 };
 

@@ -168,9 +168,10 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 		       res->p99, res->hit_pct);
 	if (!ret && migrate)
 		fprintf(stderr, "idn_eval: %s rho %.1f migrate: %zu decided, %zu moved (%llu blocks), "
-			"%zu recompute, %zu failed\n", tr->name, rho, res->mig.decided,
-			res->mig.moved, (unsigned long long)res->mig.blocks, res->mig.recompute,
-			res->mig.failed);
+			"%zu recompute, %zu failed; pull on miss: %zu asked, %zu pulled, %zu late\n",
+			tr->name, rho, res->mig.decided, res->mig.moved,
+			(unsigned long long)res->mig.blocks, res->mig.recompute, res->mig.failed,
+			res->mig.pull_asked, res->mig.pulls, res->mig.pull_late);
 	if (!ret && req_out && l == EV_FLAT && !migrate && !n_prefill && res->ttft_us && res->node) {
 		fprintf(req_out, "# %s rho %.3f policy %s: i send_ms ttft_ms node (-1: shed)\n",
 			tr->name, rho, ev_policy_names[p]);

@@ -360,6 +360,16 @@ struct sim {
 	struct mig_mv *mv;
 	size_t n_mv, mv_cap;
 	struct ev_mig mig;
+	double mig_free;		/* idnd's move worker busy until */
+	double *hold_rel;		/* per request: held for a pull until (0: not) */
+	struct mig_rel {		/* a held request's release: blocks in, or late */
+		double t;
+		uint32_t node;
+		struct eng_req *r;
+	} *rel;
+	size_t n_rel, rel_cap;
+	uint32_t hb_kv[EV_MAX_NODES];	/* KV use of the last heartbeat (idnd's view) */
+	uint32_t hb_pend[EV_MAX_NODES];	/* its pending_tokens */
 };
 
 #define SCRAPE_US	50000.0		/* GIE metrics refresh (llm-d) */
@@ -726,6 +736,23 @@ static struct dlv dq_pop(struct sim *s)
 
 /* ---- engines ---- */
 
+/* a held request's release (agent/http.c pull_wait()): admitted from its place */
+static int rel_push(struct sim *s, double t, uint32_t node, struct eng_req *r)
+{
+	if (s->n_rel == s->rel_cap) {
+		size_t c = s->rel_cap ? s->rel_cap * 2 : 64;
+		struct mig_rel *p = realloc(s->rel, c * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		s->rel = p;
+		s->rel_cap = c;
+	}
+	s->rel[s->n_rel++] = (struct mig_rel){ t, node, r };
+	return 0;
+}
+
+
 static void start_iter(struct node *nd)
 {
 	nd->dur = engine_plan(&nd->e);
@@ -771,9 +798,14 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 		free(idx);
 		out = r->out - 1;
 	}
-	/* the agent describes the blocks under the request's token (state.c) */
-	er = engine_submit_as(&nd->e, &(struct kv_who){ .token = r->sess }, r->in, out, keys,
-			      r->nk, &err);
+	/* the agent describes the blocks under the request's token (state.c);
+	 * held while pulled blocks come (mig_pull()) */
+	if (s->hold_rel && s->hold_rel[i] > 0)
+		er = engine_submit_held(&nd->e, &(struct kv_who){ .token = r->sess }, r->in, out,
+					keys, r->nk, &err);
+	else
+		er = engine_submit_as(&nd->e, &(struct kv_who){ .token = r->sess }, r->in, out,
+				      keys, r->nk, &err);
 	if (!er && err == -E2BIG) {	/* larger than a node's KV: never served */
 		nd->inflight--;
 		nd->inflight_tok -= r->in;
@@ -794,6 +826,8 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 		nd->id_cap = n;
 	}
 	nd->id2req[er->id] = i;
+	if (s->hold_rel && s->hold_rel[i] > 0 && (err = rel_push(s, s->hold_rel[i], j, er)))
+		return err;
 	if (!nd->busy)
 		start_iter(nd);
 	return 0;
@@ -939,7 +973,13 @@ static void seed_tick(struct sim *s)
 
 	for (int j = 0; j < s->n; j++) {
 		struct state_desc *d = s->desc[j];
-		uint32_t n = state_descs(&s->nd[j].e, "eval", STATE_MAX_DESC, d, NULL, NULL);
+		struct eng_load l;
+		uint32_t n;
+
+		engine_load(&s->nd[j].e, &l);
+		s->hb_kv[j] = l.kv_use;	/* idnd's view of its KV use, outstanding work */
+		s->hb_pend[j] = l.pending_tokens;
+		n = state_descs(&s->nd[j].e, "eval", STATE_MAX_DESC, d, NULL, NULL);
 
 		state_desc_tokens(&s->nd[j].st, d, n);
 		s->n_desc[j] = n;
@@ -969,6 +1009,20 @@ static void seed_tick(struct sim *s)
  * after the transfer time; only then the router's affinity for the token
  * names the destination (commit -> affinity -> next request).
  */
+/*
+ * idnd's move worker (one thread, ctl/idnd/migrate.c run_job()): a move
+ * ordered at t starts when the previous one answered, takes the order to
+ * the source's management listener (its T_net) and the transfer; the
+ * worker is free again when the push answered. Returns the commit time.
+ */
+static double mig_order(struct sim *s, double t, uint32_t src, double xfer_us)
+{
+	double t0 = t > s->mig_free ? t : s->mig_free;
+
+	s->mig_free = t0 + s->tbl[0][src].net_us + xfer_us;
+	return s->mig_free;
+}
+
 static void mig_tick(struct sim *s, double t)
 {
 	struct eng_load l[EV_MAX_NODES];
@@ -1014,7 +1068,7 @@ static void mig_tick(struct sim *s, double t)
 							     s->c->kv_link_gbps :
 							     s->nd[src].e.p.kv_link_gbps);
 			dst.net_us = (double)s->tbl[0][src].net_us + s->tbl[0][to].net_us;
-			dst.kv_use = l[to].kv_use / 1000.0;
+			dst.kv_use = s->hb_kv[to] / 1000.0;
 			if (mig_decide(&st, &dst, &w, MIG_PREFILL_US, &ev) != MIG_MOVE) {
 				s->mig.recompute++;
 				continue;
@@ -1040,7 +1094,9 @@ static void mig_tick(struct sim *s, double t)
 			mv->token = token;
 			mv->src = src;
 			mv->dst = to;
-			mv->t_done = t + st.migration_us + dst.net_us;
+			/* idnd's one worker orders the moves in turn: the push answers
+			 * once committed (order to the source, transfer, path) */
+			mv->t_done = mig_order(s, t, src, st.migration_us + dst.net_us);
 			s->n_mv++;
 			s->mig.gain_us += ev.gain_us;
 		}
@@ -1071,6 +1127,125 @@ static void mig_done(struct sim *s, size_t i, double t)
 		af->node = mv.dst;
 		af->last_s = now_s(t);
 		af->mig_until = t + MIG_MOVED_HOLD_S * 1e6;
+	}
+}
+
+/*
+ * Pull on miss (agent --kv-pull, idnd --migrate; agent/http.c
+ * pull_on_miss(), ctl/idnd/migrate.c idnd_mig_pull()): request i reaches
+ * node j at t. When j's agent has not served its token and its cache
+ * lacks some of the prompt's blocks, it asks idnd (a round trip, j's
+ * T_net); idnd takes the node whose last heartbeat's descriptors name the
+ * token with the most blocks (the same descriptors, in C) and
+ * decides by eq. 8 with P_hit 1 (mig_pull_state(), mig_decide()); a move
+ * goes to idnd's worker like any (mig_order()) and commits the holder's
+ * blocks for the token at j, then the affinity. The agent hands the
+ * request to its engine held at the answer (engine_submit_held(): it
+ * keeps its place in the queue while the blocks come) and releases it
+ * when they are committed or at the answer's wait_ms (mig_pull_wait_us()),
+ * in s->hold_rel[i]. Returns when the request reaches j's engine.
+ */
+static double mig_pull(struct sim *s, uint32_t i, uint32_t j, double t)
+{
+	const struct ev_req *r = &s->t->r[i];
+	const uint64_t *k = s->t->keys + r->k_off;
+	uint64_t known[AFF_KEYS], best = 0, n;
+	struct mig_state hs = { 0 }, st;
+	struct mig_dest dst = { .scope_ok = true };
+	struct mig_weights w;
+	struct mig_eval ev;
+	struct kv_who who;
+	struct mig_mv *mv;
+	struct aff *af;
+	uint32_t nk, have, h = NONE;
+	double t_ans, link;
+
+	if (!r->nk || !s->nd[j].st_init ||
+	    state_token_lookup(&s->nd[j].st, r->sess, &who, known, &nk) != -ENOENT)
+		return t;
+	have = kv_match(&s->nd[j].e.kv, k, r->nk);
+	if (have >= r->nk)
+		return t;
+	s->mig.pull_asked++;
+	t_ans = t + s->tbl[0][j].net_us;	/* the agent's round trip to idnd */
+	/* idnd: the node whose last report names the token with the most blocks */
+	for (int q = 0; q < s->n; q++)
+		for (uint32_t k = 0; (uint32_t)q != j && k < s->n_desc[q]; k++) {
+			const struct state_desc *d = &s->desc[q][k];
+
+			if (d->token != r->sess || d->blocks <= best)
+				continue;
+			hs = (struct mig_state){
+				.scope = d->scope == KV_SCOPE_TENANT ? MIG_TENANT :
+					 d->scope == KV_SCOPE_SESSION ? MIG_SESSION :
+					 d->scope == KV_SCOPE_HW ? MIG_HARDWARE : MIG_PUBLIC,
+				.reuse = d->reuse, .value_us = d->value_us, .tokens = d->tokens,
+				.size = d->size, .migration_us = d->migration_us };
+			best = d->blocks;
+			h = q;
+		}
+	if (h == NONE)
+		return t_ans;	/* nobody reports it: recompute */
+	/* the descriptor's bytes and link model at the model's KV per token (mig_tick()) */
+	link = s->c->kv_link_gbps > 0 ? s->c->kv_link_gbps : s->nd[h].e.p.kv_link_gbps;
+	hs.size = hs.tokens * EV_KV_BYTES_PER_TOKEN;
+	hs.migration_us = state_migration_us(hs.size, link);
+	n = mig_pull_state(&st, &hs, best, r->nk - have, s->tbl[0][j].tok_ns / 1000.0);
+	dst.net_us = (double)s->tbl[0][h].net_us + s->tbl[0][j].net_us;
+	dst.kv_use = s->hb_kv[j] / 1000.0;
+	dst.wait_us = (double)s->hb_pend[j] * s->tbl[0][j].tok_ns / 1000.0;
+	mig_weights_default(&w);
+	s->mig.decided++;
+	if (mig_decide(&st, &dst, &w, MIG_PREFILL_US, &ev) != MIG_MOVE || !n) {
+		s->mig.recompute++;
+		return t_ans;
+	}
+	if (s->n_mv == s->mv_cap) {
+		size_t c = s->mv_cap ? s->mv_cap * 2 : 64;
+		struct mig_mv *p = realloc(s->mv, c * sizeof(*p));
+
+		if (!p) {
+			s->mig.failed++;
+			return t_ans;
+		}
+		s->mv = p;
+		s->mv_cap = c;
+	}
+	mv = &s->mv[s->n_mv];
+	/* the holder's push: its record of the token, what of it is still cached */
+	if (state_token_lookup(&s->nd[h].st, r->sess, &who, mv->keys, &mv->n) ||
+	    !(mv->n = kv_match(&s->nd[h].e.kv, mv->keys, mv->n))) {
+		s->mig.failed++;
+		return t_ans;
+	}
+	mv->token = r->sess;
+	mv->src = h;
+	mv->dst = j;
+	mv->t_done = mig_order(s, t_ans, h, state_migration_us((uint64_t)mv->n *
+				EV_TRACE_BLOCK * EV_KV_BYTES_PER_TOKEN, link) + dst.net_us);
+	s->n_mv++;
+	s->mig.pulls++;
+	af = aff_slot(s, r->sess);
+	if (af->token == r->sess)	/* idnd: no scan move of the old copy now */
+		af->mig_until = t + MIG_COOL_S * 1e6;
+	s->hold_rel[i] = mv->t_done;
+	if (mv->t_done > t_ans + mig_pull_wait_us((double)st.migration_us + dst.net_us)) {
+		s->mig.pull_late++;
+		s->hold_rel[i] = t_ans + mig_pull_wait_us((double)st.migration_us + dst.net_us);
+	}
+	return t_ans;
+}
+
+static void rel_done(struct sim *s, size_t k, double t)
+{
+	struct mig_rel x = s->rel[k];
+	struct node *nd = &s->nd[x.node];
+
+	s->rel[k] = s->rel[--s->n_rel];
+	engine_release(&nd->e, x.r);
+	if (!nd->busy) {
+		nd->e.now_us = t;	/* the idle engine's clock catches up */
+		start_iter(nd);
 	}
 }
 
@@ -1191,6 +1366,8 @@ static void sim_free(struct sim *s)
 	free(s->ring_node);
 	free(s->dq);
 	free(s->mv);
+	free(s->rel);
+	free(s->hold_rel);
 	free(s->pd_stage);
 	free(s->pd_first);
 }
@@ -1352,6 +1529,8 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	s->region = calloc(t->n, 1);
 	if (!s->o || !s->t_send || !s->region)
 		ret = -ENOMEM;
+	if (!ret && c->migrate && !(s->hold_rel = calloc(t->n, sizeof(double))))
+		ret = -ENOMEM;
 	if (!ret && c->pd) {
 		s->pd_stage = calloc(t->n, 1);
 		s->pd_first = calloc(t->n, sizeof(double));
@@ -1398,14 +1577,19 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	}
 	for (;;) {
 		double te = INFINITY, tt = INFINITY, td = INFINITY, ta = INFINITY, ts = INFINITY;
-		double tm = INFINITY;
+		double tm = INFINITY, tr = INFINITY;
 		int je = -1, jt = -1;
-		size_t im = 0;
+		size_t im = 0, ir = 0;
 
 		for (size_t k = 0; k < s->n_mv; k++)
 			if (s->mv[k].t_done < tm) {
 				tm = s->mv[k].t_done;
 				im = k;
+			}
+		for (size_t k = 0; k < s->n_rel; k++)
+			if (s->rel[k].t < tr) {
+				tr = s->rel[k].t;
+				ir = k;
 			}
 
 		for (int j = 0; j < s->n; j++) {
@@ -1424,10 +1608,12 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 			ta = s->t_send[next];
 		if (c->policy == EV_LLMD || c->policy == EV_LLMD_PRECISE)
 			ts = s->scrape_next;
-		if (je < 0 && !s->n_dq && next >= t->n)
+		if (je < 0 && !s->n_dq && next >= t->n && !s->n_rel && !s->n_mv)
 			break;
-		if (tm <= te && tm <= tt && tm <= td && tm <= ta && tm <= ts) {
+		if (tm <= tr && tm <= te && tm <= tt && tm <= td && tm <= ta && tm <= ts) {
 			mig_done(s, im, tm);
+		} else if (tr <= te && tr <= tt && tr <= td && tr <= ta && tr <= ts) {
+			rel_done(s, ir, tr);
 		} else if (te <= tt && te <= td && te <= ta && te <= ts) {
 			t_last = te;
 			ret = iter_end(s, je);
@@ -1468,6 +1654,8 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 			s->nd[j].inflight++;
 			s->nd[j].inflight_tok += t->r[i].in;
 			lat = ev_one_way_us(c->layout, j, s->region[i]);
+			if (c->migrate && c->policy == EV_IDN)	/* agents --kv-pull */
+				lat = mig_pull(s, i, j, ta + lat) - ta;
 			ret = lat > 0 ? dq_push(s, ta + lat, i, j) : deliver(s, i, j, ta);
 		}
 		if (ret) {
