@@ -1313,7 +1313,7 @@ static void pull_ask(struct agent *a, uint64_t token, const uint64_t *keys, uint
 
 	p->wait_ms = 0;
 	if (!a->cfg.kv_pull || !a->cfg.kv_listen[0] || !a->have_ctl || !token || !nkeys ||
-	    !a->st.rec || !__atomic_load_n(&a->ctl.registered, __ATOMIC_RELAXED) ||
+	    !a->st.rec || !a->ctl.registered ||
 	    state_token_lookup(&a->st, token, &w, known, &nk) != -ENOENT)
 		return;
 	pthread_mutex_lock(&e->mu);
@@ -1350,7 +1350,7 @@ static void pull_wait(struct agent *a, struct eng_req *r, const struct pull *p)
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (got || (t.tv_sec - p->t0.tv_sec) * 1000 +
 			   (t.tv_nsec - p->t0.tv_nsec) / 1000000 >= p->wait_ms ||
-		    __atomic_load_n(&a->stop, __ATOMIC_RELAXED))
+		    a->stop)
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
