@@ -26,6 +26,10 @@
  *   fednodes/ID     a federation peer's node entry (fed.c; ID 4080..4095):
  *                   {"id", "peer", "addr4", "domain", "trust", "health",
  *                   "net_us", "load"}, bound to the leader's lease
+ *   affseeds/TOKEN  an affinity seed (model.c; TOKEN 16 hex, not 0):
+ *                   {"node", "classes": [class...]}, bound to the leader's
+ *                   lease, written when changed, deleted when no longer
+ *                   among the popular roots
  * Only the leader writes; each write of a generation is one txn guarded by
  * "leader == this replica" (a deposed leader cannot publish). A follower
  * answers writes with 503 and takes over when the leader key expires: it
@@ -301,6 +305,97 @@ static int load_fed_conf(void)
 	free(ev);
 	etcd_kvs_free(kvs, n);
 	return 0;
+}
+
+/*
+ * Affinity seeds (model.c, idnd_aff_seeds_from()) for the routers the
+ * watchers feed: at each refresh (at most once a second) the leader writes
+ * affseeds/TOKEN = {"node": N, "classes": [class...]} for each seed whose
+ * value changed, and deletes the keys of the tokens no longer among them
+ * (at most IDND_AFF_SEEDS: the set is bounded). Bound to the leader's
+ * lease, as its other derived keys: a leader that goes takes them with it,
+ * the next writes its own at its first refresh. What was published last,
+ * per token (val NULL: a delete that failed, tried again next refresh).
+ */
+#define AS_MAX	(2 * IDND_AFF_SEEDS)
+struct as_pub {
+	uint64_t token;
+	char *val;
+};
+static struct as_pub as_pub[AS_MAX];
+static int n_as_pub;
+
+static void as_key(char *k, size_t len, uint64_t token)
+{
+	snprintf(k, len, "%saffseeds/%016llx", D.prefix, (unsigned long long)token);
+}
+
+void idnd_dist_aff_seeds(const struct idnd_aff_seed *s, size_t n)
+{
+	struct as_pub nw[AS_MAX];
+	int n_nw = 0, puts = 0, dels = 0;
+	char k[160];
+
+	if (!D.etcd || !D.leader)
+		return;
+	if (n > IDND_AFF_SEEDS)
+		n = IDND_AFF_SEEDS;
+	/* tokens published and no longer seeds: deleted (kept to retry if it fails) */
+	for (int j = 0; j < n_as_pub; j++) {
+		bool still = false;
+
+		for (size_t i = 0; i < n && !still; i++)
+			still = s[i].token == as_pub[j].token;
+		if (still)
+			continue;
+		as_key(k, sizeof(k), as_pub[j].token);
+		if (etcd_delete(&E, k)) {
+			pr_warn("DIST: delete %s: %s\n", k, etcd_err(&E));
+			if (n_nw < AS_MAX - IDND_AFF_SEEDS)
+				nw[n_nw++] = (struct as_pub){ as_pub[j].token, NULL };
+		} else {
+			dels++;
+		}
+		free(as_pub[j].val);
+		as_pub[j].val = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_new_object(), *a = json_object_new_array();
+		const char *v;
+		char *old = NULL;
+
+		json_object_object_add(o, "node", json_object_new_int64(s[i].node));
+		for (int q = 0; q < s[i].n_cls; q++)
+			json_object_array_add(a, json_object_new_int64(s[i].cls[q]));
+		json_object_object_add(o, "classes", a);
+		v = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		for (int j = 0; j < n_as_pub && !old; j++)
+			if (as_pub[j].token == s[i].token && as_pub[j].val) {
+				old = as_pub[j].val;
+				as_pub[j].val = NULL;
+			}
+		if (!old || strcmp(old, v)) {
+			as_key(k, sizeof(k), s[i].token);
+			if (etcd_put(&E, k, v, strlen(v), D.leader_lease)) {
+				pr_warn("DIST: put %s: %s\n", k, etcd_err(&E));
+				free(old);	/* unknown now: written again next refresh */
+				old = NULL;
+			} else {
+				free(old);
+				old = strdup(v);
+				puts++;
+			}
+		}
+		nw[n_nw++] = (struct as_pub){ s[i].token, old };
+		json_object_put(o);
+	}
+	for (int j = 0; j < n_as_pub; j++)
+		free(as_pub[j].val);
+	memcpy(as_pub, nw, n_nw * sizeof(nw[0]));
+	n_as_pub = n_nw;
+	if (puts || dels)
+		pr_info("DIST: affinity seeds for the routers: %zu (%d written, %d deleted)\n",
+			n, puts, dels);
 }
 
 void idnd_dist_sig(const char *sub, const char *val)
@@ -978,6 +1073,9 @@ void idnd_dist_tick(double now)
 		free(fn_pub[i]);
 		fn_pub[i] = NULL;
 	}
+	for (int i = 0; i < n_as_pub; i++)	/* affinity seeds: at the next refresh */
+		free(as_pub[i].val);
+	n_as_pub = 0;
 }
 
 /* ---- router side: the watcher ---- */
@@ -1380,6 +1478,109 @@ static void wfednode(const char *rest, const char *val, int64_t rev)
 		n.domain, n.health == IDN_HEALTH_UP ? "up" : "down");
 }
 
+/*
+ * affseeds/TOKEN from the leader: an affinity seed, installed as idnd's
+ * local path does (model.c): (token, class) -> node for each class, only
+ * where the router has no entry (BPF_NOEXIST): its own entry is a newer
+ * decision and is kept. A value that fails a check is refused (counted,
+ * said). A deleted key (no longer popular) removes nothing: the entries
+ * age in the router's table as its own do.
+ */
+static unsigned long w_aff_seeded, w_aff_kept;
+
+static int affseed_parse(json_object *o, uint32_t *node, uint32_t *cls, int *n_cls,
+			 char *why, size_t wl)
+{
+	json_object *x, *a;
+	int64_t v;
+	int nf = 0;
+
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		snprintf(why, wl, "not a JSON object");
+		return -EINVAL;
+	}
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "node") && strcmp(key, "classes")) {
+			snprintf(why, wl, "unknown field \"%.32s\"", key);
+			return -EINVAL;
+		}
+		nf++;
+	}
+	if (!json_object_object_get_ex(o, "node", &x) || !json_object_is_type(x, json_type_int) ||
+	    (v = json_object_get_int64(x)) < 0 || v >= IDN_MAX_NODES ||
+	    idnd_fed_reserved((uint32_t)v)) {
+		snprintf(why, wl, "field \"node\": a node id 0..%d (not a federation peer's)",
+			 IDND_PEER_NODE0 - 1);
+		return -EINVAL;
+	}
+	*node = v;
+	if (!json_object_object_get_ex(o, "classes", &a) ||
+	    !json_object_is_type(a, json_type_array) || !json_object_array_length(a) ||
+	    json_object_array_length(a) > 8) {
+		snprintf(why, wl, "field \"classes\": an array of 1..8 capability classes");
+		return -EINVAL;
+	}
+	*n_cls = json_object_array_length(a);
+	for (int i = 0; i < *n_cls; i++) {
+		x = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(x, json_type_int) || (v = json_object_get_int64(x)) < 0 ||
+		    v > IDN_CAP_CLASS(UINT32_MAX)) {
+			snprintf(why, wl, "field \"classes\": integers 0..%u",
+				 IDN_CAP_CLASS(UINT32_MAX));
+			return -EINVAL;
+		}
+		cls[i] = v;
+	}
+	if (nf != 2) {
+		snprintf(why, wl, "a seed has exactly node, classes");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void waffseed(const char *rest, const char *val, int64_t rev)
+{
+	uint32_t node, cls[8];
+	unsigned long long token;
+	int n_cls, wr = 0, kept = 0;
+	json_object *o;
+	char why[256];
+	size_t hl = strspn(rest, "0123456789abcdef");
+
+	if (hl != 16 || rest[16] || !(token = strtoull(rest, NULL, 16))) {
+		if (val)
+			wrefuse(rest - 9, rev, "not an affinity token (16 lowercase hex, not 0)");
+		return;
+	}
+	if (!val)
+		return;		/* no longer popular: the router's entries stay, aging */
+	o = json_tokener_parse(val);
+	if (affseed_parse(o, &node, cls, &n_cls, why, sizeof(why))) {
+		json_object_put(o);
+		wrefuse(rest - 9, rev, why);
+		return;
+	}
+	json_object_put(o);
+	for (int q = 0; D.have_maps && q < n_cls; q++) {
+		int e = idn_aff_seed(&D.maps, token, cls[q], node);
+
+		if (!e) {
+			wr++;
+			w_aff_seeded++;
+		} else if (e == -EEXIST) {
+			kept++;
+			w_aff_kept++;
+		} else {
+			pr_warn("WATCH: affinity seed %016llx class %u: %s\n", token, cls[q],
+				idn_errmsg());
+		}
+	}
+	pr_info("WATCH: affinity seed %016llx -> node %u: %d written, %d kept (the router's "
+		"own); %lu seeded, %lu kept since start\n", token, node, wr, kept, w_aff_seeded,
+		w_aff_kept);
+}
+
 static int on_event(void *arg, const char *key, const void *val, size_t len, int64_t rev)
 {
 	struct wstate *w = arg;
@@ -1413,6 +1614,8 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 		wtelekey(rest + 9, val, rev);
 	} else if (!strncmp(rest, "fednodes/", 9)) {
 		wfednode(rest + 9, val, rev);
+	} else if (!strncmp(rest, "affseeds/", 9)) {
+		waffseed(rest + 9, val, rev);
 	} else if (!strncmp(rest, "plans/", 6)) {
 		struct idn_plan_op op = {};
 		char why[256];

@@ -214,7 +214,9 @@ int idnd_node_push(const struct d_node *n);
  * token whose blocks were hit at least once each on average; per token its
  * best holder (most blocks, then value); the IDND_AFF_SEEDS tokens with the
  * most hits over all holders get an affinity entry (token, class of each
- * capability placed there) -> holder, where the router has none. Returns
+ * capability placed there) -> holder, where the router has none (with
+ * maps: -P); the same seeds go to idnd_dist_aff_seeds() (the distributed
+ * mode's leader writes them to etcd for the watchers' routers). Returns
  * the entries written, or -errno.
  */
 #define IDND_AFF_SEEDS	256
@@ -228,6 +230,14 @@ struct idnd_aff_desc {
  * make eval); nodes not registered and up are left out */
 int idnd_aff_seeds_from(const struct idnd_aff_desc *d, size_t n);
 void idnd_aff_seed_counts(uint64_t *seeded, uint64_t *kept);
+/* one seed as idnd_aff_seeds_from() chose it: token, class of each
+ * capability placed on the holder -> holder */
+struct idnd_aff_seed {
+	uint64_t token;
+	uint32_t node;
+	int n_cls;
+	uint32_t cls[8];
+};
 /* state.c: idnd_aff_seeds() over the summaries held, at most once a second */
 int idnd_state_seed(void);
 /* the node's T_net for a router in region r: what the router of this idnd
@@ -341,6 +351,9 @@ void idnd_dist_fed_conf(const char *sub, const char *val);
 typedef void (*idnd_fed_usage_cb)(void *arg, const char *router, const char *peer,
 				  uint64_t requests, uint64_t tokens, uint64_t bytes);
 int idnd_dist_fed_usage(idnd_fed_usage_cb cb, void *arg);
+/* the affinity seeds of this refresh for the routers (affseeds/TOKEN):
+ * written when changed, the ones gone deleted; leader only */
+void idnd_dist_aff_seeds(const struct idnd_aff_seed *s, size_t n);
 /* PREFIX sig/SUB = val (NULL: deleted); leader only */
 void idnd_dist_sig(const char *sub, const char *val);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */

@@ -1602,8 +1602,9 @@ int idnd_aff_seeds(json_object *const *st)
 
 int idnd_aff_seeds_from(const struct idnd_aff_desc *in, size_t n_in)
 {
+	struct idnd_aff_seed *out;
 	struct seed *c = NULL, *ns;
-	size_t n = 0, cap = 0, m = 0;
+	size_t n = 0, cap = 0, m = 0, n_out = 0;
 	int written = 0;
 
 	for (size_t i = 0; i < n_in; i++) {
@@ -1626,12 +1627,9 @@ int idnd_aff_seeds_from(const struct idnd_aff_desc *in, size_t n_in)
 		c[n++] = (struct seed){ .token = d->token, .node = d->node, .hits = d->hits,
 					.blocks = d->blocks, .value = d->value };
 	}
-	if (!n) {
-		free(c);
-		return 0;
-	}
 	/* one per token: its best holder, with every holder's hits */
-	qsort(c, n, sizeof(*c), seed_by_token);
+	if (n)
+		qsort(c, n, sizeof(*c), seed_by_token);
 	for (size_t i = 0; i < n;) {
 		size_t k = i;
 		uint64_t total = 0;
@@ -1642,28 +1640,38 @@ int idnd_aff_seeds_from(const struct idnd_aff_desc *in, size_t n_in)
 		c[m++].total = total;
 		i = k;
 	}
-	qsort(c, m, sizeof(*c), seed_by_total);
+	if (m)
+		qsort(c, m, sizeof(*c), seed_by_total);
 	if (m > IDND_AFF_SEEDS)
 		m = IDND_AFF_SEEDS;
+	out = calloc(m ? m : 1, sizeof(*out));
+	if (!out) {
+		free(c);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < m; i++) {
-		uint32_t cls[8];
-		int nc = 0;
+		struct idnd_aff_seed *s = &out[n_out];
 
 		/* every capability class placed on the holder (its KV serves them) */
-		for (int p = 0; p < D.n_place && nc < 8; p++) {
+		for (int p = 0; p < D.n_place && s->n_cls < 8; p++) {
 			uint32_t k = IDN_CAP_CLASS(D.place[p].cap);
 			int dup = 0;
 
 			if (D.place[p].node != c[i].node)
 				continue;
-			for (int q = 0; q < nc; q++)
-				dup |= cls[q] == k;
+			for (int q = 0; q < s->n_cls; q++)
+				dup |= s->cls[q] == k;
 			if (!dup)
-				cls[nc++] = k;
+				s->cls[s->n_cls++] = k;
 		}
-		for (int q = 0; q < nc; q++) {
+		if (!s->n_cls)
+			continue;
+		s->token = c[i].token;
+		s->node = c[i].node;
+		n_out++;
+		for (int q = 0; D.have_maps && q < s->n_cls; q++) {
 			/* only where the router has no entry: its own choice is newer */
-			int e = idn_aff_seed(&D.maps, c[i].token, cls[q], c[i].node);
+			int e = idn_aff_seed(&D.maps, s->token, s->cls[q], s->node);
 
 			if (!e) {
 				written++;
@@ -1671,11 +1679,15 @@ int idnd_aff_seeds_from(const struct idnd_aff_desc *in, size_t n_in)
 			} else if (e == -EEXIST) {
 				idnd_aff_kept++;
 			} else {
+				free(out);
 				free(c);
 				return e;
 			}
 		}
 	}
+	/* the same seeds for the routers etcd feeds (distributed mode's leader) */
+	idnd_dist_aff_seeds(out, n_out);
+	free(out);
 	free(c);
 	return written;
 }

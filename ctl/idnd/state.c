@@ -409,7 +409,8 @@ int idnd_state_seed(void)
 	double now = idnd_now();
 
 	load();
-	if (!D.have_maps || (last >= 0 && now - last < 1.0))
+	/* the router's maps (-P), or the watchers' routers through etcd (leader) */
+	if ((!D.have_maps && !(D.etcd && D.leader)) || (last >= 0 && now - last < 1.0))
 		return 0;
 	last = now;
 	for (uint32_t j = 0; j < IDN_MAX_NODES; j++)

@@ -13,7 +13,11 @@
 # again; its lease revoked under it: granted and written again; kill -9 of
 # the leader: the other replica takes over, leaves the agent's lease to
 # the agent, and the node stays up (heartbeats reach the new leader);
-# a clean exit revokes the lease. Polls with generous deadlines (the host
+# a clean exit revokes the lease; affinity seeds through etcd: a reused
+# prefix root node 2 reports in its heartbeat's state reaches the
+# watcher's router as (token, class) -> node 2 (affseeds/TOKEN), an entry
+# the router has is kept, a root no longer popular loses its key, bad
+# values written straight to etcd are refused. Polls with generous deadlines (the host
 # may be loaded). Skips (4) without etcd.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
@@ -119,6 +123,7 @@ ip -n "$NS" link set w0 up; ip -n "$NS" link set w1 up
 c() { "$IDNCTL" -n "$NS" -P "$P" "$@"; }
 check "router dataplane attached" c dp attach dev w0
 bg_ns "$NS" "$TMPD/watch.log" "$IDND" -v -W -E "$ETCD" -P "$P"
+WPID=$BG_PID
 cands() { c -j plan show | jq -c '(.. | objects | select(has("active_slot")) | .active_slot) as $s |
 	[.. | objects | select(has("candidates") and .slot == $s) | .. | objects | .node? // empty] | unique'; }
 health() { c -j node show | jq -r ".. | objects | select(.id? == $1) | .health" | head -1; }
@@ -135,6 +140,58 @@ tk1=$(tkid)
 tap_result "watcher's maps: node 1's telemetry key from etcd (key id $(wkid), the leader's $tk1)" \
 	"$([ "$tk1" != 0 ] && [ "$(wkid)" = "$tk1" ]; echo $?)" \
 	"$(grep 'telemetry key' "$TMPD/watch.log" | tail -3)"
+
+# affinity seeds through etcd (docs/controller.md "Affinity seeds"): node 2
+# reports, in its heartbeat's state, prefix roots naming tokens T and U,
+# each block hit twice (popular); the leader (no maps of its own, -P none)
+# writes affseeds/TOKEN, the watcher installs (TOKEN, class 7) -> node 2
+# where its router has no entry: U's own entry (-> node 1) is kept
+T=4919 U=4920
+TH=$(printf '%016x' $T) UH=$(printf '%016x' $U)
+desc() {	# TOKEN-HEX HITS
+	echo "{\"type\":\"kv_prefix\",\"compat\":\"0000000000000001\",\"scope\":\"public\",
+	\"root\":\"${1}\",\"blocks\":4,\"token\":\"$1\",\"size\":4096,\"hits\":$2,\"migration_us\":100}"
+}
+hbst() { post $PA /v1/nodes/2/heartbeat "{\"load\":1,\"state\":{\"descriptors\":[$(desc $TH $1),$(desc $UH 8)]}}"; }
+# affseeds/TOKEN as etcd has it (its value), "" if none
+akey() {
+	api -X POST "$ETCD/v3/kv/range" -d "{\"key\":\"$(printf '%s' "${DOM}affseeds/$1" | base64 -w0)\"}" |
+		jq -c '[.kvs // [] | .[] | .value | @base64d | fromjson] | .[0] // empty'
+}
+eput() { api -o /dev/null -X POST "$ETCD/v3/kv/put" -d "{\"key\":\"$(printf '%s' "${DOM}affseeds/$1" |
+	base64 -w0)\",\"value\":\"$(printf '%s' "$2" | base64 -w0)\"}"; }
+aff() { c -j dp affinity "$1" 7 2>/dev/null | jq -r '.node // empty'; }
+c dp affinity $U 7 node 1 >/dev/null
+code=$(hbst 8)
+wait_for 20 'hbst 8 >/dev/null; [ "$(aff $T)" = 2 ] && [ -n "$(akey $UH)" ]'
+tap_result "seed through etcd: affseeds/$TH $(akey $TH), the watcher's router (T, 7) -> node $(aff $T) (hb $code)" \
+	"$([ "$(akey $TH)" = '{"node":2,"classes":[7]}' ] && [ "$(aff $T)" = 2 ]; echo $?)" \
+	"$(grep -i 'seed' "$TMPD/watch.log" "$TMPD/idnd-a.log" | tail -5)"
+tap_result "the router's own entry kept: (U, 7) -> node $(aff $U), affseeds/$UH $(akey $UH)" \
+	"$([ "$(aff $U)" = 1 ] && [ "$(akey $UH)" = '{"node":2,"classes":[7]}' ] &&
+	   grep -q "affinity seed $UH -> node 2: 0 written, 1 kept" "$TMPD/watch.log"; echo $?)" \
+	"$(grep 'affinity seed' "$TMPD/watch.log" | tail -3)"
+# T no longer popular (1 hit over 4 blocks): its key goes; the router's entry stays
+wait_for 20 'hbst 1 >/dev/null; [ -z "$(akey $TH)" ]'
+tap_result "T no longer popular: affseeds/$TH deleted, U's still there, the router's entry kept" \
+	"$([ -z "$(akey $TH)" ] && [ -n "$(akey $UH)" ] && [ "$(aff $T)" = 2 ]; echo $?)"
+# bad values written straight to etcd: refused, counted, said; nothing installed
+r0=$(grep -c 'refused .*affseeds/' "$TMPD/watch.log")
+eput 00000000000000b1 'not json'
+eput 0000000000000000 '{"node":2,"classes":[7]}'
+eput 00000000000000b2 '{"node":5000,"classes":[7]}'
+eput 00000000000000b3 '{"node":2,"classes":[7],"x":1}'
+eput 00000000000000b4 '{"node":4090,"classes":[7]}'
+refused() { for t in b1 b2 b3 b4; do grep -q "refused ${DOM}affseeds/00000000000000$t " \
+	"$TMPD/watch.log" || return 1; done; grep -q "refused ${DOM}affseeds/0000000000000000 " "$TMPD/watch.log"; }
+wait_for 20 refused
+tap_result "bad affseeds values (not JSON, token 0, node 5000, unknown field, a peer's id): refused" \
+	"$(refused && [ "$(grep -c 'refused .*affseeds/' "$TMPD/watch.log")" -eq $((r0 + 5)) ] &&
+	   kill -0 $WPID && [ -z "$(aff 177)" ] && [ -z "$(aff 178)" ] && [ -z "$(aff 0)" ] &&
+	   [ -z "$(aff 180)" ]; echo $?)" "$(grep 'refused .*affseeds/' "$TMPD/watch.log")"
+api -o /dev/null -X POST "$ETCD/v3/kv/deleterange" -d "{\"key\":\"$(printf '%s' "${DOM}affseeds/00000000000000b" |
+	base64 -w0)\",\"range_end\":\"$(printf '%s' "${DOM}affseeds/00000000000000c" | base64 -w0)\"}"
+api -o /dev/null -X POST "$ETCD/v3/kv/deleterange" -d "{\"key\":\"$(printf '%s' "${DOM}affseeds/0000000000000000" | base64 -w0)\"}"
 
 # kill -9 the agent: its key goes within the TTL (2 s; 15 s allowed under
 # load), the leader drops node 1 from the plans, the watcher's maps follow

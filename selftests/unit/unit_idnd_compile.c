@@ -32,6 +32,14 @@ double idnd_now(void) { return 0; }
 void idnd_orders_diff(const struct d_place *o, int no, const struct d_place *n, int nn) {}
 int idnd_store_gen(uint32_t gen) { return 0; }
 int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen) { return 0; }
+/* dist.c: what the leader would write to etcd for the watchers' routers */
+static struct idnd_aff_seed pub_seeds[IDND_AFF_SEEDS];
+static size_t n_pub_seeds;
+void idnd_dist_aff_seeds(const struct idnd_aff_seed *s, size_t n)
+{
+	n_pub_seeds = n;
+	memcpy(pub_seeds, s, n * sizeof(*s));
+}
 /* fed.c: no peer offers anything here (test_fed.sh covers remote candidates) */
 int idnd_fed_cands(const struct d_cap *c, const struct d_policy *pol, struct idn_plan *pl)
 {
@@ -602,6 +610,7 @@ static void test_aff_seeds(void)
 	place(IDN_CAP(16, 0), 2);
 	place(IDN_CAP(15, 0), 3);
 	ASSERT_TRUE(build() > 0, "compiled");
+	D.have_maps = true;
 	st[1] = summary(s1);
 	st[2] = summary(s2);
 	st[3] = summary(s3);
@@ -617,6 +626,13 @@ static void test_aff_seeds(void)
 	ASSERT_EQ(aff_node(0xa5, 16), 2, "a class it had none for: seeded");
 	idnd_aff_seed_counts(&seeded, &kept);
 	ASSERT_TRUE(seeded >= 3 && kept >= 1, "counted");
+	/* the seeds for the etcd-fed routers: per token, holder and classes */
+	ASSERT_EQ(n_pub_seeds, 3, "a1, a5, a2 published (most hits first)");
+	ASSERT_TRUE(pub_seeds[0].token == 0xa1 && pub_seeds[0].node == 1 &&
+		    pub_seeds[0].n_cls == 1 && pub_seeds[0].cls[0] == 15, "a1 -> 1, class 15");
+	ASSERT_TRUE(pub_seeds[1].token == 0xa5 && pub_seeds[1].node == 2 &&
+		    pub_seeds[1].n_cls == 2, "a5 -> 2, both classes: each router keeps its own");
+	ASSERT_TRUE(pub_seeds[2].token == 0xa2 && pub_seeds[2].node == 2, "a2 -> 2");
 	ASSERT_EQ(idnd_aff_seeds(st), 0, "again: nothing new");
 	{	/* the same descriptors without JSON (make eval): the same entries */
 		const struct idnd_aff_desc c[] = {
@@ -652,6 +668,18 @@ static void test_aff_seeds(void)
 		in.aff_node = IDN_NODE_NONE;
 		idn_select(&env, &in, &out, NULL);
 		ASSERT_EQ(out.node, 2, "without the seed: the idle node");
+	}
+	{	/* a leader without maps of its own (-E, -P none) still publishes */
+		int before = n_aff;
+
+		D.have_maps = false;
+		n_pub_seeds = 0;
+		ASSERT_EQ(idnd_aff_seeds(st), 0, "no maps: nothing written");
+		ASSERT_EQ(n_aff, before, "the table untouched");
+		ASSERT_EQ(n_pub_seeds, 3, "the same three seeds published");
+		D.nodes[1].up = D.nodes[2].up = false;
+		ASSERT_EQ(idnd_aff_seeds(st), 0, "holders down");
+		ASSERT_EQ(n_pub_seeds, 0, "none published: the routers' keys go");
 	}
 	for (int j = 1; j <= 3; j++)
 		json_object_put(st[j]);

@@ -28,6 +28,7 @@ double idnd_now(void) { return 0; }
 void idnd_orders_diff(const struct d_place *o, int no, const struct d_place *n, int nn) {}
 int idnd_store_gen(uint32_t gen) { return 0; }
 int idnd_dist_publish(const struct idn_plan_op *ops, int n_ops, uint32_t gen) { return 0; }
+void idnd_dist_aff_seeds(const struct idnd_aff_seed *s, size_t n) {}
 /* fed.c: one domain in the simulator, no peer offers candidates */
 int idnd_fed_cands(const struct d_cap *c, const struct d_policy *pol, struct idn_plan *pl)
 {
@@ -87,7 +88,9 @@ int ev_idnd_seed(const struct ev_aff_desc *d, size_t n,
 					       .node = d[i].node };
 	aff_put = put;
 	aff_priv = priv;
+	D.have_maps = true;	/* its "router": the simulator's table, through aff_put */
 	ret = idnd_aff_seeds_from(c, n);
+	D.have_maps = false;
 	aff_put = NULL;
 	free(c);
 	return ret;
