@@ -31,6 +31,11 @@ O=${O:-build}
 case $O in /*) BUILD=$O ;; *) BUILD=$IDN_ROOT/$O ;; esac
 IDNCTL=${IDNCTL:-$BUILD/idnctl}
 IDNSTAMP=${IDNSTAMP:-$BUILD/idn-stamp}
+# iproute2 keeps its object pins (ip link set ... xdp obj: "xdp/globals")
+# in the first bpffs it finds in /proc/mounts; another test's chroot or
+# nspawn root with a bpffs of its own (selftests/pkg) may come first, and
+# vanish under it. Name the host's own.
+export TC_BPF_MNT=${TC_BPF_MNT:-/sys/fs/bpf}
 
 _ns_list=()
 _pid_list=()
