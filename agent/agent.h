@@ -626,6 +626,8 @@ struct ctlclient {
 
 int ctl_init(struct ctlclient *cc, const char *base);
 void ctl_fini(struct ctlclient *cc);
+/* the base URL of the idnd replica in use (the first when cur is past the list), no trailing '/': 0 or -EINVAL */
+int ctl_base_url(const struct ctlclient *cc, char *out, size_t len);
 struct rcpt_key;
 /*
  * Sign every request with @key as node @node; @enrol_file, @attest_file

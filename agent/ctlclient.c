@@ -63,6 +63,14 @@ static int nth_url(const char *list, int i, char *out, size_t len)
 	return 0;
 }
 
+int ctl_base_url(const struct ctlclient *cc, char *out, size_t len)
+{
+	/* the heartbeat thread moves cur on when a replica fails */
+	if (!nth_url(cc->base, __atomic_load_n(&cc->cur, __ATOMIC_RELAXED), out, len))
+		return 0;
+	return nth_url(cc->base, 0, out, len);
+}
+
 static int count_urls(const char *list)
 {
 	int n = 1;
@@ -196,9 +204,8 @@ int ctl_pull(struct ctlclient *cc, uint32_t node, uint64_t token, uint32_t lack,
 	json_object_object_add(body, "lack", json_object_new_int64(lack));
 	snprintf(path, sizeof(path), "/v1/nodes/%u/pull", node);
 	e = sign_path(cc, path, body, spath, sizeof(spath));
-	if (!e && nth_url(cc->base, __atomic_load_n(&cc->cur, __ATOMIC_RELAXED), base,
-			  sizeof(base)))
-		e = -EINVAL;
+	if (!e)
+		e = ctl_base_url(cc, base, sizeof(base));
 	c = e ? NULL : curl_easy_init();
 	if (!e && !c)
 		e = -ENOMEM;

@@ -21,31 +21,6 @@
 #include "agent.h"
 #include "http.h"
 
-/* the base URL of the idnd replica heartbeats go to, no trailing '/' */
-static int ctl_base(const struct ctlclient *cc, char *out, size_t len)
-{
-	const char *p = cc->base, *end;
-	size_t n;
-
-	/* the heartbeat thread moves cur on when a replica fails */
-	for (int i = __atomic_load_n(&cc->cur, __ATOMIC_RELAXED); i > 0 && p; i--) {
-		p = strchr(p, ',');
-		if (p)
-			p++;
-	}
-	if (!p)
-		p = cc->base;
-	end = strchr(p, ',');
-	n = end ? (size_t)(end - p) : strlen(p);
-	while (n && p[n - 1] == '/')
-		n--;
-	if (!n || n >= len)
-		return -EINVAL;
-	memcpy(out, p, n);
-	out[n] = 0;
-	return 0;
-}
-
 static const char *jstr(json_object *o, const char *k)
 {
 	json_object *x;
@@ -77,7 +52,7 @@ int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_clas
 
 	memset(t, 0, sizeof(*t));
 	/* registered (atomic): the controller client is set up, curl initialised */
-	if (!a->ctl.registered || ctl_base(&a->ctl, base, sizeof(base)))
+	if (!a->ctl.registered || ctl_base_url(&a->ctl, base, sizeof(base)))
 		return snprintf(msg, ml, "no controller to ask for stage 2"), -ENOTCONN;
 	if (size_class <= 15)
 		snprintf(sc, sizeof(sc), "&size_class=%u", size_class);
