@@ -20,22 +20,7 @@
 
 #include "agent.h"
 #include "http.h"
-
-static const char *jstr(json_object *o, const char *k)
-{
-	json_object *x;
-
-	return json_object_object_get_ex(o, k, &x) && json_object_is_type(x, json_type_string) ?
-	       json_object_get_string(x) : NULL;
-}
-
-static int64_t jint(json_object *o, const char *k, int64_t dflt)
-{
-	json_object *x;
-
-	return json_object_object_get_ex(o, k, &x) && json_object_is_type(x, json_type_int) ?
-	       json_object_get_int64(x) : dflt;
-}
+#include "json_get.h"
 
 int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_class,
 	      struct pd_target *t, char *msg, size_t ml)
@@ -81,23 +66,23 @@ int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_clas
 		return -EPROTO;
 	}
 	free(out.p);
-	pick = jint(o, "pick", -1);
-	t->generation = jint(o, "generation", 0);
-	t->j_us = jint(o, "pick_j_us", 0);
+	pick = idn_jint(o, "pick", -1);
+	t->generation = idn_jint(o, "generation", 0);
+	t->j_us = idn_jint(o, "pick_j_us", 0);
 	for (size_t i = 0; pick >= 0 && i < json_object_array_length(cands); i++)
-		if (jint(json_object_array_get_idx(cands, i), "id", -1) == pick)
+		if (idn_jint(json_object_array_get_idx(cands, i), "id", -1) == pick)
 			c = json_object_array_get_idx(cands, i);
 	if (!c) {
 		snprintf(msg, ml, "stage 2: no decode node picked (verdict %s)",
-			 jstr(o, "verdict") ? jstr(o, "verdict") : "?");
+			 idn_jstr(o, "verdict") ? idn_jstr(o, "verdict") : "?");
 		json_object_put(o);
 		return -EAGAIN;
 	}
 	t->node = pick;
-	kv = jstr(c, "kv");
-	a4 = jstr(c, "addr4");
-	a6 = jstr(c, "addr6");
-	port = jint(c, "api_port", 0);
+	kv = idn_jstr(c, "kv");
+	a4 = idn_jstr(c, "addr4");
+	a6 = idn_jstr(c, "addr6");
+	port = idn_jint(c, "api_port", 0);
 	if (!kv || !*kv || (!(a4 && *a4) && !(a6 && *a6)) || port <= 0 || port > 65535) {
 		snprintf(msg, ml, "stage 2: node %u has no KV listener or API address", t->node);
 		json_object_put(o);

@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "idnctl.h"
+#include "json_get.h"
 
 #define RFLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -35,15 +36,6 @@ static int unhex_lc(uint8_t *b, size_t n, const char *s)
 		b[i / 2] = i & 1 ? b[i / 2] | v : v << 4;
 	}
 	return 0;
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 /* 0 valid (*body set), else a message in err */
@@ -65,14 +57,14 @@ static int verify_line(const char *text, size_t len, const char *pin, json_objec
 	}
 	if (!o || used != len || !json_object_is_type(o, json_type_object) ||
 	    !json_object_object_get_ex(o, "idn_receipt", &v) || json_object_get_int(v) != 1 ||
-	    !jstr(o, "alg") || strcmp(jstr(o, "alg"), "ed25519")) {
+	    !idn_jstr(o, "alg") || strcmp(idn_jstr(o, "alg"), "ed25519")) {
 		snprintf(err, el, "malformed receipt (not an idn_receipt 1 JSON line): tampered "
 			 "or truncated");
 		goto out;
 	}
-	pk_s = jstr(o, "pubkey");
-	bs = jstr(o, "body");
-	sig_s = jstr(o, "sig");
+	pk_s = idn_jstr(o, "pubkey");
+	bs = idn_jstr(o, "body");
+	sig_s = idn_jstr(o, "sig");
 	if (!pk_s || !bs || !sig_s || unhex_lc(pk, 32, pk_s) || unhex_lc(sig, 64, sig_s)) {
 		snprintf(err, el, "malformed receipt: pubkey, body or sig missing or not "
 			 "lowercase hex");
@@ -92,7 +84,7 @@ static int verify_line(const char *text, size_t len, const char *pin, json_objec
 		}
 	}
 	b = json_tokener_parse(bs);
-	bpk = b ? jstr(b, "pubkey") : NULL;
+	bpk = b ? idn_jstr(b, "pubkey") : NULL;
 	if (!bpk || strcmp(bpk, pk_s)) {
 		snprintf(err, el, "signed body does not name the signing key");
 		goto out;
@@ -223,8 +215,8 @@ int do_receipt_verify(int argc, char **argv)
 			json_object_object_get_ex(body, "verdict", &vd);
 			/* a stage of a two-stage (P/D) request: which, and the other one */
 			if (json_object_object_get_ex(body, "pd", &pd) &&
-			    json_object_is_type(pd, json_type_object) && jstr(pd, "stage")) {
-				const char *st = jstr(pd, "stage");
+			    json_object_is_type(pd, json_type_object) && idn_jstr(pd, "stage")) {
+				const char *st = idn_jstr(pd, "stage");
 				bool dec = !strcmp(st, "decode");
 				long long on = -1, orq = -1;
 
@@ -236,8 +228,8 @@ int do_receipt_verify(int argc, char **argv)
 							      "prefill_request" : "decode_request", &x))
 					orq = json_object_get_int64(x);
 				snprintf(stage, sizeof(stage), ", P/D stage %s%s%.40s", st,
-					 jstr(pd, "outcome") ? " -> " : "",
-					 jstr(pd, "outcome") ? jstr(pd, "outcome") : "");
+					 idn_jstr(pd, "outcome") ? " -> " : "",
+					 idn_jstr(pd, "outcome") ? idn_jstr(pd, "outcome") : "");
 				if (on >= 0 && orq >= 0 && !strcmp(st, "colocated"))
 					snprintf(stage + strlen(stage), sizeof(stage) - strlen(stage),
 						 " (prefill request %lld; decode node %lld)", orq, on);
@@ -252,7 +244,7 @@ int do_receipt_verify(int argc, char **argv)
 			printf("receipt OK: node %s request %s verdict %s%s, signed by ed25519 %s\n",
 			       n ? json_object_to_json_string(n) : "?",
 			       r ? json_object_to_json_string(r) : "?",
-			       vd ? json_object_get_string(vd) : "?", stage, jstr(body, "pubkey"));
+			       vd ? json_object_get_string(vd) : "?", stage, idn_jstr(body, "pubkey"));
 		}
 		json_object_put(body);
 	}

@@ -65,6 +65,7 @@
 #include "fedsum.h"
 #include "capsig.h"
 #include "http.h"
+#include "json_get.h"
 #include "log.h"
 #include "prom.h"
 
@@ -279,14 +280,6 @@ static int jint(json_object *o, const char *k, long lo, long hi, long def, long 
 	return 0;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-	json_object *x;
-
-	return json_object_object_get_ex(o, k, &x) && json_object_is_type(x, json_type_string) ?
-	       json_object_get_string(x) : NULL;
-}
-
 static int peer_from_json(json_object *o, struct d_peer *p, char *err, size_t errlen)
 {
 	static const char *const ok[] = { "name", "url", "key", "domain", "trust", "net_us",
@@ -310,20 +303,20 @@ static int peer_from_json(json_object *o, struct d_peer *p, char *err, size_t er
 			return -1;
 		}
 	}
-	s = jstr(o, "name");
+	s = idn_jstr(o, "name");
 	if (!s || !capsig_name_ok(s)) {
 		snprintf(err, errlen, "field \"name\": 1..63 of A-Z a-z 0-9 . _ -");
 		return -1;
 	}
 	strcpy(p->name, s);
-	s = jstr(o, "url");
+	s = idn_jstr(o, "url");
 	if (!s || !url_ok(s)) {
 		snprintf(err, errlen, "field \"url\": https://HOST:PORT of the peer's idnd API "
 			 "(http:// with --insecure), no trailing /");
 		return -1;
 	}
 	strcpy(p->url, s);
-	s = jstr(o, "key");
+	s = idn_jstr(o, "key");
 	if (!s || capsig_unhex(p->pk, 32, s)) {
 		snprintf(err, errlen, "field \"key\": the peer domain's Ed25519 public key, 64 "
 			 "lowercase hex characters");

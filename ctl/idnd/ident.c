@@ -34,6 +34,7 @@
 
 #include "idnd.h"
 #include "ident.h"
+#include "json_get.h"
 #include "prom.h"
 
 enum { ST_NONE = 0, ST_PENDING, ST_ENROLLED };
@@ -231,22 +232,6 @@ static int rec_store(uint32_t id)
 	return 0;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string) ?
-	       json_object_get_string(v) : NULL;
-}
-
-static int64_t jint(json_object *o, const char *k, int64_t def)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int) ?
-	       json_object_get_int64(v) : def;
-}
-
 static bool jbool(json_object *o, const char *k)
 {
 	json_object *v;
@@ -256,8 +241,8 @@ static bool jbool(json_object *o, const char *k)
 
 static int rec_load(json_object *o)
 {
-	int64_t id = jint(o, "id", -1);
-	const char *s = jstr(o, "state");
+	int64_t id = idn_jint(o, "id", -1);
+	const char *s = idn_jstr(o, "state");
 	struct d_ident r = { .op_trust = -1, .att_trust = -1 };
 
 	if (id < 0 || id >= IDN_MAX_NODES || !s)
@@ -265,19 +250,19 @@ static int rec_load(json_object *o)
 	for (int i = 0; i < 3; i++)
 		if (!strcmp(s, st_names[i]))
 			r.state = i;
-	if (r.state != ST_NONE && from_hex(r.pk, 32, jstr(o, "pubkey")))
+	if (r.state != ST_NONE && from_hex(r.pk, 32, idn_jstr(o, "pubkey")))
 		return -EINVAL;
-	snprintf(r.how, sizeof(r.how), "%s", jstr(o, "how") ? jstr(o, "how") : "");
-	r.op_trust = jint(o, "operator_trust", -1);
+	snprintf(r.how, sizeof(r.how), "%s", idn_jstr(o, "how") ? idn_jstr(o, "how") : "");
+	r.op_trust = idn_jint(o, "operator_trust", -1);
 	r.op_conf = jbool(o, "operator_confidential");
-	r.att_trust = jint(o, "attested_trust", -1);
+	r.att_trust = idn_jint(o, "attested_trust", -1);
 	r.att_conf = jbool(o, "attested_confidential");
 	snprintf(r.att_verifier, sizeof(r.att_verifier), "%s",
-		 jstr(o, "verifier") ? jstr(o, "verifier") : "");
-	r.tkey_id = jint(o, "tele_key_id", 0);
-	if (r.tkey_id && from_hex(r.tkey, 16, jstr(o, "tele_key")))
+		 idn_jstr(o, "verifier") ? idn_jstr(o, "verifier") : "");
+	r.tkey_id = idn_jint(o, "tele_key_id", 0);
+	if (r.tkey_id && from_hex(r.tkey, 16, idn_jstr(o, "tele_key")))
 		return -EINVAL;
-	r.enrolled_at = jint(o, "enrolled_at", 0);
+	r.enrolled_at = idn_jint(o, "enrolled_at", 0);
 	if (r.op_trust > 7 || r.att_trust > 7)
 		return -EINVAL;
 	I[id] = r;
@@ -436,7 +421,7 @@ void idnd_ident_grant(uint32_t node, uint8_t *trust, bool *confidential)
 static int stmt_check(const uint8_t key[32], json_object *w, const char *kind, uint32_t node,
 		      const uint8_t pk[32], json_object **out, char *err, size_t errlen)
 {
-	const char *text = jstr(w, "stmt"), *sig = jstr(w, "sig"), *k;
+	const char *text = idn_jstr(w, "stmt"), *sig = idn_jstr(w, "sig"), *k;
 	uint8_t s[64], spk[32];
 	json_object *o;
 	size_t tl, ml;
@@ -463,15 +448,15 @@ static int stmt_check(const uint8_t key[32], json_object *w, const char *kind, u
 		return -EPERM;
 	}
 	o = json_tokener_parse(text);
-	k = o ? jstr(o, "kind") : NULL;
-	if (!o || !k || strcmp(k, kind) || jint(o, "node", -1) != (int64_t)node ||
-	    from_hex(spk, 32, jstr(o, "pubkey")) || memcmp(spk, pk, 32)) {
+	k = o ? idn_jstr(o, "kind") : NULL;
+	if (!o || !k || strcmp(k, kind) || idn_jint(o, "node", -1) != (int64_t)node ||
+	    from_hex(spk, 32, idn_jstr(o, "pubkey")) || memcmp(spk, pk, 32)) {
 		json_object_put(o);
 		snprintf(err, errlen, "%s statement: not for node %u with this request's key", kind,
 			 node);
 		return -EPERM;
 	}
-	if (jint(o, "expires", 0) <= (int64_t)time(NULL)) {
+	if (idn_jint(o, "expires", 0) <= (int64_t)time(NULL)) {
 		json_object_put(o);
 		snprintf(err, errlen, "%s statement: expired", kind);
 		return -EPERM;
@@ -495,7 +480,7 @@ static int test_verify(const struct idnd_verifier *v, uint32_t node, const uint8
 	rc = stmt_check(v->key, ev, "attest", node, pk, &st, err, errlen);
 	if (rc)
 		return rc;
-	t = jint(st, "trust", -1);
+	t = idn_jint(st, "trust", -1);
 	if (t < 0 || t > 7) {
 		json_object_put(st);
 		snprintf(err, errlen, "attestation: \"trust\" 0..7 expected");
@@ -734,7 +719,7 @@ unsigned int idnd_ident_register(struct MHD_Connection *c, const char *body, siz
 		goto out;
 	}
 	if (att) {
-		const char *vn = jstr(att, "verifier");
+		const char *vn = idn_jstr(att, "verifier");
 		struct idnd_verifier *ver = NULL;
 		uint8_t t;
 		bool cf;
