@@ -30,6 +30,10 @@
  *                   {"node", "classes": [class...]}, bound to the leader's
  *                   lease, written when changed, deleted when no longer
  *                   among the popular roots
+ *   affmoves/TOKEN  a migration's re-point (migrate.c; TOKEN as above):
+ *                   {"src", "dst", "classes": [class...], "at": ms}, written
+ *                   after the destination's commit, bound to the leader's
+ *                   lease, deleted IDND_AFF_MOVE_KEEP_S seconds later
  * Only the leader writes; each write of a generation is one txn guarded by
  * "leader == this replica" (a deposed leader cannot publish). A follower
  * answers writes with 503 and takes over when the leader key expires: it
@@ -42,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "idnd.h"
@@ -396,6 +401,98 @@ void idnd_dist_aff_seeds(const struct idnd_aff_seed *s, size_t n)
 	if (puts || dels)
 		pr_info("DIST: affinity seeds for the routers: %zu (%d written, %d deleted)\n",
 			n, puts, dels);
+}
+
+/*
+ * Migrations' re-points (migrate.c) for the routers the watchers feed:
+ * once the destination has committed a token's blocks, the leader writes
+ * affmoves/TOKEN = {"src": S, "dst": D, "classes": [class...], "at": MS}
+ * (MS: this replica's wall clock in ms when it wrote it), so a re-point is
+ * ordered after the commit as the local map write is. Bound to the
+ * leader's lease: a leader that goes takes its re-points with it, and the
+ * next one publishes none of them again. Deleted IDND_AFF_MOVE_KEEP_S
+ * seconds after it was written (a watcher applies it on its event; one
+ * that reads it later than that refuses it as stale, see waffmove()); at
+ * most AM_MAX keys: a full table deletes its oldest first. What was
+ * written: token, when (idnd_now()).
+ */
+#define AM_MAX	64
+static struct am_pub {
+	uint64_t token;
+	double at;
+} am_pub[AM_MAX];
+static int n_am_pub;
+
+static void am_key(char *k, size_t len, uint64_t token)
+{
+	snprintf(k, len, "%saffmoves/%016llx", D.prefix, (unsigned long long)token);
+}
+
+/* delete entry i's key (its place taken by the last entry); 0 or -errno */
+static int am_del(int i)
+{
+	char k[160];
+	int e;
+
+	am_key(k, sizeof(k), am_pub[i].token);
+	e = etcd_delete(&E, k);
+	if (e)
+		pr_warn("DIST: delete %s: %s\n", k, etcd_err(&E));
+	am_pub[i] = am_pub[--n_am_pub];
+	return e;
+}
+
+/* the re-points written IDND_AFF_MOVE_KEEP_S ago or more: deleted */
+static void am_expire(double now)
+{
+	for (int i = 0; i < n_am_pub;) {
+		struct am_pub a = am_pub[i];
+
+		if (now - a.at < IDND_AFF_MOVE_KEEP_S) {
+			i++;
+		} else if (am_del(i)) {	/* etcd away: kept, tried at the next tick */
+			am_pub[n_am_pub++] = a;
+			break;
+		}
+	}
+}
+
+void idnd_dist_aff_move(uint64_t token, uint32_t src, uint32_t dst, const uint32_t *cls,
+			int n_cls)
+{
+	char k[160], v[256];
+	struct timespec ts;
+	int l, j;
+
+	if (!D.etcd || !D.leader || !n_cls)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	l = snprintf(v, sizeof(v), "{\"src\":%u,\"dst\":%u,\"classes\":[", src, dst);
+	for (int q = 0; q < n_cls && q < 8; q++)
+		l += snprintf(v + l, sizeof(v) - l, "%s%u", q ? "," : "", cls[q]);
+	snprintf(v + l, sizeof(v) - l, "],\"at\":%lld}",
+		 (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	for (j = 0; j < n_am_pub && am_pub[j].token != token; j++)
+		;
+	if (j == n_am_pub && n_am_pub == AM_MAX) {	/* full: the oldest goes first */
+		int o = 0;
+
+		for (int i = 1; i < n_am_pub; i++)
+			if (am_pub[i].at < am_pub[o].at)
+				o = i;
+		am_del(o);	/* not kept if it fails: gone with the lease at worst */
+		j = n_am_pub;
+	}
+	am_key(k, sizeof(k), token);
+	if (etcd_put(&E, k, v, strlen(v), D.leader_lease)) {
+		pr_warn("DIST: put %s: %s; the watchers' routers keep node %u for it\n", k,
+			etcd_err(&E), src);
+		return;
+	}
+	am_pub[j] = (struct am_pub){ token, idnd_now() };
+	if (j == n_am_pub)
+		n_am_pub++;
+	pr_info("DIST: re-point for the routers: %s = %s\n", k, v);
 }
 
 void idnd_dist_sig(const char *sub, const char *val)
@@ -1032,6 +1129,7 @@ void idnd_dist_tick(double now)
 		if (!etcd_lease_keepalive(&E, D.leader_lease)) {
 			D.etcd_ok = true;
 			nodes_poll(now);
+			am_expire(now);
 			return;
 		}
 		D.etcd_ok = false;
@@ -1076,6 +1174,8 @@ void idnd_dist_tick(double now)
 	for (int i = 0; i < n_as_pub; i++)	/* affinity seeds: at the next refresh */
 		free(as_pub[i].val);
 	n_as_pub = 0;
+	/* re-points this replica wrote while it led before: gone with that lease */
+	n_am_pub = 0;
 }
 
 /* ---- router side: the watcher ---- */
@@ -1581,6 +1681,168 @@ static void waffseed(const char *rest, const char *val, int64_t rev)
 		w_aff_kept);
 }
 
+/*
+ * affmoves/TOKEN from the leader: a migration's re-point, written after
+ * the destination committed the token's blocks. The rule (docs/
+ * controller.md "Migration decisions"), per class of the value:
+ *   - the router's entry names the source, or it has none: pointed at the
+ *     destination (overwritten; the state is there now);
+ *   - it names the destination already: nothing to do;
+ *   - it names another node: kept. This router has since sent the token
+ *     elsewhere (its own choice, newer than the state the migration
+ *     moved, and that node now holds the turn it served).
+ * Ordering: per token the etcd revision; a revision at or below the one
+ * applied last for the token (the same key read again by a full sync) is
+ * not applied again. A value written more than IDND_AFF_MOVE_KEEP_S
+ * seconds ago by the leader's clock ("at", wall clock ms; the hosts'
+ * clocks assumed within a second or so), or that far in the future, is
+ * stale: not applied, counted (a watcher that read it late, e.g. after a
+ * restart, would undo a newer choice of its router). A value that fails a
+ * check is refused (counted, said); a deleted key removes nothing.
+ */
+#define AM_SEEN	256
+static struct {
+	uint64_t token;
+	int64_t rev;
+} am_seen[AM_SEEN];
+static unsigned long w_mv_pointed, w_mv_kept, w_mv_same, w_mv_stale;
+
+static int affmove_parse(json_object *o, uint32_t *src, uint32_t *dst, uint32_t *cls,
+			 int *n_cls, int64_t *at, char *why, size_t wl)
+{
+	static const char *const names[] = { "src", "dst", "classes", "at" };
+	uint32_t *ids[2] = { src, dst };
+	json_object *x, *a;
+	int64_t v;
+
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		snprintf(why, wl, "not a JSON object");
+		return -EINVAL;
+	}
+	json_object_object_foreach(o, key, val) {
+		bool known = false;
+
+		(void)val;
+		for (int i = 0; i < 4; i++)
+			known |= !strcmp(key, names[i]);
+		if (!known) {
+			snprintf(why, wl, "unknown field \"%.32s\"", key);
+			return -EINVAL;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!json_object_object_get_ex(o, names[i], &x) ||
+		    !json_object_is_type(x, json_type_int) || (v = json_object_get_int64(x)) < 0 ||
+		    v >= IDN_MAX_NODES || idnd_fed_reserved((uint32_t)v)) {
+			snprintf(why, wl, "field \"%s\": a node id 0..%d (not a federation peer's)",
+				 names[i], IDND_PEER_NODE0 - 1);
+			return -EINVAL;
+		}
+		*ids[i] = v;
+	}
+	if (*src == *dst) {
+		snprintf(why, wl, "fields \"src\" and \"dst\": the same node");
+		return -EINVAL;
+	}
+	if (!json_object_object_get_ex(o, "classes", &a) ||
+	    !json_object_is_type(a, json_type_array) || !json_object_array_length(a) ||
+	    json_object_array_length(a) > 8) {
+		snprintf(why, wl, "field \"classes\": an array of 1..8 capability classes");
+		return -EINVAL;
+	}
+	*n_cls = json_object_array_length(a);
+	for (int i = 0; i < *n_cls; i++) {
+		x = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(x, json_type_int) || (v = json_object_get_int64(x)) < 0 ||
+		    v > IDN_CAP_CLASS(UINT32_MAX)) {
+			snprintf(why, wl, "field \"classes\": integers 0..%u",
+				 IDN_CAP_CLASS(UINT32_MAX));
+			return -EINVAL;
+		}
+		cls[i] = v;
+	}
+	if (!json_object_object_get_ex(o, "at", &x) || !json_object_is_type(x, json_type_int) ||
+	    (*at = json_object_get_int64(x)) <= 0) {
+		snprintf(why, wl, "field \"at\": the leader's wall clock in ms, positive");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void waffmove(const char *rest, const char *val, int64_t rev)
+{
+	uint32_t src, dst, cls[8];
+	unsigned long long token;
+	int n_cls, pointed = 0, kept = 0, same = 0;
+	int64_t at, now_ms, age;
+	struct timespec ts;
+	json_object *o;
+	char why[256];
+	size_t hl = strspn(rest, "0123456789abcdef");
+	unsigned int h;
+
+	if (hl != 16 || rest[16] || !(token = strtoull(rest, NULL, 16))) {
+		if (val)
+			wrefuse(rest - 9, rev, "not an affinity token (16 lowercase hex, not 0)");
+		return;
+	}
+	if (!val)
+		return;		/* the leader's clean-up: the router's entries stay */
+	o = json_tokener_parse(val);
+	if (affmove_parse(o, &src, &dst, cls, &n_cls, &at, why, sizeof(why))) {
+		json_object_put(o);
+		wrefuse(rest - 9, rev, why);
+		return;
+	}
+	json_object_put(o);
+	h = token % AM_SEEN;
+	if (am_seen[h].token == token && rev <= am_seen[h].rev)
+		return;		/* applied already (a full sync reads it again) */
+	am_seen[h].token = token;
+	am_seen[h].rev = rev;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	age = now_ms - at;
+	if (age > IDND_AFF_MOVE_KEEP_S * 1000 || age < -IDND_AFF_MOVE_KEEP_S * 1000) {
+		w_mv_stale++;
+		pr_warn("WATCH: re-point %016llx node %u -> %u (revision %lld) is stale: written "
+			"%lld ms ago by the leader's clock (at most %d s); not applied (%lu stale since "
+			"start)\n", token, src, dst, (long long)rev, (long long)age,
+			IDND_AFF_MOVE_KEEP_S, w_mv_stale);
+		return;
+	}
+	for (int q = 0; D.have_maps && q < n_cls; q++) {
+		struct idn_aff cur;
+		int e = idn_aff_get(&D.maps, token, cls[q], &cur);
+
+		if (e == -ENOENT)	/* none: the state is at dst now */
+			e = idn_aff_seed(&D.maps, token, cls[q], dst);
+		else if (!e && cur.node == src)
+			e = idn_aff_point(&D.maps, token, cls[q], dst);
+		else if (!e && cur.node == dst)
+			e = 1;
+		else if (!e)
+			e = 2;
+		if (!e) {
+			pointed++;
+			w_mv_pointed++;
+		} else if (e == 1) {
+			same++;
+			w_mv_same++;
+		} else if (e == 2 || e == -EEXIST) {	/* EEXIST: the dataplane wrote one meanwhile */
+			kept++;
+			w_mv_kept++;
+		} else {
+			pr_warn("WATCH: re-point %016llx class %u: %s\n", token, cls[q], idn_errmsg());
+		}
+	}
+	pr_info("WATCH: re-point %016llx node %u -> %u (revision %lld, %lld ms after the leader "
+		"wrote it): %d re-pointed, %d already there, %d kept (the router sent it to another "
+		"node); %lu re-pointed, %lu kept, %lu stale since start\n", token, src, dst,
+		(long long)rev, (long long)age, pointed, same, kept, w_mv_pointed, w_mv_kept,
+		w_mv_stale);
+}
+
 static int on_event(void *arg, const char *key, const void *val, size_t len, int64_t rev)
 {
 	struct wstate *w = arg;
@@ -1616,6 +1878,8 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 		wfednode(rest + 9, val, rev);
 	} else if (!strncmp(rest, "affseeds/", 9)) {
 		waffseed(rest + 9, val, rev);
+	} else if (!strncmp(rest, "affmoves/", 9)) {
+		waffmove(rest + 9, val, rev);
 	} else if (!strncmp(rest, "plans/", 6)) {
 		struct idn_plan_op op = {};
 		char why[256];

@@ -354,6 +354,15 @@ int idnd_dist_fed_usage(idnd_fed_usage_cb cb, void *arg);
 /* the affinity seeds of this refresh for the routers (affseeds/TOKEN):
  * written when changed, the ones gone deleted; leader only */
 void idnd_dist_aff_seeds(const struct idnd_aff_seed *s, size_t n);
+/*
+ * A migration's re-point for the routers the watchers feed (migrate.c,
+ * after the destination committed the blocks): affmoves/TOKEN = {"src",
+ * "dst", "classes", "at": wall clock ms}, bound to the leader's lease,
+ * deleted IDND_AFF_MOVE_KEEP_S seconds later; leader only
+ */
+#define IDND_AFF_MOVE_KEEP_S	10
+void idnd_dist_aff_move(uint64_t token, uint32_t src, uint32_t dst, const uint32_t *cls,
+			int n_cls);
 /* PREFIX sig/SUB = val (NULL: deleted); leader only */
 void idnd_dist_sig(const char *sub, const char *val);
 /* Router-side daemon: apply the plan prefix to the local maps until *stop. */

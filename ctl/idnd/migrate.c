@@ -25,7 +25,11 @@
  *   3. only then, under D.lock, the router's affinity for (token, class)
  *      is pointed at the destination for every class the destination
  *      holds: commit -> affinity -> next request, so the next turn is
- *      served from the moved blocks.
+ *      served from the moved blocks. In distributed mode the leader also
+ *      writes the re-point to etcd (affmoves/TOKEN, idnd_dist_aff_move())
+ *      for the routers its watchers feed, which apply it by the rule in
+ *      dist.c (waffmove()): a router that has since sent the token to
+ *      another node keeps its choice.
  * Any failure (either agent gone, refused, timed out) stops before step 3:
  * the affinity still names the source, whose blocks still serve. A token
  * is not considered again for MIG_COOL seconds after a decision.
@@ -187,7 +191,8 @@ static void run_job(struct mig_job *j)
 	json_object *ans = NULL, *v;
 	double t0 = wall_s(), t1;
 	long code = 0;
-	int rc, n = 0;
+	int rc, n = 0, n_cls = 0;
+	uint32_t cls_v[8];
 	struct mig_rec *r;
 	uint64_t blocks = 0;
 
@@ -230,7 +235,7 @@ static void run_job(struct mig_job *j)
 
 	/* committed at the destination: now, and only now, the affinity */
 	pthread_mutex_lock(&D.lock);
-	for (int p = 0; D.have_maps && p < D.n_place; p++) {
+	for (int p = 0; p < D.n_place; p++) {
 		uint32_t cls = IDN_CAP_CLASS(D.place[p].cap);
 		bool dup = false;
 
@@ -238,10 +243,16 @@ static void run_job(struct mig_job *j)
 			continue;
 		for (int q = 0; q < p; q++)
 			dup |= D.place[q].node == j->dst && IDN_CAP_CLASS(D.place[q].cap) == cls;
-		if (!dup && holds_class(j->src, cls) &&
-		    !idn_aff_point(&D.maps, j->token, cls, j->dst))
+		if (dup || !holds_class(j->src, cls))
+			continue;
+		if (n_cls < 8)		/* for etcd: a re-point names at most 8 */
+			cls_v[n_cls++] = cls;
+		if (D.have_maps && !idn_aff_point(&D.maps, j->token, cls, j->dst))
 			n++;
 	}
+	/* the routers the watchers feed (distributed mode's leader): the same
+	 * re-point through etcd, written after the commit as the map is */
+	idnd_dist_aff_move(j->token, j->src, j->dst, cls_v, n_cls);
 	r = rec_find(j->token, j->decided);
 	if (r) {
 		r->result = n || !D.have_maps ? "moved" : "failed";

@@ -22,7 +22,17 @@
 #     "move" (eq. 8, P_hit 1), A pushes, and B prefills W's turn from the
 #     pulled blocks; a token nobody holds: "none"; bad input: 400;
 #   - figure: migration_commit_to_affinity_ms (B's commit to the map write)
-#     is printed as a TAP comment; make bench prints it (tools/bench/run.sh).
+#     is printed as a TAP comment; make bench prints it (tools/bench/run.sh);
+#   - distributed mode (with etcd; skipped without): etcd of the test's
+#     own, replicas a (leader, the router's maps) and b (no maps), a second
+#     router fed only by a watcher (idnd -W): a pull's move decided by a
+#     re-points both routers (affmoves/TOKEN under a's lease, applied by
+#     the watcher within 1 s of a's write: migration_etcd_repoint_ms), a
+#     deletes the key 10 s later; a killed after a move whose key is still
+#     there: b leads, the key went with a's lease and the router's later
+#     choice is not undone; the watcher's rule: a token the router sent to
+#     a third node is kept, a re-point written 60 s ago is stale; bad keys
+#     and values are refused and counted.
 # TAP output; exit 4 when the machine cannot run it.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
 	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
@@ -58,6 +68,7 @@ hx() { printf '%016x' "$1"; }
 
 bg_ns "$NS_RTR" "$TMPD/idnd.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/idnd.db" \
 	-P "$PIN/rtr" -t 60000 --migrate -v
+IDND_PID=$BG_PID
 poll_until 100 api -o /dev/null "$URL/v1/status"
 ENG=(--speed 0.05 --max-seqs 2 --block-tokens 16 --kv-capacity-tokens 65536
      --kv-bytes-per-token 256 --kv-insecure --kv-transport tcp --hb-ms 100 -v)
@@ -200,4 +211,146 @@ code=$(post /v1/nodes/2/pull '{"token":"xyz","lack":3}')
 [ "$(jq -r .verdict <<<"$r")" = none ] && [ "$code" = 400 ]
 tap_result "a token nobody holds: verdict none; a bad token: 400" $? "$r $code"
 grep -h "MIGRATE" "$TMPD/idnd.log" | sed "s/^/# /" | tail -8
+
+# ---- distributed mode (etcd): the re-point reaches a router fed by etcd only
+if ! command -v etcd >/dev/null; then
+	tap_skip "distributed mode: re-points through etcd" "etcd not installed (Debian etcd-server)"
+	tap_done
+fi
+kill -TERM "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
+EP=$((10000 + RANDOM % 20000))	# below the ephemeral port range
+ETCD=http://127.0.0.1:$EP DOM=/idn/0/
+start_etcd "$NS_RTR" "$ETCD" || { tap_fail "etcd up" "$(tail -5 "$TMPD/etcd.log")"; tap_done; }
+# replica a leads on idnd's port (the agents' --controller) with the
+# router's maps; b follows without maps; the agents register again with a
+# (heartbeats answered 404 by the new registry)
+bg_ns "$NS_RTR" "$TMPD/idnd-a.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/a.db" \
+	-P "$PIN/rtr" -t 60000 --migrate -v -E "$ETCD" -N a
+PID_A=$BG_PID
+leader() { [ "$(api "http://127.0.0.1:$1/v1/status" | jq -r .leader)" = true ]; }
+poll_until 200 leader 8787
+bg_ns "$NS_RTR" "$TMPD/idnd-b.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/b.db" \
+	-p 8788 -P none -t 60000 --migrate -v -E "$ETCD" -N b
+poll_until 200 api -o /dev/null http://127.0.0.1:8788/v1/status
+poll_until 400 upn
+post /v1/caps "{\"class\":7,\"variant\":0,\"name\":\"chat\",\"resources\":{\"mem_gb\":$mem}}" >/dev/null
+post /v1/caps "{\"class\":7,\"variant\":1,\"name\":\"chat1\",\"resources\":{\"mem_gb\":$mem}}" >/dev/null
+post /v1/demand '{"cap":1792,"region":0,"rps":1}' >/dev/null
+post /v1/demand '{"cap":1793,"region":0,"rps":1}' >/dev/null
+post /v1/placement/solve '{}' >/dev/null
+pl=$(api "$URL/v1/placement" | jq -c '[.[] | .node] | sort')
+leader 8787 && ! leader 8788 && upn && [ "$pl" = "[1,2]" ]
+tap_result "etcd mode: a leads, b follows, both agents up on a, class 7 on both nodes" $? \
+	"$pl $(tail -5 "$TMPD/idnd-a.log")"
+# a second router: its own dataplane, fed only by a watcher (idnd -W)
+ip -n "$NS_RTR" link add wr0 type veth peer name wr1
+ip -n "$NS_RTR" link set wr0 up; ip -n "$NS_RTR" link set wr1 up
+mkdir -p "$PIN/rtr2"
+c2() { in_ns "$NS_RTR" "$IDNCTL" -P "$PIN/rtr2" "$@"; }
+check "second router's dataplane attached" c2 dp attach dev wr0
+on_cleanup 'c2 dp detach dev wr0 >/dev/null 2>&1'
+bg_ns "$NS_RTR" "$TMPD/watch.log" "$BUILD/idnd" -v -W -E "$ETCD" -P "$PIN/rtr2"
+WPID=$BG_PID
+aff2_node() { c2 -j dp affinity "$1" "$2" 2>/dev/null | jq -r '.node // empty'; }
+aff2_set() { c2 dp affinity "$1" "$2" node "$3" >/dev/null; }
+wsynced() { grep -q 'WATCH: synced' "$TMPD/watch.log"; }
+poll_until 200 wsynced
+tap_result "the watcher synced the second router from etcd" $? "$(tail -5 "$TMPD/watch.log")"
+# affmoves/TOKEN as etcd has it: {value..., lease}, "" if none
+mkey() {
+	api -X POST "$ETCD/v3/kv/range" -d "{\"key\":\"$(printf '%s' "${DOM}affmoves/$1" | base64 -w0)\"}" |
+		jq -c '[.kvs // [] | .[] | (.value | @base64d | fromjson) + {lease: (.lease // "0")}] | .[0] // empty'
+}
+# move TOKEN: a session on A, both routers' affinity -> node 1, then its
+# turn on B: pull on miss, decided by the leader a, A pushes, B commits
+move() {
+	local p
+	p=$(words "x$1" 600)
+	for _ in 1 2; do complete $AURL "$1" "$p" >/dev/null; done
+	poll_until 100 descw_of "$1" || return 1
+	aff_set "$1" $CLS 1; aff2_set "$1" $CLS 1
+	[ "$(cached "$(complete $BURL "$1" "$p")")" -ge 512 ]
+}
+descw_of() { api "$URL/v1/nodes/1/state" | jq -e --arg t "$(hx "$1")" \
+	'[.descriptors[] | select(.token == $t)] | length == 1' >/dev/null; }
+X=4721 Y=4722
+move $X
+mv=$?
+wait_for 10 '[ "$(aff2_node $X $CLS)" = 2 ]'
+k=$(mkey "$(hx $X)")
+[ $mv = 0 ] && moved $X && [ "$(aff_node $X $CLS)" = 2 ] && [ "$(aff2_node $X $CLS)" = 2 ] &&
+	jq -e '.src == 1 and .dst == 2 and .classes == [7] and .at > 0 and .lease != "0"' <<<"$k" >/dev/null
+tap_result "a's move of X (pull on miss): a's router and the etcd-fed router -> node 2, affmoves/$(hx $X) under a's lease" \
+	$? "move $mv; routers $(aff_node $X $CLS) $(aff2_node $X $CLS); key $k; $(grep -h 're-point' "$TMPD/idnd-a.log" "$TMPD/watch.log")"
+# the leader's write to the watcher's map write, by the leader's clock ("at")
+# and the watcher's (one host here)
+ems=$(sed -n "s/.*re-point $(hx $X) node 1 -> 2 (revision [0-9]*, \([0-9-]*\) ms after the leader wrote it): 1 re-pointed.*/\1/p" \
+	"$TMPD/watch.log" | head -1)
+[ -n "$ems" ] && [ "$ems" -ge 0 ] && [ "$ems" -le 1000 ]
+tap_result "etcd -> watcher: the re-point applied $ems ms after the leader wrote it (<= 1000)" $? \
+	"$(grep 're-point' "$TMPD/watch.log")"
+echo "# migration_etcd_repoint_ms $ems"
+# clean-up: the leader deletes the key 10 s after writing it
+t0=$SECONDS
+wait_for 25 '[ -z "$(mkey "$(hx $X)")" ]'
+tap_result "affmoves/$(hx $X) deleted by the leader after $((SECONDS - t0)) s more (kept 10 s)" \
+	"$([ -z "$(mkey "$(hx $X)")" ] && leader 8787; echo $?)" "$(mkey "$(hx $X)")"
+
+# failover: Y moved, its key still in etcd; the etcd-fed router then sends
+# Y to node 1 again (its own, newer choice); a killed: b takes over, a's
+# keys went with its lease, nothing re-points Y again
+move $Y
+mv=$?
+wait_for 10 '[ "$(aff2_node $Y $CLS)" = 2 ]'
+ky=$(mkey "$(hx $Y)")
+aff2_set $Y $CLS 1
+kill -9 "$PID_A"; wait "$PID_A" 2>/dev/null
+poll_until 400 leader 8788
+lb=$?
+wait_for 10 '[ -z "$(mkey "$(hx $Y)")" ]'
+sleep 1
+n_y=$(grep -c "re-point $(hx $Y) " "$TMPD/watch.log")
+[ $mv = 0 ] && [ -n "$ky" ] && [ $lb = 0 ] && [ -z "$(mkey "$(hx $Y)")" ] &&
+	[ "$(aff2_node $Y $CLS)" = 1 ] && [ "$n_y" = 1 ] && ! grep -q 're-point for the routers' "$TMPD/idnd-b.log"
+tap_result "failover: b leads, a's affmoves/$(hx $Y) gone with its lease, not replayed: the router keeps its own choice (node $(aff2_node $Y $CLS))" \
+	$? "move $mv key $ky leader $lb; $(grep 're-point' "$TMPD/watch.log")"
+
+# the rule, with values written straight to etcd (fresh: "at" now)
+eput() { api -o /dev/null -X POST "$ETCD/v3/kv/put" -d "{\"key\":\"$(printf '%s' "${DOM}affmoves/$1" |
+	base64 -w0)\",\"value\":\"$(printf '%s' "$2" | base64 -w0)\"}"; }
+nowms() { date +%s%3N; }
+K=4731 Z=4732
+aff2_set $K $CLS 3	# the router sent K to node 3 since
+eput "$(hx $K)" "{\"src\":1,\"dst\":2,\"classes\":[7],\"at\":$(nowms)}"
+wait_for 10 "grep -q 're-point $(hx $K) node 1 -> 2' \"$TMPD/watch.log\""
+[ "$(aff2_node $K $CLS)" = 3 ] && grep -q "re-point $(hx $K) node 1 -> 2 .*0 re-pointed, 0 already there, 1 kept" "$TMPD/watch.log"
+tap_result "a re-point for a token the router has since sent to another node: its entry kept (node $(aff2_node $K $CLS)), counted" \
+	$? "$(grep 're-point' "$TMPD/watch.log" | tail -2)"
+aff2_set $Z $CLS 1	# a re-point read 60 s late (a watcher that restarted): stale
+eput "$(hx $Z)" "{\"src\":1,\"dst\":2,\"classes\":[7],\"at\":$(( $(nowms) - 60000 ))}"
+wait_for 10 "grep -q 're-point $(hx $Z) .*is stale' \"$TMPD/watch.log\""
+[ "$(aff2_node $Z $CLS)" = 1 ]
+tap_result "a stale re-point (written 60 s ago): not applied, counted (node $(aff2_node $Z $CLS))" $? \
+	"$(grep 're-point' "$TMPD/watch.log" | tail -2)"
+r0=$(grep -c 'refused .*affmoves/' "$TMPD/watch.log")
+now=$(nowms)
+eput 00000000000000c1 'not json'
+eput 0000000000000000 "{\"src\":1,\"dst\":2,\"classes\":[7],\"at\":$now}"
+eput 00000000000000c2 "{\"src\":1,\"dst\":1,\"classes\":[7],\"at\":$now}"
+eput 00000000000000c3 "{\"src\":1,\"dst\":5000,\"classes\":[7],\"at\":$now}"
+eput 00000000000000c4 "{\"src\":1,\"dst\":2,\"classes\":[7],\"at\":$now,\"x\":1}"
+eput 00000000000000c5 "{\"src\":1,\"dst\":2,\"classes\":[7]}"
+eput 00000000000000c6 "{\"src\":1,\"dst\":4090,\"classes\":[7],\"at\":$now}"
+eput 00000000000000C7 "{\"src\":1,\"dst\":2,\"classes\":[7],\"at\":$now}"
+mrefused() { for t in c1 c2 c3 c4 c5 c6 C7; do grep -q "refused ${DOM}affmoves/00000000000000$t " \
+	"$TMPD/watch.log" || return 1; done; grep -q "refused ${DOM}affmoves/0000000000000000 " "$TMPD/watch.log"; }
+wait_for 20 mrefused
+none2() { for t in "$@"; do [ -z "$(aff2_node "$t" $CLS)" ] || return 1; done; }
+mrefused && [ "$(grep -c 'refused .*affmoves/' "$TMPD/watch.log")" -eq $((r0 + 8)) ] && kill -0 $WPID &&
+	none2 193 194 195 196 197 198 199 0
+tap_result "bad affmoves keys and values (not JSON, token 0, src = dst, node 5000, unknown field, no at, a peer's id, upper case): refused, counted" \
+	$? "$(grep 'refused .*affmoves/' "$TMPD/watch.log")"
+api -o /dev/null -X POST "$ETCD/v3/kv/deleterange" -d "{\"key\":\"$(printf '%s' "${DOM}affmoves/" |
+	base64 -w0)\",\"range_end\":\"$(printf '%s' "${DOM}affmoves0" | base64 -w0)\"}"
+grep -h "re-point" "$TMPD/watch.log" | sed "s/^/# /" | tail -6
 tap_done
