@@ -96,6 +96,8 @@ struct agent_cfg {
 	bool kv_insecure;		/* --kv-insecure: a KV listener without a key */
 	bool kv_pull;			/* --kv-pull: ask idnd to pull a token's blocks from
 					   their holder on a miss (http.c, pull_on_miss()) */
+	uint32_t pd_cache_ms;		/* --pd-cache-ms: stage 2's answers kept this long
+					   (pd.c), 0 = ask idnd every request */
 	char key_path[256];		/* Ed25519 node key, "" = default path */
 	char tele_key[256];		/* --tele-key FILE: telemetry key without idnd, "" = none */
 	char enrol_stmt[256];		/* --enrol-statement FILE (idnctl node sign enrol) */
@@ -790,6 +792,11 @@ struct agent {
 	uint64_t kv_push_done, kv_push_failed, kv_push_bytes;	/* /v1/kv/push (atomic) */
 	/* two-stage requests: prefill stages moved on, served colocated; decode stages */
 	IDN_ATOMIC(uint64_t) pd_moved, pd_colocated, pd_decoded;
+	/* requests served as one stage by stage 2's answer: the capability not
+	 * "pd" or the VIP serving none; the VIP serving several (the model no
+	 * help); found by VIP but idnd not answering (unreachable, an error) */
+	uint64_t pd_not_two_stage, pd_ambiguous, pd_unknown;	/* atomic */
+	struct pd_cache *pdc;		/* stage 2's answers, recent (pd.c) */
 	uint64_t kv_pull_asked, kv_pull_got, kv_pull_late;	/* pull on miss (atomic) */
 	IDN_ATOMIC(int) stop;		/* set by the signal handler: lock-free */
 };
@@ -801,6 +808,7 @@ struct agent {
 struct curl_slist;
 
 struct pd_target {
+	uint32_t label;			/* the capability (found by VIP, or as asked) */
 	uint32_t node;			/* the decode node idnd's stage 2 picked by J */
 	int64_t j_us;			/* its J */
 	uint64_t generation;		/* idnd's plan generation */
@@ -808,13 +816,33 @@ struct pd_target {
 	char api[160];			/* http://ADDR:PORT, its inference listener */
 };
 
+/* what stage 2 is asked for: a capability, or the request's VIP and model */
+struct pd_query {
+	uint32_t label;			/* X-IDN-Capability; 0: by vip, port, model */
+	char vip[48];			/* the address the client reached (numeric) */
+	uint16_t port;
+	const char *model;		/* the request's "model", NULL: none */
+	uint64_t token;
+	uint8_t size_class;
+};
+
 /*
- * GET /v1/placement/stage2?cap=LABEL&token=..&size_class=.. from idnd: 0
- * with the decode node idnd picks, -ENOENT (not a two-stage capability),
- * or -errno with msg (idnd unreachable, no decode node).
+ * GET /v1/placement/stage2?cap=LABEL (or ?vip=ADDR&port=P&model=NAME)
+ * &token=..&size_class=.. from idnd, or its answer to the same question
+ * (capability or VIP and model, size class) in the last --pd-cache-ms: 0
+ * with the decode node idnd picks (t->label the capability), -ENOENT (not
+ * a two-stage capability, the VIP serves none), -ENOTUNIQ (the VIP serves
+ * several and the model names none of them), or -errno with msg (idnd
+ * unreachable, no decode node).
  */
-int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_class,
-	      struct pd_target *t, char *msg, size_t ml);
+int pd_stage2(struct agent *a, const struct pd_query *q, struct pd_target *t, char *msg,
+	      size_t ml);
+/* a hand-over to node failed: its cached picks go (the next request asks) */
+void pd_cache_drop(struct agent *a, uint32_t node);
+int pd_cache_init(struct agent *a);
+void pd_cache_free(struct agent *a);
+/* stage 2's answers cached: hits, misses (asked idnd), picks dropped */
+void pd_cache_counts(struct agent *a, uint64_t *hits, uint64_t *misses, uint64_t *dropped);
 
 #define PD_FWD_MAX (64u << 20)		/* an answer relayed: at most this much buffered */
 /* the request handed to the decode node; its answer, relayed */

@@ -30,6 +30,7 @@ void agent_cfg_defaults(struct agent_cfg *c)
 	c->mem_budget = 1ULL << 30;
 	snprintf(c->kv_transport, sizeof(c->kv_transport), "auto");
 	c->kv_streams = 4;
+	c->pd_cache_ms = 1000;
 	c->scrape_ms = 500;
 	eng_params_defaults(&c->eng);
 }
@@ -42,7 +43,7 @@ enum {
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
 	O_AFFPIN, O_ENGURL, O_KVLINK, O_ROLE, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
 	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ETCDCA, O_ETCDCERT, O_ETCDKEY, O_ETCDUSER, O_ETCDPASS, O_ENROL, O_ATTEST,
-	O_KVPULL,
+	O_KVPULL, O_PDCACHE,
 };
 
 static const struct option opts[] = {
@@ -93,6 +94,7 @@ static const struct option opts[] = {
 	{ "kv-key", required_argument, NULL, O_KVKEY },
 	{ "kv-insecure", no_argument, NULL, O_KVINSEC },
 	{ "kv-pull", no_argument, NULL, O_KVPULL },
+	{ "pd-cache-ms", required_argument, NULL, O_PDCACHE },
 	{ "key", required_argument, NULL, O_KEY },
 	{ "tele-key", required_argument, NULL, O_TELEKEY },
 	{ "enrol-statement", required_argument, NULL, O_ENROL },
@@ -295,6 +297,7 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_KVKEY: STR(kv_key); return 0;
 	case O_KVINSEC: c->kv_insecure = true; return 0;
 	case O_KVPULL: c->kv_pull = true; return 0;
+	case O_PDCACHE: U32(pd_cache_ms, 10000); return 0;
 	case O_KEY: STR(key_path); return 0;
 	case O_TELEKEY: STR(tele_key); return 0;
 	case O_ENROL: STR(enrol_stmt); return 0;

@@ -38,6 +38,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
@@ -677,6 +679,13 @@ static void route_info_get(struct MHD_Connection *c, struct agent *a, struct rou
 	snprintf(ri->verdict, sizeof(ri->verdict), "%s", v ? v : "direct");
 }
 
+/* the capability stage 2 found by the request's VIP, where it had no header */
+static void route_info_cap(struct MHD_Connection *c, struct route_info *ri, uint32_t label)
+{
+	if (label && !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-IDN-Capability"))
+		snprintf(ri->cap, sizeof(ri->cap), "%u/%u", label >> 8, label & 0xff);
+}
+
 /* sign and keep the receipt E of a finished request (engine unlocked) */
 static void make_receipt(struct agent *a, const struct eng_req *r, const struct route_info *ri,
 			 json_object *pd)
@@ -953,6 +962,52 @@ static uint8_t size_class_of(uint32_t in)
 	return c;
 }
 
+/*
+ * What to ask stage 2 about request o on c: its X-IDN-Capability where it
+ * has one (the client's or a router's statement, used as is), else the
+ * address and port the client reached (the VIP: the router's
+ * encapsulation keeps it as the inner destination) and the request's
+ * "model", for idnd to find the capability the VIP serves. false: nothing
+ * to ask (a malformed header, no address, no controller to ask).
+ */
+static bool pd_query_of(struct agent *a, struct MHD_Connection *c, json_object *o,
+			struct pd_query *pq)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const char *h = hdr(c, "X-IDN-Capability");
+	json_object *m;
+
+	memset(pq, 0, sizeof(*pq));
+	if (h)
+		return !cap_label(h, &pq->label);
+	if (!a->have_ctl)
+		return false;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &sl))
+		return false;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, pq->vip, sizeof(pq->vip));
+		pq->port = ntohs(s4->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))	/* a dual-stack listener */
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], pq->vip, sizeof(pq->vip));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, pq->vip, sizeof(pq->vip));
+		pq->port = ntohs(s6->sin6_port);
+	} else {
+		return false;
+	}
+	if (json_object_object_get_ex(o, "model", &m) && json_object_is_type(m, json_type_string))
+		pq->model = json_object_get_string(m);
+	return true;
+}
+
 static json_object *pd_info(const char *stage)
 {
 	json_object *o = json_object_new_object();
@@ -1020,6 +1075,7 @@ static int relay_fallback(struct relay *rl)
 	st->chat = rl->chat;
 	st->ri = rl->ri;
 	st->pd = pd_colocated(rl->decode_node, rl->pre->id, rl->why);
+	pd_cache_drop(rl->a, rl->decode_node);	/* the next request asks idnd again */
 	rl->local = st;
 	rl->a->pd_colocated++;
 	return 0;
@@ -1114,7 +1170,7 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 	struct relay *rl = NULL;
 	struct route_info ri;
 	const char *hv[8];
-	char hbuf[6][160], why[240], m[200], url[200];
+	char hbuf[7][160], why[240], m[200], url[200];
 	uint32_t nb = 0, att = 0, nh = 0;
 	uint64_t *k1;
 	double t0;
@@ -1145,6 +1201,7 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 		pre->cancelled = true;
 	pthread_mutex_unlock(&e->mu);
 	route_info_get(c, a, &ri);
+	route_info_cap(c, &ri, t->label);
 	pd = pd_info("prefill");
 	json_object_object_add(pd, "decode_node", json_object_new_int64(t->node));
 	json_object_object_add(pd, "decode_j_us", json_object_new_int64(t->j_us));
@@ -1179,6 +1236,12 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 		if (!v || strlen(v) > 100)
 			continue;
 		snprintf(hbuf[nh], sizeof(hbuf[nh]), "%s: %s", pass[i], v);
+		hv[nh] = hbuf[nh];
+		nh++;
+	}
+	if (t->label && !hdr(c, "X-IDN-Capability")) {	/* found by its VIP */
+		snprintf(hbuf[nh], sizeof(hbuf[nh]), "X-IDN-Capability: %u/%u", t->label >> 8,
+			 t->label & 0xff);
 		hv[nh] = hbuf[nh];
 		nh++;
 	}
@@ -1364,6 +1427,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 	struct engine *e = &a->eng;
 	struct eng_req *r;
 	json_object *pd = NULL;	/* its receipt's "pd": a stage of a two-stage request */
+	uint32_t cap_found = 0;	/* the capability stage 2 found by the VIP */
 	struct pull pl;
 	struct creq q;
 	char msg[160];
@@ -1383,8 +1447,8 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 	}
 	{	/* state scope and owner, affinity token (state.c) */
 		struct kv_who who;
+		struct pd_query pq;
 		uint64_t token;
-		uint32_t label;
 		const char *pdh = hdr(c, "X-IDN-PD-Prefill");
 
 		if (state_who_parse(hdr(c, "X-IDN-Tenant"), hdr(c, "X-IDN-Session"),
@@ -1412,17 +1476,25 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 			json_object_object_add(pd, "prefill_node", json_object_new_int64(pn));
 			json_object_object_add(pd, "prefill_request", json_object_new_int64(pr));
 			a->pd_decoded++;
-		} else if (a->cfg.role != 2 && a->kvx &&
-			   !cap_label(hdr(c, "X-IDN-Capability"), &label)) {
+		} else if (a->cfg.role != 2 && a->kvx && pd_query_of(a, c, o, &pq)) {
 			/* a two-stage capability? idnd's stage 2 and its decode node */
 			struct pd_target t;
 			char m[200];
-			int pe = pd_stage2(a, label, who.token, size_class_of(q.in), &t, m,
-					   sizeof(m));
+			int pe;
 
-			if (pe == -ENOENT)
-				;	/* not two-stage: as any request */
-			else if (pe)
+			pq.token = who.token;
+			pq.size_class = size_class_of(q.in);
+			pe = pd_stage2(a, &pq, &t, m, sizeof(m));
+			cap_found = t.label;
+			if (pe == -ENOENT || pe == -ENOTUNIQ || (pe && pe != -EAGAIN && !pq.label)) {
+				/* not two-stage: as any request, counted why */
+				cap_found = 0;
+				__atomic_add_fetch(pe == -ENOENT ? &a->pd_not_two_stage :
+						   pe == -ENOTUNIQ ? &a->pd_ambiguous : &a->pd_unknown,
+						   1, __ATOMIC_RELAXED);
+				if (pe != -ENOENT)
+					pr_debug("P/D: served as one stage: %s", m);
+			} else if (pe)
 				pd = pd_colocated(0, 0, m);
 			else if (t.node == a->cfg.node_id)
 				pd = pd_colocated(t.node, 0, "stage 2 picked this node");
@@ -1441,6 +1513,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 					json_object_put(pd);
 					return ret;
 				}
+				pd_cache_drop(a, t.node);	/* that pick failed: ask again */
 			}
 			if (pd)	/* two-stage, served here */
 				a->pd_colocated++;
@@ -1471,6 +1544,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		st->pd = pd;
 		st->chat = chat;
 		route_info_get(c, a, &st->ri);
+		route_info_cap(c, &st->ri, cap_found);
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read,
 							 st, stream_free);
 		receipt_header(resp, a, r);
@@ -1506,6 +1580,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		usage_json(resp, r);
 		json_object_object_add(resp, "idn", timing_json(r));
 		route_info_get(c, a, &ri);
+		route_info_cap(c, &ri, cap_found);
 		make_receipt(a, r, &ri, pd);
 		body = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
 		mr = MHD_create_response_from_buffer(strlen(body), (void *)body,
@@ -1730,6 +1805,24 @@ static enum MHD_Result status(struct agent *a, struct MHD_Connection *c)
 		json_object_object_add(p, "moved", json_object_new_int64(a->pd_moved));
 		json_object_object_add(p, "colocated", json_object_new_int64(a->pd_colocated));
 		json_object_object_add(p, "decoded", json_object_new_int64(a->pd_decoded));
+		{	/* one stage by stage 2's answer, and the answers' cache */
+			json_object *s = json_object_new_object();
+			uint64_t hit, miss, drop;
+
+			pd_cache_counts(a, &hit, &miss, &drop);
+			json_object_object_add(p, "not_two_stage", json_object_new_int64(
+				__atomic_load_n(&a->pd_not_two_stage, __ATOMIC_RELAXED)));
+			json_object_object_add(p, "ambiguous", json_object_new_int64(
+				__atomic_load_n(&a->pd_ambiguous, __ATOMIC_RELAXED)));
+			json_object_object_add(p, "unknown", json_object_new_int64(
+				__atomic_load_n(&a->pd_unknown, __ATOMIC_RELAXED)));
+			json_object_object_add(s, "asked", json_object_new_int64(miss));
+			json_object_object_add(s, "cache_hits", json_object_new_int64(hit));
+			json_object_object_add(s, "cache_dropped", json_object_new_int64(drop));
+			json_object_object_add(s, "cache_ms", json_object_new_int64(
+				a->cfg.pd_cache_ms));
+			json_object_object_add(p, "stage2", s);
+		}
 		json_object_object_add(o, "pd", p);
 	}
 	pthread_mutex_lock(&a->eng.mu);
@@ -2583,6 +2676,8 @@ int http_start(struct agent *a)
 	if (err)
 		return err;
 	pthread_mutex_init(&a->emu.mu, NULL);
+	if (!a->pdc && pd_cache_init(a))
+		return -ENOMEM;
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_DUAL_STACK : 0),
 			     0, NULL, NULL, handler, a,
@@ -2634,4 +2729,5 @@ void http_stop(struct agent *a)
 	if (a->httpd)
 		MHD_stop_daemon(a->httpd);
 	a->httpd = NULL;
+	pd_cache_free(a);
 }

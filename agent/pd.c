@@ -3,17 +3,20 @@
  * pd.c - the network side of two-stage (P/D) requests on real nodes
  * (docs/agent.md "Two-stage (P/D) requests"): the prefill node's agent
  * asks idnd for the request's second stage and the decode node it picks
- * by J (GET /v1/placement/stage2, idnd_pd_pick()), and, once the
+ * by J (GET /v1/placement/stage2, idnd_pd_pick(); its answers cached a
+ * short while, struct pd_cache), and, once the
  * prompt's KV is on that node, hands it the request and relays its
  * answer (struct pd_fwd, a libcurl multi handle driven from the HTTP
  * server's content callback, so a stream is relayed chunk by chunk).
  * The orchestration (prefill, push, fallback, receipts) is in http.c.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -22,30 +25,196 @@
 #include "http.h"
 #include "json_get.h"
 
-int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_class,
-	      struct pd_target *t, char *msg, size_t ml)
+/*
+ * Stage 2's answers, kept --pd-cache-ms (1 s by default) per question:
+ * the capability (or the VIP, port and model it was found by) and the
+ * prompt's size class, so a burst costs idnd one round trip, not one per
+ * request. The pick depends on the decode nodes' load (J) and this node
+ * does not see it change, so the time is short; a failed hand-over drops
+ * the node's picks at once (pd_cache_drop()). "Not two-stage" and
+ * "ambiguous" are kept too, so requests of other capabilities cost idnd
+ * nothing either, and so is idnd unreachable or in error (a burst then
+ * waits out one timeout, not one each); not registered yet is not kept.
+ */
+#define PD_CACHE_N 32
+
+struct pd_cache_ent {
+	char key[200];			/* "" = free */
+	uint8_t size_class;
+	double until;			/* monotonic ms */
+	int rc;
+	struct pd_target t;
+	char msg[200];
+};
+
+struct pd_cache {
+	pthread_mutex_t mu;
+	struct pd_cache_ent e[PD_CACHE_N];
+	uint64_t hits, misses, dropped;	/* misses: idnd asked (cache on or off) */
+};
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int pd_cache_init(struct agent *a)
+{
+	a->pdc = calloc(1, sizeof(*a->pdc));
+	if (!a->pdc)
+		return -ENOMEM;
+	pthread_mutex_init(&a->pdc->mu, NULL);
+	return 0;
+}
+
+void pd_cache_free(struct agent *a)
+{
+	if (!a->pdc)
+		return;
+	pthread_mutex_destroy(&a->pdc->mu);
+	free(a->pdc);
+	a->pdc = NULL;
+}
+
+void pd_cache_counts(struct agent *a, uint64_t *hits, uint64_t *misses, uint64_t *dropped)
+{
+	*hits = *misses = *dropped = 0;
+	if (!a->pdc)
+		return;
+	pthread_mutex_lock(&a->pdc->mu);
+	*hits = a->pdc->hits;
+	*misses = a->pdc->misses;
+	*dropped = a->pdc->dropped;
+	pthread_mutex_unlock(&a->pdc->mu);
+}
+
+void pd_cache_drop(struct agent *a, uint32_t node)
+{
+	if (!a->pdc)
+		return;
+	pthread_mutex_lock(&a->pdc->mu);
+	for (int i = 0; i < PD_CACHE_N; i++) {
+		struct pd_cache_ent *e = &a->pdc->e[i];
+
+		if (e->key[0] && !e->rc && e->t.node == node) {
+			e->key[0] = 0;
+			a->pdc->dropped++;
+		}
+	}
+	pthread_mutex_unlock(&a->pdc->mu);
+}
+
+/* q's key: its question without the token; false: not to be cached */
+static bool pd_key(const struct pd_query *q, char *k, size_t kl)
+{
+	int n;
+
+	if (q->label)
+		n = snprintf(k, kl, "cap=%u", q->label);
+	else
+		n = snprintf(k, kl, "vip=%s&port=%u&model=%s", q->vip, q->port,
+			     q->model ? q->model : "");
+	return n > 0 && (size_t)n < kl;
+}
+
+/* the cached answer to q: true with rc, t and msg set */
+static bool pd_cache_get(struct agent *a, const char *key, uint8_t sc, int *rc,
+			 struct pd_target *t, char *msg, size_t ml)
+{
+	struct pd_cache *c = a->pdc;
+	double now = mono_ms();
+	bool hit = false;
+
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < PD_CACHE_N && !hit; i++) {
+		struct pd_cache_ent *e = &c->e[i];
+
+		if (!e->key[0] || e->size_class != sc || strcmp(e->key, key))
+			continue;
+		if (e->until <= now) {
+			e->key[0] = 0;	/* stale */
+			break;
+		}
+		*rc = e->rc;
+		*t = e->t;
+		snprintf(msg, ml, "%s", e->msg);
+		hit = true;
+	}
+	c->hits += hit;
+	pthread_mutex_unlock(&c->mu);
+	return hit;
+}
+
+static void pd_cache_put(struct agent *a, const char *key, uint8_t sc, int rc,
+			 const struct pd_target *t, const char *msg)
+{
+	struct pd_cache *c = a->pdc;
+	struct pd_cache_ent *v = NULL;
+	double now = mono_ms();
+
+	pthread_mutex_lock(&c->mu);
+	for (int i = 0; i < PD_CACHE_N; i++) {	/* the same question, else a free or the oldest */
+		struct pd_cache_ent *e = &c->e[i];
+
+		if (e->key[0] && e->size_class == sc && !strcmp(e->key, key)) {
+			v = e;
+			break;
+		}
+		if (!v || !e->key[0] || (v->key[0] && e->until < v->until))
+			v = e;
+	}
+	snprintf(v->key, sizeof(v->key), "%s", key);
+	v->size_class = sc;
+	v->until = now + a->cfg.pd_cache_ms;
+	v->rc = rc;
+	v->t = *t;
+	snprintf(v->msg, sizeof(v->msg), "%s", msg);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* idnd's answer, asked (one round trip) */
+static int pd_ask(struct agent *a, const struct pd_query *q, struct pd_target *t, char *msg,
+		  size_t ml)
 {
 	static const struct idn_tls plain = { .insecure = true };
 	struct idn_http_buf out = { .max = 256 << 10 };
 	json_object *o = NULL, *cands, *c = NULL;
-	char base[256], url[512], sc[16] = "";
+	char base[256], url[1024], sc[16] = "", what[400];
 	const char *kv, *a4, *a6;
-	int64_t pick, port;
+	int64_t pick, port, lab;
 	long code = 0;
 	CURL *h;
 	int e;
 
-	memset(t, 0, sizeof(*t));
 	/* registered (atomic): the controller client is set up, curl initialised */
 	if (!a->ctl.registered || ctl_base_url(&a->ctl, base, sizeof(base)))
 		return snprintf(msg, ml, "no controller to ask for stage 2"), -ENOTCONN;
-	if (size_class <= 15)
-		snprintf(sc, sizeof(sc), "&size_class=%u", size_class);
-	snprintf(url, sizeof(url), "%s/v1/placement/stage2?cap=%u&token=%016llx%s", base, label,
-		 (unsigned long long)token, sc);
+	if (q->size_class <= 15)
+		snprintf(sc, sizeof(sc), "&size_class=%u", q->size_class);
 	h = curl_easy_init();
 	if (!h)
 		return snprintf(msg, ml, "out of memory"), -ENOMEM;
+	if (q->label) {
+		snprintf(what, sizeof(what), "cap=%u", q->label);
+	} else {
+		char *vip = curl_easy_escape(h, q->vip, 0);
+		char *mod = q->model ? curl_easy_escape(h, q->model, 0) : NULL;
+
+		e = vip && (!q->model || mod) &&
+		    snprintf(what, sizeof(what), "vip=%s&port=%u%s%s", vip, q->port,
+			     mod ? "&model=" : "", mod ? mod : "") < (int)sizeof(what);
+		curl_free(vip);
+		curl_free(mod);
+		if (!e) {
+			curl_easy_cleanup(h);
+			return snprintf(msg, ml, "stage 2: model name too long"), -EINVAL;
+		}
+	}
+	snprintf(url, sizeof(url), "%s/v1/placement/stage2?%s&token=%016llx%s", base, what,
+		 (unsigned long long)q->token, sc);
 	e = idn_http_request(h, a->tls ? a->tls : &plain, "GET", url, NULL, 1000, &out, &code,
 			     msg, ml);
 	curl_easy_cleanup(h);
@@ -53,9 +222,13 @@ int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_clas
 		free(out.p);
 		return -EHOSTUNREACH;
 	}
-	if (code == 404) {
+	if (code == 404 || code == 409) {	/* not two-stage; the VIP's capability unclear */
+		o = out.p ? json_tokener_parse(out.p) : NULL;
+		snprintf(msg, ml, "stage 2: %s", o && idn_jstr(o, "error") ? idn_jstr(o, "error") :
+			 code == 404 ? "not a two-stage capability" : "ambiguous");
+		json_object_put(o);
 		free(out.p);
-		return -ENOENT;	/* not a two-stage capability */
+		return code == 404 ? -ENOENT : -ENOTUNIQ;
 	}
 	if (code != 200 || !out.p || !(o = json_tokener_parse(out.p)) ||
 	    !json_object_object_get_ex(o, "candidates", &cands) ||
@@ -66,6 +239,8 @@ int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_clas
 		return -EPROTO;
 	}
 	free(out.p);
+	lab = idn_jint(o, "cap", 0);
+	t->label = lab > 0 && lab <= UINT32_MAX ? lab : q->label;
 	pick = idn_jint(o, "pick", -1);
 	t->generation = idn_jint(o, "generation", 0);
 	t->j_us = idn_jint(o, "pick_j_us", 0);
@@ -95,6 +270,28 @@ int pd_stage2(struct agent *a, uint32_t label, uint64_t token, uint8_t size_clas
 		snprintf(t->api, sizeof(t->api), "http://[%s]:%lld", a6, (long long)port);
 	json_object_put(o);
 	return 0;
+}
+
+int pd_stage2(struct agent *a, const struct pd_query *q, struct pd_target *t, char *msg,
+	      size_t ml)
+{
+	char key[200];
+	bool cache = a->cfg.pd_cache_ms && a->pdc && pd_key(q, key, sizeof(key));
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	msg[0] = 0;
+	if (cache && pd_cache_get(a, key, q->size_class, &rc, t, msg, ml))
+		return rc;
+	if (a->pdc) {	/* a round trip to idnd */
+		pthread_mutex_lock(&a->pdc->mu);
+		a->pdc->misses++;
+		pthread_mutex_unlock(&a->pdc->mu);
+	}
+	rc = pd_ask(a, q, t, msg, ml);
+	if (cache && rc != -ENOMEM && rc != -ENOTCONN && rc != -EINVAL)
+		pd_cache_put(a, key, q->size_class, rc, t, msg);
+	return rc;
 }
 
 /* ---- the request to the decode node, relayed --------------------------- */

@@ -929,28 +929,68 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		 * The second stage of a P/D capability (idnd_pd_stage2()): the
 		 * decode candidates and what J needs of each, for the prefill
 		 * node's agent; with where to push the KV and send the request.
+		 * The capability is ?cap=LABEL, or the one the request's VIP
+		 * serves (?vip=ADDR&port=P[&model=NAME], idnd_vip_cap()).
 		 */
 		const char *cap = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cap");
+		const char *vs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "vip");
+		const char *ps = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "port");
+		const char *ms = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
+		char vwhy[200] = "";
 		struct idn_plan pl;
 		json_object *a;
 		char *end;
 		unsigned long v;
 		int e;
 
-		if (!cap || !*cap)
-			return send_err(c, 400, "query parameter \"cap\" (label) required");
-		errno = 0;
-		v = strtoul(cap, &end, 0);
-		if (errno || *end || v > UINT32_MAX)
-			return send_err(c, 400, "query parameter \"cap\": not a capability label");
+		if (cap && *cap) {
+			if (vs)
+				return send_err(c, 400, "query parameters \"cap\" and \"vip\": "
+						"one or the other");
+			errno = 0;
+			v = strtoul(cap, &end, 0);
+			if (errno || *end || v > UINT32_MAX)
+				return send_err(c, 400, "query parameter \"cap\": not a capability "
+						"label");
+		} else if (vs && *vs) {
+			struct idn_addr va = { 0 };
+			unsigned long port;
+			uint32_t lab;
+
+			if (inet_pton(AF_INET, vs, &va.addr[0]) == 1)
+				va.family = IDN_AF_INET;
+			else if (inet_pton(AF_INET6, vs, va.addr) == 1)
+				va.family = IDN_AF_INET6;
+			else
+				return send_err(c, 400, "query parameter \"vip\": not an address");
+			errno = 0;
+			port = ps ? strtoul(ps, &end, 10) : 0;
+			if (!ps || !*ps || errno || *end || !port || port > 65535)
+				return send_err(c, 400, "query parameter \"port\": 1..65535 "
+						"required with \"vip\"");
+			if (ms && strlen(ms) > 256)
+				return send_err(c, 400, "query parameter \"model\": longer than 256");
+			e = idnd_vip_cap(&va, port, ms, &lab, vwhy, sizeof(vwhy));
+			if (e == -ENOENT)
+				return send_err(c, 404, "%s", vwhy);
+			if (e)
+				return send_err(c, 409, "%s", vwhy);
+			v = lab;
+		} else {
+			return send_err(c, 400, "query parameter \"cap\" (label), or \"vip\" and "
+					"\"port\", required");
+		}
 		e = idnd_pd_stage2(v, NULL, &pl);
 		if (e == -ENOENT)
-			return send_err(c, 404, "capability %lu is not a two-stage (\"pd\") one", v);
+			return send_err(c, 404, "capability %lu is not a two-stage (\"pd\") one%s%s",
+					v, vwhy[0] ? ": " : "", vwhy);
 		if (e)
 			return send_err(c, 500, "stage 2: %s", strerror(-e));
 		o = json_object_new_object();
 		a = json_object_new_array();
 		json_object_object_add(o, "cap", json_object_new_int64(v));
+		if (vwhy[0])
+			json_object_object_add(o, "resolved", json_object_new_string(vwhy));
 		json_object_object_add(o, "generation", json_object_new_int64(D.generation));
 		for (int k = 0; k < pl.n_cand; k++) {
 			const struct d_node *dn = &D.nodes[pl.cand[k].node];

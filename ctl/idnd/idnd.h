@@ -41,6 +41,15 @@ struct d_loop {
 	int idle, cool;		/* intervals without flows; until next trigger */
 };
 
+/* A VIP:port (TCP) a capability is served on: "vips" (docs/controller.md
+ * "Two-stage capabilities": how a prefill node's agent finds a request's
+ * capability from the address the client reached). family 0: unused. */
+#define IDND_CAP_VIPS	4
+struct d_vip {
+	struct idn_addr addr;
+	uint16_t port;
+};
+
 /* a principal's name: a certificate's CN, or a client address (quota.c) */
 #define IDND_OWNER_MAX	96
 
@@ -79,6 +88,7 @@ struct d_cap {
 	 * which the prefill node's agent picks the decode node by J.
 	 */
 	bool pd;
+	struct d_vip vips[IDND_CAP_VIPS];	/* where clients reach it ("vips") */
 	double demand[IDND_REGIONS];	/* requests/s per region */
 	struct d_loop loop;
 };
@@ -261,6 +271,16 @@ const char *idnd_policy_why(const struct d_policy *pol, const struct d_node *dn)
 int idnd_plans_build(struct idn_plan_op **out);
 /* the second stage of a P/D capability (model.c): 0, -ENOENT, -ENOMEM */
 int idnd_pd_stage2(uint32_t label, const struct d_policy *pol, struct idn_plan *pl);
+/*
+ * the capability a request to VIP a:port is of (model.c): the ones
+ * registered with it in "vips" and, where idnd drives a dataplane, the
+ * router's VIP table (idn_vips); @model (NULL or "": none) picks among
+ * several by name or artifact. 0 (*label), -ENOENT (the VIP serves none),
+ * -ENOTUNIQ (several, the model names none or several of them); why: a
+ * sentence either way
+ */
+int idnd_vip_cap(const struct idn_addr *a, uint16_t port, const char *model, uint32_t *label,
+		 char *why, size_t wl);
 /* its decode node for one request, by J (idn_select() over stage 2): the verdict */
 int idnd_pd_pick(uint32_t label, const struct idn_plan *pl, uint64_t token, uint8_t size_class,
 		 struct idn_sel *out);

@@ -230,11 +230,61 @@ static int take_owner(json_object *o, char *owner, char *err, size_t errlen)
 	return 0;
 }
 
+/* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6) -> v; -EINVAL */
+static int vip_parse(const char *s, struct d_vip *v)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *colon, *end;
+	const char *a = buf;
+	unsigned long port;
+
+	memset(v, 0, sizeof(*v));
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	colon = strrchr(buf, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = 0;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || !colon[1] || !port || port > 65535)
+		return -EINVAL;
+	v->port = port;
+	if (buf[0] == '[') {
+		if (colon[-1] != ']')
+			return -EINVAL;
+		colon[-1] = 0;
+		if (inet_pton(AF_INET6, buf + 1, v->addr.addr) != 1)
+			return -EINVAL;
+		v->addr.family = IDN_AF_INET6;
+		return 0;
+	}
+	if (inet_pton(AF_INET, a, &v->addr.addr[0]) != 1)
+		return -EINVAL;
+	v->addr.family = IDN_AF_INET;
+	return 0;
+}
+
+static char *vip_fmt(const struct d_vip *v, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(v->addr.family == IDN_AF_INET6 ? AF_INET6 : AF_INET, v->addr.addr, a, sizeof(a));
+	snprintf(buf, len, v->addr.family == IDN_AF_INET6 ? "[%s]:%u" : "%s:%u", a, v->port);
+	return buf;
+}
+
+static bool vip_eq(const struct d_vip *v, const struct idn_addr *a, uint16_t port)
+{
+	return v->addr.family && v->addr.family == a->family && v->port == port &&
+	       !memcmp(v->addr.addr, a->addr, a->family == IDN_AF_INET6 ? 16 : 4);
+}
+
 int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen)
 {
 	static const char *const top[] = { "class", "variant", "name", "tier", "latency_us",
 		"context", "version", "security", "resources", "lineage", "realization",
-		"prompt_tokens", "slo_ttft_ms", "shed_tier", "wan_ns_per_byte", "pd", NULL };
+		"prompt_tokens", "slo_ttft_ms", "shed_tier", "wan_ns_per_byte", "pd", "vips", NULL };
 	static const char *const sec[] = { "min_trust", "privacy", "scope", "domains", NULL };
 	static const char *const res[] = { "mem_gb", "runtimes", NULL };
 	static const char *const lin[] = { "parent", "method", NULL };
@@ -271,6 +321,26 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 	c->version = 1;
 	TRY(get_uint(o, "version", UINT32_MAX, false, &c->version, err, errlen));
 	TRY(get_bool(o, "pd", &c->pd, err, errlen));
+	if (json_object_object_get_ex(o, "vips", &sub)) {
+		size_t n;
+
+		if (!json_object_is_type(sub, json_type_array))
+			return ERR("field \"vips\": expected an array of \"ADDR:PORT\"");
+		n = json_object_array_length(sub);
+		if (n > IDND_CAP_VIPS)
+			return ERR("field \"vips\": at most %d", IDND_CAP_VIPS);
+		for (size_t k = 0; k < n; k++) {
+			json_object *e = json_object_array_get_idx(sub, k);
+
+			if (!json_object_is_type(e, json_type_string) ||
+			    vip_parse(json_object_get_string(e), &c->vips[k]))
+				return ERR("field \"vips\": entry %zu: \"ADDR:PORT\" or "
+					   "\"[ADDR6]:PORT\" expected", k);
+			for (size_t j = 0; j < k; j++)
+				if (vip_eq(&c->vips[j], &c->vips[k].addr, c->vips[k].port))
+					return ERR("field \"vips\": entry %zu repeats entry %zu", k, j);
+		}
+	}
 	if (json_object_object_get_ex(o, "security", &sub)) {
 		TRY(only_fields(sub, "security", sec, err, errlen));
 		v = 0;
@@ -362,6 +432,15 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 	json_object_object_add(o, "version", json_object_new_int64(c->version));
 	if (c->pd)
 		json_object_object_add(o, "pd", json_object_new_boolean(true));
+	if (c->vips[0].addr.family) {
+		char b[INET6_ADDRSTRLEN + 8];
+
+		s = json_object_new_array();
+		for (int k = 0; k < IDND_CAP_VIPS && c->vips[k].addr.family; k++)
+			json_object_array_add(s, json_object_new_string(vip_fmt(&c->vips[k], b,
+										sizeof(b))));
+		json_object_object_add(o, "vips", s);
+	}
 	s = json_object_new_object();
 	json_object_object_add(s, "min_trust", json_object_new_int(c->min_trust));
 	json_object_object_add(s, "privacy", json_object_new_string(privacy_names[c->privacy & 3]));
@@ -1253,6 +1332,67 @@ int idnd_pd_stage2(uint32_t label, const struct d_policy *pol, struct idn_plan *
 	pl->shed_tier = 0;	/* admitted at the first stage: never shed here */
 	free(cp);
 	return 0;
+}
+
+static bool cap_is_model(const struct d_cap *c, const char *model)
+{
+	return model && *model && (!strcmp(c->name, model) ||
+				   (c->artifact[0] && !strcmp(c->artifact, model)));
+}
+
+int idnd_vip_cap(const struct idn_addr *a, uint16_t port, const char *model, uint32_t *label,
+		 char *why, size_t wl)
+{
+	uint32_t set[IDND_MAX_CAPS < 64 ? IDND_MAX_CAPS : 64];
+	const struct d_cap *c;
+	int n = 0, m = 0;
+	char vb[INET6_ADDRSTRLEN + 8], cb[32];
+	struct d_vip v = { .addr = *a, .port = port };
+
+	vip_fmt(&v, vb, sizeof(vb));
+	for (int i = 0; i < D.n_caps && n < (int)(sizeof(set) / sizeof(set[0])); i++)
+		for (int k = 0; k < IDND_CAP_VIPS; k++)
+			if (vip_eq(&D.caps[i].vips[k], a, port)) {
+				set[n++] = D.caps[i].label;
+				break;
+			}
+	if (D.have_maps && n < (int)(sizeof(set) / sizeof(set[0]))) {
+		/* the router's VIP table: its capability, where it is registered */
+		struct idn_vip_key k;
+		struct idn_vip e;
+		bool dup = false;
+
+		idn_vip_key_make(&k, a, port, IPPROTO_TCP);
+		if (!idn_vip_get(&D.maps, &k, &e) && idnd_cap_find(e.defaults.cap)) {
+			for (int i = 0; i < n; i++)
+				dup |= set[i] == e.defaults.cap;
+			if (!dup)
+				set[n++] = e.defaults.cap;
+		}
+	}
+	if (!n) {
+		snprintf(why, wl, "VIP %s serves no registered capability", vb);
+		return -ENOENT;
+	}
+	for (int i = 0; i < n; i++)
+		if ((c = idnd_cap_find(set[i])) && cap_is_model(c, model)) {
+			*label = set[i];
+			m++;
+		}
+	if (m == 1) {
+		snprintf(why, wl, "VIP %s, model \"%s\": %s", vb, model,
+			 idn_fmt_cap(*label, cb, sizeof(cb)));
+		return 0;
+	}
+	if (!m && n == 1) {
+		*label = set[0];
+		snprintf(why, wl, "VIP %s: %s, the one it serves", vb,
+			 idn_fmt_cap(*label, cb, sizeof(cb)));
+		return 0;
+	}
+	snprintf(why, wl, "VIP %s serves %d capabilities and model \"%.64s\" names %s of them",
+		 vb, n, model ? model : "", m ? "several" : "none");
+	return -ENOTUNIQ;
 }
 
 /* ---- stage 2's pick: the dataplane's selection over the decode nodes ---- */
