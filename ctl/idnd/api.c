@@ -92,6 +92,76 @@ static enum MHD_Result send_err(struct MHD_Connection *c, unsigned int code, con
 	return send_json(c, code, o);
 }
 
+/* ---- a request's capability by the VIP it reached (P/D stage 2) ---- */
+
+static char *cap_fmt(uint32_t label, char *b, size_t l)
+{
+	snprintf(b, l, "%u/%u", IDN_CAP_CLASS(label), IDN_CAP_VARIANT(label));
+	return b;
+}
+
+static bool cap_is_model(const struct d_cap *c, const char *model)
+{
+	return model && *model && (!strcmp(c->name, model) ||
+				   (c->artifact[0] && !strcmp(c->artifact, model)));
+}
+
+int idnd_vip_cap(const struct idn_addr *a, uint16_t port, const char *model, uint32_t *label,
+		 char *why, size_t wl)
+{
+	uint32_t set[IDND_MAX_CAPS < 64 ? IDND_MAX_CAPS : 64];
+	const struct d_cap *c;
+	int n = 0, m = 0;
+	char vb[INET6_ADDRSTRLEN + 8], cb[32];
+	struct d_vip v = { .addr = *a, .port = port };
+
+	idnd_vip_fmt(&v, vb, sizeof(vb));
+	for (int i = 0; i < D.n_caps && n < (int)(sizeof(set) / sizeof(set[0])); i++)
+		for (int k = 0; k < IDND_CAP_VIPS; k++)
+			if (idnd_vip_eq(&D.caps[i].vips[k], a, port)) {
+				set[n++] = D.caps[i].label;
+				break;
+			}
+	if (D.have_maps && n < (int)(sizeof(set) / sizeof(set[0]))) {
+		/* the router's VIP table: its capability, where it is registered */
+		struct idn_vip_key k;
+		struct idn_vip e;
+		bool dup = false;
+
+		idn_vip_key_make(&k, a, port, IPPROTO_TCP);
+		if (!idn_vip_get(&D.maps, &k, &e) && idnd_cap_find(e.defaults.cap)) {
+			for (int i = 0; i < n; i++)
+				dup |= set[i] == e.defaults.cap;
+			if (!dup)
+				set[n++] = e.defaults.cap;
+		}
+	}
+	if (!n) {
+		snprintf(why, wl, "VIP %s serves no registered capability", vb);
+		return -ENOENT;
+	}
+	for (int i = 0; i < n; i++)
+		if ((c = idnd_cap_find(set[i])) && cap_is_model(c, model)) {
+			*label = set[i];
+			m++;
+		}
+	if (m == 1) {
+		snprintf(why, wl, "VIP %s, model \"%s\": %s", vb, model,
+			 cap_fmt(*label, cb, sizeof(cb)));
+		return 0;
+	}
+	if (!m && n == 1) {
+		*label = set[0];
+		snprintf(why, wl, "VIP %s: %s, the one it serves", vb,
+			 cap_fmt(*label, cb, sizeof(cb)));
+		return 0;
+	}
+	snprintf(why, wl, "VIP %s serves %d capabilities and model \"%.64s\" names %s of them",
+		 vb, n, model ? model : "", m ? "several" : "none");
+	return -ENOTUNIQ;
+}
+
+
 static json_object *parse_body(struct req *rq, bool allow_empty, char *err, size_t errlen)
 {
 	struct json_tokener *tok;

@@ -50,6 +50,9 @@ struct d_vip {
 	uint16_t port;
 };
 
+bool idnd_vip_eq(const struct d_vip *v, const struct idn_addr *a, uint16_t port);
+char *idnd_vip_fmt(const struct d_vip *v, char *buf, size_t len);	/* "ADDR:PORT" */
+
 /* a principal's name: a certificate's CN, or a client address (quota.c) */
 #define IDND_OWNER_MAX	96
 
@@ -272,7 +275,7 @@ int idnd_plans_build(struct idn_plan_op **out);
 /* the second stage of a P/D capability (model.c): 0, -ENOENT, -ENOMEM */
 int idnd_pd_stage2(uint32_t label, const struct d_policy *pol, struct idn_plan *pl);
 /*
- * the capability a request to VIP a:port is of (model.c): the ones
+ * the capability a request to VIP a:port is of (api.c): the ones
  * registered with it in "vips" and, where idnd drives a dataplane, the
  * router's VIP table (idn_vips); @model (NULL or "": none) picks among
  * several by name or artifact. 0 (*label), -ENOENT (the VIP serves none),

@@ -265,7 +265,7 @@ static int vip_parse(const char *s, struct d_vip *v)
 	return 0;
 }
 
-static char *vip_fmt(const struct d_vip *v, char *buf, size_t len)
+char *idnd_vip_fmt(const struct d_vip *v, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
@@ -274,7 +274,7 @@ static char *vip_fmt(const struct d_vip *v, char *buf, size_t len)
 	return buf;
 }
 
-static bool vip_eq(const struct d_vip *v, const struct idn_addr *a, uint16_t port)
+bool idnd_vip_eq(const struct d_vip *v, const struct idn_addr *a, uint16_t port)
 {
 	return v->addr.family && v->addr.family == a->family && v->port == port &&
 	       !memcmp(v->addr.addr, a->addr, a->family == IDN_AF_INET6 ? 16 : 4);
@@ -337,7 +337,7 @@ int idnd_cap_from_json(json_object *o, struct d_cap *c, char *err, size_t errlen
 				return ERR("field \"vips\": entry %zu: \"ADDR:PORT\" or "
 					   "\"[ADDR6]:PORT\" expected", k);
 			for (size_t j = 0; j < k; j++)
-				if (vip_eq(&c->vips[j], &c->vips[k].addr, c->vips[k].port))
+				if (idnd_vip_eq(&c->vips[j], &c->vips[k].addr, c->vips[k].port))
 					return ERR("field \"vips\": entry %zu repeats entry %zu", k, j);
 		}
 	}
@@ -436,9 +436,10 @@ json_object *idnd_cap_to_json(const struct d_cap *c, bool with_demand)
 		char b[INET6_ADDRSTRLEN + 8];
 
 		s = json_object_new_array();
-		for (int k = 0; k < IDND_CAP_VIPS && c->vips[k].addr.family; k++)
-			json_object_array_add(s, json_object_new_string(vip_fmt(&c->vips[k], b,
-										sizeof(b))));
+		for (int k = 0; k < IDND_CAP_VIPS && c->vips[k].addr.family; k++) {
+			idnd_vip_fmt(&c->vips[k], b, sizeof(b));
+			json_object_array_add(s, json_object_new_string(b));
+		}
 		json_object_object_add(o, "vips", s);
 	}
 	s = json_object_new_object();
@@ -1332,67 +1333,6 @@ int idnd_pd_stage2(uint32_t label, const struct d_policy *pol, struct idn_plan *
 	pl->shed_tier = 0;	/* admitted at the first stage: never shed here */
 	free(cp);
 	return 0;
-}
-
-static bool cap_is_model(const struct d_cap *c, const char *model)
-{
-	return model && *model && (!strcmp(c->name, model) ||
-				   (c->artifact[0] && !strcmp(c->artifact, model)));
-}
-
-int idnd_vip_cap(const struct idn_addr *a, uint16_t port, const char *model, uint32_t *label,
-		 char *why, size_t wl)
-{
-	uint32_t set[IDND_MAX_CAPS < 64 ? IDND_MAX_CAPS : 64];
-	const struct d_cap *c;
-	int n = 0, m = 0;
-	char vb[INET6_ADDRSTRLEN + 8], cb[32];
-	struct d_vip v = { .addr = *a, .port = port };
-
-	vip_fmt(&v, vb, sizeof(vb));
-	for (int i = 0; i < D.n_caps && n < (int)(sizeof(set) / sizeof(set[0])); i++)
-		for (int k = 0; k < IDND_CAP_VIPS; k++)
-			if (vip_eq(&D.caps[i].vips[k], a, port)) {
-				set[n++] = D.caps[i].label;
-				break;
-			}
-	if (D.have_maps && n < (int)(sizeof(set) / sizeof(set[0]))) {
-		/* the router's VIP table: its capability, where it is registered */
-		struct idn_vip_key k;
-		struct idn_vip e;
-		bool dup = false;
-
-		idn_vip_key_make(&k, a, port, IPPROTO_TCP);
-		if (!idn_vip_get(&D.maps, &k, &e) && idnd_cap_find(e.defaults.cap)) {
-			for (int i = 0; i < n; i++)
-				dup |= set[i] == e.defaults.cap;
-			if (!dup)
-				set[n++] = e.defaults.cap;
-		}
-	}
-	if (!n) {
-		snprintf(why, wl, "VIP %s serves no registered capability", vb);
-		return -ENOENT;
-	}
-	for (int i = 0; i < n; i++)
-		if ((c = idnd_cap_find(set[i])) && cap_is_model(c, model)) {
-			*label = set[i];
-			m++;
-		}
-	if (m == 1) {
-		snprintf(why, wl, "VIP %s, model \"%s\": %s", vb, model,
-			 idn_fmt_cap(*label, cb, sizeof(cb)));
-		return 0;
-	}
-	if (!m && n == 1) {
-		*label = set[0];
-		snprintf(why, wl, "VIP %s: %s, the one it serves", vb,
-			 idn_fmt_cap(*label, cb, sizeof(cb)));
-		return 0;
-	}
-	snprintf(why, wl, "VIP %s serves %d capabilities and model \"%.64s\" names %s of them",
-		 vb, n, model ? model : "", m ? "several" : "none");
-	return -ENOTUNIQ;
 }
 
 /* ---- stage 2's pick: the dataplane's selection over the decode nodes ---- */

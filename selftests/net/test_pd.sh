@@ -16,12 +16,20 @@
 #     pick by J ("pick");
 #   - the same nodes serve a capability that is not two-stage: its plan
 #     names both, and it has no second stage (404); a bad label is a 400;
-#   - a request to the VIP of the two-stage capability: the router sends
+#   - a request to the VIP of the two-stage capability, without
+#     X-IDN-Capability: A finds the capability by the VIP it reached (idnd:
+#     the router's VIP table; stage 2 by ?vip=&port=), the router sends
 #     it to A, A prefills it, pushes the prompt's KV to B (kvxfer, TCP),
 #     B decodes from the moved blocks and its answer reaches the client
 #     through A (one OpenAI response, whole and streamed); each agent signs
 #     a receipt of its stage naming the other's node and request, both
-#     verify (idnctl receipt verify, pinned to each node's key);
+#     verify (idnctl receipt verify, pinned to each node's key), both
+#     name the capability; the header still works; a burst of requests
+#     asks idnd once (stage 2's answers cached --pd-cache-ms), a failed
+#     hand-over drops the cached pick;
+#   - not a VIP (A's own address): served as one stage, counted; a VIP
+#     that two capabilities claim ("vips"): ambiguous without a model
+#     naming one (one stage, counted), two-stage with it;
 #   - B killed (idnd still holds it up): the request is served by A,
 #     colocated, from the blocks its prefill left (nothing recomputed but
 #     the tail), whole and streamed; A's receipts say so and why.
@@ -112,14 +120,25 @@ code=$(api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=x7")
 tap_result "a malformed label: 400" "$([ "$code" = 400 ]; echo $?)" "$code"
 code=$(api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=1792&token=xyz")
 tap_result "a malformed token: 400" "$([ "$code" = 400 ]; echo $?)" "$code"
+code=$(api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?vip=10.99.0.x&port=8000")$(
+	api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?vip=$TOPO_VIP4")$(
+	api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=1792&vip=$TOPO_VIP4&port=1")
+tap_result "stage 2 by VIP: a bad address, no port, both cap and vip: 400" \
+	"$([ "$code" = 400400400 ]; echo $?)" "$code"
 
 # ---- two-stage requests through the router ----
+code=$(api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?vip=$TOPO_VIP4&port=$APORT")
 ctl vip add $TOPO_VIP4 port $APORT proto tcp cap 7/0 tier 1 >/dev/null
+st=$(api "$URL/v1/placement/stage2?vip=$TOPO_VIP4&port=$APORT&token=00000000000004d2&size_class=2")
+[ "$code" = 404 ] && jq -e '.cap == 1792 and .pick == 2 and (.resolved | test("the one it serves"))' \
+	<<<"$st" >/dev/null
+tap_result "stage 2 by VIP: 404 before the VIP is in the router's table, then its capability 7/0" $? \
+	"$code $st"
 PROMPT=$(seq -s ' ' 1 100)	# 100 words: 6 full blocks of 16 tokens and a tail of 4
 body() { printf '{"prompt":"%s %s","max_tokens":8%s}' "$1" "$PROMPT" "${2:+,\"stream\":true}"; }
 # ask CURL-ARGS...: a completion to the VIP from the client, headers in $TMPD/hdr
-ask() { cli curl -s -m 20 -D "$TMPD/hdr" -H 'X-IDN-Capability: 7/0' "$@" \
-	"http://$TOPO_VIP4:$APORT/v1/completions"; }
+# (no X-IDN-Capability: the agent finds the capability by the VIP)
+ask() { cli curl -s -m 20 -D "$TMPD/hdr" "$@" "http://$TOPO_VIP4:$APORT/v1/completions"; }
 hval() { tr -d '\r' <"$TMPD/hdr" | awk -v h="$1:" 'tolower($1) == tolower(h) { print $2 }'; }
 # rcpt NODE ID -> the receipt line; rbody NODE ID -> its body
 rcpt() { in_ns "${NS_NODE[$1]}" curl -s -m 5 "http://127.0.0.1:$APORT/v1/receipts/$2"; }
@@ -150,6 +169,9 @@ jq -e --argjson r "$pre" '.node == 2 and .pd.stage == "decode" and .pd.prefill_n
 	.status == "ok"' <<<"$d" >/dev/null
 tap_result "the two receipts: A's prefill stage names B's request, B's decode stage names A's" $? \
 	"prefill $p decode $d"
+jq -e '.capability == "7/0"' <<<"$p" >/dev/null && jq -e '.capability == "7/0"' <<<"$d" >/dev/null
+tap_result "no X-IDN-Capability: both receipts name the capability found by the VIP (7/0)" $? \
+	"prefill $p decode $d"
 verify 1 "$pre" "$pk1" && verify 2 "$dec" "$pk2" && grep -q "P/D stage prefill -> moved" "$TMPD/v1.$pre" &&
 	grep -q "P/D stage decode" "$TMPD/v2.$dec"
 tap_result "both receipts verify, each with its node's key (idnctl receipt verify ... key)" $? \
@@ -169,8 +191,76 @@ for _ in $(seq 40); do rbody 1 "$pre" | jq -e '.pd.outcome == "moved"' >/dev/nul
 	.pd.decode_request > 0' >/dev/null
 tap_result "streamed: A's prefill receipt names B's request" $? "$(rbody 1 "$pre")"
 a1=$(api "http://10.20.1.2:$APORT/v1/agent" | jq -c .pd) a2=$(api "http://10.20.2.2:$APORT/v1/agent" | jq -c .pd)
-[ "$a1" = '{"moved":2,"colocated":0,"decoded":0}' ] && [ "$a2" = '{"moved":0,"colocated":0,"decoded":2}' ]
+jq -e '.moved == 2 and .colocated == 0 and .decoded == 0 and .not_two_stage == 0 and
+	.ambiguous == 0' <<<"$a1" >/dev/null &&
+	jq -e '.moved == 0 and .colocated == 0 and .decoded == 2' <<<"$a2" >/dev/null
 tap_result "the agents count them (/v1/agent .pd)" $? "A $a1 B $a2"
+
+out=$(cli curl -s -m 20 -D "$TMPD/hdr" -H 'X-IDN-Capability: 7/0' -d "$(body hdr)" \
+	"http://$TOPO_VIP4:$APORT/v1/completions")
+p=$(rbody 1 "$(rid)")
+jq -e '.id | startswith("cmpl-idn-2-")' <<<"$out" >/dev/null &&
+	jq -e '.capability == "7/0" and .pd.outcome == "moved"' <<<"$p" >/dev/null
+tap_result "X-IDN-Capability still accepted (and used as is): two-stage" $? "$out $p"
+
+# a burst: stage 2's answer (per VIP, model and size class) reused for 1 s
+s2() { api "http://10.20.1.2:$APORT/v1/agent" | jq -r ".pd.stage2.$1"; }
+sleep 1.1	# what is cached now is older than --pd-cache-ms (1000)
+q0=$(s2 asked) h0=$(s2 cache_hits) m0=$(api "http://10.20.1.2:$APORT/v1/agent" | jq .pd.moved)
+t0=$(date +%s%N)
+for i in 1 2 3 4 5 6; do ask -o /dev/null -d "$(body burst$i)"; done
+t1=$(date +%s%N)
+q1=$(s2 asked) h1=$(s2 cache_hits) m1=$(api "http://10.20.1.2:$APORT/v1/agent" | jq .pd.moved)
+ms=$(( (t1 - t0) / 1000000 ))
+# every request either asked idnd or hit the cache; the first asked; in 1 s the rest hit
+[ $((q1 - q0 + h1 - h0)) = 6 ] && [ $((m1 - m0)) = 6 ] && [ $((q1 - q0)) -ge 1 ] &&
+	[ $((q1 - q0)) -le $((ms / 1000 + 1)) ] && [ $((h1 - h0)) -ge 1 ]
+tap_result "a burst of 6 two-stage requests in $ms ms: idnd asked $((q1 - q0)) times, $((h1 - h0)) cache hits" \
+	$? "asked $q0 -> $q1 hits $h0 -> $h1 moved $m0 -> $m1"
+
+# not a VIP: A's own address reached directly (idnd: no capability there)
+n0=$(api "http://10.20.1.2:$APORT/v1/agent" | jq .pd.not_two_stage)
+out=$(in_ns "${NS_NODE[1]}" curl -s -m 20 -D "$TMPD/hdr" -d "$(body direct)" \
+	"http://10.20.1.2:$APORT/v1/completions")
+c=$(rbody 1 "$(rid)")
+n1=$(api "http://10.20.1.2:$APORT/v1/agent" | jq .pd.not_two_stage)
+jq -e '(.id | startswith("cmpl-idn-1-")) and .usage.completion_tokens == 8' <<<"$out" >/dev/null &&
+	jq -e 'has("pd") | not' <<<"$c" >/dev/null && [ "$n1" = $((n0 + 1)) ]
+tap_result "not a VIP (A's own address): served by A as one stage, counted (not_two_stage $n0 -> $n1)" \
+	$? "$out $c"
+
+# a second two-stage capability claims the VIP ("vips"): which one is it?
+code=$(post /v1/caps "{\"class\":9,\"name\":\"chat-pd2\",\"pd\":true,\"vips\":[\"$TOPO_VIP4:$APORT\"],\"resources\":{\"mem_gb\":$mem}}")
+st=$(api "$URL/v1/placement/stage2?vip=$TOPO_VIP4&port=$APORT")
+st2=$(api "$URL/v1/placement/stage2?vip=$TOPO_VIP4&port=$APORT&model=chat-pd")
+[ "$code" = 201 ] && jq -e '.error | test("serves 2 capabilities")' <<<"$st" >/dev/null &&
+	jq -e '.cap == 1792 and .pick == 2' <<<"$st2" >/dev/null &&
+	api "$URL/v1/caps" | jq -e --arg v "$TOPO_VIP4:$APORT" \
+		'[.[] | select(.class == 9) | .vips] == [[$v]]' >/dev/null
+tap_result "two capabilities on the VIP: stage 2 409 without a model, the one the model names with it" \
+	$? "$code $st $st2"
+code=$(post /v1/caps "{\"class\":10,\"name\":\"x\",\"vips\":[\"$TOPO_VIP4\"],\"resources\":{\"mem_gb\":1}}")
+tap_result "a VIP without its port in \"vips\": 400" "$([ "$code" = 400 ]; echo $?)" "$code"
+sleep 1.1	# A's cached answer for the VIP (one capability) is older than --pd-cache-ms
+a0=$(api "http://10.20.1.2:$APORT/v1/agent" | jq .pd.ambiguous)
+out=$(ask -d "$(body ambiguous)")
+c=$(rbody 1 "$(rid)")
+a1=$(api "http://10.20.1.2:$APORT/v1/agent" | jq .pd.ambiguous)
+jq -e '(.id | startswith("cmpl-idn-1-")) and .usage.completion_tokens == 8' <<<"$out" >/dev/null &&
+	jq -e 'has("pd") | not' <<<"$c" >/dev/null && [ "$a1" = $((a0 + 1)) ]
+tap_result "ambiguous (no model): served by A as one stage, counted (ambiguous $a0 -> $a1)" $? \
+	"$out $c"
+bodym() { printf '{"model":"%s","prompt":"%s %s","max_tokens":8}' "$1" "$2" "$PROMPT"; }
+out=$(ask -d "$(bodym chat-pd named)")
+p=$(rbody 1 "$(rid)")
+jq -e '.id | startswith("cmpl-idn-2-")' <<<"$out" >/dev/null &&
+	jq -e '.capability == "7/0" and .pd.outcome == "moved"' <<<"$p" >/dev/null
+tap_result "the model names one of them (\"chat-pd\"): two-stage, 7/0" $? "$out $p"
+code=$(api -o /dev/null -w '%{http_code}' -X DELETE "$URL/v1/caps/2304")
+st=$(api "$URL/v1/placement/stage2?vip=$TOPO_VIP4&port=$APORT")
+[ "$code" = 200 ] && jq -e '.cap == 1792' <<<"$st" >/dev/null
+tap_result "the second capability deleted: the VIP's is 7/0 again" $? "$code $st"
+sleep 1.1	# A's cached "ambiguous" is older than --pd-cache-ms
 
 # the hand-over fails after the KV moved: B's engine asleep answers 503
 mgmt() { api -o /dev/null -w '%{http_code}' -X POST -d '{}' "http://10.20.2.2:9000$1"; }
@@ -183,6 +273,9 @@ c=$(rbody 1 "$(rid)")
 	(.pd.reason | test("decode node 2: HTTP 503"))' <<<"$c" >/dev/null
 tap_result "B refuses after the push (asleep, 503): served colocated by A, the receipt says why" $? \
 	"$code $out $c"
+d=$(s2 cache_dropped)
+[ "$d" -ge 1 ]
+tap_result "the failed hand-over dropped B's cached pick (cache_dropped $d)" $?
 out=$(ask -N -d "$(body six s)")
 n=$(grep -c '^data: {"id":"cmpl-idn-1-' <<<"$out")
 c=$(rbody 1 "$(rid)")
