@@ -827,6 +827,53 @@ static void test_plan_check(void)
 	ASSERT_EQ(bad, 14, "every mutation refused with why");
 }
 
+/* a capability's "vips": parsed strictly, printed back, compared by idnd_vip_eq() */
+static void test_cap_vips(void)
+{
+	static const char *const bad[] = {
+		"[\"10.0.0.1\"]", "[\"10.0.0.1:0\"]", "[\"10.0.0.1:65536\"]",
+		"[\"10.0.0.x:80\"]", "[\"2001:db8::1:80\"]", "[\"[2001:db8::1]\"]",
+		"[\"10.0.0.1:80\",\"10.0.0.1:80\"]", "[1]", "\"10.0.0.1:80\"",
+		"[\"a:1\",\"b:2\",\"c:3\",\"d:4\",\"e:5\"]", "[\"10.0.0.1:8x\"]",
+	};
+	struct idn_addr a4 = { .family = IDN_AF_INET }, a6 = { .family = IDN_AF_INET6 };
+	char buf[512], vb[64];
+	struct d_cap c;
+	json_object *o, *v;
+
+	snprintf(buf, sizeof(buf), "{\"class\":9,\"name\":\"x\",\"resources\":{\"mem_gb\":1},"
+		 "\"vips\":[\"10.99.0.1:8000\",\"[2001:db8::7]:443\"]}");
+	o = json_tokener_parse(buf);
+	ASSERT_OK(idnd_cap_from_json(o, &c, errbuf, sizeof(errbuf)), "vips parsed");
+	json_object_put(o);
+	inet_pton(AF_INET, "10.99.0.1", &a4.addr[0]);
+	inet_pton(AF_INET6, "2001:db8::7", a6.addr);
+	ASSERT_TRUE(idnd_vip_eq(&c.vips[0], &a4, 8000), "IPv4 VIP and port");
+	ASSERT_TRUE(!idnd_vip_eq(&c.vips[0], &a4, 8001), "another port");
+	ASSERT_TRUE(idnd_vip_eq(&c.vips[1], &a6, 443), "IPv6 VIP and port");
+	ASSERT_TRUE(!idnd_vip_eq(&c.vips[1], &a4, 443), "another family");
+	ASSERT_TRUE(!idnd_vip_eq(&c.vips[2], &a4, 8000), "unused entry");
+	ASSERT_TRUE(!strcmp(idnd_vip_fmt(&c.vips[1], vb, sizeof(vb)), "[2001:db8::7]:443"),
+		    "IPv6 printed bracketed");
+	o = idnd_cap_to_json(&c, false);
+	ASSERT_TRUE(json_object_object_get_ex(o, "vips", &v) &&
+		    !strcmp(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE),
+			    "[\"10.99.0.1:8000\",\"[2001:db8::7]:443\"]"), "vips printed");
+	memset(&c, 0, sizeof(c));
+	ASSERT_OK(idnd_cap_from_json(o, &c, errbuf, sizeof(errbuf)), "vips round trip");
+	json_object_put(o);
+	ASSERT_TRUE(idnd_vip_eq(&c.vips[1], &a6, 443), "kept");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(buf, sizeof(buf), "{\"class\":9,\"name\":\"x\","
+			 "\"resources\":{\"mem_gb\":1},\"vips\":%s}", bad[i]);
+		o = json_tokener_parse(buf);
+		ASSERT_EQ(o ? idnd_cap_from_json(o, &c, errbuf, sizeof(errbuf)) : 0, -EINVAL,
+			  bad[i]);
+		json_object_put(o);
+	}
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -841,6 +888,7 @@ int main(void)
 	TAP_RUN(test_aff_seeds);
 	TAP_RUN(test_plan_check);
 	TAP_RUN(test_pd);
+	TAP_RUN(test_cap_vips);
 	reset();
 	return tap_done();
 }
