@@ -1709,6 +1709,17 @@ static enum MHD_Result metrics(struct agent *a, struct MHD_Connection *c)
 	G("idn_agent_kv_pull_late_total", "Pulls ordered whose blocks did not arrive in time "
 	  "(prefilled without them).", COUNTER,
 	  __atomic_load_n(&a->kv_pull_late, __ATOMIC_RELAXED));
+	{	/* two-stage requests: stage 2's round trips to idnd and its cache */
+		uint64_t hit, miss, drop;
+
+		pd_cache_counts(a, &hit, &miss, &drop);
+		G("idn_agent_pd_stage2_asked_total", "Two-stage requests: round trips to idnd's "
+		  "stage 2.", COUNTER, miss);
+		G("idn_agent_pd_stage2_cache_hits_total", "Two-stage requests: stage 2 answered "
+		  "from the cache (--pd-cache-ms).", COUNTER, hit);
+		G("idn_agent_pd_stage2_cache_dropped_total", "Cached stage 2 picks dropped by a "
+		  "failed hand-over.", COUNTER, drop);
+	}
 	G("idn_agent_engine_iterations_total", "Engine iterations.", COUNTER, s.iterations);
 	G("idn_agent_telemetry_sent_total", "Telemetry datagrams sent.", COUNTER, a->tele.sent);
 	G("idn_agent_heartbeats_total", "Heartbeats acknowledged by idnd.", COUNTER,

@@ -68,13 +68,13 @@ cands() {
 bg_ns "$NS_RTR" "$TMPD/idnd.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/idnd.db" \
 	-l 0.0.0.0 -P "$PIN/rtr" -t 60000 -v
 poll_until 100 api -o /dev/null "$URL/v1/status"
-start_agent() {	# start_agent ID ROLE: in node ID's namespace, on its locator
+start_agent() {	# start_agent ID ROLE [ARG...]: in node ID's namespace, on its locator
 	bg_ns "${NS_NODE[$1]}" "$TMPD/agent$1.log" "$AGENT" --insecure --node-id "$1" \
 		--addr4 "10.20.$1.2" --key "$TMPD/node$1.key" --controller "http://10.20.$1.1:8787" \
 		--listen "0.0.0.0:$APORT" --mgmt-listen "10.20.$1.2:9000" \
 		--kv-listen "10.20.$1.2:$KVPORT" --kv-insecure \
 		--kv-transport tcp --hb-ms 100 --role "$2" --region "$1" --block-tokens 16 \
-		--kv-bytes-per-token 256 -v
+		--kv-bytes-per-token 256 -v "${@:3}"
 	eval "PID_$1=\$BG_PID"
 }
 start_agent 1 prefill
@@ -285,6 +285,20 @@ c=$(rbody 1 "$(rid)")
 tap_result "... streamed: the relay falls back before its first byte, A streams it whole" $? \
 	"$out $c"
 mgmt /wake_up >/dev/null
+
+# the same burst without the cache (A restarted with --pd-cache-ms 0): one round trip each
+kill "$PID_1"
+wait "$PID_1" 2>/dev/null
+start_agent 1 prefill --pd-cache-ms 0
+poll_until 200 eval '[ "$(s2 cache_ms)" = 0 ]'
+poll_until 200 eval 'api "$URL/v1/nodes" | jq -e ".[] | select(.id == 1) | .state == \"up\"" >/dev/null'
+poll_until 100 eval '[ "$(cands 7/0)" = "[1]" ]'
+q0=$(s2 asked) h0=$(s2 cache_hits) m0=$(api "http://10.20.1.2:$APORT/v1/agent" | jq .pd.moved)
+for i in 1 2 3 4 5 6; do ask -o /dev/null -d "$(body nocache$i)"; done
+q1=$(s2 asked) h1=$(s2 cache_hits) m1=$(api "http://10.20.1.2:$APORT/v1/agent" | jq .pd.moved)
+[ $((q1 - q0)) = 6 ] && [ $((h1 - h0)) = 0 ] && [ $((m1 - m0)) = 6 ]
+tap_result "the same burst with --pd-cache-ms 0: idnd asked $((q1 - q0)) times, $((h1 - h0)) cache hits" \
+	$? "asked $q0 -> $q1 hits $h0 -> $h1 moved $m0 -> $m1 $(tail -3 "$TMPD/agent1.log")"
 
 # failure: B is lost (idnd still holds it up, -t 60 s: stage 2 still picks it)
 kill -9 "$PID_2"
