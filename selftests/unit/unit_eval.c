@@ -5,7 +5,8 @@
  * D*context + E*attention, chunked at 8192 tokens), the load scaling of
  * docs/benchmarks.md, baseline rules on tiny hand-made traces (round
  * robin, consistent hash, SGLang cache_aware's prefix rule), IDN's
- * selection through idnd's plans and the agents' telemetry, the trace
+ * selection through idnd's plans and the agents' telemetry, the bounds on
+ * state mobility (never a block of the request's own), the trace
  * parser's errors (file:line: why), and what the testbed mode relies on
  * (stamps spread, engines sped up, the prompt's size class).
  */
@@ -278,6 +279,88 @@ out:
 }
 
 /*
+ * The bounds on state mobility (ev_cfg.oracle, make eval's *_oracle_*
+ * figures). Every request carrying blocks no earlier request carried: no
+ * oracle gives a hit (a request never takes its own blocks). On the
+ * conversation slice at rho 1.3 on 4 nodes: every node's cache open to
+ * every request hits at least as much as the product's run, every prefix
+ * ever seen at least as much as that, and both at least as much with the
+ * router's J knowing it; every request is decided. An oracle with
+ * --migrate, or for another policy, is refused.
+ */
+static void test_idn_oracles(void)
+{
+	static const char *const paths[] = {
+		"selftests/data/mooncake_conversation_2000.jsonl.gz",
+		"../../selftests/data/mooncake_conversation_2000.jsonl.gz",
+	};
+	struct ev_trace t = { 0 }, u = { 0 };
+	struct ev_res r[5], x;
+	char err[256] = "", txt[4096];
+	size_t o = 0;
+	int ok = -1;
+
+	memset(r, 0, sizeof(r));
+	memset(&x, 0, sizeof(x));
+	for (int i = 0; i < 30; i++)	/* unique blocks, the nodes busy enough to queue */
+		o += snprintf(txt + o, sizeof(txt) - o,
+			      "{\"timestamp\":%d,\"input_length\":4000,\"output_length\":4,"
+			      "\"hash_ids\":[%d,%d,%d]}\n", i * 20, 3 * i + 1, 3 * i + 2,
+			      3 * i + 3);
+	if (!ASSERT_EQ(parse(txt, &u, err, sizeof(err)), 0, "parse"))
+		return;
+	for (int k = 0; k < 2; k++) {
+		struct ev_cfg c = { .policy = EV_IDN, .nodes = 2, .scale = 1, .seed = 1,
+				    .oracle = k ? EV_ORACLE_REUSE : EV_ORACLE_CLUSTER };
+
+		if (!ASSERT_EQ(ev_run(&u, &c, &x, err, sizeof(err)), 0, err))
+			goto out;
+		ASSERT_EQ(x.served, 30, "unique blocks: all served");
+		ASSERT_TRUE(x.hit_pct == 0, "unique blocks: no oracle hit (never its own)");
+		ev_res_free(&x);
+	}
+	for (size_t i = 0; i < 2 && ok; i++)
+		ok = ev_trace_load(paths[i], &t, err, sizeof(err));
+	if (!ASSERT_EQ(ok, 0, "the conversation slice"))
+		goto out;
+	for (int k = 0; k < 5; k++) {
+		struct ev_cfg c = { .policy = EV_IDN, .nodes = 4, .seed = 1,
+				    .scale = ev_scale_for(&t, 4, 1.3),
+				    .oracle = k == 0 ? EV_ORACLE_NONE : k < 3 ? EV_ORACLE_CLUSTER :
+					      EV_ORACLE_REUSE,
+				    .oracle_blind = k == 2 || k == 4 };
+
+		if (!ASSERT_EQ(ev_run(&t, &c, &r[k], err, sizeof(err)), 0, err))
+			goto out;
+		ASSERT_EQ(r[k].served + r[k].shed, t.n, "every request decided");
+	}
+	printf("# hit %%: product %.2f; every node's cache %.2f (J knowing it %.2f); "
+	       "every prefix seen %.2f (%.2f); p90 s %.3f / %.3f (%.3f) / %.3f (%.3f)\n",
+	       r[0].hit_pct, r[1].hit_pct, r[2].hit_pct, r[3].hit_pct, r[4].hit_pct, r[0].p90,
+	       r[1].p90, r[2].p90, r[3].p90, r[4].p90);
+	ASSERT_TRUE(r[1].hit_pct >= r[0].hit_pct, "every node's cache: at least the product's hits");
+	ASSERT_TRUE(r[3].hit_pct >= r[1].hit_pct - 0.5,
+		    "every prefix seen: at least every node's cache's hits");
+	ASSERT_TRUE(r[4].hit_pct >= r[2].hit_pct - 0.5, "... with J knowing it too");
+	ASSERT_TRUE(r[3].hit_pct > r[0].hit_pct, "every prefix seen: more hits than the product");
+	{
+		struct ev_cfg c = { .policy = EV_IDN, .nodes = 4, .seed = 1, .scale = 1,
+				    .oracle = EV_ORACLE_CLUSTER, .migrate = true };
+
+		ASSERT_EQ(ev_run(&t, &c, &x, err, sizeof(err)), -EINVAL, "oracle + migrate refused");
+		c.migrate = false;
+		c.policy = EV_RR;
+		ASSERT_EQ(ev_run(&t, &c, &x, err, sizeof(err)), -EINVAL, "oracle: IDN only");
+	}
+out:
+	for (int k = 0; k < 5; k++)
+		ev_res_free(&r[k]);
+	ev_res_free(&x);
+	ev_trace_free(&t);
+	ev_trace_free(&u);
+}
+
+/*
  * P/D in the simulator: the conversation slice on 2 prefill + 2 decode
  * nodes. Every request is decided; requests are served through both
  * stages (the decode nodes work, TPOT is measured); the prefill nodes'
@@ -419,7 +502,7 @@ static void test_parser_errors(void)
 
 int main(void)
 {
-	tap_plan(7);
+	tap_plan(11);
 	TAP_RUN(test_engine_model);
 	TAP_RUN(test_load_scaling);
 	TAP_RUN(test_round_robin_and_hash);
@@ -427,6 +510,7 @@ int main(void)
 	TAP_RUN(test_idn_runs);
 	TAP_RUN(test_idn_seeds);
 	TAP_RUN(test_idn_migrate);
+	TAP_RUN(test_idn_oracles);
 	TAP_RUN(test_idn_pd);
 	TAP_RUN(test_parser_errors);
 	TAP_RUN(test_testbed_support);

@@ -148,7 +148,21 @@ struct ev_cfg {
 	 */
 	bool pd;
 	int n_prefill;
+	/*
+	 * Bounds on state mobility, not mechanisms (IDN, flat, no migrate):
+	 * each request's node is given its prompt's blocks, free and at once,
+	 * when it reaches the node and again just before admission -
+	 * EV_ORACLE_CLUSTER: the leading run of them cached on any node then
+	 * (every node's cache open to every request); EV_ORACLE_REUSE: the
+	 * leading run any earlier request carried (caches as if infinite,
+	 * transfers free). oracle_blind: the router's J knows it (T_state 0
+	 * on every node: no affinity price); else J as in the product.
+	 */
+	int oracle;
+	bool oracle_blind;
 };
+
+enum { EV_ORACLE_NONE, EV_ORACLE_CLUSTER, EV_ORACLE_REUSE };
 
 /* KV bytes per token of the model the nodes serve (Llama-3.1-8B: 32 layers
  * x 8 KV heads x 128 x K and V x 2 bytes) */

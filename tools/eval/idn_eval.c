@@ -46,6 +46,10 @@ struct tr {
 	struct ev_res mig;	/* IDN with idnd --migrate, flat, rho 1.0 */
 	bool mran;
 	int mig_ri;
+	struct ev_res migr[MAX_RHO];	/* ... at the other load levels */
+	/* bounds at rho 1.0: [cluster, reuse][J as the product's, J knowing it] */
+	struct ev_res orc[2][2];
+	bool oran;
 	struct ev_res pd;	/* IDN, the capability in two stages (P/D), flat, rho 1.0 */
 	bool pran;
 	int n_prefill;
@@ -134,17 +138,20 @@ static void default_traces(void)
 		}
 }
 
-static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho,
-		   struct ev_res *res, bool keep, bool migrate, int n_prefill)
+/* oracle, blind: a bound (ev_cfg.oracle, oracle_blind), IDN flat only */
+static int run_full(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho,
+		    struct ev_res *res, bool keep, bool migrate, int n_prefill, int oracle,
+		    bool blind)
 {
 	struct ev_cfg c = {
 		.policy = p, .layout = l, .nodes = l == EV_TIERED ? 8 : nodes,
 		.scale = ev_scale_for(&tr->t, l == EV_TIERED ? 8 : nodes, rho),
 		.seed = seed, .keep_ttft = keep, .tele_ms = tele_ms, .cap_json = cap_json,
 		.speed = speed, .migrate = migrate, .kv_link_gbps = kv_link_gbps,
-		.pd = n_prefill > 0, .n_prefill = n_prefill,
+		.pd = n_prefill > 0, .n_prefill = n_prefill, .oracle = oracle,
+		.oracle_blind = blind,
 	};
-	if (req_out && l == EV_FLAT && !migrate && !n_prefill)
+	if (req_out && l == EV_FLAT && !migrate && !n_prefill && !oracle)
 		c.keep_ttft = true;
 	char err[256] = "";
 	double t0 = cpu_now();
@@ -152,7 +159,7 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 
 	/* the simulator's speed over the routing runs (the migration and P/D
 	 * experiments replay overloaded queues: not what the figure is about) */
-	if (!migrate && !n_prefill) {
+	if (!migrate && !n_prefill && !oracle) {
 		sim_cpu_s += cpu_now() - t0;
 		sim_requests += tr->t.n;
 	}
@@ -163,7 +170,8 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 		printf("# sim %s rho %.3f policy %s%s%s nodes %d speed %g scale %.6f requests %zu "
 		       "served %zu shed %zu p50_s %.4f p90_s %.4f p99_s %.4f hit_pct %.2f\n",
 		       tr->name, rho, ev_policy_names[p], migrate ? "+migrate" : "",
-		       n_prefill ? "+pd" : "", c.nodes,
+		       n_prefill ? "+pd" : oracle == EV_ORACLE_CLUSTER ? "+oracle_cluster" :
+		       oracle == EV_ORACLE_REUSE ? "+oracle_reuse" : "", c.nodes,
 		       speed, c.scale, res->n, res->served, res->shed, res->p50, res->p90,
 		       res->p99, res->hit_pct);
 	if (!ret && migrate)
@@ -172,7 +180,8 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 			tr->name, rho, res->mig.decided, res->mig.moved,
 			(unsigned long long)res->mig.blocks, res->mig.recompute, res->mig.failed,
 			res->mig.pull_asked, res->mig.pulls, res->mig.pull_late);
-	if (!ret && req_out && l == EV_FLAT && !migrate && !n_prefill && res->ttft_us && res->node) {
+	if (!ret && req_out && l == EV_FLAT && !migrate && !n_prefill && !oracle && res->ttft_us &&
+	    res->node) {
 		fprintf(req_out, "# %s rho %.3f policy %s: i send_ms ttft_ms node (-1: shed)\n",
 			tr->name, rho, ev_policy_names[p]);
 		for (size_t i = 0; i < res->n; i++)
@@ -181,6 +190,12 @@ static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho
 				res->ttft_us[i] >= 0 ? res->ttft_us[i] / 1e3 : -1.0, res->node[i]);
 	}
 	return ret;
+}
+
+static int run_one(struct tr *tr, enum ev_policy p, enum ev_layout l, double rho,
+		   struct ev_res *res, bool keep, bool migrate, int n_prefill)
+{
+	return run_full(tr, p, l, rho, res, keep, migrate, n_prefill, 0, false);
 }
 
 /*
@@ -300,6 +315,16 @@ static void report(void)
 			fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 			row(f, "idn", &tr->flat[tr->mig_ri][EV_IDN], false);
 			row(f, "idn + migrate", &tr->mig, false);
+			if (tr->oran) {
+				row(f, "bound: every node's cache, J as the product's",
+				    &tr->orc[0][0], false);
+				row(f, "bound: every node's cache, J knowing it", &tr->orc[0][1],
+				    false);
+				row(f, "bound: every prefix seen, J as the product's",
+				    &tr->orc[1][0], false);
+				row(f, "bound: every prefix seen, J knowing it", &tr->orc[1][1],
+				    false);
+			}
 			fprintf(f, "\n");
 		}
 		if (tr->pran) {
@@ -610,6 +635,49 @@ int main(int argc, char **argv)
 			snprintf(name, sizeof(name), "eval_%.31s_rho1.0_migrate_p90_vs_nomigrate",
 				 tr->name);
 			fig(name, ratio(tr->mig.p90, tr->flat[ri][EV_IDN].p90), "x");
+			/*
+			 * What any state mobility could reach under the same
+			 * engines and router: the blocks given free (every
+			 * node's cache, or every prefix ever seen), the router's
+			 * J as the product's (T_state prices recompute off the
+			 * affinity node) and knowing it (no T_state); the
+			 * bound is the better of the two
+			 */
+			for (int o = 0; o < 2 && !ret; o++) {
+				static const char *const on[2] = { "migrate_oracle", "reuse_oracle" };
+				double q[2];
+
+				for (int b = 0; b < 2 && !ret; b++) {
+					ret = run_full(tr, EV_IDN, EV_FLAT, rhos[ri], &tr->orc[o][b],
+						       false, false, 0, o ? EV_ORACLE_REUSE :
+						       EV_ORACLE_CLUSTER, b);
+					q[b] = ratio(tr->orc[o][b].p90, tr->flat[ri][EV_IDN].p90);
+				}
+				if (ret)
+					break;
+				fprintf(stderr, "idn_eval: %s rho 1.0 %s: p90 %.3f s with J as the "
+					"product's (%.3f x, hit %.1f %%), %.3f s with J knowing it "
+					"(%.3f x, hit %.1f %%); without: %.3f s, hit %.1f %%\n",
+					tr->name, on[o], tr->orc[o][0].p90, q[0],
+					tr->orc[o][0].hit_pct, tr->orc[o][1].p90, q[1],
+					tr->orc[o][1].hit_pct, tr->flat[ri][EV_IDN].p90,
+					tr->flat[ri][EV_IDN].hit_pct);
+				snprintf(name, sizeof(name), "eval_%.31s_rho1.0_%s_p90_vs_nomigrate",
+					 tr->name, on[o]);
+				fig(name, q[0] < q[1] ? q[0] : q[1], "x");
+			}
+			tr->oran = !ret;
+		}
+		/* ... and at the other load levels */
+		for (int ri = 0; ri < n_rho && !ret; ri++) {
+			if (fabs(rhos[ri] - 1.0) <= 1e-9 || !tr->ran[ri][EV_IDN] || !tr->t.has_prefix)
+				continue;
+			ret = run_one(tr, EV_IDN, EV_FLAT, rhos[ri], &tr->migr[ri], false, true, 0);
+			if (ret)
+				break;
+			snprintf(name, sizeof(name), "eval_%.31s_rho%.1f_migrate_p90_vs_nomigrate",
+				 tr->name, rhos[ri]);
+			fig(name, ratio(tr->migr[ri].p90, tr->flat[ri][EV_IDN].p90), "x");
 		}
 		/*
 		 * P/D vs colocated: IDN at rho 1.0 with the capability in two
@@ -675,6 +743,10 @@ int main(int argc, char **argv)
 			for (int p = 0; p < EV_POLICIES; p++)
 				ev_res_free(&T[k].flat[ri][p]);
 		ev_res_free(&T[k].mig);
+		for (int ri = 0; ri < MAX_RHO; ri++)
+			ev_res_free(&T[k].migr[ri]);
+		for (int o = 0; o < 4; o++)
+			ev_res_free(&T[k].orc[o / 2][o % 2]);
 		ev_res_free(&T[k].pd);
 		ev_trace_free(&T[k].t);
 	}

@@ -370,6 +370,12 @@ struct sim {
 	size_t n_rel, rel_cap;
 	uint32_t hb_kv[EV_MAX_NODES];	/* KV use of the last heartbeat (idnd's view) */
 	uint32_t hb_pend[EV_MAX_NODES];	/* its pending_tokens */
+	/* bounds (ev_cfg.oracle): block keys any request carried (REUSE) */
+	uint64_t *seen;
+	uint32_t *seen_by;
+	uint32_t seen_mask;
+	int32_t *oidx;			/* oracle_fill()'s block indices */
+	uint32_t oidx_cap;
 };
 
 #define SCRAPE_US	50000.0		/* GIE metrics refresh (llm-d) */
@@ -465,6 +471,10 @@ static uint32_t pick_idn(struct sim *s, uint32_t i, double t)
 	struct idn_sel out;
 	struct aff *a = aff_slot(s, r->sess);
 	uint32_t aff_node = a->token ? a->node : IDN_NODE_NONE;	/* dp default: no TTL */
+
+	/* a bound's router that knows every node has the state (no T_state) */
+	if (s->c->oracle && s->c->oracle_blind)
+		aff_node = IDN_NODE_NONE;
 
 	idn_sel_in_init(&in, &d, aff_node, 0, 0, IDN_AF_INET, now_tick(t));
 	switch (idn_select(&env, &in, &out, NULL)) {
@@ -752,6 +762,88 @@ static int rel_push(struct sim *s, double t, uint32_t node, struct eng_req *r)
 	return 0;
 }
 
+/* ---- bounds on state mobility (ev_cfg.oracle): not mechanisms ---- */
+
+/*
+ * The earliest request that carried a block key: seen[] holds the keys,
+ * seen_by[] that request's index + 1. A request may take a block an
+ * earlier request (by index) carried, never its own.
+ */
+static bool seen_before(const struct sim *s, uint64_t key, uint32_t i)
+{
+	uint32_t x = mix64(key) & s->seen_mask;
+
+	while (s->seen[x]) {
+		if (s->seen[x] == key)
+			return s->seen_by[x] <= i;
+		x = (x + 1) & s->seen_mask;
+	}
+	return false;
+}
+
+static void seen_add(struct sim *s, uint64_t key, uint32_t i)
+{
+	uint32_t x = mix64(key) & s->seen_mask;
+
+	if (!key)
+		return;
+	while (s->seen[x] && s->seen[x] != key)
+		x = (x + 1) & s->seen_mask;
+	if (!s->seen[x] || s->seen_by[x] > i + 1) {
+		s->seen[x] = key;
+		s->seen_by[x] = i + 1;
+	}
+}
+
+/*
+ * The oracle's gift to node j for a prompt: the leading run of its blocks
+ * cached on any node (EV_ORACLE_CLUSTER: each block on some node, as if
+ * every node's cache were open to every request at no cost) or carried
+ * by any earlier request (EV_ORACLE_REUSE: infinite caches), committed
+ * at j at once. Nothing when the run is no longer than what j holds, or
+ * when j's cache has no room besides blocks in use.
+ */
+static void oracle_fill(struct sim *s, uint32_t i, uint32_t j, const uint64_t *k, uint32_t nk)
+{
+	struct kv_cache *kv = &s->nd[j].e.kv;
+	uint32_t run = 0, have, hits;
+
+	if (!nk)
+		return;
+	if (s->c->oracle == EV_ORACLE_REUSE) {
+		while (run < nk && seen_before(s, k[run], i))
+			run++;
+	} else {
+		for (; run < nk; run++) {
+			int q;
+
+			for (q = 0; q < s->n; q++)
+				if (kv_match(&s->nd[q].e.kv, &k[run], 1))
+					break;
+			if (q == s->n)
+				break;
+		}
+	}
+	have = kv_match(kv, k, nk);
+	if (run <= have || run > s->oidx_cap)	/* oidx: the trace's longest prompt */
+		return;
+	if (kv_acquire(kv, k, run, run, s->oidx, &hits))
+		return;	/* no room: the request gets what j has */
+	kv_commit(kv, k, s->oidx, hits, run);
+	kv_release(kv, s->oidx, run);
+}
+
+/* again just before admission: the first waiting requests of node j */
+#define ORACLE_REFILL	4
+
+static void oracle_refill(struct sim *s, uint32_t j)
+{
+	struct eng_req *r = s->nd[j].e.wait_head;
+
+	for (int n = 0; r && n < ORACLE_REFILL; r = r->next, n++)
+		if (!r->held)
+			oracle_fill(s, s->nd[j].id2req[r->id], j, r->keys, r->nkeys);
+}
 
 static void start_iter(struct node *nd)
 {
@@ -777,6 +869,11 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 	}
 	if (!nd->busy)
 		nd->e.now_us = t;	/* the idle engine's clock catches up */
+	if (s->c->oracle == EV_ORACLE_REUSE)
+		for (uint32_t m = 0; m < r->nk; m++)
+			seen_add(s, keys[m], i);
+	if (s->c->oracle)
+		oracle_fill(s, i, j, keys, r->nk);
 	if (nd->st_init)	/* the request's X-IDN-Token: its affinity token */
 		state_note_token(&nd->st, r->sess, NULL, keys, r->nk);
 	out = r->out;
@@ -828,8 +925,11 @@ static int deliver(struct sim *s, uint32_t i, uint32_t j, double t)
 	nd->id2req[er->id] = i;
 	if (s->hold_rel && s->hold_rel[i] > 0 && (err = rel_push(s, s->hold_rel[i], j, er)))
 		return err;
-	if (!nd->busy)
+	if (!nd->busy) {
+		if (s->c->oracle)
+			oracle_refill(s, j);
 		start_iter(nd);
+	}
 	return 0;
 }
 
@@ -925,6 +1025,8 @@ static int iter_end(struct sim *s, int j)
 		nd->inflight_tok -= s->t->r[i].in;
 		engine_put(&nd->e, r);
 	}
+	if (s->c->oracle)
+		oracle_refill(s, j);
 	start_iter(nd);
 	return ret;
 }
@@ -1245,6 +1347,8 @@ static void rel_done(struct sim *s, size_t k, double t)
 	engine_release(&nd->e, x.r);
 	if (!nd->busy) {
 		nd->e.now_us = t;	/* the idle engine's clock catches up */
+		if (s->c->oracle)
+			oracle_refill(s, x.node);
 		start_iter(nd);
 	}
 }
@@ -1370,6 +1474,9 @@ static void sim_free(struct sim *s)
 	free(s->hold_rel);
 	free(s->pd_stage);
 	free(s->pd_first);
+	free(s->seen);
+	free(s->seen_by);
+	free(s->oidx);
 }
 
 static int dbl_cmp(const void *a, const void *b)
@@ -1516,6 +1623,12 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 		free(s);
 		return -EINVAL;
 	}
+	if (c->oracle && (c->policy != EV_IDN || c->migrate || c->pd ||
+			  c->oracle < 0 || c->oracle > EV_ORACLE_REUSE)) {
+		snprintf(err, errlen, "oracle: IDN, without migrate or P/D");
+		free(s);
+		return -EINVAL;
+	}
 	s->t = t;
 	s->c = c;
 	s->n = c->nodes;
@@ -1530,6 +1643,22 @@ int ev_run(const struct ev_trace *t, const struct ev_cfg *c, struct ev_res *res,
 	if (!s->o || !s->t_send || !s->region)
 		ret = -ENOMEM;
 	if (!ret && c->migrate && !(s->hold_rel = calloc(t->n, sizeof(double))))
+		ret = -ENOMEM;
+	if (!ret && c->oracle == EV_ORACLE_REUSE) {
+		size_t sz = 1024;
+
+		while (sz < 2 * t->nkeys)
+			sz *= 2;
+		s->seen_mask = sz - 1;
+		s->seen = calloc(sz, sizeof(*s->seen));
+		s->seen_by = calloc(sz, sizeof(*s->seen_by));
+		if (!s->seen || !s->seen_by)
+			ret = -ENOMEM;
+	}
+	for (size_t i = 0; !ret && c->oracle && i < t->n; i++)
+		if (t->r[i].nk > s->oidx_cap)
+			s->oidx_cap = t->r[i].nk;
+	if (!ret && c->oracle && !(s->oidx = calloc(s->oidx_cap + 1, sizeof(*s->oidx))))
 		ret = -ENOMEM;
 	if (!ret && c->pd) {
 		s->pd_stage = calloc(t->n, 1);
