@@ -227,7 +227,7 @@ say "replays took $(($(date +%s) - t_start)) s"
 SIM=$("$EVAL" --trace "conv=$TRACE" --limit "$LIMIT" --nodes "$NODES" --rho "$RHO" \
 	--policies idn --tele-ms "$TELE_MS" --cap "$CAPJ" --speed "$SPEED" --summary \
 	--requests "$TMPD/sim.tsv" $SPREAD 2>"$TMPD/sim.err" |
-	grep '^# sim ') || die "idn_eval: $(cat "$TMPD/sim.err")"
+	grep '^# sim .* policy idn nodes ') || die "idn_eval: $(cat "$TMPD/sim.err")"
 echo "$SIM" >&2
 tb90=$(field "$TB" p90_s) sim90=$(field "$SIM" p90_s)
 n=$(field "$TB" requests) ok=$(field "$TB" ok)
