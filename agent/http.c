@@ -2253,7 +2253,9 @@ static int push_prefix(struct agent *a, const char *peer, const struct kv_who *w
 		d[i] = (struct kvx_desc){ .src_off = (uint64_t)idx[i] * bb,
 					  .dst_off = (uint64_t)i * bb, .len = bb,
 					  .tag = keys[i] };
-	/* a failed transfer left nothing on the peer: retry it whole */
+	/* a failed transfer left nothing on the peer: retry it whole; not
+	 * one the peer has no room for, no listener for, or refused our KV
+	 * key for (the same key is refused again) */
 	while (!err && *attempts <= retries) {
 		(*attempts)++;
 		err = kvx_submit(a->kvx, peer, a->kv_arena, who->scope == KV_SCOPE_TENANT ||
@@ -2262,7 +2264,7 @@ static int push_prefix(struct agent *a, const char *peer, const struct kv_who *w
 		if (!err)
 			err = kvx_wait(a->kvx, id, 0, res);
 		if (err || res->state == KVX_DONE || res->err == -ENOSPC ||
-		    res->err == -ECONNREFUSED)
+		    res->err == -ECONNREFUSED || res->err == -EACCES)
 			break;
 	}
 	pthread_mutex_lock(&e->mu);
