@@ -8,6 +8,11 @@
 # modules (from the cached image), the rxe verbs provider, iproute2's rdma,
 # perftest's ib_write_bw and ib_write_lat, kt_kvx (selftests/kernel/rdma/)
 # and idn-agent.
+# Then, for pair_rdma.sh, two more guests on the same kernel and initramfs
+# ("idnpair=a"/"idnpair=b"), one virtio-net NIC each, the two NICs joined
+# by a QEMU dgram netdev over two unix sockets in this run's temp dir:
+# rdma_rxe on each end, idn-agent A pushes KV blocks to idn-agent B across
+# the link. Their TAP follows the first guest's.
 #
 # Exit: 0 all passed, 1 a failure (incl. WARN/BUG/Oops/leak in the guest's
 # dmesg, no exit marker, timeout), 4 skipped (the host cannot: no qemu,
@@ -15,7 +20,10 @@
 # Cache (reused while inputs are unchanged): $O/kernel/<kver>/.
 # Env: O (build dir), IDN_KVER, IDN_KCACHE (downloaded linux-image .deb,
 #      default /var/cache/idn), IDN_QEMU_ACCEL=kvm|tcg, IDN_QEMU_TIMEOUT (s, 420),
-#      IDN_KTESTS="pattern" (guest tests to run, e.g. rdma), V=1 (show the console),
+#      IDN_QEMU_PAIR_TIMEOUT (s, 300: the two guests of pair_rdma.sh),
+#      IDN_KTESTS="pattern" (guest tests to run, e.g. rdma, which includes
+#      the two-guest pair_rdma.sh; "pair" runs that one alone beside the
+#      first guest's load checks), V=1 (show the consoles),
 #      IDN_KNARRATE=1 (guest tests that tell a story print it as "# " lines:
 #      test_activate.sh, for tools/demo-activation.sh),
 #      IDN_KBENCH=1: benchmark mode for `tools/bench/run.sh kernel|rdma`: the
@@ -110,6 +118,27 @@ if [ ! -f "$C/rdma/.done" ]; then
 		rm -rf "$C/rdma/lib"
 	fi
 	touch "$C/rdma/.done"
+fi
+
+# virtio-net for pair_rdma.sh's two guests (the link between them), in
+# load order
+VMODS="kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko
+	kernel/drivers/virtio/virtio_pci_legacy_dev.ko kernel/drivers/virtio/virtio_pci_modern_dev.ko
+	kernel/drivers/virtio/virtio_pci.ko kernel/net/core/failover.ko
+	kernel/drivers/net/net_failover.ko kernel/drivers/net/virtio_net.ko"
+if [ ! -f "$C/vnet/.done" ]; then
+	log "unpacking the virtio-net modules"
+	rm -rf "$C/vnet" && mkdir -p "$C/vnet"
+	if [ -d "/lib/modules/$KVER/kernel" ]; then
+		for m in $VMODS; do cp "/lib/modules/$KVER/$m" "$C/vnet/" 2>/dev/null || true; done
+	else
+		pat=()
+		for m in $VMODS; do pat+=("./lib/modules/$KVER/$m"); done
+		dpkg-deb --fsys-tarfile "$DEB" | tar -C "$C/vnet" -x "${pat[@]}" 2>/dev/null || true
+		find "$C/vnet/lib" -name '*.ko' -exec mv {} "$C/vnet/" \; 2>/dev/null || true
+		rm -rf "$C/vnet/lib"
+	fi
+	touch "$C/vnet/.done"
 fi
 
 # decompressed ELF vmlinux: boots faster (PVH entry) and holds .BTF
@@ -233,7 +262,13 @@ fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/idn-ktest.XXXXXX")
 # the console is written in $W and kept as $C/console.log(.txt) at exit:
 # two runs at once (tier and bench) must not read each other's console
-trap 'cp -f "$W/console.log" "$W/console.log.txt" "$C/" 2>/dev/null; rm -rf "$W"' EXIT
+# (and pair_rdma.sh's two guests, by pid, when this script ends early)
+ppids=""
+trap 'for p in $ppids; do kill "$p" 2>/dev/null; done
+cp -f "$W/console.log" "$W/console.log.txt" "$W"/pair-?.log.txt "$C/" 2>/dev/null || true
+rm -rf "$W"' EXIT
+# a signal ends the script through the EXIT trap (bash skips it otherwise)
+trap 'exit 143' TERM INT HUP
 R=$W/root
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,idn/mods,idn/bin}
 cp "$BB" "$R/bin/busybox"
@@ -281,6 +316,16 @@ if [ -x "$TB/kt_kvx" ] && [ -f "$C/rdma/rdma_rxe.ko" ]; then
 		[ -n "$p" ] && add_elf "$p" /usr/bin/$b
 	done
 fi
+# pair_rdma.sh: the virtio-net modules (load order in /idn/vnet/order) and
+# the KV key both guests' agents share (fresh each run)
+if [ -d "$R/idn/rdma" ]; then
+	mkdir -p "$R/idn/vnet"
+	for m in $VMODS; do
+		b=$(basename "$m")
+		[ -f "$C/vnet/$b" ] && cp "$C/vnet/$b" "$R/idn/vnet/" && echo "${b%.ko}"
+	done >"$R/idn/vnet/order"
+	head -c 32 /dev/urandom >"$R/idn/pair.key" && chmod 600 "$R/idn/pair.key"
+fi
 if [ "$BENCH" = 1 ]; then
 	cp "${IDN_KBENCH_SCRIPT:-tools/bench/kernel_guest.sh}" "$R/idn/guest.sh"
 	for k in KB_N KB_ROUNDS KB_K RB_BYTES RB_SLICE RB_ROUNDS RB_QPS; do
@@ -289,7 +334,7 @@ if [ "$BENCH" = 1 ]; then
 else
 	cp selftests/kernel/guest.sh "$R/idn/guest.sh"
 fi
-cp selftests/kernel/test_*.sh "$R/idn/" 2>/dev/null || true
+cp selftests/kernel/test_*.sh selftests/kernel/pair_*.sh "$R/idn/" 2>/dev/null || true
 echo "${IDN_KTESTS:-}" >"$R/idn/filter"
 echo "${IDN_KNARRATE:-0}" >"$R/idn/narrate"
 cat >"$R/init" <<'EOS'
@@ -298,7 +343,13 @@ export PATH=/idn/bin:/bin:/sbin:/usr/bin:/usr/sbin HOME=/ TERM=dumb
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run; mount -t bpf bpf /sys/fs/bpf
 /usr/sbin/ip link set lo up
-cd /idn && sh /idn/guest.sh </dev/null
+# "idnpair=a|b" on the command line: one end of pair_rdma.sh
+role=$(sed -n 's/.*idnpair=\([ab]\).*/\1/p' /proc/cmdline)
+if [ -n "$role" ]; then
+	cd /idn && sh /idn/pair_rdma.sh "$role" </dev/null
+else
+	cd /idn && sh /idn/guest.sh </dev/null
+fi
 echo "IDN_GUEST_EXIT=$?"
 poweroff -f
 EOS
@@ -363,14 +414,78 @@ if [ "$BENCH" = 1 ]; then
 	exit 0
 fi
 
-# renumber the guest's TAP into one stream
+# ---- pair_rdma.sh: two more guests, one link between them ------------------
+# Both boot the same kernel and initramfs at once, one vCPU each; A's NIC
+# sends to B's unix socket and B's to A's (a QEMU dgram netdev: no TCP
+# ports on the host, the sockets go with $W).
+PT=$W/pair.tap
+: >"$PT"
+pairrun=0
+# IDN_KTESTS is a pattern, as guest.sh matches it
+[[ /idn/pair_rdma.sh != *${IDN_KTESTS:-}* ]] || pairrun=1
+T3=$T2
+if [ $pairrun = 1 ]; then
+	why=""
+	[ -s "$R/idn/rdma/order" ] || why="no rdma_rxe modules or kt_kvx (libibverbs-dev/librdmacm-dev: tools/deps.sh)"
+	[ -n "$why" ] || [ -s "$R/idn/vnet/order" ] || why="no virtio-net modules in $C/vnet"
+	[ -n "$why" ] || [ -x "$R/idn/bin/idn-agent" ] || why="no $O/idn-agent (make)"
+	if [ -n "$why" ]; then
+		echo "ok 0 - pair: KV transfer between two guests # SKIP $why" >"$PT"
+		pairrun=0
+	fi
+fi
+if [ $pairrun = 1 ]; then
+	pq=(qemu-system-x86_64 "${aargs[@]}" -cpu max -smp 1 -m 512M -nodefaults
+		-no-user-config -nographic -serial stdio -no-reboot -kernel "$C/vmlinux"
+		-initrd "$W/initrd")
+	for r in a b; do
+		o=b mac=52:54:00:78:00:01
+		[ $r = b ] && o=a mac=52:54:00:78:00:02
+		timeout -k 5 "${IDN_QEMU_PAIR_TIMEOUT:-300}" "${pq[@]}" \
+			-netdev "dgram,id=n0,local.type=unix,local.path=$W/pair-$r.sock,remote.type=unix,remote.path=$W/pair-$o.sock" \
+			-device "virtio-net-pci,netdev=n0,mac=$mac" \
+			-append "console=ttyS0 quiet loglevel=4 panic=-1 oops=panic rdinit=/init idnpair=$r" \
+			</dev/null >"$W/pair-$r.log" 2>&1 &
+		ppids="$ppids $!"
+	done
+	prc=()
+	for p in $ppids; do
+		r=0
+		wait "$p" || r=$?
+		prc+=("$r")
+	done
+	ppids=""
+	T3=$(date +%s.%N)
+	i=0
+	for r in a b; do
+		tr -d '\r' <"$W/pair-$r.log" >"$W/pair-$r.log.txt"
+		[ "${V:-0}" = 1 ] && sed "s/^/# console $r: /" "$W/pair-$r.log.txt"
+		pst=$(grep -ao 'IDN_GUEST_EXIT=[0-9]*' "$W/pair-$r.log.txt" | tail -1 | cut -d= -f2 || true)
+		if [ -z "$pst" ]; then
+			echo "not ok 0 - pair $r: guest finished (qemu rc ${prc[$i]}: timeout, panic or early failure)"
+		fi
+		if [ "$pst" != 0 ]; then
+			grep -avE '^(not )?ok [0-9]+|^# ' "$W/pair-$r.log.txt" | tail -30 |
+				sed "s/^/# console $r: /"
+			echo "not ok 0 - pair $r: guest exit ${pst:-none}" >>"$W/pair.st"
+		fi
+		i=$((i + 1))
+	done >>"$PT"
+fi
+
+# renumber the guests' TAP into one stream: the first guest's, then the pair's
+pcons=()
+[ $pairrun = 0 ] || pcons=("$W/pair-a.log.txt" "$W/pair-b.log.txt")
 awk '/^(not )?ok [0-9]+/ { n++; ok = ($1 == "ok"); sub(/^(not )?ok [0-9]+/, "");
 		print (ok ? "ok " : "not ok ") n $0; next }
-	/^# / { print } END { print "1.." n + 0 > "/dev/stderr" }' "$CON.txt" 2>"$W/plan"
+	/^# / { print } END { print "1.." n + 0 > "/dev/stderr" }' "$CON.txt" \
+	"${pcons[@]}" "$PT" 2>"$W/plan"
 n=$(sed 's/^1\.\.//' "$W/plan")
 st=$(grep -ao 'IDN_GUEST_EXIT=[0-9]*' "$CON.txt" | tail -1 | cut -d= -f2 || true)
 awk -v k="$KVER" -v a="$accel" -v t0="$T0" -v t1="$T1" -v t2="$T2" 'BEGIN {
 	printf "# kernel tier: %s, %s, build %.1f s, boot+test %.1f s\n", k, a, t1 - t0, t2 - t1 }'
+[ $pairrun = 0 ] || awk -v a="$T2" -v b="$T3" 'BEGIN {
+	printf "# kernel tier: pair_rdma.sh, two guests at once, boot+test %.1f s\n", b - a }'
 if [ -z "$st" ]; then
 	n=$((n + 1))
 	echo "not ok $n - guest finished (qemu rc $rc: timeout, panic or early failure)"
@@ -379,5 +494,6 @@ if [ -z "$st" ]; then
 	exit 1
 fi
 echo "1..$n"
+[ ! -s "$W/pair.st" ] || exit 1
 [ "$st" = 0 ] || { grep -vE '^(not )?ok [0-9]+|^# ' "$CON.txt" | tail -20 | sed 's/^/# console: /'; exit 1; }
 exit 0
