@@ -118,7 +118,9 @@ done
 KT_REPEAT=11 KT_POLICY=rdma $K send $A:7473 65536 65536 7 >$W/txs.log 2>&1 ||
 	{ cat $W/txs.log; die "kt_kvx small send"; }
 wait $rxs || die "small receiver: $(cat $W/rxs.log)"
-grep -E "tx round (1|2) " $W/txs.log | sed 's/^/# /'
+# every push's split (connect+grant, writes, verify+commit): a slow one
+# shows which phase the host's load hit
+grep -E "tx round" $W/txs.log | sed -E 's/ over rdma to [^;]*; [0-9]+ queue pairs,|; path mtu [^;]*;/;/g; s/^/# /'
 push=$(sed -n 's/^tx first_ms=[^ ]* warm_ms=//p' $W/txs.log)
 first=$(sed -n 's/^tx first_ms=\([^ ]*\) .*/\1/p' $W/txs.log)
 lat=""
