@@ -1578,6 +1578,32 @@ static void wfednode(const char *rest, const char *val, int64_t rev)
 		n.domain, n.health == IDN_HEALTH_UP ? "up" : "down");
 }
 
+/* "classes" of a seed or a re-point: 1..8 capability classes */
+static int classes_parse(json_object *o, uint32_t *cls, int *n_cls, char *why, size_t wl)
+{
+	json_object *a, *x;
+	int64_t v;
+
+	if (!json_object_object_get_ex(o, "classes", &a) ||
+	    !json_object_is_type(a, json_type_array) || !json_object_array_length(a) ||
+	    json_object_array_length(a) > 8) {
+		snprintf(why, wl, "field \"classes\": an array of 1..8 capability classes");
+		return -EINVAL;
+	}
+	*n_cls = json_object_array_length(a);
+	for (int i = 0; i < *n_cls; i++) {
+		x = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(x, json_type_int) || (v = json_object_get_int64(x)) < 0 ||
+		    v > IDN_CAP_CLASS(UINT32_MAX)) {
+			snprintf(why, wl, "field \"classes\": integers 0..%u",
+				 IDN_CAP_CLASS(UINT32_MAX));
+			return -EINVAL;
+		}
+		cls[i] = v;
+	}
+	return 0;
+}
+
 /*
  * affseeds/TOKEN from the leader: an affinity seed, installed as idnd's
  * local path does (model.c): (token, class) -> node for each class, only
@@ -1591,7 +1617,7 @@ static unsigned long w_aff_seeded, w_aff_kept;
 static int affseed_parse(json_object *o, uint32_t *node, uint32_t *cls, int *n_cls,
 			 char *why, size_t wl)
 {
-	json_object *x, *a;
+	json_object *x;
 	int64_t v;
 	int nf = 0;
 
@@ -1615,23 +1641,8 @@ static int affseed_parse(json_object *o, uint32_t *node, uint32_t *cls, int *n_c
 		return -EINVAL;
 	}
 	*node = v;
-	if (!json_object_object_get_ex(o, "classes", &a) ||
-	    !json_object_is_type(a, json_type_array) || !json_object_array_length(a) ||
-	    json_object_array_length(a) > 8) {
-		snprintf(why, wl, "field \"classes\": an array of 1..8 capability classes");
+	if (classes_parse(o, cls, n_cls, why, wl))
 		return -EINVAL;
-	}
-	*n_cls = json_object_array_length(a);
-	for (int i = 0; i < *n_cls; i++) {
-		x = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(x, json_type_int) || (v = json_object_get_int64(x)) < 0 ||
-		    v > IDN_CAP_CLASS(UINT32_MAX)) {
-			snprintf(why, wl, "field \"classes\": integers 0..%u",
-				 IDN_CAP_CLASS(UINT32_MAX));
-			return -EINVAL;
-		}
-		cls[i] = v;
-	}
 	if (nf != 2) {
 		snprintf(why, wl, "a seed has exactly node, classes");
 		return -EINVAL;
@@ -1712,7 +1723,7 @@ static int affmove_parse(json_object *o, uint32_t *src, uint32_t *dst, uint32_t 
 {
 	static const char *const names[] = { "src", "dst", "classes", "at" };
 	uint32_t *ids[2] = { src, dst };
-	json_object *x, *a;
+	json_object *x;
 	int64_t v;
 
 	if (!o || !json_object_is_type(o, json_type_object)) {
@@ -1744,23 +1755,8 @@ static int affmove_parse(json_object *o, uint32_t *src, uint32_t *dst, uint32_t 
 		snprintf(why, wl, "fields \"src\" and \"dst\": the same node");
 		return -EINVAL;
 	}
-	if (!json_object_object_get_ex(o, "classes", &a) ||
-	    !json_object_is_type(a, json_type_array) || !json_object_array_length(a) ||
-	    json_object_array_length(a) > 8) {
-		snprintf(why, wl, "field \"classes\": an array of 1..8 capability classes");
+	if (classes_parse(o, cls, n_cls, why, wl))
 		return -EINVAL;
-	}
-	*n_cls = json_object_array_length(a);
-	for (int i = 0; i < *n_cls; i++) {
-		x = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(x, json_type_int) || (v = json_object_get_int64(x)) < 0 ||
-		    v > IDN_CAP_CLASS(UINT32_MAX)) {
-			snprintf(why, wl, "field \"classes\": integers 0..%u",
-				 IDN_CAP_CLASS(UINT32_MAX));
-			return -EINVAL;
-		}
-		cls[i] = v;
-	}
 	if (!json_object_object_get_ex(o, "at", &x) || !json_object_is_type(x, json_type_int) ||
 	    (*at = json_object_get_int64(x)) <= 0) {
 		snprintf(why, wl, "field \"at\": the leader's wall clock in ms, positive");
