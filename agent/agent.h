@@ -824,6 +824,15 @@ struct pd_query {
 	const char *model;		/* the request's "model", NULL: none */
 	uint64_t token;
 	uint8_t size_class;
+	/*
+	 * the prompt's state: public (0), or tenant or session (enum
+	 * kv_scope) with its owner and root (the first block's key): stage
+	 * 2 then picks among the decode nodes that may hold that scope and
+	 * announces the transfer at its pick; asked every time, not cached
+	 */
+	uint8_t scope;
+	uint16_t tenant;
+	uint64_t session, root;
 };
 
 /*

@@ -1017,6 +1017,16 @@ static json_object *pd_info(const char *stage)
 }
 
 /* served here although two-stage: why, with the prefill request when there was one */
+/* a stage's receipt: the scope of the request's state (and its tenant) */
+static void pd_scope(json_object *pd, const struct kv_who *who)
+{
+	if (!pd)
+		return;
+	json_object_object_add(pd, "scope", json_object_new_string(kv_scope_name(who->scope)));
+	if (who->tenant)
+		json_object_object_add(pd, "tenant", json_object_new_int64(who->tenant));
+}
+
 static json_object *pd_colocated(uint32_t decode_node, uint64_t prefill_req, const char *why)
 {
 	json_object *o = pd_info("colocated");
@@ -1075,6 +1085,7 @@ static int relay_fallback(struct relay *rl)
 	st->chat = rl->chat;
 	st->ri = rl->ri;
 	st->pd = pd_colocated(rl->decode_node, rl->pre->id, rl->why);
+	pd_scope(st->pd, &rl->who);
 	pd_cache_drop(rl->a, rl->decode_node);	/* the next request asks idnd again */
 	rl->local = st;
 	rl->a->pd_colocated++;
@@ -1166,11 +1177,12 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 		"X-IDN-Capability-Version", "X-IDN-Plan-Generation", "X-IDN-Verdict", NULL };
 	struct engine *e = &a->eng;
 	struct kvx_result res;
+	struct kv_who pw;
 	struct eng_req *pre;
 	struct relay *rl = NULL;
 	struct route_info ri;
-	const char *hv[8];
-	char hbuf[7][160], why[240], m[200], url[200];
+	const char *hv[11];
+	char hbuf[10][160], why[240], m[200], url[200];
 	uint32_t nb = 0, att = 0, nh = 0;
 	uint64_t *k1;
 	double t0;
@@ -1203,6 +1215,7 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 	route_info_get(c, a, &ri);
 	route_info_cap(c, &ri, t->label);
 	pd = pd_info("prefill");
+	pd_scope(pd, who);
 	json_object_object_add(pd, "decode_node", json_object_new_int64(t->node));
 	json_object_object_add(pd, "decode_j_us", json_object_new_int64(t->j_us));
 	json_object_object_add(pd, "stage2_generation", json_object_new_int64(t->generation));
@@ -1212,8 +1225,13 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 	}
 	/* the prompt's KV to the decode node; no retry: a lost node falls back at once */
 	t0 = wall_ms();
-	err = push_prefix(a, t->kv, &(struct kv_who){ .leaving = 1 }, q->keys, q->nkeys, 0,
-			  &res, &nb, &att);
+	/* public state, or the tenant's or session's as announced at the decode node by
+	 * stage 2 (its blocks taken there in that scope only: kv_rx_keys()) */
+	pw = *who;
+	pw.leaving = 1;
+	if (pw.scope != KV_SCOPE_TENANT && pw.scope != KV_SCOPE_SESSION)
+		pw = (struct kv_who){ .leaving = 1 };
+	err = push_prefix(a, t->kv, &pw, q->keys, q->nkeys, 0, &res, &nb, &att);
 	if (err || res.state != KVX_DONE) {
 		snprintf(why, sizeof(why), "KV push to node %u (%.64s): %.120s", t->node, t->kv,
 			 err ? strerror(-err) : res.msg[0] ? res.msg : "failed");
@@ -1244,6 +1262,21 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 			 t->label & 0xff);
 		hv[nh] = hbuf[nh];
 		nh++;
+	}
+	if (pw.scope == KV_SCOPE_TENANT || pw.scope == KV_SCOPE_SESSION) {
+		/* served there as here: its blocks in the same scope, the same owner's */
+		snprintf(hbuf[nh], sizeof(hbuf[nh]), "X-IDN-Scope: %s", kv_scope_name(pw.scope));
+		hv[nh] = hbuf[nh];
+		nh++;
+		snprintf(hbuf[nh], sizeof(hbuf[nh]), "X-IDN-Tenant: %u", pw.tenant);
+		hv[nh] = hbuf[nh];
+		nh++;
+		if (pw.session) {
+			snprintf(hbuf[nh], sizeof(hbuf[nh]), "X-IDN-Session: 0x%016llx",
+				 (unsigned long long)pw.session);
+			hv[nh] = hbuf[nh];
+			nh++;
+		}
 	}
 	hv[nh] = NULL;
 	snprintf(url, sizeof(url), "%s%s", t->api, q->chat ? "/v1/chat/completions" :
@@ -1484,6 +1517,14 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 
 			pq.token = who.token;
 			pq.size_class = size_class_of(q.in);
+			if ((who.scope == KV_SCOPE_TENANT || who.scope == KV_SCOPE_SESSION) &&
+			    q.nkeys && q.out > 1) {
+				/* its decode node must be one that may hold the scope */
+				pq.scope = who.scope;
+				pq.tenant = who.tenant;
+				pq.session = who.session;
+				pq.root = q.keys[0];
+			}
 			pe = pd_stage2(a, &pq, &t, m, sizeof(m));
 			cap_found = t.label;
 			if (pe == -ENOENT || pe == -ENOTUNIQ || (pe && pe != -EAGAIN && !pq.label)) {
@@ -1498,8 +1539,9 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 				pd = pd_colocated(0, 0, m);
 			else if (t.node == a->cfg.node_id)
 				pd = pd_colocated(t.node, 0, "stage 2 picked this node");
-			else if (who.scope != KV_SCOPE_PUBLIC)
-				pd = pd_colocated(t.node, 0, "tenant or session state stays here");
+			else if (who.scope == KV_SCOPE_HW)
+				pd = pd_colocated(t.node, 0, "scope: hardware-bound state never "
+						  "leaves the node");
 			else if (q.out <= 1)
 				pd = pd_colocated(t.node, 0, "one output token: nothing to decode");
 			else if (!q.nkeys)
@@ -1518,6 +1560,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 			if (pd)	/* two-stage, served here */
 				a->pd_colocated++;
 		}
+		pd_scope(pd, &who);
 		r = pl.wait_ms ? engine_submit_held(e, &who, q.in, q.out, q.keys, q.nkeys, &err) :
 				 engine_submit_as(e, &who, q.in, q.out, q.keys, q.nkeys, &err);
 		if (r && pl.wait_ms)
@@ -1927,6 +1970,7 @@ static enum MHD_Result residency_post(struct agent *a, struct MHD_Connection *c,
 static struct kv_expect {
 	uint64_t root;
 	struct kv_who who;
+	uint32_t n;		/* transfers announced (the same root, the same owner) */
 	double until;		/* monotonic seconds */
 } kv_exp[KV_EXPECT_MAX];
 static pthread_mutex_t kv_exp_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -1939,19 +1983,39 @@ static double mono_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static bool who_same(const struct kv_who *x, const struct kv_who *y)
+{
+	return x->scope == y->scope && x->tenant == y->tenant && x->session == y->session;
+}
+
 static int kv_expect_take(uint64_t root, struct kv_who *w)
 {
 	double now = mono_s();
 	int rc = -EACCES;
 
+	int k = -1;
+
+	/*
+	 * The same root announced for two owners (two tenants' identical
+	 * prompts on their way here at once): the transfer does not say
+	 * whose it is, so it is taken for neither
+	 */
 	pthread_mutex_lock(&kv_exp_mu);
-	for (int i = 0; i < KV_EXPECT_MAX; i++)
-		if (kv_exp[i].root == root && root && kv_exp[i].until > now) {
-			*w = kv_exp[i].who;
-			kv_exp[i].root = 0;
-			rc = 0;
+	for (int i = 0; i < KV_EXPECT_MAX; i++) {
+		if (kv_exp[i].root != root || !root || kv_exp[i].until <= now)
+			continue;
+		if (k >= 0 && !who_same(&kv_exp[i].who, &kv_exp[k].who)) {
+			k = -1;
 			break;
 		}
+		k = i;
+	}
+	if (k >= 0) {
+		*w = kv_exp[k].who;
+		if (!--kv_exp[k].n)
+			kv_exp[k].root = 0;
+		rc = 0;
+	}
 	pthread_mutex_unlock(&kv_exp_mu);
 	return rc;
 }
@@ -2400,8 +2464,9 @@ static enum MHD_Result kv_expect(struct agent *a, struct MHD_Connection *c, json
 	    (sc = kv_scope_parse(json_object_get_string(x))) < 0 ||
 	    (sc != KV_SCOPE_TENANT && sc != KV_SCOPE_SESSION))
 		return send_err(c, 400, "field \"scope\": tenant or session");
-	if (get_u32(o, "tenant", 65535, &tenant, &(bool){ 0 }) || !tenant)
-		return send_err(c, 400, "field \"tenant\": 1..65535");
+	if (get_u32(o, "tenant", 65535, &tenant, &(bool){ 0 }) ||
+	    (!tenant && sc == KV_SCOPE_TENANT))
+		return send_err(c, 400, "field \"tenant\": 1..65535 (0..65535 for session scope)");
 	if (get_u32(o, "ttl_ms", 60000, &ttl, &(bool){ 0 }) || !ttl)
 		return send_err(c, 400, "field \"ttl_ms\": 1..60000");
 	w.scope = sc;
@@ -2412,11 +2477,23 @@ static enum MHD_Result kv_expect(struct agent *a, struct MHD_Connection *c, json
 	     parse_hex64(json_object_get_string(x), &w.session) || !w.session))
 		return send_err(c, 400, "field \"session\": 16 hex digits for session scope");
 	pthread_mutex_lock(&kv_exp_mu);
-	for (int i = 0; i < KV_EXPECT_MAX; i++)	/* the same root again, a free or lapsed slot */
-		if (kv_exp[i].root == root || (slot < 0 && kv_exp[i].until <= now))
+	for (int i = 0; i < KV_EXPECT_MAX; i++) {
+		/* the same root and owner again: one more transfer; else a free slot */
+		if (kv_exp[i].root == root && kv_exp[i].until > now &&
+		    who_same(&kv_exp[i].who, &w)) {
 			slot = i;
-	if (slot >= 0)
-		kv_exp[slot] = (struct kv_expect){ root, w, now + ttl / 1000.0 };
+			break;
+		}
+		if (slot < 0 && (!kv_exp[i].root || kv_exp[i].until <= now))
+			slot = i;
+	}
+	if (slot >= 0) {
+		uint32_t n = kv_exp[slot].root == root && kv_exp[slot].until > now ?
+			     kv_exp[slot].n : 0;
+
+		kv_exp[slot] = (struct kv_expect){ root, w, n < 1000 ? n + 1 : n,
+						   now + ttl / 1000.0 };
+	}
 	pthread_mutex_unlock(&kv_exp_mu);
 	if (slot < 0)
 		return send_err(c, 429, "%d announcements pending", KV_EXPECT_MAX);

@@ -120,8 +120,8 @@ static bool pd_key(const struct pd_query *q, char *k, size_t kl)
 	return n > 0 && (size_t)n < kl;
 }
 
-/* the cached answer to q: true with rc, t and msg set */
-static bool pd_cache_get(struct agent *a, const char *key, uint8_t sc, int *rc,
+/* the cached answer to q: true with rc, t and msg set (stateless: not a pick) */
+static bool pd_cache_get(struct agent *a, const char *key, uint8_t sc, bool stateless, int *rc,
 			 struct pd_target *t, char *msg, size_t ml)
 {
 	struct pd_cache *c = a->pdc;
@@ -138,6 +138,8 @@ static bool pd_cache_get(struct agent *a, const char *key, uint8_t sc, int *rc,
 			e->key[0] = 0;	/* stale */
 			break;
 		}
+		if (stateless && e->rc != -ENOENT && e->rc != -ENOTUNIQ)
+			break;
 		*rc = e->rc;
 		*t = e->t;
 		snprintf(msg, ml, "%s", e->msg);
@@ -213,6 +215,14 @@ static int pd_ask(struct agent *a, const struct pd_query *q, struct pd_target *t
 			return snprintf(msg, ml, "stage 2: model name too long"), -EINVAL;
 		}
 	}
+	if (q->scope == KV_SCOPE_TENANT || q->scope == KV_SCOPE_SESSION) {
+		size_t wl = strlen(what);
+
+		snprintf(what + wl, sizeof(what) - wl, "&scope=%s&tenant=%u&session=%016llx"
+			 "&root=%016llx&from=%u", kv_scope_name(q->scope), q->tenant,
+			 (unsigned long long)q->session, (unsigned long long)q->root,
+			 a->cfg.node_id);
+	}
 	snprintf(url, sizeof(url), "%s/v1/placement/stage2?%s&token=%016llx%s", base, what,
 		 (unsigned long long)q->token, sc);
 	e = idn_http_request(h, a->tls ? a->tls : &plain, "GET", url, NULL, 1000, &out, &code,
@@ -247,9 +257,21 @@ static int pd_ask(struct agent *a, const struct pd_query *q, struct pd_target *t
 	for (size_t i = 0; pick >= 0 && i < json_object_array_length(cands); i++)
 		if (idn_jint(json_object_array_get_idx(cands, i), "id", -1) == pick)
 			c = json_object_array_get_idx(cands, i);
+	if (!c && idn_jstr(o, "verdict") && !strcmp(idn_jstr(o, "verdict"), "scope")) {
+		json_object *r;
+
+		snprintf(msg, ml, "stage 2: no decode node may hold %s-scoped state (scope: "
+			 "%zu refused)", kv_scope_name(q->scope),
+			 json_object_object_get_ex(o, "scope_refused", &r) &&
+			 json_object_is_type(r, json_type_array) ? json_object_array_length(r) : 0);
+		json_object_put(o);
+		return -EAGAIN;
+	}
 	if (!c) {
-		snprintf(msg, ml, "stage 2: no decode node picked (verdict %s)",
-			 idn_jstr(o, "verdict") ? idn_jstr(o, "verdict") : "?");
+		snprintf(msg, ml, "stage 2: no decode node picked (verdict %s%s%.100s)",
+			 idn_jstr(o, "verdict") ? idn_jstr(o, "verdict") : "?",
+			 idn_jstr(o, "announce_error") ? ": " : "",
+			 idn_jstr(o, "announce_error") ? idn_jstr(o, "announce_error") : "");
 		json_object_put(o);
 		return -EAGAIN;
 	}
@@ -276,12 +298,19 @@ int pd_stage2(struct agent *a, const struct pd_query *q, struct pd_target *t, ch
 	      size_t ml)
 {
 	char key[200];
-	bool cache = a->cfg.pd_cache_ms && a->pdc && pd_key(q, key, sizeof(key));
+	bool cache = a->cfg.pd_cache_ms && a->pdc && pd_key(q, key, sizeof(key)), scoped;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
 	msg[0] = 0;
-	if (cache && pd_cache_get(a, key, q->size_class, &rc, t, msg, ml))
+	/*
+	 * Tenant or session state: idnd picks among the nodes that may hold
+	 * it and announces each transfer at its pick, so that answer is not
+	 * reused; what does not depend on the state is (not two-stage,
+	 * ambiguous: the same question's cached answer)
+	 */
+	scoped = q->scope == KV_SCOPE_TENANT || q->scope == KV_SCOPE_SESSION;
+	if (cache && pd_cache_get(a, key, q->size_class, scoped, &rc, t, msg, ml))
 		return rc;
 	if (a->pdc) {	/* a round trip to idnd */
 		pthread_mutex_lock(&a->pdc->mu);
@@ -289,7 +318,8 @@ int pd_stage2(struct agent *a, const struct pd_query *q, struct pd_target *t, ch
 		pthread_mutex_unlock(&a->pdc->mu);
 	}
 	rc = pd_ask(a, q, t, msg, ml);
-	if (cache && rc != -ENOMEM && rc != -ENOTCONN && rc != -EINVAL)
+	if (cache && rc != -ENOMEM && rc != -ENOTCONN && rc != -EINVAL &&
+	    (!scoped || rc == -ENOENT || rc == -ENOTUNIQ))
 		pd_cache_put(a, key, q->size_class, rc, t, msg);
 	return rc;
 }

@@ -900,6 +900,72 @@ static enum MHD_Result solve(struct MHD_Connection *c, json_object *o)
 	return send_json(c, 200, res);
 }
 
+/*
+ * The state a stage 2 question is about (GET /v1/placement/stage2):
+ * ?scope=public (the default), or tenant or session with &tenant=N
+ * (1..65535 for tenant scope), &session=HEX (session scope), &root=HEX
+ * (its prompt's first block, the transfer the pick is told to expect) and
+ * &from=NODE (the prefill node that holds it: the scope rule is
+ * relative to it; a node certificate speaks for its own ID only).
+ * Hardware-bound state never goes two-stage. 0, or the HTTP code with err.
+ */
+struct stage2_scope {
+	enum mig_scope scope;
+	uint32_t tenant, from;
+	uint64_t session, root;
+};
+
+static unsigned int stage2_scope_of(struct MHD_Connection *c, struct stage2_scope *sq,
+				    char *err, size_t errlen)
+{
+	const char *sc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "scope");
+	const char *f[4] = { "tenant", "session", "root", "from" };
+	unsigned long long v[4] = { 0 };
+	const struct idn_peer *peer = idn_http_peer(c, &idnd_tls);
+
+	memset(sq, 0, sizeof(*sq));
+	if (!sc || !*sc || !strcmp(sc, "public"))
+		return 0;
+	if (!strcmp(sc, "hardware"))
+		return snprintf(err, errlen, "hardware-bound state never goes two-stage"), 400;
+	if (strcmp(sc, "tenant") && strcmp(sc, "session"))
+		return snprintf(err, errlen, "query parameter \"scope\": public, tenant or "
+				"session"), 400;
+	sq->scope = !strcmp(sc, "tenant") ? MIG_TENANT : MIG_SESSION;
+	for (int i = 0; i < 4; i++) {
+		const char *x = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, f[i]);
+		char *end;
+
+		if (!x || !*x)
+			continue;
+		errno = 0;
+		v[i] = strtoull(x, &end, i == 1 || i == 2 ? 16 : 10);
+		if (errno || *end || *x == '-' || *x == '+')
+			return snprintf(err, errlen, "query parameter \"%s\": %s", f[i],
+					i == 1 || i == 2 ? "hex" : "a number"), 400;
+	}
+	if (v[0] > 65535 || (sq->scope == MIG_TENANT && !v[0]))
+		return snprintf(err, errlen, "query parameter \"tenant\": 1..65535 for %s scope",
+				sc), 400;
+	if (sq->scope == MIG_SESSION && !v[1])
+		return snprintf(err, errlen, "query parameter \"session\": 16 hex digits, "
+				"not 0, for session scope"), 400;
+	if (!v[2])
+		return snprintf(err, errlen, "query parameter \"root\": the prompt's first "
+				"block, 16 hex digits, for %s scope", sc), 400;
+	if (v[3] >= IDN_MAX_NODES || !D.nodes[v[3]].used)
+		return snprintf(err, errlen, "query parameter \"from\": the registered node "
+				"that holds the state, for %s scope", sc), 400;
+	if (peer->role == IDN_ROLE_NODE && peer->node != v[3])
+		return snprintf(err, errlen, "node certificate %s speaks for node %u only",
+				peer->name, peer->node), 403;
+	sq->tenant = v[0];
+	sq->session = v[1];
+	sq->root = v[2];
+	sq->from = v[3];
+	return 0;
+}
+
 static enum MHD_Result route(struct MHD_Connection *c, const char *url, const char *m,
 			     struct req *rq)
 {
@@ -1006,12 +1072,13 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		const char *vs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "vip");
 		const char *ps = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "port");
 		const char *ms = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "model");
-		char vwhy[200] = "";
+		char vwhy[200] = "", serr[200];
+		struct stage2_scope sq;
 		struct idn_plan pl;
 		json_object *a;
 		char *end;
 		unsigned long v;
-		int e;
+		int e, nref = 0;
 
 		if (cap && *cap) {
 			if (vs)
@@ -1050,6 +1117,9 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 			return send_err(c, 400, "query parameter \"cap\" (label), or \"vip\" and "
 					"\"port\", required");
 		}
+		e = stage2_scope_of(c, &sq, serr, sizeof(serr));
+		if (e)
+			return send_err(c, e, "%s", serr);
 		e = idnd_pd_stage2(v, NULL, &pl);
 		if (e == -ENOENT)
 			return send_err(c, 404, "capability %lu is not a two-stage (\"pd\") one%s%s",
@@ -1062,6 +1132,25 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		if (vwhy[0])
 			json_object_object_add(o, "resolved", json_object_new_string(vwhy));
 		json_object_object_add(o, "generation", json_object_new_int64(D.generation));
+		if (sq.scope != MIG_PUBLIC) {
+			/* tenant or session state: only decode nodes that may hold it */
+			json_object *ref = json_object_new_array();
+			int k2 = 0;
+
+			for (int k = 0; k < pl.n_cand; k++) {
+				if (idnd_scope_ok(&D.nodes[sq.from], &D.nodes[pl.cand[k].node],
+						  sq.scope))
+					pl.cand[k2++] = pl.cand[k];
+				else
+					json_object_array_add(ref, json_object_new_int64(
+						pl.cand[k].node));
+			}
+			nref = pl.n_cand - k2;
+			pl.n_cand = k2;
+			json_object_object_add(o, "scope", json_object_new_string(
+				sq.scope == MIG_TENANT ? "tenant" : "session"));
+			json_object_object_add(o, "scope_refused", ref);
+		}
 		for (int k = 0; k < pl.n_cand; k++) {
 			const struct d_node *dn = &D.nodes[pl.cand[k].node];
 			json_object *x = idnd_node_to_json(dn, true);
@@ -1095,7 +1184,38 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 					return send_err(c, 400, "query parameter \"size_class\": 0..15");
 				}
 			}
+			if (!pl.n_cand && nref) {	/* none may hold the request's scope */
+				json_object_object_add(o, "verdict", json_object_new_string("scope"));
+				return send_json(c, 200, o);
+			}
 			e = idnd_pd_pick(v, &pl, tok, scv, &sel);
+			if (e >= 0 && sel.node < IDN_MAX_NODES && sq.scope != MIG_PUBLIC) {
+				/*
+				 * The pick takes the blocks in the request's scope only
+				 * as announced (its /v1/kv/expect, as a migration's
+				 * destination): one round trip to it, outside D.lock.
+				 */
+				struct idnd_announce an;
+				char aerr[256];
+				int ae;
+
+				idnd_announce_prep(&D.nodes[sel.node], sq.root, sq.scope, sq.tenant,
+						   sq.session, &an);
+				pthread_mutex_unlock(&D.lock);
+				ae = idnd_announce(&an, 2000, aerr, sizeof(aerr));
+				pthread_mutex_lock(&D.lock);
+				if (ae) {
+					char m[320];
+
+					snprintf(m, sizeof(m), "node %u: %s", sel.node, aerr);
+					json_object_object_add(o, "announce_error",
+							       json_object_new_string(m));
+					json_object_object_add(o, "verdict",
+							       json_object_new_string("announce"));
+					return send_json(c, 200, o);
+				}
+				json_object_object_add(o, "announced", json_object_new_boolean(1));
+			}
 			if (e >= 0 && sel.node < IDN_MAX_NODES) {
 				json_object_object_add(o, "pick", json_object_new_int64(sel.node));
 				json_object_object_add(o, "pick_j_us", json_object_new_int64(sel.cost));

@@ -399,6 +399,17 @@ unsigned int idnd_mig_pull(uint32_t id, json_object *in, json_object **out, char
 			   size_t errlen);
 struct idn_prom;
 void idnd_mig_metrics(struct idn_prom *p);	/* its /metrics families */
+/* may node dst hold the state of scope that node src holds (migrations, stage 2) */
+bool idnd_scope_ok(const struct d_node *src, const struct d_node *dst, enum mig_scope scope);
+/* tenant/session state announced at a node (POST /v1/kv/expect there) */
+struct idnd_announce {
+	char url[160];
+	char body[256];
+};
+/* made under D.lock; posted outside it: 0, or -errno with err */
+void idnd_announce_prep(const struct d_node *dst, uint64_t root, enum mig_scope scope,
+			uint32_t tenant, uint64_t session, struct idnd_announce *an);
+int idnd_announce(const struct idnd_announce *an, long timeout_ms, char *err, size_t errlen);
 
 /* state.c: state summaries (descriptors S, affinity check) from heartbeats */
 #define IDND_STATE_MAX_DESC 64

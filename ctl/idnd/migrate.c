@@ -62,7 +62,8 @@ struct mig_job {
 	uint64_t token, root, session;
 	uint32_t src, dst, tenant;
 	enum mig_scope scope;
-	char expect_url[160], push_url[160], peer[64];
+	struct idnd_announce expect;	/* tenant/session state: its owner, at dst */
+	char push_url[160], peer[64];
 	struct mig_eval ev;
 	double decided;		/* wall clock, seconds */
 	bool pull;		/* pull on miss: dst asked (POST /v1/nodes/ID/pull) */
@@ -156,6 +157,19 @@ static void kv_peer(const struct d_node *n, char *buf, size_t len)
 		snprintf(buf, len, "%s", n->kv);
 }
 
+/*
+ * May node dst hold the state of this scope that node src holds? Public:
+ * anywhere; tenant and session state: a node of src's domain and at least
+ * its trust; hardware-bound: nowhere. Migrations' rule, and stage 2's for
+ * the decode node of a scoped two-stage request (api.c).
+ */
+bool idnd_scope_ok(const struct d_node *src, const struct d_node *dst, enum mig_scope scope)
+{
+	return scope == MIG_PUBLIC ||
+	       ((scope == MIG_TENANT || scope == MIG_SESSION) &&
+		dst->trust >= src->trust && dst->domain == src->domain);
+}
+
 /* ---- the worker: expect, push, then affinity ----------------------------- */
 
 static int post(const char *url, const char *body, long timeout_ms, long *code,
@@ -185,6 +199,40 @@ static bool holds_class(uint32_t node, uint32_t cls)
 	return false;
 }
 
+/*
+ * Owned state announced at node dst's management listener (POST
+ * /v1/kv/expect: the owner of the transfer whose first block is root, for
+ * one transfer, 10 s): *an holds what to post, made under D.lock;
+ * idnd_announce() posts it, outside the lock.
+ */
+void idnd_announce_prep(const struct d_node *dst, uint64_t root, enum mig_scope scope,
+			uint32_t tenant, uint64_t session, struct idnd_announce *an)
+{
+	int bl = snprintf(an->body, sizeof(an->body), "{\"root\":\"%016" PRIx64 "\","
+			  "\"scope\":\"%s\",\"tenant\":%u,\"ttl_ms\":10000", root,
+			  scope == MIG_TENANT ? "tenant" : "session", tenant);
+
+	if (scope == MIG_SESSION)
+		bl += snprintf(an->body + bl, sizeof(an->body) - bl,
+			       ",\"session\":\"%016" PRIx64 "\"", session);
+	snprintf(an->body + bl, sizeof(an->body) - bl, "}");
+	mgmt_url(dst, "/v1/kv/expect", an->url, sizeof(an->url));
+}
+
+int idnd_announce(const struct idnd_announce *an, long timeout_ms, char *err, size_t errlen)
+{
+	json_object *ans = NULL;
+	long code = 0;
+	int rc = post(an->url, an->body, timeout_ms, &code, &ans, err, errlen);
+
+	json_object_put(ans);
+	if (!rc && code != 200) {
+		snprintf(err, errlen, "destination's /v1/kv/expect: HTTP %ld", code);
+		rc = -EPROTO;
+	}
+	return rc;
+}
+
 static void run_job(struct mig_job *j)
 {
 	char body[320], err[512] = "";
@@ -197,22 +245,8 @@ static void run_job(struct mig_job *j)
 	uint64_t blocks = 0;
 
 	if (j->scope == MIG_TENANT || j->scope == MIG_SESSION) {
-		int bl = snprintf(body, sizeof(body), "{\"root\":\"%016" PRIx64 "\",\"scope\":\"%s\","
-				  "\"tenant\":%u,\"ttl_ms\":10000", j->root,
-				  j->scope == MIG_TENANT ? "tenant" : "session", j->tenant);
-
-		if (j->scope == MIG_SESSION)
-			bl += snprintf(body + bl, sizeof(body) - bl, ",\"session\":\"%016" PRIx64 "\"",
-				       j->session);
-		snprintf(body + bl, sizeof(body) - bl, "}");
-		rc = post(j->expect_url, body, 5000, &code, &ans, err, sizeof(err));
-		json_object_put(ans);
-		ans = NULL;
-		if (rc || code != 200) {
-			if (!rc)
-				snprintf(err, sizeof(err), "destination's /v1/kv/expect: HTTP %ld", code);
+		if (idnd_announce(&j->expect, 5000, err, sizeof(err)))
 			goto fail;
-		}
 	}
 	snprintf(body, sizeof(body), "{\"peer\":\"%s\",\"token\":\"%016" PRIx64 "\",\"owned\":%s,"
 		 "\"retries\":1}", j->peer, j->token,
@@ -413,9 +447,7 @@ static void consider(uint32_t src, json_object *d, const char *why, double now)
 	for (int pass = 0; pass < 2 && j.dst == UINT32_MAX; pass++)
 		for (uint32_t k = 0; k < IDN_MAX_NODES; k++) {
 			const struct d_node *n = &D.nodes[k];
-			bool scope_ok = st.scope == MIG_PUBLIC ||
-					((st.scope == MIG_TENANT || st.scope == MIG_SESSION) &&
-					 n->trust >= s->trust && n->domain == s->domain);
+			bool scope_ok = idnd_scope_ok(s, n, st.scope);
 
 			if (k == src || !n->used || !n->up || busy(n) || !n->kv[0] ||
 			    !shares_class(src, k) || n->load >= best_load || (!pass && !scope_ok))
@@ -444,7 +476,8 @@ static void consider(uint32_t src, json_object *d, const char *why, double now)
 		return;
 	}
 	kv_peer(&D.nodes[j.dst], j.peer, sizeof(j.peer));
-	mgmt_url(&D.nodes[j.dst], "/v1/kv/expect", j.expect_url, sizeof(j.expect_url));
+	if (j.scope == MIG_TENANT || j.scope == MIG_SESSION)
+		idnd_announce_prep(&D.nodes[j.dst], j.root, j.scope, j.tenant, j.session, &j.expect);
 	mgmt_url(s, "/v1/kv/push", j.push_url, sizeof(j.push_url));
 	r = rec_new(&j, "queued");
 	snprintf(r->why, sizeof(r->why), "node %u %s", src, why);
@@ -594,9 +627,7 @@ unsigned int idnd_mig_pull(uint32_t id, json_object *in, json_object **out, char
 	dst.kv_use = me->kv_use / 1000.0;
 	/* the request waits there anyway: its heartbeat's outstanding prefill */
 	dst.wait_us = (double)me->pending * me->tok_ns / 1000.0;
-	dst.scope_ok = hs.scope == MIG_PUBLIC ||
-		       ((hs.scope == MIG_TENANT || hs.scope == MIG_SESSION) &&
-			me->trust >= D.nodes[j.src].trust && me->domain == D.nodes[j.src].domain);
+	dst.scope_ok = idnd_scope_ok(&D.nodes[j.src], me, hs.scope);
 	n = mig_pull_state(&st, &hs, best, lack, me->tok_ns / 1000.0);
 	m_decided++;
 	j.decided = wall_s();
@@ -604,7 +635,8 @@ unsigned int idnd_mig_pull(uint32_t id, json_object *in, json_object **out, char
 	verdict = mig_verdict_name(j.ev.verdict);
 	if (j.ev.verdict == MIG_MOVE) {
 		kv_peer(me, j.peer, sizeof(j.peer));
-		mgmt_url(me, "/v1/kv/expect", j.expect_url, sizeof(j.expect_url));
+		if (j.scope == MIG_TENANT || j.scope == MIG_SESSION)
+			idnd_announce_prep(me, j.root, j.scope, j.tenant, j.session, &j.expect);
 		mgmt_url(&D.nodes[j.src], "/v1/kv/push", j.push_url, sizeof(j.push_url));
 		r = rec_new(&j, "queued");
 		snprintf(r->why, sizeof(r->why), "pull on miss: node %u lacks %" PRIu64 " blocks",

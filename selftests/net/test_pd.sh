@@ -262,6 +262,82 @@ st=$(api "$URL/v1/placement/stage2?vip=$TOPO_VIP4&port=$APORT")
 tap_result "the second capability deleted: the VIP's is 7/0 again" $? "$code $st"
 sleep 1.1	# A's cached "ambiguous" is older than --pd-cache-ms
 
+# ---- tenant- and session-scoped state: two-stage only to a node that may hold it ----
+# (the migrations' rule: a decode node of A's domain and at least its trust)
+nodes=$(api "$URL/v1/nodes")
+jq -e '([.[] | select(.id == 2) | .trust] | .[0]) >= ([.[] | select(.id == 1) | .trust] | .[0]) and
+       ([.[] | .domain] | unique | length) == 1' <<<"$nodes" >/dev/null
+tap_result "A and B: one domain, B's trust at least A's (B may hold A's tenant state)" $? \
+	"$(jq -c '[.[] | {id, trust, domain}]' <<<"$nodes")"
+# bdirect HDR... PROMPT-WORD: the same prompt straight to B (one stage there), its usage
+bdirect() {
+	in_ns "${NS_NODE[2]}" curl -s -m 20 "${@:1:$#-1}" -d "$(body "${!#}")" \
+		"http://10.20.2.2:$APORT/v1/completions"
+}
+out=$(ask -H 'X-IDN-Tenant: 7' -d "$(body tenant7)")
+pre=$(rid)
+dec=$(hval X-IDN-Receipt-Decode | sed 's|.*/||')
+p=$(rbody 1 "$pre") d=$(rbody 2 "$dec")
+jq -e '(.id | startswith("cmpl-idn-2-")) and .usage.completion_tokens == 8 and
+       .usage.prompt_tokens_details.cached_tokens >= 96' <<<"$out" >/dev/null &&
+	jq -e '.pd.stage == "prefill" and .pd.outcome == "moved" and .pd.scope == "tenant" and
+	       .pd.tenant == 7 and .pd.decode_node == 2 and .pd.kv_blocks == 6' <<<"$p" >/dev/null &&
+	jq -e '.pd.stage == "decode" and .pd.scope == "tenant" and .pd.tenant == 7 and
+	       .cache.cached_tokens >= 96' <<<"$d" >/dev/null
+tap_result "tenant 7's request: two-stage to B (allowed), both receipts record the scope" $? \
+	"$out prefill $p decode $d $(tail -3 "$TMPD/agent1.log")"
+o8=$(bdirect -H 'X-IDN-Tenant: 8' tenant7) o0=$(bdirect tenant7) o7=$(bdirect -H 'X-IDN-Tenant: 7' tenant7)
+jq -e '.usage.prompt_tokens_details.cached_tokens == 0' <<<"$o8" >/dev/null &&
+	jq -e '.usage.prompt_tokens_details.cached_tokens == 0' <<<"$o0" >/dev/null &&
+	jq -e '.usage.prompt_tokens_details.cached_tokens >= 96' <<<"$o7" >/dev/null
+tap_result "B holds the moved blocks in tenant 7's scope: tenant 8's and a public identical prompt miss, tenant 7's hits" \
+	$? "t8 $o8 public $o0 t7 $o7"
+
+out=$(ask -H 'X-IDN-Session: 0x5e55' -d "$(body sess)")
+p=$(rbody 1 "$(rid)")
+os=$(bdirect -H 'X-IDN-Session: 0x5e55' sess) ox=$(bdirect -H 'X-IDN-Session: 0x5e56' sess)
+jq -e '.id | startswith("cmpl-idn-2-")' <<<"$out" >/dev/null &&
+	jq -e '.pd.outcome == "moved" and .pd.scope == "session"' <<<"$p" >/dev/null &&
+	jq -e '.usage.prompt_tokens_details.cached_tokens >= 96' <<<"$os" >/dev/null &&
+	jq -e '.usage.prompt_tokens_details.cached_tokens == 0' <<<"$ox" >/dev/null
+tap_result "session-scoped: two-stage to B, the blocks there its session's only" $? \
+	"$out prefill $p same $os other $ox"
+
+out=$(ask -H 'X-IDN-Scope: hardware' -d "$(body hw)")
+c=$(rbody 1 "$(rid)")
+jq -e '.id | startswith("cmpl-idn-1-")' <<<"$out" >/dev/null &&
+	jq -e '.pd.stage == "colocated" and .pd.scope == "hardware" and
+	       (.pd.reason | test("scope: hardware-bound"))' <<<"$c" >/dev/null
+tap_result "hardware-bound state: never two-stage (colocated on A, the reason says scope)" $? "$out $c"
+
+# A's trust above B's: no decode node may hold A's tenant state
+t1=$(jq '.[] | select(.id == 1) | .trust' <<<"$nodes")
+t2=$(jq '.[] | select(.id == 2) | .trust' <<<"$nodes")
+hi=$((t2 < 7 ? t2 + 1 : 7))
+code=$(post /v1/identities/1/trust "{\"trust\":$hi}")
+st=$(api "$URL/v1/placement/stage2?cap=1792&scope=tenant&tenant=7&root=00000000000000aa&from=1")
+[ "$t2" -lt 7 ] && [ "$code" = 200 ] &&
+	jq -e '.scope == "tenant" and .scope_refused == [2] and .candidates == [] and
+	       (has("pick") | not) and .verdict == "scope"' <<<"$st" >/dev/null
+tap_result "stage 2 for tenant state with A's trust $hi above B's $t2: B refused, no pick (verdict scope)" \
+	$? "$code $st"
+out=$(ask -H 'X-IDN-Tenant: 7' -d "$(body tenant7b)")
+c=$(rbody 1 "$(rid)")
+jq -e '(.id | startswith("cmpl-idn-1-")) and .usage.completion_tokens == 8' <<<"$out" >/dev/null &&
+	jq -e '.pd.stage == "colocated" and .pd.scope == "tenant" and
+	       (.pd.reason | test("scope"))' <<<"$c" >/dev/null
+tap_result "... so tenant 7's request is served colocated on A, the reason says scope" $? "$out $c"
+out=$(ask -d "$(body public-while-scoped)")
+jq -e '.id | startswith("cmpl-idn-2-")' <<<"$out" >/dev/null
+tap_result "... while a public request still goes two-stage to B" $? "$out"
+code=$(api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=1792&scope=tenant&root=aa&from=1")$(
+	api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=1792&scope=hardware")$(
+	api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=1792&scope=tenant&tenant=7&from=1")$(
+	api -o /dev/null -w '%{http_code}' "$URL/v1/placement/stage2?cap=1792&scope=tenant&tenant=7&root=aa&from=9")
+tap_result "stage 2 scoped: no tenant, hardware, no root, an unknown node: 400" \
+	"$([ "$code" = 400400400400 ]; echo $?)" "$code"
+post /v1/identities/1/trust "{\"trust\":$t1}" >/dev/null
+
 # the hand-over fails after the KV moved: B's engine asleep answers 503
 mgmt() { api -o /dev/null -w '%{http_code}' -X POST -d '{}' "http://10.20.2.2:9000$1"; }
 code=$(mgmt /sleep)
