@@ -30,6 +30,15 @@
 #   - not a VIP (A's own address): served as one stage, counted; a VIP
 #     that two capabilities claim ("vips"): ambiguous without a model
 #     naming one (one stage, counted), two-stage with it;
+#   - tenant- and session-scoped state (X-IDN-Tenant, X-IDN-Session): two-stage
+#     to B, which may hold it (A's domain, at least A's trust): stage 2
+#     announces the transfer at B, both receipts record the scope, B serves
+#     the blocks to that tenant or session only (another tenant's, or a
+#     public, identical prompt misses there); the same root announced at B
+#     for two tenants at once: the push is taken for neither (colocated);
+#     hardware-bound state: colocated; A's trust raised above B's: stage 2
+#     refuses B (verdict scope), tenant state is served colocated with the
+#     reason "scope", public state still goes to B; bad scoped queries 400;
 #   - B killed (idnd still holds it up): the request is served by A,
 #     colocated, from the blocks its prefill left (nothing recomputed but
 #     the tail), whole and streamed; A's receipts say so and why.
@@ -302,6 +311,27 @@ jq -e '.id | startswith("cmpl-idn-2-")' <<<"$out" >/dev/null &&
 	jq -e '.usage.prompt_tokens_details.cached_tokens == 0' <<<"$ox" >/dev/null
 tap_result "session-scoped: two-stage to B, the blocks there its session's only" $? \
 	"$out prefill $p same $os other $ox"
+
+# the same root announced at B for another owner meanwhile (tenant 9): whose is the
+# transfer? taken for neither, so tenant 7's request is served colocated
+root=
+for _ in $(seq 60); do
+	root=$(api "$URL/v1/nodes/1/state" | jq -r '[.descriptors[]? | select(.scope == "tenant" and
+		.tenant == 7) | .root] | .[0] // empty')
+	[ -n "$root" ] && break
+	sleep 0.05
+done
+u0=$(api "http://10.20.2.2:$APORT/v1/agent" | jq .kv_rx_unannounced)
+code=$(api -o /dev/null -w '%{http_code}' -X POST \
+	-d "{\"root\":\"$root\",\"scope\":\"tenant\",\"tenant\":9}" "http://10.20.2.2:9000/v1/kv/expect")
+out=$(ask -H 'X-IDN-Tenant: 7' -d "$(body tenant7)")
+c=$(rbody 1 "$(rid)")
+u1=$(api "http://10.20.2.2:$APORT/v1/agent" | jq .kv_rx_unannounced)
+[ -n "$root" ] && [ "$code" = 200 ] && [ "$u1" = $((u0 + 1)) ] &&
+	jq -e '.id | startswith("cmpl-idn-1-")' <<<"$out" >/dev/null &&
+	jq -e '.pd.stage == "colocated" and (.pd.reason | test("KV push to node 2"))' <<<"$c" >/dev/null
+tap_result "root $root announced at B for tenants 9 and 7 at once: the push taken for neither, colocated" \
+	$? "$code unannounced $u0 -> $u1 $out $c"
 
 out=$(ask -H 'X-IDN-Scope: hardware' -d "$(body hw)")
 c=$(rbody 1 "$(rid)")
