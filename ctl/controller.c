@@ -7,6 +7,7 @@
  *   idnctl [-C URL] placement { show | solve [ dry-run ] | explain cap CAP }
  *   idnctl [-C URL] cap list            (the registry; `cap show` is the dataplane)
  *   idnctl [-C URL] node list [ id ID ]  (the registry; `node show` is the dataplane)
+ *   idnctl [-C URL] node { drain | undrain } ID   (the operator's drain)
  *   idnctl [-C URL] policy { list | show id ID | add name NAME ... | del id ID }
  *
  * URL: -C, else $IDN_CONTROLLER, else https://127.0.0.1:8787 (mutual TLS:
@@ -432,8 +433,35 @@ static void print_node(json_object *n)
 	       str(n, "max_queue"));
 	if (json_object_object_get_ex(n, "api_port", &v))
 		printf(" api-port %s", json_object_get_string(v));
-	printf("\n    load %s queue %s pending-tokens %s kv-use %s\n", str(n, "load"),
-	       str(n, "queue"), str(n, "pending_tokens"), str(n, "kv_use"));
+	printf("\n    load %s queue %s pending-tokens %s kv-use %s%s\n", str(n, "load"),
+	       str(n, "queue"), str(n, "pending_tokens"), str(n, "kv_use"),
+	       json_object_object_get_ex(n, "drain", &v) && json_object_get_boolean(v) ?
+	       " draining" : "");
+}
+
+/* node drain ID / node undrain ID: the operator's drain, through idnd */
+int ctl_node_drain(int argc, char **argv, bool on)
+{
+	char path[64];
+	json_object *o;
+	__u32 id;
+	int rc;
+
+	if (argc < 1)
+		return usage_error("node %s: node id expected, try \"idnctl node help\".",
+				   on ? "drain" : "undrain");
+	if (argc > 1)
+		return usage_error("unknown argument \"%s\", try \"idnctl node help\".", argv[1]);
+	PARSE(idn_parse_u32(*argv, 0, IDN_MAX_NODES - 1, &id, "node id"));
+	snprintf(path, sizeof(path), "/v1/nodes/%u/%s", id, on ? "drain" : "undrain");
+	rc = ctl_api("POST", path, "{}", &o);
+	if (rc)
+		return rc;
+	if (G.json)
+		return print_raw(o);
+	print_node(o);
+	json_object_put(o);
+	return EXIT_OK;
 }
 
 int ctl_node_list(int argc, char **argv)

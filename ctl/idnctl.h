@@ -88,6 +88,7 @@ int sign_usage(void);
 int do_publisher(int argc, char **argv);
 int do_state(int argc, char **argv);		/* state.c: agents' state via idnd */
 int ctl_node_list(int argc, char **argv);
+int ctl_node_drain(int argc, char **argv, bool on);	/* node { drain | undrain } ID */
 /* node_ident.c: identity, enrolment, telemetry keys; -1: not one of its commands */
 int ctl_node_ident(int argc, char **argv);
 void ctl_node_pending_print(void);

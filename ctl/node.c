@@ -24,6 +24,7 @@ static int usage(void)
 "       idnctl node del id ID\n"
 "       idnctl node show [ id ID ]\n"
 "       idnctl [ -C URL ] node list [ id ID ]\n"
+"       idnctl [ -C URL ] node { drain | undrain } ID\n"
 "       idnctl [ -C URL ] node approve ID [ KEY ]\n"
 "       idnctl [ -C URL ] node trust ID LEVEL [ confidential { on | off } ]\n"
 "       idnctl [ -C URL ] node identity [ ID ]\n"
@@ -39,6 +40,9 @@ static int usage(void)
 "                     [ confidential { on | off } ] [ wan { on | off } ] [ net-us US ]\n"
 "                     [ tok-ns NS ]\n"
 "                     [ max-queue N ] [ queue N ] [ pending-tokens N ] [ load PERMILLE ]\n"
+"drain (idnd): the node's router entry says health drain (its established flows\n"
+"are kept, it gets no new ones), nothing new is placed on it and, with idnd\n"
+"--migrate, its sessions' state moves to other nodes; undrain restores it.\n"
 "add refuses an existing node, set (change) an absent one; del refuses a node that\n"
 "a plan names as candidate. While idnd manages the router (its pin dir claimed),\n"
 "add, set and del are refused: idnd owns the node table.\n");
@@ -325,6 +329,8 @@ int do_node(int argc, char **argv)
 		return node_show(argc - 1, argv + 1);
 	if (matches(*argv, "list"))
 		return ctl_node_list(argc - 1, argv + 1);
+	if (!strcmp(*argv, "drain") || !strcmp(*argv, "undrain"))
+		return ctl_node_drain(argc - 1, argv + 1, !strcmp(*argv, "drain"));
 	if (matches(*argv, "help"))
 		return usage();
 	{

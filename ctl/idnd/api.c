@@ -597,6 +597,9 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o, const
 	code = idnd_ident_register(c, rq->buf, rq->len, o, &g, err, sizeof(err));
 	if (code)
 		return send_err(c, code, "%s", err);
+	if (json_object_object_get_ex(o, "drain", NULL))	/* the operator's, not the node's */
+		return send_err(c, 400, "field \"drain\": set by POST /v1/nodes/ID/drain "
+				"(admin), not by a registration");
 	if (idnd_node_from_json(o, &n, err, sizeof(err)))
 		return send_err(c, 400, "%s", err);
 	if (idnd_fed_reserved(n.id))	/* fed.c: the peers' ingress entries */
@@ -617,6 +620,8 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o, const
 		if (used >= idnd_limits.max_nodes)
 			return quota_refused(c, "nodes", idnd_limits.max_nodes, "nodes");
 	}
+	/* a drained node that registers again stays drained */
+	n.drain = D.nodes[n.id].used && D.nodes[n.id].drain;
 	if (idnd_store_node(&n))
 		return send_err(c, 500, "store: %s", idnd_store_err());
 	existed = D.nodes[n.id].used;
@@ -645,6 +650,43 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o, const
 	reply = idnd_node_to_json(&n, true);
 	idnd_ident_registered(n.id, &g, reply);	/* a new telemetry key, sealed to the node */
 	return send_json(c, existed ? 200 : 201, reply);
+}
+
+/*
+ * POST /v1/nodes/ID/drain and /undrain (admin): the operator's drain,
+ * stored with the node (SQLite; nodes/ID in etcd where idnd writes it),
+ * pushed to the router's node entry as health drain (its established
+ * flows are kept, new ones go elsewhere); the solver places nothing new
+ * there and, with --migrate, its sessions' state moves off it
+ * (migrate.c). The body: none or {}.
+ */
+static enum MHD_Result post_drain(struct MHD_Connection *c, uint32_t id, bool on, json_object *o)
+{
+	struct d_node *n = &D.nodes[id];
+	bool was = n->drain;
+
+	if (json_object_object_length(o)) {
+		json_object_object_foreach(o, key, val) {
+			(void)val;
+			return send_err(c, 400, "%s: unknown field \"%.64s\" (no body, or {}, "
+					"expected)", on ? "drain" : "undrain", key);
+		}
+	}
+	if (!n->used)
+		return send_err(c, 404, "node %u is not registered", id);
+	n->drain = on;
+	if (idnd_store_node(n)) {
+		n->drain = was;
+		return send_err(c, 500, "store: %s", idnd_store_err());
+	}
+	idnd_dist_node(n);
+	if (D.have_maps && idnd_node_push(n))
+		return send_err(c, 500, "dataplane: %s", idn_errmsg());
+	if (was != on)
+		pr_info("API: node %u %s\n", id, on ? "draining: no new flows; its established "
+			"ones are kept; its state moves off it (with --migrate)" :
+			"undrained: it takes new flows again");
+	return send_json(c, 200, idnd_node_to_json(n, true));
 }
 
 static enum MHD_Result heartbeat(struct MHD_Connection *c, uint32_t id, json_object *o,
@@ -1290,9 +1332,14 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 	if (strcmp(url, "/v1/caps") && strcmp(url, "/v1/nodes") && strcmp(url, "/v1/demand") &&
 	    strcmp(url, "/v1/placement/solve") && strcmp(url, "/v1/policies") &&
 	    !(path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) &&
-	      (!strcmp(rest, "/heartbeat") || !strcmp(rest, "/pull"))))
+	      (!strcmp(rest, "/heartbeat") || !strcmp(rest, "/pull") ||
+	       !strcmp(rest, "/drain") || !strcmp(rest, "/undrain"))))
 		return send_err(c, 404, "no such endpoint: %s", url);
-	o = parse_body(rq, !strcmp(url, "/v1/placement/solve"), err, sizeof(err));
+	/* solve, drain, undrain: no body is {} */
+	o = parse_body(rq, !strcmp(url, "/v1/placement/solve") ||
+		       (path_id(url, "/v1/nodes/", IDN_MAX_NODES - 1, &id, &rest) &&
+			(!strcmp(rest, "/drain") || !strcmp(rest, "/undrain"))),
+		       err, sizeof(err));
 	if (!o)
 		return send_err(c, 400, "%s", err);
 	principal_of(c, idn_http_peer(c, &idnd_tls), who, sizeof(who));
@@ -1306,6 +1353,8 @@ static enum MHD_Result route(struct MHD_Connection *c, const char *url, const ch
 		ret = solve(c, o);
 	else if (!strcmp(url, "/v1/policies"))
 		ret = post_policy(c, o, who);
+	else if (!strcmp(rest, "/drain") || !strcmp(rest, "/undrain"))
+		ret = post_drain(c, id, !strcmp(rest, "/drain"), o);
 	else if (!strcmp(rest, "/pull")) {	/* migrate.c: pull on miss */
 		json_object *a = NULL;
 		unsigned int code = idnd_mig_pull(id, o, &a, err, sizeof(err));

@@ -114,6 +114,13 @@ struct d_node {
 				 * where orders go (a wildcard address: the locator) */
 	char kv[64];		/* its KV transfer listener "ADDR:PORT" (migrations) */
 	uint8_t role;		/* enum idnd_role: the stages of a P/D capability it serves */
+	/*
+	 * the operator's drain (POST /v1/nodes/ID/drain, persisted): its
+	 * router entry says health drain (established flows kept, no new
+	 * ones), the solver places nothing new on it, and with --migrate its
+	 * state moves off it (migrate.c, reason "draining")
+	 */
+	bool drain;
 	/* live, from heartbeats (not persisted) */
 	bool up;
 	double last_hb;		/* monotonic seconds */

@@ -5,12 +5,14 @@
  * with --migrate.
  *
  * Every MIG_PERIOD the broker loop (D.lock held) looks for nodes that are
- * now the wrong place for the state they hold: busy (heartbeat load at or
- * above --migrate-busy, 900 of 1000 by default) or about to be declared
- * down (no heartbeat for half the timeout, the agent still reachable
- * perhaps). For each kv_prefix descriptor S of such a node that names an
- * affinity token, the destination is the least loaded other node that is
- * up, not itself busy, has a KV listener ("kv" in its registration) and
+ * now the wrong place for the state they hold: draining (the operator's
+ * POST /v1/nodes/ID/drain), busy (heartbeat load at or above
+ * --migrate-busy, 900 of 1000 by default) or about to be declared down
+ * (no heartbeat for half the timeout, the agent still reachable perhaps).
+ * For each kv_prefix descriptor S of such a node that names an affinity
+ * token (every one of a draining node's, busy or not), the destination is
+ * the least loaded other node that is up, neither draining nor busy, has
+ * a KV listener ("kv" in its registration) and
  * holds a placement of a capability class the source holds; tenant and
  * session state only to a node of at least the source's trust in its
  * domain, hardware-bound state nowhere. eq. 8 (ctl/lib/migrate.h, the
@@ -376,6 +378,8 @@ static const char *wrong_place(const struct d_node *n, double now)
 {
 	if (!n->used || !n->up)
 		return NULL;	/* down: its agent cannot push any more */
+	if (n->drain)
+		return "draining";	/* the operator's: everything it holds goes */
 	if (busy(n))
 		return "busy";
 	if (now - n->last_hb > D.hb_timeout / 2)
@@ -449,7 +453,7 @@ static void consider(uint32_t src, json_object *d, const char *why, double now)
 			const struct d_node *n = &D.nodes[k];
 			bool scope_ok = idnd_scope_ok(s, n, st.scope);
 
-			if (k == src || !n->used || !n->up || busy(n) || !n->kv[0] ||
+			if (k == src || !n->used || !n->up || n->drain || busy(n) || !n->kv[0] ||
 			    !shares_class(src, k) || n->load >= best_load || (!pass && !scope_ok))
 				continue;
 			j.dst = k;

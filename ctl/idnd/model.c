@@ -520,7 +520,7 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 {
 	static const char *const top[] = { "id", "addr4", "addr6", "mem_gb", "region", "domain",
 		"net_us", "trust", "confidential", "runtime", "accelerator", "tok_ns",
-		"max_queue", "api_port", "mgmt", "kv", "region_net_us", "role", NULL };
+		"max_queue", "api_port", "mgmt", "kv", "region_net_us", "role", "drain", NULL };
 	json_object *rn;
 	struct in_addr a4;
 	struct in6_addr a6;
@@ -580,6 +580,8 @@ int idnd_node_from_json(json_object *o, struct d_node *n, char *err, size_t errl
 	if (n->kv[0] && !addr_port_ok(n->kv))
 		return ERR("field \"kv\": ADDR:PORT or [ADDR6]:PORT expected");
 	TRY(get_enum(o, "role", role_names, &n->role, err, errlen));
+	/* the stored form only: a registration's body may not carry it (api.c) */
+	TRY(get_bool(o, "drain", &n->drain, err, errlen));
 	n->used = true;
 	return 0;
 }
@@ -622,6 +624,8 @@ json_object *idnd_node_to_json(const struct d_node *n, bool live)
 		json_object_object_add(o, "kv", json_object_new_string(n->kv));
 	if (n->role)
 		json_object_object_add(o, "role", json_object_new_string(role_names[n->role % 3]));
+	if (n->drain || live)
+		json_object_object_add(o, "drain", json_object_new_boolean(n->drain));
 	if (live) {
 		json_object_object_add(o, "state", json_object_new_string(n->up ? "up" : "down"));
 		json_object_object_add(o, "heartbeats", json_object_new_int64(n->heartbeats));
@@ -864,6 +868,7 @@ int idnd_solve(struct pl_sol *sol, struct pl_inst *in, char *err, size_t errlen)
 			.id = dn->id, .mem = dn->mem_gb, .extra_ms = dn->net_us / 1000.0,
 			.region = dn->region, .domain = dn->domain, .trust = dn->trust,
 			.runtime = dn->runtime, .confidential = dn->confidential, .up = dn->up,
+			.drain = dn->drain,
 		};
 		n++;
 	}
@@ -960,7 +965,8 @@ void idnd_node_entry(const struct d_node *dn, struct idn_node *e)
 			n.flags |= IDN_NODE_F_CONFIDENTIAL;
 		n.trust = dn->trust;
 		n.domain = dn->domain;
-		n.health = dn->up ? IDN_HEALTH_UP : IDN_HEALTH_DOWN;
+		/* draining: the router keeps its flows and sends it no new ones */
+		n.health = !dn->up ? IDN_HEALTH_DOWN : dn->drain ? IDN_HEALTH_DRAIN : IDN_HEALTH_UP;
 		n.net_us = idnd_node_net_us(dn, D.loop_region);
 		/* a node of another region than this router's: its bytes cross the WAN */
 		if (dn->region != D.loop_region)
@@ -1542,6 +1548,8 @@ json_object *idnd_explain(uint32_t label, char *err, size_t errlen)
 			continue;
 		if (!dn->up)
 			why = "node down";
+		else if (dn->drain)
+			why = "node draining (keeps what it holds, gets nothing new)";
 		else if (dn->trust < c->min_trust)
 			why = "trust below the capability's minimum";
 		else if (c->privacy >= IDN_PRIV_CONFIDENTIAL && !dn->confidential)

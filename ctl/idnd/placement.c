@@ -48,6 +48,14 @@ bool pl_allowed(const struct pl_inst *in, int i, int j)
 
 	if (!n->up || n->trust < c->min_trust)
 		return false;
+	if (n->drain) {		/* only what it already holds */
+		bool held = false;
+
+		for (int k = 0; k < in->n_prev && !held; k++)
+			held = in->prev[k].cap == i && in->prev[k].node == j;
+		if (!held)
+			return false;
+	}
 	if (c->privacy >= 2 && !n->confidential)
 		return false;
 	if (c->domain_mask && !(c->domain_mask & (1u << (n->domain & 31))))

@@ -49,6 +49,9 @@ struct pl_node {
 	uint8_t runtime;	/* 0..31 */
 	bool confidential;
 	bool up;
+	/* draining (idnd: the operator's drain): it keeps the placements of
+	 * prev it has, nothing new is placed there */
+	bool drain;
 };
 
 struct pl_pair {

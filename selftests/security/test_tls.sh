@@ -105,6 +105,10 @@ refused "$L" "router certificate deletes a capability" router DELETE $URL/v1/cap
 	"(role router): needs admin"
 refused "$L" "read-only certificate reads the registry" reader GET $URL/v1/nodes "" 403 \
 	"(role read-only): needs router"
+refused "$L" "node certificate drains itself (POST /v1/nodes/1/drain)" node-1 POST \
+	$URL/v1/nodes/1/drain '{}' 403 "refused for node-1 (role node): needs admin"
+refused "$L" "router certificate undrains a node" router POST $URL/v1/nodes/1/undrain '' 403 \
+	"(role router): needs admin"
 refused "$L" "a wrong bearer token" "token=not-the-token-0123456789" GET $URL/v1/status "" 403 \
 	"no client certificate"
 lines=$(wc -l <"$L")

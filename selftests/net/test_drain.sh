@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# test_drain.sh - the operator's drain through idnd (docs/operator.md
+# "Drain a node for maintenance", docs/controller.md "Migration
+# decisions"): idnd --migrate on a router dataplane, agents A (node 1) and
+# B (node 2) with their engine emulators and KV listeners (no pull on
+# miss: B holds a session's blocks only if idnd moved them there).
+#   - a session T builds a prefix on A, the router's affinity (T, class 7)
+#     is node 1; a paced download through the VIP runs on node 1;
+#   - `idnctl node drain 1`: idnd stores it, the router's node entry says
+#     health drain; A is not busy, yet idnd weighs T's state (eq. 8,
+#     reason "draining"), A pushes it to B, B commits, the affinity points
+#     at node 2, and B serves T's next turn from the moved blocks;
+#   - no new flow to node 1 through the VIP while it drains, the download
+#     started before the drain finishes on node 1 with every byte;
+#   - bad input: an unknown node, a body with fields, bad JSON, a
+#     registration that carries "drain": clear errors, nothing changed;
+#     a node that registers again stays drained;
+#   - the drain survives an idnd restart (SQLite): node entry still drain;
+#   - `idnctl node undrain 1`: health up, node 1 takes VIP flows again.
+# The roles (admin only) are checked by selftests/security/test_tls.sh.
+# TAP output; exit 4 when the machine cannot run it.
+if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
+	IDN_TEST_UNSHARED=1 exec unshare -m --propagation private "$0" "$@"
+fi
+
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/topo.sh"
+
+require_root
+require_cmd ip nsenter curl jq python3 ethtool findmnt
+AGENT=$BUILD/idn-agent
+require_file "$AGENT" "$BUILD/idnd" "$IDNCTL" "$BUILD/bpf/idn_pass.bpf.o" \
+	"$BUILD/bpf/idn_steer.bpf.o" "$BUILD/bpf/idn_node.bpf.o"
+probe_netns || skip_all "cannot create network namespaces"
+probe_bpffs || skip_all "cannot mount bpffs"
+
+topo_setup 2 || { tap_fail "test bed setup"; tap_done; }
+topo_dataplane || { tap_fail "dataplane attach"; tap_done; }
+on_cleanup topo_dataplane_detach
+URL=http://127.0.0.1:8787
+AURL=http://127.0.0.1:8000 BURL=http://127.0.0.1:8001
+api() { in_ns "$NS_RTR" curl -s -m 5 "$@"; }
+post() { api -o /dev/null -w '%{http_code}' -X POST --data-binary "$2" "$URL$1"; }
+ictl() { in_ns "$NS_RTR" "$IDNCTL" --insecure -C $URL "$@"; }
+aff_node() {
+	in_ns "$NS_RTR" "$IDNCTL" -P "$PIN/rtr" -j dp affinity "$1" "$2" 2>/dev/null |
+		jq -r '.node // empty'
+}
+aff_set() { in_ns "$NS_RTR" "$IDNCTL" -P "$PIN/rtr" dp affinity "$1" "$2" node "$3" >/dev/null; }
+# the router's node entry: its health
+health() { ctl -j node show id "$1" 2>/dev/null | jq -r '(if type == "array" then .[0] else . end).health'; }
+drainf() { api "$URL/v1/nodes" | jq -r ".[] | select(.id == $1) | .drain"; }
+poll_until() { local n=$1; shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 0.05; done; return 1; }
+T=4811 CLS=7
+hx() { printf '%016x' "$1"; }
+
+start_idnd() {
+	bg_ns "$NS_RTR" "$TMPD/idnd.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/idnd.db" \
+		-P "$PIN/rtr" -t 60000 --migrate -v
+	IDND_PID=$BG_PID
+	poll_until 100 api -o /dev/null "$URL/v1/status"
+}
+start_idnd
+ENG=(--speed 0.05 --max-seqs 2 --block-tokens 16 --kv-capacity-tokens 65536
+     --kv-bytes-per-token 256 --kv-insecure --kv-transport tcp --hb-ms 100 -v)
+start_agent() {	# start_agent ID PORT KVPORT PEERPORT
+	bg_ns "$NS_RTR" "$TMPD/agent$1.log" "$AGENT" --insecure --node-id "$1" \
+		--addr4 "10.20.$1.2" --key "$TMPD/node$1.key" --controller $URL \
+		--listen "127.0.0.1:$2" --kv-listen "127.0.0.1:$3" \
+		--kv-peers "127.0.0.1:$4" "${ENG[@]}"
+}
+start_agent 1 8000 9100 9101
+start_agent 2 8001 9101 9100
+upn() { [ "$(api "$URL/v1/nodes" | jq -r "[.[] | select(.state == \"up\" and .kv != null)] | length")" = 2 ]; }
+poll_until 400 upn
+tap_result "agents A (node 1) and B (node 2) registered with KV listeners, up" $? \
+	"$(api "$URL/v1/nodes" | jq -c '[.[] | {id, state, kv}]')"
+
+# class 7: one variant per node (each needs 60 % of a node's memory)
+mem=$(api "$URL/v1/nodes" | jq '[.[] | .mem_gb] | min * 0.6')
+post /v1/caps "{\"class\":7,\"variant\":0,\"name\":\"chat\",\"resources\":{\"mem_gb\":$mem}}" >/dev/null
+post /v1/caps "{\"class\":7,\"variant\":1,\"name\":\"chat1\",\"resources\":{\"mem_gb\":$mem}}" >/dev/null
+post /v1/demand '{"cap":1792,"region":0,"rps":1}' >/dev/null
+post /v1/demand '{"cap":1793,"region":0,"rps":1}' >/dev/null
+post /v1/placement/solve '{}' >/dev/null
+pl=$(api "$URL/v1/placement" | jq -c '[.[] | .node] | sort')
+# the variant node 1 holds: the VIP's capability (its plan: node 1 alone)
+V1=$(api "$URL/v1/placement" | jq -r '.[] | select(.node == 1) | .cap % 256')
+[ "$pl" = "[1,2]" ] && [ -n "$V1" ] && ctl vip add $TOPO_VIP4 port 80 proto tcp cap "7/$V1" tier 1
+tap_result "class 7 on both nodes; VIP for 7/$V1 (node 1's)" $? "$pl"
+vipw() { who "http://$TOPO_VIP4/" -m 2; }
+poll_until 100 eval '[ "$(vipw)" = node1 ]'
+tap_result "through the VIP: node 1 answers" $? "$(vipw)"
+
+words() { python3 -c "import sys; print(' '.join('$1%d' % i for i in range(int(sys.argv[1]))))" "$2"; }
+complete() { api -H "X-IDN-Token: $2" "$1/v1/completions" -d "{\"prompt\":\"$3\",\"max_tokens\":2}"; }
+cached() { jq -r '.usage.prompt_tokens_details.cached_tokens // 0' <<<"$1"; }
+pt=$(words d 600)
+for _ in 1 2 3; do complete $AURL $T "$pt" >/dev/null; done
+aff_set $T $CLS 1
+desc() { api "$URL/v1/nodes/1/state" | jq -e --arg t "$(hx "$1")" \
+	'[.descriptors[] | select(.token == $t and .hits >= .blocks)] | length == 1' >/dev/null; }
+poll_until 100 desc $T
+c=$(cached "$(complete $BURL 4899 "$pt")")
+[ "$(health 1)" = up ] && [ "$(drainf 1)" = false ] && [ "$c" = 0 ] &&
+	[ -z "$(api "$URL/v1/migrations" | jq -r '.[]')" ]
+tap_result "A holds T's prefix (B does not: $c cached), affinity node 1, health up, no migration" $? \
+	"$(health 1) $(drainf 1) $(api "$URL/v1/migrations" | jq -c .)"
+
+# a download on node 1, paced over ~6 s, started before the drain
+BIG=1500000 RATE=250000
+bg_ns "$NS_CLI" "$TMPD/dl.log" curl -s -o /dev/null -m 60 -w '%{http_code} %{size_download}\n' \
+	"http://$TOPO_VIP4/bytes/$BIG?rate=$RATE"
+DL=$BG_PID
+sleep 1
+
+# ---- drain
+lines=$(wc -l <"$TMPD/idnd.db.audit" 2>/dev/null || echo 0)
+out=$(ictl node drain 1 2>&1)
+rc=$?
+[ $rc = 0 ] && grep -q "draining" <<<"$out" && [ "$(drainf 1)" = true ] && [ "$(health 1)" = drain ] &&
+	[ "$(health 2)" = up ]
+tap_result "idnctl node drain 1: stored, the router's entry for node 1 says health drain" $? \
+	"rc $rc: $out; health $(health 1)"
+tail -n +$((lines + 1)) "$TMPD/idnd.db.audit" 2>/dev/null |
+	jq -e -s 'map(select(.method == "POST" and .what == "/v1/nodes/1/drain" and .status == 200)) | length == 1' >/dev/null
+tap_result "the drain is audited" $? "$(tail -2 "$TMPD/idnd.db.audit" 2>/dev/null)"
+moved() { [ "$(api "$URL/v1/migrations" | jq -r --arg t "$(hx "$1")" \
+	'[.[] | select(.token == $t)] | last | .result')" = moved ]; }
+poll_until 400 moved $T
+m=$(api "$URL/v1/migrations" | jq -c --arg t "$(hx $T)" '[.[] | select(.token == $t)] | last')
+jq -e '.from == 1 and .to == 2 and (.why | test("draining")) and .net_us > 0' <<<"$m" >/dev/null
+tap_result "A not busy ($(api "$URL/v1/nodes" | jq '.[] | select(.id == 1) | .load')): T's state moved 1 -> 2 for \"draining\" (eq. 8)" \
+	$? "$m $(grep MIGRATE "$TMPD/idnd.log" | tail -3)"
+[ "$(aff_node $T $CLS)" = 2 ]
+tap_result "after B's commit: affinity (T, class 7) -> node 2" $? "node $(aff_node $T $CLS)"
+out=$(complete $BURL $T "$pt")
+c=$(cached "$out")
+[ "${c:-0}" -ge 512 ]
+tap_result "B serves T's next turn from the moved blocks ($c cached tokens)" $? "$out"
+
+n1=0
+for _ in 1 2 3 4 5; do [ "$(vipw)" = node1 ] && n1=$((n1 + 1)); done
+[ $n1 = 0 ]
+tap_result "while node 1 drains no new flow through the VIP reaches it ($n1 of 5)" $?
+wait "$DL"
+read -r dcode dsize <"$TMPD/dl.log"
+[ "$dcode" = 200 ] && [ "$dsize" = "$BIG" ]
+tap_result "the download started before the drain finishes on node 1 ($dcode, $dsize of $BIG bytes)" $? \
+	"$(cat "$TMPD/dl.log")"
+
+# ---- bad input
+r=$(api -X POST "$URL/v1/nodes/77/drain")
+code=$(post /v1/nodes/77/drain '')
+out=$(ictl node drain 77 2>&1)
+rc=$?
+[ "$code" = 404 ] && jq -e '.error | test("node 77 is not registered")' <<<"$r" >/dev/null &&
+	[ $rc = 1 ] && grep -q "HTTP 404: node 77 is not registered" <<<"$out"
+tap_result "an unknown node: 404 \"not registered\"; idnctl says so, exit 1" $? "$code $r / $rc $out"
+r=$(api -X POST "$URL/v1/nodes/2/drain" -d '{"why":"x"}')
+code=$(post /v1/nodes/2/drain '{"why":"x"}')
+code2=$(post /v1/nodes/2/undrain '{"id":')
+code3=$(post /v1/nodes/x/drain '')
+out=$(ictl node drain two 2>&1)
+rc=$?
+out2=$(ictl node drain 2 3 2>&1)
+rc2=$?
+[ "$code" = 400 ] && jq -e '.error | test("unknown field \"why\"")' <<<"$r" >/dev/null &&
+	[ "$code2" = 400 ] && [ "$code3" = 404 ] && [ $rc != 0 ] && [ $rc2 != 0 ] &&
+	[ "$(drainf 2)" = false ] && [ "$(health 2)" = up ]
+tap_result "a body with fields, bad JSON, a bad id, bad idnctl arguments: refused, node 2 untouched" $? \
+	"$code $r $code2 $code3 / $rc $out / $rc2 $out2"
+r=$(api -X POST "$URL/v1/nodes" -d '{"id":3,"addr4":"10.20.3.2","mem_gb":8,"drain":false}')
+code=$(post /v1/nodes '{"id":3,"addr4":"10.20.3.2","mem_gb":8,"drain":false}')
+[ "$code" = 400 ] && jq -e '.error | test("drain")' <<<"$r" >/dev/null &&
+	[ "$(api "$URL/v1/nodes" | jq '[.[] | select(.id == 3)] | length')" = 0 ] && [ "$(drainf 1)" = true ]
+tap_result "a registration carrying \"drain\": 400 (the operator's field), nothing registered" $? "$code $r"
+# the agent registers again (a restart): still drained
+kill -TERM "$(in_ns "$NS_RTR" ss -Hltnp 'sport = :8000' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)" 2>/dev/null
+sleep 0.5
+start_agent 1 8000 9100 9101
+reg() { [ "$(api "$AURL/v1/agent" | jq -r .registered)" = true ]; }
+poll_until 400 reg
+[ "$(drainf 1)" = true ] && [ "$(health 1)" = drain ]
+tap_result "node 1's agent registers again: node 1 still drains" $? "$(drainf 1) $(health 1)"
+
+# ---- restart: the drain comes back from the store
+kill -TERM "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
+start_idnd
+poll_until 200 eval '[ "$(drainf 1)" = true ] && [ "$(health 1)" = drain ]'
+tap_result "idnd restarted: node 1 still drains (store), its entry health drain" $? \
+	"$(drainf 1) $(health 1) $(api "$URL/v1/nodes" | jq -c '[.[] | {id, state, drain}]')"
+
+# ---- undrain
+out=$(ictl -j node undrain 1 2>"$TMPD/err")
+rc=$?
+[ $rc = 0 ] && jq -e '.drain == false' <<<"$out" >/dev/null && [ "$(drainf 1)" = false ] &&
+	[ "$(health 1)" = up ]
+tap_result "idnctl node undrain 1: health up" $? "rc $rc $out $(cat "$TMPD/err") $(health 1)"
+poll_until 100 eval '[ "$(vipw)" = node1 ]'
+tap_result "through the VIP: node 1 answers again" $? "$(vipw)"
+grep -h "MIGRATE\|drain" "$TMPD/idnd.log" | sed "s/^/# /" | tail -6
+tap_done
