@@ -8,7 +8,8 @@
  * ILP (with its extra rows) and the memory-free bound agree with
  * exhaustive enumeration; a reduced scale-tier instance (400x1000, 20
  * regions) is solved in full: every capability worth placing placed,
- * within 2 % of the memory-free lower bound, local search run.
+ * within 2 % of the memory-free lower bound, local search run. A
+ * draining node keeps its placements and gets no new one.
  */
 #include <errno.h>
 #include <math.h>
@@ -327,6 +328,49 @@ static void test_churn(void)
 	pl_inst_free(&in);
 }
 
+/* a draining node keeps what it holds (prev) and gets nothing new, however the demand grows */
+static void test_drain(void)
+{
+	struct pl_gen g = { 60, 30, 6, 77, 1.0 };
+	struct pl_inst in;
+	struct pl_sol a, b;
+	int added = 0, kept = 0, held = 0;
+
+	if (!ASSERT_EQ(pl_gen_instance(&g, &in), 0, "gen") ||
+	    !ASSERT_EQ(pl_solve(&in, NULL, &a), 0, "solve"))
+		return;
+	for (int j = 0; j < in.n_nodes; j += 3)
+		in.nodes[j].drain = true;
+	for (int t = 0; t < a.n; t++)
+		held += in.nodes[a.x[t].node].drain;
+	in.prev = a.x;
+	in.n_prev = a.n;
+	pl_gen_shift(&in, 0.50, 9);
+	for (int i = 0; i < in.n_caps; i++)	/* three times the demand: more replicas wanted */
+		for (int r = 0; r < in.n_regions; r++)
+			in.caps[i].demand[r] *= 3;
+	if (!ASSERT_EQ(pl_solve(&in, NULL, &b), 0, "re-solve"))
+		return;
+	for (int t = 0; t < b.n; t++) {
+		bool was = false;
+
+		if (!in.nodes[b.x[t].node].drain)
+			continue;
+		for (int k = 0; k < a.n; k++)
+			was |= a.x[k].cap == b.x[t].cap && a.x[k].node == b.x[t].node;
+		added += !was;
+		kept += was;
+	}
+	printf("# draining nodes held %d placements; after 3x demand: %d kept, %d new there; "
+	       "%d -> %d placements in all\n", held, kept, added, a.n, b.n);
+	ASSERT_TRUE(held > 0, "the draining nodes held placements");
+	ASSERT_EQ(added, 0, "nothing new placed on a draining node");
+	ASSERT_TRUE(b.n > a.n, "the demand got more placements elsewhere");
+	pl_sol_free(&a);
+	pl_sol_free(&b);
+	pl_inst_free(&in);
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -337,6 +381,7 @@ int main(void)
 	TAP_RUN(test_constraints);
 	TAP_RUN(test_evaluate_rejects);
 	TAP_RUN(test_churn);
+	TAP_RUN(test_drain);
 	TAP_RUN(test_lp_bound);
 	TAP_RUN(test_vs_cbc);
 	return tap_done();
