@@ -18,7 +18,11 @@
 #     registration that carries "drain": clear errors, nothing changed;
 #     a node that registers again stays drained;
 #   - the drain survives an idnd restart (SQLite): node entry still drain;
-#   - `idnctl node undrain 1`: health up, node 1 takes VIP flows again.
+#   - `idnctl node undrain 1`: health up, node 1 takes VIP flows again;
+#   - distributed mode (with etcd; skipped without): replicas a (leader,
+#     the router's maps) and b, a second router fed by a watcher: a drain
+#     reaches both routers (nodes/1 carries it), b takes over with node 1
+#     still drained, its undrain reaches the watcher's router.
 # The roles (admin only) are checked by selftests/security/test_tls.sh.
 # TAP output; exit 4 when the machine cannot run it.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
@@ -202,4 +206,53 @@ tap_result "idnctl node undrain 1: health up" $? "rc $rc $out $(cat "$TMPD/err")
 poll_until 100 eval '[ "$(vipw)" = node1 ]'
 tap_result "through the VIP: node 1 answers again" $? "$(vipw)"
 grep -h "MIGRATE\|drain" "$TMPD/idnd.log" | sed "s/^/# /" | tail -6
+
+# ---- distributed mode (with etcd; skipped without): the drain in nodes/ID
+if ! command -v etcd >/dev/null; then
+	tap_skip "distributed mode: the drain through etcd" "etcd not installed (Debian etcd-server)"
+	tap_done
+fi
+kill -TERM "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
+EP=$((10000 + RANDOM % 20000))	# below the ephemeral port range
+ETCD=http://127.0.0.1:$EP
+start_etcd "$NS_RTR" "$ETCD" || { tap_fail "etcd up" "$(tail -5 "$TMPD/etcd.log")"; tap_done; }
+# replica a leads on idnd's port with the router's maps, b follows; the
+# agents register again with a (their heartbeats answered 404 first)
+bg_ns "$NS_RTR" "$TMPD/idnd-a.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/a.db" \
+	-P "$PIN/rtr" -t 60000 --migrate -v -E "$ETCD" -N a
+PID_A=$BG_PID
+leader() { [ "$(api "http://127.0.0.1:$1/v1/status" | jq -r .leader)" = true ]; }
+poll_until 200 leader 8787
+bg_ns "$NS_RTR" "$TMPD/idnd-b.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/b.db" \
+	-p 8788 -P none -t 60000 --migrate -v -E "$ETCD" -N b
+poll_until 200 api -o /dev/null http://127.0.0.1:8788/v1/status
+poll_until 400 upn
+# a second router fed only by a watcher (idnd -W)
+ip -n "$NS_RTR" link add dr0 type veth peer name dr1
+ip -n "$NS_RTR" link set dr0 up; ip -n "$NS_RTR" link set dr1 up
+mkdir -p "$PIN/rtr2"
+c2() { in_ns "$NS_RTR" "$IDNCTL" -P "$PIN/rtr2" "$@"; }
+check "second router's dataplane attached" c2 dp attach dev dr0
+on_cleanup 'c2 dp detach dev dr0 >/dev/null 2>&1'
+bg_ns "$NS_RTR" "$TMPD/watch.log" "$BUILD/idnd" -v -W -E "$ETCD" -P "$PIN/rtr2"
+health2() { c2 -j node show id "$1" 2>/dev/null | jq -r '(if type == "array" then .[0] else . end).health'; }
+wait_for 20 '[ "$(health2 1)" = up ] && [ "$(health2 2)" = up ]'
+tap_result "etcd mode: a leads, both agents up, the watcher's router has both nodes up" $? \
+	"$(health2 1) $(health2 2) $(tail -3 "$TMPD/watch.log")"
+ictl node drain 1 >/dev/null 2>&1
+wait_for 10 '[ "$(health2 1)" = drain ]'
+[ "$(health2 1)" = drain ] && [ "$(health 1)" = drain ] && [ "$(health2 2)" = up ]
+tap_result "drain through the leader: both routers' entries for node 1 say drain (nodes/1 carries it)" $? \
+	"$(health 1) $(health2 1) $(grep 'node 1' "$TMPD/watch.log" | tail -2)"
+kill -9 "$PID_A"; wait "$PID_A" 2>/dev/null
+poll_until 400 leader 8788
+lb=$?
+drainb() { api http://127.0.0.1:8788/v1/nodes | jq -r '.[] | select(.id == 1) | .drain'; }
+[ $lb = 0 ] && [ "$(drainb)" = true ]
+tap_result "a killed: b leads and has node 1 drained (loaded from etcd)" $? \
+	"leader $lb drain $(drainb)"
+code=$(api -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8788/v1/nodes/1/undrain)
+wait_for 10 '[ "$(health2 1)" = up ]'
+[ "$code" = 200 ] && [ "$(drainb)" = false ] && [ "$(health2 1)" = up ]
+tap_result "undrain on b: the watcher's router has node 1 up again" $? "$code $(drainb) $(health2 1)"
 tap_done
