@@ -64,10 +64,9 @@ wait_for() {	# wait_for FILE PATTERN [SECONDS]
 }
 up() { curl -s -o /dev/null -m 5 "http://$1/v1/agent/key"; }
 wait_up() {	# wait_up HOST:PORT SECONDS
-	n=0
+	e=$(($(cut -d. -f1 /proc/uptime) + $2))
 	until up "$1"; do
-		n=$((n + 1))
-		[ $n -gt $(($2 * 5)) ] && return 1
+		[ "$(cut -d. -f1 /proc/uptime)" -ge $e ] && return 1
 		sleep 0.2
 	done
 }
@@ -142,11 +141,21 @@ if [ "$ROLE" = b ]; then
 	t $? "agent B up, --kv-transport rdma on $DEV (active MTU 4096), KV listener $B:9101" \
 		$W/b.log
 	echo "# pair b: waiting for A's orders on :7070"
-	# A's orders; A ends with "done" (also when it fails early); bounded
-	# in case A never comes
+	# A's orders, one per connection, answered "ok" once written down (nc
+	# -e: the connection stays open until the order is read); A ends with
+	# "done" (also when it fails early); bounded in case A never comes
+	cat >$W/order.sh <<-EOS
+	#!/bin/sh
+	read -r o
+	echo "\$o" >$W/order
+	echo ok
+	EOS
+	chmod +x $W/order.sh
 	killed=0
 	while :; do
-		o=$(timeout 280 nc -l -p 7070)
+		rm -f $W/order
+		timeout 280 nc -l -p 7070 -e $W/order.sh
+		o=$(cat $W/order 2>/dev/null)
 		case $o in
 		killmid)
 			# the wrong key came before this: refused in the handshake, logged
@@ -197,9 +206,9 @@ if [ "$ROLE" = b ]; then
 fi
 
 # ---- role a: drives the test ------------------------------------------------
-order() {	# order WORD: to B's order loop (retried while B is not listening yet)
+order() {	# order WORD: to B's order loop (retried until B says ok)
 	n=0
-	until echo "$1" | nc -w 10 $B 7070 2>/dev/null; do
+	until [ "$(echo "$1" | nc -w 10 $B 7070 2>/dev/null)" = ok ]; do
 		n=$((n + 1))
 		[ $n -gt 50 ] && return 1
 		sleep 0.2
@@ -251,8 +260,9 @@ req 127.0.0.1:8000 101 116 >/dev/null
 push 9000 101 116 $W/push2.json
 [ "$(tail -1 $W/push2.json)" = 200 ] && grep -q '"transport": *"rdma"' $W/push2.json &&
 	grep -q '"bytes": *1048576' $W/push2.json &&
-	grep -q "4 queue pairs, connection reused" $W/push2.json
-t $? "a second push (16 blocks) reuses the pooled connection" $W/push2.json
+	grep -q "4 queue pairs, connection reused, stage granted ahead" $W/push2.json
+t $? "a second push (16 blocks) reuses the pooled connection and writes at once into the stage B granted ahead" \
+	$W/push2.json
 c=$(req $B:8001 101 116 | cached)
 [ -n "$c" ] && [ "$c" -ge 240 ]
 t $? "agent B serves the second prefix from cache (cached $c of 256)"
@@ -291,12 +301,7 @@ t $? "agent B killed mid-transfer: a clean 502 (rdma, no fallback; the retry ref
 	$W/push4.json
 # 5. B back (an empty cache): the dead pooled connections are not reused
 order restart
-n=0
-until up $B:8001; do
-	n=$((n + 1))
-	[ $n -gt 150 ] && break
-	sleep 0.2
-done
+wait_up $B:8001 60
 push 9000 1 64 $W/push5.json
 [ "$(tail -1 $W/push5.json)" = 200 ] && grep -q '"transport": *"rdma"' $W/push5.json &&
 	grep -q '"bytes": *4194304' $W/push5.json &&
