@@ -42,8 +42,17 @@
  *   receiver: checks each entry as it comes (bounds, repeats, hash) while
  *       the later slices are still moving; at DONE every slice must have
  *       been checked: applies the transfer (same commit as TCP) and SENDs
- *       RESULT {status}. A failed check answers RESULT at once and closes
- *       the connection; that stage is deregistered, never reused.
+ *       RESULT {status, addr, rkey, total}: after a success, a stage of at
+ *       most KVR_STANDING_MAX bytes stays reserved to this connection and
+ *       is granted ahead for its next transfer (addr, rkey, its length in
+ *       total; rkey 0: none). A failed check answers RESULT at once and
+ *       closes the connection; that stage is deregistered, never reused.
+ *   standing grant: a sender whose next transfer fits the stage granted
+ *       ahead puts its addr and rkey in REQ and writes at once, without
+ *       waiting for GRANT (one round trip less); the receiver takes that
+ *       stage when both match the one it reserved, and answers a refusal
+ *       of such a REQ with RESULT (the sender waits for no GRANT) and
+ *       closes the connection.
  * The receiver's destination is untouched unless everything verified; a
  * sender that vanishes (DISCONNECTED, QP error, timeout) fails the receive.
  */
@@ -70,7 +79,8 @@
 #define KVR_MAX_DEV	8
 #define KVR_MAGIC_PRIV	0x5244584bU	/* "KXDR" */
 #define KVR_MAGIC_MSG	0x4d52584bU	/* "KXRM" */
-#define KVR_VERSION	3		/* 3: authenticated, pooled, several QPs */
+#define KVR_VERSION	4		/* 3: authenticated, pooled, several QPs;
+					 * 4: standing grants */
 #define KVR_F_KEY	1U		/* private data flag: this end has a KV key */
 #define KVR_WINDOW	16		/* RDMA WRITEs in flight per queue pair */
 #define KVR_QPS		4		/* queue pairs (connections) per transfer */
@@ -81,6 +91,7 @@
 #define KVR_POOL	4		/* idle connection groups kept per peer */
 #define KVR_IDLE_MS	30000		/* sender: an idle group is closed after */
 #define KVR_RX_IDLE_MS	60000		/* receiver: an idle connection is closed after */
+#define KVR_STANDING_MAX (4ULL << 20)	/* receiver: largest stage granted ahead */
 #define KVR_WR_MSG	0x100ULL	/* wr_id of SENDs + slot; recvs are 0..NRECV-1 */
 #define KVR_WR_DATA	0x1000ULL	/* + slice index */
 
@@ -146,6 +157,8 @@ struct conn {
 	struct r_priv me, peer;		/* private data as sent / as received */
 	bool have_peer;
 	struct kvx_rdma_info info;
+	struct stage *standing;		/* receiver: the stage granted ahead in our
+					 * last RESULT on this connection */
 };
 
 /* a sender's connections to one peer, used by one transfer at a time */
@@ -155,6 +168,9 @@ struct grp {
 	struct conn c[KVR_MAXQP];
 	struct timespec last;
 	struct grp *next;
+	uint64_t sg_addr, sg_len;	/* the receiver's stage granted ahead (in */
+	uint32_t sg_rkey;		/* its last RESULT), 0: none */
+	bool sg_used;			/* the last transfer wrote into it at once */
 };
 
 static void grp_close(struct grp *g);
@@ -896,18 +912,27 @@ static int rx_serve(struct conn *c, const struct r_msg *m)
 	struct w_hello h = { .magic = KVX_MAGIC_HELLO, .ver = KVX_VERSION, .nstreams = 1,
 			     .dst_arena = m->dst_arena, .xfer = m->xfer, .total = m->total,
 			     .nslices = m->nslices };
-	struct stage *st = NULL;
+	struct stage *st = NULL, *sg = c->standing;
 	struct rx *t;
 	char why[160] = "";
-	bool keep = false;
+	bool keep = false, ahead = false;
 	int rc = 0, ms;
+	/* the sender writes into the stage we granted ahead (both match) */
+	bool pre = sg && m->rkey && m->rkey == sg->mr->rkey &&
+		   m->addr == (uintptr_t)sg->buf && m->total <= sg->len;
 
+	c->standing = NULL;
+	if (pre)
+		st = sg;
+	else
+		stage_put(x, sg);
 	pthread_mutex_lock(&x->mu);
 	x->st.rx_last_rdma = c->info;
 	t = kvx_rx_get_locked(x, &h, false, &rc);
 	pthread_mutex_unlock(&x->mu);
 	if (t) {
-		st = stage_get(x, c->dev, m->total);
+		if (!st)
+			st = stage_get(x, c->dev, m->total);
 		if (!st) {
 			rc = -ENOMEM;
 			pthread_mutex_lock(&x->mu);
@@ -924,7 +949,17 @@ static int rx_serve(struct conn *c, const struct r_msg *m)
 	}
 	ans.status = rc;
 	ans.xfer = m->xfer;
-	if (post_msg(c, &ans, MSG_HDR)) {
+	if (pre) {
+		/* no GRANT awaited: a refusal is the answer, and the writes
+		 * that may be landing end with the connection */
+		if (rc) {
+			ans.type = M_RESULT;
+			ans.addr = ans.rkey = 0;
+			if (!post_msg(c, &ans, MSG_HDR))
+				drain_sends(c, 2000);
+			goto out;
+		}
+	} else if (post_msg(c, &ans, MSG_HDR)) {
 		rc = -EIO;
 		goto out;
 	}
@@ -974,6 +1009,13 @@ static int rx_serve(struct conn *c, const struct r_msg *m)
 		}
 	}
 	ans = (struct r_msg){ .type = M_RESULT, .status = rc, .xfer = m->xfer };
+	if (!rc && keep && st->len <= KVR_STANDING_MAX) {
+		/* kept for this connection's next transfer, granted now */
+		ahead = true;
+		ans.addr = (uintptr_t)st->buf;
+		ans.rkey = st->mr->rkey;
+		ans.total = st->len;
+	}
 	if (post_msg(c, &ans, MSG_HDR))
 		keep = false;
 	if (!keep)
@@ -989,7 +1031,9 @@ out:
 	pthread_mutex_unlock(&x->mu);
 	if (!keep && st)
 		conn_close(c);		/* no write of this peer lands after this */
-	if (keep)
+	if (keep && ahead)
+		c->standing = st;
+	else if (keep)
 		stage_put(x, st);
 	else
 		stage_free(st);
@@ -1057,6 +1101,7 @@ static void *rx_conn(void *arg)
 	}
 out:
 	conn_close(&c);
+	stage_free(c.standing);		/* after the close: no write lands in it */
 	pthread_mutex_lock(&x->mu);
 	x->rx_threads--;
 	pthread_cond_broadcast(&x->cv);
@@ -1551,8 +1596,20 @@ static int tx_run(struct grp *g, struct tx *t, const struct tslice *sl, uint32_t
 		snprintf(why, wl, "arena %u has no rdma registration", t->src_arena);
 		return -ENOENT;
 	}
+	/* the stage granted ahead in the last RESULT, when this fits: write at
+	 * once (a grant as good as GRANT's; REQ names it, RC orders REQ before
+	 * the first queue pair's writes and DONE) */
+	g->sg_used = g->sg_rkey && total <= g->sg_len;
+	if (g->sg_used) {
+		req.addr = g->sg_addr;
+		req.rkey = g->sg_rkey;
+	}
+	g->sg_rkey = 0;			/* the next RESULT grants again */
 	rc = post_msg(c0, &req, MSG_HDR);
-	if (!rc)
+	if (!rc && g->sg_used)
+		grant = (struct r_msg){ .type = M_GRANT, .xfer = t->id, .addr = req.addr,
+					.rkey = req.rkey };
+	else if (!rc)
 		rc = wait_msg(c0, ms, &grant);
 	if (!rc && (grant.type != M_GRANT || grant.xfer != t->id))
 		rc = -EPROTO;
@@ -1699,6 +1756,10 @@ static int tx_run(struct grp *g, struct tx *t, const struct tslice *sl, uint32_t
 	if (rc) {
 		rc = rc < 0 ? rc : -EPROTO;
 		snprintf(why, wl, "peer %s rejected the transfer: %s", t->peer, strerror(-rc));
+	} else if (s.res.rkey && s.res.total) {
+		g->sg_addr = s.res.addr;	/* granted ahead for the next one */
+		g->sg_len = s.res.total;
+		g->sg_rkey = s.res.rkey;
 	}
 out:
 	if (bad_mr)
@@ -1745,7 +1806,8 @@ int kvr_send(struct tx *t, const struct tslice *sl, uint32_t nsl, uint64_t total
 				 "%d queue pairs, connection %s; %s; connect+grant %.0f ms, "
 				 "writes %.0f ms, verify+commit %.0f ms",
 				 (unsigned long long)total, nsl, t->peer, g->n,
-				 reused ? "reused" : "new", mtu, tm[0] * 1e3,
+				 !reused ? "new" : g->sg_used ? "reused, stage granted ahead" :
+				 "reused", mtu, tm[0] * 1e3,
 				 (tm[1] - tm[0]) * 1e3, (kvx_since(&t0) - tm[1]) * 1e3);
 			pool_put(x, g);
 			return 0;
