@@ -98,6 +98,9 @@ struct agent_cfg {
 					   their holder on a miss (http.c, pull_on_miss()) */
 	uint32_t pd_cache_ms;		/* --pd-cache-ms: stage 2's answers kept this long
 					   (pd.c), 0 = ask idnd every request */
+	bool pd_handoff;		/* --pd-handoff auto|off: two-stage requests' client
+					   connections handed to the decode node (handoff.c) */
+	char handoff_map[256];		/* --handoff-map: the node's pinned idn_handoff */
 	char key_path[256];		/* Ed25519 node key, "" = default path */
 	char tele_key[256];		/* --tele-key FILE: telemetry key without idnd, "" = none */
 	char enrol_stmt[256];		/* --enrol-statement FILE (idnctl node sign enrol) */
@@ -797,6 +800,12 @@ struct agent {
 	 * help); found by VIP but idnd not answering (unreachable, an error) */
 	uint64_t pd_not_two_stage, pd_ambiguous, pd_unknown;	/* atomic */
 	struct pd_cache *pdc;		/* stage 2's answers, recent (pd.c) */
+	/* ... their client connections handed to the decode node, hand-offs that
+	 * fell back to the relay; decode side: connections taken over */
+	IDN_ATOMIC(uint64_t) pd_handed_off, pd_handoff_fallback, pd_handoff_taken;
+	int handoff_map_fd;		/* --handoff-map, opened on first use; -1: not yet */
+	uint8_t pd_key[32];		/* the KV key (--kv-key): authenticates hand-offs */
+	bool pd_key_set;
 	uint64_t kv_pull_asked, kv_pull_got, kv_pull_late;	/* pull on miss (atomic) */
 	IDN_ATOMIC(int) stop;		/* set by the signal handler: lock-free */
 };
@@ -814,6 +823,7 @@ struct pd_target {
 	uint64_t generation;		/* idnd's plan generation */
 	char kv[128];			/* its KV listener ADDR:PORT */
 	char api[160];			/* http://ADDR:PORT, its inference listener */
+	char addr4[16];			/* its IPv4 locator, "" = none (no hand-off) */
 };
 
 /* what stage 2 is asked for: a capability, or the request's VIP and model */
@@ -852,6 +862,36 @@ int pd_cache_init(struct agent *a);
 void pd_cache_free(struct agent *a);
 /* stage 2's answers cached: hits, misses (asked idnd), picks dropped */
 void pd_cache_counts(struct agent *a, uint64_t *hits, uint64_t *misses, uint64_t *dropped);
+
+/*
+ * Connection hand-off (handoff.c): a client's TCP connection moved to the
+ * decode node, which answers the client directly.
+ */
+#include <netinet/tcp.h>
+struct ho_state {
+	struct sockaddr_in local, peer;	/* VIP:port, client:port */
+	uint32_t snd_seq, rcv_seq;	/* snd_nxt (all acknowledged), rcv_nxt */
+	uint32_t mss, ts;		/* MSS clamp, TSval clock now */
+	struct tcp_repair_window win;
+	uint8_t opts;			/* TCPI_OPT_* */
+	uint8_t snd_wscale, rcv_wscale;
+};
+struct json_object;
+/* freeze fd (TCP_REPAIR) after checking nothing is in flight; its state */
+int ho_freeze(int fd, struct ho_state *s, char *why, size_t wl);
+void ho_thaw(int fd);			/* out of repair, nothing sent */
+void ho_drop(int fd);			/* a bare socket under fd: the frozen one goes silently */
+struct json_object *ho_state_json(const struct ho_state *s);
+int ho_state_parse(struct json_object *o, struct ho_state *s);
+/* the connection rebuilt here (repair mode still), req in its receive queue */
+int ho_restore(const struct ho_state *s, const char *req, size_t len, int *fd, char *why,
+	       size_t wl);
+int ho_commit(int fd);			/* out of repair mode: it is this node's */
+int ho_map_open(const char *path);
+int ho_map_set(int mfd, const struct ho_state *s, uint32_t node4);
+void ho_map_del(int mfd, const struct ho_state *s);
+int ho_pend_add(uint64_t id, int fd, const struct sockaddr_in *peer);
+int ho_pend_take(uint64_t id, int *fd, struct sockaddr_in *peer);
 
 #define PD_FWD_MAX (64u << 20)		/* an answer relayed: at most this much buffered */
 /* the request handed to the decode node; its answer, relayed */

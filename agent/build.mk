@@ -11,7 +11,7 @@
 # node's own lease in distributed mode (--etcd, agent/ctlclient.c)
 AGENT_LIB_SRCS := agent/config.c agent/profile.c agent/kvcache.c agent/engine.c \
 	agent/residency.c agent/telemetry.c agent/ctlclient.c agent/http.c \
-	agent/kvxfer.c agent/receipt.c agent/state.c agent/adapter.c agent/pd.c \
+	agent/kvxfer.c agent/receipt.c agent/state.c agent/adapter.c agent/pd.c agent/handoff.c \
 	ctl/idnd/etcd.c ctl/lib/http.c ctl/lib/prom.c ctl/lib/conf.c ctl/lib/log.c
 AGENT_SRCS := $(AGENT_LIB_SRCS) agent/main.c
 AGENT_HDRS := agent/agent.h agent/kvxfer.h agent/kvx_priv.h agent/receipt.h include/uapi/linux/idn.h \

@@ -29,6 +29,8 @@ void agent_cfg_defaults(struct agent_cfg *c)
 	c->engine = true;
 	c->mem_budget = 1ULL << 30;
 	snprintf(c->kv_transport, sizeof(c->kv_transport), "auto");
+	c->pd_handoff = true;
+	snprintf(c->handoff_map, sizeof(c->handoff_map), "/sys/fs/bpf/idn/idn_handoff");
 	c->kv_streams = 4;
 	c->pd_cache_ms = 1000;
 	c->scrape_ms = 500;
@@ -43,7 +45,7 @@ enum {
 	O_KVKEY, O_PATTN, O_MGMT, O_ARTDIR, O_KVPEERS, O_ENGMGMT,
 	O_AFFPIN, O_ENGURL, O_KVLINK, O_ROLE, O_SCRAPE, O_ETCD, O_ETCDDOM, O_ETCDTTL, O_RNETUS, O_KVINSEC,
 	O_TELEKEY, O_TLSCA, O_TLSCERT, O_TLSKEY, O_INSECURE, O_ETCDCA, O_ETCDCERT, O_ETCDKEY, O_ETCDUSER, O_ETCDPASS, O_ENROL, O_ATTEST,
-	O_KVPULL, O_PDCACHE,
+	O_KVPULL, O_PDCACHE, O_PDHO, O_HOMAP,
 };
 
 static const struct option opts[] = {
@@ -95,6 +97,8 @@ static const struct option opts[] = {
 	{ "kv-insecure", no_argument, NULL, O_KVINSEC },
 	{ "kv-pull", no_argument, NULL, O_KVPULL },
 	{ "pd-cache-ms", required_argument, NULL, O_PDCACHE },
+	{ "pd-handoff", required_argument, NULL, O_PDHO },
+	{ "handoff-map", required_argument, NULL, O_HOMAP },
 	{ "key", required_argument, NULL, O_KEY },
 	{ "tele-key", required_argument, NULL, O_TELEKEY },
 	{ "enrol-statement", required_argument, NULL, O_ENROL },
@@ -298,6 +302,15 @@ static int apply(struct agent_cfg *c, int o, const char *arg)
 	case O_KVINSEC: c->kv_insecure = true; return 0;
 	case O_KVPULL: c->kv_pull = true; return 0;
 	case O_PDCACHE: U32(pd_cache_ms, 10000); return 0;
+	case O_PDHO:
+		if (!strcmp(arg, "auto"))
+			c->pd_handoff = true;
+		else if (!strcmp(arg, "off"))
+			c->pd_handoff = false;
+		else
+			return -EINVAL;
+		return 0;
+	case O_HOMAP: STR(handoff_map); return 0;
 	case O_KEY: STR(key_path); return 0;
 	case O_TELEKEY: STR(tele_key); return 0;
 	case O_ENROL: STR(enrol_stmt); return 0;

@@ -36,10 +36,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
@@ -50,6 +55,7 @@
 #include "http.h"
 #include "log.h"
 #include "prom.h"
+#include "json_get.h"
 #include "../tools/stamp/prefix.h"
 
 #define BODY_MAX (8U << 20)
@@ -1158,6 +1164,301 @@ static double wall_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* ---- connection hand-off: direct server return (handoff.c) ------------- */
+
+static __thread const char *req_version;	/* the request's HTTP version (handler()) */
+static __thread bool handed_off;	/* this thread's connection was handed off */
+
+struct compose {
+	FILE *f;
+};
+
+static enum MHD_Result compose_hdr(void *cls, enum MHD_ValueKind kind, const char *k,
+				   const char *v)
+{
+	struct compose *cp = cls;
+
+	if (!strcasecmp(k, "Content-Length") || !strcasecmp(k, "Transfer-Encoding") ||
+	    !strcasecmp(k, "Expect") || !strncasecmp(k, "X-IDN-PD-", 9) ||
+	    strpbrk(k, "\r\n") || strpbrk(v ? v : "", "\r\n"))
+		return MHD_YES;
+	fprintf(cp->f, "%s: %s\r\n", k, v ? v : "");
+	return MHD_YES;
+}
+
+/* {"payload": P, "mac": HMAC(P) with the KV key} (hex; "" without a key) */
+static char *ho_sealed(struct agent *a, json_object *payload)
+{
+	const char *p = json_object_to_json_string_ext(payload, JSON_C_TO_STRING_PLAIN);
+	unsigned char mac[crypto_auth_BYTES];
+	char hex[2 * crypto_auth_BYTES + 1] = "";
+	json_object *o = json_object_new_object();
+	char *out;
+
+	if (a->pd_key_set) {
+		crypto_auth(mac, (const unsigned char *)p, strlen(p), a->pd_key);
+		sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+	}
+	json_object_object_add(o, "payload", json_object_new_string(p));
+	json_object_object_add(o, "mac", json_object_new_string(hex));
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return out;
+}
+
+static double unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* POST {op, id, ...} to the decode node's /v1/pd/handoff: its HTTP status, 0: no answer */
+static long ho_call(struct agent *a, const struct pd_target *t, const char *op, uint64_t id,
+		    json_object *extra, char *msg, size_t ml)
+{
+	static const struct idn_tls plain = { .insecure = true };
+	struct idn_http_buf out = { .max = 16 << 10 };
+	json_object *p = extra ? extra : json_object_new_object();
+	char url[200], *body;
+	long code = 0;
+	CURL *h;
+
+	json_object_object_add(p, "op", json_object_new_string(op));
+	json_object_object_add(p, "id", json_object_new_int64((int64_t)id));
+	json_object_object_add(p, "node", json_object_new_int64(a->cfg.node_id));
+	json_object_object_add(p, "t", json_object_new_int64((int64_t)unix_ms()));
+	body = ho_sealed(a, p);
+	json_object_put(p);
+	snprintf(url, sizeof(url), "%s/v1/pd/handoff", t->api);
+	h = curl_easy_init();
+	if (!h || !body) {
+		snprintf(msg, ml, "out of memory");
+	} else if (idn_http_request(h, &plain, "POST", url, body, 2000, &out, &code, msg, ml)) {
+		code = 0;
+	} else if (code != 200) {
+		json_object *e = out.p ? json_tokener_parse(out.p) : NULL;
+
+		snprintf(msg, ml, "HTTP %ld: %.120s", code, idn_jstr(e, "error") ?
+			 idn_jstr(e, "error") : out.p ? out.p : "");
+		json_object_put(e);
+	}
+	if (h)
+		curl_easy_cleanup(h);
+	free(body);
+	free(out.p);
+	return code;
+}
+
+/*
+ * The prefill node hands the client's connection to the decode node t,
+ * which then answers the client directly: freeze it (TCP_REPAIR), the
+ * decode node rebuilds it with the request (prepare), this node's
+ * dataplane forwards the client's packets there (idn_handoff), the
+ * decode node takes it (commit) and this node's socket goes silently.
+ * 0: handed off (the caller returns MHD_NO: MHD closes a bare socket).
+ * Otherwise why is set and the connection is as it was: relay it.
+ */
+static int pd_handoff(struct agent *a, struct MHD_Connection *c, json_object *o,
+		      const struct creq *q, uint64_t pre_id, const struct pd_target *t,
+		      uint64_t *hid, char *why, size_t wl)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct ho_state st;
+	struct compose cp;
+	struct in_addr node4;
+	json_object *p;
+	const char *body;
+	char *req = NULL, m[200];
+	size_t rlen = 0;
+	long code;
+	int fd, mfd, err;
+
+	if (!req_version || strcmp(req_version, MHD_HTTP_VERSION_1_1))
+		return snprintf(why, wl, "not HTTP/1.1"), -EPROTO;
+	if (inet_pton(AF_INET, t->addr4, &node4) != 1)
+		return snprintf(why, wl, "decode node %u has no IPv4 locator", t->node), -EAFNOSUPPORT;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return snprintf(why, wl, "no connection descriptor"), -EBADF;
+	fd = ci->connect_fd;
+	mfd = a->handoff_map_fd;
+	if (mfd <= 0) {
+		mfd = ho_map_open(a->cfg.handoff_map);
+		if (mfd < 0)
+			return snprintf(why, wl, "hand-off map %.100s: %s", a->cfg.handoff_map,
+					strerror(-mfd)), mfd;
+		if (!__sync_bool_compare_and_swap(&a->handoff_map_fd, 0, mfd)) {
+			close(mfd);
+			mfd = a->handoff_map_fd;
+		}
+	}
+	randombytes_buf(hid, sizeof(*hid));
+	*hid = (*hid & INT64_MAX) | 1;
+	/* the request the decode node serves, as this node received it */
+	cp.f = open_memstream(&req, &rlen);
+	if (!cp.f)
+		return snprintf(why, wl, "out of memory"), -ENOMEM;
+	body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	fprintf(cp.f, "POST %s HTTP/1.1\r\n", q->chat ? "/v1/chat/completions" : "/v1/completions");
+	MHD_get_connection_values(c, MHD_HEADER_KIND, compose_hdr, &cp);
+	fprintf(cp.f, "X-IDN-PD-Prefill: %u/%llu\r\nX-IDN-PD-Handoff: %016llx\r\n"
+		"Content-Length: %zu\r\n\r\n%s", a->cfg.node_id, (unsigned long long)pre_id,
+		(unsigned long long)*hid, strlen(body), body);
+	if (fclose(cp.f) || !req) {
+		free(req);
+		return snprintf(why, wl, "out of memory"), -ENOMEM;
+	}
+	err = ho_freeze(fd, &st, why, wl);
+	if (err) {
+		free(req);
+		return err;
+	}
+	p = json_object_new_object();
+	json_object_object_add(p, "state", ho_state_json(&st));
+	json_object_object_add(p, "request", json_object_new_string_len(req, rlen));
+	free(req);
+	code = ho_call(a, t, "prepare", *hid, p, m, sizeof(m));
+	if (code != 200) {
+		snprintf(why, wl, "decode node %u refused the connection: %.160s", t->node, m);
+		goto thaw;
+	}
+	err = ho_map_set(mfd, &st, node4.s_addr);
+	if (err) {
+		snprintf(why, wl, "hand-off map %.100s: %s", a->cfg.handoff_map, strerror(-err));
+		ho_call(a, t, "abort", *hid, NULL, m, sizeof(m));
+		goto thaw;
+	}
+	code = ho_call(a, t, "commit", *hid, NULL, m, sizeof(m));
+	if (code != 200) {
+		char m2[200];
+		/* no answer: did it take the connection? an abort says (404: taken) */
+		long ab = ho_call(a, t, "abort", *hid, NULL, m2, sizeof(m2));
+
+		if (!(code == 0 && ab == 404)) {
+			snprintf(why, wl, "decode node %u did not take the connection: %.150s",
+				 t->node, m);
+			ho_map_del(mfd, &st);
+			goto thaw;
+		}
+	}
+	ho_drop(fd);
+	return 0;
+thaw:
+	ho_thaw(fd);
+	return -EAGAIN;
+}
+
+/*
+ * POST /v1/pd/handoff on the decode node (inference listener): a prefill
+ * node's connection hand-off, {"payload": P, "mac": M}, P the JSON of
+ * {op: prepare|commit|abort, id, node, t, ...}, M its HMAC with the KV key
+ * (--kv-key; without one only with --kv-insecure). prepare: {state,
+ * request}: the connection rebuilt here in repair mode, the request in
+ * its receive queue; commit: out of repair mode, the HTTP server takes
+ * it and serves the request; abort: dropped silently.
+ */
+static enum MHD_Result handoff_post(struct agent *a, struct MHD_Connection *c, const char *buf,
+				    size_t len)
+{
+	json_object *o = NULL, *p = NULL, *st;
+	const char *ps, *mac, *op, *req;
+	struct sockaddr_in peer;
+	struct ho_state s;
+	char why[200];
+	uint64_t id;
+	int64_t t;
+	int fd, err;
+	long port;
+	enum MHD_Result ret;
+
+	if (!a->cfg.pd_handoff)
+		return send_err(c, 403, "connection hand-off is off on this node (--pd-handoff off)");
+	if (a->cfg.role == 1)
+		return send_err(c, 403, "a prefill node does not take connections");
+	if (!a->pd_key_set && !a->cfg.kv_insecure)
+		return send_err(c, 403, "connection hand-off needs --kv-key (or --kv-insecure)");
+	if (!buf || !(o = json_tokener_parse(buf)) || !(ps = idn_jstr(o, "payload")) ||
+	    !(mac = idn_jstr(o, "mac"))) {
+		json_object_put(o);
+		return send_err(c, 400, "{\"payload\": ..., \"mac\": ...} expected");
+	}
+	if (a->pd_key_set) {
+		unsigned char m[crypto_auth_BYTES];
+		size_t ml = 0;
+
+		if (sodium_hex2bin(m, sizeof(m), mac, strlen(mac), NULL, &ml, NULL) ||
+		    ml != sizeof(m) || crypto_auth_verify(m, (const unsigned char *)ps,
+							  strlen(ps), a->pd_key)) {
+			json_object_put(o);
+			refused_log("handoff", "a connection hand-off with a bad MAC refused");
+			return send_err(c, 403, "hand-off not authenticated (the KV key)");
+		}
+	}
+	p = json_tokener_parse(ps);
+	json_object_put(o);
+	op = idn_jstr(p, "op");
+	id = (uint64_t)idn_jint(p, "id", 0);
+	t = idn_jint(p, "t", 0);
+	if (!op || !id || t < unix_ms() - 30000 || t > unix_ms() + 30000) {
+		json_object_put(p);
+		return send_err(c, 400, "op, id and a current t expected");
+	}
+	if (!strcmp(op, "commit")) {
+		json_object_put(p);
+		if (ho_pend_take(id, &fd, &peer))
+			return send_err(c, 404, "no such hand-off (aborted or expired)");
+		err = ho_commit(fd);
+		if (err) {
+			close(fd);
+			return send_err(c, 500, "leaving repair mode: %s", strerror(-err));
+		}
+		if (MHD_add_connection(a->httpd, fd, (struct sockaddr *)&peer, sizeof(peer)) != MHD_YES)
+			return send_err(c, 500, "the HTTP server did not take the connection");
+		a->pd_handoff_taken++;
+		return send_text(c, 200, "application/json", "{\"committed\":true}\n");
+	}
+	if (!strcmp(op, "abort")) {
+		json_object_put(p);
+		if (ho_pend_take(id, &fd, NULL))
+			return send_err(c, 404, "no such hand-off (committed or expired)");
+		close(fd);	/* repair mode: nothing sent */
+		return send_text(c, 200, "application/json", "{\"aborted\":true}\n");
+	}
+	if (strcmp(op, "prepare")) {
+		json_object_put(p);
+		return send_err(c, 400, "op: prepare, commit or abort");
+	}
+	req = idn_jstr(p, "request");
+	if (!json_object_object_get_ex(p, "state", &st) || ho_state_parse(st, &s) || !req) {
+		json_object_put(p);
+		return send_err(c, 400, "prepare: state and request expected");
+	}
+	/* only connections to this node's own inference port, and only requests
+	 * that port serves */
+	port = strrchr(a->cfg.listen, ':') ? strtol(strrchr(a->cfg.listen, ':') + 1, NULL, 10) : 0;
+	if (ntohs(s.local.sin_port) != port ||
+	    (strncmp(req, "POST /v1/completions ", 21) &&
+	     strncmp(req, "POST /v1/chat/completions ", 26))) {
+		json_object_put(p);
+		return send_err(c, 403, "prepare: a connection to port %ld with a completion "
+				"request only", port);
+	}
+	err = ho_restore(&s, req, json_object_get_string_len(json_object_object_get(p, "request")),
+			 &fd, why, sizeof(why));
+	json_object_put(p);
+	if (err)
+		return send_err(c, err == -EPERM ? 403 : 500, "cannot take the connection: %s", why);
+	err = ho_pend_add(id, fd, &s.peer);
+	if (err) {
+		close(fd);
+		return send_err(c, 503, "too many hand-offs in flight");
+	}
+	ret = send_text(c, 200, "application/json", "{\"prepared\":true}\n");
+	return ret;
+}
+
 /*
  * The prefill stage of a two-stage request (public state, more than one
  * output token, a decode node t other than this one): the prompt runs
@@ -1279,6 +1580,29 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 		}
 	}
 	hv[nh] = NULL;
+	/* direct server return: the client's connection to the decode node */
+	if (a->cfg.pd_handoff && t->addr4[0]) {
+		uint64_t hid = 0;
+
+		if (!pd_handoff(a, c, o, q, pre->id, t, &hid, why, sizeof(why))) {
+			char hx[20];
+
+			snprintf(hx, sizeof(hx), "%016llx", (unsigned long long)hid);
+			json_object_object_add(pd, "outcome", json_object_new_string("handed-off"));
+			json_object_object_add(pd, "handoff", json_object_new_string(hx));
+			make_receipt(a, pre, &ri, pd);
+			json_object_put(pd);
+			engine_put(e, pre);
+			a->pd_handed_off++;
+			handed_off = true;	/* MHD's "internal error" line is not one */
+			*handled = true;
+			return MHD_NO;	/* MHD closes the bare socket left under the descriptor */
+		}
+		a->pd_handoff_fallback++;
+		refused_log("handoff", "P/D: connection hand-off to node %u not done, relaying: %s",
+			    t->node, why);
+		json_object_object_add(pd, "handoff_fallback", json_object_new_string(why));
+	}
 	snprintf(url, sizeof(url), "%s%s", t->api, q->chat ? "/v1/chat/completions" :
 		 "/v1/completions");
 	rl = calloc(1, sizeof(*rl));
@@ -1454,6 +1778,18 @@ static void pull_wait(struct agent *a, struct eng_req *r, const struct pull *p)
 	engine_release(e, r);
 }
 
+/* a decode stage's answer names its prefill stage (NODE/REQUEST): the
+ * client of a handed-off connection gets the decode node's headers only */
+static void pd_echo(struct MHD_Response *resp, struct MHD_Connection *c, json_object *pd)
+{
+	const char *h = hdr(c, "X-IDN-PD-Prefill");
+	json_object *st;
+
+	if (h && pd && json_object_object_get_ex(pd, "stage", &st) &&
+	    !strcmp(json_object_get_string(st), "decode") && strlen(h) < 48)
+		MHD_add_response_header(resp, "X-IDN-PD-Prefill", h);
+}
+
 static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 				   json_object *o, bool chat)
 {
@@ -1508,6 +1844,13 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 			pd = pd_info("decode");
 			json_object_object_add(pd, "prefill_node", json_object_new_int64(pn));
 			json_object_object_add(pd, "prefill_request", json_object_new_int64(pr));
+			{	/* the connection was handed over (handoff.c): its id */
+				const char *h = hdr(c, "X-IDN-PD-Handoff");
+
+				if (h && strlen(h) == 16 && strspn(h, "0123456789abcdef") == 16)
+					json_object_object_add(pd, "handoff",
+							       json_object_new_string(h));
+			}
 			a->pd_decoded++;
 		} else if (a->cfg.role != 2 && a->kvx && pd_query_of(a, c, o, &pq)) {
 			/* a two-stage capability? idnd's stage 2 and its decode node */
@@ -1591,6 +1934,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read,
 							 st, stream_free);
 		receipt_header(resp, a, r);
+		pd_echo(resp, c, pd);
 		MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 		MHD_add_response_header(resp, "Cache-Control", "no-cache");
 		ret = MHD_queue_response(c, 200, resp);
@@ -1630,6 +1974,7 @@ static enum MHD_Result completions(struct agent *a, struct MHD_Connection *c,
 						     MHD_RESPMEM_MUST_COPY);
 		MHD_add_response_header(mr, "Content-Type", "application/json");
 		receipt_header(mr, a, r);
+		pd_echo(mr, c, pd);
 		ret = MHD_queue_response(c, 200, mr);
 		MHD_destroy_response(mr);
 		json_object_put(resp);
@@ -1877,6 +2222,11 @@ static enum MHD_Result status(struct agent *a, struct MHD_Connection *c)
 				a->cfg.pd_cache_ms));
 			json_object_object_add(p, "stage2", s);
 		}
+		json_object_object_add(p, "handed_off", json_object_new_int64(a->pd_handed_off));
+		json_object_object_add(p, "handoff_fallback",
+				       json_object_new_int64(a->pd_handoff_fallback));
+		json_object_object_add(p, "handoff_taken",
+				       json_object_new_int64(a->pd_handoff_taken));
 		json_object_object_add(o, "pd", p);
 	}
 	pthread_mutex_lock(&a->eng.mu);
@@ -2698,6 +3048,8 @@ taken:
 		return emu_sleep(a, c, url[1] == 's');
 	if (!strcmp(url, "/v1/engine/sleep") || !strcmp(url, "/v1/engine/wake"))
 		return engine_sleep(a, c, url[11] == 's', cn->buf);
+	if (!mgmt && !strcmp(url, "/v1/pd/handoff"))
+		return handoff_post(a, c, cn->buf, cn->len);
 	tok = json_tokener_new_ex(32);
 	o = cn->buf ? json_tokener_parse_ex(tok, cn->buf, cn->len) : NULL;
 	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
@@ -2733,6 +3085,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			       const char *method, const char *version, const char *data,
 			       size_t *size, void **con_cls)
 {
+	req_version = version;
 	return serve(cls, false, c, url, method, data, size, con_cls);
 }
 
@@ -2756,6 +3109,16 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+/* MHD's error lines, less the one for a connection handed off (MHD_NO) */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	if (handed_off && strstr(fmt, "Application reported internal error")) {
+		handed_off = false;
+		return;
+	}
+	vfprintf(stderr, fmt, ap);
+}
+
 int http_start(struct agent *a)
 {
 	struct sockaddr_storage ss;
@@ -2768,11 +3131,13 @@ int http_start(struct agent *a)
 	pthread_mutex_init(&a->emu.mu, NULL);
 	if (!a->pdc && pd_cache_init(a))
 		return -ENOMEM;
+	/* MHD_USE_ITC: a connection handed over (MHD_add_connection()) is served at once */
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			     MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_DUAL_STACK : 0),
+			     MHD_USE_ERROR_LOG | MHD_USE_ITC | (ss.ss_family == AF_INET6 ? MHD_USE_DUAL_STACK : 0),
 			     0, NULL, NULL, handler, a,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			     MHD_OPTION_NOTIFY_COMPLETED, completed, a,
+			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
 			     MHD_OPTION_END);

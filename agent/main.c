@@ -67,6 +67,13 @@ static const char usage_text[] =
 "  --kv-key FILE                        shared key (mode 0600) authenticating KV peers:\n"
 "                                       --kv-listen needs it unless --kv-insecure\n"
 "  --kv-insecure                        accept KV peers without a key (logged warning)\n"
+"  --pd-handoff auto|off (auto)         two-stage requests: hand the client's TCP\n"
+"                                       connection to the decode node, which answers\n"
+"                                       the client directly (needs CAP_NET_ADMIN and\n"
+"                                       the node's dataplane); off, or when it cannot:\n"
+"                                       its answer is relayed through this node\n"
+"  --handoff-map PATH (/sys/fs/bpf/idn/idn_handoff)  the node dataplane's pinned\n"
+"                                       hand-off map (idnctl dp decap attach)\n"
 "  --kv-pull                            a request whose token's state another node\n"
 "                                       holds: ask idnd to pull it here before the\n"
 "                                       prefill (needs --kv-listen and idnd --migrate)\n"
@@ -130,6 +137,8 @@ static int kv_setup(char *err, size_t errlen)
 			return rc;
 		}
 		o.auth = true;
+		memcpy(A.pd_key, o.key, sizeof(A.pd_key));
+		A.pd_key_set = true;
 		pr_info("idn-agent: kv peers authenticated with the key in %s\n",
 			A.cfg.kv_key);
 	}

@@ -287,6 +287,8 @@ static int pd_ask(struct agent *a, const struct pd_query *q, struct pd_target *t
 	}
 	snprintf(t->kv, sizeof(t->kv), "%s", kv);
 	if (a4 && *a4)
+		snprintf(t->addr4, sizeof(t->addr4), "%s", a4);
+	if (a4 && *a4)
 		snprintf(t->api, sizeof(t->api), "http://%s:%lld", a4, (long long)port);
 	else
 		snprintf(t->api, sizeof(t->api), "http://[%s]:%lld", a6, (long long)port);

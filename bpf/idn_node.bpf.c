@@ -33,6 +33,8 @@ enum idn_decap_stat {
 	IDN_DECAP_PASS,		/* not encapsulated: passed */
 	IDN_DECAP_BAD,		/* encapsulated but malformed: dropped */
 	IDN_DECAP_STAMP,	/* egress: TSval stamped with the cookie */
+	IDN_DECAP_HANDOFF,	/* a handed-off connection's packet forwarded */
+	IDN_DECAP_HANDOFF_ERR,	/* ... that could not be: dropped */
 	IDN_DECAP_MAX,
 };
 
@@ -41,7 +43,21 @@ struct {
 	__uint(max_entries, IDN_DECAP_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } idn_decap_stats SEC(".maps");
+
+/*
+ * Connections this node's agent handed to another node (docs/agent.md
+ * "Direct server return of a two-stage request"): the client's 4-tuple ->
+ * where its packets go now. Written by the agent, pinned.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, IDN_HANDOFF_MAX);
+	__type(key, struct idn_handoff_key);
+	__type(value, struct idn_handoff_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} idn_handoff SEC(".maps");
 
 /* IDN_TS_CFG_ON | this node's TS cookie (its node id); 0: no stamping. */
 struct {
@@ -85,13 +101,83 @@ static __always_inline void learn(__u8 family, const void *a)
 		bpf_map_update_elem(&idn_ts_addrs, &k, &(__u8){ 1 }, BPF_NOEXIST);
 }
 
+/*
+ * A handed-off connection (idn_handoff): the outer IPv4 header @ip (its
+ * inner IPv4 header follows, checked by the caller) is rewritten to go
+ * from this node (the outer destination) to the node the connection is
+ * at now, TTL - 1, and the packet is redirected there (the FIB's egress
+ * device, neighbour resolved by the kernel). Returns the TC action, or
+ * -1: not handed off, decapsulate as usual. A packet that cannot be
+ * forwarded is dropped, never decapsulated: this node has no socket for
+ * the connection any more and would answer it with a reset. A SYN of a
+ * handed-off tuple deletes its entry: a new connection, this node's.
+ */
+static __always_inline int handoff(struct __sk_buff *skb, struct iphdr *ip, void *end)
+{
+	struct iphdr *in = (void *)(ip + 1);
+	struct bpf_fib_lookup fib = {};
+	struct idn_handoff_key k;
+	struct idn_handoff_val *v;
+	__u8 *th;
+	__u32 self;
+	__u64 sum;
+	long rc;
+
+	if (in->protocol != IPPROTO_TCP || in->ihl != 5 ||
+	    (in->frag_off & bpf_htons(0x3fff)))
+		return -1;
+	th = (void *)(in + 1);
+	if ((void *)(th + 14) > end)
+		return -1;
+	k.saddr = in->saddr;
+	k.daddr = in->daddr;
+	__builtin_memcpy(&k.sport, th, 2);
+	__builtin_memcpy(&k.dport, th + 2, 2);
+	v = bpf_map_lookup_elem(&idn_handoff, &k);
+	if (!v)
+		return -1;
+	if (th[13] & 0x02) {	/* SYN: a new connection, this node's */
+		bpf_map_delete_elem(&idn_handoff, &k);
+		return -1;
+	}
+	if (ip->ttl <= 1)
+		return count(IDN_DECAP_HANDOFF_ERR, TC_ACT_SHOT);
+	self = ip->daddr;
+	ip->saddr = self;
+	ip->daddr = v->node4;
+	ip->ttl--;
+	ip->check = 0;
+	sum = bpf_csum_diff(0, 0, (__be32 *)ip, sizeof(*ip), 0);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->check = ~sum & 0xffff;
+	fib.family = 2;	/* AF_INET */
+	fib.l4_protocol = IPPROTO_IPIP;
+	fib.tot_len = bpf_ntohs(ip->tot_len);
+	fib.ipv4_src = self;
+	fib.ipv4_dst = v->node4;
+	fib.ifindex = skb->ifindex;
+	__sync_fetch_and_add(&v->packets, 1);
+	/* the device towards it: the FIB's, else (forwarding is off on a
+	 * node: BPF_FIB_LKUP_RET_FWD_DISABLED) the one it came in on, which
+	 * faces the routers; bpf_redirect_neigh() routes and resolves the
+	 * next hop itself */
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		fib.ifindex = skb->ifindex;
+	else if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return count(IDN_DECAP_HANDOFF_ERR, TC_ACT_SHOT);
+	rc = bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+	return count(rc == TC_ACT_REDIRECT ? IDN_DECAP_HANDOFF : IDN_DECAP_HANDOFF_ERR, rc);
+}
+
 SEC("tc")
 int idn_decap(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	int room;
+	int room, act;
 
 	if ((void *)(eth + 1) > end)
 		return count(IDN_DECAP_PASS, TC_ACT_OK);
@@ -104,6 +190,9 @@ int idn_decap(struct __sk_buff *skb)
 		    (void *)(ip + 1) + sizeof(struct iphdr) > end)
 			return count(IDN_DECAP_BAD, TC_ACT_SHOT);
 		room = sizeof(struct iphdr);
+		act = handoff(skb, ip, end);
+		if (act >= 0)
+			return act;
 		learn(IDN_AF_INET, &((struct iphdr *)(ip + 1))->daddr);
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);

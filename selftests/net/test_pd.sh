@@ -16,6 +16,8 @@
 #     pick by J ("pick");
 #   - the same nodes serve a capability that is not two-stage: its plan
 #     names both, and it has no second stage (404); a bad label is a 400;
+#   - (the agents run with --pd-handoff off: the relay; the connection
+#     hand-off, direct server return, is test_pd_dsr.sh's)
 #   - a request to the VIP of the two-stage capability, without
 #     X-IDN-Capability: A finds the capability by the VIP it reached (idnd:
 #     the router's VIP table; stage 2 by ?vip=&port=), the router sends
@@ -83,7 +85,7 @@ start_agent() {	# start_agent ID ROLE [ARG...]: in node ID's namespace, on its l
 		--listen "0.0.0.0:$APORT" --mgmt-listen "10.20.$1.2:9000" \
 		--kv-listen "10.20.$1.2:$KVPORT" --kv-insecure \
 		--kv-transport tcp --hb-ms 100 --role "$2" --region "$1" --block-tokens 16 \
-		--kv-bytes-per-token 256 -v "${@:3}"
+		--kv-bytes-per-token 256 --pd-handoff off -v "${@:3}"
 	eval "PID_$1=\$BG_PID"
 }
 start_agent 1 prefill

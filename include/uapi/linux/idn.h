@@ -518,6 +518,30 @@ struct idn_ts_addr {
 	__u8 pad[3];
 };
 
+/*
+ * Connection hand-off (docs/agent.md "Direct server return of a two-stage
+ * request"): a node whose agent handed a client's TCP connection to
+ * another node (the decode node of a two-stage request) forwards that
+ * connection's packets there. idn_handoff (LRU_HASH, IDN_HANDOFF_MAX,
+ * pinned in the node's pin directory): the inner 4-tuple as the client
+ * sent it (TCP, IPv4; addresses and ports in network order) -> the node
+ * to forward to. idn_decap rewrites the outer header of a hit (source:
+ * this node, destination: node4, TTL - 1) and sends it on; a SYN of the
+ * tuple deletes the entry (a new connection) and is served here.
+ */
+#define IDN_HANDOFF_MAX		65536
+
+struct idn_handoff_key {
+	__u32 saddr, daddr;	/* client, VIP (network order) */
+	__u16 sport, dport;	/* network order */
+};
+
+struct idn_handoff_val {
+	__u32 node4;		/* the node's IPv4 locator (network order) */
+	__u32 pad;
+	__u64 packets;		/* forwarded so far */
+};
+
 /* ------------------------------------------------------------------ */
 /* Verdicts, drop reasons, stats                                       */
 /* ------------------------------------------------------------------ */
