@@ -233,8 +233,11 @@ int ho_restore(const struct ho_state *s, const char *req, size_t len, int *out, 
 	    (err = sopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE)) ||
 	    (err = sopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)(s->rcv_seq - (uint32_t)len))))
 		goto fail;
+	/* the client's MSS from the start (connect() sizes segments by it);
+	 * TCP_MAXSEG takes at most 32767: a larger clamp (loopback) is set by
+	 * TCP_REPAIR_OPTIONS below only */
 	what = "TCP_MAXSEG";
-	if ((err = sopt(fd, IPPROTO_TCP, TCP_MAXSEG, (int)s->mss)))
+	if (s->mss <= 32767 && (err = sopt(fd, IPPROTO_TCP, TCP_MAXSEG, (int)s->mss)))
 		goto fail;
 	what = "bind";
 	if (bind(fd, (const struct sockaddr *)&s->local, sizeof(s->local))) {

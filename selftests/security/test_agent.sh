@@ -64,6 +64,19 @@ tap_result "attack: an unauthenticated 32 GiB KV hello to a keyed agent: refused
 tap_result "unauthenticated KV peers logged" "$(grep -q \
 	'kv peer 127.0.0.1 port [0-9]* refused: authentication failed' "$T/keyed.log"; echo $?)" \
 	"$(cat "$T/keyed.log")"
+# a forged connection hand-off (POST /v1/pd/handoff: the keyed agent would
+# rebuild a TCP connection to any address and answer there): refused
+# without the KV key's MAC, nothing rebuilt; logged
+ho='{"op":"prepare","id":7,"node":1,"t":'$(($(date +%s) * 1000))',"state":{},"request":"POST /v1/completions HTTP/1.1"}'
+ho=$(jq -cn --arg p "$ho" '{payload: $p, mac: ("00" * 32)}')
+c=$(in_ns "$NS" curl -s -o "$T/ho" -w '%{http_code}' -d "$ho" http://127.0.0.1:8006/v1/pd/handoff)
+tap_result "attack: a connection hand-off with a forged MAC to a keyed agent: 403" \
+	"$([ "$c" = 403 ] && grep -q 'not authenticated' "$T/ho"; echo $?)" "got $c $(cat "$T/ho")"
+c=$(in_ns "$NS" curl -s -o "$T/ho" -w '%{http_code}' -d "$(jq -c 'del(.mac)' <<<"$ho")" \
+	http://127.0.0.1:8006/v1/pd/handoff)
+tap_result "attack: ... without a MAC: 400" "$([ "$c" = 400 ]; echo $?)" "got $c $(cat "$T/ho")"
+tap_result "the forged hand-off logged" "$(grep -q 'connection hand-off with a bad MAC refused' \
+	"$T/keyed.log"; echo $?)"
 kill "$KEYED_PID" 2>/dev/null
 wait "$KEYED_PID" 2>/dev/null
 
