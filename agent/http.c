@@ -1171,17 +1171,22 @@ static __thread bool handed_off;	/* this thread's connection was handed off */
 
 struct compose {
 	FILE *f;
+	const char *const *hv;	/* "Name: value" the prefill node sets itself */
 };
 
 static enum MHD_Result compose_hdr(void *cls, enum MHD_ValueKind kind, const char *k,
 				   const char *v)
 {
 	struct compose *cp = cls;
+	size_t kl = strlen(k);
 
 	if (!strcasecmp(k, "Content-Length") || !strcasecmp(k, "Transfer-Encoding") ||
 	    !strcasecmp(k, "Expect") || !strncasecmp(k, "X-IDN-PD-", 9) ||
 	    strpbrk(k, "\r\n") || strpbrk(v ? v : "", "\r\n"))
 		return MHD_YES;
+	for (int i = 0; cp->hv[i]; i++)	/* set below, as the relay sets it */
+		if (!strncasecmp(cp->hv[i], k, kl) && cp->hv[i][kl] == ':')
+			return MHD_YES;
 	fprintf(cp->f, "%s: %s\r\n", k, v ? v : "");
 	return MHD_YES;
 }
@@ -1261,7 +1266,7 @@ static long ho_call(struct agent *a, const struct pd_target *t, const char *op, 
  * Otherwise why is set and the connection is as it was: relay it.
  */
 static int pd_handoff(struct agent *a, struct MHD_Connection *c, json_object *o,
-		      const struct creq *q, uint64_t pre_id, const struct pd_target *t,
+		      const struct creq *q, const char *const *hv, const struct pd_target *t,
 		      uint64_t *hid, char *why, size_t wl)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -1301,10 +1306,14 @@ static int pd_handoff(struct agent *a, struct MHD_Connection *c, json_object *o,
 	if (!cp.f)
 		return snprintf(why, wl, "out of memory"), -ENOMEM;
 	body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	cp.hv = hv;
 	fprintf(cp.f, "POST %s HTTP/1.1\r\n", q->chat ? "/v1/chat/completions" : "/v1/completions");
+	/* the client's headers, then the relay's own (X-IDN-PD-Prefill, the
+	 * capability found by the VIP, a scoped request's owner) */
 	MHD_get_connection_values(c, MHD_HEADER_KIND, compose_hdr, &cp);
-	fprintf(cp.f, "X-IDN-PD-Prefill: %u/%llu\r\nX-IDN-PD-Handoff: %016llx\r\n"
-		"Content-Length: %zu\r\n\r\n%s", a->cfg.node_id, (unsigned long long)pre_id,
+	for (int i = 0; hv[i]; i++)
+		fprintf(cp.f, "%s\r\n", hv[i]);
+	fprintf(cp.f, "X-IDN-PD-Handoff: %016llx\r\nContent-Length: %zu\r\n\r\n%s",
 		(unsigned long long)*hid, strlen(body), body);
 	if (fclose(cp.f) || !req) {
 		free(req);
@@ -1584,7 +1593,7 @@ static enum MHD_Result pd_serve(struct agent *a, struct MHD_Connection *c, json_
 	if (a->cfg.pd_handoff && t->addr4[0]) {
 		uint64_t hid = 0;
 
-		if (!pd_handoff(a, c, o, q, pre->id, t, &hid, why, sizeof(why))) {
+		if (!pd_handoff(a, c, o, q, hv, t, &hid, why, sizeof(why))) {
 			char hx[20];
 
 			snprintf(hx, sizeof(hx), "%016llx", (unsigned long long)hid);

@@ -18,7 +18,8 @@
 #     "handed-off" with the hand-off id, B's decode stage with the same id
 #     naming A's request; both verify with their node's key;
 #   - a second request on the same connection (keep-alive) reaches B
-#     through A's forwarding;
+#     through A's forwarding; a tenant-scoped request is handed off with
+#     its owner (B serves it as that tenant's, from the moved blocks);
 #   - B restarted with --pd-handoff off: the hand-off is refused after the
 #     freeze, A un-freezes and relays B's answer on the same connection.
 # TAP output; exit 4 when the machine cannot run it.
@@ -182,6 +183,19 @@ s1=$(a1) s2=$(a2)
 jq -e '.handed_off == 3 and .handoff_fallback == 0 and .moved == 0' <<<"$s1" >/dev/null &&
 	jq -e '.handoff_taken == 3 and .decoded == 3' <<<"$s2" >/dev/null
 tap_result "the agents count them (/v1/agent .pd)" $? "A $s1 B $s2"
+
+# ---- tenant-scoped state: handed off with its owner (the relay's X-IDN-Scope/Tenant) ----
+ask "$TMPD/out5" -H 'X-IDN-Tenant: 7' -d "$(body tenant7 8)"
+dec=$(hval X-IDN-Receipt | sed 's|.*/||')
+pre=$(hval X-IDN-PD-Prefill | sed 's|.*/||')
+p=$(rbody 1 "$pre") d=$(rbody 2 "$dec")
+jq -e '(.id | startswith("cmpl-idn-2-")) and .usage.completion_tokens == 8 and
+	.usage.prompt_tokens_details.cached_tokens >= 96' "$TMPD/out5" >/dev/null &&
+	jq -e '.pd.outcome == "handed-off" and .pd.scope == "tenant" and .pd.tenant == 7' \
+	<<<"$p" >/dev/null && jq -e '.pd.stage == "decode" and .pd.scope == "tenant" and
+	.pd.tenant == 7 and .cache.cached_tokens >= 96' <<<"$d" >/dev/null
+tap_result "tenant 7's request handed off: B serves it as tenant 7's, from the moved blocks" $? \
+	"$(cat "$TMPD/out5") prefill $p decode $d"
 
 # ---- B refuses hand-offs: A un-freezes the connection and relays ----
 kill "$PID_2"
