@@ -620,8 +620,8 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o, const
 		if (used >= idnd_limits.max_nodes)
 			return quota_refused(c, "nodes", idnd_limits.max_nodes, "nodes");
 	}
-	/* a drained node that registers again stays drained */
-	n.drain = D.nodes[n.id].used && D.nodes[n.id].drain;
+	/* a drained node that registers again stays drained (drains/ID: etcd) */
+	n.drain = (D.nodes[n.id].used && D.nodes[n.id].drain) || idnd_dist_drained(n.id);
 	if (idnd_store_node(&n))
 		return send_err(c, 500, "store: %s", idnd_store_err());
 	existed = D.nodes[n.id].used;
@@ -654,7 +654,8 @@ static enum MHD_Result post_node(struct MHD_Connection *c, json_object *o, const
 
 /*
  * POST /v1/nodes/ID/drain and /undrain (admin): the operator's drain,
- * stored with the node (SQLite; nodes/ID in etcd where idnd writes it),
+ * stored with the node (SQLite; in etcd drains/ID, and nodes/ID where idnd
+ * writes it: an agent with --etcd owns its nodes/ID key),
  * pushed to the router's node entry as health drain (its established
  * flows are kept, new ones go elsewhere); the solver places nothing new
  * there and, with --migrate, its sessions' state moves off it
@@ -675,8 +676,14 @@ static enum MHD_Result post_drain(struct MHD_Connection *c, uint32_t id, bool on
 	if (!n->used)
 		return send_err(c, 404, "node %u is not registered", id);
 	n->drain = on;
+	/* etcd first (drains/ID, the leader's): a drain watchers cannot see is none */
+	if (idnd_dist_drain(n)) {
+		n->drain = was;
+		return send_err(c, 503, "etcd: %s", idn_errmsg());
+	}
 	if (idnd_store_node(n)) {
 		n->drain = was;
+		idnd_dist_drain(n);	/* etcd as it was */
 		return send_err(c, 500, "store: %s", idnd_store_err());
 	}
 	idnd_dist_node(n);

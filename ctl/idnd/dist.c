@@ -23,6 +23,13 @@
  *   gen             generation number, written by the last txn of a
  *                   generation (several txns when etcd's limits need them)
  *   telekeys/ID     node ID's telemetry key for the routers (ident.c)
+ *   drains/ID       the operator's drain of node ID (POST /v1/nodes/ID/drain):
+ *                   {"id": ID}, written by the leader on drain, deleted on
+ *                   undrain and with the node; bound to no lease (the
+ *                   operator's intent outlives leaders). Watchers apply it
+ *                   as health drain to node ID's entry whoever wrote
+ *                   nodes/ID (an agent-owned key's "drain" is ignored), a
+ *                   new leader loads it at takeover
  *   fednodes/ID     a federation peer's node entry (fed.c; ID 4080..4095):
  *                   {"id", "peer", "addr4", "domain", "trust", "health",
  *                   "net_us", "load"}, bound to the leader's lease
@@ -62,6 +69,8 @@ static struct etcd E;
 static double next_tick;
 /* nodes/ID's lease is the agent's own: the leader does not keep it alive */
 static bool agent_lease[IDN_MAX_NODES];
+/* the leader: drains/ID is in etcd (written, or loaded at takeover) */
+static bool drain_key[IDN_MAX_NODES];
 
 /* A nodes/ID value: the JSON of the node, "lease_owner" taken out (*agent). */
 static json_object *node_val(const char *val, bool *agent)
@@ -658,6 +667,80 @@ void idnd_dist_node_del(struct d_node *n)
 		etcd_lease_revoke(&E, n->lease);
 	n->lease = 0;
 	agent_lease[n->id] = false;
+	/* the operator's drain goes with the node (its own key: no lease) */
+	key_of(key, sizeof(key), "drains/%u", n->id);
+	if (etcd_delete(&E, key))
+		pr_warn("DIST: delete %s: %s\n", key, etcd_err(&E));
+	else
+		drain_key[n->id] = false;
+}
+
+/*
+ * drains/ID as the node's drain says: {"id": ID} under no lease, or
+ * deleted. 0 also when this replica does not write (no etcd, a follower).
+ */
+int idnd_dist_drain(const struct d_node *n)
+{
+	char key[128], val[32];
+	int e;
+
+	if (!D.etcd || !D.leader || n->id >= IDN_MAX_NODES)
+		return 0;
+	key_of(key, sizeof(key), "drains/%u", n->id);
+	if (n->drain) {
+		snprintf(val, sizeof(val), "{\"id\":%u}", n->id);
+		e = etcd_put(&E, key, val, strlen(val), 0);
+	} else {
+		e = etcd_delete(&E, key);
+	}
+	if (e) {
+		pr_warn("DIST: %s %s: %s\n", n->drain ? "put" : "delete", key, etcd_err(&E));
+		return dist_err(e);
+	}
+	drain_key[n->id] = n->drain;
+	return 0;
+}
+
+bool idnd_dist_drained(uint32_t id)
+{
+	return D.etcd && D.leader && id < IDN_MAX_NODES && drain_key[id];
+}
+
+/*
+ * A drains/ID value: {"id": ID} and nothing else, ID the key's, not a
+ * federation peer's entry. 0, or -1 with *why.
+ */
+static int drain_parse(const char *rest, const char *val, uint32_t *idp, char *why, size_t wl)
+{
+	json_object *o, *v;
+	unsigned int id;
+	char end;
+	int ret = -1;
+
+	if (sscanf(rest, "%u%c", &id, &end) != 1 || id >= IDN_MAX_NODES) {
+		snprintf(why, wl, "not a node id (0..%u)", IDN_MAX_NODES - 1);
+		return -1;
+	}
+	*idp = id;
+	if (idnd_fed_reserved(id)) {
+		snprintf(why, wl, "node ids %u..%u are federation peers' entries",
+			 IDND_PEER_NODE0, IDN_MAX_NODES - 1);
+		return -1;
+	}
+	o = val ? json_tokener_parse(val) : NULL;
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		snprintf(why, wl, "not a JSON object {\"id\": %u}", id);
+	} else if (!json_object_object_get_ex(o, "id", &v) ||
+		   !json_object_is_type(v, json_type_int) ||
+		   json_object_get_int64(v) != (int64_t)id) {
+		snprintf(why, wl, "field \"id\": %u (the key's node) expected", id);
+	} else if (json_object_object_length(o) != 1) {
+		snprintf(why, wl, "unknown field (only \"id\")");
+	} else {
+		ret = 0;
+	}
+	json_object_put(o);
+	return ret;
 }
 
 void idnd_dist_heartbeat(struct d_node *n)
@@ -849,9 +932,13 @@ static int load_registry(void)
 			for (uint32_t p = 0; p < IDND_MAX_POLICIES; p++)
 				if (idnd_policy_get(p))
 					idnd_dist_policy(idnd_policy_get(p));
+			memset(drain_key, 0, sizeof(drain_key));
 			for (int j = 0; j < IDN_MAX_NODES; j++)
-				if (D.nodes[j].used)
+				if (D.nodes[j].used) {
 					idnd_dist_node(&D.nodes[j]);
+					if (D.nodes[j].drain)
+						idnd_dist_drain(&D.nodes[j]);
+				}
 			idnd_dist_place();
 			idnd_sig_import_done(false);	/* publishers, versions, revocations */
 			idnd_fed_conf_seed();		/* federation peers and exports */
@@ -923,6 +1010,8 @@ static int load_registry(void)
 			/* trust is granted (ident.c), whoever wrote the key */
 			idnd_ident_grant(nd.id, &nd.trust, &nd.confidential);
 			agent_lease[nd.id] = agent;
+			if (agent)	/* the operator's drain is drains/ID (below) */
+				nd.drain = false;
 			nd.used = true;
 			nd.up = true;		/* its key lives: heartbeats reached etcd */
 			nd.last_hb = now;
@@ -931,6 +1020,30 @@ static int load_registry(void)
 			idnd_store_node(&D.nodes[nd.id]);
 		}
 		json_object_put(o);
+	}
+	etcd_kvs_free(kvs, n);
+
+	/*
+	 * the operator's drains, whoever wrote nodes/ID; one of a node not
+	 * registered now is kept for its registration (idnd_dist_drained())
+	 */
+	snprintf(pfx, sizeof(pfx), "%sdrains/", D.prefix);
+	e = etcd_range(&E, pfx, false, &kvs, &n, NULL);
+	if (e)
+		return dist_err(e);
+	memset(drain_key, 0, sizeof(drain_key));
+	for (int i = 0; i < n; i++) {
+		uint32_t id;
+
+		if (drain_parse(kvs[i].key + strlen(pfx), kvs[i].val, &id, err, sizeof(err))) {
+			pr_warn("DIST: %s: bad value, skipped: %s\n", kvs[i].key, err);
+			continue;
+		}
+		drain_key[id] = true;
+		if (D.nodes[id].used && !D.nodes[id].drain) {
+			D.nodes[id].drain = true;
+			idnd_store_node(&D.nodes[id]);
+		}
 	}
 	etcd_kvs_free(kvs, n);
 
@@ -1048,6 +1161,7 @@ static void nodes_poll(double now)
 			if (o && !idnd_node_from_json(o, &nd, err, sizeof(err)) && nd.id == id) {
 				/* an agent's own key: its trust is granted, not claimed */
 				idnd_ident_grant(id, &nd.trust, &nd.confidential);
+				nd.drain = drain_key[id];	/* the operator's, not the agent's */
 				nd.up = true;
 				nd.last_hb = now;	/* one timeout to heartbeat */
 				nd.lease = kvs[i].lease;
@@ -1295,6 +1409,14 @@ static void wrefuse(const char *rest, int64_t rev, const char *why)
 		w_refused);
 }
 
+/*
+ * The watcher's drains: drains/ID (w_drain) or the "drain" of an
+ * idnd-written nodes/ID (w_ndrain; an agent-owned key's is ignored): the
+ * node's entry says health drain if either does, so an agent re-writing
+ * its own nodes/ID does not undo the operator's drain.
+ */
+static bool w_drain[IDN_MAX_NODES], w_ndrain[IDN_MAX_NODES];
+
 static void wnode(const char *rest, const char *val, int64_t rev)
 {
 	char err[256];
@@ -1334,6 +1456,8 @@ static void wnode(const char *rest, const char *val, int64_t rev)
 		}
 		nd.used = true;
 		nd.up = true;
+		w_ndrain[id] = !agent && nd.drain;
+		nd.drain = w_ndrain[id] || w_drain[id];
 		D.nodes[id] = nd;
 	} else if (D.nodes[id].used) {
 		D.nodes[id].up = false;	/* its key expired or was deleted */
@@ -1342,7 +1466,41 @@ static void wnode(const char *rest, const char *val, int64_t rev)
 	}
 	if (D.nodes[id].used && idnd_node_push(&D.nodes[id]))
 		pr_warn("WATCH: node %u: %s\n", id, idn_errmsg());
-	pr_info("WATCH: node %u %s\n", id, D.nodes[id].up ? "up" : "down");
+	pr_info("WATCH: node %u %s\n", id, !D.nodes[id].up ? "down" :
+		D.nodes[id].drain ? "up, draining" : "up");
+}
+
+/*
+ * drains/ID from the leader: the operator's drain of node ID, applied to
+ * its entry (health drain) whatever wrote nodes/ID; deleted: undrained
+ * (unless an idnd-written nodes/ID still says drain). A value that fails
+ * a check is refused (counted, said) and the entry keeps what it had.
+ */
+static void wdrain(const char *rest, const char *val, int64_t rev)
+{
+	char why[128], end;
+	unsigned int id;
+	bool was;
+
+	if (sscanf(rest, "%u%c", &id, &end) != 1 || id >= IDN_MAX_NODES ||
+	    idnd_fed_reserved(id) || (val && drain_parse(rest, val, &id, why, sizeof(why)))) {
+		if (val) {
+			drain_parse(rest, val, &id, why, sizeof(why));
+			wrefuse(rest - 7, rev, why);
+		}
+		return;		/* deleted: a key that was never applied */
+	}
+	w_drain[id] = val != NULL;
+	if (!D.nodes[id].used)
+		return;		/* applied when its nodes/ID comes */
+	was = D.nodes[id].drain;
+	D.nodes[id].drain = w_ndrain[id] || w_drain[id];
+	if (was == D.nodes[id].drain)
+		return;
+	if (idnd_node_push(&D.nodes[id]))
+		pr_warn("WATCH: node %u: %s\n", id, idn_errmsg());
+	pr_info("WATCH: node %u %s (%sdrains/%u, revision %lld)\n", id,
+		D.nodes[id].drain ? "draining" : "undrained", D.prefix, id, (long long)rev);
 }
 
 /* telekeys/ID from the leader: the router's key for node ID's datagrams */
@@ -1868,6 +2026,8 @@ static int on_event(void *arg, const char *key, const void *val, size_t len, int
 	rest = key + pl;
 	if (!strncmp(rest, "nodes/", 6)) {
 		wnode(rest + 6, val, rev);
+	} else if (!strncmp(rest, "drains/", 7)) {
+		wdrain(rest + 7, val, rev);
 	} else if (!strncmp(rest, "telekeys/", 9)) {
 		wtelekey(rest + 9, val, rev);
 	} else if (!strncmp(rest, "fednodes/", 9)) {
@@ -1964,6 +2124,8 @@ static int wsync(struct wstate *w, int64_t *rev)
 			D.nodes[j].up = false;
 	memset(tk_seen, 0, sizeof(tk_seen));
 	memset(fn_seen, 0, sizeof(fn_seen));
+	/* drains/ sorts before nodes/: each node's entry is built with its drain */
+	memset(w_drain, 0, sizeof(w_drain));
 	for (int i = 0; i < n && !e; i++)
 		e = on_event(w, kvs[i].key, kvs[i].val, kvs[i].val_len, kvs[i].mod_rev);
 	/* nodes we knew whose key is gone; telemetry keys etcd no longer has */

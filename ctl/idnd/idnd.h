@@ -367,6 +367,9 @@ void idnd_dist_cap(const struct d_cap *c);
 void idnd_dist_cap_del(uint32_t label);
 void idnd_dist_node(struct d_node *n);
 void idnd_dist_node_del(struct d_node *n);
+/* drains/ID: the operator's drain in etcd (put on drain, deleted on undrain) */
+int idnd_dist_drain(const struct d_node *n);
+bool idnd_dist_drained(uint32_t id);	/* the leader: drains/ID held for the node */
 void idnd_dist_heartbeat(struct d_node *n);
 void idnd_dist_place(void);
 void idnd_dist_policy(const struct d_policy *p);

@@ -20,9 +20,14 @@
 #   - the drain survives an idnd restart (SQLite): node entry still drain;
 #   - `idnctl node undrain 1`: health up, node 1 takes VIP flows again;
 #   - distributed mode (with etcd; skipped without): replicas a (leader,
-#     the router's maps) and b, a second router fed by a watcher: a drain
-#     reaches both routers (nodes/1 carries it), b takes over with node 1
-#     still drained, its undrain reaches the watcher's router.
+#     the router's maps) and b, a second router fed by a watcher; node 1's
+#     agent runs with --etcd and owns its nodes/1 key (node 2's is
+#     idnd's): a drain reaches both routers through drains/1 (nodes/1,
+#     the agent's, does not carry it), the agent's re-write of nodes/1
+#     (its lease revoked under it) does not undo it, b takes over with
+#     node 1 still drained, its undrain reaches the watcher's router and
+#     deletes drains/1; malformed drains/ keys refused and counted by the
+#     watcher; a deleted node's drains/ key goes with it.
 # The roles (admin only) are checked by selftests/security/test_tls.sh.
 # TAP output; exit 4 when the machine cannot run it.
 if [ -z "${IDN_TEST_UNSHARED:-}" ] && [ "$(id -u)" -eq 0 ]; then
@@ -69,11 +74,11 @@ start_idnd() {
 start_idnd
 ENG=(--speed 0.05 --max-seqs 2 --block-tokens 16 --kv-capacity-tokens 65536
      --kv-bytes-per-token 256 --kv-insecure --kv-transport tcp --hb-ms 100 -v)
-start_agent() {	# start_agent ID PORT KVPORT PEERPORT
+start_agent() {	# start_agent ID PORT KVPORT PEERPORT [ARG...]
 	bg_ns "$NS_RTR" "$TMPD/agent$1.log" "$AGENT" --insecure --node-id "$1" \
 		--addr4 "10.20.$1.2" --key "$TMPD/node$1.key" --controller $URL \
 		--listen "127.0.0.1:$2" --kv-listen "127.0.0.1:$3" \
-		--kv-peers "127.0.0.1:$4" "${ENG[@]}"
+		--kv-peers "127.0.0.1:$4" "${ENG[@]}" "${@:5}"
 }
 start_agent 1 8000 9100 9101
 start_agent 2 8001 9101 9100
@@ -182,8 +187,12 @@ code=$(post /v1/nodes '{"id":3,"addr4":"10.20.3.2","mem_gb":8,"drain":false}')
 	[ "$(api "$URL/v1/nodes" | jq '[.[] | select(.id == 3)] | length')" = 0 ] && [ "$(drainf 1)" = true ]
 tap_result "a registration carrying \"drain\": 400 (the operator's field), nothing registered" $? "$code $r"
 # the agent registers again (a restart): still drained
-kill -TERM "$(in_ns "$NS_RTR" ss -Hltnp 'sport = :8000' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)" 2>/dev/null
-sleep 0.5
+stop_agent1() {
+	kill -TERM "$(in_ns "$NS_RTR" ss -Hltnp 'sport = :8000' | grep -o 'pid=[0-9]*' | head -1 |
+		cut -d= -f2)" 2>/dev/null
+	sleep 0.5
+}
+stop_agent1
 start_agent 1 8000 9100 9101
 reg() { [ "$(api "$AURL/v1/agent" | jq -r .registered)" = true ]; }
 poll_until 400 reg
@@ -207,7 +216,7 @@ poll_until 100 eval '[ "$(vipw)" = node1 ]'
 tap_result "through the VIP: node 1 answers again" $? "$(vipw)"
 grep -h "MIGRATE\|drain" "$TMPD/idnd.log" | sed "s/^/# /" | tail -6
 
-# ---- distributed mode (with etcd; skipped without): the drain in nodes/ID
+# ---- distributed mode (with etcd; skipped without): the drain in drains/ID
 if ! command -v etcd >/dev/null; then
 	tap_skip "distributed mode: the drain through etcd" "etcd not installed (Debian etcd-server)"
 	tap_done
@@ -216,6 +225,18 @@ kill -TERM "$IDND_PID"; wait "$IDND_PID" 2>/dev/null
 EP=$((10000 + RANDOM % 20000))	# below the ephemeral port range
 ETCD=http://127.0.0.1:$EP
 start_etcd "$NS_RTR" "$ETCD" || { tap_fail "etcd up" "$(tail -5 "$TMPD/etcd.log")"; tap_done; }
+DOM=/idn/0/
+b64() { printf '%s' "$DOM$1" | base64 -w0; }
+# ekv KEY: the key's etcd record ({key, value, lease...}, value decoded); eput KEY VALUE; edel KEY
+ekv() {
+	api -X POST "$ETCD/v3/kv/range" -d "{\"key\":\"$(b64 "$1")\"}" |
+		jq -c '.kvs[0] // empty | .value |= (@base64d)'
+}
+eput() { api -o /dev/null -X POST "$ETCD/v3/kv/put" -d "{\"key\":\"$(b64 "$1")\",\"value\":\"$(printf '%s' "$2" | base64 -w0)\"}"; }
+edel() { api -o /dev/null -X POST "$ETCD/v3/kv/deleterange" -d "{\"key\":\"$(b64 "$1")\"}"; }
+# node 1's agent with --etcd: it owns nodes/1 under its own lease
+stop_agent1
+start_agent 1 8000 9100 9101 --controller "$URL,http://127.0.0.1:8788" --etcd "$ETCD" --etcd-ttl 2
 # replica a leads on idnd's port with the router's maps, b follows; the
 # agents register again with a (their heartbeats answered 404 first)
 bg_ns "$NS_RTR" "$TMPD/idnd-a.log" "$BUILD/idnd" --insecure --enrol open -d "$TMPD/a.db" \
@@ -236,23 +257,57 @@ check "second router's dataplane attached" c2 dp attach dev dr0
 on_cleanup 'c2 dp detach dev dr0 >/dev/null 2>&1'
 bg_ns "$NS_RTR" "$TMPD/watch.log" "$BUILD/idnd" -v -W -E "$ETCD" -P "$PIN/rtr2"
 health2() { c2 -j node show id "$1" 2>/dev/null | jq -r '(if type == "array" then .[0] else . end).health'; }
-wait_for 20 '[ "$(health2 1)" = up ] && [ "$(health2 2)" = up ]'
-tap_result "etcd mode: a leads, both agents up, the watcher's router has both nodes up" $? \
-	"$(health2 1) $(health2 2) $(tail -3 "$TMPD/watch.log")"
+owner() { ekv "nodes/$1" | jq -r '.value | fromjson | .lease_owner'; }
+wait_for 20 '[ "$(health2 1)" = up ] && [ "$(health2 2)" = up ] && [ "$(owner 1)" = agent ]'
+tap_result "etcd mode: a leads, both agents up, node 1's agent owns nodes/1, the watcher's router has both nodes up" $? \
+	"$(health2 1) $(health2 2) owner $(owner 1) $(tail -3 "$TMPD/watch.log")"
 ictl node drain 1 >/dev/null 2>&1
 wait_for 10 '[ "$(health2 1)" = drain ]'
-[ "$(health2 1)" = drain ] && [ "$(health 1)" = drain ] && [ "$(health2 2)" = up ]
-tap_result "drain through the leader: both routers' entries for node 1 say drain (nodes/1 carries it)" $? \
-	"$(health 1) $(health2 1) $(grep 'node 1' "$TMPD/watch.log" | tail -2)"
+[ "$(health2 1)" = drain ] && [ "$(health 1)" = drain ] && [ "$(health2 2)" = up ] &&
+	[ "$(ekv drains/1 | jq -r .value)" = '{"id":1}' ] && [ "$(ekv drains/1 | jq -r '.lease // 0')" = 0 ] &&
+	[ "$(owner 1)" = agent ] && [ "$(ekv nodes/1 | jq -r '.value | fromjson | .drain // false')" = false ]
+tap_result "drain through the leader: drains/1 (no lease) written, both routers' entries for node 1 say drain though the agent's nodes/1 does not" $? \
+	"$(health 1) $(health2 1) $(ekv drains/1) $(ekv nodes/1) $(grep 'node 1' "$TMPD/watch.log" | tail -2)"
+# the agent's lease revoked under it: it grants a new one and writes nodes/1 again
+lease1=$(ekv nodes/1 | jq -r .lease)
+api -o /dev/null -X POST "$ETCD/v3/lease/revoke" -d "{\"ID\":\"$lease1\"}"
+wait_for 10 'l=$(ekv nodes/1 | jq -r .lease); [ -n "$l" ] && [ "$l" != "$lease1" ]'
+rw=$?
+sleep 0.5
+[ $rw = 0 ] && [ "$(owner 1)" = agent ] && [ "$(health2 1)" = drain ] &&
+	grep -q "node 1 up, draining" "$TMPD/watch.log"
+tap_result "the agent re-writes its nodes/1 (lease $lease1 revoked): the watcher's entry still says drain" $? \
+	"rewritten $rw $(ekv nodes/1) $(health2 1) $(grep 'node 1' "$TMPD/watch.log" | tail -3)"
 kill -9 "$PID_A"; wait "$PID_A" 2>/dev/null
 poll_until 400 leader 8788
 lb=$?
-drainb() { api http://127.0.0.1:8788/v1/nodes | jq -r '.[] | select(.id == 1) | .drain'; }
-[ $lb = 0 ] && [ "$(drainb)" = true ]
-tap_result "a killed: b leads and has node 1 drained (loaded from etcd)" $? \
-	"leader $lb drain $(drainb)"
+drainb() { api http://127.0.0.1:8788/v1/nodes | jq -r ".[] | select(.id == ${1:-1}) | .drain"; }
+[ $lb = 0 ] && [ "$(drainb)" = true ] && [ "$(drainb 2)" = false ]
+tap_result "a killed: b leads and has node 1 drained (drains/1 loaded from etcd), node 2 not" $? \
+	"leader $lb drain $(drainb) $(drainb 2)"
 code=$(api -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8788/v1/nodes/1/undrain)
 wait_for 10 '[ "$(health2 1)" = up ]'
-[ "$code" = 200 ] && [ "$(drainb)" = false ] && [ "$(health2 1)" = up ]
-tap_result "undrain on b: the watcher's router has node 1 up again" $? "$code $(drainb) $(health2 1)"
+[ "$code" = 200 ] && [ "$(drainb)" = false ] && [ "$(health2 1)" = up ] && [ -z "$(ekv drains/1)" ]
+tap_result "undrain on b: drains/1 deleted, the watcher's router has node 1 up again" $? \
+	"$code $(drainb) $(health2 1) drains/1: $(ekv drains/1)"
+# malformed drains/ keys: refused and counted by the watcher, node 2 stays up
+refused() { grep -o '([0-9]* values refused since start)' "$TMPD/watch.log" | tail -1 | tr -dc 0-9; }
+r0=$(refused); r0=${r0:-0}
+eput drains/2 '{"id":3}'; eput drains/2x '{"id":2}'; eput drains/1 'drain'
+wait_for 10 '[ "$(refused)" = $((r0 + 3)) ]'
+[ "$(refused)" = $((r0 + 3)) ] && [ "$(health2 2)" = up ] && [ "$(health2 1)" = up ] &&
+	grep -q "refused ${DOM}drains/2 .*field \"id\": 2" "$TMPD/watch.log" &&
+	grep -q "refused ${DOM}drains/2x .*not a node id" "$TMPD/watch.log" &&
+	grep -q "refused ${DOM}drains/1 .*not a JSON object" "$TMPD/watch.log"
+tap_result "malformed drains/2, drains/2x, drains/1: refused and counted ($r0 -> $(refused)), nodes 1 and 2 still up" $? \
+	"$(health2 1) $(health2 2) $(grep 'refused.*drains' "$TMPD/watch.log" | tail -3)"
+edel drains/2; edel drains/2x; edel drains/1
+# a deleted node's drain key goes with it
+code=$(api -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8788/v1/nodes/2/drain)
+wait_for 10 '[ "$(health2 2)" = drain ]'
+d2=$(ekv drains/2 | jq -r .value)
+code2=$(api -o /dev/null -w '%{http_code}' -X DELETE http://127.0.0.1:8788/v1/nodes/2)
+[ "$code" = 200 ] && [ "$d2" = '{"id":2}' ] && [ "$code2" = 200 ] && [ -z "$(ekv drains/2)" ]
+tap_result "node 2 drained on b (drains/2 written), then deleted: drains/2 deleted with it" $? \
+	"$code $d2 $code2 drains/2: $(ekv drains/2)"
 tap_done
