@@ -299,7 +299,8 @@ wait_for 10 '[ "$(refused)" = $((r0 + 3)) ]'
 	grep -q "refused ${DOM}drains/2 .*field \"id\": 2" "$TMPD/watch.log" &&
 	grep -q "refused ${DOM}drains/2x .*not a node id" "$TMPD/watch.log" &&
 	grep -q "refused ${DOM}drains/1 .*not a JSON object" "$TMPD/watch.log"
-tap_result "malformed drains/2, drains/2x, drains/1: refused and counted ($r0 -> $(refused)), nodes 1 and 2 still up" $? \
+rc=$? r1=$(refused)
+tap_result "malformed drains/2, drains/2x, drains/1: refused and counted ($r0 -> $r1), nodes 1 and 2 still up" $rc \
 	"$(health2 1) $(health2 2) $(grep 'refused.*drains' "$TMPD/watch.log" | tail -3)"
 edel drains/2; edel drains/2x; edel drains/1
 # a deleted node's drain key goes with it
