@@ -72,17 +72,43 @@ void ho_thaw(int fd)
 	sopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP);
 }
 
+/*
+ * The connection's address (@get: getsockname or getpeername) as IPv4: an
+ * AF_INET socket's, or a dual-stack listener's IPv4-mapped IPv6 one
+ * (::ffff:a.b.c.d, the same connection on the wire). 0, or -1: neither.
+ */
+static int sock_v4(int fd, int (*get)(int, struct sockaddr *, socklen_t *),
+		   struct sockaddr_in *out)
+{
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof(ss);
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+
+	if (get(fd, (struct sockaddr *)&ss, &l))
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		memcpy(out, &ss, sizeof(*out));
+		return 0;
+	}
+	if (ss.ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return -1;
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	out->sin_port = s6->sin6_port;
+	memcpy(&out->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	return 0;
+}
+
 int ho_freeze(int fd, struct ho_state *s, char *why, size_t wl)
 {
 	struct tcp_info ti;
-	socklen_t l = sizeof(s->local);
+	socklen_t l;
 	int n = 0, q = 0, err;
 
 	memset(s, 0, sizeof(*s));
-	if (getsockname(fd, (struct sockaddr *)&s->local, &l) || s->local.sin_family != AF_INET)
+	if (sock_v4(fd, getsockname, &s->local))
 		return snprintf(why, wl, "not an IPv4 connection"), -EAFNOSUPPORT;
-	l = sizeof(s->peer);
-	if (getpeername(fd, (struct sockaddr *)&s->peer, &l) || s->peer.sin_family != AF_INET)
+	if (sock_v4(fd, getpeername, &s->peer))
 		return snprintf(why, wl, "no IPv4 peer"), -EAFNOSUPPORT;
 	l = sizeof(ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l))

@@ -16,8 +16,9 @@
 # router's affinity after the commit, and the next turn is served from
 # the moved blocks. A two-stage (P/D) capability: the router sends a
 # request to the prefill node, which prefills it, pushes the prompt's KV
-# to the decode node idnd's stage 2 picks, and relays that node's answer;
-# each node signs the receipt of its stage. Then everything is cleaned
+# to the decode node idnd's stage 2 picks, and hands the client's TCP
+# connection over to it (TCP_REPAIR), so the decode node answers the
+# client directly (the relay is the fallback); each node signs the receipt of its stage. Then everything is cleaned
 # up; the cold activation through idn.ko runs last, in a QEMU guest.
 #
 #   client --> router (XDP: idn_xdp; idnd) --IPIP / IP6IP6--> node1 node2 node3
@@ -154,6 +155,7 @@ for i in 1 2 3; do
 		--model chat-8b --speed 1 --key "$TMPD/node$i.key" \
 		--kv-listen "10.20.$i.2:$KVPORT" --kv-key "$TMPD/kv.key" --kv-transport auto \
 		--mgmt-listen "10.20.$i.2:$MPORT" --artifact-dir "$TMPD" \
+		--handoff-map "$PIN/node$i/idn_handoff" \
 		--kv-peers "10.20.1.2:$KVPORT,10.20.2.2:$KVPORT,10.20.3.2:$KVPORT"
 	AGENT_PID[$i]=$BG_PID
 done
@@ -298,13 +300,24 @@ out=$(cli "$IDNSTAMP" run cap 1003/0 tier 1 pin "$PIN" -- curl -s -m 20 -D "$TMP
 jq -r '"    '"$G"'node\(.id | split("-")[2]): \"\(.choices[0].text)\"  (\(.usage.prompt_tokens) prompt tokens, \(.usage.prompt_tokens_details.cached_tokens // 0) cached on arrival: the moved KV)'"$N"'"' \
 	<<<"$out" 2>/dev/null || printf '    <no answer> %s\n' "$out"
 ctl receipt show 2>/dev/null | sed "s/^/    ${Y}routing receipt:${N} /; 2,\$s/${Y}routing receipt:${N} /                 /"
-PRE=$(tr -d '\r' <"$TMPD/pd.hdr" | awk 'tolower($1) == "x-idn-receipt:" { sub(".*/", "", $2); print $2 }')
-DEC=$(tr -d '\r' <"$TMPD/pd.hdr" | awk 'tolower($1) == "x-idn-receipt-decode:" { sub(".*/", "", $2); print $2 }')
+hdr() { tr -d '\r' <"$TMPD/pd.hdr" | awk -v h="$1" 'tolower($1) == h":" { sub(".*/", "", $2); print $2 }'; }
+if [ -n "$(hdr x-idn-pd-prefill)" ]; then
+	# handed off: node3 answered the client itself (direct server return)
+	PRE=$(hdr x-idn-pd-prefill) DEC=$(hdr x-idn-receipt)
+	say "  the answer came from node3 straight to the client: node1 handed the client's TCP connection"
+	fwd=$(bpftool -j map lookup pinned "$PIN/node1/idn_decap_stats" key 4 0 0 0 2>/dev/null |
+		jq '[.. | objects | select(has("formatted")) | .formatted.values[].value] | add // 0')
+	say "  over (TCP_REPAIR), and its node dataplane forwards the client's ACKs to node3 ($fwd so far)"
+else
+	# relayed through node1 (the hand-off fell back: see agent1.log)
+	PRE=$(hdr x-idn-receipt) DEC=$(hdr x-idn-receipt-decode)
+	say "  relayed through node1 (no hand-off: $(grep -m1 -i 'hand-off' "$TMPD/agent1.log" | cut -c1-120))"
+fi
 [ -n "$PRE" ] && [ -n "$DEC" ] || die "the two-stage request was not served in two stages: $out $(tail -n 3 "$TMPD/agent1.log")"
 in_ns "${NS_NODE[1]}" curl -s "http://127.0.0.1:$APORT/v1/receipts/$PRE" >"$TMPD/receipt.pre"
 in_ns "${NS_NODE[3]}" curl -s "http://127.0.0.1:$APORT/v1/receipts/$DEC" >"$TMPD/receipt.dec"
 say "  its two execution receipts, each signed by the node of its stage:"
-jq -r '.body | fromjson | "    node \(.node) request \(.request): stage \(.pd.stage), \(.cache.prompt_tokens) prompt tokens, \(.output_tokens) output token; KV \(.pd.kv_blocks) blocks (\(.pd.kv_bytes) bytes, \(.pd.kv_transport), \(.pd.kv_push_ms) ms) -> node \(.pd.decode_node) request \(.pd.decode_request)"' \
+jq -r '.body | fromjson | "    node \(.node) request \(.request): stage \(.pd.stage) (\(.pd.outcome)), \(.cache.prompt_tokens) prompt tokens, \(.output_tokens) output token; KV \(.pd.kv_blocks) blocks (\(.pd.kv_bytes) bytes, \(.pd.kv_transport), \(.pd.kv_push_ms) ms) -> node \(.pd.decode_node) \(if .pd.decode_request then "request \(.pd.decode_request)" else "hand-off \(.pd.handoff)" end)"' \
 	"$TMPD/receipt.pre" 2>/dev/null
 jq -r '.body | fromjson | "    node \(.node) request \(.request): stage \(.pd.stage) of node \(.pd.prefill_node) request \(.pd.prefill_request), \(.cache.cached_tokens) cached tokens, \(.output_tokens) output tokens"' \
 	"$TMPD/receipt.dec" 2>/dev/null

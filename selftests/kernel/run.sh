@@ -170,6 +170,11 @@ if [ ! -s "$KDIR/vmlinux" ]; then
 	mv "$KDIR/vmlinux.tmp" "$KDIR/vmlinux"
 fi
 
+# the kernel's own makefiles read O= as their output directory: a caller's
+# make (`make demo O=build`: O in MAKEFLAGS, and O in the environment) must
+# not reach them
+submake() { env -u MAKEFLAGS -u MAKEOVERRIDES -u MFLAGS -u MAKELEVEL -u O make "$@"; }
+
 # resolve_btfids, built from linux-source's tools/ (linux-kbuild-6.1 lacks it)
 RB=$O/kernel/resolve_btfids-$SERIES
 if [ ! -x "$RB" ]; then
@@ -178,7 +183,7 @@ if [ ! -x "$RB" ]; then
 	rm -rf "$src" && mkdir -p "$src"
 	tar -C "$src" -xf "$SRCTAR" "linux-source-$SERIES/tools" \
 		"linux-source-$SERIES/scripts/bpf_doc.py" || fail "cannot unpack $SRCTAR"
-	make -s -C "$src/linux-source-$SERIES/tools/bpf/resolve_btfids" >"$src/build.log" 2>&1 ||
+	submake -s -C "$src/linux-source-$SERIES/tools/bpf/resolve_btfids" >"$src/build.log" 2>&1 ||
 		{ tail -20 "$src/build.log"; fail "resolve_btfids build failed"; }
 	cp "$src/linux-source-$SERIES/tools/bpf/resolve_btfids/resolve_btfids" "$RB.tmp"
 	mv "$RB.tmp" "$RB"
@@ -209,7 +214,7 @@ for f in kernel/Kbuild kernel/*.c kernel/*.h; do
 	cmp -s "$f" "$MOD/$(basename "$f")" || cp "$f" "$MOD/"
 done
 log "building idn.ko"
-if ! make -C "$KDIR" M="$MOD" IDN_UAPI="$ROOT/include/uapi" RESOLVE_BTFIDS="$RB" \
+if ! submake -C "$KDIR" M="$MOD" IDN_UAPI="$ROOT/include/uapi" RESOLVE_BTFIDS="$RB" \
 	modules >"$C/mod.log" 2>&1; then
 	sed 's/^/# /' "$C/mod.log" | tail -30
 	fail "idn.ko does not build against $KVER"

@@ -145,8 +145,15 @@ static ssize_t read_to(int fd, char *b, size_t n, int ms)
 	return read(fd, b, n);
 }
 
-static void test_loopback(void)
+/*
+ * A real hand-off on loopback: @dual, the server's listener is a
+ * dual-stack IPv6 socket (the agent's "[::]:PORT"), so the connection's
+ * addresses are IPv4-mapped IPv6 ones.
+ */
+static void loopback(bool dual)
 {
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	socklen_t a6l = sizeof(a6);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 	static const char inj[] = "POST /v1/completions HTTP/1.1\r\n\r\n";
@@ -155,12 +162,22 @@ static void test_loopback(void)
 	int l, c, s, r = -1, one = 1, err;
 	ssize_t n;
 
-	l = socket(AF_INET, SOCK_STREAM, 0);
+	l = socket(dual ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (!ASSERT_EQ(bind(l, (struct sockaddr *)&a, sizeof(a)), 0, "bind") ||
-	    !ASSERT_EQ(listen(l, 4), 0, "listen") ||
-	    !ASSERT_EQ(getsockname(l, (struct sockaddr *)&a, &al), 0, "port") ||
+	if (dual) {
+		int off = 0;
+
+		setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+		if (!ASSERT_EQ(bind(l, (struct sockaddr *)&a6, sizeof(a6)), 0, "bind [::]") ||
+		    !ASSERT_EQ(getsockname(l, (struct sockaddr *)&a6, &a6l), 0, "port"))
+			goto out;
+		a.sin_port = a6.sin6_port;
+	} else if (!ASSERT_EQ(bind(l, (struct sockaddr *)&a, sizeof(a)), 0, "bind") ||
+		   !ASSERT_EQ(getsockname(l, (struct sockaddr *)&a, &al), 0, "port")) {
+		goto out;
+	}
+	if (!ASSERT_EQ(listen(l, 4), 0, "listen") ||
 	    !ASSERT_EQ(connect(c, (struct sockaddr *)&a, sizeof(a)), 0, "connect"))
 		goto out;
 	s = accept(l, NULL, NULL);
@@ -180,6 +197,8 @@ static void test_loopback(void)
 		goto out;
 	}
 	ASSERT_EQ(ntohs(st.local.sin_port), ntohs(a.sin_port), "local port");
+	ASSERT_EQ(ntohl(st.local.sin_addr.s_addr), INADDR_LOOPBACK, "local address, as IPv4");
+	ASSERT_EQ(ntohl(st.peer.sin_addr.s_addr), INADDR_LOOPBACK, "peer address, as IPv4");
 	ASSERT_TRUE(st.mss >= 64, "MSS clamp");
 	close(s);	/* in repair mode: nothing sent, the client sees nothing */
 	ASSERT_EQ(read_to(c, b, sizeof(b), 100), -ETIMEDOUT, "no FIN, no RST to the client");
@@ -203,6 +222,16 @@ out:
 	close(l);
 }
 
+static void test_loopback(void)
+{
+	loopback(false);
+}
+
+static void test_loopback_dual_stack(void)
+{
+	loopback(true);
+}
+
 int main(void)
 {
 	tap_plan(0);
@@ -211,5 +240,6 @@ int main(void)
 	TAP_RUN(test_freeze_refused);
 	TAP_RUN(test_pending);
 	TAP_RUN(test_loopback);
+	TAP_RUN(test_loopback_dual_stack);
 	return tap_done();
 }
