@@ -28,16 +28,6 @@
 #include <linux/tcp.h>
 #include "lib/tsopt.h"
 
-enum idn_decap_stat {
-	IDN_DECAP_OK = 0,	/* decapsulated */
-	IDN_DECAP_PASS,		/* not encapsulated: passed */
-	IDN_DECAP_BAD,		/* encapsulated but malformed: dropped */
-	IDN_DECAP_STAMP,	/* egress: TSval stamped with the cookie */
-	IDN_DECAP_HANDOFF,	/* a handed-off connection's packet forwarded */
-	IDN_DECAP_HANDOFF_ERR,	/* ... that could not be: dropped */
-	IDN_DECAP_MAX,
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, IDN_DECAP_MAX);

@@ -186,21 +186,99 @@ static void test_stamp6(void)
 	ASSERT_EQ(tsval_of(&p), 5, "v6: wraps to the next cookie value");
 }
 
+static __u64 decap_stat(__u32 what)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 v[ncpu > 0 ? ncpu : 1], sum = 0;
+
+	if (ncpu <= 0 ||
+	    bpf_map_lookup_elem(bpf_map__fd(skel->maps.idn_decap_stats), &what, v))
+		return 0;
+	for (int i = 0; i < ncpu; i++)
+		sum += v[i];
+	return sum;
+}
+
+/*
+ * A handed-off connection (idn_handoff, the P/D hand-off): its segments
+ * are re-addressed to the node holding it now and sent on, never
+ * decapsulated here (this node would answer them with a reset); other
+ * tuples are decapsulated; a SYN of the tuple is a new connection: its
+ * entry goes and the SYN is this node's.
+ */
+static void test_handoff4(void)
+{
+	struct idn_handoff_key k = { .sport = htons(40000), .dport = htons(80) };
+	struct idn_handoff_val v = { .node4 = htonl(0x0a140202) }, got;	/* 10.20.2.2 */
+	int fd = bpf_map__fd(skel->maps.idn_handoff), act;
+	struct pg_flow req, other;
+	struct pg p, e;
+	__u64 ok0, err0;
+	size_t ol3;
+
+	inet_pton(AF_INET, "10.10.0.2", &k.saddr);
+	inet_pton(AF_INET, "10.99.0.1", &k.daddr);
+	ASSERT_EQ(bpf_map_update_elem(fd, &k, &v, BPF_ANY), 0, "entry");
+	pg_flow4(&req, "10.10.0.2", "10.99.0.1", 40000, 80, IPPROTO_TCP);
+	pg_flow4(&other, "10.10.0.2", "10.99.0.1", 40001, 80, IPPROTO_TCP);
+
+	/* another connection of the same client: decapsulated as usual */
+	pg_tcp_pkt(&p, &other, PG_ACK, NULL, 0);
+	encap(&e, &p, 0);
+	ASSERT_EQ(run(skel->progs.idn_decap, &e), TC_ACT_OK, "other tuple: decapsulated");
+	ASSERT_EQ(e.len, p.len, "other tuple: outer header gone");
+
+	/* the handed-off one: re-addressed, outer header kept */
+	ok0 = decap_stat(IDN_DECAP_HANDOFF);
+	err0 = decap_stat(IDN_DECAP_HANDOFF_ERR);
+	pg_tcp_pkt(&p, &req, PG_ACK, NULL, 0);
+	encap(&e, &p, 0);
+	ol3 = (size_t)e.l3_off;
+	act = run(skel->progs.idn_decap, &e);
+	/* redirected where the test's namespace has a route to 10.20.2.2,
+	 * dropped (counted) where it has none: never passed up */
+	ASSERT_TRUE(act == TC_ACT_REDIRECT || act == TC_ACT_SHOT, "handed off: sent on, not decapsulated");
+	ASSERT_EQ(decap_stat(act == TC_ACT_REDIRECT ? IDN_DECAP_HANDOFF : IDN_DECAP_HANDOFF_ERR),
+		  (act == TC_ACT_REDIRECT ? ok0 : err0) + 1, "counted as such");
+	ASSERT_EQ(e.len, p.len + 20, "outer header kept");
+	ASSERT_EQ(e.buf[ol3 + 9], IPPROTO_IPIP, "still IPIP");
+	ASSERT_TRUE(!memcmp(e.buf + ol3 + 12, (uint8_t[]){ 10, 20, 1, 2 }, 4), "from this node");
+	ASSERT_TRUE(!memcmp(e.buf + ol3 + 16, (uint8_t[]){ 10, 20, 2, 2 }, 4), "to the decode node");
+	ASSERT_EQ(e.buf[ol3 + 8], 63, "TTL - 1");
+	ASSERT_TRUE(pg_ip4_csum_ok(e.buf, e.len, ol3), "outer IPv4 checksum right");
+	ASSERT_TRUE(!memcmp(e.buf + ol3 + 20, p.buf + p.l3_off, p.len - (size_t)p.l3_off),
+		    "inner packet untouched");
+	ASSERT_EQ(bpf_map_lookup_elem(fd, &k, &got), 0, "entry kept");
+	ASSERT_EQ(got.packets, 1, "its packets counted");
+
+	/* a SYN of the tuple: a new connection, this node's */
+	pg_tcp_pkt(&p, &req, PG_SYN, NULL, 0);
+	encap(&e, &p, 0);
+	ASSERT_EQ(run(skel->progs.idn_decap, &e), TC_ACT_OK, "SYN: decapsulated");
+	ASSERT_EQ(e.len, p.len, "SYN: outer header gone");
+	ASSERT_TRUE(bpf_map_lookup_elem(fd, &k, &got) && errno == ENOENT, "SYN: entry deleted");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tap_plan(0);
 	/*
-	 * The maps are pinned by name where idnctl loads them; here they are
-	 * the test's own (a pin under the default /sys/fs/bpf would outlive
+	 * The maps are pinned by name where idnctl loads them; here all of
+	 * them (whatever the object adds) are the test's own (a pin under the default /sys/fs/bpf would outlive
 	 * the run and hand the next one its learned addresses).
 	 */
 	skel = idn_node__open();
-	if (skel && (bpf_map__set_pin_path(skel->maps.idn_ts_cfg, NULL) ||
-		     bpf_map__set_pin_path(skel->maps.idn_ts_addrs, NULL) ||
-		     idn_node__load(skel))) {
-		idn_node__destroy(skel);
-		skel = NULL;
+	if (skel) {
+		struct bpf_map *m;
+		int err = 0;
+
+		bpf_object__for_each_map(m, skel->obj)
+			err = err ?: bpf_map__set_pin_path(m, NULL);
+		if (err || idn_node__load(skel)) {
+			idn_node__destroy(skel);
+			skel = NULL;
+		}
 	}
 	if (!skel) {
 		tap_skip("cannot load bpf/idn_node.bpf.c (needs root and BPF)");
@@ -210,6 +288,7 @@ int main(void)
 	}
 	TAP_RUN(test_stamp4);
 	TAP_RUN(test_stamp6);
+	TAP_RUN(test_handoff4);
 	idn_node__destroy(skel);
 	return tap_done();
 }

@@ -40,14 +40,7 @@ source "$(dirname "$0")/topo.sh"
 require_root
 require_cmd ip nsenter curl jq python3 ethtool findmnt
 AGENT=$BUILD/idn-agent
-require_file "$AGENT" "$BUILD/idnd" "$IDNCTL" "$BUILD/bpf/idn_pass.bpf.o" \
-	"$BUILD/bpf/idn_steer.bpf.o" "$BUILD/bpf/idn_node.bpf.o"
-probe_netns || skip_all "cannot create network namespaces"
-probe_bpffs || skip_all "cannot mount bpffs"
-
-topo_setup 2 || { tap_fail "test bed setup"; tap_done; }
-topo_dataplane || { tap_fail "dataplane attach"; tap_done; }
-on_cleanup topo_dataplane_detach
+topo_bed 2 "$AGENT" "$BUILD/idnd"
 URL=http://127.0.0.1:8787
 AURL=http://127.0.0.1:8000 BURL=http://127.0.0.1:8001
 api() { in_ns "$NS_RTR" curl -s -m 5 "$@"; }

@@ -55,14 +55,7 @@ source "$(dirname "$0")/topo.sh"
 require_root
 require_cmd ip nsenter curl jq ethtool findmnt
 AGENT=$BUILD/idn-agent
-require_file "$AGENT" "$BUILD/idnd" "$IDNCTL" "$BUILD/bpf/idn_pass.bpf.o" \
-	"$BUILD/bpf/idn_steer.bpf.o" "$BUILD/bpf/idn_node.bpf.o"
-probe_netns || skip_all "cannot create network namespaces"
-probe_bpffs || skip_all "cannot mount bpffs"
-
-topo_setup 2 || { tap_fail "test bed setup"; tap_done; }
-topo_dataplane || { tap_fail "dataplane attach"; tap_done; }
-on_cleanup topo_dataplane_detach
+topo_bed 2 "$AGENT" "$BUILD/idnd"
 URL=http://127.0.0.1:8787
 APORT=8000 KVPORT=9100
 api() { in_ns "$NS_RTR" curl -s -m 5 "$@"; }

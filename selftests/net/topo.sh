@@ -52,6 +52,23 @@ desc_addr6() {
 
 _sysctl() { in_ns "$1" sysctl -qw "${@:2}" >/dev/null; }
 
+# topo_bed N [FILE...]: a test's start on this bed: FILE... (its binaries)
+# besides idnctl and the BPF objects must exist; skipped where the machine
+# has no network namespaces or bpffs; N nodes behind the router with the
+# dataplane attached (detached at exit). Fails the test when that fails.
+topo_bed() {
+	local n=$1
+
+	shift
+	require_file "$@" "$IDNCTL" "$BUILD/bpf/idn_pass.bpf.o" "$BUILD/bpf/idn_steer.bpf.o" \
+		"$BUILD/bpf/idn_node.bpf.o"
+	probe_netns || skip_all "cannot create network namespaces"
+	probe_bpffs || skip_all "cannot mount bpffs"
+	topo_setup "$n" || { tap_fail "test bed setup"; tap_done; }
+	topo_dataplane || { tap_fail "dataplane attach"; tap_done; }
+	on_cleanup topo_dataplane_detach
+}
+
 topo_setup() {
 	local n=$1 i ns mac
 	TOPO_N=$n

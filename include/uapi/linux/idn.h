@@ -518,6 +518,17 @@ struct idn_ts_addr {
 	__u8 pad[3];
 };
 
+/* idn_decap_stats (per-CPU array, the node dataplane): the index of each count */
+enum idn_decap_stat {
+	IDN_DECAP_OK = 0,	/* decapsulated */
+	IDN_DECAP_PASS,		/* not encapsulated: passed */
+	IDN_DECAP_BAD,		/* encapsulated but malformed: dropped */
+	IDN_DECAP_STAMP,	/* egress: TSval stamped with the cookie */
+	IDN_DECAP_HANDOFF,	/* a handed-off connection's packet forwarded */
+	IDN_DECAP_HANDOFF_ERR,	/* ... that could not be: dropped */
+	IDN_DECAP_MAX,
+};
+
 /*
  * Connection hand-off (docs/agent.md "Direct server return of a two-stage
  * request"): a node whose agent handed a client's TCP connection to
