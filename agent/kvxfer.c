@@ -926,11 +926,20 @@ static void rx_note(struct kvx *x, uint64_t *counter, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void rx_note(struct kvx *x, uint64_t *counter, const char *fmt, ...)
 {
-	static time_t last;
-	static unsigned long quiet;
+	/*
+	 * at most one line a second per kind of refusal (its format): a flood
+	 * of one kind is counted, not logged line by line, and never hides
+	 * the first line of another kind in the same second
+	 */
+	static struct {
+		const char *fmt;
+		time_t last;
+		unsigned long quiet;
+	} kinds[8];
 	char line[192];
-	bool say;
+	bool say = true;
 	va_list ap;
+	int k;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -938,17 +947,23 @@ static void rx_note(struct kvx *x, uint64_t *counter, const char *fmt, ...)
 	pthread_mutex_lock(&x->mu);
 	(*counter)++;
 	snprintf(x->st.rx_last_err, sizeof(x->st.rx_last_err), "%s", line);
-	say = time(NULL) != last;
-	if (say) {
-		last = time(NULL);
-		if (quiet) {
-			size_t n = strlen(line);
+	for (k = 0; k < 8 && kinds[k].fmt && kinds[k].fmt != fmt; k++)
+		;
+	if (k < 8) {
+		kinds[k].fmt = fmt;
+		say = time(NULL) != kinds[k].last;
+		if (say) {
+			kinds[k].last = time(NULL);
+			if (kinds[k].quiet) {
+				size_t n = strlen(line);
 
-			snprintf(line + n, sizeof(line) - n, " (and %lu more)", quiet);
+				snprintf(line + n, sizeof(line) - n, " (and %lu more)",
+					 kinds[k].quiet);
+			}
+			kinds[k].quiet = 0;
+		} else {
+			kinds[k].quiet++;
 		}
-		quiet = 0;
-	} else {
-		quiet++;
 	}
 	pthread_mutex_unlock(&x->mu);
 	if (say && x->o.log)

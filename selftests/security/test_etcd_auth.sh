@@ -141,9 +141,11 @@ check "etcd auth disabled and enabled again (every token invalid)" test $? = 0
 post /v1/caps '{"class":8,"name":"code","resources":{"mem_gb":30}}' >/dev/null
 post /v1/demand '{"cap":2048,"region":1,"rps":100}' >/dev/null
 code=$(post /v1/placement/solve '{}')
-wait_for 20 'keys | grep -q "^${DOM}plans/2048-255-255$"'
+# the plan in etcd, and idnd's line saying so (written beside the put: polled too)
+wait_for 20 'keys | grep -q "^${DOM}plans/2048-255-255$"' &&
+	wait_for 10 "grep -q 'DIST: etcd token 2 obtained' '$TMPD/idnd.log'"
 check "after the tokens were dropped, idnd authenticated again: the new plan reached etcd" \
-	bash -c "[ $? = 0 ] && grep -q 'DIST: etcd token 2 obtained' '$TMPD/idnd.log'" ||
+	test $? = 0 ||
 	grep 'DIST: etcd token' "$TMPD/idnd.log" | sed 's/^/#   /'
 check "the agent's lease still kept alive after the tokens were dropped" \
 	bash -c "sleep 3; kill -0 $APID && [ -n \"\$(nsenter --net=/run/netns/$NS etcdctl \
