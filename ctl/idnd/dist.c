@@ -1736,6 +1736,47 @@ static void wfednode(const char *rest, const char *val, int64_t rev)
 		n.domain, n.health == IDN_HEALTH_UP ? "up" : "down");
 }
 
+/* @o is an object whose members are all among @names[0..n): their count, or -EINVAL */
+static int fields_known(json_object *o, const char *const *names, int n, char *why, size_t wl)
+{
+	int nf = 0;
+
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		snprintf(why, wl, "not a JSON object");
+		return -EINVAL;
+	}
+	json_object_object_foreach(o, key, val) {
+		bool known = false;
+
+		(void)val;
+		for (int i = 0; i < n; i++)
+			known |= !strcmp(key, names[i]);
+		if (!known) {
+			snprintf(why, wl, "unknown field \"%.32s\"", key);
+			return -EINVAL;
+		}
+		nf++;
+	}
+	return nf;
+}
+
+/* member @k of @o: this domain's node id (not a federation peer's) */
+static int node_field(json_object *o, const char *k, uint32_t *id, char *why, size_t wl)
+{
+	json_object *x;
+	int64_t v;
+
+	if (!json_object_object_get_ex(o, k, &x) || !json_object_is_type(x, json_type_int) ||
+	    (v = json_object_get_int64(x)) < 0 || v >= IDN_MAX_NODES ||
+	    idnd_fed_reserved((uint32_t)v)) {
+		snprintf(why, wl, "field \"%s\": a node id 0..%d (not a federation peer's)", k,
+			 IDND_PEER_NODE0 - 1);
+		return -EINVAL;
+	}
+	*id = v;
+	return 0;
+}
+
 /* "classes" of a seed or a re-point: 1..8 capability classes */
 static int classes_parse(json_object *o, uint32_t *cls, int *n_cls, char *why, size_t wl)
 {
@@ -1775,31 +1816,11 @@ static unsigned long w_aff_seeded, w_aff_kept;
 static int affseed_parse(json_object *o, uint32_t *node, uint32_t *cls, int *n_cls,
 			 char *why, size_t wl)
 {
-	json_object *x;
-	int64_t v;
-	int nf = 0;
+	static const char *const names[] = { "node", "classes" };
+	int nf = fields_known(o, names, 2, why, wl);
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		snprintf(why, wl, "not a JSON object");
-		return -EINVAL;
-	}
-	json_object_object_foreach(o, key, val) {
-		(void)val;
-		if (strcmp(key, "node") && strcmp(key, "classes")) {
-			snprintf(why, wl, "unknown field \"%.32s\"", key);
-			return -EINVAL;
-		}
-		nf++;
-	}
-	if (!json_object_object_get_ex(o, "node", &x) || !json_object_is_type(x, json_type_int) ||
-	    (v = json_object_get_int64(x)) < 0 || v >= IDN_MAX_NODES ||
-	    idnd_fed_reserved((uint32_t)v)) {
-		snprintf(why, wl, "field \"node\": a node id 0..%d (not a federation peer's)",
-			 IDND_PEER_NODE0 - 1);
-		return -EINVAL;
-	}
-	*node = v;
-	if (classes_parse(o, cls, n_cls, why, wl))
+	if (nf < 0 || node_field(o, "node", node, why, wl) ||
+	    classes_parse(o, cls, n_cls, why, wl))
 		return -EINVAL;
 	if (nf != 2) {
 		snprintf(why, wl, "a seed has exactly node, classes");
@@ -1880,35 +1901,11 @@ static int affmove_parse(json_object *o, uint32_t *src, uint32_t *dst, uint32_t 
 			 int *n_cls, int64_t *at, char *why, size_t wl)
 {
 	static const char *const names[] = { "src", "dst", "classes", "at" };
-	uint32_t *ids[2] = { src, dst };
 	json_object *x;
-	int64_t v;
 
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		snprintf(why, wl, "not a JSON object");
+	if (fields_known(o, names, 4, why, wl) < 0 || node_field(o, "src", src, why, wl) ||
+	    node_field(o, "dst", dst, why, wl))
 		return -EINVAL;
-	}
-	json_object_object_foreach(o, key, val) {
-		bool known = false;
-
-		(void)val;
-		for (int i = 0; i < 4; i++)
-			known |= !strcmp(key, names[i]);
-		if (!known) {
-			snprintf(why, wl, "unknown field \"%.32s\"", key);
-			return -EINVAL;
-		}
-	}
-	for (int i = 0; i < 2; i++) {
-		if (!json_object_object_get_ex(o, names[i], &x) ||
-		    !json_object_is_type(x, json_type_int) || (v = json_object_get_int64(x)) < 0 ||
-		    v >= IDN_MAX_NODES || idnd_fed_reserved((uint32_t)v)) {
-			snprintf(why, wl, "field \"%s\": a node id 0..%d (not a federation peer's)",
-				 names[i], IDND_PEER_NODE0 - 1);
-			return -EINVAL;
-		}
-		*ids[i] = v;
-	}
 	if (*src == *dst) {
 		snprintf(why, wl, "fields \"src\" and \"dst\": the same node");
 		return -EINVAL;
